@@ -1,0 +1,109 @@
+"""Typed, validated node settings decoded from a TOML file (configs/default.toml).
+
+A bad file fails at start with a message naming the offending key (msgspec reports the path, e.g.
+`Expected int, got str - at $.bus.batch_max`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from .model.symbols import SymbolRules, SymbolSpec
+
+Positive = Annotated[int, msgspec.Meta(gt=0)]
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    topology: str = "node"
+    data_dir: str = "data"
+    host: str = "127.0.0.1"
+    http_port: Port = 8080
+    ws_port: Port = 8081
+    admin_token: str = ""
+
+
+class BusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    transport: Literal["shm", "inproc", "kafka"] = "shm"
+    #: bytes of shared memory per consumer-group member queue; a full queue is back-pressure
+    queue_bytes: Positive = 64 * 1024 * 1024
+    #: a batch whose encoding exceeds this is split into several messages
+    max_message_bytes: Positive = 1024 * 1024
+    #: how long a producer waits on a full queue before failing loudly
+    put_timeout_s: PositiveFloat = 10.0
+    #: most entries a stage handles in one handle_events call
+    batch_max: Positive = 4096
+    partitions: Positive = 4
+    codec: Literal["msgpack", "json"] = "msgpack"
+
+
+class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    partitions: Positive = 10
+    replication_factor: Positive = 3
+    codec: Literal["json", "msgpack"] = "json"
+
+
+class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    #: pin each stage process to one core; stages without an entry in `cores` go round-robin
+    pinning: bool = True
+    cores: dict[str, list[Annotated[int, msgspec.Meta(ge=0)]]] = {}
+    #: instances per stage name (a stage that partitions its input may run several)
+    instances: dict[str, Positive] = {}
+    restart_backoff_s: PositiveFloat = 0.2
+    restart_backoff_max_s: PositiveFloat = 5.0
+    #: how long a stopping stage may take to drain before it is killed
+    drain_timeout_s: PositiveFloat = 10.0
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    node: NodeSettings = msgspec.field(default_factory=NodeSettings)
+    bus: BusSettings = msgspec.field(default_factory=BusSettings)
+    kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
+    runtime: RuntimeSettings = msgspec.field(default_factory=RuntimeSettings)
+    symbols: list[SymbolSpec] = []
+
+    def symbol_rules(self) -> dict[str, SymbolRules]:
+        """Integer rules per symbol name (validated; raises ConfigError naming the symbol)."""
+        rules: dict[str, SymbolRules] = {}
+        for spec in self.symbols:
+            if spec.symbol in rules:
+                raise ConfigError(f"symbols: {spec.symbol} is listed twice")
+            try:
+                rules[spec.symbol] = SymbolRules(spec)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        return rules
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, malformed or names an invalid value."""
+
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate a TOML config file (default: configs/default.toml)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return parse_settings(raw, source=str(path))
+
+
+def parse_settings(raw: bytes | str, source: str = "<config>") -> Settings:
+    """Decode TOML text into Settings; errors name the file and the key."""
+    try:
+        settings = msgspec.toml.decode(raw, type=Settings)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    settings.symbol_rules()  # validate symbol rules up front
+    return settings

@@ -1,0 +1,124 @@
+"""The one event model every stage speaks: ChangeLogEntry, its ChangeType union and codecs.
+
+Field names follow the seed (entity_id, entity_type, change_type, timestamp, sequence; Created.fields,
+Updated.changed_fields, FieldChange.name/value). A ring or Kafka message carries a whole `Batch`, so
+the per-message cost of a queue is paid once per batch, not once per entry.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import msgspec
+
+#: A field value: money and ids are ints (fixed point), enums and symbols are strings.
+Value = Union[int, str, bool, None]
+
+
+class FieldChange(msgspec.Struct, frozen=True, gc=False):
+    """One named field and its new value."""
+
+    name: str
+    value: Value
+
+
+class Created(msgspec.Struct, frozen=True, gc=False, tag=True):
+    """The entity came into being with these fields."""
+
+    fields: list[FieldChange]
+
+
+class Updated(msgspec.Struct, frozen=True, gc=False, tag=True):
+    """These fields of the entity changed (the others did not)."""
+
+    changed_fields: list[FieldChange]
+
+
+class Deleted(msgspec.Struct, frozen=True, gc=False, tag=True):
+    """The entity is gone (a candle superseded, a resting order removed from a view)."""
+
+
+ChangeType = Union[Created, Updated, Deleted]
+
+
+class ChangeLogEntry(msgspec.Struct, frozen=True, gc=False):
+    """One change of one entity; the unit every stage consumes and produces.
+
+    `timestamp` (ms since the epoch) comes from the command that caused the change, never from a
+    downstream clock. `sequence` is monotonic per (topic, partition, producer): consumers use it to
+    drop duplicates after a replay or a redelivery.
+    """
+
+    entity_id: str
+    entity_type: str
+    change_type: ChangeType
+    timestamp: int
+    sequence: int
+
+    def field_dict(self) -> dict[str, Value]:
+        """The fields this entry sets, as a dict (empty for Deleted)."""
+        change = self.change_type
+        if type(change) is Created:
+            return {f.name: f.value for f in change.fields}
+        if type(change) is Updated:
+            return {f.name: f.value for f in change.changed_fields}
+        return {}
+
+
+def created(entity_id: str, entity_type: str, timestamp: int, sequence: int, **fields: Value) -> ChangeLogEntry:
+    """Build a Created entry from keyword fields (keeps call sites short and readable)."""
+    return ChangeLogEntry(entity_id, entity_type, Created([FieldChange(k, v) for k, v in fields.items()]), timestamp, sequence)
+
+
+def updated(entity_id: str, entity_type: str, timestamp: int, sequence: int, **fields: Value) -> ChangeLogEntry:
+    """Build an Updated entry from keyword fields."""
+    return ChangeLogEntry(entity_id, entity_type, Updated([FieldChange(k, v) for k, v in fields.items()]), timestamp, sequence)
+
+
+class Batch(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """What one queue or Kafka message carries: entries of one topic partition from one producer.
+
+    `producer` names the stage instance that assigned the sequences, so a partition written by
+    several producers (Acquiring and Match both write OrderChangeLog) still has a gap-free,
+    duplicate-detectable sequence per producer.
+    """
+
+    topic: str
+    partition: int
+    producer: str
+    entries: list[ChangeLogEntry]
+
+
+class Codec:
+    """Encoder and decoder for batches, built once and reused (msgspec's perf advice)."""
+
+    __slots__ = ("name", "_enc", "_dec", "_entry_dec", "encode_entry")
+
+    def __init__(self, name: str) -> None:
+        if name == "msgpack":
+            mod = msgspec.msgpack
+        elif name == "json":
+            mod = msgspec.json
+        else:
+            raise ValueError(f"unknown codec {name!r}: expected 'msgpack' or 'json'")
+        self.name = name
+        self._enc = mod.Encoder()
+        self._dec = mod.Decoder(Batch)
+        self._entry_dec = mod.Decoder(ChangeLogEntry)
+        self.encode_entry = self._enc.encode
+
+    def encode(self, batch: Batch) -> bytes:
+        """Encode one batch to bytes."""
+        return self._enc.encode(batch)
+
+    def decode(self, data: bytes | memoryview) -> Batch:
+        """Decode one batch; raises msgspec.ValidationError / DecodeError on malformed input."""
+        return self._dec.decode(data)
+
+    def decode_entry(self, data: bytes | memoryview) -> ChangeLogEntry:
+        """Decode a single entry (the raw change-log form clients receive)."""
+        return self._entry_dec.decode(data)
+
+
+MSGPACK = Codec("msgpack")
+JSON = Codec("json")

@@ -1,0 +1,91 @@
+"""Symbol rules (tick, step, minimums, fees) and the fixed-point arithmetic that depends on them.
+
+Scales, all integers:
+- asset amounts (balances, quantities, notionals): 10**-ASSET_DECIMALS units of the asset;
+- prices: 10**-price_decimals quote per one base; a price is valid when it is a positive multiple of
+  `tick`;
+- quantities: base-asset units; valid when a positive multiple of `step` and at least `min_qty`.
+`step` must be a multiple of 10**price_decimals so that price x quantity is exact in quote units.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from .fixedpoint import ASSET_DECIMALS, to_units
+
+#: Fee rates are integer parts per million (1000 ppm = 0.1%).
+FEE_SCALE = 1_000_000
+
+
+class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One tradable symbol's rules, in decimal strings as written in the config file."""
+
+    symbol: str
+    base: str
+    quote: str
+    price_decimals: int = 2
+    tick_size: str = "0.01"
+    step_size: str = "0.00001"
+    min_qty: str = "0.00001"
+    max_qty: str = "9000"
+    min_notional: str = "5"
+    maker_fee: str = "0.001"
+    taker_fee: str = "0.001"
+
+
+class SymbolRules:
+    """A symbol's rules in integer form, validated once at start-up; used on every hot path."""
+
+    __slots__ = (
+        "spec", "symbol", "base", "quote", "price_decimals", "price_scale", "tick", "step", "min_qty",
+        "max_qty", "min_notional", "maker_fee_ppm", "taker_fee_ppm", "qty_decimals",
+    )
+
+    def __init__(self, spec: SymbolSpec) -> None:
+        name = spec.symbol
+        if not name.isalnum() or not name.isupper():
+            raise ValueError(f"symbols.{name}: symbol must be upper-case letters and digits")
+        if spec.base == spec.quote:
+            raise ValueError(f"symbols.{name}: base and quote must differ")
+        if not 0 <= spec.price_decimals <= ASSET_DECIMALS:
+            raise ValueError(f"symbols.{name}.price_decimals must be within 0..{ASSET_DECIMALS}")
+        self.spec = spec
+        self.symbol = name
+        self.base = spec.base
+        self.quote = spec.quote
+        self.price_decimals = spec.price_decimals
+        self.price_scale = 10**spec.price_decimals
+        self.tick = self._positive(spec, "tick_size", to_units(spec.tick_size, spec.price_decimals))
+        self.step = self._positive(spec, "step_size", to_units(spec.step_size, ASSET_DECIMALS))
+        self.min_qty = self._positive(spec, "min_qty", to_units(spec.min_qty, ASSET_DECIMALS))
+        self.max_qty = self._positive(spec, "max_qty", to_units(spec.max_qty, ASSET_DECIMALS))
+        self.min_notional = to_units(spec.min_notional, ASSET_DECIMALS)
+        self.maker_fee_ppm = to_units(spec.maker_fee, 6)
+        self.taker_fee_ppm = to_units(spec.taker_fee, 6)
+        if self.step % self.price_scale:
+            raise ValueError(
+                f"symbols.{name}.step_size must be a multiple of 10^-{ASSET_DECIMALS - spec.price_decimals} "
+                "so that price x quantity is exact"
+            )
+        if self.min_qty % self.step or self.max_qty % self.step:
+            raise ValueError(f"symbols.{name}: min_qty and max_qty must be multiples of step_size")
+        if max(self.maker_fee_ppm, self.taker_fee_ppm) >= FEE_SCALE:
+            raise ValueError(f"symbols.{name}: fee rates must be below 1")
+        self.qty_decimals = ASSET_DECIMALS - (len(str(self.step)) - len(str(self.step).rstrip("0")))
+
+    @staticmethod
+    def _positive(spec: SymbolSpec, key: str, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"symbols.{spec.symbol}.{key} must be positive")
+        return value
+
+    def notional(self, price: int, qty: int) -> int:
+        """Quote-asset units for `qty` base units at `price` (exact by construction)."""
+        return price * qty // self.price_scale
+
+    def price_ok(self, price: int) -> bool:
+        return price > 0 and price % self.tick == 0
+
+    def qty_ok(self, qty: int) -> bool:
+        return self.min_qty <= qty <= self.max_qty and qty % self.step == 0
