@@ -62,11 +62,23 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class RelaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The synthetic source -> relay -> tally pipeline (topology "relay"): runtime proof and benchmark."""
+
+    count: Annotated[int, msgspec.Meta(ge=0)] = 0  # entries per source instance; 0 = forever
+    rate: Annotated[int, msgspec.Meta(ge=0)] = 0  # entries/s per source; 0 = as fast as possible
+    keys: Positive = 64
+    chunk: Positive = 512  # entries generated per source step
+    payload_bytes: Annotated[int, msgspec.Meta(ge=0)] = 0
+    report_every: Positive = 100_000
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     node: NodeSettings = msgspec.field(default_factory=NodeSettings)
     bus: BusSettings = msgspec.field(default_factory=BusSettings)
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     runtime: RuntimeSettings = msgspec.field(default_factory=RuntimeSettings)
+    relay: RelaySettings = msgspec.field(default_factory=RelaySettings)
     symbols: list[SymbolSpec] = []
 
     def symbol_rules(self) -> dict[str, SymbolRules]:

@@ -1,0 +1,131 @@
+"""The Bus interface: topics, partitions by key, consumer groups, ordered batches per partition.
+
+Shaped after Kafka so that every engine (shm, inproc, kafka) fits it unchanged:
+- a topic has a fixed number of partitions; an entry's partition is chosen by a stable hash of its key
+  (a symbol or an account), so one key's entries stay in order;
+- a consumer group receives every entry of the topics it subscribes to; its members split the
+  partitions between them (partition p belongs to member p % members);
+- a message is a `Batch` of one (topic, partition, producer): the per-message cost is paid per batch;
+- a producer that finds a queue full waits up to `put_timeout_s`, then fails with BusFull: back-pressure,
+  never silent loss and never unbounded memory.
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from ..model.changelog import Batch, ChangeLogEntry
+
+
+class BusError(RuntimeError):
+    """A transport failure the caller must handle (or crash on)."""
+
+
+class BusFull(BusError):
+    """A consumer's queue stayed full for longer than the put timeout (the pipeline is behind)."""
+
+
+class BusClosed(BusError):
+    """The bus was closed while in use."""
+
+
+class EntryTooLarge(BusError):
+    """A single entry encodes to more than the largest message the transport carries."""
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Stable partition of a key (crc32, the same in every process and on every run)."""
+    return zlib.crc32(key.encode()) % partitions
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """Who consumes what: topics with their partition counts, and groups with their members."""
+
+    topics: dict[str, int]
+    #: group name -> (subscribed topics, number of members)
+    groups: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for group, (topics, members) in self.groups.items():
+            if members < 1:
+                raise ValueError(f"group {group!r} needs at least one member")
+            for topic in topics:
+                if topic not in self.topics:
+                    raise ValueError(f"group {group!r} subscribes to undeclared topic {topic!r}")
+
+    def subscribers(self, topic: str) -> list[tuple[str, int]]:
+        """(group, members) of every group subscribed to `topic`."""
+        return [(g, m) for g, (topics, m) in self.groups.items() if topic in topics]
+
+    def member_for(self, partition: int, members: int) -> int:
+        """The group member that owns a partition."""
+        return partition % members
+
+
+class Producer(ABC):
+    """Publishes batches of entries to topics."""
+
+    @abstractmethod
+    def publish(self, topic: str, key: str, entries: list[ChangeLogEntry]) -> None:
+        """Send entries, in order, to the partition of `key` of `topic` (for every subscribed group)."""
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until everything published has been handed to the transport."""
+
+
+class Consumer(ABC):
+    """Receives the batches of the partitions one group member owns."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Batch]:
+        """Return the batches waiting (at least one, or [] after `timeout` seconds; 0 = never wait)."""
+
+    def commit(self) -> None:
+        """Mark everything polled so far as processed (Kafka offsets; a no-op on the queues)."""
+
+    def depth(self) -> int:
+        """How many messages wait for this member (best effort; -1 when unknown)."""
+        return -1
+
+    def close(self) -> None:
+        """Release the consumer."""
+
+
+class Bus(ABC):
+    """A transport: creates producers and consumers for a wiring."""
+
+    wiring: Wiring
+
+    @abstractmethod
+    def producer(self, name: str) -> Producer:
+        """A producer; `name` identifies the stage instance for logs and errors."""
+
+    @abstractmethod
+    def consumer(self, group: str, member: int) -> Consumer:
+        """The consumer of member `member` of `group`."""
+
+    def close(self) -> None:
+        """Release every resource the bus holds (queues, connections)."""
+
+
+def split_for_limit(encode, batch: Batch, limit: int) -> list[bytes]:
+    """Encode a batch as one or more messages of at most `limit` bytes each, keeping entry order.
+
+    Raises EntryTooLarge when a single entry cannot fit.
+    """
+    data = encode(batch)
+    if len(data) <= limit:
+        return [data]
+    entries = batch.entries
+    if len(entries) == 1:
+        raise EntryTooLarge(
+            f"entry {entries[0].entity_type}:{entries[0].entity_id} encodes to {len(data)} bytes; "
+            f"the largest message is {limit} bytes (bus.max_message_bytes)"
+        )
+    half = len(entries) // 2
+    head = Batch(batch.topic, batch.partition, batch.producer, entries[:half])
+    tail = Batch(batch.topic, batch.partition, batch.producer, entries[half:])
+    return split_for_limit(encode, head, limit) + split_for_limit(encode, tail, limit)

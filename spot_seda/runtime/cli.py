@@ -1,0 +1,104 @@
+"""run.py's commands: start the node (or one stage), show live stage metrics."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..config import ConfigError, load_settings
+
+EPILOG = """\
+commands:
+  (none)            start the node: every stage of the configured topology, one pinned process each
+  status            live table of every stage's counters (reads the running node's shared table)
+
+examples:
+  python run.py                                   # the embedded node on configs/default.toml
+  python run.py --http-port 9000 --data-dir /tmp/node
+  python run.py --stage match --config configs/kafka.toml   # one stage alone (distributed mode)
+  python run.py status --once
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py", description="spot_seda: a spot exchange node built as a core-pinned SEDA pipeline.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", nargs="?", default="node", choices=["node", "status"], help=argparse.SUPPRESS)
+    parser.add_argument("--config", metavar="FILE", help="TOML settings (default: configs/default.toml)")
+    parser.add_argument("--stage", metavar="NAME", help="run only this stage of the topology")
+    parser.add_argument("--topology", metavar="NAME", help="override node.topology (e.g. relay)")
+    parser.add_argument("--data-dir", metavar="DIR", help="override node.data_dir")
+    parser.add_argument("--host", metavar="ADDR", help="override node.host")
+    parser.add_argument("--http-port", type=int, metavar="N", help="override node.http_port")
+    parser.add_argument("--ws-port", type=int, metavar="N", help="override node.ws_port")
+    parser.add_argument("--once", action="store_true", help="status: print one sample and exit")
+    parser.add_argument("--interval", type=float, default=1.0, help="status: seconds between samples")
+    return parser
+
+
+def load(args: argparse.Namespace):
+    """Settings from the file, with command-line overrides applied."""
+    settings = load_settings(args.config)
+    node = settings.node
+    for attr, value in (("topology", args.topology), ("data_dir", args.data_dir), ("host", args.host),
+                        ("http_port", args.http_port), ("ws_port", args.ws_port)):
+        if value is not None:
+            setattr(node, attr, value)
+    if not node.admin_token:
+        node.admin_token = os.environ.get("SPOT_SEDA_ADMIN_TOKEN", "")
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load(args)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.runtime.log_level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(processName)-12s %(message)s",
+    )
+    if args.command == "status":
+        return status(Path(settings.node.data_dir), args.once, args.interval)
+    from .supervisor import Supervisor
+
+    try:
+        supervisor = Supervisor(settings, only=args.stage)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return supervisor.run_forever()
+
+
+def status(data_dir: Path, once: bool, interval: float) -> int:
+    from .metrics import open_from_manifest, render_table
+
+    try:
+        table = open_from_manifest(data_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"no running node on data dir {data_dir}: {exc}", file=sys.stderr)
+        return 1
+    previous = None
+    try:
+        while True:
+            rows = table.snapshot()
+            if not once and sys.stdout.isatty():
+                print("\x1b[2J\x1b[H", end="")
+            print(render_table(rows, previous, interval), flush=True)
+            if once:
+                return 0
+            previous = rows
+            time.sleep(interval)
+            if not table.path.exists():
+                print("node stopped", file=sys.stderr)
+                return 0
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,115 @@
+"""Per-stage counters in a shared-memory numpy table that every process of the node can read.
+
+The supervisor creates the table (one row per stage instance) as a file in /dev/shm and removes it
+when the node stops; each stage writes only its own row, so no lock is needed (a reader may see a
+row mid-update, which is harmless for counters). `node.json` in the data dir names the file and the
+rows, so `run.py status` and `GET /metrics` can find it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = (
+    "pid",            # process id of the current incarnation (0 = not running)
+    "core",           # the core it is pinned to (-1 = not pinned)
+    "started_ns",     # time.time_ns() when this incarnation started
+    "heartbeat_ns",   # time.time_ns() at the end of the last loop iteration
+    "restarts",       # how often the supervisor restarted it
+    "events_in",      # entries received
+    "events_out",     # entries published
+    "batches_in",     # messages received
+    "batches_out",    # publish calls
+    "queue_depth",    # messages waiting in its input queue at the last poll
+    "busy_ns",        # time spent handling events (excludes waiting for input)
+    "errors",         # handled errors (bad input dropped, duplicates skipped are not errors)
+    "duplicates",     # entries dropped because their sequence was already applied
+)
+DTYPE = np.dtype([(name, np.int64) for name in COLUMNS])
+SHM_DIR = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("/tmp")
+
+
+class MetricsTable:
+    """A (rows x COLUMNS) int64 table backed by a shared file mapping."""
+
+    def __init__(self, path: Path, rows: list[str], array: np.ndarray) -> None:
+        self.path = path
+        self.rows = rows
+        self.array = array
+
+    @classmethod
+    def create(cls, rows: list[str]) -> "MetricsTable":
+        path = SHM_DIR / f"spot_seda-{os.getpid()}-{time.monotonic_ns()}.metrics"
+        array = np.memmap(path, dtype=DTYPE, mode="w+", shape=(max(len(rows), 1),))
+        array[:] = 0
+        return cls(path, rows, array)
+
+    @classmethod
+    def open(cls, path: Path, rows: list[str]) -> "MetricsTable":
+        return cls(path, rows, np.memmap(path, dtype=DTYPE, mode="r+", shape=(max(len(rows), 1),)))
+
+    def row(self, name: str) -> np.ndarray:
+        """The row of one stage instance (a view: writes go straight to shared memory)."""
+        return self.array[self.rows.index(name)]
+
+    def snapshot(self) -> list[dict[str, int]]:
+        """A copy of every row as dicts, with the instance name."""
+        copy = np.array(self.array)
+        return [{"stage": name, **{c: int(copy[i][c]) for c in COLUMNS}} for i, name in enumerate(self.rows)]
+
+    def write_manifest(self, data_dir: Path) -> Path:
+        """Record where the table is, so other commands (status, /metrics) can open it."""
+        run_dir = data_dir / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        manifest = run_dir / "node.json"
+        manifest.write_text(json.dumps({"pid": os.getpid(), "metrics": str(self.path), "rows": self.rows}))
+        return manifest
+
+    def unlink(self) -> None:
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def open_from_manifest(data_dir: Path) -> MetricsTable:
+    """Open a running node's table; raises FileNotFoundError when no node runs on this data dir."""
+    manifest = json.loads((data_dir / "run" / "node.json").read_text())
+    path = Path(manifest["metrics"])
+    if not path.exists():
+        raise FileNotFoundError(f"metrics table {path} is gone (node stopped?)")
+    return MetricsTable.open(path, manifest["rows"])
+
+
+def render_prometheus(table: MetricsTable) -> str:
+    """Prometheus text exposition of every stage's counters."""
+    lines = []
+    for column in COLUMNS[3:]:
+        metric = f"spot_seda_stage_{column}"
+        kind = "gauge" if column in ("queue_depth", "heartbeat_ns") else "counter"
+        lines.append(f"# TYPE {metric} {kind}")
+        for row in table.snapshot():
+            stage, _, instance = row["stage"].rpartition("-")
+            lines.append(f'{metric}{{stage="{stage}",instance="{instance}"}} {row[column]}')
+    return "\n".join(lines) + "\n"
+
+
+def render_table(rows: list[dict[str, int]], previous: list[dict[str, int]] | None, interval: float) -> str:
+    """A human table: per instance pid, core, totals and rates since the previous sample."""
+    header = f"{'stage':<16}{'pid':>8}{'core':>5}{'restarts':>9}{'in':>12}{'out':>12}{'in/s':>11}{'depth':>7}{'busy%':>7}"
+    lines = [header, "-" * len(header)]
+    for i, row in enumerate(rows):
+        rate = busy = 0.0
+        if previous is not None and interval > 0:
+            rate = (row["events_in"] - previous[i]["events_in"]) / interval
+            busy = 100.0 * (row["busy_ns"] - previous[i]["busy_ns"]) / (interval * 1e9)
+        lines.append(
+            f"{row['stage']:<16}{row['pid']:>8}{row['core']:>5}{row['restarts']:>9}{row['events_in']:>12}"
+            f"{row['events_out']:>12}{rate:>11.0f}{row['queue_depth']:>7}{busy:>7.1f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Stages: glue between the Bus and an engine. They return changes; the runner moves them."""

@@ -1,0 +1,216 @@
+"""The stage contract (the seed's ActorX) and the runner that feeds a stage from the Bus.
+
+A stage declares the topics it consumes and produces and implements `handle_events(topic, entries)`,
+returning what to publish. It never touches a queue: the runner does receive-batch -> handle ->
+publish, and keeps the counters, the duplicate filter and the drain-on-stop logic in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Callable
+
+from ..bus.base import partition_for
+from ..model.changelog import Batch, ChangeLogEntry
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..bus.base import Consumer, Producer
+    from ..config import Settings
+
+#: What a stage returns: (topic, key, entries). Entries of one key keep their order.
+Publish = tuple[str, str, list[ChangeLogEntry]]
+
+
+@dataclass
+class StageContext:
+    """What a stage instance knows about where it runs."""
+
+    settings: "Settings"
+    name: str  # the stage's name in the topology, also its consumer group
+    instance: int
+    instances: int
+    data_dir: Path
+
+    @property
+    def producer_name(self) -> str:
+        return f"{self.name}-{self.instance}"
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger(f"spot_seda.{self.producer_name}")
+
+
+class Stage:
+    """Base class of every stage; subclasses set `consumes`/`produces` and override the hooks."""
+
+    consumes: ClassVar[tuple[str, ...]] = ()
+    produces: ClassVar[tuple[str, ...]] = ()
+    #: drop entries whose sequence was already seen from the same (topic, partition, producer)
+    dedupe: ClassVar[bool] = True
+
+    def __init__(self, ctx: StageContext) -> None:
+        self.ctx = ctx
+
+    @classmethod
+    def display_name(cls) -> str:
+        """The seed's name for log lines: MatchStage -> SpotMatchStage."""
+        return "Spot" + cls.__name__
+
+    def start(self) -> None:
+        """Load state before the first event (snapshots, files)."""
+
+    def sequence_start(self) -> int:
+        """First output sequence of this incarnation. Stateful stages restore theirs from a snapshot;
+        a stateless stage starts past anything an earlier incarnation can have sent (a clock in us),
+        so consumers see a gap after its restart rather than false duplicates."""
+        return time.time_ns() // 1000
+
+    def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
+        """Apply a batch of entries of one topic; return the entries to publish."""
+        raise NotImplementedError
+
+    def idle(self) -> list[Publish]:
+        """Called when no input is waiting (sources generate here; timers fire here)."""
+        return []
+
+    def stop(self) -> list[Publish]:
+        """Called once after the input has drained, before the process exits."""
+        return []
+
+
+class Sequencer:
+    """Stamps contiguous sequence numbers per (topic, partition) on one producer's output, in the
+    order it is published: the one place that sees the final order, so the numbers are gap-free by
+    construction whatever order a stage builds its output in."""
+
+    __slots__ = ("_partitions", "next", "start")
+
+    def __init__(self, partitions: dict[str, int], start: int = 1) -> None:
+        self._partitions = partitions
+        self.next: dict[tuple[str, int], int] = {}
+        self.start = start
+
+    def stamp(self, topic: str, key: str, entries: list[ChangeLogEntry]) -> list[ChangeLogEntry]:
+        slot = (topic, partition_for(key, self._partitions[topic]))
+        seq = self.next.get(slot, self.start)
+        self.next[slot] = seq + len(entries)
+        out = []
+        append = out.append
+        for e in entries:
+            append(ChangeLogEntry(e.entity_id, e.entity_type, e.change_type, e.timestamp, seq))
+            seq += 1
+        return out
+
+
+class Runner:
+    """Drives one stage instance: poll -> dedupe -> handle -> publish, with counters."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        consumer: "Consumer | None",
+        producer: "Producer",
+        partitions: dict[str, int],
+        row: "np.ndarray | None" = None,
+        poll_timeout: float = 0.05,
+    ) -> None:
+        self.stage = stage
+        self.partitions = partitions
+        self.sequencer: Sequencer | None = None
+        self.consumer = consumer
+        self.producer = producer
+        self.row = row
+        self.poll_timeout = poll_timeout
+        self.last_seen: dict[tuple[str, int, str], int] = {}
+        self.gaps = 0
+
+    def publish(self, outputs: list[Publish]) -> int:
+        publish = self.producer.publish
+        stamp = self.sequencer.stamp
+        count = 0
+        for topic, key, entries in outputs:
+            publish(topic, key, stamp(topic, key, entries))
+            count += len(entries)
+        if self.row is not None and outputs:
+            self.row["events_out"] += count
+            self.row["batches_out"] += len(outputs)
+        return count
+
+    def fresh(self, batch: Batch) -> list[ChangeLogEntry]:
+        """The entries of a batch not applied before (sequence above the last one seen)."""
+        entries = batch.entries
+        if not self.stage.dedupe or not entries:
+            return entries
+        slot = (batch.topic, batch.partition, batch.producer)
+        last = self.last_seen.get(slot)
+        first = entries[0].sequence
+        self.last_seen[slot] = max(entries[-1].sequence, last or 0)
+        if last is None or first > last:  # the common case: the whole batch is new
+            if last is not None and first != last + 1:
+                self.gaps += 1
+                self.stage.ctx.log.warning(
+                    "sequence gap on %s[%d] from %s: %d -> %d", *slot, last, first
+                )
+            return entries
+        kept = [e for e in entries if e.sequence > last]
+        if self.row is not None:
+            self.row["duplicates"] += len(entries) - len(kept)
+        return kept
+
+    def step(self, timeout: float) -> bool:
+        """Handle whatever input waits (up to `timeout` s of waiting); False when there was none."""
+        row = self.row
+        batches = self.consumer.poll(timeout) if self.consumer is not None else []
+        if not batches:
+            produced = self.publish(self.stage.idle())
+            if self.consumer is None and not produced and timeout > 0:
+                time.sleep(timeout)  # a source with nothing to say must not spin
+            if row is not None:
+                row["queue_depth"] = 0
+                row["heartbeat_ns"] = time.time_ns()
+            return False
+        started = time.perf_counter_ns()
+        received = 0
+        topic = None
+        pending: list[ChangeLogEntry] = []
+        handle = self.stage.handle_events
+        for batch in batches:  # consecutive batches of one topic go to the stage as one list
+            received += len(batch.entries)
+            if batch.topic != topic and pending:
+                self.publish(handle(topic, pending))
+                pending = []
+            topic = batch.topic
+            pending.extend(self.fresh(batch))
+        if pending:
+            self.publish(handle(topic, pending))
+        self.consumer.commit()
+        if row is not None:
+            row["events_in"] += received
+            row["batches_in"] += len(batches)
+            row["busy_ns"] += time.perf_counter_ns() - started
+            row["queue_depth"] = self.consumer.depth()
+            row["heartbeat_ns"] = time.time_ns()
+        return True
+
+    def start(self) -> None:
+        """Let the stage load its state, then set up the output sequences."""
+        self.stage.start()
+        self.sequencer = Sequencer(self.partitions, self.stage.sequence_start())
+
+    def run(self, stopping: Callable[[], bool]) -> None:
+        """Loop until `stopping()` turns true and the input has drained, then let the stage finish."""
+        self.start()
+        while True:
+            if stopping():
+                # Drain: upstream stages have stopped first, so an empty poll means we are done.
+                if not self.step(0):
+                    break
+            else:
+                self.step(self.poll_timeout)
+        self.publish(self.stage.stop())
+        self.producer.flush()

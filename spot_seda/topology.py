@@ -1,0 +1,77 @@
+"""The whole graph of stages and topics, in one readable place.
+
+The node (DESIGN.md section 2), in flow order — the supervisor starts them in this order and stops
+them in this order too, so each stage drains what its upstream left before it is asked to stop:
+
+    1. acquiring   HTTP orders      -> OrderChangeLog, BalanceChangeLog   (validate, freeze, journal)
+    2. match       OrderChangeLog   -> TradeChangeLog, OrderChangeLog     (price-time matching)
+    3. kline       TradeChangeLog   -> KLineChangeLog                     (candles)
+    4. settlement  TradeChangeLog, OrderChangeLog -> BalanceChangeLog     (move frozen funds, fees)
+    5. persist     all four topics  -> SQLite history
+    6. push        all four topics  -> WebSocket clients
+
+Each stage name is also its consumer group; `runtime.instances` in the config runs several members
+of a group, splitting the partitions between them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from .bus.base import Wiring
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage of a topology: its name (and consumer group) and where its class lives."""
+
+    name: str
+    factory: str  # "package.module:ClassName", imported lazily so unused stages cost nothing
+
+    def load(self) -> type:
+        module, _, cls = self.factory.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
+    # source -> relay -> tally (+ audit, a second consumer group on the same topic): proves the runtime
+    # and the transport with real work and no trading logic; used by tests and bench/transport.py.
+    "relay": (
+        StageSpec("source", "spot_seda.stages.relay:SourceStage"),
+        StageSpec("relay", "spot_seda.stages.relay:RelayStage"),
+        StageSpec("tally", "spot_seda.stages.relay:TallyStage"),
+        StageSpec("audit", "spot_seda.stages.relay:TallyStage"),
+    ),
+}
+
+
+def stage_specs(topology: str, only: str | None = None) -> tuple[StageSpec, ...]:
+    """The stages of a named topology (or just the one named `only`)."""
+    try:
+        specs = TOPOLOGIES[topology]
+    except KeyError:
+        raise ValueError(f"node.topology: unknown topology {topology!r}; known: {', '.join(TOPOLOGIES)}") from None
+    if only is None:
+        return specs
+    chosen = tuple(s for s in specs if s.name == only)
+    if not chosen:
+        raise ValueError(f"--stage: no stage {only!r} in topology {topology!r}; known: {', '.join(s.name for s in specs)}")
+    return chosen
+
+
+def wiring_for(topology: str, settings) -> Wiring:
+    """Topics and consumer groups of a whole topology (a lone stage still needs its peers' queues)."""
+    topics: dict[str, int] = {}
+    groups: dict[str, tuple[tuple[str, ...], int]] = {}
+    for spec in stage_specs(topology):
+        cls = spec.load()
+        for topic in (*cls.consumes, *cls.produces):
+            topics[topic] = settings.bus.partitions
+        if cls.consumes:
+            groups[spec.name] = (tuple(cls.consumes), instances_of(spec.name, settings))
+    return Wiring(topics, groups)
+
+
+def instances_of(name: str, settings) -> int:
+    return settings.runtime.instances.get(name, 1)
