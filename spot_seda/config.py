@@ -57,6 +57,8 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     instances: dict[str, Positive] = {}
     restart_backoff_s: PositiveFloat = 0.2
     restart_backoff_max_s: PositiveFloat = 5.0
+    #: a stage whose heartbeat is older than this is considered wedged: killed and restarted
+    stall_timeout_s: PositiveFloat = 10.0
     #: how long a stopping stage may take to drain before it is killed
     drain_timeout_s: PositiveFloat = 10.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -98,6 +98,9 @@ class Bus(ABC):
     """A transport: creates producers and consumers for a wiring."""
 
     wiring: Wiring
+    #: False when a member killed mid-operation can wedge a queue others share (shm): the supervisor
+    #: then restarts the whole pipeline on fresh queues instead of just the dead member.
+    survives_member_death: bool = True
 
     @abstractmethod
     def producer(self, name: str) -> Producer:

@@ -23,6 +23,11 @@ def _identity(data: bytes) -> bytes:
 class ShmBus(Bus):
     """faster-fifo queues for every (group, member) of a wiring."""
 
+    # glibc's process-shared condition variables keep a reference for each waiter; a waiter killed
+    # by SIGKILL never drops it, and the next signaller waits for it for ever. faster-fifo's mutex is
+    # not robust either. So a member that dies abnormally may leave its queues wedged.
+    survives_member_death = False
+
     def __init__(self, wiring: Wiring, settings) -> None:
         self.wiring = wiring
         self.settings = settings

@@ -44,6 +44,7 @@ class MetricsTable:
 
     @classmethod
     def create(cls, rows: list[str]) -> "MetricsTable":
+        sweep_stale()
         path = SHM_DIR / f"spot_seda-{os.getpid()}-{time.monotonic_ns()}.metrics"
         array = np.memmap(path, dtype=DTYPE, mode="w+", shape=(max(len(rows), 1),))
         array[:] = 0
@@ -75,6 +76,18 @@ class MetricsTable:
             self.path.unlink()
         except FileNotFoundError:
             pass
+
+
+def sweep_stale() -> None:
+    """Remove tables left by supervisors that were killed (SIGKILL gives them no chance to clean up)."""
+    for path in SHM_DIR.glob("spot_seda-*.metrics"):
+        try:
+            pid = int(path.name.split("-")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
 
 
 def open_from_manifest(data_dir: Path) -> MetricsTable:

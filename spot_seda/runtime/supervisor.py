@@ -88,6 +88,7 @@ class Supervisor:
         self.bus = None
         self.table: MetricsTable | None = None
         self._stopping = False
+        self.generation = 0
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -116,24 +117,61 @@ class Supervisor:
         now = time.monotonic()
         for sentinel in ready or ():
             inst = live[sentinel]
+            if inst.process is None:  # reaped below by a whole-pipeline restart
+                continue
             code, pid = inst.process.exitcode, inst.process.pid
-            inst.process.join()
-            inst.process = None
-            self.table.row(inst.label)["pid"] = 0
+            self._reap(inst)
             if self._stopping:
                 continue
             uptime = now - inst.started
             base = self.settings.runtime.restart_backoff_s
             inst.backoff = base if uptime > HEALTHY_AFTER_S or not inst.backoff else min(
                 inst.backoff * 2, self.settings.runtime.restart_backoff_max_s)
-            inst.restart_at = now + inst.backoff
             log.error("❌ %s %s (pid %s) exited with code %s after %.1fs; restarting in %.2fs",
                       inst.cls.display_name(), inst.label, pid, code, uptime, inst.backoff)
+            if self.bus.survives_member_death:
+                inst.restart_at = now + inst.backoff
+            else:
+                self._restart_pipeline(now + inst.backoff)
+        self._kill_stalled(now)
         for inst in self.instances:
             if inst.process is None and inst.restart_at is not None and now >= inst.restart_at and not self._stopping:
                 inst.restarts += 1
                 log.warning("🔄 restarting %s %s (restart #%d)", inst.cls.display_name(), inst.label, inst.restarts)
                 self._spawn(inst)
+
+    def _reap(self, inst: Instance) -> None:
+        inst.process.join()
+        inst.process = None
+        self.table.row(inst.label)["pid"] = 0
+
+    def _restart_pipeline(self, when: float) -> None:
+        """Replace every stage and every queue: a member that died inside a queue operation may have
+        left that queue's process-shared lock or condition variable held for ever (faster-fifo's are
+        not robust), so no queue a dead member touched can be trusted. State that must survive comes
+        back from the journal and snapshots, not from the queues."""
+        log.error("♻️  restarting the whole pipeline on fresh queues (a member died; shm queues may be wedged)")
+        for inst in self.instances:
+            if inst.process is not None:
+                inst.process.kill()
+                self._reap(inst)
+        self.bus = make_bus(self.wiring, self.settings)
+        self.generation += 1
+        for inst in self.instances:
+            inst.restart_at = when
+
+    def _kill_stalled(self, now: float) -> None:
+        """A stage whose heartbeat stopped (wedged, or stuck in a loop) is killed, then restarted."""
+        limit = self.settings.runtime.stall_timeout_s
+        wall = time.time_ns()
+        for inst in self.instances:
+            if inst.process is None or now - inst.started < limit:
+                continue
+            beat = int(self.table.row(inst.label)["heartbeat_ns"])
+            if beat and (wall - beat) / 1e9 > limit:
+                log.error("⏱️  %s %s sent no heartbeat for %.1fs: killing it", inst.cls.display_name(),
+                          inst.label, (wall - beat) / 1e9)
+                inst.process.kill()
 
     def run_forever(self) -> int:
         """Start, supervise until SIGINT/SIGTERM, then drain and stop; returns the exit status."""

@@ -1,0 +1,159 @@
+"""One contract, every transport: partitions, order, consumer groups, several producers, back-pressure,
+size limits. The shm engine runs its producers in real forked processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+
+from spot_seda.bus import BusFull, EntryTooLarge, Wiring, make_bus, partition_for
+from spot_seda.model.changelog import created
+from tests.conftest import settings_from
+
+fork = multiprocessing.get_context("fork")
+TRANSPORTS = ["shm", "inproc"]
+
+
+def make(transport: str, wiring: Wiring, queue_bytes: int = 4 << 20, max_message: int = 64 << 10, timeout: float = 0.5):
+    settings = settings_from(
+        f'[bus]\ntransport = "{transport}"\nqueue_bytes = {queue_bytes}\nmax_message_bytes = {max_message}\n'
+        f"put_timeout_s = {timeout}\nbatch_max = 100000\n"
+    )
+    return make_bus(wiring, settings)
+
+
+def entry(n: int, key: str, pad: str = ""):
+    return created(f"{key}:{n}", "SpotOrder", n, n, n=n, key=key, pad=pad)
+
+
+def drain(consumer, expect: int, timeout: float = 10.0) -> list:
+    """Poll until `expect` entries arrived (or the timeout); returns the batches."""
+    batches, got = [], 0
+    deadline = time.monotonic() + timeout
+    while got < expect and time.monotonic() < deadline:
+        for b in consumer.poll(0.05):
+            batches.append(b)
+            got += len(b.entries)
+    return batches
+
+
+def produce(bus, name: str, keys: list[str], per_key: int, chunk: int) -> None:
+    producer = bus.producer(name)
+    for start in range(0, per_key, chunk):
+        for key in keys:
+            producer.publish("T", key, [entry(n, key) for n in range(start, min(per_key, start + chunk))])
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_order_per_key_and_partition_routing(transport):
+    bus = make(transport, Wiring({"T": 4}, {"g": (("T",), 1)}))
+    keys = [f"sym{i}" for i in range(10)]
+    produce(bus, "p0", keys, per_key=300, chunk=7)
+    batches = drain(bus.consumer("g", 0), 3000)
+    seen: dict[str, list[int]] = {k: [] for k in keys}
+    for b in batches:
+        assert b.topic == "T" and b.producer == "p0"
+        for e in b.entries:
+            key = e.field_dict()["key"]
+            assert b.partition == partition_for(key, 4)
+            seen[key].append(e.field_dict()["n"])
+    assert all(seen[k] == list(range(300)) for k in keys)
+    bus.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_fan_out_to_two_groups_and_members_split_partitions(transport):
+    bus = make(transport, Wiring({"T": 6}, {"a": (("T",), 1), "b": (("T",), 3)}))
+    keys = [f"acct{i}" for i in range(40)]
+    produce(bus, "p0", keys, per_key=50, chunk=10)
+    total = 40 * 50
+    whole = [e for b in drain(bus.consumer("a", 0), total) for e in b.entries]
+    assert len(whole) == total
+    split = 0
+    for member in range(3):
+        for b in drain(bus.consumer("b", member), 1, timeout=1.0) + drain(bus.consumer("b", member), total, timeout=0.3):
+            assert b.partition % 3 == member  # a member only gets the partitions it owns
+            split += len(b.entries)
+    assert split == total
+    bus.close()
+
+
+def _producer_process(bus, index: int, count: int) -> None:
+    producer = bus.producer(f"p{index}")
+    for start in range(0, count, 50):
+        producer.publish("T", f"k{index}", [entry(index * 1_000_000 + n, f"k{index}") for n in range(start, start + 50)])
+
+
+def test_several_producer_processes_into_one_queue_lose_and_duplicate_nothing():
+    bus = make("shm", Wiring({"T": 1}, {"g": (("T",), 1)}), queue_bytes=1 << 20, timeout=10)
+    producers, count = 4, 5000
+    procs = [fork.Process(target=_producer_process, args=(bus, i, count)) for i in range(producers)]
+    for p in procs:
+        p.start()
+    batches = drain(bus.consumer("g", 0), producers * count, timeout=60)
+    for p in procs:
+        p.join(10)
+        assert p.exitcode == 0
+    numbers = [e.field_dict()["n"] for b in batches for e in b.entries]
+    expected = [i * 1_000_000 + n for i in range(producers) for n in range(count)]
+    assert len(numbers) == len(expected)
+    assert sum(numbers) == sum(expected) and sorted(numbers) == expected  # no loss, no duplicate
+    for i in range(producers):  # each producer's entries keep their order through the shared queue
+        mine = [n for n in numbers if n // 1_000_000 == i]
+        assert mine == sorted(mine)
+    bus.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_full_queue_pushes_back_and_loses_nothing_acknowledged(transport):
+    bus = make(transport, Wiring({"T": 1}, {"g": (("T",), 1)}), queue_bytes=256 << 10, max_message=32 << 10, timeout=0.3)
+    producer = bus.producer("p0")
+    published = 0
+    started = time.monotonic()
+    with pytest.raises(BusFull, match="full"):
+        for n in range(100_000):
+            producer.publish("T", "k", [entry(n, "k", pad="x" * 100)])
+            published += 1
+    if transport == "shm":
+        assert time.monotonic() - started >= 0.3  # it waited the put timeout before giving up
+    assert published > 100
+    arrived = [e.field_dict()["n"] for b in drain(bus.consumer("g", 0), published) for e in b.entries]
+    assert arrived == list(range(published))  # every accepted publish arrived, the refused one did not
+    bus.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_batches_over_the_message_limit_are_split_in_order(transport):
+    limit = 16 << 10
+    bus = make(transport, Wiring({"T": 1}, {"g": (("T",), 1)}), max_message=limit)
+    batch = [entry(n, "k", pad="y" * 200) for n in range(1000)]  # ~250 KB in one publish
+    bus.producer("p0").publish("T", "k", batch)
+    batches = drain(bus.consumer("g", 0), 1000)
+    assert len(batches) > 10
+    assert [e for b in batches for e in b.entries] == batch
+    bus.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_entry_near_the_limit_passes_and_one_over_it_is_refused(transport):
+    limit = 16 << 10
+    bus = make(transport, Wiring({"T": 1}, {"g": (("T",), 1)}), max_message=limit)
+    producer = bus.producer("p0")
+    near = entry(1, "k", pad="z" * (limit - 200))
+    producer.publish("T", "k", [near])
+    with pytest.raises(EntryTooLarge, match="max_message_bytes"):
+        producer.publish("T", "k", [entry(2, "k", pad="z" * limit)])
+    batches = drain(bus.consumer("g", 0), 1)
+    assert [e for b in batches for e in b.entries] == [near]
+    assert bus.consumer("g", 0).poll(0.1) == []  # the refused entry went nowhere
+    bus.close()
+
+
+def test_undeclared_topic_and_unknown_member_are_named():
+    bus = make("inproc", Wiring({"T": 1}, {"g": (("T",), 1)}))
+    with pytest.raises(KeyError):
+        bus.producer("p").publish("nope", "k", [entry(1, "k")])
+    with pytest.raises(ValueError, match="undeclared topic"):
+        Wiring({"T": 1}, {"g": (("U",), 1)})

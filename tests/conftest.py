@@ -1,0 +1,96 @@
+"""Shared fixtures: small settings, a repo-root path, and a helper that runs `run.py` as a real node."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from spot_seda.config import Settings, parse_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_from(toml: str) -> Settings:
+    """Settings from TOML text, on top of the defaults (symbols from the default config)."""
+    base = (ROOT / "configs" / "default.toml").read_text()
+    symbols = base[base.index("[[symbols]]"):]
+    return parse_settings(toml + "\n" + symbols)
+
+
+@pytest.fixture
+def small_bus_toml() -> str:
+    return '[bus]\nqueue_bytes = 4194304\nmax_message_bytes = 65536\nput_timeout_s = 1.0\npartitions = 4\n'
+
+
+class NodeProcess:
+    """A `python run.py` child process with its config and data dir."""
+
+    def __init__(self, proc: subprocess.Popen, data_dir: Path, log_path: Path) -> None:
+        self.proc = proc
+        self.data_dir = data_dir
+        self.log_path = log_path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def manifest(self) -> dict:
+        return json.loads((self.data_dir / "run" / "node.json").read_text())
+
+    def stage_pids(self) -> dict[str, int]:
+        from spot_seda.runtime.metrics import open_from_manifest
+
+        return {row["stage"]: row["pid"] for row in open_from_manifest(self.data_dir).snapshot()}
+
+    def wait_for(self, predicate, timeout: float = 20.0, what: str = "condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                value = predicate()
+            except (FileNotFoundError, json.JSONDecodeError, KeyError, ValueError):
+                value = None
+            if value:
+                return value
+            if self.proc.poll() is not None:
+                raise AssertionError(f"node exited early ({self.proc.returncode}) waiting for {what}:\n{self.log()}")
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}:\n{self.log()[-4000:]}")
+
+    def wait_running(self) -> dict[str, int]:
+        return self.wait_for(lambda: (p := self.stage_pids()) and all(p.values()) and p, what="all stages up")
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+
+@contextmanager
+def run_node(tmp_path: Path, toml: str, *args: str):
+    """Start `python run.py --config <toml>` in its own data dir; always stops it (SIGKILL at worst)."""
+    data_dir = tmp_path / "data"
+    config = tmp_path / "node.toml"
+    config.write_text(f'[node]\ndata_dir = "{data_dir}"\n' + toml if "[node]" not in toml else toml)
+    log_path = tmp_path / "node.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py"), "--config", str(config), *args],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    node = NodeProcess(proc, data_dir, log_path)
+    try:
+        yield node
+    finally:
+        if proc.poll() is None:
+            try:
+                node.terminate(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

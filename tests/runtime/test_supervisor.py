@@ -1,0 +1,170 @@
+"""The runtime for real: `python run.py` on the relay topology, as separate pinned processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_node
+
+RELAY = """
+[node]
+topology = "relay"
+data_dir = "{data}"
+[bus]
+queue_bytes = 4194304
+max_message_bytes = 65536
+partitions = 4
+[relay]
+count = {count}
+rate = {rate}
+keys = 16
+chunk = 256
+report_every = 1000
+[runtime]
+restart_backoff_s = 0.1
+drain_timeout_s = 20
+[runtime.instances]
+source = {sources}
+relay = 2
+"""
+
+
+def relay_toml(tmp_path: Path, count: int = 0, rate: int = 2000, sources: int = 1) -> str:
+    return RELAY.format(data=tmp_path / "data", count=count, rate=rate, sources=sources)
+
+
+def tally(data_dir: Path, label: str) -> dict:
+    return json.loads((data_dir / f"tally-{label}.json").read_text())
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0); it is gone for our purposes once its parent reaped it
+    try:
+        return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0
+    except FileNotFoundError:
+        return False
+
+
+def test_entries_cross_processes_complete_and_in_order_to_both_groups(tmp_path):
+    count = 20_000
+    with run_node(tmp_path, relay_toml(tmp_path, count=count, rate=0, sources=2)) as node:
+        node.wait_running()
+        expected = 2 * count
+        for label in ("tally-0", "audit-0"):
+            node.wait_for(lambda: tally(node.data_dir, label)["count"] >= expected, timeout=60, what=f"{label} count")
+        assert node.terminate() == 0
+    checksum = 2 * (count * (count - 1) // 2)
+    for label in ("tally-0", "audit-0"):
+        t = tally(node.data_dir, label)
+        assert (t["count"], t["checksum"], t["violations"]) == (expected, checksum, 0), label
+    log = node.log()
+    for name in ("SpotSourceStage", "SpotRelayStage", "SpotTallyStage"):
+        assert f"✅ {name} started" in log
+    assert "sequence gap" not in log
+
+
+def test_stages_are_pinned_round_robin_as_proc_reports(tmp_path):
+    allowed = sorted(os.sched_getaffinity(0))
+    with run_node(tmp_path, relay_toml(tmp_path)) as node:
+        pids = node.wait_running()
+        table = {row["stage"]: row for row in __import__("spot_seda.runtime.metrics", fromlist=["x"]).open_from_manifest(node.data_dir).snapshot()}
+        for i, (label, pid) in enumerate(pids.items()):
+            status = Path(f"/proc/{pid}/status").read_text()
+            cpus = next(line.split(":")[1].strip() for line in status.splitlines() if line.startswith("Cpus_allowed_list"))
+            assert cpus == str(allowed[i % len(allowed)]) == str(table[label]["core"]), (label, cpus)
+
+
+def test_pinning_can_be_turned_off(tmp_path):
+    with run_node(tmp_path, relay_toml(tmp_path).replace("[runtime]", "[runtime]\npinning = false")) as node:
+        pids = node.wait_running()
+        for pid in pids.values():
+            assert os.sched_getaffinity(pid) == os.sched_getaffinity(0)
+
+
+def test_a_killed_stage_is_restarted_and_the_pipeline_flows_again(tmp_path):
+    with run_node(tmp_path, relay_toml(tmp_path)) as node:
+        pids = node.wait_running()
+        victim = pids["relay-1"]
+        os.kill(victim, signal.SIGKILL)
+        new = node.wait_for(lambda: (p := node.stage_pids()["relay-1"]) not in (0, victim) and p, what="restart")
+        assert alive(new)
+        before = tally(node.data_dir, "tally-0")["count"] if (node.data_dir / "tally-tally-0.json").exists() else 0
+        node.wait_for(lambda: tally(node.data_dir, "tally-0")["count"] > before + 2000, timeout=30, what="flow after restart")
+        from spot_seda.runtime.metrics import open_from_manifest
+
+        row = next(r for r in open_from_manifest(node.data_dir).snapshot() if r["stage"] == "relay-1")
+        assert row["restarts"] == 1
+    assert f"SpotRelayStage relay-1 (pid {victim}) exited with code -9" in node.log()
+    assert "restarting SpotRelayStage relay-1" in node.log()
+    # shm queues cannot outlive a killed member safely: the whole pipeline restarts on fresh queues
+    assert "restarting the whole pipeline on fresh queues" in node.log()
+
+
+def test_sigterm_drains_and_leaves_no_process_and_no_shared_memory(tmp_path):
+    with run_node(tmp_path, relay_toml(tmp_path, rate=20_000)) as node:
+        pids = node.wait_running()
+        shm_file = Path(node.manifest()["metrics"])
+        assert shm_file.exists()
+        node.wait_for(lambda: tally(node.data_dir, "tally-0")["count"] > 5000, what="traffic")
+        assert node.terminate() == 0
+    assert not any(alive(pid) for pid in [*pids.values(), node.proc.pid])
+    assert not shm_file.exists()
+    assert not (node.data_dir / "run" / "node.json").exists()
+    # drained: both groups got every entry the source sent, none lost in the queues at shutdown
+    a, b = tally(node.data_dir, "tally-0"), tally(node.data_dir, "audit-0")
+    assert a["count"] == b["count"] and a["checksum"] == b["checksum"] == a["count"] * (a["count"] - 1) // 2
+    assert a["violations"] == b["violations"] == 0
+    assert "🛑 node stopped" in node.log()
+
+
+def test_status_prints_a_table_of_every_stage(tmp_path):
+    with run_node(tmp_path, relay_toml(tmp_path)) as node:
+        node.wait_running()
+        out = subprocess.run([sys.executable, "run.py", "status", "--once", "--data-dir", str(node.data_dir)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        for label in ("source-0", "relay-0", "relay-1", "tally-0", "audit-0"):
+            assert label in out.stdout
+    out = subprocess.run([sys.executable, "run.py", "status", "--once", "--data-dir", str(tmp_path / "none")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "no running node" in out.stderr
+
+
+def test_one_stage_alone(tmp_path):
+    with run_node(tmp_path, relay_toml(tmp_path), "--stage", "tally") as node:
+        pids = node.wait_running()
+        assert list(pids) == ["tally-0"]
+
+
+@pytest.mark.parametrize("text, named", [
+    ("[bus]\nbatch_max = 'lots'\n", "$.bus.batch_max"),
+    ("[runtime]\npinning = 3\n", "$.runtime.pinning"),
+    ("[bus]\ntransport = 'carrier-pigeon'\n", "$.bus.transport"),
+    ("[node]\ncolour = 'blue'\n", "colour"),
+    ("[[symbols]]\nsymbol = 'BTCUSDT'\nbase = 'BTC'\nquote = 'USDT'\ntick_size = '0'\n", "tick_size"),
+    ("[node\n", "line 1"),
+])
+def test_a_bad_config_fails_at_start_naming_the_key(tmp_path, text, named):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    out = subprocess.run([sys.executable, "run.py", "--config", str(config)], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert named in out.stderr, out.stderr
+
+
+def test_help_explains_the_commands():
+    out = subprocess.run([sys.executable, "run.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    for word in ("status", "--stage", "--config", "--http-port", "--data-dir"):
+        assert word in out.stdout
