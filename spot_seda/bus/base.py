@@ -13,6 +13,7 @@ Shaped after Kafka so that every engine (shm, inproc, kafka) fits it unchanged:
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -80,8 +81,12 @@ class Consumer(ABC):
     """Receives the batches of the partitions one group member owns."""
 
     @abstractmethod
-    def poll(self, timeout: float) -> list[Batch]:
-        """Return the batches waiting (at least one, or [] after `timeout` seconds; 0 = never wait)."""
+    def poll(self, timeout: float) -> Iterator[Batch]:
+        """The batches waiting (at least one, or none after `timeout` seconds; 0 = never wait).
+
+        Batches are decoded as the iterator advances: consume it before polling again, and keep
+        only what you need, so that one batch at a time is alive as Python objects.
+        """
 
     def commit(self) -> None:
         """Mark everything polled so far as processed (Kafka offsets; a no-op on the queues)."""

@@ -7,6 +7,7 @@ at once instead of after a timeout.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 
 from ..model.changelog import Batch, ChangeLogEntry, Codec
 from .base import Bus, BusFull, Consumer, Producer, Wiring, partition_for, split_for_limit
@@ -82,14 +83,12 @@ class InprocConsumer(Consumer):
         self._decode = codec.decode
         self._max = max_messages
 
-    def poll(self, timeout: float) -> list[Batch]:
-        items = self._q.items
-        out = []
-        while items and len(out) < self._max:
+    def poll(self, timeout: float) -> Iterator[Batch]:
+        items, q, decode = self._q.items, self._q, self._decode
+        for _ in range(min(len(items), self._max)):
             data = items.popleft()
-            self._q.bytes -= len(data)
-            out.append(self._decode(data))
-        return out
+            q.bytes -= len(data)
+            yield decode(data)
 
     def depth(self) -> int:
         return len(self._q.items)

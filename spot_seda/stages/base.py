@@ -128,6 +128,7 @@ class Runner:
         self.poll_timeout = poll_timeout
         self.last_seen: dict[tuple[str, int, str], int] = {}
         self.gaps = 0
+        self.batch_max = stage.ctx.settings.bus.batch_max
 
     def publish(self, outputs: list[Publish]) -> int:
         publish = self.producer.publish
@@ -165,8 +166,24 @@ class Runner:
     def step(self, timeout: float) -> bool:
         """Handle whatever input waits (up to `timeout` s of waiting); False when there was none."""
         row = self.row
-        batches = self.consumer.poll(timeout) if self.consumer is not None else []
-        if not batches:
+        started = time.perf_counter_ns()
+        received = messages = 0
+        topic = None
+        pending: list[ChangeLogEntry] = []
+        handle = self.stage.handle_events
+        limit = self.batch_max
+        for batch in self.consumer.poll(timeout) if self.consumer is not None else ():
+            if not messages:
+                started = time.perf_counter_ns()  # busy time excludes the wait for input
+            messages += 1
+            received += len(batch.entries)
+            # consecutive batches of one topic reach the stage as one list, up to batch_max entries
+            if pending and (batch.topic != topic or len(pending) >= limit):
+                self.publish(handle(topic, pending))
+                pending = []
+            topic = batch.topic
+            pending += self.fresh(batch)
+        if not messages:
             produced = self.publish(self.stage.idle())
             if self.consumer is None and not produced and timeout > 0:
                 time.sleep(timeout)  # a source with nothing to say must not spin
@@ -174,24 +191,12 @@ class Runner:
                 row["queue_depth"] = 0
                 row["heartbeat_ns"] = time.time_ns()
             return False
-        started = time.perf_counter_ns()
-        received = 0
-        topic = None
-        pending: list[ChangeLogEntry] = []
-        handle = self.stage.handle_events
-        for batch in batches:  # consecutive batches of one topic go to the stage as one list
-            received += len(batch.entries)
-            if batch.topic != topic and pending:
-                self.publish(handle(topic, pending))
-                pending = []
-            topic = batch.topic
-            pending.extend(self.fresh(batch))
         if pending:
             self.publish(handle(topic, pending))
         self.consumer.commit()
         if row is not None:
             row["events_in"] += received
-            row["batches_in"] += len(batches)
+            row["batches_in"] += messages
             row["busy_ns"] += time.perf_counter_ns() - started
             row["queue_depth"] = self.consumer.depth()
             row["heartbeat_ns"] = time.time_ns()

@@ -147,7 +147,7 @@ def test_an_entry_near_the_limit_passes_and_one_over_it_is_refused(transport):
         producer.publish("T", "k", [entry(2, "k", pad="z" * limit)])
     batches = drain(bus.consumer("g", 0), 1)
     assert [e for b in batches for e in b.entries] == [near]
-    assert bus.consumer("g", 0).poll(0.1) == []  # the refused entry went nowhere
+    assert list(bus.consumer("g", 0).poll(0.1)) == []  # the refused entry went nowhere
     bus.close()
 
 
