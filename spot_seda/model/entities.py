@@ -1,0 +1,61 @@
+"""The fields of each entity_type, defined once: API, WebSocket, history and stages all read these.
+
+All amounts are integers (model/fixedpoint.py, model/symbols.py): prices in 10**-price_decimals quote
+per base, quantities and asset amounts in 10**-8 units. Enums travel as Binance's names (strings).
+Timestamps are ms since the epoch, assigned by Acquiring when it accepted the command.
+
+SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquiring, increasing).
+  Created by Acquiring (a new-order command on OrderChangeLog, key = symbol):
+    symbol, account, client_order_id, side, type, time_in_force, price (0 for MARKET), qty (base
+    units; 0 for a MARKET buy by quote amount), quote_qty (quote budget of a MARKET order by
+    quoteOrderQty, else 0), stp (selfTradePreventionMode), frozen_asset, frozen (amount frozen for it),
+    status ("NEW")
+  Updated by Acquiring — a cancel request: cancel_requested=True, account, symbol.
+  Updated by Match — every state change: status, executed_qty, cum_quote_qty, and on the first
+    report of an order also working_time; reason on EXPIRED/REJECTED/EXPIRED_IN_MATCH
+    (e.g. "would_take", "fok_unfilled", "stp", "no_liquidity", "ioc_leftover").
+SpotTrade — entity_id: f"{symbol}:{trade_id}" (trade ids per symbol, assigned by Match).
+  Created by Match (TradeChangeLog, key = symbol): symbol, trade_id, price, qty, quote_qty,
+    buyer_order_id, seller_order_id, buyer_account, seller_account, buyer_is_maker,
+    maker_order_id, taker_order_id
+SpotKLine — entity_id: f"{symbol}:{interval}:{open_time}".
+  Created/Updated by KLine (KLineChangeLog, key = symbol): symbol, interval, open_time, close_time,
+    open, high, low, close, volume, quote_volume, trades, taker_buy_volume, taker_buy_quote_volume,
+    closed
+SpotBalance — entity_id: f"{account}:{asset}".
+  Updated by Acquiring (deposit, withdraw, freeze) and Settlement (trade, fee, release) on
+    BalanceChangeLog, key = str(account): account, asset, available_delta, frozen_delta, available,
+    frozen (the writer's view after the change), reason, ref (order id, trade id or transfer id)
+"""
+
+from __future__ import annotations
+
+ORDER_CREATED = (
+    "symbol", "account", "client_order_id", "side", "type", "time_in_force", "price", "qty", "quote_qty",
+    "stp", "frozen_asset", "frozen", "status",
+)
+ORDER_UPDATED = ("status", "executed_qty", "cum_quote_qty", "working_time", "reason")
+ORDER_CANCEL_REQUEST = ("cancel_requested", "account", "symbol")
+TRADE_CREATED = (
+    "symbol", "trade_id", "price", "qty", "quote_qty", "buyer_order_id", "seller_order_id", "buyer_account",
+    "seller_account", "buyer_is_maker", "maker_order_id", "taker_order_id",
+)
+KLINE_FIELDS = (
+    "symbol", "interval", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume",
+    "trades", "taker_buy_volume", "taker_buy_quote_volume", "closed",
+)
+BALANCE_FIELDS = ("account", "asset", "available_delta", "frozen_delta", "available", "frozen", "reason", "ref")
+
+BALANCE_REASONS = ("deposit", "withdraw", "freeze", "trade", "fee", "release")
+
+
+def trade_id_of(symbol: str, trade_id: int) -> str:
+    return f"{symbol}:{trade_id}"
+
+
+def kline_id_of(symbol: str, interval: str, open_time: int) -> str:
+    return f"{symbol}:{interval}:{open_time}"
+
+
+def balance_id_of(account: int, asset: str) -> str:
+    return f"{account}:{asset}"
