@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Callable
 
 from ..bus.base import partition_for
@@ -52,6 +53,8 @@ class Stage:
     produces: ClassVar[tuple[str, ...]] = ()
     #: drop entries whose sequence was already seen from the same (topic, partition, producer)
     dedupe: ClassVar[bool] = True
+    #: topic -> the stages whose output on it this stage wants (empty: every producer)
+    sources: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
@@ -165,6 +168,18 @@ class Runner:
 
     def step(self, timeout: float) -> bool:
         """Handle whatever input waits (up to `timeout` s of waiting); False when there was none."""
+        if self.process(self.consumer.poll(timeout) if self.consumer is not None else ()):
+            return True
+        produced = self.publish(self.stage.idle())
+        if self.consumer is None and not produced and timeout > 0:
+            time.sleep(timeout)  # a source with nothing to say must not spin
+        if self.row is not None:
+            self.row["queue_depth"] = 0
+            self.row["heartbeat_ns"] = time.time_ns()
+        return False
+
+    def process(self, batches: Iterable[Batch]) -> bool:
+        """Feed received batches to the stage and publish its outputs; False when there were none."""
         row = self.row
         started = time.perf_counter_ns()
         received = messages = 0
@@ -172,11 +187,14 @@ class Runner:
         pending: list[ChangeLogEntry] = []
         handle = self.stage.handle_events
         limit = self.batch_max
-        for batch in self.consumer.poll(timeout) if self.consumer is not None else ():
+        sources = self.stage.sources
+        for batch in batches:
             if not messages:
                 started = time.perf_counter_ns()  # busy time excludes the wait for input
             messages += 1
             received += len(batch.entries)
+            if sources and batch.producer.rpartition("-")[0] not in sources.get(batch.topic, ()):
+                continue  # e.g. Match's own OrderChangeLog output coming back to it
             # consecutive batches of one topic reach the stage as one list, up to batch_max entries
             if pending and (batch.topic != topic or len(pending) >= limit):
                 self.publish(handle(topic, pending))
@@ -184,12 +202,6 @@ class Runner:
             topic = batch.topic
             pending += self.fresh(batch)
         if not messages:
-            produced = self.publish(self.stage.idle())
-            if self.consumer is None and not produced and timeout > 0:
-                time.sleep(timeout)  # a source with nothing to say must not spin
-            if row is not None:
-                row["queue_depth"] = 0
-                row["heartbeat_ns"] = time.time_ns()
             return False
         if pending:
             self.publish(handle(topic, pending))
