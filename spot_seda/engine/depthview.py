@@ -1,0 +1,61 @@
+"""Aggregated depth derived from order events alone: the REST and WebSocket sides' view of a book.
+
+Match owns the book; every other process rebuilds the aggregated levels from the SpotOrder entries on
+OrderChangeLog: an order rests with its leaves quantity once Match has reported it (status NEW or
+PARTIALLY_FILLED) and leaves the book when it is final. The same events in the same order give the
+same levels and the same `update_id` in every process, so REST `lastUpdateId` and WebSocket depth
+diffs (`U`/`u`) chain exactly.
+"""
+
+from __future__ import annotations
+
+RESTING = frozenset({"NEW", "PARTIALLY_FILLED"})
+
+
+class DepthView:
+    """Price levels of one symbol: price -> total resting quantity, per side."""
+
+    __slots__ = ("bids", "asks", "update_id", "resting", "changed")
+
+    def __init__(self) -> None:
+        self.bids: dict[int, int] = {}
+        self.asks: dict[int, int] = {}
+        self.update_id = 0
+        self.resting: dict[int, tuple[bool, int, int]] = {}  # order id -> (is_bid, price, leaves)
+        self.changed: dict[tuple[bool, int], int] = {}  # (is_bid, price) -> new total, since last take
+
+    def apply(self, order_id: int, is_bid: bool, price: int, leaves: int, status: str) -> None:
+        """Record an order's new state after Match reported it (leaves = qty - executed)."""
+        old = self.resting.pop(order_id, None)
+        if old is not None:
+            self._add(old[0], old[1], -old[2])
+        if status in RESTING and leaves > 0 and price > 0:
+            self.resting[order_id] = (is_bid, price, leaves)
+            self._add(is_bid, price, leaves)
+        if old is not None or order_id in self.resting:
+            self.update_id += 1
+
+    def _add(self, is_bid: bool, price: int, qty: int) -> None:
+        side = self.bids if is_bid else self.asks
+        total = side.get(price, 0) + qty
+        if total:
+            side[price] = total
+        else:
+            side.pop(price, None)
+        self.changed[is_bid, price] = total
+
+    def top(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The best n bid and ask levels as (price, qty), best first."""
+        bids = sorted(self.bids.items(), reverse=True)[:n]
+        asks = sorted(self.asks.items())[:n]
+        return bids, asks
+
+    def best(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        bid = max(self.bids.items()) if self.bids else None
+        ask = min(self.asks.items()) if self.asks else None
+        return bid, ask
+
+    def take_changes(self) -> dict[tuple[bool, int], int]:
+        """Level changes since the last call (for depth diff streams)."""
+        changed, self.changed = self.changed, {}
+        return changed
