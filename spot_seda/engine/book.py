@@ -1,0 +1,540 @@
+"""One symbol's order book: price-time-priority matching, pure and deterministic (the Match stage's core).
+
+Every command comes in with everything decided upstream (order id, account, timestamp: Acquiring
+assigns and journals them); the book assigns only trade ids, from its own counter. A command returns
+the list of records it caused, in the order they happened:
+
+- `Trade`        one fill; price is always the maker's price.
+- `OrderReport`  one state change of one order: each maker touched (PARTIALLY_FILLED, FILLED,
+                 EXPIRED_IN_MATCH), then the taker's state once, at the end of the command (NEW,
+                 PARTIALLY_FILLED, FILLED, EXPIRED, EXPIRED_IN_MATCH, REJECTED) — a stage that
+                 wants Binance's NEW-then-TRADE executionReports derives them from these.
+- `LevelChange`  the new total quantity of a price level this command touched (0 = level gone),
+                 one record per level per command: the depth diff stream.
+- `CancelRejected` a cancel named an order that is not open for that account (UNKNOWN_ORDER).
+
+Semantics (Binance Spot):
+- LIMIT GTC rests what it cannot fill; IOC expires the rest ("ioc_leftover"); FOK fills completely or
+  expires with no trade at all ("fok_unfilled"). LIMIT_MAKER that would take is REJECTED ("would_take").
+- MARKET takes by `qty` (base) and/or by `quote_qty` (quote budget, Binance quoteOrderQty; with both,
+  whichever runs out first). A market order stopped by its budget (the next step costs more than is
+  left) is FILLED; one stopped by an empty side is EXPIRED ("no_liquidity").
+- Self-trade prevention uses the taker's mode when taker and maker share an account: EXPIRE_TAKER
+  ends the taker, EXPIRE_MAKER ends that maker and goes on, EXPIRE_BOTH ends both; all with status
+  EXPIRED_IN_MATCH ("stp"). NONE trades with itself. A FOK counts only liquidity it could really take.
+- `leaves_qty` is the quantity open on the book (FIX LeavesQty): 0 in every final status.
+
+Data structures (hot path O(1) or O(log levels)): per side a dict key -> _Level and a sorted list of
+keys, where key = price for bids and -price for asks, so the best level of either side is keys[-1]
+and a taker crosses while best_key >= its limit key. A level holds a deque of RestingOrder in
+arrival order; a cancel marks the order dead (leaves = 0) in O(1) and matching drops dead orders as
+it meets them (a level is compacted when dead orders outnumber live ones). order_id -> order,
+account -> its open orders, and (account, client_order_id) -> order are dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left, insort
+from collections import deque
+
+import msgspec
+
+from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from ..model.symbols import SymbolRules
+from .results import InvariantError, ResultCode
+
+_BUY = Side.BUY
+_SELL = Side.SELL
+_NEW = OrderStatus.NEW
+_PARTIAL = OrderStatus.PARTIALLY_FILLED
+_FILLED = OrderStatus.FILLED
+_CANCELED = OrderStatus.CANCELED
+_EXPIRED = OrderStatus.EXPIRED
+_EXPIRED_IN_MATCH = OrderStatus.EXPIRED_IN_MATCH
+_REJECTED = OrderStatus.REJECTED
+_LIMIT = OrderType.LIMIT
+_MARKET = OrderType.MARKET
+_LIMIT_MAKER = OrderType.LIMIT_MAKER
+_GTC = TimeInForce.GTC
+_IOC = TimeInForce.IOC
+_FOK = TimeInForce.FOK
+_STP_NONE = SelfTradePrevention.NONE
+_STP_TAKER = SelfTradePrevention.EXPIRE_TAKER
+_STP_MAKER = SelfTradePrevention.EXPIRE_MAKER
+
+_UNBOUNDED = 1 << 62  # "no limit" for a quantity or a crossing key (prices and qtys stay below 2**63)
+
+
+class Trade(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """One fill. `taker_side` BUY means the buyer took (Binance isBuyerMaker = taker_side == SELL)."""
+
+    trade_id: int
+    price: int
+    qty: int
+    quote_qty: int
+    maker_order_id: int
+    taker_order_id: int
+    maker_account: int
+    taker_account: int
+    taker_side: int
+    timestamp: int
+
+    @property
+    def buyer_is_maker(self) -> bool:
+        return self.taker_side == _SELL
+
+
+class OrderReport(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """An order's state after a change; `reason` is "" or one of entities.py's reason words."""
+
+    order_id: int
+    account: int
+    status: int
+    executed_qty: int
+    cum_quote_qty: int
+    leaves_qty: int
+    reason: str
+
+
+class LevelChange(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """A price level's new total open quantity on `side` (BUY = bids); 0 means the level is gone."""
+
+    side: int
+    price: int
+    qty: int
+
+
+class CancelRejected(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """A cancel that found nothing to cancel (order_id is 0 when the cancel named a client order id)."""
+
+    order_id: int
+    account: int
+    client_order_id: str
+    code: int
+
+
+class RestingOrder(msgspec.Struct, gc=False):
+    """An order open on the book (mutable; owned by the book — treat as read-only outside it)."""
+
+    order_id: int
+    account: int
+    side: int
+    price: int
+    leaves: int
+    executed: int
+    cum_quote: int
+    client_order_id: str
+    stp: int
+    timestamp: int
+
+
+class _Level:
+    """One price level: open quantity, live order count, and orders in arrival order (dead included)."""
+
+    __slots__ = ("price", "total", "count", "orders")
+
+    def __init__(self, price: int) -> None:
+        self.price = price
+        self.total = 0
+        self.count = 0
+        self.orders: deque[RestingOrder] = deque()
+
+
+def check_order(rules: SymbolRules, type: int, price: int, qty: int, quote_qty: int = 0) -> ResultCode:
+    """Validate an order's numbers against the symbol's rules (the REST layer's job, offered here).
+
+    Returns OK or the first -1xxx code that applies: price on the tick, quantity on the step and
+    within [min_qty, max_qty], notional (limit orders: price x qty; market by quote: quote_qty) at
+    least min_notional.
+    """
+    if type == _MARKET:
+        if qty <= 0 and quote_qty <= 0:
+            return ResultCode.BAD_ORDER_SHAPE
+        if qty > 0 and not rules.qty_ok(qty):
+            return ResultCode.QTY_OFF_STEP if qty % rules.step else ResultCode.QTY_OUT_OF_RANGE
+        if quote_qty > 0 and quote_qty < rules.min_notional:
+            return ResultCode.BELOW_MIN_NOTIONAL
+        return ResultCode.OK
+    if price <= 0 or qty <= 0 or quote_qty:
+        return ResultCode.BAD_ORDER_SHAPE
+    if not rules.price_ok(price):
+        return ResultCode.PRICE_OFF_TICK
+    if qty % rules.step:
+        return ResultCode.QTY_OFF_STEP
+    if not rules.qty_ok(qty):
+        return ResultCode.QTY_OUT_OF_RANGE
+    if rules.notional(price, qty) < rules.min_notional:
+        return ResultCode.BELOW_MIN_NOTIONAL
+    return ResultCode.OK
+
+
+class OrderBook:
+    """Price-time-priority order book of one symbol. Commands return lists of records (module doc)."""
+
+    def __init__(self, rules: SymbolRules) -> None:
+        self.rules = rules
+        self.symbol = rules.symbol
+        self._scale = rules.price_scale
+        self._step = rules.step
+        self._levels: tuple[dict[int, _Level], dict[int, _Level]] = ({}, {})  # by Side: bids, asks
+        self._keys: tuple[list[int], list[int]] = ([], [])  # ascending; best is [-1]
+        self._orders: dict[int, RestingOrder] = {}
+        self._by_account: dict[int, dict[int, RestingOrder]] = {}
+        self._by_client: dict[tuple[int, str], RestingOrder] = {}
+        self.last_trade_id = 0
+
+    # ---------------------------------------------------------------- commands
+
+    def place(
+        self,
+        order_id: int,
+        account: int,
+        side: int,
+        type: int,
+        time_in_force: int,
+        price: int,
+        qty: int,
+        quote_qty: int = 0,
+        client_order_id: str = "",
+        stp: int = 0,
+        timestamp: int = 0,
+    ) -> list:
+        """Match a new order and rest what is left (LIMIT GTC / LIMIT_MAKER); return its records.
+
+        Args: price is ignored for MARKET; qty 0 means "by quote budget only" (MARKET); quote_qty
+        caps what a MARKET order may spend (buy) or receive (sell); stp is a SelfTradePrevention.
+        Numbers are assumed valid for the symbol (see check_order); a duplicate order id or a
+        client order id already open for the account gives a REJECTED report.
+        """
+        out: list = []
+        if order_id in self._orders or (client_order_id and (account, client_order_id) in self._by_client):
+            reason = "duplicate_order_id" if order_id in self._orders else "duplicate_client_order_id"
+            out.append(OrderReport(order_id, account, _REJECTED, 0, 0, 0, reason))
+            return out
+        if type == _MARKET:
+            limit_key = -_UNBOUNDED
+            remaining = qty if qty > 0 else _UNBOUNDED
+        else:
+            limit_key = -price if side == _BUY else price
+            remaining = qty
+        other = 1 - side
+        keys = self._keys[other]
+        if type == _LIMIT_MAKER:
+            if keys and keys[-1] >= limit_key:
+                out.append(OrderReport(order_id, account, _REJECTED, 0, 0, 0, "would_take"))
+                return out
+        elif time_in_force == _FOK and type != _MARKET and not self._fok_fillable(keys, other, limit_key, qty, account, stp):
+            out.append(OrderReport(order_id, account, _EXPIRED, 0, 0, 0, "fok_unfilled"))
+            return out
+
+        executed = 0
+        cum_quote = 0
+        stopped = ""  # why matching ended early: "stp" or "budget"
+        if keys and keys[-1] >= limit_key:
+            # ---- take liquidity: best level first, oldest order first, at the maker's price
+            levels = self._levels[other]
+            orders = self._orders
+            by_account = self._by_account
+            by_client = self._by_client
+            scale = self._scale
+            step = self._step
+            quote_left = quote_qty if quote_qty > 0 else 0
+            trade_id = self.last_trade_id
+            append = out.append
+            while keys:
+                key = keys[-1]
+                if key < limit_key:
+                    break
+                level = levels[key]
+                lp = level.price
+                queue = level.orders
+                total_before = level.total
+                while queue:
+                    maker = queue[0]
+                    m_leaves = maker.leaves
+                    if not m_leaves:  # canceled earlier: drop lazily
+                        queue.popleft()
+                        continue
+                    if stp and maker.account == account:
+                        if stp != _STP_TAKER:  # EXPIRE_MAKER / EXPIRE_BOTH: the maker goes
+                            queue.popleft()
+                            level.total -= m_leaves
+                            level.count -= 1
+                            maker.leaves = 0
+                            self._unindex(maker)
+                            append(OrderReport(maker.order_id, maker.account, _EXPIRED_IN_MATCH, maker.executed, maker.cum_quote, 0, "stp"))
+                        if stp != _STP_MAKER:  # EXPIRE_TAKER / EXPIRE_BOTH: the taker stops
+                            stopped = "stp"
+                            break
+                        continue
+                    fill = m_leaves if m_leaves < remaining else remaining
+                    if quote_left:
+                        afford = quote_left * scale // lp
+                        afford -= afford % step
+                        if afford < fill:
+                            fill = afford
+                            if not fill:
+                                stopped = "budget"
+                                break
+                    notional = lp * fill // scale
+                    trade_id += 1
+                    append(Trade(trade_id, lp, fill, notional, maker.order_id, order_id, maker.account, account, side, timestamp))
+                    executed += fill
+                    cum_quote += notional
+                    remaining -= fill
+                    if quote_left:
+                        quote_left -= notional
+                        if not quote_left:
+                            stopped = "budget"
+                    level.total -= fill
+                    m_exec = maker.executed + fill
+                    m_quote = maker.cum_quote + notional
+                    maker.executed = m_exec
+                    maker.cum_quote = m_quote
+                    if fill == m_leaves:
+                        maker.leaves = 0
+                        queue.popleft()
+                        level.count -= 1
+                        del orders[maker.order_id]
+                        acct = by_account[maker.account]
+                        del acct[maker.order_id]
+                        if not acct:
+                            del by_account[maker.account]
+                        if maker.client_order_id:
+                            del by_client[(maker.account, maker.client_order_id)]
+                        append(OrderReport(maker.order_id, maker.account, _FILLED, m_exec, m_quote, 0, ""))
+                    else:
+                        maker.leaves = m_leaves - fill
+                        append(OrderReport(maker.order_id, maker.account, _PARTIAL, m_exec, m_quote, m_leaves - fill, ""))
+                    if not remaining or stopped:
+                        break
+                if level.total != total_before:
+                    append(LevelChange(other, lp, level.total))
+                if not level.count:
+                    keys.pop()
+                    del levels[key]
+                if not remaining or stopped or level.count:
+                    break
+            self.last_trade_id = trade_id
+
+        # ---- the taker's fate
+        if stopped == "stp":
+            out.append(OrderReport(order_id, account, _EXPIRED_IN_MATCH, executed, cum_quote, 0, "stp"))
+        elif not remaining or stopped == "budget":
+            out.append(OrderReport(order_id, account, _FILLED, executed, cum_quote, 0, ""))
+        elif type == _MARKET:
+            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "no_liquidity"))
+        elif time_in_force != _GTC and type != _LIMIT_MAKER:
+            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "ioc_leftover"))
+        else:
+            self._rest(RestingOrder(order_id, account, side, price, remaining, executed, cum_quote, client_order_id, stp, timestamp), out)
+            out.append(OrderReport(order_id, account, _PARTIAL if executed else _NEW, executed, cum_quote, remaining, ""))
+        return out
+
+    def cancel(self, order_id: int, account: int) -> list:
+        """Cancel an open order of `account`: [OrderReport CANCELED, LevelChange] or [CancelRejected]."""
+        order = self._orders.get(order_id)
+        if order is None or order.account != account:  # another's order is "unknown" to you
+            return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
+        out: list = []
+        self._cancel(order, out)
+        return out
+
+    def cancel_by_client_id(self, account: int, client_order_id: str) -> list:
+        """Cancel the open order that `account` placed with `client_order_id` (as cancel)."""
+        order = self._by_client.get((account, client_order_id))
+        if order is None:
+            return [CancelRejected(0, account, client_order_id, ResultCode.UNKNOWN_ORDER)]
+        out: list = []
+        self._cancel(order, out)
+        return out
+
+    def cancel_all(self, account: int) -> list:
+        """Cancel every open order of `account` in this book, oldest order id first."""
+        out: list = []
+        for order_id in sorted(self._by_account.get(account, ())):
+            self._cancel(self._orders[order_id], out)
+        return out
+
+    # ---------------------------------------------------------------- queries
+
+    def best_bid(self) -> int:
+        """Best bid price, 0 when there are no bids."""
+        keys = self._keys[_BUY]
+        return keys[-1] if keys else 0
+
+    def best_ask(self) -> int:
+        """Best ask price, 0 when there are no asks."""
+        keys = self._keys[_SELL]
+        return -keys[-1] if keys else 0
+
+    def top(self) -> tuple[int, int, int, int]:
+        """(bid price, bid qty, ask price, ask qty) of the best levels, zeros for an empty side (bookTicker)."""
+        bk, ak = self._keys
+        bid = self._levels[_BUY][bk[-1]] if bk else None
+        ask = self._levels[_SELL][ak[-1]] if ak else None
+        return (bid.price if bid else 0, bid.total if bid else 0, ask.price if ask else 0, ask.total if ask else 0)
+
+    def depth(self, n: int = 20) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Top `n` aggregated levels: (bids best first, asks best first) as (price, qty) pairs; O(n)."""
+        result = []
+        for side in (_BUY, _SELL):
+            keys, levels = self._keys[side], self._levels[side]
+            result.append([(levels[k].price, levels[k].total) for k in keys[: -n - 1 : -1]] if n > 0 else [])
+        return result[0], result[1]
+
+    def order(self, order_id: int) -> RestingOrder | None:
+        """The open order with this id, or None."""
+        return self._orders.get(order_id)
+
+    def open_orders(self, account: int) -> list[RestingOrder]:
+        """`account`'s open orders in this book, oldest order id first."""
+        return [o for _, o in sorted(self._by_account.get(account, {}).items())]
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    # ---------------------------------------------------------------- state
+
+    def snapshot(self) -> dict:
+        """Plain, msgspec-encodable state: trade counter and open orders in priority order per side."""
+        sides = []
+        for side in (_BUY, _SELL):
+            levels = self._levels[side]
+            rows = []
+            for key in reversed(self._keys[side]):
+                for o in levels[key].orders:
+                    if o.leaves:
+                        rows.append([o.order_id, o.account, o.price, o.leaves, o.executed, o.cum_quote, o.client_order_id, o.stp, o.timestamp])
+            sides.append(rows)
+        return {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1]}
+
+    @classmethod
+    def restore(cls, rules: SymbolRules, snapshot: dict) -> OrderBook:
+        """A book in exactly the state `snapshot()` captured (same priorities, same next trade id)."""
+        if snapshot["symbol"] != rules.symbol:
+            raise ValueError(f"snapshot of {snapshot['symbol']} given to a {rules.symbol} book")
+        book = cls(rules)
+        book.last_trade_id = snapshot["last_trade_id"]
+        for side, rows in ((_BUY, snapshot["bids"]), (_SELL, snapshot["asks"])):
+            for oid, account, price, leaves, executed, cum_quote, cid, stp, ts in rows:
+                book._rest(RestingOrder(oid, account, side, price, leaves, executed, cum_quote, cid, stp, ts), None)
+        book.validate()
+        return book
+
+    def state_hash(self) -> str:
+        """Digest of snapshot(): equal hashes mean equal books (for determinism tests)."""
+        return hashlib.blake2b(msgspec.msgpack.encode(self.snapshot()), digest_size=16).hexdigest()
+
+    def validate(self) -> None:
+        """Check every internal invariant; raise InvariantError on the first broken one."""
+        seen: dict[int, RestingOrder] = {}
+        for side in (_BUY, _SELL):
+            keys, levels = self._keys[side], self._levels[side]
+            if keys != sorted(set(keys)) or set(keys) != set(levels):
+                raise InvariantError(f"{self.symbol}: price keys of side {side} unsorted or out of step with levels")
+            for key, level in levels.items():
+                live = [o for o in level.orders if o.leaves]
+                if not live or level.count != len(live) or level.total != sum(o.leaves for o in live):
+                    raise InvariantError(f"{self.symbol}: level {level.price} totals/count disagree with its orders")
+                if key != (level.price if side == _BUY else -level.price):
+                    raise InvariantError(f"{self.symbol}: level {level.price} filed under key {key}")
+                for o in live:
+                    if o.side != side or o.price != level.price or o.leaves < 0 or o.order_id in seen:
+                        raise InvariantError(f"{self.symbol}: order {o.order_id} misfiled")
+                    seen[o.order_id] = o
+        bid, ask = self.best_bid(), self.best_ask()
+        if bid and ask and bid >= ask:
+            raise InvariantError(f"{self.symbol}: crossed book at rest: bid {bid} >= ask {ask}")
+        if seen.keys() != self._orders.keys() or any(self._orders[i] is not o for i, o in seen.items()):
+            raise InvariantError(f"{self.symbol}: order index disagrees with the levels")
+        by_account = {a: set(d) for a, d in self._by_account.items()}
+        expected: dict[int, set[int]] = {}
+        for o in seen.values():
+            expected.setdefault(o.account, set()).add(o.order_id)
+        if by_account != expected:
+            raise InvariantError(f"{self.symbol}: account index disagrees with the open orders")
+        clients = {(o.account, o.client_order_id): o for o in seen.values() if o.client_order_id}
+        if clients != self._by_client:
+            raise InvariantError(f"{self.symbol}: client order id index disagrees with the open orders")
+
+    # ---------------------------------------------------------------- internals
+
+    def _rest(self, order: RestingOrder, out: list | None) -> None:
+        side = order.side
+        price = order.price
+        key = price if side == _BUY else -price
+        levels = self._levels[side]
+        level = levels.get(key)
+        if level is None:
+            levels[key] = level = _Level(price)
+            insort(self._keys[side], key)
+        level.orders.append(order)
+        level.total += order.leaves
+        level.count += 1
+        self._orders[order.order_id] = order
+        acct = self._by_account.get(order.account)
+        if acct is None:
+            self._by_account[order.account] = acct = {}
+        acct[order.order_id] = order
+        if order.client_order_id:
+            self._by_client[(order.account, order.client_order_id)] = order
+        if out is not None:
+            out.append(LevelChange(side, price, level.total))
+
+    def _unindex(self, order: RestingOrder) -> None:
+        del self._orders[order.order_id]
+        acct = self._by_account[order.account]
+        del acct[order.order_id]
+        if not acct:
+            del self._by_account[order.account]
+        if order.client_order_id:
+            del self._by_client[(order.account, order.client_order_id)]
+
+    def _cancel(self, order: RestingOrder, out: list) -> None:
+        side = order.side
+        price = order.price
+        key = price if side == _BUY else -price
+        levels = self._levels[side]
+        level = levels[key]
+        level.total -= order.leaves
+        level.count -= 1
+        order.leaves = 0  # dead: matching drops it when it reaches the front
+        self._unindex(order)
+        out.append(OrderReport(order.order_id, order.account, _CANCELED, order.executed, order.cum_quote, 0, ""))
+        if not level.count:
+            del levels[key]
+            keys = self._keys[side]
+            if keys[-1] == key:
+                keys.pop()
+            else:
+                del keys[bisect_left(keys, key)]
+        elif len(level.orders) > 2 * level.count + 8:
+            level.orders = deque(o for o in level.orders if o.leaves)
+        out.append(LevelChange(side, price, level.total))
+
+    def _fok_fillable(self, keys: list[int], other: int, limit_key: int, qty: int, account: int, stp: int) -> bool:
+        """Whether a FOK could fill `qty` completely, counting only what STP would let it take."""
+        levels = self._levels[other]
+        need = qty
+        for key in reversed(keys):
+            if key < limit_key:
+                return False
+            level = levels[key]
+            if not stp:
+                need -= level.total
+            else:
+                for o in level.orders:
+                    if not o.leaves:
+                        continue
+                    if o.account == account:
+                        if stp == _STP_MAKER:
+                            continue  # expired on the way, not taken
+                        return False  # the taker would stop here
+                    need -= o.leaves
+                    if need <= 0:
+                        return True
+            if need <= 0:
+                return True
+        return False
