@@ -1,0 +1,100 @@
+"""MatchStage: consumes new-order and cancel commands (OrderChangeLog from Acquiring), runs each
+symbol's price-time order book, produces trades (TradeChangeLog) and order state changes
+(OrderChangeLog), keyed by symbol.
+
+Per command it publishes the trades first, then one update per order the command touched (makers in
+the order they were hit, the taker last), so a consumer that sees an order's update has already seen
+its fills. An order's first update (the taker report) repeats what it was created with (account,
+symbol, side, type, price, frozen_asset, frozen): Settlement learns every order from this single,
+ordered stream and never has to join two producers' outputs.
+"""
+
+from __future__ import annotations
+
+from ..engine.book import CancelRejected, OrderBook, OrderReport, Trade
+from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
+from ..model.entities import trade_id_of
+from ..model.enums import EntityType, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
+from .base import Publish, Stage
+
+STATUS = [s.name for s in OrderStatus]
+ORDER, TRADE = EntityType.ORDER, EntityType.TRADE
+
+
+class MatchStage(Stage):
+    consumes = (Topic.ORDER,)
+    produces = (Topic.TRADE, Topic.ORDER)
+    sources = {Topic.ORDER: ("acquiring",)}
+
+    def start(self) -> None:
+        self.rules = self.ctx.settings.symbol_rules()
+        self.books = {symbol: OrderBook(rules) for symbol, rules in self.rules.items()}
+
+    def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
+        out: dict[str, tuple[list[ChangeLogEntry], list[ChangeLogEntry]]] = {}
+        for entry in entries:
+            change = entry.change_type
+            fields = entry.field_dict()
+            symbol = fields.get("symbol")
+            book = self.books.get(symbol)  # type: ignore[arg-type]
+            if book is None:  # Acquiring validates symbols: this is a corrupt command stream
+                raise ValueError(f"command for unknown symbol {symbol!r}: {entry}")
+            order_id = int(entry.entity_id)
+            if type(change) is Created:
+                records = book.place(
+                    order_id, fields["account"], Side[fields["side"]], OrderType[fields["type"]],
+                    TimeInForce[fields["time_in_force"]], fields["price"], fields["qty"], fields["quote_qty"],
+                    fields["client_order_id"], SelfTradePrevention[fields["stp"]], entry.timestamp,
+                )
+                taker = fields
+            elif fields.get("cancel_requested"):
+                records = book.cancel(order_id, fields["account"])
+                taker = None
+            else:
+                continue
+            trades, orders = out.setdefault(symbol, ([], []))
+            self._convert(records, entry.timestamp, symbol, order_id, taker, trades, orders)
+        result: list[Publish] = []
+        for symbol, (trades, orders) in out.items():
+            if trades:
+                result.append((Topic.TRADE, symbol, trades))
+            if orders:
+                result.append((Topic.ORDER, symbol, orders))
+        return result
+
+    @staticmethod
+    def _convert(records, ts: int, symbol: str, command_order: int, taker: dict | None,
+                 trades: list[ChangeLogEntry], orders: list[ChangeLogEntry]) -> None:
+        for rec in records:
+            kind = type(rec)
+            if kind is Trade:
+                buy_taker = rec.taker_side == Side.BUY
+                buyer, seller = (rec.taker_order_id, rec.maker_order_id) if buy_taker else (rec.maker_order_id, rec.taker_order_id)
+                buyer_acct, seller_acct = (rec.taker_account, rec.maker_account) if buy_taker else (rec.maker_account, rec.taker_account)
+                trades.append(ChangeLogEntry(trade_id_of(symbol, rec.trade_id), TRADE, Created([
+                    FieldChange("symbol", symbol), FieldChange("trade_id", rec.trade_id),
+                    FieldChange("price", rec.price), FieldChange("qty", rec.qty), FieldChange("quote_qty", rec.quote_qty),
+                    FieldChange("buyer_order_id", buyer), FieldChange("seller_order_id", seller),
+                    FieldChange("buyer_account", buyer_acct), FieldChange("seller_account", seller_acct),
+                    FieldChange("buyer_is_maker", not buy_taker), FieldChange("maker_order_id", rec.maker_order_id),
+                    FieldChange("taker_order_id", rec.taker_order_id),
+                ]), ts, 0))
+            elif kind is OrderReport:
+                changed = [
+                    FieldChange("status", STATUS[rec.status]), FieldChange("executed_qty", rec.executed_qty),
+                    FieldChange("cum_quote_qty", rec.cum_quote_qty), FieldChange("account", rec.account),
+                    FieldChange("symbol", symbol),
+                ]
+                if rec.reason:
+                    changed.append(FieldChange("reason", rec.reason))
+                if taker is not None and rec.order_id == command_order:
+                    changed.append(FieldChange("working_time", ts))
+                    for name in ("side", "type", "price", "frozen_asset", "frozen"):
+                        changed.append(FieldChange(name, taker[name]))
+                orders.append(ChangeLogEntry(str(rec.order_id), ORDER, Updated(changed), ts, 0))
+            elif kind is CancelRejected:
+                orders.append(ChangeLogEntry(str(rec.order_id or command_order), ORDER, Updated([
+                    FieldChange("cancel_rejected", True), FieldChange("account", rec.account),
+                    FieldChange("symbol", symbol),
+                ]), ts, 0))
+            # LevelChange: depth is derived from order updates downstream (engine/depthview.py)
