@@ -1,0 +1,102 @@
+"""SettlementStage: consumes trades (TradeChangeLog) and Match's order updates (OrderChangeLog),
+produces balance changes (BalanceChangeLog, keyed by account): each side's frozen funds move to the
+counterparty, proceeds are credited less the fee (to the fee account), and whatever an order still
+holds frozen when it ends is released.
+
+It needs no balances of its own. A trade says everything about the money it moves (a buyer always
+pays from frozen quote, a seller from frozen base), and an order's first update from Match repeats
+what Acquiring froze for it; so Settlement keeps only, per open order, what was frozen and what its
+fills have spent. It reads a single producer (Match), whose trades always precede the order updates
+they cause, so no join across producers is ever needed. Its changes only move frozen funds out and
+credit available funds: Acquiring, the one place that freezes, applies them to its view of the
+balances and can only ever see less available money than there is, never more (no double spend).
+"""
+
+from __future__ import annotations
+
+from ..model.changelog import ChangeLogEntry, FieldChange, Updated
+from ..model.entities import balance_id_of
+from ..model.enums import EntityType, Topic
+from ..model.symbols import FEE_SCALE
+from .base import Publish, Stage
+
+FEE_ACCOUNT = 0
+FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
+
+
+def trade_fee(amount: int, fee_ppm: int) -> int:
+    """Fee on a received amount, rounded down (in the user's favour; conservation is exact anyway)."""
+    return amount * fee_ppm // FEE_SCALE
+
+
+class SettlementStage(Stage):
+    consumes = (Topic.TRADE, Topic.ORDER)
+    produces = (Topic.BALANCE,)
+    sources = {Topic.TRADE: ("match",), Topic.ORDER: ("match",)}
+
+    def start(self) -> None:
+        self.rules = self.ctx.settings.symbol_rules()
+        # order id -> [account, frozen asset, frozen amount (None until Match's first report), spent]
+        self.holds: dict[int, list] = {}
+
+    def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
+        out: dict[str, list[ChangeLogEntry]] = {}
+        if topic == Topic.TRADE:
+            for entry in entries:
+                self._settle(entry.field_dict(), entry.timestamp, out)
+        else:
+            for entry in entries:
+                fields = entry.field_dict()
+                if "status" in fields:
+                    self._order_update(int(entry.entity_id), fields, entry.timestamp, out)
+        return [(Topic.BALANCE, key, changes) for key, changes in out.items()]
+
+    def _hold(self, order_id: int, account: int) -> list:
+        hold = self.holds.get(order_id)
+        if hold is None:
+            hold = self.holds[order_id] = [account, None, None, 0]
+        return hold
+
+    def _settle(self, t: dict, ts: int, out: dict) -> None:
+        rules = self.rules[t["symbol"]]
+        qty, quote = t["qty"], t["quote_qty"]
+        buyer, seller = t["buyer_account"], t["seller_account"]
+        maker_is_buyer = t["buyer_is_maker"]
+        buyer_fee = trade_fee(qty, rules.maker_fee_ppm if maker_is_buyer else rules.taker_fee_ppm)
+        seller_fee = trade_fee(quote, rules.taker_fee_ppm if maker_is_buyer else rules.maker_fee_ppm)
+        ref = f"{t['symbol']}:{t['trade_id']}"
+        self._hold(t["buyer_order_id"], buyer)[3] += quote
+        self._hold(t["seller_order_id"], seller)[3] += qty
+        change = _change
+        change(out, buyer, rules.quote, 0, -quote, "trade", ref, ts)
+        change(out, buyer, rules.base, qty - buyer_fee, 0, "trade", ref, ts)
+        change(out, seller, rules.base, 0, -qty, "trade", ref, ts)
+        change(out, seller, rules.quote, quote - seller_fee, 0, "trade", ref, ts)
+        if buyer_fee:
+            change(out, FEE_ACCOUNT, rules.base, buyer_fee, 0, "fee", ref, ts)
+        if seller_fee:
+            change(out, FEE_ACCOUNT, rules.quote, seller_fee, 0, "fee", ref, ts)
+
+    def _order_update(self, order_id: int, f: dict, ts: int, out: dict) -> None:
+        hold = self._hold(order_id, f["account"])
+        if "frozen" in f:  # the order's first report repeats what Acquiring froze for it
+            hold[1], hold[2] = f["frozen_asset"], f["frozen"]
+        if f["status"] not in FINAL:
+            return
+        del self.holds[order_id]
+        account, asset, frozen, spent = hold
+        if frozen is None:
+            raise ValueError(f"order {order_id} ended before Match reported what it froze")
+        left = frozen - spent
+        if left < 0:
+            raise ValueError(f"order {order_id} spent {spent} but froze only {frozen}: corrupt stream")
+        if left:
+            _change(out, account, asset, left, -left, "release", str(order_id), ts)
+
+
+def _change(out: dict, account: int, asset: str, available_delta: int, frozen_delta: int, reason: str,
+            ref: str, ts: int) -> None:
+    out.setdefault(str(account), []).append(ChangeLogEntry(balance_id_of(account, asset), EntityType.BALANCE, Updated([
+        FieldChange("account", account), FieldChange("asset", asset), FieldChange("available_delta", available_delta),
+        FieldChange("frozen_delta", frozen_delta), FieldChange("reason", reason), FieldChange("ref", ref),
+    ]), ts, 0))
