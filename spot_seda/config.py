@@ -26,6 +26,12 @@ class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     http_port: Port = 8080
     ws_port: Port = 8081
     admin_token: str = ""
+    #: admission control: past this many commands waiting for Match, new orders get 503 / -1003
+    max_in_flight: Positive = 5000
+    #: how long a RESULT/FULL request waits for Match before answering -1007
+    result_timeout_s: PositiveFloat = 10.0
+    #: largest request body accepted
+    max_body_bytes: Positive = 65536
 
 
 class BusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

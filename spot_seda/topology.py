@@ -35,6 +35,11 @@ class StageSpec:
 
 
 TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
+    "node": (
+        StageSpec("acquiring", "spot_seda.stages.acquiring:AcquiringStage"),
+        StageSpec("match", "spot_seda.stages.match:MatchStage"),
+        StageSpec("settlement", "spot_seda.stages.settlement:SettlementStage"),
+    ),
     # source -> relay -> tally (+ audit, a second consumer group on the same topic): proves the runtime
     # and the transport with real work and no trading logic; used by tests and bench/transport.py.
     "relay": (

@@ -1,0 +1,270 @@
+"""AcquiringStage: order entry. Takes commands from the HTTP API (new order, cancel, deposit,
+withdraw), validates them, freezes funds, assigns ids and timestamps, and produces OrderChangeLog
+(commands for Match, keyed by symbol) and BalanceChangeLog (freezes and transfers, keyed by account).
+Consumes Match's order updates and trades (to answer RESULT/FULL and keep its open-order and depth
+views) and Settlement's balance changes (to keep its view of free funds current).
+
+Funds: Acquiring is the only place that makes money unavailable (freeze, withdraw), and it checks
+and freezes in one step on one thread, so nothing is spent twice. Settlement only releases and
+credits; its changes reach this view later, so the view can show less free money than there is,
+never more.
+
+The HTTP layer (api/rest.py) calls the command methods on the event loop thread; they return the
+result and the entries to publish, and the layer hands those to the runner. Inbound entries are
+applied by `handle_events` on the same thread, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..engine.depthview import DepthView
+from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
+from ..model.entities import balance_id_of
+from ..model.enums import EntityType, OrderType, Side, Topic
+from .base import Publish, Stage
+
+FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
+
+
+class CommandError(Exception):
+    """An expected rejection; `kind` is one of the names below, mapped to Binance codes by the API."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(kind, detail)
+        self.kind = kind
+        self.detail = detail
+
+
+NSF = "insufficient_balance"
+DUPLICATE = "duplicate_order"
+UNKNOWN_ORDER = "unknown_order"
+OVERLOADED = "overloaded"
+
+
+@dataclass
+class Waiter:
+    """Someone (an HTTP request) waiting for Match's answer to a command."""
+
+    callback: Callable[[dict, list[dict]], None]
+    fills: list[dict] | None = None  # collected trades of the order when the caller wants them
+    cancel: bool = False
+
+
+@dataclass
+class Balance:
+    available: int = 0
+    frozen: int = 0
+
+
+@dataclass
+class AccountState:
+    balances: dict[str, Balance] = field(default_factory=dict)
+    open_orders: dict[int, dict] = field(default_factory=dict)  # order id -> order
+    client_ids: dict[str, int] = field(default_factory=dict)  # open client order id -> order id
+
+
+class AcquiringStage(Stage):
+    consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
+    produces = (Topic.ORDER, Topic.BALANCE)
+    sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}
+
+    def start(self) -> None:
+        self.rules = self.ctx.settings.symbol_rules()
+        self.accounts: dict[int, AccountState] = {}
+        self.orders: dict[int, dict] = {}  # every order this incarnation knows, by id
+        self.depth = {symbol: DepthView() for symbol in self.rules}
+        self.waiters: dict[int, Waiter] = {}
+        self.next_order_id = 1
+        self.next_transfer_id = 1
+        self.new_in_flight = 0  # new orders sent to Match and not reported yet
+        self.pending_cancels: set[int] = set()  # orders with a cancel sent to Match and not answered
+        self.max_in_flight = self.ctx.settings.node.max_in_flight
+        self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def in_flight(self) -> int:
+        """Commands Match has not answered yet: the backlog admission control looks at."""
+        return self.new_in_flight + len(self.pending_cancels)
+
+    def account(self, account_id: int) -> AccountState:
+        state = self.accounts.get(account_id)
+        if state is None:
+            state = self.accounts[account_id] = AccountState()
+        return state
+
+    def balance(self, account_id: int, asset: str) -> Balance:
+        balances = self.account(account_id).balances
+        bal = balances.get(asset)
+        if bal is None:
+            bal = balances[asset] = Balance()
+        return bal
+
+    def find_order(self, account_id: int, order_id: int | None = None, client_order_id: str | None = None) -> dict | None:
+        """An order of this account by id or client id (another account's order is not found)."""
+        if order_id is not None:
+            order = self.orders.get(order_id)
+        else:
+            state = self.account(account_id)
+            oid = state.client_ids.get(client_order_id or "")
+            order = self.orders.get(oid) if oid is not None else None
+            if order is None:  # a finished order: search this account's known orders
+                order = next((o for o in reversed(self.orders.values())
+                              if o["account"] == account_id and o["client_order_id"] == client_order_id), None)
+        if order is None or order["account"] != account_id:
+            return None
+        return order
+
+    # --------------------------------------------------------------- commands
+
+    def new_order(self, account_id: int, symbol: str, side: Side, type: OrderType, time_in_force: str, price: int,
+                  qty: int, quote_qty: int, client_order_id: str, stp: str, waiter: Waiter | None) -> tuple[dict, list[Publish]]:
+        """Freeze the order's funds and send it to Match. Raises CommandError."""
+        if self.in_flight >= self.max_in_flight:
+            raise CommandError(OVERLOADED, f"{self.in_flight} commands are waiting for the matching engine")
+        rules = self.rules[symbol]
+        state = self.account(account_id)
+        if client_order_id and client_order_id in state.client_ids:
+            raise CommandError(DUPLICATE)
+        if side == Side.BUY:
+            asset = rules.quote
+            available = self.balance(account_id, asset).available
+            if type == OrderType.MARKET:
+                # a market buy holds its quote budget, or, by base quantity, all free quote until
+                # it completes (microseconds): the cost is unknown until it has matched
+                amount = quote_qty if quote_qty else available
+            else:
+                amount = rules.notional(price, qty)
+        else:
+            asset = rules.base
+            available = self.balance(account_id, asset).available
+            amount = available if (type == OrderType.MARKET and not qty) else qty
+        if amount <= 0 or amount > available:
+            raise CommandError(NSF)
+        order_id = self.next_order_id
+        self.next_order_id += 1
+        now = self.clock()
+        client_order_id = client_order_id or f"auto-{order_id}"
+        if type == OrderType.MARKET and side == Side.SELL and quote_qty:
+            qty = amount  # sell up to everything free, stopped by the quote target
+        order = {
+            "order_id": order_id, "symbol": symbol, "account": account_id, "client_order_id": client_order_id,
+            "side": side.name, "type": type.name, "time_in_force": time_in_force, "price": price, "qty": qty,
+            "quote_qty": quote_qty, "stp": stp, "frozen_asset": asset, "frozen": amount, "status": "NEW",
+            "executed_qty": 0, "cum_quote_qty": 0, "time": now, "update_time": now, "working_time": -1,
+        }
+        self.orders[order_id] = order
+        state.open_orders[order_id] = order
+        state.client_ids[client_order_id] = order_id
+        bal = self.balance(account_id, asset)
+        bal.available -= amount
+        bal.frozen += amount
+        created = ChangeLogEntry(str(order_id), EntityType.ORDER, Created([
+            FieldChange(name, order[name]) for name in (
+                "symbol", "account", "client_order_id", "side", "type", "time_in_force", "price", "qty",
+                "quote_qty", "stp", "frozen_asset", "frozen", "status")
+        ]), now, 0)
+        freeze = self._balance_entry(account_id, asset, -amount, amount, "freeze", str(order_id), now)
+        if waiter is not None:
+            self.waiters[order_id] = waiter
+        self.new_in_flight += 1
+        return order, [(Topic.ORDER, symbol, [created]), (Topic.BALANCE, str(account_id), [freeze])]
+
+    def cancel(self, account_id: int, order: dict, waiter: Waiter | None) -> list[Publish]:
+        """Ask Match to cancel an open order of this account. Raises CommandError(UNKNOWN_ORDER)."""
+        if order["status"] in FINAL or order["order_id"] not in self.account(account_id).open_orders:
+            raise CommandError(UNKNOWN_ORDER)
+        now = self.clock()
+        request = ChangeLogEntry(str(order["order_id"]), EntityType.ORDER, Updated([
+            FieldChange("cancel_requested", True), FieldChange("account", account_id), FieldChange("symbol", order["symbol"]),
+        ]), now, 0)
+        if waiter is not None:
+            waiter.cancel = True
+            self.waiters[order["order_id"]] = waiter
+        self.pending_cancels.add(order["order_id"])
+        return [(Topic.ORDER, order["symbol"], [request])]
+
+    def transfer(self, account_id: int, asset: str, amount: int, deposit: bool) -> tuple[Balance, list[Publish]]:
+        """Deposit or withdraw free funds. Raises CommandError(NSF) for a withdrawal over the free balance."""
+        bal = self.balance(account_id, asset)
+        if not deposit and amount > bal.available:
+            raise CommandError(NSF)
+        delta = amount if deposit else -amount
+        bal.available += delta
+        ref = f"transfer-{self.next_transfer_id}"
+        self.next_transfer_id += 1
+        entry = self._balance_entry(account_id, asset, delta, 0, "deposit" if deposit else "withdraw", ref, self.clock())
+        return bal, [(Topic.BALANCE, str(account_id), [entry])]
+
+    def _balance_entry(self, account_id: int, asset: str, d_available: int, d_frozen: int, reason: str, ref: str,
+                       ts: int) -> ChangeLogEntry:
+        bal = self.balance(account_id, asset)
+        return ChangeLogEntry(balance_id_of(account_id, asset), EntityType.BALANCE, Updated([
+            FieldChange("account", account_id), FieldChange("asset", asset),
+            FieldChange("available_delta", d_available), FieldChange("frozen_delta", d_frozen),
+            FieldChange("available", bal.available), FieldChange("frozen", bal.frozen),
+            FieldChange("reason", reason), FieldChange("ref", ref),
+        ]), ts, 0)
+
+    # ---------------------------------------------------------- inbound events
+
+    def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
+        if topic == Topic.BALANCE:
+            for e in entries:
+                f = e.field_dict()
+                bal = self.balance(f["account"], f["asset"])
+                bal.available += f["available_delta"]
+                bal.frozen += f["frozen_delta"]
+        elif topic == Topic.TRADE:
+            waiters = self.waiters
+            for e in entries:
+                f = e.field_dict()
+                waiter = waiters.get(f["taker_order_id"])
+                if waiter is not None and waiter.fills is not None:
+                    waiter.fills.append(f | {"time": e.timestamp})
+        else:
+            answered: list[tuple[int, dict]] = []
+            for e in entries:
+                self._order_update(int(e.entity_id), e.field_dict(), e.timestamp, answered)
+            for order_id, order in answered:  # after the whole batch: every fill has been seen
+                waiter = self.waiters.pop(order_id, None)
+                if waiter is not None:
+                    waiter.callback(order, waiter.fills or [])
+        return []
+
+    def _order_update(self, order_id: int, f: dict, ts: int, answered: list[tuple[int, dict]]) -> None:
+        order = self.orders.get(order_id)
+        if order is None:
+            return  # an order of an earlier incarnation (recovery is the journal's business)
+        waiter = self.waiters.get(order_id)
+        if f.get("cancel_rejected"):
+            self.pending_cancels.discard(order_id)
+            if waiter is not None and waiter.cancel:
+                answered.append((order_id, {}))  # nothing was canceled
+            return
+        first = order["working_time"] < 0
+        order["status"] = f["status"]
+        order["executed_qty"] = f["executed_qty"]
+        order["cum_quote_qty"] = f["cum_quote_qty"]
+        order["update_time"] = ts
+        if "reason" in f:
+            order["reason"] = f["reason"]
+        if first:
+            order["working_time"] = ts
+            self.new_in_flight -= 1
+        if f["status"] in FINAL:
+            self.pending_cancels.discard(order_id)  # canceled, or filled before the cancel got there
+        if waiter is not None and (first or (waiter.cancel and f["status"] in FINAL)):
+            answered.append((order_id, dict(order)))  # the state as of this command's answer
+        resting = order["type"] != "MARKET" and order["time_in_force"] == "GTC"
+        leaves = order["qty"] - order["executed_qty"] if resting else 0
+        self.depth[order["symbol"]].apply(order_id, order["side"] == "BUY", order["price"], leaves, order["status"])
+        if order["status"] in FINAL:
+            state = self.account(order["account"])
+            state.open_orders.pop(order_id, None)
+            if state.client_ids.get(order["client_order_id"]) == order_id:
+                del state.client_ids[order["client_order_id"]]
