@@ -1,0 +1,251 @@
+"""Order book unit tests: every order type and edge, each ending with the book's invariant check."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from engine_helpers import P, Q, btc, eth, last_report, split
+
+from spot_seda.engine.book import LevelChange, OrderBook, check_order
+from spot_seda.engine.results import InvariantError, ResultCode
+from spot_seda.model.enums import OrderStatus as S
+from spot_seda.model.enums import OrderType as T
+from spot_seda.model.enums import SelfTradePrevention as STP
+from spot_seda.model.enums import Side
+from spot_seda.model.enums import TimeInForce as TIF
+
+BUY, SELL = Side.BUY, Side.SELL
+
+
+@pytest.fixture
+def book():
+    b = OrderBook(btc())
+    yield b
+    b.validate()  # every test ends with the invariant check
+
+
+def limit(book, oid, account, side, price, qty, tif=TIF.GTC, **kw):
+    return book.place(oid, account, side, T.LIMIT, tif, P(price), Q(qty), timestamp=1000 + oid, **kw)
+
+
+def market(book, oid, account, side, qty="0", quote="0", **kw):
+    return book.place(oid, account, side, T.MARKET, TIF.GTC, 0, Q(qty), quote_qty=Q(quote), timestamp=1000 + oid, **kw)
+
+
+def test_limit_rests_as_new_and_reports_its_level(book):
+    out = limit(book, 1, 7, BUY, "100.00", "0.5")
+    trades, reports, levels, _ = split(out)
+    assert trades == [] and levels == [LevelChange(BUY, P("100.00"), Q("0.5"))]
+    assert (reports[0].status, reports[0].leaves_qty) == (S.NEW, Q("0.5"))
+    assert book.best_bid() == P("100.00") and book.best_ask() == 0
+    assert book.top() == (P("100.00"), Q("0.5"), 0, 0)
+
+
+def test_price_time_priority_and_maker_price(book):
+    limit(book, 1, 1, SELL, "101.00", "1")
+    limit(book, 2, 2, SELL, "100.00", "1")  # better price, later
+    limit(book, 3, 3, SELL, "100.00", "1")  # same price, later still
+    out = limit(book, 4, 9, BUY, "102.00", "2.5")
+    trades, reports, levels, _ = split(out)
+    assert [(t.maker_order_id, t.price, t.qty) for t in trades] == [
+        (2, P("100.00"), Q("1")), (3, P("100.00"), Q("1")), (1, P("101.00"), Q("0.5"))]
+    assert [t.trade_id for t in trades] == [1, 2, 3]
+    assert all(t.taker_order_id == 4 and t.taker_side == BUY and not t.buyer_is_maker for t in trades)
+    assert trades[2].quote_qty == btc().notional(P("101.00"), Q("0.5")) == Q("50.5")
+    assert [(r.order_id, r.status) for r in reports] == [(2, S.FILLED), (3, S.FILLED), (1, S.PARTIALLY_FILLED), (4, S.FILLED)]
+    assert reports[-1].executed_qty == Q("2.5") and reports[-1].cum_quote_qty == Q("250.5")
+    assert levels == [LevelChange(SELL, P("100.00"), 0), LevelChange(SELL, P("101.00"), Q("0.5"))]
+    assert book.depth(5) == ([], [(P("101.00"), Q("0.5"))])
+
+
+def test_partial_fill_across_many_levels_then_rest(book):
+    for i in range(10):
+        limit(book, i + 1, 1, SELL, f"{100 + i}.00", "0.1")
+    out = limit(book, 99, 2, BUY, "104.50", "1")
+    trades, reports, levels, _ = split(out)
+    assert len(trades) == 5 and [t.price for t in trades] == [P(f"{100 + i}.00") for i in range(5)]
+    taker = reports[-1]
+    assert (taker.status, taker.executed_qty, taker.leaves_qty) == (S.PARTIALLY_FILLED, Q("0.5"), Q("0.5"))
+    assert levels[-1] == LevelChange(BUY, P("104.50"), Q("0.5"))  # the rest is a new bid
+    assert book.best_bid() == P("104.50") and book.best_ask() == P("105.00")
+    assert book.depth(2) == ([(P("104.50"), Q("0.5"))], [(P("105.00"), Q("0.1")), (P("106.00"), Q("0.1"))])
+
+
+def test_ioc_expires_leftover(book):
+    limit(book, 1, 1, SELL, "100.00", "0.3")
+    out = limit(book, 2, 2, BUY, "100.00", "1", tif=TIF.IOC)
+    r = last_report(out, 2)
+    assert (r.status, r.executed_qty, r.reason) == (S.EXPIRED, Q("0.3"), "ioc_leftover")
+    assert len(book) == 0
+
+
+def test_fok_that_cannot_fill_completely_expires_without_trades(book):
+    limit(book, 1, 1, SELL, "100.00", "0.3")
+    limit(book, 2, 1, SELL, "101.00", "0.3")
+    out = limit(book, 3, 2, BUY, "100.50", "0.5", tif=TIF.FOK)  # 0.3 within the limit, not 0.5
+    assert out == [last_report(out, 3)] and (out[0].status, out[0].reason) == (S.EXPIRED, "fok_unfilled")
+    assert book.depth(5)[1] == [(P("100.00"), Q("0.3")), (P("101.00"), Q("0.3"))]
+    out = limit(book, 4, 2, BUY, "101.00", "0.6", tif=TIF.FOK)  # exactly all of it
+    assert last_report(out, 4).status == S.FILLED and len(book) == 0
+
+
+def test_market_on_empty_side_expires(book):
+    out = market(book, 1, 1, BUY, qty="1")
+    assert out == [last_report(out, 1)] and (out[0].status, out[0].reason) == (S.EXPIRED, "no_liquidity")
+    out = market(book, 2, 1, SELL, quote="100")
+    assert (out[0].status, out[0].executed_qty) == (S.EXPIRED, 0)
+
+
+def test_market_by_qty_sweeps_and_expires_remainder(book):
+    limit(book, 1, 1, BUY, "99.00", "0.2")
+    limit(book, 2, 1, BUY, "98.00", "0.2")
+    out = market(book, 3, 2, SELL, qty="0.5")
+    trades, reports, _, _ = split(out)
+    assert [t.price for t in trades] == [P("99.00"), P("98.00")] and trades[0].buyer_is_maker
+    assert (reports[-1].status, reports[-1].executed_qty, reports[-1].reason) == (S.EXPIRED, Q("0.4"), "no_liquidity")
+
+
+def test_market_by_quote_amount_stops_at_budget(book):
+    limit(book, 1, 1, SELL, "100.00", "1")
+    limit(book, 2, 1, SELL, "200.00", "1")
+    out = market(book, 3, 2, BUY, quote="150.0001")  # 100 at 100, then 0.25 at 200 = 50; 0.0001 buys no step
+    trades, reports, _, _ = split(out)
+    assert [(t.price, t.qty, t.quote_qty) for t in trades] == [(P("100.00"), Q("1"), Q("100")), (P("200.00"), Q("0.25"), Q("50"))]
+    taker = reports[-1]
+    assert (taker.status, taker.executed_qty, taker.cum_quote_qty) == (S.FILLED, Q("1.25"), Q("150"))
+    assert taker.cum_quote_qty <= Q("150.0001")
+    assert book.depth(1)[1] == [(P("200.00"), Q("0.75"))]
+
+
+def test_market_by_quote_exact_budget_and_by_both_caps(book):
+    limit(book, 1, 1, SELL, "100.00", "2")
+    out = market(book, 2, 2, BUY, quote="50")
+    assert last_report(out, 2).status == S.FILLED and last_report(out, 2).executed_qty == Q("0.5")
+    out = market(book, 3, 2, BUY, qty="1", quote="500")  # qty runs out first
+    assert (last_report(out, 3).executed_qty, last_report(out, 3).cum_quote_qty) == (Q("1"), Q("100"))
+    out = market(book, 4, 2, SELL, quote="10")  # market sell by quote amount received
+    assert last_report(out, 4).status == S.EXPIRED  # no bids
+
+
+def test_limit_maker_rejected_when_it_would_take(book):
+    limit(book, 1, 1, SELL, "100.00", "1")
+    out = book.place(2, 2, BUY, T.LIMIT_MAKER, TIF.GTC, P("100.00"), Q("1"))
+    assert out == [last_report(out, 2)] and (out[0].status, out[0].reason) == (S.REJECTED, "would_take")
+    out = book.place(3, 2, BUY, T.LIMIT_MAKER, TIF.GTC, P("99.99"), Q("1"))
+    assert last_report(out, 3).status == S.NEW and book.best_bid() == P("99.99")
+
+
+def test_cancel_open_filled_and_foreign_orders(book):
+    limit(book, 1, 1, SELL, "100.00", "1")
+    limit(book, 2, 1, SELL, "100.00", "1")
+    limit(book, 3, 2, BUY, "100.00", "1")  # fills order 1
+    out = book.cancel(1, 1)  # filled -> unknown
+    assert len(out) == 1 and out[0].code == ResultCode.UNKNOWN_ORDER
+    out = book.cancel(2, 99)  # not yours -> unknown, nothing changes
+    assert out[0].code == ResultCode.UNKNOWN_ORDER and book.order(2) is not None
+    out = book.cancel(2, 1)
+    _, reports, levels, _ = split(out)
+    assert reports[0].status == S.CANCELED and levels == [LevelChange(SELL, P("100.00"), 0)]
+    assert book.cancel(2, 1)[0].code == ResultCode.UNKNOWN_ORDER and len(book) == 0
+
+
+def test_cancel_by_client_id_and_duplicates(book):
+    limit(book, 1, 5, BUY, "90.00", "1", client_order_id="abc")
+    out = limit(book, 2, 5, BUY, "91.00", "1", client_order_id="abc")
+    assert (out[0].status, out[0].reason) == (S.REJECTED, "duplicate_client_order_id")
+    assert limit(book, 1, 6, BUY, "91.00", "1")[0].reason == "duplicate_order_id"
+    limit(book, 3, 6, BUY, "90.00", "1", client_order_id="abc")  # another account may reuse it
+    assert book.cancel_by_client_id(7, "abc")[0].code == ResultCode.UNKNOWN_ORDER
+    out = book.cancel_by_client_id(5, "abc")
+    assert out[0].order_id == 1 and out[0].status == S.CANCELED
+    assert out[1] == LevelChange(BUY, P("90.00"), Q("1"))
+    limit(book, 4, 5, BUY, "90.00", "1", client_order_id="abc")  # free again once closed
+
+
+def test_cancel_all_only_touches_that_account(book):
+    for oid, account, price in [(1, 1, "90.00"), (2, 2, "91.00"), (3, 1, "92.00"), (4, 1, "110.00")]:
+        limit(book, oid, account, BUY if price < "100" else SELL, price, "1")
+    out = book.cancel_all(1)
+    assert [r.order_id for r in split(out)[1]] == [1, 3, 4]
+    assert [o.order_id for o in book.open_orders(2)] == [2] and book.open_orders(1) == []
+    assert book.cancel_all(1) == []
+
+
+@pytest.mark.parametrize("mode", [STP.EXPIRE_TAKER, STP.EXPIRE_MAKER, STP.EXPIRE_BOTH, STP.NONE])
+def test_self_trade_prevention_modes(book, mode):
+    limit(book, 1, 2, SELL, "100.00", "1")  # someone else, first in line
+    limit(book, 2, 1, SELL, "100.00", "1")  # our own resting order
+    limit(book, 3, 2, SELL, "100.00", "1")
+    out = limit(book, 4, 1, BUY, "100.00", "3", stp=mode)
+    trades, reports, _, _ = split(out)
+    status = {r.order_id: r.status for r in reports}
+    if mode == STP.NONE:
+        assert [t.maker_order_id for t in trades] == [1, 2, 3] and status[4] == S.FILLED
+    elif mode == STP.EXPIRE_TAKER:
+        assert [t.maker_order_id for t in trades] == [1] and status[4] == S.EXPIRED_IN_MATCH
+        assert book.order(2) is not None and book.order(3) is not None
+    elif mode == STP.EXPIRE_MAKER:
+        assert [t.maker_order_id for t in trades] == [1, 3] and status[2] == S.EXPIRED_IN_MATCH
+        assert status[4] == S.PARTIALLY_FILLED and book.best_bid() == P("100.00")
+    else:
+        assert [t.maker_order_id for t in trades] == [1] and status[2] == status[4] == S.EXPIRED_IN_MATCH
+        assert book.order(2) is None and book.order(3) is not None
+    assert last_report(out, 4).executed_qty == Q("1") * len(trades)
+
+
+def test_fok_counts_only_liquidity_stp_lets_it_take(book):
+    limit(book, 1, 1, SELL, "100.00", "1")  # own
+    limit(book, 2, 2, SELL, "100.00", "1")
+    out = limit(book, 3, 1, BUY, "100.00", "1", tif=TIF.FOK, stp=STP.EXPIRE_TAKER)
+    assert out[0].reason == "fok_unfilled" and len(book) == 2
+    out = limit(book, 4, 1, BUY, "100.00", "1", tif=TIF.FOK, stp=STP.EXPIRE_MAKER)
+    assert last_report(out, 4).status == S.FILLED and last_report(out, 1).status == S.EXPIRED_IN_MATCH
+
+
+def test_lazy_cancel_compaction_keeps_priority(book):
+    for i in range(1, 101):
+        limit(book, i, i, SELL, "100.00", "0.01")
+    for i in range(1, 101):
+        if i % 10:
+            book.cancel(i, i)
+    level = book._levels[SELL][-P("100.00")]
+    assert level.count == 10 and len(level.orders) < 40  # dead entries were compacted away
+    out = limit(book, 1000, 1000, BUY, "100.00", "0.03")
+    assert [t.maker_order_id for t in split(out)[0]] == [10, 20, 30]
+
+
+def test_snapshot_restore_round_trip_and_same_future(book):
+    limit(book, 1, 1, SELL, "100.00", "1", client_order_id="x")
+    limit(book, 2, 2, SELL, "100.00", "1")
+    limit(book, 3, 3, BUY, "99.00", "1", stp=STP.EXPIRE_BOTH)
+    limit(book, 4, 3, BUY, "100.00", "0.5")
+    raw = msgspec.msgpack.encode(book.snapshot())
+    twin = OrderBook.restore(btc(), msgspec.msgpack.decode(raw))
+    assert twin.state_hash() == book.state_hash()
+    assert limit(twin, 5, 4, BUY, "101.00", "2") == limit(book, 5, 4, BUY, "101.00", "2")
+    assert twin.state_hash() == book.state_hash()
+    twin.validate()
+    with pytest.raises(ValueError):
+        OrderBook.restore(eth(), book.snapshot())
+
+
+def test_validate_detects_corruption(book):
+    limit(book, 1, 1, SELL, "100.00", "1")
+    book.order(1).leaves += 1  # the level total no longer matches
+    with pytest.raises(InvariantError):
+        book.validate()
+    book.order(1).leaves -= 1
+
+
+def test_check_order_against_symbol_rules():
+    r = btc()
+    assert check_order(r, T.LIMIT, P("100.00"), Q("0.1")) == ResultCode.OK
+    assert check_order(r, T.LIMIT, P("100.01"), Q("0.1")) == ResultCode.OK
+    assert check_order(r, T.LIMIT, P("100.00"), Q("0.000011")) == ResultCode.QTY_OFF_STEP
+    assert check_order(r, T.LIMIT, P("100.00"), Q("0.01")) == ResultCode.BELOW_MIN_NOTIONAL  # 1 USDT < 5
+    assert check_order(r, T.LIMIT, P("100.00"), Q("9001")) == ResultCode.QTY_OUT_OF_RANGE
+    assert check_order(r, T.LIMIT, 0, Q("1")) == ResultCode.BAD_ORDER_SHAPE
+    assert check_order(r, T.MARKET, 0, 0, 0) == ResultCode.BAD_ORDER_SHAPE
+    assert check_order(r, T.MARKET, 0, 0, Q("4.99")) == ResultCode.BELOW_MIN_NOTIONAL
+    assert check_order(r, T.MARKET, 0, Q("1")) == ResultCode.OK
+    assert check_order(eth(), T.LIMIT, P("100.00"), Q("0.00001")) == ResultCode.QTY_OFF_STEP
