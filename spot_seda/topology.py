@@ -28,15 +28,24 @@ class StageSpec:
 
     name: str
     factory: str  # "package.module:ClassName", imported lazily so unused stages cost nothing
+    #: "package.module:function" that runs the stage with its own event loop (HTTP, WebSocket)
+    serve: str | None = None
 
     def load(self) -> type:
-        module, _, cls = self.factory.partition(":")
-        return getattr(importlib.import_module(module), cls)
+        return _load(self.factory)
+
+    def load_serve(self):
+        return _load(self.serve) if self.serve else None
+
+
+def _load(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
     "node": (
-        StageSpec("acquiring", "spot_seda.stages.acquiring:AcquiringStage"),
+        StageSpec("acquiring", "spot_seda.stages.acquiring:AcquiringStage", serve="spot_seda.api.rest:serve"),
         StageSpec("match", "spot_seda.stages.match:MatchStage"),
         StageSpec("settlement", "spot_seda.stages.settlement:SettlementStage"),
     ),

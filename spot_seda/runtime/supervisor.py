@@ -253,9 +253,9 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
     runner = Runner(stage, consumer, sup.bus.producer(ctx.producer_name), sup.wiring.topics, row)
     log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
              inst.core if inst.core >= 0 else "any")
-    serve = getattr(stage, "serve", None)
+    serve = inst.spec.load_serve()
     if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
-        serve(runner, lambda: stopping)
+        serve(stage, runner, lambda: stopping)
     else:
         runner.run(lambda: stopping)
     log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)
