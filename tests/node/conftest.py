@@ -1,0 +1,65 @@
+"""A real node (`python run.py`, every stage its own process) on free ports, shared by a test module."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import run_node
+
+ADMIN_TOKEN = "test-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node_toml(data_dir, http_port: int, ws_port: int, extra: str = "") -> str:
+    return f"""
+[node]
+data_dir = "{data_dir}"
+http_port = {http_port}
+ws_port = {ws_port}
+admin_token = "{ADMIN_TOKEN}"
+result_timeout_s = 10.0
+[bus]
+queue_bytes = 8388608
+max_message_bytes = 262144
+{extra}
+"""
+
+
+def wait_http(base: str, node, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/api/v3/ping", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if node.proc.poll() is not None:
+            raise AssertionError(f"node exited:\n{node.log()}")
+        time.sleep(0.1)
+    raise AssertionError(f"node did not answer:\n{node.log()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("node")
+    http, ws = free_port(), free_port()
+    with run_node(tmp, node_toml(tmp / "data", http, ws)) as proc:
+        base = f"http://127.0.0.1:{http}"
+        wait_http(base, proc)
+        proc.base = base
+        yield proc
+
+
+def run(coro):
+    return asyncio.run(coro)
