@@ -61,15 +61,19 @@ class ReferenceBook:
         taker = RefOrder(0, order_id, account, side, price, qty if qty else 10**30, client_order_id, stp)
         budget = quote_qty if quote_qty > 0 else None
         out, stopped = [], ""
-        for o in makers:
-            if taker.leaves == 0 or stopped:
-                break
+        i = 0
+        while i < len(makers) and taker.leaves and not stopped:
+            o = makers[i]
+            if o.leaves == 0:  # this maker is done (filled or expired): on to the next one
+                i += 1
+                continue
             if stp and o.account == account:
                 if stp in (SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_BOTH):
                     self.open.remove(o)
                     out.append(OrderReport(o.order_id, o.account, S.EXPIRED_IN_MATCH, o.executed, o.cum_quote, 0, "stp"))
                 if stp in (SelfTradePrevention.EXPIRE_TAKER, SelfTradePrevention.EXPIRE_BOTH):
                     stopped = "stp"
+                i += 1
                 continue
             fill = min(o.leaves, taker.leaves)
             if budget is not None:

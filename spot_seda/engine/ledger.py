@@ -1,0 +1,272 @@
+"""Balances per (account, asset): available and frozen integers, holds per order, fees — pure and exact.
+
+Every operation returns `(code, changes)`: a ResultCode (expected failures change nothing) and the
+list of `BalanceChange` records it made, each carrying both the deltas and the writer's resulting
+view (the SpotBalance fields of model/entities.py). `ref` is the order id for freeze, trade, fee
+and release changes (so a replica can keep holds per order), the transfer id for deposit/withdraw.
+
+Money rules: amounts are integers (10**-8 units); fee rates are ppm of what a side receives, in the
+asset it receives (Binance), rounded down (in the user's favour); the fee goes to `fee_account`.
+Conservation holds exactly after every operation: per asset, the sum of available + frozen over all
+accounts (fee account included) equals deposits − withdrawals; nothing is ever negative; an
+account's frozen amount of an asset equals the sum of its open holds.
+
+How two processes share balances without a lock and without double spending
+---------------------------------------------------------------------------
+Two stages hold a Ledger each, and each owns one direction of change:
+
+- Acquiring is the single writer that DEcreases `available`: `freeze` (an order's hold, before the
+  order is journaled and sent to Match) and `withdraw`; deposits too, since it is the API edge. It
+  publishes its changes on BalanceChangeLog (key = account, so one account's changes stay ordered).
+- Settlement only moves frozen funds to counterparties (`settle_trade`), credits proceeds and fees,
+  and returns leftovers (`release`): it only INcreases available and only DEcreases frozen, and only
+  within the hold an order was given. It publishes its changes on BalanceChangeLog too.
+- Each applies the other's published changes with `apply(changes)` (deltas, not absolutes).
+
+Acquiring sees Settlement's credits late, never early, so its view of available is at most the
+truth: a freeze it accepts is covered by funds that really exist (no double spend, invariant 3).
+Settlement applies Acquiring's changes in Acquiring's order per account, and every credit Acquiring
+relied on either came from Settlement itself (already applied) or is earlier in that same stream
+(a deposit): so Settlement's available never goes negative either. Frozen funds are only ever
+touched by Settlement inside a hold, and a hold is created only by Acquiring, so neither writer can
+spend the other's money. A trade whose hold Settlement has not seen yet (the freeze is still in
+flight on BalanceChangeLog) gets UNKNOWN_HOLD and changes nothing: the stage retries it after the
+next batch of balance changes. The fee account is credited from several Settlement instances:
+consumers must sum its deltas (the absolute fields are only the writer's view).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from ..model.enums import OrderType, Side
+from ..model.symbols import FEE_SCALE, SymbolRules
+from .results import InvariantError, ResultCode
+
+_OK = ResultCode.OK
+
+
+class BalanceChange(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """One balance's change: deltas, then the writer's view after it, why, and the order/transfer id."""
+
+    account: int
+    asset: str
+    available_delta: int
+    frozen_delta: int
+    available: int
+    frozen: int
+    reason: str  # deposit | withdraw | freeze | trade | fee | release
+    ref: int
+
+
+def order_hold(rules: SymbolRules, side: int, type: int, price: int, qty: int, quote_qty: int) -> tuple[str, int]:
+    """(asset, amount) an order must freeze: limit buy price x qty in quote; market buy its quote
+    budget; sell its qty in base. Amount 0 means the order lacks the cap it needs (a market buy
+    without quote_qty, a sell without qty): Acquiring must give it one (e.g. a market buy by qty gets
+    a quote budget), since the book never spends beyond its caps.
+    """
+    if side == Side.BUY:
+        if type == OrderType.MARKET:
+            return rules.quote, quote_qty
+        return rules.quote, rules.notional(price, qty)
+    return rules.base, qty
+
+
+class Ledger:
+    """Balances, holds per order, and net deposits per asset (for the conservation check)."""
+
+    def __init__(self, fee_account: int = 0) -> None:
+        self.fee_account = fee_account
+        self._balances: dict[int, dict[str, list[int]]] = {}  # account -> asset -> [available, frozen]
+        self._holds: dict[int, list] = {}  # order id -> [account, asset, amount still frozen]
+        self._net: dict[str, int] = {}  # asset -> deposits - withdrawals
+
+    # ---------------------------------------------------------------- queries
+
+    def balance(self, account: int, asset: str) -> tuple[int, int]:
+        """(available, frozen) of one account's asset; zeros if never seen."""
+        b = self._balances.get(account, {}).get(asset)
+        return (b[0], b[1]) if b else (0, 0)
+
+    def balances(self, account: int) -> dict[str, tuple[int, int]]:
+        """Every asset of an account: asset -> (available, frozen)."""
+        return {asset: (b[0], b[1]) for asset, b in sorted(self._balances.get(account, {}).items())}
+
+    def hold(self, order_id: int) -> tuple[int, str, int] | None:
+        """(account, asset, amount still frozen) for an order, or None."""
+        h = self._holds.get(order_id)
+        return (h[0], h[1], h[2]) if h else None
+
+    # ---------------------------------------------------------------- Acquiring's operations
+
+    def deposit(self, account: int, asset: str, amount: int, ref: int = 0) -> tuple[ResultCode, list[BalanceChange]]:
+        """Credit `amount` to available."""
+        if amount <= 0:
+            return ResultCode.BAD_AMOUNT, []
+        self._net[asset] = self._net.get(asset, 0) + amount
+        return _OK, [self._move(account, asset, amount, 0, "deposit", ref)]
+
+    def withdraw(self, account: int, asset: str, amount: int, ref: int = 0) -> tuple[ResultCode, list[BalanceChange]]:
+        """Debit `amount` from available; NSF (and nothing changes) if not that much is available."""
+        if amount <= 0:
+            return ResultCode.BAD_AMOUNT, []
+        if self.balance(account, asset)[0] < amount:
+            return ResultCode.NSF, []
+        self._net[asset] -= amount
+        return _OK, [self._move(account, asset, -amount, 0, "withdraw", ref)]
+
+    def freeze(self, order_id: int, account: int, asset: str, amount: int) -> tuple[ResultCode, list[BalanceChange]]:
+        """Move `amount` from available to frozen under a new hold for `order_id`."""
+        if amount <= 0:
+            return ResultCode.BAD_AMOUNT, []
+        if order_id in self._holds:
+            return ResultCode.DUPLICATE_HOLD, []
+        if self.balance(account, asset)[0] < amount:
+            return ResultCode.NSF, []
+        self._holds[order_id] = [account, asset, amount]
+        return _OK, [self._move(account, asset, -amount, amount, "freeze", order_id)]
+
+    # ---------------------------------------------------------------- Settlement's operations
+
+    def settle_trade(self, rules: SymbolRules, trade, buyer: bool = True, seller: bool = True) -> tuple[ResultCode, list[BalanceChange]]:
+        """Settle one trade (a book.Trade or anything with its fields) from the two orders' holds.
+
+        The buyer pays quote_qty from its hold and receives qty base minus its fee; the seller pays
+        qty base from its hold and receives quote_qty minus its fee; fees (maker or taker rate by
+        role, rounded down) go to the fee account. `buyer`/`seller` False skips that side, for a
+        Settlement instance that owns only one side's account. All or nothing: UNKNOWN_HOLD or
+        HOLD_EXCEEDED change nothing.
+        """
+        buyer_is_maker = trade.taker_side == Side.SELL
+        if buyer_is_maker:
+            b_order, b_account, s_order, s_account = trade.maker_order_id, trade.maker_account, trade.taker_order_id, trade.taker_account
+            b_fee, s_fee = rules.maker_fee_ppm, rules.taker_fee_ppm
+        else:
+            b_order, b_account, s_order, s_account = trade.taker_order_id, trade.taker_account, trade.maker_order_id, trade.maker_account
+            b_fee, s_fee = rules.taker_fee_ppm, rules.maker_fee_ppm
+        qty, quote = trade.qty, trade.quote_qty
+        legs = []  # (order, account, pay asset, pay amount, receive asset, receive amount, fee ppm)
+        if buyer:
+            legs.append((b_order, b_account, rules.quote, quote, rules.base, qty, b_fee))
+        if seller:
+            legs.append((s_order, s_account, rules.base, qty, rules.quote, quote, s_fee))
+        for order_id, account, pay_asset, pay, _, _, _ in legs:  # check every leg before changing any
+            h = self._holds.get(order_id)
+            if h is None or h[0] != account or h[1] != pay_asset:
+                return ResultCode.UNKNOWN_HOLD, []
+            if h[2] < pay:
+                return ResultCode.HOLD_EXCEEDED, []
+        changes = []
+        for order_id, account, pay_asset, pay, get_asset, get, fee_ppm in legs:
+            self._holds[order_id][2] -= pay
+            fee = get * fee_ppm // FEE_SCALE
+            changes.append(self._move(account, pay_asset, 0, -pay, "trade", order_id))
+            changes.append(self._move(account, get_asset, get - fee, 0, "trade", order_id))
+            if fee:
+                changes.append(self._move(self.fee_account, get_asset, fee, 0, "fee", order_id))
+        return _OK, changes
+
+    def release(self, order_id: int) -> tuple[ResultCode, list[BalanceChange]]:
+        """End an order's hold: whatever it still has frozen returns to available.
+
+        Always one change, zero deltas included, so that replicas drop the hold too.
+        """
+        h = self._holds.pop(order_id, None)
+        if h is None:
+            return ResultCode.UNKNOWN_HOLD, []
+        account, asset, amount = h
+        return _OK, [self._move(account, asset, amount, -amount, "release", order_id)]
+
+    # ---------------------------------------------------------------- replication and state
+
+    def apply(self, changes) -> None:
+        """Apply another writer's published changes (their deltas) to this replica, holds included.
+
+        Raises InvariantError if a change would make a balance or hold negative: the two writers'
+        streams disagree, which the ownership rules above make impossible unless something is broken.
+        """
+        for c in changes:
+            account, asset, da, df, reason, ref = c.account, c.asset, c.available_delta, c.frozen_delta, c.reason, c.ref
+            if reason == "freeze":
+                if ref in self._holds:
+                    raise InvariantError(f"replicated freeze for order {ref} which already has a hold")
+                self._holds[ref] = [account, asset, df]
+            elif reason == "trade" and df:
+                h = self._holds.get(ref)
+                if h is None or h[2] + df < 0:
+                    raise InvariantError(f"replicated trade for order {ref} exceeds its hold")
+                h[2] += df
+            elif reason == "release":
+                if self._holds.pop(ref, None) is None:
+                    raise InvariantError(f"replicated release of order {ref} which has no hold")
+            elif reason in ("deposit", "withdraw"):
+                self._net[asset] = self._net.get(asset, 0) + da
+            b = self._slot(account, asset)
+            if b[0] + da < 0 or b[1] + df < 0:
+                raise InvariantError(f"replicated change makes {account}:{asset} negative: {c}")
+            b[0] += da
+            b[1] += df
+
+    def check_invariants(self) -> None:
+        """Conservation per asset, nothing negative, frozen == sum of holds; raise InvariantError if not."""
+        totals: dict[str, int] = {}
+        held: dict[tuple[int, str], int] = {}
+        for order_id, (account, asset, amount) in self._holds.items():
+            if amount < 0:
+                raise InvariantError(f"hold of order {order_id} is negative: {amount}")
+            held[(account, asset)] = held.get((account, asset), 0) + amount
+        for account, assets in self._balances.items():
+            for asset, (available, frozen) in assets.items():
+                if available < 0 or frozen < 0:
+                    raise InvariantError(f"negative balance {account}:{asset}: {available}, {frozen}")
+                if frozen != held.pop((account, asset), 0):
+                    raise InvariantError(f"frozen {account}:{asset} = {frozen} differs from its holds")
+                totals[asset] = totals.get(asset, 0) + available + frozen
+        if any(held.values()):
+            raise InvariantError(f"holds without frozen balance: {held}")
+        for asset in set(totals) | set(self._net):
+            if totals.get(asset, 0) != self._net.get(asset, 0):
+                raise InvariantError(f"{asset} not conserved: balances {totals.get(asset, 0)} != deposits - withdrawals {self._net.get(asset, 0)}")
+
+    def snapshot(self) -> dict:
+        """Plain, msgspec-encodable state (sorted, so equal ledgers give equal bytes)."""
+        return {
+            "fee_account": self.fee_account,
+            "balances": [[a, s, b[0], b[1]] for a, assets in sorted(self._balances.items()) for s, b in sorted(assets.items())],
+            "holds": [[o, *h] for o, h in sorted(self._holds.items())],
+            "net": sorted(self._net.items()),
+        }
+
+    @classmethod
+    def restore(cls, snapshot: dict) -> Ledger:
+        """A ledger in exactly the state `snapshot()` captured."""
+        ledger = cls(snapshot["fee_account"])
+        for account, asset, available, frozen in snapshot["balances"]:
+            ledger._balances.setdefault(account, {})[asset] = [available, frozen]
+        ledger._holds = {o: [a, s, amount] for o, a, s, amount in snapshot["holds"]}
+        ledger._net = dict((asset, n) for asset, n in snapshot["net"])
+        ledger.check_invariants()
+        return ledger
+
+    def state_hash(self) -> str:
+        """Digest of snapshot(): equal hashes mean equal ledgers."""
+        return hashlib.blake2b(msgspec.msgpack.encode(self.snapshot()), digest_size=16).hexdigest()
+
+    # ---------------------------------------------------------------- internals
+
+    def _slot(self, account: int, asset: str) -> list[int]:
+        assets = self._balances.get(account)
+        if assets is None:
+            self._balances[account] = assets = {}
+        b = assets.get(asset)
+        if b is None:
+            assets[asset] = b = [0, 0]
+        return b
+
+    def _move(self, account: int, asset: str, d_available: int, d_frozen: int, reason: str, ref: int) -> BalanceChange:
+        b = self._slot(account, asset)
+        b[0] += d_available
+        b[1] += d_frozen
+        return BalanceChange(account, asset, d_available, d_frozen, b[0], b[1], reason, ref)

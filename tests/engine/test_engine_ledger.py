@@ -1,0 +1,297 @@
+"""Ledger tests: operations and result codes, fees, and book + ledger streams with two replicas."""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+import pytest
+from engine_helpers import P, Q, btc
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spot_seda.engine.book import OrderBook, OrderReport, Trade
+from spot_seda.engine.ledger import BalanceChange, Ledger, order_hold
+from spot_seda.engine.results import InvariantError, ResultCode
+from spot_seda.model.enums import OrderStatus
+from spot_seda.model.enums import OrderType as T
+from spot_seda.model.enums import Side
+from spot_seda.model.enums import TimeInForce as TIF
+
+FEE = 0
+
+
+@pytest.fixture
+def ledger():
+    lg = Ledger(fee_account=FEE)
+    yield lg
+    lg.check_invariants()  # every test ends with the invariant check
+
+
+def trade(qty, price, buyer_order, seller_order, taker_side, buyer=1, seller=2):
+    """A book-shaped Trade between order ids (maker = the side that is not taking)."""
+    q, p = Q(qty), P(price)
+    maker, taker = (seller_order, buyer_order) if taker_side == Side.BUY else (buyer_order, seller_order)
+    m_acc, t_acc = (seller, buyer) if taker_side == Side.BUY else (buyer, seller)
+    return Trade(1, p, q, btc().notional(p, q), maker, taker, m_acc, t_acc, taker_side, 0)
+
+
+def test_deposit_withdraw_and_nsf(ledger):
+    code, changes = ledger.deposit(1, "USDT", Q("100"), ref=7)
+    assert code == ResultCode.OK and changes == [BalanceChange(1, "USDT", Q("100"), 0, Q("100"), 0, "deposit", 7)]
+    assert ledger.withdraw(1, "USDT", Q("100.00000001")) == (ResultCode.NSF, [])
+    assert ledger.withdraw(1, "USDT", 0) == (ResultCode.BAD_AMOUNT, [])
+    assert ledger.deposit(1, "USDT", -5) == (ResultCode.BAD_AMOUNT, [])
+    code, changes = ledger.withdraw(1, "USDT", Q("40"))
+    assert changes[0].available == Q("60") and ledger.balance(1, "USDT") == (Q("60"), 0)
+    assert ledger.balance(9, "BTC") == (0, 0)
+
+
+def test_freeze_nsf_duplicate_and_release(ledger):
+    ledger.deposit(1, "USDT", Q("100"))
+    assert ledger.freeze(10, 1, "USDT", Q("100.01")) == (ResultCode.NSF, [])
+    code, changes = ledger.freeze(10, 1, "USDT", Q("60"))
+    assert changes == [BalanceChange(1, "USDT", -Q("60"), Q("60"), Q("40"), Q("60"), "freeze", 10)]
+    assert ledger.freeze(10, 1, "USDT", Q("1"))[0] == ResultCode.DUPLICATE_HOLD
+    assert ledger.freeze(11, 1, "USDT", Q("41"))[0] == ResultCode.NSF  # frozen funds are not available
+    assert ledger.withdraw(1, "USDT", Q("41"))[0] == ResultCode.NSF
+    code, changes = ledger.release(10)
+    assert changes == [BalanceChange(1, "USDT", Q("60"), -Q("60"), Q("100"), 0, "release", 10)]
+    assert ledger.release(10) == (ResultCode.UNKNOWN_HOLD, [])
+
+
+def test_order_hold_amounts():
+    r = btc()
+    assert order_hold(r, Side.BUY, T.LIMIT, P("100.00"), Q("0.5"), 0) == ("USDT", Q("50"))
+    assert order_hold(r, Side.BUY, T.MARKET, 0, 0, Q("25")) == ("USDT", Q("25"))
+    assert order_hold(r, Side.SELL, T.LIMIT, P("100.00"), Q("0.5"), 0) == ("BTC", Q("0.5"))
+    assert order_hold(r, Side.SELL, T.MARKET, 0, Q("0.5"), 0) == ("BTC", Q("0.5"))
+
+
+def test_settle_trade_fees_in_received_asset_rounded_down(ledger):
+    ledger.deposit(1, "USDT", Q("1000"))
+    ledger.deposit(2, "BTC", Q("1"))
+    ledger.freeze(10, 1, "USDT", Q("101"))  # limit buy 1 BTC at 101
+    ledger.freeze(20, 2, "BTC", Q("1"))
+    t = trade("0.33333", "100.07", 10, 20, Side.BUY)  # buyer takes at the maker's 100.07
+    code, changes = ledger.settle_trade(btc(), t)
+    assert code == ResultCode.OK
+    quote = Q("33.3563331")
+    assert t.quote_qty == quote
+    base_fee = Q("0.00033333")  # taker 0.1% of the BTC received
+    quote_fee = Q("0.03335633")  # maker 0.1% of 33.3563331 USDT = 0.0333563331, rounded down
+    assert ledger.balance(1, "BTC") == (Q("0.33333") - base_fee, 0)
+    assert ledger.balance(1, "USDT") == (Q("899"), Q("101") - quote)
+    assert ledger.balance(2, "USDT") == (quote - quote_fee, 0)
+    assert ledger.balance(FEE, "BTC") == (base_fee, 0) and ledger.balance(FEE, "USDT") == (quote_fee, 0)
+    assert {c.reason for c in changes} == {"trade", "fee"}
+    ledger.check_invariants()
+    # the better price left 101 - 33.3563331 frozen on order 10: released when it ends
+    assert ledger.release(10)[1][0].available_delta == Q("101") - quote
+    assert ledger.hold(20) == (2, "BTC", Q("1") - Q("0.33333"))
+    assert ledger.release(20)[0] == ResultCode.OK and ledger.release(20)[0] == ResultCode.UNKNOWN_HOLD
+
+
+def test_settle_trade_is_all_or_nothing(ledger):
+    ledger.deposit(1, "USDT", Q("1000"))
+    ledger.deposit(2, "BTC", Q("1"))
+    ledger.freeze(10, 1, "USDT", Q("10"))
+    ledger.freeze(20, 2, "BTC", Q("1"))
+    before = ledger.state_hash()
+    assert ledger.settle_trade(btc(), trade("0.2", "100.00", 10, 20, Side.SELL))[0] == ResultCode.HOLD_EXCEEDED
+    assert ledger.settle_trade(btc(), trade("0.05", "100.00", 10, 21, Side.SELL))[0] == ResultCode.UNKNOWN_HOLD
+    assert ledger.settle_trade(btc(), trade("0.05", "100.00", 10, 20, Side.SELL, seller=3))[0] == ResultCode.UNKNOWN_HOLD
+    assert ledger.state_hash() == before
+    # one side only (a Settlement instance owning only the buyer's account)
+    code, changes = ledger.settle_trade(btc(), trade("0.05", "100.00", 10, 20, Side.SELL), seller=False)
+    assert code == ResultCode.OK and {c.account for c in changes} == {1, FEE}
+    ledger.settle_trade(btc(), trade("0.05", "100.00", 10, 20, Side.SELL), buyer=False)
+    ledger.release(10)
+    ledger.release(20)
+
+
+def test_check_invariants_detects_corruption(ledger):
+    ledger.deposit(1, "USDT", Q("5"))
+    ledger._balances[1]["USDT"][0] += 1
+    with pytest.raises(InvariantError, match="not conserved"):
+        ledger.check_invariants()
+    ledger._balances[1]["USDT"][0] -= 1
+    ledger._holds[99] = [1, "USDT", 1]
+    with pytest.raises(InvariantError):
+        ledger.check_invariants()
+    del ledger._holds[99]
+
+
+def test_snapshot_restore(ledger):
+    ledger.deposit(1, "USDT", Q("5"))
+    ledger.freeze(3, 1, "USDT", Q("2"))
+    twin = Ledger.restore(msgspec.json.decode(msgspec.json.encode(ledger.snapshot())))
+    assert twin.state_hash() == ledger.state_hash()
+    assert twin.release(3) == ledger.release(3)
+
+
+def test_replica_rejects_impossible_changes():
+    replica = Ledger()
+    with pytest.raises(InvariantError):
+        replica.apply([BalanceChange(1, "USDT", -1, 1, 0, 1, "freeze", 5)])
+
+
+# ------------------------------------------------------------------ book + ledger, two replicas
+
+ASSETS = ("BTC", "USDT")
+FINAL = {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.EXPIRED_IN_MATCH, OrderStatus.REJECTED}
+
+
+class TwoStageExchange:
+    """Acquiring's ledger + book + Settlement's ledger, with lagging delivery between the two ledgers."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+        self.rules = btc()
+        self.book = OrderBook(self.rules)
+        self.acq, self.stl = Ledger(), Ledger()
+        self.to_stl: list[list] = []  # Acquiring's published balance changes, in order
+        self.to_acq: list[list] = []  # Settlement's
+        self.matched: list = []  # the book's trades and order reports, in order, for Settlement
+        self.next_id = 0
+
+    def deposit(self, account, asset, amount):
+        self.next_id += 1
+        code, changes = self.acq.deposit(account, asset, amount, self.next_id)
+        self.to_stl.append(changes)
+
+    def place(self, account, side, type_, tif, price, qty, quote_qty):
+        self.next_id += 1
+        oid = self.next_id
+        if type_ == T.MARKET and side == Side.BUY and not quote_qty:  # a budget for a market buy by qty
+            quote_qty = self.acq.balance(account, "USDT")[0]
+        if type_ == T.MARKET and side == Side.SELL and not qty:
+            return
+        asset, amount = order_hold(self.rules, side, type_, price, qty, quote_qty)
+        code, changes = self.acq.freeze(oid, account, asset, amount)
+        if code != ResultCode.OK:
+            assert code in (ResultCode.NSF, ResultCode.BAD_AMOUNT)
+            return
+        self.to_stl.append(changes)
+        self.matched += self.book.place(oid, account, side, type_, tif, price, qty, quote_qty, "", self.rng.randrange(4), oid)
+
+    def cancel(self, order_id, account):
+        self.matched += self.book.cancel(order_id, account)
+
+    def pump(self, everything=False):
+        """Deliver a random part of each stream (all of it when `everything`), then check both replicas."""
+        n = len(self.to_stl) if everything else self.rng.randint(0, len(self.to_stl))
+        for changes in self.to_stl[:n]:
+            self.stl.apply(changes)
+        del self.to_stl[:n]
+        done = 0  # Settlement works through the matched stream in order; stops at a hold it has not seen
+        for rec in self.matched:
+            if type(rec) is Trade:
+                code, changes = self.stl.settle_trade(self.rules, rec)
+                if code == ResultCode.UNKNOWN_HOLD:
+                    break
+                assert code == ResultCode.OK, code
+                self.to_acq.append(changes)
+            elif type(rec) is OrderReport and rec.status in FINAL:
+                code, changes = self.stl.release(rec.order_id)
+                if code == ResultCode.UNKNOWN_HOLD:
+                    break
+                self.to_acq.append(changes)
+            done += 1
+        del self.matched[:done]
+        n = len(self.to_acq) if everything else self.rng.randint(0, len(self.to_acq))
+        for changes in self.to_acq[:n]:
+            self.acq.apply(changes)
+        del self.to_acq[:n]
+        self.acq.check_invariants()
+        self.stl.check_invariants()
+        for account in range(0, 5):
+            for asset in ASSETS:
+                # the true balance: either replica plus what is still in flight towards it
+                truth_a = self._plus_pending(self.acq, self.to_acq, account, asset)
+                truth_s = self._plus_pending(self.stl, self.to_stl, account, asset)
+                assert truth_a == truth_s
+                # Acquiring's view of available can only lag low: what it lets an order freeze exists
+                assert self.acq.balance(account, asset)[0] <= truth_a[0]
+
+    @staticmethod
+    def _plus_pending(ledger, pending, account, asset):
+        available, frozen = ledger.balance(account, asset)
+        for changes in pending:
+            for c in changes:
+                if (c.account, c.asset) == (account, asset):
+                    available += c.available_delta
+                    frozen += c.frozen_delta
+        return available, frozen
+
+    def settle_all(self):
+        self.pump(everything=True)
+        assert not self.matched
+        self.pump(everything=True)
+        assert self.acq.state_hash() == self.stl.state_hash()
+        open_ids = {o.order_id for a in range(1, 5) for o in self.book.open_orders(a)}
+        assert set(self.stl._holds) == open_ids  # every open order has its hold, and nothing else does
+        for oid in open_ids:
+            o = self.book.order(oid)
+            account, asset, amount = self.stl.hold(oid)
+            if o.side == Side.SELL:
+                assert amount == o.leaves
+            else:
+                assert amount >= self.rules.notional(o.price, o.leaves)
+        self.book.validate()
+
+
+op = st.one_of(
+    st.tuples(st.just("deposit"), st.integers(1, 4), st.sampled_from(ASSETS), st.integers(1, 10**10)),
+    st.tuples(st.just("place"), st.integers(1, 4), st.sampled_from(Side), st.sampled_from([T.LIMIT, T.LIMIT, T.MARKET, T.LIMIT_MAKER]),
+              st.sampled_from(TIF), st.integers(9_990, 10_010), st.integers(0, 40).map(lambda k: k * 10_000), st.integers(0, 2 * 10**9)),
+    st.tuples(st.just("cancel"), st.integers(1, 80), st.integers(1, 4)),
+    st.tuples(st.just("pump")),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op, min_size=10, max_size=80), st.integers(0, 2**32))
+def test_book_and_two_ledgers_conserve_and_never_double_spend(ops, seed):
+    ex = TwoStageExchange(random.Random(seed))
+    for account in range(1, 5):
+        ex.deposit(account, "USDT", Q("50"))
+        ex.deposit(account, "BTC", Q("0.5"))
+    for o in ops:
+        if o[0] == "deposit":
+            ex.deposit(*o[1:])
+        elif o[0] == "place":
+            _, account, side, type_, tif, price, qty, quote = o
+            if type_ != T.MARKET:
+                qty, quote = max(qty, 10_000), 0
+            else:
+                price = 0
+            ex.place(account, side, type_, tif, price, qty, quote)
+        elif o[0] == "cancel":
+            ex.cancel(o[1], o[2])
+        else:
+            ex.pump()
+    ex.settle_all()
+
+
+def test_long_seeded_two_ledger_run():
+    seed = 77
+    rng = random.Random(seed)
+    ex = TwoStageExchange(rng)
+    for account in range(1, 5):
+        ex.deposit(account, "USDT", Q("100000"))
+        ex.deposit(account, "BTC", Q("1000"))
+    for i in range(4000):
+        x = rng.random()
+        if x < 0.75:
+            side = rng.choice(list(Side))
+            type_ = rng.choice([T.LIMIT] * 6 + [T.MARKET, T.LIMIT_MAKER])
+            price = 0 if type_ == T.MARKET else rng.randint(9_950, 10_050)
+            quote = rng.randint(1, 10**10) if type_ == T.MARKET and side == Side.BUY else 0
+            ex.place(rng.randint(1, 4), side, type_, rng.choice(list(TIF)), price, rng.randint(1, 50) * 10_000, quote)
+        elif x < 0.95:
+            ex.cancel(rng.randint(max(1, ex.next_id - 50), ex.next_id + 1), rng.randint(1, 4))
+        else:
+            ex.pump()
+    ex.settle_all()
+    assert ex.book.last_trade_id > 500, f"seed {seed}: the run hardly traded"
