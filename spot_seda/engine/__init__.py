@@ -5,9 +5,11 @@ Stages wrap them: Match wraps `OrderBook`, Acquiring and Settlement each wrap a 
 """
 
 from .book import CancelRejected, LevelChange, OrderBook, OrderReport, RestingOrder, Trade, check_order
+from .kline import INTERVALS, CandleBook, Kline, bucket
+from .ledger import BalanceChange, Ledger, order_hold
 from .results import InvariantError, ResultCode
 
 __all__ = [
-    "CancelRejected", "InvariantError", "LevelChange", "OrderBook", "OrderReport", "RestingOrder", "ResultCode",
-    "Trade", "check_order",
+    "INTERVALS", "BalanceChange", "CancelRejected", "CandleBook", "InvariantError", "Kline", "Ledger", "LevelChange",
+    "OrderBook", "OrderReport", "RestingOrder", "ResultCode", "Trade", "bucket", "check_order", "order_hold",
 ]

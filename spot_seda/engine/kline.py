@@ -1,0 +1,196 @@
+"""Candles (k-lines) of one symbol for all of Binance's intervals, built from trades (the KLine stage's core).
+
+Buckets are in UTC by the trade's timestamp (ms, assigned upstream, so replays are identical):
+- 1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d: aligned to the Unix epoch (open_time % size == 0);
+- 3d: also aligned to the Unix epoch (open_time % 259_200_000 == 0) — the convention of the common
+  client libraries (ccxt, freqtrade); Binance does not document its 3d anchor;
+- 1w: weeks start Monday 00:00 UTC, as on Binance;
+- 1M: calendar months, 1st 00:00 UTC to the month's last millisecond.
+close_time is the bucket's last millisecond (next open_time - 1), as in Binance's kline rows.
+
+Every `apply(trades)` batch returns `Kline` records: a candle that a later trade ended (closed=True)
+when that happens, then the latest state of each interval's open candle touched by the batch
+(closed=False), once per batch. Intervals without trades have no candle at all (like Binance: no rows
+for empty intervals; a chart or the REST layer must not invent them). A candle is closed only by a
+later trade — or by `close_due(now_ms)` if a stage chooses to close on a clock (not deterministic
+across replays, so off by default). Timestamps are expected non-decreasing; a trade older than the
+newest one seen is counted at the newest time (a clock-step guard, never re-opening a closed candle).
+
+Speed: a batch's trades are first folded into 1-second buckets (every interval boundary is a whole
+second), so the per-interval work is paid once per second of trading, not once per trade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import msgspec
+
+from ..model.enums import Side
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_S, _M, _H, _D = 1000, 60_000, 3_600_000, 86_400_000
+_MONDAY = 4 * _D  # 1970-01-01 was a Thursday: the first Monday is 4 days later
+
+#: Binance's interval names and their fixed sizes in ms (None: calendar month).
+INTERVALS: dict[str, int | None] = {
+    "1s": _S, "1m": _M, "3m": 3 * _M, "5m": 5 * _M, "15m": 15 * _M, "30m": 30 * _M,
+    "1h": _H, "2h": 2 * _H, "4h": 4 * _H, "6h": 6 * _H, "8h": 8 * _H, "12h": 12 * _H,
+    "1d": _D, "3d": 3 * _D, "1w": 7 * _D, "1M": None,
+}
+
+
+class Kline(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """One candle's state: OHLC prices, base volume, quote volume, trade count, taker-buy volumes."""
+
+    symbol: str
+    interval: str
+    open_time: int
+    close_time: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    quote_volume: int
+    trades: int
+    taker_buy_volume: int
+    taker_buy_quote_volume: int
+    closed: bool
+
+
+def bucket(interval: str, ts: int) -> tuple[int, int]:
+    """(open_time, close_time) of the `interval` candle that contains timestamp `ts` (ms, UTC)."""
+    size = INTERVALS[interval]
+    if size is None:
+        day = _EPOCH + timedelta(milliseconds=ts)
+        start = datetime(day.year, day.month, 1, tzinfo=timezone.utc)
+        end = datetime(day.year + day.month // 12, day.month % 12 + 1, 1, tzinfo=timezone.utc)
+        return _ms(start), _ms(end) - 1
+    offset = _MONDAY if interval == "1w" else 0
+    open_time = ts - (ts - offset) % size
+    return open_time, open_time + size - 1
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+# a candle in progress: [open_time, close_time, open, high, low, close, volume, quote_volume, trades,
+#                        taker_buy_volume, taker_buy_quote_volume]
+_OPEN_TIME, _CLOSE_TIME, _O, _H_, _L, _C, _V, _QV, _N, _TBV, _TBQV = range(11)
+
+
+class CandleBook:
+    """The open candle of every interval for one symbol."""
+
+    def __init__(self, symbol: str, intervals: tuple[str, ...] = tuple(INTERVALS)) -> None:
+        unknown = set(intervals) - set(INTERVALS)
+        if unknown:
+            raise ValueError(f"unknown kline intervals: {sorted(unknown)}")
+        self.symbol = symbol
+        self.intervals = tuple(intervals)
+        self._open: dict[str, list[int]] = {}  # interval -> candle in progress
+        self.last_ts = 0
+
+    def apply(self, trades) -> list[Kline]:
+        """Fold a batch of trades (book.Trade or anything with price, qty, quote_qty, taker_side,
+        timestamp) into the candles; return the closed candles and the touched open ones (module doc)."""
+        out: list[Kline] = []
+        touched: set[str] = set()
+        last_ts = self.last_ts
+        sec = None  # the 1-second aggregate being built: same layout as a candle
+        for t in trades:
+            ts = t.timestamp
+            if ts < last_ts:
+                ts = last_ts
+            last_ts = ts
+            price, qty, quote = t.price, t.qty, t.quote_qty
+            buy = t.taker_side == Side.BUY
+            if sec is not None and ts <= sec[_CLOSE_TIME]:
+                if price > sec[_H_]:
+                    sec[_H_] = price
+                elif price < sec[_L]:
+                    sec[_L] = price
+                sec[_C] = price
+                sec[_V] += qty
+                sec[_QV] += quote
+                sec[_N] += 1
+                if buy:
+                    sec[_TBV] += qty
+                    sec[_TBQV] += quote
+                continue
+            if sec is not None:
+                self._fold(sec, out, touched)
+            start = ts - ts % _S
+            sec = [start, start + _S - 1, price, price, price, price, qty, quote, 1, qty if buy else 0, quote if buy else 0]
+        if sec is not None:
+            self._fold(sec, out, touched)
+        self.last_ts = last_ts
+        for interval in self.intervals:  # fixed order: deterministic output
+            if interval in touched:
+                out.append(self._record(interval, self._open[interval], False))
+        return out
+
+    def close_due(self, now_ms: int) -> list[Kline]:
+        """Close every open candle whose close_time is before `now_ms` (for a stage closing on a clock)."""
+        out = []
+        for interval in self.intervals:
+            c = self._open.get(interval)
+            if c is not None and c[_CLOSE_TIME] < now_ms:
+                out.append(self._record(interval, c, True))
+                del self._open[interval]
+        return out
+
+    def candle(self, interval: str) -> Kline | None:
+        """The open candle of `interval` (closed=False), or None before the first trade."""
+        c = self._open.get(interval)
+        return self._record(interval, c, False) if c else None
+
+    def snapshot(self) -> dict:
+        """Plain, msgspec-encodable state."""
+        return {"symbol": self.symbol, "intervals": list(self.intervals), "last_ts": self.last_ts,
+                "open": {i: list(c) for i, c in sorted(self._open.items())}}
+
+    @classmethod
+    def restore(cls, snapshot: dict) -> CandleBook:
+        """A candle book in exactly the state `snapshot()` captured."""
+        book = cls(snapshot["symbol"], tuple(snapshot["intervals"]))
+        book.last_ts = snapshot["last_ts"]
+        book._open = {i: list(c) for i, c in snapshot["open"].items()}
+        return book
+
+    def state_hash(self) -> str:
+        """Digest of snapshot()."""
+        return hashlib.blake2b(msgspec.msgpack.encode(self.snapshot()), digest_size=16).hexdigest()
+
+    # ---------------------------------------------------------------- internals
+
+    def _fold(self, sec: list[int], out: list[Kline], touched: set[str]) -> None:
+        """Merge a 1-second aggregate into every interval's open candle, closing the ones it passes."""
+        ts = sec[_OPEN_TIME]
+        opened = self._open
+        for interval in self.intervals:
+            c = opened.get(interval)
+            if c is not None and ts <= c[_CLOSE_TIME]:
+                if sec[_H_] > c[_H_]:
+                    c[_H_] = sec[_H_]
+                if sec[_L] < c[_L]:
+                    c[_L] = sec[_L]
+                c[_C] = sec[_C]
+                c[_V] += sec[_V]
+                c[_QV] += sec[_QV]
+                c[_N] += sec[_N]
+                c[_TBV] += sec[_TBV]
+                c[_TBQV] += sec[_TBQV]
+            else:
+                if c is not None:
+                    out.append(self._record(interval, c, True))
+                new = sec.copy()
+                new[_OPEN_TIME], new[_CLOSE_TIME] = bucket(interval, ts)
+                opened[interval] = new
+            touched.add(interval)
+
+    def _record(self, interval: str, c: list[int], closed: bool) -> Kline:
+        return Kline(self.symbol, interval, *c, closed)

@@ -1,0 +1,145 @@
+"""Candle tests: Binance bucketing in UTC, closing by later trades, and equality with a recomputation."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spot_seda.engine.book import Trade
+from spot_seda.engine.kline import INTERVALS, CandleBook, Kline, bucket
+from spot_seda.model.enums import Side
+
+
+def ms(*args) -> int:
+    return int(datetime(*args, tzinfo=timezone.utc).timestamp()) * 1000
+
+
+def trade(ts, price, qty=1000, side=Side.BUY, n=[0]):
+    n[0] += 1
+    return Trade(n[0], price, qty, price * qty // 100, 1, 2, 1, 2, side, ts)
+
+
+def check(book: CandleBook) -> None:
+    """Invariant of every open candle: low <= open, close <= high; taker-buy volumes within the totals."""
+    for interval in book.intervals:
+        k = book.candle(interval)
+        if k is not None:
+            assert k.low <= min(k.open, k.close) <= max(k.open, k.close) <= k.high
+            assert 0 <= k.taker_buy_volume <= k.volume and 0 <= k.taker_buy_quote_volume <= k.quote_volume
+            assert k.open_time <= book.last_ts <= k.close_time or book.last_ts > k.close_time
+
+
+@pytest.mark.parametrize("interval, ts, expected", [
+    ("1s", ms(2024, 3, 5, 10, 11, 12) + 999, (ms(2024, 3, 5, 10, 11, 12), ms(2024, 3, 5, 10, 11, 13) - 1)),
+    ("15m", ms(2024, 3, 5, 10, 44, 59), (ms(2024, 3, 5, 10, 30), ms(2024, 3, 5, 10, 45) - 1)),
+    ("4h", ms(2024, 3, 5, 3, 59), (ms(2024, 3, 5, 0), ms(2024, 3, 5, 4) - 1)),
+    ("1d", ms(2024, 2, 29, 23, 59), (ms(2024, 2, 29), ms(2024, 3, 1) - 1)),
+    ("1w", ms(2024, 1, 3, 12), (ms(2024, 1, 1), ms(2024, 1, 8) - 1)),  # Wed -> Monday 1 Jan 2024
+    ("1w", ms(2024, 1, 1), (ms(2024, 1, 1), ms(2024, 1, 8) - 1)),
+    ("1w", ms(2023, 12, 31, 23, 59), (ms(2023, 12, 25), ms(2024, 1, 1) - 1)),  # Sunday belongs to the week before
+    ("1w", 1499040000000, (1499040000000, 1499644799999)),  # the row in Binance's klines documentation
+    ("1M", ms(2024, 2, 29, 12), (ms(2024, 2, 1), ms(2024, 3, 1) - 1)),
+    ("1M", ms(2023, 12, 31, 23, 59), (ms(2023, 12, 1), ms(2024, 1, 1) - 1)),
+    ("3d", ms(1970, 1, 4), (ms(1970, 1, 4), ms(1970, 1, 7) - 1)),
+])
+def test_bucket_boundaries_in_utc(interval, ts, expected):
+    assert bucket(interval, ts) == expected
+
+
+def test_open_candle_updates_per_batch_and_closes_on_a_later_trade():
+    book = CandleBook("BTCUSDT", ("1m", "1h"))
+    t0 = ms(2024, 5, 1, 12, 0, 5)
+    out = book.apply([trade(t0, 100), trade(t0 + 10, 105, side=Side.SELL), trade(t0 + 2000, 95, qty=3000)])
+    assert [(k.interval, k.closed) for k in out] == [("1m", False), ("1h", False)]
+    k = out[0]
+    assert (k.open, k.high, k.low, k.close, k.volume, k.trades) == (100, 105, 95, 95, 5000, 3)
+    assert (k.taker_buy_volume, k.taker_buy_quote_volume) == (4000, 100 * 1000 // 100 + 95 * 3000 // 100)
+    assert k.quote_volume == 1000 + 1050 + 2850
+    assert book.apply([]) == []
+    out = book.apply([trade(t0 + 3 * 60_000, 101)])  # two empty minutes: no rows for them
+    assert [(k.interval, k.closed, k.open_time) for k in out] == [
+        ("1m", True, ms(2024, 5, 1, 12, 0)), ("1m", False, ms(2024, 5, 1, 12, 3)), ("1h", False, ms(2024, 5, 1, 12))]
+    assert out[2].trades == 4 and out[2].close == 101
+    check(book)
+
+
+def test_late_trade_counts_at_newest_time_and_close_due():
+    book = CandleBook("BTCUSDT", ("1m",))
+    t0 = ms(2024, 5, 1, 12, 1)
+    book.apply([trade(t0, 100)])
+    out = book.apply([trade(t0 - 30_000, 90)])  # a clock step back: no reopened candle
+    assert [(k.open_time, k.low, k.closed) for k in out] == [(t0, 90, False)]
+    assert book.close_due(t0 + 59_999) == []
+    closed = book.close_due(t0 + 60_000)
+    assert [(k.open_time, k.closed) for k in closed] == [(t0, True)] and book.candle("1m") is None
+    check(book)
+    with pytest.raises(ValueError):
+        CandleBook("BTCUSDT", ("2m",))
+
+
+def recompute(trades, intervals):
+    """Candles straight from the definition: group trades by bucket, then aggregate each group."""
+    result = {}
+    last = 0
+    for t in trades:
+        ts = max(last, t.timestamp)
+        last = ts
+        for interval in intervals:
+            key = (interval, bucket(interval, ts)[0])
+            result.setdefault(key, []).append(t)
+    candles = {}
+    for (interval, open_time), ts_ in result.items():
+        buys = [t for t in ts_ if t.taker_side == Side.BUY]
+        candles[(interval, open_time)] = (
+            bucket(interval, open_time)[1], ts_[0].price, max(t.price for t in ts_), min(t.price for t in ts_), ts_[-1].price,
+            sum(t.qty for t in ts_), sum(t.quote_qty for t in ts_), len(ts_), sum(t.qty for t in buys), sum(t.quote_qty for t in buys))
+    return candles
+
+
+def fields(k: Kline):
+    return (k.close_time, k.open, k.high, k.low, k.close, k.volume, k.quote_volume, k.trades, k.taker_buy_volume, k.taker_buy_quote_volume)
+
+
+# gaps from 0 ms to ~40 days: many trades in one second, and jumps across weeks and months
+gaps = st.one_of(st.integers(0, 1500), st.integers(0, 4 * 3_600_000), st.integers(0, 40 * 86_400_000))
+trade_rows = st.lists(st.tuples(gaps, st.integers(1, 10**6), st.integers(1, 50), st.sampled_from(Side)), min_size=1, max_size=120)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trade_rows, st.lists(st.integers(1, 20), min_size=1), st.integers(1, 3), st.integers(ms(2023, 12, 20), ms(2024, 3, 1)))
+def test_candles_equal_recomputation_from_trades(rows, batch_sizes, restore_every, start):
+    trades, ts = [], start
+    for i, (gap, price, qty, side) in enumerate(rows):
+        ts += gap if i % 7 else -gap % 5000 - 2500  # now and then a slightly older timestamp
+        trades.append(Trade(i + 1, price, qty * 1000, price * qty * 10, 1, 2, 1, 2, side, ts))
+    book = CandleBook("BTCUSDT")
+    emitted: list[Kline] = []
+    i = batch = 0
+    while i < len(trades):  # random batch split; restore from a snapshot between some batches
+        n = batch_sizes[batch % len(batch_sizes)]
+        emitted += book.apply(trades[i:i + n])
+        i += n
+        batch += 1
+        if batch % restore_every == 0:
+            twin = CandleBook.restore(msgspec.msgpack.decode(msgspec.msgpack.encode(book.snapshot())))
+            assert twin.state_hash() == book.state_hash()
+            book = twin
+        check(book)
+    expected = recompute(trades, tuple(INTERVALS))
+    latest = {}
+    closed = set()
+    for k in emitted:
+        key = (k.interval, k.open_time)
+        assert key not in closed, "a closed candle changed again"
+        if k.closed:
+            closed.add(key)
+        latest[key] = k
+    assert {key: fields(k) for key, k in latest.items()} == expected
+    for interval in INTERVALS:  # exactly the newest candle of each interval is still open
+        newest = max(t for i_, t in expected if i_ == interval)
+        assert {t for i_, t in expected if i_ == interval and (i_, t) not in closed} == {newest}
+        assert book.candle(interval).open_time == newest
