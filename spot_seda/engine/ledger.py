@@ -123,7 +123,8 @@ class Ledger:
             return ResultCode.BAD_AMOUNT, []
         if order_id in self._holds:
             return ResultCode.DUPLICATE_HOLD, []
-        if self.balance(account, asset)[0] < amount:
+        b = self._balances.get(account, {}).get(asset)
+        if b is None or b[0] < amount:
             return ResultCode.NSF, []
         self._holds[order_id] = [account, asset, amount]
         return _OK, [self._move(account, asset, -amount, amount, "freeze", order_id)]
@@ -266,7 +267,10 @@ class Ledger:
         return b
 
     def _move(self, account: int, asset: str, d_available: int, d_frozen: int, reason: str, ref: int) -> BalanceChange:
-        b = self._slot(account, asset)
+        assets = self._balances.get(account)  # _slot inlined: this runs several times per trade
+        b = assets.get(asset) if assets is not None else None
+        if b is None:
+            b = self._slot(account, asset)
         b[0] += d_available
         b[1] += d_frozen
         return BalanceChange(account, asset, d_available, d_frozen, b[0], b[1], reason, ref)
