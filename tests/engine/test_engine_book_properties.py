@@ -87,13 +87,13 @@ def check_against_reference(cmds, restore_at=None):
     return book
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(commands)
 def test_book_matches_reference_model(cmds):
     check_against_reference(cmds)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(commands, st.integers(1, 80))
 def test_snapshot_restore_gives_same_state_and_future(cmds, restore_at):
     a = check_against_reference(cmds)

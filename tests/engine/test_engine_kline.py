@@ -109,7 +109,7 @@ gaps = st.one_of(st.integers(0, 1500), st.integers(0, 4 * 3_600_000), st.integer
 trade_rows = st.lists(st.tuples(gaps, st.integers(1, 10**6), st.integers(1, 50), st.sampled_from(Side)), min_size=1, max_size=120)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trade_rows, st.lists(st.integers(1, 20), min_size=1), st.integers(1, 3), st.integers(ms(2023, 12, 20), ms(2024, 3, 1)))
 def test_candles_equal_recomputation_from_trades(rows, batch_sizes, restore_every, start):
     trades, ts = [], start

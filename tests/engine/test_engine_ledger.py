@@ -250,7 +250,7 @@ op = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(op, min_size=10, max_size=80), st.integers(0, 2**32))
 def test_book_and_two_ledgers_conserve_and_never_double_spend(ops, seed):
     ex = TwoStageExchange(random.Random(seed))
