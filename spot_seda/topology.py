@@ -47,7 +47,9 @@ TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
     "node": (
         StageSpec("acquiring", "spot_seda.stages.acquiring:AcquiringStage", serve="spot_seda.api.rest:serve"),
         StageSpec("match", "spot_seda.stages.match:MatchStage"),
+        StageSpec("kline", "spot_seda.stages.kline:KLineStage"),
         StageSpec("settlement", "spot_seda.stages.settlement:SettlementStage"),
+        # PERSIST_PLACEHOLDER
     ),
     # source -> relay -> tally (+ audit, a second consumer group on the same topic): proves the runtime
     # and the transport with real work and no trading logic; used by tests and bench/transport.py.

@@ -11,9 +11,11 @@ SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquir
     quoteOrderQty, else 0), stp (selfTradePreventionMode), frozen_asset, frozen (amount frozen for it),
     status ("NEW")
   Updated by Acquiring — a cancel request: cancel_requested=True, account, symbol.
-  Updated by Match — every state change: status, executed_qty, cum_quote_qty, and on the first
-    report of an order also working_time; reason on EXPIRED/REJECTED/EXPIRED_IN_MATCH
-    (e.g. "would_take", "fok_unfilled", "stp", "no_liquidity", "ioc_leftover").
+  Updated by Match — every state change: status, executed_qty, cum_quote_qty, account, symbol; on the
+    first report of an order (its taker report) also working_time and the order's side, type, price,
+    frozen_asset and frozen; reason on EXPIRED/REJECTED/EXPIRED_IN_MATCH (e.g. "would_take",
+    "fok_unfilled", "stp", "no_liquidity", "ioc_leftover"). A cancel that found nothing open:
+    cancel_rejected=True, account, symbol.
 SpotTrade — entity_id: f"{symbol}:{trade_id}" (trade ids per symbol, assigned by Match).
   Created by Match (TradeChangeLog, key = symbol): symbol, trade_id, price, qty, quote_qty,
     buyer_order_id, seller_order_id, buyer_account, seller_account, buyer_is_maker,
@@ -24,8 +26,10 @@ SpotKLine — entity_id: f"{symbol}:{interval}:{open_time}".
     closed
 SpotBalance — entity_id: f"{account}:{asset}".
   Updated by Acquiring (deposit, withdraw, freeze) and Settlement (trade, fee, release) on
-    BalanceChangeLog, key = str(account): account, asset, available_delta, frozen_delta, available,
-    frozen (the writer's view after the change), reason, ref (order id, trade id or transfer id)
+    BalanceChangeLog, key = str(account): account, asset, available_delta, frozen_delta, reason, ref
+    (the order id whose hold a freeze/trade/fee/release concerns, or a transfer id "transfer-N"), and
+    from Acquiring also available, frozen (its view after the change; Settlement holds no balances
+    and omits them). The deltas are the truth: a balance is the sum of its deltas.
 """
 
 from __future__ import annotations

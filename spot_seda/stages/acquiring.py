@@ -21,10 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..engine.depthview import DepthView
+from ..engine.ledger import BalanceChange, Ledger, order_hold
+from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
-from ..model.entities import balance_id_of
+from ..model.entities import BALANCE_FIELDS, balance_id_of
 from ..model.enums import EntityType, OrderType, Side, Topic
 from .base import Publish, Stage
+
+FEE_ACCOUNT = 0
+_NO_VIEW = {"available": 0, "frozen": 0}
 
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 
@@ -54,14 +59,7 @@ class Waiter:
 
 
 @dataclass
-class Balance:
-    available: int = 0
-    frozen: int = 0
-
-
-@dataclass
 class AccountState:
-    balances: dict[str, Balance] = field(default_factory=dict)
     open_orders: dict[int, dict] = field(default_factory=dict)  # order id -> order
     client_ids: dict[str, int] = field(default_factory=dict)  # open client order id -> order id
 
@@ -73,6 +71,7 @@ class AcquiringStage(Stage):
 
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()
+        self.ledger = Ledger(fee_account=FEE_ACCOUNT)  # Acquiring's replica: it freezes, Settlement's changes follow
         self.accounts: dict[int, AccountState] = {}
         self.orders: dict[int, dict] = {}  # every order this incarnation knows, by id
         self.depth = {symbol: DepthView() for symbol in self.rules}
@@ -97,12 +96,9 @@ class AcquiringStage(Stage):
             state = self.accounts[account_id] = AccountState()
         return state
 
-    def balance(self, account_id: int, asset: str) -> Balance:
-        balances = self.account(account_id).balances
-        bal = balances.get(asset)
-        if bal is None:
-            bal = balances[asset] = Balance()
-        return bal
+    def balances(self, account_id: int) -> dict[str, tuple[int, int]]:
+        """asset -> (available, frozen) in this stage's view."""
+        return self.ledger.balances(account_id)
 
     def find_order(self, account_id: int, order_id: int | None = None, client_order_id: str | None = None) -> dict | None:
         """An order of this account by id or client id (another account's order is not found)."""
@@ -130,27 +126,20 @@ class AcquiringStage(Stage):
         state = self.account(account_id)
         if client_order_id and client_order_id in state.client_ids:
             raise CommandError(DUPLICATE)
-        if side == Side.BUY:
-            asset = rules.quote
-            available = self.balance(account_id, asset).available
-            if type == OrderType.MARKET:
-                # a market buy holds its quote budget, or, by base quantity, all free quote until
-                # it completes (microseconds): the cost is unknown until it has matched
-                amount = quote_qty if quote_qty else available
-            else:
-                amount = rules.notional(price, qty)
-        else:
-            asset = rules.base
-            available = self.balance(account_id, asset).available
-            amount = available if (type == OrderType.MARKET and not qty) else qty
-        if amount <= 0 or amount > available:
-            raise CommandError(NSF)
+        if type == OrderType.MARKET and side == Side.BUY and not quote_qty:
+            # a market buy by quantity holds all free quote as its budget until it completes
+            # (microseconds): its cost is unknown until it has matched
+            quote_qty = self.ledger.balance(account_id, rules.quote)[0]
+        elif type == OrderType.MARKET and side == Side.SELL and not qty:
+            qty = self.ledger.balance(account_id, rules.base)[0]  # likewise: sell up to all free base
+        asset, amount = order_hold(rules, side, type, price, qty, quote_qty)
         order_id = self.next_order_id
+        code, changes = self.ledger.freeze(order_id, account_id, asset, amount)
+        if code != ResultCode.OK:
+            raise CommandError(NSF)
         self.next_order_id += 1
         now = self.clock()
         client_order_id = client_order_id or f"auto-{order_id}"
-        if type == OrderType.MARKET and side == Side.SELL and quote_qty:
-            qty = amount  # sell up to everything free, stopped by the quote target
         order = {
             "order_id": order_id, "symbol": symbol, "account": account_id, "client_order_id": client_order_id,
             "side": side.name, "type": type.name, "time_in_force": time_in_force, "price": price, "qty": qty,
@@ -160,19 +149,15 @@ class AcquiringStage(Stage):
         self.orders[order_id] = order
         state.open_orders[order_id] = order
         state.client_ids[client_order_id] = order_id
-        bal = self.balance(account_id, asset)
-        bal.available -= amount
-        bal.frozen += amount
         created = ChangeLogEntry(str(order_id), EntityType.ORDER, Created([
             FieldChange(name, order[name]) for name in (
                 "symbol", "account", "client_order_id", "side", "type", "time_in_force", "price", "qty",
                 "quote_qty", "stp", "frozen_asset", "frozen", "status")
         ]), now, 0)
-        freeze = self._balance_entry(account_id, asset, -amount, amount, "freeze", str(order_id), now)
         if waiter is not None:
             self.waiters[order_id] = waiter
         self.new_in_flight += 1
-        return order, [(Topic.ORDER, symbol, [created]), (Topic.BALANCE, str(account_id), [freeze])]
+        return order, [(Topic.ORDER, symbol, [created]), (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
 
     def cancel(self, account_id: int, order: dict, waiter: Waiter | None) -> list[Publish]:
         """Ask Match to cancel an open order of this account. Raises CommandError(UNKNOWN_ORDER)."""
@@ -188,37 +173,22 @@ class AcquiringStage(Stage):
         self.pending_cancels.add(order["order_id"])
         return [(Topic.ORDER, order["symbol"], [request])]
 
-    def transfer(self, account_id: int, asset: str, amount: int, deposit: bool) -> tuple[Balance, list[Publish]]:
-        """Deposit or withdraw free funds. Raises CommandError(NSF) for a withdrawal over the free balance."""
-        bal = self.balance(account_id, asset)
-        if not deposit and amount > bal.available:
-            raise CommandError(NSF)
-        delta = amount if deposit else -amount
-        bal.available += delta
+    def transfer(self, account_id: int, asset: str, amount: int, deposit: bool) -> tuple[tuple[int, int], list[Publish]]:
+        """Deposit or withdraw free funds; returns (available, frozen) after it. Raises CommandError(NSF)."""
         ref = f"transfer-{self.next_transfer_id}"
+        op = self.ledger.deposit if deposit else self.ledger.withdraw
+        code, changes = op(account_id, asset, amount, ref)
+        if code != ResultCode.OK:
+            raise CommandError(NSF)
         self.next_transfer_id += 1
-        entry = self._balance_entry(account_id, asset, delta, 0, "deposit" if deposit else "withdraw", ref, self.clock())
-        return bal, [(Topic.BALANCE, str(account_id), [entry])]
-
-    def _balance_entry(self, account_id: int, asset: str, d_available: int, d_frozen: int, reason: str, ref: str,
-                       ts: int) -> ChangeLogEntry:
-        bal = self.balance(account_id, asset)
-        return ChangeLogEntry(balance_id_of(account_id, asset), EntityType.BALANCE, Updated([
-            FieldChange("account", account_id), FieldChange("asset", asset),
-            FieldChange("available_delta", d_available), FieldChange("frozen_delta", d_frozen),
-            FieldChange("available", bal.available), FieldChange("frozen", bal.frozen),
-            FieldChange("reason", reason), FieldChange("ref", ref),
-        ]), ts, 0)
+        return self.ledger.balance(account_id, asset), [(Topic.BALANCE, str(account_id), balance_entries(changes, self.clock()))]
 
     # ---------------------------------------------------------- inbound events
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         if topic == Topic.BALANCE:
-            for e in entries:
-                f = e.field_dict()
-                bal = self.balance(f["account"], f["asset"])
-                bal.available += f["available_delta"]
-                bal.frozen += f["frozen_delta"]
+            # Settlement holds no balances, so its changes carry deltas only (available/frozen absent)
+            self.ledger.apply([BalanceChange(**(_NO_VIEW | e.field_dict())) for e in entries])
         elif topic == Topic.TRADE:
             waiters = self.waiters
             for e in entries:
@@ -268,3 +238,10 @@ class AcquiringStage(Stage):
             state.open_orders.pop(order_id, None)
             if state.client_ids.get(order["client_order_id"]) == order_id:
                 del state.client_ids[order["client_order_id"]]
+
+
+def balance_entries(changes: list[BalanceChange], ts: int) -> list[ChangeLogEntry]:
+    """Ledger changes as SpotBalance entries (all of BALANCE_FIELDS)."""
+    return [ChangeLogEntry(balance_id_of(c.account, c.asset), EntityType.BALANCE,
+                           Updated([FieldChange(name, getattr(c, name)) for name in BALANCE_FIELDS]), ts, 0)
+            for c in changes]

@@ -64,18 +64,19 @@ class SettlementStage(Stage):
         maker_is_buyer = t["buyer_is_maker"]
         buyer_fee = trade_fee(qty, rules.maker_fee_ppm if maker_is_buyer else rules.taker_fee_ppm)
         seller_fee = trade_fee(quote, rules.taker_fee_ppm if maker_is_buyer else rules.maker_fee_ppm)
-        ref = f"{t['symbol']}:{t['trade_id']}"
-        self._hold(t["buyer_order_id"], buyer)[3] += quote
-        self._hold(t["seller_order_id"], seller)[3] += qty
+        # ref is the order whose hold a change draws on (Ledger.apply keeps holds per order id)
+        buy_id, sell_id = t["buyer_order_id"], t["seller_order_id"]
+        self._hold(buy_id, buyer)[3] += quote
+        self._hold(sell_id, seller)[3] += qty
         change = _change
-        change(out, buyer, rules.quote, 0, -quote, "trade", ref, ts)
-        change(out, buyer, rules.base, qty - buyer_fee, 0, "trade", ref, ts)
-        change(out, seller, rules.base, 0, -qty, "trade", ref, ts)
-        change(out, seller, rules.quote, quote - seller_fee, 0, "trade", ref, ts)
+        change(out, buyer, rules.quote, 0, -quote, "trade", buy_id, ts)
+        change(out, buyer, rules.base, qty - buyer_fee, 0, "trade", buy_id, ts)
+        change(out, seller, rules.base, 0, -qty, "trade", sell_id, ts)
+        change(out, seller, rules.quote, quote - seller_fee, 0, "trade", sell_id, ts)
         if buyer_fee:
-            change(out, FEE_ACCOUNT, rules.base, buyer_fee, 0, "fee", ref, ts)
+            change(out, FEE_ACCOUNT, rules.base, buyer_fee, 0, "fee", buy_id, ts)
         if seller_fee:
-            change(out, FEE_ACCOUNT, rules.quote, seller_fee, 0, "fee", ref, ts)
+            change(out, FEE_ACCOUNT, rules.quote, seller_fee, 0, "fee", sell_id, ts)
 
     def _order_update(self, order_id: int, f: dict, ts: int, out: dict) -> None:
         hold = self._hold(order_id, f["account"])
@@ -90,12 +91,12 @@ class SettlementStage(Stage):
         left = frozen - spent
         if left < 0:
             raise ValueError(f"order {order_id} spent {spent} but froze only {frozen}: corrupt stream")
-        if left:
-            _change(out, account, asset, left, -left, "release", str(order_id), ts)
+        # always published, even when nothing is left: replicas drop the order's hold on it
+        _change(out, account, asset, left, -left, "release", order_id, ts)
 
 
 def _change(out: dict, account: int, asset: str, available_delta: int, frozen_delta: int, reason: str,
-            ref: str, ts: int) -> None:
+            ref: int, ts: int) -> None:
     out.setdefault(str(account), []).append(ChangeLogEntry(balance_id_of(account, asset), EntityType.BALANCE, Updated([
         FieldChange("account", account), FieldChange("asset", asset), FieldChange("available_delta", available_delta),
         FieldChange("frozen_delta", frozen_delta), FieldChange("reason", reason), FieldChange("ref", ref),

@@ -1,0 +1,548 @@
+"""The HTTP face of the Acquiring stage: Binance Spot REST v3, the seed's /api/spot/v2/, admin and
+metrics endpoints, as an aiohttp app on uvloop.
+
+Threads: the event loop owns the stage's state. A reader thread blocks on the stage's Bus queue
+(faster-fifo waits without the GIL), decodes what arrives and hands it to the loop, waiting until
+the loop has applied it (so memory stays bounded when the loop is busy). Commands run on the loop;
+what they produce goes straight to the runner, which stamps sequences and publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from ..accounts import Accounts
+from ..history import History
+from ..model.enums import OrderType, Side
+from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
+from ..runtime.metrics import open_from_manifest, render_prometheus
+from ..stages.acquiring import DUPLICATE, NSF, OVERLOADED, UNKNOWN_ORDER, AcquiringStage, CommandError, Waiter
+from . import auth, params, views
+from .errors import ApiError
+from .openapi import openapi_document
+
+log = logging.getLogger("spot_seda.api")
+
+STAGE = web.AppKey("stage", AcquiringStage)
+RUNNER = web.AppKey("runner", object)
+ACCOUNTS = web.AppKey("accounts", Accounts)
+HISTORY = web.AppKey("history", object)
+
+COMMAND_ERRORS = {
+    NSF: lambda: ApiError(-2010, "Account has insufficient balance for requested action."),
+    DUPLICATE: lambda: ApiError(-2010, "Duplicate order sent."),
+    UNKNOWN_ORDER: lambda: ApiError(-2011, "Unknown order sent."),
+    OVERLOADED: lambda: ApiError(-1003, "Too much request weight used; the matching engine is behind. Retry later.", status=503),
+}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# ---------------------------------------------------------------------------------- plumbing
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler):
+    """Every failure becomes Binance's {"code", "msg"}; a bug is logged and answered -1000."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    except CommandError as exc:
+        err = COMMAND_ERRORS[exc.kind]()
+        return web.json_response(err.body(), status=err.status)
+    except web.HTTPRequestEntityTooLarge:
+        return web.json_response({"code": -1000, "msg": "Request body too large."}, status=413)
+    except web.HTTPNotFound:
+        return web.json_response({"code": -1000, "msg": f"Unknown path {request.path}."}, status=404)
+    except web.HTTPMethodNotAllowed:
+        return web.json_response({"code": -1000, "msg": f"Method {request.method} not allowed on {request.path}."}, status=405)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return web.json_response({"code": -1000, "msg": "An unknown error occurred while processing the request."}, status=500)
+
+
+async def request_params(request: web.Request) -> tuple[dict[str, str], str, str]:
+    """Parameters from the query string and a form body (Binance accepts both, DELETE included)."""
+    query = request.query_string
+    body = ""
+    if request.can_read_body:
+        raw = await request.read()
+        try:
+            body = raw.decode()
+        except UnicodeDecodeError:
+            raise ApiError(-1100, "Illegal characters found in the request body.") from None
+    merged: dict[str, str] = {}
+    for source in (query, body):
+        for key, value in parse_qsl(source, keep_blank_values=True):
+            if key in merged:
+                raise ApiError(-1101, f"Duplicate values for parameter '{key}'.")
+            merged[key] = value
+    return merged, query, body
+
+
+async def signed(request: web.Request) -> tuple[int, dict[str, str]]:
+    """Authenticate a private request: API key header, HMAC signature, timestamp window."""
+    p, query, body = await request_params(request)
+    account = authenticate_key(request)
+    signature = p.get("signature")
+    if not signature:
+        raise ApiError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+    unsigned_query = "&".join(part for part in query.split("&") if not part.startswith("signature="))
+    unsigned_body = "&".join(part for part in body.split("&") if not part.startswith("signature="))
+    auth.verify_signature(account.secret_key, unsigned_query, unsigned_body, signature)
+    auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
+    return account.account_id, p
+
+
+def authenticate_key(request: web.Request):
+    key = request.headers.get("X-MBX-APIKEY")
+    if not key:
+        raise ApiError(-2014, "API-key format invalid.", status=401)
+    return request.app[ACCOUNTS].authenticate(key)
+
+
+def stage_of(request: web.Request) -> AcquiringStage:
+    return request.app[STAGE]
+
+
+def publish(request: web.Request, outputs) -> None:
+    request.app[RUNNER].publish(outputs)
+
+
+# ------------------------------------------------------------------------------- public
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
+async def server_time(request: web.Request) -> web.Response:
+    return web.json_response({"serverTime": now_ms()})
+
+
+async def exchange_info(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    rules = stage_of(request).rules
+    chosen = params.parse_symbols_filter(p, rules)
+    return web.json_response(views.exchange_info_json({s: rules[s] for s in chosen}, now_ms()))
+
+
+async def depth(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    limit = params.parse_limit(p, "limit", default=100, maximum=5000)
+    view = stage.depth[symbol]
+    bids, asks = view.top(limit)
+    return web.json_response(views.depth_json(stage.rules[symbol], view.update_id, bids, asks))
+
+
+async def recent_trades(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    rows = request.app[HISTORY].trades(symbol, limit=limit)
+    return web.json_response([views.trade_json(t, stage.rules[symbol]) for t in rows])
+
+
+async def agg_trades(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    rows = request.app[HISTORY].trades(symbol, limit=limit)
+    return web.json_response([views.agg_trade_json(t, stage.rules[symbol]) for t in rows])
+
+
+async def klines(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    interval = params.parse_interval(p)
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    start, end = params.parse_int(p, "startTime"), params.parse_int(p, "endTime")
+    rows = request.app[HISTORY].klines(symbol, interval, start_time=start, end_time=end, limit=limit)
+    return web.json_response([views.kline_row(k, stage.rules[symbol]) for k in rows])
+
+
+def _ticker_symbols(p: dict[str, str], rules) -> tuple[list[str], bool]:
+    """symbol= gives one object; symbols=[...] or nothing gives an array."""
+    if "symbol" in p:
+        return [params.parse_symbol(p, rules)], True
+    return params.parse_symbols_filter(p, rules), False
+
+
+async def ticker_24hr(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbols, single = _ticker_symbols(p, stage.rules)
+    now = now_ms()
+    out = []
+    for symbol in symbols:
+        trades = request.app[HISTORY].trades_since(symbol, now - 86_400_000)
+        out.append(views.ticker_24hr_json(stage.rules[symbol], trades, stage.depth[symbol].best(), now))
+    return web.json_response(out[0] if single else out)
+
+
+async def ticker_price(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbols, single = _ticker_symbols(p, stage.rules)
+    out = []
+    for symbol in symbols:
+        last = request.app[HISTORY].trades(symbol, limit=1)
+        out.append(views.ticker_price_json(stage.rules[symbol], last[0] if last else None))
+    return web.json_response(out[0] if single else out)
+
+
+async def book_ticker(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbols, single = _ticker_symbols(p, stage.rules)
+    out = [views.book_ticker_json(stage.rules[s], *stage.depth[s].best()) for s in symbols]
+    return web.json_response(out[0] if single else out)
+
+
+async def avg_price(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    now = now_ms()
+    trades = request.app[HISTORY].trades_since(symbol, now - 300_000)
+    return web.json_response(views.avg_price_json(stage.rules[symbol], trades, now))
+
+
+# ------------------------------------------------------------------------------ private
+
+
+async def place_order(request: web.Request, account_id: int, p: dict[str, str]) -> web.Response:
+    stage = stage_of(request)
+    cmd = params.parse_new_order(p, stage.rules)
+    rules = stage.rules[cmd.symbol]
+    resp_type = cmd.resp_type
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future | None = None
+    waiter = None
+    # a LIMIT_MAKER that would take is an error, not an order: its answer must be awaited even for ACK
+    if resp_type != "ACK" or cmd.type == OrderType.LIMIT_MAKER:
+        answer = loop.create_future()
+        waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
+                        fills=[] if resp_type == "FULL" else None)
+    tif = "GTC" if cmd.type != OrderType.MARKET and cmd.time_in_force is None else (cmd.time_in_force or "GTC")
+    if cmd.type == OrderType.MARKET:
+        tif = "GTC"
+    order, outputs = stage.new_order(
+        account_id, cmd.symbol, cmd.side, cmd.type, tif, cmd.price, cmd.qty, cmd.quote_qty,
+        cmd.client_order_id or "", cmd.stp, waiter,
+    )
+    publish(request, outputs)
+    if answer is None:
+        return web.json_response(views.order_ack(order, rules))
+    final, fills = await _wait(request, answer, order["order_id"])
+    if final.get("status") == "REJECTED" and final.get("reason") == "would_take":
+        raise ApiError(-2010, "Order would immediately match and take.")
+    if resp_type == "ACK":
+        return web.json_response(views.order_ack(order, rules))
+    if resp_type == "RESULT":
+        return web.json_response(views.order_result(final, rules))
+    return web.json_response(views.order_full(final, rules, fills, account_id))
+
+
+async def new_order(request: web.Request) -> web.Response:
+    account_id, p = await signed(request)
+    return await place_order(request, account_id, p)
+
+
+async def seed_order(request: web.Request) -> web.Response:
+    """The seed's POST /api/spot/v2/: a JSON body {"symbol","side","price","quantity",...}, signed like v3
+    (the signature covers the query string; the JSON body's fields become order parameters)."""
+    account_id, p = await signed_json(request)
+    return await place_order(request, account_id, p)
+
+
+async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
+    query = request.query_string
+    raw = await request.read()
+    try:
+        import json
+
+        doc = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(-1100, "The request body is not valid JSON.") from None
+    if not isinstance(doc, dict):
+        raise ApiError(-1100, "The request body must be a JSON object.")
+    account = authenticate_key(request)
+    p = dict(parse_qsl(query, keep_blank_values=True))
+    signature = p.pop("signature", "")
+    if not signature:
+        raise ApiError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+    unsigned_query = "&".join(part for part in query.split("&") if not part.startswith("signature="))
+    auth.verify_signature(account.secret_key, unsigned_query, raw.decode(), signature)
+    auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
+    renamed = {"quantity": "quantity", "price": "price", "symbol": "symbol", "side": "side", "type": "type",
+               "timeInForce": "timeInForce", "clientOrderId": "newClientOrderId", "newClientOrderId": "newClientOrderId",
+               "quoteOrderQty": "quoteOrderQty", "newOrderRespType": "newOrderRespType"}
+    for key, value in doc.items():
+        if key not in renamed:
+            raise ApiError(-1104, f"Not all sent parameters were read; unknown parameter '{key}'.")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ApiError(-1100, f"Illegal characters found in parameter '{key}'.")
+        p[renamed[key]] = str(value) if not isinstance(value, float) else repr(value)
+    p.setdefault("type", "LIMIT" if "price" in p else "MARKET")
+    if p["type"] == "LIMIT":
+        p.setdefault("timeInForce", "GTC")
+    return account.account_id, p
+
+
+async def query_order(request: web.Request) -> web.Response:
+    account_id, p = await signed(request)
+    stage = stage_of(request)
+    symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
+    order = stage.find_order(account_id, order_id, client_id)
+    if order is None:
+        order = request.app[HISTORY].order(order_id) if order_id is not None else \
+            request.app[HISTORY].order_by_client_id(account_id, client_id)
+        if order is not None and order["account"] != account_id:
+            order = None
+    if order is None or order["symbol"] != symbol:
+        raise ApiError(-2013, "Order does not exist.")
+    return web.json_response(views.order_json(order, stage.rules[symbol]))
+
+
+async def cancel_order(request: web.Request) -> web.Response:
+    account_id, p = await signed(request)
+    stage = stage_of(request)
+    symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
+    order = stage.find_order(account_id, order_id, client_id)
+    if order is None or order["symbol"] != symbol:
+        raise ApiError(-2011, "Unknown order sent.")
+    answer = asyncio.get_running_loop().create_future()
+    waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
+    publish(request, stage.cancel(account_id, order, waiter))
+    final = await _wait(request, answer, order["order_id"])
+    if not final or final.get("status") not in ("CANCELED",):
+        raise ApiError(-2011, "Unknown order sent.")
+    return web.json_response(views.order_json(final, stage.rules[symbol]))
+
+
+async def _wait(request: web.Request, fut: asyncio.Future, order_id: int):
+    try:
+        return await asyncio.wait_for(fut, request.app[STAGE].ctx.settings.node.result_timeout_s)
+    except asyncio.TimeoutError:
+        request.app[STAGE].waiters.pop(order_id, None)
+        raise ApiError(-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown.", status=503) from None
+
+
+async def cancel_open_orders(request: web.Request) -> web.Response:
+    account_id, p = await signed(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    orders = [o for o in stage.account(account_id).open_orders.values() if o["symbol"] == symbol]
+    if not orders:
+        raise ApiError(-2011, "Unknown order sent.")
+    loop = asyncio.get_running_loop()
+    futures = []
+    for order in sorted(orders, key=lambda o: o["order_id"]):
+        fut = loop.create_future()
+        waiter = Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o))
+        try:
+            publish(request, stage.cancel(account_id, order, waiter))
+        except CommandError:
+            continue
+        futures.append((order["order_id"], fut))
+    results = [await _wait(request, fut, oid) for oid, fut in futures]
+    rules = stage.rules[symbol]
+    return web.json_response([views.order_json(o, rules) for o in results if o and o.get("status") == "CANCELED"])
+
+
+async def open_orders(request: web.Request) -> web.Response:
+    account_id, p = await signed(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules, required=False)
+    orders = sorted((o for o in stage.account(account_id).open_orders.values() if symbol in (None, o["symbol"])),
+                    key=lambda o: o["order_id"])
+    return web.json_response([views.order_json(o, stage.rules[o["symbol"]]) for o in orders])
+
+
+async def all_orders(request: web.Request) -> web.Response:
+    account_id, p = await signed(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    rows = request.app[HISTORY].all_orders(
+        account_id, symbol, order_id=params.parse_int(p, "orderId"), start_time=params.parse_int(p, "startTime"),
+        end_time=params.parse_int(p, "endTime"), limit=params.parse_limit(p, "limit", default=500, maximum=1000))
+    # the history lags the pipeline by a batch: the stage's own view of an order is fresher
+    return web.json_response([views.order_json(stage.orders.get(o["order_id"], o), stage.rules[symbol]) for o in rows])
+
+
+async def my_trades(request: web.Request) -> web.Response:
+    account_id, p = await signed(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    rows = request.app[HISTORY].my_trades(
+        account_id, symbol, from_id=params.parse_int(p, "fromId"), start_time=params.parse_int(p, "startTime"),
+        end_time=params.parse_int(p, "endTime"), limit=params.parse_limit(p, "limit", default=500, maximum=1000))
+    return web.json_response([views.my_trade_json(t, account_id, stage.rules[symbol]) for t in rows])
+
+
+async def account_info(request: web.Request) -> web.Response:
+    account_id, _p = await signed(request)
+    stage = stage_of(request)
+    balances = {asset: (b.available, b.frozen) for asset, b in stage.account(account_id).balances.items()}
+    rules = next(iter(stage.rules.values()))
+    return web.json_response(views.account_json(account_id, balances, rules, now_ms()))
+
+
+# -------------------------------------------------------------------------------- admin
+
+
+async def admin_guard(request: web.Request) -> dict:
+    token = request.app[STAGE].ctx.settings.node.admin_token
+    if not token:
+        raise ApiError(-2015, "Admin endpoints are disabled: set SPOT_SEDA_ADMIN_TOKEN.", status=403)
+    if request.headers.get("X-Admin-Token") != token:
+        raise ApiError(-2015, "Invalid admin token.", status=401)
+    if request.method == "POST" and request.can_read_body:
+        try:
+            doc = await request.json()
+        except ValueError:
+            raise ApiError(-1100, "The request body is not valid JSON.") from None
+        if not isinstance(doc, dict):
+            raise ApiError(-1100, "The request body must be a JSON object.")
+        return doc
+    return {}
+
+
+async def admin_create_account(request: web.Request) -> web.Response:
+    await admin_guard(request)
+    account = request.app[ACCOUNTS].create()
+    return web.json_response({"accountId": account.account_id, "apiKey": account.api_key, "secretKey": account.secret_key})
+
+
+async def admin_transfer(request: web.Request, deposit: bool) -> web.Response:
+    doc = await admin_guard(request)
+    stage = stage_of(request)
+    account_id = doc.get("accountId")
+    if isinstance(account_id, bool) or not isinstance(account_id, int) or request.app[ACCOUNTS].get(account_id) is None:
+        raise ApiError(-1100, "Parameter 'accountId' must name an existing account.")
+    asset = doc.get("asset")
+    assets = {r.base for r in stage.rules.values()} | {r.quote for r in stage.rules.values()}
+    if asset not in assets:
+        raise ApiError(-1100, f"Parameter 'asset' must be one of {sorted(assets)}.")
+    try:
+        amount = to_units(doc.get("amount"), ASSET_DECIMALS)
+    except FixedPointError as exc:
+        raise ApiError(-1100, f"Parameter 'amount': {exc}.") from None
+    if amount <= 0:
+        raise ApiError(-1100, "Parameter 'amount' must be positive.")
+    balance, outputs = stage.transfer(account_id, asset, amount, deposit)
+    publish(request, outputs)
+    return web.json_response(views.balance_json(asset, balance.available, balance.frozen))
+
+
+async def admin_deposit(request: web.Request) -> web.Response:
+    return await admin_transfer(request, True)
+
+
+async def admin_withdraw(request: web.Request) -> web.Response:
+    return await admin_transfer(request, False)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    stage = stage_of(request)
+    table = open_from_manifest(stage.ctx.data_dir)
+    return web.Response(text=render_prometheus(table), content_type="text/plain")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+# ---------------------------------------------------------------------------------- app
+
+
+def build_app(stage: AcquiringStage, runner) -> web.Application:
+    """The aiohttp application of one Acquiring stage instance."""
+    settings = stage.ctx.settings
+    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.node.max_body_bytes)
+    app[STAGE] = stage
+    app[RUNNER] = runner
+    app[ACCOUNTS] = Accounts(stage.ctx.data_dir)
+    app[HISTORY] = History(stage.ctx.data_dir / "history.sqlite", readonly=True)
+    r = app.router
+    for path, handler in (("/ping", ping), ("/time", server_time), ("/exchangeInfo", exchange_info), ("/depth", depth),
+                          ("/trades", recent_trades), ("/aggTrades", agg_trades), ("/klines", klines),
+                          ("/ticker/24hr", ticker_24hr), ("/ticker/price", ticker_price),
+                          ("/ticker/bookTicker", book_ticker), ("/avgPrice", avg_price)):
+        r.add_get("/api/v3" + path, handler)
+    r.add_post("/api/v3/order", new_order)
+    r.add_get("/api/v3/order", query_order)
+    r.add_delete("/api/v3/order", cancel_order)
+    r.add_get("/api/v3/openOrders", open_orders)
+    r.add_delete("/api/v3/openOrders", cancel_open_orders)
+    r.add_get("/api/v3/allOrders", all_orders)
+    r.add_get("/api/v3/myTrades", my_trades)
+    r.add_get("/api/v3/account", account_info)
+    r.add_post("/api/spot/v2/", seed_order)
+    r.add_post("/admin/v1/accounts", admin_create_account)
+    r.add_post("/admin/v1/deposit", admin_deposit)
+    r.add_post("/admin/v1/withdraw", admin_withdraw)
+    r.add_get("/metrics", metrics)
+    r.add_get("/openapi.json", openapi)
+    return app
+
+
+def serve(stage: AcquiringStage, runner, stopping) -> None:
+    """Run the HTTP server and the Bus reader until `stopping()`; the supervisor calls this."""
+    import uvloop
+
+    uvloop.run(_serve(stage, runner, stopping))
+
+
+async def _serve(stage: AcquiringStage, runner, stopping) -> None:
+    runner.start()
+    settings = stage.ctx.settings
+    loop = asyncio.get_running_loop()
+    app = build_app(stage, runner)
+    web_runner = web.AppRunner(app, access_log=None)
+    await web_runner.setup()
+    site = web.TCPSite(web_runner, settings.node.host, settings.node.http_port, reuse_address=True)
+    await site.start()
+    log.info("HTTP on http://%s:%d", settings.node.host, settings.node.http_port)
+    done = threading.Event()
+
+    async def apply(batches):
+        runner.process(iter(batches))
+
+    def read() -> None:
+        consumer = runner.consumer
+        while not done.is_set():
+            batches = list(consumer.poll(0.05))
+            if batches:
+                asyncio.run_coroutine_threadsafe(apply(batches), loop).result()
+
+    reader = threading.Thread(target=read, name="bus-reader", daemon=True)
+    reader.start()
+    row = runner.row
+    while not stopping():
+        if row is not None:
+            row["heartbeat_ns"] = time.time_ns()
+        await asyncio.sleep(0.05)
+    await site.stop()  # no new commands; what is in flight still gets its answer from the reader
+    await asyncio.sleep(0.1)
+    done.set()
+    await loop.run_in_executor(None, reader.join, 2.0)
+    await web_runner.cleanup()
+    runner.producer.flush()
