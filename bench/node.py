@@ -1,0 +1,190 @@
+"""Node benchmark: orders/s over HTTP keep-alive vs the same machine's bare aiohttp "hello" rate.
+
+In one run:
+  1. a bare aiohttp app on uvloop answering GET /hello (the ceiling for any aiohttp handler here);
+  2. the real node (`python run.py`, every stage its own pinned process) taking signed
+     POST /api/v3/order (newOrderRespType=RESULT, so each answer waits for the Match stage);
+  3. the node again at half the rate it reached, for the round-trip latency distribution.
+N concurrent clients each loop request -> answer on one keep-alive connection. Orders alternate
+buy/sell around one price so that about half of them trade. Progress prints as it goes; a latency
+histogram goes to bench/out/node.png.
+
+    python bench/node.py [--clients 16] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-token"
+
+HELLO = """
+import sys, uvloop
+from aiohttp import web
+async def hello(request):
+    return web.json_response({})
+app = web.Application()
+app.router.add_get("/hello", hello)
+uvloop.install()
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def post_json(url: str, doc: dict) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(doc).encode(), headers={"X-Admin-Token": TOKEN, "Content-Type": "application/json"})
+    return json.loads(urllib.request.urlopen(req).read())
+
+
+async def load(make_request, clients: int, seconds: float, rate: float | None = None):
+    """Run `clients` loops for `seconds`; returns (requests/s, latencies in ms)."""
+    import aiohttp
+
+    latencies: list[float] = []
+    done = 0
+    deadline = time.perf_counter() + seconds
+    interval = clients / rate if rate else 0.0
+
+    async def one(i: int, session):
+        nonlocal done
+        next_at = time.perf_counter() + interval * i / clients
+        n = 0
+        while time.perf_counter() < deadline:
+            if interval:
+                delay = next_at - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_at += interval
+            start = time.perf_counter()
+            await make_request(session, i, n)
+            latencies.append((time.perf_counter() - start) * 1000)
+            done += 1
+            n += 1
+
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        began = time.perf_counter()
+        await asyncio.gather(*(one(i, session) for i in range(clients)))
+        elapsed = time.perf_counter() - began
+    return done / elapsed, np.array(latencies)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
+    args = parser.parse_args()
+    import uvloop
+
+    print(f"# {len(os.sched_getaffinity(0))} cores; {args.clients} keep-alive clients; {args.seconds}s per phase", flush=True)
+    port = free_port()
+    hello = subprocess.Popen([sys.executable, "-c", HELLO, str(port)])
+    try:
+        wait_up(f"http://127.0.0.1:{port}/hello")
+
+        async def get_hello(session, i, n):
+            async with session.get(f"http://127.0.0.1:{port}/hello") as resp:
+                await resp.read()
+        bare, bare_lat = uvloop.run(load(get_hello, args.clients, args.seconds))
+        print(f"bare aiohttp hello: {bare:,.0f} req/s  p50 {np.percentile(bare_lat, 50):.2f} ms  p99 {np.percentile(bare_lat, 99):.2f} ms", flush=True)
+    finally:
+        hello.terminate()
+        hello.wait()
+
+    data = Path(tempfile.mkdtemp(prefix="spot_seda_bench_"))
+    http = free_port()
+    config = data / "node.toml"
+    config.write_text(f'[node]\ndata_dir = "{data}"\nhttp_port = {http}\nws_port = {free_port()}\nadmin_token = "{TOKEN}"\n'
+                      f'max_in_flight = 100000\n')
+    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(config)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=open(data / "node.log", "wb"), start_new_session=True)
+    base = f"http://127.0.0.1:{http}"
+    try:
+        wait_up(base + "/api/v3/ping")
+        accounts = []
+        for _ in range(args.clients):
+            acct = post_json(base + "/admin/v1/accounts", {})
+            for asset, amount in (("BTC", "100000"), ("USDT", "100000000000")):
+                post_json(base + "/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
+            accounts.append(acct)
+
+        async def place(session, i, n):
+            acct = accounts[i]
+            side = "BUY" if (i + n) % 2 else "SELL"
+            query = urlencode({"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
+                               "price": "50000", "newOrderRespType": "RESULT", "timestamp": int(time.time() * 1000)})
+            sig = hmac.new(acct["secretKey"].encode(), query.encode(), hashlib.sha256).hexdigest()
+            async with session.post(f"{base}/api/v3/order?{query}&signature={sig}", headers={"X-MBX-APIKEY": acct["apiKey"]}) as resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    raise SystemExit(f"order refused: {resp.status} {body!r}")
+
+        uvloop.run(load(place, args.clients, 1.0))  # warm-up
+        rate, lat = uvloop.run(load(place, args.clients, args.seconds))
+        print(f"node orders (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms", flush=True)
+        half, half_lat = uvloop.run(load(place, args.clients, args.seconds, rate=rate / 2))
+        p50, p99, p999 = np.percentile(half_lat, [50, 99, 99.9])
+        print(f"node at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  p99 {p99:.2f} ms  p99.9 {p999:.2f} ms", flush=True)
+    finally:
+        os.killpg(node.pid, signal.SIGTERM)
+        node.wait(60)
+    plot(Path(args.out), bare_lat, lat, half_lat, bare, rate, half)
+    return 0
+
+
+def plot(out: Path, bare_lat, lat, half_lat, bare, rate, half) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    bins = np.logspace(-1, 2.5, 80)
+    for data, label in ((bare_lat, f"bare hello {bare:,.0f}/s"), (lat, f"orders, max {rate:,.0f}/s"), (half_lat, f"orders, half {half:,.0f}/s")):
+        ax.hist(data, bins=bins, histtype="step", label=label, density=True)
+    ax.set_xscale("log")
+    ax.set_xlabel("round trip (ms)")
+    ax.set_ylabel("density")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "node.png", dpi=110)
+    print(f"plot: {out / 'node.png'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
