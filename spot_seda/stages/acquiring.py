@@ -101,16 +101,13 @@ class AcquiringStage(Stage):
         return self.ledger.balances(account_id)
 
     def find_order(self, account_id: int, order_id: int | None = None, client_order_id: str | None = None) -> dict | None:
-        """An order of this account by id or client id (another account's order is not found)."""
+        """An order of this account by id, or an OPEN order by client id (finished ones: see History).
+        Another account's order is not found."""
         if order_id is not None:
             order = self.orders.get(order_id)
         else:
-            state = self.account(account_id)
-            oid = state.client_ids.get(client_order_id or "")
+            oid = self.account(account_id).client_ids.get(client_order_id or "")
             order = self.orders.get(oid) if oid is not None else None
-            if order is None:  # a finished order: search this account's known orders
-                order = next((o for o in reversed(self.orders.values())
-                              if o["account"] == account_id and o["client_order_id"] == client_order_id), None)
         if order is None or order["account"] != account_id:
             return None
         return order
