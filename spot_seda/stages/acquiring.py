@@ -17,6 +17,7 @@ applied by `handle_events` on the same thread, so no lock is needed.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from ..model.enums import EntityType, OrderType, Side, Topic
 from .base import Publish, Stage
 
 FEE_ACCOUNT = 0
+KEEP_FINISHED = 100_000
 _NO_VIEW = {"available": 0, "frozen": 0}
 
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
@@ -73,7 +75,8 @@ class AcquiringStage(Stage):
         self.rules = self.ctx.settings.symbol_rules()
         self.ledger = Ledger(fee_account=FEE_ACCOUNT)  # Acquiring's replica: it freezes, Settlement's changes follow
         self.accounts: dict[int, AccountState] = {}
-        self.orders: dict[int, dict] = {}  # every order this incarnation knows, by id
+        self.orders: dict[int, dict] = {}  # open orders and the most recently finished ones, by id
+        self.finished: deque[int] = deque()  # finished order ids, oldest first (History keeps them all)
         self.depth = {symbol: DepthView() for symbol in self.rules}
         self.waiters: dict[int, Waiter] = {}
         self.next_order_id = 1
@@ -235,6 +238,9 @@ class AcquiringStage(Stage):
             state.open_orders.pop(order_id, None)
             if state.client_ids.get(order["client_order_id"]) == order_id:
                 del state.client_ids[order["client_order_id"]]
+            self.finished.append(order_id)
+            if len(self.finished) > KEEP_FINISHED:  # memory stays bounded; older orders come from History
+                self.orders.pop(self.finished.popleft(), None)
 
 
 def balance_entries(changes: list[BalanceChange], ts: int) -> list[ChangeLogEntry]:
