@@ -111,13 +111,15 @@ def test_a_killed_stage_is_restarted_and_the_pipeline_flows_again(tmp_path):
     assert "restarting the whole pipeline on fresh queues" in node.log()
 
 
-def test_sigterm_drains_and_leaves_no_process_and_no_shared_memory(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_drains_and_leaves_no_process_and_no_shared_memory(tmp_path, signum):
     with run_node(tmp_path, relay_toml(tmp_path, rate=20_000)) as node:
         pids = node.wait_running()
         shm_file = Path(node.manifest()["metrics"])
         assert shm_file.exists()
         node.wait_for(lambda: tally(node.data_dir, "tally-0")["count"] > 5000, what="traffic")
-        assert node.terminate() == 0
+        node.proc.send_signal(signum)
+        assert node.proc.wait(30) == 0
     assert not any(alive(pid) for pid in [*pids.values(), node.proc.pid])
     assert not shm_file.exists()
     assert not (node.data_dir / "run" / "node.json").exists()
