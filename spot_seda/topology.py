@@ -84,9 +84,20 @@ def wiring_for(topology: str, settings) -> Wiring:
         cls = spec.load()
         for topic in (*cls.consumes, *cls.produces):
             topics[topic] = settings.bus.partitions
-        if cls.consumes:
-            groups[spec.name] = (tuple(cls.consumes), instances_of(spec.name, settings))
+        if not cls.consumes:
+            continue
+        count = instances_of(spec.name, settings)
+        if cls.broadcast:  # every instance sees every entry: one group per instance
+            for i in range(count):
+                groups[f"{spec.name}-{i}"] = (tuple(cls.consumes), 1)
+        else:
+            groups[spec.name] = (tuple(cls.consumes), count)
     return Wiring(topics, groups)
+
+
+def consumer_slot(cls, name: str, instance: int) -> tuple[str, int]:
+    """(group, member) of a stage instance's input queue."""
+    return (f"{name}-{instance}", 0) if cls.broadcast else (name, instance)
 
 
 def instances_of(name: str, settings) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..bus import make_bus
 from ..stages.base import Runner, StageContext
-from ..topology import StageSpec, instances_of, stage_specs, wiring_for
+from ..topology import StageSpec, consumer_slot, instances_of, stage_specs, wiring_for
 from .metrics import MetricsTable
 
 log = logging.getLogger("spot_seda.supervisor")
@@ -249,7 +249,7 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
     row["started_ns"] = time.time_ns()
     ctx = StageContext(sup.settings, inst.spec.name, inst.index, instances_of(inst.spec.name, sup.settings), sup.data_dir)
     stage = inst.cls(ctx)
-    consumer = sup.bus.consumer(inst.spec.name, inst.index) if inst.cls.consumes else None
+    consumer = sup.bus.consumer(*consumer_slot(inst.cls, inst.spec.name, inst.index)) if inst.cls.consumes else None
     runner = Runner(stage, consumer, sup.bus.producer(ctx.producer_name), sup.wiring.topics, row)
     log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
              inst.core if inst.core >= 0 else "any")

@@ -53,6 +53,8 @@ class Stage:
     produces: ClassVar[tuple[str, ...]] = ()
     #: drop entries whose sequence was already seen from the same (topic, partition, producer)
     dedupe: ClassVar[bool] = True
+    #: every instance receives every entry (its own consumer group) instead of a share of partitions
+    broadcast: ClassVar[bool] = False
     #: topic -> the stages whose output on it this stage wants (empty: every producer)
     sources: ClassVar[dict[str, tuple[str, ...]]] = {}
 
