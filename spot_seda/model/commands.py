@@ -1,0 +1,52 @@
+"""Commands: what clients ask of the node. Acquiring journals each accepted command (with the ids,
+budgets and timestamp it assigned) before answering; replaying the journal rebuilds every stage.
+
+The same structs are the format of `run.py replay` command files (JSON lines, one command per line,
+tagged by "cmd"): the REST API's fields in snake case plus account and timestamp, amounts as decimal
+strings in files (`replay` converts) and integers here.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import msgspec
+
+
+class NewOrder(msgspec.Struct, tag="new_order", tag_field="cmd", frozen=True, gc=False):
+    account: int
+    symbol: str
+    side: str  # BUY | SELL
+    type: str  # LIMIT | MARKET | LIMIT_MAKER
+    time_in_force: str  # GTC | IOC | FOK
+    price: int
+    qty: int
+    quote_qty: int
+    client_order_id: str
+    stp: str
+    timestamp: int
+    #: assigned by Acquiring when it accepts the order (0 in a command file: assigned on replay)
+    order_id: int = 0
+
+
+class Cancel(msgspec.Struct, tag="cancel", tag_field="cmd", frozen=True, gc=False):
+    account: int
+    symbol: str
+    order_id: int
+    timestamp: int
+
+
+class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=False):
+    """A deposit (amount > 0) or withdrawal (amount < 0) of free funds."""
+
+    account: int
+    asset: str
+    amount: int
+    timestamp: int
+    ref: str = ""
+
+
+Command = Union[NewOrder, Cancel, Transfer]
+
+ENCODER = msgspec.msgpack.Encoder()
+DECODER = msgspec.msgpack.Decoder(Command)
