@@ -19,7 +19,8 @@ from aiohttp import web
 
 from ..accounts import Accounts
 from ..history import History
-from ..model.enums import OrderType, Side
+from ..model.commands import Cancel, NewOrder, Transfer
+from ..model.enums import OrderType
 from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
 from ..runtime.metrics import open_from_manifest, render_prometheus
 from ..stages.acquiring import DUPLICATE, NSF, OVERLOADED, UNKNOWN_ORDER, AcquiringStage, CommandError, Waiter
@@ -118,6 +119,11 @@ def stage_of(request: web.Request) -> AcquiringStage:
 
 def publish(request: web.Request, outputs) -> None:
     request.app[RUNNER].publish(outputs)
+
+
+async def commit(request: web.Request, command, outputs) -> None:
+    """Make an accepted command durable, then send its effects down the pipeline."""
+    publish(request, outputs)
 
 
 # ------------------------------------------------------------------------------- public
@@ -240,14 +246,11 @@ async def place_order(request: web.Request, account_id: int, p: dict[str, str]) 
         answer = loop.create_future()
         waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
                         fills=[] if resp_type == "FULL" else None)
-    tif = "GTC" if cmd.type != OrderType.MARKET and cmd.time_in_force is None else (cmd.time_in_force or "GTC")
-    if cmd.type == OrderType.MARKET:
-        tif = "GTC"
-    order, outputs = stage.new_order(
-        account_id, cmd.symbol, cmd.side, cmd.type, tif, cmd.price, cmd.qty, cmd.quote_qty,
-        cmd.client_order_id or "", cmd.stp, waiter,
-    )
-    publish(request, outputs)
+    tif = cmd.time_in_force.name if cmd.type == OrderType.LIMIT else "GTC"
+    order, accepted, outputs = stage.new_order(NewOrder(
+        account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
+        cmd.client_order_id or "", cmd.stp.name, 0), waiter)
+    await commit(request, accepted, outputs)
     if answer is None:
         return web.json_response(views.order_ack(order, rules))
     final, fills = await _wait(request, answer, order["order_id"])
@@ -330,7 +333,8 @@ async def cancel_order(request: web.Request) -> web.Response:
         raise ApiError(-2011, "Unknown order sent.")
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
-    publish(request, stage.cancel(account_id, order, waiter))
+    accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
+    await commit(request, accepted, outputs)
     final = await _wait(request, answer, order["order_id"])
     if not final or final.get("status") not in ("CANCELED",):
         raise ApiError(-2011, "Unknown order sent.")
@@ -358,9 +362,10 @@ async def cancel_open_orders(request: web.Request) -> web.Response:
         fut = loop.create_future()
         waiter = Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o))
         try:
-            publish(request, stage.cancel(account_id, order, waiter))
+            accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
         except CommandError:
             continue
+        await commit(request, accepted, outputs)
         futures.append((order["order_id"], fut))
     results = [await _wait(request, fut, oid) for oid, fut in futures]
     rules = stage.rules[symbol]
@@ -400,7 +405,7 @@ async def my_trades(request: web.Request) -> web.Response:
 async def account_info(request: web.Request) -> web.Response:
     account_id, _p = await signed(request)
     stage = stage_of(request)
-    balances = {asset: (b.available, b.frozen) for asset, b in stage.account(account_id).balances.items()}
+    balances = stage.balances(account_id)
     rules = next(iter(stage.rules.values()))
     return web.json_response(views.account_json(account_id, balances, rules, now_ms()))
 
@@ -447,9 +452,10 @@ async def admin_transfer(request: web.Request, deposit: bool) -> web.Response:
         raise ApiError(-1100, f"Parameter 'amount': {exc}.") from None
     if amount <= 0:
         raise ApiError(-1100, "Parameter 'amount' must be positive.")
-    balance, outputs = stage.transfer(account_id, asset, amount, deposit)
-    publish(request, outputs)
-    return web.json_response(views.balance_json(asset, balance.available, balance.frozen))
+    accepted, outputs = stage.transfer(Transfer(account_id, asset, amount if deposit else -amount, 0))
+    await commit(request, accepted, outputs)
+    available, frozen = stage.ledger.balance(account_id, asset)
+    return web.json_response(views.balance_json(asset, available, frozen))
 
 
 async def admin_deposit(request: web.Request) -> web.Response:

@@ -25,7 +25,8 @@ from ..engine.depthview import DepthView
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
-from ..model.entities import BALANCE_FIELDS, balance_id_of
+from ..model.commands import Cancel, Command, NewOrder, Transfer
+from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of
 from ..model.enums import EntityType, OrderType, Side, Topic
 from .base import Publish, Stage
 
@@ -117,71 +118,92 @@ class AcquiringStage(Stage):
 
     # --------------------------------------------------------------- commands
 
-    def new_order(self, account_id: int, symbol: str, side: Side, type: OrderType, time_in_force: str, price: int,
-                  qty: int, quote_qty: int, client_order_id: str, stp: str, waiter: Waiter | None) -> tuple[dict, list[Publish]]:
-        """Freeze the order's funds and send it to Match. Raises CommandError."""
-        if self.in_flight >= self.max_in_flight:
+    def new_order(self, cmd: NewOrder, waiter: Waiter | None = None) -> tuple[dict, NewOrder, list[Publish]]:
+        """Freeze the order's funds and send it to Match; returns the order, the accepted command (ids,
+        budget and timestamp filled in: what to journal) and the entries to publish. Raises CommandError.
+
+        A command from the journal already carries its order id, timestamp and budget: it is applied
+        exactly as it was first accepted (no admission control, same ids).
+        """
+        replay = cmd.order_id != 0
+        if not replay and self.in_flight >= self.max_in_flight:
             raise CommandError(OVERLOADED, f"{self.in_flight} commands are waiting for the matching engine")
-        rules = self.rules[symbol]
+        rules = self.rules[cmd.symbol]
+        account_id = cmd.account
         state = self.account(account_id)
-        if client_order_id and client_order_id in state.client_ids:
+        if cmd.client_order_id and cmd.client_order_id in state.client_ids:
             raise CommandError(DUPLICATE)
+        side, type = Side[cmd.side], OrderType[cmd.type]
+        qty, quote_qty = cmd.qty, cmd.quote_qty
         if type == OrderType.MARKET and side == Side.BUY and not quote_qty:
             # a market buy by quantity holds all free quote as its budget until it completes
             # (microseconds): its cost is unknown until it has matched
             quote_qty = self.ledger.balance(account_id, rules.quote)[0]
         elif type == OrderType.MARKET and side == Side.SELL and not qty:
             qty = self.ledger.balance(account_id, rules.base)[0]  # likewise: sell up to all free base
-        asset, amount = order_hold(rules, side, type, price, qty, quote_qty)
-        order_id = self.next_order_id
+        asset, amount = order_hold(rules, side, type, cmd.price, qty, quote_qty)
+        order_id = cmd.order_id or self.next_order_id
         code, changes = self.ledger.freeze(order_id, account_id, asset, amount)
         if code != ResultCode.OK:
             raise CommandError(NSF)
-        self.next_order_id += 1
-        now = self.clock()
-        client_order_id = client_order_id or f"auto-{order_id}"
+        self.next_order_id = max(self.next_order_id, order_id + 1)
+        now = cmd.timestamp or self.clock()
+        cmd = NewOrder(account_id, cmd.symbol, cmd.side, cmd.type, cmd.time_in_force, cmd.price, qty, quote_qty,
+                       cmd.client_order_id or f"auto-{order_id}", cmd.stp, now, order_id)
         order = {
-            "order_id": order_id, "symbol": symbol, "account": account_id, "client_order_id": client_order_id,
-            "side": side.name, "type": type.name, "time_in_force": time_in_force, "price": price, "qty": qty,
-            "quote_qty": quote_qty, "stp": stp, "frozen_asset": asset, "frozen": amount, "status": "NEW",
+            "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cmd.client_order_id,
+            "side": cmd.side, "type": cmd.type, "time_in_force": cmd.time_in_force, "price": cmd.price, "qty": qty,
+            "quote_qty": quote_qty, "stp": cmd.stp, "frozen_asset": asset, "frozen": amount, "status": "NEW",
             "executed_qty": 0, "cum_quote_qty": 0, "time": now, "update_time": now, "working_time": -1,
         }
         self.orders[order_id] = order
         state.open_orders[order_id] = order
-        state.client_ids[client_order_id] = order_id
+        state.client_ids[cmd.client_order_id] = order_id
         created = ChangeLogEntry(str(order_id), EntityType.ORDER, Created([
-            FieldChange(name, order[name]) for name in (
-                "symbol", "account", "client_order_id", "side", "type", "time_in_force", "price", "qty",
-                "quote_qty", "stp", "frozen_asset", "frozen", "status")
+            FieldChange(name, order[name]) for name in ORDER_CREATED
         ]), now, 0)
         if waiter is not None:
             self.waiters[order_id] = waiter
         self.new_in_flight += 1
-        return order, [(Topic.ORDER, symbol, [created]), (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
+        return order, cmd, [(Topic.ORDER, cmd.symbol, [created]), (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
 
-    def cancel(self, account_id: int, order: dict, waiter: Waiter | None) -> list[Publish]:
+    def cancel(self, cmd: Cancel, waiter: Waiter | None = None) -> tuple[Cancel, list[Publish]]:
         """Ask Match to cancel an open order of this account. Raises CommandError(UNKNOWN_ORDER)."""
-        if order["status"] in FINAL or order["order_id"] not in self.account(account_id).open_orders:
+        order = self.orders.get(cmd.order_id)
+        if order is None or order["account"] != cmd.account or cmd.order_id not in self.account(cmd.account).open_orders:
             raise CommandError(UNKNOWN_ORDER)
-        now = self.clock()
-        request = ChangeLogEntry(str(order["order_id"]), EntityType.ORDER, Updated([
-            FieldChange("cancel_requested", True), FieldChange("account", account_id), FieldChange("symbol", order["symbol"]),
+        now = cmd.timestamp or self.clock()
+        cmd = Cancel(cmd.account, order["symbol"], cmd.order_id, now)
+        request = ChangeLogEntry(str(cmd.order_id), EntityType.ORDER, Updated([
+            FieldChange("cancel_requested", True), FieldChange("account", cmd.account), FieldChange("symbol", cmd.symbol),
         ]), now, 0)
         if waiter is not None:
             waiter.cancel = True
-            self.waiters[order["order_id"]] = waiter
-        self.pending_cancels.add(order["order_id"])
-        return [(Topic.ORDER, order["symbol"], [request])]
+            self.waiters[cmd.order_id] = waiter
+        self.pending_cancels.add(cmd.order_id)
+        return cmd, [(Topic.ORDER, cmd.symbol, [request])]
 
-    def transfer(self, account_id: int, asset: str, amount: int, deposit: bool) -> tuple[tuple[int, int], list[Publish]]:
-        """Deposit or withdraw free funds; returns (available, frozen) after it. Raises CommandError(NSF)."""
-        ref = f"transfer-{self.next_transfer_id}"
-        op = self.ledger.deposit if deposit else self.ledger.withdraw
-        code, changes = op(account_id, asset, amount, ref)
+    def transfer(self, cmd: Transfer) -> tuple[Transfer, list[Publish]]:
+        """Deposit (amount > 0) or withdraw (amount < 0) free funds. Raises CommandError(NSF)."""
+        ref = cmd.ref or f"transfer-{self.next_transfer_id}"
+        if cmd.amount > 0:
+            code, changes = self.ledger.deposit(cmd.account, cmd.asset, cmd.amount, ref)
+        else:
+            code, changes = self.ledger.withdraw(cmd.account, cmd.asset, -cmd.amount, ref)
         if code != ResultCode.OK:
             raise CommandError(NSF)
         self.next_transfer_id += 1
-        return self.ledger.balance(account_id, asset), [(Topic.BALANCE, str(account_id), balance_entries(changes, self.clock()))]
+        now = cmd.timestamp or self.clock()
+        cmd = Transfer(cmd.account, cmd.asset, cmd.amount, now, ref)
+        return cmd, [(Topic.BALANCE, str(cmd.account), balance_entries(changes, now))]
+
+    def execute(self, cmd: Command) -> list[Publish]:
+        """Apply a journaled command (replay): the same path as live commands, without waiters."""
+        if type(cmd) is NewOrder:
+            return self.new_order(cmd)[2]
+        if type(cmd) is Cancel:
+            return self.cancel(cmd)[1]
+        return self.transfer(cmd)[1]
 
     # ---------------------------------------------------------- inbound events
 
