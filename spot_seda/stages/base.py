@@ -53,6 +53,8 @@ class Stage:
     produces: ClassVar[tuple[str, ...]] = ()
     #: drop entries whose sequence was already seen from the same (topic, partition, producer)
     dedupe: ClassVar[bool] = True
+    #: its output is a function of its input alone (the node's stages): replay rebuilds it exactly
+    replayable: ClassVar[bool] = True
     #: every instance receives every entry (its own consumer group) instead of a share of partitions
     broadcast: ClassVar[bool] = False
     #: topic -> the stages whose output on it this stage wants (empty: every producer)
@@ -70,10 +72,11 @@ class Stage:
         """Load state before the first event (snapshots, files)."""
 
     def sequence_start(self) -> int:
-        """First output sequence of this incarnation. Stateful stages restore theirs from a snapshot;
-        a stateless stage starts past anything an earlier incarnation can have sent (a clock in us),
-        so consumers see a gap after its restart rather than false duplicates."""
-        return time.time_ns() // 1000
+        """First output sequence of this incarnation. A deterministic stage (`replayable`) starts at 1
+        and gets its state and sequences back by replay, so a replay reproduces its output exactly; a
+        synthetic one starts past anything an earlier incarnation can have sent (a clock in us), so
+        consumers see a gap after its restart rather than false duplicates."""
+        return 1 if self.replayable else time.time_ns() // 1000
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         """Apply a batch of entries of one topic; return the entries to publish."""

@@ -26,6 +26,7 @@ OUT = "relay.out"
 
 class SourceStage(Stage):
     produces = (IN,)
+    replayable = False
 
     def start(self) -> None:
         cfg = self.ctx.settings.relay
@@ -60,6 +61,7 @@ class SourceStage(Stage):
 class RelayStage(Stage):
     consumes = (IN,)
     produces = (OUT,)
+    replayable = False
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         by_key: dict[str, list[ChangeLogEntry]] = {}
@@ -74,6 +76,7 @@ class RelayStage(Stage):
 
 class TallyStage(Stage):
     consumes = (OUT,)
+    replayable = False
     dedupe = False  # the tally sees every entry, duplicates included, and reports them
 
     def start(self) -> None:
