@@ -95,11 +95,23 @@ class Supervisor:
     def start(self) -> None:
         """Create the queues and the metrics table, then fork every stage instance."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.recover()
         self.bus = make_bus(self.wiring, self.settings)
         self.table = MetricsTable.create([x.label for x in self.instances])
         self.table.write_manifest(self.data_dir)
         for inst in self.instances:
             self._spawn(inst)
+
+    def recover(self) -> None:
+        """Rebuild every deterministic stage's state from the journal, in this process, before the
+        fork: the children inherit it (copy-on-write), so each carries on exactly where the
+        acknowledged commands left it, output sequences included."""
+        self.recovered = {}
+        if not any(x.cls.replayable for x in self.instances) or self.settings.node.topology != "node":
+            return
+        from .recovery import rebuild
+
+        self.recovered = rebuild(self.settings, self.data_dir)
 
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
@@ -155,6 +167,7 @@ class Supervisor:
             if inst.process is not None:
                 inst.process.kill()
                 self._reap(inst)
+        self.recover()  # the dead stage's state is gone: everyone restarts from the journal
         self.bus = make_bus(self.wiring, self.settings)
         self.generation += 1
         for inst in self.instances:
@@ -251,6 +264,8 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
     stage = inst.cls(ctx)
     consumer = sup.bus.consumer(*consumer_slot(inst.cls, inst.spec.name, inst.index)) if inst.cls.consumes else None
     runner = Runner(stage, consumer, sup.bus.producer(ctx.producer_name), sup.wiring.topics, row)
+    if inst.cls.inherits_state and inst.label in sup.recovered:
+        runner.adopt(sup.recovered[inst.label])
     log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
              inst.core if inst.core >= 0 else "any")
     serve = inst.spec.load_serve()

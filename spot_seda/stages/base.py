@@ -55,6 +55,9 @@ class Stage:
     dedupe: ClassVar[bool] = True
     #: its output is a function of its input alone (the node's stages): replay rebuilds it exactly
     replayable: ClassVar[bool] = True
+    #: a forked process may carry on from the state the supervisor rebuilt (False for stages that
+    #: hold OS resources, like an open database: they start afresh)
+    inherits_state: ClassVar[bool] = True
     #: every instance receives every entry (its own consumer group) instead of a share of partitions
     broadcast: ClassVar[bool] = False
     #: topic -> the stages whose output on it this stage wants (empty: every producer)
@@ -220,9 +223,19 @@ class Runner:
         return True
 
     def start(self) -> None:
-        """Let the stage load its state, then set up the output sequences."""
+        """Let the stage load its state, then set up the output sequences (once: an adopted runner
+        already has both)."""
+        if self.sequencer is not None:
+            return
         self.stage.start()
         self.sequencer = Sequencer(self.partitions, self.stage.sequence_start())
+
+    def adopt(self, other: "Runner") -> None:
+        """Carry on from another runner's stage state, output sequences and duplicate filter (the
+        supervisor's replay of the journal, inherited by a freshly forked stage process)."""
+        self.stage = other.stage
+        self.sequencer = other.sequencer
+        self.last_seen = dict(other.last_seen)
 
     def run(self, stopping: Callable[[], bool]) -> None:
         """Loop until `stopping()` turns true and the input has drained, then let the stage finish."""
