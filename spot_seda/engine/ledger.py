@@ -13,26 +13,26 @@ account's frozen amount of an asset equals the sum of its open holds.
 
 How two processes share balances without a lock and without double spending
 ---------------------------------------------------------------------------
-Two stages hold a Ledger each, and each owns one direction of change:
+Acquiring owns the only Ledger of the live node, and Settlement owns the moves of frozen money:
 
 - Acquiring is the single writer that DEcreases `available`: `freeze` (an order's hold, before the
   order is journaled and sent to Match) and `withdraw`; deposits too, since it is the API edge. It
-  publishes its changes on BalanceChangeLog (key = account, so one account's changes stay ordered).
-- Settlement only moves frozen funds to counterparties (`settle_trade`), credits proceeds and fees,
-  and returns leftovers (`release`): it only INcreases available and only DEcreases frozen, and only
-  within the hold an order was given. It publishes its changes on BalanceChangeLog too.
-- Each applies the other's published changes with `apply(changes)` (deltas, not absolutes).
+  checks and freezes in one step on one thread, and publishes its changes on BalanceChangeLog.
+- Settlement (stages/settlement.py) reads only Match's ordered stream: trades, then the order
+  updates they cause, an order's first update repeating what Acquiring froze for it. It emits the
+  same kind of changes `settle_trade`/`release` make here — frozen funds move to the counterparty,
+  proceeds are credited less the fee, leftovers are released, `ref` naming the order whose hold is
+  drawn on — without holding balances of its own: it only INcreases available and only DEcreases
+  frozen, and only within the hold an order was given.
+- Acquiring applies Settlement's changes with `apply(changes)` (deltas, not absolutes).
 
 Acquiring sees Settlement's credits late, never early, so its view of available is at most the
 truth: a freeze it accepts is covered by funds that really exist (no double spend, invariant 3).
-Settlement applies Acquiring's changes in Acquiring's order per account, and every credit Acquiring
-relied on either came from Settlement itself (already applied) or is earlier in that same stream
-(a deposit): so Settlement's available never goes negative either. Frozen funds are only ever
-touched by Settlement inside a hold, and a hold is created only by Acquiring, so neither writer can
-spend the other's money. A trade whose hold Settlement has not seen yet (the freeze is still in
-flight on BalanceChangeLog) gets UNKNOWN_HOLD and changes nothing: the stage retries it after the
-next batch of balance changes. The fee account is credited from several Settlement instances:
-consumers must sum its deltas (the absolute fields are only the writer's view).
+Frozen funds are only ever touched by Settlement inside a hold, and a hold is created only by
+Acquiring before the order reaches Match, so neither side can spend the other's money. The same
+class also runs whole (`settle_trade`, `release`) in the engine benchmark and the property tests,
+where it checks the rules Settlement follows; the fee account is credited by deltas that consumers
+sum (the absolute fields are only the writer's view).
 """
 
 from __future__ import annotations
