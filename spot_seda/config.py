@@ -44,7 +44,9 @@ class BusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     put_timeout_s: PositiveFloat = 10.0
     #: most entries a stage handles in one handle_events call
     batch_max: Positive = 4096
-    partitions: Positive = 4
+    #: per topic; 1 makes every stage's output order a function of the commands alone (replay is
+    #: byte-identical); more lets several instances of a stage share the work
+    partitions: Positive = 1
     codec: Literal["msgpack", "json"] = "msgpack"
 
 

@@ -69,9 +69,19 @@ class Wiring:
 class Producer(ABC):
     """Publishes batches of entries to topics."""
 
+    partitions: dict[str, int]
+
     @abstractmethod
+    def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
+        """Send entries, in order, to one partition of `topic` (for every subscribed group)."""
+
     def publish(self, topic: str, key: str, entries: list[ChangeLogEntry]) -> None:
-        """Send entries, in order, to the partition of `key` of `topic` (for every subscribed group)."""
+        """Send entries, in order, to the partition of `key`."""
+        try:
+            partitions = self.partitions[topic]
+        except KeyError:
+            raise KeyError(f"publish to undeclared topic {topic!r}") from None
+        self.publish_to(topic, partition_for(key, partitions), entries)
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until everything published has been handed to the transport."""

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Iterator
 
 from ..model.changelog import Batch, ChangeLogEntry, Codec
-from .base import Bus, BusFull, Consumer, Producer, Wiring, partition_for, split_for_limit
+from .base import Bus, BusFull, Consumer, Producer, Wiring, split_for_limit
 
 
 class InprocBus(Bus):
@@ -55,15 +55,15 @@ class InprocProducer(Producer):
     def __init__(self, bus: InprocBus, name: str) -> None:
         self.name = name
         self._bus = bus
+        self.partitions = bus.wiring.topics
 
-    def publish(self, topic: str, key: str, entries: list[ChangeLogEntry]) -> None:
+    def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
         if not entries:
             return
         bus = self._bus
         groups = bus.routes[topic]
         if not groups:
             return
-        partition = partition_for(key, bus.wiring.topics[topic])
         messages = split_for_limit(
             bus.codec.encode, Batch(topic, partition, self.name, entries), bus.settings.max_message_bytes
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from faster_fifo import Queue
 
 from ..model.changelog import Batch, ChangeLogEntry, Codec
-from .base import Bus, BusClosed, BusFull, Consumer, Producer, Wiring, partition_for, split_for_limit
+from .base import Bus, BusClosed, BusFull, Consumer, Producer, Wiring, split_for_limit
 
 
 def _identity(data: bytes) -> bytes:
@@ -64,17 +64,17 @@ class ShmBus(Bus):
 
 
 class ShmProducer(Producer):
-    __slots__ = ("name", "_routes", "_partitions", "_encode", "_limit", "_timeout")
+    __slots__ = ("name", "_routes", "partitions", "_encode", "_limit", "_timeout")
 
     def __init__(self, bus: ShmBus, name: str) -> None:
         self.name = name
         self._routes = bus.routes
-        self._partitions = bus.wiring.topics
+        self.partitions = bus.wiring.topics
         self._encode = bus.codec.encode
         self._limit = bus.settings.max_message_bytes
         self._timeout = bus.settings.put_timeout_s
 
-    def publish(self, topic: str, key: str, entries: list[ChangeLogEntry]) -> None:
+    def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
         if not entries:
             return
         try:
@@ -83,7 +83,6 @@ class ShmProducer(Producer):
             raise KeyError(f"{self.name}: publish to undeclared topic {topic!r}") from None
         if not groups:
             return
-        partition = partition_for(key, self._partitions[topic])
         messages = split_for_limit(self._encode, Batch(topic, partition, self.name, entries), self._limit)
         for members in groups:
             q = members[partition % len(members)]

@@ -27,9 +27,9 @@ SpotKLine — entity_id: f"{symbol}:{interval}:{open_time}".
 SpotBalance — entity_id: f"{account}:{asset}".
   Updated by Acquiring (deposit, withdraw, freeze) and Settlement (trade, fee, release) on
     BalanceChangeLog, key = str(account): account, asset, available_delta, frozen_delta, reason, ref
-    (the order id whose hold a freeze/trade/fee/release concerns, or a transfer id "transfer-N"), and
-    from Acquiring also available, frozen (its view after the change; Settlement holds no balances
-    and omits them). The deltas are the truth: a balance is the sum of its deltas.
+    (the order id whose hold a freeze/trade/fee/release concerns, or a transfer id "transfer-N").
+    Deltas only: a balance is the sum of its deltas. (No writer publishes absolute balances: Acquiring's
+    view depends on when Settlement's changes reached it, which would make the log timing-dependent.)
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ KLINE_FIELDS = (
     "symbol", "interval", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume",
     "trades", "taker_buy_volume", "taker_buy_quote_volume", "closed",
 )
-BALANCE_FIELDS = ("account", "asset", "available_delta", "frozen_delta", "available", "frozen", "reason", "ref")
+BALANCE_FIELDS = ("account", "asset", "available_delta", "frozen_delta", "reason", "ref")
 
 BALANCE_REASONS = ("deposit", "withdraw", "freeze", "trade", "fee", "release")
 

@@ -55,5 +55,5 @@ def rebuild(settings, data_dir: Path) -> dict[str, Runner]:
 class _Detached(Producer):
     """The replay pipeline's queues are not the node's: a recovered runner gets the real producer."""
 
-    def publish(self, topic, key, entries) -> None:
+    def publish_to(self, topic, partition, entries) -> None:
         raise RuntimeError("a recovered runner must be given the node's producer")

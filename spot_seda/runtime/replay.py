@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..bus.base import Producer, partition_for
+from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
 from ..model.commands import Command
 from ..stages.acquiring import NSF, CommandError
@@ -38,9 +38,9 @@ class RecordingProducer(Producer):
         self.sink = sink
         self.partitions = partitions
 
-    def publish(self, topic: str, key: str, entries: list[ChangeLogEntry]) -> None:
-        self.inner.publish(topic, key, entries)
-        self.sink.append(Batch(topic, partition_for(key, self.partitions[topic]), self.name, entries))
+    def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
+        self.inner.publish_to(topic, partition, entries)
+        self.sink.append(Batch(topic, partition, self.name, entries))
 
     def flush(self, timeout: float | None = None) -> None:
         self.inner.flush(timeout)
@@ -54,11 +54,13 @@ def record(pipeline: InprocPipeline) -> list[Batch]:
     return sink
 
 
-def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journaled: bool, pump_every: int = 256) -> tuple[int, int]:
+def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journaled: bool, pump_every: int = 256,
+                   accepted: list[Command] | None = None) -> tuple[int, int]:
     """Execute commands in order through the pipeline's Acquiring stage; returns (applied, refused).
 
     A command file may hold commands the node refuses (as it would live): they are counted. A
     journaled command was accepted once, so refusing it on replay means the state diverged.
+    `accepted` collects the commands as a journal would hold them.
     """
     runner = pipeline.runners["acquiring-0"]
     execute = runner.stage.execute
@@ -67,7 +69,7 @@ def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journa
         if not journaled:
             pipeline.pump()  # quiescent first: the view of free funds must not depend on timing
         try:
-            outputs = execute(cmd)
+            done, outputs = execute(cmd)
         except CommandError as exc:
             if not journaled:
                 refused += 1
@@ -76,10 +78,12 @@ def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journa
                 raise InvariantBroken(f"journaled command refused on replay ({exc.kind}): {cmd}") from None
             pipeline.pump()  # Settlement's credits that this freeze relied on are still queued
             try:
-                outputs = execute(cmd)
+                done, outputs = execute(cmd)
             except CommandError as again:
                 raise InvariantBroken(f"journaled command refused on replay ({again.kind}): {cmd}") from None
         runner.publish(outputs)
+        if accepted is not None:
+            accepted.append(done)
         applied += 1
         if applied % pump_every == 0:
             pipeline.pump()

@@ -197,19 +197,20 @@ class AcquiringStage(Stage):
         cmd = Transfer(cmd.account, cmd.asset, cmd.amount, now, ref)
         return cmd, [(Topic.BALANCE, str(cmd.account), balance_entries(changes, now))]
 
-    def execute(self, cmd: Command) -> list[Publish]:
-        """Apply a journaled command (replay): the same path as live commands, without waiters."""
+    def execute(self, cmd: Command) -> tuple[Command, list[Publish]]:
+        """Apply a command without a waiter (replay): the same path as live commands. Returns the
+        accepted command (what a journal holds) and the entries to publish."""
         if type(cmd) is NewOrder:
-            return self.new_order(cmd)[2]
+            _order, accepted, outputs = self.new_order(cmd)
+            return accepted, outputs
         if type(cmd) is Cancel:
-            return self.cancel(cmd)[1]
-        return self.transfer(cmd)[1]
+            return self.cancel(cmd)
+        return self.transfer(cmd)
 
     # ---------------------------------------------------------- inbound events
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         if topic == Topic.BALANCE:
-            # Settlement holds no balances, so its changes carry deltas only (available/frozen absent)
             self.ledger.apply([BalanceChange(**(_NO_VIEW | e.field_dict())) for e in entries])
         elif topic == Topic.TRADE:
             waiters = self.waiters
@@ -266,7 +267,8 @@ class AcquiringStage(Stage):
 
 
 def balance_entries(changes: list[BalanceChange], ts: int) -> list[ChangeLogEntry]:
-    """Ledger changes as SpotBalance entries (all of BALANCE_FIELDS)."""
+    """Ledger changes as SpotBalance entries: deltas only. Acquiring's absolute view depends on when
+    Settlement's changes reached it, so publishing it would make the change log timing-dependent."""
     return [ChangeLogEntry(balance_id_of(c.account, c.asset), EntityType.BALANCE,
                            Updated([FieldChange(name, getattr(c, name)) for name in BALANCE_FIELDS]), ts, 0)
             for c in changes]

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..bus.base import Consumer, Producer
     from ..config import Settings
 
-#: What a stage returns: (topic, key, entries). Entries of one key keep their order.
+#: What a stage returns: (topic, key, entries), in causal order; the runner keeps that order per partition.
 Publish = tuple[str, str, list[ChangeLogEntry]]
 
 
@@ -106,8 +106,8 @@ class Sequencer:
         self.next: dict[tuple[str, int], int] = {}
         self.start = start
 
-    def stamp(self, topic: str, key: str, entries: list[ChangeLogEntry]) -> list[ChangeLogEntry]:
-        slot = (topic, partition_for(key, self._partitions[topic]))
+    def stamp(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> list[ChangeLogEntry]:
+        slot = (topic, partition)
         seq = self.next.get(slot, self.start)
         self.next[slot] = seq + len(entries)
         out = []
@@ -142,16 +142,38 @@ class Runner:
         self.batch_max = stage.ctx.settings.bus.batch_max
 
     def publish(self, outputs: list[Publish]) -> int:
-        publish = self.producer.publish
+        """Publish a stage's outputs: entries are merged per (topic, partition) in the order the stage
+        returned them, so each partition's order (and sequences) follow the stage's causal order,
+        whatever keys share a partition and however the input was batched. Topics go out in the
+        order the stage declares them in `produces` (Match: trades before the order updates they
+        cause, which is what Settlement and Acquiring rely on)."""
+        if not outputs:
+            return 0
+        partitions = self.partitions
+        merged: dict[tuple[str, int], list[ChangeLogEntry]] = {}
+        for topic, key, entries in outputs:
+            slot = (topic, partition_for(key, partitions[topic]))
+            target = merged.get(slot)
+            if target is None:
+                merged[slot] = list(entries)
+            else:
+                target += entries
+        publish_to = self.producer.publish_to
         stamp = self.sequencer.stamp
         count = 0
-        for topic, key, entries in outputs:
-            publish(topic, key, stamp(topic, key, entries))
+        slots = merged.items() if len(merged) == 1 else sorted(merged.items(), key=self._topic_rank)
+        for (topic, partition), entries in slots:
+            publish_to(topic, partition, stamp(topic, partition, entries))
             count += len(entries)
-        if self.row is not None and outputs:
+        if self.row is not None:
             self.row["events_out"] += count
-            self.row["batches_out"] += len(outputs)
+            self.row["batches_out"] += len(merged)
         return count
+
+    def _topic_rank(self, item) -> int:
+        produces = self.stage.produces
+        topic = item[0][0]
+        return produces.index(topic) if topic in produces else len(produces)
 
     def fresh(self, batch: Batch) -> list[ChangeLogEntry]:
         """The entries of a batch not applied before (sequence above the last one seen)."""

@@ -1,6 +1,12 @@
 """KLineStage: consumes trades (TradeChangeLog), produces candles (KLineChangeLog, keyed by symbol)
-for every Binance interval: the touched open candle once per batch, and a closed candle when a
-later trade starts the next one. An interval with no trades has no candle (as on Binance)."""
+for every Binance interval: the touched open candles once per matching command (the trades of one
+taker order), and a closed candle when a later trade starts the next one. An interval with no
+trades has no candle (as on Binance).
+
+Updates follow command boundaries, not input batches: how the trades were batched on the way
+depends on timing, and the change log must not (a replay reproduces it byte for byte). Match
+publishes each command's trades in one message, and the runner never splits a message.
+"""
 
 from __future__ import annotations
 
@@ -33,17 +39,24 @@ class KLineStage(Stage):
         self.last_open: dict[tuple[str, str], int] = {}  # (symbol, interval) -> open time last published
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
-        by_symbol: dict[str, list[_Fill]] = {}
+        out: list[Publish] = []
+        group: list[_Fill] = []
+        symbol = taker = None
         for e in entries:
             f = e.field_dict()
-            by_symbol.setdefault(f["symbol"], []).append(_Fill(
-                f["price"], f["qty"], f["quote_qty"], Side.SELL if f["buyer_is_maker"] else Side.BUY, e.timestamp))
-        out: list[Publish] = []
-        for symbol, fills in by_symbol.items():
-            ts = fills[-1].timestamp
-            candles = [self._entry(k, ts) for k in self.books[symbol].apply(fills)]
-            out.append((Topic.KLINE, symbol, candles))
+            if group and (f["taker_order_id"] != taker or f["symbol"] != symbol):
+                self._flush(symbol, group, out)
+                group = []
+            symbol, taker = f["symbol"], f["taker_order_id"]
+            group.append(_Fill(f["price"], f["qty"], f["quote_qty"], Side.SELL if f["buyer_is_maker"] else Side.BUY,
+                               e.timestamp))
+        if group:
+            self._flush(symbol, group, out)
         return out
+
+    def _flush(self, symbol: str, fills: list[_Fill], out: list[Publish]) -> None:
+        ts = fills[-1].timestamp
+        out.append((Topic.KLINE, symbol, [self._entry(k, ts) for k in self.books[symbol].apply(fills)]))
 
     def _entry(self, k: Kline, ts: int) -> ChangeLogEntry:
         slot = (k.symbol, k.interval)

@@ -31,7 +31,7 @@ class MatchStage(Stage):
         self.books = {symbol: OrderBook(rules) for symbol, rules in self.rules.items()}
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
-        out: dict[str, tuple[list[ChangeLogEntry], list[ChangeLogEntry]]] = {}
+        result: list[Publish] = []  # per command, in command order: the runner keeps it per partition
         for entry in entries:
             change = entry.change_type
             fields = entry.field_dict()
@@ -52,14 +52,12 @@ class MatchStage(Stage):
                 taker = None
             else:
                 continue
-            trades, orders = out.setdefault(symbol, ([], []))
+            trades: list[ChangeLogEntry] = []
+            orders: list[ChangeLogEntry] = []
             self._convert(records, entry.timestamp, symbol, order_id, taker, trades, orders)
-        result: list[Publish] = []
-        for symbol, (trades, orders) in out.items():
             if trades:
                 result.append((Topic.TRADE, symbol, trades))
-            if orders:
-                result.append((Topic.ORDER, symbol, orders))
+            result.append((Topic.ORDER, symbol, orders))
         return result
 
     @staticmethod

@@ -38,18 +38,41 @@ class SettlementStage(Stage):
         self.rules = self.ctx.settings.symbol_rules()
         # order id -> [account, frozen asset, frozen amount (None until Match's first report), spent]
         self.holds: dict[int, list] = {}
+        # trades waiting for their command's order updates, by taker order id
+        self.trades: dict[int, list[ChangeLogEntry]] = {}
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
-        out: dict[str, list[ChangeLogEntry]] = {}
+        """Settle in Match's command order: a command's trades, then its order updates.
+
+        The two topics reach this stage as separate messages whose interleaving depends on timing;
+        to keep the output (and its sequences) a function of the commands alone, trades wait here
+        until the order updates of their command arrive. Match publishes a command's trades before
+        its updates, and ends a command's updates with the taker's report (or the cancel's result).
+        """
+        out: list[Publish] = []  # in causal order: the runner keeps it per partition
         if topic == Topic.TRADE:
+            waiting = self.trades
             for entry in entries:
-                self._settle(entry.field_dict(), entry.timestamp, out)
-        else:
-            for entry in entries:
-                fields = entry.field_dict()
-                if "status" in fields:
-                    self._order_update(int(entry.entity_id), fields, entry.timestamp, out)
-        return [(Topic.BALANCE, key, changes) for key, changes in out.items()]
+                taker = entry.field_dict()["taker_order_id"]
+                waiting.setdefault(taker, []).append(entry)
+            return out
+        group: list[tuple[int, dict, int]] = []
+        for entry in entries:
+            fields = entry.field_dict()
+            group.append((int(entry.entity_id), fields, entry.timestamp))
+            if "frozen" in fields or fields.get("status") == "CANCELED" or fields.get("cancel_rejected"):
+                self._command(group[-1][0], group, out)
+                group = []
+        if group:
+            raise ValueError(f"order updates without their command's end (taker report): {group}")
+        return out
+
+    def _command(self, taker: int, updates: list[tuple[int, dict, int]], out: list) -> None:
+        for trade in self.trades.pop(taker, ()):
+            self._settle(trade.field_dict(), trade.timestamp, out)
+        for order_id, fields, ts in updates:
+            if "status" in fields:
+                self._order_update(order_id, fields, ts, out)
 
     def _hold(self, order_id: int, account: int) -> list:
         hold = self.holds.get(order_id)
@@ -57,7 +80,7 @@ class SettlementStage(Stage):
             hold = self.holds[order_id] = [account, None, None, 0]
         return hold
 
-    def _settle(self, t: dict, ts: int, out: dict) -> None:
+    def _settle(self, t: dict, ts: int, out: list) -> None:
         rules = self.rules[t["symbol"]]
         qty, quote = t["qty"], t["quote_qty"]
         buyer, seller = t["buyer_account"], t["seller_account"]
@@ -78,7 +101,7 @@ class SettlementStage(Stage):
         if seller_fee:
             change(out, FEE_ACCOUNT, rules.quote, seller_fee, 0, "fee", sell_id, ts)
 
-    def _order_update(self, order_id: int, f: dict, ts: int, out: dict) -> None:
+    def _order_update(self, order_id: int, f: dict, ts: int, out: list) -> None:
         hold = self._hold(order_id, f["account"])
         if "frozen" in f:  # the order's first report repeats what Acquiring froze for it
             hold[1], hold[2] = f["frozen_asset"], f["frozen"]
@@ -95,9 +118,9 @@ class SettlementStage(Stage):
         _change(out, account, asset, left, -left, "release", order_id, ts)
 
 
-def _change(out: dict, account: int, asset: str, available_delta: int, frozen_delta: int, reason: str,
+def _change(out: list, account: int, asset: str, available_delta: int, frozen_delta: int, reason: str,
             ref: int, ts: int) -> None:
-    out.setdefault(str(account), []).append(ChangeLogEntry(balance_id_of(account, asset), EntityType.BALANCE, Updated([
+    out.append((Topic.BALANCE, str(account), [ChangeLogEntry(balance_id_of(account, asset), EntityType.BALANCE, Updated([
         FieldChange("account", account), FieldChange("asset", asset), FieldChange("available_delta", available_delta),
         FieldChange("frozen_delta", frozen_delta), FieldChange("reason", reason), FieldChange("ref", ref),
-    ]), ts, 0))
+    ]), ts, 0)]))
