@@ -15,12 +15,16 @@ EPILOG = """\
 commands:
   (none)            start the node: every stage of the configured topology, one pinned process each
   status            live table of every stage's counters (reads the running node's shared table)
+  replay FILE       run a journal directory or a JSON-lines command file through the stages offline
+                    and write every resulting ChangeLogEntry as JSON lines (--out)
 
 examples:
   python run.py                                   # the embedded node on configs/default.toml
   python run.py --http-port 9000 --data-dir /tmp/node
   python run.py --stage match --config configs/kafka.toml   # one stage alone (distributed mode)
   python run.py status --once
+  python run.py replay commands.jsonl --out changes.jsonl
+  python run.py replay data/journal --out changes.jsonl
 """
 
 
@@ -29,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run.py", description="spot_seda: a spot exchange node built as a core-pinned SEDA pipeline.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", nargs="?", default="node", choices=["node", "status"], help=argparse.SUPPRESS)
+    parser.add_argument("command", nargs="?", default="node", choices=["node", "status", "replay"], help=argparse.SUPPRESS)
+    parser.add_argument("file", nargs="?", help=argparse.SUPPRESS)
+    parser.add_argument("--out", metavar="FILE", help="replay: where the change log goes (JSON lines)")
     parser.add_argument("--config", metavar="FILE", help="TOML settings (default: configs/default.toml)")
     parser.add_argument("--stage", metavar="NAME", help="run only this stage of the topology")
     parser.add_argument("--topology", metavar="NAME", help="override node.topology (e.g. relay)")
@@ -68,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "status":
         return status(Path(settings.node.data_dir), args.once, args.interval)
+    if args.command == "replay":
+        return replay(settings, args.file, args.out)
     from .supervisor import Supervisor
 
     try:
@@ -102,3 +110,40 @@ def status(data_dir: Path, once: bool, interval: float) -> int:
                 return 0
     except KeyboardInterrupt:
         return 0
+
+
+def replay(settings, source: str | None, out: str | None) -> int:
+    """run.py replay: commands through the stages in one process, change log to a file."""
+    import tempfile
+
+    from .inproc import InprocPipeline
+    from .recovery import read_journal
+    from .replay import apply_commands, read_command_file, record, write_jsonl
+
+    if not source or not out:
+        print("usage: run.py replay FILE --out OUT.jsonl", file=sys.stderr)
+        return 2
+    path = Path(source)
+    if not path.exists():
+        print(f"replay: no such file or directory: {path}", file=sys.stderr)
+        return 2
+    settings.bus.transport = "inproc"
+    settings.node.topology = "node"
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="spot_seda_replay_") as scratch:
+        pipeline = InprocPipeline(settings, Path(scratch))  # history of the replay goes to scratch
+        batches = record(pipeline)
+        try:
+            if path.is_dir():
+                journal = read_journal(path.parent) if path.name == "journal" else read_journal(path)
+                applied, refused = apply_commands(pipeline, journal, journaled=True)
+            else:
+                applied, refused = apply_commands(pipeline, read_command_file(path, settings.symbol_rules()), journaled=False)
+        except ValueError as exc:
+            print(f"replay: {exc}", file=sys.stderr)
+            return 2
+        count = write_jsonl(batches, Path(out))
+    elapsed = time.perf_counter() - started
+    print(f"replayed {applied} commands ({refused} refused) in {elapsed:.2f}s: {count} change log entries -> {out}",
+          file=sys.stderr)
+    return 0

@@ -104,3 +104,41 @@ def write_jsonl(batches: list[Batch], out: Path) -> int:
             n += 1
     return n
 
+
+
+def read_command_file(path: Path, rules) -> Iterable[Command]:
+    """Commands of a JSON-lines file (README, "Replay"): the REST API's parameters plus account
+    and timestamp. Each line is validated exactly as the API would; a bad line stops the replay with
+    its line number."""
+    import json
+
+    from ..api import params
+    from ..api.errors import ApiError
+    from ..model.commands import Cancel, NewOrder, Transfer
+    from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
+
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+                kind = doc.pop("cmd")
+                account, ts = int(doc.pop("account")), int(doc.pop("timestamp"))
+                if kind == "order":
+                    p = {k: str(v) for k, v in doc.items()}
+                    o = params.parse_new_order(p, rules)
+                    tif = o.time_in_force.name if o.time_in_force is not None and o.type.name == "LIMIT" else "GTC"
+                    yield NewOrder(account, o.symbol, o.side.name, o.type.name, tif, o.price, o.qty, o.quote_qty,
+                                   o.client_order_id or "", o.stp.name, ts)
+                elif kind == "cancel":
+                    yield Cancel(account, doc["symbol"], int(doc["orderId"]), ts)
+                elif kind in ("deposit", "withdraw"):
+                    amount = to_units(str(doc["amount"]), ASSET_DECIMALS)
+                    yield Transfer(account, doc["asset"], amount if kind == "deposit" else -amount, ts)
+                else:
+                    raise ValueError(f"unknown cmd {kind!r} (order, cancel, deposit, withdraw)")
+            except ApiError as exc:
+                raise ValueError(f"{path}:{number}: {exc.msg}") from None
+            except (KeyError, ValueError, TypeError, FixedPointError) as exc:
+                raise ValueError(f"{path}:{number}: {exc}") from None
