@@ -1,0 +1,372 @@
+"""SQLite history of orders, trades, candles and balances: Persist writes it, the REST API reads it.
+
+Schema (STRICT tables; every amount, id and time is an INTEGER column — money is never REAL; STRICT
+rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also type-checked as ints):
+- orders(order_id PK, the SpotOrder Created fields, executed_qty, cum_quote_qty, time, update_time,
+  working_time, reason); index (account, symbol, order_id) and (account, client_order_id).
+- trades(symbol, trade_id) PK, the SpotTrade fields and time; indexes per (symbol, buyer_account) and
+  (symbol, seller_account).
+- klines(symbol, interval, open_time) PK, the SpotKLine fields.
+- balance_changes(id, the SpotBalance fields, time, sequence); a trigger adds each inserted row's
+  deltas to balances(account, asset) PK (available, frozen).
+Idempotence: replaying any entry changes nothing (recovery replays the whole journal through Persist).
+Orders and trades are keyed by their ids; an order update applies only if it is not older than the
+row — (update_time, executed_qty, final status) never goes back — and a candle update only if
+(trades, closed) does not. A balance change is UNIQUE(account, asset, reason, ref, time, sequence):
+content alone is not unique (a taker filled by two makers at one price gets two identical legs, same
+ref, same time), so the entry's `sequence` tells legs apart; it is stable because the node's stages
+are deterministic and restart their sequences at 1 (stages/base.py), and reason + ref keep two
+producers' sequences apart (Acquiring: deposit/withdraw/freeze; Settlement: trade/fee/release).
+"""
+
+from __future__ import annotations
+
+import heapq
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from operator import itemgetter
+from pathlib import Path
+
+from .model.changelog import ChangeLogEntry, Created, Deleted
+from .model.entities import BALANCE_FIELDS, KLINE_FIELDS, ORDER_CREATED, TRADE_CREATED
+from .model.enums import EntityType
+
+#: Most rows any query returns (Binance's maximum for allOrders, myTrades, trades and klines).
+MAX_LIMIT = 1000
+FINAL_STATUSES = ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
+
+_FINAL = "({} IN ('FILLED', 'CANCELED', 'EXPIRED', 'EXPIRED_IN_MATCH', 'REJECTED'))"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id INTEGER PRIMARY KEY,
+    symbol TEXT, account INTEGER, client_order_id TEXT, side TEXT, type TEXT, time_in_force TEXT,
+    price INTEGER, qty INTEGER, quote_qty INTEGER, stp TEXT, frozen_asset TEXT, frozen INTEGER,
+    status TEXT NOT NULL, executed_qty INTEGER NOT NULL, cum_quote_qty INTEGER NOT NULL,
+    time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account, symbol, order_id);
+CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders (account, client_order_id, order_id);
+CREATE TABLE IF NOT EXISTS trades (
+    symbol TEXT NOT NULL, trade_id INTEGER NOT NULL, price INTEGER NOT NULL, qty INTEGER NOT NULL,
+    quote_qty INTEGER NOT NULL, buyer_order_id INTEGER NOT NULL, seller_order_id INTEGER NOT NULL,
+    buyer_account INTEGER NOT NULL, seller_account INTEGER NOT NULL, buyer_is_maker INTEGER NOT NULL,
+    maker_order_id INTEGER NOT NULL, taker_order_id INTEGER NOT NULL, time INTEGER NOT NULL,
+    PRIMARY KEY (symbol, trade_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trades_by_buyer ON trades (symbol, buyer_account, trade_id);
+CREATE INDEX IF NOT EXISTS trades_by_seller ON trades (symbol, seller_account, trade_id);
+CREATE INDEX IF NOT EXISTS trades_by_time ON trades (symbol, time);
+CREATE TABLE IF NOT EXISTS klines (
+    symbol TEXT NOT NULL, interval TEXT NOT NULL, open_time INTEGER NOT NULL, close_time INTEGER NOT NULL,
+    open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL, close INTEGER NOT NULL,
+    volume INTEGER NOT NULL, quote_volume INTEGER NOT NULL, trades INTEGER NOT NULL,
+    taker_buy_volume INTEGER NOT NULL, taker_buy_quote_volume INTEGER NOT NULL, closed INTEGER NOT NULL,
+    PRIMARY KEY (symbol, interval, open_time)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS balance_changes (
+    id INTEGER PRIMARY KEY,
+    account INTEGER NOT NULL, asset TEXT NOT NULL, available_delta INTEGER NOT NULL,
+    frozen_delta INTEGER NOT NULL, reason TEXT NOT NULL, ref TEXT NOT NULL, time INTEGER NOT NULL,
+    sequence INTEGER NOT NULL,
+    UNIQUE (account, asset, reason, ref, time, sequence)
+) STRICT;
+CREATE INDEX IF NOT EXISTS balance_changes_by_account ON balance_changes (account, id);
+CREATE TABLE IF NOT EXISTS balances (
+    account INTEGER NOT NULL, asset TEXT NOT NULL, available INTEGER NOT NULL, frozen INTEGER NOT NULL,
+    PRIMARY KEY (account, asset)
+) STRICT, WITHOUT ROWID;
+-- fires only for rows really inserted, so a replayed (ignored) change never moves a balance
+CREATE TRIGGER IF NOT EXISTS balance_running AFTER INSERT ON balance_changes BEGIN
+    INSERT INTO balances (account, asset, available, frozen)
+    VALUES (NEW.account, NEW.asset, NEW.available_delta, NEW.frozen_delta)
+    ON CONFLICT (account, asset) DO UPDATE
+    SET available = available + excluded.available, frozen = frozen + excluded.frozen;
+END;
+"""
+
+_ORDER_COLUMNS = (
+    "order_id", *ORDER_CREATED, "executed_qty", "cum_quote_qty", "time", "update_time", "working_time", "reason",
+)
+_TRADE_COLUMNS = (*TRADE_CREATED, "time")
+_BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
+_CREATED_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "status")
+
+# Created: a new row; or it completes a stub an update made when it arrived first (Acquiring and
+# Match write OrderChangeLog as two producers, so their order is not guaranteed); else nothing.
+_INSERT_ORDER = f"""
+INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?)
+ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time WHERE orders.time IS NULL
+"""
+# Updated: applies only when not older than the row, so a late or replayed update never undoes one.
+_UPDATE_ORDER = f"""
+INSERT INTO orders (order_id, symbol, account, status, executed_qty, cum_quote_qty, update_time, working_time, reason)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (order_id) DO UPDATE SET
+    status = excluded.status, executed_qty = excluded.executed_qty, cum_quote_qty = excluded.cum_quote_qty,
+    update_time = excluded.update_time, working_time = coalesce(orders.working_time, excluded.working_time),
+    reason = coalesce(excluded.reason, orders.reason),
+    symbol = coalesce(orders.symbol, excluded.symbol), account = coalesce(orders.account, excluded.account)
+WHERE (excluded.update_time, excluded.executed_qty, {_FINAL.format("excluded.status")})
+   >= (orders.update_time, orders.executed_qty, {_FINAL.format("orders.status")})
+"""
+_INSERT_TRADE = f"""
+INSERT INTO trades ({", ".join(_TRADE_COLUMNS)}) VALUES ({", ".join("?" * len(_TRADE_COLUMNS))})
+ON CONFLICT DO NOTHING
+"""
+_UPSERT_KLINE = f"""
+INSERT INTO klines ({", ".join(KLINE_FIELDS)}) VALUES ({", ".join("?" * len(KLINE_FIELDS))})
+ON CONFLICT (symbol, interval, open_time) DO UPDATE SET
+    {", ".join(f"{c} = excluded.{c}" for c in KLINE_FIELDS[3:])}
+WHERE (excluded.trades, excluded.closed) >= (klines.trades, klines.closed)
+"""
+_INSERT_BALANCE = f"""
+INSERT INTO balance_changes ({", ".join(_BALANCE_COLUMNS)}) VALUES ({", ".join("?" * len(_BALANCE_COLUMNS))})
+ON CONFLICT DO NOTHING
+"""
+
+_order_created = itemgetter(*ORDER_CREATED)
+_trade_created = itemgetter(*TRADE_CREATED)
+_kline_fields = itemgetter(*KLINE_FIELDS)
+_balance_fields = itemgetter(*BALANCE_FIELDS)
+
+
+class HistoryError(ValueError):
+    """An entry that cannot be written (a missing field, a value of the wrong type): nothing was."""
+
+
+class History:
+    """One SQLite history file: `apply` batches of change-log entries, query them like Binance."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout_ms: int = 10_000) -> None:
+        """Open (and create if missing) the file; `readonly` for a reader beside the writing process.
+
+        A reader still creates the schema if nobody has yet, so the API may start before Persist.
+        Raises RuntimeError when the linked SQLite is older than 3.37 (STRICT tables).
+        """
+        if sqlite3.sqlite_version_info < (3, 37):
+            raise RuntimeError(f"history needs SQLite >= 3.37 (STRICT tables), found {sqlite3.sqlite_version}")
+        self.path = Path(path)
+        self.readonly = readonly
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT), one per batch
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+        db = self._db
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        try:  # one transaction, so two processes opening a new file at once cannot half-create it
+            db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        if readonly:
+            db.execute("PRAGMA query_only = ON")
+
+    def close(self) -> None:
+        """Close the connection (the writer's last transaction is already committed)."""
+        self._db.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def apply(self, entries: list[ChangeLogEntry]) -> None:
+        """Write a batch of entries of any topics in ONE transaction: all of it or, on error, none.
+
+        Order updates without a status (cancel requests, rejected cancels) and Deleted entries are
+        not state changes and are skipped. Raises HistoryError (after rolling back) for an entry that
+        lacks a required field or carries a value of the wrong type.
+        """
+        orders_new: list[tuple] = []
+        orders_upd: list[tuple] = []
+        trades: list[tuple] = []
+        klines: list[tuple] = []
+        balances: list[tuple] = []
+        entry = None
+        try:
+            for entry in entries:
+                change = entry.change_type
+                kind = type(change)
+                if kind is Deleted:
+                    continue
+                f = entry.field_dict()
+                etype = entry.entity_type
+                if etype == EntityType.ORDER:
+                    if kind is Created:
+                        orders_new.append((*_order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp))
+                    elif "status" in f:
+                        orders_upd.append((
+                            int(entry.entity_id), f.get("symbol"), f.get("account"), f["status"], f["executed_qty"],
+                            f["cum_quote_qty"], entry.timestamp, f.get("working_time"), f.get("reason"),
+                        ))
+                elif etype == EntityType.TRADE:
+                    trades.append((*_trade_created(f), entry.timestamp))
+                elif etype == EntityType.KLINE:
+                    klines.append(_kline_fields(f))
+                elif etype == EntityType.BALANCE:
+                    row = _balance_fields(f)
+                    if type(row[2]) is not int or type(row[3]) is not int:
+                        # STRICT would store 10.0 or "10" as 10; a balance delta must already be an int
+                        raise TypeError(f"balance deltas must be ints, got {row[2]!r}, {row[3]!r}")
+                    ref = row[-1]
+                    if type(ref) is not str:  # Settlement's refs are order ids (ints), Acquiring's may be text
+                        row = (*row[:-1], str(ref))
+                    balances.append((*row, entry.timestamp, entry.sequence))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise HistoryError(f"{entry.entity_type} {entry.entity_id}: missing or bad field {exc}") from None
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if orders_new:
+                db.executemany(_INSERT_ORDER, orders_new)
+            if orders_upd:
+                db.executemany(_UPDATE_ORDER, orders_upd)
+            if trades:
+                db.executemany(_INSERT_TRADE, trades)
+            if klines:
+                db.executemany(_UPSERT_KLINE, klines)
+            if balances:
+                db.executemany(_INSERT_BALANCE, balances)
+        except sqlite3.IntegrityError as exc:  # STRICT type check or NOT NULL: the batch is bad
+            db.execute("ROLLBACK")
+            raise HistoryError(f"batch rejected, nothing written: {exc}") from None
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ reading
+
+    @contextmanager
+    def snapshot(self) -> Iterator[History]:
+        """Several queries that see one state: each query alone already sees whole batches, but two
+        queries in a row may see a batch committed between them (WAL read transaction)."""
+        self._db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self._db.execute("COMMIT")
+
+    def order(self, order_id: int) -> dict | None:
+        """One order by id, or None."""
+        rows = self._select("orders", _ORDER_COLUMNS, "order_id = ?", (order_id,), "", 1)
+        return rows[0] if rows else None
+
+    def order_by_client_id(self, account: int, client_order_id: str) -> dict | None:
+        """The newest order of `account` with that client order id (ids may be reused once closed)."""
+        rows = self._select("orders", _ORDER_COLUMNS, "account = ? AND client_order_id = ?",
+                            (account, client_order_id), "order_id DESC", 1)
+        return rows[0] if rows else None
+
+    def all_orders(self, account: int, symbol: str, order_id: int | None = None, start_time: int | None = None,
+                   end_time: int | None = None, limit: int = 500) -> list[dict]:
+        """Binance allOrders: the account's orders of a symbol, ascending by order id.
+
+        With `order_id` (orders >= it) or `start_time`, the first `limit` from there; otherwise the
+        most recent `limit` (up to `end_time` if given). Times are the orders' creation times (ms).
+        """
+        where, args = self._window("account = ? AND symbol = ?", [account, symbol], "order_id", order_id,
+                                   "time", start_time, end_time)
+        ascending = order_id is not None or start_time is not None
+        return self._ranged("orders", _ORDER_COLUMNS, where, args, "order_id", ascending, limit)
+
+    def my_trades(self, account: int, symbol: str, from_id: int | None = None, start_time: int | None = None,
+                  end_time: int | None = None, limit: int = 500) -> list[dict]:
+        """Binance myTrades: trades of a symbol where `account` bought or sold, ascending by trade id.
+
+        Same window rule as all_orders (`from_id` = trade ids >= it). A self-trade appears once; the
+        caller tells the sides apart by buyer_account / seller_account.
+        """
+        limit = _clamp(limit)
+        ascending = from_id is not None or start_time is not None
+        sides = []
+        for column in ("buyer_account", "seller_account"):
+            where, args = self._window(f"symbol = ? AND {column} = ?", [symbol, account], "trade_id", from_id,
+                                       "time", start_time, end_time)
+            sides.append(self._ranged("trades", _TRADE_COLUMNS, where, args, "trade_id", ascending, limit))
+        merged, seen = [], set()
+        for row in heapq.merge(*sides, key=itemgetter("trade_id")):
+            if row["trade_id"] not in seen:
+                seen.add(row["trade_id"])
+                merged.append(row)
+        return merged[:limit] if ascending else merged[-limit:]
+
+    def trades(self, symbol: str, limit: int = 500) -> list[dict]:
+        """The most recent public trades of a symbol, ascending by trade id."""
+        return self._ranged("trades", _TRADE_COLUMNS, "symbol = ?", [symbol], "trade_id", False, limit)
+
+    def trades_from(self, symbol: str, from_id: int, limit: int = 500) -> list[dict]:
+        """historicalTrades: trades of a symbol with trade id >= `from_id`, ascending."""
+        return self._ranged("trades", _TRADE_COLUMNS, "symbol = ? AND trade_id >= ?", [symbol, from_id],
+                            "trade_id", True, limit)
+
+    def trades_since(self, symbol: str, start_time: int) -> list[dict]:
+        """Every trade of a symbol at or after `start_time` (ms), ascending (tickers, avgPrice); unbounded."""
+        return self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ?", (symbol, start_time),
+                            "trade_id ASC", -1)
+
+    def klines(self, symbol: str, interval: str, start_time: int | None = None, end_time: int | None = None,
+               limit: int = 500) -> list[dict]:
+        """Binance klines: candles with open_time in [start_time, end_time], ascending by open_time.
+
+        With `start_time` the first `limit` from there; otherwise the most recent `limit`.
+        """
+        where, args = self._window("symbol = ? AND interval = ?", [symbol, interval], "open_time", start_time,
+                                   "open_time", None, end_time)
+        return self._ranged("klines", KLINE_FIELDS, where, args, "open_time", start_time is not None, limit)
+
+    def balances(self, account: int) -> dict[str, tuple[int, int]]:
+        """The account's running balances: {asset: (available, frozen)}."""
+        rows = self._db.execute("SELECT asset, available, frozen FROM balances WHERE account = ? ORDER BY asset",
+                                (account,))
+        return {asset: (available, frozen) for asset, available, frozen in rows}
+
+    def balance_changes(self, account: int, limit: int = 500) -> list[dict]:
+        """The account's most recent `limit` balance changes, oldest first."""
+        return self._ranged("balance_changes", _BALANCE_COLUMNS, "account = ?", [account], "id", False, limit)
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _window(where: str, args: list, id_column: str, from_id: int | None, time_column: str,
+                start_time: int | None, end_time: int | None) -> tuple[str, list]:
+        for column, op, value in ((id_column, ">=", from_id), (time_column, ">=", start_time),
+                                  (time_column, "<=", end_time)):
+            if value is not None:
+                where += f" AND {column} {op} ?"
+                args.append(value)
+        return where, args
+
+    def _ranged(self, table: str, columns: tuple[str, ...], where: str, args: list, order: str, ascending: bool,
+                limit: int) -> list[dict]:
+        """The first (ascending) or last `limit` rows by `order`, always returned ascending."""
+        rows = self._select(table, columns, where, args, f"{order} {'ASC' if ascending else 'DESC'}", _clamp(limit))
+        if not ascending:
+            rows.reverse()
+        return rows
+
+    def _select(self, table: str, columns: tuple[str, ...], where: str, args, order: str, limit: int) -> list[dict]:
+        sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}"
+        if order:
+            sql += f" ORDER BY {order}"
+        rows = self._db.execute(f"{sql} LIMIT {int(limit)}", tuple(args)).fetchall()
+        out = [dict(zip(columns, row)) for row in rows]
+        for name in ("buyer_is_maker", "closed"):  # SQLite has no bool: give back what was written
+            if out and name in out[0]:
+                for d in out:
+                    d[name] = bool(d[name])
+        return out
+
+
+def _clamp(limit: int) -> int:
+    """Binance's limit rule: at most MAX_LIMIT; a limit below 1 is the caller's bug."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    return min(int(limit), MAX_LIMIT)

@@ -1,0 +1,380 @@
+"""History (SQLite): every entity written and read back exactly, atomic batches, idempotent replays,
+Binance query semantics, a reader beside the writer, and balances equal to the plain sum of deltas."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spot_seda.history import History, HistoryError
+from spot_seda.model.changelog import ChangeLogEntry, Deleted, created, updated
+from spot_seda.model.entities import KLINE_FIELDS, TRADE_CREATED, balance_id_of, kline_id_of, trade_id_of
+from spot_seda.model.enums import EntityType
+
+T0 = 1_767_225_600_000
+_seq = iter(range(1, 10**9))
+
+
+def order_new(order_id: int, account: int = 1, symbol: str = "BTCUSDT", ts: int = T0, **over) -> ChangeLogEntry:
+    fields = dict(symbol=symbol, account=account, client_order_id=f"c{order_id}", side="BUY", type="LIMIT",
+                  time_in_force="GTC", price=5_000_000, qty=100_000, quote_qty=0, stp="NONE", frozen_asset="USDT",
+                  frozen=5_000_000_000, status="NEW")
+    fields.update(over)
+    return created(str(order_id), EntityType.ORDER, ts, next(_seq), **fields)
+
+
+def order_report(order_id: int, status: str, executed: int, cum_quote: int, ts: int, account: int = 1,
+                 symbol: str = "BTCUSDT", **extra) -> ChangeLogEntry:
+    return updated(str(order_id), EntityType.ORDER, ts, next(_seq), status=status, executed_qty=executed,
+                   cum_quote_qty=cum_quote, account=account, symbol=symbol, **extra)
+
+
+def trade(trade_id: int, buyer: int = 1, seller: int = 2, symbol: str = "BTCUSDT", ts: int = T0,
+          price: int = 5_000_000, qty: int = 100_000) -> ChangeLogEntry:
+    return created(trade_id_of(symbol, trade_id), EntityType.TRADE, ts, next(_seq), symbol=symbol,
+                   trade_id=trade_id, price=price, qty=qty, quote_qty=price * qty // 100, buyer_order_id=10 * trade_id,
+                   seller_order_id=10 * trade_id + 1, buyer_account=buyer, seller_account=seller,
+                   buyer_is_maker=trade_id % 2 == 0, maker_order_id=10 * trade_id, taker_order_id=10 * trade_id + 1)
+
+
+def kline(open_time: int, trades: int, closed: bool = False, symbol: str = "BTCUSDT", interval: str = "1m",
+          change=updated) -> ChangeLogEntry:
+    return change(kline_id_of(symbol, interval, open_time), EntityType.KLINE, open_time, next(_seq), symbol=symbol,
+                  interval=interval, open_time=open_time, close_time=open_time + 59_999, open=100 + trades,
+                  high=200 + trades, low=50, close=150, volume=10 * trades, quote_volume=1000 * trades, trades=trades,
+                  taker_buy_volume=5 * trades, taker_buy_quote_volume=500 * trades, closed=closed)
+
+
+def balance(account: int, asset: str, available_delta: int, frozen_delta: int = 0, reason: str = "deposit",
+            ref="transfer-1", ts: int = T0, sequence: int | None = None) -> ChangeLogEntry:
+    return updated(balance_id_of(account, asset), EntityType.BALANCE, ts, next(_seq) if sequence is None else sequence,
+                   account=account, asset=asset, available_delta=available_delta, frozen_delta=frozen_delta,
+                   reason=reason, ref=ref)
+
+
+def dump(path) -> list[str]:
+    """The whole database as SQL text: equal dumps mean equal state."""
+    db = sqlite3.connect(path)
+    try:
+        return list(db.iterdump())
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def history(tmp_path):
+    h = History(tmp_path / "history.sqlite")
+    yield h
+    h.close()
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def test_every_entity_is_read_back_exactly(history):
+    new = order_new(7, account=3, ts=T0)
+    t = trade(1, buyer=3, seller=4, ts=T0 + 5)
+    k = kline(T0, 1, change=created)
+    history.apply([new, t, k, balance(3, "USDT", 10**12), balance(3, "USDT", -5_000_000_000, 5_000_000_000,
+                                                                       "freeze", 7, ts=T0 + 1)])
+    history.apply([order_report(7, "FILLED", 100_000, 5_000_000_000, T0 + 5, account=3, working_time=T0 + 5)])
+
+    expected_order = new.field_dict() | {"order_id": 7, "executed_qty": 100_000, "cum_quote_qty": 5_000_000_000,
+                                         "time": T0, "update_time": T0 + 5, "working_time": T0 + 5,
+                                         "status": "FILLED", "reason": None}
+    assert history.order(7) == expected_order
+    assert history.order_by_client_id(3, "c7") == expected_order
+    assert history.order(8) is None and history.order_by_client_id(4, "c7") is None
+    assert history.trades("BTCUSDT") == [t.field_dict() | {"time": T0 + 5}]
+    assert history.my_trades(4, "BTCUSDT") == [t.field_dict() | {"time": T0 + 5}]
+    assert history.klines("BTCUSDT", "1m") == [k.field_dict()]
+    assert type(history.klines("BTCUSDT", "1m")[0]["closed"]) is bool
+    assert history.balances(3) == {"USDT": (10**12 - 5_000_000_000, 5_000_000_000)}
+    changes = history.balance_changes(3)
+    assert [c["reason"] for c in changes] == ["deposit", "freeze"]
+    assert changes[1] == {"account": 3, "asset": "USDT", "available_delta": -5_000_000_000,
+                          "frozen_delta": 5_000_000_000, "reason": "freeze", "ref": "7", "time": T0 + 1,
+                          "sequence": changes[1]["sequence"]}
+    assert [c["reason"] for c in history.balance_changes(3, limit=1)] == ["freeze"]
+
+
+def test_an_update_before_its_order_makes_a_stub_that_the_creation_completes(history):
+    # Acquiring and Match are two producers on OrderChangeLog: Match's report can arrive first
+    history.apply([order_report(5, "PARTIALLY_FILLED", 10, 500, T0 + 1, working_time=T0 + 1)])
+    assert history.order(5)["status"] == "PARTIALLY_FILLED" and history.order(5)["time"] is None
+    history.apply([order_new(5, ts=T0)])
+    row = history.order(5)
+    assert (row["status"], row["executed_qty"], row["time"], row["update_time"], row["client_order_id"]) == \
+        ("PARTIALLY_FILLED", 10, T0, T0 + 1, "c5")
+    assert history.all_orders(1, "BTCUSDT") == [row]
+
+
+def test_cancel_requests_rejections_and_deletions_are_not_state_changes(history):
+    history.apply([order_new(1)])
+    before = history.order(1)
+    history.apply([
+        updated("1", EntityType.ORDER, T0 + 9, 1, cancel_requested=True, account=1, symbol="BTCUSDT"),
+        updated("1", EntityType.ORDER, T0 + 9, 2, cancel_rejected=True, account=1, symbol="BTCUSDT"),
+        ChangeLogEntry("1", EntityType.ORDER, Deleted(), T0 + 9, 3),
+    ])
+    assert history.order(1) == before
+
+
+def test_a_late_or_replayed_order_update_never_goes_back(history):
+    history.apply([order_new(1), order_report(1, "NEW", 0, 0, T0, working_time=T0)])
+    partial = order_report(1, "PARTIALLY_FILLED", 40, 2000, T0 + 1)
+    filled = order_report(1, "FILLED", 100, 5000, T0 + 2)
+    history.apply([partial, filled])
+    history.apply([partial])  # redelivered late
+    assert (history.order(1)["status"], history.order(1)["executed_qty"]) == ("FILLED", 100)
+    # same command, same time, nothing filled: the final status wins whatever the order of arrival
+    history.apply([order_new(2), order_report(2, "EXPIRED", 0, 0, T0, reason="ioc_leftover", working_time=T0)])
+    history.apply([order_report(2, "NEW", 0, 0, T0)])
+    assert (history.order(2)["status"], history.order(2)["reason"], history.order(2)["working_time"]) == \
+        ("EXPIRED", "ioc_leftover", T0)
+
+
+def test_a_candle_is_upserted_and_never_goes_back(history):
+    history.apply([kline(T0, 1, change=created), kline(T0, 3)])
+    history.apply([kline(T0, 2)])  # older state, redelivered
+    assert history.klines("BTCUSDT", "1m")[0]["trades"] == 3
+    history.apply([kline(T0, 3, closed=True), kline(T0, 3, closed=False)])
+    [row] = history.klines("BTCUSDT", "1m")
+    assert (row["trades"], row["closed"]) == (3, True)
+
+
+@pytest.mark.parametrize("bad", [
+    pytest.param(lambda: trade(9, price=5_000_000.5), id="float-price"),
+    pytest.param(lambda: balance(1, "BTC", 1.5), id="float-delta"),
+    pytest.param(lambda: balance(1, "BTC", "10"), id="text-delta"),
+    pytest.param(lambda: balance(1, "BTC", 0, 10.0), id="whole-float-delta"),
+    pytest.param(lambda: order_report(1, "FILLED", "a lot", 1, T0 + 2), id="text-qty"),
+    pytest.param(lambda: created("9", EntityType.ORDER, T0, 1, symbol="BTCUSDT", account=1), id="missing-fields"),
+    pytest.param(lambda: updated(balance_id_of(1, "BTC"), EntityType.BALANCE, T0, 1, account=1, asset="BTC",
+                                 available_delta=None, frozen_delta=0, reason="deposit", ref="x"), id="null-delta"),
+])
+def test_a_bad_entry_rejects_the_whole_batch(history, tmp_path, bad):
+    history.apply([order_new(1), balance(1, "BTC", 100)])
+    before = dump(tmp_path / "history.sqlite")
+    batch = [order_new(2), order_report(1, "FILLED", 100_000, 1, T0 + 1), trade(1), kline(T0, 1),
+             balance(1, "BTC", 50), bad()]
+    with pytest.raises(HistoryError):
+        history.apply(batch)
+    assert dump(tmp_path / "history.sqlite") == before
+    history.apply(batch[:-1])  # the connection is usable again, and the good part applies
+    assert history.balances(1) == {"BTC": (150, 0)}
+
+
+def test_a_failure_inside_the_transaction_rolls_everything_back(history, tmp_path, monkeypatch):
+    history.apply([balance(1, "BTC", 100)])
+    before = dump(tmp_path / "history.sqlite")
+    # make the last statement of the batch fail after the others have run
+    history._db.execute("CREATE TRIGGER boom BEFORE INSERT ON klines BEGIN SELECT RAISE(ABORT, 'boom'); END")
+    with pytest.raises(HistoryError, match="boom"):
+        history.apply([order_new(1), trade(1), balance(1, "BTC", 5), kline(T0, 1)])
+    history._db.execute("DROP TRIGGER boom")
+    assert dump(tmp_path / "history.sqlite") == before
+    assert not history._db.in_transaction
+
+
+def mixed_session(seed: int, n: int) -> list[list[ChangeLogEntry]]:
+    """Batches of every entity kind, as a node would write them."""
+    rng = random.Random(seed)
+    batches, batch = [], []
+    for i in range(1, n + 1):
+        ts = T0 + i
+        acct = rng.randint(1, 4)
+        batch += [order_new(i, account=acct, ts=ts), balance(acct, "USDT", -500, 500, "freeze", i, ts=ts)]
+        if rng.random() < 0.5:
+            batch += [trade(i, buyer=acct, seller=rng.randint(1, 4), ts=ts),
+                      order_report(i, "FILLED", 100_000, 500, ts, account=acct),
+                      balance(acct, "USDT", 0, -500, "trade", i, ts=ts), balance(acct, "BTC", 7, 0, "trade", i, ts=ts),
+                      kline(T0 + 60_000 * (i // 10), i % 10 + 1)]
+        if rng.random() < 0.2:
+            batches.append(batch)
+            batch = []
+    return batches + [batch]
+
+
+def test_replaying_everything_changes_nothing(tmp_path):
+    path = tmp_path / "history.sqlite"
+    batches = mixed_session(1, 300)
+    with History(path) as h:
+        for b in batches:
+            h.apply(b)
+        balances = {a: h.balances(a) for a in range(1, 5)}
+    once = dump(path)
+    with History(path) as h:  # a restart replays the same change log (recovery)
+        for b in batches:
+            h.apply(b)
+        # and a redelivery in another split and order of batches
+        flat = [e for b in batches for e in b]
+        random.Random(2).shuffle(flat)
+        for i in range(0, len(flat), 37):
+            h.apply(flat[i:i + 37])
+        assert {a: h.balances(a) for a in range(1, 5)} == balances
+    assert dump(path) == once
+    assert sum(v[0] for b in balances.values() for v in b.values()) != 0
+
+
+def test_identical_legs_of_one_command_both_count(history):
+    # a taker filled by two makers at one price: two equal changes, same ref and time, told apart by sequence
+    legs = [balance(1, "USDT", 0, -500, "trade", 42, ts=T0, sequence=s) for s in (8, 9)]
+    history.apply(legs)
+    history.apply(legs)
+    assert history.balances(1) == {"USDT": (0, -1000)}
+
+
+# --------------------------------------------------------------------------------------------- querying
+
+
+def test_all_orders_follows_binance(history):
+    entries = []
+    for i in range(1, 31):
+        entries.append(order_new(i, account=1 if i % 3 else 2, symbol="BTCUSDT" if i % 5 else "ETHUSDT", ts=T0 + i * 10))
+    history.apply(entries)
+    mine = [i for i in range(1, 31) if i % 3 and i % 5]
+    ids = lambda rows: [r["order_id"] for r in rows]
+    assert ids(history.all_orders(1, "BTCUSDT")) == mine
+    assert ids(history.all_orders(1, "BTCUSDT", limit=3)) == mine[-3:]  # the most recent, ascending
+    assert ids(history.all_orders(1, "BTCUSDT", order_id=10, limit=3)) == [11, 13, 14]  # >= orderId
+    assert ids(history.all_orders(1, "BTCUSDT", start_time=T0 + 100, limit=2)) == [11, 13]
+    assert ids(history.all_orders(1, "BTCUSDT", end_time=T0 + 100, limit=2)) == [7, 8]
+    assert ids(history.all_orders(1, "BTCUSDT", start_time=T0 + 40, end_time=T0 + 80)) == [4, 7, 8]
+    # one account never sees another's orders, even by id or client id
+    assert all(r["account"] == 2 for r in history.all_orders(2, "BTCUSDT"))
+    assert history.order_by_client_id(2, "c1") is None
+    assert history.all_orders(1, "BNBUSDT") == []
+
+
+def test_order_by_client_id_finds_the_newest_use(history):
+    history.apply([order_new(1, client_order_id="same"), order_new(2, client_order_id="same")])
+    assert history.order_by_client_id(1, "same")["order_id"] == 2
+
+
+def test_my_trades_sees_both_sides_and_only_its_own(history):
+    entries = []
+    for i in range(1, 41):
+        buyer, seller = [(1, 2), (2, 1), (3, 2), (1, 1)][i % 4]
+        entries.append(trade(i, buyer=buyer, seller=seller, ts=T0 + i * 10))
+    entries.append(trade(1, buyer=1, seller=2, symbol="ETHUSDT"))
+    history.apply(entries)
+    mine = [i for i in range(1, 41) if i % 4 != 2]  # buyer or seller (self-trades once)
+    ids = lambda rows: [r["trade_id"] for r in rows]
+    assert ids(history.my_trades(1, "BTCUSDT")) == mine
+    assert ids(history.my_trades(1, "BTCUSDT", limit=4)) == mine[-4:]
+    assert ids(history.my_trades(1, "BTCUSDT", from_id=10, limit=4)) == [11, 12, 13, 15]
+    assert ids(history.my_trades(1, "BTCUSDT", start_time=T0 + 200, limit=3)) == [20, 21, 23]
+    assert ids(history.my_trades(1, "BTCUSDT", end_time=T0 + 200, limit=3)) == [17, 19, 20]
+    assert ids(history.my_trades(1, "BTCUSDT", start_time=T0 + 50, end_time=T0 + 90)) == [5, 7, 8, 9]
+    assert all(3 in (r["buyer_account"], r["seller_account"]) for r in history.my_trades(3, "BTCUSDT"))
+    assert ids(history.my_trades(3, "BTCUSDT")) == list(range(2, 41, 4))
+    assert history.my_trades(4, "BTCUSDT") == [] and ids(history.my_trades(1, "ETHUSDT")) == [1]
+
+
+def test_public_trades_recent_from_an_id_and_since_a_time(history):
+    history.apply([trade(i, ts=T0 + i) for i in range(1, 1101)] + [trade(1, symbol="ETHUSDT")])
+    ids = lambda rows: [r["trade_id"] for r in rows]
+    assert ids(history.trades("BTCUSDT", limit=3)) == [1098, 1099, 1100]
+    assert len(history.trades("BTCUSDT", limit=5000)) == 1000  # Binance's maximum
+    assert ids(history.trades("BTCUSDT"))[0] == 601  # default 500
+    assert ids(history.trades_from("BTCUSDT", 5, limit=3)) == [5, 6, 7]
+    assert ids(history.trades_since("BTCUSDT", T0 + 1090)) == list(range(1090, 1101))
+    with pytest.raises(ValueError):
+        history.trades("BTCUSDT", limit=0)
+
+
+def test_klines_follow_binance(history):
+    minute = 60_000
+    history.apply([kline(T0 + i * minute, i + 1) for i in range(20)] + [kline(T0, 1, interval="5m")])
+    opens = lambda rows: [(r["open_time"] - T0) // minute for r in rows]
+    assert opens(history.klines("BTCUSDT", "1m")) == list(range(20))
+    assert opens(history.klines("BTCUSDT", "1m", limit=3)) == [17, 18, 19]
+    assert opens(history.klines("BTCUSDT", "1m", start_time=T0 + 5 * minute, limit=3)) == [5, 6, 7]
+    assert opens(history.klines("BTCUSDT", "1m", start_time=T0 + 5 * minute - 1, limit=2)) == [5, 6]
+    assert opens(history.klines("BTCUSDT", "1m", end_time=T0 + 5 * minute, limit=2)) == [4, 5]
+    assert opens(history.klines("BTCUSDT", "1m", start_time=T0 + 2 * minute, end_time=T0 + 4 * minute)) == [2, 3, 4]
+    assert len(history.klines("BTCUSDT", "5m")) == 1 and history.klines("ETHUSDT", "1m") == []
+    assert set(history.klines("BTCUSDT", "5m")[0]) == set(KLINE_FIELDS)
+
+
+def test_trade_dicts_use_the_entity_vocabulary(history):
+    history.apply([trade(1)])
+    assert set(history.trades("BTCUSDT")[0]) == {*TRADE_CREATED, "time"}
+
+
+# ------------------------------------------------------------------------------------------ concurrency
+
+
+def test_a_reader_sees_whole_batches_while_the_writer_writes(tmp_path):
+    """Each batch moves funds between two accounts: a reader that saw half a batch would see the total move."""
+    path = tmp_path / "history.sqlite"
+    with History(path) as setup:
+        setup.apply([balance(1, "USDT", 10**6, ref="t1"), balance(2, "USDT", 10**6, ref="t2")])
+    reader = History(path, readonly=True)
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        writer = History(path)  # its own connection, as the Persist process has
+        try:
+            for i in range(400):
+                amount = (i % 7) + 1
+                writer.apply([balance(1, "USDT", -amount, reason="trade", ref=i, ts=T0 + i),
+                              order_new(i + 1, ts=T0 + i),
+                              balance(2, "USDT", amount, reason="trade", ref=i, ts=T0 + i)])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            writer.close()
+            done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    reads = 0
+    while not done.is_set() or reads < 10:
+        with reader.snapshot():
+            total = sum(reader.balances(a)["USDT"][0] for a in (1, 2))
+            changes = len(reader.balance_changes(1, limit=1000)) + len(reader.balance_changes(2, limit=1000))
+        assert total == 2 * 10**6 and changes % 2 == 0
+        assert len(reader.all_orders(1, "BTCUSDT", limit=1000)) <= 400
+        reads += 1
+    thread.join()
+    assert not errors
+    assert len(reader.all_orders(1, "BTCUSDT", limit=1000)) == 400
+    with pytest.raises(sqlite3.OperationalError):  # the reader cannot write
+        reader._db.execute("DELETE FROM balances")
+    reader.close()
+
+
+# ------------------------------------------------------------------------------------------- properties
+
+
+deltas = st.lists(st.tuples(st.integers(1, 3), st.sampled_from(["BTC", "USDT"]),
+                            st.integers(-10**15, 10**15), st.integers(-10**15, 10**15)), max_size=60)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=deltas, cuts=st.lists(st.integers(0, 60), max_size=8), replay=st.booleans())
+def test_balances_are_the_plain_sum_of_deltas_in_any_batch_split(tmp_path_factory, changes, cuts, replay):
+    path = tmp_path_factory.mktemp("h") / "history.sqlite"
+    entries = [balance(a, asset, da, df, "trade", ref=i, ts=T0 + i, sequence=i)
+               for i, (a, asset, da, df) in enumerate(changes)]
+    bounds = sorted({0, len(entries), *(c for c in cuts if c <= len(entries))})
+    with History(path) as h:
+        for lo, hi in zip(bounds, bounds[1:]):
+            h.apply(entries[lo:hi])
+        if replay:
+            h.apply(entries)
+        for account in (1, 2, 3):
+            expected: dict[str, tuple[int, int]] = {}
+            for a, asset, da, df in changes:
+                if a == account:
+                    av, fr = expected.get(asset, (0, 0))
+                    expected[asset] = (av + da, fr + df)
+            assert h.balances(account) == expected
