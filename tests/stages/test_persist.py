@@ -1,0 +1,111 @@
+"""PersistStage: batches in, history out; and a whole trading session through the node's stages, whose
+history must agree with the stages' own state — also after a recovery replays the journal over it."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from spot_seda import topology
+from spot_seda.history import History
+from spot_seda.model.commands import Cancel, NewOrder, Transfer
+from spot_seda.model.enums import Topic
+from spot_seda.runtime.inproc import InprocPipeline
+from spot_seda.runtime.replay import apply_commands, record
+from spot_seda.stages.base import StageContext
+from spot_seda.stages.persist import PersistStage
+from tests.conftest import settings_from
+from tests.stages.test_history import T0, balance, dump, kline, order_new, order_report, trade
+
+
+def test_the_stage_writes_every_topic_and_publishes_nothing(tmp_path):
+    ctx = StageContext(settings_from(""), "persist", 0, 1, tmp_path / "data")
+    stage = PersistStage(ctx)
+    assert set(stage.consumes) == set(Topic.ALL) and stage.produces == ()
+    stage.start()
+    assert stage.handle_events(Topic.ORDER, [order_new(1), order_report(1, "FILLED", 100_000, 7, T0 + 1)]) == []
+    assert stage.handle_events(Topic.TRADE, [trade(1)]) == []
+    assert stage.handle_events(Topic.KLINE, [kline(T0, 1)]) == []
+    assert stage.handle_events(Topic.BALANCE, [balance(1, "BTC", 5)]) == []
+    stage.stop()
+    stage.stop()  # recovery stops it before the fork, the pipeline may stop it again
+    with History(tmp_path / "data" / "history.sqlite", readonly=True) as h:
+        assert h.order(1)["status"] == "FILLED"
+        assert len(h.trades("BTCUSDT")) == 1 and len(h.klines("BTCUSDT", "1m")) == 1
+        assert h.balances(1) == {"BTC": (5, 0)}
+
+
+def session(seed: int, n: int) -> list:
+    """Deposits, then random limits, markets and cancels over two symbols from three accounts."""
+    rng = random.Random(seed)
+    out = [Transfer(a, asset, amount, T0) for a in (1, 2, 3)
+           for asset, amount in (("BTC", 10 * 10**8), ("ETH", 100 * 10**8), ("USDT", 10**6 * 10**8))]
+    ts = T0
+    for i in range(n):
+        ts += rng.randint(0, 3000)
+        symbol, mid, step = rng.choice([("BTCUSDT", 5_000_000, 1000), ("ETHUSDT", 200_000, 10_000)])
+        account, side, r = rng.randint(1, 3), rng.choice(["BUY", "SELL"]), rng.random()
+        if r < 0.7:
+            out.append(NewOrder(account, symbol, side, "LIMIT", rng.choice(["GTC", "GTC", "IOC", "FOK"]),
+                                mid + rng.randint(-50, 50) * 100, rng.randint(1, 100) * step * 10, 0, "", "NONE", ts))
+        elif r < 0.85:
+            out.append(NewOrder(account, symbol, side, "MARKET", "GTC", 0, rng.randint(1, 50) * step * 10, 0, "",
+                                "NONE", ts))
+        else:
+            out.append(Cancel(account, symbol, rng.randint(1, i + 1), ts))
+    return out
+
+
+@pytest.fixture
+def node_with_persist(monkeypatch):
+    """The node topology with Persist in it (whether or not topology.py lists it yet)."""
+    specs = topology.TOPOLOGIES["node"]
+    if not any(s.name == "persist" for s in specs):
+        monkeypatch.setitem(topology.TOPOLOGIES, "node",
+                            (*specs, topology.StageSpec("persist", "spot_seda.stages.persist:PersistStage")))
+
+
+def test_a_session_history_agrees_with_the_stages_and_survives_a_replay(tmp_path, node_with_persist):
+    data = tmp_path / "data"
+    settings = settings_from(f'[node]\ndata_dir = "{data}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    log = record(pipeline)
+    journal: list = []
+    apply_commands(pipeline, session(3, 800), journaled=False, accepted=journal)
+    pipeline.pump()
+
+    entries = [e for b in log for e in b.entries]
+    trades = [e.field_dict() for e in entries if e.entity_type == "SpotTrade"]
+    assert len(trades) > 100  # the session really traded
+    acquiring = pipeline.stage("acquiring-0")
+    path = data / "history.sqlite"
+    with History(path, readonly=True) as h:
+        # balances: the sum of every delta equals the ledger the node trades on, fee account included
+        for account in (0, 1, 2, 3):
+            ledger = {a: b for a, b in acquiring.ledger.balances(account).items() if b != (0, 0)}
+            assert {a: b for a, b in h.balances(account).items() if b != (0, 0)} == ledger
+        # orders: every accepted order, in the state Acquiring's view holds
+        orders = {o["order_id"]: o for s in ("BTCUSDT", "ETHUSDT") for a in (1, 2, 3)
+                  for o in h.all_orders(a, s, order_id=0, limit=1000)}
+        assert len(orders) == sum(type(c) is NewOrder for c in journal)
+        for order_id, view in acquiring.orders.items():
+            row = orders[order_id]
+            assert (row["status"], row["executed_qty"], row["cum_quote_qty"]) == \
+                (view["status"], view["executed_qty"], view["cum_quote_qty"])
+        # trades and candles: all of them, and the 1m volumes add up to the traded quantity
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            mine = [t for t in trades if t["symbol"] == symbol]
+            stored = h.trades_from(symbol, 0, limit=1000)
+            assert [t["trade_id"] for t in stored] == [t["trade_id"] for t in mine]
+            candles = h.klines(symbol, "1m", start_time=0, limit=1000)
+            assert sum(k["volume"] for k in candles) == sum(t["qty"] for t in mine)
+            assert sum(k["trades"] for k in candles) == len(mine)
+    pipeline.stop()
+    before = dump(path)
+
+    # recovery: fresh stages replay the journal, and Persist writes the same history over itself
+    again = InprocPipeline(settings)
+    apply_commands(again, journal, journaled=True)
+    again.stop()
+    assert dump(path) == before
