@@ -49,7 +49,7 @@ TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
         StageSpec("match", "spot_seda.stages.match:MatchStage"),
         StageSpec("kline", "spot_seda.stages.kline:KLineStage"),
         StageSpec("settlement", "spot_seda.stages.settlement:SettlementStage"),
-        # PERSIST_PLACEHOLDER
+        StageSpec("persist", "spot_seda.stages.persist:PersistStage"),
     ),
     # source -> relay -> tally (+ audit, a second consumer group on the same topic): proves the runtime
     # and the transport with real work and no trading logic; used by tests and bench/transport.py.
