@@ -29,10 +29,8 @@ segment touched (normally one), so a group of appends costs one syscall.
 
 ``"always"``  commit()/sync() return only after the records are written *and* ``fsync``-ed. An
               acknowledged command survives a kill -9 of any process and a power cut / kernel crash.
-              Group commit: ``sync()`` runs the fsync in the loop's default executor (the event loop
-              keeps serving); callers that arrive while an fsync is in flight wait for it and are all
-              covered by the next single write + fsync. With the blocking ``commit()`` the grouping is
-              the caller's: append the batch, then commit once.
+              With the blocking ``commit()`` the grouping is the caller's: append the batch, commit
+              once (the fsync blocks the calling thread: do not call it on an event loop).
 ``"batch"``   commit()/sync() return once the records are written to the OS (page cache); a background
               thread fsyncs at most once every ``batch_window_ms`` and no later than that (plus the time
               of the fsync itself) after a write. An acknowledged command survives a kill -9 of any
@@ -42,6 +40,14 @@ segment touched (normally one), so a group of appends costs one syscall.
               ``close()`` (sealed segments are not fsynced either). An acknowledged command survives a
               kill -9 of any process, not a machine crash (the kernel writes it back when it likes,
               typically within ~30 s).
+
+For asyncio servers, ``await sync()`` is the group commit: every client that appended in the same loop
+iteration joins one group: one write, then ("always") one fsync run in the loop's default executor
+so the loop keeps serving; callers arriving while that fsync runs form the next group, started as
+soon as it returns (so at most one fsync is in flight and each covers everything gathered meanwhile).
+A request handler does ``pos = journal.append(cmd); await journal.sync(); answer(...)``. Under
+"batch" and "off" a plain ``commit()`` on the loop is also fine (a page-cache write, no fsync): lower
+latency, one write per call instead of per group.
 
 In every policy a segment is fsynced when it is sealed by a rotation ("always" and "batch"), the
 directory is fsynced when a segment is created or deleted ("always" and "batch"), and ``close()``
@@ -292,7 +298,8 @@ class Journal:
         self.writes = 0
         self.fsyncs = 0
         # async group commit
-        self._inflight: asyncio.Future | None = None
+        self._inflight: asyncio.Future | None = None  # the group fsync running in the executor
+        self._group: asyncio.Future | None = None  # the group gathering for the next write (+ fsync)
         # "batch" background fsync
         self._flusher: threading.Thread | None = None
         self._cond = threading.Condition()
@@ -419,26 +426,58 @@ class Journal:
 
     async def sync(self) -> int:
         """Acknowledge everything appended so far without blocking the event loop; returns the last
-        acknowledged position. "always": group commit, the fsync runs in the loop's default executor and
-        every caller waiting meanwhile shares the next write + fsync. "batch"/"off": one write to the OS
-        (cheap, done inline), the fsync as the policy says."""
+        acknowledged position (>= every position appended before the call).
+
+        Group commit: the first caller of a loop iteration opens a group and schedules it for the next
+        iteration, so every client that appends in the same iteration joins it: one write for all of
+        them, then ("always") one fsync in the loop's default executor. While that fsync runs, new
+        callers gather into the next group, which starts the moment the fsync returns. "batch"/"off":
+        the group's write is done on the loop (page cache, microseconds), the fsync as the policy says.
+        A cancelled caller does not cancel the group."""
         target = self._next - 1
-        if self.fsync != "always":
+        if (self._synced if self.fsync == "always" else self._written) >= target:
+            if self._failed is not None or self._closed:
+                self._raise_unusable()
+            return target
+        group = self._group
+        if group is None:
+            loop = asyncio.get_running_loop()
+            group = self._group = loop.create_future()
+            if self._inflight is None:
+                loop.call_soon(self._start_group, loop)
+            # else: the fsync in flight starts this group when it returns
+        try:
+            await asyncio.shield(group)
+        except Exception as exc:  # the write or fsync failed: everyone in the group learns it
+            raise JournalError(f"journal commit failed: {exc!r}") from exc
+        return target
+
+    def _start_group(self, loop: asyncio.AbstractEventLoop) -> None:
+        group, self._group = self._group, None
+        if group is None or group.done():
+            return
+        try:
             self._write_pending()
+        except BaseException as exc:
+            group.set_exception(exc if isinstance(exc, Exception) else JournalError(repr(exc)))
+            return
+        if self.fsync != "always":
             if self.fsync == "batch":
                 self._mark_dirty()
-            return target
-        loop = asyncio.get_running_loop()
-        while self._synced < target:
-            fut = self._inflight
-            if fut is None or fut.done():
-                self._write_pending()
-                fut = self._inflight = loop.run_in_executor(None, self._fsync_current)
-            try:
-                await asyncio.shield(fut)
-            except Exception as exc:  # the fsync failed: everyone waiting on it learns it
-                raise JournalError(f"journal fsync failed: {exc}") from exc
-        return target
+            group.set_result(None)
+            return
+        self._inflight = loop.run_in_executor(None, self._fsync_current)
+        self._inflight.add_done_callback(lambda done: self._group_synced(loop, done, group))
+
+    def _group_synced(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future, group: asyncio.Future) -> None:
+        self._inflight = None
+        exc = JournalError("journal fsync cancelled") if done.cancelled() else done.exception()
+        if exc is not None:
+            group.set_exception(exc)
+        else:
+            group.set_result(None)
+        if self._group is not None:  # callers gathered while the fsync ran: their group goes now
+            self._start_group(loop)
 
     def _write_pending(self) -> None:
         """Hand the buffered frames to the OS: one write per segment touched, rotating as planned."""
@@ -575,6 +614,12 @@ class Journal:
                     self.fsyncs += 1
                     self._synced = self._written
         finally:
+            group, self._group = self._group, None
+            if group is not None and not group.done():  # its records were just written and fsynced
+                try:
+                    group.set_result(None) if self._failed is None else group.set_exception(JournalError("journal closed"))
+                except RuntimeError:  # its loop is closed: nobody is waiting any more
+                    pass
             with self._cond:
                 self._closed = True
                 self._cond.notify_all()

@@ -401,10 +401,43 @@ def test_async_group_commit(tmp_path, policy):
 
     asyncio.run(main())
     assert sorted(acked) == list(range(1, 401))
+    assert max(blocked) < 0.2  # the fsyncs ran in the executor, not on the loop
     if policy == "always":
         assert j.fsyncs < 400 and j.writes < 400  # grouped: one write + fsync per group
     j.close()
     assert_intact(tmp_path, 400)
+
+
+def test_cancelled_caller_does_not_cancel_the_group(tmp_path):
+    j = Journal(tmp_path, fsync="always")
+
+    async def main() -> None:
+        j.append(b"a")
+        first = asyncio.create_task(j.sync())
+        j.append(b"b")
+        second = asyncio.create_task(j.sync())
+        await asyncio.sleep(0)  # both are waiting on the same group
+        first.cancel()
+        assert await second == 2
+        assert j.synced_position == 2 and j.fsyncs == 1 and j.writes == 1
+
+    asyncio.run(main())
+    j.close()
+    assert records(tmp_path) == [(1, b"a"), (2, b"b")]
+
+
+def test_close_releases_waiting_callers(tmp_path):
+    j = Journal(tmp_path, fsync="batch")
+
+    async def main() -> None:
+        j.append(b"a")
+        waiter = asyncio.create_task(j.sync())
+        await asyncio.sleep(0)
+        j.close()  # writes and fsyncs the group's records itself
+        assert await waiter == 1
+
+    asyncio.run(main())
+    assert records(tmp_path) == [(1, b"a")]
 
 
 # ------------------------------------------------------------------------------------- kill -9
