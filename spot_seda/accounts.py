@@ -1,0 +1,149 @@
+"""Accounts and their API keys, persisted in the data dir (`accounts.sqlite`).
+
+Why SQLite rather than a JSON file: several processes read the registry (every Acquiring instance
+authenticates requests, and an account created through one instance's admin endpoint must work on
+the others at once). SQLite gives atomic, durable inserts under concurrent writers (WAL, a busy
+timeout), ids assigned without a race (INTEGER PRIMARY KEY), and a unique index on the API key; a JSON
+file would need its own locking and a re-read of the whole file on every unknown key.
+
+Account ids are 1, 2, 3, ...; account 0 is the exchange's fee account and is never handed out.
+Keys are 64 characters of [A-Za-z0-9] from `secrets` (Binance's format). The secret is stored as is:
+an HMAC can only be checked with it. The file is created readable by its owner only.
+
+Lookups are cached in memory; a miss goes to the file, so accounts created by another process are
+found. A key of the wrong shape is refused before any lookup (-2014), an unknown one is -2015.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import string
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .api import errors
+
+KEY_LENGTH = 64
+KEY_ALPHABET = string.ascii_letters + string.digits
+_KEY_CHARS = frozenset(KEY_ALPHABET)
+FILE_NAME = "accounts.sqlite"
+#: reserved for the exchange's fee account (stages/settlement.py FEE_ACCOUNT)
+FEE_ACCOUNT = 0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id INTEGER PRIMARY KEY CHECK (account_id > 0),
+    api_key TEXT NOT NULL UNIQUE,
+    secret_key TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+) STRICT;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: int
+    api_key: str
+    secret_key: str = field(repr=False)
+
+
+def new_key() -> str:
+    return "".join(secrets.choice(KEY_ALPHABET) for _ in range(KEY_LENGTH))
+
+
+def key_format_ok(key: object) -> bool:
+    return isinstance(key, str) and len(key) == KEY_LENGTH and _KEY_CHARS.issuperset(key)
+
+
+class Accounts:
+    """The registry of one data dir; safe to open from several processes and threads."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, busy_timeout_ms: int = 10_000) -> None:
+        self.path = Path(data_dir) / FILE_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=busy_timeout_ms / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")  # a created account's keys were handed out: keep them
+        self._db.executescript(_SCHEMA)
+        self._by_key: dict[str, Account] = {}
+        self._by_id: dict[int, Account] = {}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Accounts:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _remember(self, account: Account) -> Account:
+        self._by_key[account.api_key] = account
+        self._by_id[account.account_id] = account
+        return account
+
+    def create(self) -> Account:
+        """A new account with fresh keys, durable before it is returned."""
+        with self._lock:
+            for _ in range(8):
+                api_key, secret_key = new_key(), new_key()
+                try:
+                    cur = self._db.execute(
+                        "INSERT INTO accounts (account_id, api_key, secret_key, created_ms) VALUES (NULL, ?, ?, ?)",
+                        (api_key, secret_key, time.time_ns() // 1_000_000))
+                except sqlite3.IntegrityError:  # an API key collision: 62**64 says never, but retry
+                    continue
+                return self._remember(Account(int(cur.lastrowid), api_key, secret_key))
+        raise RuntimeError("could not generate a unique API key")
+
+    def get(self, account_id: int) -> Account | None:
+        """The account with that id, or None (the fee account 0 is not an API account)."""
+        if isinstance(account_id, bool) or not isinstance(account_id, int) or account_id <= 0:
+            return None
+        account = self._by_id.get(account_id)
+        if account is not None:
+            return account
+        with self._lock:
+            row = self._db.execute("SELECT account_id, api_key, secret_key FROM accounts WHERE account_id = ?",
+                                   (account_id,)).fetchone()
+            return self._remember(Account(*row)) if row else None
+
+    def by_api_key(self, api_key: str) -> Account | None:
+        """The account of an API key, or None (also for a malformed key)."""
+        account = self._by_key.get(api_key)
+        if account is not None:
+            return account
+        if not key_format_ok(api_key):
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT account_id, api_key, secret_key FROM accounts WHERE api_key = ?",
+                                   (api_key,)).fetchone()
+            return self._remember(Account(*row)) if row else None
+
+    def authenticate(self, api_key: str | None) -> Account:
+        """The account of an `X-MBX-APIKEY` header value: -2014 when missing or malformed, -2015 unknown."""
+        account = self._by_key.get(api_key) if api_key else None
+        if account is not None:
+            return account
+        if not key_format_ok(api_key):
+            raise errors.bad_api_key_format()
+        account = self.by_api_key(api_key)
+        if account is None:
+            raise errors.rejected_api_key()
+        return account
+
+    def ids(self) -> list[int]:
+        """Every account id, ascending."""
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT account_id FROM accounts ORDER BY account_id")]

@@ -1,0 +1,295 @@
+"""Binance-style API errors: `{"code": -1xxx, "msg": "..."}` with a 4xx status (DESIGN.md invariant 8).
+
+Codes and message texts are Binance's own (binance-spot-api-docs, errors.md): clients match on both,
+so every text here is copied character for character, `%s` filled with the parameter name.
+
+HTTP status (Binance: 4XX for a malformed request or a rejected action, 5XX for its own failures):
+- 400 for every request problem (-11xx, -1013, -1021, -1022, -20xx except the two below);
+- 401 for -2014 / -2015 (missing, malformed or unknown API key; bad admin token): what Binance answers;
+- 403 for an endpoint switched off by configuration (admin endpoints without a token);
+- 404 for an unknown path (-1000 with the path in the text: Binance has no code for it);
+- 429 for -1003 as a rate limit (Binance), 503 for -1003 as engine backlog (the node's admission
+  control, issue 4: "HTTP 503 with a -1003-style error") and for -1007/-1008 (execution status unknown
+  or the server is busy);
+- 500 for -1000 unknown errors (a bug, never a bad input).
+
+A success body never has a "code" key; only `ApiError.body()` produces one.
+"""
+
+from __future__ import annotations
+
+DECIMAL_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
+INT_RANGE = r"^[0-9]{1,20}$"
+SYMBOL_RANGE = r"^[A-Z0-9-_.]{1,20}$"
+SYMBOLS_RANGE = r'^\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\]$'
+CLIENT_ORDER_ID_RANGE = r"^[a-zA-Z0-9-_]{1,36}$"
+
+_DEFAULT_STATUS = {
+    -1000: 500, -1001: 500, -1003: 429, -1006: 503, -1007: 503, -1008: 503,
+    -2014: 401, -2015: 401,
+}
+
+
+class ApiError(Exception):
+    """An error answer: Binance `code` and `msg`, and the HTTP `status` to send it with."""
+
+    __slots__ = ("code", "msg", "status")
+
+    def __init__(self, code: int, msg: str, status: int | None = None) -> None:
+        super().__init__(code, msg)
+        self.code = code
+        self.msg = msg
+        self.status = status if status is not None else _DEFAULT_STATUS.get(code, 400)
+
+    def body(self) -> dict:
+        return {"code": self.code, "msg": self.msg}
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.msg} (HTTP {self.status})"
+
+    def __repr__(self) -> str:
+        return f"ApiError({self.code}, {self.msg!r}, status={self.status})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiError) and (self.code, self.msg, self.status) == (other.code, other.msg, other.status)
+
+    __hash__ = Exception.__hash__
+
+
+# ------------------------------------------------------------------ 10xx: server and network
+
+
+def unknown(msg: str = "An unknown error occurred while processing the request.") -> ApiError:
+    """-1000: a bug on our side (HTTP 500)."""
+    return ApiError(-1000, msg, 500)
+
+
+def not_found(path: str) -> ApiError:
+    """An unknown path (HTTP 404; Binance answers -1000 style for it too, it has no dedicated code)."""
+    return ApiError(-1000, f"Unknown path {path}.", 404)
+
+
+def method_not_allowed(method: str, path: str) -> ApiError:
+    return ApiError(-1000, f"Method {method} not allowed on {path}.", 405)
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(-1000, f"Request body too large; the limit is {limit} bytes.", 413)
+
+
+def overloaded() -> ApiError:
+    """-1003 "Too many requests queued." with HTTP 503: the engine's backlog is past the admission limit."""
+    return ApiError(-1003, "Too many requests queued.", 503)
+
+
+def rate_limited(limit: int, interval: str) -> ApiError:
+    """-1003 as Binance's rate limiter says it (HTTP 429)."""
+    return ApiError(-1003, f"Too much request weight used; current limit is {limit} request weight per {interval}. "
+                           "Please use WebSocket Streams for live updates to avoid polling the API.", 429)
+
+
+def timeout() -> ApiError:
+    """-1007: the engine did not answer in time; the order may or may not have been executed (HTTP 503)."""
+    return ApiError(-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown.", 503)
+
+
+def server_busy() -> ApiError:
+    return ApiError(-1008, "Server is currently overloaded with other requests. Please try again in a few minutes.", 503)
+
+
+def service_shutting_down() -> ApiError:
+    return ApiError(-1016, "This service is no longer available.", 503)
+
+
+def unsupported_operation() -> ApiError:
+    return ApiError(-1020, "This operation is not supported.")
+
+
+def timestamp_outside_recv_window() -> ApiError:
+    return ApiError(-1021, "Timestamp for this request is outside of the recvWindow.")
+
+
+def timestamp_ahead() -> ApiError:
+    return ApiError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+
+
+def invalid_signature() -> ApiError:
+    return ApiError(-1022, "Signature for this request is not valid.")
+
+
+# ----------------------------------------------------------------------- 11xx: the request
+
+
+def illegal_chars(param: str | None = None, legal_range: str | None = None) -> ApiError:
+    """-1100: a parameter that is not of its type (a malformed number, a lower-case symbol...)."""
+    if param is None:
+        return ApiError(-1100, "Illegal characters found in a parameter.")
+    if legal_range is None:
+        return ApiError(-1100, f"Illegal characters found in parameter '{param}'.")
+    return ApiError(-1100, f"Illegal characters found in parameter '{param}'; legal range is '{legal_range}'.")
+
+
+def too_many_parameters() -> ApiError:
+    return ApiError(-1101, "Too many parameters sent for this endpoint.")
+
+
+def duplicate_parameter() -> ApiError:
+    return ApiError(-1101, "Duplicate values for a parameter detected.")
+
+
+def mandatory_missing(param: str) -> ApiError:
+    return ApiError(-1102, f"Mandatory parameter '{param}' was not sent, was empty/null, or malformed.")
+
+
+def either_missing(first: str, second: str) -> ApiError:
+    return ApiError(-1102, f"Param '{first}' or '{second}' must be sent, but both were empty/null!")
+
+
+def unknown_param() -> ApiError:
+    return ApiError(-1103, "An unknown parameter was sent.")
+
+
+def unread_parameters(read: int, sent: int) -> ApiError:
+    return ApiError(-1104, f"Not all sent parameters were read; read '{read}' parameter(s) but was sent '{sent}'.")
+
+
+def param_empty(param: str) -> ApiError:
+    return ApiError(-1105, f"Parameter '{param}' was empty.")
+
+
+def not_required(param: str) -> ApiError:
+    return ApiError(-1106, f"Parameter '{param}' sent when not required.")
+
+
+def overflow(param: str) -> ApiError:
+    return ApiError(-1108, f"Parameter '{param}' overflowed.")
+
+
+def too_much_precision(param: str) -> ApiError:
+    return ApiError(-1111, f"Parameter '{param}' has too much precision.")
+
+
+def no_depth() -> ApiError:
+    return ApiError(-1112, "No orders on book for symbol.")
+
+
+def tif_not_required() -> ApiError:
+    return ApiError(-1114, "TimeInForce parameter sent when not required.")
+
+
+def invalid_tif() -> ApiError:
+    return ApiError(-1115, "Invalid timeInForce.")
+
+
+def invalid_order_type() -> ApiError:
+    return ApiError(-1116, "Invalid orderType.")
+
+
+def invalid_side() -> ApiError:
+    return ApiError(-1117, "Invalid side.")
+
+
+def empty_new_client_order_id() -> ApiError:
+    return ApiError(-1118, "New client order ID was empty.")
+
+
+def empty_orig_client_order_id() -> ApiError:
+    return ApiError(-1119, "Original client order ID was empty.")
+
+
+def invalid_interval() -> ApiError:
+    return ApiError(-1120, "Invalid interval.")
+
+
+def invalid_symbol() -> ApiError:
+    return ApiError(-1121, "Invalid symbol.")
+
+
+def invalid_listen_key() -> ApiError:
+    return ApiError(-1125, "This listenKey does not exist.")
+
+
+def bad_combination() -> ApiError:
+    return ApiError(-1128, "Combination of optional parameters invalid.")
+
+
+def invalid_parameter(param: str) -> ApiError:
+    return ApiError(-1130, f"Data sent for parameter '{param}' is not valid.")
+
+
+def bad_recv_window() -> ApiError:
+    return ApiError(-1131, "recvWindow must be less than 60000")
+
+
+def invalid_json(param: str | None = None) -> ApiError:
+    if param is None:
+        return ApiError(-1135, "Invalid JSON Request")
+    return ApiError(-1135, f"JSON sent for parameter '{param}' is not valid")
+
+
+def duplicate_symbols() -> ApiError:
+    return ApiError(-1151, "Symbol is present multiple times in the list.")
+
+
+# ----------------------------------------------------------------- filters (-1013) and 20xx
+
+PRICE_FILTER = "PRICE_FILTER"
+LOT_SIZE = "LOT_SIZE"
+NOTIONAL = "NOTIONAL"
+
+
+def filter_failure(name: str) -> ApiError:
+    """-1013 "Filter failure: PRICE_FILTER" / "...: LOT_SIZE" / "...: NOTIONAL"."""
+    return ApiError(-1013, f"Filter failure: {name}")
+
+
+def price_filter() -> ApiError:
+    return filter_failure(PRICE_FILTER)
+
+
+def lot_size() -> ApiError:
+    return filter_failure(LOT_SIZE)
+
+
+def notional() -> ApiError:
+    return filter_failure(NOTIONAL)
+
+
+def insufficient_balance() -> ApiError:
+    return ApiError(-2010, "Account has insufficient balance for requested action.")
+
+
+def would_take() -> ApiError:
+    """A LIMIT_MAKER order that would immediately match."""
+    return ApiError(-2010, "Order would immediately match and take.")
+
+
+def duplicate_order() -> ApiError:
+    return ApiError(-2010, "Duplicate order sent.")
+
+
+def unknown_order() -> ApiError:
+    """-2011: a cancel of an order that is not open (or not this account's)."""
+    return ApiError(-2011, "Unknown order sent.")
+
+
+def order_does_not_exist() -> ApiError:
+    """-2013: a query for an order that is not there (or not this account's)."""
+    return ApiError(-2013, "Order does not exist.")
+
+
+def bad_api_key_format() -> ApiError:
+    return ApiError(-2014, "API-key format invalid.")
+
+
+def rejected_api_key() -> ApiError:
+    return ApiError(-2015, "Invalid API-key, IP, or permissions for action.")
+
+
+def admin_disabled() -> ApiError:
+    """Admin endpoints without a configured token: switched off (HTTP 403)."""
+    return ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 403)
+
+
+def bad_admin_token() -> ApiError:
+    return ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)

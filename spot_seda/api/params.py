@@ -1,0 +1,427 @@
+"""Request parameters (a mapping merged from the query string and a form body) to typed commands.
+
+Every bad input becomes an ApiError with Binance's code and text; nothing else is ever raised.
+
+Decimals (price, quantity, quoteOrderQty) are parsed exactly: any plain or exponent form of a
+non-negative decimal is accepted ("0.1", "0.10", ".1", "1e-1", "1E-1", "+0.1" are equal) — more
+than Binance's own `^([0-9]{1,20})(\\.[0-9]{1,20})?$`, because the seed endpoint's JSON numbers arrive
+in Python's float repr ("1e-05"). The errors, in the order Binance checks them:
+- not sent or empty (a mandatory one): -1102 "Mandatory parameter '%s' was not sent, ...";
+- not a finite non-negative decimal (garbage, NaN, inf, "-1", blanks, over 64 characters): -1100
+  "Illegal characters found in parameter '%s'; legal range is '<Binance's decimal regex>'.";
+- more than 8 decimals that are not zeros (finer than any asset unit): -1111 "Parameter '%s' has too
+  much precision.";
+- then the symbol's filters: a price off the tick, zero or above the largest price -> -1013
+  PRICE_FILTER; a quantity off the step, below min_qty or above max_qty -> -1013 LOT_SIZE; price x
+  quantity (or a quoteOrderQty) below min_notional or above the largest amount -> -1013 NOTIONAL.
+  A value too large for the node's integers fails the same filter (it is above that filter's maximum).
+
+Other choices where Binance leaves room (each tested):
+- integer parameters (orderId, startTime, endTime, fromId, limit): -1100 with '^[0-9]{1,20}$' when
+  not digits, -1108 "Parameter '%s' overflowed." beyond a signed 64-bit integer; an empty optional
+  parameter counts as not sent.
+- `limit` above its maximum is clamped to it (Binance truncates depth the same way); 0, or a value
+  outside an endpoint's allowed set, is -1130 "Data sent for parameter 'limit' is not valid.".
+- order types Binance has but this node does not (STOP_LOSS...) get Binance's -2010 "... orders are
+  not supported for this symbol."; anything else -1116. icebergQty: -2010 "Iceberg orders are not
+  supported for this symbol."; stopPrice / trailingDelta: -1106.
+- `timeInForce` with MARKET or LIMIT_MAKER, `price` with MARKET, `quoteOrderQty` with LIMIT or
+  LIMIT_MAKER, or both quantity and quoteOrderQty: -1106 "Parameter '%s' sent when not required.".
+- newOrderRespType defaults as Binance: FULL for LIMIT and MARKET, ACK for every other type.
+- selfTradePreventionMode defaults to NONE (DEFAULT_STP; exchangeInfo's defaultSelfTradePreventionMode
+  says the same). Binance's default is per symbol (EXPIRE_MAKER on most); this node has no per-symbol
+  setting and keeps the seed's behaviour, where an account's orders may trade with each other.
+- symbols=[...]: JSON with symbol names; malformed -> -1100 with Binance's symbols regex, empty ->
+  -1102, a repeated name -> -1151, an unknown one -> -1121. symbol and symbols together: -1128.
+- Parameters an endpoint does not know (signature, timestamp, recvWindow, ...) are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+
+import msgspec
+
+from ..engine.kline import INTERVALS
+from ..model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
+from ..model.fixedpoint import ASSET_DECIMALS, MAX_UNITS, to_units
+from ..model.symbols import SymbolRules
+from . import errors
+from .errors import ApiError
+
+DEFAULT_STP = SelfTradePrevention.NONE
+RESP_TYPES = ("ACK", "RESULT", "FULL")
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
+MAX_DECIMAL_CHARS = 64
+MAX_CLIENT_ORDER_ID = 36
+#: the largest notional (quote units) and the bound every amount is held to: a signed 64-bit integer
+MAX_NOTIONAL = MAX_UNITS
+
+_DECIMAL = re.compile(r"\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_SYMBOL = re.compile(r"[A-Z0-9\-_.]{1,20}")
+_CLIENT_ORDER_ID = re.compile(r"[a-zA-Z0-9\-_]{1,36}")
+_UNSUPPORTED_TYPES = {
+    "STOP_LOSS": "Stop loss orders are not supported for this symbol.",
+    "STOP_LOSS_LIMIT": "Stop loss limit orders are not supported for this symbol.",
+    "TAKE_PROFIT": "Take profit orders are not supported for this symbol.",
+    "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
+}
+_STP_RANGE = ", ".join(m.name for m in SelfTradePrevention)
+_RESP_RANGE = ", ".join(RESP_TYPES)
+
+
+class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated POST /api/v3/order. Amounts are integers: price in 10**-price_decimals quote per
+    base (0 for MARKET), qty and quote_qty in 10**-8 units (0 when not given)."""
+
+    symbol: str
+    side: Side
+    type: OrderType
+    time_in_force: TimeInForce  # GTC for MARKET and LIMIT_MAKER (what Binance reports for them)
+    price: int
+    qty: int
+    quote_qty: int
+    client_order_id: str | None  # None: the node assigns one
+    resp_type: str  # ACK | RESULT | FULL
+    stp: SelfTradePrevention
+
+
+class OrderRef(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated GET or DELETE /api/v3/order: the order by id, by client id, or both.
+
+    With both, Binance looks the order up by id and then requires its client id to match."""
+
+    symbol: str
+    order_id: int | None
+    orig_client_order_id: str | None
+    new_client_order_id: str | None = None  # DELETE: the id the cancel itself is known by
+
+
+# ------------------------------------------------------------------------------- primitives
+
+
+def _get(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):  # a JSON body's number or bool turned into params by a caller
+        raise errors.illegal_chars(name)
+    return value
+
+
+def _required(params: Mapping[str, str], name: str) -> str:
+    value = _get(params, name)
+    if not value:
+        raise errors.mandatory_missing(name)
+    return value
+
+
+def _sent(params: Mapping[str, str], name: str) -> bool:
+    value = params.get(name)
+    return value is not None and value != ""
+
+
+def parse_decimal(params: Mapping[str, str], name: str, decimals: int = ASSET_DECIMALS, *,
+                  required: bool = True, too_large: ApiError | None = None) -> int | None:
+    """An exact non-negative decimal as a count of 10**-decimals units (module docstring for errors).
+
+    `too_large` is the error for a value beyond MAX_UNITS (default -1108 overflowed)."""
+    text = _get(params, name)
+    if not text:
+        if required:
+            raise errors.mandatory_missing(name)
+        return None
+    return decimal_units(text, name, decimals, too_large=too_large)
+
+
+def decimal_units(text: str, name: str, decimals: int = ASSET_DECIMALS, *, too_large: ApiError | None = None) -> int:
+    """`text` (a decimal string) as 10**-decimals units; raises ApiError -1100/-1111/`too_large`."""
+    if len(text) > MAX_DECIMAL_CHARS or not _DECIMAL.fullmatch(text):
+        raise errors.illegal_chars(name, errors.DECIMAL_RANGE)
+    try:
+        _sign, digits, exponent = Decimal(text).as_tuple()
+    except InvalidOperation:  # not reachable after the pattern; kept so nothing but ApiError escapes
+        raise errors.illegal_chars(name, errors.DECIMAL_RANGE) from None
+    significand = int("".join(map(str, digits))) if digits else 0
+    if significand == 0:
+        return 0
+    shift = exponent + decimals  # units = significand * 10**shift
+    while shift < 0 and significand % 10 == 0:
+        significand //= 10
+        shift += 1
+    if shift < 0:
+        raise errors.too_much_precision(name)
+    if shift > 19 or significand * 10**shift > MAX_UNITS:
+        raise too_large if too_large is not None else errors.overflow(name)
+    return to_units(text, decimals)  # the one exact conversion of the code base; cannot fail here
+
+
+def parse_int(params: Mapping[str, str], name: str, required: bool = False) -> int | None:
+    """A non-negative integer parameter (orderId, startTime, endTime, fromId...), or None if not sent."""
+    text = _get(params, name)
+    if not text:
+        if required:
+            raise errors.mandatory_missing(name)
+        return None
+    if len(text) > 20 or not text.isascii() or not text.isdigit():
+        raise errors.illegal_chars(name, errors.INT_RANGE)
+    value = int(text)
+    if value > MAX_UNITS:
+        raise errors.overflow(name)
+    return value
+
+
+def parse_limit(params: Mapping[str, str], name: str = "limit", default: int = 500, maximum: int = 1000,
+                allowed: tuple[int, ...] | None = None) -> int:
+    """`limit`: the default when not sent, clamped to `maximum`; -1130 for 0 or a value not in `allowed`."""
+    value = parse_int(params, name)
+    if value is None:
+        return default
+    if value == 0 or (allowed is not None and value not in allowed):
+        raise errors.invalid_parameter(name)
+    return min(value, maximum)
+
+
+def parse_depth_limit(params: Mapping[str, str]) -> int:
+    """GET /api/v3/depth: default 100, one of 5, 10, 20, 50, 100, 500, 1000, 5000."""
+    return parse_limit(params, "limit", default=100, maximum=5000, allowed=DEPTH_LIMITS)
+
+
+def parse_interval(params: Mapping[str, str], name: str = "interval") -> str:
+    """A kline interval (1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M): -1102 missing, -1120 other."""
+    value = _required(params, name)
+    if value not in INTERVALS:
+        raise errors.invalid_interval()
+    return value
+
+
+def parse_time_range(params: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """startTime and endTime; -1128 when startTime is after endTime."""
+    start, end = parse_int(params, "startTime"), parse_int(params, "endTime")
+    if start is not None and end is not None and start > end:
+        raise errors.bad_combination()
+    return start, end
+
+
+# ---------------------------------------------------------------------------------- symbols
+
+
+def symbol_name(text: str, rules: Mapping[str, SymbolRules], name: str = "symbol") -> str:
+    if not _SYMBOL.fullmatch(text):
+        raise errors.illegal_chars(name, errors.SYMBOL_RANGE)
+    if text not in rules:
+        raise errors.invalid_symbol()
+    return text
+
+
+def parse_symbol(params: Mapping[str, str], rules: Mapping[str, SymbolRules], required: bool = True) -> str | None:
+    """`symbol`: -1102 when required and not sent, -1100 when not a symbol name, -1121 when unknown."""
+    text = _get(params, "symbol")
+    if not text:
+        if required:
+            raise errors.mandatory_missing("symbol")
+        return None
+    return symbol_name(text, rules)
+
+
+def parse_symbols_list(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> list[str] | None:
+    """`symbols=["A","B"]` (already URL-decoded), or None when not sent."""
+    text = _get(params, "symbols")
+    if text is None:
+        return None
+    if not text:
+        raise errors.mandatory_missing("symbols")
+    try:
+        names = msgspec.json.decode(text, type=list[str])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise errors.illegal_chars("symbols", errors.SYMBOLS_RANGE) from None
+    if not names:
+        raise errors.mandatory_missing("symbols")
+    for item in names:
+        if not _SYMBOL.fullmatch(item):
+            raise errors.illegal_chars("symbols", errors.SYMBOLS_RANGE)
+    if len(set(names)) != len(names):
+        raise errors.duplicate_symbols()
+    for item in names:
+        if item not in rules:
+            raise errors.invalid_symbol()
+    return names
+
+
+def parse_symbols_filter(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> list[str]:
+    """exchangeInfo and the tickers: `symbol=`, `symbols=[...]` or neither (every symbol, sorted)."""
+    if _sent(params, "symbol") and "symbols" in params:
+        raise errors.bad_combination()
+    if _sent(params, "symbol"):
+        return [parse_symbol(params, rules)]
+    names = parse_symbols_list(params, rules)
+    return names if names is not None else sorted(rules)
+
+
+# ------------------------------------------------------------------------------- the filters
+
+
+def max_price(rules: SymbolRules) -> int:
+    """The largest price (price units) the node accepts: a tick multiple within MAX_UNITS at 8 decimals."""
+    return MAX_UNITS // 10 ** (ASSET_DECIMALS - rules.price_decimals) // rules.tick * rules.tick
+
+
+def check_price(rules: SymbolRules, price: int) -> None:
+    if not rules.price_ok(price) or price > max_price(rules):
+        raise errors.price_filter()
+
+
+def check_qty(rules: SymbolRules, qty: int) -> None:
+    if not rules.qty_ok(qty):
+        raise errors.lot_size()
+
+
+def check_notional(rules: SymbolRules, price: int, qty: int) -> None:
+    """NOTIONAL filter for price x qty (a LIMIT order here; a MARKET order by quantity when the
+    caller knows the price it will trade at)."""
+    check_quote_amount(rules, rules.notional(price, qty))
+
+
+def check_quote_amount(rules: SymbolRules, amount: int) -> None:
+    if amount <= 0 or amount < rules.min_notional or amount > MAX_NOTIONAL:
+        raise errors.notional()
+
+
+def _price_units(rules: SymbolRules, units8: int) -> int:
+    scale = 10 ** (ASSET_DECIMALS - rules.price_decimals)
+    if units8 % scale:
+        raise errors.price_filter()  # finer than the symbol's price precision: off the tick
+    return units8 // scale
+
+
+# ----------------------------------------------------------------------------------- orders
+
+
+def _enum(params: Mapping[str, str], name: str, enum, error: ApiError):
+    value = _required(params, name)
+    member = enum.__members__.get(value)
+    if member is None:
+        raise error
+    return member
+
+
+def parse_client_order_id(params: Mapping[str, str], name: str = "newClientOrderId") -> str | None:
+    value = _get(params, name)
+    if value is None:
+        return None
+    if value == "":
+        raise errors.empty_new_client_order_id() if name == "newClientOrderId" else errors.empty_orig_client_order_id()
+    if not _CLIENT_ORDER_ID.fullmatch(value):
+        raise errors.illegal_chars(name, errors.CLIENT_ORDER_ID_RANGE)
+    return value
+
+
+def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> NewOrder:
+    """POST /api/v3/order parameters to a NewOrder (module docstring for every rule and error).
+
+    A MARKET order by quantity has no notional check here (its price is unknown): call
+    `check_notional` with the price it will trade at if one is known."""
+    symbol = parse_symbol(params, rules)
+    sr = rules[symbol]
+    side = _enum(params, "side", Side, errors.invalid_side())
+    type_text = _required(params, "type")
+    if type_text in _UNSUPPORTED_TYPES:
+        raise ApiError(-2010, _UNSUPPORTED_TYPES[type_text])
+    type_ = OrderType.__members__.get(type_text)
+    if type_ is None:
+        raise errors.invalid_order_type()
+
+    resp_text = _get(params, "newOrderRespType")
+    if resp_text:
+        if resp_text not in RESP_TYPES:
+            raise errors.illegal_chars("newOrderRespType", _RESP_RANGE)
+        resp_type = resp_text
+    else:
+        resp_type = "ACK" if type_ == OrderType.LIMIT_MAKER else "FULL"
+    stp_text = _get(params, "selfTradePreventionMode")
+    if stp_text:
+        stp = SelfTradePrevention.__members__.get(stp_text)
+        if stp is None:
+            raise errors.illegal_chars("selfTradePreventionMode", _STP_RANGE)
+    else:
+        stp = DEFAULT_STP
+    client_order_id = parse_client_order_id(params)
+
+    if _sent(params, "icebergQty") and decimal_units(params["icebergQty"], "icebergQty") != 0:
+        raise ApiError(-2010, "Iceberg orders are not supported for this symbol.")
+    for name in ("stopPrice", "trailingDelta"):
+        if _sent(params, name):
+            raise errors.not_required(name)
+
+    if type_ == OrderType.MARKET:
+        for name in ("price", "timeInForce"):
+            if _sent(params, name):
+                raise errors.not_required(name)
+        has_qty, has_quote = _sent(params, "quantity"), _sent(params, "quoteOrderQty")
+        if not has_qty and not has_quote:
+            raise errors.either_missing("quantity", "quoteOrderQty")
+        if has_qty and has_quote:
+            raise errors.not_required("quoteOrderQty")
+        tif = TimeInForce.GTC
+        price = 0
+        if has_qty:
+            qty = parse_decimal(params, "quantity", too_large=errors.lot_size())
+            quote_qty = 0
+            check_qty(sr, qty)
+        else:
+            quote_qty = parse_decimal(params, "quoteOrderQty", too_large=errors.notional())
+            qty = 0
+            check_quote_amount(sr, quote_qty)
+    else:
+        if _sent(params, "quoteOrderQty"):
+            raise errors.not_required("quoteOrderQty")
+        if type_ == OrderType.LIMIT:
+            tif = _enum(params, "timeInForce", TimeInForce, errors.invalid_tif())
+        else:  # LIMIT_MAKER rests or is rejected: no time in force
+            if _sent(params, "timeInForce"):
+                raise errors.not_required("timeInForce")
+            tif = TimeInForce.GTC
+        qty = parse_decimal(params, "quantity", too_large=errors.lot_size())
+        price8 = parse_decimal(params, "price", too_large=errors.price_filter())
+        price = _price_units(sr, price8)
+        check_price(sr, price)
+        check_qty(sr, qty)
+        check_notional(sr, price, qty)
+        quote_qty = 0
+    return NewOrder(symbol=symbol, side=side, type=type_, time_in_force=tif, price=price, qty=qty,
+                    quote_qty=quote_qty, client_order_id=client_order_id, resp_type=resp_type, stp=stp)
+
+
+def parse_order_ref(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> tuple[str, int | None, str | None]:
+    """symbol and orderId and/or origClientOrderId (GET and DELETE /api/v3/order).
+
+    -1102 "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!" when
+    neither was sent. With both, the caller finds the order by id and must check the client id."""
+    symbol = parse_symbol(params, rules)
+    order_id = parse_int(params, "orderId")
+    client_id = _get(params, "origClientOrderId") or None
+    if client_id is not None and not _CLIENT_ORDER_ID.fullmatch(client_id):
+        raise errors.illegal_chars("origClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
+    if order_id is None and client_id is None:
+        raise errors.either_missing("origClientOrderId", "orderId")
+    return symbol, order_id, client_id
+
+
+def parse_query_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> OrderRef:
+    symbol, order_id, client_id = parse_order_ref(params, rules)
+    return OrderRef(symbol=symbol, order_id=order_id, orig_client_order_id=client_id)
+
+
+def parse_cancel(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> OrderRef:
+    symbol, order_id, client_id = parse_order_ref(params, rules)
+    return OrderRef(symbol=symbol, order_id=order_id, orig_client_order_id=client_id,
+                    new_client_order_id=parse_client_order_id(params))
+
+
+def order_matches_ref(order: Mapping, order_id: int | None, client_id: str | None) -> bool:
+    """Whether a found order is the one a (orderId, origClientOrderId) pair names (both must agree)."""
+    if order_id is not None and order.get("order_id") != order_id:
+        return False
+    return client_id is None or order.get("client_order_id") == client_id
