@@ -134,8 +134,10 @@ def main() -> None:
                 p50, p99 = pct(r["lat"])
                 r["p50"], r["p99"] = p50, p99
                 results[(policy, name)] = r
+                r["period_ms"] = args.seconds * 1e3 / max(r["fsyncs"], 1)
+                period = f", one per {r['period_ms']:.1f} ms" if policy == "batch" else ""
                 print(f"{policy:>6} {name:>8}: {r['rate']:>12,.0f} records/s   p50 {p50:>9,.1f} us   p99 "
-                      f"{p99:>9,.1f} us   ({r['writes']:,} writes, {r['fsyncs']:,} fsyncs)", flush=True)
+                      f"{p99:>9,.1f} us   ({r['writes']:,} writes, {r['fsyncs']:,} fsyncs{period})", flush=True)
 
         per_append = run_append_only(work / "append", args.records, payloads)
         shutil.rmtree(work / "append")
@@ -180,9 +182,10 @@ def main() -> None:
     names = ["sync-1", "sync-64", "async-64"]
     x = np.arange(len(names))
     for i, policy in enumerate(POLICIES):
-        a1.bar(x + (i - 1) * 0.27, [results[(policy, n)]["rate"] for n in names], 0.27, label=policy)
-        a2.bar(x + (i - 1) * 0.27, [results[(policy, n)]["p99"] for n in names], 0.27, label=f"{policy} p99", alpha=0.5)
-        a2.bar(x + (i - 1) * 0.27, [results[(policy, n)]["p50"] for n in names], 0.27, label=f"{policy} p50")
+        at, color = x + (i - 1) * 0.27, f"C{i}"
+        a1.bar(at, [results[(policy, n)]["rate"] for n in names], 0.27, label=policy, color=color)
+        a2.bar(at, [results[(policy, n)]["p99"] for n in names], 0.27, color=color, alpha=0.35)
+        a2.bar(at, [results[(policy, n)]["p50"] for n in names], 0.27, label=policy, color=color)
     for ax, title in [(a1, "append + commit, records/s"), (a2, "latency per group, us (p50 solid, p99 light)")]:
         ax.set_xticks(x, names)
         ax.set_yscale("log")

@@ -31,11 +31,15 @@ segment touched (normally one), so a group of appends costs one syscall.
               acknowledged command survives a kill -9 of any process and a power cut / kernel crash.
               With the blocking ``commit()`` the grouping is the caller's: append the batch, commit
               once (the fsync blocks the calling thread: do not call it on an event loop).
-``"batch"``   commit()/sync() return once the records are written to the OS (page cache); a background
-              thread fsyncs at most once every ``batch_window_ms`` and no later than that (plus the time
-              of the fsync itself) after a write. An acknowledged command survives a kill -9 of any
-              process; a power cut can lose the commands acknowledged in the last window (~2 ms + one
-              fsync), never an older one.
+``"batch"``   commit()/sync() return once the records are written to the OS (page cache); a helper
+              thread fsyncs at most once every ``batch_window_ms``, starting at most a window after a
+              write. An acknowledged command survives a kill -9 of any process; a power cut can lose
+              the commands acknowledged in the last window, never an older one. The window is
+              batch_window_ms + the fsync's own time + the helper's wait for the GIL: when the owning
+              thread is busy in Python each hand-off takes up to the interpreter's switch interval
+              (5 ms): bench/journal.py measured one fsync per 2.4 ms with a 2 ms window when the owner
+              makes a syscall per record (each releases the GIL, as a server's socket I/O does), but
+              one per 12-19 ms in a CPU-bound loop that rarely releases it.
 ``"off"``     commit()/sync() return once the records are written to the OS; nothing is fsynced until
               ``close()`` (sealed segments are not fsynced either). An acknowledged command survives a
               kill -9 of any process, not a machine crash (the kernel writes it back when it likes,
