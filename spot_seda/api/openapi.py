@@ -1,0 +1,293 @@
+"""The OpenAPI 3.0 description of the node's REST API, served at GET /openapi.json.
+
+Built from small helpers so that every endpoint states its parameters, its answer's shape and the
+Binance-style error body. Private endpoints take their parameters in the query string or a
+form-encoded body (DELETE included), signed as auth.py describes.
+"""
+
+from __future__ import annotations
+
+from ..engine.kline import INTERVALS as _INTERVALS
+from .params import DEPTH_LIMITS, RESP_TYPES
+from .views import ORDER_TYPES, STP_MODES
+
+INTERVALS = list(_INTERVALS)
+ORDER_STATUSES = ["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"]
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _str(description: str = "", **extra) -> dict:
+    return {"type": "string", **({"description": description} if description else {}), **extra}
+
+
+def _dec(description: str = "") -> dict:
+    return _str(description or "decimal string", pattern=r"^[0-9]+(\.[0-9]+)?$", example="0.00100000")
+
+
+def _int(description: str = "", **extra) -> dict:
+    return {"type": "integer", "format": "int64", **({"description": description} if description else {}), **extra}
+
+
+def _bool() -> dict:
+    return {"type": "boolean"}
+
+
+def _obj(props: dict, required: list[str] | None = None) -> dict:
+    return {"type": "object", "properties": props, "required": required if required is not None else list(props)}
+
+
+def _array(items: dict) -> dict:
+    return {"type": "array", "items": items}
+
+
+def _p(name: str, schema: dict, required: bool = False, description: str = "", where: str = "query") -> dict:
+    out = {"name": name, "in": where, "required": required, "schema": schema}
+    if description:
+        out["description"] = description
+    return out
+
+
+SYMBOL = _p("symbol", _str(pattern=r"^[A-Z0-9-_.]{1,20}$", example="BTCUSDT"), True)
+SYMBOL_OPT = _p("symbol", _str(pattern=r"^[A-Z0-9-_.]{1,20}$"), False, "One symbol; the answer is an object.")
+SYMBOLS = _p("symbols", _str(example='["BTCUSDT","ETHUSDT"]'), False,
+             "URL-encoded JSON array of symbols; the answer is an array (also when neither is sent).")
+TIMESTAMP = _p("timestamp", _int("ms since the epoch; must be < serverTime + 1000 and within recvWindow"), True)
+RECV_WINDOW = _p("recvWindow", _int("ms, default 5000, at most 60000", maximum=60000), False)
+SIGNATURE = _p("signature", _str("hex HMAC-SHA256 of the query string followed by the form body", pattern="^[0-9a-fA-F]{64}$"), True)
+SIGNED_PARAMS = [RECV_WINDOW, TIMESTAMP, SIGNATURE]
+
+
+def _limit(default: int, maximum: int, allowed: tuple[int, ...] | None = None) -> dict:
+    schema = _int(minimum=1, maximum=maximum, default=default)
+    if allowed:
+        schema["enum"] = list(allowed)
+    return _p("limit", schema, False, f"Default {default}; max {maximum}.")
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {
+    "400": _json(_ref("Error"), "Bad request: a Binance error code and message"),
+    "401": _json(_ref("Error"), "-2014 / -2015: missing, malformed or unknown API key"),
+    "503": _json(_ref("Error"), "-1003 engine backlog, -1007 execution status unknown"),
+}
+PUBLIC_ERRORS = {"400": ERRORS["400"]}
+
+
+def _op(summary: str, ok: dict, params: list[dict] | None = None, *, tag: str, security: list | None = None,
+        errors: dict | None = None, body: dict | None = None, description: str = "") -> dict:
+    op: dict = {"summary": summary, "tags": [tag], "parameters": params or [],
+                "responses": {"200": ok, **(errors if errors is not None else PUBLIC_ERRORS)}}
+    if description:
+        op["description"] = description
+    if security is not None:
+        op["security"] = security
+    if body is not None:
+        op["requestBody"] = body
+    op["operationId"] = summary.replace(" ", "_").replace("/", "_").lower()
+    return op
+
+
+SIGNED_SECURITY = [{"ApiKey": [], "Signature": []}]
+KEY_SECURITY = [{"ApiKey": []}]
+ADMIN_SECURITY = [{"AdminToken": []}]
+
+
+def _form_body(params: list[dict]) -> dict:
+    """The same parameters as a form body (Binance accepts either; the signature covers both)."""
+    props = {p["name"]: p["schema"] for p in params}
+    return {"required": False, "content": {"application/x-www-form-urlencoded": {
+        "schema": {"type": "object", "properties": props}}}}
+
+
+def _signed(summary: str, ok: dict, params: list[dict], *, tag: str = "Trading", description: str = "",
+            body: bool = False) -> dict:
+    all_params = params + SIGNED_PARAMS
+    return _op(summary, ok, all_params, tag=tag, security=SIGNED_SECURITY, errors=ERRORS,
+               body=_form_body(all_params) if body else None,
+               description=description or "SIGNED: X-MBX-APIKEY header and signature; parameters in the query "
+                                          "string or a form-encoded body.")
+
+
+def _schemas() -> dict:
+    ack = {"symbol": _str(), "orderId": _int(), "orderListId": _int(), "clientOrderId": _str(), "transactTime": _int()}
+    result = {**ack, "price": _dec(), "origQty": _dec(), "executedQty": _dec(), "origQuoteOrderQty": _dec(),
+              "cummulativeQuoteQty": _dec(), "status": _str(enum=ORDER_STATUSES), "timeInForce": _str(enum=["GTC", "IOC", "FOK"]),
+              "type": _str(enum=ORDER_TYPES), "side": _str(enum=["BUY", "SELL"]), "workingTime": _int(),
+              "selfTradePreventionMode": _str(enum=STP_MODES)}
+    order = {k: v for k, v in result.items() if k != "transactTime"}
+    order.update({"stopPrice": _dec(), "icebergQty": _dec(), "time": _int(), "updateTime": _int(), "isWorking": _bool()})
+    balance = {"asset": _str(), "free": _dec(), "locked": _dec()}
+    filt = {"type": "object", "properties": {
+        "filterType": _str(enum=["PRICE_FILTER", "LOT_SIZE", "NOTIONAL"]), "minPrice": _dec(), "maxPrice": _dec(),
+        "tickSize": _dec(), "minQty": _dec(), "maxQty": _dec(), "stepSize": _dec(), "minNotional": _dec(),
+        "applyMinToMarket": _bool(), "maxNotional": _dec(), "applyMaxToMarket": _bool(), "avgPriceMins": _int()},
+        "required": ["filterType"]}
+    symbol_info = _obj({
+        "symbol": _str(), "status": _str(enum=["TRADING"]), "baseAsset": _str(), "baseAssetPrecision": _int(),
+        "quoteAsset": _str(), "quotePrecision": _int(), "quoteAssetPrecision": _int(), "baseCommissionPrecision": _int(),
+        "quoteCommissionPrecision": _int(), "orderTypes": _array(_str(enum=ORDER_TYPES)), "icebergAllowed": _bool(),
+        "ocoAllowed": _bool(), "otoAllowed": _bool(), "quoteOrderQtyMarketAllowed": _bool(), "allowTrailingStop": _bool(),
+        "cancelReplaceAllowed": _bool(), "isSpotTradingAllowed": _bool(), "isMarginTradingAllowed": _bool(),
+        "filters": _array(_ref("Filter")), "permissions": _array(_str()), "permissionSets": _array(_array(_str())),
+        "defaultSelfTradePreventionMode": _str(enum=STP_MODES),
+        "allowedSelfTradePreventionModes": _array(_str(enum=STP_MODES))})
+    ticker = {k: _dec() for k in ("priceChange", "weightedAvgPrice", "prevClosePrice", "lastPrice", "lastQty", "bidPrice",
+                                  "bidQty", "askPrice", "askQty", "openPrice", "highPrice", "lowPrice", "volume", "quoteVolume")}
+    ticker.update({"symbol": _str(), "priceChangePercent": _str(), "openTime": _int(), "closeTime": _int(),
+                   "firstId": _int(), "lastId": _int(), "count": _int()})
+    return {
+        "Error": _obj({"code": _int("Binance error code, e.g. -1121"), "msg": _str("Binance error message")}),
+        "Empty": {"type": "object", "properties": {}, "additionalProperties": False},
+        "ServerTime": _obj({"serverTime": _int()}),
+        "Filter": filt,
+        "SymbolInfo": symbol_info,
+        "ExchangeInfo": _obj({"timezone": _str(), "serverTime": _int(), "rateLimits": _array({"type": "object"}),
+                              "exchangeFilters": _array({"type": "object"}), "symbols": _array(_ref("SymbolInfo"))}),
+        "Depth": _obj({"lastUpdateId": _int(), "bids": _array(_array(_str())), "asks": _array(_array(_str()))}),
+        "Trade": _obj({"id": _int(), "price": _dec(), "qty": _dec(), "quoteQty": _dec(), "time": _int(),
+                       "isBuyerMaker": _bool(), "isBestMatch": _bool()}),
+        "AggTrade": _obj({"a": _int(), "p": _dec(), "q": _dec(), "f": _int(), "l": _int(), "T": _int(), "m": _bool(), "M": _bool()}),
+        "Kline": {"type": "array", "minItems": 12, "maxItems": 12,
+                  "items": {"oneOf": [_int(), _str()]},
+                  "description": "[open time, open, high, low, close, volume, close time, quote volume, trades, "
+                                 "taker buy base volume, taker buy quote volume, \"0\"]"},
+        "Ticker24hr": _obj(ticker),
+        "TickerPrice": _obj({"symbol": _str(), "price": _dec()}),
+        "BookTicker": _obj({"symbol": _str(), "bidPrice": _dec(), "bidQty": _dec(), "askPrice": _dec(), "askQty": _dec()}),
+        "AvgPrice": _obj({"mins": _int(), "price": _dec(), "closeTime": _int()}),
+        "OrderAck": _obj(ack),
+        "OrderResult": _obj(result),
+        "Fill": _obj({"price": _dec(), "qty": _dec(), "commission": _dec(), "commissionAsset": _str(), "tradeId": _int()}),
+        "OrderFull": _obj({**result, "fills": _array(_ref("Fill"))}),
+        "Order": _obj(order),
+        "MyTrade": _obj({"symbol": _str(), "id": _int(), "orderId": _int(), "orderListId": _int(), "price": _dec(),
+                         "qty": _dec(), "quoteQty": _dec(), "commission": _dec(), "commissionAsset": _str(),
+                         "time": _int(), "isBuyer": _bool(), "isMaker": _bool(), "isBestMatch": _bool()}),
+        "Balance": _obj(balance),
+        "Account": _obj({"makerCommission": _int(), "takerCommission": _int(), "buyerCommission": _int(),
+                         "sellerCommission": _int(), "commissionRates": {"type": "object"}, "canTrade": _bool(),
+                         "canWithdraw": _bool(), "canDeposit": _bool(), "brokered": _bool(),
+                         "requireSelfTradePrevention": _bool(), "preventSor": _bool(), "updateTime": _int(),
+                         "accountType": _str(), "balances": _array(_ref("Balance")), "permissions": _array(_str()),
+                         "uid": _int()}),
+        "ListenKey": _obj({"listenKey": _str()}),
+        "NewAccount": _obj({"accountId": _int(), "apiKey": _str(), "secretKey": _str()}),
+        "Transfer": _obj({"accountId": _int(minimum=1), "asset": _str(), "amount": _dec("a positive decimal string")}),
+        "SeedOrder": _obj({"symbol": _str(), "side": _str(enum=["BUY", "SELL"]), "price": _dec(), "quantity": _dec(),
+                           "type": _str(enum=ORDER_TYPES), "timeInForce": _str(enum=["GTC", "IOC", "FOK"]),
+                           "clientOrderId": _str(maxLength=36), "quoteOrderQty": _dec(),
+                           "newOrderRespType": _str(enum=list(RESP_TYPES))},
+                          ["symbol", "side"]),
+    }
+
+
+def _one_or_many(name: str) -> dict:
+    return {"oneOf": [_ref(name), _array(_ref(name))]}
+
+
+def openapi_document(base_url: str = "/") -> dict:
+    """The whole description as a JSON-ready dict."""
+    order_ref = [SYMBOL, _p("orderId", _int()), _p("origClientOrderId", _str(maxLength=36))]
+    new_order = [
+        SYMBOL,
+        _p("side", _str(enum=["BUY", "SELL"]), True),
+        _p("type", _str(enum=ORDER_TYPES), True),
+        _p("timeInForce", _str(enum=["GTC", "IOC", "FOK"]), False, "LIMIT only (mandatory there)."),
+        _p("quantity", _dec(), False, "LIMIT, LIMIT_MAKER; MARKET: this or quoteOrderQty."),
+        _p("quoteOrderQty", _dec(), False, "MARKET only: quote amount to spend (BUY) or receive (SELL)."),
+        _p("price", _dec(), False, "LIMIT and LIMIT_MAKER."),
+        _p("newClientOrderId", _str(pattern="^[a-zA-Z0-9-_]{1,36}$")),
+        _p("newOrderRespType", _str(enum=list(RESP_TYPES)), False, "Default FULL for LIMIT and MARKET, ACK otherwise."),
+        _p("selfTradePreventionMode", _str(enum=STP_MODES), False, "Default NONE."),
+    ]
+    history = [SYMBOL, _p("startTime", _int()), _p("endTime", _int()), _limit(500, 1000)]
+    listen_key = [_p("listenKey", _str(), True)]
+    public, market = "Public", "Market data"
+    paths = {
+        "/api/v3/ping": {"get": _op("Test connectivity", _json(_ref("Empty")), tag=public)},
+        "/api/v3/time": {"get": _op("Server time", _json(_ref("ServerTime")), tag=public)},
+        "/api/v3/exchangeInfo": {"get": _op("Exchange information", _json(_ref("ExchangeInfo")),
+                                            [SYMBOL_OPT, SYMBOLS], tag=public)},
+        "/api/v3/depth": {"get": _op("Order book", _json(_ref("Depth")), [SYMBOL, _limit(100, 5000, DEPTH_LIMITS)], tag=market)},
+        "/api/v3/trades": {"get": _op("Recent trades", _json(_array(_ref("Trade"))), [SYMBOL, _limit(500, 1000)], tag=market)},
+        "/api/v3/aggTrades": {"get": _op("Aggregate trades", _json(_array(_ref("AggTrade"))),
+                                         [SYMBOL, _p("fromId", _int()), _p("startTime", _int()), _p("endTime", _int()),
+                                          _limit(500, 1000)], tag=market)},
+        "/api/v3/klines": {"get": _op("Klines", _json(_array(_ref("Kline"))),
+                                      [SYMBOL, _p("interval", _str(enum=INTERVALS), True), _p("startTime", _int()),
+                                       _p("endTime", _int()), _limit(500, 1000)], tag=market)},
+        "/api/v3/ticker/24hr": {"get": _op("24hr ticker", _json(_one_or_many("Ticker24hr")), [SYMBOL_OPT, SYMBOLS], tag=market)},
+        "/api/v3/ticker/price": {"get": _op("Price ticker", _json(_one_or_many("TickerPrice")), [SYMBOL_OPT, SYMBOLS], tag=market)},
+        "/api/v3/ticker/bookTicker": {"get": _op("Book ticker", _json(_one_or_many("BookTicker")), [SYMBOL_OPT, SYMBOLS], tag=market)},
+        "/api/v3/avgPrice": {"get": _op("Average price", _json(_ref("AvgPrice")), [SYMBOL], tag=market)},
+        "/api/v3/order": {
+            "post": _signed("New order", _json({"oneOf": [_ref("OrderAck"), _ref("OrderResult"), _ref("OrderFull")]}),
+                            new_order, body=True),
+            "get": _signed("Query order", _json(_ref("Order")), order_ref),
+            "delete": _signed("Cancel order", _json(_ref("Order")), order_ref + [_p("newClientOrderId", _str(maxLength=36))],
+                              body=True),
+        },
+        "/api/v3/openOrders": {
+            "get": _signed("Open orders", _json(_array(_ref("Order"))), [SYMBOL_OPT]),
+            "delete": _signed("Cancel all open orders on a symbol", _json(_array(_ref("Order"))), [SYMBOL], body=True),
+        },
+        "/api/v3/allOrders": {"get": _signed("All orders", _json(_array(_ref("Order"))),
+                                             [SYMBOL, _p("orderId", _int())] + history[1:])},
+        "/api/v3/myTrades": {"get": _signed("Account trade list", _json(_array(_ref("MyTrade"))),
+                                            [SYMBOL, _p("orderId", _int()), _p("fromId", _int())] + history[1:])},
+        "/api/v3/account": {"get": _signed("Account information", _json(_ref("Account")),
+                                           [_p("omitZeroBalances", _bool())], tag="Account")},
+        "/api/v3/userDataStream": {
+            "post": _op("Start user data stream", _json(_ref("ListenKey")), tag="User data stream",
+                        security=KEY_SECURITY, errors=ERRORS),
+            "put": _op("Keep alive user data stream", _json(_ref("Empty")), listen_key, tag="User data stream",
+                       security=KEY_SECURITY, errors=ERRORS),
+            "delete": _op("Close user data stream", _json(_ref("Empty")), listen_key, tag="User data stream",
+                          security=KEY_SECURITY, errors=ERRORS),
+        },
+        "/api/spot/v2/": {"post": _op(
+            "Seed order endpoint", _json({"oneOf": [_ref("OrderAck"), _ref("OrderResult"), _ref("OrderFull")]}),
+            SIGNED_PARAMS, tag="Trading", security=SIGNED_SECURITY, errors=ERRORS,
+            body={"required": True, "content": {"application/json": {"schema": _ref("SeedOrder")}}},
+            description="The seed's order entry: a JSON body; the signature covers the query string followed by "
+                        "the raw body. type defaults to LIMIT with a price (timeInForce GTC), else MARKET.")},
+        "/admin/v1/accounts": {"post": _op("Create account", _json(_ref("NewAccount")), tag="Admin",
+                                           security=ADMIN_SECURITY, errors=ERRORS)},
+        "/admin/v1/deposit": {"post": _op("Deposit", _json(_ref("Balance")), tag="Admin", security=ADMIN_SECURITY,
+                                          errors=ERRORS, body={"required": True, "content": {
+                                              "application/json": {"schema": _ref("Transfer")}}})},
+        "/admin/v1/withdraw": {"post": _op("Withdraw", _json(_ref("Balance")), tag="Admin", security=ADMIN_SECURITY,
+                                           errors=ERRORS, body={"required": True, "content": {
+                                               "application/json": {"schema": _ref("Transfer")}}})},
+        "/metrics": {"get": _op("Prometheus metrics", {"description": "Prometheus text exposition",
+                                                        "content": {"text/plain": {"schema": _str()}}}, tag="Operations")},
+        "/openapi.json": {"get": _op("This document", _json({"type": "object"}), tag="Operations")},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "spot_seda",
+            "version": "1.0.0",
+            "description": "A spot exchange node speaking the Binance Spot REST API v3. Errors are "
+                           '{"code": <Binance code>, "msg": <Binance text>} with a 4xx status.',
+        },
+        "servers": [{"url": base_url}],
+        "tags": [{"name": t} for t in ("Public", "Market data", "Trading", "Account", "User data stream", "Admin", "Operations")],
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-MBX-APIKEY"},
+                "Signature": {"type": "apiKey", "in": "query", "name": "signature",
+                              "description": "hex HMAC-SHA256, keyed by the secret key, of the query string "
+                                             "followed by the form body (the signature parameter left out)"},
+                "AdminToken": {"type": "apiKey", "in": "header", "name": "X-Admin-Token"},
+            },
+        },
+    }

@@ -1,0 +1,458 @@
+"""Entities (the field names of model/entities.py, plus order_id / time / update_time as Acquiring and
+the History return them) to Binance's JSON shapes.
+
+Amounts are decimal strings with 8 decimals, as Binance writes them ("0.00100000"): quantities and
+quote amounts are already 10**-8 units; prices (10**-price_decimals quote per base) are scaled up
+exactly. Nothing here rounds except where Binance's own field is a ratio (weightedAvgPrice,
+priceChangePercent, avgPrice), which are truncated toward zero at their shown precision.
+
+Order views, and what Binance's fields mean for this node's orders:
+- origQty: the quantity asked. A MARKET order by quoteOrderQty has no asked quantity (Acquiring holds
+  the whole free balance for a sell by quote amount): there origQty is the executed quantity.
+- origQuoteOrderQty: the quoteOrderQty asked, else 0 (a MARKET buy by quantity holds a quote budget
+  internally; that is not something the client asked for and is not shown).
+- workingTime: when Match first reported the order; its creation time until then.
+- isWorking: true (every accepted order type of this node works at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ..model.enums import SelfTradePrevention
+from ..model.fixedpoint import ASSET_DECIMALS, to_text
+from ..model.symbols import FEE_SCALE, SymbolRules
+from .params import DEFAULT_STP, MAX_NOTIONAL, max_price
+
+ZERO = "0.00000000"
+ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
+STP_MODES = [m.name for m in SelfTradePrevention]
+AVG_PRICE_MINS = 5
+DAY_MS = 86_400_000
+
+
+def amount_text(units: int) -> str:
+    """10**-8 units as Binance's 8-decimal string."""
+    return to_text(units, ASSET_DECIMALS)
+
+
+def price_text(rules: SymbolRules, price: int) -> str:
+    """A price in the symbol's price units as an 8-decimal string (exact)."""
+    return to_text(price * 10 ** (ASSET_DECIMALS - rules.price_decimals), ASSET_DECIMALS)
+
+
+def _truncdiv(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+# ------------------------------------------------------------------------------------ orders
+
+
+def _is_quote_order(order: Mapping) -> bool:
+    """A MARKET order placed by quoteOrderQty (see the module docstring)."""
+    if order.get("type") != "MARKET" or not order.get("quote_qty"):
+        return False
+    return order.get("side") == "SELL" or not order.get("qty")
+
+
+def _orig_qty(order: Mapping) -> int:
+    return (order.get("executed_qty") or 0) if _is_quote_order(order) else (order.get("qty") or 0)
+
+
+def _orig_quote_qty(order: Mapping) -> int:
+    return (order.get("quote_qty") or 0) if _is_quote_order(order) else 0
+
+
+def _working_time(order: Mapping) -> int:
+    working = order.get("working_time")
+    return working if working is not None and working >= 0 else (order.get("time") or 0)
+
+
+def order_json(order: Mapping, rules: SymbolRules) -> dict:
+    """GET /api/v3/order, openOrders, allOrders and the cancel answers."""
+    time = order.get("time") or 0
+    return {
+        "symbol": order["symbol"],
+        "orderId": order["order_id"],
+        "orderListId": -1,
+        "clientOrderId": order.get("client_order_id") or "",
+        "price": price_text(rules, order.get("price") or 0),
+        "origQty": amount_text(_orig_qty(order)),
+        "executedQty": amount_text(order.get("executed_qty") or 0),
+        "cummulativeQuoteQty": amount_text(order.get("cum_quote_qty") or 0),
+        "status": order["status"],
+        "timeInForce": order.get("time_in_force") or "GTC",
+        "type": order.get("type") or "LIMIT",
+        "side": order.get("side") or "BUY",
+        "stopPrice": ZERO,
+        "icebergQty": ZERO,
+        "time": time,
+        "updateTime": order.get("update_time") or time,
+        "isWorking": True,
+        "workingTime": _working_time(order),
+        "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
+        "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
+    }
+
+
+def order_ack(order: Mapping, rules: SymbolRules | None = None) -> dict:
+    """newOrderRespType=ACK."""
+    return {
+        "symbol": order["symbol"],
+        "orderId": order["order_id"],
+        "orderListId": -1,
+        "clientOrderId": order.get("client_order_id") or "",
+        "transactTime": order.get("time") or 0,
+    }
+
+
+def order_result(order: Mapping, rules: SymbolRules) -> dict:
+    """newOrderRespType=RESULT: the order as Match left it after its first pass."""
+    return {
+        **order_ack(order),
+        "price": price_text(rules, order.get("price") or 0),
+        "origQty": amount_text(_orig_qty(order)),
+        "executedQty": amount_text(order.get("executed_qty") or 0),
+        "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
+        "cummulativeQuoteQty": amount_text(order.get("cum_quote_qty") or 0),
+        "status": order["status"],
+        "timeInForce": order.get("time_in_force") or "GTC",
+        "type": order.get("type") or "LIMIT",
+        "side": order.get("side") or "BUY",
+        "workingTime": _working_time(order),
+        "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
+    }
+
+
+def order_full(order: Mapping, rules: SymbolRules, fills: Iterable[Mapping], account: int | None = None) -> dict:
+    """newOrderRespType=FULL: RESULT plus the order's fills (the trades it took as the taker)."""
+    is_buyer = order.get("side") == "BUY"
+    owner = order.get("account") if account is None else account
+    out = order_result(order, rules)
+    out["fills"] = [fill_json(trade, rules, owner, is_buyer) for trade in fills]
+    return out
+
+
+def fill_json(trade: Mapping, rules: SymbolRules, account: int, is_buyer: bool) -> dict:
+    commission, asset = fee_of(rules, trade, account, is_buyer)
+    return {
+        "price": price_text(rules, trade["price"]),
+        "qty": amount_text(trade["qty"]),
+        "commission": amount_text(commission),
+        "commissionAsset": asset,
+        "tradeId": trade["trade_id"],
+    }
+
+
+# ------------------------------------------------------------------------------------ trades
+
+
+def _is_buyer(trade: Mapping, account: int, is_buyer: bool | None) -> bool:
+    if is_buyer is not None:
+        return is_buyer
+    return trade["buyer_account"] == account
+
+
+def fee_of(rules: SymbolRules, trade: Mapping, account: int, is_buyer: bool | None = None) -> tuple[int, str]:
+    """(commission, asset) that `account` paid on `trade`, by the Ledger's rule: in the asset that side
+    receives (the buyer base, the seller quote), at the maker or taker rate by whether that side's
+    order was the maker, rounded down. `is_buyer` picks the side of a self-trade (default: buyer)."""
+    buyer = _is_buyer(trade, account, is_buyer)
+    maker = buyer == bool(trade["buyer_is_maker"])
+    rate = rules.maker_fee_ppm if maker else rules.taker_fee_ppm
+    if buyer:
+        return trade["qty"] * rate // FEE_SCALE, rules.base
+    return trade["quote_qty"] * rate // FEE_SCALE, rules.quote
+
+
+def my_trade_json(trade: Mapping, account: int, rules: SymbolRules, is_buyer: bool | None = None) -> dict:
+    """GET /api/v3/myTrades, one side of one trade (the buyer's side of a self-trade unless told)."""
+    buyer = _is_buyer(trade, account, is_buyer)
+    commission, asset = fee_of(rules, trade, account, buyer)
+    return {
+        "symbol": trade["symbol"],
+        "id": trade["trade_id"],
+        "orderId": trade["buyer_order_id"] if buyer else trade["seller_order_id"],
+        "orderListId": -1,
+        "price": price_text(rules, trade["price"]),
+        "qty": amount_text(trade["qty"]),
+        "quoteQty": amount_text(trade["quote_qty"]),
+        "commission": amount_text(commission),
+        "commissionAsset": asset,
+        "time": trade["time"],
+        "isBuyer": buyer,
+        "isMaker": buyer == bool(trade["buyer_is_maker"]),
+        "isBestMatch": True,
+    }
+
+
+def my_trades_json(trades: Iterable[Mapping], account: int, rules: SymbolRules) -> list[dict]:
+    """myTrades rows: a self-trade (the account on both sides) gives two rows, as on Binance."""
+    out = []
+    for trade in trades:
+        if trade["buyer_account"] == account:
+            out.append(my_trade_json(trade, account, rules, True))
+        if trade["seller_account"] == account:
+            out.append(my_trade_json(trade, account, rules, False))
+    return out
+
+
+def trade_json(trade: Mapping, rules: SymbolRules) -> dict:
+    """GET /api/v3/trades and historicalTrades."""
+    return {
+        "id": trade["trade_id"],
+        "price": price_text(rules, trade["price"]),
+        "qty": amount_text(trade["qty"]),
+        "quoteQty": amount_text(trade["quote_qty"]),
+        "time": trade["time"],
+        "isBuyerMaker": bool(trade["buyer_is_maker"]),
+        "isBestMatch": True,
+    }
+
+
+def agg_trade_json(trade: Mapping, rules: SymbolRules) -> dict:
+    """GET /api/v3/aggTrades, one trade as its own aggregate (id = the trade id)."""
+    return {
+        "a": trade["trade_id"],
+        "p": price_text(rules, trade["price"]),
+        "q": amount_text(trade["qty"]),
+        "f": trade["trade_id"],
+        "l": trade["trade_id"],
+        "T": trade["time"],
+        "m": bool(trade["buyer_is_maker"]),
+        "M": True,
+    }
+
+
+def agg_trades_json(trades: Iterable[Mapping], rules: SymbolRules) -> list[dict]:
+    """aggTrades as Binance aggregates them: consecutive trades of one taker order at one price are one
+    row (id = its first trade id, quantities summed)."""
+    out: list[dict] = []
+    key = None
+    qty = 0
+    for trade in trades:
+        k = (trade["taker_order_id"], trade["price"])
+        if out and k == key and trade["trade_id"] == out[-1]["l"] + 1:
+            qty += trade["qty"]
+            out[-1]["q"] = amount_text(qty)
+            out[-1]["l"] = trade["trade_id"]
+            continue
+        key, qty = k, trade["qty"]
+        out.append(agg_trade_json(trade, rules))
+    return out
+
+
+# ------------------------------------------------------------------------------- market data
+
+
+def kline_row(kline: Mapping, rules: SymbolRules) -> list:
+    """Binance's 12-field kline array."""
+    return [
+        kline["open_time"],
+        price_text(rules, kline["open"]),
+        price_text(rules, kline["high"]),
+        price_text(rules, kline["low"]),
+        price_text(rules, kline["close"]),
+        amount_text(kline["volume"]),
+        kline["close_time"],
+        amount_text(kline["quote_volume"]),
+        kline["trades"],
+        amount_text(kline["taker_buy_volume"]),
+        amount_text(kline["taker_buy_quote_volume"]),
+        "0",
+    ]
+
+
+def depth_json(rules: SymbolRules, last_update_id: int, bids: Iterable[tuple[int, int]],
+               asks: Iterable[tuple[int, int]]) -> dict:
+    """GET /api/v3/depth: levels as [price, qty] strings, best first."""
+    return {
+        "lastUpdateId": last_update_id,
+        "bids": [[price_text(rules, p), amount_text(q)] for p, q in bids],
+        "asks": [[price_text(rules, p), amount_text(q)] for p, q in asks],
+    }
+
+
+def book_ticker_json(rules: SymbolRules, bid: tuple[int, int] | None, ask: tuple[int, int] | None) -> dict:
+    """GET /api/v3/ticker/bookTicker (an empty side shows zeros)."""
+    bp, bq = bid or (0, 0)
+    ap, aq = ask or (0, 0)
+    return {
+        "symbol": rules.symbol,
+        "bidPrice": price_text(rules, bp),
+        "bidQty": amount_text(bq),
+        "askPrice": price_text(rules, ap),
+        "askQty": amount_text(aq),
+    }
+
+
+def ticker_price_json(rules: SymbolRules, last_trade: Mapping | None) -> dict:
+    """GET /api/v3/ticker/price: the last trade's price (zero before the first trade)."""
+    return {"symbol": rules.symbol, "price": price_text(rules, last_trade["price"] if last_trade else 0)}
+
+
+def _vwap_text(quote_volume: int, volume: int) -> str:
+    """quote / base as an 8-decimal price string, truncated (0 without volume)."""
+    return amount_text(quote_volume * 10**ASSET_DECIMALS // volume if volume else 0)
+
+
+def ticker_24hr_json(rules: SymbolRules, trades: Iterable[Mapping],
+                     best: tuple[tuple[int, int] | None, tuple[int, int] | None], now: int,
+                     prev_close: int | None = None, window_ms: int = DAY_MS) -> dict:
+    """GET /api/v3/ticker/24hr from the trades of the last `window_ms` (any order) and the best levels.
+
+    prevClosePrice is the last price before the window when the caller knows it, else 0."""
+    rows = sorted(trades, key=lambda t: t["trade_id"])
+    bid, ask = best
+    bp, bq = bid or (0, 0)
+    ap, aq = ask or (0, 0)
+    if rows:
+        first, last = rows[0], rows[-1]
+        open_, close = first["price"], last["price"]
+        high = max(t["price"] for t in rows)
+        low = min(t["price"] for t in rows)
+        volume = sum(t["qty"] for t in rows)
+        quote_volume = sum(t["quote_qty"] for t in rows)
+        change = close - open_
+        percent = to_text(_truncdiv(change * 100_000, open_), 3) if open_ else "0.000"
+        first_id, last_id, last_qty = first["trade_id"], last["trade_id"], last["qty"]
+    else:
+        open_ = close = high = low = volume = quote_volume = change = last_qty = 0
+        percent = "0.000"
+        first_id = last_id = -1
+    return {
+        "symbol": rules.symbol,
+        "priceChange": price_text(rules, change),
+        "priceChangePercent": percent,
+        "weightedAvgPrice": _vwap_text(quote_volume, volume),
+        "prevClosePrice": price_text(rules, prev_close or 0),
+        "lastPrice": price_text(rules, close),
+        "lastQty": amount_text(last_qty),
+        "bidPrice": price_text(rules, bp),
+        "bidQty": amount_text(bq),
+        "askPrice": price_text(rules, ap),
+        "askQty": amount_text(aq),
+        "openPrice": price_text(rules, open_),
+        "highPrice": price_text(rules, high),
+        "lowPrice": price_text(rules, low),
+        "volume": amount_text(volume),
+        "quoteVolume": amount_text(quote_volume),
+        "openTime": now - window_ms,
+        "closeTime": now,
+        "firstId": first_id,
+        "lastId": last_id,
+        "count": len(rows),
+    }
+
+
+def avg_price_json(rules: SymbolRules, trades: Iterable[Mapping], now: int, last_trade: Mapping | None = None) -> dict:
+    """GET /api/v3/avgPrice: volume-weighted price of the last 5 minutes' trades; without any, the last
+    trade's price if the caller passes it, else 0. closeTime: the last trade's time."""
+    rows = list(trades)
+    volume = sum(t["qty"] for t in rows)
+    if volume:
+        price = _vwap_text(sum(t["quote_qty"] for t in rows), volume)
+        close_time = max(t["time"] for t in rows)
+    elif last_trade is not None:
+        price, close_time = price_text(rules, last_trade["price"]), last_trade["time"]
+    else:
+        price, close_time = ZERO, now
+    return {"mins": AVG_PRICE_MINS, "price": price, "closeTime": close_time}
+
+
+def filters_json(rules: SymbolRules) -> list[dict]:
+    """PRICE_FILTER, LOT_SIZE and NOTIONAL as exchangeInfo shows them."""
+    return [
+        {"filterType": "PRICE_FILTER", "minPrice": price_text(rules, rules.tick),
+         "maxPrice": price_text(rules, max_price(rules)), "tickSize": price_text(rules, rules.tick)},
+        {"filterType": "LOT_SIZE", "minQty": amount_text(rules.min_qty), "maxQty": amount_text(rules.max_qty),
+         "stepSize": amount_text(rules.step)},
+        {"filterType": "NOTIONAL", "minNotional": amount_text(rules.min_notional), "applyMinToMarket": True,
+         "maxNotional": amount_text(MAX_NOTIONAL), "applyMaxToMarket": False, "avgPriceMins": AVG_PRICE_MINS},
+    ]
+
+
+def symbol_info_json(rules: SymbolRules) -> dict:
+    return {
+        "symbol": rules.symbol,
+        "status": "TRADING",
+        "baseAsset": rules.base,
+        "baseAssetPrecision": ASSET_DECIMALS,
+        "quoteAsset": rules.quote,
+        "quotePrecision": ASSET_DECIMALS,
+        "quoteAssetPrecision": ASSET_DECIMALS,
+        "baseCommissionPrecision": ASSET_DECIMALS,
+        "quoteCommissionPrecision": ASSET_DECIMALS,
+        "orderTypes": list(ORDER_TYPES),
+        "icebergAllowed": False,
+        "ocoAllowed": False,
+        "otoAllowed": False,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": False,
+        "cancelReplaceAllowed": False,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": filters_json(rules),
+        "permissions": [],
+        "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": DEFAULT_STP.name,
+        "allowedSelfTradePreventionModes": list(STP_MODES),
+    }
+
+
+def exchange_info_json(rules_by_symbol: Mapping[str, SymbolRules], server_time: int) -> dict:
+    """GET /api/v3/exchangeInfo for the given symbols (in the mapping's order). No rate limits are
+    enforced by the node, so none are listed."""
+    return {
+        "timezone": "UTC",
+        "serverTime": server_time,
+        "rateLimits": [],
+        "exchangeFilters": [],
+        "symbols": [symbol_info_json(r) for r in rules_by_symbol.values()],
+    }
+
+
+# ----------------------------------------------------------------------------------- account
+
+
+def balance_json(asset: str, free: int, locked: int) -> dict:
+    return {"asset": asset, "free": amount_text(free), "locked": amount_text(locked)}
+
+
+def account_json(account_id: int, balances: Mapping[str, tuple[int, int]], rules: SymbolRules | None = None,
+                 update_time: int = 0, omit_zero_balances: bool = False) -> dict:
+    """GET /api/v3/account. Commission figures come from `rules` (one symbol's fees stand for the
+    account's: Binance shows one rate per account); balances sorted by asset."""
+    maker = rules.maker_fee_ppm if rules is not None else 0
+    taker = rules.taker_fee_ppm if rules is not None else 0
+    rows = [balance_json(asset, free, locked) for asset, (free, locked) in sorted(balances.items())
+            if not (omit_zero_balances and free == 0 and locked == 0)]
+    return {
+        "makerCommission": maker // 100,  # basis points
+        "takerCommission": taker // 100,
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "commissionRates": {
+            "maker": to_text(maker * 100, ASSET_DECIMALS),  # ppm -> 8 decimals
+            "taker": to_text(taker * 100, ASSET_DECIMALS),
+            "buyer": ZERO,
+            "seller": ZERO,
+        },
+        "canTrade": True,
+        "canWithdraw": False,
+        "canDeposit": False,
+        "brokered": False,
+        "requireSelfTradePrevention": False,
+        "preventSor": False,
+        "updateTime": update_time,
+        "accountType": "SPOT",
+        "balances": rows,
+        "permissions": ["SPOT"],
+        "uid": account_id,
+    }
+
+
+def listen_key_json(listen_key: str) -> dict:
+    """POST /api/v3/userDataStream."""
+    return {"listenKey": listen_key}
