@@ -50,6 +50,14 @@ class BusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     codec: Literal["msgpack", "json"] = "msgpack"
 
 
+class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What an acknowledged command survives (spot_seda/journal.py): "always" kill -9 and power
+    loss; "batch" kill -9, and power loss but for the last window; "off" kill -9 only."""
+
+    fsync: Literal["always", "batch", "off"] = "batch"
+    batch_window_ms: PositiveFloat = 2.0
+
+
 class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     bootstrap_servers: str = "127.0.0.1:9092"
     partitions: Positive = 10
@@ -86,6 +94,7 @@ class RelaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     node: NodeSettings = msgspec.field(default_factory=NodeSettings)
     bus: BusSettings = msgspec.field(default_factory=BusSettings)
+    journal: JournalSettings = msgspec.field(default_factory=JournalSettings)
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     runtime: RuntimeSettings = msgspec.field(default_factory=RuntimeSettings)
     relay: RelaySettings = msgspec.field(default_factory=RelaySettings)

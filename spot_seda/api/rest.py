@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 import threading
 import time
 from urllib.parse import parse_qsl
@@ -19,6 +20,8 @@ from aiohttp import web
 
 from ..accounts import Accounts
 from ..history import History
+from ..journal import Journal
+from ..model.commands import ENCODER as COMMANDS
 from ..model.commands import Cancel, NewOrder, Transfer
 from ..model.enums import OrderType
 from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
@@ -34,6 +37,8 @@ STAGE = web.AppKey("stage", AcquiringStage)
 RUNNER = web.AppKey("runner", object)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 HISTORY = web.AppKey("history", object)
+JOURNAL = web.AppKey("journal", Journal)
+PENDING = web.AppKey("pending", deque)
 
 COMMAND_ERRORS = {
     NSF: lambda: ApiError(-2010, "Account has insufficient balance for requested action."),
@@ -122,8 +127,19 @@ def publish(request: web.Request, outputs) -> None:
 
 
 async def commit(request: web.Request, command, outputs) -> None:
-    """Make an accepted command durable, then send its effects down the pipeline."""
-    publish(request, outputs)
+    """Make an accepted command durable (journal, group commit), then send its effects down the
+    pipeline. Effects go out strictly in journal order (whichever request's sync returns first
+    publishes everything durable so far), so the live pipeline sees the commands in the order a
+    replay will."""
+    app = request.app
+    journal = app[JOURNAL]
+    position = journal.append(COMMANDS.encode(command))
+    app[PENDING].append((position, outputs))
+    durable = await journal.sync()
+    pending = app[PENDING]
+    runner = app[RUNNER]
+    while pending and pending[0][0] <= durable:
+        runner.publish(pending.popleft()[1])
 
 
 # ------------------------------------------------------------------------------- public
@@ -479,7 +495,7 @@ async def openapi(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------------------------- app
 
 
-def build_app(stage: AcquiringStage, runner) -> web.Application:
+def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Application:
     """The aiohttp application of one Acquiring stage instance."""
     settings = stage.ctx.settings
     app = web.Application(middlewares=[errors_middleware], client_max_size=settings.node.max_body_bytes)
@@ -487,6 +503,8 @@ def build_app(stage: AcquiringStage, runner) -> web.Application:
     app[RUNNER] = runner
     app[ACCOUNTS] = Accounts(stage.ctx.data_dir)
     app[HISTORY] = History(stage.ctx.data_dir / "history.sqlite", readonly=True)
+    app[JOURNAL] = journal
+    app[PENDING] = deque()
     r = app.router
     for path, handler in (("/ping", ping), ("/time", server_time), ("/exchangeInfo", exchange_info), ("/depth", depth),
                           ("/trades", recent_trades), ("/aggTrades", agg_trades), ("/klines", klines),
@@ -521,7 +539,9 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     runner.start()
     settings = stage.ctx.settings
     loop = asyncio.get_running_loop()
-    app = build_app(stage, runner)
+    journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
+                      batch_window_ms=settings.journal.batch_window_ms)
+    app = build_app(stage, runner, journal)
     web_runner = web.AppRunner(app, access_log=None)
     await web_runner.setup()
     site = web.TCPSite(web_runner, settings.node.host, settings.node.http_port, reuse_address=True)
@@ -551,4 +571,5 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     done.set()
     await loop.run_in_executor(None, reader.join, 2.0)
     await web_runner.cleanup()
+    journal.close()
     runner.producer.flush()

@@ -1,0 +1,248 @@
+"""Binance WebSocket stream names and payloads, pure functions (no I/O, no state).
+
+Names (binance-spot-api-docs, web-socket-streams.md), symbol part lower case:
+    <symbol>@trade  @aggTrade  @kline_<interval>  @depth  @depth@100ms  @depth<5|10|20>[@100ms]
+    @bookTicker  @ticker  @miniTicker;  changelog@<Topic>  (ours: the raw ChangeLogEntry JSON)
+User data events (user-data-stream.md): executionReport (one-letter fields), outboundAccountPosition,
+balanceUpdate. Prices are decimal strings in the symbol's price scale, quantities and amounts in
+10**-8 units (model/fixedpoint.py); event times are the entries' timestamps, so the streams are a
+function of the change log alone.
+
+The diff depth events carry `U`/`u` (first/final update id, the same counter as REST
+`lastUpdateId`, engine/depthview.py) and `pu` (the previous event's `u`, as Binance's futures
+streams do) so a client can check the chain without arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..engine.kline import INTERVALS
+from ..model.enums import Topic
+from ..model.fixedpoint import ASSET_DECIMALS, to_text
+from ..model.symbols import SymbolRules
+
+ZERO = to_text(0, ASSET_DECIMALS)
+PARTIAL_LEVELS = (5, 10, 20)
+
+
+class StreamError(ValueError):
+    """A stream name that is not one the node serves (the message is what the client is told)."""
+
+
+class Stream(NamedTuple):
+    """A parsed stream name: `name` is the canonical form subscriptions are keyed by."""
+
+    name: str
+    kind: str  # trade, aggTrade, kline, depth, partial, bookTicker, ticker, miniTicker, changelog
+    symbol: str | None  # upper case (the rules' key); None for changelog
+    arg: object = None  # kline interval, depth speed ("1000ms"/"100ms"), partial (levels, speed), topic
+
+
+_SIMPLE = {"trade": "trade", "aggtrade": "aggTrade", "bookticker": "bookTicker", "ticker": "ticker",
+           "miniticker": "miniTicker"}
+
+
+def parse_stream(text: object, symbols: dict[str, SymbolRules]) -> Stream:
+    """Parse and validate a stream name; raises StreamError naming what is wrong."""
+    if not isinstance(text, str) or not text or len(text) > 100:
+        raise StreamError(f"Invalid request: stream name must be a non-empty string, got {text!r}")
+    head, at, rest = text.partition("@")
+    if not at:
+        raise StreamError(f"Invalid request: unknown stream '{text}'")
+    if head == "changelog":
+        if rest not in Topic.ALL:
+            raise StreamError(f"Invalid request: unknown topic '{rest}'; topics are {', '.join(Topic.ALL)}")
+        return Stream(f"changelog@{rest}", "changelog", None, rest)
+    symbol = head.upper()
+    if symbol not in symbols or not head.isalnum():
+        raise StreamError(f"Invalid request: unknown symbol '{head}' in stream '{text}'")
+    lower = head.lower()
+    event, _, speed = rest.partition("@")
+    key = event.lower()
+    if key in _SIMPLE and not speed:
+        return Stream(f"{lower}@{_SIMPLE[key]}", _SIMPLE[key], symbol)
+    if key.startswith("kline_") and not speed:
+        interval = event[len("kline_"):]
+        if interval not in INTERVALS:
+            raise StreamError(f"Invalid request: unknown kline interval '{interval}'; intervals are {', '.join(INTERVALS)}")
+        return Stream(f"{lower}@kline_{interval}", "kline", symbol, interval)
+    if key.startswith("depth"):
+        levels = key[len("depth"):]
+        if speed not in ("", "100ms", "1000ms"):
+            raise StreamError(f"Invalid request: unknown depth update speed '{speed}'; use 100ms or 1000ms")
+        ms = speed or "1000ms"
+        suffix = "@100ms" if ms == "100ms" else ""
+        if not levels:
+            return Stream(f"{lower}@depth{suffix}", "depth", symbol, ms)
+        if levels.isdigit() and int(levels) in PARTIAL_LEVELS:
+            return Stream(f"{lower}@depth{levels}{suffix}", "partial", symbol, (int(levels), ms))
+        raise StreamError(f"Invalid request: partial depth levels must be 5, 10 or 20, got '{levels}'")
+    raise StreamError(f"Invalid request: unknown stream '{text}'")
+
+
+# ------------------------------------------------------------------------------ formatting
+
+
+def price_text(rules: SymbolRules, price: int) -> str:
+    return to_text(price, rules.price_decimals)
+
+
+def amount_text(units: int) -> str:
+    return to_text(units, ASSET_DECIMALS)
+
+
+def levels_json(rules: SymbolRules, levels) -> list[list[str]]:
+    pd = rules.price_decimals
+    return [[to_text(p, pd), to_text(q, ASSET_DECIMALS)] for p, q in levels]
+
+
+# ------------------------------------------------------------------------------ market data
+
+
+def trade_event(rules: SymbolRules, f: dict, ts: int) -> dict:
+    """`<symbol>@trade`: one trade (the buyer/seller order ids Binance dropped in 2023 stay private)."""
+    return {"e": "trade", "E": ts, "s": rules.symbol, "t": f["trade_id"], "p": price_text(rules, f["price"]),
+            "q": amount_text(f["qty"]), "T": ts, "m": f["buyer_is_maker"], "M": True}
+
+
+def agg_trade_event(rules: SymbolRules, f: dict, ts: int) -> dict:
+    """`<symbol>@aggTrade`: every fill is its own aggregate (id = trade id), as REST /aggTrades shows."""
+    tid = f["trade_id"]
+    return {"e": "aggTrade", "E": ts, "s": rules.symbol, "a": tid, "p": price_text(rules, f["price"]),
+            "q": amount_text(f["qty"]), "f": tid, "l": tid, "T": ts, "m": f["buyer_is_maker"], "M": True}
+
+
+def kline_event(rules: SymbolRules, f: dict, ts: int, first_trade: int, last_trade: int) -> dict:
+    """`<symbol>@kline_<interval>`: the candle as the KLine stage last reported it."""
+    pd = rules.price_decimals
+    return {"e": "kline", "E": ts, "s": rules.symbol, "k": {
+        "t": f["open_time"], "T": f["close_time"], "s": rules.symbol, "i": f["interval"],
+        "f": first_trade, "L": last_trade, "o": to_text(f["open"], pd), "c": to_text(f["close"], pd),
+        "h": to_text(f["high"], pd), "l": to_text(f["low"], pd), "v": amount_text(f["volume"]),
+        "n": f["trades"], "x": bool(f["closed"]), "q": amount_text(f["quote_volume"]),
+        "V": amount_text(f["taker_buy_volume"]), "Q": amount_text(f["taker_buy_quote_volume"]), "B": "0"}}
+
+
+def depth_update_event(rules: SymbolRules, ts: int, first: int, final: int, previous: int,
+                       bids, asks) -> dict:
+    """`<symbol>@depth[@100ms]`: levels changed since the previous event; quantity 0 removes a level."""
+    return {"e": "depthUpdate", "E": ts, "s": rules.symbol, "U": first, "u": final, "pu": previous,
+            "b": levels_json(rules, bids), "a": levels_json(rules, asks)}
+
+
+def partial_depth_event(rules: SymbolRules, update_id: int, bids, asks) -> dict:
+    """`<symbol>@depth<N>[@100ms]`: the top N levels, shaped like REST /api/v3/depth."""
+    return {"lastUpdateId": update_id, "bids": levels_json(rules, bids), "asks": levels_json(rules, asks)}
+
+
+def book_ticker_event(rules: SymbolRules, update_id: int, bid, ask) -> dict:
+    """`<symbol>@bookTicker`: best bid and ask (price and quantity), sent when either changes."""
+    pd = rules.price_decimals
+    return {"u": update_id, "s": rules.symbol,
+            "b": to_text(bid[0], pd) if bid else to_text(0, pd), "B": amount_text(bid[1]) if bid else ZERO,
+            "a": to_text(ask[0], pd) if ask else to_text(0, pd), "A": amount_text(ask[1]) if ask else ZERO}
+
+
+class Window(NamedTuple):
+    """24-hour rolling statistics of one symbol (integers; see stages/push.py for how it is kept)."""
+
+    open: int
+    high: int
+    low: int
+    close: int
+    last_qty: int
+    volume: int
+    quote_volume: int
+    first_id: int
+    last_id: int
+    count: int
+    prev_close: int
+
+
+def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
+    """`<symbol>@ticker`: 24-hour rolling window statistics."""
+    pd = rules.price_decimals
+    change = w.close - w.open
+    pct = f"{change * 100 / w.open:.3f}" if w.open else "0.000"
+    wavg = to_text(w.quote_volume * rules.price_scale // w.volume, pd) if w.volume else to_text(0, pd)
+    return {"e": "24hrTicker", "E": ts, "s": rules.symbol, "p": to_text(change, pd), "P": pct, "w": wavg,
+            "x": to_text(w.prev_close, pd), "c": to_text(w.close, pd), "Q": amount_text(w.last_qty),
+            "b": to_text(bid[0], pd) if bid else to_text(0, pd), "B": amount_text(bid[1]) if bid else ZERO,
+            "a": to_text(ask[0], pd) if ask else to_text(0, pd), "A": amount_text(ask[1]) if ask else ZERO,
+            "o": to_text(w.open, pd), "h": to_text(w.high, pd), "l": to_text(w.low, pd),
+            "v": amount_text(w.volume), "q": amount_text(w.quote_volume), "O": ts - 86_400_000, "C": ts,
+            "F": w.first_id, "L": w.last_id, "n": w.count}
+
+
+def mini_ticker_event(rules: SymbolRules, ts: int, w: Window) -> dict:
+    """`<symbol>@miniTicker`: the short form of the 24-hour statistics."""
+    pd = rules.price_decimals
+    return {"e": "24hrMiniTicker", "E": ts, "s": rules.symbol, "c": to_text(w.close, pd), "o": to_text(w.open, pd),
+            "h": to_text(w.high, pd), "l": to_text(w.low, pd), "v": amount_text(w.volume),
+            "q": amount_text(w.quote_volume)}
+
+
+# ------------------------------------------------------------------------------ user data
+
+#: order status -> execution type of the report that ends an order without a fill
+END_EXECUTION = {"CANCELED": "CANCELED", "EXPIRED": "EXPIRED", "EXPIRED_IN_MATCH": "TRADE_PREVENTION",
+                 "REJECTED": "REJECTED"}
+RESTING = frozenset({"NEW", "PARTIALLY_FILLED"})
+
+
+class Fill(NamedTuple):
+    """What an executionReport of execution type TRADE adds about the fill."""
+
+    trade_id: int
+    qty: int
+    price: int
+    quote_qty: int
+    commission: int
+    commission_asset: str
+    is_maker: bool
+
+
+def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, seq: int,
+                     fill: Fill | None = None) -> dict:
+    """`executionReport` for one order change or fill; `order` is Push's view of the order (the
+    SpotOrder fields, with executed_qty/cum_quote_qty/status as of this event)."""
+    pd = rules.price_decimals
+    market = order["type"] == "MARKET"
+    by_quote = market and order["quote_qty"] and (order["side"] == "SELL" or not order["qty"])
+    status = order["status"]
+    on_book = (status in RESTING and not market and order["time_in_force"] == "GTC"
+               and order.get("working_time", -1) >= 0)
+    client_id = order["client_order_id"]
+    report = {
+        "e": "executionReport", "E": ts, "s": rules.symbol, "c": client_id, "S": order["side"], "o": order["type"],
+        "f": order["time_in_force"], "q": amount_text(0 if by_quote else order["qty"]),
+        "p": to_text(order["price"], pd), "P": to_text(0, pd), "F": ZERO, "g": -1,
+        "C": client_id if execution == "CANCELED" else "", "x": execution, "X": status, "r": "NONE",
+        "i": order["order_id"], "l": ZERO, "z": amount_text(order["executed_qty"]), "L": to_text(0, pd),
+        "n": "0", "N": None, "T": ts, "t": -1, "I": seq, "w": on_book, "m": False, "M": False,
+        "O": order["time"], "Z": amount_text(order["cum_quote_qty"]), "Y": ZERO,
+        "Q": amount_text(order["quote_qty"] if by_quote else 0),
+    }
+    if fill is not None:
+        report.update({"l": amount_text(fill.qty), "L": to_text(fill.price, pd), "n": amount_text(fill.commission),
+                       "N": fill.commission_asset, "t": fill.trade_id, "m": fill.is_maker, "Y": amount_text(fill.quote_qty)})
+    if order.get("working_time", -1) >= 0 and not market and order["time_in_force"] == "GTC":
+        report["W"] = order["working_time"]
+    report["V"] = order.get("stp", "NONE")
+    return report
+
+
+def account_position_event(ts: int, balances: list[tuple[str, int, int]]) -> dict:
+    """`outboundAccountPosition`: the assets an event changed, as (asset, free, locked) after it."""
+    return {"e": "outboundAccountPosition", "E": ts, "u": ts,
+            "B": [{"a": a, "f": amount_text(free), "l": amount_text(locked)} for a, free, locked in balances]}
+
+
+def balance_update_event(ts: int, asset: str, delta: int) -> dict:
+    """`balanceUpdate`: a deposit (positive) or withdrawal (negative)."""
+    return {"e": "balanceUpdate", "E": ts, "a": asset, "d": amount_text(delta), "T": ts}
+
+
+def listen_key_expired_event(ts: int, key: str) -> dict:
+    return {"e": "listenKeyExpired", "E": ts, "listenKey": key}

@@ -1,0 +1,365 @@
+"""PushStage: consumes all four topics (OrderChangeLog from Acquiring and Match, TradeChangeLog,
+KLineChangeLog, BalanceChangeLog), produces nothing on the Bus: it turns entries into Binance
+WebSocket stream events (api/streams.py) and hands them to a sink, the WebSocket server of its
+process (api/ws.py). Every Push instance receives every entry (`broadcast`), so any number of
+processes can serve clients.
+
+State it derives from the change log alone, like the other stages (so the supervisor's journal
+replay rebuilds it after a restart):
+- per symbol a DepthView fed exactly as Acquiring feeds its own (engine/depthview.py): the order's
+  quantity, type and time in force from Acquiring's Created entry, every state change from Match, in
+  Match's order. The `update_id` counter therefore equals REST `lastUpdateId` at the same point,
+  and the diff events' `U`/`u` chain onto a REST snapshot exactly.
+  Acquiring's Created entry and Match's first report reach this queue from two producers; if a
+  report overtakes its Created entry, Match's reports wait (all of them, in order) until it comes.
+- per order what executionReport needs; fills wait for the order update that follows them (Match
+  publishes a command's trades before its order updates);
+- per (account, asset) the balance, as the sum of the SpotBalance deltas (as Persist does);
+- per symbol a 24-hour window in one-minute buckets for @ticker / @miniTicker.
+
+Payloads are built only for streams someone subscribed to (`sink.wants`); state is kept always.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+import msgspec
+
+from ..api import streams as S
+from ..engine.depthview import DepthView
+from ..model.changelog import ChangeLogEntry, Created
+from ..model.enums import Topic
+from .base import Publish, Stage
+from .settlement import trade_fee
+
+FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
+#: Match reports held back waiting for their Created entry before we give up on it (a corrupt stream)
+MAX_STALLED = 100_000
+DAY_MS = 86_400_000
+MINUTE_MS = 60_000
+
+log = logging.getLogger("spot_seda.push")
+
+
+def user_stream(account: int) -> str:
+    """The internal stream name of an account's user data."""
+    return f"user:{account}"
+
+
+class NullSink:
+    """Where events go when nobody listens (the replay pipeline, tests of the state alone)."""
+
+    def wants(self, stream: str) -> bool:
+        return False
+
+    def send(self, stream: str, payload) -> None:
+        pass
+
+
+class _Rolling:
+    """24-hour rolling trade statistics of one symbol in one-minute buckets (bounded memory)."""
+
+    __slots__ = ("buckets", "prev_close")
+
+    def __init__(self) -> None:
+        # [minute, open, high, low, close, last_qty, volume, quote_volume, first_id, last_id, count]
+        self.buckets: deque[list[int]] = deque()
+        self.prev_close = 0
+
+    def add(self, ts: int, trade_id: int, price: int, qty: int, quote: int) -> None:
+        minute = ts - ts % MINUTE_MS
+        b = self.buckets[-1] if self.buckets else None
+        if b is None or minute > b[0]:
+            self.buckets.append([minute, price, price, price, price, qty, qty, quote, trade_id, trade_id, 1])
+            return
+        if price > b[2]:
+            b[2] = price
+        if price < b[3]:
+            b[3] = price
+        b[4], b[5] = price, qty
+        b[6] += qty
+        b[7] += quote
+        b[9] = trade_id
+        b[10] += 1
+
+    def window(self, now: int) -> S.Window | None:
+        buckets = self.buckets
+        while buckets and buckets[0][0] + MINUTE_MS <= now - DAY_MS:
+            self.prev_close = buckets.popleft()[4]
+        if not buckets:
+            return None
+        first, last = buckets[0], buckets[-1]
+        return S.Window(first[1], max(b[2] for b in buckets), min(b[3] for b in buckets), last[4], last[5],
+                        sum(b[6] for b in buckets), sum(b[7] for b in buckets), first[8], last[9],
+                        sum(b[10] for b in buckets), self.prev_close or first[1])
+
+
+class _DepthFeed:
+    """Changed levels of one symbol since the last diff event of one speed."""
+
+    __slots__ = ("changes", "last_u")
+
+    def __init__(self, update_id: int) -> None:
+        self.changes: dict[tuple[bool, int], int] = {}
+        self.last_u = update_id
+
+
+class PushStage(Stage):
+    consumes = Topic.ALL
+    produces = ()
+    broadcast = True
+    sources: dict = {}  # every producer: OrderChangeLog from Acquiring (Created) and Match (reports)
+
+    def start(self) -> None:
+        self.rules = self.ctx.settings.symbol_rules()
+        self.sink = NullSink()
+        self.depth = {s: DepthView() for s in self.rules}
+        self.feeds = {s: {"100ms": _DepthFeed(0), "1000ms": _DepthFeed(0)} for s in self.rules}
+        self.depth_dirty: set[str] = set()  # symbols whose levels changed since the last tick
+        self.best = {s: (None, None) for s in self.rules}
+        self.depth_ts = {s: 0 for s in self.rules}
+        self.orders: dict[int, dict] = {}  # open orders (and created ones Match has not reported yet)
+        self.fills: dict[int, list[tuple[dict, int]]] = {}  # order id -> (trade fields, ts) awaiting its update
+        self.stalled: deque[ChangeLogEntry] = deque()  # Match reports waiting for their Created entry
+        self.balances: dict[tuple[int, str], list[int]] = {}  # (account, asset) -> [free, locked]
+        self.rolling = {s: _Rolling() for s in self.rules}
+        self.first_trade_at: dict[str, dict[int, int]] = {s: {} for s in self.rules}  # ts -> first trade id
+        self.candle_first: dict[tuple[str, str], tuple[int, int]] = {}  # (symbol, interval) -> (open_time, first id)
+        self.encode = msgspec.json.Encoder().encode
+
+    # ------------------------------------------------------------------ dispatch
+
+    def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
+        sink = self.sink
+        raw = f"changelog@{topic}"
+        if sink.wants(raw):
+            encode = self.encode
+            for e in entries:
+                sink.send(raw, encode(e))
+        if topic == Topic.TRADE:
+            self._trades(entries)
+        elif topic == Topic.ORDER:
+            self._orders(entries)
+        elif topic == Topic.BALANCE:
+            self._balances(entries)
+        elif topic == Topic.KLINE:
+            self._klines(entries)
+        return []
+
+    # ------------------------------------------------------------------ trades
+
+    def _trades(self, entries: list[ChangeLogEntry]) -> None:
+        sink = self.sink
+        touched: dict[str, int] = {}
+        fills = self.fills
+        for e in entries:
+            f = e.field_dict()
+            symbol, ts = f["symbol"], e.timestamp
+            rules = self.rules[symbol]
+            lower = symbol.lower()
+            self.rolling[symbol].add(ts, f["trade_id"], f["price"], f["qty"], f["quote_qty"])
+            firsts = self.first_trade_at[symbol]
+            if ts not in firsts:
+                firsts[ts] = f["trade_id"]
+                if len(firsts) > 4096:  # only the candles being built need it: keep the recent ones
+                    del firsts[next(iter(firsts))]
+            touched[symbol] = ts
+            fills.setdefault(f["buyer_order_id"], []).append((f, ts))
+            fills.setdefault(f["seller_order_id"], []).append((f, ts))
+            name = lower + "@trade"
+            if sink.wants(name):
+                sink.send(name, S.trade_event(rules, f, ts))
+            name = lower + "@aggTrade"
+            if sink.wants(name):
+                sink.send(name, S.agg_trade_event(rules, f, ts))
+        for symbol, ts in touched.items():
+            lower = symbol.lower()
+            full, mini = sink.wants(lower + "@ticker"), sink.wants(lower + "@miniTicker")
+            if not (full or mini):
+                continue
+            window = self.rolling[symbol].window(ts)
+            if window is None:
+                continue
+            rules = self.rules[symbol]
+            if full:
+                sink.send(lower + "@ticker", S.ticker_event(rules, ts, window, *self.depth[symbol].best()))
+            if mini:
+                sink.send(lower + "@miniTicker", S.mini_ticker_event(rules, ts, window))
+
+    # ------------------------------------------------------------------ orders
+
+    def _orders(self, entries: list[ChangeLogEntry]) -> None:
+        orders, stalled = self.orders, self.stalled
+        for e in entries:
+            change = e.change_type
+            if type(change) is Created:  # Acquiring: a new order
+                f = e.field_dict()
+                order = dict(f)
+                order.update(order_id=int(e.entity_id), time=e.timestamp, executed_qty=0, cum_quote_qty=0,
+                             working_time=-1)
+                orders[order["order_id"]] = order
+                continue
+            f = e.field_dict()
+            if "cancel_requested" in f or f.get("cancel_rejected"):
+                continue  # a request (Acquiring) or a no-op answer (Match): nothing changed
+            if stalled or int(e.entity_id) not in orders:
+                stalled.append(e)
+                continue
+            self._report(int(e.entity_id), f, e.timestamp, e.sequence)
+        while stalled and int(stalled[0].entity_id) in orders:
+            e = stalled.popleft()
+            self._report(int(e.entity_id), e.field_dict(), e.timestamp, e.sequence)
+        if len(stalled) > MAX_STALLED:  # its Created entry is not coming: a stream we cannot follow
+            e = stalled.popleft()
+            log.error("order %s was reported by Match but never created; dropping the report", e.entity_id)
+        self._depth_changed()
+
+    def _report(self, order_id: int, f: dict, ts: int, seq: int) -> None:
+        """Apply one Match report of an order: executionReports, then the depth view."""
+        order = self.orders[order_id]
+        symbol = order["symbol"]
+        rules = self.rules[symbol]
+        stream = user_stream(order["account"])
+        wanted = self.sink.wants(stream)
+        first = "frozen" in f  # Match's first report of an order repeats what it was created with
+        if first:
+            order["working_time"] = ts
+        status = f["status"]
+        silent = status == "REJECTED" and f.get("reason") == "would_take"  # answered as an error, never live
+        if wanted and first and not silent:
+            order["status"] = "NEW"
+            self.sink.send(stream, S.execution_report(rules, order, "NEW", ts, seq))
+        for trade, trade_ts in self.fills.pop(order_id, ()):
+            qty, quote = trade["qty"], trade["quote_qty"]
+            order["executed_qty"] += qty
+            order["cum_quote_qty"] += quote
+            if not wanted:
+                continue
+            is_buyer = trade["buyer_order_id"] == order_id
+            maker = trade["maker_order_id"] == order_id
+            if is_buyer:
+                fee = trade_fee(qty, rules.maker_fee_ppm if maker else rules.taker_fee_ppm)
+                asset = rules.base
+            else:
+                fee = trade_fee(quote, rules.maker_fee_ppm if maker else rules.taker_fee_ppm)
+                asset = rules.quote
+            done = order["executed_qty"] == f["executed_qty"] and status == "FILLED"
+            order["status"] = "FILLED" if done else "PARTIALLY_FILLED"
+            fill = S.Fill(trade["trade_id"], qty, trade["price"], quote, fee, asset, maker)
+            self.sink.send(stream, S.execution_report(rules, order, "TRADE", trade_ts, seq, fill))
+        order["status"] = status
+        order["executed_qty"] = f["executed_qty"]
+        order["cum_quote_qty"] = f["cum_quote_qty"]
+        if wanted and not silent and status in S.END_EXECUTION:
+            self.sink.send(stream, S.execution_report(rules, order, S.END_EXECUTION[status], ts, seq))
+        # the depth view, exactly as Acquiring keeps it (stages/acquiring.py _order_update)
+        resting = order["type"] != "MARKET" and order["time_in_force"] == "GTC"
+        leaves = order["qty"] - order["executed_qty"] if resting else 0
+        view = self.depth[symbol]
+        before = view.update_id
+        view.apply(order_id, order["side"] == "BUY", order["price"], leaves, status)
+        if view.update_id != before:
+            self.depth_dirty.add(symbol)
+            self.depth_ts[symbol] = ts
+        if status in FINAL:
+            del self.orders[order_id]
+
+    def _depth_changed(self) -> None:
+        """Fold level changes into the diff feeds; send bookTicker where the best level moved."""
+        for symbol in self.depth_dirty:
+            view = self.depth[symbol]
+            changes = view.take_changes()
+            for feed in self.feeds[symbol].values():
+                feed.changes.update(changes)
+            best = view.best()
+            if best != self.best[symbol]:
+                self.best[symbol] = best
+                name = symbol.lower() + "@bookTicker"
+                if self.sink.wants(name):
+                    self.sink.send(name, S.book_ticker_event(self.rules[symbol], view.update_id, *best))
+        self.depth_dirty.clear()
+
+    def tick(self, speed: str) -> None:
+        """Send the diff and partial depth events of one update speed ("100ms" or "1000ms"); the
+        WebSocket server calls this on its timers."""
+        sink = self.sink
+        suffix = "@100ms" if speed == "100ms" else ""
+        for symbol, feeds in self.feeds.items():
+            feed = feeds[speed]
+            view = self.depth[symbol]
+            if view.update_id == feed.last_u:
+                continue
+            rules = self.rules[symbol]
+            lower = symbol.lower()
+            name = f"{lower}@depth{suffix}"
+            if sink.wants(name):
+                bids = sorted(((p, q) for (is_bid, p), q in feed.changes.items() if is_bid), reverse=True)
+                asks = sorted((p, q) for (is_bid, p), q in feed.changes.items() if not is_bid)
+                sink.send(name, S.depth_update_event(rules, self.depth_ts[symbol], feed.last_u + 1, view.update_id,
+                                                     feed.last_u, bids, asks))
+            for levels in S.PARTIAL_LEVELS:
+                name = f"{lower}@depth{levels}{suffix}"
+                if sink.wants(name):
+                    sink.send(name, S.partial_depth_event(rules, view.update_id, *view.top(levels)))
+            feed.changes = {}
+            feed.last_u = view.update_id
+
+    # ------------------------------------------------------------------ balances
+
+    def _balances(self, entries: list[ChangeLogEntry]) -> None:
+        """Sum the deltas; one outboundAccountPosition per run of one account's changes of one cause
+        (a freeze, a trade side, a release), balanceUpdate for deposits and withdrawals."""
+        sink = self.sink
+        balances = self.balances
+        group_key = None
+        group: dict[str, None] = {}
+        ts = 0
+        for e in entries:
+            f = e.field_dict()
+            account, asset = f["account"], f["asset"]
+            key = (account, f["ref"], e.timestamp)
+            if key != group_key and group:
+                self._position(group_key[0], group, ts)
+                group = {}
+            group_key, ts = key, e.timestamp
+            b = balances.get((account, asset))
+            if b is None:
+                b = balances[account, asset] = [0, 0]
+            b[0] += f["available_delta"]
+            b[1] += f["frozen_delta"]
+            group[asset] = None
+            if f["reason"] in ("deposit", "withdraw"):
+                stream = user_stream(account)
+                if sink.wants(stream):
+                    sink.send(stream, S.balance_update_event(ts, asset, f["available_delta"]))
+        if group:
+            self._position(group_key[0], group, ts)
+
+    def _position(self, account: int, assets: dict[str, None], ts: int) -> None:
+        stream = user_stream(account)
+        if self.sink.wants(stream):
+            balances = self.balances
+            self.sink.send(stream, S.account_position_event(
+                ts, [(a, *balances[account, a]) for a in assets]))
+
+    # ------------------------------------------------------------------ candles
+
+    def _klines(self, entries: list[ChangeLogEntry]) -> None:
+        sink = self.sink
+        for e in entries:
+            f = e.field_dict()
+            symbol, interval = f["symbol"], f["interval"]
+            slot = (symbol, interval)
+            known = self.candle_first.get(slot)
+            if known is None or known[0] != f["open_time"]:
+                # a new candle starts with the first trade of the command that opened it (all of a
+                # command's trades share its timestamp)
+                first = self.first_trade_at[symbol].get(e.timestamp, -1) if not f["closed"] else -1
+                known = self.candle_first[slot] = (f["open_time"], first)
+            name = f"{symbol.lower()}@kline_{interval}"
+            if sink.wants(name):
+                first = known[1]
+                last = first + f["trades"] - 1 if first >= 0 else -1
+                sink.send(name, S.kline_event(self.rules[symbol], f, e.timestamp, first, last))
