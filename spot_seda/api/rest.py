@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import deque
 import threading
 import time
@@ -20,7 +21,7 @@ from aiohttp import web
 
 from ..accounts import Accounts
 from ..history import History
-from ..journal import Journal
+from ..journal import Journal, JournalError
 from ..model.commands import ENCODER as COMMANDS
 from ..model.commands import Cancel, NewOrder, Transfer
 from ..model.enums import OrderType
@@ -135,7 +136,13 @@ async def commit(request: web.Request, command, outputs) -> None:
     journal = app[JOURNAL]
     position = journal.append(COMMANDS.encode(command))
     app[PENDING].append((position, outputs))
-    durable = await journal.sync()
+    try:
+        durable = await journal.sync()
+    except JournalError:
+        # the stage's state already holds commands that cannot be made durable: stop at once; the
+        # supervisor restarts the pipeline from what the journal does hold
+        log.critical("the journal failed: stopping this stage", exc_info=True)
+        os._exit(70)
     pending = app[PENDING]
     runner = app[RUNNER]
     while pending and pending[0][0] <= durable:
