@@ -1,0 +1,375 @@
+"""Request parameters to typed commands: every path good and bad, exact Binance errors, and property
+tests (exact decimal parsing; garbage only ever gives an ApiError)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spot_seda.api import params as P
+from spot_seda.api.errors import ApiError
+from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
+from spot_seda.model.fixedpoint import MAX_UNITS, to_units
+from spot_seda.model.symbols import SymbolRules, SymbolSpec
+
+RULES = {
+    "BTCUSDT": SymbolRules(SymbolSpec(symbol="BTCUSDT", base="BTC", quote="USDT", price_decimals=2, tick_size="0.01",
+                                      step_size="0.00001", min_qty="0.00001", max_qty="9000", min_notional="5")),
+    "ETHBTC": SymbolRules(SymbolSpec(symbol="ETHBTC", base="ETH", quote="BTC", price_decimals=6, tick_size="0.000005",
+                                     step_size="0.01", min_qty="0.01", max_qty="100000", min_notional="0.0001")),
+}
+
+
+def err(fn, *args, **kwargs) -> ApiError:
+    with pytest.raises(ApiError) as info:
+        fn(*args, **kwargs)
+    return info.value
+
+
+def code_msg(fn, *args, **kwargs) -> tuple[int, str]:
+    e = err(fn, *args, **kwargs)
+    assert e.status == 400
+    return e.code, e.msg
+
+
+def limit(**over):
+    p = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "price": "30000.01",
+         "quantity": "0.001", "timestamp": "1", "signature": "ab", "recvWindow": "5000"}
+    p.update(over)
+    return {k: v for k, v in p.items() if v is not None}
+
+
+def market(**over):
+    p = {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.5"}
+    p.update(over)
+    return {k: v for k, v in p.items() if v is not None}
+
+
+# ------------------------------------------------------------------------------------ new orders
+
+
+def test_limit_order():
+    o = P.parse_new_order(limit(newClientOrderId="my-order_1", selfTradePreventionMode="EXPIRE_BOTH"), RULES)
+    assert o == P.NewOrder(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, time_in_force=TimeInForce.GTC,
+                           price=3_000_001, qty=100_000, quote_qty=0, client_order_id="my-order_1", resp_type="FULL",
+                           stp=SelfTradePrevention.EXPIRE_BOTH)
+
+
+@pytest.mark.parametrize("tif", ["GTC", "IOC", "FOK"])
+def test_limit_time_in_force(tif):
+    assert P.parse_new_order(limit(timeInForce=tif), RULES).time_in_force == TimeInForce[tif]
+
+
+def test_defaults():
+    o = P.parse_new_order(limit(), RULES)
+    assert (o.resp_type, o.stp, o.client_order_id) == ("FULL", SelfTradePrevention.NONE, None)
+    assert P.parse_new_order(market(), RULES).resp_type == "FULL"
+    maker = P.parse_new_order(limit(type="LIMIT_MAKER", timeInForce=None), RULES)
+    assert (maker.type, maker.resp_type, maker.time_in_force) == (OrderType.LIMIT_MAKER, "ACK", TimeInForce.GTC)
+    for resp in ("ACK", "RESULT", "FULL"):
+        assert P.parse_new_order(limit(newOrderRespType=resp), RULES).resp_type == resp
+
+
+def test_market_orders():
+    by_qty = P.parse_new_order(market(), RULES)
+    assert (by_qty.qty, by_qty.quote_qty, by_qty.price, by_qty.side) == (50_000_000, 0, 0, Side.SELL)
+    by_quote = P.parse_new_order(market(side="BUY", quantity=None, quoteOrderQty="100.5"), RULES)
+    assert (by_quote.qty, by_quote.quote_qty, by_quote.type) == (0, 10_050_000_000, OrderType.MARKET)
+
+
+@pytest.mark.parametrize("text", ["30000.01", "30000.010", "30000.0100000000", "3000001e-2", "3000001E-2",
+                                  "3.000001e4", "+30000.01", "030000.01", "30000.01000000000000000000000"])
+def test_price_forms_are_equal(text):
+    assert P.parse_new_order(limit(price=text), RULES).price == 3_000_001
+
+
+@pytest.mark.parametrize("text,units", [("0.1", 10_000_000), ("0.10", 10_000_000), ("1e-1", 10_000_000),
+                                        ("1E-1", 10_000_000), (".1", 10_000_000), ("1.", 100_000_000),
+                                        ("0.00001", 1000), ("1e-5", 1000), ("9000", 900_000_000_000)])
+def test_quantity_forms(text, units):
+    assert P.parse_new_order(market(quantity=text), RULES).qty == units
+
+
+MISSING = "Mandatory parameter '{}' was not sent, was empty/null, or malformed."
+DEC_RANGE = "Illegal characters found in parameter '{}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."
+
+
+@pytest.mark.parametrize("over,code,msg", [
+    ({"symbol": None}, -1102, MISSING.format("symbol")),
+    ({"symbol": ""}, -1102, MISSING.format("symbol")),
+    ({"symbol": "NOPE"}, -1121, "Invalid symbol."),
+    ({"symbol": "btcusdt"}, -1100, "Illegal characters found in parameter 'symbol'; legal range is '^[A-Z0-9-_.]{1,20}$'."),
+    ({"side": None}, -1102, MISSING.format("side")),
+    ({"side": "buy"}, -1117, "Invalid side."),
+    ({"type": None}, -1102, MISSING.format("type")),
+    ({"type": "LIMITED"}, -1116, "Invalid orderType."),
+    ({"type": "STOP_LOSS_LIMIT"}, -2010, "Stop loss limit orders are not supported for this symbol."),
+    ({"type": "TAKE_PROFIT"}, -2010, "Take profit orders are not supported for this symbol."),
+    ({"timeInForce": None}, -1102, MISSING.format("timeInForce")),
+    ({"timeInForce": "GTX"}, -1115, "Invalid timeInForce."),
+    ({"price": None}, -1102, MISSING.format("price")),
+    ({"price": ""}, -1102, MISSING.format("price")),
+    ({"quantity": None}, -1102, MISSING.format("quantity")),
+    ({"price": "NaN"}, -1100, DEC_RANGE.format("price")),
+    ({"price": "inf"}, -1100, DEC_RANGE.format("price")),
+    ({"price": "-1"}, -1100, DEC_RANGE.format("price")),
+    ({"price": "-0"}, -1100, DEC_RANGE.format("price")),
+    ({"price": " 1"}, -1100, DEC_RANGE.format("price")),
+    ({"price": "1,5"}, -1100, DEC_RANGE.format("price")),
+    ({"price": "0x10"}, -1100, DEC_RANGE.format("price")),
+    ({"price": "1e"}, -1100, DEC_RANGE.format("price")),
+    ({"price": "."}, -1100, DEC_RANGE.format("price")),
+    ({"price": "1" * 65}, -1100, DEC_RANGE.format("price")),
+    ({"price": "١"}, -1100, DEC_RANGE.format("price")),
+    ({"quantity": "abc"}, -1100, DEC_RANGE.format("quantity")),
+    ({"price": "0.000000001"}, -1111, "Parameter 'price' has too much precision."),
+    ({"quantity": "1e-9"}, -1111, "Parameter 'quantity' has too much precision."),
+    ({"quantity": "1e-99999999999"}, -1111, "Parameter 'quantity' has too much precision."),
+    ({"price": "30000.001"}, -1013, "Filter failure: PRICE_FILTER"),  # within 8 decimals, off the tick
+    ({"price": "0"}, -1013, "Filter failure: PRICE_FILTER"),
+    ({"price": "1e30"}, -1013, "Filter failure: PRICE_FILTER"),
+    ({"price": "1e99999999999"}, -1013, "Filter failure: PRICE_FILTER"),
+    ({"price": "92233720368.54775808"}, -1013, "Filter failure: PRICE_FILTER"),
+    ({"quantity": "0.000001"}, -1013, "Filter failure: LOT_SIZE"),  # below min, off step
+    ({"quantity": "0"}, -1013, "Filter failure: LOT_SIZE"),
+    ({"quantity": "9000.00001"}, -1013, "Filter failure: LOT_SIZE"),
+    ({"quantity": "1e40"}, -1013, "Filter failure: LOT_SIZE"),
+    ({"price": "100", "quantity": "0.04999"}, -1013, "Filter failure: NOTIONAL"),
+    ({"quoteOrderQty": "5"}, -1106, "Parameter 'quoteOrderQty' sent when not required."),
+    ({"stopPrice": "1"}, -1106, "Parameter 'stopPrice' sent when not required."),
+    ({"icebergQty": "0.0001"}, -2010, "Iceberg orders are not supported for this symbol."),
+    ({"newClientOrderId": ""}, -1118, "New client order ID was empty."),
+    ({"newClientOrderId": "x" * 37}, -1100,
+     "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'."),
+    ({"newClientOrderId": "a b"}, -1100,
+     "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'."),
+    ({"newOrderRespType": "MINI"}, -1100,
+     "Illegal characters found in parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'."),
+    ({"selfTradePreventionMode": "DECREMENT"}, -1100,
+     "Illegal characters found in parameter 'selfTradePreventionMode'; legal range is "
+     "'NONE, EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH'."),
+])
+def test_limit_errors(over, code, msg):
+    assert code_msg(P.parse_new_order, limit(**over), RULES) == (code, msg)
+
+
+def test_price_and_notional_edges():
+    assert P.parse_new_order(limit(price="100", quantity="0.05"), RULES).price == 10_000  # notional exactly 5
+    assert P.parse_new_order(limit(icebergQty="0"), RULES).qty == 100_000
+    assert P.parse_new_order(limit(quantity="9000", price="0.01"), RULES).qty == 900_000_000_000
+    big = P.max_price(RULES["BTCUSDT"])
+    assert P.parse_new_order(limit(price=str(Decimal(big) / 100), quantity="0.00001"), RULES).price == big
+    # ETHBTC: 6 price decimals, tick 0.000005
+    assert P.parse_new_order(limit(symbol="ETHBTC", price="0.065005", quantity="1"), RULES).price == 65_005
+    assert code_msg(P.parse_new_order, limit(symbol="ETHBTC", price="0.065001", quantity="1"), RULES)[1] == \
+        "Filter failure: PRICE_FILTER"
+    assert code_msg(P.parse_new_order, limit(symbol="ETHBTC", price="0.0650051", quantity="1"), RULES)[1] == \
+        "Filter failure: PRICE_FILTER"
+    assert code_msg(P.parse_new_order, limit(symbol="ETHBTC", price="0.065005", quantity="1.001"), RULES)[1] == \
+        "Filter failure: LOT_SIZE"
+
+
+def test_notional_above_the_integer_range():
+    assert code_msg(P.parse_new_order, limit(price="90000000000", quantity="9000"), RULES) == (-1013, "Filter failure: NOTIONAL")
+
+
+@pytest.mark.parametrize("over,code,msg", [
+    ({"quantity": None}, -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"),
+    ({"quantity": "", "quoteOrderQty": ""}, -1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"),
+    ({"quoteOrderQty": "10"}, -1106, "Parameter 'quoteOrderQty' sent when not required."),
+    ({"price": "100"}, -1106, "Parameter 'price' sent when not required."),
+    ({"timeInForce": "GTC"}, -1106, "Parameter 'timeInForce' sent when not required."),
+    ({"quantity": "0.000001"}, -1013, "Filter failure: LOT_SIZE"),
+    ({"quantity": None, "quoteOrderQty": "4.99999999"}, -1013, "Filter failure: NOTIONAL"),
+    ({"quantity": None, "quoteOrderQty": "0"}, -1013, "Filter failure: NOTIONAL"),
+    ({"quantity": None, "quoteOrderQty": "1e40"}, -1013, "Filter failure: NOTIONAL"),
+    ({"quantity": None, "quoteOrderQty": "5.000000001"}, -1111, "Parameter 'quoteOrderQty' has too much precision."),
+    ({"quantity": None, "quoteOrderQty": "x"}, -1100, DEC_RANGE.format("quoteOrderQty")),
+])
+def test_market_errors(over, code, msg):
+    assert code_msg(P.parse_new_order, market(**over), RULES) == (code, msg)
+
+
+def test_limit_maker_errors():
+    base = limit(type="LIMIT_MAKER", timeInForce=None)
+    assert code_msg(P.parse_new_order, base | {"timeInForce": "GTC"}, RULES) == \
+        (-1106, "Parameter 'timeInForce' sent when not required.")
+    assert code_msg(P.parse_new_order, {k: v for k, v in base.items() if k != "price"}, RULES) == \
+        (-1102, MISSING.format("price"))
+    assert code_msg(P.parse_new_order, base | {"quoteOrderQty": "6"}, RULES)[0] == -1106
+
+
+def test_market_check_notional_helper():
+    rules = RULES["BTCUSDT"]
+    P.check_notional(rules, 10_000, 5_000_000)  # 100 x 0.05 = 5
+    assert err(P.check_notional, rules, 10_000, 4_999_999).msg == "Filter failure: NOTIONAL"
+
+
+# ------------------------------------------------------------------------------ property tests
+
+
+@settings(max_examples=400, deadline=None)
+@given(units=st.integers(0, MAX_UNITS), trailing=st.integers(0, 6), style=st.sampled_from(["plain", "exp", "EXP", "int-exp"]))
+def test_any_decimal_form_round_trips_exactly(units, trailing, style):
+    whole, frac = divmod(units, 10**8)
+    if style == "plain":
+        text = f"{whole}.{frac:08d}" + "0" * trailing
+    elif style == "int-exp":
+        text = f"{units}{'0' * trailing}e-{8 + trailing}"
+    else:
+        e = "e" if style == "exp" else "E"
+        text = f"{units}{e}-8"
+    assert P.decimal_units(text, "quantity") == units == to_units(text, 8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.decimals(min_value=0, max_value=Decimal(MAX_UNITS) / 10**8, allow_nan=False, allow_infinity=False, places=8))
+def test_decimals_agree_with_fixedpoint(value):
+    text = str(value)
+    assert P.decimal_units(text, "price") == to_units(text, 8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_garbage_decimal_only_api_errors(text):
+    try:
+        units = P.decimal_units(text, "price")
+    except ApiError as e:
+        assert e.code in (-1100, -1111, -1108)
+    else:
+        assert 0 <= units <= MAX_UNITS and units == to_units(text, 8)
+
+
+_KEYS = ["symbol", "side", "type", "timeInForce", "price", "quantity", "quoteOrderQty", "newClientOrderId",
+         "newOrderRespType", "selfTradePreventionMode", "icebergQty", "stopPrice"]
+_VALUES = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["BTCUSDT", "ETHBTC", "BUY", "SELL", "LIMIT", "MARKET", "LIMIT_MAKER", "GTC", "IOC", "FOK",
+                     "0", "1", "0.001", "30000", "1e-3", "NaN", "-1", "", "ACK", "NONE", "1e999999"]),
+)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(_KEYS), _VALUES))
+def test_garbage_orders_only_api_errors(p):
+    try:
+        order = P.parse_new_order(p, RULES)
+    except ApiError as e:
+        assert e.status == 400 and e.code < 0 and e.msg
+    else:
+        rules = RULES[order.symbol]
+        if order.type == OrderType.MARKET:
+            assert (order.qty > 0) != (order.quote_qty > 0) and order.price == 0
+        else:
+            assert rules.price_ok(order.price) and rules.qty_ok(order.qty)
+            assert rules.notional(order.price, order.qty) >= rules.min_notional
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["symbol", "orderId", "origClientOrderId", "limit", "interval", "symbols",
+                                        "startTime", "endTime", "fromId", "newClientOrderId"]), _VALUES))
+def test_garbage_other_params_only_api_errors(p):
+    for parse in (lambda: P.parse_order_ref(p, RULES), lambda: P.parse_cancel(p, RULES),
+                  lambda: P.parse_symbols_filter(p, RULES), lambda: P.parse_interval(p), lambda: P.parse_depth_limit(p),
+                  lambda: P.parse_limit(p), lambda: P.parse_time_range(p), lambda: P.parse_int(p, "fromId"),
+                  lambda: P.parse_symbol(p, RULES, required=False)):
+        try:
+            parse()
+        except ApiError as e:
+            assert e.status == 400
+
+
+# ------------------------------------------------------------------------------ other endpoints
+
+
+def test_order_ref():
+    assert P.parse_order_ref({"symbol": "BTCUSDT", "orderId": "12"}, RULES) == ("BTCUSDT", 12, None)
+    assert P.parse_order_ref({"symbol": "BTCUSDT", "origClientOrderId": "abc"}, RULES) == ("BTCUSDT", None, "abc")
+    assert P.parse_order_ref({"symbol": "BTCUSDT", "orderId": "3", "origClientOrderId": "abc"}, RULES) == ("BTCUSDT", 3, "abc")
+    assert P.parse_order_ref({"symbol": "BTCUSDT", "orderId": "3", "origClientOrderId": ""}, RULES) == ("BTCUSDT", 3, None)
+    both = "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT"}, RULES) == (-1102, both)
+    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "", "origClientOrderId": ""}, RULES) == (-1102, both)
+    assert code_msg(P.parse_order_ref, {"orderId": "1"}, RULES) == (-1102, MISSING.format("symbol"))
+    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "x1"}, RULES) == (
+        -1100, "Illegal characters found in parameter 'orderId'; legal range is '^[0-9]{1,20}$'.")
+    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "-1"}, RULES)[0] == -1100
+    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "9" * 20}, RULES) == (
+        -1108, "Parameter 'orderId' overflowed.")
+    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT", "origClientOrderId": "a b"}, RULES)[0] == -1100
+    cancel = P.parse_cancel({"symbol": "BTCUSDT", "orderId": "3", "newClientOrderId": "c1"}, RULES)
+    assert (cancel.order_id, cancel.orig_client_order_id, cancel.new_client_order_id) == (3, None, "c1")
+    query = P.parse_query_order({"symbol": "ETHBTC", "origClientOrderId": "q"}, RULES)
+    assert (query.symbol, query.order_id, query.orig_client_order_id) == ("ETHBTC", None, "q")
+
+
+def test_order_matches_ref():
+    order = {"order_id": 3, "client_order_id": "abc"}
+    assert P.order_matches_ref(order, 3, None) and P.order_matches_ref(order, None, "abc")
+    assert P.order_matches_ref(order, 3, "abc")
+    assert not P.order_matches_ref(order, 3, "abd") and not P.order_matches_ref(order, 4, None)
+
+
+def test_symbol_and_symbols():
+    assert P.parse_symbol({"symbol": "ETHBTC"}, RULES) == "ETHBTC"
+    assert P.parse_symbol({}, RULES, required=False) is None
+    assert P.parse_symbols_filter({}, RULES) == ["BTCUSDT", "ETHBTC"]
+    assert P.parse_symbols_filter({"symbol": "ETHBTC"}, RULES) == ["ETHBTC"]
+    assert P.parse_symbols_filter({"symbols": '["ETHBTC","BTCUSDT"]'}, RULES) == ["ETHBTC", "BTCUSDT"]
+    assert P.parse_symbols_filter({"symbols": '[ "ETHBTC" ]'}, RULES) == ["ETHBTC"]
+    assert P.parse_symbols_list({}, RULES) is None
+    sym_range = ("Illegal characters found in parameter 'symbols'; legal range is "
+                 "'^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'.")
+    for bad in ("BTCUSDT", "[BTCUSDT]", '["BTCUSDT"', '{"a":1}', '[1]', '["btcusdt"]', '[null]', '"BTCUSDT"'):
+        assert code_msg(P.parse_symbols_filter, {"symbols": bad}, RULES) == (-1100, sym_range), bad
+    assert code_msg(P.parse_symbols_filter, {"symbols": "[]"}, RULES) == (-1102, MISSING.format("symbols"))
+    assert code_msg(P.parse_symbols_filter, {"symbols": ""}, RULES) == (-1102, MISSING.format("symbols"))
+    assert code_msg(P.parse_symbols_filter, {"symbols": '["BTCUSDT","BTCUSDT"]'}, RULES) == (
+        -1151, "Symbol is present multiple times in the list.")
+    assert code_msg(P.parse_symbols_filter, {"symbols": '["BTCUSDT","DOGEUSDT"]'}, RULES) == (-1121, "Invalid symbol.")
+    assert code_msg(P.parse_symbols_filter, {"symbol": "BTCUSDT", "symbols": '["BTCUSDT"]'}, RULES)[0] == -1128
+    assert code_msg(P.parse_symbols_filter, {"symbol": "DOGE"}, RULES) == (-1121, "Invalid symbol.")
+
+
+def test_limits():
+    assert P.parse_limit({}, "limit", default=500, maximum=1000) == 500
+    assert P.parse_limit({"limit": ""}, default=7, maximum=10) == 7
+    assert P.parse_limit({"limit": "20"}, default=500, maximum=1000) == 20
+    assert P.parse_limit({"limit": "5000"}, default=500, maximum=1000) == 1000  # clamped
+    assert code_msg(P.parse_limit, {"limit": "0"}) == (-1130, "Data sent for parameter 'limit' is not valid.")
+    assert code_msg(P.parse_limit, {"limit": "ten"})[0] == -1100
+    assert code_msg(P.parse_limit, {"limit": "-5"})[0] == -1100
+    for n in (5, 10, 20, 50, 100, 500, 1000, 5000):
+        assert P.parse_depth_limit({"limit": str(n)}) == n
+    assert P.parse_depth_limit({}) == 100
+    assert code_msg(P.parse_depth_limit, {"limit": "7"}) == (-1130, "Data sent for parameter 'limit' is not valid.")
+
+
+@pytest.mark.parametrize("interval", ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
+                                      "1d", "3d", "1w", "1M"])
+def test_intervals(interval):
+    assert P.parse_interval({"interval": interval}) == interval
+
+
+@pytest.mark.parametrize("bad", ["1", "2m", "1H", "1mo", "60s", " 1m"])
+def test_bad_intervals(bad):
+    assert code_msg(P.parse_interval, {"interval": bad}) == (-1120, "Invalid interval.")
+
+
+def test_interval_missing_and_ints():
+    assert code_msg(P.parse_interval, {}) == (-1102, MISSING.format("interval"))
+    assert P.parse_int({"fromId": "0"}, "fromId") == 0
+    assert P.parse_int({}, "fromId") is None
+    assert code_msg(P.parse_int, {}, "orderId", required=True) == (-1102, MISSING.format("orderId"))
+    assert code_msg(P.parse_int, {"startTime": "1.5"}, "startTime")[0] == -1100
+    assert P.parse_time_range({"startTime": "1", "endTime": "2"}) == (1, 2)
+    assert P.parse_time_range({}) == (None, None)
+    assert code_msg(P.parse_time_range, {"startTime": "3", "endTime": "2"})[0] == -1128
+
+
+def test_non_string_values_are_api_errors():
+    assert code_msg(P.parse_new_order, limit(price=1.5), RULES)[0] == -1100
+    assert code_msg(P.parse_symbol, {"symbol": ["BTCUSDT"]}, RULES)[0] == -1100
