@@ -10,6 +10,8 @@ what they produce goes straight to the runner, which stamps sequences and publis
 from __future__ import annotations
 
 import asyncio
+import hmac
+import json
 import logging
 import os
 from collections import deque
@@ -25,10 +27,9 @@ from ..journal import Journal, JournalError
 from ..model.commands import ENCODER as COMMANDS
 from ..model.commands import Cancel, NewOrder, Transfer
 from ..model.enums import OrderType
-from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
 from ..runtime.metrics import open_from_manifest, render_prometheus
 from ..stages.acquiring import DUPLICATE, NSF, OVERLOADED, UNKNOWN_ORDER, AcquiringStage, CommandError, Waiter
-from . import auth, params, views
+from . import auth, errors, params, views
 from .errors import ApiError
 from .openapi import openapi_document
 
@@ -42,10 +43,10 @@ JOURNAL = web.AppKey("journal", Journal)
 PENDING = web.AppKey("pending", deque)
 
 COMMAND_ERRORS = {
-    NSF: lambda: ApiError(-2010, "Account has insufficient balance for requested action."),
-    DUPLICATE: lambda: ApiError(-2010, "Duplicate order sent."),
-    UNKNOWN_ORDER: lambda: ApiError(-2011, "Unknown order sent."),
-    OVERLOADED: lambda: ApiError(-1003, "Too much request weight used; the matching engine is behind. Retry later.", status=503),
+    NSF: errors.insufficient_balance,
+    DUPLICATE: errors.duplicate_order,
+    UNKNOWN_ORDER: errors.unknown_order,
+    OVERLOADED: errors.overloaded,
 }
 
 
@@ -67,16 +68,17 @@ async def errors_middleware(request: web.Request, handler):
         err = COMMAND_ERRORS[exc.kind]()
         return web.json_response(err.body(), status=err.status)
     except web.HTTPRequestEntityTooLarge:
-        return web.json_response({"code": -1000, "msg": "Request body too large."}, status=413)
+        err = errors.body_too_large(request.app[STAGE].ctx.settings.node.max_body_bytes)
     except web.HTTPNotFound:
-        return web.json_response({"code": -1000, "msg": f"Unknown path {request.path}."}, status=404)
+        err = errors.not_found(request.path)
     except web.HTTPMethodNotAllowed:
-        return web.json_response({"code": -1000, "msg": f"Method {request.method} not allowed on {request.path}."}, status=405)
+        err = errors.method_not_allowed(request.method, request.path)
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return web.json_response({"code": -1000, "msg": "An unknown error occurred while processing the request."}, status=500)
+        err = errors.unknown()
+    return web.json_response(err.body(), status=err.status)
 
 
 async def request_params(request: web.Request) -> tuple[dict[str, str], str, str]:
@@ -88,12 +90,12 @@ async def request_params(request: web.Request) -> tuple[dict[str, str], str, str
         try:
             body = raw.decode()
         except UnicodeDecodeError:
-            raise ApiError(-1100, "Illegal characters found in the request body.") from None
+            raise errors.illegal_chars() from None
     merged: dict[str, str] = {}
     for source in (query, body):
         for key, value in parse_qsl(source, keep_blank_values=True):
             if key in merged:
-                raise ApiError(-1101, f"Duplicate values for parameter '{key}'.")
+                raise errors.duplicate_parameter()
             merged[key] = value
     return merged, query, body
 
@@ -102,21 +104,15 @@ async def signed(request: web.Request) -> tuple[int, dict[str, str]]:
     """Authenticate a private request: API key header, HMAC signature, timestamp window."""
     p, query, body = await request_params(request)
     account = authenticate_key(request)
-    signature = p.get("signature")
-    if not signature:
-        raise ApiError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
-    unsigned_query = "&".join(part for part in query.split("&") if not part.startswith("signature="))
-    unsigned_body = "&".join(part for part in body.split("&") if not part.startswith("signature="))
+    unsigned_query, unsigned_body, signature = auth.split_signature(query, body)
     auth.verify_signature(account.secret_key, unsigned_query, unsigned_body, signature)
     auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
+    p.pop("signature", None)
     return account.account_id, p
 
 
 def authenticate_key(request: web.Request):
-    key = request.headers.get("X-MBX-APIKEY")
-    if not key:
-        raise ApiError(-2014, "API-key format invalid.", status=401)
-    return request.app[ACCOUNTS].authenticate(key)
+    return request.app[ACCOUNTS].authenticate(request.headers.get("X-MBX-APIKEY"))
 
 
 def stage_of(request: web.Request) -> AcquiringStage:
@@ -171,7 +167,7 @@ async def depth(request: web.Request) -> web.Response:
     p, _, _ = await request_params(request)
     stage = stage_of(request)
     symbol = params.parse_symbol(p, stage.rules)
-    limit = params.parse_limit(p, "limit", default=100, maximum=5000)
+    limit = params.parse_depth_limit(p)
     view = stage.depth[symbol]
     bids, asks = view.top(limit)
     return web.json_response(views.depth_json(stage.rules[symbol], view.update_id, bids, asks))
@@ -201,7 +197,7 @@ async def klines(request: web.Request) -> web.Response:
     symbol = params.parse_symbol(p, stage.rules)
     interval = params.parse_interval(p)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    start, end = params.parse_int(p, "startTime"), params.parse_int(p, "endTime")
+    start, end = params.parse_time_range(p)
     rows = request.app[HISTORY].klines(symbol, interval, start_time=start, end_time=end, limit=limit)
     return web.json_response([views.kline_row(k, stage.rules[symbol]) for k in rows])
 
@@ -269,7 +265,7 @@ async def place_order(request: web.Request, account_id: int, p: dict[str, str]) 
         answer = loop.create_future()
         waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
                         fills=[] if resp_type == "FULL" else None)
-    tif = cmd.time_in_force.name if cmd.type == OrderType.LIMIT else "GTC"
+    tif = cmd.time_in_force.name
     order, accepted, outputs = stage.new_order(NewOrder(
         account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
         cmd.client_order_id or "", cmd.stp.name, 0), waiter)
@@ -278,7 +274,7 @@ async def place_order(request: web.Request, account_id: int, p: dict[str, str]) 
         return web.json_response(views.order_ack(order, rules))
     final, fills = await _wait(request, answer, order["order_id"])
     if final.get("status") == "REJECTED" and final.get("reason") == "would_take":
-        raise ApiError(-2010, "Order would immediately match and take.")
+        raise errors.would_take()
     if resp_type == "ACK":
         return web.json_response(views.order_ack(order, rules))
     if resp_type == "RESULT":
@@ -302,29 +298,26 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
     query = request.query_string
     raw = await request.read()
     try:
-        import json
-
-        doc = json.loads(raw or b"null")
+        body = raw.decode()
+        doc = json.loads(body or "null")
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(-1100, "The request body is not valid JSON.") from None
+        raise errors.invalid_json() from None
     if not isinstance(doc, dict):
-        raise ApiError(-1100, "The request body must be a JSON object.")
+        raise errors.invalid_json()
     account = authenticate_key(request)
     p = dict(parse_qsl(query, keep_blank_values=True))
-    signature = p.pop("signature", "")
-    if not signature:
-        raise ApiError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
-    unsigned_query = "&".join(part for part in query.split("&") if not part.startswith("signature="))
-    auth.verify_signature(account.secret_key, unsigned_query, raw.decode(), signature)
+    unsigned_query, _, signature = auth.split_signature(query, "")
+    p.pop("signature", None)
+    auth.verify_signature(account.secret_key, unsigned_query, body, signature)
     auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
     renamed = {"quantity": "quantity", "price": "price", "symbol": "symbol", "side": "side", "type": "type",
                "timeInForce": "timeInForce", "clientOrderId": "newClientOrderId", "newClientOrderId": "newClientOrderId",
                "quoteOrderQty": "quoteOrderQty", "newOrderRespType": "newOrderRespType"}
     for key, value in doc.items():
         if key not in renamed:
-            raise ApiError(-1104, f"Not all sent parameters were read; unknown parameter '{key}'.")
+            raise errors.unknown_param()
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ApiError(-1100, f"Illegal characters found in parameter '{key}'.")
+            raise errors.illegal_chars(key)
         p[renamed[key]] = str(value) if not isinstance(value, float) else repr(value)
     p.setdefault("type", "LIMIT" if "price" in p else "MARKET")
     if p["type"] == "LIMIT":
@@ -342,8 +335,8 @@ async def query_order(request: web.Request) -> web.Response:
             request.app[HISTORY].order_by_client_id(account_id, client_id)
         if order is not None and order["account"] != account_id:
             order = None
-    if order is None or order["symbol"] != symbol:
-        raise ApiError(-2013, "Order does not exist.")
+    if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
+        raise errors.order_does_not_exist()
     return web.json_response(views.order_json(order, stage.rules[symbol]))
 
 
@@ -352,15 +345,15 @@ async def cancel_order(request: web.Request) -> web.Response:
     stage = stage_of(request)
     symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
     order = stage.find_order(account_id, order_id, client_id)
-    if order is None or order["symbol"] != symbol:
-        raise ApiError(-2011, "Unknown order sent.")
+    if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
+        raise errors.unknown_order()
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
     accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
     await commit(request, accepted, outputs)
     final = await _wait(request, answer, order["order_id"])
-    if not final or final.get("status") not in ("CANCELED",):
-        raise ApiError(-2011, "Unknown order sent.")
+    if not final or final.get("status") != "CANCELED":
+        raise errors.unknown_order()
     return web.json_response(views.order_json(final, stage.rules[symbol]))
 
 
@@ -369,7 +362,7 @@ async def _wait(request: web.Request, fut: asyncio.Future, order_id: int):
         return await asyncio.wait_for(fut, request.app[STAGE].ctx.settings.node.result_timeout_s)
     except asyncio.TimeoutError:
         request.app[STAGE].waiters.pop(order_id, None)
-        raise ApiError(-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown.", status=503) from None
+        raise errors.timeout() from None
 
 
 async def cancel_open_orders(request: web.Request) -> web.Response:
@@ -378,7 +371,7 @@ async def cancel_open_orders(request: web.Request) -> web.Response:
     symbol = params.parse_symbol(p, stage.rules)
     orders = [o for o in stage.account(account_id).open_orders.values() if o["symbol"] == symbol]
     if not orders:
-        raise ApiError(-2011, "Unknown order sent.")
+        raise errors.unknown_order()
     loop = asyncio.get_running_loop()
     futures = []
     for order in sorted(orders, key=lambda o: o["order_id"]):
@@ -439,16 +432,16 @@ async def account_info(request: web.Request) -> web.Response:
 async def admin_guard(request: web.Request) -> dict:
     token = request.app[STAGE].ctx.settings.node.admin_token
     if not token:
-        raise ApiError(-2015, "Admin endpoints are disabled: set SPOT_SEDA_ADMIN_TOKEN.", status=403)
-    if request.headers.get("X-Admin-Token") != token:
-        raise ApiError(-2015, "Invalid admin token.", status=401)
+        raise errors.admin_disabled()
+    if not hmac.compare_digest(request.headers.get("X-Admin-Token", "").encode(), token.encode()):
+        raise errors.bad_admin_token()
     if request.method == "POST" and request.can_read_body:
         try:
-            doc = await request.json()
-        except ValueError:
-            raise ApiError(-1100, "The request body is not valid JSON.") from None
+            doc = json.loads(await request.read() or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise errors.invalid_json() from None
         if not isinstance(doc, dict):
-            raise ApiError(-1100, "The request body must be a JSON object.")
+            raise errors.invalid_json()
         return doc
     return {}
 
@@ -464,17 +457,17 @@ async def admin_transfer(request: web.Request, deposit: bool) -> web.Response:
     stage = stage_of(request)
     account_id = doc.get("accountId")
     if isinstance(account_id, bool) or not isinstance(account_id, int) or request.app[ACCOUNTS].get(account_id) is None:
-        raise ApiError(-1100, "Parameter 'accountId' must name an existing account.")
+        raise errors.invalid_parameter("accountId")
     asset = doc.get("asset")
     assets = {r.base for r in stage.rules.values()} | {r.quote for r in stage.rules.values()}
     if asset not in assets:
-        raise ApiError(-1100, f"Parameter 'asset' must be one of {sorted(assets)}.")
-    try:
-        amount = to_units(doc.get("amount"), ASSET_DECIMALS)
-    except FixedPointError as exc:
-        raise ApiError(-1100, f"Parameter 'amount': {exc}.") from None
+        raise errors.invalid_parameter("asset")
+    amount_text = doc.get("amount")
+    if not isinstance(amount_text, str):
+        raise errors.illegal_chars("amount", errors.DECIMAL_RANGE)
+    amount = params.decimal_units(amount_text, "amount")
     if amount <= 0:
-        raise ApiError(-1100, "Parameter 'amount' must be positive.")
+        raise errors.invalid_parameter("amount")
     accepted, outputs = stage.transfer(Transfer(account_id, asset, amount if deposit else -amount, 0))
     await commit(request, accepted, outputs)
     available, frozen = stage.ledger.balance(account_id, asset)
