@@ -21,8 +21,7 @@ from ..engine.kline import INTERVALS
 from ..model.enums import Topic
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import SymbolRules
-
-ZERO = to_text(0, ASSET_DECIMALS)
+from .views import ZERO, amount_text, price_text
 PARTIAL_LEVELS = (5, 10, 20)
 
 
@@ -84,17 +83,8 @@ def parse_stream(text: object, symbols: dict[str, SymbolRules]) -> Stream:
 # ------------------------------------------------------------------------------ formatting
 
 
-def price_text(rules: SymbolRules, price: int) -> str:
-    return to_text(price, rules.price_decimals)
-
-
-def amount_text(units: int) -> str:
-    return to_text(units, ASSET_DECIMALS)
-
-
 def levels_json(rules: SymbolRules, levels) -> list[list[str]]:
-    pd = rules.price_decimals
-    return [[to_text(p, pd), to_text(q, ASSET_DECIMALS)] for p, q in levels]
+    return [[price_text(rules, p), amount_text(q)] for p, q in levels]
 
 
 # ------------------------------------------------------------------------------ market data
@@ -115,11 +105,10 @@ def agg_trade_event(rules: SymbolRules, f: dict, ts: int) -> dict:
 
 def kline_event(rules: SymbolRules, f: dict, ts: int, first_trade: int, last_trade: int) -> dict:
     """`<symbol>@kline_<interval>`: the candle as the KLine stage last reported it."""
-    pd = rules.price_decimals
     return {"e": "kline", "E": ts, "s": rules.symbol, "k": {
         "t": f["open_time"], "T": f["close_time"], "s": rules.symbol, "i": f["interval"],
-        "f": first_trade, "L": last_trade, "o": to_text(f["open"], pd), "c": to_text(f["close"], pd),
-        "h": to_text(f["high"], pd), "l": to_text(f["low"], pd), "v": amount_text(f["volume"]),
+        "f": first_trade, "L": last_trade, "o": price_text(rules, f["open"]), "c": price_text(rules, f["close"]),
+        "h": price_text(rules, f["high"]), "l": price_text(rules, f["low"]), "v": amount_text(f["volume"]),
         "n": f["trades"], "x": bool(f["closed"]), "q": amount_text(f["quote_volume"]),
         "V": amount_text(f["taker_buy_volume"]), "Q": amount_text(f["taker_buy_quote_volume"]), "B": "0"}}
 
@@ -138,10 +127,14 @@ def partial_depth_event(rules: SymbolRules, update_id: int, bids, asks) -> dict:
 
 def book_ticker_event(rules: SymbolRules, update_id: int, bid, ask) -> dict:
     """`<symbol>@bookTicker`: best bid and ask (price and quantity), sent when either changes."""
-    pd = rules.price_decimals
     return {"u": update_id, "s": rules.symbol,
-            "b": to_text(bid[0], pd) if bid else to_text(0, pd), "B": amount_text(bid[1]) if bid else ZERO,
-            "a": to_text(ask[0], pd) if ask else to_text(0, pd), "A": amount_text(ask[1]) if ask else ZERO}
+            "b": price_text(rules, bid[0]) if bid else price_text(rules, 0), "B": amount_text(bid[1]) if bid else ZERO,
+            "a": price_text(rules, ask[0]) if ask else price_text(rules, 0), "A": amount_text(ask[1]) if ask else ZERO}
+
+
+def _truncdiv(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
 
 
 class Window(NamedTuple):
@@ -162,24 +155,23 @@ class Window(NamedTuple):
 
 def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
     """`<symbol>@ticker`: 24-hour rolling window statistics."""
-    pd = rules.price_decimals
     change = w.close - w.open
-    pct = f"{change * 100 / w.open:.3f}" if w.open else "0.000"
-    wavg = to_text(w.quote_volume * rules.price_scale // w.volume, pd) if w.volume else to_text(0, pd)
-    return {"e": "24hrTicker", "E": ts, "s": rules.symbol, "p": to_text(change, pd), "P": pct, "w": wavg,
-            "x": to_text(w.prev_close, pd), "c": to_text(w.close, pd), "Q": amount_text(w.last_qty),
-            "b": to_text(bid[0], pd) if bid else to_text(0, pd), "B": amount_text(bid[1]) if bid else ZERO,
-            "a": to_text(ask[0], pd) if ask else to_text(0, pd), "A": amount_text(ask[1]) if ask else ZERO,
-            "o": to_text(w.open, pd), "h": to_text(w.high, pd), "l": to_text(w.low, pd),
+    # as REST /ticker/24hr (api/views.py): percent truncated to 3 decimals, vwap truncated to 8
+    pct = to_text(_truncdiv(change * 100_000, w.open), 3) if w.open else "0.000"
+    wavg = amount_text(w.quote_volume * 10**ASSET_DECIMALS // w.volume if w.volume else 0)
+    return {"e": "24hrTicker", "E": ts, "s": rules.symbol, "p": price_text(rules, change), "P": pct, "w": wavg,
+            "x": price_text(rules, w.prev_close), "c": price_text(rules, w.close), "Q": amount_text(w.last_qty),
+            "b": price_text(rules, bid[0]) if bid else price_text(rules, 0), "B": amount_text(bid[1]) if bid else ZERO,
+            "a": price_text(rules, ask[0]) if ask else price_text(rules, 0), "A": amount_text(ask[1]) if ask else ZERO,
+            "o": price_text(rules, w.open), "h": price_text(rules, w.high), "l": price_text(rules, w.low),
             "v": amount_text(w.volume), "q": amount_text(w.quote_volume), "O": ts - 86_400_000, "C": ts,
             "F": w.first_id, "L": w.last_id, "n": w.count}
 
 
 def mini_ticker_event(rules: SymbolRules, ts: int, w: Window) -> dict:
     """`<symbol>@miniTicker`: the short form of the 24-hour statistics."""
-    pd = rules.price_decimals
-    return {"e": "24hrMiniTicker", "E": ts, "s": rules.symbol, "c": to_text(w.close, pd), "o": to_text(w.open, pd),
-            "h": to_text(w.high, pd), "l": to_text(w.low, pd), "v": amount_text(w.volume),
+    return {"e": "24hrMiniTicker", "E": ts, "s": rules.symbol, "c": price_text(rules, w.close), "o": price_text(rules, w.open),
+            "h": price_text(rules, w.high), "l": price_text(rules, w.low), "v": amount_text(w.volume),
             "q": amount_text(w.quote_volume)}
 
 
@@ -207,7 +199,6 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
                      fill: Fill | None = None) -> dict:
     """`executionReport` for one order change or fill; `order` is Push's view of the order (the
     SpotOrder fields, with executed_qty/cum_quote_qty/status as of this event)."""
-    pd = rules.price_decimals
     market = order["type"] == "MARKET"
     by_quote = market and order["quote_qty"] and (order["side"] == "SELL" or not order["qty"])
     status = order["status"]
@@ -217,15 +208,15 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
     report = {
         "e": "executionReport", "E": ts, "s": rules.symbol, "c": client_id, "S": order["side"], "o": order["type"],
         "f": order["time_in_force"], "q": amount_text(0 if by_quote else order["qty"]),
-        "p": to_text(order["price"], pd), "P": to_text(0, pd), "F": ZERO, "g": -1,
+        "p": price_text(rules, order["price"]), "P": price_text(rules, 0), "F": ZERO, "g": -1,
         "C": client_id if execution == "CANCELED" else "", "x": execution, "X": status, "r": "NONE",
-        "i": order["order_id"], "l": ZERO, "z": amount_text(order["executed_qty"]), "L": to_text(0, pd),
+        "i": order["order_id"], "l": ZERO, "z": amount_text(order["executed_qty"]), "L": price_text(rules, 0),
         "n": "0", "N": None, "T": ts, "t": -1, "I": seq, "w": on_book, "m": False, "M": False,
         "O": order["time"], "Z": amount_text(order["cum_quote_qty"]), "Y": ZERO,
         "Q": amount_text(order["quote_qty"] if by_quote else 0),
     }
     if fill is not None:
-        report.update({"l": amount_text(fill.qty), "L": to_text(fill.price, pd), "n": amount_text(fill.commission),
+        report.update({"l": amount_text(fill.qty), "L": price_text(rules, fill.price), "n": amount_text(fill.commission),
                        "N": fill.commission_asset, "t": fill.trade_id, "m": fill.is_maker, "Y": amount_text(fill.quote_qty)})
     if order.get("working_time", -1) >= 0 and not market and order["time_in_force"] == "GTC":
         report["W"] = order["working_time"]

@@ -1,0 +1,161 @@
+"""Push without sockets: stream names, payload shapes, and a whole random session through the node's
+stages in one process, where Push's derived state must agree with Acquiring's (depth) and with the
+change log (balances, fills), and a local order book built from its diff events must equal the depth."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal as D
+
+import pytest
+
+from spot_seda.api import streams as S
+from spot_seda.listenkeys import ListenKeys, looks_like_key
+from spot_seda.runtime.inproc import InprocPipeline
+from spot_seda.runtime.replay import apply_commands
+from tests.conftest import settings_from
+from tests.stages.test_persist import session
+
+RULES = settings_from("").symbol_rules()
+
+
+@pytest.mark.parametrize("name, canonical, kind", [
+    ("btcusdt@trade", "btcusdt@trade", "trade"),
+    ("BTCUSDT@trade", "btcusdt@trade", "trade"),
+    ("ethusdt@aggTrade", "ethusdt@aggTrade", "aggTrade"),
+    ("btcusdt@kline_1m", "btcusdt@kline_1m", "kline"),
+    ("btcusdt@kline_1M", "btcusdt@kline_1M", "kline"),
+    ("btcusdt@depth", "btcusdt@depth", "depth"),
+    ("btcusdt@depth@100ms", "btcusdt@depth@100ms", "depth"),
+    ("btcusdt@depth@1000ms", "btcusdt@depth", "depth"),
+    ("btcusdt@depth5", "btcusdt@depth5", "partial"),
+    ("btcusdt@depth20@100ms", "btcusdt@depth20@100ms", "partial"),
+    ("btcusdt@bookTicker", "btcusdt@bookTicker", "bookTicker"),
+    ("btcusdt@ticker", "btcusdt@ticker", "ticker"),
+    ("btcusdt@miniTicker", "btcusdt@miniTicker", "miniTicker"),
+    ("changelog@OrderChangeLog", "changelog@OrderChangeLog", "changelog"),
+])
+def test_stream_names_parse_to_their_canonical_form(name, canonical, kind):
+    stream = S.parse_stream(name, RULES)
+    assert (stream.name, stream.kind) == (canonical, kind)
+
+
+@pytest.mark.parametrize("name", ["", "btcusdt", "xxxusdt@trade", "btcusdt@trades", "btcusdt@kline_2m",
+                                  "btcusdt@depth7", "btcusdt@depth@10ms", "changelog@Nope", "@trade",
+                                  "btc usdt@trade", 5, None, "btcusdt@trade@100ms"])
+def test_bad_stream_names_are_refused_with_a_reason(name):
+    with pytest.raises(S.StreamError, match="Invalid request"):
+        S.parse_stream(name, RULES)
+
+
+def test_payloads_use_binance_field_letters_and_exact_decimals():
+    rules = RULES["BTCUSDT"]
+    trade = {"trade_id": 7, "price": 5_000_012, "qty": 150_000_000, "buyer_is_maker": True}
+    assert S.trade_event(rules, trade, 1000) == {"e": "trade", "E": 1000, "s": "BTCUSDT", "t": 7, "p": "50000.12000000",
+                                                 "q": "1.50000000", "T": 1000, "m": True, "M": True}
+    d = S.depth_update_event(rules, 5, 11, 12, 10, [(5_000_000, 0)], [(5_000_100, 10**8)])
+    assert d == {"e": "depthUpdate", "E": 5, "s": "BTCUSDT", "U": 11, "u": 12, "pu": 10,
+                 "b": [["50000.00000000", "0.00000000"]], "a": [["50001.00000000", "1.00000000"]]}
+    order = {"order_id": 3, "symbol": "BTCUSDT", "client_order_id": "c1", "side": "BUY", "type": "LIMIT",
+             "time_in_force": "GTC", "qty": 10**8, "quote_qty": 0, "price": 5_000_000, "status": "NEW",
+             "executed_qty": 0, "cum_quote_qty": 0, "time": 9, "working_time": 9, "stp": "NONE"}
+    r = S.execution_report(rules, order, "NEW", 9, 1)
+    assert set(r) >= set("eEscSofqpPFgCxXrilzLnNTtIwmMOZYQWV") and r["w"] is True and r["x"] == "NEW"
+
+
+def test_listen_keys_live_sixty_minutes_from_the_last_keepalive(tmp_path):
+    now = [1_000_000]
+    keys = ListenKeys(tmp_path, clock=lambda: now[0])
+    key = keys.create(7)
+    assert looks_like_key(key) and keys.account_of(key) == 7
+    assert keys.create(7) == key  # an account's live key is returned again
+    assert keys.create(8) != key
+    now[0] += 59 * 60_000
+    assert keys.keepalive(key)
+    now[0] += 59 * 60_000
+    assert keys.account_of(key) == 7
+    now[0] += 2 * 60_000
+    assert keys.account_of(key) is None and not keys.keepalive(key)
+    fresh = keys.create(7)
+    assert fresh != key and ListenKeys(tmp_path, clock=lambda: now[0]).account_of(fresh) == 7  # another process
+    assert keys.close(fresh) and keys.account_of(fresh) is None and not keys.close(fresh)
+    assert keys.account_of("x" * 64) is None
+
+
+class Recorder:
+    """A sink that wants everything and keeps it."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+
+    def wants(self, stream: str) -> bool:
+        return True
+
+    def send(self, stream: str, payload) -> None:
+        self.events.append((stream, payload))
+
+
+def test_a_session_through_the_stages_gives_consistent_streams(tmp_path):
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    push = pipeline.stage("push-0")
+    rec = push.sink = Recorder()
+    commands = session(11, 1500)
+    rng = random.Random(5)
+    cut = 0
+    for i in range(0, len(commands), 100):
+        apply_commands(pipeline, commands[i:i + 100], journaled=False)
+        pipeline.pump()
+        push.tick("100ms")
+        if rng.random() < 0.5:
+            push.tick("1000ms")
+        cut = cut or (len(rec.events) if i >= 300 else 0)
+    push.tick("1000ms")
+    acquiring = pipeline.stage("acquiring-0")
+    for symbol in RULES:
+        view, mine = acquiring.depth[symbol], push.depth[symbol]
+        assert (mine.update_id, mine.bids, mine.asks) == (view.update_id, view.bids, view.asks)
+        # a local book from diff events (both speeds) ends equal to the depth
+        for name in (symbol.lower() + "@depth", symbol.lower() + "@depth@100ms"):
+            book: dict[tuple[str, D], D] = {}
+            last = 0
+            for stream, ev in rec.events:
+                if stream != name:
+                    continue
+                assert ev["U"] == last + 1 and ev["pu"] == last
+                last = ev["u"]
+                for side in ("b", "a"):
+                    for p, q in ev[side]:
+                        if D(q):
+                            book[side, D(p)] = D(q)
+                        else:
+                            book.pop((side, D(p)), None)
+            assert last == view.update_id
+            expect = {("b", D(p) / 100): D(q) / 10**8 for p, q in view.bids.items()}
+            expect |= {("a", D(p) / 100): D(q) / 10**8 for p, q in view.asks.items()}
+            assert book == expect
+    # balances: the sum of deltas equals Acquiring's ledger, and the last position event says so
+    for account in (1, 2, 3):
+        ledger = acquiring.ledger.balances(account)
+        for asset, (free, locked) in ledger.items():
+            assert push.balances[account, asset] == [free, locked]
+        last: dict[str, tuple[str, str]] = {}
+        for stream, ev in rec.events:
+            if stream == f"user:{account}" and ev["e"] == "outboundAccountPosition":
+                last.update({b["a"]: (b["f"], b["l"]) for b in ev["B"]})
+        assert last == {a: (S.amount_text(f), S.amount_text(l)) for a, (f, l) in ledger.items()}
+    # every fill reaches both sides' user streams, with exact cumulative quantities
+    trades = [ev for s, ev in rec.events if s.endswith("@trade")]
+    reports = [(s, ev) for s, ev in rec.events if s.startswith("user:") and ev["e"] == "executionReport"]
+    fills = [ev for _s, ev in reports if ev["x"] == "TRADE"]
+    assert len(trades) > 100 and len(fills) == 2 * len(trades)
+    for stream, ev in reports:
+        order = acquiring.orders.get(ev["i"])
+        assert order is None or stream == f"user:{order['account']}"
+    final = {}
+    for _s, ev in reports:
+        final[ev["i"]] = ev
+    for order_id, ev in final.items():
+        order = acquiring.orders[order_id]
+        assert ev["X"] == order["status"] and D(ev["z"]) * 10**8 == order["executed_qty"], (ev, order)
+    assert not push.stalled and not push.fills
