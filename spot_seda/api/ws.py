@@ -1,0 +1,507 @@
+"""The WebSocket face of the Push stage: Binance market streams, user data streams and raw change
+logs over aiohttp on uvloop.
+
+Endpoints (binance-spot-api-docs web-socket-streams.md, web-socket-api.md, user-data-stream.md):
+- `/ws/<stream>`, `/ws` (no stream yet), `/stream?streams=<a>/<b>` (combined: `{"stream", "data"}`),
+  and live `SUBSCRIBE` / `UNSUBSCRIBE` / `LIST_SUBSCRIPTIONS` requests on any of them;
+- `/ws/<listenKey>` (legacy user data stream; the key comes from REST /api/v3/userDataStream);
+- `/ws-api/v3` with `userDataStream.subscribe.signature` / `userDataStream.unsubscribe`: events
+  arrive as `{"subscriptionId": N, "event": {...}}`.
+
+Fan-out: an event is encoded once and framed once per wrapping (a server frame is unmasked, so the
+same bytes serve every client); each client's frames of one Bus batch go out in one transport write.
+A client whose unsent bytes pass MAX_SEND_BUFFER is closed (1008, with the reason) at once, so a
+slow reader never holds up the stage or the other clients, and memory stays bounded. Shutdown
+closes every client with 1001 GOING_AWAY; a Push restart drops the connections (clients resync).
+
+Threads: as in api/rest.py, a reader thread blocks on the Bus queue and hands each poll to the
+event loop, which owns the stage and every socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import struct
+import threading
+import time
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from ..listenkeys import ListenKeys, looks_like_key
+from ..stages.push import PushStage, user_stream
+from . import streams as S
+
+log = logging.getLogger("spot_seda.ws")
+
+#: unsent bytes a client may have before it is dropped as too slow (env override for tests/benches)
+MAX_SEND_BUFFER = int(os.environ.get("SPOT_SEDA_WS_SEND_BUFFER", 4 * 1024 * 1024))
+#: server ping period; a client that does not answer within half of it is closed (aiohttp heartbeat)
+HEARTBEAT_S = float(os.environ.get("SPOT_SEDA_WS_HEARTBEAT", 20.0))
+MAX_STREAMS = 1024  # per connection, as Binance
+LISTEN_KEY_CHECK_S = 30.0
+GOING_AWAY, POLICY_VIOLATION = 1001, 1008
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+
+def text_frame(data: bytes) -> bytes:
+    """A final, unmasked text frame (what a server sends) carrying `data`."""
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return struct.pack("!BBH", 0x81, 126, n) + data
+    return struct.pack("!BBQ", 0x81, 127, n) + data
+
+
+def close_frame(code: int, reason: str) -> bytes:
+    payload = struct.pack("!H", code) + reason.encode()[:123]
+    return bytes((0x88, len(payload))) + payload
+
+
+class Client:
+    """One WebSocket connection and what it is subscribed to."""
+
+    __slots__ = ("ws", "transport", "streams", "chunks", "pending", "closed", "combined", "next_sub",
+                 "listen_keys", "__weakref__")
+
+    def __init__(self, ws: web.WebSocketResponse, transport, combined: bool) -> None:
+        self.ws = ws
+        self.transport = transport
+        #: stream -> wrapping: None raw, str combined under that name, int a WebSocket API subscription
+        self.streams: dict[str, object] = {}
+        self.chunks: list[bytes] = []
+        self.pending = False
+        self.closed = False
+        self.combined = combined
+        self.next_sub = 0
+        self.listen_keys: dict[str, str] = {}  # listen key -> its user stream
+
+    def write(self, data: bytes) -> None:
+        if not self.closed and not self.transport.is_closing():
+            self.transport.write(data)
+
+
+class Hub:
+    """Subscriptions of every client of this process; the stage's sink."""
+
+    def __init__(self, max_buffer: int = MAX_SEND_BUFFER) -> None:
+        self.subs: dict[str, dict[Client, object]] = {}
+        self.clients: set[Client] = set()
+        self.dirty: list[Client] = []
+        self.max_buffer = max_buffer
+        self.sent = 0
+        self.dropped = 0
+
+    def wants(self, stream: str) -> bool:
+        return stream in self.subs
+
+    def send(self, stream: str, payload) -> None:
+        subs = self.subs.get(stream)
+        if not subs:
+            return
+        data = payload if type(payload) is bytes else _encode(payload)
+        frames: dict[object, bytes] = {}
+        dirty = self.dirty
+        for client, wrap in subs.items():
+            frame = frames.get(wrap)
+            if frame is None:
+                if wrap is None:
+                    frame = text_frame(data)
+                elif type(wrap) is str:
+                    frame = text_frame(b'{"stream":"' + wrap.encode() + b'","data":' + data + b"}")
+                else:
+                    frame = text_frame(b'{"subscriptionId":' + str(wrap).encode() + b',"event":' + data + b"}")
+                frames[wrap] = frame
+            client.chunks.append(frame)
+            if not client.pending:
+                client.pending = True
+                dirty.append(client)
+
+    def flush(self) -> None:
+        """One write per client of everything queued for it; drop the ones that fell too far behind."""
+        dirty, self.dirty = self.dirty, []
+        limit = self.max_buffer
+        for client in dirty:
+            client.pending = False
+            chunks = client.chunks
+            if client.closed or not chunks:
+                chunks.clear()
+                continue
+            transport = client.transport
+            if transport.is_closing():
+                chunks.clear()
+                continue
+            self.sent += len(chunks)
+            transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            chunks.clear()
+            if transport.get_write_buffer_size() > limit:
+                self.drop(client, POLICY_VIOLATION, f"client too slow: more than {limit} bytes unsent")
+
+    def add(self, client: Client) -> None:
+        self.clients.add(client)
+
+    def subscribe(self, client: Client, stream: str, wrap: object) -> None:
+        client.streams[stream] = wrap
+        self.subs.setdefault(stream, {})[client] = wrap
+
+    def unsubscribe(self, client: Client, stream: str) -> None:
+        client.streams.pop(stream, None)
+        subs = self.subs.get(stream)
+        if subs is not None:
+            subs.pop(client, None)
+            if not subs:
+                del self.subs[stream]
+
+    def remove(self, client: Client) -> None:
+        for stream in list(client.streams):
+            self.unsubscribe(client, stream)
+        self.clients.discard(client)
+        client.closed = True
+        client.chunks.clear()
+
+    def drop(self, client: Client, code: int, reason: str) -> None:
+        """Close a client now, whatever it has unread: the close frame goes after its data, and the
+        connection is cut if it does not read that within two seconds."""
+        if client.closed:
+            return
+        self.dropped += 1
+        log.warning("dropping a WebSocket client: %s", reason)
+        self.remove(client)
+        transport = client.transport
+        if not transport.is_closing():
+            transport.write(close_frame(code, reason))
+            transport.close()
+            asyncio.get_running_loop().call_later(2.0, transport.abort)
+
+
+# ------------------------------------------------------------------------------------ app
+
+STAGE = web.AppKey("stage", PushStage)
+HUB = web.AppKey("hub", Hub)
+KEYS = web.AppKey("listen_keys", ListenKeys)
+ACCOUNTS = web.AppKey("accounts", object)
+
+
+def _stream_request_error(code: int, msg: str, req_id=None) -> bytes:
+    return _encode({"code": code, "msg": msg, "id": req_id})
+
+
+def _resolve(app: web.Application, name: str) -> tuple[str, str] | None:
+    """(internal stream, display name) of a market stream or a live listen key; None otherwise."""
+    stage = app[STAGE]
+    try:
+        stream = S.parse_stream(name, stage.rules)
+        return stream.name, stream.name
+    except S.StreamError:
+        pass
+    if looks_like_key(name):
+        account = app[KEYS].account_of(name)
+        if account is not None:
+            return user_stream(account), name
+    return None
+
+
+async def _open(request: web.Request, combined: bool) -> tuple[web.WebSocketResponse, Client]:
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
+    await ws.prepare(request)
+    client = Client(ws, request.transport, combined)
+    request.app[HUB].add(client)
+    return ws, client
+
+
+async def raw_stream(request: web.Request) -> web.StreamResponse:
+    """`/ws` and `/ws/<stream or listenKey>`: raw payloads."""
+    name = request.match_info.get("name", "")
+    initial = []
+    if name:
+        found = _resolve(request.app, name)
+        if found is None and looks_like_key(name):
+            return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
+        if found is not None:
+            initial.append((found[0], name))
+    return await _session(request, initial, combined=False)
+
+
+async def combined_stream(request: web.Request) -> web.StreamResponse:
+    """`/stream?streams=a/b/c`: every event wrapped as {"stream": name, "data": payload}."""
+    names = [n for n in request.query.get("streams", "").split("/") if n]
+    initial = []
+    for name in names[:MAX_STREAMS]:
+        found = _resolve(request.app, name)
+        if found is None:
+            if looks_like_key(name):
+                return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
+            return web.json_response({"code": 2, "msg": f"Invalid request: unknown stream '{name}'"}, status=400)
+        initial.append((found[0], found[1]))
+    return await _session(request, initial, combined=True)
+
+
+async def _session(request: web.Request, initial: list[tuple[str, str]], combined: bool) -> web.StreamResponse:
+    hub = request.app[HUB]
+    ws, client = await _open(request, combined)
+    for stream, display in initial:
+        hub.subscribe(client, stream, display if combined else None)
+        if looks_like_key(display):
+            client.listen_keys[display] = stream
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                client.write(text_frame(_stream_control(request.app, client, msg.data)))
+            elif msg.type == WSMsgType.BINARY:
+                client.write(text_frame(_stream_request_error(3, "Invalid JSON: binary frames are not accepted")))
+    finally:
+        hub.remove(client)
+    return ws
+
+
+def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
+    """Answer one SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS request (Binance's replies and codes)."""
+    try:
+        req = _decode(text)
+    except msgspec.DecodeError as exc:
+        return _stream_request_error(3, f"Invalid JSON: {exc}")
+    if not isinstance(req, dict):
+        return _stream_request_error(2, "Invalid request: expected a JSON object")
+    req_id = req.get("id")
+    if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, (int, str)) or
+                               (isinstance(req_id, int) and not 0 <= req_id < 2**63) or
+                               (isinstance(req_id, str) and len(req_id) > 64)):
+        return _stream_request_error(2, "Invalid request: request ID must be an unsigned integer", None)
+    unknown = set(req) - {"id", "method", "params"}
+    if unknown:
+        return _stream_request_error(0, f"Unknown property: {sorted(unknown)[0]}", req_id)
+    method = req.get("method")
+    if method not in ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS"):
+        if method is None:
+            return _stream_request_error(2, "Invalid request: missing field `method`", req_id)
+        return _stream_request_error(
+            2, f"Invalid request: unknown variant `{method}`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, "
+               "`LIST_SUBSCRIPTIONS`", req_id)
+    hub = app[HUB]
+    if method == "LIST_SUBSCRIPTIONS":
+        names = [w if isinstance(w, str) else s for s, w in client.streams.items()]
+        return _encode({"result": names, "id": req_id})
+    params = req.get("params")
+    if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
+        return _stream_request_error(2, "Invalid request: `params` must be a list of stream names", req_id)
+    resolved = []
+    for name in params:
+        found = _resolve(app, name)
+        if found is None:
+            return _stream_request_error(2, f"Invalid request: unknown stream '{name}'", req_id)
+        resolved.append(found)
+    if method == "SUBSCRIBE":
+        if len(set(client.streams) | {s for s, _ in resolved}) > MAX_STREAMS:
+            return _stream_request_error(2, f"Invalid request: too many streams (at most {MAX_STREAMS})", req_id)
+        for stream, display in resolved:
+            hub.subscribe(client, stream, display if client.combined else None)
+            if looks_like_key(display):
+                client.listen_keys[display] = stream
+    else:
+        for stream, display in resolved:
+            hub.unsubscribe(client, stream)
+            client.listen_keys.pop(display, None)
+    return _encode({"result": None, "id": req_id})
+
+
+# ------------------------------------------------------------------------ WebSocket API
+
+
+def _api_reply(req_id, status: int, result=None, error: tuple[int, str] | None = None) -> bytes:
+    if error is not None:
+        return _encode({"id": req_id, "status": status, "error": {"code": error[0], "msg": error[1]}})
+    return _encode({"id": req_id, "status": status, "result": result})
+
+
+async def ws_api(request: web.Request) -> web.StreamResponse:
+    """`/ws-api/v3`: the user data stream methods of Binance's WebSocket API."""
+    hub = request.app[HUB]
+    ws, client = await _open(request, combined=False)
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                client.write(text_frame(_api_call(request.app, client, msg.data)))
+    finally:
+        hub.remove(client)
+    return ws
+
+
+def _api_call(app: web.Application, client: Client, text: str) -> bytes:
+    from .errors import ApiError
+
+    try:
+        req = _decode(text)
+    except msgspec.DecodeError:
+        return _api_reply(None, 400, error=(-1135, "Invalid JSON Request"))
+    if not isinstance(req, dict):
+        return _api_reply(None, 400, error=(-1135, "Invalid JSON Request"))
+    req_id = req.get("id")
+    method = req.get("method")
+    params = req.get("params", {})
+    if not isinstance(params, dict):
+        return _api_reply(req_id, 400, error=(-1135, "Invalid JSON Request"))
+    hub = app[HUB]
+    try:
+        if method == "ping":
+            return _api_reply(req_id, 200, {})
+        if method == "time":
+            return _api_reply(req_id, 200, {"serverTime": time.time_ns() // 1_000_000})
+        if method == "userDataStream.subscribe.signature":
+            account_id = _authenticate(app, params)
+            stream = user_stream(account_id)
+            existing = client.streams.get(stream)
+            if isinstance(existing, int):
+                return _api_reply(req_id, 200, {"subscriptionId": existing})
+            sub_id = client.next_sub
+            client.next_sub += 1
+            hub.subscribe(client, stream, sub_id)
+            return _api_reply(req_id, 200, {"subscriptionId": sub_id})
+        if method == "userDataStream.unsubscribe":
+            wanted = params.get("subscriptionId")
+            if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, int)):
+                raise ApiError(-1100, "Illegal characters found in parameter 'subscriptionId'.")
+            mine = [s for s, w in client.streams.items() if isinstance(w, int) and wanted in (None, w)]
+            if wanted is not None and not mine:
+                raise ApiError(-2035, "User Data Stream subscription not found.")
+            for stream in mine:
+                hub.unsubscribe(client, stream)
+            return _api_reply(req_id, 200, {})
+        if not isinstance(method, str) or not method:
+            raise ApiError(-1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.")
+        raise ApiError(-1020, "This operation is not supported.")
+    except ApiError as exc:
+        return _api_reply(req_id, exc.status if 400 <= exc.status < 500 else 400, error=(exc.code, exc.msg))
+
+
+def _authenticate(app: web.Application, params: dict) -> int:
+    """The account of a signed WebSocket API request (apiKey, timestamp, recvWindow, signature)."""
+    from . import auth, errors
+
+    api_key = params.get("apiKey")
+    if not isinstance(api_key, str) or not api_key:
+        raise errors.mandatory_missing("apiKey")
+    for name, value in params.items():
+        if isinstance(value, (dict, list)) or value is None:
+            raise errors.illegal_chars(name)
+    account = app[ACCOUNTS].authenticate(api_key)
+    auth.verify_ws_signature(account.secret_key, params)
+    recv = params.get("recvWindow")
+    auth.check_timestamp(None if params.get("timestamp") is None else str(params["timestamp"]),
+                         None if recv is None else str(recv), time.time_ns() // 1_000_000)
+    return account.account_id
+
+
+# ---------------------------------------------------------------------------------- serving
+
+
+def build_app(stage: PushStage, hub: Hub) -> web.Application:
+    """The aiohttp application of one Push stage instance."""
+    from ..accounts import Accounts
+
+    app = web.Application()
+    app[STAGE] = stage
+    app[HUB] = hub
+    app[KEYS] = ListenKeys(stage.ctx.data_dir)
+    app[ACCOUNTS] = Accounts(stage.ctx.data_dir)
+    app.router.add_get("/ws", raw_stream)
+    app.router.add_get("/ws/{name}", raw_stream)
+    app.router.add_get("/stream", combined_stream)
+    app.router.add_get("/ws-api/v3", ws_api)
+    return app
+
+
+def serve(stage: PushStage, runner, stopping) -> None:
+    """Run the WebSocket server and the Bus reader until `stopping()`; the supervisor calls this."""
+    import uvloop
+
+    uvloop.run(_serve(stage, runner, stopping))
+
+
+async def _serve(stage: PushStage, runner, stopping) -> None:
+    runner.start()
+    settings = stage.ctx.settings
+    loop = asyncio.get_running_loop()
+    hub = Hub()
+    stage.sink = hub
+    app = build_app(stage, hub)
+    web_runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await web_runner.setup()
+    # several Push processes share the port: the kernel spreads connections over them
+    site = web.TCPSite(web_runner, settings.node.host, settings.node.ws_port, reuse_address=True,
+                       reuse_port=stage.ctx.instances > 1)
+    await site.start()
+    log.info("WebSocket on ws://%s:%d", settings.node.host, settings.node.ws_port)
+    done = threading.Event()
+
+    async def apply(batches):
+        runner.process(iter(batches))
+        hub.flush()
+
+    def read() -> None:
+        consumer = runner.consumer
+        while not done.is_set():
+            batches = list(consumer.poll(0.05))
+            if batches:
+                asyncio.run_coroutine_threadsafe(apply(batches), loop).result()
+
+    reader = threading.Thread(target=read, name="bus-reader", daemon=True)
+    reader.start()
+    row = runner.row
+    next_slow = next_keys = time.monotonic()
+    while not stopping():
+        if row is not None:
+            row["heartbeat_ns"] = time.time_ns()
+        stage.tick("100ms")
+        now = time.monotonic()
+        if now >= next_slow:
+            stage.tick("1000ms")
+            next_slow = now + 1.0
+        if now >= next_keys:
+            _expire_listen_keys(app, hub)
+            next_keys = now + LISTEN_KEY_CHECK_S
+        hub.flush()
+        await asyncio.sleep(0.1)
+    done.set()
+    await loop.run_in_executor(None, reader.join, 2.0)
+    await _close_all(hub)
+    await site.stop()
+    await web_runner.cleanup()
+    app[KEYS].shutdown()
+
+
+def _expire_listen_keys(app: web.Application, hub: Hub) -> None:
+    """Tell clients of a closed or expired listen key, then stop their user data (Binance's event)."""
+    keys = app[KEYS]
+    now = time.time_ns() // 1_000_000
+    for client in list(hub.clients):
+        for key, stream in list(client.listen_keys.items()):
+            if keys.account_of(key) is None:
+                del client.listen_keys[key]
+                hub.unsubscribe(client, stream)
+                event = _encode(S.listen_key_expired_event(now, key))
+                if client.combined:
+                    event = b'{"stream":"' + key.encode() + b'","data":' + event + b"}"
+                client.write(text_frame(event))
+
+
+async def _close_all(hub: Hub) -> None:
+    """Close every client with GOING_AWAY; one that does not answer in a second is cut."""
+    clients = list(hub.clients)
+    for client in clients:
+        hub.remove(client)
+
+    async def close(client: Client) -> None:
+        try:
+            await asyncio.wait_for(client.ws.close(code=GOING_AWAY, message=b"server shutting down"), 1.0)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            pass
+        if client.transport is not None and not client.transport.is_closing():
+            client.transport.abort()
+
+    if clients:
+        await asyncio.gather(*(close(c) for c in clients), return_exceptions=True)
