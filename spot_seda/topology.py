@@ -50,6 +50,7 @@ TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
         StageSpec("kline", "spot_seda.stages.kline:KLineStage"),
         StageSpec("settlement", "spot_seda.stages.settlement:SettlementStage"),
         StageSpec("persist", "spot_seda.stages.persist:PersistStage"),
+        StageSpec("push", "spot_seda.stages.push:PushStage", serve="spot_seda.api.ws:serve"),
     ),
     # source -> relay -> tally (+ audit, a second consumer group on the same topic): proves the runtime
     # and the transport with real work and no trading logic; used by tests and bench/transport.py.
