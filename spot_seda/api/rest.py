@@ -492,6 +492,51 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
+# ------------------------------------------------------- user data stream listen keys (Push)
+# POST/PUT/DELETE /api/v3/userDataStream: API key header, no signature (Binance's USER_STREAM); the
+# keys live in the data dir (spot_seda/listenkeys.py), where the Push processes resolve /ws/<listenKey>.
+
+_LISTEN_KEYS: dict[str, object] = {}
+
+
+def _listen_keys(request: web.Request):
+    from ..listenkeys import ListenKeys
+
+    data_dir = str(stage_of(request).ctx.data_dir)
+    keys = _LISTEN_KEYS.get(data_dir)
+    if keys is None:
+        keys = _LISTEN_KEYS[data_dir] = ListenKeys(data_dir)
+    return keys
+
+
+async def _own_listen_key(request: web.Request) -> str:
+    """The listenKey parameter of a PUT/DELETE, which must be a live key of the caller's account."""
+    p, _, _ = await request_params(request)
+    account = authenticate_key(request)
+    key = p.get("listenKey")
+    if not key:
+        raise errors.mandatory_missing("listenKey")
+    if _listen_keys(request).account_of(key) != account.account_id:
+        raise errors.invalid_listen_key()
+    return key
+
+
+async def create_listen_key(request: web.Request) -> web.Response:
+    account = authenticate_key(request)
+    return web.json_response(views.listen_key_json(_listen_keys(request).create(account.account_id)))
+
+
+async def keepalive_listen_key(request: web.Request) -> web.Response:
+    if not _listen_keys(request).keepalive(await _own_listen_key(request)):
+        raise errors.invalid_listen_key()
+    return web.json_response({})
+
+
+async def close_listen_key(request: web.Request) -> web.Response:
+    _listen_keys(request).close(await _own_listen_key(request))
+    return web.json_response({})
+
+
 # ---------------------------------------------------------------------------------- app
 
 
@@ -519,6 +564,9 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     r.add_get("/api/v3/allOrders", all_orders)
     r.add_get("/api/v3/myTrades", my_trades)
     r.add_get("/api/v3/account", account_info)
+    r.add_post("/api/v3/userDataStream", create_listen_key)
+    r.add_put("/api/v3/userDataStream", keepalive_listen_key)
+    r.add_delete("/api/v3/userDataStream", close_listen_key)
     r.add_post("/api/spot/v2/", seed_order)
     r.add_post("/admin/v1/accounts", admin_create_account)
     r.add_post("/admin/v1/deposit", admin_deposit)
