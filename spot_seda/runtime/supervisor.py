@@ -107,7 +107,7 @@ class Supervisor:
         fork: the children inherit it (copy-on-write), so each carries on exactly where the
         acknowledged commands left it, output sequences included."""
         self.recovered = {}
-        if not any(x.cls.replayable for x in self.instances) or self.settings.node.topology != "node":
+        if not any(s.name == "acquiring" for s in stage_specs(self.settings.node.topology)):  # replay enters there
             return
         from .recovery import rebuild
 
