@@ -270,7 +270,7 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
              inst.core if inst.core >= 0 else "any")
     serve = inst.spec.load_serve()
     if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
-        serve(stage, runner, lambda: stopping)
+        serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
     else:
         runner.run(lambda: stopping)
     log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import run_node
+from tests.conftest import ROOT, run_node
 
 ADMIN_TOKEN = "test-admin-token"
 
@@ -20,8 +20,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def default_symbols() -> str:
+    text = (ROOT / "configs" / "default.toml").read_text()
+    return text[text.index("[[symbols]]"):]
+
+
 def node_toml(data_dir, http_port: int, ws_port: int, extra: str = "") -> str:
-    return f"""
+    return default_symbols() + f"""
 [node]
 data_dir = "{data_dir}"
 http_port = {http_port}
