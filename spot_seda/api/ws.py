@@ -424,6 +424,7 @@ def serve(stage: PushStage, runner, stopping) -> None:
 
 async def _serve(stage: PushStage, runner, stopping) -> None:
     runner.start()
+    stage = runner.stage  # the state the supervisor's journal replay rebuilt, when there was one
     settings = stage.ctx.settings
     loop = asyncio.get_running_loop()
     hub = Hub()

@@ -1,0 +1,36 @@
+"""A real node (`python run.py`, every stage its own process, Push included) on free ports, shared by
+a test module; its Push stage drops clients with more than 256 KiB unsent (so a stalled client is
+found quickly)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.conftest import run_node
+from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http
+
+__all__ = ["ADMIN_TOKEN"]
+
+SEND_BUFFER = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("push")
+    http, ws = free_port(), free_port()
+    saved = os.environ.get("SPOT_SEDA_WS_SEND_BUFFER")
+    os.environ["SPOT_SEDA_WS_SEND_BUFFER"] = str(SEND_BUFFER)  # read by the node's Push processes
+    try:
+        with run_node(tmp, node_toml(tmp / "data", http, ws)) as proc:
+            proc.base = f"http://127.0.0.1:{http}"
+            proc.ws = f"ws://127.0.0.1:{ws}"
+            wait_http(proc.base, proc)
+            proc.wait_running()
+            yield proc
+    finally:
+        if saved is None:
+            os.environ.pop("SPOT_SEDA_WS_SEND_BUFFER", None)
+        else:
+            os.environ["SPOT_SEDA_WS_SEND_BUFFER"] = saved
