@@ -1,0 +1,249 @@
+"""Entities to Binance JSON: exact field names, exact 8-decimal strings, fees as the Ledger takes them."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spot_seda.api import views as V
+from spot_seda.engine.ledger import Ledger
+from spot_seda.model.enums import Side
+from spot_seda.model.symbols import SymbolRules, SymbolSpec
+
+BTC = SymbolRules(SymbolSpec(symbol="BTCUSDT", base="BTC", quote="USDT", price_decimals=2, tick_size="0.01",
+                             step_size="0.00001", min_qty="0.00001", max_qty="9000", min_notional="5",
+                             maker_fee="0.001", taker_fee="0.002"))
+ETH = SymbolRules(SymbolSpec(symbol="ETHBTC", base="ETH", quote="BTC", price_decimals=6, tick_size="0.000001",
+                             step_size="0.01", min_qty="0.01", max_qty="100000", min_notional="0.0001"))
+
+ORDER_FIELDS = ["symbol", "orderId", "orderListId", "clientOrderId", "price", "origQty", "executedQty",
+                "cummulativeQuoteQty", "status", "timeInForce", "type", "side", "stopPrice", "icebergQty", "time",
+                "updateTime", "isWorking", "workingTime", "origQuoteOrderQty", "selfTradePreventionMode"]
+ACK_FIELDS = ["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"]
+RESULT_FIELDS = ACK_FIELDS + ["price", "origQty", "executedQty", "origQuoteOrderQty", "cummulativeQuoteQty", "status",
+                              "timeInForce", "type", "side", "workingTime", "selfTradePreventionMode"]
+
+
+def order(**over) -> dict:
+    o = {"order_id": 7, "symbol": "BTCUSDT", "account": 1, "client_order_id": "c7", "side": "BUY", "type": "LIMIT",
+         "time_in_force": "GTC", "price": 3_000_001, "qty": 150_000, "quote_qty": 0, "stp": "NONE",
+         "frozen_asset": "USDT", "frozen": 1, "status": "PARTIALLY_FILLED", "executed_qty": 50_000,
+         "cum_quote_qty": 1_500_000_500, "time": 1000, "update_time": 1005, "working_time": 1001}
+    o.update(over)
+    return o
+
+
+def trade(**over) -> dict:
+    t = {"symbol": "BTCUSDT", "trade_id": 11, "price": 3_000_001, "qty": 50_000, "quote_qty": 1_500_000_500,
+         "buyer_order_id": 7, "seller_order_id": 5, "buyer_account": 1, "seller_account": 2, "buyer_is_maker": 0,
+         "maker_order_id": 5, "taker_order_id": 7, "time": 1003}
+    t.update(over)
+    return t
+
+
+def test_price_and_amount_text():
+    assert V.price_text(BTC, 3_000_001) == "30000.01000000"
+    assert V.price_text(ETH, 65_005) == "0.06500500"
+    assert V.price_text(BTC, 0) == "0.00000000"
+    assert V.amount_text(100_000) == "0.00100000"
+    assert V.amount_text(2**63 - 1) == "92233720368.54775807"
+
+
+def test_order_json():
+    j = V.order_json(order(), BTC)
+    assert list(j) == ORDER_FIELDS
+    assert j == {
+        "symbol": "BTCUSDT", "orderId": 7, "orderListId": -1, "clientOrderId": "c7", "price": "30000.01000000",
+        "origQty": "0.00150000", "executedQty": "0.00050000", "cummulativeQuoteQty": "15.00000500",
+        "status": "PARTIALLY_FILLED", "timeInForce": "GTC", "type": "LIMIT", "side": "BUY", "stopPrice": "0.00000000",
+        "icebergQty": "0.00000000", "time": 1000, "updateTime": 1005, "isWorking": True, "workingTime": 1001,
+        "origQuoteOrderQty": "0.00000000", "selfTradePreventionMode": "NONE",
+    }
+    assert V.order_json(order(working_time=-1), BTC)["workingTime"] == 1000  # not yet reported by Match
+    assert V.order_json(order(status="EXPIRED_IN_MATCH", stp="EXPIRE_TAKER"), BTC)["status"] == "EXPIRED_IN_MATCH"
+    # a History stub row (an update that arrived before the creation) still formats
+    stub = {"order_id": 9, "symbol": "BTCUSDT", "status": "FILLED", "executed_qty": 1, "cum_quote_qty": 2,
+            "update_time": 5, "time": None, "price": None, "qty": None}
+    assert list(V.order_json(stub, BTC)) == ORDER_FIELDS
+    json.dumps(V.order_json(stub, BTC))
+
+
+def test_market_order_quantities():
+    # MARKET BUY by quantity: the internal quote budget is not shown
+    j = V.order_json(order(type="MARKET", price=0, qty=100_000, quote_qty=999_999_999_999, status="FILLED",
+                           executed_qty=100_000), BTC)
+    assert (j["origQty"], j["origQuoteOrderQty"], j["price"]) == ("0.00100000", "0.00000000", "0.00000000")
+    # MARKET BUY by quoteOrderQty
+    j = V.order_json(order(type="MARKET", price=0, qty=0, quote_qty=10_000_000_000, executed_qty=33_000), BTC)
+    assert (j["origQty"], j["origQuoteOrderQty"]) == ("0.00033000", "100.00000000")
+    # MARKET SELL by quoteOrderQty: the held base (the whole free balance) is not shown as origQty
+    j = V.order_json(order(type="MARKET", side="SELL", price=0, qty=7 * 10**8, quote_qty=10_000_000_000,
+                           executed_qty=33_000), BTC)
+    assert (j["origQty"], j["origQuoteOrderQty"]) == ("0.00033000", "100.00000000")
+    # MARKET SELL by quantity
+    j = V.order_json(order(type="MARKET", side="SELL", price=0, qty=200_000, quote_qty=0), BTC)
+    assert (j["origQty"], j["origQuoteOrderQty"]) == ("0.00200000", "0.00000000")
+
+
+def test_ack_result_full():
+    o = order(status="FILLED", executed_qty=150_000)
+    assert V.order_ack(o) == {"symbol": "BTCUSDT", "orderId": 7, "orderListId": -1, "clientOrderId": "c7", "transactTime": 1000}
+    r = V.order_result(o, BTC)
+    assert list(r) == RESULT_FIELDS
+    f = V.order_full(o, BTC, [trade(), trade(trade_id=12, buyer_is_maker=1)], 1)
+    assert list(f) == RESULT_FIELDS + ["fills"]
+    assert f["fills"] == [
+        {"price": "30000.01000000", "qty": "0.00050000", "commission": "0.00000100", "commissionAsset": "BTC", "tradeId": 11},
+        {"price": "30000.01000000", "qty": "0.00050000", "commission": "0.00000050", "commissionAsset": "BTC", "tradeId": 12},
+    ]
+    sell = V.order_full(order(side="SELL", account=2), BTC, [trade()], None)
+    assert sell["fills"][0]["commissionAsset"] == "USDT"
+    assert sell["fills"][0]["commission"] == "0.01500000"  # maker 0.1% of 15.000005 USDT, rounded down
+    for body in (V.order_ack(o), r, f):
+        assert "code" not in body
+
+
+def test_fee_of():
+    t = trade()  # buyer (account 1) took: taker 0.2% of the base it receives; seller (2) maker 0.1% of quote
+    assert V.fee_of(BTC, t, 1) == (100, "BTC")
+    assert V.fee_of(BTC, t, 2) == (1_500_000, "USDT")
+    assert V.fee_of(BTC, trade(buyer_is_maker=True), 1) == (50, "BTC")
+    assert V.fee_of(BTC, trade(buyer_is_maker=True), 2) == (3_000_001, "USDT")
+    assert V.fee_of(BTC, trade(qty=499), 1) == (0, "BTC")  # rounded down
+    self_trade = trade(seller_account=1)
+    assert V.fee_of(BTC, self_trade, 1) == (100, "BTC")
+    assert V.fee_of(BTC, self_trade, 1, is_buyer=False) == (1_500_000, "USDT")
+
+
+@settings(max_examples=200, deadline=None)
+@given(qty=st.integers(1, 10**10).map(lambda n: n * 100), price=st.integers(1, 10**8), buyer_is_maker=st.booleans(),
+       maker=st.integers(0, 999_999), taker=st.integers(0, 999_999))
+def test_fee_matches_the_ledger(qty, price, buyer_is_maker, maker, taker):
+    rules = SymbolRules(SymbolSpec(symbol="BTCUSDT", base="BTC", quote="USDT", price_decimals=2, tick_size="0.01",
+                                   step_size="0.00000100", min_qty="0.000001", max_qty="9000",
+                                   maker_fee=f"{maker / 1e6:.6f}", taker_fee=f"{taker / 1e6:.6f}"))
+    quote = rules.notional(price, qty)
+    ledger = Ledger(fee_account=0)
+    ledger.deposit(1, "USDT", quote)
+    ledger.deposit(2, "BTC", qty)
+    ledger.freeze(101, 1, "USDT", quote)
+    ledger.freeze(102, 2, "BTC", qty)
+    if buyer_is_maker:
+        ids = dict(maker_order_id=101, maker_account=1, taker_order_id=102, taker_account=2, taker_side=Side.SELL)
+    else:
+        ids = dict(maker_order_id=102, maker_account=2, taker_order_id=101, taker_account=1, taker_side=Side.BUY)
+    code, _ = ledger.settle_trade(rules, SimpleNamespace(qty=qty, quote_qty=quote, **ids))
+    assert code.name == "OK"
+    fees = ledger.balances(0)
+    t = trade(qty=qty, price=price, quote_qty=quote, buyer_is_maker=buyer_is_maker)
+    buyer_fee, buyer_asset = V.fee_of(rules, t, 1)
+    seller_fee, seller_asset = V.fee_of(rules, t, 2)
+    assert fees.get("BTC", (0, 0))[0] == buyer_fee and buyer_asset == "BTC"
+    assert fees.get("USDT", (0, 0))[0] == seller_fee and seller_asset == "USDT"
+    assert ledger.balances(1)["BTC"][0] == qty - buyer_fee
+    assert ledger.balances(2)["USDT"][0] == quote - seller_fee
+
+
+def test_my_trades():
+    t = trade()
+    mine = V.my_trade_json(t, 1, BTC)
+    assert list(mine) == ["symbol", "id", "orderId", "orderListId", "price", "qty", "quoteQty", "commission",
+                          "commissionAsset", "time", "isBuyer", "isMaker", "isBestMatch"]
+    assert mine == {"symbol": "BTCUSDT", "id": 11, "orderId": 7, "orderListId": -1, "price": "30000.01000000",
+                    "qty": "0.00050000", "quoteQty": "15.00000500", "commission": "0.00000100",
+                    "commissionAsset": "BTC", "time": 1003, "isBuyer": True, "isMaker": False, "isBestMatch": True}
+    theirs = V.my_trade_json(t, 2, BTC)
+    assert (theirs["orderId"], theirs["isBuyer"], theirs["isMaker"], theirs["commissionAsset"]) == (5, False, True, "USDT")
+    rows = V.my_trades_json([t, trade(trade_id=12, seller_account=1, seller_order_id=8)], 1, BTC)
+    assert [(r["id"], r["isBuyer"], r["orderId"]) for r in rows] == [(11, True, 7), (12, True, 7), (12, False, 8)]
+
+
+def test_public_trades_and_agg_trades():
+    t = trade(buyer_is_maker=1)
+    assert V.trade_json(t, BTC) == {"id": 11, "price": "30000.01000000", "qty": "0.00050000", "quoteQty": "15.00000500",
+                                    "time": 1003, "isBuyerMaker": True, "isBestMatch": True}
+    assert V.agg_trade_json(t, BTC) == {"a": 11, "p": "30000.01000000", "q": "0.00050000", "f": 11, "l": 11, "T": 1003,
+                                        "m": True, "M": True}
+    rows = V.agg_trades_json([trade(trade_id=1), trade(trade_id=2), trade(trade_id=3, price=3_000_002),
+                              trade(trade_id=4, price=3_000_002, taker_order_id=99)], BTC)
+    assert [(r["a"], r["f"], r["l"], r["q"]) for r in rows] == [
+        (1, 1, 2, "0.00100000"), (3, 3, 3, "0.00050000"), (4, 4, 4, "0.00050000")]
+
+
+def test_kline_row():
+    k = {"symbol": "BTCUSDT", "interval": "1m", "open_time": 60_000, "close_time": 119_999, "open": 100, "high": 250,
+         "low": 99, "close": 200, "volume": 300_000, "quote_volume": 450, "trades": 3, "taker_buy_volume": 100_000,
+         "taker_buy_quote_volume": 150, "closed": 0}
+    assert V.kline_row(k, BTC) == [60_000, "1.00000000", "2.50000000", "0.99000000", "2.00000000", "0.00300000", 119_999,
+                                   "0.00000450", 3, "0.00100000", "0.00000150", "0"]
+
+
+def test_depth_and_book_ticker():
+    d = V.depth_json(BTC, 42, [(3_000_001, 5), (3_000_000, 7)], [(3_000_100, 100_000_000)])
+    assert d == {"lastUpdateId": 42, "bids": [["30000.01000000", "0.00000005"], ["30000.00000000", "0.00000007"]],
+                 "asks": [["30001.00000000", "1.00000000"]]}
+    assert V.book_ticker_json(BTC, (100, 1), None) == {"symbol": "BTCUSDT", "bidPrice": "1.00000000", "bidQty": "0.00000001",
+                                                        "askPrice": "0.00000000", "askQty": "0.00000000"}
+
+
+def test_tickers_and_avg_price():
+    trades = [trade(trade_id=2, price=20_000, qty=10**8, quote_qty=200 * 10**8),
+              trade(trade_id=1, price=10_000, qty=10**8, quote_qty=100 * 10**8),
+              trade(trade_id=3, price=15_000, qty=2 * 10**8, quote_qty=300 * 10**8)]
+    j = V.ticker_24hr_json(BTC, trades, ((14_900, 10**8), (15_100, 2 * 10**8)), now=V.DAY_MS + 5)
+    assert j["symbol"] == "BTCUSDT"
+    assert (j["openPrice"], j["highPrice"], j["lowPrice"], j["lastPrice"]) == (
+        "100.00000000", "200.00000000", "100.00000000", "150.00000000")
+    assert (j["priceChange"], j["priceChangePercent"], j["weightedAvgPrice"]) == ("50.00000000", "50.000", "150.00000000")
+    assert (j["volume"], j["quoteVolume"], j["lastQty"]) == ("4.00000000", "600.00000000", "2.00000000")
+    assert (j["bidPrice"], j["askQty"], j["firstId"], j["lastId"], j["count"], j["openTime"], j["closeTime"]) == (
+        "149.00000000", "2.00000000", 1, 3, 3, 5, V.DAY_MS + 5)
+    down = V.ticker_24hr_json(BTC, [trade(trade_id=1, price=300), trade(trade_id=2, price=200)], (None, None), 0)
+    assert (down["priceChange"], down["priceChangePercent"]) == ("-1.00000000", "-33.333")
+    empty = V.ticker_24hr_json(BTC, [], (None, None), 10)
+    assert (empty["count"], empty["firstId"], empty["lastId"], empty["lastPrice"], empty["priceChangePercent"]) == (
+        0, -1, -1, "0.00000000", "0.000")
+    assert V.ticker_price_json(BTC, trades[0]) == {"symbol": "BTCUSDT", "price": "200.00000000"}
+    assert V.ticker_price_json(BTC, None) == {"symbol": "BTCUSDT", "price": "0.00000000"}
+    assert V.avg_price_json(BTC, trades, 9) == {"mins": 5, "price": "150.00000000", "closeTime": 1003}
+    assert V.avg_price_json(BTC, [], 9) == {"mins": 5, "price": "0.00000000", "closeTime": 9}
+    assert V.avg_price_json(BTC, [], 9, trades[1])["price"] == "100.00000000"
+
+
+def test_exchange_info():
+    info = V.exchange_info_json({"BTCUSDT": BTC, "ETHBTC": ETH}, 123)
+    assert list(info) == ["timezone", "serverTime", "rateLimits", "exchangeFilters", "symbols"]
+    assert (info["timezone"], info["serverTime"]) == ("UTC", 123)
+    btc, eth = info["symbols"]
+    assert (btc["symbol"], btc["status"], btc["baseAsset"], btc["quoteAsset"]) == ("BTCUSDT", "TRADING", "BTC", "USDT")
+    assert btc["orderTypes"] == ["LIMIT", "LIMIT_MAKER", "MARKET"]
+    assert (btc["icebergAllowed"], btc["ocoAllowed"], btc["quoteOrderQtyMarketAllowed"], btc["isSpotTradingAllowed"]) == (
+        False, False, True, True)
+    assert (btc["baseAssetPrecision"], btc["quotePrecision"], btc["quoteAssetPrecision"]) == (8, 8, 8)
+    assert btc["defaultSelfTradePreventionMode"] == "NONE"
+    assert btc["allowedSelfTradePreventionModes"] == ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
+    assert btc["permissionSets"] == [["SPOT"]]
+    price, lot, notional = btc["filters"]
+    assert price == {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "92233720368.54000000",
+                     "tickSize": "0.01000000"}
+    assert lot == {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"}
+    assert notional == {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+                        "maxNotional": "92233720368.54775807", "applyMaxToMarket": False, "avgPriceMins": 5}
+    assert eth["filters"][0]["tickSize"] == "0.00000100"
+    json.dumps(info)
+
+
+def test_account_json():
+    j = V.account_json(3, {"USDT": (10**8, 5), "BTC": (0, 0)}, BTC, 77)
+    assert (j["makerCommission"], j["takerCommission"], j["commissionRates"]["maker"], j["commissionRates"]["taker"]) == (
+        10, 20, "0.00100000", "0.00200000")
+    assert j["balances"] == [{"asset": "BTC", "free": "0.00000000", "locked": "0.00000000"},
+                             {"asset": "USDT", "free": "1.00000000", "locked": "0.00000005"}]
+    assert (j["accountType"], j["uid"], j["updateTime"], j["canTrade"], j["permissions"]) == ("SPOT", 3, 77, True, ["SPOT"])
+    assert [b["asset"] for b in V.account_json(3, {"USDT": (1, 0), "BTC": (0, 0)}, omit_zero_balances=True)["balances"]] == ["USDT"]
+    assert V.balance_json("BTC", 1, 2) == {"asset": "BTC", "free": "0.00000001", "locked": "0.00000002"}
+    assert V.listen_key_json("k") == {"listenKey": "k"}
+    assert "code" not in j
