@@ -415,7 +415,7 @@ async def my_trades(request: web.Request) -> web.Response:
     rows = request.app[HISTORY].my_trades(
         account_id, symbol, from_id=params.parse_int(p, "fromId"), start_time=params.parse_int(p, "startTime"),
         end_time=params.parse_int(p, "endTime"), limit=params.parse_limit(p, "limit", default=500, maximum=1000))
-    return web.json_response([views.my_trade_json(t, account_id, stage.rules[symbol]) for t in rows])
+    return web.json_response(views.my_trades_json(rows, account_id, stage.rules[symbol]))
 
 
 async def account_info(request: web.Request) -> web.Response:
