@@ -1,0 +1,385 @@
+"""Push end to end: a real node, real aiohttp WebSocket clients, orders over the REST API. Every stream
+type shows exactly what the REST side shows; the local-order-book procedure reproduces /api/v3/depth;
+two users' private streams stay apart; a stalled client is dropped while a healthy one keeps
+receiving; malformed requests get an error and the connection stays usable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import time
+from decimal import Decimal as D
+
+import aiohttp
+
+from spot_seda.api import auth
+from tests.node.client import funded_client
+from tests.push.conftest import ADMIN_TOKEN, SEND_BUFFER
+
+SYMBOL = "BTCUSDT"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def random_session(rng: random.Random, clients, n: int) -> None:
+    """Limit (GTC/IOC), market and cancel orders around 50,000 from the given clients."""
+    placed: list[tuple[object, int]] = []
+    for _ in range(n):
+        c = rng.choice(clients)
+        r = rng.random()
+        side = rng.choice(["BUY", "SELL"])
+        qty = f"0.{rng.randint(1, 30):03d}"
+        if r < 0.65:
+            price = str(50_000 + rng.randint(-8, 8))
+            status, doc = await c.order(symbol=SYMBOL, side=side, type="LIMIT", timeInForce=rng.choice(["GTC", "GTC", "IOC"]),
+                                        quantity=qty, price=price, newOrderRespType="RESULT")
+            assert status == 200, doc
+            placed.append((c, doc["orderId"]))
+        elif r < 0.8:
+            status, doc = await c.order(symbol=SYMBOL, side=side, type="MARKET", quantity=qty)
+            assert status in (200, 400), doc
+        elif placed:
+            owner, order_id = placed.pop(rng.randrange(len(placed)))
+            await owner.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order_id)
+
+
+async def collect(ws, into: list, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            msg = await asyncio.wait_for(ws.receive(), 0.2)
+        except asyncio.TimeoutError:
+            continue
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            return
+        into.append(json.loads(msg.data))
+
+
+async def settle(check, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+def book_of(levels) -> dict[D, D]:
+    return {D(p): D(q) for p, q in levels}
+
+
+def test_every_market_stream_shows_what_rest_shows(node):
+    streams = ["btcusdt@trade", "btcusdt@aggTrade", "btcusdt@kline_1m", "btcusdt@depth@100ms", "btcusdt@depth",
+               "btcusdt@depth5@100ms", "btcusdt@bookTicker", "btcusdt@ticker", "btcusdt@miniTicker",
+               "changelog@TradeChangeLog"]
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            a = await funded_client(session, node.base, ADMIN_TOKEN, BTC="50", USDT="5000000")
+            b = await funded_client(session, node.base, ADMIN_TOKEN, BTC="50", USDT="5000000")
+            got: list = []
+            raw: list = []
+            stop = asyncio.Event()
+            async with session.ws_connect(f"{node.ws}/stream?streams={'/'.join(streams)}") as ws, \
+                    session.ws_connect(f"{node.ws}/ws/btcusdt@trade") as ws_raw:
+                tasks = [asyncio.create_task(collect(ws, got, stop)), asyncio.create_task(collect(ws_raw, raw, stop))]
+                # the local order book procedure: buffer diffs, take a snapshot mid-session, apply
+                await random_session(random.Random(1), [a, b], 60)
+                status, snapshot = await a.public("/api/v3/depth", symbol=SYMBOL, limit=5000)
+                assert status == 200
+                await random_session(random.Random(2), [a, b], 120)
+
+                async def caught_up():
+                    status, depth = await a.public("/api/v3/depth", symbol=SYMBOL, limit=5000)
+                    diffs = [m["data"] for m in got if m["stream"] == "btcusdt@depth"]
+                    assert diffs and diffs[-1]["u"] == depth["lastUpdateId"], (diffs[-1:], depth["lastUpdateId"])
+                    return depth
+                depth = await settle(caught_up)
+                await asyncio.sleep(0.3)
+                stop.set()
+                await asyncio.gather(*tasks)
+            by = {}
+            for m in got:
+                by.setdefault(m["stream"], []).append(m["data"])
+            status, trades = await a.public("/api/v3/trades", symbol=SYMBOL, limit=1000)
+            assert len(trades) > 20
+            # trades: the same ids, prices, quantities, sides and times, raw and combined alike
+            as_rest = [{"id": t["t"], "price": t["p"], "qty": t["q"], "time": t["T"], "isBuyerMaker": t["m"]}
+                       for t in by["btcusdt@trade"]]
+            assert as_rest == [{k: t[k] for k in ("id", "price", "qty", "time", "isBuyerMaker")} for t in trades]
+            assert raw == by["btcusdt@trade"]
+            assert [t["a"] for t in by["btcusdt@aggTrade"]] == [t["id"] for t in trades]
+            assert len(by["changelog@TradeChangeLog"]) == len(trades)
+            assert {e["entity_id"] for e in by["changelog@TradeChangeLog"]} == {f"{SYMBOL}:{t['id']}" for t in trades}
+            # klines: the last event of each candle equals the REST row
+            status, rows = await a.public("/api/v3/klines", symbol=SYMBOL, interval="1m")
+            last = {}
+            for k in by["btcusdt@kline_1m"]:
+                last[k["k"]["t"]] = k["k"]
+            assert sorted(last) == [r[0] for r in rows]
+            for r in rows:
+                k = last[r[0]]
+                assert [k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"], k["q"], k["n"], k["V"], k["Q"]] == r[:11]
+                assert k["L"] - k["f"] + 1 == k["n"]
+            # depth: Binance's procedure from the mid-session snapshot ends on the node's exact book
+            for name in ("btcusdt@depth@100ms", "btcusdt@depth"):
+                bids, asks = book_of(snapshot["bids"]), book_of(snapshot["asks"])
+                last_u = snapshot["lastUpdateId"]
+                events = [e for e in by[name] if e["u"] > last_u]
+                assert events[0]["U"] <= last_u + 1 <= events[0]["u"]
+                for e in events:
+                    assert e["pu"] == last_u or e is events[0]
+                    last_u = e["u"]
+                    for side, levels in ((bids, e["b"]), (asks, e["a"])):
+                        for p, q in levels:
+                            if D(q):
+                                side[D(p)] = D(q)
+                            else:
+                                side.pop(D(p), None)
+                assert last_u == depth["lastUpdateId"]
+                assert (bids, asks) == (book_of(depth["bids"]), book_of(depth["asks"]))
+            top5 = by["btcusdt@depth5@100ms"][-1]
+            assert top5 == {"lastUpdateId": depth["lastUpdateId"], "bids": depth["bids"][:5], "asks": depth["asks"][:5]}
+            status, bt = await a.public("/api/v3/ticker/bookTicker", symbol=SYMBOL)
+            mine = by["btcusdt@bookTicker"][-1]
+            assert (mine["b"], mine["B"], mine["a"], mine["A"]) == (bt["bidPrice"], bt["bidQty"], bt["askPrice"], bt["askQty"])
+            status, t24 = await a.public("/api/v3/ticker/24hr", symbol=SYMBOL)
+            tk, mini = by["btcusdt@ticker"][-1], by["btcusdt@miniTicker"][-1]
+            assert (tk["c"], tk["o"], tk["h"], tk["l"], tk["v"], tk["q"], tk["n"], tk["F"], tk["L"], tk["p"], tk["P"], tk["w"]) == \
+                (t24["lastPrice"], t24["openPrice"], t24["highPrice"], t24["lowPrice"], t24["volume"], t24["quoteVolume"],
+                 t24["count"], t24["firstId"], t24["lastId"], t24["priceChange"], t24["priceChangePercent"],
+                 t24["weightedAvgPrice"])
+            assert (mini["c"], mini["v"]) == (t24["lastPrice"], t24["volume"])
+    run(scenario())
+
+
+async def ws_api_subscribe(session, node, client) -> tuple[aiohttp.ClientWebSocketResponse, int]:
+    ws = await session.ws_connect(f"{node.ws}/ws-api/v3")
+    params = {"apiKey": client.api_key, "timestamp": int(time.time() * 1000), "recvWindow": 5000}
+    params["signature"] = auth.sign(client.secret, auth.ws_payload(params))
+    await ws.send_json({"id": "sub-1", "method": "userDataStream.subscribe.signature", "params": params})
+    reply = await ws.receive_json(timeout=5)
+    assert reply["id"] == "sub-1" and reply["status"] == 200, reply
+    return ws, reply["result"]["subscriptionId"]
+
+
+def test_two_users_private_streams_stay_apart_and_match_their_accounts(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            alice = await funded_client(session, node.base, ADMIN_TOKEN, BTC="5", USDT="500000")
+            bob = await funded_client(session, node.base, ADMIN_TOKEN, BTC="5", USDT="500000")
+            # alice: the WebSocket API; bob: a legacy listenKey
+            ws_a, sub = await ws_api_subscribe(session, node, alice)
+            status, doc = await listen_key(bob, "POST")
+            assert status == 200 and len(doc["listenKey"]) == 64, doc
+            key = doc["listenKey"]
+            ws_b = await session.ws_connect(f"{node.ws}/ws/{key}")
+            got_a: list = []
+            got_b: list = []
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(collect(ws_a, got_a, stop)), asyncio.create_task(collect(ws_b, got_b, stop))]
+            await asyncio.sleep(0.2)
+            await random_session(random.Random(7), [alice, bob], 80)
+            await admin_deposit(session, node.base, alice.account_id, "USDT", "12.5")
+
+            async def caught_up():
+                for client, got in ((alice, got_a), (bob, got_b)):
+                    events = [m["event"] if "event" in m else m for m in got]
+                    final = {}
+                    for e in events:
+                        if e["e"] == "outboundAccountPosition":
+                            final.update({x["a"]: (D(x["f"]), D(x["l"])) for x in e["B"]})
+                    balances = await client.balances()
+                    assert final == {a: (D(f), D(l)) for a, (f, l) in balances.items() if a in final}, (final, balances)
+                    assert set(final) >= {"BTC", "USDT"}
+            await settle(caught_up)
+            stop.set()
+            await asyncio.gather(*tasks)
+            assert all(m.get("subscriptionId") == sub for m in got_a)
+            events_a = [m["event"] for m in got_a]
+            assert not any("subscriptionId" in m for m in got_b)
+            for client, events in ((alice, events_a), (bob, got_b)):
+                status, orders = await client.signed("GET", "/api/v3/allOrders", symbol=SYMBOL)
+                mine = {o["orderId"]: o for o in orders}
+                reports = [e for e in events if e["e"] == "executionReport"]
+                assert reports and {r["i"] for r in reports} <= set(mine)  # never the other user's orders
+                last = {}
+                for r in reports:
+                    last[r["i"]] = r
+                for order_id, o in mine.items():
+                    if order_id in last:
+                        assert (last[order_id]["X"], last[order_id]["z"]) == (o["status"], o["executedQty"])
+                status, fills = await client.signed("GET", "/api/v3/myTrades", symbol=SYMBOL)
+                assert sorted(r["t"] for r in reports if r["x"] == "TRADE") == sorted(f["id"] for f in fills)
+            assert [e for e in events_a if e["e"] == "balanceUpdate"][-1]["d"] == "12.50000000"
+            # unsubscribe: no more events for alice on that connection
+            await ws_a.send_json({"id": 9, "method": "userDataStream.unsubscribe", "params": {"subscriptionId": sub}})
+            assert (await ws_a.receive_json(timeout=5)) == {"id": 9, "status": 200, "result": {}}
+            await ws_a.close()
+            await ws_b.close()
+    run(scenario())
+
+
+def test_listen_keys_and_ws_api_signatures_are_checked(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            c = await funded_client(session, node.base, ADMIN_TOKEN)
+            other = await funded_client(session, node.base, ADMIN_TOKEN)
+            status, doc = await listen_key(c, "POST")
+            key = doc["listenKey"]
+            assert (await listen_key(c, "POST"))[1] == {"listenKey": key}  # the live key again
+            assert await listen_key(c, "PUT", key) == (200, {})
+            assert (await listen_key(other, "PUT", key))[1]["code"] == -1125  # not yours
+            assert (await listen_key(c, "PUT", "x" * 64))[1] == {"code": -1125, "msg": "This listenKey does not exist."}
+            assert (await listen_key(c, "PUT"))[1]["code"] == -1102
+            async with session.post(node.base + "/api/v3/userDataStream") as resp:
+                assert resp.status == 401 and (await resp.json())["code"] in (-2014, -2015)
+            async with session.ws_connect(f"{node.ws}/ws/{key}") as ws:
+                assert await listen_key(c, "DELETE", key) == (200, {})
+            # a closed or unknown key is refused
+            for bad in (key, "A" * 64):
+                try:
+                    await session.ws_connect(f"{node.ws}/ws/{bad}")
+                    raise AssertionError("connected with a dead listenKey")
+                except aiohttp.WSServerHandshakeError as exc:
+                    assert exc.status == 400
+            # WebSocket API: a wrong signature, an unknown key, a stale timestamp
+            async with session.ws_connect(f"{node.ws}/ws-api/v3") as ws:
+                ts = int(time.time() * 1000)
+                for params, code in (({"apiKey": c.api_key, "timestamp": ts, "signature": "0" * 64}, -1022),
+                                     ({"apiKey": "nope", "timestamp": ts, "signature": "0" * 64}, -2014),
+                                     ({"apiKey": c.api_key, "timestamp": ts - 600_000}, -1021),
+                                     ({"timestamp": ts}, -1102)):
+                    if code == -1021:
+                        params["signature"] = auth.sign(c.secret, auth.ws_payload(params))
+                    await ws.send_json({"id": 1, "method": "userDataStream.subscribe.signature", "params": params})
+                    reply = await ws.receive_json(timeout=5)
+                    assert reply["status"] >= 400 and reply["error"]["code"] in (code, -2015), (params, reply)
+                await ws.send_json({"id": 2, "method": "nope", "params": {}})
+                assert (await ws.receive_json(timeout=5))["status"] == 400
+                await ws.send_json({"id": 3, "method": "ping"})
+                assert await ws.receive_json(timeout=5) == {"id": 3, "status": 200, "result": {}}
+    run(scenario())
+
+
+def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usable(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            c = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1", USDT="100000")
+            async with session.ws_connect(f"{node.ws}/ws") as ws:
+                for bad in ("{not json", "[1,2]", '"x"', '{"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": -1}',
+                            '{"method": "SUBSCRIB", "params": [], "id": 1}', '{"params": [], "id": 2}',
+                            '{"method": "SUBSCRIBE", "params": "btcusdt@trade", "id": 3}',
+                            '{"method": "SUBSCRIBE", "params": ["btcusdt@nope"], "id": 4}',
+                            '{"method": "SUBSCRIBE", "params": [1], "id": 5}',
+                            '{"method": "SUBSCRIBE", "params": [], "id": 6, "extra": true}'):
+                    await ws.send_str(bad)
+                    reply = await ws.receive_json(timeout=5)
+                    assert reply["code"] in (0, 2, 3) and reply["msg"] and "result" not in reply, (bad, reply)
+                await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@trade", "BTCUSDT@bookTicker"], "id": 7})
+                assert await ws.receive_json(timeout=5) == {"result": None, "id": 7}
+                await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 8})
+                assert sorted((await ws.receive_json(timeout=5))["result"]) == ["btcusdt@bookTicker", "btcusdt@trade"]
+                await ws.send_json({"method": "UNSUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 9})
+                assert await ws.receive_json(timeout=5) == {"result": None, "id": 9}
+                await c.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price="49000")
+                await c.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="49000")
+                event = await ws.receive_json(timeout=5)
+                assert event["e"] == "trade" and event["s"] == SYMBOL  # (it may hit what earlier tests left)
+            async with session.get(f"{node.base.replace('http', 'http')}/api/v3/ping") as resp:
+                assert resp.status == 200
+            async with session.ws_connect(f"{node.ws}/stream?streams=btcusdt@nope") as ws:
+                raise AssertionError("an unknown stream in /stream was accepted")
+    try:
+        run(scenario())
+    except aiohttp.WSServerHandshakeError as exc:
+        assert exc.status == 400
+
+
+def stalled_connection(ws_url: str, path: str) -> socket.socket:
+    """A WebSocket handshake over a socket with a tiny receive buffer that is then never read."""
+    host, port = ws_url.removeprefix("ws://").split(":")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect((host, int(port)))
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return s
+
+
+def test_a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving(node):
+    heavy = ["btcusdt@trade", "changelog@KLineChangeLog", "changelog@OrderChangeLog", "changelog@BalanceChangeLog"] + \
+        [f"btcusdt@kline_{i}" for i in ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")]
+
+    async def scenario():
+        stalled = stalled_connection(node.ws, "/stream?streams=" + "/".join(heavy))
+        try:
+            async with aiohttp.ClientSession() as session:
+                a = await funded_client(session, node.base, ADMIN_TOKEN, BTC="50", USDT="5000000")
+                b = await funded_client(session, node.base, ADMIN_TOKEN, BTC="50", USDT="5000000")
+                got: list = []
+                stop = asyncio.Event()
+                async with session.ws_connect(f"{node.ws}/stream?streams={'/'.join(heavy)}") as ws:
+                    task = asyncio.create_task(collect(ws, got, stop))
+                    status, before = await a.public("/api/v3/trades", symbol=SYMBOL, limit=1)
+                    first = before[0]["id"] + 1 if before else 1
+                    # enough traffic to pass the stalled client's buffer several times over
+                    # (about 17 kB of events per trade on these streams; the stalled socket is not read
+                    # until the end, since reading it would un-stall it)
+                    for _ in range(150):
+                        await a.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.001", price="50000")
+                        await b.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.001")
+                    assert dropped(stalled, wait=5.0), "the stalled client was never dropped"
+                    status, trades = await a.public("/api/v3/trades", symbol=SYMBOL, limit=1000)
+                    expected = [t["id"] for t in trades if t["id"] >= first]
+
+                    async def healthy_has_all():
+                        assert [m["data"]["t"] for m in got if m["stream"] == "btcusdt@trade"] == expected
+                    await settle(healthy_has_all)
+                    stop.set()
+                    await task
+                    assert not ws.closed
+        finally:
+            stalled.close()
+    run(scenario())
+
+
+def dropped(sock: socket.socket, wait: float = 0.0) -> bool:
+    """Whether the server has closed this connection (read what is there: data, a close frame, EOF)."""
+    deadline = time.monotonic() + wait
+    sock.settimeout(0.2)
+    while True:
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except (socket.timeout, BlockingIOError):
+            pass
+        if time.monotonic() >= deadline:
+            return False
+
+
+async def admin_deposit(session, base: str, account_id: int, asset: str, amount: str) -> None:
+    async with session.post(base + "/admin/v1/deposit", json={"accountId": account_id, "asset": asset, "amount": amount},
+                            headers={"X-Admin-Token": ADMIN_TOKEN}) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def listen_key(client, method: str, key: str | None = None) -> tuple[int, dict]:
+    """POST/PUT/DELETE /api/v3/userDataStream: API key header only, listenKey in the query."""
+    params = {"listenKey": key} if key is not None else {}
+    async with client.session.request(method, client.base + "/api/v3/userDataStream", params=params,
+                                      headers={"X-MBX-APIKEY": client.api_key}) as resp:
+        return resp.status, await resp.json()
