@@ -83,7 +83,7 @@ async def errors_middleware(request: web.Request, handler):
 
 async def request_params(request: web.Request) -> tuple[dict[str, str], str, str]:
     """Parameters from the query string and a form body (Binance accepts both, DELETE included)."""
-    query = request.query_string
+    query = request.rel_url.raw_query_string  # clients sign the query exactly as they encoded it
     body = ""
     if request.can_read_body:
         raw = await request.read()
@@ -188,7 +188,7 @@ async def agg_trades(request: web.Request) -> web.Response:
     symbol = params.parse_symbol(p, stage.rules)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     rows = request.app[HISTORY].trades(symbol, limit=limit)
-    return web.json_response([views.agg_trade_json(t, stage.rules[symbol]) for t in rows])
+    return web.json_response(views.agg_trades_json(rows, stage.rules[symbol]))
 
 
 async def klines(request: web.Request) -> web.Response:
@@ -295,7 +295,7 @@ async def seed_order(request: web.Request) -> web.Response:
 
 
 async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
-    query = request.query_string
+    query = request.rel_url.raw_query_string
     raw = await request.read()
     try:
         body = raw.decode()

@@ -1,0 +1,166 @@
+"""Every bad input gets Binance's error, changes no balance, and the node keeps serving; one user
+never sees or touches another's orders."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from decimal import Decimal as D
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+
+from tests.node.client import admin, funded_client
+from tests.node.conftest import ADMIN_TOKEN, run
+
+ORDER = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "50000"}
+
+BAD_ORDERS = [
+    ({"symbol": "NOPE"}, -1121, "Invalid symbol."),
+    ({"symbol": ""}, -1102, None),
+    ({"side": "UP"}, -1117, "Invalid side."),
+    ({"type": "STOP"}, -1116, "Invalid orderType."),
+    ({"timeInForce": "FOREVER"}, -1115, "Invalid timeInForce."),
+    ({"price": "NaN"}, -1100, None),
+    ({"price": "inf"}, -1100, None),
+    ({"price": "-1"}, -1100, None),
+    ({"quantity": "-0.01"}, -1100, None),
+    ({"quantity": "1e400"}, -1013, "Filter failure: LOT_SIZE"),  # beyond int64: fails the filter
+    ({"price": "123456789012345678901234567890"}, None, None),
+    ({"price": "50000.001"}, None, None),  # below the tick: PRICE_FILTER or a precision error
+    ({"quantity": "0.000001"}, None, None),  # off the step
+    ({"quantity": "0.0001", "price": "10"}, -1013, "Filter failure: NOTIONAL"),
+    ({"quantity": "100000"}, -1013, "Filter failure: LOT_SIZE"),
+    ({"quantity": "0"}, None, None),
+    ({"quantity": "2", "price": "50000"}, -2010, "Account has insufficient balance for requested action."),
+    ({"newClientOrderId": "x" * 37}, -1100, None),
+]
+
+
+def signed_url(base: str, secret: str, params: dict) -> str:
+    query = urlencode(params)
+    return f"{base}?{query}&signature={hmac.new(secret.encode(), query.encode(), hashlib.sha256).hexdigest()}"
+
+
+def test_bad_orders_get_binance_errors_and_change_nothing(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            for change, code, msg in BAD_ORDERS:
+                params = {k: v for k, v in (ORDER | change).items() if v is not None}
+                status, doc = await client.order(**params)
+                assert 400 <= status < 500 and "code" in doc, (change, status, doc)
+                if code is not None:
+                    assert doc["code"] == code, (change, doc)
+                if msg is not None:
+                    assert doc["msg"] == msg, (change, doc)
+            assert await client.balances() == {"USDT": ("1000.00000000", "0.00000000")}
+            status, open_orders = await client.signed("GET", "/api/v3/openOrders")
+            assert status == 200 and open_orders == []
+    run(scenario())
+
+
+def test_authentication_and_transport_errors(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            url = node.base + "/api/v3/order"
+            now = int(time.time() * 1000)
+            headers = {"X-MBX-APIKEY": client.api_key}
+            cases = [
+                # no API key / a malformed one / an unknown one
+                (dict(headers={}), {-2014, -2015}),
+                (dict(headers={"X-MBX-APIKEY": "short"}), {-2014}),
+                (dict(headers={"X-MBX-APIKEY": "A" * 64}), {-2015}),
+                # no signature, a wrong one, one signed with another secret
+                (dict(url=f"{url}?{urlencode(ORDER | {'timestamp': now})}"), {-1102}),
+                (dict(url=f"{url}?{urlencode(ORDER | {'timestamp': now})}&signature={'0' * 64}"), {-1022}),
+                (dict(url=signed_url(url, "x" * 64, ORDER | {"timestamp": now})), {-1022}),
+                # stale and future timestamps, a recvWindow over the limit, no timestamp
+                (dict(url=signed_url(url, client.secret, ORDER | {"timestamp": now - 60_000})), {-1021}),
+                (dict(url=signed_url(url, client.secret, ORDER | {"timestamp": now + 60_000})), {-1021}),
+                (dict(url=signed_url(url, client.secret, ORDER | {"timestamp": now, "recvWindow": 70000})), {-1131}),
+                (dict(url=signed_url(url, client.secret, ORDER)), {-1102}),
+            ]
+            for case, codes in cases:
+                async with session.post(case.get("url", signed_url(url, client.secret, ORDER | {"timestamp": now})),
+                                        headers=case.get("headers", headers)) as resp:
+                    doc = await resp.json()
+                    assert 400 <= resp.status < 500 and doc["code"] in codes, (case, resp.status, doc)
+            # an oversized body, a non-JSON body on the seed's JSON endpoint, an unknown path
+            async with session.post(url, data="x=" + "1" * 200_000, headers=headers) as resp:
+                assert resp.status == 413 and "code" in await resp.json()
+            async with session.post(signed_url(node.base + "/api/spot/v2/", client.secret, {"timestamp": now}),
+                                    data=b"{not json", headers=headers) as resp:
+                assert 400 <= resp.status < 500 and "code" in await resp.json()
+            async with session.get(node.base + "/api/v3/nothing") as resp:
+                assert resp.status == 404 and "code" in await resp.json()
+            # admin: no token, a wrong token, a bad amount
+            async with session.post(node.base + "/admin/v1/deposit", json={"accountId": 1}) as resp:
+                assert resp.status in (401, 403)
+            for doc in ({"accountId": client.account_id, "asset": "USDT", "amount": "NaN"},
+                        {"accountId": client.account_id, "asset": "USDT", "amount": "-5"},
+                        {"accountId": client.account_id, "asset": "DOGE", "amount": "5"},
+                        {"accountId": 999_999, "asset": "USDT", "amount": "5"}):
+                status, answer = await admin(session, node.base, ADMIN_TOKEN, "/admin/v1/deposit", doc)
+                assert 400 <= status < 500 and "code" in answer, (doc, answer)
+            status, answer = await admin(session, node.base, ADMIN_TOKEN, "/admin/v1/withdraw",
+                                         {"accountId": client.account_id, "asset": "USDT", "amount": "1000.00000001"})
+            assert status == 400 and answer["code"] == -2010
+            assert await client.balances() == {"USDT": ("1000.00000000", "0.00000000")}
+            # still serving, and a good order still works
+            status, doc = await client.order(**ORDER, newOrderRespType="RESULT")
+            assert status == 200 and doc["status"] == "NEW", doc
+    run(scenario())
+
+
+def test_the_seed_endpoint_takes_a_json_order(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            body = b'{"symbol": "BTCUSDT", "side": "BUY", "price": "20000", "quantity": "0.01"}'
+            query = urlencode({"timestamp": int(time.time() * 1000)})
+            sig = hmac.new(client.secret.encode(), (query + body.decode()).encode(), hashlib.sha256).hexdigest()
+            async with session.post(f"{node.base}/api/spot/v2/?{query}&signature={sig}", data=body,
+                                    headers={"X-MBX-APIKEY": client.api_key, "Content-Type": "application/json"}) as resp:
+                doc = await resp.json()
+                assert resp.status == 200, doc
+                assert doc["status"] == "NEW" and D(doc["price"]) == 20000 and D(doc["origQty"]) == D("0.01")
+    run(scenario())
+
+
+def test_one_user_never_sees_or_touches_another_users_orders(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            alice = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            bob = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            status, order = await alice.order(**ORDER, newOrderRespType="RESULT")
+            assert status == 200
+            status, doc = await bob.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order["orderId"])
+            assert (status, doc["code"]) == (400, -2013)
+            status, doc = await bob.signed("DELETE", "/api/v3/order", symbol="BTCUSDT", orderId=order["orderId"])
+            assert (status, doc["code"]) == (400, -2011)
+            status, doc = await bob.signed("GET", "/api/v3/openOrders", symbol="BTCUSDT")
+            assert status == 200 and doc == []
+            status, doc = await bob.signed("GET", "/api/v3/allOrders", symbol="BTCUSDT")
+            assert status == 200 and doc == []
+            status, doc = await alice.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order["orderId"])
+            assert status == 200 and doc["status"] == "NEW"
+    run(scenario())
+
+
+@pytest.mark.parametrize("path", ["/api/v3/ping", "/api/v3/time", "/api/v3/exchangeInfo", "/openapi.json", "/metrics"])
+def test_public_endpoints_answer(node, path):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            async with session.get(node.base + path) as resp:
+                assert resp.status == 200, await resp.text()
+                if path == "/metrics":
+                    assert "spot_seda_stage_events_in" in await resp.text()
+                elif path == "/api/v3/exchangeInfo":
+                    doc = await resp.json()
+                    assert {s["symbol"] for s in doc["symbols"]} == {"BTCUSDT", "ETHUSDT"}
+                    assert set(doc["symbols"][0]["orderTypes"]) == {"LIMIT", "LIMIT_MAKER", "MARKET"}
+    run(scenario())
