@@ -362,6 +362,7 @@ async def _wait(request: web.Request, fut: asyncio.Future, order_id: int):
         return await asyncio.wait_for(fut, request.app[STAGE].ctx.settings.node.result_timeout_s)
     except asyncio.TimeoutError:
         request.app[STAGE].waiters.pop(order_id, None)
+        request.app[STAGE].settling.pop(order_id, None)
         raise errors.timeout() from None
 
 

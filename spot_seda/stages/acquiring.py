@@ -80,6 +80,7 @@ class AcquiringStage(Stage):
         self.finished: deque[int] = deque()  # finished order ids, oldest first (History keeps them all)
         self.depth = {symbol: DepthView() for symbol in self.rules}
         self.waiters: dict[int, Waiter] = {}
+        self.settling: dict[int, tuple[Waiter, dict]] = {}  # answered by Match, waiting for the release
         self.next_order_id = 1
         self.next_transfer_id = 1
         self.new_in_flight = 0  # new orders sent to Match and not reported yet
@@ -211,7 +212,13 @@ class AcquiringStage(Stage):
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         if topic == Topic.BALANCE:
-            self.ledger.apply([BalanceChange(**(_NO_VIEW | e.field_dict())) for e in entries])
+            changes = [BalanceChange(**(_NO_VIEW | e.field_dict())) for e in entries]
+            self.ledger.apply(changes)
+            if self.settling:
+                for c in changes:
+                    if c.reason == "release" and c.ref in self.settling:
+                        waiter, order = self.settling.pop(c.ref)
+                        waiter.callback(order, waiter.fills or [])
         elif topic == Topic.TRADE:
             waiters = self.waiters
             for e in entries:
@@ -225,7 +232,13 @@ class AcquiringStage(Stage):
                 self._order_update(int(e.entity_id), e.field_dict(), e.timestamp, answered)
             for order_id, order in answered:  # after the whole batch: every fill has been seen
                 waiter = self.waiters.pop(order_id, None)
-                if waiter is not None:
+                if waiter is None:
+                    continue
+                if order.get("status") in FINAL and self.ledger.hold(order_id) is not None:
+                    # answer once Settlement has returned what the order leaves frozen, so the
+                    # client's next order sees the money (a market order holds all it may spend)
+                    self.settling[order_id] = (waiter, order)
+                else:
                     waiter.callback(order, waiter.fills or [])
         return []
 
