@@ -1,0 +1,219 @@
+"""Push fan-out benchmark: N WebSocket clients on one symbol's trade stream while orders flow.
+
+The real node (`python run.py`, every stage its own pinned process) takes orders over REST from a
+load process: rounds of `--sweep` resting sells (ACK) then one market buy that takes them all, paced
+to offer `--rate` trades/s. `--clients` WebSocket connections (one asyncio process, a minimal frame
+parser so the clients cost little) subscribe to btcusdt@trade; each received trade's latency is
+receipt time minus the trade's `T` (its timestamp, assigned at Acquiring; ms resolution).
+Prints progress every second; writes a latency histogram to bench/out/push.png.
+
+    python bench/push.py [--clients 1000] [--rate 2000] [--seconds 10] [--sweep 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.node import free_port, wait_up  # noqa: E402
+
+TOKEN = "bench-token"
+
+
+class TradeCounter(asyncio.Protocol):
+    """A WebSocket client that only counts text frames and reads the trade time from each."""
+
+    def __init__(self, stats, ready: asyncio.Future) -> None:
+        self.stats = stats
+        self.buf = b""
+        self.upgraded = False
+        self.ready = ready
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf + data
+        if not self.upgraded:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf = buf
+                return
+            self.upgraded = True
+            buf = buf[end + 4:]
+            self.ready.set_result(True)
+        now = time.time() * 1000
+        pos, n = 0, len(buf)
+        lat = self.stats["lat"]
+        while n - pos >= 2:
+            opcode, ln = buf[pos] & 0x0F, buf[pos + 1] & 0x7F
+            head = 2
+            if ln == 126:
+                if n - pos < 4:
+                    break
+                ln, head = int.from_bytes(buf[pos + 2:pos + 4], "big"), 4
+            elif ln == 127:
+                if n - pos < 10:
+                    break
+                ln, head = int.from_bytes(buf[pos + 2:pos + 10], "big"), 10
+            if n - pos < head + ln:
+                break
+            if opcode == 1:
+                payload = buf[pos + head:pos + head + ln]
+                i = payload.find(b'"T":')
+                if i >= 0:
+                    lat.append(now - int(payload[i + 4:payload.index(b",", i)]))
+            elif opcode == 9:  # ping: answer with a masked pong
+                self.transport.write(b"\x8a\x80\x00\x00\x00\x00")
+            pos += head + ln
+        self.buf = buf[pos:]
+
+
+async def run_clients(ws_port: int, count: int, seconds: float, out: str, start_evt, stop_evt) -> None:
+    loop = asyncio.get_running_loop()
+    stats = {"lat": []}
+    readies = []
+    for i in range(count):
+        ready = loop.create_future()
+        transport, _ = await loop.create_connection(lambda r=ready: TradeCounter(stats, r), "127.0.0.1", ws_port)
+        transport.write(b"GET /ws/btcusdt@trade HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        readies.append(ready)
+    await asyncio.gather(*readies)
+    print(f"clients: {count} subscribed to btcusdt@trade", flush=True)
+    start_evt.set()
+    samples: list[float] = []
+    t0 = time.monotonic()
+    last = t0
+    while not stop_evt.is_set():
+        await asyncio.sleep(1.0)
+        now = time.monotonic()
+        got, stats["lat"] = stats["lat"], []
+        samples.extend(got)
+        arr = np.array(got) if got else np.zeros(1)  # (zeros: nothing arrived this second)
+        print(f"  t={now - t0:5.1f}s delivered {len(got) / (now - last):10.0f} msg/s  p50 {np.percentile(arr, 50):7.1f} ms"
+              f"  p99 {np.percentile(arr, 99):7.1f} ms", flush=True)
+        last = now
+    np.save(out, np.array(samples))
+
+
+def clients_process(ws_port, count, seconds, out, start_evt, stop_evt) -> None:
+    import uvloop
+
+    uvloop.run(run_clients(ws_port, count, seconds, out, start_evt, stop_evt))
+
+
+async def load_main(base: str, rate: int, seconds: float, sweep: int) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async def admin(path, doc):
+            async with session.post(base + path, json=doc, headers={"X-Admin-Token": TOKEN}) as r:
+                return await r.json()
+        acct = await admin("/admin/v1/accounts", {})
+        for asset, amount in (("BTC", "100000"), ("USDT", "1000000000")):
+            await admin("/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
+        key, secret = acct["apiKey"], acct["secretKey"].encode()
+        failures: list[str] = []
+
+        async def order(**p):
+            p["timestamp"] = int(time.time() * 1000)
+            q = urlencode(p)
+            sig = hmac.new(secret, q.encode(), hashlib.sha256).hexdigest()
+            async with session.post(f"{base}/api/v3/order?{q}&signature={sig}", headers={"X-MBX-APIKEY": key}) as r:
+                if r.status != 200 and not failures:
+                    failures.append(await r.text())
+                    print("load: an order failed:", failures[0], flush=True)
+                return r.status
+
+        t0 = time.monotonic()
+        trades = 0
+        while time.monotonic() - t0 < seconds:
+            due = t0 + trades / rate
+            if time.monotonic() < due:
+                await asyncio.sleep(due - time.monotonic())
+            await asyncio.gather(*(order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.001",
+                                         price="50000", newOrderRespType="ACK") for _ in range(sweep)))
+            await order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity=f"{sweep / 1000:.3f}", newOrderRespType="ACK")
+            trades += sweep
+        print(f"load: offered {trades} trades in {time.monotonic() - t0:.1f}s "
+              f"({trades / (time.monotonic() - t0):.0f}/s)", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=1000)
+    ap.add_argument("--rate", type=int, default=2000, help="trades/s offered")
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--sweep", type=int, default=50, help="trades per taker order")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="push-bench-"))
+    http, ws = free_port(), free_port()
+    default = (ROOT / "configs" / "default.toml").read_text()
+    symbols = default[default.index("[[symbols]]"):]
+    (tmp / "node.toml").write_text(f'[node]\ndata_dir = "{tmp / "data"}"\nhttp_port = {http}\nws_port = {ws}\n'
+                                   f'admin_token = "{TOKEN}"\nmax_in_flight = 100000\n[runtime]\nlog_level = "WARNING"\n' + symbols)
+    env = dict(os.environ, SPOT_SEDA_WS_SEND_BUFFER=str(64 * 1024 * 1024))
+    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(tmp / "node.toml")], cwd=ROOT,
+                            stdout=open(tmp / "node.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    try:
+        base = f"http://127.0.0.1:{http}"
+        wait_up(base + "/api/v3/ping")
+        time.sleep(1.0)
+        ctx = multiprocessing.get_context("spawn")
+        start_evt, stop_evt = ctx.Event(), ctx.Event()
+        out = str(tmp / "lat.npy")
+        cp = ctx.Process(target=clients_process, args=(ws, args.clients, args.seconds, out, start_evt, stop_evt))
+        cp.start()
+        start_evt.wait(120)
+        began = time.monotonic()
+        asyncio.run(load_main(base, args.rate, args.seconds, args.sweep))
+        load_s = time.monotonic() - began
+        time.sleep(2.0)  # let the tail arrive
+        stop_evt.set()
+        cp.join(60)
+        lat = np.load(out)
+        print(f"\n{args.clients} clients: delivered {len(lat)} messages; over the {load_s:.1f}s of load "
+              f"{len(lat) / load_s:,.0f} msg/s;"
+              f" latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms")
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+            fig, ax = plt.subplots(figsize=(7, 4))
+            ax.hist(lat, bins=100)
+            ax.set_xlabel("trade timestamp -> client receipt (ms)")
+            ax.set_ylabel("messages")
+            ax.set_title(f"Push fan-out: {args.clients} clients, {args.rate} trades/s offered")
+            (ROOT / "bench" / "out").mkdir(exist_ok=True)
+            fig.savefig(ROOT / "bench" / "out" / "push.png", dpi=100, bbox_inches="tight")
+            print("plot: bench/out/push.png")
+        except ImportError:
+            print("(matplotlib not installed: no plot)")
+    finally:
+        os.killpg(node.pid, signal.SIGTERM)
+        try:
+            node.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(node.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()
