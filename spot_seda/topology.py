@@ -66,9 +66,11 @@ TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
 def stage_specs(topology: str, only: str | None = None) -> tuple[StageSpec, ...]:
     """The stages of a named topology (or just the one named `only`)."""
     try:
-        specs = TOPOLOGIES[topology]
-    except KeyError:
-        raise ValueError(f"node.topology: unknown topology {topology!r}; known: {', '.join(TOPOLOGIES)}") from None
+        # a name from TOPOLOGIES, or "package.module:NAME" for a graph of your own
+        specs = TOPOLOGIES[topology] if ":" not in topology else _load(topology)
+    except (KeyError, ImportError, AttributeError):
+        raise ValueError(f"node.topology: unknown topology {topology!r}; known: {', '.join(TOPOLOGIES)}, "
+                         "or module:NAME") from None
     if only is None:
         return specs
     chosen = tuple(s for s in specs if s.name == only)

@@ -58,6 +58,9 @@ class Stage:
     #: a forked process may carry on from the state the supervisor rebuilt (False for stages that
     #: hold OS resources, like an open database: they start afresh)
     inherits_state: ClassVar[bool] = True
+    #: handle_events may get entries of several topics in one call (topic is then the first one's):
+    #: a stage that treats every entry alike (Persist) then handles a whole poll in one call
+    mixed_topics: ClassVar[bool] = False
     #: every instance receives every entry (its own consumer group) instead of a share of partitions
     broadcast: ClassVar[bool] = False
     #: topic -> the stages whose output on it this stage wants (empty: every producer)
@@ -218,6 +221,7 @@ class Runner:
         handle = self.stage.handle_events
         limit = self.batch_max
         sources = self.stage.sources
+        mixed = self.stage.mixed_topics
         for batch in batches:
             if not messages:
                 started = time.perf_counter_ns()  # busy time excludes the wait for input
@@ -226,7 +230,7 @@ class Runner:
             if sources and batch.producer.rpartition("-")[0] not in sources.get(batch.topic, ()):
                 continue  # e.g. Match's own OrderChangeLog output coming back to it
             # consecutive batches of one topic reach the stage as one list, up to batch_max entries
-            if pending and (batch.topic != topic or len(pending) >= limit):
+            if pending and ((batch.topic != topic and not mixed) or len(pending) >= limit):
                 self.publish(handle(topic, pending))
                 pending = []
             topic = batch.topic

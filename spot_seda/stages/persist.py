@@ -12,6 +12,7 @@ class PersistStage(Stage):
     consumes = Topic.ALL
     produces = ()
     inherits_state = False  # an open database must not cross a fork: each process opens its own
+    mixed_topics = True  # one transaction for everything a poll brought, whatever the topic
 
     def start(self) -> None:
         self.ctx.data_dir.mkdir(parents=True, exist_ok=True)
