@@ -127,11 +127,11 @@ def main() -> int:
 
     data = Path(tempfile.mkdtemp(prefix="spot_seda_bench_"))
     http = free_port()
-    config = data / "node.toml"
-    config.write_text(f'[node]\ndata_dir = "{data}"\nhttp_port = {http}\nws_port = {free_port()}\nadmin_token = "{TOKEN}"\n'
-                      f'max_in_flight = 100000\n')
-    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(config)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=open(data / "node.log", "wb"), start_new_session=True)
+    # the default configuration, as a user runs it; only where it listens and keeps data differ
+    env = dict(os.environ, SPOT_SEDA_ADMIN_TOKEN=TOKEN)
+    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--data-dir", str(data), "--http-port", str(http),
+                             "--ws-port", str(free_port())], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(data / "node.log", "wb"), start_new_session=True)
     base = f"http://127.0.0.1:{http}"
     try:
         wait_up(base + "/api/v3/ping")
