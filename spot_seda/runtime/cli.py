@@ -83,7 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return supervisor.run_forever()
+    from ..journal import JournalError
+
+    try:
+        return supervisor.run_forever()
+    except JournalError as exc:
+        # a damaged journal is never replayed partly: the operator decides (README, "Durability")
+        print(f"cannot start: the journal in {supervisor.data_dir / 'journal'} is damaged: {exc}", file=sys.stderr)
+        return 3
 
 
 def status(data_dir: Path, once: bool, interval: float) -> int:
