@@ -16,6 +16,7 @@ from pathlib import Path
 from ..bus.base import Producer
 from ..model.commands import DECODER
 from ..stages.base import Runner
+from . import snapshots
 from .inproc import InprocPipeline
 from .replay import apply_commands
 
@@ -26,7 +27,7 @@ def journal_dir(data_dir: Path) -> Path:
     return data_dir / "journal"
 
 
-def read_journal(data_dir: Path):
+def read_journal(data_dir: Path, from_position: int = 1):
     """Decoded commands of the journal, oldest first (a torn tail is cut by opening it first)."""
     from ..journal import Journal
 
@@ -34,15 +35,40 @@ def read_journal(data_dir: Path):
     if not directory.exists():
         return
     Journal(directory).close()  # opening checks the tail and cuts a torn or corrupt last record
-    for _position, payload in Journal.read(directory):
+    for _position, payload in Journal.read(directory, from_position):
         yield DECODER.decode(payload)
+
+
+def journal_position(data_dir: Path) -> int:
+    """The last position in the journal (0 when there is none)."""
+    from ..journal import Journal
+
+    directory = journal_dir(data_dir)
+    if not directory.exists():
+        return 0
+    journal = Journal(directory)
+    try:
+        return journal.last_position
+    finally:
+        journal.close()
 
 
 def rebuild(settings, data_dir: Path) -> dict[str, Runner]:
     """Replay the journal into fresh stages; returns their runners by instance label."""
     started = time.perf_counter()
     pipeline = InprocPipeline(settings, data_dir)
-    applied, _refused = apply_commands(pipeline, read_journal(data_dir), journaled=True)
+    start = 1
+    snapshot = snapshots.load(data_dir)
+    if snapshot is not None:
+        position, states = snapshot
+        for label, state in states.items():
+            runner = pipeline.runners[label]
+            runner.stage.restore_state(state["stage"])
+            runner.sequencer.next = state["next"]
+            runner.last_seen = state["last_seen"]
+        start = position + 1
+        log.info("📦 loaded the snapshot at journal position %d", position)
+    applied, _refused = apply_commands(pipeline, read_journal(data_dir, start), journaled=True)
     for runner in pipeline.runners.values():
         if not runner.stage.inherits_state:
             runner.stage.stop()  # release what it holds (a database connection) before the fork

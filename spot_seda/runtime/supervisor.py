@@ -72,6 +72,7 @@ class Supervisor:
 
     def __init__(self, settings, only: str | None = None, data_dir: Path | None = None) -> None:
         self.settings = settings
+        self.only = only
         self.data_dir = Path(data_dir or settings.node.data_dir)
         topology = settings.node.topology
         self.specs = stage_specs(topology, only)
@@ -207,6 +208,11 @@ class Supervisor:
         """Stop every stage in topology order, each after its upstream, then free shared resources."""
         self._stopping = True
         timeout = self.settings.runtime.drain_timeout_s
+        clean = True
+        if self.recovered:
+            from .snapshots import drop_manifest
+
+            drop_manifest(self.data_dir)  # the stages rewrite their files as they stop
         for spec in self.specs:
             group = [x for x in self.instances if x.spec is spec and x.process is not None]
             for inst in group:
@@ -219,10 +225,18 @@ class Supervisor:
                     log.error("%s did not drain within %.1fs: killing it", inst.label, timeout)
                     inst.process.kill()
                     inst.process.join()
+                clean &= inst.process.exitcode == 0
                 self.table.row(inst.label)["pid"] = 0
                 inst.process = None
         if self.bus is not None:
             self.bus.close()
+        if clean and self.recovered and self.only is None and all(x.restart_at is None for x in self.instances):
+            from .recovery import journal_position
+            from .snapshots import write_manifest
+
+            position = journal_position(self.data_dir)
+            write_manifest(self.data_dir, position, [x.label for x in self.instances if x.cls.inherits_state])
+            log.info("📦 snapshot of every stage at journal position %d", position)
         if self.table is not None:
             self.table.unlink()
             try:
@@ -273,4 +287,8 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
         serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
     else:
         runner.run(lambda: stopping)
+    if sup.recovered and inst.cls.inherits_state:  # drained: this state reflects every journaled command
+        from .snapshots import write_stage
+
+        write_stage(sup.data_dir, inst.label, runner)
     log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)

@@ -68,6 +68,7 @@ class AccountState:
 
 
 class AcquiringStage(Stage):
+    transient = ("clock",)
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
     sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}

@@ -96,6 +96,19 @@ class Stage:
         """Called once after the input has drained, before the process exits."""
         return []
 
+    #: attributes rebuilt by start() rather than snapshotted (functions, encoders, connections)
+    transient: ClassVar[tuple[str, ...]] = ()
+
+    def snapshot_state(self) -> dict:
+        """The stage's state as plain picklable data (a snapshot at a clean stop)."""
+        skip = {"ctx", *self.transient}
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
+
+    def restore_state(self, state: dict) -> None:
+        """Carry on from a snapshot: start() rebuilds the transient parts, the snapshot the rest."""
+        self.start()
+        self.__dict__.update(state)
+
 
 class Sequencer:
     """Stamps contiguous sequence numbers per (topic, partition) on one producer's output, in the

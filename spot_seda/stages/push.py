@@ -107,6 +107,7 @@ class _DepthFeed:
 
 
 class PushStage(Stage):
+    transient = ("encode", "sink")
     consumes = Topic.ALL
     produces = ()
     broadcast = True

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -61,11 +63,32 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
                 out[order_id] = doc["status"] if status == 200 else doc["code"]
             return out
 
-    # a clean restart: everything is back, from the journal
+    # a clean stop left a snapshot of every stage: a restart loads it and replays nothing
+    assert "📦 snapshot of every stage at journal position" in node.log()
     ctx, node = start(tmp_path, "second", data, http)
     try:
         wait_http(base, node)
         assert asyncio.run(statuses(client)) == {i: "NEW" for i in ids}
+        assert "📦 loaded the snapshot at journal position" in node.log() and "replayed" not in node.log()
+        # more orders, then a kill -9 of the whole node: the snapshot plus the journal after it
+        async def more() -> None:
+            async with aiohttp.ClientSession() as session:
+                client.session = session
+                for price in (105, 106):
+                    status, doc = await client.order(**ORDER, price=str(price))
+                    assert status == 200, doc
+                    ids.append(doc["orderId"])
+        asyncio.run(more())
+        os.killpg(node.proc.pid, signal.SIGKILL)
+        node.proc.wait()
+    finally:
+        ctx.__exit__(None, None, None)
+    ctx, node = start(tmp_path, "after-kill", data, http)
+    try:
+        wait_http(base, node)
+        assert asyncio.run(statuses(client)) == {i: "NEW" for i in ids}
+        log = node.log()
+        assert "📦 loaded the snapshot" in log and "replayed 2 journaled commands" in log, log[-3000:]
     finally:
         ctx.__exit__(None, None, None)
 
