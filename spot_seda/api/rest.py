@@ -15,7 +15,6 @@ import json
 import logging
 import os
 from collections import deque
-import threading
 import time
 from urllib.parse import parse_qsl
 
@@ -27,6 +26,7 @@ from ..journal import Journal, JournalError
 from ..model.commands import ENCODER as COMMANDS
 from ..model.commands import Cancel, NewOrder, Transfer
 from ..model.enums import OrderType
+from ..runtime.busreader import BusReader
 from ..runtime.metrics import open_from_manifest, render_prometheus
 from ..stages.acquiring import DUPLICATE, NSF, OVERLOADED, UNKNOWN_ORDER, AcquiringStage, CommandError, Waiter
 from . import auth, errors, params, views
@@ -596,19 +596,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     site = web.TCPSite(web_runner, settings.node.host, settings.node.http_port, reuse_address=True)
     await site.start()
     log.info("HTTP on http://%s:%d", settings.node.host, settings.node.http_port)
-    done = threading.Event()
-
-    async def apply(batches):
-        runner.process(iter(batches))
-
-    def read() -> None:
-        consumer = runner.consumer
-        while not done.is_set():
-            batches = list(consumer.poll(0.05))
-            if batches:
-                asyncio.run_coroutine_threadsafe(apply(batches), loop).result()
-
-    reader = threading.Thread(target=read, name="bus-reader", daemon=True)
+    reader = BusReader(runner, loop)
     reader.start()
     row = runner.row
     while not stopping():
@@ -617,8 +605,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
         await asyncio.sleep(0.05)
     await site.stop()  # no new commands; what is in flight still gets its answer from the reader
     await asyncio.sleep(0.1)
-    done.set()
-    await loop.run_in_executor(None, reader.join, 2.0)
+    await reader.stop()
     await web_runner.cleanup()
     journal.close()
     runner.producer.flush()

@@ -24,13 +24,13 @@ import asyncio
 import logging
 import os
 import struct
-import threading
 import time
 
 import msgspec
 from aiohttp import WSMsgType, web
 
 from ..listenkeys import ListenKeys, looks_like_key
+from ..runtime.busreader import BusReader
 from ..stages.push import PushStage, user_stream
 from . import streams as S
 
@@ -437,20 +437,7 @@ async def _serve(stage: PushStage, runner, stopping) -> None:
                        reuse_port=stage.ctx.instances > 1)
     await site.start()
     log.info("WebSocket on ws://%s:%d", settings.node.host, settings.node.ws_port)
-    done = threading.Event()
-
-    async def apply(batches):
-        runner.process(iter(batches))
-        hub.flush()
-
-    def read() -> None:
-        consumer = runner.consumer
-        while not done.is_set():
-            batches = list(consumer.poll(0.05))
-            if batches:
-                asyncio.run_coroutine_threadsafe(apply(batches), loop).result()
-
-    reader = threading.Thread(target=read, name="bus-reader", daemon=True)
+    reader = BusReader(runner, loop, after=hub.flush)
     reader.start()
     row = runner.row
     next_slow = next_keys = time.monotonic()
@@ -467,8 +454,7 @@ async def _serve(stage: PushStage, runner, stopping) -> None:
             next_keys = now + LISTEN_KEY_CHECK_S
         hub.flush()
         await asyncio.sleep(0.1)
-    done.set()
-    await loop.run_in_executor(None, reader.join, 2.0)
+    await reader.stop()
     await _close_all(hub)
     await site.stop()
     await web_runner.cleanup()
