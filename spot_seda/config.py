@@ -56,6 +56,8 @@ class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     fsync: Literal["always", "batch", "off"] = "batch"
     batch_window_ms: PositiveFloat = 2.0
+    #: a new segment file starts past this size; segments older than a snapshot are deleted
+    segment_bytes: Positive = 64 * 1024 * 1024
 
 
 class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

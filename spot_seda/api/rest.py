@@ -589,7 +589,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     settings = stage.ctx.settings
     loop = asyncio.get_running_loop()
     journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
-                      batch_window_ms=settings.journal.batch_window_ms)
+                      batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes)
     app = build_app(stage, runner, journal)
     web_runner = web.AppRunner(app, access_log=None)
     await web_runner.setup()

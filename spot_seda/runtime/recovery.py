@@ -83,3 +83,17 @@ class _Detached(Producer):
 
     def publish_to(self, topic, partition, entries) -> None:
         raise RuntimeError("a recovered runner must be given the node's producer")
+
+
+def rotate_journal(data_dir: Path, snapshot_position: int) -> None:
+    """Delete the journal segments that hold only commands the snapshot already reflects (the
+    segment being written is always kept)."""
+    from ..journal import Journal
+
+    journal = Journal(journal_dir(data_dir))
+    try:
+        removed = journal.truncate_before(snapshot_position + 1)
+    finally:
+        journal.close()
+    if removed:
+        log.info("🗑️  removed %d journal segment(s) older than the snapshot", len(removed))

@@ -231,12 +231,13 @@ class Supervisor:
         if self.bus is not None:
             self.bus.close()
         if clean and self.recovered and self.only is None and all(x.restart_at is None for x in self.instances):
-            from .recovery import journal_position
+            from .recovery import journal_position, rotate_journal
             from .snapshots import write_manifest
 
             position = journal_position(self.data_dir)
             write_manifest(self.data_dir, position, [x.label for x in self.instances if x.cls.inherits_state])
             log.info("📦 snapshot of every stage at journal position %d", position)
+            rotate_journal(self.data_dir, position)
         if self.table is not None:
             self.table.unlink()
             try:

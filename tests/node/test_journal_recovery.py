@@ -163,3 +163,52 @@ def test_replay_of_a_command_file(tmp_path):
     done = subprocess.run([sys.executable, "run.py", "replay", str(commands), "--out", str(tmp_path / "c.jsonl")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and ":2:" in done.stderr, done.stderr
+
+
+def test_a_clean_stop_rotates_the_journal_and_the_snapshot_carries_on(tmp_path):
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    toml = node_toml(data, http, free_port(), extra="[journal]\nsegment_bytes = 1024\n")
+
+    def start_small(name: str):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        ctx = run_node(run_dir, toml)
+        node = ctx.__enter__()
+        return ctx, node
+
+    ctx, node = start_small("first")
+    try:
+        wait_http(base, node)
+
+        async def place() -> tuple[Client, list[int]]:
+            async with aiohttp.ClientSession() as session:
+                client = await funded_client(session, base, ADMIN_TOKEN, USDT="10000")
+                ids = []
+                for price in range(100, 130):
+                    status, doc = await client.order(**ORDER, price=str(price))
+                    assert status == 200, doc
+                    ids.append(doc["orderId"])
+                return client, ids
+        client, ids = asyncio.run(place())
+        before = segments(data)
+        assert len(before) > 3
+    finally:
+        ctx.__exit__(None, None, None)
+    after = segments(data)
+    assert len(after) < len(before) and "removed" in node.log()
+    ctx, node = start_small("second")
+    try:
+        wait_http(base, node)
+
+        async def check() -> None:
+            async with aiohttp.ClientSession() as session:
+                client.session = session
+                for order_id in ids:
+                    status, doc = await client.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order_id)
+                    assert status == 200 and doc["status"] == "NEW", doc
+                status, doc = await client.order(**ORDER, price="99")  # ids carry on after the snapshot
+                assert status == 200 and doc["orderId"] == ids[-1] + 1, doc
+        asyncio.run(check())
+    finally:
+        ctx.__exit__(None, None, None)
