@@ -138,7 +138,7 @@ def main() -> int:
         accounts = []
         for _ in range(args.clients):
             acct = post_json(base + "/admin/v1/accounts", {})
-            for asset, amount in (("BTC", "100000"), ("USDT", "100000000000")):
+            for asset, amount in (("BTC", "100000"), ("USDT", "1000000000")):
                 post_json(base + "/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
             accounts.append(acct)
 
