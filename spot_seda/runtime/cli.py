@@ -21,7 +21,7 @@ commands:
 examples:
   python run.py                                   # the embedded node on configs/default.toml
   python run.py --http-port 9000 --data-dir /tmp/node
-  python run.py --stage match --config configs/kafka.toml   # one stage alone (distributed mode)
+  python run.py --topology relay --stage tally      # one stage of a topology alone
   python run.py status --once
   python run.py replay commands.jsonl --out changes.jsonl
   python run.py replay data/journal --out changes.jsonl

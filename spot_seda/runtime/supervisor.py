@@ -71,6 +71,9 @@ class Supervisor:
     """Runs a topology's stages as pinned child processes."""
 
     def __init__(self, settings, only: str | None = None, data_dir: Path | None = None) -> None:
+        if settings.bus.transport != "shm":
+            # inproc lives in one process (tests, replay); kafka is not built yet
+            raise ValueError(f"bus.transport = {settings.bus.transport!r}: the multi-process node runs on 'shm'")
         self.settings = settings
         self.only = only
         self.data_dir = Path(data_dir or settings.node.data_dir)
