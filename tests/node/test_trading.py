@@ -133,8 +133,9 @@ def test_every_order_type(node):
 
 
 def test_conservation_after_a_random_session_of_concurrent_clients(node):
-    clients_n, orders_each = 4, 300
+    clients_n, orders_each = 4, 600  # 2,400 orders: "thousands", from several concurrent clients
     deposits = {"BTC": D(0), "USDT": D(0)}
+    accepted: list[int] = []
 
     async def trader(client, rng: random.Random):
         for _ in range(orders_each):
@@ -155,6 +156,8 @@ def test_conservation_after_a_random_session_of_concurrent_clients(node):
             assert status in (200, 400), doc
             if status == 400:
                 assert doc["code"] == -2010, doc  # only insufficient balance may refuse a valid order
+            else:
+                accepted.append(doc["orderId"])
 
     async def scenario():
         async with aiohttp.ClientSession() as session:
@@ -164,6 +167,7 @@ def test_conservation_after_a_random_session_of_concurrent_clients(node):
                 deposits["BTC"] += 5
                 deposits["USDT"] += 250_000
             await asyncio.gather(*(trader(c, random.Random(i)) for i, c in enumerate(clients)))
+            assert len(accepted) > clients_n * orders_each // 2, len(accepted)  # the session really traded
             for c in clients:  # quiesce: nothing open, everything settled
                 await c.signed("DELETE", "/api/v3/openOrders", symbol="BTCUSDT")
 
