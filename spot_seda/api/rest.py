@@ -294,7 +294,14 @@ async def seed_order(request: web.Request) -> web.Response:
     return await place_order(request, account_id, p)
 
 
+#: the seed endpoint's JSON fields (v3 parameter names; clientOrderId as the seed spells it)
+SEED_FIELDS = frozenset({"symbol", "side", "type", "price", "quantity", "quoteOrderQty", "timeInForce",
+                         "clientOrderId", "newClientOrderId", "newOrderRespType"})
+SEED_ALIASES = {"clientOrderId": "newClientOrderId"}
+
+
 async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
+    """Authenticate the seed endpoint: signature over the raw query string + the raw JSON body."""
     query = request.rel_url.raw_query_string
     raw = await request.read()
     try:
@@ -310,15 +317,13 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
     p.pop("signature", None)
     auth.verify_signature(account.secret_key, unsigned_query, body, signature)
     auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
-    renamed = {"quantity": "quantity", "price": "price", "symbol": "symbol", "side": "side", "type": "type",
-               "timeInForce": "timeInForce", "clientOrderId": "newClientOrderId", "newClientOrderId": "newClientOrderId",
-               "quoteOrderQty": "quoteOrderQty", "newOrderRespType": "newOrderRespType"}
     for key, value in doc.items():
-        if key not in renamed:
+        if key not in SEED_FIELDS:
             raise errors.unknown_param()
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise errors.illegal_chars(key)
-        p[renamed[key]] = str(value) if not isinstance(value, float) else repr(value)
+        # numbers are taken as the client wrote them (a float's repr is its shortest exact decimal)
+        p[SEED_ALIASES.get(key, key)] = repr(value) if isinstance(value, float) else str(value)
     p.setdefault("type", "LIMIT" if "price" in p else "MARKET")
     if p["type"] == "LIMIT":
         p.setdefault("timeInForce", "GTC")
