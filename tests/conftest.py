@@ -18,6 +18,21 @@ from spot_seda.config import Settings, parse_settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
+async def eventually(check, timeout: float = 10.0, pause: float = 0.05):
+    """Retry an async check until it passes: what one stage shows follows another's a moment later
+    (balances after Settlement, streams after Push)."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(pause)
+
+
 def settings_from(toml: str) -> Settings:
     """Settings from TOML text, on top of the defaults (symbols from the default config)."""
     base = (ROOT / "configs" / "default.toml").read_text()

@@ -5,25 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from decimal import Decimal as D
 
 import aiohttp
 
+from tests.conftest import eventually
 from tests.node.client import funded_client
 from tests.node.conftest import ADMIN_TOKEN, run
-
-
-async def eventually(check, timeout: float = 10.0):
-    """Retry an async check until it passes (balances follow Settlement a moment after a trade)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
 
 
 def dec(doc: dict, *keys: str) -> tuple[D, ...]:

@@ -16,6 +16,7 @@ import aiohttp
 
 from spot_seda.api import auth
 from tests.node.client import funded_client
+from tests.conftest import eventually
 from tests.push.conftest import ADMIN_TOKEN, SEND_BUFFER
 
 SYMBOL = "BTCUSDT"
@@ -58,17 +59,6 @@ async def collect(ws, into: list, stop: asyncio.Event) -> None:
         into.append(json.loads(msg.data))
 
 
-async def settle(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-
-
 def book_of(levels) -> dict[D, D]:
     return {D(p): D(q) for p, q in levels}
 
@@ -99,7 +89,7 @@ def test_every_market_stream_shows_what_rest_shows(node):
                     diffs = [m["data"] for m in got if m["stream"] == "btcusdt@depth"]
                     assert diffs and diffs[-1]["u"] == depth["lastUpdateId"], (diffs[-1:], depth["lastUpdateId"])
                     return depth
-                depth = await settle(caught_up)
+                depth = await eventually(caught_up)
                 await asyncio.sleep(0.3)
                 stop.set()
                 await asyncio.gather(*tasks)
@@ -197,7 +187,7 @@ def test_two_users_private_streams_stay_apart_and_match_their_accounts(node):
                     balances = await client.balances()
                     assert final == {a: (D(f), D(l)) for a, (f, l) in balances.items() if a in final}, (final, balances)
                     assert set(final) >= {"BTC", "USDT"}
-            await settle(caught_up)
+            await eventually(caught_up)
             stop.set()
             await asyncio.gather(*tasks)
             assert all(m.get("subscriptionId") == sub for m in got_a)
@@ -352,7 +342,7 @@ def test_a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving(node):
                         assert [m["data"]["t"] for m in got if m["stream"] == "btcusdt@trade"] == expected
                     # Push has sent everything once the healthy client has it all; only then look at the
                     # stalled socket (reading it earlier would un-stall it before Push noticed)
-                    await settle(healthy_has_all)
+                    await eventually(healthy_has_all)
                     assert node.log().count("dropping a WebSocket client") > drops_before, "the stalled client was never dropped"
                     assert dropped(stalled, wait=20.0), "the dropped client's connection was never closed"
                     stop.set()
