@@ -191,3 +191,16 @@ def test_admission_control_answers_503_when_the_pipeline_is_behind(tmp_path):
                 status, open_orders = await client.signed("GET", "/api/v3/openOrders", symbol="BTCUSDT")
                 assert len(open_orders) == statuses.count(200)  # every accepted order is there, no more
         run(scenario())
+
+
+def test_parameters_in_a_form_body_post_and_delete_included(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            status, order = await client.signed("POST", "/api/v3/order", body=True, **ORDER, newOrderRespType="RESULT")
+            assert status == 200 and order["status"] == "NEW", order
+            status, doc = await client.signed("DELETE", "/api/v3/order", body=True, symbol="BTCUSDT", orderId=order["orderId"])
+            assert status == 200 and doc["status"] == "CANCELED", doc
+            status, doc = await client.signed("DELETE", "/api/v3/order", body=True, symbol="BTCUSDT", orderId=order["orderId"])
+            assert (status, doc["code"]) == (400, -2011)
+    run(scenario())
