@@ -407,9 +407,9 @@ async def all_orders(request: web.Request) -> web.Response:
     account_id, p = await signed(request)
     stage = stage_of(request)
     symbol = params.parse_symbol(p, stage.rules)
-    rows = request.app[HISTORY].all_orders(
-        account_id, symbol, order_id=params.parse_int(p, "orderId"), start_time=params.parse_int(p, "startTime"),
-        end_time=params.parse_int(p, "endTime"), limit=params.parse_limit(p, "limit", default=500, maximum=1000))
+    start, end = params.parse_time_range(p)
+    rows = request.app[HISTORY].all_orders(account_id, symbol, order_id=params.parse_int(p, "orderId"), start_time=start,
+                                           end_time=end, limit=params.parse_limit(p, "limit", default=500, maximum=1000))
     # the history lags the pipeline by a batch: the stage's own view of an order is fresher
     return web.json_response([views.order_json(stage.orders.get(o["order_id"], o), stage.rules[symbol]) for o in rows])
 
@@ -418,9 +418,9 @@ async def my_trades(request: web.Request) -> web.Response:
     account_id, p = await signed(request)
     stage = stage_of(request)
     symbol = params.parse_symbol(p, stage.rules)
-    rows = request.app[HISTORY].my_trades(
-        account_id, symbol, from_id=params.parse_int(p, "fromId"), start_time=params.parse_int(p, "startTime"),
-        end_time=params.parse_int(p, "endTime"), limit=params.parse_limit(p, "limit", default=500, maximum=1000))
+    start, end = params.parse_time_range(p)
+    rows = request.app[HISTORY].my_trades(account_id, symbol, from_id=params.parse_int(p, "fromId"), start_time=start,
+                                          end_time=end, limit=params.parse_limit(p, "limit", default=500, maximum=1000))
     return web.json_response(views.my_trades_json(rows, account_id, stage.rules[symbol]))
 
 

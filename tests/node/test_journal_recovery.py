@@ -25,13 +25,25 @@ def segments(data: Path) -> list[Path]:
     return sorted((data / "journal").glob("*.seg"))
 
 
-def start(tmp_path: Path, name: str, data: Path, http: int):
+def start(tmp_path: Path, name: str, data: Path, http: int, extra: str = ""):
     run_dir = tmp_path / name
     run_dir.mkdir()
-    ctx = run_node(run_dir, node_toml(data, http, free_port()))
+    ctx = run_node(run_dir, node_toml(data, http, free_port(), extra=extra))
     node = ctx.__enter__()
     node.data_dir = data
     return ctx, node
+
+
+async def place_orders(base: str, prices) -> tuple[Client, list[int]]:
+    """A funded client that places one resting order per price; returns it and the order ids."""
+    async with aiohttp.ClientSession() as session:
+        client = await funded_client(session, base, ADMIN_TOKEN, USDT="10000")
+        ids = []
+        for price in prices:
+            status, doc = await client.order(**ORDER, price=str(price))
+            assert status == 200, doc
+            ids.append(doc["orderId"])
+        return client, ids
 
 
 def test_restart_torn_tail_and_middle_damage(tmp_path):
@@ -41,16 +53,7 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
     try:
         wait_http(base, node)
 
-        async def place() -> tuple[Client, list[int]]:
-            async with aiohttp.ClientSession() as session:
-                client = await funded_client(session, base, ADMIN_TOKEN, USDT="10000")
-                ids = []
-                for price in (100, 101, 102, 103, 104):
-                    status, doc = await client.order(**ORDER, price=str(price))
-                    assert status == 200, doc
-                    ids.append(doc["orderId"])
-                return client, ids
-        client, ids = asyncio.run(place())
+        client, ids = asyncio.run(place_orders(base, (100, 101, 102, 103, 104)))
     finally:
         ctx.__exit__(None, None, None)
 
@@ -168,36 +171,19 @@ def test_replay_of_a_command_file(tmp_path):
 def test_a_clean_stop_rotates_the_journal_and_the_snapshot_carries_on(tmp_path):
     data, http = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{http}"
-    toml = node_toml(data, http, free_port(), extra="[journal]\nsegment_bytes = 1024\n")
-
-    def start_small(name: str):
-        run_dir = tmp_path / name
-        run_dir.mkdir()
-        ctx = run_node(run_dir, toml)
-        node = ctx.__enter__()
-        return ctx, node
-
-    ctx, node = start_small("first")
+    small = "[journal]\nsegment_bytes = 1024\n"
+    ctx, node = start(tmp_path, "first", data, http, small)
     try:
         wait_http(base, node)
 
-        async def place() -> tuple[Client, list[int]]:
-            async with aiohttp.ClientSession() as session:
-                client = await funded_client(session, base, ADMIN_TOKEN, USDT="10000")
-                ids = []
-                for price in range(100, 130):
-                    status, doc = await client.order(**ORDER, price=str(price))
-                    assert status == 200, doc
-                    ids.append(doc["orderId"])
-                return client, ids
-        client, ids = asyncio.run(place())
+        client, ids = asyncio.run(place_orders(base, range(100, 130)))
         before = segments(data)
         assert len(before) > 3
     finally:
         ctx.__exit__(None, None, None)
     after = segments(data)
     assert len(after) < len(before) and "removed" in node.log()
-    ctx, node = start_small("second")
+    ctx, node = start(tmp_path, "second", data, http, small)
     try:
         wait_http(base, node)
 
