@@ -16,6 +16,7 @@ from .model.symbols import SymbolRules, SymbolSpec
 
 Positive = Annotated[int, msgspec.Meta(gt=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 
@@ -58,6 +59,9 @@ class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     batch_window_ms: PositiveFloat = 2.0
     #: a new segment file starts past this size; segments older than a snapshot are deleted
     segment_bytes: Positive = 64 * 1024 * 1024
+    #: seconds between snapshots of every stage while the node runs (0: only at a clean stop);
+    #: recovery replays the journal after the last one (runtime/snapshots.py)
+    snapshot_interval_s: NonNegativeFloat = 30.0
 
 
 class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

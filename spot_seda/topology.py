@@ -105,3 +105,22 @@ def consumer_slot(cls, name: str, instance: int) -> tuple[str, int]:
 
 def instances_of(name: str, settings) -> int:
     return settings.runtime.instances.get(name, 1)
+
+
+def input_channels(topology: str, settings, name: str, instance: int) -> frozenset[tuple[str, int, str]]:
+    """Every (topic, partition, producer instance) stream that reaches one stage instance: the
+    channels a marker must arrive on before it has passed that instance (stages/base.py)."""
+    specs = stage_specs(topology)
+    cls = next(s for s in specs if s.name == name).load()
+    partitions = settings.bus.partitions
+    members = 1 if cls.broadcast else instances_of(name, settings)
+    mine = [p for p in range(partitions) if cls.broadcast or p % members == instance]
+    channels = set()
+    for topic in cls.consumes:
+        wanted = cls.sources.get(topic, ()) if cls.sources else None  # as Runner.process filters
+        for spec in specs:
+            if topic not in spec.load().produces or (wanted is not None and spec.name not in wanted):
+                continue
+            for i in range(instances_of(spec.name, settings)):
+                channels.update((topic, p, f"{spec.name}-{i}") for p in mine)
+    return frozenset(channels)

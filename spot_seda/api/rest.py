@@ -31,6 +31,7 @@ from ..runtime.metrics import open_from_manifest, render_prometheus
 from ..stages.acquiring import DUPLICATE, NSF, OVERLOADED, UNKNOWN_ORDER, AcquiringStage, CommandError, Waiter
 from . import auth, errors, params, views
 from .errors import ApiError
+from .intake import Intake
 from .openapi import openapi_document
 
 log = logging.getLogger("spot_seda.api")
@@ -41,6 +42,7 @@ ACCOUNTS = web.AppKey("accounts", Accounts)
 HISTORY = web.AppKey("history", object)
 JOURNAL = web.AppKey("journal", Journal)
 PENDING = web.AppKey("pending", deque)
+INTAKE = web.AppKey("intake", Intake)
 
 COMMAND_ERRORS = {
     NSF: errors.insufficient_balance,
@@ -266,6 +268,7 @@ async def place_order(request: web.Request, account_id: int, p: dict[str, str]) 
         waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
                         fills=[] if resp_type == "FULL" else None)
     tif = cmd.time_in_force.name
+    await request.app[INTAKE].admit()
     order, accepted, outputs = stage.new_order(NewOrder(
         account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
         cmd.client_order_id or "", cmd.stp.name, 0), waiter)
@@ -354,6 +357,7 @@ async def cancel_order(request: web.Request) -> web.Response:
         raise errors.unknown_order()
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
+    await request.app[INTAKE].admit()
     accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
     await commit(request, accepted, outputs)
     final = await _wait(request, answer, order["order_id"])
@@ -383,6 +387,7 @@ async def cancel_open_orders(request: web.Request) -> web.Response:
     for order in sorted(orders, key=lambda o: o["order_id"]):
         fut = loop.create_future()
         waiter = Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o))
+        await request.app[INTAKE].admit()
         try:
             accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
         except CommandError:
@@ -474,6 +479,7 @@ async def admin_transfer(request: web.Request, deposit: bool) -> web.Response:
     amount = params.decimal_units(amount_text, "amount")
     if amount <= 0:
         raise errors.invalid_parameter("amount")
+    await request.app[INTAKE].admit()
     accepted, outputs = stage.transfer(Transfer(account_id, asset, amount if deposit else -amount, 0))
     await commit(request, accepted, outputs)
     available, frozen = stage.ledger.balance(account_id, asset)
@@ -556,6 +562,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app[HISTORY] = History(stage.ctx.data_dir / "history.sqlite", readonly=True)
     app[JOURNAL] = journal
     app[PENDING] = deque()
+    app[INTAKE] = Intake(runner, journal, app[PENDING], stage.ctx.data_dir)
     r = app.router
     for path, handler in (("/ping", ping), ("/time", server_time), ("/exchangeInfo", exchange_info), ("/depth", depth),
                           ("/trades", recent_trades), ("/aggTrades", agg_trades), ("/klines", klines),
@@ -604,12 +611,21 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     reader = BusReader(runner, loop)
     reader.start()
     row = runner.row
+    intake, interval = app[INTAKE], settings.journal.snapshot_interval_s
+    next_snapshot = time.monotonic() + interval
+    cycle: asyncio.Task | None = None
     while not stopping():
         if row is not None:
             row["heartbeat_ns"] = time.time_ns()
+        if interval and time.monotonic() >= next_snapshot and (cycle is None or cycle.done()):
+            cycle = asyncio.create_task(intake.snapshot())
+            next_snapshot = time.monotonic() + interval
         await asyncio.sleep(0.05)
     await site.stop()  # no new commands; what is in flight still gets its answer from the reader
     await asyncio.sleep(0.1)
+    if cycle is not None:
+        await cycle
+    await intake.snapshot()  # the next start replays nothing
     await reader.stop()
     await web_runner.cleanup()
     journal.close()

@@ -455,6 +455,8 @@ async def _serve(stage: PushStage, runner, stopping) -> None:
         hub.flush()
         await asyncio.sleep(0.1)
     await reader.stop()
+    while runner.process(runner.consumer.poll(0)):  # drain: upstream stopped first (a snapshot marker may wait)
+        pass
     await _close_all(hub)
     await site.stop()
     await web_runner.cleanup()

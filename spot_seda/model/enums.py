@@ -54,6 +54,8 @@ class EntityType:
     TRADE = "SpotTrade"
     KLINE = "SpotKLine"
     BALANCE = "SpotBalance"
+    #: not an entity: a barrier the runners pass along (stages/base.py, "Markers"); never stored
+    MARKER = "Marker"
 
 
 class Topic:

@@ -25,6 +25,7 @@ examples:
   python run.py status --once
   python run.py replay commands.jsonl --out changes.jsonl
   python run.py replay data/journal --out changes.jsonl
+  python run.py replay commands.jsonl --out changes.jsonl --transport shm   # the node's own processes
 """
 
 
@@ -36,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("command", nargs="?", default="node", choices=["node", "status", "replay"], help=argparse.SUPPRESS)
     parser.add_argument("file", nargs="?", help=argparse.SUPPRESS)
     parser.add_argument("--out", metavar="FILE", help="replay: where the change log goes (JSON lines)")
+    parser.add_argument("--transport", choices=["inproc", "shm"], default="inproc",
+                        help="replay: every stage in this process (inproc, default) or one process per stage over "
+                             "shared-memory queues, as the node runs (shm); both write the same bytes")
     parser.add_argument("--config", metavar="FILE", help="TOML settings (default: configs/default.toml)")
     parser.add_argument("--stage", metavar="NAME", help="run only this stage of the topology")
     parser.add_argument("--topology", metavar="NAME", help="override node.topology (e.g. relay)")
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "status":
         return status(Path(settings.node.data_dir), args.once, args.interval)
     if args.command == "replay":
-        return replay(settings, args.file, args.out)
+        return replay(settings, args.file, args.out, args.transport)
     from .supervisor import Supervisor
 
     try:
@@ -119,38 +123,57 @@ def status(data_dir: Path, once: bool, interval: float) -> int:
         return 0
 
 
-def replay(settings, source: str | None, out: str | None) -> int:
-    """run.py replay: commands through the stages in one process, change log to a file."""
+def replay(settings, source: str | None, out: str | None, transport: str = "inproc") -> int:
+    """run.py replay: commands through the stages, change log to a file."""
     import tempfile
 
     from .inproc import InprocPipeline
     from .recovery import read_journal
-    from .replay import apply_commands, read_command_file, record, write_jsonl
+    from .replay import InvariantBroken, apply_commands, read_command_file, record, write_jsonl
 
     if not source or not out:
-        print("usage: run.py replay FILE --out OUT.jsonl", file=sys.stderr)
+        print("usage: run.py replay FILE --out OUT.jsonl [--transport inproc|shm]", file=sys.stderr)
         return 2
     path = Path(source)
     if not path.exists():
         print(f"replay: no such file or directory: {path}", file=sys.stderr)
         return 2
-    settings.bus.transport = "inproc"
+    journaled = path.is_dir()
+    try:
+        if journaled:
+            commands = read_journal(path.parent) if path.name == "journal" else read_journal(path)
+        else:
+            commands = read_command_file(path, settings.symbol_rules())
+        if transport == "shm":
+            commands = list(commands)  # a bad line is reported before any process starts
+    except ValueError as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 2
     settings.node.topology = "node"
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="spot_seda_replay_") as scratch:
-        pipeline = InprocPipeline(settings, Path(scratch))  # history of the replay goes to scratch
-        batches = record(pipeline)
-        try:
-            if path.is_dir():
-                journal = read_journal(path.parent) if path.name == "journal" else read_journal(path)
-                applied, refused = apply_commands(pipeline, journal, journaled=True)
-            else:
-                applied, refused = apply_commands(pipeline, read_command_file(path, settings.symbol_rules()), journaled=False)
-        except ValueError as exc:
-            print(f"replay: {exc}", file=sys.stderr)
-            return 2
-        count = write_jsonl(batches, Path(out))
+    try:
+        if transport == "shm":
+            from .shmreplay import ReplayFailed, replay_shm
+
+            try:
+                applied, refused, count = replay_shm(settings, commands, journaled, Path(out))
+            except ReplayFailed as exc:
+                print(f"replay: {exc}", file=sys.stderr)
+                return 1
+        else:
+            settings.bus.transport = "inproc"
+            with tempfile.TemporaryDirectory(prefix="spot_seda_replay_") as scratch:
+                pipeline = InprocPipeline(settings, Path(scratch))  # history of the replay goes to scratch
+                batches = record(pipeline)
+                applied, refused = apply_commands(pipeline, commands, journaled=journaled)
+                count = write_jsonl(batches, Path(out))
+    except ValueError as exc:  # a bad line of a command file, read as the replay goes
+        print(f"replay: {exc}", file=sys.stderr)
+        return 2
+    except InvariantBroken as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - started
-    print(f"replayed {applied} commands ({refused} refused) in {elapsed:.2f}s: {count} change log entries -> {out}",
-          file=sys.stderr)
+    print(f"replayed {applied} commands ({refused} refused) over {transport} in {elapsed:.2f}s: "
+          f"{count} change log entries -> {out}", file=sys.stderr)
     return 0

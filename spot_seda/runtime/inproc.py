@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..bus.inproc import InprocBus
 from ..stages.base import Runner, StageContext
-from ..topology import consumer_slot, instances_of, stage_specs, wiring_for
+from ..topology import consumer_slot, input_channels, instances_of, stage_specs, wiring_for
 
 
 class InprocPipeline:
@@ -31,6 +31,7 @@ class InprocPipeline:
                 ctx = StageContext(settings, spec.name, i, count, self.data_dir)
                 consumer = self.bus.consumer(*consumer_slot(cls, spec.name, i)) if cls.consumes else None
                 runner = Runner(cls(ctx), consumer, self.bus.producer(ctx.producer_name), self.wiring.topics)
+                runner.channels = input_channels(topology, settings, spec.name, i)
                 runner.start()
                 self.runners[ctx.producer_name] = runner
 

@@ -29,6 +29,7 @@ COLUMNS = (
     "busy_ns",        # time spent handling events (excludes waiting for input)
     "errors",         # handled errors (bad input dropped, duplicates skipped are not errors)
     "duplicates",     # entries dropped because their sequence was already applied
+    "snapshot_position",  # journal position of the last snapshot marker this instance completed
 )
 DTYPE = np.dtype([(name, np.int64) for name in COLUMNS])
 SHM_DIR = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("/tmp")
@@ -104,7 +105,7 @@ def render_prometheus(table: MetricsTable) -> str:
     lines = []
     for column in COLUMNS[3:]:
         metric = f"spot_seda_stage_{column}"
-        kind = "gauge" if column in ("queue_depth", "heartbeat_ns") else "counter"
+        kind = "gauge" if column in ("queue_depth", "heartbeat_ns", "snapshot_position") else "counter"
         lines.append(f"# TYPE {metric} {kind}")
         for row in table.snapshot():
             stage, _, instance = row["stage"].rpartition("-")

@@ -22,6 +22,7 @@ from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
 from ..model.commands import Command
 from ..stages.acquiring import NSF, CommandError
+from ..stages.base import MARKER
 from .inproc import InprocPipeline
 
 
@@ -40,7 +41,8 @@ class RecordingProducer(Producer):
 
     def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
         self.inner.publish_to(topic, partition, entries)
-        self.sink.append(Batch(topic, partition, self.name, entries))
+        if entries[0].entity_type != MARKER:
+            self.sink.append(Batch(topic, partition, self.name, entries))
 
     def flush(self, timeout: float | None = None) -> None:
         self.inner.flush(timeout)
@@ -69,7 +71,7 @@ def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journa
         if not journaled:
             pipeline.pump()  # quiescent first: the view of free funds must not depend on timing
         try:
-            done, outputs = execute(cmd)
+            done, outputs = execute(cmd, journaled)
         except CommandError as exc:
             if not journaled:
                 refused += 1
@@ -78,7 +80,7 @@ def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journa
                 raise InvariantBroken(f"journaled command refused on replay ({exc.kind}): {cmd}") from None
             pipeline.pump()  # Settlement's credits that this freeze relied on are still queued
             try:
-                done, outputs = execute(cmd)
+                done, outputs = execute(cmd, journaled)
             except CommandError as again:
                 raise InvariantBroken(f"journaled command refused on replay ({again.kind}): {cmd}") from None
         runner.publish(outputs)

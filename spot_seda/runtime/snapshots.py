@@ -1,12 +1,27 @@
-"""Snapshots: each deterministic stage's state at a clean stop, tagged with the journal position it
-reflects, so the next start replays only the journal after it.
+"""Snapshots: every deterministic stage's state at one journal position, so a restart replays only
+the journal after it.
 
-At a clean stop every stage drains after its upstream, so when all have exited cleanly each one
-reflects every journaled command: the supervisor then writes `manifest.json` naming the journal's
-last position. A snapshot stays a valid starting point for ever (state at P + journal after P);
-a newer clean stop replaces it. After a crash there is no new snapshot: recovery starts from the
-last one and replays the rest of the journal. Delete the directory to force a full replay (e.g.
-after changing the symbols in the config).
+How a consistent snapshot is taken while the node runs (DESIGN.md section 7):
+
+1. Acquiring holds new commands back for a moment, waits until every accepted command is durable
+   and published, and sends a "snapshot" marker tagged with the journal's last position P down
+   every partition it produces (stages/base.py, "Markers").
+2. Each stage instance, once the marker has reached it on every input channel, has applied
+   everything the commands up to P caused. It forwards the marker, writes `<label>-<P>.pkl` (its
+   state, output sequences and duplicate filter) and reports P in the shared metrics table.
+   Persist writes no file: its SQLite transactions are already committed.
+3. The marker comes back to Acquiring through Match and Settlement; Acquiring writes its own file
+   and lets commands in again (the pause is one pipeline round trip).
+4. The supervisor sees every instance report P and writes `manifest.json` naming P: only then does
+   the snapshot count. Older files are deleted; Acquiring deletes the journal segments the manifest
+   no longer needs at its next snapshot.
+
+A stage that takes newer input before the slowest one has snapshotted (Push and Persist read from
+several producers) holds a little more than P: on recovery its duplicate filter drops those entries
+when the replay of the journal after P produces them again, with the same sequences.
+
+A snapshot is taken every `journal.snapshot_interval_s` and at a clean stop. Delete the directory
+to force a full replay (e.g. after changing the symbols in the config).
 """
 
 from __future__ import annotations
@@ -14,18 +29,24 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 
-FORMAT = 1
+FORMAT = 2
+_FILE = re.compile(r"^(?P<label>.+)-(?P<position>\d+)\.pkl$")
 
 
 def directory(data_dir: Path) -> Path:
     return data_dir / "snapshots"
 
 
-def write_stage(data_dir: Path, label: str, runner) -> None:
+def stage_path(data_dir: Path, label: str, position: int) -> Path:
+    return directory(data_dir) / f"{label}-{position}.pkl"
+
+
+def write_stage(data_dir: Path, label: str, position: int, runner) -> None:
     """Write one stage instance's state (stage, output sequences, duplicate filter) atomically."""
-    path = directory(data_dir) / f"{label}.pkl"
+    path = stage_path(data_dir, label, position)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"stage": runner.stage.snapshot_state(), "next": dict(runner.sequencer.next),
              "last_seen": dict(runner.last_seen)}
@@ -37,17 +58,32 @@ def write_stage(data_dir: Path, label: str, runner) -> None:
     tmp.replace(path)
 
 
+def manifest_position(data_dir: Path) -> int:
+    """The journal position of the current snapshot (0 when there is none)."""
+    try:
+        manifest = json.loads((directory(data_dir) / "manifest.json").read_text())
+        return int(manifest["position"]) if manifest.get("format") == FORMAT else 0
+    except (FileNotFoundError, KeyError, ValueError, TypeError):
+        return 0
+
+
 def write_manifest(data_dir: Path, position: int, labels: list[str]) -> None:
-    """Declare the stage files a consistent snapshot at journal `position` (after a clean stop)."""
-    path = directory(data_dir) / "manifest.json"
+    """Declare the stage files at `position` one consistent snapshot, then delete older files."""
+    folder = directory(data_dir)
+    missing = [label for label in labels if not stage_path(data_dir, label, position).exists()]
+    if missing:
+        raise FileNotFoundError(f"snapshot at {position} lacks the files of {', '.join(missing)}")
+    path = folder / "manifest.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"format": FORMAT, "position": position, "labels": sorted(labels)}))
+    with open(tmp, "w") as f:
+        f.write(json.dumps({"format": FORMAT, "position": position, "labels": sorted(labels)}))
+        f.flush()
+        os.fsync(f.fileno())
     tmp.replace(path)
-
-
-def drop_manifest(data_dir: Path) -> None:
-    """Stage files are being rewritten: until a new manifest exists, none of them counts."""
-    (directory(data_dir) / "manifest.json").unlink(missing_ok=True)
+    for old in folder.iterdir():
+        m = _FILE.match(old.name)
+        if m and int(m["position"]) < position:
+            old.unlink(missing_ok=True)
 
 
 def load(data_dir: Path) -> tuple[int, dict[str, dict]] | None:
@@ -56,10 +92,11 @@ def load(data_dir: Path) -> tuple[int, dict[str, dict]] | None:
         manifest = json.loads((directory(data_dir) / "manifest.json").read_text())
         if manifest.get("format") != FORMAT:
             return None
+        position = manifest["position"]
         states = {}
         for label in manifest["labels"]:
-            with open(directory(data_dir) / f"{label}.pkl", "rb") as f:
+            with open(stage_path(data_dir, label, position), "rb") as f:
                 states[label] = pickle.load(f)
-        return manifest["position"], states
+        return position, states
     except (FileNotFoundError, KeyError, ValueError, pickle.UnpicklingError, EOFError):
         return None

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..bus import make_bus
 from ..stages.base import Runner, StageContext
-from ..topology import StageSpec, consumer_slot, instances_of, stage_specs, wiring_for
+from ..topology import StageSpec, consumer_slot, input_channels, instances_of, stage_specs, wiring_for
 from .metrics import MetricsTable
 
 log = logging.getLogger("spot_seda.supervisor")
@@ -70,7 +70,7 @@ def plan_cores(labels: list[tuple[str, str]], settings, allowed: list[int]) -> l
 class Supervisor:
     """Runs a topology's stages as pinned child processes."""
 
-    def __init__(self, settings, only: str | None = None, data_dir: Path | None = None) -> None:
+    def __init__(self, settings, only: str | None = None, data_dir: Path | None = None, replay=None) -> None:
         if settings.bus.transport != "shm":
             # inproc lives in one process (tests, replay); kafka is not built yet
             raise ValueError(f"bus.transport = {settings.bus.transport!r}: the multi-process node runs on 'shm'")
@@ -93,13 +93,24 @@ class Supervisor:
         self.table: MetricsTable | None = None
         self._stopping = False
         self.generation = 0
+        #: runs Acquiring from a command file instead of HTTP, with no network (runtime/replay.py)
+        self.replay = replay
+        #: the node takes snapshots (runtime/snapshots.py) when its journal is the source of truth
+        self.snapshots = replay is None and only is None and any(s.name == "acquiring" for s in self.specs)
+        self.recovered: dict[str, Runner] = {}
+        self.snapshot_position = 0
 
     # -- life cycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Create the queues and the metrics table, then fork every stage instance."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.recover()
+        if self.replay is None:
+            self.recover()
+        if self.snapshots:
+            from .snapshots import manifest_position
+
+            self.snapshot_position = manifest_position(self.data_dir)
         self.bus = make_bus(self.wiring, self.settings)
         self.table = MetricsTable.create([x.label for x in self.instances])
         self.table.write_manifest(self.data_dir)
@@ -150,6 +161,7 @@ class Supervisor:
             else:
                 self._restart_pipeline(now + inst.backoff)
         self._kill_stalled(now)
+        self._check_snapshot()
         for inst in self.instances:
             if inst.process is None and inst.restart_at is not None and now >= inst.restart_at and not self._stopping:
                 inst.restarts += 1
@@ -176,6 +188,19 @@ class Supervisor:
         self.generation += 1
         for inst in self.instances:
             inst.restart_at = when
+
+    def _check_snapshot(self) -> None:
+        """Once every instance reported the same snapshot marker, declare that snapshot complete."""
+        if not self.snapshots or self.table is None:
+            return
+        position = min(int(self.table.row(x.label)["snapshot_position"]) for x in self.instances)
+        if position <= self.snapshot_position:
+            return
+        from .snapshots import write_manifest
+
+        write_manifest(self.data_dir, position, [x.label for x in self.instances if x.cls.inherits_state])
+        self.snapshot_position = position
+        log.info("📦 snapshot of every stage at journal position %d", position)
 
     def _kill_stalled(self, now: float) -> None:
         """A stage whose heartbeat stopped (wedged, or stuck in a loop) is killed, then restarted."""
@@ -211,11 +236,6 @@ class Supervisor:
         """Stop every stage in topology order, each after its upstream, then free shared resources."""
         self._stopping = True
         timeout = self.settings.runtime.drain_timeout_s
-        clean = True
-        if self.recovered:
-            from .snapshots import drop_manifest
-
-            drop_manifest(self.data_dir)  # the stages rewrite their files as they stop
         for spec in self.specs:
             group = [x for x in self.instances if x.spec is spec and x.process is not None]
             for inst in group:
@@ -228,19 +248,15 @@ class Supervisor:
                     log.error("%s did not drain within %.1fs: killing it", inst.label, timeout)
                     inst.process.kill()
                     inst.process.join()
-                clean &= inst.process.exitcode == 0
                 self.table.row(inst.label)["pid"] = 0
                 inst.process = None
         if self.bus is not None:
             self.bus.close()
-        if clean and self.recovered and self.only is None and all(x.restart_at is None for x in self.instances):
-            from .recovery import journal_position, rotate_journal
-            from .snapshots import write_manifest
+        if self.snapshots:  # Acquiring took a last snapshot as it stopped (api/rest.py)
+            from .recovery import rotate_journal
 
-            position = journal_position(self.data_dir)
-            write_manifest(self.data_dir, position, [x.label for x in self.instances if x.cls.inherits_state])
-            log.info("📦 snapshot of every stage at journal position %d", position)
-            rotate_journal(self.data_dir, position)
+            self._check_snapshot()
+            rotate_journal(self.data_dir, self.snapshot_position)
         if self.table is not None:
             self.table.unlink()
             try:
@@ -282,17 +298,37 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
     stage = inst.cls(ctx)
     consumer = sup.bus.consumer(*consumer_slot(inst.cls, inst.spec.name, inst.index)) if inst.cls.consumes else None
     runner = Runner(stage, consumer, sup.bus.producer(ctx.producer_name), sup.wiring.topics, row)
+    runner.channels = input_channels(sup.settings.node.topology, sup.settings, inst.spec.name, inst.index)
+    if sup.replay is not None:
+        runner.producer = sup.replay.recorder(runner.producer, inst.label)
+    elif sup.snapshots:
+        runner.on_marker = _snapshot_writer(sup, inst, runner, row)
     if inst.cls.inherits_state and inst.label in sup.recovered:
         runner.adopt(sup.recovered[inst.label])
     log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
              inst.core if inst.core >= 0 else "any")
     serve = inst.spec.load_serve()
+    if sup.replay is not None:  # no network: Acquiring reads the command file, the others just run
+        serve = sup.replay.drive if inst.spec.name == "acquiring" else None
     if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
         serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
     else:
         runner.run(lambda: stopping)
-    if sup.recovered and inst.cls.inherits_state:  # drained: this state reflects every journaled command
-        from .snapshots import write_stage
-
-        write_stage(sup.data_dir, inst.label, runner)
     log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)
+
+
+def _snapshot_writer(sup: Supervisor, inst: Instance, runner: Runner, row):
+    """What a stage process does when a snapshot marker has reached it on every input."""
+    from .snapshots import write_stage
+
+    def on_marker(kind: str, position: int) -> None:
+        if kind != "snapshot":
+            return
+        if inst.cls.inherits_state:
+            started = time.perf_counter()
+            write_stage(sup.data_dir, inst.label, position, runner)
+            log.debug("%s wrote its snapshot at %d in %.1f ms", inst.label, position,
+                      (time.perf_counter() - started) * 1e3)
+        row["snapshot_position"] = position
+
+    return on_marker

@@ -15,13 +15,16 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Callable
 
 from ..bus.base import partition_for
-from ..model.changelog import Batch, ChangeLogEntry
+from ..model.changelog import Batch, ChangeLogEntry, FieldChange, Updated
+from ..model.enums import EntityType
 
 if TYPE_CHECKING:
     import numpy as np
 
     from ..bus.base import Consumer, Producer
     from ..config import Settings
+
+MARKER = EntityType.MARKER
 
 #: What a stage returns: (topic, key, entries), in causal order; the runner keeps that order per partition.
 Publish = tuple[str, str, list[ChangeLogEntry]]
@@ -134,8 +137,28 @@ class Sequencer:
         return out
 
 
+def marker_entry(kind: str, position: int, origin: str) -> ChangeLogEntry:
+    """A barrier for the pipeline: `kind` says what it is for ("snapshot", "sync"), `position` is
+    the journal position everything before it reflects, `origin` the instance that sent it."""
+    return ChangeLogEntry(f"{kind}:{position}", EntityType.MARKER, Updated([FieldChange("origin", origin)]), 0, 0)
+
+
+#: (topic, partition, producer instance) — one ordered stream of entries into a consumer
+Channel = tuple[str, int, str]
+
+
 class Runner:
-    """Drives one stage instance: poll -> dedupe -> handle -> publish, with counters."""
+    """Drives one stage instance: poll -> dedupe -> handle -> publish, with counters.
+
+    Markers: a marker is a one-entry batch with no sequence that the origin (Acquiring) sends on
+    every partition of every topic it produces. A runner that has received a marker on every one of
+    its input `channels` has applied everything its upstream produced before it; it then forwards
+    the marker on every partition it produces (after its own earlier output, so the order holds
+    downstream) and calls `on_marker(kind, position)`. The node uses this for consistent snapshots
+    without stopping the pipeline (runtime/snapshots.py) and the shm replay to wait until the
+    feedback of a command has reached Acquiring (runtime/replay.py). Markers never reach a stage's
+    `handle_events`, take no sequence number, and never change what a stage outputs.
+    """
 
     def __init__(
         self,
@@ -156,6 +179,10 @@ class Runner:
         self.last_seen: dict[tuple[str, int, str], int] = {}
         self.gaps = 0
         self.batch_max = stage.ctx.settings.bus.batch_max
+        #: the input channels a marker must arrive on before it completes here (topology.input_channels)
+        self.channels: frozenset[Channel] = frozenset()
+        self.on_marker: Callable[[str, int], None] | None = None
+        self._markers: dict[str, set[Channel]] = {}
 
     def publish(self, outputs: list[Publish]) -> int:
         """Publish a stage's outputs: entries are merged per (topic, partition) in the order the stage
@@ -242,6 +269,12 @@ class Runner:
             received += len(batch.entries)
             if sources and batch.producer.rpartition("-")[0] not in sources.get(batch.topic, ()):
                 continue  # e.g. Match's own OrderChangeLog output coming back to it
+            if batch.entries and batch.entries[0].entity_type == MARKER:
+                if pending:  # everything before the marker is applied (and its output sent) first
+                    self.publish(handle(topic, pending))
+                    pending = []
+                self._marker(batch)
+                continue
             # consecutive batches of one topic reach the stage as one list, up to batch_max entries
             if pending and ((batch.topic != topic and not mixed) or len(pending) >= limit):
                 self.publish(handle(topic, pending))
@@ -260,6 +293,28 @@ class Runner:
             row["queue_depth"] = self.consumer.depth()
             row["heartbeat_ns"] = time.time_ns()
         return True
+
+    def emit_marker(self, kind: str, position: int, origin: str | None = None) -> None:
+        """Send a marker on every partition of every topic this stage produces."""
+        entry = [marker_entry(kind, position, origin or self.stage.ctx.producer_name)]
+        for topic in self.stage.produces:
+            for partition in range(self.partitions[topic]):
+                self.producer.publish_to(topic, partition, entry)
+
+    def _marker(self, batch: Batch) -> None:
+        entry = batch.entries[0]
+        key = entry.entity_id
+        seen = self._markers.setdefault(key, set())
+        seen.add((batch.topic, batch.partition, batch.producer))
+        if not self.channels <= seen:
+            return
+        del self._markers[key]
+        kind, _, position = key.partition(":")
+        origin = entry.change_type.changed_fields[0].value
+        if origin != self.stage.ctx.producer_name:  # back at the origin: the round trip is complete
+            self.emit_marker(kind, int(position), origin)
+        if self.on_marker is not None:
+            self.on_marker(kind, int(position))
 
     def start(self) -> None:
         """Let the stage load its state, then set up the output sequences (once: an adopted runner

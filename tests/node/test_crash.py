@@ -55,7 +55,8 @@ async def check_acknowledged(session, base: str, clients: dict[int, Client], ack
 def test_kill_9_stages_and_the_node_loses_nothing_acknowledged(tmp_path):
     data = tmp_path / "data"
     http, ws = free_port(), free_port()
-    toml = node_toml(data, http, ws, extra="[runtime]\nrestart_backoff_s = 0.05\nrestart_backoff_max_s = 0.2\n")
+    toml = node_toml(data, http, ws, extra="[runtime]\nrestart_backoff_s = 0.05\nrestart_backoff_max_s = 0.2\n"
+                     "[journal]\nsnapshot_interval_s = 0.4\n")  # snapshots race with the kills
     base = f"http://127.0.0.1:{http}"
     rng = random.Random(20261124)
     acked: dict[int, int] = {}

@@ -198,3 +198,55 @@ def test_a_clean_stop_rotates_the_journal_and_the_snapshot_carries_on(tmp_path):
         asyncio.run(check())
     finally:
         ctx.__exit__(None, None, None)
+
+
+def test_periodic_snapshots_bound_what_a_kill_9_replays(tmp_path):
+    """While the node runs, every stage snapshots at one journal position and old journal segments
+    go; after a kill -9 of the whole node only the journal after that snapshot is replayed, and
+    every acknowledged order is back."""
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    extra = "[journal]\nsegment_bytes = 1024\nsnapshot_interval_s = 0.3\n"
+    manifest = data / "snapshots" / "manifest.json"
+    ctx, node = start(tmp_path, "first", data, http, extra)
+    try:
+        wait_http(base, node)
+        client, ids = asyncio.run(place_orders(base, range(100, 140)))
+        position = node.wait_for(lambda: json.loads(manifest.read_text())["position"] >= len(ids), what="a snapshot")
+        node.wait_for(lambda: "removed" in node.log(), what="journal segments rotated while running")
+
+        async def more() -> None:  # after that snapshot (maybe before the next)
+            async with aiohttp.ClientSession() as session:
+                client.session = session
+                for price in range(140, 150):
+                    status, doc = await client.order(**ORDER, price=str(price))
+                    assert status == 200, doc
+                    ids.append(doc["orderId"])
+        asyncio.run(more())
+        os.killpg(node.proc.pid, signal.SIGKILL)
+        node.proc.wait()
+    finally:
+        ctx.__exit__(None, None, None)
+    position = json.loads(manifest.read_text())["position"]
+    assert position >= len(ids) - 10  # ... 40 orders and their deposits were in a snapshot
+    ctx, node = start(tmp_path, "second", data, http, extra)
+    try:
+        wait_http(base, node)
+        log = node.log()
+        assert f"loaded the snapshot at journal position {position}" in log, log[-3000:]
+
+        async def check() -> None:
+            async with aiohttp.ClientSession() as session:
+                client.session = session
+                for order_id in ids:
+                    status, doc = await client.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order_id)
+                    assert status == 200 and doc["status"] == "NEW", doc
+                status, doc = await client.order(**ORDER, price="99")
+                assert status == 200 and doc["orderId"] == max(ids) + 1, doc
+                status, doc = await client.signed("GET", "/api/v3/account")
+                usdt = next(b for b in doc["balances"] if b["asset"] == "USDT")
+                frozen = sum(p * 0.1 for p in range(100, 150)) + 9.9
+                assert abs(float(usdt["locked"]) - frozen) < 1e-6 and abs(float(usdt["free"]) + frozen - 10000) < 1e-6
+        asyncio.run(check())
+    finally:
+        ctx.__exit__(None, None, None)

@@ -1,0 +1,87 @@
+"""Order entry's part in a snapshot: hold new commands back, send the marker, let them in again.
+
+runtime/snapshots.py describes the whole protocol. Here: commands wait at `admit()` while a
+snapshot is being started; once every accepted command is durable and published, Acquiring sends a
+"snapshot" marker tagged with the journal's last position and waits for it to come back through
+Match and Settlement. Then its own state reflects exactly the journal up to that position, it
+writes its snapshot, and commands flow again. The pause is one pipeline round trip plus the time
+to write Acquiring's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from pathlib import Path
+
+from ..journal import Journal
+from ..runtime.snapshots import manifest_position
+
+log = logging.getLogger("spot_seda.acquiring")
+
+#: a snapshot whose marker has not come back by then is abandoned (and never declared complete)
+MARKER_TIMEOUT_S = 10.0
+
+
+class Intake:
+    """The gate in front of Acquiring's command methods, and the snapshot cycle that closes it."""
+
+    def __init__(self, runner, journal: Journal, pending: deque, data_dir: Path) -> None:
+        self.runner = runner
+        self.journal = journal
+        self.pending = pending  # (position, outputs) accepted and journaled, not yet published
+        self.data_dir = data_dir
+        self.open = asyncio.Event()
+        self.open.set()
+        self.position = manifest_position(data_dir)  # of the last snapshot this stage took
+        self.paused_ms: list[float] = []
+        self._waits: dict[int, asyncio.Future] = {}
+        write_own = runner.on_marker  # the supervisor's: writes this stage's file, reports the position
+
+        def on_marker(kind: str, position: int) -> None:
+            if kind != "snapshot":
+                return
+            waiting = self._waits.pop(position, None)
+            if waiting is None or waiting.done():  # abandoned: commands have flowed since
+                return
+            if write_own is not None:
+                write_own(kind, position)
+            waiting.set_result(None)
+
+        runner.on_marker = on_marker
+
+    async def admit(self) -> None:
+        """Wait while a snapshot is being started (call right before a command method)."""
+        if not self.open.is_set():
+            await self.open.wait()
+
+    async def snapshot(self) -> bool:
+        """Take a snapshot at the journal's last position (if anything is new since the last one);
+        then delete the journal segments the last complete snapshot no longer needs."""
+        journal = self.journal
+        if journal.last_position > self.position:
+            self.open.clear()
+            started = time.perf_counter()
+            try:
+                while self.pending:  # accepted commands still waiting for their journal sync
+                    await asyncio.sleep(0.0005)
+                position = journal.last_position
+                waiting = asyncio.get_running_loop().create_future()
+                self._waits[position] = waiting
+                self.runner.emit_marker("snapshot", position)
+                await asyncio.wait_for(waiting, MARKER_TIMEOUT_S)
+                self.position = position
+            except asyncio.TimeoutError:
+                log.error("the snapshot marker did not come back within %.0fs: snapshot abandoned", MARKER_TIMEOUT_S)
+                return False
+            finally:
+                self.open.set()
+            paused = (time.perf_counter() - started) * 1e3
+            self.paused_ms.append(paused)
+            log.info("📸 snapshot marker at journal position %d (order entry paused %.1f ms)", position, paused)
+        removed = journal.truncate_before(manifest_position(self.data_dir) + 1)
+        if removed:
+            log.info("🗑️  removed %d journal segment(s) older than the last snapshot", len(removed))
+        return True

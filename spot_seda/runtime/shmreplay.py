@@ -1,0 +1,162 @@
+"""Replay over the shm transport: the node's own stage processes and queues, with Acquiring driven
+from a list of commands instead of HTTP, and every stage recording what it publishes.
+
+`run.py replay FILE --transport shm` uses it to show that the multi-process pipeline produces
+exactly the change log the one-process replay does (DESIGN.md invariant 6). Acquiring's decisions
+for a command file depend on how much of Match's and Settlement's feedback it has applied (free
+funds, open orders), so before each command it sends a "sync" marker and waits until it comes back
+through Match and Settlement: the same "quiescent first" rule the one-process replay applies by
+pumping. Journaled commands carry their ids and budgets and need no wait.
+
+Each stage process appends its published batches (length-prefixed msgpack) to `<label>.rec` in a
+scratch folder; the parent merges them in the deterministic order replay.write_jsonl uses.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing.connection
+import os
+import tempfile
+from pathlib import Path
+
+from ..bus.base import Producer
+from ..model.changelog import MSGPACK, Batch, ChangeLogEntry
+from ..model.commands import Command
+from ..stages.acquiring import NSF, CommandError
+from ..stages.base import MARKER
+from .replay import InvariantBroken, write_jsonl
+
+#: a pipeline round trip may take this long before the replay gives up
+SYNC_TIMEOUT_S = 60.0
+
+
+class ReplayFailed(RuntimeError):
+    """A stage process of the replay died, or Acquiring refused a journaled command."""
+
+
+class FileRecorder(Producer):
+    """Publishes through `inner` and appends every non-marker batch to a file."""
+
+    def __init__(self, inner: Producer, name: str, path: Path) -> None:
+        self.inner = inner
+        self.name = name
+        self.file = open(path, "ab")
+
+    def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
+        self.inner.publish_to(topic, partition, entries)
+        if entries[0].entity_type != MARKER:
+            data = MSGPACK.encode(Batch(topic, partition, self.name, entries))
+            self.file.write(len(data).to_bytes(4, "little") + data)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.inner.flush(timeout)
+        self.file.flush()
+
+
+def read_recording(path: Path) -> list[Batch]:
+    data = path.read_bytes()
+    batches, off = [], 0
+    while off < len(data):
+        size = int.from_bytes(data[off:off + 4], "little")
+        batches.append(MSGPACK.decode(data[off + 4:off + 4 + size]))
+        off += 4 + size
+    return batches
+
+
+class ShmReplay:
+    """What the supervisor runs in place of the HTTP server (`drive`) and around each producer."""
+
+    def __init__(self, commands: list[Command], journaled: bool, folder: Path) -> None:
+        self.commands = commands
+        self.journaled = journaled
+        self.folder = folder
+
+    def recorder(self, inner: Producer, label: str) -> Producer:
+        return FileRecorder(inner, label, self.folder / f"{label}.rec")
+
+    def drive(self, _stage, runner, stopping) -> None:
+        """Acquiring's process: execute every command, publish its effects, report the counts."""
+        runner.start()
+        stage = runner.stage
+        completed: set[int] = set()
+        runner.on_marker = lambda _kind, position: completed.add(position)
+        sent = 0
+
+        def sync() -> None:  # until Match's and Settlement's feedback of every command so far is applied
+            nonlocal sent
+            sent += 1
+            runner.emit_marker("sync", sent)
+            waited = 0.0
+            while sent not in completed:
+                if stopping() or waited > SYNC_TIMEOUT_S:
+                    raise ReplayFailed(f"the pipeline did not return marker {sent} within {waited:.0f}s")
+                if not runner.step(0.05):
+                    waited += 0.05
+
+        applied = refused = 0
+        summary: dict = {}
+        try:
+            for cmd in self.commands:
+                if not self.journaled:
+                    sync()
+                try:
+                    _done, outputs = stage.execute(cmd, self.journaled)
+                except CommandError as exc:
+                    if not self.journaled:
+                        refused += 1
+                        continue
+                    if exc.kind != NSF:
+                        raise InvariantBroken(f"journaled command refused on replay ({exc.kind}): {cmd}") from None
+                    sync()  # Settlement's credits this freeze relied on are still on their way
+                    try:
+                        _done, outputs = stage.execute(cmd, self.journaled)
+                    except CommandError as again:
+                        raise InvariantBroken(f"journaled command refused on replay ({again.kind}): {cmd}") from None
+                runner.publish(outputs)
+                applied += 1
+                if applied % 64 == 0:
+                    runner.step(0)  # keep the feedback queue drained so Match never waits on it
+            sync()
+            summary = {"applied": applied, "refused": refused}
+        except (InvariantBroken, ReplayFailed) as exc:
+            summary = {"error": str(exc)}
+        runner.producer.flush()
+        (self.folder / "summary.json").write_text(json.dumps(summary))
+
+
+def replay_shm(settings, commands: list[Command], journaled: bool, out: Path) -> tuple[int, int, int]:
+    """Run commands through the node's stage processes over shm; returns (applied, refused, entries
+    written to `out`). Raises ReplayFailed."""
+    from .supervisor import Supervisor
+
+    settings.bus.transport = "shm"
+    settings.node.topology = "node"
+    with tempfile.TemporaryDirectory(prefix="spot_seda_replay_") as scratch:
+        folder = Path(scratch) / "record"
+        folder.mkdir()
+        supervisor = Supervisor(settings, data_dir=Path(scratch) / "data", replay=ShmReplay(commands, journaled, folder))
+        supervisor.start()
+        try:
+            _wait_for_driver(supervisor)
+        finally:
+            supervisor.stop()
+        summary = json.loads((folder / "summary.json").read_text())
+        if "error" in summary:
+            raise ReplayFailed(summary["error"])
+        batches = [b for name in sorted(os.listdir(folder)) if name.endswith(".rec")
+                   for b in read_recording(folder / name)]
+        count = write_jsonl(batches, out)
+    return summary["applied"], summary["refused"], count
+
+
+def _wait_for_driver(supervisor) -> None:
+    """Until Acquiring's driver has finished; any other stage process exiting first is a failure."""
+    while True:
+        live = {x.process.sentinel: x for x in supervisor.instances if x.process is not None}
+        for sentinel in multiprocessing.connection.wait(list(live), 1.0):
+            inst = live[sentinel]
+            code = inst.process.exitcode
+            if inst.spec.name == "acquiring" and code == 0:
+                return
+            raise ReplayFailed(f"{inst.label} exited with code {code} during the replay")
