@@ -1,19 +1,23 @@
 """Recovery benchmark: how long a node takes to come back, replaying its whole journal or starting
 from a snapshot, and the replay rate.
 
-1. Builds a journal of N accepted commands (deposits, then a seeded random session of limit, market
-   and cancel orders over two symbols, as tests/runtime/test_replay.py makes them), by running them
-   through the stages in this process and journaling what Acquiring accepted.
-2. Starts the node on it with no snapshot (everything is replayed), time until HTTP answers.
-3. Stops it cleanly (the stages snapshot), starts it again: time until HTTP answers.
+1. Writes a journal of N commands in the form Acquiring journals them (ids, budgets, timestamps
+   assigned): deposits large enough that no freeze fails, then a seeded random session over two
+   symbols — GTC and IOC limits around a mid price, markets by quantity (sell) and by quote amount
+   (buy), cancels of recent orders. Writing it directly keeps the set-up out of the measurement.
+2. Starts the node on it with no snapshot: the supervisor replays the whole journal through every
+   stage before it forks them. Time until HTTP answers, and the replay rate from the node's log.
+3. Stops it cleanly (every stage snapshots at the journal's last position) and starts it again:
+   time until HTTP answers, and the size of the snapshot.
 
-    python bench/recovery.py [--commands 50000]
+    python bench/recovery.py [--commands 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import signal
 import subprocess
@@ -28,10 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from spot_seda.journal import Journal  # noqa: E402
 from spot_seda.model.commands import ENCODER  # noqa: E402
-from spot_seda.runtime.inproc import InprocPipeline  # noqa: E402
-from spot_seda.runtime.replay import apply_commands  # noqa: E402
-from tests.conftest import settings_from  # noqa: E402
-from tests.runtime.test_replay import commands  # noqa: E402
+from spot_seda.model.commands import Cancel, NewOrder, Transfer  # noqa: E402
 
 
 def free_port() -> int:
@@ -49,6 +50,7 @@ def start_and_time(data: Path) -> tuple[float, str, subprocess.Popen]:
     node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--data-dir", str(data), "--http-port", str(port),
                              "--ws-port", str(free_port())], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=open(log, "wb"), start_new_session=True)
+    shown = ""
     while True:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v3/ping", timeout=1).read()
@@ -56,39 +58,80 @@ def start_and_time(data: Path) -> tuple[float, str, subprocess.Popen]:
         except OSError:
             if node.poll() is not None:
                 raise SystemExit(log.read_text())
+            progress = re.findall(r"replaying: .*", log.read_text())
+            if progress and progress[-1] != shown:
+                shown = progress[-1]
+                print(f"#   {shown}", flush=True)
             time.sleep(0.02)
     return time.perf_counter() - began, log.read_text(), node
 
 
+def journal_session(n: int, seed: int):
+    """N journaled commands of a seeded session (see the module docstring)."""
+    rng = random.Random(seed)
+    ts, oid, ref = 1_767_225_600_000, 0, 0
+    accounts = range(1, 11)
+    for account in accounts:
+        for asset in ("BTC", "ETH", "USDT"):
+            ref += 1
+            yield Transfer(account, asset, 10**9 * 10**8, ts, f"transfer-{ref}")
+    recent: list[tuple[int, int, str]] = []
+    for _ in range(n - 3 * len(accounts)):
+        ts += rng.randint(0, 20)
+        symbol, mid, step = rng.choice([("BTCUSDT", 5_000_000, 1000), ("ETHUSDT", 200_000, 10_000)])
+        account, side, r = rng.choice(accounts), rng.choice(["BUY", "SELL"]), rng.random()
+        if r < 0.15 and recent:
+            victim = recent.pop(rng.randrange(len(recent)))
+            yield Cancel(victim[1], victim[2], victim[0], ts)
+            continue
+        oid += 1
+        qty = rng.randint(1, 100) * step * 10
+        if r < 0.55:
+            price = mid + rng.randint(-60, 60) * 100
+            yield NewOrder(account, symbol, side, "LIMIT", "GTC", price, qty, 0, f"auto-{oid}", "NONE", ts, oid)
+            recent.append((oid, account, symbol))
+            if len(recent) > 2000:
+                recent.pop(0)
+        elif r < 0.75:
+            price = mid + rng.randint(-20, 20) * 100
+            yield NewOrder(account, symbol, side, "LIMIT", "IOC", price, qty, 0, f"auto-{oid}", "NONE", ts, oid)
+        elif side == "SELL":
+            yield NewOrder(account, symbol, side, "MARKET", "GTC", 0, qty, 0, f"auto-{oid}", "NONE", ts, oid)
+        else:
+            yield NewOrder(account, symbol, side, "MARKET", "GTC", 0, 0, qty * mid // 100, f"auto-{oid}", "NONE",
+                           ts, oid)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--commands", type=int, default=50_000)
+    parser.add_argument("--commands", type=int, default=1_000_000)
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="spot_seda_recovery_"))
     data = scratch / "data"
-    print(f"# building a journal of about {args.commands:,} accepted commands ...", flush=True)
-    settings = settings_from(f'[node]\ndata_dir = "{scratch / "build"}"\n[bus]\ntransport = "inproc"\n')
-    pipeline = InprocPipeline(settings)
-    accepted: list = []
-    apply_commands(pipeline, commands(1, args.commands), journaled=False, accepted=accepted)
+    print(f"# writing a journal of {args.commands:,} commands ...", flush=True)
     journal = Journal(data / "journal", fsync="off")
-    for cmd in accepted:
+    for i, cmd in enumerate(journal_session(args.commands, 1), 1):
         journal.append(ENCODER.encode(cmd))
+        if i % 200_000 == 0:
+            print(f"#   {i:,}", flush=True)
     journal.close()
-    print(f"# journal: {len(accepted):,} commands", flush=True)
 
     elapsed, log, node = start_and_time(data)
     replayed = re.search(r"replayed (\d+) journaled commands in ([\d.]+)s", log)
     print(f"restart, no snapshot: HTTP answers after {elapsed:.2f}s; {replayed.group(0) if replayed else log[-500:]}", flush=True)
     if replayed:
         print(f"  replay rate: {int(replayed.group(1)) / float(replayed.group(2)):,.0f} commands/s", flush=True)
+    stopped = time.perf_counter()
     os.killpg(node.pid, signal.SIGTERM)
-    node.wait(120)
+    node.wait(600)
+    print(f"clean stop (with the final snapshot): {time.perf_counter() - stopped:.2f}s", flush=True)
+    sizes = sorted((p.stat().st_size, p.name) for p in (data / "snapshots").glob("*.pkl"))
+    print("  snapshot files: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for size, name in sizes), flush=True)
     elapsed, log, node = start_and_time(data)
     print(f"restart from the snapshot taken at the clean stop: HTTP answers after {elapsed:.2f}s "
           f"({'snapshot loaded' if 'loaded the snapshot' in log else 'NO SNAPSHOT'})", flush=True)
     os.killpg(node.pid, signal.SIGTERM)
-    node.wait(120)
+    node.wait(600)
     return 0
 
 

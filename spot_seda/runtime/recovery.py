@@ -68,7 +68,7 @@ def rebuild(settings, data_dir: Path) -> dict[str, Runner]:
             runner.last_seen = state["last_seen"]
         start = position + 1
         log.info("📦 loaded the snapshot at journal position %d", position)
-    applied, _refused = apply_commands(pipeline, read_journal(data_dir, start), journaled=True)
+    applied, _refused = apply_commands(pipeline, _progress(read_journal(data_dir, start), started), journaled=True)
     for runner in pipeline.runners.values():
         if not runner.stage.inherits_state:
             runner.stage.stop()  # release what it holds (a database connection) before the fork
@@ -76,6 +76,14 @@ def rebuild(settings, data_dir: Path) -> dict[str, Runner]:
     if applied:
         log.info("♻️  replayed %d journaled commands in %.2fs", applied, time.perf_counter() - started)
     return pipeline.runners
+
+
+def _progress(commands, started: float, every: int = 100_000):
+    """Pass the commands through, logging the count and the rate every `every` of them."""
+    for n, cmd in enumerate(commands, 1):
+        if n % every == 0:
+            log.info("replaying: %d commands so far (%.0f/s)", n, n / (time.perf_counter() - started))
+        yield cmd
 
 
 class _Detached(Producer):

@@ -6,7 +6,8 @@ the shared metrics table, then fork the stages in topology order, pinning each o
 this process may use — on 2 cores six stages share two, on 64 each gets its own.
 Run: wait on the children; a child that exits while the node runs is restarted with exponential
 back-off (reset once it has stayed up for a while), and the restart is logged and counted.
-Stop (SIGINT/SIGTERM): stop the stages in topology order, each draining its input before it exits, so
+Stop (SIGINT/SIGTERM to the supervisor or its process group): ask the stages (SIGUSR1) to stop in
+topology order, each draining its input before it exits, so
 nothing published upstream is dropped; kill whatever overruns `drain_timeout_s`; then release the
 queues and the metrics table (no orphan process, no leaked /dev/shm file).
 """
@@ -30,6 +31,8 @@ from .metrics import MetricsTable
 log = logging.getLogger("spot_seda.supervisor")
 _fork = multiprocessing.get_context("fork")
 
+#: how the supervisor asks a stage process to drain and stop (SIGTERM and SIGINT are the supervisor's)
+STOP_SIGNAL = signal.SIGUSR1
 #: a stage that stayed up this long is healthy again: its next crash starts the back-off afresh
 HEALTHY_AFTER_S = 30.0
 
@@ -240,7 +243,7 @@ class Supervisor:
             group = [x for x in self.instances if x.spec is spec and x.process is not None]
             for inst in group:
                 if inst.process.is_alive():
-                    os.kill(inst.process.pid, signal.SIGTERM)
+                    os.kill(inst.process.pid, STOP_SIGNAL)
             deadline = time.monotonic() + timeout
             for inst in group:
                 inst.process.join(max(0.0, deadline - time.monotonic()))
@@ -287,8 +290,11 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the supervisor decides
+    signal.signal(STOP_SIGNAL, request_stop)
+    # Ctrl-C, or SIGTERM to the whole process group (systemd, killpg), reaches every stage: the
+    # supervisor decides, and stops them in flow order so the last snapshot can pass through
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pin_to(inst.core)
     row = sup.table.row(inst.label)
     row["pid"] = os.getpid()
