@@ -156,6 +156,7 @@ def _wait_for_driver(supervisor) -> None:
         live = {x.process.sentinel: x for x in supervisor.instances if x.process is not None}
         for sentinel in multiprocessing.connection.wait(list(live), 1.0):
             inst = live[sentinel]
+            inst.process.join(5)  # the sentinel can be ready a moment before the exit status is
             code = inst.process.exitcode
             if inst.spec.name == "acquiring" and code == 0:
                 return
