@@ -378,3 +378,32 @@ def test_balances_are_the_plain_sum_of_deltas_in_any_batch_split(tmp_path_factor
                     av, fr = expected.get(asset, (0, 0))
                     expected[asset] = (av + da, fr + df)
             assert h.balances(account) == expected
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_batch_leaves_what_its_entries_one_by_one_leave(tmp_path, seed):
+    """Apply writes only the last update of a candle that wins: the state must be exactly that of
+    applying every entry in its own batch, stale and equal updates, closes and stored rows included."""
+    rng = random.Random(seed)
+    entries = []
+    for _ in range(300):
+        open_time = T0 + 60_000 * rng.randint(0, 3)
+        entries.append(kline(open_time, rng.randint(1, 6), rng.random() < 0.2, rng.choice(["BTCUSDT", "ETHUSDT"]),
+                             rng.choice(["1m", "1h"])))
+        if rng.random() < 0.3:
+            entries.append(balance(rng.randint(1, 3), "BTC", rng.randint(0, 9), reason="trade", ref=rng.randint(1, 9)))
+        if rng.random() < 0.1:
+            entries.append(trade(rng.randint(1, 50)))
+    one, batched = History(tmp_path / "one.sqlite"), History(tmp_path / "batched.sqlite")
+    try:
+        first = rng.randint(0, len(entries))
+        for e in entries[:first]:  # some candles are stored before the batch
+            one.apply([e])
+            batched.apply([e])
+        for e in entries[first:]:
+            one.apply([e])
+        batched.apply(entries[first:])
+    finally:
+        one.close()
+        batched.close()
+    assert dump(tmp_path / "one.sqlite") == dump(tmp_path / "batched.sqlite")
