@@ -97,7 +97,12 @@ class CandleBook:
     def apply(self, trades) -> list[Kline]:
         """Fold a batch of trades (book.Trade or anything with price, qty, quote_qty, taker_side,
         timestamp) into the candles; return the closed candles and the touched open ones (module doc)."""
-        out: list[Kline] = []
+        return [Kline(*row) for row in self.apply_rows(trades)]
+
+    def apply_rows(self, trades) -> list[tuple]:
+        """apply(), each candle as a plain tuple of Kline's fields in order (the KLine stage turns
+        them straight into change-log fields; no record object in between)."""
+        out: list[tuple] = []
         touched: set[str] = set()
         last_ts = self.last_ts
         sec = None  # the 1-second aggregate being built: same layout as a candle
@@ -128,9 +133,10 @@ class CandleBook:
         if sec is not None:
             self._fold(sec, out, touched)
         self.last_ts = last_ts
+        symbol, opened = self.symbol, self._open
         for interval in self.intervals:  # fixed order: deterministic output
             if interval in touched:
-                out.append(self._record(interval, self._open[interval], False))
+                out.append((symbol, interval, *opened[interval], False))
         return out
 
     def close_due(self, now_ms: int) -> list[Kline]:
@@ -167,7 +173,7 @@ class CandleBook:
 
     # ---------------------------------------------------------------- internals
 
-    def _fold(self, sec: list[int], out: list[Kline], touched: set[str]) -> None:
+    def _fold(self, sec: list[int], out: list[tuple], touched: set[str]) -> None:
         """Merge a 1-second aggregate into every interval's open candle, closing the ones it passes."""
         ts = sec[_OPEN_TIME]
         opened = self._open
@@ -186,7 +192,7 @@ class CandleBook:
                 c[_TBQV] += sec[_TBQV]
             else:
                 if c is not None:
-                    out.append(self._record(interval, c, True))
+                    out.append((self.symbol, interval, *c, True))
                 new = sec.copy()
                 new[_OPEN_TIME], new[_CLOSE_TIME] = bucket(interval, ts)
                 opened[interval] = new

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..engine.kline import CandleBook, Kline
+from ..engine.kline import CandleBook
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.entities import KLINE_FIELDS, kline_id_of
 from ..model.enums import EntityType, Side, Topic
@@ -29,7 +29,11 @@ class _Fill(NamedTuple):
     timestamp: int
 
 
+_KLINE = EntityType.KLINE
+
+
 class KLineStage(Stage):
+    transient = ("ids",)
     consumes = (Topic.TRADE,)
     produces = (Topic.KLINE,)
     sources = {Topic.TRADE: ("match",)}
@@ -37,6 +41,7 @@ class KLineStage(Stage):
     def start(self) -> None:
         self.books = {symbol: CandleBook(symbol) for symbol in self.ctx.settings.symbol_rules()}
         self.last_open: dict[tuple[str, str], int] = {}  # (symbol, interval) -> open time last published
+        self.ids: dict[tuple[str, str], tuple[int, str]] = {}  # (symbol, interval) -> (open time, entity id)
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         out: list[Publish] = []
@@ -56,11 +61,16 @@ class KLineStage(Stage):
 
     def _flush(self, symbol: str, fills: list[_Fill], out: list[Publish]) -> None:
         ts = fills[-1].timestamp
-        out.append((Topic.KLINE, symbol, [self._entry(k, ts) for k in self.books[symbol].apply(fills)]))
-
-    def _entry(self, k: Kline, ts: int) -> ChangeLogEntry:
-        slot = (k.symbol, k.interval)
-        fields = [FieldChange(name, getattr(k, name)) for name in KLINE_FIELDS]
-        change = Updated(fields) if self.last_open.get(slot) == k.open_time else Created(fields)
-        self.last_open[slot] = k.open_time
-        return ChangeLogEntry(kline_id_of(k.symbol, k.interval, k.open_time), EntityType.KLINE, change, ts, 0)
+        last_open, ids = self.last_open, self.ids
+        entries = []
+        for row in self.books[symbol].apply_rows(fills):  # (symbol, interval, open_time, ...) as KLINE_FIELDS
+            slot = (symbol, interval := row[1])
+            open_time = row[2]
+            fields = list(map(FieldChange, KLINE_FIELDS, row))
+            change = Updated(fields) if last_open.get(slot) == open_time else Created(fields)
+            last_open[slot] = open_time
+            known = ids.get(slot)
+            if known is None or known[0] != open_time:
+                known = ids[slot] = (open_time, kline_id_of(symbol, interval, open_time))
+            entries.append(ChangeLogEntry(known[1], _KLINE, change, ts, 0))
+        out.append((Topic.KLINE, symbol, entries))
