@@ -29,7 +29,8 @@ import msgspec
 
 from ..api import streams as S
 from ..engine.depthview import DepthView
-from ..model.changelog import ChangeLogEntry, Created
+from ..model.changelog import ChangeLogEntry, Created, Updated
+from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS
 from ..model.enums import Topic
 from .base import Publish, Stage
 from .settlement import trade_fee
@@ -41,6 +42,16 @@ DAY_MS = 86_400_000
 MINUTE_MS = 60_000
 
 log = logging.getLogger("spot_seda.push")
+
+_KLINE_NAMES = list(KLINE_FIELDS)
+_BALANCE_NAMES = list(BALANCE_FIELDS)
+_K_CLOSED = KLINE_FIELDS.index("closed")
+
+
+def _fields_of(change) -> list:
+    """The FieldChanges an entry sets (none for Deleted)."""
+    kind = type(change)
+    return change.changed_fields if kind is Updated else change.fields if kind is Created else []
 
 
 def user_stream(account: int) -> str:
@@ -135,7 +146,7 @@ class PushStage(Stage):
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         sink = self.sink
         raw = f"changelog@{topic}"
-        if sink.wants(raw):
+        if type(sink) is not NullSink and sink.wants(raw):
             encode = self.encode
             for e in entries:
                 sink.send(raw, encode(e))
@@ -196,8 +207,7 @@ class PushStage(Stage):
         for e in entries:
             change = e.change_type
             if type(change) is Created:  # Acquiring: a new order
-                f = e.field_dict()
-                order = dict(f)
+                order = e.field_dict()  # a new dict: the order's own
                 order.update(order_id=int(e.entity_id), time=e.timestamp, executed_qty=0, cum_quote_qty=0,
                              working_time=-1)
                 orders[order["order_id"]] = order
@@ -222,8 +232,12 @@ class PushStage(Stage):
         order = self.orders[order_id]
         symbol = order["symbol"]
         rules = self.rules[symbol]
-        stream = user_stream(order["account"])
-        wanted = self.sink.wants(stream)
+        sink = self.sink
+        if type(sink) is NullSink:  # nobody can listen
+            stream, wanted = "", False
+        else:
+            stream = user_stream(order["account"])
+            wanted = sink.wants(stream)
         first = "frozen" in f  # Match's first report of an order repeats what it was created with
         if first:
             order["working_time"] = ts
@@ -313,14 +327,28 @@ class PushStage(Stage):
         """Sum the deltas; one outboundAccountPosition per run of one account's changes of one cause
         (a freeze, a trade side, a release), balanceUpdate for deposits and withdrawals."""
         sink = self.sink
+        quiet = type(sink) is NullSink  # nobody can listen: only the state is kept
         balances = self.balances
         group_key = None
         group: dict[str, None] = {}
         ts = 0
         for e in entries:
-            f = e.field_dict()
-            account, asset = f["account"], f["asset"]
-            key = (account, f["ref"], e.timestamp)
+            change = e.change_type
+            fields = _fields_of(change)
+            if [fc.name for fc in fields] == _BALANCE_NAMES:  # as the node's stages write them
+                account, asset, available_delta, frozen_delta, reason, ref = [fc.value for fc in fields]
+            else:
+                f = e.field_dict()
+                account, asset, available_delta, frozen_delta, reason, ref = (
+                    f["account"], f["asset"], f["available_delta"], f["frozen_delta"], f["reason"], f["ref"])
+            if quiet:
+                b = balances.get((account, asset))
+                if b is None:
+                    b = balances[account, asset] = [0, 0]
+                b[0] += available_delta
+                b[1] += frozen_delta
+                continue
+            key = (account, ref, e.timestamp)
             if key != group_key and group:
                 self._position(group_key[0], group, ts)
                 group = {}
@@ -328,13 +356,13 @@ class PushStage(Stage):
             b = balances.get((account, asset))
             if b is None:
                 b = balances[account, asset] = [0, 0]
-            b[0] += f["available_delta"]
-            b[1] += f["frozen_delta"]
+            b[0] += available_delta
+            b[1] += frozen_delta
             group[asset] = None
-            if f["reason"] in ("deposit", "withdraw"):
+            if reason in ("deposit", "withdraw"):
                 stream = user_stream(account)
                 if sink.wants(stream):
-                    sink.send(stream, S.balance_update_event(ts, asset, f["available_delta"]))
+                    sink.send(stream, S.balance_update_event(ts, asset, available_delta))
         if group:
             self._position(group_key[0], group, ts)
 
@@ -349,18 +377,31 @@ class PushStage(Stage):
 
     def _klines(self, entries: list[ChangeLogEntry]) -> None:
         sink = self.sink
+        quiet = type(sink) is NullSink  # nobody can listen: only the state is kept
+        candle_first, first_trade_at = self.candle_first, self.first_trade_at
         for e in entries:
-            f = e.field_dict()
-            symbol, interval = f["symbol"], f["interval"]
+            change = e.change_type
+            fields = _fields_of(change)
+            if [fc.name for fc in fields] == _KLINE_NAMES:  # as the KLine stage writes them
+                symbol, interval, open_time = fields[0].value, fields[1].value, fields[2].value
+                f = None
+            else:
+                f = e.field_dict()
+                symbol, interval, open_time = f["symbol"], f["interval"], f["open_time"]
             slot = (symbol, interval)
-            known = self.candle_first.get(slot)
-            if known is None or known[0] != f["open_time"]:
+            known = candle_first.get(slot)
+            if known is None or known[0] != open_time:
                 # a new candle starts with the first trade of the command that opened it (all of a
                 # command's trades share its timestamp)
-                first = self.first_trade_at[symbol].get(e.timestamp, -1) if not f["closed"] else -1
-                known = self.candle_first[slot] = (f["open_time"], first)
+                closed = fields[_K_CLOSED].value if f is None else f["closed"]
+                first = first_trade_at[symbol].get(e.timestamp, -1) if not closed else -1
+                known = candle_first[slot] = (open_time, first)
+            if quiet:
+                continue
             name = f"{symbol.lower()}@kline_{interval}"
             if sink.wants(name):
+                if f is None:
+                    f = {fc.name: fc.value for fc in fields}
                 first = known[1]
                 last = first + f["trades"] - 1 if first >= 0 else -1
                 sink.send(name, S.kline_event(self.rules[symbol], f, e.timestamp, first, last))
