@@ -138,7 +138,11 @@ _BALANCE_NAMES = list(BALANCE_FIELDS)
 _TRADE_NAMES = list(TRADE_CREATED)
 #: KLINE_FIELDS positions: the primary key, then the candle's (trades, closed) that _UPSERT_KLINE compares
 _K_TRADES, _K_CLOSED = KLINE_FIELDS.index("trades"), KLINE_FIELDS.index("closed")
-_K_INTS = tuple(i for i, name in enumerate(KLINE_FIELDS) if name not in ("symbol", "interval"))
+#: the types of a row that cannot fail STRICT: text keys, int values, closed an int or a bool
+_K_TYPES = frozenset(
+    tuple(str if name in ("symbol", "interval") else closed if name == "closed" else int for name in KLINE_FIELDS)
+    for closed in (int, bool)
+)
 
 
 def _latest_klines(rows: list[tuple]) -> list[tuple]:
@@ -149,19 +153,15 @@ def _latest_klines(rows: list[tuple]) -> list[tuple]:
     one, else the stored row: exactly what upserting that one row alone leaves. So each candle
     keeps that row, at the place of its candle's first row (candles are independent rows; no
     trigger reads them). Only when every value has the type the table stores as is (ints, bools,
-    text keys): then no row can fail STRICT, so leaving some out cannot hide an error. Otherwise
+    text keys): then no row can fail STRICT, so leaving some out cannot hide an error (the one
+    exception: an int beyond 64 bits, which sqlite3 refuses to bind; no candle gets near). Otherwise
     the rows are returned unchanged.
     """
     latest: dict[tuple, tuple] = {}
     for row in rows:
-        symbol, interval = row[0], row[1]
-        if type(symbol) is not str or type(interval) is not str:
+        if tuple(map(type, row)) not in _K_TYPES:
             return rows
-        for i in _K_INTS:
-            kind = type(row[i])
-            if kind is not int and kind is not bool:
-                return rows
-        key = (symbol, interval, row[2])
+        key = row[:3]
         kept = latest.get(key)
         if kept is None or (row[_K_TRADES], row[_K_CLOSED]) >= (kept[_K_TRADES], kept[_K_CLOSED]):
             latest[key] = row  # a dict keeps the first insertion's place
