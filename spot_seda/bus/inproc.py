@@ -15,11 +15,16 @@ from .base import Bus, BusFull, Consumer, Producer, Wiring, split_for_limit
 
 class InprocBus(Bus):
     """Bounded deques per (group, member); messages are encoded and decoded as on the shm rings so
-    that both engines exercise the same codec path and the same size limits."""
+    that both engines exercise the same codec path and the same size limits.
 
-    def __init__(self, wiring: Wiring, settings) -> None:
+    `direct=True` (recovery and offline replay, where the journal is the input and speed matters)
+    queues the Batch objects themselves: entries are immutable, so consumers may share them; no
+    size limit applies and nothing is encoded."""
+
+    def __init__(self, wiring: Wiring, settings, direct: bool = False) -> None:
         self.wiring = wiring
         self.settings = settings
+        self.direct = direct
         self.codec = Codec(settings.codec)
         self.queues: dict[tuple[str, int], _Queue] = {
             (g, m): _Queue(settings.queue_bytes)
@@ -35,6 +40,8 @@ class InprocBus(Bus):
         return InprocProducer(self, name)
 
     def consumer(self, group: str, member: int) -> "InprocConsumer":
+        if self.direct:
+            return DirectConsumer(self.queues[group, member], self.codec, self.settings.batch_max)
         return InprocConsumer(self.queues[group, member], self.codec, self.settings.batch_max)
 
     def pending(self) -> int:
@@ -64,6 +71,11 @@ class InprocProducer(Producer):
         groups = bus.routes[topic]
         if not groups:
             return
+        if bus.direct:
+            batch = Batch(topic, partition, self.name, entries)
+            for members in groups:
+                members[partition % len(members)].items.append(batch)
+            return
         messages = split_for_limit(
             bus.codec.encode, Batch(topic, partition, self.name, entries), bus.settings.max_message_bytes
         )
@@ -92,3 +104,12 @@ class InprocConsumer(Consumer):
 
     def depth(self) -> int:
         return len(self._q.items)
+
+
+class DirectConsumer(InprocConsumer):
+    """Reads the Batch objects a direct bus queues (no decoding)."""
+
+    def poll(self, timeout: float) -> Iterator[Batch]:
+        items = self._q.items
+        for _ in range(min(len(items), self._max)):
+            yield items.popleft()

@@ -163,7 +163,7 @@ def replay(settings, source: str | None, out: str | None, transport: str = "inpr
         else:
             settings.bus.transport = "inproc"
             with tempfile.TemporaryDirectory(prefix="spot_seda_replay_") as scratch:
-                pipeline = InprocPipeline(settings, Path(scratch))  # history of the replay goes to scratch
+                pipeline = InprocPipeline(settings, Path(scratch), direct=True)  # history goes to scratch
                 batches = record(pipeline)
                 applied, refused = apply_commands(pipeline, commands, journaled=journaled)
                 count = write_jsonl(batches, Path(out))

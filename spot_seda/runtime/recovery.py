@@ -56,7 +56,7 @@ def journal_position(data_dir: Path) -> int:
 def rebuild(settings, data_dir: Path) -> dict[str, Runner]:
     """Replay the journal into fresh stages; returns their runners by instance label."""
     started = time.perf_counter()
-    pipeline = InprocPipeline(settings, data_dir)
+    pipeline = InprocPipeline(settings, data_dir, direct=True)
     start = 1
     snapshot = snapshots.load(data_dir)
     if snapshot is not None:
