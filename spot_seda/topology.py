@@ -79,11 +79,14 @@ def stage_specs(topology: str, only: str | None = None) -> tuple[StageSpec, ...]
     return chosen
 
 
-def wiring_for(topology: str, settings) -> Wiring:
-    """Topics and consumer groups of a whole topology (a lone stage still needs its peers' queues)."""
+def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring:
+    """Topics and consumer groups of a whole topology (a lone stage still needs its peers' queues),
+    less the `exclude`d stages."""
     topics: dict[str, int] = {}
     groups: dict[str, tuple[tuple[str, ...], int]] = {}
     for spec in stage_specs(topology):
+        if spec.name in exclude:
+            continue
         cls = spec.load()
         for topic in (*cls.consumes, *cls.produces):
             topics[topic] = settings.bus.partitions

@@ -163,7 +163,8 @@ def replay(settings, source: str | None, out: str | None, transport: str = "inpr
         else:
             settings.bus.transport = "inproc"
             with tempfile.TemporaryDirectory(prefix="spot_seda_replay_") as scratch:
-                pipeline = InprocPipeline(settings, Path(scratch), direct=True)  # history goes to scratch
+                # Persist publishes nothing: its history would only go to a scratch directory
+                pipeline = InprocPipeline(settings, Path(scratch), direct=True, exclude=("persist",))
                 batches = record(pipeline)
                 applied, refused = apply_commands(pipeline, commands, journaled=journaled)
                 count = write_jsonl(batches, Path(out))

@@ -16,15 +16,18 @@ from ..topology import consumer_slot, input_channels, instances_of, stage_specs,
 class InprocPipeline:
     """Runs a topology's stages in this process, deterministically."""
 
-    def __init__(self, settings, data_dir: Path | None = None, direct: bool = False) -> None:
+    def __init__(self, settings, data_dir: Path | None = None, direct: bool = False,
+                 exclude: tuple[str, ...] = ()) -> None:
         self.settings = settings
         self.data_dir = Path(data_dir or settings.node.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         topology = settings.node.topology
-        self.wiring = wiring_for(topology, settings)
+        self.wiring = wiring_for(topology, settings, exclude)
         self.bus = InprocBus(self.wiring, settings.bus, direct)  # direct: no codec (recovery, replay)
         self.runners: dict[str, Runner] = {}
         for spec in stage_specs(topology):
+            if spec.name in exclude:
+                continue
             cls = spec.load()
             count = instances_of(spec.name, settings)
             for i in range(count):
