@@ -99,6 +99,10 @@ class Stage:
         """Called once after the input has drained, before the process exits."""
         return []
 
+    def marker(self, kind: str, position: int) -> None:
+        """A marker has reached this stage on every input: everything before it is applied. A
+        stage whose state lives outside the process makes it durable here (Persist)."""
+
     #: attributes rebuilt by start() rather than snapshotted (functions, encoders, connections)
     transient: ClassVar[tuple[str, ...]] = ()
 
@@ -313,6 +317,7 @@ class Runner:
         origin = entry.change_type.changed_fields[0].value
         if origin != self.stage.ctx.producer_name:  # back at the origin: the round trip is complete
             self.emit_marker(kind, int(position), origin)
+        self.stage.marker(kind, int(position))
         if self.on_marker is not None:
             self.on_marker(kind, int(position))
 

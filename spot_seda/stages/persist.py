@@ -22,6 +22,10 @@ class PersistStage(Stage):
         self.history.apply(entries)  # one transaction per batch: all of it or none
         return []
 
+    def marker(self, kind: str, position: int) -> None:
+        if kind == "snapshot":  # recovery will not write what came before it again
+            self.history.make_durable()
+
     def stop(self) -> list[Publish]:
         history = getattr(self, "history", None)
         if history is not None:

@@ -3,6 +3,7 @@ Binance query semantics, a reader beside the writer, and balances equal to the p
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import threading
@@ -407,3 +408,23 @@ def test_a_batch_leaves_what_its_entries_one_by_one_leave(tmp_path, seed):
         one.close()
         batched.close()
     assert dump(tmp_path / "one.sqlite") == dump(tmp_path / "batched.sqlite")
+
+
+def test_persist_makes_its_history_durable_when_a_snapshot_marker_passes(tmp_path, monkeypatch):
+    from spot_seda.runtime.inproc import InprocPipeline
+    from spot_seda.runtime.replay import apply_commands
+    from tests.conftest import settings_from
+    from tests.runtime.test_replay import commands
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    pipeline = InprocPipeline(settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n'))
+    apply_commands(pipeline, commands(2, 50), journaled=False)
+    assert not [p for p in synced if "history" in p]
+    pipeline.runners["acquiring-0"].emit_marker("sync", 1)
+    pipeline.pump()
+    assert not [p for p in synced if "history" in p]  # only a snapshot marker asks for it
+    pipeline.runners["acquiring-0"].emit_marker("snapshot", 2)
+    pipeline.pump()
+    assert sorted(p.rpartition("/")[2] for p in synced if "history" in p) == ["history.sqlite", "history.sqlite-wal"]
