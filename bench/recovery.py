@@ -102,6 +102,35 @@ def journal_session(n: int, seed: int):
                            ts, oid)
 
 
+def plot_progress(log: str, path: Path, total: int) -> None:
+    """Commands replayed over time, from the node's progress lines (the recovery's throughput)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from datetime import datetime
+
+    def at(line: str) -> float:
+        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+    lines = log.splitlines()
+    began = next((at(x) for x in lines if "MainProcess" in x), None)
+    points = [(0.0, 0)] + [(at(x) - began, int(m.group(1))) for x in lines
+                           if (m := re.search(r"replaying: (\d+) commands", x))]
+    done = next((x for x in lines if "replayed" in x and "journaled commands" in x), None)
+    if began is None or done is None:
+        return
+    points.append((at(done) - began, int(re.search(r"replayed (\d+)", done).group(1))))
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    ax.plot([t for t, _ in points], [n for _, n in points], marker=".")
+    ax.set_xlabel("seconds since the node started")
+    ax.set_ylabel("journaled commands replayed")
+    ax.set_title(f"recovery with no snapshot: {total:,} commands through every stage (one process)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commands", type=int, default=1_000_000)
@@ -117,6 +146,7 @@ def main() -> int:
     journal.close()
 
     elapsed, log, node = start_and_time(data)
+    plot_progress(log, ROOT / "bench" / "out" / "recovery.png", args.commands)
     replayed = re.search(r"replayed (\d+) journaled commands in ([\d.]+)s", log)
     print(f"restart, no snapshot: HTTP answers after {elapsed:.2f}s; {replayed.group(0) if replayed else log[-500:]}", flush=True)
     if replayed:

@@ -61,7 +61,7 @@ class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     segment_bytes: Positive = 64 * 1024 * 1024
     #: seconds between snapshots of every stage while the node runs (0: only at a clean stop);
     #: recovery replays the journal after the last one (runtime/snapshots.py)
-    snapshot_interval_s: NonNegativeFloat = 30.0
+    snapshot_interval_s: NonNegativeFloat = 10.0
 
 
 class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

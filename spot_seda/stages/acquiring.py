@@ -89,6 +89,14 @@ class AcquiringStage(Stage):
         self.max_in_flight = self.ctx.settings.node.max_in_flight
         self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
 
+    def snapshot_state(self) -> dict:
+        """Without the finished orders kept for queries (History has every one): order entry waits
+        while this is written, and they are most of the state."""
+        state = super().snapshot_state()
+        state["orders"] = {oid: o for oid, o in self.orders.items() if o["status"] not in FINAL}
+        state["finished"] = deque()
+        return state
+
     # ------------------------------------------------------------------ views
 
     @property
@@ -251,15 +259,15 @@ class AcquiringStage(Stage):
         return []
 
     def _order_update(self, order_id: int, f: dict, ts: int, answered: list[tuple[int, dict]]) -> None:
-        order = self.orders.get(order_id)
-        if order is None:
-            return  # an order of an earlier incarnation (recovery is the journal's business)
         waiter = self.waiters.get(order_id)
-        if f.get("cancel_rejected"):
+        if f.get("cancel_rejected"):  # (also for an order this view has forgotten: it finished long ago)
             self.pending_cancels.discard(order_id)
             if waiter is not None and waiter.cancel:
                 answered.append((order_id, {}))  # nothing was canceled
             return
+        order = self.orders.get(order_id)
+        if order is None:
+            return  # an order of an earlier incarnation (recovery is the journal's business)
         first = order["working_time"] < 0
         order["status"] = f["status"]
         order["executed_qty"] = f["executed_qty"]
