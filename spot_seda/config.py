@@ -62,6 +62,8 @@ class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: seconds between snapshots of every stage while the node runs (0: only at a clean stop);
     #: recovery replays the journal after the last one (runtime/snapshots.py)
     snapshot_interval_s: NonNegativeFloat = 10.0
+    #: delete the segments older than the last snapshot (false: keep every command, e.g. for audits)
+    rotate: bool = True
 
 
 class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -656,6 +656,13 @@ class Journal:
     # ----------------------------------------------------------------------------------- reading
 
     @staticmethod
+    def first_on_disk(directory: str | os.PathLike) -> int:
+        """The first position of the oldest segment in `directory` (1 for a journal never rotated;
+        0 when there is none), without opening it."""
+        segments = _segments(Path(directory))
+        return segments[0][0] if segments else 0
+
+    @staticmethod
     def read(directory: str | os.PathLike, from_position: int = 1) -> Iterator[tuple[int, bytes]]:
         """(position, payload) of every record from `from_position` on, oldest first, across segments.
         Checks every crc and that positions are contiguous; raises JournalCorruptError otherwise. An

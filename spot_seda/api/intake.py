@@ -28,8 +28,9 @@ MARKER_TIMEOUT_S = 10.0
 class Intake:
     """The gate in front of Acquiring's command methods, and the snapshot cycle that closes it."""
 
-    def __init__(self, runner, journal: Journal, pending: deque, data_dir: Path) -> None:
+    def __init__(self, runner, journal: Journal, pending: deque, data_dir: Path, rotate: bool = True) -> None:
         self.runner = runner
+        self.rotate = rotate
         self.journal = journal
         self.pending = pending  # (position, outputs) accepted and journaled, not yet published
         self.data_dir = data_dir
@@ -81,6 +82,8 @@ class Intake:
             paused = (time.perf_counter() - started) * 1e3
             self.paused_ms.append(paused)
             log.info("📸 snapshot marker at journal position %d (order entry paused %.1f ms)", position, paused)
+        if not self.rotate:
+            return True
         removed = journal.truncate_before(manifest_position(self.data_dir) + 1)
         if removed:
             log.info("🗑️  removed %d journal segment(s) older than the last snapshot", len(removed))

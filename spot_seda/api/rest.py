@@ -562,7 +562,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app[HISTORY] = History(stage.ctx.data_dir / "history.sqlite", readonly=True)
     app[JOURNAL] = journal
     app[PENDING] = deque()
-    app[INTAKE] = Intake(runner, journal, app[PENDING], stage.ctx.data_dir)
+    app[INTAKE] = Intake(runner, journal, app[PENDING], stage.ctx.data_dir, settings.journal.rotate)
     r = app.router
     for path, handler in (("/ping", ping), ("/time", server_time), ("/exchangeInfo", exchange_info), ("/depth", depth),
                           ("/trades", recent_trades), ("/aggTrades", agg_trades), ("/klines", klines),

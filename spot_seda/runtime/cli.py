@@ -139,6 +139,15 @@ def replay(settings, source: str | None, out: str | None, transport: str = "inpr
         print(f"replay: no such file or directory: {path}", file=sys.stderr)
         return 2
     journaled = path.is_dir()
+    if journaled:
+        from ..journal import Journal
+
+        first = Journal.first_on_disk(path if path.name == "journal" else path / "journal")
+        if first > 1:
+            print(f"replay: the journal starts at position {first}: the commands before it were rotated away after "
+                  "a snapshot (their effects are in the SQLite history), and a replay starts from an empty exchange. "
+                  "Set [journal] rotate = false to keep every command.", file=sys.stderr)
+            return 2
     try:
         if journaled:
             commands = read_journal(path.parent) if path.name == "journal" else read_journal(path)

@@ -259,7 +259,8 @@ class Supervisor:
             from .recovery import rotate_journal
 
             self._check_snapshot()
-            rotate_journal(self.data_dir, self.snapshot_position)
+            if self.settings.journal.rotate:
+                rotate_journal(self.data_dir, self.snapshot_position)
         if self.table is not None:
             self.table.unlink()
             try:

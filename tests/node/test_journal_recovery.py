@@ -183,6 +183,9 @@ def test_a_clean_stop_rotates_the_journal_and_the_snapshot_carries_on(tmp_path):
         ctx.__exit__(None, None, None)
     after = segments(data)
     assert len(after) < len(before) and "removed" in node.log()
+    done = subprocess.run([sys.executable, "run.py", "replay", str(data / "journal"), "--out", str(tmp_path / "r.jsonl")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "rotated away after a snapshot" in done.stderr, done.stderr  # an audit is told
     ctx, node = start(tmp_path, "second", data, http, small)
     try:
         wait_http(base, node)
@@ -250,3 +253,22 @@ def test_periodic_snapshots_bound_what_a_kill_9_replays(tmp_path):
         asyncio.run(check())
     finally:
         ctx.__exit__(None, None, None)
+
+
+def test_rotate_false_keeps_every_command_for_a_replay(tmp_path):
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    ctx, node = start(tmp_path, "only", data, http, "[journal]\nsegment_bytes = 1024\nsnapshot_interval_s = 0.2\nrotate = false\n")
+    try:
+        wait_http(base, node)
+        _, ids = asyncio.run(place_orders(base, range(100, 120)))
+        node.wait_for(lambda: (data / "snapshots" / "manifest.json").exists(), what="a snapshot")
+    finally:
+        ctx.__exit__(None, None, None)
+    assert segments(data)[0].name.startswith("0" * 19 + "1") and "removed" not in node.log()
+    out = tmp_path / "r.jsonl"
+    done = subprocess.run([sys.executable, "run.py", "replay", str(data / "journal"), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    created = [json.loads(line) for line in out.read_text().splitlines() if '"Created"' in line and '"SpotOrder"' in line]
+    assert sorted(int(e["entry"]["entity_id"]) for e in created) == sorted(ids)
