@@ -114,16 +114,16 @@ def plot_progress(log: str, path: Path, total: int) -> None:
         return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
     lines = log.splitlines()
-    began = next((at(x) for x in lines if "MainProcess" in x), None)
+    done = next((x for x in lines if "replayed" in x and "journaled commands" in x), None)
+    if done is None:
+        return
+    began = at(done) - float(re.search(r"in ([\d.]+)s", done).group(1))  # the replay's own clock
     points = [(0.0, 0)] + [(at(x) - began, int(m.group(1))) for x in lines
                            if (m := re.search(r"replaying: (\d+) commands", x))]
-    done = next((x for x in lines if "replayed" in x and "journaled commands" in x), None)
-    if began is None or done is None:
-        return
     points.append((at(done) - began, int(re.search(r"replayed (\d+)", done).group(1))))
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.plot([t for t, _ in points], [n for _, n in points], marker=".")
-    ax.set_xlabel("seconds since the node started")
+    ax.set_xlabel("seconds since the replay began")
     ax.set_ylabel("journaled commands replayed")
     ax.set_title(f"recovery with no snapshot: {total:,} commands through every stage (one process)", fontsize=9)
     fig.tight_layout()
