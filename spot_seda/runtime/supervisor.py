@@ -102,6 +102,7 @@ class Supervisor:
         self.snapshots = replay is None and only is None and any(s.name == "acquiring" for s in self.specs)
         self.recovered: dict[str, Runner] = {}
         self.snapshot_position = 0
+        self.pid = os.getpid()
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -283,8 +284,25 @@ def pin_to(core: int) -> None:
         log.warning("cannot pin to core %d (%s); running unpinned", core, exc)
 
 
+def die_with(parent_pid: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux PR_SET_PDEATHSIG): a stage
+    must not outlive a supervisor killed with -9, holding ports and queues the next start needs.
+    Elsewhere it is a no-op (the stage then notices nothing; stop the process group instead)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _stage_main(sup: Supervisor, inst: Instance) -> None:
     """Body of a stage process: pin, announce, run the stage until asked to stop."""
+    die_with(sup.pid)
     stopping = False
 
     def request_stop(_signum, _frame):

@@ -111,6 +111,19 @@ def test_a_killed_stage_is_restarted_and_the_pipeline_flows_again(tmp_path):
     assert "restarting the whole pipeline on fresh queues" in node.log()
 
 
+def test_stages_do_not_outlive_a_killed_supervisor(tmp_path):
+    with run_node(tmp_path, relay_toml(tmp_path)) as node:
+        pids = node.wait_running()
+        os.kill(node.proc.pid, signal.SIGKILL)  # the supervisor alone, not its process group
+        node.proc.wait()
+        import time
+
+        deadline = time.monotonic() + 10
+        while any(alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [label for label, pid in pids.items() if alive(pid)]  # no orphan holds a port or a queue
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_drains_and_leaves_no_process_and_no_shared_memory(tmp_path, signum):
     with run_node(tmp_path, relay_toml(tmp_path, rate=20_000)) as node:
