@@ -48,8 +48,10 @@ class ShmBus(Bus):
             for topic in wiring.topics
         }
 
-    def producer(self, name: str) -> "ShmProducer":
-        return ShmProducer(self, name)
+    def producer(self, name: str, groups: tuple[str, ...] | None = None) -> "ShmProducer":
+        """A producer named `name`; with `groups`, one that delivers to those consumer groups only
+        (recovery feeds the replay's output to Persist alone: the other stages rebuild their own)."""
+        return ShmProducer(self, name, groups)
 
     def consumer(self, group: str, member: int) -> "ShmConsumer":
         try:
@@ -66,9 +68,13 @@ class ShmBus(Bus):
 class ShmProducer(Producer):
     __slots__ = ("name", "_routes", "partitions", "_encode", "_limit", "_timeout")
 
-    def __init__(self, bus: ShmBus, name: str) -> None:
+    def __init__(self, bus: ShmBus, name: str, groups: tuple[str, ...] | None = None) -> None:
         self.name = name
-        self._routes = bus.routes
+        self._routes = bus.routes if groups is None else {
+            topic: [[bus.queues[g, m] for m in range(members)] for g, members in bus.wiring.subscribers(topic)
+                    if g in groups]
+            for topic in bus.wiring.topics
+        }
         self.partitions = bus.wiring.topics
         self._encode = bus.codec.encode
         self._limit = bus.settings.max_message_bytes

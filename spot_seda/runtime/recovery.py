@@ -53,10 +53,17 @@ def journal_position(data_dir: Path) -> int:
         journal.close()
 
 
-def rebuild(settings, data_dir: Path) -> dict[str, Runner]:
-    """Replay the journal into fresh stages; returns their runners by instance label."""
+def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = ()) -> dict[str, Runner]:
+    """Replay the journal into fresh stages; returns their runners by instance label.
+
+    `fed` names stages that are not rebuilt here but already run as processes of their own
+    (Persist): every batch the replay publishes is also handed to `feed(label)`, a producer that
+    delivers to those stages only, so they write in parallel with the replay."""
     started = time.perf_counter()
-    pipeline = InprocPipeline(settings, data_dir, direct=True)
+    pipeline = InprocPipeline(settings, data_dir, direct=True, exclude=fed)
+    if feed is not None:
+        for label, runner in pipeline.runners.items():
+            runner.producer = _Tee(runner.producer, feed(label))
     start = 1
     snapshot = snapshots.load(data_dir)
     if snapshot is not None:
@@ -84,6 +91,18 @@ def _progress(commands, started: float, every: int = 100_000):
         if n % every == 0:
             log.info("replaying: %d commands so far (%.0f/s)", n, n / (time.perf_counter() - started))
         yield cmd
+
+
+class _Tee(Producer):
+    """Publishes to the replay's own queues and to the stages that run beside it."""
+
+    def __init__(self, inner: Producer, also: Producer) -> None:
+        self.inner = inner
+        self.also = also
+
+    def publish_to(self, topic, partition, entries) -> None:
+        self.inner.publish_to(topic, partition, entries)
+        self.also.publish_to(topic, partition, entries)
 
 
 class _Detached(Producer):

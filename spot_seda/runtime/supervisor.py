@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bus import make_bus
+from ..bus.base import BusFull, Producer
 from ..stages.base import Runner, StageContext
 from ..topology import StageSpec, consumer_slot, input_channels, instances_of, stage_specs, wiring_for
 from .metrics import MetricsTable
@@ -109,8 +110,6 @@ class Supervisor:
     def start(self) -> None:
         """Create the queues and the metrics table, then fork every stage instance."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.replay is None:
-            self.recover()
         if self.snapshots:
             from .snapshots import manifest_position
 
@@ -118,8 +117,25 @@ class Supervisor:
         self.bus = make_bus(self.wiring, self.settings)
         self.table = MetricsTable.create([x.label for x in self.instances])
         self.table.write_manifest(self.data_dir)
+        if self.replay is None:
+            for inst in self._fed():  # first: they take the replay's output while it runs
+                self._spawn(inst)
+            try:
+                self.recover()
+            except BaseException:  # e.g. a damaged journal: nothing may be left running
+                self.snapshots = False  # and the journal is not touched
+                self.stop()
+                raise
         for inst in self.instances:
-            self._spawn(inst)
+            if inst.process is None:
+                self._spawn(inst)
+
+    def _fed(self) -> list[Instance]:
+        """Stage instances that start afresh and only consume (Persist): during recovery they run
+        as their own processes and are fed the replay's output, instead of being replayed into."""
+        if not any(s.name == "acquiring" for s in self.specs):
+            return []
+        return [x for x in self.instances if not x.cls.inherits_state and not x.cls.produces and x.cls.consumes]
 
     def recover(self) -> None:
         """Rebuild every deterministic stage's state from the journal, in this process, before the
@@ -130,7 +146,16 @@ class Supervisor:
             return
         from .recovery import rebuild
 
-        self.recovered = rebuild(self.settings, self.data_dir)
+        fed = self._fed()
+        if not fed:
+            self.recovered = rebuild(self.settings, self.data_dir)
+            return
+        groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
+
+        def feed(label: str) -> Producer:
+            return _Feed(self.bus.producer(label, groups), fed)
+
+        self.recovered = rebuild(self.settings, self.data_dir, feed, tuple({x.spec.name for x in fed}))
 
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
@@ -187,11 +212,15 @@ class Supervisor:
             if inst.process is not None:
                 inst.process.kill()
                 self._reap(inst)
-        self.recover()  # the dead stage's state is gone: everyone restarts from the journal
         self.bus = make_bus(self.wiring, self.settings)
         self.generation += 1
+        for inst in self._fed():
+            inst.restarts += 1
+            self._spawn(inst)
+        self.recover()  # the dead stage's state is gone: everyone restarts from the journal
         for inst in self.instances:
-            inst.restart_at = when
+            if inst.process is None:
+                inst.restart_at = when
 
     def _check_snapshot(self) -> None:
         """Once every instance reported the same snapshot marker, declare that snapshot complete."""
@@ -272,6 +301,24 @@ class Supervisor:
 
     def pids(self) -> dict[str, int]:
         return {x.label: x.process.pid for x in self.instances if x.process is not None and x.process.is_alive()}
+
+
+class _Feed(Producer):
+    """A producer to the stages fed during recovery: waits while their queue is full (they write
+    SQLite as fast as they can), fails if one of them died."""
+
+    def __init__(self, inner: Producer, fed: list[Instance]) -> None:
+        self.inner = inner
+        self.fed = fed
+
+    def publish_to(self, topic, partition, entries) -> None:
+        while True:
+            try:
+                return self.inner.publish_to(topic, partition, entries)
+            except BusFull:
+                dead = [x.label for x in self.fed if x.process is None or not x.process.is_alive()]
+                if dead:
+                    raise RuntimeError(f"{', '.join(dead)} died while the journal was being replayed") from None
 
 
 def pin_to(core: int) -> None:
