@@ -4,7 +4,9 @@ The journal holds every command Acquiring accepted, with the ids, budgets and ti
 assigned, written before the client got its answer. Every stage is a deterministic function of
 that command stream, so replaying it through the stages (in one process, see replay.py) rebuilds
 exactly the state the node had — books, holds, candles, views, output sequences — whichever stage
-or process died, and however. History (SQLite) is rewritten idempotently on the way.
+or process died, and however. Persist is not replayed into: it runs as its own process from the
+start and is fed every batch the replay publishes, rewriting its SQLite history idempotently in
+parallel (the supervisor's `_fed`).
 """
 
 from __future__ import annotations
