@@ -75,9 +75,8 @@ class Supervisor:
     """Runs a topology's stages as pinned child processes."""
 
     def __init__(self, settings, only: str | None = None, data_dir: Path | None = None, replay=None) -> None:
-        if settings.bus.transport != "shm":
-            # inproc lives in one process (tests, replay); kafka is not built yet
-            raise ValueError(f"bus.transport = {settings.bus.transport!r}: the multi-process node runs on 'shm'")
+        if settings.bus.transport == "inproc":  # one process by design (tests, replay)
+            raise ValueError("bus.transport = 'inproc': the multi-process node runs on 'shm' or 'kafka'")
         self.settings = settings
         self.only = only
         self.data_dir = Path(data_dir or settings.node.data_dir)
@@ -133,7 +132,7 @@ class Supervisor:
     def _fed(self) -> list[Instance]:
         """Stage instances that start afresh and only consume (Persist): during recovery they run
         as their own processes and are fed the replay's output, instead of being replayed into."""
-        if not any(s.name == "acquiring" for s in self.specs):
+        if not any(s.name == "acquiring" for s in self.specs) or not self.bus.can_target_groups:
             return []
         return [x for x in self.instances if not x.cls.inherits_state and not x.cls.produces and x.cls.consumes]
 
@@ -231,7 +230,11 @@ class Supervisor:
             return
         from .snapshots import write_manifest
 
-        write_manifest(self.data_dir, position, [x.label for x in self.instances if x.cls.inherits_state])
+        try:
+            write_manifest(self.data_dir, position, [x.label for x in self.instances if x.cls.inherits_state])
+        except OSError as exc:  # the previous snapshot still stands; supervising must go on
+            log.error("cannot declare the snapshot at %d complete: %s", position, exc)
+            return
         self.snapshot_position = position
         log.info("📦 snapshot of every stage at journal position %d", position)
 
