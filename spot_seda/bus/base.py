@@ -116,6 +116,8 @@ class Bus(ABC):
     #: False when a member killed mid-operation can wedge a queue others share (shm): the supervisor
     #: then restarts the whole pipeline on fresh queues instead of just the dead member.
     survives_member_death: bool = True
+    #: producer(name, groups) can deliver to some consumer groups only (recovery feeds Persist so)
+    can_target_groups: bool = False
 
     @abstractmethod
     def producer(self, name: str) -> Producer:

@@ -28,6 +28,7 @@ class ShmBus(Bus):
     # by SIGKILL never drops it, and the next signaller waits for it for ever. faster-fifo's mutex is
     # not robust either. So a member that dies abnormally may leave its queues wedged.
     survives_member_death = False
+    can_target_groups = True
 
     def __init__(self, wiring: Wiring, settings) -> None:
         self.wiring = wiring
