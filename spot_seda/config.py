@@ -67,9 +67,16 @@ class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """bus.transport = "kafka" (spot_seda/bus/kafka.py); topics get bus.partitions partitions."""
+
     bootstrap_servers: str = "127.0.0.1:9092"
-    partitions: Positive = 10
-    replication_factor: Positive = 3
+    #: replicas of each topic the node creates (at most the number of brokers)
+    replication_factor: Positive = 1
+    #: topic names are <topic_prefix><topic>: several nodes can share a cluster
+    topic_prefix: str = "spot_seda."
+    #: how long the producer waits to fill a batch (latency against throughput)
+    linger_ms: NonNegativeFloat = 1.0
+    #: the encoding of a message: JSON (the seed's field names, readable by any consumer) or msgpack
     codec: Literal["json", "msgpack"] = "json"
 
 

@@ -20,5 +20,7 @@ def make_bus(wiring: Wiring, settings) -> Bus:
 
         return InprocBus(wiring, settings.bus)
     if transport == "kafka":
-        raise ValueError("bus.transport: the kafka transport is not built yet; use shm (one box) or inproc")
+        from .kafka import KafkaBus
+
+        return KafkaBus(wiring, settings)
     raise ValueError(f"bus.transport: unknown transport {transport!r}")
