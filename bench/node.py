@@ -9,7 +9,10 @@ N concurrent clients each loop request -> answer on one keep-alive connection. O
 buy/sell around one price so that about half of them trade. Progress prints as it goes; a latency
 histogram goes to bench/out/node.png.
 
-    python bench/node.py [--clients 16] [--seconds 5]
+    python bench/node.py [--clients 16] [--seconds 5] [--transports shm,kafka]
+
+With `kafka` among the transports, a local single-node Kafka broker (KRaft, spot_seda.kafka_broker)
+is started for the run and the node runs once per transport, so the figures compare in one run.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 TOKEN = "bench-token"
 
 HELLO = """
@@ -107,6 +111,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
+    parser.add_argument("--transports", default="shm", help="comma-separated: shm, kafka")
     args = parser.parse_args()
     import uvloop
 
@@ -125,11 +130,35 @@ def main() -> int:
         hello.terminate()
         hello.wait()
 
+    for transport in args.transports.split(","):
+        if transport == "kafka":
+            from spot_seda.kafka_broker import KafkaBroker
+
+            with KafkaBroker(Path(tempfile.mkdtemp(prefix="spot_seda_bench_kafka_"))) as broker:
+                rate, lat, half, half_lat = run_node(args, bare, transport, broker.bootstrap)
+        else:
+            rate, lat, half, half_lat = run_node(args, bare, transport)
+        if transport == "shm":
+            plot(Path(args.out), bare_lat, lat, half_lat, bare, rate, half)
+    return 0
+
+
+def run_node(args, bare: float, transport: str, bootstrap: str = ""):
+    """The node's two phases (full rate, half rate) on one transport."""
+    import uvloop
+
     data = Path(tempfile.mkdtemp(prefix="spot_seda_bench_"))
     http = free_port()
     # the default configuration, as a user runs it; only where it listens and keeps data differ
+    # (and the transport, when it is not the default)
+    config = (ROOT / "configs" / "default.toml").read_text()
+    if transport != "shm":
+        config = config.replace('transport = "shm"', f'transport = "{transport}"', 1)
+        config = config.replace('bootstrap_servers = "127.0.0.1:9092"', f'bootstrap_servers = "{bootstrap}"', 1)
+    (data / "node.toml").write_text(config)
     env = dict(os.environ, SPOT_SEDA_ADMIN_TOKEN=TOKEN)
-    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--data-dir", str(data), "--http-port", str(http),
+    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(data / "node.toml"),
+                             "--data-dir", str(data), "--http-port", str(http),
                              "--ws-port", str(free_port())], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=open(data / "node.log", "wb"), start_new_session=True)
     base = f"http://127.0.0.1:{http}"
@@ -155,15 +184,16 @@ def main() -> int:
 
         uvloop.run(load(place, args.clients, 1.0))  # warm-up
         rate, lat = uvloop.run(load(place, args.clients, args.seconds))
-        print(f"node orders (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms", flush=True)
+        print(f"node over {transport}, orders (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
+              f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms", flush=True)
         half, half_lat = uvloop.run(load(place, args.clients, args.seconds, rate=rate / 2))
         p50, p99, p999 = np.percentile(half_lat, [50, 99, 99.9])
-        print(f"node at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  p99 {p99:.2f} ms  p99.9 {p999:.2f} ms", flush=True)
+        print(f"node over {transport} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
+              f"p99.9 {p999:.2f} ms", flush=True)
     finally:
         os.killpg(node.pid, signal.SIGTERM)
         node.wait(60)
-    plot(Path(args.out), bare_lat, lat, half_lat, bare, rate, half)
-    return 0
+    return rate, lat, half, half_lat
 
 
 def plot(out: Path, bare_lat, lat, half_lat, bare, rate, half) -> None:

@@ -206,7 +206,12 @@ class KafkaConsumer(Consumer):
         self._closed = False
 
     def poll(self, timeout: float) -> Iterator[Batch]:
-        messages = self._c.consume(num_messages=self._max, timeout=max(timeout, 0.0))
+        # consume() would wait out its whole timeout unless the batch fills: wait for one message,
+        # then take whatever else is already here
+        first = self._c.poll(max(timeout, 0.0))
+        if first is None:
+            return
+        messages = [first, *self._c.consume(num_messages=self._max - 1, timeout=0)] if self._max > 1 else [first]
         decode, eof, wanted = self._decode, self._eof, self._wanted
         for m in messages:
             err = m.error()
