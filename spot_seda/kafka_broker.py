@@ -1,0 +1,457 @@
+"""A real single-node Apache Kafka broker (KRaft, no ZooKeeper, no Docker) for tests and by hand.
+
+The broker runs from the jars of Maven Central: `kafka/pom.xml` at the repo root names them, and
+`ensure_jars()` has Maven copy the runtime classpath once into a cache directory
+(`~/.cache/spot_seda/kafka-<version>/lib`, or `$SPOT_SEDA_KAFKA_HOME/lib`). It needs `java`
+(17 or later; `$JAVA_HOME/bin/java` if set) and, for the first fetch only, `mvn`.
+
+    with KafkaBroker(tmp_dir) as broker:
+        AdminClient({"bootstrap.servers": broker.bootstrap}) ...
+
+`KafkaBroker` picks free 127.0.0.1 ports, writes a KRaft `server.properties` (one node that is
+both broker and controller), formats the storage, starts `kafka.Kafka` in its own process group
+with its log in `data_dir/broker.log`, and returns once the broker answers a Metadata request
+listing itself. On exit it sends SIGTERM, then SIGKILL after 10 s, and waits for the JVM.
+Re-opening an already formatted `data_dir` restarts the broker on its data.
+
+By hand: `python -m spot_seda.kafka_broker [--data-dir DIR] [--port N]` runs one until Ctrl-C.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import base64
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+POM = ROOT / "kafka" / "pom.xml"
+DEFAULT_KAFKA_VERSION = "4.4.0"  # the pom's <kafka.version>; read from it when it is there
+HOME_ENV = "SPOT_SEDA_KAFKA_HOME"
+STAMP = ".spot_seda-complete"  # in lib/: the sha256 of the pom the jars were fetched with
+START_TIMEOUT = 60.0
+STOP_GRACE = 10.0
+STARTED_LINE = "Kafka Server started"
+
+# Log4j 2 configuration for the JVMs we start: everything to stdout, which goes to broker.log.
+# The config dumps (thousands of lines per start) and the request log are kept quiet.
+LOG4J2 = """\
+status = warn
+appender.out.type = Console
+appender.out.name = OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = {level}
+rootLogger.appenderRef.out.ref = OUT
+logger.config.name = org.apache.kafka.common.config.AbstractConfig
+logger.config.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# The jars
+
+
+def kafka_version(pom: Path = POM) -> str:
+    """The Kafka version the pom asks for (the default when the pom is not there)."""
+    try:
+        m = re.search(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>", pom.read_text())
+    except OSError:
+        return DEFAULT_KAFKA_VERSION
+    return m.group(1) if m else DEFAULT_KAFKA_VERSION
+
+
+def kafka_home() -> Path:
+    """Where the jars are cached: $SPOT_SEDA_KAFKA_HOME, else ~/.cache/spot_seda/kafka-<version>."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "spot_seda" / f"kafka-{kafka_version()}"
+
+
+def _pom_digest(pom: Path) -> str:
+    return hashlib.sha256(pom.read_bytes()).hexdigest()
+
+
+def _complete(lib: Path, digest: str | None) -> bool:
+    """lib/ holds a finished fetch (of this pom, when its digest is known)."""
+    try:
+        stamp = (lib / STAMP).read_text().strip()
+    except OSError:
+        return False
+    return digest is None or stamp == digest
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def ensure_jars(pom: Path = POM) -> Path:
+    """Fetch the broker's runtime classpath once and return the directory holding the jars.
+
+    Idempotent and safe across processes: the fetch runs under an exclusive lock on
+    `<home>/.lock`, into a temporary directory that is renamed to `<home>/lib` only once
+    complete. A changed pom fetches again. Raises RuntimeError (with the command and the tail of
+    Maven's output) when Maven is missing or fails.
+    """
+    home = kafka_home()
+    lib = home / "lib"
+    digest = _pom_digest(pom) if pom.is_file() else None
+    if _complete(lib, digest):
+        return lib
+    if digest is None:
+        raise RuntimeError(f"no Kafka jars in {lib} and no {pom} to fetch them with")
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds lib/ done
+        if _complete(lib, digest):
+            return lib
+        tmp = Path(tempfile.mkdtemp(prefix="lib.tmp-", dir=home))
+        try:
+            _fetch(pom, tmp)
+            (tmp / STAMP).write_text(digest + "\n")
+            if lib.exists():  # a fetch for another pom: move it aside, then drop it
+                old = Path(tempfile.mkdtemp(prefix="lib.old-", dir=home))
+                os.rename(lib, old / "lib")
+                shutil.rmtree(old, ignore_errors=True)
+            os.rename(tmp, lib)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return lib
+
+
+def _fetch(pom: Path, out: Path) -> None:
+    mvn = shutil.which("mvn")
+    cmd = [
+        mvn or "mvn", "-B", "-ntp", "-Dstyle.color=never", "-f", str(pom),
+        "dependency:copy-dependencies", f"-DoutputDirectory={out}", "-DincludeScope=runtime",
+    ]
+    shown = " ".join(cmd)
+    if mvn is None:
+        raise RuntimeError(f"cannot fetch the Kafka jars: `mvn` is not on PATH (command: {shown})")
+    print(f"spot_seda: fetching the Kafka {kafka_version(pom)} jars from Maven Central into "
+          f"{out.parent / 'lib'} (once) ...", file=sys.stderr, flush=True)
+    try:
+        res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=900)
+    except subprocess.TimeoutExpired as exc:
+        out_text = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode()
+        raise RuntimeError(f"Maven timed out fetching the Kafka jars: {shown}\n{_tail(out_text)}")
+    if res.returncode != 0 or not any(out.glob("kafka_*.jar")):
+        raise RuntimeError(f"Maven failed to fetch the Kafka jars (exit {res.returncode}): "
+                           f"{shown}\n{_tail(res.stdout)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The broker
+
+
+def java_bin() -> str:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError("the Kafka broker needs Java 17 or later: no `java` on PATH or in JAVA_HOME")
+    return java
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def random_cluster_id() -> str:
+    """A Kafka Uuid as `kafka-storage random-uuid` prints it (base64url, 22 characters)."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):  # Kafka avoids these too: they read as an option
+            return text
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed mid-response")
+        buf += chunk
+    return bytes(buf)
+
+
+def metadata_brokers(host: str, port: int, timeout: float = 2.0) -> list[tuple[int, str, int]]:
+    """(node id, host, port) of the brokers a Kafka Metadata request (v4, no topics) returns."""
+    client = b"spot_seda-probe"
+    req = struct.pack(">hhih", 3, 4, 1, len(client)) + client + struct.pack(">ib", 0, 0)
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.settimeout(timeout)
+        s.sendall(struct.pack(">i", len(req)) + req)
+        (size,) = struct.unpack(">i", _recv_exact(s, 4))
+        data = _recv_exact(s, size)
+    _corr, _throttle, count = struct.unpack_from(">iii", data, 0)
+    off = 12
+    brokers = []
+    for _ in range(count):
+        node, hlen = struct.unpack_from(">ih", data, off)
+        off += 6
+        bhost = data[off:off + hlen].decode()
+        off += hlen
+        bport, rlen = struct.unpack_from(">ih", data, off)
+        off += 6 + max(rlen, 0)
+        brokers.append((node, bhost, bport))
+    return brokers
+
+
+_live: set["KafkaBroker"] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for broker in list(_live):
+        broker.stop()
+
+
+class KafkaBroker:
+    """One Kafka node (broker + controller, KRaft) on 127.0.0.1, as a context manager.
+
+    `overrides` adds to or replaces lines of server.properties; `heap` is the JVM's -Xmx.
+    """
+
+    def __init__(self, data_dir: Path | str, port: int | None = None, *,
+                 overrides: dict[str, object] | None = None, heap: str = "512m",
+                 start_timeout: float = START_TIMEOUT, log_level: str = "INFO") -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port or free_port()
+        self.controller_port = free_port()
+        while self.controller_port == self.port:
+            self.controller_port = free_port()
+        self.overrides = dict(overrides or {})
+        self.heap = heap
+        self.start_timeout = start_timeout
+        self.log_level = log_level
+        self.log_path = self.data_dir / "broker.log"
+        self.props_path = self.data_dir / "server.properties"
+        self.log4j_path = self.data_dir / "log4j2.properties"
+        self.log_dir = self.data_dir / "kraft-logs"
+        self.proc: subprocess.Popen | None = None
+        self.startup_s: float | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    # -- configuration
+
+    def properties(self) -> dict[str, object]:
+        props: dict[str, object] = {
+            "process.roles": "broker,controller",
+            "node.id": 1,
+            # A static quorum: restarting on the same data with another controller port works.
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.log_dir),
+            "num.partitions": 1,
+            "default.replication.factor": 1,
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": 1,
+            "offsets.topic.num.partitions": 1,  # the default 50 slow down the first group join
+            "transaction.state.log.replication.factor": 1,
+            "transaction.state.log.min.isr": 1,
+            "transaction.state.log.num.partitions": 1,
+            "share.coordinator.state.topic.replication.factor": 1,
+            "share.coordinator.state.topic.min.isr": 1,
+            "group.initial.rebalance.delay.ms": 0,
+            # A restart after a kill -9 waits for the old incarnation's session to expire
+            # (DUPLICATE_BROKER_REGISTRATION until then): 4 s rather than 9.
+            "broker.heartbeat.interval.ms": 1000,
+            "broker.session.timeout.ms": 4000,
+            # Sized for tests on a small machine.
+            "num.network.threads": 2,
+            "num.io.threads": 4,
+            "num.recovery.threads.per.data.dir": 1,
+            "log.segment.bytes": 16 * 1024 * 1024,
+            "log.retention.ms": 60 * 60 * 1000,
+            "log.retention.check.interval.ms": 60 * 1000,
+            "offsets.retention.minutes": 60,
+        }
+        props.update(self.overrides)
+        return props
+
+    def _write_config(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        lines = [f"{k}={v}" for k, v in self.properties().items()]
+        self.props_path.write_text("# written by spot_seda.kafka_broker\n" + "\n".join(lines) + "\n")
+        self.log4j_path.write_text(LOG4J2.format(level=self.log_level))
+
+    def _java(self, lib: Path, heap: str, *args: str) -> list[str]:
+        return [java_bin(), f"-Xmx{heap}", "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={self.log4j_path}", "-cp", f"{lib}/*", *args]
+
+    def _format(self, lib: Path) -> None:
+        if (self.log_dir / "meta.properties").exists():
+            return  # formatted before: restart on its data
+        cmd = self._java(lib, "256m", "kafka.tools.StorageTool", "format",
+                         "-t", random_cluster_id(), "-c", str(self.props_path))
+        res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=120)
+        with open(self.log_path, "a") as log:
+            log.write(res.stdout)
+        if res.returncode != 0:
+            raise RuntimeError(f"formatting the Kafka storage failed (exit {res.returncode}): "
+                               f"{' '.join(cmd)}\n{_tail(res.stdout)}")
+
+    # -- life cycle
+
+    def start(self) -> "KafkaBroker":
+        if self.proc is not None:
+            raise RuntimeError("broker already started")
+        t0 = time.monotonic()
+        lib = ensure_jars()
+        self._write_config()
+        self._format(lib)
+        cmd = self._java(lib, self.heap, "kafka.Kafka", str(self.props_path))
+        # The JVM dies with us if we are killed (-9 included): PR_SET_PDEATHSIG through
+        # setpriv. The signal follows the thread that started it, so only from the main thread.
+        setpriv = shutil.which("setpriv")
+        if setpriv and threading.current_thread() is threading.main_thread():
+            cmd = [setpriv, "--pdeathsig", "KILL", "--", *cmd]
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         cwd=self.data_dir)
+        finally:
+            log.close()
+        _live.add(self)
+        try:
+            self._wait_ready(t0)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - t0
+        return self
+
+    def _log_tail(self, lines: int = 40) -> str:
+        try:
+            return _tail(self.log_path.read_text(errors="replace"), lines)
+        except OSError:
+            return "(no log)"
+
+    def _wait_ready(self, t0: float) -> None:
+        deadline = t0 + self.start_timeout
+        pos, started, last_err = 0, False, None
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the Kafka broker exited with {self.proc.returncode} while "
+                                   f"starting; {self.log_path} ends:\n{self._log_tail()}")
+            if not started:
+                with open(self.log_path, "rb") as f:
+                    f.seek(max(pos - len(STARTED_LINE), 0))
+                    chunk = f.read()
+                    pos = f.tell()
+                started = STARTED_LINE.encode() in chunk
+            if started:
+                try:
+                    if any(port == self.port for _n, _h, port in metadata_brokers("127.0.0.1", self.port)):
+                        return
+                    last_err = "the broker does not list itself yet"
+                except (OSError, struct.error, UnicodeDecodeError) as exc:
+                    last_err = repr(exc)
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the Kafka broker was not ready within {self.start_timeout:.0f} s "
+                    f"(log says started: {started}; last probe: {last_err}); "
+                    f"{self.log_path} ends:\n{self._log_tail()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """SIGTERM the broker's process group, SIGKILL it after 10 s; wait for the JVM."""
+        proc, self.proc = self.proc, None
+        _live.discard(self)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            self._signal(proc, signal.SIGTERM)
+            try:
+                proc.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                pass
+        self._signal(proc, signal.SIGKILL)  # also anything left in its group
+        proc.wait()
+
+    @staticmethod
+    def _signal(proc: subprocess.Popen, sig: int) -> None:
+        try:
+            os.killpg(proc.pid, sig)  # its own session: pgid == pid
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            proc.send_signal(sig)
+
+    def __enter__(self) -> "KafkaBroker":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# By hand
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m spot_seda.kafka_broker",
+                                 description="Run a single-node Kafka broker (KRaft) until Ctrl-C.")
+    ap.add_argument("--data-dir", type=Path, help="keep the data here (default: a temp dir, removed on exit)")
+    ap.add_argument("--port", type=int, help="the broker's port (default: a free one)")
+    args = ap.parse_args(argv)
+
+    data_dir = args.data_dir
+    tmp = None
+    if data_dir is None:
+        tmp = tempfile.mkdtemp(prefix="spot_seda-kafka-")
+        data_dir = Path(tmp)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        with KafkaBroker(data_dir, args.port) as broker:
+            print(f"Kafka {kafka_version()} ready in {broker.startup_s:.1f} s; "
+                  f"bootstrap: {broker.bootstrap}; log: {broker.log_path}", file=sys.stderr)
+            print(broker.bootstrap, flush=True)
+            try:
+                while True:
+                    signal.pause()
+            except KeyboardInterrupt:
+                print("stopping", file=sys.stderr)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
