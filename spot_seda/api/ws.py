@@ -176,7 +176,9 @@ class Hub:
         if not transport.is_closing():
             transport.write(close_frame(code, reason))
             transport.close()
-            asyncio.get_running_loop().call_later(2.0, transport.abort)
+        # also when it was closing already (aiohttp's heartbeat gave up on a client that does not
+        # read): a graceful close waits for the client to read everything, which it may never do
+        asyncio.get_running_loop().call_later(2.0, transport.abort)
 
 
 # ------------------------------------------------------------------------------------ app
