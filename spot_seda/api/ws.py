@@ -133,8 +133,9 @@ class Hub:
                 chunks.clear()
                 continue
             transport = client.transport
-            if transport.is_closing():
+            if transport.is_closing():  # e.g. aiohttp's heartbeat gave up on it: make sure it ends
                 chunks.clear()
+                self.drop(client, POLICY_VIOLATION, "closed with events still to send")
                 continue
             self.sent += len(chunks)
             transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
@@ -170,9 +171,10 @@ class Hub:
         if client.closed:
             return
         self.dropped += 1
-        log.warning("dropping a WebSocket client: %s", reason)
-        self.remove(client)
         transport = client.transport
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        log.warning("dropping a WebSocket client %s:%s: %s", peer[0], peer[1], reason)
+        self.remove(client)
         if not transport.is_closing():
             transport.write(close_frame(code, reason))
             transport.close()
@@ -257,6 +259,12 @@ async def _session(request: web.Request, initial: list[tuple[str, str]], combine
             elif msg.type == WSMsgType.BINARY:
                 client.write(text_frame(_stream_request_error(3, "Invalid JSON: binary frames are not accepted")))
     finally:
+        transport = client.transport
+        if transport is not None and not client.closed and (
+                transport.get_write_buffer_size() > 0 or isinstance(ws.exception(), asyncio.TimeoutError)):
+            # aiohttp's heartbeat gave up on a client that does not read (no pong): its graceful close
+            # would wait for the client to read what is still buffered, for ever
+            hub.drop(client, POLICY_VIOLATION, "no pong within the heartbeat, or data never read")
         hub.remove(client)
     return ws
 
@@ -329,6 +337,12 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
             if msg.type == WSMsgType.TEXT:
                 client.write(text_frame(_api_call(request.app, client, msg.data)))
     finally:
+        transport = client.transport
+        if transport is not None and not client.closed and (
+                transport.get_write_buffer_size() > 0 or isinstance(ws.exception(), asyncio.TimeoutError)):
+            # aiohttp's heartbeat gave up on a client that does not read (no pong): its graceful close
+            # would wait for the client to read what is still buffered, for ever
+            hub.drop(client, POLICY_VIOLATION, "no pong within the heartbeat, or data never read")
         hub.remove(client)
     return ws
 
