@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import struct
 import time
 
@@ -180,7 +181,19 @@ class Hub:
             transport.close()
         # also when it was closing already (aiohttp's heartbeat gave up on a client that does not
         # read): a graceful close waits for the client to read everything, which it may never do
-        asyncio.get_running_loop().call_later(2.0, transport.abort)
+        asyncio.get_running_loop().call_later(2.0, cut, transport)
+
+
+def cut(transport) -> None:
+    """End a connection at once with a reset: after a plain close the kernel would still hold what
+    the client never read and wait for it (minutes, for a client that does not read)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+    transport.abort()
 
 
 # ------------------------------------------------------------------------------------ app
