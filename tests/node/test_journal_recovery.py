@@ -46,6 +46,27 @@ async def place_orders(base: str, prices) -> tuple[Client, list[int]]:
         return client, ids
 
 
+async def statuses(client: Client, ids: list[int]) -> dict[int, object]:
+    """Each order's status as GET /api/v3/order tells it (or the error code), on a new session."""
+    async with aiohttp.ClientSession() as session:
+        client.session = session
+        out = {}
+        for order_id in ids:
+            status, doc = await client.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order_id)
+            out[order_id] = doc["status"] if status == 200 else doc["code"]
+        return out
+
+
+async def place_more(client: Client, prices, ids: list[int]) -> None:
+    """More resting orders from a client of an earlier event loop (on a new session); ids grow."""
+    async with aiohttp.ClientSession() as session:
+        client.session = session
+        for price in prices:
+            status, doc = await client.order(**ORDER, price=str(price))
+            assert status == 200, doc
+            ids.append(doc["orderId"])
+
+
 def test_restart_torn_tail_and_middle_damage(tmp_path):
     data, http = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{http}"
@@ -57,31 +78,15 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
     finally:
         ctx.__exit__(None, None, None)
 
-    async def statuses(client: Client) -> dict[int, object]:
-        async with aiohttp.ClientSession() as session:
-            client.session = session
-            out = {}
-            for order_id in ids:
-                status, doc = await client.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order_id)
-                out[order_id] = doc["status"] if status == 200 else doc["code"]
-            return out
-
     # a clean stop left a snapshot of every stage: a restart loads it and replays nothing
     assert "📦 snapshot of every stage at journal position" in node.log()
     ctx, node = start(tmp_path, "second", data, http)
     try:
         wait_http(base, node)
-        assert asyncio.run(statuses(client)) == {i: "NEW" for i in ids}
+        assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
         assert "📦 loaded the snapshot at journal position" in node.log() and "replayed" not in node.log()
         # more orders, then a kill -9 of the whole node: the snapshot plus the journal after it
-        async def more() -> None:
-            async with aiohttp.ClientSession() as session:
-                client.session = session
-                for price in (105, 106):
-                    status, doc = await client.order(**ORDER, price=str(price))
-                    assert status == 200, doc
-                    ids.append(doc["orderId"])
-        asyncio.run(more())
+        asyncio.run(place_more(client, (105, 106), ids))
         os.killpg(node.proc.pid, signal.SIGKILL)
         node.proc.wait()
     finally:
@@ -89,7 +94,7 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
     ctx, node = start(tmp_path, "after-kill", data, http)
     try:
         wait_http(base, node)
-        assert asyncio.run(statuses(client)) == {i: "NEW" for i in ids}
+        assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
         log = node.log()
         assert "📦 loaded the snapshot" in log and "replayed 2 journaled commands" in log, log[-3000:]
     finally:
@@ -116,7 +121,7 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
         ctx, node = start(tmp_path, name, data, http)
         try:
             wait_http(base, node)
-            assert asyncio.run(statuses(client)) == {i: "NEW" for i in ids}
+            assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
         finally:
             ctx.__exit__(None, None, None)
         assert last.read_bytes() == whole  # cut at the last whole record
@@ -217,15 +222,7 @@ def test_periodic_snapshots_bound_what_a_kill_9_replays(tmp_path):
         client, ids = asyncio.run(place_orders(base, range(100, 140)))
         position = node.wait_for(lambda: json.loads(manifest.read_text())["position"] >= len(ids), what="a snapshot")
         node.wait_for(lambda: "removed" in node.log(), what="journal segments rotated while running")
-
-        async def more() -> None:  # after that snapshot (maybe before the next)
-            async with aiohttp.ClientSession() as session:
-                client.session = session
-                for price in range(140, 150):
-                    status, doc = await client.order(**ORDER, price=str(price))
-                    assert status == 200, doc
-                    ids.append(doc["orderId"])
-        asyncio.run(more())
+        asyncio.run(place_more(client, range(140, 150), ids))  # after that snapshot (maybe before the next)
         os.killpg(node.proc.pid, signal.SIGKILL)
         node.proc.wait()
     finally:
@@ -237,13 +234,11 @@ def test_periodic_snapshots_bound_what_a_kill_9_replays(tmp_path):
         wait_http(base, node)
         log = node.log()
         assert f"loaded the snapshot at journal position {position}" in log, log[-3000:]
+        assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
 
         async def check() -> None:
             async with aiohttp.ClientSession() as session:
                 client.session = session
-                for order_id in ids:
-                    status, doc = await client.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order_id)
-                    assert status == 200 and doc["status"] == "NEW", doc
                 status, doc = await client.order(**ORDER, price="99")
                 assert status == 200 and doc["orderId"] == max(ids) + 1, doc
                 status, doc = await client.signed("GET", "/api/v3/account")
