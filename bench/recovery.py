@@ -66,8 +66,9 @@ def start_and_time(data: Path) -> tuple[float, str, subprocess.Popen]:
     return time.perf_counter() - began, log.read_text(), node
 
 
-def journal_session(n: int, seed: int):
-    """N journaled commands of a seeded session (see the module docstring)."""
+def journal_session(n: int, seed: int, resting: bool = False):
+    """N journaled commands of a seeded session (see the module docstring); `resting`: only GTC
+    limits that never cross (bids below the mid, asks above), so the books hold every order."""
     rng = random.Random(seed)
     ts, oid, ref = 1_767_225_600_000, 0, 0
     accounts = range(1, 11)
@@ -80,6 +81,12 @@ def journal_session(n: int, seed: int):
         ts += rng.randint(0, 20)
         symbol, mid, step = rng.choice([("BTCUSDT", 5_000_000, 1000), ("ETHUSDT", 200_000, 10_000)])
         account, side, r = rng.choice(accounts), rng.choice(["BUY", "SELL"]), rng.random()
+        if resting:
+            oid += 1
+            qty = rng.randint(1, 100) * step * 10
+            price = mid - rng.randint(1, 500) * 100 if side == "BUY" else mid + rng.randint(1, 500) * 100
+            yield NewOrder(account, symbol, side, "LIMIT", "GTC", price, qty, 0, f"auto-{oid}", "NONE", ts, oid)
+            continue
         if r < 0.15 and recent:
             victim = recent.pop(rng.randrange(len(recent)))
             yield Cancel(victim[1], victim[2], victim[0], ts)
@@ -100,6 +107,11 @@ def journal_session(n: int, seed: int):
         else:
             yield NewOrder(account, symbol, side, "MARKET", "GTC", 0, 0, qty * mid // 100, f"auto-{oid}", "NONE",
                            ts, oid)
+
+
+def log_text(data: Path) -> str:
+    """Every node log of this run (start_and_time writes them beside the data dir)."""
+    return "".join(p.read_text() for p in sorted(data.parent.glob("node-*.log")))
 
 
 def plot_progress(log: str, path: Path, total: int) -> None:
@@ -134,19 +146,20 @@ def plot_progress(log: str, path: Path, total: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commands", type=int, default=1_000_000)
+    parser.add_argument("--resting", action="store_true", help="a session whose orders all rest (deep books)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="spot_seda_recovery_"))
     data = scratch / "data"
     print(f"# writing a journal of {args.commands:,} commands ...", flush=True)
     journal = Journal(data / "journal", fsync="off")
-    for i, cmd in enumerate(journal_session(args.commands, 1), 1):
+    for i, cmd in enumerate(journal_session(args.commands, 1, args.resting), 1):
         journal.append(ENCODER.encode(cmd))
         if i % 200_000 == 0:
             print(f"#   {i:,}", flush=True)
     journal.close()
 
     elapsed, log, node = start_and_time(data)
-    plot_progress(log, ROOT / "bench" / "out" / "recovery.png", args.commands)
+    plot_progress(log, ROOT / "bench" / "out" / ("recovery-resting.png" if args.resting else "recovery.png"), args.commands)
     replayed = re.search(r"replayed (\d+) journaled commands in ([\d.]+)s", log)
     print(f"restart, no snapshot: HTTP answers after {elapsed:.2f}s; {replayed.group(0) if replayed else log[-500:]}", flush=True)
     if replayed:
@@ -155,6 +168,9 @@ def main() -> int:
     os.killpg(node.pid, signal.SIGTERM)
     node.wait(600)
     print(f"clean stop (with the final snapshot): {time.perf_counter() - stopped:.2f}s", flush=True)
+    pause = re.search(r"order entry paused ([\d.]+) ms", log_text(data))
+    if pause:
+        print(f"  order entry paused {pause.group(1)} ms for the final snapshot", flush=True)
     sizes = sorted((p.stat().st_size, p.name) for p in (data / "snapshots").glob("*.pkl"))
     print("  snapshot files: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for size, name in sizes), flush=True)
     elapsed, log, node = start_and_time(data)

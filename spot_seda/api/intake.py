@@ -4,8 +4,8 @@ runtime/snapshots.py describes the whole protocol. Here: commands wait at `admit
 snapshot is being started; once every accepted command is durable and published, Acquiring sends a
 "snapshot" marker tagged with the journal's last position and waits for it to come back through
 Match and Settlement. Then its own state reflects exactly the journal up to that position, it
-writes its snapshot, and commands flow again. The pause is one pipeline round trip plus the time
-to write Acquiring's state.
+forks the child that writes its snapshot (runtime/supervisor.py, _SnapshotWriter), and commands
+flow again. The pause is one pipeline round trip plus a fork.
 """
 
 from __future__ import annotations

@@ -7,11 +7,13 @@ How a consistent snapshot is taken while the node runs (DESIGN.md section 7):
    and published, and sends a "snapshot" marker tagged with the journal's last position P down
    every partition it produces (stages/base.py, "Markers").
 2. Each stage instance, once the marker has reached it on every input channel, has applied
-   everything the commands up to P caused. It forwards the marker, writes `<label>-<P>.pkl` (its
-   state, output sequences and duplicate filter) and reports P in the shared metrics table.
-   Persist writes no file: its SQLite transactions are already committed.
-3. The marker comes back to Acquiring through Match and Settlement; Acquiring writes its own file
-   and lets commands in again (the pause is one pipeline round trip).
+   everything the commands up to P caused. It forwards the marker and forks a child that writes
+   `<label>-<P>.pkl` (its state, output sequences and duplicate filter) from the copy-on-write
+   image of that moment, while the stage carries on; once the child has written and synced the
+   file, the stage reports P in the shared metrics table. Persist writes no file: it fsyncs its
+   SQLite history and reports.
+3. The marker comes back to Acquiring through Match and Settlement; Acquiring forks its own
+   writer and lets commands in again (the pause is one pipeline round trip plus a fork).
 4. The supervisor sees every instance report P and writes `manifest.json` naming P: only then does
    the snapshot count. Older files are deleted; Acquiring deletes the journal segments the manifest
    no longer needs at its next snapshot.

@@ -19,6 +19,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -374,10 +375,11 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
     consumer = sup.bus.consumer(*consumer_slot(inst.cls, inst.spec.name, inst.index)) if inst.cls.consumes else None
     runner = Runner(stage, consumer, sup.bus.producer(ctx.producer_name), sup.wiring.topics, row)
     runner.channels = input_channels(sup.settings.node.topology, sup.settings, inst.spec.name, inst.index)
+    writer = None
     if sup.replay is not None:
         runner.producer = sup.replay.recorder(runner.producer, inst.label)
     elif sup.snapshots:
-        runner.on_marker = _snapshot_writer(sup, inst, runner, row)
+        runner.on_marker = writer = _SnapshotWriter(sup, inst, runner, row)
     if inst.cls.inherits_state and inst.label in sup.recovered:
         runner.adopt(sup.recovered[inst.label])
     log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
@@ -389,21 +391,61 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
         serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
     else:
         runner.run(lambda: stopping)
+    if writer is not None:
+        writer.wait(sup.settings.runtime.drain_timeout_s / 2)
     log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)
 
 
-def _snapshot_writer(sup: Supervisor, inst: Instance, runner: Runner, row):
-    """What a stage process does when a snapshot marker has reached it on every input."""
-    from .snapshots import write_stage
+class _SnapshotWriter:
+    """What a stage process does when a snapshot marker has reached it on every input: fork a
+    child that writes the state as it was at the marker (copy-on-write, as Redis's BGSAVE does)
+    and carry on at once; the position is reported once the child has written and synced it.
+    Pickling a deep book or a big ledger takes seconds, and the stage (Acquiring: order entry)
+    would otherwise wait for it."""
 
-    def on_marker(kind: str, position: int) -> None:
+    def __init__(self, sup: Supervisor, inst: Instance, runner: Runner, row) -> None:
+        self.sup, self.inst, self.runner, self.row = sup, inst, runner, row
+        self.lock = threading.Lock()
+        self.reapers: list[threading.Thread] = []
+
+    def __call__(self, kind: str, position: int) -> None:
         if kind != "snapshot":
             return
-        if inst.cls.inherits_state:
-            started = time.perf_counter()
-            write_stage(sup.data_dir, inst.label, position, runner)
-            log.debug("%s wrote its snapshot at %d in %.1f ms", inst.label, position,
-                      (time.perf_counter() - started) * 1e3)
-        row["snapshot_position"] = position
+        if not self.inst.cls.inherits_state:  # nothing of its own to write (Persist: SQLite is synced)
+            self._report(position)
+            return
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:  # the child: write, then leave without running any of the parent's clean-up
+            code = 1
+            try:
+                from .snapshots import write_stage
 
-    return on_marker
+                write_stage(self.sup.data_dir, self.inst.label, position, self.runner)
+                code = 0
+            finally:
+                os._exit(code)
+        reaper = threading.Thread(target=self._reap, args=(pid, position, started), name="snapshot", daemon=True)
+        self.reapers = [t for t in self.reapers if t.is_alive()] + [reaper]
+        reaper.start()
+
+    def _reap(self, pid: int, position: int, started: float) -> None:
+        _pid, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.error("%s could not write its snapshot at %d (exit status %s)", self.inst.label, position,
+                      os.waitstatus_to_exitcode(status))
+            return
+        log.debug("%s wrote its snapshot at %d in %.1f ms", self.inst.label, position,
+                  (time.perf_counter() - started) * 1e3)
+        self._report(position)
+
+    def _report(self, position: int) -> None:
+        with self.lock:  # children may finish out of order: the reported position only grows
+            if position > self.row["snapshot_position"]:
+                self.row["snapshot_position"] = position
+
+    def wait(self, timeout: float) -> None:
+        """Before the process exits: let the snapshot being written finish (the clean stop's)."""
+        deadline = time.monotonic() + timeout
+        for reaper in self.reapers:
+            reaper.join(max(0.0, deadline - time.monotonic()))

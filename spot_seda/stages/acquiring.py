@@ -90,8 +90,8 @@ class AcquiringStage(Stage):
         self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
 
     def snapshot_state(self) -> dict:
-        """Without the finished orders kept for queries (History has every one): order entry waits
-        while this is written, and they are most of the state."""
+        """Without the finished orders kept for queries (History has every one): they are most of
+        the state, and the snapshot is smaller and quicker to load without them."""
         state = super().snapshot_state()
         state["orders"] = {oid: o for oid, o in self.orders.items() if o["status"] not in FINAL}
         state["finished"] = deque()
