@@ -11,6 +11,7 @@ parallel (the supervisor's `_fed`).
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from pathlib import Path
@@ -62,6 +63,15 @@ def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = ()) -> d
     (Persist): every batch the replay publishes is also handed to `feed(label)`, a producer that
     delivers to those stages only, so they write in parallel with the replay."""
     started = time.perf_counter()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(200_000, 50, 50)  # millions of live objects are built here, few of them cyclic garbage
+    try:
+        return _rebuild(settings, data_dir, feed, fed, started)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _rebuild(settings, data_dir: Path, feed, fed: tuple[str, ...], started: float) -> dict[str, Runner]:
     pipeline = InprocPipeline(settings, data_dir, direct=True, exclude=fed)
     if feed is not None:
         for label, runner in pipeline.runners.items():

@@ -14,6 +14,7 @@ queues and the metrics table (no orphan process, no leaked /dev/shm file).
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -146,9 +147,11 @@ class Supervisor:
             return
         from .recovery import rebuild
 
+        gc.unfreeze()  # what an earlier recovery froze may be garbage now
         fed = self._fed()
         if not fed:
             self.recovered = rebuild(self.settings, self.data_dir)
+            gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
             return
         groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
 
@@ -156,6 +159,7 @@ class Supervisor:
             return _Feed(self.bus.producer(label, groups), fed)
 
         self.recovered = rebuild(self.settings, self.data_dir, feed, tuple({x.spec.name for x in fed}))
+        gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
 
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
