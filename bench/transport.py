@@ -12,7 +12,10 @@ the first send to the last receipt). Latency: the producer sends every milliseco
 `--rate` entries/s; latency = receipt - send time of each chunk (CLOCK_MONOTONIC is shared by
 processes), reported as p50/p99/p99.9. Figures print as they come; a plot goes to bench/out/.
 
-    python bench/transport.py [--entries 1000000] [--rate 100000] [--seconds 5]
+    python bench/transport.py [--entries 1000000] [--rate 100000] [--seconds 5] [--kafka]
+
+`--kafka` adds the Kafka Bus (`kafka`), on a single-node broker (KRaft) started for the run on the
+same machine: the same producer and consumer processes, the broker in between.
 """
 
 from __future__ import annotations
@@ -143,6 +146,36 @@ class MpQueueLink:
         return receive
 
 
+class KafkaLink(BusLink):
+    """The Kafka Bus (one broker, KRaft, started for the run by --kafka): the same Batch messages."""
+
+    name = "kafka"
+    bootstrap = ""
+
+    def __init__(self) -> None:
+        import uuid
+
+        settings = parse_settings(
+            f'[bus]\ntransport = "kafka"\n[kafka]\nbootstrap_servers = "{self.bootstrap}"\n'
+            f'topic_prefix = "bench-{uuid.uuid4().hex[:8]}."\ncodec = "msgpack"\n'.encode())
+        # "W" is read by nobody: the warm-up message below goes there
+        self.bus = make_bus(Wiring({"T": 1, "W": 1}, {"g": (("T",), 1)}), settings)
+
+    def sender(self):
+        self.producer = self.bus.producer("bench")
+        # warm up: the idempotent producer's id comes from the broker on the first send (seconds on a
+        # broker that has just started); the consumer skips "W" by key
+        self.producer.publish("W", "k", sample_entries(1))
+        self.producer.flush(60)
+
+        def send(chunk, stamp):
+            self.producer.publish("T", "k", stamped(chunk, stamp))
+        return send
+
+    def finish(self) -> None:
+        self.producer.flush(60)
+
+
 LINKS = [BusLink, FifoLink, MpQueueLink]
 
 
@@ -160,6 +193,8 @@ def producer_main(link, core: int, total: int, rate: int, chunk_size: int) -> No
                 pass  # spin: sleeping would add the scheduler's latency to the figures we measure
         send(template[:n], time.perf_counter_ns())
         sent += n
+    if hasattr(link, "finish"):
+        link.finish()  # a client that buffers (Kafka) must hand everything over before the process ends
 
 
 def consumer_main(link, core: int, total: int, results) -> None:
@@ -199,14 +234,27 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=100_000, help="entries/s offered in the latency runs")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each latency run")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "out"), help="where the plot goes")
+    parser.add_argument("--kafka", action="store_true", help="also the Kafka Bus, on a local broker started for the run")
     args = parser.parse_args()
+    if args.kafka:
+        import tempfile
+
+        from spot_seda.kafka_broker import KafkaBroker
+
+        with KafkaBroker(Path(tempfile.mkdtemp(prefix="spot_seda_bench_kafka_"))) as broker:
+            KafkaLink.bootstrap = broker.bootstrap
+            return run_all(args, [*LINKS, KafkaLink])
+    return run_all(args, LINKS)
+
+
+def run_all(args, links) -> int:
     allowed = sorted(os.sched_getaffinity(0))
     cores = (allowed[0], allowed[-1])
     print(f"# {len(allowed)} cores allowed; producer pinned to core {cores[0]}, consumer to core {cores[1]}")
     results = {}
-    for link_cls in LINKS:
+    for link_cls in links:
         # per-entry transports get fewer entries: they are an order of magnitude slower
-        total = args.entries if link_cls is BusLink else args.entries // 5
+        total = args.entries if issubclass(link_cls, BusLink) else args.entries // 5
         print(f"{link_cls.name:>7}: throughput run, {total:,} entries ...", flush=True)
         tput, _ = run_one(link_cls, total, 0, CHUNK, cores)
         per_tick = max(1, args.rate // 1000)
