@@ -1,5 +1,6 @@
 """The HTTP face of the Acquiring stage: Binance Spot REST v3, the seed's /api/spot/v2/, admin and
-metrics endpoints, as an aiohttp app on uvloop.
+metrics endpoints, as an aiohttp app on uvloop. This module holds the orders, account, admin and
+listen-key handlers and the app; market.py the public market data; plumbing.py what they share.
 
 Threads: the event loop owns the stage's state. A reader thread blocks on the stage's Bus queue
 (faster-fifo waits without the GIL), decodes what arrives and hands it to the loop, waiting until
@@ -13,243 +14,29 @@ import asyncio
 import hmac
 import json
 import logging
-import os
-from collections import deque
 import time
+from collections import deque
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from ..accounts import Accounts
 from ..history import History
-from ..journal import Journal, JournalError
-from ..model.commands import ENCODER as COMMANDS
+from ..journal import Journal
 from ..model.commands import Cancel, NewOrder, Transfer
 from ..model.enums import OrderType
 from ..runtime.busreader import BusReader
 from ..runtime.metrics import open_from_manifest, render_prometheus
-from ..stages.acquiring import DUPLICATE, NSF, OVERLOADED, UNKNOWN_ORDER, AcquiringStage, CommandError, Waiter
+from ..stages.acquiring import AcquiringStage, CommandError, Waiter
 from . import auth, errors, params, views
-from .errors import ApiError
 from .intake import Intake
+from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, klines, ping, recent_trades,
+                     server_time, ticker_24hr, ticker_price)
 from .openapi import openapi_document
+from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, PENDING, RUNNER, STAGE, authenticate_key, commit,
+                       errors_middleware, now_ms, request_params, signed, stage_of)
 
 log = logging.getLogger("spot_seda.api")
-
-STAGE = web.AppKey("stage", AcquiringStage)
-RUNNER = web.AppKey("runner", object)
-ACCOUNTS = web.AppKey("accounts", Accounts)
-HISTORY = web.AppKey("history", object)
-JOURNAL = web.AppKey("journal", Journal)
-PENDING = web.AppKey("pending", deque)
-INTAKE = web.AppKey("intake", Intake)
-
-COMMAND_ERRORS = {
-    NSF: errors.insufficient_balance,
-    DUPLICATE: errors.duplicate_order,
-    UNKNOWN_ORDER: errors.unknown_order,
-    OVERLOADED: errors.overloaded,
-}
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-# ---------------------------------------------------------------------------------- plumbing
-
-
-@web.middleware
-async def errors_middleware(request: web.Request, handler):
-    """Every failure becomes Binance's {"code", "msg"}; a bug is logged and answered -1000."""
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
-    except CommandError as exc:
-        err = COMMAND_ERRORS[exc.kind]()
-        return web.json_response(err.body(), status=err.status)
-    except web.HTTPRequestEntityTooLarge:
-        err = errors.body_too_large(request.app[STAGE].ctx.settings.node.max_body_bytes)
-    except web.HTTPNotFound:
-        err = errors.not_found(request.path)
-    except web.HTTPMethodNotAllowed:
-        err = errors.method_not_allowed(request.method, request.path)
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        err = errors.unknown()
-    return web.json_response(err.body(), status=err.status)
-
-
-async def request_params(request: web.Request) -> tuple[dict[str, str], str, str]:
-    """Parameters from the query string and a form body (Binance accepts both, DELETE included)."""
-    query = request.rel_url.raw_query_string  # clients sign the query exactly as they encoded it
-    body = ""
-    if request.can_read_body:
-        raw = await request.read()
-        try:
-            body = raw.decode()
-        except UnicodeDecodeError:
-            raise errors.illegal_chars() from None
-    merged: dict[str, str] = {}
-    for source in (query, body):
-        for key, value in parse_qsl(source, keep_blank_values=True):
-            if key in merged:
-                raise errors.duplicate_parameter()
-            merged[key] = value
-    return merged, query, body
-
-
-async def signed(request: web.Request) -> tuple[int, dict[str, str]]:
-    """Authenticate a private request: API key header, HMAC signature, timestamp window."""
-    p, query, body = await request_params(request)
-    account = authenticate_key(request)
-    unsigned_query, unsigned_body, signature = auth.split_signature(query, body)
-    auth.verify_signature(account.secret_key, unsigned_query, unsigned_body, signature)
-    auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
-    p.pop("signature", None)
-    return account.account_id, p
-
-
-def authenticate_key(request: web.Request):
-    return request.app[ACCOUNTS].authenticate(request.headers.get("X-MBX-APIKEY"))
-
-
-def stage_of(request: web.Request) -> AcquiringStage:
-    return request.app[STAGE]
-
-
-def publish(request: web.Request, outputs) -> None:
-    request.app[RUNNER].publish(outputs)
-
-
-async def commit(request: web.Request, command, outputs) -> None:
-    """Make an accepted command durable (journal, group commit), then send its effects down the
-    pipeline. Effects go out strictly in journal order (whichever request's sync returns first
-    publishes everything durable so far), so the live pipeline sees the commands in the order a
-    replay will."""
-    app = request.app
-    journal = app[JOURNAL]
-    position = journal.append(COMMANDS.encode(command))
-    app[PENDING].append((position, outputs))
-    try:
-        durable = await journal.sync()
-    except JournalError:
-        # the stage's state already holds commands that cannot be made durable: stop at once; the
-        # supervisor restarts the pipeline from what the journal does hold
-        log.critical("the journal failed: stopping this stage", exc_info=True)
-        os._exit(70)
-    pending = app[PENDING]
-    runner = app[RUNNER]
-    while pending and pending[0][0] <= durable:
-        runner.publish(pending.popleft()[1])
-
-
-# ------------------------------------------------------------------------------- public
-
-
-async def ping(request: web.Request) -> web.Response:
-    return web.json_response({})
-
-
-async def server_time(request: web.Request) -> web.Response:
-    return web.json_response({"serverTime": now_ms()})
-
-
-async def exchange_info(request: web.Request) -> web.Response:
-    p, _, _ = await request_params(request)
-    rules = stage_of(request).rules
-    chosen = params.parse_symbols_filter(p, rules)
-    return web.json_response(views.exchange_info_json({s: rules[s] for s in chosen}, now_ms()))
-
-
-async def depth(request: web.Request) -> web.Response:
-    p, _, _ = await request_params(request)
-    stage = stage_of(request)
-    symbol = params.parse_symbol(p, stage.rules)
-    limit = params.parse_depth_limit(p)
-    view = stage.depth[symbol]
-    bids, asks = view.top(limit)
-    return web.json_response(views.depth_json(stage.rules[symbol], view.update_id, bids, asks))
-
-
-async def recent_trades(request: web.Request) -> web.Response:
-    p, _, _ = await request_params(request)
-    stage = stage_of(request)
-    symbol = params.parse_symbol(p, stage.rules)
-    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    rows = request.app[HISTORY].trades(symbol, limit=limit)
-    return web.json_response([views.trade_json(t, stage.rules[symbol]) for t in rows])
-
-
-async def agg_trades(request: web.Request) -> web.Response:
-    p, _, _ = await request_params(request)
-    stage = stage_of(request)
-    symbol = params.parse_symbol(p, stage.rules)
-    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    rows = request.app[HISTORY].trades(symbol, limit=limit)
-    return web.json_response(views.agg_trades_json(rows, stage.rules[symbol]))
-
-
-async def klines(request: web.Request) -> web.Response:
-    p, _, _ = await request_params(request)
-    stage = stage_of(request)
-    symbol = params.parse_symbol(p, stage.rules)
-    interval = params.parse_interval(p)
-    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    start, end = params.parse_time_range(p)
-    rows = request.app[HISTORY].klines(symbol, interval, start_time=start, end_time=end, limit=limit)
-    return web.json_response([views.kline_row(k, stage.rules[symbol]) for k in rows])
-
-
-def _ticker_symbols(p: dict[str, str], rules) -> tuple[list[str], bool]:
-    """symbol= gives one object; symbols=[...] or nothing gives an array."""
-    if "symbol" in p:
-        return [params.parse_symbol(p, rules)], True
-    return params.parse_symbols_filter(p, rules), False
-
-
-async def ticker_24hr(request: web.Request) -> web.Response:
-    p, _, _ = await request_params(request)
-    stage = stage_of(request)
-    symbols, single = _ticker_symbols(p, stage.rules)
-    now = now_ms()
-    out = []
-    for symbol in symbols:
-        trades = request.app[HISTORY].trades_since(symbol, now - 86_400_000)
-        out.append(views.ticker_24hr_json(stage.rules[symbol], trades, stage.depth[symbol].best(), now))
-    return web.json_response(out[0] if single else out)
-
-
-async def ticker_price(request: web.Request) -> web.Response:
-    p, _, _ = await request_params(request)
-    stage = stage_of(request)
-    symbols, single = _ticker_symbols(p, stage.rules)
-    out = []
-    for symbol in symbols:
-        last = request.app[HISTORY].trades(symbol, limit=1)
-        out.append(views.ticker_price_json(stage.rules[symbol], last[0] if last else None))
-    return web.json_response(out[0] if single else out)
-
-
-async def book_ticker(request: web.Request) -> web.Response:
-    p, _, _ = await request_params(request)
-    stage = stage_of(request)
-    symbols, single = _ticker_symbols(p, stage.rules)
-    out = [views.book_ticker_json(stage.rules[s], *stage.depth[s].best()) for s in symbols]
-    return web.json_response(out[0] if single else out)
-
-
-async def avg_price(request: web.Request) -> web.Response:
-    p, _, _ = await request_params(request)
-    stage = stage_of(request)
-    symbol = params.parse_symbol(p, stage.rules)
-    now = now_ms()
-    trades = request.app[HISTORY].trades_since(symbol, now - 300_000)
-    return web.json_response(views.avg_price_json(stage.rules[symbol], trades, now))
-
 
 # ------------------------------------------------------------------------------ private
 

@@ -1,0 +1,112 @@
+"""Public market data of the REST API (no key needed): exchange info, depth, trades, candles, tickers.
+Books come from Acquiring's views, trades and candles from the SQLite history."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import params, views
+from .plumbing import HISTORY, now_ms, request_params, stage_of
+
+# ------------------------------------------------------------------------------- public
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
+async def server_time(request: web.Request) -> web.Response:
+    return web.json_response({"serverTime": now_ms()})
+
+
+async def exchange_info(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    rules = stage_of(request).rules
+    chosen = params.parse_symbols_filter(p, rules)
+    return web.json_response(views.exchange_info_json({s: rules[s] for s in chosen}, now_ms()))
+
+
+async def depth(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    limit = params.parse_depth_limit(p)
+    view = stage.depth[symbol]
+    bids, asks = view.top(limit)
+    return web.json_response(views.depth_json(stage.rules[symbol], view.update_id, bids, asks))
+
+
+async def recent_trades(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    rows = request.app[HISTORY].trades(symbol, limit=limit)
+    return web.json_response([views.trade_json(t, stage.rules[symbol]) for t in rows])
+
+
+async def agg_trades(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    rows = request.app[HISTORY].trades(symbol, limit=limit)
+    return web.json_response(views.agg_trades_json(rows, stage.rules[symbol]))
+
+
+async def klines(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    interval = params.parse_interval(p)
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    start, end = params.parse_time_range(p)
+    rows = request.app[HISTORY].klines(symbol, interval, start_time=start, end_time=end, limit=limit)
+    return web.json_response([views.kline_row(k, stage.rules[symbol]) for k in rows])
+
+
+def _ticker_symbols(p: dict[str, str], rules) -> tuple[list[str], bool]:
+    """symbol= gives one object; symbols=[...] or nothing gives an array."""
+    if "symbol" in p:
+        return [params.parse_symbol(p, rules)], True
+    return params.parse_symbols_filter(p, rules), False
+
+
+async def ticker_24hr(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbols, single = _ticker_symbols(p, stage.rules)
+    now = now_ms()
+    out = []
+    for symbol in symbols:
+        trades = request.app[HISTORY].trades_since(symbol, now - 86_400_000)
+        out.append(views.ticker_24hr_json(stage.rules[symbol], trades, stage.depth[symbol].best(), now))
+    return web.json_response(out[0] if single else out)
+
+
+async def ticker_price(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbols, single = _ticker_symbols(p, stage.rules)
+    out = []
+    for symbol in symbols:
+        last = request.app[HISTORY].trades(symbol, limit=1)
+        out.append(views.ticker_price_json(stage.rules[symbol], last[0] if last else None))
+    return web.json_response(out[0] if single else out)
+
+
+async def book_ticker(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbols, single = _ticker_symbols(p, stage.rules)
+    out = [views.book_ticker_json(stage.rules[s], *stage.depth[s].best()) for s in symbols]
+    return web.json_response(out[0] if single else out)
+
+
+async def avg_price(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    now = now_ms()
+    trades = request.app[HISTORY].trades_since(symbol, now - 300_000)
+    return web.json_response(views.avg_price_json(stage.rules[symbol], trades, now))
