@@ -211,7 +211,7 @@ class Supervisor:
         left that queue's process-shared lock or condition variable held for ever (faster-fifo's are
         not robust), so no queue a dead member touched can be trusted. State that must survive comes
         back from the journal and snapshots, not from the queues."""
-        log.error("♻️  restarting the whole pipeline on fresh queues (a member died; shm queues may be wedged)")
+        log.error("♻️  restarting the whole pipeline on fresh queues (a member died: every stage comes back from the journal and snapshots)")
         for inst in self.instances:
             if inst.process is not None:
                 inst.process.kill()
