@@ -36,22 +36,23 @@ async def depth(request: web.Request) -> web.Response:
     return web.json_response(views.depth_json(stage.rules[symbol], view.update_id, bids, asks))
 
 
-async def recent_trades(request: web.Request) -> web.Response:
+async def _latest_trades(request: web.Request):
+    """(symbol rules, the latest trades) for GET /trades and /aggTrades (symbol, limit <= 1000)."""
     p, _, _ = await request_params(request)
     stage = stage_of(request)
     symbol = params.parse_symbol(p, stage.rules)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    rows = request.app[HISTORY].trades(symbol, limit=limit)
-    return web.json_response([views.trade_json(t, stage.rules[symbol]) for t in rows])
+    return stage.rules[symbol], request.app[HISTORY].trades(symbol, limit=limit)
+
+
+async def recent_trades(request: web.Request) -> web.Response:
+    rules, rows = await _latest_trades(request)
+    return web.json_response([views.trade_json(t, rules) for t in rows])
 
 
 async def agg_trades(request: web.Request) -> web.Response:
-    p, _, _ = await request_params(request)
-    stage = stage_of(request)
-    symbol = params.parse_symbol(p, stage.rules)
-    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    rows = request.app[HISTORY].trades(symbol, limit=limit)
-    return web.json_response(views.agg_trades_json(rows, stage.rules[symbol]))
+    rules, rows = await _latest_trades(request)
+    return web.json_response(views.agg_trades_json(rows, rules))
 
 
 async def klines(request: web.Request) -> web.Response:

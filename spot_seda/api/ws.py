@@ -166,6 +166,15 @@ class Hub:
         client.closed = True
         client.chunks.clear()
 
+    def end(self, client: Client, ws: web.WebSocketResponse) -> None:
+        """A client's session is over. One aiohttp's heartbeat gave up on (no pong) or that leaves
+        data unread is dropped: its graceful close would wait for that client for ever."""
+        transport = client.transport
+        if transport is not None and not client.closed and (
+                transport.get_write_buffer_size() > 0 or isinstance(ws.exception(), asyncio.TimeoutError)):
+            self.drop(client, POLICY_VIOLATION, "no pong within the heartbeat, or data never read")
+        self.remove(client)
+
     def drop(self, client: Client, code: int, reason: str) -> None:
         """Close a client now, whatever it has unread: the close frame goes after its data, and the
         connection is cut if it does not read that within two seconds."""
@@ -272,13 +281,7 @@ async def _session(request: web.Request, initial: list[tuple[str, str]], combine
             elif msg.type == WSMsgType.BINARY:
                 client.write(text_frame(_stream_request_error(3, "Invalid JSON: binary frames are not accepted")))
     finally:
-        transport = client.transport
-        if transport is not None and not client.closed and (
-                transport.get_write_buffer_size() > 0 or isinstance(ws.exception(), asyncio.TimeoutError)):
-            # aiohttp's heartbeat gave up on a client that does not read (no pong): its graceful close
-            # would wait for the client to read what is still buffered, for ever
-            hub.drop(client, POLICY_VIOLATION, "no pong within the heartbeat, or data never read")
-        hub.remove(client)
+        hub.end(client, ws)
     return ws
 
 
@@ -350,13 +353,7 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
             if msg.type == WSMsgType.TEXT:
                 client.write(text_frame(_api_call(request.app, client, msg.data)))
     finally:
-        transport = client.transport
-        if transport is not None and not client.closed and (
-                transport.get_write_buffer_size() > 0 or isinstance(ws.exception(), asyncio.TimeoutError)):
-            # aiohttp's heartbeat gave up on a client that does not read (no pong): its graceful close
-            # would wait for the client to read what is still buffered, for ever
-            hub.drop(client, POLICY_VIOLATION, "no pong within the heartbeat, or data never read")
-        hub.remove(client)
+        hub.end(client, ws)
     return ws
 
 

@@ -128,7 +128,7 @@ def replay(settings, source: str | None, out: str | None, transport: str = "inpr
     import tempfile
 
     from .inproc import InprocPipeline
-    from .recovery import read_journal
+    from .recovery import journal_dir, read_journal
     from .replay import InvariantBroken, apply_commands, read_command_file, record, write_jsonl
 
     if not source or not out:
@@ -139,10 +139,11 @@ def replay(settings, source: str | None, out: str | None, transport: str = "inpr
         print(f"replay: no such file or directory: {path}", file=sys.stderr)
         return 2
     journaled = path.is_dir()
+    data_dir = path.parent if path.name == "journal" else path  # the journal directory, or the data dir holding it
     if journaled:
         from ..journal import Journal
 
-        first = Journal.first_on_disk(path if path.name == "journal" else path / "journal")
+        first = Journal.first_on_disk(journal_dir(data_dir))
         if first > 1:
             print(f"replay: the journal starts at position {first}: the commands before it were rotated away after "
                   "a snapshot (their effects are in the SQLite history), and a replay starts from an empty exchange. "
@@ -150,7 +151,7 @@ def replay(settings, source: str | None, out: str | None, transport: str = "inpr
             return 2
     try:
         if journaled:
-            commands = read_journal(path.parent) if path.name == "journal" else read_journal(path)
+            commands = read_journal(data_dir)
         else:
             commands = read_command_file(path, settings.symbol_rules())
         if transport == "shm":

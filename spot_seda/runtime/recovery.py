@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..bus.base import Producer
@@ -42,20 +43,6 @@ def read_journal(data_dir: Path, from_position: int = 1):
         yield DECODER.decode(payload)
 
 
-def journal_position(data_dir: Path) -> int:
-    """The last position in the journal (0 when there is none)."""
-    from ..journal import Journal
-
-    directory = journal_dir(data_dir)
-    if not directory.exists():
-        return 0
-    journal = Journal(directory)
-    try:
-        return journal.last_position
-    finally:
-        journal.close()
-
-
 def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = ()) -> dict[str, Runner]:
     """Replay the journal into fresh stages; returns their runners by instance label.
 
@@ -63,38 +50,42 @@ def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = ()) -> d
     (Persist): every batch the replay publishes is also handed to `feed(label)`, a producer that
     delivers to those stages only, so they write in parallel with the replay."""
     started = time.perf_counter()
+    with _lazy_collector():
+        pipeline = InprocPipeline(settings, data_dir, direct=True, exclude=fed)
+        if feed is not None:
+            for label, runner in pipeline.runners.items():
+                runner.producer = _Tee(runner.producer, feed(label))
+        start = 1
+        snapshot = snapshots.load(data_dir)
+        if snapshot is not None:
+            position, states = snapshot
+            for label, state in states.items():
+                runner = pipeline.runners[label]
+                runner.stage.restore_state(state["stage"])
+                runner.sequencer.next = state["next"]
+                runner.last_seen = state["last_seen"]
+            start = position + 1
+            log.info("📦 loaded the snapshot at journal position %d", position)
+        applied, _refused = apply_commands(pipeline, _progress(read_journal(data_dir, start), started), journaled=True)
+        for runner in pipeline.runners.values():
+            if not runner.stage.inherits_state:
+                runner.stage.stop()  # release what it holds (a database connection) before the fork
+            runner.producer = _Detached()
+        if applied:
+            log.info("♻️  replayed %d journaled commands in %.2fs", applied, time.perf_counter() - started)
+        return pipeline.runners
+
+
+@contextmanager
+def _lazy_collector():
+    """Millions of live objects are built during a rebuild, few of them cyclic garbage: the default
+    gen-0 threshold would run the collector over them again and again."""
     thresholds = gc.get_threshold()
-    gc.set_threshold(200_000, 50, 50)  # millions of live objects are built here, few of them cyclic garbage
+    gc.set_threshold(200_000, 50, 50)
     try:
-        return _rebuild(settings, data_dir, feed, fed, started)
+        yield
     finally:
         gc.set_threshold(*thresholds)
-
-
-def _rebuild(settings, data_dir: Path, feed, fed: tuple[str, ...], started: float) -> dict[str, Runner]:
-    pipeline = InprocPipeline(settings, data_dir, direct=True, exclude=fed)
-    if feed is not None:
-        for label, runner in pipeline.runners.items():
-            runner.producer = _Tee(runner.producer, feed(label))
-    start = 1
-    snapshot = snapshots.load(data_dir)
-    if snapshot is not None:
-        position, states = snapshot
-        for label, state in states.items():
-            runner = pipeline.runners[label]
-            runner.stage.restore_state(state["stage"])
-            runner.sequencer.next = state["next"]
-            runner.last_seen = state["last_seen"]
-        start = position + 1
-        log.info("📦 loaded the snapshot at journal position %d", position)
-    applied, _refused = apply_commands(pipeline, _progress(read_journal(data_dir, start), started), journaled=True)
-    for runner in pipeline.runners.values():
-        if not runner.stage.inherits_state:
-            runner.stage.stop()  # release what it holds (a database connection) before the fork
-        runner.producer = _Detached()
-    if applied:
-        log.info("♻️  replayed %d journaled commands in %.2fs", applied, time.perf_counter() - started)
-    return pipeline.runners
 
 
 def _progress(commands, started: float, every: int = 100_000):

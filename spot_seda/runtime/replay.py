@@ -58,18 +58,29 @@ def record(pipeline: InprocPipeline) -> list[Batch]:
 
 def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journaled: bool, pump_every: int = 256,
                    accepted: list[Command] | None = None) -> tuple[int, int]:
-    """Execute commands in order through the pipeline's Acquiring stage; returns (applied, refused).
-
-    A command file may hold commands the node refuses (as it would live): they are counted. A
-    journaled command was accepted once, so refusing it on replay means the state diverged.
-    `accepted` collects the commands as a journal would hold them.
-    """
+    """Execute commands in order through the pipeline's Acquiring stage; returns (applied, refused)
+    (see execute_commands). `accepted` collects the commands as a journal would hold them."""
     runner = pipeline.runners["acquiring-0"]
-    execute = runner.stage.execute
+    return execute_commands(runner.stage.execute, runner.publish, commands, journaled, settle=pipeline.pump,
+                            tick=pipeline.pump, tick_every=pump_every, accepted=accepted)
+
+
+def execute_commands(execute, publish, commands: Iterable[Command], journaled: bool, settle, tick,
+                     tick_every: int, accepted: list[Command] | None = None) -> tuple[int, int]:
+    """The replay loop, whatever the transport: `execute` is Acquiring's, `publish` its runner's;
+    `settle()` returns once Acquiring has applied the feedback of every command so far (the
+    in-process pipeline pumps until quiescent, the shm replay waits for a sync marker), `tick()`
+    runs every `tick_every` commands. Returns (applied, refused).
+
+    A command file may hold commands the node refuses (as it would live): they are counted, and
+    each command waits for `settle()` first, so the view of free funds does not depend on timing.
+    A journaled command was accepted once, so refusing it on replay means the state diverged
+    (InvariantBroken) — unless Settlement's credits its freeze relied on are still on their way.
+    """
     applied = refused = 0
     for cmd in commands:
         if not journaled:
-            pipeline.pump()  # quiescent first: the view of free funds must not depend on timing
+            settle()
         try:
             done, outputs = execute(cmd, journaled)
         except CommandError as exc:
@@ -78,18 +89,18 @@ def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journa
                 continue
             if exc.kind != NSF:
                 raise InvariantBroken(f"journaled command refused on replay ({exc.kind}): {cmd}") from None
-            pipeline.pump()  # Settlement's credits that this freeze relied on are still queued
+            settle()
             try:
                 done, outputs = execute(cmd, journaled)
             except CommandError as again:
                 raise InvariantBroken(f"journaled command refused on replay ({again.kind}): {cmd}") from None
-        runner.publish(outputs)
+        publish(outputs)
         if accepted is not None:
             accepted.append(done)
         applied += 1
-        if applied % pump_every == 0:
-            pipeline.pump()
-    pipeline.pump()
+        if applied % tick_every == 0:
+            tick()
+    settle()
     return applied, refused
 
 

@@ -21,11 +21,9 @@ import tempfile
 from pathlib import Path
 
 from ..bus.base import Producer
-from ..model.changelog import MSGPACK, Batch, ChangeLogEntry
+from ..model.changelog import MSGPACK, Batch
 from ..model.commands import Command
-from ..stages.acquiring import NSF, CommandError
-from ..stages.base import MARKER
-from .replay import InvariantBroken, write_jsonl
+from .replay import InvariantBroken, RecordingProducer, execute_commands, write_jsonl
 
 #: a pipeline round trip may take this long before the replay gives up
 SYNC_TIMEOUT_S = 60.0
@@ -35,23 +33,26 @@ class ReplayFailed(RuntimeError):
     """A stage process of the replay died, or Acquiring refused a journaled command."""
 
 
-class FileRecorder(Producer):
+class _FileSink:
+    """Where a FileRecorder keeps batches: length-prefixed msgpack in a file."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "ab")
+
+    def append(self, batch: Batch) -> None:
+        data = MSGPACK.encode(batch)
+        self.file.write(len(data).to_bytes(4, "little") + data)
+
+
+class FileRecorder(RecordingProducer):
     """Publishes through `inner` and appends every non-marker batch to a file."""
 
     def __init__(self, inner: Producer, name: str, path: Path) -> None:
-        self.inner = inner
-        self.name = name
-        self.file = open(path, "ab")
-
-    def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
-        self.inner.publish_to(topic, partition, entries)
-        if entries[0].entity_type != MARKER:
-            data = MSGPACK.encode(Batch(topic, partition, self.name, entries))
-            self.file.write(len(data).to_bytes(4, "little") + data)
+        super().__init__(inner, name, _FileSink(path), inner.partitions)
 
     def flush(self, timeout: float | None = None) -> None:
-        self.inner.flush(timeout)
-        self.file.flush()
+        super().flush(timeout)
+        self.sink.file.flush()
 
 
 def read_recording(path: Path) -> list[Batch]:
@@ -78,7 +79,6 @@ class ShmReplay:
     def drive(self, _stage, runner, stopping) -> None:
         """Acquiring's process: execute every command, publish its effects, report the counts."""
         runner.start()
-        stage = runner.stage
         completed: set[int] = set()
         runner.on_marker = lambda _kind, position: completed.add(position)
         sent = 0
@@ -94,30 +94,11 @@ class ShmReplay:
                 if not runner.step(0.05):
                     waited += 0.05
 
-        applied = refused = 0
         summary: dict = {}
         try:
-            for cmd in self.commands:
-                if not self.journaled:
-                    sync()
-                try:
-                    _done, outputs = stage.execute(cmd, self.journaled)
-                except CommandError as exc:
-                    if not self.journaled:
-                        refused += 1
-                        continue
-                    if exc.kind != NSF:
-                        raise InvariantBroken(f"journaled command refused on replay ({exc.kind}): {cmd}") from None
-                    sync()  # Settlement's credits this freeze relied on are still on their way
-                    try:
-                        _done, outputs = stage.execute(cmd, self.journaled)
-                    except CommandError as again:
-                        raise InvariantBroken(f"journaled command refused on replay ({again.kind}): {cmd}") from None
-                runner.publish(outputs)
-                applied += 1
-                if applied % 64 == 0:
-                    runner.step(0)  # keep the feedback queue drained so Match never waits on it
-            sync()
+            applied, refused = execute_commands(
+                runner.stage.execute, runner.publish, self.commands, self.journaled, settle=sync,
+                tick=lambda: runner.step(0), tick_every=64)  # the tick keeps the feedback queue drained
             summary = {"applied": applied, "refused": refused}
         except (InvariantBroken, ReplayFailed) as exc:
             summary = {"error": str(exc)}

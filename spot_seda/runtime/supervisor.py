@@ -101,7 +101,9 @@ class Supervisor:
         #: runs Acquiring from a command file instead of HTTP, with no network (runtime/replay.py)
         self.replay = replay
         #: the node takes snapshots (runtime/snapshots.py) when its journal is the source of truth
-        self.snapshots = replay is None and only is None and any(s.name == "acquiring" for s in self.specs)
+        #: Acquiring runs here: this supervisor's journal is the source of truth
+        self.runs_acquiring = any(s.name == "acquiring" for s in self.specs)
+        self.snapshots = replay is None and only is None and self.runs_acquiring
         self.recovered: dict[str, Runner] = {}
         self.snapshot_position = 0
         self.pid = os.getpid()
@@ -134,7 +136,7 @@ class Supervisor:
     def _fed(self) -> list[Instance]:
         """Stage instances that start afresh and only consume (Persist): during recovery they run
         as their own processes and are fed the replay's output, instead of being replayed into."""
-        if not any(s.name == "acquiring" for s in self.specs) or not self.bus.can_target_groups:
+        if not self.runs_acquiring or not self.bus.can_target_groups:
             return []
         return [x for x in self.instances if not x.cls.inherits_state and not x.cls.produces and x.cls.consumes]
 
@@ -149,16 +151,12 @@ class Supervisor:
 
         gc.unfreeze()  # what an earlier recovery froze may be garbage now
         fed = self._fed()
-        if not fed:
-            self.recovered = rebuild(self.settings, self.data_dir)
-            gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
-            return
         groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
 
         def feed(label: str) -> Producer:
             return _Feed(self.bus.producer(label, groups), fed)
 
-        self.recovered = rebuild(self.settings, self.data_dir, feed, tuple({x.spec.name for x in fed}))
+        self.recovered = rebuild(self.settings, self.data_dir, feed if fed else None, tuple({x.spec.name for x in fed}))
         gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
 
     def _spawn(self, inst: Instance) -> None:

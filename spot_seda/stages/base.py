@@ -160,7 +160,7 @@ class Runner:
     the marker on every partition it produces (after its own earlier output, so the order holds
     downstream) and calls `on_marker(kind, position)`. The node uses this for consistent snapshots
     without stopping the pipeline (runtime/snapshots.py) and the shm replay to wait until the
-    feedback of a command has reached Acquiring (runtime/replay.py). Markers never reach a stage's
+    feedback of a command has reached Acquiring (runtime/shmreplay.py). Markers never reach a stage's
     `handle_events`, take no sequence number, and never change what a stage outputs.
     """
 
