@@ -177,8 +177,9 @@ class Supervisor:
             inst = live[sentinel]
             if inst.process is None:  # reaped below by a whole-pipeline restart
                 continue
-            code, pid = inst.process.exitcode, inst.process.pid
-            self._reap(inst)
+            proc = inst.process
+            self._reap(inst)  # first: a SIGKILLed child closes its sentinel before it can be waited for
+            code, pid = proc.exitcode, proc.pid
             if self._stopping:
                 continue
             uptime = now - inst.started

@@ -105,10 +105,11 @@ def test_a_killed_stage_is_restarted_and_the_pipeline_flows_again(tmp_path):
 
         row = next(r for r in open_from_manifest(node.data_dir).snapshot() if r["stage"] == "relay-1")
         assert row["restarts"] == 1
-    assert f"SpotRelayStage relay-1 (pid {victim}) exited with code -9" in node.log()
-    assert "restarting SpotRelayStage relay-1" in node.log()
+    log = node.log()
+    assert f"SpotRelayStage relay-1 (pid {victim}) exited with code -9" in log, log
+    assert "restarting SpotRelayStage relay-1" in log, log
     # shm queues cannot outlive a killed member safely: the whole pipeline restarts on fresh queues
-    assert "restarting the whole pipeline on fresh queues" in node.log()
+    assert "restarting the whole pipeline on fresh queues" in log, log
 
 
 def test_stages_do_not_outlive_a_killed_supervisor(tmp_path):
