@@ -94,6 +94,11 @@ class Ledger:
         """Every asset of an account: asset -> (available, frozen)."""
         return {asset: (b[0], b[1]) for asset, b in sorted(self._balances.get(account, {}).items())}
 
+    def negative(self) -> list[tuple[int, str, int, int]]:
+        """(account, asset, available, frozen) of every balance below zero (none, in a sound ledger)."""
+        return [(account, asset, b[0], b[1]) for account, assets in sorted(self._balances.items())
+                for asset, b in sorted(assets.items()) if b[0] < 0 or b[1] < 0]
+
     def hold(self, order_id: int) -> tuple[int, str, int] | None:
         """(account, asset, amount still frozen) for an order, or None."""
         h = self._holds.get(order_id)
@@ -108,23 +113,30 @@ class Ledger:
         self._net[asset] = self._net.get(asset, 0) + amount
         return _OK, [self._move(account, asset, amount, 0, "deposit", ref)]
 
-    def withdraw(self, account: int, asset: str, amount: int, ref: int = 0) -> tuple[ResultCode, list[BalanceChange]]:
-        """Debit `amount` from available; NSF (and nothing changes) if not that much is available."""
+    def withdraw(self, account: int, asset: str, amount: int, ref: int = 0,
+                 force: bool = False) -> tuple[ResultCode, list[BalanceChange]]:
+        """Debit `amount` from available; NSF (and nothing changes) if not that much is available.
+        `force` skips that check (see freeze)."""
         if amount <= 0:
             return ResultCode.BAD_AMOUNT, []
-        if self.balance(account, asset)[0] < amount:
+        if not force and self.balance(account, asset)[0] < amount:
             return ResultCode.NSF, []
         self._net[asset] -= amount
         return _OK, [self._move(account, asset, -amount, 0, "withdraw", ref)]
 
-    def freeze(self, order_id: int, account: int, asset: str, amount: int) -> tuple[ResultCode, list[BalanceChange]]:
-        """Move `amount` from available to frozen under a new hold for `order_id`."""
+    def freeze(self, order_id: int, account: int, asset: str, amount: int,
+               force: bool = False) -> tuple[ResultCode, list[BalanceChange]]:
+        """Move `amount` from available to frozen under a new hold for `order_id`.
+
+        `force` skips the check that `amount` is available: for a journaled command, which passed
+        it once, replayed into a view whose credits (from Settlement) may still be on their way.
+        Available may go negative for a while; `negative()` tells whether it stayed so."""
         if amount <= 0:
             return ResultCode.BAD_AMOUNT, []
         if order_id in self._holds:
             return ResultCode.DUPLICATE_HOLD, []
         b = self._balances.get(account, {}).get(asset)
-        if b is None or b[0] < amount:
+        if not force and (b is None or b[0] < amount):
             return ResultCode.NSF, []
         self._holds[order_id] = [account, asset, amount]
         return _OK, [self._move(account, asset, -amount, amount, "freeze", order_id)]
@@ -205,7 +217,8 @@ class Ledger:
             elif reason in ("deposit", "withdraw"):
                 self._net[asset] = self._net.get(asset, 0) + da
             b = self._slot(account, asset)
-            if b[0] + da < 0 or b[1] + df < 0:
+            if (da < 0 and b[0] + da < 0) or (df < 0 and b[1] + df < 0):  # (a forced freeze may have
+                # left available below zero for a while: a credit is no error then)
                 raise InvariantError(f"replicated change makes {account}:{asset} negative: {c}")
             b[0] += da
             b[1] += df

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
 from ..model.commands import Command
-from ..stages.acquiring import NSF, CommandError
+from ..stages.acquiring import CommandError
 from ..stages.base import MARKER
 from .inproc import InprocPipeline
 
@@ -61,46 +61,55 @@ def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journa
     """Execute commands in order through the pipeline's Acquiring stage; returns (applied, refused)
     (see execute_commands). `accepted` collects the commands as a journal would hold them."""
     runner = pipeline.runners["acquiring-0"]
-    return execute_commands(runner.stage.execute, runner.publish, commands, journaled, settle=pipeline.pump,
+    return execute_commands(runner.stage, runner.publish, commands, journaled, settle=pipeline.pump,
                             tick=pipeline.pump, tick_every=pump_every, accepted=accepted)
 
 
-def execute_commands(execute, publish, commands: Iterable[Command], journaled: bool, settle, tick,
+def execute_commands(acquiring, publish, commands: Iterable[Command], journaled: bool, settle, tick,
                      tick_every: int, accepted: list[Command] | None = None) -> tuple[int, int]:
-    """The replay loop, whatever the transport: `execute` is Acquiring's, `publish` its runner's;
-    `settle()` returns once Acquiring has applied the feedback of every command so far (the
-    in-process pipeline pumps until quiescent, the shm replay waits for a sync marker), `tick()`
-    runs every `tick_every` commands. Returns (applied, refused).
+    """The replay loop, whatever the transport: `acquiring` is the Acquiring stage, `publish` its
+    runner's; `settle()` returns once Acquiring has applied the feedback of every command so far
+    (the in-process pipeline pumps until quiescent, the shm replay waits for a sync marker),
+    `tick()` runs every `tick_every` commands. Returns (applied, refused).
 
     A command file may hold commands the node refuses (as it would live): they are counted, and
     each command waits for `settle()` first, so the view of free funds does not depend on timing.
+
     A journaled command was accepted once, so refusing it on replay means the state diverged
-    (InvariantBroken) — unless Settlement's credits its freeze relied on are still on their way.
+    (InvariantBroken). Its funds are frozen without waiting for the credits it relied on (see
+    Acquiring.new_order), so journaled commands run `tick_every` at a time, their output published
+    together, and only the end waits for the feedback: then no balance may be left negative.
     """
     applied = refused = 0
+    pending: list = []  # journaled: Acquiring's output since the last tick, published as one batch
+
     for cmd in commands:
         if not journaled:
             settle()
         try:
-            done, outputs = execute(cmd, journaled)
+            done, outputs = acquiring.execute(cmd, journaled)
         except CommandError as exc:
             if not journaled:
                 refused += 1
                 continue
-            if exc.kind != NSF:
-                raise InvariantBroken(f"journaled command refused on replay ({exc.kind}): {cmd}") from None
-            settle()
-            try:
-                done, outputs = execute(cmd, journaled)
-            except CommandError as again:
-                raise InvariantBroken(f"journaled command refused on replay ({again.kind}): {cmd}") from None
-        publish(outputs)
+            raise InvariantBroken(f"journaled command refused on replay ({exc.kind}): {cmd}") from None
+        if journaled:
+            pending += outputs
+        else:
+            publish(outputs)
         if accepted is not None:
             accepted.append(done)
         applied += 1
         if applied % tick_every == 0:
+            if pending:
+                publish(pending)
+                pending.clear()
             tick()
+    if pending:
+        publish(pending)
     settle()
+    if journaled and (overdrawn := acquiring.ledger.negative()):
+        raise InvariantBroken(f"balances left negative after replaying the journal: {overdrawn[:5]}")
     return applied, refused
 
 

@@ -97,7 +97,7 @@ class ShmReplay:
         summary: dict = {}
         try:
             applied, refused = execute_commands(
-                runner.stage.execute, runner.publish, self.commands, self.journaled, settle=sync,
+                runner.stage, runner.publish, self.commands, self.journaled, settle=sync,
                 tick=lambda: runner.step(0), tick_every=64)  # the tick keeps the feedback queue drained
             summary = {"applied": applied, "refused": refused}
         except (InvariantBroken, ReplayFailed) as exc:

@@ -128,12 +128,16 @@ class AcquiringStage(Stage):
 
     # --------------------------------------------------------------- commands
 
-    def new_order(self, cmd: NewOrder, waiter: Waiter | None = None) -> tuple[dict, NewOrder, list[Publish]]:
+    def new_order(self, cmd: NewOrder, waiter: Waiter | None = None,
+                  journaled: bool = False) -> tuple[dict, NewOrder, list[Publish]]:
         """Freeze the order's funds and send it to Match; returns the order, the accepted command (ids,
         budget and timestamp filled in: what to journal) and the entries to publish. Raises CommandError.
 
         A command from the journal already carries its order id, timestamp and budget: it is applied
-        exactly as it was first accepted (no admission control, same ids).
+        exactly as it was first accepted (no admission control, same ids). A `journaled` one is also
+        frozen without checking this view's free funds: it passed that check once, and the credits
+        it relied on may not have come back from Settlement yet in a replay (replay.py checks that no
+        balance stays negative).
         """
         replay = cmd.order_id != 0
         if not replay and self.in_flight >= self.max_in_flight:
@@ -155,7 +159,7 @@ class AcquiringStage(Stage):
             qty = self.ledger.balance(account_id, rules.base)[0]  # likewise: sell up to all free base
         asset, amount = order_hold(rules, side, type, cmd.price, qty, quote_qty)
         order_id = cmd.order_id or self.next_order_id
-        code, changes = self.ledger.freeze(order_id, account_id, asset, amount)
+        code, changes = self.ledger.freeze(order_id, account_id, asset, amount, force=journaled)
         if code != ResultCode.OK:
             raise CommandError(NSF)
         self.next_order_id = max(self.next_order_id, order_id + 1)
@@ -200,13 +204,14 @@ class AcquiringStage(Stage):
         self.pending_cancels.add(cmd.order_id)
         return cmd, [(Topic.ORDER, cmd.symbol, [request])]
 
-    def transfer(self, cmd: Transfer) -> tuple[Transfer, list[Publish]]:
-        """Deposit (amount > 0) or withdraw (amount < 0) free funds. Raises CommandError(NSF)."""
+    def transfer(self, cmd: Transfer, journaled: bool = False) -> tuple[Transfer, list[Publish]]:
+        """Deposit (amount > 0) or withdraw (amount < 0) free funds. Raises CommandError(NSF) (not
+        for a `journaled` withdrawal: see new_order)."""
         ref = cmd.ref or f"transfer-{self.next_transfer_id}"
         if cmd.amount > 0:
             code, changes = self.ledger.deposit(cmd.account, cmd.asset, cmd.amount, ref)
         else:
-            code, changes = self.ledger.withdraw(cmd.account, cmd.asset, -cmd.amount, ref)
+            code, changes = self.ledger.withdraw(cmd.account, cmd.asset, -cmd.amount, ref, force=journaled)
         if code != ResultCode.OK:
             raise CommandError(NSF)
         self.next_transfer_id += 1
@@ -218,11 +223,11 @@ class AcquiringStage(Stage):
         """Apply a command without a waiter (replay): the same path as live commands. Returns the
         accepted command (what a journal holds) and the entries to publish."""
         if type(cmd) is NewOrder:
-            _order, accepted, outputs = self.new_order(cmd)
+            _order, accepted, outputs = self.new_order(cmd, journaled=journaled)
             return accepted, outputs
         if type(cmd) is Cancel:
             return self.cancel(cmd, journaled=journaled)
-        return self.transfer(cmd)
+        return self.transfer(cmd, journaled=journaled)
 
     # ---------------------------------------------------------- inbound events
 
