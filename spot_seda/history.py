@@ -9,7 +9,10 @@ rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also
 - klines(symbol, interval, open_time) PK, the SpotKLine fields.
 - balance_changes(id, the SpotBalance fields, time, sequence); a trigger adds each inserted row's
   deltas to balances(account, asset) PK (available, frozen).
-Idempotence: replaying any entry changes nothing (recovery replays the whole journal through Persist).
+- progress(topic, partition, producer) PK, sequence: the last entry written from each input stream,
+  committed with the rows; meta('layout') says under which partitions and instances it was counted.
+Idempotence: replaying any entry changes nothing (recovery replays the journal through Persist,
+leaving out what `progress` says is written).
 Orders and trades are keyed by their ids; an order update applies only if it is not older than the
 row — (update_time, executed_qty, final status) never goes back — and a candle update only if
 (trades, closed) does not. A balance change is UNIQUE(account, asset, reason, ref, time, sequence):
@@ -78,6 +81,14 @@ CREATE TABLE IF NOT EXISTS balances (
     account INTEGER NOT NULL, asset TEXT NOT NULL, available INTEGER NOT NULL, frozen INTEGER NOT NULL,
     PRIMARY KEY (account, asset)
 ) STRICT, WITHOUT ROWID;
+-- how far Persist has written each input stream (topic, partition, producer): the last sequence,
+-- committed with the rows, so a recovery need not send what is already here again
+CREATE TABLE IF NOT EXISTS progress (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, producer TEXT NOT NULL, sequence INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, producer)
+) STRICT, WITHOUT ROWID;
+-- the pipeline layout (partitions, instances) the progress sequences were counted under
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 -- fires only for rows really inserted, so a replayed (ignored) change never moves a balance
 CREATE TRIGGER IF NOT EXISTS balance_running AFTER INSERT ON balance_changes BEGIN
     INSERT INTO balances (account, asset, available, frozen)
@@ -126,6 +137,11 @@ WHERE (excluded.trades, excluded.closed) >= (klines.trades, klines.closed)
 _INSERT_BALANCE = f"""
 INSERT INTO balance_changes ({", ".join(_BALANCE_COLUMNS)}) VALUES ({", ".join("?" * len(_BALANCE_COLUMNS))})
 ON CONFLICT DO NOTHING
+"""
+
+_UPSERT_PROGRESS = """
+INSERT INTO progress (topic, partition, producer, sequence) VALUES (?, ?, ?, ?)
+ON CONFLICT (topic, partition, producer) DO UPDATE SET sequence = max(sequence, excluded.sequence)
 """
 
 _order_created = itemgetter(*ORDER_CREATED)
@@ -186,6 +202,7 @@ class History:
             raise RuntimeError(f"history needs SQLite >= 3.37 (STRICT tables), found {sqlite3.sqlite_version}")
         self.path = Path(path)
         self.readonly = readonly
+        self._layout: str | None = None  # the layout this writer has checked meta against
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT), one per batch
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout_ms / 1000)
         db = self._db
@@ -229,8 +246,20 @@ class History:
 
     # ------------------------------------------------------------------ writing
 
-    def apply(self, entries: list[ChangeLogEntry]) -> None:
+    def progress(self, layout: str) -> dict[tuple[str, int, str], int]:
+        """The last sequence written per (topic, partition, producer), counted under `layout` (the
+        pipeline's partitions and instances: sequences mean nothing under another); empty when
+        nothing was recorded or the layout changed since."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
+        if row is None or row[0] != layout:
+            return {}
+        return {(t, p, producer): seq for t, p, producer, seq in self._db.execute("SELECT * FROM progress")}
+
+    def apply(self, entries: list[ChangeLogEntry], progress: dict[tuple[str, int, str], int] | None = None,
+              layout: str = "") -> None:
         """Write a batch of entries of any topics in ONE transaction: all of it or, on error, none.
+        `progress` (topic, partition, producer) -> last sequence is recorded in that transaction too,
+        under `layout` (a new layout drops the progress recorded under the old one).
 
         Order updates without a status (cancel requests, rejected cancels) and Deleted entries are
         not state changes and are skipped. Raises HistoryError (after rolling back) for an entry that
@@ -308,6 +337,10 @@ class History:
                 db.executemany(_UPSERT_KLINE, klines)
             if balances:
                 db.executemany(_INSERT_BALANCE, balances)
+            if progress:
+                if layout != self._layout:
+                    self._set_layout(layout)
+                db.executemany(_UPSERT_PROGRESS, [(*channel, seq) for channel, seq in progress.items()])
         except sqlite3.IntegrityError as exc:  # STRICT type check or NOT NULL: the batch is bad
             db.execute("ROLLBACK")
             raise HistoryError(f"batch rejected, nothing written: {exc}") from None
@@ -315,6 +348,15 @@ class History:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        if progress:
+            self._layout = layout
+
+    def _set_layout(self, layout: str) -> None:
+        db = self._db
+        row = db.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
+        if row is None or row[0] != layout:
+            db.execute("DELETE FROM progress")
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?)", (layout,))
 
     # ------------------------------------------------------------------ reading
 

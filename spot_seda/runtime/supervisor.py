@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..bus import make_bus
 from ..bus.base import BusFull, Producer
-from ..stages.base import Runner, StageContext
+from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import StageSpec, consumer_slot, input_channels, instances_of, stage_specs, wiring_for
 from .metrics import MetricsTable
 
@@ -152,12 +152,24 @@ class Supervisor:
         gc.unfreeze()  # what an earlier recovery froze may be garbage now
         fed = self._fed()
         groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
+        written = self._written() if fed else {}
 
         def feed(label: str) -> Producer:
-            return _Feed(self.bus.producer(label, groups), fed)
+            return _Feed(self.bus.producer(label, groups), fed, label, written)
 
         self.recovered = rebuild(self.settings, self.data_dir, feed if fed else None, tuple({x.spec.name for x in fed}))
         gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
+
+    def _written(self) -> dict[tuple[str, int, str], int]:
+        """What Persist has already written of each stream (History.progress): the replay need not
+        send it again. Persist's own runner skips it too; leaving it out here saves the encoding."""
+        from ..history import History
+
+        path = self.data_dir / "history.sqlite"
+        if not path.exists():
+            return {}
+        with History(path, readonly=True) as history:
+            return history.progress(sequence_layout(self.settings))
 
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
@@ -314,11 +326,19 @@ class _Feed(Producer):
     """A producer to the stages fed during recovery: waits while their queue is full (they write
     SQLite as fast as they can), fails if one of them died."""
 
-    def __init__(self, inner: Producer, fed: list[Instance]) -> None:
+    def __init__(self, inner: Producer, fed: list[Instance], label: str,
+                 written: dict[tuple[str, int, str], int]) -> None:
         self.inner = inner
         self.fed = fed
+        self.label = label
+        self.written = written  # (topic, partition, producer) -> last sequence already in the history
 
     def publish_to(self, topic, partition, entries) -> None:
+        done = self.written.get((topic, partition, self.label))
+        if done is not None and entries[0].sequence <= done:
+            if entries[-1].sequence <= done:
+                return
+            entries = [e for e in entries if e.sequence > done]
         while True:
             try:
                 return self.inner.publish_to(topic, partition, entries)

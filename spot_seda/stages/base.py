@@ -68,6 +68,15 @@ class Stage:
     broadcast: ClassVar[bool] = False
     #: topic -> the stages whose output on it this stage wants (empty: every producer)
     sources: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: the stage records how far it has applied each input channel (Persist, in its database): its
+    #: runner starts its duplicate filter at `resume_from()` and lets it read `input_progress`, the
+    #: last sequence per channel of everything handed to handle_events so far
+    tracks_input: ClassVar[bool] = False
+    input_progress: dict[tuple[str, int, str], int]
+
+    def resume_from(self) -> dict[tuple[str, int, str], int]:
+        """(tracks_input) The last sequence per input channel already applied, after start()."""
+        return {}
 
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
@@ -139,6 +148,12 @@ class Sequencer:
             append(ChangeLogEntry(e.entity_id, e.entity_type, e.change_type, e.timestamp, seq))
             seq += 1
         return out
+
+
+def sequence_layout(settings) -> str:
+    """What output sequences are counted under: the same commands number each (topic, partition,
+    producer) stream alike only with the same partitions and stage instances."""
+    return f"partitions={settings.bus.partitions};instances={sorted(settings.runtime.instances.items())}"
 
 
 def marker_entry(kind: str, position: int, origin: str) -> ChangeLogEntry:
@@ -328,6 +343,9 @@ class Runner:
             return
         self.stage.start()
         self.sequencer = Sequencer(self.partitions, self.stage.sequence_start())
+        if self.stage.tracks_input:
+            self.last_seen.update(self.stage.resume_from())
+            self.stage.input_progress = self.last_seen
 
     def adopt(self, other: "Runner") -> None:
         """Carry on from another runner's stage state, output sequences and duplicate filter (the

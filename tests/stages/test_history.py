@@ -183,6 +183,22 @@ def test_a_failure_inside_the_transaction_rolls_everything_back(history, tmp_pat
     assert not history._db.in_transaction
 
 
+def test_progress_is_committed_with_the_rows_and_only_under_its_layout(history, tmp_path):
+    history.apply([balance(1, "BTC", 100)], {("balance", 0, "acquiring-0"): 1}, "partitions=1")
+    history.apply([trade(1)], {("trade", 0, "match-0"): 4}, "partitions=1")
+    assert history.progress("partitions=1") == {("balance", 0, "acquiring-0"): 1, ("trade", 0, "match-0"): 4}
+    assert history.progress("partitions=4") == {}  # sequences counted under another layout mean nothing
+    with pytest.raises(HistoryError):  # a rejected batch leaves its progress unrecorded too
+        history.apply([trade(2), balance(1, "BTC", "10")], {("trade", 0, "match-0"): 9}, "partitions=1")
+    assert history.progress("partitions=1")[("trade", 0, "match-0")] == 4
+    # written under a new layout, the old one's progress is dropped, in the same transaction
+    history.apply([trade(3)], {("trade", 1, "match-0"): 2}, "partitions=4")
+    assert history.progress("partitions=4") == {("trade", 1, "match-0"): 2}
+    assert history.progress("partitions=1") == {}
+    with History(tmp_path / "history.sqlite", readonly=True) as reader:
+        assert reader.progress("partitions=4") == {("trade", 1, "match-0"): 2}
+
+
 def mixed_session(seed: int, n: int) -> list[list[ChangeLogEntry]]:
     """Batches of every entity kind, as a node would write them."""
     rng = random.Random(seed)
