@@ -5,9 +5,13 @@ from a snapshot, and the replay rate.
    assigned): deposits large enough that no freeze fails, then a seeded random session over two
    symbols — GTC and IOC limits around a mid price, markets by quantity (sell) and by quote amount
    (buy), cancels of recent orders. Writing it directly keeps the set-up out of the measurement.
-2. Starts the node on it with no snapshot: the supervisor replays the whole journal through every
-   stage before it forks them. Time until HTTP answers, and the replay rate from the node's log.
-3. Stops it cleanly (every stage snapshots at the journal's last position) and starts it again:
+2. Starts the node on it with no snapshot (periodic snapshots are off in this bench): the
+   supervisor replays the whole journal through every stage before it forks them, while Persist
+   writes the history beside it. Time until HTTP answers, and the replay rate from the node's log.
+3. Once Persist has written everything, kills the node (SIGKILL, every process) and starts it
+   again: the whole journal is replayed once more, but the history already holds its output, so
+   Persist is sent nothing (what a crash between two snapshots costs, with no snapshot at all).
+4. Stops it cleanly (every stage snapshots at the journal's last position) and starts it again:
    time until HTTP answers, and the size of the snapshot.
 
     python bench/recovery.py [--commands 1000000]
@@ -46,9 +50,14 @@ def free_port() -> int:
 def start_and_time(data: Path) -> tuple[float, str, subprocess.Popen]:
     port = free_port()
     log = data.parent / f"node-{time.monotonic_ns()}.log"
+    config = data.parent / "node.toml"
+    default = (ROOT / "configs" / "default.toml").read_text()
+    assert "\n[journal]" in default
+    config.write_text(re.sub(r"^snapshot_interval_s.*$", "", default, flags=re.M).replace(
+        "\n[journal]", "\n[journal]\nsnapshot_interval_s = 0", 1))  # only at a clean stop
     began = time.perf_counter()
-    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--data-dir", str(data), "--http-port", str(port),
-                             "--ws-port", str(free_port())], cwd=ROOT, stdout=subprocess.DEVNULL,
+    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(config), "--data-dir", str(data),
+                             "--http-port", str(port), "--ws-port", str(free_port())], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=open(log, "wb"), start_new_session=True)
     shown = ""
     while True:
@@ -109,6 +118,21 @@ def journal_session(n: int, seed: int, resting: bool = False):
                            ts, oid)
 
 
+def wait_for_persist(data: Path) -> None:
+    """Until Persist has taken in everything the replay sent it (its queue empty, its count still)."""
+    from spot_seda.runtime.metrics import open_from_manifest
+
+    table = open_from_manifest(data)
+    last, still = -1, 0
+    while still < 5:
+        row = next(r for r in table.snapshot() if r["stage"].startswith("persist"))
+        count = row["events_in"]
+        still = still + 1 if count == last and row["queue_depth"] == 0 else 0
+        last = count
+        time.sleep(0.2)
+    print(f"#   Persist took in {last:,} entries", flush=True)
+
+
 def log_text(data: Path) -> str:
     """Every node log of this run (start_and_time writes them beside the data dir)."""
     return "".join(p.read_text() for p in sorted(data.parent.glob("node-*.log")))
@@ -164,6 +188,17 @@ def main() -> int:
     print(f"restart, no snapshot: HTTP answers after {elapsed:.2f}s; {replayed.group(0) if replayed else log[-500:]}", flush=True)
     if replayed:
         print(f"  replay rate: {int(replayed.group(1)) / float(replayed.group(2)):,.0f} commands/s", flush=True)
+    wait_for_persist(data)
+    os.killpg(node.pid, signal.SIGKILL)
+    node.wait(60)
+    elapsed, log, node = start_and_time(data)
+    replayed = re.search(r"replayed (\d+) journaled commands in ([\d.]+)s", log)
+    print(f"restart after kill -9, no snapshot, history written: HTTP answers after {elapsed:.2f}s; "
+          f"{replayed.group(0) if replayed else log[-500:]}", flush=True)
+    if replayed:
+        print(f"  replay rate: {int(replayed.group(1)) / float(replayed.group(2)):,.0f} commands/s", flush=True)
+    skipped = re.search(r"history already holds .*", log)
+    print(f"  {skipped.group(0) if skipped else 'Persist was sent everything again'}", flush=True)
     stopped = time.perf_counter()
     os.killpg(node.pid, signal.SIGTERM)
     node.wait(600)

@@ -153,6 +153,9 @@ class Supervisor:
         fed = self._fed()
         groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
         written = self._written() if fed else {}
+        if written:
+            log.info("📚 the history already holds %d entries of %d streams: the replay sends Persist only "
+                     "what follows them", sum(written.values()), len(written))
 
         def feed(label: str) -> Producer:
             return _Feed(self.bus.producer(label, groups), fed, label, written)
