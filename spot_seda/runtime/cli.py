@@ -88,12 +88,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from ..journal import JournalError
+    from .snapshots import SnapshotMismatch
 
     try:
         return supervisor.run_forever()
     except JournalError as exc:
         # a damaged journal is never replayed partly: the operator decides (README, "Durability")
         print(f"cannot start: the journal in {supervisor.data_dir / 'journal'} is damaged: {exc}", file=sys.stderr)
+        return 3
+    except SnapshotMismatch as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
         return 3
 
 

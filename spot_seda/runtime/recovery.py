@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..bus.base import Producer
 from ..model.commands import DECODER
-from ..stages.base import Runner
+from ..stages.base import Runner, sequence_layout
 from . import snapshots
 from .inproc import InprocPipeline
 from .replay import apply_commands
@@ -56,7 +56,7 @@ def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = ()) -> d
             for label, runner in pipeline.runners.items():
                 runner.producer = _Tee(runner.producer, feed(label))
         start = 1
-        snapshot = snapshots.load(data_dir)
+        snapshot = snapshots.load(data_dir, sequence_layout(settings))
         if snapshot is not None:
             position, states = snapshot
             for label, state in states.items():

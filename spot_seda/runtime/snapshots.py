@@ -23,7 +23,12 @@ several producers) holds a little more than P: on recovery its duplicate filter 
 when the replay of the journal after P produces them again, with the same sequences.
 
 A snapshot is taken every `journal.snapshot_interval_s` and at a clean stop. Delete the directory
-to force a full replay (e.g. after changing the symbols in the config).
+to force a full replay (e.g. after changing the symbols in the config; the whole journal must still
+be on disk: `journal.rotate = false`).
+
+The manifest names the layout the output sequences were counted under (bus.partitions and stage
+instances, stages/base.py `sequence_layout`): a snapshot restored under another one would continue
+sequences that mean something else, so the node refuses to start from it (SnapshotMismatch).
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ from pathlib import Path
 
 FORMAT = 2
 _FILE = re.compile(r"^(?P<label>.+)-(?P<position>\d+)\.pkl$")
+
+
+class SnapshotMismatch(Exception):
+    """The snapshot was taken under another pipeline layout than the configuration's."""
 
 
 def directory(data_dir: Path) -> Path:
@@ -69,7 +78,7 @@ def manifest_position(data_dir: Path) -> int:
         return 0
 
 
-def write_manifest(data_dir: Path, position: int, labels: list[str]) -> None:
+def write_manifest(data_dir: Path, position: int, labels: list[str], layout: str) -> None:
     """Declare the stage files at `position` one consistent snapshot, then delete older files."""
     folder = directory(data_dir)
     missing = [label for label in labels if not stage_path(data_dir, label, position).exists()]
@@ -78,7 +87,7 @@ def write_manifest(data_dir: Path, position: int, labels: list[str]) -> None:
     path = folder / "manifest.json"
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w") as f:
-        f.write(json.dumps({"format": FORMAT, "position": position, "labels": sorted(labels)}))
+        f.write(json.dumps({"format": FORMAT, "position": position, "labels": sorted(labels), "layout": layout}))
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
@@ -88,13 +97,20 @@ def write_manifest(data_dir: Path, position: int, labels: list[str]) -> None:
             old.unlink(missing_ok=True)
 
 
-def load(data_dir: Path) -> tuple[int, dict[str, dict]] | None:
-    """(journal position, state per instance label) of the last consistent snapshot, or None."""
+def load(data_dir: Path, layout: str) -> tuple[int, dict[str, dict]] | None:
+    """(journal position, state per instance label) of the last consistent snapshot, or None.
+    Raises SnapshotMismatch when it was taken under another `layout`."""
     try:
         manifest = json.loads((directory(data_dir) / "manifest.json").read_text())
         if manifest.get("format") != FORMAT:
             return None
         position = manifest["position"]
+        if manifest.get("layout", layout) != layout:
+            raise SnapshotMismatch(
+                f"the snapshot at journal position {position} in {directory(data_dir)} was taken with "
+                f"{manifest['layout']}, and the configuration now gives {layout}: start with the old "
+                "bus.partitions and runtime.instances, or move the snapshots away to replay the whole "
+                "journal (which must then still start at position 1)")
         states = {}
         for label in manifest["labels"]:
             with open(stage_path(data_dir, label, position), "rb") as f:

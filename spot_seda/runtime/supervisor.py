@@ -250,7 +250,8 @@ class Supervisor:
         from .snapshots import write_manifest
 
         try:
-            write_manifest(self.data_dir, position, [x.label for x in self.instances if x.cls.inherits_state])
+            write_manifest(self.data_dir, position, [x.label for x in self.instances if x.cls.inherits_state],
+                           sequence_layout(self.settings))
         except OSError as exc:  # the previous snapshot still stands; supervising must go on
             log.error("cannot declare the snapshot at %d complete: %s", position, exc)
             return

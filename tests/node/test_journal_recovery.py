@@ -191,6 +191,13 @@ def test_a_clean_stop_rotates_the_journal_and_the_snapshot_carries_on(tmp_path):
     done = subprocess.run([sys.executable, "run.py", "replay", str(data / "journal"), "--out", str(tmp_path / "r.jsonl")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "rotated away after a snapshot" in done.stderr, done.stderr  # an audit is told
+    # the snapshot's sequences were counted with one partition per topic: another layout is refused
+    ctx, node = start(tmp_path, "other-layout", data, http, "partitions = 2\n" + small)
+    try:
+        assert node.proc.wait(60) == 3
+        assert "cannot start" in node.log() and "partitions=2" in node.log(), node.log()
+    finally:
+        ctx.__exit__(None, None, None)
     ctx, node = start(tmp_path, "second", data, http, small)
     try:
         wait_http(base, node)
