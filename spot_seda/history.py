@@ -32,12 +32,15 @@ from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
 
+import msgspec
+
 from .model.changelog import ChangeLogEntry, Created, Updated
 from .model.entities import BALANCE_FIELDS, KLINE_FIELDS, ORDER_CREATED, TRADE_CREATED
 from .model.enums import EntityType
 
 #: Most rows any query returns (Binance's maximum for allOrders, myTrades, trades and klines).
 MAX_LIMIT = 1000
+MINUTE_MS = 60_000
 FINAL_STATUSES = ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
 
 _FINAL = "({} IN ('FILLED', 'CANCELED', 'EXPIRED', 'EXPIRED_IN_MATCH', 'REJECTED'))"
@@ -183,6 +186,32 @@ def _latest_klines(rows: list[tuple]) -> list[tuple]:
         if kept is None or (row[_K_TRADES], row[_K_CLOSED]) >= (kept[_K_TRADES], kept[_K_CLOSED]):
             latest[key] = row  # a dict keeps the first insertion's place
     return list(latest.values()) if len(latest) < len(rows) else rows
+
+
+class TradeSummary(msgspec.Struct, frozen=True):
+    """What a window of a symbol's trades adds up to (24-hour tickers): prices and amounts in units."""
+
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+    quote_volume: int
+    count: int
+    first_id: int
+    last_id: int
+    last_qty: int
+
+
+def summarize(trades) -> TradeSummary | None:
+    """The summary of some trade rows (any order), or None for none."""
+    rows = sorted(trades, key=itemgetter("trade_id"))
+    if not rows:
+        return None
+    first, last = rows[0], rows[-1]
+    prices = [t["price"] for t in rows]
+    return TradeSummary(first["price"], max(prices), min(prices), last["price"], sum(t["qty"] for t in rows),
+                        sum(t["quote_qty"] for t in rows), len(rows), first["trade_id"], last["trade_id"], last["qty"])
 
 
 class HistoryError(ValueError):
@@ -425,8 +454,53 @@ class History:
 
     def trades_since(self, symbol: str, start_time: int) -> list[dict]:
         """Every trade of a symbol at or after `start_time` (ms), ascending (tickers, avgPrice); unbounded."""
-        return self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ?", (symbol, start_time),
-                            "trade_id ASC", -1)
+        # ordered by the (symbol, time) index so SQLite seeks it (by trade_id it would scan every
+        # trade of the symbol), then by id: a clock step back may leave times out of id order
+        rows = self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ?", (symbol, start_time),
+                            "time, trade_id", -1)
+        rows.sort(key=itemgetter("trade_id"))
+        return rows
+
+    def trade_window(self, symbol: str, start_time: int) -> tuple[TradeSummary | None, int | None]:
+        """(summary of the symbol's trades at or after `start_time`, price of the last trade before
+        it or None): what a 24-hour ticker shows, exactly as summarize(trades_since(...)) would,
+        without reading a day of trades.
+
+        Whole minutes come from the closed 1m candles (one row a minute; a candle is closed once a
+        later trade has come, so only the newest is open); the part of a minute at the window's
+        start and everything since the last closed candle come from the trades themselves."""
+        minute = -(-start_time // MINUTE_MS) * MINUTE_MS  # the first whole minute inside the window
+        db = self._db
+        candles = db.execute(
+            "SELECT open_time, open, high, low, close, volume, quote_volume, trades FROM klines "
+            "WHERE symbol = ? AND interval = '1m' AND closed = 1 AND open_time >= ? ORDER BY open_time",
+            (symbol, minute)).fetchall()
+        covered = candles[-1][0] + MINUTE_MS if candles else minute  # the candles hold [minute, covered)
+        # two range queries, not one with OR: each seeks the (symbol, time) index
+        head = self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ? AND time < ?",
+                            (symbol, start_time, minute), "time, trade_id", -1)  # (by time: the index's order)
+        tail = self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ?", (symbol, max(covered, minute)),
+                            "time, trade_id", -1)
+        before = db.execute("SELECT price FROM trades WHERE symbol = ? AND time < ? ORDER BY time DESC, trade_id DESC "
+                            "LIMIT 1", (symbol, start_time)).fetchone()
+        prev_close = before[0] if before else None
+        if not candles:
+            return summarize(head + tail), prev_close
+        first = db.execute("SELECT trade_id, price FROM trades WHERE symbol = ? AND time >= ? ORDER BY time, trade_id "
+                           "LIMIT 1", (symbol, start_time)).fetchone()
+        last = db.execute("SELECT trade_id, price, qty FROM trades WHERE symbol = ? ORDER BY trade_id DESC LIMIT 1",
+                          (symbol,)).fetchone()
+        if first is None or last is None:  # (a candle written before its trades: Persist has two producers)
+            return summarize(head + tail), prev_close
+        parts = [x for x in (summarize(head), summarize(tail)) if x is not None]
+        return TradeSummary(
+            open=first[1], close=last[1], last_qty=last[2], first_id=first[0], last_id=last[0],
+            high=max([c[2] for c in candles] + [x.high for x in parts]),
+            low=min([c[3] for c in candles] + [x.low for x in parts]),
+            volume=sum(c[5] for c in candles) + sum(x.volume for x in parts),
+            quote_volume=sum(c[6] for c in candles) + sum(x.quote_volume for x in parts),
+            count=sum(c[7] for c in candles) + sum(x.count for x in parts),
+        ), prev_close
 
     def klines(self, symbol: str, interval: str, start_time: int | None = None, end_time: int | None = None,
                limit: int = 500) -> list[dict]:

@@ -80,8 +80,8 @@ async def ticker_24hr(request: web.Request) -> web.Response:
     now = now_ms()
     out = []
     for symbol in symbols:
-        trades = request.app[HISTORY].trades_since(symbol, now - 86_400_000)
-        out.append(views.ticker_24hr_json(stage.rules[symbol], trades, stage.depth[symbol].best(), now))
+        summary, prev_close = request.app[HISTORY].trade_window(symbol, now - views.DAY_MS)
+        out.append(views.ticker_24hr_json(stage.rules[symbol], summary, stage.depth[symbol].best(), now, prev_close))
     return web.json_response(out[0] if single else out)
 
 

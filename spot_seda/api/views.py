@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from ..history import TradeSummary
 from ..model.enums import SelfTradePrevention
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import FEE_SCALE, SymbolRules
@@ -297,26 +298,21 @@ def _vwap_text(quote_volume: int, volume: int) -> str:
     return amount_text(quote_volume * 10**ASSET_DECIMALS // volume if volume else 0)
 
 
-def ticker_24hr_json(rules: SymbolRules, trades: Iterable[Mapping],
+def ticker_24hr_json(rules: SymbolRules, summary: TradeSummary | None,
                      best: tuple[tuple[int, int] | None, tuple[int, int] | None], now: int,
                      prev_close: int | None = None, window_ms: int = DAY_MS) -> dict:
-    """GET /api/v3/ticker/24hr from the trades of the last `window_ms` (any order) and the best levels.
-
-    prevClosePrice is the last price before the window when the caller knows it, else 0."""
-    rows = sorted(trades, key=lambda t: t["trade_id"])
+    """GET /api/v3/ticker/24hr from the summary of the last `window_ms` of trades (None: no trade)
+    and the best levels. prevClosePrice is the last price before the window (0 if none)."""
     bid, ask = best
     bp, bq = bid or (0, 0)
     ap, aq = ask or (0, 0)
-    if rows:
-        first, last = rows[0], rows[-1]
-        open_, close = first["price"], last["price"]
-        high = max(t["price"] for t in rows)
-        low = min(t["price"] for t in rows)
-        volume = sum(t["qty"] for t in rows)
-        quote_volume = sum(t["quote_qty"] for t in rows)
+    count = 0
+    if summary is not None:
+        open_, close, high, low = summary.open, summary.close, summary.high, summary.low
+        volume, quote_volume, count = summary.volume, summary.quote_volume, summary.count
         change = close - open_
         percent = to_text(_truncdiv(change * 100_000, open_), 3) if open_ else "0.000"
-        first_id, last_id, last_qty = first["trade_id"], last["trade_id"], last["qty"]
+        first_id, last_id, last_qty = summary.first_id, summary.last_id, summary.last_qty
     else:
         open_ = close = high = low = volume = quote_volume = change = last_qty = 0
         percent = "0.000"
@@ -342,7 +338,7 @@ def ticker_24hr_json(rules: SymbolRules, trades: Iterable[Mapping],
         "closeTime": now,
         "firstId": first_id,
         "lastId": last_id,
-        "count": len(rows),
+        "count": count,
     }
 
 

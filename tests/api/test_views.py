@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from spot_seda.api import views as V
 from spot_seda.engine.ledger import Ledger
+from spot_seda.history import summarize
 from spot_seda.model.enums import Side
 from spot_seda.model.symbols import SymbolRules, SymbolSpec
 
@@ -193,7 +194,8 @@ def test_tickers_and_avg_price():
     trades = [trade(trade_id=2, price=20_000, qty=10**8, quote_qty=200 * 10**8),
               trade(trade_id=1, price=10_000, qty=10**8, quote_qty=100 * 10**8),
               trade(trade_id=3, price=15_000, qty=2 * 10**8, quote_qty=300 * 10**8)]
-    j = V.ticker_24hr_json(BTC, trades, ((14_900, 10**8), (15_100, 2 * 10**8)), now=V.DAY_MS + 5)
+    j = V.ticker_24hr_json(BTC, summarize(trades), ((14_900, 10**8), (15_100, 2 * 10**8)), now=V.DAY_MS + 5,
+                           prev_close=9_000)
     assert j["symbol"] == "BTCUSDT"
     assert (j["openPrice"], j["highPrice"], j["lowPrice"], j["lastPrice"]) == (
         "100.00000000", "200.00000000", "100.00000000", "150.00000000")
@@ -201,9 +203,11 @@ def test_tickers_and_avg_price():
     assert (j["volume"], j["quoteVolume"], j["lastQty"]) == ("4.00000000", "600.00000000", "2.00000000")
     assert (j["bidPrice"], j["askQty"], j["firstId"], j["lastId"], j["count"], j["openTime"], j["closeTime"]) == (
         "149.00000000", "2.00000000", 1, 3, 3, 5, V.DAY_MS + 5)
-    down = V.ticker_24hr_json(BTC, [trade(trade_id=1, price=300), trade(trade_id=2, price=200)], (None, None), 0)
+    assert j["prevClosePrice"] == "90.00000000"
+    down = V.ticker_24hr_json(BTC, summarize([trade(trade_id=1, price=300), trade(trade_id=2, price=200)]), (None, None), 0)
     assert (down["priceChange"], down["priceChangePercent"]) == ("-1.00000000", "-33.333")
-    empty = V.ticker_24hr_json(BTC, [], (None, None), 10)
+    empty = V.ticker_24hr_json(BTC, summarize([]), (None, None), 10)
+    assert empty["prevClosePrice"] == "0.00000000"
     assert (empty["count"], empty["firstId"], empty["lastId"], empty["lastPrice"], empty["priceChangePercent"]) == (
         0, -1, -1, "0.00000000", "0.000")
     assert V.ticker_price_json(BTC, trades[0]) == {"symbol": "BTCUSDT", "price": "200.00000000"}

@@ -153,3 +153,29 @@ def rows(path) -> dict[str, list[tuple]]:
                 for t in tables}
     finally:
         db.close()
+
+
+def test_a_24_hour_window_from_candles_and_trades_equals_one_from_every_trade(tmp_path, node_with_persist):
+    """History.trade_window reads whole minutes from the closed 1m candles and only the edges from
+    the trades: at any window start (on a minute or inside one, before the first trade or after
+    the last) it must say exactly what summing every trade in the window says."""
+    from spot_seda.history import summarize
+
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    apply_commands(pipeline, session(9, 1500), journaled=False)
+    pipeline.stop()
+    rng = random.Random(4)
+    with History(tmp_path / "history.sqlite", readonly=True) as h:
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            every = h.trades_since(symbol, 0)
+            assert len(every) > 200 and len(h.klines(symbol, "1m", start_time=0, limit=1000)) > 20
+            first, last = every[0]["time"], every[-1]["time"]
+            starts = [0, first, first + 1, last, last + 1, first - first % 60_000, (first // 60_000 + 3) * 60_000]
+            starts += [rng.randint(first, last) for _ in range(40)]
+            for start in starts:
+                inside = [t for t in every if t["time"] >= start]
+                before = [t for t in every if t["time"] < start]
+                summary, prev_close = h.trade_window(symbol, start)
+                assert summary == summarize(inside), start
+                assert prev_close == (before[-1]["price"] if before else None), start
