@@ -14,7 +14,7 @@ from a snapshot, and the replay rate.
 4. Stops it cleanly (every stage snapshots at the journal's last position) and starts it again:
    time until HTTP answers, and the size of the snapshot.
 
-    python bench/recovery.py [--commands 1000000]
+    python bench/recovery.py [--commands 1000000] [--resting] [--keep]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,6 +172,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commands", type=int, default=1_000_000)
     parser.add_argument("--resting", action="store_true", help="a session whose orders all rest (deep books)")
+    parser.add_argument("--keep", action="store_true", help="leave the node's data dir (for bench/history.py)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="spot_seda_recovery_"))
     data = scratch / "data"
@@ -213,6 +215,10 @@ def main() -> int:
           f"({'snapshot loaded' if 'loaded the snapshot' in log else 'NO SNAPSHOT'})", flush=True)
     os.killpg(node.pid, signal.SIGTERM)
     node.wait(600)
+    if args.keep:
+        print(f"# the node's data dir is kept: {data}", flush=True)
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)  # a 1M journal leaves ~1 GB
     return 0
 
 
