@@ -66,6 +66,14 @@ class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rotate: bool = True
 
 
+class HistorySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The SQLite history Persist writes (spot_seda/history.py)."""
+
+    #: Persist gathers entries this long before one transaction commits them all (0: a transaction
+    #: per poll). Bigger transactions cost SQLite far less per row; history reads lag by about this.
+    commit_interval_ms: NonNegativeFloat = 10.0
+
+
 class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """bus.transport = "kafka" (spot_seda/bus/kafka.py); topics get bus.partitions partitions."""
 
@@ -110,6 +118,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     node: NodeSettings = msgspec.field(default_factory=NodeSettings)
     bus: BusSettings = msgspec.field(default_factory=BusSettings)
     journal: JournalSettings = msgspec.field(default_factory=JournalSettings)
+    history: HistorySettings = msgspec.field(default_factory=HistorySettings)
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     runtime: RuntimeSettings = msgspec.field(default_factory=RuntimeSettings)
     relay: RelaySettings = msgspec.field(default_factory=RelaySettings)

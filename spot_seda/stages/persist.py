@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ..history import History
 from ..model.changelog import ChangeLogEntry
 from ..model.enums import Topic
@@ -25,24 +27,50 @@ class PersistStage(Stage):
         self.layout = sequence_layout(self.ctx.settings)
         self.written = self.history.progress(self.layout)
         self.input_progress = {}  # a runner hands it its duplicate filter's (Runner.start)
+        self.interval = self.ctx.settings.history.commit_interval_ms / 1000
+        self.pending: list[ChangeLogEntry] = []
+        self.since = 0.0  # when the oldest pending entry came
 
     def resume_from(self) -> dict[tuple[str, int, str], int]:
         return dict(self.written)
 
+    def poll_timeout_s(self) -> float | None:
+        return self.interval or None  # wake up in time to commit what waits
+
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
-        seen, written = self.input_progress, self.written
-        moved = {channel: seq for channel, seq in seen.items() if written.get(channel) != seq}
-        self.history.apply(entries, moved, self.layout)  # one transaction per batch: all of it or none
-        written.update(moved)
+        """Gather entries; commit them when the oldest has waited `history.commit_interval_ms`."""
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending += entries
+        if time.monotonic() - self.since >= self.interval:
+            self.commit()
         return []
 
+    def idle(self) -> list[Publish]:
+        if self.pending:  # no more input waits: nothing is gained by waiting longer
+            self.commit()
+        return []
+
+    def commit(self) -> None:
+        """Write everything gathered, and how far each input stream got, in one transaction (all of
+        it or none). What a crash loses here was never recorded as written: recovery sends it again."""
+        seen, written = self.input_progress, self.written
+        moved = {channel: seq for channel, seq in seen.items() if written.get(channel) != seq}
+        if not self.pending and not moved:
+            return
+        self.history.apply(self.pending, moved, self.layout)
+        written.update(moved)
+        self.pending = []
+
     def marker(self, kind: str, position: int) -> None:
+        self.commit()  # everything before the marker is in the history
         if kind == "snapshot":  # recovery will not write what came before it again
             self.history.make_durable()
 
     def stop(self) -> list[Publish]:
         history = getattr(self, "history", None)
         if history is not None:
+            self.commit()
             history.close()
             self.history = None
         return []
