@@ -107,15 +107,48 @@ def stage_of(request: web.Request) -> AcquiringStage:
     return request.app[STAGE]
 
 
-def publish(request: web.Request, outputs) -> None:
-    request.app[RUNNER].publish(outputs)
+class Outbox:
+    """The effects of journaled commands, sent down the pipeline strictly in journal order, so the
+    live pipeline sees the commands in the order a replay will.
+
+    They go out once per event-loop iteration, all that became durable in one publish: a queue
+    write (and a wake-up of each consumer) per partition, not per command. Until then they stay in
+    `pending`, which a snapshot waits to see empty before it sends its marker (intake.py)."""
+
+    def __init__(self, runner, pending: deque) -> None:
+        self.runner = runner
+        self.pending = pending  # (journal position, outputs), in journal order
+        self.durable = 0
+        self.scheduled = False
+
+    def durable_up_to(self, position: int) -> None:
+        self.durable = max(self.durable, position)
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        pending, outputs = self.pending, []
+        while pending and pending[0][0] <= self.durable:
+            outputs += pending.popleft()[1]
+        if not outputs:
+            return
+        try:
+            self.runner.publish(outputs)
+        except Exception:
+            # journaled effects that cannot reach the pipeline (a queue full for bus.put_timeout_s):
+            # the supervisor restarts the pipeline from the journal, which holds them
+            log.critical("cannot publish journaled commands: stopping this stage", exc_info=True)
+            os._exit(70)
+
+
+OUTBOX = web.AppKey("outbox", Outbox)
 
 
 async def commit(request: web.Request, command, outputs) -> None:
-    """Make an accepted command durable (journal, group commit), then send its effects down the
-    pipeline. Effects go out strictly in journal order (whichever request's sync returns first
-    publishes everything durable so far), so the live pipeline sees the commands in the order a
-    replay will."""
+    """Make an accepted command durable (journal, group commit), then have its effects sent down
+    the pipeline (Outbox)."""
     app = request.app
     journal = app[JOURNAL]
     position = journal.append(COMMANDS.encode(command))
@@ -127,7 +160,4 @@ async def commit(request: web.Request, command, outputs) -> None:
         # supervisor restarts the pipeline from what the journal does hold
         log.critical("the journal failed: stopping this stage", exc_info=True)
         os._exit(70)
-    pending = app[PENDING]
-    runner = app[RUNNER]
-    while pending and pending[0][0] <= durable:
-        runner.publish(pending.popleft()[1])
+    app[OUTBOX].durable_up_to(durable)

@@ -33,7 +33,7 @@ from .intake import Intake
 from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, klines, ping, recent_trades,
                      server_time, ticker_24hr, ticker_price)
 from .openapi import openapi_document
-from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, PENDING, RUNNER, STAGE, authenticate_key, commit,
+from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, Outbox, RUNNER, STAGE, authenticate_key, commit,
                        errors_middleware, now_ms, request_params, signed, stage_of)
 
 log = logging.getLogger("spot_seda.api")
@@ -349,6 +349,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app[HISTORY] = History(stage.ctx.data_dir / "history.sqlite", readonly=True)
     app[JOURNAL] = journal
     app[PENDING] = deque()
+    app[OUTBOX] = Outbox(runner, app[PENDING])
     app[INTAKE] = Intake(runner, journal, app[PENDING], stage.ctx.data_dir, settings.journal.rotate)
     r = app.router
     for path, handler in (("/ping", ping), ("/time", server_time), ("/exchangeInfo", exchange_info), ("/depth", depth),
