@@ -1,43 +1,74 @@
 """The bridge between a stage's Bus queue and an asyncio event loop (the HTTP and WebSocket stages).
 
 A thread blocks on the queue (faster-fifo waits without holding the GIL), decodes what arrives,
-and has the loop apply it, waiting until it has: the loop owns the stage's state, so no lock is
-needed, and a busy loop slows the reader instead of letting decoded batches pile up in memory.
+and hands each poll's batches to the loop, which applies them in order: the loop owns the stage's
+state, so no lock is needed. The thread does not wait for each poll to be applied (that was a
+second cross-thread wake-up per poll, and a GIL hand-off each way); it may run up to
+`max_in_flight` polls ahead, so a busy loop still slows the reader instead of letting decoded
+batches pile up in memory.
+
+Only the thread touches the consumer (a Kafka consumer is not to be used from two threads at
+once): it reads the queue depth after each poll and hands it over with the batches. It commits
+nothing: no transport here relies on committed offsets (the Kafka consumers start at the offsets
+read before the fork; recovery is the journal's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import threading
 from collections.abc import Callable
+
+log = logging.getLogger("spot_seda.busreader")
 
 
 class BusReader:
     """Feeds `runner` from its consumer on a thread; batches are processed on `loop`."""
 
-    def __init__(self, runner, loop: asyncio.AbstractEventLoop, after: Callable[[], None] | None = None) -> None:
+    def __init__(self, runner, loop: asyncio.AbstractEventLoop, after: Callable[[], None] | None = None,
+                 max_in_flight: int = 8) -> None:
         self.runner = runner
         self.loop = loop
         self.after = after  # called on the loop after each applied poll (e.g. flush WebSocket writes)
         self.done = threading.Event()
+        self.slots = threading.Semaphore(max_in_flight)
+        self.max_in_flight = max_in_flight
         self.thread = threading.Thread(target=self._read, name="bus-reader", daemon=True)
 
     def start(self) -> None:
         self.thread.start()
 
-    async def _apply(self, batches) -> None:
-        self.runner.process(iter(batches))
-        if self.after is not None:
-            self.after()
+    def _apply(self, batches, depth: int) -> None:
+        try:
+            self.runner.process(iter(batches), depth)
+            if self.after is not None:
+                self.after()
+        except BaseException:
+            # the stage's state may be half-updated: it must not go on serving from it; the
+            # supervisor restarts the pipeline, which rebuilds it from the journal
+            log.critical("applying the bus input failed: stopping this stage", exc_info=True)
+            os._exit(70)
+        finally:
+            self.slots.release()
 
     def _read(self) -> None:
         consumer = self.runner.consumer
         while not self.done.is_set():
             batches = list(consumer.poll(0.05))
             if batches:
-                asyncio.run_coroutine_threadsafe(self._apply(batches), self.loop).result()
+                depth = consumer.depth() if self.runner.row is not None else -1
+                self.slots.acquire()
+                self.loop.call_soon_threadsafe(self._apply, batches, depth)
 
     async def stop(self, timeout: float = 2.0) -> None:
-        """Stop reading (after the current poll) without blocking the loop."""
+        """Stop reading (after the current poll) without blocking the loop; returns once every
+        poll handed over has been applied, so the caller may drain the queue itself."""
         self.done.set()
         await self.loop.run_in_executor(None, self.thread.join, timeout)
+        for _ in range(self.max_in_flight):  # every slot back: nothing handed over is left to apply
+            while not self.slots.acquire(blocking=False):
+                await asyncio.sleep(0.001)
+        for _ in range(self.max_in_flight):
+            self.slots.release()

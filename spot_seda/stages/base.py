@@ -78,6 +78,11 @@ class Stage:
         """(tracks_input) The last sequence per input channel already applied, after start()."""
         return {}
 
+    def poll_timeout_s(self) -> float | None:
+        """The longest the runner may wait for input before calling idle() (None: its default);
+        asked once, after start()."""
+        return None
+
     def __init__(self, ctx: StageContext) -> None:
         self.ctx = ctx
 
@@ -270,8 +275,12 @@ class Runner:
             self.row["heartbeat_ns"] = time.time_ns()
         return False
 
-    def process(self, batches: Iterable[Batch]) -> bool:
-        """Feed received batches to the stage and publish its outputs; False when there were none."""
+    def process(self, batches: Iterable[Batch], depth: int | None = None) -> bool:
+        """Feed received batches to the stage and publish its outputs; False when there were none.
+
+        `depth`: the queue depth as the caller read it. A caller that polled the consumer on
+        another thread (runtime/busreader.py) passes it, and this call then leaves the consumer
+        alone (a Kafka consumer must not be used from two threads at once)."""
         row = self.row
         started = time.perf_counter_ns()
         received = messages = 0
@@ -304,12 +313,13 @@ class Runner:
             return False
         if pending:
             self.publish(handle(topic, pending))
-        self.consumer.commit()
+        if depth is None:
+            self.consumer.commit()
         if row is not None:
             row["events_in"] += received
             row["batches_in"] += messages
             row["busy_ns"] += time.perf_counter_ns() - started
-            row["queue_depth"] = self.consumer.depth()
+            row["queue_depth"] = self.consumer.depth() if depth is None else depth
             row["heartbeat_ns"] = time.time_ns()
         return True
 
@@ -346,6 +356,9 @@ class Runner:
         if self.stage.tracks_input:
             self.last_seen.update(self.stage.resume_from())
             self.stage.input_progress = self.last_seen
+        wait = self.stage.poll_timeout_s()
+        if wait is not None:
+            self.poll_timeout = wait
 
     def adopt(self, other: "Runner") -> None:
         """Carry on from another runner's stage state, output sequences and duplicate filter (the
