@@ -9,7 +9,7 @@ N concurrent clients each loop request -> answer on one keep-alive connection. O
 buy/sell around one price so that about half of them trade. Progress prints as it goes; a latency
 histogram goes to bench/out/node.png.
 
-    python bench/node.py [--clients 16] [--seconds 5] [--transports shm,kafka]
+    python bench/node.py [--clients 16] [--seconds 5] [--transports shm,kafka] [--variant SECTION.KEY=VALUE]
 
 With `kafka` among the transports, a local single-node Kafka broker (KRaft, spot_seda.kafka_broker)
 is started for the run and the node runs once per transport, so the figures compare in one run.
@@ -112,6 +112,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
     parser.add_argument("--transports", default="shm", help="comma-separated: shm, kafka")
+    parser.add_argument("--variant", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="also run the shm node with this setting changed (repeatable; one run each)")
     args = parser.parse_args()
     import uvloop
 
@@ -140,11 +142,42 @@ def main() -> int:
             rate, lat, half, half_lat = run_node(args, bare, transport)
         if transport == "shm":
             plot(Path(args.out), bare_lat, lat, half_lat, bare, rate, half)
+    for variant in args.variant:
+        run_node(args, bare, "shm", override=variant)
     return 0
 
 
-def run_node(args, bare: float, transport: str, bootstrap: str = ""):
-    """The node's two phases (full rate, half rate) on one transport."""
+def cpu_seconds(data: Path) -> dict[str, float]:
+    """CPU time (user + system) so far of each stage process, and of this process (the clients)."""
+    from spot_seda.runtime.metrics import open_from_manifest
+
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"clients (this bench)": sum(os.times()[:2])}
+    for row in open_from_manifest(data).snapshot():
+        try:
+            fields = Path(f"/proc/{row['pid']}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        out[row["stage"]] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def with_setting(config: str, override: str) -> str:
+    """The TOML text with `section.key = value` set (the key must be in the section already)."""
+    import re
+
+    name, _, value = override.partition("=")
+    section, _, key = name.strip().rpartition(".")
+    head, found, rest = config.partition(f"\n[{section}]")
+    body, nxt, tail = rest.partition("\n[")
+    body, n = re.subn(rf"^{re.escape(key)}\s*=.*$", f"{key} = {value.strip()}", body, count=1, flags=re.M)
+    if not found or not n:
+        raise SystemExit(f"--variant {override}: no {key} in [{section}] of configs/default.toml")
+    return head + found + body + nxt + tail
+
+
+def run_node(args, bare: float, transport: str, bootstrap: str = "", override: str = ""):
+    """The node's two phases (full rate, half rate) on one transport (and one changed setting)."""
     import uvloop
 
     data = Path(tempfile.mkdtemp(prefix="spot_seda_bench_"))
@@ -155,7 +188,10 @@ def run_node(args, bare: float, transport: str, bootstrap: str = ""):
     if transport != "shm":
         config = config.replace('transport = "shm"', f'transport = "{transport}"', 1)
         config = config.replace('bootstrap_servers = "127.0.0.1:9092"', f'bootstrap_servers = "{bootstrap}"', 1)
+    if override:
+        config = with_setting(config, override)
     (data / "node.toml").write_text(config)
+    name = f"{transport}, {override}" if override else transport
     env = dict(os.environ, SPOT_SEDA_ADMIN_TOKEN=TOKEN)
     node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(data / "node.toml"),
                              "--data-dir", str(data), "--http-port", str(http),
@@ -183,12 +219,17 @@ def run_node(args, bare: float, transport: str, bootstrap: str = ""):
                     raise SystemExit(f"order refused: {resp.status} {body!r}")
 
         uvloop.run(load(place, args.clients, 1.0))  # warm-up
+        before = cpu_seconds(data)
         rate, lat = uvloop.run(load(place, args.clients, args.seconds))
-        print(f"node over {transport}, orders (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
+        used = {label: cpu - before.get(label, 0.0) for label, cpu in cpu_seconds(data).items()}
+        print(f"node over {name}, orders (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
               f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms", flush=True)
+        orders = rate * args.seconds
+        print("  CPU per order: " + ", ".join(f"{label} {seconds / orders * 1e6:.0f} us" for label, seconds in
+                                              sorted(used.items(), key=lambda x: -x[1])), flush=True)
         half, half_lat = uvloop.run(load(place, args.clients, args.seconds, rate=rate / 2))
         p50, p99, p999 = np.percentile(half_lat, [50, 99, 99.9])
-        print(f"node over {transport} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
+        print(f"node over {name} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
               f"p99.9 {p999:.2f} ms", flush=True)
     finally:
         os.killpg(node.pid, signal.SIGTERM)

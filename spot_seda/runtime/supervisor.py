@@ -414,10 +414,20 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
     serve = inst.spec.load_serve()
     if sup.replay is not None:  # no network: Acquiring reads the command file, the others just run
         serve = sup.replay.drive if inst.spec.name == "acquiring" else None
+    profiled = os.environ.get("SPOT_SEDA_PROFILE", "") in (inst.spec.name, inst.label)
+    if profiled:  # a developer's tool: cProfile of one stage, written at its clean stop
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
         serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
     else:
         runner.run(lambda: stopping)
+    if profiled:
+        profiler.disable()
+        profiler.dump_stats(str(sup.data_dir / f"profile-{inst.label}.pstats"))
+        log.info("profile of %s written to %s", inst.label, sup.data_dir / f"profile-{inst.label}.pstats")
     if writer is not None:
         writer.wait(sup.settings.runtime.drain_timeout_s / 2)
     log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)
