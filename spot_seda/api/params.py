@@ -28,9 +28,10 @@ Other choices where Binance leaves room (each tested):
 - `timeInForce` with MARKET or LIMIT_MAKER, `price` with MARKET, `quoteOrderQty` with LIMIT or
   LIMIT_MAKER, or both quantity and quoteOrderQty: -1106 "Parameter '%s' sent when not required.".
 - newOrderRespType defaults as Binance: FULL for LIMIT and MARKET, ACK for every other type.
-- selfTradePreventionMode defaults to NONE (DEFAULT_STP; exchangeInfo's defaultSelfTradePreventionMode
-  says the same). Binance's default is per symbol (EXPIRE_MAKER on most); this node has no per-symbol
-  setting and keeps the seed's behaviour, where an account's orders may trade with each other.
+- selfTradePreventionMode defaults, as on Binance, to the symbol's default (`default_stp` in the
+  symbol's config, reported as exchangeInfo's defaultSelfTradePreventionMode). The shipped config
+  keeps NONE, the seed's behaviour, where an account's orders may trade with each other; Binance
+  uses EXPIRE_MAKER on most symbols.
 - symbols=[...]: JSON with symbol names; malformed -> -1100 with Binance's symbols regex, empty ->
   -1102, a repeated name -> -1151, an unknown one -> -1121. symbol and symbols together: -1128.
 - Parameters an endpoint does not know (signature, timestamp, recvWindow, ...) are left alone.
@@ -346,7 +347,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         if stp is None:
             raise errors.illegal_chars("selfTradePreventionMode", _STP_RANGE)
     else:
-        stp = DEFAULT_STP
+        stp = SelfTradePrevention[sr.default_stp]
     client_order_id = parse_client_order_id(params)
 
     if _sent(params, "icebergQty") and decimal_units(params["icebergQty"], "icebergQty") != 0:

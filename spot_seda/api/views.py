@@ -392,7 +392,7 @@ def symbol_info_json(rules: SymbolRules) -> dict:
         "filters": filters_json(rules),
         "permissions": [],
         "permissionSets": [["SPOT"]],
-        "defaultSelfTradePreventionMode": DEFAULT_STP.name,
+        "defaultSelfTradePreventionMode": rules.default_stp,
         "allowedSelfTradePreventionModes": list(STP_MODES),
     }
 

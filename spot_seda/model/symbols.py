@@ -10,6 +10,8 @@ Scales, all integers:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 from .fixedpoint import ASSET_DECIMALS, to_units
@@ -32,6 +34,9 @@ class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     min_notional: str = "5"
     maker_fee: str = "0.001"
     taker_fee: str = "0.001"
+    #: selfTradePreventionMode of an order that names none (Binance's defaultSelfTradePreventionMode;
+    #: EXPIRE_MAKER on most of its symbols). NONE: an account's orders may trade with each other.
+    default_stp: Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"] = "NONE"
 
 
 class SymbolRules:
@@ -39,7 +44,7 @@ class SymbolRules:
 
     __slots__ = (
         "spec", "symbol", "base", "quote", "price_decimals", "price_scale", "tick", "step", "min_qty",
-        "max_qty", "min_notional", "maker_fee_ppm", "taker_fee_ppm", "qty_decimals",
+        "max_qty", "min_notional", "maker_fee_ppm", "taker_fee_ppm", "qty_decimals", "default_stp",
     )
 
     def __init__(self, spec: SymbolSpec) -> None:
@@ -63,6 +68,7 @@ class SymbolRules:
         self.min_notional = to_units(spec.min_notional, ASSET_DECIMALS)
         self.maker_fee_ppm = to_units(spec.maker_fee, 6)
         self.taker_fee_ppm = to_units(spec.taker_fee, 6)
+        self.default_stp = spec.default_stp
         if self.step % self.price_scale:
             raise ValueError(
                 f"symbols.{name}.step_size must be a multiple of 10^-{ASSET_DECIMALS - spec.price_decimals} "

@@ -51,6 +51,13 @@ def market(**over):
 # ------------------------------------------------------------------------------------ new orders
 
 
+def test_an_order_without_stp_takes_the_symbols_default():
+    strict = {"BTCUSDT": SymbolRules(SymbolSpec(symbol="BTCUSDT", base="BTC", quote="USDT", default_stp="EXPIRE_MAKER"))}
+    assert P.parse_new_order(limit(), strict).stp == SelfTradePrevention.EXPIRE_MAKER
+    assert P.parse_new_order(limit(selfTradePreventionMode="NONE"), strict).stp == SelfTradePrevention.NONE
+    assert P.parse_new_order(limit(), RULES).stp == SelfTradePrevention.NONE  # the shipped default
+
+
 def test_limit_order():
     o = P.parse_new_order(limit(newClientOrderId="my-order_1", selfTradePreventionMode="EXPIRE_BOTH"), RULES)
     assert o == P.NewOrder(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, time_in_force=TimeInForce.GTC,

@@ -169,6 +169,7 @@ def test_one_stage_alone(tmp_path):
     ("[bus]\ntransport = 'carrier-pigeon'\n", "$.bus.transport"),
     ("[node]\ncolour = 'blue'\n", "colour"),
     ("[[symbols]]\nsymbol = 'BTCUSDT'\nbase = 'BTC'\nquote = 'USDT'\ntick_size = '0'\n", "tick_size"),
+    ("[[symbols]]\nsymbol = 'BTCUSDT'\nbase = 'BTC'\nquote = 'USDT'\ndefault_stp = 'SOMETIMES'\n", "default_stp"),
     ("[node\n", "line 1"),
 ])
 def test_a_bad_config_fails_at_start_naming_the_key(tmp_path, text, named):
