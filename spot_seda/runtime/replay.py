@@ -9,8 +9,8 @@ Determinism: every stage's output is a function of its input order, and commands
 timestamps, so the same commands give the same entries and the same sequences. The one input that
 depends on timing is Acquiring's view of free funds (a market order by quantity holds all free
 funds); so before each command from a command file the pipeline is pumped until quiescent. Journal
-commands already carry the budgets they were accepted with, and are only re-pumped when a freeze
-would not fit the view yet.
+commands already carry the budgets they were accepted with and passed the funds check once: they
+are frozen without it, many at a time, and the end of the replay checks the view (execute_commands).
 """
 
 from __future__ import annotations

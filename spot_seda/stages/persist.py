@@ -18,7 +18,7 @@ class PersistStage(Stage):
     consumes = Topic.ALL
     produces = ()
     inherits_state = False  # an open database must not cross a fork: each process opens its own
-    mixed_topics = True  # one transaction for everything a poll brought, whatever the topic
+    mixed_topics = True  # entries of every topic go into one transaction (see commit)
     tracks_input = True
 
     def start(self) -> None:
