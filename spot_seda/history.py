@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from operator import itemgetter
@@ -236,6 +237,22 @@ class History:
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout_ms / 1000)
         db = self._db
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        deadline = time.monotonic() + busy_timeout_ms / 1000
+        while True:
+            try:
+                self._prepare()
+                break
+            except sqlite3.OperationalError as exc:
+                # another process opening the file at the same moment (or recovering its WAL after a
+                # crash) can make these statements fail at once, the busy handler not consulted
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        if readonly:
+            db.execute("PRAGMA query_only = ON")
+
+    def _prepare(self) -> None:
+        db = self._db
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         try:  # one transaction, so two processes opening a new file at once cannot half-create it
@@ -244,8 +261,6 @@ class History:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        if readonly:
-            db.execute("PRAGMA query_only = ON")
 
     def make_durable(self) -> None:
         """Make every committed transaction survive power loss too. With synchronous = NORMAL a

@@ -20,6 +20,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -171,8 +172,12 @@ class Supervisor:
         path = self.data_dir / "history.sqlite"
         if not path.exists():
             return {}
-        with History(path, readonly=True) as history:
-            return history.progress(sequence_layout(self.settings))
+        try:
+            with History(path, readonly=True) as history:
+                return history.progress(sequence_layout(self.settings))
+        except sqlite3.Error as exc:  # only a saving: Persist's runner leaves out what it has, too
+            log.warning("cannot read how far the history got (%s): the replay sends Persist everything", exc)
+            return {}
 
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)

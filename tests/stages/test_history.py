@@ -444,3 +444,23 @@ def test_persist_makes_its_history_durable_when_a_snapshot_marker_passes(tmp_pat
     pipeline.runners["acquiring-0"].emit_marker("snapshot", 2)
     pipeline.pump()
     assert sorted(p.rpartition("/")[2] for p in synced if "history" in p) == ["history.sqlite", "history.sqlite-wal"]
+
+
+def test_opening_retries_while_another_process_holds_the_file(tmp_path, monkeypatch):
+    """Two processes opening one file at once (Persist and the supervisor or the API after a crash)
+    may get 'database is locked' from the set-up statements at once, without the busy handler."""
+    failures = iter([sqlite3.OperationalError("database is locked")] * 2)
+    prepare = History._prepare
+
+    def flaky(self):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        prepare(self)
+    monkeypatch.setattr(History, "_prepare", flaky)
+    with History(tmp_path / "h.sqlite", readonly=True) as h:
+        assert h.progress("any") == {}
+    assert next(failures, None) is None  # both failures were met and retried
+    monkeypatch.setattr(History, "_prepare", lambda self: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error")))
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        History(tmp_path / "h.sqlite")  # anything else is not waited out
