@@ -55,6 +55,22 @@ def wait_http(base: str, node, timeout: float = 30.0) -> None:
     raise AssertionError(f"node did not answer:\n{node.log()[-3000:]}")
 
 
+def wait_listening(port: int, node, timeout: float = 30.0) -> None:
+    """Until something accepts TCP connections on 127.0.0.1:`port` (Push binds its WebSocket port
+    after its process has started, so a started stage is not yet a listening one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            pass
+        if node.proc.poll() is not None:
+            raise AssertionError(f"node exited:\n{node.log()}")
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on port {port}:\n{node.log()[-3000:]}")
+
+
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("node")

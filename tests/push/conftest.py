@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.conftest import run_node
-from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http
+from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http, wait_listening
 
 __all__ = ["ADMIN_TOKEN"]
 
@@ -28,6 +28,7 @@ def node(tmp_path_factory):
             proc.ws = f"ws://127.0.0.1:{ws}"
             wait_http(proc.base, proc)
             proc.wait_running()
+            wait_listening(ws, proc)
             yield proc
     finally:
         if saved is None:
