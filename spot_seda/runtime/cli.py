@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from ..journal import JournalError
+    from .replay import InvariantBroken
     from .snapshots import SnapshotMismatch
 
     try:
@@ -98,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except SnapshotMismatch as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
+        return 3
+    except InvariantBroken as exc:
+        # the journal and this code disagree (a journal from another version, or edited by hand)
+        print(f"cannot start: replaying the journal in {supervisor.data_dir / 'journal'} failed: {exc}",
+              file=sys.stderr)
         return 3
 
 

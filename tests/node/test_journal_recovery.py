@@ -274,3 +274,23 @@ def test_rotate_false_keeps_every_command_for_a_replay(tmp_path):
     assert done.returncode == 0, done.stderr
     created = [json.loads(line) for line in out.read_text().splitlines() if '"Created"' in line and '"SpotOrder"' in line]
     assert sorted(int(e["entry"]["entity_id"]) for e in created) == sorted(ids)
+
+
+def test_a_journal_the_code_cannot_replay_stops_the_start(tmp_path):
+    """A journal whose orders spend money nobody deposited (edited by hand, or from other code) is
+    not served from: the node says so and exits 3."""
+    from spot_seda.journal import Journal
+    from spot_seda.model.commands import ENCODER, NewOrder, Transfer
+
+    data = tmp_path / "data"
+    journal = Journal(data / "journal", fsync="off")
+    journal.append(ENCODER.encode(Transfer(1, "USDT", 10**8, 1_767_225_600_000, "transfer-1")))
+    journal.append(ENCODER.encode(NewOrder(1, "BTCUSDT", "BUY", "LIMIT", "GTC", 5_000_000, 10**8, 0, "a", "NONE",
+                                           1_767_225_600_001, 1)))
+    journal.close()
+    ctx, node = start(tmp_path, "only", data, free_port())
+    try:
+        assert node.proc.wait(60) == 3
+        assert "cannot start: replaying the journal" in node.log() and "left negative" in node.log(), node.log()
+    finally:
+        ctx.__exit__(None, None, None)
