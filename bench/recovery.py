@@ -155,8 +155,8 @@ def plot_progress(log: str, path: Path, total: int) -> None:
     if done is None:
         return
     began = at(done) - float(re.search(r"in ([\d.]+)s", done).group(1))  # the replay's own clock
-    points = [(0.0, 0)] + [(at(x) - began, int(m.group(1))) for x in lines
-                           if (m := re.search(r"replaying: (\d+) commands", x))]
+    points = [(0.0, 0)] + [(at(x) - began, int(m.group(1).replace(",", ""))) for x in lines
+                           if (m := re.search(r"replaying: ([\d,]+) commands", x))]
     points.append((at(done) - began, int(re.search(r"replayed (\d+)", done).group(1))))
     fig, ax = plt.subplots(figsize=(7, 3.6))
     ax.plot([t for t, _ in points], [n for _, n in points], marker=".")

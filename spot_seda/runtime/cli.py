@@ -139,7 +139,7 @@ def replay(settings, source: str | None, out: str | None, transport: str = "inpr
 
     from .inproc import InprocPipeline
     from .recovery import journal_dir, read_journal
-    from .replay import InvariantBroken, apply_commands, read_command_file, record, write_jsonl
+    from .replay import InvariantBroken, apply_commands, merge_streams, read_command_file, record_to_files, with_progress
 
     if not source or not out:
         print("usage: run.py replay FILE --out OUT.jsonl [--transport inproc|shm]", file=sys.stderr)
@@ -166,6 +166,7 @@ def replay(settings, source: str | None, out: str | None, transport: str = "inpr
             commands = read_command_file(path, settings.symbol_rules())
         if transport == "shm":
             commands = list(commands)  # a bad line is reported before any process starts
+        commands = with_progress(commands, lambda line: print(f"replay: {line}", file=sys.stderr, flush=True))
     except ValueError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
@@ -185,9 +186,10 @@ def replay(settings, source: str | None, out: str | None, transport: str = "inpr
             with tempfile.TemporaryDirectory(prefix="spot_seda_replay_") as scratch:
                 # Persist publishes nothing: its history would only go to a scratch directory
                 pipeline = InprocPipeline(settings, Path(scratch), direct=True, exclude=("persist",))
-                batches = record(pipeline)
+                streams = record_to_files(pipeline, Path(scratch) / "record")
                 applied, refused = apply_commands(pipeline, commands, journaled=journaled)
-                count = write_jsonl(batches, Path(out))
+                streams.close()
+                count = merge_streams(Path(scratch) / "record", Path(out))
     except ValueError as exc:  # a bad line of a command file, read as the replay goes
         print(f"replay: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,7 @@ from ..model.commands import DECODER
 from ..stages.base import Runner, sequence_layout
 from . import snapshots
 from .inproc import InprocPipeline
-from .replay import apply_commands
+from .replay import apply_commands, with_progress
 
 log = logging.getLogger("spot_seda.recovery")
 
@@ -66,7 +66,8 @@ def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = ()) -> d
                 runner.last_seen = state["last_seen"]
             start = position + 1
             log.info("📦 loaded the snapshot at journal position %d", position)
-        applied, _refused = apply_commands(pipeline, _progress(read_journal(data_dir, start), started), journaled=True)
+        commands = with_progress(read_journal(data_dir, start), lambda line: log.info("replaying: %s", line))
+        applied, _refused = apply_commands(pipeline, commands, journaled=True)
         for runner in pipeline.runners.values():
             if not runner.stage.inherits_state:
                 runner.stage.stop()  # release what it holds (a database connection) before the fork
@@ -86,14 +87,6 @@ def _lazy_collector():
         yield
     finally:
         gc.set_threshold(*thresholds)
-
-
-def _progress(commands, started: float, every: int = 100_000):
-    """Pass the commands through, logging the count and the rate every `every` of them."""
-    for n, cmd in enumerate(commands, 1):
-        if n % every == 0:
-            log.info("replaying: %d commands so far (%.0f/s)", n, n / (time.perf_counter() - started))
-        yield cmd
 
 
 class _Tee(Producer):

@@ -56,6 +56,61 @@ def record(pipeline: InprocPipeline) -> list[Batch]:
     return sink
 
 
+class StreamFiles:
+    """Where a replay writes its change log as it goes, in constant memory: one file per stream
+    (topic, producer, partition), each line already in the output's form. A stream's entries are
+    published in sequence order, so putting the files one after the other in (topic, producer,
+    partition) order gives exactly what write_jsonl gives (merge_streams)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.files: dict[tuple[str, str, int], object] = {}
+
+    def append(self, batch: Batch) -> None:
+        key = (batch.topic, batch.producer, batch.partition)
+        f = self.files.get(key)
+        if f is None:
+            f = self.files[key] = open(self.folder / f"{batch.topic}~{batch.producer}~{batch.partition}.jsonl", "ab")
+        head = b'{"topic":"' + batch.topic.encode() + b'","producer":"' + batch.producer.encode() + b'","entry":'
+        encode = JSON.encode_entry
+        f.write(b"".join([head + encode(e) + b"}\n" for e in batch.entries]))
+
+    def flush(self) -> None:
+        for f in self.files.values():
+            f.flush()
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+        self.files = {}
+
+
+def record_to_files(pipeline: InprocPipeline, folder: Path) -> StreamFiles:
+    """Like record(), into StreamFiles in `folder` (close it, then merge_streams)."""
+    sink = StreamFiles(folder)
+    for label, runner in pipeline.runners.items():
+        runner.producer = RecordingProducer(runner.producer, label, sink, pipeline.wiring.topics)
+    return sink
+
+
+def merge_streams(folder: Path, out: Path) -> int:
+    """Put the stream files of a folder (StreamFiles, from any number of processes) together into
+    `out` in the deterministic order; returns the number of entries."""
+    streams = []
+    for path in folder.glob("*~*~*.jsonl"):
+        topic, producer, partition = path.stem.split("~")
+        streams.append(((topic, producer, int(partition)), path))
+    n = 0
+    with open(out, "wb") as target:
+        for _key, path in sorted(streams):
+            with open(path, "rb") as source:
+                for chunk in iter(lambda: source.read(1 << 20), b""):
+                    n += chunk.count(b"\n")
+                    target.write(chunk)
+    return n
+
+
 def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journaled: bool, pump_every: int = 256,
                    accepted: list[Command] | None = None) -> tuple[int, int]:
     """Execute commands in order through the pipeline's Acquiring stage; returns (applied, refused)
@@ -113,8 +168,21 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
     return applied, refused
 
 
+def with_progress(commands: Iterable[Command], report, every: int = 100_000):
+    """Pass the commands through, calling `report(line)` with the count and the rate every `every`
+    of them (a long replay shows that it is getting on)."""
+    import time
+
+    started = time.perf_counter()
+    for n, cmd in enumerate(commands, 1):
+        if n % every == 0:
+            report(f"{n:,} commands so far ({n / (time.perf_counter() - started):,.0f}/s)")
+        yield cmd
+
+
 def write_jsonl(batches: list[Batch], out: Path) -> int:
-    """Write the recorded entries as JSON lines {"topic", "producer", "entry"}; returns the count."""
+    """Write the recorded entries as JSON lines {"topic", "producer", "entry"} in (topic, producer,
+    partition, sequence) order; returns the count."""
     n = 0
     with open(out, "wb") as f:
         rows = [(b.topic, b.producer, b.partition, e.sequence, e) for b in batches for e in b.entries]

@@ -8,22 +8,20 @@ funds, open orders), so before each command it sends a "sync" marker and waits u
 through Match and Settlement: the same "quiescent first" rule the one-process replay applies by
 pumping. Journaled commands carry their ids and budgets and need no wait.
 
-Each stage process appends its published batches (length-prefixed msgpack) to `<label>.rec` in a
-scratch folder; the parent merges them in the deterministic order replay.write_jsonl uses.
+Each stage process writes what it publishes to its own stream files in a scratch folder
+(replay.StreamFiles); the parent puts them together in the deterministic order (merge_streams).
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing.connection
-import os
 import tempfile
 from pathlib import Path
 
 from ..bus.base import Producer
-from ..model.changelog import MSGPACK, Batch
 from ..model.commands import Command
-from .replay import InvariantBroken, RecordingProducer, execute_commands, write_jsonl
+from .replay import InvariantBroken, RecordingProducer, StreamFiles, execute_commands, merge_streams
 
 #: a pipeline round trip may take this long before the replay gives up
 SYNC_TIMEOUT_S = 60.0
@@ -33,36 +31,16 @@ class ReplayFailed(RuntimeError):
     """A stage process of the replay died, or Acquiring refused a journaled command."""
 
 
-class _FileSink:
-    """Where a FileRecorder keeps batches: length-prefixed msgpack in a file."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = open(path, "ab")
-
-    def append(self, batch: Batch) -> None:
-        data = MSGPACK.encode(batch)
-        self.file.write(len(data).to_bytes(4, "little") + data)
-
-
 class FileRecorder(RecordingProducer):
-    """Publishes through `inner` and appends every non-marker batch to a file."""
+    """Publishes through `inner` and writes every non-marker batch to this producer's stream
+    files (replay.StreamFiles: each process writes only its own streams)."""
 
-    def __init__(self, inner: Producer, name: str, path: Path) -> None:
-        super().__init__(inner, name, _FileSink(path), inner.partitions)
+    def __init__(self, inner: Producer, name: str, folder: Path) -> None:
+        super().__init__(inner, name, StreamFiles(folder), inner.partitions)
 
     def flush(self, timeout: float | None = None) -> None:
         super().flush(timeout)
-        self.sink.file.flush()
-
-
-def read_recording(path: Path) -> list[Batch]:
-    data = path.read_bytes()
-    batches, off = [], 0
-    while off < len(data):
-        size = int.from_bytes(data[off:off + 4], "little")
-        batches.append(MSGPACK.decode(data[off + 4:off + 4 + size]))
-        off += 4 + size
-    return batches
+        self.sink.flush()
 
 
 class ShmReplay:
@@ -74,7 +52,7 @@ class ShmReplay:
         self.folder = folder
 
     def recorder(self, inner: Producer, label: str) -> Producer:
-        return FileRecorder(inner, label, self.folder / f"{label}.rec")
+        return FileRecorder(inner, label, self.folder)
 
     def drive(self, _stage, runner, stopping) -> None:
         """Acquiring's process: execute every command, publish its effects, report the counts."""
@@ -125,9 +103,7 @@ def replay_shm(settings, commands: list[Command], journaled: bool, out: Path) ->
         summary = json.loads((folder / "summary.json").read_text())
         if "error" in summary:
             raise ReplayFailed(summary["error"])
-        batches = [b for name in sorted(os.listdir(folder)) if name.endswith(".rec")
-                   for b in read_recording(folder / name)]
-        count = write_jsonl(batches, out)
+        count = merge_streams(folder, out)
     return summary["applied"], summary["refused"], count
 
 

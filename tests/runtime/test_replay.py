@@ -91,3 +91,21 @@ def test_a_journal_that_spends_money_nobody_had_is_refused(tmp_path):
                NewOrder(1, "BTCUSDT", "BUY", "LIMIT", "GTC", 5_000_000, 10**8, 0, "a", "NONE", T0, 1)]
     with pytest.raises(InvariantBroken, match="left negative"):
         apply_commands(InprocPipeline(settings), journal, journaled=True)
+
+
+def test_the_streamed_change_log_is_the_one_kept_in_memory(tmp_path):
+    """run.py replay writes each stream to its own file as it goes and puts them together at the end
+    (constant memory); that must give the very bytes of sorting everything kept in memory."""
+    from spot_seda.runtime.replay import merge_streams, record_to_files
+
+    cmds = commands(3, 800)
+    kept, _, _ = run(tmp_path, "kept", cmds)
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path / "streamed"}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    streams = record_to_files(pipeline, tmp_path / "streams")
+    apply_commands(pipeline, cmds, journaled=False)
+    streams.close()
+    assert len(list((tmp_path / "streams").iterdir())) >= 4  # several streams, merged in order
+    count = merge_streams(tmp_path / "streams", tmp_path / "streamed.jsonl")
+    assert (tmp_path / "streamed.jsonl").read_bytes() == kept
+    assert count == kept.count(b"\n")
