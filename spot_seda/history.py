@@ -483,7 +483,12 @@ class History:
 
         Whole minutes come from the closed 1m candles (one row a minute; a candle is closed once a
         later trade has come, so only the newest is open); the part of a minute at the window's
-        start and everything since the last closed candle come from the trades themselves."""
+        start and everything since the last closed candle come from the trades themselves.
+
+        Exact while trade times do not go back (they are the commands' timestamps, from one clock).
+        After a clock step back, KLine counts an older trade in the newest candle (engine/kline.py)
+        while its row keeps its time, so a trade near the window's start may be counted by both
+        ways or by the wrong one, until the window has moved past it."""
         minute = -(-start_time // MINUTE_MS) * MINUTE_MS  # the first whole minute inside the window
         db = self._db
         candles = db.execute(

@@ -62,11 +62,12 @@ class BusReader:
                 self.slots.acquire()
                 self.loop.call_soon_threadsafe(self._apply, batches, depth)
 
-    async def stop(self, timeout: float = 2.0) -> None:
-        """Stop reading (after the current poll) without blocking the loop; returns once every
-        poll handed over has been applied, so the caller may drain the queue itself."""
+    async def stop(self) -> None:
+        """Stop reading (after the current poll, at most 50 ms) without blocking the loop; returns
+        once the thread has ended and every poll it handed over has been applied, so the caller may
+        drain the queue itself."""
         self.done.set()
-        await self.loop.run_in_executor(None, self.thread.join, timeout)
+        await self.loop.run_in_executor(None, self.thread.join)  # (it may wait for a slot: the loop frees them)
         for _ in range(self.max_in_flight):  # every slot back: nothing handed over is left to apply
             while not self.slots.acquire(blocking=False):
                 await asyncio.sleep(0.001)

@@ -148,6 +148,10 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
                 refused += 1
                 continue
             raise InvariantBroken(f"journaled command refused on replay ({exc.kind}): {cmd}") from None
+        except (KeyError, ValueError) as exc:  # e.g. a symbol no longer in the configuration
+            if not journaled:
+                raise
+            raise InvariantBroken(f"journaled command cannot be applied ({exc!r}): {cmd}") from None
         if journaled:
             pending += outputs
         else:

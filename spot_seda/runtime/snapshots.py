@@ -109,8 +109,9 @@ def load(data_dir: Path, layout: str) -> tuple[int, dict[str, dict]] | None:
             raise SnapshotMismatch(
                 f"the snapshot at journal position {position} in {directory(data_dir)} was taken with "
                 f"{manifest['layout']}, and the configuration now gives {layout}: start with the old "
-                "bus.partitions and runtime.instances, or move the snapshots away to replay the whole "
-                "journal (which must then still start at position 1)")
+                "bus.partitions and runtime.instances; or move the snapshots and history.sqlite away (the "
+                "history's rows are keyed by those sequences too) to replay the whole journal, which must "
+                "then still start at position 1")
         states = {}
         for label in manifest["labels"]:
             with open(stage_path(data_dir, label, position), "rb") as f:

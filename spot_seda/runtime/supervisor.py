@@ -155,18 +155,32 @@ class Supervisor:
         groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
         written = self._written() if fed else {}
         if written:
-            log.info("📚 the history already holds %d entries of %d streams: the replay sends Persist only "
-                     "what follows them", sum(written.values()), len(written))
+            log.info("📚 the history already holds %d streams up to sequences %s: the replay sends Persist only "
+                     "what follows", len(written), ", ".join(f"{t}[{p}]/{who}:{n}" for (t, p, who), n in sorted(written.items())))
 
         def feed(label: str) -> Producer:
             return _Feed(self.bus.producer(label, groups), fed, label, written)
 
         self.recovered = rebuild(self.settings, self.data_dir, feed if fed else None, tuple({x.spec.name for x in fed}))
+        self._check_history(written)
         gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
+
+    def _check_history(self, written: dict[tuple[str, int, str], int]) -> None:
+        """Say so when the history holds output the journal does not reproduce: commands lost to a
+        power failure with journal.fsync = "batch" or "off" (their rows had reached SQLite's disk,
+        not the journal's). Those rows stay; new commands reuse their ids and sequences, and Persist
+        writes them (it takes whatever it is sent)."""
+        ends = {(topic, partition, label): nxt - 1 for label, runner in self.recovered.items()
+                for (topic, partition), nxt in runner.sequencer.next.items()}
+        ahead = sorted(channel for channel, seq in written.items() if seq > ends.get(channel, 0))
+        if ahead:
+            log.error("⚠️  the history holds entries the journal does not reproduce on %s (commands lost to a "
+                      "power failure with journal.fsync = %r?): their rows stay in %s", ahead,
+                      self.settings.journal.fsync, self.data_dir / "history.sqlite")
 
     def _written(self) -> dict[tuple[str, int, str], int]:
         """What Persist has already written of each stream (History.progress): the replay need not
-        send it again. Persist's own runner skips it too; leaving it out here saves the encoding."""
+        send it again."""
         from ..history import History
 
         path = self.data_dir / "history.sqlite"

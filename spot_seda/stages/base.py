@@ -69,14 +69,10 @@ class Stage:
     #: topic -> the stages whose output on it this stage wants (empty: every producer)
     sources: ClassVar[dict[str, tuple[str, ...]]] = {}
     #: the stage records how far it has applied each input channel (Persist, in its database): its
-    #: runner starts its duplicate filter at `resume_from()` and lets it read `input_progress`, the
-    #: last sequence per channel of everything handed to handle_events so far
+    #: runner lets it read `input_progress`, the last sequence per channel of everything handed to
+    #: handle_events so far
     tracks_input: ClassVar[bool] = False
     input_progress: dict[tuple[str, int, str], int]
-
-    def resume_from(self) -> dict[tuple[str, int, str], int]:
-        """(tracks_input) The last sequence per input channel already applied, after start()."""
-        return {}
 
     def poll_timeout_s(self) -> float | None:
         """The longest the runner may wait for input before calling idle() (None: its default);
@@ -158,7 +154,8 @@ class Sequencer:
 def sequence_layout(settings) -> str:
     """What output sequences are counted under: the same commands number each (topic, partition,
     producer) stream alike only with the same partitions and stage instances."""
-    return f"partitions={settings.bus.partitions};instances={sorted(settings.runtime.instances.items())}"
+    several = sorted((name, n) for name, n in settings.runtime.instances.items() if n != 1)  # 1 is the default
+    return f"partitions={settings.bus.partitions};instances={several}"
 
 
 def marker_entry(kind: str, position: int, origin: str) -> ChangeLogEntry:
@@ -354,7 +351,6 @@ class Runner:
         self.stage.start()
         self.sequencer = Sequencer(self.partitions, self.stage.sequence_start())
         if self.stage.tracks_input:
-            self.last_seen.update(self.stage.resume_from())
             self.stage.input_progress = self.last_seen
         wait = self.stage.poll_timeout_s()
         if wait is not None:

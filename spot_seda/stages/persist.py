@@ -12,8 +12,10 @@ from .base import Publish, Stage, sequence_layout
 
 class PersistStage(Stage):
     """Writes every entry to the SQLite history, and with it how far each input stream has been
-    written (History.progress): its runner starts from there, so after a crash the recovery's
-    replay sends Persist only what it had not written yet (runtime/supervisor.py, _Feed)."""
+    written (History.progress), so after a crash the recovery's replay sends Persist only what it
+    had not written yet (runtime/supervisor.py, _Feed). Persist itself takes whatever it is sent
+    (writing is idempotent): after a power failure the history may hold the output of commands the
+    journal lost, and new commands then reuse those sequences; they must still be written."""
 
     consumes = Topic.ALL
     produces = ()
@@ -30,9 +32,6 @@ class PersistStage(Stage):
         self.interval = self.ctx.settings.history.commit_interval_ms / 1000
         self.pending: list[ChangeLogEntry] = []
         self.since = 0.0  # when the oldest pending entry came
-
-    def resume_from(self) -> dict[tuple[str, int, str], int]:
-        return dict(self.written)
 
     def poll_timeout_s(self) -> float | None:
         return self.interval or None  # wake up in time to commit what waits

@@ -294,3 +294,54 @@ def test_a_journal_the_code_cannot_replay_stops_the_start(tmp_path):
         assert "cannot start: replaying the journal" in node.log() and "left negative" in node.log(), node.log()
     finally:
         ctx.__exit__(None, None, None)
+
+
+def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp_path):
+    """Persist records how far it wrote each stream; a recovery replays the whole journal (no
+    snapshot here) but sends Persist none of it, and what comes next is written. If the history
+    holds more than the journal reproduces (commands lost to a power failure), that is reported and
+    new orders are still written."""
+    import sqlite3
+
+    from spot_seda.runtime.metrics import open_from_manifest
+
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    extra = "[journal]\nsnapshot_interval_s = 0\n"
+    history = data / "history.sqlite"
+
+    def orders_in_history() -> int:
+        with sqlite3.connect(history) as db:
+            return db.execute("SELECT count(*) FROM orders").fetchone()[0]
+
+    def persist_took() -> int:
+        return next(r["events_in"] for r in open_from_manifest(data).snapshot() if r["stage"] == "persist-0")
+
+    ctx, node = start(tmp_path, "first", data, http, extra)
+    try:
+        wait_http(base, node)
+        client, ids = asyncio.run(place_orders(base, range(100, 130)))
+        node.wait_for(lambda: orders_in_history() == len(ids), what="Persist to write every order")
+        os.killpg(node.proc.pid, signal.SIGKILL)
+        node.proc.wait()
+    finally:
+        ctx.__exit__(None, None, None)
+    for run, bump in (("second", 0), ("third", 1000)):
+        with sqlite3.connect(history) as db:  # third: as if the journal had lost commands the history holds
+            db.execute("UPDATE progress SET sequence = sequence + ?", (bump,))
+        ctx, node = start(tmp_path, run, data, http, extra)
+        try:
+            wait_http(base, node)
+            node.wait_running()
+            log = node.log()
+            assert "the history already holds" in log and "replayed" in log, log[-3000:]
+            assert ("does not reproduce" in log) == bool(bump), log[-3000:]
+            assert persist_took() == 0
+            before = orders_in_history()
+            asyncio.run(place_more(client, [99], ids))
+            node.wait_for(lambda: orders_in_history() == before + 1, what="the new order in the history")
+            assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
+            os.killpg(node.proc.pid, signal.SIGKILL)
+            node.proc.wait()
+        finally:
+            ctx.__exit__(None, None, None)

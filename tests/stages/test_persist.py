@@ -111,48 +111,22 @@ def test_a_session_history_agrees_with_the_stages_and_survives_a_replay(tmp_path
     assert dump(path) == before
 
 
-def test_a_recovery_sends_persist_only_what_it_had_not_written(tmp_path, node_with_persist):
-    """Persist records how far it wrote each stream; replayed over a history that holds the first
-    half of a session, the whole journal writes exactly the second half's entries, and the history
-    ends as the uninterrupted session's."""
-    def pipeline_in(name: str) -> InprocPipeline:
-        return InprocPipeline(settings_from(f'[node]\ndata_dir = "{tmp_path / name}"\n[bus]\ntransport = "inproc"\n'))
+def test_persist_records_the_last_sequence_of_every_stream_it_wrote(tmp_path, node_with_persist):
+    """History.progress is what recovery trusts to leave out: after a session it must name exactly
+    the last sequence of every (topic, partition, producer) stream Persist was sent."""
+    from spot_seda.stages.base import sequence_layout
 
-    whole = pipeline_in("whole")
-    log = record(whole)
-    journal: list = []
-    apply_commands(whole, session(5, 600), journaled=False, accepted=journal)
-    whole.stop()
-    half = pipeline_in("half")
-    half_log = record(half)
-    apply_commands(half, journal[:300], journaled=True)
-    half.stop()
-
-    again = pipeline_in("half")
-    persist = again.stage("persist-0")
-    written = []
-    apply = persist.history.apply
-    persist.history.apply = lambda entries, *rest: (written.append(len(entries)), apply(entries, *rest))
-    apply_commands(again, journal, journaled=True)
-    again.stop()
-    total, first = (sum(len(b.entries) for b in batches) for batches in (log, half_log))
-    assert 0 < first < total
-    assert sum(written) == total - first
-    assert rows(tmp_path / "half" / "history.sqlite") == rows(tmp_path / "whole" / "history.sqlite")
-
-
-def rows(path) -> dict[str, list[tuple]]:
-    """Every table's rows, sorted; a balance change without its row id (the order Persist got the
-    streams in, which differs between a live session and a replay, numbers them)."""
-    import sqlite3
-
-    db = sqlite3.connect(path)
-    try:
-        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: sorted(row[1:] if t == "balance_changes" else row for row in db.execute(f"SELECT * FROM {t}"))
-                for t in tables}
-    finally:
-        db.close()
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    log = record(pipeline)
+    apply_commands(pipeline, session(5, 400), journaled=False)
+    pipeline.stop()
+    last = {}
+    for b in log:
+        last[(b.topic, b.partition, b.producer)] = b.entries[-1].sequence
+    assert len(last) >= 6
+    with History(tmp_path / "history.sqlite", readonly=True) as h:
+        assert h.progress(sequence_layout(settings)) == last
 
 
 def test_a_24_hour_window_from_candles_and_trades_equals_one_from_every_trade(tmp_path, node_with_persist):
@@ -179,3 +153,12 @@ def test_a_24_hour_window_from_candles_and_trades_equals_one_from_every_trade(tm
                 summary, prev_close = h.trade_window(symbol, start)
                 assert summary == summarize(inside), start
                 assert prev_close == (before[-1]["price"] if before else None), start
+
+
+def test_the_layout_names_only_what_changes_sequences():
+    from spot_seda.stages.base import sequence_layout
+
+    default = sequence_layout(settings_from(""))
+    assert sequence_layout(settings_from("[runtime.instances]\nmatch = 1\n")) == default  # 1 is the default
+    assert sequence_layout(settings_from("[runtime.instances]\nkline = 2\n")) != default
+    assert sequence_layout(settings_from("[bus]\npartitions = 2\n")) != default
