@@ -94,6 +94,26 @@ class Ledger:
         """Every asset of an account: asset -> (available, frozen)."""
         return {asset: (b[0], b[1]) for asset, b in sorted(self._balances.get(account, {}).items())}
 
+    def still_overdrawn(self) -> list[tuple[int, str, int]]:
+        """(account, asset, available) of the balances a forced freeze or withdrawal took below zero
+        that are below zero still (and forget the others): cheap enough to ask after every settle."""
+        marked = self._overdrawn()
+        out = []
+        for account, asset in sorted(marked):
+            available = self.balance(account, asset)[0]
+            if available < 0:
+                out.append((account, asset, available))
+            else:
+                marked.discard((account, asset))
+        return out
+
+    def _overdrawn(self) -> set[tuple[int, str]]:
+        try:
+            return self.__dict__["overdrawn"]
+        except KeyError:  # (a ledger restored from a snapshot older than this set)
+            self.__dict__["overdrawn"] = marked = set()
+            return marked
+
     def negative(self) -> list[tuple[int, str, int, int]]:
         """(account, asset, available, frozen) of every balance below zero (none, in a sound ledger)."""
         return [(account, asset, b[0], b[1]) for account, assets in sorted(self._balances.items())
@@ -122,7 +142,10 @@ class Ledger:
         if not force and self.balance(account, asset)[0] < amount:
             return ResultCode.NSF, []
         self._net[asset] -= amount
-        return _OK, [self._move(account, asset, -amount, 0, "withdraw", ref)]
+        change = self._move(account, asset, -amount, 0, "withdraw", ref)
+        if change.available < 0:
+            self._overdrawn().add((account, asset))
+        return _OK, [change]
 
     def freeze(self, order_id: int, account: int, asset: str, amount: int,
                force: bool = False) -> tuple[ResultCode, list[BalanceChange]]:
@@ -139,7 +162,10 @@ class Ledger:
         if not force and (b is None or b[0] < amount):
             return ResultCode.NSF, []
         self._holds[order_id] = [account, asset, amount]
-        return _OK, [self._move(account, asset, -amount, amount, "freeze", order_id)]
+        change = self._move(account, asset, -amount, amount, "freeze", order_id)
+        if change.available < 0:
+            self._overdrawn().add((account, asset))
+        return _OK, [change]
 
     # ---------------------------------------------------------------- Settlement's operations
 

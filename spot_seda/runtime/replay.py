@@ -117,11 +117,12 @@ def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journa
     (see execute_commands). `accepted` collects the commands as a journal would hold them."""
     runner = pipeline.runners["acquiring-0"]
     return execute_commands(runner.stage, runner.publish, commands, journaled, settle=pipeline.pump,
-                            tick=pipeline.pump, tick_every=pump_every, accepted=accepted)
+                            tick=pipeline.pump, tick_every=pump_every, accepted=accepted, tick_settles=True)
 
 
 def execute_commands(acquiring, publish, commands: Iterable[Command], journaled: bool, settle, tick,
-                     tick_every: int, accepted: list[Command] | None = None) -> tuple[int, int]:
+                     tick_every: int, accepted: list[Command] | None = None,
+                     tick_settles: bool = False) -> tuple[int, int]:
     """The replay loop, whatever the transport: `acquiring` is the Acquiring stage, `publish` its
     runner's; `settle()` returns once Acquiring has applied the feedback of every command so far
     (the in-process pipeline pumps until quiescent, the shm replay waits for a sync marker),
@@ -133,7 +134,9 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
     A journaled command was accepted once, so refusing it on replay means the state diverged
     (InvariantBroken). Its funds are frozen without waiting for the credits it relied on (see
     Acquiring.new_order), so journaled commands run `tick_every` at a time, their output published
-    together, and only the end waits for the feedback: then no balance may be left negative.
+    together, and only the end waits for the feedback: then no balance may be left negative. When
+    `tick()` also settles (in-process), a balance still negative after a tick already means the
+    state diverged: the replay stops there, before much of a wrong history has been written.
     """
     applied = refused = 0
     pending: list = []  # journaled: Acquiring's output since the last tick, published as one batch
@@ -164,6 +167,8 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
                 publish(pending)
                 pending.clear()
             tick()
+            if journaled and tick_settles and (overdrawn := acquiring.ledger.still_overdrawn()):
+                raise InvariantBroken(f"balances still negative after {applied} journaled commands: {overdrawn[:5]}")
     if pending:
         publish(pending)
     settle()

@@ -109,3 +109,14 @@ def test_the_streamed_change_log_is_the_one_kept_in_memory(tmp_path):
     count = merge_streams(tmp_path / "streams", tmp_path / "streamed.jsonl")
     assert (tmp_path / "streamed.jsonl").read_bytes() == kept
     assert count == kept.count(b"\n")
+
+
+def test_a_divergence_is_caught_at_the_first_settle_after_it(tmp_path):
+    """In-process, every tick settles the pipeline: a balance still negative then can only mean the
+    journal and the code disagree, so the replay stops there rather than at the end."""
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    journal = [Transfer(1, "USDT", 10**8, T0),
+               NewOrder(1, "BTCUSDT", "BUY", "LIMIT", "GTC", 5_000_000, 10**8, 0, "a", "NONE", T0, 1)]
+    journal += [Transfer(2, "BTC", 10**8, T0 + i, f"t{i}") for i in range(1000)]
+    with pytest.raises(InvariantBroken, match="still negative after 256 journaled commands"):
+        apply_commands(InprocPipeline(settings), journal, journaled=True)
