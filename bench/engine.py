@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from spot_seda.config import load_settings  # noqa: E402
-from spot_seda.engine import CandleBook, Ledger, OrderBook, OrderReport, ResultCode, Trade, order_hold  # noqa: E402
-from spot_seda.model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce  # noqa: E402
+from spot_seda.engine import CandleBook, Ledger, OrderBook, OrderReport, Trade, order_hold  # noqa: E402
+from spot_seda.model.enums import OrderStatus, OrderType, Side, TimeInForce  # noqa: E402
 
 PLACE, CANCEL = 0, 1
 ACCOUNTS = 1000

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import hashlib
 import hmac
-import json
 import multiprocessing
 import os
 import signal
@@ -24,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
