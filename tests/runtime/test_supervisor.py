@@ -185,3 +185,15 @@ def test_help_explains_the_commands():
     assert out.returncode == 0
     for word in ("status", "--stage", "--config", "--http-port", "--data-dir"):
         assert word in out.stdout
+
+
+def test_the_kafka_config_is_the_default_over_kafka():
+    """configs/kafka.toml (DESIGN: `run.py --stage match --config configs/kafka.toml`) must not drift
+    from the default: the same settings but the transport."""
+    import msgspec
+
+    from spot_seda.config import load_settings
+
+    default, kafka = load_settings(ROOT / "configs" / "default.toml"), load_settings(ROOT / "configs" / "kafka.toml")
+    assert kafka.bus.transport == "kafka"
+    assert msgspec.structs.replace(kafka, bus=msgspec.structs.replace(kafka.bus, transport="shm")) == default
