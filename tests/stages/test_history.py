@@ -464,3 +464,38 @@ def test_opening_retries_while_another_process_holds_the_file(tmp_path, monkeypa
     monkeypatch.setattr(History, "_prepare", lambda self: (_ for _ in ()).throw(sqlite3.OperationalError("disk I/O error")))
     with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
         History(tmp_path / "h.sqlite")  # anything else is not waited out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 150_000), st.integers(1, 10**6), st.integers(1, 10**6), st.booleans()),
+                min_size=1, max_size=60),
+       st.lists(st.integers(-200_000, 200_000), min_size=1, max_size=8))
+def test_a_window_from_candles_and_edges_sums_as_every_trade_does(tmp_path_factory, fills, offsets):
+    """History.trade_window against summarize(trades_since(...)), on trades at any pace (several in a
+    millisecond, minutes apart) with the candles the real KLine stage makes of them, at window starts
+    before, inside and after the trading."""
+    from spot_seda.history import summarize
+    from spot_seda.stages.base import StageContext
+    from spot_seda.stages.kline import KLineStage
+    from tests.conftest import settings_from
+
+    stage = KLineStage(StageContext(settings_from(""), "kline", 0, 1, tmp_path_factory.mktemp("k")))
+    stage.start()
+    ts, trades = T0, []
+    for i, (gap, price, qty, same_taker) in enumerate(fills, 1):
+        ts += gap if not (same_taker and trades) else 0  # a taker's fills share its command's time
+        entry = trade(i, ts=ts, price=price, qty=qty)
+        if same_taker and trades:  # one command sweeping several makers: same taker order
+            entry = created(entry.entity_id, EntityType.TRADE, ts, entry.sequence,
+                            **(entry.field_dict() | {"taker_order_id": trades[-1].field_dict()["taker_order_id"]}))
+        trades.append(entry)
+    candles = [e for _topic, _key, out in stage.handle_events("TradeChangeLog", trades) for e in out]
+    with History(tmp_path_factory.mktemp("h") / "h.sqlite") as h:
+        h.apply(trades + candles)
+        every = h.trades_since("BTCUSDT", 0)
+        for offset in offsets:
+            start = (trades[0].timestamp if offset < 0 else trades[-1].timestamp) + offset
+            summary, prev = h.trade_window("BTCUSDT", start)
+            assert summary == summarize([t for t in every if t["time"] >= start]), start
+            before = [t for t in every if t["time"] < start]
+            assert prev == (before[-1]["price"] if before else None)
