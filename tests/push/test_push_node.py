@@ -384,3 +384,74 @@ async def listen_key(client, method: str, key: str | None = None) -> tuple[int, 
     async with client.session.request(method, client.base + "/api/v3/userDataStream", params=params,
                                       headers={"X-MBX-APIKEY": client.api_key}) as resp:
         return resp.status, await resp.json()
+
+
+def test_after_a_kill_9_push_carries_on_from_the_recovered_state(tmp_path):
+    """Push's views (the order book's update ids, the 24-hour window) come back from the snapshot
+    and the journal's replay: after the whole node is killed and started again, the diff stream
+    still chains onto REST's lastUpdateId and the ticker counts the trades from before the crash."""
+    import os
+    import signal
+
+    from tests.conftest import run_node
+    from tests.node.conftest import free_port, node_toml, wait_http, wait_listening
+
+    data, http, ws_port = tmp_path / "data", free_port(), free_port()
+    base, ws_url = f"http://127.0.0.1:{http}", f"ws://127.0.0.1:{ws_port}"
+
+    def started(name: str):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        ctx = run_node(run_dir, node_toml(data, http, ws_port))
+        node = ctx.__enter__()
+        node.data_dir = data
+        wait_http(base, node)
+        node.wait_running()
+        wait_listening(ws_port, node)
+        return ctx, node
+
+    ctx, node = started("first")
+    try:
+        async def before():
+            async with aiohttp.ClientSession() as session:
+                a = await funded_client(session, base, ADMIN_TOKEN, BTC="50", USDT="5000000")
+                b = await funded_client(session, base, ADMIN_TOKEN, BTC="50", USDT="5000000")
+                await random_session(random.Random(3), [a, b], 50)
+                return a, b
+        a, b = run(before())
+        os.killpg(node.proc.pid, signal.SIGKILL)
+        node.proc.wait()
+    finally:
+        ctx.__exit__(None, None, None)
+    ctx, node = started("second")
+    try:
+        async def after():
+            async with aiohttp.ClientSession() as session:
+                a.session = b.session = session
+                status, trades_before = await a.public("/api/v3/trades", symbol=SYMBOL, limit=1000)
+                assert status == 200 and len(trades_before) > 5
+                got: list = []
+                stop = asyncio.Event()
+                async with session.ws_connect(f"{ws_url}/stream?streams={SYMBOL.lower()}@depth/{SYMBOL.lower()}@ticker") as ws:
+                    task = asyncio.create_task(collect(ws, got, stop))
+                    await asyncio.sleep(0.2)
+                    await random_session(random.Random(4), [a, b], 40)
+
+                    async def caught_up():
+                        status, depth = await a.public("/api/v3/depth", symbol=SYMBOL, limit=5000)
+                        diffs = [m["data"] for m in got if m["stream"].endswith("@depth")]
+                        assert diffs and diffs[-1]["u"] == depth["lastUpdateId"], (diffs[-1:], depth["lastUpdateId"])
+                        status, t24 = await a.public("/api/v3/ticker/24hr", symbol=SYMBOL)
+                        tickers = [m["data"] for m in got if m["stream"].endswith("@ticker")]
+                        assert tickers and (tickers[-1]["n"], tickers[-1]["F"], tickers[-1]["L"], tickers[-1]["v"]) == \
+                            (t24["count"], t24["firstId"], t24["lastId"], t24["volume"]), (tickers[-1:], t24)
+                        return diffs
+                    diffs = await eventually(caught_up)
+                    stop.set()
+                    await task
+                for earlier, later in zip(diffs, diffs[1:]):
+                    assert later["pu"] == earlier["u"]  # one unbroken chain since connecting
+                assert diffs[-1]["u"] > len(trades_before)  # the ids went on from before the crash
+        run(after())
+    finally:
+        ctx.__exit__(None, None, None)
