@@ -17,7 +17,7 @@ import aiohttp
 from spot_seda.api import auth
 from tests.node.client import funded_client
 from tests.conftest import eventually
-from tests.push.conftest import ADMIN_TOKEN, SEND_BUFFER
+from tests.push.conftest import ADMIN_TOKEN
 
 SYMBOL = "BTCUSDT"
 
