@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from spot_seda.model.commands import Cancel, NewOrder, Transfer
 from spot_seda.runtime.inproc import InprocPipeline
@@ -120,3 +122,15 @@ def test_a_divergence_is_caught_at_the_first_settle_after_it(tmp_path):
     journal += [Transfer(2, "BTC", 10**8, T0 + i, f"t{i}") for i in range(1000)]
     with pytest.raises(InvariantBroken, match="still negative after 256 journaled commands"):
         apply_commands(InprocPipeline(settings), journal, journaled=True)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 2**32), st.integers(50, 400))
+def test_any_session_replays_from_its_journal_to_the_live_bytes(tmp_path_factory, seed, n):
+    """Forced freezes and 256-command batches on replay, against one command at a time live, over
+    sessions of any seed and length (markets holding all free quote included)."""
+    tmp = tmp_path_factory.mktemp("s")
+    live, journal, _ = run(tmp, "live", commands(seed, n))
+    replayed, _, pipeline = run(tmp, "replayed", [], journal=journal)
+    assert replayed == live
+    pipeline.stage("acquiring-0").ledger.check_invariants()
