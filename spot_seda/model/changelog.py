@@ -55,6 +55,12 @@ class ChangeLogEntry(msgspec.Struct, frozen=True, gc=False):
     timestamp: int
     sequence: int
 
+    def fields(self) -> list[FieldChange]:
+        """The fields this entry sets, in order (none for Deleted)."""
+        change = self.change_type
+        kind = type(change)
+        return change.changed_fields if kind is Updated else change.fields if kind is Created else []
+
     def field_dict(self) -> dict[str, Value]:
         """The fields this entry sets, as a dict (empty for Deleted)."""
         change = self.change_type

@@ -5,8 +5,8 @@ assigned, written before the client got its answer. Every stage is a determinist
 that command stream, so replaying it through the stages (in one process, see replay.py) rebuilds
 exactly the state the node had — books, holds, candles, views, output sequences — whichever stage
 or process died, and however. Persist is not replayed into: it runs as its own process from the
-start and is fed every batch the replay publishes, rewriting its SQLite history idempotently in
-parallel (the supervisor's `_fed`).
+start and is fed, in parallel, what the replay publishes beyond what its SQLite history already
+holds (the supervisor's `_fed`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ are frozen without it, many at a time, and the end of the replay checks the view
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -180,8 +181,6 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
 def with_progress(commands: Iterable[Command], report, every: int = 100_000):
     """Pass the commands through, calling `report(line)` with the count and the rate every `every`
     of them (a long replay shows that it is getting on)."""
-    import time
-
     started = time.perf_counter()
     for n, cmd in enumerate(commands, 1):
         if n % every == 0:

@@ -101,9 +101,9 @@ class Supervisor:
         self.generation = 0
         #: runs Acquiring from a command file instead of HTTP, with no network (runtime/replay.py)
         self.replay = replay
-        #: the node takes snapshots (runtime/snapshots.py) when its journal is the source of truth
         #: Acquiring runs here: this supervisor's journal is the source of truth
         self.runs_acquiring = any(s.name == "acquiring" for s in self.specs)
+        #: the node takes snapshots (runtime/snapshots.py) when that journal is the source of truth
         self.snapshots = replay is None and only is None and self.runs_acquiring
         self.recovered: dict[str, Runner] = {}
         self.snapshot_position = 0
@@ -189,7 +189,7 @@ class Supervisor:
         try:
             with History(path, readonly=True) as history:
                 return history.progress(sequence_layout(self.settings))
-        except sqlite3.Error as exc:  # only a saving: Persist's runner leaves out what it has, too
+        except sqlite3.Error as exc:  # only a saving: Persist rewrites what it already has idempotently
             log.warning("cannot read how far the history got (%s): the replay sends Persist everything", exc)
             return {}
 

@@ -29,7 +29,7 @@ import msgspec
 
 from ..api import streams as S
 from ..engine.depthview import DepthView
-from ..model.changelog import ChangeLogEntry, Created, Updated
+from ..model.changelog import ChangeLogEntry, Created
 from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS
 from ..model.enums import Topic
 from .base import Publish, Stage
@@ -46,12 +46,6 @@ log = logging.getLogger("spot_seda.push")
 _KLINE_NAMES = list(KLINE_FIELDS)
 _BALANCE_NAMES = list(BALANCE_FIELDS)
 _K_CLOSED = KLINE_FIELDS.index("closed")
-
-
-def _fields_of(change) -> list:
-    """The FieldChanges an entry sets (none for Deleted)."""
-    kind = type(change)
-    return change.changed_fields if kind is Updated else change.fields if kind is Created else []
 
 
 def user_stream(account: int) -> str:
@@ -333,8 +327,7 @@ class PushStage(Stage):
         group: dict[str, None] = {}
         ts = 0
         for e in entries:
-            change = e.change_type
-            fields = _fields_of(change)
+            fields = e.fields()
             if [fc.name for fc in fields] == _BALANCE_NAMES:  # as the node's stages write them
                 account, asset, available_delta, frozen_delta, reason, ref = [fc.value for fc in fields]
             else:
@@ -380,8 +373,7 @@ class PushStage(Stage):
         quiet = type(sink) is NullSink  # nobody can listen: only the state is kept
         candle_first, first_trade_at = self.candle_first, self.first_trade_at
         for e in entries:
-            change = e.change_type
-            fields = _fields_of(change)
+            fields = e.fields()
             if [fc.name for fc in fields] == _KLINE_NAMES:  # as the KLine stage writes them
                 symbol, interval, open_time = fields[0].value, fields[1].value, fields[2].value
                 f = None

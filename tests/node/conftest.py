@@ -58,17 +58,13 @@ def wait_http(base: str, node, timeout: float = 30.0) -> None:
 def wait_listening(port: int, node, timeout: float = 30.0) -> None:
     """Until something accepts TCP connections on 127.0.0.1:`port` (Push binds its WebSocket port
     after its process has started, so a started stage is not yet a listening one)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def accepting() -> bool:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
+            return True
         except OSError:
-            pass
-        if node.proc.poll() is not None:
-            raise AssertionError(f"node exited:\n{node.log()}")
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port}:\n{node.log()[-3000:]}")
+            return False
+    node.wait_for(accepting, timeout, what=f"a listener on port {port}")
 
 
 @pytest.fixture(scope="module")
