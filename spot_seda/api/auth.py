@@ -118,6 +118,19 @@ def check_timestamp(timestamp: str | None, recv_window: str | None, now_ms: int)
     return ts
 
 
+# ------------------------------------------------------------------------------ admin
+
+
+def check_admin_token(configured: str, presented: str | None) -> None:
+    """The node's admin credential (`X-Admin-Token`, REST admin endpoints and private raw streams):
+    -2015 with HTTP 403 when no token is configured (admin switched off), 401 when it does not match
+    (constant-time)."""
+    if not configured:
+        raise errors.admin_disabled()
+    if not hmac.compare_digest((presented or "").encode(), configured.encode()):
+        raise errors.bad_admin_token()
+
+
 # ------------------------------------------------------------------------------ WebSocket API
 
 

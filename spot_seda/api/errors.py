@@ -293,3 +293,13 @@ def admin_disabled() -> ApiError:
 
 def bad_admin_token() -> ApiError:
     return ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+
+
+# ------------------------------------------------- WebSocket stream requests (codes 0-3, Binance's)
+
+
+def private_stream(name: str) -> ApiError:
+    """A raw change log that names accounts (OrderChangeLog, BalanceChangeLog) asked for without the
+    admin token: code 2 as any refused stream request, HTTP 401 when refused at the handshake."""
+    return ApiError(2, f"Invalid request: stream '{name}' is private; it needs the admin token "
+                       "(the X-Admin-Token header of the WebSocket handshake)", 401)

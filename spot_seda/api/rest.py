@@ -11,7 +11,6 @@ what they produce goes straight to the runner, which stamps sequences and publis
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
@@ -228,11 +227,7 @@ async def account_info(request: web.Request) -> web.Response:
 
 
 async def admin_guard(request: web.Request) -> dict:
-    token = request.app[STAGE].ctx.settings.node.admin_token
-    if not token:
-        raise errors.admin_disabled()
-    if not hmac.compare_digest(request.headers.get("X-Admin-Token", "").encode(), token.encode()):
-        raise errors.bad_admin_token()
+    auth.check_admin_token(request.app[STAGE].ctx.settings.node.admin_token, request.headers.get("X-Admin-Token"))
     if request.method == "POST" and request.can_read_body:
         try:
             doc = json.loads(await request.read() or b"{}")

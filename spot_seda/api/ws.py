@@ -8,6 +8,12 @@ Endpoints (binance-spot-api-docs web-socket-streams.md, web-socket-api.md, user-
 - `/ws-api/v3` with `userDataStream.subscribe.signature` / `userDataStream.unsubscribe`: events
   arrive as `{"subscriptionId": N, "event": {...}}`.
 
+Raw change logs (`changelog@<Topic>`, stages/push.py): a connection whose handshake carries the
+node's admin token (`X-Admin-Token`, as the REST admin endpoints) gets whole entries of every topic;
+any other gets the public topics only (KLineChangeLog, and TradeChangeLog without account and order
+ids), and asking for OrderChangeLog or BalanceChangeLog is refused (code 2; HTTP 401 at the
+handshake). A wrong token is refused at the handshake (401, -2015).
+
 Fan-out: an event is encoded once and framed once per wrapping (a server frame is unmasked, so the
 same bytes serve every client); each client's frames of one Bus batch go out in one transport write.
 A client whose unsent bytes pass MAX_SEND_BUFFER is closed (1008, with the reason) at once, so a
@@ -32,8 +38,10 @@ from aiohttp import WSMsgType, web
 
 from ..listenkeys import ListenKeys, looks_like_key
 from ..runtime.busreader import BusReader
-from ..stages.push import PushStage, user_stream
+from ..stages.push import PRIVATE_TOPICS, PushStage, changelog_stream, user_stream
+from . import auth, errors
 from . import streams as S
+from .errors import ApiError
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -68,9 +76,9 @@ class Client:
     """One WebSocket connection and what it is subscribed to."""
 
     __slots__ = ("ws", "transport", "streams", "chunks", "pending", "closed", "combined", "next_sub",
-                 "listen_keys", "__weakref__")
+                 "listen_keys", "admin", "__weakref__")
 
-    def __init__(self, ws: web.WebSocketResponse, transport, combined: bool) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport, combined: bool, admin: bool = False) -> None:
         self.ws = ws
         self.transport = transport
         #: stream -> wrapping: None raw, str combined under that name, int a WebSocket API subscription
@@ -81,6 +89,7 @@ class Client:
         self.combined = combined
         self.next_sub = 0
         self.listen_keys: dict[str, str] = {}  # listen key -> its user stream
+        self.admin = admin  # the handshake carried the admin token: private raw change logs too
 
     def write(self, data: bytes) -> None:
         if not self.closed and not self.transport.is_closing():
@@ -217,14 +226,30 @@ def _stream_request_error(code: int, msg: str, req_id=None) -> bytes:
     return _encode({"code": code, "msg": msg, "id": req_id})
 
 
-def _resolve(app: web.Application, name: str) -> tuple[str, str] | None:
-    """(internal stream, display name) of a market stream or a live listen key; None otherwise."""
+def _is_admin(request: web.Request) -> bool:
+    """Whether the handshake carries the admin token; a wrong one raises (-2015, 401): an operator
+    who sent one wants to know it is wrong, not to get the public streams silently."""
+    presented = request.headers.get("X-Admin-Token")
+    if presented is None:
+        return False
+    auth.check_admin_token(request.app[STAGE].ctx.settings.node.admin_token, presented)
+    return True
+
+
+def _resolve(app: web.Application, name: str, admin: bool) -> tuple[str, str] | None:
+    """(internal stream, display name) of a market stream or a live listen key; None otherwise.
+    Raises ApiError for a private change log asked for without the admin token."""
     stage = app[STAGE]
     try:
         stream = S.parse_stream(name, stage.rules)
-        return stream.name, stream.name
     except S.StreamError:
         pass
+    else:
+        if stream.kind != "changelog":
+            return stream.name, stream.name
+        if not admin and stream.arg in PRIVATE_TOPICS:
+            raise errors.private_stream(stream.name)
+        return changelog_stream(stream.arg, admin), stream.name
     if looks_like_key(name):
         account = app[KEYS].account_of(name)
         if account is not None:
@@ -232,10 +257,10 @@ def _resolve(app: web.Application, name: str) -> tuple[str, str] | None:
     return None
 
 
-async def _open(request: web.Request, combined: bool) -> tuple[web.WebSocketResponse, Client]:
+async def _open(request: web.Request, combined: bool, admin: bool = False) -> tuple[web.WebSocketResponse, Client]:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
     await ws.prepare(request)
-    client = Client(ws, request.transport, combined)
+    client = Client(ws, request.transport, combined, admin)
     request.app[HUB].add(client)
     return ws, client
 
@@ -244,32 +269,41 @@ async def raw_stream(request: web.Request) -> web.StreamResponse:
     """`/ws` and `/ws/<stream or listenKey>`: raw payloads."""
     name = request.match_info.get("name", "")
     initial = []
+    try:
+        admin = _is_admin(request)
+        found = _resolve(request.app, name, admin) if name else None
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
     if name:
-        found = _resolve(request.app, name)
         if found is None and looks_like_key(name):
             return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
         if found is not None:
             initial.append((found[0], name))
-    return await _session(request, initial, combined=False)
+    return await _session(request, initial, combined=False, admin=admin)
 
 
 async def combined_stream(request: web.Request) -> web.StreamResponse:
     """`/stream?streams=a/b/c`: every event wrapped as {"stream": name, "data": payload}."""
     names = [n for n in request.query.get("streams", "").split("/") if n]
     initial = []
-    for name in names[:MAX_STREAMS]:
-        found = _resolve(request.app, name)
+    try:
+        admin = _is_admin(request)
+        resolved = [(name, _resolve(request.app, name, admin)) for name in names[:MAX_STREAMS]]
+    except ApiError as exc:
+        return web.json_response(exc.body(), status=exc.status)
+    for name, found in resolved:
         if found is None:
             if looks_like_key(name):
                 return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
             return web.json_response({"code": 2, "msg": f"Invalid request: unknown stream '{name}'"}, status=400)
         initial.append((found[0], found[1]))
-    return await _session(request, initial, combined=True)
+    return await _session(request, initial, combined=True, admin=admin)
 
 
-async def _session(request: web.Request, initial: list[tuple[str, str]], combined: bool) -> web.StreamResponse:
+async def _session(request: web.Request, initial: list[tuple[str, str]], combined: bool,
+                   admin: bool = False) -> web.StreamResponse:
     hub = request.app[HUB]
-    ws, client = await _open(request, combined)
+    ws, client = await _open(request, combined, admin)
     for stream, display in initial:
         hub.subscribe(client, stream, display if combined else None)
         if looks_like_key(display):
@@ -310,14 +344,17 @@ def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
                "`LIST_SUBSCRIPTIONS`", req_id)
     hub = app[HUB]
     if method == "LIST_SUBSCRIPTIONS":
-        names = [w if isinstance(w, str) else s for s, w in client.streams.items()]
+        names = [w if isinstance(w, str) else s.removeprefix("admin:") for s, w in client.streams.items()]
         return _encode({"result": names, "id": req_id})
     params = req.get("params")
     if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
         return _stream_request_error(2, "Invalid request: `params` must be a list of stream names", req_id)
     resolved = []
     for name in params:
-        found = _resolve(app, name)
+        try:
+            found = _resolve(app, name, client.admin)
+        except ApiError as exc:
+            return _stream_request_error(exc.code, exc.msg, req_id)
         if found is None:
             return _stream_request_error(2, f"Invalid request: unknown stream '{name}'", req_id)
         resolved.append(found)

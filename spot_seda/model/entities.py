@@ -44,6 +44,9 @@ TRADE_CREATED = (
     "symbol", "trade_id", "price", "qty", "quote_qty", "buyer_order_id", "seller_order_id", "buyer_account",
     "seller_account", "buyer_is_maker", "maker_order_id", "taker_order_id",
 )
+#: what a trade shows anyone (as Binance's public trade streams): no account and no order ids, which
+#: would let one user follow another's orders (DESIGN.md invariant 9)
+TRADE_PUBLIC = frozenset({"symbol", "trade_id", "price", "qty", "quote_qty", "buyer_is_maker"})
 KLINE_FIELDS = (
     "symbol", "interval", "open_time", "close_time", "open", "high", "low", "close", "volume", "quote_volume",
     "trades", "taker_buy_volume", "taker_buy_quote_volume", "closed",

@@ -18,6 +18,10 @@ replay rebuilds it after a restart):
 - per symbol a 24-hour window in one-minute buckets for @ticker / @miniTicker.
 
 Payloads are built only for streams someone subscribed to (`sink.wants`); state is kept always.
+
+Raw change logs (`changelog@<Topic>`): the admin's streams carry every entry whole; OrderChangeLog
+and BalanceChangeLog are the admin's only (every account's orders and balances), and the public
+TradeChangeLog drops account and order ids (`public_entry`), as Binance's public trade streams do.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import msgspec
 
 from ..api import streams as S
 from ..engine.depthview import DepthView
-from ..model.changelog import ChangeLogEntry, Created
-from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS
+from ..model.changelog import ChangeLogEntry, Created, Updated
+from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, TRADE_PUBLIC
 from ..model.enums import Topic
 from .base import Publish, Stage
 from .settlement import trade_fee
@@ -51,6 +55,26 @@ _K_CLOSED = KLINE_FIELDS.index("closed")
 def user_stream(account: int) -> str:
     """The internal stream name of an account's user data."""
     return f"user:{account}"
+
+
+#: raw change logs only the admin credential opens: they name every account's orders and balances
+PRIVATE_TOPICS = frozenset({Topic.ORDER, Topic.BALANCE})
+
+
+def changelog_stream(topic: str, admin: bool) -> str:
+    """The internal stream name of a raw change log: the admin's (whole entries) or the public one
+    (a public topic, account and order ids left out); both show the client `changelog@<topic>`."""
+    return f"admin:changelog@{topic}" if admin else f"changelog@{topic}"
+
+
+def public_entry(e: ChangeLogEntry) -> ChangeLogEntry:
+    """A TradeChangeLog entry as anyone may see it: the fields in TRADE_PUBLIC only."""
+    change = e.change_type
+    if type(change) is Created:
+        change = Created([f for f in change.fields if f.name in TRADE_PUBLIC])
+    elif type(change) is Updated:
+        change = Updated([f for f in change.changed_fields if f.name in TRADE_PUBLIC])
+    return ChangeLogEntry(e.entity_id, e.entity_type, change, e.timestamp, e.sequence)
 
 
 class NullSink:
@@ -139,11 +163,17 @@ class PushStage(Stage):
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         sink = self.sink
-        raw = f"changelog@{topic}"
-        if type(sink) is not NullSink and sink.wants(raw):
+        if type(sink) is not NullSink:
             encode = self.encode
-            for e in entries:
-                sink.send(raw, encode(e))
+            raw = changelog_stream(topic, admin=True)
+            if sink.wants(raw):
+                for e in entries:
+                    sink.send(raw, encode(e))
+            raw = changelog_stream(topic, admin=False)
+            if topic not in PRIVATE_TOPICS and sink.wants(raw):
+                strip = public_entry if topic == Topic.TRADE else None
+                for e in entries:
+                    sink.send(raw, encode(strip(e) if strip else e))
         if topic == Topic.TRADE:
             self._trades(entries)
         elif topic == Topic.ORDER:

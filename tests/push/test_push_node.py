@@ -291,14 +291,14 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
         assert exc.status == 400
 
 
-def stalled_connection(ws_url: str, path: str) -> socket.socket:
+def stalled_connection(ws_url: str, path: str, headers: str = "") -> socket.socket:
     """A WebSocket handshake over a socket with a tiny receive buffer that is then never read."""
     host, port = ws_url.removeprefix("ws://").split(":")
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect((host, int(port)))
     s.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + headers + "\r\n").encode())
     head = b""
     while b"\r\n\r\n" not in head:
         head += s.recv(1)
@@ -311,14 +311,16 @@ def test_a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving(node):
         [f"btcusdt@kline_{i}" for i in ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")]
 
     async def scenario():
-        stalled = stalled_connection(node.ws, "/stream?streams=" + "/".join(heavy))
+        # the private change logs need the admin token
+        stalled = stalled_connection(node.ws, "/stream?streams=" + "/".join(heavy), f"X-Admin-Token: {ADMIN_TOKEN}\r\n")
         try:
             async with aiohttp.ClientSession() as session:
                 a = await funded_client(session, node.base, ADMIN_TOKEN, BTC="50", USDT="5000000")
                 b = await funded_client(session, node.base, ADMIN_TOKEN, BTC="50", USDT="5000000")
                 got: list = []
                 stop = asyncio.Event()
-                async with session.ws_connect(f"{node.ws}/stream?streams={'/'.join(heavy)}") as ws:
+                async with session.ws_connect(f"{node.ws}/stream?streams={'/'.join(heavy)}",
+                                              headers={"X-Admin-Token": ADMIN_TOKEN}) as ws:
                     task = asyncio.create_task(collect(ws, got, stop))
                     status, before = await a.public("/api/v3/trades", symbol=SYMBOL, limit=1)
                     first = before[0]["id"] + 1 if before else 1
