@@ -42,12 +42,16 @@ class ShmBus(Bus):
                 # Raw bytes both ways: the consumer decodes lazily, one message at a time, so only
                 # the batch in hand is alive as Python objects (decoding a whole poll at once is
                 # 2x slower: fresh memory for every object instead of reused memory).
-                self.queues[group, member] = Queue(max_size_bytes=settings.queue_bytes, dumps=_identity, loads=bytes)
+                self.queues[group, member] = self.new_queue()
         # topic -> [(members, [queue of member 0, 1, ...]) per subscribed group]
         self.routes: dict[str, list[list[Queue]]] = {
             topic: [[self.queues[g, m] for m in range(members)] for g, members in wiring.subscribers(topic)]
             for topic in wiring.topics
         }
+
+    def new_queue(self):
+        """One member's queue (bench/mpq.py swaps in multiprocessing.Queue to compare)."""
+        return Queue(max_size_bytes=self.settings.queue_bytes, dumps=_identity, loads=bytes)
 
     def producer(self, name: str, groups: tuple[str, ...] | None = None) -> "ShmProducer":
         """A producer named `name`; with `groups`, one that delivers to those consumer groups only

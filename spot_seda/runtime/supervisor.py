@@ -77,7 +77,8 @@ def plan_cores(labels: list[tuple[str, str]], settings, allowed: list[int]) -> l
 class Supervisor:
     """Runs a topology's stages as pinned child processes."""
 
-    def __init__(self, settings, only: str | None = None, data_dir: Path | None = None, replay=None) -> None:
+    def __init__(self, settings, only: str | None = None, data_dir: Path | None = None, replay=None,
+                 bus_factory=None) -> None:
         if settings.bus.transport == "inproc":  # one process by design (tests, replay)
             raise ValueError("bus.transport = 'inproc': the multi-process node runs on 'shm' or 'kafka'")
         self.settings = settings
@@ -96,10 +97,13 @@ class Supervisor:
         for inst, core in zip(self.instances, cores):
             inst.core = core
         self.bus = None
+        #: builds the transport from (wiring, settings); bench/pipeline.py passes a bench-only one
+        self.make_bus = bus_factory or make_bus
         self.table: MetricsTable | None = None
         self._stopping = False
         self.generation = 0
-        #: runs Acquiring from a command file instead of HTTP, with no network (runtime/replay.py)
+        #: runs Acquiring from a command file instead of HTTP (runtime/shmreplay.py, bench/pipeline.py);
+        #: with no network unless it says `network = True` (then the other stages serve as usual)
         self.replay = replay
         #: Acquiring runs here: this supervisor's journal is the source of truth
         self.runs_acquiring = any(s.name == "acquiring" for s in self.specs)
@@ -118,7 +122,7 @@ class Supervisor:
             from .snapshots import manifest_position
 
             self.snapshot_position = manifest_position(self.data_dir)
-        self.bus = make_bus(self.wiring, self.settings)
+        self.bus = self.make_bus(self.wiring, self.settings)
         self.table = MetricsTable.create([x.label for x in self.instances])
         self.table.write_manifest(self.data_dir)
         if self.replay is None:
@@ -249,7 +253,7 @@ class Supervisor:
             if inst.process is not None:
                 inst.process.kill()
                 self._reap(inst)
-        self.bus = make_bus(self.wiring, self.settings)
+        self.bus = self.make_bus(self.wiring, self.settings)
         self.generation += 1
         for inst in self._fed():
             inst.restarts += 1
@@ -431,8 +435,9 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
     log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
              inst.core if inst.core >= 0 else "any")
     serve = inst.spec.load_serve()
-    if sup.replay is not None:  # no network: Acquiring reads the command file, the others just run
-        serve = sup.replay.drive if inst.spec.name == "acquiring" else None
+    if sup.replay is not None:  # Acquiring reads the commands; without network the others just run
+        serve = sup.replay.drive if inst.spec.name == "acquiring" else \
+            serve if getattr(sup.replay, "network", False) else None
     profiled = os.environ.get("SPOT_SEDA_PROFILE", "") in (inst.spec.name, inst.label)
     if profiled:  # a developer's tool: cProfile of one stage, written at its clean stop
         import cProfile

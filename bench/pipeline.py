@@ -1,0 +1,684 @@
+"""Pipeline benchmark: the core-pinned SEDA pipeline on its own, with no HTTP in front of it.
+
+What runs, per transport (`--transports`, side by side in one run):
+  inproc  every stage in one process (one pinned core), the inproc Bus
+  shm     the product: one process per stage, faster-fifo shared-memory rings
+  mpq     the same processes linked by multiprocessing.Queue (bench/mpq.py, bench-only)
+  kafka   the same processes over a local Kafka broker the bench starts (KRaft, Maven Central jars)
+
+Load (bench/workload.py, seeded): deposits for 1,000 accounts first, then limit orders around a
+drifting mid, cancels, market and IOC orders on both configured symbols. A generator in its own
+pinned process sends them into Acquiring's command intake; the driver there (bench/pipeline_load.py)
+does what the HTTP handler does, minus HTTP: the API's parameter validation, freeze, journal
+(fsync policy from the config: "batch" by default) and publish, and waits for Match's answer.
+Match, KLine, Settlement, Persist (SQLite history on) and Push run as in production; with
+`--subscribers N`, N WebSocket clients in another process watch every symbol's trade stream.
+
+Phases, per transport, on one pipeline (state carries over):
+  1. closed loop: `--orders` commands, at most `--window` in flight: the capacity, counted from the
+     first command sent until every stage (Persist and Push included) has handled all it caused;
+  2. open loop at `--rates` percent of that capacity (default 10,25,50,75,90), each for
+     `--open-seconds` (at most `--orders` commands). Latency counts from each command's *scheduled*
+     send time (no coordinated omission) to (a) Match's first report on it applied at Acquiring,
+     (b) its RESULT answer ready at Acquiring (for a finished order: once Settlement's release of
+     its leftover hold came back, the last balance change it causes), (c) the first trade frame of
+     it out of Push, with subscribers. New orders only; HDR histograms (the hdrhistogram package);
+  3. with `--soak SECONDS`: an open loop at 50% of capacity that long; RSS per stage at its start
+     and end says whether memory stays flat.
+
+Per stage: CPU µs per command (utime + stime from /proc), entries and batches in and out, mean
+batch, queue depth over time, busy %, RSS. Cores: `--cores N` uses the first N cores this process
+may use; `--pin stage=core,...` (stages, "load" for the generator, "subs" for the subscribers);
+default one stage per core where there are enough, round-robin otherwise (the report says what
+shared a core). `--match-instances 1,2` splits Match by symbol (bus.partitions = instances).
+
+Output: a progress bar; a Markdown table (one row per transport: capacity, p99s, CPU per command)
+and the per-stage table; `--json FILE` with every figure; plots under bench/out/ (pipeline_*.png:
+throughput over time, latency percentiles per transport, CPU per command per stage, queue depth).
+
+    python bench/pipeline.py --orders 20000 --transports inproc,shm,mpq --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import pickle
+import platform
+import socket
+import sys
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from pipeline_load import (ANSWERED, DONE, IN_FLIGHT, READY, REASONS, REFUSED, SHED_COUNT, WINDOW,  # noqa: E402
+                           Driver, Shared, generate, subscribe)
+from workload import CANCEL, PLACE, deposits, rest_params, workload  # noqa: E402
+
+from spot_seda.config import load_settings  # noqa: E402
+
+_fork = multiprocessing.get_context("fork")
+OUT = ROOT / "bench" / "out"
+PERCENTILES = (50, 90, 99, 99.9)
+TRANSPORTS = ("inproc", "shm", "mpq", "kafka")
+#: a phase in which no command is answered for this long has failed
+STALL_S = 30
+#: redraw the progress bar in place on a terminal; one line per update in a log
+CR = "\r" if sys.stdout.isatty() else ""
+
+
+# ----------------------------------------------------------------------------------- the load
+
+
+class Load:
+    """The run's commands, built once; every process forked later inherits them."""
+
+    def __init__(self, rules, orders: int, phases: int, seed: int) -> None:
+        self.per_phase = orders
+        self.cmds = workload(orders * phases, seed, rules)
+        encode = msgspec.msgpack.encode
+        self.wire = [encode({"account": c[2], **rest_params(c, rules)}) for c in self.cmds]
+        self.kinds = bytes(ord("C") if c[0] == CANCEL else ord("P") for c in self.cmds)
+        self.ids = [c[1] for c in self.cmds]
+        self.places = np.array([c[0] == PLACE for c in self.cmds])
+        self.deposits = deposits(rules)
+
+
+# ------------------------------------------------------------------------------ the processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time of a process so far, all its threads, in ns (0 once it is gone): the scheduler's
+    own nanosecond count (/proc/PID/task/*/schedstat), else utime + stime in clock ticks."""
+    try:
+        return sum(int((task / "schedstat").read_text().split()[0]) for task in Path(f"/proc/{pid}/task").iterdir())
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0
+    return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
+def pin(core: int) -> None:
+    if core >= 0:
+        try:
+            os.sched_setaffinity(0, {core})
+        except OSError:
+            pass
+
+
+def _generator_main(core: int, intake, phases, shared) -> None:
+    pin(core)
+    generate(intake, phases, shared)
+    os._exit(0)
+
+
+def _subscribers_main(core: int, url: str, clients: int, commands, folder: Path) -> None:
+    pin(core)
+    subscribe(url, clients, commands, folder)
+
+
+def _inproc_main(core: int, settings, data_dir: Path, driver: Driver, table, stop) -> None:
+    """The inproc transport: every stage and the driver in this one process."""
+    from spot_seda.runtime.inproc import InprocPipeline
+
+    pin(core)
+    pipeline = InprocPipeline(settings, data_dir)
+    for label, runner in pipeline.runners.items():
+        runner.row = table.row(label)
+        runner.row["pid"] = os.getpid()
+    acquiring = pipeline.runners["acquiring-0"]
+    driver.drive(acquiring.stage, acquiring, stop.is_set, pump=pipeline.pump)
+    pipeline.stop()
+    os._exit(0)
+
+
+class Pipeline:
+    """One transport's pipeline with its generator (and subscribers) around it."""
+
+    def __init__(self, transport: str, args, load: Load, cores: list[int], match_instances: int) -> None:
+        from faster_fifo import Queue
+
+        self.transport = transport
+        self.args = args
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"spot_seda_pipeline_{transport}_", dir=args.scratch))
+        settings = load_settings(args.config)
+        settings.bus.transport = "shm" if transport in ("shm", "mpq", "inproc") else transport
+        settings.node.http_port = free_port()
+        settings.node.ws_port = free_port()
+        settings.node.max_in_flight = max(settings.node.max_in_flight, args.window)
+        if match_instances > 1:
+            settings.bus.partitions = match_instances
+            settings.runtime.instances["match"] = match_instances
+        self.settings = settings
+        self.broker = None
+        if transport == "kafka" and args.kafka_bootstrap:
+            settings.kafka.bootstrap_servers = args.kafka_bootstrap
+            settings.kafka.topic_prefix = f"bench{os.getpid()}_{time.monotonic_ns()}."  # a fresh set of topics
+        elif transport == "kafka":
+            from spot_seda.kafka_broker import KafkaBroker
+
+            self.broker = KafkaBroker(self.scratch / "kafka")
+            self.broker.__enter__()
+            settings.kafka.bootstrap_servers = self.broker.bootstrap
+        self.shared = Shared(len(load.cmds))
+        self.intake = Queue(max_size_bytes=16 << 20, dumps=lambda b: b, loads=bytes)
+        self.driver = Driver(load.wire, load.kinds, load.ids, load.deposits, self.intake, self.shared, self.scratch,
+                             track_trades=args.subscribers > 0 and transport != "inproc")
+        self.plan = self._plan(cores, match_instances)
+        self.supervisor = None
+        self.table = None
+        self.inproc = None
+        self.subs = None
+
+    def _plan(self, cores: list[int], match_instances: int) -> dict[str, int]:
+        """Which core each process gets: --pin first, then one each where there are enough cores,
+        round-robin otherwise (the supervisor's own rule for the stages)."""
+        from spot_seda.runtime.supervisor import plan_cores
+
+        stages = ["acquiring-0", *[f"match-{i}" for i in range(match_instances)], "kline-0", "settlement-0",
+                  "persist-0", "push-0"]
+        if self.transport == "inproc":
+            stages = ["inproc"]
+        names = [*stages, "load"] + (["subs"] if self.args.subscribers and self.transport != "inproc" else [])
+        plan = {name: cores[i % len(cores)] for i, name in enumerate(names)}
+        for name, core in self.args.pin.items():
+            for label in plan:
+                if label == name or label.rpartition("-")[0] == name:
+                    plan[label] = core
+        if self.transport != "inproc":
+            for name in {label.rpartition("-")[0] for label in stages}:
+                self.settings.runtime.cores[name] = sorted({plan[x] for x in stages if x.rpartition("-")[0] == name})
+            planned = plan_cores([(x.rpartition("-")[0], x) for x in stages], self.settings, cores)
+            plan.update(zip(stages, planned))
+        return plan
+
+    def shared_cores(self) -> str:
+        by_core: dict[int, list[str]] = {}
+        for name, core in self.plan.items():
+            by_core.setdefault(core, []).append(name)
+        return "; ".join(f"core {c}: {', '.join(n)}" for c, n in sorted(by_core.items()))
+
+    def start(self) -> None:
+        from spot_seda.runtime.metrics import MetricsTable
+        from spot_seda.runtime.supervisor import Supervisor
+
+        data = self.scratch / "data"
+        if self.transport == "inproc":
+            self.table = MetricsTable.create(["acquiring-0", "match-0", "kline-0", "settlement-0", "persist-0", "push-0"])
+            self.stop_event = _fork.Event()
+            self.inproc = _fork.Process(target=_inproc_main, args=(self.plan["inproc"], self.settings, data, self.driver,
+                                                                   self.table, self.stop_event), daemon=True)
+            self.inproc.start()
+        else:
+            factory = None
+            if self.transport == "mpq":
+                from mpq import MpqBus
+
+                def factory(wiring, settings):
+                    return MpqBus(wiring, settings.bus)
+            self.supervisor = Supervisor(self.settings, data_dir=data, replay=self.driver, bus_factory=factory)
+            self.supervisor.start()
+            self.table = self.supervisor.table
+        self.phases, child_end = _fork.Pipe()
+        self.generator = _fork.Process(target=_generator_main, args=(self.plan["load"], self.intake, child_end,
+                                                                      self.shared), daemon=True)
+        self.generator.start()
+        self._wait(lambda: self.shared.control[READY] == 1, 120, "the driver's deposits")
+        if "subs" in self.plan:
+            self._wait(self._ws_listening, 60, "Push's WebSocket port")
+            url = (f"ws://127.0.0.1:{self.settings.node.ws_port}/stream?streams="
+                   + "/".join(f"{s.lower()}@trade" for s in self.settings.symbol_rules()))
+            self.subs_pipe, child_end = _fork.Pipe()
+            self.subs = _fork.Process(target=_subscribers_main, args=(self.plan["subs"], url, self.args.subscribers,
+                                                                       child_end, self.scratch), daemon=True)
+            self.subs.start()
+            self._wait(lambda: (self.scratch / "subscribed").exists(), 60, "the subscribers")
+        self.quiesce()
+
+    def _ws_listening(self) -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.settings.node.ws_port)) == 0
+
+    def _wait(self, ready, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{self.transport}: timed out waiting for {what}")
+            self.check_alive()
+            time.sleep(0.02)
+
+    def check_alive(self) -> None:
+        procs = [self.inproc] if self.inproc is not None else [
+            x.process for x in self.supervisor.instances if x.process is not None]
+        if self.supervisor is not None and len(procs) < len(self.supervisor.instances):
+            raise SystemExit(f"{self.transport}: a stage process is gone")
+        for p in procs:
+            if p.exitcode is not None:
+                raise SystemExit(f"{self.transport}: {p.name} exited with code {p.exitcode} (see the log above)")
+
+    def pids(self) -> dict[str, int]:
+        if self.inproc is not None:
+            return {"inproc": self.inproc.pid}
+        return self.supervisor.pids()
+
+    def rows(self) -> dict[str, dict[str, int]]:
+        return {r["stage"]: r for r in self.table.snapshot()}
+
+    def quiesce(self, timeout: float = 600) -> float:
+        """Until no stage has taken anything in for three samples 20 ms apart and every queue is
+        empty; returns the monotonic time of the last movement."""
+        last = None
+        last_change = time.monotonic_ns()
+        still = 0
+        deadline = time.monotonic() + timeout
+        while still < 3:
+            rows = self.rows()
+            state = tuple((r["events_in"], r["events_out"]) for r in rows.values())
+            depth = sum(max(0, r["queue_depth"]) for r in rows.values())
+            if state != last or depth:
+                last, still, last_change = state, 0, time.monotonic_ns()
+            else:
+                still += 1
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{self.transport}: the pipeline did not settle within {timeout}s")
+            self.check_alive()
+            time.sleep(0.02)
+        return last_change
+
+    def stop(self) -> tuple[dict, dict]:
+        """Stop everything; returns (trade -> command index, the subscribers' first frames)."""
+        self.phases.send(None)
+        self.generator.join(10)
+        frames = {}
+        if self.subs is not None:
+            self.subs_pipe.send("stop")
+            self.subs.join(30)
+            frames = pickle.loads((self.scratch / "frames.pkl").read_bytes())
+        if self.inproc is not None:
+            self.stop_event.set()
+            self.inproc.join(120)
+            self.table.unlink()
+        else:
+            self.supervisor.stop()
+        self.intake.close()
+        if self.broker is not None:
+            self.broker.__exit__(None, None, None)
+        path = self.scratch / "trades.pkl"
+        trades = pickle.loads(path.read_bytes()) if path.exists() else {}
+        return trades, frames
+
+
+# --------------------------------------------------------------------------------- one phase
+
+
+def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, window: int) -> dict:
+    """Send commands [start, start + count) at `rate` (0: closed loop with `window` in flight), wait
+    until every stage has handled all of it; returns the phase's figures and samples."""
+    control = pipe.shared.control
+    control[WINDOW] = window
+    target = int(control[DONE]) + count
+    pids = pipe.pids()
+    rows0 = pipe.rows()
+    cpu0 = {label: cpu_ns(pid) for label, pid in pids.items()}
+    aux = {"load": pipe.generator.pid, **({"subs": pipe.subs.pid} if pipe.subs is not None else {})}
+    aux0 = {k: cpu_ns(p) for k, p in aux.items()}
+    rss0 = {label: rss_mib(pid) for label, pid in pids.items()}
+    t0 = time.monotonic_ns()
+    pipe.phases.send((start, start + count, rate))
+    samples = []
+    moved, last_done, shown = t0, -1, 0
+    while int(control[DONE]) < target:
+        time.sleep(0.1)
+        pipe.check_alive()
+        now = time.monotonic_ns()
+        done = int(control[DONE]) - (target - count)
+        rows = pipe.rows()
+        samples.append({"t": (now - t0) / 1e9, "done": done, "in_flight": int(control[IN_FLIGHT]),
+                        "depth": {k: int(r["queue_depth"]) for k, r in rows.items()}})
+        if done != last_done:
+            moved, last_done = now, done
+        elif now - moved > STALL_S * 1e9:
+            raise SystemExit(f"{pipe.transport}: no command answered for {STALL_S}s ({done:,}/{count:,} answered, "
+                             f"{int(control[IN_FLIGHT])} in flight)")
+        if now - shown > 0.5e9:
+            bar(name, done, count, (now - t0) / 1e9)
+            shown = now
+    bar(name, count, count, (time.monotonic_ns() - t0) / 1e9)
+    drained = pipe.quiesce()
+    print()
+    end = start + count
+    sched = pipe.shared.scheduled[start:end]
+    begin = int(sched.min())
+    answered = pipe.shared.answered[start:end]
+    status = pipe.shared.status[start:end]
+    last_answer = int(answered.max())
+    seconds = (drained - begin) / 1e9
+    rows1 = pipe.rows()
+    stages = {}
+    for label, pid in pids.items():
+        r0, r1 = rows0.get(label, {}), rows1.get(label, {})
+        delta = {k: r1.get(k, 0) - r0.get(k, 0) for k in ("events_in", "events_out", "batches_in", "batches_out", "busy_ns")}
+        stages[label] = {
+            "cpu_us_per_command": (cpu_ns(pid) - cpu0[label]) / 1e3 / count,
+            **delta,
+            "mean_batch_in": delta["events_in"] / delta["batches_in"] if delta["batches_in"] else 0,
+            "busy_pct": 100 * delta["busy_ns"] / (drained - t0) if drained > t0 else 0,
+            "rss_mib_start": rss0[label], "rss_mib_end": rss_mib(pid),
+            "queue_depth_max": max((s["depth"].get(label, 0) for s in samples), default=0),
+        }
+    if "inproc" in stages:  # one process: split its CPU by each runner's busy time (handling only)
+        total = stages.pop("inproc")
+        for label, r1 in rows1.items():
+            busy = r1["busy_ns"] - rows0[label]["busy_ns"]
+            stages[label] = {"cpu_us_per_command": busy / 1e3 / count,
+                             **{k: r1[k] - rows0[label][k] for k in ("events_in", "events_out", "batches_in", "batches_out")},
+                             "busy_ns": busy, "busy_pct": 100 * busy / (drained - t0) if drained > t0 else 0,
+                             "rss_mib_start": 0, "rss_mib_end": 0, "queue_depth_max": 0}
+            stages[label]["mean_batch_in"] = (stages[label]["events_in"] / stages[label]["batches_in"]
+                                              if stages[label]["batches_in"] else 0)
+        busy_sum = sum(s["cpu_us_per_command"] for s in stages.values())
+        stages["inproc (rest)"] = dict(total, cpu_us_per_command=total["cpu_us_per_command"] - busy_sum)
+    aux_cpu = {k: (cpu_ns(p) - aux0[k]) / 1e3 / count for k, p in aux.items()}
+    return {
+        "name": name, "start": start, "count": count, "offered_per_s": rate, "window": window,
+        "answered": int((status == ANSWERED).sum()), "refused": int((status == REFUSED).sum()),
+        "shed": int(pipe.shared.control[SHED_COUNT]), "seconds": seconds,
+        "commands_per_s": count / seconds, "answered_per_s": count / ((last_answer - begin) / 1e9),
+        "stages": stages, "aux_cpu_us_per_command": aux_cpu, "samples": samples,
+    }
+
+
+def bar(name: str, done: int, total: int, seconds: float) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    rate = done / seconds if seconds else 0
+    print(f"{CR}  {name:<14} [{'#' * filled}{'.' * (width - filled)}] {done:>8,}/{total:,}  {rate:>9,.0f}/s",
+          end="" if CR else "\n", flush=True)
+
+
+def latencies(pipe: Pipeline, load: Load, phase: dict, trades: dict, frames: dict) -> dict:
+    """The phase's latency percentiles (µs) from scheduled send time, for new orders answered."""
+    from hdrh.histogram import HdrHistogram
+
+    a, b = phase["start"], phase["start"] + phase["count"]
+    shared = pipe.shared
+    ok = load.places[a:b] & (shared.status[a:b] == ANSWERED)
+    sched = shared.scheduled[a:b]
+    series = {"matched": shared.matched[a:b], "answered": shared.answered[a:b]}
+    if frames:
+        first = np.zeros(b - a, dtype=np.int64)
+        for key, t in frames["first"].items():
+            i = trades.get(key)
+            if i is not None and a <= i < b and (not first[i - a] or t < first[i - a]):
+                first[i - a] = t
+        series["pushed"] = first
+    out = {}
+    for name, at in series.items():
+        valid = ok & (at > 0)
+        lat_us = (at[valid] - sched[valid]) // 1000
+        if not len(lat_us):
+            continue
+        h = HdrHistogram(1, 3_600_000_000, 3)
+        for v in lat_us:
+            h.record_value(max(1, int(v)))
+        out[name] = {"count": int(len(lat_us)), **{f"p{p:g}": h.get_value_at_percentile(p) for p in PERCENTILES},
+                     "max": h.get_max_value(),
+                     "curve": [(p, h.get_value_at_percentile(p)) for p in np.linspace(0, 99.99, 200)]}
+    return out
+
+
+# ------------------------------------------------------------------------------------ a transport
+
+
+def run_transport(transport: str, args, load: Load, cores: list[int], match_instances: int) -> dict:
+    label = transport if match_instances == 1 else f"{transport} match×{match_instances}"
+    pipe = Pipeline(transport, args, load, cores, match_instances)
+    print(f"\n== {label}: {pipe.shared_cores()}", flush=True)
+    pipe.start()
+    phases = []
+    try:
+        closed = run_phase(pipe, "closed loop", 0, args.orders, 0, args.window)
+        phases.append(closed)
+        capacity = closed["commands_per_s"]
+        print(f"  capacity {capacity:,.0f} commands/s (every stage done; answers at "
+              f"{closed['answered_per_s']:,.0f}/s)", flush=True)
+        start = args.orders
+        for pct in args.rates:
+            rate = capacity * pct / 100
+            count = max(1, min(args.orders, int(rate * args.open_seconds)))
+            phases.append(run_phase(pipe, f"open {pct:g}%", start, count, rate, 0))
+            start += args.orders
+        if args.soak:
+            rate = capacity / 2
+            count = min(len(load.cmds) - start, int(rate * args.soak))
+            phases.append(run_phase(pipe, "soak 50%", start, count, rate, 0))
+    finally:
+        trades, frames = pipe.stop()
+        if not args.scratch:
+            shutil.rmtree(pipe.scratch, ignore_errors=True)
+    for phase in phases:
+        phase["latency_us"] = latencies(pipe, load, phase, trades, frames)
+        a, b = phase["start"], phase["start"] + phase["count"]
+        reasons = pipe.shared.reason[a:b]
+        phase["refused_by_reason"] = {REASONS[k]: int((reasons == k).sum()) for k in range(1, len(REASONS))
+                                      if (reasons == k).any()}
+        lat = phase["latency_us"]
+        print(f"  {phase['name']:<12} refused: {phase['refused_by_reason'] or 'none'}")
+        if phase["offered_per_s"]:
+            print(f"  {phase['name']:<12} offered {phase['offered_per_s']:>8,.0f}/s: "
+                  + "  ".join(f"{k} p50 {v['p50']:,} p99 {v['p99']:,} p99.9 {v['p99.9']:,} max {v['max']:,} µs"
+                              for k, v in lat.items()), flush=True)
+    return {"transport": transport, "label": label, "match_instances": match_instances, "cores": pipe.plan,
+            "shared_cores": pipe.shared_cores(), "capacity_orders_per_s": capacity, "phases": phases,
+            "subscribers": args.subscribers if transport != "inproc" else 0, "data_dir": str(pipe.scratch / "data"),
+            "frames": frames.get("frames", 0)}
+
+
+# ------------------------------------------------------------------------------------- report
+
+
+def summary_rows(results: list[dict]) -> list[str]:
+    lines = ["| transport | capacity (commands/s) | p99 matched @50% (µs) | p99 answered @50% (µs) | p99 pushed @50% (µs) "
+             "| CPU µs/command (all stages) |", "|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        half = open_phase(r, 50)
+        lat = half["latency_us"] if half else {}
+        cpu = sum(s["cpu_us_per_command"] for s in r["phases"][0]["stages"].values())
+        cell = lambda k: f"{lat[k]['p99']:,}" if k in lat else "–"  # noqa: E731
+        lines.append(f"| {r['label']} | {r['capacity_orders_per_s']:,.0f} | {cell('matched')} | {cell('answered')} "
+                     f"| {cell('pushed')} | {cpu:,.0f} |")
+    return lines
+
+
+def open_phase(result: dict, pct: float) -> dict | None:
+    cap = result["capacity_orders_per_s"]
+    for p in result["phases"][1:]:
+        if p["offered_per_s"] and abs(p["offered_per_s"] - cap * pct / 100) < 1e-6 * cap + 1e-9:
+            return p
+    return None
+
+
+def stage_rows(results: list[dict]) -> list[str]:
+    lines = ["| transport | stage | CPU µs/command | entries in | entries out | mean batch in | busy % | RSS MiB start → end |",
+             "|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        closed = r["phases"][0]
+        for label, s in closed["stages"].items():
+            lines.append(f"| {r['label']} | {label} | {s['cpu_us_per_command']:,.1f} | {s['events_in']:,} | "
+                         f"{s['events_out']:,} | {s['mean_batch_in']:,.1f} | {s['busy_pct']:.0f} | "
+                         f"{s['rss_mib_start']:.0f} → {s['rss_mib_end']:.0f} |")
+        for k, v in closed["aux_cpu_us_per_command"].items():
+            lines.append(f"| {r['label']} | ({k}) | {v:,.1f} | | | | | |")
+    return lines
+
+
+def latency_rows(results: list[dict]) -> list[str]:
+    lines = ["| transport | offered/s | what | p50 | p90 | p99 | p99.9 | max (µs) |", "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        for p in r["phases"][1:]:
+            for what, v in p["latency_us"].items():
+                lines.append(f"| {r['label']} | {p['offered_per_s']:,.0f} ({p['name']}) | {what} | {v['p50']:,} | "
+                             f"{v['p90']:,} | {v['p99']:,} | {v['p99.9']:,} | {v['max']:,} |")
+    return lines
+
+
+def plot(results: list[dict], prefix: str) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    paths = []
+    fig, ax = plt.subplots(figsize=(8, 4))  # throughput over time, closed loop
+    for r in results:
+        s = r["phases"][0]["samples"]
+        t = np.array([x["t"] for x in s])
+        done = np.array([x["done"] for x in s])
+        if len(t) > 1:
+            ax.plot(t[1:], np.diff(done) / np.diff(t), label=r["label"])
+    ax.set_xlabel("s since the closed loop started")
+    ax.set_ylabel("commands answered / s")
+    ax.set_title("closed loop throughput", fontsize=9)
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, f"{prefix}_throughput.png"))
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 4), squeeze=False)
+    for ax, r in zip(axes[0], results):  # latency percentile curves (answered), one per offered rate
+        for p in r["phases"][1:]:
+            lat = p["latency_us"].get("answered")
+            if lat:
+                xs = [100 / (100 - q) for q, _ in lat["curve"]]
+                ax.plot(xs, [v for _, v in lat["curve"]], label=p["name"])
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks([1, 2, 10, 100, 1000, 10000], ["0", "50", "90", "99", "99.9", "99.99"])
+        ax.set_xlabel("percentile")
+        ax.set_ylabel("µs from scheduled send to RESULT")
+        ax.set_title(r["label"], fontsize=9)
+        ax.legend(fontsize=7)
+    paths.append(_save(fig, f"{prefix}_latency.png"))
+
+    fig, ax = plt.subplots(figsize=(8, 4))  # stacked CPU per command per stage
+    names = sorted({lab.rpartition("-")[0] or lab for r in results for lab in r["phases"][0]["stages"]})
+    bottom = np.zeros(len(results))
+    for name in names:
+        vals = np.array([sum(s["cpu_us_per_command"] for lab, s in r["phases"][0]["stages"].items()
+                             if (lab.rpartition("-")[0] or lab) == name) for r in results])
+        ax.bar([r["label"] for r in results], vals, bottom=bottom, label=name)
+        bottom += vals
+    ax.set_ylabel("CPU µs per command (closed loop)")
+    ax.legend(fontsize=8)
+    paths.append(_save(fig, f"{prefix}_cpu.png"))
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False)
+    for ax, r in zip(axes[0], results):  # queue depth over time, closed loop
+        s = r["phases"][0]["samples"]
+        for label in (s[0]["depth"] if s else {}):
+            ax.plot([x["t"] for x in s], [x["depth"][label] for x in s], label=label)
+        ax.set_title(r["label"], fontsize=9)
+        ax.set_xlabel("s")
+        ax.set_ylabel("messages waiting")
+        ax.legend(fontsize=7)
+    paths.append(_save(fig, f"{prefix}_queues.png"))
+    return paths
+
+
+def _save(fig, name: str) -> Path:
+    fig.tight_layout()
+    path = OUT / name
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def parse_pins(text: str) -> dict[str, int]:
+    pins = {}
+    for item in filter(None, text.split(",")):
+        name, _, core = item.partition("=")
+        pins[name.strip()] = int(core)
+    return pins
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=20_000, help="commands in the closed loop (and at most per open-loop rate)")
+    parser.add_argument("--transports", default="inproc,shm,mpq", help="comma-separated: " + ", ".join(TRANSPORTS))
+    parser.add_argument("--rates", default="10,25,50,75,90", help="open-loop rates, %% of the capacity measured")
+    parser.add_argument("--open-seconds", type=float, default=3.0, help="length of each open-loop rate")
+    parser.add_argument("--window", type=int, default=1000, help="closed loop: commands in flight at most")
+    parser.add_argument("--subscribers", type=int, default=0, help="WebSocket clients on every symbol's trade stream")
+    parser.add_argument("--cores", type=int, default=0, help="use the first N cores this process may use (0: all)")
+    parser.add_argument("--pin", type=parse_pins, default={}, help="stage=core,... (also load=, subs=)")
+    parser.add_argument("--match-instances", default="1", help="comma-separated Match instance counts to run")
+    parser.add_argument("--soak", type=float, default=0, help="seconds of open loop at 50%% capacity, RSS watched")
+    parser.add_argument("--kafka-bootstrap", help="kafka: use this broker instead of starting one")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--config", default=str(ROOT / "configs" / "default.toml"))
+    parser.add_argument("--json", help="write every figure of the run here")
+    parser.add_argument("--scratch", help="keep each pipeline's journal, history and logs in a folder under this "
+                                          "one (default: a temporary folder, removed at the end)")
+    parser.add_argument("--plots", default="pipeline", help="plot file prefix under bench/out/ ('' for none)")
+    args = parser.parse_args(argv)
+    args.rates = [float(x) for x in args.rates.split(",") if x]
+    transports = [t for t in args.transports.split(",") if t]
+    for t in transports:
+        if t not in TRANSPORTS:
+            parser.error(f"--transports: unknown {t!r}; known: {', '.join(TRANSPORTS)}")
+    allowed = sorted(os.sched_getaffinity(0))
+    cores = allowed[:args.cores] if args.cores else allowed
+    rules = load_settings(args.config).symbol_rules()
+    phases = 1 + len(args.rates) + (1 if args.soak else 0)
+    t = time.perf_counter()
+    load = Load(rules, args.orders, phases, args.seed)
+    if args.soak:  # enough commands for the soak at any rate this machine reaches
+        load = Load(rules, args.orders, phases + int(args.soak * 60_000 / args.orders) + 1, args.seed)
+    fsync = load_settings(args.config).journal.fsync
+    print(f"pipeline bench: {len(load.cmds):,} commands generated in {time.perf_counter() - t:.1f}s (seed {args.seed}, "
+          f"{len(load.deposits):,} deposits first); {len(cores)} cores {cores}, python {platform.python_version()}, "
+          f"journal fsync {fsync}", flush=True)
+    results = []
+    for transport in transports:
+        for k in (int(x) for x in args.match_instances.split(",")):
+            results.append(run_transport(transport, args, load, cores, k))
+    print("\n" + "\n".join(summary_rows(results)))
+    print("\n" + "\n".join(stage_rows(results)))
+    print("\n" + "\n".join(latency_rows(results)))
+    if args.plots:
+        paths = plot(results, args.plots)
+        print("\nplots: " + ", ".join(str(p.relative_to(ROOT)) for p in paths))
+    doc = {"command": " ".join(sys.argv), "cores": cores, "nproc": os.cpu_count(), "python": platform.python_version(),
+           "orders": args.orders, "window": args.window, "rates_pct": args.rates, "fsync": fsync, "results": results}
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=1))
+        print(f"json: {args.json}")
+    return doc
+
+
+if __name__ == "__main__":
+    main()

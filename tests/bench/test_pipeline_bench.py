@@ -1,0 +1,20 @@
+"""bench/pipeline.py's own accounting, over every transport but Kafka (tests/kafka has that one):
+every injected command is answered or refused, and the fills, orders and final balances the run's
+history holds equal an in-process replay of the journal it wrote. Speed is not asserted."""
+
+from __future__ import annotations
+
+import pytest
+
+from .pipeline_check import check_accounting, check_against_replay, run_bench
+
+
+@pytest.mark.parametrize("transport", ["inproc", "shm", "mpq"])
+def test_every_command_is_accounted_for_and_the_history_equals_a_replay(transport, tmp_path):
+    extra = ("--subscribers", "2") if transport != "inproc" else ()
+    result = run_bench(tmp_path, transport, *extra)
+    check_accounting(result)
+    if extra:
+        assert result["frames"] > 0  # the subscribers saw trades
+        assert result["phases"][1]["latency_us"]["pushed"]["count"] > 0
+    check_against_replay(result, tmp_path)
