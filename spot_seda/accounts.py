@@ -109,8 +109,8 @@ class Accounts:
 
     def get(self, account_id: int) -> Account | None:
         """The account with that id, or None (the fee account 0 is not an API account)."""
-        if isinstance(account_id, bool) or not isinstance(account_id, int) or account_id <= 0:
-            return None
+        if isinstance(account_id, bool) or not isinstance(account_id, int) or not 0 < account_id < 2**63:
+            return None  # past SQLite's integer range there is no such account (and no query to make)
         account = self._by_id.get(account_id)
         if account is not None:
             return account

@@ -73,6 +73,12 @@ def method_not_allowed(method: str, path: str) -> ApiError:
     return ApiError(-1000, f"Method {method} not allowed on {path}.", 405)
 
 
+def malformed_http(status: int, reason: str) -> ApiError:
+    """A request the HTTP parser refused before any handler (a bad method or header, an over-long
+    line, an unsupported Content-Encoding): the parser's status and reason, Binance's shape."""
+    return ApiError(-1000, f"Malformed HTTP request: {reason}", status)
+
+
 def body_too_large(limit: int) -> ApiError:
     return ApiError(-1000, f"Request body too large; the limit is {limit} bytes.", 413)
 
@@ -225,6 +231,24 @@ def invalid_json(param: str | None = None) -> ApiError:
     if param is None:
         return ApiError(-1135, "Invalid JSON Request")
     return ApiError(-1135, f"JSON sent for parameter '{param}' is not valid")
+
+
+def json_too_deep() -> ApiError:
+    """-1135 for JSON nested deeper than the parser goes (a `[` repeated thousands of times)."""
+    return ApiError(-1135, "Invalid JSON Request: nested too deeply")
+
+
+def binary_frame() -> ApiError:
+    """-1135 for a binary WebSocket frame where JSON text frames are expected."""
+    return ApiError(-1135, "Invalid JSON Request: binary frames are not accepted; send JSON in text frames")
+
+
+def unreadable_body(encoding: str | None) -> ApiError:
+    """-1100 for a body that cannot be read as sent: not what its Content-Encoding says, or cut short."""
+    if encoding:
+        return ApiError(-1100, f"Illegal characters found in the request body: it is not valid '{encoding}' "
+                               "(its Content-Encoding).")
+    return ApiError(-1100, "Illegal characters found in the request body: it could not be read.")
 
 
 def duplicate_symbols() -> ApiError:

@@ -4,6 +4,7 @@ request parameters, authentication, and the journal-then-publish path every comm
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -11,6 +12,7 @@ from collections import deque
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from ..accounts import Accounts
 from ..journal import Journal, JournalError
@@ -29,6 +31,8 @@ HISTORY = web.AppKey("history", object)
 JOURNAL = web.AppKey("journal", Journal)
 PENDING = web.AppKey("pending", deque)
 INTAKE = web.AppKey("intake", Intake)
+#: a request whose body could not be read: its connection cannot carry another request
+UNREADABLE = "spot_seda.unreadable_body"
 
 COMMAND_ERRORS = {
     NSF: errors.insufficient_balance,
@@ -48,6 +52,12 @@ def now_ms() -> int:
 @web.middleware
 async def errors_middleware(request: web.Request, handler):
     """Every failure becomes Binance's {"code", "msg"}; a bug is logged and answered -1000."""
+    resp = await _answer(request, handler)
+    await _settle_body(request, resp)
+    return resp
+
+
+async def _answer(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
@@ -69,12 +79,85 @@ async def errors_middleware(request: web.Request, handler):
     return web.json_response(err.body(), status=err.status)
 
 
+async def _settle_body(request: web.Request, resp: web.StreamResponse) -> None:
+    """Read what the handler left of the body (one refused before reading it: a bad key, an unknown
+    path). aiohttp would drain it after the answer, and a body it cannot decode (`Content-Encoding:
+    gzip` over bytes that are not) would then cut the connection with a logged traceback: found
+    here, it ends the connection cleanly after this answer instead."""
+    if request.get(UNREADABLE):
+        resp.force_close()
+        return
+    if not request.can_read_body or request.content.is_eof():
+        return
+    try:
+        await request.read()
+    except web.RequestPayloadError:
+        request.content.feed_eof()
+        resp.force_close()
+    except web.HTTPRequestEntityTooLarge:
+        resp.force_close()  # not worth reading on: the connection ends here
+
+
+def _parser_error(self, request, status: int = 500, exc: BaseException | None = None,
+                  message: str | None = None) -> web.StreamResponse:
+    """aiohttp's RequestHandler.handle_error, in Binance's JSON: what answers a request its parser
+    refused (and a Push handler's bug). The parser's 4xx refusals are the client's fault and are
+    logged in one line, not as a traceback; anything else stays a logged -1000 (500)."""
+    if status < 500:
+        reason = " ".join(str(getattr(exc, "message", None) or message or exc or "").split())[:200]
+        log.info("refused malformed HTTP from %s: %s", request.remote, reason)
+        err = errors.malformed_http(status, reason)
+    else:
+        log.error("unexpected error handling a request from %s", request.remote, exc_info=exc)
+        err = errors.unknown()
+    if request.writer.output_size > 0:  # as aiohttp: part of an answer went out, nothing can follow
+        raise ConnectionError("Response is sent already, cannot send another response with the error message")
+    resp = web.json_response(err.body(), status=err.status)
+    resp.force_close()
+    return resp
+
+
+def json_parser_errors() -> None:
+    """Make aiohttp answer what its parser refuses in Binance JSON rather than text/plain. aiohttp has
+    no setting for it: its RequestHandler.handle_error builds that answer, and is replaced here (in
+    the serving process only; the HTTP and WebSocket servers call this before they start)."""
+    RequestHandler.handle_error = _parser_error
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body; a body aiohttp cannot decode (e.g. `Content-Encoding: gzip` over bytes that
+    are not gzip) is -1100, and the connection is closed after the answer."""
+    try:
+        return await request.read()
+    except web.RequestPayloadError:
+        # the rest of the body is unreadable too: mark it read (aiohttp would drain it after the
+        # answer and log the same error as a traceback) and end the connection after the answer
+        request.content.feed_eof()
+        request[UNREADABLE] = True
+        raise errors.unreadable_body(request.headers.get("Content-Encoding")) from None
+
+
+def json_body(raw: bytes) -> tuple[str, dict]:
+    """A body that must be one JSON object: (its text, the object); -1135 otherwise, nesting too
+    deep for the parser included (RecursionError, before any authentication)."""
+    try:
+        text = raw.decode()
+        doc = json.loads(text or "null")
+    except RecursionError:
+        raise errors.json_too_deep() from None
+    except (ValueError, UnicodeDecodeError):
+        raise errors.invalid_json() from None
+    if not isinstance(doc, dict):
+        raise errors.invalid_json()
+    return text, doc
+
+
 async def request_params(request: web.Request) -> tuple[dict[str, str], str, str]:
     """Parameters from the query string and a form body (Binance accepts both, DELETE included)."""
     query = request.rel_url.raw_query_string  # clients sign the query exactly as they encoded it
     body = ""
     if request.can_read_body:
-        raw = await request.read()
+        raw = await read_body(request)
         try:
             body = raw.decode()
         except UnicodeDecodeError:

@@ -11,7 +11,6 @@ what they produce goes straight to the runner, which stamps sequences and publis
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
@@ -33,7 +32,7 @@ from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, k
                      server_time, ticker_24hr, ticker_price)
 from .openapi import openapi_document
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, Outbox, RUNNER, STAGE, authenticate_key, commit,
-                       errors_middleware, now_ms, request_params, signed, stage_of)
+                       errors_middleware, json_body, json_parser_errors, now_ms, read_body, request_params, signed, stage_of)
 
 log = logging.getLogger("spot_seda.api")
 
@@ -92,14 +91,7 @@ SEED_ALIASES = {"clientOrderId": "newClientOrderId"}
 async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
     """Authenticate the seed endpoint: signature over the raw query string + the raw JSON body."""
     query = request.rel_url.raw_query_string
-    raw = await request.read()
-    try:
-        body = raw.decode()
-        doc = json.loads(body or "null")
-    except (ValueError, UnicodeDecodeError):
-        raise errors.invalid_json() from None
-    if not isinstance(doc, dict):
-        raise errors.invalid_json()
+    body, doc = json_body(await read_body(request))
     account = authenticate_key(request)
     p = dict(parse_qsl(query, keep_blank_values=True))
     unsigned_query, _, signature = auth.split_signature(query, "")
@@ -138,6 +130,7 @@ async def cancel_order(request: web.Request) -> web.Response:
     account_id, p = await signed(request)
     stage = stage_of(request)
     symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
+    params.parse_client_order_id(p)  # the cancel's own id: checked as Binance does, though not kept
     order = stage.find_order(account_id, order_id, client_id)
     if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
         raise errors.unknown_order()
@@ -229,13 +222,7 @@ async def account_info(request: web.Request) -> web.Response:
 async def admin_guard(request: web.Request) -> dict:
     auth.check_admin_token(request.app[STAGE].ctx.settings.node.admin_token, request.headers.get("X-Admin-Token"))
     if request.method == "POST" and request.can_read_body:
-        try:
-            doc = json.loads(await request.read() or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            raise errors.invalid_json() from None
-        if not isinstance(doc, dict):
-            raise errors.invalid_json()
-        return doc
+        return json_body(await read_body(request) or b"{}")[1]
     return {}
 
 
@@ -253,7 +240,7 @@ async def admin_transfer(request: web.Request, deposit: bool) -> web.Response:
         raise errors.invalid_parameter("accountId")
     asset = doc.get("asset")
     assets = {r.base for r in stage.rules.values()} | {r.quote for r in stage.rules.values()}
-    if asset not in assets:
+    if not isinstance(asset, str) or asset not in assets:  # a list or an object is not hashable
         raise errors.invalid_parameter("asset")
     amount_text = doc.get("amount")
     if not isinstance(amount_text, str):
@@ -386,6 +373,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
                       batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes)
     app = build_app(stage, runner, journal)
+    json_parser_errors()
     web_runner = web.AppRunner(app, access_log=None)
     await web_runner.setup()
     site = web.TCPSite(web_runner, settings.node.host, settings.node.http_port, reuse_address=True)

@@ -42,6 +42,7 @@ from ..stages.push import PRIVATE_TOPICS, PushStage, changelog_stream, user_stre
 from . import auth, errors
 from . import streams as S
 from .errors import ApiError
+from .plumbing import json_parser_errors
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -311,7 +312,12 @@ async def _session(request: web.Request, initial: list[tuple[str, str]], combine
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                client.write(text_frame(_stream_control(request.app, client, msg.data)))
+                try:
+                    reply = _stream_control(request.app, client, msg.data)
+                except Exception:  # a bug: answered (as REST answers -1000), the connection kept
+                    log.exception("unexpected error on a stream request")
+                    reply = _stream_request_error(-1000, "An unknown error occurred while processing the request.")
+                client.write(text_frame(reply))
             elif msg.type == WSMsgType.BINARY:
                 client.write(text_frame(_stream_request_error(3, "Invalid JSON: binary frames are not accepted")))
     finally:
@@ -325,6 +331,8 @@ def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
         req = _decode(text)
     except msgspec.DecodeError as exc:
         return _stream_request_error(3, f"Invalid JSON: {exc}")
+    except RecursionError:  # e.g. `[` ten thousand times
+        return _stream_request_error(3, "Invalid JSON: nested too deeply")
     if not isinstance(req, dict):
         return _stream_request_error(2, "Invalid request: expected a JSON object")
     req_id = req.get("id")
@@ -388,19 +396,29 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                client.write(text_frame(_api_call(request.app, client, msg.data)))
+                try:
+                    reply = _api_call(request.app, client, msg.data)
+                except Exception:  # a bug: answered (as REST answers -1000), the connection kept
+                    log.exception("unexpected error on a WebSocket API request")
+                    err = errors.unknown()
+                    reply = _api_reply(None, err.status, error=(err.code, err.msg))
+                client.write(text_frame(reply))
+            elif msg.type == WSMsgType.BINARY:
+                err = errors.binary_frame()
+                client.write(text_frame(_api_reply(None, err.status, error=(err.code, err.msg))))
     finally:
         hub.end(client, ws)
     return ws
 
 
 def _api_call(app: web.Application, client: Client, text: str) -> bytes:
-    from .errors import ApiError
-
     try:
         req = _decode(text)
     except msgspec.DecodeError:
         return _api_reply(None, 400, error=(-1135, "Invalid JSON Request"))
+    except RecursionError:  # e.g. `[` ten thousand times
+        err = errors.json_too_deep()
+        return _api_reply(None, err.status, error=(err.code, err.msg))
     if not isinstance(req, dict):
         return _api_reply(None, 400, error=(-1135, "Invalid JSON Request"))
     req_id = req.get("id")
@@ -443,8 +461,6 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
 
 def _authenticate(app: web.Application, params: dict) -> int:
     """The account of a signed WebSocket API request (apiKey, timestamp, recvWindow, signature)."""
-    from . import auth, errors
-
     api_key = params.get("apiKey")
     if not isinstance(api_key, str) or not api_key:
         raise errors.mandatory_missing("apiKey")
@@ -493,6 +509,7 @@ async def _serve(stage: PushStage, runner, stopping) -> None:
     hub = Hub()
     stage.sink = hub
     app = build_app(stage, hub)
+    json_parser_errors()
     web_runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await web_runner.setup()
     # several Push processes share the port: the kernel spreads connections over them
