@@ -79,6 +79,11 @@ def malformed_http(status: int, reason: str) -> ApiError:
     return ApiError(-1000, f"Malformed HTTP request: {reason}", status)
 
 
+def bad_handshake(status: int, reason: str) -> ApiError:
+    """A WebSocket handshake aiohttp refused (no Upgrade header, a bad version or key)."""
+    return ApiError(-1000, "Bad WebSocket handshake: " + " ".join(reason.split()), status)
+
+
 def body_too_large(limit: int) -> ApiError:
     return ApiError(-1000, f"Request body too large; the limit is {limit} bytes.", 413)
 

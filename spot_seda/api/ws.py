@@ -478,11 +478,28 @@ def _authenticate(app: web.Application, params: dict) -> int:
 # ---------------------------------------------------------------------------------- serving
 
 
+@web.middleware
+async def json_errors(request: web.Request, handler):
+    """aiohttp's refusals (an unknown path, a bad handshake) in Binance's JSON, as on the REST port."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 404:
+            err = errors.not_found(request.path)
+        elif exc.status == 405:
+            err = errors.method_not_allowed(request.method, request.path)
+        else:
+            err = errors.bad_handshake(exc.status, exc.reason if exc.text is None else exc.text)
+        return web.json_response(err.body(), status=err.status)
+
+
 def build_app(stage: PushStage, hub: Hub) -> web.Application:
     """The aiohttp application of one Push stage instance."""
     from ..accounts import Accounts
 
-    app = web.Application()
+    app = web.Application(middlewares=[json_errors])
     app[STAGE] = stage
     app[HUB] = hub
     app[KEYS] = ListenKeys(stage.ctx.data_dir)

@@ -48,6 +48,21 @@ def test_deep_json_and_binary_frames_get_errors_and_the_connection_stays_open(no
     run(scenario())
 
 
+def test_refused_handshakes_and_unknown_paths_answer_binance_json(node):
+    async def scenario():
+        http = node.ws.replace("ws://", "http://")
+        async with aiohttp.ClientSession() as session:
+            for method, path, headers, status in (
+                    ("GET", "/nope", {}, 404), ("POST", "/ws", {}, 405), ("GET", "/ws", {}, 400),
+                    ("GET", "/ws-api/v3", {"Upgrade": "websocket", "Connection": "Upgrade",
+                                           "Sec-WebSocket-Version": "99", "Sec-WebSocket-Key": "x"}, 400)):
+                async with session.request(method, http + path, headers=headers) as resp:
+                    assert resp.status == status and resp.content_type == "application/json", (path, resp.status)
+                    doc = await resp.json()
+                    assert set(doc) == {"code", "msg"} and doc["code"] == -1000 and doc["msg"], doc
+    run(scenario())
+
+
 JUNK = ["", " ", "null", "0", "-1", "1e999", '"x"', "[]", "{}", "{", "}", "[" * 500, "\u0000", "é" * 100,
         '{"method": null}', '{"method": "SUBSCRIBE", "params": null}', '{"method": "SUBSCRIBE", "params": [[]]}',
         '{"method": "SUBSCRIBE", "params": ["changelog@OrderChangeLog"], "id": 1}',
