@@ -42,6 +42,7 @@ throughput over time, latency percentiles per transport, CPU per command per sta
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import multiprocessing
 import os
@@ -71,6 +72,8 @@ _fork = multiprocessing.get_context("fork")
 OUT = ROOT / "bench" / "out"
 PERCENTILES = (50, 90, 99, 99.9)
 TRANSPORTS = ("inproc", "shm", "mpq", "kafka")
+#: the most commands/s a --soak is prepared for (the commands are built before anything starts)
+SOAK_MAX_RATE = 10_000
 #: a phase in which no command is answered for this long has failed
 STALL_S = 30
 #: redraw the progress bar in place on a terminal; one line per update in a log
@@ -83,9 +86,9 @@ CR = "\r" if sys.stdout.isatty() else ""
 class Load:
     """The run's commands, built once; every process forked later inherits them."""
 
-    def __init__(self, rules, orders: int, phases: int, seed: int) -> None:
+    def __init__(self, rules, orders: int, phases: int, seed: int, extra: int = 0) -> None:
         self.per_phase = orders
-        self.cmds = workload(orders * phases, seed, rules)
+        self.cmds = workload(orders * phases + extra, seed, rules)
         encode = msgspec.msgpack.encode
         self.wire = [encode({"account": c[2], **rest_params(c, rules)}) for c in self.cmds]
         self.kinds = bytes(ord("C") if c[0] == CANCEL else ord("P") for c in self.cmds)
@@ -229,6 +232,10 @@ class Pipeline:
         from spot_seda.runtime.supervisor import Supervisor
 
         data = self.scratch / "data"
+        # the run's commands are in every child by fork: no collector pass there may touch (and so
+        # copy) their pages, or each stage's memory would count them
+        gc.collect()
+        gc.freeze()
         if self.transport == "inproc":
             self.table = MetricsTable.create(["acquiring-0", "match-0", "kline-0", "settlement-0", "persist-0", "push-0"])
             self.stop_event = _fork.Event()
@@ -360,7 +367,8 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
         done = int(control[DONE]) - (target - count)
         rows = pipe.rows()
         samples.append({"t": (now - t0) / 1e9, "done": done, "in_flight": int(control[IN_FLIGHT]),
-                        "depth": {k: int(r["queue_depth"]) for k, r in rows.items()}})
+                        "depth": {k: int(r["queue_depth"]) for k, r in rows.items()},
+                        "rss_mib": {label: rss_mib(pid) for label, pid in pids.items()}})
         if done != last_done:
             moved, last_done = now, done
         elif now - moved > STALL_S * 1e9:
@@ -371,7 +379,8 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
             shown = now
     bar(name, count, count, (time.monotonic_ns() - t0) / 1e9)
     drained = pipe.quiesce()
-    print()
+    if CR:
+        print()
     end = start + count
     sched = pipe.shared.scheduled[start:end]
     begin = int(sched.min())
@@ -477,7 +486,13 @@ def run_transport(transport: str, args, load: Load, cores: list[int], match_inst
         if args.soak:
             rate = capacity / 2
             count = min(len(load.cmds) - start, int(rate * args.soak))
+            if count < int(rate * args.soak):
+                print(f"  the soak has commands for {count / rate:.0f}s at {rate:,.0f}/s (SOAK_MAX_RATE)")
             phases.append(run_phase(pipe, "soak 50%", start, count, rate, 0))
+            soak = phases[-1]
+            print(f"  soak: {soak['seconds']:.0f}s at {rate:,.0f}/s; RSS MiB start -> end: " + ", ".join(
+                f"{label} {st['rss_mib_start']:.0f} -> {st['rss_mib_end']:.0f}" for label, st in soak["stages"].items()),
+                flush=True)
     finally:
         trades, frames = pipe.stop()
         if not args.scratch:
@@ -607,6 +622,19 @@ def plot(results: list[dict], prefix: str) -> list[Path]:
         ax.set_ylabel("messages waiting")
         ax.legend(fontsize=7)
     paths.append(_save(fig, f"{prefix}_queues.png"))
+
+    soaks = [(r, p) for r in results for p in r["phases"] if p["name"].startswith("soak")]
+    if soaks:  # memory over the soak, per stage process
+        fig, axes = plt.subplots(1, len(soaks), figsize=(5 * len(soaks), 3.6), squeeze=False)
+        for ax, (r, p) in zip(axes[0], soaks):
+            s = p["samples"]
+            for label in (s[0]["rss_mib"] if s else {}):
+                ax.plot([x["t"] for x in s], [x["rss_mib"][label] for x in s], label=label)
+            ax.set_title(f"{r['label']}: soak at {p['offered_per_s']:,.0f}/s", fontsize=9)
+            ax.set_xlabel("s")
+            ax.set_ylabel("RSS MiB")
+            ax.legend(fontsize=7)
+        paths.append(_save(fig, f"{prefix}_soak_rss.png"))
     return paths
 
 
@@ -653,11 +681,9 @@ def main(argv: list[str] | None = None) -> dict:
     allowed = sorted(os.sched_getaffinity(0))
     cores = allowed[:args.cores] if args.cores else allowed
     rules = load_settings(args.config).symbol_rules()
-    phases = 1 + len(args.rates) + (1 if args.soak else 0)
     t = time.perf_counter()
-    load = Load(rules, args.orders, phases, args.seed)
-    if args.soak:  # enough commands for the soak at any rate this machine reaches
-        load = Load(rules, args.orders, phases + int(args.soak * 60_000 / args.orders) + 1, args.seed)
+    # the soak's commands: enough for SOAK_MAX_RATE commands/s (a faster soak ends early, and says so)
+    load = Load(rules, args.orders, 1 + len(args.rates), args.seed, int(args.soak * SOAK_MAX_RATE))
     fsync = load_settings(args.config).journal.fsync
     print(f"pipeline bench: {len(load.cmds):,} commands generated in {time.perf_counter() - t:.1f}s (seed {args.seed}, "
           f"{len(load.deposits):,} deposits first); {len(cores)} cores {cores}, python {platform.python_version()}, "
