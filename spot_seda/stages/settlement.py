@@ -40,6 +40,10 @@ class SettlementStage(Stage):
         self.holds: dict[int, list] = {}
         # trades waiting for their command's order updates, by taker order id
         self.trades: dict[int, list[ChangeLogEntry]] = {}
+        # the order updates of a command whose end (the taker's report) has not arrived yet: a
+        # command's updates may be cut between two input batches (a large publish is split into
+        # several messages, and the runner hands at most bus.batch_max entries to one call)
+        self.partial: list[tuple[int, dict, int]] = []
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         """Settle in Match's command order: a command's trades, then its order updates.
@@ -56,15 +60,14 @@ class SettlementStage(Stage):
                 taker = entry.field_dict()["taker_order_id"]
                 waiting.setdefault(taker, []).append(entry)
             return out
-        group: list[tuple[int, dict, int]] = []
+        group = self.partial
         for entry in entries:
             fields = entry.field_dict()
             group.append((int(entry.entity_id), fields, entry.timestamp))
             if "frozen" in fields or fields.get("status") == "CANCELED" or fields.get("cancel_rejected"):
                 self._command(group[-1][0], group, out)
                 group = []
-        if group:
-            raise ValueError(f"order updates without their command's end (taker report): {group}")
+        self.partial = group  # the rest of this command comes with the next batch
         return out
 
     def _command(self, taker: int, updates: list[tuple[int, dict, int]], out: list) -> None:
