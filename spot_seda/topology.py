@@ -84,6 +84,7 @@ def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring
     less the `exclude`d stages."""
     topics: dict[str, int] = {}
     groups: dict[str, tuple[tuple[str, ...], int]] = {}
+    sources: dict[str, dict[str, tuple[str, ...]]] = {}
     for spec in stage_specs(topology):
         if spec.name in exclude:
             continue
@@ -93,12 +94,12 @@ def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring
         if not cls.consumes:
             continue
         count = instances_of(spec.name, settings)
-        if cls.broadcast:  # every instance sees every entry: one group per instance
-            for i in range(count):
-                groups[f"{spec.name}-{i}"] = (tuple(cls.consumes), 1)
-        else:
-            groups[spec.name] = (tuple(cls.consumes), count)
-    return Wiring(topics, groups)
+        names = [f"{spec.name}-{i}" for i in range(count)] if cls.broadcast else [spec.name]
+        for group in names:  # broadcast: every instance sees every entry, one group per instance
+            groups[group] = (tuple(cls.consumes), 1 if cls.broadcast else count)
+            if cls.sources:
+                sources[group] = {topic: tuple(cls.sources.get(topic, ())) for topic in cls.consumes}
+    return Wiring(topics, groups, sources)
 
 
 def consumer_slot(cls, name: str, instance: int) -> tuple[str, int]:

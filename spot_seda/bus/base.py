@@ -48,6 +48,10 @@ class Wiring:
     topics: dict[str, int]
     #: group name -> (subscribed topics, number of members)
     groups: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
+    #: group name -> topic -> the producing stages it wants on that topic (a topic not named: all).
+    #: The queue transports then never carry, and the consumer never decodes, what it would drop
+    #: (Match's own OrderChangeLog output coming back to it, Acquiring's to itself)
+    sources: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for group, (topics, members) in self.groups.items():
@@ -60,6 +64,13 @@ class Wiring:
     def subscribers(self, topic: str) -> list[tuple[str, int]]:
         """(group, members) of every group subscribed to `topic`."""
         return [(g, m) for g, (topics, m) in self.groups.items() if topic in topics]
+
+    def subscribers_of(self, topic: str, producer: str) -> list[tuple[str, int]]:
+        """(group, members) of every group that wants `producer`'s entries on `topic`; `producer`
+        is an instance name ("match-0"), its stage the part before the last "-"."""
+        stage = producer.rpartition("-")[0]
+        return [(g, m) for g, m in self.subscribers(topic)
+                if topic not in self.sources.get(g, {}) or stage in self.sources[g][topic]]
 
     def member_for(self, partition: int, members: int) -> int:
         """The group member that owns a partition."""

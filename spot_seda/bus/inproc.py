@@ -31,10 +31,11 @@ class InprocBus(Bus):
             for g, (_topics, members) in wiring.groups.items()
             for m in range(members)
         }
-        self.routes = {
-            topic: [[self.queues[g, m] for m in range(members)] for g, members in wiring.subscribers(topic)]
-            for topic in wiring.topics
-        }
+
+    def routes_of(self, producer: str) -> dict[str, list[list[_Queue]]]:
+        """topic -> the queues of each group that wants `producer`'s entries (Wiring.sources)."""
+        return {topic: [[self.queues[g, m] for m in range(members)] for g, members in self.wiring.subscribers_of(topic, producer)]
+                for topic in self.wiring.topics}
 
     def producer(self, name: str) -> "InprocProducer":
         return InprocProducer(self, name)
@@ -62,13 +63,14 @@ class InprocProducer(Producer):
     def __init__(self, bus: InprocBus, name: str) -> None:
         self.name = name
         self._bus = bus
+        self._routes = bus.routes_of(name)
         self.partitions = bus.wiring.topics
 
     def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
         if not entries:
             return
         bus = self._bus
-        groups = bus.routes[topic]
+        groups = self._routes[topic]
         if not groups:
             return
         if bus.direct:

@@ -43,11 +43,6 @@ class ShmBus(Bus):
                 # the batch in hand is alive as Python objects (decoding a whole poll at once is
                 # 2x slower: fresh memory for every object instead of reused memory).
                 self.queues[group, member] = self.new_queue()
-        # topic -> [(members, [queue of member 0, 1, ...]) per subscribed group]
-        self.routes: dict[str, list[list[Queue]]] = {
-            topic: [[self.queues[g, m] for m in range(members)] for g, members in wiring.subscribers(topic)]
-            for topic in wiring.topics
-        }
 
     def new_queue(self):
         """One member's queue (bench/mpq.py swaps in multiprocessing.Queue to compare)."""
@@ -75,9 +70,10 @@ class ShmProducer(Producer):
 
     def __init__(self, bus: ShmBus, name: str, groups: tuple[str, ...] | None = None) -> None:
         self.name = name
-        self._routes = bus.routes if groups is None else {
-            topic: [[bus.queues[g, m] for m in range(members)] for g, members in bus.wiring.subscribers(topic)
-                    if g in groups]
+        # only the groups that want this producer's entries (Wiring.sources), and with `groups` only those
+        self._routes = {
+            topic: [[bus.queues[g, m] for m in range(members)] for g, members in bus.wiring.subscribers_of(topic, name)
+                    if groups is None or g in groups]
             for topic in bus.wiring.topics
         }
         self.partitions = bus.wiring.topics

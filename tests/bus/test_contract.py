@@ -157,3 +157,21 @@ def test_undeclared_topic_and_unknown_member_are_named():
         bus.producer("p").publish("nope", "k", [entry(1, "k")])
     with pytest.raises(ValueError, match="undeclared topic"):
         Wiring({"T": 1}, {"g": (("U",), 1)})
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_group_gets_only_the_producers_it_wants(transport):
+    """Wiring.sources (the node's stages name them): a group that wants OrderChangeLog from Match
+    alone never receives Acquiring's, and a producer's own output does not come back to it."""
+    wiring = Wiring({"orders": 1}, {"match": (("orders",), 1), "settlement": (("orders",), 1), "push": (("orders",), 1)},
+                    {"match": {"orders": ("acquiring",)}, "settlement": {"orders": ("match",)}})
+    bus = make(transport, wiring)
+    try:
+        bus.producer("acquiring-0").publish_to("orders", 0, [entry(1, "a")])
+        bus.producer("match-0").publish_to("orders", 0, [entry(2, "m")])
+        got = {g: [(b.producer, [e.sequence for e in b.entries]) for b in drain(bus.consumer(g, 0), 2, timeout=0.5)]
+               for g in ("match", "settlement", "push")}
+        assert got == {"match": [("acquiring-0", [1])], "settlement": [("match-0", [2])],
+                       "push": [("acquiring-0", [1]), ("match-0", [2])]}
+    finally:
+        bus.close()
