@@ -380,3 +380,22 @@ def test_interval_missing_and_ints():
 def test_non_string_values_are_api_errors():
     assert code_msg(P.parse_new_order, limit(price=1.5), RULES)[0] == -1100
     assert code_msg(P.parse_symbol, {"symbol": ["BTCUSDT"]}, RULES)[0] == -1100
+
+
+@given(whole=st.text("0123456789", min_size=1, max_size=22), dot=st.booleans(),
+       frac=st.text("0123456789", max_size=42), decimals=st.sampled_from([0, 2, 5, 8]))
+@settings(max_examples=600, deadline=None)
+def test_plain_decimals_read_by_integer_arithmetic_agree_with_the_general_path(whole, dot, frac, decimals):
+    """decimal_units' fast path (digits[.digits]) gives what the Decimal path gives: the same units,
+    or the same Binance error."""
+    from spot_seda.api.params import decimal_units, general_decimal_units
+
+    text = whole + ("." + frac if dot else "")
+
+    def outcome(parse):
+        try:
+            return parse(text, "quantity", decimals)
+        except ApiError as exc:
+            return (exc.code, exc.msg)
+
+    assert outcome(decimal_units) == outcome(general_decimal_units)
