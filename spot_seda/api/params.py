@@ -40,7 +40,7 @@ Other choices where Binance leaves room (each tested):
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 
 import msgspec
@@ -127,10 +127,11 @@ def _sent(params: Mapping[str, str], name: str) -> bool:
 
 
 def parse_decimal(params: Mapping[str, str], name: str, decimals: int = ASSET_DECIMALS, *,
-                  required: bool = True, too_large: ApiError | None = None) -> int | None:
+                  required: bool = True, too_large: Callable[[], ApiError] | None = None) -> int | None:
     """An exact non-negative decimal as a count of 10**-decimals units (module docstring for errors).
 
-    `too_large` is the error for a value beyond MAX_UNITS (default -1108 overflowed)."""
+    `too_large` makes the error for a value beyond MAX_UNITS (default -1108 overflowed): errors are
+    made only when raised (an order's parameters are parsed on every order)."""
     text = _get(params, name)
     if not text:
         if required:
@@ -139,7 +140,7 @@ def parse_decimal(params: Mapping[str, str], name: str, decimals: int = ASSET_DE
     return decimal_units(text, name, decimals, too_large=too_large)
 
 
-def decimal_units(text: str, name: str, decimals: int = ASSET_DECIMALS, *, too_large: ApiError | None = None) -> int:
+def decimal_units(text: str, name: str, decimals: int = ASSET_DECIMALS, *, too_large: Callable[[], ApiError] | None = None) -> int:
     """`text` (a decimal string) as 10**-decimals units; raises ApiError -1100/-1111/`too_large`.
 
     What clients send almost always ("0.00120000", "30000.5") is read with integer arithmetic
@@ -153,12 +154,12 @@ def decimal_units(text: str, name: str, decimals: int = ASSET_DECIMALS, *, too_l
         raise errors.too_much_precision(name)
     units = int(whole) * 10**decimals + (int(frac) * 10 ** (decimals - len(frac)) if frac else 0)
     if units > MAX_UNITS:
-        raise too_large if too_large is not None else errors.overflow(name)
+        raise too_large() if too_large is not None else errors.overflow(name)
     return units
 
 
 def general_decimal_units(text: str, name: str, decimals: int = ASSET_DECIMALS, *,
-                          too_large: ApiError | None = None) -> int:
+                          too_large: Callable[[], ApiError] | None = None) -> int:
     """decimal_units for any decimal form the API accepts (exponents, a sign, a leading dot)."""
     if len(text) > MAX_DECIMAL_CHARS or not _DECIMAL.fullmatch(text):
         raise errors.illegal_chars(name, errors.DECIMAL_RANGE)
@@ -176,7 +177,7 @@ def general_decimal_units(text: str, name: str, decimals: int = ASSET_DECIMALS, 
     if shift < 0:
         raise errors.too_much_precision(name)
     if shift > 19 or significand * 10**shift > MAX_UNITS:
-        raise too_large if too_large is not None else errors.overflow(name)
+        raise too_large() if too_large is not None else errors.overflow(name)
     return to_units(text, decimals)  # the one exact conversion of the code base; cannot fail here
 
 
@@ -321,11 +322,11 @@ def _price_units(rules: SymbolRules, units8: int) -> int:
 # ----------------------------------------------------------------------------------- orders
 
 
-def _enum(params: Mapping[str, str], name: str, enum, error: ApiError):
+def _enum(params: Mapping[str, str], name: str, enum, error: Callable[[], ApiError]):
     value = _required(params, name)
     member = enum.__members__.get(value)
     if member is None:
-        raise error
+        raise error()
     return member
 
 
@@ -347,7 +348,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
     `check_notional` with the price it will trade at if one is known."""
     symbol = parse_symbol(params, rules)
     sr = rules[symbol]
-    side = _enum(params, "side", Side, errors.invalid_side())
+    side = _enum(params, "side", Side, errors.invalid_side)
     type_text = _required(params, "type")
     if type_text in _UNSUPPORTED_TYPES:
         raise ApiError(-2010, _UNSUPPORTED_TYPES[type_text])
@@ -389,24 +390,24 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         tif = TimeInForce.GTC
         price = 0
         if has_qty:
-            qty = parse_decimal(params, "quantity", too_large=errors.lot_size())
+            qty = parse_decimal(params, "quantity", too_large=errors.lot_size)
             quote_qty = 0
             check_qty(sr, qty)
         else:
-            quote_qty = parse_decimal(params, "quoteOrderQty", too_large=errors.notional())
+            quote_qty = parse_decimal(params, "quoteOrderQty", too_large=errors.notional)
             qty = 0
             check_quote_amount(sr, quote_qty)
     else:
         if _sent(params, "quoteOrderQty"):
             raise errors.not_required("quoteOrderQty")
         if type_ == OrderType.LIMIT:
-            tif = _enum(params, "timeInForce", TimeInForce, errors.invalid_tif())
+            tif = _enum(params, "timeInForce", TimeInForce, errors.invalid_tif)
         else:  # LIMIT_MAKER rests or is rejected: no time in force
             if _sent(params, "timeInForce"):
                 raise errors.not_required("timeInForce")
             tif = TimeInForce.GTC
-        qty = parse_decimal(params, "quantity", too_large=errors.lot_size())
-        price8 = parse_decimal(params, "price", too_large=errors.price_filter())
+        qty = parse_decimal(params, "quantity", too_large=errors.lot_size)
+        price8 = parse_decimal(params, "price", too_large=errors.price_filter)
         price = _price_units(sr, price8)
         check_price(sr, price)
         check_qty(sr, qty)

@@ -442,7 +442,7 @@ def _stage_main(sup: Supervisor, inst: Instance) -> None:
     if profiled:  # a developer's tool: cProfile of one stage, written at its clean stop
         import cProfile
 
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.thread_time)  # CPU time: six stages share the cores
         profiler.enable()
     if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
         serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
