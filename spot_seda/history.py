@@ -300,10 +300,12 @@ class History:
         return {(t, p, producer): seq for t, p, producer, seq in self._db.execute("SELECT * FROM progress")}
 
     def apply(self, entries: list[ChangeLogEntry], progress: dict[tuple[str, int, str], int] | None = None,
-              layout: str = "") -> None:
+              layout: str = "", read_mark: tuple[int, int] | None = None) -> None:
         """Write a batch of entries of any topics in ONE transaction: all of it or, on error, none.
         `progress` (topic, partition, producer) -> last sequence is recorded in that transaction too,
-        under `layout` (a new layout drops the progress recorded under the old one).
+        under `layout` (a new layout drops the progress recorded under the old one). `read_mark`
+        (Persist instance, position of a "read" marker that has reached it) is recorded in it too:
+        everything before that marker is then in the history (api/readbarrier.py).
 
         Order updates without a status (cancel requests, rejected cancels) and Deleted entries are
         not state changes and are skipped. Raises HistoryError (after rolling back) for an entry that
@@ -385,6 +387,9 @@ class History:
                 if layout != self._layout:
                     self._set_layout(layout)
                 db.executemany(_UPSERT_PROGRESS, [(*channel, seq) for channel, seq in progress.items()])
+            if read_mark is not None:
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                           (f"read:{read_mark[0]}", str(read_mark[1])))
         except sqlite3.IntegrityError as exc:  # STRICT type check or NOT NULL: the batch is bad
             db.execute("ROLLBACK")
             raise HistoryError(f"batch rejected, nothing written: {exc}") from None
@@ -403,6 +408,12 @@ class History:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?)", (layout,))
 
     # ------------------------------------------------------------------ reading
+
+    def read_marks(self) -> dict[int, int]:
+        """Persist instance -> position of the last "read" marker whose preceding entries it has
+        committed (api/readbarrier.py)."""
+        return {int(key[5:]): int(value) for key, value in
+                self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'read:%'")}
 
     @contextmanager
     def snapshot(self) -> Iterator[History]:

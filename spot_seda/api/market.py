@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import params, views
-from .plumbing import HISTORY, now_ms, request_params, stage_of
+from .plumbing import HISTORY, now_ms, read_fresh, request_params, stage_of
 
 # ------------------------------------------------------------------------------- public
 
@@ -42,6 +42,7 @@ async def _latest_trades(request: web.Request):
     stage = stage_of(request)
     symbol = params.parse_symbol(p, stage.rules)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    await read_fresh(request)
     return stage.rules[symbol], request.app[HISTORY].trades(symbol, limit=limit)
 
 
@@ -62,6 +63,7 @@ async def klines(request: web.Request) -> web.Response:
     interval = params.parse_interval(p)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     start, end = params.parse_time_range(p)
+    await read_fresh(request)
     rows = request.app[HISTORY].klines(symbol, interval, start_time=start, end_time=end, limit=limit)
     return web.json_response([views.kline_row(k, stage.rules[symbol]) for k in rows])
 
@@ -77,6 +79,7 @@ async def ticker_24hr(request: web.Request) -> web.Response:
     p, _, _ = await request_params(request)
     stage = stage_of(request)
     symbols, single = _ticker_symbols(p, stage.rules)
+    await read_fresh(request)
     now = now_ms()
     out = []
     for symbol in symbols:
@@ -89,6 +92,7 @@ async def ticker_price(request: web.Request) -> web.Response:
     p, _, _ = await request_params(request)
     stage = stage_of(request)
     symbols, single = _ticker_symbols(p, stage.rules)
+    await read_fresh(request)
     out = []
     for symbol in symbols:
         last = request.app[HISTORY].trades(symbol, limit=1)
@@ -108,6 +112,7 @@ async def avg_price(request: web.Request) -> web.Response:
     p, _, _ = await request_params(request)
     stage = stage_of(request)
     symbol = params.parse_symbol(p, stage.rules)
+    await read_fresh(request)
     now = now_ms()
     trades = request.app[HISTORY].trades_since(symbol, now - 300_000)
     return web.json_response(views.avg_price_json(stage.rules[symbol], trades, now))

@@ -203,6 +203,7 @@ class Outbox:
         self.pending = pending  # (journal position, outputs), in journal order
         self.durable = 0
         self.scheduled = False
+        self.flushes = 0  # publishes so far: what a read must see (readbarrier.py)
 
     def durable_up_to(self, position: int) -> None:
         self.durable = max(self.durable, position)
@@ -219,6 +220,7 @@ class Outbox:
             return
         try:
             self.runner.publish(outputs)
+            self.flushes += 1
         except Exception:
             # journaled effects that cannot reach the pipeline (a queue full for bus.put_timeout_s):
             # the supervisor restarts the pipeline from the journal, which holds them
@@ -227,6 +229,13 @@ class Outbox:
 
 
 OUTBOX = web.AppKey("outbox", Outbox)
+READS = web.AppKey("reads", object)
+
+
+async def read_fresh(request: web.Request) -> None:
+    """Before a read: wait until the history and this stage's views hold everything published so
+    far (readbarrier.py: read your own writes)."""
+    await request.app[READS].wait()
 
 
 async def commit(request: web.Request, command, outputs) -> None:

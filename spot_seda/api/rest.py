@@ -31,8 +31,10 @@ from .intake import Intake
 from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, klines, ping, recent_trades,
                      server_time, ticker_24hr, ticker_price)
 from .openapi import openapi_document
-from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, Outbox, RUNNER, STAGE, authenticate_key, commit,
-                       errors_middleware, json_body, json_parser_errors, now_ms, read_body, request_params, signed, stage_of)
+from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
+                       commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body, read_fresh,
+                       request_params, signed, stage_of)
+from .readbarrier import ReadBarrier
 
 log = logging.getLogger("spot_seda.api")
 
@@ -115,6 +117,7 @@ async def query_order(request: web.Request) -> web.Response:
     account_id, p = await signed(request)
     stage = stage_of(request)
     symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
+    await read_fresh(request)
     order = stage.find_order(account_id, order_id, client_id)
     if order is None:
         order = request.app[HISTORY].order(order_id) if order_id is not None else \
@@ -182,6 +185,7 @@ async def open_orders(request: web.Request) -> web.Response:
     account_id, p = await signed(request)
     stage = stage_of(request)
     symbol = params.parse_symbol(p, stage.rules, required=False)
+    await read_fresh(request)
     orders = sorted((o for o in stage.account(account_id).open_orders.values() if symbol in (None, o["symbol"])),
                     key=lambda o: o["order_id"])
     return web.json_response([views.order_json(o, stage.rules[o["symbol"]]) for o in orders])
@@ -192,8 +196,10 @@ async def all_orders(request: web.Request) -> web.Response:
     stage = stage_of(request)
     symbol = params.parse_symbol(p, stage.rules)
     start, end = params.parse_time_range(p)
-    rows = request.app[HISTORY].all_orders(account_id, symbol, order_id=params.parse_int(p, "orderId"), start_time=start,
-                                           end_time=end, limit=params.parse_limit(p, "limit", default=500, maximum=1000))
+    order_id, limit = params.parse_int(p, "orderId"), params.parse_limit(p, "limit", default=500, maximum=1000)
+    await read_fresh(request)
+    rows = request.app[HISTORY].all_orders(account_id, symbol, order_id=order_id, start_time=start, end_time=end,
+                                           limit=limit)
     # the history lags the pipeline by a batch: the stage's own view of an order is fresher
     return web.json_response([views.order_json(stage.orders.get(o["order_id"], o), stage.rules[symbol]) for o in rows])
 
@@ -203,14 +209,17 @@ async def my_trades(request: web.Request) -> web.Response:
     stage = stage_of(request)
     symbol = params.parse_symbol(p, stage.rules)
     start, end = params.parse_time_range(p)
-    rows = request.app[HISTORY].my_trades(account_id, symbol, from_id=params.parse_int(p, "fromId"), start_time=start,
-                                          end_time=end, limit=params.parse_limit(p, "limit", default=500, maximum=1000))
+    from_id, limit = params.parse_int(p, "fromId"), params.parse_limit(p, "limit", default=500, maximum=1000)
+    await read_fresh(request)
+    rows = request.app[HISTORY].my_trades(account_id, symbol, from_id=from_id, start_time=start, end_time=end,
+                                          limit=limit)
     return web.json_response(views.my_trades_json(rows, account_id, stage.rules[symbol]))
 
 
 async def account_info(request: web.Request) -> web.Response:
     account_id, _p = await signed(request)
     stage = stage_of(request)
+    await read_fresh(request)
     balances = stage.balances(account_id)
     rules = next(iter(stage.rules.values()))
     return web.json_response(views.account_json(account_id, balances, rules, now_ms()))
@@ -333,6 +342,9 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app[PENDING] = deque()
     app[OUTBOX] = Outbox(runner, app[PENDING])
     app[INTAKE] = Intake(runner, journal, app[PENDING], stage.ctx.data_dir, settings.journal.rotate)
+    # (after Intake: both take over the runner's on_marker, each passing on the kinds not its own)
+    app[READS] = ReadBarrier(runner, app[OUTBOX], app[HISTORY], settings.runtime.instances.get("persist", 1),
+                             settings.node.result_timeout_s)
     r = app.router
     for path, handler in (("/ping", ping), ("/time", server_time), ("/exchangeInfo", exchange_info), ("/depth", depth),
                           ("/trades", recent_trades), ("/aggTrades", agg_trades), ("/klines", klines),

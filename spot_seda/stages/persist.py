@@ -50,19 +50,23 @@ class PersistStage(Stage):
             self.commit()
         return []
 
-    def commit(self) -> None:
+    def commit(self, read_mark: int | None = None) -> None:
         """Write everything gathered, and how far each input stream got, in one transaction (all of
-        it or none). What a crash loses here was never recorded as written: recovery sends it again."""
+        it or none). What a crash loses here was never recorded as written: recovery sends it again.
+        `read_mark`: the position of a "read" marker that has reached Persist, recorded with the rows
+        (the HTTP stage's reads wait for it: api/readbarrier.py)."""
         seen, written = self.input_progress, self.written
         moved = {channel: seq for channel, seq in seen.items() if written.get(channel) != seq}
-        if not self.pending and not moved:
+        if not self.pending and not moved and read_mark is None:
             return
-        self.history.apply(self.pending, moved, self.layout)
+        self.history.apply(self.pending, moved, self.layout,
+                           None if read_mark is None else (self.ctx.instance, read_mark))
         written.update(moved)
         self.pending = []
 
     def marker(self, kind: str, position: int) -> None:
-        self.commit()  # everything before the marker is in the history
+        # everything before the marker is in the history (and, for a "read" marker, says so)
+        self.commit(position if kind == "read" else None)
         if kind == "snapshot":  # recovery will not write what came before it again
             self.history.make_durable()
 
