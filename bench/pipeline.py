@@ -23,14 +23,18 @@ Phases, per transport, on one pipeline (state carries over):
      (b) its RESULT answer ready at Acquiring (for a finished order: once Settlement's release of
      its leftover hold came back, the last balance change it causes), (c) the first trade frame of
      it out of Push, with subscribers. New orders only; HDR histograms (the hdrhistogram package);
-  3. with `--soak SECONDS`: an open loop at 50% of capacity that long; RSS per stage at its start
-     and end says whether memory stays flat.
+  3. with `--soak SECONDS`: an open loop at 50% of capacity that long; memory per stage over it
+     says whether it stays flat.
 
-Per stage: CPU µs per command (utime + stime from /proc), entries and batches in and out, mean
-batch, queue depth over time, busy %, RSS. Cores: `--cores N` uses the first N cores this process
+Per stage: CPU µs per command (the scheduler's count from /proc), entries and batches in and out,
+mean batch, queue depth over time, busy %, memory (private pages: USS, not RSS, which would count
+what every stage shares with the bench by fork). Cores: `--cores N` uses the first N cores this process
 may use; `--pin stage=core,...` (stages, "load" for the generator, "subs" for the subscribers);
 default one stage per core where there are enough, round-robin otherwise (the report says what
 shared a core). `--match-instances 1,2` splits Match by symbol (bus.partitions = instances).
+
+Reference: first, the engines alone (bench/engine.py's full chain: freeze, book, settle, candles, one
+core, no queues) time the same closed-loop commands; the table gives each capacity as a multiple of it.
 
 Output: a progress bar; a Markdown table (one row per transport: capacity, p99s, CPU per command)
 and the per-stage table; `--json FILE` with every figure; plots under bench/out/ (pipeline_*.png:
@@ -74,6 +78,8 @@ PERCENTILES = (50, 90, 99, 99.9)
 TRANSPORTS = ("inproc", "shm", "mpq", "kafka")
 #: the most commands/s a --soak is prepared for (the commands are built before anything starts)
 SOAK_MAX_RATE = 10_000
+#: how often a phase samples each process's memory
+MEMORY_EVERY_S = 2.0
 #: a phase in which no command is answered for this long has failed
 STALL_S = 30
 #: redraw the progress bar in place on a terminal; one line per update in a log
@@ -120,11 +126,15 @@ def cpu_ns(pid: int) -> int:
     return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
-def rss_mib(pid: int) -> float:
+def private_mib(pid: int) -> float:
+    """The memory a process holds for itself (private pages, MiB: its USS). Not RSS: every stage is
+    forked from this bench and RSS would count the pages it shares with it (the run's commands)."""
     try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
         return 0.0
+    kib = sum(int(line.split()[1]) for line in text.splitlines() if line.startswith(("Private_Clean:", "Private_Dirty:")))
+    return kib / 1024
 
 
 def pin(core: int) -> None:
@@ -355,11 +365,12 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
     cpu0 = {label: cpu_ns(pid) for label, pid in pids.items()}
     aux = {"load": pipe.generator.pid, **({"subs": pipe.subs.pid} if pipe.subs is not None else {})}
     aux0 = {k: cpu_ns(p) for k, p in aux.items()}
-    rss0 = {label: rss_mib(pid) for label, pid in pids.items()}
+    mem0 = {label: private_mib(pid) for label, pid in pids.items()}
     t0 = time.monotonic_ns()
     pipe.phases.send((start, start + count, rate))
     samples = []
-    moved, last_done, shown = t0, -1, 0
+    moved, last_done, shown, measured = t0, -1, 0, 0
+    memory = {}
     while int(control[DONE]) < target:
         time.sleep(0.1)
         pipe.check_alive()
@@ -368,7 +379,11 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
         rows = pipe.rows()
         samples.append({"t": (now - t0) / 1e9, "done": done, "in_flight": int(control[IN_FLIGHT]),
                         "depth": {k: int(r["queue_depth"]) for k, r in rows.items()},
-                        "rss_mib": {label: rss_mib(pid) for label, pid in pids.items()}})
+                        "mem_mib": memory})
+        if now - measured > MEMORY_EVERY_S * 1e9:  # reading smaps costs the kernel a page-table walk
+            memory = {label: private_mib(pid) for label, pid in pids.items()}
+            samples[-1]["mem_mib"] = memory
+            measured = now
         if done != last_done:
             moved, last_done = now, done
         elif now - moved > STALL_S * 1e9:
@@ -398,7 +413,7 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
             **delta,
             "mean_batch_in": delta["events_in"] / delta["batches_in"] if delta["batches_in"] else 0,
             "busy_pct": 100 * delta["busy_ns"] / (drained - t0) if drained > t0 else 0,
-            "rss_mib_start": rss0[label], "rss_mib_end": rss_mib(pid),
+            "mem_mib_start": mem0[label], "mem_mib_end": private_mib(pid),
             "queue_depth_max": max((s["depth"].get(label, 0) for s in samples), default=0),
         }
     if "inproc" in stages:  # one process: split its CPU by each runner's busy time (handling only)
@@ -408,7 +423,7 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
             stages[label] = {"cpu_us_per_command": busy / 1e3 / count,
                              **{k: r1[k] - rows0[label][k] for k in ("events_in", "events_out", "batches_in", "batches_out")},
                              "busy_ns": busy, "busy_pct": 100 * busy / (drained - t0) if drained > t0 else 0,
-                             "rss_mib_start": 0, "rss_mib_end": 0, "queue_depth_max": 0}
+                             "mem_mib_start": 0, "mem_mib_end": 0, "queue_depth_max": 0}
             stages[label]["mean_batch_in"] = (stages[label]["events_in"] / stages[label]["batches_in"]
                                               if stages[label]["batches_in"] else 0)
         busy_sum = sum(s["cpu_us_per_command"] for s in stages.values())
@@ -490,8 +505,8 @@ def run_transport(transport: str, args, load: Load, cores: list[int], match_inst
                 print(f"  the soak has commands for {count / rate:.0f}s at {rate:,.0f}/s (SOAK_MAX_RATE)")
             phases.append(run_phase(pipe, "soak 50%", start, count, rate, 0))
             soak = phases[-1]
-            print(f"  soak: {soak['seconds']:.0f}s at {rate:,.0f}/s; RSS MiB start -> end: " + ", ".join(
-                f"{label} {st['rss_mib_start']:.0f} -> {st['rss_mib_end']:.0f}" for label, st in soak["stages"].items()),
+            print(f"  soak: {soak['seconds']:.0f}s at {rate:,.0f}/s; private MiB start -> end: " + ", ".join(
+                f"{label} {st['mem_mib_start']:.0f} -> {st['mem_mib_end']:.0f}" for label, st in soak["stages"].items()),
                 flush=True)
     finally:
         trades, frames = pipe.stop()
@@ -518,15 +533,16 @@ def run_transport(transport: str, args, load: Load, cores: list[int], match_inst
 # ------------------------------------------------------------------------------------- report
 
 
-def summary_rows(results: list[dict]) -> list[str]:
-    lines = ["| transport | capacity (commands/s) | p99 matched @50% (µs) | p99 answered @50% (µs) | p99 pushed @50% (µs) "
-             "| CPU µs/command (all stages) |", "|---|---:|---:|---:|---:|---:|"]
+def summary_rows(results: list[dict], engine_rate: float = 0.0) -> list[str]:
+    lines = ["| transport | capacity (commands/s) | x engines alone | p99 matched @50% (µs) | p99 answered @50% (µs) "
+             "| p99 pushed @50% (µs) | CPU µs/command (all stages) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         half = open_phase(r, 50)
         lat = half["latency_us"] if half else {}
         cpu = sum(s["cpu_us_per_command"] for s in r["phases"][0]["stages"].values())
         cell = lambda k: f"{lat[k]['p99']:,}" if k in lat else "–"  # noqa: E731
-        lines.append(f"| {r['label']} | {r['capacity_orders_per_s']:,.0f} | {cell('matched')} | {cell('answered')} "
+        ratio = f"{r['capacity_orders_per_s'] / engine_rate:.3f}" if engine_rate else "–"
+        lines.append(f"| {r['label']} | {r['capacity_orders_per_s']:,.0f} | {ratio} | {cell('matched')} | {cell('answered')} "
                      f"| {cell('pushed')} | {cpu:,.0f} |")
     return lines
 
@@ -540,14 +556,14 @@ def open_phase(result: dict, pct: float) -> dict | None:
 
 
 def stage_rows(results: list[dict]) -> list[str]:
-    lines = ["| transport | stage | CPU µs/command | entries in | entries out | mean batch in | busy % | RSS MiB start → end |",
+    lines = ["| transport | stage | CPU µs/command | entries in | entries out | mean batch in | busy % | private MiB start → end |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in results:
         closed = r["phases"][0]
         for label, s in closed["stages"].items():
             lines.append(f"| {r['label']} | {label} | {s['cpu_us_per_command']:,.1f} | {s['events_in']:,} | "
                          f"{s['events_out']:,} | {s['mean_batch_in']:,.1f} | {s['busy_pct']:.0f} | "
-                         f"{s['rss_mib_start']:.0f} → {s['rss_mib_end']:.0f} |")
+                         f"{s['mem_mib_start']:.0f} → {s['mem_mib_end']:.0f} |")
         for k, v in closed["aux_cpu_us_per_command"].items():
             lines.append(f"| {r['label']} | ({k}) | {v:,.1f} | | | | | |")
     return lines
@@ -628,13 +644,13 @@ def plot(results: list[dict], prefix: str) -> list[Path]:
         fig, axes = plt.subplots(1, len(soaks), figsize=(5 * len(soaks), 3.6), squeeze=False)
         for ax, (r, p) in zip(axes[0], soaks):
             s = p["samples"]
-            for label in (s[0]["rss_mib"] if s else {}):
-                ax.plot([x["t"] for x in s], [x["rss_mib"][label] for x in s], label=label)
+            for label in (s[0]["mem_mib"] if s else {}):
+                ax.plot([x["t"] for x in s], [x["mem_mib"][label] for x in s], label=label)
             ax.set_title(f"{r['label']}: soak at {p['offered_per_s']:,.0f}/s", fontsize=9)
             ax.set_xlabel("s")
-            ax.set_ylabel("RSS MiB")
+            ax.set_ylabel("private MiB (USS)")
             ax.legend(fontsize=7)
-        paths.append(_save(fig, f"{prefix}_soak_rss.png"))
+        paths.append(_save(fig, f"{prefix}_soak_memory.png"))
     return paths
 
 
@@ -664,7 +680,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cores", type=int, default=0, help="use the first N cores this process may use (0: all)")
     parser.add_argument("--pin", type=parse_pins, default={}, help="stage=core,... (also load=, subs=)")
     parser.add_argument("--match-instances", default="1", help="comma-separated Match instance counts to run")
-    parser.add_argument("--soak", type=float, default=0, help="seconds of open loop at 50%% capacity, RSS watched")
+    parser.add_argument("--soak", type=float, default=0, help="seconds of open loop at 50%% capacity, memory watched")
+    parser.add_argument("--skip-engine", action="store_true",
+                        help="do not time the engines alone (bench/engine.py's full chain) on the same commands")
     parser.add_argument("--kafka-bootstrap", help="kafka: use this broker instead of starting one")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--config", default=str(ROOT / "configs" / "default.toml"))
@@ -688,18 +706,26 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"pipeline bench: {len(load.cmds):,} commands generated in {time.perf_counter() - t:.1f}s (seed {args.seed}, "
           f"{len(load.deposits):,} deposits first); {len(cores)} cores {cores}, python {platform.python_version()}, "
           f"journal fsync {fsync}", flush=True)
+    engine_rate = 0.0
+    if not args.skip_engine:  # the engines alone on one core, same commands: what the glue costs
+        from engine import run_full
+
+        elapsed, _changes, _info = run_full(load.cmds[:args.orders], rules)
+        engine_rate = args.orders / elapsed
+        print(f"engines alone (bench/engine.py's full chain, one core, the same {args.orders:,} commands): "
+              f"{engine_rate:,.0f} commands/s", flush=True)
     results = []
     for transport in transports:
         for k in (int(x) for x in args.match_instances.split(",")):
             results.append(run_transport(transport, args, load, cores, k))
-    print("\n" + "\n".join(summary_rows(results)))
+    print("\n" + "\n".join(summary_rows(results, engine_rate)))
     print("\n" + "\n".join(stage_rows(results)))
     print("\n" + "\n".join(latency_rows(results)))
     if args.plots:
         paths = plot(results, args.plots)
         print("\nplots: " + ", ".join(str(p.relative_to(ROOT)) for p in paths))
     doc = {"command": " ".join(sys.argv), "cores": cores, "nproc": os.cpu_count(), "python": platform.python_version(),
-           "orders": args.orders, "window": args.window, "rates_pct": args.rates, "fsync": fsync, "results": results}
+           "orders": args.orders, "window": args.window, "engine_full_chain_per_s": engine_rate, "rates_pct": args.rates, "fsync": fsync, "results": results}
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=1))
         print(f"json: {args.json}")
