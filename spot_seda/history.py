@@ -449,18 +449,22 @@ class History:
         return self._ranged("orders", _ORDER_COLUMNS, where, args, "order_id", ascending, limit)
 
     def my_trades(self, account: int, symbol: str, from_id: int | None = None, start_time: int | None = None,
-                  end_time: int | None = None, limit: int = 500) -> list[dict]:
+                  end_time: int | None = None, limit: int = 500, order_id: int | None = None) -> list[dict]:
         """Binance myTrades: trades of a symbol where `account` bought or sold, ascending by trade id.
 
-        Same window rule as all_orders (`from_id` = trade ids >= it). A self-trade appears once; the
-        caller tells the sides apart by buyer_account / seller_account.
+        Same window rule as all_orders (`from_id` = trade ids >= it). With `order_id`, only the trades
+        of that order of the account. A self-trade appears once; the caller tells the sides apart by
+        buyer_account / seller_account (and, with `order_id`, by buyer_order_id / seller_order_id).
         """
         limit = _clamp(limit)
         ascending = from_id is not None or start_time is not None
         sides = []
-        for column in ("buyer_account", "seller_account"):
-            where, args = self._window(f"symbol = ? AND {column} = ?", [symbol, account], "trade_id", from_id,
-                                       "time", start_time, end_time)
+        for column, order_column in (("buyer_account", "buyer_order_id"), ("seller_account", "seller_order_id")):
+            where, args = f"symbol = ? AND {column} = ?", [symbol, account]
+            if order_id is not None:
+                where += f" AND {order_column} = ?"
+                args.append(order_id)
+            where, args = self._window(where, args, "trade_id", from_id, "time", start_time, end_time)
             sides.append(self._ranged("trades", _TRADE_COLUMNS, where, args, "trade_id", ascending, limit))
         merged, seen = [], set()
         for row in heapq.merge(*sides, key=itemgetter("trade_id")):
@@ -472,6 +476,15 @@ class History:
     def trades(self, symbol: str, limit: int = 500) -> list[dict]:
         """The most recent public trades of a symbol, ascending by trade id."""
         return self._ranged("trades", _TRADE_COLUMNS, "symbol = ?", [symbol], "trade_id", False, limit)
+
+    def trades_window(self, symbol: str, from_id: int | None = None, start_time: int | None = None,
+                      end_time: int | None = None, limit: int = 500) -> list[dict]:
+        """aggTrades and historicalTrades: trades of a symbol, ascending by trade id. With `from_id`
+        (trade ids >= it) or `start_time` the first `limit` from there; otherwise the most recent
+        `limit` (up to `end_time` if given). Times are inclusive."""
+        where, args = self._window("symbol = ?", [symbol], "trade_id", from_id, "time", start_time, end_time)
+        return self._ranged("trades", _TRADE_COLUMNS, where, args, "trade_id",
+                            from_id is not None or start_time is not None, limit)
 
     def trades_from(self, symbol: str, from_id: int, limit: int = 500) -> list[dict]:
         """historicalTrades: trades of a symbol with trade id >= `from_id`, ascending."""

@@ -220,6 +220,11 @@ def invalid_listen_key() -> ApiError:
     return ApiError(-1125, "This listenKey does not exist.")
 
 
+def interval_too_big(hours: int) -> ApiError:
+    """-1127: startTime and endTime further apart than the endpoint allows."""
+    return ApiError(-1127, f"More than {hours} hours between startTime and endTime.")
+
+
 def bad_combination() -> ApiError:
     return ApiError(-1128, "Combination of optional parameters invalid.")
 

@@ -52,8 +52,30 @@ async def recent_trades(request: web.Request) -> web.Response:
 
 
 async def agg_trades(request: web.Request) -> web.Response:
-    rules, rows = await _latest_trades(request)
-    return web.json_response(views.agg_trades_json(rows, rules))
+    """Binance aggTrades: fromId (aggregate id, inclusive) pages forward; startTime / endTime
+    (inclusive, at most an hour apart) pick a window, the first `limit` of it with startTime, the
+    last with endTime alone; none of them: the most recent. One aggregate per trade (views.py)."""
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    from_id, start, end = params.parse_agg_trades_window(p)
+    await read_fresh(request)
+    rows = request.app[HISTORY].trades_window(symbol, from_id, start, end, limit)
+    return web.json_response(views.agg_trades_json(rows, stage.rules[symbol]))
+
+
+async def historical_trades(request: web.Request) -> web.Response:
+    """Binance historicalTrades: trades from fromId (inclusive) forward, else the most recent; limit
+    default 500, at most 1000. No API key needed (Binance's MARKET_DATA, which it no longer requires)."""
+    p, _, _ = await request_params(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    from_id = params.parse_int(p, "fromId")
+    await read_fresh(request)
+    rows = request.app[HISTORY].trades_window(symbol, from_id=from_id, limit=limit)
+    return web.json_response([views.trade_json(t, stage.rules[symbol]) for t in rows])
 
 
 async def klines(request: web.Request) -> web.Response:

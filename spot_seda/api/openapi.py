@@ -216,9 +216,18 @@ def openapi_document(base_url: str = "/") -> dict:
                                             [SYMBOL_OPT, SYMBOLS], tag=public)},
         "/api/v3/depth": {"get": _op("Order book", _json(_ref("Depth")), [SYMBOL, _limit(100, 5000, DEPTH_LIMITS)], tag=market)},
         "/api/v3/trades": {"get": _op("Recent trades", _json(_array(_ref("Trade"))), [SYMBOL, _limit(500, 1000)], tag=market)},
-        "/api/v3/aggTrades": {"get": _op("Aggregate trades", _json(_array(_ref("AggTrade"))),
-                                         [SYMBOL, _p("fromId", _int()), _p("startTime", _int()), _p("endTime", _int()),
-                                          _limit(500, 1000)], tag=market)},
+        "/api/v3/historicalTrades": {"get": _op(
+            "Older trades", _json(_array(_ref("Trade"))),
+            [SYMBOL, _p("fromId", _int(), False, "Trade id to start from (inclusive); default: the most recent trades."),
+             _limit(500, 1000)], tag=market)},
+        "/api/v3/aggTrades": {"get": _op(
+            "Aggregate trades", _json(_array(_ref("AggTrade"))),
+            [SYMBOL, _p("fromId", _int(), False, "Aggregate id to start from (inclusive); not with startTime/endTime "
+                                                 "(-1128)."),
+             _p("startTime", _int(), False, "ms, inclusive; with endTime at most one hour apart (-1127)."),
+             _p("endTime", _int(), False, "ms, inclusive."), _limit(500, 1000)], tag=market,
+            description="Each trade is its own aggregate (a = f = l = the trade id), numbered as the aggTrade "
+                        "stream numbers them. Without fromId and startTime: the most recent.")},
         "/api/v3/klines": {"get": _op("Klines", _json(_array(_ref("Kline"))),
                                       [SYMBOL, _p("interval", _str(enum=INTERVALS), True), _p("startTime", _int()),
                                        _p("endTime", _int()), _limit(500, 1000)], tag=market)},
@@ -240,9 +249,14 @@ def openapi_document(base_url: str = "/") -> dict:
         "/api/v3/allOrders": {"get": _signed("All orders", _json(_array(_ref("Order"))),
                                              [SYMBOL, _p("orderId", _int())] + history[1:])},
         "/api/v3/myTrades": {"get": _signed("Account trade list", _json(_array(_ref("MyTrade"))),
-                                            [SYMBOL, _p("orderId", _int()), _p("fromId", _int())] + history[1:])},
+                                            [SYMBOL, _p("orderId", _int(), False, "Only this order's trades."),
+                                             _p("fromId", _int(), False, "Trade id to start from (inclusive).")]
+                                            + history[1:],
+                                            description="startTime and endTime at most 24 hours apart (-1127); "
+                                                        "orderId or fromId with a time: -1128.")},
         "/api/v3/account": {"get": _signed("Account information", _json(_ref("Account")),
-                                           [_p("omitZeroBalances", _bool())], tag="Account")},
+                                           [_p("omitZeroBalances", _bool(), False,
+                                               "true: leave out assets with nothing free or locked.")], tag="Account")},
         "/api/v3/userDataStream": {
             "post": _op("Start user data stream", _json(_ref("ListenKey")), tag="User data stream",
                         security=KEY_SECURITY, errors=ERRORS),

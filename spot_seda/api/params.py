@@ -228,6 +228,44 @@ def parse_time_range(params: Mapping[str, str]) -> tuple[int | None, int | None]
     return start, end
 
 
+def parse_bool(params: Mapping[str, str], name: str, default: bool = False) -> bool:
+    """A BOOLEAN parameter as Binance spells it (true / false; not sent or empty: `default`); -1100 otherwise."""
+    text = _get(params, name)
+    if not text:
+        return default
+    if text.lower() not in ("true", "false"):
+        raise errors.illegal_chars(name, "true, false")
+    return text.lower() == "true"
+
+
+HOUR_MS = 3_600_000
+
+
+def parse_agg_trades_window(params: Mapping[str, str]) -> tuple[int | None, int | None, int | None]:
+    """GET /api/v3/aggTrades: (fromId, startTime, endTime). fromId pages forward by aggregate id and
+    goes with neither time (-1128); startTime and endTime together span at most one hour (-1127)."""
+    from_id = parse_int(params, "fromId")
+    start, end = parse_time_range(params)
+    if from_id is not None and (start is not None or end is not None):
+        raise errors.bad_combination()
+    if start is not None and end is not None and end - start > HOUR_MS:
+        raise errors.interval_too_big(1)
+    return from_id, start, end
+
+
+def parse_my_trades_window(params: Mapping[str, str]) -> tuple[int | None, int | None, int | None, int | None]:
+    """GET /api/v3/myTrades: (orderId, fromId, startTime, endTime) in Binance's combinations: symbol
+    alone, + orderId, + fromId, + orderId + fromId, + startTime and/or endTime (at most 24 hours
+    apart, -1127); a time with orderId or fromId is -1128."""
+    order_id, from_id = parse_int(params, "orderId"), parse_int(params, "fromId")
+    start, end = parse_time_range(params)
+    if (order_id is not None or from_id is not None) and (start is not None or end is not None):
+        raise errors.bad_combination()
+    if start is not None and end is not None and end - start > 24 * HOUR_MS:
+        raise errors.interval_too_big(24)
+    return order_id, from_id, start, end
+
+
 # ---------------------------------------------------------------------------------- symbols
 
 

@@ -28,8 +28,8 @@ from ..runtime.metrics import open_from_manifest, render_prometheus
 from ..stages.acquiring import AcquiringStage, CommandError, Waiter
 from . import auth, errors, params, views
 from .intake import Intake
-from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, klines, ping, recent_trades,
-                     server_time, ticker_24hr, ticker_price)
+from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, historical_trades, klines, ping,
+                     recent_trades, server_time, ticker_24hr, ticker_price)
 from .openapi import openapi_document
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body, read_fresh,
@@ -208,21 +208,25 @@ async def my_trades(request: web.Request) -> web.Response:
     account_id, p = await signed(request)
     stage = stage_of(request)
     symbol = params.parse_symbol(p, stage.rules)
-    start, end = params.parse_time_range(p)
-    from_id, limit = params.parse_int(p, "fromId"), params.parse_limit(p, "limit", default=500, maximum=1000)
+    order_id, from_id, start, end = params.parse_my_trades_window(p)
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     await read_fresh(request)
     rows = request.app[HISTORY].my_trades(account_id, symbol, from_id=from_id, start_time=start, end_time=end,
-                                          limit=limit)
-    return web.json_response(views.my_trades_json(rows, account_id, stage.rules[symbol]))
+                                          limit=limit, order_id=order_id)
+    out = views.my_trades_json(rows, account_id, stage.rules[symbol])
+    if order_id is not None:  # a self-trade: only the side of that order
+        out = [t for t in out if t["orderId"] == order_id]
+    return web.json_response(out)
 
 
 async def account_info(request: web.Request) -> web.Response:
-    account_id, _p = await signed(request)
+    account_id, p = await signed(request)
     stage = stage_of(request)
+    omit_zero = params.parse_bool(p, "omitZeroBalances")
     await read_fresh(request)
     balances = stage.balances(account_id)
     rules = next(iter(stage.rules.values()))
-    return web.json_response(views.account_json(account_id, balances, rules, now_ms()))
+    return web.json_response(views.account_json(account_id, balances, rules, now_ms(), omit_zero_balances=omit_zero))
 
 
 # -------------------------------------------------------------------------------- admin
@@ -347,7 +351,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
                              settings.node.result_timeout_s)
     r = app.router
     for path, handler in (("/ping", ping), ("/time", server_time), ("/exchangeInfo", exchange_info), ("/depth", depth),
-                          ("/trades", recent_trades), ("/aggTrades", agg_trades), ("/klines", klines),
+                          ("/trades", recent_trades), ("/historicalTrades", historical_trades), ("/aggTrades", agg_trades), ("/klines", klines),
                           ("/ticker/24hr", ticker_24hr), ("/ticker/price", ticker_price),
                           ("/ticker/bookTicker", book_ticker), ("/avgPrice", avg_price)):
         r.add_get("/api/v3" + path, handler)

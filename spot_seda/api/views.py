@@ -227,21 +227,13 @@ def agg_trade_json(trade: Mapping, rules: SymbolRules) -> dict:
 
 
 def agg_trades_json(trades: Iterable[Mapping], rules: SymbolRules) -> list[dict]:
-    """aggTrades as Binance aggregates them: consecutive trades of one taker order at one price are one
-    row (id = its first trade id, quantities summed)."""
-    out: list[dict] = []
-    key = None
-    qty = 0
-    for trade in trades:
-        k = (trade["taker_order_id"], trade["price"])
-        if out and k == key and trade["trade_id"] == out[-1]["l"] + 1:
-            qty += trade["qty"]
-            out[-1]["q"] = amount_text(qty)
-            out[-1]["l"] = trade["trade_id"]
-            continue
-        key, qty = k, trade["qty"]
-        out.append(agg_trade_json(trade, rules))
-    return out
+    """aggTrades: every trade is its own aggregate, id = its trade id, as the aggTrade stream
+    numbers them (api/streams.py). Binance merges a taker's consecutive fills at one price into one
+    aggregate with ids of their own; here the stream sends each fill as Match reports it and cannot
+    know whether the next one joins it, and a page cut inside a merged group would number it
+    differently, so merging would make ids disagree between pages and with the stream. Quantities
+    and prices are the same either way; fromId pages by trade id."""
+    return [agg_trade_json(trade, rules) for trade in trades]
 
 
 # ------------------------------------------------------------------------------- market data

@@ -115,7 +115,7 @@ def test_each_hostile_request_gets_a_4xx_binance_error_and_changes_nothing(node)
 # ------------------------------------------------------------------------------------ fuzz
 
 ROUTES = [("GET", p) for p in ("/api/v3/ping", "/api/v3/time", "/api/v3/exchangeInfo", "/api/v3/depth", "/api/v3/trades",
-                                "/api/v3/aggTrades", "/api/v3/klines", "/api/v3/ticker/24hr", "/api/v3/ticker/price",
+                                "/api/v3/historicalTrades", "/api/v3/aggTrades", "/api/v3/klines", "/api/v3/ticker/24hr", "/api/v3/ticker/price",
                                 "/api/v3/ticker/bookTicker", "/api/v3/avgPrice", "/api/v3/order", "/api/v3/openOrders",
                                 "/api/v3/allOrders", "/api/v3/myTrades", "/api/v3/account")] + \
     [("POST", "/api/v3/order"), ("DELETE", "/api/v3/order"), ("DELETE", "/api/v3/openOrders"),
@@ -124,7 +124,7 @@ ROUTES = [("GET", p) for p in ("/api/v3/ping", "/api/v3/time", "/api/v3/exchange
      ("POST", "/admin/v1/accounts"), ("PATCH", "/api/v3/order"), ("GET", "/api/v4/nope"), ("POST", "/api/v3/ping")]
 KEYS = ["symbol", "symbols", "side", "type", "timeInForce", "quantity", "quoteOrderQty", "price", "newClientOrderId",
         "origClientOrderId", "orderId", "newOrderRespType", "selfTradePreventionMode", "limit", "interval", "startTime",
-        "endTime", "fromId", "recvWindow", "timestamp", "listenKey", "signature", "", "x" * 300, "sym bol", "é", "[]"]
+        "endTime", "fromId", "omitZeroBalances", "cancelRestrictions", "pegPriceType", "strategyId", "recvWindow", "timestamp", "listenKey", "signature", "", "x" * 300, "sym bol", "é", "[]"]
 VALUES = ["", "-1", "0", "1e400", "NaN", "inf", "-0.0", "9" * 40, "0x10", "1.0.0", "1,5", " 1", "<script>", "'; DROP TABLE x",
           "\x00", "é€", "%", "%zz", "[" * 200, '["BTCUSDT"', '["BTCUSDT","BTCUSDT"]', "BTCUSDT", "btcusdt", "BUY", "LIMIT",
           "FOK", "1m", "x" * 1200, "null", "true", "-9223372036854775809", "18446744073709551616", "0.000000001"]

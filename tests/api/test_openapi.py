@@ -11,7 +11,7 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 EXPECTED = {
     ("get", p) for p in ("/api/v3/ping", "/api/v3/time", "/api/v3/exchangeInfo", "/api/v3/depth", "/api/v3/trades",
-                         "/api/v3/aggTrades", "/api/v3/klines", "/api/v3/ticker/24hr", "/api/v3/ticker/price",
+                         "/api/v3/historicalTrades", "/api/v3/aggTrades", "/api/v3/klines", "/api/v3/ticker/24hr", "/api/v3/ticker/price",
                          "/api/v3/ticker/bookTicker", "/api/v3/avgPrice", "/api/v3/order", "/api/v3/openOrders",
                          "/api/v3/allOrders", "/api/v3/myTrades", "/api/v3/account", "/metrics", "/openapi.json")
 } | {

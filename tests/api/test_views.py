@@ -171,8 +171,10 @@ def test_public_trades_and_agg_trades():
                                         "m": True, "M": True}
     rows = V.agg_trades_json([trade(trade_id=1), trade(trade_id=2), trade(trade_id=3, price=3_000_002),
                               trade(trade_id=4, price=3_000_002, taker_order_id=99)], BTC)
+    # one aggregate per trade, numbered by trade id, as the aggTrade stream numbers them (issue 14:
+    # merged fills numbered by their first trade disagreed with the stream and across pages)
     assert [(r["a"], r["f"], r["l"], r["q"]) for r in rows] == [
-        (1, 1, 2, "0.00100000"), (3, 3, 3, "0.00050000"), (4, 4, 4, "0.00050000")]
+        (1, 1, 1, "0.00050000"), (2, 2, 2, "0.00050000"), (3, 3, 3, "0.00050000"), (4, 4, 4, "0.00050000")]
 
 
 def test_kline_row():

@@ -1,0 +1,184 @@
+"""The history endpoints honour every parameter Binance documents (issue 14: none ignored): aggTrades
+fromId / startTime / endTime, historicalTrades fromId, myTrades orderId, account omitZeroBalances;
+and the aggTrade stream numbers aggregates as REST does. A real node over HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal as D
+
+import aiohttp
+import pytest
+
+from tests.conftest import run_node
+from tests.node.client import admin, funded_client
+from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, run, wait_http, wait_listening
+
+SYMBOL = "BTCUSDT"
+HOUR = 3_600_000
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hist")
+    http, ws = free_port(), free_port()
+    with run_node(tmp, node_toml(tmp / "data", http, ws)) as proc:
+        proc.base = f"http://127.0.0.1:{http}"
+        proc.ws = f"ws://127.0.0.1:{ws}"
+        wait_http(proc.base, proc)
+        proc.wait_running()
+        wait_listening(ws, proc)
+        yield proc
+
+
+async def _sell(maker, price: str, qty: str = "0.01") -> dict:
+    status, doc = await maker.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity=qty,
+                                    price=price, newOrderRespType="RESULT")
+    assert status == 200, doc
+    return doc
+
+
+async def _market_buy(taker, qty: str) -> dict:
+    status, doc = await taker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity=qty)
+    assert status == 200 and doc["status"] == "FILLED", doc
+    return doc
+
+
+def test_agg_trades_page_by_id_and_by_time_and_match_the_stream(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="10")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000000")
+            async with session.ws_connect(f"{node.ws}/ws/btcusdt@aggTrade") as ws:
+                await asyncio.sleep(0.2)  # subscribed before the first trade
+                fills = []
+                for round_ in range(4):
+                    # two makers' orders at one price and one above: a taker filled by three, two at one price
+                    for price in ("30000", "30000", "30001"):
+                        await _sell(maker, price)
+                    fills += (await _market_buy(taker, "0.03"))["fills"]
+                trade_ids = [f["tradeId"] for f in fills]
+                assert len(trade_ids) == 12
+                streamed = []
+                while len(streamed) < 12:
+                    event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+                    streamed.append({k: event[k] for k in ("a", "p", "q", "f", "l", "m")})
+            status, latest = await taker.public("/api/v3/aggTrades", symbol=SYMBOL)
+            assert status == 200
+            # REST and the stream number the same fills alike, field for field
+            assert [{k: a[k] for k in ("a", "p", "q", "f", "l", "m")} for a in latest] == streamed
+            assert [a["a"] for a in latest] == trade_ids
+
+            # fromId pages forward without repeating or skipping
+            paged, from_id = [], trade_ids[0]
+            while True:
+                status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId=from_id, limit=5)
+                assert status == 200 and len(page) <= 5
+                if not page:
+                    break
+                paged += page
+                from_id = page[-1]["a"] + 1
+            assert [a["a"] for a in paged] == trade_ids
+            status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId=trade_ids[3], limit=2)
+            assert [a["a"] for a in page] == trade_ids[3:5]
+
+            # a time window: inclusive at both ends; startTime gives the first `limit`, endTime alone the last
+            first_t, last_t = latest[0]["T"], latest[-1]["T"]
+            status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=first_t, endTime=last_t)
+            assert [a["a"] for a in page] == trade_ids
+            status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=first_t, limit=3)
+            assert [a["a"] for a in page] == trade_ids[:3]
+            status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, endTime=last_t, limit=3)
+            assert [a["a"] for a in page] == trade_ids[-3:]
+            status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=last_t + 1)
+            assert status == 200 and page == []
+            status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=first_t - HOUR - 1,
+                                              endTime=first_t - 1)
+            assert status == 200 and page == []
+
+            # refusals, with Binance's codes
+            status, err = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=0, endTime=HOUR + 1)
+            assert (status, err) == (400, {"code": -1127, "msg": "More than 1 hours between startTime and endTime."})
+            status, err = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId=1, startTime=first_t)
+            assert (status, err["code"]) == (400, -1128)
+            status, err = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=5, endTime=4)
+            assert (status, err["code"]) == (400, -1128)
+            status, err = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId="x")
+            assert (status, err["code"]) == (400, -1100)
+
+            # historicalTrades: the same trades, by trade id
+            status, recent = await taker.public("/api/v3/historicalTrades", symbol=SYMBOL)
+            assert status == 200 and [t["id"] for t in recent] == trade_ids
+            status, page = await taker.public("/api/v3/historicalTrades", symbol=SYMBOL, fromId=trade_ids[2], limit=4)
+            assert status == 200 and [t["id"] for t in page] == trade_ids[2:6]
+            assert page[0] == recent[2]
+            status, page = await taker.public("/api/v3/historicalTrades", symbol=SYMBOL, limit=2)
+            assert [t["id"] for t in page] == trade_ids[-2:]
+            status, page = await taker.public("/api/v3/historicalTrades", symbol=SYMBOL, fromId=trade_ids[-1] + 1)
+            assert status == 200 and page == []
+            status, err = await taker.public("/api/v3/historicalTrades", symbol=SYMBOL, limit=0)
+            assert (status, err["code"]) == (400, -1130)
+            status, err = await taker.public("/api/v3/historicalTrades")
+            assert (status, err["code"]) == (400, -1102)
+    run(scenario())
+
+
+def test_my_trades_by_order_id(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="10", USDT="100000")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000000")
+            sells = [await _sell(maker, "31000"), await _sell(maker, "31000")]
+            first = await _market_buy(taker, "0.01")
+            second = await _market_buy(taker, "0.01")
+            for buy in (first, second):
+                status, rows = await taker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=buy["orderId"])
+                assert status == 200 and [(r["id"], r["orderId"]) for r in rows] == \
+                    [(buy["fills"][0]["tradeId"], buy["orderId"])], rows
+            for sell, buy in zip(sells, (first, second)):
+                status, rows = await maker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=sell["orderId"])
+                assert [(r["id"], r["isBuyer"]) for r in rows] == [(buy["fills"][0]["tradeId"], False)], rows
+            # orderId + fromId pages within the order
+            status, rows = await taker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=first["orderId"],
+                                              fromId=first["fills"][0]["tradeId"] + 1)
+            assert status == 200 and rows == []
+            # another account's order id: nothing
+            status, rows = await maker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=first["orderId"])
+            assert status == 200 and rows == []
+            # a self-trade, asked by one of its orders: that order's side only
+            sell = await _sell(maker, "32000")
+            status, buy = await maker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.01")
+            assert status == 200 and buy["status"] == "FILLED", buy
+            status, rows = await maker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=buy["orderId"])
+            assert [(r["orderId"], r["isBuyer"]) for r in rows] == [(buy["orderId"], True)], rows
+            status, rows = await maker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=sell["orderId"])
+            assert [(r["orderId"], r["isBuyer"]) for r in rows] == [(sell["orderId"], False)], rows
+            # Binance's combinations
+            status, err = await taker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=1, startTime=1)
+            assert (status, err["code"]) == (400, -1128)
+            status, err = await taker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, fromId=1, endTime=1)
+            assert (status, err["code"]) == (400, -1128)
+            status, err = await taker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, startTime=0, endTime=24 * HOUR + 1)
+            assert (status, err) == (400, {"code": -1127, "msg": "More than 24 hours between startTime and endTime."})
+    run(scenario())
+
+
+def test_account_omit_zero_balances(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100", BTC="1")
+            status, doc = await admin(session, node.base, ADMIN_TOKEN, "/admin/v1/withdraw",
+                                      {"accountId": client.account_id, "asset": "BTC", "amount": "1"})
+            assert status == 200, doc
+            status, doc = await client.signed("GET", "/api/v3/account")
+            assert status == 200 and {b["asset"]: D(b["free"]) for b in doc["balances"]} == {"BTC": 0, "USDT": 100}
+            for value in ("false", "FALSE", ""):
+                status, doc = await client.signed("GET", "/api/v3/account", omitZeroBalances=value)
+                assert status == 200 and [b["asset"] for b in doc["balances"]] == ["BTC", "USDT"], (value, doc)
+            for value in ("true", "True"):
+                status, doc = await client.signed("GET", "/api/v3/account", omitZeroBalances=value)
+                assert status == 200 and [b["asset"] for b in doc["balances"]] == ["USDT"], (value, doc)
+            status, err = await client.signed("GET", "/api/v3/account", omitZeroBalances="yes")
+            assert (status, err["code"]) == (400, -1100)
+    run(scenario())
