@@ -19,11 +19,11 @@ Acquiring owns the only Ledger of the live node, and Settlement owns the moves o
   order is journaled and sent to Match) and `withdraw`; deposits too, since it is the API edge. It
   checks and freezes in one step on one thread, and publishes its changes on BalanceChangeLog.
 - Settlement (stages/settlement.py) reads only Match's ordered stream: trades, then the order
-  updates they cause, an order's first update repeating what Acquiring froze for it. It emits the
-  same kind of changes `settle_trade`/`release` make here — frozen funds move to the counterparty,
-  proceeds are credited less the fee, leftovers are released, `ref` naming the order whose hold is
-  drawn on — without holding balances of its own: it only INcreases available and only DEcreases
-  frozen, and only within the hold an order was given.
+  updates they cause, an order's first update repeating what Acquiring froze for it. Its own Ledger
+  holds only those holds (`adopt_hold`) and what has moved through them, and `settle_trade` /
+  `release` make its changes — frozen funds move to the counterparty, proceeds are credited less the
+  fee, leftovers are released, `ref` naming the order whose hold is drawn on: it only INcreases
+  available and only DEcreases frozen, and only within the hold an order was given.
 - Acquiring applies Settlement's changes with `apply(changes)` (deltas, not absolutes).
 
 Acquiring sees Settlement's credits late, never early, so its view of available is at most the
@@ -42,7 +42,7 @@ import hashlib
 import msgspec
 
 from ..model.enums import OrderType, Side
-from ..model.symbols import FEE_SCALE, SymbolRules
+from ..model.symbols import SymbolRules, fee_on
 from .results import InvariantError, ResultCode
 
 _OK = ResultCode.OK
@@ -198,14 +198,30 @@ class Ledger:
             if h[2] < pay:
                 return ResultCode.HOLD_EXCEEDED, []
         changes = []
+        fees = []  # (after both sides' trade changes: the order the change log has always had)
         for order_id, account, pay_asset, pay, get_asset, get, fee_ppm in legs:
             self._holds[order_id][2] -= pay
-            fee = get * fee_ppm // FEE_SCALE
+            fee = fee_on(get, fee_ppm)
             changes.append(self._move(account, pay_asset, 0, -pay, "trade", order_id))
             changes.append(self._move(account, get_asset, get - fee, 0, "trade", order_id))
             if fee:
-                changes.append(self._move(self.fee_account, get_asset, fee, 0, "fee", order_id))
+                fees.append((get_asset, fee, order_id))
+        for asset, fee, order_id in fees:
+            changes.append(self._move(self.fee_account, asset, fee, 0, "fee", order_id))
         return _OK, changes
+
+    def adopt_hold(self, order_id: int, account: int, asset: str, amount: int) -> ResultCode:
+        """Take over a hold another writer made, as Settlement does: Match's first report of an order
+        repeats what Acquiring froze for it. Nothing is published; the amount enters this ledger's
+        frozen funds (and its net inflow, so conservation holds for a ledger that sees only holds)."""
+        if amount < 0:
+            return ResultCode.BAD_AMOUNT
+        if order_id in self._holds:
+            return ResultCode.DUPLICATE_HOLD
+        self._holds[order_id] = [account, asset, amount]
+        self._slot(account, asset)[1] += amount
+        self._net[asset] = self._net.get(asset, 0) + amount
+        return _OK
 
     def release(self, order_id: int) -> tuple[ResultCode, list[BalanceChange]]:
         """End an order's hold: whatever it still has frozen returns to available.

@@ -20,6 +20,12 @@ from .fixedpoint import ASSET_DECIMALS, to_units
 FEE_SCALE = 1_000_000
 
 
+def fee_on(amount: int, fee_ppm: int) -> int:
+    """The fee on a received amount, in the asset received, rounded down (in the user's favour;
+    conservation is exact anyway): the one fee rule of the code base."""
+    return amount * fee_ppm // FEE_SCALE
+
+
 class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One tradable symbol's rules, in decimal strings as written in the config file."""
 

@@ -3,30 +3,31 @@ produces balance changes (BalanceChangeLog, keyed by account): each side's froze
 counterparty, proceeds are credited less the fee (to the fee account), and whatever an order still
 holds frozen when it ends is released.
 
-It needs no balances of its own. A trade says everything about the money it moves (a buyer always
-pays from frozen quote, a seller from frozen base), and an order's first update from Match repeats
-what Acquiring froze for it; so Settlement keeps only, per open order, what was frozen and what its
-fills have spent. It reads a single producer (Match), whose trades always precede the order updates
-they cause, so no join across producers is ever needed. Its changes only move frozen funds out and
-credit available funds: Acquiring, the one place that freezes, applies them to its view of the
-balances and can only ever see less available money than there is, never more (no double spend).
+The money moves are the engine's (engine/ledger.py: `settle_trade`, `release`, checked by the
+property tests against a naive twin); this stage maps Match's entries to them and their changes to
+entries. Its Ledger needs no balances from elsewhere: a trade says everything about the money it
+moves (a buyer always pays from frozen quote, a seller from frozen base), and an order's first update
+from Match repeats what Acquiring froze for it (`adopt_hold`). It reads a single producer (Match),
+whose trades always precede the order updates they cause, so no join across producers is ever
+needed. Its changes only move frozen funds out and credit available funds: Acquiring, the one place
+that freezes, applies them to its view of the balances and can only ever see less available money
+than there is, never more (no double spend).
 """
 
 from __future__ import annotations
 
+from ..engine.book import Trade
+from ..engine.ledger import BalanceChange, Ledger
+from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, FieldChange, Updated
 from ..model.entities import balance_id_of
-from ..model.enums import EntityType, Topic
-from ..model.symbols import FEE_SCALE
+from ..model.enums import EntityType, Side, Topic
+from ..model.symbols import fee_on as trade_fee  # noqa: F401  (Push's name for the one fee rule)
 from .base import Publish, Stage
 
 FEE_ACCOUNT = 0
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
-
-
-def trade_fee(amount: int, fee_ppm: int) -> int:
-    """Fee on a received amount, rounded down (in the user's favour; conservation is exact anyway)."""
-    return amount * fee_ppm // FEE_SCALE
+_OK = ResultCode.OK
 
 
 class SettlementStage(Stage):
@@ -36,8 +37,7 @@ class SettlementStage(Stage):
 
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()
-        # order id -> [account, frozen asset, frozen amount (None until Match's first report), spent]
-        self.holds: dict[int, list] = {}
+        self.ledger = Ledger(fee_account=FEE_ACCOUNT)  # the open orders' holds, as Match reported them
         # trades waiting for their command's order updates, by taker order id
         self.trades: dict[int, list[ChangeLogEntry]] = {}
         # the order updates of a command whose end (the taker's report) has not arrived yet: a
@@ -70,55 +70,46 @@ class SettlementStage(Stage):
         self.partial = group  # the rest of this command comes with the next batch
         return out
 
+    def restore_state(self, state: dict) -> None:
+        """Carry on from a snapshot; one written before the Ledger kept the holds (a dict `holds`:
+        order id -> [account, asset, frozen, spent]) has them adopted."""
+        old = state.pop("holds", None)
+        super().restore_state(state)
+        for order_id, (account, asset, frozen, spent) in sorted((old or {}).items()):
+            if frozen is not None:
+                self.ledger.adopt_hold(order_id, account, asset, frozen - spent)
+
     def _command(self, taker: int, updates: list[tuple[int, dict, int]], out: list) -> None:
+        """One command of Match's: adopt the holds its first reports repeat, settle its trades, then
+        release what its finished orders leave frozen."""
+        ledger = self.ledger
+        for order_id, fields, _ts in updates:
+            if "frozen" in fields:  # the order's first report: what Acquiring froze for it
+                if ledger.adopt_hold(order_id, fields["account"], fields["frozen_asset"], fields["frozen"]) != _OK:
+                    raise ValueError(f"order {order_id}: a second first report, or a negative hold: {fields}")
         for trade in self.trades.pop(taker, ()):
-            self._settle(trade.field_dict(), trade.timestamp, out)
+            f = trade.field_dict()
+            buyer_is_maker = f["buyer_is_maker"]
+            code, changes = ledger.settle_trade(self.rules[f["symbol"]], Trade(
+                f["trade_id"], f["price"], f["qty"], f["quote_qty"], f["maker_order_id"], f["taker_order_id"],
+                f["seller_account"] if not buyer_is_maker else f["buyer_account"],
+                f["buyer_account"] if not buyer_is_maker else f["seller_account"],
+                Side.SELL if buyer_is_maker else Side.BUY, trade.timestamp))
+            if code != _OK:
+                raise ValueError(f"trade {f['symbol']} {f['trade_id']} cannot be settled ({code.name}): corrupt stream")
+            _publish(changes, trade.timestamp, out)
         for order_id, fields, ts in updates:
-            if "status" in fields:
-                self._order_update(order_id, fields, ts, out)
+            if fields.get("status") in FINAL:
+                code, changes = ledger.release(order_id)
+                if code != _OK:
+                    raise ValueError(f"order {order_id} ended before Match reported what it froze")
+                _publish(changes, ts, out)
 
-    def _hold(self, order_id: int, account: int) -> list:
-        hold = self.holds.get(order_id)
-        if hold is None:
-            hold = self.holds[order_id] = [account, None, None, 0]
-        return hold
 
-    def _settle(self, t: dict, ts: int, out: list) -> None:
-        rules = self.rules[t["symbol"]]
-        qty, quote = t["qty"], t["quote_qty"]
-        buyer, seller = t["buyer_account"], t["seller_account"]
-        maker_is_buyer = t["buyer_is_maker"]
-        buyer_fee = trade_fee(qty, rules.maker_fee_ppm if maker_is_buyer else rules.taker_fee_ppm)
-        seller_fee = trade_fee(quote, rules.taker_fee_ppm if maker_is_buyer else rules.maker_fee_ppm)
-        # ref is the order whose hold a change draws on (Ledger.apply keeps holds per order id)
-        buy_id, sell_id = t["buyer_order_id"], t["seller_order_id"]
-        self._hold(buy_id, buyer)[3] += quote
-        self._hold(sell_id, seller)[3] += qty
-        change = _change
-        change(out, buyer, rules.quote, 0, -quote, "trade", buy_id, ts)
-        change(out, buyer, rules.base, qty - buyer_fee, 0, "trade", buy_id, ts)
-        change(out, seller, rules.base, 0, -qty, "trade", sell_id, ts)
-        change(out, seller, rules.quote, quote - seller_fee, 0, "trade", sell_id, ts)
-        if buyer_fee:
-            change(out, FEE_ACCOUNT, rules.base, buyer_fee, 0, "fee", buy_id, ts)
-        if seller_fee:
-            change(out, FEE_ACCOUNT, rules.quote, seller_fee, 0, "fee", sell_id, ts)
-
-    def _order_update(self, order_id: int, f: dict, ts: int, out: list) -> None:
-        hold = self._hold(order_id, f["account"])
-        if "frozen" in f:  # the order's first report repeats what Acquiring froze for it
-            hold[1], hold[2] = f["frozen_asset"], f["frozen"]
-        if f["status"] not in FINAL:
-            return
-        del self.holds[order_id]
-        account, asset, frozen, spent = hold
-        if frozen is None:
-            raise ValueError(f"order {order_id} ended before Match reported what it froze")
-        left = frozen - spent
-        if left < 0:
-            raise ValueError(f"order {order_id} spent {spent} but froze only {frozen}: corrupt stream")
-        # always published, even when nothing is left: replicas drop the order's hold on it
-        _change(out, account, asset, left, -left, "release", order_id, ts)
+def _publish(changes: list[BalanceChange], ts: int, out: list) -> None:
+    """The ledger's changes as SpotBalance entries (deltas: model/entities.py BALANCE_FIELDS)."""
+    for c in changes:
+        _change(out, c.account, c.asset, c.available_delta, c.frozen_delta, c.reason, c.ref, ts)
 
 
 def _change(out: list, account: int, asset: str, available_delta: int, frozen_delta: int, reason: str,

@@ -150,6 +150,9 @@ class TwoStageExchange:
         self.rules = btc()
         self.book = OrderBook(self.rules)
         self.acq, self.stl = Ledger(), Ledger()
+        # Settlement as the stage runs it: no balances from Acquiring, only the holds Match's first
+        # report of each order repeats (adopt_hold); it must make exactly the full replica's moves
+        self.holds_only = Ledger()
         self.to_stl: list[list] = []  # Acquiring's published balance changes, in order
         self.to_acq: list[list] = []  # Settlement's
         self.matched: list = []  # the book's trades and order reports, in order, for Settlement
@@ -173,6 +176,7 @@ class TwoStageExchange:
             assert code in (ResultCode.NSF, ResultCode.BAD_AMOUNT)
             return
         self.to_stl.append(changes)
+        self.matched.append(("adopt", oid, account, asset, amount))  # Match's first report carries it
         self.matched += self.book.place(oid, account, side, type_, tif, price, qty, quote_qty, "", self.rng.randrange(4), oid)
 
     def cancel(self, order_id, account):
@@ -186,17 +190,21 @@ class TwoStageExchange:
         del self.to_stl[:n]
         done = 0  # Settlement works through the matched stream in order; stops at a hold it has not seen
         for rec in self.matched:
-            if type(rec) is Trade:
+            if type(rec) is tuple:
+                assert self.holds_only.adopt_hold(*rec[1:]) == ResultCode.OK
+            elif type(rec) is Trade:
                 code, changes = self.stl.settle_trade(self.rules, rec)
                 if code == ResultCode.UNKNOWN_HOLD:
                     break
                 assert code == ResultCode.OK, code
                 self.to_acq.append(changes)
+                self._same_moves(changes, self.holds_only.settle_trade(self.rules, rec))
             elif type(rec) is OrderReport and rec.status in FINAL:
                 code, changes = self.stl.release(rec.order_id)
                 if code == ResultCode.UNKNOWN_HOLD:
                     break
                 self.to_acq.append(changes)
+                self._same_moves(changes, self.holds_only.release(rec.order_id))
             done += 1
         del self.matched[:done]
         n = len(self.to_acq) if everything else self.rng.randint(0, len(self.to_acq))
@@ -205,6 +213,7 @@ class TwoStageExchange:
         del self.to_acq[:n]
         self.acq.check_invariants()
         self.stl.check_invariants()
+        self.holds_only.check_invariants()
         for account in range(0, 5):
             for asset in ASSETS:
                 # the true balance: either replica plus what is still in flight towards it
@@ -213,6 +222,14 @@ class TwoStageExchange:
                 assert truth_a == truth_s
                 # Acquiring's view of available can only lag low: what it lets an order freeze exists
                 assert self.acq.balance(account, asset)[0] <= truth_a[0]
+
+    @staticmethod
+    def _same_moves(changes, holds_only_result):
+        """The holds-only ledger made the same moves (its absolute views differ: it never saw deposits)."""
+        code, theirs = holds_only_result
+        assert code == ResultCode.OK, code
+        moves = [(c.account, c.asset, c.available_delta, c.frozen_delta, c.reason, c.ref) for c in changes]
+        assert moves == [(c.account, c.asset, c.available_delta, c.frozen_delta, c.reason, c.ref) for c in theirs]
 
     @staticmethod
     def _plus_pending(ledger, pending, account, asset):
@@ -231,6 +248,8 @@ class TwoStageExchange:
         assert self.acq.state_hash() == self.stl.state_hash()
         open_ids = {o.order_id for a in range(1, 5) for o in self.book.open_orders(a)}
         assert set(self.stl._holds) == open_ids  # every open order has its hold, and nothing else does
+        assert {o: self.holds_only.hold(o) for o in open_ids} == {o: self.stl.hold(o) for o in open_ids}
+        assert set(self.holds_only._holds) == open_ids
         for oid in open_ids:
             o = self.book.order(oid)
             account, asset, amount = self.stl.hold(oid)
