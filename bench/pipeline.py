@@ -363,7 +363,8 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
     pids = pipe.pids()
     rows0 = pipe.rows()
     cpu0 = {label: cpu_ns(pid) for label, pid in pids.items()}
-    aux = {"load": pipe.generator.pid, **({"subs": pipe.subs.pid} if pipe.subs is not None else {})}
+    aux = {"load": pipe.generator.pid, **({"subs": pipe.subs.pid} if pipe.subs is not None else {}),
+           **({"kafka broker": pipe.broker.proc.pid} if pipe.broker is not None and pipe.broker.proc else {})}
     aux0 = {k: cpu_ns(p) for k, p in aux.items()}
     mem0 = {label: private_mib(pid) for label, pid in pids.items()}
     t0 = time.monotonic_ns()
