@@ -307,6 +307,11 @@ def unknown_order() -> ApiError:
     return ApiError(-2011, "Unknown order sent.")
 
 
+def cancel_restricted() -> ApiError:
+    """-2011 for a cancel whose cancelRestrictions the order does not meet."""
+    return ApiError(-2011, "Order was not canceled due to cancel restrictions.")
+
+
 def order_does_not_exist() -> ApiError:
     """-2013: a query for an order that is not there (or not this account's)."""
     return ApiError(-2013, "Order does not exist.")

@@ -120,6 +120,7 @@ def _schemas() -> dict:
               "cummulativeQuoteQty": _dec(), "status": _str(enum=ORDER_STATUSES), "timeInForce": _str(enum=["GTC", "IOC", "FOK"]),
               "type": _str(enum=ORDER_TYPES), "side": _str(enum=["BUY", "SELL"]), "workingTime": _int(),
               "selfTradePreventionMode": _str(enum=STP_MODES)}
+    cancel = {"origClientOrderId": _str(), **{k: v for k, v in result.items() if k != "workingTime"}}
     order = {k: v for k, v in result.items() if k != "transactTime"}
     order.update({"stopPrice": _dec(), "icebergQty": _dec(), "time": _int(), "updateTime": _int(), "isWorking": _bool()})
     balance = {"asset": _str(), "free": _dec(), "locked": _dec()}
@@ -132,7 +133,7 @@ def _schemas() -> dict:
         "symbol": _str(), "status": _str(enum=["TRADING"]), "baseAsset": _str(), "baseAssetPrecision": _int(),
         "quoteAsset": _str(), "quotePrecision": _int(), "quoteAssetPrecision": _int(), "baseCommissionPrecision": _int(),
         "quoteCommissionPrecision": _int(), "orderTypes": _array(_str(enum=ORDER_TYPES)), "icebergAllowed": _bool(),
-        "ocoAllowed": _bool(), "otoAllowed": _bool(), "quoteOrderQtyMarketAllowed": _bool(), "allowTrailingStop": _bool(),
+        "pegInstructionsAllowed": _bool(), "ocoAllowed": _bool(), "otoAllowed": _bool(), "quoteOrderQtyMarketAllowed": _bool(), "allowTrailingStop": _bool(),
         "cancelReplaceAllowed": _bool(), "isSpotTradingAllowed": _bool(), "isMarginTradingAllowed": _bool(),
         "filters": _array(_ref("Filter")), "permissions": _array(_str()), "permissionSets": _array(_array(_str())),
         "defaultSelfTradePreventionMode": _str(enum=STP_MODES),
@@ -165,6 +166,7 @@ def _schemas() -> dict:
         "OrderResult": _obj(result),
         "Fill": _obj({"price": _dec(), "qty": _dec(), "commission": _dec(), "commissionAsset": _str(), "tradeId": _int()}),
         "OrderFull": _obj({**result, "fills": _array(_ref("Fill"))}),
+        "Cancel": _obj(cancel),
         "Order": _obj(order),
         "MyTrade": _obj({"symbol": _str(), "id": _int(), "orderId": _int(), "orderListId": _int(), "price": _dec(),
                          "qty": _dec(), "quoteQty": _dec(), "commission": _dec(), "commissionAsset": _str(),
@@ -204,7 +206,13 @@ def openapi_document(base_url: str = "/") -> dict:
         _p("price", _dec(), False, "LIMIT and LIMIT_MAKER."),
         _p("newClientOrderId", _str(pattern="^[a-zA-Z0-9-_]{1,36}$")),
         _p("newOrderRespType", _str(enum=list(RESP_TYPES)), False, "Default FULL for LIMIT and MARKET, ACK otherwise."),
-        _p("selfTradePreventionMode", _str(enum=STP_MODES), False, "Default NONE."),
+        _p("selfTradePreventionMode", _str(enum=STP_MODES), False, "Default: the symbol's."),
+        _p("strategyId", _int(), False, "Echoed in the answer (not kept)."),
+        _p("strategyType", _int(minimum=1000000), False, "At least 1000000 (-1130); echoed in the answer (not kept)."),
+        _p("icebergQty", _dec(), False, "Only 0: iceberg orders are refused (-2010)."),
+        _p("pegPriceType", _str(), False, "Pegged orders are refused (-2010), never placed as plain ones."),
+        _p("pegOffsetValue", _int(), False, "Refused (-2010), as pegPriceType."),
+        _p("pegOffsetType", _str(), False, "Refused (-2010), as pegPriceType."),
     ]
     history = [SYMBOL, _p("startTime", _int()), _p("endTime", _int()), _limit(500, 1000)]
     listen_key = [_p("listenKey", _str(), True)]
@@ -237,14 +245,20 @@ def openapi_document(base_url: str = "/") -> dict:
         "/api/v3/avgPrice": {"get": _op("Average price", _json(_ref("AvgPrice")), [SYMBOL], tag=market)},
         "/api/v3/order": {
             "post": _signed("New order", _json({"oneOf": [_ref("OrderAck"), _ref("OrderResult"), _ref("OrderFull")]}),
-                            new_order, body=True),
+                            new_order, body=True,
+                            description="SIGNED. A parameter not listed here is refused with -1104 (never dropped)."),
             "get": _signed("Query order", _json(_ref("Order")), order_ref),
-            "delete": _signed("Cancel order", _json(_ref("Order")), order_ref + [_p("newClientOrderId", _str(maxLength=36))],
-                              body=True),
+            "delete": _signed("Cancel order", _json(_ref("Cancel")), order_ref + [
+                _p("newClientOrderId", _str(pattern="^[a-zA-Z0-9-_]{1,36}$"), False,
+                   "The cancel's own client id: the answer's clientOrderId and the executionReport's c "
+                   "(default cancel-<orderId>); origClientOrderId and C are the order's."),
+                _p("cancelRestrictions", _str(enum=["ONLY_NEW", "ONLY_PARTIALLY_FILLED"]), False,
+                   "Cancel only if the order is NEW (nothing filled) / PARTIALLY_FILLED; otherwise -2011 "
+                   "\"Order was not canceled due to cancel restrictions.\"")], body=True),
         },
         "/api/v3/openOrders": {
             "get": _signed("Open orders", _json(_array(_ref("Order"))), [SYMBOL_OPT]),
-            "delete": _signed("Cancel all open orders on a symbol", _json(_array(_ref("Order"))), [SYMBOL], body=True),
+            "delete": _signed("Cancel all open orders on a symbol", _json(_array(_ref("Cancel"))), [SYMBOL], body=True),
         },
         "/api/v3/allOrders": {"get": _signed("All orders", _json(_array(_ref("Order"))),
                                              [SYMBOL, _p("orderId", _int())] + history[1:])},

@@ -25,6 +25,14 @@ Other choices where Binance leaves room (each tested):
 - order types Binance has but this node does not (STOP_LOSS...) get Binance's -2010 "... orders are
   not supported for this symbol."; anything else -1116. icebergQty: -2010 "Iceberg orders are not
   supported for this symbol."; stopPrice / trailingDelta: -1106.
+- pegPriceType / pegOffsetValue / pegOffsetType (pegged orders): -2010 "Pegged orders are not
+  supported for this symbol." (never placed as the plain order they would otherwise be).
+- strategyId (an integer) and strategyType (an integer >= 1000000, else -1130) are checked and
+  echoed in the order's answer, as Binance does; they are not kept, so order queries, allOrders and
+  executionReports do not show them.
+- POST /api/v3/order with a parameter it does not know (not one of Binance's, recvWindow,
+  timestamp, signature): -1104 "Not all sent parameters were read; read '%s' parameter(s) but was
+  sent '%s'." rather than dropping it.
 - `timeInForce` with MARKET or LIMIT_MAKER, `price` with MARKET, `quoteOrderQty` with LIMIT or
   LIMIT_MAKER, or both quantity and quoteOrderQty: -1106 "Parameter '%s' sent when not required.".
 - newOrderRespType defaults as Binance: FULL for LIMIT and MARKET, ACK for every other type.
@@ -34,7 +42,7 @@ Other choices where Binance leaves room (each tested):
   uses EXPIRE_MAKER on most symbols.
 - symbols=[...]: JSON with symbol names; malformed -> -1100 with Binance's symbols regex, empty ->
   -1102, a repeated name -> -1151, an unknown one -> -1121. symbol and symbols together: -1128.
-- Parameters an endpoint does not know (signature, timestamp, recvWindow, ...) are left alone.
+- Other endpoints leave parameters they do not know (signature, timestamp, recvWindow, ...) alone.
 """
 
 from __future__ import annotations
@@ -72,6 +80,16 @@ _UNSUPPORTED_TYPES = {
     "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
 }
 _STP_RANGE = ", ".join(m.name for m in SelfTradePrevention)
+#: pegged-order parameters (Binance's pegInstructions): not supported, refused with -2010
+PEG_PARAMS = ("pegPriceType", "pegOffsetValue", "pegOffsetType")
+#: Binance: strategyType values below this are reserved
+MIN_STRATEGY_TYPE = 1_000_000
+#: every parameter POST /api/v3/order knows (Binance's list); any other is -1104
+NEW_ORDER_PARAMS = frozenset({
+    "symbol", "side", "type", "timeInForce", "quantity", "quoteOrderQty", "price", "newClientOrderId", "strategyId",
+    "strategyType", "stopPrice", "trailingDelta", "icebergQty", "newOrderRespType", "selfTradePreventionMode",
+    *PEG_PARAMS, "recvWindow", "timestamp", "signature",
+})
 _RESP_RANGE = ", ".join(RESP_TYPES)
 
 
@@ -89,6 +107,9 @@ class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
     client_order_id: str | None  # None: the node assigns one
     resp_type: str  # ACK | RESULT | FULL
     stp: SelfTradePrevention
+    #: Binance's strategyId / strategyType: checked and echoed in the order's answer, not kept
+    strategy_id: int | None = None
+    strategy_type: int | None = None
 
 
 class OrderRef(msgspec.Struct, frozen=True, kw_only=True):
@@ -412,6 +433,12 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
 
     if _sent(params, "icebergQty") and decimal_units(params["icebergQty"], "icebergQty") != 0:
         raise ApiError(-2010, "Iceberg orders are not supported for this symbol.")
+    if any(_sent(params, name) for name in PEG_PARAMS):  # never placed as a plain order instead
+        raise ApiError(-2010, "Pegged orders are not supported for this symbol.")
+    strategy_id = parse_int(params, "strategyId")
+    strategy_type = parse_int(params, "strategyType")
+    if strategy_type is not None and strategy_type < MIN_STRATEGY_TYPE:
+        raise errors.invalid_parameter("strategyType")
     for name in ("stopPrice", "trailingDelta"):
         if _sent(params, name):
             raise errors.not_required(name)
@@ -452,7 +479,16 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         check_notional(sr, price, qty)
         quote_qty = 0
     return NewOrder(symbol=symbol, side=side, type=type_, time_in_force=tif, price=price, qty=qty,
-                    quote_qty=quote_qty, client_order_id=client_order_id, resp_type=resp_type, stp=stp)
+                    quote_qty=quote_qty, client_order_id=client_order_id, resp_type=resp_type, stp=stp,
+                    strategy_id=strategy_id, strategy_type=strategy_type)
+
+
+def check_new_order_params(params: Mapping[str, str]) -> None:
+    """-1104 "Not all sent parameters were read" for a parameter POST /api/v3/order does not know (a
+    misspelt one would otherwise be dropped without a word)."""
+    read = sum(1 for name in params if name in NEW_ORDER_PARAMS)
+    if read != len(params):
+        raise errors.unread_parameters(read, len(params))
 
 
 def parse_order_ref(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> tuple[str, int | None, str | None]:
@@ -468,6 +504,19 @@ def parse_order_ref(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
     if order_id is None and client_id is None:
         raise errors.either_missing("origClientOrderId", "orderId")
     return symbol, order_id, client_id
+
+
+CANCEL_RESTRICTIONS = ("ONLY_NEW", "ONLY_PARTIALLY_FILLED")
+
+
+def parse_cancel_restrictions(params: Mapping[str, str]) -> str:
+    """DELETE /api/v3/order cancelRestrictions: "" (none), ONLY_NEW or ONLY_PARTIALLY_FILLED; -1100 otherwise."""
+    value = _get(params, "cancelRestrictions")
+    if not value:
+        return ""
+    if value not in CANCEL_RESTRICTIONS:
+        raise errors.illegal_chars("cancelRestrictions", ", ".join(CANCEL_RESTRICTIONS))
+    return value
 
 
 def parse_query_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> OrderRef:

@@ -25,7 +25,7 @@ from ..model.commands import Cancel, NewOrder, Transfer
 from ..model.enums import OrderType
 from ..runtime.busreader import BusReader
 from ..runtime.metrics import open_from_manifest, render_prometheus
-from ..stages.acquiring import AcquiringStage, CommandError, Waiter
+from ..stages.acquiring import AcquiringStage, CommandError, Waiter, cancel_client_id
 from . import auth, errors, params, views
 from .intake import Intake
 from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, historical_trades, klines, ping,
@@ -44,6 +44,7 @@ log = logging.getLogger("spot_seda.api")
 async def place_order(request: web.Request, account_id: int, p: dict[str, str]) -> web.Response:
     stage = stage_of(request)
     cmd = params.parse_new_order(p, stage.rules)
+    params.check_new_order_params(p)
     rules = stage.rules[cmd.symbol]
     resp_type = cmd.resp_type
     loop = asyncio.get_running_loop()
@@ -60,16 +61,17 @@ async def place_order(request: web.Request, account_id: int, p: dict[str, str]) 
         account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
         cmd.client_order_id or "", cmd.stp.name, 0), waiter)
     await commit(request, accepted, outputs)
+    strategy = {k: v for k, v in (("strategyId", cmd.strategy_id), ("strategyType", cmd.strategy_type)) if v is not None}
     if answer is None:
-        return web.json_response(views.order_ack(order, rules))
+        return web.json_response(views.order_ack(order, rules) | strategy)
     final, fills = await _wait(request, answer, order["order_id"])
     if final.get("status") == "REJECTED" and final.get("reason") == "would_take":
         raise errors.would_take()
     if resp_type == "ACK":
-        return web.json_response(views.order_ack(order, rules))
+        return web.json_response(views.order_ack(order, rules) | strategy)
     if resp_type == "RESULT":
-        return web.json_response(views.order_result(final, rules))
-    return web.json_response(views.order_full(final, rules, fills, account_id))
+        return web.json_response(views.order_result(final, rules) | strategy)
+    return web.json_response(views.order_full(final, rules, fills, account_id) | strategy)
 
 
 async def new_order(request: web.Request) -> web.Response:
@@ -130,22 +132,29 @@ async def query_order(request: web.Request) -> web.Response:
 
 
 async def cancel_order(request: web.Request) -> web.Response:
+    """DELETE /api/v3/order: newClientOrderId names the cancel itself (default cancel-<orderId>: the
+    answer's clientOrderId and its executionReport's "c"); cancelRestrictions ONLY_NEW /
+    ONLY_PARTIALLY_FILLED is checked by Match, where the order's state is exact (-2011 "Order was
+    not canceled due to cancel restrictions." when not met)."""
     account_id, p = await signed(request)
     stage = stage_of(request)
     symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
-    params.parse_client_order_id(p)  # the cancel's own id: checked as Binance does, though not kept
+    cancel_id = params.parse_client_order_id(p) or ""
+    restrictions = params.parse_cancel_restrictions(p)
     order = stage.find_order(account_id, order_id, client_id)
     if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
         raise errors.unknown_order()
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
     await request.app[INTAKE].admit()
-    accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
+    accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0, cancel_id, restrictions), waiter)
     await commit(request, accepted, outputs)
     final = await _wait(request, answer, order["order_id"])
+    if final.get("reason") == "cancel_restrictions":
+        raise errors.cancel_restricted()
     if not final or final.get("status") != "CANCELED":
         raise errors.unknown_order()
-    return web.json_response(views.order_json(final, stage.rules[symbol]))
+    return web.json_response(views.cancel_json(final, stage.rules[symbol], cancel_client_id(accepted), accepted.timestamp))
 
 
 async def _wait(request: web.Request, fut: asyncio.Future, order_id: int):
@@ -175,10 +184,11 @@ async def cancel_open_orders(request: web.Request) -> web.Response:
         except CommandError:
             continue
         await commit(request, accepted, outputs)
-        futures.append((order["order_id"], fut))
-    results = [await _wait(request, fut, oid) for oid, fut in futures]
+        futures.append((order["order_id"], fut, accepted))
+    results = [(await _wait(request, fut, oid), accepted) for oid, fut, accepted in futures]
     rules = stage.rules[symbol]
-    return web.json_response([views.order_json(o, rules) for o in results if o and o.get("status") == "CANCELED"])
+    return web.json_response([views.cancel_json(o, rules, cancel_client_id(accepted), accepted.timestamp)
+                              for o, accepted in results if o and o.get("status") == "CANCELED"])
 
 
 async def open_orders(request: web.Request) -> web.Response:

@@ -206,7 +206,10 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
                and order.get("working_time", -1) >= 0)
     client_id = order["client_order_id"]
     report = {
-        "e": "executionReport", "E": ts, "s": rules.symbol, "c": client_id, "S": order["side"], "o": order["type"],
+        "e": "executionReport", "E": ts, "s": rules.symbol,
+        # a cancel's report: "c" is the cancel's own client id, "C" the order's (Binance)
+        "c": order.get("cancel_client_order_id") or client_id if execution == "CANCELED" else client_id,
+        "S": order["side"], "o": order["type"],
         "f": order["time_in_force"], "q": amount_text(0 if by_quote else order["qty"]),
         "p": price_text(rules, order["price"]), "P": price_text(rules, 0), "F": ZERO, "g": -1,
         "C": client_id if execution == "CANCELED" else "", "x": execution, "X": status, "r": "NONE",

@@ -97,6 +97,29 @@ def order_json(order: Mapping, rules: SymbolRules) -> dict:
     }
 
 
+def cancel_json(order: Mapping, rules: SymbolRules, cancel_client_id: str, transact_time: int) -> dict:
+    """DELETE /api/v3/order and each item of DELETE /api/v3/openOrders, as Binance answers a cancel:
+    clientOrderId is the cancel's own id, origClientOrderId the order's, transactTime the cancel's."""
+    return {
+        "symbol": order["symbol"],
+        "origClientOrderId": order.get("client_order_id") or "",
+        "orderId": order["order_id"],
+        "orderListId": -1,
+        "clientOrderId": cancel_client_id,
+        "transactTime": transact_time,
+        "price": price_text(rules, order.get("price") or 0),
+        "origQty": amount_text(_orig_qty(order)),
+        "executedQty": amount_text(order.get("executed_qty") or 0),
+        "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
+        "cummulativeQuoteQty": amount_text(order.get("cum_quote_qty") or 0),
+        "status": order["status"],
+        "timeInForce": order.get("time_in_force") or "GTC",
+        "type": order.get("type") or "LIMIT",
+        "side": order.get("side") or "BUY",
+        "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
+    }
+
+
 def order_ack(order: Mapping, rules: SymbolRules | None = None) -> dict:
     """newOrderRespType=ACK."""
     return {
@@ -374,6 +397,7 @@ def symbol_info_json(rules: SymbolRules) -> dict:
         "quoteCommissionPrecision": ASSET_DECIMALS,
         "orderTypes": list(ORDER_TYPES),
         "icebergAllowed": False,
+        "pegInstructionsAllowed": False,
         "ocoAllowed": False,
         "otoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,

@@ -34,6 +34,10 @@ class Cancel(msgspec.Struct, tag="cancel", tag_field="cmd", frozen=True, gc=Fals
     symbol: str
     order_id: int
     timestamp: int
+    #: the cancel's own client id (DELETE /api/v3/order newClientOrderId; "" = cancel-<order_id>)
+    client_order_id: str = ""
+    #: Binance's cancelRestrictions: "" | ONLY_NEW | ONLY_PARTIALLY_FILLED (Match checks it)
+    restrictions: str = ""
 
 
 class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=False):

@@ -193,11 +193,14 @@ class AcquiringStage(Stage):
             order = self.orders.get(cmd.order_id)
             if order is None or order["account"] != cmd.account or cmd.order_id not in self.account(cmd.account).open_orders:
                 raise CommandError(UNKNOWN_ORDER)
-            cmd = Cancel(cmd.account, order["symbol"], cmd.order_id, cmd.timestamp or self.clock())
+            cmd = Cancel(cmd.account, order["symbol"], cmd.order_id, cmd.timestamp or self.clock(),
+                         cmd.client_order_id, cmd.restrictions)
         now = cmd.timestamp
-        request = ChangeLogEntry(str(cmd.order_id), EntityType.ORDER, Updated([
-            FieldChange("cancel_requested", True), FieldChange("account", cmd.account), FieldChange("symbol", cmd.symbol),
-        ]), now, 0)
+        fields = [FieldChange("cancel_requested", True), FieldChange("account", cmd.account),
+                  FieldChange("symbol", cmd.symbol), FieldChange("cancel_client_order_id", cancel_client_id(cmd))]
+        if cmd.restrictions:
+            fields.append(FieldChange("cancel_restrictions", cmd.restrictions))
+        request = ChangeLogEntry(str(cmd.order_id), EntityType.ORDER, Updated(fields), now, 0)
         if waiter is not None:
             waiter.cancel = True
             self.waiters[cmd.order_id] = waiter
@@ -268,7 +271,7 @@ class AcquiringStage(Stage):
         if f.get("cancel_rejected"):  # (also for an order this view has forgotten: it finished long ago)
             self.pending_cancels.discard(order_id)
             if waiter is not None and waiter.cancel:
-                answered.append((order_id, {}))  # nothing was canceled
+                answered.append((order_id, {"reason": f["reason"]} if "reason" in f else {}))  # nothing was canceled
             return
         order = self.orders.get(order_id)
         if order is None:
@@ -298,6 +301,12 @@ class AcquiringStage(Stage):
             self.finished.append(order_id)
             if len(self.finished) > KEEP_FINISHED:  # memory stays bounded; older orders come from History
                 self.orders.pop(self.finished.popleft(), None)
+
+
+def cancel_client_id(cmd: Cancel) -> str:
+    """The client id a cancel is known by: the one it was sent with, else one derived from the order
+    id (Binance makes one up; this one is the same in a replay)."""
+    return cmd.client_order_id or f"cancel-{cmd.order_id}"
 
 
 def balance_entries(changes: list[BalanceChange], ts: int) -> list[ChangeLogEntry]:

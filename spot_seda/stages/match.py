@@ -19,6 +19,16 @@ from .base import Publish, Stage
 
 STATUS = [s.name for s in OrderStatus]
 ORDER, TRADE = EntityType.ORDER, EntityType.TRADE
+#: CancelRejected.code of a cancel whose cancelRestrictions the order does not meet
+CANCEL_RESTRICTED = -3010
+
+
+def _restriction_met(order, restriction: str) -> bool:
+    """ONLY_NEW: nothing of the order is filled yet; ONLY_PARTIALLY_FILLED: some of it is (an order
+    not open is left to book.cancel, which rejects it as unknown)."""
+    if order is None:
+        return True
+    return (order.executed == 0) if restriction == "ONLY_NEW" else (order.executed > 0)
 
 
 class MatchStage(Stage):
@@ -46,15 +56,21 @@ class MatchStage(Stage):
                     TimeInForce[fields["time_in_force"]], fields["price"], fields["qty"], fields["quote_qty"],
                     fields["client_order_id"], SelfTradePrevention[fields["stp"]], entry.timestamp,
                 )
-                taker = fields
+                taker, cancel_id = fields, None
             elif fields.get("cancel_requested"):
-                records = book.cancel(order_id, fields["account"])
+                restriction = fields.get("cancel_restrictions")
+                if restriction and not _restriction_met(book.order(order_id), restriction):
+                    # Binance's cancelRestrictions, checked here where the order's state is exact
+                    records = [CancelRejected(order_id, fields["account"], "", CANCEL_RESTRICTED)]
+                else:
+                    records = book.cancel(order_id, fields["account"])
                 taker = None
+                cancel_id = fields.get("cancel_client_order_id")
             else:
                 continue
             trades: list[ChangeLogEntry] = []
             orders: list[ChangeLogEntry] = []
-            self._convert(records, entry.timestamp, symbol, order_id, taker, trades, orders)
+            self._convert(records, entry.timestamp, symbol, order_id, taker, trades, orders, cancel_id)
             if trades:
                 result.append((Topic.TRADE, symbol, trades))
             result.append((Topic.ORDER, symbol, orders))
@@ -62,7 +78,9 @@ class MatchStage(Stage):
 
     @staticmethod
     def _convert(records, ts: int, symbol: str, command_order: int, taker: dict | None,
-                 trades: list[ChangeLogEntry], orders: list[ChangeLogEntry]) -> None:
+                 trades: list[ChangeLogEntry], orders: list[ChangeLogEntry], cancel_id: str | None = None) -> None:
+        """`cancel_id`: a cancel command's own client id, which the CANCELED report carries (Push
+        puts it in the executionReport's "c")."""
         for rec in records:
             kind = type(rec)
             if kind is Trade:
@@ -85,14 +103,17 @@ class MatchStage(Stage):
                 ]
                 if rec.reason:
                     changed.append(FieldChange("reason", rec.reason))
+                if cancel_id is not None and rec.order_id == command_order:
+                    changed.append(FieldChange("cancel_client_order_id", cancel_id))
                 if taker is not None and rec.order_id == command_order:
                     changed.append(FieldChange("working_time", ts))
                     for name in ("side", "type", "price", "frozen_asset", "frozen"):
                         changed.append(FieldChange(name, taker[name]))
                 orders.append(ChangeLogEntry(str(rec.order_id), ORDER, Updated(changed), ts, 0))
             elif kind is CancelRejected:
-                orders.append(ChangeLogEntry(str(rec.order_id or command_order), ORDER, Updated([
-                    FieldChange("cancel_rejected", True), FieldChange("account", rec.account),
-                    FieldChange("symbol", symbol),
-                ]), ts, 0))
+                rejected = [FieldChange("cancel_rejected", True), FieldChange("account", rec.account),
+                            FieldChange("symbol", symbol)]
+                if rec.code == CANCEL_RESTRICTED:
+                    rejected.append(FieldChange("reason", "cancel_restrictions"))
+                orders.append(ChangeLogEntry(str(rec.order_id or command_order), ORDER, Updated(rejected), ts, 0))
             # LevelChange: depth is derived from order updates downstream (engine/depthview.py)

@@ -291,6 +291,8 @@ class PushStage(Stage):
         order["status"] = status
         order["executed_qty"] = f["executed_qty"]
         order["cum_quote_qty"] = f["cum_quote_qty"]
+        if "cancel_client_order_id" in f:  # Match's CANCELED report names the cancel: its report's "c"
+            order["cancel_client_order_id"] = f["cancel_client_order_id"]
         if wanted and not silent and status in S.END_EXECUTION:
             self.sink.send(stream, S.execution_report(rules, order, S.END_EXECUTION[status], ts, seq))
         # the depth view, exactly as Acquiring keeps it (stages/acquiring.py _order_update)

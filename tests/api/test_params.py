@@ -399,3 +399,51 @@ def test_plain_decimals_read_by_integer_arithmetic_agree_with_the_general_path(w
             return (exc.code, exc.msg)
 
     assert outcome(decimal_units) == outcome(general_decimal_units)
+
+
+# ------------------------------------------------------- issue 14: no order parameter dropped
+
+
+def test_pegged_orders_are_refused_not_placed_plain():
+    base = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
+            "price": "30000"}
+    for name, value in (("pegPriceType", "PRIMARY_PEG"), ("pegOffsetValue", "1"), ("pegOffsetType", "PRICE_LEVEL")):
+        assert code_msg(P.parse_new_order, {**base, name: value}, RULES) == \
+            (-2010, "Pegged orders are not supported for this symbol.")
+
+
+def test_strategy_id_and_type_are_checked_and_kept_for_the_answer():
+    base = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
+            "price": "30000"}
+    cmd = P.parse_new_order({**base, "strategyId": "37", "strategyType": "1000000"}, RULES)
+    assert (cmd.strategy_id, cmd.strategy_type) == (37, 1_000_000)
+    assert (P.parse_new_order(base, RULES).strategy_id, P.parse_new_order(base, RULES).strategy_type) == (None, None)
+    assert code_msg(P.parse_new_order, {**base, "strategyType": "999999"}, RULES)[0] == -1130
+    assert code_msg(P.parse_new_order, {**base, "strategyId": "x"}, RULES)[0] == -1100
+
+
+def test_unknown_new_order_parameters_are_refused():
+    known = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
+             "price": "30000", "timestamp": "1", "recvWindow": "5000", "signature": "ab"}
+    P.check_new_order_params(known)
+    assert code_msg(P.check_new_order_params, {**known, "quantitty": "1"}) == \
+        (-1104, "Not all sent parameters were read; read '9' parameter(s) but was sent '10'.")
+
+
+def test_cancel_restrictions_values():
+    assert P.parse_cancel_restrictions({}) == ""
+    assert P.parse_cancel_restrictions({"cancelRestrictions": "ONLY_NEW"}) == "ONLY_NEW"
+    assert P.parse_cancel_restrictions({"cancelRestrictions": "ONLY_PARTIALLY_FILLED"}) == "ONLY_PARTIALLY_FILLED"
+    assert code_msg(P.parse_cancel_restrictions, {"cancelRestrictions": "only_new"})[0] == -1100
+
+
+def test_history_windows_follow_binance():
+    assert P.parse_agg_trades_window({"fromId": "3"}) == (3, None, None)
+    assert P.parse_agg_trades_window({"startTime": "0", "endTime": str(3_600_000)}) == (None, 0, 3_600_000)
+    assert code_msg(P.parse_agg_trades_window, {"startTime": "0", "endTime": str(3_600_001)})[0] == -1127
+    assert code_msg(P.parse_agg_trades_window, {"fromId": "1", "endTime": "5"})[0] == -1128
+    assert P.parse_my_trades_window({"orderId": "4", "fromId": "2"}) == (4, 2, None, None)
+    assert code_msg(P.parse_my_trades_window, {"orderId": "4", "startTime": "2"})[0] == -1128
+    assert code_msg(P.parse_my_trades_window, {"startTime": "0", "endTime": str(86_400_001)})[0] == -1127
+    assert P.parse_bool({"omitZeroBalances": "TRUE"}, "omitZeroBalances") is True
+    assert code_msg(P.parse_bool, {"omitZeroBalances": "1"}, "omitZeroBalances")[0] == -1100

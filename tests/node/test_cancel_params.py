@@ -1,0 +1,163 @@
+"""DELETE /api/v3/order as Binance defines it (issue 14): newClientOrderId names the cancel (the
+answer's clientOrderId, the executionReport's "c"; the order's own id in origClientOrderId and "C"),
+cancelRestrictions refuses a cancel the order's state does not allow (-2011), and the answer carries
+transactTime. A real node over HTTP and its user data stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiohttp
+import pytest
+
+from tests.conftest import run_node
+from tests.node.client import funded_client
+from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, run, wait_http, wait_listening
+
+SYMBOL = "BTCUSDT"
+RESTRICTED = {"code": -2011, "msg": "Order was not canceled due to cancel restrictions."}
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cancel")
+    http, ws = free_port(), free_port()
+    with run_node(tmp, node_toml(tmp / "data", http, ws)) as proc:
+        proc.base = f"http://127.0.0.1:{http}"
+        proc.ws = f"ws://127.0.0.1:{ws}"
+        wait_http(proc.base, proc)
+        proc.wait_running()
+        wait_listening(ws, proc)
+        yield proc
+
+
+async def _user_stream(session, node, client):
+    async with session.post(node.base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": client.api_key}) as r:
+        key = (await r.json())["listenKey"]
+    return await session.ws_connect(f"{node.ws}/ws/{key}")
+
+
+async def _report(ws, order_id: int, execution: str) -> dict:
+    while True:
+        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
+            return event
+
+
+async def _buy(client, price: str = "20000", qty: str = "0.01", cid: str | None = None) -> dict:
+    extra = {"newClientOrderId": cid} if cid else {}
+    status, doc = await client.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity=qty,
+                                     price=price, newOrderRespType="RESULT", **extra)
+    assert status == 200, doc
+    return doc
+
+
+def test_cancel_names_itself_and_answers_as_binance(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000")
+            ws = await _user_stream(session, node, client)
+            try:
+                order = await _buy(client, cid="myOrder1")
+                before = int(time.time() * 1000)
+                status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"],
+                                                  newClientOrderId="myCancel1")
+                assert status == 200, doc
+                assert (doc["clientOrderId"], doc["origClientOrderId"], doc["status"]) == ("myCancel1", "myOrder1", "CANCELED")
+                assert before - 1000 <= doc["transactTime"] <= int(time.time() * 1000) + 1000
+                assert set(doc) >= {"symbol", "orderId", "orderListId", "price", "origQty", "executedQty",
+                                    "cummulativeQuoteQty", "timeInForce", "type", "side", "selfTradePreventionMode",
+                                    "origQuoteOrderQty"}
+                report = await _report(ws, order["orderId"], "CANCELED")
+                assert (report["c"], report["C"], report["X"]) == ("myCancel1", "myOrder1", "CANCELED")
+
+                # without newClientOrderId the cancel still has an id of its own, the same in both places
+                order = await _buy(client, cid="myOrder2")
+                status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL,
+                                                  origClientOrderId="myOrder2")
+                assert status == 200 and doc["origClientOrderId"] == "myOrder2", doc
+                assert doc["clientOrderId"] == f"cancel-{order['orderId']}"
+                report = await _report(ws, order["orderId"], "CANCELED")
+                assert (report["c"], report["C"]) == (doc["clientOrderId"], "myOrder2")
+
+                # DELETE openOrders: each item is a cancel answer
+                orders = [await _buy(client, cid=f"all{i}") for i in range(2)]
+                status, docs = await client.signed("DELETE", "/api/v3/openOrders", symbol=SYMBOL)
+                assert status == 200 and sorted((d["origClientOrderId"], d["clientOrderId"]) for d in docs) == \
+                    [("all0", f"cancel-{orders[0]['orderId']}"), ("all1", f"cancel-{orders[1]['orderId']}")], docs
+                assert all(isinstance(d["transactTime"], int) and d["status"] == "CANCELED" for d in docs)
+
+                status, err = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=1,
+                                                  newClientOrderId="bad.id")
+                assert (status, err["code"]) == (400, -1100)
+            finally:
+                await ws.close()
+    run(scenario())
+
+
+def test_cancel_restrictions(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000")
+            seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            # a NEW order: ONLY_PARTIALLY_FILLED refuses, the order stays open; ONLY_NEW cancels
+            order = await _buy(client, price="21000")
+            status, err = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"],
+                                              cancelRestrictions="ONLY_PARTIALLY_FILLED")
+            assert (status, err) == (400, RESTRICTED)
+            status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"])
+            assert status == 200 and doc["status"] == "NEW", doc
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"],
+                                              cancelRestrictions="ONLY_NEW")
+            assert status == 200 and doc["status"] == "CANCELED", doc
+
+            # a PARTIALLY_FILLED order: ONLY_NEW refuses; ONLY_PARTIALLY_FILLED cancels
+            order = await _buy(client, price="21000", qty="0.02")
+            status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.01")
+            assert status == 200 and sold["status"] == "FILLED", sold
+            status, err = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"],
+                                              cancelRestrictions="ONLY_NEW")
+            assert (status, err) == (400, RESTRICTED)
+            status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"])
+            assert status == 200 and doc["status"] == "PARTIALLY_FILLED", doc
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"],
+                                              cancelRestrictions="ONLY_PARTIALLY_FILLED")
+            assert status == 200 and (doc["status"], doc["executedQty"]) == ("CANCELED", "0.01000000"), doc
+
+            status, err = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"],
+                                              cancelRestrictions="ONLY_FILLED")
+            assert (status, err["code"]) == (400, -1100)
+            # money is whole: nothing stays locked
+            balances = await client.balances()
+            assert balances["USDT"][1] == "0.00000000", balances
+    run(scenario())
+
+
+def test_no_order_parameter_is_dropped_silently(node):
+    """Pegged orders are refused, not placed as plain limits; strategyId/strategyType come back in
+    the answer; a parameter POST /api/v3/order does not know is -1104; nothing is placed or frozen."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000")
+            limit = dict(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="20000")
+            for extra in ({"pegPriceType": "PRIMARY_PEG"}, {"pegOffsetValue": "1", "pegOffsetType": "PRICE_LEVEL"}):
+                status, err = await client.order(**limit, **extra)
+                assert (status, err) == (400, {"code": -2010, "msg": "Pegged orders are not supported for this symbol."})
+            status, err = await client.order(**limit, newClientOrderID="typo")
+            assert (status, err["code"]) == (400, -1104), err
+            status, err = await client.order(**limit, strategyType="12")
+            assert (status, err["code"]) == (400, -1130), err
+            status, opens = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            assert status == 200 and opens == []
+            assert (await client.balances())["USDT"] == ("10000.00000000", "0.00000000")
+            for resp_type in ("ACK", "RESULT", "FULL"):
+                status, doc = await client.order(**limit, strategyId="42", strategyType="1000001",
+                                                 newOrderRespType=resp_type)
+                assert status == 200 and (doc["strategyId"], doc["strategyType"]) == (42, 1000001), doc
+            status, doc = await client.order(**limit)
+            assert status == 200 and "strategyId" not in doc and "strategyType" not in doc
+            status, info = await client.public("/api/v3/exchangeInfo", symbol=SYMBOL)
+            assert info["symbols"][0]["pegInstructionsAllowed"] is False
+    run(scenario())
