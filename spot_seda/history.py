@@ -221,6 +221,31 @@ class HistoryError(ValueError):
     """An entry that cannot be written (a missing field, a value of the wrong type): nothing was."""
 
 
+class ReplayEnd(msgspec.Struct, kw_only=True):
+    """What the journal reproduces, as the recovery's replay left the stages: the history holds
+    nothing beyond it once `History.roll_back_to` has run (runtime/supervisor.py)."""
+
+    #: the first order id the journal has not assigned (Acquiring's next)
+    next_order_id: int
+    #: (order id, status, executed_qty, cum_quote_qty, update_time) of every order Acquiring's view
+    #: holds: the open ones and the recently finished (only those can a lost command have changed)
+    orders: list[tuple[int, str, int, int, int]]
+    #: symbol -> the last trade id the journal's commands made
+    last_trade_ids: dict[str, int]
+    #: the candle in progress of every (symbol, interval) with trades, as KLINE_FIELDS rows
+    open_candles: list[tuple]
+    #: (topic, partition, producer) -> the last sequence the replay's stages published
+    sequences: dict[tuple[str, int, str], int]
+    #: the BalanceChangeLog partitions and the Settlement instances sharing them (which producer
+    #: wrote a balance change follows from its account and its reason)
+    partitions: int = 1
+    settlement_instances: int = 1
+
+
+#: balance changes Acquiring writes; the other reasons are Settlement's
+_ACQUIRING_REASONS = ("deposit", "withdraw", "freeze")
+
+
 class History:
     """One SQLite history file: `apply` batches of change-log entries, query them like Binance."""
 
@@ -407,6 +432,68 @@ class History:
         db.execute("COMMIT")
         if progress:
             self._layout = layout
+
+    def roll_back_to(self, end: ReplayEnd) -> dict[str, int]:
+        """Remove what the journal does not reproduce (commands a power failure took from the journal
+        after their rows had reached this file): later orders, trades, candles and balance changes
+        go, orders and candles a lost command changed get back the state the replay rebuilt, running
+        balances are summed again, and `progress` comes back to the replay's sequences, so the
+        commands that reuse those ids and sequences are written afresh. One transaction; returns
+        how many rows of each kind changed."""
+        from .bus.base import partition_for
+        from .model.enums import Topic
+
+        db = self._db
+        counts: dict[str, int] = {}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            counts["orders deleted"] = db.execute("DELETE FROM orders WHERE order_id >= ?", (end.next_order_id,)).rowcount
+            counts["orders restored"] = sum(db.execute(
+                "UPDATE orders SET status = ?, executed_qty = ?, cum_quote_qty = ?, update_time = ? WHERE order_id = ? "
+                "AND (status, executed_qty, cum_quote_qty, update_time) IS NOT (?, ?, ?, ?)",
+                (status, executed, quote, ts, order_id, status, executed, quote, ts)).rowcount
+                for order_id, status, executed, quote, ts in end.orders)
+            counts["trades deleted"] = sum(
+                db.execute("DELETE FROM trades WHERE symbol = ? AND trade_id > ?", (symbol, last)).rowcount
+                for symbol, last in end.last_trade_ids.items())
+            kept = {(row[0], row[1]): row for row in end.open_candles}
+            deleted = 0
+            for symbol, interval in db.execute("SELECT DISTINCT symbol, interval FROM klines").fetchall():
+                row = kept.get((symbol, interval))
+                deleted += db.execute("DELETE FROM klines WHERE symbol = ? AND interval = ? AND open_time > ?",
+                                      (symbol, interval, row[2] if row else -1)).rowcount
+            counts["candles deleted"] = deleted
+            db.executemany(f"INSERT OR REPLACE INTO klines ({', '.join(KLINE_FIELDS)}) "
+                           f"VALUES ({', '.join('?' * len(KLINE_FIELDS))})", end.open_candles)
+            ends = {(partition, producer): seq for (topic, partition, producer), seq in end.sequences.items()
+                    if topic == Topic.BALANCE}
+            lowest = min(ends.values(), default=0)
+            lost, touched = [], set()
+            for row_id, account, asset, reason, seq in db.execute(
+                    "SELECT id, account, asset, reason, sequence FROM balance_changes WHERE sequence > ?", (lowest,)):
+                partition = partition_for(str(account), end.partitions)
+                producer = "acquiring-0" if reason in _ACQUIRING_REASONS else \
+                    f"settlement-{partition % end.settlement_instances}"
+                if seq > ends.get((partition, producer), 0):
+                    lost.append((row_id,))
+                    touched.add((account, asset))
+            db.executemany("DELETE FROM balance_changes WHERE id = ?", lost)
+            counts["balance changes deleted"] = len(lost)
+            db.executemany(
+                "UPDATE balances SET available = (SELECT coalesce(sum(available_delta), 0) FROM balance_changes b "
+                "WHERE b.account = balances.account AND b.asset = balances.asset), frozen = (SELECT "
+                "coalesce(sum(frozen_delta), 0) FROM balance_changes b WHERE b.account = balances.account AND "
+                "b.asset = balances.asset) WHERE account = ? AND asset = ?", sorted(touched))
+            db.executemany("UPDATE progress SET sequence = ? WHERE topic = ? AND partition = ? AND producer = ? "
+                           "AND sequence > ?", [(seq, t, p, who, seq) for (t, p, who), seq in end.sequences.items()])
+            db.executemany("DELETE FROM progress WHERE topic = ? AND partition = ? AND producer = ?", [
+                channel for channel in db.execute("SELECT topic, partition, producer FROM progress").fetchall()
+                if channel not in end.sequences])  # a stream the replay's stages did not write at all
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return counts
 
     def _set_layout(self, layout: str) -> None:
         db = self._db

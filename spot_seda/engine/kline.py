@@ -94,6 +94,11 @@ class CandleBook:
         self._open: dict[str, list[int]] = {}  # interval -> candle in progress
         self.last_ts = 0
 
+    def open_rows(self) -> list[tuple]:
+        """The candle in progress of every interval that has one, as apply_rows gives it (not closed)."""
+        return [(self.symbol, interval, *self._open[interval], False) for interval in self.intervals
+                if interval in self._open]
+
     def apply(self, trades) -> list[Kline]:
         """Fold a batch of trades (book.Trade or anything with price, qty, quote_qty, taker_side,
         timestamp) into the candles; return the closed candles and the touched open ones (module doc)."""

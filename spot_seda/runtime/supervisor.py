@@ -170,17 +170,23 @@ class Supervisor:
         gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
 
     def _check_history(self, written: dict[tuple[str, int, str], int]) -> None:
-        """Say so when the history holds output the journal does not reproduce: commands lost to a
-        power failure with journal.fsync = "batch" or "off" (their rows had reached SQLite's disk,
-        not the journal's). Those rows stay; new commands reuse their ids and sequences, and Persist
-        writes them (it takes whatever it is sent)."""
+        """When the history holds output the journal does not reproduce (commands lost to a power
+        failure with journal.fsync = "batch" or "off": their rows had reached SQLite's disk, not
+        the journal's), roll the history back to what the replay rebuilt, so that it agrees with the
+        journal and the new commands that reuse those ids and sequences are written afresh."""
         ends = {(topic, partition, label): nxt - 1 for label, runner in self.recovered.items()
                 for (topic, partition), nxt in runner.sequencer.next.items()}
         ahead = sorted(channel for channel, seq in written.items() if seq > ends.get(channel, 0))
-        if ahead:
-            log.error("⚠️  the history holds entries the journal does not reproduce on %s (commands lost to a "
-                      "power failure with journal.fsync = %r?): their rows stay in %s", ahead,
-                      self.settings.journal.fsync, self.data_dir / "history.sqlite")
+        if not ahead:
+            return
+        from ..history import History
+
+        path = self.data_dir / "history.sqlite"
+        with History(path) as history:
+            counts = history.roll_back_to(replay_end(self.recovered, ends, self.settings))
+        log.error("⚠️  the history held output the journal does not reproduce on %s (commands lost to a power "
+                  "failure with journal.fsync = %r?): rolled %s back to the journal: %s", ahead,
+                  self.settings.journal.fsync, path, ", ".join(f"{n} {what}" for what, n in counts.items()))
 
     def _written(self) -> dict[tuple[str, int, str], int]:
         """What Persist has already written of each stream (History.progress): the replay need not
@@ -347,6 +353,29 @@ class Supervisor:
 
     def pids(self) -> dict[str, int]:
         return {x.label: x.process.pid for x in self.instances if x.process is not None and x.process.is_alive()}
+
+
+def replay_end(recovered: dict[str, Runner], sequences: dict[tuple[str, int, str], int], settings):
+    """What the recovery's replay rebuilt, as History.roll_back_to takes it."""
+    from ..history import ReplayEnd
+
+    stages = {label: runner.stage for label, runner in recovered.items()}
+    acquiring = [s for label, s in stages.items() if label.startswith("acquiring-")]
+    last_trade_ids: dict[str, int] = {}
+    candles: list[tuple] = []
+    for label, stage in stages.items():
+        if label.startswith("match-"):
+            for symbol, book in stage.books.items():
+                last_trade_ids[symbol] = max(last_trade_ids.get(symbol, 0), book.last_trade_id)
+        elif label.startswith("kline-"):
+            for book in stage.books.values():
+                candles += book.open_rows()
+    return ReplayEnd(
+        next_order_id=max((s.next_order_id for s in acquiring), default=1),
+        orders=[(oid, o["status"], o["executed_qty"], o["cum_quote_qty"], o["update_time"])
+                for s in acquiring for oid, o in s.orders.items()],
+        last_trade_ids=last_trade_ids, open_candles=candles, sequences=sequences,
+        partitions=settings.bus.partitions, settlement_instances=instances_of("settlement", settings))
 
 
 class _Feed(Producer):

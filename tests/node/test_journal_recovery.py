@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
@@ -345,3 +346,98 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
             node.proc.wait()
         finally:
             ctx.__exit__(None, None, None)
+
+
+def test_commands_a_power_failure_took_from_the_journal_leave_the_history_too(tmp_path):
+    """With journal.fsync = "batch" a power failure can take the journal's last commands while the
+    history already holds their rows. Simulated: the node runs, Persist writes everything, the node
+    is killed and the journal loses its last two records (two market buys that traded). After the
+    restart the history agrees with the journal: the lost orders do not exist, their trades and
+    balance changes are gone, the running balances are the node's, and the ids they had are given
+    to new orders, which the history then shows as they are."""
+    import sqlite3
+
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    extra = "[journal]\nsnapshot_interval_s = 0\n"
+    history = data / "history.sqlite"
+
+    def count(sql: str) -> int:
+        with sqlite3.connect(history) as db:
+            return db.execute(sql).fetchone()[0]
+
+    async def trade(client_prices) -> tuple[Client, Client, list[int]]:
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, base, ADMIN_TOKEN, BTC="1")
+            taker = await funded_client(session, base, ADMIN_TOKEN, USDT="100000")
+            for price in client_prices:
+                status, doc = await maker.order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC",
+                                                quantity="0.01", price=str(price))
+                assert status == 200, doc
+            ids = []
+            for _ in range(3):
+                status, doc = await taker.order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.01",
+                                                newOrderRespType="FULL")
+                assert status == 200 and doc["status"] == "FILLED", doc
+                ids.append(doc["orderId"])
+            return maker, taker, ids
+
+    async def view(client: Client, order_ids: list[int]) -> tuple[dict, dict, int]:
+        async with aiohttp.ClientSession() as session:
+            client.session = session
+            found = {}
+            for order_id in order_ids:
+                status, doc = await client.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order_id)
+                found[order_id] = doc.get("status", doc.get("code"))
+            status, trades = await client.signed("GET", "/api/v3/myTrades", symbol="BTCUSDT")
+            return found, await client.balances(), len(trades)
+
+    ctx, node = start(tmp_path, "first", data, http, extra)
+    try:
+        wait_http(base, node)
+        maker, taker, buys = asyncio.run(trade((1000, 1001, 1002)))
+        node.wait_for(lambda: count("SELECT count(*) FROM trades") == 3, what="Persist to write the trades")
+        os.killpg(node.proc.pid, signal.SIGKILL)
+        node.proc.wait()
+    finally:
+        ctx.__exit__(None, None, None)
+    last = segments(data)[-1]
+    whole = last.read_bytes()
+    frames, offset = [], 0
+    while offset < len(whole):
+        length = int.from_bytes(whole[offset:offset + 4], "little")
+        frames.append(offset)
+        offset += 16 + length
+    last.write_bytes(whole[:frames[-2]])  # the last two market buys never reached the disk
+    lost = buys[1:]
+    assert count("SELECT count(*) FROM orders WHERE order_id IN (%d, %d)" % tuple(lost)) == 2
+
+    ctx, node = start(tmp_path, "after-power-loss", data, http, extra)
+    try:
+        wait_http(base, node)
+        node.wait_running()
+        assert "rolled" in node.log() and "does not reproduce" in node.log(), node.log()[-3000:]
+        found, balances, trades = asyncio.run(view(taker, buys))
+        assert found == {buys[0]: "FILLED", lost[0]: -2013, lost[1]: -2013}
+        assert trades == 1 and count("SELECT count(*) FROM trades") == 1
+        assert count("SELECT sum(trades) FROM klines WHERE interval = '1m'") == 1  # the candles agree
+        with sqlite3.connect(history) as db:  # the history's running balances are the node's own
+            rows = dict(db.execute("SELECT asset, available FROM balances WHERE account = ?",
+                                   (taker.account_id,)).fetchall())
+        assert balances["BTC"][0] == "0.00999000" and rows["BTC"] == 999_000  # one fill less its fee
+        assert rows["USDT"] == int(Decimal(balances["USDT"][0]) * 10**8)
+        # the lost ids are given to new orders, and the history shows those as they are
+        async def again() -> tuple[int, dict]:
+            async with aiohttp.ClientSession() as session:
+                taker.session = session
+                status, doc = await taker.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                                quantity="0.01", price="900")
+                assert status == 200, doc
+                status, got = await taker.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=doc["orderId"])
+                return doc["orderId"], got
+        order_id, got = asyncio.run(again())
+        assert order_id == lost[0] and got["status"] == "NEW" and got["price"] == "900.00000000", got
+        node.wait_for(lambda: count(f"SELECT count(*) FROM orders WHERE order_id = {order_id} AND price = 90000") == 1,
+                      what="the new order in the history")
+    finally:
+        ctx.__exit__(None, None, None)
