@@ -126,6 +126,14 @@ def cpu_ns(pid: int) -> int:
     return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory (MiB), pages shared with the bench by fork included (see private_mib)."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
 def private_mib(pid: int) -> float:
     """The memory a process holds for itself (private pages, MiB: its USS). Not RSS: every stage is
     forked from this bench and RSS would count the pages it shares with it (the run's commands)."""
@@ -367,6 +375,7 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
            **({"kafka broker": pipe.broker.proc.pid} if pipe.broker is not None and pipe.broker.proc else {})}
     aux0 = {k: cpu_ns(p) for k, p in aux.items()}
     mem0 = {label: private_mib(pid) for label, pid in pids.items()}
+    rss0 = {label: rss_mib(pid) for label, pid in pids.items()}
     t0 = time.monotonic_ns()
     pipe.phases.send((start, start + count, rate))
     samples = []
@@ -415,6 +424,7 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
             "mean_batch_in": delta["events_in"] / delta["batches_in"] if delta["batches_in"] else 0,
             "busy_pct": 100 * delta["busy_ns"] / (drained - t0) if drained > t0 else 0,
             "mem_mib_start": mem0[label], "mem_mib_end": private_mib(pid),
+            "rss_mib_start": rss0[label], "rss_mib_end": rss_mib(pid),
             "queue_depth_max": max((s["depth"].get(label, 0) for s in samples), default=0),
         }
     if "inproc" in stages:  # one process: split its CPU by each runner's busy time (handling only)
@@ -483,6 +493,10 @@ def latencies(pipe: Pipeline, load: Load, phase: dict, trades: dict, frames: dic
 
 def run_transport(transport: str, args, load: Load, cores: list[int], match_instances: int) -> dict:
     label = transport if match_instances == 1 else f"{transport} match×{match_instances}"
+    symbols = len(load_settings(args.config).symbol_rules())
+    if match_instances > symbols:
+        print(f"  note: {match_instances} Match instances for {symbols} symbols: Match splits by symbol, so "
+              f"{match_instances - symbols} of them get no partition with orders", flush=True)
     pipe = Pipeline(transport, args, load, cores, match_instances)
     print(f"\n== {label}: {pipe.shared_cores()}", flush=True)
     pipe.start()
