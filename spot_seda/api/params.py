@@ -400,6 +400,10 @@ def parse_client_order_id(params: Mapping[str, str], name: str = "newClientOrder
     return value
 
 
+#: the order parameters parse_new_order refuses or stores aside; checked only when one is sent
+_RARE_PARAMS = frozenset({"icebergQty", *PEG_PARAMS, "strategyId", "strategyType", "stopPrice", "trailingDelta"})
+
+
 def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> NewOrder:
     """POST /api/v3/order parameters to a NewOrder (module docstring for every rule and error).
 
@@ -431,17 +435,19 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         stp = SelfTradePrevention[sr.default_stp]
     client_order_id = parse_client_order_id(params)
 
-    if _sent(params, "icebergQty") and decimal_units(params["icebergQty"], "icebergQty") != 0:
-        raise ApiError(-2010, "Iceberg orders are not supported for this symbol.")
-    if any(_sent(params, name) for name in PEG_PARAMS):  # never placed as a plain order instead
-        raise ApiError(-2010, "Pegged orders are not supported for this symbol.")
-    strategy_id = parse_int(params, "strategyId")
-    strategy_type = parse_int(params, "strategyType")
-    if strategy_type is not None and strategy_type < MIN_STRATEGY_TYPE:
-        raise errors.invalid_parameter("strategyType")
-    for name in ("stopPrice", "trailingDelta"):
-        if _sent(params, name):
-            raise errors.not_required(name)
+    strategy_id = strategy_type = None
+    if not _RARE_PARAMS.isdisjoint(params):  # (most orders send none of these: one set test in C)
+        if _sent(params, "icebergQty") and decimal_units(params["icebergQty"], "icebergQty") != 0:
+            raise ApiError(-2010, "Iceberg orders are not supported for this symbol.")
+        if any(_sent(params, name) for name in PEG_PARAMS):  # never placed as a plain order instead
+            raise ApiError(-2010, "Pegged orders are not supported for this symbol.")
+        strategy_id = parse_int(params, "strategyId")
+        strategy_type = parse_int(params, "strategyType")
+        if strategy_type is not None and strategy_type < MIN_STRATEGY_TYPE:
+            raise errors.invalid_parameter("strategyType")
+        for name in ("stopPrice", "trailingDelta"):
+            if _sent(params, name):
+                raise errors.not_required(name)
 
     if type_ == OrderType.MARKET:
         for name in ("price", "timeInForce"):
