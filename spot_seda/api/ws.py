@@ -111,6 +111,11 @@ class Hub:
     def wants(self, stream: str) -> bool:
         return stream in self.subs
 
+    def wants_any(self, prefix: str) -> bool:
+        """Whether any subscribed stream starts with `prefix` (a pass over the subscribed streams:
+        ask once per batch, not per entry)."""
+        return any(stream.startswith(prefix) for stream in self.subs)
+
     def send(self, stream: str, payload) -> None:
         subs = self.subs.get(stream)
         if not subs:

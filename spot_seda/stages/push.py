@@ -52,9 +52,13 @@ _BALANCE_NAMES = list(BALANCE_FIELDS)
 _K_CLOSED = KLINE_FIELDS.index("closed")
 
 
+#: every account's user data stream begins so
+USER_PREFIX = "user:"
+
+
 def user_stream(account: int) -> str:
     """The internal stream name of an account's user data."""
-    return f"user:{account}"
+    return f"{USER_PREFIX}{account}"
 
 
 #: raw change logs only the admin credential opens: they name every account's orders and balances
@@ -81,6 +85,9 @@ class NullSink:
     """Where events go when nobody listens (the replay pipeline, tests of the state alone)."""
 
     def wants(self, stream: str) -> bool:
+        return False
+
+    def wants_any(self, prefix: str) -> bool:
         return False
 
     def send(self, stream: str, payload) -> None:
@@ -136,7 +143,7 @@ class _DepthFeed:
 
 
 class PushStage(Stage):
-    transient = ("encode", "sink")
+    transient = ("encode", "sink", "users")
     consumes = Topic.ALL
     produces = ()
     broadcast = True
@@ -145,6 +152,7 @@ class PushStage(Stage):
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()
         self.sink = NullSink()
+        self.users = False  # anyone on a user data stream, as _orders last found
         self.depth = {s: DepthView() for s in self.rules}
         self.feeds = {s: {"100ms": _DepthFeed(0), "1000ms": _DepthFeed(0)} for s in self.rules}
         self.depth_dirty: set[str] = set()  # symbols whose levels changed since the last tick
@@ -228,6 +236,7 @@ class PushStage(Stage):
 
     def _orders(self, entries: list[ChangeLogEntry]) -> None:
         orders, stalled = self.orders, self.stalled
+        self.users = self.sink.wants_any(USER_PREFIX)  # (for _report: anyone on a user data stream?)
         for e in entries:
             change = e.change_type
             if type(change) is Created:  # Acquiring: a new order
@@ -257,7 +266,7 @@ class PushStage(Stage):
         symbol = order["symbol"]
         rules = self.rules[symbol]
         sink = self.sink
-        if type(sink) is NullSink:  # nobody can listen
+        if not self.users:  # nobody listens to any user data stream
             stream, wanted = "", False
         else:
             stream = user_stream(order["account"])
@@ -353,7 +362,7 @@ class PushStage(Stage):
         """Sum the deltas; one outboundAccountPosition per run of one account's changes of one cause
         (a freeze, a trade side, a release), balanceUpdate for deposits and withdrawals."""
         sink = self.sink
-        quiet = type(sink) is NullSink  # nobody can listen: only the state is kept
+        quiet = not sink.wants_any(USER_PREFIX)  # nobody listens to user data: only the state is kept
         balances = self.balances
         group_key = None
         group: dict[str, None] = {}

@@ -91,6 +91,9 @@ class Recorder:
     def wants(self, stream: str) -> bool:
         return True
 
+    def wants_any(self, prefix: str) -> bool:
+        return True
+
     def send(self, stream: str, payload) -> None:
         self.events.append((stream, payload))
 

@@ -21,6 +21,9 @@ class EverySink:
     def wants(self, stream: str) -> bool:
         return True
 
+    def wants_any(self, prefix: str) -> bool:
+        return True
+
     def send(self, stream: str, payload) -> None:
         self.sent += 1
 
