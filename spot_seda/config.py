@@ -27,9 +27,22 @@ class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     http_port: Port = 8080
     ws_port: Port = 8081
     admin_token: str = ""
-    #: admission control: past this many commands waiting for Match, new orders get 503 / -1003
+    #: admission control behind the HTTP stage: past this many commands waiting for Match, new
+    #: orders get 503 / -1003
     max_in_flight: Positive = 5000
-    #: how long a RESULT/FULL request waits for Match before answering -1007
+    #: admission control at the HTTP stage's front door (api/admission.py): past this many requests
+    #: in flight in the HTTP handlers, a new order is answered 503 / -1003 at once, before any work
+    shed_orders_in_flight: Positive = 256
+    #: ... or past this much event-loop lag of the HTTP stage (0: lag is not looked at)
+    shed_loop_lag_ms: NonNegativeFloat = 100.0
+    #: past this many requests in flight, every request (cancels, reads, admin too) gets 503 / -1003
+    shed_all_in_flight: Positive = 1024
+    #: the listening socket's accept backlog (connections the kernel holds until the stage accepts
+    #: them; Linux caps it at net.core.somaxconn)
+    accept_backlog: Positive = 1024
+    #: every request is answered within this long of its start: an order whose result is not known
+    #: by then is answered -1007 (execution status unknown; find it by its client order id), a read
+    #: that cannot see the writes before it likewise
     result_timeout_s: PositiveFloat = 10.0
     #: largest request body accepted
     max_body_bytes: Positive = 65536

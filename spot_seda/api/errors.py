@@ -89,7 +89,8 @@ def body_too_large(limit: int) -> ApiError:
 
 
 def overloaded() -> ApiError:
-    """-1003 "Too many requests queued." with HTTP 503: the engine's backlog is past the admission limit."""
+    """-1003 "Too many requests queued." with HTTP 503: the HTTP stage's backlog (api/admission.py) or
+    the engine's is past the admission limit; nothing was done."""
     return ApiError(-1003, "Too many requests queued.", 503)
 
 

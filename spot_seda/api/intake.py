@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..journal import Journal
 from ..runtime.snapshots import manifest_position
+from . import errors
 
 log = logging.getLogger("spot_seda.acquiring")
 
@@ -53,10 +54,18 @@ class Intake:
 
         runner.on_marker = on_marker
 
-    async def admit(self) -> None:
-        """Wait while a snapshot is being started (call right before a command method)."""
+    async def admit(self, deadline: float | None = None) -> None:
+        """Wait while a snapshot is being started (call right before a command method). Past
+        `deadline` (loop time) the command is refused -1003 (503): nothing was accepted."""
         if not self.open.is_set():
-            await self.open.wait()
+            if deadline is None:
+                await self.open.wait()
+                return
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self.open.wait()
+            except TimeoutError:
+                raise errors.overloaded() from None
 
     async def snapshot(self) -> bool:
         """Take a snapshot at the journal's last position (if anything is new since the last one);

@@ -74,7 +74,7 @@ def _json(schema: dict, description: str = "OK") -> dict:
 ERRORS = {
     "400": _json(_ref("Error"), "Bad request: a Binance error code and message"),
     "401": _json(_ref("Error"), "-2014 / -2015: missing, malformed or unknown API key"),
-    "503": _json(_ref("Error"), "-1003 engine backlog, -1007 execution status unknown"),
+    "503": _json(_ref("Error"), "-1003 overloaded: shed by admission control before any work (retry); -1007 execution status unknown (find the order by origClientOrderId)"),
 }
 PUBLIC_ERRORS = {"400": ERRORS["400"]}
 

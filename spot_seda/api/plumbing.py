@@ -53,7 +53,7 @@ def now_ms() -> int:
 async def errors_middleware(request: web.Request, handler):
     """Every failure becomes Binance's {"code", "msg"}; a bug is logged and answered -1000."""
     resp = await _answer(request, handler)
-    await _settle_body(request, resp)
+    await settle_body(request, resp)
     return resp
 
 
@@ -79,7 +79,7 @@ async def _answer(request: web.Request, handler) -> web.StreamResponse:
     return web.json_response(err.body(), status=err.status)
 
 
-async def _settle_body(request: web.Request, resp: web.StreamResponse) -> None:
+async def settle_body(request: web.Request, resp: web.StreamResponse) -> None:
     """Read what the handler left of the body (one refused before reading it: a bad key, an unknown
     path). aiohttp would drain it after the answer, and a body it cannot decode (`Content-Encoding:
     gzip` over bytes that are not) would then cut the connection with a logged traceback: found
@@ -238,18 +238,46 @@ async def read_fresh(request: web.Request) -> None:
     await request.app[READS].wait()
 
 
-async def commit(request: web.Request, command, outputs) -> None:
+async def commit(request: web.Request, command, outputs, deadline: float | None = None) -> None:
     """Make an accepted command durable (journal, group commit), then have its effects sent down
-    the pipeline (Outbox)."""
+    the pipeline (Outbox). Past `deadline` (loop time) the client is answered -1007 (execution
+    status unknown) while the commit goes on: the command is accepted, and will be published once
+    durable."""
     app = request.app
     journal = app[JOURNAL]
     position = journal.append(COMMANDS.encode(command))
     app[PENDING].append((position, outputs))
     try:
-        durable = await journal.sync()
+        if deadline is None:
+            durable = await journal.sync()
+        else:
+            async with asyncio.timeout_at(deadline):
+                durable = await journal.sync()
+    except TimeoutError:
+        # the group commit goes on without this caller (Journal.sync shields it): publish what it
+        # makes durable when it is done, since this caller will not
+        task = asyncio.get_running_loop().create_task(_publish_when_durable(app))
+        _LATE_COMMITS.add(task)
+        task.add_done_callback(_LATE_COMMITS.discard)
+        raise errors.timeout() from None
     except JournalError:
-        # the stage's state already holds commands that cannot be made durable: stop at once; the
-        # supervisor restarts the pipeline from what the journal does hold
-        log.critical("the journal failed: stopping this stage", exc_info=True)
-        os._exit(70)
+        _journal_failed()
     app[OUTBOX].durable_up_to(durable)
+
+
+_LATE_COMMITS: set[asyncio.Task] = set()
+
+
+async def _publish_when_durable(app) -> None:
+    try:
+        durable = await app[JOURNAL].sync()
+    except JournalError:
+        _journal_failed()
+    app[OUTBOX].durable_up_to(durable)
+
+
+def _journal_failed() -> None:
+    # the stage's state already holds commands that cannot be made durable: stop at once; the
+    # supervisor restarts the pipeline from what the journal does hold
+    log.critical("the journal failed: stopping this stage", exc_info=True)
+    os._exit(70)

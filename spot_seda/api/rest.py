@@ -27,13 +27,14 @@ from ..runtime.busreader import BusReader
 from ..runtime.metrics import open_from_manifest, render_prometheus
 from ..stages.acquiring import AcquiringStage, CommandError, Waiter, cancel_client_id
 from . import auth, errors, params, views
+from .admission import ADMISSION, Admission, admission_middleware, deadline_of
 from .intake import Intake
 from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, historical_trades, klines, ping,
                      recent_trades, server_time, ticker_24hr, ticker_price)
 from .openapi import openapi_document
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body, read_fresh,
-                       request_params, signed, stage_of)
+                       request_params, settle_body, signed, stage_of)
 from .readbarrier import ReadBarrier
 
 log = logging.getLogger("spot_seda.api")
@@ -56,15 +57,20 @@ async def place_order(request: web.Request, account_id: int, p: dict[str, str]) 
         waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
                         fills=[] if resp_type == "FULL" else None)
     tif = cmd.time_in_force.name
-    await request.app[INTAKE].admit()
+    deadline = deadline_of(request)
+    await request.app[INTAKE].admit(deadline)
     order, accepted, outputs = stage.new_order(NewOrder(
         account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
         cmd.client_order_id or "", cmd.stp.name, 0), waiter)
-    await commit(request, accepted, outputs)
+    try:
+        await commit(request, accepted, outputs, deadline)
+    except errors.ApiError:  # -1007: accepted, not yet durable; the client finds it by its client id
+        _forget_waiter(request, order["order_id"])
+        raise
     strategy = {k: v for k, v in (("strategyId", cmd.strategy_id), ("strategyType", cmd.strategy_type)) if v is not None}
     if answer is None:
         return web.json_response(views.order_ack(order, rules) | strategy)
-    final, fills = await _wait(request, answer, order["order_id"])
+    final, fills = await _wait(request, answer, order["order_id"], deadline)
     if final.get("status") == "REJECTED" and final.get("reason") == "would_take":
         raise errors.would_take()
     if resp_type == "ACK":
@@ -146,10 +152,15 @@ async def cancel_order(request: web.Request) -> web.Response:
         raise errors.unknown_order()
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
-    await request.app[INTAKE].admit()
+    deadline = deadline_of(request)
+    await request.app[INTAKE].admit(deadline)
     accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0, cancel_id, restrictions), waiter)
-    await commit(request, accepted, outputs)
-    final = await _wait(request, answer, order["order_id"])
+    try:
+        await commit(request, accepted, outputs, deadline)
+    except errors.ApiError:
+        _forget_waiter(request, order["order_id"])
+        raise
+    final = await _wait(request, answer, order["order_id"], deadline)
     if final.get("reason") == "cancel_restrictions":
         raise errors.cancel_restricted()
     if not final or final.get("status") != "CANCELED":
@@ -157,13 +168,20 @@ async def cancel_order(request: web.Request) -> web.Response:
     return web.json_response(views.cancel_json(final, stage.rules[symbol], cancel_client_id(accepted), accepted.timestamp))
 
 
-async def _wait(request: web.Request, fut: asyncio.Future, order_id: int):
+async def _wait(request: web.Request, fut: asyncio.Future, order_id: int, deadline: float):
+    """Match's answer to a command, or -1007 (execution status unknown) if it has not come by the
+    request's deadline (admission.py): the command was accepted and journaled, and goes on."""
     try:
-        return await asyncio.wait_for(fut, request.app[STAGE].ctx.settings.node.result_timeout_s)
+        return await asyncio.wait_for(fut, max(0.0, deadline - asyncio.get_running_loop().time()))
     except asyncio.TimeoutError:
-        request.app[STAGE].waiters.pop(order_id, None)
-        request.app[STAGE].settling.pop(order_id, None)
+        _forget_waiter(request, order_id)
         raise errors.timeout() from None
+
+
+def _forget_waiter(request: web.Request, order_id: int) -> None:
+    """Nobody waits for this command's answer any more (the client got -1007)."""
+    request.app[STAGE].waiters.pop(order_id, None)
+    request.app[STAGE].settling.pop(order_id, None)
 
 
 async def cancel_open_orders(request: web.Request) -> web.Response:
@@ -175,17 +193,25 @@ async def cancel_open_orders(request: web.Request) -> web.Response:
         raise errors.unknown_order()
     loop = asyncio.get_running_loop()
     futures = []
-    for order in sorted(orders, key=lambda o: o["order_id"]):
-        fut = loop.create_future()
-        waiter = Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o))
-        await request.app[INTAKE].admit()
-        try:
-            accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
-        except CommandError:
-            continue
-        await commit(request, accepted, outputs)
-        futures.append((order["order_id"], fut, accepted))
-    results = [(await _wait(request, fut, oid), accepted) for oid, fut, accepted in futures]
+    deadline = deadline_of(request)
+    try:
+        for order in sorted(orders, key=lambda o: o["order_id"]):
+            fut = loop.create_future()
+            waiter = Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o))
+            await request.app[INTAKE].admit(deadline)
+            try:
+                accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
+            except CommandError:
+                continue
+            futures.append((order["order_id"], fut, accepted))
+            await commit(request, accepted, outputs, deadline)
+        results = [(await _wait(request, fut, oid, deadline), accepted) for oid, fut, accepted in futures]
+    except errors.ApiError:
+        for oid, _fut, _accepted in futures:
+            _forget_waiter(request, oid)
+        if futures:  # some cancels were accepted: their outcome is unknown to this client
+            raise errors.timeout() from None
+        raise
     rules = stage.rules[symbol]
     return web.json_response([views.cancel_json(o, rules, cancel_client_id(accepted), accepted.timestamp)
                               for o, accepted in results if o and o.get("status") == "CANCELED"])
@@ -271,9 +297,10 @@ async def admin_transfer(request: web.Request, deposit: bool) -> web.Response:
     amount = params.decimal_units(amount_text, "amount")
     if amount <= 0:
         raise errors.invalid_parameter("amount")
-    await request.app[INTAKE].admit()
+    deadline = deadline_of(request)
+    await request.app[INTAKE].admit(deadline)
     accepted, outputs = stage.transfer(Transfer(account_id, asset, amount if deposit else -amount, 0))
-    await commit(request, accepted, outputs)
+    await commit(request, accepted, outputs, deadline)
     available, frozen = stage.ledger.balance(account_id, asset)
     return web.json_response(views.balance_json(asset, available, frozen))
 
@@ -289,7 +316,7 @@ async def admin_withdraw(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     stage = stage_of(request)
     table = open_from_manifest(stage.ctx.data_dir)
-    return web.Response(text=render_prometheus(table), content_type="text/plain")
+    return web.Response(text=render_prometheus(table) + request.app[ADMISSION].prometheus(), content_type="text/plain")
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -347,7 +374,11 @@ async def close_listen_key(request: web.Request) -> web.Response:
 def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Application:
     """The aiohttp application of one Acquiring stage instance."""
     settings = stage.ctx.settings
-    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.node.max_body_bytes)
+    node = settings.node
+    app = web.Application(middlewares=[admission_middleware(settle_body), errors_middleware],
+                          client_max_size=node.max_body_bytes)
+    app[ADMISSION] = Admission(node.shed_orders_in_flight, node.shed_all_in_flight, node.shed_loop_lag_ms,
+                               node.result_timeout_s)
     app[STAGE] = stage
     app[RUNNER] = runner
     app[ACCOUNTS] = Accounts(stage.ctx.data_dir)
@@ -402,8 +433,10 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     json_parser_errors()
     web_runner = web.AppRunner(app, access_log=None)
     await web_runner.setup()
-    site = web.TCPSite(web_runner, settings.node.host, settings.node.http_port, reuse_address=True)
+    site = web.TCPSite(web_runner, settings.node.host, settings.node.http_port, reuse_address=True,
+                       backlog=settings.node.accept_backlog)
     await site.start()
+    app[ADMISSION].start(loop)
     log.info("HTTP on http://%s:%d", settings.node.host, settings.node.http_port)
     reader = BusReader(runner, loop)
     reader.start()
@@ -424,6 +457,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
         await cycle
     await intake.snapshot()  # the next start replays nothing
     await reader.stop()
+    app[ADMISSION].stop()
     await web_runner.cleanup()
     journal.close()
     runner.producer.flush()
