@@ -1,0 +1,261 @@
+"""Overload benchmark (issue 13): the node offered a multiple of its capacity, open loop, by many
+clients; does it shed (503/-1003) at once, answer everything within a bound, and come back to full
+rate right after?
+
+In one run, on the real node (`python run.py`, the default configuration):
+  1. capacity: `--capacity-clients` keep-alive clients loop request -> answer (signed POST
+     /api/v3/order, newOrderRespType=RESULT) for `--capacity-seconds`;
+  2. the burst: `--clients` clients offer `--factor` x that rate for `--seconds`, open loop (each
+     request has a scheduled send time; its latency counts from then, so a late send is not hidden),
+     each with a `--client-timeout` (a request not answered by then counts as unanswered);
+  3. recovery: the capacity clients again, the rate reported per 0.5 s window, for 3 s;
+  4. every order that got an id, or -1007, or no answer at all, is looked up by its client order id.
+Memory: the resident set summed over the node's processes, before, at its peak, and after.
+
+    python bench/overload.py [--clients 1024] [--factor 2.5] [--seconds 20] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.node import TOKEN, free_port, post_json, wait_up  # noqa: E402
+
+
+def node_rss_mib(data: Path, supervisor: int) -> float:
+    """Resident memory summed over the supervisor and every stage process (MiB)."""
+    from spot_seda.runtime.metrics import open_from_manifest
+
+    pids = {supervisor}
+    try:
+        pids |= {row["pid"] for row in open_from_manifest(data).snapshot() if row["pid"]}
+    except (OSError, ValueError, KeyError):
+        pass
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+class Orders:
+    def __init__(self, base: str, accounts: list[dict]) -> None:
+        self.base = base
+        self.accounts = accounts
+        self.n = 0
+
+    def request(self, i: int, resp_type: str = "RESULT") -> tuple[str, dict, str]:
+        """(url, headers, client order id) of a new signed order of client i's account (the client
+        order id names the account: ov-<account index>-<n>)."""
+        acct = self.accounts[i % len(self.accounts)]
+        self.n += 1
+        cid = f"ov-{i % len(self.accounts)}-{self.n}"
+        side = "BUY" if self.n % 2 else "SELL"
+        query = urlencode({"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
+                           "price": "50000", "newOrderRespType": resp_type, "newClientOrderId": cid,
+                           "timestamp": int(time.time() * 1000), "recvWindow": 60000})
+        sig = hmac.new(acct["secretKey"].encode(), query.encode(), hashlib.sha256).hexdigest()
+        return f"{self.base}/api/v3/order?{query}&signature={sig}", {"X-MBX-APIKEY": acct["apiKey"]}, cid
+
+
+async def closed_loop(orders: Orders, clients: int, seconds: float, window: float = 0.0):
+    """Closed loop: (orders/s overall, [orders/s per window])."""
+    import aiohttp
+
+    done: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def one(i: int, session):
+        while time.perf_counter() < deadline:
+            url, headers, _ = orders.request(i)
+            async with session.post(url, headers=headers) as resp:
+                await resp.read()
+                if resp.status == 200:
+                    done.append(time.perf_counter())
+
+    began = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
+        await asyncio.gather(*(one(i, session) for i in range(clients)))
+    elapsed = time.perf_counter() - began
+    windows = []
+    if window:
+        edges = np.arange(began, began + seconds + window / 2, window)
+        counts, _ = np.histogram(done, bins=edges)
+        windows = list(counts / window)
+    return len(done) / elapsed, windows
+
+
+async def burst(orders: Orders, clients: int, rate: float, seconds: float, timeout: float, on_tick):
+    """Open loop at `rate` orders/s over `clients` clients; returns the records
+    (client order id, status or None, code or None, latency from the scheduled send (s), order id,
+    latency from the actual send (s)): the difference is this client's own lateness, which on a
+    small box (the clients sharing its cores with the node) can dwarf the node's answer times."""
+    import aiohttp
+
+    interval = clients / rate
+    began = time.perf_counter() + 0.2
+    end = began + seconds
+    records = []
+
+    async def one(i: int, session):
+        at = began + interval * i / clients
+        while at < end:
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            url, headers, cid = orders.request(i)
+            status = code = oid = None
+            sent = time.perf_counter()
+            try:
+                async with session.post(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                    doc = await resp.json()
+                    status, code, oid = resp.status, doc.get("code"), doc.get("orderId")
+            except (asyncio.TimeoutError, aiohttp.ClientError):
+                pass
+            now = time.perf_counter()
+            records.append((cid, status, code, now - at, oid, now - sent))
+            at += interval
+
+    async def ticker():
+        while time.perf_counter() < end + timeout:
+            on_tick()
+            await asyncio.sleep(0.5)
+
+    tick = asyncio.ensure_future(ticker())
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        await asyncio.gather(*(one(i, session) for i in range(clients)))
+    tick.cancel()
+    return records
+
+
+async def lookups(orders: Orders, records) -> Counter:
+    """Look up by client order id each order whose client could not know its fate, or that got an id."""
+    import aiohttp
+
+    out: Counter = Counter()
+    sem = asyncio.Semaphore(16)
+
+    async def look(cid: str):
+        acct = orders.accounts[int(cid.split("-")[1])]
+        query = urlencode({"symbol": "BTCUSDT", "origClientOrderId": cid, "timestamp": int(time.time() * 1000),
+                           "recvWindow": 60000})
+        sig = hmac.new(acct["secretKey"].encode(), query.encode(), hashlib.sha256).hexdigest()
+        async with sem, session.get(f"{orders.base}/api/v3/order?{query}&signature={sig}",
+                                    headers={"X-MBX-APIKEY": acct["apiKey"]}) as resp:
+            return resp.status
+
+    async with aiohttp.ClientSession() as session:
+        want = [(idx, r) for idx, r in enumerate(records) if r[1] == 200 or r[1] is None or r[2] == -1007]
+        found = await asyncio.gather(*(look(r[0]) for _, r in want))
+    for (_, r), status in zip(want, found):
+        kind = "accepted" if r[1] == 200 else ("-1007" if r[1] else "unanswered")
+        out[f"{kind} {'found' if status == 200 else 'not found'}"] += 1
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=1024)
+    parser.add_argument("--factor", type=float, default=2.5, help="offered load as a multiple of the capacity")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--client-timeout", type=float, default=15.0)
+    parser.add_argument("--capacity-clients", type=int, default=16)
+    parser.add_argument("--capacity-seconds", type=float, default=3.0)
+    parser.add_argument("--json", help="write the figures here")
+    args = parser.parse_args()
+    import uvloop
+
+    data = Path(tempfile.mkdtemp(prefix="spot_seda_overload_"))
+    http = free_port()
+    (data / "node.toml").write_text((ROOT / "configs" / "default.toml").read_text())
+    env = dict(os.environ, SPOT_SEDA_ADMIN_TOKEN=TOKEN)
+    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(data / "node.toml"),
+                             "--data-dir", str(data), "--http-port", str(http), "--ws-port", str(free_port())],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(data / "node.log", "wb"),
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{http}"
+    try:
+        wait_up(base + "/api/v3/ping")
+        # one account per client would be 1,024 accounts; 64 share the load (orders are per account)
+        accounts = []
+        for _ in range(64):
+            acct = post_json(base + "/admin/v1/accounts", {})
+            for asset, amount in (("BTC", "100000"), ("USDT", "1000000000")):
+                post_json(base + "/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
+            accounts.append(acct)
+        orders = Orders(base, accounts)
+        print(f"# {len(os.sched_getaffinity(0))} cores; node data in {data}", flush=True)
+        uvloop.run(closed_loop(orders, args.capacity_clients, 1.0))  # warm-up
+        capacity, _ = uvloop.run(closed_loop(orders, args.capacity_clients, args.capacity_seconds))
+        rss_before = node_rss_mib(data, node.pid)
+        print(f"capacity: {capacity:,.0f} orders/s ({args.capacity_clients} closed-loop clients); "
+              f"node RSS {rss_before:,.0f} MiB", flush=True)
+
+        rss_peak = [rss_before]
+        offered = capacity * args.factor
+        print(f"burst: {args.clients} clients offering {offered:,.0f} orders/s ({args.factor}x) for {args.seconds:.0f} s",
+              flush=True)
+        records = uvloop.run(burst(orders, args.clients, offered, args.seconds, args.client_timeout,
+                                   lambda: rss_peak.append(node_rss_mib(data, node.pid))))
+        ended = time.perf_counter()
+        rate, windows = uvloop.run(closed_loop(orders, args.capacity_clients, 3.0, window=0.5))
+        since_end = time.perf_counter() - ended
+        rss_after = node_rss_mib(data, node.pid)
+
+        lat = np.array([r[3] for r in records if r[1] is not None]) * 1e3
+        kinds = Counter("accepted" if r[1] == 200 else "unanswered" if r[1] is None else f"{r[1]}/{r[2]}" for r in records)
+        shed_lat = np.array([r[3] for r in records if r[2] == -1003]) * 1e3
+        acc_lat = np.array([r[3] for r in records if r[1] == 200]) * 1e3
+        sent_lat = np.array([r[5] for r in records if r[1] is not None]) * 1e3
+        shed_sent = np.array([r[5] for r in records if r[2] == -1003]) * 1e3
+        pct = lambda a, q: float(np.percentile(a, q)) if len(a) else float("nan")  # noqa: E731
+        print(f"answers: {dict(kinds)}", flush=True)
+        print(f"latency from scheduled send, all answers: p50 {pct(lat, 50):.0f} ms  p99 {pct(lat, 99):.0f} ms  "
+              f"max {lat.max() if len(lat) else float('nan'):.0f} ms; shed p99 {pct(shed_lat, 99):.0f} ms; "
+              f"accepted p99 {pct(acc_lat, 99):.0f} ms; answered within 1 s: {float((lat < 1000).mean()) if len(lat) else 0:.1%}",
+              flush=True)
+        print(f"latency from the actual send: p50 {pct(sent_lat, 50):.0f} ms  p99 {pct(sent_lat, 99):.0f} ms  "
+              f"max {sent_lat.max() if len(sent_lat) else float('nan'):.0f} ms; shed p99 {pct(shed_sent, 99):.0f} ms; "
+              f"within 1 s: {float((sent_lat < 1000).mean()) if len(sent_lat) else 0:.1%}", flush=True)
+        print(f"after the burst ({since_end:.1f} s of it): {rate:,.0f} orders/s; per 0.5 s: "
+              + ", ".join(f"{w:,.0f}" for w in windows), flush=True)
+        print(f"node RSS: before {rss_before:,.0f} MiB, peak {max(rss_peak):,.0f} MiB, after {rss_after:,.0f} MiB", flush=True)
+        found = uvloop.run(lookups(orders, records))
+        print(f"looked up by client order id: {dict(found)}", flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps({
+                "capacity": capacity, "offered": offered, "clients": args.clients, "seconds": args.seconds,
+                "answers": dict(kinds), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+                "shed_p99_ms": pct(shed_lat, 99), "accepted_p99_ms": pct(acc_lat, 99),
+                "sent_p50_ms": pct(sent_lat, 50), "sent_p99_ms": pct(sent_lat, 99), "shed_sent_p99_ms": pct(shed_sent, 99),
+                "after_windows": windows, "rss_mib": {"before": rss_before, "peak": max(rss_peak), "after": rss_after},
+                "lookups": dict(found)}, indent=1))
+    finally:
+        os.killpg(node.pid, signal.SIGTERM)
+        node.wait(60)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
