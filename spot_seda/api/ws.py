@@ -111,10 +111,10 @@ class Hub:
     def wants(self, stream: str) -> bool:
         return stream in self.subs
 
-    def wants_any(self, part: str) -> bool:
-        """Whether any subscribed stream's name contains `part` ("user:", "@kline_"): a pass over
-        the subscribed streams, so ask once per batch, not per entry."""
-        return any(part in stream for stream in self.subs)
+    def wants_any(self, prefix: str) -> bool:
+        """Whether any subscribed stream starts with `prefix` (a pass over the subscribed streams:
+        ask once per batch, not per entry)."""
+        return any(stream.startswith(prefix) for stream in self.subs)
 
     def send(self, stream: str, payload) -> None:
         subs = self.subs.get(stream)

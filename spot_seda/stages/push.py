@@ -87,7 +87,7 @@ class NullSink:
     def wants(self, stream: str) -> bool:
         return False
 
-    def wants_any(self, part: str) -> bool:
+    def wants_any(self, prefix: str) -> bool:
         return False
 
     def send(self, stream: str, payload) -> None:
@@ -411,7 +411,7 @@ class PushStage(Stage):
 
     def _klines(self, entries: list[ChangeLogEntry]) -> None:
         sink = self.sink
-        quiet = not sink.wants_any("@kline_")  # nobody listens to candles: only the state is kept
+        quiet = type(sink) is NullSink  # nobody can listen: only the state is kept
         candle_first, first_trade_at = self.candle_first, self.first_trade_at
         for e in entries:
             fields = e.fields()

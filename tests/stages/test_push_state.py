@@ -21,7 +21,7 @@ class EverySink:
     def wants(self, stream: str) -> bool:
         return True
 
-    def wants_any(self, part: str) -> bool:
+    def wants_any(self, prefix: str) -> bool:
         return True
 
     def send(self, stream: str, payload) -> None:
