@@ -100,16 +100,38 @@ def open_from_manifest(data_dir: Path) -> MetricsTable:
     return MetricsTable.open(path, manifest["rows"])
 
 
+#: column -> (Prometheus name, type, divisor to base units, help): counters end in _total, times
+#: are in seconds, as Prometheus' naming conventions ask
+PROMETHEUS = {
+    "heartbeat_ns": ("spot_seda_stage_heartbeat_timestamp_seconds", "gauge", 1e9,
+                     "When the stage instance last finished a loop iteration (Unix time)."),
+    "restarts": ("spot_seda_stage_restarts_total", "counter", 1, "Times the supervisor restarted the instance."),
+    "events_in": ("spot_seda_stage_events_in_total", "counter", 1, "Change-log entries received."),
+    "events_out": ("spot_seda_stage_events_out_total", "counter", 1, "Change-log entries published."),
+    "batches_in": ("spot_seda_stage_batches_in_total", "counter", 1, "Queue messages (batches) received."),
+    "batches_out": ("spot_seda_stage_batches_out_total", "counter", 1, "Publish calls (one per partition per batch)."),
+    "queue_depth": ("spot_seda_stage_queue_depth", "gauge", 1, "Messages waiting in the input queue at the last poll."),
+    "busy_ns": ("spot_seda_stage_busy_seconds_total", "counter", 1e9,
+                "Time spent handling input (waiting for it excluded)."),
+    "errors": ("spot_seda_stage_errors_total", "counter", 1, "Handled errors."),
+    "duplicates": ("spot_seda_stage_duplicates_total", "counter", 1,
+                   "Entries dropped because their sequence was already applied."),
+    "snapshot_position": ("spot_seda_stage_snapshot_position", "gauge", 1,
+                          "Journal position of the last snapshot marker the instance completed."),
+}
+
+
 def render_prometheus(table: MetricsTable) -> str:
-    """Prometheus text exposition of every stage's counters."""
+    """Prometheus text exposition of every stage's counters, with HELP and TYPE lines."""
+    rows = table.snapshot()
     lines = []
     for column in COLUMNS[3:]:
-        metric = f"spot_seda_stage_{column}"
-        kind = "gauge" if column in ("queue_depth", "heartbeat_ns", "snapshot_position") else "counter"
-        lines.append(f"# TYPE {metric} {kind}")
-        for row in table.snapshot():
+        metric, kind, scale, text = PROMETHEUS[column]
+        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}"]
+        for row in rows:
             stage, _, instance = row["stage"].rpartition("-")
-            lines.append(f'{metric}{{stage="{stage}",instance="{instance}"}} {row[column]}')
+            value = row[column] if scale == 1 else row[column] / scale
+            lines.append(f'{metric}{{stage="{stage}",instance="{instance}"}} {value}')
     return "\n".join(lines) + "\n"
 
 
