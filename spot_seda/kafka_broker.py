@@ -1,6 +1,7 @@
 """A real single-node Apache Kafka broker (KRaft, no ZooKeeper, no Docker) for tests and by hand.
 
-The broker runs from the jars of Maven Central: `kafka/pom.xml` at the repo root names them, and
+The broker runs from the jars of Maven Central: `spot_seda/kafka/pom.xml` (package data, so an
+installed package finds it too) names them, and
 `ensure_jars()` has Maven copy the runtime classpath once into a cache directory
 (`~/.cache/spot_seda/kafka-<version>/lib`, or `$SPOT_SEDA_KAFKA_HOME/lib`). It needs `java`
 (17 or later; `$JAVA_HOME/bin/java` if set) and, for the first fetch only, `mvn`.
@@ -40,8 +41,7 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-POM = ROOT / "kafka" / "pom.xml"
+POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 DEFAULT_KAFKA_VERSION = "4.4.0"  # the pom's <kafka.version>; read from it when it is there
 HOME_ENV = "SPOT_SEDA_KAFKA_HOME"
 STAMP = ".spot_seda-complete"  # in lib/: the sha256 of the pom the jars were fetched with
