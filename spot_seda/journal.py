@@ -37,9 +37,8 @@ segment touched (normally one), so a group of appends costs one syscall.
               the commands acknowledged in the last window, never an older one. The window is
               batch_window_ms + the fsync's own time + the helper's wait for the GIL: when the owning
               thread is busy in Python each hand-off takes up to the interpreter's switch interval
-              (5 ms): bench/journal.py measured one fsync per 2.4 ms with a 2 ms window when the owner
-              makes a syscall per record (each releases the GIL, as a server's socket I/O does), but
-              one per 12-19 ms in a CPU-bound loop that rarely releases it.
+              (5 ms), so the window is longer when the owner rarely releases the GIL (BENCHMARKS.md,
+              "Journal", has the figures).
 ``"off"``     commit()/sync() return once the records are written to the OS; nothing is fsynced until
               ``close()`` (sealed segments are not fsynced either). An acknowledged command survives a
               kill -9 of any process, not a machine crash (the kernel writes it back when it likes,
@@ -83,7 +82,7 @@ everything up front.
 Reading
 -------
 ``Journal.read(directory, from_position=1)`` yields ``(position, payload)`` in order across segments,
-checking crc and contiguity (~1.5M records/s for small payloads on the dev box). An incomplete frame at
+checking crc and contiguity (BENCHMARKS.md, "Journal"). An incomplete frame at
 the very end of the last segment (a writer mid-write, or a tail the next open will cut) ends the
 iteration quietly; anything else raises. Asking for a position older than the oldest segment (already
 dropped by ``truncate_before``) raises ``JournalError``.
