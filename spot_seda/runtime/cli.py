@@ -12,12 +12,6 @@ from pathlib import Path
 from ..config import ConfigError, load_settings
 
 EPILOG = """\
-commands:
-  (none)            start the node: every stage of the configured topology, one pinned process each
-  status            live table of every stage's counters (reads the running node's shared table)
-  replay FILE       run a journal directory or a JSON-lines command file through the stages offline
-                    and write every resulting ChangeLogEntry as JSON lines (--out)
-
 examples:
   python run.py                                   # the embedded node on configs/default.toml
   python run.py --http-port 9000 --data-dir /tmp/node
@@ -29,26 +23,41 @@ examples:
 """
 
 
+def _common(defaults) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name. The commands' copies default to
+    SUPPRESS, so an option given before the command is not reset by the command's parser."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE", default=defaults, help="TOML settings (default: configs/default.toml)")
+    common.add_argument("--topology", metavar="NAME", default=defaults, help="override node.topology (e.g. relay)")
+    common.add_argument("--data-dir", metavar="DIR", default=defaults, help="override node.data_dir")
+    common.add_argument("--host", metavar="ADDR", default=defaults, help="override node.host")
+    common.add_argument("--http-port", type=int, metavar="N", default=defaults, help="override node.http_port")
+    common.add_argument("--ws-port", type=int, metavar="N", default=defaults, help="override node.ws_port")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="run.py", description="spot_seda: a spot exchange node built as a core-pinned SEDA pipeline.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="run.py", description="spot_seda: a spot exchange node built as a core-pinned SEDA pipeline. "
+        "With no command, start the node: every stage of the configured topology, one pinned process each.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[_common(None)],
     )
-    parser.add_argument("command", nargs="?", default="node", choices=["node", "status", "replay"], help=argparse.SUPPRESS)
-    parser.add_argument("file", nargs="?", help=argparse.SUPPRESS)
-    parser.add_argument("--out", metavar="FILE", help="replay: where the change log goes (JSON lines)")
-    parser.add_argument("--transport", choices=["inproc", "shm"], default="inproc",
-                        help="replay: every stage in this process (inproc, default) or one process per stage over "
-                             "shared-memory queues, as the node runs (shm); both write the same bytes")
-    parser.add_argument("--config", metavar="FILE", help="TOML settings (default: configs/default.toml)")
     parser.add_argument("--stage", metavar="NAME", help="run only this stage of the topology")
-    parser.add_argument("--topology", metavar="NAME", help="override node.topology (e.g. relay)")
-    parser.add_argument("--data-dir", metavar="DIR", help="override node.data_dir")
-    parser.add_argument("--host", metavar="ADDR", help="override node.host")
-    parser.add_argument("--http-port", type=int, metavar="N", help="override node.http_port")
-    parser.add_argument("--ws-port", type=int, metavar="N", help="override node.ws_port")
-    parser.add_argument("--once", action="store_true", help="status: print one sample and exit")
-    parser.add_argument("--interval", type=float, default=1.0, help="status: seconds between samples")
+    commands = parser.add_subparsers(dest="command", metavar="{status,replay}")  # none: the node
+    status_parser = commands.add_parser(
+        "status", parents=[_common(argparse.SUPPRESS)],
+        help="live table of every stage's counters (reads the running node's shared table)")
+    status_parser.add_argument("--once", action="store_true", help="print one sample and exit")
+    status_parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
+    replay_parser = commands.add_parser(
+        "replay", parents=[_common(argparse.SUPPRESS)],
+        help="run a journal directory or a JSON-lines command file through the stages offline and write "
+             "every resulting ChangeLogEntry as JSON lines")
+    replay_parser.add_argument("file", help="a journal directory (data/journal) or a command file")
+    replay_parser.add_argument("--out", metavar="FILE", required=True, help="where the change log goes (JSON lines)")
+    replay_parser.add_argument("--transport", choices=["inproc", "shm"], default="inproc",
+                               help="every stage in this process (inproc, default) or one process per stage over "
+                                    "shared-memory queues, as the node runs (shm); both write the same bytes")
     return parser
 
 
@@ -133,17 +142,14 @@ def status(data_dir: Path, once: bool, interval: float) -> int:
         return 0
 
 
-def replay(settings, source: str | None, out: str | None, transport: str = "inproc") -> int:
-    """run.py replay: commands through the stages, change log to a file."""
+def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
+    """run.py replay: commands through the stages, change log to a file (argparse checked both)."""
     import tempfile
 
     from .inproc import InprocPipeline
     from .recovery import journal_dir, read_journal
     from .replay import InvariantBroken, apply_commands, merge_streams, read_command_file, record_to_files, with_progress
 
-    if not source or not out:
-        print("usage: run.py replay FILE --out OUT.jsonl [--transport inproc|shm]", file=sys.stderr)
-        return 2
     path = Path(source)
     if not path.exists():
         print(f"replay: no such file or directory: {path}", file=sys.stderr)
