@@ -16,13 +16,18 @@ import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..bus.base import Producer
+from ..bus.base import BusFull, Producer
 from ..model.commands import DECODER
 from ..stages.base import Runner, sequence_layout
+from ..topology import instances_of
 from . import snapshots
 from .inproc import InprocPipeline
 from .replay import apply_commands, with_progress
+
+if TYPE_CHECKING:
+    from .supervisor import Instance
 
 log = logging.getLogger("spot_seda.recovery")
 
@@ -120,3 +125,52 @@ def rotate_journal(data_dir: Path, snapshot_position: int) -> None:
         journal.close()
     if removed:
         log.info("🗑️  removed %d journal segment(s) older than the snapshot", len(removed))
+
+
+def replay_end(recovered: dict[str, Runner], sequences: dict[tuple[str, int, str], int], settings):
+    """What the recovery's replay rebuilt, as History.roll_back_to takes it."""
+    from ..history import ReplayEnd
+
+    stages = {label: runner.stage for label, runner in recovered.items()}
+    acquiring = [s for label, s in stages.items() if label.startswith("acquiring-")]
+    last_trade_ids: dict[str, int] = {}
+    candles: list[tuple] = []
+    for label, stage in stages.items():
+        if label.startswith("match-"):
+            for symbol, book in stage.books.items():
+                last_trade_ids[symbol] = max(last_trade_ids.get(symbol, 0), book.last_trade_id)
+        elif label.startswith("kline-"):
+            for book in stage.books.values():
+                candles += book.open_rows()
+    return ReplayEnd(
+        next_order_id=max((s.next_order_id for s in acquiring), default=1),
+        orders=[(oid, o["status"], o["executed_qty"], o["cum_quote_qty"], o["update_time"])
+                for s in acquiring for oid, o in s.orders.items()],
+        last_trade_ids=last_trade_ids, open_candles=candles, sequences=sequences,
+        partitions=settings.bus.partitions, settlement_instances=instances_of("settlement", settings))
+
+
+class Feed(Producer):
+    """A producer to the stages fed during recovery: waits while their queue is full (they write
+    SQLite as fast as they can), fails if one of them died."""
+
+    def __init__(self, inner: Producer, fed: "list[Instance]", label: str,
+                 written: dict[tuple[str, int, str], int]) -> None:
+        self.inner = inner
+        self.fed = fed
+        self.label = label
+        self.written = written  # (topic, partition, producer) -> last sequence already in the history
+
+    def publish_to(self, topic, partition, entries) -> None:
+        done = self.written.get((topic, partition, self.label))
+        if done is not None and entries[0].sequence <= done:
+            if entries[-1].sequence <= done:
+                return
+            entries = [e for e in entries if e.sequence > done]
+        while True:
+            try:
+                return self.inner.publish_to(topic, partition, entries)
+            except BusFull:
+                dead = [x.label for x in self.fed if x.process is None or not x.process.is_alive()]
+                if dead:
+                    raise RuntimeError(f"{', '.join(dead)} died while the journal was being replayed") from None

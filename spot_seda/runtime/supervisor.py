@@ -10,6 +10,8 @@ Stop (SIGINT/SIGTERM to the supervisor or its process group): ask the stages (SI
 topology order, each draining its input before it exits, so
 nothing published upstream is dropped; kill whatever overruns `drain_timeout_s`; then release the
 queues and the metrics table (no orphan process, no leaked /dev/shm file).
+Elsewhere: what runs inside each stage process (runtime/stageproc.py), and how the journal rebuilds
+the stages before the fork (runtime/recovery.py).
 """
 
 from __future__ import annotations
@@ -21,22 +23,21 @@ import multiprocessing.connection
 import os
 import signal
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bus import make_bus
-from ..bus.base import BusFull, Producer
-from ..stages.base import Runner, StageContext, sequence_layout
-from ..topology import StageSpec, consumer_slot, input_channels, instances_of, stage_specs, wiring_for
+from ..bus.base import Producer
+from ..stages.base import Runner, sequence_layout
+from ..topology import StageSpec, consumer_slot, instances_of, stage_specs, wiring_for
 from .metrics import MetricsTable
+from .recovery import Feed, rebuild, replay_end, rotate_journal
+from .stageproc import STOP_SIGNAL, stage_main
 
 log = logging.getLogger("spot_seda.supervisor")
 _fork = multiprocessing.get_context("fork")
 
-#: how the supervisor asks a stage process to drain and stop (SIGTERM and SIGINT are the supervisor's)
-STOP_SIGNAL = signal.SIGUSR1
 #: a stage that stayed up this long is healthy again: its next crash starts the back-off afresh
 HEALTHY_AFTER_S = 30.0
 
@@ -152,8 +153,6 @@ class Supervisor:
         self.recovered = {}
         if not any(s.name == "acquiring" for s in stage_specs(self.settings.node.topology)):  # replay enters there
             return
-        from .recovery import rebuild
-
         gc.unfreeze()  # what an earlier recovery froze may be garbage now
         fed = self._fed()
         groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
@@ -163,7 +162,7 @@ class Supervisor:
                      "what follows", len(written), ", ".join(f"{t}[{p}]/{who}:{n}" for (t, p, who), n in sorted(written.items())))
 
         def feed(label: str) -> Producer:
-            return _Feed(self.bus.producer(label, groups), fed, label, written)
+            return Feed(self.bus.producer(label, groups), fed, label, written)
 
         self.recovered = rebuild(self.settings, self.data_dir, feed if fed else None, tuple({x.spec.name for x in fed}))
         self._check_history(written)
@@ -206,7 +205,7 @@ class Supervisor:
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
         row["restarts"] = inst.restarts
-        proc = _fork.Process(target=_stage_main, args=(self, inst), name=inst.label, daemon=False)
+        proc = _fork.Process(target=stage_main, args=(self, inst), name=inst.label, daemon=False)
         proc.start()
         inst.process = proc
         inst.started = time.monotonic()
@@ -338,8 +337,6 @@ class Supervisor:
         if self.bus is not None:
             self.bus.close()
         if self.snapshots:  # Acquiring took a last snapshot as it stopped (api/rest.py)
-            from .recovery import rotate_journal
-
             self._check_snapshot()
             if self.settings.journal.rotate:
                 rotate_journal(self.data_dir, self.snapshot_position)
@@ -353,189 +350,3 @@ class Supervisor:
 
     def pids(self) -> dict[str, int]:
         return {x.label: x.process.pid for x in self.instances if x.process is not None and x.process.is_alive()}
-
-
-def replay_end(recovered: dict[str, Runner], sequences: dict[tuple[str, int, str], int], settings):
-    """What the recovery's replay rebuilt, as History.roll_back_to takes it."""
-    from ..history import ReplayEnd
-
-    stages = {label: runner.stage for label, runner in recovered.items()}
-    acquiring = [s for label, s in stages.items() if label.startswith("acquiring-")]
-    last_trade_ids: dict[str, int] = {}
-    candles: list[tuple] = []
-    for label, stage in stages.items():
-        if label.startswith("match-"):
-            for symbol, book in stage.books.items():
-                last_trade_ids[symbol] = max(last_trade_ids.get(symbol, 0), book.last_trade_id)
-        elif label.startswith("kline-"):
-            for book in stage.books.values():
-                candles += book.open_rows()
-    return ReplayEnd(
-        next_order_id=max((s.next_order_id for s in acquiring), default=1),
-        orders=[(oid, o["status"], o["executed_qty"], o["cum_quote_qty"], o["update_time"])
-                for s in acquiring for oid, o in s.orders.items()],
-        last_trade_ids=last_trade_ids, open_candles=candles, sequences=sequences,
-        partitions=settings.bus.partitions, settlement_instances=instances_of("settlement", settings))
-
-
-class _Feed(Producer):
-    """A producer to the stages fed during recovery: waits while their queue is full (they write
-    SQLite as fast as they can), fails if one of them died."""
-
-    def __init__(self, inner: Producer, fed: list[Instance], label: str,
-                 written: dict[tuple[str, int, str], int]) -> None:
-        self.inner = inner
-        self.fed = fed
-        self.label = label
-        self.written = written  # (topic, partition, producer) -> last sequence already in the history
-
-    def publish_to(self, topic, partition, entries) -> None:
-        done = self.written.get((topic, partition, self.label))
-        if done is not None and entries[0].sequence <= done:
-            if entries[-1].sequence <= done:
-                return
-            entries = [e for e in entries if e.sequence > done]
-        while True:
-            try:
-                return self.inner.publish_to(topic, partition, entries)
-            except BusFull:
-                dead = [x.label for x in self.fed if x.process is None or not x.process.is_alive()]
-                if dead:
-                    raise RuntimeError(f"{', '.join(dead)} died while the journal was being replayed") from None
-
-
-def pin_to(core: int) -> None:
-    """Pin the calling process; a core that vanished (cgroup change) is logged, not fatal."""
-    if core < 0:
-        return
-    try:
-        os.sched_setaffinity(0, {core})
-    except OSError as exc:
-        log.warning("cannot pin to core %d (%s); running unpinned", core, exc)
-
-
-def die_with(parent_pid: int) -> None:
-    """Have the kernel kill this process when its parent dies (Linux PR_SET_PDEATHSIG): a stage
-    must not outlive a supervisor killed with -9, holding ports and queues the next start needs.
-    Elsewhere it is a no-op (the stage then notices nothing; stop the process group instead)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
-            return
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent_pid:  # the parent died before the request took effect
-        os._exit(1)
-
-
-def _stage_main(sup: Supervisor, inst: Instance) -> None:
-    """Body of a stage process: pin, announce, run the stage until asked to stop."""
-    die_with(sup.pid)
-    stopping = False
-
-    def request_stop(_signum, _frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(STOP_SIGNAL, request_stop)
-    # Ctrl-C, or SIGTERM to the whole process group (systemd, killpg), reaches every stage: the
-    # supervisor decides, and stops them in flow order so the last snapshot can pass through
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    pin_to(inst.core)
-    row = sup.table.row(inst.label)
-    row["pid"] = os.getpid()
-    row["core"] = inst.core
-    row["started_ns"] = time.time_ns()
-    ctx = StageContext(sup.settings, inst.spec.name, inst.index, instances_of(inst.spec.name, sup.settings), sup.data_dir)
-    stage = inst.cls(ctx)
-    consumer = sup.bus.consumer(*consumer_slot(inst.cls, inst.spec.name, inst.index)) if inst.cls.consumes else None
-    runner = Runner(stage, consumer, sup.bus.producer(ctx.producer_name), sup.wiring.topics, row)
-    runner.channels = input_channels(sup.settings.node.topology, sup.settings, inst.spec.name, inst.index)
-    writer = None
-    if sup.replay is not None:
-        runner.producer = sup.replay.recorder(runner.producer, inst.label)
-    elif sup.snapshots:
-        runner.on_marker = writer = _SnapshotWriter(sup, inst, runner, row)
-    if inst.cls.inherits_state and inst.label in sup.recovered:
-        runner.adopt(sup.recovered[inst.label])
-    log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
-             inst.core if inst.core >= 0 else "any")
-    serve = inst.spec.load_serve()
-    if sup.replay is not None:  # Acquiring reads the commands; without network the others just run
-        serve = sup.replay.drive if inst.spec.name == "acquiring" else \
-            serve if getattr(sup.replay, "network", False) else None
-    profiled = os.environ.get("SPOT_SEDA_PROFILE", "") in (inst.spec.name, inst.label)
-    if profiled:  # a developer's tool: cProfile of one stage, written at its clean stop
-        import cProfile
-
-        profiler = cProfile.Profile(time.thread_time)  # CPU time: six stages share the cores
-        profiler.enable()
-    if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
-        serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
-    else:
-        runner.run(lambda: stopping)
-    if profiled:
-        profiler.disable()
-        profiler.dump_stats(str(sup.data_dir / f"profile-{inst.label}.pstats"))
-        log.info("profile of %s written to %s", inst.label, sup.data_dir / f"profile-{inst.label}.pstats")
-    if writer is not None:
-        writer.wait(sup.settings.runtime.drain_timeout_s / 2)
-    log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)
-
-
-class _SnapshotWriter:
-    """What a stage process does when a snapshot marker has reached it on every input: fork a
-    child that writes the state as it was at the marker (copy-on-write, as Redis's BGSAVE does)
-    and carry on at once; the position is reported once the child has written and synced it.
-    Pickling a deep book or a big ledger takes seconds, and the stage (Acquiring: order entry)
-    would otherwise wait for it."""
-
-    def __init__(self, sup: Supervisor, inst: Instance, runner: Runner, row) -> None:
-        self.sup, self.inst, self.runner, self.row = sup, inst, runner, row
-        self.lock = threading.Lock()
-        self.reapers: list[threading.Thread] = []
-
-    def __call__(self, kind: str, position: int) -> None:
-        if kind != "snapshot":
-            return
-        if not self.inst.cls.inherits_state:  # nothing of its own to write (Persist: SQLite is synced)
-            self._report(position)
-            return
-        started = time.perf_counter()
-        pid = os.fork()
-        if pid == 0:  # the child: write, then leave without running any of the parent's clean-up
-            code = 1
-            try:
-                from .snapshots import write_stage
-
-                write_stage(self.sup.data_dir, self.inst.label, position, self.runner)
-                code = 0
-            finally:
-                os._exit(code)
-        reaper = threading.Thread(target=self._reap, args=(pid, position, started), name="snapshot", daemon=True)
-        self.reapers = [t for t in self.reapers if t.is_alive()] + [reaper]
-        reaper.start()
-
-    def _reap(self, pid: int, position: int, started: float) -> None:
-        _pid, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            log.error("%s could not write its snapshot at %d (exit status %s)", self.inst.label, position,
-                      os.waitstatus_to_exitcode(status))
-            return
-        log.debug("%s wrote its snapshot at %d in %.1f ms", self.inst.label, position,
-                  (time.perf_counter() - started) * 1e3)
-        self._report(position)
-
-    def _report(self, position: int) -> None:
-        with self.lock:  # children may finish out of order: the reported position only grows
-            if position > self.row["snapshot_position"]:
-                self.row["snapshot_position"] = position
-
-    def wait(self, timeout: float) -> None:
-        """Before the process exits: let the snapshot being written finish (the clean stop's)."""
-        deadline = time.monotonic() + timeout
-        for reaper in self.reapers:
-            reaper.join(max(0.0, deadline - time.monotonic()))

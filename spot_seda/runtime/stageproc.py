@@ -1,0 +1,160 @@
+"""The body of a stage process the supervisor forks: pin it, announce it, run its stage until asked
+to stop (STOP_SIGNAL), and write its snapshots from a forked child when a snapshot marker has
+passed it (the supervisor's side of all this is runtime/supervisor.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..stages.base import Runner, StageContext
+from ..topology import consumer_slot, input_channels, instances_of
+
+if TYPE_CHECKING:
+    from .supervisor import Instance, Supervisor
+
+log = logging.getLogger("spot_seda.supervisor")
+
+#: how the supervisor asks a stage process to drain and stop (SIGTERM and SIGINT are the supervisor's)
+STOP_SIGNAL = signal.SIGUSR1
+
+
+def pin_to(core: int) -> None:
+    """Pin the calling process; a core that vanished (cgroup change) is logged, not fatal."""
+    if core < 0:
+        return
+    try:
+        os.sched_setaffinity(0, {core})
+    except OSError as exc:
+        log.warning("cannot pin to core %d (%s); running unpinned", core, exc)
+
+
+def die_with(parent_pid: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux PR_SET_PDEATHSIG): a stage
+    must not outlive a supervisor killed with -9, holding ports and queues the next start needs.
+    Elsewhere it is a no-op (the stage then notices nothing; stop the process group instead)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # 1 = PR_SET_PDEATHSIG
+            return
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def stage_main(sup: "Supervisor", inst: "Instance") -> None:
+    """Body of a stage process: pin, announce, run the stage until asked to stop."""
+    die_with(sup.pid)
+    stopping = False
+
+    def request_stop(_signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(STOP_SIGNAL, request_stop)
+    # Ctrl-C, or SIGTERM to the whole process group (systemd, killpg), reaches every stage: the
+    # supervisor decides, and stops them in flow order so the last snapshot can pass through
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    pin_to(inst.core)
+    row = sup.table.row(inst.label)
+    row["pid"] = os.getpid()
+    row["core"] = inst.core
+    row["started_ns"] = time.time_ns()
+    ctx = StageContext(sup.settings, inst.spec.name, inst.index, instances_of(inst.spec.name, sup.settings), sup.data_dir)
+    stage = inst.cls(ctx)
+    consumer = sup.bus.consumer(*consumer_slot(inst.cls, inst.spec.name, inst.index)) if inst.cls.consumes else None
+    runner = Runner(stage, consumer, sup.bus.producer(ctx.producer_name), sup.wiring.topics, row)
+    runner.channels = input_channels(sup.settings.node.topology, sup.settings, inst.spec.name, inst.index)
+    writer = None
+    if sup.replay is not None:
+        runner.producer = sup.replay.recorder(runner.producer, inst.label)
+    elif sup.snapshots:
+        runner.on_marker = writer = SnapshotWriter(sup, inst, runner, row)
+    if inst.cls.inherits_state and inst.label in sup.recovered:
+        runner.adopt(sup.recovered[inst.label])
+    log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
+             inst.core if inst.core >= 0 else "any")
+    serve = inst.spec.load_serve()
+    if sup.replay is not None:  # Acquiring reads the commands; without network the others just run
+        serve = sup.replay.drive if inst.spec.name == "acquiring" else \
+            serve if getattr(sup.replay, "network", False) else None
+    profiled = os.environ.get("SPOT_SEDA_PROFILE", "") in (inst.spec.name, inst.label)
+    if profiled:  # a developer's tool: cProfile of one stage, written at its clean stop
+        import cProfile
+
+        profiler = cProfile.Profile(time.thread_time)  # CPU time: six stages share the cores
+        profiler.enable()
+    if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
+        serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
+    else:
+        runner.run(lambda: stopping)
+    if profiled:
+        profiler.disable()
+        profiler.dump_stats(str(sup.data_dir / f"profile-{inst.label}.pstats"))
+        log.info("profile of %s written to %s", inst.label, sup.data_dir / f"profile-{inst.label}.pstats")
+    if writer is not None:
+        writer.wait(sup.settings.runtime.drain_timeout_s / 2)
+    log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)
+
+
+class SnapshotWriter:
+    """What a stage process does when a snapshot marker has reached it on every input: fork a
+    child that writes the state as it was at the marker (copy-on-write, as Redis's BGSAVE does)
+    and carry on at once; the position is reported once the child has written and synced it.
+    Pickling a deep book or a big ledger takes seconds, and the stage (Acquiring: order entry)
+    would otherwise wait for it."""
+
+    def __init__(self, sup: "Supervisor", inst: "Instance", runner: Runner, row) -> None:
+        self.sup, self.inst, self.runner, self.row = sup, inst, runner, row
+        self.lock = threading.Lock()
+        self.reapers: list[threading.Thread] = []
+
+    def __call__(self, kind: str, position: int) -> None:
+        if kind != "snapshot":
+            return
+        if not self.inst.cls.inherits_state:  # nothing of its own to write (Persist: SQLite is synced)
+            self._report(position)
+            return
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:  # the child: write, then leave without running any of the parent's clean-up
+            code = 1
+            try:
+                from .snapshots import write_stage
+
+                write_stage(self.sup.data_dir, self.inst.label, position, self.runner)
+                code = 0
+            finally:
+                os._exit(code)
+        reaper = threading.Thread(target=self._reap, args=(pid, position, started), name="snapshot", daemon=True)
+        self.reapers = [t for t in self.reapers if t.is_alive()] + [reaper]
+        reaper.start()
+
+    def _reap(self, pid: int, position: int, started: float) -> None:
+        _pid, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            log.error("%s could not write its snapshot at %d (exit status %s)", self.inst.label, position,
+                      os.waitstatus_to_exitcode(status))
+            return
+        log.debug("%s wrote its snapshot at %d in %.1f ms", self.inst.label, position,
+                  (time.perf_counter() - started) * 1e3)
+        self._report(position)
+
+    def _report(self, position: int) -> None:
+        with self.lock:  # children may finish out of order: the reported position only grows
+            if position > self.row["snapshot_position"]:
+                self.row["snapshot_position"] = position
+
+    def wait(self, timeout: float) -> None:
+        """Before the process exits: let the snapshot being written finish (the clean stop's)."""
+        deadline = time.monotonic() + timeout
+        for reaper in self.reapers:
+            reaper.join(max(0.0, deadline - time.monotonic()))
