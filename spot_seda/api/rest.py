@@ -32,6 +32,7 @@ from .intake import Intake
 from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, historical_trades, klines, ping,
                      recent_trades, server_time, ticker_24hr, ticker_price)
 from .openapi import openapi_document
+from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body, read_fresh,
                        request_params, settle_body, signed, stage_of)
@@ -413,6 +414,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     r.add_post("/admin/v1/withdraw", admin_withdraw)
     r.add_get("/metrics", metrics)
     r.add_get("/openapi.json", openapi)
+    add_page_routes(app)  # the node's web page (api/page.py, issue 17)
     return app
 
 
