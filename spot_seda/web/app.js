@@ -2,13 +2,14 @@
 // #pipeline: plain links, so the keyboard and the back button work) and who is told what.
 
 import { $, api } from "./common.js";
+import { marketSymbol, showMarket } from "./market.js";
 import { showPipeline } from "./pipeline.js";
 
 const VIEWS = ["market", "account", "pipeline"];
 // what each view does when shown (true) or hidden (false)
-const hooks = { pipeline: showPipeline };
+const hooks = { market: showMarket, pipeline: showPipeline };
 // who follows the chosen symbol: (symbol, its exchangeInfo entry, every symbol's entry)
-const symbolListeners = [];
+const symbolListeners = [marketSymbol];
 const symbols = {};
 
 function current() {
