@@ -12,6 +12,8 @@ the list of records it caused, in the order they happened:
 - `LevelChange`  the new total quantity of a price level this command touched (0 = level gone),
                  one record per level per command: the depth diff stream.
 - `CancelRejected` a cancel named an order that is not open for that account (UNKNOWN_ORDER).
+- `Triggered`    a stop order's stop price was reached: the records of its first pass as the order
+                 it becomes follow (its trades, the makers it touched, its own report last).
 
 Semantics (Binance Spot):
 - LIMIT GTC rests what it cannot fill; IOC expires the rest ("ioc_leftover"); FOK fills completely or
@@ -22,25 +24,42 @@ Semantics (Binance Spot):
 - Self-trade prevention uses the taker's mode when taker and maker share an account: EXPIRE_TAKER
   ends the taker, EXPIRE_MAKER ends that maker and goes on, EXPIRE_BOTH ends both; all with status
   EXPIRED_IN_MATCH ("stp"). NONE trades with itself. A FOK counts only liquidity it could really take.
-- `leaves_qty` is the quantity open on the book (FIX LeavesQty): 0 in every final status.
+- `leaves_qty` is the quantity open on the book (FIX LeavesQty): 0 in every final status; a stop
+  order waiting for its trigger reports its whole qty.
+
+Stop orders (STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT), as Binance defines them:
+- the trigger is the last trade price of this book: a STOP_LOSS sell or TAKE_PROFIT buy triggers when
+  it falls to the stop price (last <= stop), a STOP_LOSS buy or TAKE_PROFIT sell when it rises to it
+  (last >= stop). One placed while its condition already holds is REJECTED ("would_trigger",
+  Binance's "Stop price would trigger immediately."); before the book's first trade nothing holds.
+- a pending stop is open (NEW, cancelable, its client id taken) but not on the book: no level, no
+  depth. Every trade price counts, not only a command's last: a taker's prices run one way (it
+  walks the other side from its best level), so its first and last trade bound them all.
+- once a command has matched, the stops its trades triggered are taken off the pending set and run,
+  in order id order (arrival: time priority among orders triggered together), each as the order it
+  becomes (LIMIT with its price and time in force, or MARKET with its qty and quote budget), at the
+  command's timestamp. Their own trades may trigger more stops, which run after them (first in,
+  first out), so a cascade is a pure function of the commands.
 
 Data structures (hot path O(1) or O(log levels)): per side a dict key -> _Level and a sorted list of
 keys, where key = price for bids and -price for asks, so the best level of either side is keys[-1]
 and a taker crosses while best_key >= its limit key. A level holds a deque of RestingOrder in
 arrival order; a cancel marks the order dead (leaves = 0) in O(1) and matching drops dead orders as
 it meets them (a level is compacted when dead orders outnumber live ones). order_id -> order,
-account -> its open orders, and (account, client_order_id) -> order are dicts.
+account -> its open orders, and (account, client_order_id) -> order are dicts (those two also hold
+the pending stops). Pending stops: order_id -> StopOrder, and per direction a sorted list of
+(stop_price, order_id), so the stops a range of trade prices triggers are one slice of each.
 """
 
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections import deque
 
 import msgspec
 
-from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
+from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, triggers_on_fall
 from ..model.symbols import SymbolRules
 from .results import InvariantError, ResultCode
 
@@ -56,6 +75,7 @@ _REJECTED = OrderStatus.REJECTED
 _LIMIT = OrderType.LIMIT
 _MARKET = OrderType.MARKET
 _LIMIT_MAKER = OrderType.LIMIT_MAKER
+_FIRST_STOP = OrderType.STOP_LOSS  # types from here on are stop orders
 _GTC = TimeInForce.GTC
 _IOC = TimeInForce.IOC
 _FOK = TimeInForce.FOK
@@ -114,6 +134,13 @@ class CancelRejected(msgspec.Struct, array_like=True, gc=False, frozen=True):
     code: int
 
 
+class Triggered(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """A pending stop order reached its stop price and starts working (Binance: isWorking true)."""
+
+    order_id: int
+    account: int
+
+
 class RestingOrder(msgspec.Struct, gc=False):
     """An order open on the book (mutable; owned by the book — treat as read-only outside it)."""
 
@@ -129,6 +156,43 @@ class RestingOrder(msgspec.Struct, gc=False):
     timestamp: int
 
 
+class StopOrder(msgspec.Struct, gc=False):
+    """A stop order waiting for its trigger, off the book (owned by the book; read-only outside it).
+
+    `type` is the stop type as placed; `leaves`, `executed` and `cum_quote` read like a resting
+    order's (nothing of it has traded yet)."""
+
+    order_id: int
+    account: int
+    side: int
+    type: int
+    time_in_force: int
+    price: int
+    qty: int
+    quote_qty: int
+    client_order_id: str
+    stp: int
+    timestamp: int
+    stop_price: int
+
+    @property
+    def leaves(self) -> int:
+        return self.qty
+
+    @property
+    def executed(self) -> int:
+        return 0
+
+    @property
+    def cum_quote(self) -> int:
+        return 0
+
+    @property
+    def falls(self) -> bool:
+        """Triggers when the last price falls to the stop price (else when it rises to it)."""
+        return triggers_on_fall(self.type, self.side)
+
+
 class _Level:
     """One price level: open quantity, live order count, and orders in arrival order (dead included)."""
 
@@ -141,13 +205,19 @@ class _Level:
         self.orders: deque[RestingOrder] = deque()
 
 
-def check_order(rules: SymbolRules, type: int, price: int, qty: int, quote_qty: int = 0) -> ResultCode:
+def check_order(rules: SymbolRules, type: int, price: int, qty: int, quote_qty: int = 0, stop_price: int = 0) -> ResultCode:
     """Validate an order's numbers against the symbol's rules (the REST layer's job, offered here).
 
-    Returns OK or the first -1xxx code that applies: price on the tick, quantity on the step and
-    within [min_qty, max_qty], notional (limit orders: price x qty; market by quote: quote_qty) at
-    least min_notional.
+    Returns OK or the first -1xxx code that applies: a stop order's stop price on the tick, then as
+    the order it becomes: price on the tick, quantity on the step and within [min_qty, max_qty],
+    notional (limit orders: price x qty; market by quote: quote_qty) at least min_notional.
     """
+    if type >= _FIRST_STOP:
+        if not rules.price_ok(stop_price):
+            return ResultCode.PRICE_OFF_TICK
+        type = OrderType(type).working_type
+    elif stop_price:
+        return ResultCode.BAD_ORDER_SHAPE
     if type == _MARKET:
         if qty <= 0 and quote_qty <= 0:
             return ResultCode.BAD_ORDER_SHAPE
@@ -181,8 +251,21 @@ class OrderBook:
         self._keys: tuple[list[int], list[int]] = ([], [])  # ascending; best is [-1]
         self._orders: dict[int, RestingOrder] = {}
         self._by_account: dict[int, dict[int, RestingOrder]] = {}
-        self._by_client: dict[tuple[int, str], RestingOrder] = {}
+        self._by_client: dict[tuple[int, str], RestingOrder | StopOrder] = {}
         self.last_trade_id = 0
+        self._init_stops()
+
+    def _init_stops(self) -> None:
+        self.last_price = 0  # the last trade's price: what stop orders trigger on (0: no trade yet)
+        self._stops: dict[int, StopOrder] = {}
+        self._falls: list[tuple[int, int]] = []  # (stop_price, order_id) of stops triggered by a fall
+        self._rises: list[tuple[int, int]] = []  # ... by a rise
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle (a Match snapshot); one written before stop orders existed has none pending."""
+        self.__dict__.update(state)
+        if "_stops" not in state:
+            self._init_stops()
 
     # ---------------------------------------------------------------- commands
 
@@ -199,19 +282,38 @@ class OrderBook:
         client_order_id: str = "",
         stp: int = 0,
         timestamp: int = 0,
+        stop_price: int = 0,
     ) -> list:
-        """Match a new order and rest what is left (LIMIT GTC / LIMIT_MAKER); return its records.
+        """Match a new order and rest what is left (LIMIT GTC / LIMIT_MAKER), or file a stop order
+        until its trigger; then run the stops its trades triggered. Returns the records.
 
         Args: price is ignored for MARKET; qty 0 means "by quote budget only" (MARKET); quote_qty
-        caps what a MARKET order may spend (buy) or receive (sell); stp is a SelfTradePrevention.
-        Numbers are assumed valid for the symbol (see check_order); a duplicate order id or a
-        client order id already open for the account gives a REJECTED report.
+        caps what a MARKET order may spend (buy) or receive (sell); stp is a SelfTradePrevention;
+        stop_price is a stop order's trigger price (module doc). Numbers are assumed valid for the
+        symbol (see check_order); a duplicate order id or a client order id already open for the
+        account gives a REJECTED report.
         """
         out: list = []
-        if order_id in self._orders or (client_order_id and (account, client_order_id) in self._by_client):
-            reason = "duplicate_order_id" if order_id in self._orders else "duplicate_client_order_id"
+        known = order_id in self._orders or order_id in self._stops
+        if known or (client_order_id and (account, client_order_id) in self._by_client):
+            reason = "duplicate_order_id" if known else "duplicate_client_order_id"
             out.append(OrderReport(order_id, account, _REJECTED, 0, 0, 0, reason))
             return out
+        if type >= _FIRST_STOP:
+            self._file_stop(StopOrder(order_id, account, side, type, time_in_force, price, qty, quote_qty,
+                                      client_order_id, stp, timestamp, stop_price), out)
+            return out
+        first_price = self._execute(order_id, account, side, type, time_in_force, price, qty, quote_qty,
+                                    client_order_id, stp, timestamp, out)
+        if first_price and self._stops:
+            self._run_triggered(first_price, timestamp, out)
+        return out
+
+    def _execute(self, order_id: int, account: int, side: int, type: int, time_in_force: int, price: int, qty: int,
+                 quote_qty: int, client_order_id: str, stp: int, timestamp: int, out: list) -> int:
+        """Match one working order (not a stop) and rest what is left; append its records to `out`.
+        Returns the price of its first trade (0: none); `last_price` is its last trade's."""
+        first_price = last_price = 0
         if type == _MARKET:
             limit_key = -_UNBOUNDED
             remaining = qty if qty > 0 else _UNBOUNDED
@@ -223,10 +325,10 @@ class OrderBook:
         if type == _LIMIT_MAKER:
             if keys and keys[-1] >= limit_key:
                 out.append(OrderReport(order_id, account, _REJECTED, 0, 0, 0, "would_take"))
-                return out
+                return 0
         elif time_in_force == _FOK and type != _MARKET and not self._fok_fillable(keys, other, limit_key, qty, account, stp):
             out.append(OrderReport(order_id, account, _EXPIRED, 0, 0, 0, "fok_unfilled"))
-            return out
+            return 0
 
         executed = 0
         cum_quote = 0
@@ -278,6 +380,9 @@ class OrderBook:
                                 stopped = "budget"
                                 break
                     notional = lp * fill // scale
+                    if not executed:
+                        first_price = lp
+                    last_price = lp
                     trade_id += 1
                     append(Trade(trade_id, lp, fill, notional, maker.order_id, order_id, maker.account, account, side, timestamp))
                     executed += fill
@@ -316,7 +421,9 @@ class OrderBook:
                     del levels[key]
                 if not remaining or stopped or level.count:
                     break
-            self.last_trade_id = trade_id
+            if trade_id != self.last_trade_id:
+                self.last_trade_id = trade_id
+                self.last_price = last_price
 
         # ---- the taker's fate
         if stopped == "stp":
@@ -330,11 +437,11 @@ class OrderBook:
         else:
             self._rest(RestingOrder(order_id, account, side, price, remaining, executed, cum_quote, client_order_id, stp, timestamp), out)
             out.append(OrderReport(order_id, account, _PARTIAL if executed else _NEW, executed, cum_quote, remaining, ""))
-        return out
+        return first_price
 
     def cancel(self, order_id: int, account: int) -> list:
         """Cancel an open order of `account`: [OrderReport CANCELED, LevelChange] or [CancelRejected]."""
-        order = self._orders.get(order_id)
+        order = self._orders.get(order_id) or self._stops.get(order_id)
         if order is None or order.account != account:  # another's order is "unknown" to you
             return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
         out: list = []
@@ -351,10 +458,11 @@ class OrderBook:
         return out
 
     def cancel_all(self, account: int) -> list:
-        """Cancel every open order of `account` in this book, oldest order id first."""
+        """Cancel every open order of `account` in this book (pending stops included), oldest order id first."""
         out: list = []
-        for order_id in sorted(self._by_account.get(account, ())):
-            self._cancel(self._orders[order_id], out)
+        orders = self._by_account.get(account, {})
+        for order_id in sorted(orders):
+            self._cancel(orders[order_id], out)
         return out
 
     # ---------------------------------------------------------------- queries
@@ -384,13 +492,17 @@ class OrderBook:
             result.append([(levels[k].price, levels[k].total) for k in keys[: -n - 1 : -1]] if n > 0 else [])
         return result[0], result[1]
 
-    def order(self, order_id: int) -> RestingOrder | None:
-        """The open order with this id, or None."""
-        return self._orders.get(order_id)
+    def order(self, order_id: int) -> RestingOrder | StopOrder | None:
+        """The open order with this id (resting, or a stop waiting for its trigger), or None."""
+        return self._orders.get(order_id) or self._stops.get(order_id)
 
-    def open_orders(self, account: int) -> list[RestingOrder]:
-        """`account`'s open orders in this book, oldest order id first."""
+    def open_orders(self, account: int) -> list[RestingOrder | StopOrder]:
+        """`account`'s open orders in this book (pending stops included), oldest order id first."""
         return [o for _, o in sorted(self._by_account.get(account, {}).items())]
+
+    def stops(self) -> list[StopOrder]:
+        """The stop orders waiting for their trigger, oldest order id first."""
+        return [o for _, o in sorted(self._stops.items())]
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -398,7 +510,8 @@ class OrderBook:
     # ---------------------------------------------------------------- state
 
     def snapshot(self) -> dict:
-        """Plain, msgspec-encodable state: trade counter and open orders in priority order per side."""
+        """Plain, msgspec-encodable state: trade counter, last price, open orders in priority order
+        per side and pending stops in order id order."""
         sides = []
         for side in (_BUY, _SELL):
             levels = self._levels[side]
@@ -408,7 +521,10 @@ class OrderBook:
                     if o.leaves:
                         rows.append([o.order_id, o.account, o.price, o.leaves, o.executed, o.cum_quote, o.client_order_id, o.stp, o.timestamp])
             sides.append(rows)
-        return {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1]}
+        stops = [[o.order_id, o.account, o.side, o.type, o.time_in_force, o.price, o.qty, o.quote_qty,
+                  o.client_order_id, o.stp, o.timestamp, o.stop_price] for o in self.stops()]
+        return {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1],
+                "last_price": self.last_price, "stops": stops}
 
     @classmethod
     def restore(cls, rules: SymbolRules, snapshot: dict) -> OrderBook:
@@ -420,6 +536,9 @@ class OrderBook:
         for side, rows in ((_BUY, snapshot["bids"]), (_SELL, snapshot["asks"])):
             for oid, account, price, leaves, executed, cum_quote, cid, stp, ts in rows:
                 book._rest(RestingOrder(oid, account, side, price, leaves, executed, cum_quote, cid, stp, ts), None)
+        book.last_price = snapshot.get("last_price", 0)
+        for row in snapshot.get("stops", ()):
+            book._file_stop(StopOrder(*row), None)
         book.validate()
         return book
 
@@ -449,13 +568,24 @@ class OrderBook:
             raise InvariantError(f"{self.symbol}: crossed book at rest: bid {bid} >= ask {ask}")
         if seen.keys() != self._orders.keys() or any(self._orders[i] is not o for i, o in seen.items()):
             raise InvariantError(f"{self.symbol}: order index disagrees with the levels")
+        last = self.last_price
+        falls, rises = [], []
+        for oid, o in self._stops.items():
+            if oid != o.order_id or oid in seen or o.type < _FIRST_STOP:
+                raise InvariantError(f"{self.symbol}: stop order {oid} misfiled")
+            if last and (last <= o.stop_price if o.falls else last >= o.stop_price):
+                raise InvariantError(f"{self.symbol}: stop order {oid} pending past its trigger at {last}")
+            (falls if o.falls else rises).append((o.stop_price, oid))
+        if sorted(falls) != self._falls or sorted(rises) != self._rises:
+            raise InvariantError(f"{self.symbol}: stop trigger lists disagree with the pending stops")
+        every = [*seen.values(), *self._stops.values()]
         by_account = {a: set(d) for a, d in self._by_account.items()}
         expected: dict[int, set[int]] = {}
-        for o in seen.values():
+        for o in every:
             expected.setdefault(o.account, set()).add(o.order_id)
-        if by_account != expected:
+        if by_account != expected or any(d[i] is not self.order(i) for d in self._by_account.values() for i in d):
             raise InvariantError(f"{self.symbol}: account index disagrees with the open orders")
-        clients = {(o.account, o.client_order_id): o for o in seen.values() if o.client_order_id}
+        clients = {(o.account, o.client_order_id): o for o in every if o.client_order_id}
         if clients != self._by_client:
             raise InvariantError(f"{self.symbol}: client order id index disagrees with the open orders")
 
@@ -492,7 +622,11 @@ class OrderBook:
         if order.client_order_id:
             del self._by_client[(order.account, order.client_order_id)]
 
-    def _cancel(self, order: RestingOrder, out: list) -> None:
+    def _cancel(self, order: RestingOrder | StopOrder, out: list) -> None:
+        if type(order) is StopOrder:
+            self._unfile_stop(order)
+            out.append(OrderReport(order.order_id, order.account, _CANCELED, 0, 0, 0, ""))
+            return
         side = order.side
         price = order.price
         key = price if side == _BUY else -price
@@ -513,6 +647,73 @@ class OrderBook:
         elif len(level.orders) > 2 * level.count + 8:
             level.orders = deque(o for o in level.orders if o.leaves)
         out.append(LevelChange(side, price, level.total))
+
+    def _file_stop(self, stop: StopOrder, out: list | None) -> None:
+        """File a new stop order until its trigger, or reject it if its condition already holds."""
+        last = self.last_price
+        falls = stop.falls
+        if out is not None and last and (last <= stop.stop_price if falls else last >= stop.stop_price):
+            out.append(OrderReport(stop.order_id, stop.account, _REJECTED, 0, 0, 0, "would_trigger"))
+            return
+        self._stops[stop.order_id] = stop
+        insort(self._falls if falls else self._rises, (stop.stop_price, stop.order_id))
+        acct = self._by_account.get(stop.account)
+        if acct is None:
+            self._by_account[stop.account] = acct = {}
+        acct[stop.order_id] = stop
+        if stop.client_order_id:
+            self._by_client[(stop.account, stop.client_order_id)] = stop
+        if out is not None:
+            out.append(OrderReport(stop.order_id, stop.account, _NEW, 0, 0, stop.qty, ""))
+
+    def _unfile_stop(self, stop: StopOrder) -> None:
+        del self._stops[stop.order_id]
+        keys = self._falls if stop.falls else self._rises
+        del keys[bisect_left(keys, (stop.stop_price, stop.order_id))]
+        acct = self._by_account[stop.account]
+        del acct[stop.order_id]
+        if not acct:
+            del self._by_account[stop.account]
+        if stop.client_order_id:
+            del self._by_client[(stop.account, stop.client_order_id)]
+
+    def _take_triggered(self, low: int, high: int) -> list[StopOrder]:
+        """Unfile and return, oldest order id first, the stops that trade prices in [low, high] trigger."""
+        falls, rises = self._falls, self._rises
+        i = bisect_left(falls, (low, 0))  # stop >= low: a fall to `low` reached them
+        j = bisect_right(rises, (high, _UNBOUNDED))  # stop <= high: a rise to `high` reached them
+        if i == len(falls) and not j:
+            return []
+        hits = falls[i:] + rises[:j]
+        del falls[i:]
+        del rises[:j]
+        stops = self._stops
+        by_account = self._by_account
+        taken = []
+        for oid in sorted(oid for _, oid in hits):
+            stop = stops.pop(oid)
+            acct = by_account[stop.account]
+            del acct[oid]
+            if not acct:
+                del by_account[stop.account]
+            if stop.client_order_id:
+                del self._by_client[(stop.account, stop.client_order_id)]
+            taken.append(stop)
+        return taken
+
+    def _run_triggered(self, first_price: int, timestamp: int, out: list) -> None:
+        """Run the stops a command's trades triggered, and those their own trades trigger, in turn."""
+        last = self.last_price
+        queue = deque(self._take_triggered(min(first_price, last), max(first_price, last)))
+        while queue:
+            stop = queue.popleft()
+            out.append(Triggered(stop.order_id, stop.account))
+            first = self._execute(stop.order_id, stop.account, stop.side, OrderType(stop.type).working_type,
+                                  stop.time_in_force, stop.price, stop.qty, stop.quote_qty, stop.client_order_id,
+                                  stop.stp, timestamp, out)
+            if first and self._stops:
+                last = self.last_price
+                queue.extend(self._take_triggered(min(first, last), max(first, last)))
 
     def _fok_fillable(self, keys: list[int], other: int, limit_key: int, qty: int, account: int, stp: int) -> bool:
         """Whether a FOK could fill `qty` completely, counting only what STP would let it take."""

@@ -65,8 +65,11 @@ def order_hold(rules: SymbolRules, side: int, type: int, price: int, qty: int, q
     """(asset, amount) an order must freeze: limit buy price x qty in quote; market buy its quote
     budget; sell its qty in base. Amount 0 means the order lacks the cap it needs (a market buy
     without quote_qty, a sell without qty): Acquiring must give it one (e.g. a market buy by qty gets
-    a quote budget), since the book never spends beyond its caps.
+    a quote budget), since the book never spends beyond its caps. A stop order freezes, from its
+    entry, what the order it becomes would (Binance: a STOP_LOSS_LIMIT buy holds price x qty).
     """
+    if type >= OrderType.STOP_LOSS:
+        type = OrderType(type).working_type
     if side == Side.BUY:
         if type == OrderType.MARKET:
             return rules.quote, quote_qty

@@ -11,9 +11,41 @@ class Side(IntEnum):
 
 
 class OrderType(IntEnum):
+    """Binance's order types. The last four are stop orders: they wait, off the book, until the last
+    trade price reaches their stop price, then work as their `working_type` (LIMIT or MARKET)."""
+
     LIMIT = 0
     MARKET = 1
     LIMIT_MAKER = 2
+    STOP_LOSS = 3
+    STOP_LOSS_LIMIT = 4
+    TAKE_PROFIT = 5
+    TAKE_PROFIT_LIMIT = 6
+
+    @property
+    def is_stop(self) -> bool:
+        return self >= OrderType.STOP_LOSS
+
+    @property
+    def working_type(self) -> OrderType:
+        """What the order works as once triggered (itself for the types that work at once)."""
+        return _WORKING_TYPE.get(self, self)
+
+
+_WORKING_TYPE = {
+    OrderType.STOP_LOSS: OrderType.MARKET, OrderType.TAKE_PROFIT: OrderType.MARKET,
+    OrderType.STOP_LOSS_LIMIT: OrderType.LIMIT, OrderType.TAKE_PROFIT_LIMIT: OrderType.LIMIT,
+}
+#: the stop order types by name (as entities carry them)
+STOP_TYPES = frozenset(t.name for t in _WORKING_TYPE)
+#: the types, by name, that work as a MARKET order: they never rest on the book
+MARKET_TYPES = frozenset({"MARKET", "STOP_LOSS", "TAKE_PROFIT"})
+
+
+def triggers_on_fall(type: int, side: int) -> bool:
+    """Whether a stop order triggers when the last price falls to its stop price (last <= stop:
+    a STOP_LOSS sell, a TAKE_PROFIT buy) rather than rises to it (last >= stop: the other two)."""
+    return (type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)) == (side == Side.SELL)
 
 
 class TimeInForce(IntEnum):

@@ -2,11 +2,14 @@
 
 No levels, no indexes, no lazy deletion: price-time priority is literally `sorted(key=(price, seq))`.
 It reproduces the book's trades and order reports record for record, and its depth by aggregation.
+Stop orders: a flat list too; after each match every pending stop is tested against every trade
+price of that match with Binance's four conditions written out, and the triggered ones run oldest
+order id first, those their trades trigger after them.
 """
 
 from __future__ import annotations
 
-from spot_seda.engine.book import CancelRejected, OrderReport, Trade
+from spot_seda.engine.book import CancelRejected, OrderReport, Trade, Triggered
 from spot_seda.engine.results import ResultCode
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
@@ -18,22 +21,67 @@ class RefOrder:
         self.leaves, self.executed, self.cum_quote, self.cid, self.stp = qty, 0, 0, cid, stp
 
 
+class RefStop:
+    def __init__(self, order_id, account, side, type, tif, price, qty, quote_qty, cid, stp, stop_price):
+        self.order_id, self.account, self.side, self.type, self.tif = order_id, account, side, type, tif
+        self.price, self.qty, self.quote_qty, self.cid, self.stp, self.stop_price = price, qty, quote_qty, cid, stp, stop_price
+
+    def triggered_by(self, price):
+        """Binance: STOP_LOSS sells and TAKE_PROFIT buys at or below the stop, the others at or above."""
+        loss = self.type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)
+        if (loss and self.side == Side.SELL) or (not loss and self.side == Side.BUY):
+            return price <= self.stop_price
+        return price >= self.stop_price
+
+    def becomes(self):
+        return OrderType.LIMIT if self.type in (OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT) else OrderType.MARKET
+
+
 class ReferenceBook:
     def __init__(self, rules):
         self.rules = rules
         self.open: list[RefOrder] = []
+        self.stops: list[RefStop] = []
         self.trade_id = 0
         self.seq = 0
+        self.last_price = 0
 
     def _report(self, o, status, reason=""):
         leaves = o.leaves if status in (S.NEW, S.PARTIALLY_FILLED) else 0
         return OrderReport(o.order_id, o.account, status, o.executed, o.cum_quote, leaves, reason)
 
-    def place(self, order_id, account, side, type, tif, price, qty, quote_qty=0, client_order_id="", stp=0, timestamp=0):
-        if any(o.order_id == order_id for o in self.open):
+    def place(self, order_id, account, side, type, tif, price, qty, quote_qty=0, client_order_id="", stp=0, timestamp=0,
+              stop_price=0):
+        everything = self.open + self.stops
+        if any(o.order_id == order_id for o in everything):
             return [OrderReport(order_id, account, S.REJECTED, 0, 0, 0, "duplicate_order_id")]
-        if client_order_id and any(o.account == account and o.cid == client_order_id for o in self.open):
+        if client_order_id and any(o.account == account and o.cid == client_order_id for o in everything):
             return [OrderReport(order_id, account, S.REJECTED, 0, 0, 0, "duplicate_client_order_id")]
+        if type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT):
+            stop = RefStop(order_id, account, side, type, tif, price, qty, quote_qty, client_order_id, stp, stop_price)
+            if self.last_price and stop.triggered_by(self.last_price):
+                return [OrderReport(order_id, account, S.REJECTED, 0, 0, 0, "would_trigger")]
+            self.stops.append(stop)
+            return [OrderReport(order_id, account, S.NEW, 0, 0, qty, "")]
+        out = self._match(order_id, account, side, type, tif, price, qty, quote_qty, client_order_id, stp, timestamp)
+        queue = self._triggered(out)
+        while queue:
+            s = queue.pop(0)
+            out.append(Triggered(s.order_id, s.account))
+            records = self._match(s.order_id, s.account, s.side, s.becomes(), s.tif, s.price, s.qty, s.quote_qty, s.cid,
+                                  s.stp, timestamp)
+            out += records
+            queue += self._triggered(records)
+        return out
+
+    def _triggered(self, records):
+        """The pending stops any of these trades' prices reach, taken off the list, oldest first."""
+        prices = [r.price for r in records if type(r) is Trade]
+        hit = [s for s in self.stops if any(s.triggered_by(p) for p in prices)]
+        self.stops = [s for s in self.stops if s not in hit]
+        return sorted(hit, key=lambda s: s.order_id)
+
+    def _match(self, order_id, account, side, type, tif, price, qty, quote_qty, client_order_id, stp, timestamp):
         market = type == OrderType.MARKET
 
         def crosses(o):
@@ -85,6 +133,7 @@ class ReferenceBook:
                 fill = min(fill, afford)
             quote = self.rules.notional(o.price, fill)
             self.trade_id += 1
+            self.last_price = o.price
             out.append(Trade(self.trade_id, o.price, fill, quote, o.order_id, order_id, o.account, account, side, timestamp))
             for x in (o, taker):
                 x.leaves -= fill
@@ -120,19 +169,27 @@ class ReferenceBook:
             if o.order_id == order_id and o.account == account:
                 self.open.remove(o)
                 return [self._report(o, S.CANCELED)]
+        for s in self.stops:
+            if s.order_id == order_id and s.account == account:
+                self.stops.remove(s)
+                return [OrderReport(order_id, account, S.CANCELED, 0, 0, 0, "")]
         return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
 
     def cancel_by_client_id(self, account, cid):
-        for o in self.open:
+        for o in self.open + self.stops:
             if o.account == account and o.cid == cid:
                 return self.cancel(o.order_id, account)
         return [CancelRejected(0, account, cid, ResultCode.UNKNOWN_ORDER)]
 
     def cancel_all(self, account):
         out = []
-        for o in sorted((o for o in self.open if o.account == account), key=lambda o: o.order_id):
+        for o in sorted((o for o in self.open + self.stops if o.account == account), key=lambda o: o.order_id):
             out += self.cancel(o.order_id, account)
         return out
+
+    def pending(self):
+        """The stops waiting for their trigger as (order_id, stop_price), oldest first."""
+        return sorted((s.order_id, s.stop_price) for s in self.stops)
 
     def depth(self):
         """{(side, price): total open qty} over every level."""

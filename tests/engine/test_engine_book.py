@@ -6,7 +6,7 @@ import msgspec
 import pytest
 from engine_helpers import P, Q, btc, eth, last_report, split
 
-from spot_seda.engine.book import LevelChange, OrderBook, check_order
+from spot_seda.engine.book import CancelRejected, LevelChange, OrderBook, OrderReport, Trade, Triggered, check_order
 from spot_seda.engine.results import InvariantError, ResultCode
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType as T
@@ -249,3 +249,136 @@ def test_check_order_against_symbol_rules():
     assert check_order(r, T.MARKET, 0, 0, Q("4.99")) == ResultCode.BELOW_MIN_NOTIONAL
     assert check_order(r, T.MARKET, 0, Q("1")) == ResultCode.OK
     assert check_order(eth(), T.LIMIT, P("100.00"), Q("0.00001")) == ResultCode.QTY_OFF_STEP
+
+
+# ------------------------------------------------------------------ stop orders
+
+
+def stop(book, oid, account, side, type_, stop_price, qty, price="0", tif=TIF.GTC, **kw):
+    return book.place(oid, account, side, type_, tif, P(price), Q(qty), timestamp=1000 + oid,
+                      stop_price=P(stop_price), **kw)
+
+
+def trade_at(book, oid, price, qty="0.01"):
+    """One trade at `price` between accounts 90 (maker sell) and 91 (taker buy): sets the last price."""
+    limit(book, oid, 90, SELL, price, qty)
+    return limit(book, oid + 1, 91, BUY, price, qty)
+
+
+@pytest.mark.parametrize("type_,side,above,below", [
+    (T.STOP_LOSS, SELL, True, False), (T.STOP_LOSS_LIMIT, SELL, True, False),
+    (T.STOP_LOSS, BUY, False, True), (T.STOP_LOSS_LIMIT, BUY, False, True),
+    (T.TAKE_PROFIT, SELL, False, True), (T.TAKE_PROFIT_LIMIT, SELL, False, True),
+    (T.TAKE_PROFIT, BUY, True, False), (T.TAKE_PROFIT_LIMIT, BUY, True, False),
+])
+def test_a_stop_placed_where_it_would_trigger_is_rejected(book, type_, side, above, below):
+    """Binance: STOP_LOSS sells / TAKE_PROFIT buys trigger at last <= stop, the others at last >= stop,
+    so a STOP_LOSS sell goes below the market, a STOP_LOSS buy above it, a TAKE_PROFIT the other way;
+    placed with its condition already true (equality included) a stop is rejected."""
+    price = "100.00" if type_.working_type == T.LIMIT else "0"
+    assert last_report(stop(book, 1, 7, side, type_, "100.00", "0.1", price), 1).status == S.NEW  # no last price yet
+    trade_at(book, 10, "100.00")
+    assert book.last_price == P("100.00")
+    at = stop(book, 2, 7, side, type_, "100.00", "0.1", price)
+    assert at == [OrderReport(2, 7, S.REJECTED, 0, 0, 0, "would_trigger")]
+    for oid, stop_price, would in ((3, "101.00", above), (4, "99.00", below)):
+        report = last_report(stop(book, oid, 7, side, type_, stop_price, "0.1", price), oid)
+        assert (report.status, report.reason) == ((S.REJECTED, "would_trigger") if would else (S.NEW, ""))
+
+
+def test_a_pending_stop_is_open_but_off_the_book_until_a_trade_reaches_it(book):
+    trade_at(book, 1, "100.00")
+    out = stop(book, 5, 7, SELL, T.STOP_LOSS_LIMIT, "95.00", "0.5", price="94.00", stp=STP.NONE)
+    assert out == [OrderReport(5, 7, S.NEW, 0, 0, Q("0.5"), "")]  # no LevelChange: not on the book
+    assert book.depth(5) == ([], []) and [o.order_id for o in book.open_orders(7)] == [5] and book.order(5).executed == 0
+    limit(book, 20, 8, BUY, "94.00", "1")
+    trade_at(book, 30, "96.00")  # not yet
+    assert book.stops()[0].order_id == 5
+    out = trade_at(book, 40, "95.00")  # reached: it sells into the bid at 94.00 as a LIMIT at 94.00
+    i = out.index(Triggered(5, 7))
+    trades, reports, levels, _ = split(out[i + 1:])
+    assert [(t.price, t.qty, t.taker_order_id, t.maker_order_id, t.timestamp) for t in trades] == [
+        (P("94.00"), Q("0.5"), 5, 20, 1041)]  # at the triggering command's time
+    assert reports[-1] == OrderReport(5, 7, S.FILLED, Q("0.5"), Q("47"), 0, "")
+    assert book.stops() == [] and book.last_price == P("94.00")
+
+
+def test_a_triggered_stop_limit_rests_with_its_time_in_force_and_price(book):
+    trade_at(book, 1, "100.00")
+    stop(book, 5, 7, BUY, T.STOP_LOSS_LIMIT, "101.00", "0.5", price="102.00")
+    stop(book, 6, 7, BUY, T.TAKE_PROFIT_LIMIT, "99.00", "0.5", price="98.00", tif=TIF.IOC)
+    out = trade_at(book, 10, "101.00")
+    assert out[-2:] == [LevelChange(BUY, P("102.00"), Q("0.5")), OrderReport(5, 7, S.NEW, 0, 0, Q("0.5"), "")]
+    assert book.best_bid() == P("102.00") and [o.order_id for o in book.stops()] == [6]
+    out = limit(book, 20, 8, SELL, "99.00", "0.2")  # takes 0.2 of the 102.00 bid: the last price is 102.00
+    assert Triggered(6, 7) not in out
+    out = market(book, 21, 8, SELL, qty="0.5")  # 0.3 at 102.00; then nothing: the book is empty
+    assert Triggered(6, 7) not in out and book.last_price == P("102.00")
+    limit(book, 22, 9, BUY, "98.50", "1")
+    out = market(book, 23, 8, SELL, qty="0.1")  # a trade at 98.50 <= 99.00: the IOC at 98.00 cannot buy
+    assert out[-2:] == [Triggered(6, 7), OrderReport(6, 7, S.EXPIRED, 0, 0, 0, "ioc_leftover")]
+
+
+def test_triggered_stops_run_oldest_first_and_their_trades_trigger_more(book):
+    trade_at(book, 1, "100.00")
+    for oid, price in ((10, "99.00"), (11, "98.00"), (12, "97.00"), (13, "96.00")):
+        limit(book, oid, 8, BUY, price, "0.1")
+    stop(book, 21, 7, SELL, T.STOP_LOSS, "97.00", "0.1")  # reached only by 20's trades
+    stop(book, 20, 6, SELL, T.STOP_LOSS, "99.00", "0.2")
+    stop(book, 22, 5, SELL, T.STOP_LOSS, "99.50", "0.1")
+    out = market(book, 30, 9, SELL, qty="0.1")  # a trade at 99.00: reaches 20 and 22, not 21
+    assert [r.order_id for r in out if type(r) is Triggered] == [20, 22, 21]
+    trades = [(t.taker_order_id, t.price) for t in out if type(t) is Trade]
+    assert trades == [(30, P("99.00")), (20, P("98.00")), (20, P("97.00")), (22, P("96.00"))]
+    assert last_report(out, 21) == OrderReport(21, 7, S.EXPIRED, 0, 0, 0, "no_liquidity")
+    assert book.stops() == [] and book.last_price == P("96.00")
+
+
+def test_pending_stops_cancel_by_id_client_id_and_all_and_hold_their_client_id(book):
+    stop(book, 1, 7, SELL, T.STOP_LOSS, "90.00", "0.1", client_order_id="x")
+    stop(book, 2, 7, BUY, T.TAKE_PROFIT_LIMIT, "90.00", "0.1", price="90.00")
+    stop(book, 3, 8, BUY, T.STOP_LOSS, "110.00", "0.1")
+    assert last_report(limit(book, 4, 7, BUY, "50.00", "0.1", client_order_id="x"), 4).reason == "duplicate_client_order_id"
+    assert last_report(stop(book, 3, 9, SELL, T.STOP_LOSS, "90.00", "0.1"), 3).reason == "duplicate_order_id"
+    assert book.cancel(3, 7) == [CancelRejected(3, 7, "", ResultCode.UNKNOWN_ORDER)]  # not yours
+    assert book.cancel_by_client_id(7, "x") == [OrderReport(1, 7, S.CANCELED, 0, 0, 0, "")]
+    limit(book, 5, 7, SELL, "200.00", "0.1")
+    assert [r.order_id for r in book.cancel_all(7) if type(r) is OrderReport] == [2, 5]
+    assert book.cancel(3, 8) == [OrderReport(3, 8, S.CANCELED, 0, 0, 0, "")]
+    assert book.stops() == [] and book.open_orders(7) == []
+
+
+def test_snapshot_restore_keeps_pending_stops_and_the_last_price(book):
+    trade_at(book, 1, "100.00")
+    stop(book, 5, 7, SELL, T.STOP_LOSS_LIMIT, "95.00", "0.5", price="94.00", client_order_id="s")
+    stop(book, 6, 8, BUY, T.TAKE_PROFIT, "90.00", "0.5", quote_qty=Q("50"))
+    twin = OrderBook.restore(btc(), msgspec.msgpack.decode(msgspec.msgpack.encode(book.snapshot())))
+    assert twin.state_hash() == book.state_hash() and twin.last_price == P("100.00")
+    assert stop(twin, 7, 7, SELL, T.STOP_LOSS, "100.00", "0.1")[0].reason == "would_trigger"
+    for b in (book, twin):
+        limit(b, 20, 9, BUY, "89.00", "2")
+        out = trade_at(b, 30, "90.00")
+        assert [r.order_id for r in out if type(r) is Triggered] == [5, 6]
+    assert twin.state_hash() == book.state_hash()
+    twin.validate()
+
+
+def test_a_book_pickled_before_stop_orders_unpickles_with_none_pending(book):
+    import pickle
+
+    limit(book, 1, 7, BUY, "100.00", "0.5")
+    old = pickle.loads(pickle.dumps(book))
+    for name in ("last_price", "_stops", "_falls", "_rises"):
+        del old.__dict__[name]
+    again = pickle.loads(pickle.dumps(old))
+    assert again.stops() == [] and again.last_price == 0 and again.order(1).leaves == Q("0.5")
+    again.validate()
+
+
+def test_check_order_for_stop_orders():
+    r = btc()
+    assert check_order(r, T.STOP_LOSS_LIMIT, P("100.00"), Q("0.1"), stop_price=P("99.00")) == ResultCode.OK
+    assert check_order(r, T.STOP_LOSS, 0, Q("0.1"), stop_price=P("99.00")) == ResultCode.OK
+    assert check_order(r, T.TAKE_PROFIT, 0, Q("0.1"), stop_price=0) == ResultCode.PRICE_OFF_TICK
+    assert check_order(r, T.TAKE_PROFIT_LIMIT, 0, Q("0.1"), stop_price=P("99.00")) == ResultCode.BAD_ORDER_SHAPE
+    assert check_order(r, T.LIMIT, P("100.00"), Q("0.1"), stop_price=P("99.00")) == ResultCode.BAD_ORDER_SHAPE

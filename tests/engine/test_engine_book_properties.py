@@ -1,4 +1,5 @@
-"""Differential and property tests: OrderBook against the naive ReferenceBook over random command streams."""
+"""Differential and property tests: OrderBook against the naive ReferenceBook over random command streams
+(stop orders included: their triggers, cascades and cancels must give the twin's records exactly)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from engine_reference import ReferenceBook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spot_seda.engine.book import LevelChange, OrderBook
+from spot_seda.engine.book import LevelChange, OrderBook, OrderReport, Trade, Triggered
 from spot_seda.model.enums import OrderType as T
 from spot_seda.model.enums import Side
 from spot_seda.model.enums import TimeInForce as TIF
@@ -18,6 +19,7 @@ from spot_seda.model.enums import TimeInForce as TIF
 STEP = btc().step
 ACCOUNTS = st.integers(1, 3)  # few accounts: self-trades happen often
 CLIENT_IDS = st.sampled_from(["", "", "a", "b"])
+STOPS = [T.STOP_LOSS, T.STOP_LOSS_LIMIT, T.TAKE_PROFIT, T.TAKE_PROFIT_LIMIT]
 
 place_cmd = st.tuples(
     st.just("place"),
@@ -31,26 +33,41 @@ place_cmd = st.tuples(
     CLIENT_IDS,
     st.integers(0, 3),  # stp mode
 )
+stop_cmd = st.tuples(
+    st.just("stop"),
+    ACCOUNTS,
+    st.sampled_from(Side),
+    st.sampled_from(STOPS),
+    st.sampled_from(TIF),
+    st.integers(9990, 10010),  # the limit price of the _LIMIT kinds
+    st.integers(0, 12).map(lambda k: k * STEP * 10),
+    st.one_of(st.just(0), st.integers(1, 3_000_000_000)),
+    CLIENT_IDS,
+    st.integers(0, 3),
+    st.integers(9990, 10010),  # the stop price: in the band the trades move in, so stops trigger
+)
 cancel_cmd = st.tuples(st.just("cancel"), st.integers(1, 60), ACCOUNTS)
 cancel_client_cmd = st.tuples(st.just("cancel_client"), ACCOUNTS, st.sampled_from(["a", "b"]))
 cancel_all_cmd = st.tuples(st.just("cancel_all"), ACCOUNTS)
-commands = st.lists(st.one_of(place_cmd, place_cmd, place_cmd, cancel_cmd, cancel_client_cmd, cancel_all_cmd), min_size=10, max_size=80)
+commands = st.lists(st.one_of(place_cmd, place_cmd, place_cmd, stop_cmd, stop_cmd, cancel_cmd, cancel_client_cmd,
+                               cancel_all_cmd), min_size=10, max_size=80)
 
 
 def run(book, cmd, order_id):
     """Apply one generated command to a book (real or reference); returns its records."""
     kind = cmd[0]
-    if kind == "place":
-        _, account, side, type_, tif, price, qty, quote, cid, stp = cmd
-        if type_ == T.MARKET:
-            price = 0
+    if kind in ("place", "stop"):
+        _, account, side, type_, tif, price, qty, quote, cid, stp = cmd[:10]
+        stop_price = cmd[10] if kind == "stop" else 0
+        if type_.working_type == T.MARKET:
+            price, tif = 0, TIF.GTC
             if not qty and not quote:
                 qty = STEP
         elif not qty:
             qty = STEP
-        if type_ != T.MARKET:
+        if type_.working_type != T.MARKET:
             quote = 0
-        return book.place(order_id, account, side, type_, tif, price, qty, quote, cid, stp, 1_000 + order_id)
+        return book.place(order_id, account, side, type_, tif, price, qty, quote, cid, stp, 1_000 + order_id, stop_price)
     if kind == "cancel":
         return book.cancel(cmd[1], cmd[2])
     if kind == "cancel_client":
@@ -83,7 +100,9 @@ def check_against_reference(cmds, restore_at=None):
                 diffs[(r.side, r.price)] = r.qty
         diffs = {k: v for k, v in diffs.items() if v}
         assert book_levels(book) == ref.depth() == diffs, f"depth after command {i}: {cmd}"
-        book.validate()  # includes: no crossed book at rest
+        assert [(o.order_id, o.stop_price) for o in book.stops()] == ref.pending(), f"stops after command {i}: {cmd}"
+        assert book.last_price == ref.last_price
+        book.validate()  # includes: no crossed book at rest, no stop pending past its trigger
     return book
 
 
@@ -109,9 +128,12 @@ def test_long_seeded_replay_against_reference():
     for i in range(20_000):
         x = rng.random()
         if x < 0.7:
-            cmds.append(("place", rng.randint(1, 6), rng.choice(list(Side)), rng.choice([T.LIMIT] * 8 + [T.MARKET, T.LIMIT_MAKER]),
+            kind = "stop" if rng.random() < 0.15 else "place"
+            types = STOPS if kind == "stop" else [T.LIMIT] * 8 + [T.MARKET, T.LIMIT_MAKER]
+            cmds.append((kind, rng.randint(1, 6), rng.choice(list(Side)), rng.choice(types),
                          rng.choice([TIF.GTC] * 6 + [TIF.IOC, TIF.FOK]), rng.randint(9950, 10050), rng.randint(1, 30) * STEP,
-                         rng.choice([0, 0, 3_000_000_000]), rng.choice(["", "", "", "x", "y"]), rng.choice([0, 0, 1, 2, 3])))
+                         rng.choice([0, 0, 3_000_000_000]), rng.choice(["", "", "", "x", "y"]), rng.choice([0, 0, 1, 2, 3]),
+                         rng.randint(9950, 10050)))
         elif x < 0.9:
             cmds.append(("cancel", rng.randint(max(1, i - 300), i + 1), rng.randint(1, 6)))
         elif x < 0.97:
@@ -119,8 +141,36 @@ def test_long_seeded_replay_against_reference():
         else:
             cmds.append(("cancel_all", rng.randint(1, 6)))
     book, ref = OrderBook(btc()), ReferenceBook(btc())
+    seen = {"triggered": 0, "cascaded": 0, "would_trigger": 0}
     for i, cmd in enumerate(cmds, start=1):
-        assert comparable(run(book, cmd, i)) == run(ref, cmd, i), f"seed {seed}, command {i}: {cmd}"
+        got = run(book, cmd, i)
+        assert comparable(got) == run(ref, cmd, i), f"seed {seed}, command {i}: {cmd}"
+        seen["triggered"] += sum(type(r) is Triggered for r in got)
+        seen["cascaded"] += cascades(got, cmds)
+        seen["would_trigger"] += any(type(r) is OrderReport and r.reason == "would_trigger" for r in got)
     assert book_levels(book) == ref.depth()
+    assert [(o.order_id, o.stop_price) for o in book.stops()] == ref.pending()
     assert book.last_trade_id > 1000  # the stream really traded
+    # the run reached the interesting cases, a cascade among them
+    assert seen["triggered"] > 100 and seen["cascaded"] > 5 and seen["would_trigger"] > 100, f"seed {seed}: {seen}"
     book.validate()
+
+
+def cascades(records, cmds) -> int:
+    """Stops a command triggered that its own taker's trades did not reach: triggered by the trades of
+    a stop triggered before them (the stop's order id is its command's index, from 1)."""
+    taker_prices = [r.price for r in records if type(r) is Trade and r.taker_order_id == records_taker(records)]
+    n = 0
+    for r in records:
+        if type(r) is Triggered:
+            _, _, side, type_ = cmds[r.order_id - 1][:4]
+            stop_price = cmds[r.order_id - 1][10]
+            falls = (type_ in (T.STOP_LOSS, T.STOP_LOSS_LIMIT)) == (side == Side.SELL)
+            n += not any(p <= stop_price if falls else p >= stop_price for p in taker_prices)
+    return n
+
+
+def records_taker(records) -> int:
+    """The order id of the command's own order: the taker of its first trade."""
+    return next(r.taker_order_id for r in records if type(r) is Trade)
+
