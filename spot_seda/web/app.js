@@ -2,6 +2,7 @@
 // #pipeline: plain links, so the keyboard and the back button work) and who is told what.
 
 import { $, api } from "./common.js";
+import { accountSymbol } from "./account.js";
 import { marketSymbol, showMarket } from "./market.js";
 import { showPipeline } from "./pipeline.js";
 
@@ -9,7 +10,7 @@ const VIEWS = ["market", "account", "pipeline"];
 // what each view does when shown (true) or hidden (false)
 const hooks = { market: showMarket, pipeline: showPipeline };
 // who follows the chosen symbol: (symbol, its exchangeInfo entry, every symbol's entry)
-const symbolListeners = [marketSymbol];
+const symbolListeners = [marketSymbol, accountSymbol];
 const symbols = {};
 
 function current() {
