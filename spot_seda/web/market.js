@@ -19,7 +19,7 @@ let symbol = null, info = null, interval = "1m";
 let stream = null, generation = 0, visible = false;
 let priceDecimals = 2, qtyDecimals = 5;
 
-const book = { bids: new Map(), asks: new Map(), lastUpdateId: -1, synced: false, buffer: [], fetching: false };
+const book = { bids: new Map(), asks: new Map(), lastUpdateId: -1, synced: false, buffer: [], fetching: 0 };
 let candles = [];        // [{t, o, h, l, c, v}] by open time (numbers for drawing, text for the caption)
 let trades = [];         // newest first: {id, price, qty, time, maker}
 let lastTradeId = -1;
@@ -80,8 +80,8 @@ async function resync(gen) {
 // ------------------------------------------------------------------------------------ depth
 
 async function fetchDepth(gen) {
-  if (book.fetching) return;
-  book.fetching = true;
+  if (book.fetching === gen) return;  // (a fetch of an older stream does not count: it gives up)
+  book.fetching = gen;
   try {
     for (let attempt = 0; attempt < 5 && gen === generation; attempt++) {
       const snap = await api(`/api/v3/depth?symbol=${symbol}&limit=1000`);
@@ -102,7 +102,7 @@ async function fetchDepth(gen) {
   } catch (e) {
     setText("book-state", `cannot sync: ${e.text || e.message}`);
   } finally {
-    book.fetching = false;
+    if (book.fetching === gen) book.fetching = 0;
   }
   if (gen === generation && !book.synced) setTimeout(() => gen === generation && fetchDepth(gen), 500);
 }
