@@ -48,6 +48,44 @@ class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_body_bytes: Positive = 65536
 
 
+class RateLimit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One of Binance's rate limits, as exchangeInfo's `rateLimits` lists it: at most `limit` per
+    `interval_num` `interval`s. Windows are fixed and aligned on the clock (a minute's starts at :00,
+    a day's at 00:00 UTC), as Binance's counters reset."""
+
+    interval: Literal["SECOND", "MINUTE", "HOUR", "DAY"]
+    interval_num: Positive = 1
+    limit: Positive
+
+
+def _binance_request_weight() -> list[RateLimit]:
+    return [RateLimit(interval="MINUTE", interval_num=1, limit=6000)]
+
+
+def _binance_orders() -> list[RateLimit]:
+    return [RateLimit(interval="SECOND", interval_num=10, limit=100), RateLimit(interval="DAY", interval_num=1, limit=200000)]
+
+
+class RateLimitSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Binance's rate limits at the REST API (spot_seda/api/ratelimit.py, which holds the endpoint
+    weights). A file without this section has none: configs/default.toml switches them on with
+    Binance's values."""
+
+    enabled: bool = False
+    #: REQUEST_WEIGHT per client IP (an IPv6 client: per /64), for every /api/ request
+    request_weight: list[RateLimit] = msgspec.field(default_factory=_binance_request_weight)
+    #: ORDERS per account (POST /api/v3/order, /api/spot/v2/), wherever they come from
+    orders: list[RateLimit] = msgspec.field(default_factory=_binance_orders)
+    #: an IP answered this many 429s in a row without waiting for their Retry-After is banned (418)
+    ban_after_429s: Positive = 10
+    #: the first ban's length; each further ban of the same IP doubles it, up to ban_max_s
+    #: (Binance: "from 2 minutes to 3 days")
+    ban_s: PositiveFloat = 120.0
+    ban_max_s: PositiveFloat = 259200.0
+    #: most IPs, and most accounts, the limiter remembers; idle ones are forgotten first
+    max_tracked: Positive = 100_000
+
+
 class BusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     transport: Literal["shm", "inproc", "kafka"] = "shm"
     #: bytes of shared memory per consumer-group member queue; a full queue is back-pressure
@@ -132,6 +170,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     bus: BusSettings = msgspec.field(default_factory=BusSettings)
     journal: JournalSettings = msgspec.field(default_factory=JournalSettings)
     history: HistorySettings = msgspec.field(default_factory=HistorySettings)
+    rate_limits: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
     runtime: RuntimeSettings = msgspec.field(default_factory=RuntimeSettings)
     relay: RelaySettings = msgspec.field(default_factory=RelaySettings)

@@ -8,7 +8,8 @@ HTTP status (Binance: 4XX for a malformed request or a rejected action, 5XX for 
 - 401 for -2014 / -2015 (missing, malformed or unknown API key; bad admin token): what Binance answers;
 - 403 for an endpoint switched off by configuration (admin endpoints without a token);
 - 404 for an unknown path (-1000 with the path in the text: Binance has no code for it);
-- 429 for -1003 as a rate limit (Binance), 503 for -1003 as engine backlog (the node's admission
+- 429 for -1003 and -1015 as a rate limit (Binance: request weight, orders; api/ratelimit.py), 418
+  for -1003 to a banned IP; 503 for -1003 as engine backlog (the node's admission
   control, issue 4: "HTTP 503 with a -1003-style error") and for -1007/-1008 (execution status unknown
   or the server is busy);
 - 500 for -1000 unknown errors (a bug, never a bad input).
@@ -95,9 +96,20 @@ def overloaded() -> ApiError:
 
 
 def rate_limited(limit: int, interval: str) -> ApiError:
-    """-1003 as Binance's rate limiter says it (HTTP 429)."""
+    """-1003 as Binance's rate limiter says it (HTTP 429); `interval` as Binance says it: "1 MINUTE"."""
     return ApiError(-1003, f"Too much request weight used; current limit is {limit} request weight per {interval}. "
                            "Please use WebSocket Streams for live updates to avoid polling the API.", 429)
+
+
+def ip_banned(until_ms: int) -> ApiError:
+    """-1003 with HTTP 418: an IP that kept going after its 429s is banned until then (ms)."""
+    return ApiError(-1003, f"Way too much request weight used; IP banned until {until_ms}. "
+                           "Please use WebSocket Streams for live updates to avoid bans.", 418)
+
+
+def too_many_orders(limit: int, interval: str) -> ApiError:
+    """-1015 with HTTP 429: the account's ORDERS limit (`interval` as Binance says it: "10 SECOND")."""
+    return ApiError(-1015, f"Too many new orders; current limit is {limit} orders per {interval}.", 429)
 
 
 def timeout() -> ApiError:

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from . import params, views
 from .plumbing import HISTORY, now_ms, read_fresh, request_params, stage_of
+from .ratelimit import LIMITER
 
 # ------------------------------------------------------------------------------- public
 
@@ -23,7 +24,9 @@ async def exchange_info(request: web.Request) -> web.Response:
     p, _, _ = await request_params(request)
     rules = stage_of(request).rules
     chosen = params.parse_symbols_filter(p, rules)
-    return web.json_response(views.exchange_info_json({s: rules[s] for s in chosen}, now_ms()))
+    info = views.exchange_info_json({s: rules[s] for s in chosen}, now_ms())
+    info["rateLimits"] = request.app[LIMITER].rate_limits_json()  # the node's limits (ratelimit.py)
+    return web.json_response(info)
 
 
 async def depth(request: web.Request) -> web.Response:

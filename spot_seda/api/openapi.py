@@ -2,13 +2,16 @@
 
 Built from small helpers so that every endpoint states its parameters, its answer's shape and the
 Binance-style error body. Private endpoints take their parameters in the query string or a
-form-encoded body (DELETE included), signed as auth.py describes.
+form-encoded body (DELETE included), signed as auth.py describes. Every /api/ operation states the
+rate-limit headers of its answers and the 429 / 418 answers (api/ratelimit.py), when the node's
+[rate_limits] are on.
 """
 
 from __future__ import annotations
 
 from ..engine.kline import INTERVALS as _INTERVALS
 from .params import DEPTH_LIMITS, RESP_TYPES
+from .ratelimit import ORDER_ROUTES
 from .views import ORDER_TYPES, STP_MODES
 
 INTERVALS = list(_INTERVALS)
@@ -80,6 +83,19 @@ PUBLIC_ERRORS = {"400": ERRORS["400"]}
 
 
 def _op(summary: str, ok: dict, params: list[dict] | None = None, *, tag: str, security: list | None = None,
+#: the answers of the rate limits (api/ratelimit.py), on every /api/ operation
+RATE_LIMIT_ERRORS = {
+    "429": {**_json(_ref("Error"), "-1003 past the IP's request weight, -1015 past the account's orders limit: wait "
+                                   "Retry-After seconds (the window's end); keep going and the IP is banned (418)"),
+            "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}},
+    "418": {**_json(_ref("Error"), "-1003 \"Way too much request weight used; IP banned until <ms>.\": the IP went on "
+                                   "after its 429s; banned for Retry-After seconds"),
+            "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}},
+}
+#: the headers of every /api/ answer, and of an order's
+WEIGHT_HEADERS = {"X-MBX-USED-WEIGHT-1M": {"$ref": "#/components/headers/X-MBX-USED-WEIGHT-1M"}}
+ORDER_COUNT_HEADERS = {"X-MBX-ORDER-COUNT-10S": {"$ref": "#/components/headers/X-MBX-ORDER-COUNT-10S"},
+                       "X-MBX-ORDER-COUNT-1D": {"$ref": "#/components/headers/X-MBX-ORDER-COUNT-1D"}}
         errors: dict | None = None, body: dict | None = None, description: str = "") -> dict:
     op: dict = {"summary": summary, "tags": [tag], "parameters": params or [],
                 "responses": {"200": ok, **(errors if errors is not None else PUBLIC_ERRORS)}}
@@ -148,7 +164,7 @@ def _schemas() -> dict:
         "ServerTime": _obj({"serverTime": _int()}),
         "Filter": filt,
         "SymbolInfo": symbol_info,
-        "ExchangeInfo": _obj({"timezone": _str(), "serverTime": _int(), "rateLimits": _array({"type": "object"}),
+        "ExchangeInfo": _obj({"timezone": _str(), "serverTime": _int(), "rateLimits": _array(_ref("RateLimit")),
                               "exchangeFilters": _array({"type": "object"}), "symbols": _array(_ref("SymbolInfo"))}),
         "Depth": _obj({"lastUpdateId": _int(), "bids": _array(_array(_str())), "asks": _array(_array(_str()))}),
         "Trade": _obj({"id": _int(), "price": _dec(), "qty": _dec(), "quoteQty": _dec(), "time": _int(),
@@ -174,6 +190,12 @@ def _schemas() -> dict:
         "Balance": _obj(balance),
         "Account": _obj({"makerCommission": _int(), "takerCommission": _int(), "buyerCommission": _int(),
                          "sellerCommission": _int(), "commissionRates": {"type": "object"}, "canTrade": _bool(),
+        "RateLimit": _obj({"rateLimitType": _str(enum=["REQUEST_WEIGHT", "ORDERS"]),
+                           "interval": _str(enum=["SECOND", "MINUTE", "HOUR", "DAY"]), "intervalNum": _int(),
+                           "limit": _int()}),
+        "OrderRateLimit": _obj({"rateLimitType": _str(enum=["ORDERS"]),
+                                "interval": _str(enum=["SECOND", "MINUTE", "HOUR", "DAY"]), "intervalNum": _int(),
+                                "limit": _int(), "count": _int("this account's orders in the current window")}),
                          "canWithdraw": _bool(), "canDeposit": _bool(), "brokered": _bool(),
                          "requireSelfTradePrevention": _bool(), "preventSor": _bool(), "updateTime": _int(),
                          "accountType": _str(), "balances": _array(_ref("Balance")), "permissions": _array(_str()),
@@ -198,6 +220,29 @@ def openapi_document(base_url: str = "/") -> dict:
     order_ref = [SYMBOL, _p("orderId", _int()), _p("origClientOrderId", _str(maxLength=36))]
     new_order = [
         SYMBOL,
+def _headers() -> dict:
+    def header(description: str) -> dict:
+        return {"description": description, "schema": _int(minimum=0)}
+
+    return {
+        "X-MBX-USED-WEIGHT-1M": header(
+            "The client IP's request weight used in the current minute (one such header per REQUEST_WEIGHT limit "
+            "of exchangeInfo's rateLimits: X-MBX-USED-WEIGHT-<intervalNum><S|M|H|D>)"),
+        "X-MBX-ORDER-COUNT-10S": header("The account's orders in the current 10 seconds (one header per ORDERS limit)"),
+        "X-MBX-ORDER-COUNT-1D": header("The account's orders today (UTC)"),
+        "Retry-After": header("Seconds to wait: to the end of the window (429), to the end of the ban (418)"),
+    }
+
+
+def _rate_limited(op: dict, counts_orders: bool) -> None:
+    """An /api/ operation's answers carry the weight headers (an order's, the order counts too) and
+    may be 429 or 418."""
+    headers = WEIGHT_HEADERS | (ORDER_COUNT_HEADERS if counts_orders else {})
+    op["responses"] = {code: {**response, "headers": dict(headers)} for code, response in op["responses"].items()}
+    for code, response in RATE_LIMIT_ERRORS.items():
+        op["responses"][code] = {**response, "headers": headers | response["headers"]}
+
+
         _p("side", _str(enum=["BUY", "SELL"]), True),
         _p("type", _str(enum=ORDER_TYPES), True),
         _p("timeInForce", _str(enum=["GTC", "IOC", "FOK"]), False, "LIMIT only (mandatory there)."),
@@ -280,6 +325,10 @@ def openapi_document(base_url: str = "/") -> dict:
                           security=KEY_SECURITY, errors=ERRORS),
         },
         "/api/spot/v2/": {"post": _op(
+        "/api/v3/rateLimit/order": {"get": _signed(
+            "Query unfilled order count", _json(_array(_ref("OrderRateLimit"))), [], tag="Account",
+            description="SIGNED. The account's count of orders in the current window of each ORDERS limit "
+                        "(empty when the node has no rate limits).")},
             "Seed order endpoint", _json({"oneOf": [_ref("OrderAck"), _ref("OrderResult"), _ref("OrderFull")]}),
             SIGNED_PARAMS, tag="Trading", security=SIGNED_SECURITY, errors=ERRORS,
             body={"required": True, "content": {"application/json": {"schema": _ref("SeedOrder")}}},
@@ -310,6 +359,10 @@ def openapi_document(base_url: str = "/") -> dict:
         "paths": paths,
         "components": {
             "schemas": _schemas(),
+    for path, item in paths.items():
+        if path.startswith("/api/"):
+            for method, op in item.items():
+                _rate_limited(op, (method.upper(), path) in ORDER_ROUTES)
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-MBX-APIKEY"},
                 "Signature": {"type": "apiKey", "in": "query", "name": "signature",
@@ -319,3 +372,4 @@ def openapi_document(base_url: str = "/") -> dict:
             },
         },
     }
+            "headers": _headers(),

@@ -36,6 +36,7 @@ from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body, read_fresh,
                        request_params, settle_body, signed, stage_of)
+from .ratelimit import LIMITER, RateLimiter, count_order, ratelimit_middleware
 from .readbarrier import ReadBarrier
 
 log = logging.getLogger("spot_seda.api")
@@ -83,6 +84,7 @@ async def place_order(request: web.Request, account_id: int, p: dict[str, str]) 
 
 async def new_order(request: web.Request) -> web.Response:
     account_id, p = await signed(request)
+    count_order(request, account_id)  # ORDERS per account (ratelimit.py): 429 / -1015 past a limit
     return await place_order(request, account_id, p)
 
 
@@ -90,6 +92,7 @@ async def seed_order(request: web.Request) -> web.Response:
     """The seed's POST /api/spot/v2/: a JSON body {"symbol","side","price","quantity",...}, signed like v3
     (the signature covers the query string; the JSON body's fields become order parameters)."""
     account_id, p = await signed_json(request)
+    count_order(request, account_id)
     return await place_order(request, account_id, p)
 
 
@@ -266,6 +269,12 @@ async def account_info(request: web.Request) -> web.Response:
     return web.json_response(views.account_json(account_id, balances, rules, now_ms(), omit_zero_balances=omit_zero))
 
 
+async def order_rate_limits(request: web.Request) -> web.Response:
+    """GET /api/v3/rateLimit/order: the account's count in each ORDERS window (ratelimit.py)."""
+    account_id, _p = await signed(request)
+    return web.json_response(request.app[LIMITER].order_usage(account_id, now_ms()))
+
+
 # -------------------------------------------------------------------------------- admin
 
 
@@ -317,7 +326,8 @@ async def admin_withdraw(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     stage = stage_of(request)
     table = open_from_manifest(stage.ctx.data_dir)
-    return web.Response(text=render_prometheus(table) + request.app[ADMISSION].prometheus(), content_type="text/plain")
+    return web.Response(text=render_prometheus(table) + request.app[ADMISSION].prometheus()
+                        + request.app[LIMITER].prometheus(), content_type="text/plain")
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -376,8 +386,13 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     """The aiohttp application of one Acquiring stage instance."""
     settings = stage.ctx.settings
     node = settings.node
-    app = web.Application(middlewares=[admission_middleware(settle_body), errors_middleware],
-                          client_max_size=node.max_body_bytes)
+    limiter = RateLimiter(settings.rate_limits)
+    # outermost the rate limits (a client past its share: 429/418), then the shedding of overload (503)
+    middlewares = [admission_middleware(settle_body), errors_middleware]
+    if limiter.enabled:
+        middlewares.insert(0, ratelimit_middleware(settle_body))
+    app = web.Application(middlewares=middlewares, client_max_size=node.max_body_bytes)
+    app[LIMITER] = limiter
     app[ADMISSION] = Admission(node.shed_orders_in_flight, node.shed_all_in_flight, node.shed_loop_lag_ms,
                                node.result_timeout_s)
     app[STAGE] = stage
@@ -415,6 +430,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     r.add_get("/metrics", metrics)
     r.add_get("/openapi.json", openapi)
     add_page_routes(app)  # the node's web page (api/page.py, issue 17)
+    r.add_get("/api/v3/rateLimit/order", order_rate_limits)
     return app
 
 

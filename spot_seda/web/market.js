@@ -217,7 +217,7 @@ function showTicker(t) {
   setText("t-high", fixed(t.high, priceDecimals));
   setText("t-low", fixed(t.low, priceDecimals));
   setText("t-vol", `${trim(t.vol)} ${info ? info.baseAsset : ""}`);
-  setText("t-qvol", `${trim(t.qvol)} ${info ? info.quoteAsset : ""}`);
+  setText("t-qvol", `${fixed(t.qvol, 2)} ${info ? info.quoteAsset : ""}`);
   setText("t-count", String(t.count));
 }
 
@@ -279,7 +279,7 @@ function drawCandles() {
     ctx.globalAlpha = 0.45;
     ctx.fillRect(Math.round(x), volTop + volH - vh, body, vh);
     ctx.globalAlpha = 1;
-    if (x - lastLabel > 90) {
+    if (x - lastLabel > 90 && cx > 28 && cx < plotW - 28) {  // whole labels only
       ctx.fillStyle = COLORS.muted;
       ctx.textAlign = "center";
       ctx.fillText(timeLabel(c.t), cx, h - bottom / 2);

@@ -1,0 +1,408 @@
+"""Binance's rate limits at the REST API's front door (beside admission.py, which sheds overload).
+
+Two different refusals, two different statuses:
+
+- admission.py: the NODE is overloaded (its backlog, whoever caused it): HTTP 503, -1003 "Too many
+  requests queued."; nothing happened, retry at once.
+- here: THIS CLIENT used more than its share, as Binance counts it: HTTP 429 with `Retry-After`
+  (seconds until its window resets), and HTTP 418 for an IP that keeps going after its 429s (banned
+  for `rate_limits.ban_s`, doubling for a repeat offender, up to `ban_max_s`, as Binance does).
+
+What is counted (binance-spot-api-docs, rest-api.md "LIMITS"):
+
+- REQUEST_WEIGHT per client IP (an IPv6 client per /64: one host owns a whole /64): every /api/
+  request adds its endpoint's weight (`WEIGHTS`, Binance's for each endpoint this node serves), also
+  one that later fails (a bad signature, a bad parameter) or is shed; one refused 429/418 adds none.
+  Every /api/ answer carries `X-MBX-USED-WEIGHT-<n><unit>` (e.g. `X-MBX-USED-WEIGHT-1M`).
+  Past the limit: 429 -1003 "Too much request weight used; current limit is 6000 request weight per
+  1 MINUTE. ..."; banned: 418 -1003 "Way too much request weight used; IP banned until <ms>. ...".
+- ORDERS per account, from whatever IP (POST /api/v3/order, POST /api/spot/v2/), once the request's
+  signature is checked and before its parameters are: past the limit 429 -1015 "Too many new orders;
+  current limit is 100 orders per 10 SECOND."; the order's answer carries
+  `X-MBX-ORDER-COUNT-10S` and `X-MBX-ORDER-COUNT-1D`. `GET /api/v3/rateLimit/order` shows them.
+
+Windows are fixed and aligned on the clock (a minute's from :00, a day's from 00:00 UTC): a counter
+is its window's number and a count, so a request costs a few dict and integer operations.
+
+Memory is bounded: IPs and accounts live in two insertion-ordered tables of at most
+`rate_limits.max_tracked` entries. Each request looks at the two oldest entries of its table and
+forgets one whose windows, back-off and ban are all over (an IP with bans behind it is kept until
+`ban_max_s` after its last ban ends, so that its next ban is longer), or moves it to the back; a
+full table forgets its oldest entry outright.
+
+The admin endpoints, /metrics, /openapi.json and the web page are not /api/ and are not counted.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+
+from aiohttp import web
+
+from . import errors
+
+#: ms per interval unit, and the letter of the unit in the header names (Binance's)
+UNIT_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
+UNIT_LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
+#: the requests that place an order: counted per account (count_order)
+ORDER_ROUTES = frozenset({("POST", "/api/v3/order"), ("POST", "/api/spot/v2/")})
+#: request key: the account's order counts after this order (the middleware writes the headers)
+ORDER_COUNTS = "spot_seda.order_counts"
+#: request key: seconds to send in Retry-After with a 429 raised by a handler (the orders limit)
+RETRY_AFTER = "spot_seda.retry_after"
+
+
+# ------------------------------------------------------------------------------ the weights
+
+
+def _depth(q: Mapping[str, str]) -> int:
+    """1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250 (default limit 100)."""
+    limit = q.get("limit", "100")
+    n = int(limit) if limit.isdigit() and len(limit) < 10 else 100
+    return 5 if n <= 100 else 25 if n <= 500 else 50 if n <= 1000 else 250
+
+
+def _symbol_count(q: Mapping[str, str]) -> int | None:
+    """1 for `symbol`, the length of a `symbols` list, None for neither (every symbol)."""
+    if q.get("symbol"):
+        return 1
+    symbols = q.get("symbols")
+    if symbols:
+        return symbols.count(",") + 1
+    return None
+
+
+def _ticker_24hr(q: Mapping[str, str]) -> int:
+    """symbol: 2; symbols 1-20: 2, 21-100: 40, more: 80; neither (every symbol): 80."""
+    n = _symbol_count(q)
+    return 80 if n is None or n > 100 else 40 if n > 20 else 2
+
+
+def _ticker_one_or_all(q: Mapping[str, str]) -> int:
+    """ticker/price and ticker/bookTicker: symbol 2, symbols or neither 4."""
+    return 2 if q.get("symbol") else 4
+
+
+def _open_orders(q: Mapping[str, str]) -> int:
+    """6 for one symbol, 80 without."""
+    return 6 if q.get("symbol") else 80
+
+
+def _my_trades(q: Mapping[str, str]) -> int:
+    """20; 5 with orderId."""
+    return 5 if q.get("orderId") else 20
+
+
+#: Binance's request weight of each endpoint this node serves (rest-api.md), or a function of the
+#: query's parameters for those whose weight depends on them. An /api/ path not listed weighs 1.
+WEIGHTS: dict[tuple[str, str], int | Callable[[Mapping[str, str]], int]] = {
+    ("GET", "/api/v3/ping"): 1,
+    ("GET", "/api/v3/time"): 1,
+    ("GET", "/api/v3/exchangeInfo"): 20,
+    ("GET", "/api/v3/depth"): _depth,
+    ("GET", "/api/v3/trades"): 25,
+    ("GET", "/api/v3/historicalTrades"): 25,
+    ("GET", "/api/v3/aggTrades"): 4,
+    ("GET", "/api/v3/klines"): 2,
+    ("GET", "/api/v3/avgPrice"): 2,
+    ("GET", "/api/v3/ticker/24hr"): _ticker_24hr,
+    ("GET", "/api/v3/ticker/price"): _ticker_one_or_all,
+    ("GET", "/api/v3/ticker/bookTicker"): _ticker_one_or_all,
+    ("POST", "/api/v3/order"): 1,
+    ("GET", "/api/v3/order"): 4,
+    ("DELETE", "/api/v3/order"): 1,
+    ("GET", "/api/v3/openOrders"): _open_orders,
+    ("DELETE", "/api/v3/openOrders"): 1,
+    ("GET", "/api/v3/allOrders"): 20,
+    ("GET", "/api/v3/myTrades"): _my_trades,
+    ("GET", "/api/v3/account"): 20,
+    ("GET", "/api/v3/rateLimit/order"): 40,
+    ("POST", "/api/v3/userDataStream"): 2,
+    ("PUT", "/api/v3/userDataStream"): 2,
+    ("DELETE", "/api/v3/userDataStream"): 2,
+    ("POST", "/api/spot/v2/"): 1,  # the seed's order entry: an order, as POST /api/v3/order
+}
+
+
+def weight_of(method: str, path: str, query: Mapping[str, str]) -> int:
+    weight = WEIGHTS.get((method, path), 1)
+    return weight if weight.__class__ is int else weight(query)
+
+
+# ------------------------------------------------------------------------------ the limits
+
+
+class Limit:
+    """One configured limit: what exchangeInfo shows, its window in ms, its header name."""
+
+    __slots__ = ("kind", "interval", "interval_num", "limit", "ms", "header", "label")
+
+    def __init__(self, kind: str, interval: str, interval_num: int, limit: int) -> None:
+        self.kind, self.interval, self.interval_num, self.limit = kind, interval, interval_num, limit
+        self.ms = UNIT_MS[interval] * interval_num
+        prefix = "X-MBX-USED-WEIGHT-" if kind == "REQUEST_WEIGHT" else "X-MBX-ORDER-COUNT-"
+        self.header = f"{prefix}{interval_num}{UNIT_LETTER[interval]}"
+        self.label = f"{interval_num} {interval}"  # as Binance's error texts say it: "1 MINUTE"
+
+    def json(self) -> dict:
+        return {"rateLimitType": self.kind, "interval": self.interval, "intervalNum": self.interval_num,
+                "limit": self.limit}
+
+
+class _Counters:
+    """One IP's or account's counters: per limit, the window it counts in and its count."""
+
+    __slots__ = ("windows", "counts", "backoff_until", "strikes", "ban_until", "bans", "keep_until")
+
+    def __init__(self, n: int) -> None:
+        self.windows = [-1] * n
+        self.counts = [0] * n
+        self.backoff_until = 0  # ms: the end of the window that answered this IP 429
+        self.strikes = 0  # 429s answered since backoff_until was last reached
+        self.ban_until = 0
+        self.bans = 0  # bans so far: the next one lasts ban_s * 2**bans
+        self.keep_until = 0  # ms: worth remembering until then (its last window's end, a ban's memory)
+
+
+class _Table:
+    """IPs or accounts -> counters, at most `cap` of them, idle ones forgotten (see the module doc)."""
+
+    __slots__ = ("entries", "cap", "limits")
+
+    def __init__(self, limits: list[Limit], cap: int) -> None:
+        self.entries: OrderedDict = OrderedDict()
+        self.cap = cap
+        self.limits = limits
+
+    def get(self, key, now_ms: int) -> _Counters:
+        entries = self.entries
+        self._sweep(now_ms)  # (it may forget this key's own entry: then nothing in it mattered any more)
+        counters = entries.get(key)
+        if counters is None:
+            counters = entries[key] = _Counters(len(self.limits))
+            if len(entries) > self.cap:
+                entries.popitem(last=False)
+        # roll each window on to now's
+        windows, counts = counters.windows, counters.counts
+        for i, limit in enumerate(self.limits):
+            window = now_ms // limit.ms
+            if windows[i] != window:
+                windows[i], counts[i] = window, 0
+        return counters
+
+    def _sweep(self, now_ms: int) -> None:
+        entries = self.entries
+        for _ in range(2):
+            if not entries:
+                return
+            key = next(iter(entries))
+            if entries[key].keep_until <= now_ms:
+                del entries[key]
+            else:
+                entries.move_to_end(key)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+@lru_cache(maxsize=4096)
+def _ipv6_key(remote: str) -> str:
+    try:
+        address = ipaddress.IPv6Address(remote.split("%", 1)[0])
+    except ValueError:
+        return remote
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+
+
+def client_key(remote: str | None) -> str:
+    """What an IP's weight is counted under: the IPv4 address; an IPv6 client's /64."""
+    if not remote or ":" not in remote:
+        return remote or ""
+    return _ipv6_key(remote)
+
+
+class RateLimiter:
+    """The node's REQUEST_WEIGHT (per IP) and ORDERS (per account) limits; all times in ms."""
+
+    def __init__(self, settings) -> None:
+        """`settings`: config.RateLimitSettings."""
+        self.enabled = settings.enabled
+        self.weight_limits = [Limit("REQUEST_WEIGHT", l.interval, l.interval_num, l.limit)
+                              for l in settings.request_weight] if self.enabled else []
+        self.order_limits = [Limit("ORDERS", l.interval, l.interval_num, l.limit)
+                             for l in settings.orders] if self.enabled else []
+        self.ban_after = settings.ban_after_429s
+        self.ban_ms = int(settings.ban_s * 1000)
+        self.ban_max_ms = int(settings.ban_max_s * 1000)
+        self.ips = _Table(self.weight_limits, settings.max_tracked)
+        self.accounts = _Table(self.order_limits, settings.max_tracked)
+        self.refused_weight = 0  # 429s for request weight
+        self.refused_orders = 0  # 429s for orders
+        self.banned = 0  # 418s
+
+    def rate_limits_json(self) -> list[dict]:
+        """exchangeInfo's `rateLimits`."""
+        return [limit.json() for limit in self.weight_limits + self.order_limits]
+
+    # -------------------------------------------------------------------- request weight
+
+    def charge(self, key: str, weight: int, now_ms: int) -> tuple[_Counters, errors.ApiError | None, int]:
+        """Add a request's weight to its IP's windows: (the IP's counters, None, 0) when admitted;
+        (counters, the 429 or 418 error, Retry-After seconds) when refused (nothing added)."""
+        counters = self.ips.get(key, now_ms)
+        if counters.ban_until > now_ms:
+            self.banned += 1
+            return counters, errors.ip_banned(counters.ban_until), _seconds(counters.ban_until - now_ms)
+        counts = counters.counts
+        for i, limit in enumerate(self.weight_limits):
+            if counts[i] + weight > limit.limit:
+                return (counters, *self._refuse(counters, limit, counters.windows[i], now_ms))
+        for i in range(len(counts)):
+            counts[i] += weight
+        self._keep(counters, self.weight_limits)
+        return counters, None, 0
+
+    def _refuse(self, counters: _Counters, limit: Limit, window: int, now_ms: int) -> tuple[errors.ApiError, int]:
+        if now_ms >= counters.backoff_until:  # the last back-off was waited out: a fresh count
+            counters.strikes = 0
+        counters.strikes += 1
+        window_end = (window + 1) * limit.ms
+        counters.backoff_until = max(counters.backoff_until, window_end)
+        if counters.strikes > self.ban_after:
+            length = min(self.ban_ms << min(counters.bans, 40), self.ban_max_ms)
+            counters.ban_until = now_ms + length
+            counters.bans += 1
+            counters.strikes = 0
+            counters.keep_until = max(counters.keep_until, counters.ban_until + self.ban_max_ms)
+            self.banned += 1
+            return errors.ip_banned(counters.ban_until), _seconds(length)
+        counters.keep_until = max(counters.keep_until, counters.backoff_until)
+        self.refused_weight += 1
+        return errors.rate_limited(limit.limit, limit.label), _seconds(window_end - now_ms)
+
+    @staticmethod
+    def _keep(counters: _Counters, limits: list[Limit]) -> None:
+        for i, limit in enumerate(limits):
+            end = (counters.windows[i] + 1) * limit.ms
+            if end > counters.keep_until:
+                counters.keep_until = end
+
+    def weight_headers(self, counters: _Counters) -> list[tuple[str, str]]:
+        return [(limit.header, str(counters.counts[i])) for i, limit in enumerate(self.weight_limits)]
+
+    # -------------------------------------------------------------------- orders
+
+    def count_order(self, account_id: int, now_ms: int) -> tuple[list[tuple[str, str]], errors.ApiError | None, int]:
+        """Count an order of this account: (its X-MBX-ORDER-COUNT headers, None, 0), or, past a
+        limit, (the headers, 429 -1015, Retry-After seconds) and nothing counted."""
+        counters = self.accounts.get(account_id, now_ms)
+        counts = counters.counts
+        for i, limit in enumerate(self.order_limits):
+            if counts[i] >= limit.limit:
+                self.refused_orders += 1
+                window_end = (counters.windows[i] + 1) * limit.ms
+                return self._order_headers(counters), errors.too_many_orders(limit.limit, limit.label), \
+                    _seconds(window_end - now_ms)
+        for i in range(len(counts)):
+            counts[i] += 1
+        self._keep(counters, self.order_limits)
+        return self._order_headers(counters), None, 0
+
+    def _order_headers(self, counters: _Counters) -> list[tuple[str, str]]:
+        return [(limit.header, str(counters.counts[i])) for i, limit in enumerate(self.order_limits)]
+
+    def order_usage(self, account_id: int, now_ms: int) -> list[dict]:
+        """GET /api/v3/rateLimit/order: each ORDERS limit with this account's count in its window."""
+        if not self.order_limits:
+            return []
+        counters = self.accounts.entries.get(account_id)
+        out = []
+        for i, limit in enumerate(self.order_limits):
+            count = counters.counts[i] if counters is not None and counters.windows[i] == now_ms // limit.ms else 0
+            out.append(limit.json() | {"count": count})
+        return out
+
+    def prometheus(self) -> str:
+        return (
+            "# HELP spot_seda_http_rate_limited_total requests refused by the rate limits (429, 418).\n"
+            "# TYPE spot_seda_http_rate_limited_total counter\n"
+            f'spot_seda_http_rate_limited_total{{limit="request_weight"}} {self.refused_weight}\n'
+            f'spot_seda_http_rate_limited_total{{limit="orders"}} {self.refused_orders}\n'
+            f'spot_seda_http_rate_limited_total{{limit="ip_ban"}} {self.banned}\n'
+            "# HELP spot_seda_http_rate_limit_tracked IPs and accounts the rate limiter remembers now.\n"
+            "# TYPE spot_seda_http_rate_limit_tracked gauge\n"
+            f'spot_seda_http_rate_limit_tracked{{kind="ip"}} {len(self.ips)}\n'
+            f'spot_seda_http_rate_limit_tracked{{kind="account"}} {len(self.accounts)}\n'
+        )
+
+
+def _seconds(ms: int) -> int:
+    """Retry-After: whole seconds, rounded up, at least 1."""
+    return max(1, -(-ms // 1000))
+
+
+# ------------------------------------------------------------------------------ HTTP
+
+LIMITER = web.AppKey("rate_limiter", RateLimiter)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def ratelimit_middleware(settle_body):
+    """The outermost middleware when limits are on: weigh every /api/ request, refuse it 429/418
+    before anything else is done for it, and put the counters in every /api/ answer's headers.
+    `settle_body(request, response)` deals with a body left unread (plumbing.py)."""
+
+    @web.middleware
+    async def rate_limit(request: web.Request, handler):
+        path = request.path
+        if not path.startswith("/api/"):
+            return await handler(request)
+        limiter = request.app[LIMITER]
+        method = request.method
+        weight = WEIGHTS.get((method, path), 1)
+        if weight.__class__ is not int:
+            weight = weight(request.query)
+        counters, refusal, retry_after = limiter.charge(client_key(request.remote), weight, time.time_ns() // 1_000_000)
+        if refusal is not None:
+            resp = web.json_response(refusal.body(), status=refusal.status)
+            resp.headers["Retry-After"] = str(retry_after)
+            for name, value in limiter.weight_headers(counters):
+                resp.headers[name] = value
+            await settle_body(request, resp)
+            return resp
+        resp = await handler(request)
+        if not resp.prepared:
+            headers = resp.headers
+            for name, value in limiter.weight_headers(counters):
+                headers[name] = value
+            order_counts = request.get(ORDER_COUNTS)
+            if order_counts is not None:
+                for name, value in order_counts:
+                    headers[name] = value
+                if resp.status == 429:
+                    headers["Retry-After"] = str(request[RETRY_AFTER])
+        return resp
+
+    return rate_limit
+
+
+def count_order(request: web.Request, account_id: int) -> None:
+    """An authenticated order of `account_id`: count it, or raise 429 -1015 past an ORDERS limit
+    (the middleware adds the counts, and Retry-After, to the answer)."""
+    limiter = request.app[LIMITER]
+    if not limiter.order_limits:
+        return
+    headers, refusal, retry_after = limiter.count_order(account_id, _now_ms())
+    request[ORDER_COUNTS] = headers
+    if refusal is not None:
+        request[RETRY_AFTER] = retry_after
+        raise refusal

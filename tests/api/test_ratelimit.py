@@ -1,0 +1,188 @@
+"""The rate limiter alone (api/ratelimit.py), on explicit clocks: Binance's windows, texts, weights,
+the 429 -> 418 ban and its doubling, per-account order counts, bounded memory. The same limiter
+through a real node over HTTP: tests/node/test_rate_limits.py."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from spot_seda.api import ratelimit as R
+from spot_seda.config import RateLimit, RateLimitSettings, parse_settings
+
+MINUTE = 60_000
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z: every window starts here
+
+
+def limiter(**overrides) -> R.RateLimiter:
+    settings = RateLimitSettings(enabled=True, **overrides)
+    return R.RateLimiter(settings)
+
+
+def test_binance_defaults_and_exchange_info():
+    lim = limiter()
+    assert lim.rate_limits_json() == [
+        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+    ]
+    assert [l.header for l in lim.weight_limits + lim.order_limits] == [
+        "X-MBX-USED-WEIGHT-1M", "X-MBX-ORDER-COUNT-10S", "X-MBX-ORDER-COUNT-1D"]
+    assert R.RateLimiter(RateLimitSettings()).rate_limits_json() == []  # a config without the section: none
+
+
+def test_the_config_files_switch_binance_limits_on():
+    from tests.conftest import ROOT
+
+    settings = parse_settings((ROOT / "configs" / "default.toml").read_bytes())
+    assert settings.rate_limits.enabled
+    assert R.RateLimiter(settings.rate_limits).rate_limits_json() == limiter().rate_limits_json()
+
+
+def test_weights_are_binance_s():
+    w = R.weight_of
+    assert w("GET", "/api/v3/ping", {}) == 1 and w("GET", "/api/v3/exchangeInfo", {}) == 20
+    assert [w("GET", "/api/v3/depth", {"limit": str(n)}) for n in (5, 100, 101, 500, 1000, 5000)] == [5, 5, 25, 25, 50, 250]
+    assert w("GET", "/api/v3/depth", {}) == 5 and w("GET", "/api/v3/depth", {"limit": "x"}) == 5
+    assert w("GET", "/api/v3/ticker/24hr", {"symbol": "BTCUSDT"}) == 2
+    assert w("GET", "/api/v3/ticker/24hr", {"symbols": '["' + '","'.join(["A"] * 20) + '"]'}) == 2
+    assert w("GET", "/api/v3/ticker/24hr", {"symbols": '["' + '","'.join(["A"] * 21) + '"]'}) == 40
+    assert w("GET", "/api/v3/ticker/24hr", {"symbols": '["' + '","'.join(["A"] * 101) + '"]'}) == 80
+    assert w("GET", "/api/v3/ticker/24hr", {}) == 80
+    assert w("GET", "/api/v3/ticker/price", {"symbol": "BTCUSDT"}) == 2 and w("GET", "/api/v3/ticker/price", {}) == 4
+    assert w("GET", "/api/v3/openOrders", {"symbol": "BTCUSDT"}) == 6 and w("GET", "/api/v3/openOrders", {}) == 80
+    assert w("GET", "/api/v3/myTrades", {"symbol": "BTCUSDT"}) == 20 and w("GET", "/api/v3/myTrades", {"orderId": "1"}) == 5
+    assert w("GET", "/api/v3/account", {}) == 20 and w("GET", "/api/v3/rateLimit/order", {}) == 40
+    assert w("POST", "/api/v3/order", {}) == 1 and w("GET", "/api/v3/order", {}) == 4
+    assert w("GET", "/api/v3/no/such/thing", {}) == 1
+
+
+def test_every_served_api_route_has_its_weight():
+    """Each /api/ route rest.py registers is in the weight table (a new endpoint gets Binance's weight,
+    not the default of 1, by being listed)."""
+    import re
+    from pathlib import Path
+
+    import spot_seda.api.rest as rest
+
+    source = Path(rest.__file__).read_text()
+    routes = {(m.upper(), p) for m, p in re.findall(r'add_(get|post|put|delete)\("(/api/[^"]+)",', source)}
+    routes |= {("GET", "/api/v3" + p) for p in re.findall(r'(?<![A-Za-z_])\("(/[A-Za-z0-9/]+)", [a-z_0-9]+\)', source)}
+    assert routes and routes <= set(R.WEIGHTS), routes - set(R.WEIGHTS)
+
+
+def test_request_weight_window_429_then_418_ban_doubling():
+    lim = limiter(request_weight=[RateLimit(interval="MINUTE", limit=100)], ban_after_429s=2, ban_s=120.0,
+                  ban_max_s=300.0)
+    now = T0 + 10_000
+    for used in (20, 40, 60, 80, 100):
+        counters, refusal, _ = lim.charge("1.2.3.4", 20, now)
+        assert refusal is None and lim.weight_headers(counters) == [("X-MBX-USED-WEIGHT-1M", str(used))]
+    counters, refusal, retry = lim.charge("1.2.3.4", 1, now)
+    assert (refusal.status, refusal.code, retry) == (429, -1003, 50)
+    assert refusal.msg == ("Too much request weight used; current limit is 100 request weight per 1 MINUTE. "
+                           "Please use WebSocket Streams for live updates to avoid polling the API.")
+    assert lim.weight_headers(counters) == [("X-MBX-USED-WEIGHT-1M", "100")]  # a refused request adds nothing
+    assert lim.charge("5.6.7.8", 100, now)[1] is None  # another IP has its own weight
+    assert lim.charge("1.2.3.4", 1, now + 1)[1].status == 429  # a second 429 without waiting
+    _, refusal, retry = lim.charge("1.2.3.4", 1, now + 2)  # and a third: banned
+    assert (refusal.status, refusal.code, retry) == (418, -1003, 120)
+    assert refusal.msg == (f"Way too much request weight used; IP banned until {now + 2 + 120_000}. "
+                           "Please use WebSocket Streams for live updates to avoid bans.")
+    # banned past the window's end too; then a fresh window
+    _, refusal, retry = lim.charge("1.2.3.4", 1, T0 + MINUTE + 5_000)
+    assert (refusal.status, retry) == (418, 66)
+    counters, refusal, _ = lim.charge("1.2.3.4", 1, now + 2 + 120_000)
+    assert refusal is None and lim.weight_headers(counters) == [("X-MBX-USED-WEIGHT-1M", "1")]
+    # a repeat offender: the next ban lasts twice as long, then no more than ban_max_s
+    start = T0 + 3 * MINUTE
+    lim.charge("1.2.3.4", 100, start)
+    assert [lim.charge("1.2.3.4", 1, start + i)[1].status for i in range(1, 4)] == [429, 429, 418]
+    assert lim.charge("1.2.3.4", 1, start + 4)[2] == 240
+    start = T0 + 10 * MINUTE
+    lim.charge("1.2.3.4", 100, start)
+    assert [lim.charge("1.2.3.4", 1, start + i)[2] for i in range(1, 4)] == [60, 60, 300]
+
+
+def test_a_client_that_waits_out_its_429_is_not_banned():
+    lim = limiter(request_weight=[RateLimit(interval="SECOND", interval_num=10, limit=10)], ban_after_429s=1)
+    for window in range(5):
+        start = T0 + window * 10_000
+        assert lim.charge("ip", 10, start)[1] is None
+        _, refusal, retry = lim.charge("ip", 1, start + 2_000)
+        assert refusal.status == 429 and retry == 8  # each window: one 429, then it waits: never banned
+
+
+def test_orders_per_account():
+    lim = limiter(orders=[RateLimit(interval="SECOND", interval_num=10, limit=3), RateLimit(interval="DAY", limit=5)])
+    now = T0 + 1_000
+    for n in (1, 2, 3):
+        headers, refusal, _ = lim.count_order(7, now)
+        assert refusal is None and headers == [("X-MBX-ORDER-COUNT-10S", str(n)), ("X-MBX-ORDER-COUNT-1D", str(n))]
+    headers, refusal, retry = lim.count_order(7, now)
+    assert (refusal.status, refusal.code, retry) == (429, -1015, 9)
+    assert refusal.msg == "Too many new orders; current limit is 3 orders per 10 SECOND."
+    assert headers == [("X-MBX-ORDER-COUNT-10S", "3"), ("X-MBX-ORDER-COUNT-1D", "3")]
+    assert lim.count_order(8, now)[1] is None  # another account
+    assert lim.order_usage(7, now) == [
+        {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 3, "count": 3},
+        {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 5, "count": 3}]
+    later = T0 + 10_000
+    assert [lim.count_order(7, later)[1] for _ in range(2)] == [None, None]
+    headers, refusal, retry = lim.count_order(7, later)
+    assert refusal.msg == "Too many new orders; current limit is 5 orders per 1 DAY." and retry == 86_390
+    assert lim.order_usage(7, later + 10_000)[0]["count"] == 0 and lim.order_usage(99, later)[1]["count"] == 0
+
+
+def test_memory_is_bounded_and_idle_entries_go():
+    lim = limiter(request_weight=[RateLimit(interval="MINUTE", limit=100)], max_tracked=1000)
+    for i in range(5000):
+        lim.charge(f"10.0.{i // 256}.{i % 256}", 1, T0 + i)
+    assert len(lim.ips) == 1000  # full: the oldest forgotten
+    # a minute later every window is over: each request forgets up to two idle IPs
+    for i in range(600):
+        lim.charge("192.0.2.1", 1, T0 + 2 * MINUTE + i)
+    assert len(lim.ips) <= 2
+    # a banned IP is kept while banned, however many come after it
+    lim = limiter(request_weight=[RateLimit(interval="MINUTE", limit=1)], ban_after_429s=1, max_tracked=100)
+    lim.charge("bad", 1, T0)
+    lim.charge("bad", 1, T0 + 1)
+    assert lim.charge("bad", 1, T0 + 2)[1].status == 418
+    for i in range(50):
+        lim.charge(f"good{i}", 1, T0 + MINUTE + i)
+    assert "bad" in lim.ips.entries and lim.charge("bad", 1, T0 + MINUTE + 60)[1].status == 418
+
+
+def test_ipv6_clients_are_counted_per_64():
+    assert R.client_key("2001:db8:1:2:aaaa::1") == R.client_key("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert R.client_key("2001:db8:1:3::1") != R.client_key("2001:db8:1:2::1")
+    assert R.client_key("::ffff:192.0.2.7") == "192.0.2.7" and R.client_key("192.0.2.7") == "192.0.2.7"
+    assert R.client_key(None) == "" and R.client_key("fe80::1%eth0") == "fe80::/64"
+
+
+def test_the_limiter_costs_microseconds():
+    """The order path's share: one weight charge and one order count (a generous bound for a busy
+    2-core CI box; the figure itself is printed)."""
+    lim = limiter()
+    n = 20_000
+    began = time.perf_counter()
+    now = T0
+    for i in range(n):
+        lim.charge("127.0.0.1", R.weight_of("POST", "/api/v3/order", {}), now + i // 100)
+        lim.count_order(i % 500, now + i // 100)
+    per_request_us = (time.perf_counter() - began) / n * 1e6
+    print(f"rate limiter: {per_request_us:.2f} us per order (weight + order count)")
+    assert per_request_us < 100
+
+
+@pytest.mark.parametrize("bad", ['interval = "WEEK"', "interval_num = 0", "limit = 0", "limit = -1"])
+def test_a_bad_limit_fails_at_start_naming_the_key(bad):
+    from spot_seda.config import ConfigError
+
+    fields = {"interval": '"MINUTE"', "interval_num": "1", "limit": "10"}
+    key, value = bad.split(" = ")
+    fields[key] = value
+    table = ", ".join(f"{k} = {v}" for k, v in fields.items())
+    with pytest.raises(ConfigError, match=r"rate_limits\.request_weight"):
+        parse_settings(f"[rate_limits]\nrequest_weight = [{{{table}}}]\n")
