@@ -80,9 +80,6 @@ ERRORS = {
     "503": _json(_ref("Error"), "-1003 overloaded: shed by admission control before any work (retry); -1007 execution status unknown (find the order by origClientOrderId)"),
 }
 PUBLIC_ERRORS = {"400": ERRORS["400"]}
-
-
-def _op(summary: str, ok: dict, params: list[dict] | None = None, *, tag: str, security: list | None = None,
 #: the answers of the rate limits (api/ratelimit.py), on every /api/ operation
 RATE_LIMIT_ERRORS = {
     "429": {**_json(_ref("Error"), "-1003 past the IP's request weight, -1015 past the account's orders limit: wait "
@@ -96,6 +93,9 @@ RATE_LIMIT_ERRORS = {
 WEIGHT_HEADERS = {"X-MBX-USED-WEIGHT-1M": {"$ref": "#/components/headers/X-MBX-USED-WEIGHT-1M"}}
 ORDER_COUNT_HEADERS = {"X-MBX-ORDER-COUNT-10S": {"$ref": "#/components/headers/X-MBX-ORDER-COUNT-10S"},
                        "X-MBX-ORDER-COUNT-1D": {"$ref": "#/components/headers/X-MBX-ORDER-COUNT-1D"}}
+
+
+def _op(summary: str, ok: dict, params: list[dict] | None = None, *, tag: str, security: list | None = None,
         errors: dict | None = None, body: dict | None = None, description: str = "") -> dict:
     op: dict = {"summary": summary, "tags": [tag], "parameters": params or [],
                 "responses": {"200": ok, **(errors if errors is not None else PUBLIC_ERRORS)}}
@@ -187,15 +187,15 @@ def _schemas() -> dict:
         "MyTrade": _obj({"symbol": _str(), "id": _int(), "orderId": _int(), "orderListId": _int(), "price": _dec(),
                          "qty": _dec(), "quoteQty": _dec(), "commission": _dec(), "commissionAsset": _str(),
                          "time": _int(), "isBuyer": _bool(), "isMaker": _bool(), "isBestMatch": _bool()}),
-        "Balance": _obj(balance),
-        "Account": _obj({"makerCommission": _int(), "takerCommission": _int(), "buyerCommission": _int(),
-                         "sellerCommission": _int(), "commissionRates": {"type": "object"}, "canTrade": _bool(),
         "RateLimit": _obj({"rateLimitType": _str(enum=["REQUEST_WEIGHT", "ORDERS"]),
                            "interval": _str(enum=["SECOND", "MINUTE", "HOUR", "DAY"]), "intervalNum": _int(),
                            "limit": _int()}),
         "OrderRateLimit": _obj({"rateLimitType": _str(enum=["ORDERS"]),
                                 "interval": _str(enum=["SECOND", "MINUTE", "HOUR", "DAY"]), "intervalNum": _int(),
                                 "limit": _int(), "count": _int("this account's orders in the current window")}),
+        "Balance": _obj(balance),
+        "Account": _obj({"makerCommission": _int(), "takerCommission": _int(), "buyerCommission": _int(),
+                         "sellerCommission": _int(), "commissionRates": {"type": "object"}, "canTrade": _bool(),
                          "canWithdraw": _bool(), "canDeposit": _bool(), "brokered": _bool(),
                          "requireSelfTradePrevention": _bool(), "preventSor": _bool(), "updateTime": _int(),
                          "accountType": _str(), "balances": _array(_ref("Balance")), "permissions": _array(_str()),
@@ -211,15 +211,6 @@ def _schemas() -> dict:
     }
 
 
-def _one_or_many(name: str) -> dict:
-    return {"oneOf": [_ref(name), _array(_ref(name))]}
-
-
-def openapi_document(base_url: str = "/") -> dict:
-    """The whole description as a JSON-ready dict."""
-    order_ref = [SYMBOL, _p("orderId", _int()), _p("origClientOrderId", _str(maxLength=36))]
-    new_order = [
-        SYMBOL,
 def _headers() -> dict:
     def header(description: str) -> dict:
         return {"description": description, "schema": _int(minimum=0)}
@@ -243,6 +234,15 @@ def _rate_limited(op: dict, counts_orders: bool) -> None:
         op["responses"][code] = {**response, "headers": headers | response["headers"]}
 
 
+def _one_or_many(name: str) -> dict:
+    return {"oneOf": [_ref(name), _array(_ref(name))]}
+
+
+def openapi_document(base_url: str = "/") -> dict:
+    """The whole description as a JSON-ready dict."""
+    order_ref = [SYMBOL, _p("orderId", _int()), _p("origClientOrderId", _str(maxLength=36))]
+    new_order = [
+        SYMBOL,
         _p("side", _str(enum=["BUY", "SELL"]), True),
         _p("type", _str(enum=ORDER_TYPES), True),
         _p("timeInForce", _str(enum=["GTC", "IOC", "FOK"]), False, "LIMIT only (mandatory there)."),
@@ -316,6 +316,10 @@ def _rate_limited(op: dict, counts_orders: bool) -> None:
         "/api/v3/account": {"get": _signed("Account information", _json(_ref("Account")),
                                            [_p("omitZeroBalances", _bool(), False,
                                                "true: leave out assets with nothing free or locked.")], tag="Account")},
+        "/api/v3/rateLimit/order": {"get": _signed(
+            "Query unfilled order count", _json(_array(_ref("OrderRateLimit"))), [], tag="Account",
+            description="SIGNED. The account's count of orders in the current window of each ORDERS limit "
+                        "(empty when the node has no rate limits).")},
         "/api/v3/userDataStream": {
             "post": _op("Start user data stream", _json(_ref("ListenKey")), tag="User data stream",
                         security=KEY_SECURITY, errors=ERRORS),
@@ -325,10 +329,6 @@ def _rate_limited(op: dict, counts_orders: bool) -> None:
                           security=KEY_SECURITY, errors=ERRORS),
         },
         "/api/spot/v2/": {"post": _op(
-        "/api/v3/rateLimit/order": {"get": _signed(
-            "Query unfilled order count", _json(_array(_ref("OrderRateLimit"))), [], tag="Account",
-            description="SIGNED. The account's count of orders in the current window of each ORDERS limit "
-                        "(empty when the node has no rate limits).")},
             "Seed order endpoint", _json({"oneOf": [_ref("OrderAck"), _ref("OrderResult"), _ref("OrderFull")]}),
             SIGNED_PARAMS, tag="Trading", security=SIGNED_SECURITY, errors=ERRORS,
             body={"required": True, "content": {"application/json": {"schema": _ref("SeedOrder")}}},
@@ -346,6 +346,10 @@ def _rate_limited(op: dict, counts_orders: bool) -> None:
                                                         "content": {"text/plain": {"schema": _str()}}}, tag="Operations")},
         "/openapi.json": {"get": _op("This document", _json({"type": "object"}), tag="Operations")},
     }
+    for path, item in paths.items():
+        if path.startswith("/api/"):
+            for method, op in item.items():
+                _rate_limited(op, (method.upper(), path) in ORDER_ROUTES)
     return {
         "openapi": "3.0.3",
         "info": {
@@ -359,10 +363,7 @@ def _rate_limited(op: dict, counts_orders: bool) -> None:
         "paths": paths,
         "components": {
             "schemas": _schemas(),
-    for path, item in paths.items():
-        if path.startswith("/api/"):
-            for method, op in item.items():
-                _rate_limited(op, (method.upper(), path) in ORDER_ROUTES)
+            "headers": _headers(),
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-MBX-APIKEY"},
                 "Signature": {"type": "apiKey", "in": "query", "name": "signature",
@@ -372,4 +373,3 @@ def _rate_limited(op: dict, counts_orders: bool) -> None:
             },
         },
     }
-            "headers": _headers(),

@@ -420,6 +420,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     r.add_get("/api/v3/allOrders", all_orders)
     r.add_get("/api/v3/myTrades", my_trades)
     r.add_get("/api/v3/account", account_info)
+    r.add_get("/api/v3/rateLimit/order", order_rate_limits)
     r.add_post("/api/v3/userDataStream", create_listen_key)
     r.add_put("/api/v3/userDataStream", keepalive_listen_key)
     r.add_delete("/api/v3/userDataStream", close_listen_key)
@@ -430,7 +431,6 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     r.add_get("/metrics", metrics)
     r.add_get("/openapi.json", openapi)
     add_page_routes(app)  # the node's web page (api/page.py, issue 17)
-    r.add_get("/api/v3/rateLimit/order", order_rate_limits)
     return app
 
 
