@@ -1,6 +1,9 @@
 """The page tests: a real node (`python run.py`, every stage its own process) and a real headless
 Chromium (Debian's, driven by Playwright; installed with apt-get on first use, tests/page/browser.py),
-one of each for the whole session. Screenshots of each view are saved under ARTIFACTS."""
+one of each for this package. Screenshots of each view are saved under ARTIFACTS.
+
+Package scope, not session: while Playwright's sync API runs, its event loop is the thread's running
+loop, and the other packages' `asyncio.run` would fail; it must be gone when tests/page ends."""
 
 from __future__ import annotations
 
@@ -68,7 +71,7 @@ class Rest:
         return client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def page_node(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("page-node")
     http, ws = free_port(), free_port()
@@ -81,7 +84,7 @@ def page_node(tmp_path_factory):
         yield proc
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     try:
         executable = ensure_chromium()
