@@ -242,9 +242,9 @@ def _security_headers(request: web.Request, resp: web.StreamResponse) -> web.Str
 
 
 def index_html(settings) -> str:
-    """The page's HTML with the node's WebSocket port and transport filled in."""
+    """The page's HTML with the node's WebSocket port filled in."""
     html = (web_dir() / "index.html").read_text(encoding="utf-8")
-    return html.replace("{{WS_PORT}}", str(int(settings.node.ws_port))).replace("{{TRANSPORT}}", settings.bus.transport)
+    return html.replace("{{WS_PORT}}", str(int(settings.node.ws_port)))
 
 
 async def index(request: web.Request) -> web.Response:

@@ -87,9 +87,11 @@ def page_node(tmp_path_factory):
 @pytest.fixture(scope="package")
 def browser():
     try:
-        executable = ensure_chromium()
+        executable, problem = ensure_chromium(), None
     except RuntimeError as exc:
-        pytest.fail(f"the page tests need a Chromium: {exc}", pytrace=False)
+        executable, problem = None, str(exc)
+    if problem:  # a failure, never a skip: CI must not pass without the browser tests
+        pytest.fail(f"the page tests need a Chromium: {problem}", pytrace=False)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

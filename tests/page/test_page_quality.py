@@ -9,6 +9,8 @@ import time
 
 from playwright.sync_api import expect
 
+from .conftest import ARTIFACTS
+
 # sums the layout shifts not caused by input (the Cumulative Layout Shift metric), from the start
 WATCH_SHIFTS = """
 window.__shifts = [];
@@ -87,7 +89,6 @@ def test_readable_on_a_phone(browser, page_node):
             page.wait_for_timeout(1200 if view == "pipeline" else 300)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{view}: {overflow} px wider than the phone"
-            from .conftest import ARTIFACTS
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"phone-{view}.png"), full_page=True)
     finally:
