@@ -7,8 +7,16 @@ timeout), ids assigned without a race (INTEGER PRIMARY KEY), and a unique index 
 file would need its own locking and a re-read of the whole file on every unknown key.
 
 Account ids are 1, 2, 3, ...; account 0 is the exchange's fee account and is never handed out.
-Keys are 64 characters of [A-Za-z0-9] from `secrets` (Binance's format). The secret is stored as is:
-an HMAC can only be checked with it. The file is created readable by its owner only.
+Keys are 64 characters of [A-Za-z0-9] from `secrets` (Binance's format). An account's requests are
+signed with one of Binance's three kinds of API key:
+
+- HMAC (`key_type` "HMAC"): the node makes a secret key and hands it out once; it is stored as is,
+  since an HMAC can only be checked with it;
+- Ed25519 (what Binance recommends) and RSA (2048 bits or more): the client keeps its private key
+  and registers the public one (PEM); the node stores only that, and has no secret of the account.
+
+The file is created readable by its owner only. A file written before key types existed is given
+their columns when opened (its accounts are HMAC ones).
 
 Lookups are cached in memory; a miss goes to the file, so accounts created by another process are
 found. A key of the wrong shape is refused before any lookup (-2014), an unknown one is -2015.
@@ -25,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .api import errors
+from .api import auth, errors
 
 KEY_LENGTH = 64
 KEY_ALPHABET = string.ascii_letters + string.digits
@@ -39,16 +47,27 @@ CREATE TABLE IF NOT EXISTS accounts (
     account_id INTEGER PRIMARY KEY CHECK (account_id > 0),
     api_key TEXT NOT NULL UNIQUE,
     secret_key TEXT NOT NULL,
-    created_ms INTEGER NOT NULL
+    created_ms INTEGER NOT NULL,
+    key_type TEXT NOT NULL DEFAULT 'HMAC',
+    public_key TEXT NOT NULL DEFAULT ''
 ) STRICT;
 """
+#: columns added since the first schema: (name, definition), for a file written before them
+_ADDED_COLUMNS = (("key_type", "TEXT NOT NULL DEFAULT 'HMAC'"), ("public_key", "TEXT NOT NULL DEFAULT ''"))
+_COLUMNS = "account_id, api_key, secret_key, key_type, public_key"
 
 
 @dataclass(frozen=True, slots=True)
 class Account:
     account_id: int
     api_key: str
+    #: the HMAC secret; "" for an Ed25519 or RSA account
     secret_key: str = field(repr=False)
+    key_type: str = auth.HMAC
+    #: the registered public key (PEM) of an Ed25519 or RSA account
+    public_key: str = field(default="", repr=False)
+    #: that key, loaded (what checks the account's signatures)
+    verifier: object = field(default=None, repr=False, compare=False)
 
 
 def new_key() -> str:
@@ -75,6 +94,7 @@ class Accounts:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = FULL")  # a created account's keys were handed out: keep them
         self._db.executescript(_SCHEMA)
+        self._add_columns()
         self._by_key: dict[str, Account] = {}
         self._by_id: dict[int, Account] = {}
 
@@ -88,23 +108,52 @@ class Accounts:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _add_columns(self) -> None:
+        """Bring a file written before key types existed up to the schema (another process may be
+        doing the same at once: a column it added first is not added again)."""
+        for name, definition in _ADDED_COLUMNS:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
+            if name in columns:
+                continue
+            try:
+                self._db.execute(f"ALTER TABLE accounts ADD COLUMN {name} {definition}")
+            except sqlite3.OperationalError:
+                if name not in {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}:
+                    raise
+
     def _remember(self, account: Account) -> Account:
         self._by_key[account.api_key] = account
         self._by_id[account.account_id] = account
         return account
 
-    def create(self) -> Account:
-        """A new account with fresh keys, durable before it is returned."""
+    @staticmethod
+    def _from_row(row) -> Account:
+        account_id, api_key, secret_key, key_type, public_key = row
+        verifier = auth.load_public_key(public_key)[1] if key_type != auth.HMAC else None
+        return Account(account_id, api_key, secret_key, key_type, public_key, verifier)
+
+    def create(self, public_key: str | None = None) -> Account:
+        """A new account, durable before it is returned: with a fresh HMAC secret key, or, given an
+        Ed25519 or RSA public key (PEM), with that key (-1130 for a PEM that is not one of those)."""
+        if public_key is None:
+            key_type, verifier, secret_key = auth.HMAC, None, ""
+        else:
+            key_type, verifier = auth.load_public_key(public_key)
+            secret_key = ""
         with self._lock:
             for _ in range(8):
-                api_key, secret_key = new_key(), new_key()
+                api_key = new_key()
+                if key_type == auth.HMAC:
+                    secret_key = new_key()
                 try:
                     cur = self._db.execute(
-                        "INSERT INTO accounts (account_id, api_key, secret_key, created_ms) VALUES (NULL, ?, ?, ?)",
-                        (api_key, secret_key, time.time_ns() // 1_000_000))
+                        "INSERT INTO accounts (account_id, api_key, secret_key, created_ms, key_type, public_key) "
+                        "VALUES (NULL, ?, ?, ?, ?, ?)",
+                        (api_key, secret_key, time.time_ns() // 1_000_000, key_type, public_key or ""))
                 except sqlite3.IntegrityError:  # an API key collision: 62**64 says never, but retry
                     continue
-                return self._remember(Account(int(cur.lastrowid), api_key, secret_key))
+                return self._remember(Account(int(cur.lastrowid), api_key, secret_key, key_type, public_key or "",
+                                              verifier))
         raise RuntimeError("could not generate a unique API key")
 
     def get(self, account_id: int) -> Account | None:
@@ -115,9 +164,8 @@ class Accounts:
         if account is not None:
             return account
         with self._lock:
-            row = self._db.execute("SELECT account_id, api_key, secret_key FROM accounts WHERE account_id = ?",
-                                   (account_id,)).fetchone()
-            return self._remember(Account(*row)) if row else None
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM accounts WHERE account_id = ?", (account_id,)).fetchone()
+            return self._remember(self._from_row(row)) if row else None
 
     def by_api_key(self, api_key: str) -> Account | None:
         """The account of an API key, or None (also for a malformed key)."""
@@ -127,9 +175,8 @@ class Accounts:
         if not key_format_ok(api_key):
             return None
         with self._lock:
-            row = self._db.execute("SELECT account_id, api_key, secret_key FROM accounts WHERE api_key = ?",
-                                   (api_key,)).fetchone()
-            return self._remember(Account(*row)) if row else None
+            row = self._db.execute(f"SELECT {_COLUMNS} FROM accounts WHERE api_key = ?", (api_key,)).fetchone()
+            return self._remember(self._from_row(row)) if row else None
 
     def authenticate(self, api_key: str | None) -> Account:
         """The account of an `X-MBX-APIKEY` header value: -2014 when missing or malformed, -2015 unknown."""

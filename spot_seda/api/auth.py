@@ -1,10 +1,21 @@
-"""Binance signed requests: HMAC-SHA256 signatures and the timestamp / recvWindow rule.
+"""Binance signed requests: the signatures of Binance's three kinds of API key, and the timestamp /
+recvWindow rule.
 
-REST (binance-spot-api-docs, "SIGNED endpoint security"): the signature is the hex HMAC-SHA256, keyed
-by the secret key, of `totalParams` = the query string followed by the request body, concatenated
-WITHOUT a separator, exactly as sent (still percent-encoded), with the `signature` parameter itself
-left out. Hex is not case sensitive. Note for the HTTP layer: aiohttp's `request.query_string` is
-partly DECODED (yarl); the bytes the client signed are `request.raw_query_string`.
+REST (binance-spot-api-docs, "SIGNED endpoint security"): the payload is `totalParams` = the query
+string followed by the request body, concatenated WITHOUT a separator, exactly as sent (still
+percent-encoded), with the `signature` parameter itself left out. Note for the HTTP layer:
+aiohttp's `request.query_string` is partly DECODED (yarl); the bytes the client signed are
+`request.raw_query_string`. The signature over that payload, by the account's kind of key:
+
+- HMAC: the hex HMAC-SHA256 keyed by the secret key (hex is not case sensitive);
+- Ed25519 (what Binance recommends): base64 of the Ed25519 signature;
+- RSA: base64 of the RSASSA-PKCS1-v1_5 signature with SHA-256.
+
+Base64 has `+`, `/` and `=`, so Binance requires a client to URL-encode such a signature in a query
+string; clients do, some twice in a form body (python-binance encodes it and then form-encodes the
+result). Either way the value arrives percent-encoded once or twice, or raw: `decode_signature`
+takes up to two layers off (`unquote`, never `unquote_plus`: a raw `+` is base64's own).
+The Ed25519 and RSA checks are `cryptography`'s (OpenSSL).
 
 WebSocket API: the payload is every parameter except `signature`, sorted by name, as `key=value`
 joined by `&` (`ws_payload`).
@@ -15,11 +26,21 @@ Timing: a request is accepted when `timestamp < now + 1000` and `now - timestamp
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
+from urllib.parse import unquote
 
 from . import errors
+
+#: the kinds of API key (accounts.py `key_type`)
+HMAC, ED25519, RSA = "HMAC", "ED25519", "RSA"
+#: Binance accepts RSA keys of 2048 and 4096 bits; fewer bits are refused here
+MIN_RSA_BITS = 2048
+#: the longest base64 signature worth decoding (RSA-8192 is 1368 characters, twice percent-encoded less)
+MAX_SIGNATURE_CHARS = 4096
 
 DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60000
@@ -46,6 +67,76 @@ def verify_signature(secret: str, query: str, body: str, signature: str | None) 
     expected = sign(secret, query + body)
     if not hmac.compare_digest(expected, signature.lower()):
         raise errors.invalid_signature()
+
+
+def load_public_key(pem: str) -> tuple[str, object]:
+    """(key type, loaded key) of a PEM public key ("-----BEGIN PUBLIC KEY-----", SubjectPublicKeyInfo,
+    or an RSA "BEGIN RSA PUBLIC KEY"): Ed25519, or RSA of at least 2048 bits. Anything else (not PEM,
+    another algorithm, a short RSA key) is -1130 for `publicKey`."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    if not isinstance(pem, str) or not pem.strip() or len(pem) > 16384:
+        raise errors.invalid_parameter("publicKey")
+    try:
+        key = load_pem_public_key(pem.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm, UnicodeEncodeError):
+        raise errors.invalid_parameter("publicKey") from None
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return ED25519, key
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= MIN_RSA_BITS:
+        return RSA, key
+    raise errors.invalid_parameter("publicKey")
+
+
+def decode_signature(signature: str) -> bytes:
+    """The bytes of a base64 signature sent raw or percent-encoded once or twice; -1022 otherwise."""
+    text = signature
+    for _ in range(2):
+        if "%" not in text:
+            break
+        text = unquote(text, errors="strict")
+    if len(text) > MAX_SIGNATURE_CHARS:
+        raise errors.invalid_signature()
+    try:
+        return base64.b64decode(text.replace(" ", "+"), validate=True)
+    except (binascii.Error, ValueError):
+        raise errors.invalid_signature() from None
+
+
+def verify_key_signature(key_type: str, key, payload: str, signature: str | None) -> None:
+    """Check an Ed25519 or RSA signature (base64, maybe percent-encoded) over `payload`:
+    -1102 when none was sent, -1022 when it is not the key's signature of the payload."""
+    if not signature:
+        raise errors.mandatory_missing("signature")
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        raw = decode_signature(signature)
+    except UnicodeDecodeError:
+        raise errors.invalid_signature() from None
+    try:
+        if key_type == ED25519:
+            key.verify(raw, payload.encode())
+        elif key_type == RSA:
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.asymmetric import padding
+
+            key.verify(raw, payload.encode(), padding.PKCS1v15(), hashes.SHA256())
+        else:
+            raise errors.invalid_signature()
+    except InvalidSignature:
+        raise errors.invalid_signature() from None
+
+
+def verify_account_signature(account, query: str, body: str, signature: str | None) -> None:
+    """Check a REST signature over `query + body` with the account's key (accounts.Account: HMAC,
+    Ed25519 or RSA): -1102 when none was sent, -1022 when it does not match."""
+    if account.key_type == HMAC:
+        verify_signature(account.secret_key, query, body, signature)
+    else:
+        verify_key_signature(account.key_type, account.verifier, query + body, signature)
 
 
 def split_signature(query: str, body: str) -> tuple[str, str, str]:
@@ -147,7 +238,12 @@ def ws_payload(params: Mapping[str, object]) -> str:
     return "&".join(f"{key}={_ws_value(params[key])}" for key in sorted(params) if key != "signature")
 
 
-def verify_ws_signature(secret: str, params: Mapping[str, object]) -> None:
-    """Check a WebSocket API request's `signature` parameter (-1102 missing, -1022 wrong)."""
+def verify_ws_signature(key, params: Mapping[str, object]) -> None:
+    """Check a WebSocket API request's `signature` parameter (-1102 missing, -1022 wrong) with an
+    HMAC secret key (a str) or an account's key (accounts.Account: HMAC, Ed25519 or RSA)."""
     signature = params.get("signature")
-    verify_signature(secret, ws_payload(params), "", signature if isinstance(signature, str) else None)
+    signature = signature if isinstance(signature, str) else None
+    if isinstance(key, str):
+        verify_signature(key, ws_payload(params), "", signature)
+    else:
+        verify_account_signature(key, ws_payload(params), "", signature)

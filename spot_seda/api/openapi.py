@@ -59,7 +59,10 @@ SYMBOLS = _p("symbols", _str(example='["BTCUSDT","ETHUSDT"]'), False,
              "URL-encoded JSON array of symbols; the answer is an array (also when neither is sent).")
 TIMESTAMP = _p("timestamp", _int("ms since the epoch; must be < serverTime + 1000 and within recvWindow"), True)
 RECV_WINDOW = _p("recvWindow", _int("ms, default 5000, at most 60000", maximum=60000), False)
-SIGNATURE = _p("signature", _str("hex HMAC-SHA256 of the query string followed by the form body", pattern="^[0-9a-fA-F]{64}$"), True)
+SIGNATURE = _p("signature", _str(
+    "Of the query string followed by the form body, by the account's kind of API key: hex HMAC-SHA256 "
+    "(HMAC), base64 Ed25519 (ED25519) or base64 RSASSA-PKCS1-v1_5 SHA-256 (RSA); base64 URL-encoded in a "
+    "query string"), True)
 SIGNED_PARAMS = [RECV_WINDOW, TIMESTAMP, SIGNATURE]
 
 
@@ -201,7 +204,13 @@ def _schemas() -> dict:
                          "accountType": _str(), "balances": _array(_ref("Balance")), "permissions": _array(_str()),
                          "uid": _int()}),
         "ListenKey": _obj({"listenKey": _str()}),
-        "NewAccount": _obj({"accountId": _int(), "apiKey": _str(), "secretKey": _str()}),
+        "NewAccount": _obj({"accountId": _int(), "apiKey": _str(),
+                            "secretKey": _str("HMAC accounts only: the secret the requests are signed with"),
+                            "keyType": _str(enum=["HMAC", "ED25519", "RSA"])},
+                           ["accountId", "apiKey", "keyType"]),
+        "NewAccountRequest": {"type": "object", "additionalProperties": False, "properties": {
+            "publicKey": _str("An Ed25519 or RSA (2048 bits or more) public key, PEM: the account signs with its "
+                              "private key; without it the account gets an HMAC secret key")}},
         "Transfer": _obj({"accountId": _int(minimum=1), "asset": _str(), "amount": _dec("a positive decimal string")}),
         "SeedOrder": _obj({"symbol": _str(), "side": _str(enum=["BUY", "SELL"]), "price": _dec(), "quantity": _dec(),
                            "type": _str(enum=ORDER_TYPES), "timeInForce": _str(enum=["GTC", "IOC", "FOK"]),
@@ -335,7 +344,11 @@ def openapi_document(base_url: str = "/") -> dict:
             description="The seed's order entry: a JSON body; the signature covers the query string followed by "
                         "the raw body. type defaults to LIMIT with a price (timeInForce GTC), else MARKET.")},
         "/admin/v1/accounts": {"post": _op("Create account", _json(_ref("NewAccount")), tag="Admin",
-                                           security=ADMIN_SECURITY, errors=ERRORS)},
+                                           security=ADMIN_SECURITY, errors=ERRORS,
+                                           body={"required": False, "content": {
+                                               "application/json": {"schema": _ref("NewAccountRequest")}}},
+                                           description="An empty body: an HMAC account (its secretKey in the "
+                                                       "answer, once). publicKey: an Ed25519 or RSA account.")},
         "/admin/v1/deposit": {"post": _op("Deposit", _json(_ref("Balance")), tag="Admin", security=ADMIN_SECURITY,
                                           errors=ERRORS, body={"required": True, "content": {
                                               "application/json": {"schema": _ref("Transfer")}}})},
@@ -367,8 +380,11 @@ def openapi_document(base_url: str = "/") -> dict:
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-MBX-APIKEY"},
                 "Signature": {"type": "apiKey", "in": "query", "name": "signature",
-                              "description": "hex HMAC-SHA256, keyed by the secret key, of the query string "
-                                             "followed by the form body (the signature parameter left out)"},
+                              "description": "Of the query string followed by the form body (the signature "
+                                             "parameter left out): hex HMAC-SHA256 keyed by the secret key "
+                                             "(HMAC accounts), base64 Ed25519 or base64 RSASSA-PKCS1-v1_5 "
+                                             "SHA-256 (accounts with a registered public key; URL-encoded in a "
+                                             "query string)"},
                 "AdminToken": {"type": "apiKey", "in": "header", "name": "X-Admin-Token"},
             },
         },

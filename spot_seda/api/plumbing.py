@@ -172,11 +172,12 @@ async def request_params(request: web.Request) -> tuple[dict[str, str], str, str
 
 
 async def signed(request: web.Request) -> tuple[int, dict[str, str]]:
-    """Authenticate a private request: API key header, HMAC signature, timestamp window."""
+    """Authenticate a private request: API key header, signature (HMAC, Ed25519 or RSA: the
+    account's key), timestamp window."""
     p, query, body = await request_params(request)
     account = authenticate_key(request)
     unsigned_query, unsigned_body, signature = auth.split_signature(query, body)
-    auth.verify_signature(account.secret_key, unsigned_query, unsigned_body, signature)
+    auth.verify_account_signature(account, unsigned_query, unsigned_body, signature)
     auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
     p.pop("signature", None)
     return account.account_id, p

@@ -110,7 +110,7 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
     p = dict(parse_qsl(query, keep_blank_values=True))
     unsigned_query, _, signature = auth.split_signature(query, "")
     p.pop("signature", None)
-    auth.verify_signature(account.secret_key, unsigned_query, body, signature)
+    auth.verify_account_signature(account, unsigned_query, body, signature)
     auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
     for key, value in doc.items():
         if key not in SEED_FIELDS:
@@ -286,9 +286,19 @@ async def admin_guard(request: web.Request) -> dict:
 
 
 async def admin_create_account(request: web.Request) -> web.Response:
-    await admin_guard(request)
-    account = request.app[ACCOUNTS].create()
-    return web.json_response({"accountId": account.account_id, "apiKey": account.api_key, "secretKey": account.secret_key})
+    """A new account: with an HMAC secret key made here (an empty body), or with the Ed25519 or RSA
+    public key of the body's "publicKey" (PEM; the client keeps the private key)."""
+    doc = await admin_guard(request)
+    if set(doc) - {"publicKey"}:
+        raise errors.unknown_param()
+    public_key = doc.get("publicKey")
+    if public_key is not None and not isinstance(public_key, str):
+        raise errors.invalid_parameter("publicKey")
+    account = request.app[ACCOUNTS].create(public_key)
+    answer = {"accountId": account.account_id, "apiKey": account.api_key}
+    if account.key_type == auth.HMAC:
+        answer["secretKey"] = account.secret_key
+    return web.json_response(answer | {"keyType": account.key_type})
 
 
 async def admin_transfer(request: web.Request, deposit: bool) -> web.Response:

@@ -473,7 +473,7 @@ def _authenticate(app: web.Application, params: dict) -> int:
         if isinstance(value, (dict, list)) or value is None:
             raise errors.illegal_chars(name)
     account = app[ACCOUNTS].authenticate(api_key)
-    auth.verify_ws_signature(account.secret_key, params)
+    auth.verify_ws_signature(account, params)  # HMAC, Ed25519 or RSA: the account's kind of key
     recv = params.get("recvWindow")
     auth.check_timestamp(None if params.get("timestamp") is None else str(params["timestamp"]),
                          None if recv is None else str(recv), time.time_ns() // 1_000_000)
