@@ -3,7 +3,8 @@
 Schema (STRICT tables; every amount, id and time is an INTEGER column — money is never REAL; STRICT
 rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also type-checked as ints):
 - orders(order_id PK, the SpotOrder Created fields, executed_qty, cum_quote_qty, time, update_time,
-  working_time, reason); index (account, symbol, order_id) and (account, client_order_id).
+  working_time, reason, stop_price (stop orders; NULL for the others, and added to a file written
+  before stop orders existed)); index (account, symbol, order_id) and (account, client_order_id).
 - trades(symbol, trade_id) PK, the SpotTrade fields and time; indexes per (symbol, buyer_account) and
   (symbol, seller_account).
 - klines(symbol, interval, open_time) PK, the SpotKLine fields.
@@ -54,7 +55,7 @@ CREATE TABLE IF NOT EXISTS orders (
     symbol TEXT, account INTEGER, client_order_id TEXT, side TEXT, type TEXT, time_in_force TEXT,
     price INTEGER, qty INTEGER, quote_qty INTEGER, stp TEXT, frozen_asset TEXT, frozen INTEGER,
     status TEXT NOT NULL, executed_qty INTEGER NOT NULL, cum_quote_qty INTEGER NOT NULL,
-    time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT
+    time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT, stop_price INTEGER
 ) STRICT;
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account, symbol, order_id);
 CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders (account, client_order_id, order_id);
@@ -106,6 +107,7 @@ END;
 
 _ORDER_COLUMNS = (
     "order_id", *ORDER_CREATED, "executed_qty", "cum_quote_qty", "time", "update_time", "working_time", "reason",
+    "stop_price",
 )
 _TRADE_COLUMNS = (*TRADE_CREATED, "time")
 _BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
@@ -114,9 +116,10 @@ _CREATED_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "s
 # Created: a new row; or it completes a stub an update made when it arrived first (Acquiring and
 # Match write OrderChangeLog as two producers, so their order is not guaranteed); else nothing.
 _INSERT_ORDER = f"""
-INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time)
-VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?)
-ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time WHERE orders.time IS NULL
+INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?)
+ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_price = excluded.stop_price
+WHERE orders.time IS NULL
 """
 # Updated: applies only when not older than the row, so a late or replayed update never undoes one.
 _UPDATE_ORDER = f"""
@@ -289,7 +292,10 @@ class History:
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = NORMAL")
         try:  # one transaction, so two processes opening a new file at once cannot half-create it
-            db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+            db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}")
+            if "stop_price" not in {row[1] for row in db.execute("PRAGMA table_info(orders)")}:
+                db.execute("ALTER TABLE orders ADD COLUMN stop_price INTEGER")  # a file from before stop orders
+            db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -393,7 +399,8 @@ class History:
                 elif etype == order_t:
                     f = {fc.name: fc.value for fc in fields}
                     if kind is Created:
-                        orders_new.append((*_order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp))
+                        orders_new.append((*_order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
+                                           f.get("stop_price")))
                     elif "status" in f:
                         orders_upd.append((
                             int(entry.entity_id), f.get("symbol"), f.get("account"), f["status"], f["executed_qty"],

@@ -311,6 +311,18 @@ def would_take() -> ApiError:
     return ApiError(-2010, "Order would immediately match and take.")
 
 
+def would_trigger() -> ApiError:
+    """A stop order whose stop price the last trade price has already reached (reject reason
+    STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY). The text is what Binance's servers answer and clients
+    match (ccxt, trading bots); errors.md words the same rejection "Order would trigger immediately."."""
+    return ApiError(-2010, "Stop price would trigger immediately.")
+
+
+def trailing_stop_unsupported() -> ApiError:
+    """trailingDelta on a symbol whose exchangeInfo says allowTrailingStop false (every symbol here)."""
+    return ApiError(-2010, "Trailing stop orders are not supported for this symbol.")
+
+
 def duplicate_order() -> ApiError:
     return ApiError(-2010, "Duplicate order sent.")
 

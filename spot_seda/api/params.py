@@ -11,9 +11,10 @@ in Python's float repr ("1e-05"). The errors, in the order Binance checks them:
   "Illegal characters found in parameter '%s'; legal range is '<Binance's decimal regex>'.";
 - more than 8 decimals that are not zeros (finer than any asset unit): -1111 "Parameter '%s' has too
   much precision.";
-- then the symbol's filters: a price off the tick, zero or above the largest price -> -1013
-  PRICE_FILTER; a quantity off the step, below min_qty or above max_qty -> -1013 LOT_SIZE; price x
-  quantity (or a quoteOrderQty) below min_notional or above the largest amount -> -1013 NOTIONAL.
+- then the symbol's filters: a price or stopPrice off the tick, zero or above the largest price ->
+  -1013 PRICE_FILTER; a quantity off the step, below min_qty or above max_qty -> -1013 LOT_SIZE;
+  price x quantity (or a quoteOrderQty) below min_notional or above the largest amount -> -1013
+  NOTIONAL.
   A value too large for the node's integers fails the same filter (it is above that filter's maximum).
 
 Other choices where Binance leaves room (each tested):
@@ -22,9 +23,16 @@ Other choices where Binance leaves room (each tested):
   parameter counts as not sent.
 - `limit` above its maximum is clamped to it (Binance truncates depth the same way); 0, or a value
   outside an endpoint's allowed set, is -1130 "Data sent for parameter 'limit' is not valid.".
-- order types Binance has but this node does not (STOP_LOSS...) get Binance's -2010 "... orders are
-  not supported for this symbol."; anything else -1116. icebergQty: -2010 "Iceberg orders are not
-  supported for this symbol."; stopPrice / trailingDelta: -1106.
+- stop orders, as rest-api.md lists their mandatory parameters: STOP_LOSS and TAKE_PROFIT take
+  quantity and stopPrice (price, timeInForce or quoteOrderQty: -1106); STOP_LOSS_LIMIT and
+  TAKE_PROFIT_LIMIT take timeInForce, quantity, price and stopPrice (quoteOrderQty: -1106). No
+  stopPrice: -1102 "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!".
+  trailingDelta is not supported (exchangeInfo's allowTrailingStop is false): -2010 "Trailing stop
+  orders are not supported for this symbol.". NOTIONAL of a STOP_LOSS / TAKE_PROFIT is stopPrice x
+  quantity (the price it is meant to trade at). Whether a stop would trigger at once is Match's
+  question (the last trade price is exact there): -2010 "Stop price would trigger immediately.".
+  stopPrice or trailingDelta with any other type: -1106. An unknown type: -1116. icebergQty: -2010
+  "Iceberg orders are not supported for this symbol."
 - pegPriceType / pegOffsetValue / pegOffsetType (pegged orders): -2010 "Pegged orders are not
   supported for this symbol." (never placed as the plain order they would otherwise be).
 - strategyId (an integer) and strategyType (an integer >= 1000000, else -1130) are checked and
@@ -35,7 +43,8 @@ Other choices where Binance leaves room (each tested):
   sent '%s'." rather than dropping it.
 - `timeInForce` with MARKET or LIMIT_MAKER, `price` with MARKET, `quoteOrderQty` with LIMIT or
   LIMIT_MAKER, or both quantity and quoteOrderQty: -1106 "Parameter '%s' sent when not required.".
-- newOrderRespType defaults as Binance: FULL for LIMIT and MARKET, ACK for every other type.
+- newOrderRespType defaults as Binance: FULL for LIMIT and MARKET, ACK for every other type (stop
+  orders included: their first answer is NEW, not working yet).
 - selfTradePreventionMode defaults, as on Binance, to the symbol's default (`default_stp` in the
   symbol's config, reported as exchangeInfo's defaultSelfTradePreventionMode). The shipped config
   keeps NONE, the seed's behaviour, where an account's orders may trade with each other; Binance
@@ -73,12 +82,6 @@ _PLAIN_DECIMAL = re.compile(r"([0-9]{1,20})(?:\.([0-9]{0,40}))?")
 _DECIMAL = re.compile(r"\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SYMBOL = re.compile(r"[A-Z0-9\-_.]{1,20}")
 _CLIENT_ORDER_ID = re.compile(r"[a-zA-Z0-9\-_]{1,36}")
-_UNSUPPORTED_TYPES = {
-    "STOP_LOSS": "Stop loss orders are not supported for this symbol.",
-    "STOP_LOSS_LIMIT": "Stop loss limit orders are not supported for this symbol.",
-    "TAKE_PROFIT": "Take profit orders are not supported for this symbol.",
-    "TAKE_PROFIT_LIMIT": "Take profit limit orders are not supported for this symbol.",
-}
 _STP_RANGE = ", ".join(m.name for m in SelfTradePrevention)
 #: pegged-order parameters (Binance's pegInstructions): not supported, refused with -2010
 PEG_PARAMS = ("pegPriceType", "pegOffsetValue", "pegOffsetType")
@@ -107,6 +110,8 @@ class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
     client_order_id: str | None  # None: the node assigns one
     resp_type: str  # ACK | RESULT | FULL
     stp: SelfTradePrevention
+    #: a stop order's trigger price, in price units like `price` (0 for the other types)
+    stop_price: int = 0
     #: Binance's strategyId / strategyType: checked and echoed in the order's answer, not kept
     strategy_id: int | None = None
     strategy_type: int | None = None
@@ -412,12 +417,10 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
     symbol = parse_symbol(params, rules)
     sr = rules[symbol]
     side = _enum(params, "side", Side, errors.invalid_side)
-    type_text = _required(params, "type")
-    if type_text in _UNSUPPORTED_TYPES:
-        raise ApiError(-2010, _UNSUPPORTED_TYPES[type_text])
-    type_ = OrderType.__members__.get(type_text)
+    type_ = OrderType.__members__.get(_required(params, "type"))
     if type_ is None:
         raise errors.invalid_order_type()
+    working = type_.working_type  # LIMIT or MARKET for a stop order: what it becomes when triggered
 
     resp_text = _get(params, "newOrderRespType")
     if resp_text:
@@ -425,7 +428,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
             raise errors.illegal_chars("newOrderRespType", _RESP_RANGE)
         resp_type = resp_text
     else:
-        resp_type = "ACK" if type_ == OrderType.LIMIT_MAKER else "FULL"
+        resp_type = "FULL" if type_ in (OrderType.LIMIT, OrderType.MARKET) else "ACK"
     stp_text = _get(params, "selfTradePreventionMode")
     if stp_text:
         stp = SelfTradePrevention.__members__.get(stp_text)
@@ -445,9 +448,19 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         strategy_type = parse_int(params, "strategyType")
         if strategy_type is not None and strategy_type < MIN_STRATEGY_TYPE:
             raise errors.invalid_parameter("strategyType")
-        for name in ("stopPrice", "trailingDelta"):
-            if _sent(params, name):
-                raise errors.not_required(name)
+        if type_.is_stop:
+            if _sent(params, "trailingDelta"):
+                raise errors.trailing_stop_unsupported()
+        else:
+            for name in ("stopPrice", "trailingDelta"):
+                if _sent(params, name):
+                    raise errors.not_required(name)
+    stop_price = 0
+    if type_.is_stop:
+        if not _sent(params, "stopPrice"):
+            raise errors.either_missing("stopPrice", "trailingDelta")
+        stop_price = _price_units(sr, parse_decimal(params, "stopPrice", too_large=errors.price_filter))
+        check_price(sr, stop_price)
 
     if type_ == OrderType.MARKET:
         for name in ("price", "timeInForce"):
@@ -468,10 +481,19 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
             quote_qty = parse_decimal(params, "quoteOrderQty", too_large=errors.notional)
             qty = 0
             check_quote_amount(sr, quote_qty)
+    elif working == OrderType.MARKET:  # STOP_LOSS, TAKE_PROFIT: a market order by quantity when triggered
+        for name in ("price", "timeInForce", "quoteOrderQty"):
+            if _sent(params, name):
+                raise errors.not_required(name)
+        tif = TimeInForce.GTC
+        price = quote_qty = 0
+        qty = parse_decimal(params, "quantity", too_large=errors.lot_size)
+        check_qty(sr, qty)
+        check_notional(sr, stop_price, qty)
     else:
         if _sent(params, "quoteOrderQty"):
             raise errors.not_required("quoteOrderQty")
-        if type_ == OrderType.LIMIT:
+        if working == OrderType.LIMIT:  # LIMIT, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT
             tif = _enum(params, "timeInForce", TimeInForce, errors.invalid_tif)
         else:  # LIMIT_MAKER rests or is rejected: no time in force
             if _sent(params, "timeInForce"):
@@ -486,7 +508,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         quote_qty = 0
     return NewOrder(symbol=symbol, side=side, type=type_, time_in_force=tif, price=price, qty=qty,
                     quote_qty=quote_qty, client_order_id=client_order_id, resp_type=resp_type, stp=stp,
-                    strategy_id=strategy_id, strategy_type=strategy_type)
+                    strategy_id=strategy_id, strategy_type=strategy_type, stop_price=stop_price)
 
 
 def check_new_order_params(params: Mapping[str, str]) -> None:

@@ -53,8 +53,9 @@ async def place_order(request: web.Request, account_id: int, p: dict[str, str]) 
     loop = asyncio.get_running_loop()
     answer: asyncio.Future | None = None
     waiter = None
-    # a LIMIT_MAKER that would take is an error, not an order: its answer must be awaited even for ACK
-    if resp_type != "ACK" or cmd.type == OrderType.LIMIT_MAKER:
+    # a LIMIT_MAKER that would take, a stop that would trigger, is an error, not an order: its answer
+    # must be awaited even for ACK
+    if resp_type != "ACK" or cmd.type == OrderType.LIMIT_MAKER or cmd.type.is_stop:
         answer = loop.create_future()
         waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
                         fills=[] if resp_type == "FULL" else None)
@@ -63,7 +64,7 @@ async def place_order(request: web.Request, account_id: int, p: dict[str, str]) 
     await request.app[INTAKE].admit(deadline)
     order, accepted, outputs = stage.new_order(NewOrder(
         account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
-        cmd.client_order_id or "", cmd.stp.name, 0), waiter)
+        cmd.client_order_id or "", cmd.stp.name, 0, stop_price=cmd.stop_price), waiter)
     try:
         await commit(request, accepted, outputs, deadline)
     except errors.ApiError:  # -1007: accepted, not yet durable; the client finds it by its client id
@@ -75,6 +76,8 @@ async def place_order(request: web.Request, account_id: int, p: dict[str, str]) 
     final, fills = await _wait(request, answer, order["order_id"], deadline)
     if final.get("status") == "REJECTED" and final.get("reason") == "would_take":
         raise errors.would_take()
+    if final.get("status") == "REJECTED" and final.get("reason") == "would_trigger":
+        raise errors.would_trigger()
     if resp_type == "ACK":
         return web.json_response(views.order_ack(order, rules) | strategy)
     if resp_type == "RESULT":

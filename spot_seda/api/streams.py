@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..engine.kline import INTERVALS
-from ..model.enums import Topic
+from ..model.enums import MARKET_TYPES, Topic
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import SymbolRules
 from .views import ZERO, amount_text, price_text
@@ -198,9 +198,10 @@ class Fill(NamedTuple):
 def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, seq: int,
                      fill: Fill | None = None) -> dict:
     """`executionReport` for one order change or fill; `order` is Push's view of the order (the
-    SpotOrder fields, with executed_qty/cum_quote_qty/status as of this event)."""
-    market = order["type"] == "MARKET"
-    by_quote = market and order["quote_qty"] and (order["side"] == "SELL" or not order["qty"])
+    SpotOrder fields, with executed_qty/cum_quote_qty/status as of this event). A stop order shows
+    its stop price in "P"; until its trigger it is not working ("w" false, no "W")."""
+    market = order["type"] in MARKET_TYPES
+    by_quote = order["type"] == "MARKET" and order["quote_qty"] and (order["side"] == "SELL" or not order["qty"])
     status = order["status"]
     on_book = (status in RESTING and not market and order["time_in_force"] == "GTC"
                and order.get("working_time", -1) >= 0)
@@ -211,7 +212,7 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
         "c": order.get("cancel_client_order_id") or client_id if execution == "CANCELED" else client_id,
         "S": order["side"], "o": order["type"],
         "f": order["time_in_force"], "q": amount_text(0 if by_quote else order["qty"]),
-        "p": price_text(rules, order["price"]), "P": price_text(rules, 0), "F": ZERO, "g": -1,
+        "p": price_text(rules, order["price"]), "P": price_text(rules, order.get("stop_price", 0)), "F": ZERO, "g": -1,
         "C": client_id if execution == "CANCELED" else "", "x": execution, "X": status, "r": "NONE",
         "i": order["order_id"], "l": ZERO, "z": amount_text(order["executed_qty"]), "L": price_text(rules, 0),
         "n": "0", "N": None, "T": ts, "t": -1, "I": seq, "w": on_book, "m": False, "M": False,

@@ -11,8 +11,12 @@ Order views, and what Binance's fields mean for this node's orders:
   the whole free balance for a sell by quote amount): there origQty is the executed quantity.
 - origQuoteOrderQty: the quoteOrderQty asked, else 0 (a MARKET buy by quantity holds a quote budget
   internally; that is not something the client asked for and is not shown).
-- workingTime: when Match first reported the order; its creation time until then.
-- isWorking: true (every accepted order type of this node works at once).
+- workingTime: when Match first reported the order; its creation time until then. A stop order
+  (STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT) works from its trigger: -1 until
+  then, as Binance shows a pending stop.
+- isWorking: false for a stop order until its trigger, true otherwise (the other types work at once).
+- stopPrice: a stop order's stop price; 0 for the others (in the answers to a new order or a
+  cancel only for stop orders, as Binance's conditional field).
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ..history import TradeSummary
-from ..model.enums import SelfTradePrevention
+from ..model.enums import STOP_TYPES, OrderType, SelfTradePrevention
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import FEE_SCALE, SymbolRules
 from .params import DEFAULT_STP, MAX_NOTIONAL, max_price
 
 ZERO = "0.00000000"
-ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
+#: every type this node takes, in the order Binance lists them
+ORDER_TYPES = sorted(t.name for t in OrderType)
 STP_MODES = [m.name for m in SelfTradePrevention]
 AVG_PRICE_MINS = 5
 DAY_MS = 86_400_000
@@ -65,9 +70,24 @@ def _orig_quote_qty(order: Mapping) -> int:
     return (order.get("quote_qty") or 0) if _is_quote_order(order) else 0
 
 
+def _is_working(order: Mapping) -> bool:
+    """A stop order works from its trigger (Match's report with working_time); others at once."""
+    if order.get("type") not in STOP_TYPES:
+        return True
+    working = order.get("working_time")
+    return working is not None and working >= 0
+
+
 def _working_time(order: Mapping) -> int:
     working = order.get("working_time")
-    return working if working is not None and working >= 0 else (order.get("time") or 0)
+    if working is not None and working >= 0:
+        return working
+    return -1 if order.get("type") in STOP_TYPES else (order.get("time") or 0)
+
+
+def _stop_price(order: Mapping, rules: SymbolRules) -> dict:
+    """Binance's conditional stopPrice of the answers to a new order or a cancel: stop orders only."""
+    return {"stopPrice": price_text(rules, order.get("stop_price") or 0)} if order.get("type") in STOP_TYPES else {}
 
 
 def order_json(order: Mapping, rules: SymbolRules) -> dict:
@@ -86,11 +106,11 @@ def order_json(order: Mapping, rules: SymbolRules) -> dict:
         "timeInForce": order.get("time_in_force") or "GTC",
         "type": order.get("type") or "LIMIT",
         "side": order.get("side") or "BUY",
-        "stopPrice": ZERO,
+        "stopPrice": price_text(rules, order.get("stop_price") or 0),
         "icebergQty": ZERO,
         "time": time,
         "updateTime": order.get("update_time") or time,
-        "isWorking": True,
+        "isWorking": _is_working(order),
         "workingTime": _working_time(order),
         "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
@@ -116,6 +136,7 @@ def cancel_json(order: Mapping, rules: SymbolRules, cancel_client_id: str, trans
         "timeInForce": order.get("time_in_force") or "GTC",
         "type": order.get("type") or "LIMIT",
         "side": order.get("side") or "BUY",
+        **_stop_price(order, rules),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
     }
 
@@ -144,6 +165,7 @@ def order_result(order: Mapping, rules: SymbolRules) -> dict:
         "timeInForce": order.get("time_in_force") or "GTC",
         "type": order.get("type") or "LIMIT",
         "side": order.get("side") or "BUY",
+        **_stop_price(order, rules),
         "workingTime": _working_time(order),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
     }

@@ -13,11 +13,13 @@ from typing import Union
 import msgspec
 
 
-class NewOrder(msgspec.Struct, tag="new_order", tag_field="cmd", frozen=True, gc=False):
+class NewOrder(msgspec.Struct, tag="new_order", tag_field="cmd", frozen=True, gc=False, omit_defaults=True):
+    """(omit_defaults: a journaled order without a stop price is written as it was before stop orders)"""
+
     account: int
     symbol: str
     side: str  # BUY | SELL
-    type: str  # LIMIT | MARKET | LIMIT_MAKER
+    type: str  # LIMIT | MARKET | LIMIT_MAKER | STOP_LOSS | STOP_LOSS_LIMIT | TAKE_PROFIT | TAKE_PROFIT_LIMIT
     time_in_force: str  # GTC | IOC | FOK
     price: int
     qty: int
@@ -27,6 +29,8 @@ class NewOrder(msgspec.Struct, tag="new_order", tag_field="cmd", frozen=True, gc
     timestamp: int
     #: assigned by Acquiring when it accepts the order (0 in a command file: assigned on replay)
     order_id: int = 0
+    #: a stop order's trigger price (price units); 0 for the other types
+    stop_price: int = 0
 
 
 class Cancel(msgspec.Struct, tag="cancel", tag_field="cmd", frozen=True, gc=False):

@@ -9,13 +9,16 @@ SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquir
     symbol, account, client_order_id, side, type, time_in_force, price (0 for MARKET), qty (base
     units; 0 for a MARKET buy by quote amount), quote_qty (quote budget of a MARKET order by
     quoteOrderQty, else 0), stp (selfTradePreventionMode), frozen_asset, frozen (amount frozen for it),
-    status ("NEW")
+    status ("NEW"); a stop order (STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT) also
+    stop_price, its trigger price (the other types do not carry it: their entries stay as they were)
   Updated by Acquiring — a cancel request: cancel_requested=True, account, symbol.
   Updated by Match — every state change: status, executed_qty, cum_quote_qty, account, symbol; on the
-    first report of an order (its taker report) also working_time and the order's side, type, price,
-    frozen_asset and frozen; reason on EXPIRED/REJECTED/EXPIRED_IN_MATCH (e.g. "would_take",
-    "fok_unfilled", "stp", "no_liquidity", "ioc_leftover"). A cancel that found nothing open:
-    cancel_rejected=True, account, symbol.
+    first report of an order (its taker report) also the order's side, type, price, frozen_asset and
+    frozen; working_time on the report with which the order starts working: its first, or for a stop
+    order the one of its trigger (a pending stop's first report, NEW, has none; Binance: isWorking
+    false, workingTime -1); reason on EXPIRED/REJECTED/EXPIRED_IN_MATCH (e.g. "would_take",
+    "would_trigger", "fok_unfilled", "stp", "no_liquidity", "ioc_leftover"). A cancel that found
+    nothing open: cancel_rejected=True, account, symbol.
 SpotTrade — entity_id: f"{symbol}:{trade_id}" (trade ids per symbol, assigned by Match).
   Created by Match (TradeChangeLog, key = symbol): symbol, trade_id, price, qty, quote_qty,
     buyer_order_id, seller_order_id, buyer_account, seller_account, buyer_is_maker,

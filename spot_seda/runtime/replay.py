@@ -226,9 +226,9 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
                 if kind == "order":
                     p = {k: str(v) for k, v in doc.items()}
                     o = params.parse_new_order(p, rules)
-                    tif = o.time_in_force.name if o.time_in_force is not None and o.type.name == "LIMIT" else "GTC"
-                    yield NewOrder(account, o.symbol, o.side.name, o.type.name, tif, o.price, o.qty, o.quote_qty,
-                                   o.client_order_id or "", o.stp.name, ts)
+                    # (time in force: GTC for the types that take none, as the API reports them)
+                    yield NewOrder(account, o.symbol, o.side.name, o.type.name, o.time_in_force.name, o.price, o.qty,
+                                   o.quote_qty, o.client_order_id or "", o.stp.name, ts, stop_price=o.stop_price)
                 elif kind == "cancel":
                     yield Cancel(account, doc["symbol"], int(doc["orderId"]), ts)
                 elif kind in ("deposit", "withdraw"):

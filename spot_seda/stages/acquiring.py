@@ -9,6 +9,14 @@ and freezes in one step on one thread, so nothing is spent twice. Settlement onl
 credits; its changes reach this view later, so the view can show less free money than there is,
 never more.
 
+Stop orders freeze at entry, as Binance does, what the order they become needs (engine/ledger.py
+order_hold): a sell its quantity, a STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT buy price x quantity. A
+STOP_LOSS / TAKE_PROFIT buy (a market buy once triggered) follows this node's rule for a MARKET buy
+by quantity: its cost is unknown until it matches, so its budget is all the quote asset free at
+entry, frozen until the order ends (what it does not spend is released then). Match may trigger it
+at any later time and Acquiring cannot freeze then (the trigger's time depends on other orders), so
+the money must be held from the start; a client that wants less held sends a STOP_LOSS_LIMIT.
+
 The HTTP layer (api/rest.py) calls the command methods on the event loop thread; they return the
 result and the entries to publish, and the layer hands those to the runner. Inbound entries are
 applied by `handle_events` on the same thread, so no lock is needed.
@@ -27,7 +35,7 @@ from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.commands import Cancel, Command, NewOrder, Transfer
 from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of
-from ..model.enums import EntityType, OrderType, Side, Topic
+from ..model.enums import MARKET_TYPES, EntityType, OrderType, Side, Topic
 from .base import Publish, Stage
 
 FEE_ACCOUNT = 0
@@ -151,11 +159,13 @@ class AcquiringStage(Stage):
             raise CommandError(DUPLICATE)
         side, type = Side[cmd.side], OrderType[cmd.type]
         qty, quote_qty = cmd.qty, cmd.quote_qty
-        if type == OrderType.MARKET and side == Side.BUY and not quote_qty:
+        market = type.working_type == OrderType.MARKET
+        if market and side == Side.BUY and not quote_qty:
             # a market buy by quantity holds all free quote as its budget until it completes
-            # (microseconds): its cost is unknown until it has matched
+            # (microseconds; a stop: from entry until it has triggered and matched, module doc):
+            # its cost is unknown until it has matched
             quote_qty = self.ledger.balance(account_id, rules.quote)[0]
-        elif type == OrderType.MARKET and side == Side.SELL and not qty:
+        elif market and side == Side.SELL and not qty:
             qty = self.ledger.balance(account_id, rules.base)[0]  # likewise: sell up to all free base
         asset, amount = order_hold(rules, side, type, cmd.price, qty, quote_qty)
         order_id = cmd.order_id or self.next_order_id
@@ -165,19 +175,21 @@ class AcquiringStage(Stage):
         self.next_order_id = max(self.next_order_id, order_id + 1)
         now = cmd.timestamp or self.clock()
         cmd = NewOrder(account_id, cmd.symbol, cmd.side, cmd.type, cmd.time_in_force, cmd.price, qty, quote_qty,
-                       cmd.client_order_id or f"auto-{order_id}", cmd.stp, now, order_id)
+                       cmd.client_order_id or f"auto-{order_id}", cmd.stp, now, order_id, cmd.stop_price)
         order = {
             "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cmd.client_order_id,
             "side": cmd.side, "type": cmd.type, "time_in_force": cmd.time_in_force, "price": cmd.price, "qty": qty,
             "quote_qty": quote_qty, "stp": cmd.stp, "frozen_asset": asset, "frozen": amount, "status": "NEW",
             "executed_qty": 0, "cum_quote_qty": 0, "time": now, "update_time": now, "working_time": -1,
         }
+        fields = [FieldChange(name, order[name]) for name in ORDER_CREATED]
+        if type.is_stop:
+            order["stop_price"] = cmd.stop_price
+            fields.append(FieldChange("stop_price", cmd.stop_price))
         self.orders[order_id] = order
         state.open_orders[order_id] = order
         state.client_ids[cmd.client_order_id] = order_id
-        created = ChangeLogEntry(str(order_id), EntityType.ORDER, Created([
-            FieldChange(name, order[name]) for name in ORDER_CREATED
-        ]), now, 0)
+        created = ChangeLogEntry(str(order_id), EntityType.ORDER, Created(fields), now, 0)
         if waiter is not None:
             self.waiters[order_id] = waiter
         self.new_in_flight += 1
@@ -276,21 +288,22 @@ class AcquiringStage(Stage):
         order = self.orders.get(order_id)
         if order is None:
             return  # an order of an earlier incarnation (recovery is the journal's business)
-        first = order["working_time"] < 0
+        first = "frozen" in f  # Match's first report of an order repeats what it froze
         order["status"] = f["status"]
         order["executed_qty"] = f["executed_qty"]
         order["cum_quote_qty"] = f["cum_quote_qty"]
         order["update_time"] = ts
         if "reason" in f:
             order["reason"] = f["reason"]
+        if "working_time" in f:  # it starts working (a stop: at its trigger)
+            order["working_time"] = f["working_time"]
         if first:
-            order["working_time"] = ts
             self.new_in_flight -= 1
         if f["status"] in FINAL:
             self.pending_cancels.discard(order_id)  # canceled, or filled before the cancel got there
         if waiter is not None and (first or (waiter.cancel and f["status"] in FINAL)):
             answered.append((order_id, dict(order)))  # the state as of this command's answer
-        resting = order["type"] != "MARKET" and order["time_in_force"] == "GTC"
+        resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
         leaves = order["qty"] - order["executed_qty"] if resting else 0
         self.depth[order["symbol"]].apply(order_id, order["side"] == "BUY", order["price"], leaves, order["status"])
         if order["status"] in FINAL:

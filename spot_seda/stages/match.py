@@ -7,14 +7,20 @@ the order they were hit, the taker last), so a consumer that sees an order's upd
 its fills. An order's first update (the taker report) repeats what it was created with (account,
 symbol, side, type, price, frozen_asset, frozen): Settlement learns every order from this single,
 ordered stream and never has to join two producers' outputs.
+
+Stop orders: the book files them until the last trade price reaches their stop price and runs the
+ones a command's trades trigger right after that command (engine/book.py), so a trigger is part of
+the command that caused it and replays with it. A pending stop's first report has no working_time;
+the report that ends its trigger's records carries it (the order starts working then), which is
+also how Settlement knows where that part of the command ends.
 """
 
 from __future__ import annotations
 
-from ..engine.book import CancelRejected, OrderBook, OrderReport, Trade
+from ..engine.book import CancelRejected, OrderBook, OrderReport, Trade, Triggered
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.entities import trade_id_of
-from ..model.enums import EntityType, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
+from ..model.enums import STOP_TYPES, EntityType, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
 from .base import Publish, Stage
 
 STATUS = [s.name for s in OrderStatus]
@@ -55,6 +61,7 @@ class MatchStage(Stage):
                     order_id, fields["account"], Side[fields["side"]], OrderType[fields["type"]],
                     TimeInForce[fields["time_in_force"]], fields["price"], fields["qty"], fields["quote_qty"],
                     fields["client_order_id"], SelfTradePrevention[fields["stp"]], entry.timestamp,
+                    fields.get("stop_price", 0),
                 )
                 taker, cancel_id = fields, None
             elif fields.get("cancel_requested"):
@@ -81,6 +88,8 @@ class MatchStage(Stage):
                  trades: list[ChangeLogEntry], orders: list[ChangeLogEntry], cancel_id: str | None = None) -> None:
         """`cancel_id`: a cancel command's own client id, which the CANCELED report carries (Push
         puts it in the executionReport's "c")."""
+        triggered = None  # the stop whose trigger's records these are: its own report ends them
+        first = taker  # the new order's fields until its first report has been made
         for rec in records:
             kind = type(rec)
             if kind is Trade:
@@ -105,11 +114,18 @@ class MatchStage(Stage):
                     changed.append(FieldChange("reason", rec.reason))
                 if cancel_id is not None and rec.order_id == command_order:
                     changed.append(FieldChange("cancel_client_order_id", cancel_id))
-                if taker is not None and rec.order_id == command_order:
-                    changed.append(FieldChange("working_time", ts))
+                if first is not None and rec.order_id == command_order:
+                    if first["type"] not in STOP_TYPES:  # a stop starts working at its trigger
+                        changed.append(FieldChange("working_time", ts))
                     for name in ("side", "type", "price", "frozen_asset", "frozen"):
-                        changed.append(FieldChange(name, taker[name]))
+                        changed.append(FieldChange(name, first[name]))
+                    first = None  # (its later reports are as a maker, to the stops it triggered)
+                elif rec.order_id == triggered:
+                    changed.append(FieldChange("working_time", ts))
+                    triggered = None
                 orders.append(ChangeLogEntry(str(rec.order_id), ORDER, Updated(changed), ts, 0))
+            elif kind is Triggered:
+                triggered = rec.order_id
             elif kind is CancelRejected:
                 rejected = [FieldChange("cancel_rejected", True), FieldChange("account", rec.account),
                             FieldChange("symbol", symbol)]

@@ -35,7 +35,7 @@ from ..api import streams as S
 from ..engine.depthview import DepthView
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, TRADE_PUBLIC
-from ..model.enums import Topic
+from ..model.enums import MARKET_TYPES, Topic
 from .base import Publish, Stage
 from .settlement import trade_fee
 
@@ -272,14 +272,25 @@ class PushStage(Stage):
             stream = user_stream(order["account"])
             wanted = sink.wants(stream)
         first = "frozen" in f  # Match's first report of an order repeats what it was created with
-        if first:
-            order["working_time"] = ts
+        starts = "working_time" in f  # it starts working: at once, or a stop order at its trigger
+        if starts:
+            order["working_time"] = f["working_time"]
         status = f["status"]
-        silent = status == "REJECTED" and f.get("reason") == "would_take"  # answered as an error, never live
-        if wanted and first and not silent:
+        # a LIMIT_MAKER that would take, a stop that would trigger: answered as an error, never live
+        silent = status == "REJECTED" and f.get("reason") in ("would_take", "would_trigger")
+        if wanted and (first or starts) and not silent:
+            # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests)
             order["status"] = "NEW"
             self.sink.send(stream, S.execution_report(rules, order, "NEW", ts, seq))
-        for trade, trade_ts in self.fills.pop(order_id, ()):
+        # The fills this report accounts for, up to its executed_qty: an order may be reported twice in
+        # one command (a maker, or the taker, touched again by a stop the command triggered), and
+        # in a replay a later command's fills may already be here (a pending stop's, for its trigger)
+        pending = self.fills.get(order_id)
+        used = 0
+        for trade, trade_ts in pending or ():
+            if order["executed_qty"] >= f["executed_qty"]:
+                break
+            used += 1
             qty, quote = trade["qty"], trade["quote_qty"]
             order["executed_qty"] += qty
             order["cum_quote_qty"] += quote
@@ -297,6 +308,11 @@ class PushStage(Stage):
             order["status"] = "FILLED" if done else "PARTIALLY_FILLED"
             fill = S.Fill(trade["trade_id"], qty, trade["price"], quote, fee, asset, maker)
             self.sink.send(stream, S.execution_report(rules, order, "TRADE", trade_ts, seq, fill))
+        if used:
+            if used == len(pending):
+                del self.fills[order_id]
+            else:
+                del pending[:used]
         order["status"] = status
         order["executed_qty"] = f["executed_qty"]
         order["cum_quote_qty"] = f["cum_quote_qty"]
@@ -305,7 +321,7 @@ class PushStage(Stage):
         if wanted and not silent and status in S.END_EXECUTION:
             self.sink.send(stream, S.execution_report(rules, order, S.END_EXECUTION[status], ts, seq))
         # the depth view, exactly as Acquiring keeps it (stages/acquiring.py _order_update)
-        resting = order["type"] != "MARKET" and order["time_in_force"] == "GTC"
+        resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
         leaves = order["qty"] - order["executed_qty"] if resting else 0
         view = self.depth[symbol]
         before = view.update_id

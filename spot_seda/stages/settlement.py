@@ -51,7 +51,9 @@ class SettlementStage(Stage):
         The two topics reach this stage as separate messages whose interleaving depends on timing;
         to keep the output (and its sequences) a function of the commands alone, trades wait here
         until the order updates of their command arrive. Match publishes a command's trades before
-        its updates, and ends a command's updates with the taker's report (or the cancel's result).
+        its updates, and ends a command's updates with the taker's report (or the cancel's result);
+        a stop order the command triggered follows as a part of its own: its trades (taker: the
+        stop), ended by the stop's report that carries working_time.
         """
         out: list[Publish] = []  # in causal order: the runner keeps it per partition
         if topic == Topic.TRADE:
@@ -64,7 +66,8 @@ class SettlementStage(Stage):
         for entry in entries:
             fields = entry.field_dict()
             group.append((int(entry.entity_id), fields, entry.timestamp))
-            if "frozen" in fields or fields.get("status") == "CANCELED" or fields.get("cancel_rejected"):
+            if ("frozen" in fields or "working_time" in fields or fields.get("status") == "CANCELED"
+                    or fields.get("cancel_rejected")):
                 self._command(group[-1][0], group, out)
                 group = []
         self.partial = group  # the rest of this command comes with the next batch
@@ -87,7 +90,10 @@ class SettlementStage(Stage):
             if "frozen" in fields:  # the order's first report: what Acquiring froze for it
                 if ledger.adopt_hold(order_id, fields["account"], fields["frozen_asset"], fields["frozen"]) != _OK:
                     raise ValueError(f"order {order_id}: a second first report, or a negative hold: {fields}")
-        for trade in self.trades.pop(taker, ()):
+        # trades are keyed by their taker, and a stop order is the taker of two parts: its placement
+        # (never a trade) and its trigger; only the part with which an order starts working
+        # (working_time) has trades, and in a replay a later trigger's trades may already be here
+        for trade in self.trades.pop(taker, ()) if "working_time" in updates[-1][1] else ():
             f = trade.field_dict()
             buyer_is_maker = f["buyer_is_maker"]
             code, changes = ledger.settle_trade(self.rules[f["symbol"]], Trade(

@@ -87,6 +87,67 @@ def test_market_orders():
     assert (by_quote.qty, by_quote.quote_qty, by_quote.type) == (0, 10_050_000_000, OrderType.MARKET)
 
 
+MISSING = "Mandatory parameter '{}' was not sent, was empty/null, or malformed."
+DEC_RANGE = "Illegal characters found in parameter '{}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."
+
+
+def stop(**over):
+    p = {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS_LIMIT", "timeInForce": "GTC", "price": "29000",
+         "stopPrice": "29500.5", "quantity": "0.001"}
+    p.update(over)
+    return {k: v for k, v in p.items() if v is not None}
+
+
+def stop_market(**over):
+    return stop(**({"type": "STOP_LOSS", "timeInForce": None, "price": None} | over))
+
+
+@pytest.mark.parametrize("type_", ["STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"])
+@pytest.mark.parametrize("tif", ["GTC", "IOC", "FOK"])
+def test_stop_limit_orders(type_, tif):
+    o = P.parse_new_order(stop(type=type_, timeInForce=tif), RULES)
+    assert o == P.NewOrder(symbol="BTCUSDT", side=Side.SELL, type=OrderType[type_], time_in_force=TimeInForce[tif],
+                           price=2_900_000, qty=100_000, quote_qty=0, client_order_id=None, resp_type="ACK",
+                           stp=SelfTradePrevention.NONE, stop_price=2_950_050)
+
+
+@pytest.mark.parametrize("type_", ["STOP_LOSS", "TAKE_PROFIT"])
+def test_stop_market_orders(type_):
+    o = P.parse_new_order(stop_market(type=type_, side="BUY", newOrderRespType="FULL"), RULES)
+    assert (o.type, o.side, o.time_in_force, o.price, o.qty, o.quote_qty, o.stop_price, o.resp_type) == (
+        OrderType[type_], Side.BUY, TimeInForce.GTC, 0, 100_000, 0, 2_950_050, "FULL")
+
+
+@pytest.mark.parametrize("params,code,msg", [
+    (stop(stopPrice=None), -1102, "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!"),
+    (stop(stopPrice=""), -1102, "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!"),
+    (stop(trailingDelta="100"), -2010, "Trailing stop orders are not supported for this symbol."),
+    (stop(stopPrice=None, trailingDelta="100"), -2010, "Trailing stop orders are not supported for this symbol."),
+    (stop(stopPrice="abc"), -1100, DEC_RANGE.format("stopPrice")),
+    (stop(stopPrice="-1"), -1100, DEC_RANGE.format("stopPrice")),
+    (stop(stopPrice="1.000000001"), -1111, "Parameter 'stopPrice' has too much precision."),
+    (stop(stopPrice="29500.505"), -1013, "Filter failure: PRICE_FILTER"),  # off the tick
+    (stop(stopPrice="0"), -1013, "Filter failure: PRICE_FILTER"),
+    (stop(stopPrice="1e30"), -1013, "Filter failure: PRICE_FILTER"),
+    (stop(timeInForce=None), -1102, MISSING.format("timeInForce")),
+    (stop(price=None), -1102, MISSING.format("price")),
+    (stop(quantity=None), -1102, MISSING.format("quantity")),
+    (stop(quoteOrderQty="10"), -1106, "Parameter 'quoteOrderQty' sent when not required."),
+    (stop(price="1", quantity="0.001"), -1013, "Filter failure: NOTIONAL"),
+    (stop(icebergQty="0.0005"), -2010, "Iceberg orders are not supported for this symbol."),
+    (stop_market(price="29000"), -1106, "Parameter 'price' sent when not required."),
+    (stop_market(timeInForce="GTC"), -1106, "Parameter 'timeInForce' sent when not required."),
+    (stop_market(quoteOrderQty="10"), -1106, "Parameter 'quoteOrderQty' sent when not required."),
+    (stop_market(quantity=None), -1102, MISSING.format("quantity")),
+    (stop_market(quantity="0.000001"), -1013, "Filter failure: LOT_SIZE"),
+    (stop_market(stopPrice="100"), -1013, "Filter failure: NOTIONAL"),  # 100 x 0.001 < 5: at the stop price
+    (market(stopPrice="1"), -1106, "Parameter 'stopPrice' sent when not required."),
+    (limit(type="LIMIT_MAKER", timeInForce=None, stopPrice="1"), -1106, "Parameter 'stopPrice' sent when not required."),
+])
+def test_stop_order_errors(params, code, msg):
+    assert code_msg(P.parse_new_order, params, RULES) == (code, msg)
+
+
 @pytest.mark.parametrize("text", ["30000.01", "30000.010", "30000.0100000000", "3000001e-2", "3000001E-2",
                                   "3.000001e4", "+30000.01", "030000.01", "30000.01000000000000000000000"])
 def test_price_forms_are_equal(text):
@@ -100,10 +161,6 @@ def test_quantity_forms(text, units):
     assert P.parse_new_order(market(quantity=text), RULES).qty == units
 
 
-MISSING = "Mandatory parameter '{}' was not sent, was empty/null, or malformed."
-DEC_RANGE = "Illegal characters found in parameter '{}'; legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'."
-
-
 @pytest.mark.parametrize("over,code,msg", [
     ({"symbol": None}, -1102, MISSING.format("symbol")),
     ({"symbol": ""}, -1102, MISSING.format("symbol")),
@@ -113,8 +170,10 @@ DEC_RANGE = "Illegal characters found in parameter '{}'; legal range is '^([0-9]
     ({"side": "buy"}, -1117, "Invalid side."),
     ({"type": None}, -1102, MISSING.format("type")),
     ({"type": "LIMITED"}, -1116, "Invalid orderType."),
-    ({"type": "STOP_LOSS_LIMIT"}, -2010, "Stop loss limit orders are not supported for this symbol."),
-    ({"type": "TAKE_PROFIT"}, -2010, "Take profit orders are not supported for this symbol."),
+    ({"type": "STOP_LOSS_LIMIT"}, -1102, "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!"),
+    ({"type": "TAKE_PROFIT"}, -1102, "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!"),
+    ({"type": "TAKE_PROFIT", "stopPrice": "30000"}, -1106, "Parameter 'price' sent when not required."),
+    ({"trailingDelta": "100"}, -1106, "Parameter 'trailingDelta' sent when not required."),
     ({"timeInForce": None}, -1102, MISSING.format("timeInForce")),
     ({"timeInForce": "GTX"}, -1115, "Invalid timeInForce."),
     ({"price": None}, -1102, MISSING.format("price")),
@@ -251,10 +310,11 @@ def test_garbage_decimal_only_api_errors(text):
 
 
 _KEYS = ["symbol", "side", "type", "timeInForce", "price", "quantity", "quoteOrderQty", "newClientOrderId",
-         "newOrderRespType", "selfTradePreventionMode", "icebergQty", "stopPrice"]
+         "newOrderRespType", "selfTradePreventionMode", "icebergQty", "stopPrice", "trailingDelta"]
 _VALUES = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["BTCUSDT", "ETHBTC", "BUY", "SELL", "LIMIT", "MARKET", "LIMIT_MAKER", "GTC", "IOC", "FOK",
+                     "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT",
                      "0", "1", "0.001", "30000", "1e-3", "NaN", "-1", "", "ACK", "NONE", "1e999999"]),
 )
 
@@ -268,8 +328,12 @@ def test_garbage_orders_only_api_errors(p):
         assert e.status == 400 and e.code < 0 and e.msg
     else:
         rules = RULES[order.symbol]
+        assert rules.price_ok(order.stop_price) if order.type.is_stop else order.stop_price == 0
         if order.type == OrderType.MARKET:
             assert (order.qty > 0) != (order.quote_qty > 0) and order.price == 0
+        elif order.type.working_type == OrderType.MARKET:  # STOP_LOSS, TAKE_PROFIT: by quantity
+            assert rules.qty_ok(order.qty) and order.quote_qty == 0 and order.price == 0
+            assert rules.notional(order.stop_price, order.qty) >= rules.min_notional
         else:
             assert rules.price_ok(order.price) and rules.qty_ok(order.qty)
             assert rules.notional(order.price, order.qty) >= rules.min_notional

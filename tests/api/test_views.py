@@ -73,6 +73,28 @@ def test_order_json():
     json.dumps(V.order_json(stub, BTC))
 
 
+def test_stop_orders_show_their_stop_price_and_work_from_their_trigger():
+    pending = order(type="STOP_LOSS_LIMIT", stop_price=2_950_000, status="NEW", executed_qty=0, cum_quote_qty=0,
+                    working_time=-1)
+    j = V.order_json(pending, BTC)
+    assert list(j) == ORDER_FIELDS
+    assert (j["stopPrice"], j["isWorking"], j["workingTime"], j["type"]) == ("29500.00000000", False, -1, "STOP_LOSS_LIMIT")
+    assert V.order_json(pending | {"working_time": None}, BTC)["workingTime"] == -1  # a History row: NULL
+    assert V.order_json(pending | {"status": "CANCELED"}, BTC)["isWorking"] is False  # canceled before its trigger
+    triggered = V.order_json(pending | {"working_time": 1004}, BTC)
+    assert (triggered["isWorking"], triggered["workingTime"]) == (True, 1004)
+    # a new order's and a cancel's answers carry stopPrice for stop orders only (Binance's conditional field)
+    result = V.order_result(pending, BTC)
+    assert list(result) == RESULT_FIELDS[:-2] + ["stopPrice"] + RESULT_FIELDS[-2:]
+    assert (result["stopPrice"], result["workingTime"]) == ("29500.00000000", -1)
+    assert "stopPrice" not in V.order_result(order(), BTC) and "stopPrice" not in V.cancel_json(order(), BTC, "x", 1)
+    assert V.cancel_json(pending, BTC, "x", 1)["stopPrice"] == "29500.00000000"
+    # a STOP_LOSS buy by quantity holds a quote budget internally (all free quote): not shown
+    market = V.order_json(order(type="STOP_LOSS", price=0, qty=100_000, quote_qty=10**12, stop_price=3_100_000,
+                                working_time=-1), BTC)
+    assert (market["origQty"], market["origQuoteOrderQty"], market["price"]) == ("0.00100000", "0.00000000", "0.00000000")
+
+
 def test_market_order_quantities():
     # MARKET BUY by quantity: the internal quote budget is not shown
     j = V.order_json(order(type="MARKET", price=0, qty=100_000, quote_qty=999_999_999_999, status="FILLED",
@@ -226,7 +248,8 @@ def test_exchange_info():
     assert (info["timezone"], info["serverTime"]) == ("UTC", 123)
     btc, eth = info["symbols"]
     assert (btc["symbol"], btc["status"], btc["baseAsset"], btc["quoteAsset"]) == ("BTCUSDT", "TRADING", "BTC", "USDT")
-    assert btc["orderTypes"] == ["LIMIT", "LIMIT_MAKER", "MARKET"]
+    assert btc["orderTypes"] == ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+                                 "TAKE_PROFIT_LIMIT"]
     assert (btc["icebergAllowed"], btc["ocoAllowed"], btc["quoteOrderQtyMarketAllowed"], btc["isSpotTradingAllowed"]) == (
         False, False, True, True)
     assert (btc["baseAssetPrecision"], btc["quotePrecision"], btc["quoteAssetPrecision"]) == (8, 8, 8)

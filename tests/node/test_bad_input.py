@@ -163,7 +163,8 @@ def test_public_endpoints_answer(node, path):
                 elif path == "/api/v3/exchangeInfo":
                     doc = await resp.json()
                     assert {s["symbol"] for s in doc["symbols"]} == {"BTCUSDT", "ETHUSDT"}
-                    assert set(doc["symbols"][0]["orderTypes"]) == {"LIMIT", "LIMIT_MAKER", "MARKET"}
+                    assert set(doc["symbols"][0]["orderTypes"]) == {"LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS",
+                                                                    "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
     run(scenario())
 
 

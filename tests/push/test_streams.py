@@ -14,6 +14,7 @@ from spot_seda.listenkeys import ListenKeys, looks_like_key
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands
 from tests.conftest import settings_from
+from tests.runtime.test_replay import STOP_KINDS, stop_commands
 from tests.stages.test_persist import session
 
 RULES = settings_from("").symbol_rules()
@@ -61,6 +62,15 @@ def test_payloads_use_binance_field_letters_and_exact_decimals():
              "executed_qty": 0, "cum_quote_qty": 0, "time": 9, "working_time": 9, "stp": "NONE"}
     r = S.execution_report(rules, order, "NEW", 9, 1)
     assert set(r) >= set("eEscSofqpPFgCxXrilzLnNTtIwmMOZYQWV") and r["w"] is True and r["x"] == "NEW"
+    assert r["P"] == "0.00000000"
+    # a stop order: its stop price in "P"; not working ("w" false, no "W") until its trigger
+    stop = order | {"type": "STOP_LOSS_LIMIT", "stop_price": 4_900_050, "working_time": -1}
+    r = S.execution_report(rules, stop, "NEW", 9, 1)
+    assert (r["o"], r["P"], r["w"], "W" in r) == ("STOP_LOSS_LIMIT", "49000.50000000", False, False)
+    r = S.execution_report(rules, stop | {"working_time": 12}, "NEW", 12, 2)
+    assert (r["P"], r["w"], r["W"]) == ("49000.50000000", True, 12)
+    r = S.execution_report(rules, stop | {"type": "STOP_LOSS", "price": 0, "working_time": 12}, "NEW", 12, 2)
+    assert (r["w"], "W" in r, r["q"], r["Q"]) == (False, False, "1.00000000", "0.00000000")  # a market order: never on the book
 
 
 def test_listen_keys_live_sixty_minutes_from_the_last_keepalive(tmp_path):
@@ -98,12 +108,13 @@ class Recorder:
         self.events.append((stream, payload))
 
 
-def test_a_session_through_the_stages_gives_consistent_streams(tmp_path):
+@pytest.mark.parametrize("make", [session, stop_commands], ids=["plain", "with_stops"])
+def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
     settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
     pipeline = InprocPipeline(settings)
     push = pipeline.stage("push-0")
     rec = push.sink = Recorder()
-    commands = session(11, 1500)
+    commands = make(11, 1500)
     rng = random.Random(5)
     cut = 0
     for i in range(0, len(commands), 100):
@@ -162,3 +173,25 @@ def test_a_session_through_the_stages_gives_consistent_streams(tmp_path):
         order = acquiring.orders[order_id]
         assert ev["X"] == order["status"] and D(ev["z"]) * 10**8 == order["executed_qty"], (ev, order)
     assert not push.stalled and not push.fills
+    # a stop order: NEW placed (not working, its stop price in "P"), then NEW again at its trigger
+    by_order: dict[int, list[dict]] = {}
+    for _s, ev in reports:
+        by_order.setdefault(ev["i"], []).append(ev)
+    stops = [o for o in acquiring.orders.values() if o["type"] in STOP_KINDS]
+    assert len(stops) > 100 or make is session
+    for o in stops:
+        if o.get("reason") == "would_trigger":  # an error to its client, never on a stream
+            assert o["order_id"] not in by_order
+            continue
+        evs = by_order[o["order_id"]]
+        assert (evs[0]["x"], evs[0]["w"], "W" in evs[0]) == ("NEW", False, False)
+        assert D(evs[0]["P"]) * 100 == o["stop_price"] and evs[0]["o"] == o["type"]
+        triggers = [ev for ev in evs[1:] if ev["x"] == "NEW"]
+        assert len(triggers) == (o["working_time"] >= 0), evs
+        for ev in triggers:  # working on the book ("w", "W") as a GTC limit order, as a LIMIT's NEW
+            on_book = o["type"].endswith("_LIMIT") and o["time_in_force"] == "GTC"
+            assert (ev["w"], ev.get("W")) == (on_book, o["working_time"] if on_book else None)
+        if triggers:  # no fill before its trigger
+            assert evs.index(triggers[0]) == 1
+        else:
+            assert [ev["x"] for ev in evs[1:]] in ([], ["CANCELED"])

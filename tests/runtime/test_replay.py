@@ -134,3 +134,97 @@ def test_any_session_replays_from_its_journal_to_the_live_bytes(tmp_path_factory
     replayed, _, pipeline = run(tmp, "replayed", [], journal=journal)
     assert replayed == live
     pipeline.stage("acquiring-0").ledger.check_invariants()
+
+
+# ------------------------------------------------------------------ stop orders
+
+STOP_KINDS = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+
+
+def stop_commands(seed: int, n: int) -> list:
+    """commands() with stop orders of every kind among them, their stop prices where the trades go,
+    so that many trigger (and some trigger others); a stop market buy holds all free quote."""
+    rng = random.Random(seed)
+    out = [c for c in commands(seed, 0)]  # the deposits
+    ts = T0
+    for _ in range(n):
+        ts += rng.randint(0, 3000)
+        symbol, mid = rng.choice([("BTCUSDT", 5_000_000), ("ETHUSDT", 200_000)])
+        step = 1000 if symbol == "BTCUSDT" else 10_000
+        r = rng.random()
+        account = rng.randint(1, 3)
+        side = rng.choice(["BUY", "SELL"])
+        qty = rng.randint(1, 100) * step * 10
+        if r < 0.55:
+            out.append(NewOrder(account, symbol, side, "LIMIT", rng.choice(["GTC", "GTC", "IOC", "FOK"]),
+                                mid + rng.randint(-50, 50) * 100, qty, 0, "", "NONE", ts))
+        elif r < 0.68:
+            out.append(NewOrder(account, symbol, side, "MARKET", "GTC", 0, qty // 2, 0, "", "NONE", ts))
+        elif r < 0.9:
+            kind = rng.choice(STOP_KINDS if side == "SELL" or rng.random() < 0.2 else STOP_KINDS[1::2])
+            stop = mid + rng.randint(-50, 50) * 100
+            limit = kind.endswith("_LIMIT")
+            out.append(NewOrder(account, symbol, side, kind, rng.choice(["GTC", "GTC", "IOC", "FOK"]) if limit else "GTC",
+                                stop + rng.randint(-10, 10) * 100 if limit else 0, qty, 0, "", "NONE", ts,
+                                stop_price=stop))
+        else:
+            out.append(Cancel(account, symbol, rng.randint(1, max(1, len(out) - 9)), ts))
+    return out
+
+
+def triggered_stops(pipeline) -> int:
+    """Stop orders that started working (Match reported their trigger), as Acquiring saw them."""
+    orders = pipeline.stage("acquiring-0").orders.values()
+    return sum(o["type"] in STOP_KINDS and o["working_time"] >= 0 for o in orders)
+
+
+def test_stop_orders_give_byte_identical_change_logs_live_and_from_their_journal(tmp_path):
+    cmds = stop_commands(21, 1500)
+    first, journal, pipeline = run(tmp_path, "a", cmds)
+    second, _, _ = run(tmp_path, "b", cmds)
+    assert first == second
+    assert sum(type(c) is NewOrder and c.stop_price > 0 for c in journal) > 200  # accepted stops
+    assert triggered_stops(pipeline) > 50 and first.count(b"would_trigger") > 20
+    assert first.count(b"SpotTrade") > 300
+    pipeline.stage("acquiring-0").ledger.check_invariants()
+    replayed, _, again = run(tmp_path, "replayed", [], journal=journal)
+    assert replayed == first
+    assert triggered_stops(again) == triggered_stops(pipeline)
+    again.stage("acquiring-0").ledger.check_invariants()
+
+
+def test_stop_orders_carry_on_from_a_restart_and_from_snapshots_to_the_same_bytes(tmp_path):
+    """Pending stops and the last price live in Match's pickled books: a pipeline restored from the
+    stages' snapshots mid-session (as recovery restores them) continues exactly as the whole run."""
+    import pickle
+
+    from spot_seda.runtime.replay import record, write_jsonl
+
+    cmds = stop_commands(8, 1200)
+    whole, _, _ = run(tmp_path, "whole", cmds)
+    _, journal, _ = run(tmp_path, "first", cmds[:600])
+    resumed, _, _ = run(tmp_path, "second", cmds[600:], journal=journal)
+    assert resumed == whole  # restarted: the journal replayed, then the rest live
+
+    def pipeline(name):
+        return InprocPipeline(settings_from(f'[node]\ndata_dir = "{tmp_path / name}"\n[bus]\ntransport = "inproc"\n'))
+
+    before = pipeline("before")
+    batches = record(before)
+    apply_commands(before, cmds[:600], journaled=False)
+    books = before.stage("match-0").books
+    assert sum(len(b.stops()) for b in books.values()) >= 5  # the snapshot holds pending stops
+    states = {label: pickle.dumps({"stage": r.stage.snapshot_state(), "next": dict(r.sequencer.next),
+                                   "last_seen": dict(r.last_seen)})
+              for label, r in before.runners.items() if r.stage.inherits_state}  # (Persist: its SQLite file)
+    after = pipeline("after")
+    for label, blob in states.items():  # as runtime/recovery.py restores a snapshot
+        state = pickle.loads(blob)
+        runner = after.runners[label]
+        runner.stage.restore_state(state["stage"])
+        runner.sequencer.next = state["next"]
+        runner.last_seen = state["last_seen"]
+    later = record(after)
+    apply_commands(after, cmds[600:], journaled=False)
+    write_jsonl(batches + later, tmp_path / "snapshotted.jsonl")
+    assert (tmp_path / "snapshotted.jsonl").read_bytes() == whole

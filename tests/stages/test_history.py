@@ -87,7 +87,7 @@ def test_every_entity_is_read_back_exactly(history):
 
     expected_order = new.field_dict() | {"order_id": 7, "executed_qty": 100_000, "cum_quote_qty": 5_000_000_000,
                                          "time": T0, "update_time": T0 + 5, "working_time": T0 + 5,
-                                         "status": "FILLED", "reason": None}
+                                         "status": "FILLED", "reason": None, "stop_price": None}
     assert history.order(7) == expected_order
     assert history.order_by_client_id(3, "c7") == expected_order
     assert history.order(8) is None and history.order_by_client_id(4, "c7") is None
@@ -102,6 +102,29 @@ def test_every_entity_is_read_back_exactly(history):
                           "frozen_delta": 5_000_000_000, "reason": "freeze", "ref": "7", "time": T0 + 1,
                           "sequence": changes[1]["sequence"]}
     assert [c["reason"] for c in history.balance_changes(3, limit=1)] == ["freeze"]
+
+
+def test_a_stop_order_keeps_its_stop_price_and_starts_working_at_its_trigger(history):
+    history.apply([order_new(9, type="STOP_LOSS_LIMIT", stop_price=4_900_000, ts=T0),
+                   order_report(9, "NEW", 0, 0, T0)])  # placed: no working_time yet
+    assert (history.order(9)["stop_price"], history.order(9)["working_time"]) == (4_900_000, None)
+    history.apply([order_report(9, "NEW", 0, 0, T0 + 7, working_time=T0 + 7)])  # triggered
+    assert (history.order(9)["stop_price"], history.order(9)["working_time"]) == (4_900_000, T0 + 7)
+
+
+def test_a_file_from_before_stop_orders_gets_the_stop_price_column(tmp_path):
+    path = tmp_path / "old.sqlite"
+    h = History(path)
+    h.apply([order_new(1)])
+    h.close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE orders DROP COLUMN stop_price")  # as a file written before stop orders
+    db.commit()
+    db.close()
+    h = History(path)
+    h.apply([order_new(2, type="TAKE_PROFIT", stop_price=5_100_000)])
+    assert (h.order(1)["stop_price"], h.order(2)["stop_price"]) == (None, 5_100_000)
+    h.close()
 
 
 def test_an_update_before_its_order_makes_a_stub_that_the_creation_completes(history):

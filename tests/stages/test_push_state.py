@@ -9,7 +9,9 @@ from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands
 from spot_seda.stages.push import NullSink
 from tests.conftest import settings_from
-from tests.runtime.test_replay import commands
+import pytest
+
+from tests.runtime.test_replay import commands, stop_commands
 
 
 class EverySink:
@@ -28,14 +30,15 @@ class EverySink:
         self.sent += 1
 
 
-def test_push_state_is_the_same_with_and_without_listeners(tmp_path):
+@pytest.mark.parametrize("make", [commands, stop_commands], ids=["plain", "with_stops"])
+def test_push_state_is_the_same_with_and_without_listeners(tmp_path, make):
     states, sinks = [], []
     for name, sink in (("quiet", NullSink()), ("heard", EverySink())):
         settings = settings_from(f'[node]\ndata_dir = "{tmp_path / name}"\n[bus]\ntransport = "inproc"\n')
         pipeline = InprocPipeline(settings)
         push = pipeline.stage("push-0")
         push.sink = sink
-        apply_commands(pipeline, commands(5, 600), journaled=False)
+        apply_commands(pipeline, make(5, 600), journaled=False)
         for speed in ("100ms", "1000ms"):
             push.tick(speed)
         states.append(pickle.dumps(push.snapshot_state()))

@@ -1,0 +1,220 @@
+"""Stop orders against a real node over HTTP and WebSocket (issue 14, "Orders that protect
+positions"): a STOP_LOSS_LIMIT waits off the book with its funds frozen, is refused where it would
+trigger at once, triggers when a trade reaches its stop price and works as a LIMIT order, and its
+user data stream tells each step; a pending stop survives a clean restart (snapshots) and a kill -9
+(journal replay)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from decimal import Decimal as D
+
+import aiohttp
+import pytest
+
+from tests.conftest import eventually, run_node
+from tests.node.client import Client, funded_client
+from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http, wait_listening
+
+SYMBOL = "BTCUSDT"
+STOP = {"symbol": SYMBOL, "side": "SELL", "type": "STOP_LOSS_LIMIT", "timeInForce": "GTC", "quantity": "0.5",
+        "price": "48900"}
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stops")
+    http, ws = free_port(), free_port()
+    with run_node(tmp, node_toml(tmp / "data", http, ws)) as proc:
+        proc.base = f"http://127.0.0.1:{http}"
+        proc.ws = f"ws://127.0.0.1:{ws}"
+        wait_http(proc.base, proc)
+        wait_listening(ws, proc)
+        yield proc
+
+
+async def expect_balances(client: Client, **expected: tuple[str, str]) -> None:
+    async def check():
+        balances = await client.balances()
+        for asset, (free, locked) in expected.items():
+            got = balances.get(asset, ("0", "0"))
+            assert (D(got[0]), D(got[1])) == (D(free), D(locked)), (asset, got, (free, locked))
+    await eventually(check)
+
+
+async def trade_at(seller: Client, buyer: Client, price: str, qty: str = "0.01") -> None:
+    """One trade at `price`: the symbol's last price becomes `price`."""
+    status, doc = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity=qty, price=price)
+    assert status == 200, doc
+    status, doc = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC", quantity=qty, price=price)
+    assert status == 200 and doc["status"] == "FILLED", doc
+
+
+async def query(client: Client, order_id: int) -> dict:
+    status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order_id)
+    assert status == 200, doc
+    return doc
+
+
+def test_a_stop_loss_limit_waits_then_triggers_when_a_trade_crosses_its_stop(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            owner = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            bidder = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            async with session.post(node.base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": owner.api_key}) as resp:
+                key = (await resp.json())["listenKey"]
+            ws = await session.ws_connect(f"{node.ws}/ws/{key}")
+            await trade_at(maker, taker, "50000")  # the last price: 50,000
+
+            # a stop the last price has already reached is an error, and freezes nothing
+            status, doc = await owner.order(**STOP, stopPrice="50000")
+            assert (status, doc) == (400, {"code": -2010, "msg": "Stop price would trigger immediately."})
+            await expect_balances(owner, BTC=("1", "0"))
+            status, doc = await owner.order(**STOP, stopPrice="49000", trailingDelta="100")
+            assert (status, doc["code"]) == (400, -2010) and "Trailing stop" in doc["msg"], doc
+
+            # placed: NEW and not working, its quantity frozen, nothing on the book (Binance answers ACK)
+            status, placed = await owner.order(**STOP, stopPrice="49000", newClientOrderId="protect")
+            assert status == 200 and list(placed) == ["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"]
+            order_id = placed["orderId"]
+            await expect_balances(owner, BTC=("0.5", "0.5"))
+            doc = await query(owner, order_id)
+            assert (doc["status"], doc["type"], doc["isWorking"], doc["workingTime"], doc["clientOrderId"]) == (
+                "NEW", "STOP_LOSS_LIMIT", False, -1, "protect")
+            assert (D(doc["stopPrice"]), D(doc["price"]), D(doc["origQty"])) == (D(49000), D(48900), D("0.5"))
+            status, open_orders = await owner.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            assert status == 200 and [o["orderId"] for o in open_orders] == [order_id]
+            status, depth = await owner.public("/api/v3/depth", symbol=SYMBOL)
+            assert status == 200 and depth["asks"] == [], depth
+
+            # a bid at 49,000 and a trade there: the stop triggers, sells into the rest of that bid as a
+            # LIMIT at 48,900 and rests with what is left
+            status, bid = await bidder.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC",
+                                             quantity="0.2", price="49000")
+            assert status == 200, bid
+            assert (await query(owner, order_id))["isWorking"] is False  # 49,000 bid alone moves no price
+            status, sold = await maker.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.1")
+            assert status == 200 and sold["status"] == "FILLED" and D(sold["fills"][0]["price"]) == D(49000), sold
+
+            async def triggered():
+                doc = await query(owner, order_id)
+                assert (doc["status"], D(doc["executedQty"]), doc["isWorking"]) == ("PARTIALLY_FILLED", D("0.1"), True), doc
+                assert doc["workingTime"] >= placed["transactTime"] and D(doc["cummulativeQuoteQty"]) == D(4900)
+            await eventually(triggered)
+            await expect_balances(owner, BTC=("0.5", "0.4"), USDT=("4895.1", "0"))  # 4,900 less 0.1%
+            await expect_balances(bidder, BTC=("0.1998", "0"), USDT=("90200", "0"))
+            status, depth = await owner.public("/api/v3/depth", symbol=SYMBOL)
+            assert [[D(p), D(q)] for p, q in depth["asks"]] == [[D(48900), D("0.4")]] and depth["bids"] == [], depth
+            status, trades = await owner.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=order_id)
+            assert status == 200 and [(D(t["price"]), D(t["qty"]), t["isMaker"]) for t in trades] == [
+                (D(49000), D("0.1"), False)], trades
+
+            # the user data stream: NEW (not working, "P" the stop), NEW again at the trigger, the fill
+            reports = []
+            while len(reports) < 3:
+                msg = await asyncio.wait_for(ws.receive(), 10)
+                event = json.loads(msg.data)
+                if event["e"] == "executionReport" and event["i"] == order_id:
+                    reports.append(event)
+            assert [(r["x"], r["X"], r["w"], "W" in r, r["o"], D(r["P"])) for r in reports] == [
+                ("NEW", "NEW", False, False, "STOP_LOSS_LIMIT", D(49000)),
+                ("NEW", "NEW", True, True, "STOP_LOSS_LIMIT", D(49000)),
+                ("TRADE", "PARTIALLY_FILLED", True, True, "STOP_LOSS_LIMIT", D(49000)),
+            ]
+            assert reports[1]["W"] == (await query(owner, order_id))["workingTime"]
+            assert (D(reports[2]["l"]), D(reports[2]["L"]), reports[2]["c"]) == (D("0.1"), D(49000), "protect")
+            await ws.close()
+
+            status, canceled = await owner.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order_id)
+            assert status == 200 and canceled["status"] == "CANCELED" and D(canceled["stopPrice"]) == D(49000), canceled
+            await expect_balances(owner, BTC=("0.9", "0"))
+
+            # a TAKE_PROFIT buy (a market buy by quantity once triggered) holds all free quote until it ends
+            status, tp = await bidder.order(symbol=SYMBOL, side="BUY", type="TAKE_PROFIT", quantity="0.01",
+                                            stopPrice="40000", newOrderRespType="RESULT")
+            assert status == 200 and (tp["status"], tp["workingTime"], D(tp["stopPrice"])) == ("NEW", -1, D(40000)), tp
+            await expect_balances(bidder, USDT=("0", "90200"))
+            status, doc = await bidder.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=tp["orderId"])
+            assert status == 200 and doc["status"] == "CANCELED", doc
+            await expect_balances(bidder, USDT=("90200", "0"))
+            status, info = await owner.public("/api/v3/exchangeInfo", symbol=SYMBOL)
+            assert {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"} <= set(info["symbols"][0]["orderTypes"])
+    run(scenario())
+
+
+def test_a_pending_stop_survives_a_clean_restart_and_a_kill_9(tmp_path):
+    """The pending stop and the last price it compares with live in Match's snapshot (clean stop) and
+    come back from the journal (kill -9): after each restart it is still pending, still refuses to be
+    placed where it would trigger, and triggers on the first trade that reaches it."""
+    data, http, ws = tmp_path / "data", free_port(), free_port()
+    base = f"http://127.0.0.1:{http}"
+    clients: dict[str, Client] = {}
+
+    def start(name: str):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        ctx = run_node(run_dir, node_toml(data, http, ws))
+        node = ctx.__enter__()
+        wait_http(base, node)
+        return ctx, node
+
+    async def with_session(body):
+        async with aiohttp.ClientSession() as session:
+            for client in clients.values():
+                client.session = session
+            return await body(session)
+
+    async def first(session):
+        clients["maker"] = await funded_client(session, base, ADMIN_TOKEN, BTC="1")
+        clients["taker"] = await funded_client(session, base, ADMIN_TOKEN, USDT="100000")
+        clients["owner"] = await funded_client(session, base, ADMIN_TOKEN, BTC="1")
+        await trade_at(clients["maker"], clients["taker"], "50000")
+        status, doc = await clients["owner"].order(**STOP, stopPrice="49000")
+        assert status == 200, doc
+        return doc["orderId"]
+
+    async def still_pending(session):
+        owner = clients["owner"]
+        doc = await query(owner, order_id)
+        assert (doc["status"], doc["isWorking"], doc["workingTime"], D(doc["stopPrice"])) == ("NEW", False, -1, D(49000))
+        await expect_balances(owner, BTC=("0.5", "0.5"))
+        status, doc = await owner.order(**(STOP | {"quantity": "0.1"}), stopPrice="50000")  # the last price came back
+        assert (status, doc.get("code")) == (400, -2010), doc
+
+    ctx, node = start("first")
+    try:
+        order_id = run(with_session(first))
+    finally:
+        ctx.__exit__(None, None, None)  # a clean stop: every stage writes its snapshot
+    ctx, node = start("second")
+    try:
+        run(with_session(still_pending))
+        os.killpg(node.proc.pid, signal.SIGKILL)  # nothing written at the end: the journal replays it
+        node.proc.wait(30)
+    finally:
+        ctx.__exit__(None, None, None)
+    ctx, node = start("third")
+    try:
+        run(with_session(still_pending))
+
+        async def trigger(session):
+            await trade_at(clients["maker"], clients["taker"], "49000")
+
+            async def done():
+                doc = await query(clients["owner"], order_id)
+                assert doc["isWorking"] is True and doc["status"] == "NEW" and doc["workingTime"] > 0, doc
+            await eventually(done)
+            status, depth = await clients["owner"].public("/api/v3/depth", symbol=SYMBOL)
+            assert [[D(p), D(q)] for p, q in depth["asks"]] == [[D(48900), D("0.5")]], depth
+        run(with_session(trigger))
+    finally:
+        ctx.__exit__(None, None, None)
