@@ -214,7 +214,7 @@ def _schemas() -> dict:
         "Transfer": _obj({"accountId": _int(minimum=1), "asset": _str(), "amount": _dec("a positive decimal string")}),
         "SeedOrder": _obj({"symbol": _str(), "side": _str(enum=["BUY", "SELL"]), "price": _dec(), "quantity": _dec(),
                            "type": _str(enum=ORDER_TYPES), "timeInForce": _str(enum=["GTC", "IOC", "FOK"]),
-                           "clientOrderId": _str(maxLength=36), "quoteOrderQty": _dec(),
+                           "clientOrderId": _str(maxLength=36), "quoteOrderQty": _dec(), "stopPrice": _dec(),
                            "newOrderRespType": _str(enum=list(RESP_TYPES))},
                           ["symbol", "side"]),
     }
@@ -254,10 +254,16 @@ def openapi_document(base_url: str = "/") -> dict:
         SYMBOL,
         _p("side", _str(enum=["BUY", "SELL"]), True),
         _p("type", _str(enum=ORDER_TYPES), True),
-        _p("timeInForce", _str(enum=["GTC", "IOC", "FOK"]), False, "LIMIT only (mandatory there)."),
-        _p("quantity", _dec(), False, "LIMIT, LIMIT_MAKER; MARKET: this or quoteOrderQty."),
+        _p("timeInForce", _str(enum=["GTC", "IOC", "FOK"]), False,
+           "LIMIT, STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT only (mandatory there)."),
+        _p("quantity", _dec(), False, "Every type but MARKET (mandatory there); MARKET: this or quoteOrderQty."),
         _p("quoteOrderQty", _dec(), False, "MARKET only: quote amount to spend (BUY) or receive (SELL)."),
-        _p("price", _dec(), False, "LIMIT and LIMIT_MAKER."),
+        _p("price", _dec(), False, "LIMIT, LIMIT_MAKER, STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT."),
+        _p("stopPrice", _dec(), False,
+           "STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT (mandatory there): the last trade price "
+           "that triggers the order (STOP_LOSS SELL and TAKE_PROFIT BUY at or below it, the others at or above); "
+           "-2010 'Stop price would trigger immediately.' when it already has."),
+        _p("trailingDelta", _int(), False, "Trailing stops are refused (-2010), as exchangeInfo's allowTrailingStop says."),
         _p("newClientOrderId", _str(pattern="^[a-zA-Z0-9-_]{1,36}$")),
         _p("newOrderRespType", _str(enum=list(RESP_TYPES)), False, "Default FULL for LIMIT and MARKET, ACK otherwise."),
         _p("selfTradePreventionMode", _str(enum=STP_MODES), False, "Default: the symbol's."),

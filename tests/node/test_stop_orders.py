@@ -7,10 +7,14 @@ user data stream tells each step; a pending stop survives a clean restart (snaps
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import signal
+import time
 from decimal import Decimal as D
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -57,7 +61,7 @@ async def trade_at(seller: Client, buyer: Client, price: str, qty: str = "0.01")
     assert status == 200 and doc["status"] == "FILLED", doc
 
 
-async def query(client: Client, order_id: int) -> dict:
+async def query_order(client: Client, order_id: int) -> dict:
     status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order_id)
     assert status == 200, doc
     return doc
@@ -87,7 +91,7 @@ def test_a_stop_loss_limit_waits_then_triggers_when_a_trade_crosses_its_stop(nod
             assert status == 200 and list(placed) == ["symbol", "orderId", "orderListId", "clientOrderId", "transactTime"]
             order_id = placed["orderId"]
             await expect_balances(owner, BTC=("0.5", "0.5"))
-            doc = await query(owner, order_id)
+            doc = await query_order(owner, order_id)
             assert (doc["status"], doc["type"], doc["isWorking"], doc["workingTime"], doc["clientOrderId"]) == (
                 "NEW", "STOP_LOSS_LIMIT", False, -1, "protect")
             assert (D(doc["stopPrice"]), D(doc["price"]), D(doc["origQty"])) == (D(49000), D(48900), D("0.5"))
@@ -101,12 +105,12 @@ def test_a_stop_loss_limit_waits_then_triggers_when_a_trade_crosses_its_stop(nod
             status, bid = await bidder.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC",
                                              quantity="0.2", price="49000")
             assert status == 200, bid
-            assert (await query(owner, order_id))["isWorking"] is False  # 49,000 bid alone moves no price
+            assert (await query_order(owner, order_id))["isWorking"] is False  # 49,000 bid alone moves no price
             status, sold = await maker.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.1")
             assert status == 200 and sold["status"] == "FILLED" and D(sold["fills"][0]["price"]) == D(49000), sold
 
             async def triggered():
-                doc = await query(owner, order_id)
+                doc = await query_order(owner, order_id)
                 assert (doc["status"], D(doc["executedQty"]), doc["isWorking"]) == ("PARTIALLY_FILLED", D("0.1"), True), doc
                 assert doc["workingTime"] >= placed["transactTime"] and D(doc["cummulativeQuoteQty"]) == D(4900)
             await eventually(triggered)
@@ -130,7 +134,7 @@ def test_a_stop_loss_limit_waits_then_triggers_when_a_trade_crosses_its_stop(nod
                 ("NEW", "NEW", True, True, "STOP_LOSS_LIMIT", D(49000)),
                 ("TRADE", "PARTIALLY_FILLED", True, True, "STOP_LOSS_LIMIT", D(49000)),
             ]
-            assert reports[1]["W"] == (await query(owner, order_id))["workingTime"]
+            assert reports[1]["W"] == (await query_order(owner, order_id))["workingTime"]
             assert (D(reports[2]["l"]), D(reports[2]["L"]), reports[2]["c"]) == (D("0.1"), D(49000), "protect")
             await ws.close()
 
@@ -148,6 +152,23 @@ def test_a_stop_loss_limit_waits_then_triggers_when_a_trade_crosses_its_stop(nod
             await expect_balances(bidder, USDT=("90200", "0"))
             status, info = await owner.public("/api/v3/exchangeInfo", symbol=SYMBOL)
             assert {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"} <= set(info["symbols"][0]["orderTypes"])
+    run(scenario())
+
+
+def test_the_seed_endpoint_takes_a_stop_order_too(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            body = json.dumps({"symbol": SYMBOL, "side": "SELL", "type": "STOP_LOSS_LIMIT", "timeInForce": "GTC",
+                               "price": "10000", "stopPrice": "10100", "quantity": "0.01"}).encode()
+            query = urlencode({"timestamp": int(time.time() * 1000)})
+            sig = hmac.new(client.secret.encode(), (query + body.decode()).encode(), hashlib.sha256).hexdigest()
+            async with session.post(f"{node.base}/api/spot/v2/?{query}&signature={sig}", data=body,
+                                    headers={"X-MBX-APIKEY": client.api_key, "Content-Type": "application/json"}) as resp:
+                doc = await resp.json()
+                assert resp.status == 200, doc
+            doc = await query_order(client, doc["orderId"])
+            assert (doc["type"], doc["status"], doc["isWorking"], D(doc["stopPrice"])) == ("STOP_LOSS_LIMIT", "NEW", False, D(10100))
     run(scenario())
 
 
@@ -184,7 +205,7 @@ def test_a_pending_stop_survives_a_clean_restart_and_a_kill_9(tmp_path):
 
     async def still_pending(session):
         owner = clients["owner"]
-        doc = await query(owner, order_id)
+        doc = await query_order(owner, order_id)
         assert (doc["status"], doc["isWorking"], doc["workingTime"], D(doc["stopPrice"])) == ("NEW", False, -1, D(49000))
         await expect_balances(owner, BTC=("0.5", "0.5"))
         status, doc = await owner.order(**(STOP | {"quantity": "0.1"}), stopPrice="50000")  # the last price came back
@@ -210,7 +231,7 @@ def test_a_pending_stop_survives_a_clean_restart_and_a_kill_9(tmp_path):
             await trade_at(clients["maker"], clients["taker"], "49000")
 
             async def done():
-                doc = await query(clients["owner"], order_id)
+                doc = await query_order(clients["owner"], order_id)
                 assert doc["isWorking"] is True and doc["status"] == "NEW" and doc["workingTime"] > 0, doc
             await eventually(done)
             status, depth = await clients["owner"].public("/api/v3/depth", symbol=SYMBOL)
