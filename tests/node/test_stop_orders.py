@@ -155,6 +155,44 @@ def test_a_stop_loss_limit_waits_then_triggers_when_a_trade_crosses_its_stop(nod
     run(scenario())
 
 
+def test_python_binance_places_a_stop_loss_limit_and_sees_it_trigger(node):
+    """The flow of issue 14's Tests section with a widely used client library, as a bot writes it."""
+    binance = pytest.importorskip("binance")
+    from binance.exceptions import BinanceAPIException
+
+    async def accounts():
+        async with aiohttp.ClientSession() as session:
+            return [await funded_client(session, node.base, ADMIN_TOKEN, **funds)
+                    for funds in ({"BTC": "1"}, {"USDT": "100000"}, {"BTC": "1"})]
+    maker, taker, owner = run(accounts())
+
+    def client(c: Client):
+        bc = binance.Client(ping=False, api_key=c.api_key, api_secret=c.secret)
+        bc.API_URL = node.base + "/api"
+        return bc
+    maker, taker, owner = client(maker), client(taker), client(owner)
+    maker.order_limit_sell(symbol=SYMBOL, quantity="0.01", price="30000")
+    taker.order_limit_buy(symbol=SYMBOL, quantity="0.01", price="30000", timeInForce="IOC")  # last price 30,000
+    with pytest.raises(BinanceAPIException) as refused:
+        owner.create_order(symbol=SYMBOL, side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC", quantity="0.1",
+                           price="29000", stopPrice="30000")
+    assert (refused.value.code, refused.value.message) == (-2010, "Stop price would trigger immediately.")
+    placed = owner.create_order(symbol=SYMBOL, side="SELL", type="STOP_LOSS_LIMIT", timeInForce="GTC",
+                                quantity="0.1", price="29000", stopPrice="29500")
+    order = owner.get_order(symbol=SYMBOL, orderId=placed["orderId"])
+    assert (order["status"], order["isWorking"], order["stopPrice"]) == ("NEW", False, "29500.00000000")
+    assert next(b for b in owner.get_account()["balances"] if b["asset"] == "BTC")["locked"] == "0.10000000"
+    taker.order_limit_buy(symbol=SYMBOL, quantity="0.2", price="29500")
+    maker.order_market_sell(symbol=SYMBOL, quantity="0.05")  # a trade at 29,500: the stop triggers
+
+    async def triggered():
+        order = owner.get_order(symbol=SYMBOL, orderId=placed["orderId"])
+        assert (order["status"], order["isWorking"], order["executedQty"]) == ("FILLED", True, "0.10000000"), order
+    run(eventually(triggered))
+    trades = owner.get_my_trades(symbol=SYMBOL, orderId=placed["orderId"])
+    assert [(t["price"], t["qty"]) for t in trades] == [("29500.00000000", "0.10000000")]
+
+
 def test_the_seed_endpoint_takes_a_stop_order_too(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
