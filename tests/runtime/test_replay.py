@@ -228,3 +228,24 @@ def test_stop_orders_carry_on_from_a_restart_and_from_snapshots_to_the_same_byte
     apply_commands(after, cmds[600:], journaled=False)
     write_jsonl(batches + later, tmp_path / "snapshotted.jsonl")
     assert (tmp_path / "snapshotted.jsonl").read_bytes() == whole
+
+
+def test_a_command_file_takes_stop_orders_as_the_api_does(tmp_path):
+    from spot_seda.runtime.replay import read_command_file
+
+    path = tmp_path / "cmds.jsonl"
+    path.write_text(
+        '{"cmd": "order", "account": 1, "timestamp": 1, "symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS_LIMIT",'
+        ' "timeInForce": "IOC", "quantity": "0.5", "price": "49000", "stopPrice": "49500.5"}\n'
+        '{"cmd": "order", "account": 1, "timestamp": 2, "symbol": "BTCUSDT", "side": "BUY", "type": "TAKE_PROFIT",'
+        ' "quantity": "0.5", "stopPrice": "40000"}\n'
+        '{"cmd": "order", "account": 1, "timestamp": 3, "symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS",'
+        ' "quantity": "0.5"}\n')
+    rules = settings_from("").symbol_rules()
+    commands = read_command_file(path, rules)
+    assert next(commands) == NewOrder(1, "BTCUSDT", "SELL", "STOP_LOSS_LIMIT", "IOC", 4_900_000, 50_000_000, 0, "",
+                                      "NONE", 1, stop_price=4_950_050)
+    assert next(commands) == NewOrder(1, "BTCUSDT", "BUY", "TAKE_PROFIT", "GTC", 0, 50_000_000, 0, "", "NONE", 2,
+                                      stop_price=4_000_000)
+    with pytest.raises(ValueError, match="cmds.jsonl:3: Param 'stopPrice' or 'trailingDelta' must be sent"):
+        next(commands)
