@@ -242,6 +242,8 @@ def check_order(rules: SymbolRules, type: int, price: int, qty: int, quote_qty: 
 class OrderBook:
     """Price-time-priority order book of one symbol. Commands return lists of records (module doc)."""
 
+    _cascading = False  # running triggered stops (only inside one place())
+
     def __init__(self, rules: SymbolRules) -> None:
         self.rules = rules
         self.symbol = rules.symbol
@@ -303,17 +305,7 @@ class OrderBook:
             self._file_stop(StopOrder(order_id, account, side, type, time_in_force, price, qty, quote_qty,
                                       client_order_id, stp, timestamp, stop_price), out)
             return out
-        first_price = self._execute(order_id, account, side, type, time_in_force, price, qty, quote_qty,
-                                    client_order_id, stp, timestamp, out)
-        if first_price and self._stops:
-            self._run_triggered(first_price, timestamp, out)
-        return out
-
-    def _execute(self, order_id: int, account: int, side: int, type: int, time_in_force: int, price: int, qty: int,
-                 quote_qty: int, client_order_id: str, stp: int, timestamp: int, out: list) -> int:
-        """Match one working order (not a stop) and rest what is left; append its records to `out`.
-        Returns the price of its first trade (0: none); `last_price` is its last trade's."""
-        first_price = last_price = 0
+        first_price = last_price = 0  # of its trades: what they may trigger lies between the two
         if type == _MARKET:
             limit_key = -_UNBOUNDED
             remaining = qty if qty > 0 else _UNBOUNDED
@@ -325,10 +317,10 @@ class OrderBook:
         if type == _LIMIT_MAKER:
             if keys and keys[-1] >= limit_key:
                 out.append(OrderReport(order_id, account, _REJECTED, 0, 0, 0, "would_take"))
-                return 0
+                return out
         elif time_in_force == _FOK and type != _MARKET and not self._fok_fillable(keys, other, limit_key, qty, account, stp):
             out.append(OrderReport(order_id, account, _EXPIRED, 0, 0, 0, "fok_unfilled"))
-            return 0
+            return out
 
         executed = 0
         cum_quote = 0
@@ -437,7 +429,9 @@ class OrderBook:
         else:
             self._rest(RestingOrder(order_id, account, side, price, remaining, executed, cum_quote, client_order_id, stp, timestamp), out)
             out.append(OrderReport(order_id, account, _PARTIAL if executed else _NEW, executed, cum_quote, remaining, ""))
-        return first_price
+        if first_price and self._stops and not self._cascading:
+            self._run_triggered(first_price, timestamp, out)
+        return out
 
     def cancel(self, order_id: int, account: int) -> list:
         """Cancel an open order of `account`: [OrderReport CANCELED, LevelChange] or [CancelRejected]."""
@@ -702,18 +696,26 @@ class OrderBook:
         return taken
 
     def _run_triggered(self, first_price: int, timestamp: int, out: list) -> None:
-        """Run the stops a command's trades triggered, and those their own trades trigger, in turn."""
+        """Run the stops a command's trades triggered, and those their own trades trigger, in turn
+        (each through place() as the order it becomes; _cascading keeps place() from starting a
+        cascade of its own inside this one)."""
         last = self.last_price
         queue = deque(self._take_triggered(min(first_price, last), max(first_price, last)))
-        while queue:
-            stop = queue.popleft()
-            out.append(Triggered(stop.order_id, stop.account))
-            first = self._execute(stop.order_id, stop.account, stop.side, OrderType(stop.type).working_type,
-                                  stop.time_in_force, stop.price, stop.qty, stop.quote_qty, stop.client_order_id,
-                                  stop.stp, timestamp, out)
-            if first and self._stops:
-                last = self.last_price
-                queue.extend(self._take_triggered(min(first, last), max(first, last)))
+        self._cascading = True
+        try:
+            while queue:
+                stop = queue.popleft()
+                out.append(Triggered(stop.order_id, stop.account))
+                records = self.place(stop.order_id, stop.account, stop.side, OrderType(stop.type).working_type,
+                                     stop.time_in_force, stop.price, stop.qty, stop.quote_qty, stop.client_order_id,
+                                     stop.stp, timestamp)
+                out += records
+                first = next((r.price for r in records if type(r) is Trade), 0)
+                if first and self._stops:
+                    last = self.last_price
+                    queue.extend(self._take_triggered(min(first, last), max(first, last)))
+        finally:
+            self._cascading = False
 
     def _fok_fillable(self, keys: list[int], other: int, limit_key: int, qty: int, account: int, stp: int) -> bool:
         """Whether a FOK could fill `qty` completely, counting only what STP would let it take."""
