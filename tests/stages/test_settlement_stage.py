@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from spot_seda.model.enums import Topic
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands, record
 from spot_seda.stages.base import StageContext
 from spot_seda.stages.settlement import SettlementStage
 from tests.conftest import settings_from
+from tests.runtime.test_replay import stop_commands
 from tests.stages.test_persist import session
 
 
-def match_output(tmp_path) -> list:
+def match_output(tmp_path, make=session) -> list:
     """Match's batches (TradeChangeLog and OrderChangeLog) for a random session, in the order published."""
     pipeline = InprocPipeline(settings_from(""), tmp_path / "run")
     sink = record(pipeline)
-    apply_commands(pipeline, session(7, 400), journaled=False)
+    apply_commands(pipeline, make(7, 400), journaled=False)
     pipeline.stop()
     return [b for b in sink if b.producer == "match-0"]
 
@@ -42,8 +45,11 @@ def settle(tmp_path, batches, cut) -> list:
     return [(e.entity_id, e.field_dict()) for e in out]
 
 
-def test_a_command_cut_between_batches_settles_as_a_whole_one(tmp_path):
-    batches = match_output(tmp_path)
+@pytest.mark.parametrize("make", [session, stop_commands], ids=["plain", "with_stops"])
+def test_a_command_cut_between_batches_settles_as_a_whole_one(tmp_path, make):
+    """(with stops: a command's records go on with the stops it triggered, each part ended by the
+    stop's report with working_time)"""
+    batches = match_output(tmp_path, make)
     orders = sum(len(b.entries) for b in batches if b.topic == Topic.ORDER)
     assert orders > 300 and any(b.topic == Topic.TRADE for b in batches)
     whole = settle(tmp_path, batches, lambda n: [])
@@ -51,3 +57,16 @@ def test_a_command_cut_between_batches_settles_as_a_whole_one(tmp_path):
     rng = random.Random(1)
     assert settle(tmp_path, batches, lambda n: sorted(rng.sample(range(1, n), min(n - 1, 3))) if n > 1 else []) == whole
     assert settle(tmp_path, batches, lambda n: list(range(1, n))) == whole  # one entry per call
+
+
+def test_trades_that_arrive_long_before_their_orders_settle_the_same(tmp_path):
+    """The two topics are separate queues: in a replay Settlement may read every trade first. A stop
+    order is the taker of its placement (no trade) and of its trigger, so the trigger's trades must
+    wait for the trigger's report, not go with the placement's."""
+    batches = match_output(tmp_path, stop_commands)
+    in_order = settle(tmp_path, batches, lambda n: [])
+    trades_first = [b for b in batches if b.topic == Topic.TRADE] + [b for b in batches if b.topic != Topic.TRADE]
+    assert settle(tmp_path, trades_first, lambda n: []) == in_order
+    triggers = sum("working_time" in e.field_dict() and e.field_dict().get("type") is None
+                   for b in batches if b.topic == Topic.ORDER for e in b.entries)
+    assert triggers > 5  # the session triggered stops (a trigger's report: working_time, not a first report)
