@@ -37,6 +37,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from nodeconfig import default_config  # noqa: E402
 TOKEN = "bench-token"
 
 HELLO = """
@@ -184,7 +186,7 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
     http = free_port()
     # the default configuration, as a user runs it; only where it listens and keeps data differ
     # (and the transport, when it is not the default)
-    config = (ROOT / "configs" / "default.toml").read_text()
+    config = default_config()  # (rate limits off: bench/nodeconfig.py)
     if transport != "shm":
         config = config.replace('transport = "shm"', f'transport = "{transport}"', 1)
         config = config.replace('bootstrap_servers = "127.0.0.1:9092"', f'bootstrap_servers = "{bootstrap}"', 1)

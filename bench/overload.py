@@ -36,6 +36,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from nodeconfig import default_config  # noqa: E402
 from bench.node import TOKEN, free_port, post_json, wait_up  # noqa: E402
 
 
@@ -188,7 +191,7 @@ def main() -> int:
 
     data = Path(tempfile.mkdtemp(prefix="spot_seda_overload_"))
     http = free_port()
-    (data / "node.toml").write_text((ROOT / "configs" / "default.toml").read_text())
+    (data / "node.toml").write_text(default_config())  # (rate limits off: bench/nodeconfig.py)
     env = dict(os.environ, SPOT_SEDA_ADMIN_TOKEN=TOKEN)
     node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(data / "node.toml"),
                              "--data-dir", str(data), "--http-port", str(http), "--ws-port", str(free_port())],

@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from nodeconfig import default_config  # noqa: E402
+
 from spot_seda.journal import Journal  # noqa: E402
 from spot_seda.model.commands import ENCODER  # noqa: E402
 from spot_seda.model.commands import Cancel, NewOrder, Transfer  # noqa: E402
@@ -52,7 +54,7 @@ def start_and_time(data: Path) -> tuple[float, str, subprocess.Popen]:
     port = free_port()
     log = data.parent / f"node-{time.monotonic_ns()}.log"
     config = data.parent / "node.toml"
-    default = (ROOT / "configs" / "default.toml").read_text()
+    default = default_config()  # (rate limits off: bench/nodeconfig.py)
     assert "\n[journal]" in default
     config.write_text(re.sub(r"^snapshot_interval_s.*$", "", default, flags=re.M).replace(
         "\n[journal]", "\n[journal]\nsnapshot_interval_s = 0", 1))  # only at a clean stop
