@@ -315,6 +315,13 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
         with sqlite3.connect(history) as db:
             return db.execute("SELECT count(*) FROM orders").fetchone()[0]
 
+    def everything_written() -> int:
+        """Orders whose Created entry (time), Match report (working_time) and freeze are all in."""
+        with sqlite3.connect(history) as db:
+            return db.execute("SELECT count(*) FROM orders WHERE time IS NOT NULL AND working_time IS NOT NULL "
+                              "AND order_id IN (SELECT CAST(ref AS INTEGER) FROM balance_changes "
+                              "WHERE reason = 'freeze')").fetchone()[0]
+
     def persist_took() -> int:
         return next(r["events_in"] for r in open_from_manifest(data).snapshot() if r["stage"] == "persist-0")
 
@@ -322,7 +329,9 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
     try:
         wait_http(base, node)
         client, ids = asyncio.run(place_orders(base, range(100, 130)))
-        node.wait_for(lambda: orders_in_history() == len(ids), what="Persist to write every order")
+        # every entry of every order written (an order's row appears with its first entry, from
+        # Acquiring or Match, so its count alone could let the kill come before the rest)
+        node.wait_for(lambda: everything_written() == len(ids), what="Persist to write every order's entries")
         os.killpg(node.proc.pid, signal.SIGKILL)
         node.proc.wait()
     finally:
