@@ -7,6 +7,10 @@
 import { $, api, ApiError, dateTime, fixed, reportState, Stream, trim } from "./common.js";
 
 const OPEN = new Set(["NEW", "PARTIALLY_FILLED"]);
+// stop orders wait off the book until the last trade price reaches their stop (README); the market
+// ones become MARKET orders, so they have no price of their own
+const STOP_TYPES = new Set(["STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]);
+const MARKET_TYPES = new Set(["MARKET", "STOP_LOSS", "TAKE_PROFIT"]);
 const ROWS_KEPT = 100;
 const KEEPALIVE_MS = 30 * 60 * 1000;   // Binance: a listen key lives 60 minutes unless kept alive
 
@@ -17,6 +21,11 @@ const openOrders = new Map();  // orderId -> order (Binance order JSON fields)
 const history = new Map();     // orderId -> order, this symbol
 let fills = [];                // newest first, this symbol
 const balances = new Map();    // asset -> {free, locked}
+// While a REST snapshot (refresh) is in flight, user data events wait here and are applied on top of
+// it once it lands: each event carries the whole state of what it changed (an order, an asset), so
+// replaying every event since before the snapshot was read leaves the newest state, where applying
+// the snapshot last could undo what the stream already showed (an order's frozen funds, its fill).
+let syncing = 0, held = [];
 
 // ------------------------------------------------------------------------------------ signing
 
@@ -51,10 +60,15 @@ function setText(id, text) {
 
 function showError(id, err, field = null) {
   setText(id, err ? (err.text || err.message || String(err)) : "");
-  for (const input of document.querySelectorAll(`[aria-describedby~="${id}"]`)) input.removeAttribute("aria-invalid");
-  if (field) {
+  for (const input of document.querySelectorAll(`[aria-describedby~="${id}"]`)) {
+    input.removeAttribute("aria-invalid");
+    const rest = input.getAttribute("aria-describedby").split(/\s+/).filter((x) => x && x !== id);
+    if (rest.length) input.setAttribute("aria-describedby", rest.join(" ")); else input.removeAttribute("aria-describedby");
+  }
+  if (field) {  // the message describes the field, beside whatever hint already does
     field.setAttribute("aria-invalid", "true");
-    field.setAttribute("aria-describedby", id);
+    const ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    field.setAttribute("aria-describedby", [id, ...ids].join(" "));
   }
 }
 
@@ -125,12 +139,17 @@ async function openUserStream(mine) {
   stream = new Stream(`/ws/${listenKey}`, {
     onstate: (s) => reportState("account", s),
     onopen: () => refresh(mine),  // (re)connected: what happened meanwhile comes from REST
-    onmessage: (msg) => { if (mine === session) onEvent(msg.stream && msg.data ? msg.data : msg, mine); },
+    onmessage: (msg) => {
+      if (mine !== session) return;
+      const d = msg.stream && msg.data ? msg.data : msg;
+      if (syncing) held.push([mine, d]); else onEvent(d, mine);
+    },
   });
 }
 
 async function refresh(mine) {
   if (!creds || !symbol) return;
+  if (syncing++ === 0) held = [];
   try {
     const [account, open, all, trades] = await Promise.all([
       signedCall("GET", "/api/v3/account"),
@@ -150,6 +169,12 @@ async function refresh(mine) {
     renderAll();
   } catch (err) {
     if (mine === session) showError("cancel-error", err);
+  } finally {
+    if (--syncing === 0) {
+      const events = held;
+      held = [];
+      for (const [of, d] of events) if (of === session) onEvent(d, of);
+    }
   }
 }
 
@@ -160,11 +185,13 @@ function onEvent(d, mine) {
     const o = {
       symbol: d.s, orderId: d.i, clientOrderId: d.c, side: d.S, type: d.o, timeInForce: d.f, price: d.p,
       origQty: d.q, executedQty: d.z, status: d.X, time: d.O, updateTime: d.T, origQuoteOrderQty: d.Q,
+      // a stop order: its stop price, and whether it works yet ("w" false and no "W" until its trigger)
+      stopPrice: d.P, isWorking: d.w, workingTime: d.W === undefined ? -1 : d.W,
     };
     if (OPEN.has(o.status)) openOrders.set(o.orderId, o); else openOrders.delete(o.orderId);
     if (o.symbol === symbol) {
       history.set(o.orderId, { ...(history.get(o.orderId) || {}), ...o });
-      if (d.x === "TRADE") {
+      if (d.x === "TRADE" && !fills.some((f) => f.id === d.t && f.orderId === d.i)) {  // (a snapshot may have it)
         fills.unshift({ id: d.t, orderId: d.i, side: d.S, price: d.L, qty: d.l, fee: `${trim(d.n)} ${d.N || ""}`,
           maker: d.m, time: d.T });
         if (fills.length > ROWS_KEPT) fills.length = ROWS_KEPT;
@@ -188,10 +215,29 @@ const TYPE_FIELDS = {  // which inputs each order type takes (Binance's mandator
 };
 
 function typeChanged() {
-  const fields = TYPE_FIELDS[$("o-type").value] || [];
+  const type = $("o-type").value, fields = TYPE_FIELDS[type] || [];
   $("o-price-row").hidden = !fields.includes("price");
   $("o-stop-row").hidden = !fields.includes("stop");
   $("o-tif-row").hidden = !fields.includes("tif");
+  if (fields.includes("stop")) {
+    const side = document.querySelector('input[name="side"]:checked').value;
+    const becomes = type.endsWith("_LIMIT") ? "a LIMIT order at the price above" : "a MARKET order";
+    setText("o-stop-hint", `Waits off the book until the last trade price ${falls({ type, side }) ? "falls" : "rises"} `
+      + `to the stop price, then works as ${becomes}.`);
+  }
+}
+
+/** A STOP_LOSS sell or TAKE_PROFIT buy triggers when the last price falls to its stop, the others when it rises. */
+function falls(o) {
+  return o.type.startsWith("STOP_LOSS") === (o.side === "SELL");
+}
+
+/** Whether an order works (is matched) yet: a stop order only from its trigger. REST has isWorking,
+ *  a RESULT answer workingTime (-1 until the trigger), the user data stream both ("w", "W"). */
+function working(o) {
+  if (!STOP_TYPES.has(o.type)) return true;
+  if (typeof o.isWorking === "boolean" && o.isWorking) return true;
+  return o.workingTime !== undefined && o.workingTime >= 0;
 }
 
 /** Which input an error is about, so it is marked invalid next to its message. */
@@ -199,6 +245,7 @@ function fieldOf(err) {
   const msg = err.message || "";
   const named = msg.match(/'(price|quantity|stopPrice|timeInForce|quoteOrderQty)'/);
   if (named) return { price: "o-price", quantity: "o-qty", stopPrice: "o-stop", timeInForce: "o-tif", quoteOrderQty: "o-qty" }[named[1]];
+  if (/^Stop price/.test(msg)) return "o-stop";  // -2010 "Stop price would trigger immediately."
   if (/PRICE_FILTER|PERCENT_PRICE/.test(msg)) return "o-price";
   if (/LOT_SIZE|NOTIONAL|insufficient balance/i.test(msg)) return "o-qty";
   return null;
@@ -221,9 +268,14 @@ async function placeOrder(ev) {
   setText("order-state", "sending…");
   try {
     const o = await signedCall("POST", "/api/v3/order", params);
-    setText("order-state", `Order ${o.orderId}: ${o.status}${o.executedQty && Number(o.executedQty) ? `, filled ${trim(o.executedQty)}` : ""}`);
-    if (OPEN.has(o.status) && !openOrders.has(o.orderId)) openOrders.set(o.orderId, o);
-    if (o.symbol === symbol && !history.has(o.orderId)) history.set(o.orderId, o);
+    const filled = o.executedQty && Number(o.executedQty) ? `, filled ${trim(o.executedQty)}` : "";
+    const waits = OPEN.has(o.status) && !working(o) ? `, waiting for the last price ${stopText(o)}` : "";
+    setText("order-state", `Order ${o.orderId}: ${o.status}${filled}${waits}`);
+    // the answer may come after the stream told more (a fill, a trigger): it adds only an order not seen yet
+    if (!openOrders.has(o.orderId) && !history.has(o.orderId)) {
+      if (OPEN.has(o.status)) openOrders.set(o.orderId, o);
+      if (o.symbol === symbol) history.set(o.orderId, o);
+    }
     renderAll();
   } catch (err) {
     setText("order-state", "");
@@ -268,11 +320,18 @@ function decimals(sym, filter, field) {
   const t = trim(f[field]);
   return t.includes(".") ? t.length - t.indexOf(".") - 1 : 0;
 }
-const px = (o) => (o.type === "MARKET" ? "market" : fixed(o.price, decimals(o.symbol, "PRICE_FILTER", "tickSize")));
+const px = (o) => (MARKET_TYPES.has(o.type) ? "market" : fixed(o.price, decimals(o.symbol, "PRICE_FILTER", "tickSize")));
+/** A stop order's trigger, "≤ 49000.00" (falls to it) or "≥ 51000.00"; "–" for the other types. */
+const stopText = (o) => (STOP_TYPES.has(o.type) && o.stopPrice !== undefined
+  ? `${falls(o) ? "≤" : "≥"} ${fixed(o.stopPrice, decimals(o.symbol, "PRICE_FILTER", "tickSize"))}` : "–");
+/** An order's status, and for an open stop order whether it waits for its stop or was triggered. */
+const statusText = (o) => (STOP_TYPES.has(o.type) && OPEN.has(o.status)
+  ? `${o.status} · ${working(o) ? "triggered" : "waiting for stop"}` : o.status);
 const qty = (sym, q) => fixed(q, decimals(sym, "LOT_SIZE", "stepSize"));
 
-/** Rows of cells (text, [text, class] or a node); `keys` name each row (data-key) for tests and tools. */
-function fill(tbody, rows, cols, empty, keys = []) {
+/** Rows of cells (text, [text, class] or a node); `keys` name each row (data-key) for tests and tools,
+ *  `data` gives more data- attributes per row. */
+function fill(tbody, rows, cols, empty, keys = [], data = []) {
   tbody.textContent = "";
   if (!rows.length) {
     const td = tbody.insertRow().insertCell();
@@ -284,6 +343,7 @@ function fill(tbody, rows, cols, empty, keys = []) {
   rows.forEach((cells, r) => {
     const tr = tbody.insertRow();
     if (keys[r] !== undefined) tr.dataset.key = keys[r];
+    Object.assign(tr.dataset, data[r] || {});
     for (const c of cells) {
       const td = tr.insertCell();
       if (c instanceof Node) td.appendChild(c);
@@ -307,14 +367,16 @@ function renderAll(cleared = false) {
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = "Cancel";
-    b.setAttribute("aria-label", `Cancel order ${o.orderId}: ${o.side} ${trim(o.origQty)} ${o.symbol} at ${px(o)}`);
+    const stop = STOP_TYPES.has(o.type) ? `, stop ${stopText(o)}` : "";
+    b.setAttribute("aria-label", `Cancel order ${o.orderId}: ${o.side} ${trim(o.origQty)} ${o.symbol} at ${px(o)}${stop}`);
     b.addEventListener("click", () => cancelOrder(o, b));
-    return [String(o.orderId), o.symbol, [o.side, o.side], o.type, px(o), qty(o.symbol, o.origQty), qty(o.symbol, o.executedQty), o.status, b];
-  }), 9, none || "No open orders", open.map((o) => o.orderId));
+    return [String(o.orderId), o.symbol, [o.side, o.side], o.type, px(o), stopText(o), qty(o.symbol, o.origQty),
+      qty(o.symbol, o.executedQty), statusText(o), b];
+  }), 10, none || "No open orders", open.map((o) => o.orderId), open.map((o) => ({ working: String(working(o)) })));
   const hist = [...history.values()].sort((a, b) => b.orderId - a.orderId).slice(0, ROWS_KEPT);
-  fill($("history"), hist.map((o) => [String(o.orderId), [o.side, o.side], o.type, px(o), qty(o.symbol, o.origQty),
-    qty(o.symbol, o.executedQty), o.status, o.time ? dateTime(o.time) : ""]), 8, none || `No orders on ${symbol}`,
-  hist.map((o) => o.orderId));
+  fill($("history"), hist.map((o) => [String(o.orderId), [o.side, o.side], o.type, px(o), stopText(o), qty(o.symbol, o.origQty),
+    qty(o.symbol, o.executedQty), statusText(o), o.time ? dateTime(o.time) : ""]), 9, none || `No orders on ${symbol}`,
+  hist.map((o) => o.orderId), hist.map((o) => ({ working: String(working(o)) })));
   fill($("fills"), fills.map((f) => [String(f.id), String(f.orderId), [f.side, f.side],
     fixed(f.price, decimals(symbol, "PRICE_FILTER", "tickSize")), qty(symbol, f.qty), f.fee, f.maker ? "maker" : "taker",
     dateTime(f.time)]), 8, none || `No fills on ${symbol}`, fills.map((f) => f.id));
@@ -352,4 +414,5 @@ $("login").addEventListener("submit", login);
 $("logout").addEventListener("click", () => logout(true));
 $("order").addEventListener("submit", placeOrder);
 $("o-type").addEventListener("change", typeChanged);
+for (const r of document.querySelectorAll('input[name="side"]')) r.addEventListener("change", typeChanged);
 $("cancel-all").addEventListener("click", cancelAll);
