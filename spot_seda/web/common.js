@@ -120,8 +120,10 @@ export function canvas2d(canvas) {
   return { ctx, w, h };
 }
 
+/** What the canvases draw with: app.css's colours (--bg, --text, --muted, ...), each text colour at
+ *  least 4.5:1 on the panel it is drawn on (tests/page/test_page_quality.py measures it). */
 export const COLORS = {
-  text: "#e6edf3", muted: "#a3adb8", line: "#2d333b", buy: "#3fb950", sell: "#ff7b72", accent: "#79c0ff",
+  bg: "#0e1217", text: "#e6edf3", muted: "#a3adb8", line: "#2d333b", buy: "#3fb950", sell: "#ff7b72", accent: "#79c0ff",
 };
 
 /** A small area chart of `values` (nulls leave gaps) on a canvas, scaled from 0 to the max; the

@@ -294,7 +294,7 @@ function drawCandles() {
   ctx.beginPath(); ctx.moveTo(0, ly); ctx.lineTo(plotW, ly); ctx.stroke();
   ctx.setLineDash([]);
   ctx.fillRect(plotW + 1, ly - 8, axis - 1, 16);
-  ctx.fillStyle = "#0e1217";
+  ctx.fillStyle = COLORS.bg;
   ctx.textAlign = "left";
   const f = (p) => fixed(p, priceDecimals);
   const t = last.text;
