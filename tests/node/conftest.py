@@ -6,6 +6,7 @@ import asyncio
 import socket
 import time
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -75,6 +76,20 @@ def node(tmp_path_factory):
         base = f"http://127.0.0.1:{http}"
         wait_http(base, proc)
         proc.base = base
+        yield proc
+
+
+@contextmanager
+def serving_node(tmp, extra: str = ""):
+    """A node on free ports with its HTTP and WebSocket ports listening and every stage running;
+    `.base` and `.ws` are its URLs."""
+    http, ws = free_port(), free_port()
+    with run_node(tmp, node_toml(tmp / "data", http, ws, extra)) as proc:
+        proc.base = f"http://127.0.0.1:{http}"
+        proc.ws = f"ws://127.0.0.1:{ws}"
+        wait_http(proc.base, proc)
+        proc.wait_running()
+        wait_listening(ws, proc)
         yield proc
 
 

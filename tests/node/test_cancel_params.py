@@ -12,9 +12,8 @@ import time
 import aiohttp
 import pytest
 
-from tests.conftest import run_node
 from tests.node.client import funded_client
-from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, run, wait_http, wait_listening
+from tests.node.conftest import ADMIN_TOKEN, run, serving_node
 
 SYMBOL = "BTCUSDT"
 RESTRICTED = {"code": -2011, "msg": "Order was not canceled due to cancel restrictions."}
@@ -22,14 +21,7 @@ RESTRICTED = {"code": -2011, "msg": "Order was not canceled due to cancel restri
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cancel")
-    http, ws = free_port(), free_port()
-    with run_node(tmp, node_toml(tmp / "data", http, ws)) as proc:
-        proc.base = f"http://127.0.0.1:{http}"
-        proc.ws = f"ws://127.0.0.1:{ws}"
-        wait_http(proc.base, proc)
-        proc.wait_running()
-        wait_listening(ws, proc)
+    with serving_node(tmp_path_factory.mktemp("cancel")) as proc:
         yield proc
 
 

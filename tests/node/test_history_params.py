@@ -11,9 +11,8 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
-from tests.conftest import run_node
 from tests.node.client import admin, funded_client
-from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, run, wait_http, wait_listening
+from tests.node.conftest import ADMIN_TOKEN, run, serving_node
 
 SYMBOL = "BTCUSDT"
 HOUR = 3_600_000
@@ -21,14 +20,7 @@ HOUR = 3_600_000
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("hist")
-    http, ws = free_port(), free_port()
-    with run_node(tmp, node_toml(tmp / "data", http, ws)) as proc:
-        proc.base = f"http://127.0.0.1:{http}"
-        proc.ws = f"ws://127.0.0.1:{ws}"
-        wait_http(proc.base, proc)
-        proc.wait_running()
-        wait_listening(ws, proc)
+    with serving_node(tmp_path_factory.mktemp("hist")) as proc:
         yield proc
 
 

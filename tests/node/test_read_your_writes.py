@@ -13,9 +13,8 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
-from tests.conftest import run_node
 from tests.node.client import funded_client
-from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, run, wait_http, wait_listening
+from tests.node.conftest import ADMIN_TOKEN, run, serving_node
 
 SYMBOL = "BTCUSDT"
 ROUNDS = 40
@@ -23,14 +22,7 @@ ROUNDS = 40
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ryw")
-    http, ws = free_port(), free_port()
-    with run_node(tmp, node_toml(tmp / "data", http, ws, "[history]\ncommit_interval_ms = 200.0\n")) as proc:
-        proc.base = f"http://127.0.0.1:{http}"
-        proc.ws = f"ws://127.0.0.1:{ws}"
-        wait_http(proc.base, proc)
-        proc.wait_running()
-        wait_listening(ws, proc)
+    with serving_node(tmp_path_factory.mktemp("ryw"), "[history]\ncommit_interval_ms = 200.0\n") as proc:
         yield proc
 
 
