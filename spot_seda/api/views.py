@@ -117,16 +117,9 @@ def order_json(order: Mapping, rules: SymbolRules) -> dict:
     }
 
 
-def cancel_json(order: Mapping, rules: SymbolRules, cancel_client_id: str, transact_time: int) -> dict:
-    """DELETE /api/v3/order and each item of DELETE /api/v3/openOrders, as Binance answers a cancel:
-    clientOrderId is the cancel's own id, origClientOrderId the order's, transactTime the cancel's."""
+def _result_fields(order: Mapping, rules: SymbolRules) -> dict:
+    """The order's state as a RESULT answer and a cancel's answer give it (same fields, same order)."""
     return {
-        "symbol": order["symbol"],
-        "origClientOrderId": order.get("client_order_id") or "",
-        "orderId": order["order_id"],
-        "orderListId": -1,
-        "clientOrderId": cancel_client_id,
-        "transactTime": transact_time,
         "price": price_text(rules, order.get("price") or 0),
         "origQty": amount_text(_orig_qty(order)),
         "executedQty": amount_text(order.get("executed_qty") or 0),
@@ -137,6 +130,20 @@ def cancel_json(order: Mapping, rules: SymbolRules, cancel_client_id: str, trans
         "type": order.get("type") or "LIMIT",
         "side": order.get("side") or "BUY",
         **_stop_price(order, rules),
+    }
+
+
+def cancel_json(order: Mapping, rules: SymbolRules, cancel_client_id: str, transact_time: int) -> dict:
+    """DELETE /api/v3/order and each item of DELETE /api/v3/openOrders, as Binance answers a cancel:
+    clientOrderId is the cancel's own id, origClientOrderId the order's, transactTime the cancel's."""
+    return {
+        "symbol": order["symbol"],
+        "origClientOrderId": order.get("client_order_id") or "",
+        "orderId": order["order_id"],
+        "orderListId": -1,
+        "clientOrderId": cancel_client_id,
+        "transactTime": transact_time,
+        **_result_fields(order, rules),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
     }
 
@@ -156,16 +163,7 @@ def order_result(order: Mapping, rules: SymbolRules) -> dict:
     """newOrderRespType=RESULT: the order as Match left it after its first pass."""
     return {
         **order_ack(order),
-        "price": price_text(rules, order.get("price") or 0),
-        "origQty": amount_text(_orig_qty(order)),
-        "executedQty": amount_text(order.get("executed_qty") or 0),
-        "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
-        "cummulativeQuoteQty": amount_text(order.get("cum_quote_qty") or 0),
-        "status": order["status"],
-        "timeInForce": order.get("time_in_force") or "GTC",
-        "type": order.get("type") or "LIMIT",
-        "side": order.get("side") or "BUY",
-        **_stop_price(order, rules),
+        **_result_fields(order, rules),
         "workingTime": _working_time(order),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
     }

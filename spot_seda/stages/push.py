@@ -36,8 +36,8 @@ from ..engine.depthview import DepthView
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, TRADE_PUBLIC
 from ..model.enums import MARKET_TYPES, Topic
+from ..model.symbols import fee_on
 from .base import Publish, Stage
-from .settlement import trade_fee
 
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 #: Match reports held back waiting for their Created entry before we give up on it (a corrupt stream)
@@ -299,10 +299,10 @@ class PushStage(Stage):
             is_buyer = trade["buyer_order_id"] == order_id
             maker = trade["maker_order_id"] == order_id
             if is_buyer:
-                fee = trade_fee(qty, rules.maker_fee_ppm if maker else rules.taker_fee_ppm)
+                fee = fee_on(qty, rules.maker_fee_ppm if maker else rules.taker_fee_ppm)
                 asset = rules.base
             else:
-                fee = trade_fee(quote, rules.maker_fee_ppm if maker else rules.taker_fee_ppm)
+                fee = fee_on(quote, rules.maker_fee_ppm if maker else rules.taker_fee_ppm)
                 asset = rules.quote
             done = order["executed_qty"] == f["executed_qty"] and status == "FILLED"
             order["status"] = "FILLED" if done else "PARTIALLY_FILLED"

@@ -22,7 +22,6 @@ from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, FieldChange, Updated
 from ..model.entities import balance_id_of
 from ..model.enums import EntityType, Side, Topic
-from ..model.symbols import fee_on as trade_fee  # noqa: F401  (Push's name for the one fee rule)
 from .base import Publish, Stage
 
 FEE_ACCOUNT = 0

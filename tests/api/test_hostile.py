@@ -17,9 +17,7 @@ import pytest
 from yarl import URL
 
 from tests.node.client import Client, admin, funded_client
-from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http, wait_listening
-
-from tests.conftest import run_node
+from tests.node.conftest import ADMIN_TOKEN, serving_node
 
 SYMBOL = "BTCUSDT"
 ADMIN = {"X-Admin-Token": ADMIN_TOKEN}
@@ -32,12 +30,7 @@ def run(coro):
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     """A real node shared by this module, its WebSocket port too."""
-    tmp = tmp_path_factory.mktemp("hostile")
-    http, ws = free_port(), free_port()
-    with run_node(tmp, node_toml(tmp / "data", http, ws)) as proc:
-        proc.base, proc.ws_port = f"http://127.0.0.1:{http}", ws
-        wait_http(proc.base, proc)
-        wait_listening(ws, proc)
+    with serving_node(tmp_path_factory.mktemp("hostile")) as proc:
         yield proc
 
 

@@ -82,11 +82,11 @@ def node(tmp_path_factory):
 @contextmanager
 def serving_node(tmp, extra: str = ""):
     """A node on free ports with its HTTP and WebSocket ports listening and every stage running;
-    `.base` and `.ws` are its URLs."""
+    `.base` and `.ws` are its URLs, `.ws_port` the WebSocket port."""
     http, ws = free_port(), free_port()
     with run_node(tmp, node_toml(tmp / "data", http, ws, extra)) as proc:
         proc.base = f"http://127.0.0.1:{http}"
-        proc.ws = f"ws://127.0.0.1:{ws}"
+        proc.ws, proc.ws_port = f"ws://127.0.0.1:{ws}", ws
         wait_http(proc.base, proc)
         proc.wait_running()
         wait_listening(ws, proc)

@@ -19,9 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from spot_seda.api import auth
-from tests.conftest import run_node
 from tests.node.client import Client, admin
-from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http, wait_listening
+from tests.node.conftest import ADMIN_TOKEN, serving_node
 
 SYMBOL = "BTCUSDT"
 
@@ -32,12 +31,7 @@ def run(coro):
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("keys")
-    http, ws = free_port(), free_port()
-    with run_node(tmp, node_toml(tmp / "data", http, ws)) as proc:
-        proc.base, proc.ws = f"http://127.0.0.1:{http}", f"ws://127.0.0.1:{ws}"
-        wait_http(proc.base, proc)
-        wait_listening(ws, proc)
+    with serving_node(tmp_path_factory.mktemp("keys")) as proc:
         yield proc
 
 
@@ -228,7 +222,7 @@ def test_ed25519_subscribes_to_its_user_data_over_the_websocket_api(node):
 
 def binance_client(node, **keys):
     """python-binance's Client pointed at the node (its REST API root is <base>/api)."""
-    binance = pytest.importorskip("binance")
+    import binance  # python-binance, a dev dependency: missing, the test fails rather than skips
     client = binance.Client(ping=False, **keys)
     client.API_URL = node.base + "/api"
     return client

@@ -26,6 +26,17 @@ def segments(data: Path) -> list[Path]:
     return sorted((data / "journal").glob("*.seg"))
 
 
+def records(segment: bytes) -> list[bytes]:
+    """A journal segment's records, each whole (a 16-byte header whose first 4 bytes are the
+    payload's length, then the payload)."""
+    out, offset = [], 0
+    while offset < len(segment):
+        length = int.from_bytes(segment[offset:offset + 4], "little")
+        out.append(segment[offset:offset + 16 + length])
+        offset += 16 + length
+    return out
+
+
 def start(tmp_path: Path, name: str, data: Path, http: int, extra: str = ""):
     run_dir = tmp_path / name
     run_dir.mkdir()
@@ -107,11 +118,7 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
     # cut, and every acknowledged order is still there.
     last = segments(data)[-1]
     whole = last.read_bytes()
-    frames, offset = [], 0
-    while offset < len(whole):
-        length = int.from_bytes(whole[offset:offset + 4], "little")
-        frames.append(whole[offset:offset + 16 + length])
-        offset += 16 + length
+    frames = records(whole)
     assert b"".join(frames) == whole
     torn = frames[-1][:-3]
     flipped = bytearray(frames[-1])
@@ -411,13 +418,7 @@ def test_commands_a_power_failure_took_from_the_journal_leave_the_history_too(tm
     finally:
         ctx.__exit__(None, None, None)
     last = segments(data)[-1]
-    whole = last.read_bytes()
-    frames, offset = [], 0
-    while offset < len(whole):
-        length = int.from_bytes(whole[offset:offset + 4], "little")
-        frames.append(offset)
-        offset += 16 + length
-    last.write_bytes(whole[:frames[-2]])  # the last two market buys never reached the disk
+    last.write_bytes(b"".join(records(last.read_bytes())[:-2]))  # the last two market buys never reached the disk
     lost = buys[1:]
     assert count("SELECT count(*) FROM orders WHERE order_id IN (%d, %d)" % tuple(lost)) == 2
 
