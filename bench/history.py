@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from spot_seda.history import History, summarize  # noqa: E402
+from spot_seda.history import History
+from spot_seda.model.summary import summarize  # noqa: E402
 
 DAY_MS = 86_400_000
 

@@ -8,7 +8,7 @@ parameters a client would send (bench/workload.py: rest_params) plus its account
 inherit that list. The generator sends only (index, scheduled send time) pairs, at a fixed rate
 (open loop) or as fast as the ring takes them (closed loop). The driver does for each what the HTTP
 handler does, minus HTTP: decode the parameters, validate them with the API's own parser
-(api/params.py), freeze and assign ids (AcquiringStage.new_order / cancel), journal with the
+(binance/params.py), freeze and assign ids (AcquiringStage.new_order / cancel), journal with the
 configured fsync policy and group commit (Journal.sync), publish in journal order (api/plumbing.py's
 Outbox) and wait for Match's answer (a Waiter). It never touches an engine itself.
 
@@ -135,8 +135,8 @@ class Driver:
         uvloop.run(self._drive(stage, runner, stopping, pump))
 
     async def _drive(self, stage, runner, stopping, pump) -> None:
-        from spot_seda.api import params
-        from spot_seda.api.errors import ApiError
+        from spot_seda.binance import params
+        from spot_seda.binance.errors import ApiError
         from spot_seda.api.plumbing import Outbox
         from spot_seda.journal import Journal
         from spot_seda.model.commands import ENCODER, Cancel, NewOrder, Transfer

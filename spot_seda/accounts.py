@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .api import auth, errors
+from .binance import auth, errors
 
 KEY_LENGTH = 64
 KEY_ALPHABET = string.ascii_letters + string.digits

@@ -39,6 +39,7 @@ import msgspec
 from .model.changelog import ChangeLogEntry, Created, Updated
 from .model.entities import BALANCE_FIELDS, KLINE_FIELDS, ORDER_CREATED, TRADE_CREATED
 from .model.enums import EntityType
+from .model.summary import TradeSummary, summarize
 
 #: pages of write-ahead log after which the writer copies it into the database (SQLite: 1,000)
 WAL_CHECKPOINT_PAGES = 10_000
@@ -192,32 +193,6 @@ def _latest_klines(rows: list[tuple]) -> list[tuple]:
         if kept is None or (row[_K_TRADES], row[_K_CLOSED]) >= (kept[_K_TRADES], kept[_K_CLOSED]):
             latest[key] = row  # a dict keeps the first insertion's place
     return list(latest.values()) if len(latest) < len(rows) else rows
-
-
-class TradeSummary(msgspec.Struct, frozen=True):
-    """What a window of a symbol's trades adds up to (24-hour tickers): prices and amounts in units."""
-
-    open: int
-    high: int
-    low: int
-    close: int
-    volume: int
-    quote_volume: int
-    count: int
-    first_id: int
-    last_id: int
-    last_qty: int
-
-
-def summarize(trades) -> TradeSummary | None:
-    """The summary of some trade rows (any order), or None for none."""
-    rows = sorted(trades, key=itemgetter("trade_id"))
-    if not rows:
-        return None
-    first, last = rows[0], rows[-1]
-    prices = [t["price"] for t in rows]
-    return TradeSummary(first["price"], max(prices), min(prices), last["price"], sum(t["qty"] for t in rows),
-                        sum(t["quote_qty"] for t in rows), len(rows), first["trade_id"], last["trade_id"], last["qty"])
 
 
 class HistoryError(ValueError):

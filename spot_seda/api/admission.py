@@ -30,7 +30,7 @@ import logging
 
 from aiohttp import web
 
-from . import errors
+from ..binance import errors
 
 log = logging.getLogger("spot_seda.api")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..journal import Journal
 from ..runtime.snapshots import manifest_position
-from . import errors
+from ..binance import errors
 
 log = logging.getLogger("spot_seda.acquiring")
 

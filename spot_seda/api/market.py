@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import params, views
+from ..binance import params, views
 from .plumbing import HISTORY, now_ms, read_fresh, request_params, stage_of
 from .ratelimit import LIMITER
 

@@ -10,9 +10,9 @@ rate-limit headers of its answers and the 429 / 418 answers (api/ratelimit.py), 
 from __future__ import annotations
 
 from ..engine.kline import INTERVALS as _INTERVALS
-from .params import DEPTH_LIMITS, RESP_TYPES
+from ..binance.params import DEPTH_LIMITS, RESP_TYPES
 from .ratelimit import ORDER_ROUTES
-from .views import ORDER_TYPES, STP_MODES
+from ..binance.views import ORDER_TYPES, STP_MODES
 
 INTERVALS = list(_INTERVALS)
 ORDER_STATUSES = ["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"]

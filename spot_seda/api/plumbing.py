@@ -18,8 +18,8 @@ from ..accounts import Accounts
 from ..journal import Journal, JournalError
 from ..model.commands import ENCODER as COMMANDS
 from ..stages.acquiring import DUPLICATE, NSF, OVERLOADED, UNKNOWN_ORDER, AcquiringStage, CommandError
-from . import auth, errors
-from .errors import ApiError
+from ..binance import auth, errors
+from ..binance.errors import ApiError
 from .intake import Intake
 
 log = logging.getLogger("spot_seda.api")

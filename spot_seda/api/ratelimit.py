@@ -43,7 +43,7 @@ from functools import lru_cache
 
 from aiohttp import web
 
-from . import errors
+from ..binance import errors
 
 #: ms per interval unit, and the letter of the unit in the header names (Binance's)
 UNIT_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}

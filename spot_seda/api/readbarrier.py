@@ -46,7 +46,7 @@ import asyncio
 import logging
 import time
 
-from . import errors
+from ..binance import errors
 
 log = logging.getLogger("spot_seda.api")
 

@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from ..listenkeys import ListenKeys
 from ..accounts import Accounts
 from ..history import History
 from ..journal import Journal
@@ -26,7 +27,7 @@ from ..model.enums import OrderType
 from ..runtime.busreader import BusReader
 from ..runtime.metrics import open_from_manifest, render_prometheus
 from ..stages.acquiring import AcquiringStage, CommandError, Waiter, cancel_client_id
-from . import auth, errors, params, views
+from ..binance import auth, errors, params, views
 from .admission import ADMISSION, Admission, admission_middleware, deadline_of
 from .intake import Intake
 from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, historical_trades, klines, ping,
@@ -355,7 +356,6 @@ _LISTEN_KEYS: dict[str, object] = {}
 
 
 def _listen_keys(request: web.Request):
-    from ..listenkeys import ListenKeys
 
     data_dir = str(stage_of(request).ctx.data_dir)
     keys = _LISTEN_KEYS.get(data_dir)

@@ -36,12 +36,13 @@ import time
 import msgspec
 from aiohttp import WSMsgType, web
 
+from ..accounts import Accounts
 from ..listenkeys import ListenKeys, looks_like_key
 from ..runtime.busreader import BusReader
 from ..stages.push import PRIVATE_TOPICS, PushStage, changelog_stream, user_stream
-from . import auth, errors
-from . import streams as S
-from .errors import ApiError
+from ..binance import auth, errors
+from ..binance import streams as S
+from ..binance.errors import ApiError
 from .plumbing import json_parser_errors
 
 log = logging.getLogger("spot_seda.ws")
@@ -502,7 +503,6 @@ async def json_errors(request: web.Request, handler):
 
 def build_app(stage: PushStage, hub: Hub) -> web.Application:
     """The aiohttp application of one Push stage instance."""
-    from ..accounts import Accounts
 
     app = web.Application(middlewares=[json_errors])
     app[STAGE] = stage

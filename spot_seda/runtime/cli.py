@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..journal import Journal, JournalError
 from ..config import ConfigError, load_settings
 
 EPILOG = """\
@@ -96,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from ..journal import JournalError
     from .replay import InvariantBroken
     from .snapshots import SnapshotMismatch
 
@@ -157,7 +157,6 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
     journaled = path.is_dir()
     data_dir = path.parent if path.name == "journal" else path  # the journal directory, or the data dir holding it
     if journaled:
-        from ..journal import Journal
 
         first = Journal.first_on_disk(journal_dir(data_dir))
         if first > 1:

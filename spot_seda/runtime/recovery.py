@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..history import ReplayEnd
+from ..journal import Journal
 from ..bus.base import BusFull, Producer
 from ..model.commands import DECODER
 from ..stages.base import Runner, sequence_layout
@@ -38,7 +40,6 @@ def journal_dir(data_dir: Path) -> Path:
 
 def read_journal(data_dir: Path, from_position: int = 1):
     """Decoded commands of the journal, oldest first (a torn tail is cut by opening it first)."""
-    from ..journal import Journal
 
     directory = journal_dir(data_dir)
     if not directory.exists():
@@ -116,7 +117,6 @@ class _Detached(Producer):
 def rotate_journal(data_dir: Path, snapshot_position: int) -> None:
     """Delete the journal segments that hold only commands the snapshot already reflects (the
     segment being written is always kept)."""
-    from ..journal import Journal
 
     journal = Journal(journal_dir(data_dir))
     try:
@@ -129,7 +129,6 @@ def rotate_journal(data_dir: Path, snapshot_position: int) -> None:
 
 def replay_end(recovered: dict[str, Runner], sequences: dict[tuple[str, int, str], int], settings):
     """What the recovery's replay rebuilt, as History.roll_back_to takes it."""
-    from ..history import ReplayEnd
 
     stages = {label: runner.stage for label, runner in recovered.items()}
     acquiring = [s for label, s in stages.items() if label.startswith("acquiring-")]

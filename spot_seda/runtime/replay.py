@@ -15,13 +15,17 @@ are frozen without it, many at a time, and the end of the replay checks the view
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..binance import params
+from ..binance.errors import ApiError
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
-from ..model.commands import Command
+from ..model.commands import Cancel, Command, NewOrder, Transfer
+from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
 from ..stages.acquiring import CommandError
 from ..stages.base import MARKER
 from .inproc import InprocPipeline
@@ -208,13 +212,6 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
     """Commands of a JSON-lines file (README, "Replay"): the REST API's parameters plus account
     and timestamp. Each line is validated exactly as the API would; a bad line stops the replay with
     its line number."""
-    import json
-
-    from ..api import params
-    from ..api.errors import ApiError
-    from ..model.commands import Cancel, NewOrder, Transfer
-    from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
-
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():

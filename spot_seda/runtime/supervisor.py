@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..history import History
 from ..bus import make_bus
 from ..bus.base import Producer
 from ..stages.base import Runner, sequence_layout
@@ -178,7 +179,6 @@ class Supervisor:
         ahead = sorted(channel for channel, seq in written.items() if seq > ends.get(channel, 0))
         if not ahead:
             return
-        from ..history import History
 
         path = self.data_dir / "history.sqlite"
         with History(path) as history:
@@ -190,7 +190,6 @@ class Supervisor:
     def _written(self) -> dict[tuple[str, int, str], int]:
         """What Persist has already written of each stream (History.progress): the replay need not
         send it again."""
-        from ..history import History
 
         path = self.data_dir / "history.sqlite"
         if not path.exists():

@@ -1,6 +1,6 @@
 """PushStage: consumes all four topics (OrderChangeLog from Acquiring and Match, TradeChangeLog,
 KLineChangeLog, BalanceChangeLog), produces nothing on the Bus: it turns entries into Binance
-WebSocket stream events (api/streams.py) and hands them to a sink, the WebSocket server of its
+WebSocket stream events (binance/streams.py) and hands them to a sink, the WebSocket server of its
 process (api/ws.py). Every Push instance receives every entry (`broadcast`), so any number of
 processes can serve clients.
 
@@ -31,7 +31,7 @@ from collections import deque
 
 import msgspec
 
-from ..api import streams as S
+from ..binance import streams as S
 from ..engine.depthview import DepthView
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, TRADE_PUBLIC

@@ -10,7 +10,7 @@ import string
 import pytest
 
 from spot_seda.accounts import KEY_LENGTH, Account, Accounts
-from spot_seda.api.errors import ApiError
+from spot_seda.binance.errors import ApiError
 
 
 def test_create_get_lookup(tmp_path):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from spot_seda.api import auth, errors
-from spot_seda.api.errors import ApiError
+from spot_seda.binance import auth, errors
+from spot_seda.binance.errors import ApiError
 
 # Binance's documentation example (SIGNED endpoint examples for POST /api/v3/order)
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"

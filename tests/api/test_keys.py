@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from spot_seda.accounts import Accounts
-from spot_seda.api import auth
-from spot_seda.api.errors import ApiError
+from spot_seda.binance import auth
+from spot_seda.binance.errors import ApiError
 
 QUERY = "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=1&price=0.2&timestamp=1668481559918"
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spot_seda.api import params as P
-from spot_seda.api.errors import ApiError
+from spot_seda.binance import params as P
+from spot_seda.binance.errors import ApiError
 from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
 from spot_seda.model.fixedpoint import MAX_UNITS, to_units
 from spot_seda.model.symbols import SymbolRules, SymbolSpec
@@ -452,7 +452,7 @@ def test_non_string_values_are_api_errors():
 def test_plain_decimals_read_by_integer_arithmetic_agree_with_the_general_path(whole, dot, frac, decimals):
     """decimal_units' fast path (digits[.digits]) gives what the Decimal path gives: the same units,
     or the same Binance error."""
-    from spot_seda.api.params import decimal_units, general_decimal_units
+    from spot_seda.binance.params import decimal_units, general_decimal_units
 
     text = whole + ("." + frac if dot else "")
 

@@ -9,9 +9,9 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spot_seda.api import views as V
+from spot_seda.binance import views as V
 from spot_seda.engine.ledger import Ledger
-from spot_seda.history import summarize
+from spot_seda.model.summary import summarize
 from spot_seda.model.enums import Side
 from spot_seda.model.symbols import SymbolRules, SymbolSpec
 

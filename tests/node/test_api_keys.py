@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from spot_seda.api import auth
+from spot_seda.binance import auth
 from tests.node.client import Client, admin
 from tests.node.conftest import ADMIN_TOKEN, serving_node
 

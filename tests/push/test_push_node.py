@@ -14,7 +14,7 @@ from decimal import Decimal as D
 
 import aiohttp
 
-from spot_seda.api import auth
+from spot_seda.binance import auth
 from tests.node.client import funded_client
 from tests.conftest import eventually
 from tests.push.conftest import ADMIN_TOKEN

@@ -9,7 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from spot_seda.api import streams as S
+from spot_seda.binance import streams as S
 from spot_seda.listenkeys import ListenKeys, looks_like_key
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands

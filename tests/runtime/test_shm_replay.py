@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from spot_seda.api import params
-from spot_seda.api.errors import ApiError
+from spot_seda.binance import params
+from spot_seda.binance.errors import ApiError
 from spot_seda.journal import Journal
 from spot_seda.model.commands import ENCODER, Cancel, NewOrder, Transfer
 from spot_seda.model.fixedpoint import ASSET_DECIMALS, to_text

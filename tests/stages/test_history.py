@@ -497,7 +497,7 @@ def test_a_window_from_candles_and_edges_sums_as_every_trade_does(tmp_path_facto
     """History.trade_window against summarize(trades_since(...)), on trades at any pace (several in a
     millisecond, minutes apart) with the candles the real KLine stage makes of them, at window starts
     before, inside and after the trading."""
-    from spot_seda.history import summarize
+    from spot_seda.model.summary import summarize
     from spot_seda.stages.base import StageContext
     from spot_seda.stages.kline import KLineStage
     from tests.conftest import settings_from

@@ -133,7 +133,7 @@ def test_a_24_hour_window_from_candles_and_trades_equals_one_from_every_trade(tm
     """History.trade_window reads whole minutes from the closed 1m candles and only the edges from
     the trades: at any window start (on a minute or inside one, before the first trade or after
     the last) it must say exactly what summing every trade in the window says."""
-    from spot_seda.history import summarize
+    from spot_seda.model.summary import summarize
 
     settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
     pipeline = InprocPipeline(settings)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..history import TradeSummary
+from ..model.summary import TradeSummary
 from ..model.enums import STOP_TYPES, OrderType, SelfTradePrevention
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import FEE_SCALE, SymbolRules
@@ -271,7 +271,7 @@ def agg_trade_json(trade: Mapping, rules: SymbolRules) -> dict:
 
 def agg_trades_json(trades: Iterable[Mapping], rules: SymbolRules) -> list[dict]:
     """aggTrades: every trade is its own aggregate, id = its trade id, as the aggTrade stream
-    numbers them (api/streams.py). Binance merges a taker's consecutive fills at one price into one
+    numbers them (binance/streams.py). Binance merges a taker's consecutive fills at one price into one
     aggregate with ids of their own; here the stream sends each fill as Match reports it and cannot
     know whether the next one joins it, and a page cut inside a merged group would number it
     differently, so merging would make ids disagree between pages and with the stream. Quantities

@@ -156,7 +156,7 @@ class Window(NamedTuple):
 def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
     """`<symbol>@ticker`: 24-hour rolling window statistics."""
     change = w.close - w.open
-    # as REST /ticker/24hr (api/views.py): percent truncated to 3 decimals, vwap truncated to 8
+    # as REST /ticker/24hr (binance/views.py): percent truncated to 3 decimals, vwap truncated to 8
     pct = to_text(_truncdiv(change * 100_000, w.open), 3) if w.open else "0.000"
     wavg = amount_text(w.quote_volume * 10**ASSET_DECIMALS // w.volume if w.volume else 0)
     return {"e": "24hrTicker", "E": ts, "s": rules.symbol, "p": price_text(rules, change), "P": pct, "w": wavg,
