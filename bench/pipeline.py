@@ -187,6 +187,8 @@ class Pipeline:
 
         self.transport = transport
         self.args = args
+        if args.scratch:
+            Path(args.scratch).mkdir(parents=True, exist_ok=True)
         self.scratch = Path(tempfile.mkdtemp(prefix=f"spot_seda_pipeline_{transport}_", dir=args.scratch))
         settings = load_settings(args.config)
         settings.bus.transport = "shm" if transport in ("shm", "mpq", "inproc") else transport

@@ -103,7 +103,7 @@ class BusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """What an acknowledged command survives (spot_seda/journal.py): "always" kill -9 and power
+    """What an acknowledged command survives (spot_seda/journal/writer.py): "always" kill -9 and power
     loss; "batch" kill -9, and power loss but for the last window; "off" kill -9 only."""
 
     fsync: Literal["always", "batch", "off"] = "batch"
