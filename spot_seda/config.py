@@ -118,7 +118,7 @@ class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class HistorySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The SQLite history Persist writes (spot_seda/history.py)."""
+    """The SQLite history Persist writes (spot_seda/history/)."""
 
     #: Persist gathers entries this long before one transaction commits them all (0: a transaction
     #: per poll). Bigger transactions cost SQLite far less per row; history reads lag by about this.

@@ -1,0 +1,212 @@
+"""The history's queries, shaped as the Binance REST API asks them (allOrders, myTrades, trades,
+klines, 24-hour windows, balances)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from operator import itemgetter
+import heapq
+
+from ..model.entities import KLINE_FIELDS
+from ..model.summary import TradeSummary, summarize
+from .schema import (_BALANCE_COLUMNS, MAX_LIMIT, MINUTE_MS, _ORDER_COLUMNS, _TRADE_COLUMNS, Store)
+
+
+class HistoryQueries(Store):
+
+    def read_marks(self) -> dict[int, int]:
+        """Persist instance -> position of the last "read" marker whose preceding entries it has
+        committed (api/readbarrier.py)."""
+        return {int(key[5:]): int(value) for key, value in
+                self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'read:%'")}
+
+    @contextmanager
+    def snapshot(self) -> Iterator[HistoryQueries]:
+        """Several queries that see one state: each query alone already sees whole batches, but two
+        queries in a row may see a batch committed between them (WAL read transaction)."""
+        self._db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self._db.execute("COMMIT")
+
+    def order(self, order_id: int) -> dict | None:
+        """One order by id, or None."""
+        rows = self._select("orders", _ORDER_COLUMNS, "order_id = ?", (order_id,), "", 1)
+        return rows[0] if rows else None
+
+    def order_by_client_id(self, account: int, client_order_id: str) -> dict | None:
+        """The newest order of `account` with that client order id (ids may be reused once closed)."""
+        rows = self._select("orders", _ORDER_COLUMNS, "account = ? AND client_order_id = ?",
+                            (account, client_order_id), "order_id DESC", 1)
+        return rows[0] if rows else None
+
+    def all_orders(self, account: int, symbol: str, order_id: int | None = None, start_time: int | None = None,
+                   end_time: int | None = None, limit: int = 500) -> list[dict]:
+        """Binance allOrders: the account's orders of a symbol, ascending by order id.
+
+        With `order_id` (orders >= it) or `start_time`, the first `limit` from there; otherwise the
+        most recent `limit` (up to `end_time` if given). Times are the orders' creation times (ms).
+        """
+        where, args = self._window("account = ? AND symbol = ?", [account, symbol], "order_id", order_id,
+                                   "time", start_time, end_time)
+        ascending = order_id is not None or start_time is not None
+        return self._ranged("orders", _ORDER_COLUMNS, where, args, "order_id", ascending, limit)
+
+    def my_trades(self, account: int, symbol: str, from_id: int | None = None, start_time: int | None = None,
+                  end_time: int | None = None, limit: int = 500, order_id: int | None = None) -> list[dict]:
+        """Binance myTrades: trades of a symbol where `account` bought or sold, ascending by trade id.
+
+        Same window rule as all_orders (`from_id` = trade ids >= it). With `order_id`, only the trades
+        of that order of the account. A self-trade appears once; the caller tells the sides apart by
+        buyer_account / seller_account (and, with `order_id`, by buyer_order_id / seller_order_id).
+        """
+        limit = _clamp(limit)
+        ascending = from_id is not None or start_time is not None
+        sides = []
+        for column, order_column in (("buyer_account", "buyer_order_id"), ("seller_account", "seller_order_id")):
+            where, args = f"symbol = ? AND {column} = ?", [symbol, account]
+            if order_id is not None:
+                where += f" AND {order_column} = ?"
+                args.append(order_id)
+            where, args = self._window(where, args, "trade_id", from_id, "time", start_time, end_time)
+            sides.append(self._ranged("trades", _TRADE_COLUMNS, where, args, "trade_id", ascending, limit))
+        merged, seen = [], set()
+        for row in heapq.merge(*sides, key=itemgetter("trade_id")):
+            if row["trade_id"] not in seen:
+                seen.add(row["trade_id"])
+                merged.append(row)
+        return merged[:limit] if ascending else merged[-limit:]
+
+    def trades(self, symbol: str, limit: int = 500) -> list[dict]:
+        """The most recent public trades of a symbol, ascending by trade id."""
+        return self._ranged("trades", _TRADE_COLUMNS, "symbol = ?", [symbol], "trade_id", False, limit)
+
+    def trades_window(self, symbol: str, from_id: int | None = None, start_time: int | None = None,
+                      end_time: int | None = None, limit: int = 500) -> list[dict]:
+        """aggTrades and historicalTrades: trades of a symbol, ascending by trade id. With `from_id`
+        (trade ids >= it) or `start_time` the first `limit` from there; otherwise the most recent
+        `limit` (up to `end_time` if given). Times are inclusive."""
+        where, args = self._window("symbol = ?", [symbol], "trade_id", from_id, "time", start_time, end_time)
+        return self._ranged("trades", _TRADE_COLUMNS, where, args, "trade_id",
+                            from_id is not None or start_time is not None, limit)
+
+    def trades_from(self, symbol: str, from_id: int, limit: int = 500) -> list[dict]:
+        """historicalTrades: trades of a symbol with trade id >= `from_id`, ascending."""
+        return self._ranged("trades", _TRADE_COLUMNS, "symbol = ? AND trade_id >= ?", [symbol, from_id],
+                            "trade_id", True, limit)
+
+    def trades_since(self, symbol: str, start_time: int) -> list[dict]:
+        """Every trade of a symbol at or after `start_time` (ms), ascending (tickers, avgPrice); unbounded."""
+        # ordered by the (symbol, time) index so SQLite seeks it (by trade_id it would scan every
+        # trade of the symbol), then by id: a clock step back may leave times out of id order
+        rows = self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ?", (symbol, start_time),
+                            "time, trade_id", -1)
+        rows.sort(key=itemgetter("trade_id"))
+        return rows
+
+    def trade_window(self, symbol: str, start_time: int) -> tuple[TradeSummary | None, int | None]:
+        """(summary of the symbol's trades at or after `start_time`, price of the last trade before
+        it or None): what a 24-hour ticker shows, exactly as summarize(trades_since(...)) would,
+        without reading a day of trades.
+
+        Whole minutes come from the closed 1m candles (one row a minute; a candle is closed once a
+        later trade has come, so only the newest is open); the part of a minute at the window's
+        start and everything since the last closed candle come from the trades themselves.
+
+        Exact while trade times do not go back (they are the commands' timestamps, from one clock).
+        After a clock step back, KLine counts an older trade in the newest candle (engine/kline.py)
+        while its row keeps its time, so a trade near the window's start may be counted by both
+        ways or by the wrong one, until the window has moved past it."""
+        minute = -(-start_time // MINUTE_MS) * MINUTE_MS  # the first whole minute inside the window
+        db = self._db
+        candles = db.execute(
+            "SELECT open_time, open, high, low, close, volume, quote_volume, trades FROM klines "
+            "WHERE symbol = ? AND interval = '1m' AND closed = 1 AND open_time >= ? ORDER BY open_time",
+            (symbol, minute)).fetchall()
+        covered = candles[-1][0] + MINUTE_MS if candles else minute  # the candles hold [minute, covered)
+        # two range queries, not one with OR: each seeks the (symbol, time) index
+        head = self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ? AND time < ?",
+                            (symbol, start_time, minute), "time, trade_id", -1)  # (by time: the index's order)
+        tail = self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ?", (symbol, max(covered, minute)),
+                            "time, trade_id", -1)
+        before = db.execute("SELECT price FROM trades WHERE symbol = ? AND time < ? ORDER BY time DESC, trade_id DESC "
+                            "LIMIT 1", (symbol, start_time)).fetchone()
+        prev_close = before[0] if before else None
+        if not candles:
+            return summarize(head + tail), prev_close
+        first = db.execute("SELECT trade_id, price FROM trades WHERE symbol = ? AND time >= ? ORDER BY time, trade_id "
+                           "LIMIT 1", (symbol, start_time)).fetchone()
+        last = db.execute("SELECT trade_id, price, qty FROM trades WHERE symbol = ? ORDER BY trade_id DESC LIMIT 1",
+                          (symbol,)).fetchone()
+        if first is None or last is None:  # (a candle written before its trades: Persist has two producers)
+            return summarize(head + tail), prev_close
+        parts = [x for x in (summarize(head), summarize(tail)) if x is not None]
+        return TradeSummary(
+            open=first[1], close=last[1], last_qty=last[2], first_id=first[0], last_id=last[0],
+            high=max([c[2] for c in candles] + [x.high for x in parts]),
+            low=min([c[3] for c in candles] + [x.low for x in parts]),
+            volume=sum(c[5] for c in candles) + sum(x.volume for x in parts),
+            quote_volume=sum(c[6] for c in candles) + sum(x.quote_volume for x in parts),
+            count=sum(c[7] for c in candles) + sum(x.count for x in parts),
+        ), prev_close
+
+    def klines(self, symbol: str, interval: str, start_time: int | None = None, end_time: int | None = None,
+               limit: int = 500) -> list[dict]:
+        """Binance klines: candles with open_time in [start_time, end_time], ascending by open_time.
+
+        With `start_time` the first `limit` from there; otherwise the most recent `limit`.
+        """
+        where, args = self._window("symbol = ? AND interval = ?", [symbol, interval], "open_time", start_time,
+                                   "open_time", None, end_time)
+        return self._ranged("klines", KLINE_FIELDS, where, args, "open_time", start_time is not None, limit)
+
+    def balances(self, account: int) -> dict[str, tuple[int, int]]:
+        """The account's running balances: {asset: (available, frozen)}."""
+        rows = self._db.execute("SELECT asset, available, frozen FROM balances WHERE account = ? ORDER BY asset",
+                                (account,))
+        return {asset: (available, frozen) for asset, available, frozen in rows}
+
+    def balance_changes(self, account: int, limit: int = 500) -> list[dict]:
+        """The account's most recent `limit` balance changes, oldest first."""
+        return self._ranged("balance_changes", _BALANCE_COLUMNS, "account = ?", [account], "id", False, limit)
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _window(where: str, args: list, id_column: str, from_id: int | None, time_column: str,
+                start_time: int | None, end_time: int | None) -> tuple[str, list]:
+        for column, op, value in ((id_column, ">=", from_id), (time_column, ">=", start_time),
+                                  (time_column, "<=", end_time)):
+            if value is not None:
+                where += f" AND {column} {op} ?"
+                args.append(value)
+        return where, args
+
+    def _ranged(self, table: str, columns: tuple[str, ...], where: str, args: list, order: str, ascending: bool,
+                limit: int) -> list[dict]:
+        """The first (ascending) or last `limit` rows by `order`, always returned ascending."""
+        rows = self._select(table, columns, where, args, f"{order} {'ASC' if ascending else 'DESC'}", _clamp(limit))
+        if not ascending:
+            rows.reverse()
+        return rows
+
+    def _select(self, table: str, columns: tuple[str, ...], where: str, args, order: str, limit: int) -> list[dict]:
+        sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {where}"
+        if order:
+            sql += f" ORDER BY {order}"
+        rows = self._db.execute(f"{sql} LIMIT {int(limit)}", tuple(args)).fetchall()
+        out = [dict(zip(columns, row)) for row in rows]
+        for name in ("buyer_is_maker", "closed"):  # SQLite has no bool: give back what was written
+            if out and name in out[0]:
+                for d in out:
+                    d[name] = bool(d[name])
+        return out
+
+
+def _clamp(limit: int) -> int:
+    """Binance's limit rule: at most MAX_LIMIT; a limit below 1 is the caller's bug."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    return min(int(limit), MAX_LIMIT)

@@ -1,0 +1,299 @@
+"""The SQLite history's schema, its statements and the open file (history/writer.py writes it,
+history/queries.py reads it).
+
+Schema (STRICT tables; every amount, id and time is an INTEGER column — money is never REAL; STRICT
+rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also type-checked as ints):
+- orders(order_id PK, the SpotOrder Created fields, executed_qty, cum_quote_qty, time, update_time,
+  working_time, reason, stop_price (stop orders; NULL for the others, and added to a file written
+  before stop orders existed)); index (account, symbol, order_id) and (account, client_order_id).
+- trades(symbol, trade_id) PK, the SpotTrade fields and time; indexes per (symbol, buyer_account) and
+  (symbol, seller_account).
+- klines(symbol, interval, open_time) PK, the SpotKLine fields.
+- balance_changes(id, the SpotBalance fields, time, sequence); a trigger adds each inserted row's
+  deltas to balances(account, asset) PK (available, frozen).
+- progress(topic, partition, producer) PK, sequence: the last entry written from each input stream,
+  committed with the rows; meta('layout') says under which partitions and instances it was counted.
+Idempotence: replaying any entry changes nothing (recovery replays the journal through Persist,
+leaving out what `progress` says is written).
+Orders and trades are keyed by their ids; an order update applies only if it is not older than the
+row — (update_time, executed_qty, final status) never goes back — and a candle update only if
+(trades, closed) does not. A balance change is UNIQUE(account, asset, reason, ref, time, sequence):
+content alone is not unique (a taker filled by two makers at one price gets two identical legs, same
+ref, same time), so the entry's `sequence` tells legs apart; it is stable because the node's stages
+are deterministic and restart their sequences at 1 (stages/base.py), and reason + ref keep two
+producers' sequences apart (Acquiring: deposit/withdraw/freeze; Settlement: trade/fee/release).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from operator import itemgetter
+from pathlib import Path
+
+import msgspec
+
+from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, ORDER_CREATED, TRADE_CREATED
+
+#: pages of write-ahead log after which the writer copies it into the database (SQLite: 1,000)
+WAL_CHECKPOINT_PAGES = 10_000
+#: Most rows any query returns (Binance's maximum for allOrders, myTrades, trades and klines).
+MAX_LIMIT = 1000
+MINUTE_MS = 60_000
+FINAL_STATUSES = ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
+
+_FINAL = "({} IN ('FILLED', 'CANCELED', 'EXPIRED', 'EXPIRED_IN_MATCH', 'REJECTED'))"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id INTEGER PRIMARY KEY,
+    symbol TEXT, account INTEGER, client_order_id TEXT, side TEXT, type TEXT, time_in_force TEXT,
+    price INTEGER, qty INTEGER, quote_qty INTEGER, stp TEXT, frozen_asset TEXT, frozen INTEGER,
+    status TEXT NOT NULL, executed_qty INTEGER NOT NULL, cum_quote_qty INTEGER NOT NULL,
+    time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT, stop_price INTEGER
+) STRICT;
+CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account, symbol, order_id);
+CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders (account, client_order_id, order_id);
+CREATE TABLE IF NOT EXISTS trades (
+    symbol TEXT NOT NULL, trade_id INTEGER NOT NULL, price INTEGER NOT NULL, qty INTEGER NOT NULL,
+    quote_qty INTEGER NOT NULL, buyer_order_id INTEGER NOT NULL, seller_order_id INTEGER NOT NULL,
+    buyer_account INTEGER NOT NULL, seller_account INTEGER NOT NULL, buyer_is_maker INTEGER NOT NULL,
+    maker_order_id INTEGER NOT NULL, taker_order_id INTEGER NOT NULL, time INTEGER NOT NULL,
+    PRIMARY KEY (symbol, trade_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trades_by_buyer ON trades (symbol, buyer_account, trade_id);
+CREATE INDEX IF NOT EXISTS trades_by_seller ON trades (symbol, seller_account, trade_id);
+CREATE INDEX IF NOT EXISTS trades_by_time ON trades (symbol, time);
+CREATE TABLE IF NOT EXISTS klines (
+    symbol TEXT NOT NULL, interval TEXT NOT NULL, open_time INTEGER NOT NULL, close_time INTEGER NOT NULL,
+    open INTEGER NOT NULL, high INTEGER NOT NULL, low INTEGER NOT NULL, close INTEGER NOT NULL,
+    volume INTEGER NOT NULL, quote_volume INTEGER NOT NULL, trades INTEGER NOT NULL,
+    taker_buy_volume INTEGER NOT NULL, taker_buy_quote_volume INTEGER NOT NULL, closed INTEGER NOT NULL,
+    PRIMARY KEY (symbol, interval, open_time)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS balance_changes (
+    id INTEGER PRIMARY KEY,
+    account INTEGER NOT NULL, asset TEXT NOT NULL, available_delta INTEGER NOT NULL,
+    frozen_delta INTEGER NOT NULL, reason TEXT NOT NULL, ref TEXT NOT NULL, time INTEGER NOT NULL,
+    sequence INTEGER NOT NULL,
+    UNIQUE (account, asset, reason, ref, time, sequence)
+) STRICT;
+CREATE INDEX IF NOT EXISTS balance_changes_by_account ON balance_changes (account, id);
+CREATE TABLE IF NOT EXISTS balances (
+    account INTEGER NOT NULL, asset TEXT NOT NULL, available INTEGER NOT NULL, frozen INTEGER NOT NULL,
+    PRIMARY KEY (account, asset)
+) STRICT, WITHOUT ROWID;
+-- how far Persist has written each input stream (topic, partition, producer): the last sequence,
+-- committed with the rows, so a recovery need not send what is already here again
+CREATE TABLE IF NOT EXISTS progress (
+    topic TEXT NOT NULL, partition INTEGER NOT NULL, producer TEXT NOT NULL, sequence INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, producer)
+) STRICT, WITHOUT ROWID;
+-- the pipeline layout (partitions, instances) the progress sequences were counted under
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+-- fires only for rows really inserted, so a replayed (ignored) change never moves a balance
+CREATE TRIGGER IF NOT EXISTS balance_running AFTER INSERT ON balance_changes BEGIN
+    INSERT INTO balances (account, asset, available, frozen)
+    VALUES (NEW.account, NEW.asset, NEW.available_delta, NEW.frozen_delta)
+    ON CONFLICT (account, asset) DO UPDATE
+    SET available = available + excluded.available, frozen = frozen + excluded.frozen;
+END;
+"""
+
+_ORDER_COLUMNS = (
+    "order_id", *ORDER_CREATED, "executed_qty", "cum_quote_qty", "time", "update_time", "working_time", "reason",
+    "stop_price",
+)
+_TRADE_COLUMNS = (*TRADE_CREATED, "time")
+_BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
+_CREATED_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "status")
+
+# Created: a new row; or it completes a stub an update made when it arrived first (Acquiring and
+# Match write OrderChangeLog as two producers, so their order is not guaranteed); else nothing.
+_INSERT_ORDER = f"""
+INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?)
+ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_price = excluded.stop_price
+WHERE orders.time IS NULL
+"""
+# Updated: applies only when not older than the row, so a late or replayed update never undoes one.
+_UPDATE_ORDER = f"""
+INSERT INTO orders (order_id, symbol, account, status, executed_qty, cum_quote_qty, update_time, working_time, reason)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (order_id) DO UPDATE SET
+    status = excluded.status, executed_qty = excluded.executed_qty, cum_quote_qty = excluded.cum_quote_qty,
+    update_time = excluded.update_time, working_time = coalesce(orders.working_time, excluded.working_time),
+    reason = coalesce(excluded.reason, orders.reason),
+    symbol = coalesce(orders.symbol, excluded.symbol), account = coalesce(orders.account, excluded.account)
+WHERE (excluded.update_time, excluded.executed_qty, {_FINAL.format("excluded.status")})
+   >= (orders.update_time, orders.executed_qty, {_FINAL.format("orders.status")})
+"""
+_INSERT_TRADE = f"""
+INSERT INTO trades ({", ".join(_TRADE_COLUMNS)}) VALUES ({", ".join("?" * len(_TRADE_COLUMNS))})
+ON CONFLICT DO NOTHING
+"""
+_UPSERT_KLINE = f"""
+INSERT INTO klines ({", ".join(KLINE_FIELDS)}) VALUES ({", ".join("?" * len(KLINE_FIELDS))})
+ON CONFLICT (symbol, interval, open_time) DO UPDATE SET
+    {", ".join(f"{c} = excluded.{c}" for c in KLINE_FIELDS[3:])}
+WHERE (excluded.trades, excluded.closed) >= (klines.trades, klines.closed)
+"""
+_INSERT_BALANCE = f"""
+INSERT INTO balance_changes ({", ".join(_BALANCE_COLUMNS)}) VALUES ({", ".join("?" * len(_BALANCE_COLUMNS))})
+ON CONFLICT DO NOTHING
+"""
+
+_UPSERT_PROGRESS = """
+INSERT INTO progress (topic, partition, producer, sequence) VALUES (?, ?, ?, ?)
+ON CONFLICT (topic, partition, producer) DO UPDATE SET sequence = max(sequence, excluded.sequence)
+"""
+
+_order_created = itemgetter(*ORDER_CREATED)
+_trade_created = itemgetter(*TRADE_CREATED)
+_kline_fields = itemgetter(*KLINE_FIELDS)
+_balance_fields = itemgetter(*BALANCE_FIELDS)
+
+
+_KLINE_NAMES = list(KLINE_FIELDS)
+_BALANCE_NAMES = list(BALANCE_FIELDS)
+_TRADE_NAMES = list(TRADE_CREATED)
+#: KLINE_FIELDS positions: the primary key, then the candle's (trades, closed) that _UPSERT_KLINE compares
+_K_TRADES, _K_CLOSED = KLINE_FIELDS.index("trades"), KLINE_FIELDS.index("closed")
+#: the types of a row that cannot fail STRICT: text keys, int values, closed an int or a bool
+_K_TYPES = frozenset(
+    tuple(str if name in ("symbol", "interval") else closed if name == "closed" else int for name in KLINE_FIELDS)
+    for closed in (int, bool)
+)
+
+
+def _latest_klines(rows: list[tuple]) -> list[tuple]:
+    """The rows of a batch's candle upserts that change what the table ends up holding.
+
+    Executed one after another, the upserts of one candle (same symbol, interval, open_time) leave
+    the last row among those with the greatest (trades, closed) if that is not below the stored
+    one, else the stored row: exactly what upserting that one row alone leaves. So each candle
+    keeps that row, at the place of its candle's first row (candles are independent rows; no
+    trigger reads them). Only when every value has the type the table stores as is (ints, bools,
+    text keys): then no row can fail STRICT, so leaving some out cannot hide an error (the one
+    exception: an int beyond 64 bits, which sqlite3 refuses to bind; no candle gets near). Otherwise
+    the rows are returned unchanged.
+    """
+    latest: dict[tuple, tuple] = {}
+    for row in rows:
+        if tuple(map(type, row)) not in _K_TYPES:
+            return rows
+        key = row[:3]
+        kept = latest.get(key)
+        if kept is None or (row[_K_TRADES], row[_K_CLOSED]) >= (kept[_K_TRADES], kept[_K_CLOSED]):
+            latest[key] = row  # a dict keeps the first insertion's place
+    return list(latest.values()) if len(latest) < len(rows) else rows
+
+
+class HistoryError(ValueError):
+    """An entry that cannot be written (a missing field, a value of the wrong type): nothing was."""
+
+
+class ReplayEnd(msgspec.Struct, kw_only=True):
+    """What the journal reproduces, as the recovery's replay left the stages: the history holds
+    nothing beyond it once `History.roll_back_to` has run (runtime/supervisor.py)."""
+
+    #: the first order id the journal has not assigned (Acquiring's next)
+    next_order_id: int
+    #: (order id, status, executed_qty, cum_quote_qty, update_time) of every order Acquiring's view
+    #: holds: the open ones and the recently finished (only those can a lost command have changed)
+    orders: list[tuple[int, str, int, int, int]]
+    #: symbol -> the last trade id the journal's commands made
+    last_trade_ids: dict[str, int]
+    #: the candle in progress of every (symbol, interval) with trades, as KLINE_FIELDS rows
+    open_candles: list[tuple]
+    #: (topic, partition, producer) -> the last sequence the replay's stages published
+    sequences: dict[tuple[str, int, str], int]
+    #: the BalanceChangeLog partitions and the Settlement instances sharing them (which producer
+    #: wrote a balance change follows from its account and its reason)
+    partitions: int = 1
+    settlement_instances: int = 1
+
+
+#: balance changes Acquiring writes; the other reasons are Settlement's
+_ACQUIRING_REASONS = ("deposit", "withdraw", "freeze")
+
+
+class Store:
+    """An open SQLite history file: the connection, the schema, closing (History is one)."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout_ms: int = 10_000) -> None:
+        """Open (and create if missing) the file; `readonly` for a reader beside the writing process.
+
+        A reader still creates the schema if nobody has yet, so the API may start before Persist.
+        Raises RuntimeError when the linked SQLite is older than 3.37 (STRICT tables).
+        """
+        if sqlite3.sqlite_version_info < (3, 37):
+            raise RuntimeError(f"history needs SQLite >= 3.37 (STRICT tables), found {sqlite3.sqlite_version}")
+        self.path = Path(path)
+        self.readonly = readonly
+        self._layout: str | None = None  # the layout this writer has checked meta against
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT), one per batch
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout_ms / 1000)
+        db = self._db
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        deadline = time.monotonic() + busy_timeout_ms / 1000
+        while True:
+            try:
+                self._prepare()
+                break
+            except sqlite3.OperationalError as exc:
+                # another process opening the file at the same moment (or recovering its WAL after a
+                # crash) can make these statements fail at once, the busy handler not consulted
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        if readonly:
+            db.execute("PRAGMA query_only = ON")
+        else:
+            # the writer checkpoints the write-ahead log every WAL_CHECKPOINT_PAGES pages instead of
+            # SQLite's 1,000: the hot pages (running balances, index tails, open candles) rewritten by
+            # every commit are then copied into the database once per checkpoint, not every few
+            # commits (Persist's CPU per command -7%, BENCHMARKS "Pipeline"); the WAL grows to ~40 MB
+            db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+
+    def _prepare(self) -> None:
+        db = self._db
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = NORMAL")
+        try:  # one transaction, so two processes opening a new file at once cannot half-create it
+            db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}")
+            if "stop_price" not in {row[1] for row in db.execute("PRAGMA table_info(orders)")}:
+                db.execute("ALTER TABLE orders ADD COLUMN stop_price INTEGER")  # a file from before stop orders
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def make_durable(self) -> None:
+        """Make every committed transaction survive power loss too. With synchronous = NORMAL a
+        commit survives a crash of the process but may roll back on power loss until the WAL is
+        synced, so Persist calls this when a snapshot marker passes (recovery will not replay the
+        journal before that snapshot). It fsyncs the write-ahead log and the database file from
+        outside SQLite: a file's fsync covers every write to it."""
+        for path in (self.path.with_name(self.path.name + "-wal"), self.path):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def close(self) -> None:
+        """Close the connection (the writer's last transaction is already committed)."""
+        self._db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+

@@ -1,0 +1,196 @@
+"""Persist's side of the history: batches of change-log entries written in one transaction each,
+with how far each input stream got; the roll-back that makes the history agree with the journal
+after a recovery."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..model.changelog import ChangeLogEntry, Created, Updated
+from ..model.entities import KLINE_FIELDS
+from ..model.enums import EntityType
+from .schema import (_ACQUIRING_REASONS, _balance_fields, _BALANCE_NAMES, HistoryError, _INSERT_BALANCE, _INSERT_ORDER, _INSERT_TRADE, _kline_fields, _KLINE_NAMES, _latest_klines, _order_created, ReplayEnd, _trade_created, _TRADE_NAMES, _UPDATE_ORDER, _UPSERT_KLINE, _UPSERT_PROGRESS, Store)
+
+
+class HistoryWriter(Store):
+
+    def progress(self, layout: str) -> dict[tuple[str, int, str], int]:
+        """The last sequence written per (topic, partition, producer), counted under `layout` (the
+        pipeline's partitions and instances: sequences mean nothing under another); empty when
+        nothing was recorded or the layout changed since."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
+        if row is None or row[0] != layout:
+            return {}
+        return {(t, p, producer): seq for t, p, producer, seq in self._db.execute("SELECT * FROM progress")}
+
+    def apply(self, entries: list[ChangeLogEntry], progress: dict[tuple[str, int, str], int] | None = None,
+              layout: str = "", read_mark: tuple[int, int] | None = None) -> None:
+        """Write a batch of entries of any topics in ONE transaction: all of it or, on error, none.
+        `progress` (topic, partition, producer) -> last sequence is recorded in that transaction too,
+        under `layout` (a new layout drops the progress recorded under the old one). `read_mark`
+        (Persist instance, position of a "read" marker that has reached it) is recorded in it too:
+        everything before that marker is then in the history (api/readbarrier.py).
+
+        Order updates without a status (cancel requests, rejected cancels) and Deleted entries are
+        not state changes and are skipped. Raises HistoryError (after rolling back) for an entry that
+        lacks a required field or carries a value of the wrong type.
+
+        Speed (the same rows as one statement per entry would leave): trades, candles and balance
+        changes written by the node's stages carry their fields in the documented order
+        (model/entities.py), so their rows are read by position once the names are checked (any
+        other layout goes through a dict). Of several updates of one candle in a batch only the one
+        the upsert would keep is written (_latest_klines).
+        """
+        orders_new: list[tuple] = []
+        orders_upd: list[tuple] = []
+        trades: list[tuple] = []
+        klines: list[tuple] = []
+        balances: list[tuple] = []
+        order_t, trade_t, kline_t, balance_t = EntityType.ORDER, EntityType.TRADE, EntityType.KLINE, EntityType.BALANCE
+        entry = None
+        try:
+            for entry in entries:
+                change = entry.change_type
+                kind = type(change)
+                if kind is Created:
+                    fields = change.fields
+                elif kind is Updated:
+                    fields = change.changed_fields
+                else:
+                    continue  # Deleted
+                etype = entry.entity_type
+                if etype == kline_t:
+                    if [fc.name for fc in fields] == _KLINE_NAMES:
+                        klines.append(tuple([fc.value for fc in fields]))
+                    else:
+                        klines.append(_kline_fields({fc.name: fc.value for fc in fields}))
+                elif etype == balance_t:
+                    if [fc.name for fc in fields] == _BALANCE_NAMES:
+                        row = tuple([fc.value for fc in fields])
+                    else:
+                        row = _balance_fields({fc.name: fc.value for fc in fields})
+                    if type(row[2]) is not int or type(row[3]) is not int:
+                        # STRICT would store 10.0 or "10" as 10; a balance delta must already be an int
+                        raise TypeError(f"balance deltas must be ints, got {row[2]!r}, {row[3]!r}")
+                    ref = row[-1]
+                    if type(ref) is not str:  # Settlement's refs are order ids (ints), Acquiring's may be text
+                        row = (*row[:-1], str(ref))
+                    balances.append((*row, entry.timestamp, entry.sequence))
+                elif etype == trade_t:
+                    if kind is Created and [fc.name for fc in fields] == _TRADE_NAMES:
+                        trades.append((*[fc.value for fc in fields], entry.timestamp))
+                    else:
+                        trades.append((*_trade_created({fc.name: fc.value for fc in fields}), entry.timestamp))
+                elif etype == order_t:
+                    f = {fc.name: fc.value for fc in fields}
+                    if kind is Created:
+                        orders_new.append((*_order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
+                                           f.get("stop_price")))
+                    elif "status" in f:
+                        orders_upd.append((
+                            int(entry.entity_id), f.get("symbol"), f.get("account"), f["status"], f["executed_qty"],
+                            f["cum_quote_qty"], entry.timestamp, f.get("working_time"), f.get("reason"),
+                        ))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise HistoryError(f"{entry.entity_type} {entry.entity_id}: missing or bad field {exc}") from None
+        if len(klines) > 1:
+            klines = _latest_klines(klines)
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if orders_new:
+                db.executemany(_INSERT_ORDER, orders_new)
+            if orders_upd:
+                db.executemany(_UPDATE_ORDER, orders_upd)
+            if trades:
+                db.executemany(_INSERT_TRADE, trades)
+            if klines:
+                db.executemany(_UPSERT_KLINE, klines)
+            if balances:
+                db.executemany(_INSERT_BALANCE, balances)
+            if progress:
+                if layout != self._layout:
+                    self._set_layout(layout)
+                db.executemany(_UPSERT_PROGRESS, [(*channel, seq) for channel, seq in progress.items()])
+            if read_mark is not None:
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                           (f"read:{read_mark[0]}", str(read_mark[1])))
+        except sqlite3.IntegrityError as exc:  # STRICT type check or NOT NULL: the batch is bad
+            db.execute("ROLLBACK")
+            raise HistoryError(f"batch rejected, nothing written: {exc}") from None
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        if progress:
+            self._layout = layout
+
+    def roll_back_to(self, end: ReplayEnd) -> dict[str, int]:
+        """Remove what the journal does not reproduce (commands a power failure took from the journal
+        after their rows had reached this file): later orders, trades, candles and balance changes
+        go, orders and candles a lost command changed get back the state the replay rebuilt, running
+        balances are summed again, and `progress` comes back to the replay's sequences, so the
+        commands that reuse those ids and sequences are written afresh. One transaction; returns
+        how many rows of each kind changed."""
+        from .bus.base import partition_for
+        from .model.enums import Topic
+
+        db = self._db
+        counts: dict[str, int] = {}
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            counts["orders deleted"] = db.execute("DELETE FROM orders WHERE order_id >= ?", (end.next_order_id,)).rowcount
+            counts["orders restored"] = sum(db.execute(
+                "UPDATE orders SET status = ?, executed_qty = ?, cum_quote_qty = ?, update_time = ? WHERE order_id = ? "
+                "AND (status, executed_qty, cum_quote_qty, update_time) IS NOT (?, ?, ?, ?)",
+                (status, executed, quote, ts, order_id, status, executed, quote, ts)).rowcount
+                for order_id, status, executed, quote, ts in end.orders)
+            counts["trades deleted"] = sum(
+                db.execute("DELETE FROM trades WHERE symbol = ? AND trade_id > ?", (symbol, last)).rowcount
+                for symbol, last in end.last_trade_ids.items())
+            kept = {(row[0], row[1]): row for row in end.open_candles}
+            deleted = 0
+            for symbol, interval in db.execute("SELECT DISTINCT symbol, interval FROM klines").fetchall():
+                row = kept.get((symbol, interval))
+                deleted += db.execute("DELETE FROM klines WHERE symbol = ? AND interval = ? AND open_time > ?",
+                                      (symbol, interval, row[2] if row else -1)).rowcount
+            counts["candles deleted"] = deleted
+            db.executemany(f"INSERT OR REPLACE INTO klines ({', '.join(KLINE_FIELDS)}) "
+                           f"VALUES ({', '.join('?' * len(KLINE_FIELDS))})", end.open_candles)
+            ends = {(partition, producer): seq for (topic, partition, producer), seq in end.sequences.items()
+                    if topic == Topic.BALANCE}
+            lowest = min(ends.values(), default=0)
+            lost, touched = [], set()
+            for row_id, account, asset, reason, seq in db.execute(
+                    "SELECT id, account, asset, reason, sequence FROM balance_changes WHERE sequence > ?", (lowest,)):
+                partition = partition_for(str(account), end.partitions)
+                producer = "acquiring-0" if reason in _ACQUIRING_REASONS else \
+                    f"settlement-{partition % end.settlement_instances}"
+                if seq > ends.get((partition, producer), 0):
+                    lost.append((row_id,))
+                    touched.add((account, asset))
+            db.executemany("DELETE FROM balance_changes WHERE id = ?", lost)
+            counts["balance changes deleted"] = len(lost)
+            db.executemany(
+                "UPDATE balances SET available = (SELECT coalesce(sum(available_delta), 0) FROM balance_changes b "
+                "WHERE b.account = balances.account AND b.asset = balances.asset), frozen = (SELECT "
+                "coalesce(sum(frozen_delta), 0) FROM balance_changes b WHERE b.account = balances.account AND "
+                "b.asset = balances.asset) WHERE account = ? AND asset = ?", sorted(touched))
+            db.executemany("UPDATE progress SET sequence = ? WHERE topic = ? AND partition = ? AND producer = ? "
+                           "AND sequence > ?", [(seq, t, p, who, seq) for (t, p, who), seq in end.sequences.items()])
+            db.executemany("DELETE FROM progress WHERE topic = ? AND partition = ? AND producer = ?", [
+                channel for channel in db.execute("SELECT topic, partition, producer FROM progress").fetchall()
+                if channel not in end.sequences])  # a stream the replay's stages did not write at all
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return counts
+
+    def _set_layout(self, layout: str) -> None:
+        db = self._db
+        row = db.execute("SELECT value FROM meta WHERE key = 'layout'").fetchone()
+        if row is None or row[0] != layout:
+            db.execute("DELETE FROM progress")
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('layout', ?)", (layout,))
+
