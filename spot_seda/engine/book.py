@@ -533,14 +533,14 @@ class OrderBook:
         book.last_price = snapshot.get("last_price", 0)
         for row in snapshot.get("stops", ()):
             book._file_stop(StopOrder(*row), None)
-        book.validate()
+        book.check_invariants()
         return book
 
     def state_hash(self) -> str:
         """Digest of snapshot(): equal hashes mean equal books (for determinism tests)."""
         return hashlib.blake2b(msgspec.msgpack.encode(self.snapshot()), digest_size=16).hexdigest()
 
-    def validate(self) -> None:
+    def check_invariants(self) -> None:
         """Check every internal invariant; raise InvariantError on the first broken one."""
         seen: dict[int, RestingOrder] = {}
         for side in (_BUY, _SELL):

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 import msgspec
 
 from ..model.enums import Side
+from .results import InvariantError
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _S, _M, _H, _D = 1000, 60_000, 3_600_000, 86_400_000
@@ -175,6 +176,32 @@ class CandleBook:
     def state_hash(self) -> str:
         """Digest of snapshot()."""
         return hashlib.blake2b(msgspec.msgpack.encode(self.snapshot()), digest_size=16).hexdigest()
+
+    def check_invariants(self) -> None:
+        """Every open candle is its interval's bucket, low <= open, close <= high, the taker-buy
+        volumes within the totals, at least one trade, and it holds the newest trade's time; a candle
+        whose time range lies inside another's has no more trades or volume and no wider prices.
+        Raise InvariantError on the first broken one (the engines' one vocabulary: OrderBook and
+        Ledger.check_invariants)."""
+        opened = self._open
+        for interval, c in opened.items():
+            name = f"{self.symbol} {interval} candle at {c[_OPEN_TIME]}"
+            if interval not in self.intervals:
+                raise InvariantError(f"{name}: not one of the book's intervals")
+            if (c[_OPEN_TIME], c[_CLOSE_TIME]) != bucket(interval, c[_OPEN_TIME]):
+                raise InvariantError(f"{name}: times {c[_OPEN_TIME]}..{c[_CLOSE_TIME]} are not the interval's bucket")
+            if not c[_L] <= min(c[_O], c[_C]) <= max(c[_O], c[_C]) <= c[_H_]:
+                raise InvariantError(f"{name}: low/open/close/high out of order {c[_L]}, {c[_O]}, {c[_C]}, {c[_H_]}")
+            if not (0 <= c[_TBV] <= c[_V] and 0 <= c[_TBQV] <= c[_QV] and c[_N] >= 1):
+                raise InvariantError(f"{name}: taker-buy volumes beyond the totals, or no trades")
+            if not c[_OPEN_TIME] <= self.last_ts <= c[_CLOSE_TIME]:
+                raise InvariantError(f"{name}: the newest trade's time {self.last_ts} is outside it")
+        for a_interval, a in opened.items():
+            for b_interval, b in opened.items():
+                inside = b[_OPEN_TIME] <= a[_OPEN_TIME] and a[_CLOSE_TIME] <= b[_CLOSE_TIME]
+                if a is not b and inside and (a[_N] > b[_N] or a[_V] > b[_V] or a[_H_] > b[_H_] or a[_L] < b[_L]):
+                    raise InvariantError(f"{self.symbol}: the {a_interval} candle holds more than the {b_interval} "
+                                         "candle around it")
 
     # ---------------------------------------------------------------- internals
 

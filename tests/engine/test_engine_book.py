@@ -21,7 +21,7 @@ BUY, SELL = Side.BUY, Side.SELL
 def book():
     b = OrderBook(btc())
     yield b
-    b.validate()  # every test ends with the invariant check
+    b.check_invariants()  # every test ends with the invariant check
 
 
 def limit(book, oid, account, side, price, qty, tif=TIF.GTC, **kw):
@@ -224,7 +224,7 @@ def test_snapshot_restore_round_trip_and_same_future(book):
     assert twin.state_hash() == book.state_hash()
     assert limit(twin, 5, 4, BUY, "101.00", "2") == limit(book, 5, 4, BUY, "101.00", "2")
     assert twin.state_hash() == book.state_hash()
-    twin.validate()
+    twin.check_invariants()
     with pytest.raises(ValueError):
         OrderBook.restore(eth(), book.snapshot())
 
@@ -233,7 +233,7 @@ def test_validate_detects_corruption(book):
     limit(book, 1, 1, SELL, "100.00", "1")
     book.order(1).leaves += 1  # the level total no longer matches
     with pytest.raises(InvariantError):
-        book.validate()
+        book.check_invariants()
     book.order(1).leaves -= 1
 
 
@@ -360,7 +360,7 @@ def test_snapshot_restore_keeps_pending_stops_and_the_last_price(book):
         out = trade_at(b, 30, "90.00")
         assert [r.order_id for r in out if type(r) is Triggered] == [5, 6]
     assert twin.state_hash() == book.state_hash()
-    twin.validate()
+    twin.check_invariants()
 
 
 def test_a_book_pickled_before_stop_orders_unpickles_with_none_pending(book):
@@ -372,7 +372,7 @@ def test_a_book_pickled_before_stop_orders_unpickles_with_none_pending(book):
         del old.__dict__[name]
     again = pickle.loads(pickle.dumps(old))
     assert again.stops() == [] and again.last_price == 0 and again.order(1).leaves == Q("0.5")
-    again.validate()
+    again.check_invariants()
 
 
 def test_check_order_for_stop_orders():

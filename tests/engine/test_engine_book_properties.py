@@ -102,7 +102,7 @@ def check_against_reference(cmds, restore_at=None):
         assert book_levels(book) == ref.depth() == diffs, f"depth after command {i}: {cmd}"
         assert [(o.order_id, o.stop_price) for o in book.stops()] == ref.pending(), f"stops after command {i}: {cmd}"
         assert book.last_price == ref.last_price
-        book.validate()  # includes: no crossed book at rest, no stop pending past its trigger
+        book.check_invariants()  # includes: no crossed book at rest, no stop pending past its trigger
     return book
 
 
@@ -153,7 +153,7 @@ def test_long_seeded_replay_against_reference():
     assert book.last_trade_id > 1000  # the stream really traded
     # the run reached the interesting cases, a cascade among them
     assert seen["triggered"] > 100 and seen["cascaded"] > 5 and seen["would_trigger"] > 100, f"seed {seed}: {seen}"
-    book.validate()
+    book.check_invariants()
 
 
 def cascades(records, cmds) -> int:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from spot_seda.engine.book import Trade
 from spot_seda.engine.kline import INTERVALS, CandleBook, Kline, bucket
+from spot_seda.engine.results import InvariantError
 from spot_seda.model.enums import Side
 
 
@@ -24,13 +25,26 @@ def trade(ts, price, qty=1000, side=Side.BUY, n=[0]):
 
 
 def check(book: CandleBook) -> None:
-    """Invariant of every open candle: low <= open, close <= high; taker-buy volumes within the totals."""
-    for interval in book.intervals:
-        k = book.candle(interval)
-        if k is not None:
-            assert k.low <= min(k.open, k.close) <= max(k.open, k.close) <= k.high
-            assert 0 <= k.taker_buy_volume <= k.volume and 0 <= k.taker_buy_quote_volume <= k.quote_volume
-            assert k.open_time <= book.last_ts <= k.close_time or book.last_ts > k.close_time
+    """The engine's own invariant check, and that an empty book has no candle."""
+    book.check_invariants()
+    if book.last_ts == 0:
+        assert all(book.candle(interval) is None for interval in book.intervals)
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda c: c.__setitem__(3, c[4] - 1), "out of order"),  # high below low
+    (lambda c: c.__setitem__(9, c[6] + 1), "taker-buy"),  # taker-buy volume beyond the volume
+    (lambda c: c.__setitem__(0, c[0] + 1), "bucket"),  # an open time off the interval's grid
+    (lambda c: c.__setitem__(8, c[8] + 100), "holds more"),  # more trades than the candles around it
+])
+def test_check_invariants_catches_a_broken_candle(breakage, message):
+    book = CandleBook("BTCUSDT")
+    book.apply([Trade(1, 100, 10, 1000, 1, 2, 1, 2, Side.BUY, ms(2024, 3, 5, 10)),
+                Trade(2, 120, 10, 1200, 1, 2, 1, 2, Side.SELL, ms(2024, 3, 5, 10, 0, 1))])
+    book.check_invariants()
+    breakage(book._open["1s"])
+    with pytest.raises(InvariantError, match=message):
+        book.check_invariants()
 
 
 @pytest.mark.parametrize("interval, ts, expected", [

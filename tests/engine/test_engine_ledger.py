@@ -266,7 +266,7 @@ class TwoStageExchange:
                 assert amount == o.leaves
             else:
                 assert amount >= self.rules.notional(o.price, o.leaves)
-        self.book.validate()
+        self.book.check_invariants()
 
     def check_conservation(self):
         """After any operation, with nothing delivered: each replica conserves and is sound, and the
@@ -276,7 +276,7 @@ class TwoStageExchange:
         for account in range(0, 5):
             for asset in ASSETS:
                 assert self._plus_pending(self.acq, self.to_acq, account, asset)[0] >= self.acq.balance(account, asset)[0]
-        self.book.validate()
+        self.book.check_invariants()
 
 
 STOP_TYPES = [T.STOP_LOSS, T.STOP_LOSS_LIMIT, T.TAKE_PROFIT, T.TAKE_PROFIT_LIMIT]

@@ -14,8 +14,7 @@ from spot_seda.listenkeys import ListenKeys, looks_like_key
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands
 from tests.conftest import settings_from
-from tests.runtime.test_replay import STOP_KINDS, stop_commands
-from tests.stages.test_persist import session
+from tests.sessions import STOP_KINDS, session, stop_commands
 
 RULES = settings_from("").symbol_rules()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands, record, write_jsonl
 from tests.conftest import settings_from
-from tests.runtime.test_replay import commands
+from tests.sessions import commands
 
 
 def pipeline_at(tmp_path, name: str) -> InprocPipeline:

@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spot_seda.model.commands import Cancel, NewOrder, Transfer
+from spot_seda.model.commands import NewOrder, Transfer
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import InvariantBroken, apply_commands, record, write_jsonl
 from tests.conftest import settings_from
+from tests.sessions import STOP_KINDS, T0, commands, stop_commands
 
-T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-
-
-def commands(seed: int, n: int) -> list:
-    """Deposits, then a random session of limits, markets and cancels over two symbols."""
-    rng = random.Random(seed)
-    out = []
-    ts = T0
-    for account in (1, 2, 3):
-        for asset, amount in (("BTC", 10 * 10**8), ("ETH", 100 * 10**8), ("USDT", 10**6 * 10**8)):
-            out.append(Transfer(account, asset, amount, ts))
-    next_id = 1
-    for _ in range(n):
-        ts += rng.randint(0, 3000)
-        symbol, mid = rng.choice([("BTCUSDT", 5_000_000), ("ETHUSDT", 200_000)])
-        step = 1000 if symbol == "BTCUSDT" else 10_000
-        r = rng.random()
-        account = rng.randint(1, 3)
-        side = rng.choice(["BUY", "SELL"])
-        if r < 0.7:
-            out.append(NewOrder(account, symbol, side, "LIMIT", rng.choice(["GTC", "GTC", "IOC", "FOK"]),
-                                mid + rng.randint(-50, 50) * 100, rng.randint(1, 100) * step * 10, 0, "", "NONE", ts))
-            next_id += 1
-        elif r < 0.85:
-            out.append(NewOrder(account, symbol, side, "MARKET", "GTC", 0, rng.randint(1, 50) * step * 10, 0, "", "NONE", ts))
-            next_id += 1
-        else:
-            out.append(Cancel(account, symbol, rng.randint(1, max(1, next_id - 1)), ts))
-    return out
 
 
 def run(tmp_path, name: str, cmds, journal=None):
@@ -137,40 +107,6 @@ def test_any_session_replays_from_its_journal_to_the_live_bytes(tmp_path_factory
 
 
 # ------------------------------------------------------------------ stop orders
-
-STOP_KINDS = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
-
-
-def stop_commands(seed: int, n: int) -> list:
-    """commands() with stop orders of every kind among them, their stop prices where the trades go,
-    so that many trigger (and some trigger others); a stop market buy holds all free quote."""
-    rng = random.Random(seed)
-    out = [c for c in commands(seed, 0)]  # the deposits
-    ts = T0
-    for _ in range(n):
-        ts += rng.randint(0, 3000)
-        symbol, mid = rng.choice([("BTCUSDT", 5_000_000), ("ETHUSDT", 200_000)])
-        step = 1000 if symbol == "BTCUSDT" else 10_000
-        r = rng.random()
-        account = rng.randint(1, 3)
-        side = rng.choice(["BUY", "SELL"])
-        qty = rng.randint(1, 100) * step * 10
-        if r < 0.55:
-            out.append(NewOrder(account, symbol, side, "LIMIT", rng.choice(["GTC", "GTC", "IOC", "FOK"]),
-                                mid + rng.randint(-50, 50) * 100, qty, 0, "", "NONE", ts))
-        elif r < 0.68:
-            out.append(NewOrder(account, symbol, side, "MARKET", "GTC", 0, qty // 2, 0, "", "NONE", ts))
-        elif r < 0.9:
-            kind = rng.choice(STOP_KINDS if side == "SELL" or rng.random() < 0.2 else STOP_KINDS[1::2])
-            stop = mid + rng.randint(-50, 50) * 100
-            limit = kind.endswith("_LIMIT")
-            out.append(NewOrder(account, symbol, side, kind, rng.choice(["GTC", "GTC", "IOC", "FOK"]) if limit else "GTC",
-                                stop + rng.randint(-10, 10) * 100 if limit else 0, qty, 0, "", "NONE", ts,
-                                stop_price=stop))
-        else:
-            out.append(Cancel(account, symbol, rng.randint(1, max(1, len(out) - 9)), ts))
-    return out
-
 
 def triggered_stops(pipeline) -> int:
     """Stop orders that started working (Match reported their trigger), as Acquiring saw them."""

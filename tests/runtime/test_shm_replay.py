@@ -15,7 +15,8 @@ from spot_seda.journal import Journal
 from spot_seda.model.commands import ENCODER, Cancel, NewOrder, Transfer
 from spot_seda.model.fixedpoint import ASSET_DECIMALS, to_text
 from tests.conftest import settings_from
-from tests.runtime.test_replay import commands, run
+from tests.runtime.test_replay import run
+from tests.sessions import commands
 
 ROOT = Path(__file__).resolve().parents[2]
 

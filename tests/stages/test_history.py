@@ -14,58 +14,9 @@ from hypothesis import strategies as st
 
 from spot_seda.history import History, HistoryError
 from spot_seda.model.changelog import ChangeLogEntry, Deleted, created, updated
-from spot_seda.model.entities import KLINE_FIELDS, TRADE_CREATED, balance_id_of, kline_id_of, trade_id_of
+from spot_seda.model.entities import KLINE_FIELDS, TRADE_CREATED, balance_id_of
 from spot_seda.model.enums import EntityType
-
-T0 = 1_767_225_600_000
-_seq = iter(range(1, 10**9))
-
-
-def order_new(order_id: int, account: int = 1, symbol: str = "BTCUSDT", ts: int = T0, **over) -> ChangeLogEntry:
-    fields = dict(symbol=symbol, account=account, client_order_id=f"c{order_id}", side="BUY", type="LIMIT",
-                  time_in_force="GTC", price=5_000_000, qty=100_000, quote_qty=0, stp="NONE", frozen_asset="USDT",
-                  frozen=5_000_000_000, status="NEW")
-    fields.update(over)
-    return created(str(order_id), EntityType.ORDER, ts, next(_seq), **fields)
-
-
-def order_report(order_id: int, status: str, executed: int, cum_quote: int, ts: int, account: int = 1,
-                 symbol: str = "BTCUSDT", **extra) -> ChangeLogEntry:
-    return updated(str(order_id), EntityType.ORDER, ts, next(_seq), status=status, executed_qty=executed,
-                   cum_quote_qty=cum_quote, account=account, symbol=symbol, **extra)
-
-
-def trade(trade_id: int, buyer: int = 1, seller: int = 2, symbol: str = "BTCUSDT", ts: int = T0,
-          price: int = 5_000_000, qty: int = 100_000) -> ChangeLogEntry:
-    return created(trade_id_of(symbol, trade_id), EntityType.TRADE, ts, next(_seq), symbol=symbol,
-                   trade_id=trade_id, price=price, qty=qty, quote_qty=price * qty // 100, buyer_order_id=10 * trade_id,
-                   seller_order_id=10 * trade_id + 1, buyer_account=buyer, seller_account=seller,
-                   buyer_is_maker=trade_id % 2 == 0, maker_order_id=10 * trade_id, taker_order_id=10 * trade_id + 1)
-
-
-def kline(open_time: int, trades: int, closed: bool = False, symbol: str = "BTCUSDT", interval: str = "1m",
-          change=updated) -> ChangeLogEntry:
-    return change(kline_id_of(symbol, interval, open_time), EntityType.KLINE, open_time, next(_seq), symbol=symbol,
-                  interval=interval, open_time=open_time, close_time=open_time + 59_999, open=100 + trades,
-                  high=200 + trades, low=50, close=150, volume=10 * trades, quote_volume=1000 * trades, trades=trades,
-                  taker_buy_volume=5 * trades, taker_buy_quote_volume=500 * trades, closed=closed)
-
-
-def balance(account: int, asset: str, available_delta: int, frozen_delta: int = 0, reason: str = "deposit",
-            ref="transfer-1", ts: int = T0, sequence: int | None = None) -> ChangeLogEntry:
-    return updated(balance_id_of(account, asset), EntityType.BALANCE, ts, next(_seq) if sequence is None else sequence,
-                   account=account, asset=asset, available_delta=available_delta, frozen_delta=frozen_delta,
-                   reason=reason, ref=ref)
-
-
-def dump(path) -> list[str]:
-    """The whole database as SQL text: equal dumps mean equal state."""
-    db = sqlite3.connect(path)
-    try:
-        return list(db.iterdump())
-    finally:
-        db.close()
-
+from tests.stages.entries import T0, balance, dump, kline, order_new, order_report, trade
 
 @pytest.fixture
 def history(tmp_path):
@@ -453,7 +404,7 @@ def test_persist_makes_its_history_durable_when_a_snapshot_marker_passes(tmp_pat
     from spot_seda.runtime.inproc import InprocPipeline
     from spot_seda.runtime.replay import apply_commands
     from tests.conftest import settings_from
-    from tests.runtime.test_replay import commands
+    from tests.sessions import commands
 
     synced = []
     real_fsync = os.fsync

@@ -9,14 +9,15 @@ import pytest
 
 from spot_seda import topology
 from spot_seda.history import History
-from spot_seda.model.commands import Cancel, NewOrder, Transfer
+from spot_seda.model.commands import NewOrder
 from spot_seda.model.enums import Topic
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands, record
 from spot_seda.stages.base import StageContext
 from spot_seda.stages.persist import PersistStage
 from tests.conftest import settings_from
-from tests.stages.test_history import T0, balance, dump, kline, order_new, order_report, trade
+from tests.sessions import session
+from tests.stages.entries import T0, balance, dump, kline, order_new, order_report, trade
 
 
 def test_the_stage_writes_every_topic_and_publishes_nothing(tmp_path):
@@ -34,27 +35,6 @@ def test_the_stage_writes_every_topic_and_publishes_nothing(tmp_path):
         assert h.order(1)["status"] == "FILLED"
         assert len(h.trades("BTCUSDT")) == 1 and len(h.klines("BTCUSDT", "1m")) == 1
         assert h.balances(1) == {"BTC": (5, 0)}
-
-
-def session(seed: int, n: int) -> list:
-    """Deposits, then random limits, markets and cancels over two symbols from three accounts."""
-    rng = random.Random(seed)
-    out = [Transfer(a, asset, amount, T0) for a in (1, 2, 3)
-           for asset, amount in (("BTC", 10 * 10**8), ("ETH", 100 * 10**8), ("USDT", 10**6 * 10**8))]
-    ts = T0
-    for i in range(n):
-        ts += rng.randint(0, 3000)
-        symbol, mid, step = rng.choice([("BTCUSDT", 5_000_000, 1000), ("ETHUSDT", 200_000, 10_000)])
-        account, side, r = rng.randint(1, 3), rng.choice(["BUY", "SELL"]), rng.random()
-        if r < 0.7:
-            out.append(NewOrder(account, symbol, side, "LIMIT", rng.choice(["GTC", "GTC", "IOC", "FOK"]),
-                                mid + rng.randint(-50, 50) * 100, rng.randint(1, 100) * step * 10, 0, "", "NONE", ts))
-        elif r < 0.85:
-            out.append(NewOrder(account, symbol, side, "MARKET", "GTC", 0, rng.randint(1, 50) * step * 10, 0, "",
-                                "NONE", ts))
-        else:
-            out.append(Cancel(account, symbol, rng.randint(1, i + 1), ts))
-    return out
 
 
 @pytest.fixture

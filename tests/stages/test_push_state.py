@@ -11,7 +11,7 @@ from spot_seda.stages.push import NullSink
 from tests.conftest import settings_from
 import pytest
 
-from tests.runtime.test_replay import commands, stop_commands
+from tests.sessions import commands, stop_commands
 
 
 class EverySink:

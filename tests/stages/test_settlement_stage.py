@@ -16,8 +16,7 @@ from spot_seda.runtime.replay import apply_commands, record
 from spot_seda.stages.base import StageContext
 from spot_seda.stages.settlement import SettlementStage
 from tests.conftest import settings_from
-from tests.runtime.test_replay import stop_commands
-from tests.stages.test_persist import session
+from tests.sessions import session, stop_commands
 
 
 def match_output(tmp_path, make=session) -> list:

@@ -1,0 +1,148 @@
+"""MatchStage and KLineStage in memory, as the streaming frameworks test an operator: batches in,
+entries out, no queue, no process.
+
+Each stage is glue over an engine, so what it publishes must be what the engine says (the order book,
+the candle book) in the change log's words, and must not depend on how its input was batched: the
+runner hands a stage any number of whole queue messages at once, and a replay batches differently
+from the live run.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from spot_seda.engine.book import OrderBook, Trade
+from spot_seda.engine.kline import CandleBook
+from spot_seda.model.enums import STOP_TYPES, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
+from spot_seda.runtime.inproc import InprocPipeline
+from spot_seda.runtime.replay import apply_commands, record
+from spot_seda.stages.base import StageContext
+from spot_seda.stages.kline import KLineStage
+from spot_seda.stages.match import MatchStage
+from tests.conftest import settings_from
+from tests.sessions import session, stop_commands
+
+
+def published(tmp_path, make, seed: int = 11, n: int = 500) -> list:
+    """Every batch the node's stages publish for a random session, in publishing order."""
+    pipeline = InprocPipeline(settings_from(""), tmp_path / "run")
+    sink = record(pipeline)
+    apply_commands(pipeline, make(seed, n), journaled=False)
+    pipeline.stop()
+    return list(sink)
+
+
+def feed(stage, batches, groups) -> list:
+    """Hand the batches to a started stage `groups(len)` messages at a time, each group's entries as
+    one list (what the runner does with consecutive messages of one topic); what it publishes, as
+    (topic, key, entity_id, change, timestamp)."""
+    out = []
+    i = 0
+    while i < len(batches):
+        n = groups(len(batches) - i)
+        topic = batches[i].topic
+        chunk = [b for b in batches[i:i + n] if b.topic == topic]
+        i += len(chunk)
+        entries = [e for b in chunk for e in b.entries]
+        for out_topic, key, es in stage.handle_events(topic, entries):
+            out += [(out_topic, key, e.entity_id, e.change_type, e.timestamp) for e in es]
+    return out
+
+
+def ctx(tmp_path, name):
+    return StageContext(settings_from(""), name, 0, 1, tmp_path / name)
+
+
+@pytest.mark.parametrize("make", [session, stop_commands], ids=["plain", "with_stops"])
+def test_match_publishes_what_the_order_book_decides_whatever_the_batching(tmp_path, make):
+    batches = published(tmp_path, make)
+    commands = [b for b in batches if b.producer == "acquiring-0" and b.topic == Topic.ORDER]
+    live = [(b.topic, e.entity_id, e.change_type, e.timestamp) for b in batches if b.producer == "match-0"
+            for e in b.entries]
+    assert len(live) > 400
+    rng = random.Random(5)
+    for groups in (lambda left: 1, lambda left: left, lambda left: rng.randint(1, 9)):
+        stage = MatchStage(ctx(tmp_path, "match"))
+        stage.start()
+        out = feed(stage, commands, groups)
+        assert [(t, i, c, ts) for t, _k, i, c, ts in out] == live
+        assert all(key in ("BTCUSDT", "ETHUSDT") for _t, key, *_ in out)
+        for book in stage.books.values():
+            book.check_invariants()
+
+    # the engine alone, fed the same commands, makes the same trades in the same order
+    rules = settings_from("").symbol_rules()
+    books = {symbol: OrderBook(r) for symbol, r in rules.items()}
+    engine_trades = []
+    for b in commands:
+        for e in b.entries:
+            f = e.field_dict()
+            if f.get("status") != "NEW" or "side" not in f:
+                if f.get("cancel_requested"):
+                    books[f["symbol"]].cancel(int(e.entity_id), f["account"])
+                continue
+            records = books[f["symbol"]].place(
+                int(e.entity_id), f["account"], Side[f["side"]], OrderType[f["type"]], TimeInForce[f["time_in_force"]],
+                f["price"], f["qty"], f["quote_qty"], f["client_order_id"], SelfTradePrevention[f["stp"]],
+                e.timestamp, f.get("stop_price", 0))
+            engine_trades += [(f["symbol"], r.trade_id, r.price, r.qty) for r in records if type(r) is Trade]
+    stage_trades = [(dict((fc.name, fc.value) for fc in c.fields)) for t, i, c, ts in live if t == Topic.TRADE]
+    assert [(t["symbol"], t["trade_id"], t["price"], t["qty"]) for t in stage_trades] == engine_trades
+    assert len(engine_trades) > 50
+
+
+def test_match_sends_a_commands_trades_before_the_order_updates_they_cause(tmp_path):
+    stage = MatchStage(ctx(tmp_path, "match"))
+    stage.start()
+    batches = [b for b in published(tmp_path, stop_commands) if b.producer == "acquiring-0" and b.topic == Topic.ORDER]
+    firsts = 0
+    for b in batches:
+        for e in b.entries:
+            outputs = stage.handle_events(Topic.ORDER, [e])
+            topics = [t for t, _k, _es in outputs]
+            assert topics in ([], [Topic.ORDER], [Topic.TRADE, Topic.ORDER]), topics
+            f = e.field_dict()
+            if "side" in f:  # a new order: its first report repeats what it was created with
+                report = next(x for x in outputs[-1][2] if x.entity_id == e.entity_id)
+                r = report.field_dict()
+                assert {k: r[k] for k in ("side", "type", "price", "frozen_asset", "frozen")} == \
+                       {k: f[k] for k in ("side", "type", "price", "frozen_asset", "frozen")}
+                assert ("working_time" in r) == (f["type"] not in STOP_TYPES)
+                firsts += 1
+    assert firsts > 300
+
+
+@pytest.mark.parametrize("make", [session, stop_commands], ids=["plain", "with_stops"])
+def test_kline_publishes_the_candle_books_candles_whatever_the_batching(tmp_path, make):
+    batches = published(tmp_path, make, seed=4, n=800)
+    trades = [b for b in batches if b.producer == "match-0" and b.topic == Topic.TRADE]
+    live = [(e.entity_id, e.change_type, e.timestamp) for b in batches if b.producer == "kline-0" for e in b.entries]
+    assert len(trades) > 50 and len(live) > 16 * 50
+    rng = random.Random(9)
+    for groups in (lambda left: 1, lambda left: left, lambda left: rng.randint(1, 7)):
+        stage = KLineStage(ctx(tmp_path, "kline"))
+        stage.start()
+        out = feed(stage, trades, groups)
+        assert [(i, c, ts) for _t, _k, i, c, ts in out] == live
+        for book in stage.books.values():
+            book.check_invariants()
+
+    # the candle book alone, one command's trades at a time, ends with the same open candles
+    books = {symbol: CandleBook(symbol) for symbol in ("BTCUSDT", "ETHUSDT")}
+    for b in trades:
+        f0 = b.entries[0].field_dict()
+        fills = []
+        for e in b.entries:
+            f = e.field_dict()
+            fills.append(Trade(f["trade_id"], f["price"], f["qty"], f["quote_qty"], f["maker_order_id"],
+                               f["taker_order_id"], 0, 0, Side.SELL if f["buyer_is_maker"] else Side.BUY, e.timestamp))
+        books[f0["symbol"]].apply(fills)
+    last = {}
+    for entity_id, change, _ts in live:
+        fields = {fc.name: fc.value for fc in getattr(change, "fields", None) or change.changed_fields}
+        last[(fields["symbol"], fields["interval"])] = fields
+    for symbol, book in books.items():
+        for row in book.open_rows():
+            assert tuple(last[(symbol, row[1])].values()) == row
