@@ -119,7 +119,7 @@ def run_book(cmds, rules) -> tuple[float, int, dict[str, OrderBook]]:
             progress("book", i, n, t0)
     elapsed = time.perf_counter() - t0
     for book in books.values():
-        book.validate()
+        book.check_invariants()
     return elapsed, records, books
 
 
@@ -174,7 +174,7 @@ def run_full(cmds, rules) -> tuple[float, int, dict]:
         candles[symbol].apply(batch)
     elapsed = time.perf_counter() - t0
     for book in books.values():
-        book.validate()
+        book.check_invariants()
     stl.check_invariants()
     acq.check_invariants()
     open_ids = {o.order_id for book in books.values() for a in range(1, ACCOUNTS + 1) for o in book.open_orders(a)}
