@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import spot_seda
 
 ROOT = Path(spot_seda.__file__).parent
@@ -24,6 +26,12 @@ LAYER = {
 }
 
 
+def _exists(dotted: str) -> bool:
+    """A module or package of that name is in spot_seda/ (for `from X import name`, X itself)."""
+    path = ROOT.parent.joinpath(*dotted.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
 def _unit(dotted: str) -> str:
     return dotted.split(".")[1]
 
@@ -31,7 +39,7 @@ def _unit(dotted: str) -> str:
 def _imports(path: Path):
     """(unit imported, line, at module level) for each spot_seda import in one file, at any depth."""
     parts = path.relative_to(ROOT.parent).with_suffix("").parts
-    package = parts if path.name == "__init__.py" else parts[:-1]
+    package = parts[:-1]  # (for __init__.py too: its package is its folder)
     tree = ast.parse(path.read_text(encoding="utf-8"))
     top = set()
     for node in tree.body:
@@ -52,6 +60,8 @@ def _imports(path: Path):
             continue
         for name in names:
             if name.startswith("spot_seda."):
+                if not _exists(name) and not (target == "spot_seda" and _exists("spot_seda")):
+                    raise AssertionError(f"{path}:{node.lineno} imports {name}, which does not exist")
                 yield _unit(name), node.lineno, id(node) in top
 
 
@@ -83,3 +93,14 @@ def test_the_check_sees_an_upward_import(tmp_path):
     finally:
         fake.unlink()
     assert found == [("stages", 1, True)] and LAYER["stages"] > LAYER["engine"]
+
+
+def test_the_check_sees_an_import_of_nothing():
+    """A relative import left pointing nowhere by a move (it would fail only when its function runs)."""
+    fake = ROOT / "history" / "_layer_probe.py"
+    fake.write_text("def f():\n    from .bus.base import partition_for\n", encoding="utf-8")
+    try:
+        with pytest.raises(AssertionError, match="does not exist"):
+            list(_imports(fake))
+    finally:
+        fake.unlink()

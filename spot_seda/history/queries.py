@@ -10,7 +10,7 @@ import heapq
 
 from ..model.entities import KLINE_FIELDS
 from ..model.summary import TradeSummary, summarize
-from .schema import (_BALANCE_COLUMNS, MAX_LIMIT, MINUTE_MS, _ORDER_COLUMNS, _TRADE_COLUMNS, Store)
+from .schema import (_BALANCE_COLUMNS, MAX_LIMIT, MINUTE_MS, _ORDER_COLUMNS, Store, _TRADE_COLUMNS)
 
 
 class HistoryQueries(Store):

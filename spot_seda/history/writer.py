@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import sqlite3
 
+from ..bus.base import partition_for
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS
-from ..model.enums import EntityType
-from .schema import (_ACQUIRING_REASONS, _balance_fields, _BALANCE_NAMES, HistoryError, _INSERT_BALANCE, _INSERT_ORDER, _INSERT_TRADE, _kline_fields, _KLINE_NAMES, _latest_klines, _order_created, ReplayEnd, _trade_created, _TRADE_NAMES, _UPDATE_ORDER, _UPSERT_KLINE, _UPSERT_PROGRESS, Store)
+from ..model.enums import EntityType, Topic
+from .schema import (_ACQUIRING_REASONS, _balance_fields, _BALANCE_NAMES, HistoryError, _INSERT_BALANCE,
+                     _INSERT_ORDER, _INSERT_TRADE, _kline_fields, _KLINE_NAMES, _latest_klines,
+                     _order_created, ReplayEnd, Store, _trade_created, _TRADE_NAMES, _UPDATE_ORDER,
+                     _UPSERT_KLINE, _UPSERT_PROGRESS)
 
 
 class HistoryWriter(Store):
@@ -132,8 +136,6 @@ class HistoryWriter(Store):
         balances are summed again, and `progress` comes back to the replay's sequences, so the
         commands that reuse those ids and sequences are written afresh. One transaction; returns
         how many rows of each kind changed."""
-        from .bus.base import partition_for
-        from .model.enums import Topic
 
         db = self._db
         counts: dict[str, int] = {}

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import ROOT, run_node
+from tests.conftest import ROOT
 from tests.node.client import Client, funded_client
-from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http
+from tests.node.conftest import ADMIN_TOKEN, free_port, node_on, wait_http
 
 ORDER = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.1",
          "newOrderRespType": "RESULT"}
@@ -35,15 +35,6 @@ def records(segment: bytes) -> list[bytes]:
         out.append(segment[offset:offset + 16 + length])
         offset += 16 + length
     return out
-
-
-def start(tmp_path: Path, name: str, data: Path, http: int, extra: str = ""):
-    run_dir = tmp_path / name
-    run_dir.mkdir()
-    ctx = run_node(run_dir, node_toml(data, http, free_port(), extra=extra))
-    node = ctx.__enter__()
-    node.data_dir = data
-    return ctx, node
 
 
 async def place_orders(base: str, prices) -> tuple[Client, list[int]]:
@@ -82,18 +73,14 @@ async def place_more(client: Client, prices, ids: list[int]) -> None:
 def test_restart_torn_tail_and_middle_damage(tmp_path):
     data, http = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{http}"
-    ctx, node = start(tmp_path, "first", data, http)
-    try:
+    with node_on(tmp_path, "first", data, http) as node:
         wait_http(base, node)
 
         client, ids = asyncio.run(place_orders(base, (100, 101, 102, 103, 104)))
-    finally:
-        ctx.__exit__(None, None, None)
 
     # a clean stop left a snapshot of every stage: a restart loads it and replays nothing
     assert "📦 snapshot of every stage at journal position" in node.log()
-    ctx, node = start(tmp_path, "second", data, http)
-    try:
+    with node_on(tmp_path, "second", data, http) as node:
         wait_http(base, node)
         assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
         assert "📦 loaded the snapshot at journal position" in node.log() and "replayed" not in node.log()
@@ -101,16 +88,11 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
         asyncio.run(place_more(client, (105, 106), ids))
         os.killpg(node.proc.pid, signal.SIGKILL)
         node.proc.wait()
-    finally:
-        ctx.__exit__(None, None, None)
-    ctx, node = start(tmp_path, "after-kill", data, http)
-    try:
+    with node_on(tmp_path, "after-kill", data, http) as node:
         wait_http(base, node)
         assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
         log = node.log()
         assert "📦 loaded the snapshot" in log and "replayed 2 journaled commands" in log, log[-3000:]
-    finally:
-        ctx.__exit__(None, None, None)
 
     # A crash in the middle of a journal write leaves a partial record of a command nobody was told
     # about (effects go down the pipeline only after the write). Simulate it with a copy of the last
@@ -126,12 +108,9 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
     for damage in (torn, bytes(flipped)):
         last.write_bytes(whole + damage)
         name = f"damaged{len(damage)}"
-        ctx, node = start(tmp_path, name, data, http)
-        try:
+        with node_on(tmp_path, name, data, http) as node:
             wait_http(base, node)
             assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
-        finally:
-            ctx.__exit__(None, None, None)
         assert last.read_bytes() == whole  # cut at the last whole record
         assert "cutting" in node.log() and "unacknowledged torn or corrupt tail" in node.log()
 
@@ -185,29 +164,22 @@ def test_a_clean_stop_rotates_the_journal_and_the_snapshot_carries_on(tmp_path):
     data, http = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{http}"
     small = "[journal]\nsegment_bytes = 1024\n"
-    ctx, node = start(tmp_path, "first", data, http, small)
-    try:
+    with node_on(tmp_path, "first", data, http, small) as node:
         wait_http(base, node)
 
         client, ids = asyncio.run(place_orders(base, range(100, 130)))
         before = segments(data)
         assert len(before) > 3
-    finally:
-        ctx.__exit__(None, None, None)
     after = segments(data)
     assert len(after) < len(before) and "removed" in node.log()
     done = subprocess.run([sys.executable, "run.py", "replay", str(data / "journal"), "--out", str(tmp_path / "r.jsonl")],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "rotated away after a snapshot" in done.stderr, done.stderr  # an audit is told
     # the snapshot's sequences were counted with one partition per topic: another layout is refused
-    ctx, node = start(tmp_path, "other-layout", data, http, "partitions = 2\n" + small)
-    try:
+    with node_on(tmp_path, "other-layout", data, http, "partitions = 2\n" + small) as node:
         assert node.proc.wait(60) == 3
         assert "cannot start" in node.log() and "partitions=2" in node.log(), node.log()
-    finally:
-        ctx.__exit__(None, None, None)
-    ctx, node = start(tmp_path, "second", data, http, small)
-    try:
+    with node_on(tmp_path, "second", data, http, small) as node:
         wait_http(base, node)
 
         async def check() -> None:
@@ -219,8 +191,6 @@ def test_a_clean_stop_rotates_the_journal_and_the_snapshot_carries_on(tmp_path):
                 status, doc = await client.order(**ORDER, price="99")  # ids carry on after the snapshot
                 assert status == 200 and doc["orderId"] == ids[-1] + 1, doc
         asyncio.run(check())
-    finally:
-        ctx.__exit__(None, None, None)
 
 
 def test_periodic_snapshots_bound_what_a_kill_9_replays(tmp_path):
@@ -231,8 +201,7 @@ def test_periodic_snapshots_bound_what_a_kill_9_replays(tmp_path):
     base = f"http://127.0.0.1:{http}"
     extra = "[journal]\nsegment_bytes = 1024\nsnapshot_interval_s = 0.3\n"
     manifest = data / "snapshots" / "manifest.json"
-    ctx, node = start(tmp_path, "first", data, http, extra)
-    try:
+    with node_on(tmp_path, "first", data, http, extra) as node:
         wait_http(base, node)
         client, ids = asyncio.run(place_orders(base, range(100, 140)))
         position = node.wait_for(lambda: json.loads(manifest.read_text())["position"] >= len(ids), what="a snapshot")
@@ -240,12 +209,9 @@ def test_periodic_snapshots_bound_what_a_kill_9_replays(tmp_path):
         asyncio.run(place_more(client, range(140, 150), ids))  # after that snapshot (maybe before the next)
         os.killpg(node.proc.pid, signal.SIGKILL)
         node.proc.wait()
-    finally:
-        ctx.__exit__(None, None, None)
     position = json.loads(manifest.read_text())["position"]
     assert position >= len(ids) - 10  # ... 40 orders and their deposits were in a snapshot
-    ctx, node = start(tmp_path, "second", data, http, extra)
-    try:
+    with node_on(tmp_path, "second", data, http, extra) as node:
         wait_http(base, node)
         log = node.log()
         assert f"loaded the snapshot at journal position {position}" in log, log[-3000:]
@@ -261,20 +227,15 @@ def test_periodic_snapshots_bound_what_a_kill_9_replays(tmp_path):
                 frozen = sum(p * 0.1 for p in range(100, 150)) + 9.9
                 assert abs(float(usdt["locked"]) - frozen) < 1e-6 and abs(float(usdt["free"]) + frozen - 10000) < 1e-6
         asyncio.run(check())
-    finally:
-        ctx.__exit__(None, None, None)
 
 
 def test_rotate_false_keeps_every_command_for_a_replay(tmp_path):
     data, http = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{http}"
-    ctx, node = start(tmp_path, "only", data, http, "[journal]\nsegment_bytes = 1024\nsnapshot_interval_s = 0.2\nrotate = false\n")
-    try:
+    with node_on(tmp_path, "only", data, http, "[journal]\nsegment_bytes = 1024\nsnapshot_interval_s = 0.2\nrotate = false\n") as node:
         wait_http(base, node)
         _, ids = asyncio.run(place_orders(base, range(100, 120)))
         node.wait_for(lambda: (data / "snapshots" / "manifest.json").exists(), what="a snapshot")
-    finally:
-        ctx.__exit__(None, None, None)
     assert segments(data)[0].name.startswith("0" * 19 + "1") and "removed" not in node.log()
     out = tmp_path / "r.jsonl"
     done = subprocess.run([sys.executable, "run.py", "replay", str(data / "journal"), "--out", str(out)],
@@ -296,12 +257,9 @@ def test_a_journal_the_code_cannot_replay_stops_the_start(tmp_path):
     journal.append(ENCODER.encode(NewOrder(1, "BTCUSDT", "BUY", "LIMIT", "GTC", 5_000_000, 10**8, 0, "a", "NONE",
                                            1_767_225_600_001, 1)))
     journal.close()
-    ctx, node = start(tmp_path, "only", data, free_port())
-    try:
+    with node_on(tmp_path, "only", data, free_port()) as node:
         assert node.proc.wait(60) == 3
         assert "cannot start: replaying the journal" in node.log() and "left negative" in node.log(), node.log()
-    finally:
-        ctx.__exit__(None, None, None)
 
 
 def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp_path):
@@ -332,8 +290,7 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
     def persist_took() -> int:
         return next(r["events_in"] for r in open_from_manifest(data).snapshot() if r["stage"] == "persist-0")
 
-    ctx, node = start(tmp_path, "first", data, http, extra)
-    try:
+    with node_on(tmp_path, "first", data, http, extra) as node:
         wait_http(base, node)
         client, ids = asyncio.run(place_orders(base, range(100, 130)))
         # every entry of every order written (an order's row appears with its first entry, from
@@ -341,13 +298,10 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
         node.wait_for(lambda: everything_written() == len(ids), what="Persist to write every order's entries")
         os.killpg(node.proc.pid, signal.SIGKILL)
         node.proc.wait()
-    finally:
-        ctx.__exit__(None, None, None)
     for run, bump in (("second", 0), ("third", 1000)):
         with sqlite3.connect(history) as db:  # third: as if the journal had lost commands the history holds
             db.execute("UPDATE progress SET sequence = sequence + ?", (bump,))
-        ctx, node = start(tmp_path, run, data, http, extra)
-        try:
+        with node_on(tmp_path, run, data, http, extra) as node:
             wait_http(base, node)
             node.wait_running()
             log = node.log()
@@ -360,8 +314,6 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
             assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
             os.killpg(node.proc.pid, signal.SIGKILL)
             node.proc.wait()
-        finally:
-            ctx.__exit__(None, None, None)
 
 
 def test_commands_a_power_failure_took_from_the_journal_leave_the_history_too(tmp_path):
@@ -408,22 +360,18 @@ def test_commands_a_power_failure_took_from_the_journal_leave_the_history_too(tm
             status, trades = await client.signed("GET", "/api/v3/myTrades", symbol="BTCUSDT")
             return found, await client.balances(), len(trades)
 
-    ctx, node = start(tmp_path, "first", data, http, extra)
-    try:
+    with node_on(tmp_path, "first", data, http, extra) as node:
         wait_http(base, node)
         maker, taker, buys = asyncio.run(trade((1000, 1001, 1002)))
         node.wait_for(lambda: count("SELECT count(*) FROM trades") == 3, what="Persist to write the trades")
         os.killpg(node.proc.pid, signal.SIGKILL)
         node.proc.wait()
-    finally:
-        ctx.__exit__(None, None, None)
     last = segments(data)[-1]
     last.write_bytes(b"".join(records(last.read_bytes())[:-2]))  # the last two market buys never reached the disk
     lost = buys[1:]
     assert count("SELECT count(*) FROM orders WHERE order_id IN (%d, %d)" % tuple(lost)) == 2
 
-    ctx, node = start(tmp_path, "after-power-loss", data, http, extra)
-    try:
+    with node_on(tmp_path, "after-power-loss", data, http, extra) as node:
         wait_http(base, node)
         node.wait_running()
         assert "rolled" in node.log() and "does not reproduce" in node.log(), node.log()[-3000:]
@@ -449,5 +397,3 @@ def test_commands_a_power_failure_took_from_the_journal_leave_the_history_too(tm
         assert order_id == lost[0] and got["status"] == "NEW" and got["price"] == "900.00000000", got
         node.wait_for(lambda: count(f"SELECT count(*) FROM orders WHERE order_id = {order_id} AND price = 90000") == 1,
                       what="the new order in the history")
-    finally:
-        ctx.__exit__(None, None, None)

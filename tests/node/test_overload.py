@@ -16,7 +16,6 @@ from decimal import Decimal as D
 from urllib.parse import urlencode
 
 import aiohttp
-import pytest
 
 from tests.conftest import run_node
 from tests.node.client import Client, funded_client

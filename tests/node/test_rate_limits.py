@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import run_node
-from tests.node.client import Client, admin, funded_client
+from tests.node.client import Client, funded_client
 from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http
 
 SYMBOL = "BTCUSDT"

@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from tests.conftest import eventually, run_node
+from tests.conftest import eventually
 from tests.node.client import Client, funded_client
-from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, serving_node, wait_http
+from tests.node.conftest import ADMIN_TOKEN, free_port, node_on, serving_node, wait_http
 
 SYMBOL = "BTCUSDT"
 STOP = {"symbol": SYMBOL, "side": "SELL", "type": "STOP_LOSS_LIMIT", "timeInForce": "GTC", "quantity": "0.5",
@@ -212,14 +212,6 @@ def test_a_pending_stop_survives_a_clean_restart_and_a_kill_9(tmp_path):
     base = f"http://127.0.0.1:{http}"
     clients: dict[str, Client] = {}
 
-    def start(name: str):
-        run_dir = tmp_path / name
-        run_dir.mkdir()
-        ctx = run_node(run_dir, node_toml(data, http, ws))
-        node = ctx.__enter__()
-        wait_http(base, node)
-        return ctx, node
-
     async def with_session(body):
         async with aiohttp.ClientSession() as session:
             for client in clients.values():
@@ -243,20 +235,16 @@ def test_a_pending_stop_survives_a_clean_restart_and_a_kill_9(tmp_path):
         status, doc = await owner.order(**(STOP | {"quantity": "0.1"}), stopPrice="50000")  # the last price came back
         assert (status, doc.get("code")) == (400, -2010), doc
 
-    ctx, node = start("first")
-    try:
+    with node_on(tmp_path, "first", data, http, ws=ws) as node:
+        wait_http(base, node)
         order_id = run(with_session(first))
-    finally:
-        ctx.__exit__(None, None, None)  # a clean stop: every stage writes its snapshot
-    ctx, node = start("second")
-    try:
+    with node_on(tmp_path, "second", data, http, ws=ws) as node:
+        wait_http(base, node)
         run(with_session(still_pending))
         os.killpg(node.proc.pid, signal.SIGKILL)  # nothing written at the end: the journal replays it
         node.proc.wait(30)
-    finally:
-        ctx.__exit__(None, None, None)
-    ctx, node = start("third")
-    try:
+    with node_on(tmp_path, "third", data, http, ws=ws) as node:
+        wait_http(base, node)
         run(with_session(still_pending))
 
         async def trigger(session):
@@ -269,5 +257,3 @@ def test_a_pending_stop_survives_a_clean_restart_and_a_kill_9(tmp_path):
             status, depth = await clients["owner"].public("/api/v3/depth", symbol=SYMBOL)
             assert [[D(p), D(q)] for p, q in depth["asks"]] == [[D(48900), D("0.5")]], depth
         run(with_session(trigger))
-    finally:
-        ctx.__exit__(None, None, None)

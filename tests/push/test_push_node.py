@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 import socket
 import time
+from contextlib import contextmanager
 from decimal import Decimal as D
 
 import aiohttp
@@ -17,6 +20,7 @@ import aiohttp
 from spot_seda.binance import auth
 from tests.node.client import funded_client
 from tests.conftest import eventually
+from tests.node.conftest import free_port, node_on, wait_http, wait_listening
 from tests.push.conftest import ADMIN_TOKEN
 
 SYMBOL = "BTCUSDT"
@@ -392,28 +396,19 @@ def test_after_a_kill_9_push_carries_on_from_the_recovered_state(tmp_path):
     """Push's views (the order book's update ids, the 24-hour window) come back from the snapshot
     and the journal's replay: after the whole node is killed and started again, the diff stream
     still chains onto REST's lastUpdateId and the ticker counts the trades from before the crash."""
-    import os
-    import signal
-
-    from tests.conftest import run_node
-    from tests.node.conftest import free_port, node_toml, wait_http, wait_listening
 
     data, http, ws_port = tmp_path / "data", free_port(), free_port()
     base, ws_url = f"http://127.0.0.1:{http}", f"ws://127.0.0.1:{ws_port}"
 
+    @contextmanager
     def started(name: str):
-        run_dir = tmp_path / name
-        run_dir.mkdir()
-        ctx = run_node(run_dir, node_toml(data, http, ws_port))
-        node = ctx.__enter__()
-        node.data_dir = data
-        wait_http(base, node)
-        node.wait_running()
-        wait_listening(ws_port, node)
-        return ctx, node
+        with node_on(tmp_path, name, data, http, ws=ws_port) as node:
+            wait_http(base, node)
+            node.wait_running()
+            wait_listening(ws_port, node)
+            yield node
 
-    ctx, node = started("first")
-    try:
+    with started("first") as node:
         async def before():
             async with aiohttp.ClientSession() as session:
                 a = await funded_client(session, base, ADMIN_TOKEN, BTC="50", USDT="5000000")
@@ -423,10 +418,7 @@ def test_after_a_kill_9_push_carries_on_from_the_recovered_state(tmp_path):
         a, b = run(before())
         os.killpg(node.proc.pid, signal.SIGKILL)
         node.proc.wait()
-    finally:
-        ctx.__exit__(None, None, None)
-    ctx, node = started("second")
-    try:
+    with started("second") as node:
         async def after():
             async with aiohttp.ClientSession() as session:
                 a.session = b.session = session
@@ -455,5 +447,3 @@ def test_after_a_kill_9_push_carries_on_from_the_recovered_state(tmp_path):
                     assert later["pu"] == earlier["u"]  # one unbroken chain since connecting
                 assert diffs[-1]["u"] > len(trades_before)  # the ids went on from before the crash
         run(after())
-    finally:
-        ctx.__exit__(None, None, None)
