@@ -30,12 +30,20 @@ class StageSpec:
     factory: str  # "package.module:ClassName", imported lazily so unused stages cost nothing
     #: "package.module:function" that runs the stage with its own event loop (HTTP, WebSocket)
     serve: str | None = None
+    #: ENTRY: commands enter the pipeline here (it journals them; a replay drives it);
+    #: HISTORY: it writes the SQLite history (reads wait for it). The runtime finds stages by role,
+    #: never by name.
+    role: str | None = None
 
     def load(self) -> type:
         return _load(self.factory)
 
     def load_serve(self):
         return _load(self.serve) if self.serve else None
+
+
+ENTRY = "entry"
+HISTORY = "history"
 
 
 def _load(path: str):
@@ -45,11 +53,12 @@ def _load(path: str):
 
 TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
     "node": (
-        StageSpec("acquiring", "spot_seda.stages.acquiring:AcquiringStage", serve="spot_seda.api.rest:serve"),
+        StageSpec("acquiring", "spot_seda.stages.acquiring:AcquiringStage", serve="spot_seda.api.rest:serve",
+                  role=ENTRY),
         StageSpec("match", "spot_seda.stages.match:MatchStage"),
         StageSpec("kline", "spot_seda.stages.kline:KLineStage"),
         StageSpec("settlement", "spot_seda.stages.settlement:SettlementStage"),
-        StageSpec("persist", "spot_seda.stages.persist:PersistStage"),
+        StageSpec("persist", "spot_seda.stages.persist:PersistStage", role=HISTORY),
         StageSpec("push", "spot_seda.stages.push:PushStage", serve="spot_seda.api.ws:serve"),
     ),
     # source -> relay -> tally (+ audit, a second consumer group on the same topic): proves the runtime
@@ -100,6 +109,17 @@ def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring
             if cls.sources:
                 sources[group] = {topic: tuple(cls.sources.get(topic, ())) for topic in cls.consumes}
     return Wiring(topics, groups, sources)
+
+
+def with_role(specs: tuple[StageSpec, ...], role: str) -> StageSpec | None:
+    """The stage of `specs` that has `role` (ENTRY, HISTORY), or None."""
+    return next((s for s in specs if s.role == role), None)
+
+
+def sinks(topology: str) -> tuple[str, ...]:
+    """The stages that publish nothing (Persist, Push): a replay that records the change log can
+    leave them out."""
+    return tuple(s.name for s in stage_specs(topology) if s.load().consumes and not s.load().produces)
 
 
 def consumer_slot(cls, name: str, instance: int) -> tuple[str, int]:

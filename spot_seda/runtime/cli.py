@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..journal import Journal, JournalError
 from ..config import ConfigError, load_settings
+from ..topology import sinks
 
 EPILOG = """\
 examples:
@@ -189,8 +190,8 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
         else:
             settings.bus.transport = "inproc"
             with tempfile.TemporaryDirectory(prefix="spot_seda_replay_") as scratch:
-                # Persist publishes nothing: its history would only go to a scratch directory
-                pipeline = InprocPipeline(settings, Path(scratch), direct=True, exclude=("persist",))
+                # Persist and Push publish nothing: the history would only go to a scratch directory
+                pipeline = InprocPipeline(settings, Path(scratch), direct=True, exclude=sinks(settings.node.topology))
                 streams = record_to_files(pipeline, Path(scratch) / "record")
                 applied, refused = apply_commands(pipeline, commands, journaled=journaled)
                 streams.close()

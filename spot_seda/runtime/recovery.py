@@ -23,7 +23,6 @@ from ..journal import Journal
 from ..bus.base import BusFull, Producer
 from ..model.commands import DECODER
 from ..stages.base import Runner, sequence_layout
-from ..topology import instances_of
 from . import snapshots
 from .inproc import InprocPipeline
 from .replay import apply_commands, with_progress
@@ -130,23 +129,10 @@ def rotate_journal(data_dir: Path, snapshot_position: int) -> None:
 def replay_end(recovered: dict[str, Runner], sequences: dict[tuple[str, int, str], int], settings):
     """What the recovery's replay rebuilt, as History.roll_back_to takes it."""
 
-    stages = {label: runner.stage for label, runner in recovered.items()}
-    acquiring = [s for label, s in stages.items() if label.startswith("acquiring-")]
-    last_trade_ids: dict[str, int] = {}
-    candles: list[tuple] = []
-    for label, stage in stages.items():
-        if label.startswith("match-"):
-            for symbol, book in stage.books.items():
-                last_trade_ids[symbol] = max(last_trade_ids.get(symbol, 0), book.last_trade_id)
-        elif label.startswith("kline-"):
-            for book in stage.books.values():
-                candles += book.open_rows()
-    return ReplayEnd(
-        next_order_id=max((s.next_order_id for s in acquiring), default=1),
-        orders=[(oid, o["status"], o["executed_qty"], o["cum_quote_qty"], o["update_time"])
-                for s in acquiring for oid, o in s.orders.items()],
-        last_trade_ids=last_trade_ids, open_candles=candles, sequences=sequences,
-        partitions=settings.bus.partitions, settlement_instances=instances_of("settlement", settings))
+    end: dict = {"next_order_id": 1, "orders": [], "last_trade_ids": {}, "open_candles": []}
+    for runner in recovered.values():  # each stage adds what its own state says (Stage.replay_end)
+        runner.stage.replay_end(end)
+    return ReplayEnd(**end, sequences=sequences, partitions=settings.bus.partitions)
 
 
 class Feed(Producer):

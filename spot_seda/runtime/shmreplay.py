@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..bus.base import Producer
 from ..model.commands import Command
+from ..topology import ENTRY
 from .replay import InvariantBroken, RecordingProducer, StreamFiles, execute_commands, merge_streams
 
 #: a pipeline round trip may take this long before the replay gives up
@@ -115,6 +116,6 @@ def _wait_for_driver(supervisor) -> None:
             inst = live[sentinel]
             inst.process.join(5)  # the sentinel can be ready a moment before the exit status is
             code = inst.process.exitcode
-            if inst.spec.name == "acquiring" and code == 0:
+            if inst.spec.role == ENTRY and code == 0:
                 return
             raise ReplayFailed(f"{inst.label} exited with code {code} during the replay")

@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..stages.base import Runner, StageContext
-from ..topology import consumer_slot, input_channels, instances_of
+from ..topology import ENTRY, consumer_slot, input_channels, instances_of
 
 if TYPE_CHECKING:
     from .supervisor import Instance, Supervisor
@@ -84,7 +84,7 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
              inst.core if inst.core >= 0 else "any")
     serve = inst.spec.load_serve()
     if sup.replay is not None:  # Acquiring reads the commands; without network the others just run
-        serve = sup.replay.drive if inst.spec.name == "acquiring" else \
+        serve = sup.replay.drive if inst.spec.role == ENTRY else \
             serve if getattr(sup.replay, "network", False) else None
     profiled = os.environ.get("SPOT_SEDA_PROFILE", "") in (inst.spec.name, inst.label)
     if profiled:  # a developer's tool: cProfile of one stage, written at its clean stop

@@ -31,7 +31,7 @@ from ..history import History
 from ..bus import make_bus
 from ..bus.base import Producer
 from ..stages.base import Runner, sequence_layout
-from ..topology import StageSpec, consumer_slot, instances_of, stage_specs, wiring_for
+from ..topology import ENTRY, StageSpec, consumer_slot, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
 from .recovery import Feed, rebuild, replay_end, rotate_journal
 from .stageproc import STOP_SIGNAL, stage_main
@@ -108,7 +108,7 @@ class Supervisor:
         #: with no network unless it says `network = True` (then the other stages serve as usual)
         self.replay = replay
         #: Acquiring runs here: this supervisor's journal is the source of truth
-        self.runs_acquiring = any(s.name == "acquiring" for s in self.specs)
+        self.runs_acquiring = with_role(self.specs, ENTRY) is not None
         #: the node takes snapshots (runtime/snapshots.py) when that journal is the source of truth
         self.snapshots = replay is None and only is None and self.runs_acquiring
         self.recovered: dict[str, Runner] = {}
@@ -152,7 +152,7 @@ class Supervisor:
         fork: the children inherit it (copy-on-write), so each carries on exactly where the
         acknowledged commands left it, output sequences included."""
         self.recovered = {}
-        if not any(s.name == "acquiring" for s in stage_specs(self.settings.node.topology)):  # replay enters there
+        if with_role(stage_specs(self.settings.node.topology), ENTRY) is None:  # replay enters there
             return
         gc.unfreeze()  # what an earlier recovery froze may be garbage now
         fed = self._fed()

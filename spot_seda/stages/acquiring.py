@@ -97,6 +97,11 @@ class AcquiringStage(Stage):
         self.max_in_flight = self.ctx.settings.node.max_in_flight
         self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
 
+    def replay_end(self, end: dict) -> None:
+        end["next_order_id"] = max(end["next_order_id"], self.next_order_id)
+        end["orders"] += [(oid, o["status"], o["executed_qty"], o["cum_quote_qty"], o["update_time"])
+                          for oid, o in self.orders.items()]
+
     def snapshot_state(self) -> dict:
         """Without the finished orders kept for queries (History has every one): they are most of
         the state, and the snapshot is smaller and quicker to load without them."""

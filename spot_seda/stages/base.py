@@ -113,6 +113,11 @@ class Stage:
         """A marker has reached this stage on every input: everything before it is applied. A
         stage whose state lives outside the process makes it durable here (Persist)."""
 
+    def replay_end(self, end: dict) -> None:
+        """Add to `end` (the fields of history.ReplayEnd) what this stage's state says about the end
+        of a recovery's replay: History.roll_back_to then makes the history agree with it. Each
+        stage speaks for its own output; the runtime names none of them."""
+
     #: attributes rebuilt by start() rather than snapshotted (functions, encoders, connections)
     transient: ClassVar[tuple[str, ...]] = ()
 

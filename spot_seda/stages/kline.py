@@ -43,6 +43,10 @@ class KLineStage(Stage):
         self.last_open: dict[tuple[str, str], int] = {}  # (symbol, interval) -> open time last published
         self.ids: dict[tuple[str, str], tuple[int, str]] = {}  # (symbol, interval) -> (open time, entity id)
 
+    def replay_end(self, end: dict) -> None:
+        for book in self.books.values():
+            end["open_candles"] += book.open_rows()
+
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         out: list[Publish] = []
         group: list[_Fill] = []

@@ -46,6 +46,11 @@ class MatchStage(Stage):
         self.rules = self.ctx.settings.symbol_rules()
         self.books = {symbol: OrderBook(rules) for symbol, rules in self.rules.items()}
 
+    def replay_end(self, end: dict) -> None:
+        ids = end["last_trade_ids"]
+        for symbol, book in self.books.items():
+            ids[symbol] = max(ids.get(symbol, 0), book.last_trade_id)
+
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         result: list[Publish] = []  # per command, in command order: the runner keeps it per partition
         for entry in entries:

@@ -44,6 +44,9 @@ class SettlementStage(Stage):
         # several messages, and the runner hands at most bus.batch_max entries to one call)
         self.partial: list[tuple[int, dict, int]] = []
 
+    def replay_end(self, end: dict) -> None:
+        end["settlement_instances"] = self.ctx.instances  # who wrote which balance change
+
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         """Settle in Match's command order: a command's trades, then its order updates.
 
