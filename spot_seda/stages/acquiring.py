@@ -19,7 +19,7 @@ the money must be held from the start; a client that wants less held sends a STO
 
 The HTTP layer (api/rest.py) calls the command methods on the event loop thread; they return the
 result and the entries to publish, and the layer hands those to the runner. Inbound entries are
-applied by `handle_events` on the same thread, so no lock is needed.
+applied by `apply` on the same thread, so no lock is needed.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.commands import Cancel, Command, NewOrder, Transfer
 from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of
 from ..model.enums import MARKET_TYPES, EntityType, OrderType, Side, Topic
-from .base import Publish, Stage
+from .base import Endpoint, Publish
 
 FEE_ACCOUNT = 0
 KEEP_FINISHED = 100_000
@@ -75,7 +75,7 @@ class AccountState:
     client_ids: dict[str, int] = field(default_factory=dict)  # open client order id -> order id
 
 
-class AcquiringStage(Stage):
+class AcquiringStage(Endpoint):
     transient = ("clock", "waiters", "settling")  # callers waiting now are not part of a snapshot
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
@@ -251,7 +251,7 @@ class AcquiringStage(Stage):
 
     # ---------------------------------------------------------- inbound events
 
-    def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
+    def apply(self, topic: str, entries: list[ChangeLogEntry]) -> None:
         if topic == Topic.BALANCE:
             changes = [BalanceChange(**(_NO_VIEW | e.field_dict())) for e in entries]
             self.ledger.apply(changes)
@@ -281,7 +281,6 @@ class AcquiringStage(Stage):
                     self.settling[order_id] = (waiter, order)
                 else:
                     waiter.callback(order, waiter.fills or [])
-        return []
 
     def _order_update(self, order_id: int, f: dict, ts: int, answered: list[tuple[int, dict]]) -> None:
         waiter = self.waiters.get(order_id)

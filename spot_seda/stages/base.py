@@ -132,6 +132,26 @@ class Stage:
         self.__dict__.update(state)
 
 
+class Operator(Stage):
+    """A stage in the middle of the stream (Match, KLine, Settlement): entries in, entries out, its
+    output a function of its input alone, so a replay rebuilds it exactly. `handle_events` returns
+    what to publish."""
+
+
+class Endpoint(Stage):
+    """A stage at an end of the stream, serving the world outside it: Acquiring (commands come in from
+    clients and are published from their requests), Push (WebSocket clients) and Persist (SQLite).
+    Its input only updates what it knows: it implements `apply`, and publishes nothing from it."""
+
+    def apply(self, topic: str, entries: list[ChangeLogEntry]) -> None:
+        """Take in a batch of entries of one topic (of several with `mixed_topics`)."""
+        raise NotImplementedError
+
+    def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
+        self.apply(topic, entries)
+        return []
+
+
 class Sequencer:
     """Stamps contiguous sequence numbers per (topic, partition) on one producer's output, in the
     order it is published: the one place that sees the final order, so the numbers are gap-free by

@@ -16,7 +16,7 @@ from ..engine.kline import CandleBook
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.entities import KLINE_FIELDS, kline_id_of
 from ..model.enums import EntityType, Side, Topic
-from .base import Publish, Stage
+from .base import Publish, Operator
 
 
 class _Fill(NamedTuple):
@@ -32,7 +32,7 @@ class _Fill(NamedTuple):
 _KLINE = EntityType.KLINE
 
 
-class KLineStage(Stage):
+class KLineStage(Operator):
     transient = ("ids",)
     consumes = (Topic.TRADE,)
     produces = (Topic.KLINE,)

@@ -21,7 +21,7 @@ from ..engine.book import CancelRejected, OrderBook, OrderReport, Trade, Trigger
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.entities import trade_id_of
 from ..model.enums import STOP_TYPES, EntityType, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
-from .base import Publish, Stage
+from .base import Publish, Operator
 
 STATUS = [s.name for s in OrderStatus]
 ORDER, TRADE = EntityType.ORDER, EntityType.TRADE
@@ -37,7 +37,7 @@ def _restriction_met(order, restriction: str) -> bool:
     return (order.executed == 0) if restriction == "ONLY_NEW" else (order.executed > 0)
 
 
-class MatchStage(Stage):
+class MatchStage(Operator):
     consumes = (Topic.ORDER,)
     produces = (Topic.TRADE, Topic.ORDER)
     sources = {Topic.ORDER: ("acquiring",)}

@@ -7,10 +7,10 @@ import time
 from ..history import History
 from ..model.changelog import ChangeLogEntry
 from ..model.enums import Topic
-from .base import Publish, Stage, sequence_layout
+from .base import Endpoint, Publish, sequence_layout
 
 
-class PersistStage(Stage):
+class PersistStage(Endpoint):
     """Writes every entry to the SQLite history, and with it how far each input stream has been
     written (History.progress), so after a crash the recovery's replay sends Persist only what it
     had not written yet (runtime/supervisor.py, _Feed). Persist itself takes whatever it is sent
@@ -36,14 +36,13 @@ class PersistStage(Stage):
     def poll_timeout_s(self) -> float | None:
         return self.interval or None  # wake up in time to commit what waits
 
-    def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
+    def apply(self, topic: str, entries: list[ChangeLogEntry]) -> None:
         """Gather entries; commit them when the oldest has waited `history.commit_interval_ms`."""
         if not self.pending:
             self.since = time.monotonic()
         self.pending += entries
         if time.monotonic() - self.since >= self.interval:
             self.commit()
-        return []
 
     def idle(self) -> list[Publish]:
         if self.pending:  # no more input waits: nothing is gained by waiting longer

@@ -37,7 +37,7 @@ from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, TRADE_PUBLIC
 from ..model.enums import MARKET_TYPES, Topic
 from ..model.symbols import fee_on
-from .base import Publish, Stage
+from .base import Endpoint
 
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 #: Match reports held back waiting for their Created entry before we give up on it (a corrupt stream)
@@ -142,7 +142,7 @@ class _DepthFeed:
         self.last_u = update_id
 
 
-class PushStage(Stage):
+class PushStage(Endpoint):
     transient = ("encode", "sink", "users")
     consumes = Topic.ALL
     produces = ()
@@ -169,7 +169,7 @@ class PushStage(Stage):
 
     # ------------------------------------------------------------------ dispatch
 
-    def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
+    def apply(self, topic: str, entries: list[ChangeLogEntry]) -> None:
         sink = self.sink
         if type(sink) is not NullSink:
             encode = self.encode
@@ -190,7 +190,6 @@ class PushStage(Stage):
             self._balances(entries)
         elif topic == Topic.KLINE:
             self._klines(entries)
-        return []
 
     # ------------------------------------------------------------------ trades
 

@@ -22,14 +22,14 @@ from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, FieldChange, Updated
 from ..model.entities import balance_id_of
 from ..model.enums import EntityType, Side, Topic
-from .base import Publish, Stage
+from .base import Publish, Operator
 
 FEE_ACCOUNT = 0
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 _OK = ResultCode.OK
 
 
-class SettlementStage(Stage):
+class SettlementStage(Operator):
     consumes = (Topic.TRADE, Topic.ORDER)
     produces = (Topic.BALANCE,)
     sources = {Topic.TRADE: ("match",), Topic.ORDER: ("match",)}
