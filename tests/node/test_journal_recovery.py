@@ -224,8 +224,8 @@ def test_periodic_snapshots_bound_what_a_kill_9_replays(tmp_path):
                 assert status == 200 and doc["orderId"] == max(ids) + 1, doc
                 status, doc = await client.signed("GET", "/api/v3/account")
                 usdt = next(b for b in doc["balances"] if b["asset"] == "USDT")
-                frozen = sum(p * 0.1 for p in range(100, 150)) + 9.9
-                assert abs(float(usdt["locked"]) - frozen) < 1e-6 and abs(float(usdt["free"]) + frozen - 10000) < 1e-6
+                frozen = sum(Decimal(p) * Decimal("0.1") for p in range(100, 150)) + Decimal("9.9")  # exact, never float
+                assert (Decimal(usdt["locked"]), Decimal(usdt["free"])) == (frozen, 10000 - frozen), usdt
         asyncio.run(check())
 
 
