@@ -8,10 +8,14 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..journal import Journal, JournalError
 from ..config import ConfigError, load_settings
 from ..topology import sinks
+
+if TYPE_CHECKING:
+    from .recovery import StartReport
 
 EPILOG = """\
 examples:
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def status(data_dir: Path, once: bool, interval: float) -> int:
     from .metrics import open_from_manifest, render_table
+    from .recovery import StartReport
 
     try:
         table = open_from_manifest(data_dir)
@@ -126,12 +131,15 @@ def status(data_dir: Path, once: bool, interval: float) -> int:
         print(f"no running node on data dir {data_dir}: {exc}", file=sys.stderr)
         return 1
     previous = None
+    started = StartReport.read(data_dir)
     try:
         while True:
             rows = table.snapshot()
             if not once and sys.stdout.isatty():
                 print("\x1b[2J\x1b[H", end="")
             print(render_table(rows, previous, interval), flush=True)
+            if started is not None:
+                print(render_start(started), flush=True)
             if once:
                 return 0
             previous = rows
@@ -141,6 +149,18 @@ def status(data_dir: Path, once: bool, interval: float) -> int:
                 return 0
     except KeyboardInterrupt:
         return 0
+
+
+def render_start(report: StartReport) -> str:
+    """One line on what the node's last start recovered (runtime/recovery.py, StartReport)."""
+    snapshot = f"snapshot at journal position {report.snapshot_position}" if report.snapshot_position else "no snapshot"
+    parts = [f"last start: {snapshot}, {report.replayed_commands:,} journaled commands replayed"]
+    if report.journal_tail_cut:
+        parts.append(report.journal_tail_cut)
+    if report.history_rolled_back:
+        parts.append("history rolled back to the journal: " + ", ".join(
+            f"{n} {what}" for what, n in report.history_rolled_back.items()))
+    return "; ".join(parts)
 
 
 def replay(settings, source: str, out: str, transport: str = "inproc") -> int:

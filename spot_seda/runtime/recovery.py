@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from ..history import ReplayEnd
 from ..journal import Journal
@@ -31,6 +34,38 @@ if TYPE_CHECKING:
     from .supervisor import Instance
 
 log = logging.getLogger("spot_seda.recovery")
+
+
+class StartReport(msgspec.Struct, kw_only=True):
+    """What the node's last start recovered, written to `data_dir/recovery.json` (`run.py status`
+    prints it; operators and tests read values here, not log lines)."""
+
+    #: the journal position of the snapshot it loaded (0: none; every stage started from nothing)
+    snapshot_position: int = 0
+    #: journaled commands replayed after the snapshot
+    replayed_commands: int = 0
+    #: the torn or corrupt journal tail opening cut (journal/frames.py), or None
+    journal_tail_cut: str | None = None
+    #: "topic[partition]/producer" -> the last sequence the history already held (sent to Persist no more)
+    history_written: dict[str, int] = {}
+    #: what History.roll_back_to removed when the history held output the journal does not (or None)
+    history_rolled_back: dict[str, int] | None = None
+
+    def write(self, data_dir: Path) -> None:
+        path = data_dir / REPORT
+        temp = path.with_suffix(".tmp")
+        temp.write_bytes(msgspec.json.format(msgspec.json.encode(self)))
+        os.replace(temp, path)
+
+    @staticmethod
+    def read(data_dir: Path) -> "StartReport | None":
+        try:
+            return msgspec.json.decode((data_dir / REPORT).read_bytes(), type=StartReport)
+        except FileNotFoundError:
+            return None
+
+
+REPORT = "recovery.json"
 
 
 def journal_dir(data_dir: Path) -> Path:
@@ -48,12 +83,15 @@ def read_journal(data_dir: Path, from_position: int = 1):
         yield DECODER.decode(payload)
 
 
-def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = ()) -> dict[str, Runner]:
+def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = (),
+            report: StartReport | None = None) -> dict[str, Runner]:
     """Replay the journal into fresh stages; returns their runners by instance label.
 
     `fed` names stages that are not rebuilt here but already run as processes of their own
     (Persist): every batch the replay publishes is also handed to `feed(label)`, a producer that
-    delivers to those stages only, so they write in parallel with the replay."""
+    delivers to those stages only, so they write in parallel with the replay. `report` gets what
+    was loaded and replayed."""
+    report = report if report is not None else StartReport()
     started = time.perf_counter()
     with _lazy_collector():
         pipeline = InprocPipeline(settings, data_dir, direct=True, exclude=fed)
@@ -71,12 +109,19 @@ def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = ()) -> d
                 runner.last_seen = state["last_seen"]
             start = position + 1
             log.info("📦 loaded the snapshot at journal position %d", position)
+            report.snapshot_position = position
+        if journal_dir(data_dir).exists():  # opening checks the tail and cuts a torn or corrupt last record
+            journal = Journal(journal_dir(data_dir))
+            journal.close()
+            if journal.recovery.truncated:
+                report.journal_tail_cut = str(journal.recovery)
         commands = with_progress(read_journal(data_dir, start), lambda line: log.info("replaying: %s", line))
         applied, _refused = apply_commands(pipeline, commands, journaled=True)
         for runner in pipeline.runners.values():
             if not runner.stage.inherits_state:
                 runner.stage.stop()  # release what it holds (a database connection) before the fork
             runner.producer = _Detached()
+        report.replayed_commands = applied
         if applied:
             log.info("♻️  replayed %d journaled commands in %.2fs", applied, time.perf_counter() - started)
         return pipeline.runners

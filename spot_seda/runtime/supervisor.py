@@ -33,7 +33,7 @@ from ..bus.base import Producer
 from ..stages.base import Runner, sequence_layout
 from ..topology import ENTRY, StageSpec, consumer_slot, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
-from .recovery import Feed, rebuild, replay_end, rotate_journal
+from .recovery import Feed, StartReport, rebuild, replay_end, rotate_journal
 from .stageproc import STOP_SIGNAL, stage_main
 
 log = logging.getLogger("spot_seda.supervisor")
@@ -158,6 +158,7 @@ class Supervisor:
         fed = self._fed()
         groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
         written = self._written() if fed else {}
+        report = StartReport(history_written={f"{t}[{p}]/{who}": n for (t, p, who), n in sorted(written.items())})
         if written:
             log.info("📚 the history already holds %d streams up to sequences %s: the replay sends Persist only "
                      "what follows", len(written), ", ".join(f"{t}[{p}]/{who}:{n}" for (t, p, who), n in sorted(written.items())))
@@ -165,11 +166,13 @@ class Supervisor:
         def feed(label: str) -> Producer:
             return Feed(self.bus.producer(label, groups), fed, label, written)
 
-        self.recovered = rebuild(self.settings, self.data_dir, feed if fed else None, tuple({x.spec.name for x in fed}))
-        self._check_history(written)
+        self.recovered = rebuild(self.settings, self.data_dir, feed if fed else None, tuple({x.spec.name for x in fed}),
+                                 report)
+        report.history_rolled_back = self._check_history(written)
+        report.write(self.data_dir)
         gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
 
-    def _check_history(self, written: dict[tuple[str, int, str], int]) -> None:
+    def _check_history(self, written: dict[tuple[str, int, str], int]) -> dict[str, int] | None:
         """When the history holds output the journal does not reproduce (commands lost to a power
         failure with journal.fsync = "batch" or "off": their rows had reached SQLite's disk, not
         the journal's), roll the history back to what the replay rebuilt, so that it agrees with the
@@ -178,7 +181,7 @@ class Supervisor:
                 for (topic, partition), nxt in runner.sequencer.next.items()}
         ahead = sorted(channel for channel, seq in written.items() if seq > ends.get(channel, 0))
         if not ahead:
-            return
+            return None
 
         path = self.data_dir / "history.sqlite"
         with History(path) as history:
@@ -186,6 +189,7 @@ class Supervisor:
         log.error("⚠️  the history held output the journal does not reproduce on %s (commands lost to a power "
                   "failure with journal.fsync = %r?): rolled %s back to the journal: %s", ahead,
                   self.settings.journal.fsync, path, ", ".join(f"{n} {what}" for what, n in counts.items()))
+        return counts
 
     def _written(self) -> dict[tuple[str, int, str], int]:
         """What Persist has already written of each stream (History.progress): the replay need not

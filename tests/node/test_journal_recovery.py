@@ -14,6 +14,9 @@ from pathlib import Path
 
 import aiohttp
 
+from spot_seda.journal import Journal
+from spot_seda.runtime.recovery import StartReport
+from spot_seda.runtime.snapshots import manifest_position
 from tests.conftest import ROOT
 from tests.node.client import Client, funded_client
 from tests.node.conftest import ADMIN_TOKEN, free_port, node_on, wait_http
@@ -79,11 +82,12 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
         client, ids = asyncio.run(place_orders(base, (100, 101, 102, 103, 104)))
 
     # a clean stop left a snapshot of every stage: a restart loads it and replays nothing
-    assert "📦 snapshot of every stage at journal position" in node.log()
+    assert manifest_position(data) == Journal.verify(data / "journal")  # the stop snapshotted everything
     with node_on(tmp_path, "second", data, http) as node:
         wait_http(base, node)
         assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
-        assert "📦 loaded the snapshot at journal position" in node.log() and "replayed" not in node.log()
+        start = StartReport.read(data)
+        assert (start.snapshot_position, start.replayed_commands) == (Journal.verify(data / "journal"), 0), start
         # more orders, then a kill -9 of the whole node: the snapshot plus the journal after it
         asyncio.run(place_more(client, (105, 106), ids))
         os.killpg(node.proc.pid, signal.SIGKILL)
@@ -91,8 +95,8 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
     with node_on(tmp_path, "after-kill", data, http) as node:
         wait_http(base, node)
         assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
-        log = node.log()
-        assert "📦 loaded the snapshot" in log and "replayed 2 journaled commands" in log, log[-3000:]
+        start = StartReport.read(data)
+        assert start.snapshot_position > 0 and start.replayed_commands == 2, start
 
     # A crash in the middle of a journal write leaves a partial record of a command nobody was told
     # about (effects go down the pipeline only after the write). Simulate it with a copy of the last
@@ -112,7 +116,8 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
             wait_http(base, node)
             assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
         assert last.read_bytes() == whole  # cut at the last whole record
-        assert "cutting" in node.log() and "unacknowledged torn or corrupt tail" in node.log()
+        start = StartReport.read(data)
+        assert start.journal_tail_cut is not None and "journal tail cut" in start.journal_tail_cut, start
 
     # damage in the middle (good records after it): the node refuses to start and says why
     first = segments(data)[0]
@@ -213,8 +218,7 @@ def test_periodic_snapshots_bound_what_a_kill_9_replays(tmp_path):
     assert position >= len(ids) - 10  # ... 40 orders and their deposits were in a snapshot
     with node_on(tmp_path, "second", data, http, extra) as node:
         wait_http(base, node)
-        log = node.log()
-        assert f"loaded the snapshot at journal position {position}" in log, log[-3000:]
+        assert StartReport.read(data).snapshot_position == position
         assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
 
         async def check() -> None:
@@ -304,9 +308,9 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
         with node_on(tmp_path, run, data, http, extra) as node:
             wait_http(base, node)
             node.wait_running()
-            log = node.log()
-            assert "the history already holds" in log and "replayed" in log, log[-3000:]
-            assert ("does not reproduce" in log) == bool(bump), log[-3000:]
+            start = StartReport.read(data)
+            assert start.history_written and start.replayed_commands > 0, start
+            assert (start.history_rolled_back is not None) == bool(bump), start
             assert persist_took() == 0
             before = orders_in_history()
             asyncio.run(place_more(client, [99], ids))
@@ -374,7 +378,8 @@ def test_commands_a_power_failure_took_from_the_journal_leave_the_history_too(tm
     with node_on(tmp_path, "after-power-loss", data, http, extra) as node:
         wait_http(base, node)
         node.wait_running()
-        assert "rolled" in node.log() and "does not reproduce" in node.log(), node.log()[-3000:]
+        rolled = StartReport.read(data).history_rolled_back
+        assert rolled and rolled["orders deleted"] >= 2, rolled
         found, balances, trades = asyncio.run(view(taker, buys))
         assert found == {buys[0]: "FILLED", lost[0]: -2013, lost[1]: -2013}
         assert trades == 1 and count("SELECT count(*) FROM trades") == 1
