@@ -163,8 +163,9 @@ class HistoryQueries(Store):
         return self._ranged("klines", KLINE_FIELDS, where, args, "open_time", start_time is not None, limit)
 
     def balances(self, account: int) -> dict[str, tuple[int, int]]:
-        """The account's running balances: {asset: (available, frozen)}."""
-        rows = self._db.execute("SELECT asset, available, frozen FROM balances WHERE account = ? ORDER BY asset",
+        """The account's balances, the sums of its balance changes: {asset: (available, frozen)}."""
+        rows = self._db.execute("SELECT asset, sum(available_delta), sum(frozen_delta) FROM balance_changes "
+                                "WHERE account = ? GROUP BY asset ORDER BY asset",
                                 (account,))
         return {asset: (available, frozen) for asset, available, frozen in rows}
 

@@ -9,8 +9,9 @@ rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also
 - trades(symbol, trade_id) PK, the SpotTrade fields and time; indexes per (symbol, buyer_account) and
   (symbol, seller_account).
 - klines(symbol, interval, open_time) PK, the SpotKLine fields.
-- balance_changes(id, the SpotBalance fields, time, sequence); a trigger adds each inserted row's
-  deltas to balances(account, asset) PK (available, frozen).
+- balance_changes(id, the SpotBalance fields, time, sequence); an account's balances are the sums of
+  its rows' deltas, summed when asked (no running table: a trigger on every insert cost Persist
+  more than any query of balances, which no API serves, saves).
 - progress(topic, partition, producer) PK, sequence: the last entry written from each input stream,
   committed with the rows; meta('layout') says under which partitions and instances it was counted.
 Idempotence: replaying any entry changes nothing (recovery replays the journal through Persist,
@@ -80,10 +81,6 @@ CREATE TABLE IF NOT EXISTS balance_changes (
     UNIQUE (account, asset, reason, ref, time, sequence)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS balance_changes_by_account ON balance_changes (account, id);
-CREATE TABLE IF NOT EXISTS balances (
-    account INTEGER NOT NULL, asset TEXT NOT NULL, available INTEGER NOT NULL, frozen INTEGER NOT NULL,
-    PRIMARY KEY (account, asset)
-) STRICT, WITHOUT ROWID;
 -- how far Persist has written each input stream (topic, partition, producer): the last sequence,
 -- committed with the rows, so a recovery need not send what is already here again
 CREATE TABLE IF NOT EXISTS progress (
@@ -92,13 +89,9 @@ CREATE TABLE IF NOT EXISTS progress (
 ) STRICT, WITHOUT ROWID;
 -- the pipeline layout (partitions, instances) the progress sequences were counted under
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
--- fires only for rows really inserted, so a replayed (ignored) change never moves a balance
-CREATE TRIGGER IF NOT EXISTS balance_running AFTER INSERT ON balance_changes BEGIN
-    INSERT INTO balances (account, asset, available, frozen)
-    VALUES (NEW.account, NEW.asset, NEW.available_delta, NEW.frozen_delta)
-    ON CONFLICT (account, asset) DO UPDATE
-    SET available = available + excluded.available, frozen = frozen + excluded.frozen;
-END;
+-- files from before balances were summed when asked: their running totals cost every insert a trigger
+DROP TRIGGER IF EXISTS balance_running;
+DROP TABLE IF EXISTS balances;
 """
 
 _ORDER_COLUMNS = (

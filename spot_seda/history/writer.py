@@ -132,8 +132,8 @@ class HistoryWriter(Store):
     def roll_back_to(self, end: ReplayEnd) -> dict[str, int]:
         """Remove what the journal does not reproduce (commands a power failure took from the journal
         after their rows had reached this file): later orders, trades, candles and balance changes
-        go, orders and candles a lost command changed get back the state the replay rebuilt, running
-        balances are summed again, and `progress` comes back to the replay's sequences, so the
+        go, orders and candles a lost command changed get back the state the replay rebuilt, and
+        `progress` comes back to the replay's sequences, so the
         commands that reuse those ids and sequences are written afresh. One transaction; returns
         how many rows of each kind changed."""
 
@@ -162,7 +162,7 @@ class HistoryWriter(Store):
             ends = {(partition, producer): seq for (topic, partition, producer), seq in end.sequences.items()
                     if topic == Topic.BALANCE}
             lowest = min(ends.values(), default=0)
-            lost, touched = [], set()
+            lost = []
             for row_id, account, asset, reason, seq in db.execute(
                     "SELECT id, account, asset, reason, sequence FROM balance_changes WHERE sequence > ?", (lowest,)):
                 partition = partition_for(str(account), end.partitions)
@@ -170,14 +170,8 @@ class HistoryWriter(Store):
                     f"settlement-{partition % end.settlement_instances}"
                 if seq > ends.get((partition, producer), 0):
                     lost.append((row_id,))
-                    touched.add((account, asset))
             db.executemany("DELETE FROM balance_changes WHERE id = ?", lost)
             counts["balance changes deleted"] = len(lost)
-            db.executemany(
-                "UPDATE balances SET available = (SELECT coalesce(sum(available_delta), 0) FROM balance_changes b "
-                "WHERE b.account = balances.account AND b.asset = balances.asset), frozen = (SELECT "
-                "coalesce(sum(frozen_delta), 0) FROM balance_changes b WHERE b.account = balances.account AND "
-                "b.asset = balances.asset) WHERE account = ? AND asset = ?", sorted(touched))
             db.executemany("UPDATE progress SET sequence = ? WHERE topic = ? AND partition = ? AND producer = ? "
                            "AND sequence > ?", [(seq, t, p, who, seq) for (t, p, who), seq in end.sequences.items()])
             db.executemany("DELETE FROM progress WHERE topic = ? AND partition = ? AND producer = ?", [

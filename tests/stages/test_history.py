@@ -63,6 +63,26 @@ def test_a_stop_order_keeps_its_stop_price_and_starts_working_at_its_trigger(his
     assert (history.order(9)["stop_price"], history.order(9)["working_time"]) == (4_900_000, T0 + 7)
 
 
+def test_a_file_with_running_balance_totals_loses_them_and_still_sums(tmp_path):
+    """Files written before balances were summed on demand kept a running table and a trigger:
+    opening one drops both, and its balances are the same sums."""
+    path = tmp_path / "old.sqlite"
+    with History(path) as h:
+        h.apply([balance(1, "BTC", 100), balance(1, "BTC", -30, 30, reason="freeze", ref="7")])
+    db = sqlite3.connect(path)
+    db.executescript("CREATE TABLE balances (account INTEGER, asset TEXT, available INTEGER, frozen INTEGER);"
+                     "CREATE TRIGGER balance_running AFTER INSERT ON balance_changes BEGIN "
+                     "INSERT INTO balances VALUES (NEW.account, NEW.asset, 0, 0); END;")
+    db.close()
+    with History(path) as h:
+        h.apply([balance(1, "USDT", 5)])
+        assert h.balances(1) == {"BTC": (70, 30), "USDT": (5, 0)}
+    db = sqlite3.connect(path)
+    names = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    db.close()
+    assert "balances" not in names and "balance_running" not in names
+
+
 def test_a_file_from_before_stop_orders_gets_the_stop_price_column(tmp_path):
     path = tmp_path / "old.sqlite"
     h = History(path)
