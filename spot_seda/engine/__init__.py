@@ -4,14 +4,13 @@ Stages wrap them: Match wraps `OrderBook`, Acquiring and Settlement each wrap a 
 `CandleBook`. Expected rejections are `ResultCode`s; `InvariantError` means corrupt state (a bug).
 """
 
-from .book import (CancelRejected, LevelChange, OrderBook, OrderReport, RestingOrder, StopOrder, Trade, Triggered,
-                   check_order)
+from .book import CancelRejected, LevelChange, OrderBook, OrderReport, RestingOrder, StopOrder, Trade, Triggered
 from .kline import INTERVALS, CandleBook, Kline, bucket
 from .ledger import BalanceChange, Ledger, order_hold
 from .results import InvariantError, ResultCode
 
 __all__ = [
     "INTERVALS", "BalanceChange", "CancelRejected", "CandleBook", "InvariantError", "Kline", "Ledger", "LevelChange",
-    "OrderBook", "OrderReport", "RestingOrder", "ResultCode", "StopOrder", "Trade", "Triggered", "bucket", "check_order",
+    "OrderBook", "OrderReport", "RestingOrder", "ResultCode", "StopOrder", "Trade", "Triggered", "bucket",
     "order_hold",
 ]

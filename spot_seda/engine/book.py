@@ -205,40 +205,6 @@ class _Level:
         self.orders: deque[RestingOrder] = deque()
 
 
-def check_order(rules: SymbolRules, type: int, price: int, qty: int, quote_qty: int = 0, stop_price: int = 0) -> ResultCode:
-    """Validate an order's numbers against the symbol's rules (the REST layer's job, offered here).
-
-    Returns OK or the first -1xxx code that applies: a stop order's stop price on the tick, then as
-    the order it becomes: price on the tick, quantity on the step and within [min_qty, max_qty],
-    notional (limit orders: price x qty; market by quote: quote_qty) at least min_notional.
-    """
-    if type >= _FIRST_STOP:
-        if not rules.price_ok(stop_price):
-            return ResultCode.PRICE_OFF_TICK
-        type = OrderType(type).working_type
-    elif stop_price:
-        return ResultCode.BAD_ORDER_SHAPE
-    if type == _MARKET:
-        if qty <= 0 and quote_qty <= 0:
-            return ResultCode.BAD_ORDER_SHAPE
-        if qty > 0 and not rules.qty_ok(qty):
-            return ResultCode.QTY_OFF_STEP if qty % rules.step else ResultCode.QTY_OUT_OF_RANGE
-        if quote_qty > 0 and quote_qty < rules.min_notional:
-            return ResultCode.BELOW_MIN_NOTIONAL
-        return ResultCode.OK
-    if price <= 0 or qty <= 0 or quote_qty:
-        return ResultCode.BAD_ORDER_SHAPE
-    if not rules.price_ok(price):
-        return ResultCode.PRICE_OFF_TICK
-    if qty % rules.step:
-        return ResultCode.QTY_OFF_STEP
-    if not rules.qty_ok(qty):
-        return ResultCode.QTY_OUT_OF_RANGE
-    if rules.notional(price, qty) < rules.min_notional:
-        return ResultCode.BELOW_MIN_NOTIONAL
-    return ResultCode.OK
-
-
 class OrderBook:
     """Price-time-priority order book of one symbol. Commands return lists of records (module doc)."""
 
@@ -292,7 +258,7 @@ class OrderBook:
         Args: price is ignored for MARKET; qty 0 means "by quote budget only" (MARKET); quote_qty
         caps what a MARKET order may spend (buy) or receive (sell); stp is a SelfTradePrevention;
         stop_price is a stop order's trigger price (module doc). Numbers are assumed valid for the
-        symbol (see check_order); a duplicate order id or a client order id already open for the
+        symbol (binance/params.py checks them); a duplicate order id or a client order id already open for the
         account gives a REJECTED report.
         """
         out: list = []

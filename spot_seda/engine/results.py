@@ -1,8 +1,7 @@
 """Result codes of the engines: expected rejections are values in grouped ranges, never exceptions.
 
-Ranges follow exchange-core's CommandResultCode: 0 success, -1xxx order validation against symbol
-rules (an Acquiring/REST concern, offered by `book.check_order`), -2xxx ledger (risk), -3xxx
-matching. `InvariantError` is the one exception: internal state is corrupt, a bug — stop loudly.
+Ranges follow exchange-core's CommandResultCode: 0 success, -2xxx ledger (risk), -3xxx matching
+(an order's fit to its symbol's rules is checked before it reaches an engine: binance/params.py). `InvariantError` is the one exception: internal state is corrupt, a bug — stop loudly.
 """
 
 from __future__ import annotations
@@ -13,13 +12,6 @@ from enum import IntEnum
 class ResultCode(IntEnum):
     OK = 0
 
-    # -1xxx: the order does not fit the symbol's rules (REST maps these to Binance -1013 / -1111 etc.)
-    PRICE_OFF_TICK = -1001
-    QTY_OFF_STEP = -1002
-    QTY_OUT_OF_RANGE = -1003
-    BELOW_MIN_NOTIONAL = -1004
-    BAD_ORDER_SHAPE = -1005  # e.g. MARKET with neither qty nor quote_qty, LIMIT without price
-
     # -2xxx: ledger
     NSF = -2001  # not sufficient funds
     UNKNOWN_HOLD = -2002  # no funds are frozen under this order id
@@ -29,8 +21,6 @@ class ResultCode(IntEnum):
 
     # -3xxx: matching
     UNKNOWN_ORDER = -3002  # not open in this book for this account (filled, canceled or never seen)
-    DUPLICATE_ORDER_ID = -3003
-    DUPLICATE_CLIENT_ORDER_ID = -3004
 
 
 class InvariantError(RuntimeError):

@@ -6,7 +6,7 @@ import msgspec
 import pytest
 from engine_helpers import P, Q, btc, eth, last_report, split
 
-from spot_seda.engine.book import CancelRejected, LevelChange, OrderBook, OrderReport, Trade, Triggered, check_order
+from spot_seda.engine.book import CancelRejected, LevelChange, OrderBook, OrderReport, Trade, Triggered
 from spot_seda.engine.results import InvariantError, ResultCode
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType as T
@@ -237,23 +237,6 @@ def test_validate_detects_corruption(book):
     book.order(1).leaves -= 1
 
 
-def test_check_order_against_symbol_rules():
-    r = btc()
-    assert check_order(r, T.LIMIT, P("100.00"), Q("0.1")) == ResultCode.OK
-    assert check_order(r, T.LIMIT, P("100.01"), Q("0.1")) == ResultCode.OK
-    assert check_order(r, T.LIMIT, P("100.00"), Q("0.000011")) == ResultCode.QTY_OFF_STEP
-    assert check_order(r, T.LIMIT, P("100.00"), Q("0.01")) == ResultCode.BELOW_MIN_NOTIONAL  # 1 USDT < 5
-    assert check_order(r, T.LIMIT, P("100.00"), Q("9001")) == ResultCode.QTY_OUT_OF_RANGE
-    assert check_order(r, T.LIMIT, 0, Q("1")) == ResultCode.BAD_ORDER_SHAPE
-    assert check_order(r, T.MARKET, 0, 0, 0) == ResultCode.BAD_ORDER_SHAPE
-    assert check_order(r, T.MARKET, 0, 0, Q("4.99")) == ResultCode.BELOW_MIN_NOTIONAL
-    assert check_order(r, T.MARKET, 0, Q("1")) == ResultCode.OK
-    assert check_order(eth(), T.LIMIT, P("100.00"), Q("0.00001")) == ResultCode.QTY_OFF_STEP
-
-
-# ------------------------------------------------------------------ stop orders
-
-
 def stop(book, oid, account, side, type_, stop_price, qty, price="0", tif=TIF.GTC, **kw):
     return book.place(oid, account, side, type_, tif, P(price), Q(qty), timestamp=1000 + oid,
                       stop_price=P(stop_price), **kw)
@@ -375,10 +358,3 @@ def test_a_book_pickled_before_stop_orders_unpickles_with_none_pending(book):
     again.check_invariants()
 
 
-def test_check_order_for_stop_orders():
-    r = btc()
-    assert check_order(r, T.STOP_LOSS_LIMIT, P("100.00"), Q("0.1"), stop_price=P("99.00")) == ResultCode.OK
-    assert check_order(r, T.STOP_LOSS, 0, Q("0.1"), stop_price=P("99.00")) == ResultCode.OK
-    assert check_order(r, T.TAKE_PROFIT, 0, Q("0.1"), stop_price=0) == ResultCode.PRICE_OFF_TICK
-    assert check_order(r, T.TAKE_PROFIT_LIMIT, 0, Q("0.1"), stop_price=P("99.00")) == ResultCode.BAD_ORDER_SHAPE
-    assert check_order(r, T.LIMIT, P("100.00"), Q("0.1"), stop_price=P("99.00")) == ResultCode.BAD_ORDER_SHAPE
