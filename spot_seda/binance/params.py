@@ -117,17 +117,6 @@ class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
     strategy_type: int | None = None
 
 
-class OrderRef(msgspec.Struct, frozen=True, kw_only=True):
-    """A validated GET or DELETE /api/v3/order: the order by id, by client id, or both.
-
-    With both, Binance looks the order up by id and then requires its client id to match."""
-
-    symbol: str
-    order_id: int | None
-    orig_client_order_id: str | None
-    new_client_order_id: str | None = None  # DELETE: the id the cancel itself is known by
-
-
 # ------------------------------------------------------------------------------- primitives
 
 
@@ -545,17 +534,6 @@ def parse_cancel_restrictions(params: Mapping[str, str]) -> str:
     if value not in CANCEL_RESTRICTIONS:
         raise errors.illegal_chars("cancelRestrictions", ", ".join(CANCEL_RESTRICTIONS))
     return value
-
-
-def parse_query_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> OrderRef:
-    symbol, order_id, client_id = parse_order_ref(params, rules)
-    return OrderRef(symbol=symbol, order_id=order_id, orig_client_order_id=client_id)
-
-
-def parse_cancel(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> OrderRef:
-    symbol, order_id, client_id = parse_order_ref(params, rules)
-    return OrderRef(symbol=symbol, order_id=order_id, orig_client_order_id=client_id,
-                    new_client_order_id=parse_client_order_id(params))
 
 
 def order_matches_ref(order: Mapping, order_id: int | None, client_id: str | None) -> bool:
