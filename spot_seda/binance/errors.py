@@ -117,12 +117,8 @@ def timeout() -> ApiError:
     return ApiError(-1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown.", 503)
 
 
-def server_busy() -> ApiError:
-    return ApiError(-1008, "Server is currently overloaded with other requests. Please try again in a few minutes.", 503)
 
 
-def service_shutting_down() -> ApiError:
-    return ApiError(-1016, "This service is no longer available.", 503)
 
 
 def unsupported_operation() -> ApiError:
@@ -153,8 +149,6 @@ def illegal_chars(param: str | None = None, legal_range: str | None = None) -> A
     return ApiError(-1100, f"Illegal characters found in parameter '{param}'; legal range is '{legal_range}'.")
 
 
-def too_many_parameters() -> ApiError:
-    return ApiError(-1101, "Too many parameters sent for this endpoint.")
 
 
 def duplicate_parameter() -> ApiError:
@@ -177,8 +171,6 @@ def unread_parameters(read: int, sent: int) -> ApiError:
     return ApiError(-1104, f"Not all sent parameters were read; read '{read}' parameter(s) but was sent '{sent}'.")
 
 
-def param_empty(param: str) -> ApiError:
-    return ApiError(-1105, f"Parameter '{param}' was empty.")
 
 
 def not_required(param: str) -> ApiError:
@@ -193,12 +185,8 @@ def too_much_precision(param: str) -> ApiError:
     return ApiError(-1111, f"Parameter '{param}' has too much precision.")
 
 
-def no_depth() -> ApiError:
-    return ApiError(-1112, "No orders on book for symbol.")
 
 
-def tif_not_required() -> ApiError:
-    return ApiError(-1114, "TimeInForce parameter sent when not required.")
 
 
 def invalid_tif() -> ApiError:
