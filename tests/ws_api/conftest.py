@@ -82,7 +82,7 @@ class WsApi:
         return await self.answer(await self.send(method, params), timeout)
 
     async def signed(self, method: str, api_key: str, key, **params) -> dict:
-        params = dict(params, apiKey=api_key, timestamp=int(time.time() * 1000))
+        params = {"apiKey": api_key, "timestamp": int(time.time() * 1000), **params}
         params["signature"] = sign(key, params)
         return await self.call(method, params)
 
