@@ -44,7 +44,7 @@ from ..binance.errors import ApiError
 from ..stages.acquiring import CommandError
 from . import market, trading
 from .admission import ADMISSION
-from .fanout import GOING_AWAY, Client, Hub, text_frame
+from .fanout import GOING_AWAY, MAX_SEND_BUFFER, POLICY_VIOLATION, Client, Hub, text_frame
 from .plumbing import ACCOUNTS, COMMAND_ERRORS
 from .ratelimit import LIMITER, client_key, weight_of
 from .relay import UserDataRelay
@@ -201,7 +201,10 @@ class Connection:
             doc["error"] = error.body() | ({"data": data} if data else {})
         if rate_limits is not None:
             doc["rateLimits"] = rate_limits
-        self.client.write(text_frame(_encode(doc)))
+        client = self.client
+        client.write(text_frame(_encode(doc)))
+        if client.transport.get_write_buffer_size() > MAX_SEND_BUFFER:  # a client that does not read its answers
+            self.app[HUB].drop(client, POLICY_VIOLATION, f"client too slow: more than {MAX_SEND_BUFFER} bytes unsent")
 
     def answer_error(self, req_id, err: ApiError) -> None:
         self.answer(req_id, err.status, error=err)
