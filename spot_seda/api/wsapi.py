@@ -98,10 +98,6 @@ METHODS: dict[str, Method] = {
     "account.status": Method(trading.account_info, ("GET", "/api/v3/account"), signed=True),
     "account.rateLimits.orders": Method(trading.order_rate_limits, ("GET", "/api/v3/rateLimit/order"), signed=True),
 }
-#: methods of the session itself (Connection below)
-SESSION_METHODS = frozenset({"session.logon", "session.status", "session.logout", "session.subscriptions",
-                             "userDataStream.subscribe", "userDataStream.subscribe.signature",
-                             "userDataStream.unsubscribe"})
 #: Binance methods whose REST endpoints this node does not serve yet (being added to REST now):
 #: -1020 until they are, then one line each in METHODS
 NOT_YET = frozenset({"order.test", "order.cancelReplace"})
@@ -233,10 +229,10 @@ class Connection:
         counters = None
         if limiter.enabled:
             counters, refusal, retry_s = limiter.charge(self.ip, weight, now_ms())
-            if refusal is not None:
+            if refusal is not None:  # 429, or 418 for a banned IP: retryAfter is when it may go on (ms)
                 now = now_ms()
-                until = refusal_until(refusal, now, retry_s)
-                return self.answer(req_id, refusal.status, error=refusal, data={"serverTime": now, "retryAfter": until},
+                return self.answer(req_id, refusal.status, error=refusal,
+                                   data={"serverTime": now, "retryAfter": now + retry_s * 1000},
                                    rate_limits=limiter.weight_usage(counters) if show else None)
         gate = app[ADMISSION]
         order = method is not None and method.order
@@ -298,45 +294,46 @@ class Connection:
     # ---------------------------------------------------------------- session and user data
 
     async def session_method(self, name: str, params: dict):
-        if name in NOT_YET:
+        """The methods of the session itself; -1020 for any other."""
+        if name in NOT_YET:  # Binance's, coming with their REST endpoints
             raise errors.unsupported_operation()
-        if name not in SESSION_METHODS:
-            raise errors.unsupported_operation()
-        if name == "session.logon":
-            account = self.app[ACCOUNTS].authenticate(params.get("apiKey")) if params.get("apiKey") else None
-            if account is not None and account.key_type != auth.ED25519:
-                raise errors.unauthorized()  # Binance: "Only Ed25519 keys are supported for this feature."
-            account = auth.verify_ws_request(self.app[ACCOUNTS], params, now_ms())
-            if self.account is not None and self.account.account_id != account.account_id:
+        match name:
+            case "session.logon":
+                key = params.get("apiKey")
+                if isinstance(key, str) and key and self.app[ACCOUNTS].authenticate(key).key_type != auth.ED25519:
+                    raise errors.unauthorized()  # Binance: "Only Ed25519 keys are supported for this feature."
+                account = auth.verify_ws_request(self.app[ACCOUNTS], params, now_ms())
+                if self.account is not None and self.account.account_id != account.account_id:
+                    self._end_logon_subscription()
+                self.account, self.authorized_since = account, now_ms()
+                return self.status()
+            case "session.status":
+                return self.status()
+            case "session.logout":
                 self._end_logon_subscription()
-            self.account, self.authorized_since = account, now_ms()
-            return self.status()
-        if name == "session.status":
-            return self.status()
-        if name == "session.logout":
-            self._end_logon_subscription()
-            self.account = self.authorized_since = None
-            return self.status()
-        if name == "session.subscriptions":
-            return [{"subscriptionId": s} for s in sorted(self.subscriptions)]
-        if name == "userDataStream.subscribe":
-            if self.account is None:
-                raise errors.unauthorized()
-            sub_id = await self.subscribe(self.account.account_id)
-            self.logon_subscription = sub_id
-            return {"subscriptionId": sub_id}
-        if name == "userDataStream.subscribe.signature":
-            account = auth.verify_ws_request(self.app[ACCOUNTS], params, now_ms())
-            return {"subscriptionId": await self.subscribe(account.account_id)}
-        # userDataStream.unsubscribe
-        wanted = params.get("subscriptionId")
-        if wanted is not None and type(wanted) is not int:
-            raise errors.illegal_chars("subscriptionId")
-        if wanted is not None and wanted not in self.subscriptions:
-            raise errors.subscription_inactive()
-        for sub_id in [wanted] if wanted is not None else list(self.subscriptions):
-            self.unsubscribe(sub_id)
-        return {}
+                self.account = self.authorized_since = None
+                return self.status()
+            case "session.subscriptions":
+                return [{"subscriptionId": s} for s in sorted(self.subscriptions)]
+            case "userDataStream.subscribe":
+                if self.account is None:
+                    raise errors.unauthorized()
+                sub_id = await self.subscribe(self.account.account_id)
+                self.logon_subscription = sub_id
+                return {"subscriptionId": sub_id}
+            case "userDataStream.subscribe.signature":
+                account = auth.verify_ws_request(self.app[ACCOUNTS], params, now_ms())
+                return {"subscriptionId": await self.subscribe(account.account_id)}
+            case "userDataStream.unsubscribe":
+                wanted = params.get("subscriptionId")
+                if wanted is not None and type(wanted) is not int:
+                    raise errors.illegal_chars("subscriptionId")
+                if wanted is not None and wanted not in self.subscriptions:
+                    raise errors.subscription_inactive()
+                for sub_id in [wanted] if wanted is not None else list(self.subscriptions):
+                    self.unsubscribe(sub_id)
+                return {}
+        raise errors.unsupported_operation()  # a method this node does not know
 
     def status(self) -> dict:
         return {"apiKey": None if self.account is None else self.account.api_key,
@@ -377,13 +374,6 @@ class Connection:
     def close(self) -> None:
         for sub_id in list(self.subscriptions):
             self.unsubscribe(sub_id)
-
-
-def refusal_until(refusal: ApiError, now: int, retry_s: int) -> int:
-    """`retryAfter` (ms): a ban's end as its message says it, else the window's end."""
-    if refusal.status == 418:
-        return int(refusal.msg.split("banned until ", 1)[1].split(".", 1)[0])
-    return now + retry_s * 1000
 
 
 async def serve(request: web.Request) -> web.StreamResponse:
