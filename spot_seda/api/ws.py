@@ -338,9 +338,13 @@ def build_app(stage: PushStage, hub: Hub) -> web.Application:
     app.router.add_get("/ws/{name}", raw_stream)
     app.router.add_get("/stream", combined_stream)
     app.router.add_get("/ws-api/v3", ws_api)
-    # the Acquiring processes' link for the WebSocket API's user data (relay.py; node-internal)
-    app.router.add_get(INTERNAL_PATH, lambda request: serve_relay(request, hub, stage.ctx.data_dir))
+    app.router.add_get(INTERNAL_PATH, relay_link)
     return app
+
+
+async def relay_link(request: web.Request) -> web.StreamResponse:
+    """The Acquiring processes' link for the WebSocket API's user data (relay.py; node-internal)."""
+    return await serve_relay(request, request.app[HUB], request.app[STAGE].ctx.data_dir)
 
 
 def serve(stage: PushStage, runner, stopping) -> None:
