@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 
 import aiohttp
+import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from spot_seda.model.commands import DECODER, NewOrder
 from tests.conftest import eventually
 from tests.node.client import admin, funded_client
 from tests.ws_api.conftest import ADMIN_TOKEN, ORDERS_10S, connect, run, sign
@@ -279,3 +281,37 @@ def test_rate_limits_in_every_answer_and_orders_limit(node):
             await eventually(settled)
             await api.ws.close()
     run(scenario())
+
+
+def journaled_orders(data_dir) -> dict[str, dict]:
+    """Every NewOrder in the node's journal, by client order id, as a dict of its fields."""
+    found = {}
+    for segment in sorted((data_dir / "journal").glob("*.seg")):
+        buf, offset = segment.read_bytes(), 0
+        while offset + 16 <= len(buf):  # a 16-byte header (payload length first), then the payload
+            length = int.from_bytes(buf[offset:offset + 4], "little")
+            command = DECODER.decode(buf[offset + 16:offset + 16 + length])
+            if isinstance(command, NewOrder):
+                found[command.client_order_id] = msgspec.structs.asdict(command)
+            offset += 16 + length
+    return found
+
+
+def test_an_order_over_the_ws_api_is_journaled_as_a_rest_order(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            frank = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            code, rest = await frank.order(**LIMIT_SELL, price="66000", newClientOrderId="same-rest")
+            api = await connect(session, node)
+            ws = await api.signed("order.place", frank.api_key, frank.secret, **LIMIT_SELL, price="66000",
+                                  newClientOrderId="same-ws")
+            await api.ws.close()
+            return rest, ws["result"]
+    rest, ws = run(scenario())
+    differ = ("orderId", "clientOrderId", "transactTime", "workingTime")
+    assert {k: v for k, v in rest.items() if k not in differ} == {k: v for k, v in ws.items() if k not in differ}
+    journal = journaled_orders(node.data_dir)
+    by_rest, by_ws = journal["same-rest"], journal["same-ws"]
+    assert (by_rest["order_id"], by_ws["order_id"]) == (rest["orderId"], ws["orderId"])
+    differ = ("order_id", "client_order_id", "timestamp")
+    assert {k: v for k, v in by_rest.items() if k not in differ} == {k: v for k, v in by_ws.items() if k not in differ}
