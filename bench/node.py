@@ -1,15 +1,19 @@
-"""Node benchmark: orders/s over HTTP keep-alive vs the same machine's bare aiohttp "hello" rate.
+"""Node benchmark: orders/s over HTTP keep-alive and over the WebSocket API vs the same machine's bare
+aiohttp "hello" rate.
 
 In one run:
   1. a bare aiohttp app on uvloop answering GET /hello (the ceiling for any aiohttp handler here);
   2. the real node (`python run.py`, every stage its own pinned process) taking signed
      POST /api/v3/order (newOrderRespType=RESULT, so each answer waits for the Match stage);
-  3. the node again at half the rate it reached, for the round-trip latency distribution.
+  3. the node again at half the rate it reached, for the round-trip latency distribution;
+  4. (--apis ...,ws) the same orders as the WebSocket API's `order.place` (HMAC-signed params,
+     RESULT) on /ws-api/v3 of the same node, one WebSocket per client: full rate, then half.
 N concurrent clients each loop request -> answer on one keep-alive connection. Orders alternate
 buy/sell around one price so that about half of them trade. Progress prints as it goes; a latency
 histogram goes to bench/out/node.png.
 
-    python bench/node.py [--clients 16] [--seconds 5] [--transports shm,kafka] [--variant SECTION.KEY=VALUE]
+    python bench/node.py [--clients 16] [--seconds 5] [--apis rest,ws] [--transports shm,kafka]
+                         [--variant SECTION.KEY=VALUE]
 
 With `kafka` among the transports, a local single-node Kafka broker (KRaft, spot_seda.kafka_broker)
 is started for the run and the node runs once per transport, so the figures compare in one run.
@@ -75,8 +79,10 @@ def post_json(url: str, doc: dict) -> dict:
     return json.loads(urllib.request.urlopen(req).read())
 
 
-async def load(make_request, clients: int, seconds: float, rate: float | None = None):
-    """Run `clients` loops for `seconds`; returns (requests/s, latencies in ms)."""
+async def load(make_request, clients: int, seconds: float, rate: float | None = None, connect=None):
+    """Run `clients` loops for `seconds`; returns (requests/s, latencies in ms). Each loop's
+    `make_request(conn, i, n)` gets the shared HTTP session, or what `connect(session, i)` made for
+    that client before the clock started (its WebSocket)."""
     import aiohttp
 
     latencies: list[float] = []
@@ -84,7 +90,7 @@ async def load(make_request, clients: int, seconds: float, rate: float | None = 
     deadline = time.perf_counter() + seconds
     interval = clients / rate if rate else 0.0
 
-    async def one(i: int, session):
+    async def one(i: int, conn):
         nonlocal done
         next_at = time.perf_counter() + interval * i / clients
         n = 0
@@ -95,16 +101,20 @@ async def load(make_request, clients: int, seconds: float, rate: float | None = 
                     await asyncio.sleep(delay)
                 next_at += interval
             start = time.perf_counter()
-            await make_request(session, i, n)
+            await make_request(conn, i, n)
             latencies.append((time.perf_counter() - start) * 1000)
             done += 1
             n += 1
 
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector) as session:
+        conns = [session if connect is None else await connect(session, i) for i in range(clients)]
         began = time.perf_counter()
-        await asyncio.gather(*(one(i, session) for i in range(clients)))
+        await asyncio.gather(*(one(i, conn) for i, conn in enumerate(conns)))
         elapsed = time.perf_counter() - began
+        for conn in conns:
+            if conn is not session:
+                await conn.close()
     return done / elapsed, np.array(latencies)
 
 
@@ -114,6 +124,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
     parser.add_argument("--transports", default="shm", help="comma-separated: shm, kafka")
+    parser.add_argument("--apis", default="rest,ws", help="comma-separated: rest (POST /api/v3/order), "
+                                                          "ws (the WebSocket API's order.place)")
     parser.add_argument("--variant", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="also run the shm node with this setting changed (repeatable; one run each)")
     args = parser.parse_args()
@@ -220,23 +232,47 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
                 if resp.status != 200:
                     raise SystemExit(f"order refused: {resp.status} {body!r}")
 
-        uvloop.run(load(place, args.clients, 1.0))  # warm-up
-        before = cpu_seconds(data)
-        rate, lat = uvloop.run(load(place, args.clients, args.seconds))
-        used = {label: cpu - before.get(label, 0.0) for label, cpu in cpu_seconds(data).items()}
-        print(f"node over {name}, orders (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
-              f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms", flush=True)
-        orders = rate * args.seconds
-        print("  CPU per order: " + ", ".join(f"{label} {seconds / orders * 1e6:.0f} us" for label, seconds in
-                                              sorted(used.items(), key=lambda x: -x[1])), flush=True)
-        half, half_lat = uvloop.run(load(place, args.clients, args.seconds, rate=rate / 2))
-        p50, p99, p999 = np.percentile(half_lat, [50, 99, 99.9])
-        print(f"node over {name} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
-              f"p99.9 {p999:.2f} ms", flush=True)
+        def ws_order(i: int, n: int) -> str:
+            """The same order as `place`, as a WebSocket API request (web-socket-api.md's signature)."""
+            acct = accounts[i]
+            params = {"apiKey": acct["apiKey"], "newOrderRespType": "RESULT", "price": "50000", "quantity": "0.001",
+                      "side": "BUY" if (i + n) % 2 else "SELL", "symbol": "BTCUSDT", "timeInForce": "GTC",
+                      "timestamp": int(time.time() * 1000), "type": "LIMIT"}  # (sorted by name)
+            payload = "&".join(f"{k}={v}" for k, v in params.items())
+            params["signature"] = hmac.new(acct["secretKey"].encode(), payload.encode(), hashlib.sha256).hexdigest()
+            return json.dumps({"id": n, "method": "order.place", "params": params})
+
+        async def place_ws(ws, i, n):
+            await ws.send_str(ws_order(i, n))
+            answer = json.loads(await ws.receive_str())
+            if answer["status"] != 200:
+                raise SystemExit(f"order refused: {answer}")
+
+        async def connect_ws(session, i):
+            return await session.ws_connect(base.replace("http://", "ws://") + "/ws-api/v3", compress=0)
+
+        results = {}
+        for api in args.apis.split(","):
+            request, connect, label = {"rest": (place, None, "HTTP POST /api/v3/order"),
+                                       "ws": (place_ws, connect_ws, "WebSocket API order.place")}[api]
+            uvloop.run(load(request, args.clients, 1.0, connect=connect))  # warm-up
+            before = cpu_seconds(data)
+            rate, lat = uvloop.run(load(request, args.clients, args.seconds, connect=connect))
+            used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(data).items()}
+            print(f"node over {name}, {label} (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
+                  f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms", flush=True)
+            orders = rate * args.seconds
+            print("  CPU per order: " + ", ".join(f"{who} {seconds / orders * 1e6:.0f} us" for who, seconds in
+                                                  sorted(used.items(), key=lambda x: -x[1])), flush=True)
+            half, half_lat = uvloop.run(load(request, args.clients, args.seconds, rate=rate / 2, connect=connect))
+            p50, p99, p999 = np.percentile(half_lat, [50, 99, 99.9])
+            print(f"node over {name}, {label} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  "
+                  f"p99 {p99:.2f} ms  p99.9 {p999:.2f} ms", flush=True)
+            results[api] = rate, lat, half, half_lat
     finally:
         os.killpg(node.pid, signal.SIGTERM)
         node.wait(60)
-    return rate, lat, half, half_lat
+    return results.get("rest") or next(iter(results.values()))
 
 
 def plot(out: Path, bare_lat, lat, half_lat, bare, rate, half) -> None:

@@ -40,6 +40,8 @@ TICK_S = 0.02
 LOG_EVERY_S = 5.0
 #: requests that put a new order into the book: shed first
 ORDER_ROUTES = frozenset({("POST", "/api/v3/order"), ("POST", "/api/spot/v2/")})
+#: paths whose handler serves a whole WebSocket connection (wsapi.py counts each of its requests)
+LONG_LIVED = frozenset({"/ws-api/v3"})
 #: request key: the loop time at which the admitted request started (deadline_of)
 STARTED = "spot_seda.started"
 
@@ -94,7 +96,12 @@ class Admission:
 
     def refusal(self, request: web.Request) -> str | None:
         """Why this request is shed (a word for the log), or None to admit it."""
-        if (request.method, request.path) in ORDER_ROUTES:
+        return self.refusal_of((request.method, request.path) in ORDER_ROUTES)
+
+    def refusal_of(self, order: bool) -> str | None:
+        """Why a new order (`order`) or another request is shed now, or None to admit it; the
+        WebSocket API asks this for each of its requests (wsapi.py)."""
+        if order:
             if self.in_flight >= self.orders_in_flight:
                 return "in_flight"
             if self.max_lag_s and self.lag() > self.max_lag_s:
@@ -104,8 +111,8 @@ class Admission:
             return "in_flight"
         return None
 
-    def _note_shed(self, request: web.Request, why: str) -> None:
-        if (request.method, request.path) in ORDER_ROUTES:
+    def note_shed(self, order: bool, why: str) -> None:
+        if order:
             self.shed_orders += 1
         else:
             self.shed_other += 1
@@ -143,11 +150,13 @@ def admission_middleware(settle_body):
         gate = request.app[ADMISSION]
         why = gate.refusal(request)
         if why is not None:
-            gate._note_shed(request, why)
+            gate.note_shed((request.method, request.path) in ORDER_ROUTES, why)
             err = errors.overloaded()
             resp = web.json_response(err.body(), status=err.status)
             await settle_body(request, resp)
             return resp
+        if request.path in LONG_LIVED:  # a connection, not a request: its requests count one by one
+            return await handler(request)
         request[STARTED] = asyncio.get_running_loop().time()
         gate.in_flight += 1
         try:

@@ -364,6 +364,16 @@ def openapi_document(base_url: str = "/") -> dict:
         "/metrics": {"get": _op("Prometheus metrics", {"description": "Prometheus text exposition",
                                                         "content": {"text/plain": {"schema": _str()}}}, tag="Operations")},
         "/openapi.json": {"get": _op("This document", _json({"type": "object"}), tag="Operations")},
+        "/ws-api/v3": {"get": _op(
+            "Binance's WebSocket API (a WebSocket upgrade)",
+            {"description": "not answered: the connection is upgraded (101) to a WebSocket"},
+            tag="WebSocket API",
+            description="JSON text frames {id, method, params} answered {id, status, result|error, rateLimits}: "
+                        "order.place, order.status, order.cancel, openOrders.status, openOrders.cancelAll, "
+                        "allOrders, myTrades, account.status, account.rateLimits.orders, depth, trades.recent, "
+                        "klines, ticker.price, ticker.book and more with REST's answers and errors; session.logon "
+                        "(Ed25519), userDataStream.subscribe(.signature) with the user data on the same connection. "
+                        "See README, web-socket-api.md.")},
     }
     for path, item in paths.items():
         if path.startswith("/api/"):
@@ -378,7 +388,7 @@ def openapi_document(base_url: str = "/") -> dict:
                            '{"code": <Binance code>, "msg": <Binance text>} with a 4xx status.',
         },
         "servers": [{"url": base_url}],
-        "tags": [{"name": t} for t in ("Public", "Market data", "Trading", "Account", "User data stream", "Admin", "Operations")],
+        "tags": [{"name": t} for t in ("Public", "Market data", "Trading", "Account", "User data stream", "WebSocket API", "Admin", "Operations")],
         "paths": paths,
         "components": {
             "schemas": _schemas(),

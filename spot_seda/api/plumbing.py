@@ -233,18 +233,17 @@ OUTBOX = web.AppKey("outbox", Outbox)
 READS = web.AppKey("reads", object)
 
 
-async def read_fresh(request: web.Request) -> None:
+async def read_fresh(app: web.Application) -> None:
     """Before a read: wait until the history and this stage's views hold everything published so
     far (readbarrier.py: read your own writes)."""
-    await request.app[READS].wait()
+    await app[READS].wait()
 
 
-async def commit(request: web.Request, command, outputs, deadline: float | None = None) -> None:
+async def commit(app: web.Application, command, outputs, deadline: float | None = None) -> None:
     """Make an accepted command durable (journal, group commit), then have its effects sent down
     the pipeline (Outbox). Past `deadline` (loop time) the client is answered -1007 (execution
     status unknown) while the commit goes on: the command is accepted, and will be published once
     durable."""
-    app = request.app
     journal = app[JOURNAL]
     position = journal.append(COMMANDS.encode(command))
     app[PENDING].append((position, outputs))

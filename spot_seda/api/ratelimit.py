@@ -293,6 +293,10 @@ class RateLimiter:
             if end > counters.keep_until:
                 counters.keep_until = end
 
+    def weight_usage(self, counters: _Counters) -> list[dict]:
+        """The IP's REQUEST_WEIGHT windows as the WebSocket API's `rateLimits` lists them."""
+        return [limit.json() | {"count": counters.counts[i]} for i, limit in enumerate(self.weight_limits)]
+
     def weight_headers(self, counters: _Counters) -> list[tuple[str, str]]:
         return [(limit.header, str(counters.counts[i])) for i, limit in enumerate(self.weight_limits)]
 

@@ -1,6 +1,7 @@
 """The HTTP face of the Acquiring stage: Binance Spot REST v3, the seed's /api/spot/v2/, admin and
-metrics endpoints, as an aiohttp app on uvloop. This module holds the orders, account, admin and
-listen-key handlers and the app; market.py the public market data; plumbing.py what they share.
+metrics endpoints, and the WebSocket API's path (wsapi.py), as an aiohttp app on uvloop. This module
+holds the HTTP handlers and the app; the requests' bodies are market.py (public market data) and
+trading.py (orders and account queries), which the WebSocket API calls too; plumbing.py what they share.
 
 Threads: the event loop owns the stage's state. A reader thread blocks on the stage's Bus queue
 (faster-fifo waits without the GIL), decodes what arrives and hands it to the loop, waiting until
@@ -22,74 +23,54 @@ from ..listenkeys import ListenKeys
 from ..accounts import Accounts
 from ..history import History
 from ..journal import Journal
-from ..model.commands import Cancel, NewOrder, Transfer
-from ..model.enums import OrderType
+from ..model.commands import Transfer
 from ..runtime.busreader import BusReader
 from ..runtime.metrics import open_from_manifest, render_prometheus
-from ..stages.acquiring import AcquiringStage, CommandError, Waiter, cancel_client_id
+from ..stages.acquiring import AcquiringStage
 from ..binance import auth, errors, params, views
+from . import market, trading, wsapi
 from .admission import ADMISSION, Admission, admission_middleware, deadline_of
 from .intake import Intake
-from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, historical_trades, klines, ping,
-                     recent_trades, server_time, ticker_24hr, ticker_price)
 from .openapi import openapi_document
 from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
-                       commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body, read_fresh,
+                       commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body,
                        request_params, settle_body, signed, stage_of)
 from .ratelimit import LIMITER, RateLimiter, count_order, ratelimit_middleware
 from .readbarrier import ReadBarrier
+from .relay import push_url
 
 log = logging.getLogger("spot_seda.api")
 
 # ------------------------------------------------------------------------------ private
+# The bodies of the public and private requests are transport-neutral operations (market.py,
+# trading.py) that the WebSocket API (wsapi.py) calls too; here they get their HTTP parts:
+# parameters from the query string and form body, the API key header, the signature over both.
 
 
-async def place_order(request: web.Request, account_id: int, p: dict[str, str]) -> web.Response:
-    stage = stage_of(request)
-    cmd = params.parse_new_order(p, stage.rules)
-    params.check_new_order_params(p)
-    rules = stage.rules[cmd.symbol]
-    resp_type = cmd.resp_type
-    loop = asyncio.get_running_loop()
-    answer: asyncio.Future | None = None
-    waiter = None
-    # a LIMIT_MAKER that would take, a stop that would trigger, is an error, not an order: its answer
-    # must be awaited even for ACK
-    if resp_type != "ACK" or cmd.type == OrderType.LIMIT_MAKER or cmd.type.is_stop:
-        answer = loop.create_future()
-        waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
-                        fills=[] if resp_type == "FULL" else None)
-    tif = cmd.time_in_force.name
-    deadline = deadline_of(request)
-    await request.app[INTAKE].admit(deadline)
-    order, accepted, outputs = stage.new_order(NewOrder(
-        account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
-        cmd.client_order_id or "", cmd.stp.name, 0, stop_price=cmd.stop_price), waiter)
-    try:
-        await commit(request, accepted, outputs, deadline)
-    except errors.ApiError:  # -1007: accepted, not yet durable; the client finds it by its client id
-        _forget_waiter(request, order["order_id"])
-        raise
-    strategy = {k: v for k, v in (("strategyId", cmd.strategy_id), ("strategyType", cmd.strategy_type)) if v is not None}
-    if answer is None:
-        return web.json_response(views.order_ack(order, rules) | strategy)
-    final, fills = await _wait(request, answer, order["order_id"], deadline)
-    if final.get("status") == "REJECTED" and final.get("reason") == "would_take":
-        raise errors.would_take()
-    if final.get("status") == "REJECTED" and final.get("reason") == "would_trigger":
-        raise errors.would_trigger()
-    if resp_type == "ACK":
-        return web.json_response(views.order_ack(order, rules) | strategy)
-    if resp_type == "RESULT":
-        return web.json_response(views.order_result(final, rules) | strategy)
-    return web.json_response(views.order_full(final, rules, fills, account_id) | strategy)
+def public(operation):
+    """A GET handler for a market-data operation (market.py): query parameters in, JSON out."""
+
+    async def handler(request: web.Request) -> web.Response:
+        p, _, _ = await request_params(request)
+        return web.json_response(await operation(request.app, p))
+
+    handler.__name__ = handler.__qualname__ = operation.__name__
+    return handler
 
 
-async def new_order(request: web.Request) -> web.Response:
-    account_id, p = await signed(request)
-    count_order(request, account_id)  # ORDERS per account (ratelimit.py): 429 / -1015 past a limit
-    return await place_order(request, account_id, p)
+def private(operation, order: bool = False):
+    """A handler for an account's operation (trading.py): a signed request (API key header, HMAC,
+    Ed25519 or RSA signature, timestamp); an `order` counts against the ORDERS limits first."""
+
+    async def handler(request: web.Request) -> web.Response:
+        account_id, p = await signed(request)
+        if order:
+            count_order(request, account_id)  # ORDERS per account (ratelimit.py): 429 / -1015 past a limit
+        return web.json_response(await operation(request.app, account_id, p, deadline_of(request)))
+
+    handler.__name__ = handler.__qualname__ = operation.__name__
+    return handler
 
 
 async def seed_order(request: web.Request) -> web.Response:
@@ -97,7 +78,7 @@ async def seed_order(request: web.Request) -> web.Response:
     (the signature covers the query string; the JSON body's fields become order parameters)."""
     account_id, p = await signed_json(request)
     count_order(request, account_id)
-    return await place_order(request, account_id, p)
+    return web.json_response(await trading.place_order(request.app, account_id, p, deadline_of(request)))
 
 
 #: the seed endpoint's JSON fields (v3 parameter names; clientOrderId as the seed spells it)
@@ -127,156 +108,6 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
     if p["type"] == "LIMIT":
         p.setdefault("timeInForce", "GTC")
     return account.account_id, p
-
-
-async def query_order(request: web.Request) -> web.Response:
-    account_id, p = await signed(request)
-    stage = stage_of(request)
-    symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
-    await read_fresh(request)
-    order = stage.find_order(account_id, order_id, client_id)
-    if order is None:
-        order = request.app[HISTORY].order(order_id) if order_id is not None else \
-            request.app[HISTORY].order_by_client_id(account_id, client_id)
-        if order is not None and order["account"] != account_id:
-            order = None
-    if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
-        raise errors.order_does_not_exist()
-    return web.json_response(views.order_json(order, stage.rules[symbol]))
-
-
-async def cancel_order(request: web.Request) -> web.Response:
-    """DELETE /api/v3/order: newClientOrderId names the cancel itself (default cancel-<orderId>: the
-    answer's clientOrderId and its executionReport's "c"); cancelRestrictions ONLY_NEW /
-    ONLY_PARTIALLY_FILLED is checked by Match, where the order's state is exact (-2011 "Order was
-    not canceled due to cancel restrictions." when not met)."""
-    account_id, p = await signed(request)
-    stage = stage_of(request)
-    symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
-    cancel_id = params.parse_client_order_id(p) or ""
-    restrictions = params.parse_cancel_restrictions(p)
-    order = stage.find_order(account_id, order_id, client_id)
-    if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
-        raise errors.unknown_order()
-    answer = asyncio.get_running_loop().create_future()
-    waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
-    deadline = deadline_of(request)
-    await request.app[INTAKE].admit(deadline)
-    accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0, cancel_id, restrictions), waiter)
-    try:
-        await commit(request, accepted, outputs, deadline)
-    except errors.ApiError:
-        _forget_waiter(request, order["order_id"])
-        raise
-    final = await _wait(request, answer, order["order_id"], deadline)
-    if final.get("reason") == "cancel_restrictions":
-        raise errors.cancel_restricted()
-    if not final or final.get("status") != "CANCELED":
-        raise errors.unknown_order()
-    return web.json_response(views.cancel_json(final, stage.rules[symbol], cancel_client_id(accepted), accepted.timestamp))
-
-
-async def _wait(request: web.Request, fut: asyncio.Future, order_id: int, deadline: float):
-    """Match's answer to a command, or -1007 (execution status unknown) if it has not come by the
-    request's deadline (admission.py): the command was accepted and journaled, and goes on."""
-    try:
-        return await asyncio.wait_for(fut, max(0.0, deadline - asyncio.get_running_loop().time()))
-    except asyncio.TimeoutError:
-        _forget_waiter(request, order_id)
-        raise errors.timeout() from None
-
-
-def _forget_waiter(request: web.Request, order_id: int) -> None:
-    """Nobody waits for this command's answer any more (the client got -1007)."""
-    request.app[STAGE].waiters.pop(order_id, None)
-    request.app[STAGE].settling.pop(order_id, None)
-
-
-async def cancel_open_orders(request: web.Request) -> web.Response:
-    account_id, p = await signed(request)
-    stage = stage_of(request)
-    symbol = params.parse_symbol(p, stage.rules)
-    orders = [o for o in stage.account(account_id).open_orders.values() if o["symbol"] == symbol]
-    if not orders:
-        raise errors.unknown_order()
-    loop = asyncio.get_running_loop()
-    futures = []
-    deadline = deadline_of(request)
-    try:
-        for order in sorted(orders, key=lambda o: o["order_id"]):
-            fut = loop.create_future()
-            waiter = Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o))
-            await request.app[INTAKE].admit(deadline)
-            try:
-                accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
-            except CommandError:
-                continue
-            futures.append((order["order_id"], fut, accepted))
-            await commit(request, accepted, outputs, deadline)
-        results = [(await _wait(request, fut, oid, deadline), accepted) for oid, fut, accepted in futures]
-    except errors.ApiError:
-        for oid, _fut, _accepted in futures:
-            _forget_waiter(request, oid)
-        if futures:  # some cancels were accepted: their outcome is unknown to this client
-            raise errors.timeout() from None
-        raise
-    rules = stage.rules[symbol]
-    return web.json_response([views.cancel_json(o, rules, cancel_client_id(accepted), accepted.timestamp)
-                              for o, accepted in results if o and o.get("status") == "CANCELED"])
-
-
-async def open_orders(request: web.Request) -> web.Response:
-    account_id, p = await signed(request)
-    stage = stage_of(request)
-    symbol = params.parse_symbol(p, stage.rules, required=False)
-    await read_fresh(request)
-    orders = sorted((o for o in stage.account(account_id).open_orders.values() if symbol in (None, o["symbol"])),
-                    key=lambda o: o["order_id"])
-    return web.json_response([views.order_json(o, stage.rules[o["symbol"]]) for o in orders])
-
-
-async def all_orders(request: web.Request) -> web.Response:
-    account_id, p = await signed(request)
-    stage = stage_of(request)
-    symbol = params.parse_symbol(p, stage.rules)
-    start, end = params.parse_time_range(p)
-    order_id, limit = params.parse_int(p, "orderId"), params.parse_limit(p, "limit", default=500, maximum=1000)
-    await read_fresh(request)
-    rows = request.app[HISTORY].all_orders(account_id, symbol, order_id=order_id, start_time=start, end_time=end,
-                                           limit=limit)
-    # the history lags the pipeline by a batch: the stage's own view of an order is fresher
-    return web.json_response([views.order_json(stage.orders.get(o["order_id"], o), stage.rules[symbol]) for o in rows])
-
-
-async def my_trades(request: web.Request) -> web.Response:
-    account_id, p = await signed(request)
-    stage = stage_of(request)
-    symbol = params.parse_symbol(p, stage.rules)
-    order_id, from_id, start, end = params.parse_my_trades_window(p)
-    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    await read_fresh(request)
-    rows = request.app[HISTORY].my_trades(account_id, symbol, from_id=from_id, start_time=start, end_time=end,
-                                          limit=limit, order_id=order_id)
-    out = views.my_trades_json(rows, account_id, stage.rules[symbol])
-    if order_id is not None:  # a self-trade: only the side of that order
-        out = [t for t in out if t["orderId"] == order_id]
-    return web.json_response(out)
-
-
-async def account_info(request: web.Request) -> web.Response:
-    account_id, p = await signed(request)
-    stage = stage_of(request)
-    omit_zero = params.parse_bool(p, "omitZeroBalances")
-    await read_fresh(request)
-    balances = stage.balances(account_id)
-    rules = next(iter(stage.rules.values()))
-    return web.json_response(views.account_json(account_id, balances, rules, now_ms(), omit_zero_balances=omit_zero))
-
-
-async def order_rate_limits(request: web.Request) -> web.Response:
-    """GET /api/v3/rateLimit/order: the account's count in each ORDERS window (ratelimit.py)."""
-    account_id, _p = await signed(request)
-    return web.json_response(request.app[LIMITER].order_usage(account_id, now_ms()))
 
 
 # -------------------------------------------------------------------------------- admin
@@ -324,7 +155,7 @@ async def admin_transfer(request: web.Request, deposit: bool) -> web.Response:
     deadline = deadline_of(request)
     await request.app[INTAKE].admit(deadline)
     accepted, outputs = stage.transfer(Transfer(account_id, asset, amount if deposit else -amount, 0))
-    await commit(request, accepted, outputs, deadline)
+    await commit(request.app, accepted, outputs, deadline)
     available, frozen = stage.ledger.balance(account_id, asset)
     return web.json_response(views.balance_json(asset, available, frozen))
 
@@ -420,20 +251,22 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app[READS] = ReadBarrier(runner, app[OUTBOX], app[HISTORY], settings.runtime.instances.get("persist", 1),
                              settings.node.result_timeout_s)
     r = app.router
-    for path, handler in (("/ping", ping), ("/time", server_time), ("/exchangeInfo", exchange_info), ("/depth", depth),
-                          ("/trades", recent_trades), ("/historicalTrades", historical_trades), ("/aggTrades", agg_trades), ("/klines", klines),
-                          ("/ticker/24hr", ticker_24hr), ("/ticker/price", ticker_price),
-                          ("/ticker/bookTicker", book_ticker), ("/avgPrice", avg_price)):
-        r.add_get("/api/v3" + path, handler)
-    r.add_post("/api/v3/order", new_order)
-    r.add_get("/api/v3/order", query_order)
-    r.add_delete("/api/v3/order", cancel_order)
-    r.add_get("/api/v3/openOrders", open_orders)
-    r.add_delete("/api/v3/openOrders", cancel_open_orders)
-    r.add_get("/api/v3/allOrders", all_orders)
-    r.add_get("/api/v3/myTrades", my_trades)
-    r.add_get("/api/v3/account", account_info)
-    r.add_get("/api/v3/rateLimit/order", order_rate_limits)
+    for path, operation in (("/ping", market.ping), ("/time", market.server_time), ("/exchangeInfo", market.exchange_info),
+                            ("/depth", market.depth), ("/trades", market.recent_trades),
+                            ("/historicalTrades", market.historical_trades), ("/aggTrades", market.agg_trades),
+                            ("/klines", market.klines), ("/ticker/24hr", market.ticker_24hr),
+                            ("/ticker/price", market.ticker_price), ("/ticker/bookTicker", market.book_ticker),
+                            ("/avgPrice", market.avg_price)):
+        r.add_get("/api/v3" + path, public(operation))
+    r.add_post("/api/v3/order", private(trading.place_order, order=True))
+    r.add_get("/api/v3/order", private(trading.query_order))
+    r.add_delete("/api/v3/order", private(trading.cancel_order))
+    r.add_get("/api/v3/openOrders", private(trading.open_orders))
+    r.add_delete("/api/v3/openOrders", private(trading.cancel_open_orders))
+    r.add_get("/api/v3/allOrders", private(trading.all_orders))
+    r.add_get("/api/v3/myTrades", private(trading.my_trades))
+    r.add_get("/api/v3/account", private(trading.account_info))
+    r.add_get("/api/v3/rateLimit/order", private(trading.order_rate_limits))
     r.add_post("/api/v3/userDataStream", create_listen_key)
     r.add_put("/api/v3/userDataStream", keepalive_listen_key)
     r.add_delete("/api/v3/userDataStream", close_listen_key)
@@ -444,6 +277,8 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     r.add_get("/metrics", metrics)
     r.add_get("/openapi.json", openapi)
     add_page_routes(app)  # the node's web page (api/page.py, issue 17)
+    # Binance's WebSocket API with trading (wsapi.py); its user data relayed from Push (relay.py)
+    wsapi.add_routes(app, push_url(node.host, node.ws_port), stage.ctx.data_dir)
     return app
 
 
@@ -484,6 +319,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
         await asyncio.sleep(0.05)
     await site.stop()  # no new commands; what is in flight still gets its answer from the reader
     await asyncio.sleep(0.1)
+    await wsapi.close_all(app)  # WebSocket API connections: their answers, serverShutdown, 1001
     if cycle is not None:
         await cycle
     await intake.snapshot()  # the next start replays nothing

@@ -6,7 +6,8 @@ Endpoints (binance-spot-api-docs web-socket-streams.md, web-socket-api.md, user-
   and live `SUBSCRIBE` / `UNSUBSCRIBE` / `LIST_SUBSCRIPTIONS` requests on any of them;
 - `/ws/<listenKey>` (legacy user data stream; the key comes from REST /api/v3/userDataStream);
 - `/ws-api/v3` with `userDataStream.subscribe.signature` / `userDataStream.unsubscribe`: events
-  arrive as `{"subscriptionId": N, "event": {...}}`.
+  arrive as `{"subscriptionId": N, "event": {...}}`. (The WebSocket API with trading is Acquiring's,
+  on the HTTP port: wsapi.py; its user data comes from here through relay.py's internal link.)
 
 Raw change logs (`changelog@<Topic>`, stages/push.py): a connection whose handshake carries the
 node's admin token (`X-Admin-Token`, as the REST admin endpoints) gets whole entries of every topic;
@@ -29,8 +30,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
-import struct
 import time
 
 import msgspec
@@ -43,182 +42,19 @@ from ..stages.push import PRIVATE_TOPICS, PushStage, changelog_stream, user_stre
 from ..binance import auth, errors
 from ..binance import streams as S
 from ..binance.errors import ApiError
+from .fanout import GOING_AWAY, Client, Hub, text_frame
 from .plumbing import json_parser_errors
+from .relay import INTERNAL_PATH, serve_relay
 
 log = logging.getLogger("spot_seda.ws")
 
-#: unsent bytes a client may have before it is dropped as too slow (env override for tests/benches)
-MAX_SEND_BUFFER = int(os.environ.get("SPOT_SEDA_WS_SEND_BUFFER", 4 * 1024 * 1024))
 #: server ping period; a client that does not answer within half of it is closed (aiohttp heartbeat)
 HEARTBEAT_S = float(os.environ.get("SPOT_SEDA_WS_HEARTBEAT", 20.0))
 MAX_STREAMS = 1024  # per connection, as Binance
 LISTEN_KEY_CHECK_S = 30.0
-GOING_AWAY, POLICY_VIOLATION = 1001, 1008
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
-
-
-def text_frame(data: bytes) -> bytes:
-    """A final, unmasked text frame (what a server sends) carrying `data`."""
-    n = len(data)
-    if n < 126:
-        return bytes((0x81, n)) + data
-    if n < 65536:
-        return struct.pack("!BBH", 0x81, 126, n) + data
-    return struct.pack("!BBQ", 0x81, 127, n) + data
-
-
-def close_frame(code: int, reason: str) -> bytes:
-    payload = struct.pack("!H", code) + reason.encode()[:123]
-    return bytes((0x88, len(payload))) + payload
-
-
-class Client:
-    """One WebSocket connection and what it is subscribed to."""
-
-    __slots__ = ("ws", "transport", "streams", "chunks", "pending", "closed", "combined", "next_sub",
-                 "listen_keys", "admin", "__weakref__")
-
-    def __init__(self, ws: web.WebSocketResponse, transport, combined: bool, admin: bool = False) -> None:
-        self.ws = ws
-        self.transport = transport
-        #: stream -> wrapping: None raw, str combined under that name, int a WebSocket API subscription
-        self.streams: dict[str, object] = {}
-        self.chunks: list[bytes] = []
-        self.pending = False
-        self.closed = False
-        self.combined = combined
-        self.next_sub = 0
-        self.listen_keys: dict[str, str] = {}  # listen key -> its user stream
-        self.admin = admin  # the handshake carried the admin token: private raw change logs too
-
-    def write(self, data: bytes) -> None:
-        if not self.closed and not self.transport.is_closing():
-            self.transport.write(data)
-
-
-class Hub:
-    """Subscriptions of every client of this process; the stage's sink."""
-
-    def __init__(self, max_buffer: int = MAX_SEND_BUFFER) -> None:
-        self.subs: dict[str, dict[Client, object]] = {}
-        self.clients: set[Client] = set()
-        self.dirty: list[Client] = []
-        self.max_buffer = max_buffer
-        self.sent = 0
-        self.dropped = 0
-
-    def wants(self, stream: str) -> bool:
-        return stream in self.subs
-
-    def wants_any(self, prefix: str) -> bool:
-        """Whether any subscribed stream starts with `prefix` (a pass over the subscribed streams:
-        ask once per batch, not per entry)."""
-        return any(stream.startswith(prefix) for stream in self.subs)
-
-    def send(self, stream: str, payload) -> None:
-        subs = self.subs.get(stream)
-        if not subs:
-            return
-        data = payload if type(payload) is bytes else _encode(payload)
-        frames: dict[object, bytes] = {}
-        dirty = self.dirty
-        for client, wrap in subs.items():
-            frame = frames.get(wrap)
-            if frame is None:
-                if wrap is None:
-                    frame = text_frame(data)
-                elif type(wrap) is str:
-                    frame = text_frame(b'{"stream":"' + wrap.encode() + b'","data":' + data + b"}")
-                else:
-                    frame = text_frame(b'{"subscriptionId":' + str(wrap).encode() + b',"event":' + data + b"}")
-                frames[wrap] = frame
-            client.chunks.append(frame)
-            if not client.pending:
-                client.pending = True
-                dirty.append(client)
-
-    def flush(self) -> None:
-        """One write per client of everything queued for it; drop the ones that fell too far behind."""
-        dirty, self.dirty = self.dirty, []
-        limit = self.max_buffer
-        for client in dirty:
-            client.pending = False
-            chunks = client.chunks
-            if client.closed or not chunks:
-                chunks.clear()
-                continue
-            transport = client.transport
-            if transport.is_closing():  # e.g. aiohttp's heartbeat gave up on it: make sure it ends
-                chunks.clear()
-                self.drop(client, POLICY_VIOLATION, "closed with events still to send")
-                continue
-            self.sent += len(chunks)
-            transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            chunks.clear()
-            if transport.get_write_buffer_size() > limit:
-                self.drop(client, POLICY_VIOLATION, f"client too slow: more than {limit} bytes unsent")
-
-    def add(self, client: Client) -> None:
-        self.clients.add(client)
-
-    def subscribe(self, client: Client, stream: str, wrap: object) -> None:
-        client.streams[stream] = wrap
-        self.subs.setdefault(stream, {})[client] = wrap
-
-    def unsubscribe(self, client: Client, stream: str) -> None:
-        client.streams.pop(stream, None)
-        subs = self.subs.get(stream)
-        if subs is not None:
-            subs.pop(client, None)
-            if not subs:
-                del self.subs[stream]
-
-    def remove(self, client: Client) -> None:
-        for stream in list(client.streams):
-            self.unsubscribe(client, stream)
-        self.clients.discard(client)
-        client.closed = True
-        client.chunks.clear()
-
-    def end(self, client: Client, ws: web.WebSocketResponse) -> None:
-        """A client's session is over. One aiohttp's heartbeat gave up on (no pong) or that leaves
-        data unread is dropped: its graceful close would wait for that client for ever."""
-        transport = client.transport
-        if transport is not None and not client.closed and (
-                transport.get_write_buffer_size() > 0 or isinstance(ws.exception(), asyncio.TimeoutError)):
-            self.drop(client, POLICY_VIOLATION, "no pong within the heartbeat, or data never read")
-        self.remove(client)
-
-    def drop(self, client: Client, code: int, reason: str) -> None:
-        """Close a client now, whatever it has unread: the close frame goes after its data, and the
-        connection is cut if it does not read that within two seconds."""
-        if client.closed:
-            return
-        self.dropped += 1
-        transport = client.transport
-        peer = transport.get_extra_info("peername") or ("?", 0)
-        log.warning("dropping a WebSocket client %s:%s: %s", peer[0], peer[1], reason)
-        self.remove(client)
-        if not transport.is_closing():
-            transport.write(close_frame(code, reason))
-            transport.close()
-        # also when it was closing already (aiohttp's heartbeat gave up on a client that does not
-        # read): a graceful close waits for the client to read everything, which it may never do
-        asyncio.get_running_loop().call_later(2.0, cut, transport)
-
-
-def cut(transport) -> None:
-    """End a connection at once with a reset: after a plain close the kernel would still hold what
-    the client never read and wait for it (minutes, for a client that does not read)."""
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-    transport.abort()
 
 
 # ------------------------------------------------------------------------------------ app
@@ -467,18 +303,7 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
 
 def _authenticate(app: web.Application, params: dict) -> int:
     """The account of a signed WebSocket API request (apiKey, timestamp, recvWindow, signature)."""
-    api_key = params.get("apiKey")
-    if not isinstance(api_key, str) or not api_key:
-        raise errors.mandatory_missing("apiKey")
-    for name, value in params.items():
-        if isinstance(value, (dict, list)) or value is None:
-            raise errors.illegal_chars(name)
-    account = app[ACCOUNTS].authenticate(api_key)
-    auth.verify_ws_signature(account, params)  # HMAC, Ed25519 or RSA: the account's kind of key
-    recv = params.get("recvWindow")
-    auth.check_timestamp(None if params.get("timestamp") is None else str(params["timestamp"]),
-                         None if recv is None else str(recv), time.time_ns() // 1_000_000)
-    return account.account_id
+    return auth.verify_ws_request(app[ACCOUNTS], params, time.time_ns() // 1_000_000).account_id
 
 
 # ---------------------------------------------------------------------------------- serving
@@ -513,7 +338,13 @@ def build_app(stage: PushStage, hub: Hub) -> web.Application:
     app.router.add_get("/ws/{name}", raw_stream)
     app.router.add_get("/stream", combined_stream)
     app.router.add_get("/ws-api/v3", ws_api)
+    app.router.add_get(INTERNAL_PATH, relay_link)
     return app
+
+
+async def relay_link(request: web.Request) -> web.StreamResponse:
+    """The Acquiring processes' link for the WebSocket API's user data (relay.py; node-internal)."""
+    return await serve_relay(request, request.app[HUB], request.app[STAGE].ctx.data_dir)
 
 
 def serve(stage: PushStage, runner, stopping) -> None:

@@ -247,3 +247,29 @@ def verify_ws_signature(key, params: Mapping[str, object]) -> None:
         verify_signature(key, ws_payload(params), "", signature)
     else:
         verify_account_signature(key, ws_payload(params), "", signature)
+
+
+def ws_timestamp(params: Mapping[str, object], now_ms: int) -> int:
+    """Binance's timing rule for a WebSocket API request's `timestamp` / `recvWindow` (JSON numbers
+    or strings)."""
+    stamp, recv = params.get("timestamp"), params.get("recvWindow")
+    if isinstance(stamp, bool) or isinstance(recv, bool):
+        raise errors.illegal_chars("timestamp" if isinstance(stamp, bool) else "recvWindow")
+    return check_timestamp(None if stamp is None else str(stamp), None if recv is None else str(recv), now_ms)
+
+
+def verify_ws_request(accounts, params: Mapping[str, object], now_ms: int):
+    """The account (accounts.Account) of a signed WebSocket API request: `apiKey` (-1102 missing,
+    -2014 / -2015 unknown, by `accounts.authenticate`), `signature` by the account's kind of key
+    (-1022), then `timestamp` / `recvWindow`. A parameter that is an object, an array or null is
+    -1100 before anything else: the signature payload is `key=value` text."""
+    api_key = params.get("apiKey")
+    if not isinstance(api_key, str) or not api_key:
+        raise errors.mandatory_missing("apiKey")
+    for name, value in params.items():
+        if isinstance(value, (dict, list)) or value is None:
+            raise errors.illegal_chars(name)
+    account = accounts.authenticate(api_key)
+    verify_ws_signature(account, params)  # HMAC, Ed25519 or RSA: the account's kind of key
+    ws_timestamp(params, now_ms)
+    return account

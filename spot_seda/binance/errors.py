@@ -89,6 +89,17 @@ def body_too_large(limit: int) -> ApiError:
     return ApiError(-1000, f"Request body too large; the limit is {limit} bytes.", 413)
 
 
+def disconnected() -> ApiError:
+    """-1001 (HTTP 503): an internal link is down (the WebSocket API's user data relay to Push)."""
+    return ApiError(-1001, "Internal error; unable to process your request. Please try again.", 503)
+
+
+def unauthorized() -> ApiError:
+    """-1002 (HTTP 401): a WebSocket API request that needs a logged-on session (or an Ed25519 key
+    for `session.logon`) without one."""
+    return ApiError(-1002, "You are not authorized to execute this request.", 401)
+
+
 def overloaded() -> ApiError:
     """-1003 "Too many requests queued." with HTTP 503: the HTTP stage's backlog (api/admission.py) or
     the engine's is past the admission limit; nothing was done."""
@@ -345,6 +356,16 @@ def admin_disabled() -> ApiError:
 
 def bad_admin_token() -> ApiError:
     return ApiError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+
+
+def subscription_active() -> ApiError:
+    """-2035: a WebSocket API connection already has a user data subscription for this account."""
+    return ApiError(-2035, "User Data Stream subscription already active.")
+
+
+def subscription_inactive() -> ApiError:
+    """-2036: `userDataStream.unsubscribe` of a subscription the connection does not have."""
+    return ApiError(-2036, "User Data Stream subscription not active.")
 
 
 # ------------------------------------------------- WebSocket stream requests (codes 0-3, Binance's)

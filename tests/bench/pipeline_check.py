@@ -21,7 +21,7 @@ from spot_seda.runtime.replay import apply_commands  # noqa: E402
 #: what a run leaves in its history that must not depend on the transport or the timing
 TABLES = {
     "trades": "SELECT * FROM trades ORDER BY symbol, trade_id",
-    "balances": "SELECT * FROM balances ORDER BY 1, 2",
+    "balances": "SELECT account, asset, sum(available_delta), sum(frozen_delta) FROM balance_changes GROUP BY 1, 2 ORDER BY 1, 2",
     "orders": "SELECT * FROM orders ORDER BY order_id",
 }
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
+from spot_seda.history import History
 from spot_seda.journal import Journal
 from spot_seda.runtime.recovery import StartReport
 from spot_seda.runtime.snapshots import manifest_position
@@ -252,7 +253,6 @@ def test_rotate_false_keeps_every_command_for_a_replay(tmp_path):
 def test_a_journal_the_code_cannot_replay_stops_the_start(tmp_path):
     """A journal whose orders spend money nobody deposited (edited by hand, or from other code) is
     not served from: the node says so and exits 3."""
-    from spot_seda.journal import Journal
     from spot_seda.model.commands import ENCODER, NewOrder, Transfer
 
     data = tmp_path / "data"
@@ -384,9 +384,8 @@ def test_commands_a_power_failure_took_from_the_journal_leave_the_history_too(tm
         assert found == {buys[0]: "FILLED", lost[0]: -2013, lost[1]: -2013}
         assert trades == 1 and count("SELECT count(*) FROM trades") == 1
         assert count("SELECT sum(trades) FROM klines WHERE interval = '1m'") == 1  # the candles agree
-        with sqlite3.connect(history) as db:  # the history's running balances are the node's own
-            rows = dict(db.execute("SELECT asset, available FROM balances WHERE account = ?",
-                                   (taker.account_id,)).fetchall())
+        with History(history, readonly=True) as h:  # the history's balances are the node's own
+            rows = {asset: available for asset, (available, _frozen) in h.balances(taker.account_id).items()}
         assert balances["BTC"][0] == "0.00999000" and rows["BTC"] == 999_000  # one fill less its fee
         assert rows["USDT"] == int(Decimal(balances["USDT"][0]) * 10**8)
         # the lost ids are given to new orders, and the history shows those as they are

@@ -359,7 +359,7 @@ def test_a_reader_sees_whole_batches_while_the_writer_writes(tmp_path):
     assert not errors
     assert len(reader.all_orders(1, "BTCUSDT", limit=1000)) == 400
     with pytest.raises(sqlite3.OperationalError):  # the reader cannot write
-        reader._db.execute("DELETE FROM balances")
+        reader._db.execute("DELETE FROM balance_changes")
     reader.close()
 
 

@@ -1,0 +1,213 @@
+"""The private requests of Binance's API (orders, cancels, account queries) as operations that know
+no transport: each takes the Acquiring app, the caller's authenticated account, the request's
+parameters (name -> text) and the loop time by which it must be answered, and returns the answer's
+JSON document or raises ApiError / CommandError.
+
+REST (rest.py: POST /api/v3/order, ...) and the WebSocket API (wsapi.py: `order.place`, ...) both call
+these, so an order is validated (binance/params.py), frozen and journaled (AcquiringStage, commit:
+journal then Outbox) and answered (Waiter) by one code path, whichever way it came. Authentication
+and the ORDERS rate limit stay with the transport (a header and a query string there, JSON params
+and a logged-on session here)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from ..binance import errors, params, views
+from ..model.commands import Cancel, NewOrder
+from ..model.enums import OrderType
+from ..stages.acquiring import CommandError, Waiter, cancel_client_id
+from .intake import Intake
+from .plumbing import HISTORY, INTAKE, STAGE, commit, now_ms, read_fresh
+from .ratelimit import LIMITER
+
+Params = dict[str, str]
+
+
+async def place_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """POST /api/v3/order, `order.place`: the ACK, RESULT or FULL answer."""
+    stage = app[STAGE]
+    cmd = params.parse_new_order(p, stage.rules)
+    params.check_new_order_params(p)
+    rules = stage.rules[cmd.symbol]
+    resp_type = cmd.resp_type
+    answer: asyncio.Future | None = None
+    waiter = None
+    # a LIMIT_MAKER that would take, a stop that would trigger, is an error, not an order: its answer
+    # must be awaited even for ACK
+    if resp_type != "ACK" or cmd.type == OrderType.LIMIT_MAKER or cmd.type.is_stop:
+        answer = asyncio.get_running_loop().create_future()
+        waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
+                        fills=[] if resp_type == "FULL" else None)
+    tif = cmd.time_in_force.name
+    intake: Intake = app[INTAKE]
+    await intake.admit(deadline)
+    order, accepted, outputs = stage.new_order(NewOrder(
+        account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
+        cmd.client_order_id or "", cmd.stp.name, 0, stop_price=cmd.stop_price), waiter)
+    try:
+        await commit(app, accepted, outputs, deadline)
+    except errors.ApiError:  # -1007: accepted, not yet durable; the client finds it by its client id
+        forget_waiter(app, order["order_id"])
+        raise
+    strategy = {k: v for k, v in (("strategyId", cmd.strategy_id), ("strategyType", cmd.strategy_type)) if v is not None}
+    if answer is None:
+        return views.order_ack(order, rules) | strategy
+    final, fills = await _wait(app, answer, order["order_id"], deadline)
+    if final.get("status") == "REJECTED" and final.get("reason") == "would_take":
+        raise errors.would_take()
+    if final.get("status") == "REJECTED" and final.get("reason") == "would_trigger":
+        raise errors.would_trigger()
+    if resp_type == "ACK":
+        return views.order_ack(order, rules) | strategy
+    if resp_type == "RESULT":
+        return views.order_result(final, rules) | strategy
+    return views.order_full(final, rules, fills, account_id) | strategy
+
+
+async def query_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """GET /api/v3/order, `order.status`: the stage's view of the order, else the history's."""
+    stage = app[STAGE]
+    symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
+    await read_fresh(app)
+    order = stage.find_order(account_id, order_id, client_id)
+    if order is None:
+        order = app[HISTORY].order(order_id) if order_id is not None else \
+            app[HISTORY].order_by_client_id(account_id, client_id)
+        if order is not None and order["account"] != account_id:
+            order = None
+    if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
+        raise errors.order_does_not_exist()
+    return views.order_json(order, stage.rules[symbol])
+
+
+async def cancel_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """DELETE /api/v3/order, `order.cancel`: newClientOrderId names the cancel itself (default
+    cancel-<orderId>: the answer's clientOrderId and its executionReport's "c"); cancelRestrictions
+    ONLY_NEW / ONLY_PARTIALLY_FILLED is checked by Match, where the order's state is exact (-2011
+    "Order was not canceled due to cancel restrictions." when not met)."""
+    stage = app[STAGE]
+    symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
+    cancel_id = params.parse_client_order_id(p) or ""
+    restrictions = params.parse_cancel_restrictions(p)
+    order = stage.find_order(account_id, order_id, client_id)
+    if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
+        raise errors.unknown_order()
+    answer = asyncio.get_running_loop().create_future()
+    waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
+    await app[INTAKE].admit(deadline)
+    accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0, cancel_id, restrictions), waiter)
+    try:
+        await commit(app, accepted, outputs, deadline)
+    except errors.ApiError:
+        forget_waiter(app, order["order_id"])
+        raise
+    final = await _wait(app, answer, order["order_id"], deadline)
+    if final.get("reason") == "cancel_restrictions":
+        raise errors.cancel_restricted()
+    if not final or final.get("status") != "CANCELED":
+        raise errors.unknown_order()
+    return views.cancel_json(final, stage.rules[symbol], cancel_client_id(accepted), accepted.timestamp)
+
+
+async def cancel_open_orders(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
+    """DELETE /api/v3/openOrders, `openOrders.cancelAll`: every open order of the symbol."""
+    stage = app[STAGE]
+    symbol = params.parse_symbol(p, stage.rules)
+    orders = [o for o in stage.account(account_id).open_orders.values() if o["symbol"] == symbol]
+    if not orders:
+        raise errors.unknown_order()
+    loop = asyncio.get_running_loop()
+    futures = []
+    try:
+        for order in sorted(orders, key=lambda o: o["order_id"]):
+            fut = loop.create_future()
+            waiter = Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o))
+            await app[INTAKE].admit(deadline)
+            try:
+                accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
+            except CommandError:
+                continue
+            futures.append((order["order_id"], fut, accepted))
+            await commit(app, accepted, outputs, deadline)
+        results = [(await _wait(app, fut, oid, deadline), accepted) for oid, fut, accepted in futures]
+    except errors.ApiError:
+        for oid, _fut, _accepted in futures:
+            forget_waiter(app, oid)
+        if futures:  # some cancels were accepted: their outcome is unknown to this client
+            raise errors.timeout() from None
+        raise
+    rules = stage.rules[symbol]
+    return [views.cancel_json(o, rules, cancel_client_id(accepted), accepted.timestamp)
+            for o, accepted in results if o and o.get("status") == "CANCELED"]
+
+
+async def _wait(app: web.Application, fut: asyncio.Future, order_id: int, deadline: float):
+    """Match's answer to a command, or -1007 (execution status unknown) if it has not come by the
+    request's deadline (admission.py): the command was accepted and journaled, and goes on."""
+    try:
+        return await asyncio.wait_for(fut, max(0.0, deadline - asyncio.get_running_loop().time()))
+    except asyncio.TimeoutError:
+        forget_waiter(app, order_id)
+        raise errors.timeout() from None
+
+
+def forget_waiter(app: web.Application, order_id: int) -> None:
+    """Nobody waits for this command's answer any more (the client got -1007)."""
+    app[STAGE].waiters.pop(order_id, None)
+    app[STAGE].settling.pop(order_id, None)
+
+
+async def open_orders(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
+    """GET /api/v3/openOrders, `openOrders.status`."""
+    stage = app[STAGE]
+    symbol = params.parse_symbol(p, stage.rules, required=False)
+    await read_fresh(app)
+    orders = sorted((o for o in stage.account(account_id).open_orders.values() if symbol in (None, o["symbol"])),
+                    key=lambda o: o["order_id"])
+    return [views.order_json(o, stage.rules[o["symbol"]]) for o in orders]
+
+
+async def all_orders(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
+    """GET /api/v3/allOrders, `allOrders`."""
+    stage = app[STAGE]
+    symbol = params.parse_symbol(p, stage.rules)
+    start, end = params.parse_time_range(p)
+    order_id, limit = params.parse_int(p, "orderId"), params.parse_limit(p, "limit", default=500, maximum=1000)
+    await read_fresh(app)
+    rows = app[HISTORY].all_orders(account_id, symbol, order_id=order_id, start_time=start, end_time=end, limit=limit)
+    # the history lags the pipeline by a batch: the stage's own view of an order is fresher
+    return [views.order_json(stage.orders.get(o["order_id"], o), stage.rules[symbol]) for o in rows]
+
+
+async def my_trades(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
+    """GET /api/v3/myTrades, `myTrades`."""
+    stage = app[STAGE]
+    symbol = params.parse_symbol(p, stage.rules)
+    order_id, from_id, start, end = params.parse_my_trades_window(p)
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    await read_fresh(app)
+    rows = app[HISTORY].my_trades(account_id, symbol, from_id=from_id, start_time=start, end_time=end,
+                                  limit=limit, order_id=order_id)
+    out = views.my_trades_json(rows, account_id, stage.rules[symbol])
+    if order_id is not None:  # a self-trade: only the side of that order
+        out = [t for t in out if t["orderId"] == order_id]
+    return out
+
+
+async def account_info(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """GET /api/v3/account, `account.status`."""
+    stage = app[STAGE]
+    omit_zero = params.parse_bool(p, "omitZeroBalances")
+    await read_fresh(app)
+    balances = stage.balances(account_id)
+    rules = next(iter(stage.rules.values()))
+    return views.account_json(account_id, balances, rules, now_ms(), omit_zero_balances=omit_zero)
+
+
+async def order_rate_limits(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
+    """GET /api/v3/rateLimit/order, `account.rateLimits.orders`: the account's count in each ORDERS
+    window (ratelimit.py)."""
+    return app[LIMITER].order_usage(account_id, now_ms())

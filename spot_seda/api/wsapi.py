@@ -1,0 +1,435 @@
+"""Binance's WebSocket API with trading (web-socket-api.md), served by the Acquiring stage on its
+HTTP port at `/ws-api/v3`.
+
+Why here and not on Push's port: an order must be frozen and journaled before it is acknowledged,
+and Acquiring owns the freeze and the journal. So the trading methods call the very operations REST
+calls (trading.py, market.py): the same validation, the same AcquiringStage command, the same
+journal-then-Outbox commit and Waiter; only the envelope differs. User data on the same connection
+(`userDataStream.subscribe` after `session.logon`, `userDataStream.subscribe.signature`) is made by
+Push and relayed (relay.py), so an unmodified Binance client places its orders and reads its
+executionReports on one connection.
+
+A request is a JSON text frame `{"id", "method", "params"}`; the answer `{"id", "status", "result" |
+"error", "rateLimits"}` carries REST's JSON body or REST's `{"code", "msg"}` and REST's HTTP status.
+Signed methods take `apiKey`, `timestamp`, `recvWindow` and `signature` among the params (the
+payload: every param but `signature`, sorted, `key=value` joined by `&`; the account's kind of key),
+or run as the account a `session.logon` (Ed25519 keys only, as Binance) authenticated, with
+`timestamp` still required. Requests of one connection run concurrently, each as a task started in
+arrival order; answers go back as they are ready (match them by `id`).
+
+Limits, as REST's: each request adds its method's weight (REST's for the same request) to the IP's
+REQUEST_WEIGHT, the connection itself 2; `order.place` counts against the account's ORDERS; past
+one: 429 / 418 with `error.data.retryAfter` (ms). Admission control sheds orders and then everything
+else exactly as on the HTTP side (503, -1003). `rateLimits` is in every answer when the node has
+limits, unless `returnRateLimits=false` (the URL's query or the request's params).
+
+Not served here: `order.test` and `order.cancelReplace` answer -1020 until REST has them;
+SBE, `timeUnit=MICROSECOND` and other methods: -1020 too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import NamedTuple
+from weakref import WeakSet
+
+import msgspec
+from aiohttp import WSMsgType, web
+
+from ..binance import auth, errors
+from ..binance.errors import ApiError
+from ..stages.acquiring import CommandError
+from . import market, trading
+from .admission import ADMISSION
+from .fanout import GOING_AWAY, MAX_SEND_BUFFER, POLICY_VIOLATION, Client, Hub, text_frame
+from .plumbing import ACCOUNTS, COMMAND_ERRORS
+from .ratelimit import LIMITER, client_key, weight_of
+from .relay import UserDataRelay
+
+log = logging.getLogger("spot_seda.wsapi")
+
+PATH = "/ws-api/v3"
+CONNECT_WEIGHT = 2  # Binance: "Connecting to WebSocket API costs 2 weight."
+SESSION_WEIGHT = 2  # session.* and userDataStream.*
+MAX_SUBSCRIPTIONS = 1000  # active user data subscriptions per connection (Binance)
+HEARTBEAT_S = 20.0  # Binance pings every 20 s
+#: params that are the envelope's business, never the operation's
+ENVELOPE_PARAMS = frozenset({"apiKey", "signature", "returnRateLimits"})
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+Public = Callable[[web.Application, dict], Awaitable[object]]
+Private = Callable[[web.Application, int, dict, float], Awaitable[object]]
+
+
+class Method(NamedTuple):
+    """A method served by a REST operation: its REST route (for the weight) and kind."""
+
+    operation: Public | Private
+    route: tuple[str, str]
+    signed: bool = False
+    order: bool = False  # counts against the ORDERS limits, shed first
+
+
+METHODS: dict[str, Method] = {
+    "ping": Method(market.ping, ("GET", "/api/v3/ping")),
+    "time": Method(market.server_time, ("GET", "/api/v3/time")),
+    "exchangeInfo": Method(market.exchange_info, ("GET", "/api/v3/exchangeInfo")),
+    "depth": Method(market.depth, ("GET", "/api/v3/depth")),
+    "trades.recent": Method(market.recent_trades, ("GET", "/api/v3/trades")),
+    "trades.historical": Method(market.historical_trades, ("GET", "/api/v3/historicalTrades")),
+    "trades.aggregate": Method(market.agg_trades, ("GET", "/api/v3/aggTrades")),
+    "klines": Method(market.klines, ("GET", "/api/v3/klines")),
+    "avgPrice": Method(market.avg_price, ("GET", "/api/v3/avgPrice")),
+    "ticker.24hr": Method(market.ticker_24hr, ("GET", "/api/v3/ticker/24hr")),
+    "ticker.price": Method(market.ticker_price, ("GET", "/api/v3/ticker/price")),
+    "ticker.book": Method(market.book_ticker, ("GET", "/api/v3/ticker/bookTicker")),
+    "order.place": Method(trading.place_order, ("POST", "/api/v3/order"), signed=True, order=True),
+    "order.status": Method(trading.query_order, ("GET", "/api/v3/order"), signed=True),
+    "order.cancel": Method(trading.cancel_order, ("DELETE", "/api/v3/order"), signed=True),
+    "openOrders.status": Method(trading.open_orders, ("GET", "/api/v3/openOrders"), signed=True),
+    "openOrders.cancelAll": Method(trading.cancel_open_orders, ("DELETE", "/api/v3/openOrders"), signed=True),
+    "allOrders": Method(trading.all_orders, ("GET", "/api/v3/allOrders"), signed=True),
+    "myTrades": Method(trading.my_trades, ("GET", "/api/v3/myTrades"), signed=True),
+    "account.status": Method(trading.account_info, ("GET", "/api/v3/account"), signed=True),
+    "account.rateLimits.orders": Method(trading.order_rate_limits, ("GET", "/api/v3/rateLimit/order"), signed=True),
+}
+#: Binance methods whose REST endpoints this node does not serve yet (being added to REST now):
+#: -1020 until they are, then one line each in METHODS
+NOT_YET = frozenset({"order.test", "order.cancelReplace"})
+
+CONNECTIONS = web.AppKey("wsapi_connections", WeakSet)
+HUB = web.AppKey("wsapi_hub", Hub)
+RELAY = web.AppKey("wsapi_relay", UserDataRelay)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def text_params(params: dict) -> dict[str, str]:
+    """The operation's parameters (name -> text, as REST's query string gives them) from JSON ones:
+    numbers as written, booleans `true`/`false`, a `symbols` array as REST's `["A","B"]`; an object,
+    null or another array is -1100. The envelope's params (apiKey, signature, returnRateLimits) go."""
+    out = {}
+    for name, value in params.items():
+        if name in ENVELOPE_PARAMS:
+            continue
+        kind = type(value)
+        if kind is str:
+            out[name] = value
+        elif kind is bool:
+            out[name] = "true" if value else "false"
+        elif kind is int:
+            out[name] = str(value)
+        elif kind is float:
+            out[name] = repr(value)
+        elif kind is list and name == "symbols" and all(type(v) is str for v in value):
+            out[name] = _encode(value).decode()
+        else:
+            raise errors.illegal_chars(name)
+    return out
+
+
+def _flag(value, name: str) -> bool:
+    if value is True or value == "true":
+        return True
+    if value is False or value == "false":
+        return False
+    raise errors.illegal_chars(name)
+
+
+class Connection:
+    """One WebSocket API connection: its session (the logged-on account), its user data
+    subscriptions and its requests in flight."""
+
+    def __init__(self, app: web.Application, ws: web.WebSocketResponse, request: web.Request) -> None:
+        self.app = app
+        self.ws = ws
+        self.client = Client(ws, request.transport, combined=False)
+        self.ip = client_key(request.remote)
+        self.account = None  # accounts.Account after session.logon
+        self.authorized_since: int | None = None
+        self.connected_since = now_ms()
+        self.return_rate_limits = request.query.get("returnRateLimits", "true") != "false"
+        self.subscriptions: dict[int, int] = {}  # subscription id -> account
+        self.logon_subscription: int | None = None  # the one userDataStream.subscribe made
+        self.next_subscription = 0
+        self.tasks: set[asyncio.Task] = set()
+
+    # ---------------------------------------------------------------- frames
+
+    def on_frame(self, data: str) -> None:
+        """Parse one request and start its task (or answer a malformed one at once)."""
+        try:
+            req = _decode(data)
+        except msgspec.DecodeError:
+            return self.answer_error(None, errors.invalid_json())
+        except RecursionError:
+            return self.answer_error(None, errors.json_too_deep())
+        if type(req) is not dict:
+            return self.answer_error(None, errors.invalid_json())
+        req_id = req.get("id")
+        if req_id is not None and (type(req_id) not in (int, str) or (type(req_id) is str and len(req_id) > 64)):
+            return self.answer_error(None, errors.mandatory_missing("id"))
+        method = req.get("method")
+        if type(method) is not str or not method:
+            return self.answer_error(req_id, errors.mandatory_missing("method"))
+        params = req.get("params")
+        if params is None:
+            params = {}
+        elif type(params) is not dict:
+            return self.answer_error(req_id, errors.invalid_json())
+        task = asyncio.get_running_loop().create_task(self.serve(req_id, method.removeprefix("v3/"), params))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def answer(self, req_id, status: int, result=None, error: ApiError | None = None, rate_limits=None,
+               data: dict | None = None) -> None:
+        doc: dict = {"id": req_id, "status": status}
+        if error is None:
+            doc["result"] = result
+        else:
+            doc["error"] = error.body() | ({"data": data} if data else {})
+        if rate_limits is not None:
+            doc["rateLimits"] = rate_limits
+        client = self.client
+        client.write(text_frame(_encode(doc)))
+        if client.transport.get_write_buffer_size() > MAX_SEND_BUFFER:  # a client that does not read its answers
+            self.app[HUB].drop(client, POLICY_VIOLATION, f"client too slow: more than {MAX_SEND_BUFFER} bytes unsent")
+
+    def answer_error(self, req_id, err: ApiError) -> None:
+        self.answer(req_id, err.status, error=err)
+
+    # ---------------------------------------------------------------- requests
+
+    async def serve(self, req_id, name: str, params: dict) -> None:
+        """Run one request and answer it: weigh it, shed it under overload, authenticate it, run it."""
+        app = self.app
+        limiter = app[LIMITER]
+        method = METHODS.get(name)
+        try:
+            text = text_params(params) if method is not None else {}
+        except ApiError as exc:
+            text, bad_params = {}, exc
+        else:
+            bad_params = None
+        show = self.return_rate_limits
+        if "returnRateLimits" in params:
+            try:
+                show = _flag(params["returnRateLimits"], "returnRateLimits")
+            except ApiError as exc:
+                bad_params = bad_params or exc
+        show = show and limiter.enabled
+        weight = weight_of(*method.route, text) if method is not None else SESSION_WEIGHT
+        counters = None
+        if limiter.enabled:
+            counters, refusal, retry_s = limiter.charge(self.ip, weight, now_ms())
+            if refusal is not None:  # 429, or 418 for a banned IP: retryAfter is when it may go on (ms)
+                now = now_ms()
+                return self.answer(req_id, refusal.status, error=refusal,
+                                   data={"serverTime": now, "retryAfter": now + retry_s * 1000},
+                                   rate_limits=limiter.weight_usage(counters) if show else None)
+        gate = app[ADMISSION]
+        order = method is not None and method.order
+        why = gate.refusal_of(order)
+        if why is not None:
+            gate.note_shed(order, why)
+            err = errors.overloaded()
+            return self.answer(req_id, err.status, error=err,
+                               rate_limits=limiter.weight_usage(counters) if show else None)
+        gate.in_flight += 1
+        orders_usage = None
+        try:
+            if bad_params is not None:
+                raise bad_params
+            deadline = asyncio.get_running_loop().time() + gate.timeout_s
+            if method is None:
+                result = await self.session_method(name, params)
+            elif not method.signed:
+                result = await method.operation(app, text)
+            else:
+                account_id = self.authenticate(params)
+                if order and limiter.order_limits:
+                    _headers, refusal, retry_s = limiter.count_order(account_id, now_ms())
+                    orders_usage = limiter.order_usage(account_id, now_ms())
+                    if refusal is not None:
+                        now = now_ms()
+                        return self.answer(req_id, refusal.status, error=refusal,
+                                           data={"serverTime": now, "retryAfter": now + retry_s * 1000},
+                                           rate_limits=self.usage(show, orders_usage, counters))
+                result = await method.operation(app, account_id, text, deadline)
+        except ApiError as exc:
+            self.answer(req_id, exc.status, error=exc, rate_limits=self.usage(show, orders_usage, counters))
+        except CommandError as exc:
+            err = COMMAND_ERRORS[exc.kind]()
+            self.answer(req_id, err.status, error=err, rate_limits=self.usage(show, orders_usage, counters))
+        except Exception:
+            log.exception("unexpected error in WebSocket API method %s", name)
+            err = errors.unknown()
+            self.answer(req_id, err.status, error=err, rate_limits=self.usage(show, orders_usage, counters))
+        else:
+            self.answer(req_id, 200, result, rate_limits=self.usage(show, orders_usage, counters))
+        finally:
+            gate.in_flight -= 1
+
+    def usage(self, show: bool, orders_usage, counters) -> list | None:
+        """`rateLimits`: the account's ORDERS (for an order), then the IP's REQUEST_WEIGHT."""
+        if not show:
+            return None
+        return (orders_usage or []) + self.app[LIMITER].weight_usage(counters)
+
+    def authenticate(self, params: dict) -> int:
+        """The account a signed request runs as: its own apiKey + signature (ad hoc, overriding the
+        session), else the logged-on session's (the timestamp rule still applies)."""
+        if "apiKey" in params or "signature" in params or self.account is None:
+            return auth.verify_ws_request(self.app[ACCOUNTS], params, now_ms()).account_id
+        auth.ws_timestamp(params, now_ms())
+        return self.account.account_id
+
+    # ---------------------------------------------------------------- session and user data
+
+    async def session_method(self, name: str, params: dict):
+        """The methods of the session itself; -1020 for any other."""
+        if name in NOT_YET:  # Binance's, coming with their REST endpoints
+            raise errors.unsupported_operation()
+        match name:
+            case "session.logon":
+                key = params.get("apiKey")
+                if isinstance(key, str) and key and self.app[ACCOUNTS].authenticate(key).key_type != auth.ED25519:
+                    raise errors.unauthorized()  # Binance: "Only Ed25519 keys are supported for this feature."
+                account = auth.verify_ws_request(self.app[ACCOUNTS], params, now_ms())
+                if self.account is not None and self.account.account_id != account.account_id:
+                    self._end_logon_subscription()
+                self.account, self.authorized_since = account, now_ms()
+                return self.status()
+            case "session.status":
+                return self.status()
+            case "session.logout":
+                self._end_logon_subscription()
+                self.account = self.authorized_since = None
+                return self.status()
+            case "session.subscriptions":
+                return [{"subscriptionId": s} for s in sorted(self.subscriptions)]
+            case "userDataStream.subscribe":
+                if self.account is None:
+                    raise errors.unauthorized()
+                sub_id = await self.subscribe(self.account.account_id)
+                self.logon_subscription = sub_id
+                return {"subscriptionId": sub_id}
+            case "userDataStream.subscribe.signature":
+                account = auth.verify_ws_request(self.app[ACCOUNTS], params, now_ms())
+                return {"subscriptionId": await self.subscribe(account.account_id)}
+            case "userDataStream.unsubscribe":
+                wanted = params.get("subscriptionId")
+                if wanted is not None and type(wanted) is not int:
+                    raise errors.illegal_chars("subscriptionId")
+                if wanted is not None and wanted not in self.subscriptions:
+                    raise errors.subscription_inactive()
+                for sub_id in [wanted] if wanted is not None else list(self.subscriptions):
+                    self.unsubscribe(sub_id)
+                return {}
+        raise errors.unsupported_operation()  # a method this node does not know
+
+    def status(self) -> dict:
+        return {"apiKey": None if self.account is None else self.account.api_key,
+                "authorizedSince": self.authorized_since, "connectedSince": self.connected_since,
+                "returnRateLimits": self.return_rate_limits, "serverTime": now_ms(),
+                "userDataStream": bool(self.subscriptions)}
+
+    async def subscribe(self, account_id: int) -> int:
+        if account_id in self.subscriptions.values():
+            raise errors.subscription_active()
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
+            raise errors.ApiError(-2042, "Maximum subscription ID reached for this connection.")
+        sub_id = self.next_subscription
+        self.next_subscription += 1
+        self.subscriptions[sub_id] = account_id  # (before the await: a second subscribe is -2035)
+        try:
+            await self.app[RELAY].subscribe(self.client, account_id, sub_id)
+        except BaseException:
+            del self.subscriptions[sub_id]
+            raise
+        if self.client.closed:  # the connection ended while Push confirmed
+            self.unsubscribe(sub_id)
+        return sub_id
+
+    def unsubscribe(self, sub_id: int) -> None:
+        account_id = self.subscriptions.pop(sub_id, None)
+        if account_id is not None:
+            self.app[RELAY].unsubscribe(self.client, account_id)
+        if sub_id == self.logon_subscription:
+            self.logon_subscription = None
+
+    def _end_logon_subscription(self) -> None:
+        """session.logout (or a logon as another account) ends what userDataStream.subscribe began,
+        not the .signature subscriptions (Binance)."""
+        if self.logon_subscription is not None:
+            self.unsubscribe(self.logon_subscription)
+
+    def close(self) -> None:
+        for sub_id in list(self.subscriptions):
+            self.unsubscribe(sub_id)
+
+
+async def serve(request: web.Request) -> web.StreamResponse:
+    """`/ws-api/v3`: one connection; its requests are answered until it closes."""
+    app = request.app
+    limiter = app[LIMITER]
+    if limiter.enabled:  # the connection itself weighs CONNECT_WEIGHT (Binance)
+        counters, refusal, retry_s = limiter.charge(client_key(request.remote), CONNECT_WEIGHT, now_ms())
+        if refusal is not None:
+            resp = web.json_response(refusal.body(), status=refusal.status)
+            resp.headers["Retry-After"] = str(retry_s)
+            return resp
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
+    await ws.prepare(request)
+    conn = Connection(app, ws, request)
+    app[CONNECTIONS].add(conn)
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                conn.on_frame(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                conn.answer_error(None, errors.binary_frame())
+    finally:
+        conn.close()
+        app[HUB].end(conn.client, ws)
+    if conn.tasks:  # answers still coming to a closed socket: let the commands finish all the same
+        await asyncio.gather(*conn.tasks, return_exceptions=True)
+    return ws
+
+
+def add_routes(app: web.Application, relay_url: str, data_dir) -> None:
+    """Serve the WebSocket API on `app` (Acquiring's); user data comes from Push at `relay_url`."""
+    hub = Hub()
+    app[HUB] = hub
+    app[RELAY] = UserDataRelay(relay_url, data_dir, hub)
+    app[CONNECTIONS] = WeakSet()
+    app.router.add_get(PATH, serve)
+
+
+async def close_all(app: web.Application, grace_s: float = 2.0) -> None:
+    """At shutdown: let requests in flight finish (up to `grace_s`), send each connection Binance's
+    `serverShutdown` event, close it with 1001 GOING_AWAY, and drop the link to Push."""
+    connections = list(app[CONNECTIONS])
+    tasks = [t for c in connections for t in c.tasks]
+    if tasks:
+        await asyncio.wait(tasks, timeout=grace_s)
+    event = text_frame(_encode({"event": {"e": "serverShutdown", "E": now_ms()}}))
+
+    async def close(conn: Connection) -> None:
+        conn.client.write(event)
+        try:
+            await asyncio.wait_for(conn.ws.close(code=GOING_AWAY, message=b"server shutting down"), 1.0)
+        except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+            pass
+        if conn.client.transport is not None and not conn.client.transport.is_closing():
+            conn.client.transport.abort()
+
+    await asyncio.gather(*(close(c) for c in connections), return_exceptions=True)
+    await app[RELAY].close()

@@ -1,0 +1,317 @@
+"""Trading over Binance's WebSocket API (api/wsapi.py, issue 16) through a real node over a real aiohttp
+WebSocket: orders placed, queried and cancelled on one connection whose user data subscription shows
+them; an Ed25519 session.logon, then unsigned requests in the session; the orders are the REST
+API's (same journal, same answers); `rateLimits` in the answers; bad frames and signatures get
+Binance's errors and change nothing."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import msgspec
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from spot_seda.model.commands import DECODER, NewOrder
+from tests.conftest import eventually
+from tests.node.client import admin, funded_client
+from tests.ws_api.conftest import ADMIN_TOKEN, ORDERS_10S, connect, run, sign
+
+SYMBOL = "BTCUSDT"
+LIMIT_SELL = {"symbol": SYMBOL, "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01"}
+
+
+def limits_of(answer: dict) -> dict[str, int]:
+    return {f'{l["rateLimitType"]}-{l["intervalNum"]}{l["interval"][0]}': l["count"] for l in answer["rateLimits"]}
+
+
+async def ed25519_account(session, node, **deposits):
+    """An account registered with an Ed25519 public key; (its api key, its private key, its id)."""
+    private = ed25519.Ed25519PrivateKey.generate()
+    pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    status, acct = await admin(session, node.base, ADMIN_TOKEN, "/admin/v1/accounts", {"publicKey": pem})
+    assert status == 200 and acct["keyType"] == "ED25519", acct
+    for asset, amount in deposits.items():
+        status, doc = await admin(session, node.base, ADMIN_TOKEN, "/admin/v1/deposit",
+                                  {"accountId": acct["accountId"], "asset": asset, "amount": amount})
+        assert status == 200, doc
+    return acct["apiKey"], private, acct["accountId"]
+
+
+def test_place_query_cancel_with_user_data_on_one_connection(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            alice = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1", USDT="100000")
+            bob = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            api = await connect(session, node)
+            sub = await api.signed("userDataStream.subscribe.signature", alice.api_key, alice.secret)
+            assert sub["status"] == 200 and sub["result"] == {"subscriptionId": 0}, sub
+            again = await api.signed("userDataStream.subscribe.signature", alice.api_key, alice.secret)
+            assert again["error"]["code"] == -2035, again  # one subscription per account and connection
+
+            placed = await api.signed("order.place", alice.api_key, alice.secret, **LIMIT_SELL, price="61000",
+                                      newClientOrderId="ws-sell-1", newOrderRespType="RESULT")
+            assert placed["status"] == 200, placed
+            order = placed["result"]
+            assert order["status"] == "NEW" and order["clientOrderId"] == "ws-sell-1", order
+            counts = limits_of(placed)
+            assert counts["ORDERS-10S"] >= 1 and counts["ORDERS-1D"] >= 1 and counts["REQUEST_WEIGHT-1M"] > 0, placed
+            new = await api.event(lambda e: e.get("e") == "executionReport" and e["c"] == "ws-sell-1")
+            assert new["X"] == "NEW" and new["i"] == order["orderId"], new
+            await api.event(lambda e: e.get("e") == "outboundAccountPosition")
+
+            status = await api.signed("order.status", alice.api_key, alice.secret, symbol=SYMBOL,
+                                      origClientOrderId="ws-sell-1")
+            assert status["result"]["orderId"] == order["orderId"] and status["result"]["status"] == "NEW", status
+            opened = await api.signed("openOrders.status", alice.api_key, alice.secret, symbol=SYMBOL)
+            assert [o["orderId"] for o in opened["result"]] == [order["orderId"]], opened
+            # the order is REST's: the same journal, the same view, the same answer
+            code, rest = await alice.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"])
+            assert code == 200 and rest == status["result"], (rest, status)
+
+            # bob takes half of it over REST; alice sees the trade on her WebSocket API connection
+            code, taken = await bob.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
+                                          quantity="0.005", price="61000")
+            assert code == 200 and taken["status"] == "FILLED", taken
+            fill = await api.event(lambda e: e.get("e") == "executionReport" and e["x"] == "TRADE")
+            assert fill["X"] == "PARTIALLY_FILLED" and fill["l"] == "0.00500000", fill
+
+            cancelled = await api.signed("order.cancel", alice.api_key, alice.secret, symbol=SYMBOL,
+                                         orderId=order["orderId"])
+            assert cancelled["status"] == 200 and cancelled["result"]["status"] == "CANCELED", cancelled
+            gone = await api.event(lambda e: e.get("e") == "executionReport" and e["X"] == "CANCELED")
+            assert gone["i"] == order["orderId"], gone
+            again = await api.signed("order.cancel", alice.api_key, alice.secret, symbol=SYMBOL, orderId=order["orderId"])
+            assert again["status"] == 400 and again["error"]["code"] == -2011, again
+
+            # two more, cancelled together
+            for price in ("62000", "63000"):
+                assert (await api.signed("order.place", alice.api_key, alice.secret, **LIMIT_SELL, price=price))["status"] == 200
+            all_cancelled = await api.signed("openOrders.cancelAll", alice.api_key, alice.secret, symbol=SYMBOL)
+            assert [o["price"] for o in all_cancelled["result"]] == ["62000.00000000", "63000.00000000"], all_cancelled
+
+            history = await api.signed("allOrders", alice.api_key, alice.secret, symbol=SYMBOL)
+            assert [o["status"] for o in history["result"]] == ["CANCELED"] * 3, history
+            code, rest_history = await alice.signed("GET", "/api/v3/allOrders", symbol=SYMBOL)
+            assert rest_history == history["result"]
+            trades = await api.signed("myTrades", alice.api_key, alice.secret, symbol=SYMBOL)
+            assert [(t["qty"], t["isBuyer"]) for t in trades["result"]] == [("0.00500000", False)], trades
+            account = await api.signed("account.status", alice.api_key, alice.secret, omitZeroBalances=True)
+            balances = {b["asset"]: (b["free"], b["locked"]) for b in account["result"]["balances"]}
+            assert balances == await alice.balances() and balances["BTC"] == ("0.99500000", "0.00000000"), balances
+            usage = await api.signed("account.rateLimits.orders", alice.api_key, alice.secret)
+            assert [u["count"] for u in usage["result"]][0] >= 3, usage
+
+            unsub = await api.call("userDataStream.unsubscribe", {"subscriptionId": 0})
+            assert unsub["result"] == {}, unsub
+            assert (await api.call("userDataStream.unsubscribe", {"subscriptionId": 0}))["error"]["code"] == -2036
+            await api.ws.close()
+    run(scenario())
+
+
+def test_ed25519_logon_then_unsigned_requests(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            api_key, private, account_id = await ed25519_account(session, node, BTC="1")
+            api = await connect(session, node)
+            status = await api.call("session.status")
+            assert status["result"]["apiKey"] is None and status["result"]["userDataStream"] is False, status
+            # before logon, neither an unsigned order nor userDataStream.subscribe
+            refused = await api.call("order.place", {**LIMIT_SELL, "price": "70000", "timestamp": 1})
+            assert refused["error"]["code"] == -1102 and "apiKey" in refused["error"]["msg"], refused
+            assert (await api.call("userDataStream.subscribe"))["error"]["code"] == -1002
+
+            logon = await api.signed("session.logon", api_key, private)
+            assert logon["status"] == 200 and logon["result"]["apiKey"] == api_key, logon
+            assert logon["result"]["authorizedSince"] >= logon["result"]["connectedSince"], logon
+            sub = await api.call("userDataStream.subscribe")
+            assert sub["result"] == {"subscriptionId": 0}, sub
+            assert (await api.call("session.status"))["result"]["userDataStream"] is True
+
+            # no apiKey, no signature: the session's account; a timestamp is still required
+            placed = await api.call("order.place", {**LIMIT_SELL, "price": "70000", "newClientOrderId": "logon-1",
+                                                    "timestamp": int(time.time() * 1000)})
+            assert placed["status"] == 200 and placed["result"]["status"] == "NEW", placed
+            event = await api.event(lambda e: e.get("e") == "executionReport" and e["c"] == "logon-1")
+            assert event["X"] == "NEW", event
+            stale = await api.call("order.place", {**LIMIT_SELL, "price": "70000", "timestamp": int(time.time() * 1000) - 60_000})
+            assert stale["error"]["code"] == -1021, stale
+            mine = await api.call("openOrders.status", {"symbol": SYMBOL, "timestamp": int(time.time() * 1000)})
+            assert [o["clientOrderId"] for o in mine["result"]] == ["logon-1"], mine
+
+            out = await api.call("session.logout")
+            assert out["result"]["apiKey"] is None and out["result"]["userDataStream"] is False, out
+            refused = await api.call("openOrders.status", {"symbol": SYMBOL, "timestamp": int(time.time() * 1000)})
+            assert refused["error"]["code"] == -1102, refused
+            # a signed request on the same connection works all the same (ad hoc)
+            cancel = await api.signed("order.cancel", api_key, private, symbol=SYMBOL, origClientOrderId="logon-1")
+            assert cancel["result"]["status"] == "CANCELED", cancel
+
+            # HMAC keys cannot log on (Ed25519 only, as Binance); a wrong Ed25519 signature neither
+            hmac_user = await funded_client(session, node.base, ADMIN_TOKEN)
+            assert (await api.signed("session.logon", hmac_user.api_key, hmac_user.secret))["error"]["code"] == -1002
+            impostor = ed25519.Ed25519PrivateKey.generate()
+            assert (await api.signed("session.logon", api_key, impostor))["error"]["code"] == -1022
+            assert (await api.call("session.status"))["result"]["apiKey"] is None
+            await api.ws.close()
+    run(scenario())
+
+
+def test_bad_frames_and_signatures_get_errors_and_change_nothing(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            carol = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1", USDT="1000")
+            before = await carol.balances()
+            api = await connect(session, node)
+            await api.ws.send_bytes(b'{"id": 1, "method": "ping"}')
+            doc = await api.answer(None)
+            assert doc["status"] == 400 and doc["error"]["code"] == -1135 and "binary" in doc["error"]["msg"], doc
+            for frame, code in (("{not json", -1135), ("[1, 2]", -1135), ('"ping"', -1135), ("[" * 60_000, -1135),
+                                ('{"id": 7}', -1102), ('{"id": {"a": 1}, "method": "ping"}', -1102)):
+                await api.ws.send_str(frame)
+                doc = await api.answer(7 if code == -1102 and "method" not in frame else None)
+                assert doc["error"]["code"] == code, (frame[:40], doc)
+            assert (await api.call("ping", [1]))["error"]["code"] == -1135  # params must be an object
+            assert (await api.call("no.such.method"))["error"]["code"] == -1020
+            for later in ("order.test", "order.cancelReplace"):
+                assert (await api.call(later, {"symbol": SYMBOL}))["error"] == {
+                    "code": -1020, "msg": "This operation is not supported."}
+
+            order = {**LIMIT_SELL, "price": "80000"}
+            wrong = await api.signed("order.place", carol.api_key, "not-the-secret", **order)
+            assert wrong["status"] == 400 and wrong["error"]["code"] == -1022, wrong
+            tampered = await api.signed("order.place", carol.api_key, carol.secret, **order)  # (placed: a control)
+            assert tampered["status"] == 200, tampered
+            cancel = await api.signed("order.cancel", carol.api_key, carol.secret, symbol=SYMBOL,
+                                      orderId=tampered["result"]["orderId"])
+            assert cancel["status"] == 200
+            params = dict(order, apiKey=carol.api_key, timestamp=int(time.time() * 1000))
+            params["signature"] = sign(carol.secret, params)
+            params["price"] = "1"  # changed after signing
+            assert (await api.call("order.place", params))["error"]["code"] == -1022
+            assert (await api.call("order.place", {**order, "apiKey": "x" * 64, "timestamp": 1, "signature": "ab"}))["error"]["code"] == -2015
+            assert (await api.call("order.place", {**order, "apiKey": carol.api_key, "timestamp": 1}))["error"]["code"] == -1102
+            old = await api.signed("order.place", carol.api_key, carol.secret, **order, recvWindow=5000, timestamp=1)
+            assert old["error"]["code"] == -1021, old
+            nested = await api.signed("order.place", carol.api_key, carol.secret, **{**order, "price": None})
+            assert nested["error"]["code"] == -1100, nested
+            # REST's validation and REST's codes
+            off_tick = await api.signed("order.place", carol.api_key, carol.secret, **{**order, "price": "80000.001"})
+            code, rest = await carol.order(**{**order, "price": "80000.001"})
+            assert off_tick["error"] == rest and off_tick["status"] == code == 400, (off_tick, rest)
+            broke = await api.signed("order.place", carol.api_key, carol.secret, **{**order, "quantity": "5"})
+            assert broke["error"]["code"] == -2010, broke
+            unknown = await api.signed("order.place", carol.api_key, carol.secret, **order, foo="bar")
+            assert unknown["error"]["code"] == -1104, unknown
+            missing = await api.signed("order.status", carol.api_key, carol.secret, symbol=SYMBOL, orderId=10**9)
+            assert missing["error"]["code"] == -2013, missing
+            assert (await api.call("ping"))["status"] == 200  # the connection goes on
+
+            assert await carol.balances() == before
+            code, opened = await carol.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            assert opened == []
+            code, history = await carol.signed("GET", "/api/v3/allOrders", symbol=SYMBOL)
+            assert [o["status"] for o in history] == ["CANCELED"], history  # only the control order
+            await api.ws.close()
+    run(scenario())
+
+
+def test_market_data_methods_answer_as_rest(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            dave = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1", USDT="100000")
+            await dave.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.02", price="55000")
+            await dave.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="55000")
+            api = await connect(session, node)
+            for method, path, params in (("depth", "/api/v3/depth", {"symbol": SYMBOL, "limit": 5}),
+                                         ("trades.recent", "/api/v3/trades", {"symbol": SYMBOL, "limit": 3}),
+                                         ("klines", "/api/v3/klines", {"symbol": SYMBOL, "interval": "1m"}),
+                                         ("ticker.price", "/api/v3/ticker/price", {"symbol": SYMBOL}),
+                                         ("ticker.book", "/api/v3/ticker/bookTicker", {"symbol": SYMBOL}),
+                                         ("exchangeInfo", "/api/v3/exchangeInfo", {"symbol": SYMBOL})):
+                answer = await api.call(method, params)
+                assert answer["status"] == 200, answer
+                code, rest = await dave.public(path, **params)
+                if method == "exchangeInfo":
+                    answer["result"].pop("serverTime"), rest.pop("serverTime")
+                assert answer["result"] == rest, (method, answer, rest)
+            listed = await api.call("ticker.price", {"symbols": [SYMBOL, "ETHUSDT"]})
+            code, rest = await dave.public("/api/v3/ticker/price", symbols='["BTCUSDT","ETHUSDT"]')
+            assert listed["result"] == rest, listed
+            assert (await api.call("depth", {"symbol": "NOPE"}))["error"]["code"] == -1121
+            assert (await api.call("klines", {"symbol": SYMBOL}))["error"]["code"] == -1102
+            await api.ws.close()
+    run(scenario())
+
+
+def test_rate_limits_in_every_answer_and_orders_limit(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            erin = await funded_client(session, node.base, ADMIN_TOKEN, BTC="10")
+            api = await connect(session, node)
+            first, second = await api.call("time"), await api.call("depth", {"symbol": SYMBOL})
+            assert limits_of(second)["REQUEST_WEIGHT-1M"] - limits_of(first)["REQUEST_WEIGHT-1M"] == 5  # depth weighs 5
+            assert "rateLimits" not in await api.call("time", {"returnRateLimits": False})
+            quiet = await connect(session, node, "?returnRateLimits=false")
+            assert "rateLimits" not in await quiet.call("time")
+            assert "rateLimits" in await quiet.call("time", {"returnRateLimits": True})
+            await quiet.ws.close()
+
+            # ORDERS per account: pipelined orders, answered in any order, the one past the limit 429
+            sends = []
+            for i in range(ORDERS_10S + 1):
+                params = dict(LIMIT_SELL, price=str(90000 + i), newOrderRespType="ACK", apiKey=erin.api_key)
+                params["timestamp"] = int(time.time() * 1000)
+                params["signature"] = sign(erin.secret, params)
+                sends.append(await api.send("order.place", params))
+            answers = [await api.answer(i) for i in sends]
+            refused = [a for a in answers if a["status"] != 200]
+            assert len(refused) == 1 and refused[0]["status"] == 429 and refused[0]["error"]["code"] == -1015, refused
+            assert refused[0]["error"]["data"]["retryAfter"] > refused[0]["error"]["data"]["serverTime"]
+            assert limits_of(refused[0])["ORDERS-10S"] == ORDERS_10S
+            code, opened = await erin.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            assert len(opened) == ORDERS_10S  # the refused one changed nothing
+            cleared = await api.signed("openOrders.cancelAll", erin.api_key, erin.secret, symbol=SYMBOL)
+            assert len(cleared["result"]) == ORDERS_10S
+
+            async def settled():
+                assert (await erin.balances())["BTC"] == ("10.00000000", "0.00000000")
+            await eventually(settled)
+            await api.ws.close()
+    run(scenario())
+
+
+def journaled_orders(data_dir) -> dict[str, dict]:
+    """Every NewOrder in the node's journal, by client order id, as a dict of its fields."""
+    found = {}
+    for segment in sorted((data_dir / "journal").glob("*.seg")):
+        buf, offset = segment.read_bytes(), 0
+        while offset + 16 <= len(buf):  # a 16-byte header (payload length first), then the payload
+            length = int.from_bytes(buf[offset:offset + 4], "little")
+            command = DECODER.decode(buf[offset + 16:offset + 16 + length])
+            if isinstance(command, NewOrder):
+                found[command.client_order_id] = msgspec.structs.asdict(command)
+            offset += 16 + length
+    return found
+
+
+def test_an_order_over_the_ws_api_is_journaled_as_a_rest_order(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            frank = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            code, rest = await frank.order(**LIMIT_SELL, price="66000", newClientOrderId="same-rest")
+            api = await connect(session, node)
+            ws = await api.signed("order.place", frank.api_key, frank.secret, **LIMIT_SELL, price="66000",
+                                  newClientOrderId="same-ws")
+            await api.ws.close()
+            return rest, ws["result"]
+    rest, ws = run(scenario())
+    differ = ("orderId", "clientOrderId", "transactTime", "workingTime")
+    assert {k: v for k, v in rest.items() if k not in differ} == {k: v for k, v in ws.items() if k not in differ}
+    journal = journaled_orders(node.data_dir)
+    by_rest, by_ws = journal["same-rest"], journal["same-ws"]
+    assert (by_rest["order_id"], by_ws["order_id"]) == (rest["orderId"], ws["orderId"])
+    differ = ("order_id", "client_order_id", "timestamp")
+    assert {k: v for k, v in by_rest.items() if k not in differ} == {k: v for k, v in by_ws.items() if k not in differ}
