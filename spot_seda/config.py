@@ -129,8 +129,11 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """bus.transport = "kafka" (spot_seda/bus/kafka.py); topics get bus.partitions partitions."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
-    #: replicas of each topic the node creates (at most the number of brokers)
+    #: replicas of each topic the node creates (at most the number of brokers; configs/kafka.toml: 3)
     replication_factor: Positive = 1
+    #: a write is acknowledged once this many replicas have it (capped at replication_factor): with 3
+    #: replicas and 2, one broker may be down and no acknowledged write lives on one disk only
+    min_insync_replicas: Positive = 2
     #: topic names are <topic_prefix><topic>: several nodes can share a cluster
     topic_prefix: str = "spot_seda."
     #: how long the producer waits to fill a batch (latency against throughput)

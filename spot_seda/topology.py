@@ -85,12 +85,15 @@ def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring
     topics: dict[str, int] = {}
     groups: dict[str, tuple[tuple[str, ...], int]] = {}
     sources: dict[str, dict[str, tuple[str, ...]]] = {}
+    ordered: dict[str, tuple[str, ...]] = {}
     for spec in stage_specs(topology):
         if spec.name in exclude:
             continue
         cls = spec.load()
         for topic in (*cls.consumes, *cls.produces):
             topics[topic] = settings.bus.partitions
+        if cls.ordered_outputs and len(cls.produces) > 1:
+            ordered[spec.name] = tuple(cls.produces)
         if not cls.consumes:
             continue
         count = instances_of(spec.name, settings)
@@ -99,7 +102,7 @@ def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring
             groups[group] = (tuple(cls.consumes), 1 if cls.broadcast else count)
             if cls.sources:
                 sources[group] = {topic: tuple(cls.sources.get(topic, ())) for topic in cls.consumes}
-    return Wiring(topics, groups, sources)
+    return Wiring(topics, groups, sources, ordered)
 
 
 def consumer_slot(cls, name: str, instance: int) -> tuple[str, int]:

@@ -52,6 +52,10 @@ class Wiring:
     #: The queue transports then never carry, and the consumer never decodes, what it would drop
     #: (Match's own OrderChangeLog output coming back to it, Acquiring's to itself)
     sources: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: producing stage -> topics whose relative order it needs kept per partition number (Match:
+    #: trades before the order updates they cause). The queue transports keep every producer's
+    #: order anyway (one queue per member); Kafka orders only within a partition (bus/kafka.py)
+    ordered: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for group, (topics, members) in self.groups.items():

@@ -68,6 +68,10 @@ class Stage:
     broadcast: ClassVar[bool] = False
     #: topic -> the stages whose output on it this stage wants (empty: every producer)
     sources: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: consumers rely on the order of its outputs across its topics, partition by partition (Match:
+    #: a command's trades before its order updates): a transport that orders only within a
+    #: partition (Kafka) must keep it (Wiring.ordered)
+    ordered_outputs: ClassVar[bool] = False
     #: the stage records how far it has applied each input channel (Persist, in its database): its
     #: runner lets it read `input_progress`, the last sequence per channel of everything handed to
     #: handle_events so far
