@@ -23,6 +23,8 @@ together (a quorum needs a majority) and stopped together; its `bootstrap` lists
 
 By hand: `python -m spot_seda.kafka_broker [--brokers 3] [--data-dir DIR] [--port N]` runs them
 until Ctrl-C or SIGTERM, printing the bootstrap list on stdout; nothing is left running after.
+`python -m spot_seda.kafka_broker consumer-groups ARGS` is Kafka's kafka-consumer-groups.sh
+(e.g. `--bootstrap-server B --describe --all-groups`: every stage's committed offsets and lag).
 
 Standard library only.
 """
@@ -49,6 +51,7 @@ import uuid
 from pathlib import Path
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
+TOOLS_POM = POM.with_name("tools-pom.xml")  # Kafka's command-line tools (kafka-consumer-groups ...)
 DEFAULT_KAFKA_VERSION = "4.4.0"  # the pom's <kafka.version>; read from it when it is there
 HOME_ENV = "SPOT_SEDA_KAFKA_HOME"
 STAMP = ".spot_seda-complete"  # in lib/: the sha256 of the pom the jars were fetched with
@@ -112,7 +115,12 @@ def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def ensure_jars(pom: Path = POM) -> Path:
+def ensure_tools() -> Path:
+    """Fetch the classpath of Kafka's command-line tools once (into <home>/tools) and return it."""
+    return ensure_jars(TOOLS_POM, "tools")
+
+
+def ensure_jars(pom: Path = POM, into: str = "lib") -> Path:
     """Fetch the broker's runtime classpath once and return the directory holding the jars.
 
     Idempotent and safe across processes: the fetch runs under an exclusive lock on
@@ -121,7 +129,7 @@ def ensure_jars(pom: Path = POM) -> Path:
     Maven's output) when Maven is missing or fails.
     """
     home = kafka_home()
-    lib = home / "lib"
+    lib = home / into
     digest = _pom_digest(pom) if pom.is_file() else None
     if _complete(lib, digest):
         return lib
@@ -138,7 +146,7 @@ def ensure_jars(pom: Path = POM) -> Path:
             (tmp / STAMP).write_text(digest + "\n")
             if lib.exists():  # a fetch for another pom: move it aside, then drop it
                 old = Path(tempfile.mkdtemp(prefix="lib.old-", dir=home))
-                os.rename(lib, old / "lib")
+                os.rename(lib, old / into)
                 shutil.rmtree(old, ignore_errors=True)
             os.rename(tmp, lib)
         finally:
@@ -155,15 +163,15 @@ def _fetch(pom: Path, out: Path) -> None:
     shown = " ".join(cmd)
     if mvn is None:
         raise RuntimeError(f"cannot fetch the Kafka jars: `mvn` is not on PATH (command: {shown})")
-    print(f"spot_seda: fetching the Kafka {kafka_version(pom)} jars from Maven Central into "
-          f"{out.parent / 'lib'} (once) ...", file=sys.stderr, flush=True)
+    print(f"spot_seda: fetching the Kafka {kafka_version(pom)} jars of {pom.name} from Maven Central into "
+          f"{out.parent} (once) ...", file=sys.stderr, flush=True)
     try:
         res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, timeout=900)
     except subprocess.TimeoutExpired as exc:
         out_text = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode()
         raise RuntimeError(f"Maven timed out fetching the Kafka jars: {shown}\n{_tail(out_text)}")
-    if res.returncode != 0 or not any(out.glob("kafka_*.jar")):
+    if res.returncode != 0 or not any(out.glob("kafka*.jar")):
         raise RuntimeError(f"Maven failed to fetch the Kafka jars (exit {res.returncode}): "
                            f"{shown}\n{_tail(res.stdout)}")
 
@@ -561,7 +569,18 @@ def _distinct_ports(count: int) -> list[int]:
 # By hand
 
 
+def consumer_groups(args: list[str], **run) -> subprocess.CompletedProcess:
+    """Kafka's own kafka-consumer-groups (ConsumerGroupCommand) with `args`, e.g.
+    ["--bootstrap-server", B, "--describe", "--group", G]: what kafka-consumer-groups.sh runs."""
+    cmd = [java_bin(), "-Xmx256m", "-Dlog4j2.level=WARN", "-cp", f"{ensure_tools()}/*",
+           "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", *args]
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, **run)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["consumer-groups"]:  # kafka-consumer-groups.sh, from the Maven Central jars
+        return consumer_groups(argv[1:]).returncode
     ap = argparse.ArgumentParser(prog="python -m spot_seda.kafka_broker",
                                  description="Run Kafka brokers (KRaft) on this box until Ctrl-C or SIGTERM; "
                                              "prints the bootstrap list on stdout.")

@@ -399,3 +399,38 @@ class KafkaConsumer(Consumer):
             except self._ck.KafkaException:
                 pass  # nothing processed, or the cluster is gone: the lag tools see the last commit
             self._c.close()
+
+
+def group_lag(wiring: Wiring, settings, timeout: float = 10.0) -> dict[str, dict[str, int]]:
+    """Per consumer group of the wiring, from the cluster alone (wherever its members run): the
+    offsets it has committed, the end offsets of its topics and the lag between them, summed over
+    its partitions ({"committed", "end", "lag"}; a group that never committed has committed -1 and
+    lag -1). What `kafka-consumer-groups.sh --describe` shows per partition, for `run.py status`."""
+    ck = _kafka()
+    kafka = settings.kafka
+    admin = ck.admin.AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+    partitions = [ck.TopicPartition(kafka.topic_prefix + t, p) for t, n in wiring.topics.items() for p in range(n)]
+    existing = admin.list_topics(timeout=timeout).topics
+    partitions = [tp for tp in partitions if tp.topic in existing]
+    if not partitions:
+        return {}
+    ends = {(tp.topic, tp.partition): result.result().offset for tp, result in admin.list_offsets(
+        {tp: ck.admin.OffsetSpec.latest() for tp in partitions}, request_timeout=timeout).items()}
+    report = {}
+    for group, (topics, _members) in wiring.groups.items():
+        name = kafka.topic_prefix + group
+        mine = {kafka.topic_prefix + t for t in topics}
+        request = ck.ConsumerGroupTopicPartitions(name, [tp for tp in partitions if tp.topic in mine])
+        committed_tps = admin.list_consumer_group_offsets([request], request_timeout=timeout)[name].result()
+        committed = end = 0
+        known = False
+        for tp in committed_tps.topic_partitions:
+            high = ends.get((tp.topic, tp.partition), 0)
+            end += high
+            if tp.offset >= 0:
+                known = True
+                committed += tp.offset
+            else:  # never committed on this partition: nothing of it processed... since its start
+                committed += high
+        report[group] = {"committed": committed if known else -1, "end": end, "lag": end - committed if known else -1}
+    return report

@@ -1,19 +1,23 @@
 """The node with bus.transport = "kafka": every stage its own process, talking through a real
-broker; the HTTP trading scenarios of tests/node pass unchanged, and a killed stage brings the
-pipeline back with every acknowledged order."""
+three-broker cluster with replication 3; the HTTP trading scenarios of tests/node pass unchanged,
+Kafka's own kafka-consumer-groups and `run.py status` show every stage's lag, and a killed stage
+brings the pipeline back with every acknowledged order."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import uuid
 from decimal import Decimal
 
 import aiohttp
 import pytest
 
-from tests.conftest import run_node
+from spot_seda.kafka_broker import consumer_groups
+from tests.conftest import ROOT, run_node
 from tests.node.client import funded_client
 from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http
 from tests.node.test_trading import (  # noqa: F401  (run here again, over Kafka)
@@ -22,9 +26,10 @@ from tests.node.test_trading import (  # noqa: F401  (run here again, over Kafka
 )
 
 
-def kafka_extra(broker) -> str:
+def kafka_extra(broker, replication: int = 3) -> str:
     """Lines that go into node_toml's [bus] section, then the [kafka] and [runtime] sections."""
     return (f'transport = "kafka"\n[kafka]\nbootstrap_servers = "{broker.bootstrap}"\n'
+            f'replication_factor = {replication}\n'
             f'topic_prefix = "n{uuid.uuid4().hex[:8]}."\n[runtime]\nrestart_backoff_s = 0.05\n')
 
 
@@ -37,6 +42,39 @@ def node(tmp_path_factory, kafka_broker):
         wait_http(base, proc, timeout=60)
         proc.base = base
         yield proc
+
+
+def test_kafka_tools_and_run_py_status_show_every_stage_groups_lag(node, kafka_broker):
+    async def trade():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", BTC="1")
+            for side in ("BUY", "SELL"):
+                status, doc = await client.order(symbol="BTCUSDT", side=side, type="LIMIT", timeInForce="GTC",
+                                                 quantity="0.1", price="100", newOrderRespType="RESULT")
+                assert status == 200, doc
+    asyncio.run(trade())
+    config = node.data_dir.parent / "node.toml"
+    prefix = next(line.split('"')[1] for line in config.read_text().splitlines() if line.startswith("topic_prefix"))
+    groups = [prefix + g for g in ("match", "settlement", "kline", "acquiring", "persist", "push-0")]
+
+    def described() -> str | None:  # offsets are committed every second
+        res = consumer_groups(["--bootstrap-server", kafka_broker.bootstrap, "--describe", "--all-groups"],
+                              capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        lines = [line.split() for line in res.stdout.splitlines()]
+        mine = {row[0] for row in lines if row and row[0] in groups and row[1].startswith(prefix)}
+        return res.stdout if mine == set(groups) else None
+    out = node.wait_for(described, timeout=30, what="every stage group in kafka-consumer-groups")
+    assert "LAG" in out and prefix + "OrderChangeLog" in out and prefix + "TradeChangeLog" in out
+
+    def status() -> str | None:
+        res = subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(config), "status", "--once"],
+                             capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert res.returncode == 0, res.stderr
+        rows = {line.split()[0]: line.split()[1:] for line in res.stdout.splitlines() if line.strip()}
+        return res.stdout if all(g in rows and rows[g][-1] == "0" for g in ("match", "settlement", "persist")) else None
+    out = node.wait_for(status, timeout=30, what="run.py status with no lag left")
+    assert "kafka group" in out and "match-0" in out  # the Kafka groups beside the local stage table
 
 
 def test_a_killed_stage_restarts_the_pipeline_and_keeps_every_acknowledged_order(node):
