@@ -140,6 +140,9 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     linger_ms: NonNegativeFloat = 1.0
     #: the encoding of a message: JSON (the seed's field names, readable by any consumer) or msgpack
     codec: Literal["json", "msgpack"] = "json"
+    #: every accepted command also goes to <topic_prefix>CommandLog (replicated, kept forever), and
+    #: an order is answered only once the cluster has it (spot_seda/commandlog.py)
+    command_log: bool = True
 
 
 class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -27,13 +27,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import commandlog
 from ..history import History
 from ..bus import make_bus
 from ..bus.base import Producer
 from ..stages.base import Runner, sequence_layout
 from ..topology import StageSpec, consumer_slot, instances_of, stage_specs, wiring_for
 from .metrics import MetricsTable
-from .recovery import Feed, rebuild, replay_end, rotate_journal
+from .recovery import Feed, journal_dir, rebuild, replay_end, rotate_journal
 from .stageproc import STOP_SIGNAL, stage_main
 
 log = logging.getLogger("spot_seda.supervisor")
@@ -155,6 +156,8 @@ class Supervisor:
         if not any(s.name == "acquiring" for s in stage_specs(self.settings.node.topology)):  # replay enters there
             return
         gc.unfreeze()  # what an earlier recovery froze may be garbage now
+        if commandlog.enabled(self.settings):  # the cluster's command log and the local journal agree first
+            commandlog.reconcile(self.settings, journal_dir(self.data_dir))
         fed = self._fed()
         groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
         written = self._written() if fed else {}
