@@ -199,6 +199,7 @@ class KafkaJournal:
     Everything else (positions, truncation, reading) is the local journal's."""
 
     def __init__(self, journal: Journal, settings, name: str = "acquiring") -> None:
+        ensure_topic(settings)
         self.local = journal
         self._topic = topic_name(settings)
         self._p = _producer(settings, name + "-commandlog")

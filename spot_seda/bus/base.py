@@ -131,6 +131,10 @@ class Bus(ABC):
     #: False when a member killed mid-operation can wedge a queue others share (shm): the supervisor
     #: then restarts the whole pipeline on fresh queues instead of just the dead member.
     survives_member_death: bool = True
+    #: a member's consumer made again (in a restarted process) starts where the pipeline's
+    #: consumers started, and reads again everything its group was sent since (Kafka keeps it):
+    #: a stage that rebuilds its state from its input can then restart alone (supervisor.py)
+    rereads_from_start: bool = False
     #: producer(name, groups) can deliver to some consumer groups only (recovery feeds Persist so)
     can_target_groups: bool = False
 

@@ -94,6 +94,9 @@ class KafkaBus(Bus):
     # a member killed by SIGKILL leaves no lock behind, but its stage's state must still come back
     # from the journal with everyone else's (the same recovery as shm): see the module docstring
     survives_member_death = False
+    # the start offsets are the bus's, read once in the supervisor: a consumer made again in a
+    # restarted stage process reads every message since the pipeline started once more
+    rereads_from_start = True
 
     def __init__(self, wiring: Wiring, settings) -> None:
         self.wiring = wiring

@@ -233,7 +233,7 @@ class Supervisor:
                 inst.backoff * 2, self.settings.runtime.restart_backoff_max_s)
             log.error("❌ %s %s (pid %s) exited with code %s after %.1fs; restarting in %.2fs",
                       inst.cls.display_name(), inst.label, pid, code, uptime, inst.backoff)
-            if self.bus.survives_member_death:
+            if self.bus.survives_member_death or self._rebuilds_alone(inst):
                 inst.restart_at = now + inst.backoff
             else:
                 self._restart_pipeline(now + inst.backoff)
@@ -244,6 +244,22 @@ class Supervisor:
                 inst.restarts += 1
                 log.warning("🔄 restarting %s %s (restart #%d)", inst.cls.display_name(), inst.label, inst.restarts)
                 self._spawn(inst)
+
+    def _rebuilds_alone(self, inst: Instance) -> bool:
+        """Whether a dead instance can come back on its own while the others go on: over a bus that
+        lets it read its input since the pipeline started again (Kafka), a stage whose state follows
+        from that input restarts from the state it had then (the recovery's, which this process
+        still holds) or afresh, and catches up; what it sends again, consumers drop by sequence."""
+        cls = inst.cls
+        if not (self.bus.rereads_from_start and cls.consumes and cls.recovers_from_input):
+            return False
+        if cls.inherits_state and inst.label not in self.recovered:
+            return False
+        # its output sequences must come out as they did the first time, or consumers would drop the
+        # wrong entries as duplicates: so either its partitions do not mix, or it reads just one
+        members = 1 if cls.broadcast else instances_of(inst.spec.name, self.settings)
+        mine = [p for p in range(self.settings.bus.partitions) if cls.broadcast or p % members == inst.index]
+        return cls.keeps_partitions or not cls.produces or len(mine) == 1
 
     def _reap(self, inst: Instance) -> None:
         inst.process.join()
