@@ -143,6 +143,9 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: every accepted command also goes to <topic_prefix>CommandLog (replicated, kept forever), and
     #: an order is answered only once the cluster has it (spot_seda/commandlog.py)
     command_log: bool = True
+    #: how long the node's topics keep entries (-1: for ever). A stage restarted alone re-reads its
+    #: input since its pipeline started, a stage on a machine without Acquiring all of it
+    retention_ms: Annotated[int, msgspec.Meta(ge=-1)] = -1
 
 
 class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -73,10 +73,12 @@ def stage_specs(topology: str, only: str | None = None) -> tuple[StageSpec, ...]
                          "or module:NAME") from None
     if only is None:
         return specs
-    chosen = tuple(s for s in specs if s.name == only)
-    if not chosen:
-        raise ValueError(f"--stage: no stage {only!r} in topology {topology!r}; known: {', '.join(s.name for s in specs)}")
-    return chosen
+    names = [n.strip() for n in only.split(",") if n.strip()]  # "match" or "acquiring,kline,..."
+    unknown = [n for n in names if n not in {s.name for s in specs}]
+    if unknown or not names:
+        raise ValueError(f"--stage: no stage {', '.join(unknown) or repr(only)} in topology {topology!r}; "
+                         f"known: {', '.join(s.name for s in specs)}")
+    return tuple(s for s in specs if s.name in names)
 
 
 def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring:

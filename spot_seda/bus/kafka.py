@@ -62,6 +62,9 @@ def topic_configs(kafka) -> dict[str, str]:
     return {
         "min.insync.replicas": str(min(kafka.min_insync_replicas, kafka.replication_factor)),
         "unclean.leader.election.enable": "false",  # a lagging replica never becomes leader: no lost acks
+        # a stage restarted alone re-reads its input since the pipeline started (or, with no
+        # Acquiring beside it, all of it): what it must re-read must still be there
+        "retention.ms": str(kafka.retention_ms),
     }
 
 
@@ -153,6 +156,48 @@ class KafkaBus(Bus):
         finally:
             probe.close()
 
+    def start_from_beginning(self) -> None:
+        """Consumers made from now on start at the first offset Kafka holds of every partition (a
+        stage with no journal beside it rebuilds its state from all of its input)."""
+        ck = _kafka()
+        probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False})
+        try:
+            for name, p in list(self.start_offsets):
+                self.start_offsets[name, p] = probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=30)[0]
+        finally:
+            probe.close()
+
+    def last_sequences(self, producer: str, window: int = 512) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> the sequence of the last entry `producer` has in Kafka there, for
+        every partition of every topic that holds some of its entries. Reads each partition
+        backwards, `window` messages at a time, until it meets one of that producer's batches."""
+        ck = _kafka()
+        found: dict[tuple[str, int], int] = {}
+        probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False,
+                                           "enable.partition.eof": True})
+        wanted = producer.encode()
+        try:
+            for topic, partitions in self.wiring.topics.items():
+                name = self.kafka_topic(topic)
+                for p in range(partitions):
+                    low, high = probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=30)
+                    end = high
+                    while end > low and (topic, p) not in found:
+                        start = max(low, end - window)
+                        last = None
+                        for m in _read_range(probe, ck.TopicPartition(name, p, start), end):
+                            headers = m.headers() or []
+                            if headers and headers[0] == ("p", wanted):
+                                batch = self.codec.decode(m.value())
+                                if batch.entries and batch.entries[-1].sequence:  # markers carry none
+                                    last = batch.entries[-1].sequence
+                        if last is not None:
+                            found[topic, p] = last
+                        end = start
+            return found
+        finally:
+            probe.close()
+
     def producer(self, name: str) -> "KafkaProducer":
         producer = KafkaProducer(self, name)
         self._clients.append(producer)
@@ -171,6 +216,27 @@ class KafkaBus(Bus):
         for client in self._clients:
             client.close()
         self._clients.clear()
+
+
+def _read_range(consumer, tp, end: int, timeout: float = 30.0):
+    """The messages of tp from tp.offset up to `end` (exclusive), in order."""
+    consumer.assign([tp])
+    deadline = time.monotonic() + timeout
+    offset = tp.offset
+    try:
+        while offset < end:
+            if time.monotonic() > deadline:
+                raise BusError(f"reading {tp.topic}[{tp.partition}] from {tp.offset} timed out at {offset} of {end}")
+            for m in consumer.consume(num_messages=1000, timeout=0.5):
+                if m.error() is not None:
+                    continue  # end of partition
+                if m.offset() >= end:
+                    offset = end
+                    break
+                offset = m.offset() + 1
+                yield m
+    finally:
+        consumer.unassign()
 
 
 class KafkaProducer(Producer):

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, start the node: every stage of the configured topology, one pinned process each.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[_common(None)],
     )
-    parser.add_argument("--stage", metavar="NAME", help="run only this stage of the topology")
+    parser.add_argument("--stage", metavar="NAME[,NAME...]",
+                        help="run only these stages of the topology (over Kafka: the rest run elsewhere)")
     commands = parser.add_subparsers(dest="command", metavar="{status,replay}")  # none: the node
     status_parser = commands.add_parser(
         "status", parents=[_common(argparse.SUPPRESS)],

@@ -80,6 +80,10 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
         runner.on_marker = writer = SnapshotWriter(sup, inst, runner, row)
     if inst.cls.inherits_state and inst.label in sup.recovered:
         runner.adopt(sup.recovered[inst.label])
+    for (topic, partition), entries in sup.republish.get(inst.label, {}).items():  # before anything new
+        runner.producer.publish_to(topic, partition, entries)
+    if sup.republish.get(inst.label):
+        runner.producer.flush()
     log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
              inst.core if inst.core >= 0 else "any")
     serve = inst.spec.load_serve()

@@ -113,6 +113,14 @@ class Supervisor:
         #: the node takes snapshots (runtime/snapshots.py) when that journal is the source of truth
         self.snapshots = replay is None and only is None and self.runs_acquiring
         self.recovered: dict[str, Runner] = {}
+        #: stages run here without Acquiring, over a bus that keeps their input (Kafka): no journal
+        #: here to rebuild them from, so they start afresh and read all of their input (the other
+        #: machines' stages run on; see README, "Kafka mode")
+        self.from_log = False
+        #: instance label -> (topic, partition) -> entries the recovery's replay of that instance
+        #: produced that Kafka does not hold (a split node's Acquiring died before publishing them):
+        #: the new instance publishes them first (stageproc.py)
+        self.republish: dict[str, dict[tuple[str, int], list]] = {}
         self.snapshot_position = 0
         self.pid = os.getpid()
 
@@ -125,7 +133,7 @@ class Supervisor:
             from .snapshots import manifest_position
 
             self.snapshot_position = manifest_position(self.data_dir)
-        self.bus = self.make_bus(self.wiring, self.settings)
+        self._new_bus()
         self.table = MetricsTable.create([x.label for x in self.instances])
         self.table.write_manifest(self.data_dir)
         if self.replay is None:
@@ -141,6 +149,12 @@ class Supervisor:
             if inst.process is None:
                 self._spawn(inst)
 
+    def _new_bus(self) -> None:
+        self.bus = self.make_bus(self.wiring, self.settings)
+        self.from_log = self.bus.rereads_from_start and not self.runs_acquiring
+        if self.from_log:
+            self.bus.start_from_beginning()
+
     def _fed(self) -> list[Instance]:
         """Stage instances that start afresh and only consume (Persist): during recovery they run
         as their own processes and are fed the replay's output, instead of being replayed into."""
@@ -153,7 +167,12 @@ class Supervisor:
         fork: the children inherit it (copy-on-write), so each carries on exactly where the
         acknowledged commands left it, output sequences included."""
         self.recovered = {}
+        self.republish = {}
         if not any(s.name == "acquiring" for s in stage_specs(self.settings.node.topology)):  # replay enters there
+            return
+        if self.from_log:
+            log.info("📜 no Acquiring here: %s start afresh and read all of their input from Kafka",
+                     ", ".join(x.label for x in self.instances))
             return
         gc.unfreeze()  # what an earlier recovery froze may be garbage now
         if commandlog.enabled(self.settings):  # the cluster's command log and the local journal agree first
@@ -168,7 +187,21 @@ class Supervisor:
         def feed(label: str) -> Producer:
             return Feed(self.bus.producer(label, groups), fed, label, written)
 
-        self.recovered = rebuild(self.settings, self.data_dir, feed if fed else None, tuple({x.spec.name for x in fed}))
+        split = self.only is not None and self.runs_acquiring and self.bus.rereads_from_start
+        if split:  # other machines read what Acquiring published: what it could not, it must now
+            mine = [x.label for x in self.instances if x.spec.name == "acquiring"]
+            tails = {label: _Unpublished(self.bus.last_sequences(label)) for label in mine}
+
+            def feed(label: str) -> Producer:  # noqa: F811
+                return tails.get(label) or _Nowhere()
+
+        self.recovered = rebuild(self.settings, self.data_dir, feed if fed or split else None,
+                                 tuple({x.spec.name for x in fed}))
+        if split:
+            self.republish = {label: tail.entries for label, tail in tails.items() if tail.entries}
+            for label, tail in self.republish.items():
+                log.info("📤 %s publishes again %d entries of the journal that Kafka lacks", label,
+                         sum(len(e) for e in tail.values()))
         self._check_history(written)
         gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
 
@@ -253,7 +286,7 @@ class Supervisor:
         cls = inst.cls
         if not (self.bus.rereads_from_start and cls.consumes and cls.recovers_from_input):
             return False
-        if cls.inherits_state and inst.label not in self.recovered:
+        if cls.inherits_state and inst.label not in self.recovered and not self.from_log:
             return False
         # its output sequences must come out as they did the first time, or consumers would drop the
         # wrong entries as duplicates: so either its partitions do not mix, or it reads just one
@@ -276,7 +309,7 @@ class Supervisor:
             if inst.process is not None:
                 inst.process.kill()
                 self._reap(inst)
-        self.bus = self.make_bus(self.wiring, self.settings)
+        self._new_bus()
         self.generation += 1
         for inst in self._fed():
             inst.restarts += 1
@@ -368,3 +401,22 @@ class Supervisor:
 
     def pids(self) -> dict[str, int]:
         return {x.label: x.process.pid for x in self.instances if x.process is not None and x.process.is_alive()}
+
+
+class _Unpublished(Producer):
+    """Keeps what a replayed instance publishes past what Kafka already holds of it."""
+
+    def __init__(self, last: dict[tuple[str, int], int]) -> None:
+        self.last = last
+        self.entries: dict[tuple[str, int], list] = {}
+
+    def publish_to(self, topic, partition, entries) -> None:
+        done = self.last.get((topic, partition), 0)
+        fresh = [e for e in entries if e.sequence > done]
+        if fresh:
+            self.entries.setdefault((topic, partition), []).extend(fresh)
+
+
+class _Nowhere(Producer):
+    def publish_to(self, topic, partition, entries) -> None:
+        pass

@@ -1,0 +1,72 @@
+"""The node split over two "machines" (separate supervisors, separate data dirs, nothing shared but the
+Kafka cluster): Match alone on one, every other stage on the other. Under steady REST traffic the
+Match machine is killed -9 and comes back on an *empty* data dir: it rebuilds its books from what it
+reads in Kafka, the other machine goes on, and nothing acknowledged is lost; then the other machine's
+Acquiring dies and what it had not published yet reaches Match all the same."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import time
+
+from tests.conftest import run_node
+from tests.kafka.test_node_over_kafka import kafka_extra
+from tests.kafka.test_replicated import Traffic, check_history, open_accounts, orders_in_history, settle
+from tests.node.client import Client
+from tests.node.conftest import free_port, node_toml, wait_http
+
+OTHERS = "acquiring,kline,settlement,persist,push"
+
+
+def test_split_node_match_alone_killed_and_rebuilt_from_kafka(tmp_path, kafka_cluster):
+    extra = kafka_extra(kafka_cluster) + "restart_backoff_max_s = 0.5\n"
+    http = free_port()
+    base = f"http://127.0.0.1:{http}"
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    acked: dict[int, int] = {}
+    clients: dict[int, Client] = {}
+
+    def match_machine():
+        return run_node(b, node_toml(b / "data", free_port(), free_port(), extra=extra), "--stage", "match")
+
+    with run_node(a, node_toml(a / "data", http, free_port(), extra=extra), "--stage", OTHERS) as others:
+        wait_http(base, others, timeout=60)
+        match = match_machine()
+        node_b = match.__enter__()
+        try:
+            node_b.wait_running()
+            asyncio.run(open_accounts(base, clients))
+            with Traffic(clients, acked, seed=18) as traffic:
+                others.wait_for(lambda: traffic.count() > 80, timeout=60, what="orders before the kill")
+                os.killpg(node_b.proc.pid, signal.SIGKILL)  # the Match machine is gone, disk and all
+                node_b.proc.wait()
+                match.__exit__(None, None, None)
+                shutil.rmtree(b / "data")
+                time.sleep(1.0)
+                match = match_machine()
+                node_b = match.__enter__()
+                node_b.wait_running()
+                now = traffic.count()
+                others.wait_for(lambda: traffic.count() > now + 80, timeout=90, what="orders after Match came back")
+                # the other machine's Acquiring dies: its pipeline restarts from its journal, and what
+                # it had not published yet goes to Kafka before anything new
+                victim = others.stage_pids()["acquiring-0"]
+                os.kill(victim, signal.SIGKILL)
+                others.wait_for(lambda: others.stage_pids().get("acquiring-0") not in (0, victim, None),
+                                what="acquiring back")
+                wait_http(base, others, timeout=60)
+                now = traffic.count()
+                others.wait_for(lambda: traffic.count() > now + 80, timeout=90, what="orders after Acquiring came back")
+            assert "start afresh and read all of their input" in node_b.log()
+            totals = asyncio.run(settle(base, clients, acked))
+            history = orders_in_history(a / "data")
+            assert all(history.get(order_id) == 1 for order_id in acked)
+        finally:
+            others.terminate(60)  # first: its Acquiring's last marker passes through Match as it stops
+            match.__exit__(None, None, None)
+    check_history(a / "data", totals, len(clients))
