@@ -21,6 +21,13 @@ from tests.node.conftest import free_port, node_toml, wait_http
 OTHERS = "acquiring,kline,settlement,persist,push"
 
 
+def published(machine) -> int:
+    """Entries the machine's Match instance has published (its metrics table)."""
+    from spot_seda.runtime.metrics import open_from_manifest
+
+    return sum(int(row["events_out"]) for row in open_from_manifest(machine.data_dir).snapshot())
+
+
 def test_split_node_match_alone_killed_and_rebuilt_from_kafka(tmp_path, kafka_cluster):
     extra = kafka_extra(kafka_cluster) + "restart_backoff_max_s = 0.5\n"
     http = free_port()
@@ -69,4 +76,51 @@ def test_split_node_match_alone_killed_and_rebuilt_from_kafka(tmp_path, kafka_cl
         finally:
             others.terminate(60)  # first: its Acquiring's last marker passes through Match as it stops
             match.__exit__(None, None, None)
+    check_history(a / "data", totals, len(clients))
+
+
+def test_a_stopped_match_machine_replaced_then_resumed_changes_nothing(tmp_path, kafka_cluster):
+    """SIGSTOP the Match machine long enough to start a replacement on another (empty) one, then
+    SIGCONT it: two Matches of the same name now publish. They are not fenced: both are the same
+    deterministic function of the same partitions, so they send the same entries under the same
+    sequences, and every consumer keeps the first copy and drops the other. Nothing is applied twice."""
+    extra = kafka_extra(kafka_cluster) + "restart_backoff_max_s = 0.5\n"
+    http = free_port()
+    base = f"http://127.0.0.1:{http}"
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d in (a, b, c):
+        d.mkdir()
+    acked: dict[int, int] = {}
+    clients: dict[int, Client] = {}
+
+    def match_machine(where):
+        return run_node(where, node_toml(where / "data", free_port(), free_port(), extra=extra), "--stage", "match")
+
+    with run_node(a, node_toml(a / "data", http, free_port(), extra=extra), "--stage", OTHERS) as others, \
+            match_machine(b) as old:
+        wait_http(base, others, timeout=60)
+        old.wait_running()
+        replacement = None
+        try:
+            asyncio.run(open_accounts(base, clients))
+            with Traffic(clients, acked, seed=19) as traffic:
+                others.wait_for(lambda: traffic.count() > 60, timeout=60, what="orders before the stop")
+                os.killpg(old.proc.pid, signal.SIGSTOP)  # supervisor and Match, frozen mid-flight
+                replacement = match_machine(c)
+                new = replacement.__enter__()
+                new.wait_running()
+                now = traffic.count()
+                others.wait_for(lambda: traffic.count() > now + 60, timeout=90, what="orders with the replacement")
+                sent = published(old)
+                os.killpg(old.proc.pid, signal.SIGCONT)  # the zombie wakes up and publishes again
+                now = traffic.count()
+                others.wait_for(lambda: traffic.count() > now + 60, timeout=90, what="orders with both")
+                old.wait_for(lambda: published(old) > sent + 100, timeout=60, what="the zombie publishing")
+            totals = asyncio.run(settle(base, clients, acked))
+            history = orders_in_history(a / "data")
+            assert all(history.get(order_id) == 1 for order_id in acked)
+        finally:
+            others.terminate(60)
+            if replacement is not None:
+                replacement.__exit__(None, None, None)
     check_history(a / "data", totals, len(clients))
