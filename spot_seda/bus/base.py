@@ -120,8 +120,25 @@ class Consumer(ABC):
         """How many messages wait for this member (best effort; -1 when unknown)."""
         return -1
 
+    def positions(self) -> dict:
+        """Where this member would start again to read what it has not handed over yet
+        (transport-specific keys; empty when the transport cannot start elsewhere)."""
+        return {}
+
     def close(self) -> None:
         """Release the consumer."""
+
+
+class Blobs(ABC):
+    """Opaque values by key, kept by the transport's cluster (Kafka: a compacted topic)."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` durably, replacing what was there."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The last value stored under `key` (None: none)."""
 
 
 class Bus(ABC):
@@ -145,6 +162,10 @@ class Bus(ABC):
     @abstractmethod
     def consumer(self, group: str, member: int) -> Consumer:
         """The consumer of member `member` of `group`."""
+
+    def blobs(self) -> "Blobs | None":
+        """Where a stage instance keeps opaque state any machine can read back (None: nowhere)."""
+        return None
 
     def close(self) -> None:
         """Release every resource the bus holds (queues, connections)."""

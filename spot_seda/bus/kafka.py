@@ -45,7 +45,7 @@ from collections import deque
 from collections.abc import Iterator
 
 from ..model.changelog import Batch, ChangeLogEntry, Codec
-from .base import Bus, BusError, BusFull, Consumer, Producer, Wiring, split_for_limit
+from .base import Blobs, Bus, BusError, BusFull, Consumer, Producer, Wiring, split_for_limit
 
 
 def _kafka():
@@ -203,19 +203,113 @@ class KafkaBus(Bus):
         self._clients.append(producer)
         return producer
 
-    def consumer(self, group: str, member: int) -> "KafkaConsumer":
+    def consumer(self, group: str, member: int, start: dict[tuple[str, int], int] | None = None) -> "KafkaConsumer":
+        """`start`: (Kafka topic, partition) -> offset to start at instead of the bus's (a stage
+        restored from a snapshot that names its input positions)."""
         try:
             topics, members = self.wiring.groups[group]
         except KeyError:
             raise KeyError(f"no consumer group member {group}[{member}] in this wiring") from None
-        consumer = KafkaConsumer(self, group, member, topics, members)
+        consumer = KafkaConsumer(self, group, member, topics, members, start or {})
         self._clients.append(consumer)
         return consumer
+
+    def blobs(self) -> "KafkaBlobs":
+        blobs = KafkaBlobs(self)
+        self._clients.append(blobs)
+        return blobs
 
     def close(self) -> None:
         for client in self._clients:
             client.close()
         self._clients.clear()
+
+
+class KafkaBlobs(Blobs):
+    """Values by key in the compacted topic `<prefix>StageSnapshots` (replicated as the node's
+    topics), cut into chunks under the message size limit: chunk i of a value is keyed
+    `<key>#<id>#<i>`, then a head keyed `<key>` names the id and the chunk count, so a reader never
+    assembles a value half written; the previous value's chunks are then deleted (tombstones)."""
+
+    def __init__(self, bus: KafkaBus) -> None:
+        ck = _kafka()
+        self._ck = ck
+        self._bus = bus
+        self.topic = bus.prefix + "StageSnapshots"
+        self._chunk = max(1024, bus.settings.max_message_bytes - 4096)
+        self._common = bus.common
+        self._ensure()
+        self._p = ck.Producer(bus.common | {"enable.idempotence": True, "acks": "all",
+                                            "message.max.bytes": max(bus.settings.max_message_bytes + 4096, 1_000_000)})
+        self._previous: dict[str, tuple[int, int]] = {}  # key -> (id, chunks) of the value it replaced
+
+    def _ensure(self) -> None:
+        ck = self._ck
+        admin = ck.admin.AdminClient(self._common)
+        if self.topic not in admin.list_topics(timeout=30).topics:
+            config = topic_configs(self._bus.kafka) | {"cleanup.policy": "compact", "retention.ms": "-1"}
+            new = ck.admin.NewTopic(self.topic, num_partitions=1, replication_factor=self._bus.kafka.replication_factor,
+                                    config=config)
+            try:
+                admin.create_topics([new], operation_timeout=30)[self.topic].result()
+            except ck.KafkaException as exc:
+                if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise BusError(f"cannot create Kafka topic {self.topic}: {exc}") from None
+        wait_for_leaders(admin, {self.topic: 1})
+
+    def put(self, key: str, data: bytes) -> None:
+        ident = time.time_ns()
+        chunks = [data[i:i + self._chunk] for i in range(0, len(data), self._chunk)] or [b""]
+        for i, chunk in enumerate(chunks):
+            self._produce(f"{key}#{ident}#{i}", chunk)
+        self._produce(key, f"{ident} {len(chunks)}".encode())
+        self._flush()
+        old = self._previous.get(key)
+        if old is not None:
+            for i in range(old[1]):
+                self._produce(f"{key}#{old[0]}#{i}", None)
+            self._flush()
+        self._previous[key] = (ident, len(chunks))
+
+    def _produce(self, key: str, value: bytes | None) -> None:
+        while True:
+            try:
+                self._p.produce(self.topic, value, key.encode(), partition=0)
+                return
+            except BufferError:
+                self._p.poll(0.05)
+
+    def _flush(self) -> None:
+        if self._p.flush(self._bus.settings.put_timeout_s):
+            raise BusError(f"{self.topic}: not acknowledged within {self._bus.settings.put_timeout_s}s")
+
+    def get(self, key: str) -> bytes | None:
+        ck = self._ck
+        probe = ck.Consumer(self._common | {"group.id": self.topic + ".reader", "enable.auto.commit": False,
+                                            "enable.partition.eof": True})
+        try:
+            low, high = probe.get_watermark_offsets(ck.TopicPartition(self.topic, 0), timeout=30)
+            head, values = None, {}
+            prefix = key + "#"
+            for m in _read_range(probe, ck.TopicPartition(self.topic, 0, low), high):
+                k = m.key().decode()
+                if k == key:
+                    head = m.value()
+                elif k.startswith(prefix):
+                    values[k] = m.value()
+        finally:
+            probe.close()
+        if head is None:
+            return None
+        ident, count = map(int, head.split())
+        parts = [values.get(f"{key}#{ident}#{i}") for i in range(count)]
+        if any(p is None for p in parts):
+            raise BusError(f"{self.topic}: the value of {key!r} lacks chunks")
+        self._previous[key] = (ident, count)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._p.flush(self._bus.settings.put_timeout_s)
 
 
 def _read_range(consumer, tp, end: int, timeout: float = 30.0):
@@ -330,7 +424,8 @@ class KafkaProducer(Producer):
 
 
 class KafkaConsumer(Consumer):
-    def __init__(self, bus: KafkaBus, group: str, member: int, topics: tuple[str, ...], members: int) -> None:
+    def __init__(self, bus: KafkaBus, group: str, member: int, topics: tuple[str, ...], members: int,
+                 start: dict[tuple[str, int], int]) -> None:
         ck = _kafka()
         self._ck = ck
         self._max = bus.settings.batch_max
@@ -350,7 +445,8 @@ class KafkaConsumer(Consumer):
         wanted = bus.wiring.sources.get(group, {})
         #: Kafka topic -> the producer stages this group reads there (None: all)
         self._sources = {bus.kafka_topic(t): (frozenset(wanted[t]) if t in wanted else None) for t in topics}
-        self._assigned = [ck.TopicPartition(bus.kafka_topic(t), p, bus.start_offsets[bus.kafka_topic(t), p])
+        offsets = bus.start_offsets | start
+        self._assigned = [ck.TopicPartition(bus.kafka_topic(t), p, offsets[bus.kafka_topic(t), p])
                           for t in topics for p in range(bus.wiring.topics[t]) if p % members == member]
         #: (Kafka topic, partition) -> the next offset to hand over (everything before it was)
         self._next = {(tp.topic, tp.partition): tp.offset for tp in self._assigned}
@@ -448,6 +544,10 @@ class KafkaConsumer(Consumer):
 
     def commit(self) -> None:
         self._store()
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """(Kafka topic, partition) -> the next offset to hand over: everything before it was."""
+        return dict(self._next)
 
     def depth(self) -> int:
         """Messages behind the partitions' high watermarks (from the last fetch; no round trip)."""

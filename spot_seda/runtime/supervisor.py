@@ -114,8 +114,9 @@ class Supervisor:
         self.snapshots = replay is None and only is None and self.runs_acquiring
         self.recovered: dict[str, Runner] = {}
         #: stages run here without Acquiring, over a bus that keeps their input (Kafka): no journal
-        #: here to rebuild them from, so they start afresh and read all of their input (the other
-        #: machines' stages run on; see README, "Kafka mode")
+        #: here to rebuild them from, so they start from the state they kept in the cluster
+        #: (stageproc.py, KeptState), else afresh reading all of their input (the other machines'
+        #: stages run on; see README, "Kafka mode")
         self.from_log = False
         #: instance label -> (topic, partition) -> entries the recovery's replay of that instance
         #: produced that Kafka does not hold (a split node's Acquiring died before publishing them):
@@ -171,8 +172,8 @@ class Supervisor:
         if not any(s.name == "acquiring" for s in stage_specs(self.settings.node.topology)):  # replay enters there
             return
         if self.from_log:
-            log.info("📜 no Acquiring here: %s start afresh and read all of their input from Kafka",
-                     ", ".join(x.label for x in self.instances))
+            log.info("📜 no Acquiring here: %s start from the state they kept in Kafka, else afresh, and read "
+                     "their input from Kafka", ", ".join(x.label for x in self.instances))
             return
         gc.unfreeze()  # what an earlier recovery froze may be garbage now
         if commandlog.enabled(self.settings):  # the cluster's command log and the local journal agree first
