@@ -158,6 +158,10 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     restart_backoff_max_s: PositiveFloat = 5.0
     #: a stage whose heartbeat is older than this is considered wedged: killed and restarted
     stall_timeout_s: PositiveFloat = 10.0
+    #: `run.py --take-over` (over Kafka, no Acquiring beside it): an instance of one of its stages
+    #: run elsewhere whose kept state is older than this is taken over here (journal.snapshot_interval_s
+    #: sets how often it is written: keep this several times that)
+    take_over_after_s: PositiveFloat = 5.0
     #: how long a stopping stage may take to drain before it is killed
     drain_timeout_s: PositiveFloat = 10.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

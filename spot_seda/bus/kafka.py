@@ -312,6 +312,29 @@ class KafkaBlobs(Blobs):
         self._p.flush(self._bus.settings.put_timeout_s)
 
 
+def kept_heads(bus: KafkaBus, since: int = 0) -> tuple[dict[str, int], int]:
+    """The heads written to `<prefix>StageSnapshots` from offset `since` on: key -> the time (ns,
+    the writer's clock) its latest value was stored; and the offset to read on from. A short-lived
+    client, so the supervisor can call it between forks."""
+    ck = _kafka()
+    topic = bus.prefix + "StageSnapshots"
+    probe = ck.Consumer(bus.common | {"group.id": topic + ".watch", "enable.auto.commit": False,
+                                      "enable.partition.eof": True})
+    heads: dict[str, int] = {}
+    try:
+        try:
+            low, high = probe.get_watermark_offsets(ck.TopicPartition(topic, 0), timeout=10)
+        except ck.KafkaException:  # no such topic yet: nobody kept anything
+            return heads, since
+        for m in _read_range(probe, ck.TopicPartition(topic, 0, max(low, since)), high):
+            key = m.key().decode()
+            if "#" not in key and m.value():
+                heads[key] = int(m.value().split()[0])
+        return heads, high
+    finally:
+        probe.close()
+
+
 def _read_range(consumer, tp, end: int, timeout: float = 30.0):
     """The messages of tp from tp.offset up to `end` (exclusive), in order."""
     consumer.assign([tp])

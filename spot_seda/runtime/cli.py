@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--stage", metavar="NAME[,NAME...]",
                         help="run only these stages of the topology (over Kafka: the rest run elsewhere)")
+    parser.add_argument("--instance", metavar="N[,N...]",
+                        help="with --stage: run only these instances (runtime.instances) of its stages")
+    parser.add_argument("--take-over", action="store_true",
+                        help="with --stage over Kafka, no Acquiring here: run any other instance of these stages "
+                             "whose kept state stopped being written (runtime.take_over_after_s)")
     commands = parser.add_subparsers(dest="command", metavar="{status,replay}")  # none: the node
     status_parser = commands.add_parser(
         "status", parents=[_common(argparse.SUPPRESS)],
@@ -94,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     from .supervisor import Supervisor
 
     try:
-        supervisor = Supervisor(settings, only=args.stage)
+        indexes = {int(i) for i in args.instance.split(",")} if args.instance else None
+        supervisor = Supervisor(settings, only=args.stage, indexes=indexes, take_over=args.take_over)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -81,7 +81,7 @@ class Supervisor:
     """Runs a topology's stages as pinned child processes."""
 
     def __init__(self, settings, only: str | None = None, data_dir: Path | None = None, replay=None,
-                 bus_factory=None) -> None:
+                 bus_factory=None, indexes: set[int] | None = None, take_over: bool = False) -> None:
         if settings.bus.transport == "inproc":  # one process by design (tests, replay)
             raise ValueError("bus.transport = 'inproc': the multi-process node runs on 'shm' or 'kafka'")
         self.settings = settings
@@ -95,9 +95,19 @@ class Supervisor:
             cls = spec.load()
             for i in range(instances_of(spec.name, settings)):
                 self.instances.append(Instance(spec, cls, i, -1))
+        #: instances of these stages that run elsewhere (--instance): taken over here when theirs
+        #: stop keeping state (--take-over)
+        self.standby = [x for x in self.instances if indexes is not None and x.index not in indexes]
+        self.instances = [x for x in self.instances if x not in self.standby]
+        if not self.instances:
+            raise ValueError(f"--instance {sorted(indexes or ())}: no such instance of {only}")
+        self.take_over = take_over
+        self._watched_at = 0.0
+        self._heads_offset = 0
         allowed = sorted(os.sched_getaffinity(0))
-        cores = plan_cores([(x.spec.name, x.label) for x in self.instances], settings, allowed)
-        for inst, core in zip(self.instances, cores):
+        everyone = self.instances + self.standby
+        cores = plan_cores([(x.spec.name, x.label) for x in everyone], settings, allowed)
+        for inst, core in zip(everyone, cores):
             inst.core = core
         self.bus = None
         #: builds the transport from (wiring, settings); bench/pipeline.py passes a bench-only one
@@ -135,7 +145,7 @@ class Supervisor:
 
             self.snapshot_position = manifest_position(self.data_dir)
         self._new_bus()
-        self.table = MetricsTable.create([x.label for x in self.instances])
+        self.table = MetricsTable.create([x.label for x in self.instances + self.standby])
         self.table.write_manifest(self.data_dir)
         if self.replay is None:
             for inst in self._fed():  # first: they take the replay's output while it runs
@@ -272,12 +282,37 @@ class Supervisor:
             else:
                 self._restart_pipeline(now + inst.backoff)
         self._kill_stalled(now)
+        self._watch(now)
         self._check_snapshot()
         for inst in self.instances:
             if inst.process is None and inst.restart_at is not None and now >= inst.restart_at and not self._stopping:
                 inst.restarts += 1
                 log.warning("🔄 restarting %s %s (restart #%d)", inst.cls.display_name(), inst.label, inst.restarts)
                 self._spawn(inst)
+
+    def _watch(self, now: float) -> None:
+        """--take-over: once a second, read which instances kept their state lately; run here any
+        instance of these stages run elsewhere whose kept state is older than take_over_after_s.
+        Taking over one that is only slow, not dead, does no harm: two copies of a deterministic
+        instance send the same entries under the same sequences, and consumers keep the first."""
+        if not (self.take_over and self.from_log and self.standby) or now - self._watched_at < 1.0:
+            return
+        self._watched_at = now
+        from ..bus.kafka import kept_heads
+
+        heads, self._heads_offset = kept_heads(self.bus, self._heads_offset)
+        self._heads = getattr(self, "_heads", {}) | heads
+        limit = self.settings.runtime.take_over_after_s
+        wall = time.time_ns()
+        for inst in list(self.standby):
+            kept = self._heads.get(inst.label)
+            if kept is None or (wall - kept) / 1e9 <= limit:
+                continue  # never seen running anywhere, or alive
+            log.warning("🛟 %s %s kept no state for %.1fs: taking it over here", inst.cls.display_name(),
+                        inst.label, (wall - kept) / 1e9)
+            self.standby.remove(inst)
+            self.instances.append(inst)
+            self._spawn(inst)
 
     def _rebuilds_alone(self, inst: Instance) -> bool:
         """Whether a dead instance can come back on its own while the others go on: over a bus that
