@@ -159,7 +159,7 @@ def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
 
 def kafka_lag_table(settings) -> str:
     """Every consumer group's committed offsets, end offsets and lag, from the Kafka cluster."""
-    from ..bus.kafka import group_lag
+    from ..bus.kafkastate import group_lag
     from ..topology import wiring_for
 
     try:

@@ -298,7 +298,7 @@ class Supervisor:
         if not (self.take_over and self.from_log and self.standby) or now - self._watched_at < 1.0:
             return
         self._watched_at = now
-        from ..bus.kafka import kept_heads
+        from ..bus.kafkastate import kept_heads
 
         heads, self._heads_offset = kept_heads(self.bus, self._heads_offset)
         self._heads = getattr(self, "_heads", {}) | heads

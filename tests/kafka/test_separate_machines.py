@@ -22,6 +22,17 @@ from tests.node.conftest import free_port, node_toml, wait_http
 OTHERS = "acquiring,kline,settlement,persist,push"
 
 
+def kept_since(cluster, extra: str, label: str = "match-0") -> int:
+    """When `label` last kept its state in Kafka (ns; 0: never)."""
+    from types import SimpleNamespace
+
+    from spot_seda.bus.kafkastate import kept_heads
+
+    prefix = next(line.split('"')[1] for line in extra.splitlines() if line.startswith("topic_prefix"))
+    heads, _ = kept_heads(SimpleNamespace(prefix=prefix, common={"bootstrap.servers": cluster.bootstrap}))
+    return heads.get(label, 0)
+
+
 def published(machine) -> int:
     """Entries the machine's Match instance has published (its metrics table)."""
     from spot_seda.runtime.metrics import open_from_manifest
@@ -52,6 +63,9 @@ def test_split_node_match_alone_killed_and_rebuilt_from_kafka(tmp_path, kafka_cl
             asyncio.run(open_accounts(base, clients))
             with Traffic(clients, acked, seed=18) as traffic:
                 others.wait_for(lambda: traffic.count() > 80, timeout=60, what="orders before the kill")
+                kept = kept_since(kafka_cluster, extra)
+                others.wait_for(lambda: kept_since(kafka_cluster, extra) > kept, timeout=30,
+                                what="Match keeping its state since those orders")
                 os.killpg(node_b.proc.pid, signal.SIGKILL)  # the Match machine is gone, disk and all
                 node_b.proc.wait()
                 match.__exit__(None, None, None)
@@ -162,6 +176,9 @@ def test_two_match_machines_one_killed_the_other_takes_its_partitions_over(tmp_p
             asyncio.run(open_accounts(base, clients))
             with Traffic(clients, acked, seed=20) as traffic:
                 others.wait_for(lambda: traffic.count() > 60, timeout=60, what="orders before the kill")
+                kept = kept_since(kafka_cluster, extra, label)
+                others.wait_for(lambda: kept_since(kafka_cluster, extra, label) > kept, timeout=30,
+                                what=f"{label} keeping its state since those orders")
                 killed_at = time.monotonic()
                 os.killpg(victim.proc.pid, signal.SIGKILL)
                 victim.proc.wait()
