@@ -122,6 +122,14 @@ class Supervisor:
         self.runs_acquiring = any(s.name == "acquiring" for s in self.specs)
         #: the node takes snapshots (runtime/snapshots.py) when that journal is the source of truth
         self.snapshots = replay is None and only is None and self.runs_acquiring
+        if settings.bus.transport == "kafka" and not self.runs_acquiring and replay is None:
+            # no journal here: its stages resume from kept state and re-read, which must send the
+            # same entries under the same sequences as the first time
+            mixed = [x.label for x in self.instances + self.standby if x.cls.consumes and not self._replays_identically(x)]
+            if mixed:
+                raise ValueError(f"--stage: {', '.join(mixed)} mixes several input partitions into its output: on a "
+                                 "machine without Acquiring it needs one partition per instance "
+                                 "(runtime.instances = bus.partitions), or runs beside Acquiring")
         self.recovered: dict[str, Runner] = {}
         #: stages run here without Acquiring, over a bus that keeps their input (Kafka): no journal
         #: here to rebuild them from, so they start from the state they kept in the cluster
@@ -324,8 +332,13 @@ class Supervisor:
             return False
         if cls.inherits_state and inst.label not in self.recovered and not self.from_log:
             return False
-        # its output sequences must come out as they did the first time, or consumers would drop the
-        # wrong entries as duplicates: so either its partitions do not mix, or it reads just one
+        return self._replays_identically(inst)
+
+    def _replays_identically(self, inst: Instance) -> bool:
+        """Whether re-reading an instance's input sends out the same entries under the same sequences
+        as the first time, so consumers drop exactly the repeats: its partitions do not mix in its
+        output (Match, KLine), it publishes nothing, or it reads a single partition."""
+        cls = inst.cls
         members = 1 if cls.broadcast else instances_of(inst.spec.name, self.settings)
         mine = [p for p in range(self.settings.bus.partitions) if cls.broadcast or p % members == inst.index]
         return cls.keeps_partitions or not cls.produces or len(mine) == 1

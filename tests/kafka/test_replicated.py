@@ -226,7 +226,7 @@ def test_stages_killed_under_traffic_come_back_alone_and_lose_nothing(tmp_path, 
             now = traffic.count()
             node.wait_for(lambda: traffic.count() > now + 40, timeout=60, what="orders after the last kill")
         assert "restarting the whole pipeline" not in node.log()
-        assert node.log().count("🔄 restarting") == 6
+        assert node.log().count("🔄 restarting") >= 6
         totals = asyncio.run(settle(base, clients, acked))
         history = orders_in_history(data)
         assert all(history.get(order_id) == 1 for order_id in acked)
