@@ -3,7 +3,8 @@ Kafka cluster): Match alone on one, every other stage on the other. Under steady
 Match machine is killed -9 and comes back on an *empty* data dir: it loads the state it kept in Kafka
 and reads on from the input offsets that state names, the other machine goes on, and nothing
 acknowledged is lost; then the other machine's Acquiring dies and what it had not published yet
-reaches Match all the same. And a Match machine stopped, replaced and resumed changes nothing."""
+reaches Match all the same. A Match machine stopped, replaced and resumed changes nothing. And with
+two machines of Match, or of Settlement, one killed, the other takes its instance over."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import os
 import shutil
 import signal
 import time
+
+import pytest
 
 from tests.conftest import run_node
 from tests.kafka.test_node_over_kafka import kafka_extra
@@ -142,15 +145,17 @@ def test_a_stopped_match_machine_replaced_then_resumed_changes_nothing(tmp_path,
     check_history(a / "data", totals, len(clients))
 
 
-def test_two_match_machines_one_killed_the_other_takes_its_partitions_over(tmp_path, kafka_cluster):
-    """Failover: Match runs as two instances (two partitions) on two machines, each watching the
-    other (`--take-over`). kill -9 the one that owns BTCUSDT's partition while orders flow: within
-    a few seconds the other runs that instance too, from the state it kept in Kafka, and trading goes
-    on; nothing acknowledged is lost, nothing is applied twice."""
+@pytest.mark.parametrize("stage", ["match", "settlement"])
+def test_two_machines_of_a_stage_one_killed_the_other_takes_its_partitions_over(tmp_path, kafka_cluster, stage):
+    """Failover: Match (or Settlement) runs as two instances (two partitions) on two machines, each
+    watching the other (`--take-over`). kill -9 the one that owns BTCUSDT's partition while orders
+    flow: within a few seconds the other runs that instance too, from the state it kept in Kafka, and
+    trading goes on; nothing acknowledged is lost, nothing is applied twice."""
     from spot_seda.bus.base import partition_for
 
     extra = ("partitions = 2\n" + kafka_extra(kafka_cluster) + "restart_backoff_max_s = 0.5\n"
-             "take_over_after_s = 3.0\n[runtime.instances]\nmatch = 2\n[journal]\nsnapshot_interval_s = 0.5\n")
+             f"take_over_after_s = 3.0\n[runtime.instances]\n{stage} = 2\n[journal]\nsnapshot_interval_s = 0.5\n")
+    others_here = ",".join(s for s in ("acquiring", "match", "kline", "settlement", "persist", "push") if s != stage)
     http = free_port()
     base = f"http://127.0.0.1:{http}"
     a, m0, m1 = tmp_path / "a", tmp_path / "m0", tmp_path / "m1"
@@ -160,19 +165,19 @@ def test_two_match_machines_one_killed_the_other_takes_its_partitions_over(tmp_p
     clients: dict[int, Client] = {}
     victim_index = partition_for("BTCUSDT", 2) % 2  # the instance that owns BTCUSDT (trade_until's symbol)
 
-    def match_machine(where, index):
+    def stage_machine(where, index):
         return run_node(where, node_toml(where / "data", free_port(), free_port(), extra=extra),
-                        "--stage", "match", "--instance", str(index), "--take-over")
+                        "--stage", stage, "--instance", str(index), "--take-over")
 
-    with run_node(a, node_toml(a / "data", http, free_port(), extra=extra), "--stage", OTHERS) as others, \
-            match_machine(m0, 0) as first, match_machine(m1, 1) as second:
+    with run_node(a, node_toml(a / "data", http, free_port(), extra=extra), "--stage", others_here) as others, \
+            stage_machine(m0, 0) as first, stage_machine(m1, 1) as second:
         machines = {0: first, 1: second}
         victim, survivor = machines[victim_index], machines[1 - victim_index]
-        label = f"match-{victim_index}"
+        label = f"{stage}-{victim_index}"
         try:
             wait_http(base, others, timeout=60)
             for index, machine in machines.items():
-                machine.wait_for(lambda m=machine, i=index: m.stage_pids().get(f"match-{i}"), what="match up")
+                machine.wait_for(lambda m=machine, i=index: m.stage_pids().get(f"{stage}-{i}"), what=f"{stage} up")
             asyncio.run(open_accounts(base, clients))
             with Traffic(clients, acked, seed=20) as traffic:
                 others.wait_for(lambda: traffic.count() > 60, timeout=60, what="orders before the kill")
