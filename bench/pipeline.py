@@ -204,11 +204,13 @@ class Pipeline:
             settings.kafka.bootstrap_servers = args.kafka_bootstrap
             settings.kafka.topic_prefix = f"bench{os.getpid()}_{time.monotonic_ns()}."  # a fresh set of topics
         elif transport == "kafka":
-            from spot_seda.kafka_broker import KafkaBroker
+            from spot_seda.kafka_broker import KafkaBroker, KafkaCluster
 
-            self.broker = KafkaBroker(self.scratch / "kafka")
+            brokers = args.kafka_brokers
+            self.broker = KafkaBroker(self.scratch / "kafka") if brokers == 1 else KafkaCluster(self.scratch / "kafka", brokers)
             self.broker.__enter__()
             settings.kafka.bootstrap_servers = self.broker.bootstrap
+            settings.kafka.replication_factor = min(3, brokers)
         self.shared = Shared(len(load.cmds))
         self.intake = Queue(max_size_bytes=16 << 20, dumps=lambda b: b, loads=bytes)
         self.driver = Driver(load.wire, load.kinds, load.ids, load.deposits, self.intake, self.shared, self.scratch,
@@ -218,6 +220,14 @@ class Pipeline:
         self.table = None
         self.inproc = None
         self.subs = None
+
+    def broker_pids(self) -> list[int]:
+        """The JVMs of the Kafka broker(s) this bench started."""
+        if self.broker is None:
+            return []
+        if hasattr(self.broker, "pids"):
+            return self.broker.pids()
+        return [self.broker.proc.pid] if self.broker.proc else []
 
     def _plan(self, cores: list[int], match_instances: int) -> dict[str, int]:
         """Which core each process gets: --pin first, then one each where there are enough cores,
@@ -374,7 +384,7 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
     rows0 = pipe.rows()
     cpu0 = {label: cpu_ns(pid) for label, pid in pids.items()}
     aux = {"load": pipe.generator.pid, **({"subs": pipe.subs.pid} if pipe.subs is not None else {}),
-           **({"kafka broker": pipe.broker.proc.pid} if pipe.broker is not None and pipe.broker.proc else {})}
+           **({f"kafka broker {i + 1}": pid for i, pid in enumerate(pipe.broker_pids())})}
     aux0 = {k: cpu_ns(p) for k, p in aux.items()}
     mem0 = {label: private_mib(pid) for label, pid in pids.items()}
     rss0 = {label: rss_mib(pid) for label, pid in pids.items()}
@@ -701,6 +711,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--skip-engine", action="store_true",
                         help="do not time the engines alone (bench/engine.py's full chain) on the same commands")
     parser.add_argument("--kafka-bootstrap", help="kafka: use this broker instead of starting one")
+    parser.add_argument("--kafka-brokers", type=int, default=1,
+                        help="kafka: how many brokers the bench starts (3: replication 3, min.insync.replicas 2)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--config", default=str(ROOT / "configs" / "default.toml"))
     parser.add_argument("--json", help="write every figure of the run here")

@@ -149,6 +149,10 @@ class Driver:
         settings = stage.ctx.settings
         journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
                           batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes)
+        from spot_seda import commandlog
+
+        if commandlog.enabled(settings):  # over Kafka, as the node: acknowledged once the cluster has it
+            journal = commandlog.KafkaJournal(journal, settings, stage.ctx.producer_name)
         pending: deque = deque()
         outbox = Outbox(runner, pending)
         shared = self.shared

@@ -129,14 +129,23 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """bus.transport = "kafka" (spot_seda/bus/kafka.py); topics get bus.partitions partitions."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
-    #: replicas of each topic the node creates (at most the number of brokers)
+    #: replicas of each topic the node creates (at most the number of brokers; configs/kafka.toml: 3)
     replication_factor: Positive = 1
+    #: a write is acknowledged once this many replicas have it (capped at replication_factor): with 3
+    #: replicas and 2, one broker may be down and no acknowledged write lives on one disk only
+    min_insync_replicas: Positive = 2
     #: topic names are <topic_prefix><topic>: several nodes can share a cluster
     topic_prefix: str = "spot_seda."
     #: how long the producer waits to fill a batch (latency against throughput)
     linger_ms: NonNegativeFloat = 1.0
     #: the encoding of a message: JSON (the seed's field names, readable by any consumer) or msgpack
     codec: Literal["json", "msgpack"] = "json"
+    #: every accepted command also goes to <topic_prefix>CommandLog (replicated, kept forever), and
+    #: an order is answered only once the cluster has it (spot_seda/commandlog.py)
+    command_log: bool = True
+    #: how long the node's topics keep entries (-1: for ever). A stage restarted alone re-reads its
+    #: input since its pipeline started, a stage on a machine without Acquiring all of it
+    retention_ms: Annotated[int, msgspec.Meta(ge=-1)] = -1
 
 
 class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -149,6 +158,10 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     restart_backoff_max_s: PositiveFloat = 5.0
     #: a stage whose heartbeat is older than this is considered wedged: killed and restarted
     stall_timeout_s: PositiveFloat = 10.0
+    #: `run.py --take-over` (over Kafka, no Acquiring beside it): an instance of one of its stages
+    #: run elsewhere whose kept state is older than this is taken over here (journal.snapshot_interval_s
+    #: sets how often it is written: keep this several times that)
+    take_over_after_s: PositiveFloat = 5.0
     #: how long a stopping stage may take to drain before it is killed
     drain_timeout_s: PositiveFloat = 10.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

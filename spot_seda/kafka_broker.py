@@ -1,4 +1,5 @@
-"""A real single-node Apache Kafka broker (KRaft, no ZooKeeper, no Docker) for tests and by hand.
+"""Real Apache Kafka brokers (KRaft, no ZooKeeper, no Docker) on this box, for tests and by hand:
+one node (`KafkaBroker`) or a cluster of several (`KafkaCluster`, e.g. three with replication 3).
 
 The broker runs from the jars of Maven Central: `spot_seda/kafka/pom.xml` (package data, so an
 installed package finds it too) names them, and
@@ -15,7 +16,15 @@ with its log in `data_dir/broker.log`, and returns once the broker answers a Met
 listing itself. On exit it sends SIGTERM, then SIGKILL after 10 s, and waits for the JVM.
 Re-opening an already formatted `data_dir` restarts the broker on its data.
 
-By hand: `python -m spot_seda.kafka_broker [--data-dir DIR] [--port N]` runs one until Ctrl-C.
+`KafkaCluster(data_dir, 3)` runs three such nodes (each broker and controller, one static KRaft
+quorum of three voters, one cluster id, `data_dir/broker-<id>` each) with small heaps, started
+together (a quorum needs a majority) and stopped together; its `bootstrap` lists all three.
+`kill(i)` / `restart(i)` take one down with SIGKILL and bring it back on its data and ports.
+
+By hand: `python -m spot_seda.kafka_broker [--brokers 3] [--data-dir DIR] [--port N]` runs them
+until Ctrl-C or SIGTERM, printing the bootstrap list on stdout; nothing is left running after.
+`python -m spot_seda.kafka_broker consumer-groups ARGS` is Kafka's kafka-consumer-groups.sh
+(e.g. `--bootstrap-server B --describe --all-groups`: every stage's committed offsets and lag).
 
 Standard library only.
 """
@@ -42,6 +51,7 @@ import uuid
 from pathlib import Path
 
 POM = Path(__file__).resolve().parent / "kafka" / "pom.xml"
+TOOLS_POM = POM.with_name("tools-pom.xml")  # Kafka's command-line tools (kafka-consumer-groups ...)
 DEFAULT_KAFKA_VERSION = "4.4.0"  # the pom's <kafka.version>; read from it when it is there
 HOME_ENV = "SPOT_SEDA_KAFKA_HOME"
 STAMP = ".spot_seda-complete"  # in lib/: the sha256 of the pom the jars were fetched with
@@ -105,7 +115,12 @@ def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def ensure_jars(pom: Path = POM) -> Path:
+def ensure_tools() -> Path:
+    """Fetch the classpath of Kafka's command-line tools once (into <home>/tools) and return it."""
+    return ensure_jars(TOOLS_POM, "tools")
+
+
+def ensure_jars(pom: Path = POM, into: str = "lib") -> Path:
     """Fetch the broker's runtime classpath once and return the directory holding the jars.
 
     Idempotent and safe across processes: the fetch runs under an exclusive lock on
@@ -114,7 +129,7 @@ def ensure_jars(pom: Path = POM) -> Path:
     Maven's output) when Maven is missing or fails.
     """
     home = kafka_home()
-    lib = home / "lib"
+    lib = home / into
     digest = _pom_digest(pom) if pom.is_file() else None
     if _complete(lib, digest):
         return lib
@@ -131,7 +146,7 @@ def ensure_jars(pom: Path = POM) -> Path:
             (tmp / STAMP).write_text(digest + "\n")
             if lib.exists():  # a fetch for another pom: move it aside, then drop it
                 old = Path(tempfile.mkdtemp(prefix="lib.old-", dir=home))
-                os.rename(lib, old / "lib")
+                os.rename(lib, old / into)
                 shutil.rmtree(old, ignore_errors=True)
             os.rename(tmp, lib)
         finally:
@@ -148,15 +163,15 @@ def _fetch(pom: Path, out: Path) -> None:
     shown = " ".join(cmd)
     if mvn is None:
         raise RuntimeError(f"cannot fetch the Kafka jars: `mvn` is not on PATH (command: {shown})")
-    print(f"spot_seda: fetching the Kafka {kafka_version(pom)} jars from Maven Central into "
-          f"{out.parent / 'lib'} (once) ...", file=sys.stderr, flush=True)
+    print(f"spot_seda: fetching the Kafka {kafka_version(pom)} jars of {pom.name} from Maven Central into "
+          f"{out.parent} (once) ...", file=sys.stderr, flush=True)
     try:
         res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, timeout=900)
     except subprocess.TimeoutExpired as exc:
         out_text = exc.stdout if isinstance(exc.stdout, str) else (exc.stdout or b"").decode()
         raise RuntimeError(f"Maven timed out fetching the Kafka jars: {shown}\n{_tail(out_text)}")
-    if res.returncode != 0 or not any(out.glob("kafka_*.jar")):
+    if res.returncode != 0 or not any(out.glob("kafka*.jar")):
         raise RuntimeError(f"Maven failed to fetch the Kafka jars (exit {res.returncode}): "
                            f"{shown}\n{_tail(res.stdout)}")
 
@@ -234,17 +249,25 @@ def _stop_all() -> None:
 class KafkaBroker:
     """One Kafka node (broker + controller, KRaft) on 127.0.0.1, as a context manager.
 
-    `overrides` adds to or replaces lines of server.properties; `heap` is the JVM's -Xmx.
+    `overrides` adds to or replaces lines of server.properties; `heap` is the JVM's -Xmx. A node
+    of a cluster gets its `node_id`, the quorum's `voters` ("1@host:port,2@..."), the shared
+    `cluster_id` and the cluster's size `brokers` (internal topics are replicated over them all).
     """
 
     def __init__(self, data_dir: Path | str, port: int | None = None, *,
                  overrides: dict[str, object] | None = None, heap: str = "512m",
-                 start_timeout: float = START_TIMEOUT, log_level: str = "INFO") -> None:
+                 start_timeout: float = START_TIMEOUT, log_level: str = "INFO",
+                 node_id: int = 1, controller_port: int | None = None, voters: str | None = None,
+                 cluster_id: str | None = None, brokers: int = 1) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
-        self.controller_port = free_port()
+        self.controller_port = controller_port or free_port()
         while self.controller_port == self.port:
             self.controller_port = free_port()
+        self.node_id = node_id
+        self.voters = voters or f"{node_id}@127.0.0.1:{self.controller_port}"
+        self.cluster_id = cluster_id
+        self.brokers = brokers
         self.overrides = dict(overrides or {})
         self.heap = heap
         self.start_timeout = start_timeout
@@ -255,6 +278,8 @@ class KafkaBroker:
         self.log_dir = self.data_dir / "kraft-logs"
         self.proc: subprocess.Popen | None = None
         self.startup_s: float | None = None
+        self._t0 = 0.0
+        self._log_start = 0
 
     @property
     def bootstrap(self) -> str:
@@ -263,11 +288,13 @@ class KafkaBroker:
     # -- configuration
 
     def properties(self) -> dict[str, object]:
+        n = self.brokers
+        isr = min(2, n)  # acks=all then survives one broker down of three, never an unreplicated write
         props: dict[str, object] = {
             "process.roles": "broker,controller",
-            "node.id": 1,
-            # A static quorum: restarting on the same data with another controller port works.
-            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "node.id": self.node_id,
+            # A static quorum: restarting on the same data with other controller ports works.
+            "controller.quorum.voters": self.voters,
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -275,23 +302,27 @@ class KafkaBroker:
             "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             "log.dirs": str(self.log_dir),
             "num.partitions": 1,
-            "default.replication.factor": 1,
+            "default.replication.factor": n,
+            "min.insync.replicas": isr,
+            "unclean.leader.election.enable": "false",
             "auto.create.topics.enable": "false",
-            "offsets.topic.replication.factor": 1,
+            "offsets.topic.replication.factor": n,
             "offsets.topic.num.partitions": 1,  # the default 50 slow down the first group join
-            "transaction.state.log.replication.factor": 1,
-            "transaction.state.log.min.isr": 1,
+            "transaction.state.log.replication.factor": n,
+            "transaction.state.log.min.isr": isr,
             "transaction.state.log.num.partitions": 1,
-            "share.coordinator.state.topic.replication.factor": 1,
-            "share.coordinator.state.topic.min.isr": 1,
+            "share.coordinator.state.topic.replication.factor": n,
+            "share.coordinator.state.topic.min.isr": isr,
             "group.initial.rebalance.delay.ms": 0,
             # A restart after a kill -9 waits for the old incarnation's session to expire
-            # (DUPLICATE_BROKER_REGISTRATION until then): 4 s rather than 9.
+            # (DUPLICATE_BROKER_REGISTRATION until then): 4 s rather than 9 (6 s in a cluster,
+            # whose three JVMs share the cores with the node: a late heartbeat must not fence one).
             "broker.heartbeat.interval.ms": 1000,
-            "broker.session.timeout.ms": 4000,
+            "broker.session.timeout.ms": 4000 if n == 1 else 6000,
             # Sized for tests on a small machine.
             "num.network.threads": 2,
-            "num.io.threads": 4,
+            "num.io.threads": 4 if n == 1 else 2,
+            "num.replica.fetchers": 1,
             "num.recovery.threads.per.data.dir": 1,
             "log.segment.bytes": 16 * 1024 * 1024,
             "log.retention.ms": 60 * 60 * 1000,
@@ -315,7 +346,7 @@ class KafkaBroker:
         if (self.log_dir / "meta.properties").exists():
             return  # formatted before: restart on its data
         cmd = self._java(lib, "256m", "kafka.tools.StorageTool", "format",
-                         "-t", random_cluster_id(), "-c", str(self.props_path))
+                         "-t", self.cluster_id or random_cluster_id(), "-c", str(self.props_path))
         res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, timeout=120)
         with open(self.log_path, "a") as log:
@@ -327,9 +358,15 @@ class KafkaBroker:
     # -- life cycle
 
     def start(self) -> "KafkaBroker":
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> None:
+        """Start the JVM without waiting for it (a cluster launches all its nodes, then waits)."""
         if self.proc is not None:
             raise RuntimeError("broker already started")
-        t0 = time.monotonic()
+        self._t0 = time.monotonic()
         lib = ensure_jars()
         self._write_config()
         self._format(lib)
@@ -339,6 +376,7 @@ class KafkaBroker:
         setpriv = shutil.which("setpriv")
         if setpriv and threading.current_thread() is threading.main_thread():
             cmd = [setpriv, "--pdeathsig", "KILL", "--", *cmd]
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
@@ -347,13 +385,15 @@ class KafkaBroker:
         finally:
             log.close()
         _live.add(self)
+
+    def wait_ready(self) -> None:
+        """Return once the launched broker answers a Metadata request listing itself."""
         try:
-            self._wait_ready(t0)
+            self._wait_ready(self._t0)
         except BaseException:
             self.stop()
             raise
-        self.startup_s = time.monotonic() - t0
-        return self
+        self.startup_s = time.monotonic() - self._t0
 
     def _log_tail(self, lines: int = 40) -> str:
         try:
@@ -363,7 +403,7 @@ class KafkaBroker:
 
     def _wait_ready(self, t0: float) -> None:
         deadline = t0 + self.start_timeout
-        pos, started, last_err = 0, False, None
+        pos, started, last_err = self._log_start, False, None  # this start's lines, not an earlier one's
         while True:
             assert self.proc is not None
             if self.proc.poll() is not None:
@@ -389,20 +429,34 @@ class KafkaBroker:
                     f"{self.log_path} ends:\n{self._log_tail()}")
             time.sleep(0.1)
 
-    def stop(self) -> None:
-        """SIGTERM the broker's process group, SIGKILL it after 10 s; wait for the JVM."""
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """SIGTERM the broker's process group, SIGKILL it after `grace` s; wait for the JVM."""
+        self.terminate()
+        self.reap(grace)
+
+    def terminate(self) -> None:
+        """Ask the broker to stop (SIGTERM), without waiting."""
+        if self.proc is not None and self.proc.poll() is None:
+            self._signal(self.proc, signal.SIGTERM)
+
+    def reap(self, grace: float = STOP_GRACE) -> None:
+        """Wait up to `grace` s for a terminated broker, then SIGKILL what is left of its group."""
         proc, self.proc = self.proc, None
         _live.discard(self)
         if proc is None:
             return
-        if proc.poll() is None:
-            self._signal(proc, signal.SIGTERM)
-            try:
-                proc.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                pass
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
         self._signal(proc, signal.SIGKILL)  # also anything left in its group
         proc.wait()
+
+    def kill(self) -> None:
+        """kill -9 the broker (a crash, for tests); start() brings it back on its data."""
+        if self.proc is not None:
+            self._signal(self.proc, signal.SIGKILL)
+        self.reap(0)
 
     @staticmethod
     def _signal(proc: subprocess.Popen, sig: int) -> None:
@@ -420,28 +474,141 @@ class KafkaBroker:
         self.stop()
 
 
+class KafkaCluster:
+    """`brokers` KafkaBroker nodes forming one KRaft cluster on 127.0.0.1, as a context manager.
+
+    Every node is broker and controller (a static quorum of all of them); internal topics and the
+    defaults for new topics are replicated over every node, with min.insync.replicas 2 (when there
+    are at least two) and unclean leader election off. Heaps are small (`heap` each): three nodes
+    fit a small box beside the node they serve.
+    """
+
+    def __init__(self, data_dir: Path | str, brokers: int = 3, *, heap: str = "384m",
+                 overrides: dict[str, object] | None = None, start_timeout: float = 90.0,
+                 log_level: str = "INFO") -> None:
+        if brokers < 1:
+            raise ValueError("a cluster needs at least one broker")
+        self.data_dir = Path(data_dir).resolve()
+        ids = range(1, brokers + 1)
+        ports = _distinct_ports(2 * brokers)
+        controllers = dict(zip(ids, ports[brokers:]))
+        voters = ",".join(f"{i}@127.0.0.1:{controllers[i]}" for i in ids)
+        cluster_id = self._cluster_id()
+        self.nodes = [
+            KafkaBroker(self.data_dir / f"broker-{i}", ports[i - 1], overrides=overrides, heap=heap,
+                        start_timeout=start_timeout, log_level=log_level, node_id=i,
+                        controller_port=controllers[i], voters=voters, cluster_id=cluster_id, brokers=brokers)
+            for i in ids
+        ]
+        self.startup_s: float | None = None
+
+    def _cluster_id(self) -> str:
+        """The cluster id the data dir was formatted with (a restart on it), else a new one."""
+        path = self.data_dir / "cluster.id"
+        try:
+            return path.read_text().strip()
+        except OSError:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            cid = random_cluster_id()
+            path.write_text(cid + "\n")
+            return cid
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    def start(self) -> "KafkaCluster":
+        t0 = time.monotonic()
+        try:
+            for node in self.nodes:  # all at once: the controller quorum needs a majority to elect
+                node.launch()
+            for node in self.nodes:
+                node.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - t0
+        return self
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """SIGTERM every node at once (one by one, the last ones would wait for a lost quorum),
+        SIGKILL what is left after `grace` s; returns with no JVM of the cluster running."""
+        for node in self.nodes:
+            node.terminate()
+        for node in self.nodes:
+            node.reap(grace)
+
+    def kill(self, index: int) -> None:
+        """kill -9 node `index` (0-based)."""
+        self.nodes[index].kill()
+
+    def restart(self, index: int) -> None:
+        """Start node `index` again on its data and ports, and wait until it serves."""
+        self.nodes[index].start()
+
+    def pids(self) -> list[int]:
+        return [n.proc.pid for n in self.nodes if n.proc is not None]
+
+    def __enter__(self) -> "KafkaCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _distinct_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 # ---------------------------------------------------------------------------------------------
 # By hand
 
 
+def consumer_groups(args: list[str], **run) -> subprocess.CompletedProcess:
+    """Kafka's own kafka-consumer-groups (ConsumerGroupCommand) with `args`, e.g.
+    ["--bootstrap-server", B, "--describe", "--group", G]: what kafka-consumer-groups.sh runs."""
+    cmd = [java_bin(), "-Xmx256m", "-Dlog4j2.level=WARN", "-cp", f"{ensure_tools()}/*",
+           "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", *args]
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, **run)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["consumer-groups"]:  # kafka-consumer-groups.sh, from the Maven Central jars
+        return consumer_groups(argv[1:]).returncode
     ap = argparse.ArgumentParser(prog="python -m spot_seda.kafka_broker",
-                                 description="Run a single-node Kafka broker (KRaft) until Ctrl-C.")
+                                 description="Run Kafka brokers (KRaft) on this box until Ctrl-C or SIGTERM; "
+                                             "prints the bootstrap list on stdout.")
+    ap.add_argument("--brokers", type=int, default=1, help="how many brokers (default 1; 3 for replication 3)")
     ap.add_argument("--data-dir", type=Path, help="keep the data here (default: a temp dir, removed on exit)")
-    ap.add_argument("--port", type=int, help="the broker's port (default: a free one)")
+    ap.add_argument("--port", type=int, help="the broker's port (one broker only; default: a free one)")
+    ap.add_argument("--heap", help="each JVM's -Xmx (default 512m for one broker, 384m each for several)")
     args = ap.parse_args(argv)
+    if args.brokers < 1:
+        ap.error("--brokers must be at least 1")
+    if args.port is not None and args.brokers != 1:
+        ap.error("--port goes with one broker only")
 
     data_dir = args.data_dir
     tmp = None
     if data_dir is None:
         tmp = tempfile.mkdtemp(prefix="spot_seda-kafka-")
         data_dir = Path(tmp)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds through the with: brokers stopped
     try:
-        with KafkaBroker(data_dir, args.port) as broker:
-            print(f"Kafka {kafka_version()} ready in {broker.startup_s:.1f} s; "
-                  f"bootstrap: {broker.bootstrap}; log: {broker.log_path}", file=sys.stderr)
-            print(broker.bootstrap, flush=True)
+        if args.brokers == 1:
+            server = KafkaBroker(data_dir, args.port, heap=args.heap or "512m")
+        else:
+            server = KafkaCluster(data_dir, args.brokers, heap=args.heap or "384m")
+        with server:
+            print(f"Kafka {kafka_version()}: {args.brokers} broker(s) ready in {server.startup_s:.1f} s; "
+                  f"bootstrap: {server.bootstrap}; data: {data_dir}", file=sys.stderr)
+            print(server.bootstrap, flush=True)
             try:
                 while True:
                     signal.pause()

@@ -82,10 +82,12 @@ def stage_specs(topology: str, only: str | None = None) -> tuple[StageSpec, ...]
                          "or module:NAME") from None
     if only is None:
         return specs
-    chosen = tuple(s for s in specs if s.name == only)
-    if not chosen:
-        raise ValueError(f"--stage: no stage {only!r} in topology {topology!r}; known: {', '.join(s.name for s in specs)}")
-    return chosen
+    names = [n.strip() for n in only.split(",") if n.strip()]  # "match" or "acquiring,kline,..."
+    unknown = [n for n in names if n not in {s.name for s in specs}]
+    if unknown or not names:
+        raise ValueError(f"--stage: no stage {', '.join(unknown) or repr(only)} in topology {topology!r}; "
+                         f"known: {', '.join(s.name for s in specs)}")
+    return tuple(s for s in specs if s.name in names)
 
 
 def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring:
@@ -94,12 +96,15 @@ def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring
     topics: dict[str, int] = {}
     groups: dict[str, tuple[tuple[str, ...], int]] = {}
     sources: dict[str, dict[str, tuple[str, ...]]] = {}
+    ordered: dict[str, tuple[str, ...]] = {}
     for spec in stage_specs(topology):
         if spec.name in exclude:
             continue
         cls = spec.load()
         for topic in (*cls.consumes, *cls.produces):
             topics[topic] = settings.bus.partitions
+        if cls.ordered_outputs and len(cls.produces) > 1:
+            ordered[spec.name] = tuple(cls.produces)
         if not cls.consumes:
             continue
         count = instances_of(spec.name, settings)
@@ -108,7 +113,7 @@ def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring
             groups[group] = (tuple(cls.consumes), 1 if cls.broadcast else count)
             if cls.sources:
                 sources[group] = {topic: tuple(cls.sources.get(topic, ())) for topic in cls.consumes}
-    return Wiring(topics, groups, sources)
+    return Wiring(topics, groups, sources, ordered)
 
 
 def with_role(specs: tuple[StageSpec, ...], role: str) -> StageSpec | None:

@@ -52,6 +52,10 @@ class Wiring:
     #: The queue transports then never carry, and the consumer never decodes, what it would drop
     #: (Match's own OrderChangeLog output coming back to it, Acquiring's to itself)
     sources: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    #: producing stage -> topics whose relative order it needs kept per partition number (Match:
+    #: trades before the order updates they cause). The queue transports keep every producer's
+    #: order anyway (one queue per member); Kafka orders only within a partition (bus/kafka.py)
+    ordered: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for group, (topics, members) in self.groups.items():
@@ -116,8 +120,25 @@ class Consumer(ABC):
         """How many messages wait for this member (best effort; -1 when unknown)."""
         return -1
 
+    def positions(self) -> dict:
+        """Where this member would start again to read what it has not handed over yet
+        (transport-specific keys; empty when the transport cannot start elsewhere)."""
+        return {}
+
     def close(self) -> None:
         """Release the consumer."""
+
+
+class Blobs(ABC):
+    """Opaque values by key, kept by the transport's cluster (Kafka: a compacted topic)."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Store `data` under `key` durably, replacing what was there."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The last value stored under `key` (None: none)."""
 
 
 class Bus(ABC):
@@ -127,6 +148,10 @@ class Bus(ABC):
     #: False when a member killed mid-operation can wedge a queue others share (shm): the supervisor
     #: then restarts the whole pipeline on fresh queues instead of just the dead member.
     survives_member_death: bool = True
+    #: a member's consumer made again (in a restarted process) starts where the pipeline's
+    #: consumers started, and reads again everything its group was sent since (Kafka keeps it):
+    #: a stage that rebuilds its state from its input can then restart alone (supervisor.py)
+    rereads_from_start: bool = False
     #: producer(name, groups) can deliver to some consumer groups only (recovery feeds Persist so)
     can_target_groups: bool = False
 
@@ -137,6 +162,10 @@ class Bus(ABC):
     @abstractmethod
     def consumer(self, group: str, member: int) -> Consumer:
         """The consumer of member `member` of `group`."""
+
+    def blobs(self) -> "Blobs | None":
+        """Where a stage instance keeps opaque state any machine can read back (None: nowhere)."""
+        return None
 
     def close(self) -> None:
         """Release every resource the bus holds (queues, connections)."""

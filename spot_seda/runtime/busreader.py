@@ -9,8 +9,8 @@ batches pile up in memory.
 
 Only the thread touches the consumer (a Kafka consumer is not to be used from two threads at
 once): it reads the queue depth after each poll and hands it over with the batches. It commits
-nothing: no transport here relies on committed offsets (the Kafka consumers start at the offsets
-read before the fork; recovery is the journal's).
+nothing itself: a Kafka consumer stores what a poll handed over at its next poll, for the lag tools
+only (it starts at the offsets read before the fork; recovery is the journal's).
 """
 
 from __future__ import annotations

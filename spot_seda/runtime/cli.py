@@ -48,7 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command, start the node: every stage of the configured topology, one pinned process each.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[_common(None)],
     )
-    parser.add_argument("--stage", metavar="NAME", help="run only this stage of the topology")
+    parser.add_argument("--stage", metavar="NAME[,NAME...]",
+                        help="run only these stages of the topology (over Kafka: the rest run elsewhere)")
+    parser.add_argument("--instance", metavar="N[,N...]",
+                        help="with --stage: run only these instances (runtime.instances) of its stages")
+    parser.add_argument("--take-over", action="store_true",
+                        help="with --stage over Kafka, no Acquiring here: run any other instance of these stages "
+                             "whose kept state stopped being written (runtime.take_over_after_s)")
     commands = parser.add_subparsers(dest="command", metavar="{status,replay}")  # none: the node
     status_parser = commands.add_parser(
         "status", parents=[_common(argparse.SUPPRESS)],
@@ -92,13 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(processName)-12s %(message)s",
     )
     if args.command == "status":
-        return status(Path(settings.node.data_dir), args.once, args.interval)
+        return status(Path(settings.node.data_dir), args.once, args.interval, settings)
     if args.command == "replay":
         return replay(settings, args.file, args.out, args.transport)
     from .supervisor import Supervisor
 
     try:
-        supervisor = Supervisor(settings, only=args.stage)
+        indexes = {int(i) for i in args.instance.split(",")} if args.instance else None
+        supervisor = Supervisor(settings, only=args.stage, indexes=indexes, take_over=args.take_over)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -121,30 +128,38 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
-def status(data_dir: Path, once: bool, interval: float) -> int:
+def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
+    """The local node's stage table; over Kafka also every stage group's lag as the cluster has it
+    (which shows the stages running on other machines too, and works with no local node)."""
     from .metrics import open_from_manifest, render_table
     from .recovery import StartReport
 
+    kafka = settings is not None and settings.bus.transport == "kafka"
     try:
         table = open_from_manifest(data_dir)
     except (FileNotFoundError, ValueError) as exc:
-        print(f"no running node on data dir {data_dir}: {exc}", file=sys.stderr)
-        return 1
+        if not kafka:
+            print(f"no running node on data dir {data_dir}: {exc}", file=sys.stderr)
+            return 1
+        table = None
     previous = None
     started = StartReport.read(data_dir)
     try:
         while True:
-            rows = table.snapshot()
+            rows = table.snapshot() if table is not None else []
             if not once and sys.stdout.isatty():
                 print("\x1b[2J\x1b[H", end="")
-            print(render_table(rows, previous, interval), flush=True)
+            if table is not None:
+                print(render_table(rows, previous, interval), flush=True)
             if started is not None:
                 print(render_start(started), flush=True)
+            if kafka:
+                print(kafka_lag_table(settings), flush=True)
             if once:
                 return 0
             previous = rows
             time.sleep(interval)
-            if not table.path.exists():
+            if table is not None and not table.path.exists():
                 print("node stopped", file=sys.stderr)
                 return 0
     except KeyboardInterrupt:
@@ -161,6 +176,24 @@ def render_start(report: StartReport) -> str:
         parts.append("history rolled back to the journal: " + ", ".join(
             f"{n} {what}" for what, n in report.history_rolled_back.items()))
     return "; ".join(parts)
+
+
+def kafka_lag_table(settings) -> str:
+    """Every consumer group's committed offsets, end offsets and lag, from the Kafka cluster."""
+    from ..bus.kafkastate import group_lag
+    from ..topology import wiring_for
+
+    try:
+        report = group_lag(wiring_for(settings.node.topology, settings), settings)
+    except Exception as exc:  # KafkaException, BusError, a timeout: say so, keep the local table
+        return f"Kafka {settings.kafka.bootstrap_servers}: consumer group lag unavailable ({exc})"
+    header = f"{'kafka group':<24}{'committed':>14}{'end':>14}{'lag':>10}"
+    lines = [f"Kafka {settings.kafka.bootstrap_servers} (groups {settings.kafka.topic_prefix}<stage>)", header,
+             "-" * len(header)]
+    for group, row in report.items():
+        lag = "-" if row["lag"] < 0 else str(row["lag"])
+        lines.append(f"{group:<24}{row['committed']:>14}{row['end']:>14}{lag:>10}")
+    return "\n".join(lines)
 
 
 def replay(settings, source: str, out: str, transport: str = "inproc") -> int:

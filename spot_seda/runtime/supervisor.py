@@ -27,13 +27,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import commandlog
 from ..history import History
 from ..bus import make_bus
 from ..bus.base import Producer
 from ..stages.base import Runner, sequence_layout
 from ..topology import ENTRY, StageSpec, consumer_slot, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
-from .recovery import Feed, StartReport, rebuild, replay_end, rotate_journal
+from .recovery import Feed, StartReport, journal_dir, rebuild, replay_end, rotate_journal
 from .stageproc import STOP_SIGNAL, stage_main
 
 log = logging.getLogger("spot_seda.supervisor")
@@ -80,7 +81,7 @@ class Supervisor:
     """Runs a topology's stages as pinned child processes."""
 
     def __init__(self, settings, only: str | None = None, data_dir: Path | None = None, replay=None,
-                 bus_factory=None) -> None:
+                 bus_factory=None, indexes: set[int] | None = None, take_over: bool = False) -> None:
         if settings.bus.transport == "inproc":  # one process by design (tests, replay)
             raise ValueError("bus.transport = 'inproc': the multi-process node runs on 'shm' or 'kafka'")
         self.settings = settings
@@ -94,9 +95,19 @@ class Supervisor:
             cls = spec.load()
             for i in range(instances_of(spec.name, settings)):
                 self.instances.append(Instance(spec, cls, i, -1))
+        #: instances of these stages that run elsewhere (--instance): taken over here when theirs
+        #: stop keeping state (--take-over)
+        self.standby = [x for x in self.instances if indexes is not None and x.index not in indexes]
+        self.instances = [x for x in self.instances if x not in self.standby]
+        if not self.instances:
+            raise ValueError(f"--instance {sorted(indexes or ())}: no such instance of {only}")
+        self.take_over = take_over
+        self._watched_at = 0.0
+        self._heads_offset = 0
         allowed = sorted(os.sched_getaffinity(0))
-        cores = plan_cores([(x.spec.name, x.label) for x in self.instances], settings, allowed)
-        for inst, core in zip(self.instances, cores):
+        everyone = self.instances + self.standby
+        cores = plan_cores([(x.spec.name, x.label) for x in everyone], settings, allowed)
+        for inst, core in zip(everyone, cores):
             inst.core = core
         self.bus = None
         #: builds the transport from (wiring, settings); bench/pipeline.py passes a bench-only one
@@ -111,7 +122,24 @@ class Supervisor:
         self.runs_acquiring = with_role(self.specs, ENTRY) is not None
         #: the node takes snapshots (runtime/snapshots.py) when that journal is the source of truth
         self.snapshots = replay is None and only is None and self.runs_acquiring
+        if settings.bus.transport == "kafka" and not self.runs_acquiring and replay is None:
+            # no journal here: its stages resume from kept state and re-read, which must send the
+            # same entries under the same sequences as the first time
+            mixed = [x.label for x in self.instances + self.standby if x.cls.consumes and not self._replays_identically(x)]
+            if mixed:
+                raise ValueError(f"--stage: {', '.join(mixed)} mixes several input partitions into its output: on a "
+                                 "machine without Acquiring it needs one partition per instance "
+                                 "(runtime.instances = bus.partitions), or runs beside Acquiring")
         self.recovered: dict[str, Runner] = {}
+        #: stages run here without Acquiring, over a bus that keeps their input (Kafka): no journal
+        #: here to rebuild them from, so they start from the state they kept in the cluster
+        #: (stageproc.py, KeptState), else afresh reading all of their input (the other machines'
+        #: stages run on; see README, "Kafka mode")
+        self.from_log = False
+        #: instance label -> (topic, partition) -> entries the recovery's replay of that instance
+        #: produced that Kafka does not hold (a split node's Acquiring died before publishing them):
+        #: the new instance publishes them first (stageproc.py)
+        self.republish: dict[str, dict[tuple[str, int], list]] = {}
         self.snapshot_position = 0
         self.pid = os.getpid()
 
@@ -124,8 +152,8 @@ class Supervisor:
             from .snapshots import manifest_position
 
             self.snapshot_position = manifest_position(self.data_dir)
-        self.bus = self.make_bus(self.wiring, self.settings)
-        self.table = MetricsTable.create([x.label for x in self.instances])
+        self._new_bus()
+        self.table = MetricsTable.create([x.label for x in self.instances + self.standby])
         self.table.write_manifest(self.data_dir)
         if self.replay is None:
             for inst in self._fed():  # first: they take the replay's output while it runs
@@ -140,6 +168,12 @@ class Supervisor:
             if inst.process is None:
                 self._spawn(inst)
 
+    def _new_bus(self) -> None:
+        self.bus = self.make_bus(self.wiring, self.settings)
+        self.from_log = self.bus.rereads_from_start and not self.runs_acquiring
+        if self.from_log:
+            self.bus.start_from_beginning()
+
     def _fed(self) -> list[Instance]:
         """Stage instances that start afresh and only consume (Persist): during recovery they run
         as their own processes and are fed the replay's output, instead of being replayed into."""
@@ -152,9 +186,16 @@ class Supervisor:
         fork: the children inherit it (copy-on-write), so each carries on exactly where the
         acknowledged commands left it, output sequences included."""
         self.recovered = {}
+        self.republish = {}
         if with_role(stage_specs(self.settings.node.topology), ENTRY) is None:  # replay enters there
             return
+        if self.from_log:
+            log.info("📜 no Acquiring here: %s start from the state they kept in Kafka, else afresh, and read "
+                     "their input from Kafka", ", ".join(x.label for x in self.instances))
+            return
         gc.unfreeze()  # what an earlier recovery froze may be garbage now
+        if commandlog.enabled(self.settings):  # the cluster's command log and the local journal agree first
+            commandlog.reconcile(self.settings, journal_dir(self.data_dir))
         fed = self._fed()
         groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
         written = self._written() if fed else {}
@@ -166,8 +207,21 @@ class Supervisor:
         def feed(label: str) -> Producer:
             return Feed(self.bus.producer(label, groups), fed, label, written)
 
-        self.recovered = rebuild(self.settings, self.data_dir, feed if fed else None, tuple({x.spec.name for x in fed}),
-                                 report)
+        split = self.only is not None and self.runs_acquiring and self.bus.rereads_from_start
+        if split:  # other machines read what Acquiring published: what it could not, it must now
+            mine = [x.label for x in self.instances if x.spec.role == ENTRY]
+            tails = {label: _Unpublished(self.bus.last_sequences(label)) for label in mine}
+
+            def feed(label: str) -> Producer:  # noqa: F811
+                return tails.get(label) or _Nowhere()
+
+        self.recovered = rebuild(self.settings, self.data_dir, feed if fed or split else None,
+                                 tuple({x.spec.name for x in fed}), report)
+        if split:
+            self.republish = {label: tail.entries for label, tail in tails.items() if tail.entries}
+            for label, tail in self.republish.items():
+                log.info("📤 %s publishes again %d entries of the journal that Kafka lacks", label,
+                         sum(len(e) for e in tail.values()))
         report.history_rolled_back = self._check_history(written)
         report.write(self.data_dir)
         gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
@@ -234,17 +288,63 @@ class Supervisor:
                 inst.backoff * 2, self.settings.runtime.restart_backoff_max_s)
             log.error("❌ %s %s (pid %s) exited with code %s after %.1fs; restarting in %.2fs",
                       inst.cls.display_name(), inst.label, pid, code, uptime, inst.backoff)
-            if self.bus.survives_member_death:
+            if self.bus.survives_member_death or self._rebuilds_alone(inst):
                 inst.restart_at = now + inst.backoff
             else:
                 self._restart_pipeline(now + inst.backoff)
         self._kill_stalled(now)
+        self._watch(now)
         self._check_snapshot()
         for inst in self.instances:
             if inst.process is None and inst.restart_at is not None and now >= inst.restart_at and not self._stopping:
                 inst.restarts += 1
                 log.warning("🔄 restarting %s %s (restart #%d)", inst.cls.display_name(), inst.label, inst.restarts)
                 self._spawn(inst)
+
+    def _watch(self, now: float) -> None:
+        """--take-over: once a second, read which instances kept their state lately; run here any
+        instance of these stages run elsewhere whose kept state is older than take_over_after_s.
+        Taking over one that is only slow, not dead, does no harm: two copies of a deterministic
+        instance send the same entries under the same sequences, and consumers keep the first."""
+        if not (self.take_over and self.from_log and self.standby) or now - self._watched_at < 1.0:
+            return
+        self._watched_at = now
+        from ..bus.kafkastate import kept_heads
+
+        heads, self._heads_offset = kept_heads(self.bus, self._heads_offset)
+        self._heads = getattr(self, "_heads", {}) | heads
+        limit = self.settings.runtime.take_over_after_s
+        wall = time.time_ns()
+        for inst in list(self.standby):
+            kept = self._heads.get(inst.label)
+            if kept is None or (wall - kept) / 1e9 <= limit:
+                continue  # never seen running anywhere, or alive
+            log.warning("🛟 %s %s kept no state for %.1fs: taking it over here", inst.cls.display_name(),
+                        inst.label, (wall - kept) / 1e9)
+            self.standby.remove(inst)
+            self.instances.append(inst)
+            self._spawn(inst)
+
+    def _rebuilds_alone(self, inst: Instance) -> bool:
+        """Whether a dead instance can come back on its own while the others go on: over a bus that
+        lets it read its input since the pipeline started again (Kafka), a stage whose state follows
+        from that input restarts from the state it had then (the recovery's, which this process
+        still holds) or afresh, and catches up; what it sends again, consumers drop by sequence."""
+        cls = inst.cls
+        if not (self.bus.rereads_from_start and cls.consumes and cls.recovers_from_input):
+            return False
+        if cls.inherits_state and inst.label not in self.recovered and not self.from_log:
+            return False
+        return self._replays_identically(inst)
+
+    def _replays_identically(self, inst: Instance) -> bool:
+        """Whether re-reading an instance's input sends out the same entries under the same sequences
+        as the first time, so consumers drop exactly the repeats: its partitions do not mix in its
+        output (Match, KLine), it publishes nothing, or it reads a single partition."""
+        cls = inst.cls
+        members = 1 if cls.broadcast else instances_of(inst.spec.name, self.settings)
+        mine = [p for p in range(self.settings.bus.partitions) if cls.broadcast or p % members == inst.index]
+        return cls.keeps_partitions or not cls.produces or len(mine) == 1
 
     def _reap(self, inst: Instance) -> None:
         inst.process.join()
@@ -261,7 +361,7 @@ class Supervisor:
             if inst.process is not None:
                 inst.process.kill()
                 self._reap(inst)
-        self.bus = self.make_bus(self.wiring, self.settings)
+        self._new_bus()
         self.generation += 1
         for inst in self._fed():
             inst.restarts += 1
@@ -353,3 +453,22 @@ class Supervisor:
 
     def pids(self) -> dict[str, int]:
         return {x.label: x.process.pid for x in self.instances if x.process is not None and x.process.is_alive()}
+
+
+class _Unpublished(Producer):
+    """Keeps what a replayed instance publishes past what Kafka already holds of it."""
+
+    def __init__(self, last: dict[tuple[str, int], int]) -> None:
+        self.last = last
+        self.entries: dict[tuple[str, int], list] = {}
+
+    def publish_to(self, topic, partition, entries) -> None:
+        done = self.last.get((topic, partition), 0)
+        fresh = [e for e in entries if e.sequence > done]
+        if fresh:
+            self.entries.setdefault((topic, partition), []).extend(fresh)
+
+
+class _Nowhere(Producer):
+    def publish_to(self, topic, partition, entries) -> None:
+        pass

@@ -80,6 +80,7 @@ class AcquiringStage(Endpoint):
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
     sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}
+    recovers_from_input = False  # the commands it accepted are in the journal, not in its input
 
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()

@@ -68,6 +68,18 @@ class Stage:
     broadcast: ClassVar[bool] = False
     #: topic -> the stages whose output on it this stage wants (empty: every producer)
     sources: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: consumers rely on the order of its outputs across its topics, partition by partition (Match:
+    #: a command's trades before its order updates): a transport that orders only within a
+    #: partition (Kafka) must keep it (Wiring.ordered)
+    ordered_outputs: ClassVar[bool] = False
+    #: its state is a function of its input alone: restarted from the state it had when the pipeline
+    #: started, re-reading its input since then brings it back (False for Acquiring: its state comes
+    #: from the commands, which only the journal holds)
+    recovers_from_input: ClassVar[bool] = True
+    #: what it publishes to partition p follows from its input of partition p alone (Match, KLine:
+    #: keyed by symbol in and out), so its output sequences do not depend on how its partitions'
+    #: input interleaved; Settlement (symbol in, account out) has this only with one input partition
+    keeps_partitions: ClassVar[bool] = False
     #: the stage records how far it has applied each input channel (Persist, in its database): its
     #: runner lets it read `input_progress`, the last sequence per channel of everything handed to
     #: handle_events so far
@@ -229,6 +241,8 @@ class Runner:
         self.channels: frozenset[Channel] = frozenset()
         self.on_marker: Callable[[str, int], None] | None = None
         self._markers: dict[str, set[Channel]] = {}
+        #: kind -> the last position a marker of that kind completed at here
+        self._completed: dict[str, int] = {}
 
     def publish(self, outputs: list[Publish]) -> int:
         """Publish a stage's outputs: entries are merged per (topic, partition) in the order the stage
@@ -361,6 +375,12 @@ class Runner:
             return
         del self._markers[key]
         kind, _, position = key.partition(":")
+        if int(position) <= self._completed.get(kind, 0):
+            # a marker passed here before (an upstream stage restarted alone re-reads its input and
+            # forwards it again): once is enough, and a snapshot of today's state under an old
+            # position would be wrong
+            return
+        self._completed[kind] = int(position)
         origin = entry.change_type.changed_fields[0].value
         if origin != self.stage.ctx.producer_name:  # back at the origin: the round trip is complete
             self.emit_marker(kind, int(position), origin)

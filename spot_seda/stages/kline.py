@@ -37,6 +37,7 @@ class KLineStage(Operator):
     consumes = (Topic.TRADE,)
     produces = (Topic.KLINE,)
     sources = {Topic.TRADE: ("match",)}
+    keeps_partitions = True
 
     def start(self) -> None:
         self.books = {symbol: CandleBook(symbol) for symbol in self.ctx.settings.symbol_rules()}

@@ -41,6 +41,8 @@ class MatchStage(Operator):
     consumes = (Topic.ORDER,)
     produces = (Topic.TRADE, Topic.ORDER)
     sources = {Topic.ORDER: ("acquiring",)}
+    keeps_partitions = True
+    ordered_outputs = True  # Settlement, Acquiring and Push need a command's fills before its updates
 
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()

@@ -39,10 +39,11 @@ class SettlementStage(Operator):
         self.ledger = Ledger(fee_account=FEE_ACCOUNT)  # the open orders' holds, as Match reported them
         # trades waiting for their command's order updates, by taker order id
         self.trades: dict[int, list[ChangeLogEntry]] = {}
-        # the order updates of a command whose end (the taker's report) has not arrived yet: a
-        # command's updates may be cut between two input batches (a large publish is split into
-        # several messages, and the runner hands at most bus.batch_max entries to one call)
-        self.partial: list[tuple[int, dict, int]] = []
+        # per symbol, the order updates of a command whose end (the taker's report) has not arrived
+        # yet: a command's updates may be cut between two input batches (a large publish is split
+        # into several messages, and the runner hands at most bus.batch_max entries to one call),
+        # and over Kafka another partition's messages may come in between
+        self.partial: dict[str, list[tuple[int, dict, int]]] = {}
 
     def replay_end(self, end: dict) -> None:
         end["settlement_instances"] = self.ctx.instances  # who wrote which balance change
@@ -64,21 +65,26 @@ class SettlementStage(Operator):
                 taker = entry.field_dict()["taker_order_id"]
                 waiting.setdefault(taker, []).append(entry)
             return out
-        group = self.partial
+        partial = self.partial
         for entry in entries:
             fields = entry.field_dict()
+            group = partial.setdefault(fields["symbol"], [])
             group.append((int(entry.entity_id), fields, entry.timestamp))
             if ("frozen" in fields or "working_time" in fields or fields.get("status") == "CANCELED"
                     or fields.get("cancel_rejected")):
+                del partial[fields["symbol"]]
                 self._command(group[-1][0], group, out)
-                group = []
-        self.partial = group  # the rest of this command comes with the next batch
-        return out
+        return out  # what is left in `partial` comes with a later batch
 
     def restore_state(self, state: dict) -> None:
         """Carry on from a snapshot; one written before the Ledger kept the holds (a dict `holds`:
         order id -> [account, asset, frozen, spent]) has them adopted."""
         old = state.pop("holds", None)
+        if isinstance(state.get("partial"), list):  # a snapshot from before it was kept per symbol
+            by_symbol: dict[str, list] = {}
+            for item in state["partial"]:
+                by_symbol.setdefault(item[1]["symbol"], []).append(item)
+            state["partial"] = by_symbol
         super().restore_state(state)
         for order_id, (account, asset, frozen, spent) in sorted((old or {}).items()):
             if frozen is not None:

@@ -1,4 +1,4 @@
-"""The broker the Kafka tests run against really works: topics, keyed produce, group consume."""
+"""The brokers the Kafka tests run against really works: topics, keyed produce, group consume."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections import defaultdict
 
 import confluent_kafka
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from spot_seda.bus.kafka import wait_for_leaders
 
 N = 1000
 PARTITIONS = 3
@@ -20,8 +22,7 @@ def test_produce_consume_keyed_in_partition_order(kafka_broker):
     admin = AdminClient(conf)
     for fut in admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)]).values():
         fut.result(timeout=15)
-    md = admin.list_topics(topic, timeout=10)
-    assert len(md.topics[topic].partitions) == PARTITIONS
+    wait_for_leaders(admin, {topic: PARTITIONS})  # a cluster's metadata catches up asynchronously
 
     # Produce: 20 keys, each message's value is its sequence number.
     produced: dict[int, list[tuple[int, bytes, int]]] = defaultdict(list)  # partition -> (offset, key, seq)

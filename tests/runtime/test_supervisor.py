@@ -189,11 +189,30 @@ def test_help_explains_the_commands():
 
 def test_the_kafka_config_is_the_default_over_kafka():
     """configs/kafka.toml (DESIGN: `run.py --stage match --config configs/kafka.toml`) must not drift
-    from the default: the same settings but the transport."""
+    from the default: the same settings but the transport and the seed's Kafka deployment (10
+    partitions, 3 replicas)."""
     import msgspec
 
     from spot_seda.config import load_settings
 
     default, kafka = load_settings(ROOT / "configs" / "default.toml"), load_settings(ROOT / "configs" / "kafka.toml")
     assert kafka.bus.transport == "kafka"
-    assert msgspec.structs.replace(kafka, bus=msgspec.structs.replace(kafka.bus, transport="shm")) == default
+    assert (kafka.bus.partitions, kafka.kafka.replication_factor, kafka.kafka.min_insync_replicas) == (10, 3, 2)
+    assert msgspec.structs.replace(kafka, bus=msgspec.structs.replace(kafka.bus, transport="shm", partitions=1),
+                                   kafka=msgspec.structs.replace(kafka.kafka, replication_factor=1)) == default
+
+
+def test_a_lone_settlement_over_kafka_with_several_partitions_is_refused():
+    """Without Acquiring beside it a stage resumes from kept state and re-reads: Settlement mixing two
+    partitions into its output would not send the same sequences again (README, "Kafka mode")."""
+    import pytest
+
+    from spot_seda.runtime.supervisor import Supervisor
+    from tests.conftest import settings_from
+
+    settings = settings_from('[bus]\ntransport = "kafka"\npartitions = 2\n')
+    with pytest.raises(ValueError, match="settlement-0 mixes several input partitions"):
+        Supervisor(settings, only="settlement")
+    Supervisor(settings, only="match,kline")  # keyed by symbol in and out: fine
+    settings.runtime.instances["settlement"] = 2
+    Supervisor(settings, only="settlement")  # one partition each: fine

@@ -1,0 +1,155 @@
+"""What the Kafka cluster keeps beside the change log: stage instances' kept state (a compacted
+topic, `KafkaBlobs`), who kept it last (`kept_heads`, for failover), and every consumer group's lag
+(`group_lag`, for `run.py status`). The transport itself is bus/kafka.py."""
+
+from __future__ import annotations
+
+import time
+
+from .base import Blobs, BusError, Wiring
+from .kafka import KafkaBus, _kafka, _read_range, topic_configs, wait_for_leaders
+
+
+class KafkaBlobs(Blobs):
+    """Values by key in the compacted topic `<prefix>StageSnapshots` (replicated as the node's
+    topics), cut into chunks under the message size limit: chunk i of a value is keyed
+    `<key>#<id>#<i>`, then a head keyed `<key>` names the id and the chunk count, so a reader never
+    assembles a value half written; the previous value's chunks are then deleted (tombstones)."""
+
+    def __init__(self, bus: KafkaBus) -> None:
+        ck = _kafka()
+        self._ck = ck
+        self._bus = bus
+        self.topic = bus.prefix + "StageSnapshots"
+        self._chunk = max(1024, bus.settings.max_message_bytes - 4096)
+        self._common = bus.common
+        self._ensure()
+        self._p = ck.Producer(bus.common | {"enable.idempotence": True, "acks": "all",
+                                            "message.max.bytes": max(bus.settings.max_message_bytes + 4096, 1_000_000)})
+        self._previous: dict[str, tuple[int, int]] = {}  # key -> (id, chunks) of the value it replaced
+
+    def _ensure(self) -> None:
+        ck = self._ck
+        admin = ck.admin.AdminClient(self._common)
+        if self.topic not in admin.list_topics(timeout=30).topics:
+            config = topic_configs(self._bus.kafka) | {"cleanup.policy": "compact", "retention.ms": "-1"}
+            new = ck.admin.NewTopic(self.topic, num_partitions=1, replication_factor=self._bus.kafka.replication_factor,
+                                    config=config)
+            try:
+                admin.create_topics([new], operation_timeout=30)[self.topic].result()
+            except ck.KafkaException as exc:
+                if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise BusError(f"cannot create Kafka topic {self.topic}: {exc}") from None
+        wait_for_leaders(admin, {self.topic: 1})
+
+    def put(self, key: str, data: bytes) -> None:
+        ident = time.time_ns()
+        chunks = [data[i:i + self._chunk] for i in range(0, len(data), self._chunk)] or [b""]
+        for i, chunk in enumerate(chunks):
+            self._produce(f"{key}#{ident}#{i}", chunk)
+        self._produce(key, f"{ident} {len(chunks)}".encode())
+        self._flush()
+        old = self._previous.get(key)
+        if old is not None:
+            for i in range(old[1]):
+                self._produce(f"{key}#{old[0]}#{i}", None)
+            self._flush()
+        self._previous[key] = (ident, len(chunks))
+
+    def _produce(self, key: str, value: bytes | None) -> None:
+        while True:
+            try:
+                self._p.produce(self.topic, value, key.encode(), partition=0)
+                return
+            except BufferError:
+                self._p.poll(0.05)
+
+    def _flush(self) -> None:
+        if self._p.flush(self._bus.settings.put_timeout_s):
+            raise BusError(f"{self.topic}: not acknowledged within {self._bus.settings.put_timeout_s}s")
+
+    def get(self, key: str) -> bytes | None:
+        ck = self._ck
+        probe = ck.Consumer(self._common | {"group.id": self.topic + ".reader", "enable.auto.commit": False,
+                                            "enable.partition.eof": True})
+        try:
+            low, high = probe.get_watermark_offsets(ck.TopicPartition(self.topic, 0), timeout=30)
+            head, values = None, {}
+            prefix = key + "#"
+            for m in _read_range(probe, ck.TopicPartition(self.topic, 0, low), high):
+                k = m.key().decode()
+                if k == key:
+                    head = m.value()
+                elif k.startswith(prefix):
+                    values[k] = m.value()
+        finally:
+            probe.close()
+        if head is None:
+            return None
+        ident, count = map(int, head.split())
+        parts = [values.get(f"{key}#{ident}#{i}") for i in range(count)]
+        if any(p is None for p in parts):
+            raise BusError(f"{self.topic}: the value of {key!r} lacks chunks")
+        self._previous[key] = (ident, count)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._p.flush(self._bus.settings.put_timeout_s)
+
+
+def kept_heads(bus: KafkaBus, since: int = 0) -> tuple[dict[str, int], int]:
+    """The heads written to `<prefix>StageSnapshots` from offset `since` on: key -> the time (ns,
+    the writer's clock) its latest value was stored; and the offset to read on from. A short-lived
+    client, so the supervisor can call it between forks."""
+    ck = _kafka()
+    topic = bus.prefix + "StageSnapshots"
+    probe = ck.Consumer(bus.common | {"group.id": topic + ".watch", "enable.auto.commit": False,
+                                      "enable.partition.eof": True})
+    heads: dict[str, int] = {}
+    try:
+        try:
+            low, high = probe.get_watermark_offsets(ck.TopicPartition(topic, 0), timeout=10)
+        except ck.KafkaException:  # no such topic yet: nobody kept anything
+            return heads, since
+        for m in _read_range(probe, ck.TopicPartition(topic, 0, max(low, since)), high):
+            key = m.key().decode()
+            if "#" not in key and m.value():
+                heads[key] = int(m.value().split()[0])
+        return heads, high
+    finally:
+        probe.close()
+
+
+def group_lag(wiring: Wiring, settings, timeout: float = 10.0) -> dict[str, dict[str, int]]:
+    """Per consumer group of the wiring, from the cluster alone (wherever its members run): the
+    offsets it has committed, the end offsets of its topics and the lag between them, summed over
+    its partitions ({"committed", "end", "lag"}; a group that never committed has committed -1 and
+    lag -1). What `kafka-consumer-groups.sh --describe` shows per partition, for `run.py status`."""
+    ck = _kafka()
+    kafka = settings.kafka
+    admin = ck.admin.AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+    partitions = [ck.TopicPartition(kafka.topic_prefix + t, p) for t, n in wiring.topics.items() for p in range(n)]
+    existing = admin.list_topics(timeout=timeout).topics
+    partitions = [tp for tp in partitions if tp.topic in existing]
+    if not partitions:
+        return {}
+    ends = {(tp.topic, tp.partition): result.result().offset for tp, result in admin.list_offsets(
+        {tp: ck.admin.OffsetSpec.latest() for tp in partitions}, request_timeout=timeout).items()}
+    report = {}
+    for group, (topics, _members) in wiring.groups.items():
+        name = kafka.topic_prefix + group
+        mine = {kafka.topic_prefix + t for t in topics}
+        request = ck.ConsumerGroupTopicPartitions(name, [tp for tp in partitions if tp.topic in mine])
+        committed_tps = admin.list_consumer_group_offsets([request], request_timeout=timeout)[name].result()
+        committed = end = 0
+        known = False
+        for tp in committed_tps.topic_partitions:
+            high = ends.get((tp.topic, tp.partition), 0)
+            end += high
+            if tp.offset >= 0:
+                known = True
+                committed += tp.offset
+            else:  # never committed on this partition: nothing of it processed... since its start
+                committed += high
+        report[group] = {"committed": committed if known else -1, "end": end, "lag": end - committed if known else -1}
+    return report
