@@ -365,6 +365,9 @@ def openapi_document(base_url: str = "/") -> dict:
                                                         "content": {"text/plain": {"schema": _str()}}}, tag="Operations")},
         "/openapi.json": {"get": _op("This document", _json({"type": "object"}), tag="Operations")},
     }
+    from .openapi_orderops import order_ops_paths, order_ops_schemas  # (it builds on this module's helpers)
+
+    paths.update(order_ops_paths(new_order))
     for path, item in paths.items():
         if path.startswith("/api/"):
             for method, op in item.items():
@@ -381,7 +384,7 @@ def openapi_document(base_url: str = "/") -> dict:
         "tags": [{"name": t} for t in ("Public", "Market data", "Trading", "Account", "User data stream", "Admin", "Operations")],
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas() | order_ops_schemas(),
             "headers": _headers(),
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-MBX-APIKEY"},

@@ -33,6 +33,7 @@ from .intake import Intake
 from .market import (agg_trades, avg_price, book_ticker, depth, exchange_info, historical_trades, klines, ping,
                      recent_trades, server_time, ticker_24hr, ticker_price)
 from .openapi import openapi_document
+from . import orderops  # (as a module: it uses place_order from here)
 from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body, read_fresh,
@@ -428,6 +429,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     r.add_post("/api/v3/order", new_order)
     r.add_get("/api/v3/order", query_order)
     r.add_delete("/api/v3/order", cancel_order)
+    orderops.add_routes(app)  # order/test, order/cancelReplace (api/orderops.py)
     r.add_get("/api/v3/openOrders", open_orders)
     r.add_delete("/api/v3/openOrders", cancel_open_orders)
     r.add_get("/api/v3/allOrders", all_orders)

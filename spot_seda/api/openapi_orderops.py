@@ -1,0 +1,63 @@
+"""The OpenAPI description of the order operations of api/orderops.py (order/test, cancelReplace),
+merged into openapi.py's document: their paths and the schemas of their answers."""
+
+from __future__ import annotations
+
+from .openapi import _bool, _dec, _int, _json, _obj, _p, _ref, _signed, _str
+
+_CLIENT_ID = r"^[a-zA-Z0-9-_]{1,36}$"
+
+
+def order_ops_schemas() -> dict:
+    rates = _obj({"maker": _dec(), "taker": _dec()})
+    half_error = _ref("Error")
+    new_answer = {"oneOf": [_ref("OrderAck"), _ref("OrderResult"), _ref("OrderFull")]}
+    halves = _obj({
+        "cancelResult": _str(enum=["SUCCESS", "FAILURE"]),
+        "newOrderResult": _str(enum=["SUCCESS", "FAILURE", "NOT_ATTEMPTED"]),
+        "cancelResponse": {"oneOf": [_ref("Cancel"), half_error]},
+        "newOrderResponse": {"oneOf": [new_answer, half_error], "nullable": True},
+    })
+    return {
+        "TestOrderCommission": {"type": "object", "description": "{} without computeCommissionRates", "properties": {
+            "standardCommissionForOrder": rates, "specialCommissionForOrder": rates, "taxCommissionForOrder": rates,
+            "discount": _obj({"enabledForAccount": _bool(), "enabledForSymbol": _bool(), "discountAsset": _str(),
+                              "discount": _dec()})}},
+        "CancelReplace": halves,
+        "CancelReplaceError": _obj({"code": _int("-2021 (one half failed, HTTP 409) or -2022 (both, HTTP 400)"),
+                                    "msg": _str(), "data": _ref("CancelReplace")}),
+    }
+
+
+def order_ops_paths(new_order: list[dict]) -> dict:
+    """The paths; `new_order` is POST /api/v3/order's parameter list, which both endpoints take."""
+    replace_params = new_order + [
+        _p("cancelReplaceMode", _str(enum=["STOP_ON_FAILURE", "ALLOW_FAILURE"]), True,
+           "STOP_ON_FAILURE: no new order if the cancel fails; ALLOW_FAILURE: the new order is tried anyway."),
+        _p("cancelOrderId", _int(), False, "This or cancelOrigClientOrderId (both: they must name the same order)."),
+        _p("cancelOrigClientOrderId", _str(pattern=_CLIENT_ID)),
+        _p("cancelNewClientOrderId", _str(pattern=_CLIENT_ID), False,
+           "The cancel's own client id (default cancel-<orderId>)."),
+        _p("cancelRestrictions", _str(enum=["ONLY_NEW", "ONLY_PARTIALLY_FILLED"])),
+        _p("orderRateLimitExceededMode", _str(enum=["DO_NOTHING", "CANCEL_ONLY"]), False,
+           "Past the orders rate limit: DO_NOTHING (default) refuses the whole request (429 -1015); CANCEL_ONLY "
+           "still cancels."),
+    ]
+    replace_errors = {
+        "409": _json(_ref("CancelReplaceError"), "-2021 Order cancel-replace partially failed: data holds both halves"),
+    }
+    replace = _signed(
+        "Cancel an existing order and send a new order", _json(_ref("CancelReplace")), replace_params, body=True,
+        description="SIGNED. Every parameter is validated first (a bad one: a plain error, nothing canceled). Then "
+                    "the cancel, then the new order, which may use the funds the cancel released. Both succeeded: "
+                    "200; one: 409 -2021; none: 400 -2022 \"Order cancel-replace failed.\" with data.")
+    replace["responses"].update(replace_errors)
+    test = _signed(
+        "Test new order", _json(_ref("TestOrderCommission")),
+        new_order + [_p("computeCommissionRates", _bool(), False, "true: answer the commission rates (weight 20).")],
+        body=True, description="SIGNED. Validated as POST /api/v3/order is (same errors); nothing is placed.")
+    return {
+        "/api/v3/order/test": {"post": test},
+        "/api/v3/order/cancelReplace": {"post": replace},
+    }
+

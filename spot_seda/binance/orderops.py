@@ -1,0 +1,141 @@
+"""The parameters and answers of the order operations beside POST /api/v3/order: the test order
+(POST /api/v3/order/test) and cancel-replace (POST /api/v3/order/cancelReplace), as Binance's
+rest-api.md defines them. No I/O; every bad input is an ApiError with Binance's code and text.
+
+- order/test takes every POST /api/v3/order parameter plus computeCommissionRates (BOOLEAN); it is
+  validated exactly as the order would be (same parser, same errors), and nothing is placed.
+- cancelReplace takes the new order's parameters (POST /api/v3/order's names) plus the cancel's
+  (cancelOrderId and/or cancelOrigClientOrderId, cancelNewClientOrderId, cancelRestrictions),
+  cancelReplaceMode (mandatory: STOP_ON_FAILURE or ALLOW_FAILURE) and orderRateLimitExceededMode
+  (DO_NOTHING, the default, or CANCEL_ONLY). Everything is validated before anything is canceled,
+  as Binance evaluates filters first: a bad parameter is a plain error and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from ..model.fixedpoint import ASSET_DECIMALS, to_text
+from ..model.symbols import SymbolRules
+from . import errors
+from .errors import ApiError
+from .params import (CANCEL_RESTRICTIONS, NEW_ORDER_PARAMS, NewOrder, _CLIENT_ORDER_ID, _get, parse_bool,
+                     parse_client_order_id, parse_int, parse_new_order)
+
+REPLACE_MODES = ("STOP_ON_FAILURE", "ALLOW_FAILURE")
+RATE_LIMIT_MODES = ("DO_NOTHING", "CANCEL_ONLY")
+#: cancelReplace's own parameters (beside the new order's)
+REPLACE_ONLY_PARAMS = frozenset({"cancelReplaceMode", "cancelNewClientOrderId", "cancelOrigClientOrderId",
+                                 "cancelOrderId", "cancelRestrictions", "orderRateLimitExceededMode"})
+TEST_ORDER_PARAMS = NEW_ORDER_PARAMS | {"computeCommissionRates"}
+REPLACE_PARAMS = NEW_ORDER_PARAMS | REPLACE_ONLY_PARAMS
+ZERO = to_text(0, ASSET_DECIMALS)
+
+
+def _check_known(params: Mapping[str, str], known: frozenset[str]) -> None:
+    """-1104 for a parameter the endpoint does not read (never dropped without a word)."""
+    read = sum(1 for name in params if name in known)
+    if read != len(params):
+        raise errors.unread_parameters(read, len(params))
+
+
+def _choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+    value = _get(params, name)
+    if not value:
+        if default is None:
+            raise errors.mandatory_missing(name)
+        return default
+    if value not in allowed:
+        raise errors.illegal_chars(name, ", ".join(allowed))
+    return value
+
+
+# ----------------------------------------------------------------------------- order/test
+
+
+def parse_test_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> tuple[NewOrder, bool]:
+    """POST /api/v3/order/test: the order as POST /api/v3/order would take it, and computeCommissionRates."""
+    order = parse_new_order(params, rules)
+    compute = parse_bool(params, "computeCommissionRates")
+    _check_known(params, TEST_ORDER_PARAMS)
+    return order, compute
+
+
+def _rate(ppm: int) -> str:
+    return to_text(ppm * 100, ASSET_DECIMALS)  # parts per million -> a decimal with 8 places
+
+
+def commission_rates_json(rules: SymbolRules) -> dict:
+    """order/test with computeCommissionRates: the rates the order's trades would pay. The node has
+    one maker and one taker rate per symbol (the fee is charged in the asset received, whatever the
+    side), no special or tax commission and no discount asset."""
+    zero = {"maker": ZERO, "taker": ZERO}
+    return {
+        "standardCommissionForOrder": {"maker": _rate(rules.maker_fee_ppm), "taker": _rate(rules.taker_fee_ppm)},
+        "specialCommissionForOrder": dict(zero),
+        "taxCommissionForOrder": dict(zero),
+        "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": "", "discount": ZERO},
+    }
+
+
+# --------------------------------------------------------------------------- cancelReplace
+
+
+class CancelReplace(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated POST /api/v3/order/cancelReplace."""
+
+    order: NewOrder  # the new order
+    order_params: dict  # its parameters under POST /api/v3/order's names (what places it)
+    mode: str  # STOP_ON_FAILURE | ALLOW_FAILURE
+    rate_limit_mode: str  # DO_NOTHING | CANCEL_ONLY
+    cancel_order_id: int | None
+    cancel_orig_client_order_id: str | None
+    cancel_client_order_id: str  # "" = the node's cancel-<orderId>
+    cancel_restrictions: str  # "" | ONLY_NEW | ONLY_PARTIALLY_FILLED
+
+
+def parse_cancel_replace(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> CancelReplace:
+    """POST /api/v3/order/cancelReplace parameters (module docstring); raises ApiError."""
+    mode = _choice(params, "cancelReplaceMode", REPLACE_MODES)
+    order_params = {k: v for k, v in params.items() if k not in REPLACE_ONLY_PARAMS}
+    order = parse_new_order(order_params, rules)
+    cancel_id = parse_int(params, "cancelOrderId")
+    cancel_cid = _get(params, "cancelOrigClientOrderId") or None
+    if cancel_cid is not None and not _CLIENT_ORDER_ID.fullmatch(cancel_cid):
+        raise errors.illegal_chars("cancelOrigClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
+    if cancel_id is None and cancel_cid is None:
+        raise errors.either_missing("cancelOrigClientOrderId", "cancelOrderId")
+    if _get(params, "cancelNewClientOrderId") == "":
+        raise errors.empty_new_client_order_id()
+    cancel_new = parse_client_order_id(params, "cancelNewClientOrderId")
+    restrictions = _choice(params, "cancelRestrictions", CANCEL_RESTRICTIONS, "")
+    rate_mode = _choice(params, "orderRateLimitExceededMode", RATE_LIMIT_MODES, "DO_NOTHING")
+    _check_known(params, REPLACE_PARAMS)
+    return CancelReplace(order=order, order_params=order_params, mode=mode, rate_limit_mode=rate_mode,
+                         cancel_order_id=cancel_id, cancel_orig_client_order_id=cancel_cid,
+                         cancel_client_order_id=cancel_new or "", cancel_restrictions=restrictions)
+
+
+def replace_answer(cancel: dict | ApiError, new: dict | ApiError | None, failed_status: int | None = None) -> tuple[int, dict]:
+    """The HTTP status and body of a cancel-replace whose two halves ended as given (an answer
+    dict, the error it met, or None: not attempted): 200 with both answers when both succeeded;
+    otherwise Binance's error with a `data` holding both halves: -2021 "Order cancel-replace
+    partially failed." (409) when one of them succeeded, -2022 "Order cancel-replace failed." (400)
+    when none did. `failed_status` replaces the status of a failure (429 when the new order was
+    refused by the orders rate limit under orderRateLimitExceededMode=CANCEL_ONLY)."""
+    cancel_ok = not isinstance(cancel, ApiError)
+    new_ok = new is not None and not isinstance(new, ApiError)
+    data = {
+        "cancelResult": "SUCCESS" if cancel_ok else "FAILURE",
+        "newOrderResult": "NOT_ATTEMPTED" if new is None else "SUCCESS" if new_ok else "FAILURE",
+        "cancelResponse": cancel if cancel_ok else cancel.body(),
+        "newOrderResponse": None if new is None else new if new_ok else new.body(),
+    }
+    if cancel_ok and new_ok:
+        return 200, data
+    if cancel_ok or new_ok:
+        return failed_status or 409, {"code": -2021, "msg": "Order cancel-replace partially failed.", "data": data}
+    return failed_status or 400, {"code": -2022, "msg": "Order cancel-replace failed.", "data": data}
+
