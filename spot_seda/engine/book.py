@@ -14,6 +14,7 @@ the list of records it caused, in the order they happened:
 - `CancelRejected` a cancel named an order that is not open for that account (UNKNOWN_ORDER).
 - `Triggered`    a stop order's stop price was reached: the records of its first pass as the order
                  it becomes follow (its trades, the makers it touched, its own report last).
+- `Amended` / `AmendRejected`  an amend's outcome (engine/amend.py).
 
 Semantics (Binance Spot):
 - LIMIT GTC rests what it cannot fill; IOC expires the rest ("ioc_leftover"); FOK fills completely or
@@ -61,6 +62,7 @@ import msgspec
 
 from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, triggers_on_fall
 from ..model.symbols import SymbolRules
+from .amend import AmendMixin
 from .results import InvariantError, ResultCode
 
 _BUY = Side.BUY
@@ -239,8 +241,9 @@ def check_order(rules: SymbolRules, type: int, price: int, qty: int, quote_qty: 
     return ResultCode.OK
 
 
-class OrderBook:
-    """Price-time-priority order book of one symbol. Commands return lists of records (module doc)."""
+class OrderBook(AmendMixin):
+    """Price-time-priority order book of one symbol. Commands return lists of records (module doc);
+    `amend` (reduce an order's quantity keeping its priority) is engine/amend.py's."""
 
     _cascading = False  # running triggered stops (only inside one place())
 

@@ -31,6 +31,7 @@ class ResultCode(IntEnum):
     UNKNOWN_ORDER = -3002  # not open in this book for this account (filled, canceled or never seen)
     DUPLICATE_ORDER_ID = -3003
     DUPLICATE_CLIENT_ORDER_ID = -3004
+    AMEND_NOT_REDUCING = -3005  # an amend's new quantity is not below the order's (engine/amend.py)
 
 
 class InvariantError(RuntimeError):

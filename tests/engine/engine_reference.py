@@ -9,6 +9,7 @@ order id first, those their trades trigger after them.
 
 from __future__ import annotations
 
+from spot_seda.engine.amend import Amended, AmendRejected
 from spot_seda.engine.book import CancelRejected, OrderReport, Trade, Triggered
 from spot_seda.engine.results import ResultCode
 from spot_seda.model.enums import OrderStatus as S
@@ -186,6 +187,33 @@ class ReferenceBook:
         for o in sorted((o for o in self.open + self.stops if o.account == account), key=lambda o: o.order_id):
             out += self.cancel(o.order_id, account)
         return out
+
+    def amend(self, order_id, account, new_qty, cid=""):
+        """Reduce an order's total quantity in place (its list position, hence its priority, kept)."""
+        found = [o for o in self.open + self.stops if o.order_id == order_id and o.account == account]
+        if not found:
+            return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
+        o = found[0]
+        stop = o in self.stops
+        qty = o.qty if stop else o.executed + o.leaves
+        if not 0 < new_qty < qty:
+            return [AmendRejected(order_id, account, ResultCode.AMEND_NOT_REDUCING)]
+        cid = cid or o.cid
+        if cid != o.cid and any(x.account == account and x.cid == cid for x in self.open + self.stops):
+            return [AmendRejected(order_id, account, ResultCode.DUPLICATE_CLIENT_ORDER_ID)]
+        if not stop and new_qty <= o.executed:
+            self.open.remove(o)
+            return [self._report(o, S.EXPIRED, "amend")]
+        o.cid = cid
+        if stop:
+            o.qty = new_qty
+            market_buy = o.becomes() == OrderType.MARKET and o.side == Side.BUY
+            hold = o.quote_qty if market_buy else self.rules.notional(o.price, new_qty) if o.side == Side.BUY else new_qty
+            return [Amended(order_id, account, new_qty, cid, hold), OrderReport(order_id, account, S.NEW, 0, 0, new_qty, "")]
+        o.leaves = new_qty - o.executed
+        hold = self.rules.notional(o.price, o.leaves) if o.side == Side.BUY else o.leaves
+        status = S.PARTIALLY_FILLED if o.executed else S.NEW
+        return [Amended(order_id, account, new_qty, cid, hold), self._report(o, status)]
 
     def pending(self):
         """The stops waiting for their trigger as (order_id, stop_price), oldest first."""

@@ -11,6 +11,7 @@ from engine_reference import ReferenceBook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spot_seda.engine.amend import Amended
 from spot_seda.engine.book import LevelChange, OrderBook, OrderReport, Trade, Triggered
 from spot_seda.model.enums import OrderType as T
 from spot_seda.model.enums import Side
@@ -49,8 +50,12 @@ stop_cmd = st.tuples(
 cancel_cmd = st.tuples(st.just("cancel"), st.integers(1, 60), ACCOUNTS)
 cancel_client_cmd = st.tuples(st.just("cancel_client"), ACCOUNTS, st.sampled_from(["a", "b"]))
 cancel_all_cmd = st.tuples(st.just("cancel_all"), ACCOUNTS)
+# amend keep priority: order id, account, new total qty (0..12 tenth-lots: above, at and below what
+# an order has, and below what it executed), a new client id or none
+amend_cmd = st.tuples(st.just("amend"), st.integers(1, 60), ACCOUNTS, st.integers(0, 12).map(lambda k: k * STEP * 10),
+                      st.sampled_from(["", "", "a", "b", "c"]))
 commands = st.lists(st.one_of(place_cmd, place_cmd, place_cmd, stop_cmd, stop_cmd, cancel_cmd, cancel_client_cmd,
-                               cancel_all_cmd), min_size=10, max_size=80)
+                               cancel_all_cmd, amend_cmd, amend_cmd), min_size=10, max_size=80)
 
 
 def run(book, cmd, order_id):
@@ -72,6 +77,8 @@ def run(book, cmd, order_id):
         return book.cancel(cmd[1], cmd[2])
     if kind == "cancel_client":
         return book.cancel_by_client_id(cmd[1], cmd[2])
+    if kind == "amend":
+        return book.amend(cmd[1], cmd[2], cmd[3], cmd[4])
     return book.cancel_all(cmd[1])
 
 
@@ -136,23 +143,30 @@ def test_long_seeded_replay_against_reference():
                          rng.randint(9950, 10050)))
         elif x < 0.9:
             cmds.append(("cancel", rng.randint(max(1, i - 300), i + 1), rng.randint(1, 6)))
-        elif x < 0.97:
+        elif x < 0.94:
             cmds.append(("cancel_client", rng.randint(1, 6), rng.choice(["x", "y"])))
+        elif x < 0.97:  # an amend, mostly of an order of its own account (the placing command's)
+            target = rng.randint(max(1, i - 100), i)
+            owner = cmds[target - 1][1] if cmds[target - 1][0] in ("place", "stop") else rng.randint(1, 6)
+            cmds.append(("amend", target, owner, rng.randint(0, 30) * STEP, rng.choice(["", "", "x", "z"])))
         else:
             cmds.append(("cancel_all", rng.randint(1, 6)))
     book, ref = OrderBook(btc()), ReferenceBook(btc())
-    seen = {"triggered": 0, "cascaded": 0, "would_trigger": 0}
+    seen = {"triggered": 0, "cascaded": 0, "would_trigger": 0, "amended": 0, "amend_expired": 0}
     for i, cmd in enumerate(cmds, start=1):
         got = run(book, cmd, i)
         assert comparable(got) == run(ref, cmd, i), f"seed {seed}, command {i}: {cmd}"
         seen["triggered"] += sum(type(r) is Triggered for r in got)
         seen["cascaded"] += cascades(got, cmds)
         seen["would_trigger"] += any(type(r) is OrderReport and r.reason == "would_trigger" for r in got)
+        seen["amended"] += any(type(r) is Amended for r in got)
+        seen["amend_expired"] += any(type(r) is OrderReport and r.reason == "amend" for r in got)
     assert book_levels(book) == ref.depth()
     assert [(o.order_id, o.stop_price) for o in book.stops()] == ref.pending()
     assert book.last_trade_id > 1000  # the stream really traded
     # the run reached the interesting cases, a cascade among them
     assert seen["triggered"] > 100 and seen["cascaded"] > 5 and seen["would_trigger"] > 100, f"seed {seed}: {seen}"
+    assert seen["amended"] > 20 and seen["amend_expired"] > 2, f"seed {seed}: {seen}"
     book.validate()
 
 
