@@ -134,6 +134,9 @@ ON CONFLICT (order_id) DO UPDATE SET
 WHERE (excluded.update_time, excluded.executed_qty, {_FINAL.format("excluded.status")})
    >= (orders.update_time, orders.executed_qty, {_FINAL.format("orders.status")})
 """
+# an amend (engine/amend.py): the order's new quantity and client id; quantities only go down, so a
+# replayed older amend never undoes a later one
+_AMEND_ORDER = "UPDATE orders SET qty = ?, client_order_id = ? WHERE order_id = ? AND qty > ?"
 _INSERT_TRADE = f"""
 INSERT INTO trades ({", ".join(_TRADE_COLUMNS)}) VALUES ({", ".join("?" * len(_TRADE_COLUMNS))})
 ON CONFLICT DO NOTHING
@@ -333,6 +336,7 @@ class History:
         """
         orders_new: list[tuple] = []
         orders_upd: list[tuple] = []
+        orders_amend: list[tuple] = []
         trades: list[tuple] = []
         klines: list[tuple] = []
         balances: list[tuple] = []
@@ -377,6 +381,8 @@ class History:
                         orders_new.append((*_order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
                                            f.get("stop_price")))
                     elif "status" in f:
+                        if "qty" in f:
+                            orders_amend.append((f["qty"], f["client_order_id"], int(entry.entity_id), f["qty"]))
                         orders_upd.append((
                             int(entry.entity_id), f.get("symbol"), f.get("account"), f["status"], f["executed_qty"],
                             f["cum_quote_qty"], entry.timestamp, f.get("working_time"), f.get("reason"),
@@ -392,6 +398,8 @@ class History:
                 db.executemany(_INSERT_ORDER, orders_new)
             if orders_upd:
                 db.executemany(_UPDATE_ORDER, orders_upd)
+            if orders_amend:
+                db.executemany(_AMEND_ORDER, orders_amend)
             if trades:
                 db.executemany(_INSERT_TRADE, trades)
             if klines:

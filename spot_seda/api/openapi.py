@@ -153,7 +153,7 @@ def _schemas() -> dict:
         "quoteAsset": _str(), "quotePrecision": _int(), "quoteAssetPrecision": _int(), "baseCommissionPrecision": _int(),
         "quoteCommissionPrecision": _int(), "orderTypes": _array(_str(enum=ORDER_TYPES)), "icebergAllowed": _bool(),
         "pegInstructionsAllowed": _bool(), "ocoAllowed": _bool(), "otoAllowed": _bool(), "quoteOrderQtyMarketAllowed": _bool(), "allowTrailingStop": _bool(),
-        "cancelReplaceAllowed": _bool(), "isSpotTradingAllowed": _bool(), "isMarginTradingAllowed": _bool(),
+        "cancelReplaceAllowed": _bool(), "amendAllowed": _bool(), "isSpotTradingAllowed": _bool(), "isMarginTradingAllowed": _bool(),
         "filters": _array(_ref("Filter")), "permissions": _array(_str()), "permissionSets": _array(_array(_str())),
         "defaultSelfTradePreventionMode": _str(enum=STP_MODES),
         "allowedSelfTradePreventionModes": _array(_str(enum=STP_MODES))})

@@ -1,5 +1,5 @@
-"""The OpenAPI description of the order operations of api/orderops.py (order/test, cancelReplace),
-merged into openapi.py's document: their paths and the schemas of their answers."""
+"""The OpenAPI description of the order operations of api/orderops.py (order/test, cancelReplace,
+amend/keepPriority), merged into openapi.py's document: their paths and the schemas of their answers."""
 
 from __future__ import annotations
 
@@ -24,6 +24,14 @@ def order_ops_schemas() -> dict:
             "discount": _obj({"enabledForAccount": _bool(), "enabledForSymbol": _bool(), "discountAsset": _str(),
                               "discount": _dec()})}},
         "CancelReplace": halves,
+        "AmendedOrder": _obj({
+            "transactTime": _int(), "executionId": _int("not tracked by the node: -1"),
+            "amendedOrder": _obj({**{k: _str() for k in ("symbol", "origClientOrderId", "clientOrderId", "status",
+                                                       "timeInForce", "type", "side", "selfTradePreventionMode")},
+                                  **{k: _dec() for k in ("price", "qty", "executedQty", "preventedQty", "quoteOrderQty",
+                                                         "cumulativeQuoteQty")},
+                                  "orderId": _int(), "orderListId": _int(), "workingTime": _int()},
+                                 ["symbol", "orderId", "clientOrderId", "qty", "status"])}),
         "CancelReplaceError": _obj({"code": _int("-2021 (one half failed, HTTP 409) or -2022 (both, HTTP 400)"),
                                     "msg": _str(), "data": _ref("CancelReplace")}),
     }
@@ -56,8 +64,19 @@ def order_ops_paths(new_order: list[dict]) -> dict:
         "Test new order", _json(_ref("TestOrderCommission")),
         new_order + [_p("computeCommissionRates", _bool(), False, "true: answer the commission rates (weight 20).")],
         body=True, description="SIGNED. Validated as POST /api/v3/order is (same errors); nothing is placed.")
+    amend = _signed(
+        "Order amend keep priority", _json(_ref("AmendedOrder")),
+        [new_order[0], _p("orderId", _int()), _p("origClientOrderId", _str(pattern=_CLIENT_ID)),
+         _p("newClientOrderId", _str(pattern=_CLIENT_ID), False,
+            "The order's client id after the amend (default amend-<orderId>; its current one may be reused)."),
+         _p("newQty", _dec(), True, "The new total quantity: below the order's (-2038 otherwise), on LOT_SIZE.")],
+        body=True, description="SIGNED. Reduces an open order's quantity keeping its place in the queue; what it no "
+                               "longer needs frozen is released before the answer. Reported REPLACED on the user data "
+                               "stream. At or below the executed quantity the order ends EXPIRED. -2038 with Binance's "
+                               "text when the order refuses it.")
     return {
         "/api/v3/order/test": {"post": test},
         "/api/v3/order/cancelReplace": {"post": replace},
+        "/api/v3/order/amend/keepPriority": {"put": amend},
     }
 

@@ -1,6 +1,7 @@
 """The order operations beside POST /api/v3/order, as HTTP handlers of the Acquiring stage:
-POST /api/v3/order/test (validate only) and POST /api/v3/order/cancelReplace. Kept apart from
-rest.py, whose order and cancel handlers they reuse rather than copy.
+POST /api/v3/order/test (validate only), POST /api/v3/order/cancelReplace and PUT
+/api/v3/order/amend/keepPriority. Kept apart from rest.py, whose order handler they reuse rather
+than copy.
 
 cancelReplace runs as two journaled commands, the cancel and then the new order, each exactly as
 DELETE and POST /api/v3/order run them (so each replays as it ran). The new order is sent once the
@@ -19,8 +20,8 @@ from aiohttp import web
 
 from ..binance import errors, orderops, params, views
 from ..binance.errors import ApiError
-from ..model.commands import Cancel
-from ..stages.acquiring import CommandError, Waiter, cancel_client_id
+from ..model.commands import Amend, Cancel
+from ..stages.acquiring import DUPLICATE, CommandError, Waiter, cancel_client_id
 from .admission import deadline_of
 from . import rest  # (as a module: rest.py imports this one too; the first loaded is still loading)
 from .plumbing import COMMAND_ERRORS, INTAKE, commit, signed, stage_of
@@ -116,8 +117,48 @@ async def _place(request: web.Request, account_id: int, order_params: dict) -> d
     return json.loads(response.body)  # (place_order answers with the JSON it would send)
 
 
+# ---------------------------------------------------------------------- amend/keepPriority
+
+
+async def amend_keep_priority(request: web.Request) -> web.Response:
+    """PUT /api/v3/order/amend/keepPriority: reduce an open order's quantity in place (engine/amend.py),
+    journaled and run by Match like a cancel; answered once Settlement has returned the funds the
+    order no longer needs. -2038 with Binance's text when the order refuses it."""
+    account_id, p = await signed(request)
+    stage = stage_of(request)
+    cmd = orderops.parse_amend(p, stage.rules)
+    order = stage.find_order(account_id, cmd.order_id, cmd.orig_client_order_id)
+    if order is None or order["symbol"] != cmd.symbol or \
+            not params.order_matches_ref(order, cmd.order_id, cmd.orig_client_order_id) or \
+            order["order_id"] not in stage.account(account_id).open_orders:
+        raise orderops.amend_error("unknown_order")
+    if cmd.new_qty >= order["qty"]:  # (Match decides again on the order's exact state)
+        raise orderops.amend_error("no_change" if cmd.new_qty == order["qty"] else "increase")
+    order_id, orig_client_id = order["order_id"], order["client_order_id"]
+    answer = asyncio.get_running_loop().create_future()
+    waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
+    deadline = deadline_of(request)
+    await request.app[INTAKE].admit(deadline)
+    try:
+        accepted, outputs = stage.amend(Amend(account_id, cmd.symbol, order_id, 0, cmd.new_qty,
+                                              cmd.new_client_order_id), waiter)
+    except CommandError as exc:
+        raise orderops.amend_error("duplicate_client_order_id" if exc.kind == DUPLICATE else "unknown_order") from None
+    try:
+        await commit(request, accepted, outputs, deadline)
+        final = await asyncio.wait_for(answer, max(0.0, deadline - asyncio.get_running_loop().time()))
+    except (ApiError, asyncio.TimeoutError):
+        stage.waiters.pop(order_id, None)
+        stage.settling.pop(order_id, None)
+        raise errors.timeout() from None
+    if "amend_rejected" in final:
+        raise orderops.amend_error(final["amend_rejected"])
+    return web.json_response(orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp))
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v3/order/test", test_order)
     r.add_post("/api/v3/order/cancelReplace", cancel_replace)
+    r.add_put("/api/v3/order/amend/keepPriority", amend_keep_priority)
 

@@ -116,6 +116,7 @@ WEIGHTS: dict[tuple[str, str], int | Callable[[Mapping[str, str]], int]] = {
     ("POST", "/api/v3/order"): 1,
     ("POST", "/api/v3/order/test"): lambda q: 20 if q.get("computeCommissionRates", "").lower() == "true" else 1,
     ("POST", "/api/v3/order/cancelReplace"): 1,
+    ("PUT", "/api/v3/order/amend/keepPriority"): 4,
     ("GET", "/api/v3/order"): 4,
     ("DELETE", "/api/v3/order"): 1,
     ("GET", "/api/v3/openOrders"): _open_orders,

@@ -9,6 +9,9 @@ rest-api.md defines them. No I/O; every bad input is an ApiError with Binance's 
   cancelReplaceMode (mandatory: STOP_ON_FAILURE or ALLOW_FAILURE) and orderRateLimitExceededMode
   (DO_NOTHING, the default, or CANCEL_ONLY). Everything is validated before anything is canceled,
   as Binance evaluates filters first: a bad parameter is a plain error and changes nothing.
+- amend/keepPriority takes symbol, orderId and/or origClientOrderId, newQty (mandatory, on the
+  LOT_SIZE step and within it: -1013 otherwise) and newClientOrderId. Whether newQty is below the
+  order's quantity is the order's question (-2038, see `amend_error`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .params import (CANCEL_RESTRICTIONS, NEW_ORDER_PARAMS, NewOrder, _CLIENT_ORDER_ID, _get, parse_bool,
-                     parse_client_order_id, parse_int, parse_new_order)
+from .params import (CANCEL_RESTRICTIONS, DEFAULT_STP, NEW_ORDER_PARAMS, NewOrder, _CLIENT_ORDER_ID, _get, check_qty, parse_bool,
+                     parse_client_order_id, parse_decimal, parse_int, parse_new_order, parse_order_ref)
+from .views import _working_time, amount_text, price_text
 
 REPLACE_MODES = ("STOP_ON_FAILURE", "ALLOW_FAILURE")
 RATE_LIMIT_MODES = ("DO_NOTHING", "CANCEL_ONLY")
@@ -139,3 +143,68 @@ def replace_answer(cancel: dict | ApiError, new: dict | ApiError | None, failed_
         return failed_status or 409, {"code": -2021, "msg": "Order cancel-replace partially failed.", "data": data}
     return failed_status or 400, {"code": -2022, "msg": "Order cancel-replace failed.", "data": data}
 
+
+
+# ------------------------------------------------------------------------ amend/keepPriority
+
+AMEND_PARAMS = frozenset({"symbol", "orderId", "origClientOrderId", "newClientOrderId", "newQty", "recvWindow",
+                          "timestamp", "signature"})
+
+
+class AmendOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated PUT /api/v3/order/amend/keepPriority."""
+
+    symbol: str
+    order_id: int | None
+    orig_client_order_id: str | None
+    new_client_order_id: str  # "" = the node names it (amend-<orderId>)
+    new_qty: int
+
+
+def parse_amend(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> AmendOrder:
+    """PUT /api/v3/order/amend/keepPriority parameters (module docstring); raises ApiError."""
+    symbol, order_id, client_id = parse_order_ref(params, rules)
+    new_qty = parse_decimal(params, "newQty", too_large=errors.lot_size)
+    check_qty(rules[symbol], new_qty)
+    if _get(params, "newClientOrderId") == "":
+        raise errors.empty_new_client_order_id()
+    new_cid = parse_client_order_id(params) or ""
+    _check_known(params, AMEND_PARAMS)
+    return AmendOrder(symbol=symbol, order_id=order_id, orig_client_order_id=client_id, new_client_order_id=new_cid,
+                      new_qty=new_qty)
+
+
+#: why an amend changed nothing -> Binance's -2038 ORDER_AMEND_REJECTED text
+AMEND_MESSAGES = {
+    "unknown_order": "Unknown order sent.",
+    "increase": "Order amend (quantity increase) is not supported.",
+    "no_change": "The requested action would change no state; rejecting",
+    "duplicate_client_order_id": "Duplicate order sent.",
+}
+
+
+def amend_error(reason: str) -> ApiError:
+    """-2038 with Binance's message for an amend the order refused (engine reasons included:
+    "not_reducing" when the order's quantity changed under the request)."""
+    return ApiError(-2038, AMEND_MESSAGES.get(reason, AMEND_MESSAGES["increase"]))
+
+
+def amend_json(order: Mapping, rules: SymbolRules, orig_client_order_id: str, transact_time: int) -> dict:
+    """The answer of an amend: the order after it (`amendedOrder`, Binance's field names, which
+    differ from the order views': qty, cumulativeQuoteQty, preventedQty). executionId is not
+    tracked by the node: -1."""
+    amended = {
+        "symbol": order["symbol"], "orderId": order["order_id"], "orderListId": -1,
+        "origClientOrderId": orig_client_order_id, "clientOrderId": order.get("client_order_id") or "",
+        "price": price_text(rules, order.get("price") or 0), "qty": amount_text(order.get("qty") or 0),
+        "executedQty": amount_text(order.get("executed_qty") or 0), "preventedQty": ZERO,
+        "quoteOrderQty": amount_text(order.get("quote_qty") or 0 if order.get("type") == "MARKET" else 0),
+        "cumulativeQuoteQty": amount_text(order.get("cum_quote_qty") or 0), "status": order["status"],
+        "timeInForce": order.get("time_in_force") or "GTC", "type": order.get("type") or "LIMIT",
+        "side": order.get("side") or "BUY",
+    }
+    working = _working_time(order)
+    if working >= 0:
+        amended["workingTime"] = working
+    amended["selfTradePreventionMode"] = order.get("stp") or DEFAULT_STP.name
+    return {"transactTime": transact_time, "executionId": -1, "amendedOrder": amended}

@@ -208,12 +208,14 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
     client_id = order["client_order_id"]
     report = {
         "e": "executionReport", "E": ts, "s": rules.symbol,
-        # a cancel's report: "c" is the cancel's own client id, "C" the order's (Binance)
+        # a cancel's report: "c" is the cancel's own client id, "C" the order's (Binance); an
+        # amend's (REPLACED): "c" the order's new client id, "C" the one it had
         "c": order.get("cancel_client_order_id") or client_id if execution == "CANCELED" else client_id,
         "S": order["side"], "o": order["type"],
         "f": order["time_in_force"], "q": amount_text(0 if by_quote else order["qty"]),
         "p": price_text(rules, order["price"]), "P": price_text(rules, order.get("stop_price", 0)), "F": ZERO, "g": -1,
-        "C": client_id if execution == "CANCELED" else "", "x": execution, "X": status, "r": "NONE",
+        "C": client_id if execution == "CANCELED" else order.get("replaced_client_order_id", "")
+        if execution == "REPLACED" else "", "x": execution, "X": status, "r": "NONE",
         "i": order["order_id"], "l": ZERO, "z": amount_text(order["executed_qty"]), "L": price_text(rules, 0),
         "n": "0", "N": None, "T": ts, "t": -1, "I": seq, "w": on_book, "m": False, "M": False,
         "O": order["time"], "Z": amount_text(order["cum_quote_qty"]), "Y": ZERO,

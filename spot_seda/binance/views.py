@@ -423,6 +423,7 @@ def symbol_info_json(rules: SymbolRules) -> dict:
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
         "cancelReplaceAllowed": True,
+        "amendAllowed": True,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": filters_json(rules),

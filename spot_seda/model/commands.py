@@ -44,6 +44,18 @@ class Cancel(msgspec.Struct, tag="cancel", tag_field="cmd", frozen=True, gc=Fals
     restrictions: str = ""
 
 
+class Amend(msgspec.Struct, tag="amend", tag_field="cmd", frozen=True, gc=False):
+    """PUT /api/v3/order/amend/keepPriority: reduce an open order's total quantity to `qty` in place."""
+
+    account: int
+    symbol: str
+    order_id: int
+    timestamp: int
+    qty: int
+    #: the order's client id from now on ("" in a command file: Acquiring names it amend-<order_id>)
+    client_order_id: str = ""
+
+
 class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=False):
     """A deposit (amount > 0) or withdrawal (amount < 0) of free funds."""
 
@@ -54,7 +66,7 @@ class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=
     ref: str = ""
 
 
-Command = Union[NewOrder, Cancel, Transfer]
+Command = Union[NewOrder, Cancel, Amend, Transfer]
 
 ENCODER = msgspec.msgpack.Encoder()
 DECODER = msgspec.msgpack.Decoder(Command)

@@ -1,5 +1,5 @@
-"""AcquiringStage: order entry. Takes commands from the HTTP API (new order, cancel, deposit,
-withdraw), validates them, freezes funds, assigns ids and timestamps, and produces OrderChangeLog
+"""AcquiringStage: order entry. Takes commands from the HTTP API (new order, cancel, amend,
+deposit, withdraw), validates them, freezes funds, assigns ids and timestamps, and produces OrderChangeLog
 (commands for Match, keyed by symbol) and BalanceChangeLog (freezes and transfers, keyed by account).
 Consumes Match's order updates and trades (to answer RESULT/FULL and keep its open-order and depth
 views) and Settlement's balance changes (to keep its view of free funds current).
@@ -33,7 +33,7 @@ from ..engine.depthview import DepthView
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
-from ..model.commands import Cancel, Command, NewOrder, Transfer
+from ..model.commands import Amend, Cancel, Command, NewOrder, Transfer
 from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of
 from ..model.enums import MARKET_TYPES, EntityType, OrderType, Side, Topic
 from .base import Publish, Stage
@@ -67,6 +67,7 @@ class Waiter:
     callback: Callable[[dict, list[dict]], None]
     fills: list[dict] | None = None  # collected trades of the order when the caller wants them
     cancel: bool = False
+    amend: bool = False
 
 
 @dataclass
@@ -219,6 +220,30 @@ class AcquiringStage(Stage):
         self.pending_cancels.add(cmd.order_id)
         return cmd, [(Topic.ORDER, cmd.symbol, [request])]
 
+    def amend(self, cmd: Amend, waiter: Waiter | None = None, journaled: bool = False) -> tuple[Amend, list[Publish]]:
+        """Ask Match to reduce an open order's quantity keeping its priority (engine/amend.py).
+        Raises CommandError(UNKNOWN_ORDER) for an order not open for this account, DUPLICATE for a
+        new client id another open order holds. Without a client id the order is named
+        amend-<order_id> (Binance makes one up; this one is the same in a replay). A journaled amend
+        goes to Match as it is (see cancel)."""
+        if not journaled:
+            order = self.orders.get(cmd.order_id)
+            state = self.account(cmd.account)
+            if order is None or order["account"] != cmd.account or cmd.order_id not in state.open_orders:
+                raise CommandError(UNKNOWN_ORDER)
+            cid = cmd.client_order_id or f"amend-{cmd.order_id}"
+            if state.client_ids.get(cid, cmd.order_id) != cmd.order_id:
+                raise CommandError(DUPLICATE)
+            cmd = Amend(cmd.account, order["symbol"], cmd.order_id, cmd.timestamp or self.clock(), cmd.qty, cid)
+        fields = [FieldChange("amend_requested", True), FieldChange("account", cmd.account),
+                  FieldChange("symbol", cmd.symbol), FieldChange("new_qty", cmd.qty),
+                  FieldChange("amend_client_order_id", cmd.client_order_id or f"amend-{cmd.order_id}")]
+        request = ChangeLogEntry(str(cmd.order_id), EntityType.ORDER, Updated(fields), cmd.timestamp, 0)
+        if waiter is not None:
+            waiter.amend = True
+            self.waiters[cmd.order_id] = waiter
+        return cmd, [(Topic.ORDER, cmd.symbol, [request])]
+
     def transfer(self, cmd: Transfer, journaled: bool = False) -> tuple[Transfer, list[Publish]]:
         """Deposit (amount > 0) or withdraw (amount < 0) free funds. Raises CommandError(NSF) (not
         for a `journaled` withdrawal: see new_order)."""
@@ -242,6 +267,8 @@ class AcquiringStage(Stage):
             return accepted, outputs
         if type(cmd) is Cancel:
             return self.cancel(cmd, journaled=journaled)
+        if type(cmd) is Amend:
+            return self.amend(cmd, journaled=journaled)
         return self.transfer(cmd, journaled=journaled)
 
     # ---------------------------------------------------------- inbound events
@@ -252,7 +279,7 @@ class AcquiringStage(Stage):
             self.ledger.apply(changes)
             if self.settling:
                 for c in changes:
-                    if c.reason == "release" and c.ref in self.settling:
+                    if c.reason in ("release", "amend") and c.ref in self.settling:
                         waiter, order = self.settling.pop(c.ref)
                         waiter.callback(order, waiter.fills or [])
         elif topic == Topic.TRADE:
@@ -270,9 +297,10 @@ class AcquiringStage(Stage):
                 waiter = self.waiters.pop(order_id, None)
                 if waiter is None:
                     continue
-                if order.get("status") in FINAL and self.ledger.hold(order_id) is not None:
+                if (order.get("status") in FINAL or order.get("amended")) and self.ledger.hold(order_id) is not None:
                     # answer once Settlement has returned what the order leaves frozen, so the
-                    # client's next order sees the money (a market order holds all it may spend)
+                    # client's next order sees the money (a market order holds all it may spend;
+                    # an amended order what it no longer needs)
                     self.settling[order_id] = (waiter, order)
                 else:
                     waiter.callback(order, waiter.fills or [])
@@ -285,9 +313,21 @@ class AcquiringStage(Stage):
             if waiter is not None and waiter.cancel:
                 answered.append((order_id, {"reason": f["reason"]} if "reason" in f else {}))  # nothing was canceled
             return
+        if f.get("amend_rejected"):  # an amend that changed nothing
+            if waiter is not None and waiter.amend:
+                answered.append((order_id, {"amend_rejected": f["reason"]}))
+            return
         order = self.orders.get(order_id)
         if order is None:
             return  # an order of an earlier incarnation (recovery is the journal's business)
+        if "qty" in f:  # amended in place: its new quantity and client id
+            state = self.account(order["account"])
+            if state.client_ids.get(order["client_order_id"]) == order_id:
+                del state.client_ids[order["client_order_id"]]
+            order["qty"] = f["qty"]
+            order["client_order_id"] = f["client_order_id"]
+            if order["status"] not in FINAL:
+                state.client_ids[f["client_order_id"]] = order_id
         first = "frozen" in f  # Match's first report of an order repeats what it froze
         order["status"] = f["status"]
         order["executed_qty"] = f["executed_qty"]
@@ -303,6 +343,8 @@ class AcquiringStage(Stage):
             self.pending_cancels.discard(order_id)  # canceled, or filled before the cancel got there
         if waiter is not None and (first or (waiter.cancel and f["status"] in FINAL)):
             answered.append((order_id, dict(order)))  # the state as of this command's answer
+        elif waiter is not None and waiter.amend and f.get("amended"):
+            answered.append((order_id, dict(order, amended=True)))
         resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
         leaves = order["qty"] - order["executed_qty"] if resting else 0
         self.depth[order["symbol"]].apply(order_id, order["side"] == "BUY", order["price"], leaves, order["status"])

@@ -1,4 +1,4 @@
-"""MatchStage: consumes new-order and cancel commands (OrderChangeLog from Acquiring), runs each
+"""MatchStage: consumes new-order, cancel and amend commands (OrderChangeLog from Acquiring), runs each
 symbol's price-time order book, produces trades (TradeChangeLog) and order state changes
 (OrderChangeLog), keyed by symbol.
 
@@ -13,11 +13,17 @@ ones a command's trades trigger right after that command (engine/book.py), so a 
 the command that caused it and replays with it. A pending stop's first report has no working_time;
 the report that ends its trigger's records carries it (the order starts working then), which is
 also how Settlement knows where that part of the command ends.
+
+Amends (engine/amend.py): the amended order's report carries amended=True and, when it was reduced,
+its new qty, client_order_id and the hold it keeps; an amend that changed nothing is one entry
+with amend_rejected=True and a reason word. Either ends the command's updates for Settlement.
 """
 
 from __future__ import annotations
 
+from ..engine.amend import Amended, AmendRejected
 from ..engine.book import CancelRejected, OrderBook, OrderReport, Trade, Triggered
+from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.entities import trade_id_of
 from ..model.enums import STOP_TYPES, EntityType, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
@@ -27,6 +33,9 @@ STATUS = [s.name for s in OrderStatus]
 ORDER, TRADE = EntityType.ORDER, EntityType.TRADE
 #: CancelRejected.code of a cancel whose cancelRestrictions the order does not meet
 CANCEL_RESTRICTED = -3010
+#: AmendRejected.code -> the reason word its entry carries
+AMEND_REASONS = {ResultCode.UNKNOWN_ORDER: "unknown_order", ResultCode.AMEND_NOT_REDUCING: "not_reducing",
+                 ResultCode.DUPLICATE_CLIENT_ORDER_ID: "duplicate_client_order_id"}
 
 
 def _restriction_met(order, restriction: str) -> bool:
@@ -73,6 +82,9 @@ class MatchStage(Stage):
                     records = book.cancel(order_id, fields["account"])
                 taker = None
                 cancel_id = fields.get("cancel_client_order_id")
+            elif fields.get("amend_requested"):
+                records = book.amend(order_id, fields["account"], fields["new_qty"], fields["amend_client_order_id"])
+                taker, cancel_id = None, None
             else:
                 continue
             trades: list[ChangeLogEntry] = []
@@ -90,6 +102,10 @@ class MatchStage(Stage):
         puts it in the executionReport's "c")."""
         triggered = None  # the stop whose trigger's records these are: its own report ends them
         first = taker  # the new order's fields until its first report has been made
+        amended: Amended | None = None
+        if records and type(records[0]) in (Amended, AmendRejected) or (
+                records and type(records[0]) is OrderReport and records[0].reason == "amend"):
+            amended = records[0]  # an amend's answer: its report says so (module doc)
         for rec in records:
             kind = type(rec)
             if kind is Trade:
@@ -112,6 +128,11 @@ class MatchStage(Stage):
                 ]
                 if rec.reason:
                     changed.append(FieldChange("reason", rec.reason))
+                if amended is not None and rec.order_id == command_order:
+                    changed.append(FieldChange("amended", True))
+                    if type(amended) is Amended:
+                        changed += [FieldChange("qty", amended.qty), FieldChange("client_order_id", amended.client_order_id),
+                                    FieldChange("hold", amended.hold)]
                 if cancel_id is not None and rec.order_id == command_order:
                     changed.append(FieldChange("cancel_client_order_id", cancel_id))
                 if first is not None and rec.order_id == command_order:
@@ -132,4 +153,10 @@ class MatchStage(Stage):
                 if rec.code == CANCEL_RESTRICTED:
                     rejected.append(FieldChange("reason", "cancel_restrictions"))
                 orders.append(ChangeLogEntry(str(rec.order_id or command_order), ORDER, Updated(rejected), ts, 0))
-            # LevelChange: depth is derived from order updates downstream (engine/depthview.py)
+            elif kind is AmendRejected:
+                orders.append(ChangeLogEntry(str(command_order), ORDER, Updated([
+                    FieldChange("amend_rejected", True), FieldChange("account", rec.account),
+                    FieldChange("symbol", symbol), FieldChange("reason", AMEND_REASONS[rec.code]),
+                ]), ts, 0))
+            # LevelChange: depth is derived from order updates downstream (engine/depthview.py);
+            # Amended: carried by the amended order's report, which follows it

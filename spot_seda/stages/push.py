@@ -246,7 +246,7 @@ class PushStage(Stage):
                 orders[order["order_id"]] = order
                 continue
             f = e.field_dict()
-            if "cancel_requested" in f or f.get("cancel_rejected"):
+            if "cancel_requested" in f or f.get("cancel_rejected") or "amend_requested" in f or f.get("amend_rejected"):
                 continue  # a request (Acquiring) or a no-op answer (Match): nothing changed
             if stalled or int(e.entity_id) not in orders:
                 stalled.append(e)
@@ -318,6 +318,11 @@ class PushStage(Stage):
         order["cum_quote_qty"] = f["cum_quote_qty"]
         if "cancel_client_order_id" in f:  # Match's CANCELED report names the cancel: its report's "c"
             order["cancel_client_order_id"] = f["cancel_client_order_id"]
+        if "qty" in f:  # amended in place (engine/amend.py): Binance's REPLACED, "C" the id it had
+            order["replaced_client_order_id"] = order["client_order_id"]
+            order["qty"], order["client_order_id"] = f["qty"], f["client_order_id"]
+            if wanted:
+                self.sink.send(stream, S.execution_report(rules, order, "REPLACED", ts, seq))
         if wanted and not silent and status in S.END_EXECUTION:
             self.sink.send(stream, S.execution_report(rules, order, S.END_EXECUTION[status], ts, seq))
         # the depth view, exactly as Acquiring keeps it (stages/acquiring.py _order_update)

@@ -1,7 +1,8 @@
 """SettlementStage: consumes trades (TradeChangeLog) and Match's order updates (OrderChangeLog),
 produces balance changes (BalanceChangeLog, keyed by account): each side's frozen funds move to the
-counterparty, proceeds are credited less the fee (to the fee account), and whatever an order still
-holds frozen when it ends is released.
+counterparty, proceeds are credited less the fee (to the fee account), whatever an order still
+holds frozen when it ends is released, and what an amended order no longer needs (its report's
+`hold`, engine/amend.py) too.
 
 The money moves are the engine's (engine/ledger.py: `settle_trade`, `release`, checked by the
 property tests against a naive twin); this stage maps Match's entries to them and their changes to
@@ -50,7 +51,8 @@ class SettlementStage(Stage):
         The two topics reach this stage as separate messages whose interleaving depends on timing;
         to keep the output (and its sequences) a function of the commands alone, trades wait here
         until the order updates of their command arrive. Match publishes a command's trades before
-        its updates, and ends a command's updates with the taker's report (or the cancel's result);
+        its updates, and ends a command's updates with the taker's report (or the cancel's or the
+        amend's result);
         a stop order the command triggered follows as a part of its own: its trades (taker: the
         stop), ended by the stop's report that carries working_time.
         """
@@ -66,7 +68,7 @@ class SettlementStage(Stage):
             fields = entry.field_dict()
             group.append((int(entry.entity_id), fields, entry.timestamp))
             if ("frozen" in fields or "working_time" in fields or fields.get("status") == "CANCELED"
-                    or fields.get("cancel_rejected")):
+                    or fields.get("cancel_rejected") or fields.get("amended") or fields.get("amend_rejected")):
                 self._command(group[-1][0], group, out)
                 group = []
         self.partial = group  # the rest of this command comes with the next batch
@@ -104,6 +106,11 @@ class SettlementStage(Stage):
                 raise ValueError(f"trade {f['symbol']} {f['trade_id']} cannot be settled ({code.name}): corrupt stream")
             _publish(changes, trade.timestamp, out)
         for order_id, fields, ts in updates:
+            if "hold" in fields:  # amended: what it no longer needs frozen returns to available
+                code, changes = ledger.reduce_hold(order_id, fields["hold"])
+                if code != _OK:
+                    raise ValueError(f"order {order_id} amended before Match reported what it froze")
+                _publish(changes, ts, out)
             if fields.get("status") in FINAL:
                 code, changes = ledger.release(order_id)
                 if code != _OK:

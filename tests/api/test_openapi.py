@@ -17,7 +17,7 @@ EXPECTED = {
 } | {
     ("post", "/api/v3/order"), ("delete", "/api/v3/order"), ("delete", "/api/v3/openOrders"),
     ("post", "/api/v3/userDataStream"), ("put", "/api/v3/userDataStream"), ("delete", "/api/v3/userDataStream"),
-    ("post", "/api/v3/order/test"), ("post", "/api/v3/order/cancelReplace"),
+    ("post", "/api/v3/order/test"), ("post", "/api/v3/order/cancelReplace"), ("put", "/api/v3/order/amend/keepPriority"),
     ("post", "/api/spot/v2/"), ("post", "/admin/v1/accounts"), ("post", "/admin/v1/deposit"), ("post", "/admin/v1/withdraw"),
 }
 

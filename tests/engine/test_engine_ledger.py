@@ -10,6 +10,7 @@ from engine_helpers import P, Q, btc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spot_seda.engine.amend import Amended
 from spot_seda.engine.book import OrderBook, OrderReport, Trade, Triggered
 from spot_seda.engine.ledger import BalanceChange, Ledger, order_hold
 from spot_seda.engine.results import InvariantError, ResultCode
@@ -189,6 +190,9 @@ class TwoStageExchange:
     def cancel(self, order_id, account):
         self.matched += self.book.cancel(order_id, account)
 
+    def amend(self, order_id, account, qty):
+        self.matched += self.book.amend(order_id, account, qty)
+
     def pump(self, everything=False):
         """Deliver a random part of each stream (all of it when `everything`), then check both replicas."""
         n = len(self.to_stl) if everything else self.rng.randint(0, len(self.to_stl))
@@ -212,6 +216,13 @@ class TwoStageExchange:
                     break
                 self.to_acq.append(changes)
                 self._same_moves(changes, self.holds_only.release(rec.order_id))
+            elif type(rec) is Amended:  # what the amended order no longer needs returns to available
+                code, changes = self.stl.reduce_hold(rec.order_id, rec.hold)
+                if code == ResultCode.UNKNOWN_HOLD:
+                    break
+                assert code == ResultCode.OK, code
+                self.to_acq.append(changes)
+                self._same_moves(changes, self.holds_only.reduce_hold(rec.order_id, rec.hold))
             elif type(rec) is Triggered:  # a stop starts working: no money moves (it froze at entry)
                 assert self.stl.hold(rec.order_id) is not None or self.holds_only.hold(rec.order_id) is not None
             done += 1
@@ -288,6 +299,7 @@ op = st.one_of(
               st.sampled_from(TIF), st.integers(9_990, 10_010), st.integers(0, 40).map(lambda k: k * 10_000), st.integers(0, 2 * 10**9),
               st.integers(9_990, 10_010)),
     st.tuples(st.just("cancel"), st.integers(1, 80), st.integers(1, 4)),
+    st.tuples(st.just("amend"), st.integers(1, 80), st.integers(1, 4), st.integers(1, 40).map(lambda k: k * 10_000)),
     st.tuples(st.just("pump")),
 )
 
@@ -313,6 +325,8 @@ def test_book_and_two_ledgers_conserve_and_never_double_spend(ops, seed):
             ex.place(account, side, type_, tif, price, qty, quote, o[8] if o[0] == "stop" else 0)
         elif o[0] == "cancel":
             ex.cancel(o[1], o[2])
+        elif o[0] == "amend":
+            ex.amend(o[1], o[2], o[3])
         else:
             ex.pump()
         ex.check_conservation()  # after every operation
@@ -326,7 +340,7 @@ def test_long_seeded_two_ledger_run():
     for account in range(1, 5):
         ex.deposit(account, "USDT", Q("100000"))
         ex.deposit(account, "BTC", Q("1000"))
-    triggered = 0
+    triggered = amended = 0
     for i in range(4000):
         x = rng.random()
         if x < 0.75:
@@ -341,11 +355,18 @@ def test_long_seeded_two_ledger_run():
             ex.place(rng.randint(1, 4), side, type_, tif, price, rng.randint(1, 50) * 10_000, quote,
                      rng.randint(9_950, 10_050) if type_.is_stop else 0)
             triggered += sum(type(r) is Triggered for r in ex.matched[before:])
-        elif x < 0.95:
+        elif x < 0.88:
             ex.cancel(rng.randint(max(1, ex.next_id - 50), ex.next_id + 1), rng.randint(1, 4))
+        elif x < 0.95:  # an amend of a recent order, by its owner where it is open
+            target = rng.randint(max(1, ex.next_id - 50), ex.next_id + 1)
+            order = ex.book.order(target)
+            before = len(ex.matched)
+            ex.amend(target, order.account if order else rng.randint(1, 4), rng.randint(1, 50) * 10_000)
+            amended += any(type(r) is Amended for r in ex.matched[before:])
         else:
             ex.pump()
         ex.check_conservation()
     ex.settle_all()
+    assert amended > 15, f"seed {seed}: only {amended} amends reduced an order"
     assert ex.book.last_trade_id > 500, f"seed {seed}: the run hardly traded"
     assert triggered > 50, f"seed {seed}: only {triggered} stops triggered"

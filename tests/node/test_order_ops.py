@@ -1,10 +1,14 @@
 """POST /api/v3/order/test and POST /api/v3/order/cancelReplace against a real node (issue 14): the
 test order validates as a real one does and changes nothing; cancel-replace moves an order's money
 to a new order, answers Binance's combined shape, its -2021 (409) and -2022 (400) with both halves,
-and a bad parameter is a plain error that cancels nothing. python-binance runs both calls."""
+and a bad parameter is a plain error that cancels nothing; an amend (keep priority) reduces an order
+in place, keeps its queue position, frees what it no longer needs and reports REPLACED.
+python-binance runs the test order and the replace."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from decimal import Decimal as D
 
 import aiohttp
@@ -16,6 +20,7 @@ from tests.node.conftest import ADMIN_TOKEN, run, serving_node
 
 SYMBOL = "BTCUSDT"
 LIMIT = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "20000"}
+ETH_LIMIT = LIMIT | {"symbol": "ETHUSDT"}
 UNKNOWN = {"code": -2011, "msg": "Unknown order sent."}
 
 
@@ -233,3 +238,109 @@ def test_python_binance_test_order_and_cancel_replace(node):
     with pytest.raises(BinanceAPIException) as refused:
         client.cancel_replace_order(cancelReplaceMode="STOP_ON_FAILURE", cancelOrderId=order["orderId"], **LIMIT)
     assert (refused.value.status_code, refused.value.code) == (400, -2022)
+
+
+# ---------------------------------------------------------------------- amend/keepPriority
+
+
+async def _user_stream(session, node, client):
+    async with session.post(node.base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": client.api_key}) as r:
+        key = (await r.json())["listenKey"]
+    return await session.ws_connect(f"{node.ws}/ws/{key}")
+
+
+async def _report(ws, order_id: int, execution: str) -> dict:
+    while True:
+        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
+            return event
+
+
+def test_amend_keeps_priority_frees_funds_and_reports_replaced(node):
+    """(On ETHUSDT, where no other test of this module leaves bids above this one's.)"""
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            first = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            second = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            seller = await funded_client(session, node.base, ADMIN_TOKEN, ETH="1")
+            ws = await _user_stream(session, node, first)
+            try:
+                status, mine = await first.order(newClientOrderId="keep1", **(ETH_LIMIT | {"price": "10000", "quantity": "0.05"}))
+                assert status == 200, mine
+                status, later = await second.order(**(ETH_LIMIT | {"price": "10000", "quantity": "0.05"}))
+                assert status == 200, later
+                await expect_balance(first, "USDT", "500", "500")
+                status, doc = await first.signed("PUT", "/api/v3/order/amend/keepPriority", symbol="ETHUSDT",
+                                                 orderId=mine["orderId"], newQty="0.02", newClientOrderId="keep2")
+                assert status == 200, doc
+                amended = doc["amendedOrder"]
+                assert (amended["orderId"], amended["origClientOrderId"], amended["clientOrderId"], amended["qty"],
+                        amended["status"]) == (mine["orderId"], "keep1", "keep2", "0.02000000", "NEW")
+                assert doc["transactTime"] > 0 and amended["orderListId"] == -1
+                # answered once the 300 USDT the order no longer needs are free again
+                balances = await first.balances()
+                assert (D(balances["USDT"][0]), D(balances["USDT"][1])) == (D("800"), D("200"))
+                report = await _report(ws, mine["orderId"], "REPLACED")
+                assert (report["c"], report["C"], report["q"], report["X"]) == ("keep2", "keep1", "0.02000000", "NEW")
+                status, doc = await first.signed("GET", "/api/v3/order", symbol="ETHUSDT", origClientOrderId="keep2")
+                assert status == 200 and doc["origQty"] == "0.02000000", doc
+
+                # still first in the queue at its price: a sell of 0.03 fills it before the later order
+                status, sold = await seller.order(symbol="ETHUSDT", side="SELL", type="MARKET", quantity="0.03",
+                                                  newOrderRespType="FULL")
+                assert status == 200 and sold["status"] == "FILLED", sold
+                report = await _report(ws, mine["orderId"], "TRADE")
+                assert (report["X"], report["l"]) == ("FILLED", "0.02000000")
+                status, doc = await second.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=later["orderId"])
+                assert doc["executedQty"] == "0.01000000", doc
+                await expect_balance(first, "USDT", "800", "0")
+
+                # allOrders (the history) shows the amended quantity and client id
+                async def history():
+                    status, doc = await first.signed("GET", "/api/v3/allOrders", symbol="ETHUSDT")
+                    assert status == 200 and [(o["clientOrderId"], o["origQty"]) for o in doc] == [
+                        ("keep2", "0.02000000")], doc
+                await eventually(history)
+            finally:
+                await ws.close()
+    run(scenario())
+
+
+def test_amend_refusals_change_nothing(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            other = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            status, a = await client.order(newClientOrderId="a1", **LIMIT)
+            status, b = await client.order(newClientOrderId="b1", **LIMIT)
+            assert status == 200, b
+
+            async def amend(who=client, **p):
+                return await who.signed("PUT", "/api/v3/order/amend/keepPriority", **({"symbol": SYMBOL} | p))
+            for (status, doc), error in (
+                (await amend(orderId=a["orderId"], newQty="0.01"),
+                 (-2038, "The requested action would change no state; rejecting")),
+                (await amend(orderId=a["orderId"], newQty="0.02"), (-2038, "Order amend (quantity increase) is not supported.")),
+                (await amend(orderId=a["orderId"], newQty="0.005", newClientOrderId="b1"), (-2038, "Duplicate order sent.")),
+                (await amend(other, orderId=a["orderId"], newQty="0.005"), (-2038, "Unknown order sent.")),
+                (await amend(orderId=a["orderId"], origClientOrderId="b1", newQty="0.005"), (-2038, "Unknown order sent.")),
+                (await amend(orderId=a["orderId"], newQty="0.0000001"), (-1013, "Filter failure: LOT_SIZE")),
+                (await amend(orderId=a["orderId"], newQty="0"), (-1013, "Filter failure: LOT_SIZE")),
+                (await amend(orderId=a["orderId"]), (-1102, "Mandatory parameter 'newQty' was not sent, was empty/null, "
+                                                            "or malformed.")),
+                (await amend(newQty="0.005"), (-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both "
+                                                      "were empty/null!")),
+                (await amend(orderId=a["orderId"], newQty="0.005", newClientOrderId=""), (-1118, "New client order ID was empty.")),
+                (await amend(orderId=a["orderId"], newQty="0.005", price="1"),
+                 (-1104, "Not all sent parameters were read; read '4' parameter(s) but was sent '5'.")),
+            ):
+                assert status == 400 and (doc["code"], doc["msg"]) == error, (doc, error)
+            status, doc = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            assert [(o["clientOrderId"], o["origQty"]) for o in doc] == [("a1", "0.01000000"), ("b1", "0.01000000")]
+            await expect_balance(client, "USDT", "600", "400")
+            # without newClientOrderId the order gets one of the node's
+            status, doc = await amend(origClientOrderId="a1", newQty="0.005")
+            assert status == 200 and doc["amendedOrder"]["clientOrderId"] == f"amend-{a['orderId']}", doc
+            await expect_balance(client, "USDT", "700", "300")
+    run(scenario())
