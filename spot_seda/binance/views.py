@@ -393,14 +393,19 @@ def avg_price_json(rules: SymbolRules, trades: Iterable[Mapping], now: int, last
 
 
 def filters_json(rules: SymbolRules) -> list[dict]:
-    """PRICE_FILTER, LOT_SIZE and NOTIONAL as exchangeInfo shows them."""
+    """PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS as
+    exchangeInfo shows them: every filter the node enforces, and only those."""
     return [
         {"filterType": "PRICE_FILTER", "minPrice": price_text(rules, rules.tick),
          "maxPrice": price_text(rules, max_price(rules)), "tickSize": price_text(rules, rules.tick)},
         {"filterType": "LOT_SIZE", "minQty": amount_text(rules.min_qty), "maxQty": amount_text(rules.max_qty),
          "stepSize": amount_text(rules.step)},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": amount_text(rules.min_qty),
+         "maxQty": amount_text(rules.market_max_qty), "stepSize": amount_text(rules.step)},
         {"filterType": "NOTIONAL", "minNotional": amount_text(rules.min_notional), "applyMinToMarket": True,
          "maxNotional": amount_text(MAX_NOTIONAL), "applyMaxToMarket": False, "avgPriceMins": AVG_PRICE_MINS},
+        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": rules.max_num_orders},
+        {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": rules.max_num_algo_orders},
     ]
 
 

@@ -43,6 +43,13 @@ class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     #: selfTradePreventionMode of an order that names none (Binance's defaultSelfTradePreventionMode;
     #: EXPIRE_MAKER on most of its symbols). NONE: an account's orders may trade with each other.
     default_stp: Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"] = "NONE"
+    #: MARKET_LOT_SIZE's maxQty: the largest quantity of a MARKET order (and of a STOP_LOSS /
+    #: TAKE_PROFIT, which become one); None: max_qty. Its minQty and stepSize are LOT_SIZE's.
+    market_max_qty: str | None = None
+    #: MAX_NUM_ORDERS: open orders (stops waiting for their trigger included) per account on the symbol
+    max_num_orders: int = 200
+    #: MAX_NUM_ALGO_ORDERS: open stop orders (STOP_LOSS, ..._LIMIT, TAKE_PROFIT, ..._LIMIT) per account
+    max_num_algo_orders: int = 5
 
 
 class SymbolRules:
@@ -51,6 +58,7 @@ class SymbolRules:
     __slots__ = (
         "spec", "symbol", "base", "quote", "price_decimals", "price_scale", "tick", "step", "min_qty",
         "max_qty", "min_notional", "maker_fee_ppm", "taker_fee_ppm", "qty_decimals", "default_stp",
+        "market_max_qty", "max_num_orders", "max_num_algo_orders",
     )
 
     def __init__(self, spec: SymbolSpec) -> None:
@@ -75,13 +83,19 @@ class SymbolRules:
         self.maker_fee_ppm = to_units(spec.maker_fee, 6)
         self.taker_fee_ppm = to_units(spec.taker_fee, 6)
         self.default_stp = spec.default_stp
+        self.market_max_qty = self.max_qty if spec.market_max_qty is None else \
+            self._positive(spec, "market_max_qty", to_units(spec.market_max_qty, ASSET_DECIMALS))
+        self.max_num_orders = self._positive(spec, "max_num_orders", spec.max_num_orders)
+        self.max_num_algo_orders = self._positive(spec, "max_num_algo_orders", spec.max_num_algo_orders)
         if self.step % self.price_scale:
             raise ValueError(
                 f"symbols.{name}.step_size must be a multiple of 10^-{ASSET_DECIMALS - spec.price_decimals} "
                 "so that price x quantity is exact"
             )
-        if self.min_qty % self.step or self.max_qty % self.step:
-            raise ValueError(f"symbols.{name}: min_qty and max_qty must be multiples of step_size")
+        if self.min_qty % self.step or self.max_qty % self.step or self.market_max_qty % self.step:
+            raise ValueError(f"symbols.{name}: min_qty, max_qty and market_max_qty must be multiples of step_size")
+        if not self.min_qty <= self.market_max_qty <= self.max_qty:
+            raise ValueError(f"symbols.{name}.market_max_qty must be within min_qty..max_qty")
         if max(self.maker_fee_ppm, self.taker_fee_ppm) >= FEE_SCALE:
             raise ValueError(f"symbols.{name}: fee rates must be below 1")
         self.qty_decimals = ASSET_DECIMALS - (len(str(self.step)) - len(str(self.step).rstrip("0")))

@@ -35,7 +35,7 @@ from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.commands import Amend, Cancel, Command, NewOrder, Transfer
 from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of
-from ..model.enums import MARKET_TYPES, EntityType, OrderType, Side, Topic
+from ..model.enums import MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
 from .base import Publish, Stage
 
 FEE_ACCOUNT = 0
@@ -58,6 +58,8 @@ NSF = "insufficient_balance"
 DUPLICATE = "duplicate_order"
 UNKNOWN_ORDER = "unknown_order"
 OVERLOADED = "overloaded"
+MAX_NUM_ORDERS = "max_num_orders"
+MAX_NUM_ALGO_ORDERS = "max_num_algo_orders"
 
 
 @dataclass
@@ -77,7 +79,8 @@ class AccountState:
 
 
 class AcquiringStage(Stage):
-    transient = ("clock", "waiters", "settling")  # callers waiting now are not part of a snapshot
+    # callers waiting now are not part of a snapshot; the symbol rules are the configuration's
+    transient = ("clock", "waiters", "settling", "rules")
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
     sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}
@@ -105,6 +108,11 @@ class AcquiringStage(Stage):
         state["orders"] = {oid: o for oid, o in self.orders.items() if o["status"] not in FINAL}
         state["finished"] = deque()
         return state
+
+    def restore_state(self, state: dict) -> None:
+        """(A snapshot written before the rules were transient carries them: the config's win.)"""
+        state.pop("rules", None)
+        super().restore_state(state)
 
     # ------------------------------------------------------------------ views
 
@@ -159,6 +167,8 @@ class AcquiringStage(Stage):
             # client id may simply not have reached this view yet in a replay)
             raise CommandError(DUPLICATE)
         side, type = Side[cmd.side], OrderType[cmd.type]
+        if not replay:
+            _check_open_order_limits(state, rules, cmd.symbol, type.is_stop)
         qty, quote_qty = cmd.qty, cmd.quote_qty
         market = type.working_type == OrderType.MARKET
         if market and side == Side.BUY and not quote_qty:
@@ -356,6 +366,22 @@ class AcquiringStage(Stage):
             self.finished.append(order_id)
             if len(self.finished) > KEEP_FINISHED:  # memory stays bounded; older orders come from History
                 self.orders.pop(self.finished.popleft(), None)
+
+
+def _check_open_order_limits(state: AccountState, rules, symbol: str, stop: bool) -> None:
+    """Binance's MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS filters: the account's open orders on the
+    symbol (pending stops included), and its open stop orders, below the symbol's limits. Counted
+    only when they could matter (an account with fewer open orders in all than the limit is far
+    from it; only a stop counts stops), so the usual order pays one comparison. This view of what is
+    open lags Match a little (a filled order counts until its report is here): never too lenient."""
+    orders = state.open_orders
+    if len(orders) >= rules.max_num_orders and \
+            sum(1 for o in orders.values() if o["symbol"] == symbol) >= rules.max_num_orders:
+        raise CommandError(MAX_NUM_ORDERS)
+    if stop and sum(1 for o in orders.values()
+                    if o["symbol"] == symbol and o["type"] in STOP_TYPES and o["working_time"] < 0) \
+            >= rules.max_num_algo_orders:
+        raise CommandError(MAX_NUM_ALGO_ORDERS)
 
 
 def cancel_client_id(cmd: Cancel) -> str:

@@ -1,0 +1,94 @@
+"""exchangeInfo's filters listed truthfully and enforced with Binance's codes (issue 14): a node whose
+BTCUSDT allows 3 open orders, 1 pending stop and market orders of at most 1 BTC refuses the next
+one -1013 "Filter failure: MAX_NUM_ORDERS" / "MAX_NUM_ALGO_ORDERS" / "MARKET_LOT_SIZE", freezing
+nothing; ETHUSDT, with the defaults, is not limited by BTCUSDT's orders."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import aiohttp
+import pytest
+
+from tests.conftest import eventually, run_node
+from tests.node.client import funded_client
+from tests.node.conftest import ADMIN_TOKEN, default_symbols, free_port, run, wait_http
+
+SYMBOL = "BTCUSDT"
+LIMIT = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "20000"}
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("filters")
+    symbols = default_symbols().replace(
+        'default_stp = "NONE"', 'default_stp = "NONE"\nmax_num_orders = 3\nmax_num_algo_orders = 1\nmarket_max_qty = "1"',
+        1)
+    http = free_port()
+    toml = symbols + f"""
+[node]
+data_dir = "{tmp / 'data'}"
+http_port = {http}
+ws_port = {free_port()}
+admin_token = "{ADMIN_TOKEN}"
+"""
+    with run_node(tmp, toml) as proc:
+        proc.base = f"http://127.0.0.1:{http}"
+        wait_http(proc.base, proc)
+        yield proc
+
+
+def test_exchange_info_lists_the_filters_it_enforces(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            async with session.get(node.base + "/api/v3/exchangeInfo", params={"symbol": SYMBOL}) as resp:
+                info = await resp.json()
+            filters = {f["filterType"]: f for f in info["symbols"][0]["filters"]}
+            assert list(filters) == ["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "NOTIONAL", "MAX_NUM_ORDERS",
+                                     "MAX_NUM_ALGO_ORDERS"]
+            assert filters["MAX_NUM_ORDERS"]["maxNumOrders"] == 3
+            assert filters["MAX_NUM_ALGO_ORDERS"]["maxNumAlgoOrders"] == 1
+            assert filters["MARKET_LOT_SIZE"]["maxQty"] == "1.00000000"
+            sym = info["symbols"][0]
+            assert (sym["cancelReplaceAllowed"], sym["amendAllowed"]) == (True, True)
+    run(scenario())
+
+
+def test_open_order_limits_and_market_lot_size(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", BTC="5", ETH="5")
+            ids = []
+            for _ in range(3):
+                status, doc = await client.order(**LIMIT)
+                assert status == 200, doc
+                ids.append(doc["orderId"])
+            status, doc = await client.order(**LIMIT)
+            assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: MAX_NUM_ORDERS"})
+            # another symbol has its own count
+            status, doc = await client.order(**(LIMIT | {"symbol": "ETHUSDT", "price": "1000"}))
+            assert status == 200, doc
+
+            async def frozen():
+                status, acct = await client.signed("GET", "/api/v3/account")
+                usdt = next(b for b in acct["balances"] if b["asset"] == "USDT")
+                assert D(usdt["locked"]) == D("610"), usdt  # 3 x 200 + 10: nothing for the refused one
+            await eventually(frozen)
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=ids[0])
+            assert status == 200, doc
+            stop = {"symbol": SYMBOL, "side": "SELL", "type": "STOP_LOSS_LIMIT", "timeInForce": "GTC",
+                    "quantity": "0.01", "price": "19000", "stopPrice": "19500"}
+            status, doc = await client.order(**stop)
+            assert status == 200, doc  # the 3rd open order, the 1st stop
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=ids[1])
+            assert status == 200, doc
+            status, doc = await client.order(**stop)
+            assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: MAX_NUM_ALGO_ORDERS"})
+
+            for order in ({"symbol": SYMBOL, "side": "SELL", "type": "MARKET", "quantity": "1.5"},
+                          {"symbol": SYMBOL, "side": "SELL", "type": "STOP_LOSS", "quantity": "1.5", "stopPrice": "100"}):
+                status, doc = await client.signed("POST", "/api/v3/order/test", **order)
+                assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: MARKET_LOT_SIZE"}), order
+            status, doc = await client.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="1")
+            assert status == 200, doc  # at the maximum: taken
+    run(scenario())
