@@ -227,6 +227,10 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
     if order.get("working_time", -1) >= 0 and not market and order["time_in_force"] == "GTC":
         report["W"] = order["working_time"]
     report["V"] = order.get("stp", "NONE")
+    if order.get("prevented_qty"):  # DECREMENT self-trade prevention: all it took off, and this time
+        report["A"] = amount_text(order["prevented_qty"])
+        if execution == "TRADE_PREVENTION":
+            report["B"] = amount_text(order.get("last_prevented_qty", 0))
     return report
 
 

@@ -114,7 +114,14 @@ def order_json(order: Mapping, rules: SymbolRules) -> dict:
         "workingTime": _working_time(order),
         "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
+        **_prevented(order),
     }
+
+
+def _prevented(order: Mapping) -> dict:
+    """Binance's conditional preventedQuantity: what DECREMENT self-trade prevention took off."""
+    prevented = order.get("prevented_qty")
+    return {"preventedQuantity": amount_text(prevented)} if prevented else {}
 
 
 def _result_fields(order: Mapping, rules: SymbolRules) -> dict:
@@ -166,6 +173,7 @@ def order_result(order: Mapping, rules: SymbolRules) -> dict:
         **_result_fields(order, rules),
         "workingTime": _working_time(order),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
+        **_prevented(order),
     }
 
 

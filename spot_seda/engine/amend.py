@@ -7,7 +7,8 @@ Semantics, as Binance's order_amend_keep_priority FAQ defines them:
   waiting for its trigger; `new_qty` is its new total quantity (executed part included) and must be
   below the current one ("not_reducing" otherwise: Binance refuses an increase, and an amend that
   changes nothing);
-- when `new_qty` is still above what has executed, the order keeps its id, price and queue
+- when `new_qty` is still above what has executed (and what self-trade prevention took off: its
+  prevented quantity), the order keeps its id, price and queue
   position; its open quantity shrinks by the difference: `Amended`, then the level's `LevelChange`
   (a resting order), then its report with the new leaves quantity;
 - when nothing would be left open (new_qty at or below the executed quantity) the order ends:
@@ -58,14 +59,14 @@ class AmendMixin:
         order = stop if stop is not None else self._orders.get(order_id)
         if order is None or order.account != account:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
-        qty = order.qty if stop is not None else order.executed + order.leaves
+        qty = order.qty if stop is not None else order.executed + order.leaves + order.prevented
         if new_qty >= qty or new_qty <= 0:
             return [AmendRejected(order_id, account, NOT_REDUCING)]
         cid = client_order_id or order.client_order_id
         if cid != order.client_order_id and (account, cid) in self._by_client:
             return [AmendRejected(order_id, account, ResultCode.DUPLICATE_CLIENT_ORDER_ID)]
         out: list = []
-        if new_qty <= order.executed:  # nothing would be left open: the order ends
+        if stop is None and new_qty <= order.executed + order.prevented:  # nothing would be left open: it ends
             self._cancel(order, out)
             report = out[0]
             out[0] = msgspec.structs.replace(report, status=OrderStatus.EXPIRED, reason="amend")

@@ -24,7 +24,11 @@ Semantics (Binance Spot):
   left) is FILLED; one stopped by an empty side is EXPIRED ("no_liquidity").
 - Self-trade prevention uses the taker's mode when taker and maker share an account: EXPIRE_TAKER
   ends the taker, EXPIRE_MAKER ends that maker and goes on, EXPIRE_BOTH ends both; all with status
-  EXPIRED_IN_MATCH ("stp"). NONE trades with itself. A FOK counts only liquidity it could really take.
+  EXPIRED_IN_MATCH ("stp"). DECREMENT takes the smaller of the two open quantities off both, without
+  a trade (their `prevented_qty`, Binance's preventedQuantity): the one left with nothing ends
+  EXPIRED_IN_MATCH ("stp"), both if equal; a maker that stays open is reported with its new leaves,
+  a taker that stays goes on matching. NONE trades with itself. A FOK counts only liquidity it could
+  really take (DECREMENT: an own order in the way means it cannot fill).
 - `leaves_qty` is the quantity open on the book (FIX LeavesQty): 0 in every final status; a stop
   order waiting for its trigger reports its whole qty.
 
@@ -84,6 +88,7 @@ _FOK = TimeInForce.FOK
 _STP_NONE = SelfTradePrevention.NONE
 _STP_TAKER = SelfTradePrevention.EXPIRE_TAKER
 _STP_MAKER = SelfTradePrevention.EXPIRE_MAKER
+_STP_DECREMENT = SelfTradePrevention.DECREMENT
 
 _UNBOUNDED = 1 << 62  # "no limit" for a quantity or a crossing key (prices and qtys stay below 2**63)
 
@@ -117,6 +122,12 @@ class OrderReport(msgspec.Struct, array_like=True, gc=False, frozen=True):
     cum_quote_qty: int
     leaves_qty: int
     reason: str
+    #: quantity DECREMENT self-trade prevention took off the order so far (Binance preventedQuantity);
+    #: carried by the reports of a prevention and by the taker's own report, 0 on the others
+    prevented_qty: int = 0
+    #: after a prevention, what the order, still open, must keep frozen (the ledger's hold rule for
+    #: its open quantity: Settlement releases the rest); -1 on every other report
+    hold: int = -1
 
 
 class LevelChange(msgspec.Struct, array_like=True, gc=False, frozen=True):
@@ -156,6 +167,7 @@ class RestingOrder(msgspec.Struct, gc=False):
     client_order_id: str
     stp: int
     timestamp: int
+    prevented: int = 0  # taken off by DECREMENT self-trade prevention (open = qty - executed - prevented)
 
 
 class StopOrder(msgspec.Struct, gc=False):
@@ -327,6 +339,7 @@ class OrderBook(AmendMixin):
 
         executed = 0
         cum_quote = 0
+        prevented = 0  # taken off by DECREMENT self-trade prevention
         stopped = ""  # why matching ended early: "stp" or "budget"
         if keys and keys[-1] >= limit_key:
             # ---- take liquidity: best level first, oldest order first, at the maker's price
@@ -354,6 +367,29 @@ class OrderBook(AmendMixin):
                         queue.popleft()
                         continue
                     if stp and maker.account == account:
+                        if stp == _STP_DECREMENT:  # both lose the overlap; the smaller (or both) ends
+                            cut = m_leaves if m_leaves < remaining else remaining
+                            level.total -= cut
+                            maker.prevented += cut
+                            prevented += cut
+                            if remaining != _UNBOUNDED:
+                                remaining -= cut
+                            if cut == m_leaves:
+                                queue.popleft()
+                                level.count -= 1
+                                maker.leaves = 0
+                                self._unindex(maker)
+                                append(OrderReport(maker.order_id, maker.account, _EXPIRED_IN_MATCH, maker.executed,
+                                                   maker.cum_quote, 0, "stp", maker.prevented))
+                            else:
+                                maker.leaves = m_leaves - cut
+                                append(OrderReport(maker.order_id, maker.account, _PARTIAL if maker.executed else _NEW,
+                                                   maker.executed, maker.cum_quote, maker.leaves, "", maker.prevented,
+                                                   lp * maker.leaves // scale if maker.side == _BUY else maker.leaves))
+                            if not remaining:
+                                stopped = "stp"
+                                break
+                            continue
                         if stp != _STP_TAKER:  # EXPIRE_MAKER / EXPIRE_BOTH: the maker goes
                             queue.popleft()
                             level.total -= m_leaves
@@ -422,16 +458,19 @@ class OrderBook(AmendMixin):
 
         # ---- the taker's fate
         if stopped == "stp":
-            out.append(OrderReport(order_id, account, _EXPIRED_IN_MATCH, executed, cum_quote, 0, "stp"))
+            out.append(OrderReport(order_id, account, _EXPIRED_IN_MATCH, executed, cum_quote, 0, "stp", prevented))
         elif not remaining or stopped == "budget":
-            out.append(OrderReport(order_id, account, _FILLED, executed, cum_quote, 0, ""))
+            out.append(OrderReport(order_id, account, _FILLED, executed, cum_quote, 0, "", prevented))
         elif type == _MARKET:
-            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "no_liquidity"))
+            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "no_liquidity", prevented))
         elif time_in_force != _GTC and type != _LIMIT_MAKER:
-            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "ioc_leftover"))
+            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "ioc_leftover", prevented))
         else:
-            self._rest(RestingOrder(order_id, account, side, price, remaining, executed, cum_quote, client_order_id, stp, timestamp), out)
-            out.append(OrderReport(order_id, account, _PARTIAL if executed else _NEW, executed, cum_quote, remaining, ""))
+            self._rest(RestingOrder(order_id, account, side, price, remaining, executed, cum_quote, client_order_id, stp,
+                                    timestamp, prevented), out)
+            out.append(OrderReport(order_id, account, _PARTIAL if executed else _NEW, executed, cum_quote, remaining, "",
+                                   prevented, (price * remaining // self._scale if side == _BUY else remaining)
+                                   if prevented else -1))
         if first_price and self._stops and not self._cascading:
             self._run_triggered(first_price, timestamp, out)
         return out
@@ -516,7 +555,8 @@ class OrderBook(AmendMixin):
             for key in reversed(self._keys[side]):
                 for o in levels[key].orders:
                     if o.leaves:
-                        rows.append([o.order_id, o.account, o.price, o.leaves, o.executed, o.cum_quote, o.client_order_id, o.stp, o.timestamp])
+                        rows.append([o.order_id, o.account, o.price, o.leaves, o.executed, o.cum_quote, o.client_order_id, o.stp,
+                                     o.timestamp, o.prevented])
             sides.append(rows)
         stops = [[o.order_id, o.account, o.side, o.type, o.time_in_force, o.price, o.qty, o.quote_qty,
                   o.client_order_id, o.stp, o.timestamp, o.stop_price] for o in self.stops()]
@@ -531,8 +571,9 @@ class OrderBook(AmendMixin):
         book = cls(rules)
         book.last_trade_id = snapshot["last_trade_id"]
         for side, rows in ((_BUY, snapshot["bids"]), (_SELL, snapshot["asks"])):
-            for oid, account, price, leaves, executed, cum_quote, cid, stp, ts in rows:
-                book._rest(RestingOrder(oid, account, side, price, leaves, executed, cum_quote, cid, stp, ts), None)
+            for oid, account, price, leaves, executed, cum_quote, cid, stp, ts, *prevented in rows:
+                book._rest(RestingOrder(oid, account, side, price, leaves, executed, cum_quote, cid, stp, ts, *prevented),
+                           None)
         book.last_price = snapshot.get("last_price", 0)
         for row in snapshot.get("stops", ()):
             book._file_stop(StopOrder(*row), None)
@@ -737,7 +778,7 @@ class OrderBook(AmendMixin):
                     if o.account == account:
                         if stp == _STP_MAKER:
                             continue  # expired on the way, not taken
-                        return False  # the taker would stop here
+                        return False  # the taker would stop here (DECREMENT: lose quantity it needs)
                     need -= o.leaves
                     if need <= 0:
                         return True

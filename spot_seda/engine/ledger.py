@@ -22,7 +22,7 @@ Acquiring owns the only Ledger of the live node, and Settlement owns the moves o
   updates they cause, an order's first update repeating what Acquiring froze for it. Its own Ledger
   holds only those holds (`adopt_hold`) and what has moved through them, and `settle_trade` /
   `release` make its changes — frozen funds move to the counterparty, proceeds are credited less the
-  fee, leftovers are released (`reduce_hold`: the part an amended order no longer needs), `ref`
+  fee, leftovers are released (`reduce_hold`: the part an open order no longer needs), `ref`
   naming the order whose hold is drawn on: it only INcreases
   available and only DEcreases frozen, and only within the hold an order was given.
 - Acquiring applies Settlement's changes with `apply(changes)` (deltas, not absolutes).
@@ -58,7 +58,7 @@ class BalanceChange(msgspec.Struct, array_like=True, gc=False, frozen=True):
     frozen_delta: int
     available: int
     frozen: int
-    reason: str  # deposit | withdraw | freeze | trade | fee | release | amend
+    reason: str  # deposit | withdraw | freeze | trade | fee | release | reduce
     ref: int
 
 
@@ -239,8 +239,9 @@ class Ledger:
         return _OK, [self._move(account, asset, amount, -amount, "release", order_id)]
 
     def reduce_hold(self, order_id: int, keep: int) -> tuple[ResultCode, list[BalanceChange]]:
-        """An amended order (engine/amend.py) needs only `keep` frozen from now on: what its hold has
-        above that returns to available (reason "amend"; always one change, zero deltas included,
+        """An open order needs only `keep` frozen from now on (amended, engine/amend.py, or cut by
+        DECREMENT self-trade prevention): what its hold has above that returns to available (reason
+        "reduce"; always one change, zero deltas included,
         so that a replica waiting for it hears of it)."""
         h = self._holds.get(order_id)
         if h is None:
@@ -249,7 +250,7 @@ class Ledger:
             return ResultCode.BAD_AMOUNT, []
         freed = max(0, h[2] - keep)
         h[2] -= freed
-        return _OK, [self._move(h[0], h[1], freed, -freed, "amend", order_id)]
+        return _OK, [self._move(h[0], h[1], freed, -freed, "reduce", order_id)]
 
     # ---------------------------------------------------------------- replication and state
 
@@ -270,7 +271,7 @@ class Ledger:
                 if h is None or h[2] + df < 0:
                     raise InvariantError(f"replicated trade for order {ref} exceeds its hold")
                 h[2] += df
-            elif reason == "amend":
+            elif reason == "reduce":
                 h = self._holds.get(ref)
                 if h is None or h[2] + df < 0:
                     raise InvariantError(f"replicated amend of order {ref} exceeds its hold")

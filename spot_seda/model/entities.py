@@ -23,7 +23,9 @@ SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquir
     amended=True, and, when the order was reduced (not ended), qty (the new total), client_order_id
     (the order's from now on) and hold (what it keeps frozen: Settlement releases the rest); an amend
     that changed nothing: amend_rejected=True, account, symbol, reason ("unknown_order",
-    "not_reducing", "duplicate_client_order_id").
+    "not_reducing", "duplicate_client_order_id"). DECREMENT self-trade prevention: prevented_qty (what
+    it took off the order so far, never executed) on the reports of a prevention and on the taker's
+    own, with hold on those of an order that stays open.
 SpotTrade — entity_id: f"{symbol}:{trade_id}" (trade ids per symbol, assigned by Match).
   Created by Match (TradeChangeLog, key = symbol): symbol, trade_id, price, qty, quote_qty,
     buyer_order_id, seller_order_id, buyer_account, seller_account, buyer_is_maker,
@@ -33,9 +35,9 @@ SpotKLine — entity_id: f"{symbol}:{interval}:{open_time}".
     open, high, low, close, volume, quote_volume, trades, taker_buy_volume, taker_buy_quote_volume,
     closed
 SpotBalance — entity_id: f"{account}:{asset}".
-  Updated by Acquiring (deposit, withdraw, freeze) and Settlement (trade, fee, release, amend) on
+  Updated by Acquiring (deposit, withdraw, freeze) and Settlement (trade, fee, release, reduce) on
     BalanceChangeLog, key = str(account): account, asset, available_delta, frozen_delta, reason, ref
-    (the order id whose hold a freeze/trade/fee/release concerns, or a transfer id "transfer-N").
+    (the order id whose hold a freeze/trade/fee/release/reduce concerns, or a transfer id "transfer-N").
     Deltas only: a balance is the sum of its deltas. (No writer publishes absolute balances: Acquiring's
     view depends on when Settlement's changes reached it, which would make the log timing-dependent.)
 """
@@ -61,7 +63,7 @@ KLINE_FIELDS = (
 )
 BALANCE_FIELDS = ("account", "asset", "available_delta", "frozen_delta", "reason", "ref")
 
-BALANCE_REASONS = ("deposit", "withdraw", "freeze", "trade", "fee", "release", "amend")
+BALANCE_REASONS = ("deposit", "withdraw", "freeze", "trade", "fee", "release", "reduce")
 
 
 def trade_id_of(symbol: str, trade_id: int) -> str:

@@ -77,6 +77,7 @@ class SelfTradePrevention(IntEnum):
     EXPIRE_TAKER = 1
     EXPIRE_MAKER = 2
     EXPIRE_BOTH = 3
+    DECREMENT = 4
 
 
 class EntityType:

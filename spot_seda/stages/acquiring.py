@@ -289,7 +289,7 @@ class AcquiringStage(Stage):
             self.ledger.apply(changes)
             if self.settling:
                 for c in changes:
-                    if c.reason in ("release", "amend") and c.ref in self.settling:
+                    if c.reason in ("release", "reduce") and c.ref in self.settling:
                         waiter, order = self.settling.pop(c.ref)
                         waiter.callback(order, waiter.fills or [])
         elif topic == Topic.TRADE:
@@ -347,6 +347,8 @@ class AcquiringStage(Stage):
             order["reason"] = f["reason"]
         if "working_time" in f:  # it starts working (a stop: at its trigger)
             order["working_time"] = f["working_time"]
+        if "prevented_qty" in f:  # (DECREMENT self-trade prevention: no longer open, never executed)
+            order["prevented_qty"] = f["prevented_qty"]
         if first:
             self.new_in_flight -= 1
         if f["status"] in FINAL:
@@ -356,7 +358,7 @@ class AcquiringStage(Stage):
         elif waiter is not None and waiter.amend and f.get("amended"):
             answered.append((order_id, dict(order, amended=True)))
         resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
-        leaves = order["qty"] - order["executed_qty"] if resting else 0
+        leaves = order["qty"] - order["executed_qty"] - order.get("prevented_qty", 0) if resting else 0
         self.depth[order["symbol"]].apply(order_id, order["side"] == "BUY", order["price"], leaves, order["status"])
         if order["status"] in FINAL:
             state = self.account(order["account"])

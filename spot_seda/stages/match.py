@@ -128,6 +128,10 @@ class MatchStage(Stage):
                 ]
                 if rec.reason:
                     changed.append(FieldChange("reason", rec.reason))
+                if rec.prevented_qty:  # DECREMENT self-trade prevention took this much off so far
+                    changed.append(FieldChange("prevented_qty", rec.prevented_qty))
+                if rec.hold >= 0:  # ... and the order, still open, needs only this much frozen
+                    changed.append(FieldChange("hold", rec.hold))
                 if amended is not None and rec.order_id == command_order:
                     changed.append(FieldChange("amended", True))
                     if type(amended) is Amended:

@@ -316,6 +316,11 @@ class PushStage(Stage):
         order["status"] = status
         order["executed_qty"] = f["executed_qty"]
         order["cum_quote_qty"] = f["cum_quote_qty"]
+        if f.get("prevented_qty", 0) > order.get("prevented_qty", 0):  # DECREMENT self-trade prevention
+            order["last_prevented_qty"] = f["prevented_qty"] - order.get("prevented_qty", 0)
+            order["prevented_qty"] = f["prevented_qty"]
+            if wanted and status not in S.END_EXECUTION:  # it stays open: its prevention reported alone
+                self.sink.send(stream, S.execution_report(rules, order, "TRADE_PREVENTION", ts, seq))
         if "cancel_client_order_id" in f:  # Match's CANCELED report names the cancel: its report's "c"
             order["cancel_client_order_id"] = f["cancel_client_order_id"]
         if "qty" in f:  # amended in place (engine/amend.py): Binance's REPLACED, "C" the id it had
@@ -327,7 +332,7 @@ class PushStage(Stage):
             self.sink.send(stream, S.execution_report(rules, order, S.END_EXECUTION[status], ts, seq))
         # the depth view, exactly as Acquiring keeps it (stages/acquiring.py _order_update)
         resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
-        leaves = order["qty"] - order["executed_qty"] if resting else 0
+        leaves = order["qty"] - order["executed_qty"] - order.get("prevented_qty", 0) if resting else 0
         view = self.depth[symbol]
         before = view.update_id
         view.apply(order_id, order["side"] == "BUY", order["price"], leaves, status)

@@ -106,7 +106,7 @@ class SettlementStage(Stage):
                 raise ValueError(f"trade {f['symbol']} {f['trade_id']} cannot be settled ({code.name}): corrupt stream")
             _publish(changes, trade.timestamp, out)
         for order_id, fields, ts in updates:
-            if "hold" in fields:  # amended: what it no longer needs frozen returns to available
+            if "hold" in fields:  # amended, or cut by DECREMENT: what it no longer needs returns to available
                 code, changes = ledger.reduce_hold(order_id, fields["hold"])
                 if code != _OK:
                     raise ValueError(f"order {order_id} amended before Match reported what it froze")

@@ -256,7 +256,7 @@ def test_exchange_info():
     assert btc["defaultSelfTradePreventionMode"] == "NONE"
     strict = SymbolRules(msgspec.structs.replace(BTC.spec, default_stp="EXPIRE_BOTH"))
     assert V.exchange_info_json({"BTCUSDT": strict}, 1)["symbols"][0]["defaultSelfTradePreventionMode"] == "EXPIRE_BOTH"
-    assert btc["allowedSelfTradePreventionModes"] == ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
+    assert btc["allowedSelfTradePreventionModes"] == ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
     assert btc["permissionSets"] == [["SPOT"]]
     price, lot, market_lot, notional, max_orders, max_algo = btc["filters"]
     assert price == {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "92233720368.54000000",

@@ -20,6 +20,7 @@ class RefOrder:
     def __init__(self, seq, order_id, account, side, price, qty, cid, stp):
         self.seq, self.order_id, self.account, self.side, self.price = seq, order_id, account, side, price
         self.leaves, self.executed, self.cum_quote, self.cid, self.stp = qty, 0, 0, cid, stp
+        self.prevented = 0  # taken off by DECREMENT self-trade prevention
 
 
 class RefStop:
@@ -47,9 +48,9 @@ class ReferenceBook:
         self.seq = 0
         self.last_price = 0
 
-    def _report(self, o, status, reason=""):
+    def _report(self, o, status, reason="", prevented=0, hold=-1):
         leaves = o.leaves if status in (S.NEW, S.PARTIALLY_FILLED) else 0
-        return OrderReport(o.order_id, o.account, status, o.executed, o.cum_quote, leaves, reason)
+        return OrderReport(o.order_id, o.account, status, o.executed, o.cum_quote, leaves, reason, prevented, hold)
 
     def place(self, order_id, account, side, type, tif, price, qty, quote_qty=0, client_order_id="", stp=0, timestamp=0,
               stop_price=0):
@@ -116,6 +117,24 @@ class ReferenceBook:
             if o.leaves == 0:  # this maker is done (filled or expired): on to the next one
                 i += 1
                 continue
+            if stp == SelfTradePrevention.DECREMENT and o.account == account:
+                # both lose the overlap, no trade; whichever has nothing left ends
+                cut = min(o.leaves, taker.leaves)
+                o.leaves -= cut
+                o.prevented += cut
+                taker.prevented += cut
+                if qty:  # (a market order by quote budget alone has no quantity to lose)
+                    taker.leaves -= cut
+                if o.leaves == 0:
+                    self.open.remove(o)
+                    out.append(self._report(o, S.EXPIRED_IN_MATCH, "stp", o.prevented))
+                else:
+                    hold = self.rules.notional(o.price, o.leaves) if o.side == Side.BUY else o.leaves
+                    out.append(self._report(o, S.PARTIALLY_FILLED if o.executed else S.NEW, "", o.prevented, hold))
+                if taker.leaves == 0:
+                    stopped = "stp"
+                i += 1
+                continue
             if stp and o.account == account:
                 if stp in (SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_BOTH):
                     self.open.remove(o)
@@ -150,19 +169,21 @@ class ReferenceBook:
             else:
                 out.append(self._report(o, S.PARTIALLY_FILLED))
 
+        p = taker.prevented
         if stopped == "stp":
-            out.append(self._report(taker, S.EXPIRED_IN_MATCH, "stp"))
+            out.append(self._report(taker, S.EXPIRED_IN_MATCH, "stp", p))
         elif taker.leaves == 0 or stopped == "budget":
-            out.append(self._report(taker, S.FILLED))
+            out.append(self._report(taker, S.FILLED, "", p))
         elif market:
-            out.append(self._report(taker, S.EXPIRED, "no_liquidity"))
+            out.append(self._report(taker, S.EXPIRED, "no_liquidity", p))
         elif tif != TimeInForce.GTC and type != OrderType.LIMIT_MAKER:
-            out.append(self._report(taker, S.EXPIRED, "ioc_leftover"))
+            out.append(self._report(taker, S.EXPIRED, "ioc_leftover", p))
         else:
             self.seq += 1
             taker.seq = self.seq
             self.open.append(taker)
-            out.append(self._report(taker, S.PARTIALLY_FILLED if taker.executed else S.NEW))
+            hold = (self.rules.notional(price, taker.leaves) if side == Side.BUY else taker.leaves) if p else -1
+            out.append(self._report(taker, S.PARTIALLY_FILLED if taker.executed else S.NEW, "", p, hold))
         return out
 
     def cancel(self, order_id, account):
@@ -195,13 +216,13 @@ class ReferenceBook:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
         o = found[0]
         stop = o in self.stops
-        qty = o.qty if stop else o.executed + o.leaves
+        qty = o.qty if stop else o.executed + o.leaves + o.prevented
         if not 0 < new_qty < qty:
             return [AmendRejected(order_id, account, ResultCode.AMEND_NOT_REDUCING)]
         cid = cid or o.cid
         if cid != o.cid and any(x.account == account and x.cid == cid for x in self.open + self.stops):
             return [AmendRejected(order_id, account, ResultCode.DUPLICATE_CLIENT_ORDER_ID)]
-        if not stop and new_qty <= o.executed:
+        if not stop and new_qty <= o.executed + o.prevented:
             self.open.remove(o)
             return [self._report(o, S.EXPIRED, "amend")]
         o.cid = cid
@@ -210,7 +231,7 @@ class ReferenceBook:
             market_buy = o.becomes() == OrderType.MARKET and o.side == Side.BUY
             hold = o.quote_qty if market_buy else self.rules.notional(o.price, new_qty) if o.side == Side.BUY else new_qty
             return [Amended(order_id, account, new_qty, cid, hold), OrderReport(order_id, account, S.NEW, 0, 0, new_qty, "")]
-        o.leaves = new_qty - o.executed
+        o.leaves = new_qty - o.executed - o.prevented
         hold = self.rules.notional(o.price, o.leaves) if o.side == Side.BUY else o.leaves
         status = S.PARTIALLY_FILLED if o.executed else S.NEW
         return [Amended(order_id, account, new_qty, cid, hold), self._report(o, status)]

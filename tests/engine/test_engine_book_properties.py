@@ -32,7 +32,7 @@ place_cmd = st.tuples(
     st.integers(0, 12).map(lambda k: k * STEP * 10),
     st.one_of(st.just(0), st.integers(1, 3_000_000_000)),  # a MARKET's quote budget: none, or up to 30 USDT
     CLIENT_IDS,
-    st.integers(0, 3),  # stp mode
+    st.integers(0, 4),  # stp mode (4: DECREMENT)
 )
 stop_cmd = st.tuples(
     st.just("stop"),
@@ -44,7 +44,7 @@ stop_cmd = st.tuples(
     st.integers(0, 12).map(lambda k: k * STEP * 10),
     st.one_of(st.just(0), st.integers(1, 3_000_000_000)),
     CLIENT_IDS,
-    st.integers(0, 3),
+    st.integers(0, 4),
     st.integers(9990, 10010),  # the stop price: in the band the trades move in, so stops trigger
 )
 cancel_cmd = st.tuples(st.just("cancel"), st.integers(1, 60), ACCOUNTS)
@@ -139,7 +139,7 @@ def test_long_seeded_replay_against_reference():
             types = STOPS if kind == "stop" else [T.LIMIT] * 8 + [T.MARKET, T.LIMIT_MAKER]
             cmds.append((kind, rng.randint(1, 6), rng.choice(list(Side)), rng.choice(types),
                          rng.choice([TIF.GTC] * 6 + [TIF.IOC, TIF.FOK]), rng.randint(9950, 10050), rng.randint(1, 30) * STEP,
-                         rng.choice([0, 0, 3_000_000_000]), rng.choice(["", "", "", "x", "y"]), rng.choice([0, 0, 1, 2, 3]),
+                         rng.choice([0, 0, 3_000_000_000]), rng.choice(["", "", "", "x", "y"]), rng.choice([0, 0, 1, 2, 3, 4]),
                          rng.randint(9950, 10050)))
         elif x < 0.9:
             cmds.append(("cancel", rng.randint(max(1, i - 300), i + 1), rng.randint(1, 6)))

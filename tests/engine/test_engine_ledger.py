@@ -184,7 +184,7 @@ class TwoStageExchange:
             return
         self.to_stl.append(changes)
         self.matched.append(("adopt", oid, account, asset, amount))  # Match's first report carries it
-        self.matched += self.book.place(oid, account, side, type_, tif, price, qty, quote_qty, "", self.rng.randrange(4), oid,
+        self.matched += self.book.place(oid, account, side, type_, tif, price, qty, quote_qty, "", self.rng.randrange(5), oid,
                                         stop_price)
 
     def cancel(self, order_id, account):
@@ -216,6 +216,13 @@ class TwoStageExchange:
                     break
                 self.to_acq.append(changes)
                 self._same_moves(changes, self.holds_only.release(rec.order_id))
+            elif type(rec) is OrderReport and rec.hold >= 0:  # DECREMENT: what the order no longer needs
+                code, changes = self.stl.reduce_hold(rec.order_id, rec.hold)
+                if code == ResultCode.UNKNOWN_HOLD:
+                    break
+                assert code == ResultCode.OK, code
+                self.to_acq.append(changes)
+                self._same_moves(changes, self.holds_only.reduce_hold(rec.order_id, rec.hold))
             elif type(rec) is Amended:  # what the amended order no longer needs returns to available
                 code, changes = self.stl.reduce_hold(rec.order_id, rec.hold)
                 if code == ResultCode.UNKNOWN_HOLD:

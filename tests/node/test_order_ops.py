@@ -344,3 +344,39 @@ def test_amend_refusals_change_nothing(node):
             assert status == 200 and doc["amendedOrder"]["clientOrderId"] == f"amend-{a['orderId']}", doc
             await expect_balance(client, "USDT", "700", "300")
     run(scenario())
+
+
+# ---------------------------------------------------------------------- STP DECREMENT
+
+
+def test_decrement_self_trade_prevention(node):
+    """Binance's scenario G on a real node: the taker's 0.02 is prevented in full (EXPIRED_IN_MATCH),
+    the maker stays open with 0.03 and preventedQuantity 0.02, and its freed 0.02 ETH is unlocked.
+    (ETHUSDT at 50000: no other test of this module has orders near it.)"""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000", ETH="0.05")
+            ws = await _user_stream(session, node, client)
+            try:
+                eth = {"symbol": "ETHUSDT", "type": "LIMIT", "timeInForce": "GTC", "price": "50000"}
+                status, maker = await client.order(side="SELL", quantity="0.05", **eth)
+                assert status == 200, maker
+                status, taker = await client.order(side="BUY", quantity="0.02", selfTradePreventionMode="DECREMENT",
+                                                   newOrderRespType="RESULT", **eth)
+                assert status == 200, taker
+                assert (taker["status"], taker["executedQty"], taker["preventedQuantity"]) == (
+                    "EXPIRED_IN_MATCH", "0.00000000", "0.02000000"), taker
+                status, doc = await client.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=maker["orderId"])
+                assert (doc["status"], doc["origQty"], doc["preventedQuantity"]) == ("NEW", "0.05000000", "0.02000000")
+                report = await _report(ws, maker["orderId"], "TRADE_PREVENTION")
+                assert (report["X"], report["A"], report["B"]) == ("NEW", "0.02000000", "0.02000000")
+                report = await _report(ws, taker["orderId"], "TRADE_PREVENTION")
+                assert (report["X"], report["A"]) == ("EXPIRED_IN_MATCH", "0.02000000")
+                await expect_balance(client, "ETH", "0.02", "0.03")
+                await expect_balance(client, "USDT", "1000", "0")
+                async with session.get(node.base + "/api/v3/depth", params={"symbol": "ETHUSDT"}) as resp:
+                    depth = await resp.json()
+                assert ["50000.00000000", "0.03000000"] in depth["asks"], depth
+            finally:
+                await ws.close()
+    run(scenario())

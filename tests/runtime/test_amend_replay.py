@@ -1,6 +1,6 @@
 """Determinism with amends (keep priority): a session with amends among its orders gives the same
 bytes live, again, from its journal, and over inproc and shm; the funds an amend frees come back
-through Settlement ("amend" balance changes) and every balance adds up at the end."""
+through Settlement ("reduce" balance changes) and every balance adds up at the end."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_amends_give_byte_identical_change_logs_live_from_the_journal_and_over_s
     assert first == second
     amends = [c for c in journal if type(c) is Amend]
     assert len(amends) > 30, len(amends)  # accepted (the order was open in Acquiring's view)
-    assert first.count(b'"amended"') > 20 and first.count(b'"amend"') > 20  # reduced, funds released
+    assert first.count(b'"amended"') > 20 and first.count(b'"reduce"') > 20  # reduced, funds released
     acquiring = pipeline.stage("acquiring-0")
     acquiring.ledger.check_invariants()
     assert not acquiring.ledger.negative()
