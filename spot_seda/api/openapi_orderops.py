@@ -3,7 +3,7 @@ amend/keepPriority), merged into openapi.py's document: their paths and the sche
 
 from __future__ import annotations
 
-from .openapi import _bool, _dec, _int, _json, _obj, _p, _ref, _signed, _str
+from .openapi import _array, _bool, _dec, _int, _json, _obj, _p, _ref, _signed, _str
 
 _CLIENT_ID = r"^[a-zA-Z0-9-_]{1,36}$"
 
@@ -74,7 +74,37 @@ def order_ops_paths(new_order: list[dict]) -> dict:
                                "longer needs frozen is released before the answer. Reported REPLACED on the user data "
                                "stream. At or below the executed quantity the order ends EXPIRED. -2038 with Binance's "
                                "text when the order refuses it.")
-    return {
+    refused = {"400": _json(_ref("Error"), "-2010 \"OCO orders are not supported for this symbol.\" / \"OTO orders "
+                                               "are not supported for this symbol.\" (exchangeInfo: ocoAllowed and "
+                                               "otoAllowed false), after the signature and the symbol are checked")}
+    list_ref = [_p("orderListId", _int()), _p("origClientOrderId", _str(pattern=_CLIENT_ID))]
+
+    def place_list(summary: str) -> dict:
+        return _signed(summary, _json(_ref("Empty"), "never: order lists are refused"), [new_order[0]], body=True,
+                       description="SIGNED. Order lists are not supported: always -2010 (api/orderlists.py).")
+
+    lists = {
+        "/api/v3/orderList/oco": {"post": place_list("New order list OCO")},
+        "/api/v3/order/oco": {"post": place_list("New OCO (deprecated)")},
+        "/api/v3/orderList/oto": {"post": place_list("New order list OTO")},
+        "/api/v3/orderList/otoco": {"post": place_list("New order list OTOCO")},
+        "/api/v3/orderList": {
+            "get": _signed("Query order list", _json(_ref("Empty"), "never"), list_ref,
+                           description="SIGNED. No order list exists: -2013 \"Order list does not exist.\""),
+            "delete": _signed("Cancel order list", _json(_ref("Empty"), "never"),
+                              [new_order[0], _p("orderListId", _int()), _p("listClientOrderId", _str())], body=True,
+                              description="SIGNED. No order list exists: -2011 \"Unknown order list sent.\""),
+        },
+        "/api/v3/allOrderList": {"get": _signed("Query all order lists", _json(_array(_ref("Empty"))),
+                                                [_p("startTime", _int()), _p("endTime", _int())],
+                                                description="SIGNED. Always [] (no order list exists).")},
+        "/api/v3/openOrderList": {"get": _signed("Query open order lists", _json(_array(_ref("Empty"))), [],
+                                                 description="SIGNED. Always [] (no order list exists).")},
+    }
+    for item in lists.values():
+        for op in item.values():
+            op["responses"]["400"] = refused["400"] if op["summary"].startswith("New") else op["responses"]["400"]
+    return lists | {
         "/api/v3/order/test": {"post": test},
         "/api/v3/order/cancelReplace": {"post": replace},
         "/api/v3/order/amend/keepPriority": {"put": amend},

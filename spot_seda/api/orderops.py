@@ -23,7 +23,7 @@ from ..binance.errors import ApiError
 from ..model.commands import Amend, Cancel
 from ..stages.acquiring import DUPLICATE, CommandError, Waiter, cancel_client_id
 from .admission import deadline_of
-from . import rest  # (as a module: rest.py imports this one too; the first loaded is still loading)
+from . import orderlists, rest  # (rest as a module: rest.py imports this one too; the first loaded is still loading)
 from .plumbing import COMMAND_ERRORS, INTAKE, commit, signed, stage_of
 from .ratelimit import count_order
 
@@ -161,4 +161,5 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v3/order/test", test_order)
     r.add_post("/api/v3/order/cancelReplace", cancel_replace)
     r.add_put("/api/v3/order/amend/keepPriority", amend_keep_priority)
+    orderlists.add_routes(app)  # order lists: refused, as exchangeInfo says (api/orderlists.py)
 

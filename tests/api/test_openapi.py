@@ -106,10 +106,11 @@ def test_the_served_routes_are_described():
     no app needed)."""
     from pathlib import Path
 
+    import spot_seda.api.orderlists as orderlists
     import spot_seda.api.orderops as orderops
     import spot_seda.api.rest as rest
 
-    source = Path(rest.__file__).read_text() + Path(orderops.__file__).read_text()
+    source = "".join(Path(m.__file__).read_text() for m in (rest, orderops, orderlists))
     doc = openapi_document()
     routes = set(re.findall(r'add_(get|post|put|delete)\("([^"]+)",', source))
     routes |= {("get", "/api/v3" + p) for p in re.findall(r'(?<![A-Za-z_])\("(/[A-Za-z0-9/]+)", [a-z_0-9]+\)', source)}

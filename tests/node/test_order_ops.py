@@ -380,3 +380,43 @@ def test_decrement_self_trade_prevention(node):
             finally:
                 await ws.close()
     run(scenario())
+
+
+# ------------------------------------------------------------------------------ order lists
+
+
+def test_order_lists_are_refused_as_exchange_info_says(node):
+    """Not supported yet (api/orderlists.py): Binance's refusal, never an unknown path, and the list
+    queries answer that there are none. python-binance's OCO call gets the -2010."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            async with session.get(node.base + "/api/v3/exchangeInfo", params={"symbol": SYMBOL}) as resp:
+                info = (await resp.json())["symbols"][0]
+            assert (info["ocoAllowed"], info["otoAllowed"]) == (False, False)
+            oco = {"symbol": SYMBOL, "side": "SELL", "quantity": "0.01", "aboveType": "LIMIT_MAKER",
+                   "abovePrice": "30000", "belowType": "STOP_LOSS", "belowStopPrice": "15000"}
+            for path, text in (("/api/v3/orderList/oco", "OCO"), ("/api/v3/order/oco", "OCO"),
+                               ("/api/v3/orderList/oto", "OTO"), ("/api/v3/orderList/otoco", "OTO")):
+                status, doc = await client.signed("POST", path, **oco)
+                assert (status, doc) == (400, {"code": -2010, "msg": f"{text} orders are not supported for this "
+                                                                     "symbol."}), path
+            status, doc = await client.signed("POST", "/api/v3/orderList/oco", **(oco | {"symbol": "NOPE"}))
+            assert (status, doc["code"]) == (400, -1121)
+            for path in ("/api/v3/allOrderList", "/api/v3/openOrderList"):
+                assert await client.signed("GET", path) == (200, [])
+            status, doc = await client.signed("GET", "/api/v3/orderList", orderListId=1)
+            assert (status, doc) == (400, {"code": -2013, "msg": "Order list does not exist."})
+            status, doc = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL, orderListId=1)
+            assert (status, doc) == (400, {"code": -2011, "msg": "Unknown order list sent."})
+            await expect_balance(client, "USDT", "1000", "0")
+            return client.api_key, client.secret
+    key, secret = run(scenario())
+    from binance.exceptions import BinanceAPIException
+
+    from tests.node.test_api_keys import binance_client
+    with pytest.raises(BinanceAPIException) as refused:
+        binance_client(node, api_key=key, api_secret=secret).create_oco_order(
+            symbol=SYMBOL, side="SELL", quantity="0.01", aboveType="LIMIT_MAKER", abovePrice="30000",
+            belowType="STOP_LOSS", belowStopPrice="15000")
+    assert refused.value.code == -2010
