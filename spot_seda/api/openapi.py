@@ -145,10 +145,11 @@ def _schemas() -> dict:
     balance = {"asset": _str(), "free": _dec(), "locked": _dec()}
     filt = {"type": "object", "properties": {
         "filterType": _str(enum=["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "NOTIONAL", "MAX_NUM_ORDERS",
-                                 "MAX_NUM_ALGO_ORDERS"]), "minPrice": _dec(), "maxPrice": _dec(),
+                                 "MAX_NUM_ALGO_ORDERS", "PERCENT_PRICE_BY_SIDE"]), "minPrice": _dec(), "maxPrice": _dec(),
         "tickSize": _dec(), "minQty": _dec(), "maxQty": _dec(), "stepSize": _dec(), "minNotional": _dec(),
         "applyMinToMarket": _bool(), "maxNotional": _dec(), "applyMaxToMarket": _bool(), "avgPriceMins": _int(),
-        "maxNumOrders": _int(), "maxNumAlgoOrders": _int()},
+        "maxNumOrders": _int(), "maxNumAlgoOrders": _int(), "bidMultiplierUp": _dec(), "bidMultiplierDown": _dec(),
+        "askMultiplierUp": _dec(), "askMultiplierDown": _dec()},
         "required": ["filterType"]}
     symbol_info = _obj({
         "symbol": _str(), "status": _str(enum=["TRADING"]), "baseAsset": _str(), "baseAssetPrecision": _int(),

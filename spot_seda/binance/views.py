@@ -401,8 +401,9 @@ def avg_price_json(rules: SymbolRules, trades: Iterable[Mapping], now: int, last
 
 
 def filters_json(rules: SymbolRules) -> list[dict]:
-    """PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS as
-    exchangeInfo shows them: every filter the node enforces, and only those."""
+    """PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS and, where
+    configured, PERCENT_PRICE_BY_SIDE as exchangeInfo shows them: every filter the node enforces, and
+    only those."""
     return [
         {"filterType": "PRICE_FILTER", "minPrice": price_text(rules, rules.tick),
          "maxPrice": price_text(rules, max_price(rules)), "tickSize": price_text(rules, rules.tick)},
@@ -414,7 +415,18 @@ def filters_json(rules: SymbolRules) -> list[dict]:
          "maxNotional": amount_text(MAX_NOTIONAL), "applyMaxToMarket": False, "avgPriceMins": AVG_PRICE_MINS},
         {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": rules.max_num_orders},
         {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": rules.max_num_algo_orders},
+        *_percent_price_by_side(rules),
     ]
+
+
+def _percent_price_by_side(rules: SymbolRules) -> list[dict]:
+    """PERCENT_PRICE_BY_SIDE, for a symbol configured with it (engine/avgprice.py enforces it)."""
+    if rules.percent_price is None:
+        return []
+    (bid_up, bid_down, ask_up, ask_down), window_ms = rules.percent_price
+    return [{"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": amount_text(bid_up),
+             "bidMultiplierDown": amount_text(bid_down), "askMultiplierUp": amount_text(ask_up),
+             "askMultiplierDown": amount_text(ask_down), "avgPriceMins": window_ms // 60_000}]
 
 
 def symbol_info_json(rules: SymbolRules) -> dict:

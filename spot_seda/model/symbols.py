@@ -26,6 +26,17 @@ def fee_on(amount: int, fee_ppm: int) -> int:
     return amount * fee_ppm // FEE_SCALE
 
 
+class PercentPriceBySide(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Binance's PERCENT_PRICE_BY_SIDE filter: a limit price within these multiples of the average
+    price of the last `avg_price_mins` minutes' trades, by side (bid: a buy, ask: a sell)."""
+
+    bid_multiplier_up: str
+    bid_multiplier_down: str
+    ask_multiplier_up: str
+    ask_multiplier_down: str
+    avg_price_mins: int = 5
+
+
 class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One tradable symbol's rules, in decimal strings as written in the config file."""
 
@@ -50,6 +61,8 @@ class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_num_orders: int = 200
     #: MAX_NUM_ALGO_ORDERS: open stop orders (STOP_LOSS, ..._LIMIT, TAKE_PROFIT, ..._LIMIT) per account
     max_num_algo_orders: int = 5
+    #: PERCENT_PRICE_BY_SIDE ([symbols.percent_price_by_side]); None: no such filter (not listed)
+    percent_price_by_side: PercentPriceBySide | None = None
 
 
 class SymbolRules:
@@ -58,7 +71,7 @@ class SymbolRules:
     __slots__ = (
         "spec", "symbol", "base", "quote", "price_decimals", "price_scale", "tick", "step", "min_qty",
         "max_qty", "min_notional", "maker_fee_ppm", "taker_fee_ppm", "qty_decimals", "default_stp",
-        "market_max_qty", "max_num_orders", "max_num_algo_orders",
+        "market_max_qty", "max_num_orders", "max_num_algo_orders", "percent_price",
     )
 
     def __init__(self, spec: SymbolSpec) -> None:
@@ -87,6 +100,16 @@ class SymbolRules:
             self._positive(spec, "market_max_qty", to_units(spec.market_max_qty, ASSET_DECIMALS))
         self.max_num_orders = self._positive(spec, "max_num_orders", spec.max_num_orders)
         self.max_num_algo_orders = self._positive(spec, "max_num_algo_orders", spec.max_num_algo_orders)
+        pp = spec.percent_price_by_side
+        #: (bid up, bid down, ask up, ask down) in 10**-8 units, and the window in ms; or None
+        self.percent_price: tuple[tuple[int, int, int, int], int] | None = None
+        if pp is not None:
+            multipliers = tuple(to_units(getattr(pp, f"{side}_multiplier_{way}"), ASSET_DECIMALS)
+                                for side in ("bid", "ask") for way in ("up", "down"))
+            if min(multipliers) <= 0 or pp.avg_price_mins <= 0 or multipliers[1] > multipliers[0] \
+                    or multipliers[3] > multipliers[2]:
+                raise ValueError(f"symbols.{name}.percent_price_by_side: positive multipliers, down <= up")
+            self.percent_price = (multipliers, pp.avg_price_mins * 60_000)
         if self.step % self.price_scale:
             raise ValueError(
                 f"symbols.{name}.step_size must be a multiple of 10^-{ASSET_DECIMALS - spec.price_decimals} "

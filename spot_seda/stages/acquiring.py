@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..engine.avgprice import AvgPrice
 from ..engine.depthview import DepthView
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
@@ -60,6 +61,7 @@ UNKNOWN_ORDER = "unknown_order"
 OVERLOADED = "overloaded"
 MAX_NUM_ORDERS = "max_num_orders"
 MAX_NUM_ALGO_ORDERS = "max_num_algo_orders"
+PERCENT_PRICE_BY_SIDE = "percent_price_by_side"
 
 
 @dataclass
@@ -92,6 +94,8 @@ class AcquiringStage(Stage):
         self.orders: dict[int, dict] = {}  # open orders and the most recently finished ones, by id
         self.finished: deque[int] = deque()  # finished order ids, oldest first (History keeps them all)
         self.depth = {symbol: DepthView() for symbol in self.rules}
+        #: recent trades of the symbols with a PERCENT_PRICE_BY_SIDE filter (engine/avgprice.py)
+        self.avg_prices = {symbol: AvgPrice(r.percent_price[1]) for symbol, r in self.rules.items() if r.percent_price}
         self.waiters: dict[int, Waiter] = {}
         self.settling: dict[int, tuple[Waiter, dict]] = {}  # answered by Match, waiting for the release
         self.next_order_id = 1
@@ -167,8 +171,14 @@ class AcquiringStage(Stage):
             # client id may simply not have reached this view yet in a replay)
             raise CommandError(DUPLICATE)
         side, type = Side[cmd.side], OrderType[cmd.type]
+        now = cmd.timestamp or self.clock()
         if not replay:
             _check_open_order_limits(state, rules, cmd.symbol, type.is_stop)
+            if rules.percent_price and type.working_type != OrderType.MARKET:
+                avg = self.avg_prices.get(cmd.symbol)
+                if avg is not None and not avg.price_ok(side == Side.BUY, cmd.price, rules.price_scale,
+                                                        rules.percent_price[0], now):
+                    raise CommandError(PERCENT_PRICE_BY_SIDE)
         qty, quote_qty = cmd.qty, cmd.quote_qty
         market = type.working_type == OrderType.MARKET
         if market and side == Side.BUY and not quote_qty:
@@ -184,7 +194,6 @@ class AcquiringStage(Stage):
         if code != ResultCode.OK:
             raise CommandError(NSF)
         self.next_order_id = max(self.next_order_id, order_id + 1)
-        now = cmd.timestamp or self.clock()
         cmd = NewOrder(account_id, cmd.symbol, cmd.side, cmd.type, cmd.time_in_force, cmd.price, qty, quote_qty,
                        cmd.client_order_id or f"auto-{order_id}", cmd.stp, now, order_id, cmd.stop_price)
         order = {
@@ -294,8 +303,13 @@ class AcquiringStage(Stage):
                         waiter.callback(order, waiter.fills or [])
         elif topic == Topic.TRADE:
             waiters = self.waiters
+            avg_prices = self.avg_prices
             for e in entries:
                 f = e.field_dict()
+                if avg_prices:
+                    avg = avg_prices.get(f["symbol"])
+                    if avg is not None:
+                        avg.add(e.timestamp, f["price"], f["qty"], f["quote_qty"])
                 waiter = waiters.get(f["taker_order_id"])
                 if waiter is not None and waiter.fills is not None:
                     waiter.fills.append(f | {"time": e.timestamp})

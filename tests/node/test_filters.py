@@ -1,7 +1,8 @@
 """exchangeInfo's filters listed truthfully and enforced with Binance's codes (issue 14): a node whose
 BTCUSDT allows 3 open orders, 1 pending stop and market orders of at most 1 BTC refuses the next
 one -1013 "Filter failure: MAX_NUM_ORDERS" / "MAX_NUM_ALGO_ORDERS" / "MARKET_LOT_SIZE", freezing
-nothing; ETHUSDT, with the defaults, is not limited by BTCUSDT's orders."""
+nothing; ETHUSDT is not limited by BTCUSDT's orders, and has PERCENT_PRICE_BY_SIDE around the average
+price of its last 5 minutes' trades."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ from tests.node.conftest import ADMIN_TOKEN, default_symbols, free_port, run, wa
 
 SYMBOL = "BTCUSDT"
 LIMIT = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "20000"}
+PERCENT_PRICE = """
+[symbols.percent_price_by_side]
+bid_multiplier_up = "5"
+bid_multiplier_down = "0.2"
+ask_multiplier_up = "4"
+ask_multiplier_down = "0.5"
+avg_price_mins = 5
+"""
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +33,7 @@ def node(tmp_path_factory):
     symbols = default_symbols().replace(
         'default_stp = "NONE"', 'default_stp = "NONE"\nmax_num_orders = 3\nmax_num_algo_orders = 1\nmarket_max_qty = "1"',
         1)
+    symbols += PERCENT_PRICE  # (a sub-table of the last [[symbols]]: ETHUSDT)
     http = free_port()
     toml = symbols + f"""
 [node]
@@ -91,4 +101,38 @@ def test_open_order_limits_and_market_lot_size(node):
                 assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: MARKET_LOT_SIZE"}), order
             status, doc = await client.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="1")
             assert status == 200, doc  # at the maximum: taken
+    run(scenario())
+
+
+def test_percent_price_by_side_around_the_average_price(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            async with session.get(node.base + "/api/v3/exchangeInfo", params={"symbol": "ETHUSDT"}) as resp:
+                filters = (await resp.json())["symbols"][0]["filters"]
+            assert filters[-1] == {"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5.00000000",
+                                   "bidMultiplierDown": "0.20000000", "askMultiplierUp": "4.00000000",
+                                   "askMultiplierDown": "0.50000000", "avgPriceMins": 5}
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", ETH="1")
+            eth = {"symbol": "ETHUSDT", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.1"}
+            # no trade yet: no average, nothing checked
+            status, ask = await client.order(side="SELL", price="99999", **eth)
+            assert status == 200, ask
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol="ETHUSDT", orderId=ask["orderId"])
+            assert status == 200, doc
+            # a trade at 1000 (with the bid at 1000 the other test left, or with this sell): the average
+            status, sell = await client.order(side="SELL", price="1000", newOrderRespType="RESULT", **eth)
+            assert status == 200, sell
+            status, buy = await client.order(side="BUY", price="1000", newOrderRespType="RESULT", **eth)
+            assert status == 200 and D(buy["executedQty"]) > 0, (sell, buy)
+            refused = {"code": -1013, "msg": "Filter failure: PERCENT_PRICE_BY_SIDE"}
+
+            async def placed(side, price):
+                status, doc = await client.order(side=side, price=price, **eth)
+                return doc if status != 200 else "ok"
+            assert await placed("BUY", "5000.01") == refused
+            assert await placed("BUY", "199.99") == refused
+            assert await placed("SELL", "4000.01") == refused
+            assert await placed("SELL", "499.99") == refused
+            assert await placed("BUY", "5000") == "ok"
+            assert await placed("SELL", "4000") == "ok"
     run(scenario())
