@@ -20,23 +20,30 @@ from aiohttp import web
 
 from ..binance import errors, orderops, params, views
 from ..binance.errors import ApiError
-from ..model.commands import Amend, Cancel
+from ..model.commands import Amend, Cancel, NewOrder
 from ..stages.acquiring import DUPLICATE, CommandError, Waiter, cancel_client_id
 from .admission import deadline_of
 from . import orderlists, rest  # (rest as a module: rest.py imports this one too; the first loaded is still loading)
-from .plumbing import COMMAND_ERRORS, INTAKE, commit, signed, stage_of
+from .plumbing import COMMAND_ERRORS, INTAKE, commit, now_ms, signed, stage_of
 from .ratelimit import count_order
 
 # ------------------------------------------------------------------------------ order/test
 
 
 async def test_order(request: web.Request) -> web.Response:
-    """POST /api/v3/order/test: the order validated as POST /api/v3/order validates it (same errors);
-    nothing is journaled or placed and no order is counted. {} or, with computeCommissionRates,
+    """POST /api/v3/order/test: the order validated as POST /api/v3/order validates it (same errors,
+    the filters on open orders and recent prices included; not the balance); nothing is journaled
+    or placed and no order is counted. {} or, with computeCommissionRates,
     the commission rates its trades would pay."""
-    _account_id, p = await signed(request)
+    account_id, p = await signed(request)
     stage = stage_of(request)
     order, compute = orderops.parse_test_order(p, stage.rules)
+    try:  # the filters that depend on the account's open orders and the recent trades, too
+        stage.check_filters(NewOrder(account_id, order.symbol, order.side.name, order.type.name,
+                                     order.time_in_force.name, order.price, order.qty, order.quote_qty, "", order.stp.name,
+                                     0), now_ms())
+    except CommandError as exc:
+        raise COMMAND_ERRORS[exc.kind]() from None
     return web.json_response(orderops.commission_rates_json(stage.rules[order.symbol]) if compute else {})
 
 

@@ -173,12 +173,7 @@ class AcquiringStage(Stage):
         side, type = Side[cmd.side], OrderType[cmd.type]
         now = cmd.timestamp or self.clock()
         if not replay:
-            _check_open_order_limits(state, rules, cmd.symbol, type.is_stop)
-            if rules.percent_price and type.working_type != OrderType.MARKET:
-                avg = self.avg_prices.get(cmd.symbol)
-                if avg is not None and not avg.price_ok(side == Side.BUY, cmd.price, rules.price_scale,
-                                                        rules.percent_price[0], now):
-                    raise CommandError(PERCENT_PRICE_BY_SIDE)
+            self.check_filters(cmd, now)
         qty, quote_qty = cmd.qty, cmd.quote_qty
         market = type.working_type == OrderType.MARKET
         if market and side == Side.BUY and not quote_qty:
@@ -214,6 +209,19 @@ class AcquiringStage(Stage):
             self.waiters[order_id] = waiter
         self.new_in_flight += 1
         return order, cmd, [(Topic.ORDER, cmd.symbol, [created]), (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
+
+    def check_filters(self, cmd: NewOrder, now: int) -> None:
+        """The filters that depend on this view (raises CommandError): MAX_NUM_ORDERS and
+        MAX_NUM_ALGO_ORDERS (the account's open orders), PERCENT_PRICE_BY_SIDE (recent trades). Also
+        what POST /api/v3/order/test checks beside the parameters; changes nothing."""
+        rules = self.rules[cmd.symbol]
+        type = OrderType[cmd.type]
+        _check_open_order_limits(self.account(cmd.account), rules, cmd.symbol, type.is_stop)
+        if rules.percent_price and type.working_type != OrderType.MARKET:
+            avg = self.avg_prices.get(cmd.symbol)
+            if avg is not None and not avg.price_ok(cmd.side == "BUY", cmd.price, rules.price_scale,
+                                                    rules.percent_price[0], now):
+                raise CommandError(PERCENT_PRICE_BY_SIDE)
 
     def cancel(self, cmd: Cancel, waiter: Waiter | None = None, journaled: bool = False) -> tuple[Cancel, list[Publish]]:
         """Ask Match to cancel an open order of this account. Raises CommandError(UNKNOWN_ORDER).

@@ -75,6 +75,8 @@ def test_open_order_limits_and_market_lot_size(node):
                 ids.append(doc["orderId"])
             status, doc = await client.order(**LIMIT)
             assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: MAX_NUM_ORDERS"})
+            status, doc = await client.signed("POST", "/api/v3/order/test", **LIMIT)  # the test order knows it too
+            assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: MAX_NUM_ORDERS"})
             # another symbol has its own count
             status, doc = await client.order(**(LIMIT | {"symbol": "ETHUSDT", "price": "1000"}))
             assert status == 200, doc
@@ -130,6 +132,8 @@ def test_percent_price_by_side_around_the_average_price(node):
                 status, doc = await client.order(side=side, price=price, **eth)
                 return doc if status != 200 else "ok"
             assert await placed("BUY", "5000.01") == refused
+            status, doc = await client.signed("POST", "/api/v3/order/test", side="BUY", price="5000.01", **eth)
+            assert (status, doc) == (400, refused)
             assert await placed("BUY", "199.99") == refused
             assert await placed("SELL", "4000.01") == refused
             assert await placed("SELL", "499.99") == refused
