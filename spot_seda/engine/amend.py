@@ -59,6 +59,8 @@ class AmendMixin:
         order = stop if stop is not None else self._orders.get(order_id)
         if order is None or order.account != account:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
+        if order_id in self._oco:  # (an OCO's legs would have to change together: not supported)
+            return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]
         qty = order.qty if stop is not None else order.executed + order.leaves + order.prevented
         if new_qty >= qty or new_qty <= 0:
             return [AmendRejected(order_id, account, NOT_REDUCING)]

@@ -67,6 +67,7 @@ import msgspec
 from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, triggers_on_fall
 from ..model.symbols import SymbolRules
 from .amend import AmendMixin
+from .oco import OcoMixin
 from .results import InvariantError, ResultCode
 
 _BUY = Side.BUY
@@ -253,11 +254,13 @@ def check_order(rules: SymbolRules, type: int, price: int, qty: int, quote_qty: 
     return ResultCode.OK
 
 
-class OrderBook(AmendMixin):
+class OrderBook(AmendMixin, OcoMixin):
     """Price-time-priority order book of one symbol. Commands return lists of records (module doc);
-    `amend` (reduce an order's quantity keeping its priority) is engine/amend.py's."""
+    `amend` (reduce an order's quantity keeping its priority) is engine/amend.py's, `place_oco` (two
+    orders of which the first to work cancels the other) engine/oco.py's."""
 
     _cascading = False  # running triggered stops (only inside one place())
+    _cascade: deque | None = None  # the triggered stops waiting to run, while _cascading
 
     def __init__(self, rules: SymbolRules) -> None:
         self.rules = rules
@@ -271,6 +274,7 @@ class OrderBook(AmendMixin):
         self._by_client: dict[tuple[int, str], RestingOrder | StopOrder] = {}
         self.last_trade_id = 0
         self._init_stops()
+        self._oco: dict[int, int] = {}  # an OCO leg's id -> the other leg's, while both are open
 
     def _init_stops(self) -> None:
         self.last_price = 0  # the last trade's price: what stop orders trigger on (0: no trade yet)
@@ -283,6 +287,8 @@ class OrderBook(AmendMixin):
         self.__dict__.update(state)
         if "_stops" not in state:
             self._init_stops()
+        if "_oco" not in state:
+            self._oco = {}
 
     # ---------------------------------------------------------------- commands
 
@@ -340,6 +346,8 @@ class OrderBook(AmendMixin):
         executed = 0
         cum_quote = 0
         prevented = 0  # taken off by DECREMENT self-trade prevention
+        oco = self._oco
+        linked: list[int] = []  # OCO legs this taker touched: their other legs are canceled
         stopped = ""  # why matching ended early: "stp" or "budget"
         if keys and keys[-1] >= limit_key:
             # ---- take liquidity: best level first, oldest order first, at the maker's price
@@ -367,6 +375,8 @@ class OrderBook(AmendMixin):
                         queue.popleft()
                         continue
                     if stp and maker.account == account:
+                        if oco and maker.order_id in oco and stp != _STP_TAKER:
+                            linked.append(maker.order_id)
                         if stp == _STP_DECREMENT:  # both lose the overlap; the smaller (or both) ends
                             cut = m_leaves if m_leaves < remaining else remaining
                             level.total -= cut
@@ -411,6 +421,8 @@ class OrderBook(AmendMixin):
                                 stopped = "budget"
                                 break
                     notional = lp * fill // scale
+                    if oco and maker.order_id in oco:
+                        linked.append(maker.order_id)
                     if not executed:
                         first_price = lp
                     last_price = lp
@@ -471,6 +483,8 @@ class OrderBook(AmendMixin):
             out.append(OrderReport(order_id, account, _PARTIAL if executed else _NEW, executed, cum_quote, remaining, "",
                                    prevented, (price * remaining // self._scale if side == _BUY else remaining)
                                    if prevented else -1))
+        for leg in linked:
+            self._cancel_other_leg(leg, out)
         if first_price and self._stops and not self._cascading:
             self._run_triggered(first_price, timestamp, out)
         return out
@@ -482,6 +496,8 @@ class OrderBook(AmendMixin):
             return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
         out: list = []
         self._cancel(order, out)
+        if self._oco and order_id in self._oco:
+            self._cancel_other_leg(order_id, out)
         return out
 
     def cancel_by_client_id(self, account: int, client_order_id: str) -> list:
@@ -489,16 +505,15 @@ class OrderBook(AmendMixin):
         order = self._by_client.get((account, client_order_id))
         if order is None:
             return [CancelRejected(0, account, client_order_id, ResultCode.UNKNOWN_ORDER)]
-        out: list = []
-        self._cancel(order, out)
-        return out
+        return self.cancel(order.order_id, account)
 
     def cancel_all(self, account: int) -> list:
         """Cancel every open order of `account` in this book (pending stops included), oldest order id first."""
         out: list = []
         orders = self._by_account.get(account, {})
         for order_id in sorted(orders):
-            self._cancel(orders[order_id], out)
+            if order_id in orders:  # (an OCO leg goes with the other)
+                out += self.cancel(order_id, account)
         return out
 
     # ---------------------------------------------------------------- queries
@@ -561,7 +576,7 @@ class OrderBook(AmendMixin):
         stops = [[o.order_id, o.account, o.side, o.type, o.time_in_force, o.price, o.qty, o.quote_qty,
                   o.client_order_id, o.stp, o.timestamp, o.stop_price] for o in self.stops()]
         return {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1],
-                "last_price": self.last_price, "stops": stops}
+                "last_price": self.last_price, "stops": stops, "oco": [list(pair) for pair in self.order_lists()]}
 
     @classmethod
     def restore(cls, rules: SymbolRules, snapshot: dict) -> OrderBook:
@@ -577,6 +592,8 @@ class OrderBook(AmendMixin):
         book.last_price = snapshot.get("last_price", 0)
         for row in snapshot.get("stops", ()):
             book._file_stop(StopOrder(*row), None)
+        for a, b in snapshot.get("oco", ()):
+            book._oco[a], book._oco[b] = b, a
         book.validate()
         return book
 
@@ -626,6 +643,7 @@ class OrderBook(AmendMixin):
         clients = {(o.account, o.client_order_id): o for o in every if o.client_order_id}
         if clients != self._by_client:
             raise InvariantError(f"{self.symbol}: client order id index disagrees with the open orders")
+        self._validate_oco()
 
     # ---------------------------------------------------------------- internals
 
@@ -746,9 +764,12 @@ class OrderBook(AmendMixin):
         last = self.last_price
         queue = deque(self._take_triggered(min(first_price, last), max(first_price, last)))
         self._cascading = True
+        self._cascade = queue
         try:
             while queue:
                 stop = queue.popleft()
+                if self._oco and stop.order_id in self._oco:  # an OCO leg works: the other leg goes
+                    self._cancel_other_leg(stop.order_id, out, queue)
                 out.append(Triggered(stop.order_id, stop.account))
                 records = self.place(stop.order_id, stop.account, stop.side, OrderType(stop.type).working_type,
                                      stop.time_in_force, stop.price, stop.qty, stop.quote_qty, stop.client_order_id,
@@ -760,6 +781,7 @@ class OrderBook(AmendMixin):
                     queue.extend(self._take_triggered(min(first, last), max(first, last)))
         finally:
             self._cascading = False
+            self._cascade = None
 
     def _fok_fillable(self, keys: list[int], other: int, limit_key: int, qty: int, account: int, stp: int) -> bool:
         """Whether a FOK could fill `qty` completely, counting only what STP would let it take."""

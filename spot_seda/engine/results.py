@@ -32,6 +32,7 @@ class ResultCode(IntEnum):
     DUPLICATE_ORDER_ID = -3003
     DUPLICATE_CLIENT_ORDER_ID = -3004
     AMEND_NOT_REDUCING = -3005  # an amend's new quantity is not below the order's (engine/amend.py)
+    AMEND_ORDER_LIST = -3006  # an amend of an OCO's leg (not supported: both legs share one quantity)
 
 
 class InvariantError(RuntimeError):

@@ -47,6 +47,8 @@ class ReferenceBook:
         self.trade_id = 0
         self.seq = 0
         self.last_price = 0
+        self.links = {}  # OCO legs: order id -> the other leg's
+        self.queue = []  # triggered stops waiting to run
 
     def _report(self, o, status, reason="", prevented=0, hold=-1):
         leaves = o.leaves if status in (S.NEW, S.PARTIALLY_FILLED) else 0
@@ -66,9 +68,11 @@ class ReferenceBook:
             self.stops.append(stop)
             return [OrderReport(order_id, account, S.NEW, 0, 0, qty, "")]
         out = self._match(order_id, account, side, type, tif, price, qty, quote_qty, client_order_id, stp, timestamp)
-        queue = self._triggered(out)
+        queue = self.queue = self._triggered(out)
         while queue:
             s = queue.pop(0)
+            if s.order_id in self.links:  # an OCO leg works: the other goes first
+                out += self._cancel_other(s.order_id)
             out.append(Triggered(s.order_id, s.account))
             records = self._match(s.order_id, s.account, s.side, s.becomes(), s.tif, s.price, s.qty, s.quote_qty, s.cid,
                                   s.stp, timestamp)
@@ -111,12 +115,16 @@ class ReferenceBook:
         taker = RefOrder(0, order_id, account, side, price, qty if qty else 10**30, client_order_id, stp)
         budget = quote_qty if quote_qty > 0 else None
         out, stopped = [], ""
+        linked = []  # OCO legs this taker made work
         i = 0
         while i < len(makers) and taker.leaves and not stopped:
             o = makers[i]
             if o.leaves == 0:  # this maker is done (filled or expired): on to the next one
                 i += 1
                 continue
+            if stp in (SelfTradePrevention.DECREMENT, SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_BOTH) \
+                    and o.account == account and o.order_id in self.links:
+                linked.append(o.order_id)
             if stp == SelfTradePrevention.DECREMENT and o.account == account:
                 # both lose the overlap, no trade; whichever has nothing left ends
                 cut = min(o.leaves, taker.leaves)
@@ -152,6 +160,8 @@ class ReferenceBook:
                     break
                 fill = min(fill, afford)
             quote = self.rules.notional(o.price, fill)
+            if o.order_id in self.links:
+                linked.append(o.order_id)
             self.trade_id += 1
             self.last_price = o.price
             out.append(Trade(self.trade_id, o.price, fill, quote, o.order_id, order_id, o.account, account, side, timestamp))
@@ -184,17 +194,59 @@ class ReferenceBook:
             self.open.append(taker)
             hold = (self.rules.notional(price, taker.leaves) if side == Side.BUY else taker.leaves) if p else -1
             out.append(self._report(taker, S.PARTIALLY_FILLED if taker.executed else S.NEW, "", p, hold))
+        for leg in linked:
+            out += self._cancel_other(leg)
         return out
+
+    def _cancel_other(self, leg):
+        """An OCO leg worked or ended: cancel its other leg, open or waiting to run."""
+        other = self.links.pop(leg, None)
+        if other is None:
+            return []
+        del self.links[other]
+        for o in self.open + self.stops:
+            if o.order_id == other:
+                return self.cancel(other, o.account)
+        for s in self.queue:
+            if s.order_id == other:
+                self.queue.remove(s)
+                return [OrderReport(other, s.account, S.CANCELED, 0, 0, 0, "")]
+        return []
+
+    def place_oco(self, first, second):
+        """Both legs or neither; linked."""
+        reasons = [self._refusal(*leg) for leg in (first, second)]
+        if any(reasons):
+            return [OrderReport(leg[0], leg[1], S.REJECTED, 0, 0, 0, r or "list_rejected")
+                    for leg, r in zip((first, second), reasons)]
+        out = self.place(*first) + self.place(*second)
+        self.links[first[0]], self.links[second[0]] = second[0], first[0]
+        return out
+
+    def _refusal(self, order_id, account, side, type, tif, price, qty, quote_qty=0, cid="", stp=0, ts=0, stop_price=0):
+        everything = self.open + self.stops
+        if any(o.order_id == order_id for o in everything):
+            return "duplicate_order_id"
+        if cid and any(o.account == account and o.cid == cid for o in everything):
+            return "duplicate_client_order_id"
+        if type == OrderType.LIMIT_MAKER and any(
+                o.side != side and (o.price <= price if side == Side.BUY else o.price >= price) for o in self.open):
+            return "would_take"
+        if type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT):
+            probe = RefStop(order_id, account, side, type, tif, price, qty, quote_qty, cid, stp, stop_price)
+            if self.last_price and probe.triggered_by(self.last_price):
+                return "would_trigger"
+        return ""
 
     def cancel(self, order_id, account):
         for o in self.open:
             if o.order_id == order_id and o.account == account:
                 self.open.remove(o)
-                return [self._report(o, S.CANCELED)]
+                return [self._report(o, S.CANCELED)] + self._cancel_other(order_id)
         for s in self.stops:
             if s.order_id == order_id and s.account == account:
                 self.stops.remove(s)
-                return [OrderReport(order_id, account, S.CANCELED, 0, 0, 0, "")]
+                return [OrderReport(order_id, account, S.CANCELED, 0, 0, 0, "")] + self._cancel_other(order_id)
         return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
 
     def cancel_by_client_id(self, account, cid):
@@ -206,7 +258,8 @@ class ReferenceBook:
     def cancel_all(self, account):
         out = []
         for o in sorted((o for o in self.open + self.stops if o.account == account), key=lambda o: o.order_id):
-            out += self.cancel(o.order_id, account)
+            if o in self.open or o in self.stops:  # (an OCO leg goes with the other)
+                out += self.cancel(o.order_id, account)
         return out
 
     def amend(self, order_id, account, new_qty, cid=""):
@@ -215,6 +268,8 @@ class ReferenceBook:
         if not found:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
         o = found[0]
+        if order_id in self.links:
+            return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]
         stop = o in self.stops
         qty = o.qty if stop else o.executed + o.leaves + o.prevented
         if not 0 < new_qty < qty:

@@ -190,6 +190,26 @@ class TwoStageExchange:
     def cancel(self, order_id, account):
         self.matched += self.book.cancel(order_id, account)
 
+    def place_oco(self, account, side, limit_price, stop_price, stop_limit, qty):
+        """An OCO, as Acquiring takes it: one freeze for both legs (the larger need), shared."""
+        self.next_id += 2
+        first, second = self.next_id - 1, self.next_id
+        stop_type = T.STOP_LOSS_LIMIT if stop_limit else T.STOP_LOSS
+        quote = self.acq.balance(account, "USDT")[0] if side == Side.BUY and stop_type == T.STOP_LOSS else 0
+        asset, amount = order_hold(self.rules, side, T.LIMIT_MAKER, limit_price, qty, 0)
+        amount = max(amount, order_hold(self.rules, side, stop_type, stop_limit, qty, quote)[1])
+        code, changes = self.acq.freeze(first, account, asset, amount)
+        if code != ResultCode.OK:
+            return
+        assert self.acq.share_hold(second, first) == ResultCode.OK
+        self.to_stl.append(changes)
+        self.matched.append(("adopt", first, account, asset, amount))
+        self.matched.append(("share", second, first))
+        stp = self.rng.randrange(5)
+        self.matched += self.book.place_oco(
+            (first, account, side, T.LIMIT_MAKER, TIF.GTC, limit_price, qty, 0, "", stp, first),
+            (second, account, side, stop_type, TIF.GTC, stop_limit, qty, quote, "", stp, first, stop_price))
+
     def amend(self, order_id, account, qty):
         self.matched += self.book.amend(order_id, account, qty)
 
@@ -201,7 +221,12 @@ class TwoStageExchange:
         del self.to_stl[:n]
         done = 0  # Settlement works through the matched stream in order; stops at a hold it has not seen
         for rec in self.matched:
-            if type(rec) is tuple:
+            if type(rec) is tuple and rec[0] == "share":  # an OCO's second leg draws on the first's hold
+                if self.stl.hold(rec[2]) is None:
+                    break  # (the freeze has not reached this replica yet)
+                assert self.stl.share_hold(rec[1], rec[2]) == ResultCode.OK
+                assert self.holds_only.share_hold(rec[1], rec[2]) == ResultCode.OK
+            elif type(rec) is tuple:
                 assert self.holds_only.adopt_hold(*rec[1:]) == ResultCode.OK
             elif type(rec) is Trade:
                 code, changes = self.stl.settle_trade(self.rules, rec)
@@ -307,6 +332,9 @@ op = st.one_of(
               st.integers(9_990, 10_010)),
     st.tuples(st.just("cancel"), st.integers(1, 80), st.integers(1, 4)),
     st.tuples(st.just("amend"), st.integers(1, 80), st.integers(1, 4), st.integers(1, 40).map(lambda k: k * 10_000)),
+    st.tuples(st.just("oco"), st.integers(1, 4), st.sampled_from(Side), st.integers(9_990, 10_010),
+              st.integers(9_990, 10_010), st.one_of(st.just(0), st.integers(9_990, 10_010)),
+              st.integers(1, 40).map(lambda k: k * 10_000)),
     st.tuples(st.just("pump")),
 )
 
@@ -334,6 +362,8 @@ def test_book_and_two_ledgers_conserve_and_never_double_spend(ops, seed):
             ex.cancel(o[1], o[2])
         elif o[0] == "amend":
             ex.amend(o[1], o[2], o[3])
+        elif o[0] == "oco":
+            ex.place_oco(*o[1:])
         else:
             ex.pump()
         ex.check_conservation()  # after every operation
