@@ -56,6 +56,20 @@ class Amend(msgspec.Struct, tag="amend", tag_field="cmd", frozen=True, gc=False)
     client_order_id: str = ""
 
 
+class NewOco(msgspec.Struct, tag="new_oco", tag_field="cmd", frozen=True, gc=False):
+    """POST /api/v3/orderList/oco: two orders of one account, symbol and side (the LIMIT_MAKER /
+    TAKE_PROFIT(_LIMIT) leg first, the STOP_LOSS(_LIMIT) leg second) of which the first to work
+    cancels the other (engine/oco.py). Acquiring assigns the list id and the legs' order ids (0 in
+    a command file) and freezes once for both."""
+
+    account: int
+    symbol: str
+    timestamp: int
+    legs: tuple[NewOrder, NewOrder]
+    list_client_order_id: str = ""
+    order_list_id: int = 0
+
+
 class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=False):
     """A deposit (amount > 0) or withdrawal (amount < 0) of free funds."""
 
@@ -66,7 +80,7 @@ class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=
     ref: str = ""
 
 
-Command = Union[NewOrder, Cancel, Amend, Transfer]
+Command = Union[NewOrder, Cancel, Amend, NewOco, Transfer]
 
 ENCODER = msgspec.msgpack.Encoder()
 DECODER = msgspec.msgpack.Decoder(Command)

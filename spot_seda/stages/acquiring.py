@@ -34,10 +34,11 @@ from ..engine.depthview import DepthView
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
-from ..model.commands import Amend, Cancel, Command, NewOrder, Transfer
+from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, Transfer
 from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of
 from ..model.enums import MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
 from .base import Publish, Stage
+from .orderlists import OrderListsMixin
 
 FEE_ACCOUNT = 0
 KEEP_FINISHED = 100_000
@@ -80,7 +81,7 @@ class AccountState:
     client_ids: dict[str, int] = field(default_factory=dict)  # open client order id -> order id
 
 
-class AcquiringStage(Stage):
+class AcquiringStage(OrderListsMixin, Stage):
     # callers waiting now are not part of a snapshot; the symbol rules are the configuration's
     transient = ("clock", "waiters", "settling", "rules")
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
@@ -99,6 +100,8 @@ class AcquiringStage(Stage):
         self.waiters: dict[int, Waiter] = {}
         self.settling: dict[int, tuple[Waiter, dict]] = {}  # answered by Match, waiting for the release
         self.next_order_id = 1
+        self.next_order_list_id = 1
+        self.order_lists: dict[int, dict] = {}  # open order lists (stages/orderlists.py)
         self.next_transfer_id = 1
         self.new_in_flight = 0  # new orders sent to Match and not reported yet
         self.pending_cancels: set[int] = set()  # orders with a cancel sent to Match and not answered
@@ -210,13 +213,13 @@ class AcquiringStage(Stage):
         self.new_in_flight += 1
         return order, cmd, [(Topic.ORDER, cmd.symbol, [created]), (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
 
-    def check_filters(self, cmd: NewOrder, now: int) -> None:
+    def check_filters(self, cmd: NewOrder, now: int, extra: int = 0) -> None:
         """The filters that depend on this view (raises CommandError): MAX_NUM_ORDERS and
         MAX_NUM_ALGO_ORDERS (the account's open orders), PERCENT_PRICE_BY_SIDE (recent trades). Also
         what POST /api/v3/order/test checks beside the parameters; changes nothing."""
         rules = self.rules[cmd.symbol]
         type = OrderType[cmd.type]
-        _check_open_order_limits(self.account(cmd.account), rules, cmd.symbol, type.is_stop)
+        _check_open_order_limits(self.account(cmd.account), rules, cmd.symbol, type.is_stop, extra)
         if rules.percent_price and type.working_type != OrderType.MARKET:
             avg = self.avg_prices.get(cmd.symbol)
             if avg is not None and not avg.price_ok(cmd.side == "BUY", cmd.price, rules.price_scale,
@@ -296,6 +299,9 @@ class AcquiringStage(Stage):
             return self.cancel(cmd, journaled=journaled)
         if type(cmd) is Amend:
             return self.amend(cmd, journaled=journaled)
+        if type(cmd) is NewOco:
+            _orders, accepted, outputs = self.new_oco(cmd, journaled=journaled)
+            return accepted, outputs
         return self.transfer(cmd, journaled=journaled)
 
     # ---------------------------------------------------------- inbound events
@@ -383,6 +389,8 @@ class AcquiringStage(Stage):
         leaves = order["qty"] - order["executed_qty"] - order.get("prevented_qty", 0) if resting else 0
         self.depth[order["symbol"]].apply(order_id, order["side"] == "BUY", order["price"], leaves, order["status"])
         if order["status"] in FINAL:
+            if "order_list_id" in order:
+                self.list_leg_ended(order)
             state = self.account(order["account"])
             state.open_orders.pop(order_id, None)
             if state.client_ids.get(order["client_order_id"]) == order_id:
@@ -392,15 +400,16 @@ class AcquiringStage(Stage):
                 self.orders.pop(self.finished.popleft(), None)
 
 
-def _check_open_order_limits(state: AccountState, rules, symbol: str, stop: bool) -> None:
+def _check_open_order_limits(state: AccountState, rules, symbol: str, stop: bool, extra: int = 0) -> None:
     """Binance's MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS filters: the account's open orders on the
     symbol (pending stops included), and its open stop orders, below the symbol's limits. Counted
     only when they could matter (an account with fewer open orders in all than the limit is far
     from it; only a stop counts stops), so the usual order pays one comparison. This view of what is
-    open lags Match a little (a filled order counts until its report is here): never too lenient."""
+    open lags Match a little (a filled order counts until its report is here): never too lenient.
+    `extra`: the other orders the same command adds (an OCO's second leg)."""
     orders = state.open_orders
-    if len(orders) >= rules.max_num_orders and \
-            sum(1 for o in orders.values() if o["symbol"] == symbol) >= rules.max_num_orders:
+    limit = rules.max_num_orders - extra
+    if len(orders) >= limit and sum(1 for o in orders.values() if o["symbol"] == symbol) >= limit:
         raise CommandError(MAX_NUM_ORDERS)
     if stop and sum(1 for o in orders.values()
                     if o["symbol"] == symbol and o["type"] in STOP_TYPES and o["working_time"] < 0) \

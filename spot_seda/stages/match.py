@@ -14,6 +14,10 @@ the command that caused it and replays with it. A pending stop's first report ha
 the report that ends its trigger's records carries it (the order starts working then), which is
 also how Settlement knows where that part of the command ends.
 
+OCOs (engine/oco.py): Acquiring publishes a list's two legs together; the first waits here
+(`pending_oco`) until the second comes, then both are placed, or neither; the second leg's first
+report carries hold_of (the first leg's id) when they were placed, so Settlement shares the hold.
+
 Amends (engine/amend.py): the amended order's report carries amended=True and, when it was reduced,
 its new qty, client_order_id and the hold it keeps; an amend that changed nothing is one entry
 with amend_rejected=True and a reason word. Either ends the command's updates for Settlement.
@@ -38,6 +42,13 @@ AMEND_REASONS = {ResultCode.UNKNOWN_ORDER: "unknown_order", ResultCode.AMEND_NOT
                  ResultCode.DUPLICATE_CLIENT_ORDER_ID: "duplicate_client_order_id"}
 
 
+def _place_args(order_id: int, fields: dict, ts: int) -> tuple:
+    """A new order's Created fields as OrderBook.place()'s arguments."""
+    return (order_id, fields["account"], Side[fields["side"]], OrderType[fields["type"]],
+            TimeInForce[fields["time_in_force"]], fields["price"], fields["qty"], fields["quote_qty"],
+            fields["client_order_id"], SelfTradePrevention[fields["stp"]], ts, fields.get("stop_price", 0))
+
+
 def _restriction_met(order, restriction: str) -> bool:
     """ONLY_NEW: nothing of the order is filled yet; ONLY_PARTIALLY_FILLED: some of it is (an order
     not open is left to book.cancel, which rejects it as unknown)."""
@@ -54,6 +65,7 @@ class MatchStage(Stage):
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()
         self.books = {symbol: OrderBook(rules) for symbol, rules in self.rules.items()}
+        self.pending_oco: tuple[int, dict] | None = None  # an OCO's first leg, until its second comes
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         result: list[Publish] = []  # per command, in command order: the runner keeps it per partition
@@ -65,14 +77,24 @@ class MatchStage(Stage):
             if book is None:  # Acquiring validates symbols: this is a corrupt command stream
                 raise ValueError(f"command for unknown symbol {symbol!r}: {entry}")
             order_id = int(entry.entity_id)
+            firsts: dict[int, dict] = {}  # the new orders of this command: their first reports repeat these
             if type(change) is Created:
-                records = book.place(
-                    order_id, fields["account"], Side[fields["side"]], OrderType[fields["type"]],
-                    TimeInForce[fields["time_in_force"]], fields["price"], fields["qty"], fields["quote_qty"],
-                    fields["client_order_id"], SelfTradePrevention[fields["stp"]], entry.timestamp,
-                    fields.get("stop_price", 0),
-                )
-                taker, cancel_id = fields, None
+                leg = fields.get("oco_leg")
+                if leg == 1:  # an OCO's first leg: placed with the second, which comes next
+                    self.pending_oco = (order_id, fields)
+                    continue
+                if leg == 2:
+                    first_id, first = self.pending_oco
+                    self.pending_oco = None
+                    records = book.place_oco(_place_args(first_id, first, entry.timestamp),
+                                             _place_args(order_id, fields, entry.timestamp))
+                    if records[-1].status == OrderStatus.REJECTED:  # neither placed: nothing is shared
+                        fields = {k: v for k, v in fields.items() if k != "hold_of"}
+                    firsts = {first_id: first, order_id: fields}
+                else:
+                    records = book.place(*_place_args(order_id, fields, entry.timestamp))
+                    firsts = {order_id: fields}
+                cancel_id = None
             elif fields.get("cancel_requested"):
                 restriction = fields.get("cancel_restrictions")
                 if restriction and not _restriction_met(book.order(order_id), restriction):
@@ -80,28 +102,27 @@ class MatchStage(Stage):
                     records = [CancelRejected(order_id, fields["account"], "", CANCEL_RESTRICTED)]
                 else:
                     records = book.cancel(order_id, fields["account"])
-                taker = None
                 cancel_id = fields.get("cancel_client_order_id")
             elif fields.get("amend_requested"):
                 records = book.amend(order_id, fields["account"], fields["new_qty"], fields["amend_client_order_id"])
-                taker, cancel_id = None, None
+                cancel_id = None
             else:
                 continue
             trades: list[ChangeLogEntry] = []
             orders: list[ChangeLogEntry] = []
-            self._convert(records, entry.timestamp, symbol, order_id, taker, trades, orders, cancel_id)
+            self._convert(records, entry.timestamp, symbol, order_id, firsts, trades, orders, cancel_id)
             if trades:
                 result.append((Topic.TRADE, symbol, trades))
             result.append((Topic.ORDER, symbol, orders))
         return result
 
     @staticmethod
-    def _convert(records, ts: int, symbol: str, command_order: int, taker: dict | None,
+    def _convert(records, ts: int, symbol: str, command_order: int, firsts: dict[int, dict],
                  trades: list[ChangeLogEntry], orders: list[ChangeLogEntry], cancel_id: str | None = None) -> None:
         """`cancel_id`: a cancel command's own client id, which the CANCELED report carries (Push
         puts it in the executionReport's "c")."""
         triggered = None  # the stop whose trigger's records these are: its own report ends them
-        first = taker  # the new order's fields until its first report has been made
+
         amended: Amended | None = None
         if records and type(records[0]) in (Amended, AmendRejected) or (
                 records and type(records[0]) is OrderReport and records[0].reason == "amend"):
@@ -139,12 +160,14 @@ class MatchStage(Stage):
                                     FieldChange("hold", amended.hold)]
                 if cancel_id is not None and rec.order_id == command_order:
                     changed.append(FieldChange("cancel_client_order_id", cancel_id))
-                if first is not None and rec.order_id == command_order:
+                first = firsts.pop(rec.order_id, None) if firsts else None
+                if first is not None:  # a new order's first report (its later ones: as a maker)
                     if first["type"] not in STOP_TYPES:  # a stop starts working at its trigger
                         changed.append(FieldChange("working_time", ts))
                     for name in ("side", "type", "price", "frozen_asset", "frozen"):
                         changed.append(FieldChange(name, first[name]))
-                    first = None  # (its later reports are as a maker, to the stops it triggered)
+                    if "hold_of" in first:  # an OCO's second leg: it draws on the first leg's hold
+                        changed.append(FieldChange("hold_of", first["hold_of"]))
                 elif rec.order_id == triggered:
                     changed.append(FieldChange("working_time", ts))
                     triggered = None

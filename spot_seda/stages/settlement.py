@@ -88,7 +88,10 @@ class SettlementStage(Stage):
         release what its finished orders leave frozen."""
         ledger = self.ledger
         for order_id, fields, _ts in updates:
-            if "frozen" in fields:  # the order's first report: what Acquiring froze for it
+            if "hold_of" in fields:  # an OCO's second leg's first report: it shares the first leg's hold
+                if ledger.share_hold(order_id, fields["hold_of"]) != _OK:
+                    raise ValueError(f"order {order_id}: no hold of order {fields['hold_of']} to share: {fields}")
+            elif "frozen" in fields:  # the order's first report: what Acquiring froze for it
                 if ledger.adopt_hold(order_id, fields["account"], fields["frozen_asset"], fields["frozen"]) != _OK:
                     raise ValueError(f"order {order_id}: a second first report, or a negative hold: {fields}")
         # trades are keyed by their taker, and a stop order is the taker of two parts: its placement
