@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS orders (
     price INTEGER, qty INTEGER, quote_qty INTEGER, stp TEXT, frozen_asset TEXT, frozen INTEGER,
     status TEXT NOT NULL, executed_qty INTEGER NOT NULL, cum_quote_qty INTEGER NOT NULL,
     time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT, stop_price INTEGER,
-    prevented_qty INTEGER
+    prevented_qty INTEGER, order_list_id INTEGER, list_client_order_id TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account, symbol, order_id);
 CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders (account, client_order_id, order_id);
@@ -111,7 +111,7 @@ END;
 
 _ORDER_COLUMNS = (
     "order_id", *ORDER_CREATED, "executed_qty", "cum_quote_qty", "time", "update_time", "working_time", "reason",
-    "stop_price", "prevented_qty",
+    "stop_price", "prevented_qty", "order_list_id", "list_client_order_id",
 )
 _TRADE_COLUMNS = (*TRADE_CREATED, "time")
 _BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
@@ -120,9 +120,11 @@ _CREATED_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "s
 # Created: a new row; or it completes a stub an update made when it arrived first (Acquiring and
 # Match write OrderChangeLog as two producers, so their order is not guaranteed); else nothing.
 _INSERT_ORDER = f"""
-INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price)
-VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?)
-ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_price = excluded.stop_price
+INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price,
+                    order_list_id, list_client_order_id)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?)
+ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_price = excluded.stop_price,
+    order_list_id = excluded.order_list_id, list_client_order_id = excluded.list_client_order_id
 WHERE orders.time IS NULL
 """
 # Updated: applies only when not older than the row, so a late or replayed update never undoes one.
@@ -281,6 +283,11 @@ class History:
                 db.execute("ALTER TABLE orders ADD COLUMN stop_price INTEGER")  # a file from before stop orders
             if "prevented_qty" not in columns:  # ... from before DECREMENT self-trade prevention
                 db.execute("ALTER TABLE orders ADD COLUMN prevented_qty INTEGER")
+            if "order_list_id" not in columns:  # ... from before order lists
+                db.execute("ALTER TABLE orders ADD COLUMN order_list_id INTEGER")
+                db.execute("ALTER TABLE orders ADD COLUMN list_client_order_id TEXT")
+            db.execute("CREATE INDEX IF NOT EXISTS orders_by_list ON orders (account, order_list_id) "
+                       "WHERE order_list_id IS NOT NULL")
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -387,7 +394,7 @@ class History:
                     f = {fc.name: fc.value for fc in fields}
                     if kind is Created:
                         orders_new.append((*_order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
-                                           f.get("stop_price")))
+                                           f.get("stop_price"), f.get("order_list_id"), f.get("list_client_order_id")))
                     elif "status" in f:
                         if "qty" in f:
                             orders_amend.append((f["qty"], f["client_order_id"], int(entry.entity_id), f["qty"]))
@@ -541,6 +548,35 @@ class History:
                                    "time", start_time, end_time)
         ascending = order_id is not None or start_time is not None
         return self._ranged("orders", _ORDER_COLUMNS, where, args, "order_id", ascending, limit)
+
+    def order_list(self, account: int, order_list_id: int | None = None,
+                   list_client_order_id: str | None = None) -> list[dict]:
+        """The orders of one of the account's order lists, by its id or (the newest with) its client id."""
+        if order_list_id is None:
+            row = self._db.execute("SELECT order_list_id FROM orders WHERE account = ? AND list_client_order_id = ? "
+                                   "ORDER BY order_list_id DESC LIMIT 1", (account, list_client_order_id)).fetchone()
+            if row is None:
+                return []
+            order_list_id = row[0]
+        return self._select("orders", _ORDER_COLUMNS, "account = ? AND order_list_id = ?", (account, order_list_id),
+                            "order_id", 10)
+
+    def order_lists(self, account: int, from_id: int | None = None, start_time: int | None = None,
+                    end_time: int | None = None, limit: int = 500) -> list[list[dict]]:
+        """Binance allOrderList: the account's order lists (each its orders), ascending by list id;
+        from `from_id` or `start_time` the first `limit`, otherwise the most recent `limit`."""
+        where, args = "account = ? AND order_list_id IS NOT NULL", [account]
+        if from_id is not None:
+            where, args = where + " AND order_list_id >= ?", args + [from_id]
+        if start_time is not None:
+            where, args = where + " AND time >= ?", args + [start_time]
+        if end_time is not None:
+            where, args = where + " AND time <= ?", args + [end_time]
+        ascending = from_id is not None or start_time is not None
+        ids = [row[0] for row in self._db.execute(
+            f"SELECT DISTINCT order_list_id FROM orders WHERE {where} ORDER BY order_list_id "
+            f"{'ASC' if ascending else 'DESC'} LIMIT {int(limit)}", tuple(args))]
+        return [self.order_list(account, list_id) for list_id in sorted(ids)]
 
     def my_trades(self, account: int, symbol: str, from_id: int | None = None, start_time: int | None = None,
                   end_time: int | None = None, limit: int = 500, order_id: int | None = None) -> list[dict]:

@@ -32,6 +32,12 @@ def order_ops_schemas() -> dict:
                                                          "cumulativeQuoteQty")},
                                   "orderId": _int(), "orderListId": _int(), "workingTime": _int()},
                                  ["symbol", "orderId", "clientOrderId", "qty", "status"])}),
+        "OrderList": _obj({"orderListId": _int(), "contingencyType": _str(enum=["OCO"]),
+                           "listStatusType": _str(enum=["EXEC_STARTED", "ALL_DONE"]),
+                           "listOrderStatus": _str(enum=["EXECUTING", "ALL_DONE", "REJECT"]),
+                           "listClientOrderId": _str(), "transactionTime": _int(), "symbol": _str(),
+                           "orders": _array(_obj({"symbol": _str(), "orderId": _int(), "clientOrderId": _str()}))}),
+        "OrderListPlaced": {"allOf": [_ref("OrderList"), _obj({"orderReports": _array({"type": "object"})})]},
         "CancelReplaceError": _obj({"code": _int("-2021 (one half failed, HTTP 409) or -2022 (both, HTTP 400)"),
                                     "msg": _str(), "data": _ref("CancelReplace")}),
     }
@@ -74,36 +80,52 @@ def order_ops_paths(new_order: list[dict]) -> dict:
                                "longer needs frozen is released before the answer. Reported REPLACED on the user data "
                                "stream. At or below the executed quantity the order ends EXPIRED. -2038 with Binance's "
                                "text when the order refuses it.")
-    refused = {"400": _json(_ref("Error"), "-2010 \"OCO orders are not supported for this symbol.\" / \"OTO orders "
-                                               "are not supported for this symbol.\" (exchangeInfo: ocoAllowed and "
-                                               "otoAllowed false), after the signature and the symbol are checked")}
     list_ref = [_p("orderListId", _int()), _p("origClientOrderId", _str(pattern=_CLIENT_ID))]
-
-    def place_list(summary: str) -> dict:
-        return _signed(summary, _json(_ref("Empty"), "never: order lists are refused"), [new_order[0]], body=True,
-                       description="SIGNED. Order lists are not supported: always -2010 (api/orderlists.py).")
-
+    leg = []
+    for where in ("above", "below"):
+        leg += [_p(f"{where}Type", _str(enum=["LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS",
+                                              "STOP_LOSS_LIMIT"]), True),
+                _p(f"{where}ClientOrderId", _str(pattern=_CLIENT_ID)), _p(f"{where}Price", _dec()),
+                _p(f"{where}StopPrice", _dec()), _p(f"{where}TimeInForce", _str(enum=["GTC", "IOC", "FOK"]))]
+    oco_params = [new_order[0], _p("side", _str(enum=["BUY", "SELL"]), True), _p("quantity", _dec(), True),
+                  _p("listClientOrderId", _str(pattern=_CLIENT_ID)), *leg,
+                  _p("newOrderRespType", _str(enum=["ACK", "RESULT", "FULL"])),
+                  _p("selfTradePreventionMode", _str())]
+    legacy_params = [new_order[0], _p("side", _str(enum=["BUY", "SELL"]), True), _p("quantity", _dec(), True),
+                     _p("price", _dec(), True, "The LIMIT_MAKER leg's price."),
+                     _p("stopPrice", _dec(), True, "The stop leg's stop price."),
+                     _p("stopLimitPrice", _dec(), False, "A STOP_LOSS_LIMIT's price (else a STOP_LOSS)."),
+                     _p("stopLimitTimeInForce", _str(enum=["GTC", "IOC", "FOK"])),
+                     _p("listClientOrderId", _str(pattern=_CLIENT_ID)), _p("limitClientOrderId", _str()),
+                     _p("stopClientOrderId", _str()), _p("newOrderRespType", _str(enum=["ACK", "RESULT", "FULL"]))]
+    oco_text = ("SIGNED. Two orders of which the first to work (trade, or trigger) cancels the other, decided in "
+                "Match with the command that causes it; canceling one leg cancels both. One leg LIMIT_MAKER / "
+                "TAKE_PROFIT(_LIMIT), the other STOP_LOSS(_LIMIT) (-2010 'Unsupported order combination'); funds "
+                "frozen once. -2010 'The relationship of the prices for the orders is not correct.' where a leg "
+                "would take or trigger at once. Counts two orders.")
+    refused_oto = _signed("New order list OTO", _json(_ref("Empty"), "never: refused"), [new_order[0]], body=True,
+                          description="SIGNED. OTO lists are not supported (exchangeInfo otoAllowed false): -2010.")
     lists = {
-        "/api/v3/orderList/oco": {"post": place_list("New order list OCO")},
-        "/api/v3/order/oco": {"post": place_list("New OCO (deprecated)")},
-        "/api/v3/orderList/oto": {"post": place_list("New order list OTO")},
-        "/api/v3/orderList/otoco": {"post": place_list("New order list OTOCO")},
+        "/api/v3/orderList/oco": {"post": _signed("New order list OCO", _json(_ref("OrderListPlaced")), oco_params,
+                                                  body=True, description=oco_text)},
+        "/api/v3/order/oco": {"post": _signed("New OCO (deprecated)", _json(_ref("OrderListPlaced")), legacy_params,
+                                              body=True, description=oco_text)},
+        "/api/v3/orderList/oto": {"post": refused_oto},
+        "/api/v3/orderList/otoco": {"post": {**refused_oto, "summary": "New order list OTOCO",
+                                             "operationId": "new_order_list_otoco"}},
         "/api/v3/orderList": {
-            "get": _signed("Query order list", _json(_ref("Empty"), "never"), list_ref,
-                           description="SIGNED. No order list exists: -2013 \"Order list does not exist.\""),
-            "delete": _signed("Cancel order list", _json(_ref("Empty"), "never"),
-                              [new_order[0], _p("orderListId", _int()), _p("listClientOrderId", _str())], body=True,
-                              description="SIGNED. No order list exists: -2011 \"Unknown order list sent.\""),
+            "get": _signed("Query order list", _json(_ref("OrderList")), list_ref,
+                           description="SIGNED. -2013 'Order list does not exist.' for none of the account's."),
+            "delete": _signed("Cancel order list", _json(_ref("OrderListPlaced")),
+                              [new_order[0], _p("orderListId", _int()), _p("listClientOrderId", _str()),
+                               _p("newClientOrderId", _str(pattern=_CLIENT_ID))], body=True,
+                              description="SIGNED. Both legs canceled; a list not open: -2011."),
         },
-        "/api/v3/allOrderList": {"get": _signed("Query all order lists", _json(_array(_ref("Empty"))),
-                                                [_p("startTime", _int()), _p("endTime", _int())],
-                                                description="SIGNED. Always [] (no order list exists).")},
-        "/api/v3/openOrderList": {"get": _signed("Query open order lists", _json(_array(_ref("Empty"))), [],
-                                                 description="SIGNED. Always [] (no order list exists).")},
+        "/api/v3/allOrderList": {"get": _signed("Query all order lists", _json(_array(_ref("OrderList"))),
+                                                [_p("fromId", _int()), _p("startTime", _int()), _p("endTime", _int()),
+                                                 _p("limit", _int(maximum=1000, default=500))])},
+        "/api/v3/openOrderList": {"get": _signed("Query open order lists", _json(_array(_ref("OrderList"))), [])},
     }
-    for item in lists.values():
-        for op in item.values():
-            op["responses"]["400"] = refused["400"] if op["summary"].startswith("New") else op["responses"]["400"]
     return lists | {
         "/api/v3/order/test": {"post": test},
         "/api/v3/order/cancelReplace": {"post": replace},

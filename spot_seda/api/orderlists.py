@@ -1,73 +1,198 @@
-"""Order lists (OCO, OTO, OTOCO) as this node answers them today: not supported, and said so in
-Binance's words rather than with an unknown path. exchangeInfo says ocoAllowed and otoAllowed false;
-placing a list is refused -2010 after the request's signature and symbol are checked; no list can
-exist, so the list queries answer truthfully: none open, none ever, and a named one does not exist.
+"""Order lists over HTTP: OCO placed (POST /api/v3/orderList/oco and the deprecated POST
+/api/v3/order/oco), canceled (DELETE /api/v3/orderList) and queried (GET /api/v3/orderList,
+allOrderList, openOrderList). The one-cancels-the-other rule is Match's (engine/oco.py), the shared
+hold Acquiring's and Settlement's (stages/orderlists.py); these handlers only take and answer.
 
-(The linked-order rules, one leg cancelling the other and pending legs placed when the working one
-fills, belong in Match beside the book, where they would be journaled and replayed with the
-commands that cause them; and an OCO's two legs share one hold of funds, which the ledgers' holds
-per order do not express yet. Until both are built, refusing is the honest answer.)
+OTO and OTOCO are not built: exchangeInfo says otoAllowed false and placing one is refused -2010
+"OTO orders are not supported for this symbol." (their pending legs would be placed by Match when
+the working leg fills, with funds frozen for them at entry: not done yet).
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
-from ..binance import errors, params
+from ..binance import errors, orderlists, params
 from ..binance.errors import ApiError
-from .plumbing import signed, stage_of
+from ..model.commands import Cancel, NewOco, NewOrder
+from ..stages.acquiring import CommandError, Waiter, cancel_client_id
+from .admission import deadline_of
+from .plumbing import HISTORY, INTAKE, commit, read_fresh, signed, stage_of
+from .ratelimit import count_order
 
-OCO_REFUSED = "OCO orders are not supported for this symbol."
 OTO_REFUSED = "OTO orders are not supported for this symbol."
+#: why the book refused a leg -> Binance's answer to the list
+_REFUSALS = {
+    "would_take": "The relationship of the prices for the orders is not correct.",
+    "would_trigger": "The relationship of the prices for the orders is not correct.",
+    "duplicate_client_order_id": "Duplicate order sent.",
+}
 
 
-async def _refuse(request: web.Request, text: str) -> web.Response:
-    _account_id, p = await signed(request)
-    params.parse_symbol(p, stage_of(request).rules)
-    raise ApiError(-2010, text)
+async def _wait_all(request: web.Request, futures: list[tuple[int, asyncio.Future]], deadline: float) -> list:
+    """Match's answers for these orders, or -1007 by the request's deadline (the commands go on)."""
+    stage = stage_of(request)
+    try:
+        return [await asyncio.wait_for(f, max(0.0, deadline - asyncio.get_running_loop().time())) for _, f in futures]
+    except asyncio.TimeoutError:
+        for order_id, _ in futures:
+            stage.waiters.pop(order_id, None)
+            stage.settling.pop(order_id, None)
+        raise errors.timeout() from None
+
+
+def _waiter(loop, fills: bool) -> tuple[Waiter, asyncio.Future]:
+    fut = loop.create_future()
+    return Waiter(lambda o, f: fut.done() or fut.set_result((o, f)), fills=[] if fills else None), fut
+
+
+async def _new_oco(request: web.Request, legacy: bool) -> web.Response:
+    account_id, p = await signed(request)
+    count_order(request, account_id)  # an OCO counts two orders (Binance's unfilled order count 2)
+    count_order(request, account_id)
+    stage = stage_of(request)
+    oco = (orderlists.parse_legacy_oco if legacy else orderlists.parse_oco)(p, stage.rules)
+    cid = oco.list_client_order_id
+    if cid and any(lst["account"] == account_id and lst["list_client_order_id"] == cid
+                   for lst in stage.order_lists.values()):
+        raise errors.duplicate_order()
+    loop = asyncio.get_running_loop()
+    waiters = [_waiter(loop, oco.resp_type == "FULL") for _ in range(2)]
+    legs = tuple(NewOrder(account_id, oco.symbol, leg.side.name, leg.type.name, leg.time_in_force.name, leg.price,
+                          leg.qty, leg.quote_qty, leg.client_order_id or "", leg.stp.name, 0, stop_price=leg.stop_price)
+                 for leg in oco.legs)
+    deadline = deadline_of(request)
+    await request.app[INTAKE].admit(deadline)
+    orders, accepted, outputs = stage.new_oco(NewOco(account_id, oco.symbol, 0, legs, cid or ""),
+                                              (waiters[0][0], waiters[1][0]))
+    ids = [o["order_id"] for o in orders]
+    try:
+        await commit(request, accepted, outputs, deadline)
+    except ApiError:
+        for order_id in ids:
+            stage.waiters.pop(order_id, None)
+        raise
+    answers = await _wait_all(request, list(zip(ids, (w[1] for w in waiters))), deadline)
+    finals = [o for o, _ in answers]
+    for final in finals:
+        if final.get("status") == "REJECTED" and final.get("reason") != "list_rejected":
+            raise ApiError(-2010, _REFUSALS.get(final.get("reason"), "Order was not accepted."))
+    return web.json_response(orderlists.placed_json(finals, stage.rules[oco.symbol], oco.resp_type,
+                                                    [f for _, f in answers], account_id, accepted.timestamp))
 
 
 async def new_oco(request: web.Request) -> web.Response:
-    """POST /api/v3/orderList/oco and the deprecated POST /api/v3/order/oco: -2010."""
-    return await _refuse(request, OCO_REFUSED)
+    """POST /api/v3/orderList/oco."""
+    return await _new_oco(request, legacy=False)
+
+
+async def new_legacy_oco(request: web.Request) -> web.Response:
+    """POST /api/v3/order/oco (deprecated by Binance; the same list)."""
+    return await _new_oco(request, legacy=True)
 
 
 async def new_oto(request: web.Request) -> web.Response:
-    """POST /api/v3/orderList/oto and /api/v3/orderList/otoco: -2010."""
-    return await _refuse(request, OTO_REFUSED)
-
-
-async def query_order_list(request: web.Request) -> web.Response:
-    """GET /api/v3/orderList: orderListId or origClientOrderId (-1102 without); none exists: -2013."""
+    """POST /api/v3/orderList/oto and /api/v3/orderList/otoco: -2010 (module doc)."""
     _account_id, p = await signed(request)
-    if params.parse_int(p, "orderListId") is None and not p.get("origClientOrderId"):
-        raise errors.either_missing("orderListId", "origClientOrderId")
-    raise ApiError(-2013, "Order list does not exist.")
+    params.parse_symbol(p, stage_of(request).rules)
+    raise ApiError(-2010, OTO_REFUSED)
+
+
+def _open_list(request: web.Request, account_id: int, list_id: int | None, cid: str | None) -> dict | None:
+    for lst in stage_of(request).order_lists.values():
+        if lst["account"] == account_id and (list_id is None or lst["order_list_id"] == list_id) and \
+                (cid is None or lst["list_client_order_id"] == cid):
+            return lst
+    return None
 
 
 async def cancel_order_list(request: web.Request) -> web.Response:
-    """DELETE /api/v3/orderList: symbol, orderListId or listClientOrderId; none exists: -2011."""
-    _account_id, p = await signed(request)
-    params.parse_symbol(p, stage_of(request).rules)
-    if params.parse_int(p, "orderListId") is None and not p.get("listClientOrderId"):
-        raise errors.either_missing("orderListId", "listClientOrderId")
-    raise ApiError(-2011, "Unknown order list sent.")
+    """DELETE /api/v3/orderList: symbol, orderListId or listClientOrderId, newClientOrderId (the
+    cancel's own id). Both legs end CANCELED; a list not open: -2011."""
+    account_id, p = await signed(request)
+    stage = stage_of(request)
+    symbol = params.parse_symbol(p, stage.rules)
+    list_id, cid = orderlists.parse_list_ref(p, "orderListId", "listClientOrderId")
+    cancel_id = params.parse_client_order_id(p) or ""
+    lst = _open_list(request, account_id, list_id, cid)
+    if lst is None or lst["symbol"] != symbol:
+        raise ApiError(-2011, "Order list does not exist.")
+    loop = asyncio.get_running_loop()
+    first, second = lst["orders"]
+    waiters = [_waiter(loop, False) for _ in range(2)]
+    deadline = deadline_of(request)
+    await request.app[INTAKE].admit(deadline)
+    try:  # canceling one leg cancels the other (engine/oco.py): one command, two answers
+        accepted, outputs = stage.cancel(Cancel(account_id, symbol, first, 0, cancel_id), waiters[0][0])
+    except CommandError:
+        raise ApiError(-2011, "Order list does not exist.") from None
+    waiters[1][0].cancel = True
+    stage.waiters[second] = waiters[1][0]
+    try:
+        await commit(request, accepted, outputs, deadline)
+    except ApiError:
+        stage.waiters.pop(first, None)
+        stage.waiters.pop(second, None)
+        raise
+    finals = [o for o, _ in await _wait_all(request, [(first, waiters[0][1]), (second, waiters[1][1])], deadline)]
+    if any(f.get("status") != "CANCELED" for f in finals):
+        raise ApiError(-2011, "Order list does not exist.")  # (it ended before the cancel came)
+    return web.json_response(orderlists.canceled_json(finals, stage.rules[symbol],
+                                                      [cancel_client_id(accepted), f"cancel-{second}"],
+                                                      accepted.timestamp))
 
 
-async def no_order_lists(request: web.Request) -> web.Response:
-    """GET /api/v3/allOrderList and /api/v3/openOrderList: no list ever exists here."""
-    _account_id, p = await signed(request)
-    params.parse_time_range(p)
-    return web.json_response([])
+async def query_order_list(request: web.Request) -> web.Response:
+    """GET /api/v3/orderList: orderListId or origClientOrderId; -2013 when the account has none such."""
+    account_id, p = await signed(request)
+    stage = stage_of(request)
+    list_id, cid = orderlists.parse_list_ref(p, "orderListId", "origClientOrderId")
+    await read_fresh(request)
+    lst = _open_list(request, account_id, list_id, cid)
+    if lst is not None:
+        orders = [stage.orders[i] for i in lst["orders"]]
+    else:
+        orders = request.app[HISTORY].order_list(account_id, list_id, cid)
+        orders = [stage.orders.get(o["order_id"], o) for o in orders]  # (the stage's view is fresher)
+        if cid is not None and list_id is not None:
+            orders = [o for o in orders if o.get("list_client_order_id") == cid]
+    if not orders:
+        raise ApiError(-2013, "Order list does not exist.")
+    return web.json_response(orderlists.list_json(orders))
+
+
+async def all_order_lists(request: web.Request) -> web.Response:
+    """GET /api/v3/allOrderList: fromId, or startTime/endTime, limit (default 500, at most 1000)."""
+    account_id, p = await signed(request)
+    stage = stage_of(request)
+    from_id = params.parse_int(p, "fromId")
+    start, end = params.parse_time_range(p)
+    if from_id is not None and (start is not None or end is not None):
+        raise errors.bad_combination()
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    await read_fresh(request)
+    lists = request.app[HISTORY].order_lists(account_id, from_id, start, end, limit)
+    return web.json_response([orderlists.list_json([stage.orders.get(o["order_id"], o) for o in orders])
+                              for orders in lists])
+
+
+async def open_order_lists(request: web.Request) -> web.Response:
+    """GET /api/v3/openOrderList: the account's open lists, oldest first."""
+    account_id, _p = await signed(request)
+    await read_fresh(request)
+    return web.json_response([orderlists.list_json(lst["legs"]) for lst in stage_of(request).open_order_lists(account_id)])
 
 
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/v3/orderList/oco", new_oco)
-    r.add_post("/api/v3/order/oco", new_oco)
+    r.add_post("/api/v3/order/oco", new_legacy_oco)
     r.add_post("/api/v3/orderList/oto", new_oto)
     r.add_post("/api/v3/orderList/otoco", new_oto)
     r.add_get("/api/v3/orderList", query_order_list)
     r.add_delete("/api/v3/orderList", cancel_order_list)
-    r.add_get("/api/v3/allOrderList", no_order_lists)
-    r.add_get("/api/v3/openOrderList", no_order_lists)
+    r.add_get("/api/v3/allOrderList", all_order_lists)
+    r.add_get("/api/v3/openOrderList", open_order_lists)
+

@@ -194,7 +194,8 @@ def amend_json(order: Mapping, rules: SymbolRules, orig_client_order_id: str, tr
     differ from the order views': qty, cumulativeQuoteQty, preventedQty). executionId is not
     tracked by the node: -1."""
     amended = {
-        "symbol": order["symbol"], "orderId": order["order_id"], "orderListId": -1,
+        "symbol": order["symbol"], "orderId": order["order_id"],
+        "orderListId": order.get("order_list_id", -1),
         "origClientOrderId": orig_client_order_id, "clientOrderId": order.get("client_order_id") or "",
         "price": price_text(rules, order.get("price") or 0), "qty": amount_text(order.get("qty") or 0),
         "executedQty": amount_text(order.get("executed_qty") or 0), "preventedQty": ZERO,

@@ -213,7 +213,8 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
         "c": order.get("cancel_client_order_id") or client_id if execution == "CANCELED" else client_id,
         "S": order["side"], "o": order["type"],
         "f": order["time_in_force"], "q": amount_text(0 if by_quote else order["qty"]),
-        "p": price_text(rules, order["price"]), "P": price_text(rules, order.get("stop_price", 0)), "F": ZERO, "g": -1,
+        "p": price_text(rules, order["price"]), "P": price_text(rules, order.get("stop_price", 0)), "F": ZERO,
+        "g": order.get("order_list_id", -1),
         "C": client_id if execution == "CANCELED" else order.get("replaced_client_order_id", "")
         if execution == "REPLACED" else "", "x": execution, "X": status, "r": "NONE",
         "i": order["order_id"], "l": ZERO, "z": amount_text(order["executed_qty"]), "L": price_text(rules, 0),

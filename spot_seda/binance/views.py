@@ -96,7 +96,7 @@ def order_json(order: Mapping, rules: SymbolRules) -> dict:
     return {
         "symbol": order["symbol"],
         "orderId": order["order_id"],
-        "orderListId": -1,
+        "orderListId": order.get("order_list_id", -1),
         "clientOrderId": order.get("client_order_id") or "",
         "price": price_text(rules, order.get("price") or 0),
         "origQty": amount_text(_orig_qty(order)),
@@ -147,7 +147,7 @@ def cancel_json(order: Mapping, rules: SymbolRules, cancel_client_id: str, trans
         "symbol": order["symbol"],
         "origClientOrderId": order.get("client_order_id") or "",
         "orderId": order["order_id"],
-        "orderListId": -1,
+        "orderListId": order.get("order_list_id", -1),
         "clientOrderId": cancel_client_id,
         "transactTime": transact_time,
         **_result_fields(order, rules),
@@ -160,7 +160,7 @@ def order_ack(order: Mapping, rules: SymbolRules | None = None) -> dict:
     return {
         "symbol": order["symbol"],
         "orderId": order["order_id"],
-        "orderListId": -1,
+        "orderListId": order.get("order_list_id", -1),
         "clientOrderId": order.get("client_order_id") or "",
         "transactTime": order.get("time") or 0,
     }
@@ -443,7 +443,7 @@ def symbol_info_json(rules: SymbolRules) -> dict:
         "orderTypes": list(ORDER_TYPES),
         "icebergAllowed": False,
         "pegInstructionsAllowed": False,
-        "ocoAllowed": False,
+        "ocoAllowed": True,
         "otoAllowed": False,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,

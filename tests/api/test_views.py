@@ -251,7 +251,7 @@ def test_exchange_info():
     assert btc["orderTypes"] == ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                                  "TAKE_PROFIT_LIMIT"]
     assert (btc["icebergAllowed"], btc["ocoAllowed"], btc["quoteOrderQtyMarketAllowed"], btc["isSpotTradingAllowed"]) == (
-        False, False, True, True)
+        False, True, True, True)
     assert (btc["baseAssetPrecision"], btc["quotePrecision"], btc["quoteAssetPrecision"]) == (8, 8, 8)
     assert btc["defaultSelfTradePreventionMode"] == "NONE"
     strict = SymbolRules(msgspec.structs.replace(BTC.spec, default_stp="EXPIRE_BOTH"))

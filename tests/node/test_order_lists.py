@@ -1,0 +1,206 @@
+"""OCO order lists against a real node (issue 14): placed with one freeze for both legs, one leg
+working cancels the other (a fill of the LIMIT_MAKER, a trigger of the stop), a list canceled as a
+whole, the list queries, Binance's refusals changing nothing, the user data stream's reports with
+the list id, and python-binance's OCO calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal as D
+
+import aiohttp
+import pytest
+
+from tests.conftest import eventually
+from tests.node.client import Client, funded_client
+from tests.node.conftest import ADMIN_TOKEN, run, serving_node
+
+SYMBOL = "BTCUSDT"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    with serving_node(tmp_path_factory.mktemp("orderlists")) as proc:
+        yield proc
+
+
+async def expect_balance(client: Client, asset: str, free: str, locked: str) -> None:
+    async def check():
+        got = (await client.balances()).get(asset, ("0", "0"))
+        assert (D(got[0]), D(got[1])) == (D(free), D(locked)), (asset, got)
+    await eventually(check)
+
+
+async def trade_at(session, node, price: str, qty: str = "0.01") -> None:
+    """One trade at `price` between two fresh accounts: the last price becomes `price`."""
+    seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+    buyer = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+    status, doc = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity=qty, price=price)
+    assert status == 200, doc
+    status, doc = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC", quantity=qty, price=price)
+    assert status == 200 and doc["status"] == "FILLED", doc
+
+
+def sell_oco(**over) -> dict:
+    return {"symbol": SYMBOL, "side": "SELL", "quantity": "0.5", "aboveType": "LIMIT_MAKER", "abovePrice": "21000",
+            "belowType": "STOP_LOSS_LIMIT", "belowStopPrice": "19000", "belowPrice": "18900",
+            "belowTimeInForce": "GTC", **over}
+
+
+async def _user_stream(session, node, client):
+    async with session.post(node.base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": client.api_key}) as r:
+        key = (await r.json())["listenKey"]
+    return await session.ws_connect(f"{node.ws}/ws/{key}")
+
+
+async def _report(ws, order_id: int, execution: str) -> dict:
+    while True:
+        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
+            return event
+
+
+def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            ws = await _user_stream(session, node, client)
+            try:
+                status, doc = await client.signed("POST", "/api/v3/orderList/oco", body=True,
+                                                  **sell_oco(listClientOrderId="myList", aboveClientOrderId="tp",
+                                                             belowClientOrderId="sl", newOrderRespType="RESULT"))
+                assert status == 200, doc
+                assert (doc["contingencyType"], doc["listStatusType"], doc["listOrderStatus"], doc["listClientOrderId"]) \
+                    == ("OCO", "EXEC_STARTED", "EXECUTING", "myList")
+                limit, stop = doc["orderReports"]
+                assert (limit["type"], limit["status"], limit["clientOrderId"]) == ("LIMIT_MAKER", "NEW", "tp")
+                assert (stop["type"], stop["status"], stop["clientOrderId"]) == ("STOP_LOSS_LIMIT", "NEW", "sl")
+                assert limit["orderListId"] == stop["orderListId"] == doc["orderListId"]
+                await expect_balance(client, "BTC", "0.5", "0.5")  # frozen once, for both legs
+                status, lists = await client.signed("GET", "/api/v3/openOrderList")
+                assert status == 200 and [lst["orderListId"] for lst in lists] == [doc["orderListId"]], lists
+
+                buyer = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+                status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
+                                                   quantity="0.2", price="21000")
+                assert status == 200 and bought["status"] == "FILLED", bought
+                report = await _report(ws, stop["orderId"], "CANCELED")  # the other leg goes at once
+                assert report["g"] == doc["orderListId"]
+                await expect_balance(client, "BTC", "0.5", "0.3")  # 0.2 sold, 0.3 still frozen for the limit leg
+                status, lst = await client.signed("GET", "/api/v3/orderList", orderListId=doc["orderListId"])
+                assert (status, lst["listStatusType"]) == (200, "EXEC_STARTED"), lst
+                status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
+                                                   quantity="0.3", price="21000")
+                assert status == 200 and bought["status"] == "FILLED", bought
+                await expect_balance(client, "BTC", "0.5", "0")
+                await expect_balance(client, "USDT", str(D("10500") - D("10.5")), "0")  # less the 0.1% fee
+
+                async def done():
+                    status, lst = await client.signed("GET", "/api/v3/orderList", origClientOrderId="myList")
+                    assert (status, lst["listStatusType"], lst["listOrderStatus"]) == (200, "ALL_DONE", "ALL_DONE"), lst
+                    status, lists = await client.signed("GET", "/api/v3/allOrderList")
+                    assert [x["orderListId"] for x in lists] == [doc["orderListId"]], lists
+                    assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
+                await eventually(done)
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop["orderId"])
+                assert (order["status"], order["orderListId"]) == ("CANCELED", doc["orderListId"])
+            finally:
+                await ws.close()
+    run(scenario())
+
+
+def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(newOrderRespType="ACK"))
+            assert status == 200, doc
+            limit_id, stop_id = (o["orderId"] for o in doc["orders"])
+            await trade_at(session, node, "19000")  # the stop triggers: the limit leg is canceled
+
+            async def triggered():
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=limit_id)
+                assert order["status"] == "CANCELED", order
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
+                assert order["isWorking"] and order["status"] == "NEW", order  # resting at 18900
+            await eventually(triggered)
+            await expect_balance(client, "BTC", "0.5", "0.5")
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
+            assert status == 200, doc  # (the other tests want no ask below theirs)
+            await expect_balance(client, "BTC", "1", "0")
+
+            # a second list, canceled as a whole: both legs, every unit released
+            status, doc = await client.signed("POST", "/api/v3/order/oco", symbol=SYMBOL, side="SELL", quantity="0.5",
+                                              price="25000", stopPrice="15000", listClientOrderId="old-style")
+            assert status == 200 and [o["type"] for o in doc["orderReports"]] == ["LIMIT_MAKER", "STOP_LOSS"], doc
+            await expect_balance(client, "BTC", "0.5", "0.5")
+            status, canceled = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
+                                                   listClientOrderId="old-style")
+            assert status == 200, canceled
+            assert canceled["listStatusType"] == "ALL_DONE"
+            assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
+            await expect_balance(client, "BTC", "1", "0")
+            status, doc = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL, orderListId=doc["orderListId"])
+            assert (status, doc) == (400, {"code": -2011, "msg": "Order list does not exist."})
+    run(scenario())
+
+
+def test_refusals_change_nothing(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            bidder = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            status, bid = await bidder.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
+                                             price="20000")
+            assert status == 200, bid
+            relationship = {"code": -2010, "msg": "The relationship of the prices for the orders is not correct."}
+            for bad, error in (
+                ({"abovePrice": "19500"}, relationship),  # the LIMIT_MAKER would take (a bid is at 20000)
+                ({"belowStopPrice": "20500", "belowPrice": "20400"}, relationship),  # the stop would trigger
+                ({"belowType": "LIMIT_MAKER", "belowPrice": "22000", "belowStopPrice": None, "belowTimeInForce": None},
+                 {"code": -2010, "msg": "Unsupported order combination"}),
+                ({"quantity": "5"}, {"code": -2010, "msg": "Account has insufficient balance for requested action."}),
+                ({"abovePrice": "21000.001"}, {"code": -1013, "msg": "Filter failure: PRICE_FILTER"}),
+                ({"belowTimeInForce": None}, {"code": -1102, "msg": "Mandatory parameter 'belowTimeInForce' was not "
+                                                                   "sent, was empty/null, or malformed."}),
+                ({"aboveClientOrderId": "same", "belowClientOrderId": "same"},
+                 {"code": -2010, "msg": "Duplicate order sent."}),
+                ({"extra": "1"}, None),
+            ):
+                sent = {k: v for k, v in sell_oco(**bad).items() if v is not None}
+                status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sent)
+                assert status == 400, (bad, doc)
+                assert doc == error if error else doc["code"] == -1104, (bad, doc)
+            assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
+            await expect_balance(client, "BTC", "1", "0")
+            status, doc = await bidder.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=bid["orderId"])
+            assert status == 200, doc
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", symbol=SYMBOL)
+            assert (status, doc) == (400, {"code": -2010, "msg": "OTO orders are not supported for this symbol."})
+            status, doc = await client.signed("GET", "/api/v3/orderList", orderListId=99999)
+            assert (status, doc) == (400, {"code": -2013, "msg": "Order list does not exist."})
+    run(scenario())
+
+
+def test_python_binance_places_queries_and_cancels_an_oco(node):
+    from tests.node.test_api_keys import binance_client
+
+    async def make():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            return client.api_key, client.secret
+    key, secret = run(make())
+    client = binance_client(node, api_key=key, api_secret=secret)
+    assert next(s for s in client.get_exchange_info()["symbols"] if s["symbol"] == SYMBOL)["ocoAllowed"] is True
+    placed = client.create_oco_order(**sell_oco())
+    assert placed["listOrderStatus"] == "EXECUTING" and placed["listClientOrderId"].startswith("x-")
+    assert [lst["orderListId"] for lst in client.get_open_oco_orders()] == [placed["orderListId"]]
+    assert client.v3_get_order_list(orderListId=placed["orderListId"])["listStatusType"] == "EXEC_STARTED"
+    canceled = client.v3_delete_order_list(symbol=SYMBOL, orderListId=placed["orderListId"])
+    assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
+    assert client.get_open_oco_orders() == []
