@@ -39,7 +39,7 @@ ORDER, TRADE = EntityType.ORDER, EntityType.TRADE
 CANCEL_RESTRICTED = -3010
 #: AmendRejected.code -> the reason word its entry carries
 AMEND_REASONS = {ResultCode.UNKNOWN_ORDER: "unknown_order", ResultCode.AMEND_NOT_REDUCING: "not_reducing",
-                 ResultCode.DUPLICATE_CLIENT_ORDER_ID: "duplicate_client_order_id"}
+                 ResultCode.DUPLICATE_CLIENT_ORDER_ID: "duplicate_client_order_id", ResultCode.AMEND_ORDER_LIST: "order_list"}
 
 
 def _place_args(order_id: int, fields: dict, ts: int) -> tuple:

@@ -119,6 +119,9 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
             status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(newOrderRespType="ACK"))
             assert status == 200, doc
             limit_id, stop_id = (o["orderId"] for o in doc["orders"])
+            status, refused = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
+                                                  orderId=limit_id, newQty="0.1")
+            assert (status, refused["code"]) == (400, -2038), refused  # an OCO's legs are not amended (yet)
             await trade_at(session, node, "19000")  # the stop triggers: the limit leg is canceled
 
             async def triggered():
