@@ -159,6 +159,7 @@ class PushStage(Stage):
         self.best = {s: (None, None) for s in self.rules}
         self.depth_ts = {s: 0 for s in self.rules}
         self.orders: dict[int, dict] = {}  # open orders (and created ones Match has not reported yet)
+        self.order_lists: dict[int, dict] = {}  # open OCOs: list id -> its legs' statuses (listStatus)
         self.fills: dict[int, list[tuple[dict, int]]] = {}  # order id -> (trade fields, ts) awaiting its update
         self.stalled: deque[ChangeLogEntry] = deque()  # Match reports waiting for their Created entry
         self.balances: dict[tuple[int, str], list[int]] = {}  # (account, asset) -> [free, locked]
@@ -244,6 +245,10 @@ class PushStage(Stage):
                 order.update(order_id=int(e.entity_id), time=e.timestamp, executed_qty=0, cum_quote_qty=0,
                              working_time=-1)
                 orders[order["order_id"]] = order
+                if "order_list_id" in order:
+                    lst = self.order_lists.setdefault(order["order_list_id"], {"legs": {}, "cids": {}, "started": False})
+                    lst["legs"][order["order_id"]] = None  # (no report from Match yet)
+                    lst["cids"][order["order_id"]] = order["client_order_id"]
                 continue
             f = e.field_dict()
             if "cancel_requested" in f or f.get("cancel_rejected") or "amend_requested" in f or f.get("amend_rejected"):
@@ -339,8 +344,35 @@ class PushStage(Stage):
         if view.update_id != before:
             self.depth_dirty.add(symbol)
             self.depth_ts[symbol] = ts
+        if "order_list_id" in order:
+            self._list_status(order, status, ts, stream if wanted else "")
         if status in FINAL:
             del self.orders[order_id]
+
+    def _list_status(self, order: dict, status: str, ts: int, stream: str) -> None:
+        """listStatus when an OCO's legs have both been placed (or refused) and when both have ended."""
+        lst = self.order_lists.get(order["order_list_id"])
+        if lst is None:
+            return
+        legs = lst["legs"]
+        legs[order["order_id"]] = status
+        if None in legs.values():
+            return
+        ended = all(s in FINAL for s in legs.values())
+        if lst["started"] and not ended:
+            return
+        if stream:
+            if not lst["started"]:
+                kind = ("ALL_DONE", "REJECT") if all(s == "REJECTED" for s in legs.values()) else ("EXEC_STARTED",
+                                                                                                   "EXECUTING")
+            else:
+                kind = ("ALL_DONE", "ALL_DONE")
+            ids = [(i, lst["cids"][i]) for i in sorted(legs)]
+            self.sink.send(stream, S.list_status_event(order["symbol"], order["order_list_id"],
+                                                       order.get("list_client_order_id", ""), *kind, ts, ids))
+        lst["started"] = True
+        if ended:
+            del self.order_lists[order["order_list_id"]]
 
     def _depth_changed(self) -> None:
         """Fold level changes into the diff feeds; send bookTicker where the best level moved."""

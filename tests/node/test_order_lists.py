@@ -54,10 +54,26 @@ async def _user_stream(session, node, client):
     return await session.ws_connect(f"{node.ws}/ws/{key}")
 
 
-async def _report(ws, order_id: int, execution: str) -> dict:
+async def _report(ws, order_id: int, execution: str, seen: list | None = None) -> dict:
+    """The next executionReport of this order and execution type; `seen` collects every event read."""
     while True:
         event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if seen is not None:
+            seen.append(event)
         if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
+            return event
+
+
+async def _list_status(ws, seen: list, order_list_id: int, status_type: str) -> dict:
+    """The listStatus event of this list with this listStatusType (read now or already seen)."""
+    def match(event):
+        return event.get("e") == "listStatus" and event["g"] == order_list_id and event["l"] == status_type
+    for event in seen:
+        if match(event):
+            return event
+    while True:
+        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if match(event):
             return event
 
 
@@ -75,6 +91,7 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                 assert (doc["contingencyType"], doc["listStatusType"], doc["listOrderStatus"], doc["listClientOrderId"]) \
                     == ("OCO", "EXEC_STARTED", "EXECUTING", "myList")
                 limit, stop = doc["orderReports"]
+                seen: list = []
                 assert (limit["type"], limit["status"], limit["clientOrderId"]) == ("LIMIT_MAKER", "NEW", "tp")
                 assert (stop["type"], stop["status"], stop["clientOrderId"]) == ("STOP_LOSS_LIMIT", "NEW", "sl")
                 assert limit["orderListId"] == stop["orderListId"] == doc["orderListId"]
@@ -86,8 +103,11 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                 status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
                                                    quantity="0.2", price="21000")
                 assert status == 200 and bought["status"] == "FILLED", bought
-                report = await _report(ws, stop["orderId"], "CANCELED")  # the other leg goes at once
+                report = await _report(ws, stop["orderId"], "CANCELED", seen)  # the other leg goes at once
                 assert report["g"] == doc["orderListId"]
+                started = await _list_status(ws, seen, doc["orderListId"], "EXEC_STARTED")
+                assert (started["L"], started["C"], [o["c"] for o in started["O"]]) == ("EXECUTING", "myList",
+                                                                                      ["tp", "sl"])
                 await expect_balance(client, "BTC", "0.5", "0.3")  # 0.2 sold, 0.3 still frozen for the limit leg
                 status, lst = await client.signed("GET", "/api/v3/orderList", orderListId=doc["orderListId"])
                 assert (status, lst["listStatusType"]) == (200, "EXEC_STARTED"), lst
@@ -96,6 +116,8 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                 assert status == 200 and bought["status"] == "FILLED", bought
                 await expect_balance(client, "BTC", "0.5", "0")
                 await expect_balance(client, "USDT", str(D("10500") - D("10.5")), "0")  # less the 0.1% fee
+                done_event = await _list_status(ws, seen, doc["orderListId"], "ALL_DONE")
+                assert done_event["L"] == "ALL_DONE"
 
                 async def done():
                     status, lst = await client.signed("GET", "/api/v3/orderList", origClientOrderId="myList")
