@@ -59,7 +59,7 @@ the pending stops). Pending stops: order_id -> StopOrder, and per direction a so
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, insort
 from collections import deque
 
 import msgspec
@@ -68,6 +68,7 @@ from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, Tim
 from ..model.symbols import SymbolRules
 from .amend import AmendMixin
 from .oco import OcoMixin
+from .stops import StopsMixin
 from .results import InvariantError, ResultCode
 
 _BUY = Side.BUY
@@ -254,10 +255,11 @@ def check_order(rules: SymbolRules, type: int, price: int, qty: int, quote_qty: 
     return ResultCode.OK
 
 
-class OrderBook(AmendMixin, OcoMixin):
+class OrderBook(AmendMixin, OcoMixin, StopsMixin):
     """Price-time-priority order book of one symbol. Commands return lists of records (module doc);
     `amend` (reduce an order's quantity keeping its priority) is engine/amend.py's, `place_oco` (two
-    orders of which the first to work cancels the other) engine/oco.py's."""
+    orders of which the first to work cancels the other) engine/oco.py's, the filing and triggering
+    of stop orders engine/stops.py's."""
 
     _cascading = False  # running triggered stops (only inside one place())
     _cascade: deque | None = None  # the triggered stops waiting to run, while _cascading
@@ -703,85 +705,6 @@ class OrderBook(AmendMixin, OcoMixin):
         elif len(level.orders) > 2 * level.count + 8:
             level.orders = deque(o for o in level.orders if o.leaves)
         out.append(LevelChange(side, price, level.total))
-
-    def _file_stop(self, stop: StopOrder, out: list | None) -> None:
-        """File a new stop order until its trigger, or reject it if its condition already holds."""
-        last = self.last_price
-        falls = stop.falls
-        if out is not None and last and (last <= stop.stop_price if falls else last >= stop.stop_price):
-            out.append(OrderReport(stop.order_id, stop.account, _REJECTED, 0, 0, 0, "would_trigger"))
-            return
-        self._stops[stop.order_id] = stop
-        insort(self._falls if falls else self._rises, (stop.stop_price, stop.order_id))
-        acct = self._by_account.get(stop.account)
-        if acct is None:
-            self._by_account[stop.account] = acct = {}
-        acct[stop.order_id] = stop
-        if stop.client_order_id:
-            self._by_client[(stop.account, stop.client_order_id)] = stop
-        if out is not None:
-            out.append(OrderReport(stop.order_id, stop.account, _NEW, 0, 0, stop.qty, ""))
-
-    def _unfile_stop(self, stop: StopOrder) -> None:
-        del self._stops[stop.order_id]
-        keys = self._falls if stop.falls else self._rises
-        del keys[bisect_left(keys, (stop.stop_price, stop.order_id))]
-        acct = self._by_account[stop.account]
-        del acct[stop.order_id]
-        if not acct:
-            del self._by_account[stop.account]
-        if stop.client_order_id:
-            del self._by_client[(stop.account, stop.client_order_id)]
-
-    def _take_triggered(self, low: int, high: int) -> list[StopOrder]:
-        """Unfile and return, oldest order id first, the stops that trade prices in [low, high] trigger."""
-        falls, rises = self._falls, self._rises
-        i = bisect_left(falls, (low, 0))  # stop >= low: a fall to `low` reached them
-        j = bisect_right(rises, (high, _UNBOUNDED))  # stop <= high: a rise to `high` reached them
-        if i == len(falls) and not j:
-            return []
-        hits = falls[i:] + rises[:j]
-        del falls[i:]
-        del rises[:j]
-        stops = self._stops
-        by_account = self._by_account
-        taken = []
-        for oid in sorted(oid for _, oid in hits):
-            stop = stops.pop(oid)
-            acct = by_account[stop.account]
-            del acct[oid]
-            if not acct:
-                del by_account[stop.account]
-            if stop.client_order_id:
-                del self._by_client[(stop.account, stop.client_order_id)]
-            taken.append(stop)
-        return taken
-
-    def _run_triggered(self, first_price: int, timestamp: int, out: list) -> None:
-        """Run the stops a command's trades triggered, and those their own trades trigger, in turn
-        (each through place() as the order it becomes; _cascading keeps place() from starting a
-        cascade of its own inside this one)."""
-        last = self.last_price
-        queue = deque(self._take_triggered(min(first_price, last), max(first_price, last)))
-        self._cascading = True
-        self._cascade = queue
-        try:
-            while queue:
-                stop = queue.popleft()
-                if self._oco and stop.order_id in self._oco:  # an OCO leg works: the other leg goes
-                    self._cancel_other_leg(stop.order_id, out, queue)
-                out.append(Triggered(stop.order_id, stop.account))
-                records = self.place(stop.order_id, stop.account, stop.side, OrderType(stop.type).working_type,
-                                     stop.time_in_force, stop.price, stop.qty, stop.quote_qty, stop.client_order_id,
-                                     stop.stp, timestamp)
-                out += records
-                first = next((r.price for r in records if type(r) is Trade), 0)
-                if first and self._stops:
-                    last = self.last_price
-                    queue.extend(self._take_triggered(min(first, last), max(first, last)))
-        finally:
-            self._cascading = False
-            self._cascade = None
 
     def _fok_fillable(self, keys: list[int], other: int, limit_key: int, qty: int, account: int, stp: int) -> bool:
         """Whether a FOK could fill `qty` completely, counting only what STP would let it take."""
