@@ -57,9 +57,11 @@ class AmendMixin:
         """Reduce an open order's quantity to `new_qty` keeping its priority. Returns the records."""
         stop = self._stops.get(order_id)
         order = stop if stop is not None else self._orders.get(order_id)
+        if order is None and order_id in self._oto_of and self._oto[self._oto_of[order_id]][1] == account:
+            return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]  # (an OTO's pending order)
         if order is None or order.account != account:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
-        if order_id in self._oco:  # (an OCO's legs would have to change together: not supported)
+        if order_id in self._oco or order_id in self._oto_of:  # (list legs: not supported)
             return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]
         qty = order.qty if stop is not None else order.executed + order.leaves + order.prevented
         if new_qty >= qty or new_qty <= 0:
@@ -72,6 +74,8 @@ class AmendMixin:
             self._cancel(order, out)
             report = out[0]
             out[0] = msgspec.structs.replace(report, status=OrderStatus.EXPIRED, reason="amend")
+            if order_id in self._oto:  # an OTO's working order ended: its pending order goes
+                self._working_ended(order_id, False, out)
             return out
         if cid != order.client_order_id:
             if order.client_order_id:

@@ -68,6 +68,7 @@ from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, Tim
 from ..model.symbols import SymbolRules
 from .amend import AmendMixin
 from .oco import OcoMixin
+from .oto import OtoMixin
 from .stops import StopsMixin
 from .results import InvariantError, ResultCode
 
@@ -255,7 +256,7 @@ def check_order(rules: SymbolRules, type: int, price: int, qty: int, quote_qty: 
     return ResultCode.OK
 
 
-class OrderBook(AmendMixin, OcoMixin, StopsMixin):
+class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
     """Price-time-priority order book of one symbol. Commands return lists of records (module doc);
     `amend` (reduce an order's quantity keeping its priority) is engine/amend.py's, `place_oco` (two
     orders of which the first to work cancels the other) engine/oco.py's, the filing and triggering
@@ -277,6 +278,7 @@ class OrderBook(AmendMixin, OcoMixin, StopsMixin):
         self.last_trade_id = 0
         self._init_stops()
         self._oco: dict[int, int] = {}  # an OCO leg's id -> the other leg's, while both are open
+        self._init_oto()
 
     def _init_stops(self) -> None:
         self.last_price = 0  # the last trade's price: what stop orders trigger on (0: no trade yet)
@@ -291,6 +293,8 @@ class OrderBook(AmendMixin, OcoMixin, StopsMixin):
             self._init_stops()
         if "_oco" not in state:
             self._oco = {}
+        if "_oto" not in state:
+            self._init_oto()
 
     # ---------------------------------------------------------------- commands
 
@@ -350,6 +354,8 @@ class OrderBook(AmendMixin, OcoMixin, StopsMixin):
         prevented = 0  # taken off by DECREMENT self-trade prevention
         oco = self._oco
         linked: list[int] = []  # OCO legs this taker touched: their other legs are canceled
+        oto = self._oto
+        working: list[tuple[int, bool]] = []  # OTO working orders this taker ended (filled?): pending go or come
         stopped = ""  # why matching ended early: "stp" or "budget"
         if keys and keys[-1] >= limit_key:
             # ---- take liquidity: best level first, oldest order first, at the maker's price
@@ -379,6 +385,8 @@ class OrderBook(AmendMixin, OcoMixin, StopsMixin):
                     if stp and maker.account == account:
                         if oco and maker.order_id in oco and stp != _STP_TAKER:
                             linked.append(maker.order_id)
+                        if oto and maker.order_id in oto and stp != _STP_TAKER:
+                            working.append((maker.order_id, False))
                         if stp == _STP_DECREMENT:  # both lose the overlap; the smaller (or both) ends
                             cut = m_leaves if m_leaves < remaining else remaining
                             level.total -= cut
@@ -443,6 +451,8 @@ class OrderBook(AmendMixin, OcoMixin, StopsMixin):
                     maker.executed = m_exec
                     maker.cum_quote = m_quote
                     if fill == m_leaves:
+                        if oto and maker.order_id in oto:
+                            working.append((maker.order_id, True))
                         maker.leaves = 0
                         queue.popleft()
                         level.count -= 1
@@ -487,17 +497,28 @@ class OrderBook(AmendMixin, OcoMixin, StopsMixin):
                                    if prevented else -1))
         for leg in linked:
             self._cancel_other_leg(leg, out)
+        if oto:
+            if order_id in oto:
+                working.append((order_id, stopped != "stp" and (not remaining or stopped == "budget")))
+            for order, filled in working:
+                self._working_ended(order, filled, out)
         if first_price and self._stops and not self._cascading:
             self._run_triggered(first_price, timestamp, out)
+        if self._activations and not self._cascading:
+            self._place_pending(timestamp, out)
         return out
 
     def cancel(self, order_id: int, account: int) -> list:
         """Cancel an open order of `account`: [OrderReport CANCELED, LevelChange] or [CancelRejected]."""
         order = self._orders.get(order_id) or self._stops.get(order_id)
+        if order is None and order_id in self._oto_of:  # an OTO's pending order: the list goes
+            return self._cancel_pending(order_id, account)
         if order is None or order.account != account:  # another's order is "unknown" to you
             return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
         out: list = []
         self._cancel(order, out)
+        if self._oto and order_id in self._oto:
+            self._working_ended(order_id, False, out)
         if self._oco and order_id in self._oco:
             self._cancel_other_leg(order_id, out)
         return out
@@ -578,7 +599,8 @@ class OrderBook(AmendMixin, OcoMixin, StopsMixin):
         stops = [[o.order_id, o.account, o.side, o.type, o.time_in_force, o.price, o.qty, o.quote_qty,
                   o.client_order_id, o.stp, o.timestamp, o.stop_price] for o in self.stops()]
         return {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1],
-                "last_price": self.last_price, "stops": stops, "oco": [list(pair) for pair in self.order_lists()]}
+                "last_price": self.last_price, "stops": stops, "oco": [list(pair) for pair in self.order_lists()],
+                "oto": [[w, *p] for w, p in sorted(self._oto.items())]}
 
     @classmethod
     def restore(cls, rules: SymbolRules, snapshot: dict) -> OrderBook:
@@ -596,6 +618,9 @@ class OrderBook(AmendMixin, OcoMixin, StopsMixin):
             book._file_stop(StopOrder(*row), None)
         for a, b in snapshot.get("oco", ()):
             book._oco[a], book._oco[b] = b, a
+        for working, *pending in snapshot.get("oto", ()):
+            book._oto[working] = tuple(pending)
+            book._oto_of[pending[0]] = working
         book.validate()
         return book
 
@@ -646,6 +671,7 @@ class OrderBook(AmendMixin, OcoMixin, StopsMixin):
         if clients != self._by_client:
             raise InvariantError(f"{self.symbol}: client order id index disagrees with the open orders")
         self._validate_oco()
+        self._validate_oto()
 
     # ---------------------------------------------------------------- internals
 

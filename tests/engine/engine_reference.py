@@ -48,6 +48,9 @@ class ReferenceBook:
         self.seq = 0
         self.last_price = 0
         self.links = {}  # OCO legs: order id -> the other leg's
+        self.oto = {}  # OTO: working order id -> the pending order's place() arguments
+        self.oto_of = {}  # pending order id -> working order id
+        self.activations = []  # working orders filled: their pending orders to place at the end
         self.queue = []  # triggered stops waiting to run
 
     def _report(self, o, status, reason="", prevented=0, hold=-1):
@@ -78,7 +81,43 @@ class ReferenceBook:
                                   s.stp, timestamp)
             out += records
             queue += self._triggered(records)
+        while self.activations:  # OTO working orders that filled: their pending orders, in turn
+            pending = self.oto.pop(self.activations.pop(0))
+            del self.oto_of[pending[0]]
+            if pending[3] not in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
+                                  OrderType.TAKE_PROFIT_LIMIT):
+                out.append(Triggered(pending[0], pending[1]))
+            out += self.place(*pending[:10], timestamp, *pending[11:])
         return out
+
+    def place_oto(self, working, pending):
+        reason = self._refusal(*working)
+        other = ""
+        if not reason:
+            if any(o.order_id == pending[0] for o in self.open + self.stops) or pending[0] in self.oto_of:
+                other = "duplicate_order_id"
+            elif pending[8] and any(o.account == pending[1] and o.cid == pending[8] for o in self.open + self.stops):
+                other = "duplicate_client_order_id"
+        if reason or other:
+            return [OrderReport(working[0], working[1], S.REJECTED, 0, 0, 0, reason or "list_rejected"),
+                    OrderReport(pending[0], pending[1], S.REJECTED, 0, 0, 0, other or "list_rejected")]
+        self.oto[working[0]] = pending
+        self.oto_of[pending[0]] = working[0]
+        out = [OrderReport(pending[0], pending[1], S.PENDING_NEW, 0, 0, pending[6], "")]
+        out += self.place(*working)
+        out += self._working_ended(working[0], False)
+        return out
+
+    def _working_ended(self, working_id, filled):
+        if working_id not in self.oto or any(o.order_id == working_id for o in self.open):
+            return []
+        if filled:
+            if working_id not in self.activations:
+                self.activations.append(working_id)
+            return []
+        pending = self.oto.pop(working_id)
+        del self.oto_of[pending[0]]
+        return [OrderReport(pending[0], pending[1], S.CANCELED, 0, 0, 0, "")]
 
     def _triggered(self, records):
         """The pending stops any of these trades' prices reach, taken off the list, oldest first."""
@@ -116,6 +155,7 @@ class ReferenceBook:
         budget = quote_qty if quote_qty > 0 else None
         out, stopped = [], ""
         linked = []  # OCO legs this taker made work
+        working = []  # OTO working orders this taker ended, and whether they filled
         i = 0
         while i < len(makers) and taker.leaves and not stopped:
             o = makers[i]
@@ -125,6 +165,9 @@ class ReferenceBook:
             if stp in (SelfTradePrevention.DECREMENT, SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_BOTH) \
                     and o.account == account and o.order_id in self.links:
                 linked.append(o.order_id)
+            if stp in (SelfTradePrevention.DECREMENT, SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_BOTH) \
+                    and o.account == account and o.order_id in self.oto:
+                working.append((o.order_id, False))
             if stp == SelfTradePrevention.DECREMENT and o.account == account:
                 # both lose the overlap, no trade; whichever has nothing left ends
                 cut = min(o.leaves, taker.leaves)
@@ -174,6 +217,8 @@ class ReferenceBook:
                 if budget == 0:
                     stopped = "budget"
             if o.leaves == 0:
+                if o.order_id in self.oto:
+                    working.append((o.order_id, True))
                 self.open.remove(o)
                 out.append(self._report(o, S.FILLED))
             else:
@@ -196,6 +241,10 @@ class ReferenceBook:
             out.append(self._report(taker, S.PARTIALLY_FILLED if taker.executed else S.NEW, "", p, hold))
         for leg in linked:
             out += self._cancel_other(leg)
+        if order_id in self.oto:
+            working.append((order_id, stopped != "stp" and (taker.leaves == 0 or stopped == "budget")))
+        for w, filled in working:
+            out += self._working_ended(w, filled)
         return out
 
     def _cancel_other(self, leg):
@@ -239,10 +288,22 @@ class ReferenceBook:
         return ""
 
     def cancel(self, order_id, account):
+        if order_id in self.oto_of:  # an OTO's pending order: it and its working order go
+            working_id = self.oto_of[order_id]
+            if self.oto[working_id][1] != account:
+                return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
+            del self.oto[working_id], self.oto_of[order_id]
+            out = [OrderReport(order_id, account, S.CANCELED, 0, 0, 0, "")]
+            for o in self.open:
+                if o.order_id == working_id:
+                    self.open.remove(o)
+                    out.append(self._report(o, S.CANCELED))
+                    break
+            return out
         for o in self.open:
             if o.order_id == order_id and o.account == account:
                 self.open.remove(o)
-                return [self._report(o, S.CANCELED)] + self._cancel_other(order_id)
+                return [self._report(o, S.CANCELED)] + self._cancel_other(order_id) + self._working_ended(order_id, False)
         for s in self.stops:
             if s.order_id == order_id and s.account == account:
                 self.stops.remove(s)
@@ -265,6 +326,8 @@ class ReferenceBook:
     def amend(self, order_id, account, new_qty, cid=""):
         """Reduce an order's total quantity in place (its list position, hence its priority, kept)."""
         found = [o for o in self.open + self.stops if o.order_id == order_id and o.account == account]
+        if not found and order_id in self.oto_of and self.oto[self.oto_of[order_id]][1] == account:
+            return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]
         if not found:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
         o = found[0]
@@ -279,7 +342,7 @@ class ReferenceBook:
             return [AmendRejected(order_id, account, ResultCode.DUPLICATE_CLIENT_ORDER_ID)]
         if not stop and new_qty <= o.executed + o.prevented:
             self.open.remove(o)
-            return [self._report(o, S.EXPIRED, "amend")]
+            return [self._report(o, S.EXPIRED, "amend")] + self._working_ended(order_id, False)
         o.cid = cid
         if stop:
             o.qty = new_qty

@@ -190,6 +190,35 @@ class TwoStageExchange:
     def cancel(self, order_id, account):
         self.matched += self.book.cancel(order_id, account)
 
+    def place_oto(self, account, side, price, qty, p_side, p_type, p_price, p_stop, p_qty):
+        """An OTO, as Acquiring takes it: each order freezes its own need at entry."""
+        self.next_id += 2
+        working, pending = self.next_id - 1, self.next_id
+        market = p_type.working_type == T.MARKET
+        p_price = 0 if market else p_price
+        needs = []  # checked together first: the list is refused whole, nothing frozen
+        for oid, s, t, pr, q in ((working, side, T.LIMIT, price, qty), (pending, p_side, p_type, p_price, p_qty)):
+            quote = 0
+            if t.working_type == T.MARKET and s == Side.BUY:  # a market buy's budget: the quote left free
+                quote = self.acq.balance(account, "USDT")[0] - sum(a for _, _, asset, a in needs if asset == "USDT")
+            needs.append((oid, quote, *order_hold(self.rules, s, t, pr, q, quote)))
+        for asset in {n[2] for n in needs}:
+            if sum(n[3] for n in needs if n[2] == asset) > self.acq.balance(account, asset)[0] or \
+                    any(n[3] <= 0 for n in needs):
+                return
+        holds = []
+        for oid, quote, asset, amount in needs:
+            code, changes = self.acq.freeze(oid, account, asset, amount)
+            assert code == ResultCode.OK, code
+            self.to_stl.append(changes)
+            holds.append((oid, quote))
+            self.matched.append(("adopt", oid, account, asset, amount))
+        stp = self.rng.randrange(5)
+        self.matched += self.book.place_oto(
+            (working, account, side, T.LIMIT, TIF.GTC, price, qty, 0, "", stp, working),
+            (pending, account, p_side, p_type, TIF.GTC, p_price, p_qty, holds[1][1], "", stp, working,
+             p_stop if p_type.is_stop else 0))
+
     def place_oco(self, account, side, limit_price, stop_price, stop_limit, qty):
         """An OCO, as Acquiring takes it: one freeze for both legs (the larger need), shared."""
         self.next_id += 2
@@ -299,10 +328,11 @@ class TwoStageExchange:
         self.pump(everything=True)
         assert self.acq.state_hash() == self.stl.state_hash()
         open_ids = {o.order_id for a in range(1, 5) for o in self.book.open_orders(a)}
+        open_ids |= set(self.book._oto_of)  # (an OTO's pending order holds its funds from entry, off the book)
         assert set(self.stl._holds) == open_ids  # every open order has its hold, and nothing else does
         assert {o: self.holds_only.hold(o) for o in open_ids} == {o: self.stl.hold(o) for o in open_ids}
         assert set(self.holds_only._holds) == open_ids
-        for oid in open_ids:
+        for oid in open_ids - set(self.book._oto_of):
             o = self.book.order(oid)
             account, asset, amount = self.stl.hold(oid)
             if o.side == Side.SELL:
@@ -332,6 +362,10 @@ op = st.one_of(
               st.integers(9_990, 10_010)),
     st.tuples(st.just("cancel"), st.integers(1, 80), st.integers(1, 4)),
     st.tuples(st.just("amend"), st.integers(1, 80), st.integers(1, 4), st.integers(1, 40).map(lambda k: k * 10_000)),
+    st.tuples(st.just("oto"), st.integers(1, 4), st.sampled_from(Side), st.integers(9_990, 10_010),
+              st.integers(1, 40).map(lambda k: k * 10_000), st.sampled_from(Side),
+              st.sampled_from([T.LIMIT, T.LIMIT_MAKER, T.MARKET, T.STOP_LOSS_LIMIT, T.TAKE_PROFIT]),
+              st.integers(9_990, 10_010), st.integers(9_990, 10_010), st.integers(1, 40).map(lambda k: k * 10_000)),
     st.tuples(st.just("oco"), st.integers(1, 4), st.sampled_from(Side), st.integers(9_990, 10_010),
               st.integers(9_990, 10_010), st.one_of(st.just(0), st.integers(9_990, 10_010)),
               st.integers(1, 40).map(lambda k: k * 10_000)),
@@ -364,6 +398,8 @@ def test_book_and_two_ledgers_conserve_and_never_double_spend(ops, seed):
             ex.amend(o[1], o[2], o[3])
         elif o[0] == "oco":
             ex.place_oco(*o[1:])
+        elif o[0] == "oto":
+            ex.place_oto(*o[1:])
         else:
             ex.pump()
         ex.check_conservation()  # after every operation
