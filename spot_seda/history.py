@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS orders (
     price INTEGER, qty INTEGER, quote_qty INTEGER, stp TEXT, frozen_asset TEXT, frozen INTEGER,
     status TEXT NOT NULL, executed_qty INTEGER NOT NULL, cum_quote_qty INTEGER NOT NULL,
     time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT, stop_price INTEGER,
-    prevented_qty INTEGER, order_list_id INTEGER, list_client_order_id TEXT
+    prevented_qty INTEGER, order_list_id INTEGER, list_client_order_id TEXT, contingency_type TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account, symbol, order_id);
 CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders (account, client_order_id, order_id);
@@ -111,7 +111,7 @@ END;
 
 _ORDER_COLUMNS = (
     "order_id", *ORDER_CREATED, "executed_qty", "cum_quote_qty", "time", "update_time", "working_time", "reason",
-    "stop_price", "prevented_qty", "order_list_id", "list_client_order_id",
+    "stop_price", "prevented_qty", "order_list_id", "list_client_order_id", "contingency_type",
 )
 _TRADE_COLUMNS = (*TRADE_CREATED, "time")
 _BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
@@ -121,10 +121,11 @@ _CREATED_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "s
 # Match write OrderChangeLog as two producers, so their order is not guaranteed); else nothing.
 _INSERT_ORDER = f"""
 INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price,
-                    order_list_id, list_client_order_id)
-VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?)
+                    order_list_id, list_client_order_id, contingency_type)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_price = excluded.stop_price,
-    order_list_id = excluded.order_list_id, list_client_order_id = excluded.list_client_order_id
+    order_list_id = excluded.order_list_id, list_client_order_id = excluded.list_client_order_id,
+    contingency_type = excluded.contingency_type
 WHERE orders.time IS NULL
 """
 # Updated: applies only when not older than the row, so a late or replayed update never undoes one.
@@ -283,9 +284,10 @@ class History:
                 db.execute("ALTER TABLE orders ADD COLUMN stop_price INTEGER")  # a file from before stop orders
             if "prevented_qty" not in columns:  # ... from before DECREMENT self-trade prevention
                 db.execute("ALTER TABLE orders ADD COLUMN prevented_qty INTEGER")
-            if "order_list_id" not in columns:  # ... from before order lists
-                db.execute("ALTER TABLE orders ADD COLUMN order_list_id INTEGER")
-                db.execute("ALTER TABLE orders ADD COLUMN list_client_order_id TEXT")
+            for name, kind in (("order_list_id", "INTEGER"), ("list_client_order_id", "TEXT"),
+                               ("contingency_type", "TEXT")):
+                if name not in columns:  # ... from before order lists
+                    db.execute(f"ALTER TABLE orders ADD COLUMN {name} {kind}")
             db.execute("CREATE INDEX IF NOT EXISTS orders_by_list ON orders (account, order_list_id) "
                        "WHERE order_list_id IS NOT NULL")
             db.execute("COMMIT")
@@ -394,7 +396,8 @@ class History:
                     f = {fc.name: fc.value for fc in fields}
                     if kind is Created:
                         orders_new.append((*_order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
-                                           f.get("stop_price"), f.get("order_list_id"), f.get("list_client_order_id")))
+                                           f.get("stop_price"), f.get("order_list_id"), f.get("list_client_order_id"),
+                                           f.get("contingency_type")))
                     elif "status" in f:
                         if "qty" in f:
                             orders_amend.append((f["qty"], f["client_order_id"], int(entry.entity_id), f["qty"]))

@@ -15,7 +15,8 @@ from .ratelimit import ORDER_ROUTES
 from ..binance.views import ORDER_TYPES, STP_MODES
 
 INTERVALS = list(_INTERVALS)
-ORDER_STATUSES = ["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"]
+ORDER_STATUSES = ["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED",
+                  "PENDING_NEW"]
 
 
 def _ref(name: str) -> dict:

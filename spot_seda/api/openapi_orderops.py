@@ -32,7 +32,7 @@ def order_ops_schemas() -> dict:
                                                          "cumulativeQuoteQty")},
                                   "orderId": _int(), "orderListId": _int(), "workingTime": _int()},
                                  ["symbol", "orderId", "clientOrderId", "qty", "status"])}),
-        "OrderList": _obj({"orderListId": _int(), "contingencyType": _str(enum=["OCO"]),
+        "OrderList": _obj({"orderListId": _int(), "contingencyType": _str(enum=["OCO", "OTO"]),
                            "listStatusType": _str(enum=["EXEC_STARTED", "ALL_DONE"]),
                            "listOrderStatus": _str(enum=["EXECUTING", "ALL_DONE", "REJECT"]),
                            "listClientOrderId": _str(), "transactionTime": _int(), "symbol": _str(),
@@ -103,16 +103,29 @@ def order_ops_paths(new_order: list[dict]) -> dict:
                 "TAKE_PROFIT(_LIMIT), the other STOP_LOSS(_LIMIT) (-2010 'Unsupported order combination'); funds "
                 "frozen once. -2010 'The relationship of the prices for the orders is not correct.' where a leg "
                 "would take or trigger at once. Counts two orders.")
-    refused_oto = _signed("New order list OTO", _json(_ref("Empty"), "never: refused"), [new_order[0]], body=True,
-                          description="SIGNED. OTO lists are not supported (exchangeInfo otoAllowed false): -2010.")
+    oto_params = [new_order[0], _p("listClientOrderId", _str(pattern=_CLIENT_ID)),
+                  _p("newOrderRespType", _str(enum=["ACK", "RESULT", "FULL"])), _p("selfTradePreventionMode", _str())]
+    for leg, types in (("working", ["LIMIT", "LIMIT_MAKER"]),
+                       ("pending", ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+                                    "TAKE_PROFIT_LIMIT"])):
+        oto_params += [_p(f"{leg}Type", _str(enum=types), True), _p(f"{leg}Side", _str(enum=["BUY", "SELL"]), True),
+                       _p(f"{leg}Quantity", _dec(), True), _p(f"{leg}Price", _dec()),
+                       _p(f"{leg}ClientOrderId", _str(pattern=_CLIENT_ID)),
+                       _p(f"{leg}TimeInForce", _str(enum=["GTC", "IOC", "FOK"]))]
+    oto_params.append(_p("pendingStopPrice", _dec()))
+    oto = _signed("New order list OTO", _json(_ref("OrderListPlaced")), oto_params, body=True,
+                  description="SIGNED. A working order (LIMIT / LIMIT_MAKER) and a pending order placed by Match when "
+                              "the working one has filled (PENDING_NEW until then); each holds its funds from entry; "
+                              "canceling either cancels both. Counts two orders.")
+    refused_otoco = _signed("New order list OTOCO", _json(_ref("Empty"), "never: refused"), [new_order[0]], body=True,
+                            description="SIGNED. OTOCO lists are not supported: -2010.")
     lists = {
         "/api/v3/orderList/oco": {"post": _signed("New order list OCO", _json(_ref("OrderListPlaced")), oco_params,
                                                   body=True, description=oco_text)},
         "/api/v3/order/oco": {"post": _signed("New OCO (deprecated)", _json(_ref("OrderListPlaced")), legacy_params,
                                               body=True, description=oco_text)},
-        "/api/v3/orderList/oto": {"post": refused_oto},
-        "/api/v3/orderList/otoco": {"post": {**refused_oto, "summary": "New order list OTOCO",
-                                             "operationId": "new_order_list_otoco"}},
+        "/api/v3/orderList/oto": {"post": oto},
+        "/api/v3/orderList/otoco": {"post": refused_otoco},
         "/api/v3/orderList": {
             "get": _signed("Query order list", _json(_ref("OrderList")), list_ref,
                            description="SIGNED. -2013 'Order list does not exist.' for none of the account's."),

@@ -3,9 +3,9 @@
 allOrderList, openOrderList). The one-cancels-the-other rule is Match's (engine/oco.py), the shared
 hold Acquiring's and Settlement's (stages/orderlists.py); these handlers only take and answer.
 
-OTO and OTOCO are not built: exchangeInfo says otoAllowed false and placing one is refused -2010
-"OTO orders are not supported for this symbol." (their pending legs would be placed by Match when
-the working leg fills, with funds frozen for them at entry: not done yet).
+OTO lists (POST /api/v3/orderList/oto) likewise: the pending order is placed by Match when the
+working order has filled (engine/oto.py), its funds held from entry. OTOCO is not built: placing
+one is refused -2010 "OTOCO orders are not supported for this symbol.".
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from aiohttp import web
 
 from ..binance import errors, orderlists, params
 from ..binance.errors import ApiError
-from ..model.commands import Cancel, NewOco, NewOrder
+from ..model.commands import Cancel, NewOco, NewOrder, NewOto
 from ..stages.acquiring import CommandError, Waiter, cancel_client_id
 from .admission import deadline_of
 from .plumbing import HISTORY, INTAKE, commit, read_fresh, signed, stage_of
 from .ratelimit import count_order
 
-OTO_REFUSED = "OTO orders are not supported for this symbol."
+OTOCO_REFUSED = "OTOCO orders are not supported for this symbol."
 #: why the book refused a leg -> Binance's answer to the list
 _REFUSALS = {
     "would_take": "The relationship of the prices for the orders is not correct.",
@@ -48,12 +48,13 @@ def _waiter(loop, fills: bool) -> tuple[Waiter, asyncio.Future]:
     return Waiter(lambda o, f: fut.done() or fut.set_result((o, f)), fills=[] if fills else None), fut
 
 
-async def _new_oco(request: web.Request, legacy: bool) -> web.Response:
+async def _new_list(request: web.Request, kind: str) -> web.Response:
     account_id, p = await signed(request)
-    count_order(request, account_id)  # an OCO counts two orders (Binance's unfilled order count 2)
+    count_order(request, account_id)  # a list of two counts two orders (Binance's unfilled order count 2)
     count_order(request, account_id)
     stage = stage_of(request)
-    oco = (orderlists.parse_legacy_oco if legacy else orderlists.parse_oco)(p, stage.rules)
+    parse = {"OCO": orderlists.parse_oco, "legacy": orderlists.parse_legacy_oco, "OTO": orderlists.parse_oto}[kind]
+    oco = parse(p, stage.rules)
     cid = oco.list_client_order_id
     if cid and any(lst["account"] == account_id and lst["list_client_order_id"] == cid
                    for lst in stage.order_lists.values()):
@@ -65,8 +66,12 @@ async def _new_oco(request: web.Request, legacy: bool) -> web.Response:
                  for leg in oco.legs)
     deadline = deadline_of(request)
     await request.app[INTAKE].admit(deadline)
-    orders, accepted, outputs = stage.new_oco(NewOco(account_id, oco.symbol, 0, legs, cid or ""),
-                                              (waiters[0][0], waiters[1][0]))
+    if kind == "OTO":
+        orders, accepted, outputs = stage.new_oto(NewOto(account_id, oco.symbol, 0, legs, cid or ""),
+                                                  (waiters[0][0], waiters[1][0]))
+    else:
+        orders, accepted, outputs = stage.new_oco(NewOco(account_id, oco.symbol, 0, legs, cid or ""),
+                                                  (waiters[0][0], waiters[1][0]))
     ids = [o["order_id"] for o in orders]
     try:
         await commit(request, accepted, outputs, deadline)
@@ -78,6 +83,8 @@ async def _new_oco(request: web.Request, legacy: bool) -> web.Response:
     finals = [o for o, _ in answers]
     for final in finals:
         if final.get("status") == "REJECTED" and final.get("reason") != "list_rejected":
+            if kind == "OTO" and final.get("reason") == "would_take":
+                raise errors.would_take()
             raise ApiError(-2010, _REFUSALS.get(final.get("reason"), "Order was not accepted."))
     return web.json_response(orderlists.placed_json(finals, stage.rules[oco.symbol], oco.resp_type,
                                                     [f for _, f in answers], account_id, accepted.timestamp))
@@ -85,19 +92,24 @@ async def _new_oco(request: web.Request, legacy: bool) -> web.Response:
 
 async def new_oco(request: web.Request) -> web.Response:
     """POST /api/v3/orderList/oco."""
-    return await _new_oco(request, legacy=False)
+    return await _new_list(request, "OCO")
 
 
 async def new_legacy_oco(request: web.Request) -> web.Response:
     """POST /api/v3/order/oco (deprecated by Binance; the same list)."""
-    return await _new_oco(request, legacy=True)
+    return await _new_list(request, "legacy")
 
 
 async def new_oto(request: web.Request) -> web.Response:
-    """POST /api/v3/orderList/oto and /api/v3/orderList/otoco: -2010 (module doc)."""
+    """POST /api/v3/orderList/oto."""
+    return await _new_list(request, "OTO")
+
+
+async def new_otoco(request: web.Request) -> web.Response:
+    """POST /api/v3/orderList/otoco: -2010 (module doc)."""
     _account_id, p = await signed(request)
     params.parse_symbol(p, stage_of(request).rules)
-    raise ApiError(-2010, OTO_REFUSED)
+    raise ApiError(-2010, OTOCO_REFUSED)
 
 
 def _open_list(request: web.Request, account_id: int, list_id: int | None, cid: str | None) -> dict | None:
@@ -121,26 +133,36 @@ async def cancel_order_list(request: web.Request) -> web.Response:
         raise ApiError(-2011, "Order list does not exist.")
     loop = asyncio.get_running_loop()
     first, second = lst["orders"]
+    if first not in stage.account(account_id).open_orders:  # an OTO whose working order filled: its pending one
+        first, second = second, first
     waiters = [_waiter(loop, False) for _ in range(2)]
     deadline = deadline_of(request)
     await request.app[INTAKE].admit(deadline)
-    try:  # canceling one leg cancels the other (engine/oco.py): one command, two answers
+    try:  # canceling one order of a list cancels the other (engine/oco.py, oto.py): one command
         accepted, outputs = stage.cancel(Cancel(account_id, symbol, first, 0, cancel_id), waiters[0][0])
     except CommandError:
         raise ApiError(-2011, "Order list does not exist.") from None
     waiters[1][0].cancel = True
-    stage.waiters[second] = waiters[1][0]
+    open_second = second in stage.account(account_id).open_orders
+    if open_second:
+        stage.waiters[second] = waiters[1][0]
     try:
         await commit(request, accepted, outputs, deadline)
     except ApiError:
         stage.waiters.pop(first, None)
         stage.waiters.pop(second, None)
         raise
-    finals = [o for o, _ in await _wait_all(request, [(first, waiters[0][1]), (second, waiters[1][1])], deadline)]
+    futures = [(first, waiters[0][1])] + ([(second, waiters[1][1])] if open_second else [])
+    finals = [o for o, _ in await _wait_all(request, futures, deadline)]
     if any(f.get("status") != "CANCELED" for f in finals):
         raise ApiError(-2011, "Order list does not exist.")  # (it ended before the cancel came)
+    if not open_second:
+        finals.append(stage.orders.get(second) or request.app[HISTORY].order(second))
+    order_of = {f["order_id"]: f for f in finals}
+    finals = [order_of[i] for i in lst["orders"]]
     return web.json_response(orderlists.canceled_json(finals, stage.rules[symbol],
-                                                      [cancel_client_id(accepted), f"cancel-{second}"],
+                                                      [cancel_client_id(accepted) if o["order_id"] == first
+                                                       else f"cancel-{o['order_id']}" for o in finals],
                                                       accepted.timestamp))
 
 
@@ -190,7 +212,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/v3/orderList/oco", new_oco)
     r.add_post("/api/v3/order/oco", new_legacy_oco)
     r.add_post("/api/v3/orderList/oto", new_oto)
-    r.add_post("/api/v3/orderList/otoco", new_oto)
+    r.add_post("/api/v3/orderList/otoco", new_otoco)
     r.add_get("/api/v3/orderList", query_order_list)
     r.add_delete("/api/v3/orderList", cancel_order_list)
     r.add_get("/api/v3/allOrderList", all_order_lists)

@@ -43,6 +43,10 @@ _LEGACY = {"limitClientOrderId": ("limit", "newClientOrderId"), "price": ("limit
            "trailingDelta": ("stop", "trailingDelta")}
 LEGACY_PARAMS = frozenset({*_SHARED, "listClientOrderId", "newOrderRespType", "recvWindow", "timestamp", "signature",
                            *_LEGACY})
+#: an OTO order's own parameters (after its working/pending prefix) -> POST /api/v3/order's names
+_OTO_LEG = {**_LEG_PARAMS, "Side": "side", "Quantity": "quantity"}
+OTO_PARAMS = frozenset({"symbol", "listClientOrderId", "newOrderRespType", "selfTradePreventionMode", "recvWindow",
+                        "timestamp", "signature", *(f"{leg}{name}" for leg in ("working", "pending") for name in _OTO_LEG)})
 
 
 class Oco(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,6 +129,39 @@ def _oco(params, rules, symbol: str, one: tuple[dict, dict], other: tuple[dict, 
     return Oco(symbol=symbol, legs=legs, list_client_order_id=list_cid, resp_type=resp)
 
 
+def parse_oto(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oco:
+    """POST /api/v3/orderList/oto: a working order (LIMIT or LIMIT_MAKER; -1116 otherwise) and a
+    pending order of any type but a MARKET by quote amount, each validated as POST /api/v3/order
+    validates an order (an error names the OTO's parameter)."""
+    symbol = parse_symbol(params, rules)
+    for name in ("workingType", "workingSide", "workingPrice", "workingQuantity", "pendingType", "pendingSide",
+                 "pendingQuantity"):
+        if not _get(params, name):
+            raise errors.mandatory_missing(name)
+    if params["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
+        raise errors.invalid_order_type()
+    legs = []
+    for leg in ("working", "pending"):
+        names = {f"{leg}{k}": v for k, v in _OTO_LEG.items()}
+        p = {v: params[k] for k, v in names.items() if k in params}
+        p["symbol"] = symbol
+        if "selfTradePreventionMode" in params:
+            p["selfTradePreventionMode"] = params["selfTradePreventionMode"]
+        legs.append(_leg({}, p, names, rules))
+    if legs[0].client_order_id and legs[0].client_order_id == legs[1].client_order_id:
+        raise errors.duplicate_order()
+    list_cid = _get(params, "listClientOrderId")
+    if list_cid == "":
+        raise errors.empty_new_client_order_id()
+    if list_cid is not None and not _CLIENT_ORDER_ID.fullmatch(list_cid):
+        raise errors.illegal_chars("listClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
+    resp = _get(params, "newOrderRespType") or "FULL"
+    if resp not in ("ACK", "RESULT", "FULL"):
+        raise errors.illegal_chars("newOrderRespType", "ACK, RESULT, FULL")
+    _check_known(params, OTO_PARAMS)
+    return Oco(symbol=symbol, legs=(legs[0], legs[1]), list_client_order_id=list_cid, resp_type=resp)
+
+
 def parse_list_ref(params: Mapping[str, str], id_name: str, cid_name: str) -> tuple[int | None, str | None]:
     """orderListId and/or a list client id (GET: origClientOrderId, DELETE: listClientOrderId)."""
     list_id = parse_int(params, "orderListId")
@@ -144,7 +181,7 @@ def list_status(orders: list[dict]) -> tuple[str, str]:
     statuses = [o["status"] for o in orders]
     if all(s == "REJECTED" for s in statuses):
         return "ALL_DONE", "REJECT"
-    if any(s in ("NEW", "PARTIALLY_FILLED") for s in statuses):
+    if any(s in ("NEW", "PARTIALLY_FILLED", "PENDING_NEW") for s in statuses):
         return "EXEC_STARTED", "EXECUTING"
     return "ALL_DONE", "ALL_DONE"
 
@@ -154,7 +191,8 @@ def list_json(orders: list[dict], transaction_time: int | None = None) -> dict:
     status_type, order_status = list_status(orders)
     first = orders[0]
     return {
-        "orderListId": first["order_list_id"], "contingencyType": "OCO", "listStatusType": status_type,
+        "orderListId": first["order_list_id"], "contingencyType": first.get("contingency_type") or "OCO",
+        "listStatusType": status_type,
         "listOrderStatus": order_status, "listClientOrderId": first.get("list_client_order_id") or "",
         "transactionTime": transaction_time if transaction_time is not None else max(o.get("update_time") or 0
                                                                                     for o in orders),

@@ -236,9 +236,9 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
 
 
 def list_status_event(symbol: str, order_list_id: int, list_client_order_id: str, status_type: str,
-                      order_status: str, ts: int, orders: list[tuple[int, str]]) -> dict:
-    """`listStatus`: an order list (OCO) started or ended; `orders` its (order id, client id) pairs."""
-    return {"e": "listStatus", "E": ts, "s": symbol, "g": order_list_id, "c": "OCO", "l": status_type,
+                      order_status: str, ts: int, orders: list[tuple[int, str]], contingency: str = "OCO") -> dict:
+    """`listStatus`: an order list started or ended; `orders` its (order id, client id) pairs."""
+    return {"e": "listStatus", "E": ts, "s": symbol, "g": order_list_id, "c": contingency, "l": status_type,
             "L": order_status, "r": "NONE", "C": list_client_order_id, "T": ts,
             "O": [{"s": symbol, "i": order_id, "c": cid} for order_id, cid in orders]}
 

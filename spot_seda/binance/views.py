@@ -71,8 +71,9 @@ def _orig_quote_qty(order: Mapping) -> int:
 
 
 def _is_working(order: Mapping) -> bool:
-    """A stop order works from its trigger (Match's report with working_time); others at once."""
-    if order.get("type") not in STOP_TYPES:
+    """A stop order works from its trigger (Match's report with working_time), an OTO's pending order
+    once placed; others at once."""
+    if order.get("type") not in STOP_TYPES and order.get("status") != "PENDING_NEW":
         return True
     working = order.get("working_time")
     return working is not None and working >= 0
@@ -82,7 +83,7 @@ def _working_time(order: Mapping) -> int:
     working = order.get("working_time")
     if working is not None and working >= 0:
         return working
-    return -1 if order.get("type") in STOP_TYPES else (order.get("time") or 0)
+    return -1 if order.get("type") in STOP_TYPES or order.get("status") == "PENDING_NEW" else (order.get("time") or 0)
 
 
 def _stop_price(order: Mapping, rules: SymbolRules) -> dict:
@@ -444,7 +445,7 @@ def symbol_info_json(rules: SymbolRules) -> dict:
         "icebergAllowed": False,
         "pegInstructionsAllowed": False,
         "ocoAllowed": True,
-        "otoAllowed": False,
+        "otoAllowed": True,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
         "cancelReplaceAllowed": True,

@@ -70,6 +70,18 @@ class NewOco(msgspec.Struct, tag="new_oco", tag_field="cmd", frozen=True, gc=Fal
     order_list_id: int = 0
 
 
+class NewOto(msgspec.Struct, tag="new_oto", tag_field="cmd", frozen=True, gc=False):
+    """POST /api/v3/orderList/oto: a working order (LIMIT / LIMIT_MAKER) and a pending order placed
+    when the working one has filled (engine/oto.py). Each freezes its own funds at entry."""
+
+    account: int
+    symbol: str
+    timestamp: int
+    legs: tuple[NewOrder, NewOrder]  # (working, pending)
+    list_client_order_id: str = ""
+    order_list_id: int = 0
+
+
 class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=False):
     """A deposit (amount > 0) or withdrawal (amount < 0) of free funds."""
 
@@ -80,7 +92,7 @@ class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=
     ref: str = ""
 
 
-Command = Union[NewOrder, Cancel, Amend, NewOco, Transfer]
+Command = Union[NewOrder, Cancel, Amend, NewOco, NewOto, Transfer]
 
 ENCODER = msgspec.msgpack.Encoder()
 DECODER = msgspec.msgpack.Decoder(Command)

@@ -14,9 +14,11 @@ the command that caused it and replays with it. A pending stop's first report ha
 the report that ends its trigger's records carries it (the order starts working then), which is
 also how Settlement knows where that part of the command ends.
 
-OCOs (engine/oco.py): Acquiring publishes a list's two legs together; the first waits here
-(`pending_oco`) until the second comes, then both are placed, or neither; the second leg's first
-report carries hold_of (the first leg's id) when they were placed, so Settlement shares the hold.
+Order lists (engine/oco.py, engine/oto.py): Acquiring publishes a list's two orders together
+(list_leg 1 and 2); the first waits here (`pending_oco`) until the second comes, then both are
+placed, or neither. An OCO's second leg's first report carries hold_of (the first leg's id) when
+they were placed, so Settlement shares the hold; an OTO's pending order is first reported
+PENDING_NEW, without working_time, which it gets when it is placed (a `Triggered` record first).
 
 Amends (engine/amend.py): the amended order's report carries amended=True and, when it was reduced,
 its new qty, client_order_id and the hold it keeps; an amend that changed nothing is one entry
@@ -65,7 +67,7 @@ class MatchStage(Stage):
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()
         self.books = {symbol: OrderBook(rules) for symbol, rules in self.rules.items()}
-        self.pending_oco: tuple[int, dict] | None = None  # an OCO's first leg, until its second comes
+        self.pending_oco: tuple[int, dict] | None = None  # an order list's first order, until its second comes
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         result: list[Publish] = []  # per command, in command order: the runner keeps it per partition
@@ -79,17 +81,20 @@ class MatchStage(Stage):
             order_id = int(entry.entity_id)
             firsts: dict[int, dict] = {}  # the new orders of this command: their first reports repeat these
             if type(change) is Created:
-                leg = fields.get("oco_leg")
-                if leg == 1:  # an OCO's first leg: placed with the second, which comes next
+                leg = fields.get("list_leg")
+                if leg == 1:  # an order list's first order: placed with the second, which comes next
                     self.pending_oco = (order_id, fields)
                     continue
                 if leg == 2:
                     first_id, first = self.pending_oco
                     self.pending_oco = None
-                    records = book.place_oco(_place_args(first_id, first, entry.timestamp),
-                                             _place_args(order_id, fields, entry.timestamp))
-                    if records[-1].status == OrderStatus.REJECTED:  # neither placed: nothing is shared
-                        fields = {k: v for k, v in fields.items() if k != "hold_of"}
+                    args = (_place_args(first_id, first, entry.timestamp), _place_args(order_id, fields, entry.timestamp))
+                    if fields["contingency_type"] == "OTO":
+                        records = book.place_oto(*args)
+                    else:
+                        records = book.place_oco(*args)
+                        if records[-1].status == OrderStatus.REJECTED:  # neither placed: nothing is shared
+                            fields = {k: v for k, v in fields.items() if k != "hold_of"}
                     firsts = {first_id: first, order_id: fields}
                 else:
                     records = book.place(*_place_args(order_id, fields, entry.timestamp))
@@ -162,7 +167,8 @@ class MatchStage(Stage):
                     changed.append(FieldChange("cancel_client_order_id", cancel_id))
                 first = firsts.pop(rec.order_id, None) if firsts else None
                 if first is not None:  # a new order's first report (its later ones: as a maker)
-                    if first["type"] not in STOP_TYPES:  # a stop starts working at its trigger
+                    # a stop starts working at its trigger, an OTO's pending order when it is placed
+                    if first["type"] not in STOP_TYPES and rec.status != OrderStatus.PENDING_NEW:
                         changed.append(FieldChange("working_time", ts))
                     for name in ("side", "type", "price", "frozen_asset", "frozen"):
                         changed.append(FieldChange(name, first[name]))

@@ -1,4 +1,4 @@
-"""Acquiring's part of order lists (OCO): accepting one (ids, one freeze for both legs, the two
+"""Acquiring's part of order lists (OCO, OTO): accepting one (ids, one freeze for both legs, the two
 orders Match will link) and its view of the open lists. Mixed into AcquiringStage (acquiring.py),
 whose state and helpers it uses; Match links the legs (engine/oco.py), Settlement shares the hold.
 
@@ -6,8 +6,10 @@ An OCO freezes once, what the larger of its two legs needs (a sell: its quantity
 quantity of the dearer leg, or, with a STOP_LOSS buy, all the free quote asset, as a market buy by
 quantity holds here); the second leg draws on the first leg's hold (Ledger.share_hold), and the
 hold is released when both legs have ended. Its two Created entries carry the list (order_list_id,
-list_client_order_id, oco_leg 1 or 2; the second hold_of, the first's id) and are published
-together: Match places the legs when the second arrives.
+list_client_order_id, contingency_type, list_leg 1 or 2; an OCO's second hold_of, the first's id)
+and are published together: Match places the legs when the second arrives. An OTO's orders each
+freeze what they need (both or neither: the pending order's funds are held from entry, as Binance
+holds them; a pending market buy's budget is the quote asset left free after the working order's).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 from ..engine.ledger import order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange
-from ..model.commands import NewOco, NewOrder
+from ..model.commands import NewOco, NewOrder, NewOto
 from ..model.entities import ORDER_CREATED
 from ..model.enums import EntityType, OrderType, Side, Topic
 
@@ -28,6 +30,13 @@ class OrderListsMixin:
     def new_oco(self, cmd: NewOco, waiters: tuple = (None, None), journaled: bool = False):
         """Accept an OCO: returns its two orders, the accepted command (ids, budget, timestamp: what to
         journal) and the entries to publish. Raises CommandError as new_order does."""
+        return self._new_list(cmd, "OCO", waiters, journaled)
+
+    def new_oto(self, cmd: NewOto, waiters: tuple = (None, None), journaled: bool = False):
+        """Accept an OTO (working order, pending order): as new_oco, each order frozen for itself."""
+        return self._new_list(cmd, "OTO", waiters, journaled)
+
+    def _new_list(self, cmd, kind: str, waiters: tuple, journaled: bool):
         from .acquiring import DUPLICATE, NSF, OVERLOADED, CommandError, balance_entries  # (acquiring imports us)
 
         replay = cmd.order_list_id != 0
@@ -43,30 +52,46 @@ class OrderListsMixin:
                 raise CommandError(DUPLICATE)
             for leg in legs:
                 self.check_filters(leg, now, extra=1)
-        side = Side[legs[0].side]
-        needs = []
-        budgets = []
+        needs, budgets = [], []
         for leg in legs:
-            type_ = OrderType[leg.type]
+            type_, side = OrderType[leg.type], Side[leg.side]
             quote_qty = leg.quote_qty
             if type_.working_type == OrderType.MARKET and side == Side.BUY and not quote_qty:
-                quote_qty = self.ledger.balance(account_id, rules.quote)[0]  # a market buy's budget
+                # a market buy's budget: the quote asset left free (an OTO's: after its working order's)
+                quote_qty = self.ledger.balance(account_id, rules.quote)[0] - sum(
+                    n[1] for n in needs if n[0] == rules.quote) if kind == "OTO" else \
+                    self.ledger.balance(account_id, rules.quote)[0]
             budgets.append(quote_qty)
             needs.append(order_hold(rules, side, type_, leg.price, leg.qty, quote_qty))
-        asset, amount = needs[0][0], max(n[1] for n in needs)
         first_id = legs[0].order_id or self.next_order_id
         second_id = legs[1].order_id or first_id + 1
-        code, changes = self.ledger.freeze(first_id, account_id, asset, amount, force=journaled)
-        if code != ResultCode.OK:
-            raise CommandError(NSF)
-        if self.ledger.share_hold(second_id, first_id) != ResultCode.OK:
-            raise ValueError(f"OCO legs {first_id}, {second_id}: the hold cannot be shared")
+        ids = (first_id, second_id)
+        if kind == "OCO":  # one hold, what the dearer leg needs, shared
+            frozen = [(needs[0][0], max(n[1] for n in needs)), (needs[0][0], 0)]
+            code, changes = self.ledger.freeze(first_id, account_id, frozen[0][0], frozen[0][1], force=journaled)
+            if code != ResultCode.OK:
+                raise CommandError(NSF)
+            if self.ledger.share_hold(second_id, first_id) != ResultCode.OK:
+                raise ValueError(f"OCO legs {first_id}, {second_id}: the hold cannot be shared")
+        else:  # each its own, both or neither
+            frozen = needs
+            if not journaled:
+                for asset in {n[0] for n in needs}:
+                    if min(n[1] for n in needs) <= 0 or \
+                            sum(n[1] for n in needs if n[0] == asset) > self.ledger.balance(account_id, asset)[0]:
+                        raise CommandError(NSF)
+            changes = []
+            for order_id, (asset, amount) in zip(ids, needs):
+                code, more = self.ledger.freeze(order_id, account_id, asset, amount, force=journaled)
+                if code != ResultCode.OK:
+                    raise ValueError(f"OTO order {order_id}: the checked freeze failed ({code.name})")
+                changes += more
         list_id = cmd.order_list_id or self.next_order_list_id
         self.next_order_list_id = max(self.next_order_list_id, list_id + 1)
         self.next_order_id = max(self.next_order_id, second_id + 1)
         list_cid = cmd.list_client_order_id or f"list-{list_id}"
         accepted_legs, orders, created = [], [], []
-        for n, (leg, order_id, quote_qty) in enumerate(zip(legs, (first_id, second_id), budgets), start=1):
+        for n, (leg, order_id, quote_qty) in enumerate(zip(legs, ids, budgets), start=1):
             cid = leg.client_order_id or f"auto-{order_id}"
             leg = NewOrder(account_id, cmd.symbol, leg.side, leg.type, leg.time_in_force, leg.price, leg.qty, quote_qty,
                            cid, leg.stp, now, order_id, leg.stop_price)
@@ -74,18 +99,18 @@ class OrderListsMixin:
             order = {
                 "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cid,
                 "side": leg.side, "type": leg.type, "time_in_force": leg.time_in_force, "price": leg.price,
-                "qty": leg.qty, "quote_qty": quote_qty, "stp": leg.stp, "frozen_asset": asset,
-                "frozen": amount if n == 1 else 0, "status": "NEW", "executed_qty": 0, "cum_quote_qty": 0,
-                "time": now, "update_time": now, "working_time": -1, "order_list_id": list_id,
-                "list_client_order_id": list_cid,
+                "qty": leg.qty, "quote_qty": quote_qty, "stp": leg.stp, "frozen_asset": frozen[n - 1][0],
+                "frozen": frozen[n - 1][1], "status": "PENDING_NEW" if kind == "OTO" and n == 2 else "NEW",
+                "executed_qty": 0, "cum_quote_qty": 0, "time": now, "update_time": now, "working_time": -1,
+                "order_list_id": list_id, "list_client_order_id": list_cid, "contingency_type": kind,
             }
             fields = [FieldChange(name, order[name]) for name in ORDER_CREATED]
             if OrderType[leg.type].is_stop:
                 order["stop_price"] = leg.stop_price
                 fields.append(FieldChange("stop_price", leg.stop_price))
             fields += [FieldChange("order_list_id", list_id), FieldChange("list_client_order_id", list_cid),
-                       FieldChange("oco_leg", n)]
-            if n == 2:
+                       FieldChange("contingency_type", kind), FieldChange("list_leg", n)]
+            if kind == "OCO" and n == 2:
                 fields.append(FieldChange("hold_of", first_id))
             self.orders[order_id] = order
             state.open_orders[order_id] = order
@@ -95,9 +120,9 @@ class OrderListsMixin:
             if waiters[n - 1] is not None:
                 self.waiters[order_id] = waiters[n - 1]
         self.order_lists[list_id] = {"order_list_id": list_id, "list_client_order_id": list_cid, "symbol": cmd.symbol,
-                                     "account": account_id, "orders": [first_id, second_id], "time": now}
+                                     "account": account_id, "orders": list(ids), "time": now, "contingency_type": kind}
         self.new_in_flight += 2
-        accepted = NewOco(account_id, cmd.symbol, now, tuple(accepted_legs), list_cid, list_id)
+        accepted = type(cmd)(account_id, cmd.symbol, now, tuple(accepted_legs), list_cid, list_id)
         return orders, accepted, [(Topic.ORDER, cmd.symbol, created),
                                   (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
 

@@ -284,8 +284,9 @@ class PushStage(Stage):
         # a LIMIT_MAKER that would take, a stop that would trigger: answered as an error, never live
         silent = status == "REJECTED" and f.get("reason") in ("would_take", "would_trigger")
         if wanted and (first or starts) and not silent:
-            # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests)
-            order["status"] = "NEW"
+            # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests);
+            # an OTO's pending order is PENDING_NEW, then NEW when placed
+            order["status"] = "PENDING_NEW" if status == "PENDING_NEW" else "NEW"
             self.sink.send(stream, S.execution_report(rules, order, "NEW", ts, seq))
         # The fills this report accounts for, up to its executed_qty: an order may be reported twice in
         # one command (a maker, or the taker, touched again by a stop the command triggered), and
@@ -369,7 +370,8 @@ class PushStage(Stage):
                 kind = ("ALL_DONE", "ALL_DONE")
             ids = [(i, lst["cids"][i]) for i in sorted(legs)]
             self.sink.send(stream, S.list_status_event(order["symbol"], order["order_list_id"],
-                                                       order.get("list_client_order_id", ""), *kind, ts, ids))
+                                                       order.get("list_client_order_id", ""), *kind, ts, ids,
+                                                       order.get("contingency_type", "OCO")))
         lst["started"] = True
         if ended:
             del self.order_lists[order["order_list_id"]]

@@ -1,7 +1,8 @@
-"""OCO order lists against a real node (issue 14): placed with one freeze for both legs, one leg
+"""Order lists against a real node (issue 14): an OCO placed with one freeze for both legs, one leg
 working cancels the other (a fill of the LIMIT_MAKER, a trigger of the stop), a list canceled as a
 whole, the list queries, Binance's refusals changing nothing, the user data stream's reports with
-the list id, and python-binance's OCO calls."""
+the list id; an OTO whose pending order is placed when its working order fills; python-binance's
+OCO and OTO calls."""
 
 from __future__ import annotations
 
@@ -204,8 +205,8 @@ def test_refusals_change_nothing(node):
             await expect_balance(client, "BTC", "1", "0")
             status, doc = await bidder.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=bid["orderId"])
             assert status == 200, doc
-            status, doc = await client.signed("POST", "/api/v3/orderList/oto", symbol=SYMBOL)
-            assert (status, doc) == (400, {"code": -2010, "msg": "OTO orders are not supported for this symbol."})
+            status, doc = await client.signed("POST", "/api/v3/orderList/otoco", symbol=SYMBOL)
+            assert (status, doc) == (400, {"code": -2010, "msg": "OTOCO orders are not supported for this symbol."})
             status, doc = await client.signed("GET", "/api/v3/orderList", orderListId=99999)
             assert (status, doc) == (400, {"code": -2013, "msg": "Order list does not exist."})
     run(scenario())
@@ -229,3 +230,102 @@ def test_python_binance_places_queries_and_cancels_an_oco(node):
     canceled = client.v3_delete_order_list(symbol=SYMBOL, orderListId=placed["orderListId"])
     assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
     assert client.get_open_oco_orders() == []
+
+
+def oto(**over) -> dict:
+    """Buy 0.1 at 20000, then sell it at 22000."""
+    return {"symbol": SYMBOL, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": "20000",
+            "workingQuantity": "0.1", "workingTimeInForce": "GTC", "pendingType": "LIMIT", "pendingSide": "SELL",
+            "pendingPrice": "22000", "pendingQuantity": "0.1", "pendingTimeInForce": "GTC", **over}
+
+
+def _sent(params: dict) -> dict:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def test_an_oto_places_its_pending_order_when_the_working_order_fills(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
+            ws = await _user_stream(session, node, client)
+            try:
+                status, doc = await client.signed("POST", "/api/v3/orderList/oto", body=True,
+                                                  **oto(newOrderRespType="RESULT", pendingClientOrderId="tp1"))
+                assert status == 200, doc
+                assert (doc["contingencyType"], doc["listStatusType"], doc["listOrderStatus"]) == ("OTO", "EXEC_STARTED",
+                                                                                                  "EXECUTING")
+                working, pending = doc["orderReports"]
+                assert (working["status"], pending["status"], pending["clientOrderId"]) == ("NEW", "PENDING_NEW", "tp1")
+                await expect_balance(client, "USDT", "3000", "2000")  # each order's funds held from entry
+                await expect_balance(client, "BTC", "0", "0.1")
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=pending["orderId"])
+                assert (order["status"], order["isWorking"], order["orderListId"]) == ("PENDING_NEW", False,
+                                                                                      doc["orderListId"])
+                seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+                status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="IOC",
+                                                  quantity="0.1", price="20000")
+                assert status == 200 and sold["status"] == "FILLED", sold
+                report = await _report(ws, pending["orderId"], "NEW")
+                assert (report["X"], report["w"]) == ("PENDING_NEW", False)  # at the list's placement
+                report = await _report(ws, pending["orderId"], "NEW")  # placed once the working order filled
+                assert (report["X"], report["w"], report["g"]) == ("NEW", True, doc["orderListId"])
+
+                async def placed():
+                    status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=pending["orderId"])
+                    assert (order["status"], order["isWorking"]) == ("NEW", True), order
+                await eventually(placed)
+                async with session.get(node.base + "/api/v3/depth", params={"symbol": SYMBOL}) as resp:
+                    assert ["22000.00000000", "0.10000000"] in (await resp.json())["asks"]
+                # the list, open while its pending order is: canceling it cancels that order
+                status, canceled = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
+                                                       orderListId=doc["orderListId"])
+                assert status == 200, canceled
+                assert [r["status"] for r in canceled["orderReports"]] == ["FILLED", "CANCELED"]
+                await expect_balance(client, "BTC", str(D("0.2") - D("0.0001")), "0")  # bought 0.1 less the fee
+                await expect_balance(client, "USDT", "3000", "0")
+            finally:
+                await ws.close()
+    run(scenario())
+
+
+def test_an_oto_canceled_before_its_working_order_fills(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(workingPrice="15000"))
+            assert status == 200, doc
+            working, pending = (o["orderId"] for o in doc["orders"])
+            status, canceled = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=pending)
+            assert status == 200 and canceled["status"] == "CANCELED", canceled  # the pending order: the list goes
+
+            async def gone():
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=working)
+                assert order["status"] == "CANCELED", order
+            await eventually(gone)
+            await expect_balance(client, "USDT", "5000", "0")
+            await expect_balance(client, "BTC", "0.1", "0")
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(pendingQuantity="0.2"))
+            assert (status, doc) == (400, {"code": -2010, "msg": "Account has insufficient balance for requested "
+                                                                 "action."})  # the pending order's 0.2 BTC
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(workingType="MARKET"))
+            assert (status, doc["code"]) == (400, -1116)
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(pendingPrice="22000.001"))
+            assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: PRICE_FILTER"})
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", **_sent(oto(pendingTimeInForce=None)))
+            assert (status, doc["code"]) == (400, -1102) and "pendingTimeInForce" in doc["msg"], doc
+    run(scenario())
+
+
+def test_python_binance_places_an_oto(node):
+    from tests.node.test_api_keys import binance_client
+
+    async def make():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
+            return client.api_key, client.secret
+    key, secret = run(make())
+    client = binance_client(node, api_key=key, api_secret=secret)
+    placed = client.v3_post_order_list_oto(**oto(workingPrice="15000"))
+    assert placed["contingencyType"] == "OTO" and [r["status"] for r in placed["orderReports"]] == ["NEW", "PENDING_NEW"]
+    canceled = client.v3_delete_order_list(symbol=SYMBOL, orderListId=placed["orderListId"])
+    assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]

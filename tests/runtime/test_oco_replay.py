@@ -1,13 +1,14 @@
-"""Determinism with OCO order lists: a session with OCOs among its orders gives the same bytes live,
-again, from its journal, and over inproc and shm; legs work and cancel each other, their shared
-hold is released once, and every balance adds up at the end."""
+"""Determinism with order lists: a session with OCOs and OTOs among its orders gives the same bytes
+live, again, from its journal, and over inproc and shm; OCO legs work and cancel each other, their
+shared hold is released once; OTO pending orders are placed when their working orders fill; every
+balance adds up at the end."""
 
 from __future__ import annotations
 
 import random
 
 from spot_seda.journal import Journal
-from spot_seda.model.commands import ENCODER, NewOco, NewOrder
+from spot_seda.model.commands import ENCODER, NewOco, NewOrder, NewOto
 from tests.runtime.test_replay import commands, run
 from tests.runtime.test_shm_replay import replay
 
@@ -32,6 +33,19 @@ def oco_commands(seed: int, n: int) -> list:
                     NewOrder(cmd.account, symbol, side, stop_type, "GTC", stop - sign * 100 if stop_type.endswith("LIMIT")
                              else 0, qty, 0, "", "NONE", 0, stop_price=stop))
             out.append(NewOco(cmd.account, symbol, cmd.timestamp, legs))
+        elif rng.random() < 0.2:  # an OTO: buy (sell) near the price, then sell (buy) it back higher (lower)
+            symbol, mid = rng.choice([("BTCUSDT", 5_000_000), ("ETHUSDT", 200_000)])
+            step = 1000 if symbol == "BTCUSDT" else 10_000
+            side, back = rng.choice([("BUY", "SELL"), ("SELL", "BUY")])
+            sign = 1 if side == "BUY" else -1
+            qty = rng.randint(1, 30) * step * 10
+            pending_type = rng.choice(["LIMIT", "LIMIT", "MARKET", "TAKE_PROFIT_LIMIT"])
+            target = mid + sign * rng.randint(0, 40) * 100
+            legs = (NewOrder(cmd.account, symbol, side, "LIMIT", "GTC", mid + sign * rng.randint(-20, 20) * 100, qty, 0, "",
+                             "NONE", 0),
+                    NewOrder(cmd.account, symbol, back, pending_type, "GTC", 0 if pending_type == "MARKET" else target,
+                             qty, 0, "", "NONE", 0, stop_price=target if pending_type == "TAKE_PROFIT_LIMIT" else 0))
+            out.append(NewOto(cmd.account, symbol, cmd.timestamp, legs))
     return out
 
 
@@ -47,6 +61,11 @@ def test_ocos_give_byte_identical_change_logs_live_from_the_journal_and_over_shm
     assert not acquiring.ledger.negative()
     legs_done = [o for o in acquiring.orders.values() if "order_list_id" in o and o["status"] in ("FILLED", "CANCELED")]
     assert sum(o["status"] == "FILLED" for o in legs_done) > 5 and sum(o["status"] == "CANCELED" for o in legs_done) > 5
+    assert sum(type(c) is NewOto for c in journal) > 30
+    pending = [acquiring.orders[c.legs[1].order_id] for c in journal if type(c) is NewOto]
+    placed = [o for o in pending if o["working_time"] >= 0 or o["type"] == "TAKE_PROFIT_LIMIT" and o["status"] == "NEW"]
+    canceled = [o for o in pending if o["status"] == "CANCELED" and o["working_time"] < 0]
+    assert len(placed) > 10 and canceled, (len(placed), len(canceled))  # placed, and gone with their working order
     replayed, _, again = run(tmp_path, "replayed", [], journal=journal)
     assert replayed == first
     again.stage("acquiring-0").ledger.check_invariants()

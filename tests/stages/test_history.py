@@ -88,7 +88,8 @@ def test_every_entity_is_read_back_exactly(history):
     expected_order = new.field_dict() | {"order_id": 7, "executed_qty": 100_000, "cum_quote_qty": 5_000_000_000,
                                          "time": T0, "update_time": T0 + 5, "working_time": T0 + 5,
                                          "status": "FILLED", "reason": None, "stop_price": None,
-                                         "prevented_qty": 0, "order_list_id": None, "list_client_order_id": None}
+                                         "prevented_qty": 0, "order_list_id": None, "list_client_order_id": None,
+                                         "contingency_type": None}
     assert history.order(7) == expected_order
     assert history.order_by_client_id(3, "c7") == expected_order
     assert history.order(8) is None and history.order_by_client_id(4, "c7") is None
