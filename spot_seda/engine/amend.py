@@ -57,7 +57,7 @@ class AmendMixin:
         """Reduce an open order's quantity to `new_qty` keeping its priority. Returns the records."""
         stop = self._stops.get(order_id)
         order = stop if stop is not None else self._orders.get(order_id)
-        if order is None and order_id in self._oto_of and self._oto[self._oto_of[order_id]][1] == account:
+        if order is None and order_id in self._oto_of and self._oto[self._oto_of[order_id]][0][1] == account:
             return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]  # (an OTO's pending order)
         if order is None or order.account != account:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]

@@ -600,7 +600,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
                   o.client_order_id, o.stp, o.timestamp, o.stop_price] for o in self.stops()]
         return {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1],
                 "last_price": self.last_price, "stops": stops, "oco": [list(pair) for pair in self.order_lists()],
-                "oto": [[w, *p] for w, p in sorted(self._oto.items())]}
+                "oto": [[w, *[list(x) for x in p]] for w, p in sorted(self._oto.items())]}
 
     @classmethod
     def restore(cls, rules: SymbolRules, snapshot: dict) -> OrderBook:
@@ -619,8 +619,9 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
         for a, b in snapshot.get("oco", ()):
             book._oco[a], book._oco[b] = b, a
         for working, *pending in snapshot.get("oto", ()):
-            book._oto[working] = tuple(pending)
-            book._oto_of[pending[0]] = working
+            book._oto[working] = tuple(tuple(p) for p in pending)
+            for p in pending:
+                book._oto_of[p[0]] = working
         book.validate()
         return book
 

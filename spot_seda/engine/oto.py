@@ -15,6 +15,9 @@ the rule runs inside the command that causes it: journaled, replayed and snapsho
 - the working order ended otherwise (canceled, expired, self-trade prevention, an amend to its
   executed quantity): the pending order is CANCELED with it. Canceling the pending order cancels
   the working one. Once placed, the pending order is an order like any other.
+- an OTOCO has two pending orders, an OCO pair: placed together when the working order fills, both
+  or neither (a LIMIT_MAKER that would take, a stop that would trigger: both REJECTED), and from
+  then on linked as an OCO (engine/oco.py). Canceling either before cancels the whole list.
 """
 
 from __future__ import annotations
@@ -28,21 +31,25 @@ class OtoMixin:
     """OrderBook.place_oto and the pending-order rule (module doc); uses the book's indexes."""
 
     def _init_oto(self) -> None:
-        self._oto: dict[int, tuple] = {}  # working order id -> the pending order's place() arguments
+        self._oto: dict[int, tuple] = {}  # working order id -> its pending orders' place() arguments (1 or 2)
         self._oto_of: dict[int, int] = {}  # pending order id -> its working order's id
         self._activations: list[int] = []  # working orders filled in this command: pending orders to place
 
-    def place_oto(self, working: tuple, pending: tuple) -> list:
-        """Place an OTO (each leg a tuple of place()'s arguments). Returns the records."""
-        pid, account = pending[0], pending[1]
+    def place_oto(self, working: tuple, *pending: tuple) -> list:
+        """Place an OTO, or with two pending orders an OTOCO (their pair an OCO once placed); each
+        order a tuple of place()'s arguments. Returns the records."""
         reason = self._refusal(*working)
-        other = "" if reason else self._pending_refusal(*pending)
-        if reason or other:
-            return [_book.OrderReport(working[0], working[1], OrderStatus.REJECTED, 0, 0, 0, reason or "list_rejected"),
-                    _book.OrderReport(pid, account, OrderStatus.REJECTED, 0, 0, 0, other or "list_rejected")]
+        others = [self._pending_refusal(*p) for p in pending]
+        if not reason and len(pending) == 2 and pending[0][8] and pending[0][8] == pending[1][8]:
+            others[1] = "duplicate_client_order_id"
+        if reason or any(others):
+            return [_book.OrderReport(working[0], working[1], OrderStatus.REJECTED, 0, 0, 0, reason or "list_rejected")] + \
+                [_book.OrderReport(p[0], p[1], OrderStatus.REJECTED, 0, 0, 0, (not reason and o) or "list_rejected")
+                 for p, o in zip(pending, others)]
         self._oto[working[0]] = pending
-        self._oto_of[pid] = working[0]
-        out = [_book.OrderReport(pid, account, OrderStatus.PENDING_NEW, 0, 0, pending[6], "")]
+        for p in pending:
+            self._oto_of[p[0]] = working[0]
+        out = [_book.OrderReport(p[0], p[1], OrderStatus.PENDING_NEW, 0, 0, p[6], "") for p in pending]
         out += self.place(*working)
         self._working_ended(working[0], False, out)  # (one that ended at once unfilled: a FOK's expiry)
         return out
@@ -56,27 +63,31 @@ class OtoMixin:
         return ""
 
     def _working_ended(self, working_id: int, filled: bool, out: list) -> None:
-        """A command touched a working order: if it is no longer open, its pending order is to be
-        placed (it FILLED) or is canceled (it ended otherwise)."""
+        """A command touched a working order: if it is no longer open, its pending orders are to be
+        placed (it FILLED) or are canceled (it ended otherwise)."""
         if working_id not in self._oto or working_id in self._orders:
             return
         if filled:
             if working_id not in self._activations:
                 self._activations.append(working_id)
             return
+        for p in self._unlink_oto(working_id):
+            out.append(_book.OrderReport(p[0], p[1], OrderStatus.CANCELED, 0, 0, 0, ""))
+
+    def _unlink_oto(self, working_id: int) -> tuple:
         pending = self._oto.pop(working_id)
-        del self._oto_of[pending[0]]
-        out.append(_book.OrderReport(pending[0], pending[1], OrderStatus.CANCELED, 0, 0, 0, ""))
+        for p in pending:
+            del self._oto_of[p[0]]
+        return pending
 
     def _cancel_pending(self, order_id: int, account: int) -> list:
-        """Cancel an OTO's pending order: it and its working order end CANCELED."""
+        """Cancel an OTO's pending order: the list ends CANCELED (its working order too)."""
         working_id = self._oto_of[order_id]
-        pending = self._oto[working_id]
-        if pending[1] != account:
+        if self._oto[working_id][0][1] != account:
             return [_book.CancelRejected(order_id, account, "", _results.ResultCode.UNKNOWN_ORDER)]
-        del self._oto[working_id]
-        del self._oto_of[order_id]
+        pending = self._unlink_oto(working_id)
         out = [_book.OrderReport(order_id, account, OrderStatus.CANCELED, 0, 0, 0, "")]
+        out += [_book.OrderReport(p[0], p[1], OrderStatus.CANCELED, 0, 0, 0, "") for p in pending if p[0] != order_id]
         working = self._orders.get(working_id)
         if working is not None:
             self._cancel(working, out)
@@ -84,21 +95,29 @@ class OtoMixin:
 
     def _place_pending(self, timestamp: int, out: list) -> None:
         """Place the pending orders whose working orders filled in this command, in that order, at
-        the command's time (each place() places those its own trades filled, first)."""
+        the command's time (each place() places those its own trades filled, first); an OTOCO's two
+        as an OCO: both or neither (engine/oco.py), linked."""
         while self._activations:
-            pending = self._oto.pop(self._activations.pop(0))
-            del self._oto_of[pending[0]]
-            if pending[3] < _FIRST_STOP:
-                out.append(_book.Triggered(pending[0], pending[1]))
-            out += self.place(*pending[:10], timestamp, *pending[11:])
+            pending = [(*p[:10], timestamp, *p[11:]) for p in self._unlink_oto(self._activations.pop(0))]
+            if len(pending) == 2:
+                reasons = [self._refusal(*p) for p in pending]
+                if any(reasons):
+                    out += [_book.OrderReport(p[0], p[1], OrderStatus.REJECTED, 0, 0, 0, r or "list_rejected")
+                            for p, r in zip(pending, reasons)]
+                    continue
+                self._oco[pending[0][0]], self._oco[pending[1][0]] = pending[1][0], pending[0][0]
+            for p in pending:
+                if p[3] < _FIRST_STOP:
+                    out.append(_book.Triggered(p[0], p[1]))
+                out += self.place(*p)
 
     def _validate_oto(self) -> None:
         for working_id, pending in self._oto.items():
-            if working_id not in self._orders or self._oto_of.get(pending[0]) != working_id \
-                    or self.order(pending[0]) is not None:
-                raise _results.InvariantError(f"{self.symbol}: OTO {working_id} -> {pending[0]} is not a working "
-                                              "order on the book and a pending order off it")
-        if len(self._oto_of) != len(self._oto):
+            if working_id not in self._orders or any(self._oto_of.get(p[0]) != working_id or self.order(p[0]) is not None
+                                                     for p in pending):
+                raise _results.InvariantError(f"{self.symbol}: OTO {working_id} is not a working order on the book "
+                                              "with pending orders off it")
+        if len(self._oto_of) != sum(len(p) for p in self._oto.values()):
             raise _results.InvariantError(f"{self.symbol}: OTO indexes disagree")
 
 

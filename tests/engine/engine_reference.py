@@ -82,28 +82,47 @@ class ReferenceBook:
             out += records
             queue += self._triggered(records)
         while self.activations:  # OTO working orders that filled: their pending orders, in turn
-            pending = self.oto.pop(self.activations.pop(0))
-            del self.oto_of[pending[0]]
-            if pending[3] not in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
-                                  OrderType.TAKE_PROFIT_LIMIT):
-                out.append(Triggered(pending[0], pending[1]))
-            out += self.place(*pending[:10], timestamp, *pending[11:])
+            pending = [(*p[:10], timestamp, *p[11:]) for p in self._unlink_oto(self.activations.pop(0))]
+            if len(pending) == 2:  # an OTOCO's pair: an OCO, both or neither
+                reasons = [self._refusal(*p) for p in pending]
+                if any(reasons):
+                    out += [OrderReport(p[0], p[1], S.REJECTED, 0, 0, 0, r or "list_rejected")
+                            for p, r in zip(pending, reasons)]
+                    continue
+                self.links[pending[0][0]], self.links[pending[1][0]] = pending[1][0], pending[0][0]
+            for p in pending:
+                if p[3] not in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
+                                OrderType.TAKE_PROFIT_LIMIT):
+                    out.append(Triggered(p[0], p[1]))
+                out += self.place(*p)
         return out
 
-    def place_oto(self, working, pending):
+    def _unlink_oto(self, working_id):
+        pending = self.oto.pop(working_id)
+        for p in pending:
+            del self.oto_of[p[0]]
+        return pending
+
+    def place_oto(self, working, *pending):
         reason = self._refusal(*working)
-        other = ""
-        if not reason:
-            if any(o.order_id == pending[0] for o in self.open + self.stops) or pending[0] in self.oto_of:
-                other = "duplicate_order_id"
-            elif pending[8] and any(o.account == pending[1] and o.cid == pending[8] for o in self.open + self.stops):
-                other = "duplicate_client_order_id"
-        if reason or other:
-            return [OrderReport(working[0], working[1], S.REJECTED, 0, 0, 0, reason or "list_rejected"),
-                    OrderReport(pending[0], pending[1], S.REJECTED, 0, 0, 0, other or "list_rejected")]
+        others = []
+        for p in pending:
+            if any(o.order_id == p[0] for o in self.open + self.stops) or p[0] in self.oto_of:
+                others.append("duplicate_order_id")
+            elif p[8] and any(o.account == p[1] and o.cid == p[8] for o in self.open + self.stops):
+                others.append("duplicate_client_order_id")
+            else:
+                others.append("")
+        if not reason and len(pending) == 2 and pending[0][8] and pending[0][8] == pending[1][8]:
+            others[1] = "duplicate_client_order_id"
+        if reason or any(others):
+            return [OrderReport(working[0], working[1], S.REJECTED, 0, 0, 0, reason or "list_rejected")] + \
+                [OrderReport(p[0], p[1], S.REJECTED, 0, 0, 0, (not reason and o) or "list_rejected")
+                 for p, o in zip(pending, others)]
         self.oto[working[0]] = pending
-        self.oto_of[pending[0]] = working[0]
-        out = [OrderReport(pending[0], pending[1], S.PENDING_NEW, 0, 0, pending[6], "")]
+        for p in pending:
+            self.oto_of[p[0]] = working[0]
+        out = [OrderReport(p[0], p[1], S.PENDING_NEW, 0, 0, p[6], "") for p in pending]
         out += self.place(*working)
         out += self._working_ended(working[0], False)
         return out
@@ -115,9 +134,7 @@ class ReferenceBook:
             if working_id not in self.activations:
                 self.activations.append(working_id)
             return []
-        pending = self.oto.pop(working_id)
-        del self.oto_of[pending[0]]
-        return [OrderReport(pending[0], pending[1], S.CANCELED, 0, 0, 0, "")]
+        return [OrderReport(p[0], p[1], S.CANCELED, 0, 0, 0, "") for p in self._unlink_oto(working_id)]
 
     def _triggered(self, records):
         """The pending stops any of these trades' prices reach, taken off the list, oldest first."""
@@ -290,10 +307,11 @@ class ReferenceBook:
     def cancel(self, order_id, account):
         if order_id in self.oto_of:  # an OTO's pending order: it and its working order go
             working_id = self.oto_of[order_id]
-            if self.oto[working_id][1] != account:
+            if self.oto[working_id][0][1] != account:
                 return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
-            del self.oto[working_id], self.oto_of[order_id]
+            pending = self._unlink_oto(working_id)
             out = [OrderReport(order_id, account, S.CANCELED, 0, 0, 0, "")]
+            out += [OrderReport(p[0], p[1], S.CANCELED, 0, 0, 0, "") for p in pending if p[0] != order_id]
             for o in self.open:
                 if o.order_id == working_id:
                     self.open.remove(o)
@@ -326,7 +344,7 @@ class ReferenceBook:
     def amend(self, order_id, account, new_qty, cid=""):
         """Reduce an order's total quantity in place (its list position, hence its priority, kept)."""
         found = [o for o in self.open + self.stops if o.order_id == order_id and o.account == account]
-        if not found and order_id in self.oto_of and self.oto[self.oto_of[order_id]][1] == account:
+        if not found and order_id in self.oto_of and self.oto[self.oto_of[order_id]][0][1] == account:
             return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]
         if not found:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]

@@ -219,6 +219,35 @@ class TwoStageExchange:
             (pending, account, p_side, p_type, TIF.GTC, p_price, p_qty, holds[1][1], "", stp, working,
              p_stop if p_type.is_stop else 0))
 
+    def place_otoco(self, account, side, price, qty, p_side, limit_price, stop_price, stop_limit, p_qty):
+        """An OTOCO, as Acquiring takes it: the working order's own hold, and one shared by the pair."""
+        self.next_id += 3
+        working, above, below = self.next_id - 2, self.next_id - 1, self.next_id
+        stop_type = T.STOP_LOSS_LIMIT if stop_limit else T.STOP_LOSS
+        w_asset, w_amount = order_hold(self.rules, side, T.LIMIT, price, qty, 0)
+        quote = 0
+        if p_side == Side.BUY and stop_type == T.STOP_LOSS:
+            quote = self.acq.balance(account, "USDT")[0] - (w_amount if w_asset == "USDT" else 0)
+        p_asset, p_amount = order_hold(self.rules, p_side, T.LIMIT_MAKER, limit_price, p_qty, 0)
+        p_amount = max(p_amount, order_hold(self.rules, p_side, stop_type, stop_limit, p_qty, quote)[1])
+        needs = [(working, w_asset, w_amount), (above, p_asset, p_amount)]
+        for asset in {w_asset, p_asset}:
+            if min(w_amount, p_amount) <= 0 or \
+                    sum(a for _, s, a in needs if s == asset) > self.acq.balance(account, asset)[0]:
+                return
+        for oid, asset, amount in needs:
+            code, changes = self.acq.freeze(oid, account, asset, amount)
+            assert code == ResultCode.OK, code
+            self.to_stl.append(changes)
+            self.matched.append(("adopt", oid, account, asset, amount))
+        assert self.acq.share_hold(below, above) == ResultCode.OK
+        self.matched.append(("share", below, above))
+        stp = self.rng.randrange(5)
+        self.matched += self.book.place_oto(
+            (working, account, side, T.LIMIT, TIF.GTC, price, qty, 0, "", stp, working),
+            (above, account, p_side, T.LIMIT_MAKER, TIF.GTC, limit_price, p_qty, 0, "", stp, working),
+            (below, account, p_side, stop_type, TIF.GTC, stop_limit, p_qty, quote, "", stp, working, stop_price))
+
     def place_oco(self, account, side, limit_price, stop_price, stop_limit, qty):
         """An OCO, as Acquiring takes it: one freeze for both legs (the larger need), shared."""
         self.next_id += 2
@@ -366,6 +395,10 @@ op = st.one_of(
               st.integers(1, 40).map(lambda k: k * 10_000), st.sampled_from(Side),
               st.sampled_from([T.LIMIT, T.LIMIT_MAKER, T.MARKET, T.STOP_LOSS_LIMIT, T.TAKE_PROFIT]),
               st.integers(9_990, 10_010), st.integers(9_990, 10_010), st.integers(1, 40).map(lambda k: k * 10_000)),
+    st.tuples(st.just("otoco"), st.integers(1, 4), st.sampled_from(Side), st.integers(9_990, 10_010),
+              st.integers(1, 40).map(lambda k: k * 10_000), st.sampled_from(Side), st.integers(9_990, 10_010),
+              st.integers(9_990, 10_010), st.one_of(st.just(0), st.integers(9_990, 10_010)),
+              st.integers(1, 40).map(lambda k: k * 10_000)),
     st.tuples(st.just("oco"), st.integers(1, 4), st.sampled_from(Side), st.integers(9_990, 10_010),
               st.integers(9_990, 10_010), st.one_of(st.just(0), st.integers(9_990, 10_010)),
               st.integers(1, 40).map(lambda k: k * 10_000)),
@@ -400,6 +433,8 @@ def test_book_and_two_ledgers_conserve_and_never_double_spend(ops, seed):
             ex.place_oco(*o[1:])
         elif o[0] == "oto":
             ex.place_oto(*o[1:])
+        elif o[0] == "otoco":
+            ex.place_otoco(*o[1:])
         else:
             ex.pump()
         ex.check_conservation()  # after every operation
