@@ -117,8 +117,17 @@ def order_ops_paths(new_order: list[dict]) -> dict:
                   description="SIGNED. A working order (LIMIT / LIMIT_MAKER) and a pending order placed by Match when "
                               "the working one has filled (PENDING_NEW until then); each holds its funds from entry; "
                               "canceling either cancels both. Counts two orders.")
-    refused_otoco = _signed("New order list OTOCO", _json(_ref("Empty"), "never: refused"), [new_order[0]], body=True,
-                            description="SIGNED. OTOCO lists are not supported: -2010.")
+    otoco_params = [p for p in oto_params if not p["name"].startswith("pending")] + [
+        _p("pendingSide", _str(enum=["BUY", "SELL"]), True), _p("pendingQuantity", _dec(), True)]
+    for where in ("Above", "Below"):
+        otoco_params += [_p(f"pending{where}Type", _str(enum=["LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT",
+                                                              "STOP_LOSS", "STOP_LOSS_LIMIT"]), where == "Above"),
+                         _p(f"pending{where}ClientOrderId", _str(pattern=_CLIENT_ID)), _p(f"pending{where}Price", _dec()),
+                         _p(f"pending{where}StopPrice", _dec()),
+                         _p(f"pending{where}TimeInForce", _str(enum=["GTC", "IOC", "FOK"]))]
+    refused_otoco = _signed("New order list OTOCO", _json(_ref("OrderListPlaced")), otoco_params, body=True,
+                            description="SIGNED. An OTO whose pending orders are an OCO pair (the OCO's rules), placed "
+                                        "together when the working order fills. Counts three orders.")
     lists = {
         "/api/v3/orderList/oco": {"post": _signed("New order list OCO", _json(_ref("OrderListPlaced")), oco_params,
                                                   body=True, description=oco_text)},

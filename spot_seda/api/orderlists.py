@@ -3,9 +3,9 @@
 allOrderList, openOrderList). The one-cancels-the-other rule is Match's (engine/oco.py), the shared
 hold Acquiring's and Settlement's (stages/orderlists.py); these handlers only take and answer.
 
-OTO lists (POST /api/v3/orderList/oto) likewise: the pending order is placed by Match when the
-working order has filled (engine/oto.py), its funds held from entry. OTOCO is not built: placing
-one is refused -2010 "OTOCO orders are not supported for this symbol.".
+OTO and OTOCO lists (POST /api/v3/orderList/oto, /otoco) likewise: the pending order (an OTOCO's
+pending OCO pair) is placed by Match when the working order has filled (engine/oto.py), its funds
+held from entry.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from aiohttp import web
 
 from ..binance import errors, orderlists, params
 from ..binance.errors import ApiError
-from ..model.commands import Cancel, NewOco, NewOrder, NewOto
+from ..model.commands import Cancel, NewOco, NewOrder, NewOto, NewOtoco
 from ..stages.acquiring import CommandError, Waiter, cancel_client_id
 from .admission import deadline_of
 from .plumbing import HISTORY, INTAKE, commit, read_fresh, signed, stage_of
 from .ratelimit import count_order
 
-OTOCO_REFUSED = "OTOCO orders are not supported for this symbol."
 #: why the book refused a leg -> Binance's answer to the list
 _REFUSALS = {
     "would_take": "The relationship of the prices for the orders is not correct.",
@@ -50,28 +49,26 @@ def _waiter(loop, fills: bool) -> tuple[Waiter, asyncio.Future]:
 
 async def _new_list(request: web.Request, kind: str) -> web.Response:
     account_id, p = await signed(request)
-    count_order(request, account_id)  # a list of two counts two orders (Binance's unfilled order count 2)
-    count_order(request, account_id)
+    for _ in range(3 if kind == "OTOCO" else 2):  # each order of the list counts (Binance's unfilled order count)
+        count_order(request, account_id)
     stage = stage_of(request)
-    parse = {"OCO": orderlists.parse_oco, "legacy": orderlists.parse_legacy_oco, "OTO": orderlists.parse_oto}[kind]
+    parse = {"OCO": orderlists.parse_oco, "legacy": orderlists.parse_legacy_oco, "OTO": orderlists.parse_oto,
+             "OTOCO": orderlists.parse_otoco}[kind]
     oco = parse(p, stage.rules)
     cid = oco.list_client_order_id
     if cid and any(lst["account"] == account_id and lst["list_client_order_id"] == cid
                    for lst in stage.order_lists.values()):
         raise errors.duplicate_order()
     loop = asyncio.get_running_loop()
-    waiters = [_waiter(loop, oco.resp_type == "FULL") for _ in range(2)]
+    waiters = [_waiter(loop, oco.resp_type == "FULL") for _ in oco.legs]
     legs = tuple(NewOrder(account_id, oco.symbol, leg.side.name, leg.type.name, leg.time_in_force.name, leg.price,
                           leg.qty, leg.quote_qty, leg.client_order_id or "", leg.stp.name, 0, stop_price=leg.stop_price)
                  for leg in oco.legs)
     deadline = deadline_of(request)
     await request.app[INTAKE].admit(deadline)
-    if kind == "OTO":
-        orders, accepted, outputs = stage.new_oto(NewOto(account_id, oco.symbol, 0, legs, cid or ""),
-                                                  (waiters[0][0], waiters[1][0]))
-    else:
-        orders, accepted, outputs = stage.new_oco(NewOco(account_id, oco.symbol, 0, legs, cid or ""),
-                                                  (waiters[0][0], waiters[1][0]))
+    command = {"OTO": NewOto, "OTOCO": NewOtoco}.get(kind, NewOco)(account_id, oco.symbol, 0, legs, cid or "")
+    new = {"OTO": stage.new_oto, "OTOCO": stage.new_otoco}.get(kind, stage.new_oco)
+    orders, accepted, outputs = new(command, tuple(w[0] for w in waiters))
     ids = [o["order_id"] for o in orders]
     try:
         await commit(request, accepted, outputs, deadline)
@@ -83,7 +80,7 @@ async def _new_list(request: web.Request, kind: str) -> web.Response:
     finals = [o for o, _ in answers]
     for final in finals:
         if final.get("status") == "REJECTED" and final.get("reason") != "list_rejected":
-            if kind == "OTO" and final.get("reason") == "would_take":
+            if kind in ("OTO", "OTOCO") and final is finals[0] and final.get("reason") == "would_take":
                 raise errors.would_take()
             raise ApiError(-2010, _REFUSALS.get(final.get("reason"), "Order was not accepted."))
     return web.json_response(orderlists.placed_json(finals, stage.rules[oco.symbol], oco.resp_type,
@@ -106,10 +103,8 @@ async def new_oto(request: web.Request) -> web.Response:
 
 
 async def new_otoco(request: web.Request) -> web.Response:
-    """POST /api/v3/orderList/otoco: -2010 (module doc)."""
-    _account_id, p = await signed(request)
-    params.parse_symbol(p, stage_of(request).rules)
-    raise ApiError(-2010, OTOCO_REFUSED)
+    """POST /api/v3/orderList/otoco."""
+    return await _new_list(request, "OTOCO")
 
 
 def _open_list(request: web.Request, account_id: int, list_id: int | None, cid: str | None) -> dict | None:
@@ -132,34 +127,32 @@ async def cancel_order_list(request: web.Request) -> web.Response:
     if lst is None or lst["symbol"] != symbol:
         raise ApiError(-2011, "Order list does not exist.")
     loop = asyncio.get_running_loop()
-    first, second = lst["orders"]
-    if first not in stage.account(account_id).open_orders:  # an OTO whose working order filled: its pending one
-        first, second = second, first
-    waiters = [_waiter(loop, False) for _ in range(2)]
+    open_now = stage.account(account_id).open_orders
+    ids = lst["orders"]
+    first = next((i for i in ids if i in open_now), ids[0])  # (an OTO whose working order filled: a pending one)
+    others = [i for i in ids if i != first and i in open_now]
+    waiters = [_waiter(loop, False) for _ in ids]
     deadline = deadline_of(request)
     await request.app[INTAKE].admit(deadline)
     try:  # canceling one order of a list cancels the other (engine/oco.py, oto.py): one command
         accepted, outputs = stage.cancel(Cancel(account_id, symbol, first, 0, cancel_id), waiters[0][0])
     except CommandError:
         raise ApiError(-2011, "Order list does not exist.") from None
-    waiters[1][0].cancel = True
-    open_second = second in stage.account(account_id).open_orders
-    if open_second:
-        stage.waiters[second] = waiters[1][0]
+    for other, (waiter, _f) in zip(others, waiters[1:]):
+        waiter.cancel = True
+        stage.waiters[other] = waiter
     try:
         await commit(request, accepted, outputs, deadline)
     except ApiError:
-        stage.waiters.pop(first, None)
-        stage.waiters.pop(second, None)
+        for i in [first, *others]:
+            stage.waiters.pop(i, None)
         raise
-    futures = [(first, waiters[0][1])] + ([(second, waiters[1][1])] if open_second else [])
+    futures = [(first, waiters[0][1])] + [(i, w[1]) for i, w in zip(others, waiters[1:])]
     finals = [o for o, _ in await _wait_all(request, futures, deadline)]
     if any(f.get("status") != "CANCELED" for f in finals):
         raise ApiError(-2011, "Order list does not exist.")  # (it ended before the cancel came)
-    if not open_second:
-        finals.append(stage.orders.get(second) or request.app[HISTORY].order(second))
     order_of = {f["order_id"]: f for f in finals}
-    finals = [order_of[i] for i in lst["orders"]]
+    finals = [order_of.get(i) or stage.orders.get(i) or request.app[HISTORY].order(i) for i in ids]
     return web.json_response(orderlists.canceled_json(finals, stage.rules[symbol],
                                                       [cancel_client_id(accepted) if o["order_id"] == first
                                                        else f"cancel-{o['order_id']}" for o in finals],

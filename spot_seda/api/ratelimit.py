@@ -52,7 +52,7 @@ UNIT_LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
 #: the requests that place an order: counted per account (count_order)
 ORDER_ROUTES = frozenset({("POST", "/api/v3/order"), ("POST", "/api/spot/v2/"), ("POST", "/api/v3/order/cancelReplace"),
                           ("POST", "/api/v3/orderList/oco"), ("POST", "/api/v3/order/oco"),
-                          ("POST", "/api/v3/orderList/oto")})
+                          ("POST", "/api/v3/orderList/oto"), ("POST", "/api/v3/orderList/otoco")})
 #: request key: the account's order counts after this order (the middleware writes the headers)
 ORDER_COUNTS = "spot_seda.order_counts"
 #: request key: seconds to send in Retry-After with a 429 raised by a handler (the orders limit)

@@ -53,7 +53,7 @@ class Oco(msgspec.Struct, frozen=True, kw_only=True):
     """A validated OCO: the leg that works first on its own (LIMIT_MAKER / TAKE_PROFIT...), the stop leg."""
 
     symbol: str
-    legs: tuple[NewOrder, NewOrder]
+    legs: tuple[NewOrder, ...]
     list_client_order_id: str | None
     resp_type: str
 
@@ -162,6 +162,54 @@ def parse_oto(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oc
     return Oco(symbol=symbol, legs=(legs[0], legs[1]), list_client_order_id=list_cid, resp_type=resp)
 
 
+OTOCO_PARAMS = frozenset({"symbol", "listClientOrderId", "newOrderRespType", "selfTradePreventionMode", "recvWindow",
+                          "timestamp", "signature", "pendingSide", "pendingQuantity",
+                          *(f"working{name}" for name in _OTO_LEG),
+                          *(f"pending{where}{name}" for where in ("Above", "Below") for name in _LEG_PARAMS)})
+
+
+def parse_otoco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oco:
+    """POST /api/v3/orderList/otoco: an OTO's working order and a pending OCO pair (pendingAbove* and
+    pendingBelow*, on pendingSide for pendingQuantity), the pair under the OCO's rules."""
+    symbol = parse_symbol(params, rules)
+    for name in ("workingType", "workingSide", "workingPrice", "workingQuantity", "pendingSide", "pendingQuantity",
+                 "pendingAboveType"):
+        if not _get(params, name):
+            raise errors.mandatory_missing(name)
+    if params["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
+        raise errors.invalid_order_type()
+    names = {f"working{k}": v for k, v in _OTO_LEG.items()}
+    p = {v: params[k] for k, v in names.items() if k in params} | {"symbol": symbol}
+    if "selfTradePreventionMode" in params:
+        p["selfTradePreventionMode"] = params["selfTradePreventionMode"]
+    working = _leg({}, p, names, rules)
+    shared = {"symbol": symbol, "side": params["pendingSide"], "quantity": params["pendingQuantity"]}
+    if "selfTradePreventionMode" in params:
+        shared["selfTradePreventionMode"] = params["selfTradePreventionMode"]
+    pair = {}
+    for where in ("Above", "Below"):
+        names = {f"pending{where}{k}": v for k, v in _LEG_PARAMS.items()}
+        pair[where] = ({v: params[k] for k, v in names.items() if k in params}, names)
+    types = (pair["Above"][0].get("type"), pair["Below"][0].get("type"))
+    if not ((types[0] in WORKS_FIRST and types[1] in STOPS) or (types[1] in WORKS_FIRST and types[0] in STOPS)):
+        raise ApiError(-2010, "Unsupported order combination")
+    first, stop = (pair["Above"], pair["Below"]) if types[0] in WORKS_FIRST else (pair["Below"], pair["Above"])
+    legs = (working, _leg(shared, *first, rules), _leg(shared, *stop, rules))
+    cids = [leg.client_order_id for leg in legs if leg.client_order_id]
+    if len(set(cids)) != len(cids):
+        raise errors.duplicate_order()
+    list_cid = _get(params, "listClientOrderId")
+    if list_cid == "":
+        raise errors.empty_new_client_order_id()
+    if list_cid is not None and not _CLIENT_ORDER_ID.fullmatch(list_cid):
+        raise errors.illegal_chars("listClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
+    resp = _get(params, "newOrderRespType") or "FULL"
+    if resp not in ("ACK", "RESULT", "FULL"):
+        raise errors.illegal_chars("newOrderRespType", "ACK, RESULT, FULL")
+    _check_known(params, OTOCO_PARAMS)
+    return Oco(symbol=symbol, legs=legs, list_client_order_id=list_cid, resp_type=resp)
+
+
 def parse_list_ref(params: Mapping[str, str], id_name: str, cid_name: str) -> tuple[int | None, str | None]:
     """orderListId and/or a list client id (GET: origClientOrderId, DELETE: listClientOrderId)."""
     list_id = parse_int(params, "orderListId")
@@ -191,7 +239,8 @@ def list_json(orders: list[dict], transaction_time: int | None = None) -> dict:
     status_type, order_status = list_status(orders)
     first = orders[0]
     return {
-        "orderListId": first["order_list_id"], "contingencyType": first.get("contingency_type") or "OCO",
+        "orderListId": first["order_list_id"],
+        "contingencyType": {"OTOCO": "OTO"}.get(first.get("contingency_type"), first.get("contingency_type") or "OCO"),
         "listStatusType": status_type,
         "listOrderStatus": order_status, "listClientOrderId": first.get("list_client_order_id") or "",
         "transactionTime": transaction_time if transaction_time is not None else max(o.get("update_time") or 0

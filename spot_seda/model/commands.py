@@ -82,6 +82,18 @@ class NewOto(msgspec.Struct, tag="new_oto", tag_field="cmd", frozen=True, gc=Fal
     order_list_id: int = 0
 
 
+class NewOtoco(msgspec.Struct, tag="new_otoco", tag_field="cmd", frozen=True, gc=False):
+    """POST /api/v3/orderList/otoco: a working order and a pending OCO pair (the LIMIT_MAKER /
+    TAKE_PROFIT(_LIMIT) one first), placed when the working order fills (engine/oto.py)."""
+
+    account: int
+    symbol: str
+    timestamp: int
+    legs: tuple[NewOrder, NewOrder, NewOrder]  # (working, pending above/limit, pending stop)
+    list_client_order_id: str = ""
+    order_list_id: int = 0
+
+
 class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=False):
     """A deposit (amount > 0) or withdrawal (amount < 0) of free funds."""
 
@@ -92,7 +104,7 @@ class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=
     ref: str = ""
 
 
-Command = Union[NewOrder, Cancel, Amend, NewOco, NewOto, Transfer]
+Command = Union[NewOrder, Cancel, Amend, NewOco, NewOto, NewOtoco, Transfer]
 
 ENCODER = msgspec.msgpack.Encoder()
 DECODER = msgspec.msgpack.Decoder(Command)

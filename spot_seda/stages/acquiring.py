@@ -34,7 +34,7 @@ from ..engine.depthview import DepthView
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
-from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, Transfer
+from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Transfer
 from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of
 from ..model.enums import MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
 from .base import Publish, Stage
@@ -45,6 +45,7 @@ KEEP_FINISHED = 100_000
 _NO_VIEW = {"available": 0, "frozen": 0}
 
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
+_LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
 
 
 class CommandError(Exception):
@@ -299,9 +300,9 @@ class AcquiringStage(OrderListsMixin, Stage):
             return self.cancel(cmd, journaled=journaled)
         if type(cmd) is Amend:
             return self.amend(cmd, journaled=journaled)
-        if type(cmd) is NewOco or type(cmd) is NewOto:
-            _orders, accepted, outputs = self._new_list(cmd, "OCO" if type(cmd) is NewOco else "OTO", (None, None),
-                                                        journaled)
+        kind = _LIST_KINDS.get(type(cmd))
+        if kind is not None:
+            _orders, accepted, outputs = self._new_list(cmd, kind, (None,) * len(cmd.legs), journaled)
             return accepted, outputs
         return self.transfer(cmd, journaled=journaled)
 

@@ -67,7 +67,7 @@ class MatchStage(Stage):
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()
         self.books = {symbol: OrderBook(rules) for symbol, rules in self.rules.items()}
-        self.pending_oco: tuple[int, dict] | None = None  # an order list's first order, until its second comes
+        self.pending_oco: list[tuple[int, dict]] | None = None  # an order list's first orders, until its last
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         result: list[Publish] = []  # per command, in command order: the runner keeps it per partition
@@ -82,20 +82,20 @@ class MatchStage(Stage):
             firsts: dict[int, dict] = {}  # the new orders of this command: their first reports repeat these
             if type(change) is Created:
                 leg = fields.get("list_leg")
-                if leg == 1:  # an order list's first order: placed with the second, which comes next
-                    self.pending_oco = (order_id, fields)
+                if leg is not None and leg < fields["list_legs"]:  # an order list's: placed with its last
+                    self.pending_oco = (self.pending_oco or []) + [(order_id, fields)]
                     continue
-                if leg == 2:
-                    first_id, first = self.pending_oco
+                if leg is not None:
+                    legs = self.pending_oco + [(order_id, fields)]
                     self.pending_oco = None
-                    args = (_place_args(first_id, first, entry.timestamp), _place_args(order_id, fields, entry.timestamp))
-                    if fields["contingency_type"] == "OTO":
-                        records = book.place_oto(*args)
-                    else:
+                    args = [_place_args(i, f, entry.timestamp) for i, f in legs]
+                    if fields["contingency_type"] == "OCO":
                         records = book.place_oco(*args)
-                        if records[-1].status == OrderStatus.REJECTED:  # neither placed: nothing is shared
-                            fields = {k: v for k, v in fields.items() if k != "hold_of"}
-                    firsts = {first_id: first, order_id: fields}
+                    else:
+                        records = book.place_oto(*args)
+                    if records[-1].status == OrderStatus.REJECTED:  # none placed: nothing is shared
+                        legs[-1] = (order_id, {k: v for k, v in fields.items() if k != "hold_of"})
+                    firsts = dict(legs)
                 else:
                     records = book.place(*_place_args(order_id, fields, entry.timestamp))
                     firsts = {order_id: fields}

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..engine.ledger import order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange
-from ..model.commands import NewOco, NewOrder, NewOto
+from ..model.commands import NewOco, NewOrder, NewOto, NewOtoco
 from ..model.entities import ORDER_CREATED
 from ..model.enums import EntityType, OrderType, Side, Topic
 
@@ -35,6 +35,11 @@ class OrderListsMixin:
     def new_oto(self, cmd: NewOto, waiters: tuple = (None, None), journaled: bool = False):
         """Accept an OTO (working order, pending order): as new_oco, each order frozen for itself."""
         return self._new_list(cmd, "OTO", waiters, journaled)
+
+    def new_otoco(self, cmd: NewOtoco, waiters: tuple = (None, None, None), journaled: bool = False):
+        """Accept an OTOCO (working order, pending OCO pair): the working order holds its own funds,
+        the pair one hold, shared."""
+        return self._new_list(cmd, "OTOCO", waiters, journaled)
 
     def _new_list(self, cmd, kind: str, waiters: tuple, journaled: bool):
         from .acquiring import DUPLICATE, NSF, OVERLOADED, CommandError, balance_entries  # (acquiring imports us)
@@ -59,13 +64,13 @@ class OrderListsMixin:
             if type_.working_type == OrderType.MARKET and side == Side.BUY and not quote_qty:
                 # a market buy's budget: the quote asset left free (an OTO's: after its working order's)
                 quote_qty = self.ledger.balance(account_id, rules.quote)[0] - sum(
-                    n[1] for n in needs if n[0] == rules.quote) if kind == "OTO" else \
+                    n[1] for n in needs[:1] if n[0] == rules.quote) if kind != "OCO" else \
                     self.ledger.balance(account_id, rules.quote)[0]
             budgets.append(quote_qty)
             needs.append(order_hold(rules, side, type_, leg.price, leg.qty, quote_qty))
         first_id = legs[0].order_id or self.next_order_id
-        second_id = legs[1].order_id or first_id + 1
-        ids = (first_id, second_id)
+        ids = tuple(leg.order_id or first_id + n for n, leg in enumerate(legs))
+        second_id = ids[1]
         if kind == "OCO":  # one hold, what the dearer leg needs, shared
             frozen = [(needs[0][0], max(n[1] for n in needs)), (needs[0][0], 0)]
             code, changes = self.ledger.freeze(first_id, account_id, frozen[0][0], frozen[0][1], force=journaled)
@@ -73,8 +78,10 @@ class OrderListsMixin:
                 raise CommandError(NSF)
             if self.ledger.share_hold(second_id, first_id) != ResultCode.OK:
                 raise ValueError(f"OCO legs {first_id}, {second_id}: the hold cannot be shared")
-        else:  # each its own, both or neither
-            frozen = needs
+        else:  # each its own, both or neither (an OTOCO's pair: one, shared)
+            if kind == "OTOCO":
+                needs = [needs[0], (needs[1][0], max(needs[1][1], needs[2][1]))]
+            frozen = needs + [(needs[1][0], 0)] if kind == "OTOCO" else needs
             if not journaled:
                 for asset in {n[0] for n in needs}:
                     if min(n[1] for n in needs) <= 0 or \
@@ -86,9 +93,11 @@ class OrderListsMixin:
                 if code != ResultCode.OK:
                     raise ValueError(f"OTO order {order_id}: the checked freeze failed ({code.name})")
                 changes += more
+            if kind == "OTOCO" and self.ledger.share_hold(ids[2], ids[1]) != ResultCode.OK:
+                raise ValueError(f"OTOCO orders {ids[1]}, {ids[2]}: the hold cannot be shared")
         list_id = cmd.order_list_id or self.next_order_list_id
         self.next_order_list_id = max(self.next_order_list_id, list_id + 1)
-        self.next_order_id = max(self.next_order_id, second_id + 1)
+        self.next_order_id = max(self.next_order_id, ids[-1] + 1)
         list_cid = cmd.list_client_order_id or f"list-{list_id}"
         accepted_legs, orders, created = [], [], []
         for n, (leg, order_id, quote_qty) in enumerate(zip(legs, ids, budgets), start=1):
@@ -100,7 +109,7 @@ class OrderListsMixin:
                 "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cid,
                 "side": leg.side, "type": leg.type, "time_in_force": leg.time_in_force, "price": leg.price,
                 "qty": leg.qty, "quote_qty": quote_qty, "stp": leg.stp, "frozen_asset": frozen[n - 1][0],
-                "frozen": frozen[n - 1][1], "status": "PENDING_NEW" if kind == "OTO" and n == 2 else "NEW",
+                "frozen": frozen[n - 1][1], "status": "PENDING_NEW" if kind != "OCO" and n >= 2 else "NEW",
                 "executed_qty": 0, "cum_quote_qty": 0, "time": now, "update_time": now, "working_time": -1,
                 "order_list_id": list_id, "list_client_order_id": list_cid, "contingency_type": kind,
             }
@@ -109,9 +118,10 @@ class OrderListsMixin:
                 order["stop_price"] = leg.stop_price
                 fields.append(FieldChange("stop_price", leg.stop_price))
             fields += [FieldChange("order_list_id", list_id), FieldChange("list_client_order_id", list_cid),
-                       FieldChange("contingency_type", kind), FieldChange("list_leg", n)]
-            if kind == "OCO" and n == 2:
-                fields.append(FieldChange("hold_of", first_id))
+                       FieldChange("contingency_type", kind), FieldChange("list_leg", n),
+                       FieldChange("list_legs", len(legs))]
+            if (kind == "OCO" and n == 2) or (kind == "OTOCO" and n == 3):  # (the second of an OCO pair)
+                fields.append(FieldChange("hold_of", ids[n - 2]))
             self.orders[order_id] = order
             state.open_orders[order_id] = order
             state.client_ids[cid] = order_id
@@ -121,7 +131,7 @@ class OrderListsMixin:
                 self.waiters[order_id] = waiters[n - 1]
         self.order_lists[list_id] = {"order_list_id": list_id, "list_client_order_id": list_cid, "symbol": cmd.symbol,
                                      "account": account_id, "orders": list(ids), "time": now, "contingency_type": kind}
-        self.new_in_flight += 2
+        self.new_in_flight += len(legs)
         accepted = type(cmd)(account_id, cmd.symbol, now, tuple(accepted_legs), list_cid, list_id)
         return orders, accepted, [(Topic.ORDER, cmd.symbol, created),
                                   (Topic.BALANCE, str(account_id), balance_entries(changes, now))]

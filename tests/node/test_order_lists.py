@@ -206,7 +206,7 @@ def test_refusals_change_nothing(node):
             status, doc = await bidder.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=bid["orderId"])
             assert status == 200, doc
             status, doc = await client.signed("POST", "/api/v3/orderList/otoco", symbol=SYMBOL)
-            assert (status, doc) == (400, {"code": -2010, "msg": "OTOCO orders are not supported for this symbol."})
+            assert (status, doc["code"]) == (400, -1102), doc  # (workingType, the first it needs)
             status, doc = await client.signed("GET", "/api/v3/orderList", orderListId=99999)
             assert (status, doc) == (400, {"code": -2013, "msg": "Order list does not exist."})
     run(scenario())
@@ -329,3 +329,37 @@ def test_python_binance_places_an_oto(node):
     assert placed["contingencyType"] == "OTO" and [r["status"] for r in placed["orderReports"]] == ["NEW", "PENDING_NEW"]
     canceled = client.v3_delete_order_list(symbol=SYMBOL, orderListId=placed["orderListId"])
     assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
+
+
+def test_an_otoco_places_its_pair_when_the_working_order_fills(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
+            params = {"symbol": SYMBOL, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": "20000",
+                      "workingQuantity": "0.1", "workingTimeInForce": "GTC", "pendingSide": "SELL",
+                      "pendingQuantity": "0.1", "pendingAboveType": "LIMIT_MAKER", "pendingAbovePrice": "23000",
+                      "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": "18000"}
+            status, doc = await client.signed("POST", "/api/v3/orderList/otoco", **params)
+            assert status == 200, doc
+            assert [r["status"] for r in doc["orderReports"]] == ["NEW", "PENDING_NEW", "PENDING_NEW"]
+            working, above, below = (o["orderId"] for o in doc["orders"])
+            await expect_balance(client, "BTC", "0", "0.1")  # the pair holds its 0.1 BTC once
+            seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="IOC",
+                                              quantity="0.1", price="20000")
+            assert status == 200 and sold["status"] == "FILLED", sold
+
+            async def placed():
+                status, a = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=above)
+                status, b = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=below)
+                assert (a["status"], a["isWorking"], b["status"], b["isWorking"]) == ("NEW", True, "NEW", False), (a, b)
+            await eventually(placed)
+            # the pair is an OCO now: canceling the list cancels both
+            status, canceled = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
+                                                   orderListId=doc["orderListId"])
+            assert status == 200, canceled
+            assert [r["status"] for r in canceled["orderReports"]] == ["FILLED", "CANCELED", "CANCELED"]
+            await expect_balance(client, "BTC", str(D("0.2") - D("0.0001")), "0")
+            assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
+    run(scenario())

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 
 from spot_seda.journal import Journal
-from spot_seda.model.commands import ENCODER, NewOco, NewOrder, NewOto
+from spot_seda.model.commands import ENCODER, NewOco, NewOrder, NewOto, NewOtoco
 from tests.runtime.test_replay import commands, run
 from tests.runtime.test_shm_replay import replay
 
@@ -45,7 +45,14 @@ def oco_commands(seed: int, n: int) -> list:
                              "NONE", 0),
                     NewOrder(cmd.account, symbol, back, pending_type, "GTC", 0 if pending_type == "MARKET" else target,
                              qty, 0, "", "NONE", 0, stop_price=target if pending_type == "TAKE_PROFIT_LIMIT" else 0))
-            out.append(NewOto(cmd.account, symbol, cmd.timestamp, legs))
+            if rng.random() < 0.4:  # an OTOCO: the pending order with a stop below (above) it
+                stop = mid - sign * rng.randint(0, 40) * 100
+                legs = (legs[0], NewOrder(cmd.account, symbol, back, "LIMIT_MAKER", "GTC", target, qty, 0, "", "NONE", 0),
+                        NewOrder(cmd.account, symbol, back, "STOP_LOSS", "GTC", 0, qty, 0, "", "NONE", 0,
+                                 stop_price=stop))
+                out.append(NewOtoco(cmd.account, symbol, cmd.timestamp, legs))
+            else:
+                out.append(NewOto(cmd.account, symbol, cmd.timestamp, legs))
     return out
 
 
@@ -61,7 +68,10 @@ def test_ocos_give_byte_identical_change_logs_live_from_the_journal_and_over_shm
     assert not acquiring.ledger.negative()
     legs_done = [o for o in acquiring.orders.values() if "order_list_id" in o and o["status"] in ("FILLED", "CANCELED")]
     assert sum(o["status"] == "FILLED" for o in legs_done) > 5 and sum(o["status"] == "CANCELED" for o in legs_done) > 5
-    assert sum(type(c) is NewOto for c in journal) > 30
+    assert sum(type(c) is NewOto for c in journal) > 20 and sum(type(c) is NewOtoco for c in journal) > 10
+    otoco_pairs = [(acquiring.orders[c.legs[1].order_id], acquiring.orders[c.legs[2].order_id]) for c in journal
+                   if type(c) is NewOtoco]
+    assert any(a["working_time"] >= 0 for a, _ in otoco_pairs)  # pairs placed when their working orders filled
     pending = [acquiring.orders[c.legs[1].order_id] for c in journal if type(c) is NewOto]
     placed = [o for o in pending if o["working_time"] >= 0 or o["type"] == "TAKE_PROFIT_LIMIT" and o["status"] == "NEW"]
     canceled = [o for o in pending if o["status"] == "CANCELED" and o["working_time"] < 0]
