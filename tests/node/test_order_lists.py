@@ -363,3 +363,96 @@ def test_an_otoco_places_its_pair_when_the_working_order_fills(node):
             await expect_balance(client, "BTC", str(D("0.2") - D("0.0001")), "0")
             assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
     run(scenario())
+
+
+def test_lists_survive_a_clean_restart_and_a_kill_9(tmp_path):
+    """An open OCO and OTO live in Match's books, Acquiring's and Settlement's ledgers (the shared
+    hold) and come back from the snapshots (clean stop) and the journal (kill -9): after both
+    restarts one OCO leg still cancels the other, the OTO's pending order is placed when its working
+    order fills, and every unit frozen comes back once."""
+    import os
+    import signal
+
+    from tests.conftest import run_node
+    from tests.node.conftest import free_port, node_toml, wait_http
+
+    data, http, ws = tmp_path / "data", free_port(), free_port()
+    base = f"http://127.0.0.1:{http}"
+    clients: dict[str, Client] = {}
+    ids: dict[str, int] = {}
+
+    def start(name: str):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        ctx = run_node(run_dir, node_toml(data, http, ws))
+        proc = ctx.__enter__()
+        wait_http(base, proc)
+        return ctx, proc
+
+    async def with_session(body):
+        async with aiohttp.ClientSession() as session:
+            for client in clients.values():
+                client.session = session
+            return await body(session)
+
+    class Node:  # (trade_at wants .base)
+        pass
+    there = Node()
+    there.base = base
+
+    async def first(session):
+        await trade_at(session, there, "20000")
+        clients["owner"] = await funded_client(session, base, ADMIN_TOKEN, BTC="1", USDT="5000")
+        owner = clients["owner"]
+        status, doc = await owner.signed("POST", "/api/v3/orderList/oco", **sell_oco())
+        assert status == 200, doc
+        ids["limit"], ids["stop"] = (o["orderId"] for o in doc["orders"])
+        status, doc = await owner.signed("POST", "/api/v3/orderList/oto", **oto(workingPrice="19500",
+                                                                                pendingQuantity="0.1"))
+        assert status == 200, doc
+        ids["working"], ids["pending"] = (o["orderId"] for o in doc["orders"])
+        await expect_balance(owner, "BTC", "0.4", "0.6")  # 0.5 for the OCO (once), 0.1 for the pending sell
+        await expect_balance(owner, "USDT", "3050", "1950")
+
+    async def still_open(session):
+        owner = clients["owner"]
+        status, lists = await owner.signed("GET", "/api/v3/openOrderList")
+        assert status == 200 and len(lists) == 2, lists
+        await expect_balance(owner, "BTC", "0.4", "0.6")
+
+    ctx, proc = start("first")
+    try:
+        run(with_session(first))
+    finally:
+        ctx.__exit__(None, None, None)
+    ctx, proc = start("second")
+    try:
+        run(with_session(still_open))
+        os.killpg(proc.proc.pid, signal.SIGKILL)
+        proc.proc.wait(30)
+    finally:
+        ctx.__exit__(None, None, None)
+    ctx, proc = start("third")
+    try:
+        run(with_session(still_open))
+
+        async def work(session):
+            owner = clients["owner"]
+            seller = await funded_client(session, base, ADMIN_TOKEN, BTC="1")
+            status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="IOC",
+                                              quantity="0.1", price="19500")
+            assert status == 200 and sold["status"] == "FILLED", sold  # the OTO's working order: filled
+            await trade_at(session, there, "19000")  # the OCO's stop triggers: its limit leg goes
+
+            async def done():
+                status, limit = await owner.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=ids["limit"])
+                status, pending = await owner.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=ids["pending"])
+                assert limit["status"] == "CANCELED" and pending["isWorking"], (limit, pending)
+            await eventually(done)
+            # the OCO's 0.5 still held once (for its stop, now a limit sell), the pending sell's 0.1; the
+            # 0.1 bought less its fee; the working order's 1950 USDT spent
+            await expect_balance(owner, "BTC", "0.4999", "0.6")
+            await expect_balance(owner, "USDT", "3050", "0")
+        run(with_session(work))
+    finally:
+        ctx.__exit__(None, None, None)
