@@ -353,9 +353,9 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
         cum_quote = 0
         prevented = 0  # taken off by DECREMENT self-trade prevention
         oco = self._oco
-        linked: list[int] = []  # OCO legs this taker touched: their other legs are canceled
+        linked: list[int] | None = None  # OCO legs this taker touched: their other legs are canceled
         oto = self._oto
-        working: list[tuple[int, bool]] = []  # OTO working orders this taker ended (filled?): pending go or come
+        working: list[tuple[int, bool]] | None = None  # OTO working orders it ended (filled?): pending go or come
         stopped = ""  # why matching ended early: "stp" or "budget"
         if keys and keys[-1] >= limit_key:
             # ---- take liquidity: best level first, oldest order first, at the maker's price
@@ -384,9 +384,9 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
                         continue
                     if stp and maker.account == account:
                         if oco and maker.order_id in oco and stp != _STP_TAKER:
-                            linked.append(maker.order_id)
+                            linked = (linked or []) + [maker.order_id]
                         if oto and maker.order_id in oto and stp != _STP_TAKER:
-                            working.append((maker.order_id, False))
+                            working = (working or []) + [(maker.order_id, False)]
                         if stp == _STP_DECREMENT:  # both lose the overlap; the smaller (or both) ends
                             cut = m_leaves if m_leaves < remaining else remaining
                             level.total -= cut
@@ -432,7 +432,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
                                 break
                     notional = lp * fill // scale
                     if oco and maker.order_id in oco:
-                        linked.append(maker.order_id)
+                        linked = (linked or []) + [maker.order_id]
                     if not executed:
                         first_price = lp
                     last_price = lp
@@ -452,7 +452,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
                     maker.cum_quote = m_quote
                     if fill == m_leaves:
                         if oto and maker.order_id in oto:
-                            working.append((maker.order_id, True))
+                            working = (working or []) + [(maker.order_id, True)]
                         maker.leaves = 0
                         queue.popleft()
                         level.count -= 1
@@ -495,12 +495,13 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
             out.append(OrderReport(order_id, account, _PARTIAL if executed else _NEW, executed, cum_quote, remaining, "",
                                    prevented, (price * remaining // self._scale if side == _BUY else remaining)
                                    if prevented else -1))
-        for leg in linked:
-            self._cancel_other_leg(leg, out)
+        if linked:
+            for leg in linked:
+                self._cancel_other_leg(leg, out)
         if oto:
             if order_id in oto:
-                working.append((order_id, stopped != "stp" and (not remaining or stopped == "budget")))
-            for order, filled in working:
+                working = (working or []) + [(order_id, stopped != "stp" and (not remaining or stopped == "budget"))]
+            for order, filled in working or ():
                 self._working_ended(order, filled, out)
         if first_price and self._stops and not self._cascading:
             self._run_triggered(first_price, timestamp, out)
