@@ -180,8 +180,8 @@ AMEND_MESSAGES = {
     "increase": "Order amend (quantity increase) is not supported.",
     "no_change": "The requested action would change no state; rejecting",
     "duplicate_client_order_id": "Duplicate order sent.",
-    # (Binance amends both legs of an OCO together; this node does not amend them yet)
-    "order_list": "Order amend is not supported for the orders of an order list.",
+    # (an OTO's pending order: Binance lets only its working order be amended before it fills)
+    "order_list": "Order amend (pending OTO order) is not supported.",
 }
 
 

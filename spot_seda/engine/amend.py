@@ -15,6 +15,9 @@ Semantics, as Binance's order_amend_keep_priority FAQ defines them:
   EXPIRED, reason "amend" (Binance: the order "expires because of the amendment");
 - the order may take a new client order id ("" keeps the current one); one another open order of
   the account holds is a duplicate and refuses the amend;
+- an OCO's leg: both legs take the new quantity (Binance: the two always have one), each reported
+  `Amended` with the hold their shared funds keep (what the dearer leg needs); an OTO's pending
+  order, waiting off the book, is not amended (AMEND_ORDER_LIST);
 - `Amended.hold` is what the order must still keep frozen after the amend, by the hold rule of the
   ledger (engine/ledger.py order_hold): a buy price x its open quantity, a sell its open quantity, a
   market buy stop its whole quote budget. Settlement releases what its hold has above that.
@@ -61,8 +64,6 @@ class AmendMixin:
             return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]  # (an OTO's pending order)
         if order is None or order.account != account:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
-        if order_id in self._oco or order_id in self._oto_of:  # (list legs: not supported)
-            return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]
         qty = order.qty if stop is not None else order.executed + order.leaves + order.prevented
         if new_qty >= qty or new_qty <= 0:
             return [AmendRejected(order_id, account, NOT_REDUCING)]
@@ -82,25 +83,33 @@ class AmendMixin:
                 del self._by_client[(account, order.client_order_id)]
             self._by_client[(account, cid)] = order
             order.client_order_id = cid
-        if stop is not None:
-            stop.qty = new_qty
-            working = OrderType(stop.type).working_type
-            hold = order_hold(self.rules, stop.side, working, stop.price, new_qty, stop.quote_qty)[1]
-            out.append(Amended(order_id, account, new_qty, cid, hold))
-            out.append(_report(order_id, account, OrderStatus.NEW, 0, 0, new_qty))
-            return out
-        cut = qty - new_qty
+        # an OCO's two legs always have one quantity (nothing of either has executed while both are
+        # open): amending one amends both, and their one hold keeps what the dearer needs
+        legs = [order] if order_id not in self._oco else [order, self.order(self._oco[order_id])]
+        parts = [self._reduce(leg, new_qty) for leg in legs]
+        hold = max(need for _, need in parts)
+        for leg, (records, _) in zip(legs, parts):
+            out.append(Amended(leg.order_id, account, new_qty, leg.client_order_id, hold))
+            out += records
+        return out
+
+    def _reduce(self, order, new_qty: int) -> tuple[list, int]:
+        """Reduce an open order to `new_qty` in place: its records (level change, report) and what it
+        must keep frozen from now on (the ledger's hold rule for its open quantity)."""
+        if type(order) is _book.StopOrder:
+            order.qty = new_qty
+            working = OrderType(order.type).working_type
+            need = order_hold(self.rules, order.side, working, order.price, new_qty, order.quote_qty)[1]
+            return [_report(order.order_id, order.account, OrderStatus.NEW, 0, 0, new_qty)], need
+        cut = order.executed + order.leaves + order.prevented - new_qty
         order.leaves -= cut
         side = order.side
         level = self._levels[side][order.price if side == Side.BUY else -order.price]
         level.total -= cut
-        hold = order_hold(self.rules, side, OrderType.LIMIT, order.price, order.leaves, 0)[1]
-        out.append(Amended(order_id, account, new_qty, cid, hold))
-        out.append(_book.LevelChange(side, order.price, level.total))
+        need = order_hold(self.rules, side, OrderType.LIMIT, order.price, order.leaves, 0)[1]
         status = OrderStatus.PARTIALLY_FILLED if order.executed else OrderStatus.NEW
-        out.append(_report(order_id, account, status, order.executed, order.cum_quote, order.leaves))
-        return out
-
+        return [_book.LevelChange(side, order.price, level.total),
+                _report(order.order_id, order.account, status, order.executed, order.cum_quote, order.leaves)], need
 
 
 def _report(order_id: int, account: int, status: int, executed: int, cum_quote: int, leaves: int):

@@ -264,6 +264,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
 
     _cascading = False  # running triggered stops (only inside one place())
     _cascade: deque | None = None  # the triggered stops waiting to run, while _cascading
+    _placing_pending = False  # placing OTO pending orders (engine/oto.py): the queue is drained there
 
     def __init__(self, rules: SymbolRules) -> None:
         self.rules = rules
@@ -505,7 +506,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
                 self._working_ended(order, filled, out)
         if first_price and self._stops and not self._cascading:
             self._run_triggered(first_price, timestamp, out)
-        if self._activations and not self._cascading:
+        if self._activations and not self._cascading and not self._placing_pending:
             self._place_pending(timestamp, out)
         return out
 

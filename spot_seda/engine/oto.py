@@ -11,7 +11,8 @@ the rule runs inside the command that causes it: journaled, replayed and snapsho
   order is placed at the end of that command, after the stops its trades triggered have run, as
   a new order at that command's time (a `Triggered` record first, as for a stop that starts
   working, unless it is a stop order itself, which is then filed and waits for its own trigger);
-  pending orders placed so may fill others' working orders in turn: those come after it.
+  pending orders placed so may fill others' working orders in turn: theirs are placed after all
+  those already waiting (first filled, first placed).
 - the working order ended otherwise (canceled, expired, self-trade prevention, an amend to its
   executed quantity): the pending order is CANCELED with it. Canceling the pending order cancels
   the working one. Once placed, the pending order is an order like any other.
@@ -94,9 +95,16 @@ class OtoMixin:
         return out
 
     def _place_pending(self, timestamp: int, out: list) -> None:
-        """Place the pending orders whose working orders filled in this command, in that order, at
-        the command's time (each place() places those its own trades filled, first); an OTOCO's two
-        as an OCO: both or neither (engine/oco.py), linked."""
+        """Place the pending orders whose working orders filled in this command, first filled first,
+        at the command's time; those their own trades fill join the end of the queue (so an OTOCO's
+        two are placed together, both or neither, and linked as an OCO, before anything else)."""
+        self._placing_pending = True
+        try:
+            self._place_pending_queue(timestamp, out)
+        finally:
+            self._placing_pending = False
+
+    def _place_pending_queue(self, timestamp: int, out: list) -> None:
         while self._activations:
             pending = [(*p[:10], timestamp, *p[11:]) for p in self._unlink_oto(self._activations.pop(0))]
             if len(pending) == 2:

@@ -128,10 +128,12 @@ class MatchStage(Stage):
         puts it in the executionReport's "c")."""
         triggered = None  # the stop whose trigger's records these are: its own report ends them
 
-        amended: Amended | None = None
+        amended = False  # an amend's answer: its reports say so (module doc); an OCO's two legs both change
+        amends: dict[int, Amended] = {}
         if records and type(records[0]) in (Amended, AmendRejected) or (
                 records and type(records[0]) is OrderReport and records[0].reason == "amend"):
-            amended = records[0]  # an amend's answer: its report says so (module doc)
+            amended = True
+            amends = {r.order_id: r for r in records if type(r) is Amended}
         for rec in records:
             kind = type(rec)
             if kind is Trade:
@@ -158,11 +160,12 @@ class MatchStage(Stage):
                     changed.append(FieldChange("prevented_qty", rec.prevented_qty))
                 if rec.hold >= 0:  # ... and the order, still open, needs only this much frozen
                     changed.append(FieldChange("hold", rec.hold))
-                if amended is not None and rec.order_id == command_order:
+                if amended and (rec.order_id == command_order or rec.order_id in amends):
                     changed.append(FieldChange("amended", True))
-                    if type(amended) is Amended:
-                        changed += [FieldChange("qty", amended.qty), FieldChange("client_order_id", amended.client_order_id),
-                                    FieldChange("hold", amended.hold)]
+                    a = amends.get(rec.order_id)
+                    if a is not None:
+                        changed += [FieldChange("qty", a.qty), FieldChange("client_order_id", a.client_order_id),
+                                    FieldChange("hold", a.hold)]
                 if cancel_id is not None and rec.order_id == command_order:
                     changed.append(FieldChange("cancel_client_order_id", cancel_id))
                 first = firsts.pop(rec.order_id, None) if firsts else None

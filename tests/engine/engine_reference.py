@@ -51,6 +51,7 @@ class ReferenceBook:
         self.oto = {}  # OTO: working order id -> the pending order's place() arguments
         self.oto_of = {}  # pending order id -> working order id
         self.activations = []  # working orders filled: their pending orders to place at the end
+        self.draining = False
         self.queue = []  # triggered stops waiting to run
 
     def _report(self, o, status, reason="", prevented=0, hold=-1):
@@ -81,6 +82,16 @@ class ReferenceBook:
                                   s.stp, timestamp)
             out += records
             queue += self._triggered(records)
+        if self.draining:
+            return out  # (the outer place() places the pending orders, first filled first)
+        self.draining = True
+        try:
+            self._drain(timestamp, out)
+        finally:
+            self.draining = False
+        return out
+
+    def _drain(self, timestamp, out):
         while self.activations:  # OTO working orders that filled: their pending orders, in turn
             pending = [(*p[:10], timestamp, *p[11:]) for p in self._unlink_oto(self.activations.pop(0))]
             if len(pending) == 2:  # an OTOCO's pair: an OCO, both or neither
@@ -95,7 +106,6 @@ class ReferenceBook:
                                 OrderType.TAKE_PROFIT_LIMIT):
                     out.append(Triggered(p[0], p[1]))
                 out += self.place(*p)
-        return out
 
     def _unlink_oto(self, working_id):
         pending = self.oto.pop(working_id)
@@ -349,8 +359,6 @@ class ReferenceBook:
         if not found:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
         o = found[0]
-        if order_id in self.links:
-            return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]
         stop = o in self.stops
         qty = o.qty if stop else o.executed + o.leaves + o.prevented
         if not 0 < new_qty < qty:
@@ -362,15 +370,27 @@ class ReferenceBook:
             self.open.remove(o)
             return [self._report(o, S.EXPIRED, "amend")] + self._working_ended(order_id, False)
         o.cid = cid
-        if stop:
-            o.qty = new_qty
-            market_buy = o.becomes() == OrderType.MARKET and o.side == Side.BUY
-            hold = o.quote_qty if market_buy else self.rules.notional(o.price, new_qty) if o.side == Side.BUY else new_qty
-            return [Amended(order_id, account, new_qty, cid, hold), OrderReport(order_id, account, S.NEW, 0, 0, new_qty, "")]
-        o.leaves = new_qty - o.executed - o.prevented
-        hold = self.rules.notional(o.price, o.leaves) if o.side == Side.BUY else o.leaves
-        status = S.PARTIALLY_FILLED if o.executed else S.NEW
-        return [Amended(order_id, account, new_qty, cid, hold), self._report(o, status)]
+        legs = [o]
+        if order_id in self.links:  # an OCO: both legs take the new quantity, their shared hold the dearer need
+            legs += [x for x in self.open + self.stops if x.order_id == self.links[order_id]]
+        parts = []
+        for leg in legs:
+            if leg in self.stops:
+                leg.qty = new_qty
+                market_buy = leg.becomes() == OrderType.MARKET and leg.side == Side.BUY
+                need = leg.quote_qty if market_buy else \
+                    self.rules.notional(leg.price, new_qty) if leg.side == Side.BUY else new_qty
+                parts.append((leg, OrderReport(leg.order_id, account, S.NEW, 0, 0, new_qty, ""), need))
+            else:
+                leg.leaves = new_qty - leg.executed - leg.prevented
+                need = self.rules.notional(leg.price, leg.leaves) if leg.side == Side.BUY else leg.leaves
+                status = S.PARTIALLY_FILLED if leg.executed else S.NEW
+                parts.append((leg, self._report(leg, status), need))
+        hold = max(need for _, _, need in parts)
+        out = []
+        for leg, report, _ in parts:
+            out += [Amended(leg.order_id, account, new_qty, leg.cid, hold), report]
+        return out
 
     def pending(self):
         """The stops waiting for their trigger as (order_id, stop_price), oldest first."""

@@ -142,9 +142,13 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
             status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(newOrderRespType="ACK"))
             assert status == 200, doc
             limit_id, stop_id = (o["orderId"] for o in doc["orders"])
-            status, refused = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
-                                                  orderId=limit_id, newQty="0.1")
-            assert (status, refused["code"]) == (400, -2038), refused  # an OCO's legs are not amended (yet)
+            # amending one leg amends both (an OCO's legs have one quantity), and unlocks what they no longer need
+            status, amended = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
+                                                  orderId=limit_id, newQty="0.3")
+            assert status == 200 and amended["amendedOrder"]["qty"] == "0.30000000", amended
+            status, other = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
+            assert other["origQty"] == "0.30000000", other
+            await expect_balance(client, "BTC", "0.7", "0.3")
             await trade_at(session, node, "19000")  # the stop triggers: the limit leg is canceled
 
             async def triggered():
@@ -153,7 +157,7 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
                 status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
                 assert order["isWorking"] and order["status"] == "NEW", order  # resting at 18900
             await eventually(triggered)
-            await expect_balance(client, "BTC", "0.5", "0.5")
+            await expect_balance(client, "BTC", "0.7", "0.3")
             status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
             assert status == 200, doc  # (the other tests want no ask below theirs)
             await expect_balance(client, "BTC", "1", "0")
@@ -295,6 +299,10 @@ def test_an_oto_canceled_before_its_working_order_fills(node):
             status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(workingPrice="15000"))
             assert status == 200, doc
             working, pending = (o["orderId"] for o in doc["orders"])
+            status, refused = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
+                                                  orderId=pending, newQty="0.05")
+            assert (status, refused) == (400, {"code": -2038, "msg": "Order amend (pending OTO order) is not "
+                                                                     "supported."})
             status, canceled = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=pending)
             assert status == 200 and canceled["status"] == "CANCELED", canceled  # the pending order: the list goes
 
