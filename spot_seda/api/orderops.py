@@ -139,8 +139,6 @@ async def amend_keep_priority(request: web.Request) -> web.Response:
             not params.order_matches_ref(order, cmd.order_id, cmd.orig_client_order_id) or \
             order["order_id"] not in stage.account(account_id).open_orders:
         raise orderops.amend_error("unknown_order")
-    if order["status"] == "PENDING_NEW":  # an OTO's pending order, off the book until it is placed
-        raise orderops.amend_error("order_list")
     if cmd.new_qty >= order["qty"]:  # (Match decides again on the order's exact state)
         raise orderops.amend_error("no_change" if cmd.new_qty == order["qty"] else "increase")
     order_id, orig_client_id = order["order_id"], order["client_order_id"]

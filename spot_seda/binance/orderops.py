@@ -180,8 +180,8 @@ AMEND_MESSAGES = {
     "increase": "Order amend (quantity increase) is not supported.",
     "no_change": "The requested action would change no state; rejecting",
     "duplicate_client_order_id": "Duplicate order sent.",
-    # (an OTO's pending order: Binance lets only its working order be amended before it fills)
-    "order_list": "Order amend (pending OTO order) is not supported.",
+    # (not given by this node any more: every order of a list can be amended, as on Binance)
+    "order_list": "Order amend is not supported for this order.",
 }
 
 

@@ -61,7 +61,7 @@ class AmendMixin:
         stop = self._stops.get(order_id)
         order = stop if stop is not None else self._orders.get(order_id)
         if order is None and order_id in self._oto_of and self._oto[self._oto_of[order_id]][0][1] == account:
-            return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]  # (an OTO's pending order)
+            return self._amend_pending(order_id, account, new_qty, client_order_id)
         if order is None or order.account != account:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
         qty = order.qty if stop is not None else order.executed + order.leaves + order.prevented
@@ -91,6 +91,34 @@ class AmendMixin:
         for leg, (records, _) in zip(legs, parts):
             out.append(Amended(leg.order_id, account, new_qty, leg.client_order_id, hold))
             out += records
+        return out
+
+    def _amend_pending(self, order_id: int, account: int, new_qty: int, client_order_id: str) -> list:
+        """Amend an OTO's pending order, waiting off the book: its quantity (an OTOCO's pair: both, as
+        an OCO's) for when it is placed; its funds held from entry shrink to what it then needs."""
+        working_id = self._oto_of[order_id]
+        pending = list(self._oto[working_id])
+        mine = next(p for p in pending if p[0] == order_id)
+        if new_qty >= mine[6] or new_qty <= 0:
+            return [AmendRejected(order_id, account, NOT_REDUCING)]
+        cid = client_order_id or mine[8]
+        taken = {p[8] for p in pending if p[0] != order_id} | {c for a, c in self._by_client if a == account}
+        if cid != mine[8] and cid in taken:
+            return [AmendRejected(order_id, account, ResultCode.DUPLICATE_CLIENT_ORDER_ID)]
+        changed = [p for p in pending if p[0] == order_id or len(pending) == 2]  # (a pair: both)
+        out: list = []
+        needs = []
+        for p in changed:
+            p2 = (*p[:6], new_qty, *p[7:8], cid if p[0] == order_id else p[8], *p[9:])
+            pending[pending.index(p)] = p2
+            working = OrderType(p2[3]).working_type
+            needs.append(order_hold(self.rules, p2[2], working, p2[5], new_qty, p2[7])[1])
+        hold = max(needs)
+        self._oto[working_id] = tuple(pending)
+        for p in changed:
+            p2 = next(x for x in pending if x[0] == p[0])
+            out.append(Amended(p2[0], account, new_qty, p2[8], hold))
+            out.append(_report(p2[0], account, OrderStatus.PENDING_NEW, 0, 0, new_qty))
         return out
 
     def _reduce(self, order, new_qty: int) -> tuple[list, int]:

@@ -355,7 +355,32 @@ class ReferenceBook:
         """Reduce an order's total quantity in place (its list position, hence its priority, kept)."""
         found = [o for o in self.open + self.stops if o.order_id == order_id and o.account == account]
         if not found and order_id in self.oto_of and self.oto[self.oto_of[order_id]][0][1] == account:
-            return [AmendRejected(order_id, account, ResultCode.AMEND_ORDER_LIST)]
+            # an OTO's pending order (an OTOCO's pair: both): its quantity for when it is placed
+            working_id = self.oto_of[order_id]
+            pending = list(self.oto[working_id])
+            mine = [p for p in pending if p[0] == order_id][0]
+            if not 0 < new_qty < mine[6]:
+                return [AmendRejected(order_id, account, ResultCode.AMEND_NOT_REDUCING)]
+            new_cid = cid or mine[8]
+            taken = {p[8] for p in pending if p[0] != order_id} | {o.cid for o in self.open + self.stops
+                                                                   if o.account == account and o.cid}
+            if new_cid != mine[8] and new_cid in taken:
+                return [AmendRejected(order_id, account, ResultCode.DUPLICATE_CLIENT_ORDER_ID)]
+            changed = [i for i, p in enumerate(pending) if p[0] == order_id or len(pending) == 2]
+            needs = []
+            for i in changed:
+                p = pending[i]
+                pending[i] = p = (*p[:6], new_qty, p[7], new_cid if p[0] == order_id else p[8], *p[9:])
+                market = p[3] in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+                needs.append(p[7] if market and p[2] == Side.BUY else
+                             self.rules.notional(p[5], new_qty) if p[2] == Side.BUY else new_qty)
+            self.oto[working_id] = tuple(pending)
+            out = []
+            for i in changed:
+                p = pending[i]
+                out += [Amended(p[0], account, new_qty, p[8], max(needs)),
+                        OrderReport(p[0], account, S.PENDING_NEW, 0, 0, new_qty, "")]
+            return out
         if not found:
             return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
         o = found[0]

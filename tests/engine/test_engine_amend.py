@@ -84,3 +84,30 @@ def test_a_pending_stop_is_amended_and_survives_a_snapshot(book):
     limit(book, 3, 2, BUY, "94", "5")
     out = book.place(4, 3, SELL, T.LIMIT, TIF.GTC, P("94"), Q("0.1"), timestamp=1004)
     assert [r for r in out if type(r) is OrderReport and r.order_id == 1][-1].executed_qty == Q("1.5")
+
+
+def test_an_oto_pending_order_is_amended_off_the_book_and_placed_with_its_new_quantity():
+    from engine_reference import ReferenceBook
+
+    for b in (OrderBook(btc()), ReferenceBook(btc())):
+        working = (1, 1, BUY, T.LIMIT, TIF.GTC, P("100"), Q("1"), 0, "w", 0, 1001)
+        pending = (2, 1, SELL, T.LIMIT, TIF.GTC, P("110"), Q("1"), 0, "p", 0, 1001)
+        assert b.place_oto(working, pending)[0].status == S.PENDING_NEW
+        assert b.amend(2, 1, Q("2")) == [AmendRejected(2, 1, ResultCode.AMEND_NOT_REDUCING)]
+        assert b.amend(2, 2, Q("0.5")) == [AmendRejected(2, 2, ResultCode.UNKNOWN_ORDER)]
+        assert b.amend(2, 1, Q("0.5"), "p2") == [Amended(2, 1, Q("0.5"), "p2", Q("0.5")),
+                                                 OrderReport(2, 1, S.PENDING_NEW, 0, 0, Q("0.5"), "")]
+        out = b.place(3, 2, SELL, T.LIMIT, TIF.GTC, P("100"), Q("1"), timestamp=1003)  # fills the working order
+        placed = [r for r in out if type(r) is OrderReport and r.order_id == 2]
+        assert placed == [OrderReport(2, 1, S.NEW, 0, 0, Q("0.5"), "")]
+    # an OTOCO's pair: amending one amends both, their hold the dearer need
+    book = OrderBook(btc())
+    working = (1, 1, BUY, T.LIMIT, TIF.GTC, P("100"), Q("1"), 0, "", 0, 1001)
+    above = (2, 1, SELL, T.LIMIT_MAKER, TIF.GTC, P("120"), Q("1"), 0, "", 0, 1001)
+    below = (3, 1, SELL, T.STOP_LOSS_LIMIT, TIF.GTC, P("90"), Q("1"), 0, "", 0, 1001, P("95"))
+    book.place_oto(working, above, below)
+    out = book.amend(3, 1, Q("0.4"))
+    assert [(type(r).__name__, r.order_id) for r in out] == [("Amended", 2), ("OrderReport", 2), ("Amended", 3),
+                                                           ("OrderReport", 3)]
+    assert {r.hold for r in out if type(r) is Amended} == {Q("0.4")}
+    book.validate()

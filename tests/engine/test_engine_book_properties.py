@@ -72,9 +72,13 @@ otoco_cmd = st.tuples(st.just("otoco"), ACCOUNTS, st.sampled_from(Side), st.inte
                       st.integers(1, 12).map(lambda k: k * STEP * 10), st.sampled_from(TIF), st.sampled_from(Side),
                       st.integers(9990, 10010), st.integers(9990, 10010), st.one_of(st.just(0), st.integers(9990, 10010)),
                       st.integers(1, 12).map(lambda k: k * STEP * 10), CLIENT_IDS, CLIENT_IDS, st.integers(0, 4))
+# an amend of an OTO's (or OTOCO's) pending order, by the id its list gave it
+amend_pending_cmd = st.tuples(st.just("amend"), st.integers(1, 60).map(lambda i: i + 2 * 10**6) |
+                              st.integers(1, 60).map(lambda i: i + 3 * 10**6), ACCOUNTS,
+                              st.integers(0, 12).map(lambda k: k * STEP * 10), st.sampled_from(["", "", "a", "c"]))
 commands = st.lists(st.one_of(place_cmd, place_cmd, place_cmd, stop_cmd, stop_cmd, cancel_cmd, cancel_client_cmd,
-                               cancel_all_cmd, amend_cmd, amend_cmd, oco_cmd, oco_cmd, oto_cmd, oto_cmd, otoco_cmd),
-                    min_size=10, max_size=80)
+                               cancel_all_cmd, amend_cmd, amend_cmd, oco_cmd, oco_cmd, oto_cmd, oto_cmd, otoco_cmd,
+                               amend_pending_cmd), min_size=10, max_size=80)
 
 
 def run(book, cmd, order_id):

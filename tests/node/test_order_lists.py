@@ -299,10 +299,11 @@ def test_an_oto_canceled_before_its_working_order_fills(node):
             status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(workingPrice="15000"))
             assert status == 200, doc
             working, pending = (o["orderId"] for o in doc["orders"])
-            status, refused = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
-                                                  orderId=pending, newQty="0.05")
-            assert (status, refused) == (400, {"code": -2038, "msg": "Order amend (pending OTO order) is not "
-                                                                     "supported."})
+            status, amended = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
+                                                  orderId=pending, newQty="0.05")  # waiting, it is amended too
+            assert status == 200 and (amended["amendedOrder"]["status"], amended["amendedOrder"]["qty"]) == (
+                "PENDING_NEW", "0.05000000"), amended
+            await expect_balance(client, "BTC", "0.05", "0.05")
             status, canceled = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=pending)
             assert status == 200 and canceled["status"] == "CANCELED", canceled  # the pending order: the list goes
 
