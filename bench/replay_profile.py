@@ -32,7 +32,7 @@ from spot_seda.model.commands import ENCODER  # noqa: E402
 from spot_seda.runtime.inproc import InprocPipeline  # noqa: E402
 from spot_seda.runtime.replay import apply_commands, record, write_jsonl  # noqa: E402
 from tests.conftest import settings_from  # noqa: E402
-from tests.runtime.test_replay import commands  # noqa: E402
+from tests.sessions import commands  # noqa: E402
 
 
 def pipeline_in(directory: Path) -> InprocPipeline:

@@ -1,11 +1,15 @@
 """Seeded command sessions the stage, replay and stream tests share (deposits first, then random
-trading over BTCUSDT and ETHUSDT from three accounts)."""
+trading over BTCUSDT and ETHUSDT from three accounts), and `run`, which takes commands through the
+node's stages in one process and returns the change log they wrote."""
 
 from __future__ import annotations
 
 import random
 
 from spot_seda.model.commands import Cancel, NewOrder, Transfer
+from spot_seda.runtime.inproc import InprocPipeline
+from spot_seda.runtime.replay import apply_commands, record, write_jsonl
+from tests.conftest import settings_from
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -91,3 +95,16 @@ def stop_commands(seed: int, n: int) -> list:
         else:
             out.append(Cancel(account, symbol, rng.randint(1, max(1, len(out) - 9)), ts))
     return out
+
+
+def run(tmp_path, name: str, cmds, journal=None):
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path / name}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    batches = record(pipeline)
+    accepted: list = []
+    if journal:
+        apply_commands(pipeline, journal, journaled=True)
+    apply_commands(pipeline, cmds, journaled=False, accepted=accepted)
+    out = tmp_path / f"{name}.jsonl"
+    write_jsonl(batches, out)
+    return out.read_bytes(), accepted, pipeline

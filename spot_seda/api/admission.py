@@ -10,8 +10,8 @@ stage's own:
   stuck right now, by how far past its due time the next tick already is.
 
 Past `node.shed_orders_in_flight` requests in flight, or `node.shed_loop_lag_ms` of lag, a new
-order (POST /api/v3/order, POST /api/spot/v2/) is answered at once HTTP 503 with Binance's -1003
-"Too many requests queued." before its parameters are parsed, its signature checked or anything
+order (POST /api/v3/order, /api/spot/v2/, /api/v3/order/cancelReplace, an order list) is answered at once HTTP
+503 with Binance's -1003 "Too many requests queued." before its parameters are parsed, its signature checked or anything
 journaled: nothing happened, and the client may retry. Every other request (cancels, reads, admin,
 ping) is still served, up to `node.shed_all_in_flight` requests in flight; past that it is shed the
 same way. Cancels and reads go on because they are what a client needs during an overload (pull its
@@ -39,7 +39,9 @@ TICK_S = 0.02
 #: at most one log line about shedding per this many seconds
 LOG_EVERY_S = 5.0
 #: requests that put a new order into the book: shed first
-ORDER_ROUTES = frozenset({("POST", "/api/v3/order"), ("POST", "/api/spot/v2/")})
+ORDER_ROUTES = frozenset({("POST", "/api/v3/order"), ("POST", "/api/spot/v2/"), ("POST", "/api/v3/order/cancelReplace"),
+                          ("POST", "/api/v3/orderList/oco"), ("POST", "/api/v3/order/oco"),
+                          ("POST", "/api/v3/orderList/oto"), ("POST", "/api/v3/orderList/otoco")})
 #: paths whose handler serves a whole WebSocket connection (wsapi.py counts each of its requests)
 LONG_LIVED = frozenset({"/ws-api/v3"})
 #: request key: the loop time at which the admitted request started (deadline_of)

@@ -15,7 +15,8 @@ from .ratelimit import ORDER_ROUTES
 from ..binance.views import ORDER_TYPES, STP_MODES
 
 INTERVALS = list(_INTERVALS)
-ORDER_STATUSES = ["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"]
+ORDER_STATUSES = ["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED",
+                  "PENDING_NEW"]
 
 
 def _ref(name: str) -> dict:
@@ -144,16 +145,19 @@ def _schemas() -> dict:
     order.update({"stopPrice": _dec(), "icebergQty": _dec(), "time": _int(), "updateTime": _int(), "isWorking": _bool()})
     balance = {"asset": _str(), "free": _dec(), "locked": _dec()}
     filt = {"type": "object", "properties": {
-        "filterType": _str(enum=["PRICE_FILTER", "LOT_SIZE", "NOTIONAL"]), "minPrice": _dec(), "maxPrice": _dec(),
+        "filterType": _str(enum=["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "NOTIONAL", "MAX_NUM_ORDERS",
+                                 "MAX_NUM_ALGO_ORDERS", "PERCENT_PRICE_BY_SIDE"]), "minPrice": _dec(), "maxPrice": _dec(),
         "tickSize": _dec(), "minQty": _dec(), "maxQty": _dec(), "stepSize": _dec(), "minNotional": _dec(),
-        "applyMinToMarket": _bool(), "maxNotional": _dec(), "applyMaxToMarket": _bool(), "avgPriceMins": _int()},
+        "applyMinToMarket": _bool(), "maxNotional": _dec(), "applyMaxToMarket": _bool(), "avgPriceMins": _int(),
+        "maxNumOrders": _int(), "maxNumAlgoOrders": _int(), "bidMultiplierUp": _dec(), "bidMultiplierDown": _dec(),
+        "askMultiplierUp": _dec(), "askMultiplierDown": _dec()},
         "required": ["filterType"]}
     symbol_info = _obj({
         "symbol": _str(), "status": _str(enum=["TRADING"]), "baseAsset": _str(), "baseAssetPrecision": _int(),
         "quoteAsset": _str(), "quotePrecision": _int(), "quoteAssetPrecision": _int(), "baseCommissionPrecision": _int(),
         "quoteCommissionPrecision": _int(), "orderTypes": _array(_str(enum=ORDER_TYPES)), "icebergAllowed": _bool(),
         "pegInstructionsAllowed": _bool(), "ocoAllowed": _bool(), "otoAllowed": _bool(), "quoteOrderQtyMarketAllowed": _bool(), "allowTrailingStop": _bool(),
-        "cancelReplaceAllowed": _bool(), "isSpotTradingAllowed": _bool(), "isMarginTradingAllowed": _bool(),
+        "cancelReplaceAllowed": _bool(), "amendAllowed": _bool(), "isSpotTradingAllowed": _bool(), "isMarginTradingAllowed": _bool(),
         "filters": _array(_ref("Filter")), "permissions": _array(_str()), "permissionSets": _array(_array(_str())),
         "defaultSelfTradePreventionMode": _str(enum=STP_MODES),
         "allowedSelfTradePreventionModes": _array(_str(enum=STP_MODES))})
@@ -375,6 +379,9 @@ def openapi_document(base_url: str = "/") -> dict:
                         "(Ed25519), userDataStream.subscribe(.signature) with the user data on the same connection. "
                         "See README, web-socket-api.md.")},
     }
+    from .openapi_orderops import order_ops_paths, order_ops_schemas  # (it builds on this module's helpers)
+
+    paths.update(order_ops_paths(new_order))
     for path, item in paths.items():
         if path.startswith("/api/"):
             for method, op in item.items():
@@ -391,7 +398,7 @@ def openapi_document(base_url: str = "/") -> dict:
         "tags": [{"name": t} for t in ("Public", "Market data", "Trading", "Account", "User data stream", "WebSocket API", "Admin", "Operations")],
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas() | order_ops_schemas(),
             "headers": _headers(),
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-MBX-APIKEY"},

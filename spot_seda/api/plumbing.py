@@ -17,7 +17,8 @@ from aiohttp.web_protocol import RequestHandler
 from ..accounts import Accounts
 from ..journal import Journal, JournalError
 from ..model.commands import ENCODER as COMMANDS
-from ..stages.acquiring import DUPLICATE, NSF, OVERLOADED, UNKNOWN_ORDER, AcquiringStage, CommandError
+from ..stages.acquiring import (DUPLICATE, MAX_NUM_ALGO_ORDERS, MAX_NUM_ORDERS, NSF, OVERLOADED,
+                                PERCENT_PRICE_BY_SIDE, UNKNOWN_ORDER, AcquiringStage, CommandError)
 from ..binance import auth, errors
 from ..binance.errors import ApiError
 from .intake import Intake
@@ -39,6 +40,9 @@ COMMAND_ERRORS = {
     DUPLICATE: errors.duplicate_order,
     UNKNOWN_ORDER: errors.unknown_order,
     OVERLOADED: errors.overloaded,
+    MAX_NUM_ORDERS: lambda: errors.filter_failure("MAX_NUM_ORDERS"),
+    MAX_NUM_ALGO_ORDERS: lambda: errors.filter_failure("MAX_NUM_ALGO_ORDERS"),
+    PERCENT_PRICE_BY_SIDE: lambda: errors.filter_failure("PERCENT_PRICE_BY_SIDE"),
 }
 
 

@@ -16,8 +16,9 @@ What is counted (binance-spot-api-docs, rest-api.md "LIMITS"):
   Every /api/ answer carries `X-MBX-USED-WEIGHT-<n><unit>` (e.g. `X-MBX-USED-WEIGHT-1M`).
   Past the limit: 429 -1003 "Too much request weight used; current limit is 6000 request weight per
   1 MINUTE. ..."; banned: 418 -1003 "Way too much request weight used; IP banned until <ms>. ...".
-- ORDERS per account, from whatever IP (POST /api/v3/order, POST /api/spot/v2/), once the request's
-  signature is checked and before its parameters are: past the limit 429 -1015 "Too many new orders;
+- ORDERS per account, from whatever IP (POST /api/v3/order, POST /api/spot/v2/, and the new order
+  of POST /api/v3/order/cancelReplace), once the request's signature is checked and before its
+  parameters are (cancelReplace: after them, as Binance evaluates its filters first): past the limit 429 -1015 "Too many new orders;
   current limit is 100 orders per 10 SECOND."; the order's answer carries
   `X-MBX-ORDER-COUNT-10S` and `X-MBX-ORDER-COUNT-1D`. `GET /api/v3/rateLimit/order` shows them.
 
@@ -49,7 +50,9 @@ from ..binance import errors
 UNIT_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
 UNIT_LETTER = {"SECOND": "S", "MINUTE": "M", "HOUR": "H", "DAY": "D"}
 #: the requests that place an order: counted per account (count_order)
-ORDER_ROUTES = frozenset({("POST", "/api/v3/order"), ("POST", "/api/spot/v2/")})
+ORDER_ROUTES = frozenset({("POST", "/api/v3/order"), ("POST", "/api/spot/v2/"), ("POST", "/api/v3/order/cancelReplace"),
+                          ("POST", "/api/v3/orderList/oco"), ("POST", "/api/v3/order/oco"),
+                          ("POST", "/api/v3/orderList/oto"), ("POST", "/api/v3/orderList/otoco")})
 #: request key: the account's order counts after this order (the middleware writes the headers)
 ORDER_COUNTS = "spot_seda.order_counts"
 #: request key: seconds to send in Retry-After with a 429 raised by a handler (the orders limit)
@@ -113,6 +116,12 @@ WEIGHTS: dict[tuple[str, str], int | Callable[[Mapping[str, str]], int]] = {
     ("GET", "/api/v3/ticker/price"): _ticker_one_or_all,
     ("GET", "/api/v3/ticker/bookTicker"): _ticker_one_or_all,
     ("POST", "/api/v3/order"): 1,
+    ("POST", "/api/v3/order/test"): lambda q: 20 if q.get("computeCommissionRates", "").lower() == "true" else 1,
+    ("POST", "/api/v3/order/cancelReplace"): 1,
+    ("PUT", "/api/v3/order/amend/keepPriority"): 4,
+    ("GET", "/api/v3/orderList"): 4,
+    ("GET", "/api/v3/allOrderList"): 20,
+    ("GET", "/api/v3/openOrderList"): 6,
     ("GET", "/api/v3/order"): 4,
     ("DELETE", "/api/v3/order"): 1,
     ("GET", "/api/v3/openOrders"): _open_orders,

@@ -33,6 +33,7 @@ from . import market, trading, wsapi
 from .admission import ADMISSION, Admission, admission_middleware, deadline_of
 from .intake import Intake
 from .openapi import openapi_document
+from . import orderops
 from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body,
@@ -262,6 +263,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     r.add_post("/api/v3/order", private(trading.place_order, order=True))
     r.add_get("/api/v3/order", private(trading.query_order))
     r.add_delete("/api/v3/order", private(trading.cancel_order))
+    orderops.add_routes(app)  # order/test, order/cancelReplace, amend, order lists (api/orderops.py)
     r.add_get("/api/v3/openOrders", private(trading.open_orders))
     r.add_delete("/api/v3/openOrders", private(trading.cancel_open_orders))
     r.add_get("/api/v3/allOrders", private(trading.all_orders))

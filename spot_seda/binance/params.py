@@ -14,7 +14,9 @@ in Python's float repr ("1e-05"). The errors, in the order Binance checks them:
 - then the symbol's filters: a price or stopPrice off the tick, zero or above the largest price ->
   -1013 PRICE_FILTER; a quantity off the step, below min_qty or above max_qty -> -1013 LOT_SIZE;
   price x quantity (or a quoteOrderQty) below min_notional or above the largest amount -> -1013
-  NOTIONAL.
+  NOTIONAL; a MARKET (or STOP_LOSS / TAKE_PROFIT) quantity above market_max_qty -> -1013
+  MARKET_LOT_SIZE. MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS count the account's open orders, which
+  Acquiring knows (stages/acquiring.py).
   A value too large for the node's integers fails the same filter (it is above that filter's maximum).
 
 Other choices where Binance leaves room (each tested):
@@ -354,6 +356,13 @@ def check_qty(rules: SymbolRules, qty: int) -> None:
         raise errors.lot_size()
 
 
+def check_market_qty(rules: SymbolRules, qty: int) -> None:
+    """MARKET_LOT_SIZE (after LOT_SIZE, whose minQty and stepSize it shares): a MARKET order's
+    quantity, or a STOP_LOSS / TAKE_PROFIT's, at most the symbol's market_max_qty."""
+    if qty > rules.market_max_qty:
+        raise errors.filter_failure("MARKET_LOT_SIZE")
+
+
 def check_notional(rules: SymbolRules, price: int, qty: int) -> None:
     """NOTIONAL filter for price x qty (a LIMIT order here; a MARKET order by quantity when the
     caller knows the price it will trade at)."""
@@ -466,6 +475,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
             qty = parse_decimal(params, "quantity", too_large=errors.lot_size)
             quote_qty = 0
             check_qty(sr, qty)
+            check_market_qty(sr, qty)
         else:
             quote_qty = parse_decimal(params, "quoteOrderQty", too_large=errors.notional)
             qty = 0
@@ -478,6 +488,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         price = quote_qty = 0
         qty = parse_decimal(params, "quantity", too_large=errors.lot_size)
         check_qty(sr, qty)
+        check_market_qty(sr, qty)
         check_notional(sr, stop_price, qty)
     else:
         if _sent(params, "quoteOrderQty"):

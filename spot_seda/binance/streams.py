@@ -208,12 +208,15 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
     client_id = order["client_order_id"]
     report = {
         "e": "executionReport", "E": ts, "s": rules.symbol,
-        # a cancel's report: "c" is the cancel's own client id, "C" the order's (Binance)
+        # a cancel's report: "c" is the cancel's own client id, "C" the order's (Binance); an
+        # amend's (REPLACED): "c" the order's new client id, "C" the one it had
         "c": order.get("cancel_client_order_id") or client_id if execution == "CANCELED" else client_id,
         "S": order["side"], "o": order["type"],
         "f": order["time_in_force"], "q": amount_text(0 if by_quote else order["qty"]),
-        "p": price_text(rules, order["price"]), "P": price_text(rules, order.get("stop_price", 0)), "F": ZERO, "g": -1,
-        "C": client_id if execution == "CANCELED" else "", "x": execution, "X": status, "r": "NONE",
+        "p": price_text(rules, order["price"]), "P": price_text(rules, order.get("stop_price", 0)), "F": ZERO,
+        "g": order.get("order_list_id", -1),
+        "C": client_id if execution == "CANCELED" else order.get("replaced_client_order_id", "")
+        if execution == "REPLACED" else "", "x": execution, "X": status, "r": "NONE",
         "i": order["order_id"], "l": ZERO, "z": amount_text(order["executed_qty"]), "L": price_text(rules, 0),
         "n": "0", "N": None, "T": ts, "t": -1, "I": seq, "w": on_book, "m": False, "M": False,
         "O": order["time"], "Z": amount_text(order["cum_quote_qty"]), "Y": ZERO,
@@ -225,7 +228,19 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
     if order.get("working_time", -1) >= 0 and not market and order["time_in_force"] == "GTC":
         report["W"] = order["working_time"]
     report["V"] = order.get("stp", "NONE")
+    if order.get("prevented_qty"):  # DECREMENT self-trade prevention: all it took off, and this time
+        report["A"] = amount_text(order["prevented_qty"])
+        if execution == "TRADE_PREVENTION":
+            report["B"] = amount_text(order.get("last_prevented_qty", 0))
     return report
+
+
+def list_status_event(symbol: str, order_list_id: int, list_client_order_id: str, status_type: str,
+                      order_status: str, ts: int, orders: list[tuple[int, str]], contingency: str = "OCO") -> dict:
+    """`listStatus`: an order list started or ended; `orders` its (order id, client id) pairs."""
+    return {"e": "listStatus", "E": ts, "s": symbol, "g": order_list_id, "c": contingency, "l": status_type,
+            "L": order_status, "r": "NONE", "C": list_client_order_id, "T": ts,
+            "O": [{"s": symbol, "i": order_id, "c": cid} for order_id, cid in orders]}
 
 
 def account_position_event(ts: int, balances: list[tuple[str, int, int]]) -> dict:

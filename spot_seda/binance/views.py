@@ -71,8 +71,9 @@ def _orig_quote_qty(order: Mapping) -> int:
 
 
 def _is_working(order: Mapping) -> bool:
-    """A stop order works from its trigger (Match's report with working_time); others at once."""
-    if order.get("type") not in STOP_TYPES:
+    """A stop order works from its trigger (Match's report with working_time), an OTO's pending order
+    once placed; others at once."""
+    if order.get("type") not in STOP_TYPES and order.get("status") != "PENDING_NEW":
         return True
     working = order.get("working_time")
     return working is not None and working >= 0
@@ -82,7 +83,7 @@ def _working_time(order: Mapping) -> int:
     working = order.get("working_time")
     if working is not None and working >= 0:
         return working
-    return -1 if order.get("type") in STOP_TYPES else (order.get("time") or 0)
+    return -1 if order.get("type") in STOP_TYPES or order.get("status") == "PENDING_NEW" else (order.get("time") or 0)
 
 
 def _stop_price(order: Mapping, rules: SymbolRules) -> dict:
@@ -96,7 +97,7 @@ def order_json(order: Mapping, rules: SymbolRules) -> dict:
     return {
         "symbol": order["symbol"],
         "orderId": order["order_id"],
-        "orderListId": -1,
+        "orderListId": order.get("order_list_id", -1),
         "clientOrderId": order.get("client_order_id") or "",
         "price": price_text(rules, order.get("price") or 0),
         "origQty": amount_text(_orig_qty(order)),
@@ -114,7 +115,14 @@ def order_json(order: Mapping, rules: SymbolRules) -> dict:
         "workingTime": _working_time(order),
         "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
+        **_prevented(order),
     }
+
+
+def _prevented(order: Mapping) -> dict:
+    """Binance's conditional preventedQuantity: what DECREMENT self-trade prevention took off."""
+    prevented = order.get("prevented_qty")
+    return {"preventedQuantity": amount_text(prevented)} if prevented else {}
 
 
 def _result_fields(order: Mapping, rules: SymbolRules) -> dict:
@@ -140,7 +148,7 @@ def cancel_json(order: Mapping, rules: SymbolRules, cancel_client_id: str, trans
         "symbol": order["symbol"],
         "origClientOrderId": order.get("client_order_id") or "",
         "orderId": order["order_id"],
-        "orderListId": -1,
+        "orderListId": order.get("order_list_id", -1),
         "clientOrderId": cancel_client_id,
         "transactTime": transact_time,
         **_result_fields(order, rules),
@@ -153,7 +161,7 @@ def order_ack(order: Mapping, rules: SymbolRules | None = None) -> dict:
     return {
         "symbol": order["symbol"],
         "orderId": order["order_id"],
-        "orderListId": -1,
+        "orderListId": order.get("order_list_id", -1),
         "clientOrderId": order.get("client_order_id") or "",
         "transactTime": order.get("time") or 0,
     }
@@ -166,6 +174,7 @@ def order_result(order: Mapping, rules: SymbolRules) -> dict:
         **_result_fields(order, rules),
         "workingTime": _working_time(order),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
+        **_prevented(order),
     }
 
 
@@ -393,15 +402,32 @@ def avg_price_json(rules: SymbolRules, trades: Iterable[Mapping], now: int, last
 
 
 def filters_json(rules: SymbolRules) -> list[dict]:
-    """PRICE_FILTER, LOT_SIZE and NOTIONAL as exchangeInfo shows them."""
+    """PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS and, where
+    configured, PERCENT_PRICE_BY_SIDE as exchangeInfo shows them: every filter the node enforces, and
+    only those."""
     return [
         {"filterType": "PRICE_FILTER", "minPrice": price_text(rules, rules.tick),
          "maxPrice": price_text(rules, max_price(rules)), "tickSize": price_text(rules, rules.tick)},
         {"filterType": "LOT_SIZE", "minQty": amount_text(rules.min_qty), "maxQty": amount_text(rules.max_qty),
          "stepSize": amount_text(rules.step)},
+        {"filterType": "MARKET_LOT_SIZE", "minQty": amount_text(rules.min_qty),
+         "maxQty": amount_text(rules.market_max_qty), "stepSize": amount_text(rules.step)},
         {"filterType": "NOTIONAL", "minNotional": amount_text(rules.min_notional), "applyMinToMarket": True,
          "maxNotional": amount_text(MAX_NOTIONAL), "applyMaxToMarket": False, "avgPriceMins": AVG_PRICE_MINS},
+        {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": rules.max_num_orders},
+        {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": rules.max_num_algo_orders},
+        *_percent_price_by_side(rules),
     ]
+
+
+def _percent_price_by_side(rules: SymbolRules) -> list[dict]:
+    """PERCENT_PRICE_BY_SIDE, for a symbol configured with it (engine/avgprice.py enforces it)."""
+    if rules.percent_price is None:
+        return []
+    (bid_up, bid_down, ask_up, ask_down), window_ms = rules.percent_price
+    return [{"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": amount_text(bid_up),
+             "bidMultiplierDown": amount_text(bid_down), "askMultiplierUp": amount_text(ask_up),
+             "askMultiplierDown": amount_text(ask_down), "avgPriceMins": window_ms // 60_000}]
 
 
 def symbol_info_json(rules: SymbolRules) -> dict:
@@ -418,11 +444,12 @@ def symbol_info_json(rules: SymbolRules) -> dict:
         "orderTypes": list(ORDER_TYPES),
         "icebergAllowed": False,
         "pegInstructionsAllowed": False,
-        "ocoAllowed": False,
-        "otoAllowed": False,
+        "ocoAllowed": True,
+        "otoAllowed": True,
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": False,
-        "cancelReplaceAllowed": False,
+        "cancelReplaceAllowed": True,
+        "amendAllowed": True,
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": filters_json(rules),

@@ -14,6 +14,7 @@ the list of records it caused, in the order they happened:
 - `CancelRejected` a cancel named an order that is not open for that account (UNKNOWN_ORDER).
 - `Triggered`    a stop order's stop price was reached: the records of its first pass as the order
                  it becomes follow (its trades, the makers it touched, its own report last).
+- `Amended` / `AmendRejected`  an amend's outcome (engine/amend.py).
 
 Semantics (Binance Spot):
 - LIMIT GTC rests what it cannot fill; IOC expires the rest ("ioc_leftover"); FOK fills completely or
@@ -23,7 +24,11 @@ Semantics (Binance Spot):
   left) is FILLED; one stopped by an empty side is EXPIRED ("no_liquidity").
 - Self-trade prevention uses the taker's mode when taker and maker share an account: EXPIRE_TAKER
   ends the taker, EXPIRE_MAKER ends that maker and goes on, EXPIRE_BOTH ends both; all with status
-  EXPIRED_IN_MATCH ("stp"). NONE trades with itself. A FOK counts only liquidity it could really take.
+  EXPIRED_IN_MATCH ("stp"). DECREMENT takes the smaller of the two open quantities off both, without
+  a trade (their `prevented_qty`, Binance's preventedQuantity): the one left with nothing ends
+  EXPIRED_IN_MATCH ("stp"), both if equal; a maker that stays open is reported with its new leaves,
+  a taker that stays goes on matching. NONE trades with itself. A FOK counts only liquidity it could
+  really take (DECREMENT: an own order in the way means it cannot fill).
 - `leaves_qty` is the quantity open on the book (FIX LeavesQty): 0 in every final status; a stop
   order waiting for its trigger reports its whole qty.
 
@@ -54,13 +59,17 @@ the pending stops). Pending stops: order_id -> StopOrder, and per direction a so
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, insort
 from collections import deque
 
 import msgspec
 
 from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, triggers_on_fall
 from ..model.symbols import SymbolRules
+from .amend import AmendMixin
+from .oco import OcoMixin
+from .oto import OtoMixin
+from .stops import StopsMixin
 from .results import InvariantError, ResultCode
 
 _BUY = Side.BUY
@@ -82,6 +91,7 @@ _FOK = TimeInForce.FOK
 _STP_NONE = SelfTradePrevention.NONE
 _STP_TAKER = SelfTradePrevention.EXPIRE_TAKER
 _STP_MAKER = SelfTradePrevention.EXPIRE_MAKER
+_STP_DECREMENT = SelfTradePrevention.DECREMENT
 
 _UNBOUNDED = 1 << 62  # "no limit" for a quantity or a crossing key (prices and qtys stay below 2**63)
 
@@ -115,6 +125,12 @@ class OrderReport(msgspec.Struct, array_like=True, gc=False, frozen=True):
     cum_quote_qty: int
     leaves_qty: int
     reason: str
+    #: quantity DECREMENT self-trade prevention took off the order so far (Binance preventedQuantity);
+    #: carried by the reports of a prevention and by the taker's own report, 0 on the others
+    prevented_qty: int = 0
+    #: after a prevention, what the order, still open, must keep frozen (the ledger's hold rule for
+    #: its open quantity: Settlement releases the rest); -1 on every other report
+    hold: int = -1
 
 
 class LevelChange(msgspec.Struct, array_like=True, gc=False, frozen=True):
@@ -154,6 +170,7 @@ class RestingOrder(msgspec.Struct, gc=False):
     client_order_id: str
     stp: int
     timestamp: int
+    prevented: int = 0  # taken off by DECREMENT self-trade prevention (open = qty - executed - prevented)
 
 
 class StopOrder(msgspec.Struct, gc=False):
@@ -205,10 +222,15 @@ class _Level:
         self.orders: deque[RestingOrder] = deque()
 
 
-class OrderBook:
-    """Price-time-priority order book of one symbol. Commands return lists of records (module doc)."""
+class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
+    """Price-time-priority order book of one symbol. Commands return lists of records (module doc);
+    `amend` (reduce an order's quantity keeping its priority) is engine/amend.py's, `place_oco` (two
+    orders of which the first to work cancels the other) engine/oco.py's, the filing and triggering
+    of stop orders engine/stops.py's."""
 
     _cascading = False  # running triggered stops (only inside one place())
+    _cascade: deque | None = None  # the triggered stops waiting to run, while _cascading
+    _placing_pending = False  # placing OTO pending orders (engine/oto.py): the queue is drained there
 
     def __init__(self, rules: SymbolRules) -> None:
         self.rules = rules
@@ -222,6 +244,8 @@ class OrderBook:
         self._by_client: dict[tuple[int, str], RestingOrder | StopOrder] = {}
         self.last_trade_id = 0
         self._init_stops()
+        self._oco: dict[int, int] = {}  # an OCO leg's id -> the other leg's, while both are open
+        self._init_oto()
 
     def _init_stops(self) -> None:
         self.last_price = 0  # the last trade's price: what stop orders trigger on (0: no trade yet)
@@ -234,6 +258,10 @@ class OrderBook:
         self.__dict__.update(state)
         if "_stops" not in state:
             self._init_stops()
+        if "_oco" not in state:
+            self._oco = {}
+        if "_oto" not in state:
+            self._init_oto()
 
     # ---------------------------------------------------------------- commands
 
@@ -290,6 +318,11 @@ class OrderBook:
 
         executed = 0
         cum_quote = 0
+        prevented = 0  # taken off by DECREMENT self-trade prevention
+        oco = self._oco
+        linked: list[int] | None = None  # OCO legs this taker touched: their other legs are canceled
+        oto = self._oto
+        working: list[tuple[int, bool]] | None = None  # OTO working orders it ended (filled?): pending go or come
         stopped = ""  # why matching ended early: "stp" or "budget"
         if keys and keys[-1] >= limit_key:
             # ---- take liquidity: best level first, oldest order first, at the maker's price
@@ -317,6 +350,33 @@ class OrderBook:
                         queue.popleft()
                         continue
                     if stp and maker.account == account:
+                        if oco and maker.order_id in oco and stp != _STP_TAKER:
+                            linked = (linked or []) + [maker.order_id]
+                        if oto and maker.order_id in oto and stp != _STP_TAKER:
+                            working = (working or []) + [(maker.order_id, False)]
+                        if stp == _STP_DECREMENT:  # both lose the overlap; the smaller (or both) ends
+                            cut = m_leaves if m_leaves < remaining else remaining
+                            level.total -= cut
+                            maker.prevented += cut
+                            prevented += cut
+                            if remaining != _UNBOUNDED:
+                                remaining -= cut
+                            if cut == m_leaves:
+                                queue.popleft()
+                                level.count -= 1
+                                maker.leaves = 0
+                                self._unindex(maker)
+                                append(OrderReport(maker.order_id, maker.account, _EXPIRED_IN_MATCH, maker.executed,
+                                                   maker.cum_quote, 0, "stp", maker.prevented))
+                            else:
+                                maker.leaves = m_leaves - cut
+                                append(OrderReport(maker.order_id, maker.account, _PARTIAL if maker.executed else _NEW,
+                                                   maker.executed, maker.cum_quote, maker.leaves, "", maker.prevented,
+                                                   lp * maker.leaves // scale if maker.side == _BUY else maker.leaves))
+                            if not remaining:
+                                stopped = "stp"
+                                break
+                            continue
                         if stp != _STP_TAKER:  # EXPIRE_MAKER / EXPIRE_BOTH: the maker goes
                             queue.popleft()
                             level.total -= m_leaves
@@ -338,6 +398,8 @@ class OrderBook:
                                 stopped = "budget"
                                 break
                     notional = lp * fill // scale
+                    if oco and maker.order_id in oco:
+                        linked = (linked or []) + [maker.order_id]
                     if not executed:
                         first_price = lp
                     last_price = lp
@@ -356,6 +418,8 @@ class OrderBook:
                     maker.executed = m_exec
                     maker.cum_quote = m_quote
                     if fill == m_leaves:
+                        if oto and maker.order_id in oto:
+                            working = (working or []) + [(maker.order_id, True)]
                         maker.leaves = 0
                         queue.popleft()
                         level.count -= 1
@@ -385,27 +449,46 @@ class OrderBook:
 
         # ---- the taker's fate
         if stopped == "stp":
-            out.append(OrderReport(order_id, account, _EXPIRED_IN_MATCH, executed, cum_quote, 0, "stp"))
+            out.append(OrderReport(order_id, account, _EXPIRED_IN_MATCH, executed, cum_quote, 0, "stp", prevented))
         elif not remaining or stopped == "budget":
-            out.append(OrderReport(order_id, account, _FILLED, executed, cum_quote, 0, ""))
+            out.append(OrderReport(order_id, account, _FILLED, executed, cum_quote, 0, "", prevented))
         elif type == _MARKET:
-            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "no_liquidity"))
+            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "no_liquidity", prevented))
         elif time_in_force != _GTC and type != _LIMIT_MAKER:
-            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "ioc_leftover"))
+            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "ioc_leftover", prevented))
         else:
-            self._rest(RestingOrder(order_id, account, side, price, remaining, executed, cum_quote, client_order_id, stp, timestamp), out)
-            out.append(OrderReport(order_id, account, _PARTIAL if executed else _NEW, executed, cum_quote, remaining, ""))
+            self._rest(RestingOrder(order_id, account, side, price, remaining, executed, cum_quote, client_order_id, stp,
+                                    timestamp, prevented), out)
+            out.append(OrderReport(order_id, account, _PARTIAL if executed else _NEW, executed, cum_quote, remaining, "",
+                                   prevented, (price * remaining // self._scale if side == _BUY else remaining)
+                                   if prevented else -1))
+        if linked:
+            for leg in linked:
+                self._cancel_other_leg(leg, out)
+        if oto:
+            if order_id in oto:
+                working = (working or []) + [(order_id, stopped != "stp" and (not remaining or stopped == "budget"))]
+            for order, filled in working or ():
+                self._working_ended(order, filled, out)
         if first_price and self._stops and not self._cascading:
             self._run_triggered(first_price, timestamp, out)
+        if self._activations and not self._cascading and not self._placing_pending:
+            self._place_pending(timestamp, out)
         return out
 
     def cancel(self, order_id: int, account: int) -> list:
         """Cancel an open order of `account`: [OrderReport CANCELED, LevelChange] or [CancelRejected]."""
         order = self._orders.get(order_id) or self._stops.get(order_id)
+        if order is None and order_id in self._oto_of:  # an OTO's pending order: the list goes
+            return self._cancel_pending(order_id, account)
         if order is None or order.account != account:  # another's order is "unknown" to you
             return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
         out: list = []
         self._cancel(order, out)
+        if self._oto and order_id in self._oto:
+            self._working_ended(order_id, False, out)
+        if self._oco and order_id in self._oco:
+            self._cancel_other_leg(order_id, out)
         return out
 
     def cancel_by_client_id(self, account: int, client_order_id: str) -> list:
@@ -413,16 +496,15 @@ class OrderBook:
         order = self._by_client.get((account, client_order_id))
         if order is None:
             return [CancelRejected(0, account, client_order_id, ResultCode.UNKNOWN_ORDER)]
-        out: list = []
-        self._cancel(order, out)
-        return out
+        return self.cancel(order.order_id, account)
 
     def cancel_all(self, account: int) -> list:
         """Cancel every open order of `account` in this book (pending stops included), oldest order id first."""
         out: list = []
         orders = self._by_account.get(account, {})
         for order_id in sorted(orders):
-            self._cancel(orders[order_id], out)
+            if order_id in orders:  # (an OCO leg goes with the other)
+                out += self.cancel(order_id, account)
         return out
 
     # ---------------------------------------------------------------- queries
@@ -479,12 +561,14 @@ class OrderBook:
             for key in reversed(self._keys[side]):
                 for o in levels[key].orders:
                     if o.leaves:
-                        rows.append([o.order_id, o.account, o.price, o.leaves, o.executed, o.cum_quote, o.client_order_id, o.stp, o.timestamp])
+                        rows.append([o.order_id, o.account, o.price, o.leaves, o.executed, o.cum_quote, o.client_order_id, o.stp,
+                                     o.timestamp, o.prevented])
             sides.append(rows)
         stops = [[o.order_id, o.account, o.side, o.type, o.time_in_force, o.price, o.qty, o.quote_qty,
                   o.client_order_id, o.stp, o.timestamp, o.stop_price] for o in self.stops()]
         return {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1],
-                "last_price": self.last_price, "stops": stops}
+                "last_price": self.last_price, "stops": stops, "oco": [list(pair) for pair in self.order_lists()],
+                "oto": [[w, *[list(x) for x in p]] for w, p in sorted(self._oto.items())]}
 
     @classmethod
     def restore(cls, rules: SymbolRules, snapshot: dict) -> OrderBook:
@@ -494,11 +578,18 @@ class OrderBook:
         book = cls(rules)
         book.last_trade_id = snapshot["last_trade_id"]
         for side, rows in ((_BUY, snapshot["bids"]), (_SELL, snapshot["asks"])):
-            for oid, account, price, leaves, executed, cum_quote, cid, stp, ts in rows:
-                book._rest(RestingOrder(oid, account, side, price, leaves, executed, cum_quote, cid, stp, ts), None)
+            for oid, account, price, leaves, executed, cum_quote, cid, stp, ts, *prevented in rows:
+                book._rest(RestingOrder(oid, account, side, price, leaves, executed, cum_quote, cid, stp, ts, *prevented),
+                           None)
         book.last_price = snapshot.get("last_price", 0)
         for row in snapshot.get("stops", ()):
             book._file_stop(StopOrder(*row), None)
+        for a, b in snapshot.get("oco", ()):
+            book._oco[a], book._oco[b] = b, a
+        for working, *pending in snapshot.get("oto", ()):
+            book._oto[working] = tuple(tuple(p) for p in pending)
+            for p in pending:
+                book._oto_of[p[0]] = working
         book.check_invariants()
         return book
 
@@ -548,6 +639,8 @@ class OrderBook:
         clients = {(o.account, o.client_order_id): o for o in every if o.client_order_id}
         if clients != self._by_client:
             raise InvariantError(f"{self.symbol}: client order id index disagrees with the open orders")
+        self._validate_oco()
+        self._validate_oto()
 
     # ---------------------------------------------------------------- internals
 
@@ -608,81 +701,6 @@ class OrderBook:
             level.orders = deque(o for o in level.orders if o.leaves)
         out.append(LevelChange(side, price, level.total))
 
-    def _file_stop(self, stop: StopOrder, out: list | None) -> None:
-        """File a new stop order until its trigger, or reject it if its condition already holds."""
-        last = self.last_price
-        falls = stop.falls
-        if out is not None and last and (last <= stop.stop_price if falls else last >= stop.stop_price):
-            out.append(OrderReport(stop.order_id, stop.account, _REJECTED, 0, 0, 0, "would_trigger"))
-            return
-        self._stops[stop.order_id] = stop
-        insort(self._falls if falls else self._rises, (stop.stop_price, stop.order_id))
-        acct = self._by_account.get(stop.account)
-        if acct is None:
-            self._by_account[stop.account] = acct = {}
-        acct[stop.order_id] = stop
-        if stop.client_order_id:
-            self._by_client[(stop.account, stop.client_order_id)] = stop
-        if out is not None:
-            out.append(OrderReport(stop.order_id, stop.account, _NEW, 0, 0, stop.qty, ""))
-
-    def _unfile_stop(self, stop: StopOrder) -> None:
-        del self._stops[stop.order_id]
-        keys = self._falls if stop.falls else self._rises
-        del keys[bisect_left(keys, (stop.stop_price, stop.order_id))]
-        acct = self._by_account[stop.account]
-        del acct[stop.order_id]
-        if not acct:
-            del self._by_account[stop.account]
-        if stop.client_order_id:
-            del self._by_client[(stop.account, stop.client_order_id)]
-
-    def _take_triggered(self, low: int, high: int) -> list[StopOrder]:
-        """Unfile and return, oldest order id first, the stops that trade prices in [low, high] trigger."""
-        falls, rises = self._falls, self._rises
-        i = bisect_left(falls, (low, 0))  # stop >= low: a fall to `low` reached them
-        j = bisect_right(rises, (high, _UNBOUNDED))  # stop <= high: a rise to `high` reached them
-        if i == len(falls) and not j:
-            return []
-        hits = falls[i:] + rises[:j]
-        del falls[i:]
-        del rises[:j]
-        stops = self._stops
-        by_account = self._by_account
-        taken = []
-        for oid in sorted(oid for _, oid in hits):
-            stop = stops.pop(oid)
-            acct = by_account[stop.account]
-            del acct[oid]
-            if not acct:
-                del by_account[stop.account]
-            if stop.client_order_id:
-                del self._by_client[(stop.account, stop.client_order_id)]
-            taken.append(stop)
-        return taken
-
-    def _run_triggered(self, first_price: int, timestamp: int, out: list) -> None:
-        """Run the stops a command's trades triggered, and those their own trades trigger, in turn
-        (each through place() as the order it becomes; _cascading keeps place() from starting a
-        cascade of its own inside this one)."""
-        last = self.last_price
-        queue = deque(self._take_triggered(min(first_price, last), max(first_price, last)))
-        self._cascading = True
-        try:
-            while queue:
-                stop = queue.popleft()
-                out.append(Triggered(stop.order_id, stop.account))
-                records = self.place(stop.order_id, stop.account, stop.side, OrderType(stop.type).working_type,
-                                     stop.time_in_force, stop.price, stop.qty, stop.quote_qty, stop.client_order_id,
-                                     stop.stp, timestamp)
-                out += records
-                first = next((r.price for r in records if type(r) is Trade), 0)
-                if first and self._stops:
-                    last = self.last_price
-                    queue.extend(self._take_triggered(min(first, last), max(first, last)))
-        finally:
-            self._cascading = False
-
     def _fok_fillable(self, keys: list[int], other: int, limit_key: int, qty: int, account: int, stp: int) -> bool:
         """Whether a FOK could fill `qty` completely, counting only what STP would let it take."""
         levels = self._levels[other]
@@ -700,7 +718,7 @@ class OrderBook:
                     if o.account == account:
                         if stp == _STP_MAKER:
                             continue  # expired on the way, not taken
-                        return False  # the taker would stop here
+                        return False  # the taker would stop here (DECREMENT: lose quantity it needs)
                     need -= o.leaves
                     if need <= 0:
                         return True

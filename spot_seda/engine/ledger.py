@@ -22,7 +22,8 @@ Acquiring owns the only Ledger of the live node, and Settlement owns the moves o
   updates they cause, an order's first update repeating what Acquiring froze for it. Its own Ledger
   holds only those holds (`adopt_hold`) and what has moved through them, and `settle_trade` /
   `release` make its changes — frozen funds move to the counterparty, proceeds are credited less the
-  fee, leftovers are released, `ref` naming the order whose hold is drawn on: it only INcreases
+  fee, leftovers are released (`reduce_hold`: the part an open order no longer needs), `ref`
+  naming the order whose hold is drawn on: it only INcreases
   available and only DEcreases frozen, and only within the hold an order was given.
 - Acquiring applies Settlement's changes with `apply(changes)` (deltas, not absolutes).
 
@@ -57,7 +58,7 @@ class BalanceChange(msgspec.Struct, array_like=True, gc=False, frozen=True):
     frozen_delta: int
     available: int
     frozen: int
-    reason: str  # deposit | withdraw | freeze | trade | fee | release
+    reason: str  # deposit | withdraw | freeze | trade | fee | release | reduce
     ref: int
 
 
@@ -85,6 +86,14 @@ class Ledger:
         self._balances: dict[int, dict[str, list[int]]] = {}  # account -> asset -> [available, frozen]
         self._holds: dict[int, list] = {}  # order id -> [account, asset, amount still frozen]
         self._net: dict[str, int] = {}  # asset -> deposits - withdrawals
+        # the two legs of an OCO share one hold (the same list object under both ids) while both
+        # are open: order id -> the other leg's id (share_hold)
+        self._links: dict[int, int] = {}
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle (a stage snapshot); one written before OCOs has no shared holds."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_links", {})
 
     # ---------------------------------------------------------------- queries
 
@@ -226,8 +235,22 @@ class Ledger:
         self._net[asset] = self._net.get(asset, 0) + amount
         return _OK
 
+    def share_hold(self, order_id: int, with_order_id: int) -> ResultCode:
+        """An OCO's second leg draws on its first leg's hold (Binance freezes an OCO's funds once:
+        only one leg can ever trade). Nothing moves; the hold is released once both legs ended."""
+        h = self._holds.get(with_order_id)
+        if h is None or with_order_id in self._links:
+            return ResultCode.UNKNOWN_HOLD
+        if order_id in self._holds:
+            return ResultCode.DUPLICATE_HOLD
+        self._holds[order_id] = h
+        self._links[order_id] = with_order_id
+        self._links[with_order_id] = order_id
+        return _OK
+
     def release(self, order_id: int) -> tuple[ResultCode, list[BalanceChange]]:
-        """End an order's hold: whatever it still has frozen returns to available.
+        """End an order's hold: whatever it still has frozen returns to available; an OCO leg whose
+        other leg is still open leaves the shared hold to it (nothing moves).
 
         Always one change, zero deltas included, so that replicas drop the hold too.
         """
@@ -235,7 +258,30 @@ class Ledger:
         if h is None:
             return ResultCode.UNKNOWN_HOLD, []
         account, asset, amount = h
+        if self._unlink(order_id):
+            return _OK, [self._move(account, asset, 0, 0, "release", order_id)]
         return _OK, [self._move(account, asset, amount, -amount, "release", order_id)]
+
+    def _unlink(self, order_id: int) -> bool:
+        other = self._links.pop(order_id, None)
+        if other is None:
+            return False
+        del self._links[other]
+        return True
+
+    def reduce_hold(self, order_id: int, keep: int) -> tuple[ResultCode, list[BalanceChange]]:
+        """An open order needs only `keep` frozen from now on (amended, engine/amend.py, or cut by
+        DECREMENT self-trade prevention): what its hold has above that returns to available (reason
+        "reduce"; always one change, zero deltas included,
+        so that a replica waiting for it hears of it)."""
+        h = self._holds.get(order_id)
+        if h is None:
+            return ResultCode.UNKNOWN_HOLD, []
+        if keep < 0:
+            return ResultCode.BAD_AMOUNT, []
+        freed = max(0, h[2] - keep)
+        h[2] -= freed
+        return _OK, [self._move(h[0], h[1], freed, -freed, "reduce", order_id)]
 
     # ---------------------------------------------------------------- replication and state
 
@@ -256,7 +302,13 @@ class Ledger:
                 if h is None or h[2] + df < 0:
                     raise InvariantError(f"replicated trade for order {ref} exceeds its hold")
                 h[2] += df
+            elif reason == "reduce":
+                h = self._holds.get(ref)
+                if h is None or h[2] + df < 0:
+                    raise InvariantError(f"replicated amend of order {ref} exceeds its hold")
+                h[2] += df
             elif reason == "release":
+                self._unlink(ref)  # (an OCO leg: its zero change leaves the hold to the other leg)
                 if self._holds.pop(ref, None) is None:
                     raise InvariantError(f"replicated release of order {ref} which has no hold")
             elif reason in ("deposit", "withdraw"):
@@ -272,7 +324,16 @@ class Ledger:
         """Conservation per asset, nothing negative, frozen == sum of holds; raise InvariantError if not."""
         totals: dict[str, int] = {}
         held: dict[tuple[int, str], int] = {}
+        shared = set()
+        for order_id, other in self._links.items():
+            if self._links.get(other) != order_id or self._holds.get(order_id) is not self._holds.get(other) \
+                    or order_id not in self._holds:
+                raise InvariantError(f"OCO legs {order_id} and {other} do not share one hold")
+            if order_id > other:
+                shared.add(order_id)  # counted once, under the smaller id
         for order_id, (account, asset, amount) in self._holds.items():
+            if order_id in shared:
+                continue
             if amount < 0:
                 raise InvariantError(f"hold of order {order_id} is negative: {amount}")
             held[(account, asset)] = held.get((account, asset), 0) + amount
@@ -296,6 +357,7 @@ class Ledger:
             "balances": [[a, s, b[0], b[1]] for a, assets in sorted(self._balances.items()) for s, b in sorted(assets.items())],
             "holds": [[o, *h] for o, h in sorted(self._holds.items())],
             "net": sorted(self._net.items()),
+            "links": sorted(self._links.items()),
         }
 
     @classmethod
@@ -306,6 +368,10 @@ class Ledger:
             ledger._balances.setdefault(account, {})[asset] = [available, frozen]
         ledger._holds = {o: [a, s, amount] for o, a, s, amount in snapshot["holds"]}
         ledger._net = dict((asset, n) for asset, n in snapshot["net"])
+        for order_id, other in snapshot.get("links", ()):
+            ledger._links[order_id] = other
+            if order_id > other:
+                ledger._holds[order_id] = ledger._holds[other]
         ledger.check_invariants()
         return ledger
 

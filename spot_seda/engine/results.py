@@ -21,6 +21,9 @@ class ResultCode(IntEnum):
 
     # -3xxx: matching
     UNKNOWN_ORDER = -3002  # not open in this book for this account (filled, canceled or never seen)
+    DUPLICATE_CLIENT_ORDER_ID = -3004  # an amend's new client order id is another open order's
+    AMEND_NOT_REDUCING = -3005  # an amend's new quantity is not below the order's (engine/amend.py)
+    AMEND_ORDER_LIST = -3006  # an amend of an OCO's leg (not supported: both legs share one quantity)
 
 
 class InvariantError(RuntimeError):

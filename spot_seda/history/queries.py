@@ -54,6 +54,35 @@ class HistoryQueries(Store):
         ascending = order_id is not None or start_time is not None
         return self._ranged("orders", _ORDER_COLUMNS, where, args, "order_id", ascending, limit)
 
+    def order_list(self, account: int, order_list_id: int | None = None,
+                   list_client_order_id: str | None = None) -> list[dict]:
+        """The orders of one of the account's order lists, by its id or (the newest with) its client id."""
+        if order_list_id is None:
+            row = self._db.execute("SELECT order_list_id FROM orders WHERE account = ? AND list_client_order_id = ? "
+                                   "ORDER BY order_list_id DESC LIMIT 1", (account, list_client_order_id)).fetchone()
+            if row is None:
+                return []
+            order_list_id = row[0]
+        return self._select("orders", _ORDER_COLUMNS, "account = ? AND order_list_id = ?", (account, order_list_id),
+                            "order_id", 10)
+
+    def order_lists(self, account: int, from_id: int | None = None, start_time: int | None = None,
+                    end_time: int | None = None, limit: int = 500) -> list[list[dict]]:
+        """Binance allOrderList: the account's order lists (each its orders), ascending by list id;
+        from `from_id` or `start_time` the first `limit`, otherwise the most recent `limit`."""
+        where, args = "account = ? AND order_list_id IS NOT NULL", [account]
+        if from_id is not None:
+            where, args = where + " AND order_list_id >= ?", args + [from_id]
+        if start_time is not None:
+            where, args = where + " AND time >= ?", args + [start_time]
+        if end_time is not None:
+            where, args = where + " AND time <= ?", args + [end_time]
+        ascending = from_id is not None or start_time is not None
+        ids = [row[0] for row in self._db.execute(
+            f"SELECT DISTINCT order_list_id FROM orders WHERE {where} ORDER BY order_list_id "
+            f"{'ASC' if ascending else 'DESC'} LIMIT {int(limit)}", tuple(args))]
+        return [self.order_list(account, list_id) for list_id in sorted(ids)]
+
     def my_trades(self, account: int, symbol: str, from_id: int | None = None, start_time: int | None = None,
                   end_time: int | None = None, limit: int = 500, order_id: int | None = None) -> list[dict]:
         """Binance myTrades: trades of a symbol where `account` bought or sold, ascending by trade id.

@@ -5,7 +5,9 @@ Schema (STRICT tables; every amount, id and time is an INTEGER column — money 
 rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also type-checked as ints):
 - orders(order_id PK, the SpotOrder Created fields, executed_qty, cum_quote_qty, time, update_time,
   working_time, reason, stop_price (stop orders; NULL for the others, and added to a file written
-  before stop orders existed)); index (account, symbol, order_id) and (account, client_order_id).
+  before stop orders existed), prevented_qty (DECREMENT self-trade prevention; likewise added));
+  index (account, symbol, order_id) and (account, client_order_id). An amend's entry sets qty and
+  client_order_id (quantities only go down).
 - trades(symbol, trade_id) PK, the SpotTrade fields and time; indexes per (symbol, buyer_account) and
   (symbol, seller_account).
 - klines(symbol, interval, open_time) PK, the SpotKLine fields.
@@ -52,7 +54,8 @@ CREATE TABLE IF NOT EXISTS orders (
     symbol TEXT, account INTEGER, client_order_id TEXT, side TEXT, type TEXT, time_in_force TEXT,
     price INTEGER, qty INTEGER, quote_qty INTEGER, stp TEXT, frozen_asset TEXT, frozen INTEGER,
     status TEXT NOT NULL, executed_qty INTEGER NOT NULL, cum_quote_qty INTEGER NOT NULL,
-    time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT, stop_price INTEGER
+    time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT, stop_price INTEGER,
+    prevented_qty INTEGER, order_list_id INTEGER, list_client_order_id TEXT, contingency_type TEXT
 ) STRICT;
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account, symbol, order_id);
 CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders (account, client_order_id, order_id);
@@ -96,7 +99,7 @@ DROP TABLE IF EXISTS balances;
 
 _ORDER_COLUMNS = (
     "order_id", *ORDER_CREATED, "executed_qty", "cum_quote_qty", "time", "update_time", "working_time", "reason",
-    "stop_price",
+    "stop_price", "prevented_qty", "order_list_id", "list_client_order_id", "contingency_type",
 )
 _TRADE_COLUMNS = (*TRADE_CREATED, "time")
 _BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
@@ -105,23 +108,31 @@ _CREATED_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "s
 # Created: a new row; or it completes a stub an update made when it arrived first (Acquiring and
 # Match write OrderChangeLog as two producers, so their order is not guaranteed); else nothing.
 _INSERT_ORDER = f"""
-INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price)
-VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?)
-ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_price = excluded.stop_price
+INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price,
+                    order_list_id, list_client_order_id, contingency_type)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_price = excluded.stop_price,
+    order_list_id = excluded.order_list_id, list_client_order_id = excluded.list_client_order_id,
+    contingency_type = excluded.contingency_type
 WHERE orders.time IS NULL
 """
 # Updated: applies only when not older than the row, so a late or replayed update never undoes one.
 _UPDATE_ORDER = f"""
-INSERT INTO orders (order_id, symbol, account, status, executed_qty, cum_quote_qty, update_time, working_time, reason)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO orders (order_id, symbol, account, status, executed_qty, cum_quote_qty, update_time, working_time, reason,
+                    prevented_qty)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (order_id) DO UPDATE SET
     status = excluded.status, executed_qty = excluded.executed_qty, cum_quote_qty = excluded.cum_quote_qty,
     update_time = excluded.update_time, working_time = coalesce(orders.working_time, excluded.working_time),
     reason = coalesce(excluded.reason, orders.reason),
+    prevented_qty = max(coalesce(orders.prevented_qty, 0), coalesce(excluded.prevented_qty, 0)),
     symbol = coalesce(orders.symbol, excluded.symbol), account = coalesce(orders.account, excluded.account)
 WHERE (excluded.update_time, excluded.executed_qty, {_FINAL.format("excluded.status")})
    >= (orders.update_time, orders.executed_qty, {_FINAL.format("orders.status")})
 """
+# an amend (engine/amend.py): the order's new quantity and client id; quantities only go down, so a
+# replayed older amend never undoes a later one
+_AMEND_ORDER = "UPDATE orders SET qty = ?, client_order_id = ? WHERE order_id = ? AND qty > ?"
 _INSERT_TRADE = f"""
 INSERT INTO trades ({", ".join(_TRADE_COLUMNS)}) VALUES ({", ".join("?" * len(_TRADE_COLUMNS))})
 ON CONFLICT DO NOTHING
@@ -256,8 +267,17 @@ class Store:
         db.execute("PRAGMA synchronous = NORMAL")
         try:  # one transaction, so two processes opening a new file at once cannot half-create it
             db.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}")
-            if "stop_price" not in {row[1] for row in db.execute("PRAGMA table_info(orders)")}:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(orders)")}
+            if "stop_price" not in columns:
                 db.execute("ALTER TABLE orders ADD COLUMN stop_price INTEGER")  # a file from before stop orders
+            if "prevented_qty" not in columns:  # ... from before DECREMENT self-trade prevention
+                db.execute("ALTER TABLE orders ADD COLUMN prevented_qty INTEGER")
+            for name, kind in (("order_list_id", "INTEGER"), ("list_client_order_id", "TEXT"),
+                               ("contingency_type", "TEXT")):
+                if name not in columns:  # ... from before order lists
+                    db.execute(f"ALTER TABLE orders ADD COLUMN {name} {kind}")
+            db.execute("CREATE INDEX IF NOT EXISTS orders_by_list ON orders (account, order_list_id) "
+                       "WHERE order_list_id IS NOT NULL")
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:

@@ -10,7 +10,7 @@ from ..bus.base import partition_for
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS
 from ..model.enums import EntityType, Topic
-from .schema import (_ACQUIRING_REASONS, _balance_fields, _BALANCE_NAMES, HistoryError, _INSERT_BALANCE,
+from .schema import (_ACQUIRING_REASONS, _AMEND_ORDER, _balance_fields, _BALANCE_NAMES, HistoryError, _INSERT_BALANCE,
                      _INSERT_ORDER, _INSERT_TRADE, _kline_fields, _KLINE_NAMES, _latest_klines,
                      _order_created, ReplayEnd, Store, _trade_created, _TRADE_NAMES, _UPDATE_ORDER,
                      _UPSERT_KLINE, _UPSERT_PROGRESS)
@@ -47,6 +47,7 @@ class HistoryWriter(Store):
         """
         orders_new: list[tuple] = []
         orders_upd: list[tuple] = []
+        orders_amend: list[tuple] = []
         trades: list[tuple] = []
         klines: list[tuple] = []
         balances: list[tuple] = []
@@ -89,11 +90,15 @@ class HistoryWriter(Store):
                     f = {fc.name: fc.value for fc in fields}
                     if kind is Created:
                         orders_new.append((*_order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
-                                           f.get("stop_price")))
+                                           f.get("stop_price"), f.get("order_list_id"), f.get("list_client_order_id"),
+                                           f.get("contingency_type")))
                     elif "status" in f:
+                        if "qty" in f:
+                            orders_amend.append((f["qty"], f["client_order_id"], int(entry.entity_id), f["qty"]))
                         orders_upd.append((
                             int(entry.entity_id), f.get("symbol"), f.get("account"), f["status"], f["executed_qty"],
                             f["cum_quote_qty"], entry.timestamp, f.get("working_time"), f.get("reason"),
+                            f.get("prevented_qty"),
                         ))
         except (KeyError, ValueError, TypeError) as exc:
             raise HistoryError(f"{entry.entity_type} {entry.entity_id}: missing or bad field {exc}") from None
@@ -106,6 +111,8 @@ class HistoryWriter(Store):
                 db.executemany(_INSERT_ORDER, orders_new)
             if orders_upd:
                 db.executemany(_UPDATE_ORDER, orders_upd)
+            if orders_amend:
+                db.executemany(_AMEND_ORDER, orders_amend)
             if trades:
                 db.executemany(_INSERT_TRADE, trades)
             if klines:

@@ -44,6 +44,56 @@ class Cancel(msgspec.Struct, tag="cancel", tag_field="cmd", frozen=True, gc=Fals
     restrictions: str = ""
 
 
+class Amend(msgspec.Struct, tag="amend", tag_field="cmd", frozen=True, gc=False):
+    """PUT /api/v3/order/amend/keepPriority: reduce an open order's total quantity to `qty` in place."""
+
+    account: int
+    symbol: str
+    order_id: int
+    timestamp: int
+    qty: int
+    #: the order's client id from now on ("" in a command file: Acquiring names it amend-<order_id>)
+    client_order_id: str = ""
+
+
+class NewOco(msgspec.Struct, tag="new_oco", tag_field="cmd", frozen=True, gc=False):
+    """POST /api/v3/orderList/oco: two orders of one account, symbol and side (the LIMIT_MAKER /
+    TAKE_PROFIT(_LIMIT) leg first, the STOP_LOSS(_LIMIT) leg second) of which the first to work
+    cancels the other (engine/oco.py). Acquiring assigns the list id and the legs' order ids (0 in
+    a command file) and freezes once for both."""
+
+    account: int
+    symbol: str
+    timestamp: int
+    legs: tuple[NewOrder, NewOrder]
+    list_client_order_id: str = ""
+    order_list_id: int = 0
+
+
+class NewOto(msgspec.Struct, tag="new_oto", tag_field="cmd", frozen=True, gc=False):
+    """POST /api/v3/orderList/oto: a working order (LIMIT / LIMIT_MAKER) and a pending order placed
+    when the working one has filled (engine/oto.py). Each freezes its own funds at entry."""
+
+    account: int
+    symbol: str
+    timestamp: int
+    legs: tuple[NewOrder, NewOrder]  # (working, pending)
+    list_client_order_id: str = ""
+    order_list_id: int = 0
+
+
+class NewOtoco(msgspec.Struct, tag="new_otoco", tag_field="cmd", frozen=True, gc=False):
+    """POST /api/v3/orderList/otoco: a working order and a pending OCO pair (the LIMIT_MAKER /
+    TAKE_PROFIT(_LIMIT) one first), placed when the working order fills (engine/oto.py)."""
+
+    account: int
+    symbol: str
+    timestamp: int
+    legs: tuple[NewOrder, NewOrder, NewOrder]  # (working, pending above/limit, pending stop)
+    list_client_order_id: str = ""
+    order_list_id: int = 0
+
+
 class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=False):
     """A deposit (amount > 0) or withdrawal (amount < 0) of free funds."""
 
@@ -54,7 +104,7 @@ class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=
     ref: str = ""
 
 
-Command = Union[NewOrder, Cancel, Transfer]
+Command = Union[NewOrder, Cancel, Amend, NewOco, NewOto, NewOtoco, Transfer]
 
 ENCODER = msgspec.msgpack.Encoder()
 DECODER = msgspec.msgpack.Decoder(Command)

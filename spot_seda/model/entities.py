@@ -11,14 +11,21 @@ SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquir
     quoteOrderQty, else 0), stp (selfTradePreventionMode), frozen_asset, frozen (amount frozen for it),
     status ("NEW"); a stop order (STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT) also
     stop_price, its trigger price (the other types do not carry it: their entries stay as they were)
-  Updated by Acquiring — a cancel request: cancel_requested=True, account, symbol.
+  Updated by Acquiring — a cancel request: cancel_requested=True, account, symbol; an amend request
+    (amend keep priority): amend_requested=True, account, symbol, new_qty, amend_client_order_id.
   Updated by Match — every state change: status, executed_qty, cum_quote_qty, account, symbol; on the
     first report of an order (its taker report) also the order's side, type, price, frozen_asset and
     frozen; working_time on the report with which the order starts working: its first, or for a stop
     order the one of its trigger (a pending stop's first report, NEW, has none; Binance: isWorking
     false, workingTime -1); reason on EXPIRED/REJECTED/EXPIRED_IN_MATCH (e.g. "would_take",
     "would_trigger", "fok_unfilled", "stp", "no_liquidity", "ioc_leftover"). A cancel that found
-    nothing open: cancel_rejected=True, account, symbol.
+    nothing open: cancel_rejected=True, account, symbol. An amend's answer: its report carries
+    amended=True, and, when the order was reduced (not ended), qty (the new total), client_order_id
+    (the order's from now on) and hold (what it keeps frozen: Settlement releases the rest); an amend
+    that changed nothing: amend_rejected=True, account, symbol, reason ("unknown_order",
+    "not_reducing", "duplicate_client_order_id"). DECREMENT self-trade prevention: prevented_qty (what
+    it took off the order so far, never executed) on the reports of a prevention and on the taker's
+    own, with hold on those of an order that stays open.
 SpotTrade — entity_id: f"{symbol}:{trade_id}" (trade ids per symbol, assigned by Match).
   Created by Match (TradeChangeLog, key = symbol): symbol, trade_id, price, qty, quote_qty,
     buyer_order_id, seller_order_id, buyer_account, seller_account, buyer_is_maker,
@@ -28,9 +35,9 @@ SpotKLine — entity_id: f"{symbol}:{interval}:{open_time}".
     open, high, low, close, volume, quote_volume, trades, taker_buy_volume, taker_buy_quote_volume,
     closed
 SpotBalance — entity_id: f"{account}:{asset}".
-  Updated by Acquiring (deposit, withdraw, freeze) and Settlement (trade, fee, release) on
+  Updated by Acquiring (deposit, withdraw, freeze) and Settlement (trade, fee, release, reduce) on
     BalanceChangeLog, key = str(account): account, asset, available_delta, frozen_delta, reason, ref
-    (the order id whose hold a freeze/trade/fee/release concerns, or a transfer id "transfer-N").
+    (the order id whose hold a freeze/trade/fee/release/reduce concerns, or a transfer id "transfer-N").
     Deltas only: a balance is the sum of its deltas. (No writer publishes absolute balances: Acquiring's
     view depends on when Settlement's changes reached it, which would make the log timing-dependent.)
 """
@@ -56,7 +63,7 @@ KLINE_FIELDS = (
 )
 BALANCE_FIELDS = ("account", "asset", "available_delta", "frozen_delta", "reason", "ref")
 
-BALANCE_REASONS = ("deposit", "withdraw", "freeze", "trade", "fee", "release")
+BALANCE_REASONS = ("deposit", "withdraw", "freeze", "trade", "fee", "release", "reduce")
 
 
 def trade_id_of(symbol: str, trade_id: int) -> str:

@@ -55,7 +55,7 @@ class TimeInForce(IntEnum):
 
 
 class OrderStatus(IntEnum):
-    """An order's life (DESIGN.md invariant 5); the last five are final."""
+    """An order's life (DESIGN.md invariant 5); FILLED to REJECTED are final."""
 
     NEW = 0
     PARTIALLY_FILLED = 1
@@ -64,10 +64,11 @@ class OrderStatus(IntEnum):
     EXPIRED = 4
     EXPIRED_IN_MATCH = 5  # ended by self-trade prevention, as Binance names it
     REJECTED = 6
+    PENDING_NEW = 7  # an OTO's pending order, waiting for its working order to fill (Binance)
 
     @property
     def is_final(self) -> bool:
-        return self >= OrderStatus.FILLED
+        return OrderStatus.FILLED <= self <= OrderStatus.REJECTED
 
 
 class SelfTradePrevention(IntEnum):
@@ -77,6 +78,7 @@ class SelfTradePrevention(IntEnum):
     EXPIRE_TAKER = 1
     EXPIRE_MAKER = 2
     EXPIRE_BOTH = 3
+    DECREMENT = 4
 
 
 class EntityType:

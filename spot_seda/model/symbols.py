@@ -26,6 +26,17 @@ def fee_on(amount: int, fee_ppm: int) -> int:
     return amount * fee_ppm // FEE_SCALE
 
 
+class PercentPriceBySide(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Binance's PERCENT_PRICE_BY_SIDE filter: a limit price within these multiples of the average
+    price of the last `avg_price_mins` minutes' trades, by side (bid: a buy, ask: a sell)."""
+
+    bid_multiplier_up: str
+    bid_multiplier_down: str
+    ask_multiplier_up: str
+    ask_multiplier_down: str
+    avg_price_mins: int = 5
+
+
 class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One tradable symbol's rules, in decimal strings as written in the config file."""
 
@@ -42,7 +53,16 @@ class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     taker_fee: str = "0.001"
     #: selfTradePreventionMode of an order that names none (Binance's defaultSelfTradePreventionMode;
     #: EXPIRE_MAKER on most of its symbols). NONE: an account's orders may trade with each other.
-    default_stp: Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"] = "NONE"
+    default_stp: Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"] = "NONE"
+    #: MARKET_LOT_SIZE's maxQty: the largest quantity of a MARKET order (and of a STOP_LOSS /
+    #: TAKE_PROFIT, which become one); None: max_qty. Its minQty and stepSize are LOT_SIZE's.
+    market_max_qty: str | None = None
+    #: MAX_NUM_ORDERS: open orders (stops waiting for their trigger included) per account on the symbol
+    max_num_orders: int = 200
+    #: MAX_NUM_ALGO_ORDERS: open stop orders (STOP_LOSS, ..._LIMIT, TAKE_PROFIT, ..._LIMIT) per account
+    max_num_algo_orders: int = 5
+    #: PERCENT_PRICE_BY_SIDE ([symbols.percent_price_by_side]); None: no such filter (not listed)
+    percent_price_by_side: PercentPriceBySide | None = None
 
 
 class SymbolRules:
@@ -51,6 +71,7 @@ class SymbolRules:
     __slots__ = (
         "spec", "symbol", "base", "quote", "price_decimals", "price_scale", "tick", "step", "min_qty",
         "max_qty", "min_notional", "maker_fee_ppm", "taker_fee_ppm", "qty_decimals", "default_stp",
+        "market_max_qty", "max_num_orders", "max_num_algo_orders", "percent_price",
     )
 
     def __init__(self, spec: SymbolSpec) -> None:
@@ -75,13 +96,29 @@ class SymbolRules:
         self.maker_fee_ppm = to_units(spec.maker_fee, 6)
         self.taker_fee_ppm = to_units(spec.taker_fee, 6)
         self.default_stp = spec.default_stp
+        self.market_max_qty = self.max_qty if spec.market_max_qty is None else \
+            self._positive(spec, "market_max_qty", to_units(spec.market_max_qty, ASSET_DECIMALS))
+        self.max_num_orders = self._positive(spec, "max_num_orders", spec.max_num_orders)
+        self.max_num_algo_orders = self._positive(spec, "max_num_algo_orders", spec.max_num_algo_orders)
+        pp = spec.percent_price_by_side
+        #: (bid up, bid down, ask up, ask down) in 10**-8 units, and the window in ms; or None
+        self.percent_price: tuple[tuple[int, int, int, int], int] | None = None
+        if pp is not None:
+            multipliers = tuple(to_units(getattr(pp, f"{side}_multiplier_{way}"), ASSET_DECIMALS)
+                                for side in ("bid", "ask") for way in ("up", "down"))
+            if min(multipliers) <= 0 or pp.avg_price_mins <= 0 or multipliers[1] > multipliers[0] \
+                    or multipliers[3] > multipliers[2]:
+                raise ValueError(f"symbols.{name}.percent_price_by_side: positive multipliers, down <= up")
+            self.percent_price = (multipliers, pp.avg_price_mins * 60_000)
         if self.step % self.price_scale:
             raise ValueError(
                 f"symbols.{name}.step_size must be a multiple of 10^-{ASSET_DECIMALS - spec.price_decimals} "
                 "so that price x quantity is exact"
             )
-        if self.min_qty % self.step or self.max_qty % self.step:
-            raise ValueError(f"symbols.{name}: min_qty and max_qty must be multiples of step_size")
+        if self.min_qty % self.step or self.max_qty % self.step or self.market_max_qty % self.step:
+            raise ValueError(f"symbols.{name}: min_qty, max_qty and market_max_qty must be multiples of step_size")
+        if not self.min_qty <= self.market_max_qty <= self.max_qty:
+            raise ValueError(f"symbols.{name}.market_max_qty must be within min_qty..max_qty")
         if max(self.maker_fee_ppm, self.taker_fee_ppm) >= FEE_SCALE:
             raise ValueError(f"symbols.{name}: fee rates must be below 1")
         self.qty_decimals = ASSET_DECIMALS - (len(str(self.step)) - len(str(self.step).rstrip("0")))

@@ -20,11 +20,11 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..binance import params
+from ..binance import orderops, params
 from ..binance.errors import ApiError
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
-from ..model.commands import Cancel, Command, NewOrder, Transfer
+from ..model.commands import Amend, Cancel, Command, NewOrder, Transfer
 from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
 from ..stages.acquiring import CommandError
 from ..stages.base import MARKER
@@ -228,11 +228,14 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
                                    o.quote_qty, o.client_order_id or "", o.stp.name, ts, stop_price=o.stop_price)
                 elif kind == "cancel":
                     yield Cancel(account, doc["symbol"], int(doc["orderId"]), ts)
+                elif kind == "amend":  # PUT /api/v3/order/amend/keepPriority's parameters
+                    a = orderops.parse_amend({k: str(v) for k, v in doc.items()}, rules)
+                    yield Amend(account, a.symbol, int(doc["orderId"]), ts, a.new_qty, a.new_client_order_id)
                 elif kind in ("deposit", "withdraw"):
                     amount = to_units(str(doc["amount"]), ASSET_DECIMALS)
                     yield Transfer(account, doc["asset"], amount if kind == "deposit" else -amount, ts)
                 else:
-                    raise ValueError(f"unknown cmd {kind!r} (order, cancel, deposit, withdraw)")
+                    raise ValueError(f"unknown cmd {kind!r} (order, cancel, amend, deposit, withdraw)")
             except ApiError as exc:
                 raise ValueError(f"{path}:{number}: {exc.msg}") from None
             except (KeyError, ValueError, TypeError, FixedPointError) as exc:

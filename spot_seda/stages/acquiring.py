@@ -1,5 +1,5 @@
-"""AcquiringStage: order entry. Takes commands from the HTTP API (new order, cancel, deposit,
-withdraw), validates them, freezes funds, assigns ids and timestamps, and produces OrderChangeLog
+"""AcquiringStage: order entry. Takes commands from the HTTP API (new order, cancel, amend,
+deposit, withdraw), validates them, freezes funds, assigns ids and timestamps, and produces OrderChangeLog
 (commands for Match, keyed by symbol) and BalanceChangeLog (freezes and transfers, keyed by account).
 Consumes Match's order updates and trades (to answer RESULT/FULL and keep its open-order and depth
 views) and Settlement's balance changes (to keep its view of free funds current).
@@ -29,20 +29,23 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..engine.avgprice import AvgPrice
 from ..engine.depthview import DepthView
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
-from ..model.commands import Cancel, Command, NewOrder, Transfer
+from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Transfer
 from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of
-from ..model.enums import MARKET_TYPES, EntityType, OrderType, Side, Topic
+from ..model.enums import MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
 from .base import Endpoint, Publish
+from .orderlists import OrderListsMixin
 
 FEE_ACCOUNT = 0
 KEEP_FINISHED = 100_000
 _NO_VIEW = {"available": 0, "frozen": 0}
 
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
+_LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
 
 
 class CommandError(Exception):
@@ -58,6 +61,9 @@ NSF = "insufficient_balance"
 DUPLICATE = "duplicate_order"
 UNKNOWN_ORDER = "unknown_order"
 OVERLOADED = "overloaded"
+MAX_NUM_ORDERS = "max_num_orders"
+MAX_NUM_ALGO_ORDERS = "max_num_algo_orders"
+PERCENT_PRICE_BY_SIDE = "percent_price_by_side"
 
 
 @dataclass
@@ -67,6 +73,7 @@ class Waiter:
     callback: Callable[[dict, list[dict]], None]
     fills: list[dict] | None = None  # collected trades of the order when the caller wants them
     cancel: bool = False
+    amend: bool = False
 
 
 @dataclass
@@ -75,8 +82,9 @@ class AccountState:
     client_ids: dict[str, int] = field(default_factory=dict)  # open client order id -> order id
 
 
-class AcquiringStage(Endpoint):
-    transient = ("clock", "waiters", "settling")  # callers waiting now are not part of a snapshot
+class AcquiringStage(OrderListsMixin, Endpoint):
+    # callers waiting now are not part of a snapshot; the symbol rules are the configuration's
+    transient = ("clock", "waiters", "settling", "rules")
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
     sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}
@@ -89,9 +97,13 @@ class AcquiringStage(Endpoint):
         self.orders: dict[int, dict] = {}  # open orders and the most recently finished ones, by id
         self.finished: deque[int] = deque()  # finished order ids, oldest first (History keeps them all)
         self.depth = {symbol: DepthView() for symbol in self.rules}
+        #: recent trades of the symbols with a PERCENT_PRICE_BY_SIDE filter (engine/avgprice.py)
+        self.avg_prices = {symbol: AvgPrice(r.percent_price[1]) for symbol, r in self.rules.items() if r.percent_price}
         self.waiters: dict[int, Waiter] = {}
         self.settling: dict[int, tuple[Waiter, dict]] = {}  # answered by Match, waiting for the release
         self.next_order_id = 1
+        self.next_order_list_id = 1
+        self.order_lists: dict[int, dict] = {}  # open order lists (stages/orderlists.py)
         self.next_transfer_id = 1
         self.new_in_flight = 0  # new orders sent to Match and not reported yet
         self.pending_cancels: set[int] = set()  # orders with a cancel sent to Match and not answered
@@ -110,6 +122,11 @@ class AcquiringStage(Endpoint):
         state["orders"] = {oid: o for oid, o in self.orders.items() if o["status"] not in FINAL}
         state["finished"] = deque()
         return state
+
+    def restore_state(self, state: dict) -> None:
+        """(A snapshot written before the rules were transient carries them: the config's win.)"""
+        state.pop("rules", None)
+        super().restore_state(state)
 
     # ------------------------------------------------------------------ views
 
@@ -164,6 +181,9 @@ class AcquiringStage(Endpoint):
             # client id may simply not have reached this view yet in a replay)
             raise CommandError(DUPLICATE)
         side, type = Side[cmd.side], OrderType[cmd.type]
+        now = cmd.timestamp or self.clock()
+        if not replay:
+            self.check_filters(cmd, now)
         qty, quote_qty = cmd.qty, cmd.quote_qty
         market = type.working_type == OrderType.MARKET
         if market and side == Side.BUY and not quote_qty:
@@ -179,7 +199,6 @@ class AcquiringStage(Endpoint):
         if code != ResultCode.OK:
             raise CommandError(NSF)
         self.next_order_id = max(self.next_order_id, order_id + 1)
-        now = cmd.timestamp or self.clock()
         cmd = NewOrder(account_id, cmd.symbol, cmd.side, cmd.type, cmd.time_in_force, cmd.price, qty, quote_qty,
                        cmd.client_order_id or f"auto-{order_id}", cmd.stp, now, order_id, cmd.stop_price)
         order = {
@@ -200,6 +219,19 @@ class AcquiringStage(Endpoint):
             self.waiters[order_id] = waiter
         self.new_in_flight += 1
         return order, cmd, [(Topic.ORDER, cmd.symbol, [created]), (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
+
+    def check_filters(self, cmd: NewOrder, now: int, extra: int = 0) -> None:
+        """The filters that depend on this view (raises CommandError): MAX_NUM_ORDERS and
+        MAX_NUM_ALGO_ORDERS (the account's open orders), PERCENT_PRICE_BY_SIDE (recent trades). Also
+        what POST /api/v3/order/test checks beside the parameters; changes nothing."""
+        rules = self.rules[cmd.symbol]
+        type = OrderType[cmd.type]
+        _check_open_order_limits(self.account(cmd.account), rules, cmd.symbol, type.is_stop, extra)
+        if rules.percent_price and type.working_type != OrderType.MARKET:
+            avg = self.avg_prices.get(cmd.symbol)
+            if avg is not None and not avg.price_ok(cmd.side == "BUY", cmd.price, rules.price_scale,
+                                                    rules.percent_price[0], now):
+                raise CommandError(PERCENT_PRICE_BY_SIDE)
 
     def cancel(self, cmd: Cancel, waiter: Waiter | None = None, journaled: bool = False) -> tuple[Cancel, list[Publish]]:
         """Ask Match to cancel an open order of this account. Raises CommandError(UNKNOWN_ORDER).
@@ -225,6 +257,30 @@ class AcquiringStage(Endpoint):
         self.pending_cancels.add(cmd.order_id)
         return cmd, [(Topic.ORDER, cmd.symbol, [request])]
 
+    def amend(self, cmd: Amend, waiter: Waiter | None = None, journaled: bool = False) -> tuple[Amend, list[Publish]]:
+        """Ask Match to reduce an open order's quantity keeping its priority (engine/amend.py).
+        Raises CommandError(UNKNOWN_ORDER) for an order not open for this account, DUPLICATE for a
+        new client id another open order holds. Without a client id the order is named
+        amend-<order_id> (Binance makes one up; this one is the same in a replay). A journaled amend
+        goes to Match as it is (see cancel)."""
+        if not journaled:
+            order = self.orders.get(cmd.order_id)
+            state = self.account(cmd.account)
+            if order is None or order["account"] != cmd.account or cmd.order_id not in state.open_orders:
+                raise CommandError(UNKNOWN_ORDER)
+            cid = cmd.client_order_id or f"amend-{cmd.order_id}"
+            if state.client_ids.get(cid, cmd.order_id) != cmd.order_id:
+                raise CommandError(DUPLICATE)
+            cmd = Amend(cmd.account, order["symbol"], cmd.order_id, cmd.timestamp or self.clock(), cmd.qty, cid)
+        fields = [FieldChange("amend_requested", True), FieldChange("account", cmd.account),
+                  FieldChange("symbol", cmd.symbol), FieldChange("new_qty", cmd.qty),
+                  FieldChange("amend_client_order_id", cmd.client_order_id or f"amend-{cmd.order_id}")]
+        request = ChangeLogEntry(str(cmd.order_id), EntityType.ORDER, Updated(fields), cmd.timestamp, 0)
+        if waiter is not None:
+            waiter.amend = True
+            self.waiters[cmd.order_id] = waiter
+        return cmd, [(Topic.ORDER, cmd.symbol, [request])]
+
     def transfer(self, cmd: Transfer, journaled: bool = False) -> tuple[Transfer, list[Publish]]:
         """Deposit (amount > 0) or withdraw (amount < 0) free funds. Raises CommandError(NSF) (not
         for a `journaled` withdrawal: see new_order)."""
@@ -248,6 +304,12 @@ class AcquiringStage(Endpoint):
             return accepted, outputs
         if type(cmd) is Cancel:
             return self.cancel(cmd, journaled=journaled)
+        if type(cmd) is Amend:
+            return self.amend(cmd, journaled=journaled)
+        kind = _LIST_KINDS.get(type(cmd))
+        if kind is not None:
+            _orders, accepted, outputs = self._new_list(cmd, kind, (None,) * len(cmd.legs), journaled)
+            return accepted, outputs
         return self.transfer(cmd, journaled=journaled)
 
     # ---------------------------------------------------------- inbound events
@@ -258,13 +320,18 @@ class AcquiringStage(Endpoint):
             self.ledger.apply(changes)
             if self.settling:
                 for c in changes:
-                    if c.reason == "release" and c.ref in self.settling:
+                    if c.reason in ("release", "reduce") and c.ref in self.settling:
                         waiter, order = self.settling.pop(c.ref)
                         waiter.callback(order, waiter.fills or [])
         elif topic == Topic.TRADE:
             waiters = self.waiters
+            avg_prices = self.avg_prices
             for e in entries:
                 f = e.field_dict()
+                if avg_prices:
+                    avg = avg_prices.get(f["symbol"])
+                    if avg is not None:
+                        avg.add(e.timestamp, f["price"], f["qty"], f["quote_qty"])
                 waiter = waiters.get(f["taker_order_id"])
                 if waiter is not None and waiter.fills is not None:
                     waiter.fills.append(f | {"time": e.timestamp})
@@ -276,9 +343,10 @@ class AcquiringStage(Endpoint):
                 waiter = self.waiters.pop(order_id, None)
                 if waiter is None:
                     continue
-                if order.get("status") in FINAL and self.ledger.hold(order_id) is not None:
+                if (order.get("status") in FINAL or order.get("amended")) and self.ledger.hold(order_id) is not None:
                     # answer once Settlement has returned what the order leaves frozen, so the
-                    # client's next order sees the money (a market order holds all it may spend)
+                    # client's next order sees the money (a market order holds all it may spend;
+                    # an amended order what it no longer needs)
                     self.settling[order_id] = (waiter, order)
                 else:
                     waiter.callback(order, waiter.fills or [])
@@ -290,9 +358,21 @@ class AcquiringStage(Endpoint):
             if waiter is not None and waiter.cancel:
                 answered.append((order_id, {"reason": f["reason"]} if "reason" in f else {}))  # nothing was canceled
             return
+        if f.get("amend_rejected"):  # an amend that changed nothing
+            if waiter is not None and waiter.amend:
+                answered.append((order_id, {"amend_rejected": f["reason"]}))
+            return
         order = self.orders.get(order_id)
         if order is None:
             return  # an order of an earlier incarnation (recovery is the journal's business)
+        if "qty" in f:  # amended in place: its new quantity and client id
+            state = self.account(order["account"])
+            if state.client_ids.get(order["client_order_id"]) == order_id:
+                del state.client_ids[order["client_order_id"]]
+            order["qty"] = f["qty"]
+            order["client_order_id"] = f["client_order_id"]
+            if order["status"] not in FINAL:
+                state.client_ids[f["client_order_id"]] = order_id
         first = "frozen" in f  # Match's first report of an order repeats what it froze
         order["status"] = f["status"]
         order["executed_qty"] = f["executed_qty"]
@@ -302,16 +382,22 @@ class AcquiringStage(Endpoint):
             order["reason"] = f["reason"]
         if "working_time" in f:  # it starts working (a stop: at its trigger)
             order["working_time"] = f["working_time"]
+        if "prevented_qty" in f:  # (DECREMENT self-trade prevention: no longer open, never executed)
+            order["prevented_qty"] = f["prevented_qty"]
         if first:
             self.new_in_flight -= 1
         if f["status"] in FINAL:
             self.pending_cancels.discard(order_id)  # canceled, or filled before the cancel got there
         if waiter is not None and (first or (waiter.cancel and f["status"] in FINAL)):
             answered.append((order_id, dict(order)))  # the state as of this command's answer
+        elif waiter is not None and waiter.amend and f.get("amended"):
+            answered.append((order_id, dict(order, amended=True)))
         resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
-        leaves = order["qty"] - order["executed_qty"] if resting else 0
+        leaves = order["qty"] - order["executed_qty"] - order.get("prevented_qty", 0) if resting else 0
         self.depth[order["symbol"]].apply(order_id, order["side"] == "BUY", order["price"], leaves, order["status"])
         if order["status"] in FINAL:
+            if "order_list_id" in order:
+                self.list_leg_ended(order)
             state = self.account(order["account"])
             state.open_orders.pop(order_id, None)
             if state.client_ids.get(order["client_order_id"]) == order_id:
@@ -319,6 +405,23 @@ class AcquiringStage(Endpoint):
             self.finished.append(order_id)
             if len(self.finished) > KEEP_FINISHED:  # memory stays bounded; older orders come from History
                 self.orders.pop(self.finished.popleft(), None)
+
+
+def _check_open_order_limits(state: AccountState, rules, symbol: str, stop: bool, extra: int = 0) -> None:
+    """Binance's MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS filters: the account's open orders on the
+    symbol (pending stops included), and its open stop orders, below the symbol's limits. Counted
+    only when they could matter (an account with fewer open orders in all than the limit is far
+    from it; only a stop counts stops), so the usual order pays one comparison. This view of what is
+    open lags Match a little (a filled order counts until its report is here): never too lenient.
+    `extra`: the other orders the same command adds (an OCO's second leg)."""
+    orders = state.open_orders
+    limit = rules.max_num_orders - extra
+    if len(orders) >= limit and sum(1 for o in orders.values() if o["symbol"] == symbol) >= limit:
+        raise CommandError(MAX_NUM_ORDERS)
+    if stop and sum(1 for o in orders.values()
+                    if o["symbol"] == symbol and o["type"] in STOP_TYPES and o["working_time"] < 0) \
+            >= rules.max_num_algo_orders:
+        raise CommandError(MAX_NUM_ALGO_ORDERS)
 
 
 def cancel_client_id(cmd: Cancel) -> str:

@@ -1,4 +1,4 @@
-"""MatchStage: consumes new-order and cancel commands (OrderChangeLog from Acquiring), runs each
+"""MatchStage: consumes new-order, cancel and amend commands (OrderChangeLog from Acquiring), runs each
 symbol's price-time order book, produces trades (TradeChangeLog) and order state changes
 (OrderChangeLog), keyed by symbol.
 
@@ -13,11 +13,23 @@ ones a command's trades trigger right after that command (engine/book.py), so a 
 the command that caused it and replays with it. A pending stop's first report has no working_time;
 the report that ends its trigger's records carries it (the order starts working then), which is
 also how Settlement knows where that part of the command ends.
+
+Order lists (engine/oco.py, engine/oto.py): Acquiring publishes a list's two orders together
+(list_leg 1 and 2); the first waits here (`pending_oco`) until the second comes, then both are
+placed, or neither. An OCO's second leg's first report carries hold_of (the first leg's id) when
+they were placed, so Settlement shares the hold; an OTO's pending order is first reported
+PENDING_NEW, without working_time, which it gets when it is placed (a `Triggered` record first).
+
+Amends (engine/amend.py): the amended order's report carries amended=True and, when it was reduced,
+its new qty, client_order_id and the hold it keeps; an amend that changed nothing is one entry
+with amend_rejected=True and a reason word. Either ends the command's updates for Settlement.
 """
 
 from __future__ import annotations
 
+from ..engine.amend import Amended, AmendRejected
 from ..engine.book import CancelRejected, OrderBook, OrderReport, Trade, Triggered
+from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.entities import trade_id_of
 from ..model.enums import STOP_TYPES, EntityType, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
@@ -27,6 +39,16 @@ STATUS = [s.name for s in OrderStatus]
 ORDER, TRADE = EntityType.ORDER, EntityType.TRADE
 #: CancelRejected.code of a cancel whose cancelRestrictions the order does not meet
 CANCEL_RESTRICTED = -3010
+#: AmendRejected.code -> the reason word its entry carries
+AMEND_REASONS = {ResultCode.UNKNOWN_ORDER: "unknown_order", ResultCode.AMEND_NOT_REDUCING: "not_reducing",
+                 ResultCode.DUPLICATE_CLIENT_ORDER_ID: "duplicate_client_order_id", ResultCode.AMEND_ORDER_LIST: "order_list"}
+
+
+def _place_args(order_id: int, fields: dict, ts: int) -> tuple:
+    """A new order's Created fields as OrderBook.place()'s arguments."""
+    return (order_id, fields["account"], Side[fields["side"]], OrderType[fields["type"]],
+            TimeInForce[fields["time_in_force"]], fields["price"], fields["qty"], fields["quote_qty"],
+            fields["client_order_id"], SelfTradePrevention[fields["stp"]], ts, fields.get("stop_price", 0))
 
 
 def _restriction_met(order, restriction: str) -> bool:
@@ -47,6 +69,7 @@ class MatchStage(Operator):
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()
         self.books = {symbol: OrderBook(rules) for symbol, rules in self.rules.items()}
+        self.pending_oco: list[tuple[int, dict]] | None = None  # an order list's first orders, until its last
 
     def replay_end(self, end: dict) -> None:
         ids = end["last_trade_ids"]
@@ -63,14 +86,27 @@ class MatchStage(Operator):
             if book is None:  # Acquiring validates symbols: this is a corrupt command stream
                 raise ValueError(f"command for unknown symbol {symbol!r}: {entry}")
             order_id = int(entry.entity_id)
+            firsts: dict[int, dict] = {}  # the new orders of this command: their first reports repeat these
             if type(change) is Created:
-                records = book.place(
-                    order_id, fields["account"], Side[fields["side"]], OrderType[fields["type"]],
-                    TimeInForce[fields["time_in_force"]], fields["price"], fields["qty"], fields["quote_qty"],
-                    fields["client_order_id"], SelfTradePrevention[fields["stp"]], entry.timestamp,
-                    fields.get("stop_price", 0),
-                )
-                taker, cancel_id = fields, None
+                leg = fields.get("list_leg")
+                if leg is not None and leg < fields["list_legs"]:  # an order list's: placed with its last
+                    self.pending_oco = (self.pending_oco or []) + [(order_id, fields)]
+                    continue
+                if leg is not None:
+                    legs = self.pending_oco + [(order_id, fields)]
+                    self.pending_oco = None
+                    args = [_place_args(i, f, entry.timestamp) for i, f in legs]
+                    if fields["contingency_type"] == "OCO":
+                        records = book.place_oco(*args)
+                    else:
+                        records = book.place_oto(*args)
+                    if records[-1].status == OrderStatus.REJECTED:  # none placed: nothing is shared
+                        legs[-1] = (order_id, {k: v for k, v in fields.items() if k != "hold_of"})
+                    firsts = dict(legs)
+                else:
+                    records = book.place(*_place_args(order_id, fields, entry.timestamp))
+                    firsts = {order_id: fields}
+                cancel_id = None
             elif fields.get("cancel_requested"):
                 restriction = fields.get("cancel_restrictions")
                 if restriction and not _restriction_met(book.order(order_id), restriction):
@@ -78,25 +114,33 @@ class MatchStage(Operator):
                     records = [CancelRejected(order_id, fields["account"], "", CANCEL_RESTRICTED)]
                 else:
                     records = book.cancel(order_id, fields["account"])
-                taker = None
                 cancel_id = fields.get("cancel_client_order_id")
+            elif fields.get("amend_requested"):
+                records = book.amend(order_id, fields["account"], fields["new_qty"], fields["amend_client_order_id"])
+                cancel_id = None
             else:
                 continue
             trades: list[ChangeLogEntry] = []
             orders: list[ChangeLogEntry] = []
-            self._convert(records, entry.timestamp, symbol, order_id, taker, trades, orders, cancel_id)
+            self._convert(records, entry.timestamp, symbol, order_id, firsts, trades, orders, cancel_id)
             if trades:
                 result.append((Topic.TRADE, symbol, trades))
             result.append((Topic.ORDER, symbol, orders))
         return result
 
     @staticmethod
-    def _convert(records, ts: int, symbol: str, command_order: int, taker: dict | None,
+    def _convert(records, ts: int, symbol: str, command_order: int, firsts: dict[int, dict],
                  trades: list[ChangeLogEntry], orders: list[ChangeLogEntry], cancel_id: str | None = None) -> None:
         """`cancel_id`: a cancel command's own client id, which the CANCELED report carries (Push
         puts it in the executionReport's "c")."""
         triggered = None  # the stop whose trigger's records these are: its own report ends them
-        first = taker  # the new order's fields until its first report has been made
+
+        amended = False  # an amend's answer: its reports say so (module doc); an OCO's two legs both change
+        amends: dict[int, Amended] = {}
+        if records and type(records[0]) in (Amended, AmendRejected) or (
+                records and type(records[0]) is OrderReport and records[0].reason == "amend"):
+            amended = True
+            amends = {r.order_id: r for r in records if type(r) is Amended}
         for rec in records:
             kind = type(rec)
             if kind is Trade:
@@ -119,14 +163,27 @@ class MatchStage(Operator):
                 ]
                 if rec.reason:
                     changed.append(FieldChange("reason", rec.reason))
+                if rec.prevented_qty:  # DECREMENT self-trade prevention took this much off so far
+                    changed.append(FieldChange("prevented_qty", rec.prevented_qty))
+                if rec.hold >= 0:  # ... and the order, still open, needs only this much frozen
+                    changed.append(FieldChange("hold", rec.hold))
+                if amended and (rec.order_id == command_order or rec.order_id in amends):
+                    changed.append(FieldChange("amended", True))
+                    a = amends.get(rec.order_id)
+                    if a is not None:
+                        changed += [FieldChange("qty", a.qty), FieldChange("client_order_id", a.client_order_id),
+                                    FieldChange("hold", a.hold)]
                 if cancel_id is not None and rec.order_id == command_order:
                     changed.append(FieldChange("cancel_client_order_id", cancel_id))
-                if first is not None and rec.order_id == command_order:
-                    if first["type"] not in STOP_TYPES:  # a stop starts working at its trigger
+                first = firsts.pop(rec.order_id, None) if firsts else None
+                if first is not None:  # a new order's first report (its later ones: as a maker)
+                    # a stop starts working at its trigger, an OTO's pending order when it is placed
+                    if first["type"] not in STOP_TYPES and rec.status != OrderStatus.PENDING_NEW:
                         changed.append(FieldChange("working_time", ts))
                     for name in ("side", "type", "price", "frozen_asset", "frozen"):
                         changed.append(FieldChange(name, first[name]))
-                    first = None  # (its later reports are as a maker, to the stops it triggered)
+                    if "hold_of" in first:  # an OCO's second leg: it draws on the first leg's hold
+                        changed.append(FieldChange("hold_of", first["hold_of"]))
                 elif rec.order_id == triggered:
                     changed.append(FieldChange("working_time", ts))
                     triggered = None
@@ -139,4 +196,10 @@ class MatchStage(Operator):
                 if rec.code == CANCEL_RESTRICTED:
                     rejected.append(FieldChange("reason", "cancel_restrictions"))
                 orders.append(ChangeLogEntry(str(rec.order_id or command_order), ORDER, Updated(rejected), ts, 0))
-            # LevelChange: depth is derived from order updates downstream (engine/depthview.py)
+            elif kind is AmendRejected:
+                orders.append(ChangeLogEntry(str(command_order), ORDER, Updated([
+                    FieldChange("amend_rejected", True), FieldChange("account", rec.account),
+                    FieldChange("symbol", symbol), FieldChange("reason", AMEND_REASONS[rec.code]),
+                ]), ts, 0))
+            # LevelChange: depth is derived from order updates downstream (engine/depthview.py);
+            # Amended: carried by the amended order's report, which follows it

@@ -159,6 +159,7 @@ class PushStage(Endpoint):
         self.best = {s: (None, None) for s in self.rules}
         self.depth_ts = {s: 0 for s in self.rules}
         self.orders: dict[int, dict] = {}  # open orders (and created ones Match has not reported yet)
+        self.order_lists: dict[int, dict] = {}  # open OCOs: list id -> its legs' statuses (listStatus)
         self.fills: dict[int, list[tuple[dict, int]]] = {}  # order id -> (trade fields, ts) awaiting its update
         self.stalled: deque[ChangeLogEntry] = deque()  # Match reports waiting for their Created entry
         self.balances: dict[tuple[int, str], list[int]] = {}  # (account, asset) -> [free, locked]
@@ -243,9 +244,13 @@ class PushStage(Endpoint):
                 order.update(order_id=int(e.entity_id), time=e.timestamp, executed_qty=0, cum_quote_qty=0,
                              working_time=-1)
                 orders[order["order_id"]] = order
+                if "order_list_id" in order:
+                    lst = self.order_lists.setdefault(order["order_list_id"], {"legs": {}, "cids": {}, "started": False})
+                    lst["legs"][order["order_id"]] = None  # (no report from Match yet)
+                    lst["cids"][order["order_id"]] = order["client_order_id"]
                 continue
             f = e.field_dict()
-            if "cancel_requested" in f or f.get("cancel_rejected"):
+            if "cancel_requested" in f or f.get("cancel_rejected") or "amend_requested" in f or f.get("amend_rejected"):
                 continue  # a request (Acquiring) or a no-op answer (Match): nothing changed
             if stalled or int(e.entity_id) not in orders:
                 stalled.append(e)
@@ -278,8 +283,9 @@ class PushStage(Endpoint):
         # a LIMIT_MAKER that would take, a stop that would trigger: answered as an error, never live
         silent = status == "REJECTED" and f.get("reason") in ("would_take", "would_trigger")
         if wanted and (first or starts) and not silent:
-            # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests)
-            order["status"] = "NEW"
+            # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests);
+            # an OTO's pending order is PENDING_NEW, then NEW when placed
+            order["status"] = "PENDING_NEW" if status == "PENDING_NEW" else "NEW"
             self.sink.send(stream, S.execution_report(rules, order, "NEW", ts, seq))
         # The fills this report accounts for, up to its executed_qty: an order may be reported twice in
         # one command (a maker, or the taker, touched again by a stop the command triggered), and
@@ -315,21 +321,59 @@ class PushStage(Endpoint):
         order["status"] = status
         order["executed_qty"] = f["executed_qty"]
         order["cum_quote_qty"] = f["cum_quote_qty"]
+        if f.get("prevented_qty", 0) > order.get("prevented_qty", 0):  # DECREMENT self-trade prevention
+            order["last_prevented_qty"] = f["prevented_qty"] - order.get("prevented_qty", 0)
+            order["prevented_qty"] = f["prevented_qty"]
+            if wanted and status not in S.END_EXECUTION:  # it stays open: its prevention reported alone
+                self.sink.send(stream, S.execution_report(rules, order, "TRADE_PREVENTION", ts, seq))
         if "cancel_client_order_id" in f:  # Match's CANCELED report names the cancel: its report's "c"
             order["cancel_client_order_id"] = f["cancel_client_order_id"]
+        if "qty" in f:  # amended in place (engine/amend.py): Binance's REPLACED, "C" the id it had
+            order["replaced_client_order_id"] = order["client_order_id"]
+            order["qty"], order["client_order_id"] = f["qty"], f["client_order_id"]
+            if wanted:
+                self.sink.send(stream, S.execution_report(rules, order, "REPLACED", ts, seq))
         if wanted and not silent and status in S.END_EXECUTION:
             self.sink.send(stream, S.execution_report(rules, order, S.END_EXECUTION[status], ts, seq))
         # the depth view, exactly as Acquiring keeps it (stages/acquiring.py _order_update)
         resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
-        leaves = order["qty"] - order["executed_qty"] if resting else 0
+        leaves = order["qty"] - order["executed_qty"] - order.get("prevented_qty", 0) if resting else 0
         view = self.depth[symbol]
         before = view.update_id
         view.apply(order_id, order["side"] == "BUY", order["price"], leaves, status)
         if view.update_id != before:
             self.depth_dirty.add(symbol)
             self.depth_ts[symbol] = ts
+        if "order_list_id" in order:
+            self._list_status(order, status, ts, stream if wanted else "")
         if status in FINAL:
             del self.orders[order_id]
+
+    def _list_status(self, order: dict, status: str, ts: int, stream: str) -> None:
+        """listStatus when an OCO's legs have both been placed (or refused) and when both have ended."""
+        lst = self.order_lists.get(order["order_list_id"])
+        if lst is None:
+            return
+        legs = lst["legs"]
+        legs[order["order_id"]] = status
+        if None in legs.values():
+            return
+        ended = all(s in FINAL for s in legs.values())
+        if lst["started"] and not ended:
+            return
+        if stream:
+            if not lst["started"]:
+                kind = ("ALL_DONE", "REJECT") if all(s == "REJECTED" for s in legs.values()) else ("EXEC_STARTED",
+                                                                                                   "EXECUTING")
+            else:
+                kind = ("ALL_DONE", "ALL_DONE")
+            ids = [(i, lst["cids"][i]) for i in sorted(legs)]
+            self.sink.send(stream, S.list_status_event(order["symbol"], order["order_list_id"],
+                                                       order.get("list_client_order_id", ""), *kind, ts, ids,
+                                                       order.get("contingency_type", "OCO")))
+        lst["started"] = True
+        if ended:
+            del self.order_lists[order["order_list_id"]]
 
     def _depth_changed(self) -> None:
         """Fold level changes into the diff feeds; send bookTicker where the best level moved."""

@@ -1,7 +1,8 @@
 """SettlementStage: consumes trades (TradeChangeLog) and Match's order updates (OrderChangeLog),
 produces balance changes (BalanceChangeLog, keyed by account): each side's frozen funds move to the
-counterparty, proceeds are credited less the fee (to the fee account), and whatever an order still
-holds frozen when it ends is released.
+counterparty, proceeds are credited less the fee (to the fee account), whatever an order still
+holds frozen when it ends is released, and what an amended order no longer needs (its report's
+`hold`, engine/amend.py) too.
 
 The money moves are the engine's (engine/ledger.py: `settle_trade`, `release`, checked by the
 property tests against a naive twin); this stage maps Match's entries to them and their changes to
@@ -54,7 +55,8 @@ class SettlementStage(Operator):
         The two topics reach this stage as separate messages whose interleaving depends on timing;
         to keep the output (and its sequences) a function of the commands alone, trades wait here
         until the order updates of their command arrive. Match publishes a command's trades before
-        its updates, and ends a command's updates with the taker's report (or the cancel's result);
+        its updates, and ends a command's updates with the taker's report (or the cancel's or the
+        amend's result);
         a stop order the command triggered follows as a part of its own: its trades (taker: the
         stop), ended by the stop's report that carries working_time.
         """
@@ -71,7 +73,7 @@ class SettlementStage(Operator):
             group = partial.setdefault(fields["symbol"], [])
             group.append((int(entry.entity_id), fields, entry.timestamp))
             if ("frozen" in fields or "working_time" in fields or fields.get("status") == "CANCELED"
-                    or fields.get("cancel_rejected")):
+                    or fields.get("cancel_rejected") or fields.get("amended") or fields.get("amend_rejected")):
                 del partial[fields["symbol"]]
                 self._command(group[-1][0], group, out)
         return out  # what is left in `partial` comes with a later batch
@@ -95,7 +97,10 @@ class SettlementStage(Operator):
         release what its finished orders leave frozen."""
         ledger = self.ledger
         for order_id, fields, _ts in updates:
-            if "frozen" in fields:  # the order's first report: what Acquiring froze for it
+            if "hold_of" in fields:  # an OCO's second leg's first report: it shares the first leg's hold
+                if ledger.share_hold(order_id, fields["hold_of"]) != _OK:
+                    raise ValueError(f"order {order_id}: no hold of order {fields['hold_of']} to share: {fields}")
+            elif "frozen" in fields:  # the order's first report: what Acquiring froze for it
                 if ledger.adopt_hold(order_id, fields["account"], fields["frozen_asset"], fields["frozen"]) != _OK:
                     raise ValueError(f"order {order_id}: a second first report, or a negative hold: {fields}")
         # trades are keyed by their taker, and a stop order is the taker of two parts: its placement
@@ -113,6 +118,11 @@ class SettlementStage(Operator):
                 raise ValueError(f"trade {f['symbol']} {f['trade_id']} cannot be settled ({code.name}): corrupt stream")
             _publish(changes, trade.timestamp, out)
         for order_id, fields, ts in updates:
+            if "hold" in fields:  # amended, or cut by DECREMENT: what it no longer needs returns to available
+                code, changes = ledger.reduce_hold(order_id, fields["hold"])
+                if code != _OK:
+                    raise ValueError(f"order {order_id} amended before Match reported what it froze")
+                _publish(changes, ts, out)
             if fields.get("status") in FINAL:
                 code, changes = ledger.release(order_id)
                 if code != _OK:

@@ -17,6 +17,7 @@ EXPECTED = {
 } | {
     ("post", "/api/v3/order"), ("delete", "/api/v3/order"), ("delete", "/api/v3/openOrders"),
     ("post", "/api/v3/userDataStream"), ("put", "/api/v3/userDataStream"), ("delete", "/api/v3/userDataStream"),
+    ("post", "/api/v3/order/test"), ("post", "/api/v3/order/cancelReplace"), ("put", "/api/v3/order/amend/keepPriority"),
     ("post", "/api/spot/v2/"), ("post", "/admin/v1/accounts"), ("post", "/admin/v1/deposit"), ("post", "/admin/v1/withdraw"),
 }
 
@@ -101,12 +102,15 @@ def test_signed_endpoints_state_their_parameters():
 
 
 def test_the_served_routes_are_described():
-    """Every route rest.py registers appears in the document (read from its source: no app needed)."""
+    """Every route rest.py and orderops.py register appears in the document (read from their source:
+    no app needed)."""
     from pathlib import Path
 
+    import spot_seda.api.orderlists as orderlists
+    import spot_seda.api.orderops as orderops
     import spot_seda.api.rest as rest
 
-    source = Path(rest.__file__).read_text()
+    source = "".join(Path(m.__file__).read_text() for m in (rest, orderops, orderlists))
     doc = openapi_document()
     routes = set(re.findall(r'add_(get|post|put|delete)\("([^"]+)",', source))
     routes |= {("get", "/api/v3" + p) for p in re.findall(r'(?<![A-Za-z_])\("(/[A-Za-z0-9/]+)", [a-z_0-9]+\)', source)}

@@ -214,9 +214,9 @@ def test_quantity_forms(text, units):
      "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'."),
     ({"newOrderRespType": "MINI"}, -1100,
      "Illegal characters found in parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'."),
-    ({"selfTradePreventionMode": "DECREMENT"}, -1100,
+    ({"selfTradePreventionMode": "TRANSFER"}, -1100,
      "Illegal characters found in parameter 'selfTradePreventionMode'; legal range is "
-     "'NONE, EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH'."),
+     "'NONE, EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH, DECREMENT'."),
 ])
 def test_limit_errors(over, code, msg):
     assert code_msg(P.parse_new_order, limit(**over), RULES) == (code, msg)

@@ -251,19 +251,26 @@ def test_exchange_info():
     assert btc["orderTypes"] == ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                                  "TAKE_PROFIT_LIMIT"]
     assert (btc["icebergAllowed"], btc["ocoAllowed"], btc["quoteOrderQtyMarketAllowed"], btc["isSpotTradingAllowed"]) == (
-        False, False, True, True)
+        False, True, True, True)
     assert (btc["baseAssetPrecision"], btc["quotePrecision"], btc["quoteAssetPrecision"]) == (8, 8, 8)
     assert btc["defaultSelfTradePreventionMode"] == "NONE"
     strict = SymbolRules(msgspec.structs.replace(BTC.spec, default_stp="EXPIRE_BOTH"))
     assert V.exchange_info_json({"BTCUSDT": strict}, 1)["symbols"][0]["defaultSelfTradePreventionMode"] == "EXPIRE_BOTH"
-    assert btc["allowedSelfTradePreventionModes"] == ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"]
+    assert btc["allowedSelfTradePreventionModes"] == ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
     assert btc["permissionSets"] == [["SPOT"]]
-    price, lot, notional = btc["filters"]
+    price, lot, market_lot, notional, max_orders, max_algo = btc["filters"]
     assert price == {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "92233720368.54000000",
                      "tickSize": "0.01000000"}
     assert lot == {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"}
     assert notional == {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
                         "maxNotional": "92233720368.54775807", "applyMaxToMarket": False, "avgPriceMins": 5}
+    assert market_lot == {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
+                          "stepSize": "0.00001000"}
+    assert (max_orders, max_algo) == ({"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+                                      {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5})
+    small = SymbolRules(msgspec.structs.replace(BTC.spec, market_max_qty="10", max_num_orders=3))
+    filters = V.exchange_info_json({"BTCUSDT": small}, 1)["symbols"][0]["filters"]
+    assert (filters[2]["maxQty"], filters[4]["maxNumOrders"]) == ("10.00000000", 3)
     assert eth["filters"][0]["tickSize"] == "0.00000100"
     json.dumps(info)
 

@@ -9,6 +9,7 @@ order id first, those their trades trigger after them.
 
 from __future__ import annotations
 
+from spot_seda.engine.amend import Amended, AmendRejected
 from spot_seda.engine.book import CancelRejected, OrderReport, Trade, Triggered
 from spot_seda.engine.results import ResultCode
 from spot_seda.model.enums import OrderStatus as S
@@ -19,6 +20,7 @@ class RefOrder:
     def __init__(self, seq, order_id, account, side, price, qty, cid, stp):
         self.seq, self.order_id, self.account, self.side, self.price = seq, order_id, account, side, price
         self.leaves, self.executed, self.cum_quote, self.cid, self.stp = qty, 0, 0, cid, stp
+        self.prevented = 0  # taken off by DECREMENT self-trade prevention
 
 
 class RefStop:
@@ -45,10 +47,16 @@ class ReferenceBook:
         self.trade_id = 0
         self.seq = 0
         self.last_price = 0
+        self.links = {}  # OCO legs: order id -> the other leg's
+        self.oto = {}  # OTO: working order id -> the pending order's place() arguments
+        self.oto_of = {}  # pending order id -> working order id
+        self.activations = []  # working orders filled: their pending orders to place at the end
+        self.draining = False
+        self.queue = []  # triggered stops waiting to run
 
-    def _report(self, o, status, reason=""):
+    def _report(self, o, status, reason="", prevented=0, hold=-1):
         leaves = o.leaves if status in (S.NEW, S.PARTIALLY_FILLED) else 0
-        return OrderReport(o.order_id, o.account, status, o.executed, o.cum_quote, leaves, reason)
+        return OrderReport(o.order_id, o.account, status, o.executed, o.cum_quote, leaves, reason, prevented, hold)
 
     def place(self, order_id, account, side, type, tif, price, qty, quote_qty=0, client_order_id="", stp=0, timestamp=0,
               stop_price=0):
@@ -64,15 +72,79 @@ class ReferenceBook:
             self.stops.append(stop)
             return [OrderReport(order_id, account, S.NEW, 0, 0, qty, "")]
         out = self._match(order_id, account, side, type, tif, price, qty, quote_qty, client_order_id, stp, timestamp)
-        queue = self._triggered(out)
+        queue = self.queue = self._triggered(out)
         while queue:
             s = queue.pop(0)
+            if s.order_id in self.links:  # an OCO leg works: the other goes first
+                out += self._cancel_other(s.order_id)
             out.append(Triggered(s.order_id, s.account))
             records = self._match(s.order_id, s.account, s.side, s.becomes(), s.tif, s.price, s.qty, s.quote_qty, s.cid,
                                   s.stp, timestamp)
             out += records
             queue += self._triggered(records)
+        if self.draining:
+            return out  # (the outer place() places the pending orders, first filled first)
+        self.draining = True
+        try:
+            self._drain(timestamp, out)
+        finally:
+            self.draining = False
         return out
+
+    def _drain(self, timestamp, out):
+        while self.activations:  # OTO working orders that filled: their pending orders, in turn
+            pending = [(*p[:10], timestamp, *p[11:]) for p in self._unlink_oto(self.activations.pop(0))]
+            if len(pending) == 2:  # an OTOCO's pair: an OCO, both or neither
+                reasons = [self._refusal(*p) for p in pending]
+                if any(reasons):
+                    out += [OrderReport(p[0], p[1], S.REJECTED, 0, 0, 0, r or "list_rejected")
+                            for p, r in zip(pending, reasons)]
+                    continue
+                self.links[pending[0][0]], self.links[pending[1][0]] = pending[1][0], pending[0][0]
+            for p in pending:
+                if p[3] not in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
+                                OrderType.TAKE_PROFIT_LIMIT):
+                    out.append(Triggered(p[0], p[1]))
+                out += self.place(*p)
+
+    def _unlink_oto(self, working_id):
+        pending = self.oto.pop(working_id)
+        for p in pending:
+            del self.oto_of[p[0]]
+        return pending
+
+    def place_oto(self, working, *pending):
+        reason = self._refusal(*working)
+        others = []
+        for p in pending:
+            if any(o.order_id == p[0] for o in self.open + self.stops) or p[0] in self.oto_of:
+                others.append("duplicate_order_id")
+            elif p[8] and any(o.account == p[1] and o.cid == p[8] for o in self.open + self.stops):
+                others.append("duplicate_client_order_id")
+            else:
+                others.append("")
+        if not reason and len(pending) == 2 and pending[0][8] and pending[0][8] == pending[1][8]:
+            others[1] = "duplicate_client_order_id"
+        if reason or any(others):
+            return [OrderReport(working[0], working[1], S.REJECTED, 0, 0, 0, reason or "list_rejected")] + \
+                [OrderReport(p[0], p[1], S.REJECTED, 0, 0, 0, (not reason and o) or "list_rejected")
+                 for p, o in zip(pending, others)]
+        self.oto[working[0]] = pending
+        for p in pending:
+            self.oto_of[p[0]] = working[0]
+        out = [OrderReport(p[0], p[1], S.PENDING_NEW, 0, 0, p[6], "") for p in pending]
+        out += self.place(*working)
+        out += self._working_ended(working[0], False)
+        return out
+
+    def _working_ended(self, working_id, filled):
+        if working_id not in self.oto or any(o.order_id == working_id for o in self.open):
+            return []
+        if filled:
+            if working_id not in self.activations:
+                self.activations.append(working_id)
+            return []
+        return [OrderReport(p[0], p[1], S.CANCELED, 0, 0, 0, "") for p in self._unlink_oto(working_id)]
 
     def _triggered(self, records):
         """The pending stops any of these trades' prices reach, taken off the list, oldest first."""
@@ -109,10 +181,36 @@ class ReferenceBook:
         taker = RefOrder(0, order_id, account, side, price, qty if qty else 10**30, client_order_id, stp)
         budget = quote_qty if quote_qty > 0 else None
         out, stopped = [], ""
+        linked = []  # OCO legs this taker made work
+        working = []  # OTO working orders this taker ended, and whether they filled
         i = 0
         while i < len(makers) and taker.leaves and not stopped:
             o = makers[i]
             if o.leaves == 0:  # this maker is done (filled or expired): on to the next one
+                i += 1
+                continue
+            if stp in (SelfTradePrevention.DECREMENT, SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_BOTH) \
+                    and o.account == account and o.order_id in self.links:
+                linked.append(o.order_id)
+            if stp in (SelfTradePrevention.DECREMENT, SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_BOTH) \
+                    and o.account == account and o.order_id in self.oto:
+                working.append((o.order_id, False))
+            if stp == SelfTradePrevention.DECREMENT and o.account == account:
+                # both lose the overlap, no trade; whichever has nothing left ends
+                cut = min(o.leaves, taker.leaves)
+                o.leaves -= cut
+                o.prevented += cut
+                taker.prevented += cut
+                if qty:  # (a market order by quote budget alone has no quantity to lose)
+                    taker.leaves -= cut
+                if o.leaves == 0:
+                    self.open.remove(o)
+                    out.append(self._report(o, S.EXPIRED_IN_MATCH, "stp", o.prevented))
+                else:
+                    hold = self.rules.notional(o.price, o.leaves) if o.side == Side.BUY else o.leaves
+                    out.append(self._report(o, S.PARTIALLY_FILLED if o.executed else S.NEW, "", o.prevented, hold))
+                if taker.leaves == 0:
+                    stopped = "stp"
                 i += 1
                 continue
             if stp and o.account == account:
@@ -132,6 +230,8 @@ class ReferenceBook:
                     break
                 fill = min(fill, afford)
             quote = self.rules.notional(o.price, fill)
+            if o.order_id in self.links:
+                linked.append(o.order_id)
             self.trade_id += 1
             self.last_price = o.price
             out.append(Trade(self.trade_id, o.price, fill, quote, o.order_id, order_id, o.account, account, side, timestamp))
@@ -144,35 +244,98 @@ class ReferenceBook:
                 if budget == 0:
                     stopped = "budget"
             if o.leaves == 0:
+                if o.order_id in self.oto:
+                    working.append((o.order_id, True))
                 self.open.remove(o)
                 out.append(self._report(o, S.FILLED))
             else:
                 out.append(self._report(o, S.PARTIALLY_FILLED))
 
+        p = taker.prevented
         if stopped == "stp":
-            out.append(self._report(taker, S.EXPIRED_IN_MATCH, "stp"))
+            out.append(self._report(taker, S.EXPIRED_IN_MATCH, "stp", p))
         elif taker.leaves == 0 or stopped == "budget":
-            out.append(self._report(taker, S.FILLED))
+            out.append(self._report(taker, S.FILLED, "", p))
         elif market:
-            out.append(self._report(taker, S.EXPIRED, "no_liquidity"))
+            out.append(self._report(taker, S.EXPIRED, "no_liquidity", p))
         elif tif != TimeInForce.GTC and type != OrderType.LIMIT_MAKER:
-            out.append(self._report(taker, S.EXPIRED, "ioc_leftover"))
+            out.append(self._report(taker, S.EXPIRED, "ioc_leftover", p))
         else:
             self.seq += 1
             taker.seq = self.seq
             self.open.append(taker)
-            out.append(self._report(taker, S.PARTIALLY_FILLED if taker.executed else S.NEW))
+            hold = (self.rules.notional(price, taker.leaves) if side == Side.BUY else taker.leaves) if p else -1
+            out.append(self._report(taker, S.PARTIALLY_FILLED if taker.executed else S.NEW, "", p, hold))
+        for leg in linked:
+            out += self._cancel_other(leg)
+        if order_id in self.oto:
+            working.append((order_id, stopped != "stp" and (taker.leaves == 0 or stopped == "budget")))
+        for w, filled in working:
+            out += self._working_ended(w, filled)
         return out
 
+    def _cancel_other(self, leg):
+        """An OCO leg worked or ended: cancel its other leg, open or waiting to run."""
+        other = self.links.pop(leg, None)
+        if other is None:
+            return []
+        del self.links[other]
+        for o in self.open + self.stops:
+            if o.order_id == other:
+                return self.cancel(other, o.account)
+        for s in self.queue:
+            if s.order_id == other:
+                self.queue.remove(s)
+                return [OrderReport(other, s.account, S.CANCELED, 0, 0, 0, "")]
+        return []
+
+    def place_oco(self, first, second):
+        """Both legs or neither; linked."""
+        reasons = [self._refusal(*leg) for leg in (first, second)]
+        if any(reasons):
+            return [OrderReport(leg[0], leg[1], S.REJECTED, 0, 0, 0, r or "list_rejected")
+                    for leg, r in zip((first, second), reasons)]
+        out = self.place(*first) + self.place(*second)
+        self.links[first[0]], self.links[second[0]] = second[0], first[0]
+        return out
+
+    def _refusal(self, order_id, account, side, type, tif, price, qty, quote_qty=0, cid="", stp=0, ts=0, stop_price=0):
+        everything = self.open + self.stops
+        if any(o.order_id == order_id for o in everything):
+            return "duplicate_order_id"
+        if cid and any(o.account == account and o.cid == cid for o in everything):
+            return "duplicate_client_order_id"
+        if type == OrderType.LIMIT_MAKER and any(
+                o.side != side and (o.price <= price if side == Side.BUY else o.price >= price) for o in self.open):
+            return "would_take"
+        if type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT):
+            probe = RefStop(order_id, account, side, type, tif, price, qty, quote_qty, cid, stp, stop_price)
+            if self.last_price and probe.triggered_by(self.last_price):
+                return "would_trigger"
+        return ""
+
     def cancel(self, order_id, account):
+        if order_id in self.oto_of:  # an OTO's pending order: it and its working order go
+            working_id = self.oto_of[order_id]
+            if self.oto[working_id][0][1] != account:
+                return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
+            pending = self._unlink_oto(working_id)
+            out = [OrderReport(order_id, account, S.CANCELED, 0, 0, 0, "")]
+            out += [OrderReport(p[0], p[1], S.CANCELED, 0, 0, 0, "") for p in pending if p[0] != order_id]
+            for o in self.open:
+                if o.order_id == working_id:
+                    self.open.remove(o)
+                    out.append(self._report(o, S.CANCELED))
+                    break
+            return out
         for o in self.open:
             if o.order_id == order_id and o.account == account:
                 self.open.remove(o)
-                return [self._report(o, S.CANCELED)]
+                return [self._report(o, S.CANCELED)] + self._cancel_other(order_id) + self._working_ended(order_id, False)
         for s in self.stops:
             if s.order_id == order_id and s.account == account:
                 self.stops.remove(s)
-                return [OrderReport(order_id, account, S.CANCELED, 0, 0, 0, "")]
+                return [OrderReport(order_id, account, S.CANCELED, 0, 0, 0, "")] + self._cancel_other(order_id)
         return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
 
     def cancel_by_client_id(self, account, cid):
@@ -184,7 +347,74 @@ class ReferenceBook:
     def cancel_all(self, account):
         out = []
         for o in sorted((o for o in self.open + self.stops if o.account == account), key=lambda o: o.order_id):
-            out += self.cancel(o.order_id, account)
+            if o in self.open or o in self.stops:  # (an OCO leg goes with the other)
+                out += self.cancel(o.order_id, account)
+        return out
+
+    def amend(self, order_id, account, new_qty, cid=""):
+        """Reduce an order's total quantity in place (its list position, hence its priority, kept)."""
+        found = [o for o in self.open + self.stops if o.order_id == order_id and o.account == account]
+        if not found and order_id in self.oto_of and self.oto[self.oto_of[order_id]][0][1] == account:
+            # an OTO's pending order (an OTOCO's pair: both): its quantity for when it is placed
+            working_id = self.oto_of[order_id]
+            pending = list(self.oto[working_id])
+            mine = [p for p in pending if p[0] == order_id][0]
+            if not 0 < new_qty < mine[6]:
+                return [AmendRejected(order_id, account, ResultCode.AMEND_NOT_REDUCING)]
+            new_cid = cid or mine[8]
+            taken = {p[8] for p in pending if p[0] != order_id} | {o.cid for o in self.open + self.stops
+                                                                   if o.account == account and o.cid}
+            if new_cid != mine[8] and new_cid in taken:
+                return [AmendRejected(order_id, account, ResultCode.DUPLICATE_CLIENT_ORDER_ID)]
+            changed = [i for i, p in enumerate(pending) if p[0] == order_id or len(pending) == 2]
+            needs = []
+            for i in changed:
+                p = pending[i]
+                pending[i] = p = (*p[:6], new_qty, p[7], new_cid if p[0] == order_id else p[8], *p[9:])
+                market = p[3] in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+                needs.append(p[7] if market and p[2] == Side.BUY else
+                             self.rules.notional(p[5], new_qty) if p[2] == Side.BUY else new_qty)
+            self.oto[working_id] = tuple(pending)
+            out = []
+            for i in changed:
+                p = pending[i]
+                out += [Amended(p[0], account, new_qty, p[8], max(needs)),
+                        OrderReport(p[0], account, S.PENDING_NEW, 0, 0, new_qty, "")]
+            return out
+        if not found:
+            return [AmendRejected(order_id, account, ResultCode.UNKNOWN_ORDER)]
+        o = found[0]
+        stop = o in self.stops
+        qty = o.qty if stop else o.executed + o.leaves + o.prevented
+        if not 0 < new_qty < qty:
+            return [AmendRejected(order_id, account, ResultCode.AMEND_NOT_REDUCING)]
+        cid = cid or o.cid
+        if cid != o.cid and any(x.account == account and x.cid == cid for x in self.open + self.stops):
+            return [AmendRejected(order_id, account, ResultCode.DUPLICATE_CLIENT_ORDER_ID)]
+        if not stop and new_qty <= o.executed + o.prevented:
+            self.open.remove(o)
+            return [self._report(o, S.EXPIRED, "amend")] + self._working_ended(order_id, False)
+        o.cid = cid
+        legs = [o]
+        if order_id in self.links:  # an OCO: both legs take the new quantity, their shared hold the dearer need
+            legs += [x for x in self.open + self.stops if x.order_id == self.links[order_id]]
+        parts = []
+        for leg in legs:
+            if leg in self.stops:
+                leg.qty = new_qty
+                market_buy = leg.becomes() == OrderType.MARKET and leg.side == Side.BUY
+                need = leg.quote_qty if market_buy else \
+                    self.rules.notional(leg.price, new_qty) if leg.side == Side.BUY else new_qty
+                parts.append((leg, OrderReport(leg.order_id, account, S.NEW, 0, 0, new_qty, ""), need))
+            else:
+                leg.leaves = new_qty - leg.executed - leg.prevented
+                need = self.rules.notional(leg.price, leg.leaves) if leg.side == Side.BUY else leg.leaves
+                status = S.PARTIALLY_FILLED if leg.executed else S.NEW
+                parts.append((leg, self._report(leg, status), need))
+        hold = max(need for _, _, need in parts)
+        out = []
+        for leg, report, _ in parts:
+            out += [Amended(leg.order_id, account, new_qty, leg.cid, hold), report]
         return out
 
     def pending(self):

@@ -11,7 +11,9 @@ from engine_reference import ReferenceBook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spot_seda.engine.amend import Amended
 from spot_seda.engine.book import LevelChange, OrderBook, OrderReport, Trade, Triggered
+from spot_seda.model.enums import OrderStatus
 from spot_seda.model.enums import OrderType as T
 from spot_seda.model.enums import Side
 from spot_seda.model.enums import TimeInForce as TIF
@@ -31,7 +33,7 @@ place_cmd = st.tuples(
     st.integers(0, 12).map(lambda k: k * STEP * 10),
     st.one_of(st.just(0), st.integers(1, 3_000_000_000)),  # a MARKET's quote budget: none, or up to 30 USDT
     CLIENT_IDS,
-    st.integers(0, 3),  # stp mode
+    st.integers(0, 4),  # stp mode (4: DECREMENT)
 )
 stop_cmd = st.tuples(
     st.just("stop"),
@@ -43,14 +45,40 @@ stop_cmd = st.tuples(
     st.integers(0, 12).map(lambda k: k * STEP * 10),
     st.one_of(st.just(0), st.integers(1, 3_000_000_000)),
     CLIENT_IDS,
-    st.integers(0, 3),
+    st.integers(0, 4),
     st.integers(9990, 10010),  # the stop price: in the band the trades move in, so stops trigger
 )
 cancel_cmd = st.tuples(st.just("cancel"), st.integers(1, 60), ACCOUNTS)
 cancel_client_cmd = st.tuples(st.just("cancel_client"), ACCOUNTS, st.sampled_from(["a", "b"]))
 cancel_all_cmd = st.tuples(st.just("cancel_all"), ACCOUNTS)
+# amend keep priority: order id, account, new total qty (0..12 tenth-lots: above, at and below what
+# an order has, and below what it executed), a new client id or none
+amend_cmd = st.tuples(st.just("amend"), st.integers(1, 60), ACCOUNTS, st.integers(0, 12).map(lambda k: k * STEP * 10),
+                      st.sampled_from(["", "", "a", "b", "c"]))
+# an OCO: account, side, the LIMIT_MAKER leg's price, the stop leg's stop price and limit price (0: a
+# STOP_LOSS), qty, the two legs' client ids, stp mode; the second leg's order id is the first's + 10**6
+oco_cmd = st.tuples(st.just("oco"), ACCOUNTS, st.sampled_from(Side), st.integers(9990, 10010), st.integers(9990, 10010),
+                    st.one_of(st.just(0), st.integers(9990, 10010)), st.integers(1, 12).map(lambda k: k * STEP * 10),
+                    CLIENT_IDS, CLIENT_IDS, st.integers(0, 4))
+# an OTO: account, working side, price, qty, tif; the pending order's side, type, price, stop price,
+# qty; client ids; stp mode. The pending order's id is the working order's + 2 * 10**6
+oto_cmd = st.tuples(st.just("oto"), ACCOUNTS, st.sampled_from(Side), st.integers(9990, 10010),
+                    st.integers(1, 12).map(lambda k: k * STEP * 10), st.sampled_from(TIF), st.sampled_from(Side),
+                    st.sampled_from([T.LIMIT, T.LIMIT_MAKER, T.MARKET, T.STOP_LOSS_LIMIT, T.TAKE_PROFIT]),
+                    st.integers(9990, 10010), st.integers(9990, 10010), st.integers(1, 12).map(lambda k: k * STEP * 10),
+                    CLIENT_IDS, CLIENT_IDS, st.integers(0, 4))
+# an OTOCO: an OTO's fields then an OCO's (its pending pair, on the pending side): ids + 2e6, + 3e6
+otoco_cmd = st.tuples(st.just("otoco"), ACCOUNTS, st.sampled_from(Side), st.integers(9990, 10010),
+                      st.integers(1, 12).map(lambda k: k * STEP * 10), st.sampled_from(TIF), st.sampled_from(Side),
+                      st.integers(9990, 10010), st.integers(9990, 10010), st.one_of(st.just(0), st.integers(9990, 10010)),
+                      st.integers(1, 12).map(lambda k: k * STEP * 10), CLIENT_IDS, CLIENT_IDS, st.integers(0, 4))
+# an amend of an OTO's (or OTOCO's) pending order, by the id its list gave it
+amend_pending_cmd = st.tuples(st.just("amend"), st.integers(1, 60).map(lambda i: i + 2 * 10**6) |
+                              st.integers(1, 60).map(lambda i: i + 3 * 10**6), ACCOUNTS,
+                              st.integers(0, 12).map(lambda k: k * STEP * 10), st.sampled_from(["", "", "a", "c"]))
 commands = st.lists(st.one_of(place_cmd, place_cmd, place_cmd, stop_cmd, stop_cmd, cancel_cmd, cancel_client_cmd,
-                               cancel_all_cmd), min_size=10, max_size=80)
+                               cancel_all_cmd, amend_cmd, amend_cmd, oco_cmd, oco_cmd, oto_cmd, oto_cmd, otoco_cmd,
+                               amend_pending_cmd), min_size=10, max_size=80)
 
 
 def run(book, cmd, order_id):
@@ -72,7 +100,48 @@ def run(book, cmd, order_id):
         return book.cancel(cmd[1], cmd[2])
     if kind == "cancel_client":
         return book.cancel_by_client_id(cmd[1], cmd[2])
+    if kind == "amend":
+        return book.amend(cmd[1], cmd[2], cmd[3], cmd[4])
+    if kind == "oco":
+        return book.place_oco(*oco_legs(cmd, order_id))
+    if kind == "oto":
+        return book.place_oto(*oto_legs(cmd, order_id))
+    if kind == "otoco":
+        return book.place_oto(*otoco_legs(cmd, order_id))
     return book.cancel_all(cmd[1])
+
+
+def oco_legs(cmd, order_id):
+    """An OCO command's two legs as place() arguments: the LIMIT_MAKER first, then the stop."""
+    _, account, side, limit_price, stop_price, stop_limit, qty, cid1, cid2, stp = cmd
+    if cid1 and cid1 == cid2:
+        cid2 = ""
+    stop_type = T.STOP_LOSS_LIMIT if stop_limit else T.STOP_LOSS
+    quote = 3_000_000_000 if side == Side.BUY and stop_type == T.STOP_LOSS else 0  # a market buy's budget
+    return ((order_id, account, side, T.LIMIT_MAKER, TIF.GTC, limit_price, qty, 0, cid1, stp, 1_000 + order_id),
+            (order_id + 10**6, account, side, stop_type, TIF.GTC, stop_limit, qty, quote, cid2, stp, 1_000 + order_id,
+             stop_price))
+
+
+def oto_legs(cmd, order_id):
+    """An OTO command's working and pending orders as place() arguments."""
+    _, account, side, price, qty, tif, p_side, p_type, p_price, p_stop, p_qty, cid1, cid2, stp = cmd
+    if cid1 and cid1 == cid2:
+        cid2 = ""
+    quote = 3_000_000_000 if p_type.working_type == T.MARKET and p_side == Side.BUY else 0
+    p_price = 0 if p_type.working_type == T.MARKET else p_price
+    return ((order_id, account, side, T.LIMIT, tif, price, qty, 0, cid1, stp, 1_000 + order_id),
+            (order_id + 2 * 10**6, account, p_side, p_type, TIF.GTC, p_price, p_qty, quote, cid2, stp, 1_000 + order_id,
+             p_stop if p_type.is_stop else 0))
+
+
+def otoco_legs(cmd, order_id):
+    """An OTOCO command's working order and pending OCO pair as place() arguments."""
+    _, account, side, price, qty, tif, p_side, limit_price, stop_price, stop_limit, p_qty, cid1, cid2, stp = cmd
+    (above, below) = oco_legs(("oco", account, p_side, limit_price, stop_price, stop_limit, p_qty, cid2, "", stp),
+                              order_id)
+    working = (order_id, account, side, T.LIMIT, tif, price, qty, 0, cid1, stp, 1_000 + order_id)
+    return working, (order_id + 2 * 10**6, *above[1:]), (order_id + 3 * 10**6, *below[1:])
 
 
 def comparable(records):
@@ -132,27 +201,65 @@ def test_long_seeded_replay_against_reference():
             types = STOPS if kind == "stop" else [T.LIMIT] * 8 + [T.MARKET, T.LIMIT_MAKER]
             cmds.append((kind, rng.randint(1, 6), rng.choice(list(Side)), rng.choice(types),
                          rng.choice([TIF.GTC] * 6 + [TIF.IOC, TIF.FOK]), rng.randint(9950, 10050), rng.randint(1, 30) * STEP,
-                         rng.choice([0, 0, 3_000_000_000]), rng.choice(["", "", "", "x", "y"]), rng.choice([0, 0, 1, 2, 3]),
+                         rng.choice([0, 0, 3_000_000_000]), rng.choice(["", "", "", "x", "y"]), rng.choice([0, 0, 1, 2, 3, 4]),
                          rng.randint(9950, 10050)))
-        elif x < 0.9:
+        elif x < 0.87:
             cmds.append(("cancel", rng.randint(max(1, i - 300), i + 1), rng.randint(1, 6)))
-        elif x < 0.97:
+        elif x < 0.9:  # an amend of a recent order, by its owner where it is open
+            target = rng.randint(max(1, i - 100), i)
+            owner = cmds[target - 1][1] if cmds[target - 1][0] in ("place", "stop") else rng.randint(1, 6)
+            cmds.append(("amend", target, owner, rng.randint(0, 30) * STEP, rng.choice(["", "", "x", "z"])))
+        elif x < 0.94:
             cmds.append(("cancel_client", rng.randint(1, 6), rng.choice(["x", "y"])))
+        elif x < 0.955:
+            cmds.append(("oco", rng.randint(1, 6), rng.choice(list(Side)), rng.randint(9950, 10050),
+                         rng.randint(9950, 10050), rng.choice([0, rng.randint(9950, 10050)]), rng.randint(1, 30) * STEP,
+                         rng.choice(["", "", "x", "y"]), rng.choice(["", "z"]), rng.choice([0, 0, 1, 2, 3, 4])))
+        elif x < 0.965:
+            p_type = rng.choice([T.LIMIT, T.LIMIT_MAKER, T.MARKET, T.STOP_LOSS_LIMIT, T.TAKE_PROFIT])
+            cmds.append(("oto", rng.randint(1, 6), rng.choice(list(Side)), rng.randint(9950, 10050),
+                         rng.randint(1, 30) * STEP, rng.choice([TIF.GTC] * 4 + [TIF.IOC, TIF.FOK]), rng.choice(list(Side)),
+                         p_type, rng.randint(9950, 10050), rng.randint(9950, 10050), rng.randint(1, 30) * STEP,
+                         rng.choice(["", "x"]), rng.choice(["", "w"]), rng.choice([0, 0, 1, 2, 3, 4])))
+        elif x < 0.968:
+            cmds.append(("otoco", rng.randint(1, 6), rng.choice(list(Side)), rng.randint(9950, 10050),
+                         rng.randint(1, 30) * STEP, rng.choice([TIF.GTC] * 4 + [TIF.IOC]), rng.choice(list(Side)),
+                         rng.randint(9950, 10050), rng.randint(9950, 10050), rng.choice([0, rng.randint(9950, 10050)]),
+                         rng.randint(1, 30) * STEP, rng.choice(["", "x"]), rng.choice(["", "v"]),
+                         rng.choice([0, 0, 1, 2, 3, 4])))
+        elif x < 0.97:  # an amend, mostly of an order of its own account (the placing command's)
+            target = rng.randint(max(1, i - 100), i)
+            owner = cmds[target - 1][1] if cmds[target - 1][0] in ("place", "stop") else rng.randint(1, 6)
+            cmds.append(("amend", target, owner, rng.randint(0, 30) * STEP, rng.choice(["", "", "x", "z"])))
         else:
             cmds.append(("cancel_all", rng.randint(1, 6)))
     book, ref = OrderBook(btc()), ReferenceBook(btc())
-    seen = {"triggered": 0, "cascaded": 0, "would_trigger": 0}
+    seen = {"triggered": 0, "cascaded": 0, "would_trigger": 0, "amended": 0, "amend_expired": 0, "oco_placed": 0,
+            "oco_other_canceled": 0, "oto_pending_placed": 0, "oto_pending_canceled": 0}
     for i, cmd in enumerate(cmds, start=1):
         got = run(book, cmd, i)
         assert comparable(got) == run(ref, cmd, i), f"seed {seed}, command {i}: {cmd}"
-        seen["triggered"] += sum(type(r) is Triggered for r in got)
+        seen["triggered"] += sum(type(r) is Triggered and r.order_id < 2 * 10**6 for r in got)
+        seen["oto_pending_placed"] += sum(type(r) is Triggered and r.order_id > 2 * 10**6 for r in got)
+        seen["oto_pending_canceled"] += sum(type(r) is OrderReport and r.order_id > 2 * 10**6
+                                            and r.status == OrderStatus.CANCELED for r in got)
         seen["cascaded"] += cascades(got, cmds)
         seen["would_trigger"] += any(type(r) is OrderReport and r.reason == "would_trigger" for r in got)
+        seen["amended"] += any(type(r) is Amended for r in got)
+        if cmd[0] == "oco":
+            seen["oco_placed"] += got[-1].status == OrderStatus.NEW
+        elif cmd[0] not in ("cancel", "cancel_client", "cancel_all"):  # a leg worked: the other canceled
+            seen["oco_other_canceled"] += any(type(r) is OrderReport and r.order_id > 10**6 and r.status ==
+                                              OrderStatus.CANCELED for r in got)
+        seen["amend_expired"] += any(type(r) is OrderReport and r.reason == "amend" for r in got)
     assert book_levels(book) == ref.depth()
     assert [(o.order_id, o.stop_price) for o in book.stops()] == ref.pending()
     assert book.last_trade_id > 1000  # the stream really traded
     # the run reached the interesting cases, a cascade among them
     assert seen["triggered"] > 100 and seen["cascaded"] > 5 and seen["would_trigger"] > 100, f"seed {seed}: {seen}"
+    assert seen["amended"] > 20 and seen["amend_expired"] > 2, f"seed {seed}: {seen}"
+    assert seen["oco_placed"] > 50 and seen["oco_other_canceled"] > 20, f"seed {seed}: {seen}"
+    assert seen["oto_pending_placed"] > 10 and seen["oto_pending_canceled"] > 10, f"seed {seed}: {seen}"
     book.check_invariants()
 
 
@@ -162,9 +269,15 @@ def cascades(records, cmds) -> int:
     taker_prices = [r.price for r in records if type(r) is Trade and r.taker_order_id == records_taker(records)]
     n = 0
     for r in records:
+        if type(r) is Triggered and r.order_id > 2 * 10**6:
+            continue  # an OTO's (or OTOCO's) pending order placed, or its stop: not counted here
         if type(r) is Triggered:
-            _, _, side, type_ = cmds[r.order_id - 1][:4]
-            stop_price = cmds[r.order_id - 1][10]
+            if r.order_id > 10**6:  # an OCO's stop leg
+                c = cmds[r.order_id - 10**6 - 1]
+                side, type_, stop_price = c[2], T.STOP_LOSS_LIMIT if c[5] else T.STOP_LOSS, c[4]
+            else:
+                _, _, side, type_ = cmds[r.order_id - 1][:4]
+                stop_price = cmds[r.order_id - 1][10]
             falls = (type_ in (T.STOP_LOSS, T.STOP_LOSS_LIMIT)) == (side == Side.SELL)
             n += not any(p <= stop_price if falls else p >= stop_price for p in taker_prices)
     return n

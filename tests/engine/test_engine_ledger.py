@@ -10,6 +10,7 @@ from engine_helpers import P, Q, btc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spot_seda.engine.amend import Amended
 from spot_seda.engine.book import OrderBook, OrderReport, Trade, Triggered
 from spot_seda.engine.ledger import BalanceChange, Ledger, order_hold
 from spot_seda.engine.results import InvariantError, ResultCode
@@ -183,11 +184,92 @@ class TwoStageExchange:
             return
         self.to_stl.append(changes)
         self.matched.append(("adopt", oid, account, asset, amount))  # Match's first report carries it
-        self.matched += self.book.place(oid, account, side, type_, tif, price, qty, quote_qty, "", self.rng.randrange(4), oid,
+        self.matched += self.book.place(oid, account, side, type_, tif, price, qty, quote_qty, "", self.rng.randrange(5), oid,
                                         stop_price)
 
     def cancel(self, order_id, account):
         self.matched += self.book.cancel(order_id, account)
+
+    def place_oto(self, account, side, price, qty, p_side, p_type, p_price, p_stop, p_qty):
+        """An OTO, as Acquiring takes it: each order freezes its own need at entry."""
+        self.next_id += 2
+        working, pending = self.next_id - 1, self.next_id
+        market = p_type.working_type == T.MARKET
+        p_price = 0 if market else p_price
+        needs = []  # checked together first: the list is refused whole, nothing frozen
+        for oid, s, t, pr, q in ((working, side, T.LIMIT, price, qty), (pending, p_side, p_type, p_price, p_qty)):
+            quote = 0
+            if t.working_type == T.MARKET and s == Side.BUY:  # a market buy's budget: the quote left free
+                quote = self.acq.balance(account, "USDT")[0] - sum(a for _, _, asset, a in needs if asset == "USDT")
+            needs.append((oid, quote, *order_hold(self.rules, s, t, pr, q, quote)))
+        for asset in {n[2] for n in needs}:
+            if sum(n[3] for n in needs if n[2] == asset) > self.acq.balance(account, asset)[0] or \
+                    any(n[3] <= 0 for n in needs):
+                return
+        holds = []
+        for oid, quote, asset, amount in needs:
+            code, changes = self.acq.freeze(oid, account, asset, amount)
+            assert code == ResultCode.OK, code
+            self.to_stl.append(changes)
+            holds.append((oid, quote))
+            self.matched.append(("adopt", oid, account, asset, amount))
+        stp = self.rng.randrange(5)
+        self.matched += self.book.place_oto(
+            (working, account, side, T.LIMIT, TIF.GTC, price, qty, 0, "", stp, working),
+            (pending, account, p_side, p_type, TIF.GTC, p_price, p_qty, holds[1][1], "", stp, working,
+             p_stop if p_type.is_stop else 0))
+
+    def place_otoco(self, account, side, price, qty, p_side, limit_price, stop_price, stop_limit, p_qty):
+        """An OTOCO, as Acquiring takes it: the working order's own hold, and one shared by the pair."""
+        self.next_id += 3
+        working, above, below = self.next_id - 2, self.next_id - 1, self.next_id
+        stop_type = T.STOP_LOSS_LIMIT if stop_limit else T.STOP_LOSS
+        w_asset, w_amount = order_hold(self.rules, side, T.LIMIT, price, qty, 0)
+        quote = 0
+        if p_side == Side.BUY and stop_type == T.STOP_LOSS:
+            quote = self.acq.balance(account, "USDT")[0] - (w_amount if w_asset == "USDT" else 0)
+        p_asset, p_amount = order_hold(self.rules, p_side, T.LIMIT_MAKER, limit_price, p_qty, 0)
+        p_amount = max(p_amount, order_hold(self.rules, p_side, stop_type, stop_limit, p_qty, quote)[1])
+        needs = [(working, w_asset, w_amount), (above, p_asset, p_amount)]
+        for asset in {w_asset, p_asset}:
+            if min(w_amount, p_amount) <= 0 or \
+                    sum(a for _, s, a in needs if s == asset) > self.acq.balance(account, asset)[0]:
+                return
+        for oid, asset, amount in needs:
+            code, changes = self.acq.freeze(oid, account, asset, amount)
+            assert code == ResultCode.OK, code
+            self.to_stl.append(changes)
+            self.matched.append(("adopt", oid, account, asset, amount))
+        assert self.acq.share_hold(below, above) == ResultCode.OK
+        self.matched.append(("share", below, above))
+        stp = self.rng.randrange(5)
+        self.matched += self.book.place_oto(
+            (working, account, side, T.LIMIT, TIF.GTC, price, qty, 0, "", stp, working),
+            (above, account, p_side, T.LIMIT_MAKER, TIF.GTC, limit_price, p_qty, 0, "", stp, working),
+            (below, account, p_side, stop_type, TIF.GTC, stop_limit, p_qty, quote, "", stp, working, stop_price))
+
+    def place_oco(self, account, side, limit_price, stop_price, stop_limit, qty):
+        """An OCO, as Acquiring takes it: one freeze for both legs (the larger need), shared."""
+        self.next_id += 2
+        first, second = self.next_id - 1, self.next_id
+        stop_type = T.STOP_LOSS_LIMIT if stop_limit else T.STOP_LOSS
+        quote = self.acq.balance(account, "USDT")[0] if side == Side.BUY and stop_type == T.STOP_LOSS else 0
+        asset, amount = order_hold(self.rules, side, T.LIMIT_MAKER, limit_price, qty, 0)
+        amount = max(amount, order_hold(self.rules, side, stop_type, stop_limit, qty, quote)[1])
+        code, changes = self.acq.freeze(first, account, asset, amount)
+        if code != ResultCode.OK:
+            return
+        assert self.acq.share_hold(second, first) == ResultCode.OK
+        self.to_stl.append(changes)
+        self.matched.append(("adopt", first, account, asset, amount))
+        self.matched.append(("share", second, first))
+        stp = self.rng.randrange(5)
+        self.matched += self.book.place_oco(
+            (first, account, side, T.LIMIT_MAKER, TIF.GTC, limit_price, qty, 0, "", stp, first),
+            (second, account, side, stop_type, TIF.GTC, stop_limit, qty, quote, "", stp, first, stop_price))
+
+    def amend(self, order_id, account, qty):
+        self.matched += self.book.amend(order_id, account, qty)
 
     def pump(self, everything=False):
         """Deliver a random part of each stream (all of it when `everything`), then check both replicas."""
@@ -197,7 +279,12 @@ class TwoStageExchange:
         del self.to_stl[:n]
         done = 0  # Settlement works through the matched stream in order; stops at a hold it has not seen
         for rec in self.matched:
-            if type(rec) is tuple:
+            if type(rec) is tuple and rec[0] == "share":  # an OCO's second leg draws on the first's hold
+                if self.stl.hold(rec[2]) is None:
+                    break  # (the freeze has not reached this replica yet)
+                assert self.stl.share_hold(rec[1], rec[2]) == ResultCode.OK
+                assert self.holds_only.share_hold(rec[1], rec[2]) == ResultCode.OK
+            elif type(rec) is tuple:
                 assert self.holds_only.adopt_hold(*rec[1:]) == ResultCode.OK
             elif type(rec) is Trade:
                 code, changes = self.stl.settle_trade(self.rules, rec)
@@ -212,6 +299,20 @@ class TwoStageExchange:
                     break
                 self.to_acq.append(changes)
                 self._same_moves(changes, self.holds_only.release(rec.order_id))
+            elif type(rec) is OrderReport and rec.hold >= 0:  # DECREMENT: what the order no longer needs
+                code, changes = self.stl.reduce_hold(rec.order_id, rec.hold)
+                if code == ResultCode.UNKNOWN_HOLD:
+                    break
+                assert code == ResultCode.OK, code
+                self.to_acq.append(changes)
+                self._same_moves(changes, self.holds_only.reduce_hold(rec.order_id, rec.hold))
+            elif type(rec) is Amended:  # what the amended order no longer needs returns to available
+                code, changes = self.stl.reduce_hold(rec.order_id, rec.hold)
+                if code == ResultCode.UNKNOWN_HOLD:
+                    break
+                assert code == ResultCode.OK, code
+                self.to_acq.append(changes)
+                self._same_moves(changes, self.holds_only.reduce_hold(rec.order_id, rec.hold))
             elif type(rec) is Triggered:  # a stop starts working: no money moves (it froze at entry)
                 assert self.stl.hold(rec.order_id) is not None or self.holds_only.hold(rec.order_id) is not None
             done += 1
@@ -256,10 +357,11 @@ class TwoStageExchange:
         self.pump(everything=True)
         assert self.acq.state_hash() == self.stl.state_hash()
         open_ids = {o.order_id for a in range(1, 5) for o in self.book.open_orders(a)}
+        open_ids |= set(self.book._oto_of)  # (an OTO's pending order holds its funds from entry, off the book)
         assert set(self.stl._holds) == open_ids  # every open order has its hold, and nothing else does
         assert {o: self.holds_only.hold(o) for o in open_ids} == {o: self.stl.hold(o) for o in open_ids}
         assert set(self.holds_only._holds) == open_ids
-        for oid in open_ids:
+        for oid in open_ids - set(self.book._oto_of):
             o = self.book.order(oid)
             account, asset, amount = self.stl.hold(oid)
             if o.side == Side.SELL:
@@ -288,6 +390,18 @@ op = st.one_of(
               st.sampled_from(TIF), st.integers(9_990, 10_010), st.integers(0, 40).map(lambda k: k * 10_000), st.integers(0, 2 * 10**9),
               st.integers(9_990, 10_010)),
     st.tuples(st.just("cancel"), st.integers(1, 80), st.integers(1, 4)),
+    st.tuples(st.just("amend"), st.integers(1, 80), st.integers(1, 4), st.integers(1, 40).map(lambda k: k * 10_000)),
+    st.tuples(st.just("oto"), st.integers(1, 4), st.sampled_from(Side), st.integers(9_990, 10_010),
+              st.integers(1, 40).map(lambda k: k * 10_000), st.sampled_from(Side),
+              st.sampled_from([T.LIMIT, T.LIMIT_MAKER, T.MARKET, T.STOP_LOSS_LIMIT, T.TAKE_PROFIT]),
+              st.integers(9_990, 10_010), st.integers(9_990, 10_010), st.integers(1, 40).map(lambda k: k * 10_000)),
+    st.tuples(st.just("otoco"), st.integers(1, 4), st.sampled_from(Side), st.integers(9_990, 10_010),
+              st.integers(1, 40).map(lambda k: k * 10_000), st.sampled_from(Side), st.integers(9_990, 10_010),
+              st.integers(9_990, 10_010), st.one_of(st.just(0), st.integers(9_990, 10_010)),
+              st.integers(1, 40).map(lambda k: k * 10_000)),
+    st.tuples(st.just("oco"), st.integers(1, 4), st.sampled_from(Side), st.integers(9_990, 10_010),
+              st.integers(9_990, 10_010), st.one_of(st.just(0), st.integers(9_990, 10_010)),
+              st.integers(1, 40).map(lambda k: k * 10_000)),
     st.tuples(st.just("pump")),
 )
 
@@ -313,6 +427,14 @@ def test_book_and_two_ledgers_conserve_and_never_double_spend(ops, seed):
             ex.place(account, side, type_, tif, price, qty, quote, o[8] if o[0] == "stop" else 0)
         elif o[0] == "cancel":
             ex.cancel(o[1], o[2])
+        elif o[0] == "amend":
+            ex.amend(o[1], o[2], o[3])
+        elif o[0] == "oco":
+            ex.place_oco(*o[1:])
+        elif o[0] == "oto":
+            ex.place_oto(*o[1:])
+        elif o[0] == "otoco":
+            ex.place_otoco(*o[1:])
         else:
             ex.pump()
         ex.check_conservation()  # after every operation
@@ -326,7 +448,7 @@ def test_long_seeded_two_ledger_run():
     for account in range(1, 5):
         ex.deposit(account, "USDT", Q("100000"))
         ex.deposit(account, "BTC", Q("1000"))
-    triggered = 0
+    triggered = amended = 0
     for i in range(4000):
         x = rng.random()
         if x < 0.75:
@@ -341,11 +463,18 @@ def test_long_seeded_two_ledger_run():
             ex.place(rng.randint(1, 4), side, type_, tif, price, rng.randint(1, 50) * 10_000, quote,
                      rng.randint(9_950, 10_050) if type_.is_stop else 0)
             triggered += sum(type(r) is Triggered for r in ex.matched[before:])
-        elif x < 0.95:
+        elif x < 0.88:
             ex.cancel(rng.randint(max(1, ex.next_id - 50), ex.next_id + 1), rng.randint(1, 4))
+        elif x < 0.95:  # an amend of a recent order, by its owner where it is open
+            target = rng.randint(max(1, ex.next_id - 50), ex.next_id + 1)
+            order = ex.book.order(target)
+            before = len(ex.matched)
+            ex.amend(target, order.account if order else rng.randint(1, 4), rng.randint(1, 50) * 10_000)
+            amended += any(type(r) is Amended for r in ex.matched[before:])
         else:
             ex.pump()
         ex.check_conservation()
     ex.settle_all()
+    assert amended > 15, f"seed {seed}: only {amended} amends reduced an order"
     assert ex.book.last_trade_id > 500, f"seed {seed}: the run hardly traded"
     assert triggered > 50, f"seed {seed}: only {triggered} stops triggered"

@@ -8,23 +8,10 @@ from hypothesis import strategies as st
 
 from spot_seda.model.commands import NewOrder, Transfer
 from spot_seda.runtime.inproc import InprocPipeline
-from spot_seda.runtime.replay import InvariantBroken, apply_commands, record, write_jsonl
+from spot_seda.runtime.replay import InvariantBroken, apply_commands
 from tests.conftest import settings_from
-from tests.sessions import STOP_KINDS, T0, commands, stop_commands
+from tests.sessions import STOP_KINDS, T0, commands, run, stop_commands
 
-
-
-def run(tmp_path, name: str, cmds, journal=None):
-    settings = settings_from(f'[node]\ndata_dir = "{tmp_path / name}"\n[bus]\ntransport = "inproc"\n')
-    pipeline = InprocPipeline(settings)
-    batches = record(pipeline)
-    accepted: list = []
-    if journal:
-        apply_commands(pipeline, journal, journaled=True)
-    apply_commands(pipeline, cmds, journaled=False, accepted=accepted)
-    out = tmp_path / f"{name}.jsonl"
-    write_jsonl(batches, out)
-    return out.read_bytes(), accepted, pipeline
 
 
 def test_the_same_commands_give_byte_identical_change_logs(tmp_path):

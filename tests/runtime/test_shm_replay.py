@@ -15,8 +15,7 @@ from spot_seda.journal import Journal
 from spot_seda.model.commands import ENCODER, Cancel, NewOrder, Transfer
 from spot_seda.model.fixedpoint import ASSET_DECIMALS, to_text
 from tests.conftest import settings_from
-from tests.runtime.test_replay import run
-from tests.sessions import commands
+from tests.sessions import commands, run
 
 ROOT = Path(__file__).resolve().parents[2]
 

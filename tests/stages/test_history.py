@@ -38,7 +38,9 @@ def test_every_entity_is_read_back_exactly(history):
 
     expected_order = new.field_dict() | {"order_id": 7, "executed_qty": 100_000, "cum_quote_qty": 5_000_000_000,
                                          "time": T0, "update_time": T0 + 5, "working_time": T0 + 5,
-                                         "status": "FILLED", "reason": None, "stop_price": None}
+                                         "status": "FILLED", "reason": None, "stop_price": None,
+                                         "prevented_qty": 0, "order_list_id": None, "list_client_order_id": None,
+                                         "contingency_type": None}
     assert history.order(7) == expected_order
     assert history.order_by_client_id(3, "c7") == expected_order
     assert history.order(8) is None and history.order_by_client_id(4, "c7") is None
@@ -81,6 +83,18 @@ def test_a_file_with_running_balance_totals_loses_them_and_still_sums(tmp_path):
     names = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
     db.close()
     assert "balances" not in names and "balance_running" not in names
+
+
+def test_amends_and_prevented_quantities_are_kept(history):
+    """An amend's new qty and client id (never back up, so a replayed older amend changes nothing),
+    and DECREMENT's prevented quantity (only ever growing)."""
+    history.apply([order_new(5, qty=500_000), order_report(5, "NEW", 0, 0, T0)])
+    history.apply([order_report(5, "NEW", 0, 0, T0 + 1, amended=True, qty=300_000, client_order_id="smaller", hold=1)])
+    history.apply([order_report(5, "NEW", 0, 0, T0 + 2, amended=True, qty=400_000, client_order_id="older", hold=1)])
+    assert (history.order(5)["qty"], history.order(5)["client_order_id"]) == (300_000, "smaller")
+    history.apply([order_report(5, "NEW", 0, 0, T0 + 3, prevented_qty=100_000)])
+    history.apply([order_report(5, "FILLED", 200_000, 1, T0 + 4)])  # a report without it keeps it
+    assert (history.order(5)["prevented_qty"], history.order(5)["status"]) == (100_000, "FILLED")
 
 
 def test_a_file_from_before_stop_orders_gets_the_stop_price_column(tmp_path):

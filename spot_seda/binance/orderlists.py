@@ -1,0 +1,271 @@
+"""Order lists on the wire: the parameters of POST /api/v3/orderList/oco (and of the deprecated
+POST /api/v3/order/oco) as two validated orders, and the list status answers. No I/O; every bad
+input is an ApiError with Binance's code and text.
+
+An OCO's legs are validated exactly as POST /api/v3/order validates an order (same filters, same
+errors, the parameter named as the OCO names it: 'abovePrice', 'belowStopPrice', ...). One leg must
+be a LIMIT_MAKER, TAKE_PROFIT or TAKE_PROFIT_LIMIT and the other a STOP_LOSS or STOP_LOSS_LIMIT
+(-2010 "Unsupported order combination" otherwise); both have the list's side and quantity. Whether
+their prices stand on the right sides of the last price is the book's question (a LIMIT_MAKER that
+would take, a stop that would trigger: -2010 "The relationship of the prices for the orders is
+not correct.").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from ..model.symbols import SymbolRules
+from . import errors
+from .errors import ApiError
+from .params import NewOrder, _CLIENT_ORDER_ID, _get, parse_int, parse_new_order, parse_symbol
+from .views import cancel_json, order_ack, order_full, order_result
+
+WORKS_FIRST = frozenset({"LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
+STOPS = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT"})
+#: a leg's own parameters (after its above/below prefix) -> POST /api/v3/order's names
+_LEG_PARAMS = {"Type": "type", "ClientOrderId": "newClientOrderId", "IcebergQty": "icebergQty", "Price": "price",
+               "StopPrice": "stopPrice", "TrailingDelta": "trailingDelta", "TimeInForce": "timeInForce",
+               "StrategyId": "strategyId", "StrategyType": "strategyType", "PegPriceType": "pegPriceType",
+               "PegOffsetType": "pegOffsetType", "PegOffsetValue": "pegOffsetValue"}
+_SHARED = ("symbol", "side", "quantity", "selfTradePreventionMode")
+OCO_PARAMS = frozenset({*_SHARED, "listClientOrderId", "newOrderRespType", "recvWindow", "timestamp", "signature",
+                        *(f"{where}{name}" for where in ("above", "below") for name in _LEG_PARAMS)})
+#: the deprecated POST /api/v3/order/oco's names -> (leg, POST /api/v3/order's name)
+_LEGACY = {"limitClientOrderId": ("limit", "newClientOrderId"), "price": ("limit", "price"),
+           "limitIcebergQty": ("limit", "icebergQty"), "limitStrategyId": ("limit", "strategyId"),
+           "limitStrategyType": ("limit", "strategyType"), "stopClientOrderId": ("stop", "newClientOrderId"),
+           "stopPrice": ("stop", "stopPrice"), "stopLimitPrice": ("stop", "price"),
+           "stopIcebergQty": ("stop", "icebergQty"), "stopLimitTimeInForce": ("stop", "timeInForce"),
+           "stopStrategyId": ("stop", "strategyId"), "stopStrategyType": ("stop", "strategyType"),
+           "trailingDelta": ("stop", "trailingDelta")}
+LEGACY_PARAMS = frozenset({*_SHARED, "listClientOrderId", "newOrderRespType", "recvWindow", "timestamp", "signature",
+                           *_LEGACY})
+#: an OTO order's own parameters (after its working/pending prefix) -> POST /api/v3/order's names
+_OTO_LEG = {**_LEG_PARAMS, "Side": "side", "Quantity": "quantity"}
+OTO_PARAMS = frozenset({"symbol", "listClientOrderId", "newOrderRespType", "selfTradePreventionMode", "recvWindow",
+                        "timestamp", "signature", *(f"{leg}{name}" for leg in ("working", "pending") for name in _OTO_LEG)})
+
+
+class Oco(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated OCO: the leg that works first on its own (LIMIT_MAKER / TAKE_PROFIT...), the stop leg."""
+
+    symbol: str
+    legs: tuple[NewOrder, ...]
+    list_client_order_id: str | None
+    resp_type: str
+
+
+def _check_known(params: Mapping[str, str], known: frozenset[str]) -> None:
+    read = sum(1 for name in params if name in known)
+    if read != len(params):
+        raise errors.unread_parameters(read, len(params))
+
+
+def _leg(params: Mapping[str, str], leg: dict[str, str], names: dict[str, str], rules) -> NewOrder:
+    """One leg through POST /api/v3/order's parser; an error names the OCO's parameter."""
+    p = {k: params[k] for k in _SHARED if k in params} | leg
+    p["newOrderRespType"] = "ACK"  # (the list's answer type is the list's)
+    try:
+        return parse_new_order(p, rules)
+    except ApiError as exc:
+        msg = exc.msg
+        for ours, theirs in names.items():
+            msg = msg.replace(f"'{theirs}'", f"'{ours}'")
+        raise ApiError(exc.code, msg, exc.status) from None
+
+
+def parse_oco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oco:
+    """POST /api/v3/orderList/oco (module doc)."""
+    symbol = parse_symbol(params, rules)
+    for name in ("side", "quantity", "aboveType", "belowType"):
+        if not _get(params, name):
+            raise errors.mandatory_missing(name)
+    legs = {}
+    for where in ("above", "below"):
+        names = {f"{where}{k}": v for k, v in _LEG_PARAMS.items()}
+        leg = {v: params[k] for k, v in names.items() if k in params}
+        legs[where] = (leg, names)
+    return _oco(params, rules, symbol, legs["above"], legs["below"], OCO_PARAMS)
+
+
+def parse_legacy_oco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oco:
+    """The deprecated POST /api/v3/order/oco: a LIMIT_MAKER at `price` and a STOP_LOSS at
+    `stopPrice`, a STOP_LOSS_LIMIT with `stopLimitPrice` (and `stopLimitTimeInForce`)."""
+    symbol = parse_symbol(params, rules)
+    for name in ("side", "quantity", "price", "stopPrice"):
+        if not _get(params, name):
+            raise errors.mandatory_missing(name)
+    legs: dict[str, tuple[dict, dict]] = {"limit": ({"type": "LIMIT_MAKER"}, {}), "stop": ({}, {})}
+    for ours, (leg, theirs) in _LEGACY.items():
+        if ours in params:
+            legs[leg][0][theirs] = params[ours]
+            legs[leg][1][ours] = theirs
+    legs["stop"][0]["type"] = "STOP_LOSS_LIMIT" if _get(params, "stopLimitPrice") else "STOP_LOSS"
+    return _oco(params, rules, symbol, legs["limit"], legs["stop"], LEGACY_PARAMS)
+
+
+def _oco(params, rules, symbol: str, one: tuple[dict, dict], other: tuple[dict, dict], known: frozenset[str]) -> Oco:
+    types = (one[0].get("type"), other[0].get("type"))
+    if not ((types[0] in WORKS_FIRST and types[1] in STOPS) or (types[1] in WORKS_FIRST and types[0] in STOPS)):
+        if all(t in WORKS_FIRST | STOPS for t in types):
+            raise ApiError(-2010, "Unsupported order combination")
+        raise errors.invalid_order_type()
+    first, stop = (one, other) if types[0] in WORKS_FIRST else (other, one)
+    legs = (_leg(params, *first, rules), _leg(params, *stop, rules))
+    if legs[0].client_order_id and legs[0].client_order_id == legs[1].client_order_id:
+        raise errors.duplicate_order()
+    list_cid = _get(params, "listClientOrderId")
+    if list_cid == "":
+        raise errors.empty_new_client_order_id()
+    if list_cid is not None and not _CLIENT_ORDER_ID.fullmatch(list_cid):
+        raise errors.illegal_chars("listClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
+    resp = _get(params, "newOrderRespType") or "FULL"
+    if resp not in ("ACK", "RESULT", "FULL"):
+        raise errors.illegal_chars("newOrderRespType", "ACK, RESULT, FULL")
+    _check_known(params, known)
+    return Oco(symbol=symbol, legs=legs, list_client_order_id=list_cid, resp_type=resp)
+
+
+def parse_oto(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oco:
+    """POST /api/v3/orderList/oto: a working order (LIMIT or LIMIT_MAKER; -1116 otherwise) and a
+    pending order of any type but a MARKET by quote amount, each validated as POST /api/v3/order
+    validates an order (an error names the OTO's parameter)."""
+    symbol = parse_symbol(params, rules)
+    for name in ("workingType", "workingSide", "workingPrice", "workingQuantity", "pendingType", "pendingSide",
+                 "pendingQuantity"):
+        if not _get(params, name):
+            raise errors.mandatory_missing(name)
+    if params["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
+        raise errors.invalid_order_type()
+    legs = []
+    for leg in ("working", "pending"):
+        names = {f"{leg}{k}": v for k, v in _OTO_LEG.items()}
+        p = {v: params[k] for k, v in names.items() if k in params}
+        p["symbol"] = symbol
+        if "selfTradePreventionMode" in params:
+            p["selfTradePreventionMode"] = params["selfTradePreventionMode"]
+        legs.append(_leg({}, p, names, rules))
+    if legs[0].client_order_id and legs[0].client_order_id == legs[1].client_order_id:
+        raise errors.duplicate_order()
+    list_cid = _get(params, "listClientOrderId")
+    if list_cid == "":
+        raise errors.empty_new_client_order_id()
+    if list_cid is not None and not _CLIENT_ORDER_ID.fullmatch(list_cid):
+        raise errors.illegal_chars("listClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
+    resp = _get(params, "newOrderRespType") or "FULL"
+    if resp not in ("ACK", "RESULT", "FULL"):
+        raise errors.illegal_chars("newOrderRespType", "ACK, RESULT, FULL")
+    _check_known(params, OTO_PARAMS)
+    return Oco(symbol=symbol, legs=(legs[0], legs[1]), list_client_order_id=list_cid, resp_type=resp)
+
+
+OTOCO_PARAMS = frozenset({"symbol", "listClientOrderId", "newOrderRespType", "selfTradePreventionMode", "recvWindow",
+                          "timestamp", "signature", "pendingSide", "pendingQuantity",
+                          *(f"working{name}" for name in _OTO_LEG),
+                          *(f"pending{where}{name}" for where in ("Above", "Below") for name in _LEG_PARAMS)})
+
+
+def parse_otoco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oco:
+    """POST /api/v3/orderList/otoco: an OTO's working order and a pending OCO pair (pendingAbove* and
+    pendingBelow*, on pendingSide for pendingQuantity), the pair under the OCO's rules."""
+    symbol = parse_symbol(params, rules)
+    for name in ("workingType", "workingSide", "workingPrice", "workingQuantity", "pendingSide", "pendingQuantity",
+                 "pendingAboveType"):
+        if not _get(params, name):
+            raise errors.mandatory_missing(name)
+    if params["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
+        raise errors.invalid_order_type()
+    names = {f"working{k}": v for k, v in _OTO_LEG.items()}
+    p = {v: params[k] for k, v in names.items() if k in params} | {"symbol": symbol}
+    if "selfTradePreventionMode" in params:
+        p["selfTradePreventionMode"] = params["selfTradePreventionMode"]
+    working = _leg({}, p, names, rules)
+    shared = {"symbol": symbol, "side": params["pendingSide"], "quantity": params["pendingQuantity"]}
+    if "selfTradePreventionMode" in params:
+        shared["selfTradePreventionMode"] = params["selfTradePreventionMode"]
+    pair = {}
+    for where in ("Above", "Below"):
+        names = {f"pending{where}{k}": v for k, v in _LEG_PARAMS.items()}
+        pair[where] = ({v: params[k] for k, v in names.items() if k in params}, names)
+    types = (pair["Above"][0].get("type"), pair["Below"][0].get("type"))
+    if not ((types[0] in WORKS_FIRST and types[1] in STOPS) or (types[1] in WORKS_FIRST and types[0] in STOPS)):
+        raise ApiError(-2010, "Unsupported order combination")
+    first, stop = (pair["Above"], pair["Below"]) if types[0] in WORKS_FIRST else (pair["Below"], pair["Above"])
+    legs = (working, _leg(shared, *first, rules), _leg(shared, *stop, rules))
+    cids = [leg.client_order_id for leg in legs if leg.client_order_id]
+    if len(set(cids)) != len(cids):
+        raise errors.duplicate_order()
+    list_cid = _get(params, "listClientOrderId")
+    if list_cid == "":
+        raise errors.empty_new_client_order_id()
+    if list_cid is not None and not _CLIENT_ORDER_ID.fullmatch(list_cid):
+        raise errors.illegal_chars("listClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
+    resp = _get(params, "newOrderRespType") or "FULL"
+    if resp not in ("ACK", "RESULT", "FULL"):
+        raise errors.illegal_chars("newOrderRespType", "ACK, RESULT, FULL")
+    _check_known(params, OTOCO_PARAMS)
+    return Oco(symbol=symbol, legs=legs, list_client_order_id=list_cid, resp_type=resp)
+
+
+def parse_list_ref(params: Mapping[str, str], id_name: str, cid_name: str) -> tuple[int | None, str | None]:
+    """orderListId and/or a list client id (GET: origClientOrderId, DELETE: listClientOrderId)."""
+    list_id = parse_int(params, "orderListId")
+    cid = _get(params, cid_name) or None
+    if cid is not None and not _CLIENT_ORDER_ID.fullmatch(cid):
+        raise errors.illegal_chars(cid_name, errors.CLIENT_ORDER_ID_RANGE)
+    if list_id is None and cid is None:
+        raise errors.either_missing(id_name, cid_name)
+    return list_id, cid
+
+
+# ------------------------------------------------------------------------------------ answers
+
+
+def list_status(orders: list[dict]) -> tuple[str, str]:
+    """(listStatusType, listOrderStatus) of a list from its orders' statuses."""
+    statuses = [o["status"] for o in orders]
+    if all(s == "REJECTED" for s in statuses):
+        return "ALL_DONE", "REJECT"
+    if any(s in ("NEW", "PARTIALLY_FILLED", "PENDING_NEW") for s in statuses):
+        return "EXEC_STARTED", "EXECUTING"
+    return "ALL_DONE", "ALL_DONE"
+
+
+def list_json(orders: list[dict], transaction_time: int | None = None) -> dict:
+    """An order list as GET /api/v3/orderList, allOrderList and openOrderList give it."""
+    status_type, order_status = list_status(orders)
+    first = orders[0]
+    return {
+        "orderListId": first["order_list_id"],
+        "contingencyType": {"OTOCO": "OTO"}.get(first.get("contingency_type"), first.get("contingency_type") or "OCO"),
+        "listStatusType": status_type,
+        "listOrderStatus": order_status, "listClientOrderId": first.get("list_client_order_id") or "",
+        "transactionTime": transaction_time if transaction_time is not None else max(o.get("update_time") or 0
+                                                                                    for o in orders),
+        "symbol": first["symbol"],
+        "orders": [{"symbol": o["symbol"], "orderId": o["order_id"], "clientOrderId": o.get("client_order_id") or ""}
+                   for o in orders],
+    }
+
+
+def placed_json(orders: list[dict], rules: SymbolRules, resp_type: str, fills: list[list], account: int,
+                transaction_time: int) -> dict:
+    """The answer of a new OCO: the list and each order in the list's newOrderRespType."""
+    if resp_type == "ACK":
+        reports = [order_ack(o) for o in orders]
+    elif resp_type == "RESULT":
+        reports = [order_result(o, rules) for o in orders]
+    else:
+        reports = [order_full(o, rules, f, account) for o, f in zip(orders, fills)]
+    return list_json(orders, transaction_time) | {"orderReports": reports}
+
+
+def canceled_json(orders: list[dict], rules: SymbolRules, cancel_ids: list[str], transaction_time: int) -> dict:
+    """The answer of DELETE /api/v3/orderList: the list, ended, and each order's cancel answer."""
+    return list_json(orders, transaction_time) | {
+        "listStatusType": "ALL_DONE", "listOrderStatus": "ALL_DONE",
+        "orderReports": [cancel_json(o, rules, cid, transaction_time) for o, cid in zip(orders, cancel_ids)]}
+

@@ -1,0 +1,55 @@
+"""The average price of a symbol's recent trades and Binance's PERCENT_PRICE_BY_SIDE filter on it:
+pure and exact (integers and cross-multiplication, no division, no float).
+
+The average is quote volume over base volume of the trades in the last window (Binance's
+avgPriceMins) before the order's time; with no trade in the window, the last trade's price; with no
+trade ever, nothing is checked. A buy's limit price must lie within [average x bidMultiplierDown,
+average x bidMultiplierUp], a sell's within the ask multipliers.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from ..model.fixedpoint import ASSET_DECIMALS
+
+_ONE = 10**ASSET_DECIMALS  # the multipliers' scale
+
+
+class AvgPrice:
+    """One symbol's trades of the last window: (time, quote, qty) in time order, and their sums."""
+
+    __slots__ = ("window_ms", "trades", "quote", "qty", "last_price")
+
+    def __init__(self, window_ms: int) -> None:
+        self.window_ms = window_ms
+        self.trades: deque[tuple[int, int, int]] = deque()
+        self.quote = 0
+        self.qty = 0
+        self.last_price = 0  # in price units; 0: no trade yet
+
+    def add(self, ts: int, price: int, qty: int, quote: int) -> None:
+        self.trades.append((ts, quote, qty))
+        self.quote += quote
+        self.qty += qty
+        self.last_price = price
+        self._evict(ts)
+
+    def _evict(self, now: int) -> None:
+        trades = self.trades
+        start = now - self.window_ms
+        while trades and trades[0][0] <= start:
+            _, quote, qty = trades.popleft()
+            self.quote -= quote
+            self.qty -= qty
+
+    def price_ok(self, buy: bool, price: int, price_scale: int, multipliers: tuple[int, int, int, int], now: int) -> bool:
+        """PERCENT_PRICE_BY_SIDE for a limit `price` (price units) at time `now` (module doc)."""
+        self._evict(now)
+        up, down = multipliers[:2] if buy else multipliers[2:]
+        if self.qty:  # average = quote * price_scale / qty (price units), compared without dividing
+            lhs, avg_num, avg_den = price * _ONE, self.quote * price_scale, self.qty
+            return avg_num * down <= lhs * avg_den <= avg_num * up
+        if self.last_price:
+            return self.last_price * down <= price * _ONE <= self.last_price * up
+        return True

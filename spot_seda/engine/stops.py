@@ -1,0 +1,101 @@
+"""Stop orders in the book: filing one until its trigger, taking off those a range of trade prices
+triggers, and running them (with those their own trades trigger) as the orders they become. A part
+of OrderBook (book.py mixes it in; its module doc states the rules), kept in its own module so the
+matching core stays readable in one sitting."""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from collections import deque
+
+from ..model.enums import OrderStatus, OrderType
+
+_NEW = OrderStatus.NEW
+_REJECTED = OrderStatus.REJECTED
+_UNBOUNDED = 1 << 62  # as book.py's
+
+
+class StopsMixin:
+    """OrderBook's stop-order internals (see book.py)."""
+
+    def _file_stop(self, stop, out: list | None) -> None:
+        """File a new stop order until its trigger, or reject it if its condition already holds."""
+        last = self.last_price
+        falls = stop.falls
+        if out is not None and last and (last <= stop.stop_price if falls else last >= stop.stop_price):
+            out.append(_book.OrderReport(stop.order_id, stop.account, _REJECTED, 0, 0, 0, "would_trigger"))
+            return
+        self._stops[stop.order_id] = stop
+        insort(self._falls if falls else self._rises, (stop.stop_price, stop.order_id))
+        acct = self._by_account.get(stop.account)
+        if acct is None:
+            self._by_account[stop.account] = acct = {}
+        acct[stop.order_id] = stop
+        if stop.client_order_id:
+            self._by_client[(stop.account, stop.client_order_id)] = stop
+        if out is not None:
+            out.append(_book.OrderReport(stop.order_id, stop.account, _NEW, 0, 0, stop.qty, ""))
+
+    def _unfile_stop(self, stop) -> None:
+        del self._stops[stop.order_id]
+        keys = self._falls if stop.falls else self._rises
+        del keys[bisect_left(keys, (stop.stop_price, stop.order_id))]
+        acct = self._by_account[stop.account]
+        del acct[stop.order_id]
+        if not acct:
+            del self._by_account[stop.account]
+        if stop.client_order_id:
+            del self._by_client[(stop.account, stop.client_order_id)]
+
+    def _take_triggered(self, low: int, high: int) -> list:
+        """Unfile and return, oldest order id first, the stops that trade prices in [low, high] trigger."""
+        falls, rises = self._falls, self._rises
+        i = bisect_left(falls, (low, 0))  # stop >= low: a fall to `low` reached them
+        j = bisect_right(rises, (high, _UNBOUNDED))  # stop <= high: a rise to `high` reached them
+        if i == len(falls) and not j:
+            return []
+        hits = falls[i:] + rises[:j]
+        del falls[i:]
+        del rises[:j]
+        stops = self._stops
+        by_account = self._by_account
+        taken = []
+        for oid in sorted(oid for _, oid in hits):
+            stop = stops.pop(oid)
+            acct = by_account[stop.account]
+            del acct[oid]
+            if not acct:
+                del by_account[stop.account]
+            if stop.client_order_id:
+                del self._by_client[(stop.account, stop.client_order_id)]
+            taken.append(stop)
+        return taken
+
+    def _run_triggered(self, first_price: int, timestamp: int, out: list) -> None:
+        """Run the stops a command's trades triggered, and those their own trades trigger, in turn
+        (each through place() as the order it becomes; _cascading keeps place() from starting a
+        cascade of its own inside this one)."""
+        last = self.last_price
+        queue = deque(self._take_triggered(min(first_price, last), max(first_price, last)))
+        self._cascading = True
+        self._cascade = queue
+        try:
+            while queue:
+                stop = queue.popleft()
+                if self._oco and stop.order_id in self._oco:  # an OCO leg works: the other leg goes
+                    self._cancel_other_leg(stop.order_id, out, queue)
+                out.append(_book.Triggered(stop.order_id, stop.account))
+                records = self.place(stop.order_id, stop.account, stop.side, OrderType(stop.type).working_type,
+                                     stop.time_in_force, stop.price, stop.qty, stop.quote_qty, stop.client_order_id,
+                                     stop.stp, timestamp)
+                out += records
+                first = next((r.price for r in records if type(r) is _book.Trade), 0)
+                if first and self._stops:
+                    last = self.last_price
+                    queue.extend(self._take_triggered(min(first, last), max(first, last)))
+        finally:
+            self._cascading = False
+            self._cascade = None
+
+
+from . import book as _book  # noqa: E402 (last: book.py mixes StopsMixin in; its names are read at call time)

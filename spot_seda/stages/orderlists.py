@@ -1,0 +1,148 @@
+"""Acquiring's part of order lists (OCO, OTO): accepting one (ids, one freeze for both legs, the two
+orders Match will link) and its view of the open lists. Mixed into AcquiringStage (acquiring.py),
+whose state and helpers it uses; Match links the legs (engine/oco.py), Settlement shares the hold.
+
+An OCO freezes once, what the larger of its two legs needs (a sell: its quantity; a buy: price x
+quantity of the dearer leg, or, with a STOP_LOSS buy, all the free quote asset, as a market buy by
+quantity holds here); the second leg draws on the first leg's hold (Ledger.share_hold), and the
+hold is released when both legs have ended. Its two Created entries carry the list (order_list_id,
+list_client_order_id, contingency_type, list_leg 1 or 2; an OCO's second hold_of, the first's id)
+and are published together: Match places the legs when the second arrives. An OTO's orders each
+freeze what they need (both or neither: the pending order's funds are held from entry, as Binance
+holds them; a pending market buy's budget is the quote asset left free after the working order's).
+"""
+
+from __future__ import annotations
+
+from ..engine.ledger import order_hold
+from ..engine.results import ResultCode
+from ..model.changelog import ChangeLogEntry, Created, FieldChange
+from ..model.commands import NewOco, NewOrder, NewOto, NewOtoco
+from ..model.entities import ORDER_CREATED
+from ..model.enums import EntityType, OrderType, Side, Topic
+
+FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
+
+
+class OrderListsMixin:
+    """AcquiringStage.new_oco and the open lists (module doc)."""
+
+    def new_oco(self, cmd: NewOco, waiters: tuple = (None, None), journaled: bool = False):
+        """Accept an OCO: returns its two orders, the accepted command (ids, budget, timestamp: what to
+        journal) and the entries to publish. Raises CommandError as new_order does."""
+        return self._new_list(cmd, "OCO", waiters, journaled)
+
+    def new_oto(self, cmd: NewOto, waiters: tuple = (None, None), journaled: bool = False):
+        """Accept an OTO (working order, pending order): as new_oco, each order frozen for itself."""
+        return self._new_list(cmd, "OTO", waiters, journaled)
+
+    def new_otoco(self, cmd: NewOtoco, waiters: tuple = (None, None, None), journaled: bool = False):
+        """Accept an OTOCO (working order, pending OCO pair): the working order holds its own funds,
+        the pair one hold, shared."""
+        return self._new_list(cmd, "OTOCO", waiters, journaled)
+
+    def _new_list(self, cmd, kind: str, waiters: tuple, journaled: bool):
+        from .acquiring import DUPLICATE, NSF, OVERLOADED, CommandError, balance_entries  # (acquiring imports us)
+
+        replay = cmd.order_list_id != 0
+        if not replay and self.in_flight >= self.max_in_flight:
+            raise CommandError(OVERLOADED, f"{self.in_flight} commands are waiting for the matching engine")
+        rules = self.rules[cmd.symbol]
+        account_id = cmd.account
+        state = self.account(account_id)
+        now = cmd.timestamp or self.clock()
+        legs = cmd.legs
+        if not replay:
+            if any(leg.client_order_id and leg.client_order_id in state.client_ids for leg in legs):
+                raise CommandError(DUPLICATE)
+            for leg in legs:
+                self.check_filters(leg, now, extra=1)
+        needs, budgets = [], []
+        for leg in legs:
+            type_, side = OrderType[leg.type], Side[leg.side]
+            quote_qty = leg.quote_qty
+            if type_.working_type == OrderType.MARKET and side == Side.BUY and not quote_qty:
+                # a market buy's budget: the quote asset left free (an OTO's: after its working order's)
+                quote_qty = self.ledger.balance(account_id, rules.quote)[0] - sum(
+                    n[1] for n in needs[:1] if n[0] == rules.quote) if kind != "OCO" else \
+                    self.ledger.balance(account_id, rules.quote)[0]
+            budgets.append(quote_qty)
+            needs.append(order_hold(rules, side, type_, leg.price, leg.qty, quote_qty))
+        first_id = legs[0].order_id or self.next_order_id
+        ids = tuple(leg.order_id or first_id + n for n, leg in enumerate(legs))
+        second_id = ids[1]
+        if kind == "OCO":  # one hold, what the dearer leg needs, shared
+            frozen = [(needs[0][0], max(n[1] for n in needs)), (needs[0][0], 0)]
+            code, changes = self.ledger.freeze(first_id, account_id, frozen[0][0], frozen[0][1], force=journaled)
+            if code != ResultCode.OK:
+                raise CommandError(NSF)
+            if self.ledger.share_hold(second_id, first_id) != ResultCode.OK:
+                raise ValueError(f"OCO legs {first_id}, {second_id}: the hold cannot be shared")
+        else:  # each its own, both or neither (an OTOCO's pair: one, shared)
+            if kind == "OTOCO":
+                needs = [needs[0], (needs[1][0], max(needs[1][1], needs[2][1]))]
+            frozen = needs + [(needs[1][0], 0)] if kind == "OTOCO" else needs
+            if not journaled:
+                for asset in {n[0] for n in needs}:
+                    if min(n[1] for n in needs) <= 0 or \
+                            sum(n[1] for n in needs if n[0] == asset) > self.ledger.balance(account_id, asset)[0]:
+                        raise CommandError(NSF)
+            changes = []
+            for order_id, (asset, amount) in zip(ids, needs):
+                code, more = self.ledger.freeze(order_id, account_id, asset, amount, force=journaled)
+                if code != ResultCode.OK:
+                    raise ValueError(f"OTO order {order_id}: the checked freeze failed ({code.name})")
+                changes += more
+            if kind == "OTOCO" and self.ledger.share_hold(ids[2], ids[1]) != ResultCode.OK:
+                raise ValueError(f"OTOCO orders {ids[1]}, {ids[2]}: the hold cannot be shared")
+        list_id = cmd.order_list_id or self.next_order_list_id
+        self.next_order_list_id = max(self.next_order_list_id, list_id + 1)
+        self.next_order_id = max(self.next_order_id, ids[-1] + 1)
+        list_cid = cmd.list_client_order_id or f"list-{list_id}"
+        accepted_legs, orders, created = [], [], []
+        for n, (leg, order_id, quote_qty) in enumerate(zip(legs, ids, budgets), start=1):
+            cid = leg.client_order_id or f"auto-{order_id}"
+            leg = NewOrder(account_id, cmd.symbol, leg.side, leg.type, leg.time_in_force, leg.price, leg.qty, quote_qty,
+                           cid, leg.stp, now, order_id, leg.stop_price)
+            accepted_legs.append(leg)
+            order = {
+                "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cid,
+                "side": leg.side, "type": leg.type, "time_in_force": leg.time_in_force, "price": leg.price,
+                "qty": leg.qty, "quote_qty": quote_qty, "stp": leg.stp, "frozen_asset": frozen[n - 1][0],
+                "frozen": frozen[n - 1][1], "status": "PENDING_NEW" if kind != "OCO" and n >= 2 else "NEW",
+                "executed_qty": 0, "cum_quote_qty": 0, "time": now, "update_time": now, "working_time": -1,
+                "order_list_id": list_id, "list_client_order_id": list_cid, "contingency_type": kind,
+            }
+            fields = [FieldChange(name, order[name]) for name in ORDER_CREATED]
+            if OrderType[leg.type].is_stop:
+                order["stop_price"] = leg.stop_price
+                fields.append(FieldChange("stop_price", leg.stop_price))
+            fields += [FieldChange("order_list_id", list_id), FieldChange("list_client_order_id", list_cid),
+                       FieldChange("contingency_type", kind), FieldChange("list_leg", n),
+                       FieldChange("list_legs", len(legs))]
+            if (kind == "OCO" and n == 2) or (kind == "OTOCO" and n == 3):  # (the second of an OCO pair)
+                fields.append(FieldChange("hold_of", ids[n - 2]))
+            self.orders[order_id] = order
+            state.open_orders[order_id] = order
+            state.client_ids[cid] = order_id
+            created.append(ChangeLogEntry(str(order_id), EntityType.ORDER, Created(fields), now, 0))
+            orders.append(order)
+            if waiters[n - 1] is not None:
+                self.waiters[order_id] = waiters[n - 1]
+        self.order_lists[list_id] = {"order_list_id": list_id, "list_client_order_id": list_cid, "symbol": cmd.symbol,
+                                     "account": account_id, "orders": list(ids), "time": now, "contingency_type": kind}
+        self.new_in_flight += len(legs)
+        accepted = type(cmd)(account_id, cmd.symbol, now, tuple(accepted_legs), list_cid, list_id)
+        return orders, accepted, [(Topic.ORDER, cmd.symbol, created),
+                                  (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
+
+    def list_leg_ended(self, order: dict) -> None:
+        """A leg's final report: the list leaves the open lists once both legs have ended."""
+        lst = self.order_lists.get(order["order_list_id"])
+        if lst is not None and all(self.orders.get(i, {}).get("status") in FINAL for i in lst["orders"]):
+            del self.order_lists[order["order_list_id"]]
+
+    def open_order_lists(self, account_id: int) -> list[dict]:
+        """The account's open order lists, oldest first, each with its orders as this view has them."""
+        return [dict(lst, legs=[self.orders[i] for i in lst["orders"]]) for _, lst in sorted(self.order_lists.items())
+                if lst["account"] == account_id]

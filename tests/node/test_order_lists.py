@@ -1,0 +1,467 @@
+"""Order lists against a real node (issue 14): an OCO placed with one freeze for both legs, one leg
+working cancels the other (a fill of the LIMIT_MAKER, a trigger of the stop), a list canceled as a
+whole, the list queries, Binance's refusals changing nothing, the user data stream's reports with
+the list id; an OTO whose pending order is placed when its working order fills; python-binance's
+OCO and OTO calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal as D
+
+import aiohttp
+import pytest
+
+from tests.conftest import eventually
+from tests.node.client import Client, funded_client
+from tests.node.conftest import ADMIN_TOKEN, run, serving_node
+
+SYMBOL = "BTCUSDT"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    with serving_node(tmp_path_factory.mktemp("orderlists")) as proc:
+        yield proc
+
+
+async def expect_balance(client: Client, asset: str, free: str, locked: str) -> None:
+    async def check():
+        got = (await client.balances()).get(asset, ("0", "0"))
+        assert (D(got[0]), D(got[1])) == (D(free), D(locked)), (asset, got)
+    await eventually(check)
+
+
+async def trade_at(session, node, price: str, qty: str = "0.01") -> None:
+    """One trade at `price` between two fresh accounts: the last price becomes `price`."""
+    seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+    buyer = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+    status, doc = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity=qty, price=price)
+    assert status == 200, doc
+    status, doc = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC", quantity=qty, price=price)
+    assert status == 200 and doc["status"] == "FILLED", doc
+
+
+def sell_oco(**over) -> dict:
+    return {"symbol": SYMBOL, "side": "SELL", "quantity": "0.5", "aboveType": "LIMIT_MAKER", "abovePrice": "21000",
+            "belowType": "STOP_LOSS_LIMIT", "belowStopPrice": "19000", "belowPrice": "18900",
+            "belowTimeInForce": "GTC", **over}
+
+
+async def _user_stream(session, node, client):
+    async with session.post(node.base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": client.api_key}) as r:
+        key = (await r.json())["listenKey"]
+    return await session.ws_connect(f"{node.ws}/ws/{key}")
+
+
+async def _report(ws, order_id: int, execution: str, seen: list | None = None) -> dict:
+    """The next executionReport of this order and execution type; `seen` collects every event read."""
+    while True:
+        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if seen is not None:
+            seen.append(event)
+        if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
+            return event
+
+
+async def _list_status(ws, seen: list, order_list_id: int, status_type: str) -> dict:
+    """The listStatus event of this list with this listStatusType (read now or already seen)."""
+    def match(event):
+        return event.get("e") == "listStatus" and event["g"] == order_list_id and event["l"] == status_type
+    for event in seen:
+        if match(event):
+            return event
+    while True:
+        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if match(event):
+            return event
+
+
+def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            ws = await _user_stream(session, node, client)
+            try:
+                status, doc = await client.signed("POST", "/api/v3/orderList/oco", body=True,
+                                                  **sell_oco(listClientOrderId="myList", aboveClientOrderId="tp",
+                                                             belowClientOrderId="sl", newOrderRespType="RESULT"))
+                assert status == 200, doc
+                assert (doc["contingencyType"], doc["listStatusType"], doc["listOrderStatus"], doc["listClientOrderId"]) \
+                    == ("OCO", "EXEC_STARTED", "EXECUTING", "myList")
+                limit, stop = doc["orderReports"]
+                seen: list = []
+                assert (limit["type"], limit["status"], limit["clientOrderId"]) == ("LIMIT_MAKER", "NEW", "tp")
+                assert (stop["type"], stop["status"], stop["clientOrderId"]) == ("STOP_LOSS_LIMIT", "NEW", "sl")
+                assert limit["orderListId"] == stop["orderListId"] == doc["orderListId"]
+                await expect_balance(client, "BTC", "0.5", "0.5")  # frozen once, for both legs
+                status, lists = await client.signed("GET", "/api/v3/openOrderList")
+                assert status == 200 and [lst["orderListId"] for lst in lists] == [doc["orderListId"]], lists
+
+                buyer = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+                status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
+                                                   quantity="0.2", price="21000")
+                assert status == 200 and bought["status"] == "FILLED", bought
+                report = await _report(ws, stop["orderId"], "CANCELED", seen)  # the other leg goes at once
+                assert report["g"] == doc["orderListId"]
+                started = await _list_status(ws, seen, doc["orderListId"], "EXEC_STARTED")
+                assert (started["L"], started["C"], [o["c"] for o in started["O"]]) == ("EXECUTING", "myList",
+                                                                                      ["tp", "sl"])
+                await expect_balance(client, "BTC", "0.5", "0.3")  # 0.2 sold, 0.3 still frozen for the limit leg
+                status, lst = await client.signed("GET", "/api/v3/orderList", orderListId=doc["orderListId"])
+                assert (status, lst["listStatusType"]) == (200, "EXEC_STARTED"), lst
+                status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
+                                                   quantity="0.3", price="21000")
+                assert status == 200 and bought["status"] == "FILLED", bought
+                await expect_balance(client, "BTC", "0.5", "0")
+                await expect_balance(client, "USDT", str(D("10500") - D("10.5")), "0")  # less the 0.1% fee
+                done_event = await _list_status(ws, seen, doc["orderListId"], "ALL_DONE")
+                assert done_event["L"] == "ALL_DONE"
+
+                async def done():
+                    status, lst = await client.signed("GET", "/api/v3/orderList", origClientOrderId="myList")
+                    assert (status, lst["listStatusType"], lst["listOrderStatus"]) == (200, "ALL_DONE", "ALL_DONE"), lst
+                    status, lists = await client.signed("GET", "/api/v3/allOrderList")
+                    assert [x["orderListId"] for x in lists] == [doc["orderListId"]], lists
+                    assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
+                await eventually(done)
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop["orderId"])
+                assert (order["status"], order["orderListId"]) == ("CANCELED", doc["orderListId"])
+            finally:
+                await ws.close()
+    run(scenario())
+
+
+def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(newOrderRespType="ACK"))
+            assert status == 200, doc
+            limit_id, stop_id = (o["orderId"] for o in doc["orders"])
+            # amending one leg amends both (an OCO's legs have one quantity), and unlocks what they no longer need
+            status, amended = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
+                                                  orderId=limit_id, newQty="0.3")
+            assert status == 200 and amended["amendedOrder"]["qty"] == "0.30000000", amended
+            status, other = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
+            assert other["origQty"] == "0.30000000", other
+            await expect_balance(client, "BTC", "0.7", "0.3")
+            await trade_at(session, node, "19000")  # the stop triggers: the limit leg is canceled
+
+            async def triggered():
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=limit_id)
+                assert order["status"] == "CANCELED", order
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
+                assert order["isWorking"] and order["status"] == "NEW", order  # resting at 18900
+            await eventually(triggered)
+            await expect_balance(client, "BTC", "0.7", "0.3")
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
+            assert status == 200, doc  # (the other tests want no ask below theirs)
+            await expect_balance(client, "BTC", "1", "0")
+
+            # a second list, canceled as a whole: both legs, every unit released
+            status, doc = await client.signed("POST", "/api/v3/order/oco", symbol=SYMBOL, side="SELL", quantity="0.5",
+                                              price="25000", stopPrice="15000", listClientOrderId="old-style")
+            assert status == 200 and [o["type"] for o in doc["orderReports"]] == ["LIMIT_MAKER", "STOP_LOSS"], doc
+            await expect_balance(client, "BTC", "0.5", "0.5")
+            status, canceled = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
+                                                   listClientOrderId="old-style")
+            assert status == 200, canceled
+            assert canceled["listStatusType"] == "ALL_DONE"
+            assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
+            await expect_balance(client, "BTC", "1", "0")
+            status, doc = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL, orderListId=doc["orderListId"])
+            assert (status, doc) == (400, {"code": -2011, "msg": "Order list does not exist."})
+    run(scenario())
+
+
+def test_refusals_change_nothing(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            bidder = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            status, bid = await bidder.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
+                                             price="20000")
+            assert status == 200, bid
+            relationship = {"code": -2010, "msg": "The relationship of the prices for the orders is not correct."}
+            for bad, error in (
+                ({"abovePrice": "19500"}, relationship),  # the LIMIT_MAKER would take (a bid is at 20000)
+                ({"belowStopPrice": "20500", "belowPrice": "20400"}, relationship),  # the stop would trigger
+                ({"belowType": "LIMIT_MAKER", "belowPrice": "22000", "belowStopPrice": None, "belowTimeInForce": None},
+                 {"code": -2010, "msg": "Unsupported order combination"}),
+                ({"quantity": "5"}, {"code": -2010, "msg": "Account has insufficient balance for requested action."}),
+                ({"abovePrice": "21000.001"}, {"code": -1013, "msg": "Filter failure: PRICE_FILTER"}),
+                ({"belowTimeInForce": None}, {"code": -1102, "msg": "Mandatory parameter 'belowTimeInForce' was not "
+                                                                   "sent, was empty/null, or malformed."}),
+                ({"aboveClientOrderId": "same", "belowClientOrderId": "same"},
+                 {"code": -2010, "msg": "Duplicate order sent."}),
+                ({"extra": "1"}, None),
+            ):
+                sent = {k: v for k, v in sell_oco(**bad).items() if v is not None}
+                status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sent)
+                assert status == 400, (bad, doc)
+                assert doc == error if error else doc["code"] == -1104, (bad, doc)
+            assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
+            await expect_balance(client, "BTC", "1", "0")
+            status, doc = await bidder.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=bid["orderId"])
+            assert status == 200, doc
+            status, doc = await client.signed("POST", "/api/v3/orderList/otoco", symbol=SYMBOL)
+            assert (status, doc["code"]) == (400, -1102), doc  # (workingType, the first it needs)
+            status, doc = await client.signed("GET", "/api/v3/orderList", orderListId=99999)
+            assert (status, doc) == (400, {"code": -2013, "msg": "Order list does not exist."})
+    run(scenario())
+
+
+def test_python_binance_places_queries_and_cancels_an_oco(node):
+    from tests.node.test_api_keys import binance_client
+
+    async def make():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            return client.api_key, client.secret
+    key, secret = run(make())
+    client = binance_client(node, api_key=key, api_secret=secret)
+    assert next(s for s in client.get_exchange_info()["symbols"] if s["symbol"] == SYMBOL)["ocoAllowed"] is True
+    placed = client.create_oco_order(**sell_oco())
+    assert placed["listOrderStatus"] == "EXECUTING" and placed["listClientOrderId"].startswith("x-")
+    assert [lst["orderListId"] for lst in client.get_open_oco_orders()] == [placed["orderListId"]]
+    assert client.v3_get_order_list(orderListId=placed["orderListId"])["listStatusType"] == "EXEC_STARTED"
+    canceled = client.v3_delete_order_list(symbol=SYMBOL, orderListId=placed["orderListId"])
+    assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
+    assert client.get_open_oco_orders() == []
+
+
+def oto(**over) -> dict:
+    """Buy 0.1 at 20000, then sell it at 22000."""
+    return {"symbol": SYMBOL, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": "20000",
+            "workingQuantity": "0.1", "workingTimeInForce": "GTC", "pendingType": "LIMIT", "pendingSide": "SELL",
+            "pendingPrice": "22000", "pendingQuantity": "0.1", "pendingTimeInForce": "GTC", **over}
+
+
+def _sent(params: dict) -> dict:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def test_an_oto_places_its_pending_order_when_the_working_order_fills(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
+            ws = await _user_stream(session, node, client)
+            try:
+                status, doc = await client.signed("POST", "/api/v3/orderList/oto", body=True,
+                                                  **oto(newOrderRespType="RESULT", pendingClientOrderId="tp1"))
+                assert status == 200, doc
+                assert (doc["contingencyType"], doc["listStatusType"], doc["listOrderStatus"]) == ("OTO", "EXEC_STARTED",
+                                                                                                  "EXECUTING")
+                working, pending = doc["orderReports"]
+                assert (working["status"], pending["status"], pending["clientOrderId"]) == ("NEW", "PENDING_NEW", "tp1")
+                await expect_balance(client, "USDT", "3000", "2000")  # each order's funds held from entry
+                await expect_balance(client, "BTC", "0", "0.1")
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=pending["orderId"])
+                assert (order["status"], order["isWorking"], order["orderListId"]) == ("PENDING_NEW", False,
+                                                                                      doc["orderListId"])
+                seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+                status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="IOC",
+                                                  quantity="0.1", price="20000")
+                assert status == 200 and sold["status"] == "FILLED", sold
+                report = await _report(ws, pending["orderId"], "NEW")
+                assert (report["X"], report["w"]) == ("PENDING_NEW", False)  # at the list's placement
+                report = await _report(ws, pending["orderId"], "NEW")  # placed once the working order filled
+                assert (report["X"], report["w"], report["g"]) == ("NEW", True, doc["orderListId"])
+
+                async def placed():
+                    status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=pending["orderId"])
+                    assert (order["status"], order["isWorking"]) == ("NEW", True), order
+                await eventually(placed)
+                async with session.get(node.base + "/api/v3/depth", params={"symbol": SYMBOL}) as resp:
+                    assert ["22000.00000000", "0.10000000"] in (await resp.json())["asks"]
+                # the list, open while its pending order is: canceling it cancels that order
+                status, canceled = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
+                                                       orderListId=doc["orderListId"])
+                assert status == 200, canceled
+                assert [r["status"] for r in canceled["orderReports"]] == ["FILLED", "CANCELED"]
+                await expect_balance(client, "BTC", str(D("0.2") - D("0.0001")), "0")  # bought 0.1 less the fee
+                await expect_balance(client, "USDT", "3000", "0")
+            finally:
+                await ws.close()
+    run(scenario())
+
+
+def test_an_oto_canceled_before_its_working_order_fills(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(workingPrice="15000"))
+            assert status == 200, doc
+            working, pending = (o["orderId"] for o in doc["orders"])
+            status, amended = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
+                                                  orderId=pending, newQty="0.05")  # waiting, it is amended too
+            assert status == 200 and (amended["amendedOrder"]["status"], amended["amendedOrder"]["qty"]) == (
+                "PENDING_NEW", "0.05000000"), amended
+            await expect_balance(client, "BTC", "0.05", "0.05")
+            status, canceled = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=pending)
+            assert status == 200 and canceled["status"] == "CANCELED", canceled  # the pending order: the list goes
+
+            async def gone():
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=working)
+                assert order["status"] == "CANCELED", order
+            await eventually(gone)
+            await expect_balance(client, "USDT", "5000", "0")
+            await expect_balance(client, "BTC", "0.1", "0")
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(pendingQuantity="0.2"))
+            assert (status, doc) == (400, {"code": -2010, "msg": "Account has insufficient balance for requested "
+                                                                 "action."})  # the pending order's 0.2 BTC
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(workingType="MARKET"))
+            assert (status, doc["code"]) == (400, -1116)
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(pendingPrice="22000.001"))
+            assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: PRICE_FILTER"})
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", **_sent(oto(pendingTimeInForce=None)))
+            assert (status, doc["code"]) == (400, -1102) and "pendingTimeInForce" in doc["msg"], doc
+    run(scenario())
+
+
+def test_python_binance_places_an_oto(node):
+    from tests.node.test_api_keys import binance_client
+
+    async def make():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
+            return client.api_key, client.secret
+    key, secret = run(make())
+    client = binance_client(node, api_key=key, api_secret=secret)
+    placed = client.v3_post_order_list_oto(**oto(workingPrice="15000"))
+    assert placed["contingencyType"] == "OTO" and [r["status"] for r in placed["orderReports"]] == ["NEW", "PENDING_NEW"]
+    canceled = client.v3_delete_order_list(symbol=SYMBOL, orderListId=placed["orderListId"])
+    assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
+
+
+def test_an_otoco_places_its_pair_when_the_working_order_fills(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
+            params = {"symbol": SYMBOL, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": "20000",
+                      "workingQuantity": "0.1", "workingTimeInForce": "GTC", "pendingSide": "SELL",
+                      "pendingQuantity": "0.1", "pendingAboveType": "LIMIT_MAKER", "pendingAbovePrice": "23000",
+                      "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": "18000"}
+            status, doc = await client.signed("POST", "/api/v3/orderList/otoco", **params)
+            assert status == 200, doc
+            assert [r["status"] for r in doc["orderReports"]] == ["NEW", "PENDING_NEW", "PENDING_NEW"]
+            working, above, below = (o["orderId"] for o in doc["orders"])
+            await expect_balance(client, "BTC", "0", "0.1")  # the pair holds its 0.1 BTC once
+            seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="IOC",
+                                              quantity="0.1", price="20000")
+            assert status == 200 and sold["status"] == "FILLED", sold
+
+            async def placed():
+                status, a = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=above)
+                status, b = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=below)
+                assert (a["status"], a["isWorking"], b["status"], b["isWorking"]) == ("NEW", True, "NEW", False), (a, b)
+            await eventually(placed)
+            # the pair is an OCO now: canceling the list cancels both
+            status, canceled = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
+                                                   orderListId=doc["orderListId"])
+            assert status == 200, canceled
+            assert [r["status"] for r in canceled["orderReports"]] == ["FILLED", "CANCELED", "CANCELED"]
+            await expect_balance(client, "BTC", str(D("0.2") - D("0.0001")), "0")
+            assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
+    run(scenario())
+
+
+def test_lists_survive_a_clean_restart_and_a_kill_9(tmp_path):
+    """An open OCO and OTO live in Match's books, Acquiring's and Settlement's ledgers (the shared
+    hold) and come back from the snapshots (clean stop) and the journal (kill -9): after both
+    restarts one OCO leg still cancels the other, the OTO's pending order is placed when its working
+    order fills, and every unit frozen comes back once."""
+    import os
+    import signal
+
+    from tests.conftest import run_node
+    from tests.node.conftest import free_port, node_toml, wait_http
+
+    data, http, ws = tmp_path / "data", free_port(), free_port()
+    base = f"http://127.0.0.1:{http}"
+    clients: dict[str, Client] = {}
+    ids: dict[str, int] = {}
+
+    def start(name: str):
+        run_dir = tmp_path / name
+        run_dir.mkdir()
+        ctx = run_node(run_dir, node_toml(data, http, ws))
+        proc = ctx.__enter__()
+        wait_http(base, proc)
+        return ctx, proc
+
+    async def with_session(body):
+        async with aiohttp.ClientSession() as session:
+            for client in clients.values():
+                client.session = session
+            return await body(session)
+
+    class Node:  # (trade_at wants .base)
+        pass
+    there = Node()
+    there.base = base
+
+    async def first(session):
+        await trade_at(session, there, "20000")
+        clients["owner"] = await funded_client(session, base, ADMIN_TOKEN, BTC="1", USDT="5000")
+        owner = clients["owner"]
+        status, doc = await owner.signed("POST", "/api/v3/orderList/oco", **sell_oco())
+        assert status == 200, doc
+        ids["limit"], ids["stop"] = (o["orderId"] for o in doc["orders"])
+        status, doc = await owner.signed("POST", "/api/v3/orderList/oto", **oto(workingPrice="19500",
+                                                                                pendingQuantity="0.1"))
+        assert status == 200, doc
+        ids["working"], ids["pending"] = (o["orderId"] for o in doc["orders"])
+        await expect_balance(owner, "BTC", "0.4", "0.6")  # 0.5 for the OCO (once), 0.1 for the pending sell
+        await expect_balance(owner, "USDT", "3050", "1950")
+
+    async def still_open(session):
+        owner = clients["owner"]
+        status, lists = await owner.signed("GET", "/api/v3/openOrderList")
+        assert status == 200 and len(lists) == 2, lists
+        await expect_balance(owner, "BTC", "0.4", "0.6")
+
+    ctx, proc = start("first")
+    try:
+        run(with_session(first))
+    finally:
+        ctx.__exit__(None, None, None)
+    ctx, proc = start("second")
+    try:
+        run(with_session(still_open))
+        os.killpg(proc.proc.pid, signal.SIGKILL)
+        proc.proc.wait(30)
+    finally:
+        ctx.__exit__(None, None, None)
+    ctx, proc = start("third")
+    try:
+        run(with_session(still_open))
+
+        async def work(session):
+            owner = clients["owner"]
+            seller = await funded_client(session, base, ADMIN_TOKEN, BTC="1")
+            status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="IOC",
+                                              quantity="0.1", price="19500")
+            assert status == 200 and sold["status"] == "FILLED", sold  # the OTO's working order: filled
+            await trade_at(session, there, "19000")  # the OCO's stop triggers: its limit leg goes
+
+            async def done():
+                status, limit = await owner.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=ids["limit"])
+                status, pending = await owner.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=ids["pending"])
+                assert limit["status"] == "CANCELED" and pending["isWorking"], (limit, pending)
+            await eventually(done)
+            # the OCO's 0.5 still held once (for its stop, now a limit sell), the pending sell's 0.1; the
+            # 0.1 bought less its fee; the working order's 1950 USDT spent
+            await expect_balance(owner, "BTC", "0.4999", "0.6")
+            await expect_balance(owner, "USDT", "3050", "0")
+        run(with_session(work))
+    finally:
+        ctx.__exit__(None, None, None)

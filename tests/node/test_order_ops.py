@@ -1,0 +1,382 @@
+"""POST /api/v3/order/test and POST /api/v3/order/cancelReplace against a real node (issue 14): the
+test order validates as a real one does and changes nothing; cancel-replace moves an order's money
+to a new order, answers Binance's combined shape, its -2021 (409) and -2022 (400) with both halves,
+and a bad parameter is a plain error that cancels nothing; an amend (keep priority) reduces an order
+in place, keeps its queue position, frees what it no longer needs and reports REPLACED.
+python-binance runs the test order and the replace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal as D
+
+import aiohttp
+import pytest
+
+from tests.conftest import eventually
+from tests.node.client import Client, funded_client
+from tests.node.conftest import ADMIN_TOKEN, run, serving_node
+
+SYMBOL = "BTCUSDT"
+LIMIT = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "20000"}
+ETH_LIMIT = LIMIT | {"symbol": "ETHUSDT"}
+UNKNOWN = {"code": -2011, "msg": "Unknown order sent."}
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    with serving_node(tmp_path_factory.mktemp("orderops")) as proc:
+        yield proc
+
+
+async def expect_balance(client: Client, asset: str, free: str, locked: str) -> None:
+    async def check():
+        got = (await client.balances()).get(asset, ("0", "0"))
+        assert (D(got[0]), D(got[1])) == (D(free), D(locked)), (asset, got)
+    await eventually(check)
+
+
+async def open_ids(client: Client) -> list[int]:
+    status, doc = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+    assert status == 200, doc
+    return [o["orderId"] for o in doc]
+
+
+# ------------------------------------------------------------------------------ order/test
+
+
+def test_test_order_validates_and_places_nothing(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            status, doc = await client.signed("POST", "/api/v3/order/test", **LIMIT)
+            assert (status, doc) == (200, {}), doc
+            status, doc = await client.signed("POST", "/api/v3/order/test", body=True, computeCommissionRates="true",
+                                              **LIMIT)
+            assert status == 200, doc
+            assert doc["standardCommissionForOrder"] == {"maker": "0.00100000", "taker": "0.00100000"}
+            assert doc["taxCommissionForOrder"] == {"maker": "0.00000000", "taker": "0.00000000"}
+            assert doc["discount"]["enabledForAccount"] is False
+            # not even a balance check: an order far beyond the account's money is only validated
+            status, doc = await client.signed("POST", "/api/v3/order/test", **(LIMIT | {"quantity": "100"}))
+            assert (status, doc) == (200, {}), doc
+            # the same errors as POST /api/v3/order, in the same order
+            for bad, error in (
+                ({"price": "20000.001"}, {"code": -1013, "msg": "Filter failure: PRICE_FILTER"}),
+                ({"quantity": "0.000000001"}, {"code": -1111, "msg": "Parameter 'quantity' has too much precision."}),
+                ({"price": "0.01"}, {"code": -1013, "msg": "Filter failure: NOTIONAL"}),
+                ({"type": "LIMITED"}, {"code": -1116, "msg": "Invalid orderType."}),
+                ({"computeCommissionRates": "yes"}, None),
+                ({"bogus": "1"}, {"code": -1104, "msg": "Not all sent parameters were read; read '7' parameter(s) "
+                                                       "but was sent '8'."}),
+            ):
+                status, doc = await client.signed("POST", "/api/v3/order/test", **(LIMIT | bad))
+                assert status == 400, doc
+                if error is not None:
+                    assert doc == error
+                else:
+                    assert doc["code"] == -1100 and "computeCommissionRates" in doc["msg"]
+            assert await open_ids(client) == []
+            await expect_balance(client, "USDT", "1000", "0")
+            status, doc = await client.signed("POST", "/api/v3/order/test", symbol="NOPE", side="BUY", type="MARKET",
+                                              quantity="1")
+            assert (status, doc["code"]) == (400, -1121), doc
+    run(scenario())
+
+
+# --------------------------------------------------------------------------- cancelReplace
+
+
+def test_cancel_replace_moves_the_money_to_the_new_order(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            # 300 USDT: the new order (0.01 at 25000 = 250) needs the 200 the old one holds
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="300")
+            status, old = await client.order(newClientOrderId="old1", **LIMIT)
+            assert status == 200, old
+            await expect_balance(client, "USDT", "100", "200")
+            status, doc = await client.signed(
+                "POST", "/api/v3/order/cancelReplace", body=True, cancelReplaceMode="STOP_ON_FAILURE",
+                cancelOrderId=old["orderId"], cancelNewClientOrderId="c1", newClientOrderId="new1",
+                **(LIMIT | {"price": "25000"}))
+            assert status == 200, doc
+            assert (doc["cancelResult"], doc["newOrderResult"]) == ("SUCCESS", "SUCCESS")
+            cancel, new = doc["cancelResponse"], doc["newOrderResponse"]
+            assert (cancel["orderId"], cancel["status"], cancel["clientOrderId"], cancel["origClientOrderId"]) == \
+                (old["orderId"], "CANCELED", "c1", "old1")
+            assert (new["clientOrderId"], new["status"], new["price"], new["fills"]) == ("new1", "NEW", "25000.00000000", [])
+            assert await open_ids(client) == [new["orderId"]]
+            await expect_balance(client, "USDT", "50", "250")
+
+            # by client id, with a restriction the order meets
+            status, doc = await client.signed(
+                "POST", "/api/v3/order/cancelReplace", cancelReplaceMode="ALLOW_FAILURE",
+                cancelOrigClientOrderId="new1", cancelRestrictions="ONLY_NEW", newOrderRespType="ACK",
+                **(LIMIT | {"price": "21000"}))
+            assert status == 200 and doc["newOrderResponse"]["orderId"] > new["orderId"], doc
+            assert set(doc["newOrderResponse"]) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
+            assert doc["cancelResponse"]["clientOrderId"] == f"cancel-{new['orderId']}"
+            assert await open_ids(client) == [doc["newOrderResponse"]["orderId"]]
+            await expect_balance(client, "USDT", "90", "210")
+    run(scenario())
+
+
+def test_cancel_replace_failures_answer_both_halves(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, ask = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
+                                             quantity="0.01", price="30000")
+            assert status == 200, ask
+            status, old = await client.order(**LIMIT)
+            assert status == 200, old
+
+            # STOP_ON_FAILURE, the cancel fails: -2022, nothing attempted, nothing changed
+            status, doc = await client.signed("POST", "/api/v3/order/cancelReplace", cancelReplaceMode="STOP_ON_FAILURE",
+                                              cancelOrderId=999999, **LIMIT)
+            assert (status, doc) == (400, {"code": -2022, "msg": "Order cancel-replace failed.", "data": {
+                "cancelResult": "FAILURE", "newOrderResult": "NOT_ATTEMPTED", "cancelResponse": UNKNOWN,
+                "newOrderResponse": None}}), doc
+            # a restriction the order does not meet is a failed cancel too
+            status, doc = await client.signed("POST", "/api/v3/order/cancelReplace", cancelReplaceMode="STOP_ON_FAILURE",
+                                              cancelOrderId=old["orderId"], cancelRestrictions="ONLY_PARTIALLY_FILLED",
+                                              **LIMIT)
+            assert status == 400 and doc["data"]["cancelResponse"] == {
+                "code": -2011, "msg": "Order was not canceled due to cancel restrictions."}, doc
+            assert await open_ids(client) == [old["orderId"]]
+            await expect_balance(client, "USDT", "800", "200")
+
+            # the cancel succeeds, the new order fails (a LIMIT_MAKER that would take): -2021, 409
+            status, doc = await client.signed("POST", "/api/v3/order/cancelReplace", cancelReplaceMode="STOP_ON_FAILURE",
+                                              cancelOrderId=old["orderId"], symbol=SYMBOL, side="BUY",
+                                              type="LIMIT_MAKER", quantity="0.01", price="30000")
+            assert status == 409 and (doc["code"], doc["msg"]) == (-2021, "Order cancel-replace partially failed."), doc
+            data = doc["data"]
+            assert (data["cancelResult"], data["newOrderResult"]) == ("SUCCESS", "FAILURE")
+            assert data["cancelResponse"]["status"] == "CANCELED"
+            assert data["newOrderResponse"] == {"code": -2010, "msg": "Order would immediately match and take."}
+            assert await open_ids(client) == []
+            await expect_balance(client, "USDT", "1000", "0")
+
+            # ALLOW_FAILURE: the cancel fails, the new order goes in: -2021, 409
+            status, doc = await client.signed("POST", "/api/v3/order/cancelReplace", cancelReplaceMode="ALLOW_FAILURE",
+                                              cancelOrderId=old["orderId"], newOrderRespType="RESULT", **LIMIT)
+            assert status == 409 and doc["code"] == -2021, doc
+            assert (doc["data"]["cancelResult"], doc["data"]["newOrderResult"]) == ("FAILURE", "SUCCESS")
+            assert doc["data"]["cancelResponse"] == UNKNOWN and doc["data"]["newOrderResponse"]["status"] == "NEW"
+            placed = doc["data"]["newOrderResponse"]["orderId"]
+
+            # ALLOW_FAILURE, both fail (no money for the new one): -2022 with both errors
+            status, doc = await client.signed("POST", "/api/v3/order/cancelReplace", cancelReplaceMode="ALLOW_FAILURE",
+                                              cancelOrigClientOrderId="nope", **(LIMIT | {"quantity": "1"}))
+            assert (status, doc["code"]) == (400, -2022), doc
+            assert doc["data"]["newOrderResponse"] == {"code": -2010,
+                                                       "msg": "Account has insufficient balance for requested action."}
+            assert await open_ids(client) == [placed]
+            await expect_balance(client, "USDT", "800", "200")
+    run(scenario())
+
+
+def test_cancel_replace_bad_parameters_change_nothing(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            status, old = await client.order(**LIMIT)
+            assert status == 200, old
+            ref = {"cancelOrderId": old["orderId"]}
+            for bad, error in (
+                ({"cancelReplaceMode": None}, {"code": -1102, "msg": "Mandatory parameter 'cancelReplaceMode' was not "
+                                                                    "sent, was empty/null, or malformed."}),
+                ({"cancelReplaceMode": "SOMETIMES"}, None),
+                ({"cancelOrderId": None}, {"code": -1102, "msg": "Param 'cancelOrigClientOrderId' or 'cancelOrderId' "
+                                                                "must be sent, but both were empty/null!"}),
+                ({"price": "0.5"}, {"code": -1013, "msg": "Filter failure: NOTIONAL"}),
+                ({"quantity": "0.000000001"}, {"code": -1111, "msg": "Parameter 'quantity' has too much precision."}),
+                ({"cancelRestrictions": "ALWAYS"}, None),
+                ({"orderRateLimitExceededMode": "MAYBE"}, None),
+                ({"cancelNewClientOrderId": ""}, {"code": -1118, "msg": "New client order ID was empty."}),
+                ({"extra": "1"}, {"code": -1104, "msg": "Not all sent parameters were read; read '9' parameter(s) but "
+                                                       "was sent '10'."}),
+            ):
+                sent = {k: v for k, v in ({"cancelReplaceMode": "ALLOW_FAILURE"} | ref | LIMIT | bad).items()
+                        if v is not None}
+                status, doc = await client.signed("POST", "/api/v3/order/cancelReplace", **sent)
+                assert status == 400, (bad, doc)
+                if error is None:
+                    assert doc["code"] == -1100 and next(iter(bad)) in doc["msg"], (bad, doc)
+                else:
+                    assert doc == error, (bad, doc)
+            assert await open_ids(client) == [old["orderId"]]
+            await expect_balance(client, "USDT", "800", "200")
+    run(scenario())
+
+
+# ------------------------------------------------------------------------------ python-binance
+
+
+def test_python_binance_test_order_and_cancel_replace(node):
+    from binance.exceptions import BinanceAPIException
+
+    from tests.node.test_api_keys import binance_client
+
+    async def make():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            return client.api_key, client.secret
+    key, secret = run(make())
+    client = binance_client(node, api_key=key, api_secret=secret)
+    assert client.create_test_order(**LIMIT) == {}
+    assert client.create_test_order(computeCommissionRates=True, **LIMIT)["standardCommissionForOrder"]["taker"] == \
+        "0.00100000"
+    order = client.create_order(**LIMIT)
+    replaced = client.cancel_replace_order(cancelReplaceMode="STOP_ON_FAILURE", cancelOrderId=order["orderId"],
+                                           **(LIMIT | {"price": "19000"}))
+    assert replaced["cancelResult"] == "SUCCESS" and replaced["newOrderResponse"]["price"] == "19000.00000000"
+    assert [o["orderId"] for o in client.get_open_orders(symbol=SYMBOL)] == [replaced["newOrderResponse"]["orderId"]]
+    with pytest.raises(BinanceAPIException) as refused:
+        client.cancel_replace_order(cancelReplaceMode="STOP_ON_FAILURE", cancelOrderId=order["orderId"], **LIMIT)
+    assert (refused.value.status_code, refused.value.code) == (400, -2022)
+
+
+# ---------------------------------------------------------------------- amend/keepPriority
+
+
+async def _user_stream(session, node, client):
+    async with session.post(node.base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": client.api_key}) as r:
+        key = (await r.json())["listenKey"]
+    return await session.ws_connect(f"{node.ws}/ws/{key}")
+
+
+async def _report(ws, order_id: int, execution: str) -> dict:
+    while True:
+        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
+            return event
+
+
+def test_amend_keeps_priority_frees_funds_and_reports_replaced(node):
+    """(On ETHUSDT, where no other test of this module leaves bids above this one's.)"""
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            first = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            second = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            seller = await funded_client(session, node.base, ADMIN_TOKEN, ETH="1")
+            ws = await _user_stream(session, node, first)
+            try:
+                status, mine = await first.order(newClientOrderId="keep1", **(ETH_LIMIT | {"price": "10000", "quantity": "0.05"}))
+                assert status == 200, mine
+                status, later = await second.order(**(ETH_LIMIT | {"price": "10000", "quantity": "0.05"}))
+                assert status == 200, later
+                await expect_balance(first, "USDT", "500", "500")
+                status, doc = await first.signed("PUT", "/api/v3/order/amend/keepPriority", symbol="ETHUSDT",
+                                                 orderId=mine["orderId"], newQty="0.02", newClientOrderId="keep2")
+                assert status == 200, doc
+                amended = doc["amendedOrder"]
+                assert (amended["orderId"], amended["origClientOrderId"], amended["clientOrderId"], amended["qty"],
+                        amended["status"]) == (mine["orderId"], "keep1", "keep2", "0.02000000", "NEW")
+                assert doc["transactTime"] > 0 and amended["orderListId"] == -1
+                # answered once the 300 USDT the order no longer needs are free again
+                balances = await first.balances()
+                assert (D(balances["USDT"][0]), D(balances["USDT"][1])) == (D("800"), D("200"))
+                report = await _report(ws, mine["orderId"], "REPLACED")
+                assert (report["c"], report["C"], report["q"], report["X"]) == ("keep2", "keep1", "0.02000000", "NEW")
+                status, doc = await first.signed("GET", "/api/v3/order", symbol="ETHUSDT", origClientOrderId="keep2")
+                assert status == 200 and doc["origQty"] == "0.02000000", doc
+
+                # still first in the queue at its price: a sell of 0.03 fills it before the later order
+                status, sold = await seller.order(symbol="ETHUSDT", side="SELL", type="MARKET", quantity="0.03",
+                                                  newOrderRespType="FULL")
+                assert status == 200 and sold["status"] == "FILLED", sold
+                report = await _report(ws, mine["orderId"], "TRADE")
+                assert (report["X"], report["l"]) == ("FILLED", "0.02000000")
+                status, doc = await second.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=later["orderId"])
+                assert doc["executedQty"] == "0.01000000", doc
+                await expect_balance(first, "USDT", "800", "0")
+
+                # allOrders (the history) shows the amended quantity and client id
+                async def history():
+                    status, doc = await first.signed("GET", "/api/v3/allOrders", symbol="ETHUSDT")
+                    assert status == 200 and [(o["clientOrderId"], o["origQty"]) for o in doc] == [
+                        ("keep2", "0.02000000")], doc
+                await eventually(history)
+            finally:
+                await ws.close()
+    run(scenario())
+
+
+def test_amend_refusals_change_nothing(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            other = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            status, a = await client.order(newClientOrderId="a1", **LIMIT)
+            status, b = await client.order(newClientOrderId="b1", **LIMIT)
+            assert status == 200, b
+
+            async def amend(who=client, **p):
+                return await who.signed("PUT", "/api/v3/order/amend/keepPriority", **({"symbol": SYMBOL} | p))
+            for (status, doc), error in (
+                (await amend(orderId=a["orderId"], newQty="0.01"),
+                 (-2038, "The requested action would change no state; rejecting")),
+                (await amend(orderId=a["orderId"], newQty="0.02"), (-2038, "Order amend (quantity increase) is not supported.")),
+                (await amend(orderId=a["orderId"], newQty="0.005", newClientOrderId="b1"), (-2038, "Duplicate order sent.")),
+                (await amend(other, orderId=a["orderId"], newQty="0.005"), (-2038, "Unknown order sent.")),
+                (await amend(orderId=a["orderId"], origClientOrderId="b1", newQty="0.005"), (-2038, "Unknown order sent.")),
+                (await amend(orderId=a["orderId"], newQty="0.0000001"), (-1013, "Filter failure: LOT_SIZE")),
+                (await amend(orderId=a["orderId"], newQty="0"), (-1013, "Filter failure: LOT_SIZE")),
+                (await amend(orderId=a["orderId"]), (-1102, "Mandatory parameter 'newQty' was not sent, was empty/null, "
+                                                            "or malformed.")),
+                (await amend(newQty="0.005"), (-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both "
+                                                      "were empty/null!")),
+                (await amend(orderId=a["orderId"], newQty="0.005", newClientOrderId=""), (-1118, "New client order ID was empty.")),
+                (await amend(orderId=a["orderId"], newQty="0.005", price="1"),
+                 (-1104, "Not all sent parameters were read; read '4' parameter(s) but was sent '5'.")),
+            ):
+                assert status == 400 and (doc["code"], doc["msg"]) == error, (doc, error)
+            status, doc = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            assert [(o["clientOrderId"], o["origQty"]) for o in doc] == [("a1", "0.01000000"), ("b1", "0.01000000")]
+            await expect_balance(client, "USDT", "600", "400")
+            # without newClientOrderId the order gets one of the node's
+            status, doc = await amend(origClientOrderId="a1", newQty="0.005")
+            assert status == 200 and doc["amendedOrder"]["clientOrderId"] == f"amend-{a['orderId']}", doc
+            await expect_balance(client, "USDT", "700", "300")
+    run(scenario())
+
+
+# ---------------------------------------------------------------------- STP DECREMENT
+
+
+def test_decrement_self_trade_prevention(node):
+    """Binance's scenario G on a real node: the taker's 0.02 is prevented in full (EXPIRED_IN_MATCH),
+    the maker stays open with 0.03 and preventedQuantity 0.02, and its freed 0.02 ETH is unlocked.
+    (ETHUSDT at 50000: no other test of this module has orders near it.)"""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000", ETH="0.05")
+            ws = await _user_stream(session, node, client)
+            try:
+                eth = {"symbol": "ETHUSDT", "type": "LIMIT", "timeInForce": "GTC", "price": "50000"}
+                status, maker = await client.order(side="SELL", quantity="0.05", **eth)
+                assert status == 200, maker
+                status, taker = await client.order(side="BUY", quantity="0.02", selfTradePreventionMode="DECREMENT",
+                                                   newOrderRespType="RESULT", **eth)
+                assert status == 200, taker
+                assert (taker["status"], taker["executedQty"], taker["preventedQuantity"]) == (
+                    "EXPIRED_IN_MATCH", "0.00000000", "0.02000000"), taker
+                status, doc = await client.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=maker["orderId"])
+                assert (doc["status"], doc["origQty"], doc["preventedQuantity"]) == ("NEW", "0.05000000", "0.02000000")
+                report = await _report(ws, maker["orderId"], "TRADE_PREVENTION")
+                assert (report["X"], report["A"], report["B"]) == ("NEW", "0.02000000", "0.02000000")
+                report = await _report(ws, taker["orderId"], "TRADE_PREVENTION")
+                assert (report["X"], report["A"]) == ("EXPIRED_IN_MATCH", "0.02000000")
+                await expect_balance(client, "ETH", "0.02", "0.03")
+                await expect_balance(client, "USDT", "1000", "0")
+                async with session.get(node.base + "/api/v3/depth", params={"symbol": "ETHUSDT"}) as resp:
+                    depth = await resp.json()
+                assert ["50000.00000000", "0.03000000"] in depth["asks"], depth
+            finally:
+                await ws.close()
+    run(scenario())
