@@ -1,7 +1,7 @@
-"""The order operations beside POST /api/v3/order, as HTTP handlers of the Acquiring stage:
-POST /api/v3/order/test (validate only), POST /api/v3/order/cancelReplace and PUT
-/api/v3/order/amend/keepPriority. Kept apart from rest.py; they reuse trading.py's order operation rather
-than copy.
+"""The order operations beside POST /api/v3/order, as operations of the Acquiring stage that REST and
+the WebSocket API share (as trading.py's): POST /api/v3/order/test (validate only; order.test), POST
+/api/v3/order/cancelReplace (order.cancelReplace) and PUT /api/v3/order/amend/keepPriority
+(order.amend.keepPriority). They reuse trading.py's order operation rather than copy it.
 
 cancelReplace runs as two journaled commands, the cancel and then the new order, each exactly as
 DELETE and POST /api/v3/order run them (so each replays as it ran). The new order is sent once the
@@ -14,6 +14,7 @@ come between the two; the cancel is never undone.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -23,19 +24,18 @@ from ..model.commands import Amend, Cancel, NewOrder
 from ..stages.acquiring import DUPLICATE, CommandError, Waiter, cancel_client_id
 from .admission import deadline_of
 from . import orderlists, trading
-from .plumbing import COMMAND_ERRORS, INTAKE, commit, now_ms, signed, stage_of
+from .plumbing import COMMAND_ERRORS, INTAKE, STAGE, commit, now_ms, signed
 from .ratelimit import count_order
 
 # ------------------------------------------------------------------------------ order/test
 
 
-async def test_order(request: web.Request) -> web.Response:
+async def test_order(app: web.Application, account_id: int, p: dict, deadline: float) -> dict:
     """POST /api/v3/order/test: the order validated as POST /api/v3/order validates it (same errors,
     the filters on open orders and recent prices included; not the balance); nothing is journaled
     or placed and no order is counted. {} or, with computeCommissionRates,
     the commission rates its trades would pay."""
-    account_id, p = await signed(request)
-    stage = stage_of(request)
+    stage = app[STAGE]
     order, compute = orderops.parse_test_order(p, stage.rules)
     try:  # the filters that depend on the account's open orders and the recent trades, too
         stage.check_filters(NewOrder(account_id, order.symbol, order.side.name, order.type.name,
@@ -43,44 +43,51 @@ async def test_order(request: web.Request) -> web.Response:
                                      0), now_ms())
     except CommandError as exc:
         raise COMMAND_ERRORS[exc.kind]() from None
-    return web.json_response(orderops.commission_rates_json(stage.rules[order.symbol]) if compute else {})
+    return orderops.commission_rates_json(stage.rules[order.symbol]) if compute else {}
 
 
 # --------------------------------------------------------------------------- cancelReplace
 
 
-async def cancel_replace(request: web.Request) -> web.Response:
-    """POST /api/v3/order/cancelReplace (module docstring; binance/orderops.py for the answers)."""
-    account_id, p = await signed(request)
-    stage = stage_of(request)
+async def cancel_replace(app: web.Application, account_id: int, p: dict, deadline: float,
+                         count: Callable[[], None] | None = None) -> dict:
+    """POST /api/v3/order/cancelReplace (module docstring; binance/orderops.py for the answers): both
+    halves' answers, or raises Binance's -2021 / -2022 with both in its `data`. `count` counts the
+    new order against the ORDERS limits once the parameters are known to be good (REST; the
+    WebSocket API counts every order.* request itself, before it runs)."""
+    stage = app[STAGE]
     cmd = orderops.parse_cancel_replace(p, stage.rules)
     refused: ApiError | None = None
-    try:
-        count_order(request, account_id)  # the new order counts, attempted or not (Binance)
-    except ApiError as exc:
-        if cmd.rate_limit_mode != "CANCEL_ONLY":
-            raise  # DO_NOTHING: nothing is canceled either
-        refused = exc
-    deadline = deadline_of(request)
-    cancel = await _cancel(request, account_id, cmd, deadline)
+    if count is not None:
+        try:
+            count()  # the new order counts, attempted or not (Binance)
+        except ApiError as exc:
+            if cmd.rate_limit_mode != "CANCEL_ONLY":
+                raise  # DO_NOTHING: nothing is canceled either
+            refused = exc
+    cancel = await _cancel(app, account_id, cmd, deadline)
     failed = isinstance(cancel, ApiError)
     new: dict | ApiError | None
     if refused is not None:
         new = None if failed and cmd.mode == "STOP_ON_FAILURE" else refused
-        status, body = orderops.replace_answer(cancel, new, 429 if cmd.mode == "STOP_ON_FAILURE" else None)
-        return web.json_response(body, status=status)
+        return _replaced(*orderops.replace_answer(cancel, new, 429 if cmd.mode == "STOP_ON_FAILURE" else None))
     if failed and cmd.mode == "STOP_ON_FAILURE":
         new = None
     else:
-        new = await _place(request, account_id, cmd.order_params)
-    status, body = orderops.replace_answer(cancel, new)
-    return web.json_response(body, status=status)
+        new = await _place(app, account_id, cmd.order_params, deadline)
+    return _replaced(*orderops.replace_answer(cancel, new))
 
 
-async def _cancel(request: web.Request, account_id: int, cmd: orderops.CancelReplace, deadline: float) -> dict | ApiError:
+def _replaced(status: int, body: dict) -> dict:
+    if status == 200:
+        return body
+    raise ApiError(body["code"], body["msg"], status, data=body["data"])
+
+
+async def _cancel(app: web.Application, account_id: int, cmd: orderops.CancelReplace, deadline: float) -> dict | ApiError:
     """The cancel half: its answer (DELETE /api/v3/order's), or the -2011 it met. A -1007 (no answer
     from Match in time) is raised: the request's outcome is then unknown."""
-    stage = stage_of(request)
+    stage = app[STAGE]
     symbol = cmd.order.symbol
     order = stage.find_order(account_id, cmd.cancel_order_id, cmd.cancel_orig_client_order_id)
     if order is None or order["symbol"] != symbol or \
@@ -89,14 +96,14 @@ async def _cancel(request: web.Request, account_id: int, cmd: orderops.CancelRep
     order_id = order["order_id"]
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
-    await request.app[INTAKE].admit(deadline)
+    await app[INTAKE].admit(deadline)
     try:
         accepted, outputs = stage.cancel(Cancel(account_id, symbol, order_id, 0, cmd.cancel_client_order_id,
                                                 cmd.cancel_restrictions), waiter)
     except CommandError:
         return errors.unknown_order()
     try:
-        await commit(request.app, accepted, outputs, deadline)
+        await commit(app, accepted, outputs, deadline)
         final = await asyncio.wait_for(answer, max(0.0, deadline - asyncio.get_running_loop().time()))
     except (ApiError, asyncio.TimeoutError):
         stage.waiters.pop(order_id, None)
@@ -109,11 +116,11 @@ async def _cancel(request: web.Request, account_id: int, cmd: orderops.CancelRep
     return views.cancel_json(final, stage.rules[symbol], cancel_client_id(accepted), accepted.timestamp)
 
 
-async def _place(request: web.Request, account_id: int, order_params: dict) -> dict | ApiError:
+async def _place(app: web.Application, account_id: int, order_params: dict, deadline: float) -> dict | ApiError:
     """The new-order half: POST /api/v3/order's answer, or the error it met (-2010 and the like).
     A -1007 is raised, as for the cancel."""
     try:
-        return await trading.place_order(request.app, account_id, order_params, deadline_of(request))
+        return await trading.place_order(app, account_id, order_params, deadline)
     except CommandError as exc:
         return COMMAND_ERRORS[exc.kind]()
     except ApiError as exc:
@@ -125,12 +132,11 @@ async def _place(request: web.Request, account_id: int, order_params: dict) -> d
 # ---------------------------------------------------------------------- amend/keepPriority
 
 
-async def amend_keep_priority(request: web.Request) -> web.Response:
+async def amend_keep_priority(app: web.Application, account_id: int, p: dict, deadline: float) -> dict:
     """PUT /api/v3/order/amend/keepPriority: reduce an open order's quantity in place (engine/amend.py),
     journaled and run by Match like a cancel; answered once Settlement has returned the funds the
     order no longer needs. -2038 with Binance's text when the order refuses it."""
-    account_id, p = await signed(request)
-    stage = stage_of(request)
+    stage = app[STAGE]
     cmd = orderops.parse_amend(p, stage.rules)
     order = stage.find_order(account_id, cmd.order_id, cmd.orig_client_order_id)
     if order is None or order["symbol"] != cmd.symbol or \
@@ -142,15 +148,14 @@ async def amend_keep_priority(request: web.Request) -> web.Response:
     order_id, orig_client_id = order["order_id"], order["client_order_id"]
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
-    deadline = deadline_of(request)
-    await request.app[INTAKE].admit(deadline)
+    await app[INTAKE].admit(deadline)
     try:
         accepted, outputs = stage.amend(Amend(account_id, cmd.symbol, order_id, 0, cmd.new_qty,
                                               cmd.new_client_order_id), waiter)
     except CommandError as exc:
         raise orderops.amend_error("duplicate_client_order_id" if exc.kind == DUPLICATE else "unknown_order") from None
     try:
-        await commit(request.app, accepted, outputs, deadline)
+        await commit(app, accepted, outputs, deadline)
         final = await asyncio.wait_for(answer, max(0.0, deadline - asyncio.get_running_loop().time()))
     except (ApiError, asyncio.TimeoutError):
         stage.waiters.pop(order_id, None)
@@ -158,13 +163,25 @@ async def amend_keep_priority(request: web.Request) -> web.Response:
         raise errors.timeout() from None
     if "amend_rejected" in final:
         raise orderops.amend_error(final["amend_rejected"])
-    return web.json_response(orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp))
+    return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp)
 
 
 def add_routes(app: web.Application) -> None:
     r = app.router
-    r.add_post("/api/v3/order/test", test_order)
-    r.add_post("/api/v3/order/cancelReplace", cancel_replace)
-    r.add_put("/api/v3/order/amend/keepPriority", amend_keep_priority)
-    orderlists.add_routes(app)  # order lists: refused, as exchangeInfo says (api/orderlists.py)
+    r.add_post("/api/v3/order/test", _rest(test_order))
+    r.add_post("/api/v3/order/cancelReplace", _rest(cancel_replace, counts=True))
+    r.add_put("/api/v3/order/amend/keepPriority", _rest(amend_keep_priority))
+    orderlists.add_routes(app)  # OCO / OTO / OTOCO (api/orderlists.py)
+
+
+def _rest(operation, counts: bool = False):
+    """The REST handler of an operation: a signed request in, its JSON (or Binance error) out."""
+
+    async def handler(request: web.Request) -> web.Response:
+        account_id, p = await signed(request)
+        extra = {"count": lambda: count_order(request, account_id)} if counts else {}
+        return web.json_response(await operation(request.app, account_id, p, deadline_of(request), **extra))
+
+    handler.__name__ = handler.__qualname__ = operation.__name__
+    return handler
 

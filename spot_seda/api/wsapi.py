@@ -42,7 +42,7 @@ from aiohttp import WSMsgType, web
 from ..binance import auth, errors
 from ..binance.errors import ApiError
 from ..stages.acquiring import CommandError
-from . import market, trading
+from . import market, orderops, trading
 from .admission import ADMISSION
 from .fanout import GOING_AWAY, MAX_SEND_BUFFER, POLICY_VIOLATION, Client, Hub, text_frame
 from .plumbing import ACCOUNTS, COMMAND_ERRORS
@@ -97,10 +97,12 @@ METHODS: dict[str, Method] = {
     "myTrades": Method(trading.my_trades, ("GET", "/api/v3/myTrades"), signed=True),
     "account.status": Method(trading.account_info, ("GET", "/api/v3/account"), signed=True),
     "account.rateLimits.orders": Method(trading.order_rate_limits, ("GET", "/api/v3/rateLimit/order"), signed=True),
+    "order.test": Method(orderops.test_order, ("POST", "/api/v3/order/test"), signed=True),
+    "order.cancelReplace": Method(orderops.cancel_replace, ("POST", "/api/v3/order/cancelReplace"), signed=True,
+                                  order=True),
+    "order.amend.keepPriority": Method(orderops.amend_keep_priority, ("PUT", "/api/v3/order/amend/keepPriority"),
+                                       signed=True),
 }
-#: Binance methods whose REST endpoints this node does not serve yet (being added to REST now):
-#: -1020 until they are, then one line each in METHODS
-NOT_YET = frozenset({"order.test", "order.cancelReplace"})
 
 CONNECTIONS = web.AppKey("wsapi_connections", WeakSet)
 HUB = web.AppKey("wsapi_hub", Hub)
@@ -295,8 +297,6 @@ class Connection:
 
     async def session_method(self, name: str, params: dict):
         """The methods of the session itself; -1020 for any other."""
-        if name in NOT_YET:  # Binance's, coming with their REST endpoints
-            raise errors.unsupported_operation()
         match name:
             case "session.logon":
                 key = params.get("apiKey")

@@ -32,18 +32,21 @@ _DEFAULT_STATUS = {
 
 
 class ApiError(Exception):
-    """An error answer: Binance `code` and `msg`, and the HTTP `status` to send it with."""
+    """An error answer: Binance `code` and `msg`, the HTTP `status` to send it with, and for the few
+    errors that carry more (a cancel-replace's two halves) its `data`."""
 
-    __slots__ = ("code", "msg", "status")
+    __slots__ = ("code", "msg", "status", "data")
 
-    def __init__(self, code: int, msg: str, status: int | None = None) -> None:
+    def __init__(self, code: int, msg: str, status: int | None = None, data: dict | None = None) -> None:
         super().__init__(code, msg)
         self.code = code
         self.msg = msg
         self.status = status if status is not None else _DEFAULT_STATUS.get(code, 400)
+        self.data = data
 
     def body(self) -> dict:
-        return {"code": self.code, "msg": self.msg}
+        return {"code": self.code, "msg": self.msg} if self.data is None else \
+            {"code": self.code, "msg": self.msg, "data": self.data}
 
     def __str__(self) -> str:
         return f"{self.code} {self.msg} (HTTP {self.status})"

@@ -175,9 +175,6 @@ def test_bad_frames_and_signatures_get_errors_and_change_nothing(node):
                 assert doc["error"]["code"] == code, (frame[:40], doc)
             assert (await api.call("ping", [1]))["error"]["code"] == -1135  # params must be an object
             assert (await api.call("no.such.method"))["error"]["code"] == -1020
-            for later in ("order.test", "order.cancelReplace"):
-                assert (await api.call(later, {"symbol": SYMBOL}))["error"] == {
-                    "code": -1020, "msg": "This operation is not supported."}
 
             order = {**LIMIT_SELL, "price": "80000"}
             wrong = await api.signed("order.place", carol.api_key, "not-the-secret", **order)
