@@ -28,6 +28,7 @@ from ..model.commands import Transfer
 from ..runtime.busreader import BusReader
 from ..runtime.metrics import open_from_manifest, render_prometheus
 from ..stages.acquiring import AcquiringStage
+from .. import topology
 from ..binance import auth, errors, params, views
 from . import market, trading, wsapi
 from .admission import ADMISSION, Admission, admission_middleware, deadline_of
@@ -228,6 +229,12 @@ async def close_listen_key(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------------------------- app
 
 
+def history_instances(settings) -> int:
+    """How many instances write the history (a read waits for each): the topology's HISTORY stage's."""
+    spec = topology.with_role(topology.stage_specs(settings.node.topology), topology.HISTORY)
+    return topology.instances_of(spec.name, settings) if spec is not None else 1
+
+
 def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Application:
     """The aiohttp application of one Acquiring stage instance."""
     settings = stage.ctx.settings
@@ -250,7 +257,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app[OUTBOX] = Outbox(runner, app[PENDING])
     app[INTAKE] = Intake(runner, journal, app[PENDING], stage.ctx.data_dir, settings.journal.rotate)
     # (after Intake: both take over the runner's on_marker, each passing on the kinds not its own)
-    app[READS] = ReadBarrier(runner, app[OUTBOX], app[HISTORY], settings.runtime.instances.get("persist", 1),
+    app[READS] = ReadBarrier(runner, app[OUTBOX], app[HISTORY], history_instances(settings),
                              settings.node.result_timeout_s)
     r = app.router
     for path, operation in (("/ping", market.ping), ("/time", market.server_time), ("/exchangeInfo", market.exchange_info),
