@@ -107,10 +107,11 @@ _CREATED_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "s
 
 # Created: a new row; or it completes a stub an update made when it arrived first (Acquiring and
 # Match write OrderChangeLog as two producers, so their order is not guaranteed); else nothing.
+# prevented_qty starts at 0 on either path, so the row does not depend on which came first.
 _INSERT_ORDER = f"""
 INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price,
-                    order_list_id, list_client_order_id, contingency_type)
-VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?, ?)
+                    order_list_id, list_client_order_id, contingency_type, prevented_qty)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?, ?, 0)
 ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_price = excluded.stop_price,
     order_list_id = excluded.order_list_id, list_client_order_id = excluded.list_client_order_id,
     contingency_type = excluded.contingency_type
@@ -120,7 +121,7 @@ WHERE orders.time IS NULL
 _UPDATE_ORDER = f"""
 INSERT INTO orders (order_id, symbol, account, status, executed_qty, cum_quote_qty, update_time, working_time, reason,
                     prevented_qty)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, 0))
 ON CONFLICT (order_id) DO UPDATE SET
     status = excluded.status, executed_qty = excluded.executed_qty, cum_quote_qty = excluded.cum_quote_qty,
     update_time = excluded.update_time, working_time = coalesce(orders.working_time, excluded.working_time),

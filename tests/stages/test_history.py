@@ -85,6 +85,17 @@ def test_a_file_with_running_balance_totals_loses_them_and_still_sums(tmp_path):
     assert "balances" not in names and "balance_running" not in names
 
 
+def test_an_order_row_does_not_depend_on_whether_its_report_came_before_its_creation(tmp_path):
+    """Acquiring's Created entry and Match's report are two producers' entries: Persist may see either
+    first (seen once as a live history differing from its replay in prevented_qty, NULL against 0)."""
+    first, second = History(tmp_path / "a.sqlite"), History(tmp_path / "b.sqlite")
+    created, report = order_new(3), order_report(3, "PARTIALLY_FILLED", 50_000, 7, T0 + 1)
+    first.apply([created]), first.apply([report])
+    second.apply([report]), second.apply([created])
+    assert first.order(3) == second.order(3) and first.order(3)["prevented_qty"] == 0
+    first.close(), second.close()
+
+
 def test_amends_and_prevented_quantities_are_kept(history):
     """An amend's new qty and client id (never back up, so a replayed older amend changes nothing),
     and DECREMENT's prevented quantity (only ever growing)."""
