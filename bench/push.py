@@ -167,10 +167,9 @@ def main() -> None:
     default = (ROOT / "configs" / "default.toml").read_text()
     symbols = default[default.index("[[symbols]]"):]
     (tmp / "node.toml").write_text(f'[node]\ndata_dir = "{tmp / "data"}"\nhttp_port = {http}\nws_port = {ws}\n'
-                                   f'admin_token = "{TOKEN}"\nmax_in_flight = 100000\n[runtime]\nlog_level = "WARNING"\n' + symbols)
-    env = dict(os.environ, SPOT_SEDA_WS_SEND_BUFFER=str(64 * 1024 * 1024))
+                                   f'admin_token = "{TOKEN}"\nmax_in_flight = 100000\nws_send_buffer_bytes = {64 * 1024 * 1024}\n[runtime]\nlog_level = "WARNING"\n' + symbols)
     node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(tmp / "node.toml")], cwd=ROOT,
-                            stdout=open(tmp / "node.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True, env=env)
+                            stdout=open(tmp / "node.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{http}"
         wait_up(base + "/api/v3/ping")

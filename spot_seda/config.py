@@ -46,6 +46,9 @@ class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     result_timeout_s: PositiveFloat = 10.0
     #: largest request body accepted
     max_body_bytes: Positive = 65536
+    #: a WebSocket client (streams, WebSocket API) with more unsent bytes than this is closed (1008)
+    #: at once, so a slow reader never holds up its stage and memory stays bounded
+    ws_send_buffer_bytes: Positive = 4 * 1024 * 1024
 
 
 class RateLimit(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

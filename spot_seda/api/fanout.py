@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import struct
 
@@ -22,7 +21,7 @@ from aiohttp import web
 log = logging.getLogger("spot_seda.ws")
 
 #: unsent bytes a client may have before it is dropped as too slow (env override for tests/benches)
-MAX_SEND_BUFFER = int(os.environ.get("SPOT_SEDA_WS_SEND_BUFFER", 4 * 1024 * 1024))
+MAX_SEND_BUFFER = 4 * 1024 * 1024  # the default of node.ws_send_buffer_bytes (config.py)
 GOING_AWAY, POLICY_VIOLATION = 1001, 1008
 
 _encode = msgspec.json.Encoder().encode

@@ -17,7 +17,7 @@ handshake). A wrong token is refused at the handshake (401, -2015).
 
 Fan-out: an event is encoded once and framed once per wrapping (a server frame is unmasked, so the
 same bytes serve every client); each client's frames of one Bus batch go out in one transport write.
-A client whose unsent bytes pass MAX_SEND_BUFFER is closed (1008, with the reason) at once, so a
+A client whose unsent bytes pass node.ws_send_buffer_bytes is closed (1008, with the reason) at once, so a
 slow reader never holds up the stage or the other clients, and memory stays bounded. Shutdown
 closes every client with 1001 GOING_AWAY; a Push restart drops the connections (clients resync).
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 
 import msgspec
@@ -49,7 +48,7 @@ from .relay import INTERNAL_PATH, serve_relay
 log = logging.getLogger("spot_seda.ws")
 
 #: server ping period; a client that does not answer within half of it is closed (aiohttp heartbeat)
-HEARTBEAT_S = float(os.environ.get("SPOT_SEDA_WS_HEARTBEAT", 20.0))
+HEARTBEAT_S = 20.0  # Binance pings every 20 s
 MAX_STREAMS = 1024  # per connection, as Binance
 LISTEN_KEY_CHECK_S = 30.0
 
@@ -359,7 +358,7 @@ async def _serve(stage: PushStage, runner, stopping) -> None:
     stage = runner.stage  # the state the supervisor's journal replay rebuilt, when there was one
     settings = stage.ctx.settings
     loop = asyncio.get_running_loop()
-    hub = Hub()
+    hub = Hub(settings.node.ws_send_buffer_bytes)
     stage.sink = hub
     app = build_app(stage, hub)
     json_parser_errors()

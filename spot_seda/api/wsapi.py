@@ -44,8 +44,8 @@ from ..binance.errors import ApiError
 from ..stages.acquiring import CommandError
 from . import market, orderops, trading
 from .admission import ADMISSION
-from .fanout import GOING_AWAY, MAX_SEND_BUFFER, POLICY_VIOLATION, Client, Hub, text_frame
-from .plumbing import ACCOUNTS, COMMAND_ERRORS
+from .fanout import GOING_AWAY, POLICY_VIOLATION, Client, Hub, text_frame
+from .plumbing import ACCOUNTS, COMMAND_ERRORS, STAGE
 from .ratelimit import LIMITER, client_key, weight_of
 from .relay import UserDataRelay
 
@@ -201,8 +201,9 @@ class Connection:
             doc["rateLimits"] = rate_limits
         client = self.client
         client.write(text_frame(_encode(doc)))
-        if client.transport.get_write_buffer_size() > MAX_SEND_BUFFER:  # a client that does not read its answers
-            self.app[HUB].drop(client, POLICY_VIOLATION, f"client too slow: more than {MAX_SEND_BUFFER} bytes unsent")
+        hub = self.app[HUB]
+        if client.transport.get_write_buffer_size() > hub.max_buffer:  # a client that does not read its answers
+            hub.drop(client, POLICY_VIOLATION, f"client too slow: more than {hub.max_buffer} bytes unsent")
 
     def answer_error(self, req_id, err: ApiError) -> None:
         self.answer(req_id, err.status, error=err)
@@ -406,7 +407,7 @@ async def serve(request: web.Request) -> web.StreamResponse:
 
 def add_routes(app: web.Application, relay_url: str, data_dir) -> None:
     """Serve the WebSocket API on `app` (Acquiring's); user data comes from Push at `relay_url`."""
-    hub = Hub()
+    hub = Hub(app[STAGE].ctx.settings.node.ws_send_buffer_bytes)
     app[HUB] = hub
     app[RELAY] = UserDataRelay(relay_url, data_dir, hub)
     app[CONNECTIONS] = WeakSet()

@@ -26,7 +26,8 @@ def default_symbols() -> str:
     return text[text.index("[[symbols]]"):]
 
 
-def node_toml(data_dir, http_port: int, ws_port: int, extra: str = "") -> str:
+def node_toml(data_dir, http_port: int, ws_port: int, extra: str = "", node_extra: str = "") -> str:
+    """A node's configuration: `node_extra` goes into its [node] table, `extra` after it (tables)."""
     return default_symbols() + f"""
 [node]
 data_dir = "{data_dir}"
@@ -34,6 +35,7 @@ http_port = {http_port}
 ws_port = {ws_port}
 admin_token = "{ADMIN_TOKEN}"
 result_timeout_s = 10.0
+{node_extra}
 [bus]
 queue_bytes = 8388608
 max_message_bytes = 262144

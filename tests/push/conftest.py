@@ -4,8 +4,6 @@ found quickly)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.conftest import run_node
@@ -20,18 +18,10 @@ SEND_BUFFER = 256 * 1024
 def node(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("push")
     http, ws = free_port(), free_port()
-    saved = os.environ.get("SPOT_SEDA_WS_SEND_BUFFER")
-    os.environ["SPOT_SEDA_WS_SEND_BUFFER"] = str(SEND_BUFFER)  # read by the node's Push processes
-    try:
-        with run_node(tmp, node_toml(tmp / "data", http, ws)) as proc:
-            proc.base = f"http://127.0.0.1:{http}"
-            proc.ws = f"ws://127.0.0.1:{ws}"
-            wait_http(proc.base, proc)
-            proc.wait_running()
-            wait_listening(ws, proc)
-            yield proc
-    finally:
-        if saved is None:
-            os.environ.pop("SPOT_SEDA_WS_SEND_BUFFER", None)
-        else:
-            os.environ["SPOT_SEDA_WS_SEND_BUFFER"] = saved
+    with run_node(tmp, node_toml(tmp / "data", http, ws, node_extra=f"ws_send_buffer_bytes = {SEND_BUFFER}")) as proc:
+        proc.base = f"http://127.0.0.1:{http}"
+        proc.ws = f"ws://127.0.0.1:{ws}"
+        wait_http(proc.base, proc)
+        proc.wait_running()
+        wait_listening(ws, proc)
+        yield proc
