@@ -27,6 +27,7 @@ TradeChangeLog drops account and order ids (`public_entry`), as Binance's public
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 
 import msgspec
@@ -120,6 +121,10 @@ class _Rolling:
         b[9] = trade_id
         b[10] += 1
 
+    def last_minute(self) -> int:
+        """The start of the newest minute with trades (0: none)."""
+        return self.buckets[-1][0] if self.buckets else 0
+
     def window(self, now: int) -> S.Window | None:
         buckets = self.buckets
         while buckets and buckets[0][0] + MINUTE_MS <= now - DAY_MS:
@@ -143,7 +148,7 @@ class _DepthFeed:
 
 
 class PushStage(Endpoint):
-    transient = ("encode", "sink", "users")
+    transient = ("encode", "sink", "users", "ticked")
     consumes = Topic.ALL
     produces = ()
     broadcast = True
@@ -167,6 +172,7 @@ class PushStage(Endpoint):
         self.first_trade_at: dict[str, dict[int, int]] = {s: {} for s in self.rules}  # ts -> first trade id
         self.candle_first: dict[tuple[str, str], tuple[int, int]] = {}  # (symbol, interval) -> (open_time, first id)
         self.encode = msgspec.json.Encoder().encode
+        self.ticked: set[str] = set()  # symbols whose tickers went out since the last 1000 ms tick
 
     # ------------------------------------------------------------------ dispatch
 
@@ -219,18 +225,24 @@ class PushStage(Endpoint):
             if sink.wants(name):
                 sink.send(name, S.agg_trade_event(rules, f, ts))
         for symbol, ts in touched.items():
-            lower = symbol.lower()
-            full, mini = sink.wants(lower + "@ticker"), sink.wants(lower + "@miniTicker")
-            if not (full or mini):
-                continue
-            window = self.rolling[symbol].window(ts)
-            if window is None:
-                continue
-            rules = self.rules[symbol]
-            if full:
-                sink.send(lower + "@ticker", S.ticker_event(rules, ts, window, *self.depth[symbol].best()))
-            if mini:
-                sink.send(lower + "@miniTicker", S.mini_ticker_event(rules, ts, window))
+            self._tickers(symbol, ts)
+
+    def _tickers(self, symbol: str, ts: int) -> None:
+        """The 24-hour ticker and mini ticker of a symbol as of `ts`, to whoever subscribed."""
+        sink = self.sink
+        lower = symbol.lower()
+        full, mini = sink.wants(lower + "@ticker"), sink.wants(lower + "@miniTicker")
+        if not (full or mini):
+            return
+        window = self.rolling[symbol].window(ts)
+        if window is None:
+            return
+        self.ticked.add(symbol)
+        rules = self.rules[symbol]
+        if full:
+            sink.send(lower + "@ticker", S.ticker_event(rules, ts, window, *self.depth[symbol].best()))
+        if mini:
+            sink.send(lower + "@miniTicker", S.mini_ticker_event(rules, ts, window))
 
     # ------------------------------------------------------------------ orders
 
@@ -395,6 +407,12 @@ class PushStage(Endpoint):
         WebSocket server calls this on its timers."""
         sink = self.sink
         suffix = "@100ms" if speed == "100ms" else ""
+        if speed == "1000ms":  # the 24-hour tickers every second, as Binance pushes them, trades or not
+            now = time.time_ns() // 1_000_000
+            for symbol in self.rules:
+                if symbol not in self.ticked:  # (a symbol that traded this second has just been sent)
+                    self._tickers(symbol, max(now, self.rolling[symbol].last_minute()))
+            self.ticked.clear()
         for symbol, feeds in self.feeds.items():
             feed = feeds[speed]
             view = self.depth[symbol]

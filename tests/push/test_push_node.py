@@ -152,6 +152,35 @@ def test_every_market_stream_shows_what_rest_shows(node):
     run(scenario())
 
 
+def test_the_24_hour_tickers_are_pushed_every_second_without_trades(node):
+    """Binance pushes <symbol>@ticker and @miniTicker every 1000 ms, also when nothing trades: a
+    client that subscribes after the last trade still gets them, each second, with the same numbers."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            status, doc = await maker.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
+                                            quantity="0.001", price="50001")
+            assert status == 200, doc
+            status, doc = await taker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.001")
+            assert status == 200 and doc["status"] == "FILLED", doc
+            await asyncio.sleep(0.3)  # (the trade's own ticker has gone out before this client subscribes)
+            got: list = []
+            stop = asyncio.Event()
+            async with session.ws_connect(f"{node.ws}/stream?streams=btcusdt@ticker/btcusdt@miniTicker") as ws:
+                task = asyncio.create_task(collect(ws, got, stop))
+                await asyncio.sleep(3.5)
+                stop.set()
+                await task
+            for stream in ("btcusdt@ticker", "btcusdt@miniTicker"):
+                events = [m["data"] for m in got if m["stream"] == stream]
+                assert len(events) >= 2, (stream, got)
+                times = [e["E"] for e in events]
+                assert times == sorted(times) and times[-1] - times[0] >= 900, times
+                assert len({(e["c"], e["n"] if "n" in e else e["v"]) for e in events}) == 1, events  # nothing traded
+    run(scenario())
+
+
 async def ws_api_subscribe(session, node, client) -> tuple[aiohttp.ClientWebSocketResponse, int]:
     ws = await session.ws_connect(f"{node.ws}/ws-api/v3")
     params = {"apiKey": client.api_key, "timestamp": int(time.time() * 1000), "recvWindow": 5000}
