@@ -20,7 +20,7 @@ import msgspec
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .params import NewOrder, _CLIENT_ORDER_ID, _get, parse_int, parse_new_order, parse_symbol
+from .params import RESP_TYPES, NewOrder, _CLIENT_ORDER_ID, _get, parse_int, parse_new_order, parse_symbol
 from .views import cancel_json, order_ack, order_full, order_result
 
 WORKS_FIRST = frozenset({"LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
@@ -115,7 +115,14 @@ def _oco(params, rules, symbol: str, one: tuple[dict, dict], other: tuple[dict, 
         raise errors.invalid_order_type()
     first, stop = (one, other) if types[0] in WORKS_FIRST else (other, one)
     legs = (_leg(params, *first, rules), _leg(params, *stop, rules))
-    if legs[0].client_order_id and legs[0].client_order_id == legs[1].client_order_id:
+    return _order_list(params, symbol, legs, known)
+
+
+def _order_list(params, symbol: str, legs: tuple, known: frozenset[str]) -> Oco:
+    """What every order list checks after its legs: no client order id twice, the list's own client
+    id, the answer's type, no parameter it does not know."""
+    cids = [leg.client_order_id for leg in legs if leg.client_order_id]
+    if len(set(cids)) != len(cids):
         raise errors.duplicate_order()
     list_cid = _get(params, "listClientOrderId")
     if list_cid == "":
@@ -123,10 +130,19 @@ def _oco(params, rules, symbol: str, one: tuple[dict, dict], other: tuple[dict, 
     if list_cid is not None and not _CLIENT_ORDER_ID.fullmatch(list_cid):
         raise errors.illegal_chars("listClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
     resp = _get(params, "newOrderRespType") or "FULL"
-    if resp not in ("ACK", "RESULT", "FULL"):
-        raise errors.illegal_chars("newOrderRespType", "ACK, RESULT, FULL")
+    if resp not in RESP_TYPES:
+        raise errors.illegal_chars("newOrderRespType", ", ".join(RESP_TYPES))
     _check_known(params, known)
     return Oco(symbol=symbol, legs=legs, list_client_order_id=list_cid, resp_type=resp)
+
+
+def _prefixed_leg(params, prefix: str, symbol: str, rules) -> NewOrder:
+    """An OTO's working or pending order, from its `prefix`ed parameters (workingType, ...)."""
+    names = {f"{prefix}{k}": v for k, v in _OTO_LEG.items()}
+    p = {v: params[k] for k, v in names.items() if k in params} | {"symbol": symbol}
+    if "selfTradePreventionMode" in params:
+        p["selfTradePreventionMode"] = params["selfTradePreventionMode"]
+    return _leg({}, p, names, rules)
 
 
 def parse_oto(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oco:
@@ -140,26 +156,8 @@ def parse_oto(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oc
             raise errors.mandatory_missing(name)
     if params["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
         raise errors.invalid_order_type()
-    legs = []
-    for leg in ("working", "pending"):
-        names = {f"{leg}{k}": v for k, v in _OTO_LEG.items()}
-        p = {v: params[k] for k, v in names.items() if k in params}
-        p["symbol"] = symbol
-        if "selfTradePreventionMode" in params:
-            p["selfTradePreventionMode"] = params["selfTradePreventionMode"]
-        legs.append(_leg({}, p, names, rules))
-    if legs[0].client_order_id and legs[0].client_order_id == legs[1].client_order_id:
-        raise errors.duplicate_order()
-    list_cid = _get(params, "listClientOrderId")
-    if list_cid == "":
-        raise errors.empty_new_client_order_id()
-    if list_cid is not None and not _CLIENT_ORDER_ID.fullmatch(list_cid):
-        raise errors.illegal_chars("listClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
-    resp = _get(params, "newOrderRespType") or "FULL"
-    if resp not in ("ACK", "RESULT", "FULL"):
-        raise errors.illegal_chars("newOrderRespType", "ACK, RESULT, FULL")
-    _check_known(params, OTO_PARAMS)
-    return Oco(symbol=symbol, legs=(legs[0], legs[1]), list_client_order_id=list_cid, resp_type=resp)
+    legs = (_prefixed_leg(params, "working", symbol, rules), _prefixed_leg(params, "pending", symbol, rules))
+    return _order_list(params, symbol, legs, OTO_PARAMS)
 
 
 OTOCO_PARAMS = frozenset({"symbol", "listClientOrderId", "newOrderRespType", "selfTradePreventionMode", "recvWindow",
@@ -178,11 +176,7 @@ def parse_otoco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
             raise errors.mandatory_missing(name)
     if params["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
         raise errors.invalid_order_type()
-    names = {f"working{k}": v for k, v in _OTO_LEG.items()}
-    p = {v: params[k] for k, v in names.items() if k in params} | {"symbol": symbol}
-    if "selfTradePreventionMode" in params:
-        p["selfTradePreventionMode"] = params["selfTradePreventionMode"]
-    working = _leg({}, p, names, rules)
+    working = _prefixed_leg(params, "working", symbol, rules)
     shared = {"symbol": symbol, "side": params["pendingSide"], "quantity": params["pendingQuantity"]}
     if "selfTradePreventionMode" in params:
         shared["selfTradePreventionMode"] = params["selfTradePreventionMode"]
@@ -195,19 +189,7 @@ def parse_otoco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
         raise ApiError(-2010, "Unsupported order combination")
     first, stop = (pair["Above"], pair["Below"]) if types[0] in WORKS_FIRST else (pair["Below"], pair["Above"])
     legs = (working, _leg(shared, *first, rules), _leg(shared, *stop, rules))
-    cids = [leg.client_order_id for leg in legs if leg.client_order_id]
-    if len(set(cids)) != len(cids):
-        raise errors.duplicate_order()
-    list_cid = _get(params, "listClientOrderId")
-    if list_cid == "":
-        raise errors.empty_new_client_order_id()
-    if list_cid is not None and not _CLIENT_ORDER_ID.fullmatch(list_cid):
-        raise errors.illegal_chars("listClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
-    resp = _get(params, "newOrderRespType") or "FULL"
-    if resp not in ("ACK", "RESULT", "FULL"):
-        raise errors.illegal_chars("newOrderRespType", "ACK, RESULT, FULL")
-    _check_known(params, OTOCO_PARAMS)
-    return Oco(symbol=symbol, legs=legs, list_client_order_id=list_cid, resp_type=resp)
+    return _order_list(params, symbol, legs, OTOCO_PARAMS)
 
 
 def parse_list_ref(params: Mapping[str, str], id_name: str, cid_name: str) -> tuple[int | None, str | None]:
