@@ -19,6 +19,7 @@ from ..binance.errors import ApiError
 from ..model.commands import Cancel, NewOco, NewOrder, NewOto, NewOtoco
 from ..stages.acquiring import CommandError, Waiter, cancel_client_id
 from .admission import deadline_of
+from . import trading
 from .plumbing import HISTORY, INTAKE, commit, read_fresh, signed, stage_of
 from .ratelimit import count_order
 
@@ -32,14 +33,12 @@ _REFUSALS = {
 
 async def _wait_all(request: web.Request, futures: list[tuple[int, asyncio.Future]], deadline: float) -> list:
     """Match's answers for these orders, or -1007 by the request's deadline (the commands go on)."""
-    stage = stage_of(request)
     try:
-        return [await asyncio.wait_for(f, max(0.0, deadline - asyncio.get_running_loop().time())) for _, f in futures]
-    except asyncio.TimeoutError:
+        return [await trading.wait_answer(request.app, f, order_id, deadline) for order_id, f in futures]
+    except ApiError:
         for order_id, _ in futures:
-            stage.waiters.pop(order_id, None)
-            stage.settling.pop(order_id, None)
-        raise errors.timeout() from None
+            trading.forget_waiter(request.app, order_id)
+        raise
 
 
 def _waiter(loop, fills: bool) -> tuple[Waiter, asyncio.Future]:
@@ -74,7 +73,7 @@ async def _new_list(request: web.Request, kind: str) -> web.Response:
         await commit(request.app, accepted, outputs, deadline)
     except ApiError:
         for order_id in ids:
-            stage.waiters.pop(order_id, None)
+            trading.forget_waiter(request.app, order_id)
         raise
     answers = await _wait_all(request, list(zip(ids, (w[1] for w in waiters))), deadline)
     finals = [o for o, _ in answers]
@@ -145,7 +144,7 @@ async def cancel_order_list(request: web.Request) -> web.Response:
         await commit(request.app, accepted, outputs, deadline)
     except ApiError:
         for i in [first, *others]:
-            stage.waiters.pop(i, None)
+            trading.forget_waiter(request.app, i)
         raise
     futures = [(first, waiters[0][1])] + [(i, w[1]) for i, w in zip(others, waiters[1:])]
     finals = [o for o, _ in await _wait_all(request, futures, deadline)]

@@ -104,11 +104,10 @@ async def _cancel(app: web.Application, account_id: int, cmd: orderops.CancelRep
         return errors.unknown_order()
     try:
         await commit(app, accepted, outputs, deadline)
-        final = await asyncio.wait_for(answer, max(0.0, deadline - asyncio.get_running_loop().time()))
-    except (ApiError, asyncio.TimeoutError):
-        stage.waiters.pop(order_id, None)
-        stage.settling.pop(order_id, None)
+    except ApiError:
+        trading.forget_waiter(app, order_id)
         raise errors.timeout() from None
+    final = await trading.wait_answer(app, answer, order_id, deadline)
     if final.get("reason") == "cancel_restrictions":
         return errors.cancel_restricted()
     if not final or final.get("status") != "CANCELED":
@@ -156,11 +155,10 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
         raise orderops.amend_error("duplicate_client_order_id" if exc.kind == DUPLICATE else "unknown_order") from None
     try:
         await commit(app, accepted, outputs, deadline)
-        final = await asyncio.wait_for(answer, max(0.0, deadline - asyncio.get_running_loop().time()))
-    except (ApiError, asyncio.TimeoutError):
-        stage.waiters.pop(order_id, None)
-        stage.settling.pop(order_id, None)
+    except ApiError:
+        trading.forget_waiter(app, order_id)
         raise errors.timeout() from None
+    final = await trading.wait_answer(app, answer, order_id, deadline)
     if "amend_rejected" in final:
         raise orderops.amend_error(final["amend_rejected"])
     return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp)

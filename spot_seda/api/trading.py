@@ -55,7 +55,7 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
     strategy = {k: v for k, v in (("strategyId", cmd.strategy_id), ("strategyType", cmd.strategy_type)) if v is not None}
     if answer is None:
         return views.order_ack(order, rules) | strategy
-    final, fills = await _wait(app, answer, order["order_id"], deadline)
+    final, fills = await wait_answer(app, answer, order["order_id"], deadline)
     if final.get("status") == "REJECTED" and final.get("reason") == "would_take":
         raise errors.would_take()
     if final.get("status") == "REJECTED" and final.get("reason") == "would_trigger":
@@ -104,7 +104,7 @@ async def cancel_order(app: web.Application, account_id: int, p: Params, deadlin
     except errors.ApiError:
         forget_waiter(app, order["order_id"])
         raise
-    final = await _wait(app, answer, order["order_id"], deadline)
+    final = await wait_answer(app, answer, order["order_id"], deadline)
     if final.get("reason") == "cancel_restrictions":
         raise errors.cancel_restricted()
     if not final or final.get("status") != "CANCELED":
@@ -132,7 +132,7 @@ async def cancel_open_orders(app: web.Application, account_id: int, p: Params, d
                 continue
             futures.append((order["order_id"], fut, accepted))
             await commit(app, accepted, outputs, deadline)
-        results = [(await _wait(app, fut, oid, deadline), accepted) for oid, fut, accepted in futures]
+        results = [(await wait_answer(app, fut, oid, deadline), accepted) for oid, fut, accepted in futures]
     except errors.ApiError:
         for oid, _fut, _accepted in futures:
             forget_waiter(app, oid)
@@ -144,7 +144,7 @@ async def cancel_open_orders(app: web.Application, account_id: int, p: Params, d
             for o, accepted in results if o and o.get("status") == "CANCELED"]
 
 
-async def _wait(app: web.Application, fut: asyncio.Future, order_id: int, deadline: float):
+async def wait_answer(app: web.Application, fut: asyncio.Future, order_id: int, deadline: float):
     """Match's answer to a command, or -1007 (execution status unknown) if it has not come by the
     request's deadline (admission.py): the command was accepted and journaled, and goes on."""
     try:
