@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import json
 import time
+from decimal import Decimal as D
 from urllib.parse import urlencode
 
 import aiohttp
@@ -58,3 +61,32 @@ async def funded_client(session, base: str, token: str, **amounts: str) -> Clien
     client = Client(session, base, acct["apiKey"], acct["secretKey"])
     client.account_id = acct["accountId"]
     return client
+
+
+async def expect_balances(client: Client, **expected: tuple[str, str]) -> None:
+    """Eventually each named asset's (free, locked) is as given (exact decimals)."""
+    from tests.conftest import eventually
+
+    async def check():
+        balances = await client.balances()
+        for asset, (free, locked) in expected.items():
+            got = balances.get(asset, ("0", "0"))
+            assert (D(got[0]), D(got[1])) == (D(free), D(locked)), (asset, got, (free, locked))
+    await eventually(check)
+
+
+async def user_data_stream(session: aiohttp.ClientSession, node, client: Client):
+    """A WebSocket on the client's user data stream (a new listenKey)."""
+    async with session.post(node.base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": client.api_key}) as r:
+        key = (await r.json())["listenKey"]
+    return await session.ws_connect(f"{node.ws}/ws/{key}")
+
+
+async def execution_report(ws, order_id: int, execution: str, seen: list | None = None) -> dict:
+    """The next executionReport of this order and execution type; `seen` collects every event read."""
+    while True:
+        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        if seen is not None:
+            seen.append(event)
+        if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
+            return event

@@ -5,14 +5,12 @@ transactTime. A real node over HTTP and its user data stream."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 
 import aiohttp
 import pytest
 
-from tests.node.client import funded_client
+from tests.node.client import execution_report, funded_client, user_data_stream
 from tests.node.conftest import ADMIN_TOKEN, run, serving_node
 
 SYMBOL = "BTCUSDT"
@@ -25,17 +23,8 @@ def node(tmp_path_factory):
         yield proc
 
 
-async def _user_stream(session, node, client):
-    async with session.post(node.base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": client.api_key}) as r:
-        key = (await r.json())["listenKey"]
-    return await session.ws_connect(f"{node.ws}/ws/{key}")
 
 
-async def _report(ws, order_id: int, execution: str) -> dict:
-    while True:
-        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
-        if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
-            return event
 
 
 async def _buy(client, price: str = "20000", qty: str = "0.01", cid: str | None = None) -> dict:
@@ -50,7 +39,7 @@ def test_cancel_names_itself_and_answers_as_binance(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
             client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000")
-            ws = await _user_stream(session, node, client)
+            ws = await user_data_stream(session, node, client)
             try:
                 order = await _buy(client, cid="myOrder1")
                 before = int(time.time() * 1000)
@@ -62,7 +51,7 @@ def test_cancel_names_itself_and_answers_as_binance(node):
                 assert set(doc) >= {"symbol", "orderId", "orderListId", "price", "origQty", "executedQty",
                                     "cummulativeQuoteQty", "timeInForce", "type", "side", "selfTradePreventionMode",
                                     "origQuoteOrderQty"}
-                report = await _report(ws, order["orderId"], "CANCELED")
+                report = await execution_report(ws, order["orderId"], "CANCELED")
                 assert (report["c"], report["C"], report["X"]) == ("myCancel1", "myOrder1", "CANCELED")
 
                 # without newClientOrderId the cancel still has an id of its own, the same in both places
@@ -71,7 +60,7 @@ def test_cancel_names_itself_and_answers_as_binance(node):
                                                   origClientOrderId="myOrder2")
                 assert status == 200 and doc["origClientOrderId"] == "myOrder2", doc
                 assert doc["clientOrderId"] == f"cancel-{order['orderId']}"
-                report = await _report(ws, order["orderId"], "CANCELED")
+                report = await execution_report(ws, order["orderId"], "CANCELED")
                 assert (report["c"], report["C"]) == (doc["clientOrderId"], "myOrder2")
 
                 # DELETE openOrders: each item is a cancel answer

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import eventually
-from tests.node.client import Client, funded_client
+from tests.node.client import Client, execution_report, expect_balances, funded_client, user_data_stream
 from tests.node.conftest import ADMIN_TOKEN, run, serving_node
 
 SYMBOL = "BTCUSDT"
@@ -26,11 +26,6 @@ def node(tmp_path_factory):
         yield proc
 
 
-async def expect_balance(client: Client, asset: str, free: str, locked: str) -> None:
-    async def check():
-        got = (await client.balances()).get(asset, ("0", "0"))
-        assert (D(got[0]), D(got[1])) == (D(free), D(locked)), (asset, got)
-    await eventually(check)
 
 
 async def trade_at(session, node, price: str, qty: str = "0.01") -> None:
@@ -49,20 +44,8 @@ def sell_oco(**over) -> dict:
             "belowTimeInForce": "GTC", **over}
 
 
-async def _user_stream(session, node, client):
-    async with session.post(node.base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": client.api_key}) as r:
-        key = (await r.json())["listenKey"]
-    return await session.ws_connect(f"{node.ws}/ws/{key}")
 
 
-async def _report(ws, order_id: int, execution: str, seen: list | None = None) -> dict:
-    """The next executionReport of this order and execution type; `seen` collects every event read."""
-    while True:
-        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
-        if seen is not None:
-            seen.append(event)
-        if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
-            return event
 
 
 async def _list_status(ws, seen: list, order_list_id: int, status_type: str) -> dict:
@@ -83,7 +66,7 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
         async with aiohttp.ClientSession() as session:
             await trade_at(session, node, "20000")
             client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
-            ws = await _user_stream(session, node, client)
+            ws = await user_data_stream(session, node, client)
             try:
                 status, doc = await client.signed("POST", "/api/v3/orderList/oco", body=True,
                                                   **sell_oco(listClientOrderId="myList", aboveClientOrderId="tp",
@@ -96,7 +79,7 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                 assert (limit["type"], limit["status"], limit["clientOrderId"]) == ("LIMIT_MAKER", "NEW", "tp")
                 assert (stop["type"], stop["status"], stop["clientOrderId"]) == ("STOP_LOSS_LIMIT", "NEW", "sl")
                 assert limit["orderListId"] == stop["orderListId"] == doc["orderListId"]
-                await expect_balance(client, "BTC", "0.5", "0.5")  # frozen once, for both legs
+                await expect_balances(client, BTC=("0.5", "0.5"))  # frozen once, for both legs
                 status, lists = await client.signed("GET", "/api/v3/openOrderList")
                 assert status == 200 and [lst["orderListId"] for lst in lists] == [doc["orderListId"]], lists
 
@@ -104,19 +87,19 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                 status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
                                                    quantity="0.2", price="21000")
                 assert status == 200 and bought["status"] == "FILLED", bought
-                report = await _report(ws, stop["orderId"], "CANCELED", seen)  # the other leg goes at once
+                report = await execution_report(ws, stop["orderId"], "CANCELED", seen)  # the other leg goes at once
                 assert report["g"] == doc["orderListId"]
                 started = await _list_status(ws, seen, doc["orderListId"], "EXEC_STARTED")
                 assert (started["L"], started["C"], [o["c"] for o in started["O"]]) == ("EXECUTING", "myList",
                                                                                       ["tp", "sl"])
-                await expect_balance(client, "BTC", "0.5", "0.3")  # 0.2 sold, 0.3 still frozen for the limit leg
+                await expect_balances(client, BTC=("0.5", "0.3"))  # 0.2 sold, 0.3 still frozen for the limit leg
                 status, lst = await client.signed("GET", "/api/v3/orderList", orderListId=doc["orderListId"])
                 assert (status, lst["listStatusType"]) == (200, "EXEC_STARTED"), lst
                 status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
                                                    quantity="0.3", price="21000")
                 assert status == 200 and bought["status"] == "FILLED", bought
-                await expect_balance(client, "BTC", "0.5", "0")
-                await expect_balance(client, "USDT", str(D("10500") - D("10.5")), "0")  # less the 0.1% fee
+                await expect_balances(client, BTC=("0.5", "0"))
+                await expect_balances(client, USDT=(str(D("10500") - D("10.5")), "0"))  # less the 0.1% fee
                 done_event = await _list_status(ws, seen, doc["orderListId"], "ALL_DONE")
                 assert done_event["L"] == "ALL_DONE"
 
@@ -148,7 +131,7 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
             assert status == 200 and amended["amendedOrder"]["qty"] == "0.30000000", amended
             status, other = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
             assert other["origQty"] == "0.30000000", other
-            await expect_balance(client, "BTC", "0.7", "0.3")
+            await expect_balances(client, BTC=("0.7", "0.3"))
             await trade_at(session, node, "19000")  # the stop triggers: the limit leg is canceled
 
             async def triggered():
@@ -157,22 +140,22 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
                 status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
                 assert order["isWorking"] and order["status"] == "NEW", order  # resting at 18900
             await eventually(triggered)
-            await expect_balance(client, "BTC", "0.7", "0.3")
+            await expect_balances(client, BTC=("0.7", "0.3"))
             status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
             assert status == 200, doc  # (the other tests want no ask below theirs)
-            await expect_balance(client, "BTC", "1", "0")
+            await expect_balances(client, BTC=("1", "0"))
 
             # a second list, canceled as a whole: both legs, every unit released
             status, doc = await client.signed("POST", "/api/v3/order/oco", symbol=SYMBOL, side="SELL", quantity="0.5",
                                               price="25000", stopPrice="15000", listClientOrderId="old-style")
             assert status == 200 and [o["type"] for o in doc["orderReports"]] == ["LIMIT_MAKER", "STOP_LOSS"], doc
-            await expect_balance(client, "BTC", "0.5", "0.5")
+            await expect_balances(client, BTC=("0.5", "0.5"))
             status, canceled = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
                                                    listClientOrderId="old-style")
             assert status == 200, canceled
             assert canceled["listStatusType"] == "ALL_DONE"
             assert [r["status"] for r in canceled["orderReports"]] == ["CANCELED", "CANCELED"]
-            await expect_balance(client, "BTC", "1", "0")
+            await expect_balances(client, BTC=("1", "0"))
             status, doc = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL, orderListId=doc["orderListId"])
             assert (status, doc) == (400, {"code": -2011, "msg": "Order list does not exist."})
     run(scenario())
@@ -206,7 +189,7 @@ def test_refusals_change_nothing(node):
                 assert status == 400, (bad, doc)
                 assert doc == error if error else doc["code"] == -1104, (bad, doc)
             assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
-            await expect_balance(client, "BTC", "1", "0")
+            await expect_balances(client, BTC=("1", "0"))
             status, doc = await bidder.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=bid["orderId"])
             assert status == 200, doc
             status, doc = await client.signed("POST", "/api/v3/orderList/otoco", symbol=SYMBOL)
@@ -251,7 +234,7 @@ def test_an_oto_places_its_pending_order_when_the_working_order_fills(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
             client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
-            ws = await _user_stream(session, node, client)
+            ws = await user_data_stream(session, node, client)
             try:
                 status, doc = await client.signed("POST", "/api/v3/orderList/oto", body=True,
                                                   **oto(newOrderRespType="RESULT", pendingClientOrderId="tp1"))
@@ -260,8 +243,8 @@ def test_an_oto_places_its_pending_order_when_the_working_order_fills(node):
                                                                                                   "EXECUTING")
                 working, pending = doc["orderReports"]
                 assert (working["status"], pending["status"], pending["clientOrderId"]) == ("NEW", "PENDING_NEW", "tp1")
-                await expect_balance(client, "USDT", "3000", "2000")  # each order's funds held from entry
-                await expect_balance(client, "BTC", "0", "0.1")
+                await expect_balances(client, USDT=("3000", "2000"))  # each order's funds held from entry
+                await expect_balances(client, BTC=("0", "0.1"))
                 status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=pending["orderId"])
                 assert (order["status"], order["isWorking"], order["orderListId"]) == ("PENDING_NEW", False,
                                                                                       doc["orderListId"])
@@ -269,9 +252,9 @@ def test_an_oto_places_its_pending_order_when_the_working_order_fills(node):
                 status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="IOC",
                                                   quantity="0.1", price="20000")
                 assert status == 200 and sold["status"] == "FILLED", sold
-                report = await _report(ws, pending["orderId"], "NEW")
+                report = await execution_report(ws, pending["orderId"], "NEW")
                 assert (report["X"], report["w"]) == ("PENDING_NEW", False)  # at the list's placement
-                report = await _report(ws, pending["orderId"], "NEW")  # placed once the working order filled
+                report = await execution_report(ws, pending["orderId"], "NEW")  # placed once the working order filled
                 assert (report["X"], report["w"], report["g"]) == ("NEW", True, doc["orderListId"])
 
                 async def placed():
@@ -285,8 +268,8 @@ def test_an_oto_places_its_pending_order_when_the_working_order_fills(node):
                                                        orderListId=doc["orderListId"])
                 assert status == 200, canceled
                 assert [r["status"] for r in canceled["orderReports"]] == ["FILLED", "CANCELED"]
-                await expect_balance(client, "BTC", str(D("0.2") - D("0.0001")), "0")  # bought 0.1 less the fee
-                await expect_balance(client, "USDT", "3000", "0")
+                await expect_balances(client, BTC=(str(D("0.2") - D("0.0001")), "0"))  # bought 0.1 less the fee
+                await expect_balances(client, USDT=("3000", "0"))
             finally:
                 await ws.close()
     run(scenario())
@@ -303,7 +286,7 @@ def test_an_oto_canceled_before_its_working_order_fills(node):
                                                   orderId=pending, newQty="0.05")  # waiting, it is amended too
             assert status == 200 and (amended["amendedOrder"]["status"], amended["amendedOrder"]["qty"]) == (
                 "PENDING_NEW", "0.05000000"), amended
-            await expect_balance(client, "BTC", "0.05", "0.05")
+            await expect_balances(client, BTC=("0.05", "0.05"))
             status, canceled = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=pending)
             assert status == 200 and canceled["status"] == "CANCELED", canceled  # the pending order: the list goes
 
@@ -311,8 +294,8 @@ def test_an_oto_canceled_before_its_working_order_fills(node):
                 status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=working)
                 assert order["status"] == "CANCELED", order
             await eventually(gone)
-            await expect_balance(client, "USDT", "5000", "0")
-            await expect_balance(client, "BTC", "0.1", "0")
+            await expect_balances(client, USDT=("5000", "0"))
+            await expect_balances(client, BTC=("0.1", "0"))
             status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(pendingQuantity="0.2"))
             assert (status, doc) == (400, {"code": -2010, "msg": "Account has insufficient balance for requested "
                                                                  "action."})  # the pending order's 0.2 BTC
@@ -353,7 +336,7 @@ def test_an_otoco_places_its_pair_when_the_working_order_fills(node):
             assert status == 200, doc
             assert [r["status"] for r in doc["orderReports"]] == ["NEW", "PENDING_NEW", "PENDING_NEW"]
             working, above, below = (o["orderId"] for o in doc["orders"])
-            await expect_balance(client, "BTC", "0", "0.1")  # the pair holds its 0.1 BTC once
+            await expect_balances(client, BTC=("0", "0.1"))  # the pair holds its 0.1 BTC once
             seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
             status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="IOC",
                                               quantity="0.1", price="20000")
@@ -369,7 +352,7 @@ def test_an_otoco_places_its_pair_when_the_working_order_fills(node):
                                                    orderListId=doc["orderListId"])
             assert status == 200, canceled
             assert [r["status"] for r in canceled["orderReports"]] == ["FILLED", "CANCELED", "CANCELED"]
-            await expect_balance(client, "BTC", str(D("0.2") - D("0.0001")), "0")
+            await expect_balances(client, BTC=(str(D("0.2") - D("0.0001")), "0"))
             assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
     run(scenario())
 
@@ -420,14 +403,14 @@ def test_lists_survive_a_clean_restart_and_a_kill_9(tmp_path):
                                                                                 pendingQuantity="0.1"))
         assert status == 200, doc
         ids["working"], ids["pending"] = (o["orderId"] for o in doc["orders"])
-        await expect_balance(owner, "BTC", "0.4", "0.6")  # 0.5 for the OCO (once), 0.1 for the pending sell
-        await expect_balance(owner, "USDT", "3050", "1950")
+        await expect_balances(owner, BTC=("0.4", "0.6"))  # 0.5 for the OCO (once), 0.1 for the pending sell
+        await expect_balances(owner, USDT=("3050", "1950"))
 
     async def still_open(session):
         owner = clients["owner"]
         status, lists = await owner.signed("GET", "/api/v3/openOrderList")
         assert status == 200 and len(lists) == 2, lists
-        await expect_balance(owner, "BTC", "0.4", "0.6")
+        await expect_balances(owner, BTC=("0.4", "0.6"))
 
     ctx, proc = start("first")
     try:
@@ -460,8 +443,8 @@ def test_lists_survive_a_clean_restart_and_a_kill_9(tmp_path):
             await eventually(done)
             # the OCO's 0.5 still held once (for its stop, now a limit sell), the pending sell's 0.1; the
             # 0.1 bought less its fee; the working order's 1950 USDT spent
-            await expect_balance(owner, "BTC", "0.4999", "0.6")
-            await expect_balance(owner, "USDT", "3050", "0")
+            await expect_balances(owner, BTC=("0.4999", "0.6"))
+            await expect_balances(owner, USDT=("3050", "0"))
         run(with_session(work))
     finally:
         ctx.__exit__(None, None, None)

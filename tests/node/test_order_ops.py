@@ -7,15 +7,13 @@ python-binance runs the test order and the replace."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from decimal import Decimal as D
 
 import aiohttp
 import pytest
 
 from tests.conftest import eventually
-from tests.node.client import Client, funded_client
+from tests.node.client import Client, execution_report, expect_balances, funded_client, user_data_stream
 from tests.node.conftest import ADMIN_TOKEN, run, serving_node
 
 SYMBOL = "BTCUSDT"
@@ -30,11 +28,6 @@ def node(tmp_path_factory):
         yield proc
 
 
-async def expect_balance(client: Client, asset: str, free: str, locked: str) -> None:
-    async def check():
-        got = (await client.balances()).get(asset, ("0", "0"))
-        assert (D(got[0]), D(got[1])) == (D(free), D(locked)), (asset, got)
-    await eventually(check)
 
 
 async def open_ids(client: Client) -> list[int]:
@@ -78,7 +71,7 @@ def test_test_order_validates_and_places_nothing(node):
                 else:
                     assert doc["code"] == -1100 and "computeCommissionRates" in doc["msg"]
             assert await open_ids(client) == []
-            await expect_balance(client, "USDT", "1000", "0")
+            await expect_balances(client, USDT=("1000", "0"))
             status, doc = await client.signed("POST", "/api/v3/order/test", symbol="NOPE", side="BUY", type="MARKET",
                                               quantity="1")
             assert (status, doc["code"]) == (400, -1121), doc
@@ -95,7 +88,7 @@ def test_cancel_replace_moves_the_money_to_the_new_order(node):
             client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="300")
             status, old = await client.order(newClientOrderId="old1", **LIMIT)
             assert status == 200, old
-            await expect_balance(client, "USDT", "100", "200")
+            await expect_balances(client, USDT=("100", "200"))
             status, doc = await client.signed(
                 "POST", "/api/v3/order/cancelReplace", body=True, cancelReplaceMode="STOP_ON_FAILURE",
                 cancelOrderId=old["orderId"], cancelNewClientOrderId="c1", newClientOrderId="new1",
@@ -107,7 +100,7 @@ def test_cancel_replace_moves_the_money_to_the_new_order(node):
                 (old["orderId"], "CANCELED", "c1", "old1")
             assert (new["clientOrderId"], new["status"], new["price"], new["fills"]) == ("new1", "NEW", "25000.00000000", [])
             assert await open_ids(client) == [new["orderId"]]
-            await expect_balance(client, "USDT", "50", "250")
+            await expect_balances(client, USDT=("50", "250"))
 
             # by client id, with a restriction the order meets
             status, doc = await client.signed(
@@ -118,7 +111,7 @@ def test_cancel_replace_moves_the_money_to_the_new_order(node):
             assert set(doc["newOrderResponse"]) == {"symbol", "orderId", "orderListId", "clientOrderId", "transactTime"}
             assert doc["cancelResponse"]["clientOrderId"] == f"cancel-{new['orderId']}"
             assert await open_ids(client) == [doc["newOrderResponse"]["orderId"]]
-            await expect_balance(client, "USDT", "90", "210")
+            await expect_balances(client, USDT=("90", "210"))
     run(scenario())
 
 
@@ -146,7 +139,7 @@ def test_cancel_replace_failures_answer_both_halves(node):
             assert status == 400 and doc["data"]["cancelResponse"] == {
                 "code": -2011, "msg": "Order was not canceled due to cancel restrictions."}, doc
             assert await open_ids(client) == [old["orderId"]]
-            await expect_balance(client, "USDT", "800", "200")
+            await expect_balances(client, USDT=("800", "200"))
 
             # the cancel succeeds, the new order fails (a LIMIT_MAKER that would take): -2021, 409
             status, doc = await client.signed("POST", "/api/v3/order/cancelReplace", cancelReplaceMode="STOP_ON_FAILURE",
@@ -158,7 +151,7 @@ def test_cancel_replace_failures_answer_both_halves(node):
             assert data["cancelResponse"]["status"] == "CANCELED"
             assert data["newOrderResponse"] == {"code": -2010, "msg": "Order would immediately match and take."}
             assert await open_ids(client) == []
-            await expect_balance(client, "USDT", "1000", "0")
+            await expect_balances(client, USDT=("1000", "0"))
 
             # ALLOW_FAILURE: the cancel fails, the new order goes in: -2021, 409
             status, doc = await client.signed("POST", "/api/v3/order/cancelReplace", cancelReplaceMode="ALLOW_FAILURE",
@@ -175,7 +168,7 @@ def test_cancel_replace_failures_answer_both_halves(node):
             assert doc["data"]["newOrderResponse"] == {"code": -2010,
                                                        "msg": "Account has insufficient balance for requested action."}
             assert await open_ids(client) == [placed]
-            await expect_balance(client, "USDT", "800", "200")
+            await expect_balances(client, USDT=("800", "200"))
     run(scenario())
 
 
@@ -209,7 +202,7 @@ def test_cancel_replace_bad_parameters_change_nothing(node):
                 else:
                     assert doc == error, (bad, doc)
             assert await open_ids(client) == [old["orderId"]]
-            await expect_balance(client, "USDT", "800", "200")
+            await expect_balances(client, USDT=("800", "200"))
     run(scenario())
 
 
@@ -243,17 +236,8 @@ def test_python_binance_test_order_and_cancel_replace(node):
 # ---------------------------------------------------------------------- amend/keepPriority
 
 
-async def _user_stream(session, node, client):
-    async with session.post(node.base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": client.api_key}) as r:
-        key = (await r.json())["listenKey"]
-    return await session.ws_connect(f"{node.ws}/ws/{key}")
 
 
-async def _report(ws, order_id: int, execution: str) -> dict:
-    while True:
-        event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
-        if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
-            return event
 
 
 def test_amend_keeps_priority_frees_funds_and_reports_replaced(node):
@@ -264,13 +248,13 @@ def test_amend_keeps_priority_frees_funds_and_reports_replaced(node):
             first = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
             second = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
             seller = await funded_client(session, node.base, ADMIN_TOKEN, ETH="1")
-            ws = await _user_stream(session, node, first)
+            ws = await user_data_stream(session, node, first)
             try:
                 status, mine = await first.order(newClientOrderId="keep1", **(ETH_LIMIT | {"price": "10000", "quantity": "0.05"}))
                 assert status == 200, mine
                 status, later = await second.order(**(ETH_LIMIT | {"price": "10000", "quantity": "0.05"}))
                 assert status == 200, later
-                await expect_balance(first, "USDT", "500", "500")
+                await expect_balances(first, USDT=("500", "500"))
                 status, doc = await first.signed("PUT", "/api/v3/order/amend/keepPriority", symbol="ETHUSDT",
                                                  orderId=mine["orderId"], newQty="0.02", newClientOrderId="keep2")
                 assert status == 200, doc
@@ -281,7 +265,7 @@ def test_amend_keeps_priority_frees_funds_and_reports_replaced(node):
                 # answered once the 300 USDT the order no longer needs are free again
                 balances = await first.balances()
                 assert (D(balances["USDT"][0]), D(balances["USDT"][1])) == (D("800"), D("200"))
-                report = await _report(ws, mine["orderId"], "REPLACED")
+                report = await execution_report(ws, mine["orderId"], "REPLACED")
                 assert (report["c"], report["C"], report["q"], report["X"]) == ("keep2", "keep1", "0.02000000", "NEW")
                 status, doc = await first.signed("GET", "/api/v3/order", symbol="ETHUSDT", origClientOrderId="keep2")
                 assert status == 200 and doc["origQty"] == "0.02000000", doc
@@ -290,11 +274,11 @@ def test_amend_keeps_priority_frees_funds_and_reports_replaced(node):
                 status, sold = await seller.order(symbol="ETHUSDT", side="SELL", type="MARKET", quantity="0.03",
                                                   newOrderRespType="FULL")
                 assert status == 200 and sold["status"] == "FILLED", sold
-                report = await _report(ws, mine["orderId"], "TRADE")
+                report = await execution_report(ws, mine["orderId"], "TRADE")
                 assert (report["X"], report["l"]) == ("FILLED", "0.02000000")
                 status, doc = await second.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=later["orderId"])
                 assert doc["executedQty"] == "0.01000000", doc
-                await expect_balance(first, "USDT", "800", "0")
+                await expect_balances(first, USDT=("800", "0"))
 
                 # allOrders (the history) shows the amended quantity and client id
                 async def history():
@@ -338,11 +322,11 @@ def test_amend_refusals_change_nothing(node):
                 assert status == 400 and (doc["code"], doc["msg"]) == error, (doc, error)
             status, doc = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
             assert [(o["clientOrderId"], o["origQty"]) for o in doc] == [("a1", "0.01000000"), ("b1", "0.01000000")]
-            await expect_balance(client, "USDT", "600", "400")
+            await expect_balances(client, USDT=("600", "400"))
             # without newClientOrderId the order gets one of the node's
             status, doc = await amend(origClientOrderId="a1", newQty="0.005")
             assert status == 200 and doc["amendedOrder"]["clientOrderId"] == f"amend-{a['orderId']}", doc
-            await expect_balance(client, "USDT", "700", "300")
+            await expect_balances(client, USDT=("700", "300"))
     run(scenario())
 
 
@@ -356,7 +340,7 @@ def test_decrement_self_trade_prevention(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
             client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000", ETH="0.05")
-            ws = await _user_stream(session, node, client)
+            ws = await user_data_stream(session, node, client)
             try:
                 eth = {"symbol": "ETHUSDT", "type": "LIMIT", "timeInForce": "GTC", "price": "50000"}
                 status, maker = await client.order(side="SELL", quantity="0.05", **eth)
@@ -368,12 +352,12 @@ def test_decrement_self_trade_prevention(node):
                     "EXPIRED_IN_MATCH", "0.00000000", "0.02000000"), taker
                 status, doc = await client.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=maker["orderId"])
                 assert (doc["status"], doc["origQty"], doc["preventedQuantity"]) == ("NEW", "0.05000000", "0.02000000")
-                report = await _report(ws, maker["orderId"], "TRADE_PREVENTION")
+                report = await execution_report(ws, maker["orderId"], "TRADE_PREVENTION")
                 assert (report["X"], report["A"], report["B"]) == ("NEW", "0.02000000", "0.02000000")
-                report = await _report(ws, taker["orderId"], "TRADE_PREVENTION")
+                report = await execution_report(ws, taker["orderId"], "TRADE_PREVENTION")
                 assert (report["X"], report["A"]) == ("EXPIRED_IN_MATCH", "0.02000000")
-                await expect_balance(client, "ETH", "0.02", "0.03")
-                await expect_balance(client, "USDT", "1000", "0")
+                await expect_balances(client, ETH=("0.02", "0.03"))
+                await expect_balances(client, USDT=("1000", "0"))
                 async with session.get(node.base + "/api/v3/depth", params={"symbol": "ETHUSDT"}) as resp:
                     depth = await resp.json()
                 assert ["50000.00000000", "0.03000000"] in depth["asks"], depth

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import eventually
-from tests.node.client import Client, funded_client
+from tests.node.client import Client, expect_balances, funded_client
 from tests.node.conftest import ADMIN_TOKEN, free_port, node_on, serving_node, wait_http
 
 SYMBOL = "BTCUSDT"
@@ -38,13 +38,6 @@ def node(tmp_path_factory):
         yield proc
 
 
-async def expect_balances(client: Client, **expected: tuple[str, str]) -> None:
-    async def check():
-        balances = await client.balances()
-        for asset, (free, locked) in expected.items():
-            got = balances.get(asset, ("0", "0"))
-            assert (D(got[0]), D(got[1])) == (D(free), D(locked)), (asset, got, (free, locked))
-    await eventually(check)
 
 
 async def trade_at(seller: Client, buyer: Client, price: str, qty: str = "0.01") -> None:

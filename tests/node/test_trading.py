@@ -10,7 +10,7 @@ from decimal import Decimal as D
 import aiohttp
 
 from tests.conftest import eventually
-from tests.node.client import funded_client
+from tests.node.client import expect_balances, funded_client
 from tests.node.conftest import ADMIN_TOKEN, run
 
 
@@ -18,13 +18,6 @@ def dec(doc: dict, *keys: str) -> tuple[D, ...]:
     return tuple(D(doc[k]) for k in keys)
 
 
-async def expect_balances(client, **expected: tuple[str, str]):
-    async def check():
-        balances = await client.balances()
-        for asset, (free, locked) in expected.items():
-            got = balances.get(asset, ("0", "0"))
-            assert (D(got[0]), D(got[1])) == (D(free), D(locked)), (asset, got, (free, locked))
-    await eventually(check)
 
 
 def test_limit_orders_trade_at_the_makers_price_and_settle_exactly(node):
