@@ -5,11 +5,15 @@ node's stages in one process and returns the change log they wrote."""
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from pathlib import Path
 
-from spot_seda.model.commands import Cancel, NewOrder, Transfer
+from spot_seda.journal import Journal
+from spot_seda.model.commands import ENCODER, Cancel, NewOrder, Transfer
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands, record, write_jsonl
-from tests.conftest import settings_from
+from tests.conftest import ROOT, settings_from
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -108,3 +112,21 @@ def run(tmp_path, name: str, cmds, journal=None):
     out = tmp_path / f"{name}.jsonl"
     write_jsonl(batches, out)
     return out.read_bytes(), accepted, pipeline
+
+
+def write_journal(journal_dir: Path, accepted) -> Path:
+    """A journal holding these accepted commands (what a node would have written for them)."""
+    with Journal(journal_dir) as journal:
+        for cmd in accepted:
+            journal.append(ENCODER.encode(cmd))
+        journal.commit()
+    return journal_dir
+
+
+def replay(source: Path, out: Path, transport: str) -> bytes:
+    """`run.py replay` of a journal or command file over `transport`; the change log it wrote."""
+    done = subprocess.run([sys.executable, "run.py", "replay", str(source), "--out", str(out), "--transport", transport],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"over {transport}" in done.stderr
+    return out.read_bytes()

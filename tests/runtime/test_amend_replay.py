@@ -8,10 +8,9 @@ import random
 import subprocess
 import sys
 
-from spot_seda.journal import Journal
-from spot_seda.model.commands import ENCODER, Amend, NewOrder
-from tests.sessions import T0, commands, run
-from tests.runtime.test_shm_replay import ROOT, replay
+from spot_seda.model.commands import Amend, NewOrder
+from tests.conftest import ROOT
+from tests.sessions import T0, commands, replay, run, write_journal
 
 
 def amend_commands(seed: int, n: int) -> list:
@@ -47,11 +46,7 @@ def test_amends_give_byte_identical_change_logs_live_from_the_journal_and_over_s
     assert replayed == first
     again.stage("acquiring-0").ledger.check_invariants()
 
-    journal_dir = tmp_path / "data" / "journal"
-    with Journal(journal_dir) as out:
-        for cmd in journal:
-            out.append(ENCODER.encode(cmd))
-        out.commit()
+    journal_dir = write_journal(tmp_path / "data" / "journal", journal)
     assert replay(journal_dir, tmp_path / "inproc.jsonl", "inproc") == replay(journal_dir, tmp_path / "shm.jsonl", "shm")
 
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import random
 
-from spot_seda.journal import Journal
-from spot_seda.model.commands import ENCODER, NewOco, NewOrder, NewOto, NewOtoco
-from tests.sessions import commands, run
-from tests.runtime.test_shm_replay import replay
+from spot_seda.model.commands import NewOco, NewOrder, NewOto, NewOtoco
+from tests.sessions import commands, replay, run, write_journal
 
 
 def oco_commands(seed: int, n: int) -> list:
@@ -80,9 +78,5 @@ def test_ocos_give_byte_identical_change_logs_live_from_the_journal_and_over_shm
     assert replayed == first
     again.stage("acquiring-0").ledger.check_invariants()
 
-    journal_dir = tmp_path / "data" / "journal"
-    with Journal(journal_dir) as out:
-        for cmd in journal:
-            out.append(ENCODER.encode(cmd))
-        out.commit()
+    journal_dir = write_journal(tmp_path / "data" / "journal", journal)
     assert replay(journal_dir, tmp_path / "inproc.jsonl", "inproc") == replay(journal_dir, tmp_path / "shm.jsonl", "shm")

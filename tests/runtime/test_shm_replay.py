@@ -5,19 +5,14 @@ byte-identical change logs (DESIGN.md invariant 6)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from spot_seda.binance import params
 from spot_seda.binance.errors import ApiError
-from spot_seda.journal import Journal
-from spot_seda.model.commands import ENCODER, Cancel, NewOrder, Transfer
+from spot_seda.model.commands import Cancel, NewOrder, Transfer
 from spot_seda.model.fixedpoint import ASSET_DECIMALS, to_text
 from tests.conftest import settings_from
-from tests.sessions import commands, run
+from tests.sessions import commands, replay, run, write_journal
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def as_line(cmd, price_decimals: dict[str, int]) -> dict:
@@ -47,14 +42,6 @@ def valid(line: dict, rules) -> bool:
         return False
 
 
-def replay(source: Path, out: Path, transport: str) -> bytes:
-    done = subprocess.run([sys.executable, "run.py", "replay", str(source), "--out", str(out), "--transport", transport],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert f"over {transport}" in done.stderr
-    return out.read_bytes()
-
-
 def test_a_command_file_gives_the_same_bytes_over_inproc_and_shm(tmp_path):
     rules = settings_from("").symbol_rules()
     lines = [as_line(c, {s: r.price_decimals for s, r in rules.items()}) for c in commands(5, 500)]
@@ -69,11 +56,7 @@ def test_a_command_file_gives_the_same_bytes_over_inproc_and_shm(tmp_path):
 
 def test_a_journal_gives_the_same_bytes_over_inproc_and_shm(tmp_path):
     _, accepted, _ = run(tmp_path, "live", commands(9, 1500))
-    journal_dir = tmp_path / "data" / "journal"
-    with Journal(journal_dir) as journal:
-        for cmd in accepted:
-            journal.append(ENCODER.encode(cmd))
-        journal.commit()
+    journal_dir = write_journal(tmp_path / "data" / "journal", accepted)
     inproc = replay(journal_dir, tmp_path / "inproc.jsonl", "inproc")
     shm = replay(journal_dir, tmp_path / "shm.jsonl", "shm")
     assert inproc == shm
