@@ -251,8 +251,24 @@ def _one_or_many(name: str) -> dict:
     return {"oneOf": [_ref(name), _array(_ref(name))]}
 
 
-def openapi_document(base_url: str = "/") -> dict:
-    """The whole description as a JSON-ready dict."""
+def _described(routes, descriptions: dict) -> dict:
+    """The paths of `routes` with their operations from `descriptions` (path -> method -> operation)."""
+    paths: dict = {}
+    for method, path, _handler in routes:
+        operation = descriptions.get(path, {}).get(method.lower())
+        if operation is None:
+            raise LookupError(f"{method} {path} is served but has no OpenAPI description")
+        paths.setdefault(path, {})[method.lower()] = operation
+    unserved = [f"{m.upper()} {p}" for p, item in descriptions.items() for m in item if m not in paths.get(p, {})]
+    if unserved:
+        raise LookupError(f"described but not served: {', '.join(unserved)}")
+    return paths
+
+
+def openapi_document(routes, base_url: str = "/") -> dict:
+    """The whole description of `routes` ((method, path, handler) as rest.ROUTES lists them) as a
+    JSON-ready dict. Every route must have its description below and every description its route
+    (LookupError otherwise), so the document cannot drift from what the app serves."""
     order_ref = [SYMBOL, _p("orderId", _int()), _p("origClientOrderId", _str(maxLength=36))]
     new_order = [
         SYMBOL,
@@ -381,7 +397,7 @@ def openapi_document(base_url: str = "/") -> dict:
     }
     from .openapi_orderops import order_ops_paths, order_ops_schemas  # (it builds on this module's helpers)
 
-    paths.update(order_ops_paths(new_order))
+    paths = _described(routes, paths | order_ops_paths(new_order))
     for path, item in paths.items():
         if path.startswith("/api/"):
             for method, op in item.items():

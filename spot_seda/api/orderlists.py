@@ -199,14 +199,14 @@ async def open_order_lists(request: web.Request) -> web.Response:
     return web.json_response([orderlists.list_json(lst["legs"]) for lst in stage_of(request).open_order_lists(account_id)])
 
 
-def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/v3/orderList/oco", new_oco)
-    r.add_post("/api/v3/order/oco", new_legacy_oco)
-    r.add_post("/api/v3/orderList/oto", new_oto)
-    r.add_post("/api/v3/orderList/otoco", new_otoco)
-    r.add_get("/api/v3/orderList", query_order_list)
-    r.add_delete("/api/v3/orderList", cancel_order_list)
-    r.add_get("/api/v3/allOrderList", all_order_lists)
-    r.add_get("/api/v3/openOrderList", open_order_lists)
-
+#: the order lists' routes (rest.ROUTES takes them in, through orderops.ROUTES)
+ROUTES = [
+    ("POST", "/api/v3/orderList/oco", new_oco),
+    ("POST", "/api/v3/order/oco", new_legacy_oco),
+    ("POST", "/api/v3/orderList/oto", new_oto),
+    ("POST", "/api/v3/orderList/otoco", new_otoco),
+    ("GET", "/api/v3/orderList", query_order_list),
+    ("DELETE", "/api/v3/orderList", cancel_order_list),
+    ("GET", "/api/v3/allOrderList", all_order_lists),
+    ("GET", "/api/v3/openOrderList", open_order_lists),
+]

@@ -164,14 +164,6 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
     return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp)
 
 
-def add_routes(app: web.Application) -> None:
-    r = app.router
-    r.add_post("/api/v3/order/test", _rest(test_order))
-    r.add_post("/api/v3/order/cancelReplace", _rest(cancel_replace, counts=True))
-    r.add_put("/api/v3/order/amend/keepPriority", _rest(amend_keep_priority))
-    orderlists.add_routes(app)  # OCO / OTO / OTOCO (api/orderlists.py)
-
-
 def _rest(operation, counts: bool = False):
     """The REST handler of an operation: a signed request in, its JSON (or Binance error) out."""
 
@@ -183,3 +175,11 @@ def _rest(operation, counts: bool = False):
     handler.__name__ = handler.__qualname__ = operation.__name__
     return handler
 
+
+#: the routes of these operations and of the order lists (rest.ROUTES takes them in)
+ROUTES = [
+    ("POST", "/api/v3/order/test", _rest(test_order)),
+    ("POST", "/api/v3/order/cancelReplace", _rest(cancel_replace, counts=True)),
+    ("PUT", "/api/v3/order/amend/keepPriority", _rest(amend_keep_priority)),
+    *orderlists.ROUTES,  # OCO / OTO / OTOCO (api/orderlists.py)
+]

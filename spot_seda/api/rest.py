@@ -179,23 +179,18 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return web.json_response(openapi_document(ROUTES))
 
 
 # ------------------------------------------------------- user data stream listen keys (Push)
 # POST/PUT/DELETE /api/v3/userDataStream: API key header, no signature (Binance's USER_STREAM); the
 # keys live in the data dir (spot_seda/listenkeys.py), where the Push processes resolve /ws/<listenKey>.
 
-_LISTEN_KEYS: dict[str, object] = {}
+LISTEN_KEYS = web.AppKey("listen_keys", ListenKeys)
 
 
-def _listen_keys(request: web.Request):
-
-    data_dir = str(stage_of(request).ctx.data_dir)
-    keys = _LISTEN_KEYS.get(data_dir)
-    if keys is None:
-        keys = _LISTEN_KEYS[data_dir] = ListenKeys(data_dir)
-    return keys
+def _listen_keys(request: web.Request) -> ListenKeys:
+    return request.app[LISTEN_KEYS]
 
 
 async def _own_listen_key(request: web.Request) -> str:
@@ -224,6 +219,41 @@ async def keepalive_listen_key(request: web.Request) -> web.Response:
 async def close_listen_key(request: web.Request) -> web.Response:
     _listen_keys(request).close(await _own_listen_key(request))
     return web.json_response({})
+
+
+# ------------------------------------------------------------------------------- routes
+
+#: The API's one route table, (method, path, handler): build_app serves exactly these and the OpenAPI
+#: document (openapi.py) describes exactly these; a route without a description, or a description
+#: without a route, fails the document's build. (The web page's routes are page.py's.)
+ROUTES: list[tuple[str, str, object]] = [
+    *(("GET", "/api/v3" + path, public(operation)) for path, operation in (
+        ("/ping", market.ping), ("/time", market.server_time), ("/exchangeInfo", market.exchange_info),
+        ("/depth", market.depth), ("/trades", market.recent_trades), ("/historicalTrades", market.historical_trades),
+        ("/aggTrades", market.agg_trades), ("/klines", market.klines), ("/ticker/24hr", market.ticker_24hr),
+        ("/ticker/price", market.ticker_price), ("/ticker/bookTicker", market.book_ticker),
+        ("/avgPrice", market.avg_price))),
+    ("POST", "/api/v3/order", private(trading.place_order, order=True)),
+    ("GET", "/api/v3/order", private(trading.query_order)),
+    ("DELETE", "/api/v3/order", private(trading.cancel_order)),
+    *orderops.ROUTES,  # order/test, order/cancelReplace, amend, order lists (api/orderops.py, orderlists.py)
+    ("GET", "/api/v3/openOrders", private(trading.open_orders)),
+    ("DELETE", "/api/v3/openOrders", private(trading.cancel_open_orders)),
+    ("GET", "/api/v3/allOrders", private(trading.all_orders)),
+    ("GET", "/api/v3/myTrades", private(trading.my_trades)),
+    ("GET", "/api/v3/account", private(trading.account_info)),
+    ("GET", "/api/v3/rateLimit/order", private(trading.order_rate_limits)),
+    ("POST", "/api/v3/userDataStream", create_listen_key),
+    ("PUT", "/api/v3/userDataStream", keepalive_listen_key),
+    ("DELETE", "/api/v3/userDataStream", close_listen_key),
+    ("POST", "/api/spot/v2/", seed_order),
+    ("POST", "/admin/v1/accounts", admin_create_account),
+    ("POST", "/admin/v1/deposit", admin_deposit),
+    ("POST", "/admin/v1/withdraw", admin_withdraw),
+    ("GET", "/metrics", metrics),
+    ("GET", "/openapi.json", openapi),
+    ("GET", wsapi.PATH, wsapi.serve),  # Binance's WebSocket API with trading (wsapi.py)
+]
 
 
 # ---------------------------------------------------------------------------------- app
@@ -257,38 +287,14 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app[OUTBOX] = Outbox(runner, app[PENDING])
     app[INTAKE] = Intake(runner, journal, app[PENDING], stage.ctx.data_dir, settings.journal.rotate)
     # (after Intake: both take over the runner's on_marker, each passing on the kinds not its own)
+    app[LISTEN_KEYS] = ListenKeys(stage.ctx.data_dir)
     app[READS] = ReadBarrier(runner, app[OUTBOX], app[HISTORY], history_instances(settings),
                              settings.node.result_timeout_s)
-    r = app.router
-    for path, operation in (("/ping", market.ping), ("/time", market.server_time), ("/exchangeInfo", market.exchange_info),
-                            ("/depth", market.depth), ("/trades", market.recent_trades),
-                            ("/historicalTrades", market.historical_trades), ("/aggTrades", market.agg_trades),
-                            ("/klines", market.klines), ("/ticker/24hr", market.ticker_24hr),
-                            ("/ticker/price", market.ticker_price), ("/ticker/bookTicker", market.book_ticker),
-                            ("/avgPrice", market.avg_price)):
-        r.add_get("/api/v3" + path, public(operation))
-    r.add_post("/api/v3/order", private(trading.place_order, order=True))
-    r.add_get("/api/v3/order", private(trading.query_order))
-    r.add_delete("/api/v3/order", private(trading.cancel_order))
-    orderops.add_routes(app)  # order/test, order/cancelReplace, amend, order lists (api/orderops.py)
-    r.add_get("/api/v3/openOrders", private(trading.open_orders))
-    r.add_delete("/api/v3/openOrders", private(trading.cancel_open_orders))
-    r.add_get("/api/v3/allOrders", private(trading.all_orders))
-    r.add_get("/api/v3/myTrades", private(trading.my_trades))
-    r.add_get("/api/v3/account", private(trading.account_info))
-    r.add_get("/api/v3/rateLimit/order", private(trading.order_rate_limits))
-    r.add_post("/api/v3/userDataStream", create_listen_key)
-    r.add_put("/api/v3/userDataStream", keepalive_listen_key)
-    r.add_delete("/api/v3/userDataStream", close_listen_key)
-    r.add_post("/api/spot/v2/", seed_order)
-    r.add_post("/admin/v1/accounts", admin_create_account)
-    r.add_post("/admin/v1/deposit", admin_deposit)
-    r.add_post("/admin/v1/withdraw", admin_withdraw)
-    r.add_get("/metrics", metrics)
-    r.add_get("/openapi.json", openapi)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
     add_page_routes(app)  # the node's web page (api/page.py, issue 17)
     # Binance's WebSocket API with trading (wsapi.py); its user data relayed from Push (relay.py)
-    wsapi.add_routes(app, push_url(node.host, node.ws_port), stage.ctx.data_dir)
+    wsapi.setup(app, push_url(node.host, node.ws_port), stage.ctx.data_dir)
     return app
 
 

@@ -405,13 +405,13 @@ async def serve(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def add_routes(app: web.Application, relay_url: str, data_dir) -> None:
-    """Serve the WebSocket API on `app` (Acquiring's); user data comes from Push at `relay_url`."""
+def setup(app: web.Application, relay_url: str, data_dir) -> None:
+    """The WebSocket API's state on `app` (Acquiring's, which routes PATH to `serve`); user data comes
+    from Push at `relay_url`."""
     hub = Hub(app[STAGE].ctx.settings.node.ws_send_buffer_bytes)
     app[HUB] = hub
     app[RELAY] = UserDataRelay(relay_url, data_dir, hub)
     app[CONNECTIONS] = WeakSet()
-    app.router.add_get(PATH, serve)
 
 
 async def close_all(app: web.Application, grace_s: float = 2.0) -> None:
