@@ -142,7 +142,8 @@ class Driver:
         from spot_seda.model.commands import ENCODER, Cancel, NewOrder, Transfer
         from spot_seda.model.enums import Topic
         from spot_seda.runtime.busreader import BusReader
-        from spot_seda.stages.acquiring import OVERLOADED, CommandError, Waiter
+        from spot_seda.model.reasons import Reason
+        from spot_seda.stages.acquiring import CommandError, Waiter
 
         runner.start()
         loop = asyncio.get_running_loop()
@@ -249,8 +250,8 @@ class Driver:
                         if self.track_trades:
                             taker_of[oid] = i
                 except (ApiError, CommandError) as exc:
-                    kind = exc.kind if isinstance(exc, CommandError) else "invalid"
-                    if kind == OVERLOADED:
+                    kind = exc.reason if isinstance(exc, CommandError) else "invalid"
+                    if kind == Reason.OVERLOADED:
                         control[SHED_COUNT] += 1
                     control[REFUSED_COUNT] += 1
                     answered(i, refused=_REASON_OF.get(kind, 4))

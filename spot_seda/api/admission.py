@@ -30,6 +30,7 @@ import logging
 
 from aiohttp import web
 
+from ..model.reasons import Reason
 from ..binance import errors
 
 log = logging.getLogger("spot_seda.api")
@@ -153,7 +154,7 @@ def admission_middleware(settle_body):
         why = gate.refusal(request)
         if why is not None:
             gate.note_shed((request.method, request.path) in ORDER_ROUTES, why)
-            err = errors.overloaded()
+            err = errors.refusal(Reason.OVERLOADED)
             resp = web.json_response(err.body(), status=err.status)
             await settle_body(request, resp)
             return resp

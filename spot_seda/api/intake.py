@@ -16,6 +16,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from ..model.reasons import Reason
 from ..journal import Journal
 from ..runtime.snapshots import manifest_position
 from ..binance import errors
@@ -65,7 +66,7 @@ class Intake:
                 async with asyncio.timeout_at(deadline):
                     await self.open.wait()
             except TimeoutError:
-                raise errors.overloaded() from None
+                raise errors.refusal(Reason.OVERLOADED) from None
 
     async def snapshot(self) -> bool:
         """Take a snapshot at the journal's last position (if anything is new since the last one);

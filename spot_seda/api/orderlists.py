@@ -17,18 +17,13 @@ from aiohttp import web
 from ..binance import errors, orderlists, params
 from ..binance.errors import ApiError
 from ..model.commands import Cancel, NewOco, NewOrder, NewOto, NewOtoco
+from ..model.reasons import Reason
 from ..stages.acquiring import CommandError, Waiter, cancel_client_id
 from .admission import deadline_of
 from . import trading
 from .plumbing import HISTORY, INTAKE, commit, read_fresh, signed, stage_of
 from .ratelimit import count_order
 
-#: why the book refused a leg -> Binance's answer to the list
-_REFUSALS = {
-    "would_take": "The relationship of the prices for the orders is not correct.",
-    "would_trigger": "The relationship of the prices for the orders is not correct.",
-    "duplicate_client_order_id": "Duplicate order sent.",
-}
 
 
 async def _wait_all(request: web.Request, futures: list[tuple[int, asyncio.Future]], deadline: float) -> list:
@@ -57,7 +52,7 @@ async def _new_list(request: web.Request, kind: str) -> web.Response:
     cid = oco.list_client_order_id
     if cid and any(lst["account"] == account_id and lst["list_client_order_id"] == cid
                    for lst in stage.order_lists.values()):
-        raise errors.duplicate_order()
+        raise errors.refusal(Reason.DUPLICATE_ORDER)
     loop = asyncio.get_running_loop()
     waiters = [_waiter(loop, oco.resp_type == "FULL") for _ in oco.legs]
     legs = tuple(NewOrder(account_id, oco.symbol, leg.side.name, leg.type.name, leg.time_in_force.name, leg.price,
@@ -78,10 +73,10 @@ async def _new_list(request: web.Request, kind: str) -> web.Response:
     answers = await _wait_all(request, list(zip(ids, (w[1] for w in waiters))), deadline)
     finals = [o for o, _ in answers]
     for final in finals:
-        if final.get("status") == "REJECTED" and final.get("reason") != "list_rejected":
-            if kind in ("OTO", "OTOCO") and final is finals[0] and final.get("reason") == "would_take":
-                raise errors.would_take()
-            raise ApiError(-2010, _REFUSALS.get(final.get("reason"), "Order was not accepted."))
+        if final.get("status") == "REJECTED" and final.get("reason") != Reason.LIST_REJECTED:
+            if kind in ("OTO", "OTOCO") and final is finals[0] and final.get("reason") == Reason.WOULD_TAKE:
+                raise errors.refusal(Reason.WOULD_TAKE)  # the working order alone: an order's answer
+            raise errors.refusal(final["reason"], errors.ORDER_LIST)
     return web.json_response(orderlists.placed_json(finals, stage.rules[oco.symbol], oco.resp_type,
                                                     [f for _, f in answers], account_id, accepted.timestamp))
 

@@ -21,10 +21,11 @@ from aiohttp import web
 from ..binance import errors, orderops, params, views
 from ..binance.errors import ApiError
 from ..model.commands import Amend, Cancel, NewOrder
-from ..stages.acquiring import DUPLICATE, CommandError, Waiter, cancel_client_id
+from ..model.reasons import Reason
+from ..stages.acquiring import CommandError, Waiter, cancel_client_id
 from .admission import deadline_of
 from . import orderlists, trading
-from .plumbing import COMMAND_ERRORS, INTAKE, STAGE, commit, now_ms, signed
+from .plumbing import INTAKE, STAGE, commit, now_ms, signed
 from .ratelimit import count_order
 
 # ------------------------------------------------------------------------------ order/test
@@ -42,7 +43,7 @@ async def test_order(app: web.Application, account_id: int, p: dict, deadline: f
                                      order.time_in_force.name, order.price, order.qty, order.quote_qty, "", order.stp.name,
                                      0), now_ms())
     except CommandError as exc:
-        raise COMMAND_ERRORS[exc.kind]() from None
+        raise errors.refusal(exc.reason) from None
     return orderops.commission_rates_json(stage.rules[order.symbol]) if compute else {}
 
 
@@ -92,7 +93,7 @@ async def _cancel(app: web.Application, account_id: int, cmd: orderops.CancelRep
     order = stage.find_order(account_id, cmd.cancel_order_id, cmd.cancel_orig_client_order_id)
     if order is None or order["symbol"] != symbol or \
             not params.order_matches_ref(order, cmd.cancel_order_id, cmd.cancel_orig_client_order_id):
-        return errors.unknown_order()
+        return errors.refusal(Reason.UNKNOWN_ORDER)
     order_id = order["order_id"]
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
@@ -101,17 +102,17 @@ async def _cancel(app: web.Application, account_id: int, cmd: orderops.CancelRep
         accepted, outputs = stage.cancel(Cancel(account_id, symbol, order_id, 0, cmd.cancel_client_order_id,
                                                 cmd.cancel_restrictions), waiter)
     except CommandError:
-        return errors.unknown_order()
+        return errors.refusal(Reason.UNKNOWN_ORDER)
     try:
         await commit(app, accepted, outputs, deadline)
     except ApiError:
         trading.forget_waiter(app, order_id)
         raise errors.timeout() from None
     final = await trading.wait_answer(app, answer, order_id, deadline)
-    if final.get("reason") == "cancel_restrictions":
-        return errors.cancel_restricted()
+    if final.get("reason") == Reason.CANCEL_RESTRICTIONS:
+        return errors.refusal(Reason.CANCEL_RESTRICTIONS)
     if not final or final.get("status") != "CANCELED":
-        return errors.unknown_order()
+        return errors.refusal(Reason.UNKNOWN_ORDER)
     return views.cancel_json(final, stage.rules[symbol], cancel_client_id(accepted), accepted.timestamp)
 
 
@@ -121,7 +122,7 @@ async def _place(app: web.Application, account_id: int, order_params: dict, dead
     try:
         return await trading.place_order(app, account_id, order_params, deadline)
     except CommandError as exc:
-        return COMMAND_ERRORS[exc.kind]()
+        return errors.refusal(exc.reason)
     except ApiError as exc:
         if exc.code == -1007:
             raise
@@ -141,9 +142,9 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
     if order is None or order["symbol"] != cmd.symbol or \
             not params.order_matches_ref(order, cmd.order_id, cmd.orig_client_order_id) or \
             order["order_id"] not in stage.account(account_id).open_orders:
-        raise orderops.amend_error("unknown_order")
+        raise errors.refusal(Reason.UNKNOWN_ORDER, errors.AMEND)
     if cmd.new_qty >= order["qty"]:  # (Match decides again on the order's exact state)
-        raise orderops.amend_error("no_change" if cmd.new_qty == order["qty"] else "increase")
+        raise errors.refusal(Reason.NO_CHANGE if cmd.new_qty == order["qty"] else Reason.INCREASE, errors.AMEND)
     order_id, orig_client_id = order["order_id"], order["client_order_id"]
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
@@ -152,7 +153,7 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
         accepted, outputs = stage.amend(Amend(account_id, cmd.symbol, order_id, 0, cmd.new_qty,
                                               cmd.new_client_order_id), waiter)
     except CommandError as exc:
-        raise orderops.amend_error("duplicate_client_order_id" if exc.kind == DUPLICATE else "unknown_order") from None
+        raise errors.refusal(exc.reason, errors.AMEND) from None
     try:
         await commit(app, accepted, outputs, deadline)
     except ApiError:
@@ -160,7 +161,7 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
         raise errors.timeout() from None
     final = await trading.wait_answer(app, answer, order_id, deadline)
     if "amend_rejected" in final:
-        raise orderops.amend_error(final["amend_rejected"])
+        raise errors.refusal(final["amend_rejected"], errors.AMEND)
     return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp)
 
 

@@ -17,8 +17,7 @@ from aiohttp.web_protocol import RequestHandler
 from ..accounts import Accounts
 from ..journal import Journal, JournalError
 from ..model.commands import ENCODER as COMMANDS
-from ..stages.acquiring import (DUPLICATE, MAX_NUM_ALGO_ORDERS, MAX_NUM_ORDERS, NSF, OVERLOADED,
-                                PERCENT_PRICE_BY_SIDE, UNKNOWN_ORDER, AcquiringStage, CommandError)
+from ..stages.acquiring import AcquiringStage, CommandError
 from ..binance import auth, errors
 from ..binance.errors import ApiError
 from .intake import Intake
@@ -34,17 +33,6 @@ PENDING = web.AppKey("pending", deque)
 INTAKE = web.AppKey("intake", Intake)
 #: a request whose body could not be read: its connection cannot carry another request
 UNREADABLE = "spot_seda.unreadable_body"
-
-COMMAND_ERRORS = {
-    NSF: errors.insufficient_balance,
-    DUPLICATE: errors.duplicate_order,
-    UNKNOWN_ORDER: errors.unknown_order,
-    OVERLOADED: errors.overloaded,
-    MAX_NUM_ORDERS: lambda: errors.filter_failure("MAX_NUM_ORDERS"),
-    MAX_NUM_ALGO_ORDERS: lambda: errors.filter_failure("MAX_NUM_ALGO_ORDERS"),
-    PERCENT_PRICE_BY_SIDE: lambda: errors.filter_failure("PERCENT_PRICE_BY_SIDE"),
-}
-
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -67,7 +55,7 @@ async def _answer(request: web.Request, handler) -> web.StreamResponse:
     except ApiError as exc:
         return web.json_response(exc.body(), status=exc.status)
     except CommandError as exc:
-        err = COMMAND_ERRORS[exc.kind]()
+        err = errors.refusal(exc.reason)
         return web.json_response(err.body(), status=err.status)
     except web.HTTPRequestEntityTooLarge:
         err = errors.body_too_large(request.app[STAGE].ctx.settings.node.max_body_bytes)

@@ -18,6 +18,7 @@ from aiohttp import web
 from ..binance import errors, params, views
 from ..model.commands import Cancel, NewOrder
 from ..model.enums import OrderType
+from ..model.reasons import Reason
 from ..stages.acquiring import CommandError, Waiter, cancel_client_id
 from .intake import Intake
 from .plumbing import HISTORY, INTAKE, STAGE, commit, now_ms, read_fresh
@@ -56,10 +57,8 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
     if answer is None:
         return views.order_ack(order, rules) | strategy
     final, fills = await wait_answer(app, answer, order["order_id"], deadline)
-    if final.get("status") == "REJECTED" and final.get("reason") == "would_take":
-        raise errors.would_take()
-    if final.get("status") == "REJECTED" and final.get("reason") == "would_trigger":
-        raise errors.would_trigger()
+    if final.get("status") == "REJECTED" and final.get("reason") in (Reason.WOULD_TAKE, Reason.WOULD_TRIGGER):
+        raise errors.refusal(final["reason"])
     if resp_type == "ACK":
         return views.order_ack(order, rules) | strategy
     if resp_type == "RESULT":
@@ -94,7 +93,7 @@ async def cancel_order(app: web.Application, account_id: int, p: Params, deadlin
     restrictions = params.parse_cancel_restrictions(p)
     order = stage.find_order(account_id, order_id, client_id)
     if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
-        raise errors.unknown_order()
+        raise errors.refusal(Reason.UNKNOWN_ORDER)
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
     await app[INTAKE].admit(deadline)
@@ -105,10 +104,10 @@ async def cancel_order(app: web.Application, account_id: int, p: Params, deadlin
         forget_waiter(app, order["order_id"])
         raise
     final = await wait_answer(app, answer, order["order_id"], deadline)
-    if final.get("reason") == "cancel_restrictions":
-        raise errors.cancel_restricted()
+    if final.get("reason") == Reason.CANCEL_RESTRICTIONS:
+        raise errors.refusal(Reason.CANCEL_RESTRICTIONS)
     if not final or final.get("status") != "CANCELED":
-        raise errors.unknown_order()
+        raise errors.refusal(Reason.UNKNOWN_ORDER)
     return views.cancel_json(final, stage.rules[symbol], cancel_client_id(accepted), accepted.timestamp)
 
 
@@ -118,7 +117,7 @@ async def cancel_open_orders(app: web.Application, account_id: int, p: Params, d
     symbol = params.parse_symbol(p, stage.rules)
     orders = [o for o in stage.account(account_id).open_orders.values() if o["symbol"] == symbol]
     if not orders:
-        raise errors.unknown_order()
+        raise errors.refusal(Reason.UNKNOWN_ORDER)
     loop = asyncio.get_running_loop()
     futures = []
     try:

@@ -39,13 +39,14 @@ from weakref import WeakSet
 import msgspec
 from aiohttp import WSMsgType, web
 
+from ..model.reasons import Reason
 from ..binance import auth, errors
 from ..binance.errors import ApiError
 from ..stages.acquiring import CommandError
 from . import market, orderops, trading
 from .admission import ADMISSION
 from .fanout import GOING_AWAY, POLICY_VIOLATION, Client, Hub, text_frame
-from .plumbing import ACCOUNTS, COMMAND_ERRORS, STAGE
+from .plumbing import ACCOUNTS, STAGE
 from .ratelimit import LIMITER, client_key, weight_of
 from .relay import UserDataRelay
 
@@ -242,7 +243,7 @@ class Connection:
         why = gate.refusal_of(order)
         if why is not None:
             gate.note_shed(order, why)
-            err = errors.overloaded()
+            err = errors.refusal(Reason.OVERLOADED)
             return self.answer(req_id, err.status, error=err,
                                rate_limits=limiter.weight_usage(counters) if show else None)
         gate.in_flight += 1
@@ -269,7 +270,7 @@ class Connection:
         except ApiError as exc:
             self.answer(req_id, exc.status, error=exc, rate_limits=self.usage(show, orders_usage, counters))
         except CommandError as exc:
-            err = COMMAND_ERRORS[exc.kind]()
+            err = errors.refusal(exc.reason)
             self.answer(req_id, err.status, error=err, rate_limits=self.usage(show, orders_usage, counters))
         except Exception:
             log.exception("unexpected error in WebSocket API method %s", name)

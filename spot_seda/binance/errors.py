@@ -19,6 +19,8 @@ A success body never has a "code" key; only `ApiError.body()` produces one.
 
 from __future__ import annotations
 
+from ..model.reasons import Reason
+
 DECIMAL_RANGE = r"^([0-9]{1,20})(\.[0-9]{1,20})?$"
 INT_RANGE = r"^[0-9]{1,20}$"
 SYMBOL_RANGE = r"^[A-Z0-9-_.]{1,20}$"
@@ -101,12 +103,6 @@ def unauthorized() -> ApiError:
     """-1002 (HTTP 401): a WebSocket API request that needs a logged-on session (or an Ed25519 key
     for `session.logon`) without one."""
     return ApiError(-1002, "You are not authorized to execute this request.", 401)
-
-
-def overloaded() -> ApiError:
-    """-1003 "Too many requests queued." with HTTP 503: the HTTP stage's backlog (api/admission.py) or
-    the engine's is past the admission limit; nothing was done."""
-    return ApiError(-1003, "Too many requests queued.", 503)
 
 
 def rate_limited(limit: int, interval: str) -> ApiError:
@@ -304,39 +300,9 @@ def notional() -> ApiError:
     return filter_failure(NOTIONAL)
 
 
-def insufficient_balance() -> ApiError:
-    return ApiError(-2010, "Account has insufficient balance for requested action.")
-
-
-def would_take() -> ApiError:
-    """A LIMIT_MAKER order that would immediately match."""
-    return ApiError(-2010, "Order would immediately match and take.")
-
-
-def would_trigger() -> ApiError:
-    """A stop order whose stop price the last trade price has already reached (reject reason
-    STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY). The text is what Binance's servers answer and clients
-    match (ccxt, trading bots); errors.md words the same rejection "Order would trigger immediately."."""
-    return ApiError(-2010, "Stop price would trigger immediately.")
-
-
 def trailing_stop_unsupported() -> ApiError:
     """trailingDelta on a symbol whose exchangeInfo says allowTrailingStop false (every symbol here)."""
     return ApiError(-2010, "Trailing stop orders are not supported for this symbol.")
-
-
-def duplicate_order() -> ApiError:
-    return ApiError(-2010, "Duplicate order sent.")
-
-
-def unknown_order() -> ApiError:
-    """-2011: a cancel of an order that is not open (or not this account's)."""
-    return ApiError(-2011, "Unknown order sent.")
-
-
-def cancel_restricted() -> ApiError:
-    """-2011 for a cancel whose cancelRestrictions the order does not meet."""
-    return ApiError(-2011, "Order was not canceled due to cancel restrictions.")
 
 
 def order_does_not_exist() -> ApiError:
@@ -379,3 +345,55 @@ def private_stream(name: str) -> ApiError:
     admin token: code 2 as any refused stream request, HTTP 401 when refused at the handshake."""
     return ApiError(2, f"Invalid request: stream '{name}' is private; it needs the admin token "
                        "(the X-Admin-Token header of the WebSocket handshake)", 401)
+
+
+# ------------------------------------------------------------------------------ refusals
+# Why a command was refused or an order ended at once (model/reasons.py: Acquiring's CommandError,
+# the book's report, an amend the book refused) -> Binance's answer: the one table between the two.
+
+#: kinds of request where Binance answers a reason differently from an order's or a cancel's
+AMEND, ORDER_LIST = "amend", "orderList"
+_ANY = ""
+_LIST_PRICES = "The relationship of the prices for the orders is not correct."
+_AMEND_INCREASE = "Order amend (quantity increase) is not supported."
+
+#: (kind of request, reason) -> (code, text, HTTP status)
+REFUSALS: dict[tuple[str, Reason], tuple[int, str, int]] = {
+    (_ANY, Reason.INSUFFICIENT_BALANCE): (-2010, "Account has insufficient balance for requested action.", 400),
+    (_ANY, Reason.DUPLICATE_ORDER): (-2010, "Duplicate order sent.", 400),
+    # a cancel of an order that is not open (or not this account's)
+    (_ANY, Reason.UNKNOWN_ORDER): (-2011, "Unknown order sent.", 400),
+    # the HTTP stage's backlog (api/admission.py) or the engine's is past its limit; nothing was done
+    (_ANY, Reason.OVERLOADED): (-1003, "Too many requests queued.", 503),
+    (_ANY, Reason.MAX_NUM_ORDERS): (-1013, "Filter failure: MAX_NUM_ORDERS", 400),
+    (_ANY, Reason.MAX_NUM_ALGO_ORDERS): (-1013, "Filter failure: MAX_NUM_ALGO_ORDERS", 400),
+    (_ANY, Reason.PERCENT_PRICE_BY_SIDE): (-1013, "Filter failure: PERCENT_PRICE_BY_SIDE", 400),
+    # a LIMIT_MAKER order that would immediately match
+    (_ANY, Reason.WOULD_TAKE): (-2010, "Order would immediately match and take.", 400),
+    # a stop order whose stop price the last trade price has already reached (reject reason
+    # STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY): the text Binance's servers answer and clients match
+    # (ccxt, trading bots); errors.md words the same rejection "Order would trigger immediately."
+    (_ANY, Reason.WOULD_TRIGGER): (-2010, "Stop price would trigger immediately.", 400),
+    (_ANY, Reason.CANCEL_RESTRICTIONS): (-2011, "Order was not canceled due to cancel restrictions.", 400),
+    # an amend that changed nothing: -2038 ORDER_AMEND_REJECTED with Binance's texts
+    (AMEND, Reason.UNKNOWN_ORDER): (-2038, "Unknown order sent.", 400),
+    (AMEND, Reason.INCREASE): (-2038, _AMEND_INCREASE, 400),
+    (AMEND, Reason.NOT_REDUCING): (-2038, _AMEND_INCREASE, 400),  # the quantity changed under the request
+    (AMEND, Reason.NO_CHANGE): (-2038, "The requested action would change no state; rejecting", 400),
+    (AMEND, Reason.DUPLICATE_ORDER): (-2038, "Duplicate order sent.", 400),
+    (AMEND, Reason.DUPLICATE_CLIENT_ORDER_ID): (-2038, "Duplicate order sent.", 400),
+    (AMEND, Reason.ORDER_LIST): (-2038, "Order amend is not supported for this order.", 400),
+    # an order list whose leg the book refused
+    (ORDER_LIST, Reason.WOULD_TAKE): (-2010, _LIST_PRICES, 400),
+    (ORDER_LIST, Reason.WOULD_TRIGGER): (-2010, _LIST_PRICES, 400),
+    (ORDER_LIST, Reason.DUPLICATE_CLIENT_ORDER_ID): (-2010, "Duplicate order sent.", 400),
+    (ORDER_LIST, Reason.DUPLICATE_ORDER_ID): (-2010, "Order was not accepted.", 400),
+}
+
+
+def refusal(reason: Reason | str, request: str = _ANY) -> ApiError:
+    """Binance's error for `reason` (a Reason, or the change log's word for one) in a request of the
+    kind `request` (AMEND, ORDER_LIST; default: an order or a cancel). A reason the table does not
+    name for that kind is a bug: KeyError."""
+    code, text, status = REFUSALS.get((request, reason)) or REFUSALS[(_ANY, reason)]
+    return ApiError(code, text, status)

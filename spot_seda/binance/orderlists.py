@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import msgspec
 
 from ..model.symbols import SymbolRules
+from ..model.reasons import Reason
 from . import errors
 from .errors import ApiError
 from .params import RESP_TYPES, NewOrder, _CLIENT_ORDER_ID, _get, parse_int, parse_new_order, parse_symbol
@@ -123,7 +124,7 @@ def _order_list(params, symbol: str, legs: tuple, known: frozenset[str]) -> Oco:
     id, the answer's type, no parameter it does not know."""
     cids = [leg.client_order_id for leg in legs if leg.client_order_id]
     if len(set(cids)) != len(cids):
-        raise errors.duplicate_order()
+        raise errors.refusal(Reason.DUPLICATE_ORDER)
     list_cid = _get(params, "listClientOrderId")
     if list_cid == "":
         raise errors.empty_new_client_order_id()

@@ -11,7 +11,7 @@ rest-api.md defines them. No I/O; every bad input is an ApiError with Binance's 
   as Binance evaluates filters first: a bad parameter is a plain error and changes nothing.
 - amend/keepPriority takes symbol, orderId and/or origClientOrderId, newQty (mandatory, on the
   LOT_SIZE step and within it: -1013 otherwise) and newClientOrderId. Whether newQty is below the
-  order's quantity is the order's question (-2038, see `amend_error`).
+  order's quantity is the order's question (-2038: errors.refusal(..., errors.AMEND)).
 """
 
 from __future__ import annotations
@@ -172,23 +172,6 @@ def parse_amend(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
     _check_known(params, AMEND_PARAMS)
     return AmendOrder(symbol=symbol, order_id=order_id, orig_client_order_id=client_id, new_client_order_id=new_cid,
                       new_qty=new_qty)
-
-
-#: why an amend changed nothing -> Binance's -2038 ORDER_AMEND_REJECTED text
-AMEND_MESSAGES = {
-    "unknown_order": "Unknown order sent.",
-    "increase": "Order amend (quantity increase) is not supported.",
-    "no_change": "The requested action would change no state; rejecting",
-    "duplicate_client_order_id": "Duplicate order sent.",
-    # (not given by this node any more: every order of a list can be amended, as on Binance)
-    "order_list": "Order amend is not supported for this order.",
-}
-
-
-def amend_error(reason: str) -> ApiError:
-    """-2038 with Binance's message for an amend the order refused (engine reasons included:
-    "not_reducing" when the order's quantity changed under the request)."""
-    return ApiError(-2038, AMEND_MESSAGES.get(reason, AMEND_MESSAGES["increase"]))
 
 
 def amend_json(order: Mapping, rules: SymbolRules, orig_client_order_id: str, transact_time: int) -> dict:

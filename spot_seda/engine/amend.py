@@ -29,6 +29,7 @@ from __future__ import annotations
 import msgspec
 
 from ..model.enums import OrderStatus, OrderType, Side
+from ..model.reasons import Reason
 from .ledger import order_hold
 from .results import ResultCode
 
@@ -74,7 +75,7 @@ class AmendMixin:
         if stop is None and new_qty <= order.executed + order.prevented:  # nothing would be left open: it ends
             self._cancel(order, out)
             report = out[0]
-            out[0] = msgspec.structs.replace(report, status=OrderStatus.EXPIRED, reason="amend")
+            out[0] = msgspec.structs.replace(report, status=OrderStatus.EXPIRED, reason=Reason.AMENDED)
             if order_id in self._oto:  # an OTO's working order ended: its pending order goes
                 self._working_ended(order_id, False, out)
             return out

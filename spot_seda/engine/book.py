@@ -66,6 +66,7 @@ import msgspec
 
 from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, triggers_on_fall
 from ..model.symbols import SymbolRules
+from ..model.reasons import Reason
 from .amend import AmendMixin
 from .oco import OcoMixin
 from .oto import OtoMixin
@@ -81,6 +82,7 @@ _CANCELED = OrderStatus.CANCELED
 _EXPIRED = OrderStatus.EXPIRED
 _EXPIRED_IN_MATCH = OrderStatus.EXPIRED_IN_MATCH
 _REJECTED = OrderStatus.REJECTED
+_BY_STP = Reason.SELF_TRADE_PREVENTED  # (the reason of an order expired by self-trade prevention)
 _LIMIT = OrderType.LIMIT
 _MARKET = OrderType.MARKET
 _LIMIT_MAKER = OrderType.LIMIT_MAKER
@@ -292,7 +294,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
         out: list = []
         known = order_id in self._orders or order_id in self._stops
         if known or (client_order_id and (account, client_order_id) in self._by_client):
-            reason = "duplicate_order_id" if known else "duplicate_client_order_id"
+            reason = Reason.DUPLICATE_ORDER_ID if known else Reason.DUPLICATE_CLIENT_ORDER_ID
             out.append(OrderReport(order_id, account, _REJECTED, 0, 0, 0, reason))
             return out
         if type >= _FIRST_STOP:
@@ -310,10 +312,10 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
         keys = self._keys[other]
         if type == _LIMIT_MAKER:
             if keys and keys[-1] >= limit_key:
-                out.append(OrderReport(order_id, account, _REJECTED, 0, 0, 0, "would_take"))
+                out.append(OrderReport(order_id, account, _REJECTED, 0, 0, 0, Reason.WOULD_TAKE))
                 return out
         elif time_in_force == _FOK and type != _MARKET and not self._fok_fillable(keys, other, limit_key, qty, account, stp):
-            out.append(OrderReport(order_id, account, _EXPIRED, 0, 0, 0, "fok_unfilled"))
+            out.append(OrderReport(order_id, account, _EXPIRED, 0, 0, 0, Reason.FOK_UNFILLED))
             return out
 
         executed = 0
@@ -367,14 +369,14 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
                                 maker.leaves = 0
                                 self._unindex(maker)
                                 append(OrderReport(maker.order_id, maker.account, _EXPIRED_IN_MATCH, maker.executed,
-                                                   maker.cum_quote, 0, "stp", maker.prevented))
+                                                   maker.cum_quote, 0, _BY_STP, maker.prevented))
                             else:
                                 maker.leaves = m_leaves - cut
                                 append(OrderReport(maker.order_id, maker.account, _PARTIAL if maker.executed else _NEW,
                                                    maker.executed, maker.cum_quote, maker.leaves, "", maker.prevented,
                                                    lp * maker.leaves // scale if maker.side == _BUY else maker.leaves))
                             if not remaining:
-                                stopped = "stp"
+                                stopped = _BY_STP
                                 break
                             continue
                         if stp != _STP_TAKER:  # EXPIRE_MAKER / EXPIRE_BOTH: the maker goes
@@ -383,9 +385,9 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
                             level.count -= 1
                             maker.leaves = 0
                             self._unindex(maker)
-                            append(OrderReport(maker.order_id, maker.account, _EXPIRED_IN_MATCH, maker.executed, maker.cum_quote, 0, "stp"))
+                            append(OrderReport(maker.order_id, maker.account, _EXPIRED_IN_MATCH, maker.executed, maker.cum_quote, 0, _BY_STP))
                         if stp != _STP_MAKER:  # EXPIRE_TAKER / EXPIRE_BOTH: the taker stops
-                            stopped = "stp"
+                            stopped = _BY_STP
                             break
                         continue
                     fill = m_leaves if m_leaves < remaining else remaining
@@ -448,14 +450,14 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
                 self.last_price = last_price
 
         # ---- the taker's fate
-        if stopped == "stp":
-            out.append(OrderReport(order_id, account, _EXPIRED_IN_MATCH, executed, cum_quote, 0, "stp", prevented))
+        if stopped == _BY_STP:
+            out.append(OrderReport(order_id, account, _EXPIRED_IN_MATCH, executed, cum_quote, 0, _BY_STP, prevented))
         elif not remaining or stopped == "budget":
             out.append(OrderReport(order_id, account, _FILLED, executed, cum_quote, 0, "", prevented))
         elif type == _MARKET:
-            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "no_liquidity", prevented))
+            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, Reason.NO_LIQUIDITY, prevented))
         elif time_in_force != _GTC and type != _LIMIT_MAKER:
-            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, "ioc_leftover", prevented))
+            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, Reason.IOC_LEFTOVER, prevented))
         else:
             self._rest(RestingOrder(order_id, account, side, price, remaining, executed, cum_quote, client_order_id, stp,
                                     timestamp, prevented), out)
@@ -467,7 +469,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
                 self._cancel_other_leg(leg, out)
         if oto:
             if order_id in oto:
-                working = (working or []) + [(order_id, stopped != "stp" and (not remaining or stopped == "budget"))]
+                working = (working or []) + [(order_id, stopped != _BY_STP and (not remaining or stopped == "budget"))]
             for order, filled in working or ():
                 self._working_ended(order, filled, out)
         if first_price and self._stops and not self._cascading:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import deque
 
 from ..model.enums import OrderStatus, OrderType, Side, triggers_on_fall
+from ..model.reasons import Reason
 
 _LIMIT_MAKER = OrderType.LIMIT_MAKER
 _FIRST_STOP = OrderType.STOP_LOSS
@@ -34,7 +35,7 @@ class OcoMixin:
         """Place two legs (each a tuple of place()'s arguments) linked as an OCO. Returns the records."""
         reasons = [self._refusal(*leg) for leg in (first, second)]
         if any(reasons):
-            return [_book.OrderReport(leg[0], leg[1], OrderStatus.REJECTED, 0, 0, 0, reason or "list_rejected")
+            return [_book.OrderReport(leg[0], leg[1], OrderStatus.REJECTED, 0, 0, 0, reason or Reason.LIST_REJECTED)
                     for leg, reason in zip((first, second), reasons)]
         out = self.place(*first) + self.place(*second)
         self._oco[first[0]] = second[0]
@@ -46,17 +47,17 @@ class OcoMixin:
                  stop_price: int = 0) -> str:
         """Why place() would reject this order ("" when it would not): the reasons it gives."""
         if order_id in self._orders or order_id in self._stops:
-            return "duplicate_order_id"
+            return Reason.DUPLICATE_ORDER_ID
         if client_order_id and (account, client_order_id) in self._by_client:
-            return "duplicate_client_order_id"
+            return Reason.DUPLICATE_CLIENT_ORDER_ID
         if type == _LIMIT_MAKER:
             keys = self._keys[1 - side]
             if keys and keys[-1] >= (-price if side == Side.BUY else price):
-                return "would_take"
+                return Reason.WOULD_TAKE
         elif type >= _FIRST_STOP:
             last = self.last_price
             if last and (last <= stop_price if triggers_on_fall(type, side) else last >= stop_price):
-                return "would_trigger"
+                return Reason.WOULD_TRIGGER
         return ""
 
     def _cancel_other_leg(self, order_id: int, out: list, queue: deque | None = None) -> None:

@@ -24,6 +24,7 @@ the rule runs inside the command that causes it: journaled, replayed and snapsho
 from __future__ import annotations
 
 from ..model.enums import OrderStatus, OrderType
+from ..model.reasons import Reason
 
 _FIRST_STOP = OrderType.STOP_LOSS
 
@@ -42,10 +43,10 @@ class OtoMixin:
         reason = self._refusal(*working)
         others = [self._pending_refusal(*p) for p in pending]
         if not reason and len(pending) == 2 and pending[0][8] and pending[0][8] == pending[1][8]:
-            others[1] = "duplicate_client_order_id"
+            others[1] = Reason.DUPLICATE_CLIENT_ORDER_ID
         if reason or any(others):
-            return [_book.OrderReport(working[0], working[1], OrderStatus.REJECTED, 0, 0, 0, reason or "list_rejected")] + \
-                [_book.OrderReport(p[0], p[1], OrderStatus.REJECTED, 0, 0, 0, (not reason and o) or "list_rejected")
+            return [_book.OrderReport(working[0], working[1], OrderStatus.REJECTED, 0, 0, 0, reason or Reason.LIST_REJECTED)] + \
+                [_book.OrderReport(p[0], p[1], OrderStatus.REJECTED, 0, 0, 0, (not reason and o) or Reason.LIST_REJECTED)
                  for p, o in zip(pending, others)]
         self._oto[working[0]] = pending
         for p in pending:
@@ -58,9 +59,9 @@ class OtoMixin:
     def _pending_refusal(self, order_id: int, account: int, *_args) -> str:
         client_order_id = _args[6] if len(_args) > 6 else ""
         if order_id in self._orders or order_id in self._stops or order_id in self._oto_of:
-            return "duplicate_order_id"
+            return Reason.DUPLICATE_ORDER_ID
         if client_order_id and (account, client_order_id) in self._by_client:
-            return "duplicate_client_order_id"
+            return Reason.DUPLICATE_CLIENT_ORDER_ID
         return ""
 
     def _working_ended(self, working_id: int, filled: bool, out: list) -> None:
@@ -110,7 +111,7 @@ class OtoMixin:
             if len(pending) == 2:
                 reasons = [self._refusal(*p) for p in pending]
                 if any(reasons):
-                    out += [_book.OrderReport(p[0], p[1], OrderStatus.REJECTED, 0, 0, 0, r or "list_rejected")
+                    out += [_book.OrderReport(p[0], p[1], OrderStatus.REJECTED, 0, 0, 0, r or Reason.LIST_REJECTED)
                             for p, r in zip(pending, reasons)]
                     continue
                 self._oco[pending[0][0]], self._oco[pending[1][0]] = pending[1][0], pending[0][0]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from ..model.reasons import Reason
+
 
 class ResultCode(IntEnum):
     OK = 0
@@ -24,6 +26,17 @@ class ResultCode(IntEnum):
     DUPLICATE_CLIENT_ORDER_ID = -3004  # an amend's new client order id is another open order's
     AMEND_NOT_REDUCING = -3005  # an amend's new quantity is not below the order's (engine/amend.py)
     AMEND_ORDER_LIST = -3006  # an amend of an OCO's leg (not supported: both legs share one quantity)
+    CANCEL_RESTRICTED = -3010  # a cancel whose cancelRestrictions the order does not meet
+
+
+#: the reason (model/reasons.py) a refusal of the book is reported with: the change log's `reason`
+REASONS = {
+    ResultCode.UNKNOWN_ORDER: Reason.UNKNOWN_ORDER,
+    ResultCode.DUPLICATE_CLIENT_ORDER_ID: Reason.DUPLICATE_CLIENT_ORDER_ID,
+    ResultCode.AMEND_NOT_REDUCING: Reason.NOT_REDUCING,
+    ResultCode.AMEND_ORDER_LIST: Reason.ORDER_LIST,
+    ResultCode.CANCEL_RESTRICTED: Reason.CANCEL_RESTRICTIONS,
+}
 
 
 class InvariantError(RuntimeError):

@@ -9,6 +9,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections import deque
 
 from ..model.enums import OrderStatus, OrderType
+from ..model.reasons import Reason
 
 _NEW = OrderStatus.NEW
 _REJECTED = OrderStatus.REJECTED
@@ -23,7 +24,7 @@ class StopsMixin:
         last = self.last_price
         falls = stop.falls
         if out is not None and last and (last <= stop.stop_price if falls else last >= stop.stop_price):
-            out.append(_book.OrderReport(stop.order_id, stop.account, _REJECTED, 0, 0, 0, "would_trigger"))
+            out.append(_book.OrderReport(stop.order_id, stop.account, _REJECTED, 0, 0, 0, Reason.WOULD_TRIGGER))
             return
         self._stops[stop.order_id] = stop
         insort(self._falls if falls else self._rises, (stop.stop_price, stop.order_id))

@@ -155,7 +155,7 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
             if not journaled:
                 refused += 1
                 continue
-            raise InvariantBroken(f"journaled command refused on replay ({exc.kind}): {cmd}") from None
+            raise InvariantBroken(f"journaled command refused on replay ({exc.reason}): {cmd}") from None
         except (KeyError, ValueError) as exc:  # e.g. a symbol no longer in the configuration
             if not journaled:
                 raise

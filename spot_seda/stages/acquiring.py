@@ -37,6 +37,7 @@ from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Transfer
 from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of
 from ..model.enums import MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
+from ..model.reasons import Reason
 from .base import Endpoint, Publish
 from .orderlists import OrderListsMixin
 
@@ -49,21 +50,13 @@ _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
 
 
 class CommandError(Exception):
-    """An expected rejection; `kind` is one of the names below, mapped to Binance codes by the API."""
+    """An expected refusal of a command, before it reaches Match; `reason` (model/reasons.py) is
+    mapped to Binance's code and text by binance/errors.refusal."""
 
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(kind, detail)
-        self.kind = kind
+    def __init__(self, reason: Reason, detail: str = "") -> None:
+        super().__init__(reason, detail)
+        self.reason = reason
         self.detail = detail
-
-
-NSF = "insufficient_balance"
-DUPLICATE = "duplicate_order"
-UNKNOWN_ORDER = "unknown_order"
-OVERLOADED = "overloaded"
-MAX_NUM_ORDERS = "max_num_orders"
-MAX_NUM_ALGO_ORDERS = "max_num_algo_orders"
-PERCENT_PRICE_BY_SIDE = "percent_price_by_side"
 
 
 @dataclass
@@ -172,14 +165,14 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         """
         replay = cmd.order_id != 0
         if not replay and self.in_flight >= self.max_in_flight:
-            raise CommandError(OVERLOADED, f"{self.in_flight} commands are waiting for the matching engine")
+            raise CommandError(Reason.OVERLOADED, f"{self.in_flight} commands are waiting for the matching engine")
         rules = self.rules[cmd.symbol]
         account_id = cmd.account
         state = self.account(account_id)
         if not replay and cmd.client_order_id and cmd.client_order_id in state.client_ids:
             # (a journaled order passed this check once; the finish of an earlier order with its
             # client id may simply not have reached this view yet in a replay)
-            raise CommandError(DUPLICATE)
+            raise CommandError(Reason.DUPLICATE_ORDER)
         side, type = Side[cmd.side], OrderType[cmd.type]
         now = cmd.timestamp or self.clock()
         if not replay:
@@ -197,7 +190,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         order_id = cmd.order_id or self.next_order_id
         code, changes = self.ledger.freeze(order_id, account_id, asset, amount, force=journaled)
         if code != ResultCode.OK:
-            raise CommandError(NSF)
+            raise CommandError(Reason.INSUFFICIENT_BALANCE)
         self.next_order_id = max(self.next_order_id, order_id + 1)
         cmd = NewOrder(account_id, cmd.symbol, cmd.side, cmd.type, cmd.time_in_force, cmd.price, qty, quote_qty,
                        cmd.client_order_id or f"auto-{order_id}", cmd.stp, now, order_id, cmd.stop_price)
@@ -231,10 +224,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             avg = self.avg_prices.get(cmd.symbol)
             if avg is not None and not avg.price_ok(cmd.side == "BUY", cmd.price, rules.price_scale,
                                                     rules.percent_price[0], now):
-                raise CommandError(PERCENT_PRICE_BY_SIDE)
+                raise CommandError(Reason.PERCENT_PRICE_BY_SIDE)
 
     def cancel(self, cmd: Cancel, waiter: Waiter | None = None, journaled: bool = False) -> tuple[Cancel, list[Publish]]:
-        """Ask Match to cancel an open order of this account. Raises CommandError(UNKNOWN_ORDER).
+        """Ask Match to cancel an open order of this account. Raises CommandError(Reason.UNKNOWN_ORDER).
 
         A journaled cancel was accepted once and goes to Match as it is: whether this view still
         shows the order open depends on how far Match's reports have come, which a replay does not
@@ -242,7 +235,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         if not journaled:
             order = self.orders.get(cmd.order_id)
             if order is None or order["account"] != cmd.account or cmd.order_id not in self.account(cmd.account).open_orders:
-                raise CommandError(UNKNOWN_ORDER)
+                raise CommandError(Reason.UNKNOWN_ORDER)
             cmd = Cancel(cmd.account, order["symbol"], cmd.order_id, cmd.timestamp or self.clock(),
                          cmd.client_order_id, cmd.restrictions)
         now = cmd.timestamp
@@ -259,7 +252,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
 
     def amend(self, cmd: Amend, waiter: Waiter | None = None, journaled: bool = False) -> tuple[Amend, list[Publish]]:
         """Ask Match to reduce an open order's quantity keeping its priority (engine/amend.py).
-        Raises CommandError(UNKNOWN_ORDER) for an order not open for this account, DUPLICATE for a
+        Raises CommandError(Reason.UNKNOWN_ORDER) for an order not open for this account, DUPLICATE for a
         new client id another open order holds. Without a client id the order is named
         amend-<order_id> (Binance makes one up; this one is the same in a replay). A journaled amend
         goes to Match as it is (see cancel)."""
@@ -267,10 +260,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             order = self.orders.get(cmd.order_id)
             state = self.account(cmd.account)
             if order is None or order["account"] != cmd.account or cmd.order_id not in state.open_orders:
-                raise CommandError(UNKNOWN_ORDER)
+                raise CommandError(Reason.UNKNOWN_ORDER)
             cid = cmd.client_order_id or f"amend-{cmd.order_id}"
             if state.client_ids.get(cid, cmd.order_id) != cmd.order_id:
-                raise CommandError(DUPLICATE)
+                raise CommandError(Reason.DUPLICATE_ORDER)
             cmd = Amend(cmd.account, order["symbol"], cmd.order_id, cmd.timestamp or self.clock(), cmd.qty, cid)
         fields = [FieldChange("amend_requested", True), FieldChange("account", cmd.account),
                   FieldChange("symbol", cmd.symbol), FieldChange("new_qty", cmd.qty),
@@ -282,7 +275,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         return cmd, [(Topic.ORDER, cmd.symbol, [request])]
 
     def transfer(self, cmd: Transfer, journaled: bool = False) -> tuple[Transfer, list[Publish]]:
-        """Deposit (amount > 0) or withdraw (amount < 0) free funds. Raises CommandError(NSF) (not
+        """Deposit (amount > 0) or withdraw (amount < 0) free funds. Raises CommandError(Reason.INSUFFICIENT_BALANCE) (not
         for a `journaled` withdrawal: see new_order)."""
         ref = cmd.ref or f"transfer-{self.next_transfer_id}"
         if cmd.amount > 0:
@@ -290,7 +283,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         else:
             code, changes = self.ledger.withdraw(cmd.account, cmd.asset, -cmd.amount, ref, force=journaled)
         if code != ResultCode.OK:
-            raise CommandError(NSF)
+            raise CommandError(Reason.INSUFFICIENT_BALANCE)
         self.next_transfer_id += 1
         now = cmd.timestamp or self.clock()
         cmd = Transfer(cmd.account, cmd.asset, cmd.amount, now, ref)
@@ -417,11 +410,11 @@ def _check_open_order_limits(state: AccountState, rules, symbol: str, stop: bool
     orders = state.open_orders
     limit = rules.max_num_orders - extra
     if len(orders) >= limit and sum(1 for o in orders.values() if o["symbol"] == symbol) >= limit:
-        raise CommandError(MAX_NUM_ORDERS)
+        raise CommandError(Reason.MAX_NUM_ORDERS)
     if stop and sum(1 for o in orders.values()
                     if o["symbol"] == symbol and o["type"] in STOP_TYPES and o["working_time"] < 0) \
             >= rules.max_num_algo_orders:
-        raise CommandError(MAX_NUM_ALGO_ORDERS)
+        raise CommandError(Reason.MAX_NUM_ALGO_ORDERS)
 
 
 def cancel_client_id(cmd: Cancel) -> str:

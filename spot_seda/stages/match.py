@@ -29,19 +29,15 @@ from __future__ import annotations
 
 from ..engine.amend import Amended, AmendRejected
 from ..engine.book import CancelRejected, OrderBook, OrderReport, Trade, Triggered
-from ..engine.results import ResultCode
+from ..engine.results import REASONS, ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.entities import trade_id_of
 from ..model.enums import STOP_TYPES, EntityType, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
+from ..model.reasons import Reason
 from .base import Publish, Operator
 
 STATUS = [s.name for s in OrderStatus]
 ORDER, TRADE = EntityType.ORDER, EntityType.TRADE
-#: CancelRejected.code of a cancel whose cancelRestrictions the order does not meet
-CANCEL_RESTRICTED = -3010
-#: AmendRejected.code -> the reason word its entry carries
-AMEND_REASONS = {ResultCode.UNKNOWN_ORDER: "unknown_order", ResultCode.AMEND_NOT_REDUCING: "not_reducing",
-                 ResultCode.DUPLICATE_CLIENT_ORDER_ID: "duplicate_client_order_id", ResultCode.AMEND_ORDER_LIST: "order_list"}
 
 
 def _place_args(order_id: int, fields: dict, ts: int) -> tuple:
@@ -111,7 +107,7 @@ class MatchStage(Operator):
                 restriction = fields.get("cancel_restrictions")
                 if restriction and not _restriction_met(book.order(order_id), restriction):
                     # Binance's cancelRestrictions, checked here where the order's state is exact
-                    records = [CancelRejected(order_id, fields["account"], "", CANCEL_RESTRICTED)]
+                    records = [CancelRejected(order_id, fields["account"], "", ResultCode.CANCEL_RESTRICTED)]
                 else:
                     records = book.cancel(order_id, fields["account"])
                 cancel_id = fields.get("cancel_client_order_id")
@@ -138,7 +134,7 @@ class MatchStage(Operator):
         amended = False  # an amend's answer: its reports say so (module doc); an OCO's two legs both change
         amends: dict[int, Amended] = {}
         if records and type(records[0]) in (Amended, AmendRejected) or (
-                records and type(records[0]) is OrderReport and records[0].reason == "amend"):
+                records and type(records[0]) is OrderReport and records[0].reason == Reason.AMENDED):
             amended = True
             amends = {r.order_id: r for r in records if type(r) is Amended}
         for rec in records:
@@ -193,13 +189,13 @@ class MatchStage(Operator):
             elif kind is CancelRejected:
                 rejected = [FieldChange("cancel_rejected", True), FieldChange("account", rec.account),
                             FieldChange("symbol", symbol)]
-                if rec.code == CANCEL_RESTRICTED:
-                    rejected.append(FieldChange("reason", "cancel_restrictions"))
+                if rec.code == ResultCode.CANCEL_RESTRICTED:
+                    rejected.append(FieldChange("reason", REASONS[rec.code]))
                 orders.append(ChangeLogEntry(str(rec.order_id or command_order), ORDER, Updated(rejected), ts, 0))
             elif kind is AmendRejected:
                 orders.append(ChangeLogEntry(str(command_order), ORDER, Updated([
                     FieldChange("amend_rejected", True), FieldChange("account", rec.account),
-                    FieldChange("symbol", symbol), FieldChange("reason", AMEND_REASONS[rec.code]),
+                    FieldChange("symbol", symbol), FieldChange("reason", REASONS[rec.code]),
                 ]), ts, 0))
             # LevelChange: depth is derived from order updates downstream (engine/depthview.py);
             # Amended: carried by the amended order's report, which follows it

@@ -20,6 +20,7 @@ from ..model.changelog import ChangeLogEntry, Created, FieldChange
 from ..model.commands import NewOco, NewOrder, NewOto, NewOtoco
 from ..model.entities import ORDER_CREATED
 from ..model.enums import EntityType, OrderType, Side, Topic
+from ..model.reasons import Reason
 
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 
@@ -42,11 +43,11 @@ class OrderListsMixin:
         return self._new_list(cmd, "OTOCO", waiters, journaled)
 
     def _new_list(self, cmd, kind: str, waiters: tuple, journaled: bool):
-        from .acquiring import DUPLICATE, NSF, OVERLOADED, CommandError, balance_entries  # (acquiring imports us)
+        from .acquiring import CommandError, balance_entries  # (acquiring imports us)
 
         replay = cmd.order_list_id != 0
         if not replay and self.in_flight >= self.max_in_flight:
-            raise CommandError(OVERLOADED, f"{self.in_flight} commands are waiting for the matching engine")
+            raise CommandError(Reason.OVERLOADED, f"{self.in_flight} commands are waiting for the matching engine")
         rules = self.rules[cmd.symbol]
         account_id = cmd.account
         state = self.account(account_id)
@@ -54,7 +55,7 @@ class OrderListsMixin:
         legs = cmd.legs
         if not replay:
             if any(leg.client_order_id and leg.client_order_id in state.client_ids for leg in legs):
-                raise CommandError(DUPLICATE)
+                raise CommandError(Reason.DUPLICATE_ORDER)
             for leg in legs:
                 self.check_filters(leg, now, extra=1)
         needs, budgets = [], []
@@ -75,7 +76,7 @@ class OrderListsMixin:
             frozen = [(needs[0][0], max(n[1] for n in needs)), (needs[0][0], 0)]
             code, changes = self.ledger.freeze(first_id, account_id, frozen[0][0], frozen[0][1], force=journaled)
             if code != ResultCode.OK:
-                raise CommandError(NSF)
+                raise CommandError(Reason.INSUFFICIENT_BALANCE)
             if self.ledger.share_hold(second_id, first_id) != ResultCode.OK:
                 raise ValueError(f"OCO legs {first_id}, {second_id}: the hold cannot be shared")
         else:  # each its own, both or neither (an OTOCO's pair: one, shared)
@@ -86,7 +87,7 @@ class OrderListsMixin:
                 for asset in {n[0] for n in needs}:
                     if min(n[1] for n in needs) <= 0 or \
                             sum(n[1] for n in needs if n[0] == asset) > self.ledger.balance(account_id, asset)[0]:
-                        raise CommandError(NSF)
+                        raise CommandError(Reason.INSUFFICIENT_BALANCE)
             changes = []
             for order_id, (asset, amount) in zip(ids, needs):
                 code, more = self.ledger.freeze(order_id, account_id, asset, amount, force=journaled)

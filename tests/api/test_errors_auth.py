@@ -6,6 +6,8 @@ import pytest
 
 from spot_seda.binance import auth, errors
 from spot_seda.binance.errors import ApiError
+from spot_seda.engine.results import REASONS
+from spot_seda.model.reasons import Reason
 
 # Binance's documentation example (SIGNED endpoint examples for POST /api/v3/order)
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -46,17 +48,22 @@ EXACT = [
     (errors.price_filter(), -1013, "Filter failure: PRICE_FILTER", 400),
     (errors.lot_size(), -1013, "Filter failure: LOT_SIZE", 400),
     (errors.notional(), -1013, "Filter failure: NOTIONAL", 400),
-    (errors.insufficient_balance(), -2010, "Account has insufficient balance for requested action.", 400),
-    (errors.would_take(), -2010, "Order would immediately match and take.", 400),
-    (errors.duplicate_order(), -2010, "Duplicate order sent.", 400),
-    (errors.unknown_order(), -2011, "Unknown order sent.", 400),
+    (errors.refusal(Reason.INSUFFICIENT_BALANCE), -2010, "Account has insufficient balance for requested action.", 400),
+    (errors.refusal(Reason.WOULD_TAKE), -2010, "Order would immediately match and take.", 400),
+    (errors.refusal(Reason.DUPLICATE_ORDER), -2010, "Duplicate order sent.", 400),
+    (errors.refusal(Reason.UNKNOWN_ORDER), -2011, "Unknown order sent.", 400),
+    (errors.refusal(Reason.UNKNOWN_ORDER, errors.AMEND), -2038, "Unknown order sent.", 400),
+    (errors.refusal("not_reducing", errors.AMEND), -2038, "Order amend (quantity increase) is not supported.", 400),
+    (errors.refusal(Reason.WOULD_TAKE, errors.ORDER_LIST), -2010,
+     "The relationship of the prices for the orders is not correct.", 400),
+    (errors.refusal(Reason.MAX_NUM_ORDERS), -1013, "Filter failure: MAX_NUM_ORDERS", 400),
     (errors.order_does_not_exist(), -2013, "Order does not exist.", 400),
     (errors.invalid_signature(), -1022, "Signature for this request is not valid.", 400),
     (errors.timestamp_outside_recv_window(), -1021, "Timestamp for this request is outside of the recvWindow.", 400),
     (errors.timestamp_ahead(), -1021, "Timestamp for this request was 1000ms ahead of the server's time.", 400),
     (errors.bad_api_key_format(), -2014, "API-key format invalid.", 401),
     (errors.rejected_api_key(), -2015, "Invalid API-key, IP, or permissions for action.", 401),
-    (errors.overloaded(), -1003, "Too many requests queued.", 503),
+    (errors.refusal(Reason.OVERLOADED), -1003, "Too many requests queued.", 503),
     (errors.invalid_order_type(), -1116, "Invalid orderType.", 400),
     (errors.invalid_side(), -1117, "Invalid side.", 400),
     (errors.invalid_tif(), -1115, "Invalid timeInForce.", 400),
@@ -213,3 +220,24 @@ def test_ws_signature_binance_example():
         auth.verify_ws_signature(SECRET, params | {"signature": signature, "price": "52000.01"})
     with raises(-1102):
         auth.verify_ws_signature(SECRET, params)
+
+
+#: reasons an order ends with that are its answer's status (EXPIRED, EXPIRED_IN_MATCH ...), not an error
+ENDS_NOT_ERRORS = {Reason.FOK_UNFILLED, Reason.IOC_LEFTOVER, Reason.NO_LIQUIDITY, Reason.SELF_TRADE_PREVENTED,
+                   Reason.LIST_REJECTED, Reason.AMENDED}
+
+
+def test_every_refusal_has_one_binance_answer_and_no_other_reason_gets_a_default():
+    for reason in Reason:
+        kinds = {kind for kind, r in errors.REFUSALS if r == reason}
+        if reason in ENDS_NOT_ERRORS:
+            assert not kinds
+            with pytest.raises(KeyError):
+                errors.refusal(reason)
+        else:
+            assert kinds, reason
+            for kind in kinds:
+                assert errors.refusal(reason, kind).status in (400, 503)
+    for code, reason in REASONS.items():  # what the book refuses an amend or a cancel with
+        assert errors.refusal(reason, errors.AMEND if code != code.CANCEL_RESTRICTED else "").code in (-2038, -2011)
+    assert errors.refusal("would_take") == errors.refusal(Reason.WOULD_TAKE)  # the change log's word reads back
