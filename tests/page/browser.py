@@ -2,7 +2,7 @@
 
 Playwright (the `dev` extra) drives the browser, but it cannot download its own builds here (no
 route to its CDN), so it is pointed at Debian's `chromium` package instead. As the Kafka tests fetch
-their broker's jars on their first run (spot_seda/kafka_broker.py), the first page test on a fresh
+their broker's jars on their first run (spot_seda/kafka_broker/), the first page test on a fresh
 machine installs that package (`apt-get update && apt-get install -y chromium`, a few minutes, as
 root) and later runs find it in place. When it cannot be installed the tests fail, saying why and
 what to do: they are never skipped silently.

@@ -1,0 +1,61 @@
+"""`python -m spot_seda.kafka_broker`: brokers by hand (the package's docstring)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from .cluster import KafkaCluster
+from .jars import consumer_groups, kafka_version
+from .node import KafkaBroker
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["consumer-groups"]:  # kafka-consumer-groups.sh, from the Maven Central jars
+        return consumer_groups(argv[1:]).returncode
+    ap = argparse.ArgumentParser(prog="python -m spot_seda.kafka_broker",
+                                 description="Run Kafka brokers (KRaft) on this box until Ctrl-C or SIGTERM; "
+                                             "prints the bootstrap list on stdout.")
+    ap.add_argument("--brokers", type=int, default=1, help="how many brokers (default 1; 3 for replication 3)")
+    ap.add_argument("--data-dir", type=Path, help="keep the data here (default: a temp dir, removed on exit)")
+    ap.add_argument("--port", type=int, help="the broker's port (one broker only; default: a free one)")
+    ap.add_argument("--heap", help="each JVM's -Xmx (default 512m for one broker, 384m each for several)")
+    args = ap.parse_args(argv)
+    if args.brokers < 1:
+        ap.error("--brokers must be at least 1")
+    if args.port is not None and args.brokers != 1:
+        ap.error("--port goes with one broker only")
+
+    data_dir = args.data_dir
+    tmp = None
+    if data_dir is None:
+        tmp = tempfile.mkdtemp(prefix="spot_seda-kafka-")
+        data_dir = Path(tmp)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds through the with: brokers stopped
+    try:
+        if args.brokers == 1:
+            server = KafkaBroker(data_dir, args.port, heap=args.heap or "512m")
+        else:
+            server = KafkaCluster(data_dir, args.brokers, heap=args.heap or "384m")
+        with server:
+            print(f"Kafka {kafka_version()}: {args.brokers} broker(s) ready in {server.startup_s:.1f} s; "
+                  f"bootstrap: {server.bootstrap}; data: {data_dir}", file=sys.stderr)
+            print(server.bootstrap, flush=True)
+            try:
+                while True:
+                    signal.pause()
+            except KeyboardInterrupt:
+                print("stopping", file=sys.stderr)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
