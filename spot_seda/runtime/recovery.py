@@ -6,7 +6,8 @@ that command stream, so replaying it through the stages (in one process, see rep
 exactly the state the node had — books, holds, candles, views, output sequences — whichever stage
 or process died, and however. Persist is not replayed into: it runs as its own process from the
 start and is fed, in parallel, what the replay publishes beyond what its SQLite history already
-holds (the supervisor's `_fed`).
+holds (the supervisor's `_fed`). `recover_node` is the whole of it, as the supervisor runs it
+before the fork.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,11 +23,13 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from ..history import ReplayEnd
+from .. import commandlog
+from ..history import History, ReplayEnd
 from ..journal import Journal
 from ..bus.base import BusFull, Producer
 from ..model.commands import DECODER
 from ..stages.base import Runner, sequence_layout
+from ..topology import consumer_slot
 from . import snapshots
 from .inproc import InprocPipeline
 from .replay import apply_commands, with_progress
@@ -204,3 +208,97 @@ class Feed(Producer):
                 dead = [x.label for x in self.fed if x.process is None or not x.process.is_alive()]
                 if dead:
                     raise RuntimeError(f"{', '.join(dead)} died while the journal was being replayed") from None
+
+
+def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: list[str] | None
+                 ) -> tuple[dict[str, Runner], dict[str, dict[tuple[str, int], list]]]:
+    """Rebuild the stages from the journal before the fork: (the recovered runners by instance label,
+    what each instance must publish again). `fed`: the instances that run as their own processes
+    during the replay and are fed its output (Persist); `split`: the Acquiring instances' labels
+    when this machine runs them alone over Kafka, whose replay publishes only what Kafka lacks (kept
+    to publish again) and feeds no one. Writes the StartReport, rolls the history back to the
+    journal when it is ahead (`_check_history`), and freezes the rebuilt state for the children."""
+    gc.unfreeze()  # what an earlier recovery froze may be garbage now
+    if commandlog.enabled(settings):  # the cluster's command log and the local journal agree first
+        commandlog.reconcile(settings, journal_dir(data_dir))
+    groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
+    written = _written(settings, data_dir) if fed else {}
+    report = StartReport(history_written={f"{t}[{p}]/{who}": n for (t, p, who), n in sorted(written.items())})
+    if written:
+        log.info("📚 the history already holds %d streams up to sequences %s: the replay sends Persist only "
+                 "what follows", len(written), ", ".join(f"{t}[{p}]/{who}:{n}" for (t, p, who), n in sorted(written.items())))
+    tails: dict[str, _Unpublished] = {}
+    if split is not None:  # other machines read what Acquiring published: what it could not, it must now
+        tails = {label: _Unpublished(bus.last_sequences(label)) for label in split}
+
+        def feed(label: str) -> Producer:
+            return tails.get(label) or _Nowhere()
+    elif fed:
+        def feed(label: str) -> Producer:
+            return Feed(bus.producer(label, groups), fed, label, written)
+    else:
+        feed = None
+    recovered = rebuild(settings, data_dir, feed, tuple({x.spec.name for x in fed}), report)
+    republish = {label: tail.entries for label, tail in tails.items() if tail.entries}
+    for label, entries in republish.items():
+        log.info("📤 %s publishes again %d entries of the journal that Kafka lacks", label,
+                 sum(len(e) for e in entries.values()))
+    report.history_rolled_back = _check_history(settings, data_dir, recovered, written)
+    report.write(data_dir)
+    gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
+    return recovered, republish
+
+
+def _check_history(settings, data_dir: Path, recovered: dict[str, Runner],
+                   written: dict[tuple[str, int, str], int]) -> dict[str, int] | None:
+    """When the history holds output the journal does not reproduce (commands lost to a power
+    failure with journal.fsync = "batch" or "off": their rows had reached SQLite's disk, not
+    the journal's), roll the history back to what the replay rebuilt, so that it agrees with the
+    journal and the new commands that reuse those ids and sequences are written afresh."""
+    ends = {(topic, partition, label): nxt - 1 for label, runner in recovered.items()
+            for (topic, partition), nxt in runner.sequencer.next.items()}
+    ahead = sorted(channel for channel, seq in written.items() if seq > ends.get(channel, 0))
+    if not ahead:
+        return None
+    path = data_dir / "history.sqlite"
+    with History(path) as history:
+        counts = history.roll_back_to(replay_end(recovered, ends, settings))
+    log.error("⚠️  the history held output the journal does not reproduce on %s (commands lost to a power "
+              "failure with journal.fsync = %r?): rolled %s back to the journal: %s", ahead,
+              settings.journal.fsync, path, ", ".join(f"{n} {what}" for what, n in counts.items()))
+    return counts
+
+
+def _written(settings, data_dir: Path) -> dict[tuple[str, int, str], int]:
+    """What Persist has already written of each stream (History.progress): the replay need not
+    send it again."""
+    path = data_dir / "history.sqlite"
+    if not path.exists():
+        return {}
+    try:
+        with History(path, readonly=True) as history:
+            return history.progress(sequence_layout(settings))
+    except sqlite3.Error as exc:  # only a saving: Persist rewrites what it already has idempotently
+        log.warning("cannot read how far the history got (%s): the replay sends Persist everything", exc)
+        return {}
+
+
+class _Unpublished(Producer):
+    """Keeps what a replayed instance publishes past what Kafka already holds of it."""
+
+    def __init__(self, last: dict[tuple[str, int], int]) -> None:
+        self.last = last
+        self.entries: dict[tuple[str, int], list] = {}
+
+    def publish_to(self, topic, partition, entries) -> None:
+        done = self.last.get((topic, partition), 0)
+        fresh = [e for e in entries if e.sequence > done]
+        if fresh:
+            self.entries.setdefault((topic, partition), []).extend(fresh)
+
+
+class _Nowhere(Producer):
+    """Where the other stages of a split replay publish: they run on other machines, from Kafka."""
+
+    def publish_to(self, topic, partition, entries) -> None:
+        pass

@@ -16,25 +16,20 @@ the stages before the fork (runtime/recovery.py).
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import commandlog
-from ..history import History
 from ..bus import make_bus
-from ..bus.base import Producer
 from ..stages.base import Runner, sequence_layout
-from ..topology import ENTRY, StageSpec, consumer_slot, instances_of, stage_specs, wiring_for, with_role
+from ..topology import ENTRY, StageSpec, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
-from .recovery import Feed, StartReport, journal_dir, rebuild, replay_end, rotate_journal
+from .recovery import recover_node, rotate_journal
 from .stageproc import STOP_SIGNAL, stage_main
 
 log = logging.getLogger("spot_seda.supervisor")
@@ -183,81 +178,18 @@ class Supervisor:
 
     def recover(self) -> None:
         """Rebuild every deterministic stage's state from the journal, in this process, before the
-        fork: the children inherit it (copy-on-write), so each carries on exactly where the
-        acknowledged commands left it, output sequences included."""
-        self.recovered = {}
-        self.republish = {}
+        fork (recovery.recover_node): the children inherit it (copy-on-write), so each carries on
+        exactly where the acknowledged commands left it, output sequences included."""
+        self.recovered, self.republish = {}, {}
         if with_role(stage_specs(self.settings.node.topology), ENTRY) is None:  # replay enters there
             return
         if self.from_log:
             log.info("📜 no Acquiring here: %s start from the state they kept in Kafka, else afresh, and read "
                      "their input from Kafka", ", ".join(x.label for x in self.instances))
             return
-        gc.unfreeze()  # what an earlier recovery froze may be garbage now
-        if commandlog.enabled(self.settings):  # the cluster's command log and the local journal agree first
-            commandlog.reconcile(self.settings, journal_dir(self.data_dir))
-        fed = self._fed()
-        groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
-        written = self._written() if fed else {}
-        report = StartReport(history_written={f"{t}[{p}]/{who}": n for (t, p, who), n in sorted(written.items())})
-        if written:
-            log.info("📚 the history already holds %d streams up to sequences %s: the replay sends Persist only "
-                     "what follows", len(written), ", ".join(f"{t}[{p}]/{who}:{n}" for (t, p, who), n in sorted(written.items())))
-
-        def feed(label: str) -> Producer:
-            return Feed(self.bus.producer(label, groups), fed, label, written)
-
         split = self.only is not None and self.runs_acquiring and self.bus.rereads_from_start
-        if split:  # other machines read what Acquiring published: what it could not, it must now
-            mine = [x.label for x in self.instances if x.spec.role == ENTRY]
-            tails = {label: _Unpublished(self.bus.last_sequences(label)) for label in mine}
-
-            def feed(label: str) -> Producer:  # noqa: F811
-                return tails.get(label) or _Nowhere()
-
-        self.recovered = rebuild(self.settings, self.data_dir, feed if fed or split else None,
-                                 tuple({x.spec.name for x in fed}), report)
-        if split:
-            self.republish = {label: tail.entries for label, tail in tails.items() if tail.entries}
-            for label, tail in self.republish.items():
-                log.info("📤 %s publishes again %d entries of the journal that Kafka lacks", label,
-                         sum(len(e) for e in tail.values()))
-        report.history_rolled_back = self._check_history(written)
-        report.write(self.data_dir)
-        gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
-
-    def _check_history(self, written: dict[tuple[str, int, str], int]) -> dict[str, int] | None:
-        """When the history holds output the journal does not reproduce (commands lost to a power
-        failure with journal.fsync = "batch" or "off": their rows had reached SQLite's disk, not
-        the journal's), roll the history back to what the replay rebuilt, so that it agrees with the
-        journal and the new commands that reuse those ids and sequences are written afresh."""
-        ends = {(topic, partition, label): nxt - 1 for label, runner in self.recovered.items()
-                for (topic, partition), nxt in runner.sequencer.next.items()}
-        ahead = sorted(channel for channel, seq in written.items() if seq > ends.get(channel, 0))
-        if not ahead:
-            return None
-
-        path = self.data_dir / "history.sqlite"
-        with History(path) as history:
-            counts = history.roll_back_to(replay_end(self.recovered, ends, self.settings))
-        log.error("⚠️  the history held output the journal does not reproduce on %s (commands lost to a power "
-                  "failure with journal.fsync = %r?): rolled %s back to the journal: %s", ahead,
-                  self.settings.journal.fsync, path, ", ".join(f"{n} {what}" for what, n in counts.items()))
-        return counts
-
-    def _written(self) -> dict[tuple[str, int, str], int]:
-        """What Persist has already written of each stream (History.progress): the replay need not
-        send it again."""
-
-        path = self.data_dir / "history.sqlite"
-        if not path.exists():
-            return {}
-        try:
-            with History(path, readonly=True) as history:
-                return history.progress(sequence_layout(self.settings))
-        except sqlite3.Error as exc:  # only a saving: Persist rewrites what it already has idempotently
-            log.warning("cannot read how far the history got (%s): the replay sends Persist everything", exc)
-            return {}
+        entry = [x.label for x in self.instances if x.spec.role == ENTRY] if split else None
+        self.recovered, self.republish = recover_node(self.settings, self.data_dir, self.bus, self._fed(), entry)
 
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
@@ -453,22 +385,3 @@ class Supervisor:
 
     def pids(self) -> dict[str, int]:
         return {x.label: x.process.pid for x in self.instances if x.process is not None and x.process.is_alive()}
-
-
-class _Unpublished(Producer):
-    """Keeps what a replayed instance publishes past what Kafka already holds of it."""
-
-    def __init__(self, last: dict[tuple[str, int], int]) -> None:
-        self.last = last
-        self.entries: dict[tuple[str, int], list] = {}
-
-    def publish_to(self, topic, partition, entries) -> None:
-        done = self.last.get((topic, partition), 0)
-        fresh = [e for e in entries if e.sequence > done]
-        if fresh:
-            self.entries.setdefault((topic, partition), []).extend(fresh)
-
-
-class _Nowhere(Producer):
-    def publish_to(self, topic, partition, entries) -> None:
-        pass
