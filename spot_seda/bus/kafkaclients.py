@@ -1,0 +1,289 @@
+"""The Kafka transport's clients (bus/kafka.py is the bus and its topics): the producer that keeps a
+stage's order across its topics per partition number (header `d`, the offsets it must follow) and
+names itself in header `p`; the consumer that reads a group member's partitions of every topic,
+drops the producers its group does not read, holds a message until the offsets in its `d` header
+are consumed, and commits what it processed. See bus/kafka.py's docstring for the design.
+
+Fork safety: librdkafka clients own threads and must not cross a fork; the bus builds these lazily
+in the process that asks for them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ..model.changelog import Batch, ChangeLogEntry
+from .base import BusError, BusFull, Consumer, Producer, split_for_limit
+
+if TYPE_CHECKING:
+    from .kafka import KafkaBus
+
+
+def _kafka():
+    try:
+        import confluent_kafka
+        import confluent_kafka.admin  # noqa: F401  (ck.admin below)
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise BusError("bus.transport = 'kafka' needs the confluent-kafka package") from exc
+    return confluent_kafka
+
+
+def _read_range(consumer, tp, end: int, timeout: float = 30.0):
+    """The messages of tp from tp.offset up to `end` (exclusive), in order."""
+    consumer.assign([tp])
+    deadline = time.monotonic() + timeout
+    offset = tp.offset
+    try:
+        while offset < end:
+            if time.monotonic() > deadline:
+                raise BusError(f"reading {tp.topic}[{tp.partition}] from {tp.offset} timed out at {offset} of {end}")
+            for m in consumer.consume(num_messages=1000, timeout=0.5):
+                if m.error() is not None:
+                    continue  # end of partition
+                if m.offset() >= end:
+                    offset = end
+                    break
+                offset = m.offset() + 1
+                yield m
+    finally:
+        consumer.unassign()
+
+
+class KafkaProducer(Producer):
+    def __init__(self, bus: KafkaBus, name: str) -> None:
+        ck = _kafka()
+        self.name = name
+        self.partitions = bus.wiring.topics
+        self._names = {t: bus.kafka_topic(t) for t in bus.wiring.topics}
+        self._encode = bus.codec.encode
+        self._limit = bus.settings.max_message_bytes
+        self._timeout = bus.settings.put_timeout_s
+        self._failed: list[str] = []
+        self._header = ("p", name.encode())
+        #: the topics whose order per partition number this producer keeps (module docstring)
+        self._ordered = frozenset(bus.wiring.ordered.get(name.rpartition("-")[0], ()))
+        self._pending: dict[tuple[str, int], int] = {}  # (topic, partition) -> messages not acknowledged
+        self._acked: dict[tuple[str, int], int] = {}  # (topic, partition) -> offset of the last acknowledged
+        self._p = ck.Producer(bus.common | {
+            "enable.idempotence": True,  # acks=all, no reordering or duplicates on retry
+            "acks": "all",
+            "linger.ms": bus.kafka.linger_ms,
+            "message.max.bytes": max(self._limit + 4096, 1_000_000),
+            "client.id": name,
+        })
+
+    def _delivered(self, err, msg) -> None:
+        if err is not None:
+            self._failed.append(f"{msg.topic()}[{msg.partition()}]: {err}")
+            return
+        slot = (msg.topic(), msg.partition())
+        self._pending[slot] -= 1
+        if msg.offset() > self._acked.get(slot, -1):
+            self._acked[slot] = msg.offset()
+
+    def _after(self, name: str, partition: int) -> list[tuple[str, bytes]]:
+        """Headers for a message to `name`[partition]: the producer, and for an ordered producer the
+        acknowledged offsets of its messages to its other topics' same partition (after waiting
+        for the ones in flight)."""
+        headers = [self._header]
+        if not self._ordered:
+            return headers
+        others = [t for t in self._ordered if self._names[t] != name]
+        deadline = None
+        while any(self._pending.get((self._names[t], partition)) for t in others):
+            deadline = deadline or time.monotonic() + self._timeout
+            if time.monotonic() > deadline:
+                raise BusFull(f"{self.name}: Kafka did not acknowledge {name}[{partition}]'s predecessors "
+                              f"within {self._timeout}s")
+            self._p.poll(0.001)
+            if self._failed:
+                raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
+        deps = [f"{t}={self._acked[self._names[t], partition]}" for t in others
+                if (self._names[t], partition) in self._acked]
+        if deps:
+            headers.append(("d", ",".join(deps).encode()))
+        return headers
+
+    def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
+        if not entries:
+            return
+        if self._failed:
+            raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
+        name = self._names[topic]
+        headers = self._after(name, partition)
+        slot = (name, partition)
+        produce, poll = self._p.produce, self._p.poll
+        for message in split_for_limit(self._encode, Batch(topic, partition, self.name, entries), self._limit):
+            deadline = None
+            while True:
+                try:
+                    produce(name, message, partition=partition, headers=headers, on_delivery=self._delivered)
+                    self._pending[slot] = self._pending.get(slot, 0) + 1
+                    break
+                except BufferError:  # librdkafka's local queue is full: back-pressure
+                    deadline = deadline or time.monotonic() + self._timeout
+                    if time.monotonic() > deadline:
+                        raise BusFull(f"{self.name}: Kafka producer queue for {topic}[{partition}] stayed full "
+                                      f"for {self._timeout}s") from None
+                    poll(0.05)
+        poll(0)  # serve delivery reports
+
+    def flush(self, timeout: float | None = None) -> None:
+        left = self._p.flush(self._timeout if timeout is None else timeout)
+        if left:
+            raise BusError(f"{self.name}: {left} Kafka messages not delivered within the flush timeout")
+        if self._failed:
+            raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
+
+    def close(self) -> None:
+        self._p.flush(self._timeout)
+
+
+class KafkaConsumer(Consumer):
+    def __init__(self, bus: KafkaBus, group: str, member: int, topics: tuple[str, ...], members: int,
+                 start: dict[tuple[str, int], int]) -> None:
+        ck = _kafka()
+        self._ck = ck
+        self._max = bus.settings.batch_max
+        self._decode = bus.codec.decode
+        self._eof = ck.KafkaError._PARTITION_EOF
+        self._c = ck.Consumer(bus.common | {
+            "group.id": bus.prefix + group,
+            # offsets are stored as messages are handed to the stage and committed every second,
+            # for the lag tools: where to start is the supervisor's call (module docstring)
+            "enable.auto.commit": True,
+            "auto.commit.interval.ms": 1000,
+            "enable.auto.offset.store": False,
+            "fetch.wait.max.ms": 5,  # a stage waits in poll(); the broker should not hold fetches long
+            "client.id": f"{group}-{member}",
+        })
+        self._prefix = bus.prefix
+        wanted = bus.wiring.sources.get(group, {})
+        #: Kafka topic -> the producer stages this group reads there (None: all)
+        self._sources = {bus.kafka_topic(t): (frozenset(wanted[t]) if t in wanted else None) for t in topics}
+        offsets = bus.start_offsets | start
+        self._assigned = [ck.TopicPartition(bus.kafka_topic(t), p, offsets[bus.kafka_topic(t), p])
+                          for t in topics for p in range(bus.wiring.topics[t]) if p % members == member]
+        #: (Kafka topic, partition) -> the next offset to hand over (everything before it was)
+        self._next = {(tp.topic, tp.partition): tp.offset for tp in self._assigned}
+        #: (Kafka topic, partition) -> messages received but held until what they follow is handed over
+        self._held: dict[tuple[str, int], deque] = {}
+        self._stored: dict[tuple[str, int], int] = {}
+        self._c.assign(self._assigned)
+        self._closed = False
+
+    def poll(self, timeout: float) -> Iterator[Batch]:
+        # consume() would wait out its whole timeout unless the batch fills: wait for one message,
+        # then take whatever else is already here
+        self._store()  # the previous poll's batches were consumed: they count as processed
+        first = self._c.poll(max(timeout, 0.0))
+        if first is None:
+            if self._held:
+                yield from self._release()
+            return
+        messages = [first, *self._c.consume(num_messages=self._max - 1, timeout=0)] if self._max > 1 else [first]
+        for m in messages:
+            err = m.error()
+            if err is not None:
+                if err.code() == self._eof:
+                    continue
+                raise BusError(f"Kafka consumer error: {err}")
+            slot = (m.topic(), m.partition())
+            held = self._held.get(slot)
+            if held is not None:  # behind a held message of its partition: it waits too
+                held.append(m)
+                continue
+            if not self._ready(m):
+                self._held[slot] = deque([m])
+                continue
+            batch = self._take(m)
+            if batch is not None:
+                yield batch
+            if self._held:
+                yield from self._release()
+
+    def _ready(self, m) -> bool:
+        """Whether every message `m` must follow (header `d`) has been handed over already."""
+        headers = m.headers()
+        if not headers or len(headers) < 2:
+            return True
+        partition, nexts = m.partition(), self._next
+        for name, value in headers:
+            if name != "d":
+                continue
+            for dep in value.decode().split(","):
+                topic, _, offset = dep.rpartition("=")
+                slot = (self._prefix + topic, partition)
+                if slot in nexts and nexts[slot] <= int(offset):
+                    return False
+        return True
+
+    def _take(self, m) -> Batch | None:
+        """Hand `m` over: its batch, or None when its producer is not one this group reads."""
+        name = m.topic()
+        self._next[name, m.partition()] = m.offset() + 1
+        sources = self._sources[name]
+        if sources is not None:
+            headers = m.headers()
+            producer = headers[0][1].decode() if headers else ""
+            if producer.rpartition("-")[0] not in sources:
+                return None  # e.g. Match's own OrderChangeLog output coming back to it: undecoded
+        return self._decode(m.value())
+
+    def _release(self) -> Iterator[Batch]:
+        """Hand over held messages whose predecessors have been handed over, until none is left
+        that can go."""
+        progress = True
+        while progress and self._held:
+            progress = False
+            for slot in list(self._held):
+                held = self._held[slot]
+                while held and self._ready(held[0]):
+                    batch = self._take(held.popleft())
+                    progress = True
+                    if batch is not None:
+                        yield batch
+                if not held:
+                    del self._held[slot]
+
+    def _store(self) -> None:
+        """Store the offsets handed over since the last call, for the next auto-commit."""
+        changed = [self._ck.TopicPartition(t, p, o) for (t, p), o in self._next.items()
+                   if o >= 0 and self._stored.get((t, p)) != o]
+        if changed:
+            try:
+                self._c.store_offsets(offsets=changed)
+            except self._ck.KafkaException:  # e.g. a partition being reassigned: the next poll stores it
+                return
+            for tp in changed:
+                self._stored[tp.topic, tp.partition] = tp.offset
+
+    def commit(self) -> None:
+        self._store()
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """(Kafka topic, partition) -> the next offset to hand over: everything before it was."""
+        return dict(self._next)
+
+    def depth(self) -> int:
+        """Messages behind the partitions' high watermarks (from the last fetch; no round trip)."""
+        lag = 0
+        for (topic, partition), offset in self._next.items():
+            if offset >= 0:
+                _low, high = self._c.get_watermark_offsets(self._ck.TopicPartition(topic, partition), cached=True)
+                if high >= 0:
+                    lag += max(0, high - offset)
+        return lag
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                self._store()
+                self._c.commit(asynchronous=False)
+            except self._ck.KafkaException:
+                pass  # nothing processed, or the cluster is gone: the lag tools see the last commit
+            self._c.close()
