@@ -1,4 +1,5 @@
-"""Shared fixtures: small settings, a repo-root path, and a helper that runs `run.py` as a real node."""
+"""Shared fixtures: small settings, a repo-root path, a helper that runs `run.py` as a real node, and
+a real three-broker Kafka cluster (started once per session, by the first test that asks for it)."""
 
 from __future__ import annotations
 
@@ -109,3 +110,18 @@ def run_node(tmp_path: Path, toml: str, *args: str):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory):
+    """Three KRaft brokers on this box (spot_seda.kafka_broker), for the session."""
+    from spot_seda.kafka_broker import KafkaCluster
+
+    with KafkaCluster(tmp_path_factory.mktemp("kafka"), 3) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_cluster):
+    """What the Kafka tests connect to (`.bootstrap`): the cluster."""
+    return kafka_cluster

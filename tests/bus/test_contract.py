@@ -1,10 +1,13 @@
 """One contract, every transport: partitions, order, consumer groups, several producers, back-pressure,
-size limits. The shm engine runs its producers in real forked processes."""
+size limits. The shm engine runs its producers in real forked processes; Kafka runs on the session's
+real three-broker cluster (replication 3), except for back-pressure (a Kafka topic is not a
+bounded queue: its producers wait on acknowledgements instead)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import time
+import uuid
 
 import pytest
 
@@ -13,15 +16,28 @@ from spot_seda.model.changelog import created
 from tests.conftest import settings_from
 
 fork = multiprocessing.get_context("fork")
-TRANSPORTS = ["shm", "inproc"]
+TRANSPORTS = ["shm", "inproc", "kafka"]
+BOUNDED = ["shm", "inproc"]  # the transports whose queues push back when full
 
 
-def make(transport: str, wiring: Wiring, queue_bytes: int = 4 << 20, max_message: int = 64 << 10, timeout: float = 0.5):
-    settings = settings_from(
-        f'[bus]\ntransport = "{transport}"\nqueue_bytes = {queue_bytes}\nmax_message_bytes = {max_message}\n'
-        f"put_timeout_s = {timeout}\nbatch_max = 100000\n"
-    )
-    return make_bus(wiring, settings)
+@pytest.fixture
+def make(request):
+    """make(transport, wiring, ...) -> a bus of that transport (Kafka: fresh topics on the cluster)."""
+
+    def build(transport: str, wiring: Wiring, queue_bytes: int = 4 << 20, max_message: int = 64 << 10,
+              timeout: float = 0.5):
+        kafka = ""
+        if transport == "kafka":
+            broker = request.getfixturevalue("kafka_broker")
+            kafka = (f'[kafka]\nbootstrap_servers = "{broker.bootstrap}"\ntopic_prefix = "c{uuid.uuid4().hex[:8]}."\n'
+                     f"linger_ms = 0.5\n")
+        settings = settings_from(
+            f'[bus]\ntransport = "{transport}"\nqueue_bytes = {queue_bytes}\nmax_message_bytes = {max_message}\n'
+            f"put_timeout_s = {timeout}\nbatch_max = 100000\n" + kafka
+        )
+        return make_bus(wiring, settings)
+
+    return build
 
 
 def entry(n: int, key: str, pad: str = ""):
@@ -47,7 +63,7 @@ def produce(bus, name: str, keys: list[str], per_key: int, chunk: int) -> None:
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_order_per_key_and_partition_routing(transport):
+def test_order_per_key_and_partition_routing(transport, make):
     bus = make(transport, Wiring({"T": 4}, {"g": (("T",), 1)}))
     keys = [f"sym{i}" for i in range(10)]
     produce(bus, "p0", keys, per_key=300, chunk=7)
@@ -64,7 +80,7 @@ def test_order_per_key_and_partition_routing(transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_fan_out_to_two_groups_and_members_split_partitions(transport):
+def test_fan_out_to_two_groups_and_members_split_partitions(transport, make):
     bus = make(transport, Wiring({"T": 6}, {"a": (("T",), 1), "b": (("T",), 3)}))
     keys = [f"acct{i}" for i in range(40)]
     produce(bus, "p0", keys, per_key=50, chunk=10)
@@ -73,7 +89,8 @@ def test_fan_out_to_two_groups_and_members_split_partitions(transport):
     assert len(whole) == total
     split = 0
     for member in range(3):
-        for b in drain(bus.consumer("b", member), 1, timeout=1.0) + drain(bus.consumer("b", member), total, timeout=0.3):
+        consumer, window = bus.consumer("b", member), 3.0 if transport == "kafka" else 0.3
+        for b in drain(consumer, 1, timeout=1.0 + window) + drain(consumer, total, timeout=window):
             assert b.partition % 3 == member  # a member only gets the partitions it owns
             split += len(b.entries)
     assert split == total
@@ -86,7 +103,7 @@ def _producer_process(bus, index: int, count: int) -> None:
         producer.publish("T", f"k{index}", [entry(index * 1_000_000 + n, f"k{index}") for n in range(start, start + 50)])
 
 
-def test_several_producer_processes_into_one_queue_lose_and_duplicate_nothing():
+def test_several_producer_processes_into_one_queue_lose_and_duplicate_nothing(make):
     bus = make("shm", Wiring({"T": 1}, {"g": (("T",), 1)}), queue_bytes=1 << 20, timeout=10)
     producers, count = 4, 5000
     procs = [fork.Process(target=_producer_process, args=(bus, i, count)) for i in range(producers)]
@@ -106,8 +123,8 @@ def test_several_producer_processes_into_one_queue_lose_and_duplicate_nothing():
     bus.close()
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_full_queue_pushes_back_and_loses_nothing_acknowledged(transport):
+@pytest.mark.parametrize("transport", BOUNDED)
+def test_full_queue_pushes_back_and_loses_nothing_acknowledged(transport, make):
     bus = make(transport, Wiring({"T": 1}, {"g": (("T",), 1)}), queue_bytes=256 << 10, max_message=32 << 10, timeout=0.3)
     producer = bus.producer("p0")
     published = 0
@@ -125,7 +142,7 @@ def test_full_queue_pushes_back_and_loses_nothing_acknowledged(transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_batches_over_the_message_limit_are_split_in_order(transport):
+def test_batches_over_the_message_limit_are_split_in_order(transport, make):
     limit = 16 << 10
     bus = make(transport, Wiring({"T": 1}, {"g": (("T",), 1)}), max_message=limit)
     batch = [entry(n, "k", pad="y" * 200) for n in range(1000)]  # ~250 KB in one publish
@@ -137,21 +154,22 @@ def test_batches_over_the_message_limit_are_split_in_order(transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_an_entry_near_the_limit_passes_and_one_over_it_is_refused(transport):
+def test_an_entry_near_the_limit_passes_and_one_over_it_is_refused(transport, make):
     limit = 16 << 10
     bus = make(transport, Wiring({"T": 1}, {"g": (("T",), 1)}), max_message=limit)
     producer = bus.producer("p0")
-    near = entry(1, "k", pad="z" * (limit - 200))
+    near = entry(1, "k", pad="z" * (limit - 400))
     producer.publish("T", "k", [near])
     with pytest.raises(EntryTooLarge, match="max_message_bytes"):
         producer.publish("T", "k", [entry(2, "k", pad="z" * limit)])
-    batches = drain(bus.consumer("g", 0), 1)
+    consumer = bus.consumer("g", 0)
+    batches = drain(consumer, 1)
     assert [e for b in batches for e in b.entries] == [near]
-    assert list(bus.consumer("g", 0).poll(0.1)) == []  # the refused entry went nowhere
+    assert list(consumer.poll(1.0 if transport == "kafka" else 0.1)) == []  # the refused entry went nowhere
     bus.close()
 
 
-def test_undeclared_topic_and_unknown_member_are_named():
+def test_undeclared_topic_and_unknown_member_are_named(make):
     bus = make("inproc", Wiring({"T": 1}, {"g": (("T",), 1)}))
     with pytest.raises(KeyError):
         bus.producer("p").publish("nope", "k", [entry(1, "k")])
@@ -160,7 +178,7 @@ def test_undeclared_topic_and_unknown_member_are_named():
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_a_group_gets_only_the_producers_it_wants(transport):
+def test_a_group_gets_only_the_producers_it_wants(transport, make):
     """Wiring.sources (the node's stages name them): a group that wants OrderChangeLog from Match
     alone never receives Acquiring's, and a producer's own output does not come back to it."""
     wiring = Wiring({"orders": 1}, {"match": (("orders",), 1), "settlement": (("orders",), 1), "push": (("orders",), 1)},
@@ -169,7 +187,7 @@ def test_a_group_gets_only_the_producers_it_wants(transport):
     try:
         bus.producer("acquiring-0").publish_to("orders", 0, [entry(1, "a")])
         bus.producer("match-0").publish_to("orders", 0, [entry(2, "m")])
-        got = {g: [(b.producer, [e.sequence for e in b.entries]) for b in drain(bus.consumer(g, 0), 2, timeout=0.5)]
+        got = {g: [(b.producer, [e.sequence for e in b.entries]) for b in drain(bus.consumer(g, 0), 2, timeout=3.0 if transport == "kafka" else 0.5)]
                for g in ("match", "settlement", "push")}
         assert got == {"match": [("acquiring-0", [1])], "settlement": [("match-0", [2])],
                        "push": [("acquiring-0", [1]), ("match-0", [2])]}
