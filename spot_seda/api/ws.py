@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from urllib.parse import unquote
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -124,9 +125,19 @@ async def raw_stream(request: web.Request) -> web.StreamResponse:
     return await _session(request, initial, combined=False, admin=admin)
 
 
+def _query_streams(request: web.Request) -> list[str]:
+    """The names in a combined stream's `streams=`, a `+` kept as written (the time zone of
+    `@kline_1d@+08:00`), not read as a form's space."""
+    for part in request.rel_url.raw_query_string.split("&"):
+        key, _, value = part.partition("=")
+        if key == "streams":
+            return [n for n in unquote(value).split("/") if n]
+    return []
+
+
 async def combined_stream(request: web.Request) -> web.StreamResponse:
     """`/stream?streams=a/b/c`: every event wrapped as {"stream": name, "data": payload}."""
-    names = [n for n in request.query.get("streams", "").split("/") if n]
+    names = _query_streams(request)
     initial = []
     try:
         admin = _is_admin(request)

@@ -34,6 +34,13 @@ RULES = settings_from("").symbol_rules()
     ("btcusdt@ticker", "btcusdt@ticker", "ticker"),
     ("btcusdt@miniTicker", "btcusdt@miniTicker", "miniTicker"),
     ("changelog@OrderChangeLog", "changelog@OrderChangeLog", "changelog"),
+    ("btcusdt@kline_1d@+08:00", "btcusdt@kline_1d@+08:00", "kline"),
+    ("btcusdt@avgPrice", "btcusdt@avgPrice", "avgPrice"),
+    ("btcusdt@ticker_1h", "btcusdt@ticker_1h", "rollingTicker"),
+    ("btcusdt@ticker_1d", "btcusdt@ticker_1d", "rollingTicker"),
+    ("!miniTicker@arr", "!miniTicker@arr", "allMiniTicker"),
+    ("!ticker@arr", "!ticker@arr", "allTicker"),
+    ("!ticker_4h@arr", "!ticker_4h@arr", "allRollingTicker"),
 ])
 def test_stream_names_parse_to_their_canonical_form(name, canonical, kind):
     stream = S.parse_stream(name, RULES)
@@ -42,7 +49,8 @@ def test_stream_names_parse_to_their_canonical_form(name, canonical, kind):
 
 @pytest.mark.parametrize("name", ["", "btcusdt", "xxxusdt@trade", "btcusdt@trades", "btcusdt@kline_2m",
                                   "btcusdt@depth7", "btcusdt@depth@10ms", "changelog@Nope", "@trade",
-                                  "btc usdt@trade", 5, None, "btcusdt@trade@100ms"])
+                                  "btc usdt@trade", 5, None, "btcusdt@trade@100ms", "btcusdt@kline_1d@+09:00",
+                                  "btcusdt@ticker_2h", "!ticker_2h@arr", "!bookTicker@arr", "btcusdt@avgPrice@1s"])
 def test_bad_stream_names_are_refused_with_a_reason(name):
     with pytest.raises(S.StreamError, match="Invalid request"):
         S.parse_stream(name, RULES)
