@@ -120,20 +120,25 @@ class NullSink:
 
 class _Rolling:
     """24-hour rolling trade statistics of one symbol in one-minute buckets (bounded memory); the
-    shorter rolling windows are its newest buckets."""
+    shorter rolling windows are its newest buckets. Buckets leave by the trades' time, in add(),
+    never by the clock of a read: the state is the change log's alone, listened to or not."""
 
     __slots__ = ("buckets", "prev_close")
 
     def __init__(self) -> None:
         # [minute, open, high, low, close, last_qty, volume, quote_volume, first_id, last_id, count]
         self.buckets: deque[list[int]] = deque()
-        self.prev_close = 0
+        self.prev_close = 0  # the close of the last bucket that left
 
     def add(self, ts: int, trade_id: int, price: int, qty: int, quote: int) -> None:
+        buckets = self.buckets
+        start = open_time(ts, DAY_MS)
+        while buckets and buckets[0][0] < start:
+            self.prev_close = buckets.popleft()[4]
         minute = ts - ts % MINUTE_MS
-        b = self.buckets[-1] if self.buckets else None
+        b = buckets[-1] if buckets else None
         if b is None or minute > b[0]:
-            self.buckets.append([minute, price, price, price, price, qty, qty, quote, trade_id, trade_id, 1])
+            buckets.append([minute, price, price, price, price, qty, qty, quote, trade_id, trade_id, 1])
             return
         if price > b[2]:
             b[2] = price
@@ -151,13 +156,16 @@ class _Rolling:
 
     def _held(self, now: int, span: int) -> int:
         """How many of the newest buckets the window of `span` ending at `now` holds: those from the
-        minute of now - span on (the 24-hour one: all that the eviction left)."""
+        minute of now - span on."""
         buckets = self.buckets
-        while buckets and buckets[0][0] + MINUTE_MS <= now - DAY_MS:
-            self.prev_close = buckets.popleft()[4]
-        if span >= DAY_MS:
-            return len(buckets)
         start = open_time(now, span)
+        if span >= DAY_MS:  # (most of the buckets: count the few stale ones from the old end)
+            stale = 0
+            for b in buckets:
+                if b[0] >= start:
+                    break
+                stale += 1
+            return len(buckets) - stale
         held = 0
         for b in reversed(buckets):
             if b[0] < start:
@@ -174,15 +182,17 @@ class _Rolling:
         return buckets[len(buckets) - held][8], buckets[-1][9]
 
     def window(self, now: int, span: int = DAY_MS) -> S.Window | None:
+        buckets = self.buckets
         held = self._held(now, span)
         if not held:
             return None
-        buckets = self.buckets
-        inside = buckets if held == len(buckets) else list(islice(buckets, len(buckets) - held, None))
+        stale = len(buckets) - held
+        inside = buckets if not stale else list(islice(buckets, stale, None))
+        prev_close = buckets[stale - 1][4] if stale else self.prev_close
         first, last = inside[0], inside[-1]
         return S.Window(first[1], max(b[2] for b in inside), min(b[3] for b in inside), last[4], last[5],
                         sum(b[6] for b in inside), sum(b[7] for b in inside), first[8], last[9],
-                        sum(b[10] for b in inside), self.prev_close or first[1])
+                        sum(b[10] for b in inside), prev_close or first[1])
 
 
 def open_time(now: int, span: int) -> int:
@@ -193,42 +203,38 @@ def open_time(now: int, span: int) -> int:
 
 
 class _AvgPrice:
-    """One symbol's last AVG_PRICE_MS of trades in one-second buckets (at most 301), and their sums."""
+    """One symbol's last AVG_PRICE_MS of trades in one-second buckets (at most 301); buckets leave by
+    the trades' time, in add(), as _Rolling's."""
 
-    __slots__ = ("buckets", "quote", "qty", "last_price", "last_time")
+    __slots__ = ("buckets", "last_price", "last_time")
 
     def __init__(self) -> None:
         self.buckets: deque[list[int]] = deque()  # [second, quote volume, volume]
-        self.quote = 0
-        self.qty = 0
         self.last_price = 0
         self.last_time = 0  # 0: no trade yet
 
     def add(self, ts: int, price: int, qty: int, quote: int) -> None:
-        second = ts - ts % SECOND_MS
         buckets = self.buckets
+        while buckets and buckets[0][0] + SECOND_MS <= ts - AVG_PRICE_MS:
+            buckets.popleft()
+        second = ts - ts % SECOND_MS
         if buckets and buckets[-1][0] >= second:  # (a clock step back counts in the newest second)
             b = buckets[-1]
             b[1] += quote
             b[2] += qty
         else:
             buckets.append([second, quote, qty])
-        self.quote += quote
-        self.qty += qty
         self.last_price, self.last_time = price, ts
-        self._evict(ts)
-
-    def _evict(self, now: int) -> None:
-        buckets = self.buckets
-        while buckets and buckets[0][0] + SECOND_MS <= now - AVG_PRICE_MS:
-            _, quote, qty = buckets.popleft()
-            self.quote -= quote
-            self.qty -= qty
 
     def sums(self, now: int) -> tuple[int, int]:
         """(quote volume, volume) of the trades from the second of now - 5 minutes on."""
-        self._evict(now)
-        return self.quote, self.qty
+        quote = qty = 0
+        for b in reversed(self.buckets):
+            if b[0] + SECOND_MS <= now - AVG_PRICE_MS:
+                break
+            quote += b[1]
+            qty += b[2]
+        return quote, qty
 
 
 class _Fill(NamedTuple):

@@ -80,6 +80,41 @@ def test_payloads_use_binance_field_letters_and_exact_decimals():
     assert (r["w"], "W" in r, r["q"], r["Q"]) == (False, False, "1.00000000", "0.00000000")  # a market order: never on the book
 
 
+def test_rolling_windows_open_on_a_minute_and_reading_them_changes_nothing():
+    """Push's one-minute buckets give every rolling window (1h, 4h, 1d) from the minute its size
+    before now; buckets leave by the trades' time only, so a read at any clock changes no state."""
+    import pickle
+
+    from spot_seda.stages.push import DAY_MS, _AvgPrice, _Rolling
+
+    hour, t0 = 3_600_000, 1_767_225_600_000  # 2026-01-01T00:00Z
+    r = _Rolling()
+    r.add(t0 + 10_000, 1, 100, 1, 100)  # 00:00:10
+    r.add(t0 + 50 * 60_000, 2, 110, 2, 220)  # 00:50
+    r.add(t0 + 3 * hour, 3, 90, 1, 90)  # 03:00
+    state = pickle.dumps(r.buckets)
+    now = t0 + 3 * hour + 30_000
+    w = r.window(now, hour)  # from 02:00: the last trade only
+    assert (w.open, w.high, w.low, w.count, w.first_id, w.last_id) == (90, 90, 90, 1, 3, 3)
+    w = r.window(now, 4 * hour)
+    assert (w.open, w.high, w.low, w.close, w.volume, w.quote_volume, w.count) == (100, 110, 90, 90, 4, 410, 3)
+    assert r.ids(now, hour) == (3, 3) and r.ids(now, DAY_MS) == (1, 3)
+    w = r.window(t0 + DAY_MS + 60_000, DAY_MS)  # the 00:00 minute has left: the 24h ticker's "x" is its close
+    assert (w.open, w.count, w.prev_close) == (110, 2, 100)
+    assert r.window(t0 + 5 * hour, hour) is None and r.ids(t0 + 5 * hour, hour) is None
+    assert pickle.dumps(r.buckets) == state  # (reads at any clock left the state alone)
+    r.add(t0 + DAY_MS + hour, 4, 95, 1, 95)  # a trade a day later: the minutes before its window leave
+    assert [b[0] for b in r.buckets] == [t0 + 3 * hour, t0 + DAY_MS + hour] and r.prev_close == 110
+
+    avg = _AvgPrice()
+    avg.add(t0, 100, 1, 100)
+    avg.add(t0 + 299_500, 200, 1, 200)
+    assert avg.sums(t0 + 300_999) == (300, 2)  # the first second is still (partly) in the 5 minutes
+    assert avg.sums(t0 + 301_000) == (200, 1)
+    avg.add(t0 + 400_000, 300, 1, 300)
+    assert len(avg.buckets) == 2 and (avg.last_price, avg.last_time) == (300, t0 + 400_000)
+
+
 def test_listen_keys_live_sixty_minutes_from_the_last_keepalive(tmp_path):
     now = [1_000_000]
     keys = ListenKeys(tmp_path, clock=lambda: now[0])
