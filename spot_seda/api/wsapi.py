@@ -18,14 +18,15 @@ or run as the account a `session.logon` (Ed25519 keys only, as Binance) authenti
 arrival order; answers go back as they are ready (match them by `id`).
 
 Limits, as REST's: each request adds its method's weight (REST's for the same request) to the IP's
-REQUEST_WEIGHT, the connection itself 2; `order.place` counts against the account's ORDERS; past
-one: 429 / 418 with `error.data.retryAfter` (ms). Admission control sheds orders and then everything
-else exactly as on the HTTP side (503, -1003). `rateLimits` is in every answer when the node has
-limits, unless `returnRateLimits=false` (the URL's query or the request's params).
+REQUEST_WEIGHT, the connection itself 2; `order.place`, `order.cancelReplace` and a new order list
+(each of its orders) count against the account's ORDERS; past one: 429 / 418 with
+`error.data.retryAfter` (ms). Admission control sheds orders and then everything else exactly as on
+the HTTP side (503, -1003). `rateLimits` is in every answer when the node has limits, unless
+`returnRateLimits=false` (the URL's query or the request's params).
 
 Order lists (`orderList.place.oco`, `.oto`, `.otoco`, the deprecated `orderList.place`,
 `orderList.status`, `orderList.cancel`, `openOrderLists.status`, `allOrderLists`) run REST's
-operations (orderlists.py); a new list counts each of its orders against ORDERS, as REST does.
+operations (orderlists.py).
 
 Not served here: SBE, `timeUnit=MICROSECOND` and other methods: -1020.
 """
