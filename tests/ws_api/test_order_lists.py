@@ -1,7 +1,8 @@
-"""Order lists over the WebSocket API: `orderList.place.oco` / `.oto` / `.otoco`, `orderList.status`,
-`orderList.cancel`, `openOrderLists.status` and `allOrderLists` run REST's operations
-(api/orderlists.py): the same answers as REST's in the WebSocket API's envelope, each order of a
-new list counted in `rateLimits`, and a refused request answered with REST's error, nothing changed."""
+"""Order lists over the WebSocket API: `orderList.place.oco` / `.oto` / `.otoco` (and the deprecated
+`orderList.place`), `orderList.status`, `orderList.cancel`, `openOrderLists.status` and
+`allOrderLists` run REST's operations (api/orderlists.py): the same answers as REST's in the
+WebSocket API's envelope, each order of a new list counted in `rateLimits`, and a refused request
+answered with REST's error, nothing changed."""
 
 from __future__ import annotations
 
@@ -69,6 +70,13 @@ def test_place_query_and_cancel_order_lists_over_the_websocket_api(node):
             assert [r["status"] for r in doc["result"]["orderReports"]] == ["CANCELED", "CANCELED"], doc
             doc = await call("orderList.cancel", symbol=SYMBOL, orderListId=otoco["result"]["orderListId"])
             assert doc["status"] == 200, doc
+            # Binance's deprecated orderList.place: the old-style OCO, as POST /api/v3/order/oco
+            doc = await call("orderList.place", symbol=SYMBOL, side="SELL", quantity="0.2", price="25000",
+                             stopPrice="15000", listClientOrderId="old-style")
+            assert doc["status"] == 200, doc
+            assert [o["type"] for o in doc["result"]["orderReports"]] == ["LIMIT_MAKER", "STOP_LOSS"], doc
+            doc = await call("orderList.cancel", symbol=SYMBOL, listClientOrderId="old-style")
+            assert doc["status"] == 200 and doc["result"]["listStatusType"] == "ALL_DONE", doc
             await expect_balances(client, BTC=("0.9", "0.1"))  # (the OTO's pending sell still holds its own)
 
             async def listed():
