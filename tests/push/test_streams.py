@@ -7,9 +7,12 @@ from __future__ import annotations
 import random
 from decimal import Decimal as D
 
+import msgspec
 import pytest
 
 from spot_seda.binance import streams as S
+from spot_seda.engine.kline import INTERVALS, bucket
+from spot_seda.stages.push import SAME_CANDLE
 from spot_seda.listenkeys import ListenKeys, looks_like_key
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands
@@ -150,7 +153,14 @@ class Recorder:
         self.events.append((stream, payload))
 
 
-@pytest.mark.parametrize("make", [session, stop_commands], ids=["plain", "with_stops"])
+def across_a_utc8_day(seed: int, n: int) -> list:
+    """session(), 15 h 45 min later: it crosses 16:00 UTC, where the UTC+8 day (and its 6h and 12h
+    candles) ends, so +08:00 candles close."""
+    return [msgspec.structs.replace(c, timestamp=c.timestamp + (15 * 60 + 45) * 60_000) for c in session(seed, n)]
+
+
+@pytest.mark.parametrize("make", [session, stop_commands, across_a_utc8_day],
+                         ids=["plain", "with_stops", "across_utc8_day"])
 def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
     settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
     pipeline = InprocPipeline(settings)
@@ -215,12 +225,31 @@ def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
         order = acquiring.orders[order_id]
         assert ev["X"] == order["status"] and D(ev["z"]) * 10**8 == order["executed_qty"], (ev, order)
     assert not push.stalled and not push.fills
+    # +08:00 candles: each event's trades (its f..L, from the trade stream) lie in its local interval
+    # and make its numbers; an interval the offset does not move is the UTC candle itself
+    by_id = {(ev["s"], ev["t"]): ev for ev in trades}
+    klines = [(s, msgspec.json.decode(ev) if type(ev) is bytes else ev)  # (the KLine stage's: encoded once for both names)
+              for s, ev in rec.events if "@kline_" in s]
+    tz_events = [(s, ev["k"]) for s, ev in klines if s.endswith("@+08:00")]
+    assert {k["i"] for _s, k in tz_events} == set(INTERVALS)
+    closed = {k["i"] for _s, k in tz_events if k["x"]}
+    assert closed >= {"6h", "12h", "1d"} or make is not across_a_utc8_day, closed
+    for stream, k in tz_events:
+        inside = [by_id[k["s"], i] for i in range(k["f"], k["L"] + 1)]
+        assert len(inside) == k["n"] and all(k["t"] <= t["T"] <= k["T"] for t in inside), (stream, k)
+        assert (k["t"], k["T"]) == bucket(k["i"], inside[0]["T"], 8 * 3_600_000), (stream, k)
+        assert (k["o"], k["c"]) == (inside[0]["p"], inside[-1]["p"]), (stream, k)
+        assert (D(k["h"]), D(k["l"])) == (max(D(t["p"]) for t in inside), min(D(t["p"]) for t in inside)), k
+        assert D(k["v"]) == sum(D(t["q"]) for t in inside), (stream, k)
+    moved = {s: k for s, k in tz_events if not SAME_CANDLE[k["i"]]}
+    same = [(s + "@+08:00", ev) for s, ev in klines if "@+" not in s and SAME_CANDLE[ev["k"]["i"]]]
+    assert moved and same and same == [(s, ev) for s, ev in klines if s.endswith("@+08:00") and s not in moved]
     # a stop order: NEW placed (not working, its stop price in "P"), then NEW again at its trigger
     by_order: dict[int, list[dict]] = {}
     for _s, ev in reports:
         by_order.setdefault(ev["i"], []).append(ev)
     stops = [o for o in acquiring.orders.values() if o["type"] in STOP_KINDS]
-    assert len(stops) > 100 or make is session
+    assert len(stops) > 100 or make is not stop_commands
     for o in stops:
         if o.get("reason") == "would_trigger":  # an error to its client, never on a stream
             assert o["order_id"] not in by_order
