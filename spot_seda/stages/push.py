@@ -258,7 +258,7 @@ class _DepthFeed:
 
 
 class PushStage(Endpoint):
-    transient = ("encode", "sink", "users", "ticked", "arrays_sent")
+    transient = ("encode", "sink", "users", "ticked", "arrays_sent", "second_streams")
     consumes = Topic.ALL
     produces = ()
     broadcast = True
@@ -290,6 +290,11 @@ class PushStage(Endpoint):
         self.ticked: set[str] = set()  # symbols whose tickers went out since the last 1000 ms tick
         # all-market stream -> symbol -> its window's (first, last) trade id when the array last had it
         self.arrays_sent: dict[str, dict[str, tuple[int, int] | None]] = {name: {} for name in S.ALL_MARKET}
+        # per symbol the names the 1000 ms tick asks about, built once rather than every second
+        self.second_streams = [(symbol, rules, symbol.lower() + "@avgPrice",
+                                tuple((window, span, f"{symbol.lower()}@ticker_{window}")
+                                      for window, span in S.ROLLING_WINDOWS.items()))
+                               for symbol, rules in self.rules.items()]
 
     # ------------------------------------------------------------------ dispatch
 
@@ -583,15 +588,12 @@ class PushStage(Endpoint):
         """@avgPrice and the rolling-window tickers of every subscribed symbol, then the all-market
         arrays (module doc)."""
         sink = self.sink
-        for symbol, rules in self.rules.items():
-            lower = symbol.lower()
-            name = lower + "@avgPrice"
-            if sink.wants(name):
+        for symbol, rules, avg_name, rolling_names in self.second_streams:
+            if sink.wants(avg_name):
                 avg = self.avg_prices[symbol]
                 if avg.last_time:
-                    sink.send(name, S.avg_price_event(rules, now, *avg.sums(now), avg.last_price, avg.last_time))
-            for window, span in S.ROLLING_WINDOWS.items():
-                name = f"{lower}@ticker_{window}"
+                    sink.send(avg_name, S.avg_price_event(rules, now, *avg.sums(now), avg.last_price, avg.last_time))
+            for window, span, name in rolling_names:
                 if sink.wants(name):
                     w = self.rolling[symbol].window(now, span)
                     if w is not None:
