@@ -179,13 +179,19 @@ class Window(NamedTuple):
     prev_close: int
 
 
-def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
-    """`<symbol>@ticker`: 24-hour rolling window statistics."""
+def _change(rules: SymbolRules, w: Window) -> tuple[str, str, str]:
+    """A window's price change, its percent and its volume-weighted average price, as REST
+    /ticker/24hr shows them (binance/views.py): percent truncated to 3 decimals, vwap to 8."""
     change = w.close - w.open
-    # as REST /ticker/24hr (binance/views.py): percent truncated to 3 decimals, vwap truncated to 8
     pct = to_text(_truncdiv(change * 100_000, w.open), 3) if w.open else "0.000"
     wavg = amount_text(w.quote_volume * 10**ASSET_DECIMALS // w.volume if w.volume else 0)
-    return {"e": "24hrTicker", "E": ts, "s": rules.symbol, "p": price_text(rules, change), "P": pct, "w": wavg,
+    return price_text(rules, change), pct, wavg
+
+
+def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
+    """`<symbol>@ticker`: 24-hour rolling window statistics."""
+    change, pct, wavg = _change(rules, w)
+    return {"e": "24hrTicker", "E": ts, "s": rules.symbol, "p": change, "P": pct, "w": wavg,
             "x": price_text(rules, w.prev_close), "c": price_text(rules, w.close), "Q": amount_text(w.last_qty),
             "b": price_text(rules, bid[0]) if bid else price_text(rules, 0), "B": amount_text(bid[1]) if bid else ZERO,
             "a": price_text(rules, ask[0]) if ask else price_text(rules, 0), "A": amount_text(ask[1]) if ask else ZERO,
@@ -197,10 +203,8 @@ def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
 def rolling_ticker_event(rules: SymbolRules, ts: int, window: str, open_time: int, w: Window) -> dict:
     """`<symbol>@ticker_<window>` (and an item of `!ticker_<window>@arr`): the statistics of the trades
     from `open_time` (a minute's start) to `ts`, as Binance's rolling windows count them."""
-    change = w.close - w.open
-    pct = to_text(_truncdiv(change * 100_000, w.open), 3) if w.open else "0.000"
-    wavg = amount_text(w.quote_volume * 10**ASSET_DECIMALS // w.volume if w.volume else 0)
-    return {"e": f"{window}Ticker", "E": ts, "s": rules.symbol, "p": price_text(rules, change), "P": pct,
+    change, pct, wavg = _change(rules, w)
+    return {"e": f"{window}Ticker", "E": ts, "s": rules.symbol, "p": change, "P": pct,
             "o": price_text(rules, w.open), "h": price_text(rules, w.high), "l": price_text(rules, w.low),
             "c": price_text(rules, w.close), "w": wavg, "v": amount_text(w.volume), "q": amount_text(w.quote_volume),
             "O": open_time, "C": ts, "F": w.first_id, "L": w.last_id, "n": w.count}
