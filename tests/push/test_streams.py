@@ -118,6 +118,30 @@ def test_rolling_windows_open_on_a_minute_and_reading_them_changes_nothing():
     assert len(avg.buckets) == 2 and (avg.last_price, avg.last_time) == (300, t0 + 400_000)
 
 
+def test_a_tick_nobody_listens_to_computes_no_window(tmp_path, monkeypatch):
+    """The 1000 ms tick with clients subscribed to other streams only reads no rolling window, no
+    average and no array: what nobody reads is not computed."""
+    from spot_seda.stages import push as P
+
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    push = pipeline.stage("push-0")
+    apply_commands(pipeline, session(3, 300), journaled=False)
+
+    class TradesOnly(Recorder):
+        def wants(self, stream: str) -> bool:
+            return stream.endswith("@trade")
+
+    def unread(*_args):
+        raise AssertionError("computed for nobody")
+
+    for cls, name in ((P._Rolling, "window"), (P._Rolling, "ids"), (P._AvgPrice, "sums")):
+        monkeypatch.setattr(cls, name, unread)
+    push.sink = TradesOnly()
+    push.tick("1000ms")
+    assert push.sink.events == []
+
+
 def test_listen_keys_live_sixty_minutes_from_the_last_keepalive(tmp_path):
     now = [1_000_000]
     keys = ListenKeys(tmp_path, clock=lambda: now[0])
