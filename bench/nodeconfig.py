@@ -1,7 +1,7 @@
 """The node configuration the HTTP benches run: configs/default.toml as a user runs it, with the rate
 limits off. One bench process sending from one IP is not a crowd of Binance clients, and the limits
 (6,000 weight a minute per IP, 100 orders per 10 s per account) would cap it at a few hundred
-orders/s; the limiter's own cost is measured in tests/api/test_ratelimit.py."""
+orders/s; the limiter's own cost is measured by bench/ratelimit.py."""
 
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
-"""Order lists over HTTP: OCO placed (POST /api/v3/orderList/oco and the deprecated POST
-/api/v3/order/oco), canceled (DELETE /api/v3/orderList) and queried (GET /api/v3/orderList,
-allOrderList, openOrderList). The one-cancels-the-other rule is Match's (engine/oco.py), the shared
-hold Acquiring's and Settlement's (stages/orderlists.py); these handlers only take and answer.
+"""Order lists as operations of the Acquiring stage that REST and the WebSocket API share (as
+trading.py's): OCO placed (POST /api/v3/orderList/oco, the deprecated POST /api/v3/order/oco;
+`orderList.place.oco`, `orderList.place`), canceled (DELETE /api/v3/orderList; `orderList.cancel`)
+and queried (GET /api/v3/orderList, allOrderList, openOrderList; `orderList.status`,
+`allOrderLists`, `openOrderLists.status`). The one-cancels-the-other rule is Match's
+(engine/oco.py), the shared hold Acquiring's and Settlement's (stages/orderlists.py); these
+operations only take and answer. Routes: orderops.add_routes; WebSocket methods: wsapi.METHODS.
 
-OTO and OTOCO lists (POST /api/v3/orderList/oto, /otoco) likewise: the pending order (an OTOCO's
-pending OCO pair) is placed by Match when the working order has filled (engine/oto.py), its funds
-held from entry.
+OTO and OTOCO lists (POST /api/v3/orderList/oto, /otoco; `orderList.place.oto`, `.otoco`)
+likewise: the pending order (an OTOCO's pending OCO pair) is placed by Match when the working order
+has filled (engine/oto.py), its funds held from entry.
 """
 
 from __future__ import annotations
@@ -19,20 +22,22 @@ from ..binance.errors import ApiError
 from ..model.commands import Cancel, NewOco, NewOrder, NewOto, NewOtoco
 from ..model.reasons import Reason
 from ..stages.acquiring import CommandError, Waiter, cancel_client_id
-from .admission import deadline_of
 from . import trading
-from .plumbing import HISTORY, INTAKE, commit, read_fresh, signed, stage_of
-from .ratelimit import count_order
+from .plumbing import HISTORY, INTAKE, STAGE, commit, read_fresh
+
+Params = dict[str, str]
+#: orders each kind of list counts against the ORDERS limits (Binance's unfilled order count)
+ORDERS_COUNTED = {"OCO": 2, "legacy": 2, "OTO": 2, "OTOCO": 3}
 
 
 
-async def _wait_all(request: web.Request, futures: list[tuple[int, asyncio.Future]], deadline: float) -> list:
+async def _wait_all(app: web.Application, futures: list[tuple[int, asyncio.Future]], deadline: float) -> list:
     """Match's answers for these orders, or -1007 by the request's deadline (the commands go on)."""
     try:
-        return [await trading.wait_answer(request.app, f, order_id, deadline) for order_id, f in futures]
+        return [await trading.wait_answer(app, f, order_id, deadline) for order_id, f in futures]
     except ApiError:
         for order_id, _ in futures:
-            trading.forget_waiter(request.app, order_id)
+            trading.forget_waiter(app, order_id)
         raise
 
 
@@ -41,11 +46,9 @@ def _waiter(loop, fills: bool) -> tuple[Waiter, asyncio.Future]:
     return Waiter(lambda o, f: fut.done() or fut.set_result((o, f)), fills=[] if fills else None), fut
 
 
-async def _new_list(request: web.Request, kind: str) -> web.Response:
-    account_id, p = await signed(request)
-    for _ in range(3 if kind == "OTOCO" else 2):  # each order of the list counts (Binance's unfilled order count)
-        count_order(request, account_id)
-    stage = stage_of(request)
+async def _new_list(app: web.Application, account_id: int, p: Params, deadline: float, kind: str) -> dict:
+    """Place a list of `kind` (the transport has counted its ORDERS_COUNTED orders)."""
+    stage = app[STAGE]
     parse = {"OCO": orderlists.parse_oco, "legacy": orderlists.parse_legacy_oco, "OTO": orderlists.parse_oto,
              "OTOCO": orderlists.parse_otoco}[kind]
     oco = parse(p, stage.rules)
@@ -58,66 +61,64 @@ async def _new_list(request: web.Request, kind: str) -> web.Response:
     legs = tuple(NewOrder(account_id, oco.symbol, leg.side.name, leg.type.name, leg.time_in_force.name, leg.price,
                           leg.qty, leg.quote_qty, leg.client_order_id or "", leg.stp.name, 0, stop_price=leg.stop_price)
                  for leg in oco.legs)
-    deadline = deadline_of(request)
-    await request.app[INTAKE].admit(deadline)
+    await app[INTAKE].admit(deadline)
     command = {"OTO": NewOto, "OTOCO": NewOtoco}.get(kind, NewOco)(account_id, oco.symbol, 0, legs, cid or "")
     new = {"OTO": stage.new_oto, "OTOCO": stage.new_otoco}.get(kind, stage.new_oco)
     orders, accepted, outputs = new(command, tuple(w[0] for w in waiters))
     ids = [o["order_id"] for o in orders]
     try:
-        await commit(request.app, accepted, outputs, deadline)
+        await commit(app, accepted, outputs, deadline)
     except ApiError:
         for order_id in ids:
-            trading.forget_waiter(request.app, order_id)
+            trading.forget_waiter(app, order_id)
         raise
-    answers = await _wait_all(request, list(zip(ids, (w[1] for w in waiters))), deadline)
+    answers = await _wait_all(app, list(zip(ids, (w[1] for w in waiters))), deadline)
     finals = [o for o, _ in answers]
     for final in finals:
         if final.get("status") == "REJECTED" and final.get("reason") != Reason.LIST_REJECTED:
             if kind in ("OTO", "OTOCO") and final is finals[0] and final.get("reason") == Reason.WOULD_TAKE:
                 raise errors.refusal(Reason.WOULD_TAKE)  # the working order alone: an order's answer
             raise errors.refusal(final["reason"], errors.ORDER_LIST)
-    return web.json_response(orderlists.placed_json(finals, stage.rules[oco.symbol], oco.resp_type,
-                                                    [f for _, f in answers], account_id, accepted.timestamp))
+    return orderlists.placed_json(finals, stage.rules[oco.symbol], oco.resp_type, [f for _, f in answers], account_id,
+                                  accepted.timestamp)
 
 
-async def new_oco(request: web.Request) -> web.Response:
-    """POST /api/v3/orderList/oco."""
-    return await _new_list(request, "OCO")
+async def new_oco(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """POST /api/v3/orderList/oco, `orderList.place.oco`."""
+    return await _new_list(app, account_id, p, deadline, "OCO")
 
 
-async def new_legacy_oco(request: web.Request) -> web.Response:
-    """POST /api/v3/order/oco (deprecated by Binance; the same list)."""
-    return await _new_list(request, "legacy")
+async def new_legacy_oco(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """POST /api/v3/order/oco, `orderList.place` (deprecated by Binance; the same list)."""
+    return await _new_list(app, account_id, p, deadline, "legacy")
 
 
-async def new_oto(request: web.Request) -> web.Response:
-    """POST /api/v3/orderList/oto."""
-    return await _new_list(request, "OTO")
+async def new_oto(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """POST /api/v3/orderList/oto, `orderList.place.oto`."""
+    return await _new_list(app, account_id, p, deadline, "OTO")
 
 
-async def new_otoco(request: web.Request) -> web.Response:
-    """POST /api/v3/orderList/otoco."""
-    return await _new_list(request, "OTOCO")
+async def new_otoco(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """POST /api/v3/orderList/otoco, `orderList.place.otoco`."""
+    return await _new_list(app, account_id, p, deadline, "OTOCO")
 
 
-def _open_list(request: web.Request, account_id: int, list_id: int | None, cid: str | None) -> dict | None:
-    for lst in stage_of(request).order_lists.values():
+def _open_list(app: web.Application, account_id: int, list_id: int | None, cid: str | None) -> dict | None:
+    for lst in app[STAGE].order_lists.values():
         if lst["account"] == account_id and (list_id is None or lst["order_list_id"] == list_id) and \
                 (cid is None or lst["list_client_order_id"] == cid):
             return lst
     return None
 
 
-async def cancel_order_list(request: web.Request) -> web.Response:
-    """DELETE /api/v3/orderList: symbol, orderListId or listClientOrderId, newClientOrderId (the
-    cancel's own id). Both legs end CANCELED; a list not open: -2011."""
-    account_id, p = await signed(request)
-    stage = stage_of(request)
+async def cancel_order_list(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """DELETE /api/v3/orderList, `orderList.cancel`: symbol, orderListId or listClientOrderId,
+    newClientOrderId (the cancel's own id). Both legs end CANCELED; a list not open: -2011."""
+    stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
     list_id, cid = orderlists.parse_list_ref(p, "orderListId", "listClientOrderId")
     cancel_id = params.parse_client_order_id(p) or ""
-    lst = _open_list(request, account_id, list_id, cid)
+    lst = _open_list(app, account_id, list_id, cid)
     if lst is None or lst["symbol"] != symbol:
         raise ApiError(-2011, "Order list does not exist.")
     loop = asyncio.get_running_loop()
@@ -126,8 +127,7 @@ async def cancel_order_list(request: web.Request) -> web.Response:
     first = next((i for i in ids if i in open_now), ids[0])  # (an OTO whose working order filled: a pending one)
     others = [i for i in ids if i != first and i in open_now]
     waiters = [_waiter(loop, False) for _ in ids]
-    deadline = deadline_of(request)
-    await request.app[INTAKE].admit(deadline)
+    await app[INTAKE].admit(deadline)
     try:  # canceling one order of a list cancels the other (engine/oco.py, oto.py): one command
         accepted, outputs = stage.cancel(Cancel(account_id, symbol, first, 0, cancel_id), waiters[0][0])
     except CommandError:
@@ -136,72 +136,57 @@ async def cancel_order_list(request: web.Request) -> web.Response:
         waiter.cancel = True
         stage.waiters[other] = waiter
     try:
-        await commit(request.app, accepted, outputs, deadline)
+        await commit(app, accepted, outputs, deadline)
     except ApiError:
         for i in [first, *others]:
-            trading.forget_waiter(request.app, i)
+            trading.forget_waiter(app, i)
         raise
     futures = [(first, waiters[0][1])] + [(i, w[1]) for i, w in zip(others, waiters[1:])]
-    finals = [o for o, _ in await _wait_all(request, futures, deadline)]
+    finals = [o for o, _ in await _wait_all(app, futures, deadline)]
     if any(f.get("status") != "CANCELED" for f in finals):
         raise ApiError(-2011, "Order list does not exist.")  # (it ended before the cancel came)
     order_of = {f["order_id"]: f for f in finals}
-    finals = [order_of.get(i) or stage.orders.get(i) or request.app[HISTORY].order(i) for i in ids]
-    return web.json_response(orderlists.canceled_json(finals, stage.rules[symbol],
-                                                      [cancel_client_id(accepted) if o["order_id"] == first
-                                                       else f"cancel-{o['order_id']}" for o in finals],
-                                                      accepted.timestamp))
+    finals = [order_of.get(i) or stage.orders.get(i) or app[HISTORY].order(i) for i in ids]
+    return orderlists.canceled_json(finals, stage.rules[symbol],
+                                    [cancel_client_id(accepted) if o["order_id"] == first else f"cancel-{o['order_id']}"
+                                     for o in finals], accepted.timestamp)
 
 
-async def query_order_list(request: web.Request) -> web.Response:
-    """GET /api/v3/orderList: orderListId or origClientOrderId; -2013 when the account has none such."""
-    account_id, p = await signed(request)
-    stage = stage_of(request)
+async def query_order_list(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """GET /api/v3/orderList, `orderList.status`: orderListId or origClientOrderId; -2013 when the
+    account has none such."""
+    stage = app[STAGE]
     list_id, cid = orderlists.parse_list_ref(p, "orderListId", "origClientOrderId")
-    await read_fresh(request.app)
-    lst = _open_list(request, account_id, list_id, cid)
+    await read_fresh(app)
+    lst = _open_list(app, account_id, list_id, cid)
     if lst is not None:
         orders = [stage.orders[i] for i in lst["orders"]]
     else:
-        orders = request.app[HISTORY].order_list(account_id, list_id, cid)
+        orders = app[HISTORY].order_list(account_id, list_id, cid)
         orders = [stage.orders.get(o["order_id"], o) for o in orders]  # (the stage's view is fresher)
         if cid is not None and list_id is not None:
             orders = [o for o in orders if o.get("list_client_order_id") == cid]
     if not orders:
         raise ApiError(-2013, "Order list does not exist.")
-    return web.json_response(orderlists.list_json(orders))
+    return orderlists.list_json(orders)
 
 
-async def all_order_lists(request: web.Request) -> web.Response:
-    """GET /api/v3/allOrderList: fromId, or startTime/endTime, limit (default 500, at most 1000)."""
-    account_id, p = await signed(request)
-    stage = stage_of(request)
+async def all_order_lists(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
+    """GET /api/v3/allOrderList, `allOrderLists`: fromId, or startTime/endTime, limit (default 500,
+    at most 1000)."""
+    stage = app[STAGE]
     from_id = params.parse_int(p, "fromId")
     start, end = params.parse_time_range(p)
     if from_id is not None and (start is not None or end is not None):
         raise errors.bad_combination()
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    await read_fresh(request.app)
-    lists = request.app[HISTORY].order_lists(account_id, from_id, start, end, limit)
-    return web.json_response([orderlists.list_json([stage.orders.get(o["order_id"], o) for o in orders])
-                              for orders in lists])
+    await read_fresh(app)
+    lists = app[HISTORY].order_lists(account_id, from_id, start, end, limit)
+    return [orderlists.list_json([stage.orders.get(o["order_id"], o) for o in orders]) for orders in lists]
 
 
-async def open_order_lists(request: web.Request) -> web.Response:
-    """GET /api/v3/openOrderList: the account's open lists, oldest first."""
-    account_id, _p = await signed(request)
-    await read_fresh(request.app)
-    return web.json_response([orderlists.list_json(lst["legs"]) for lst in stage_of(request).open_order_lists(account_id)])
+async def open_order_lists(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
+    """GET /api/v3/openOrderList, `openOrderLists.status`: the account's open lists, oldest first."""
+    await read_fresh(app)
+    return [orderlists.list_json(lst["legs"]) for lst in app[STAGE].open_order_lists(account_id)]
 
-
-#: the order lists' routes (rest.ROUTES takes them in, through orderops.ROUTES)
-ROUTES = [
-    ("POST", "/api/v3/orderList/oco", new_oco),
-    ("POST", "/api/v3/order/oco", new_legacy_oco),
-    ("POST", "/api/v3/orderList/oto", new_oto),
-    ("POST", "/api/v3/orderList/otoco", new_otoco),
-    ("GET", "/api/v3/orderList", query_order_list),
-    ("DELETE", "/api/v3/orderList", cancel_order_list),
-    ("GET", "/api/v3/allOrderList", all_order_lists),
-    ("GET", "/api/v3/openOrderList", open_order_lists),
-]

@@ -2,6 +2,7 @@
 the WebSocket API share (as trading.py's): POST /api/v3/order/test (validate only; order.test), POST
 /api/v3/order/cancelReplace (order.cancelReplace) and PUT /api/v3/order/amend/keepPriority
 (order.amend.keepPriority). They reuse trading.py's order operation rather than copy it.
+add_routes gives them, and orderlists.py's operations, their REST routes.
 
 cancelReplace runs as two journaled commands, the cancel and then the new order, each exactly as
 DELETE and POST /api/v3/order run them (so each replays as it ran). The new order is sent once the
@@ -165,11 +166,15 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
     return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp)
 
 
-def _rest(operation, counts: bool = False):
-    """The REST handler of an operation: a signed request in, its JSON (or Binance error) out."""
+def _rest(operation, counts: bool = False, orders: int = 0):
+    """The REST handler of an operation: a signed request in, its JSON (or Binance error) out. It
+    counts `orders` orders against the ORDERS limits before the operation runs, or (`counts`) hands
+    the operation a `count` to call once its parameters are known to be good."""
 
     async def handler(request: web.Request) -> web.Response:
         account_id, p = await signed(request)
+        for _ in range(orders):
+            count_order(request, account_id)
         extra = {"count": lambda: count_order(request, account_id)} if counts else {}
         return web.json_response(await operation(request.app, account_id, p, deadline_of(request), **extra))
 
@@ -177,10 +182,18 @@ def _rest(operation, counts: bool = False):
     return handler
 
 
-#: the routes of these operations and of the order lists (rest.ROUTES takes them in)
+#: the routes of these operations and of the order lists (rest.ROUTES takes them in); each order of
+#: a new list counts against ORDERS
 ROUTES = [
     ("POST", "/api/v3/order/test", _rest(test_order)),
     ("POST", "/api/v3/order/cancelReplace", _rest(cancel_replace, counts=True)),
     ("PUT", "/api/v3/order/amend/keepPriority", _rest(amend_keep_priority)),
-    *orderlists.ROUTES,  # OCO / OTO / OTOCO (api/orderlists.py)
+    ("POST", "/api/v3/orderList/oco", _rest(orderlists.new_oco, orders=orderlists.ORDERS_COUNTED["OCO"])),
+    ("POST", "/api/v3/order/oco", _rest(orderlists.new_legacy_oco, orders=orderlists.ORDERS_COUNTED["legacy"])),
+    ("POST", "/api/v3/orderList/oto", _rest(orderlists.new_oto, orders=orderlists.ORDERS_COUNTED["OTO"])),
+    ("POST", "/api/v3/orderList/otoco", _rest(orderlists.new_otoco, orders=orderlists.ORDERS_COUNTED["OTOCO"])),
+    ("GET", "/api/v3/orderList", _rest(orderlists.query_order_list)),
+    ("DELETE", "/api/v3/orderList", _rest(orderlists.cancel_order_list)),
+    ("GET", "/api/v3/allOrderList", _rest(orderlists.all_order_lists)),
+    ("GET", "/api/v3/openOrderList", _rest(orderlists.open_order_lists)),
 ]

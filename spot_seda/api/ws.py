@@ -19,7 +19,9 @@ Fan-out: an event is encoded once and framed once per wrapping (a server frame i
 same bytes serve every client); each client's frames of one Bus batch go out in one transport write.
 A client whose unsent bytes pass node.ws_send_buffer_bytes is closed (1008, with the reason) at once, so a
 slow reader never holds up the stage or the other clients, and memory stays bounded. Shutdown
-closes every client with 1001 GOING_AWAY; a Push restart drops the connections (clients resync).
+sends Binance's `serverShutdown` event to every client (raw `{"e": "serverShutdown", "E"}`, combined
+under the stream `!serverShutdown`, WebSocket API `{"event": {...}}`; not to Acquiring's internal
+relay links), then closes it with 1001 GOING_AWAY; a Push restart drops the connections (clients resync).
 
 Threads: as in api/rest.py, a reader thread blocks on the Bus queue and hands each poll to the
 event loop, which owns the stage and every socket.
@@ -30,6 +32,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from urllib.parse import unquote
+from weakref import WeakKeyDictionary
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -62,6 +66,8 @@ STAGE = web.AppKey("stage", PushStage)
 HUB = web.AppKey("hub", Hub)
 KEYS = web.AppKey("listen_keys", ListenKeys)
 ACCOUNTS = web.AppKey("accounts", object)
+#: client -> how it is told of a shutdown: "raw", "combined" or "api" (the relay links are not told)
+NOTICES = web.AppKey("shutdown_notices", WeakKeyDictionary)
 
 
 def _stream_request_error(code: int, msg: str, req_id=None) -> bytes:
@@ -99,11 +105,13 @@ def _resolve(app: web.Application, name: str, admin: bool) -> tuple[str, str] | 
     return None
 
 
-async def _open(request: web.Request, combined: bool, admin: bool = False) -> tuple[web.WebSocketResponse, Client]:
+async def _open(request: web.Request, combined: bool, admin: bool = False,
+                api: bool = False) -> tuple[web.WebSocketResponse, Client]:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
     await ws.prepare(request)
     client = Client(ws, request.transport, combined, admin)
     request.app[HUB].add(client)
+    request.app[NOTICES][client] = "api" if api else "combined" if combined else "raw"
     return ws, client
 
 
@@ -124,9 +132,19 @@ async def raw_stream(request: web.Request) -> web.StreamResponse:
     return await _session(request, initial, combined=False, admin=admin)
 
 
+def _query_streams(request: web.Request) -> list[str]:
+    """The names in a combined stream's `streams=`, a `+` kept as written (the time zone of
+    `@kline_1d@+08:00`), not read as a form's space."""
+    for part in request.rel_url.raw_query_string.split("&"):
+        key, _, value = part.partition("=")
+        if key == "streams":
+            return [n for n in unquote(value).split("/") if n]
+    return []
+
+
 async def combined_stream(request: web.Request) -> web.StreamResponse:
     """`/stream?streams=a/b/c`: every event wrapped as {"stream": name, "data": payload}."""
-    names = [n for n in request.query.get("streams", "").split("/") if n]
+    names = _query_streams(request)
     initial = []
     try:
         admin = _is_admin(request)
@@ -233,7 +251,7 @@ def _api_reply(req_id, status: int, result=None, error: tuple[int, str] | None =
 async def ws_api(request: web.Request) -> web.StreamResponse:
     """`/ws-api/v3`: the user data stream methods of Binance's WebSocket API."""
     hub = request.app[HUB]
-    ws, client = await _open(request, combined=False)
+    ws, client = await _open(request, combined=False, api=True)
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -333,6 +351,7 @@ def build_app(stage: PushStage, hub: Hub) -> web.Application:
     app[HUB] = hub
     app[KEYS] = ListenKeys(stage.ctx.data_dir)
     app[ACCOUNTS] = Accounts(stage.ctx.data_dir)
+    app[NOTICES] = WeakKeyDictionary()
     app.router.add_get("/ws", raw_stream)
     app.router.add_get("/ws/{name}", raw_stream)
     app.router.add_get("/stream", combined_stream)
@@ -389,7 +408,7 @@ async def _serve(stage: PushStage, runner, stopping) -> None:
     await reader.stop()
     while runner.process(runner.consumer.poll(0)):  # drain: upstream stopped first (a snapshot marker may wait)
         pass
-    await _close_all(hub)
+    await _close_all(hub, app[NOTICES])
     await site.stop()
     await web_runner.cleanup()
     app[KEYS].shutdown()
@@ -410,10 +429,18 @@ def _expire_listen_keys(app: web.Application, hub: Hub) -> None:
                 client.write(text_frame(event))
 
 
-async def _close_all(hub: Hub) -> None:
-    """Close every client with GOING_AWAY; one that does not answer in a second is cut."""
+async def _close_all(hub: Hub, notices: WeakKeyDictionary) -> None:
+    """Tell every client the server is shutting down (Binance's `serverShutdown`, after whatever
+    was queued for it), then close it with GOING_AWAY; one that does not answer in a second is cut."""
+    hub.flush()
+    event = _encode({"e": "serverShutdown", "E": time.time_ns() // 1_000_000})
+    frames = {"raw": text_frame(event), "combined": text_frame(b'{"stream":"!serverShutdown","data":' + event + b"}"),
+              "api": text_frame(b'{"event":' + event + b"}")}
     clients = list(hub.clients)
     for client in clients:
+        notice = notices.get(client)
+        if notice is not None:
+            client.write(frames[notice])
         hub.remove(client)
 
     async def close(client: Client) -> None:

@@ -18,13 +18,17 @@ or run as the account a `session.logon` (Ed25519 keys only, as Binance) authenti
 arrival order; answers go back as they are ready (match them by `id`).
 
 Limits, as REST's: each request adds its method's weight (REST's for the same request) to the IP's
-REQUEST_WEIGHT, the connection itself 2; `order.place` counts against the account's ORDERS; past
-one: 429 / 418 with `error.data.retryAfter` (ms). Admission control sheds orders and then everything
-else exactly as on the HTTP side (503, -1003). `rateLimits` is in every answer when the node has
-limits, unless `returnRateLimits=false` (the URL's query or the request's params).
+REQUEST_WEIGHT, the connection itself 2; `order.place`, `order.cancelReplace` and a new order list
+(each of its orders) count against the account's ORDERS; past one: 429 / 418 with
+`error.data.retryAfter` (ms). Admission control sheds orders and then everything else exactly as on
+the HTTP side (503, -1003). `rateLimits` is in every answer when the node has limits, unless
+`returnRateLimits=false` (the URL's query or the request's params).
 
-Not served here: `order.test` and `order.cancelReplace` answer -1020 until REST has them;
-SBE, `timeUnit=MICROSECOND` and other methods: -1020 too.
+Order lists (`orderList.place.oco`, `.oto`, `.otoco`, the deprecated `orderList.place`,
+`orderList.status`, `orderList.cancel`, `openOrderLists.status`, `allOrderLists`) run REST's
+operations (orderlists.py).
+
+Not served here: SBE, `timeUnit=MICROSECOND` and other methods: -1020.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from ..model.reasons import Reason
 from ..binance import auth, errors
 from ..binance.errors import ApiError
 from ..stages.acquiring import CommandError
-from . import market, orderops, trading
+from . import market, orderlists, orderops, trading
 from .admission import ADMISSION
 from .fanout import GOING_AWAY, POLICY_VIOLATION, Client, Hub, text_frame
 from .plumbing import ACCOUNTS, STAGE
@@ -73,7 +77,7 @@ class Method(NamedTuple):
     operation: Public | Private
     route: tuple[str, str]
     signed: bool = False
-    order: bool = False  # counts against the ORDERS limits, shed first
+    orders: int = 0  # how many orders it counts against the ORDERS limits; one that counts is shed first
 
 
 METHODS: dict[str, Method] = {
@@ -89,7 +93,7 @@ METHODS: dict[str, Method] = {
     "ticker.24hr": Method(market.ticker_24hr, ("GET", "/api/v3/ticker/24hr")),
     "ticker.price": Method(market.ticker_price, ("GET", "/api/v3/ticker/price")),
     "ticker.book": Method(market.book_ticker, ("GET", "/api/v3/ticker/bookTicker")),
-    "order.place": Method(trading.place_order, ("POST", "/api/v3/order"), signed=True, order=True),
+    "order.place": Method(trading.place_order, ("POST", "/api/v3/order"), signed=True, orders=1),
     "order.status": Method(trading.query_order, ("GET", "/api/v3/order"), signed=True),
     "order.cancel": Method(trading.cancel_order, ("DELETE", "/api/v3/order"), signed=True),
     "openOrders.status": Method(trading.open_orders, ("GET", "/api/v3/openOrders"), signed=True),
@@ -100,9 +104,21 @@ METHODS: dict[str, Method] = {
     "account.rateLimits.orders": Method(trading.order_rate_limits, ("GET", "/api/v3/rateLimit/order"), signed=True),
     "order.test": Method(orderops.test_order, ("POST", "/api/v3/order/test"), signed=True),
     "order.cancelReplace": Method(orderops.cancel_replace, ("POST", "/api/v3/order/cancelReplace"), signed=True,
-                                  order=True),
+                                  orders=1),
     "order.amend.keepPriority": Method(orderops.amend_keep_priority, ("PUT", "/api/v3/order/amend/keepPriority"),
                                        signed=True),
+    "orderList.place.oco": Method(orderlists.new_oco, ("POST", "/api/v3/orderList/oco"), signed=True,
+                                  orders=orderlists.ORDERS_COUNTED["OCO"]),
+    "orderList.place": Method(orderlists.new_legacy_oco, ("POST", "/api/v3/order/oco"), signed=True,
+                              orders=orderlists.ORDERS_COUNTED["legacy"]),
+    "orderList.place.oto": Method(orderlists.new_oto, ("POST", "/api/v3/orderList/oto"), signed=True,
+                                  orders=orderlists.ORDERS_COUNTED["OTO"]),
+    "orderList.place.otoco": Method(orderlists.new_otoco, ("POST", "/api/v3/orderList/otoco"), signed=True,
+                                    orders=orderlists.ORDERS_COUNTED["OTOCO"]),
+    "orderList.status": Method(orderlists.query_order_list, ("GET", "/api/v3/orderList"), signed=True),
+    "orderList.cancel": Method(orderlists.cancel_order_list, ("DELETE", "/api/v3/orderList"), signed=True),
+    "openOrderLists.status": Method(orderlists.open_order_lists, ("GET", "/api/v3/openOrderList"), signed=True),
+    "allOrderLists": Method(orderlists.all_order_lists, ("GET", "/api/v3/allOrderList"), signed=True),
 }
 
 CONNECTIONS = web.AppKey("wsapi_connections", WeakSet)
@@ -239,7 +255,7 @@ class Connection:
                                    data={"serverTime": now, "retryAfter": now + retry_s * 1000},
                                    rate_limits=limiter.weight_usage(counters) if show else None)
         gate = app[ADMISSION]
-        order = method is not None and method.order
+        order = method is not None and method.orders > 0
         why = gate.refusal_of(order)
         if why is not None:
             gate.note_shed(order, why)
@@ -259,7 +275,10 @@ class Connection:
             else:
                 account_id = self.authenticate(params)
                 if order and limiter.order_limits:
-                    _headers, refusal, retry_s = limiter.count_order(account_id, now_ms())
+                    for _ in range(method.orders):  # (an order list's orders each count; the first refusal stops)
+                        _headers, refusal, retry_s = limiter.count_order(account_id, now_ms())
+                        if refusal is not None:
+                            break
                     orders_usage = limiter.order_usage(account_id, now_ms())
                     if refusal is not None:
                         now = now_ms()

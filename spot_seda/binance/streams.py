@@ -1,8 +1,10 @@
 """Binance WebSocket stream names and payloads, pure functions (no I/O, no state).
 
 Names (binance-spot-api-docs, web-socket-streams.md), symbol part lower case:
-    <symbol>@trade  @aggTrade  @kline_<interval>  @depth  @depth@100ms  @depth<5|10|20>[@100ms]
-    @bookTicker  @ticker  @miniTicker;  changelog@<Topic>  (ours: the raw ChangeLogEntry JSON)
+    <symbol>@trade  @aggTrade  @kline_<interval>[@+08:00]  @depth  @depth@100ms  @depth<5|10|20>[@100ms]
+    @bookTicker  @ticker  @miniTicker  @ticker_<1h|4h|1d>  @avgPrice;
+    !miniTicker@arr  !ticker@arr  !ticker_<1h|4h|1d>@arr (every symbol whose statistics changed);
+    changelog@<Topic>  (ours: the raw ChangeLogEntry JSON)
 User data events (user-data-stream.md): executionReport (one-letter fields), outboundAccountPosition,
 balanceUpdate. Prices are decimal strings in the symbol's price scale, quantities and amounts in
 10**-8 units (model/fixedpoint.py); event times are the entries' timestamps, so the streams are a
@@ -23,6 +25,15 @@ from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import SymbolRules
 from .views import ZERO, amount_text, price_text
 PARTIAL_LEVELS = (5, 10, 20)
+#: the rolling-window tickers' windows (ms), as Binance names them
+ROLLING_WINDOWS = {"1h": 3_600_000, "4h": 4 * 3_600_000, "1d": 86_400_000}
+#: the one time-zone offset Binance's kline streams take (`@kline_<interval>@+08:00`), in ms
+KLINE_OFFSETS = {"+08:00": 8 * 3_600_000}
+#: the average price stream's window (REST avgPrice's `mins`)
+AVG_PRICE_MINS = 5
+#: all-market streams: name -> (kind, rolling window or None for 24 hours)
+ALL_MARKET = {"!miniTicker@arr": ("allMiniTicker", None), "!ticker@arr": ("allTicker", None),
+               **{f"!ticker_{w}@arr": ("allRollingTicker", w) for w in ROLLING_WINDOWS}}
 
 
 class StreamError(ValueError):
@@ -33,19 +44,25 @@ class Stream(NamedTuple):
     """A parsed stream name: `name` is the canonical form subscriptions are keyed by."""
 
     name: str
-    kind: str  # trade, aggTrade, kline, depth, partial, bookTicker, ticker, miniTicker, changelog
-    symbol: str | None  # upper case (the rules' key); None for changelog
-    arg: object = None  # kline interval, depth speed ("1000ms"/"100ms"), partial (levels, speed), topic
+    # trade, aggTrade, kline, depth, partial, bookTicker, ticker, miniTicker, rollingTicker, avgPrice,
+    # allMiniTicker, allTicker, allRollingTicker, changelog
+    kind: str
+    symbol: str | None  # upper case (the rules' key); None for changelog and the all-market streams
+    # kline (interval, offset ms), depth speed ("1000ms"/"100ms"), partial (levels, speed), rolling
+    # window ("1h"), topic
+    arg: object = None
 
 
 _SIMPLE = {"trade": "trade", "aggtrade": "aggTrade", "bookticker": "bookTicker", "ticker": "ticker",
-           "miniticker": "miniTicker"}
+           "miniticker": "miniTicker", "avgprice": "avgPrice"}
 
 
 def parse_stream(text: object, symbols: dict[str, SymbolRules]) -> Stream:
     """Parse and validate a stream name; raises StreamError naming what is wrong."""
     if not isinstance(text, str) or not text or len(text) > 100:
         raise StreamError(f"Invalid request: stream name must be a non-empty string, got {text!r}")
+    if text in ALL_MARKET:
+        return Stream(text, *ALL_MARKET[text])
     head, at, rest = text.partition("@")
     if not at:
         raise StreamError(f"Invalid request: unknown stream '{text}'")
@@ -61,11 +78,20 @@ def parse_stream(text: object, symbols: dict[str, SymbolRules]) -> Stream:
     key = event.lower()
     if key in _SIMPLE and not speed:
         return Stream(f"{lower}@{_SIMPLE[key]}", _SIMPLE[key], symbol)
-    if key.startswith("kline_") and not speed:
+    if key.startswith("ticker_") and not speed:
+        window = key[len("ticker_"):]
+        if window not in ROLLING_WINDOWS:
+            raise StreamError(f"Invalid request: unknown ticker window '{window}'; windows are {', '.join(ROLLING_WINDOWS)}")
+        return Stream(f"{lower}@ticker_{window}", "rollingTicker", symbol, window)
+    if key.startswith("kline_"):
         interval = event[len("kline_"):]
         if interval not in INTERVALS:
             raise StreamError(f"Invalid request: unknown kline interval '{interval}'; intervals are {', '.join(INTERVALS)}")
-        return Stream(f"{lower}@kline_{interval}", "kline", symbol, interval)
+        if not speed:
+            return Stream(f"{lower}@kline_{interval}", "kline", symbol, (interval, 0))
+        if speed not in KLINE_OFFSETS:
+            raise StreamError(f"Invalid request: unknown kline time zone '{speed}'; use {', '.join(KLINE_OFFSETS)}")
+        return Stream(f"{lower}@kline_{interval}@{speed}", "kline", symbol, (interval, KLINE_OFFSETS[speed]))
     if key.startswith("depth"):
         levels = key[len("depth"):]
         if speed not in ("", "100ms", "1000ms"):
@@ -153,19 +179,43 @@ class Window(NamedTuple):
     prev_close: int
 
 
-def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
-    """`<symbol>@ticker`: 24-hour rolling window statistics."""
+def _change(rules: SymbolRules, w: Window) -> tuple[str, str, str]:
+    """A window's price change, its percent and its volume-weighted average price, as REST
+    /ticker/24hr shows them (binance/views.py): percent truncated to 3 decimals, vwap to 8."""
     change = w.close - w.open
-    # as REST /ticker/24hr (binance/views.py): percent truncated to 3 decimals, vwap truncated to 8
     pct = to_text(_truncdiv(change * 100_000, w.open), 3) if w.open else "0.000"
     wavg = amount_text(w.quote_volume * 10**ASSET_DECIMALS // w.volume if w.volume else 0)
-    return {"e": "24hrTicker", "E": ts, "s": rules.symbol, "p": price_text(rules, change), "P": pct, "w": wavg,
+    return price_text(rules, change), pct, wavg
+
+
+def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
+    """`<symbol>@ticker`: 24-hour rolling window statistics."""
+    change, pct, wavg = _change(rules, w)
+    return {"e": "24hrTicker", "E": ts, "s": rules.symbol, "p": change, "P": pct, "w": wavg,
             "x": price_text(rules, w.prev_close), "c": price_text(rules, w.close), "Q": amount_text(w.last_qty),
             "b": price_text(rules, bid[0]) if bid else price_text(rules, 0), "B": amount_text(bid[1]) if bid else ZERO,
             "a": price_text(rules, ask[0]) if ask else price_text(rules, 0), "A": amount_text(ask[1]) if ask else ZERO,
             "o": price_text(rules, w.open), "h": price_text(rules, w.high), "l": price_text(rules, w.low),
             "v": amount_text(w.volume), "q": amount_text(w.quote_volume), "O": ts - 86_400_000, "C": ts,
             "F": w.first_id, "L": w.last_id, "n": w.count}
+
+
+def rolling_ticker_event(rules: SymbolRules, ts: int, window: str, open_time: int, w: Window) -> dict:
+    """`<symbol>@ticker_<window>` (and an item of `!ticker_<window>@arr`): the statistics of the trades
+    from `open_time` (a minute's start) to `ts`, as Binance's rolling windows count them."""
+    change, pct, wavg = _change(rules, w)
+    return {"e": f"{window}Ticker", "E": ts, "s": rules.symbol, "p": change, "P": pct,
+            "o": price_text(rules, w.open), "h": price_text(rules, w.high), "l": price_text(rules, w.low),
+            "c": price_text(rules, w.close), "w": wavg, "v": amount_text(w.volume), "q": amount_text(w.quote_volume),
+            "O": open_time, "C": ts, "F": w.first_id, "L": w.last_id, "n": w.count}
+
+
+def avg_price_event(rules: SymbolRules, ts: int, quote_volume: int, volume: int, last_price: int,
+                    last_trade_time: int) -> dict:
+    """`<symbol>@avgPrice`: quote over base volume of the window's trades, truncated to 8 decimals as
+    REST avgPrice's; with no trade in the window, the last trade's price. "T": the last trade's time."""
+    price = amount_text(quote_volume * 10**ASSET_DECIMALS // volume) if volume else price_text(rules, last_price)
+    return {"e": "avgPrice", "E": ts, "s": rules.symbol, "i": f"{AVG_PRICE_MINS}m", "w": price, "T": last_trade_time}
 
 
 def mini_ticker_event(rules: SymbolRules, ts: int, w: Window) -> dict:

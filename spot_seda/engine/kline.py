@@ -7,6 +7,9 @@ Buckets are in UTC by the trade's timestamp (ms, assigned upstream, so replays a
 - 1w: weeks start Monday 00:00 UTC, as on Binance;
 - 1M: calendar months, 1st 00:00 UTC to the month's last millisecond.
 close_time is the bucket's last millisecond (next open_time - 1), as in Binance's kline rows.
+A time-zone offset (`offset_ms`, Binance's `@kline_<interval>@+08:00` streams) moves every boundary
+to the offset's local clock: the bucket of local time ts + offset, told back in UTC (open and close
+times stay Unix milliseconds).
 
 Every `apply(trades)` batch returns `Kline` records: a candle that a later trade ended (closed=True)
 when that happens, then the latest state of each interval's open candle touched by the batch
@@ -61,8 +64,12 @@ class Kline(msgspec.Struct, array_like=True, gc=False, frozen=True):
     closed: bool
 
 
-def bucket(interval: str, ts: int) -> tuple[int, int]:
-    """(open_time, close_time) of the `interval` candle that contains timestamp `ts` (ms, UTC)."""
+def bucket(interval: str, ts: int, offset_ms: int = 0) -> tuple[int, int]:
+    """(open_time, close_time) of the `interval` candle that contains timestamp `ts` (ms, UTC), its
+    boundaries on a clock `offset_ms` ahead of UTC."""
+    if offset_ms:
+        open_time, close_time = bucket(interval, ts + offset_ms)
+        return open_time - offset_ms, close_time - offset_ms
     size = INTERVALS[interval]
     if size is None:
         day = _EPOCH + timedelta(milliseconds=ts)
@@ -86,12 +93,13 @@ _OPEN_TIME, _CLOSE_TIME, _O, _H_, _L, _C, _V, _QV, _N, _TBV, _TBQV = range(11)
 class CandleBook:
     """The open candle of every interval for one symbol."""
 
-    def __init__(self, symbol: str, intervals: tuple[str, ...] = tuple(INTERVALS)) -> None:
+    def __init__(self, symbol: str, intervals: tuple[str, ...] = tuple(INTERVALS), offset_ms: int = 0) -> None:
         unknown = set(intervals) - set(INTERVALS)
         if unknown:
             raise ValueError(f"unknown kline intervals: {sorted(unknown)}")
         self.symbol = symbol
         self.intervals = tuple(intervals)
+        self.offset_ms = offset_ms  # the boundaries' time zone (module doc)
         self._open: dict[str, list[int]] = {}  # interval -> candle in progress
         self.last_ts = 0
 
@@ -161,14 +169,18 @@ class CandleBook:
         return self._record(interval, c, False) if c else None
 
     def snapshot(self) -> dict:
-        """Plain, msgspec-encodable state."""
-        return {"symbol": self.symbol, "intervals": list(self.intervals), "last_ts": self.last_ts,
-                "open": {i: list(c) for i, c in sorted(self._open.items())}}
+        """Plain, msgspec-encodable state (the offset only when there is one: UTC books' snapshots are
+        as they always were)."""
+        state = {"symbol": self.symbol, "intervals": list(self.intervals), "last_ts": self.last_ts,
+                 "open": {i: list(c) for i, c in sorted(self._open.items())}}
+        if self.offset_ms:
+            state["offset_ms"] = self.offset_ms
+        return state
 
     @classmethod
     def restore(cls, snapshot: dict) -> CandleBook:
         """A candle book in exactly the state `snapshot()` captured."""
-        book = cls(snapshot["symbol"], tuple(snapshot["intervals"]))
+        book = cls(snapshot["symbol"], tuple(snapshot["intervals"]), snapshot.get("offset_ms", 0))
         book.last_ts = snapshot["last_ts"]
         book._open = {i: list(c) for i, c in snapshot["open"].items()}
         return book
@@ -188,7 +200,7 @@ class CandleBook:
             name = f"{self.symbol} {interval} candle at {c[_OPEN_TIME]}"
             if interval not in self.intervals:
                 raise InvariantError(f"{name}: not one of the book's intervals")
-            if (c[_OPEN_TIME], c[_CLOSE_TIME]) != bucket(interval, c[_OPEN_TIME]):
+            if (c[_OPEN_TIME], c[_CLOSE_TIME]) != bucket(interval, c[_OPEN_TIME], self.offset_ms):
                 raise InvariantError(f"{name}: times {c[_OPEN_TIME]}..{c[_CLOSE_TIME]} are not the interval's bucket")
             if not c[_L] <= min(c[_O], c[_C]) <= max(c[_O], c[_C]) <= c[_H_]:
                 raise InvariantError(f"{name}: low/open/close/high out of order {c[_L]}, {c[_O]}, {c[_C]}, {c[_H_]}")
@@ -226,7 +238,7 @@ class CandleBook:
                 if c is not None:
                     out.append((self.symbol, interval, *c, True))
                 new = sec.copy()
-                new[_OPEN_TIME], new[_CLOSE_TIME] = bucket(interval, ts)
+                new[_OPEN_TIME], new[_CLOSE_TIME] = bucket(interval, ts, self.offset_ms)
                 opened[interval] = new
             touched.add(interval)
 

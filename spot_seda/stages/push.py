@@ -15,9 +15,21 @@ replay rebuilds it after a restart):
 - per order what executionReport needs; fills wait for the order update that follows them (Match
   publishes a command's trades before its order updates);
 - per (account, asset) the balance, as the sum of the SpotBalance deltas (as Persist does);
-- per symbol a 24-hour window in one-minute buckets for @ticker / @miniTicker.
+- per symbol a 24-hour window in one-minute buckets for @ticker / @miniTicker and the rolling
+  windows (@ticker_1h/4h/1d: a window opens on a minute, as Binance's, so one-minute buckets give
+  it exactly), at most 1,440 buckets;
+- per symbol the last 5 minutes' trades in one-second buckets for @avgPrice (at most 301; the
+  window is REST avgPrice's, widened to whole seconds at its old end);
+- per symbol the open candles of the intervals whose boundaries a time-zone offset moves (6h, 12h,
+  1d, 3d, 1w, 1M under +08:00), from the trades (engine/kline.py, offset_ms), for
+  @kline_<interval>@+08:00; the other intervals' candles are the KLine stage's, sent under both names.
 
-Payloads are built only for streams someone subscribed to (`sink.wants`); state is kept always.
+Payloads are built only for streams someone subscribed to (`sink.wants`); state is kept always. The
+1000 ms tick sends @avgPrice and the rolling-window tickers of each subscribed symbol whose window
+holds a trade, and the all-market arrays (!miniTicker@arr, !ticker@arr, !ticker_<window>@arr) with
+the symbols whose statistics changed since the array last went out (a trade came in or one left the
+window: its first or last trade id moved), as Binance says; nothing when none did. With nobody
+subscribed a tick costs a few dict look-ups per symbol.
 
 Raw change logs (`changelog@<Topic>`): the admin's streams carry every entry whole; OrderChangeLog
 and BalanceChangeLog are the admin's only (every account's orders and balances), and the public
@@ -29,14 +41,17 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from itertools import islice
+from typing import NamedTuple
 
 import msgspec
 
 from ..binance import streams as S
 from ..engine.depthview import DepthView
+from ..engine.kline import INTERVALS, CandleBook
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, TRADE_PUBLIC
-from ..model.enums import MARKET_TYPES, Topic
+from ..model.enums import MARKET_TYPES, Side, Topic
 from ..model.symbols import fee_on
 from .base import Endpoint
 
@@ -45,6 +60,14 @@ FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTE
 MAX_STALLED = 100_000
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
+SECOND_MS = 1000
+AVG_PRICE_MS = S.AVG_PRICE_MINS * MINUTE_MS
+#: time zone (stream suffix) -> (offset ms, the intervals whose boundaries it moves: Push builds those)
+OFFSET_BOOKS = {tz: (offset, tuple(i for i, size in INTERVALS.items() if size is None or offset % size))
+                for tz, offset in S.KLINE_OFFSETS.items()}
+#: interval -> the time-zone suffixes under which the KLine stage's (UTC) candle is the same candle
+SAME_CANDLE = {interval: tuple(f"@{tz}" for tz, (_, moved) in OFFSET_BOOKS.items() if interval not in moved)
+               for interval in INTERVALS}
 
 log = logging.getLogger("spot_seda.push")
 
@@ -96,20 +119,26 @@ class NullSink:
 
 
 class _Rolling:
-    """24-hour rolling trade statistics of one symbol in one-minute buckets (bounded memory)."""
+    """24-hour rolling trade statistics of one symbol in one-minute buckets (bounded memory); the
+    shorter rolling windows are its newest buckets. Buckets leave by the trades' time, in add(),
+    never by the clock of a read: the state is the change log's alone, listened to or not."""
 
     __slots__ = ("buckets", "prev_close")
 
     def __init__(self) -> None:
         # [minute, open, high, low, close, last_qty, volume, quote_volume, first_id, last_id, count]
         self.buckets: deque[list[int]] = deque()
-        self.prev_close = 0
+        self.prev_close = 0  # the close of the last bucket that left
 
     def add(self, ts: int, trade_id: int, price: int, qty: int, quote: int) -> None:
+        buckets = self.buckets
+        start = open_time(ts, DAY_MS)
+        while buckets and buckets[0][0] < start:
+            self.prev_close = buckets.popleft()[4]
         minute = ts - ts % MINUTE_MS
-        b = self.buckets[-1] if self.buckets else None
+        b = buckets[-1] if buckets else None
         if b is None or minute > b[0]:
-            self.buckets.append([minute, price, price, price, price, qty, qty, quote, trade_id, trade_id, 1])
+            buckets.append([minute, price, price, price, price, qty, qty, quote, trade_id, trade_id, 1])
             return
         if price > b[2]:
             b[2] = price
@@ -125,16 +154,97 @@ class _Rolling:
         """The start of the newest minute with trades (0: none)."""
         return self.buckets[-1][0] if self.buckets else 0
 
-    def window(self, now: int) -> S.Window | None:
+    def _held(self, now: int, span: int) -> int:
+        """How many of the newest buckets the window of `span` ending at `now` holds: those from the
+        minute of now - span on."""
         buckets = self.buckets
-        while buckets and buckets[0][0] + MINUTE_MS <= now - DAY_MS:
-            self.prev_close = buckets.popleft()[4]
-        if not buckets:
+        start = open_time(now, span)
+        if span >= DAY_MS:  # (most of the buckets: count the few stale ones from the old end)
+            stale = 0
+            for b in buckets:
+                if b[0] >= start:
+                    break
+                stale += 1
+            return len(buckets) - stale
+        held = 0
+        for b in reversed(buckets):
+            if b[0] < start:
+                break
+            held += 1
+        return held
+
+    def ids(self, now: int, span: int) -> tuple[int, int] | None:
+        """(first, last) trade id in the window: its statistics changed exactly when these did."""
+        held = self._held(now, span)
+        if not held:
             return None
-        first, last = buckets[0], buckets[-1]
-        return S.Window(first[1], max(b[2] for b in buckets), min(b[3] for b in buckets), last[4], last[5],
-                        sum(b[6] for b in buckets), sum(b[7] for b in buckets), first[8], last[9],
-                        sum(b[10] for b in buckets), self.prev_close or first[1])
+        buckets = self.buckets
+        return buckets[len(buckets) - held][8], buckets[-1][9]
+
+    def window(self, now: int, span: int = DAY_MS) -> S.Window | None:
+        buckets = self.buckets
+        held = self._held(now, span)
+        if not held:
+            return None
+        stale = len(buckets) - held
+        inside = buckets if not stale else list(islice(buckets, stale, None))
+        prev_close = buckets[stale - 1][4] if stale else self.prev_close
+        first, last = inside[0], inside[-1]
+        return S.Window(first[1], max(b[2] for b in inside), min(b[3] for b in inside), last[4], last[5],
+                        sum(b[6] for b in inside), sum(b[7] for b in inside), first[8], last[9],
+                        sum(b[10] for b in inside), prev_close or first[1])
+
+
+def open_time(now: int, span: int) -> int:
+    """A rolling window's open time: the start of the minute `span` before `now` (Binance: "O" always
+    starts on a minute, so a window may be up to 59,999 ms wider than its size)."""
+    start = now - span
+    return start - start % MINUTE_MS
+
+
+class _AvgPrice:
+    """One symbol's last AVG_PRICE_MS of trades in one-second buckets (at most 301); buckets leave by
+    the trades' time, in add(), as _Rolling's."""
+
+    __slots__ = ("buckets", "last_price", "last_time")
+
+    def __init__(self) -> None:
+        self.buckets: deque[list[int]] = deque()  # [second, quote volume, volume]
+        self.last_price = 0
+        self.last_time = 0  # 0: no trade yet
+
+    def add(self, ts: int, price: int, qty: int, quote: int) -> None:
+        buckets = self.buckets
+        while buckets and buckets[0][0] + SECOND_MS <= ts - AVG_PRICE_MS:
+            buckets.popleft()
+        second = ts - ts % SECOND_MS
+        if buckets and buckets[-1][0] >= second:  # (a clock step back counts in the newest second)
+            b = buckets[-1]
+            b[1] += quote
+            b[2] += qty
+        else:
+            buckets.append([second, quote, qty])
+        self.last_price, self.last_time = price, ts
+
+    def sums(self, now: int) -> tuple[int, int]:
+        """(quote volume, volume) of the trades from the second of now - 5 minutes on."""
+        quote = qty = 0
+        for b in reversed(self.buckets):
+            if b[0] + SECOND_MS <= now - AVG_PRICE_MS:
+                break
+            quote += b[1]
+            qty += b[2]
+        return quote, qty
+
+
+class _Fill(NamedTuple):
+    """A trade as engine/kline.py's CandleBook reads it."""
+
+    price: int
+    qty: int
+    quote_qty: int
+    taker_side: Side
+    timestamp: int
 
 
 class _DepthFeed:
@@ -148,7 +258,7 @@ class _DepthFeed:
 
 
 class PushStage(Endpoint):
-    transient = ("encode", "sink", "users", "ticked")
+    transient = ("encode", "sink", "users", "ticked", "arrays_sent", "second_streams")
     consumes = Topic.ALL
     produces = ()
     broadcast = True
@@ -169,10 +279,22 @@ class PushStage(Endpoint):
         self.stalled: deque[ChangeLogEntry] = deque()  # Match reports waiting for their Created entry
         self.balances: dict[tuple[int, str], list[int]] = {}  # (account, asset) -> [free, locked]
         self.rolling = {s: _Rolling() for s in self.rules}
+        self.avg_prices = {s: _AvgPrice() for s in self.rules}
+        # (symbol, time zone) -> the candles of the intervals the zone's offset moves
+        self.offset_candles = {(s, tz): CandleBook(s, intervals, offset)
+                               for s in self.rules for tz, (offset, intervals) in OFFSET_BOOKS.items()}
+        self.offset_first: dict[tuple[str, str, str], tuple[int, int]] = {}  # (symbol, tz, interval) -> (open, first id)
         self.first_trade_at: dict[str, dict[int, int]] = {s: {} for s in self.rules}  # ts -> first trade id
         self.candle_first: dict[tuple[str, str], tuple[int, int]] = {}  # (symbol, interval) -> (open_time, first id)
         self.encode = msgspec.json.Encoder().encode
         self.ticked: set[str] = set()  # symbols whose tickers went out since the last 1000 ms tick
+        # all-market stream -> symbol -> its window's (first, last) trade id when the array last had it
+        self.arrays_sent: dict[str, dict[str, tuple[int, int] | None]] = {name: {} for name in S.ALL_MARKET}
+        # per symbol the names the 1000 ms tick asks about, built once rather than every second
+        self.second_streams = [(symbol, rules, symbol.lower() + "@avgPrice",
+                                tuple((window, span, f"{symbol.lower()}@ticker_{window}")
+                                      for window, span in S.ROLLING_WINDOWS.items()))
+                               for symbol, rules in self.rules.items()]
 
     # ------------------------------------------------------------------ dispatch
 
@@ -203,13 +325,20 @@ class PushStage(Endpoint):
     def _trades(self, entries: list[ChangeLogEntry]) -> None:
         sink = self.sink
         touched: dict[str, int] = {}
+        candle_fills: dict[str, list[_Fill]] = {}
+        last_ids: dict[str, int] = {}
         fills = self.fills
         for e in entries:
             f = e.field_dict()
             symbol, ts = f["symbol"], e.timestamp
             rules = self.rules[symbol]
             lower = symbol.lower()
-            self.rolling[symbol].add(ts, f["trade_id"], f["price"], f["qty"], f["quote_qty"])
+            price, qty, quote = f["price"], f["qty"], f["quote_qty"]
+            self.rolling[symbol].add(ts, f["trade_id"], price, qty, quote)
+            self.avg_prices[symbol].add(ts, price, qty, quote)
+            candle_fills.setdefault(symbol, []).append(
+                _Fill(price, qty, quote, Side.SELL if f["buyer_is_maker"] else Side.BUY, ts))
+            last_ids[symbol] = f["trade_id"]
             firsts = self.first_trade_at[symbol]
             if ts not in firsts:
                 firsts[ts] = f["trade_id"]
@@ -226,6 +355,27 @@ class PushStage(Endpoint):
                 sink.send(name, S.agg_trade_event(rules, f, ts))
         for symbol, ts in touched.items():
             self._tickers(symbol, ts)
+            self._offset_klines(symbol, candle_fills[symbol], last_ids[symbol], ts)
+
+    def _offset_klines(self, symbol: str, fills: list[_Fill], last_id: int, ts: int) -> None:
+        """Fold a batch's trades of a symbol into its time-zone candles; send the ones subscribed to.
+        A symbol's trade ids are consecutive, so an open candle's first trade is last_id - trades + 1."""
+        sink = self.sink
+        lower = symbol.lower()
+        for tz in OFFSET_BOOKS:
+            for row in self.offset_candles[symbol, tz].apply_rows(fills):
+                interval, opened, trades, closed = row[1], row[2], row[10], row[13]
+                key = (symbol, tz, interval)
+                if closed:
+                    known = self.offset_first.get(key)
+                    first = known[1] if known is not None and known[0] == opened else -1
+                else:
+                    first = last_id - trades + 1
+                    self.offset_first[key] = (opened, first)
+                name = f"{lower}@kline_{interval}@{tz}"
+                if sink.wants(name):
+                    last = first + trades - 1 if first >= 0 else -1
+                    sink.send(name, S.kline_event(self.rules[symbol], dict(zip(KLINE_FIELDS, row)), ts, first, last))
 
     def _tickers(self, symbol: str, ts: int) -> None:
         """The 24-hour ticker and mini ticker of a symbol as of `ts`, to whoever subscribed."""
@@ -413,6 +563,7 @@ class PushStage(Endpoint):
                 if symbol not in self.ticked:  # (a symbol that traded this second has just been sent)
                     self._tickers(symbol, max(now, self.rolling[symbol].last_minute()))
             self.ticked.clear()
+            self._every_second(now)
         for symbol, feeds in self.feeds.items():
             feed = feeds[speed]
             view = self.depth[symbol]
@@ -432,6 +583,43 @@ class PushStage(Endpoint):
                     sink.send(name, S.partial_depth_event(rules, view.update_id, *view.top(levels)))
             feed.changes = {}
             feed.last_u = view.update_id
+
+    def _every_second(self, now: int) -> None:
+        """@avgPrice and the rolling-window tickers of every subscribed symbol, then the all-market
+        arrays (module doc)."""
+        sink = self.sink
+        for symbol, rules, avg_name, rolling_names in self.second_streams:
+            if sink.wants(avg_name):
+                avg = self.avg_prices[symbol]
+                if avg.last_time:
+                    sink.send(avg_name, S.avg_price_event(rules, now, *avg.sums(now), avg.last_price, avg.last_time))
+            for window, span, name in rolling_names:
+                if sink.wants(name):
+                    w = self.rolling[symbol].window(now, span)
+                    if w is not None:
+                        sink.send(name, S.rolling_ticker_event(rules, now, window, open_time(now, span), w))
+        for name, (kind, window) in S.ALL_MARKET.items():
+            if not sink.wants(name):
+                continue
+            span = S.ROLLING_WINDOWS[window] if window else DAY_MS
+            sent = self.arrays_sent[name]
+            items = []
+            for symbol, rolling in self.rolling.items():
+                ids = rolling.ids(now, span)
+                if ids == sent.get(symbol):
+                    continue
+                sent[symbol] = ids
+                if ids is None:  # (its last trade left the window: nothing to show)
+                    continue
+                rules, w = self.rules[symbol], rolling.window(now, span)
+                if kind == "allMiniTicker":
+                    items.append(S.mini_ticker_event(rules, now, w))
+                elif kind == "allTicker":
+                    items.append(S.ticker_event(rules, now, w, *self.depth[symbol].best()))
+                else:
+                    items.append(S.rolling_ticker_event(rules, now, window, open_time(now, span), w))
+            if items:
+                sink.send(name, items)
 
     # ------------------------------------------------------------------ balances
 
@@ -509,9 +697,12 @@ class PushStage(Endpoint):
             if quiet:
                 continue
             name = f"{symbol.lower()}@kline_{interval}"
-            if sink.wants(name):
+            wanted = [n for n in (name, *(name + tz for tz in SAME_CANDLE[interval])) if sink.wants(n)]
+            if wanted:
                 if f is None:
                     f = {fc.name: fc.value for fc in fields}
                 first = known[1]
                 last = first + f["trades"] - 1 if first >= 0 else -1
-                sink.send(name, S.kline_event(self.rules[symbol], f, e.timestamp, first, last))
+                event = self.encode(S.kline_event(self.rules[symbol], f, e.timestamp, first, last))
+                for n in wanted:
+                    sink.send(n, event)

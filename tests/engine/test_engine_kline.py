@@ -64,6 +64,33 @@ def test_bucket_boundaries_in_utc(interval, ts, expected):
     assert bucket(interval, ts) == expected
 
 
+H8 = 8 * 3_600_000  # UTC+8, Binance's @kline_<interval>@+08:00
+
+
+@pytest.mark.parametrize("interval, ts, expected", [
+    ("1h", ms(2024, 3, 5, 10, 30), (ms(2024, 3, 5, 10), ms(2024, 3, 5, 11) - 1)),  # whole hours: as in UTC
+    ("8h", ms(2024, 3, 5, 17), (ms(2024, 3, 5, 16), ms(2024, 3, 6, 0) - 1)),
+    ("6h", ms(2024, 3, 5, 1), (ms(2024, 3, 4, 22), ms(2024, 3, 5, 4) - 1)),  # local 00/06/12/18 h
+    ("1d", ms(2024, 3, 5, 15, 59), (ms(2024, 3, 4, 16), ms(2024, 3, 5, 16) - 1)),  # the local day
+    ("1d", ms(2024, 3, 5, 16), (ms(2024, 3, 5, 16), ms(2024, 3, 6, 16) - 1)),
+    ("1w", ms(2023, 12, 31, 17), (ms(2023, 12, 31, 16), ms(2024, 1, 7, 16) - 1)),  # local Monday 00:00
+    ("1M", ms(2024, 2, 29, 16), (ms(2024, 2, 29, 16), ms(2024, 3, 31, 16) - 1)),  # local 1 March
+])
+def test_bucket_boundaries_with_a_time_zone_offset(interval, ts, expected):
+    assert bucket(interval, ts, H8) == expected
+
+
+def test_a_candle_book_with_an_offset_closes_on_the_local_day():
+    book = CandleBook("BTCUSDT", ("1d",), offset_ms=H8)
+    book.apply([trade(ms(2024, 3, 5, 15, 59), 100)])
+    out = book.apply([trade(ms(2024, 3, 5, 16), 101)])
+    assert [(k.closed, k.open_time, k.close) for k in out] == [(True, ms(2024, 3, 4, 16), 100),
+                                                               (False, ms(2024, 3, 5, 16), 101)]
+    check(book)
+    assert CandleBook.restore(book.snapshot()).state_hash() == book.state_hash()
+    assert "offset_ms" not in CandleBook("BTCUSDT").snapshot()  # a UTC book's snapshot is as it was
+
+
 def test_open_candle_updates_per_batch_and_closes_on_a_later_trade():
     book = CandleBook("BTCUSDT", ("1m", "1h"))
     t0 = ms(2024, 5, 1, 12, 0, 5)

@@ -7,9 +7,12 @@ from __future__ import annotations
 import random
 from decimal import Decimal as D
 
+import msgspec
 import pytest
 
 from spot_seda.binance import streams as S
+from spot_seda.engine.kline import INTERVALS, bucket
+from spot_seda.stages.push import SAME_CANDLE
 from spot_seda.listenkeys import ListenKeys, looks_like_key
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands
@@ -34,6 +37,13 @@ RULES = settings_from("").symbol_rules()
     ("btcusdt@ticker", "btcusdt@ticker", "ticker"),
     ("btcusdt@miniTicker", "btcusdt@miniTicker", "miniTicker"),
     ("changelog@OrderChangeLog", "changelog@OrderChangeLog", "changelog"),
+    ("btcusdt@kline_1d@+08:00", "btcusdt@kline_1d@+08:00", "kline"),
+    ("btcusdt@avgPrice", "btcusdt@avgPrice", "avgPrice"),
+    ("btcusdt@ticker_1h", "btcusdt@ticker_1h", "rollingTicker"),
+    ("btcusdt@ticker_1d", "btcusdt@ticker_1d", "rollingTicker"),
+    ("!miniTicker@arr", "!miniTicker@arr", "allMiniTicker"),
+    ("!ticker@arr", "!ticker@arr", "allTicker"),
+    ("!ticker_4h@arr", "!ticker_4h@arr", "allRollingTicker"),
 ])
 def test_stream_names_parse_to_their_canonical_form(name, canonical, kind):
     stream = S.parse_stream(name, RULES)
@@ -42,7 +52,8 @@ def test_stream_names_parse_to_their_canonical_form(name, canonical, kind):
 
 @pytest.mark.parametrize("name", ["", "btcusdt", "xxxusdt@trade", "btcusdt@trades", "btcusdt@kline_2m",
                                   "btcusdt@depth7", "btcusdt@depth@10ms", "changelog@Nope", "@trade",
-                                  "btc usdt@trade", 5, None, "btcusdt@trade@100ms"])
+                                  "btc usdt@trade", 5, None, "btcusdt@trade@100ms", "btcusdt@kline_1d@+09:00",
+                                  "btcusdt@ticker_2h", "!ticker_2h@arr", "!bookTicker@arr", "btcusdt@avgPrice@1s"])
 def test_bad_stream_names_are_refused_with_a_reason(name):
     with pytest.raises(S.StreamError, match="Invalid request"):
         S.parse_stream(name, RULES)
@@ -70,6 +81,65 @@ def test_payloads_use_binance_field_letters_and_exact_decimals():
     assert (r["P"], r["w"], r["W"]) == ("49000.50000000", True, 12)
     r = S.execution_report(rules, stop | {"type": "STOP_LOSS", "price": 0, "working_time": 12}, "NEW", 12, 2)
     assert (r["w"], "W" in r, r["q"], r["Q"]) == (False, False, "1.00000000", "0.00000000")  # a market order: never on the book
+
+
+def test_rolling_windows_open_on_a_minute_and_reading_them_changes_nothing():
+    """Push's one-minute buckets give every rolling window (1h, 4h, 1d) from the minute its size
+    before now; buckets leave by the trades' time only, so a read at any clock changes no state."""
+    import pickle
+
+    from spot_seda.stages.push import DAY_MS, _AvgPrice, _Rolling
+
+    hour, t0 = 3_600_000, 1_767_225_600_000  # 2026-01-01T00:00Z
+    r = _Rolling()
+    r.add(t0 + 10_000, 1, 100, 1, 100)  # 00:00:10
+    r.add(t0 + 50 * 60_000, 2, 110, 2, 220)  # 00:50
+    r.add(t0 + 3 * hour, 3, 90, 1, 90)  # 03:00
+    state = pickle.dumps(r.buckets)
+    now = t0 + 3 * hour + 30_000
+    w = r.window(now, hour)  # from 02:00: the last trade only
+    assert (w.open, w.high, w.low, w.count, w.first_id, w.last_id) == (90, 90, 90, 1, 3, 3)
+    w = r.window(now, 4 * hour)
+    assert (w.open, w.high, w.low, w.close, w.volume, w.quote_volume, w.count) == (100, 110, 90, 90, 4, 410, 3)
+    assert r.ids(now, hour) == (3, 3) and r.ids(now, DAY_MS) == (1, 3)
+    w = r.window(t0 + DAY_MS + 60_000, DAY_MS)  # the 00:00 minute has left: the 24h ticker's "x" is its close
+    assert (w.open, w.count, w.prev_close) == (110, 2, 100)
+    assert r.window(t0 + 5 * hour, hour) is None and r.ids(t0 + 5 * hour, hour) is None
+    assert pickle.dumps(r.buckets) == state  # (reads at any clock left the state alone)
+    r.add(t0 + DAY_MS + hour, 4, 95, 1, 95)  # a trade a day later: the minutes before its window leave
+    assert [b[0] for b in r.buckets] == [t0 + 3 * hour, t0 + DAY_MS + hour] and r.prev_close == 110
+
+    avg = _AvgPrice()
+    avg.add(t0, 100, 1, 100)
+    avg.add(t0 + 299_500, 200, 1, 200)
+    assert avg.sums(t0 + 300_999) == (300, 2)  # the first second is still (partly) in the 5 minutes
+    assert avg.sums(t0 + 301_000) == (200, 1)
+    avg.add(t0 + 400_000, 300, 1, 300)
+    assert len(avg.buckets) == 2 and (avg.last_price, avg.last_time) == (300, t0 + 400_000)
+
+
+def test_a_tick_nobody_listens_to_computes_no_window(tmp_path, monkeypatch):
+    """The 1000 ms tick with clients subscribed to other streams only reads no rolling window, no
+    average and no array: what nobody reads is not computed."""
+    from spot_seda.stages import push as P
+
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    push = pipeline.stage("push-0")
+    apply_commands(pipeline, session(3, 300), journaled=False)
+
+    class TradesOnly(Recorder):
+        def wants(self, stream: str) -> bool:
+            return stream.endswith("@trade")
+
+    def unread(*_args):
+        raise AssertionError("computed for nobody")
+
+    for cls, name in ((P._Rolling, "window"), (P._Rolling, "ids"), (P._AvgPrice, "sums")):
+        monkeypatch.setattr(cls, name, unread)
+    push.sink = TradesOnly()
+    push.tick("1000ms")
+    assert push.sink.events == []
 
 
 def test_listen_keys_live_sixty_minutes_from_the_last_keepalive(tmp_path):
@@ -107,7 +177,14 @@ class Recorder:
         self.events.append((stream, payload))
 
 
-@pytest.mark.parametrize("make", [session, stop_commands], ids=["plain", "with_stops"])
+def across_a_utc8_day(seed: int, n: int) -> list:
+    """session(), 15 h 45 min later: it crosses 16:00 UTC, where the UTC+8 day (and its 6h and 12h
+    candles) ends, so +08:00 candles close."""
+    return [msgspec.structs.replace(c, timestamp=c.timestamp + (15 * 60 + 45) * 60_000) for c in session(seed, n)]
+
+
+@pytest.mark.parametrize("make", [session, stop_commands, across_a_utc8_day],
+                         ids=["plain", "with_stops", "across_utc8_day"])
 def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
     settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
     pipeline = InprocPipeline(settings)
@@ -172,12 +249,31 @@ def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
         order = acquiring.orders[order_id]
         assert ev["X"] == order["status"] and D(ev["z"]) * 10**8 == order["executed_qty"], (ev, order)
     assert not push.stalled and not push.fills
+    # +08:00 candles: each event's trades (its f..L, from the trade stream) lie in its local interval
+    # and make its numbers; an interval the offset does not move is the UTC candle itself
+    by_id = {(ev["s"], ev["t"]): ev for ev in trades}
+    klines = [(s, msgspec.json.decode(ev) if type(ev) is bytes else ev)  # (the KLine stage's: encoded once for both names)
+              for s, ev in rec.events if "@kline_" in s]
+    tz_events = [(s, ev["k"]) for s, ev in klines if s.endswith("@+08:00")]
+    assert {k["i"] for _s, k in tz_events} == set(INTERVALS)
+    closed = {k["i"] for _s, k in tz_events if k["x"]}
+    assert closed >= {"6h", "12h", "1d"} or make is not across_a_utc8_day, closed
+    for stream, k in tz_events:
+        inside = [by_id[k["s"], i] for i in range(k["f"], k["L"] + 1)]
+        assert len(inside) == k["n"] and all(k["t"] <= t["T"] <= k["T"] for t in inside), (stream, k)
+        assert (k["t"], k["T"]) == bucket(k["i"], inside[0]["T"], 8 * 3_600_000), (stream, k)
+        assert (k["o"], k["c"]) == (inside[0]["p"], inside[-1]["p"]), (stream, k)
+        assert (D(k["h"]), D(k["l"])) == (max(D(t["p"]) for t in inside), min(D(t["p"]) for t in inside)), k
+        assert D(k["v"]) == sum(D(t["q"]) for t in inside), (stream, k)
+    moved = {s: k for s, k in tz_events if not SAME_CANDLE[k["i"]]}
+    same = [(s + "@+08:00", ev) for s, ev in klines if "@+" not in s and SAME_CANDLE[ev["k"]["i"]]]
+    assert moved and same and same == [(s, ev) for s, ev in klines if s.endswith("@+08:00") and s not in moved]
     # a stop order: NEW placed (not working, its stop price in "P"), then NEW again at its trigger
     by_order: dict[int, list[dict]] = {}
     for _s, ev in reports:
         by_order.setdefault(ev["i"], []).append(ev)
     stops = [o for o in acquiring.orders.values() if o["type"] in STOP_KINDS]
-    assert len(stops) > 100 or make is session
+    assert len(stops) > 100 or make is not stop_commands
     for o in stops:
         if o.get("reason") == "would_trigger":  # an error to its client, never on a stream
             assert o["order_id"] not in by_order
