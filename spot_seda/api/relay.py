@@ -35,7 +35,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 
 from ..binance import errors
-from ..stages.push import user_stream
+from ..stages.pushuser import user_stream
 from .fanout import Client, Hub, text_frame
 
 log = logging.getLogger("spot_seda.ws")

@@ -41,7 +41,8 @@ from aiohttp import WSMsgType, web
 from ..accounts import Accounts
 from ..listenkeys import ListenKeys, looks_like_key
 from ..runtime.busreader import BusReader
-from ..stages.push import PRIVATE_TOPICS, PushStage, changelog_stream, user_stream
+from ..stages.push import PRIVATE_TOPICS, PushStage, changelog_stream
+from ..stages.pushuser import user_stream
 from ..binance import auth, errors
 from ..binance import streams as S
 from ..binance.errors import ApiError

@@ -41,7 +41,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from itertools import islice
 from typing import NamedTuple
 
 import msgspec
@@ -50,18 +49,12 @@ from ..binance import streams as S
 from ..engine.depthview import DepthView
 from ..engine.kline import INTERVALS, CandleBook
 from ..model.changelog import ChangeLogEntry, Created, Updated
-from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, TRADE_PUBLIC
-from ..model.enums import MARKET_TYPES, Side, Topic
-from ..model.symbols import fee_on
+from ..model.entities import KLINE_FIELDS, TRADE_PUBLIC
+from ..model.enums import Side, Topic
 from .base import Endpoint
+from .pushuser import UserDataMixin
+from .pushwindows import DAY_MS, AvgPriceWindow, Rolling, open_time
 
-FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
-#: Match reports held back waiting for their Created entry before we give up on it (a corrupt stream)
-MAX_STALLED = 100_000
-DAY_MS = 86_400_000
-MINUTE_MS = 60_000
-SECOND_MS = 1000
-AVG_PRICE_MS = S.AVG_PRICE_MINS * MINUTE_MS
 #: time zone (stream suffix) -> (offset ms, the intervals whose boundaries it moves: Push builds those)
 OFFSET_BOOKS = {tz: (offset, tuple(i for i, size in INTERVALS.items() if size is None or offset % size))
                 for tz, offset in S.KLINE_OFFSETS.items()}
@@ -72,19 +65,10 @@ SAME_CANDLE = {interval: tuple(f"@{tz}" for tz, (_, moved) in OFFSET_BOOKS.items
 log = logging.getLogger("spot_seda.push")
 
 _KLINE_NAMES = list(KLINE_FIELDS)
-_BALANCE_NAMES = list(BALANCE_FIELDS)
 _K_CLOSED = KLINE_FIELDS.index("closed")
 
 
 #: every account's user data stream begins so
-USER_PREFIX = "user:"
-
-
-def user_stream(account: int) -> str:
-    """The internal stream name of an account's user data."""
-    return f"{USER_PREFIX}{account}"
-
-
 #: raw change logs only the admin credential opens: they name every account's orders and balances
 PRIVATE_TOPICS = frozenset({Topic.ORDER, Topic.BALANCE})
 
@@ -118,125 +102,6 @@ class NullSink:
         pass
 
 
-class _Rolling:
-    """24-hour rolling trade statistics of one symbol in one-minute buckets (bounded memory); the
-    shorter rolling windows are its newest buckets. Buckets leave by the trades' time, in add(),
-    never by the clock of a read: the state is the change log's alone, listened to or not."""
-
-    __slots__ = ("buckets", "prev_close")
-
-    def __init__(self) -> None:
-        # [minute, open, high, low, close, last_qty, volume, quote_volume, first_id, last_id, count]
-        self.buckets: deque[list[int]] = deque()
-        self.prev_close = 0  # the close of the last bucket that left
-
-    def add(self, ts: int, trade_id: int, price: int, qty: int, quote: int) -> None:
-        buckets = self.buckets
-        start = open_time(ts, DAY_MS)
-        while buckets and buckets[0][0] < start:
-            self.prev_close = buckets.popleft()[4]
-        minute = ts - ts % MINUTE_MS
-        b = buckets[-1] if buckets else None
-        if b is None or minute > b[0]:
-            buckets.append([minute, price, price, price, price, qty, qty, quote, trade_id, trade_id, 1])
-            return
-        if price > b[2]:
-            b[2] = price
-        if price < b[3]:
-            b[3] = price
-        b[4], b[5] = price, qty
-        b[6] += qty
-        b[7] += quote
-        b[9] = trade_id
-        b[10] += 1
-
-    def last_minute(self) -> int:
-        """The start of the newest minute with trades (0: none)."""
-        return self.buckets[-1][0] if self.buckets else 0
-
-    def _held(self, now: int, span: int) -> int:
-        """How many of the newest buckets the window of `span` ending at `now` holds: those from the
-        minute of now - span on."""
-        buckets = self.buckets
-        start = open_time(now, span)
-        if span >= DAY_MS:  # (most of the buckets: count the few stale ones from the old end)
-            stale = 0
-            for b in buckets:
-                if b[0] >= start:
-                    break
-                stale += 1
-            return len(buckets) - stale
-        held = 0
-        for b in reversed(buckets):
-            if b[0] < start:
-                break
-            held += 1
-        return held
-
-    def ids(self, now: int, span: int) -> tuple[int, int] | None:
-        """(first, last) trade id in the window: its statistics changed exactly when these did."""
-        held = self._held(now, span)
-        if not held:
-            return None
-        buckets = self.buckets
-        return buckets[len(buckets) - held][8], buckets[-1][9]
-
-    def window(self, now: int, span: int = DAY_MS) -> S.Window | None:
-        buckets = self.buckets
-        held = self._held(now, span)
-        if not held:
-            return None
-        stale = len(buckets) - held
-        inside = buckets if not stale else list(islice(buckets, stale, None))
-        prev_close = buckets[stale - 1][4] if stale else self.prev_close
-        first, last = inside[0], inside[-1]
-        return S.Window(first[1], max(b[2] for b in inside), min(b[3] for b in inside), last[4], last[5],
-                        sum(b[6] for b in inside), sum(b[7] for b in inside), first[8], last[9],
-                        sum(b[10] for b in inside), prev_close or first[1])
-
-
-def open_time(now: int, span: int) -> int:
-    """A rolling window's open time: the start of the minute `span` before `now` (Binance: "O" always
-    starts on a minute, so a window may be up to 59,999 ms wider than its size)."""
-    start = now - span
-    return start - start % MINUTE_MS
-
-
-class _AvgPrice:
-    """One symbol's last AVG_PRICE_MS of trades in one-second buckets (at most 301); buckets leave by
-    the trades' time, in add(), as _Rolling's."""
-
-    __slots__ = ("buckets", "last_price", "last_time")
-
-    def __init__(self) -> None:
-        self.buckets: deque[list[int]] = deque()  # [second, quote volume, volume]
-        self.last_price = 0
-        self.last_time = 0  # 0: no trade yet
-
-    def add(self, ts: int, price: int, qty: int, quote: int) -> None:
-        buckets = self.buckets
-        while buckets and buckets[0][0] + SECOND_MS <= ts - AVG_PRICE_MS:
-            buckets.popleft()
-        second = ts - ts % SECOND_MS
-        if buckets and buckets[-1][0] >= second:  # (a clock step back counts in the newest second)
-            b = buckets[-1]
-            b[1] += quote
-            b[2] += qty
-        else:
-            buckets.append([second, quote, qty])
-        self.last_price, self.last_time = price, ts
-
-    def sums(self, now: int) -> tuple[int, int]:
-        """(quote volume, volume) of the trades from the second of now - 5 minutes on."""
-        quote = qty = 0
-        for b in reversed(self.buckets):
-            if b[0] + SECOND_MS <= now - AVG_PRICE_MS:
-                break
-            quote += b[1]
-            qty += b[2]
-        return quote, qty
-
-
 class _Fill(NamedTuple):
     """A trade as engine/kline.py's CandleBook reads it."""
 
@@ -257,7 +122,7 @@ class _DepthFeed:
         self.last_u = update_id
 
 
-class PushStage(Endpoint):
+class PushStage(UserDataMixin, Endpoint):
     transient = ("encode", "sink", "users", "ticked", "arrays_sent", "second_streams")
     consumes = Topic.ALL
     produces = ()
@@ -278,8 +143,8 @@ class PushStage(Endpoint):
         self.fills: dict[int, list[tuple[dict, int]]] = {}  # order id -> (trade fields, ts) awaiting its update
         self.stalled: deque[ChangeLogEntry] = deque()  # Match reports waiting for their Created entry
         self.balances: dict[tuple[int, str], list[int]] = {}  # (account, asset) -> [free, locked]
-        self.rolling = {s: _Rolling() for s in self.rules}
-        self.avg_prices = {s: _AvgPrice() for s in self.rules}
+        self.rolling = {s: Rolling() for s in self.rules}
+        self.avg_prices = {s: AvgPriceWindow() for s in self.rules}
         # (symbol, time zone) -> the candles of the intervals the zone's offset moves
         self.offset_candles = {(s, tz): CandleBook(s, intervals, offset)
                                for s in self.rules for tz, (offset, intervals) in OFFSET_BOOKS.items()}
@@ -396,147 +261,6 @@ class PushStage(Endpoint):
 
     # ------------------------------------------------------------------ orders
 
-    def _orders(self, entries: list[ChangeLogEntry]) -> None:
-        orders, stalled = self.orders, self.stalled
-        self.users = self.sink.wants_any(USER_PREFIX)  # (for _report: anyone on a user data stream?)
-        for e in entries:
-            change = e.change_type
-            if type(change) is Created:  # Acquiring: a new order
-                order = e.field_dict()  # a new dict: the order's own
-                order.update(order_id=int(e.entity_id), time=e.timestamp, executed_qty=0, cum_quote_qty=0,
-                             working_time=-1)
-                orders[order["order_id"]] = order
-                if "order_list_id" in order:
-                    lst = self.order_lists.setdefault(order["order_list_id"], {"legs": {}, "cids": {}, "started": False})
-                    lst["legs"][order["order_id"]] = None  # (no report from Match yet)
-                    lst["cids"][order["order_id"]] = order["client_order_id"]
-                continue
-            f = e.field_dict()
-            if "cancel_requested" in f or f.get("cancel_rejected") or "amend_requested" in f or f.get("amend_rejected"):
-                continue  # a request (Acquiring) or a no-op answer (Match): nothing changed
-            if stalled or int(e.entity_id) not in orders:
-                stalled.append(e)
-                continue
-            self._report(int(e.entity_id), f, e.timestamp, e.sequence)
-        while stalled and int(stalled[0].entity_id) in orders:
-            e = stalled.popleft()
-            self._report(int(e.entity_id), e.field_dict(), e.timestamp, e.sequence)
-        if len(stalled) > MAX_STALLED:  # its Created entry is not coming: a stream we cannot follow
-            e = stalled.popleft()
-            log.error("order %s was reported by Match but never created; dropping the report", e.entity_id)
-        self._depth_changed()
-
-    def _report(self, order_id: int, f: dict, ts: int, seq: int) -> None:
-        """Apply one Match report of an order: executionReports, then the depth view."""
-        order = self.orders[order_id]
-        symbol = order["symbol"]
-        rules = self.rules[symbol]
-        sink = self.sink
-        if not self.users:  # nobody listens to any user data stream
-            stream, wanted = "", False
-        else:
-            stream = user_stream(order["account"])
-            wanted = sink.wants(stream)
-        first = "frozen" in f  # Match's first report of an order repeats what it was created with
-        starts = "working_time" in f  # it starts working: at once, or a stop order at its trigger
-        if starts:
-            order["working_time"] = f["working_time"]
-        status = f["status"]
-        # a LIMIT_MAKER that would take, a stop that would trigger: answered as an error, never live
-        silent = status == "REJECTED" and f.get("reason") in ("would_take", "would_trigger")
-        if wanted and (first or starts) and not silent:
-            # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests);
-            # an OTO's pending order is PENDING_NEW, then NEW when placed
-            order["status"] = "PENDING_NEW" if status == "PENDING_NEW" else "NEW"
-            self.sink.send(stream, S.execution_report(rules, order, "NEW", ts, seq))
-        # The fills this report accounts for, up to its executed_qty: an order may be reported twice in
-        # one command (a maker, or the taker, touched again by a stop the command triggered), and
-        # in a replay a later command's fills may already be here (a pending stop's, for its trigger)
-        pending = self.fills.get(order_id)
-        used = 0
-        for trade, trade_ts in pending or ():
-            if order["executed_qty"] >= f["executed_qty"]:
-                break
-            used += 1
-            qty, quote = trade["qty"], trade["quote_qty"]
-            order["executed_qty"] += qty
-            order["cum_quote_qty"] += quote
-            if not wanted:
-                continue
-            is_buyer = trade["buyer_order_id"] == order_id
-            maker = trade["maker_order_id"] == order_id
-            if is_buyer:
-                fee = fee_on(qty, rules.maker_fee_ppm if maker else rules.taker_fee_ppm)
-                asset = rules.base
-            else:
-                fee = fee_on(quote, rules.maker_fee_ppm if maker else rules.taker_fee_ppm)
-                asset = rules.quote
-            done = order["executed_qty"] == f["executed_qty"] and status == "FILLED"
-            order["status"] = "FILLED" if done else "PARTIALLY_FILLED"
-            fill = S.Fill(trade["trade_id"], qty, trade["price"], quote, fee, asset, maker)
-            self.sink.send(stream, S.execution_report(rules, order, "TRADE", trade_ts, seq, fill))
-        if used:
-            if used == len(pending):
-                del self.fills[order_id]
-            else:
-                del pending[:used]
-        order["status"] = status
-        order["executed_qty"] = f["executed_qty"]
-        order["cum_quote_qty"] = f["cum_quote_qty"]
-        if f.get("prevented_qty", 0) > order.get("prevented_qty", 0):  # DECREMENT self-trade prevention
-            order["last_prevented_qty"] = f["prevented_qty"] - order.get("prevented_qty", 0)
-            order["prevented_qty"] = f["prevented_qty"]
-            if wanted and status not in S.END_EXECUTION:  # it stays open: its prevention reported alone
-                self.sink.send(stream, S.execution_report(rules, order, "TRADE_PREVENTION", ts, seq))
-        if "cancel_client_order_id" in f:  # Match's CANCELED report names the cancel: its report's "c"
-            order["cancel_client_order_id"] = f["cancel_client_order_id"]
-        if "qty" in f:  # amended in place (engine/amend.py): Binance's REPLACED, "C" the id it had
-            order["replaced_client_order_id"] = order["client_order_id"]
-            order["qty"], order["client_order_id"] = f["qty"], f["client_order_id"]
-            if wanted:
-                self.sink.send(stream, S.execution_report(rules, order, "REPLACED", ts, seq))
-        if wanted and not silent and status in S.END_EXECUTION:
-            self.sink.send(stream, S.execution_report(rules, order, S.END_EXECUTION[status], ts, seq))
-        # the depth view, exactly as Acquiring keeps it (stages/acquiring.py _order_update)
-        resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
-        leaves = order["qty"] - order["executed_qty"] - order.get("prevented_qty", 0) if resting else 0
-        view = self.depth[symbol]
-        before = view.update_id
-        view.apply(order_id, order["side"] == "BUY", order["price"], leaves, status)
-        if view.update_id != before:
-            self.depth_dirty.add(symbol)
-            self.depth_ts[symbol] = ts
-        if "order_list_id" in order:
-            self._list_status(order, status, ts, stream if wanted else "")
-        if status in FINAL:
-            del self.orders[order_id]
-
-    def _list_status(self, order: dict, status: str, ts: int, stream: str) -> None:
-        """listStatus when an OCO's legs have both been placed (or refused) and when both have ended."""
-        lst = self.order_lists.get(order["order_list_id"])
-        if lst is None:
-            return
-        legs = lst["legs"]
-        legs[order["order_id"]] = status
-        if None in legs.values():
-            return
-        ended = all(s in FINAL for s in legs.values())
-        if lst["started"] and not ended:
-            return
-        if stream:
-            if not lst["started"]:
-                kind = ("ALL_DONE", "REJECT") if all(s == "REJECTED" for s in legs.values()) else ("EXEC_STARTED",
-                                                                                                   "EXECUTING")
-            else:
-                kind = ("ALL_DONE", "ALL_DONE")
-            ids = [(i, lst["cids"][i]) for i in sorted(legs)]
-            self.sink.send(stream, S.list_status_event(order["symbol"], order["order_list_id"],
-                                                       order.get("list_client_order_id", ""), *kind, ts, ids,
-                                                       order.get("contingency_type", "OCO")))
-        lst["started"] = True
-        if ended:
-            del self.order_lists[order["order_list_id"]]
-
     def _depth_changed(self) -> None:
         """Fold level changes into the diff feeds; send bookTicker where the best level moved."""
         for symbol in self.depth_dirty:
@@ -620,57 +344,6 @@ class PushStage(Endpoint):
                     items.append(S.rolling_ticker_event(rules, now, window, open_time(now, span), w))
             if items:
                 sink.send(name, items)
-
-    # ------------------------------------------------------------------ balances
-
-    def _balances(self, entries: list[ChangeLogEntry]) -> None:
-        """Sum the deltas; one outboundAccountPosition per run of one account's changes of one cause
-        (a freeze, a trade side, a release), balanceUpdate for deposits and withdrawals."""
-        sink = self.sink
-        quiet = not sink.wants_any(USER_PREFIX)  # nobody listens to user data: only the state is kept
-        balances = self.balances
-        group_key = None
-        group: dict[str, None] = {}
-        ts = 0
-        for e in entries:
-            fields = e.fields()
-            if [fc.name for fc in fields] == _BALANCE_NAMES:  # as the node's stages write them
-                account, asset, available_delta, frozen_delta, reason, ref = [fc.value for fc in fields]
-            else:
-                f = e.field_dict()
-                account, asset, available_delta, frozen_delta, reason, ref = (
-                    f["account"], f["asset"], f["available_delta"], f["frozen_delta"], f["reason"], f["ref"])
-            if quiet:
-                b = balances.get((account, asset))
-                if b is None:
-                    b = balances[account, asset] = [0, 0]
-                b[0] += available_delta
-                b[1] += frozen_delta
-                continue
-            key = (account, ref, e.timestamp)
-            if key != group_key and group:
-                self._position(group_key[0], group, ts)
-                group = {}
-            group_key, ts = key, e.timestamp
-            b = balances.get((account, asset))
-            if b is None:
-                b = balances[account, asset] = [0, 0]
-            b[0] += available_delta
-            b[1] += frozen_delta
-            group[asset] = None
-            if reason in ("deposit", "withdraw"):
-                stream = user_stream(account)
-                if sink.wants(stream):
-                    sink.send(stream, S.balance_update_event(ts, asset, available_delta))
-        if group:
-            self._position(group_key[0], group, ts)
-
-    def _position(self, account: int, assets: dict[str, None], ts: int) -> None:
-        stream = user_stream(account)
-        if self.sink.wants(stream):
-            balances = self.balances
-            self.sink.send(stream, S.account_position_event(
-                ts, [(a, *balances[account, a]) for a in assets]))
 
     # ------------------------------------------------------------------ candles
 

@@ -88,10 +88,10 @@ def test_rolling_windows_open_on_a_minute_and_reading_them_changes_nothing():
     before now; buckets leave by the trades' time only, so a read at any clock changes no state."""
     import pickle
 
-    from spot_seda.stages.push import DAY_MS, _AvgPrice, _Rolling
+    from spot_seda.stages.pushwindows import DAY_MS, AvgPriceWindow, Rolling
 
     hour, t0 = 3_600_000, 1_767_225_600_000  # 2026-01-01T00:00Z
-    r = _Rolling()
+    r = Rolling()
     r.add(t0 + 10_000, 1, 100, 1, 100)  # 00:00:10
     r.add(t0 + 50 * 60_000, 2, 110, 2, 220)  # 00:50
     r.add(t0 + 3 * hour, 3, 90, 1, 90)  # 03:00
@@ -109,7 +109,7 @@ def test_rolling_windows_open_on_a_minute_and_reading_them_changes_nothing():
     r.add(t0 + DAY_MS + hour, 4, 95, 1, 95)  # a trade a day later: the minutes before its window leave
     assert [b[0] for b in r.buckets] == [t0 + 3 * hour, t0 + DAY_MS + hour] and r.prev_close == 110
 
-    avg = _AvgPrice()
+    avg = AvgPriceWindow()
     avg.add(t0, 100, 1, 100)
     avg.add(t0 + 299_500, 200, 1, 200)
     assert avg.sums(t0 + 300_999) == (300, 2)  # the first second is still (partly) in the 5 minutes
@@ -121,7 +121,7 @@ def test_rolling_windows_open_on_a_minute_and_reading_them_changes_nothing():
 def test_a_tick_nobody_listens_to_computes_no_window(tmp_path, monkeypatch):
     """The 1000 ms tick with clients subscribed to other streams only reads no rolling window, no
     average and no array: what nobody reads is not computed."""
-    from spot_seda.stages import push as P
+    from spot_seda.stages import pushwindows as W
 
     settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
     pipeline = InprocPipeline(settings)
@@ -135,7 +135,7 @@ def test_a_tick_nobody_listens_to_computes_no_window(tmp_path, monkeypatch):
     def unread(*_args):
         raise AssertionError("computed for nobody")
 
-    for cls, name in ((P._Rolling, "window"), (P._Rolling, "ids"), (P._AvgPrice, "sums")):
+    for cls, name in ((W.Rolling, "window"), (W.Rolling, "ids"), (W.AvgPriceWindow, "sums")):
         monkeypatch.setattr(cls, name, unread)
     push.sink = TradesOnly()
     push.tick("1000ms")
