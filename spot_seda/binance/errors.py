@@ -320,11 +320,6 @@ def would_trigger() -> ApiError:
     return ApiError(-2010, "Stop price would trigger immediately.")
 
 
-def trailing_stop_unsupported() -> ApiError:
-    """trailingDelta on a symbol whose exchangeInfo says allowTrailingStop false (every symbol here)."""
-    return ApiError(-2010, "Trailing stop orders are not supported for this symbol.")
-
-
 def duplicate_order() -> ApiError:
     return ApiError(-2010, "Duplicate order sent.")
 

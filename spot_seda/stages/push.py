@@ -279,6 +279,10 @@ class PushStage(Endpoint):
     def _report(self, order_id: int, f: dict, ts: int, seq: int) -> None:
         """Apply one Match report of an order: executionReports, then the depth view."""
         order = self.orders[order_id]
+        if "trailing_time" in f:  # a trailing stop started tracking prices (Binance: no event of its own)
+            order["trailing_time"] = f["trailing_time"]
+            if "status" not in f:  # (a trade activated it: nothing else changed)
+                return
         symbol = order["symbol"]
         rules = self.rules[symbol]
         sink = self.sink

@@ -258,7 +258,7 @@ def test_exchange_info():
     assert V.exchange_info_json({"BTCUSDT": strict}, 1)["symbols"][0]["defaultSelfTradePreventionMode"] == "EXPIRE_BOTH"
     assert btc["allowedSelfTradePreventionModes"] == ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
     assert btc["permissionSets"] == [["SPOT"]]
-    price, lot, market_lot, notional, max_orders, max_algo = btc["filters"]
+    price, lot, market_lot, notional, max_orders, max_algo, trailing = btc["filters"]
     assert price == {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "92233720368.54000000",
                      "tickSize": "0.01000000"}
     assert lot == {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"}
@@ -268,6 +268,9 @@ def test_exchange_info():
                           "stepSize": "0.00001000"}
     assert (max_orders, max_algo) == ({"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
                                       {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5})
+    assert btc["allowTrailingStop"] is True
+    assert trailing == {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
+                        "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000}  # Binance's defaults
     small = SymbolRules(msgspec.structs.replace(BTC.spec, market_max_qty="10", max_num_orders=3))
     filters = V.exchange_info_json({"BTCUSDT": small}, 1)["symbols"][0]["filters"]
     assert (filters[2]["maxQty"], filters[4]["maxNumOrders"]) == ("10.00000000", 3)
