@@ -179,6 +179,50 @@ def test_python_binance_places_a_stop_loss_limit_and_sees_it_trigger(node):
     assert [(t["price"], t["qty"]) for t in trades] == [("29500.00000000", "0.10000000")]
 
 
+def test_python_binance_places_a_trailing_take_profit_that_activates_then_triggers(node):
+    """A TAKE_PROFIT sell with an activation price (stopPrice 41,000) and trailingDelta 200 (2%), as
+    python-binance sends it: nothing until a trade reaches 41,000, then it tracks the highest price
+    (42,000) and sells at market at the first trade 2% below it (41,160)."""
+    from tests.node.test_api_keys import binance_client
+
+    async def accounts():
+        async with aiohttp.ClientSession() as session:
+            return [await funded_client(session, node.base, ADMIN_TOKEN, **funds)
+                    for funds in ({"BTC": "1"}, {"USDT": "100000"}, {"BTC": "1"})]
+    maker, taker, owner = [binance_client(node, api_key=c.api_key, api_secret=c.secret) for c in run(accounts())]
+
+    def trade_at(price: str) -> None:
+        maker.order_limit_sell(symbol=SYMBOL, quantity="0.01", price=price)
+        assert taker.order_limit_buy(symbol=SYMBOL, quantity="0.01", price=price, timeInForce="IOC")["status"] == "FILLED"
+    trade_at("40000")
+    placed = owner.create_order(symbol=SYMBOL, side="SELL", type="TAKE_PROFIT", quantity="0.1", stopPrice="41000",
+                                trailingDelta=200)
+    order = owner.get_order(symbol=SYMBOL, orderId=placed["orderId"])
+    assert (order["status"], order["isWorking"], order["trailingDelta"], order["trailingTime"], order["stopPrice"]) == (
+        "NEW", False, 200, -1, "41000.00000000"), order
+    trade_at("41000")  # its activation price: it starts tracking, 41,000 its highest
+
+    async def tracking():
+        order = owner.get_order(symbol=SYMBOL, orderId=placed["orderId"])
+        assert order["trailingTime"] >= placed["transactTime"] and order["isWorking"] is False, order
+        return order["trailingTime"]
+    started = run(eventually(tracking))
+    trade_at("42000")  # its highest: 2% below is 41,160
+    trade_at("41200")
+    assert owner.get_order(symbol=SYMBOL, orderId=placed["orderId"])["isWorking"] is False
+    taker.order_limit_buy(symbol=SYMBOL, quantity="0.2", price="41160")
+    maker.order_market_sell(symbol=SYMBOL, quantity="0.01")  # a trade at 41,160: it triggers
+
+    async def triggered():
+        order = owner.get_order(symbol=SYMBOL, orderId=placed["orderId"])
+        assert (order["status"], order["isWorking"], order["executedQty"], order["trailingTime"]) == (
+            "FILLED", True, "0.10000000", started), order
+    run(eventually(triggered))
+    trades = owner.get_my_trades(symbol=SYMBOL, orderId=placed["orderId"])
+    assert [(t["price"], t["qty"], t["isMaker"]) for t in trades] == [("41160.00000000", "0.10000000", False)]
+    taker.cancel_order(symbol=SYMBOL, orderId=taker.get_open_orders(symbol=SYMBOL)[0]["orderId"])
+
+
 def test_a_trailing_stop_sell_triggers_when_the_price_falls_back_by_its_delta(node):
     """Binance's trailing-stop FAQ, scenario E: a STOP_LOSS_LIMIT sell with trailingDelta 100 (1%)
     and no stopPrice tracks the highest trade price from its placement on; a rise moves it up, a
