@@ -104,7 +104,8 @@ class MatchStage(Operator):
                         records = book.place_oco(*args)
                     else:
                         records = book.place_oto(*args)
-                    if records[-1].status == OrderStatus.REJECTED:  # none placed: nothing is shared
+                    if all(type(r) is OrderReport and r.status == OrderStatus.REJECTED for r in records):
+                        # none placed: nothing is shared
                         legs[-1] = (order_id, {k: v for k, v in fields.items() if k != "hold_of"})
                     firsts = dict(legs)
                 else:

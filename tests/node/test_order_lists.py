@@ -478,3 +478,38 @@ def test_python_binance_oco_fill_of_one_leg_cancels_the_other(node):
     assert owner.get_open_oco_orders() == [] and owner.get_open_orders(symbol=SYMBOL) == []
     btc = owner.get_asset_balance(asset="BTC")
     assert (btc["free"], btc["locked"]) == ("0.50000000", "0.00000000")
+
+
+def test_an_oco_with_a_trailing_stop_leg(node):
+    """Binance's trailing-stop FAQ: an OCO's stop leg may trail (belowTrailingDelta, here without a
+    stopPrice: it tracks from the last price); when it triggers, the LIMIT_MAKER leg is canceled."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, doc = await client.signed("POST", "/api/v3/orderList/oco", body=True, **_sent(sell_oco(
+                belowStopPrice=None, belowTrailingDelta="9")))
+            assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: TRAILING_DELTA"})
+            status, placed = await client.signed("POST", "/api/v3/orderList/oco", body=True, **_sent(sell_oco(
+                belowStopPrice=None, belowTrailingDelta="100", newOrderRespType="RESULT")))
+            assert status == 200, placed
+            limit_leg, stop_leg = sorted(placed["orderReports"], key=lambda r: r["type"] != "LIMIT_MAKER")
+            assert (stop_leg["type"], stop_leg["trailingDelta"], stop_leg["stopPrice"]) == (
+                "STOP_LOSS_LIMIT", 100, "0.00000000"), stop_leg
+            await expect_balances(client, BTC=("0.5", "0.5"))  # one hold for both legs
+            await trade_at(session, node, "20500")  # the highest: 1% below it is 20,295
+            await trade_at(session, node, "20300")
+            status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_leg["orderId"])
+            assert (doc["isWorking"], doc["status"]) == (False, "NEW"), doc
+            await trade_at(session, node, "20290")  # it triggers: a LIMIT sell at 18,900, with no bid left to take
+
+            async def triggered():
+                status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_leg["orderId"])
+                assert (doc["isWorking"], doc["status"]) == (True, "NEW") and doc["trailingTime"] > 0, doc
+                status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=limit_leg["orderId"])
+                assert doc["status"] == "CANCELED", doc
+            await eventually(triggered)
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=stop_leg["orderId"])
+            assert status == 200, doc
+            await expect_balances(client, BTC=("1", "0"))
+    run(scenario())
