@@ -225,7 +225,7 @@ def _schemas() -> dict:
         "SeedOrder": _obj({"symbol": _str(), "side": _str(enum=["BUY", "SELL"]), "price": _dec(), "quantity": _dec(),
                            "type": _str(enum=ORDER_TYPES), "timeInForce": _str(enum=["GTC", "IOC", "FOK"]),
                            "clientOrderId": _str(maxLength=36), "quoteOrderQty": _dec(), "stopPrice": _dec(),
-                           "newOrderRespType": _str(enum=list(RESP_TYPES))},
+                           "trailingDelta": _int(), "newOrderRespType": _str(enum=list(RESP_TYPES))},
                           ["symbol", "side"]),
     }
 

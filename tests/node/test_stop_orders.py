@@ -295,16 +295,22 @@ def test_the_seed_endpoint_takes_a_stop_order_too(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
             client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
-            body = json.dumps({"symbol": SYMBOL, "side": "SELL", "type": "STOP_LOSS_LIMIT", "timeInForce": "GTC",
-                               "price": "10000", "stopPrice": "10100", "quantity": "0.01"}).encode()
-            query = urlencode({"timestamp": int(time.time() * 1000)})
-            sig = hmac.new(client.secret.encode(), (query + body.decode()).encode(), hashlib.sha256).hexdigest()
-            async with session.post(f"{node.base}/api/spot/v2/?{query}&signature={sig}", data=body,
-                                    headers={"X-MBX-APIKEY": client.api_key, "Content-Type": "application/json"}) as resp:
-                doc = await resp.json()
-                assert resp.status == 200, doc
-            doc = await query_order(client, doc["orderId"])
+
+            async def seed_order(**fields) -> dict:
+                body = json.dumps({"symbol": SYMBOL, "side": "SELL", "type": "STOP_LOSS_LIMIT", "timeInForce": "GTC",
+                                   "price": "10000", "quantity": "0.01", **fields}).encode()
+                query = urlencode({"timestamp": int(time.time() * 1000)})
+                sig = hmac.new(client.secret.encode(), (query + body.decode()).encode(), hashlib.sha256).hexdigest()
+                async with session.post(f"{node.base}/api/spot/v2/?{query}&signature={sig}", data=body,
+                                        headers={"X-MBX-APIKEY": client.api_key,
+                                                 "Content-Type": "application/json"}) as resp:
+                    doc = await resp.json()
+                    assert resp.status == 200, doc
+                return await query_order(client, doc["orderId"])
+            doc = await seed_order(stopPrice="10100")
             assert (doc["type"], doc["status"], doc["isWorking"], D(doc["stopPrice"])) == ("STOP_LOSS_LIMIT", "NEW", False, D(10100))
+            doc = await seed_order(stopPrice="10050", trailingDelta=150)  # a trailing one, with an activation price
+            assert (doc["status"], doc["isWorking"], doc["trailingDelta"], doc["trailingTime"]) == ("NEW", False, 150, -1)
     run(scenario())
 
 
