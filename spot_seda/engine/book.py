@@ -660,7 +660,8 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
             if o.trailing_delta:
                 trailing[oid] = o
                 if o.stop_price and not o.trail and reached:
-                    raise InvariantError(f"{self.symbol}: trailing stop {oid} not started past its activation at {last}")
+                    raise InvariantError(f"{self.symbol}: trailing stop {oid} not started past its activation "
+                                         f"at {last}")
                 continue
             if reached:
                 raise InvariantError(f"{self.symbol}: stop order {oid} pending past its trigger at {last}")

@@ -1,7 +1,7 @@
 """Stop orders in the book: filing one until its trigger, taking off those a range of trade prices
-triggers, following trailing stops through each trade price, and running them (with those their own trades trigger) as the orders they become. A part
-of OrderBook (book.py mixes it in; its module doc states the rules), kept in its own module so the
-matching core stays readable in one sitting."""
+triggers, following trailing stops through each trade price, and running them (with those their own
+trades trigger) as the orders they become. A part of OrderBook (book.py mixes it in; its module doc
+states the rules), kept in its own module so the matching core stays readable in one sitting."""
 
 from __future__ import annotations
 
