@@ -65,10 +65,11 @@ cancel_all_cmd = st.tuples(st.just("cancel_all"), ACCOUNTS)
 amend_cmd = st.tuples(st.just("amend"), st.integers(1, 60), ACCOUNTS, st.integers(0, 12).map(lambda k: k * STEP * 10),
                       st.sampled_from(["", "", "a", "b", "c"]))
 # an OCO: account, side, the LIMIT_MAKER leg's price, the stop leg's stop price and limit price (0: a
-# STOP_LOSS), qty, the two legs' client ids, stp mode; the second leg's order id is the first's + 10**6
+# STOP_LOSS), qty, the two legs' client ids, stp mode, and the stop leg's trailingDelta (0: none) and
+# whether it has no stop price then; the second leg's order id is the first's + 10**6
 oco_cmd = st.tuples(st.just("oco"), ACCOUNTS, st.sampled_from(Side), st.integers(9990, 10010), st.integers(9990, 10010),
                     st.one_of(st.just(0), st.integers(9990, 10010)), st.integers(1, 12).map(lambda k: k * STEP * 10),
-                    CLIENT_IDS, CLIENT_IDS, st.integers(0, 4))
+                    CLIENT_IDS, CLIENT_IDS, st.integers(0, 4), st.sampled_from([0, 0, 3, 10]), st.booleans())
 # an OTO: account, working side, price, qty, tif; the pending order's side, type, price, stop price,
 # qty; client ids; stp mode. The pending order's id is the working order's + 2 * 10**6
 oto_cmd = st.tuples(st.just("oto"), ACCOUNTS, st.sampled_from(Side), st.integers(9990, 10010),
@@ -124,14 +125,17 @@ def run(book, cmd, order_id):
 
 def oco_legs(cmd, order_id):
     """An OCO command's two legs as place() arguments: the LIMIT_MAKER first, then the stop."""
-    _, account, side, limit_price, stop_price, stop_limit, qty, cid1, cid2, stp = cmd
+    _, account, side, limit_price, stop_price, stop_limit, qty, cid1, cid2, stp = cmd[:10]
+    delta = cmd[10] if len(cmd) > 10 else 0
+    if delta and cmd[11]:
+        stop_price = 0  # a trailing stop leg that tracks from the last price at once
     if cid1 and cid1 == cid2:
         cid2 = ""
     stop_type = T.STOP_LOSS_LIMIT if stop_limit else T.STOP_LOSS
     quote = 3_000_000_000 if side == Side.BUY and stop_type == T.STOP_LOSS else 0  # a market buy's budget
     return ((order_id, account, side, T.LIMIT_MAKER, TIF.GTC, limit_price, qty, 0, cid1, stp, 1_000 + order_id),
             (order_id + 10**6, account, side, stop_type, TIF.GTC, stop_limit, qty, quote, cid2, stp, 1_000 + order_id,
-             stop_price))
+             stop_price, delta))
 
 
 def oto_legs(cmd, order_id):
