@@ -95,6 +95,28 @@ def test_stop_orders_show_their_stop_price_and_work_from_their_trigger():
     assert (market["origQty"], market["origQuoteOrderQty"], market["price"]) == ("0.00100000", "0.00000000", "0.00000000")
 
 
+def test_trailing_stops_show_their_delta_and_when_they_started_tracking():
+    """Binance's conditional trailingDelta / trailingTime: trailing stops only, -1 until they track
+    (a History row's NULL too), in every order view and answer; the executionReport's "d" / "D"."""
+    from spot_seda.binance.streams import execution_report
+
+    waiting = order(type="STOP_LOSS_LIMIT", stop_price=2_950_000, trailing_delta=250, status="NEW", executed_qty=0,
+                    cum_quote_qty=0, working_time=-1)
+    tracking = waiting | {"trailing_time": 1003}
+    for view in (V.order_json(waiting, BTC), V.order_result(waiting, BTC), V.cancel_json(waiting, BTC, "x", 1)):
+        assert (view["trailingDelta"], view["trailingTime"]) == (250, -1)
+    assert V.order_json(waiting | {"trailing_time": None}, BTC)["trailingTime"] == -1
+    j = V.order_json(tracking, BTC)
+    assert list(j) == ORDER_FIELDS + ["trailingDelta", "trailingTime"]
+    assert (j["trailingDelta"], j["trailingTime"], j["isWorking"], j["stopPrice"]) == (250, 1003, False, "29500.00000000")
+    plain = order(type="STOP_LOSS_LIMIT", stop_price=2_950_000, working_time=-1)
+    for view in (V.order_json(plain, BTC), V.order_result(plain, BTC), V.order_json(order(), BTC)):
+        assert "trailingDelta" not in view and "trailingTime" not in view
+    report = execution_report(BTC, tracking | {"order_id": 1, "time": 1000}, "NEW", 1003, 1)
+    assert (report["d"], report["D"]) == (250, 1003)
+    assert "d" not in execution_report(BTC, plain | {"order_id": 2, "time": 1000}, "NEW", 1003, 1)
+
+
 def test_market_order_quantities():
     # MARKET BUY by quantity: the internal quote budget is not shown
     j = V.order_json(order(type="MARKET", price=0, qty=100_000, quote_qty=999_999_999_999, status="FILLED",
