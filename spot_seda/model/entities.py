@@ -20,8 +20,8 @@ SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquir
     order the one of its trigger (a pending stop's first report, NEW, has none; Binance: isWorking
     false, workingTime -1); reason on EXPIRED/REJECTED/EXPIRED_IN_MATCH (e.g. "would_take",
     "would_trigger", "fok_unfilled", "stp", "no_liquidity", "ioc_leftover"); trailing_time on the
-    report with which a trailing stop starts tracking prices (its first, when it has no activation
-    price), or alone (with account and symbol, no status) when a trade activates it (Binance:
+    report with which a trailing stop starts tracking prices (the one that places it, when it has no
+    activation price), or alone (with account and symbol, no status) when a trade activates it (Binance:
     trailingTime, -1 until then). A cancel that found
     nothing open: cancel_rejected=True, account, symbol. An amend's answer: its report carries
     amended=True, and, when the order was reduced (not ended), qty (the new total), client_order_id

@@ -13,8 +13,8 @@ ones a command's trades trigger right after that command (engine/book.py), so a 
 the command that caused it and replays with it. A pending stop's first report has no working_time;
 the report that ends its trigger's records carries it (the order starts working then), which is
 also how Settlement knows where that part of the command ends. A trailing stop that starts tracking
-prices says so with trailing_time: on its first report when it starts at once (no activation
-price), else in an entry of its own (no status) after the records of the trades that started it,
+prices says so with trailing_time: on the report that places it when it starts at once (no
+activation price), else in an entry of its own (no status) after the records of the trades that started it,
 which Settlement takes as a part of its own (with nothing to settle).
 
 Order lists (engine/oco.py, engine/oto.py): Acquiring publishes a list's two orders together
