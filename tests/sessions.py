@@ -70,9 +70,11 @@ def session(seed: int, n: int) -> list:
 STOP_KINDS = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
 
 
-def stop_commands(seed: int, n: int) -> list:
+def stop_commands(seed: int, n: int, trailing: bool = False) -> list:
     """commands() with stop orders of every kind among them, their stop prices where the trades go,
-    so that many trigger (and some trigger others); a stop market buy holds all free quote."""
+    so that many trigger (and some trigger others); a stop market buy holds all free quote. With
+    `trailing`, about half the stops are trailing stops (a delta of 1-15 BIPS: the trades move about
+    10 around the mid), half of those with an activation price."""
     rng = random.Random(seed)
     out = [c for c in commands(seed, 0)]  # the deposits
     ts = T0
@@ -93,9 +95,10 @@ def stop_commands(seed: int, n: int) -> list:
             kind = rng.choice(STOP_KINDS if side == "SELL" or rng.random() < 0.2 else STOP_KINDS[1::2])
             stop = mid + rng.randint(-50, 50) * 100
             limit = kind.endswith("_LIMIT")
+            delta = rng.randint(1, 15) if trailing and rng.random() < 0.5 else 0
             out.append(NewOrder(account, symbol, side, kind, rng.choice(["GTC", "GTC", "IOC", "FOK"]) if limit else "GTC",
                                 stop + rng.randint(-10, 10) * 100 if limit else 0, qty, 0, "", "NONE", ts,
-                                stop_price=stop))
+                                stop_price=0 if delta and rng.random() < 0.5 else stop, trailing_delta=delta))
         else:
             out.append(Cancel(account, symbol, rng.randint(1, max(1, len(out) - 9)), ts))
     return out

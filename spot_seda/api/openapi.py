@@ -143,14 +143,20 @@ def _schemas() -> dict:
     cancel = {"origClientOrderId": _str(), **{k: v for k, v in result.items() if k != "workingTime"}}
     order = {k: v for k, v in result.items() if k != "transactTime"}
     order.update({"stopPrice": _dec(), "icebergQty": _dec(), "time": _int(), "updateTime": _int(), "isWorking": _bool()})
+    # Binance's conditional fields: a trailing stop's delta (BIPS) and when it started tracking prices
+    # (-1 until then); in the answers to a new order or a cancel, a stop order's stopPrice
+    trailing = {"trailingDelta": _int(), "trailingTime": _int()}
+    stop = {"stopPrice": _dec(), **trailing}
     balance = {"asset": _str(), "free": _dec(), "locked": _dec()}
     filt = {"type": "object", "properties": {
         "filterType": _str(enum=["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "NOTIONAL", "MAX_NUM_ORDERS",
-                                 "MAX_NUM_ALGO_ORDERS", "PERCENT_PRICE_BY_SIDE"]), "minPrice": _dec(), "maxPrice": _dec(),
+                                 "MAX_NUM_ALGO_ORDERS", "TRAILING_DELTA", "PERCENT_PRICE_BY_SIDE"]), "minPrice": _dec(),
+        "maxPrice": _dec(),
         "tickSize": _dec(), "minQty": _dec(), "maxQty": _dec(), "stepSize": _dec(), "minNotional": _dec(),
         "applyMinToMarket": _bool(), "maxNotional": _dec(), "applyMaxToMarket": _bool(), "avgPriceMins": _int(),
         "maxNumOrders": _int(), "maxNumAlgoOrders": _int(), "bidMultiplierUp": _dec(), "bidMultiplierDown": _dec(),
-        "askMultiplierUp": _dec(), "askMultiplierDown": _dec()},
+        "askMultiplierUp": _dec(), "askMultiplierDown": _dec(), "minTrailingAboveDelta": _int(),
+        "maxTrailingAboveDelta": _int(), "minTrailingBelowDelta": _int(), "maxTrailingBelowDelta": _int()},
         "required": ["filterType"]}
     symbol_info = _obj({
         "symbol": _str(), "status": _str(enum=["TRADING"]), "baseAsset": _str(), "baseAssetPrecision": _int(),
@@ -186,11 +192,11 @@ def _schemas() -> dict:
         "BookTicker": _obj({"symbol": _str(), "bidPrice": _dec(), "bidQty": _dec(), "askPrice": _dec(), "askQty": _dec()}),
         "AvgPrice": _obj({"mins": _int(), "price": _dec(), "closeTime": _int()}),
         "OrderAck": _obj(ack),
-        "OrderResult": _obj(result),
+        "OrderResult": _obj({**result, **stop}, list(result)),
         "Fill": _obj({"price": _dec(), "qty": _dec(), "commission": _dec(), "commissionAsset": _str(), "tradeId": _int()}),
-        "OrderFull": _obj({**result, "fills": _array(_ref("Fill"))}),
-        "Cancel": _obj(cancel),
-        "Order": _obj(order),
+        "OrderFull": _obj({**result, **stop, "fills": _array(_ref("Fill"))}, [*result, "fills"]),
+        "Cancel": _obj({**cancel, **stop}, list(cancel)),
+        "Order": _obj({**order, **trailing}, list(order)),
         "MyTrade": _obj({"symbol": _str(), "id": _int(), "orderId": _int(), "orderListId": _int(), "price": _dec(),
                          "qty": _dec(), "quoteQty": _dec(), "commission": _dec(), "commissionAsset": _str(),
                          "time": _int(), "isBuyer": _bool(), "isMaker": _bool(), "isBestMatch": _bool()}),
@@ -219,7 +225,7 @@ def _schemas() -> dict:
         "SeedOrder": _obj({"symbol": _str(), "side": _str(enum=["BUY", "SELL"]), "price": _dec(), "quantity": _dec(),
                            "type": _str(enum=ORDER_TYPES), "timeInForce": _str(enum=["GTC", "IOC", "FOK"]),
                            "clientOrderId": _str(maxLength=36), "quoteOrderQty": _dec(), "stopPrice": _dec(),
-                           "newOrderRespType": _str(enum=list(RESP_TYPES))},
+                           "trailingDelta": _int(), "newOrderRespType": _str(enum=list(RESP_TYPES))},
                           ["symbol", "side"]),
     }
 
@@ -280,10 +286,16 @@ def openapi_document(routes, base_url: str = "/") -> dict:
         _p("quoteOrderQty", _dec(), False, "MARKET only: quote amount to spend (BUY) or receive (SELL)."),
         _p("price", _dec(), False, "LIMIT, LIMIT_MAKER, STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT."),
         _p("stopPrice", _dec(), False,
-           "STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT (mandatory there): the last trade price "
-           "that triggers the order (STOP_LOSS SELL and TAKE_PROFIT BUY at or below it, the others at or above); "
-           "-2010 'Stop price would trigger immediately.' when it already has."),
-        _p("trailingDelta", _int(), False, "Trailing stops are refused (-2010), as exchangeInfo's allowTrailingStop says."),
+           "STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT (this or trailingDelta mandatory there): the "
+           "last trade price that triggers the order (STOP_LOSS SELL and TAKE_PROFIT BUY at or below it, the others "
+           "at or above); with trailingDelta, the price at which the trailing starts; -2010 'Stop price would trigger "
+           "immediately.' when it already has."),
+        _p("trailingDelta", _int(), False,
+           "The four stop types: a trailing stop. It tracks the highest (SELL) or lowest (BUY) trade price since it "
+           "started, from its placement (no stopPrice) or from the first trade that reaches stopPrice, and triggers "
+           "at a trade this many BIPS (0.01%) below (SELL) or above (BUY) it. Within the symbol's TRAILING_DELTA "
+           "filter (above range: STOP_LOSS BUY, TAKE_PROFIT SELL; below range: the others), else -1013 'Filter "
+           "failure: TRAILING_DELTA'."),
         _p("newClientOrderId", _str(pattern="^[a-zA-Z0-9-_]{1,36}$")),
         _p("newOrderRespType", _str(enum=list(RESP_TYPES)), False, "Default FULL for LIMIT and MARKET, ACK otherwise."),
         _p("selfTradePreventionMode", _str(enum=STP_MODES), False, "Default: the symbol's."),

@@ -6,6 +6,8 @@ from __future__ import annotations
 from .openapi import _array, _bool, _dec, _int, _json, _obj, _p, _ref, _signed, _str
 
 _CLIENT_ID = r"^[a-zA-Z0-9-_]{1,36}$"
+#: a stop leg's trailingDelta, as POST /api/v3/order takes it
+_TRAILING = "A trailing stop (BIPS; POST /api/v3/order's trailingDelta): with or without a stop price."
 
 
 def order_ops_schemas() -> dict:
@@ -86,7 +88,8 @@ def order_ops_paths(new_order: list[dict]) -> dict:
         leg += [_p(f"{where}Type", _str(enum=["LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS",
                                               "STOP_LOSS_LIMIT"]), True),
                 _p(f"{where}ClientOrderId", _str(pattern=_CLIENT_ID)), _p(f"{where}Price", _dec()),
-                _p(f"{where}StopPrice", _dec()), _p(f"{where}TimeInForce", _str(enum=["GTC", "IOC", "FOK"]))]
+                _p(f"{where}StopPrice", _dec()), _p(f"{where}TrailingDelta", _int(), False, _TRAILING),
+                _p(f"{where}TimeInForce", _str(enum=["GTC", "IOC", "FOK"]))]
     oco_params = [new_order[0], _p("side", _str(enum=["BUY", "SELL"]), True), _p("quantity", _dec(), True),
                   _p("listClientOrderId", _str(pattern=_CLIENT_ID)), *leg,
                   _p("newOrderRespType", _str(enum=["ACK", "RESULT", "FULL"])),
@@ -96,6 +99,7 @@ def order_ops_paths(new_order: list[dict]) -> dict:
                      _p("stopPrice", _dec(), True, "The stop leg's stop price."),
                      _p("stopLimitPrice", _dec(), False, "A STOP_LOSS_LIMIT's price (else a STOP_LOSS)."),
                      _p("stopLimitTimeInForce", _str(enum=["GTC", "IOC", "FOK"])),
+                     _p("trailingDelta", _int(), False, _TRAILING),
                      _p("listClientOrderId", _str(pattern=_CLIENT_ID)), _p("limitClientOrderId", _str()),
                      _p("stopClientOrderId", _str()), _p("newOrderRespType", _str(enum=["ACK", "RESULT", "FULL"]))]
     oco_text = ("SIGNED. Two orders of which the first to work (trade, or trigger) cancels the other, decided in "
@@ -112,7 +116,7 @@ def order_ops_paths(new_order: list[dict]) -> dict:
                        _p(f"{leg}Quantity", _dec(), True), _p(f"{leg}Price", _dec()),
                        _p(f"{leg}ClientOrderId", _str(pattern=_CLIENT_ID)),
                        _p(f"{leg}TimeInForce", _str(enum=["GTC", "IOC", "FOK"]))]
-    oto_params.append(_p("pendingStopPrice", _dec()))
+    oto_params += [_p("pendingStopPrice", _dec()), _p("pendingTrailingDelta", _int(), False, _TRAILING)]
     oto = _signed("New order list OTO", _json(_ref("OrderListPlaced")), oto_params, body=True,
                   description="SIGNED. A working order (LIMIT / LIMIT_MAKER) and a pending order placed by Match when "
                               "the working one has filled (PENDING_NEW until then); each holds its funds from entry; "
@@ -124,6 +128,7 @@ def order_ops_paths(new_order: list[dict]) -> dict:
                                                               "STOP_LOSS", "STOP_LOSS_LIMIT"]), where == "Above"),
                          _p(f"pending{where}ClientOrderId", _str(pattern=_CLIENT_ID)), _p(f"pending{where}Price", _dec()),
                          _p(f"pending{where}StopPrice", _dec()),
+                         _p(f"pending{where}TrailingDelta", _int(), False, _TRAILING),
                          _p(f"pending{where}TimeInForce", _str(enum=["GTC", "IOC", "FOK"]))]
     refused_otoco = _signed("New order list OTOCO", _json(_ref("OrderListPlaced")), otoco_params, body=True,
                             description="SIGNED. An OTO whose pending orders are an OCO pair (the OCO's rules), placed "

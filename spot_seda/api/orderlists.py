@@ -59,7 +59,8 @@ async def _new_list(app: web.Application, account_id: int, p: Params, deadline: 
     loop = asyncio.get_running_loop()
     waiters = [_waiter(loop, oco.resp_type == "FULL") for _ in oco.legs]
     legs = tuple(NewOrder(account_id, oco.symbol, leg.side.name, leg.type.name, leg.time_in_force.name, leg.price,
-                          leg.qty, leg.quote_qty, leg.client_order_id or "", leg.stp.name, 0, stop_price=leg.stop_price)
+                          leg.qty, leg.quote_qty, leg.client_order_id or "", leg.stp.name, 0, stop_price=leg.stop_price,
+                          trailing_delta=leg.trailing_delta)
                  for leg in oco.legs)
     await app[INTAKE].admit(deadline)
     command = {"OTO": NewOto, "OTOCO": NewOtoco}.get(kind, NewOco)(account_id, oco.symbol, 0, legs, cid or "")

@@ -85,8 +85,8 @@ async def seed_order(request: web.Request) -> web.Response:
 
 
 #: the seed endpoint's JSON fields (v3 parameter names; clientOrderId as the seed spells it)
-SEED_FIELDS = frozenset({"symbol", "side", "type", "price", "quantity", "quoteOrderQty", "stopPrice", "timeInForce",
-                         "clientOrderId", "newClientOrderId", "newOrderRespType"})
+SEED_FIELDS = frozenset({"symbol", "side", "type", "price", "quantity", "quoteOrderQty", "stopPrice", "trailingDelta",
+                         "timeInForce", "clientOrderId", "newClientOrderId", "newOrderRespType"})
 SEED_ALIASES = {"clientOrderId": "newClientOrderId"}
 
 

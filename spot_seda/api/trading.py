@@ -47,7 +47,8 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
     await intake.admit(deadline)
     order, accepted, outputs = stage.new_order(NewOrder(
         account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
-        cmd.client_order_id or "", cmd.stp.name, 0, stop_price=cmd.stop_price), waiter)
+        cmd.client_order_id or "", cmd.stp.name, 0, stop_price=cmd.stop_price, trailing_delta=cmd.trailing_delta),
+        waiter)
     try:
         await commit(app, accepted, outputs, deadline)
     except errors.ApiError:  # -1007: accepted, not yet durable; the client finds it by its client id

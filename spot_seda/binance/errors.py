@@ -300,11 +300,6 @@ def notional() -> ApiError:
     return filter_failure(NOTIONAL)
 
 
-def trailing_stop_unsupported() -> ApiError:
-    """trailingDelta on a symbol whose exchangeInfo says allowTrailingStop false (every symbol here)."""
-    return ApiError(-2010, "Trailing stop orders are not supported for this symbol.")
-
-
 def order_does_not_exist() -> ApiError:
     """-2013: a query for an order that is not there (or not this account's)."""
     return ApiError(-2013, "Order does not exist.")

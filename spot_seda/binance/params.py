@@ -28,11 +28,16 @@ Other choices where Binance leaves room (each tested):
 - stop orders, as rest-api.md lists their mandatory parameters: STOP_LOSS and TAKE_PROFIT take
   quantity and stopPrice (price, timeInForce or quoteOrderQty: -1106); STOP_LOSS_LIMIT and
   TAKE_PROFIT_LIMIT take timeInForce, quantity, price and stopPrice (quoteOrderQty: -1106). No
-  stopPrice: -1102 "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!".
-  trailingDelta is not supported (exchangeInfo's allowTrailingStop is false): -2010 "Trailing stop
-  orders are not supported for this symbol.". NOTIONAL of a STOP_LOSS / TAKE_PROFIT is stopPrice x
-  quantity (the price it is meant to trade at). Whether a stop would trigger at once is Match's
-  question (the last trade price is exact there): -2010 "Stop price would trigger immediately.".
+  stopPrice and no trailingDelta: -1102 "Param 'stopPrice' or 'trailingDelta' must be sent, but
+  both were empty/null!". trailingDelta (an integer, BIPS) makes a trailing stop (Binance's
+  trailing-stop FAQ; engine/book.py), with or without a stopPrice (then its activation price); it
+  must lie within the symbol's TRAILING_DELTA filter, whose "above" range is for the stops that
+  trigger above the market (STOP_LOSS buy, TAKE_PROFIT sell) and "below" range for the others:
+  -1013 "Filter failure: TRAILING_DELTA" otherwise. NOTIONAL of a STOP_LOSS / TAKE_PROFIT is
+  stopPrice x quantity (the price it is meant to trade at; a trailing one without stopPrice has no
+  such price: like a MARKET order by quantity, see parse_new_order). Whether a stop would trigger
+  at once is Match's question (the last trade price is exact there): -2010 "Stop price would
+  trigger immediately.".
   stopPrice or trailingDelta with any other type: -1106. An unknown type: -1116. icebergQty: -2010
   "Iceberg orders are not supported for this symbol."
 - pegPriceType / pegOffsetValue / pegOffsetType (pegged orders): -2010 "Pegged orders are not
@@ -65,7 +70,7 @@ from decimal import Decimal, InvalidOperation
 import msgspec
 
 from ..engine.kline import INTERVALS
-from ..model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
+from ..model.enums import OrderType, SelfTradePrevention, Side, TimeInForce, triggers_on_fall
 from ..model.fixedpoint import ASSET_DECIMALS, MAX_UNITS, to_units
 from ..model.symbols import SymbolRules
 from . import errors
@@ -112,8 +117,11 @@ class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
     client_order_id: str | None  # None: the node assigns one
     resp_type: str  # ACK | RESULT | FULL
     stp: SelfTradePrevention
-    #: a stop order's trigger price, in price units like `price` (0 for the other types)
+    #: a stop order's trigger price, or a trailing stop's activation price, in price units like
+    #: `price` (0 for the other types and a trailing stop without one)
     stop_price: int = 0
+    #: a trailing stop's trailingDelta in BIPS (0: not a trailing stop)
+    trailing_delta: int = 0
     #: Binance's strategyId / strategyType: checked and echoed in the order's answer, not kept
     strategy_id: int | None = None
     strategy_type: int | None = None
@@ -410,8 +418,9 @@ _RARE_PARAMS = frozenset({"icebergQty", *PEG_PARAMS, "strategyId", "strategyType
 def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> NewOrder:
     """POST /api/v3/order parameters to a NewOrder (module docstring for every rule and error).
 
-    A MARKET order by quantity has no notional check here (its price is unknown): call
-    `check_notional` with the price it will trade at if one is known."""
+    A MARKET order by quantity, or a trailing STOP_LOSS / TAKE_PROFIT without a stopPrice, has no
+    notional check here (its price is unknown): call `check_notional` with the price it will
+    trade at if one is known."""
     symbol = parse_symbol(params, rules)
     sr = rules[symbol]
     side = _enum(params, "side", Side, errors.invalid_side)
@@ -446,19 +455,24 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         strategy_type = parse_int(params, "strategyType")
         if strategy_type is not None and strategy_type < MIN_STRATEGY_TYPE:
             raise errors.invalid_parameter("strategyType")
-        if type_.is_stop:
-            if _sent(params, "trailingDelta"):
-                raise errors.trailing_stop_unsupported()
-        else:
+        if not type_.is_stop:
             for name in ("stopPrice", "trailingDelta"):
                 if _sent(params, name):
                     raise errors.not_required(name)
-    stop_price = 0
+    stop_price = trailing_delta = 0
     if type_.is_stop:
+        trailing = _sent(params, "trailingDelta")
         if not _sent(params, "stopPrice"):
-            raise errors.either_missing("stopPrice", "trailingDelta")
-        stop_price = _price_units(sr, parse_decimal(params, "stopPrice", too_large=errors.price_filter))
-        check_price(sr, stop_price)
+            if not trailing:
+                raise errors.either_missing("stopPrice", "trailingDelta")
+        else:
+            stop_price = _price_units(sr, parse_decimal(params, "stopPrice", too_large=errors.price_filter))
+            check_price(sr, stop_price)
+        if trailing:
+            trailing_delta = parse_int(params, "trailingDelta") or 0
+            low, high = sr.trailing_delta[triggers_on_fall(type_, side)]
+            if not low <= trailing_delta <= high:
+                raise errors.filter_failure("TRAILING_DELTA")
 
     if type_ == OrderType.MARKET:
         for name in ("price", "timeInForce"):
@@ -489,7 +503,8 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         qty = parse_decimal(params, "quantity", too_large=errors.lot_size)
         check_qty(sr, qty)
         check_market_qty(sr, qty)
-        check_notional(sr, stop_price, qty)
+        if stop_price:
+            check_notional(sr, stop_price, qty)
     else:
         if _sent(params, "quoteOrderQty"):
             raise errors.not_required("quoteOrderQty")
@@ -508,7 +523,8 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         quote_qty = 0
     return NewOrder(symbol=symbol, side=side, type=type_, time_in_force=tif, price=price, qty=qty,
                     quote_qty=quote_qty, client_order_id=client_order_id, resp_type=resp_type, stp=stp,
-                    strategy_id=strategy_id, strategy_type=strategy_type, stop_price=stop_price)
+                    strategy_id=strategy_id, strategy_type=strategy_type, stop_price=stop_price,
+                    trailing_delta=trailing_delta)
 
 
 def check_new_order_params(params: Mapping[str, str]) -> None:

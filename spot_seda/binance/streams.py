@@ -249,7 +249,8 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
                      fill: Fill | None = None) -> dict:
     """`executionReport` for one order change or fill; `order` is Push's view of the order (the
     SpotOrder fields, with executed_qty/cum_quote_qty/status as of this event). A stop order shows
-    its stop price in "P"; until its trigger it is not working ("w" false, no "W")."""
+    its stop price in "P"; until its trigger it is not working ("w" false, no "W"). A trailing stop
+    also shows its trailingDelta in "d" and its trailingTime in "D" (-1 until it tracks prices)."""
     market = order["type"] in MARKET_TYPES
     by_quote = order["type"] == "MARKET" and order["quote_qty"] and (order["side"] == "SELL" or not order["qty"])
     status = order["status"]
@@ -277,6 +278,9 @@ def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, s
                        "N": fill.commission_asset, "t": fill.trade_id, "m": fill.is_maker, "Y": amount_text(fill.quote_qty)})
     if order.get("working_time", -1) >= 0 and not market and order["time_in_force"] == "GTC":
         report["W"] = order["working_time"]
+    if order.get("trailing_delta"):
+        report["d"] = order["trailing_delta"]
+        report["D"] = order.get("trailing_time", -1)
     report["V"] = order.get("stp", "NONE")
     if order.get("prevented_qty"):  # DECREMENT self-trade prevention: all it took off, and this time
         report["A"] = amount_text(order["prevented_qty"])

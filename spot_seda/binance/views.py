@@ -16,7 +16,10 @@ Order views, and what Binance's fields mean for this node's orders:
   then, as Binance shows a pending stop.
 - isWorking: false for a stop order until its trigger, true otherwise (the other types work at once).
 - stopPrice: a stop order's stop price; 0 for the others (in the answers to a new order or a
-  cancel only for stop orders, as Binance's conditional field).
+  cancel only for stop orders, as Binance's conditional field). A trailing stop's is its activation
+  price, 0 when it has none.
+- trailingDelta, trailingTime: a trailing stop's delta (BIPS) and the time it started tracking
+  prices, -1 until then (Binance's conditional fields: trailing stops only).
 """
 
 from __future__ import annotations
@@ -91,6 +94,15 @@ def _stop_price(order: Mapping, rules: SymbolRules) -> dict:
     return {"stopPrice": price_text(rules, order.get("stop_price") or 0)} if order.get("type") in STOP_TYPES else {}
 
 
+def _trailing(order: Mapping) -> dict:
+    """Binance's conditional trailingDelta and trailingTime: trailing stops only."""
+    delta = order.get("trailing_delta")
+    if not delta:
+        return {}
+    started = order.get("trailing_time")
+    return {"trailingDelta": delta, "trailingTime": -1 if started is None else started}
+
+
 def order_json(order: Mapping, rules: SymbolRules) -> dict:
     """GET /api/v3/order, openOrders, allOrders and the cancel answers."""
     time = order.get("time") or 0
@@ -116,6 +128,7 @@ def order_json(order: Mapping, rules: SymbolRules) -> dict:
         "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
         **_prevented(order),
+        **_trailing(order),
     }
 
 
@@ -138,6 +151,7 @@ def _result_fields(order: Mapping, rules: SymbolRules) -> dict:
         "type": order.get("type") or "LIMIT",
         "side": order.get("side") or "BUY",
         **_stop_price(order, rules),
+        **_trailing(order),
     }
 
 
@@ -402,9 +416,10 @@ def avg_price_json(rules: SymbolRules, trades: Iterable[Mapping], now: int, last
 
 
 def filters_json(rules: SymbolRules) -> list[dict]:
-    """PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS and, where
-    configured, PERCENT_PRICE_BY_SIDE as exchangeInfo shows them: every filter the node enforces, and
-    only those."""
+    """PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, NOTIONAL, MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS,
+    TRAILING_DELTA and, where configured, PERCENT_PRICE_BY_SIDE as exchangeInfo shows them: every
+    filter the node enforces, and only those."""
+    (min_above, max_above), (min_below, max_below) = rules.trailing_delta
     return [
         {"filterType": "PRICE_FILTER", "minPrice": price_text(rules, rules.tick),
          "maxPrice": price_text(rules, max_price(rules)), "tickSize": price_text(rules, rules.tick)},
@@ -416,6 +431,8 @@ def filters_json(rules: SymbolRules) -> list[dict]:
          "maxNotional": amount_text(MAX_NOTIONAL), "applyMaxToMarket": False, "avgPriceMins": AVG_PRICE_MINS},
         {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": rules.max_num_orders},
         {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": rules.max_num_algo_orders},
+        {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": min_above, "maxTrailingAboveDelta": max_above,
+         "minTrailingBelowDelta": min_below, "maxTrailingBelowDelta": max_below},
         *_percent_price_by_side(rules),
     ]
 
@@ -447,7 +464,7 @@ def symbol_info_json(rules: SymbolRules) -> dict:
         "ocoAllowed": True,
         "otoAllowed": True,
         "quoteOrderQtyMarketAllowed": True,
-        "allowTrailingStop": False,
+        "allowTrailingStop": True,
         "cancelReplaceAllowed": True,
         "amendAllowed": True,
         "isSpotTradingAllowed": True,

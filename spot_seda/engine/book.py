@@ -40,6 +40,16 @@ Stop orders (STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT), as Bin
 - a pending stop is open (NEW, cancelable, its client id taken) but not on the book: no level, no
   depth. Every trade price counts, not only a command's last: a taker's prices run one way (it
   walks the other side from its best level), so its first and last trade bound them all.
+- a trailing stop (`trailing_delta` > 0, in BIPS: Binance's trailingDelta) tracks the best trade
+  price since it started (a sell: the highest, a buy: the lowest) and triggers at the first trade
+  price that has moved back from it by the delta (a sell: price <= best x (1 - delta/10000), a buy:
+  price >= best x (1 + delta/10000)). Without a stop price it starts at once, from the last trade
+  price (or the next trade's, before the first); with one, that is its activation price: it starts
+  at the first trade price that meets the stop condition above, which becomes its best, and until
+  then it is a stop like the others (one placed past its condition is REJECTED "would_trigger").
+  When it starts, a `TrailingStarted` record says so (after its NEW report, or after the records of
+  the trades that started it); it is followed through every trade price in order, and its best
+  price is part of the book's state (snapshot included).
 - once a command has matched, the stops its trades triggered are taken off the pending set and run,
   in order id order (arrival: time priority among orders triggered together), each as the order it
   becomes (LIMIT with its price and time in force, or MARKET with its qty and quote budget), at the
@@ -53,7 +63,9 @@ arrival order; a cancel marks the order dead (leaves = 0) in O(1) and matching d
 it meets them (a level is compacted when dead orders outnumber live ones). order_id -> order,
 account -> its open orders, and (account, client_order_id) -> order are dicts (those two also hold
 the pending stops). Pending stops: order_id -> StopOrder, and per direction a sorted list of
-(stop_price, order_id), so the stops a range of trade prices triggers are one slice of each.
+(stop_price, order_id), so the stops a range of trade prices triggers are one slice of each. Trailing
+stops, whose trigger moves with every trade, are in neither list but in order_id -> StopOrder of
+their own, which each trading pass walks (O(trailing stops x distinct trade prices of the pass)).
 """
 
 from __future__ import annotations
@@ -159,6 +171,13 @@ class Triggered(msgspec.Struct, array_like=True, gc=False, frozen=True):
     account: int
 
 
+class TrailingStarted(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """A trailing stop order started tracking the trade price (Binance: trailingTime)."""
+
+    order_id: int
+    account: int
+
+
 class RestingOrder(msgspec.Struct, gc=False):
     """An order open on the book (mutable; owned by the book — treat as read-only outside it)."""
 
@@ -193,6 +212,11 @@ class StopOrder(msgspec.Struct, gc=False):
     stp: int
     timestamp: int
     stop_price: int
+    #: a trailing stop's delta in BIPS (0: not a trailing stop; module doc)
+    trailing_delta: int = 0
+    #: a trailing stop's best trade price since it started tracking (0: none yet; one with a stop
+    #: price has not started until it is set)
+    trail: int = 0
 
     @property
     def leaves(self) -> int:
@@ -254,12 +278,15 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
         self._stops: dict[int, StopOrder] = {}
         self._falls: list[tuple[int, int]] = []  # (stop_price, order_id) of stops triggered by a fall
         self._rises: list[tuple[int, int]] = []  # ... by a rise
+        self._trailing: dict[int, StopOrder] = {}  # the trailing stops (in neither list)
 
     def __setstate__(self, state: dict) -> None:
         """Unpickle (a Match snapshot); one written before stop orders existed has none pending."""
         self.__dict__.update(state)
         if "_stops" not in state:
             self._init_stops()
+        elif "_trailing" not in state:
+            self._trailing = {}
         if "_oco" not in state:
             self._oco = {}
         if "_oto" not in state:
@@ -281,13 +308,15 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
         stp: int = 0,
         timestamp: int = 0,
         stop_price: int = 0,
+        trailing_delta: int = 0,
     ) -> list:
         """Match a new order and rest what is left (LIMIT GTC / LIMIT_MAKER), or file a stop order
         until its trigger; then run the stops its trades triggered. Returns the records.
 
         Args: price is ignored for MARKET; qty 0 means "by quote budget only" (MARKET); quote_qty
         caps what a MARKET order may spend (buy) or receive (sell); stp is a SelfTradePrevention;
-        stop_price is a stop order's trigger price (module doc). Numbers are assumed valid for the
+        stop_price is a stop order's trigger price, or a trailing stop's activation price (0: none),
+        trailing_delta a trailing stop's delta in BIPS (module doc). Numbers are assumed valid for the
         symbol (binance/params.py checks them); a duplicate order id or a client order id already open for the
         account gives a REJECTED report.
         """
@@ -299,7 +328,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
             return out
         if type >= _FIRST_STOP:
             self._file_stop(StopOrder(order_id, account, side, type, time_in_force, price, qty, quote_qty,
-                                      client_order_id, stp, timestamp, stop_price), out)
+                                      client_order_id, stp, timestamp, stop_price, trailing_delta), out)
             return out
         first_price = last_price = 0  # of its trades: what they may trigger lies between the two
         if type == _MARKET:
@@ -555,7 +584,8 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
 
     def snapshot(self) -> dict:
         """Plain, msgspec-encodable state: trade counter, last price, open orders in priority order
-        per side and pending stops in order id order."""
+        per side and pending stops in order id order (a trailing stop's row ends with its delta and
+        best price)."""
         sides = []
         for side in (_BUY, _SELL):
             levels = self._levels[side]
@@ -567,7 +597,8 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
                                      o.timestamp, o.prevented])
             sides.append(rows)
         stops = [[o.order_id, o.account, o.side, o.type, o.time_in_force, o.price, o.qty, o.quote_qty,
-                  o.client_order_id, o.stp, o.timestamp, o.stop_price] for o in self.stops()]
+                  o.client_order_id, o.stp, o.timestamp, o.stop_price,
+                  *((o.trailing_delta, o.trail) if o.trailing_delta else ())] for o in self.stops()]
         return {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1],
                 "last_price": self.last_price, "stops": stops, "oco": [list(pair) for pair in self.order_lists()],
                 "oto": [[w, *[list(x) for x in p]] for w, p in sorted(self._oto.items())]}
@@ -623,14 +654,24 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
             raise InvariantError(f"{self.symbol}: order index disagrees with the levels")
         last = self.last_price
         falls, rises = [], []
+        trailing = {}
         for oid, o in self._stops.items():
             if oid != o.order_id or oid in seen or o.type < _FIRST_STOP:
                 raise InvariantError(f"{self.symbol}: stop order {oid} misfiled")
-            if last and (last <= o.stop_price if o.falls else last >= o.stop_price):
+            reached = last and (last <= o.stop_price if o.falls else last >= o.stop_price)
+            if o.trailing_delta:
+                trailing[oid] = o
+                if o.stop_price and not o.trail and reached:
+                    raise InvariantError(f"{self.symbol}: trailing stop {oid} not started past its activation "
+                                         f"at {last}")
+                continue
+            if reached:
                 raise InvariantError(f"{self.symbol}: stop order {oid} pending past its trigger at {last}")
             (falls if o.falls else rises).append((o.stop_price, oid))
         if sorted(falls) != self._falls or sorted(rises) != self._rises:
             raise InvariantError(f"{self.symbol}: stop trigger lists disagree with the pending stops")
+        if trailing.keys() != self._trailing.keys() or any(self._trailing[i] is not o for i, o in trailing.items()):
+            raise InvariantError(f"{self.symbol}: trailing stop index disagrees with the pending stops")
         every = [*seen.values(), *self._stops.values()]
         by_account = {a: set(d) for a, d in self._by_account.items()}
         expected: dict[int, set[int]] = {}

@@ -44,7 +44,7 @@ class OcoMixin:
 
     def _refusal(self, order_id: int, account: int, side: int, type: int, time_in_force: int, price: int, qty: int,
                  quote_qty: int = 0, client_order_id: str = "", stp: int = 0, timestamp: int = 0,
-                 stop_price: int = 0) -> str:
+                 stop_price: int = 0, trailing_delta: int = 0) -> str:
         """Why place() would reject this order ("" when it would not): the reasons it gives."""
         if order_id in self._orders or order_id in self._stops:
             return Reason.DUPLICATE_ORDER_ID
@@ -56,7 +56,7 @@ class OcoMixin:
                 return Reason.WOULD_TAKE
         elif type >= _FIRST_STOP:
             last = self.last_price
-            if last and (last <= stop_price if triggers_on_fall(type, side) else last >= stop_price):
+            if last and stop_price and (last <= stop_price if triggers_on_fall(type, side) else last >= stop_price):
                 return Reason.WOULD_TRIGGER
         return ""
 

@@ -5,7 +5,8 @@ Schema (STRICT tables; every amount, id and time is an INTEGER column — money 
 rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also type-checked as ints):
 - orders(order_id PK, the SpotOrder Created fields, executed_qty, cum_quote_qty, time, update_time,
   working_time, reason, stop_price (stop orders; NULL for the others, and added to a file written
-  before stop orders existed), prevented_qty (DECREMENT self-trade prevention; likewise added));
+  before stop orders existed), prevented_qty (DECREMENT self-trade prevention; likewise added),
+  trailing_delta and trailing_time (trailing stops; likewise));
   index (account, symbol, order_id) and (account, client_order_id). An amend's entry sets qty and
   client_order_id (quantities only go down).
 - trades(symbol, trade_id) PK, the SpotTrade fields and time; indexes per (symbol, buyer_account) and
@@ -55,7 +56,8 @@ CREATE TABLE IF NOT EXISTS orders (
     price INTEGER, qty INTEGER, quote_qty INTEGER, stp TEXT, frozen_asset TEXT, frozen INTEGER,
     status TEXT NOT NULL, executed_qty INTEGER NOT NULL, cum_quote_qty INTEGER NOT NULL,
     time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT, stop_price INTEGER,
-    prevented_qty INTEGER, order_list_id INTEGER, list_client_order_id TEXT, contingency_type TEXT
+    prevented_qty INTEGER, order_list_id INTEGER, list_client_order_id TEXT, contingency_type TEXT,
+    trailing_delta INTEGER, trailing_time INTEGER
 ) STRICT;
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account, symbol, order_id);
 CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders (account, client_order_id, order_id);
@@ -99,7 +101,8 @@ DROP TABLE IF EXISTS balances;
 
 _ORDER_COLUMNS = (
     "order_id", *ORDER_CREATED, "executed_qty", "cum_quote_qty", "time", "update_time", "working_time", "reason",
-    "stop_price", "prevented_qty", "order_list_id", "list_client_order_id", "contingency_type",
+    "stop_price", "prevented_qty", "order_list_id", "list_client_order_id", "contingency_type", "trailing_delta",
+    "trailing_time",
 )
 _TRADE_COLUMNS = (*TRADE_CREATED, "time")
 _BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
@@ -110,11 +113,11 @@ _CREATED_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "s
 # prevented_qty starts at 0 on either path, so the row does not depend on which came first.
 _INSERT_ORDER = f"""
 INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price,
-                    order_list_id, list_client_order_id, contingency_type, prevented_qty)
-VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?, ?, 0)
+                    order_list_id, list_client_order_id, contingency_type, trailing_delta, prevented_qty)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, 0)
 ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_price = excluded.stop_price,
     order_list_id = excluded.order_list_id, list_client_order_id = excluded.list_client_order_id,
-    contingency_type = excluded.contingency_type
+    contingency_type = excluded.contingency_type, trailing_delta = excluded.trailing_delta
 WHERE orders.time IS NULL
 """
 # Updated: applies only when not older than the row, so a late or replayed update never undoes one.
@@ -134,6 +137,8 @@ WHERE (excluded.update_time, excluded.executed_qty, {_FINAL.format("excluded.sta
 # an amend (engine/amend.py): the order's new quantity and client id; quantities only go down, so a
 # replayed older amend never undoes a later one
 _AMEND_ORDER = "UPDATE orders SET qty = ?, client_order_id = ? WHERE order_id = ? AND qty > ?"
+# a trailing stop started tracking prices: once (a replayed entry changes nothing)
+_TRAIL_ORDER = "UPDATE orders SET trailing_time = ? WHERE order_id = ? AND trailing_time IS NULL"
 _INSERT_TRADE = f"""
 INSERT INTO trades ({", ".join(_TRADE_COLUMNS)}) VALUES ({", ".join("?" * len(_TRADE_COLUMNS))})
 ON CONFLICT DO NOTHING
@@ -274,8 +279,9 @@ class Store:
             if "prevented_qty" not in columns:  # ... from before DECREMENT self-trade prevention
                 db.execute("ALTER TABLE orders ADD COLUMN prevented_qty INTEGER")
             for name, kind in (("order_list_id", "INTEGER"), ("list_client_order_id", "TEXT"),
-                               ("contingency_type", "TEXT")):
-                if name not in columns:  # ... from before order lists
+                               ("contingency_type", "TEXT"), ("trailing_delta", "INTEGER"),
+                               ("trailing_time", "INTEGER")):
+                if name not in columns:  # ... from before order lists, or trailing stops
                     db.execute(f"ALTER TABLE orders ADD COLUMN {name} {kind}")
             db.execute("CREATE INDEX IF NOT EXISTS orders_by_list ON orders (account, order_list_id) "
                        "WHERE order_list_id IS NOT NULL")

@@ -12,7 +12,7 @@ from ..model.entities import KLINE_FIELDS
 from ..model.enums import EntityType, Topic
 from .schema import (_ACQUIRING_REASONS, _AMEND_ORDER, _balance_fields, _BALANCE_NAMES, HistoryError, _INSERT_BALANCE,
                      _INSERT_ORDER, _INSERT_TRADE, _kline_fields, _KLINE_NAMES, _latest_klines,
-                     _order_created, ReplayEnd, Store, _trade_created, _TRADE_NAMES, _UPDATE_ORDER,
+                     _order_created, ReplayEnd, Store, _trade_created, _TRADE_NAMES, _TRAIL_ORDER, _UPDATE_ORDER,
                      _UPSERT_KLINE, _UPSERT_PROGRESS)
 
 
@@ -48,6 +48,7 @@ class HistoryWriter(Store):
         orders_new: list[tuple] = []
         orders_upd: list[tuple] = []
         orders_amend: list[tuple] = []
+        orders_trail: list[tuple] = []
         trades: list[tuple] = []
         klines: list[tuple] = []
         balances: list[tuple] = []
@@ -91,8 +92,11 @@ class HistoryWriter(Store):
                     if kind is Created:
                         orders_new.append((*_order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
                                            f.get("stop_price"), f.get("order_list_id"), f.get("list_client_order_id"),
-                                           f.get("contingency_type")))
-                    elif "status" in f:
+                                           f.get("contingency_type"), f.get("trailing_delta")))
+                    elif "trailing_time" in f:  # a trailing stop started tracking prices (Match's
+                        # stream: its row exists by then, made by the order's first report)
+                        orders_trail.append((f["trailing_time"], int(entry.entity_id)))
+                    if kind is not Created and "status" in f:
                         if "qty" in f:
                             orders_amend.append((f["qty"], f["client_order_id"], int(entry.entity_id), f["qty"]))
                         orders_upd.append((
@@ -113,6 +117,8 @@ class HistoryWriter(Store):
                 db.executemany(_UPDATE_ORDER, orders_upd)
             if orders_amend:
                 db.executemany(_AMEND_ORDER, orders_amend)
+            if orders_trail:
+                db.executemany(_TRAIL_ORDER, orders_trail)
             if trades:
                 db.executemany(_INSERT_TRADE, trades)
             if klines:

@@ -14,7 +14,8 @@ import msgspec
 
 
 class NewOrder(msgspec.Struct, tag="new_order", tag_field="cmd", frozen=True, gc=False, omit_defaults=True):
-    """(omit_defaults: a journaled order without a stop price is written as it was before stop orders)"""
+    """(omit_defaults: a journaled order without a stop price or trailing delta is written as it was
+    before stop orders)"""
 
     account: int
     symbol: str
@@ -29,8 +30,11 @@ class NewOrder(msgspec.Struct, tag="new_order", tag_field="cmd", frozen=True, gc
     timestamp: int
     #: assigned by Acquiring when it accepts the order (0 in a command file: assigned on replay)
     order_id: int = 0
-    #: a stop order's trigger price (price units); 0 for the other types
+    #: a stop order's trigger price, a trailing stop's activation price (price units); 0 for the
+    #: other types and a trailing stop without one
     stop_price: int = 0
+    #: a trailing stop's trailingDelta (BIPS); 0 for every other order
+    trailing_delta: int = 0
 
 
 class Cancel(msgspec.Struct, tag="cancel", tag_field="cmd", frozen=True, gc=False):

@@ -10,7 +10,8 @@ SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquir
     units; 0 for a MARKET buy by quote amount), quote_qty (quote budget of a MARKET order by
     quoteOrderQty, else 0), stp (selfTradePreventionMode), frozen_asset, frozen (amount frozen for it),
     status ("NEW"); a stop order (STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT) also
-    stop_price, its trigger price (the other types do not carry it: their entries stay as they were)
+    stop_price, its trigger price (the other types do not carry it: their entries stay as they were),
+    and a trailing stop trailing_delta (BIPS; its stop_price is its activation price, 0 for none)
   Updated by Acquiring — a cancel request: cancel_requested=True, account, symbol; an amend request
     (amend keep priority): amend_requested=True, account, symbol, new_qty, amend_client_order_id.
   Updated by Match — every state change: status, executed_qty, cum_quote_qty, account, symbol; on the
@@ -18,7 +19,10 @@ SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquir
     frozen; working_time on the report with which the order starts working: its first, or for a stop
     order the one of its trigger (a pending stop's first report, NEW, has none; Binance: isWorking
     false, workingTime -1); reason on EXPIRED/REJECTED/EXPIRED_IN_MATCH (e.g. "would_take",
-    "would_trigger", "fok_unfilled", "stp", "no_liquidity", "ioc_leftover"). A cancel that found
+    "would_trigger", "fok_unfilled", "stp", "no_liquidity", "ioc_leftover"); trailing_time on the
+    report with which a trailing stop starts tracking prices (the one that places it, when it has no
+    activation price), or alone (with account and symbol, no status) when a trade activates it (Binance:
+    trailingTime, -1 until then). A cancel that found
     nothing open: cancel_rejected=True, account, symbol. An amend's answer: its report carries
     amended=True, and, when the order was reduced (not ended), qty (the new total), client_order_id
     (the order's from now on) and hold (what it keeps frozen: Settlement releases the rest); an amend
@@ -64,6 +68,13 @@ KLINE_FIELDS = (
 BALANCE_FIELDS = ("account", "asset", "available_delta", "frozen_delta", "reason", "ref")
 
 BALANCE_REASONS = ("deposit", "withdraw", "freeze", "trade", "fee", "release", "reduce")
+
+
+def stop_fields(cmd) -> list[tuple[str, int]]:
+    """A stop order's own Created fields (module doc), from its new-order command."""
+    if cmd.trailing_delta:
+        return [("stop_price", cmd.stop_price), ("trailing_delta", cmd.trailing_delta)]
+    return [("stop_price", cmd.stop_price)]
 
 
 def trade_id_of(symbol: str, trade_id: int) -> str:

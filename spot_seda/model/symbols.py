@@ -37,6 +37,17 @@ class PercentPriceBySide(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     avg_price_mins: int = 5
 
 
+class TrailingDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Binance's TRAILING_DELTA filter: the range of a trailing stop's trailingDelta (BIPS), for the
+    stops that trigger above the market (STOP_LOSS buy, TAKE_PROFIT sell) and below it (STOP_LOSS
+    sell, TAKE_PROFIT buy). Binance's defaults."""
+
+    min_trailing_above_delta: int = 10
+    max_trailing_above_delta: int = 2000
+    min_trailing_below_delta: int = 10
+    max_trailing_below_delta: int = 2000
+
+
 class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One tradable symbol's rules, in decimal strings as written in the config file."""
 
@@ -63,6 +74,8 @@ class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     max_num_algo_orders: int = 5
     #: PERCENT_PRICE_BY_SIDE ([symbols.percent_price_by_side]); None: no such filter (not listed)
     percent_price_by_side: PercentPriceBySide | None = None
+    #: TRAILING_DELTA ([symbols.trailing_delta]); Binance's defaults when not given
+    trailing_delta: TrailingDelta = TrailingDelta()
 
 
 class SymbolRules:
@@ -71,7 +84,7 @@ class SymbolRules:
     __slots__ = (
         "spec", "symbol", "base", "quote", "price_decimals", "price_scale", "tick", "step", "min_qty",
         "max_qty", "min_notional", "maker_fee_ppm", "taker_fee_ppm", "qty_decimals", "default_stp",
-        "market_max_qty", "max_num_orders", "max_num_algo_orders", "percent_price",
+        "market_max_qty", "max_num_orders", "max_num_algo_orders", "percent_price", "trailing_delta",
     )
 
     def __init__(self, spec: SymbolSpec) -> None:
@@ -110,6 +123,12 @@ class SymbolRules:
                     or multipliers[3] > multipliers[2]:
                 raise ValueError(f"symbols.{name}.percent_price_by_side: positive multipliers, down <= up")
             self.percent_price = (multipliers, pp.avg_price_mins * 60_000)
+        td = spec.trailing_delta
+        #: TRAILING_DELTA's (min, max) BIPS for a stop that triggers above the market, then below it
+        self.trailing_delta = ((td.min_trailing_above_delta, td.max_trailing_above_delta),
+                               (td.min_trailing_below_delta, td.max_trailing_below_delta))
+        if any(not 1 <= low <= high for low, high in self.trailing_delta):
+            raise ValueError(f"symbols.{name}.trailing_delta: 1 <= min <= max for above and below")
         if self.step % self.price_scale:
             raise ValueError(
                 f"symbols.{name}.step_size must be a multiple of 10^-{ASSET_DECIMALS - spec.price_decimals} "

@@ -225,7 +225,8 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
                     o = params.parse_new_order(p, rules)
                     # (time in force: GTC for the types that take none, as the API reports them)
                     yield NewOrder(account, o.symbol, o.side.name, o.type.name, o.time_in_force.name, o.price, o.qty,
-                                   o.quote_qty, o.client_order_id or "", o.stp.name, ts, stop_price=o.stop_price)
+                                   o.quote_qty, o.client_order_id or "", o.stp.name, ts, stop_price=o.stop_price,
+                                   trailing_delta=o.trailing_delta)
                 elif kind == "cancel":
                     yield Cancel(account, doc["symbol"], int(doc["orderId"]), ts)
                 elif kind == "amend":  # PUT /api/v3/order/amend/keepPriority's parameters

@@ -35,7 +35,7 @@ from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Transfer
-from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of
+from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of, stop_fields
 from ..model.enums import MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
 from ..model.reasons import Reason
 from .base import Endpoint, Publish
@@ -193,7 +193,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             raise CommandError(Reason.INSUFFICIENT_BALANCE)
         self.next_order_id = max(self.next_order_id, order_id + 1)
         cmd = NewOrder(account_id, cmd.symbol, cmd.side, cmd.type, cmd.time_in_force, cmd.price, qty, quote_qty,
-                       cmd.client_order_id or f"auto-{order_id}", cmd.stp, now, order_id, cmd.stop_price)
+                       cmd.client_order_id or f"auto-{order_id}", cmd.stp, now, order_id, cmd.stop_price,
+                       cmd.trailing_delta)
         order = {
             "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cmd.client_order_id,
             "side": cmd.side, "type": cmd.type, "time_in_force": cmd.time_in_force, "price": cmd.price, "qty": qty,
@@ -202,8 +203,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         }
         fields = [FieldChange(name, order[name]) for name in ORDER_CREATED]
         if type.is_stop:
-            order["stop_price"] = cmd.stop_price
-            fields.append(FieldChange("stop_price", cmd.stop_price))
+            for name, value in stop_fields(cmd):
+                order[name] = value
+                fields.append(FieldChange(name, value))
         self.orders[order_id] = order
         state.open_orders[order_id] = order
         state.client_ids[cmd.client_order_id] = order_id
@@ -358,6 +360,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         order = self.orders.get(order_id)
         if order is None:
             return  # an order of an earlier incarnation (recovery is the journal's business)
+        if "trailing_time" in f:  # a trailing stop started tracking prices
+            order["trailing_time"] = f["trailing_time"]
+            if "status" not in f:  # (a trade activated it: nothing else changed)
+                return
         if "qty" in f:  # amended in place: its new quantity and client id
             state = self.account(order["account"])
             if state.client_ids.get(order["client_order_id"]) == order_id:

@@ -12,7 +12,10 @@ Stop orders: the book files them until the last trade price reaches their stop p
 ones a command's trades trigger right after that command (engine/book.py), so a trigger is part of
 the command that caused it and replays with it. A pending stop's first report has no working_time;
 the report that ends its trigger's records carries it (the order starts working then), which is
-also how Settlement knows where that part of the command ends.
+also how Settlement knows where that part of the command ends. A trailing stop that starts tracking
+prices says so with trailing_time: on the report that places it when it starts at once (no
+activation price), else in an entry of its own (no status) after the records of the trades that started it,
+which Settlement takes as a part of its own (with nothing to settle).
 
 Order lists (engine/oco.py, engine/oto.py): Acquiring publishes a list's two orders together
 (list_leg 1 and 2); the first waits here (`pending_oco`) until the second comes, then both are
@@ -28,7 +31,7 @@ with amend_rejected=True and a reason word. Either ends the command's updates fo
 from __future__ import annotations
 
 from ..engine.amend import Amended, AmendRejected
-from ..engine.book import CancelRejected, OrderBook, OrderReport, Trade, Triggered
+from ..engine.book import CancelRejected, OrderBook, OrderReport, Trade, TrailingStarted, Triggered
 from ..engine.results import REASONS, ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.entities import trade_id_of
@@ -44,7 +47,8 @@ def _place_args(order_id: int, fields: dict, ts: int) -> tuple:
     """A new order's Created fields as OrderBook.place()'s arguments."""
     return (order_id, fields["account"], Side[fields["side"]], OrderType[fields["type"]],
             TimeInForce[fields["time_in_force"]], fields["price"], fields["qty"], fields["quote_qty"],
-            fields["client_order_id"], SelfTradePrevention[fields["stp"]], ts, fields.get("stop_price", 0))
+            fields["client_order_id"], SelfTradePrevention[fields["stp"]], ts, fields.get("stop_price", 0),
+            fields.get("trailing_delta", 0))
 
 
 def _restriction_met(order, restriction: str) -> bool:
@@ -96,7 +100,8 @@ class MatchStage(Operator):
                         records = book.place_oco(*args)
                     else:
                         records = book.place_oto(*args)
-                    if records[-1].status == OrderStatus.REJECTED:  # none placed: nothing is shared
+                    if all(type(r) is OrderReport and r.status == OrderStatus.REJECTED for r in records):
+                        # none placed: nothing is shared
                         legs[-1] = (order_id, {k: v for k, v in fields.items() if k != "hold_of"})
                     firsts = dict(legs)
                 else:
@@ -130,6 +135,7 @@ class MatchStage(Operator):
         """`cancel_id`: a cancel command's own client id, which the CANCELED report carries (Push
         puts it in the executionReport's "c")."""
         triggered = None  # the stop whose trigger's records these are: its own report ends them
+        report: tuple[int, list] | None = None  # the last order report's (order id, changed fields)
 
         amended = False  # an amend's answer: its reports say so (module doc); an OCO's two legs both change
         amends: dict[int, Amended] = {}
@@ -184,8 +190,16 @@ class MatchStage(Operator):
                     changed.append(FieldChange("working_time", ts))
                     triggered = None
                 orders.append(ChangeLogEntry(str(rec.order_id), ORDER, Updated(changed), ts, 0))
+                report = (rec.order_id, changed)
             elif kind is Triggered:
                 triggered = rec.order_id
+            elif kind is TrailingStarted:
+                if report is not None and report[0] == rec.order_id:  # placed, and tracking at once
+                    report[1].append(FieldChange("trailing_time", ts))
+                else:  # activated by this command's trades
+                    orders.append(ChangeLogEntry(str(rec.order_id), ORDER, Updated([
+                        FieldChange("trailing_time", ts), FieldChange("account", rec.account),
+                        FieldChange("symbol", symbol)]), ts, 0))
             elif kind is CancelRejected:
                 rejected = [FieldChange("cancel_rejected", True), FieldChange("account", rec.account),
                             FieldChange("symbol", symbol)]

@@ -18,7 +18,7 @@ from ..engine.ledger import order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange
 from ..model.commands import NewOco, NewOrder, NewOto, NewOtoco
-from ..model.entities import ORDER_CREATED
+from ..model.entities import ORDER_CREATED, stop_fields
 from ..model.enums import EntityType, OrderType, Side, Topic
 from ..model.reasons import Reason
 
@@ -104,7 +104,7 @@ class OrderListsMixin:
         for n, (leg, order_id, quote_qty) in enumerate(zip(legs, ids, budgets), start=1):
             cid = leg.client_order_id or f"auto-{order_id}"
             leg = NewOrder(account_id, cmd.symbol, leg.side, leg.type, leg.time_in_force, leg.price, leg.qty, quote_qty,
-                           cid, leg.stp, now, order_id, leg.stop_price)
+                           cid, leg.stp, now, order_id, leg.stop_price, leg.trailing_delta)
             accepted_legs.append(leg)
             order = {
                 "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cid,
@@ -116,8 +116,9 @@ class OrderListsMixin:
             }
             fields = [FieldChange(name, order[name]) for name in ORDER_CREATED]
             if OrderType[leg.type].is_stop:
-                order["stop_price"] = leg.stop_price
-                fields.append(FieldChange("stop_price", leg.stop_price))
+                for name, value in stop_fields(leg):
+                    order[name] = value
+                    fields.append(FieldChange(name, value))
             fields += [FieldChange("order_list_id", list_id), FieldChange("list_client_order_id", list_cid),
                        FieldChange("contingency_type", kind), FieldChange("list_leg", n),
                        FieldChange("list_legs", len(legs))]

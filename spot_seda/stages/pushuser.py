@@ -13,6 +13,7 @@ from ..binance import streams as S
 from ..model.changelog import ChangeLogEntry, Created
 from ..model.entities import BALANCE_FIELDS
 from ..model.enums import MARKET_TYPES
+from ..model.reasons import Reason
 from ..model.symbols import fee_on
 
 log = logging.getLogger("spot_seda.push")
@@ -66,6 +67,10 @@ class UserDataMixin:
     def _report(self, order_id: int, f: dict, ts: int, seq: int) -> None:
         """Apply one Match report of an order: executionReports, then the depth view."""
         order = self.orders[order_id]
+        if "trailing_time" in f:  # a trailing stop started tracking prices (Binance: no event of its own)
+            order["trailing_time"] = f["trailing_time"]
+            if "status" not in f:  # (a trade activated it: nothing else changed)
+                return
         symbol = order["symbol"]
         rules = self.rules[symbol]
         sink = self.sink
@@ -80,7 +85,7 @@ class UserDataMixin:
             order["working_time"] = f["working_time"]
         status = f["status"]
         # a LIMIT_MAKER that would take, a stop that would trigger: answered as an error, never live
-        silent = status == "REJECTED" and f.get("reason") in ("would_take", "would_trigger")
+        silent = status == "REJECTED" and f.get("reason") in (Reason.WOULD_TAKE, Reason.WOULD_TRIGGER)
         if wanted and (first or starts) and not silent:
             # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests);
             # an OTO's pending order is PENDING_NEW, then NEW when placed

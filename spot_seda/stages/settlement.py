@@ -58,7 +58,8 @@ class SettlementStage(Operator):
         its updates, and ends a command's updates with the taker's report (or the cancel's or the
         amend's result);
         a stop order the command triggered follows as a part of its own: its trades (taker: the
-        stop), ended by the stop's report that carries working_time.
+        stop), ended by the stop's report that carries working_time; a trailing stop the command's
+        trades started tracking is a part of its own too: one entry, trailing_time (nothing to settle).
         """
         out: list[Publish] = []  # in causal order: the runner keeps it per partition
         if topic == Topic.TRADE:
@@ -73,6 +74,7 @@ class SettlementStage(Operator):
             group = partial.setdefault(fields["symbol"], [])
             group.append((int(entry.entity_id), fields, entry.timestamp))
             if ("frozen" in fields or "working_time" in fields or fields.get("status") == "CANCELED"
+                    or "trailing_time" in fields
                     or fields.get("cancel_rejected") or fields.get("amended") or fields.get("amend_rejected")):
                 del partial[fields["symbol"]]
                 self._command(group[-1][0], group, out)

@@ -13,7 +13,7 @@ from spot_seda.binance import params as P
 from spot_seda.binance.errors import ApiError
 from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
 from spot_seda.model.fixedpoint import MAX_UNITS, to_units
-from spot_seda.model.symbols import SymbolRules, SymbolSpec
+from spot_seda.model.symbols import SymbolRules, SymbolSpec, TrailingDelta
 
 RULES = {
     "BTCUSDT": SymbolRules(SymbolSpec(symbol="BTCUSDT", base="BTC", quote="USDT", price_decimals=2, tick_size="0.01",
@@ -118,11 +118,39 @@ def test_stop_market_orders(type_):
         OrderType[type_], Side.BUY, TimeInForce.GTC, 0, 100_000, 0, 2_950_050, "FULL")
 
 
+TRAILING_RULES = {"BTCUSDT": SymbolRules(SymbolSpec(
+    symbol="BTCUSDT", base="BTC", quote="USDT", trailing_delta=TrailingDelta(
+        min_trailing_above_delta=20, max_trailing_above_delta=30, min_trailing_below_delta=40,
+        max_trailing_below_delta=50)))}
+
+
+@pytest.mark.parametrize("type_,side,above", [
+    ("STOP_LOSS", "BUY", True), ("STOP_LOSS_LIMIT", "BUY", True), ("TAKE_PROFIT", "SELL", True),
+    ("TAKE_PROFIT_LIMIT", "SELL", True), ("STOP_LOSS", "SELL", False), ("STOP_LOSS_LIMIT", "SELL", False),
+    ("TAKE_PROFIT", "BUY", False), ("TAKE_PROFIT_LIMIT", "BUY", False)])
+@pytest.mark.parametrize("stop_price", ["29500.50", None])
+def test_trailing_stops_within_their_sides_trailing_delta_range(type_, side, above, stop_price):
+    """TRAILING_DELTA (filters.md): the "above" range for a stop that triggers above the market, the
+    "below" range for the others; stopPrice optional (the activation price)."""
+    base = stop if type_.endswith("_LIMIT") else stop_market
+    low, high = (20, 30) if above else (40, 50)
+    for delta, ok in ((low - 1, False), (low, True), (high, True), (high + 1, False)):
+        params = base(type=type_, side=side, stopPrice=stop_price, trailingDelta=str(delta))
+        if ok:
+            o = P.parse_new_order(params, TRAILING_RULES)
+            assert (o.type, o.trailing_delta, o.stop_price) == (OrderType[type_], delta, 2_950_050 if stop_price else 0)
+        else:
+            assert code_msg(P.parse_new_order, params, TRAILING_RULES) == (-1013, "Filter failure: TRAILING_DELTA")
+
+
 @pytest.mark.parametrize("params,code,msg", [
     (stop(stopPrice=None), -1102, "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!"),
     (stop(stopPrice=""), -1102, "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!"),
-    (stop(trailingDelta="100"), -2010, "Trailing stop orders are not supported for this symbol."),
-    (stop(stopPrice=None, trailingDelta="100"), -2010, "Trailing stop orders are not supported for this symbol."),
+    (stop(trailingDelta="9"), -1013, "Filter failure: TRAILING_DELTA"),  # Binance's default range: 10..2000
+    (stop(stopPrice=None, trailingDelta="2001"), -1013, "Filter failure: TRAILING_DELTA"),
+    (stop(stopPrice=None, trailingDelta="0"), -1013, "Filter failure: TRAILING_DELTA"),
+    (stop(stopPrice=None, trailingDelta="-5"), -1100, P.errors.illegal_chars("trailingDelta", P.errors.INT_RANGE).msg),
+    (stop(stopPrice=None, trailingDelta="1.5"), -1100, P.errors.illegal_chars("trailingDelta", P.errors.INT_RANGE).msg),
     (stop(stopPrice="abc"), -1100, DEC_RANGE.format("stopPrice")),
     (stop(stopPrice="-1"), -1100, DEC_RANGE.format("stopPrice")),
     (stop(stopPrice="1.000000001"), -1111, "Parameter 'stopPrice' has too much precision."),

@@ -95,6 +95,28 @@ def test_stop_orders_show_their_stop_price_and_work_from_their_trigger():
     assert (market["origQty"], market["origQuoteOrderQty"], market["price"]) == ("0.00100000", "0.00000000", "0.00000000")
 
 
+def test_trailing_stops_show_their_delta_and_when_they_started_tracking():
+    """Binance's conditional trailingDelta / trailingTime: trailing stops only, -1 until they track
+    (a History row's NULL too), in every order view and answer; the executionReport's "d" / "D"."""
+    from spot_seda.binance.streams import execution_report
+
+    waiting = order(type="STOP_LOSS_LIMIT", stop_price=2_950_000, trailing_delta=250, status="NEW", executed_qty=0,
+                    cum_quote_qty=0, working_time=-1)
+    tracking = waiting | {"trailing_time": 1003}
+    for view in (V.order_json(waiting, BTC), V.order_result(waiting, BTC), V.cancel_json(waiting, BTC, "x", 1)):
+        assert (view["trailingDelta"], view["trailingTime"]) == (250, -1)
+    assert V.order_json(waiting | {"trailing_time": None}, BTC)["trailingTime"] == -1
+    j = V.order_json(tracking, BTC)
+    assert list(j) == ORDER_FIELDS + ["trailingDelta", "trailingTime"]
+    assert (j["trailingDelta"], j["trailingTime"], j["isWorking"], j["stopPrice"]) == (250, 1003, False, "29500.00000000")
+    plain = order(type="STOP_LOSS_LIMIT", stop_price=2_950_000, working_time=-1)
+    for view in (V.order_json(plain, BTC), V.order_result(plain, BTC), V.order_json(order(), BTC)):
+        assert "trailingDelta" not in view and "trailingTime" not in view
+    report = execution_report(BTC, tracking | {"order_id": 1, "time": 1000}, "NEW", 1003, 1)
+    assert (report["d"], report["D"]) == (250, 1003)
+    assert "d" not in execution_report(BTC, plain | {"order_id": 2, "time": 1000}, "NEW", 1003, 1)
+
+
 def test_market_order_quantities():
     # MARKET BUY by quantity: the internal quote budget is not shown
     j = V.order_json(order(type="MARKET", price=0, qty=100_000, quote_qty=999_999_999_999, status="FILLED",
@@ -258,7 +280,7 @@ def test_exchange_info():
     assert V.exchange_info_json({"BTCUSDT": strict}, 1)["symbols"][0]["defaultSelfTradePreventionMode"] == "EXPIRE_BOTH"
     assert btc["allowedSelfTradePreventionModes"] == ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
     assert btc["permissionSets"] == [["SPOT"]]
-    price, lot, market_lot, notional, max_orders, max_algo = btc["filters"]
+    price, lot, market_lot, notional, max_orders, max_algo, trailing = btc["filters"]
     assert price == {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "92233720368.54000000",
                      "tickSize": "0.01000000"}
     assert lot == {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"}
@@ -268,6 +290,9 @@ def test_exchange_info():
                           "stepSize": "0.00001000"}
     assert (max_orders, max_algo) == ({"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
                                       {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5})
+    assert btc["allowTrailingStop"] is True
+    assert trailing == {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
+                        "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000}  # Binance's defaults
     small = SymbolRules(msgspec.structs.replace(BTC.spec, market_max_qty="10", max_num_orders=3))
     filters = V.exchange_info_json({"BTCUSDT": small}, 1)["symbols"][0]["filters"]
     assert (filters[2]["maxQty"], filters[4]["maxNumOrders"]) == ("10.00000000", 3)

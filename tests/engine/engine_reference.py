@@ -4,13 +4,15 @@ No levels, no indexes, no lazy deletion: price-time priority is literally `sorte
 It reproduces the book's trades and order reports record for record, and its depth by aggregation.
 Stop orders: a flat list too; after each match every pending stop is tested against every trade
 price of that match with Binance's four conditions written out, and the triggered ones run oldest
-order id first, those their trades trigger after them.
+order id first, those their trades trigger after them. Trailing stops: the same list; each keeps the
+highest (a sell) or lowest (a buy) trade price seen since it started and is walked through every
+trade price, as Binance's trailing-stop FAQ tells it.
 """
 
 from __future__ import annotations
 
 from spot_seda.engine.amend import Amended, AmendRejected
-from spot_seda.engine.book import CancelRejected, OrderReport, Trade, Triggered
+from spot_seda.engine.book import CancelRejected, OrderReport, Trade, TrailingStarted, Triggered
 from spot_seda.engine.results import ResultCode
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
@@ -24,9 +26,34 @@ class RefOrder:
 
 
 class RefStop:
-    def __init__(self, order_id, account, side, type, tif, price, qty, quote_qty, cid, stp, stop_price):
+    def __init__(self, order_id, account, side, type, tif, price, qty, quote_qty, cid, stp, stop_price, delta=0):
         self.order_id, self.account, self.side, self.type, self.tif = order_id, account, side, type, tif
         self.price, self.qty, self.quote_qty, self.cid, self.stp, self.stop_price = price, qty, quote_qty, cid, stp, stop_price
+        self.delta = delta  # trailingDelta in BIPS (0: an ordinary stop)
+        self.started = False  # a trailing stop: tracking prices yet?
+        self.best = None  # ... the highest (sell) or lowest (buy) trade price since it started
+
+    def trails_to_trigger(self, price):
+        """A trailing stop sees one trade price; True when that price triggers it."""
+        if not self.started:
+            if self.stop_price and not self.triggered_by(price):
+                return False  # not activated yet
+            self.started = True
+            if self.stop_price:  # the activating trade is the first best price
+                self.best = price
+                return False
+        if self.best is None:
+            self.best = price
+            return False
+        if self.side == Side.SELL:
+            if price * 10_000 <= self.best * (10_000 - self.delta):  # fell by delta BIPS from the best
+                return True
+            self.best = max(self.best, price)
+        else:
+            if price * 10_000 >= self.best * (10_000 + self.delta):  # rose by delta BIPS from the best
+                return True
+            self.best = min(self.best, price)
+        return False
 
     def triggered_by(self, price):
         """Binance: STOP_LOSS sells and TAKE_PROFIT buys at or below the stop, the others at or above."""
@@ -59,20 +86,25 @@ class ReferenceBook:
         return OrderReport(o.order_id, o.account, status, o.executed, o.cum_quote, leaves, reason, prevented, hold)
 
     def place(self, order_id, account, side, type, tif, price, qty, quote_qty=0, client_order_id="", stp=0, timestamp=0,
-              stop_price=0):
+              stop_price=0, trailing_delta=0):
         everything = self.open + self.stops
         if any(o.order_id == order_id for o in everything):
             return [OrderReport(order_id, account, S.REJECTED, 0, 0, 0, "duplicate_order_id")]
         if client_order_id and any(o.account == account and o.cid == client_order_id for o in everything):
             return [OrderReport(order_id, account, S.REJECTED, 0, 0, 0, "duplicate_client_order_id")]
         if type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT):
-            stop = RefStop(order_id, account, side, type, tif, price, qty, quote_qty, client_order_id, stp, stop_price)
-            if self.last_price and stop.triggered_by(self.last_price):
+            stop = RefStop(order_id, account, side, type, tif, price, qty, quote_qty, client_order_id, stp, stop_price,
+                           trailing_delta)
+            if self.last_price and stop_price and stop.triggered_by(self.last_price):
                 return [OrderReport(order_id, account, S.REJECTED, 0, 0, 0, "would_trigger")]
             self.stops.append(stop)
+            if trailing_delta and not stop_price:  # it tracks from now on, from the last trade price
+                stop.started = True
+                stop.best = self.last_price or None
+                return [OrderReport(order_id, account, S.NEW, 0, 0, qty, ""), TrailingStarted(order_id, account)]
             return [OrderReport(order_id, account, S.NEW, 0, 0, qty, "")]
         out = self._match(order_id, account, side, type, tif, price, qty, quote_qty, client_order_id, stp, timestamp)
-        queue = self.queue = self._triggered(out)
+        queue = self.queue = self._triggered(out, out)
         while queue:
             s = queue.pop(0)
             if s.order_id in self.links:  # an OCO leg works: the other goes first
@@ -81,7 +113,7 @@ class ReferenceBook:
             records = self._match(s.order_id, s.account, s.side, s.becomes(), s.tif, s.price, s.qty, s.quote_qty, s.cid,
                                   s.stp, timestamp)
             out += records
-            queue += self._triggered(records)
+            queue += self._triggered(records, out)
         if self.draining:
             return out  # (the outer place() places the pending orders, first filled first)
         self.draining = True
@@ -146,10 +178,25 @@ class ReferenceBook:
             return []
         return [OrderReport(p[0], p[1], S.CANCELED, 0, 0, 0, "") for p in self._unlink_oto(working_id)]
 
-    def _triggered(self, records):
-        """The pending stops any of these trades' prices reach, taken off the list, oldest first."""
+    def _triggered(self, records, out):
+        """The pending stops any of these trades' prices reach, taken off the list, oldest first; the
+        trailing stops walked through the prices one by one (a TrailingStarted to `out` for each
+        one that starts)."""
         prices = [r.price for r in records if type(r) is Trade]
-        hit = [s for s in self.stops if any(s.triggered_by(p) for p in prices)]
+        hit, started = [], []
+        for s in self.stops:
+            if not s.delta:
+                if any(s.triggered_by(p) for p in prices):
+                    hit.append(s)
+                continue
+            was = s.started
+            for p in prices:
+                if s.trails_to_trigger(p):
+                    hit.append(s)
+                    break
+            if s.started and not was:
+                started.append(s)
+        out += [TrailingStarted(s.order_id, s.account) for s in sorted(started, key=lambda s: s.order_id)]
         self.stops = [s for s in self.stops if s not in hit]
         return sorted(hit, key=lambda s: s.order_id)
 
@@ -299,7 +346,8 @@ class ReferenceBook:
         self.links[first[0]], self.links[second[0]] = second[0], first[0]
         return out
 
-    def _refusal(self, order_id, account, side, type, tif, price, qty, quote_qty=0, cid="", stp=0, ts=0, stop_price=0):
+    def _refusal(self, order_id, account, side, type, tif, price, qty, quote_qty=0, cid="", stp=0, ts=0, stop_price=0,
+                 trailing_delta=0):
         everything = self.open + self.stops
         if any(o.order_id == order_id for o in everything):
             return "duplicate_order_id"
@@ -310,7 +358,7 @@ class ReferenceBook:
             return "would_take"
         if type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT):
             probe = RefStop(order_id, account, side, type, tif, price, qty, quote_qty, cid, stp, stop_price)
-            if self.last_price and probe.triggered_by(self.last_price):
+            if self.last_price and stop_price and probe.triggered_by(self.last_price):
                 return "would_trigger"
         return ""
 
@@ -420,6 +468,10 @@ class ReferenceBook:
     def pending(self):
         """The stops waiting for their trigger as (order_id, stop_price), oldest first."""
         return sorted((s.order_id, s.stop_price) for s in self.stops)
+
+    def trailing(self):
+        """The trailing stops as (order_id, best price since started: 0 for none yet), oldest first."""
+        return sorted((s.order_id, s.best or 0) for s in self.stops if s.delta)
 
     def depth(self):
         """{(side, price): total open qty} over every level."""

@@ -1,5 +1,6 @@
 """Differential and property tests: OrderBook against the naive ReferenceBook over random command streams
-(stop orders included: their triggers, cascades and cancels must give the twin's records exactly)."""
+(stop orders included, trailing ones too: their triggers, cascades and cancels must give the twin's
+records exactly)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spot_seda.engine.amend import Amended
-from spot_seda.engine.book import LevelChange, OrderBook, OrderReport, Trade, Triggered
+from spot_seda.engine.book import LevelChange, OrderBook, OrderReport, Trade, TrailingStarted, Triggered
 from spot_seda.model.enums import OrderStatus
 from spot_seda.model.enums import OrderType as T
 from spot_seda.model.enums import Side
@@ -48,6 +49,14 @@ stop_cmd = st.tuples(
     st.integers(0, 4),
     st.integers(9990, 10010),  # the stop price: in the band the trades move in, so stops trigger
 )
+# a trailing stop: a stop's fields, the stop (activation) price or none, then trailingDelta in BIPS
+# (prices move by about 1 BIP a cent here, so 1-15 BIPS trigger often)
+trailing_cmd = st.tuples(
+    st.just("stop"), ACCOUNTS, st.sampled_from(Side), st.sampled_from(STOPS), st.sampled_from(TIF),
+    st.integers(9990, 10010), st.integers(0, 12).map(lambda k: k * STEP * 10),
+    st.one_of(st.just(0), st.integers(1, 3_000_000_000)), CLIENT_IDS, st.integers(0, 4),
+    st.one_of(st.just(0), st.integers(9990, 10010)), st.integers(1, 15),
+)
 cancel_cmd = st.tuples(st.just("cancel"), st.integers(1, 60), ACCOUNTS)
 cancel_client_cmd = st.tuples(st.just("cancel_client"), ACCOUNTS, st.sampled_from(["a", "b"]))
 cancel_all_cmd = st.tuples(st.just("cancel_all"), ACCOUNTS)
@@ -56,10 +65,11 @@ cancel_all_cmd = st.tuples(st.just("cancel_all"), ACCOUNTS)
 amend_cmd = st.tuples(st.just("amend"), st.integers(1, 60), ACCOUNTS, st.integers(0, 12).map(lambda k: k * STEP * 10),
                       st.sampled_from(["", "", "a", "b", "c"]))
 # an OCO: account, side, the LIMIT_MAKER leg's price, the stop leg's stop price and limit price (0: a
-# STOP_LOSS), qty, the two legs' client ids, stp mode; the second leg's order id is the first's + 10**6
+# STOP_LOSS), qty, the two legs' client ids, stp mode, and the stop leg's trailingDelta (0: none) and
+# whether it has no stop price then; the second leg's order id is the first's + 10**6
 oco_cmd = st.tuples(st.just("oco"), ACCOUNTS, st.sampled_from(Side), st.integers(9990, 10010), st.integers(9990, 10010),
                     st.one_of(st.just(0), st.integers(9990, 10010)), st.integers(1, 12).map(lambda k: k * STEP * 10),
-                    CLIENT_IDS, CLIENT_IDS, st.integers(0, 4))
+                    CLIENT_IDS, CLIENT_IDS, st.integers(0, 4), st.sampled_from([0, 0, 3, 10]), st.booleans())
 # an OTO: account, working side, price, qty, tif; the pending order's side, type, price, stop price,
 # qty; client ids; stp mode. The pending order's id is the working order's + 2 * 10**6
 oto_cmd = st.tuples(st.just("oto"), ACCOUNTS, st.sampled_from(Side), st.integers(9990, 10010),
@@ -76,7 +86,7 @@ otoco_cmd = st.tuples(st.just("otoco"), ACCOUNTS, st.sampled_from(Side), st.inte
 amend_pending_cmd = st.tuples(st.just("amend"), st.integers(1, 60).map(lambda i: i + 2 * 10**6) |
                               st.integers(1, 60).map(lambda i: i + 3 * 10**6), ACCOUNTS,
                               st.integers(0, 12).map(lambda k: k * STEP * 10), st.sampled_from(["", "", "a", "c"]))
-commands = st.lists(st.one_of(place_cmd, place_cmd, place_cmd, stop_cmd, stop_cmd, cancel_cmd, cancel_client_cmd,
+commands = st.lists(st.one_of(place_cmd, place_cmd, place_cmd, stop_cmd, stop_cmd, trailing_cmd, cancel_cmd, cancel_client_cmd,
                                cancel_all_cmd, amend_cmd, amend_cmd, oco_cmd, oco_cmd, oto_cmd, oto_cmd, otoco_cmd,
                                amend_pending_cmd), min_size=10, max_size=80)
 
@@ -87,6 +97,7 @@ def run(book, cmd, order_id):
     if kind in ("place", "stop"):
         _, account, side, type_, tif, price, qty, quote, cid, stp = cmd[:10]
         stop_price = cmd[10] if kind == "stop" else 0
+        trailing_delta = cmd[11] if len(cmd) > 11 else 0
         if type_.working_type == T.MARKET:
             price, tif = 0, TIF.GTC
             if not qty and not quote:
@@ -95,7 +106,8 @@ def run(book, cmd, order_id):
             qty = STEP
         if type_.working_type != T.MARKET:
             quote = 0
-        return book.place(order_id, account, side, type_, tif, price, qty, quote, cid, stp, 1_000 + order_id, stop_price)
+        return book.place(order_id, account, side, type_, tif, price, qty, quote, cid, stp, 1_000 + order_id, stop_price,
+                          trailing_delta)
     if kind == "cancel":
         return book.cancel(cmd[1], cmd[2])
     if kind == "cancel_client":
@@ -113,14 +125,17 @@ def run(book, cmd, order_id):
 
 def oco_legs(cmd, order_id):
     """An OCO command's two legs as place() arguments: the LIMIT_MAKER first, then the stop."""
-    _, account, side, limit_price, stop_price, stop_limit, qty, cid1, cid2, stp = cmd
+    _, account, side, limit_price, stop_price, stop_limit, qty, cid1, cid2, stp = cmd[:10]
+    delta = cmd[10] if len(cmd) > 10 else 0
+    if delta and cmd[11]:
+        stop_price = 0  # a trailing stop leg that tracks from the last price at once
     if cid1 and cid1 == cid2:
         cid2 = ""
     stop_type = T.STOP_LOSS_LIMIT if stop_limit else T.STOP_LOSS
     quote = 3_000_000_000 if side == Side.BUY and stop_type == T.STOP_LOSS else 0  # a market buy's budget
     return ((order_id, account, side, T.LIMIT_MAKER, TIF.GTC, limit_price, qty, 0, cid1, stp, 1_000 + order_id),
             (order_id + 10**6, account, side, stop_type, TIF.GTC, stop_limit, qty, quote, cid2, stp, 1_000 + order_id,
-             stop_price))
+             stop_price, delta))
 
 
 def oto_legs(cmd, order_id):
@@ -170,6 +185,8 @@ def check_against_reference(cmds, restore_at=None):
         diffs = {k: v for k, v in diffs.items() if v}
         assert book_levels(book) == ref.depth() == diffs, f"depth after command {i}: {cmd}"
         assert [(o.order_id, o.stop_price) for o in book.stops()] == ref.pending(), f"stops after command {i}: {cmd}"
+        assert [(o.order_id, o.trail) for o in book.stops() if o.trailing_delta] == ref.trailing(), \
+            f"trailing stops after command {i}: {cmd}"
         assert book.last_price == ref.last_price
         book.check_invariants()  # includes: no crossed book at rest, no stop pending past its trigger
     return book
@@ -202,7 +219,8 @@ def test_long_seeded_replay_against_reference():
             cmds.append((kind, rng.randint(1, 6), rng.choice(list(Side)), rng.choice(types),
                          rng.choice([TIF.GTC] * 6 + [TIF.IOC, TIF.FOK]), rng.randint(9950, 10050), rng.randint(1, 30) * STEP,
                          rng.choice([0, 0, 3_000_000_000]), rng.choice(["", "", "", "x", "y"]), rng.choice([0, 0, 1, 2, 3, 4]),
-                         rng.randint(9950, 10050)))
+                         rng.randint(9950, 10050), *([rng.randint(1, 40)] if kind == "stop" and rng.random() < 0.3
+                                                    else [])))
         elif x < 0.87:
             cmds.append(("cancel", rng.randint(max(1, i - 300), i + 1), rng.randint(1, 6)))
         elif x < 0.9:  # an amend of a recent order, by its owner where it is open
@@ -235,7 +253,8 @@ def test_long_seeded_replay_against_reference():
             cmds.append(("cancel_all", rng.randint(1, 6)))
     book, ref = OrderBook(btc()), ReferenceBook(btc())
     seen = {"triggered": 0, "cascaded": 0, "would_trigger": 0, "amended": 0, "amend_expired": 0, "oco_placed": 0,
-            "oco_other_canceled": 0, "oto_pending_placed": 0, "oto_pending_canceled": 0}
+            "oco_other_canceled": 0, "oto_pending_placed": 0, "oto_pending_canceled": 0, "trailing_started": 0,
+            "trailing_triggered": 0}
     for i, cmd in enumerate(cmds, start=1):
         got = run(book, cmd, i)
         assert comparable(got) == run(ref, cmd, i), f"seed {seed}, command {i}: {cmd}"
@@ -244,6 +263,9 @@ def test_long_seeded_replay_against_reference():
         seen["oto_pending_canceled"] += sum(type(r) is OrderReport and r.order_id > 2 * 10**6
                                             and r.status == OrderStatus.CANCELED for r in got)
         seen["cascaded"] += cascades(got, cmds)
+        seen["trailing_started"] += sum(type(r) is TrailingStarted for r in got)
+        seen["trailing_triggered"] += sum(type(r) is Triggered and r.order_id < 10**6 and len(cmds[r.order_id - 1]) > 11
+                                          for r in got)
         seen["would_trigger"] += any(type(r) is OrderReport and r.reason == "would_trigger" for r in got)
         seen["amended"] += any(type(r) is Amended for r in got)
         if cmd[0] == "oco":
@@ -260,6 +282,7 @@ def test_long_seeded_replay_against_reference():
     assert seen["amended"] > 20 and seen["amend_expired"] > 2, f"seed {seed}: {seen}"
     assert seen["oco_placed"] > 50 and seen["oco_other_canceled"] > 20, f"seed {seed}: {seen}"
     assert seen["oto_pending_placed"] > 10 and seen["oto_pending_canceled"] > 10, f"seed {seed}: {seen}"
+    assert seen["trailing_started"] > 100 and seen["trailing_triggered"] > 50, f"seed {seed}: {seen}"
     book.check_invariants()
 
 

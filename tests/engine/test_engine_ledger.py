@@ -169,7 +169,7 @@ class TwoStageExchange:
         code, changes = self.acq.deposit(account, asset, amount, self.next_id)
         self.to_stl.append(changes)
 
-    def place(self, account, side, type_, tif, price, qty, quote_qty, stop_price=0):
+    def place(self, account, side, type_, tif, price, qty, quote_qty, stop_price=0, trailing_delta=0):
         self.next_id += 1
         oid = self.next_id
         market = type_.working_type == T.MARKET
@@ -185,7 +185,7 @@ class TwoStageExchange:
         self.to_stl.append(changes)
         self.matched.append(("adopt", oid, account, asset, amount))  # Match's first report carries it
         self.matched += self.book.place(oid, account, side, type_, tif, price, qty, quote_qty, "", self.rng.randrange(5), oid,
-                                        stop_price)
+                                        stop_price, trailing_delta)
 
     def cancel(self, order_id, account):
         self.matched += self.book.cancel(order_id, account)
@@ -389,6 +389,10 @@ op = st.one_of(
     st.tuples(st.just("stop"), st.integers(1, 4), st.sampled_from(Side), st.sampled_from(STOP_TYPES),
               st.sampled_from(TIF), st.integers(9_990, 10_010), st.integers(0, 40).map(lambda k: k * 10_000), st.integers(0, 2 * 10**9),
               st.integers(9_990, 10_010)),
+    # a trailing stop: its activation price or none, and its delta (BIPS; ~1 a cent here)
+    st.tuples(st.just("stop"), st.integers(1, 4), st.sampled_from(Side), st.sampled_from(STOP_TYPES),
+              st.sampled_from(TIF), st.integers(9_990, 10_010), st.integers(0, 40).map(lambda k: k * 10_000), st.integers(0, 2 * 10**9),
+              st.one_of(st.just(0), st.integers(9_990, 10_010)), st.integers(1, 15)),
     st.tuples(st.just("cancel"), st.integers(1, 80), st.integers(1, 4)),
     st.tuples(st.just("amend"), st.integers(1, 80), st.integers(1, 4), st.integers(1, 40).map(lambda k: k * 10_000)),
     st.tuples(st.just("oto"), st.integers(1, 4), st.sampled_from(Side), st.integers(9_990, 10_010),
@@ -424,7 +428,7 @@ def test_book_and_two_ledgers_conserve_and_never_double_spend(ops, seed):
                 price, tif = 0, TIF.GTC
                 if type_ != T.MARKET:  # a stop market order is placed by quantity (Binance)
                     qty, quote = max(qty, 10_000), 0
-            ex.place(account, side, type_, tif, price, qty, quote, o[8] if o[0] == "stop" else 0)
+            ex.place(account, side, type_, tif, price, qty, quote, o[8] if o[0] == "stop" else 0, o[9] if len(o) > 9 else 0)
         elif o[0] == "cancel":
             ex.cancel(o[1], o[2])
         elif o[0] == "amend":

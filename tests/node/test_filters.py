@@ -1,8 +1,9 @@
 """exchangeInfo's filters listed truthfully and enforced with Binance's codes (issue 14): a node whose
 BTCUSDT allows 3 open orders, 1 pending stop and market orders of at most 1 BTC refuses the next
 one -1013 "Filter failure: MAX_NUM_ORDERS" / "MAX_NUM_ALGO_ORDERS" / "MARKET_LOT_SIZE", freezing
-nothing; ETHUSDT is not limited by BTCUSDT's orders, and has PERCENT_PRICE_BY_SIDE around the average
-price of its last 5 minutes' trades."""
+nothing, and takes trailing stops with a trailingDelta of 50-2000 BIPS above the market, 10-300
+below it (its TRAILING_DELTA, configured); ETHUSDT is not limited by BTCUSDT's orders, and has
+PERCENT_PRICE_BY_SIDE around the average price of its last 5 minutes' trades."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def node(tmp_path_factory):
     symbols = default_symbols().replace(
         'default_stp = "NONE"', 'default_stp = "NONE"\nmax_num_orders = 3\nmax_num_algo_orders = 1\nmarket_max_qty = "1"',
         1)
+    symbols = symbols.replace("min_trailing_above_delta = 10", "min_trailing_above_delta = 50", 1).replace(
+        "max_trailing_below_delta = 2000", "max_trailing_below_delta = 300", 1)  # (BTCUSDT's: the first)
     symbols += PERCENT_PRICE  # (a sub-table of the last [[symbols]]: ETHUSDT)
     http = free_port()
     toml = symbols + f"""
@@ -55,12 +58,35 @@ def test_exchange_info_lists_the_filters_it_enforces(node):
                 info = await resp.json()
             filters = {f["filterType"]: f for f in info["symbols"][0]["filters"]}
             assert list(filters) == ["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "NOTIONAL", "MAX_NUM_ORDERS",
-                                     "MAX_NUM_ALGO_ORDERS"]
+                                     "MAX_NUM_ALGO_ORDERS", "TRAILING_DELTA"]
+            assert filters["TRAILING_DELTA"] == {
+                "filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 50, "maxTrailingAboveDelta": 2000,
+                "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 300}
             assert filters["MAX_NUM_ORDERS"]["maxNumOrders"] == 3
             assert filters["MAX_NUM_ALGO_ORDERS"]["maxNumAlgoOrders"] == 1
             assert filters["MARKET_LOT_SIZE"]["maxQty"] == "1.00000000"
             sym = info["symbols"][0]
             assert (sym["cancelReplaceAllowed"], sym["amendAllowed"]) == (True, True)
+    run(scenario())
+
+
+def test_trailing_delta_within_the_symbols_configured_ranges(node):
+    """A STOP_LOSS buy triggers above the market (the "above" range, 50-2000 here), a STOP_LOSS sell
+    below it (10-300): outside its range a trailing stop is refused and freezes nothing."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", BTC="1")
+            stop = {"symbol": SYMBOL, "type": "STOP_LOSS_LIMIT", "timeInForce": "GTC", "quantity": "0.01"}
+            for side, price, delta in (("BUY", "21000", "49"), ("SELL", "19000", "301")):
+                status, doc = await client.order(**stop, side=side, price=price, trailingDelta=delta)
+                assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: TRAILING_DELTA"}), (side, delta)
+            status, account = await client.signed("GET", "/api/v3/account")
+            assert {b["asset"]: b["locked"] for b in account["balances"]} == {
+                "BTC": "0.00000000", "USDT": "0.00000000"}
+            status, doc = await client.order(**stop, side="SELL", price="19000", trailingDelta="300")
+            assert status == 200, doc
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=doc["orderId"])
+            assert status == 200 and (doc["status"], doc["trailingDelta"]) == ("CANCELED", 300), doc
     run(scenario())
 
 

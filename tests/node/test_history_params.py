@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal as D
 
 import aiohttp
@@ -174,3 +175,45 @@ def test_account_omit_zero_balances(node):
             status, err = await client.signed("GET", "/api/v3/account", omitZeroBalances="yes")
             assert (status, err["code"]) == (400, -1100)
     run(scenario())
+
+
+def test_python_binance_pages_trades_and_reads_an_orders_trades_right_after_it_fills(node):
+    """As a bot writes it with python-binance: a MARKET order's own trades read at once
+    (get_my_trades(orderId)); aggregate trades paged by fromId and by time windows, historical trades
+    by fromId, each page going on from the last without repeating or skipping a trade."""
+    from tests.node.test_api_keys import binance_client
+
+    async def accounts():
+        async with aiohttp.ClientSession() as session:
+            return [await funded_client(session, node.base, ADMIN_TOKEN, **funds)
+                    for funds in ({"BTC": "10"}, {"USDT": "1000000"})]
+    maker, taker = [binance_client(node, api_key=c.api_key, api_secret=c.secret) for c in run(accounts())]
+    trade_ids, rounds = [], []
+    for _ in range(4):
+        for price in ("33000", "33000", "33001"):
+            maker.create_order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price=price)
+        buy = taker.create_order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.03")
+        mine = taker.get_my_trades(symbol=SYMBOL, orderId=buy["orderId"])  # at once: no wait, no retry
+        assert buy["status"] == "FILLED" and [(t["id"], t["orderId"], t["isBuyer"]) for t in mine] == [
+            (f["tradeId"], buy["orderId"], True) for f in buy["fills"]], (buy, mine)
+        rounds.append([f["tradeId"] for f in buy["fills"]])
+        trade_ids += rounds[-1]
+        time.sleep(0.005)  # each round its own milliseconds: the time windows below do not overlap
+
+    def paged(fetch, key: str) -> list[int]:
+        """Pages of 5 by fromId, each starting right after the last one's final id."""
+        ids, from_id = [], trade_ids[0]
+        while page := fetch(symbol=SYMBOL, fromId=from_id, limit=5):
+            assert len(page) <= 5 and page[0][key] == from_id, page
+            ids += [t[key] for t in page]
+            from_id = ids[-1] + 1
+        return ids
+    assert paged(taker.get_aggregate_trades, "a") == trade_ids
+    assert paged(taker.get_historical_trades, "id") == trade_ids
+    windows = []
+    for ids in rounds:  # one window per round, from its first trade's time to its last's
+        times = [t["T"] for t in taker.get_aggregate_trades(symbol=SYMBOL, fromId=ids[0], limit=len(ids))]
+        windows += [t["a"] for t in taker.get_aggregate_trades(symbol=SYMBOL, startTime=times[0], endTime=times[-1])]
+    assert windows == trade_ids
+    first_time = taker.get_aggregate_trades(symbol=SYMBOL, fromId=trade_ids[0], limit=1)[0]["T"]
+    assert [t["a"] for t in taker.aggregate_trade_iter(SYMBOL, start_str=first_time)][-len(trade_ids):] == trade_ids

@@ -448,3 +448,68 @@ def test_lists_survive_a_clean_restart_and_a_kill_9(tmp_path):
         run(with_session(work))
     finally:
         ctx.__exit__(None, None, None)
+
+
+def test_python_binance_oco_fill_of_one_leg_cancels_the_other(node):
+    """python-binance's create_oco_order, then a buyer fills its LIMIT_MAKER leg: the stop leg is
+    canceled by the node in the same command, the list is ALL_DONE, the hold released to the last unit."""
+    from tests.node.test_api_keys import binance_client
+
+    async def make():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            return [await funded_client(session, node.base, ADMIN_TOKEN, **funds)
+                    for funds in ({"BTC": "1"}, {"USDT": "100000"})]
+    owner, buyer = [binance_client(node, api_key=c.api_key, api_secret=c.secret) for c in run(make())]
+    assert owner.get_order_book(symbol=SYMBOL)["asks"] == []  # the buyer below can only meet the OCO's leg
+    placed = owner.create_oco_order(**sell_oco(abovePrice="21300"))
+    limit_leg, stop_leg = sorted(placed["orderReports"], key=lambda r: r["type"] != "LIMIT_MAKER")
+    assert (limit_leg["type"], stop_leg["type"]) == ("LIMIT_MAKER", "STOP_LOSS_LIMIT")
+    bought = buyer.create_order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC", quantity="0.5",
+                                price="21300")
+    assert bought["status"] == "FILLED" and [f["price"] for f in bought["fills"]] == ["21300.00000000"], bought
+
+    async def done():
+        assert owner.get_order(symbol=SYMBOL, orderId=limit_leg["orderId"])["status"] == "FILLED"
+        assert owner.get_order(symbol=SYMBOL, orderId=stop_leg["orderId"])["status"] == "CANCELED"
+        lst = owner.v3_get_order_list(orderListId=placed["orderListId"])
+        assert (lst["listStatusType"], lst["listOrderStatus"]) == ("ALL_DONE", "ALL_DONE"), lst
+    run(eventually(done))
+    assert owner.get_open_oco_orders() == [] and owner.get_open_orders(symbol=SYMBOL) == []
+    btc = owner.get_asset_balance(asset="BTC")
+    assert (btc["free"], btc["locked"]) == ("0.50000000", "0.00000000")
+
+
+def test_an_oco_with_a_trailing_stop_leg(node):
+    """Binance's trailing-stop FAQ: an OCO's stop leg may trail (belowTrailingDelta, here without a
+    stopPrice: it tracks from the last price); when it triggers, the LIMIT_MAKER leg is canceled."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, doc = await client.signed("POST", "/api/v3/orderList/oco", body=True, **_sent(sell_oco(
+                belowStopPrice=None, belowTrailingDelta="9")))
+            assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: TRAILING_DELTA"})
+            status, placed = await client.signed("POST", "/api/v3/orderList/oco", body=True, **_sent(sell_oco(
+                belowStopPrice=None, belowTrailingDelta="100", newOrderRespType="RESULT")))
+            assert status == 200, placed
+            limit_leg, stop_leg = sorted(placed["orderReports"], key=lambda r: r["type"] != "LIMIT_MAKER")
+            assert (stop_leg["type"], stop_leg["trailingDelta"], stop_leg["stopPrice"]) == (
+                "STOP_LOSS_LIMIT", 100, "0.00000000"), stop_leg
+            await expect_balances(client, BTC=("0.5", "0.5"))  # one hold for both legs
+            await trade_at(session, node, "20500")  # the highest: 1% below it is 20,295
+            await trade_at(session, node, "20300")
+            status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_leg["orderId"])
+            assert (doc["isWorking"], doc["status"]) == (False, "NEW"), doc
+            await trade_at(session, node, "20290")  # it triggers: a LIMIT sell at 18,900, with no bid left to take
+
+            async def triggered():
+                status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_leg["orderId"])
+                assert (doc["isWorking"], doc["status"]) == (True, "NEW") and doc["trailingTime"] > 0, doc
+                status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=limit_leg["orderId"])
+                assert doc["status"] == "CANCELED", doc
+            await eventually(triggered)
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=stop_leg["orderId"])
+            assert status == 200, doc
+            await expect_balances(client, BTC=("1", "0"))
+    run(scenario())

@@ -119,28 +119,52 @@ def test_stop_orders_give_byte_identical_change_logs_live_and_from_their_journal
 def test_stop_orders_carry_on_from_a_restart_and_from_snapshots_to_the_same_bytes(tmp_path):
     """Pending stops and the last price live in Match's pickled books: a pipeline restored from the
     stages' snapshots mid-session (as recovery restores them) continues exactly as the whole run."""
-    import pickle
-
-    from spot_seda.runtime.replay import record, write_jsonl
-
     cmds = stop_commands(8, 1200)
     whole, _, _ = run(tmp_path, "whole", cmds)
     _, journal, _ = run(tmp_path, "first", cmds[:600])
     resumed, _, _ = run(tmp_path, "second", cmds[600:], journal=journal)
     assert resumed == whole  # restarted: the journal replayed, then the rest live
+    assert resumed_from_snapshots(tmp_path, cmds, 600) == whole
+
+
+def test_trailing_stops_give_the_same_bytes_live_from_their_journal_and_from_snapshots(tmp_path):
+    """Trailing stops move with every trade (their best price lives in Match's books): the same
+    commands give the same change log, live, replayed from the journal, restarted halfway, and
+    restored from the stages' snapshots halfway."""
+    cmds = stop_commands(33, 1200, trailing=True)
+    whole, journal, pipeline = run(tmp_path, "whole", cmds)
+    assert run(tmp_path, "again", cmds)[0] == whole
+    trailing = [o for o in pipeline.stage("acquiring-0").orders.values() if o.get("trailing_delta")]
+    assert len(trailing) > 80, len(trailing)
+    assert sum(o.get("trailing_time", -1) >= 0 for o in trailing) > 60  # they started tracking ...
+    assert sum(o["working_time"] >= 0 for o in trailing) > 30  # ... and triggered
+    assert whole.count(b'"trailing_time"') > 60
+    assert run(tmp_path, "replayed", [], journal=journal)[0] == whole
+    _, first_half, _ = run(tmp_path, "first", cmds[:600])
+    assert run(tmp_path, "second", cmds[600:], journal=first_half)[0] == whole
+    assert resumed_from_snapshots(tmp_path, cmds, 600) == whole
+    pipeline.stage("acquiring-0").ledger.check_invariants()
+
+
+def resumed_from_snapshots(tmp_path, cmds, at: int) -> bytes:
+    """The change log of `cmds` run on a pipeline whose stages are restored, after the first `at`,
+    from their snapshots (as runtime/recovery.py restores them), then given the rest."""
+    import pickle
+
+    from spot_seda.runtime.replay import record, write_jsonl
 
     def pipeline(name):
         return InprocPipeline(settings_from(f'[node]\ndata_dir = "{tmp_path / name}"\n[bus]\ntransport = "inproc"\n'))
 
-    before = pipeline("before")
+    before = pipeline(f"before-{at}")
     batches = record(before)
-    apply_commands(before, cmds[:600], journaled=False)
+    apply_commands(before, cmds[:at], journaled=False)
     books = before.stage("match-0").books
     assert sum(len(b.stops()) for b in books.values()) >= 5  # the snapshot holds pending stops
     states = {label: pickle.dumps({"stage": r.stage.snapshot_state(), "next": dict(r.sequencer.next),
                                    "last_seen": dict(r.last_seen)})
               for label, r in before.runners.items() if r.stage.inherits_state}  # (Persist: its SQLite file)
-    after = pipeline("after")
+    after = pipeline(f"after-{at}")
     for label, blob in states.items():  # as runtime/recovery.py restores a snapshot
         state = pickle.loads(blob)
         runner = after.runners[label]
@@ -148,9 +172,9 @@ def test_stop_orders_carry_on_from_a_restart_and_from_snapshots_to_the_same_byte
         runner.sequencer.next = state["next"]
         runner.last_seen = state["last_seen"]
     later = record(after)
-    apply_commands(after, cmds[600:], journaled=False)
-    write_jsonl(batches + later, tmp_path / "snapshotted.jsonl")
-    assert (tmp_path / "snapshotted.jsonl").read_bytes() == whole
+    apply_commands(after, cmds[at:], journaled=False)
+    write_jsonl(batches + later, tmp_path / f"snapshotted-{at}.jsonl")
+    return (tmp_path / f"snapshotted-{at}.jsonl").read_bytes()
 
 
 def test_a_command_file_takes_stop_orders_as_the_api_does(tmp_path):

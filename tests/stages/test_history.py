@@ -40,7 +40,7 @@ def test_every_entity_is_read_back_exactly(history):
                                          "time": T0, "update_time": T0 + 5, "working_time": T0 + 5,
                                          "status": "FILLED", "reason": None, "stop_price": None,
                                          "prevented_qty": 0, "order_list_id": None, "list_client_order_id": None,
-                                         "contingency_type": None}
+                                         "contingency_type": None, "trailing_delta": None, "trailing_time": None}
     assert history.order(7) == expected_order
     assert history.order_by_client_id(3, "c7") == expected_order
     assert history.order(8) is None and history.order_by_client_id(4, "c7") is None
@@ -63,6 +63,22 @@ def test_a_stop_order_keeps_its_stop_price_and_starts_working_at_its_trigger(his
     assert (history.order(9)["stop_price"], history.order(9)["working_time"]) == (4_900_000, None)
     history.apply([order_report(9, "NEW", 0, 0, T0 + 7, working_time=T0 + 7)])  # triggered
     assert (history.order(9)["stop_price"], history.order(9)["working_time"]) == (4_900_000, T0 + 7)
+
+
+def test_a_trailing_stop_keeps_its_delta_and_when_it_started_tracking(history):
+    history.apply([order_new(9, type="STOP_LOSS", stop_price=4_900_000, trailing_delta=100, ts=T0),
+                   order_report(9, "NEW", 0, 0, T0)])  # placed with an activation price: not tracking yet
+    assert (history.order(9)["trailing_delta"], history.order(9)["trailing_time"]) == (100, None)
+    started = updated("9", EntityType.ORDER, T0 + 3, 99, trailing_time=T0 + 3, account=1, symbol="BTCUSDT")
+    history.apply([started])  # a trade reached the activation price: an entry of its own, no status
+    history.apply([started, updated("9", EntityType.ORDER, T0 + 9, 100, trailing_time=T0 + 9, account=1,
+                                    symbol="BTCUSDT")])  # replayed, and a later one: the first time stays
+    row = history.order(9)
+    assert (row["status"], row["trailing_delta"], row["trailing_time"], row["working_time"]) == ("NEW", 100, T0 + 3, None)
+    # one without an activation price tracks from its first report on
+    history.apply([order_new(10, type="TAKE_PROFIT", stop_price=0, trailing_delta=50, ts=T0),
+                   order_report(10, "NEW", 0, 0, T0, trailing_time=T0)])
+    assert (history.order(10)["trailing_delta"], history.order(10)["trailing_time"]) == (50, T0)
 
 
 def test_a_file_with_running_balance_totals_loses_them_and_still_sums(tmp_path):
