@@ -110,6 +110,7 @@ class _Rolling:
         b = self.buckets[-1] if self.buckets else None
         if b is None or minute > b[0]:
             self.buckets.append([minute, price, price, price, price, qty, qty, quote, trade_id, trade_id, 1])
+            self._expire(ts)  # (also with nobody asking for the window: at most a day of minutes)
             return
         if price > b[2]:
             b[2] = price
@@ -125,10 +126,15 @@ class _Rolling:
         """The start of the newest minute with trades (0: none)."""
         return self.buckets[-1][0] if self.buckets else 0
 
-    def window(self, now: int) -> S.Window | None:
+    def _expire(self, now: int) -> None:
+        """Drop the minutes that left the 24-hour window, keeping the last one's close."""
         buckets = self.buckets
         while buckets and buckets[0][0] + MINUTE_MS <= now - DAY_MS:
             self.prev_close = buckets.popleft()[4]
+
+    def window(self, now: int) -> S.Window | None:
+        self._expire(now)
+        buckets = self.buckets
         if not buckets:
             return None
         first, last = buckets[0], buckets[-1]
