@@ -7,12 +7,15 @@ In one run, on the real node (`python run.py`, the default configuration but the
   2. the soak: the same closed loop for `--minutes`, the node's memory sampled every `--sample-s`;
   3. a burst of `--factor` x capacity for `--burst-seconds`, open loop, by `--burst-clients`
      (bench/overload.py's burst: most of it shed), then the closed loop again for `--after-seconds`.
-Memory per process (supervisor and each stage): RSS (what the issue's figures count; a forked
-stage's pages shared with the supervisor count in both) and PSS (shared pages divided among their
-sharers, so the sum is the node's real footprint), from /proc/<pid>/smaps_rollup. Growth is counted
-from the first sample after `--warmup-s` of the soak (the caps fill and the allocators' arenas
-settle in it; the first sample of all is also reported) to the soak's last sample, and to the last
-sample after the burst.
+Memory per process, from /proc/<pid>/smaps_rollup: RSS (what the issue's figures summed; but a page
+shared by several processes counts once in each: the Bus's rings, mapped by every stage and touched
+by more of them as they wrap, and the pages a stage shares with the supervisor it was forked from)
+and PSS (each shared page divided among its sharers, so the sum over the processes is the node's
+real footprint), split into its private-heap (Anon) and ring (Shmem) parts. PSS also counts the
+short-lived forks that write stage snapshots (while one lives it shares its stage's pages); the RSS
+sum is of the supervisor and the stages only. Growth is counted from the first sample after
+`--warmup-s` of the soak (the caps fill and the allocators settle in it; the first sample of all is
+reported too) to the soak's last sample, its peak, and the last sample after the burst.
 
     python bench/soak.py [--minutes 5] [--json out.json] [--plot bench/results/soak_memory.png]
 """
@@ -39,16 +42,31 @@ from overload import Orders, burst, closed_loop  # noqa: E402
 from bench.node import TOKEN, free_port, post_json, wait_up  # noqa: E402
 
 
-def node_processes(data: Path, supervisor: int) -> dict[str, int]:
-    """name -> pid of the supervisor and every stage process of the node."""
+def node_processes(data: Path, supervisor: int) -> list[tuple[str, int]]:
+    """(name, pid) of the supervisor, every stage process and every other process under them (a
+    stage's snapshot writer, a fork that shares its pages while it lives: named "<stage> fork")."""
     from spot_seda.runtime.metrics import open_from_manifest
 
-    pids = {"supervisor": supervisor}
+    named = {supervisor: "supervisor"}
     try:
-        pids |= {row["stage"]: row["pid"] for row in open_from_manifest(data).snapshot() if row["pid"]}
+        named |= {row["pid"]: row["stage"] for row in open_from_manifest(data).snapshot() if row["pid"]}
     except (OSError, ValueError, KeyError):
         pass
-    return pids
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:  # the parent pid is the 2nd field after the command's closing parenthesis
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    out = list(named.items())
+    for pid in parents:
+        ancestor = parents[pid]
+        while ancestor not in named and ancestor in parents and ancestor > 1:
+            ancestor = parents[ancestor]
+        if pid not in named and ancestor in named:
+            out.append((pid, named[ancestor] + " fork"))
+    return [(name, pid) for pid, name in out]
 
 
 MEMORY = ("Rss", "Pss", "Pss_Anon", "Pss_Shmem")
@@ -79,13 +97,17 @@ class Sampler:
         self.done = [0]  # orders answered 200 so far (the closed loop's counter)
 
     def sample(self) -> dict:
-        procs = node_processes(self.data, self.supervisor)
-        mem = {name: memory_kib(pid) for name, pid in procs.items()}
+        mem: dict[str, dict[str, int]] = {}
+        for name, pid in node_processes(self.data, self.supervisor):
+            for field, kib in memory_kib(pid).items():
+                mem.setdefault(name, dict.fromkeys(MEMORY, 0))[field] += kib
         s = {"t": round(time.perf_counter() - self.began, 2), "phase": self.phase, "orders": self.done[0]}
         for field in MEMORY:
             key = field.lower()
             s[key + "_mib"] = {n: m[field] / 1024 for n, m in mem.items()}
             s[key + "_total"] = sum(s[key + "_mib"].values())
+        # (a fork's RSS is nearly all its stage's pages again: the RSS sum is of the lasting processes)
+        s["rss_total"] = sum(v for n, v in s["rss_mib"].items() if not n.endswith(" fork"))
         self.samples.append(s)
         return s
 
@@ -95,7 +117,7 @@ class Sampler:
             s = self.sample()
             rate = (s["orders"] - last_orders) / (s["t"] - last_t) if s["t"] > last_t else 0.0
             last_orders, last_t = s["orders"], s["t"]
-            per = "  ".join(f"{n} {v:,.0f}" for n, v in s["pss_anon_mib"].items())
+            per = "  ".join(f"{n} {v:,.0f}" for n, v in s["pss_anon_mib"].items() if not n.endswith(" fork"))
             print(f"[{s['t']:6.0f} s {s['phase']:<5}] {s['orders']:>9,} orders ({rate:,.0f}/s)  "
                   f"RSS {s['rss_total']:,.0f} MiB  PSS {s['pss_total']:,.0f} MiB (rings {s['pss_shmem_total']:,.0f}); "
                   f"heap: {per}", flush=True)
@@ -142,7 +164,7 @@ def plot(samples: list[dict], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(samples[-1]["pss_anon_mib"])
+    names = [n for n in samples[0]["pss_anon_mib"] if not n.endswith(" fork")]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8), sharex=True)
     t = [s["t"] for s in samples]
     top.plot(t, [s["rss_total"] for s in samples], label="RSS, sum over processes")
@@ -160,6 +182,8 @@ def plot(samples: list[dict], path: Path, title: str) -> None:
     top.set_title(title)
     for name in names:
         bottom.plot(t, [s["pss_anon_mib"].get(name, 0) for s in samples], label=name)
+    bottom.plot(t, [sum(v for n, v in s["pss_anon_mib"].items() if n.endswith(" fork")) for s in samples],
+                label="snapshot forks", linestyle=":")
     bottom.set_ylabel("private heap (PSS Anon) per process (MiB)")
     bottom.set_xlabel("seconds")
     bottom.set_ylim(bottom=0)
@@ -234,7 +258,8 @@ def main() -> int:
                   f"({g['growth_after_burst_pct']:+.1f}%)", flush=True)
         first, end = sampler.samples[0], sampler.samples[-1]
         print("PSS Anon per process, first -> last (MiB): " + ", ".join(
-            f"{n} {first['pss_anon_mib'].get(n, 0):,.0f} -> {v:,.0f}" for n, v in end["pss_anon_mib"].items()), flush=True)
+            f"{n} {first['pss_anon_mib'].get(n, 0):,.0f} -> {v:,.0f}" for n, v in end["pss_anon_mib"].items()
+            if not n.endswith(" fork")), flush=True)
         if args.json:
             Path(args.json).write_text(json.dumps({
                 "capacity": capacity, "minutes": args.minutes, "clients": args.clients, "soak_orders": soaked,
