@@ -125,8 +125,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         return state
 
     def restore_state(self, state: dict) -> None:
-        """(A snapshot written before the rules were transient carries them: the config's win.)"""
-        state.pop("rules", None)
+        """(A snapshot written before the rules and the bounds were transient carries them: the
+        config's win.)"""
+        for name in self.transient:
+            state.pop(name, None)
         super().restore_state(state)
 
     # ------------------------------------------------------------------ views
