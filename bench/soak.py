@@ -6,7 +6,8 @@ In one run, on the real node (`python run.py`, the default configuration but the
      RESULT; bench/overload.py's orders: buys and sells that fill each other) for 3 s;
   2. the soak: the same closed loop for `--minutes`, the node's memory sampled every `--sample-s`;
   3. a burst of `--factor` x capacity for `--burst-seconds`, open loop, by `--burst-clients`
-     (bench/overload.py's burst: most of it shed), then the closed loop again for `--after-seconds`.
+     (bench/overload.py's burst: most of it shed), then the closed loop again for `--after-seconds`;
+     `--bursts` times (does each burst leave more behind, or is the first one's peak reused?).
 Memory per process, from /proc/<pid>/smaps_rollup: RSS (what the issue's figures summed; but a page
 shared by several processes counts once in each: the Bus's rings, mapped by every stage and touched
 by more of them as they wrap, and the pages a stage shares with the supervisor it was forked from)
@@ -146,7 +147,7 @@ async def soak(orders: Orders, clients: int, seconds: float, sampler: Sampler) -
 
 def growth(samples: list[dict], key: str, warmup_s: float) -> dict:
     """Figures of one total (rss_total or pss_total): first, after the warm-up, the soak's end and
-    peak, the end after the burst, and the growth in % from after the warm-up."""
+    peak, the end after the last burst, and the growth in % from after the warm-up."""
     soaked = [s for s in samples if s["phase"] == "soak"]
     base = next((s for s in soaked if s["t"] >= warmup_s), soaked[0])
     end, last = soaked[-1], samples[-1]
@@ -201,6 +202,7 @@ def main() -> int:
     parser.add_argument("--factor", type=float, default=2.5, help="the burst's load as a multiple of the capacity")
     parser.add_argument("--burst-seconds", type=float, default=10.0, help="0: no burst")
     parser.add_argument("--burst-clients", type=int, default=512)
+    parser.add_argument("--bursts", type=int, default=1, help="bursts, each followed by --after-seconds at capacity")
     parser.add_argument("--after-seconds", type=float, default=60.0, help="the closed loop again after the burst")
     parser.add_argument("--config", help="node configuration (default: configs/default.toml, rate limits off)")
     parser.add_argument("--json", help="write the samples and figures here")
@@ -236,15 +238,20 @@ def main() -> int:
         uvloop.run(soak(orders, args.clients, args.minutes * 60, sampler))
         soaked = sampler.done[0]
         records = []
-        if args.burst_seconds:
+        for n in range(args.bursts if args.burst_seconds else 0):
             sampler.phase = "burst"
             sampler.sample()
             offered = capacity * args.factor
             print(f"burst: {args.burst_clients} clients offering {offered:,.0f} orders/s for {args.burst_seconds:.0f} s",
                   flush=True)
-            records = uvloop.run(burst(orders, args.burst_clients, offered, args.burst_seconds, 15.0, sampler.sample))
-        sampler.phase = "after"
-        uvloop.run(soak(orders, args.clients, args.after_seconds, sampler))
+            records += uvloop.run(burst(orders, args.burst_clients, offered, args.burst_seconds, 15.0, sampler.sample))
+            sampler.phase = "after"
+            uvloop.run(soak(orders, args.clients, args.after_seconds, sampler))
+            s = sampler.sample()
+            print(f"after burst {n + 1}: PSS {s['pss_total']:,.0f} MiB, heaps {s['pss_anon_total']:,.0f} MiB", flush=True)
+        if not records:
+            sampler.phase = "after"
+            uvloop.run(soak(orders, args.clients, args.after_seconds, sampler))
         sampler.sample()
 
         rss, pss, heap = (growth(sampler.samples, key, args.warmup_s) for key in ("rss_total", "pss_total", "pss_anon_total"))
