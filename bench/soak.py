@@ -4,7 +4,9 @@ capacity again; is the memory of its processes flat?
 In one run, on the real node (`python run.py`, the default configuration but the rate limits):
   1. capacity: `--clients` keep-alive clients loop request -> answer (signed POST /api/v3/order,
      RESULT; bench/overload.py's orders: buys and sells that fill each other) for 3 s;
-  2. the soak: the same closed loop for `--minutes`, the node's memory sampled every `--sample-s`;
+  2. the soak: the same closed loop for `--minutes`, the node's memory sampled every `--sample-s`
+     (`--resting`: that share of the orders placed far from the price, so open orders pile up to
+     their bound, `max_num_orders` per account and symbol);
   3. a burst of `--factor` x capacity for `--burst-seconds`, open loop, by `--burst-clients`
      (bench/overload.py's burst: most of it shed), then the closed loop again for `--after-seconds`;
      `--bursts` times (does each burst leave more behind, or is the first one's peak reused?).
@@ -27,11 +29,13 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +100,7 @@ class Sampler:
         self.samples: list[dict] = []
         self.phase = "soak"
         self.done = [0]  # orders answered 200 so far (the closed loop's counter)
+        self.refused: Counter = Counter()  # the other answers, by status/code
 
     def sample(self) -> dict:
         mem: dict[str, dict[str, int]] = {}
@@ -125,20 +130,24 @@ class Sampler:
             await asyncio.sleep(self.every)
 
 
-async def soak(orders: Orders, clients: int, seconds: float, sampler: Sampler) -> None:
-    """Closed loop for `seconds` while the sampler runs; counts answered orders into sampler.done."""
+async def soak(orders: Orders, clients: int, seconds: float, sampler: Sampler, resting: float = 0.0) -> None:
+    """Closed loop for `seconds` while the sampler runs; counts answered orders into sampler.done.
+    `resting`: the share of orders placed to rest (until the account's MAX_NUM_ORDERS refuses more)."""
     import aiohttp
 
     deadline = time.perf_counter() + seconds
     ticker = asyncio.ensure_future(sampler.run())
+    rng = random.Random(13)
 
     async def one(i: int, session):
         while time.perf_counter() < deadline:
-            url, headers, _ = orders.request(i)
+            url, headers, _ = orders.request(i, rest=rng.random() < resting)
             async with session.post(url, headers=headers) as resp:
-                await resp.read()
+                doc = await resp.json()
                 if resp.status == 200:
                     sampler.done[0] += 1
+                else:
+                    sampler.refused[f"{resp.status}/{doc.get('code')}"] += 1
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as session:
         await asyncio.gather(*(one(i, session) for i in range(clients)))
@@ -197,6 +206,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0, help="the soak at capacity")
     parser.add_argument("--clients", type=int, default=16, help="closed-loop clients (capacity, soak, after)")
+    parser.add_argument("--resting", type=float, default=0.0,
+                        help="share of the soak's orders placed far from the price, to rest (until the accounts' "
+                             "MAX_NUM_ORDERS refuses more: open orders at their bound)")
     parser.add_argument("--sample-s", type=float, default=5.0, help="seconds between memory samples")
     parser.add_argument("--warmup-s", type=float, default=60.0, help="growth is counted from the first sample after this")
     parser.add_argument("--factor", type=float, default=2.5, help="the burst's load as a multiple of the capacity")
@@ -235,7 +247,7 @@ def main() -> int:
         print(f"capacity: {capacity:,.0f} orders/s ({args.clients} closed-loop clients)", flush=True)
 
         sampler = Sampler(data, node.pid, args.sample_s)
-        uvloop.run(soak(orders, args.clients, args.minutes * 60, sampler))
+        uvloop.run(soak(orders, args.clients, args.minutes * 60, sampler, args.resting))
         soaked = sampler.done[0]
         records = []
         for n in range(args.bursts if args.burst_seconds else 0):
@@ -257,7 +269,8 @@ def main() -> int:
         rss, pss, heap = (growth(sampler.samples, key, args.warmup_s) for key in ("rss_total", "pss_total", "pss_anon_total"))
         accepted = sum(1 for r in records if r[1] == 200)
         print(f"soak: {soaked:,} orders in {args.minutes:g} min ({soaked / (args.minutes * 60):,.0f}/s); "
-              f"burst: {accepted:,} accepted of {len(records):,}", flush=True)
+              f"burst: {accepted:,} accepted of {len(records):,}; closed loops' refusals: {dict(sampler.refused)}",
+              flush=True)
         for label, g in (("RSS", rss), ("PSS", pss), ("PSS Anon (heaps)", heap)):
             print(f"{label}: first {g['first']:,.0f} MiB, at {g['base_t']:.0f} s {g['base']:,.0f} MiB, soak end "
                   f"{g['soak_end']:,.0f} MiB ({g['growth_soak_pct']:+.1f}%), soak peak {g['soak_peak']:,.0f} MiB "
@@ -270,7 +283,7 @@ def main() -> int:
         if args.json:
             Path(args.json).write_text(json.dumps({
                 "capacity": capacity, "minutes": args.minutes, "clients": args.clients, "soak_orders": soaked,
-                "burst_accepted": accepted, "burst_requests": len(records), "warmup_s": args.warmup_s,
+                "burst_accepted": accepted, "burst_requests": len(records), "refused": dict(sampler.refused), "warmup_s": args.warmup_s,
                 "rss": rss, "pss": pss, "pss_anon": heap, "samples": sampler.samples}, indent=1))
         if args.plot:
             plot(sampler.samples, Path(args.plot),
