@@ -4,12 +4,15 @@ more than the cap goes through it (issue 13: memory bounded by configuration).""
 from __future__ import annotations
 
 from spot_seda.history import History
+from spot_seda.model.enums import Topic
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands
 from spot_seda.stages.acquiring import FINAL
+from spot_seda.stages import push
 from spot_seda.stages.push import DAY_MS, MINUTE_MS, _Rolling
 from tests.conftest import settings_from
 from tests.sessions import T0, commands
+from tests.stages.entries import order_report
 
 
 def test_acquiring_keeps_at_most_keep_finished_orders(tmp_path):
@@ -39,3 +42,14 @@ def test_push_keeps_a_day_of_minutes_with_nobody_asking():
         rolling.add(T0 + i * MINUTE_MS, i + 1, 100 + i, 1, 100 + i)
     assert len(rolling.buckets) <= minutes + 1
     assert rolling.prev_close == 100 + 3 * minutes - minutes - 2  # the close of the minute that left last
+
+
+def test_push_holds_at_most_max_stalled_reports_of_orders_never_created(tmp_path, monkeypatch):
+    """Match's reports of an order whose Created entry has not come wait in Push; a stream that never
+    brings it (a corrupt one) must not make them pile up, however they are batched."""
+    monkeypatch.setattr(push, "MAX_STALLED", 10)
+    pipeline = InprocPipeline(settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n'))
+    stage = pipeline.stage("push-0")
+    for batch in range(20):  # 20 batches of 25 reports of orders nobody created
+        stage.apply(Topic.ORDER, [order_report(10_000 + 25 * batch + i, "NEW", 0, 0, T0) for i in range(25)])
+        assert len(stage.stalled) <= 10
