@@ -68,15 +68,17 @@ class Orders:
         self.accounts = accounts
         self.n = 0
 
-    def request(self, i: int, resp_type: str = "RESULT") -> tuple[str, dict, str]:
+    def request(self, i: int, resp_type: str = "RESULT", rest: bool = False) -> tuple[str, dict, str]:
         """(url, headers, client order id) of a new signed order of client i's account (the client
-        order id names the account: ov-<account index>-<n>)."""
+        order id names the account: ov-<account index>-<n>): buys and sells at one price, which fill
+        each other; `rest`: at a price far from it (a buy 40% below, a sell 40% above), to rest."""
         acct = self.accounts[i % len(self.accounts)]
         self.n += 1
         cid = f"ov-{i % len(self.accounts)}-{self.n}"
         side = "BUY" if self.n % 2 else "SELL"
+        price = ("30000" if side == "BUY" else "70000") if rest else "50000"
         query = urlencode({"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
-                           "price": "50000", "newOrderRespType": resp_type, "newClientOrderId": cid,
+                           "price": price, "newOrderRespType": resp_type, "newClientOrderId": cid,
                            "timestamp": int(time.time() * 1000), "recvWindow": 60000})
         sig = hmac.new(acct["secretKey"].encode(), query.encode(), hashlib.sha256).hexdigest()
         return f"{self.base}/api/v3/order?{query}&signature={sig}", {"X-MBX-APIKEY": acct["apiKey"]}, cid

@@ -44,6 +44,9 @@ class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: by then is answered -1007 (execution status unknown; find it by its client order id), a read
     #: that cannot see the writes before it likewise
     result_timeout_s: PositiveFloat = 10.0
+    #: finished orders Acquiring keeps in memory beside the open ones (about 1 KiB each), the most
+    #: recent first; an older one is read from the SQLite history (GET /api/v3/order, allOrders)
+    keep_finished_orders: Annotated[int, msgspec.Meta(ge=0)] = 10_000
     #: largest request body accepted
     max_body_bytes: Positive = 65536
     #: a WebSocket client (streams, WebSocket API) with more unsent bytes than this is closed (1008)
@@ -126,6 +129,8 @@ class HistorySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: Persist gathers entries this long before one transaction commits them all (0: a transaction
     #: per poll). Bigger transactions cost SQLite far less per row; history reads lag by about this.
     commit_interval_ms: NonNegativeFloat = 10.0
+    #: SQLite's page cache per connection to the history (Persist's writer, Acquiring's reader), KiB
+    cache_kib: Positive = 2000
 
 
 class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -281,7 +281,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app[STAGE] = stage
     app[RUNNER] = runner
     app[ACCOUNTS] = Accounts(stage.ctx.data_dir)
-    app[HISTORY] = History(stage.ctx.data_dir / "history.sqlite", readonly=True)
+    app[HISTORY] = History(stage.ctx.data_dir / "history.sqlite", readonly=True, cache_kib=settings.history.cache_kib)
     app[JOURNAL] = journal
     app[PENDING] = deque()
     app[OUTBOX] = Outbox(runner, app[PENDING])

@@ -408,7 +408,10 @@ async def serve(request: web.Request) -> web.StreamResponse:
             resp.headers["Retry-After"] = str(retry_s)
             return resp
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except web.HTTPClientError as exc:  # not a WebSocket handshake (no Upgrade header, a bad version or key)
+        raise errors.bad_handshake(exc.status, exc.reason if exc.text is None else exc.text) from None
     conn = Connection(app, ws, request)
     app[CONNECTIONS].add(conn)
     try:

@@ -232,8 +232,10 @@ _ACQUIRING_REASONS = ("deposit", "withdraw", "freeze")
 class Store:
     """An open SQLite history file: the connection, the schema, closing (History is one)."""
 
-    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout_ms: int = 10_000) -> None:
-        """Open (and create if missing) the file; `readonly` for a reader beside the writing process.
+    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout_ms: int = 10_000,
+                 cache_kib: int = 2000) -> None:
+        """Open (and create if missing) the file; `readonly` for a reader beside the writing process;
+        `cache_kib`: the connection's page cache (history.cache_kib; SQLite's own default is 2000).
 
         A reader still creates the schema if nobody has yet, so the API may start before Persist.
         Raises RuntimeError when the linked SQLite is older than 3.37 (STRICT tables).
@@ -247,6 +249,7 @@ class Store:
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout_ms / 1000)
         db = self._db
         db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")  # negative: KiB, not pages
         deadline = time.monotonic() + busy_timeout_ms / 1000
         while True:
             try:

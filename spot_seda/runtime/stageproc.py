@@ -105,6 +105,11 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
 
         profiler = cProfile.Profile(time.thread_time)  # CPU time: six stages share the cores
         profiler.enable()
+    traced = {inst.spec.name, inst.label} & set(os.environ.get("SPOT_SEDA_TRACEMALLOC", "").split(","))
+    if traced:  # likewise: where the stage's memory is, as tracemalloc sees it at its clean stop
+        import tracemalloc
+
+        tracemalloc.start(int(os.environ.get("SPOT_SEDA_TRACEMALLOC_FRAMES", "1")))
     if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
         serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
     elif kept is not None:
@@ -116,6 +121,10 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
         profiler.disable()
         profiler.dump_stats(str(sup.data_dir / f"profile-{inst.label}.pstats"))
         log.info("profile of %s written to %s", inst.label, sup.data_dir / f"profile-{inst.label}.pstats")
+    if traced:
+        tracemalloc.take_snapshot().dump(str(sup.data_dir / f"tracemalloc-{inst.label}.snap"))
+        tracemalloc.stop()
+        log.info("memory of %s written to %s", inst.label, sup.data_dir / f"tracemalloc-{inst.label}.snap")
     if writer is not None:
         writer.wait(sup.settings.runtime.drain_timeout_s / 2)
     log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)

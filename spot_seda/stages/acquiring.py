@@ -42,7 +42,6 @@ from .base import Endpoint, Publish
 from .orderlists import OrderListsMixin
 
 FEE_ACCOUNT = 0
-KEEP_FINISHED = 100_000
 _NO_VIEW = {"available": 0, "frozen": 0}
 
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
@@ -76,8 +75,9 @@ class AccountState:
 
 
 class AcquiringStage(OrderListsMixin, Endpoint):
-    # callers waiting now are not part of a snapshot; the symbol rules are the configuration's
-    transient = ("clock", "waiters", "settling", "rules")
+    # callers waiting now are not part of a snapshot; the symbol rules and the bounds are the
+    # configuration's at every start
+    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished")
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
     sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}
@@ -89,6 +89,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.accounts: dict[int, AccountState] = {}
         self.orders: dict[int, dict] = {}  # open orders and the most recently finished ones, by id
         self.finished: deque[int] = deque()  # finished order ids, oldest first (History keeps them all)
+        self.keep_finished = self.ctx.settings.node.keep_finished_orders
         self.depth = {symbol: DepthView() for symbol in self.rules}
         #: recent trades of the symbols with a PERCENT_PRICE_BY_SIDE filter (engine/avgprice.py)
         self.avg_prices = {symbol: AvgPrice(r.percent_price[1]) for symbol, r in self.rules.items() if r.percent_price}
@@ -117,8 +118,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         return state
 
     def restore_state(self, state: dict) -> None:
-        """(A snapshot written before the rules were transient carries them: the config's win.)"""
-        state.pop("rules", None)
+        """(A snapshot written before the rules and the bounds were transient carries them: the
+        config's win.)"""
+        for name in self.transient:
+            state.pop(name, None)
         super().restore_state(state)
 
     # ------------------------------------------------------------------ views
@@ -402,7 +405,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             if state.client_ids.get(order["client_order_id"]) == order_id:
                 del state.client_ids[order["client_order_id"]]
             self.finished.append(order_id)
-            if len(self.finished) > KEEP_FINISHED:  # memory stays bounded; older orders come from History
+            while len(self.finished) > self.keep_finished:  # memory stays bounded; older ones: History
                 self.orders.pop(self.finished.popleft(), None)
 
 

@@ -25,7 +25,7 @@ class PersistStage(Endpoint):
 
     def start(self) -> None:
         self.ctx.data_dir.mkdir(parents=True, exist_ok=True)
-        self.history = History(self.ctx.data_dir / "history.sqlite")
+        self.history = History(self.ctx.data_dir / "history.sqlite", cache_kib=self.ctx.settings.history.cache_kib)
         self.layout = sequence_layout(self.ctx.settings)
         self.written = self.history.progress(self.layout)
         self.input_progress = {}  # a runner hands it its duplicate filter's (Runner.start)

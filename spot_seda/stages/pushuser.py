@@ -59,9 +59,10 @@ class UserDataMixin:
         while stalled and int(stalled[0].entity_id) in orders:
             e = stalled.popleft()
             self._report(int(e.entity_id), e.field_dict(), e.timestamp, e.sequence)
-        if len(stalled) > MAX_STALLED:  # its Created entry is not coming: a stream we cannot follow
-            e = stalled.popleft()
-            log.error("order %s was reported by Match but never created; dropping the report", e.entity_id)
+        if len(stalled) > MAX_STALLED:  # their Created entries are not coming: a stream we cannot follow
+            dropped = [stalled.popleft().entity_id for _ in range(len(stalled) - MAX_STALLED)]
+            log.error("orders %s were reported by Match but never created; dropping %d reports",
+                      ", ".join(sorted(set(dropped))[:10]), len(dropped))
         self._depth_changed()
 
     def _report(self, order_id: int, f: dict, ts: int, seq: int) -> None:

@@ -63,6 +63,16 @@ async def funded_client(session, base: str, token: str, **amounts: str) -> Clien
     return client
 
 
+async def open_orders_and_balances(*clients: Client):
+    """What the fuzz must not change: each client's balances and open orders (both symbols)."""
+    out = []
+    for c in clients:
+        status, orders = await c.signed("GET", "/api/v3/openOrders")
+        assert status == 200, orders
+        out.append((await c.balances(), sorted((o["symbol"], o["orderId"], o["status"], o["executedQty"]) for o in orders)))
+    return out
+
+
 async def expect_balances(client: Client, **expected: tuple[str, str]) -> None:
     """Eventually each named asset's (free, locked) is as given (exact decimals)."""
     from tests.conftest import eventually

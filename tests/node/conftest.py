@@ -94,11 +94,11 @@ def node_on(tmp_path, name: str, data, http: int, extra: str = "", *, ws: int | 
 
 
 @contextmanager
-def serving_node(tmp, extra: str = ""):
+def serving_node(tmp, extra: str = "", node_extra: str = ""):
     """A node on free ports with its HTTP and WebSocket ports listening and every stage running;
-    `.base` and `.ws` are its URLs, `.ws_port` the WebSocket port."""
+    `.base` and `.ws` are its URLs, `.ws_port` the WebSocket port (`extra`, `node_extra`: node_toml's)."""
     http, ws = free_port(), free_port()
-    with run_node(tmp, node_toml(tmp / "data", http, ws, extra)) as proc:
+    with run_node(tmp, node_toml(tmp / "data", http, ws, extra, node_extra)) as proc:
         proc.base = f"http://127.0.0.1:{http}"
         proc.ws, proc.ws_port = f"ws://127.0.0.1:{ws}", ws
         wait_http(proc.base, proc)
