@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from spot_seda.api.openapi import openapi_document
+from spot_seda.api import rest
 from tests.hostile import KEYS, PLAUSIBLE, TEMPLATES, VALUES
 from tests.node.client import Client, admin, funded_client, open_orders_and_balances
 from tests.node.conftest import ADMIN_TOKEN, serving_node
@@ -113,10 +113,9 @@ def test_each_hostile_request_gets_a_4xx_binance_error_and_changes_nothing(node)
 
 # ------------------------------------------------------------------------------------ fuzz
 
-#: every REST route the node serves, as its OpenAPI document (GET /openapi.json) lists the route
-#: table, the web page's, and some it does not serve (a 404 or 405 in Binance JSON)
-SERVED = sorted({(method.upper(), path) for path, item in openapi_document()["paths"].items() for method in item}
-                | {("GET", "/"), ("GET", "/page/v1/pipeline")})
+#: every REST route the node serves: the API's route table (which its OpenAPI document describes),
+#: the web page's, and some it does not serve (a 404 or 405 in Binance JSON)
+SERVED = sorted({(method, path) for method, path, _ in rest.ROUTES} | {("GET", "/"), ("GET", "/page/v1/pipeline")})
 ROUTES = SERVED + [("GET", "/page/nope.js"), ("PATCH", "/api/v3/order"), ("GET", "/api/v4/nope"),
                    ("POST", "/api/v3/ping"), ("OPTIONS", "/api/v3/order")]
 #: JSON values for bodies: every amount here is invalid (a deposit that passed would change a balance)
