@@ -151,6 +151,10 @@ class PushStage(UserDataMixin, Endpoint):
         self.offset_first: dict[tuple[str, str, str], tuple[int, int]] = {}  # (symbol, tz, interval) -> (open, first id)
         self.first_trade_at: dict[str, dict[int, int]] = {s: {} for s in self.rules}  # ts -> first trade id
         self.candle_first: dict[tuple[str, str], tuple[int, int]] = {}  # (symbol, interval) -> (open_time, first id)
+        # (symbol, interval) -> the streams a KLine stage candle goes to, built once rather than per entry
+        self.kline_streams = {(symbol, interval): (name, *(name + tz for tz in SAME_CANDLE[interval]))
+                              for symbol in self.rules for interval in INTERVALS
+                              for name in (f"{symbol.lower()}@kline_{interval}",)}
         self.encode = msgspec.json.Encoder().encode
         self.ticked: set[str] = set()  # symbols whose tickers went out since the last 1000 ms tick
         # all-market stream -> symbol -> its window's (first, last) trade id when the array last had it
@@ -351,6 +355,7 @@ class PushStage(UserDataMixin, Endpoint):
         sink = self.sink
         quiet = type(sink) is NullSink  # nobody can listen: only the state is kept
         candle_first, first_trade_at = self.candle_first, self.first_trade_at
+        kline_streams, wants = self.kline_streams, sink.wants
         for e in entries:
             fields = e.fields()
             if [fc.name for fc in fields] == _KLINE_NAMES:  # as the KLine stage writes them
@@ -369,8 +374,7 @@ class PushStage(UserDataMixin, Endpoint):
                 known = candle_first[slot] = (open_time, first)
             if quiet:
                 continue
-            name = f"{symbol.lower()}@kline_{interval}"
-            wanted = [n for n in (name, *(name + tz for tz in SAME_CANDLE[interval])) if sink.wants(n)]
+            wanted = [n for n in kline_streams[slot] if wants(n)]
             if wanted:
                 if f is None:
                     f = {fc.name: fc.value for fc in fields}
