@@ -19,7 +19,7 @@ from aiohttp import web
 
 from ..binance import errors, orderlists, params
 from ..binance.errors import ApiError
-from ..model.commands import Cancel, NewOco, NewOrder, NewOto, NewOtoco
+from ..model.commands import Cancel, NewOco, NewOto, NewOtoco
 from ..model.reasons import Reason
 from ..stages.acquiring import CommandError, Waiter, cancel_client_id
 from . import trading
@@ -58,10 +58,7 @@ async def _new_list(app: web.Application, account_id: int, p: Params, deadline: 
         raise errors.refusal(Reason.DUPLICATE_ORDER)
     loop = asyncio.get_running_loop()
     waiters = [_waiter(loop, oco.resp_type == "FULL") for _ in oco.legs]
-    legs = tuple(NewOrder(account_id, oco.symbol, leg.side.name, leg.type.name, leg.time_in_force.name, leg.price,
-                          leg.qty, leg.quote_qty, leg.client_order_id or "", leg.stp.name, 0, stop_price=leg.stop_price,
-                          trailing_delta=leg.trailing_delta)
-                 for leg in oco.legs)
+    legs = tuple(leg.command(account_id) for leg in oco.legs)
     await app[INTAKE].admit(deadline)
     command = {"OTO": NewOto, "OTOCO": NewOtoco}.get(kind, NewOco)(account_id, oco.symbol, 0, legs, cid or "")
     new = {"OTO": stage.new_oto, "OTOCO": stage.new_otoco}.get(kind, stage.new_oco)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from ..binance import errors, orderops, params, views
 from ..binance.errors import ApiError
-from ..model.commands import Amend, Cancel, NewOrder
+from ..model.commands import Amend, Cancel
 from ..model.reasons import Reason
 from ..stages.acquiring import CommandError, Waiter, cancel_client_id
 from .admission import deadline_of
@@ -40,9 +40,7 @@ async def test_order(app: web.Application, account_id: int, p: dict, deadline: f
     stage = app[STAGE]
     order, compute = orderops.parse_test_order(p, stage.rules)
     try:  # the filters that depend on the account's open orders and the recent trades, too
-        stage.check_filters(NewOrder(account_id, order.symbol, order.side.name, order.type.name,
-                                     order.time_in_force.name, order.price, order.qty, order.quote_qty, "", order.stp.name,
-                                     0), now_ms())
+        stage.check_filters(order.command(account_id), now_ms())
     except CommandError as exc:
         raise errors.refusal(exc.reason) from None
     return orderops.commission_rates_json(stage.rules[order.symbol]) if compute else {}

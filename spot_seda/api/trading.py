@@ -16,7 +16,7 @@ import asyncio
 from aiohttp import web
 
 from ..binance import errors, params, views
-from ..model.commands import Cancel, NewOrder
+from ..model.commands import Cancel
 from ..model.enums import OrderType
 from ..model.reasons import Reason
 from ..stages.acquiring import CommandError, Waiter, cancel_client_id
@@ -42,13 +42,9 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
         answer = asyncio.get_running_loop().create_future()
         waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
                         fills=[] if resp_type == "FULL" else None)
-    tif = cmd.time_in_force.name
     intake: Intake = app[INTAKE]
     await intake.admit(deadline)
-    order, accepted, outputs = stage.new_order(NewOrder(
-        account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
-        cmd.client_order_id or "", cmd.stp.name, 0, stop_price=cmd.stop_price, trailing_delta=cmd.trailing_delta),
-        waiter)
+    order, accepted, outputs = stage.new_order(cmd.command(account_id), waiter)
     try:
         await commit(app, accepted, outputs, deadline)
     except errors.ApiError:  # -1007: accepted, not yet durable; the client finds it by its client id

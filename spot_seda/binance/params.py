@@ -70,6 +70,7 @@ from decimal import Decimal, InvalidOperation
 import msgspec
 
 from ..engine.kline import INTERVALS
+from ..model.commands import NewOrder
 from ..model.enums import OrderType, SelfTradePrevention, Side, TimeInForce, triggers_on_fall
 from ..model.fixedpoint import ASSET_DECIMALS, MAX_UNITS, to_units
 from ..model.symbols import SymbolRules
@@ -103,9 +104,16 @@ NEW_ORDER_PARAMS = frozenset({
 _RESP_RANGE = ", ".join(RESP_TYPES)
 
 
-class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
-    """A validated POST /api/v3/order. Amounts are integers: price in 10**-price_decimals quote per
-    base (0 for MARKET), qty and quote_qty in 10**-8 units (0 when not given)."""
+class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated POST /api/v3/order: what the client asked for, not yet the command. Amounts are
+    integers: price in 10**-price_decimals quote per base (0 for MARKET), qty and quote_qty in 10**-8
+    units (0 when not given).
+
+    Not model/commands.NewOrder itself, though it carries the same order fields: the command's are
+    the journal's format (strings for side, type, time in force and STP mode; "" for a client id the
+    node assigns), while this one keeps the enums the API's checks and answers use, and the
+    answer's options (resp_type, strategy ids) that are echoed to the client and never journaled.
+    `command()` makes the one from the other, in one place."""
 
     symbol: str
     side: Side
@@ -125,6 +133,13 @@ class NewOrder(msgspec.Struct, frozen=True, kw_only=True):
     #: Binance's strategyId / strategyType: checked and echoed in the order's answer, not kept
     strategy_id: int | None = None
     strategy_type: int | None = None
+
+    def command(self, account: int, timestamp: int = 0) -> NewOrder:
+        """The journaled command for this request (order id 0 and, from the API, timestamp 0: Acquiring
+        assigns both when it accepts it)."""
+        return NewOrder(account, self.symbol, self.side.name, self.type.name, self.time_in_force.name, self.price,
+                        self.qty, self.quote_qty, self.client_order_id or "", self.stp.name, timestamp,
+                        stop_price=self.stop_price, trailing_delta=self.trailing_delta)
 
 
 # ------------------------------------------------------------------------------- primitives
@@ -415,8 +430,8 @@ def parse_client_order_id(params: Mapping[str, str], name: str = "newClientOrder
 _RARE_PARAMS = frozenset({"icebergQty", *PEG_PARAMS, "strategyId", "strategyType", "stopPrice", "trailingDelta"})
 
 
-def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> NewOrder:
-    """POST /api/v3/order parameters to a NewOrder (module docstring for every rule and error).
+def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> OrderRequest:
+    """POST /api/v3/order parameters to an OrderRequest (module docstring for every rule and error).
 
     A MARKET order by quantity, or a trailing STOP_LOSS / TAKE_PROFIT without a stopPrice, has no
     notional check here (its price is unknown): call `check_notional` with the price it will
@@ -521,10 +536,10 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         check_qty(sr, qty)
         check_notional(sr, price, qty)
         quote_qty = 0
-    return NewOrder(symbol=symbol, side=side, type=type_, time_in_force=tif, price=price, qty=qty,
-                    quote_qty=quote_qty, client_order_id=client_order_id, resp_type=resp_type, stp=stp,
-                    strategy_id=strategy_id, strategy_type=strategy_type, stop_price=stop_price,
-                    trailing_delta=trailing_delta)
+    return OrderRequest(symbol=symbol, side=side, type=type_, time_in_force=tif, price=price, qty=qty,
+                        quote_qty=quote_qty, client_order_id=client_order_id, resp_type=resp_type, stp=stp,
+                        strategy_id=strategy_id, strategy_type=strategy_type, stop_price=stop_price,
+                        trailing_delta=trailing_delta)
 
 
 def check_new_order_params(params: Mapping[str, str]) -> None:

@@ -60,7 +60,7 @@ def test_an_order_without_stp_takes_the_symbols_default():
 
 def test_limit_order():
     o = P.parse_new_order(limit(newClientOrderId="my-order_1", selfTradePreventionMode="EXPIRE_BOTH"), RULES)
-    assert o == P.NewOrder(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, time_in_force=TimeInForce.GTC,
+    assert o == P.OrderRequest(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, time_in_force=TimeInForce.GTC,
                            price=3_000_001, qty=100_000, quote_qty=0, client_order_id="my-order_1", resp_type="FULL",
                            stp=SelfTradePrevention.EXPIRE_BOTH)
 
@@ -106,7 +106,7 @@ def stop_market(**over):
 @pytest.mark.parametrize("tif", ["GTC", "IOC", "FOK"])
 def test_stop_limit_orders(type_, tif):
     o = P.parse_new_order(stop(type=type_, timeInForce=tif), RULES)
-    assert o == P.NewOrder(symbol="BTCUSDT", side=Side.SELL, type=OrderType[type_], time_in_force=TimeInForce[tif],
+    assert o == P.OrderRequest(symbol="BTCUSDT", side=Side.SELL, type=OrderType[type_], time_in_force=TimeInForce[tif],
                            price=2_900_000, qty=100_000, quote_qty=0, client_order_id=None, resp_type="ACK",
                            stp=SelfTradePrevention.NONE, stop_price=2_950_050)
 
