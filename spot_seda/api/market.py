@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..binance import params, views
+from ..binance import params, queryparams, views
 from .plumbing import HISTORY, STAGE, now_ms, read_fresh
 from .ratelimit import LIMITER
 
@@ -38,7 +38,7 @@ async def exchange_info(app: web.Application, p: Params) -> dict:
 async def depth(app: web.Application, p: Params) -> dict:
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
-    limit = params.parse_depth_limit(p)
+    limit = queryparams.parse_depth_limit(p)
     view = stage.depth[symbol]
     bids, asks = view.top(limit)
     return views.depth_json(stage.rules[symbol], view.update_id, bids, asks)
@@ -65,7 +65,7 @@ async def agg_trades(app: web.Application, p: Params) -> list:
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    from_id, start, end = params.parse_agg_trades_window(p)
+    from_id, start, end = queryparams.parse_agg_trades_window(p)
     await read_fresh(app)
     rows = app[HISTORY].trades_window(symbol, from_id, start, end, limit)
     return views.agg_trades_json(rows, stage.rules[symbol])
@@ -86,9 +86,9 @@ async def historical_trades(app: web.Application, p: Params) -> list:
 async def klines(app: web.Application, p: Params) -> list:
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
-    interval = params.parse_interval(p)
+    interval = queryparams.parse_interval(p)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    start, end = params.parse_time_range(p)
+    start, end = queryparams.parse_time_range(p)
     await read_fresh(app)
     rows = app[HISTORY].klines(symbol, interval, start_time=start, end_time=end, limit=limit)
     return [views.kline_row(k, stage.rules[symbol]) for k in rows]

@@ -10,7 +10,8 @@ rate-limit headers of its answers and the 429 / 418 answers (api/ratelimit.py), 
 from __future__ import annotations
 
 from ..engine.kline import INTERVALS as _INTERVALS
-from ..binance.params import DEPTH_LIMITS, RESP_TYPES
+from ..binance.orderparams import RESP_TYPES
+from ..binance.queryparams import DEPTH_LIMITS
 from .ratelimit import ORDER_ROUTES
 from ..binance.views import ORDER_TYPES, STP_MODES
 

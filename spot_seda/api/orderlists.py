@@ -17,7 +17,7 @@ import asyncio
 
 from aiohttp import web
 
-from ..binance import errors, orderlists, params
+from ..binance import errors, orderlists, params, queryparams
 from ..binance.errors import ApiError
 from ..model.commands import Cancel, NewOco, NewOto, NewOtoco
 from ..model.reasons import Reason
@@ -174,7 +174,7 @@ async def all_order_lists(app: web.Application, account_id: int, p: Params, dead
     at most 1000)."""
     stage = app[STAGE]
     from_id = params.parse_int(p, "fromId")
-    start, end = params.parse_time_range(p)
+    start, end = queryparams.parse_time_range(p)
     if from_id is not None and (start is not None or end is not None):
         raise errors.bad_combination()
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ..binance import errors, orderops, params, views
+from ..binance import errors, orderops, orderparams, views
 from ..binance.errors import ApiError
 from ..model.commands import Amend, Cancel
 from ..model.reasons import Reason
@@ -91,7 +91,7 @@ async def _cancel(app: web.Application, account_id: int, cmd: orderops.CancelRep
     symbol = cmd.order.symbol
     order = stage.find_order(account_id, cmd.cancel_order_id, cmd.cancel_orig_client_order_id)
     if order is None or order["symbol"] != symbol or \
-            not params.order_matches_ref(order, cmd.cancel_order_id, cmd.cancel_orig_client_order_id):
+            not orderparams.order_matches_ref(order, cmd.cancel_order_id, cmd.cancel_orig_client_order_id):
         return errors.refusal(Reason.UNKNOWN_ORDER)
     order_id = order["order_id"]
     answer = asyncio.get_running_loop().create_future()
@@ -139,7 +139,7 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
     cmd = orderops.parse_amend(p, stage.rules)
     order = stage.find_order(account_id, cmd.order_id, cmd.orig_client_order_id)
     if order is None or order["symbol"] != cmd.symbol or \
-            not params.order_matches_ref(order, cmd.order_id, cmd.orig_client_order_id) or \
+            not orderparams.order_matches_ref(order, cmd.order_id, cmd.orig_client_order_id) or \
             order["order_id"] not in stage.account(account_id).open_orders:
         raise errors.refusal(Reason.UNKNOWN_ORDER, errors.AMEND)
     if cmd.new_qty >= order["qty"]:  # (Match decides again on the order's exact state)

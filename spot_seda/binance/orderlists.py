@@ -21,7 +21,8 @@ from ..model.symbols import SymbolRules
 from ..model.reasons import Reason
 from . import errors
 from .errors import ApiError
-from .params import RESP_TYPES, OrderRequest, _CLIENT_ORDER_ID, _get, parse_int, parse_new_order, parse_symbol
+from .orderparams import RESP_TYPES, OrderRequest, parse_new_order
+from .params import _CLIENT_ORDER_ID, _get, parse_int, parse_symbol
 from .views import cancel_json, order_ack, order_full, order_result
 
 WORKS_FIRST = frozenset({"LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})

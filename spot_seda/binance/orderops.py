@@ -24,8 +24,9 @@ from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .params import (CANCEL_RESTRICTIONS, DEFAULT_STP, NEW_ORDER_PARAMS, OrderRequest, _CLIENT_ORDER_ID, _get, check_qty, parse_bool,
-                     parse_client_order_id, parse_decimal, parse_int, parse_new_order, parse_order_ref)
+from .orderparams import (CANCEL_RESTRICTIONS, DEFAULT_STP, NEW_ORDER_PARAMS, OrderRequest, check_qty, parse_new_order,
+                          parse_order_ref)
+from .params import _CLIENT_ORDER_ID, _get, parse_bool, parse_client_order_id, parse_decimal, parse_int
 from .views import _working_time, amount_text, price_text
 
 REPLACE_MODES = ("STOP_ON_FAILURE", "ALLOW_FAILURE")

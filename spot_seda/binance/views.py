@@ -30,7 +30,7 @@ from ..model.summary import TradeSummary
 from ..model.enums import STOP_TYPES, OrderType, SelfTradePrevention
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import FEE_SCALE, SymbolRules
-from .params import DEFAULT_STP, MAX_NOTIONAL, max_price
+from .orderparams import DEFAULT_STP, MAX_NOTIONAL, max_price
 
 ZERO = "0.00000000"
 #: every type this node takes, in the order Binance lists them

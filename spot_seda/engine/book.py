@@ -317,7 +317,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
         caps what a MARKET order may spend (buy) or receive (sell); stp is a SelfTradePrevention;
         stop_price is a stop order's trigger price, or a trailing stop's activation price (0: none),
         trailing_delta a trailing stop's delta in BIPS (module doc). Numbers are assumed valid for the
-        symbol (binance/params.py checks them); a duplicate order id or a client order id already open for the
+        symbol (binance/orderparams.py checks them); a duplicate order id or a client order id already open for the
         account gives a REJECTED report.
         """
         out: list = []

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..binance import orderops, params
+from ..binance import orderops, orderparams
 from ..binance.errors import ApiError
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
@@ -223,7 +223,7 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
                 if kind == "order":
                     p = {k: str(v) for k, v in doc.items()}
                     # (time in force: GTC for the types that take none, as the API reports them)
-                    yield params.parse_new_order(p, rules).command(account, ts)
+                    yield orderparams.parse_new_order(p, rules).command(account, ts)
                 elif kind == "cancel":
                     yield Cancel(account, doc["symbol"], int(doc["orderId"]), ts)
                 elif kind == "amend":  # PUT /api/v3/order/amend/keepPriority's parameters
