@@ -13,7 +13,7 @@ from ..engine.kline import INTERVALS as _INTERVALS
 from ..binance.orderparams import RESP_TYPES
 from ..binance.queryparams import DEPTH_LIMITS
 from .ratelimit import ORDER_ROUTES
-from ..binance.views import ORDER_TYPES, STP_MODES
+from ..binance.marketviews import ORDER_TYPES, STP_MODES
 
 INTERVALS = list(_INTERVALS)
 ORDER_STATUSES = ["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED",
