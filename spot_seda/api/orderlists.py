@@ -4,7 +4,7 @@ trading.py's): OCO placed (POST /api/v3/orderList/oco, the deprecated POST /api/
 and queried (GET /api/v3/orderList, allOrderList, openOrderList; `orderList.status`,
 `allOrderLists`, `openOrderLists.status`). The one-cancels-the-other rule is Match's
 (engine/oco.py), the shared hold Acquiring's and Settlement's (stages/orderlists.py); these
-operations only take and answer. Routes: orderops.add_routes; WebSocket methods: wsapi.METHODS.
+operations only take and answer. Routes: orderops.add_routes; WebSocket methods: wsmethods.METHODS.
 
 OTO and OTOCO lists (POST /api/v3/orderList/oto, /otoco; `orderList.place.oto`, `.otoco`)
 likewise: the pending order (an OTOCO's pending OCO pair) is placed by Match when the working order
