@@ -143,7 +143,8 @@ class Driver:
         from spot_seda.model.enums import Topic
         from spot_seda.runtime.busreader import BusReader
         from spot_seda.model.reasons import Reason
-        from spot_seda.stages.acquiring import CommandError, Waiter
+        from spot_seda.stages.accepting import CommandError
+        from spot_seda.stages.acquiring import Waiter
 
         runner.start()
         loop = asyncio.get_running_loop()

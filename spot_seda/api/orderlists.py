@@ -21,7 +21,8 @@ from ..binance import errors, orderlists, params, queryparams
 from ..binance.errors import ApiError
 from ..model.commands import Cancel, NewOco, NewOto, NewOtoco
 from ..model.reasons import Reason
-from ..stages.acquiring import CommandError, Waiter, cancel_client_id
+from ..stages.accepting import CommandError
+from ..stages.acquiring import Waiter, cancel_client_id
 from . import trading
 from .plumbing import HISTORY, INTAKE, STAGE, commit, read_fresh
 

@@ -23,7 +23,8 @@ from ..binance import errors, orderops, orderparams, views
 from ..binance.errors import ApiError
 from ..model.commands import Amend, Cancel
 from ..model.reasons import Reason
-from ..stages.acquiring import CommandError, Waiter, cancel_client_id
+from ..stages.accepting import CommandError
+from ..stages.acquiring import Waiter, cancel_client_id
 from .admission import deadline_of
 from . import orderlists, trading
 from .plumbing import INTAKE, STAGE, commit, now_ms, signed

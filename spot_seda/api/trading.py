@@ -19,7 +19,8 @@ from ..binance import errors, orderparams, params, queryparams, views
 from ..model.commands import Cancel
 from ..model.enums import OrderType
 from ..model.reasons import Reason
-from ..stages.acquiring import CommandError, Waiter, cancel_client_id
+from ..stages.accepting import CommandError
+from ..stages.acquiring import Waiter, cancel_client_id
 from .intake import Intake
 from .plumbing import HISTORY, INTAKE, STAGE, commit, now_ms, read_fresh
 from .ratelimit import LIMITER

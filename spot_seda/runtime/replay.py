@@ -26,7 +26,7 @@ from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
 from ..model.commands import Amend, Cancel, Command, Transfer
 from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
-from ..stages.acquiring import CommandError
+from ..stages.accepting import CommandError
 from ..stages.base import MARKER
 from .inproc import InprocPipeline
 
