@@ -3,7 +3,7 @@ amend/keepPriority), merged into openapi.py's document: their paths and the sche
 
 from __future__ import annotations
 
-from .openapi import _array, _bool, _dec, _int, _json, _obj, _p, _ref, _signed, _str
+from .openapi_schema import _array, _bool, _dec, _int, _json, _obj, _p, _ref, _signed, _str
 
 _CLIENT_ID = r"^[a-zA-Z0-9-_]{1,36}$"
 #: a stop leg's trailingDelta, as POST /api/v3/order takes it

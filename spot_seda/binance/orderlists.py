@@ -21,7 +21,8 @@ from ..model.symbols import SymbolRules
 from ..model.reasons import Reason
 from . import errors
 from .errors import ApiError
-from .params import RESP_TYPES, NewOrder, _CLIENT_ORDER_ID, _get, parse_int, parse_new_order, parse_symbol
+from .orderparams import RESP_TYPES, OrderRequest, parse_new_order
+from .params import _CLIENT_ORDER_ID, _get, parse_int, parse_symbol
 from .views import cancel_json, order_ack, order_full, order_result
 
 WORKS_FIRST = frozenset({"LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
@@ -54,7 +55,7 @@ class Oco(msgspec.Struct, frozen=True, kw_only=True):
     """A validated OCO: the leg that works first on its own (LIMIT_MAKER / TAKE_PROFIT...), the stop leg."""
 
     symbol: str
-    legs: tuple[NewOrder, ...]
+    legs: tuple[OrderRequest, ...]
     list_client_order_id: str | None
     resp_type: str
 
@@ -65,7 +66,7 @@ def _check_known(params: Mapping[str, str], known: frozenset[str]) -> None:
         raise errors.unread_parameters(read, len(params))
 
 
-def _leg(params: Mapping[str, str], leg: dict[str, str], names: dict[str, str], rules) -> NewOrder:
+def _leg(params: Mapping[str, str], leg: dict[str, str], names: dict[str, str], rules) -> OrderRequest:
     """One leg through POST /api/v3/order's parser; an error names the OCO's parameter."""
     p = {k: params[k] for k in _SHARED if k in params} | leg
     p["newOrderRespType"] = "ACK"  # (the list's answer type is the list's)
@@ -137,7 +138,7 @@ def _order_list(params, symbol: str, legs: tuple, known: frozenset[str]) -> Oco:
     return Oco(symbol=symbol, legs=legs, list_client_order_id=list_cid, resp_type=resp)
 
 
-def _prefixed_leg(params, prefix: str, symbol: str, rules) -> NewOrder:
+def _prefixed_leg(params, prefix: str, symbol: str, rules) -> OrderRequest:
     """An OTO's working or pending order, from its `prefix`ed parameters (workingType, ...)."""
     names = {f"{prefix}{k}": v for k, v in _OTO_LEG.items()}
     p = {v: params[k] for k, v in names.items() if k in params} | {"symbol": symbol}

@@ -24,8 +24,9 @@ from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .params import (CANCEL_RESTRICTIONS, DEFAULT_STP, NEW_ORDER_PARAMS, NewOrder, _CLIENT_ORDER_ID, _get, check_qty, parse_bool,
-                     parse_client_order_id, parse_decimal, parse_int, parse_new_order, parse_order_ref)
+from .orderparams import (CANCEL_RESTRICTIONS, DEFAULT_STP, NEW_ORDER_PARAMS, OrderRequest, check_qty, parse_new_order,
+                          parse_order_ref)
+from .params import _CLIENT_ORDER_ID, _get, parse_bool, parse_client_order_id, parse_decimal, parse_int
 from .views import _working_time, amount_text, price_text
 
 REPLACE_MODES = ("STOP_ON_FAILURE", "ALLOW_FAILURE")
@@ -59,7 +60,7 @@ def _choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...], defa
 # ----------------------------------------------------------------------------- order/test
 
 
-def parse_test_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> tuple[NewOrder, bool]:
+def parse_test_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> tuple[OrderRequest, bool]:
     """POST /api/v3/order/test: the order as POST /api/v3/order would take it, and computeCommissionRates."""
     order = parse_new_order(params, rules)
     compute = parse_bool(params, "computeCommissionRates")
@@ -90,7 +91,7 @@ def commission_rates_json(rules: SymbolRules) -> dict:
 class CancelReplace(msgspec.Struct, frozen=True, kw_only=True):
     """A validated POST /api/v3/order/cancelReplace."""
 
-    order: NewOrder  # the new order
+    order: OrderRequest  # the new order
     order_params: dict  # its parameters under POST /api/v3/order's names (what places it)
     mode: str  # STOP_ON_FAILURE | ALLOW_FAILURE
     rate_limit_mode: str  # DO_NOTHING | CANCEL_ONLY

@@ -2,7 +2,8 @@
 stage's order across its topics per partition number (header `d`, the offsets it must follow) and
 names itself in header `p`; the consumer that reads a group member's partitions of every topic,
 drops the producers its group does not read, holds a message until the offsets in its `d` header
-are consumed, and commits what it processed. See bus/kafka.py's docstring for the design.
+are consumed, and commits what it processed; and the admin helpers the bus and bus/kafkastate.py
+share (topic configuration, waiting for leaders). See bus/kafka.py's docstring for the design.
 
 Fork safety: librdkafka clients own threads and must not cross a fork; the bus builds these lazily
 in the process that asks for them.
@@ -50,6 +51,40 @@ def _read_range(consumer, tp, end: int, timeout: float = 30.0):
                 yield m
     finally:
         consumer.unassign()
+
+
+def topic_configs(kafka) -> dict[str, str]:
+    """The Kafka topic configuration the node's topics are created with."""
+    return {
+        "min.insync.replicas": str(min(kafka.min_insync_replicas, kafka.replication_factor)),
+        "unclean.leader.election.enable": "false",  # a lagging replica never becomes leader: no lost acks
+        # a stage restarted alone re-reads its input since the pipeline started (or, with no
+        # Acquiring beside it, all of it): what it must re-read must still be there
+        "retention.ms": str(kafka.retention_ms),
+    }
+
+
+def wait_for_leaders(admin, topics: dict[str, int], timeout: float = 30.0) -> None:
+    """Until the metadata shows every partition of `topics` (name -> partitions) with a leader
+    (topic creation is asynchronous); raises BusError on a partition count that differs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = admin.list_topics(timeout=timeout).topics
+        ready = True
+        for name, partitions in topics.items():
+            t = meta.get(name)
+            if t is None or t.error or not t.partitions:
+                ready = False
+                continue
+            if len(t.partitions) != partitions:
+                raise BusError(f"Kafka topic {name} has {len(t.partitions)} partitions, expected {partitions} "
+                               "(bus.partitions; a topic's partitions never change: use another topic_prefix)")
+            ready = ready and all(p.leader >= 0 for p in t.partitions.values())
+        if ready:
+            return
+        if time.monotonic() > deadline:
+            raise BusError(f"Kafka topics {sorted(topics)} not ready after {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 class KafkaProducer(Producer):

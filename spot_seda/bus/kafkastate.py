@@ -5,9 +5,13 @@ topic, `KafkaBlobs`), who kept it last (`kept_heads`, for failover), and every c
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from .base import Blobs, BusError, Wiring
-from .kafka import KafkaBus, _kafka, _read_range, topic_configs, wait_for_leaders
+from .kafkaclients import _kafka, _read_range, topic_configs, wait_for_leaders
+
+if TYPE_CHECKING:
+    from .kafka import KafkaBus
 
 
 class KafkaBlobs(Blobs):

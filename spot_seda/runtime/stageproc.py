@@ -11,7 +11,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ..stages.base import Runner, StageContext
+from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, consumer_slot, input_channels, instances_of
 
 if TYPE_CHECKING:
@@ -196,8 +196,6 @@ class KeptState:
     waits while its state is pickled (Match's books: milliseconds for thousands of orders)."""
 
     def __init__(self, sup: "Supervisor", inst: "Instance") -> None:
-        from ..stages.base import sequence_layout
-
         self.blobs = sup.bus.blobs()
         self.key = f"{inst.label}"
         self.layout = sequence_layout(sup.settings)

@@ -35,9 +35,10 @@ from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Transfer
-from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of, stop_fields
+from ..model.entities import ORDER_CREATED, stop_fields
 from ..model.enums import MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
 from ..model.reasons import Reason
+from .accepting import CommandError, balance_entries
 from .base import Endpoint, Publish
 from .orderlists import OrderListsMixin
 
@@ -46,16 +47,6 @@ _NO_VIEW = {"available": 0, "frozen": 0}
 
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
-
-
-class CommandError(Exception):
-    """An expected refusal of a command, before it reaches Match; `reason` (model/reasons.py) is
-    mapped to Binance's code and text by binance/errors.refusal."""
-
-    def __init__(self, reason: Reason, detail: str = "") -> None:
-        super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass
@@ -430,11 +421,3 @@ def cancel_client_id(cmd: Cancel) -> str:
     """The client id a cancel is known by: the one it was sent with, else one derived from the order
     id (Binance makes one up; this one is the same in a replay)."""
     return cmd.client_order_id or f"cancel-{cmd.order_id}"
-
-
-def balance_entries(changes: list[BalanceChange], ts: int) -> list[ChangeLogEntry]:
-    """Ledger changes as SpotBalance entries: deltas only. Acquiring's absolute view depends on when
-    Settlement's changes reached it, so publishing it would make the change log timing-dependent."""
-    return [ChangeLogEntry(balance_id_of(c.account, c.asset), EntityType.BALANCE,
-                           Updated([FieldChange(name, getattr(c, name)) for name in BALANCE_FIELDS]), ts, 0)
-            for c in changes]

@@ -21,6 +21,7 @@ from ..model.commands import NewOco, NewOrder, NewOto, NewOtoco
 from ..model.entities import ORDER_CREATED, stop_fields
 from ..model.enums import EntityType, OrderType, Side, Topic
 from ..model.reasons import Reason
+from .accepting import CommandError, balance_entries
 
 FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 
@@ -43,8 +44,6 @@ class OrderListsMixin:
         return self._new_list(cmd, "OTOCO", waiters, journaled)
 
     def _new_list(self, cmd, kind: str, waiters: tuple, journaled: bool):
-        from .acquiring import CommandError, balance_entries  # (acquiring imports us)
-
         replay = cmd.order_list_id != 0
         if not replay and self.in_flight >= self.max_in_flight:
             raise CommandError(Reason.OVERLOADED, f"{self.in_flight} commands are waiting for the matching engine")

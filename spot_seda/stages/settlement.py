@@ -17,7 +17,7 @@ than there is, never more (no double spend).
 
 from __future__ import annotations
 
-from ..engine.book import Trade
+from ..engine.records import Trade
 from ..engine.ledger import BalanceChange, Ledger
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, FieldChange, Updated

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spot_seda.engine.amend import Amended
-from spot_seda.engine.book import OrderBook, OrderReport, Trade, Triggered
+from spot_seda.engine.book import OrderBook
+from spot_seda.engine.records import OrderReport, Trade, Triggered
 from spot_seda.engine.ledger import BalanceChange, Ledger, order_hold
 from spot_seda.engine.results import InvariantError, ResultCode
 from spot_seda.model.enums import OrderStatus
