@@ -39,15 +39,15 @@ from pathlib import Path
 import msgspec
 
 from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, ORDER_CREATED, TRADE_CREATED
+from ..model.enums import OrderStatus
 
 #: pages of write-ahead log after which the writer copies it into the database (SQLite: 1,000)
 WAL_CHECKPOINT_PAGES = 10_000
 #: Most rows any query returns (Binance's maximum for allOrders, myTrades, trades and klines).
 MAX_LIMIT = 1000
 MINUTE_MS = 60_000
-FINAL_STATUSES = ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
 
-_FINAL = "({} IN ('FILLED', 'CANCELED', 'EXPIRED', 'EXPIRED_IN_MATCH', 'REJECTED'))"
+_FINAL = "({} IN (" + ", ".join(f"'{s.name}'" for s in OrderStatus if s.is_final) + "))"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (

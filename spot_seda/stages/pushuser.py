@@ -12,7 +12,7 @@ import logging
 from ..binance import streams as S
 from ..model.changelog import ChangeLogEntry, Created
 from ..model.entities import BALANCE_FIELDS
-from ..model.enums import MARKET_TYPES
+from ..model.enums import FINAL_STATUSES, MARKET_TYPES
 from ..model.reasons import Reason
 from ..model.symbols import fee_on
 
@@ -21,7 +21,6 @@ log = logging.getLogger("spot_seda.push")
 #: Match reports held back waiting for their Created entry before we give up on it (a corrupt stream)
 MAX_STALLED = 100_000
 _BALANCE_NAMES = list(BALANCE_FIELDS)
-FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 
 USER_PREFIX = "user:"
 
@@ -151,7 +150,7 @@ class UserDataMixin:
             self.depth_ts[symbol] = ts
         if "order_list_id" in order:
             self._list_status(order, status, ts, stream if wanted else "")
-        if status in FINAL:
+        if status in FINAL_STATUSES:
             del self.orders[order_id]
 
     def _list_status(self, order: dict, status: str, ts: int, stream: str) -> None:
@@ -163,7 +162,7 @@ class UserDataMixin:
         legs[order["order_id"]] = status
         if None in legs.values():
             return
-        ended = all(s in FINAL for s in legs.values())
+        ended = all(s in FINAL_STATUSES for s in legs.values())
         if lst["started"] and not ended:
             return
         if stream:

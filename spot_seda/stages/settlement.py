@@ -22,11 +22,10 @@ from ..engine.ledger import BalanceChange, Ledger
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, FieldChange, Updated
 from ..model.entities import balance_id_of
-from ..model.enums import EntityType, Side, Topic
+from ..model.enums import FINAL_STATUSES, EntityType, Side, Topic
 from .base import Publish, Operator
 
 FEE_ACCOUNT = 0
-FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 _OK = ResultCode.OK
 
 
@@ -125,7 +124,7 @@ class SettlementStage(Operator):
                 if code != _OK:
                     raise ValueError(f"order {order_id} amended before Match reported what it froze")
                 _publish(changes, ts, out)
-            if fields.get("status") in FINAL:
+            if fields.get("status") in FINAL_STATUSES:
                 code, changes = ledger.release(order_id)
                 if code != _OK:
                     raise ValueError(f"order {order_id} ended before Match reported what it froze")
