@@ -57,7 +57,7 @@ from ..model.fixedpoint import ASSET_DECIMALS, MAX_UNITS
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .params import (_CLIENT_ORDER_ID, _enum, _get, _required, _sent, decimal_units, parse_client_order_id,
+from .params import (CLIENT_ORDER_ID, parse_enum, text_param, required_param, was_sent, decimal_units, parse_client_order_id,
                      parse_decimal, parse_int, parse_symbol)
 
 DEFAULT_STP = SelfTradePrevention.NONE
@@ -176,20 +176,20 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
     trade at if one is known."""
     symbol = parse_symbol(params, rules)
     sr = rules[symbol]
-    side = _enum(params, "side", Side, errors.invalid_side)
-    type_ = OrderType.__members__.get(_required(params, "type"))
+    side = parse_enum(params, "side", Side, errors.invalid_side)
+    type_ = OrderType.__members__.get(required_param(params, "type"))
     if type_ is None:
         raise errors.invalid_order_type()
     working = type_.working_type  # LIMIT or MARKET for a stop order: what it becomes when triggered
 
-    resp_text = _get(params, "newOrderRespType")
+    resp_text = text_param(params, "newOrderRespType")
     if resp_text:
         if resp_text not in RESP_TYPES:
             raise errors.illegal_chars("newOrderRespType", _RESP_RANGE)
         resp_type = resp_text
     else:
         resp_type = "FULL" if type_ in (OrderType.LIMIT, OrderType.MARKET) else "ACK"
-    stp_text = _get(params, "selfTradePreventionMode")
+    stp_text = text_param(params, "selfTradePreventionMode")
     if stp_text:
         stp = SelfTradePrevention.__members__.get(stp_text)
         if stp is None:
@@ -200,9 +200,9 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
 
     strategy_id = strategy_type = None
     if not _RARE_PARAMS.isdisjoint(params):  # (most orders send none of these: one set test in C)
-        if _sent(params, "icebergQty") and decimal_units(params["icebergQty"], "icebergQty") != 0:
+        if was_sent(params, "icebergQty") and decimal_units(params["icebergQty"], "icebergQty") != 0:
             raise ApiError(-2010, "Iceberg orders are not supported for this symbol.")
-        if any(_sent(params, name) for name in PEG_PARAMS):  # never placed as a plain order instead
+        if any(was_sent(params, name) for name in PEG_PARAMS):  # never placed as a plain order instead
             raise ApiError(-2010, "Pegged orders are not supported for this symbol.")
         strategy_id = parse_int(params, "strategyId")
         strategy_type = parse_int(params, "strategyType")
@@ -210,12 +210,12 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
             raise errors.invalid_parameter("strategyType")
         if not type_.is_stop:
             for name in ("stopPrice", "trailingDelta"):
-                if _sent(params, name):
+                if was_sent(params, name):
                     raise errors.not_required(name)
     stop_price = trailing_delta = 0
     if type_.is_stop:
-        trailing = _sent(params, "trailingDelta")
-        if not _sent(params, "stopPrice"):
+        trailing = was_sent(params, "trailingDelta")
+        if not was_sent(params, "stopPrice"):
             if not trailing:
                 raise errors.either_missing("stopPrice", "trailingDelta")
         else:
@@ -229,9 +229,9 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
 
     if type_ == OrderType.MARKET:
         for name in ("price", "timeInForce"):
-            if _sent(params, name):
+            if was_sent(params, name):
                 raise errors.not_required(name)
-        has_qty, has_quote = _sent(params, "quantity"), _sent(params, "quoteOrderQty")
+        has_qty, has_quote = was_sent(params, "quantity"), was_sent(params, "quoteOrderQty")
         if not has_qty and not has_quote:
             raise errors.either_missing("quantity", "quoteOrderQty")
         if has_qty and has_quote:
@@ -249,7 +249,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
             check_quote_amount(sr, quote_qty)
     elif working == OrderType.MARKET:  # STOP_LOSS, TAKE_PROFIT: a market order by quantity when triggered
         for name in ("price", "timeInForce", "quoteOrderQty"):
-            if _sent(params, name):
+            if was_sent(params, name):
                 raise errors.not_required(name)
         tif = TimeInForce.GTC
         price = quote_qty = 0
@@ -259,12 +259,12 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         if stop_price:
             check_notional(sr, stop_price, qty)
     else:
-        if _sent(params, "quoteOrderQty"):
+        if was_sent(params, "quoteOrderQty"):
             raise errors.not_required("quoteOrderQty")
         if working == OrderType.LIMIT:  # LIMIT, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT
-            tif = _enum(params, "timeInForce", TimeInForce, errors.invalid_tif)
+            tif = parse_enum(params, "timeInForce", TimeInForce, errors.invalid_tif)
         else:  # LIMIT_MAKER rests or is rejected: no time in force
-            if _sent(params, "timeInForce"):
+            if was_sent(params, "timeInForce"):
                 raise errors.not_required("timeInForce")
             tif = TimeInForce.GTC
         qty = parse_decimal(params, "quantity", too_large=errors.lot_size)
@@ -295,8 +295,8 @@ def parse_order_ref(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
     neither was sent. With both, the caller finds the order by id and must check the client id."""
     symbol = parse_symbol(params, rules)
     order_id = parse_int(params, "orderId")
-    client_id = _get(params, "origClientOrderId") or None
-    if client_id is not None and not _CLIENT_ORDER_ID.fullmatch(client_id):
+    client_id = text_param(params, "origClientOrderId") or None
+    if client_id is not None and not CLIENT_ORDER_ID.fullmatch(client_id):
         raise errors.illegal_chars("origClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
     if order_id is None and client_id is None:
         raise errors.either_missing("origClientOrderId", "orderId")
@@ -308,7 +308,7 @@ CANCEL_RESTRICTIONS = ("ONLY_NEW", "ONLY_PARTIALLY_FILLED")
 
 def parse_cancel_restrictions(params: Mapping[str, str]) -> str:
     """DELETE /api/v3/order cancelRestrictions: "" (none), ONLY_NEW or ONLY_PARTIALLY_FILLED; -1100 otherwise."""
-    value = _get(params, "cancelRestrictions")
+    value = text_param(params, "cancelRestrictions")
     if not value:
         return ""
     if value not in CANCEL_RESTRICTIONS:

@@ -45,13 +45,13 @@ MAX_CLIENT_ORDER_ID = 36
 _PLAIN_DECIMAL = re.compile(r"([0-9]{1,20})(?:\.([0-9]{0,40}))?")
 _DECIMAL = re.compile(r"\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SYMBOL = re.compile(r"[A-Z0-9\-_.]{1,20}")
-_CLIENT_ORDER_ID = re.compile(r"[a-zA-Z0-9\-_]{1,36}")
+CLIENT_ORDER_ID = re.compile(r"[a-zA-Z0-9\-_]{1,36}")
 
 
 # ------------------------------------------------------------------------------- primitives
 
 
-def _get(params: Mapping[str, str], name: str) -> str | None:
+def text_param(params: Mapping[str, str], name: str) -> str | None:
     value = params.get(name)
     if value is None:
         return None
@@ -60,14 +60,14 @@ def _get(params: Mapping[str, str], name: str) -> str | None:
     return value
 
 
-def _required(params: Mapping[str, str], name: str) -> str:
-    value = _get(params, name)
+def required_param(params: Mapping[str, str], name: str) -> str:
+    value = text_param(params, name)
     if not value:
         raise errors.mandatory_missing(name)
     return value
 
 
-def _sent(params: Mapping[str, str], name: str) -> bool:
+def was_sent(params: Mapping[str, str], name: str) -> bool:
     value = params.get(name)
     return value is not None and value != ""
 
@@ -78,7 +78,7 @@ def parse_decimal(params: Mapping[str, str], name: str, decimals: int = ASSET_DE
 
     `too_large` makes the error for a value beyond MAX_UNITS (default -1108 overflowed): errors are
     made only when raised (an order's parameters are parsed on every order)."""
-    text = _get(params, name)
+    text = text_param(params, name)
     if not text:
         if required:
             raise errors.mandatory_missing(name)
@@ -129,7 +129,7 @@ def general_decimal_units(text: str, name: str, decimals: int = ASSET_DECIMALS, 
 
 def parse_int(params: Mapping[str, str], name: str, required: bool = False) -> int | None:
     """A non-negative integer parameter (orderId, startTime, endTime, fromId...), or None if not sent."""
-    text = _get(params, name)
+    text = text_param(params, name)
     if not text:
         if required:
             raise errors.mandatory_missing(name)
@@ -156,7 +156,7 @@ def parse_limit(params: Mapping[str, str], name: str = "limit", default: int = 5
 
 def parse_bool(params: Mapping[str, str], name: str, default: bool = False) -> bool:
     """A BOOLEAN parameter as Binance spells it (true / false; not sent or empty: `default`); -1100 otherwise."""
-    text = _get(params, name)
+    text = text_param(params, name)
     if not text:
         return default
     if text.lower() not in ("true", "false"):
@@ -178,7 +178,7 @@ def symbol_name(text: str, rules: Mapping[str, SymbolRules], name: str = "symbol
 
 def parse_symbol(params: Mapping[str, str], rules: Mapping[str, SymbolRules], required: bool = True) -> str | None:
     """`symbol`: -1102 when required and not sent, -1100 when not a symbol name, -1121 when unknown."""
-    text = _get(params, "symbol")
+    text = text_param(params, "symbol")
     if not text:
         if required:
             raise errors.mandatory_missing("symbol")
@@ -188,7 +188,7 @@ def parse_symbol(params: Mapping[str, str], rules: Mapping[str, SymbolRules], re
 
 def parse_symbols_list(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> list[str] | None:
     """`symbols=["A","B"]` (already URL-decoded), or None when not sent."""
-    text = _get(params, "symbols")
+    text = text_param(params, "symbols")
     if text is None:
         return None
     if not text:
@@ -212,9 +212,9 @@ def parse_symbols_list(params: Mapping[str, str], rules: Mapping[str, SymbolRule
 
 def parse_symbols_filter(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> list[str]:
     """exchangeInfo and the tickers: `symbol=`, `symbols=[...]` or neither (every symbol, sorted)."""
-    if _sent(params, "symbol") and "symbols" in params:
+    if was_sent(params, "symbol") and "symbols" in params:
         raise errors.bad_combination()
-    if _sent(params, "symbol"):
+    if was_sent(params, "symbol"):
         return [parse_symbol(params, rules)]
     names = parse_symbols_list(params, rules)
     return names if names is not None else sorted(rules)
@@ -224,8 +224,8 @@ def parse_symbols_filter(params: Mapping[str, str], rules: Mapping[str, SymbolRu
 # ---------------------------------------------------------------------- enums and client ids
 
 
-def _enum(params: Mapping[str, str], name: str, enum, error: Callable[[], ApiError]):
-    value = _required(params, name)
+def parse_enum(params: Mapping[str, str], name: str, enum, error: Callable[[], ApiError]):
+    value = required_param(params, name)
     member = enum.__members__.get(value)
     if member is None:
         raise error()
@@ -233,12 +233,12 @@ def _enum(params: Mapping[str, str], name: str, enum, error: Callable[[], ApiErr
 
 
 def parse_client_order_id(params: Mapping[str, str], name: str = "newClientOrderId") -> str | None:
-    value = _get(params, name)
+    value = text_param(params, name)
     if value is None:
         return None
     if value == "":
         raise errors.empty_new_client_order_id() if name == "newClientOrderId" else errors.empty_orig_client_order_id()
-    if not _CLIENT_ORDER_ID.fullmatch(value):
+    if not CLIENT_ORDER_ID.fullmatch(value):
         raise errors.illegal_chars(name, errors.CLIENT_ORDER_ID_RANGE)
     return value
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from ..engine.kline import INTERVALS
 from . import errors
-from .params import _required, parse_int, parse_limit
+from .params import required_param, parse_int, parse_limit
 
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 
@@ -23,7 +23,7 @@ def parse_depth_limit(params: Mapping[str, str]) -> int:
 
 def parse_interval(params: Mapping[str, str], name: str = "interval") -> str:
     """A kline interval (1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M): -1102 missing, -1120 other."""
-    value = _required(params, name)
+    value = required_param(params, name)
     if value not in INTERVALS:
         raise errors.invalid_interval()
     return value

@@ -71,7 +71,7 @@ def _is_working(order: Mapping) -> bool:
     return working is not None and working >= 0
 
 
-def _working_time(order: Mapping) -> int:
+def working_time_of(order: Mapping) -> int:
     working = order.get("working_time")
     if working is not None and working >= 0:
         return working
@@ -113,7 +113,7 @@ def order_json(order: Mapping, rules: SymbolRules) -> dict:
         "time": time,
         "updateTime": order.get("update_time") or time,
         "isWorking": _is_working(order),
-        "workingTime": _working_time(order),
+        "workingTime": working_time_of(order),
         "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
         **_prevented(order),
@@ -175,7 +175,7 @@ def order_result(order: Mapping, rules: SymbolRules) -> dict:
     return {
         **order_ack(order),
         **_result_fields(order, rules),
-        "workingTime": _working_time(order),
+        "workingTime": working_time_of(order),
         "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
         **_prevented(order),
     }

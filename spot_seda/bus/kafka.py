@@ -50,7 +50,7 @@ import time
 
 from ..model.changelog import Codec
 from .base import Bus, BusError, Wiring
-from .kafkaclients import KafkaConsumer, KafkaProducer, _kafka, _read_range, topic_configs, wait_for_leaders
+from .kafkaclients import KafkaConsumer, KafkaProducer, kafka_lib, read_range, topic_configs, wait_for_leaders
 from .kafkastate import KafkaBlobs
 
 
@@ -82,7 +82,7 @@ class KafkaBus(Bus):
 
     def ensure_topics(self) -> None:
         """Create the wiring's topics (or check existing ones have the wiring's partitions)."""
-        ck = _kafka()
+        ck = kafka_lib()
         admin = ck.admin.AdminClient(self.common)
         existing = admin.list_topics(timeout=30).topics
         new = [ck.admin.NewTopic(self.kafka_topic(t), num_partitions=n, replication_factor=self.kafka.replication_factor,
@@ -99,7 +99,7 @@ class KafkaBus(Bus):
 
     def end_offsets(self) -> dict[tuple[str, int], int]:
         """The current end offset of every partition of every topic."""
-        ck = _kafka()
+        ck = kafka_lib()
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False})
         try:
             offsets = {}
@@ -122,7 +122,7 @@ class KafkaBus(Bus):
     def start_from_beginning(self) -> None:
         """Consumers made from now on start at the first offset Kafka holds of every partition (a
         stage with no journal beside it rebuilds its state from all of its input)."""
-        ck = _kafka()
+        ck = kafka_lib()
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False})
         try:
             for name, p in list(self.start_offsets):
@@ -134,7 +134,7 @@ class KafkaBus(Bus):
         """(topic, partition) -> the sequence of the last entry `producer` has in Kafka there, for
         every partition of every topic that holds some of its entries. Reads each partition
         backwards, `window` messages at a time, until it meets one of that producer's batches."""
-        ck = _kafka()
+        ck = kafka_lib()
         found: dict[tuple[str, int], int] = {}
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False,
                                            "enable.partition.eof": True})
@@ -148,7 +148,7 @@ class KafkaBus(Bus):
                     while end > low and (topic, p) not in found:
                         start = max(low, end - window)
                         last = None
-                        for m in _read_range(probe, ck.TopicPartition(name, p, start), end):
+                        for m in read_range(probe, ck.TopicPartition(name, p, start), end):
                             headers = m.headers() or []
                             if headers and headers[0] == ("p", wanted):
                                 batch = self.codec.decode(m.value())

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from .kafka import KafkaBus
 
 
-def _kafka():
+def kafka_lib():
+    """The confluent_kafka module (with its admin client), imported when Kafka is used: an extra."""
     try:
         import confluent_kafka
         import confluent_kafka.admin  # noqa: F401  (ck.admin below)
@@ -32,7 +33,7 @@ def _kafka():
     return confluent_kafka
 
 
-def _read_range(consumer, tp, end: int, timeout: float = 30.0):
+def read_range(consumer, tp, end: int, timeout: float = 30.0):
     """The messages of tp from tp.offset up to `end` (exclusive), in order."""
     consumer.assign([tp])
     deadline = time.monotonic() + timeout
@@ -89,7 +90,7 @@ def wait_for_leaders(admin, topics: dict[str, int], timeout: float = 30.0) -> No
 
 class KafkaProducer(Producer):
     def __init__(self, bus: KafkaBus, name: str) -> None:
-        ck = _kafka()
+        ck = kafka_lib()
         self.name = name
         self.partitions = bus.wiring.topics
         self._names = {t: bus.kafka_topic(t) for t in bus.wiring.topics}
@@ -180,7 +181,7 @@ class KafkaProducer(Producer):
 class KafkaConsumer(Consumer):
     def __init__(self, bus: KafkaBus, group: str, member: int, topics: tuple[str, ...], members: int,
                  start: dict[tuple[str, int], int]) -> None:
-        ck = _kafka()
+        ck = kafka_lib()
         self._ck = ck
         self._max = bus.settings.batch_max
         self._decode = bus.codec.decode
