@@ -24,7 +24,7 @@ from tests.ws_api.conftest import sign
 def node(tmp_path_factory):
     """A real node for this module. Overload is not what it tests: the fuzz's concurrent requests on a
     loaded machine must not be shed for the HTTP stage's loop lag."""
-    with serving_node(tmp_path_factory.mktemp("hostile_ws"), node_extra="shed_loop_lag_ms = 0") as proc:
+    with serving_node(tmp_path_factory.mktemp("hostile_ws")) as proc:
         yield proc
 
 
