@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from ..binance import streams as S
+from ..engine.ledger import Balance
 from ..model.changelog import ChangeLogEntry, Created
 from ..model.entities import BALANCE_FIELDS
 from ..model.enums import FINAL_STATUSES, MARKET_TYPES
@@ -201,9 +202,9 @@ class UserDataMixin:
             if quiet:
                 b = balances.get((account, asset))
                 if b is None:
-                    b = balances[account, asset] = [0, 0]
-                b[0] += available_delta
-                b[1] += frozen_delta
+                    b = balances[account, asset] = Balance()
+                b.available += available_delta
+                b.frozen += frozen_delta
                 continue
             key = (account, ref, e.timestamp)
             if key != group_key and group:
@@ -212,9 +213,9 @@ class UserDataMixin:
             group_key, ts = key, e.timestamp
             b = balances.get((account, asset))
             if b is None:
-                b = balances[account, asset] = [0, 0]
-            b[0] += available_delta
-            b[1] += frozen_delta
+                b = balances[account, asset] = Balance()
+            b.available += available_delta
+            b.frozen += frozen_delta
             group[asset] = None
             if reason in ("deposit", "withdraw"):
                 stream = user_stream(account)
@@ -228,4 +229,4 @@ class UserDataMixin:
         if self.sink.wants(stream):
             balances = self.balances
             self.sink.send(stream, S.account_position_event(
-                ts, [(a, *balances[account, a]) for a in assets]))
+                ts, [(a, balances[account, a].available, balances[account, a].frozen) for a in assets]))
