@@ -173,11 +173,6 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: how long a stopping stage may take to drain before it is killed
     drain_timeout_s: PositiveFloat = 10.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    #: each stage process's first cycle-collector threshold (Python's default: 700). A stage makes and
-    #: drops thousands of container objects per batch (entries, their fields, dicts) while holding a
-    #: large long-lived state (orders, holds, books): collecting every 700 net allocations spent about
-    #: 8% of the stages' CPU in the pipeline benchmark (BENCHMARKS.md, "Pipeline")
-    gc_threshold: Positive = 50_000
 
 
 class RelaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

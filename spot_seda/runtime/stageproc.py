@@ -4,7 +4,6 @@ passed it (the supervisor's side of all this is runtime/supervisor.py)."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -65,8 +64,6 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pin_to(inst.core)
-    # collect cycles every runtime.gc_threshold net allocations rather than every 700 (config.py)
-    gc.set_threshold(sup.settings.runtime.gc_threshold, *gc.get_threshold()[1:])
     row = sup.table.row(inst.label)
     row["pid"] = os.getpid()
     row["core"] = inst.core
