@@ -187,8 +187,8 @@ def amend_json(order: Mapping, rules: SymbolRules, orig_client_order_id: str, tr
         "executedQty": amount_text(order.get("executed_qty") or 0), "preventedQty": ZERO,
         "quoteOrderQty": amount_text(order.get("quote_qty") or 0 if order.get("type") == "MARKET" else 0),
         "cumulativeQuoteQty": amount_text(order.get("cum_quote_qty") or 0), "status": order["status"],
-        "timeInForce": order.get("time_in_force") or "GTC", "type": order.get("type") or "LIMIT",
-        "side": order.get("side") or "BUY",
+        "timeInForce": order.get("time_in_force") or "GTC", "type": order["type"],
+        "side": order["side"],
     }
     working = working_time_of(order)
     if working >= 0:

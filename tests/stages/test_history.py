@@ -142,7 +142,9 @@ def test_a_file_from_before_stop_orders_gets_the_stop_price_column(tmp_path):
 def test_an_update_before_its_order_makes_a_stub_that_the_creation_completes(history):
     # Acquiring and Match are two producers on OrderChangeLog: Match's report can arrive first
     history.apply([order_report(5, "PARTIALLY_FILLED", 10, 500, T0 + 1, working_time=T0 + 1)])
-    assert history.order(5)["status"] == "PARTIALLY_FILLED" and history.order(5)["time"] is None
+    # the stub is kept, and shown by no query: its side, type and price are not known yet
+    assert history._db.execute("SELECT status, time FROM orders WHERE order_id = 5").fetchone() == ("PARTIALLY_FILLED", None)
+    assert history.order(5) is None and history.all_orders(1, "BTCUSDT") == []
     history.apply([order_new(5, ts=T0)])
     row = history.order(5)
     assert (row["status"], row["executed_qty"], row["time"], row["update_time"], row["client_order_id"]) == \
