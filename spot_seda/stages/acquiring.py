@@ -29,6 +29,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
+
 from ..engine.avgprice import AvgPrice
 from ..engine.depthview import DepthView
 from ..engine.ledger import BalanceChange, Ledger, order_hold
@@ -185,9 +187,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         if code != ResultCode.OK:
             raise CommandError(Reason.INSUFFICIENT_BALANCE)
         self.next_order_id = max(self.next_order_id, order_id + 1)
-        cmd = NewOrder(account_id, cmd.symbol, cmd.side, cmd.type, cmd.time_in_force, cmd.price, qty, quote_qty,
-                       cmd.client_order_id or f"auto-{order_id}", cmd.stp, now, order_id, cmd.stop_price,
-                       cmd.trailing_delta)
+        cmd = msgspec.structs.replace(cmd, qty=qty, quote_qty=quote_qty, timestamp=now, order_id=order_id,
+                                      client_order_id=cmd.client_order_id or f"auto-{order_id}")
         order = {
             "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cmd.client_order_id,
             "side": cmd.side, "type": cmd.type, "time_in_force": cmd.time_in_force, "price": cmd.price, "qty": qty,

@@ -14,10 +14,12 @@ holds them; a pending market buy's budget is the quote asset left free after the
 
 from __future__ import annotations
 
+import msgspec
+
 from ..engine.ledger import order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange
-from ..model.commands import NewOco, NewOrder, NewOto, NewOtoco
+from ..model.commands import NewOco, NewOto, NewOtoco
 from ..model.entities import ORDER_CREATED, stop_fields
 from ..model.enums import FINAL_STATUSES, EntityType, OrderType, Side, Topic
 from ..model.reasons import Reason
@@ -101,8 +103,8 @@ class OrderListsMixin:
         accepted_legs, orders, created = [], [], []
         for n, (leg, order_id, quote_qty) in enumerate(zip(legs, ids, budgets), start=1):
             cid = leg.client_order_id or f"auto-{order_id}"
-            leg = NewOrder(account_id, cmd.symbol, leg.side, leg.type, leg.time_in_force, leg.price, leg.qty, quote_qty,
-                           cid, leg.stp, now, order_id, leg.stop_price, leg.trailing_delta)
+            leg = msgspec.structs.replace(leg, account=account_id, symbol=cmd.symbol, quote_qty=quote_qty,
+                                          client_order_id=cid, timestamp=now, order_id=order_id)
             accepted_legs.append(leg)
             order = {
                 "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cid,
