@@ -76,9 +76,9 @@ class Stage:
     #: started, re-reading its input since then brings it back (False for Acquiring: its state comes
     #: from the commands, which only the journal holds)
     recovers_from_input: ClassVar[bool] = True
-    #: what it publishes to partition p follows from its input of partition p alone (Match, KLine:
-    #: keyed by symbol in and out), so its output sequences do not depend on how its partitions'
-    #: input interleaved; Settlement (symbol in, account out) has this only with one input partition
+    #: what it publishes to partition p follows from its input of partition p alone (Match, KLine,
+    #: Settlement: keyed by symbol in and out), so its output sequences do not depend on how its
+    #: partitions' input interleaved
     keeps_partitions: ClassVar[bool] = False
     #: the stage records how far it has applied each input channel (Persist, in its database): its
     #: runner lets it read `input_progress`, the last sequence per channel of everything handed to
