@@ -2,7 +2,8 @@
 topic (DESIGN.md invariant 6): orders from several accounts on two symbols go in over REST to a
 node whose stages talk through the three-broker cluster (4 partitions, replication 3); every
 partition of every topic is read back from Kafka, and each (topic, partition, producer) stream is
-compared, entry by entry in the Kafka codec, with a replay of the node's journal."""
+compared, entry by entry in the Kafka codec, with a replay of the node's journal; with Kafka
+transactions (kafka.transactions) as without."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from spot_seda.bus.kafkaclients import _kafka, _read_range
 from spot_seda.config import load_settings
@@ -106,11 +108,14 @@ def replayed_streams(settings, data_dir: Path) -> dict[tuple[str, int, str], lis
     return streams
 
 
-def test_the_change_log_in_kafka_with_several_partitions_is_a_replay_of_the_journal(tmp_path, kafka_cluster):
+@pytest.mark.parametrize("transactions", [False, True], ids=["idempotent", "transactions"])
+def test_the_change_log_in_kafka_with_several_partitions_is_a_replay_of_the_journal(tmp_path, kafka_cluster,
+                                                                                    transactions):
     data = tmp_path / "data"
     http = free_port()
     base = f"http://127.0.0.1:{http}"
-    extra = f"partitions = {PARTITIONS}\n" + kafka_extra(kafka_cluster)
+    extra = f"partitions = {PARTITIONS}\n" + kafka_extra(kafka_cluster).replace(
+        "[runtime]", f"transactions = {str(transactions).lower()}\n[runtime]")  # (in [kafka])
 
     async def traffic() -> int:
         async with aiohttp.ClientSession() as session:
