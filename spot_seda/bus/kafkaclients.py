@@ -231,6 +231,7 @@ class KafkaConsumer(Consumer):
             "isolation.level": "read_committed",
         })
         self._prefix = bus.prefix
+        self._transactions = bus.kafka.transactions  # the producers write transaction markers
         wanted = bus.wiring.sources.get(group, {})
         #: Kafka topic -> the producer stages this group reads there (None: all)
         self._sources = {bus.kafka_topic(t): (frozenset(wanted[t]) if t in wanted else None) for t in topics}
@@ -334,10 +335,19 @@ class KafkaConsumer(Consumer):
     def commit(self) -> None:
         self._store()
 
+    def _past_markers(self) -> dict[tuple[str, int], int]:
+        """`_next`, moved past what librdkafka never hands over (transaction markers, aborted
+        messages) in the partitions that hold nothing back: else a partition a transactional
+        producer wrote would always look one message behind its end."""
+        if not self._transactions:
+            return self._next
+        ahead = {(tp.topic, tp.partition): tp.offset for tp in self._c.position(self._assigned)}
+        return {slot: o if slot in self._held else max(o, ahead.get(slot, -1)) for slot, o in self._next.items()}
+
     def transaction_offsets(self) -> list:
         """The positions handed over since the last call, as a producer's transaction sends them
         to this consumer's group (send_offsets_to_transaction)."""
-        changed = [self._ck.TopicPartition(t, p, o) for (t, p), o in self._next.items()
+        changed = [self._ck.TopicPartition(t, p, o) for (t, p), o in self._past_markers().items()
                    if o >= 0 and self._stored.get((t, p)) != o]
         for tp in changed:
             self._stored[tp.topic, tp.partition] = tp.offset
@@ -353,7 +363,7 @@ class KafkaConsumer(Consumer):
     def depth(self) -> int:
         """Messages behind the partitions' high watermarks (from the last fetch; no round trip)."""
         lag = 0
-        for (topic, partition), offset in self._next.items():
+        for (topic, partition), offset in self._past_markers().items():
             if offset >= 0:
                 _low, high = self._c.get_watermark_offsets(self._ck.TopicPartition(topic, partition), cached=True)
                 if high >= 0:
