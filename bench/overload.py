@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -179,6 +180,35 @@ async def lookups(orders: Orders, records) -> Counter:
     return out
 
 
+@contextmanager
+def funded_node(config_text: str, accounts: int = 64):
+    """The real node (`run.py`, its own process group) on a fresh data dir with `config_text`, and
+    `accounts` accounts funded with BTC and USDT: yields (the node's process, its data dir, Orders
+    over those accounts); SIGTERM to the node at the end. (One account per client would be 1,024
+    accounts; 64 share the load: orders are per account.)"""
+    data = Path(tempfile.mkdtemp(prefix="spot_seda_bench_"))
+    http = free_port()
+    (data / "node.toml").write_text(config_text)
+    env = dict(os.environ, SPOT_SEDA_ADMIN_TOKEN=TOKEN)
+    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(data / "node.toml"),
+                             "--data-dir", str(data), "--http-port", str(http), "--ws-port", str(free_port())],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(data / "node.log", "wb"),
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{http}"
+    try:
+        wait_up(base + "/api/v3/ping")
+        funded = []
+        for _ in range(accounts):
+            acct = post_json(base + "/admin/v1/accounts", {})
+            for asset, amount in (("BTC", "100000"), ("USDT", "1000000000")):
+                post_json(base + "/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
+            funded.append(acct)
+        yield node, data, Orders(base, funded)
+    finally:
+        os.killpg(node.pid, signal.SIGTERM)
+        node.wait(60)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=1024)
@@ -191,25 +221,7 @@ def main() -> int:
     args = parser.parse_args()
     import uvloop
 
-    data = Path(tempfile.mkdtemp(prefix="spot_seda_overload_"))
-    http = free_port()
-    (data / "node.toml").write_text(default_config())  # (rate limits off: bench/nodeconfig.py)
-    env = dict(os.environ, SPOT_SEDA_ADMIN_TOKEN=TOKEN)
-    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(data / "node.toml"),
-                             "--data-dir", str(data), "--http-port", str(http), "--ws-port", str(free_port())],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(data / "node.log", "wb"),
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{http}"
-    try:
-        wait_up(base + "/api/v3/ping")
-        # one account per client would be 1,024 accounts; 64 share the load (orders are per account)
-        accounts = []
-        for _ in range(64):
-            acct = post_json(base + "/admin/v1/accounts", {})
-            for asset, amount in (("BTC", "100000"), ("USDT", "1000000000")):
-                post_json(base + "/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
-            accounts.append(acct)
-        orders = Orders(base, accounts)
+    with funded_node(default_config()) as (node, data, orders):  # (rate limits off: bench/nodeconfig.py)
         print(f"# {len(os.sched_getaffinity(0))} cores; node data in {data}", flush=True)
         uvloop.run(closed_loop(orders, args.capacity_clients, 1.0))  # warm-up
         capacity, _ = uvloop.run(closed_loop(orders, args.capacity_clients, args.capacity_seconds))
@@ -256,9 +268,6 @@ def main() -> int:
                 "sent_p50_ms": pct(sent_lat, 50), "sent_p99_ms": pct(sent_lat, 99), "shed_sent_p99_ms": pct(shed_sent, 99),
                 "after_windows": windows, "rss_mib": {"before": rss_before, "peak": max(rss_peak), "after": rss_after},
                 "lookups": dict(found)}, indent=1))
-    finally:
-        os.killpg(node.pid, signal.SIGTERM)
-        node.wait(60)
     return 0
 
 

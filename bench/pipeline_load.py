@@ -8,7 +8,7 @@ parameters a client would send (bench/workload.py: rest_params) plus its account
 inherit that list. The generator sends only (index, scheduled send time) pairs, at a fixed rate
 (open loop) or as fast as the ring takes them (closed loop). The driver does for each what the HTTP
 handler does, minus HTTP: decode the parameters, validate them with the API's own parser
-(binance/params.py), freeze and assign ids (AcquiringStage.new_order / cancel), journal with the
+(binance/orderparams.py), freeze and assign ids (AcquiringStage.new_order / cancel), journal with the
 configured fsync policy and group commit (Journal.sync), publish in journal order (api/plumbing.py's
 Outbox) and wait for Match's answer (a Waiter). It never touches an engine itself.
 
@@ -135,15 +135,16 @@ class Driver:
         uvloop.run(self._drive(stage, runner, stopping, pump))
 
     async def _drive(self, stage, runner, stopping, pump) -> None:
-        from spot_seda.binance import params
+        from spot_seda.binance import orderparams
         from spot_seda.binance.errors import ApiError
         from spot_seda.api.plumbing import Outbox
         from spot_seda.journal import Journal
-        from spot_seda.model.commands import ENCODER, Cancel, NewOrder, Transfer
+        from spot_seda.model.commands import ENCODER, Cancel, Transfer
         from spot_seda.model.enums import Topic
         from spot_seda.runtime.busreader import BusReader
         from spot_seda.model.reasons import Reason
-        from spot_seda.stages.acquiring import CommandError, Waiter
+        from spot_seda.stages.accepting import CommandError
+        from spot_seda.stages.acquiring import Waiter
 
         runner.start()
         loop = asyncio.get_running_loop()
@@ -228,7 +229,7 @@ class Driver:
                 account = p.pop("account")
                 try:
                     if self.kinds[i] == 67:  # b"C": a cancel of the workload's order id
-                        symbol, order_id, _client = params.parse_order_ref(p, rules)
+                        symbol, order_id, _client = orderparams.parse_order_ref(p, rules)
                         order = stage.find_order(account, order_ids.get(order_id, -1))
                         if order is None or order["symbol"] != symbol:
                             answered(i, refused=1)  # -2011 Unknown order (finished already)
@@ -239,10 +240,8 @@ class Driver:
                         accepted, outputs = stage.cancel(Cancel(account, symbol, order["order_id"], 0), waiter_for(i))
                         placed_by[i] = order["order_id"]
                     else:
-                        cmd = params.parse_new_order(p, rules)
-                        order, accepted, outputs = stage.new_order(NewOrder(
-                            account, cmd.symbol, cmd.side.name, cmd.type.name, cmd.time_in_force.name, cmd.price,
-                            cmd.qty, cmd.quote_qty, cmd.client_order_id or "", cmd.stp.name, 0), waiter_for(i))
+                        cmd = orderparams.parse_new_order(p, rules)
+                        order, accepted, outputs = stage.new_order(cmd.command(account), waiter_for(i))
                         oid = order["order_id"]
                         order_ids[self.ids[i]] = oid
                         placed_by[i] = oid

@@ -30,10 +30,7 @@ import asyncio
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -43,8 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from nodeconfig import default_config  # noqa: E402
-from overload import Orders, burst, closed_loop  # noqa: E402
-from bench.node import TOKEN, free_port, post_json, wait_up  # noqa: E402
+from overload import Orders, burst, closed_loop, funded_node  # noqa: E402
 
 
 def node_processes(data: Path, supervisor: int) -> list[tuple[str, int]]:
@@ -222,24 +218,7 @@ def main() -> int:
     args = parser.parse_args()
     import uvloop
 
-    data = Path(tempfile.mkdtemp(prefix="spot_seda_soak_"))
-    http = free_port()
-    (data / "node.toml").write_text(Path(args.config).read_text() if args.config else default_config())
-    env = dict(os.environ, SPOT_SEDA_ADMIN_TOKEN=TOKEN)
-    node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(data / "node.toml"),
-                             "--data-dir", str(data), "--http-port", str(http), "--ws-port", str(free_port())],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(data / "node.log", "wb"),
-                            start_new_session=True)
-    base = f"http://127.0.0.1:{http}"
-    try:
-        wait_up(base + "/api/v3/ping")
-        accounts = []
-        for _ in range(64):
-            acct = post_json(base + "/admin/v1/accounts", {})
-            for asset, amount in (("BTC", "100000"), ("USDT", "1000000000")):
-                post_json(base + "/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
-            accounts.append(acct)
-        orders = Orders(base, accounts)
+    with funded_node(Path(args.config).read_text() if args.config else default_config()) as (node, data, orders):
         print(f"# {len(os.sched_getaffinity(0))} cores, load average {os.getloadavg()[0]:.1f}; node data in {data}",
               flush=True)
         uvloop.run(closed_loop(orders, args.clients, 1.0))  # warm-up
@@ -289,9 +268,6 @@ def main() -> int:
             plot(sampler.samples, Path(args.plot),
                  f"node memory: {args.minutes:g} min at capacity ({capacity:,.0f} orders/s), "
                  f"a {args.factor}x burst, capacity again")
-    finally:
-        os.killpg(node.pid, signal.SIGTERM)
-        node.wait(60)
     return 0
 
 

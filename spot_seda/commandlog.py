@@ -33,19 +33,13 @@ import threading
 import time
 from pathlib import Path
 
+from .bus.kafkaclients import kafka_lib
 from .journal import Journal, JournalError
 
 log = logging.getLogger("spot_seda.commandlog")
 
 TOPIC = "CommandLog"
 _KEY = struct.Struct(">Q")
-
-
-def _kafka():
-    import confluent_kafka
-    import confluent_kafka.admin  # noqa: F401
-
-    return confluent_kafka
 
 
 def topic_name(settings) -> str:
@@ -58,7 +52,7 @@ def enabled(settings) -> bool:
 
 def ensure_topic(settings) -> None:
     """Create the command log topic if it is missing (1 partition, replicated, kept forever)."""
-    ck = _kafka()
+    ck = kafka_lib()
     kafka = settings.kafka
     admin = ck.admin.AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
     name = topic_name(settings)
@@ -86,7 +80,7 @@ def ensure_topic(settings) -> None:
 
 
 def _producer(settings, name: str):
-    ck = _kafka()
+    ck = kafka_lib()
     kafka = settings.kafka
     return ck.Producer({
         "bootstrap.servers": kafka.bootstrap_servers,
@@ -99,7 +93,7 @@ def _producer(settings, name: str):
 def _read(settings, after: int):
     """(position, payload) of the cluster's records past position `after`, oldest first, and the
     cluster's last position (0: the log is empty)."""
-    ck = _kafka()
+    ck = kafka_lib()
     name = topic_name(settings)
     consumer = ck.Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": name + ".reader",
                             "enable.auto.commit": False, "enable.partition.eof": True})
@@ -147,7 +141,7 @@ def _read_from(consumer, tp, start: int, end: int) -> list[tuple[int, bytes]]:
             raise JournalError(f"reading the command log from offset {start} timed out at {next_offset} of {end}")
         for m in consumer.consume(num_messages=10000, timeout=0.5):
             if m.error() is not None:
-                if m.error().code() == _kafka().KafkaError._PARTITION_EOF:
+                if m.error().code() == kafka_lib().KafkaError._PARTITION_EOF:
                     continue
                 raise JournalError(f"reading the command log failed: {m.error()}")
             if m.offset() >= end:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..binance import params, views
+from ..binance import marketviews, params, queryparams
 from .plumbing import HISTORY, STAGE, now_ms, read_fresh
 from .ratelimit import LIMITER
 
@@ -30,7 +30,7 @@ async def server_time(app: web.Application, p: Params) -> dict:
 async def exchange_info(app: web.Application, p: Params) -> dict:
     rules = app[STAGE].rules
     chosen = params.parse_symbols_filter(p, rules)
-    info = views.exchange_info_json({s: rules[s] for s in chosen}, now_ms())
+    info = marketviews.exchange_info_json({s: rules[s] for s in chosen}, now_ms())
     info["rateLimits"] = app[LIMITER].rate_limits_json()  # the node's limits (ratelimit.py)
     return info
 
@@ -38,10 +38,10 @@ async def exchange_info(app: web.Application, p: Params) -> dict:
 async def depth(app: web.Application, p: Params) -> dict:
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
-    limit = params.parse_depth_limit(p)
+    limit = queryparams.parse_depth_limit(p)
     view = stage.depth[symbol]
     bids, asks = view.top(limit)
-    return views.depth_json(stage.rules[symbol], view.update_id, bids, asks)
+    return marketviews.depth_json(stage.rules[symbol], view.update_id, bids, asks)
 
 
 async def _latest_trades(app: web.Application, p: Params):
@@ -55,20 +55,20 @@ async def _latest_trades(app: web.Application, p: Params):
 
 async def recent_trades(app: web.Application, p: Params) -> list:
     rules, rows = await _latest_trades(app, p)
-    return [views.trade_json(t, rules) for t in rows]
+    return [marketviews.trade_json(t, rules) for t in rows]
 
 
 async def agg_trades(app: web.Application, p: Params) -> list:
     """Binance aggTrades: fromId (aggregate id, inclusive) pages forward; startTime / endTime
     (inclusive, at most an hour apart) pick a window, the first `limit` of it with startTime, the
-    last with endTime alone; none of them: the most recent. One aggregate per trade (views.py)."""
+    last with endTime alone; none of them: the most recent. One aggregate per trade (marketviews.py)."""
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    from_id, start, end = params.parse_agg_trades_window(p)
+    from_id, start, end = queryparams.parse_agg_trades_window(p)
     await read_fresh(app)
     rows = app[HISTORY].trades_window(symbol, from_id, start, end, limit)
-    return views.agg_trades_json(rows, stage.rules[symbol])
+    return marketviews.agg_trades_json(rows, stage.rules[symbol])
 
 
 async def historical_trades(app: web.Application, p: Params) -> list:
@@ -80,18 +80,18 @@ async def historical_trades(app: web.Application, p: Params) -> list:
     from_id = params.parse_int(p, "fromId")
     await read_fresh(app)
     rows = app[HISTORY].trades_window(symbol, from_id=from_id, limit=limit)
-    return [views.trade_json(t, stage.rules[symbol]) for t in rows]
+    return [marketviews.trade_json(t, stage.rules[symbol]) for t in rows]
 
 
 async def klines(app: web.Application, p: Params) -> list:
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
-    interval = params.parse_interval(p)
+    interval = queryparams.parse_interval(p)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
-    start, end = params.parse_time_range(p)
+    start, end = queryparams.parse_time_range(p)
     await read_fresh(app)
     rows = app[HISTORY].klines(symbol, interval, start_time=start, end_time=end, limit=limit)
-    return [views.kline_row(k, stage.rules[symbol]) for k in rows]
+    return [marketviews.kline_row(k, stage.rules[symbol]) for k in rows]
 
 
 def _ticker_symbols(p: dict[str, str], rules) -> tuple[list[str], bool]:
@@ -108,8 +108,8 @@ async def ticker_24hr(app: web.Application, p: Params) -> dict | list:
     now = now_ms()
     out = []
     for symbol in symbols:
-        summary, prev_close = app[HISTORY].trade_window(symbol, now - views.DAY_MS)
-        out.append(views.ticker_24hr_json(stage.rules[symbol], summary, stage.depth[symbol].best(), now, prev_close))
+        summary, prev_close = app[HISTORY].trade_window(symbol, now - marketviews.DAY_MS)
+        out.append(marketviews.ticker_24hr_json(stage.rules[symbol], summary, stage.depth[symbol].best(), now, prev_close))
     return out[0] if single else out
 
 
@@ -120,14 +120,14 @@ async def ticker_price(app: web.Application, p: Params) -> dict | list:
     out = []
     for symbol in symbols:
         last = app[HISTORY].trades(symbol, limit=1)
-        out.append(views.ticker_price_json(stage.rules[symbol], last[0] if last else None))
+        out.append(marketviews.ticker_price_json(stage.rules[symbol], last[0] if last else None))
     return out[0] if single else out
 
 
 async def book_ticker(app: web.Application, p: Params) -> dict | list:
     stage = app[STAGE]
     symbols, single = _ticker_symbols(p, stage.rules)
-    out = [views.book_ticker_json(stage.rules[s], *stage.depth[s].best()) for s in symbols]
+    out = [marketviews.book_ticker_json(stage.rules[s], *stage.depth[s].best()) for s in symbols]
     return out[0] if single else out
 
 
@@ -137,4 +137,4 @@ async def avg_price(app: web.Application, p: Params) -> dict:
     await read_fresh(app)
     now = now_ms()
     trades = app[HISTORY].trades_since(symbol, now - 300_000)
-    return views.avg_price_json(stage.rules[symbol], trades, now)
+    return marketviews.avg_price_json(stage.rules[symbol], trades, now)

@@ -1,8 +1,9 @@
 """The OpenAPI 3.0 description of the node's REST API, served at GET /openapi.json.
 
-Built from small helpers so that every endpoint states its parameters, its answer's shape and the
-Binance-style error body. Private endpoints take their parameters in the query string or a
-form-encoded body (DELETE included), signed as auth.py describes. Every /api/ operation states the
+Built from small helpers (openapi_schema.py) so that every endpoint states its parameters, its
+answer's shape and the Binance-style error body; the order operations' part is openapi_orderops.py's.
+Private endpoints take their parameters in the query string or a form-encoded body (DELETE
+included), signed as auth.py describes. Every /api/ operation states the
 rate-limit headers of its answers and the 429 / 418 answers (api/ratelimit.py), when the node's
 [rate_limits] are on.
 """
@@ -10,86 +11,25 @@ rate-limit headers of its answers and the 429 / 418 answers (api/ratelimit.py), 
 from __future__ import annotations
 
 from ..engine.kline import INTERVALS as _INTERVALS
-from ..binance.params import DEPTH_LIMITS, RESP_TYPES
+from ..binance.marketviews import ORDER_TYPES, STP_MODES
+from ..binance.orderparams import RESP_TYPES
+from ..binance.queryparams import DEPTH_LIMITS
+from .openapi_orderops import order_ops_paths, order_ops_schemas
+from .openapi_schema import (ADMIN_SECURITY, ERRORS, KEY_SECURITY, SIGNED_PARAMS, SIGNED_SECURITY, SYMBOL, SYMBOL_OPT,
+                             SYMBOLS, array, boolean, dec, integer, json_answer, limit_param, obj, operation_doc, param,
+                             ref, signed_doc, string)
 from .ratelimit import ORDER_ROUTES
-from ..binance.views import ORDER_TYPES, STP_MODES
 
 INTERVALS = list(_INTERVALS)
 ORDER_STATUSES = ["NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED",
                   "PENDING_NEW"]
 
-
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _str(description: str = "", **extra) -> dict:
-    return {"type": "string", **({"description": description} if description else {}), **extra}
-
-
-def _dec(description: str = "") -> dict:
-    return _str(description or "decimal string", pattern=r"^[0-9]+(\.[0-9]+)?$", example="0.00100000")
-
-
-def _int(description: str = "", **extra) -> dict:
-    return {"type": "integer", "format": "int64", **({"description": description} if description else {}), **extra}
-
-
-def _bool() -> dict:
-    return {"type": "boolean"}
-
-
-def _obj(props: dict, required: list[str] | None = None) -> dict:
-    return {"type": "object", "properties": props, "required": required if required is not None else list(props)}
-
-
-def _array(items: dict) -> dict:
-    return {"type": "array", "items": items}
-
-
-def _p(name: str, schema: dict, required: bool = False, description: str = "", where: str = "query") -> dict:
-    out = {"name": name, "in": where, "required": required, "schema": schema}
-    if description:
-        out["description"] = description
-    return out
-
-
-SYMBOL = _p("symbol", _str(pattern=r"^[A-Z0-9-_.]{1,20}$", example="BTCUSDT"), True)
-SYMBOL_OPT = _p("symbol", _str(pattern=r"^[A-Z0-9-_.]{1,20}$"), False, "One symbol; the answer is an object.")
-SYMBOLS = _p("symbols", _str(example='["BTCUSDT","ETHUSDT"]'), False,
-             "URL-encoded JSON array of symbols; the answer is an array (also when neither is sent).")
-TIMESTAMP = _p("timestamp", _int("ms since the epoch; must be < serverTime + 1000 and within recvWindow"), True)
-RECV_WINDOW = _p("recvWindow", _int("ms, default 5000, at most 60000", maximum=60000), False)
-SIGNATURE = _p("signature", _str(
-    "Of the query string followed by the form body, by the account's kind of API key: hex HMAC-SHA256 "
-    "(HMAC), base64 Ed25519 (ED25519) or base64 RSASSA-PKCS1-v1_5 SHA-256 (RSA); base64 URL-encoded in a "
-    "query string"), True)
-SIGNED_PARAMS = [RECV_WINDOW, TIMESTAMP, SIGNATURE]
-
-
-def _limit(default: int, maximum: int, allowed: tuple[int, ...] | None = None) -> dict:
-    schema = _int(minimum=1, maximum=maximum, default=default)
-    if allowed:
-        schema["enum"] = list(allowed)
-    return _p("limit", schema, False, f"Default {default}; max {maximum}.")
-
-
-def _json(schema: dict, description: str = "OK") -> dict:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-ERRORS = {
-    "400": _json(_ref("Error"), "Bad request: a Binance error code and message"),
-    "401": _json(_ref("Error"), "-2014 / -2015: missing, malformed or unknown API key"),
-    "503": _json(_ref("Error"), "-1003 overloaded: shed by admission control before any work (retry); -1007 execution status unknown (find the order by origClientOrderId)"),
-}
-PUBLIC_ERRORS = {"400": ERRORS["400"]}
 #: the answers of the rate limits (api/ratelimit.py), on every /api/ operation
 RATE_LIMIT_ERRORS = {
-    "429": {**_json(_ref("Error"), "-1003 past the IP's request weight, -1015 past the account's orders limit: wait "
+    "429": {**json_answer(ref("Error"), "-1003 past the IP's request weight, -1015 past the account's orders limit: wait "
                                    "Retry-After seconds (the window's end); keep going and the IP is banned (418)"),
             "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}},
-    "418": {**_json(_ref("Error"), "-1003 \"Way too much request weight used; IP banned until <ms>.\": the IP went on "
+    "418": {**json_answer(ref("Error"), "-1003 \"Way too much request weight used; IP banned until <ms>.\": the IP went on "
                                    "after its 429s; banned for Retry-After seconds"),
             "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}},
 }
@@ -99,140 +39,106 @@ ORDER_COUNT_HEADERS = {"X-MBX-ORDER-COUNT-10S": {"$ref": "#/components/headers/X
                        "X-MBX-ORDER-COUNT-1D": {"$ref": "#/components/headers/X-MBX-ORDER-COUNT-1D"}}
 
 
-def _op(summary: str, ok: dict, params: list[dict] | None = None, *, tag: str, security: list | None = None,
-        errors: dict | None = None, body: dict | None = None, description: str = "") -> dict:
-    op: dict = {"summary": summary, "tags": [tag], "parameters": params or [],
-                "responses": {"200": ok, **(errors if errors is not None else PUBLIC_ERRORS)}}
-    if description:
-        op["description"] = description
-    if security is not None:
-        op["security"] = security
-    if body is not None:
-        op["requestBody"] = body
-    op["operationId"] = summary.replace(" ", "_").replace("/", "_").lower()
-    return op
-
-
-SIGNED_SECURITY = [{"ApiKey": [], "Signature": []}]
-KEY_SECURITY = [{"ApiKey": []}]
-ADMIN_SECURITY = [{"AdminToken": []}]
-
-
-def _form_body(params: list[dict]) -> dict:
-    """The same parameters as a form body (Binance accepts either; the signature covers both)."""
-    props = {p["name"]: p["schema"] for p in params}
-    return {"required": False, "content": {"application/x-www-form-urlencoded": {
-        "schema": {"type": "object", "properties": props}}}}
-
-
-def _signed(summary: str, ok: dict, params: list[dict], *, tag: str = "Trading", description: str = "",
-            body: bool = False) -> dict:
-    all_params = params + SIGNED_PARAMS
-    return _op(summary, ok, all_params, tag=tag, security=SIGNED_SECURITY, errors=ERRORS,
-               body=_form_body(all_params) if body else None,
-               description=description or "SIGNED: X-MBX-APIKEY header and signature; parameters in the query "
-                                          "string or a form-encoded body.")
-
 
 def _schemas() -> dict:
-    ack = {"symbol": _str(), "orderId": _int(), "orderListId": _int(), "clientOrderId": _str(), "transactTime": _int()}
-    result = {**ack, "price": _dec(), "origQty": _dec(), "executedQty": _dec(), "origQuoteOrderQty": _dec(),
-              "cummulativeQuoteQty": _dec(), "status": _str(enum=ORDER_STATUSES), "timeInForce": _str(enum=["GTC", "IOC", "FOK"]),
-              "type": _str(enum=ORDER_TYPES), "side": _str(enum=["BUY", "SELL"]), "workingTime": _int(),
-              "selfTradePreventionMode": _str(enum=STP_MODES)}
-    cancel = {"origClientOrderId": _str(), **{k: v for k, v in result.items() if k != "workingTime"}}
+    ack = {"symbol": string(), "orderId": integer(), "orderListId": integer(), "clientOrderId": string(), "transactTime": integer()}
+    result = {**ack, "price": dec(), "origQty": dec(), "executedQty": dec(), "origQuoteOrderQty": dec(),
+              "cummulativeQuoteQty": dec(), "status": string(enum=ORDER_STATUSES), "timeInForce": string(enum=["GTC", "IOC", "FOK"]),
+              "type": string(enum=ORDER_TYPES), "side": string(enum=["BUY", "SELL"]), "workingTime": integer(),
+              "selfTradePreventionMode": string(enum=STP_MODES)}
+    cancel = {"origClientOrderId": string(), **{k: v for k, v in result.items() if k != "workingTime"}}
     order = {k: v for k, v in result.items() if k != "transactTime"}
-    order.update({"stopPrice": _dec(), "icebergQty": _dec(), "time": _int(), "updateTime": _int(), "isWorking": _bool()})
+    order.update({"stopPrice": dec(), "icebergQty": dec(), "time": integer(), "updateTime": integer(), "isWorking": boolean()})
     # Binance's conditional fields: a trailing stop's delta (BIPS) and when it started tracking prices
     # (-1 until then); in the answers to a new order or a cancel, a stop order's stopPrice
-    trailing = {"trailingDelta": _int(), "trailingTime": _int()}
-    stop = {"stopPrice": _dec(), **trailing}
-    balance = {"asset": _str(), "free": _dec(), "locked": _dec()}
+    trailing = {"trailingDelta": integer(), "trailingTime": integer()}
+    stop = {"stopPrice": dec(), **trailing}
+    balance = {"asset": string(), "free": dec(), "locked": dec()}
     filt = {"type": "object", "properties": {
-        "filterType": _str(enum=["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "NOTIONAL", "MAX_NUM_ORDERS",
-                                 "MAX_NUM_ALGO_ORDERS", "TRAILING_DELTA", "PERCENT_PRICE_BY_SIDE"]), "minPrice": _dec(),
-        "maxPrice": _dec(),
-        "tickSize": _dec(), "minQty": _dec(), "maxQty": _dec(), "stepSize": _dec(), "minNotional": _dec(),
-        "applyMinToMarket": _bool(), "maxNotional": _dec(), "applyMaxToMarket": _bool(), "avgPriceMins": _int(),
-        "maxNumOrders": _int(), "maxNumAlgoOrders": _int(), "bidMultiplierUp": _dec(), "bidMultiplierDown": _dec(),
-        "askMultiplierUp": _dec(), "askMultiplierDown": _dec(), "minTrailingAboveDelta": _int(),
-        "maxTrailingAboveDelta": _int(), "minTrailingBelowDelta": _int(), "maxTrailingBelowDelta": _int()},
+        "filterType": string(enum=["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "NOTIONAL", "MAX_NUM_ORDERS",
+                                 "MAX_NUM_ALGO_ORDERS", "TRAILING_DELTA", "PERCENT_PRICE_BY_SIDE"]), "minPrice": dec(),
+        "maxPrice": dec(),
+        "tickSize": dec(), "minQty": dec(), "maxQty": dec(), "stepSize": dec(), "minNotional": dec(),
+        "applyMinToMarket": boolean(), "maxNotional": dec(), "applyMaxToMarket": boolean(), "avgPriceMins": integer(),
+        "maxNumOrders": integer(), "maxNumAlgoOrders": integer(), "bidMultiplierUp": dec(), "bidMultiplierDown": dec(),
+        "askMultiplierUp": dec(), "askMultiplierDown": dec(), "minTrailingAboveDelta": integer(),
+        "maxTrailingAboveDelta": integer(), "minTrailingBelowDelta": integer(), "maxTrailingBelowDelta": integer()},
         "required": ["filterType"]}
-    symbol_info = _obj({
-        "symbol": _str(), "status": _str(enum=["TRADING"]), "baseAsset": _str(), "baseAssetPrecision": _int(),
-        "quoteAsset": _str(), "quotePrecision": _int(), "quoteAssetPrecision": _int(), "baseCommissionPrecision": _int(),
-        "quoteCommissionPrecision": _int(), "orderTypes": _array(_str(enum=ORDER_TYPES)), "icebergAllowed": _bool(),
-        "pegInstructionsAllowed": _bool(), "ocoAllowed": _bool(), "otoAllowed": _bool(), "quoteOrderQtyMarketAllowed": _bool(), "allowTrailingStop": _bool(),
-        "cancelReplaceAllowed": _bool(), "amendAllowed": _bool(), "isSpotTradingAllowed": _bool(), "isMarginTradingAllowed": _bool(),
-        "filters": _array(_ref("Filter")), "permissions": _array(_str()), "permissionSets": _array(_array(_str())),
-        "defaultSelfTradePreventionMode": _str(enum=STP_MODES),
-        "allowedSelfTradePreventionModes": _array(_str(enum=STP_MODES))})
-    ticker = {k: _dec() for k in ("priceChange", "weightedAvgPrice", "prevClosePrice", "lastPrice", "lastQty", "bidPrice",
+    symbol_info = obj({
+        "symbol": string(), "status": string(enum=["TRADING"]), "baseAsset": string(), "baseAssetPrecision": integer(),
+        "quoteAsset": string(), "quotePrecision": integer(), "quoteAssetPrecision": integer(), "baseCommissionPrecision": integer(),
+        "quoteCommissionPrecision": integer(), "orderTypes": array(string(enum=ORDER_TYPES)), "icebergAllowed": boolean(),
+        "pegInstructionsAllowed": boolean(), "ocoAllowed": boolean(), "otoAllowed": boolean(), "quoteOrderQtyMarketAllowed": boolean(), "allowTrailingStop": boolean(),
+        "cancelReplaceAllowed": boolean(), "amendAllowed": boolean(), "isSpotTradingAllowed": boolean(), "isMarginTradingAllowed": boolean(),
+        "filters": array(ref("Filter")), "permissions": array(string()), "permissionSets": array(array(string())),
+        "defaultSelfTradePreventionMode": string(enum=STP_MODES),
+        "allowedSelfTradePreventionModes": array(string(enum=STP_MODES))})
+    ticker = {k: dec() for k in ("priceChange", "weightedAvgPrice", "prevClosePrice", "lastPrice", "lastQty", "bidPrice",
                                   "bidQty", "askPrice", "askQty", "openPrice", "highPrice", "lowPrice", "volume", "quoteVolume")}
-    ticker.update({"symbol": _str(), "priceChangePercent": _str(), "openTime": _int(), "closeTime": _int(),
-                   "firstId": _int(), "lastId": _int(), "count": _int()})
+    ticker.update({"symbol": string(), "priceChangePercent": string(), "openTime": integer(), "closeTime": integer(),
+                   "firstId": integer(), "lastId": integer(), "count": integer()})
     return {
-        "Error": _obj({"code": _int("Binance error code, e.g. -1121"), "msg": _str("Binance error message")}),
+        "Error": obj({"code": integer("Binance error code, e.g. -1121"), "msg": string("Binance error message")}),
         "Empty": {"type": "object", "properties": {}, "additionalProperties": False},
-        "ServerTime": _obj({"serverTime": _int()}),
+        "ServerTime": obj({"serverTime": integer()}),
         "Filter": filt,
         "SymbolInfo": symbol_info,
-        "ExchangeInfo": _obj({"timezone": _str(), "serverTime": _int(), "rateLimits": _array(_ref("RateLimit")),
-                              "exchangeFilters": _array({"type": "object"}), "symbols": _array(_ref("SymbolInfo"))}),
-        "Depth": _obj({"lastUpdateId": _int(), "bids": _array(_array(_str())), "asks": _array(_array(_str()))}),
-        "Trade": _obj({"id": _int(), "price": _dec(), "qty": _dec(), "quoteQty": _dec(), "time": _int(),
-                       "isBuyerMaker": _bool(), "isBestMatch": _bool()}),
-        "AggTrade": _obj({"a": _int(), "p": _dec(), "q": _dec(), "f": _int(), "l": _int(), "T": _int(), "m": _bool(), "M": _bool()}),
+        "ExchangeInfo": obj({"timezone": string(), "serverTime": integer(), "rateLimits": array(ref("RateLimit")),
+                              "exchangeFilters": array({"type": "object"}), "symbols": array(ref("SymbolInfo"))}),
+        "Depth": obj({"lastUpdateId": integer(), "bids": array(array(string())), "asks": array(array(string()))}),
+        "Trade": obj({"id": integer(), "price": dec(), "qty": dec(), "quoteQty": dec(), "time": integer(),
+                       "isBuyerMaker": boolean(), "isBestMatch": boolean()}),
+        "AggTrade": obj({"a": integer(), "p": dec(), "q": dec(), "f": integer(), "l": integer(), "T": integer(), "m": boolean(), "M": boolean()}),
         "Kline": {"type": "array", "minItems": 12, "maxItems": 12,
-                  "items": {"oneOf": [_int(), _str()]},
+                  "items": {"oneOf": [integer(), string()]},
                   "description": "[open time, open, high, low, close, volume, close time, quote volume, trades, "
                                  "taker buy base volume, taker buy quote volume, \"0\"]"},
-        "Ticker24hr": _obj(ticker),
-        "TickerPrice": _obj({"symbol": _str(), "price": _dec()}),
-        "BookTicker": _obj({"symbol": _str(), "bidPrice": _dec(), "bidQty": _dec(), "askPrice": _dec(), "askQty": _dec()}),
-        "AvgPrice": _obj({"mins": _int(), "price": _dec(), "closeTime": _int()}),
-        "OrderAck": _obj(ack),
-        "OrderResult": _obj({**result, **stop}, list(result)),
-        "Fill": _obj({"price": _dec(), "qty": _dec(), "commission": _dec(), "commissionAsset": _str(), "tradeId": _int()}),
-        "OrderFull": _obj({**result, **stop, "fills": _array(_ref("Fill"))}, [*result, "fills"]),
-        "Cancel": _obj({**cancel, **stop}, list(cancel)),
-        "Order": _obj({**order, **trailing}, list(order)),
-        "MyTrade": _obj({"symbol": _str(), "id": _int(), "orderId": _int(), "orderListId": _int(), "price": _dec(),
-                         "qty": _dec(), "quoteQty": _dec(), "commission": _dec(), "commissionAsset": _str(),
-                         "time": _int(), "isBuyer": _bool(), "isMaker": _bool(), "isBestMatch": _bool()}),
-        "RateLimit": _obj({"rateLimitType": _str(enum=["REQUEST_WEIGHT", "ORDERS"]),
-                           "interval": _str(enum=["SECOND", "MINUTE", "HOUR", "DAY"]), "intervalNum": _int(),
-                           "limit": _int()}),
-        "OrderRateLimit": _obj({"rateLimitType": _str(enum=["ORDERS"]),
-                                "interval": _str(enum=["SECOND", "MINUTE", "HOUR", "DAY"]), "intervalNum": _int(),
-                                "limit": _int(), "count": _int("this account's orders in the current window")}),
-        "Balance": _obj(balance),
-        "Account": _obj({"makerCommission": _int(), "takerCommission": _int(), "buyerCommission": _int(),
-                         "sellerCommission": _int(), "commissionRates": {"type": "object"}, "canTrade": _bool(),
-                         "canWithdraw": _bool(), "canDeposit": _bool(), "brokered": _bool(),
-                         "requireSelfTradePrevention": _bool(), "preventSor": _bool(), "updateTime": _int(),
-                         "accountType": _str(), "balances": _array(_ref("Balance")), "permissions": _array(_str()),
-                         "uid": _int()}),
-        "ListenKey": _obj({"listenKey": _str()}),
-        "NewAccount": _obj({"accountId": _int(), "apiKey": _str(),
-                            "secretKey": _str("HMAC accounts only: the secret the requests are signed with"),
-                            "keyType": _str(enum=["HMAC", "ED25519", "RSA"])},
+        "Ticker24hr": obj(ticker),
+        "TickerPrice": obj({"symbol": string(), "price": dec()}),
+        "BookTicker": obj({"symbol": string(), "bidPrice": dec(), "bidQty": dec(), "askPrice": dec(), "askQty": dec()}),
+        "AvgPrice": obj({"mins": integer(), "price": dec(), "closeTime": integer()}),
+        "OrderAck": obj(ack),
+        "OrderResult": obj({**result, **stop}, list(result)),
+        "Fill": obj({"price": dec(), "qty": dec(), "commission": dec(), "commissionAsset": string(), "tradeId": integer()}),
+        "OrderFull": obj({**result, **stop, "fills": array(ref("Fill"))}, [*result, "fills"]),
+        "Cancel": obj({**cancel, **stop}, list(cancel)),
+        "Order": obj({**order, **trailing}, list(order)),
+        "MyTrade": obj({"symbol": string(), "id": integer(), "orderId": integer(), "orderListId": integer(), "price": dec(),
+                         "qty": dec(), "quoteQty": dec(), "commission": dec(), "commissionAsset": string(),
+                         "time": integer(), "isBuyer": boolean(), "isMaker": boolean(), "isBestMatch": boolean()}),
+        "RateLimit": obj({"rateLimitType": string(enum=["REQUEST_WEIGHT", "ORDERS"]),
+                           "interval": string(enum=["SECOND", "MINUTE", "HOUR", "DAY"]), "intervalNum": integer(),
+                           "limit": integer()}),
+        "OrderRateLimit": obj({"rateLimitType": string(enum=["ORDERS"]),
+                                "interval": string(enum=["SECOND", "MINUTE", "HOUR", "DAY"]), "intervalNum": integer(),
+                                "limit": integer(), "count": integer("this account's orders in the current window")}),
+        "Balance": obj(balance),
+        "Account": obj({"makerCommission": integer(), "takerCommission": integer(), "buyerCommission": integer(),
+                         "sellerCommission": integer(), "commissionRates": {"type": "object"}, "canTrade": boolean(),
+                         "canWithdraw": boolean(), "canDeposit": boolean(), "brokered": boolean(),
+                         "requireSelfTradePrevention": boolean(), "preventSor": boolean(), "updateTime": integer(),
+                         "accountType": string(), "balances": array(ref("Balance")), "permissions": array(string()),
+                         "uid": integer()}),
+        "ListenKey": obj({"listenKey": string()}),
+        "NewAccount": obj({"accountId": integer(), "apiKey": string(),
+                            "secretKey": string("HMAC accounts only: the secret the requests are signed with"),
+                            "keyType": string(enum=["HMAC", "ED25519", "RSA"])},
                            ["accountId", "apiKey", "keyType"]),
         "NewAccountRequest": {"type": "object", "additionalProperties": False, "properties": {
-            "publicKey": _str("An Ed25519 or RSA (2048 bits or more) public key, PEM: the account signs with its "
+            "publicKey": string("An Ed25519 or RSA (2048 bits or more) public key, PEM: the account signs with its "
                               "private key; without it the account gets an HMAC secret key")}},
-        "Transfer": _obj({"accountId": _int(minimum=1), "asset": _str(), "amount": _dec("a positive decimal string")}),
-        "SeedOrder": _obj({"symbol": _str(), "side": _str(enum=["BUY", "SELL"]), "price": _dec(), "quantity": _dec(),
-                           "type": _str(enum=ORDER_TYPES), "timeInForce": _str(enum=["GTC", "IOC", "FOK"]),
-                           "clientOrderId": _str(maxLength=36), "quoteOrderQty": _dec(), "stopPrice": _dec(),
-                           "trailingDelta": _int(), "newOrderRespType": _str(enum=list(RESP_TYPES))},
+        "Transfer": obj({"accountId": integer(minimum=1), "asset": string(), "amount": dec("a positive decimal string")}),
+        "SeedOrder": obj({"symbol": string(), "side": string(enum=["BUY", "SELL"]), "price": dec(), "quantity": dec(),
+                           "type": string(enum=ORDER_TYPES), "timeInForce": string(enum=["GTC", "IOC", "FOK"]),
+                           "clientOrderId": string(maxLength=36), "quoteOrderQty": dec(), "stopPrice": dec(),
+                           "trailingDelta": integer(), "newOrderRespType": string(enum=list(RESP_TYPES))},
                           ["symbol", "side"]),
     }
 
 
 def _headers() -> dict:
     def header(description: str) -> dict:
-        return {"description": description, "schema": _int(minimum=0)}
+        return {"description": description, "schema": integer(minimum=0)}
 
     return {
         "X-MBX-USED-WEIGHT-1M": header(
@@ -254,7 +160,7 @@ def _rate_limited(op: dict, counts_orders: bool) -> None:
 
 
 def _one_or_many(name: str) -> dict:
-    return {"oneOf": [_ref(name), _array(_ref(name))]}
+    return {"oneOf": [ref(name), array(ref(name))]}
 
 
 def _described(routes, descriptions: dict) -> dict:
@@ -275,128 +181,128 @@ def openapi_document(routes, base_url: str = "/") -> dict:
     """The whole description of `routes` ((method, path, handler) as rest.ROUTES lists them) as a
     JSON-ready dict. Every route must have its description below and every description its route
     (LookupError otherwise), so the document cannot drift from what the app serves."""
-    order_ref = [SYMBOL, _p("orderId", _int()), _p("origClientOrderId", _str(maxLength=36))]
+    order_ref = [SYMBOL, param("orderId", integer()), param("origClientOrderId", string(maxLength=36))]
     new_order = [
         SYMBOL,
-        _p("side", _str(enum=["BUY", "SELL"]), True),
-        _p("type", _str(enum=ORDER_TYPES), True),
-        _p("timeInForce", _str(enum=["GTC", "IOC", "FOK"]), False,
+        param("side", string(enum=["BUY", "SELL"]), True),
+        param("type", string(enum=ORDER_TYPES), True),
+        param("timeInForce", string(enum=["GTC", "IOC", "FOK"]), False,
            "LIMIT, STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT only (mandatory there)."),
-        _p("quantity", _dec(), False, "Every type but MARKET (mandatory there); MARKET: this or quoteOrderQty."),
-        _p("quoteOrderQty", _dec(), False, "MARKET only: quote amount to spend (BUY) or receive (SELL)."),
-        _p("price", _dec(), False, "LIMIT, LIMIT_MAKER, STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT."),
-        _p("stopPrice", _dec(), False,
+        param("quantity", dec(), False, "Every type but MARKET (mandatory there); MARKET: this or quoteOrderQty."),
+        param("quoteOrderQty", dec(), False, "MARKET only: quote amount to spend (BUY) or receive (SELL)."),
+        param("price", dec(), False, "LIMIT, LIMIT_MAKER, STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT."),
+        param("stopPrice", dec(), False,
            "STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT (this or trailingDelta mandatory there): the "
            "last trade price that triggers the order (STOP_LOSS SELL and TAKE_PROFIT BUY at or below it, the others "
            "at or above); with trailingDelta, the price at which the trailing starts; -2010 'Stop price would trigger "
            "immediately.' when it already has."),
-        _p("trailingDelta", _int(), False,
+        param("trailingDelta", integer(), False,
            "The four stop types: a trailing stop. It tracks the highest (SELL) or lowest (BUY) trade price since it "
            "started, from its placement (no stopPrice) or from the first trade that reaches stopPrice, and triggers "
            "at a trade this many BIPS (0.01%) below (SELL) or above (BUY) it. Within the symbol's TRAILING_DELTA "
            "filter (above range: STOP_LOSS BUY, TAKE_PROFIT SELL; below range: the others), else -1013 'Filter "
            "failure: TRAILING_DELTA'."),
-        _p("newClientOrderId", _str(pattern="^[a-zA-Z0-9-_]{1,36}$")),
-        _p("newOrderRespType", _str(enum=list(RESP_TYPES)), False, "Default FULL for LIMIT and MARKET, ACK otherwise."),
-        _p("selfTradePreventionMode", _str(enum=STP_MODES), False, "Default: the symbol's."),
-        _p("strategyId", _int(), False, "Echoed in the answer (not kept)."),
-        _p("strategyType", _int(minimum=1000000), False, "At least 1000000 (-1130); echoed in the answer (not kept)."),
-        _p("icebergQty", _dec(), False, "Only 0: iceberg orders are refused (-2010)."),
-        _p("pegPriceType", _str(), False, "Pegged orders are refused (-2010), never placed as plain ones."),
-        _p("pegOffsetValue", _int(), False, "Refused (-2010), as pegPriceType."),
-        _p("pegOffsetType", _str(), False, "Refused (-2010), as pegPriceType."),
+        param("newClientOrderId", string(pattern="^[a-zA-Z0-9-_]{1,36}$")),
+        param("newOrderRespType", string(enum=list(RESP_TYPES)), False, "Default FULL for LIMIT and MARKET, ACK otherwise."),
+        param("selfTradePreventionMode", string(enum=STP_MODES), False, "Default: the symbol's."),
+        param("strategyId", integer(), False, "Echoed in the answer (not kept)."),
+        param("strategyType", integer(minimum=1000000), False, "At least 1000000 (-1130); echoed in the answer (not kept)."),
+        param("icebergQty", dec(), False, "Only 0: iceberg orders are refused (-2010)."),
+        param("pegPriceType", string(), False, "Pegged orders are refused (-2010), never placed as plain ones."),
+        param("pegOffsetValue", integer(), False, "Refused (-2010), as pegPriceType."),
+        param("pegOffsetType", string(), False, "Refused (-2010), as pegPriceType."),
     ]
-    history = [SYMBOL, _p("startTime", _int()), _p("endTime", _int()), _limit(500, 1000)]
-    listen_key = [_p("listenKey", _str(), True)]
+    history = [SYMBOL, param("startTime", integer()), param("endTime", integer()), limit_param(500, 1000)]
+    listen_key = [param("listenKey", string(), True)]
     public, market = "Public", "Market data"
     paths = {
-        "/api/v3/ping": {"get": _op("Test connectivity", _json(_ref("Empty")), tag=public)},
-        "/api/v3/time": {"get": _op("Server time", _json(_ref("ServerTime")), tag=public)},
-        "/api/v3/exchangeInfo": {"get": _op("Exchange information", _json(_ref("ExchangeInfo")),
+        "/api/v3/ping": {"get": operation_doc("Test connectivity", json_answer(ref("Empty")), tag=public)},
+        "/api/v3/time": {"get": operation_doc("Server time", json_answer(ref("ServerTime")), tag=public)},
+        "/api/v3/exchangeInfo": {"get": operation_doc("Exchange information", json_answer(ref("ExchangeInfo")),
                                             [SYMBOL_OPT, SYMBOLS], tag=public)},
-        "/api/v3/depth": {"get": _op("Order book", _json(_ref("Depth")), [SYMBOL, _limit(100, 5000, DEPTH_LIMITS)], tag=market)},
-        "/api/v3/trades": {"get": _op("Recent trades", _json(_array(_ref("Trade"))), [SYMBOL, _limit(500, 1000)], tag=market)},
-        "/api/v3/historicalTrades": {"get": _op(
-            "Older trades", _json(_array(_ref("Trade"))),
-            [SYMBOL, _p("fromId", _int(), False, "Trade id to start from (inclusive); default: the most recent trades."),
-             _limit(500, 1000)], tag=market)},
-        "/api/v3/aggTrades": {"get": _op(
-            "Aggregate trades", _json(_array(_ref("AggTrade"))),
-            [SYMBOL, _p("fromId", _int(), False, "Aggregate id to start from (inclusive); not with startTime/endTime "
+        "/api/v3/depth": {"get": operation_doc("Order book", json_answer(ref("Depth")), [SYMBOL, limit_param(100, 5000, DEPTH_LIMITS)], tag=market)},
+        "/api/v3/trades": {"get": operation_doc("Recent trades", json_answer(array(ref("Trade"))), [SYMBOL, limit_param(500, 1000)], tag=market)},
+        "/api/v3/historicalTrades": {"get": operation_doc(
+            "Older trades", json_answer(array(ref("Trade"))),
+            [SYMBOL, param("fromId", integer(), False, "Trade id to start from (inclusive); default: the most recent trades."),
+             limit_param(500, 1000)], tag=market)},
+        "/api/v3/aggTrades": {"get": operation_doc(
+            "Aggregate trades", json_answer(array(ref("AggTrade"))),
+            [SYMBOL, param("fromId", integer(), False, "Aggregate id to start from (inclusive); not with startTime/endTime "
                                                  "(-1128)."),
-             _p("startTime", _int(), False, "ms, inclusive; with endTime at most one hour apart (-1127)."),
-             _p("endTime", _int(), False, "ms, inclusive."), _limit(500, 1000)], tag=market,
+             param("startTime", integer(), False, "ms, inclusive; with endTime at most one hour apart (-1127)."),
+             param("endTime", integer(), False, "ms, inclusive."), limit_param(500, 1000)], tag=market,
             description="Each trade is its own aggregate (a = f = l = the trade id), numbered as the aggTrade "
                         "stream numbers them. Without fromId and startTime: the most recent.")},
-        "/api/v3/klines": {"get": _op("Klines", _json(_array(_ref("Kline"))),
-                                      [SYMBOL, _p("interval", _str(enum=INTERVALS), True), _p("startTime", _int()),
-                                       _p("endTime", _int()), _limit(500, 1000)], tag=market)},
-        "/api/v3/ticker/24hr": {"get": _op("24hr ticker", _json(_one_or_many("Ticker24hr")), [SYMBOL_OPT, SYMBOLS], tag=market)},
-        "/api/v3/ticker/price": {"get": _op("Price ticker", _json(_one_or_many("TickerPrice")), [SYMBOL_OPT, SYMBOLS], tag=market)},
-        "/api/v3/ticker/bookTicker": {"get": _op("Book ticker", _json(_one_or_many("BookTicker")), [SYMBOL_OPT, SYMBOLS], tag=market)},
-        "/api/v3/avgPrice": {"get": _op("Average price", _json(_ref("AvgPrice")), [SYMBOL], tag=market)},
+        "/api/v3/klines": {"get": operation_doc("Klines", json_answer(array(ref("Kline"))),
+                                      [SYMBOL, param("interval", string(enum=INTERVALS), True), param("startTime", integer()),
+                                       param("endTime", integer()), limit_param(500, 1000)], tag=market)},
+        "/api/v3/ticker/24hr": {"get": operation_doc("24hr ticker", json_answer(_one_or_many("Ticker24hr")), [SYMBOL_OPT, SYMBOLS], tag=market)},
+        "/api/v3/ticker/price": {"get": operation_doc("Price ticker", json_answer(_one_or_many("TickerPrice")), [SYMBOL_OPT, SYMBOLS], tag=market)},
+        "/api/v3/ticker/bookTicker": {"get": operation_doc("Book ticker", json_answer(_one_or_many("BookTicker")), [SYMBOL_OPT, SYMBOLS], tag=market)},
+        "/api/v3/avgPrice": {"get": operation_doc("Average price", json_answer(ref("AvgPrice")), [SYMBOL], tag=market)},
         "/api/v3/order": {
-            "post": _signed("New order", _json({"oneOf": [_ref("OrderAck"), _ref("OrderResult"), _ref("OrderFull")]}),
+            "post": signed_doc("New order", json_answer({"oneOf": [ref("OrderAck"), ref("OrderResult"), ref("OrderFull")]}),
                             new_order, body=True,
                             description="SIGNED. A parameter not listed here is refused with -1104 (never dropped)."),
-            "get": _signed("Query order", _json(_ref("Order")), order_ref),
-            "delete": _signed("Cancel order", _json(_ref("Cancel")), order_ref + [
-                _p("newClientOrderId", _str(pattern="^[a-zA-Z0-9-_]{1,36}$"), False,
+            "get": signed_doc("Query order", json_answer(ref("Order")), order_ref),
+            "delete": signed_doc("Cancel order", json_answer(ref("Cancel")), order_ref + [
+                param("newClientOrderId", string(pattern="^[a-zA-Z0-9-_]{1,36}$"), False,
                    "The cancel's own client id: the answer's clientOrderId and the executionReport's c "
                    "(default cancel-<orderId>); origClientOrderId and C are the order's."),
-                _p("cancelRestrictions", _str(enum=["ONLY_NEW", "ONLY_PARTIALLY_FILLED"]), False,
+                param("cancelRestrictions", string(enum=["ONLY_NEW", "ONLY_PARTIALLY_FILLED"]), False,
                    "Cancel only if the order is NEW (nothing filled) / PARTIALLY_FILLED; otherwise -2011 "
                    "\"Order was not canceled due to cancel restrictions.\"")], body=True),
         },
         "/api/v3/openOrders": {
-            "get": _signed("Open orders", _json(_array(_ref("Order"))), [SYMBOL_OPT]),
-            "delete": _signed("Cancel all open orders on a symbol", _json(_array(_ref("Cancel"))), [SYMBOL], body=True),
+            "get": signed_doc("Open orders", json_answer(array(ref("Order"))), [SYMBOL_OPT]),
+            "delete": signed_doc("Cancel all open orders on a symbol", json_answer(array(ref("Cancel"))), [SYMBOL], body=True),
         },
-        "/api/v3/allOrders": {"get": _signed("All orders", _json(_array(_ref("Order"))),
-                                             [SYMBOL, _p("orderId", _int())] + history[1:])},
-        "/api/v3/myTrades": {"get": _signed("Account trade list", _json(_array(_ref("MyTrade"))),
-                                            [SYMBOL, _p("orderId", _int(), False, "Only this order's trades."),
-                                             _p("fromId", _int(), False, "Trade id to start from (inclusive).")]
+        "/api/v3/allOrders": {"get": signed_doc("All orders", json_answer(array(ref("Order"))),
+                                             [SYMBOL, param("orderId", integer())] + history[1:])},
+        "/api/v3/myTrades": {"get": signed_doc("Account trade list", json_answer(array(ref("MyTrade"))),
+                                            [SYMBOL, param("orderId", integer(), False, "Only this order's trades."),
+                                             param("fromId", integer(), False, "Trade id to start from (inclusive).")]
                                             + history[1:],
                                             description="startTime and endTime at most 24 hours apart (-1127); "
                                                         "orderId or fromId with a time: -1128.")},
-        "/api/v3/account": {"get": _signed("Account information", _json(_ref("Account")),
-                                           [_p("omitZeroBalances", _bool(), False,
+        "/api/v3/account": {"get": signed_doc("Account information", json_answer(ref("Account")),
+                                           [param("omitZeroBalances", boolean(), False,
                                                "true: leave out assets with nothing free or locked.")], tag="Account")},
-        "/api/v3/rateLimit/order": {"get": _signed(
-            "Query unfilled order count", _json(_array(_ref("OrderRateLimit"))), [], tag="Account",
+        "/api/v3/rateLimit/order": {"get": signed_doc(
+            "Query unfilled order count", json_answer(array(ref("OrderRateLimit"))), [], tag="Account",
             description="SIGNED. The account's count of orders in the current window of each ORDERS limit "
                         "(empty when the node has no rate limits).")},
         "/api/v3/userDataStream": {
-            "post": _op("Start user data stream", _json(_ref("ListenKey")), tag="User data stream",
+            "post": operation_doc("Start user data stream", json_answer(ref("ListenKey")), tag="User data stream",
                         security=KEY_SECURITY, errors=ERRORS),
-            "put": _op("Keep alive user data stream", _json(_ref("Empty")), listen_key, tag="User data stream",
+            "put": operation_doc("Keep alive user data stream", json_answer(ref("Empty")), listen_key, tag="User data stream",
                        security=KEY_SECURITY, errors=ERRORS),
-            "delete": _op("Close user data stream", _json(_ref("Empty")), listen_key, tag="User data stream",
+            "delete": operation_doc("Close user data stream", json_answer(ref("Empty")), listen_key, tag="User data stream",
                           security=KEY_SECURITY, errors=ERRORS),
         },
-        "/api/spot/v2/": {"post": _op(
-            "Seed order endpoint", _json({"oneOf": [_ref("OrderAck"), _ref("OrderResult"), _ref("OrderFull")]}),
+        "/api/spot/v2/": {"post": operation_doc(
+            "Seed order endpoint", json_answer({"oneOf": [ref("OrderAck"), ref("OrderResult"), ref("OrderFull")]}),
             SIGNED_PARAMS, tag="Trading", security=SIGNED_SECURITY, errors=ERRORS,
-            body={"required": True, "content": {"application/json": {"schema": _ref("SeedOrder")}}},
+            body={"required": True, "content": {"application/json": {"schema": ref("SeedOrder")}}},
             description="The seed's order entry: a JSON body; the signature covers the query string followed by "
                         "the raw body. type defaults to LIMIT with a price (timeInForce GTC), else MARKET.")},
-        "/admin/v1/accounts": {"post": _op("Create account", _json(_ref("NewAccount")), tag="Admin",
+        "/admin/v1/accounts": {"post": operation_doc("Create account", json_answer(ref("NewAccount")), tag="Admin",
                                            security=ADMIN_SECURITY, errors=ERRORS,
                                            body={"required": False, "content": {
-                                               "application/json": {"schema": _ref("NewAccountRequest")}}},
+                                               "application/json": {"schema": ref("NewAccountRequest")}}},
                                            description="An empty body: an HMAC account (its secretKey in the "
                                                        "answer, once). publicKey: an Ed25519 or RSA account.")},
-        "/admin/v1/deposit": {"post": _op("Deposit", _json(_ref("Balance")), tag="Admin", security=ADMIN_SECURITY,
+        "/admin/v1/deposit": {"post": operation_doc("Deposit", json_answer(ref("Balance")), tag="Admin", security=ADMIN_SECURITY,
                                           errors=ERRORS, body={"required": True, "content": {
-                                              "application/json": {"schema": _ref("Transfer")}}})},
-        "/admin/v1/withdraw": {"post": _op("Withdraw", _json(_ref("Balance")), tag="Admin", security=ADMIN_SECURITY,
+                                              "application/json": {"schema": ref("Transfer")}}})},
+        "/admin/v1/withdraw": {"post": operation_doc("Withdraw", json_answer(ref("Balance")), tag="Admin", security=ADMIN_SECURITY,
                                            errors=ERRORS, body={"required": True, "content": {
-                                               "application/json": {"schema": _ref("Transfer")}}})},
-        "/metrics": {"get": _op("Prometheus metrics", {"description": "Prometheus text exposition",
-                                                        "content": {"text/plain": {"schema": _str()}}}, tag="Operations")},
-        "/openapi.json": {"get": _op("This document", _json({"type": "object"}), tag="Operations")},
-        "/ws-api/v3": {"get": _op(
+                                               "application/json": {"schema": ref("Transfer")}}})},
+        "/metrics": {"get": operation_doc("Prometheus metrics", {"description": "Prometheus text exposition",
+                                                        "content": {"text/plain": {"schema": string()}}}, tag="Operations")},
+        "/openapi.json": {"get": operation_doc("This document", json_answer({"type": "object"}), tag="Operations")},
+        "/ws-api/v3": {"get": operation_doc(
             "Binance's WebSocket API (a WebSocket upgrade)",
             {"description": "not answered: the connection is upgraded (101) to a WebSocket"},
             tag="WebSocket API",
@@ -407,8 +313,6 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                         "(Ed25519), userDataStream.subscribe(.signature) with the user data on the same connection. "
                         "See README, web-socket-api.md.")},
     }
-    from .openapi_orderops import order_ops_paths, order_ops_schemas  # (it builds on this module's helpers)
-
     paths = _described(routes, paths | order_ops_paths(new_order))
     for path, item in paths.items():
         if path.startswith("/api/"):

@@ -3,7 +3,7 @@ amend/keepPriority), merged into openapi.py's document: their paths and the sche
 
 from __future__ import annotations
 
-from .openapi import _array, _bool, _dec, _int, _json, _obj, _p, _ref, _signed, _str
+from .openapi_schema import array, boolean, dec, integer, json_answer, obj, param, ref, signed_doc, string
 
 _CLIENT_ID = r"^[a-zA-Z0-9-_]{1,36}$"
 #: a stop leg's trailingDelta, as POST /api/v3/order takes it
@@ -11,147 +11,147 @@ _TRAILING = "A trailing stop (BIPS; POST /api/v3/order's trailingDelta): with or
 
 
 def order_ops_schemas() -> dict:
-    rates = _obj({"maker": _dec(), "taker": _dec()})
-    half_error = _ref("Error")
-    new_answer = {"oneOf": [_ref("OrderAck"), _ref("OrderResult"), _ref("OrderFull")]}
-    halves = _obj({
-        "cancelResult": _str(enum=["SUCCESS", "FAILURE"]),
-        "newOrderResult": _str(enum=["SUCCESS", "FAILURE", "NOT_ATTEMPTED"]),
-        "cancelResponse": {"oneOf": [_ref("Cancel"), half_error]},
+    rates = obj({"maker": dec(), "taker": dec()})
+    half_error = ref("Error")
+    new_answer = {"oneOf": [ref("OrderAck"), ref("OrderResult"), ref("OrderFull")]}
+    halves = obj({
+        "cancelResult": string(enum=["SUCCESS", "FAILURE"]),
+        "newOrderResult": string(enum=["SUCCESS", "FAILURE", "NOT_ATTEMPTED"]),
+        "cancelResponse": {"oneOf": [ref("Cancel"), half_error]},
         "newOrderResponse": {"oneOf": [new_answer, half_error], "nullable": True},
     })
     return {
         "TestOrderCommission": {"type": "object", "description": "{} without computeCommissionRates", "properties": {
             "standardCommissionForOrder": rates, "specialCommissionForOrder": rates, "taxCommissionForOrder": rates,
-            "discount": _obj({"enabledForAccount": _bool(), "enabledForSymbol": _bool(), "discountAsset": _str(),
-                              "discount": _dec()})}},
+            "discount": obj({"enabledForAccount": boolean(), "enabledForSymbol": boolean(), "discountAsset": string(),
+                              "discount": dec()})}},
         "CancelReplace": halves,
-        "AmendedOrder": _obj({
-            "transactTime": _int(), "executionId": _int("not tracked by the node: -1"),
-            "amendedOrder": _obj({**{k: _str() for k in ("symbol", "origClientOrderId", "clientOrderId", "status",
+        "AmendedOrder": obj({
+            "transactTime": integer(), "executionId": integer("not tracked by the node: -1"),
+            "amendedOrder": obj({**{k: string() for k in ("symbol", "origClientOrderId", "clientOrderId", "status",
                                                        "timeInForce", "type", "side", "selfTradePreventionMode")},
-                                  **{k: _dec() for k in ("price", "qty", "executedQty", "preventedQty", "quoteOrderQty",
+                                  **{k: dec() for k in ("price", "qty", "executedQty", "preventedQty", "quoteOrderQty",
                                                          "cumulativeQuoteQty")},
-                                  "orderId": _int(), "orderListId": _int(), "workingTime": _int()},
+                                  "orderId": integer(), "orderListId": integer(), "workingTime": integer()},
                                  ["symbol", "orderId", "clientOrderId", "qty", "status"])}),
-        "OrderList": _obj({"orderListId": _int(), "contingencyType": _str(enum=["OCO", "OTO"]),
-                           "listStatusType": _str(enum=["EXEC_STARTED", "ALL_DONE"]),
-                           "listOrderStatus": _str(enum=["EXECUTING", "ALL_DONE", "REJECT"]),
-                           "listClientOrderId": _str(), "transactionTime": _int(), "symbol": _str(),
-                           "orders": _array(_obj({"symbol": _str(), "orderId": _int(), "clientOrderId": _str()}))}),
-        "OrderListPlaced": {"allOf": [_ref("OrderList"), _obj({"orderReports": _array({"type": "object"})})]},
-        "CancelReplaceError": _obj({"code": _int("-2021 (one half failed, HTTP 409) or -2022 (both, HTTP 400)"),
-                                    "msg": _str(), "data": _ref("CancelReplace")}),
+        "OrderList": obj({"orderListId": integer(), "contingencyType": string(enum=["OCO", "OTO"]),
+                           "listStatusType": string(enum=["EXEC_STARTED", "ALL_DONE"]),
+                           "listOrderStatus": string(enum=["EXECUTING", "ALL_DONE", "REJECT"]),
+                           "listClientOrderId": string(), "transactionTime": integer(), "symbol": string(),
+                           "orders": array(obj({"symbol": string(), "orderId": integer(), "clientOrderId": string()}))}),
+        "OrderListPlaced": {"allOf": [ref("OrderList"), obj({"orderReports": array({"type": "object"})})]},
+        "CancelReplaceError": obj({"code": integer("-2021 (one half failed, HTTP 409) or -2022 (both, HTTP 400)"),
+                                    "msg": string(), "data": ref("CancelReplace")}),
     }
 
 
 def order_ops_paths(new_order: list[dict]) -> dict:
     """The paths; `new_order` is POST /api/v3/order's parameter list, which both endpoints take."""
     replace_params = new_order + [
-        _p("cancelReplaceMode", _str(enum=["STOP_ON_FAILURE", "ALLOW_FAILURE"]), True,
+        param("cancelReplaceMode", string(enum=["STOP_ON_FAILURE", "ALLOW_FAILURE"]), True,
            "STOP_ON_FAILURE: no new order if the cancel fails; ALLOW_FAILURE: the new order is tried anyway."),
-        _p("cancelOrderId", _int(), False, "This or cancelOrigClientOrderId (both: they must name the same order)."),
-        _p("cancelOrigClientOrderId", _str(pattern=_CLIENT_ID)),
-        _p("cancelNewClientOrderId", _str(pattern=_CLIENT_ID), False,
+        param("cancelOrderId", integer(), False, "This or cancelOrigClientOrderId (both: they must name the same order)."),
+        param("cancelOrigClientOrderId", string(pattern=_CLIENT_ID)),
+        param("cancelNewClientOrderId", string(pattern=_CLIENT_ID), False,
            "The cancel's own client id (default cancel-<orderId>)."),
-        _p("cancelRestrictions", _str(enum=["ONLY_NEW", "ONLY_PARTIALLY_FILLED"])),
-        _p("orderRateLimitExceededMode", _str(enum=["DO_NOTHING", "CANCEL_ONLY"]), False,
+        param("cancelRestrictions", string(enum=["ONLY_NEW", "ONLY_PARTIALLY_FILLED"])),
+        param("orderRateLimitExceededMode", string(enum=["DO_NOTHING", "CANCEL_ONLY"]), False,
            "Past the orders rate limit: DO_NOTHING (default) refuses the whole request (429 -1015); CANCEL_ONLY "
            "still cancels."),
     ]
     replace_errors = {
-        "409": _json(_ref("CancelReplaceError"), "-2021 Order cancel-replace partially failed: data holds both halves"),
+        "409": json_answer(ref("CancelReplaceError"), "-2021 Order cancel-replace partially failed: data holds both halves"),
     }
-    replace = _signed(
-        "Cancel an existing order and send a new order", _json(_ref("CancelReplace")), replace_params, body=True,
+    replace = signed_doc(
+        "Cancel an existing order and send a new order", json_answer(ref("CancelReplace")), replace_params, body=True,
         description="SIGNED. Every parameter is validated first (a bad one: a plain error, nothing canceled). Then "
                     "the cancel, then the new order, which may use the funds the cancel released. Both succeeded: "
                     "200; one: 409 -2021; none: 400 -2022 \"Order cancel-replace failed.\" with data.")
     replace["responses"].update(replace_errors)
-    test = _signed(
-        "Test new order", _json(_ref("TestOrderCommission")),
-        new_order + [_p("computeCommissionRates", _bool(), False, "true: answer the commission rates (weight 20).")],
+    test = signed_doc(
+        "Test new order", json_answer(ref("TestOrderCommission")),
+        new_order + [param("computeCommissionRates", boolean(), False, "true: answer the commission rates (weight 20).")],
         body=True, description="SIGNED. Validated as POST /api/v3/order is (same errors); nothing is placed.")
-    amend = _signed(
-        "Order amend keep priority", _json(_ref("AmendedOrder")),
-        [new_order[0], _p("orderId", _int()), _p("origClientOrderId", _str(pattern=_CLIENT_ID)),
-         _p("newClientOrderId", _str(pattern=_CLIENT_ID), False,
+    amend = signed_doc(
+        "Order amend keep priority", json_answer(ref("AmendedOrder")),
+        [new_order[0], param("orderId", integer()), param("origClientOrderId", string(pattern=_CLIENT_ID)),
+         param("newClientOrderId", string(pattern=_CLIENT_ID), False,
             "The order's client id after the amend (default amend-<orderId>; its current one may be reused)."),
-         _p("newQty", _dec(), True, "The new total quantity: below the order's (-2038 otherwise), on LOT_SIZE.")],
+         param("newQty", dec(), True, "The new total quantity: below the order's (-2038 otherwise), on LOT_SIZE.")],
         body=True, description="SIGNED. Reduces an open order's quantity keeping its place in the queue; what it no "
                                "longer needs frozen is released before the answer. Reported REPLACED on the user data "
                                "stream. At or below the executed quantity the order ends EXPIRED. -2038 with Binance's "
                                "text when the order refuses it.")
-    list_ref = [_p("orderListId", _int()), _p("origClientOrderId", _str(pattern=_CLIENT_ID))]
+    list_ref = [param("orderListId", integer()), param("origClientOrderId", string(pattern=_CLIENT_ID))]
     leg = []
     for where in ("above", "below"):
-        leg += [_p(f"{where}Type", _str(enum=["LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS",
+        leg += [param(f"{where}Type", string(enum=["LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS",
                                               "STOP_LOSS_LIMIT"]), True),
-                _p(f"{where}ClientOrderId", _str(pattern=_CLIENT_ID)), _p(f"{where}Price", _dec()),
-                _p(f"{where}StopPrice", _dec()), _p(f"{where}TrailingDelta", _int(), False, _TRAILING),
-                _p(f"{where}TimeInForce", _str(enum=["GTC", "IOC", "FOK"]))]
-    oco_params = [new_order[0], _p("side", _str(enum=["BUY", "SELL"]), True), _p("quantity", _dec(), True),
-                  _p("listClientOrderId", _str(pattern=_CLIENT_ID)), *leg,
-                  _p("newOrderRespType", _str(enum=["ACK", "RESULT", "FULL"])),
-                  _p("selfTradePreventionMode", _str())]
-    legacy_params = [new_order[0], _p("side", _str(enum=["BUY", "SELL"]), True), _p("quantity", _dec(), True),
-                     _p("price", _dec(), True, "The LIMIT_MAKER leg's price."),
-                     _p("stopPrice", _dec(), True, "The stop leg's stop price."),
-                     _p("stopLimitPrice", _dec(), False, "A STOP_LOSS_LIMIT's price (else a STOP_LOSS)."),
-                     _p("stopLimitTimeInForce", _str(enum=["GTC", "IOC", "FOK"])),
-                     _p("trailingDelta", _int(), False, _TRAILING),
-                     _p("listClientOrderId", _str(pattern=_CLIENT_ID)), _p("limitClientOrderId", _str()),
-                     _p("stopClientOrderId", _str()), _p("newOrderRespType", _str(enum=["ACK", "RESULT", "FULL"]))]
+                param(f"{where}ClientOrderId", string(pattern=_CLIENT_ID)), param(f"{where}Price", dec()),
+                param(f"{where}StopPrice", dec()), param(f"{where}TrailingDelta", integer(), False, _TRAILING),
+                param(f"{where}TimeInForce", string(enum=["GTC", "IOC", "FOK"]))]
+    oco_params = [new_order[0], param("side", string(enum=["BUY", "SELL"]), True), param("quantity", dec(), True),
+                  param("listClientOrderId", string(pattern=_CLIENT_ID)), *leg,
+                  param("newOrderRespType", string(enum=["ACK", "RESULT", "FULL"])),
+                  param("selfTradePreventionMode", string())]
+    legacy_params = [new_order[0], param("side", string(enum=["BUY", "SELL"]), True), param("quantity", dec(), True),
+                     param("price", dec(), True, "The LIMIT_MAKER leg's price."),
+                     param("stopPrice", dec(), True, "The stop leg's stop price."),
+                     param("stopLimitPrice", dec(), False, "A STOP_LOSS_LIMIT's price (else a STOP_LOSS)."),
+                     param("stopLimitTimeInForce", string(enum=["GTC", "IOC", "FOK"])),
+                     param("trailingDelta", integer(), False, _TRAILING),
+                     param("listClientOrderId", string(pattern=_CLIENT_ID)), param("limitClientOrderId", string()),
+                     param("stopClientOrderId", string()), param("newOrderRespType", string(enum=["ACK", "RESULT", "FULL"]))]
     oco_text = ("SIGNED. Two orders of which the first to work (trade, or trigger) cancels the other, decided in "
                 "Match with the command that causes it; canceling one leg cancels both. One leg LIMIT_MAKER / "
                 "TAKE_PROFIT(_LIMIT), the other STOP_LOSS(_LIMIT) (-2010 'Unsupported order combination'); funds "
                 "frozen once. -2010 'The relationship of the prices for the orders is not correct.' where a leg "
                 "would take or trigger at once. Counts two orders.")
-    oto_params = [new_order[0], _p("listClientOrderId", _str(pattern=_CLIENT_ID)),
-                  _p("newOrderRespType", _str(enum=["ACK", "RESULT", "FULL"])), _p("selfTradePreventionMode", _str())]
+    oto_params = [new_order[0], param("listClientOrderId", string(pattern=_CLIENT_ID)),
+                  param("newOrderRespType", string(enum=["ACK", "RESULT", "FULL"])), param("selfTradePreventionMode", string())]
     for leg, types in (("working", ["LIMIT", "LIMIT_MAKER"]),
                        ("pending", ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                                     "TAKE_PROFIT_LIMIT"])):
-        oto_params += [_p(f"{leg}Type", _str(enum=types), True), _p(f"{leg}Side", _str(enum=["BUY", "SELL"]), True),
-                       _p(f"{leg}Quantity", _dec(), True), _p(f"{leg}Price", _dec()),
-                       _p(f"{leg}ClientOrderId", _str(pattern=_CLIENT_ID)),
-                       _p(f"{leg}TimeInForce", _str(enum=["GTC", "IOC", "FOK"]))]
-    oto_params += [_p("pendingStopPrice", _dec()), _p("pendingTrailingDelta", _int(), False, _TRAILING)]
-    oto = _signed("New order list OTO", _json(_ref("OrderListPlaced")), oto_params, body=True,
+        oto_params += [param(f"{leg}Type", string(enum=types), True), param(f"{leg}Side", string(enum=["BUY", "SELL"]), True),
+                       param(f"{leg}Quantity", dec(), True), param(f"{leg}Price", dec()),
+                       param(f"{leg}ClientOrderId", string(pattern=_CLIENT_ID)),
+                       param(f"{leg}TimeInForce", string(enum=["GTC", "IOC", "FOK"]))]
+    oto_params += [param("pendingStopPrice", dec()), param("pendingTrailingDelta", integer(), False, _TRAILING)]
+    oto = signed_doc("New order list OTO", json_answer(ref("OrderListPlaced")), oto_params, body=True,
                   description="SIGNED. A working order (LIMIT / LIMIT_MAKER) and a pending order placed by Match when "
                               "the working one has filled (PENDING_NEW until then); each holds its funds from entry; "
                               "canceling either cancels both. Counts two orders.")
     otoco_params = [p for p in oto_params if not p["name"].startswith("pending")] + [
-        _p("pendingSide", _str(enum=["BUY", "SELL"]), True), _p("pendingQuantity", _dec(), True)]
+        param("pendingSide", string(enum=["BUY", "SELL"]), True), param("pendingQuantity", dec(), True)]
     for where in ("Above", "Below"):
-        otoco_params += [_p(f"pending{where}Type", _str(enum=["LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT",
+        otoco_params += [param(f"pending{where}Type", string(enum=["LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT",
                                                               "STOP_LOSS", "STOP_LOSS_LIMIT"]), where == "Above"),
-                         _p(f"pending{where}ClientOrderId", _str(pattern=_CLIENT_ID)), _p(f"pending{where}Price", _dec()),
-                         _p(f"pending{where}StopPrice", _dec()),
-                         _p(f"pending{where}TrailingDelta", _int(), False, _TRAILING),
-                         _p(f"pending{where}TimeInForce", _str(enum=["GTC", "IOC", "FOK"]))]
-    refused_otoco = _signed("New order list OTOCO", _json(_ref("OrderListPlaced")), otoco_params, body=True,
+                         param(f"pending{where}ClientOrderId", string(pattern=_CLIENT_ID)), param(f"pending{where}Price", dec()),
+                         param(f"pending{where}StopPrice", dec()),
+                         param(f"pending{where}TrailingDelta", integer(), False, _TRAILING),
+                         param(f"pending{where}TimeInForce", string(enum=["GTC", "IOC", "FOK"]))]
+    refused_otoco = signed_doc("New order list OTOCO", json_answer(ref("OrderListPlaced")), otoco_params, body=True,
                             description="SIGNED. An OTO whose pending orders are an OCO pair (the OCO's rules), placed "
                                         "together when the working order fills. Counts three orders.")
     lists = {
-        "/api/v3/orderList/oco": {"post": _signed("New order list OCO", _json(_ref("OrderListPlaced")), oco_params,
+        "/api/v3/orderList/oco": {"post": signed_doc("New order list OCO", json_answer(ref("OrderListPlaced")), oco_params,
                                                   body=True, description=oco_text)},
-        "/api/v3/order/oco": {"post": _signed("New OCO (deprecated)", _json(_ref("OrderListPlaced")), legacy_params,
+        "/api/v3/order/oco": {"post": signed_doc("New OCO (deprecated)", json_answer(ref("OrderListPlaced")), legacy_params,
                                               body=True, description=oco_text)},
         "/api/v3/orderList/oto": {"post": oto},
         "/api/v3/orderList/otoco": {"post": refused_otoco},
         "/api/v3/orderList": {
-            "get": _signed("Query order list", _json(_ref("OrderList")), list_ref,
+            "get": signed_doc("Query order list", json_answer(ref("OrderList")), list_ref,
                            description="SIGNED. -2013 'Order list does not exist.' for none of the account's."),
-            "delete": _signed("Cancel order list", _json(_ref("OrderListPlaced")),
-                              [new_order[0], _p("orderListId", _int()), _p("listClientOrderId", _str()),
-                               _p("newClientOrderId", _str(pattern=_CLIENT_ID))], body=True,
+            "delete": signed_doc("Cancel order list", json_answer(ref("OrderListPlaced")),
+                              [new_order[0], param("orderListId", integer()), param("listClientOrderId", string()),
+                               param("newClientOrderId", string(pattern=_CLIENT_ID))], body=True,
                               description="SIGNED. Both legs canceled; a list not open: -2011."),
         },
-        "/api/v3/allOrderList": {"get": _signed("Query all order lists", _json(_array(_ref("OrderList"))),
-                                                [_p("fromId", _int()), _p("startTime", _int()), _p("endTime", _int()),
-                                                 _p("limit", _int(maximum=1000, default=500))])},
-        "/api/v3/openOrderList": {"get": _signed("Query open order lists", _json(_array(_ref("OrderList"))), [])},
+        "/api/v3/allOrderList": {"get": signed_doc("Query all order lists", json_answer(array(ref("OrderList"))),
+                                                [param("fromId", integer()), param("startTime", integer()), param("endTime", integer()),
+                                                 param("limit", integer(maximum=1000, default=500))])},
+        "/api/v3/openOrderList": {"get": signed_doc("Query open order lists", json_answer(array(ref("OrderList"))), [])},
     }
     return lists | {
         "/api/v3/order/test": {"post": test},

@@ -4,7 +4,7 @@ trading.py's): OCO placed (POST /api/v3/orderList/oco, the deprecated POST /api/
 and queried (GET /api/v3/orderList, allOrderList, openOrderList; `orderList.status`,
 `allOrderLists`, `openOrderLists.status`). The one-cancels-the-other rule is Match's
 (engine/oco.py), the shared hold Acquiring's and Settlement's (stages/orderlists.py); these
-operations only take and answer. Routes: orderops.add_routes; WebSocket methods: wsapi.METHODS.
+operations only take and answer. Routes: orderops.add_routes; WebSocket methods: wsmethods.METHODS.
 
 OTO and OTOCO lists (POST /api/v3/orderList/oto, /otoco; `orderList.place.oto`, `.otoco`)
 likewise: the pending order (an OTOCO's pending OCO pair) is placed by Match when the working order
@@ -17,11 +17,12 @@ import asyncio
 
 from aiohttp import web
 
-from ..binance import errors, orderlists, params
+from ..binance import errors, orderlists, params, queryparams
 from ..binance.errors import ApiError
-from ..model.commands import Cancel, NewOco, NewOrder, NewOto, NewOtoco
+from ..model.commands import Cancel, NewOco, NewOto, NewOtoco
 from ..model.reasons import Reason
-from ..stages.acquiring import CommandError, Waiter, cancel_client_id
+from ..stages.accepting import CommandError
+from ..stages.acquiring import Waiter, cancel_client_id
 from . import trading
 from .plumbing import HISTORY, INTAKE, STAGE, commit, read_fresh
 
@@ -58,10 +59,7 @@ async def _new_list(app: web.Application, account_id: int, p: Params, deadline: 
         raise errors.refusal(Reason.DUPLICATE_ORDER)
     loop = asyncio.get_running_loop()
     waiters = [_waiter(loop, oco.resp_type == "FULL") for _ in oco.legs]
-    legs = tuple(NewOrder(account_id, oco.symbol, leg.side.name, leg.type.name, leg.time_in_force.name, leg.price,
-                          leg.qty, leg.quote_qty, leg.client_order_id or "", leg.stp.name, 0, stop_price=leg.stop_price,
-                          trailing_delta=leg.trailing_delta)
-                 for leg in oco.legs)
+    legs = tuple(leg.command(account_id) for leg in oco.legs)
     await app[INTAKE].admit(deadline)
     command = {"OTO": NewOto, "OTOCO": NewOtoco}.get(kind, NewOco)(account_id, oco.symbol, 0, legs, cid or "")
     new = {"OTO": stage.new_oto, "OTOCO": stage.new_otoco}.get(kind, stage.new_oco)
@@ -177,7 +175,7 @@ async def all_order_lists(app: web.Application, account_id: int, p: Params, dead
     at most 1000)."""
     stage = app[STAGE]
     from_id = params.parse_int(p, "fromId")
-    start, end = params.parse_time_range(p)
+    start, end = queryparams.parse_time_range(p)
     if from_id is not None and (start is not None or end is not None):
         raise errors.bad_combination()
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)

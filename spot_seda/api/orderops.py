@@ -19,11 +19,12 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from ..binance import errors, orderops, params, views
+from ..binance import errors, orderops, orderparams, views
 from ..binance.errors import ApiError
-from ..model.commands import Amend, Cancel, NewOrder
+from ..model.commands import Amend, Cancel
 from ..model.reasons import Reason
-from ..stages.acquiring import CommandError, Waiter, cancel_client_id
+from ..stages.accepting import CommandError
+from ..stages.acquiring import Waiter, cancel_client_id
 from .admission import deadline_of
 from . import orderlists, trading
 from .plumbing import INTAKE, STAGE, commit, now_ms, signed
@@ -40,9 +41,7 @@ async def test_order(app: web.Application, account_id: int, p: dict, deadline: f
     stage = app[STAGE]
     order, compute = orderops.parse_test_order(p, stage.rules)
     try:  # the filters that depend on the account's open orders and the recent trades, too
-        stage.check_filters(NewOrder(account_id, order.symbol, order.side.name, order.type.name,
-                                     order.time_in_force.name, order.price, order.qty, order.quote_qty, "", order.stp.name,
-                                     0), now_ms())
+        stage.check_filters(order.command(account_id), now_ms())
     except CommandError as exc:
         raise errors.refusal(exc.reason) from None
     return orderops.commission_rates_json(stage.rules[order.symbol]) if compute else {}
@@ -93,7 +92,7 @@ async def _cancel(app: web.Application, account_id: int, cmd: orderops.CancelRep
     symbol = cmd.order.symbol
     order = stage.find_order(account_id, cmd.cancel_order_id, cmd.cancel_orig_client_order_id)
     if order is None or order["symbol"] != symbol or \
-            not params.order_matches_ref(order, cmd.cancel_order_id, cmd.cancel_orig_client_order_id):
+            not orderparams.order_matches_ref(order, cmd.cancel_order_id, cmd.cancel_orig_client_order_id):
         return errors.refusal(Reason.UNKNOWN_ORDER)
     order_id = order["order_id"]
     answer = asyncio.get_running_loop().create_future()
@@ -141,7 +140,7 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
     cmd = orderops.parse_amend(p, stage.rules)
     order = stage.find_order(account_id, cmd.order_id, cmd.orig_client_order_id)
     if order is None or order["symbol"] != cmd.symbol or \
-            not params.order_matches_ref(order, cmd.order_id, cmd.orig_client_order_id) or \
+            not orderparams.order_matches_ref(order, cmd.order_id, cmd.orig_client_order_id) or \
             order["order_id"] not in stage.account(account_id).open_orders:
         raise errors.refusal(Reason.UNKNOWN_ORDER, errors.AMEND)
     if cmd.new_qty >= order["qty"]:  # (Match decides again on the order's exact state)

@@ -18,7 +18,8 @@ from ..accounts import Accounts
 from ..bus.base import FENCED_EXIT, Fenced
 from ..journal import Journal, JournalError
 from ..model.commands import ENCODER as COMMANDS
-from ..stages.acquiring import AcquiringStage, CommandError
+from ..stages.accepting import CommandError
+from ..stages.acquiring import AcquiringStage
 from ..binance import auth, errors
 from ..binance.errors import ApiError
 from .intake import Intake

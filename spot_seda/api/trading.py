@@ -4,7 +4,7 @@ parameters (name -> text) and the loop time by which it must be answered, and re
 JSON document or raises ApiError / CommandError.
 
 REST (rest.py: POST /api/v3/order, ...) and the WebSocket API (wsapi.py: `order.place`, ...) both call
-these, so an order is validated (binance/params.py), frozen and journaled (AcquiringStage, commit:
+these, so an order is validated (binance/orderparams.py), frozen and journaled (AcquiringStage, commit:
 journal then Outbox) and answered (Waiter) by one code path, whichever way it came. Authentication
 and the ORDERS rate limit stay with the transport (a header and a query string there, JSON params
 and a logged-on session here)."""
@@ -15,11 +15,12 @@ import asyncio
 
 from aiohttp import web
 
-from ..binance import errors, params, views
-from ..model.commands import Cancel, NewOrder
+from ..binance import errors, orderparams, params, queryparams, views
+from ..model.commands import Cancel
 from ..model.enums import OrderType
 from ..model.reasons import Reason
-from ..stages.acquiring import CommandError, Waiter, cancel_client_id
+from ..stages.accepting import CommandError
+from ..stages.acquiring import Waiter, cancel_client_id
 from .intake import Intake
 from .plumbing import HISTORY, INTAKE, STAGE, commit, now_ms, read_fresh
 from .ratelimit import LIMITER
@@ -30,8 +31,8 @@ Params = dict[str, str]
 async def place_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
     """POST /api/v3/order, `order.place`: the ACK, RESULT or FULL answer."""
     stage = app[STAGE]
-    cmd = params.parse_new_order(p, stage.rules)
-    params.check_new_order_params(p)
+    cmd = orderparams.parse_new_order(p, stage.rules)
+    orderparams.check_new_order_params(p)
     rules = stage.rules[cmd.symbol]
     resp_type = cmd.resp_type
     answer: asyncio.Future | None = None
@@ -42,13 +43,9 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
         answer = asyncio.get_running_loop().create_future()
         waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
                         fills=[] if resp_type == "FULL" else None)
-    tif = cmd.time_in_force.name
     intake: Intake = app[INTAKE]
     await intake.admit(deadline)
-    order, accepted, outputs = stage.new_order(NewOrder(
-        account_id, cmd.symbol, cmd.side.name, cmd.type.name, tif, cmd.price, cmd.qty, cmd.quote_qty,
-        cmd.client_order_id or "", cmd.stp.name, 0, stop_price=cmd.stop_price, trailing_delta=cmd.trailing_delta),
-        waiter)
+    order, accepted, outputs = stage.new_order(cmd.command(account_id), waiter)
     try:
         await commit(app, accepted, outputs, deadline)
     except errors.ApiError:  # -1007: accepted, not yet durable; the client finds it by its client id
@@ -70,7 +67,7 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
 async def query_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
     """GET /api/v3/order, `order.status`: the stage's view of the order, else the history's."""
     stage = app[STAGE]
-    symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
+    symbol, order_id, client_id = orderparams.parse_order_ref(p, stage.rules)
     await read_fresh(app)
     order = stage.find_order(account_id, order_id, client_id)
     if order is None:
@@ -78,7 +75,7 @@ async def query_order(app: web.Application, account_id: int, p: Params, deadline
             app[HISTORY].order_by_client_id(account_id, client_id)
         if order is not None and order["account"] != account_id:
             order = None
-    if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
+    if order is None or order["symbol"] != symbol or not orderparams.order_matches_ref(order, order_id, client_id):
         raise errors.order_does_not_exist()
     return views.order_json(order, stage.rules[symbol])
 
@@ -89,11 +86,11 @@ async def cancel_order(app: web.Application, account_id: int, p: Params, deadlin
     ONLY_NEW / ONLY_PARTIALLY_FILLED is checked by Match, where the order's state is exact (-2011
     "Order was not canceled due to cancel restrictions." when not met)."""
     stage = app[STAGE]
-    symbol, order_id, client_id = params.parse_order_ref(p, stage.rules)
+    symbol, order_id, client_id = orderparams.parse_order_ref(p, stage.rules)
     cancel_id = params.parse_client_order_id(p) or ""
-    restrictions = params.parse_cancel_restrictions(p)
+    restrictions = orderparams.parse_cancel_restrictions(p)
     order = stage.find_order(account_id, order_id, client_id)
-    if order is None or order["symbol"] != symbol or not params.order_matches_ref(order, order_id, client_id):
+    if order is None or order["symbol"] != symbol or not orderparams.order_matches_ref(order, order_id, client_id):
         raise errors.refusal(Reason.UNKNOWN_ORDER)
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
@@ -174,7 +171,7 @@ async def all_orders(app: web.Application, account_id: int, p: Params, deadline:
     """GET /api/v3/allOrders, `allOrders`."""
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
-    start, end = params.parse_time_range(p)
+    start, end = queryparams.parse_time_range(p)
     order_id, limit = params.parse_int(p, "orderId"), params.parse_limit(p, "limit", default=500, maximum=1000)
     await read_fresh(app)
     rows = app[HISTORY].all_orders(account_id, symbol, order_id=order_id, start_time=start, end_time=end, limit=limit)
@@ -186,7 +183,7 @@ async def my_trades(app: web.Application, account_id: int, p: Params, deadline: 
     """GET /api/v3/myTrades, `myTrades`."""
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
-    order_id, from_id, start, end = params.parse_my_trades_window(p)
+    order_id, from_id, start, end = queryparams.parse_my_trades_window(p)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     await read_fresh(app)
     rows = app[HISTORY].my_trades(account_id, symbol, from_id=from_id, start_time=start, end_time=end,

@@ -1,19 +1,5 @@
-"""The WebSocket face of the Push stage: Binance market streams, user data streams and raw change
-logs over aiohttp on uvloop.
-
-Endpoints (binance-spot-api-docs web-socket-streams.md, web-socket-api.md, user-data-stream.md):
-- `/ws/<stream>`, `/ws` (no stream yet), `/stream?streams=<a>/<b>` (combined: `{"stream", "data"}`),
-  and live `SUBSCRIBE` / `UNSUBSCRIBE` / `LIST_SUBSCRIPTIONS` requests on any of them;
-- `/ws/<listenKey>` (legacy user data stream; the key comes from REST /api/v3/userDataStream);
-- `/ws-api/v3` with `userDataStream.subscribe.signature` / `userDataStream.unsubscribe`: events
-  arrive as `{"subscriptionId": N, "event": {...}}`. (The WebSocket API with trading is Acquiring's,
-  on the HTTP port: wsapi.py; its user data comes from here through relay.py's internal link.)
-
-Raw change logs (`changelog@<Topic>`, stages/push.py): a connection whose handshake carries the
-node's admin token (`X-Admin-Token`, as the REST admin endpoints) gets whole entries of every topic;
-any other gets the public topics only (KLineChangeLog, and TradeChangeLog without account and order
-ids), and asking for OrderChangeLog or BalanceChangeLog is refused (code 2; HTTP 401 at the
-handshake). A wrong token is refused at the handshake (401, -2015).
+"""The Push stage's WebSocket server: Binance market streams, user data streams and raw change
+logs over aiohttp on uvloop (the endpoints and what each may ask for: wsproto.py).
 
 Fan-out: an event is encoded once and framed once per wrapping (a server frame is unmasked, so the
 same bytes serve every client); each client's frames of one Bus batch go out in one transport write.
@@ -32,296 +18,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from urllib.parse import unquote
 from weakref import WeakKeyDictionary
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ..accounts import Accounts
-from ..listenkeys import ListenKeys, looks_like_key
+from ..listenkeys import ListenKeys
 from ..runtime.busreader import BusReader
-from ..stages.push import PRIVATE_TOPICS, PushStage, changelog_stream
-from ..stages.pushuser import user_stream
-from ..binance import auth, errors
+from ..stages.push import PushStage
+from ..binance import errors
 from ..binance import streams as S
-from ..binance.errors import ApiError
 from .fanout import GOING_AWAY, Client, Hub, text_frame
 from .plumbing import json_parser_errors
 from .relay import INTERNAL_PATH, serve_relay
+from .wsproto import ACCOUNTS, HUB, KEYS, NOTICES, STAGE, combined_stream, raw_stream, ws_api
 
 log = logging.getLogger("spot_seda.ws")
 
-#: server ping period; a client that does not answer within half of it is closed (aiohttp heartbeat)
-HEARTBEAT_S = 20.0  # Binance pings every 20 s
-MAX_STREAMS = 1024  # per connection, as Binance
 LISTEN_KEY_CHECK_S = 30.0
 
 _encode = msgspec.json.Encoder().encode
-_decode = msgspec.json.decode
-
-
-# ------------------------------------------------------------------------------------ app
-
-STAGE = web.AppKey("stage", PushStage)
-HUB = web.AppKey("hub", Hub)
-KEYS = web.AppKey("listen_keys", ListenKeys)
-ACCOUNTS = web.AppKey("accounts", object)
-#: client -> how it is told of a shutdown: "raw", "combined" or "api" (the relay links are not told)
-NOTICES = web.AppKey("shutdown_notices", WeakKeyDictionary)
-
-
-def _stream_request_error(code: int, msg: str, req_id=None) -> bytes:
-    return _encode({"code": code, "msg": msg, "id": req_id})
-
-
-def _is_admin(request: web.Request) -> bool:
-    """Whether the handshake carries the admin token; a wrong one raises (-2015, 401): an operator
-    who sent one wants to know it is wrong, not to get the public streams silently."""
-    presented = request.headers.get("X-Admin-Token")
-    if presented is None:
-        return False
-    auth.check_admin_token(request.app[STAGE].ctx.settings.node.admin_token, presented)
-    return True
-
-
-def _resolve(app: web.Application, name: str, admin: bool) -> tuple[str, str] | None:
-    """(internal stream, display name) of a market stream or a live listen key; None otherwise.
-    Raises ApiError for a private change log asked for without the admin token."""
-    stage = app[STAGE]
-    try:
-        stream = S.parse_stream(name, stage.rules)
-    except S.StreamError:
-        pass
-    else:
-        if stream.kind != "changelog":
-            return stream.name, stream.name
-        if not admin and stream.arg in PRIVATE_TOPICS:
-            raise errors.private_stream(stream.name)
-        return changelog_stream(stream.arg, admin), stream.name
-    if looks_like_key(name):
-        account = app[KEYS].account_of(name)
-        if account is not None:
-            return user_stream(account), name
-    return None
-
-
-async def _open(request: web.Request, combined: bool, admin: bool = False,
-                api: bool = False) -> tuple[web.WebSocketResponse, Client]:
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
-    await ws.prepare(request)
-    client = Client(ws, request.transport, combined, admin)
-    request.app[HUB].add(client)
-    request.app[NOTICES][client] = "api" if api else "combined" if combined else "raw"
-    return ws, client
-
-
-async def raw_stream(request: web.Request) -> web.StreamResponse:
-    """`/ws` and `/ws/<stream or listenKey>`: raw payloads."""
-    name = request.match_info.get("name", "")
-    initial = []
-    try:
-        admin = _is_admin(request)
-        found = _resolve(request.app, name, admin) if name else None
-    except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
-    if name:
-        if found is None and looks_like_key(name):
-            return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
-        if found is not None:
-            initial.append((found[0], name))
-    return await _session(request, initial, combined=False, admin=admin)
-
-
-def _query_streams(request: web.Request) -> list[str]:
-    """The names in a combined stream's `streams=`, a `+` kept as written (the time zone of
-    `@kline_1d@+08:00`), not read as a form's space."""
-    for part in request.rel_url.raw_query_string.split("&"):
-        key, _, value = part.partition("=")
-        if key == "streams":
-            return [n for n in unquote(value).split("/") if n]
-    return []
-
-
-async def combined_stream(request: web.Request) -> web.StreamResponse:
-    """`/stream?streams=a/b/c`: every event wrapped as {"stream": name, "data": payload}."""
-    names = _query_streams(request)
-    initial = []
-    try:
-        admin = _is_admin(request)
-        resolved = [(name, _resolve(request.app, name, admin)) for name in names[:MAX_STREAMS]]
-    except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
-    for name, found in resolved:
-        if found is None:
-            if looks_like_key(name):
-                return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
-            return web.json_response({"code": 2, "msg": f"Invalid request: unknown stream '{name}'"}, status=400)
-        initial.append((found[0], found[1]))
-    return await _session(request, initial, combined=True, admin=admin)
-
-
-async def _session(request: web.Request, initial: list[tuple[str, str]], combined: bool,
-                   admin: bool = False) -> web.StreamResponse:
-    hub = request.app[HUB]
-    ws, client = await _open(request, combined, admin)
-    for stream, display in initial:
-        hub.subscribe(client, stream, display if combined else None)
-        if looks_like_key(display):
-            client.listen_keys[display] = stream
-    try:
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                try:
-                    reply = _stream_control(request.app, client, msg.data)
-                except Exception:  # a bug: answered (as REST answers -1000), the connection kept
-                    log.exception("unexpected error on a stream request")
-                    reply = _stream_request_error(-1000, "An unknown error occurred while processing the request.")
-                client.write(text_frame(reply))
-            elif msg.type == WSMsgType.BINARY:
-                client.write(text_frame(_stream_request_error(3, "Invalid JSON: binary frames are not accepted")))
-    finally:
-        hub.end(client, ws)
-    return ws
-
-
-def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
-    """Answer one SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS request (Binance's replies and codes)."""
-    try:
-        req = _decode(text)
-    except msgspec.DecodeError as exc:
-        return _stream_request_error(3, f"Invalid JSON: {exc}")
-    except RecursionError:  # e.g. `[` ten thousand times
-        return _stream_request_error(3, "Invalid JSON: nested too deeply")
-    if not isinstance(req, dict):
-        return _stream_request_error(2, "Invalid request: expected a JSON object")
-    req_id = req.get("id")
-    if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, (int, str)) or
-                               (isinstance(req_id, int) and not 0 <= req_id < 2**63) or
-                               (isinstance(req_id, str) and len(req_id) > 64)):
-        return _stream_request_error(2, "Invalid request: request ID must be an unsigned integer", None)
-    unknown = set(req) - {"id", "method", "params"}
-    if unknown:
-        return _stream_request_error(0, f"Unknown property: {sorted(unknown)[0]}", req_id)
-    method = req.get("method")
-    if method not in ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS"):
-        if method is None:
-            return _stream_request_error(2, "Invalid request: missing field `method`", req_id)
-        return _stream_request_error(
-            2, f"Invalid request: unknown variant `{method}`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, "
-               "`LIST_SUBSCRIPTIONS`", req_id)
-    hub = app[HUB]
-    if method == "LIST_SUBSCRIPTIONS":
-        names = [w if isinstance(w, str) else s.removeprefix("admin:") for s, w in client.streams.items()]
-        return _encode({"result": names, "id": req_id})
-    params = req.get("params")
-    if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
-        return _stream_request_error(2, "Invalid request: `params` must be a list of stream names", req_id)
-    resolved = []
-    for name in params:
-        try:
-            found = _resolve(app, name, client.admin)
-        except ApiError as exc:
-            return _stream_request_error(exc.code, exc.msg, req_id)
-        if found is None:
-            return _stream_request_error(2, f"Invalid request: unknown stream '{name}'", req_id)
-        resolved.append(found)
-    if method == "SUBSCRIBE":
-        if len(set(client.streams) | {s for s, _ in resolved}) > MAX_STREAMS:
-            return _stream_request_error(2, f"Invalid request: too many streams (at most {MAX_STREAMS})", req_id)
-        for stream, display in resolved:
-            hub.subscribe(client, stream, display if client.combined else None)
-            if looks_like_key(display):
-                client.listen_keys[display] = stream
-    else:
-        for stream, display in resolved:
-            hub.unsubscribe(client, stream)
-            client.listen_keys.pop(display, None)
-    return _encode({"result": None, "id": req_id})
-
-
-# ------------------------------------------------------------------------ WebSocket API
-
-
-def _api_reply(req_id, status: int, result=None, error: tuple[int, str] | None = None) -> bytes:
-    if error is not None:
-        return _encode({"id": req_id, "status": status, "error": {"code": error[0], "msg": error[1]}})
-    return _encode({"id": req_id, "status": status, "result": result})
-
-
-async def ws_api(request: web.Request) -> web.StreamResponse:
-    """`/ws-api/v3`: the user data stream methods of Binance's WebSocket API."""
-    hub = request.app[HUB]
-    ws, client = await _open(request, combined=False, api=True)
-    try:
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                try:
-                    reply = _api_call(request.app, client, msg.data)
-                except Exception:  # a bug: answered (as REST answers -1000), the connection kept
-                    log.exception("unexpected error on a WebSocket API request")
-                    err = errors.unknown()
-                    reply = _api_reply(None, err.status, error=(err.code, err.msg))
-                client.write(text_frame(reply))
-            elif msg.type == WSMsgType.BINARY:
-                err = errors.binary_frame()
-                client.write(text_frame(_api_reply(None, err.status, error=(err.code, err.msg))))
-    finally:
-        hub.end(client, ws)
-    return ws
-
-
-def _api_call(app: web.Application, client: Client, text: str) -> bytes:
-    try:
-        req = _decode(text)
-    except msgspec.DecodeError:
-        return _api_reply(None, 400, error=(-1135, "Invalid JSON Request"))
-    except RecursionError:  # e.g. `[` ten thousand times
-        err = errors.json_too_deep()
-        return _api_reply(None, err.status, error=(err.code, err.msg))
-    if not isinstance(req, dict):
-        return _api_reply(None, 400, error=(-1135, "Invalid JSON Request"))
-    req_id = req.get("id")
-    method = req.get("method")
-    params = req.get("params", {})
-    if not isinstance(params, dict):
-        return _api_reply(req_id, 400, error=(-1135, "Invalid JSON Request"))
-    hub = app[HUB]
-    try:
-        if method == "ping":
-            return _api_reply(req_id, 200, {})
-        if method == "time":
-            return _api_reply(req_id, 200, {"serverTime": time.time_ns() // 1_000_000})
-        if method == "userDataStream.subscribe.signature":
-            account_id = _authenticate(app, params)
-            stream = user_stream(account_id)
-            existing = client.streams.get(stream)
-            if isinstance(existing, int):
-                return _api_reply(req_id, 200, {"subscriptionId": existing})
-            sub_id = client.next_sub
-            client.next_sub += 1
-            hub.subscribe(client, stream, sub_id)
-            return _api_reply(req_id, 200, {"subscriptionId": sub_id})
-        if method == "userDataStream.unsubscribe":
-            wanted = params.get("subscriptionId")
-            if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, int)):
-                raise ApiError(-1100, "Illegal characters found in parameter 'subscriptionId'.")
-            mine = [s for s, w in client.streams.items() if isinstance(w, int) and wanted in (None, w)]
-            if wanted is not None and not mine:
-                raise ApiError(-2035, "User Data Stream subscription not found.")
-            for stream in mine:
-                hub.unsubscribe(client, stream)
-            return _api_reply(req_id, 200, {})
-        if not isinstance(method, str) or not method:
-            raise ApiError(-1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.")
-        raise ApiError(-1020, "This operation is not supported.")
-    except ApiError as exc:
-        return _api_reply(req_id, exc.status if 400 <= exc.status < 500 else 400, error=(exc.code, exc.msg))
-
-
-def _authenticate(app: web.Application, params: dict) -> int:
-    """The account of a signed WebSocket API request (apiKey, timestamp, recvWindow, signature)."""
-    return auth.verify_ws_request(app[ACCOUNTS], params, time.time_ns() // 1_000_000).account_id
 
 
 # ---------------------------------------------------------------------------------- serving

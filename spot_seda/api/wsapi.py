@@ -24,11 +24,7 @@ REQUEST_WEIGHT, the connection itself 2; `order.place`, `order.cancelReplace` an
 the HTTP side (503, -1003). `rateLimits` is in every answer when the node has limits, unless
 `returnRateLimits=false` (the URL's query or the request's params).
 
-Order lists (`orderList.place.oco`, `.oto`, `.otoco`, the deprecated `orderList.place`,
-`orderList.status`, `orderList.cancel`, `openOrderLists.status`, `allOrderLists`) run REST's
-operations (orderlists.py).
-
-Not served here: SBE, `timeUnit=MICROSECOND` and other methods: -1020.
+The methods and the operations they run: wsmethods.py.
 """
 
 from __future__ import annotations
@@ -36,8 +32,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import NamedTuple
 from weakref import WeakSet
 
 import msgspec
@@ -46,13 +40,13 @@ from aiohttp import WSMsgType, web
 from ..model.reasons import Reason
 from ..binance import auth, errors
 from ..binance.errors import ApiError
-from ..stages.acquiring import CommandError
-from . import market, orderlists, orderops, trading
+from ..stages.accepting import CommandError
 from .admission import ADMISSION
 from .fanout import GOING_AWAY, POLICY_VIOLATION, Client, Hub, text_frame
 from .plumbing import ACCOUNTS, STAGE
 from .ratelimit import LIMITER, client_key, weight_of
 from .relay import UserDataRelay
+from .wsmethods import METHODS, text_params
 
 log = logging.getLogger("spot_seda.wsapi")
 
@@ -61,65 +55,9 @@ CONNECT_WEIGHT = 2  # Binance: "Connecting to WebSocket API costs 2 weight."
 SESSION_WEIGHT = 2  # session.* and userDataStream.*
 MAX_SUBSCRIPTIONS = 1000  # active user data subscriptions per connection (Binance)
 HEARTBEAT_S = 20.0  # Binance pings every 20 s
-#: params that are the envelope's business, never the operation's
-ENVELOPE_PARAMS = frozenset({"apiKey", "signature", "returnRateLimits"})
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
-
-Public = Callable[[web.Application, dict], Awaitable[object]]
-Private = Callable[[web.Application, int, dict, float], Awaitable[object]]
-
-
-class Method(NamedTuple):
-    """A method served by a REST operation: its REST route (for the weight) and kind."""
-
-    operation: Public | Private
-    route: tuple[str, str]
-    signed: bool = False
-    orders: int = 0  # how many orders it counts against the ORDERS limits; one that counts is shed first
-
-
-METHODS: dict[str, Method] = {
-    "ping": Method(market.ping, ("GET", "/api/v3/ping")),
-    "time": Method(market.server_time, ("GET", "/api/v3/time")),
-    "exchangeInfo": Method(market.exchange_info, ("GET", "/api/v3/exchangeInfo")),
-    "depth": Method(market.depth, ("GET", "/api/v3/depth")),
-    "trades.recent": Method(market.recent_trades, ("GET", "/api/v3/trades")),
-    "trades.historical": Method(market.historical_trades, ("GET", "/api/v3/historicalTrades")),
-    "trades.aggregate": Method(market.agg_trades, ("GET", "/api/v3/aggTrades")),
-    "klines": Method(market.klines, ("GET", "/api/v3/klines")),
-    "avgPrice": Method(market.avg_price, ("GET", "/api/v3/avgPrice")),
-    "ticker.24hr": Method(market.ticker_24hr, ("GET", "/api/v3/ticker/24hr")),
-    "ticker.price": Method(market.ticker_price, ("GET", "/api/v3/ticker/price")),
-    "ticker.book": Method(market.book_ticker, ("GET", "/api/v3/ticker/bookTicker")),
-    "order.place": Method(trading.place_order, ("POST", "/api/v3/order"), signed=True, orders=1),
-    "order.status": Method(trading.query_order, ("GET", "/api/v3/order"), signed=True),
-    "order.cancel": Method(trading.cancel_order, ("DELETE", "/api/v3/order"), signed=True),
-    "openOrders.status": Method(trading.open_orders, ("GET", "/api/v3/openOrders"), signed=True),
-    "openOrders.cancelAll": Method(trading.cancel_open_orders, ("DELETE", "/api/v3/openOrders"), signed=True),
-    "allOrders": Method(trading.all_orders, ("GET", "/api/v3/allOrders"), signed=True),
-    "myTrades": Method(trading.my_trades, ("GET", "/api/v3/myTrades"), signed=True),
-    "account.status": Method(trading.account_info, ("GET", "/api/v3/account"), signed=True),
-    "account.rateLimits.orders": Method(trading.order_rate_limits, ("GET", "/api/v3/rateLimit/order"), signed=True),
-    "order.test": Method(orderops.test_order, ("POST", "/api/v3/order/test"), signed=True),
-    "order.cancelReplace": Method(orderops.cancel_replace, ("POST", "/api/v3/order/cancelReplace"), signed=True,
-                                  orders=1),
-    "order.amend.keepPriority": Method(orderops.amend_keep_priority, ("PUT", "/api/v3/order/amend/keepPriority"),
-                                       signed=True),
-    "orderList.place.oco": Method(orderlists.new_oco, ("POST", "/api/v3/orderList/oco"), signed=True,
-                                  orders=orderlists.ORDERS_COUNTED["OCO"]),
-    "orderList.place": Method(orderlists.new_legacy_oco, ("POST", "/api/v3/order/oco"), signed=True,
-                              orders=orderlists.ORDERS_COUNTED["legacy"]),
-    "orderList.place.oto": Method(orderlists.new_oto, ("POST", "/api/v3/orderList/oto"), signed=True,
-                                  orders=orderlists.ORDERS_COUNTED["OTO"]),
-    "orderList.place.otoco": Method(orderlists.new_otoco, ("POST", "/api/v3/orderList/otoco"), signed=True,
-                                    orders=orderlists.ORDERS_COUNTED["OTOCO"]),
-    "orderList.status": Method(orderlists.query_order_list, ("GET", "/api/v3/orderList"), signed=True),
-    "orderList.cancel": Method(orderlists.cancel_order_list, ("DELETE", "/api/v3/orderList"), signed=True),
-    "openOrderLists.status": Method(orderlists.open_order_lists, ("GET", "/api/v3/openOrderList"), signed=True),
-    "allOrderLists": Method(orderlists.all_order_lists, ("GET", "/api/v3/allOrderList"), signed=True),
-}
 
 CONNECTIONS = web.AppKey("wsapi_connections", WeakSet)
 HUB = web.AppKey("wsapi_hub", Hub)
@@ -128,30 +66,6 @@ RELAY = web.AppKey("wsapi_relay", UserDataRelay)
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def text_params(params: dict) -> dict[str, str]:
-    """The operation's parameters (name -> text, as REST's query string gives them) from JSON ones:
-    numbers as written, booleans `true`/`false`, a `symbols` array as REST's `["A","B"]`; an object,
-    null or another array is -1100. The envelope's params (apiKey, signature, returnRateLimits) go."""
-    out = {}
-    for name, value in params.items():
-        if name in ENVELOPE_PARAMS:
-            continue
-        kind = type(value)
-        if kind is str:
-            out[name] = value
-        elif kind is bool:
-            out[name] = "true" if value else "false"
-        elif kind is int:
-            out[name] = str(value)
-        elif kind is float:
-            out[name] = repr(value)
-        elif kind is list and name == "symbols" and all(type(v) is str for v in value):
-            out[name] = _encode(value).decode()
-        else:
-            raise errors.illegal_chars(name)
-    return out
 
 
 def _flag(value, name: str) -> bool:

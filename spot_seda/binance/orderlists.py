@@ -21,7 +21,8 @@ from ..model.symbols import SymbolRules
 from ..model.reasons import Reason
 from . import errors
 from .errors import ApiError
-from .params import RESP_TYPES, NewOrder, _CLIENT_ORDER_ID, _get, parse_int, parse_new_order, parse_symbol
+from .orderparams import RESP_TYPES, OrderRequest, parse_new_order
+from .params import CLIENT_ORDER_ID, text_param, parse_int, parse_symbol
 from .views import cancel_json, order_ack, order_full, order_result
 
 WORKS_FIRST = frozenset({"LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
@@ -54,7 +55,7 @@ class Oco(msgspec.Struct, frozen=True, kw_only=True):
     """A validated OCO: the leg that works first on its own (LIMIT_MAKER / TAKE_PROFIT...), the stop leg."""
 
     symbol: str
-    legs: tuple[NewOrder, ...]
+    legs: tuple[OrderRequest, ...]
     list_client_order_id: str | None
     resp_type: str
 
@@ -65,7 +66,7 @@ def _check_known(params: Mapping[str, str], known: frozenset[str]) -> None:
         raise errors.unread_parameters(read, len(params))
 
 
-def _leg(params: Mapping[str, str], leg: dict[str, str], names: dict[str, str], rules) -> NewOrder:
+def _leg(params: Mapping[str, str], leg: dict[str, str], names: dict[str, str], rules) -> OrderRequest:
     """One leg through POST /api/v3/order's parser; an error names the OCO's parameter."""
     p = {k: params[k] for k in _SHARED if k in params} | leg
     p["newOrderRespType"] = "ACK"  # (the list's answer type is the list's)
@@ -82,7 +83,7 @@ def parse_oco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oc
     """POST /api/v3/orderList/oco (module doc)."""
     symbol = parse_symbol(params, rules)
     for name in ("side", "quantity", "aboveType", "belowType"):
-        if not _get(params, name):
+        if not text_param(params, name):
             raise errors.mandatory_missing(name)
     legs = {}
     for where in ("above", "below"):
@@ -97,14 +98,14 @@ def parse_legacy_oco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]
     `stopPrice`, a STOP_LOSS_LIMIT with `stopLimitPrice` (and `stopLimitTimeInForce`)."""
     symbol = parse_symbol(params, rules)
     for name in ("side", "quantity", "price", "stopPrice"):
-        if not _get(params, name):
+        if not text_param(params, name):
             raise errors.mandatory_missing(name)
     legs: dict[str, tuple[dict, dict]] = {"limit": ({"type": "LIMIT_MAKER"}, {}), "stop": ({}, {})}
     for ours, (leg, theirs) in _LEGACY.items():
         if ours in params:
             legs[leg][0][theirs] = params[ours]
             legs[leg][1][ours] = theirs
-    legs["stop"][0]["type"] = "STOP_LOSS_LIMIT" if _get(params, "stopLimitPrice") else "STOP_LOSS"
+    legs["stop"][0]["type"] = "STOP_LOSS_LIMIT" if text_param(params, "stopLimitPrice") else "STOP_LOSS"
     return _oco(params, rules, symbol, legs["limit"], legs["stop"], LEGACY_PARAMS)
 
 
@@ -125,19 +126,19 @@ def _order_list(params, symbol: str, legs: tuple, known: frozenset[str]) -> Oco:
     cids = [leg.client_order_id for leg in legs if leg.client_order_id]
     if len(set(cids)) != len(cids):
         raise errors.refusal(Reason.DUPLICATE_ORDER)
-    list_cid = _get(params, "listClientOrderId")
+    list_cid = text_param(params, "listClientOrderId")
     if list_cid == "":
         raise errors.empty_new_client_order_id()
-    if list_cid is not None and not _CLIENT_ORDER_ID.fullmatch(list_cid):
+    if list_cid is not None and not CLIENT_ORDER_ID.fullmatch(list_cid):
         raise errors.illegal_chars("listClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
-    resp = _get(params, "newOrderRespType") or "FULL"
+    resp = text_param(params, "newOrderRespType") or "FULL"
     if resp not in RESP_TYPES:
         raise errors.illegal_chars("newOrderRespType", ", ".join(RESP_TYPES))
     _check_known(params, known)
     return Oco(symbol=symbol, legs=legs, list_client_order_id=list_cid, resp_type=resp)
 
 
-def _prefixed_leg(params, prefix: str, symbol: str, rules) -> NewOrder:
+def _prefixed_leg(params, prefix: str, symbol: str, rules) -> OrderRequest:
     """An OTO's working or pending order, from its `prefix`ed parameters (workingType, ...)."""
     names = {f"{prefix}{k}": v for k, v in _OTO_LEG.items()}
     p = {v: params[k] for k, v in names.items() if k in params} | {"symbol": symbol}
@@ -153,7 +154,7 @@ def parse_oto(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oc
     symbol = parse_symbol(params, rules)
     for name in ("workingType", "workingSide", "workingPrice", "workingQuantity", "pendingType", "pendingSide",
                  "pendingQuantity"):
-        if not _get(params, name):
+        if not text_param(params, name):
             raise errors.mandatory_missing(name)
     if params["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
         raise errors.invalid_order_type()
@@ -173,7 +174,7 @@ def parse_otoco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
     symbol = parse_symbol(params, rules)
     for name in ("workingType", "workingSide", "workingPrice", "workingQuantity", "pendingSide", "pendingQuantity",
                  "pendingAboveType"):
-        if not _get(params, name):
+        if not text_param(params, name):
             raise errors.mandatory_missing(name)
     if params["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
         raise errors.invalid_order_type()
@@ -196,8 +197,8 @@ def parse_otoco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
 def parse_list_ref(params: Mapping[str, str], id_name: str, cid_name: str) -> tuple[int | None, str | None]:
     """orderListId and/or a list client id (GET: origClientOrderId, DELETE: listClientOrderId)."""
     list_id = parse_int(params, "orderListId")
-    cid = _get(params, cid_name) or None
-    if cid is not None and not _CLIENT_ORDER_ID.fullmatch(cid):
+    cid = text_param(params, cid_name) or None
+    if cid is not None and not CLIENT_ORDER_ID.fullmatch(cid):
         raise errors.illegal_chars(cid_name, errors.CLIENT_ORDER_ID_RANGE)
     if list_id is None and cid is None:
         raise errors.either_missing(id_name, cid_name)

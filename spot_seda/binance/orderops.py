@@ -24,9 +24,10 @@ from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .params import (CANCEL_RESTRICTIONS, DEFAULT_STP, NEW_ORDER_PARAMS, NewOrder, _CLIENT_ORDER_ID, _get, check_qty, parse_bool,
-                     parse_client_order_id, parse_decimal, parse_int, parse_new_order, parse_order_ref)
-from .views import _working_time, amount_text, price_text
+from .orderparams import (CANCEL_RESTRICTIONS, DEFAULT_STP, NEW_ORDER_PARAMS, OrderRequest, check_qty, parse_new_order,
+                          parse_order_ref)
+from .params import CLIENT_ORDER_ID, text_param, parse_bool, parse_client_order_id, parse_decimal, parse_int
+from .views import working_time_of, amount_text, price_text
 
 REPLACE_MODES = ("STOP_ON_FAILURE", "ALLOW_FAILURE")
 RATE_LIMIT_MODES = ("DO_NOTHING", "CANCEL_ONLY")
@@ -46,7 +47,7 @@ def _check_known(params: Mapping[str, str], known: frozenset[str]) -> None:
 
 
 def _choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str | None = None) -> str:
-    value = _get(params, name)
+    value = text_param(params, name)
     if not value:
         if default is None:
             raise errors.mandatory_missing(name)
@@ -59,7 +60,7 @@ def _choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...], defa
 # ----------------------------------------------------------------------------- order/test
 
 
-def parse_test_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> tuple[NewOrder, bool]:
+def parse_test_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> tuple[OrderRequest, bool]:
     """POST /api/v3/order/test: the order as POST /api/v3/order would take it, and computeCommissionRates."""
     order = parse_new_order(params, rules)
     compute = parse_bool(params, "computeCommissionRates")
@@ -90,7 +91,7 @@ def commission_rates_json(rules: SymbolRules) -> dict:
 class CancelReplace(msgspec.Struct, frozen=True, kw_only=True):
     """A validated POST /api/v3/order/cancelReplace."""
 
-    order: NewOrder  # the new order
+    order: OrderRequest  # the new order
     order_params: dict  # its parameters under POST /api/v3/order's names (what places it)
     mode: str  # STOP_ON_FAILURE | ALLOW_FAILURE
     rate_limit_mode: str  # DO_NOTHING | CANCEL_ONLY
@@ -106,12 +107,12 @@ def parse_cancel_replace(params: Mapping[str, str], rules: Mapping[str, SymbolRu
     order_params = {k: v for k, v in params.items() if k not in REPLACE_ONLY_PARAMS}
     order = parse_new_order(order_params, rules)
     cancel_id = parse_int(params, "cancelOrderId")
-    cancel_cid = _get(params, "cancelOrigClientOrderId") or None
-    if cancel_cid is not None and not _CLIENT_ORDER_ID.fullmatch(cancel_cid):
+    cancel_cid = text_param(params, "cancelOrigClientOrderId") or None
+    if cancel_cid is not None and not CLIENT_ORDER_ID.fullmatch(cancel_cid):
         raise errors.illegal_chars("cancelOrigClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
     if cancel_id is None and cancel_cid is None:
         raise errors.either_missing("cancelOrigClientOrderId", "cancelOrderId")
-    if _get(params, "cancelNewClientOrderId") == "":
+    if text_param(params, "cancelNewClientOrderId") == "":
         raise errors.empty_new_client_order_id()
     cancel_new = parse_client_order_id(params, "cancelNewClientOrderId")
     restrictions = _choice(params, "cancelRestrictions", CANCEL_RESTRICTIONS, "")
@@ -166,7 +167,7 @@ def parse_amend(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
     symbol, order_id, client_id = parse_order_ref(params, rules)
     new_qty = parse_decimal(params, "newQty", too_large=errors.lot_size)
     check_qty(rules[symbol], new_qty)
-    if _get(params, "newClientOrderId") == "":
+    if text_param(params, "newClientOrderId") == "":
         raise errors.empty_new_client_order_id()
     new_cid = parse_client_order_id(params) or ""
     _check_known(params, AMEND_PARAMS)
@@ -189,7 +190,7 @@ def amend_json(order: Mapping, rules: SymbolRules, orig_client_order_id: str, tr
         "timeInForce": order.get("time_in_force") or "GTC", "type": order.get("type") or "LIMIT",
         "side": order.get("side") or "BUY",
     }
-    working = _working_time(order)
+    working = working_time_of(order)
     if working >= 0:
         amended["workingTime"] = working
     amended["selfTradePreventionMode"] = order.get("stp") or DEFAULT_STP.name

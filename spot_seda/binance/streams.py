@@ -181,7 +181,7 @@ class Window(NamedTuple):
 
 def _change(rules: SymbolRules, w: Window) -> tuple[str, str, str]:
     """A window's price change, its percent and its volume-weighted average price, as REST
-    /ticker/24hr shows them (binance/views.py): percent truncated to 3 decimals, vwap to 8."""
+    /ticker/24hr shows them (binance/marketviews.py): percent truncated to 3 decimals, vwap to 8."""
     change = w.close - w.open
     pct = to_text(_truncdiv(change * 100_000, w.open), 3) if w.open else "0.000"
     wavg = amount_text(w.quote_volume * 10**ASSET_DECIMALS // w.volume if w.volume else 0)

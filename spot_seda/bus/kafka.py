@@ -50,41 +50,8 @@ import time
 
 from ..model.changelog import Codec
 from .base import Bus, BusError, Wiring
-from .kafkaclients import KafkaConsumer, KafkaProducer, _kafka, _read_range
-
-
-def topic_configs(kafka) -> dict[str, str]:
-    """The Kafka topic configuration the node's topics are created with."""
-    return {
-        "min.insync.replicas": str(min(kafka.min_insync_replicas, kafka.replication_factor)),
-        "unclean.leader.election.enable": "false",  # a lagging replica never becomes leader: no lost acks
-        # a stage restarted alone re-reads its input since the pipeline started (or, with no
-        # Acquiring beside it, all of it): what it must re-read must still be there
-        "retention.ms": str(kafka.retention_ms),
-    }
-
-
-def wait_for_leaders(admin, topics: dict[str, int], timeout: float = 30.0) -> None:
-    """Until the metadata shows every partition of `topics` (name -> partitions) with a leader
-    (topic creation is asynchronous); raises BusError on a partition count that differs."""
-    deadline = time.monotonic() + timeout
-    while True:
-        meta = admin.list_topics(timeout=timeout).topics
-        ready = True
-        for name, partitions in topics.items():
-            t = meta.get(name)
-            if t is None or t.error or not t.partitions:
-                ready = False
-                continue
-            if len(t.partitions) != partitions:
-                raise BusError(f"Kafka topic {name} has {len(t.partitions)} partitions, expected {partitions} "
-                               "(bus.partitions; a topic's partitions never change: use another topic_prefix)")
-            ready = ready and all(p.leader >= 0 for p in t.partitions.values())
-        if ready:
-            return
-        if time.monotonic() > deadline:
-            raise BusError(f"Kafka topics {sorted(topics)} not ready after {timeout:.0f} s")
-        time.sleep(0.1)
+from .kafkaclients import KafkaConsumer, KafkaProducer, kafka_lib, read_range, topic_configs, wait_for_leaders
+from .kafkastate import KafkaBlobs
 
 
 class KafkaBus(Bus):
@@ -115,7 +82,7 @@ class KafkaBus(Bus):
 
     def ensure_topics(self) -> None:
         """Create the wiring's topics (or check existing ones have the wiring's partitions)."""
-        ck = _kafka()
+        ck = kafka_lib()
         admin = ck.admin.AdminClient(self.common)
         existing = admin.list_topics(timeout=30).topics
         new = [ck.admin.NewTopic(self.kafka_topic(t), num_partitions=n, replication_factor=self.kafka.replication_factor,
@@ -132,7 +99,7 @@ class KafkaBus(Bus):
 
     def end_offsets(self) -> dict[tuple[str, int], int]:
         """The current end offset of every partition of every topic."""
-        ck = _kafka()
+        ck = kafka_lib()
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False})
         try:
             offsets = {}
@@ -155,7 +122,7 @@ class KafkaBus(Bus):
     def start_from_beginning(self) -> None:
         """Consumers made from now on start at the first offset Kafka holds of every partition (a
         stage with no journal beside it rebuilds its state from all of its input)."""
-        ck = _kafka()
+        ck = kafka_lib()
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False})
         try:
             for name, p in list(self.start_offsets):
@@ -167,7 +134,7 @@ class KafkaBus(Bus):
         """(topic, partition) -> the sequence of the last entry `producer` has in Kafka there, for
         every partition of every topic that holds some of its entries. Reads each partition
         backwards, `window` messages at a time, until it meets one of that producer's batches."""
-        ck = _kafka()
+        ck = kafka_lib()
         found: dict[tuple[str, int], int] = {}
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False,
                                            "enable.partition.eof": True})
@@ -181,7 +148,7 @@ class KafkaBus(Bus):
                     while end > low and (topic, p) not in found:
                         start = max(low, end - window)
                         last = None
-                        for m in _read_range(probe, ck.TopicPartition(name, p, start), end):
+                        for m in read_range(probe, ck.TopicPartition(name, p, start), end):
                             headers = m.headers() or []
                             if headers and headers[0] == ("p", wanted):
                                 batch = self.codec.decode(m.value())
@@ -211,8 +178,6 @@ class KafkaBus(Bus):
         return consumer
 
     def blobs(self):
-        from .kafkastate import KafkaBlobs
-
         blobs = KafkaBlobs(self)
         self._clients.append(blobs)
         return blobs

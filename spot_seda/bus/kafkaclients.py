@@ -2,7 +2,8 @@
 stage's order across its topics per partition number (header `d`, the offsets it must follow) and
 names itself in header `p`; the consumer that reads a group member's partitions of every topic,
 drops the producers its group does not read, holds a message until the offsets in its `d` header
-are consumed, and commits what it processed. See bus/kafka.py's docstring for the design.
+are consumed, and commits what it processed; and the admin helpers the bus and bus/kafkastate.py
+share (topic configuration, waiting for leaders). See bus/kafka.py's docstring for the design.
 
 Transactions (kafka.transactions): the producer's `transactional.id` is the topic prefix and the
 stage instance ("spot_seda.match-0"); building it calls init_transactions, which aborts what an
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from .kafka import KafkaBus
 
 
-def _kafka():
+def kafka_lib():
+    """The confluent_kafka module (with its admin client), imported when Kafka is used: an extra."""
     try:
         import confluent_kafka
         import confluent_kafka.admin  # noqa: F401  (ck.admin below)
@@ -40,7 +42,7 @@ def _kafka():
     return confluent_kafka
 
 
-def _read_range(consumer, tp, end: int, timeout: float = 30.0):
+def read_range(consumer, tp, end: int, timeout: float = 30.0):
     """The messages of tp from tp.offset up to `end` (exclusive), in order."""
     consumer.assign([tp])
     deadline = time.monotonic() + timeout
@@ -64,9 +66,43 @@ def _read_range(consumer, tp, end: int, timeout: float = 30.0):
         consumer.unassign()
 
 
+def topic_configs(kafka) -> dict[str, str]:
+    """The Kafka topic configuration the node's topics are created with."""
+    return {
+        "min.insync.replicas": str(min(kafka.min_insync_replicas, kafka.replication_factor)),
+        "unclean.leader.election.enable": "false",  # a lagging replica never becomes leader: no lost acks
+        # a stage restarted alone re-reads its input since the pipeline started (or, with no
+        # Acquiring beside it, all of it): what it must re-read must still be there
+        "retention.ms": str(kafka.retention_ms),
+    }
+
+
+def wait_for_leaders(admin, topics: dict[str, int], timeout: float = 30.0) -> None:
+    """Until the metadata shows every partition of `topics` (name -> partitions) with a leader
+    (topic creation is asynchronous); raises BusError on a partition count that differs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        meta = admin.list_topics(timeout=timeout).topics
+        ready = True
+        for name, partitions in topics.items():
+            t = meta.get(name)
+            if t is None or t.error or not t.partitions:
+                ready = False
+                continue
+            if len(t.partitions) != partitions:
+                raise BusError(f"Kafka topic {name} has {len(t.partitions)} partitions, expected {partitions} "
+                               "(bus.partitions; a topic's partitions never change: use another topic_prefix)")
+            ready = ready and all(p.leader >= 0 for p in t.partitions.values())
+        if ready:
+            return
+        if time.monotonic() > deadline:
+            raise BusError(f"Kafka topics {sorted(topics)} not ready after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 class KafkaProducer(Producer):
     def __init__(self, bus: KafkaBus, name: str) -> None:
-        ck = _kafka()
+        ck = kafka_lib()
         self.name = name
         self.partitions = bus.wiring.topics
         self._names = {t: bus.kafka_topic(t) for t in bus.wiring.topics}
@@ -134,7 +170,7 @@ class KafkaProducer(Producer):
     def _failure(self, exc) -> BusError:
         """The BusError for a KafkaException: Fenced when a newer incarnation took over."""
         err = exc.args[0]
-        ck = _kafka()
+        ck = kafka_lib()
         if err.fatal() or err.code() in (ck.KafkaError.PRODUCER_FENCED, ck.KafkaError._FENCED, ck.KafkaError._FATAL,
                                          ck.KafkaError.INVALID_PRODUCER_EPOCH):
             return Fenced(f"{self.name}: fenced off by a newer incarnation, or failed for good: {err}")
@@ -148,7 +184,7 @@ class KafkaProducer(Producer):
         if self._transactional and not self._in_transaction:
             try:
                 self._p.begin_transaction()
-            except _kafka().KafkaException as exc:
+            except kafka_lib().KafkaException as exc:
                 raise self._failure(exc) from None
             self._in_transaction = True
         name = self._names[topic]
@@ -168,7 +204,7 @@ class KafkaProducer(Producer):
                         raise BusFull(f"{self.name}: Kafka producer queue for {topic}[{partition}] stayed full "
                                       f"for {self._timeout}s") from None
                     poll(0.05)
-                except _kafka().KafkaException as exc:  # a transactional producer fenced off
+                except kafka_lib().KafkaException as exc:  # a transactional producer fenced off
                     raise self._failure(exc) from None
         poll(0)  # serve delivery reports
 
@@ -187,7 +223,7 @@ class KafkaProducer(Producer):
             if consumer is not None:
                 consumer.commit()
             return
-        ck = _kafka()
+        ck = kafka_lib()
         try:
             if consumer is not None and (offsets := consumer.transaction_offsets()):
                 self._p.send_offsets_to_transaction(offsets, consumer.group_metadata(), self._timeout)
@@ -205,14 +241,14 @@ class KafkaProducer(Producer):
         self._in_transaction = False
         try:
             self._p.abort_transaction(self._timeout)  # left by a failure: nothing of it may be seen
-        except _kafka().KafkaException:
+        except kafka_lib().KafkaException:
             pass  # fenced off, or the cluster is gone: the transaction times out (or was aborted already)
 
 
 class KafkaConsumer(Consumer):
     def __init__(self, bus: KafkaBus, group: str, member: int, topics: tuple[str, ...], members: int,
                  start: dict[tuple[str, int], int]) -> None:
-        ck = _kafka()
+        ck = kafka_lib()
         self._ck = ck
         self._max = bus.settings.batch_max
         self._decode = bus.codec.decode

@@ -5,9 +5,13 @@ topic, `KafkaBlobs`), who kept it last (`kept_heads`, for failover), and every c
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from .base import Blobs, BusError, Wiring
-from .kafka import KafkaBus, _kafka, _read_range, topic_configs, wait_for_leaders
+from .kafkaclients import kafka_lib, read_range, topic_configs, wait_for_leaders
+
+if TYPE_CHECKING:
+    from .kafka import KafkaBus
 
 
 class KafkaBlobs(Blobs):
@@ -17,7 +21,7 @@ class KafkaBlobs(Blobs):
     assembles a value half written; the previous value's chunks are then deleted (tombstones)."""
 
     def __init__(self, bus: KafkaBus) -> None:
-        ck = _kafka()
+        ck = kafka_lib()
         self._ck = ck
         self._bus = bus
         self.topic = bus.prefix + "StageSnapshots"
@@ -76,7 +80,7 @@ class KafkaBlobs(Blobs):
             low, high = probe.get_watermark_offsets(ck.TopicPartition(self.topic, 0), timeout=30)
             head, values = None, {}
             prefix = key + "#"
-            for m in _read_range(probe, ck.TopicPartition(self.topic, 0, low), high):
+            for m in read_range(probe, ck.TopicPartition(self.topic, 0, low), high):
                 k = m.key().decode()
                 if k == key:
                     head = m.value()
@@ -101,7 +105,7 @@ def kept_heads(bus: KafkaBus, since: int = 0) -> tuple[dict[str, int], int]:
     """The heads written to `<prefix>StageSnapshots` from offset `since` on: key -> the time (ns,
     the writer's clock) its latest value was stored; and the offset to read on from. A short-lived
     client, so the supervisor can call it between forks."""
-    ck = _kafka()
+    ck = kafka_lib()
     topic = bus.prefix + "StageSnapshots"
     probe = ck.Consumer(bus.common | {"group.id": topic + ".watch", "enable.auto.commit": False,
                                       "enable.partition.eof": True})
@@ -111,7 +115,7 @@ def kept_heads(bus: KafkaBus, since: int = 0) -> tuple[dict[str, int], int]:
             low, high = probe.get_watermark_offsets(ck.TopicPartition(topic, 0), timeout=10)
         except ck.KafkaException:  # no such topic yet: nobody kept anything
             return heads, since
-        for m in _read_range(probe, ck.TopicPartition(topic, 0, max(low, since)), high):
+        for m in read_range(probe, ck.TopicPartition(topic, 0, max(low, since)), high):
             key = m.key().decode()
             if "#" not in key and m.value():
                 heads[key] = int(m.value().split()[0])
@@ -125,7 +129,7 @@ def group_lag(wiring: Wiring, settings, timeout: float = 10.0) -> dict[str, dict
     offsets it has committed, the end offsets of its topics and the lag between them, summed over
     its partitions ({"committed", "end", "lag"}; a group that never committed has committed -1 and
     lag -1). What `kafka-consumer-groups.sh --describe` shows per partition, for `run.py status`."""
-    ck = _kafka()
+    ck = kafka_lib()
     kafka = settings.kafka
     admin = ck.admin.AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
     partitions = [ck.TopicPartition(kafka.topic_prefix + t, p) for t, n in wiring.topics.items() for p in range(n)]

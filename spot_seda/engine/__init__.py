@@ -4,9 +4,10 @@ Stages wrap them: Match wraps `OrderBook`, Acquiring and Settlement each wrap a 
 `CandleBook`. Expected rejections are `ResultCode`s; `InvariantError` means corrupt state (a bug).
 """
 
-from .book import CancelRejected, LevelChange, OrderBook, OrderReport, RestingOrder, StopOrder, Trade, Triggered
+from .book import OrderBook
 from .kline import INTERVALS, CandleBook, Kline, bucket
 from .ledger import BalanceChange, Ledger, order_hold
+from .records import CancelRejected, LevelChange, OrderReport, RestingOrder, StopOrder, Trade, Triggered
 from .results import InvariantError, ResultCode
 
 __all__ = [

@@ -31,6 +31,7 @@ import msgspec
 from ..model.enums import OrderStatus, OrderType, Side
 from ..model.reasons import Reason
 from .ledger import order_hold
+from .records import LevelChange, OrderReport, StopOrder
 from .results import ResultCode
 
 NOT_REDUCING = ResultCode.AMEND_NOT_REDUCING
@@ -125,7 +126,7 @@ class AmendMixin:
     def _reduce(self, order, new_qty: int) -> tuple[list, int]:
         """Reduce an open order to `new_qty` in place: its records (level change, report) and what it
         must keep frozen from now on (the ledger's hold rule for its open quantity)."""
-        if type(order) is _book.StopOrder:
+        if type(order) is StopOrder:
             order.qty = new_qty
             working = OrderType(order.type).working_type
             need = order_hold(self.rules, order.side, working, order.price, new_qty, order.quote_qty)[1]
@@ -137,12 +138,10 @@ class AmendMixin:
         level.total -= cut
         need = order_hold(self.rules, side, OrderType.LIMIT, order.price, order.leaves, 0)[1]
         status = OrderStatus.PARTIALLY_FILLED if order.executed else OrderStatus.NEW
-        return [_book.LevelChange(side, order.price, level.total),
+        return [LevelChange(side, order.price, level.total),
                 _report(order.order_id, order.account, status, order.executed, order.cum_quote, order.leaves)], need
 
 
 def _report(order_id: int, account: int, status: int, executed: int, cum_quote: int, leaves: int):
-    return _book.OrderReport(order_id, account, status, executed, cum_quote, leaves, "")
+    return OrderReport(order_id, account, status, executed, cum_quote, leaves, "")
 
-
-from . import book as _book  # noqa: E402 (last: book.py mixes AmendMixin in; its names are read at call time)

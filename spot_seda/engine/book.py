@@ -2,19 +2,9 @@
 
 Every command comes in with everything decided upstream (order id, account, timestamp: Acquiring
 assigns and journals them); the book assigns only trade ids, from its own counter. A command returns
-the list of records it caused, in the order they happened:
-
-- `Trade`        one fill; price is always the maker's price.
-- `OrderReport`  one state change of one order: each maker touched (PARTIALLY_FILLED, FILLED,
-                 EXPIRED_IN_MATCH), then the taker's state once, at the end of the command (NEW,
-                 PARTIALLY_FILLED, FILLED, EXPIRED, EXPIRED_IN_MATCH, REJECTED) — a stage that
-                 wants Binance's NEW-then-TRADE executionReports derives them from these.
-- `LevelChange`  the new total quantity of a price level this command touched (0 = level gone),
-                 one record per level per command: the depth diff stream.
-- `CancelRejected` a cancel named an order that is not open for that account (UNKNOWN_ORDER).
-- `Triggered`    a stop order's stop price was reached: the records of its first pass as the order
-                 it becomes follow (its trades, the makers it touched, its own report last).
-- `Amended` / `AmendRejected`  an amend's outcome (engine/amend.py).
+the list of records it caused, in the order they happened (engine/records.py: Trade, OrderReport,
+LevelChange, CancelRejected, Triggered, TrailingStarted; engine/amend.py: Amended, AmendRejected).
+The queries, snapshot / restore, state hash and invariant check are engine/bookstate.py's.
 
 Semantics (Binance Spot):
 - LIMIT GTC rests what it cannot fill; IOC expires the rest ("ioc_leftover"); FOK fills completely or
@@ -70,20 +60,20 @@ their own, which each trading pass walks (O(trailing stops x distinct trade pric
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_left, insort
 from collections import deque
 
-import msgspec
-
-from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, triggers_on_fall
+from ..model.enums import OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce
 from ..model.symbols import SymbolRules
 from ..model.reasons import Reason
 from .amend import AmendMixin
+from .bookstate import BookStateMixin
 from .oco import OcoMixin
 from .oto import OtoMixin
 from .stops import StopsMixin
-from .results import InvariantError, ResultCode
+# (RestingOrder and StopOrder lived here: snapshots pickled then find them through this import)
+from .records import CancelRejected, LevelChange, OrderReport, RestingOrder, StopOrder, Trade
+from .results import ResultCode
 
 _BUY = Side.BUY
 _SELL = Side.SELL
@@ -110,132 +100,6 @@ _STP_DECREMENT = SelfTradePrevention.DECREMENT
 _UNBOUNDED = 1 << 62  # "no limit" for a quantity or a crossing key (prices and qtys stay below 2**63)
 
 
-class Trade(msgspec.Struct, array_like=True, gc=False, frozen=True):
-    """One fill. `taker_side` BUY means the buyer took (Binance isBuyerMaker = taker_side == SELL)."""
-
-    trade_id: int
-    price: int
-    qty: int
-    quote_qty: int
-    maker_order_id: int
-    taker_order_id: int
-    maker_account: int
-    taker_account: int
-    taker_side: int
-    timestamp: int
-
-    @property
-    def buyer_is_maker(self) -> bool:
-        return self.taker_side == _SELL
-
-
-class OrderReport(msgspec.Struct, array_like=True, gc=False, frozen=True):
-    """An order's state after a change; `reason` is "" or one of entities.py's reason words."""
-
-    order_id: int
-    account: int
-    status: int
-    executed_qty: int
-    cum_quote_qty: int
-    leaves_qty: int
-    reason: str
-    #: quantity DECREMENT self-trade prevention took off the order so far (Binance preventedQuantity);
-    #: carried by the reports of a prevention and by the taker's own report, 0 on the others
-    prevented_qty: int = 0
-    #: after a prevention, what the order, still open, must keep frozen (the ledger's hold rule for
-    #: its open quantity: Settlement releases the rest); -1 on every other report
-    hold: int = -1
-
-
-class LevelChange(msgspec.Struct, array_like=True, gc=False, frozen=True):
-    """A price level's new total open quantity on `side` (BUY = bids); 0 means the level is gone."""
-
-    side: int
-    price: int
-    qty: int
-
-
-class CancelRejected(msgspec.Struct, array_like=True, gc=False, frozen=True):
-    """A cancel that found nothing to cancel (order_id is 0 when the cancel named a client order id)."""
-
-    order_id: int
-    account: int
-    client_order_id: str
-    code: int
-
-
-class Triggered(msgspec.Struct, array_like=True, gc=False, frozen=True):
-    """A pending stop order reached its stop price and starts working (Binance: isWorking true)."""
-
-    order_id: int
-    account: int
-
-
-class TrailingStarted(msgspec.Struct, array_like=True, gc=False, frozen=True):
-    """A trailing stop order started tracking the trade price (Binance: trailingTime)."""
-
-    order_id: int
-    account: int
-
-
-class RestingOrder(msgspec.Struct, gc=False):
-    """An order open on the book (mutable; owned by the book — treat as read-only outside it)."""
-
-    order_id: int
-    account: int
-    side: int
-    price: int
-    leaves: int
-    executed: int
-    cum_quote: int
-    client_order_id: str
-    stp: int
-    timestamp: int
-    prevented: int = 0  # taken off by DECREMENT self-trade prevention (open = qty - executed - prevented)
-
-
-class StopOrder(msgspec.Struct, gc=False):
-    """A stop order waiting for its trigger, off the book (owned by the book; read-only outside it).
-
-    `type` is the stop type as placed; `leaves`, `executed` and `cum_quote` read like a resting
-    order's (nothing of it has traded yet)."""
-
-    order_id: int
-    account: int
-    side: int
-    type: int
-    time_in_force: int
-    price: int
-    qty: int
-    quote_qty: int
-    client_order_id: str
-    stp: int
-    timestamp: int
-    stop_price: int
-    #: a trailing stop's delta in BIPS (0: not a trailing stop; module doc)
-    trailing_delta: int = 0
-    #: a trailing stop's best trade price since it started tracking (0: none yet; one with a stop
-    #: price has not started until it is set)
-    trail: int = 0
-
-    @property
-    def leaves(self) -> int:
-        return self.qty
-
-    @property
-    def executed(self) -> int:
-        return 0
-
-    @property
-    def cum_quote(self) -> int:
-        return 0
-
-    @property
-    def falls(self) -> bool:
-        """Triggers when the last price falls to the stop price (else when it rises to it)."""
-        return triggers_on_fall(self.type, self.side)
-
-
 class _Level:
     """One price level: open quantity, live order count, and orders in arrival order (dead included)."""
 
@@ -248,7 +112,7 @@ class _Level:
         self.orders: deque[RestingOrder] = deque()
 
 
-class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
+class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
     """Price-time-priority order book of one symbol. Commands return lists of records (module doc);
     `amend` (reduce an order's quantity keeping its priority) is engine/amend.py's, `place_oco` (two
     orders of which the first to work cancels the other) engine/oco.py's, the filing and triggering
@@ -317,7 +181,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
         caps what a MARKET order may spend (buy) or receive (sell); stp is a SelfTradePrevention;
         stop_price is a stop order's trigger price, or a trailing stop's activation price (0: none),
         trailing_delta a trailing stop's delta in BIPS (module doc). Numbers are assumed valid for the
-        symbol (binance/params.py checks them); a duplicate order id or a client order id already open for the
+        symbol (binance/orderparams.py checks them); a duplicate order id or a client order id already open for the
         account gives a REJECTED report.
         """
         out: list = []
@@ -537,153 +401,6 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin):
             if order_id in orders:  # (an OCO leg goes with the other)
                 out += self.cancel(order_id, account)
         return out
-
-    # ---------------------------------------------------------------- queries
-
-    def best_bid(self) -> int:
-        """Best bid price, 0 when there are no bids."""
-        keys = self._keys[_BUY]
-        return keys[-1] if keys else 0
-
-    def best_ask(self) -> int:
-        """Best ask price, 0 when there are no asks."""
-        keys = self._keys[_SELL]
-        return -keys[-1] if keys else 0
-
-    def top(self) -> tuple[int, int, int, int]:
-        """(bid price, bid qty, ask price, ask qty) of the best levels, zeros for an empty side (bookTicker)."""
-        bk, ak = self._keys
-        bid = self._levels[_BUY][bk[-1]] if bk else None
-        ask = self._levels[_SELL][ak[-1]] if ak else None
-        return (bid.price if bid else 0, bid.total if bid else 0, ask.price if ask else 0, ask.total if ask else 0)
-
-    def depth(self, n: int = 20) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        """Top `n` aggregated levels: (bids best first, asks best first) as (price, qty) pairs; O(n)."""
-        result = []
-        for side in (_BUY, _SELL):
-            keys, levels = self._keys[side], self._levels[side]
-            result.append([(levels[k].price, levels[k].total) for k in keys[: -n - 1 : -1]] if n > 0 else [])
-        return result[0], result[1]
-
-    def order(self, order_id: int) -> RestingOrder | StopOrder | None:
-        """The open order with this id (resting, or a stop waiting for its trigger), or None."""
-        return self._orders.get(order_id) or self._stops.get(order_id)
-
-    def open_orders(self, account: int) -> list[RestingOrder | StopOrder]:
-        """`account`'s open orders in this book (pending stops included), oldest order id first."""
-        return [o for _, o in sorted(self._by_account.get(account, {}).items())]
-
-    def stops(self) -> list[StopOrder]:
-        """The stop orders waiting for their trigger, oldest order id first."""
-        return [o for _, o in sorted(self._stops.items())]
-
-    def __len__(self) -> int:
-        return len(self._orders)
-
-    # ---------------------------------------------------------------- state
-
-    def snapshot(self) -> dict:
-        """Plain, msgspec-encodable state: trade counter, last price, open orders in priority order
-        per side and pending stops in order id order (a trailing stop's row ends with its delta and
-        best price)."""
-        sides = []
-        for side in (_BUY, _SELL):
-            levels = self._levels[side]
-            rows = []
-            for key in reversed(self._keys[side]):
-                for o in levels[key].orders:
-                    if o.leaves:
-                        rows.append([o.order_id, o.account, o.price, o.leaves, o.executed, o.cum_quote, o.client_order_id, o.stp,
-                                     o.timestamp, o.prevented])
-            sides.append(rows)
-        stops = [[o.order_id, o.account, o.side, o.type, o.time_in_force, o.price, o.qty, o.quote_qty,
-                  o.client_order_id, o.stp, o.timestamp, o.stop_price,
-                  *((o.trailing_delta, o.trail) if o.trailing_delta else ())] for o in self.stops()]
-        return {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1],
-                "last_price": self.last_price, "stops": stops, "oco": [list(pair) for pair in self.order_lists()],
-                "oto": [[w, *[list(x) for x in p]] for w, p in sorted(self._oto.items())]}
-
-    @classmethod
-    def restore(cls, rules: SymbolRules, snapshot: dict) -> OrderBook:
-        """A book in exactly the state `snapshot()` captured (same priorities, same next trade id)."""
-        if snapshot["symbol"] != rules.symbol:
-            raise ValueError(f"snapshot of {snapshot['symbol']} given to a {rules.symbol} book")
-        book = cls(rules)
-        book.last_trade_id = snapshot["last_trade_id"]
-        for side, rows in ((_BUY, snapshot["bids"]), (_SELL, snapshot["asks"])):
-            for oid, account, price, leaves, executed, cum_quote, cid, stp, ts, *prevented in rows:
-                book._rest(RestingOrder(oid, account, side, price, leaves, executed, cum_quote, cid, stp, ts, *prevented),
-                           None)
-        book.last_price = snapshot.get("last_price", 0)
-        for row in snapshot.get("stops", ()):
-            book._file_stop(StopOrder(*row), None)
-        for a, b in snapshot.get("oco", ()):
-            book._oco[a], book._oco[b] = b, a
-        for working, *pending in snapshot.get("oto", ()):
-            book._oto[working] = tuple(tuple(p) for p in pending)
-            for p in pending:
-                book._oto_of[p[0]] = working
-        book.check_invariants()
-        return book
-
-    def state_hash(self) -> str:
-        """Digest of snapshot(): equal hashes mean equal books (for determinism tests)."""
-        return hashlib.blake2b(msgspec.msgpack.encode(self.snapshot()), digest_size=16).hexdigest()
-
-    def check_invariants(self) -> None:
-        """Check every internal invariant; raise InvariantError on the first broken one."""
-        seen: dict[int, RestingOrder] = {}
-        for side in (_BUY, _SELL):
-            keys, levels = self._keys[side], self._levels[side]
-            if keys != sorted(set(keys)) or set(keys) != set(levels):
-                raise InvariantError(f"{self.symbol}: price keys of side {side} unsorted or out of step with levels")
-            for key, level in levels.items():
-                live = [o for o in level.orders if o.leaves]
-                if not live or level.count != len(live) or level.total != sum(o.leaves for o in live):
-                    raise InvariantError(f"{self.symbol}: level {level.price} totals/count disagree with its orders")
-                if key != (level.price if side == _BUY else -level.price):
-                    raise InvariantError(f"{self.symbol}: level {level.price} filed under key {key}")
-                for o in live:
-                    if o.side != side or o.price != level.price or o.leaves < 0 or o.order_id in seen:
-                        raise InvariantError(f"{self.symbol}: order {o.order_id} misfiled")
-                    seen[o.order_id] = o
-        bid, ask = self.best_bid(), self.best_ask()
-        if bid and ask and bid >= ask:
-            raise InvariantError(f"{self.symbol}: crossed book at rest: bid {bid} >= ask {ask}")
-        if seen.keys() != self._orders.keys() or any(self._orders[i] is not o for i, o in seen.items()):
-            raise InvariantError(f"{self.symbol}: order index disagrees with the levels")
-        last = self.last_price
-        falls, rises = [], []
-        trailing = {}
-        for oid, o in self._stops.items():
-            if oid != o.order_id or oid in seen or o.type < _FIRST_STOP:
-                raise InvariantError(f"{self.symbol}: stop order {oid} misfiled")
-            reached = last and (last <= o.stop_price if o.falls else last >= o.stop_price)
-            if o.trailing_delta:
-                trailing[oid] = o
-                if o.stop_price and not o.trail and reached:
-                    raise InvariantError(f"{self.symbol}: trailing stop {oid} not started past its activation "
-                                         f"at {last}")
-                continue
-            if reached:
-                raise InvariantError(f"{self.symbol}: stop order {oid} pending past its trigger at {last}")
-            (falls if o.falls else rises).append((o.stop_price, oid))
-        if sorted(falls) != self._falls or sorted(rises) != self._rises:
-            raise InvariantError(f"{self.symbol}: stop trigger lists disagree with the pending stops")
-        if trailing.keys() != self._trailing.keys() or any(self._trailing[i] is not o for i, o in trailing.items()):
-            raise InvariantError(f"{self.symbol}: trailing stop index disagrees with the pending stops")
-        every = [*seen.values(), *self._stops.values()]
-        by_account = {a: set(d) for a, d in self._by_account.items()}
-        expected: dict[int, set[int]] = {}
-        for o in every:
-            expected.setdefault(o.account, set()).add(o.order_id)
-        if by_account != expected or any(d[i] is not self.order(i) for d in self._by_account.values() for i in d):
-            raise InvariantError(f"{self.symbol}: account index disagrees with the open orders")
-        clients = {(o.account, o.client_order_id): o for o in every if o.client_order_id}
-        if clients != self._by_client:
-            raise InvariantError(f"{self.symbol}: client order id index disagrees with the open orders")
-        self._validate_oco()
-        self._validate_oto()
 
     # ---------------------------------------------------------------- internals
 

@@ -49,6 +49,22 @@ from .results import InvariantError, ResultCode
 _OK = ResultCode.OK
 
 
+class Balance(msgspec.Struct, gc=False):
+    """One account's amount of one asset: what it may spend, and what its open orders hold."""
+
+    available: int = 0
+    frozen: int = 0
+
+
+class Hold(msgspec.Struct, gc=False):
+    """What an order froze when it was accepted, less what its trades have taken from it since (the
+    two legs of an OCO share one)."""
+
+    account: int
+    asset: str
+    amount: int
+
+
 class BalanceChange(msgspec.Struct, array_like=True, gc=False, frozen=True):
     """One balance's change: deltas, then the writer's view after it, why, and the order/transfer id."""
 
@@ -83,28 +99,37 @@ class Ledger:
 
     def __init__(self, fee_account: int = 0) -> None:
         self.fee_account = fee_account
-        self._balances: dict[int, dict[str, list[int]]] = {}  # account -> asset -> [available, frozen]
-        self._holds: dict[int, list] = {}  # order id -> [account, asset, amount still frozen]
+        self._balances: dict[int, dict[str, Balance]] = {}  # account -> asset -> its balance
+        self._holds: dict[int, Hold] = {}  # order id -> what it has frozen still
         self._net: dict[str, int] = {}  # asset -> deposits - withdrawals
-        # the two legs of an OCO share one hold (the same list object under both ids) while both
+        # the two legs of an OCO share one hold (the same Hold object under both ids) while both
         # are open: order id -> the other leg's id (share_hold)
         self._links: dict[int, int] = {}
 
     def __setstate__(self, state: dict) -> None:
-        """Unpickle (a stage snapshot); one written before OCOs has no shared holds."""
+        """Unpickle (a stage snapshot); one written before OCOs has no shared holds, one written
+        before Balance and Hold has lists ([available, frozen], [account, asset, amount])."""
         self.__dict__.update(state)
         self.__dict__.setdefault("_links", {})
+        for assets in self._balances.values():
+            for asset, b in assets.items():
+                if type(b) is list:
+                    assets[asset] = Balance(*b)
+        shared: dict[int, Hold] = {}  # (an OCO's legs keep sharing one object)
+        for order_id, h in self._holds.items():
+            if type(h) is list:
+                self._holds[order_id] = shared.setdefault(id(h), Hold(*h))
 
     # ---------------------------------------------------------------- queries
 
     def balance(self, account: int, asset: str) -> tuple[int, int]:
         """(available, frozen) of one account's asset; zeros if never seen."""
         b = self._balances.get(account, {}).get(asset)
-        return (b[0], b[1]) if b else (0, 0)
+        return (b.available, b.frozen) if b else (0, 0)
 
     def balances(self, account: int) -> dict[str, tuple[int, int]]:
         """Every asset of an account: asset -> (available, frozen)."""
-        return {asset: (b[0], b[1]) for asset, b in sorted(self._balances.get(account, {}).items())}
+        return {asset: (b.available, b.frozen) for asset, b in sorted(self._balances.get(account, {}).items())}
 
     def still_overdrawn(self) -> list[tuple[int, str, int]]:
         """(account, asset, available) of the balances a forced freeze or withdrawal took below zero
@@ -128,13 +153,13 @@ class Ledger:
 
     def negative(self) -> list[tuple[int, str, int, int]]:
         """(account, asset, available, frozen) of every balance below zero (none, in a sound ledger)."""
-        return [(account, asset, b[0], b[1]) for account, assets in sorted(self._balances.items())
-                for asset, b in sorted(assets.items()) if b[0] < 0 or b[1] < 0]
+        return [(account, asset, b.available, b.frozen) for account, assets in sorted(self._balances.items())
+                for asset, b in sorted(assets.items()) if b.available < 0 or b.frozen < 0]
 
     def hold(self, order_id: int) -> tuple[int, str, int] | None:
         """(account, asset, amount still frozen) for an order, or None."""
         h = self._holds.get(order_id)
-        return (h[0], h[1], h[2]) if h else None
+        return (h.account, h.asset, h.amount) if h else None
 
     # ---------------------------------------------------------------- Acquiring's operations
 
@@ -171,9 +196,9 @@ class Ledger:
         if order_id in self._holds:
             return ResultCode.DUPLICATE_HOLD, []
         b = self._balances.get(account, {}).get(asset)
-        if not force and (b is None or b[0] < amount):
+        if not force and (b is None or b.available < amount):
             return ResultCode.NSF, []
-        self._holds[order_id] = [account, asset, amount]
+        self._holds[order_id] = Hold(account, asset, amount)
         change = self._move(account, asset, -amount, amount, "freeze", order_id)
         if change.available < 0:
             self._overdrawn().add((account, asset))
@@ -205,14 +230,14 @@ class Ledger:
             legs.append((s_order, s_account, rules.base, qty, rules.quote, quote, s_fee))
         for order_id, account, pay_asset, pay, _, _, _ in legs:  # check every leg before changing any
             h = self._holds.get(order_id)
-            if h is None or h[0] != account or h[1] != pay_asset:
+            if h is None or h.account != account or h.asset != pay_asset:
                 return ResultCode.UNKNOWN_HOLD, []
-            if h[2] < pay:
+            if h.amount < pay:
                 return ResultCode.HOLD_EXCEEDED, []
         changes = []
         fees = []  # (after both sides' trade changes: the order the change log has always had)
         for order_id, account, pay_asset, pay, get_asset, get, fee_ppm in legs:
-            self._holds[order_id][2] -= pay
+            self._holds[order_id].amount -= pay
             fee = fee_on(get, fee_ppm)
             changes.append(self._move(account, pay_asset, 0, -pay, "trade", order_id))
             changes.append(self._move(account, get_asset, get - fee, 0, "trade", order_id))
@@ -230,8 +255,8 @@ class Ledger:
             return ResultCode.BAD_AMOUNT
         if order_id in self._holds:
             return ResultCode.DUPLICATE_HOLD
-        self._holds[order_id] = [account, asset, amount]
-        self._slot(account, asset)[1] += amount
+        self._holds[order_id] = Hold(account, asset, amount)
+        self._slot(account, asset).frozen += amount
         self._net[asset] = self._net.get(asset, 0) + amount
         return _OK
 
@@ -257,7 +282,7 @@ class Ledger:
         h = self._holds.pop(order_id, None)
         if h is None:
             return ResultCode.UNKNOWN_HOLD, []
-        account, asset, amount = h
+        account, asset, amount = h.account, h.asset, h.amount
         if self._unlink(order_id):
             return _OK, [self._move(account, asset, 0, 0, "release", order_id)]
         return _OK, [self._move(account, asset, amount, -amount, "release", order_id)]
@@ -279,9 +304,9 @@ class Ledger:
             return ResultCode.UNKNOWN_HOLD, []
         if keep < 0:
             return ResultCode.BAD_AMOUNT, []
-        freed = max(0, h[2] - keep)
-        h[2] -= freed
-        return _OK, [self._move(h[0], h[1], freed, -freed, "reduce", order_id)]
+        freed = max(0, h.amount - keep)
+        h.amount -= freed
+        return _OK, [self._move(h.account, h.asset, freed, -freed, "reduce", order_id)]
 
     # ---------------------------------------------------------------- replication and state
 
@@ -296,17 +321,17 @@ class Ledger:
             if reason == "freeze":
                 if ref in self._holds:
                     raise InvariantError(f"replicated freeze for order {ref} which already has a hold")
-                self._holds[ref] = [account, asset, df]
+                self._holds[ref] = Hold(account, asset, df)
             elif reason == "trade" and df:
                 h = self._holds.get(ref)
-                if h is None or h[2] + df < 0:
+                if h is None or h.amount + df < 0:
                     raise InvariantError(f"replicated trade for order {ref} exceeds its hold")
-                h[2] += df
+                h.amount += df
             elif reason == "reduce":
                 h = self._holds.get(ref)
-                if h is None or h[2] + df < 0:
+                if h is None or h.amount + df < 0:
                     raise InvariantError(f"replicated amend of order {ref} exceeds its hold")
-                h[2] += df
+                h.amount += df
             elif reason == "release":
                 self._unlink(ref)  # (an OCO leg: its zero change leaves the hold to the other leg)
                 if self._holds.pop(ref, None) is None:
@@ -314,11 +339,11 @@ class Ledger:
             elif reason in ("deposit", "withdraw"):
                 self._net[asset] = self._net.get(asset, 0) + da
             b = self._slot(account, asset)
-            if (da < 0 and b[0] + da < 0) or (df < 0 and b[1] + df < 0):  # (a forced freeze may have
-                # left available below zero for a while: a credit is no error then)
+            if (da < 0 and b.available + da < 0) or (df < 0 and b.frozen + df < 0):  # (a forced freeze
+                # may have left available below zero for a while: a credit is no error then)
                 raise InvariantError(f"replicated change makes {account}:{asset} negative: {c}")
-            b[0] += da
-            b[1] += df
+            b.available += da
+            b.frozen += df
 
     def check_invariants(self) -> None:
         """Conservation per asset, nothing negative, frozen == sum of holds; raise InvariantError if not."""
@@ -331,14 +356,15 @@ class Ledger:
                 raise InvariantError(f"OCO legs {order_id} and {other} do not share one hold")
             if order_id > other:
                 shared.add(order_id)  # counted once, under the smaller id
-        for order_id, (account, asset, amount) in self._holds.items():
+        for order_id, h in self._holds.items():
             if order_id in shared:
                 continue
-            if amount < 0:
-                raise InvariantError(f"hold of order {order_id} is negative: {amount}")
-            held[(account, asset)] = held.get((account, asset), 0) + amount
+            if h.amount < 0:
+                raise InvariantError(f"hold of order {order_id} is negative: {h.amount}")
+            held[(h.account, h.asset)] = held.get((h.account, h.asset), 0) + h.amount
         for account, assets in self._balances.items():
-            for asset, (available, frozen) in assets.items():
+            for asset, b in assets.items():
+                available, frozen = b.available, b.frozen
                 if available < 0 or frozen < 0:
                     raise InvariantError(f"negative balance {account}:{asset}: {available}, {frozen}")
                 if frozen != held.pop((account, asset), 0):
@@ -354,8 +380,9 @@ class Ledger:
         """Plain, msgspec-encodable state (sorted, so equal ledgers give equal bytes)."""
         return {
             "fee_account": self.fee_account,
-            "balances": [[a, s, b[0], b[1]] for a, assets in sorted(self._balances.items()) for s, b in sorted(assets.items())],
-            "holds": [[o, *h] for o, h in sorted(self._holds.items())],
+            "balances": [[a, s, b.available, b.frozen] for a, assets in sorted(self._balances.items())
+                         for s, b in sorted(assets.items())],
+            "holds": [[o, h.account, h.asset, h.amount] for o, h in sorted(self._holds.items())],
             "net": sorted(self._net.items()),
             "links": sorted(self._links.items()),
         }
@@ -365,8 +392,8 @@ class Ledger:
         """A ledger in exactly the state `snapshot()` captured."""
         ledger = cls(snapshot["fee_account"])
         for account, asset, available, frozen in snapshot["balances"]:
-            ledger._balances.setdefault(account, {})[asset] = [available, frozen]
-        ledger._holds = {o: [a, s, amount] for o, a, s, amount in snapshot["holds"]}
+            ledger._balances.setdefault(account, {})[asset] = Balance(available, frozen)
+        ledger._holds = {o: Hold(a, s, amount) for o, a, s, amount in snapshot["holds"]}
         ledger._net = dict((asset, n) for asset, n in snapshot["net"])
         for order_id, other in snapshot.get("links", ()):
             ledger._links[order_id] = other
@@ -381,13 +408,13 @@ class Ledger:
 
     # ---------------------------------------------------------------- internals
 
-    def _slot(self, account: int, asset: str) -> list[int]:
+    def _slot(self, account: int, asset: str) -> Balance:
         assets = self._balances.get(account)
         if assets is None:
             self._balances[account] = assets = {}
         b = assets.get(asset)
         if b is None:
-            assets[asset] = b = [0, 0]
+            assets[asset] = b = Balance()
         return b
 
     def _move(self, account: int, asset: str, d_available: int, d_frozen: int, reason: str, ref: int) -> BalanceChange:
@@ -395,6 +422,6 @@ class Ledger:
         b = assets.get(asset) if assets is not None else None
         if b is None:
             b = self._slot(account, asset)
-        b[0] += d_available
-        b[1] += d_frozen
-        return BalanceChange(account, asset, d_available, d_frozen, b[0], b[1], reason, ref)
+        b.available += d_available
+        b.frozen += d_frozen
+        return BalanceChange(account, asset, d_available, d_frozen, b.available, b.frozen, reason, ref)

@@ -23,6 +23,8 @@ from collections import deque
 
 from ..model.enums import OrderStatus, OrderType, Side, triggers_on_fall
 from ..model.reasons import Reason
+from .records import OrderReport
+from .results import InvariantError
 
 _LIMIT_MAKER = OrderType.LIMIT_MAKER
 _FIRST_STOP = OrderType.STOP_LOSS
@@ -35,7 +37,7 @@ class OcoMixin:
         """Place two legs (each a tuple of place()'s arguments) linked as an OCO. Returns the records."""
         reasons = [self._refusal(*leg) for leg in (first, second)]
         if any(reasons):
-            return [_book.OrderReport(leg[0], leg[1], OrderStatus.REJECTED, 0, 0, 0, reason or Reason.LIST_REJECTED)
+            return [OrderReport(leg[0], leg[1], OrderStatus.REJECTED, 0, 0, 0, reason or Reason.LIST_REJECTED)
                     for leg, reason in zip((first, second), reasons)]
         out = self.place(*first) + self.place(*second)
         self._oco[first[0]] = second[0]
@@ -76,7 +78,7 @@ class OcoMixin:
         for stop in queue or ():
             if stop.order_id == other:
                 queue.remove(stop)
-                out.append(_book.OrderReport(other, stop.account, OrderStatus.CANCELED, 0, 0, 0, ""))
+                out.append(OrderReport(other, stop.account, OrderStatus.CANCELED, 0, 0, 0, ""))
                 return
 
     def order_lists(self) -> list[tuple[int, int]]:
@@ -87,9 +89,6 @@ class OcoMixin:
         for a, b in self._oco.items():
             oa, ob = self.order(a), self.order(b)
             if self._oco.get(b) != a or oa is None or ob is None or oa.account != ob.account or oa.side != ob.side:
-                raise _results.InvariantError(f"{self.symbol}: OCO legs {a} and {b} are not two open orders of one "
-                                              "account and side")
+                raise InvariantError(f"{self.symbol}: OCO legs {a} and {b} are not two open orders of one "
+                                     "account and side")
 
-
-from . import book as _book  # noqa: E402 (last: book.py mixes OcoMixin in; its names are read at call time)
-from . import results as _results  # noqa: E402

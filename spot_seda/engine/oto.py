@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from ..model.enums import OrderStatus, OrderType
 from ..model.reasons import Reason
+from .records import CancelRejected, OrderReport, Triggered
+from .results import InvariantError, ResultCode
 
 _FIRST_STOP = OrderType.STOP_LOSS
 
@@ -45,13 +47,13 @@ class OtoMixin:
         if not reason and len(pending) == 2 and pending[0][8] and pending[0][8] == pending[1][8]:
             others[1] = Reason.DUPLICATE_CLIENT_ORDER_ID
         if reason or any(others):
-            return [_book.OrderReport(working[0], working[1], OrderStatus.REJECTED, 0, 0, 0, reason or Reason.LIST_REJECTED)] + \
-                [_book.OrderReport(p[0], p[1], OrderStatus.REJECTED, 0, 0, 0, (not reason and o) or Reason.LIST_REJECTED)
+            return [OrderReport(working[0], working[1], OrderStatus.REJECTED, 0, 0, 0, reason or Reason.LIST_REJECTED)] + \
+                [OrderReport(p[0], p[1], OrderStatus.REJECTED, 0, 0, 0, (not reason and o) or Reason.LIST_REJECTED)
                  for p, o in zip(pending, others)]
         self._oto[working[0]] = pending
         for p in pending:
             self._oto_of[p[0]] = working[0]
-        out = [_book.OrderReport(p[0], p[1], OrderStatus.PENDING_NEW, 0, 0, p[6], "") for p in pending]
+        out = [OrderReport(p[0], p[1], OrderStatus.PENDING_NEW, 0, 0, p[6], "") for p in pending]
         out += self.place(*working)
         self._working_ended(working[0], False, out)  # (one that ended at once unfilled: a FOK's expiry)
         return out
@@ -74,7 +76,7 @@ class OtoMixin:
                 self._activations.append(working_id)
             return
         for p in self._unlink_oto(working_id):
-            out.append(_book.OrderReport(p[0], p[1], OrderStatus.CANCELED, 0, 0, 0, ""))
+            out.append(OrderReport(p[0], p[1], OrderStatus.CANCELED, 0, 0, 0, ""))
 
     def _unlink_oto(self, working_id: int) -> tuple:
         pending = self._oto.pop(working_id)
@@ -86,10 +88,10 @@ class OtoMixin:
         """Cancel an OTO's pending order: the list ends CANCELED (its working order too)."""
         working_id = self._oto_of[order_id]
         if self._oto[working_id][0][1] != account:
-            return [_book.CancelRejected(order_id, account, "", _results.ResultCode.UNKNOWN_ORDER)]
+            return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
         pending = self._unlink_oto(working_id)
-        out = [_book.OrderReport(order_id, account, OrderStatus.CANCELED, 0, 0, 0, "")]
-        out += [_book.OrderReport(p[0], p[1], OrderStatus.CANCELED, 0, 0, 0, "") for p in pending if p[0] != order_id]
+        out = [OrderReport(order_id, account, OrderStatus.CANCELED, 0, 0, 0, "")]
+        out += [OrderReport(p[0], p[1], OrderStatus.CANCELED, 0, 0, 0, "") for p in pending if p[0] != order_id]
         working = self._orders.get(working_id)
         if working is not None:
             self._cancel(working, out)
@@ -111,24 +113,21 @@ class OtoMixin:
             if len(pending) == 2:
                 reasons = [self._refusal(*p) for p in pending]
                 if any(reasons):
-                    out += [_book.OrderReport(p[0], p[1], OrderStatus.REJECTED, 0, 0, 0, r or Reason.LIST_REJECTED)
+                    out += [OrderReport(p[0], p[1], OrderStatus.REJECTED, 0, 0, 0, r or Reason.LIST_REJECTED)
                             for p, r in zip(pending, reasons)]
                     continue
                 self._oco[pending[0][0]], self._oco[pending[1][0]] = pending[1][0], pending[0][0]
             for p in pending:
                 if p[3] < _FIRST_STOP:
-                    out.append(_book.Triggered(p[0], p[1]))
+                    out.append(Triggered(p[0], p[1]))
                 out += self.place(*p)
 
     def _validate_oto(self) -> None:
         for working_id, pending in self._oto.items():
             if working_id not in self._orders or any(self._oto_of.get(p[0]) != working_id or self.order(p[0]) is not None
                                                      for p in pending):
-                raise _results.InvariantError(f"{self.symbol}: OTO {working_id} is not a working order on the book "
-                                              "with pending orders off it")
+                raise InvariantError(f"{self.symbol}: OTO {working_id} is not a working order on the book "
+                                     "with pending orders off it")
         if len(self._oto_of) != sum(len(p) for p in self._oto.values()):
-            raise _results.InvariantError(f"{self.symbol}: OTO indexes disagree")
+            raise InvariantError(f"{self.symbol}: OTO indexes disagree")
 
-
-from . import book as _book  # noqa: E402 (last: book.py mixes OtoMixin in; its names are read at call time)
-from . import results as _results  # noqa: E402

@@ -1,7 +1,7 @@
 """Result codes of the engines: expected rejections are values in grouped ranges, never exceptions.
 
 Ranges follow exchange-core's CommandResultCode: 0 success, -2xxx ledger (risk), -3xxx matching
-(an order's fit to its symbol's rules is checked before it reaches an engine: binance/params.py). `InvariantError` is the one exception: internal state is corrupt, a bug — stop loudly.
+(an order's fit to its symbol's rules is checked before it reaches an engine: binance/orderparams.py). `InvariantError` is the one exception: internal state is corrupt, a bug — stop loudly.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from collections import deque
 
 from ..model.enums import OrderStatus, OrderType, Side
 from ..model.reasons import Reason
+from .records import OrderReport, Trade, TrailingStarted, Triggered
 
 _NEW = OrderStatus.NEW
 _REJECTED = OrderStatus.REJECTED
@@ -28,7 +29,7 @@ class StopsMixin:
         falls = stop.falls
         if out is not None and last and stop.stop_price and (last <= stop.stop_price if falls else
                                                              last >= stop.stop_price):
-            out.append(_book.OrderReport(stop.order_id, stop.account, _REJECTED, 0, 0, 0, Reason.WOULD_TRIGGER))
+            out.append(OrderReport(stop.order_id, stop.account, _REJECTED, 0, 0, 0, Reason.WOULD_TRIGGER))
             return
         self._stops[stop.order_id] = stop
         if stop.trailing_delta:
@@ -44,9 +45,9 @@ class StopsMixin:
         if stop.client_order_id:
             self._by_client[(stop.account, stop.client_order_id)] = stop
         if out is not None:
-            out.append(_book.OrderReport(stop.order_id, stop.account, _NEW, 0, 0, stop.qty, ""))
+            out.append(OrderReport(stop.order_id, stop.account, _NEW, 0, 0, stop.qty, ""))
             if stop.trailing_delta and not stop.stop_price:
-                out.append(_book.TrailingStarted(stop.order_id, stop.account))
+                out.append(TrailingStarted(stop.order_id, stop.account))
 
     def _unfile_stop(self, stop) -> None:
         del self._stops[stop.order_id]
@@ -118,7 +119,7 @@ class StopsMixin:
                     break
             stop.trail = best
         for stop in sorted(started, key=_order_id):
-            out.append(_book.TrailingStarted(stop.order_id, stop.account))
+            out.append(TrailingStarted(stop.order_id, stop.account))
         for stop in hits:
             self._unfile_stop(stop)
         return sorted(hits, key=_order_id)
@@ -131,7 +132,7 @@ class StopsMixin:
         if self._trailing:
             prices = []
             for r in records:
-                if type(r) is _book.Trade and (not prices or prices[-1] != r.price):
+                if type(r) is Trade and (not prices or prices[-1] != r.price):
                     prices.append(r.price)
             trailed = self._take_trailed(prices, out)
             if trailed:
@@ -150,12 +151,12 @@ class StopsMixin:
                 stop = queue.popleft()
                 if self._oco and stop.order_id in self._oco:  # an OCO leg works: the other leg goes
                     self._cancel_other_leg(stop.order_id, out, queue)
-                out.append(_book.Triggered(stop.order_id, stop.account))
+                out.append(Triggered(stop.order_id, stop.account))
                 records = self.place(stop.order_id, stop.account, stop.side, OrderType(stop.type).working_type,
                                      stop.time_in_force, stop.price, stop.qty, stop.quote_qty, stop.client_order_id,
                                      stop.stp, timestamp)
                 out += records
-                first = next((r.price for r in records if type(r) is _book.Trade), 0)
+                first = next((r.price for r in records if type(r) is Trade), 0)
                 if first and self._stops:
                     queue.extend(self._take_reached(first, self.last_price, records, out))
         finally:
@@ -166,5 +167,3 @@ class StopsMixin:
 def _order_id(stop) -> int:
     return stop.order_id
 
-
-from . import book as _book  # noqa: E402 (last: book.py mixes StopsMixin in; its names are read at call time)

@@ -7,10 +7,10 @@ reading (the REST API, shaped as Binance asks)."""
 from __future__ import annotations
 
 from .queries import HistoryQueries
-from .schema import FINAL_STATUSES, MAX_LIMIT, WAL_CHECKPOINT_PAGES, HistoryError, ReplayEnd
+from .schema import MAX_LIMIT, WAL_CHECKPOINT_PAGES, HistoryError, ReplayEnd
 from .writer import HistoryWriter
 
-__all__ = ["History", "HistoryError", "ReplayEnd", "FINAL_STATUSES", "MAX_LIMIT", "WAL_CHECKPOINT_PAGES"]
+__all__ = ["History", "HistoryError", "ReplayEnd", "MAX_LIMIT", "WAL_CHECKPOINT_PAGES"]
 
 
 class History(HistoryWriter, HistoryQueries):

@@ -10,7 +10,7 @@ import heapq
 
 from ..model.entities import KLINE_FIELDS
 from ..model.summary import TradeSummary, summarize
-from .schema import (_BALANCE_COLUMNS, MAX_LIMIT, MINUTE_MS, _ORDER_COLUMNS, Store, _TRADE_COLUMNS)
+from .schema import (BALANCE_COLUMNS, MAX_LIMIT, MINUTE_MS, ORDER_COLUMNS, Store, TRADE_COLUMNS)
 
 
 class HistoryQueries(Store):
@@ -33,12 +33,12 @@ class HistoryQueries(Store):
 
     def order(self, order_id: int) -> dict | None:
         """One order by id, or None."""
-        rows = self._select("orders", _ORDER_COLUMNS, "order_id = ?", (order_id,), "", 1)
+        rows = self._select("orders", ORDER_COLUMNS, "order_id = ?", (order_id,), "", 1)
         return rows[0] if rows else None
 
     def order_by_client_id(self, account: int, client_order_id: str) -> dict | None:
         """The newest order of `account` with that client order id (ids may be reused once closed)."""
-        rows = self._select("orders", _ORDER_COLUMNS, "account = ? AND client_order_id = ?",
+        rows = self._select("orders", ORDER_COLUMNS, "account = ? AND client_order_id = ?",
                             (account, client_order_id), "order_id DESC", 1)
         return rows[0] if rows else None
 
@@ -52,7 +52,7 @@ class HistoryQueries(Store):
         where, args = self._window("account = ? AND symbol = ?", [account, symbol], "order_id", order_id,
                                    "time", start_time, end_time)
         ascending = order_id is not None or start_time is not None
-        return self._ranged("orders", _ORDER_COLUMNS, where, args, "order_id", ascending, limit)
+        return self._ranged("orders", ORDER_COLUMNS, where, args, "order_id", ascending, limit)
 
     def order_list(self, account: int, order_list_id: int | None = None,
                    list_client_order_id: str | None = None) -> list[dict]:
@@ -63,7 +63,7 @@ class HistoryQueries(Store):
             if row is None:
                 return []
             order_list_id = row[0]
-        return self._select("orders", _ORDER_COLUMNS, "account = ? AND order_list_id = ?", (account, order_list_id),
+        return self._select("orders", ORDER_COLUMNS, "account = ? AND order_list_id = ?", (account, order_list_id),
                             "order_id", 10)
 
     def order_lists(self, account: int, from_id: int | None = None, start_time: int | None = None,
@@ -100,7 +100,7 @@ class HistoryQueries(Store):
                 where += f" AND {order_column} = ?"
                 args.append(order_id)
             where, args = self._window(where, args, "trade_id", from_id, "time", start_time, end_time)
-            sides.append(self._ranged("trades", _TRADE_COLUMNS, where, args, "trade_id", ascending, limit))
+            sides.append(self._ranged("trades", TRADE_COLUMNS, where, args, "trade_id", ascending, limit))
         merged, seen = [], set()
         for row in heapq.merge(*sides, key=itemgetter("trade_id")):
             if row["trade_id"] not in seen:
@@ -110,7 +110,7 @@ class HistoryQueries(Store):
 
     def trades(self, symbol: str, limit: int = 500) -> list[dict]:
         """The most recent public trades of a symbol, ascending by trade id."""
-        return self._ranged("trades", _TRADE_COLUMNS, "symbol = ?", [symbol], "trade_id", False, limit)
+        return self._ranged("trades", TRADE_COLUMNS, "symbol = ?", [symbol], "trade_id", False, limit)
 
     def trades_window(self, symbol: str, from_id: int | None = None, start_time: int | None = None,
                       end_time: int | None = None, limit: int = 500) -> list[dict]:
@@ -118,19 +118,19 @@ class HistoryQueries(Store):
         (trade ids >= it) or `start_time` the first `limit` from there; otherwise the most recent
         `limit` (up to `end_time` if given). Times are inclusive."""
         where, args = self._window("symbol = ?", [symbol], "trade_id", from_id, "time", start_time, end_time)
-        return self._ranged("trades", _TRADE_COLUMNS, where, args, "trade_id",
+        return self._ranged("trades", TRADE_COLUMNS, where, args, "trade_id",
                             from_id is not None or start_time is not None, limit)
 
     def trades_from(self, symbol: str, from_id: int, limit: int = 500) -> list[dict]:
         """historicalTrades: trades of a symbol with trade id >= `from_id`, ascending."""
-        return self._ranged("trades", _TRADE_COLUMNS, "symbol = ? AND trade_id >= ?", [symbol, from_id],
+        return self._ranged("trades", TRADE_COLUMNS, "symbol = ? AND trade_id >= ?", [symbol, from_id],
                             "trade_id", True, limit)
 
     def trades_since(self, symbol: str, start_time: int) -> list[dict]:
         """Every trade of a symbol at or after `start_time` (ms), ascending (tickers, avgPrice); unbounded."""
         # ordered by the (symbol, time) index so SQLite seeks it (by trade_id it would scan every
         # trade of the symbol), then by id: a clock step back may leave times out of id order
-        rows = self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ?", (symbol, start_time),
+        rows = self._select("trades", TRADE_COLUMNS, "symbol = ? AND time >= ?", (symbol, start_time),
                             "time, trade_id", -1)
         rows.sort(key=itemgetter("trade_id"))
         return rows
@@ -156,9 +156,9 @@ class HistoryQueries(Store):
             (symbol, minute)).fetchall()
         covered = candles[-1][0] + MINUTE_MS if candles else minute  # the candles hold [minute, covered)
         # two range queries, not one with OR: each seeks the (symbol, time) index
-        head = self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ? AND time < ?",
+        head = self._select("trades", TRADE_COLUMNS, "symbol = ? AND time >= ? AND time < ?",
                             (symbol, start_time, minute), "time, trade_id", -1)  # (by time: the index's order)
-        tail = self._select("trades", _TRADE_COLUMNS, "symbol = ? AND time >= ?", (symbol, max(covered, minute)),
+        tail = self._select("trades", TRADE_COLUMNS, "symbol = ? AND time >= ?", (symbol, max(covered, minute)),
                             "time, trade_id", -1)
         before = db.execute("SELECT price FROM trades WHERE symbol = ? AND time < ? ORDER BY time DESC, trade_id DESC "
                             "LIMIT 1", (symbol, start_time)).fetchone()
@@ -200,7 +200,7 @@ class HistoryQueries(Store):
 
     def balance_changes(self, account: int, limit: int = 500) -> list[dict]:
         """The account's most recent `limit` balance changes, oldest first."""
-        return self._ranged("balance_changes", _BALANCE_COLUMNS, "account = ?", [account], "id", False, limit)
+        return self._ranged("balance_changes", BALANCE_COLUMNS, "account = ?", [account], "id", False, limit)
 
     # ------------------------------------------------------------------ helpers
 

@@ -39,15 +39,15 @@ from pathlib import Path
 import msgspec
 
 from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, ORDER_CREATED, TRADE_CREATED
+from ..model.enums import OrderStatus
 
 #: pages of write-ahead log after which the writer copies it into the database (SQLite: 1,000)
 WAL_CHECKPOINT_PAGES = 10_000
 #: Most rows any query returns (Binance's maximum for allOrders, myTrades, trades and klines).
 MAX_LIMIT = 1000
 MINUTE_MS = 60_000
-FINAL_STATUSES = ("FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED")
 
-_FINAL = "({} IN ('FILLED', 'CANCELED', 'EXPIRED', 'EXPIRED_IN_MATCH', 'REJECTED'))"
+_FINAL = "({} IN (" + ", ".join(f"'{s.name}'" for s in OrderStatus if s.is_final) + "))"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -99,19 +99,19 @@ DROP TRIGGER IF EXISTS balance_running;
 DROP TABLE IF EXISTS balances;
 """
 
-_ORDER_COLUMNS = (
+ORDER_COLUMNS = (
     "order_id", *ORDER_CREATED, "executed_qty", "cum_quote_qty", "time", "update_time", "working_time", "reason",
     "stop_price", "prevented_qty", "order_list_id", "list_client_order_id", "contingency_type", "trailing_delta",
     "trailing_time",
 )
-_TRADE_COLUMNS = (*TRADE_CREATED, "time")
-_BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
+TRADE_COLUMNS = (*TRADE_CREATED, "time")
+BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
 _CREATED_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "status")
 
 # Created: a new row; or it completes a stub an update made when it arrived first (Acquiring and
 # Match write OrderChangeLog as two producers, so their order is not guaranteed); else nothing.
 # prevented_qty starts at 0 on either path, so the row does not depend on which came first.
-_INSERT_ORDER = f"""
+INSERT_ORDER = f"""
 INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price,
                     order_list_id, list_client_order_id, contingency_type, trailing_delta, prevented_qty)
 VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, 0)
@@ -121,7 +121,7 @@ ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_
 WHERE orders.time IS NULL
 """
 # Updated: applies only when not older than the row, so a late or replayed update never undoes one.
-_UPDATE_ORDER = f"""
+UPDATE_ORDER = f"""
 INSERT INTO orders (order_id, symbol, account, status, executed_qty, cum_quote_qty, update_time, working_time, reason,
                     prevented_qty)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, 0))
@@ -136,39 +136,39 @@ WHERE (excluded.update_time, excluded.executed_qty, {_FINAL.format("excluded.sta
 """
 # an amend (engine/amend.py): the order's new quantity and client id; quantities only go down, so a
 # replayed older amend never undoes a later one
-_AMEND_ORDER = "UPDATE orders SET qty = ?, client_order_id = ? WHERE order_id = ? AND qty > ?"
+AMEND_ORDER = "UPDATE orders SET qty = ?, client_order_id = ? WHERE order_id = ? AND qty > ?"
 # a trailing stop started tracking prices: once (a replayed entry changes nothing)
-_TRAIL_ORDER = "UPDATE orders SET trailing_time = ? WHERE order_id = ? AND trailing_time IS NULL"
-_INSERT_TRADE = f"""
-INSERT INTO trades ({", ".join(_TRADE_COLUMNS)}) VALUES ({", ".join("?" * len(_TRADE_COLUMNS))})
+TRAIL_ORDER = "UPDATE orders SET trailing_time = ? WHERE order_id = ? AND trailing_time IS NULL"
+INSERT_TRADE = f"""
+INSERT INTO trades ({", ".join(TRADE_COLUMNS)}) VALUES ({", ".join("?" * len(TRADE_COLUMNS))})
 ON CONFLICT DO NOTHING
 """
-_UPSERT_KLINE = f"""
+UPSERT_KLINE = f"""
 INSERT INTO klines ({", ".join(KLINE_FIELDS)}) VALUES ({", ".join("?" * len(KLINE_FIELDS))})
 ON CONFLICT (symbol, interval, open_time) DO UPDATE SET
     {", ".join(f"{c} = excluded.{c}" for c in KLINE_FIELDS[3:])}
 WHERE (excluded.trades, excluded.closed) >= (klines.trades, klines.closed)
 """
-_INSERT_BALANCE = f"""
-INSERT INTO balance_changes ({", ".join(_BALANCE_COLUMNS)}) VALUES ({", ".join("?" * len(_BALANCE_COLUMNS))})
+INSERT_BALANCE = f"""
+INSERT INTO balance_changes ({", ".join(BALANCE_COLUMNS)}) VALUES ({", ".join("?" * len(BALANCE_COLUMNS))})
 ON CONFLICT DO NOTHING
 """
 
-_UPSERT_PROGRESS = """
+UPSERT_PROGRESS = """
 INSERT INTO progress (topic, partition, producer, sequence) VALUES (?, ?, ?, ?)
 ON CONFLICT (topic, partition, producer) DO UPDATE SET sequence = max(sequence, excluded.sequence)
 """
 
-_order_created = itemgetter(*ORDER_CREATED)
-_trade_created = itemgetter(*TRADE_CREATED)
-_kline_fields = itemgetter(*KLINE_FIELDS)
-_balance_fields = itemgetter(*BALANCE_FIELDS)
+order_created = itemgetter(*ORDER_CREATED)
+trade_created = itemgetter(*TRADE_CREATED)
+kline_fields = itemgetter(*KLINE_FIELDS)
+balance_fields = itemgetter(*BALANCE_FIELDS)
 
 
-_KLINE_NAMES = list(KLINE_FIELDS)
-_BALANCE_NAMES = list(BALANCE_FIELDS)
-_TRADE_NAMES = list(TRADE_CREATED)
-#: KLINE_FIELDS positions: the primary key, then the candle's (trades, closed) that _UPSERT_KLINE compares
+KLINE_NAMES = list(KLINE_FIELDS)
+BALANCE_NAMES = list(BALANCE_FIELDS)
+TRADE_NAMES = list(TRADE_CREATED)
+#: KLINE_FIELDS positions: the primary key, then the candle's (trades, closed) that UPSERT_KLINE compares
 _K_TRADES, _K_CLOSED = KLINE_FIELDS.index("trades"), KLINE_FIELDS.index("closed")
 #: the types of a row that cannot fail STRICT: text keys, int values, closed an int or a bool
 _K_TYPES = frozenset(
@@ -177,7 +177,7 @@ _K_TYPES = frozenset(
 )
 
 
-def _latest_klines(rows: list[tuple]) -> list[tuple]:
+def latest_klines(rows: list[tuple]) -> list[tuple]:
     """The rows of a batch's candle upserts that change what the table ends up holding.
 
     Executed one after another, the upserts of one candle (same symbol, interval, open_time) leave
@@ -227,7 +227,7 @@ class ReplayEnd(msgspec.Struct, kw_only=True):
 
 
 #: balance changes Acquiring writes; the other reasons are Settlement's
-_ACQUIRING_REASONS = ("deposit", "withdraw", "freeze")
+ACQUIRING_REASONS = ("deposit", "withdraw", "freeze")
 
 
 class Store:

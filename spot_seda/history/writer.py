@@ -10,10 +10,10 @@ from ..bus.base import partition_for
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS
 from ..model.enums import EntityType, Topic
-from .schema import (_ACQUIRING_REASONS, _AMEND_ORDER, _balance_fields, _BALANCE_NAMES, HistoryError, _INSERT_BALANCE,
-                     _INSERT_ORDER, _INSERT_TRADE, _kline_fields, _KLINE_NAMES, _latest_klines,
-                     _order_created, ReplayEnd, Store, _trade_created, _TRADE_NAMES, _TRAIL_ORDER, _UPDATE_ORDER,
-                     _UPSERT_KLINE, _UPSERT_PROGRESS)
+from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, BALANCE_NAMES, HistoryError, INSERT_BALANCE,
+                     INSERT_ORDER, INSERT_TRADE, kline_fields, KLINE_NAMES, latest_klines,
+                     order_created, ReplayEnd, Store, trade_created, TRADE_NAMES, TRAIL_ORDER, UPDATE_ORDER,
+                     UPSERT_KLINE, UPSERT_PROGRESS)
 
 
 class HistoryWriter(Store):
@@ -43,7 +43,7 @@ class HistoryWriter(Store):
         changes written by the node's stages carry their fields in the documented order
         (model/entities.py), so their rows are read by position once the names are checked (any
         other layout goes through a dict). Of several updates of one candle in a batch only the one
-        the upsert would keep is written (_latest_klines).
+        the upsert would keep is written (latest_klines).
         """
         orders_new: list[tuple] = []
         orders_upd: list[tuple] = []
@@ -66,15 +66,15 @@ class HistoryWriter(Store):
                     continue  # Deleted
                 etype = entry.entity_type
                 if etype == kline_t:
-                    if [fc.name for fc in fields] == _KLINE_NAMES:
+                    if [fc.name for fc in fields] == KLINE_NAMES:
                         klines.append(tuple([fc.value for fc in fields]))
                     else:
-                        klines.append(_kline_fields({fc.name: fc.value for fc in fields}))
+                        klines.append(kline_fields({fc.name: fc.value for fc in fields}))
                 elif etype == balance_t:
-                    if [fc.name for fc in fields] == _BALANCE_NAMES:
+                    if [fc.name for fc in fields] == BALANCE_NAMES:
                         row = tuple([fc.value for fc in fields])
                     else:
-                        row = _balance_fields({fc.name: fc.value for fc in fields})
+                        row = balance_fields({fc.name: fc.value for fc in fields})
                     if type(row[2]) is not int or type(row[3]) is not int:
                         # STRICT would store 10.0 or "10" as 10; a balance delta must already be an int
                         raise TypeError(f"balance deltas must be ints, got {row[2]!r}, {row[3]!r}")
@@ -83,14 +83,14 @@ class HistoryWriter(Store):
                         row = (*row[:-1], str(ref))
                     balances.append((*row, entry.timestamp, entry.sequence))
                 elif etype == trade_t:
-                    if kind is Created and [fc.name for fc in fields] == _TRADE_NAMES:
+                    if kind is Created and [fc.name for fc in fields] == TRADE_NAMES:
                         trades.append((*[fc.value for fc in fields], entry.timestamp))
                     else:
-                        trades.append((*_trade_created({fc.name: fc.value for fc in fields}), entry.timestamp))
+                        trades.append((*trade_created({fc.name: fc.value for fc in fields}), entry.timestamp))
                 elif etype == order_t:
                     f = {fc.name: fc.value for fc in fields}
                     if kind is Created:
-                        orders_new.append((*_order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
+                        orders_new.append((*order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
                                            f.get("stop_price"), f.get("order_list_id"), f.get("list_client_order_id"),
                                            f.get("contingency_type"), f.get("trailing_delta")))
                     elif "trailing_time" in f:  # a trailing stop started tracking prices (Match's
@@ -107,28 +107,28 @@ class HistoryWriter(Store):
         except (KeyError, ValueError, TypeError) as exc:
             raise HistoryError(f"{entry.entity_type} {entry.entity_id}: missing or bad field {exc}") from None
         if len(klines) > 1:
-            klines = _latest_klines(klines)
+            klines = latest_klines(klines)
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
             if orders_new:
-                db.executemany(_INSERT_ORDER, orders_new)
+                db.executemany(INSERT_ORDER, orders_new)
             if orders_upd:
-                db.executemany(_UPDATE_ORDER, orders_upd)
+                db.executemany(UPDATE_ORDER, orders_upd)
             if orders_amend:
-                db.executemany(_AMEND_ORDER, orders_amend)
+                db.executemany(AMEND_ORDER, orders_amend)
             if orders_trail:
-                db.executemany(_TRAIL_ORDER, orders_trail)
+                db.executemany(TRAIL_ORDER, orders_trail)
             if trades:
-                db.executemany(_INSERT_TRADE, trades)
+                db.executemany(INSERT_TRADE, trades)
             if klines:
-                db.executemany(_UPSERT_KLINE, klines)
+                db.executemany(UPSERT_KLINE, klines)
             if balances:
-                db.executemany(_INSERT_BALANCE, balances)
+                db.executemany(INSERT_BALANCE, balances)
             if progress:
                 if layout != self._layout:
                     self._set_layout(layout)
-                db.executemany(_UPSERT_PROGRESS, [(*channel, seq) for channel, seq in progress.items()])
+                db.executemany(UPSERT_PROGRESS, [(*channel, seq) for channel, seq in progress.items()])
             if read_mark is not None:
                 db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                            (f"read:{read_mark[0]}", str(read_mark[1])))
@@ -181,7 +181,7 @@ class HistoryWriter(Store):
             for row_id, account, reason, ref, seq, symbol in db.execute(
                     "SELECT b.id, b.account, b.reason, b.ref, b.sequence, o.symbol FROM balance_changes b "
                     "LEFT JOIN orders o ON o.order_id = CAST(b.ref AS INTEGER) WHERE b.sequence > ?", (lowest,)):
-                if reason in _ACQUIRING_REASONS:
+                if reason in ACQUIRING_REASONS:
                     partition, producer = partition_for(str(account), end.partitions), "acquiring-0"
                 elif symbol is None:
                     if int(ref) >= end.next_order_id:

@@ -74,12 +74,12 @@ log = logging.getLogger("spot_seda.journal")
 FsyncPolicy = Literal["always", "batch", "off"]
 POLICIES = ("always", "batch", "off")
 
-_HEADER = struct.Struct("<IIQ")  # length, crc, position
-_POS = struct.Struct("<Q")
-HEADER_BYTES = _HEADER.size  # 16
+HEADER = struct.Struct("<IIQ")  # length, crc, position
+POS = struct.Struct("<Q")
+HEADER_BYTES = HEADER.size  # 16
 MAX_PAYLOAD = 0xFFFFFFFF
 SUFFIX = ".seg"
-_crc32 = zlib.crc32
+frame_crc = zlib.crc32
 
 
 class JournalError(RuntimeError):
@@ -121,7 +121,7 @@ def segment_name(first_position: int) -> str:
     return f"{first_position:020d}{SUFFIX}"
 
 
-def _segments(directory: Path) -> list[tuple[int, Path]]:
+def segment_files(directory: Path) -> list[tuple[int, Path]]:
     """(first position, path) of every segment, oldest first."""
     out = []
     try:
@@ -135,7 +135,7 @@ def _segments(directory: Path) -> list[tuple[int, Path]]:
     return out
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -147,7 +147,7 @@ def _scan(buf: bytes, first: int) -> tuple[int, int, str | None]:
     """Walk the frames of one segment from its start. Returns (good_end, next_position, reason):
     the byte offset after the last good frame, the position after it, and why it stopped (None: at
     the end of the data)."""
-    unpack = _HEADER.unpack_from
+    unpack = HEADER.unpack_from
     mv = memoryview(buf)
     n = len(buf)
     off = 0
@@ -159,7 +159,7 @@ def _scan(buf: bytes, first: int) -> tuple[int, int, str | None]:
         end = off + HEADER_BYTES + length
         if end > n:
             return off, expected, "torn frame"
-        if _crc32(mv[off + 8:end]) != crc:
+        if frame_crc(mv[off + 8:end]) != crc:
             return off, expected, "bad crc"
         if pos != expected:
             return off, expected, "bad position"
@@ -191,9 +191,9 @@ def _valid_frames_after(buf: bytes, start: int, min_position: int) -> int:
     expected_next = None
     for idx in hits:
         off = first + idx
-        length, crc, pos = _HEADER.unpack_from(buf, off)
+        length, crc, pos = HEADER.unpack_from(buf, off)
         end = off + HEADER_BYTES + length
-        if end <= n and _crc32(mv[off + 8:end]) == crc:
+        if end <= n and frame_crc(mv[off + 8:end]) == crc:
             if expected_next is None or pos >= expected_next:
                 found += 1
                 expected_next = pos + 1
@@ -204,7 +204,7 @@ def _valid_frames_after(buf: bytes, start: int, min_position: int) -> int:
 def first_on_disk(directory: str | os.PathLike) -> int:
     """The first position of the oldest segment in `directory` (1 for a journal never rotated;
     0 when there is none), without opening it."""
-    segments = _segments(Path(directory))
+    segments = segment_files(Path(directory))
     return segments[0][0] if segments else 0
 
 def read(directory: str | os.PathLike, from_position: int = 1) -> Iterator[tuple[int, bytes]]:
@@ -212,7 +212,7 @@ def read(directory: str | os.PathLike, from_position: int = 1) -> Iterator[tuple
     Checks every crc and that positions are contiguous; raises JournalCorruptError otherwise. An
     incomplete frame at the very end of the last segment ends the iteration (see module doc)."""
     directory = Path(directory)
-    segs = _segments(directory)
+    segs = segment_files(directory)
     if not segs:
         return
     from_position = max(from_position, 1)
@@ -224,8 +224,8 @@ def read(directory: str | os.PathLike, from_position: int = 1) -> Iterator[tuple
             start = i
     expected = segs[start][0]
     last_index = len(segs) - 1
-    unpack = _HEADER.unpack_from
-    crc32 = _crc32
+    unpack = HEADER.unpack_from
+    crc32 = frame_crc
     for i in range(start, len(segs)):
         first, path = segs[i]
         if first != expected:
@@ -265,7 +265,7 @@ def read_structs(directory: str | os.PathLike, type_, from_position: int = 1) ->
 
 def verify(directory: str | os.PathLike) -> int:
     """Read the whole journal, checking every frame; returns the last position (0: empty)."""
-    segs = _segments(Path(directory))
+    segs = segment_files(Path(directory))
     last = 0
     for last, _ in read(directory, segs[0][0] if segs else 1):
         pass
@@ -275,7 +275,7 @@ def verify(directory: str | os.PathLike) -> int:
 def recover_tail(directory: Path, repair: bool) -> RecoveryReport:
     """Scan the last segment of `directory` and cut a torn or corrupt tail (see "Recovery on open");
     raises JournalCorruptError for damage in the middle unless `repair`."""
-    segs = _segments(directory)
+    segs = segment_files(directory)
     if not segs:
         return RecoveryReport(segment=None, last_position=0, next_position=1)
     first, path = segs[-1]

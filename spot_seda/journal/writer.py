@@ -60,7 +60,7 @@ import msgspec
 
 from . import frames
 from .frames import (HEADER_BYTES, MAX_PAYLOAD, POLICIES, FsyncPolicy, JournalError, JournalLocked, RecoveryReport,
-                     _crc32, _fsync_dir, _HEADER, _POS, _segments, segment_name)
+                     frame_crc, fsync_dir, HEADER, POS, segment_files, segment_name)
 
 log = logging.getLogger("spot_seda.journal")
 
@@ -161,11 +161,11 @@ class Journal:
     @property
     def first_position(self) -> int:
         """The oldest position still on disk (after truncate_before)."""
-        segs = _segments(self.directory)
+        segs = segment_files(self.directory)
         return segs[0][0] if segs else self._seg_first
 
     def segments(self) -> list[Path]:
-        return [p for _, p in _segments(self.directory)]
+        return [p for _, p in segment_files(self.directory)]
 
     # ----------------------------------------------------------------------------------- appending
 
@@ -182,7 +182,7 @@ class Journal:
             self._cuts.append((len(self._buf), pos))
             self._seg_fill = 0
         buf = self._buf
-        buf += _HEADER.pack(n, _crc32(payload, _crc32(_POS.pack(pos))), pos)
+        buf += HEADER.pack(n, frame_crc(payload, frame_crc(POS.pack(pos))), pos)
         buf += payload
         self._seg_fill += size
         self._next = pos + 1
@@ -313,7 +313,7 @@ class Journal:
             os.fsync(old)
             self.fsyncs += 1
         if self._durable_meta:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         with self._fd_lock:
             self._fd = fd
             self._seg_first = first_position
@@ -380,7 +380,7 @@ class Journal:
     def truncate_before(self, position: int) -> list[Path]:
         """Delete whole segments all of whose records are < position (never the segment being
         written). Returns the deleted paths."""
-        segs = _segments(self.directory)
+        segs = segment_files(self.directory)
         deleted = []
         for (first, path), (next_first, _) in zip(segs, segs[1:]):
             if next_first <= position and path != self._seg_path:
@@ -389,7 +389,7 @@ class Journal:
             else:
                 break
         if deleted and self._durable_meta:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         return deleted
 
     def close(self) -> None:

@@ -71,6 +71,10 @@ class OrderStatus(IntEnum):
         return OrderStatus.FILLED <= self <= OrderStatus.REJECTED
 
 
+#: the names of the final statuses (FILLED to REJECTED), as the change log and the history carry them
+FINAL_STATUSES = frozenset(s.name for s in OrderStatus if s.is_final)
+
+
 class SelfTradePrevention(IntEnum):
     """Binance's selfTradePreventionMode values."""
 

@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..binance import orderops, params
+from ..binance import orderops, orderparams
 from ..binance.errors import ApiError
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
-from ..model.commands import Amend, Cancel, Command, NewOrder, Transfer
+from ..model.commands import Amend, Cancel, Command, Transfer
 from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
-from ..stages.acquiring import CommandError
+from ..stages.accepting import CommandError
 from ..stages.base import MARKER
 from .inproc import InprocPipeline
 
@@ -225,11 +225,8 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
                 account, ts = int(doc.pop("account")), int(doc.pop("timestamp"))
                 if kind == "order":
                     p = {k: str(v) for k, v in doc.items()}
-                    o = params.parse_new_order(p, rules)
                     # (time in force: GTC for the types that take none, as the API reports them)
-                    yield NewOrder(account, o.symbol, o.side.name, o.type.name, o.time_in_force.name, o.price, o.qty,
-                                   o.quote_qty, o.client_order_id or "", o.stp.name, ts, stop_price=o.stop_price,
-                                   trailing_delta=o.trailing_delta)
+                    yield orderparams.parse_new_order(p, rules).command(account, ts)
                 elif kind == "cancel":
                     yield Cancel(account, doc["symbol"], int(doc["orderId"]), ts)
                 elif kind == "amend":  # PUT /api/v3/order/amend/keepPriority's parameters

@@ -23,6 +23,7 @@ from ..bus.base import Producer
 from ..model.commands import Command
 from ..topology import ENTRY
 from .replay import InvariantBroken, RecordingProducer, StreamFiles, execute_commands, merge_streams
+from .supervisor import Supervisor
 
 #: a pipeline round trip may take this long before the replay gives up
 SYNC_TIMEOUT_S = 60.0
@@ -88,8 +89,6 @@ class ShmReplay:
 def replay_shm(settings, commands: list[Command], journaled: bool, out: Path) -> tuple[int, int, int]:
     """Run commands through the node's stage processes over shm; returns (applied, refused, entries
     written to `out`). Raises ReplayFailed."""
-    from .supervisor import Supervisor
-
     settings.bus.transport = "shm"
     settings.node.topology = "node"
     with tempfile.TemporaryDirectory(prefix="spot_seda_replay_") as scratch:

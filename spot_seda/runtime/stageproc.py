@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..bus.base import FENCED_EXIT, Fenced
-from ..stages.base import Runner, StageContext
+from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, consumer_slot, input_channels, instances_of
 
 if TYPE_CHECKING:
@@ -201,8 +201,6 @@ class KeptState:
     waits while its state is pickled (Match's books: milliseconds for thousands of orders)."""
 
     def __init__(self, sup: "Supervisor", inst: "Instance") -> None:
-        from ..stages.base import sequence_layout
-
         self.blobs = sup.bus.blobs()
         self.key = f"{inst.label}"
         self.layout = sequence_layout(sup.settings)

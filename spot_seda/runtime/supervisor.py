@@ -31,6 +31,7 @@ from ..stages.base import Runner, sequence_layout
 from ..topology import ENTRY, StageSpec, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
 from .recovery import recover_node, rotate_journal
+from .snapshots import manifest_position, write_manifest
 from .stageproc import STOP_SIGNAL, stage_main
 
 log = logging.getLogger("spot_seda.supervisor")
@@ -145,8 +146,6 @@ class Supervisor:
         """Create the queues and the metrics table, then fork every stage instance."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.snapshots:
-            from .snapshots import manifest_position
-
             self.snapshot_position = manifest_position(self.data_dir)
         self._new_bus()
         self.table = MetricsTable.create([x.label for x in self.instances + self.standby])
@@ -315,8 +314,6 @@ class Supervisor:
         position = min(int(self.table.row(x.label)["snapshot_position"]) for x in self.instances)
         if position <= self.snapshot_position:
             return
-        from .snapshots import write_manifest
-
         try:
             write_manifest(self.data_dir, position, [x.label for x in self.instances if x.cls.inherits_state],
                            sequence_layout(self.settings))

@@ -35,27 +35,17 @@ from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Transfer
-from ..model.entities import BALANCE_FIELDS, ORDER_CREATED, balance_id_of, stop_fields
-from ..model.enums import MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
+from ..model.entities import ORDER_CREATED, stop_fields
+from ..model.enums import FINAL_STATUSES, MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
 from ..model.reasons import Reason
+from .accepting import CommandError, balance_entries
 from .base import Endpoint, Publish
 from .orderlists import OrderListsMixin
 
 FEE_ACCOUNT = 0
 _NO_VIEW = {"available": 0, "frozen": 0}
 
-FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
-
-
-class CommandError(Exception):
-    """An expected refusal of a command, before it reaches Match; `reason` (model/reasons.py) is
-    mapped to Binance's code and text by binance/errors.refusal."""
-
-    def __init__(self, reason: Reason, detail: str = "") -> None:
-        super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass
@@ -113,7 +103,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         """Without the finished orders kept for queries (History has every one): they are most of
         the state, and the snapshot is smaller and quicker to load without them."""
         state = super().snapshot_state()
-        state["orders"] = {oid: o for oid, o in self.orders.items() if o["status"] not in FINAL}
+        state["orders"] = {oid: o for oid, o in self.orders.items() if o["status"] not in FINAL_STATUSES}
         state["finished"] = deque()
         return state
 
@@ -341,7 +331,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                 waiter = self.waiters.pop(order_id, None)
                 if waiter is None:
                     continue
-                if (order.get("status") in FINAL or order.get("amended")) and self.ledger.hold(order_id) is not None:
+                if (order.get("status") in FINAL_STATUSES or order.get("amended")) and self.ledger.hold(order_id) is not None:
                     # answer once Settlement has returned what the order leaves frozen, so the
                     # client's next order sees the money (a market order holds all it may spend;
                     # an amended order what it no longer needs)
@@ -373,7 +363,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                 del state.client_ids[order["client_order_id"]]
             order["qty"] = f["qty"]
             order["client_order_id"] = f["client_order_id"]
-            if order["status"] not in FINAL:
+            if order["status"] not in FINAL_STATUSES:
                 state.client_ids[f["client_order_id"]] = order_id
         first = "frozen" in f  # Match's first report of an order repeats what it froze
         order["status"] = f["status"]
@@ -388,16 +378,16 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             order["prevented_qty"] = f["prevented_qty"]
         if first:
             self.new_in_flight -= 1
-        if f["status"] in FINAL:
+        if f["status"] in FINAL_STATUSES:
             self.pending_cancels.discard(order_id)  # canceled, or filled before the cancel got there
-        if waiter is not None and (first or (waiter.cancel and f["status"] in FINAL)):
+        if waiter is not None and (first or (waiter.cancel and f["status"] in FINAL_STATUSES)):
             answered.append((order_id, dict(order)))  # the state as of this command's answer
         elif waiter is not None and waiter.amend and f.get("amended"):
             answered.append((order_id, dict(order, amended=True)))
         resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
         leaves = order["qty"] - order["executed_qty"] - order.get("prevented_qty", 0) if resting else 0
         self.depth[order["symbol"]].apply(order_id, order["side"] == "BUY", order["price"], leaves, order["status"])
-        if order["status"] in FINAL:
+        if order["status"] in FINAL_STATUSES:
             if "order_list_id" in order:
                 self.list_leg_ended(order)
             state = self.account(order["account"])
@@ -430,11 +420,3 @@ def cancel_client_id(cmd: Cancel) -> str:
     """The client id a cancel is known by: the one it was sent with, else one derived from the order
     id (Binance makes one up; this one is the same in a replay)."""
     return cmd.client_order_id or f"cancel-{cmd.order_id}"
-
-
-def balance_entries(changes: list[BalanceChange], ts: int) -> list[ChangeLogEntry]:
-    """Ledger changes as SpotBalance entries: deltas only. Acquiring's absolute view depends on when
-    Settlement's changes reached it, so publishing it would make the change log timing-dependent."""
-    return [ChangeLogEntry(balance_id_of(c.account, c.asset), EntityType.BALANCE,
-                           Updated([FieldChange(name, getattr(c, name)) for name in BALANCE_FIELDS]), ts, 0)
-            for c in changes]

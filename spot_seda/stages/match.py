@@ -31,7 +31,8 @@ with amend_rejected=True and a reason word. Either ends the command's updates fo
 from __future__ import annotations
 
 from ..engine.amend import Amended, AmendRejected
-from ..engine.book import CancelRejected, OrderBook, OrderReport, Trade, TrailingStarted, Triggered
+from ..engine.book import OrderBook
+from ..engine.records import CancelRejected, OrderReport, Trade, TrailingStarted, Triggered
 from ..engine.results import REASONS, ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
 from ..model.entities import trade_id_of

@@ -19,10 +19,10 @@ from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, FieldChange
 from ..model.commands import NewOco, NewOrder, NewOto, NewOtoco
 from ..model.entities import ORDER_CREATED, stop_fields
-from ..model.enums import EntityType, OrderType, Side, Topic
+from ..model.enums import FINAL_STATUSES, EntityType, OrderType, Side, Topic
 from ..model.reasons import Reason
+from .accepting import CommandError, balance_entries
 
-FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 
 
 class OrderListsMixin:
@@ -43,8 +43,6 @@ class OrderListsMixin:
         return self._new_list(cmd, "OTOCO", waiters, journaled)
 
     def _new_list(self, cmd, kind: str, waiters: tuple, journaled: bool):
-        from .acquiring import CommandError, balance_entries  # (acquiring imports us)
-
         replay = cmd.order_list_id != 0
         if not replay and self.in_flight >= self.max_in_flight:
             raise CommandError(Reason.OVERLOADED, f"{self.in_flight} commands are waiting for the matching engine")
@@ -141,7 +139,7 @@ class OrderListsMixin:
     def list_leg_ended(self, order: dict) -> None:
         """A leg's final report: the list leaves the open lists once both legs have ended."""
         lst = self.order_lists.get(order["order_list_id"])
-        if lst is not None and all(self.orders.get(i, {}).get("status") in FINAL for i in lst["orders"]):
+        if lst is not None and all(self.orders.get(i, {}).get("status") in FINAL_STATUSES for i in lst["orders"]):
             del self.order_lists[order["order_list_id"]]
 
     def open_order_lists(self, account_id: int) -> list[dict]:

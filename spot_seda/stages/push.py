@@ -48,6 +48,7 @@ import msgspec
 from ..binance import streams as S
 from ..engine.depthview import DepthView
 from ..engine.kline import INTERVALS, CandleBook
+from ..engine.ledger import Balance
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS, TRADE_PUBLIC
 from ..model.enums import Side, Topic
@@ -142,7 +143,7 @@ class PushStage(UserDataMixin, Endpoint):
         self.order_lists: dict[int, dict] = {}  # open OCOs: list id -> its legs' statuses (listStatus)
         self.fills: dict[int, list[tuple[dict, int]]] = {}  # order id -> (trade fields, ts) awaiting its update
         self.stalled: deque[ChangeLogEntry] = deque()  # Match reports waiting for their Created entry
-        self.balances: dict[tuple[int, str], list[int]] = {}  # (account, asset) -> [free, locked]
+        self.balances: dict[tuple[int, str], Balance] = {}  # (account, asset) -> the sum of its deltas
         self.rolling = {s: Rolling() for s in self.rules}
         self.avg_prices = {s: AvgPriceWindow() for s in self.rules}
         # (symbol, time zone) -> the candles of the intervals the zone's offset moves
@@ -164,6 +165,11 @@ class PushStage(UserDataMixin, Endpoint):
                                 tuple((window, span, f"{symbol.lower()}@ticker_{window}")
                                       for window, span in S.ROLLING_WINDOWS.items()))
                                for symbol, rules in self.rules.items()]
+
+    def restore_state(self, state: dict) -> None:
+        """(A snapshot written before Balance keeps balances as [free, locked] lists.)"""
+        super().restore_state(state)
+        self.balances = {key: Balance(*b) if type(b) is list else b for key, b in self.balances.items()}
 
     # ------------------------------------------------------------------ dispatch
 

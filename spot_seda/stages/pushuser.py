@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 
 from ..binance import streams as S
+from ..engine.ledger import Balance
 from ..model.changelog import ChangeLogEntry, Created
 from ..model.entities import BALANCE_FIELDS
-from ..model.enums import MARKET_TYPES
+from ..model.enums import FINAL_STATUSES, MARKET_TYPES
 from ..model.reasons import Reason
 from ..model.symbols import fee_on
 
@@ -21,7 +22,6 @@ log = logging.getLogger("spot_seda.push")
 #: Match reports held back waiting for their Created entry before we give up on it (a corrupt stream)
 MAX_STALLED = 100_000
 _BALANCE_NAMES = list(BALANCE_FIELDS)
-FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 
 USER_PREFIX = "user:"
 
@@ -151,7 +151,7 @@ class UserDataMixin:
             self.depth_ts[symbol] = ts
         if "order_list_id" in order:
             self._list_status(order, status, ts, stream if wanted else "")
-        if status in FINAL:
+        if status in FINAL_STATUSES:
             del self.orders[order_id]
 
     def _list_status(self, order: dict, status: str, ts: int, stream: str) -> None:
@@ -163,7 +163,7 @@ class UserDataMixin:
         legs[order["order_id"]] = status
         if None in legs.values():
             return
-        ended = all(s in FINAL for s in legs.values())
+        ended = all(s in FINAL_STATUSES for s in legs.values())
         if lst["started"] and not ended:
             return
         if stream:
@@ -202,9 +202,9 @@ class UserDataMixin:
             if quiet:
                 b = balances.get((account, asset))
                 if b is None:
-                    b = balances[account, asset] = [0, 0]
-                b[0] += available_delta
-                b[1] += frozen_delta
+                    b = balances[account, asset] = Balance()
+                b.available += available_delta
+                b.frozen += frozen_delta
                 continue
             key = (account, ref, e.timestamp)
             if key != group_key and group:
@@ -213,9 +213,9 @@ class UserDataMixin:
             group_key, ts = key, e.timestamp
             b = balances.get((account, asset))
             if b is None:
-                b = balances[account, asset] = [0, 0]
-            b[0] += available_delta
-            b[1] += frozen_delta
+                b = balances[account, asset] = Balance()
+            b.available += available_delta
+            b.frozen += frozen_delta
             group[asset] = None
             if reason in ("deposit", "withdraw"):
                 stream = user_stream(account)
@@ -229,4 +229,4 @@ class UserDataMixin:
         if self.sink.wants(stream):
             balances = self.balances
             self.sink.send(stream, S.account_position_event(
-                ts, [(a, *balances[account, a]) for a in assets]))
+                ts, [(a, balances[account, a].available, balances[account, a].frozen) for a in assets]))

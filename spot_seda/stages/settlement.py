@@ -25,16 +25,15 @@ stay in its symbol's partition, in order).
 
 from __future__ import annotations
 
-from ..engine.book import Trade
+from ..engine.records import Trade
 from ..engine.ledger import BalanceChange, Ledger
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, FieldChange, Updated
 from ..model.entities import balance_id_of
-from ..model.enums import EntityType, Side, Topic
+from ..model.enums import FINAL_STATUSES, EntityType, Side, Topic
 from .base import Publish, Operator
 
 FEE_ACCOUNT = 0
-FINAL = frozenset({"FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"})
 _OK = ResultCode.OK
 
 
@@ -134,7 +133,7 @@ class SettlementStage(Operator):
                 if code != _OK:
                     raise ValueError(f"order {order_id} amended before Match reported what it froze")
                 _publish(changes, ts, fields["symbol"], out)
-            if fields.get("status") in FINAL:
+            if fields.get("status") in FINAL_STATUSES:
                 code, changes = ledger.release(order_id)
                 if code != _OK:
                     raise ValueError(f"order {order_id} ended before Match reported what it froze")

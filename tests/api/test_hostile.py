@@ -34,7 +34,7 @@ def run(coro):
 def node(tmp_path_factory):
     """A real node shared by this module, its WebSocket port too. Overload is not what it tests: the
     fuzz's concurrent requests on a loaded machine must not be shed for the HTTP stage's loop lag."""
-    with serving_node(tmp_path_factory.mktemp("hostile"), node_extra="shed_loop_lag_ms = 0") as proc:
+    with serving_node(tmp_path_factory.mktemp("hostile")) as proc:
         yield proc
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spot_seda.binance import params as P
+from spot_seda.binance import orderparams as O, params as P, queryparams as Q
 from spot_seda.binance.errors import ApiError
 from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
 from spot_seda.model.fixedpoint import MAX_UNITS, to_units
@@ -53,37 +53,37 @@ def market(**over):
 
 def test_an_order_without_stp_takes_the_symbols_default():
     strict = {"BTCUSDT": SymbolRules(SymbolSpec(symbol="BTCUSDT", base="BTC", quote="USDT", default_stp="EXPIRE_MAKER"))}
-    assert P.parse_new_order(limit(), strict).stp == SelfTradePrevention.EXPIRE_MAKER
-    assert P.parse_new_order(limit(selfTradePreventionMode="NONE"), strict).stp == SelfTradePrevention.NONE
-    assert P.parse_new_order(limit(), RULES).stp == SelfTradePrevention.NONE  # the shipped default
+    assert O.parse_new_order(limit(), strict).stp == SelfTradePrevention.EXPIRE_MAKER
+    assert O.parse_new_order(limit(selfTradePreventionMode="NONE"), strict).stp == SelfTradePrevention.NONE
+    assert O.parse_new_order(limit(), RULES).stp == SelfTradePrevention.NONE  # the shipped default
 
 
 def test_limit_order():
-    o = P.parse_new_order(limit(newClientOrderId="my-order_1", selfTradePreventionMode="EXPIRE_BOTH"), RULES)
-    assert o == P.NewOrder(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, time_in_force=TimeInForce.GTC,
+    o = O.parse_new_order(limit(newClientOrderId="my-order_1", selfTradePreventionMode="EXPIRE_BOTH"), RULES)
+    assert o == O.OrderRequest(symbol="BTCUSDT", side=Side.BUY, type=OrderType.LIMIT, time_in_force=TimeInForce.GTC,
                            price=3_000_001, qty=100_000, quote_qty=0, client_order_id="my-order_1", resp_type="FULL",
                            stp=SelfTradePrevention.EXPIRE_BOTH)
 
 
 @pytest.mark.parametrize("tif", ["GTC", "IOC", "FOK"])
 def test_limit_time_in_force(tif):
-    assert P.parse_new_order(limit(timeInForce=tif), RULES).time_in_force == TimeInForce[tif]
+    assert O.parse_new_order(limit(timeInForce=tif), RULES).time_in_force == TimeInForce[tif]
 
 
 def test_defaults():
-    o = P.parse_new_order(limit(), RULES)
+    o = O.parse_new_order(limit(), RULES)
     assert (o.resp_type, o.stp, o.client_order_id) == ("FULL", SelfTradePrevention.NONE, None)
-    assert P.parse_new_order(market(), RULES).resp_type == "FULL"
-    maker = P.parse_new_order(limit(type="LIMIT_MAKER", timeInForce=None), RULES)
+    assert O.parse_new_order(market(), RULES).resp_type == "FULL"
+    maker = O.parse_new_order(limit(type="LIMIT_MAKER", timeInForce=None), RULES)
     assert (maker.type, maker.resp_type, maker.time_in_force) == (OrderType.LIMIT_MAKER, "ACK", TimeInForce.GTC)
     for resp in ("ACK", "RESULT", "FULL"):
-        assert P.parse_new_order(limit(newOrderRespType=resp), RULES).resp_type == resp
+        assert O.parse_new_order(limit(newOrderRespType=resp), RULES).resp_type == resp
 
 
 def test_market_orders():
-    by_qty = P.parse_new_order(market(), RULES)
+    by_qty = O.parse_new_order(market(), RULES)
     assert (by_qty.qty, by_qty.quote_qty, by_qty.price, by_qty.side) == (50_000_000, 0, 0, Side.SELL)
-    by_quote = P.parse_new_order(market(side="BUY", quantity=None, quoteOrderQty="100.5"), RULES)
+    by_quote = O.parse_new_order(market(side="BUY", quantity=None, quoteOrderQty="100.5"), RULES)
     assert (by_quote.qty, by_quote.quote_qty, by_quote.type) == (0, 10_050_000_000, OrderType.MARKET)
 
 
@@ -105,15 +105,15 @@ def stop_market(**over):
 @pytest.mark.parametrize("type_", ["STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"])
 @pytest.mark.parametrize("tif", ["GTC", "IOC", "FOK"])
 def test_stop_limit_orders(type_, tif):
-    o = P.parse_new_order(stop(type=type_, timeInForce=tif), RULES)
-    assert o == P.NewOrder(symbol="BTCUSDT", side=Side.SELL, type=OrderType[type_], time_in_force=TimeInForce[tif],
+    o = O.parse_new_order(stop(type=type_, timeInForce=tif), RULES)
+    assert o == O.OrderRequest(symbol="BTCUSDT", side=Side.SELL, type=OrderType[type_], time_in_force=TimeInForce[tif],
                            price=2_900_000, qty=100_000, quote_qty=0, client_order_id=None, resp_type="ACK",
                            stp=SelfTradePrevention.NONE, stop_price=2_950_050)
 
 
 @pytest.mark.parametrize("type_", ["STOP_LOSS", "TAKE_PROFIT"])
 def test_stop_market_orders(type_):
-    o = P.parse_new_order(stop_market(type=type_, side="BUY", newOrderRespType="FULL"), RULES)
+    o = O.parse_new_order(stop_market(type=type_, side="BUY", newOrderRespType="FULL"), RULES)
     assert (o.type, o.side, o.time_in_force, o.price, o.qty, o.quote_qty, o.stop_price, o.resp_type) == (
         OrderType[type_], Side.BUY, TimeInForce.GTC, 0, 100_000, 0, 2_950_050, "FULL")
 
@@ -137,10 +137,10 @@ def test_trailing_stops_within_their_sides_trailing_delta_range(type_, side, abo
     for delta, ok in ((low - 1, False), (low, True), (high, True), (high + 1, False)):
         params = base(type=type_, side=side, stopPrice=stop_price, trailingDelta=str(delta))
         if ok:
-            o = P.parse_new_order(params, TRAILING_RULES)
+            o = O.parse_new_order(params, TRAILING_RULES)
             assert (o.type, o.trailing_delta, o.stop_price) == (OrderType[type_], delta, 2_950_050 if stop_price else 0)
         else:
-            assert code_msg(P.parse_new_order, params, TRAILING_RULES) == (-1013, "Filter failure: TRAILING_DELTA")
+            assert code_msg(O.parse_new_order, params, TRAILING_RULES) == (-1013, "Filter failure: TRAILING_DELTA")
 
 
 @pytest.mark.parametrize("params,code,msg", [
@@ -173,20 +173,20 @@ def test_trailing_stops_within_their_sides_trailing_delta_range(type_, side, abo
     (limit(type="LIMIT_MAKER", timeInForce=None, stopPrice="1"), -1106, "Parameter 'stopPrice' sent when not required."),
 ])
 def test_stop_order_errors(params, code, msg):
-    assert code_msg(P.parse_new_order, params, RULES) == (code, msg)
+    assert code_msg(O.parse_new_order, params, RULES) == (code, msg)
 
 
 @pytest.mark.parametrize("text", ["30000.01", "30000.010", "30000.0100000000", "3000001e-2", "3000001E-2",
                                   "3.000001e4", "+30000.01", "030000.01", "30000.01000000000000000000000"])
 def test_price_forms_are_equal(text):
-    assert P.parse_new_order(limit(price=text), RULES).price == 3_000_001
+    assert O.parse_new_order(limit(price=text), RULES).price == 3_000_001
 
 
 @pytest.mark.parametrize("text,units", [("0.1", 10_000_000), ("0.10", 10_000_000), ("1e-1", 10_000_000),
                                         ("1E-1", 10_000_000), (".1", 10_000_000), ("1.", 100_000_000),
                                         ("0.00001", 1000), ("1e-5", 1000), ("9000", 900_000_000_000)])
 def test_quantity_forms(text, units):
-    assert P.parse_new_order(market(quantity=text), RULES).qty == units
+    assert O.parse_new_order(market(quantity=text), RULES).qty == units
 
 
 @pytest.mark.parametrize("over,code,msg", [
@@ -247,27 +247,27 @@ def test_quantity_forms(text, units):
      "'NONE, EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH, DECREMENT'."),
 ])
 def test_limit_errors(over, code, msg):
-    assert code_msg(P.parse_new_order, limit(**over), RULES) == (code, msg)
+    assert code_msg(O.parse_new_order, limit(**over), RULES) == (code, msg)
 
 
 def test_price_and_notional_edges():
-    assert P.parse_new_order(limit(price="100", quantity="0.05"), RULES).price == 10_000  # notional exactly 5
-    assert P.parse_new_order(limit(icebergQty="0"), RULES).qty == 100_000
-    assert P.parse_new_order(limit(quantity="9000", price="0.01"), RULES).qty == 900_000_000_000
-    big = P.max_price(RULES["BTCUSDT"])
-    assert P.parse_new_order(limit(price=str(Decimal(big) / 100), quantity="0.00001"), RULES).price == big
+    assert O.parse_new_order(limit(price="100", quantity="0.05"), RULES).price == 10_000  # notional exactly 5
+    assert O.parse_new_order(limit(icebergQty="0"), RULES).qty == 100_000
+    assert O.parse_new_order(limit(quantity="9000", price="0.01"), RULES).qty == 900_000_000_000
+    big = O.max_price(RULES["BTCUSDT"])
+    assert O.parse_new_order(limit(price=str(Decimal(big) / 100), quantity="0.00001"), RULES).price == big
     # ETHBTC: 6 price decimals, tick 0.000005
-    assert P.parse_new_order(limit(symbol="ETHBTC", price="0.065005", quantity="1"), RULES).price == 65_005
-    assert code_msg(P.parse_new_order, limit(symbol="ETHBTC", price="0.065001", quantity="1"), RULES)[1] == \
+    assert O.parse_new_order(limit(symbol="ETHBTC", price="0.065005", quantity="1"), RULES).price == 65_005
+    assert code_msg(O.parse_new_order, limit(symbol="ETHBTC", price="0.065001", quantity="1"), RULES)[1] == \
         "Filter failure: PRICE_FILTER"
-    assert code_msg(P.parse_new_order, limit(symbol="ETHBTC", price="0.0650051", quantity="1"), RULES)[1] == \
+    assert code_msg(O.parse_new_order, limit(symbol="ETHBTC", price="0.0650051", quantity="1"), RULES)[1] == \
         "Filter failure: PRICE_FILTER"
-    assert code_msg(P.parse_new_order, limit(symbol="ETHBTC", price="0.065005", quantity="1.001"), RULES)[1] == \
+    assert code_msg(O.parse_new_order, limit(symbol="ETHBTC", price="0.065005", quantity="1.001"), RULES)[1] == \
         "Filter failure: LOT_SIZE"
 
 
 def test_notional_above_the_integer_range():
-    assert code_msg(P.parse_new_order, limit(price="90000000000", quantity="9000"), RULES) == (-1013, "Filter failure: NOTIONAL")
+    assert code_msg(O.parse_new_order, limit(price="90000000000", quantity="9000"), RULES) == (-1013, "Filter failure: NOTIONAL")
 
 
 @pytest.mark.parametrize("over,code,msg", [
@@ -284,22 +284,22 @@ def test_notional_above_the_integer_range():
     ({"quantity": None, "quoteOrderQty": "x"}, -1100, DEC_RANGE.format("quoteOrderQty")),
 ])
 def test_market_errors(over, code, msg):
-    assert code_msg(P.parse_new_order, market(**over), RULES) == (code, msg)
+    assert code_msg(O.parse_new_order, market(**over), RULES) == (code, msg)
 
 
 def test_limit_maker_errors():
     base = limit(type="LIMIT_MAKER", timeInForce=None)
-    assert code_msg(P.parse_new_order, base | {"timeInForce": "GTC"}, RULES) == \
+    assert code_msg(O.parse_new_order, base | {"timeInForce": "GTC"}, RULES) == \
         (-1106, "Parameter 'timeInForce' sent when not required.")
-    assert code_msg(P.parse_new_order, {k: v for k, v in base.items() if k != "price"}, RULES) == \
+    assert code_msg(O.parse_new_order, {k: v for k, v in base.items() if k != "price"}, RULES) == \
         (-1102, MISSING.format("price"))
-    assert code_msg(P.parse_new_order, base | {"quoteOrderQty": "6"}, RULES)[0] == -1106
+    assert code_msg(O.parse_new_order, base | {"quoteOrderQty": "6"}, RULES)[0] == -1106
 
 
 def test_market_check_notional_helper():
     rules = RULES["BTCUSDT"]
-    P.check_notional(rules, 10_000, 5_000_000)  # 100 x 0.05 = 5
-    assert err(P.check_notional, rules, 10_000, 4_999_999).msg == "Filter failure: NOTIONAL"
+    O.check_notional(rules, 10_000, 5_000_000)  # 100 x 0.05 = 5
+    assert err(O.check_notional, rules, 10_000, 4_999_999).msg == "Filter failure: NOTIONAL"
 
 
 # ------------------------------------------------------------------------------ property tests
@@ -351,7 +351,7 @@ _VALUES = st.one_of(
 @given(st.dictionaries(st.sampled_from(_KEYS), _VALUES))
 def test_garbage_orders_only_api_errors(p):
     try:
-        order = P.parse_new_order(p, RULES)
+        order = O.parse_new_order(p, RULES)
     except ApiError as e:
         assert e.status == 400 and e.code < 0 and e.msg
     else:
@@ -371,9 +371,9 @@ def test_garbage_orders_only_api_errors(p):
 @given(st.dictionaries(st.sampled_from(["symbol", "orderId", "origClientOrderId", "limit", "interval", "symbols",
                                         "startTime", "endTime", "fromId", "newClientOrderId"]), _VALUES))
 def test_garbage_other_params_only_api_errors(p):
-    for parse in (lambda: P.parse_order_ref(p, RULES), lambda: P.parse_client_order_id(p),
-                  lambda: P.parse_symbols_filter(p, RULES), lambda: P.parse_interval(p), lambda: P.parse_depth_limit(p),
-                  lambda: P.parse_limit(p), lambda: P.parse_time_range(p), lambda: P.parse_int(p, "fromId"),
+    for parse in (lambda: O.parse_order_ref(p, RULES), lambda: P.parse_client_order_id(p),
+                  lambda: P.parse_symbols_filter(p, RULES), lambda: Q.parse_interval(p), lambda: Q.parse_depth_limit(p),
+                  lambda: P.parse_limit(p), lambda: Q.parse_time_range(p), lambda: P.parse_int(p, "fromId"),
                   lambda: P.parse_symbol(p, RULES, required=False)):
         try:
             parse()
@@ -385,28 +385,28 @@ def test_garbage_other_params_only_api_errors(p):
 
 
 def test_order_ref():
-    assert P.parse_order_ref({"symbol": "BTCUSDT", "orderId": "12"}, RULES) == ("BTCUSDT", 12, None)
-    assert P.parse_order_ref({"symbol": "BTCUSDT", "origClientOrderId": "abc"}, RULES) == ("BTCUSDT", None, "abc")
-    assert P.parse_order_ref({"symbol": "BTCUSDT", "orderId": "3", "origClientOrderId": "abc"}, RULES) == ("BTCUSDT", 3, "abc")
-    assert P.parse_order_ref({"symbol": "BTCUSDT", "orderId": "3", "origClientOrderId": ""}, RULES) == ("BTCUSDT", 3, None)
+    assert O.parse_order_ref({"symbol": "BTCUSDT", "orderId": "12"}, RULES) == ("BTCUSDT", 12, None)
+    assert O.parse_order_ref({"symbol": "BTCUSDT", "origClientOrderId": "abc"}, RULES) == ("BTCUSDT", None, "abc")
+    assert O.parse_order_ref({"symbol": "BTCUSDT", "orderId": "3", "origClientOrderId": "abc"}, RULES) == ("BTCUSDT", 3, "abc")
+    assert O.parse_order_ref({"symbol": "BTCUSDT", "orderId": "3", "origClientOrderId": ""}, RULES) == ("BTCUSDT", 3, None)
     both = "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
-    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT"}, RULES) == (-1102, both)
-    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "", "origClientOrderId": ""}, RULES) == (-1102, both)
-    assert code_msg(P.parse_order_ref, {"orderId": "1"}, RULES) == (-1102, MISSING.format("symbol"))
-    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "x1"}, RULES) == (
+    assert code_msg(O.parse_order_ref, {"symbol": "BTCUSDT"}, RULES) == (-1102, both)
+    assert code_msg(O.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "", "origClientOrderId": ""}, RULES) == (-1102, both)
+    assert code_msg(O.parse_order_ref, {"orderId": "1"}, RULES) == (-1102, MISSING.format("symbol"))
+    assert code_msg(O.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "x1"}, RULES) == (
         -1100, "Illegal characters found in parameter 'orderId'; legal range is '^[0-9]{1,20}$'.")
-    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "-1"}, RULES)[0] == -1100
-    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "9" * 20}, RULES) == (
+    assert code_msg(O.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "-1"}, RULES)[0] == -1100
+    assert code_msg(O.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "9" * 20}, RULES) == (
         -1108, "Parameter 'orderId' overflowed.")
-    assert code_msg(P.parse_order_ref, {"symbol": "BTCUSDT", "origClientOrderId": "a b"}, RULES)[0] == -1100
-    assert P.parse_order_ref({"symbol": "ETHBTC", "origClientOrderId": "q"}, RULES) == ("ETHBTC", None, "q")
+    assert code_msg(O.parse_order_ref, {"symbol": "BTCUSDT", "origClientOrderId": "a b"}, RULES)[0] == -1100
+    assert O.parse_order_ref({"symbol": "ETHBTC", "origClientOrderId": "q"}, RULES) == ("ETHBTC", None, "q")
 
 
 def test_order_matches_ref():
     order = {"order_id": 3, "client_order_id": "abc"}
-    assert P.order_matches_ref(order, 3, None) and P.order_matches_ref(order, None, "abc")
-    assert P.order_matches_ref(order, 3, "abc")
-    assert not P.order_matches_ref(order, 3, "abd") and not P.order_matches_ref(order, 4, None)
+    assert O.order_matches_ref(order, 3, None) and O.order_matches_ref(order, None, "abc")
+    assert O.order_matches_ref(order, 3, "abc")
+    assert not O.order_matches_ref(order, 3, "abd") and not O.order_matches_ref(order, 4, None)
 
 
 def test_symbol_and_symbols():
@@ -439,35 +439,35 @@ def test_limits():
     assert code_msg(P.parse_limit, {"limit": "ten"})[0] == -1100
     assert code_msg(P.parse_limit, {"limit": "-5"})[0] == -1100
     for n in (5, 10, 20, 50, 100, 500, 1000, 5000):
-        assert P.parse_depth_limit({"limit": str(n)}) == n
-    assert P.parse_depth_limit({}) == 100
-    assert code_msg(P.parse_depth_limit, {"limit": "7"}) == (-1130, "Data sent for parameter 'limit' is not valid.")
+        assert Q.parse_depth_limit({"limit": str(n)}) == n
+    assert Q.parse_depth_limit({}) == 100
+    assert code_msg(Q.parse_depth_limit, {"limit": "7"}) == (-1130, "Data sent for parameter 'limit' is not valid.")
 
 
 @pytest.mark.parametrize("interval", ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                                       "1d", "3d", "1w", "1M"])
 def test_intervals(interval):
-    assert P.parse_interval({"interval": interval}) == interval
+    assert Q.parse_interval({"interval": interval}) == interval
 
 
 @pytest.mark.parametrize("bad", ["1", "2m", "1H", "1mo", "60s", " 1m"])
 def test_bad_intervals(bad):
-    assert code_msg(P.parse_interval, {"interval": bad}) == (-1120, "Invalid interval.")
+    assert code_msg(Q.parse_interval, {"interval": bad}) == (-1120, "Invalid interval.")
 
 
 def test_interval_missing_and_ints():
-    assert code_msg(P.parse_interval, {}) == (-1102, MISSING.format("interval"))
+    assert code_msg(Q.parse_interval, {}) == (-1102, MISSING.format("interval"))
     assert P.parse_int({"fromId": "0"}, "fromId") == 0
     assert P.parse_int({}, "fromId") is None
     assert code_msg(P.parse_int, {}, "orderId", required=True) == (-1102, MISSING.format("orderId"))
     assert code_msg(P.parse_int, {"startTime": "1.5"}, "startTime")[0] == -1100
-    assert P.parse_time_range({"startTime": "1", "endTime": "2"}) == (1, 2)
-    assert P.parse_time_range({}) == (None, None)
-    assert code_msg(P.parse_time_range, {"startTime": "3", "endTime": "2"})[0] == -1128
+    assert Q.parse_time_range({"startTime": "1", "endTime": "2"}) == (1, 2)
+    assert Q.parse_time_range({}) == (None, None)
+    assert code_msg(Q.parse_time_range, {"startTime": "3", "endTime": "2"})[0] == -1128
 
 
 def test_non_string_values_are_api_errors():
-    assert code_msg(P.parse_new_order, limit(price=1.5), RULES)[0] == -1100
+    assert code_msg(O.parse_new_order, limit(price=1.5), RULES)[0] == -1100
     assert code_msg(P.parse_symbol, {"symbol": ["BTCUSDT"]}, RULES)[0] == -1100
 
 
@@ -497,42 +497,42 @@ def test_pegged_orders_are_refused_not_placed_plain():
     base = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
             "price": "30000"}
     for name, value in (("pegPriceType", "PRIMARY_PEG"), ("pegOffsetValue", "1"), ("pegOffsetType", "PRICE_LEVEL")):
-        assert code_msg(P.parse_new_order, {**base, name: value}, RULES) == \
+        assert code_msg(O.parse_new_order, {**base, name: value}, RULES) == \
             (-2010, "Pegged orders are not supported for this symbol.")
 
 
 def test_strategy_id_and_type_are_checked_and_kept_for_the_answer():
     base = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
             "price": "30000"}
-    cmd = P.parse_new_order({**base, "strategyId": "37", "strategyType": "1000000"}, RULES)
+    cmd = O.parse_new_order({**base, "strategyId": "37", "strategyType": "1000000"}, RULES)
     assert (cmd.strategy_id, cmd.strategy_type) == (37, 1_000_000)
-    assert (P.parse_new_order(base, RULES).strategy_id, P.parse_new_order(base, RULES).strategy_type) == (None, None)
-    assert code_msg(P.parse_new_order, {**base, "strategyType": "999999"}, RULES)[0] == -1130
-    assert code_msg(P.parse_new_order, {**base, "strategyId": "x"}, RULES)[0] == -1100
+    assert (O.parse_new_order(base, RULES).strategy_id, O.parse_new_order(base, RULES).strategy_type) == (None, None)
+    assert code_msg(O.parse_new_order, {**base, "strategyType": "999999"}, RULES)[0] == -1130
+    assert code_msg(O.parse_new_order, {**base, "strategyId": "x"}, RULES)[0] == -1100
 
 
 def test_unknown_new_order_parameters_are_refused():
     known = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
              "price": "30000", "timestamp": "1", "recvWindow": "5000", "signature": "ab"}
-    P.check_new_order_params(known)
-    assert code_msg(P.check_new_order_params, {**known, "quantitty": "1"}) == \
+    O.check_new_order_params(known)
+    assert code_msg(O.check_new_order_params, {**known, "quantitty": "1"}) == \
         (-1104, "Not all sent parameters were read; read '9' parameter(s) but was sent '10'.")
 
 
 def test_cancel_restrictions_values():
-    assert P.parse_cancel_restrictions({}) == ""
-    assert P.parse_cancel_restrictions({"cancelRestrictions": "ONLY_NEW"}) == "ONLY_NEW"
-    assert P.parse_cancel_restrictions({"cancelRestrictions": "ONLY_PARTIALLY_FILLED"}) == "ONLY_PARTIALLY_FILLED"
-    assert code_msg(P.parse_cancel_restrictions, {"cancelRestrictions": "only_new"})[0] == -1100
+    assert O.parse_cancel_restrictions({}) == ""
+    assert O.parse_cancel_restrictions({"cancelRestrictions": "ONLY_NEW"}) == "ONLY_NEW"
+    assert O.parse_cancel_restrictions({"cancelRestrictions": "ONLY_PARTIALLY_FILLED"}) == "ONLY_PARTIALLY_FILLED"
+    assert code_msg(O.parse_cancel_restrictions, {"cancelRestrictions": "only_new"})[0] == -1100
 
 
 def test_history_windows_follow_binance():
-    assert P.parse_agg_trades_window({"fromId": "3"}) == (3, None, None)
-    assert P.parse_agg_trades_window({"startTime": "0", "endTime": str(3_600_000)}) == (None, 0, 3_600_000)
-    assert code_msg(P.parse_agg_trades_window, {"startTime": "0", "endTime": str(3_600_001)})[0] == -1127
-    assert code_msg(P.parse_agg_trades_window, {"fromId": "1", "endTime": "5"})[0] == -1128
-    assert P.parse_my_trades_window({"orderId": "4", "fromId": "2"}) == (4, 2, None, None)
-    assert code_msg(P.parse_my_trades_window, {"orderId": "4", "startTime": "2"})[0] == -1128
-    assert code_msg(P.parse_my_trades_window, {"startTime": "0", "endTime": str(86_400_001)})[0] == -1127
+    assert Q.parse_agg_trades_window({"fromId": "3"}) == (3, None, None)
+    assert Q.parse_agg_trades_window({"startTime": "0", "endTime": str(3_600_000)}) == (None, 0, 3_600_000)
+    assert code_msg(Q.parse_agg_trades_window, {"startTime": "0", "endTime": str(3_600_001)})[0] == -1127
+    assert code_msg(Q.parse_agg_trades_window, {"fromId": "1", "endTime": "5"})[0] == -1128
+    assert Q.parse_my_trades_window({"orderId": "4", "fromId": "2"}) == (4, 2, None, None)
+    assert code_msg(Q.parse_my_trades_window, {"orderId": "4", "startTime": "2"})[0] == -1128
+    assert code_msg(Q.parse_my_trades_window, {"startTime": "0", "endTime": str(86_400_001)})[0] == -1127
     assert P.parse_bool({"omitZeroBalances": "TRUE"}, "omitZeroBalances") is True
     assert code_msg(P.parse_bool, {"omitZeroBalances": "1"}, "omitZeroBalances")[0] == -1100

@@ -9,7 +9,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spot_seda.binance import views as V
+from spot_seda.binance import marketviews as MV, views as V
 from spot_seda.engine.ledger import Ledger
 from spot_seda.model.summary import summarize
 from spot_seda.model.enums import Side
@@ -209,11 +209,11 @@ def test_my_trades():
 
 def test_public_trades_and_agg_trades():
     t = trade(buyer_is_maker=1)
-    assert V.trade_json(t, BTC) == {"id": 11, "price": "30000.01000000", "qty": "0.00050000", "quoteQty": "15.00000500",
+    assert MV.trade_json(t, BTC) == {"id": 11, "price": "30000.01000000", "qty": "0.00050000", "quoteQty": "15.00000500",
                                     "time": 1003, "isBuyerMaker": True, "isBestMatch": True}
-    assert V.agg_trade_json(t, BTC) == {"a": 11, "p": "30000.01000000", "q": "0.00050000", "f": 11, "l": 11, "T": 1003,
+    assert MV.agg_trade_json(t, BTC) == {"a": 11, "p": "30000.01000000", "q": "0.00050000", "f": 11, "l": 11, "T": 1003,
                                         "m": True, "M": True}
-    rows = V.agg_trades_json([trade(trade_id=1), trade(trade_id=2), trade(trade_id=3, price=3_000_002),
+    rows = MV.agg_trades_json([trade(trade_id=1), trade(trade_id=2), trade(trade_id=3, price=3_000_002),
                               trade(trade_id=4, price=3_000_002, taker_order_id=99)], BTC)
     # one aggregate per trade, numbered by trade id, as the aggTrade stream numbers them (issue 14:
     # merged fills numbered by their first trade disagreed with the stream and across pages)
@@ -225,15 +225,15 @@ def test_kline_row():
     k = {"symbol": "BTCUSDT", "interval": "1m", "open_time": 60_000, "close_time": 119_999, "open": 100, "high": 250,
          "low": 99, "close": 200, "volume": 300_000, "quote_volume": 450, "trades": 3, "taker_buy_volume": 100_000,
          "taker_buy_quote_volume": 150, "closed": 0}
-    assert V.kline_row(k, BTC) == [60_000, "1.00000000", "2.50000000", "0.99000000", "2.00000000", "0.00300000", 119_999,
+    assert MV.kline_row(k, BTC) == [60_000, "1.00000000", "2.50000000", "0.99000000", "2.00000000", "0.00300000", 119_999,
                                    "0.00000450", 3, "0.00100000", "0.00000150", "0"]
 
 
 def test_depth_and_book_ticker():
-    d = V.depth_json(BTC, 42, [(3_000_001, 5), (3_000_000, 7)], [(3_000_100, 100_000_000)])
+    d = MV.depth_json(BTC, 42, [(3_000_001, 5), (3_000_000, 7)], [(3_000_100, 100_000_000)])
     assert d == {"lastUpdateId": 42, "bids": [["30000.01000000", "0.00000005"], ["30000.00000000", "0.00000007"]],
                  "asks": [["30001.00000000", "1.00000000"]]}
-    assert V.book_ticker_json(BTC, (100, 1), None) == {"symbol": "BTCUSDT", "bidPrice": "1.00000000", "bidQty": "0.00000001",
+    assert MV.book_ticker_json(BTC, (100, 1), None) == {"symbol": "BTCUSDT", "bidPrice": "1.00000000", "bidQty": "0.00000001",
                                                         "askPrice": "0.00000000", "askQty": "0.00000000"}
 
 
@@ -241,7 +241,7 @@ def test_tickers_and_avg_price():
     trades = [trade(trade_id=2, price=20_000, qty=10**8, quote_qty=200 * 10**8),
               trade(trade_id=1, price=10_000, qty=10**8, quote_qty=100 * 10**8),
               trade(trade_id=3, price=15_000, qty=2 * 10**8, quote_qty=300 * 10**8)]
-    j = V.ticker_24hr_json(BTC, summarize(trades), ((14_900, 10**8), (15_100, 2 * 10**8)), now=V.DAY_MS + 5,
+    j = MV.ticker_24hr_json(BTC, summarize(trades), ((14_900, 10**8), (15_100, 2 * 10**8)), now=MV.DAY_MS + 5,
                            prev_close=9_000)
     assert j["symbol"] == "BTCUSDT"
     assert (j["openPrice"], j["highPrice"], j["lowPrice"], j["lastPrice"]) == (
@@ -249,23 +249,23 @@ def test_tickers_and_avg_price():
     assert (j["priceChange"], j["priceChangePercent"], j["weightedAvgPrice"]) == ("50.00000000", "50.000", "150.00000000")
     assert (j["volume"], j["quoteVolume"], j["lastQty"]) == ("4.00000000", "600.00000000", "2.00000000")
     assert (j["bidPrice"], j["askQty"], j["firstId"], j["lastId"], j["count"], j["openTime"], j["closeTime"]) == (
-        "149.00000000", "2.00000000", 1, 3, 3, 5, V.DAY_MS + 5)
+        "149.00000000", "2.00000000", 1, 3, 3, 5, MV.DAY_MS + 5)
     assert j["prevClosePrice"] == "90.00000000"
-    down = V.ticker_24hr_json(BTC, summarize([trade(trade_id=1, price=300), trade(trade_id=2, price=200)]), (None, None), 0)
+    down = MV.ticker_24hr_json(BTC, summarize([trade(trade_id=1, price=300), trade(trade_id=2, price=200)]), (None, None), 0)
     assert (down["priceChange"], down["priceChangePercent"]) == ("-1.00000000", "-33.333")
-    empty = V.ticker_24hr_json(BTC, summarize([]), (None, None), 10)
+    empty = MV.ticker_24hr_json(BTC, summarize([]), (None, None), 10)
     assert empty["prevClosePrice"] == "0.00000000"
     assert (empty["count"], empty["firstId"], empty["lastId"], empty["lastPrice"], empty["priceChangePercent"]) == (
         0, -1, -1, "0.00000000", "0.000")
-    assert V.ticker_price_json(BTC, trades[0]) == {"symbol": "BTCUSDT", "price": "200.00000000"}
-    assert V.ticker_price_json(BTC, None) == {"symbol": "BTCUSDT", "price": "0.00000000"}
-    assert V.avg_price_json(BTC, trades, 9) == {"mins": 5, "price": "150.00000000", "closeTime": 1003}
-    assert V.avg_price_json(BTC, [], 9) == {"mins": 5, "price": "0.00000000", "closeTime": 9}
-    assert V.avg_price_json(BTC, [], 9, trades[1])["price"] == "100.00000000"
+    assert MV.ticker_price_json(BTC, trades[0]) == {"symbol": "BTCUSDT", "price": "200.00000000"}
+    assert MV.ticker_price_json(BTC, None) == {"symbol": "BTCUSDT", "price": "0.00000000"}
+    assert MV.avg_price_json(BTC, trades, 9) == {"mins": 5, "price": "150.00000000", "closeTime": 1003}
+    assert MV.avg_price_json(BTC, [], 9) == {"mins": 5, "price": "0.00000000", "closeTime": 9}
+    assert MV.avg_price_json(BTC, [], 9, trades[1])["price"] == "100.00000000"
 
 
 def test_exchange_info():
-    info = V.exchange_info_json({"BTCUSDT": BTC, "ETHBTC": ETH}, 123)
+    info = MV.exchange_info_json({"BTCUSDT": BTC, "ETHBTC": ETH}, 123)
     assert list(info) == ["timezone", "serverTime", "rateLimits", "exchangeFilters", "symbols"]
     assert (info["timezone"], info["serverTime"]) == ("UTC", 123)
     btc, eth = info["symbols"]
@@ -277,7 +277,7 @@ def test_exchange_info():
     assert (btc["baseAssetPrecision"], btc["quotePrecision"], btc["quoteAssetPrecision"]) == (8, 8, 8)
     assert btc["defaultSelfTradePreventionMode"] == "NONE"
     strict = SymbolRules(msgspec.structs.replace(BTC.spec, default_stp="EXPIRE_BOTH"))
-    assert V.exchange_info_json({"BTCUSDT": strict}, 1)["symbols"][0]["defaultSelfTradePreventionMode"] == "EXPIRE_BOTH"
+    assert MV.exchange_info_json({"BTCUSDT": strict}, 1)["symbols"][0]["defaultSelfTradePreventionMode"] == "EXPIRE_BOTH"
     assert btc["allowedSelfTradePreventionModes"] == ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
     assert btc["permissionSets"] == [["SPOT"]]
     price, lot, market_lot, notional, max_orders, max_algo, trailing = btc["filters"]
@@ -294,7 +294,7 @@ def test_exchange_info():
     assert trailing == {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
                         "minTrailingBelowDelta": 10, "maxTrailingBelowDelta": 2000}  # Binance's defaults
     small = SymbolRules(msgspec.structs.replace(BTC.spec, market_max_qty="10", max_num_orders=3))
-    filters = V.exchange_info_json({"BTCUSDT": small}, 1)["symbols"][0]["filters"]
+    filters = MV.exchange_info_json({"BTCUSDT": small}, 1)["symbols"][0]["filters"]
     assert (filters[2]["maxQty"], filters[4]["maxNumOrders"]) == ("10.00000000", 3)
     assert eth["filters"][0]["tickSize"] == "0.00000100"
     json.dumps(info)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from spot_seda.config import load_settings
-from spot_seda.engine.book import CancelRejected, LevelChange, OrderReport, Trade
+from spot_seda.engine.records import CancelRejected, LevelChange, OrderReport, Trade
 from spot_seda.model.fixedpoint import ASSET_DECIMALS, to_units
 from spot_seda.model.symbols import SymbolRules
 

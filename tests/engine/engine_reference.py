@@ -12,7 +12,7 @@ trade price, as Binance's trailing-stop FAQ tells it.
 from __future__ import annotations
 
 from spot_seda.engine.amend import Amended, AmendRejected
-from spot_seda.engine.book import CancelRejected, OrderReport, Trade, TrailingStarted, Triggered
+from spot_seda.engine.records import CancelRejected, OrderReport, Trade, TrailingStarted, Triggered
 from spot_seda.engine.results import ResultCode
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce

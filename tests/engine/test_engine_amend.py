@@ -9,7 +9,8 @@ import pytest
 from engine_helpers import P, Q, btc
 
 from spot_seda.engine.amend import Amended, AmendRejected
-from spot_seda.engine.book import LevelChange, OrderBook, OrderReport, Trade
+from spot_seda.engine.book import OrderBook
+from spot_seda.engine.records import LevelChange, OrderReport, Trade
 from spot_seda.engine.results import ResultCode
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType as T

@@ -6,7 +6,8 @@ import msgspec
 import pytest
 from engine_helpers import P, Q, btc, eth, last_report, split
 
-from spot_seda.engine.book import CancelRejected, LevelChange, OrderBook, OrderReport, Trade, Triggered
+from spot_seda.engine.book import OrderBook
+from spot_seda.engine.records import CancelRejected, LevelChange, OrderReport, Trade, Triggered
 from spot_seda.engine.results import InvariantError, ResultCode
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType as T

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spot_seda.engine.amend import Amended
-from spot_seda.engine.book import LevelChange, OrderBook, OrderReport, Trade, TrailingStarted, Triggered
+from spot_seda.engine.book import OrderBook
+from spot_seda.engine.records import LevelChange, OrderReport, Trade, TrailingStarted, Triggered
 from spot_seda.model.enums import OrderStatus
 from spot_seda.model.enums import OrderType as T
 from spot_seda.model.enums import Side

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spot_seda.engine.book import Trade
+from spot_seda.engine.records import Trade
 from spot_seda.engine.kline import INTERVALS, CandleBook, Kline, bucket
 from spot_seda.engine.results import InvariantError
 from spot_seda.model.enums import Side

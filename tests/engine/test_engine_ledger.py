@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spot_seda.engine.amend import Amended
-from spot_seda.engine.book import OrderBook, OrderReport, Trade, Triggered
-from spot_seda.engine.ledger import BalanceChange, Ledger, order_hold
+from spot_seda.engine.book import OrderBook
+from spot_seda.engine.records import OrderReport, Trade, Triggered
+from spot_seda.engine.ledger import BalanceChange, Hold, Ledger, order_hold
 from spot_seda.engine.results import InvariantError, ResultCode
 from spot_seda.model.enums import OrderStatus
 from spot_seda.model.enums import OrderType as T
@@ -118,11 +119,11 @@ def test_settle_trade_is_all_or_nothing(ledger):
 
 def test_check_invariants_detects_corruption(ledger):
     ledger.deposit(1, "USDT", Q("5"))
-    ledger._balances[1]["USDT"][0] += 1
+    ledger._balances[1]["USDT"].available += 1
     with pytest.raises(InvariantError, match="not conserved"):
         ledger.check_invariants()
-    ledger._balances[1]["USDT"][0] -= 1
-    ledger._holds[99] = [1, "USDT", 1]
+    ledger._balances[1]["USDT"].available -= 1
+    ledger._holds[99] = Hold(1, "USDT", 1)
     with pytest.raises(InvariantError):
         ledger.check_invariants()
     del ledger._holds[99]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from engine_helpers import P, Q, btc
 
-from spot_seda.engine.book import LevelChange, OrderBook, OrderReport, Trade
+from spot_seda.engine.book import OrderBook
+from spot_seda.engine.records import LevelChange, OrderReport, Trade
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType as T
 from spot_seda.model.enums import SelfTradePrevention as STP

@@ -8,7 +8,8 @@ import msgspec
 import pytest
 from engine_helpers import P, Q, btc
 
-from spot_seda.engine.book import OrderBook, OrderReport, TrailingStarted, Triggered
+from spot_seda.engine.book import OrderBook
+from spot_seda.engine.records import OrderReport, TrailingStarted, Triggered
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType as T
 from spot_seda.model.enums import Side

@@ -9,7 +9,7 @@ from collections import defaultdict
 import confluent_kafka
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from spot_seda.bus.kafka import wait_for_leaders
+from spot_seda.bus.kafkaclients import wait_for_leaders
 
 N = 1000
 PARTITIONS = 3

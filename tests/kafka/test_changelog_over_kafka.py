@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from spot_seda.bus.kafkaclients import _kafka, _read_range
+from spot_seda.bus.kafkaclients import kafka_lib, read_range
 from spot_seda.config import load_settings
 from spot_seda.model.changelog import Codec
 from spot_seda.model.enums import EntityType
@@ -69,7 +69,7 @@ async def trade(client: Client, rng: random.Random, orders: int) -> int:
 def kafka_streams(settings) -> dict[tuple[str, int, str], list[bytes]]:
     """(topic, partition, producer) -> its entries in Kafka, in offset order, each encoded alone in
     the Kafka codec; the sequences must run 1, 2, 3... with no gap and no repeat."""
-    ck = _kafka()
+    ck = kafka_lib()
     codec = Codec(settings.kafka.codec)
     prefix = settings.kafka.topic_prefix
     probe = ck.Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": prefix + "test-reader",
@@ -80,7 +80,7 @@ def kafka_streams(settings) -> dict[tuple[str, int, str], list[bytes]]:
         for topic in ("OrderChangeLog", "TradeChangeLog", "KLineChangeLog", "BalanceChangeLog"):
             for partition in range(PARTITIONS):
                 low, high = probe.get_watermark_offsets(ck.TopicPartition(prefix + topic, partition), timeout=30)
-                for m in _read_range(probe, ck.TopicPartition(prefix + topic, partition, low), high):
+                for m in read_range(probe, ck.TopicPartition(prefix + topic, partition, low), high):
                     batch = codec.decode(m.value())
                     assert (batch.topic, batch.partition) == (topic, partition)
                     for entry in batch.entries:

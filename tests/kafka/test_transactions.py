@@ -14,7 +14,7 @@ import pytest
 
 from spot_seda.bus.base import Fenced, Wiring
 from spot_seda.bus.kafka import KafkaBus
-from spot_seda.bus.kafkaclients import _kafka
+from spot_seda.bus.kafkaclients import kafka_lib
 from spot_seda.model.changelog import created
 from tests.conftest import run_node, settings_from
 from tests.kafka.test_kafka_bus import drain
@@ -69,7 +69,7 @@ def test_outputs_and_the_input_offsets_they_reflect_commit_together(kafka_cluste
         stage.publish_to("B", 0, entries(1, 4))
         stage.commit(reader)
         assert [e.entity_id for b in drain(check, 1) for e in b.entries] == ["1", "2", "3", "4"]
-        ck = _kafka()
+        ck = kafka_lib()
         probe = ck.Consumer({"bootstrap.servers": kafka_cluster.bootstrap, "group.id": settings.kafka.topic_prefix +
                              "readers"})
         partition = ck.TopicPartition(settings.kafka.topic_prefix + "A", 0)
@@ -128,7 +128,7 @@ def test_a_fenced_stage_of_a_node_stops_and_is_not_restarted(tmp_path, kafka_clu
 
         asyncio.run(trade())
         prefix = settings_from("[bus]\n" + extra).kafka.topic_prefix
-        ck = _kafka()
+        ck = kafka_lib()
         successor = ck.Producer({"bootstrap.servers": kafka_cluster.bootstrap, "transactional.id": prefix + "match-0"})
         successor.init_transactions(30)  # fences the node's Match off
 

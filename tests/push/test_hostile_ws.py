@@ -13,7 +13,7 @@ from collections import Counter
 import aiohttp
 import pytest
 
-from spot_seda.api import wsapi
+from spot_seda.api import wsmethods
 from tests.hostile import PLAUSIBLE, TEMPLATES, VALUES
 from tests.node.client import funded_client, open_orders_and_balances
 from tests.node.conftest import ADMIN_TOKEN, serving_node
@@ -24,7 +24,7 @@ from tests.ws_api.conftest import sign
 def node(tmp_path_factory):
     """A real node for this module. Overload is not what it tests: the fuzz's concurrent requests on a
     loaded machine must not be shed for the HTTP stage's loop lag."""
-    with serving_node(tmp_path_factory.mktemp("hostile_ws"), node_extra="shed_loop_lag_ms = 0") as proc:
+    with serving_node(tmp_path_factory.mktemp("hostile_ws")) as proc:
         yield proc
 
 
@@ -106,7 +106,7 @@ STREAMS = ["btcusdt@trade", "ethusdt@aggTrade", "btcusdt@depth", "btcusdt@depth5
            "btcusdt@kline_1m", "!ticker@arr", "btcusdt@ticker", "changelog@TradeChangeLog", "changelog@OrderChangeLog",
            "BTCUSDT@trade", "nope@trade", "btcusdt@kline_7m", "", "@", "a" * 300, "btcusdt@depth21"]
 #: the WebSocket API's methods (Acquiring's, on the HTTP port; Push's serves the user data ones)
-WS_API_METHODS = list(wsapi.METHODS) + ["session.logon", "session.status", "session.logout", "session.subscriptions",
+WS_API_METHODS = list(wsmethods.METHODS) + ["session.logon", "session.status", "session.logout", "session.subscriptions",
                                         "userDataStream.subscribe", "userDataStream.subscribe.signature",
                                         "userDataStream.unsubscribe", "v3/ping", "nope", "", "order.place "]
 JSON_ODD = [None, True, 2**70, -1, 1.5, [], {}, ["BTCUSDT"], {"a": 1}, "x" * 2000]
@@ -134,7 +134,7 @@ def api_frame(rng: random.Random, n: int, api_key: str, secret: str) -> str | by
         text = mutate(rng)
         return text.encode() if rng.random() < 0.2 else text
     method = rng.choice(WS_API_METHODS)
-    route = wsapi.METHODS[method].route[1] if method in wsapi.METHODS else ""
+    route = wsmethods.METHODS[method].route[1] if method in wsmethods.METHODS else ""
     keys = dict.fromkeys(TEMPLATES.get(route, ("symbol",)) + tuple(rng.sample(list(PLAUSIBLE), rng.randrange(0, 3))))
     params: dict = {k: rng.choice(PLAUSIBLE[k]) for k in keys}
     for _ in range(rng.randrange(0, 3)):

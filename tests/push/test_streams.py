@@ -228,7 +228,7 @@ def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
     for account in (1, 2, 3):
         ledger = acquiring.ledger.balances(account)
         for asset, (free, locked) in ledger.items():
-            assert push.balances[account, asset] == [free, locked]
+            assert (push.balances[account, asset].available, push.balances[account, asset].frozen) == (free, locked)
         last: dict[str, tuple[str, str]] = {}
         for stream, ev in rec.events:
             if stream == f"user:{account}" and ev["e"] == "outboundAccountPosition":

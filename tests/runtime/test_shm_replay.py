@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from spot_seda.binance import params
+from spot_seda.binance import orderparams
 from spot_seda.binance.errors import ApiError
 from spot_seda.model.commands import Cancel, NewOrder, Transfer
 from spot_seda.model.fixedpoint import ASSET_DECIMALS, to_text
@@ -36,7 +36,7 @@ def valid(line: dict, rules) -> bool:
     if line["cmd"] != "order":
         return True
     try:
-        params.parse_new_order({k: str(v) for k, v in line.items() if k not in ("cmd", "account", "timestamp")}, rules)
+        orderparams.parse_new_order({k: str(v) for k, v in line.items() if k not in ("cmd", "account", "timestamp")}, rules)
         return True
     except ApiError:
         return False

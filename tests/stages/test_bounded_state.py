@@ -7,7 +7,7 @@ from spot_seda.history import History
 from spot_seda.model.enums import Topic
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands
-from spot_seda.stages.acquiring import FINAL
+from spot_seda.model.enums import FINAL_STATUSES as FINAL
 from spot_seda.stages import pushuser
 from spot_seda.stages.pushwindows import DAY_MS, MINUTE_MS, Rolling
 from tests.conftest import settings_from

@@ -13,7 +13,8 @@ import random
 
 import pytest
 
-from spot_seda.engine.book import OrderBook, Trade
+from spot_seda.engine.book import OrderBook
+from spot_seda.engine.records import Trade
 from spot_seda.engine.kline import CandleBook
 from spot_seda.model.enums import STOP_TYPES, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
 from spot_seda.runtime.inproc import InprocPipeline

@@ -312,3 +312,56 @@ def test_an_order_over_the_ws_api_is_journaled_as_a_rest_order(node):
     assert (by_rest["order_id"], by_ws["order_id"]) == (rest["orderId"], ws["orderId"])
     differ = ("order_id", "client_order_id", "timestamp")
     assert {k: v for k, v in by_rest.items() if k not in differ} == {k: v for k, v in by_ws.items() if k not in differ}
+
+
+def test_a_trailing_stop_placed_over_the_websocket_api_triggers(node):
+    """order.place with trailingDelta (100 BIPS, no stopPrice): the answer and order.status carry it;
+    a rise then a 1% fall from the highest trade triggers it, as REST's (tests/node/test_stop_orders.py)."""
+    async def trade(seller, buyer, price: str) -> None:
+        status, doc = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
+                                         quantity="0.01", price=price)
+        assert status == 200, doc
+        status, doc = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
+                                        quantity="0.01", price=price)
+        assert status == 200 and doc["status"] == "FILLED", doc
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            owner = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            bidder = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            await trade(maker, taker, "50000")
+            api = await connect(session, node)
+            placed = await api.signed("order.place", owner.api_key, owner.secret, symbol=SYMBOL, side="SELL",
+                                      type="STOP_LOSS_LIMIT", timeInForce="GTC", quantity="0.5", price="48900",
+                                      trailingDelta=100, newOrderRespType="RESULT")
+            assert placed["status"] == 200, placed
+            order_id = placed["result"]["orderId"]
+            assert (placed["result"]["status"], placed["result"]["trailingDelta"]) == ("NEW", 100), placed
+            refused = await api.signed("order.place", owner.api_key, owner.secret, symbol=SYMBOL, side="SELL",
+                                       type="STOP_LOSS_LIMIT", timeInForce="GTC", quantity="0.1", price="48900",
+                                       trailingDelta=5000)
+            assert refused["error"] == {"code": -1013, "msg": "Filter failure: TRAILING_DELTA"}, refused
+
+            async def status_of() -> dict:
+                answer = await api.signed("order.status", owner.api_key, owner.secret, symbol=SYMBOL, orderId=order_id)
+                assert answer["status"] == 200, answer
+                return answer["result"]
+
+            async def tracking():
+                doc = await status_of()
+                assert (doc["isWorking"], doc["trailingDelta"]) == (False, 100) and doc["trailingTime"] > 0, doc
+            await eventually(tracking)
+            await trade(maker, taker, "50500")  # the highest: 1% below it is 49,995
+            status, bid = await bidder.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC",
+                                             quantity="1", price="49990")
+            assert status == 200, bid
+            status, sold = await maker.order(symbol=SYMBOL, side="SELL", type="MARKET", quantity="0.01")
+            assert status == 200, sold
+
+            async def triggered():
+                doc = await status_of()
+                assert (doc["status"], doc["executedQty"], doc["isWorking"]) == ("FILLED", "0.50000000", True), doc
+            await eventually(triggered)
+    run(scenario())

@@ -1,0 +1,67 @@
+"""The queries' parameters: the depth's limits, kline intervals and the time windows of the
+history queries (aggTrades, myTrades), in Binance's combinations; the primitives are params.py's.
+
+Every bad input becomes an ApiError with Binance's code and text: -1128 for a combination Binance
+refuses, -1127 for a window wider than the endpoint allows, -1120 for an unknown interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..engine.kline import INTERVALS
+from . import errors
+from .params import required_param, parse_int, parse_limit
+
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
+
+
+def parse_depth_limit(params: Mapping[str, str]) -> int:
+    """GET /api/v3/depth: default 100, one of 5, 10, 20, 50, 100, 500, 1000, 5000."""
+    return parse_limit(params, "limit", default=100, maximum=5000, allowed=DEPTH_LIMITS)
+
+
+def parse_interval(params: Mapping[str, str], name: str = "interval") -> str:
+    """A kline interval (1s 1m 3m 5m 15m 30m 1h 2h 4h 6h 8h 12h 1d 3d 1w 1M): -1102 missing, -1120 other."""
+    value = required_param(params, name)
+    if value not in INTERVALS:
+        raise errors.invalid_interval()
+    return value
+
+
+def parse_time_range(params: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """startTime and endTime; -1128 when startTime is after endTime."""
+    start, end = parse_int(params, "startTime"), parse_int(params, "endTime")
+    if start is not None and end is not None and start > end:
+        raise errors.bad_combination()
+    return start, end
+
+
+
+HOUR_MS = 3_600_000
+
+
+def parse_agg_trades_window(params: Mapping[str, str]) -> tuple[int | None, int | None, int | None]:
+    """GET /api/v3/aggTrades: (fromId, startTime, endTime). fromId pages forward by aggregate id and
+    goes with neither time (-1128); startTime and endTime together span at most one hour (-1127)."""
+    from_id = parse_int(params, "fromId")
+    start, end = parse_time_range(params)
+    if from_id is not None and (start is not None or end is not None):
+        raise errors.bad_combination()
+    if start is not None and end is not None and end - start > HOUR_MS:
+        raise errors.interval_too_big(1)
+    return from_id, start, end
+
+
+def parse_my_trades_window(params: Mapping[str, str]) -> tuple[int | None, int | None, int | None, int | None]:
+    """GET /api/v3/myTrades: (orderId, fromId, startTime, endTime) in Binance's combinations: symbol
+    alone, + orderId, + fromId, + orderId + fromId, + startTime and/or endTime (at most 24 hours
+    apart, -1127); a time with orderId or fromId is -1128."""
+    order_id, from_id = parse_int(params, "orderId"), parse_int(params, "fromId")
+    start, end = parse_time_range(params)
+    if (order_id is not None or from_id is not None) and (start is not None or end is not None):
+        raise errors.bad_combination()
+    if start is not None and end is not None and end - start > 24 * HOUR_MS:
+        raise errors.interval_too_big(24)
+    return order_id, from_id, start, end
+
