@@ -4,7 +4,8 @@ What runs, per transport (`--transports`, side by side in one run):
   inproc  every stage in one process (one pinned core), the inproc Bus
   shm     the product: one process per stage, faster-fifo shared-memory rings
   mpq     the same processes linked by multiprocessing.Queue (bench/mpq.py, bench-only)
-  kafka   the same processes over a local Kafka broker the bench starts (KRaft, Maven Central jars)
+  kafka   the same processes over a local Kafka broker the bench starts (KRaft, Maven Central jars);
+          `--kafka-brokers 3` for a replicated cluster, `--kafka-transactions` for kafka.transactions
 
 Load (bench/workload.py, seeded): deposits for 1,000 accounts first, then limit orders around a
 drifting mid, cancels, market and IOC orders on both configured symbols. A generator in its own
@@ -200,6 +201,7 @@ class Pipeline:
             settings.runtime.instances["match"] = match_instances
         self.settings = settings
         self.broker = None
+        settings.kafka.transactions = args.kafka_transactions
         if transport == "kafka" and args.kafka_bootstrap:
             settings.kafka.bootstrap_servers = args.kafka_bootstrap
             settings.kafka.topic_prefix = f"bench{os.getpid()}_{time.monotonic_ns()}."  # a fresh set of topics
@@ -713,6 +715,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--kafka-bootstrap", help="kafka: use this broker instead of starting one")
     parser.add_argument("--kafka-brokers", type=int, default=1,
                         help="kafka: how many brokers the bench starts (3: replication 3, min.insync.replicas 2)")
+    parser.add_argument("--kafka-transactions", action="store_true",
+                        help="kafka: transactional stage producers and read_committed consumers (kafka.transactions)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--config", default=str(ROOT / "configs" / "default.toml"))
     parser.add_argument("--json", help="write every figure of the run here")

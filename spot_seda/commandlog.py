@@ -17,8 +17,11 @@ a disk that lost its last writes) are copied into the local journal; records the
 and the cluster lacks (written here, never acknowledged: the process died waiting for the cluster)
 are sent to the cluster. Then the journal replay rebuilds every stage as before (runtime/recovery.py).
 
-Not built: a second Acquiring fenced by `transactional.id` (one Acquiring per node writes the log),
-and account registrations (accounts.sqlite) stay local to the box.
+Not built: fencing this log's writer. With `kafka.transactions` a newer Acquiring fences an older
+one's change-log producer (its next publish fails and it stops), but this log's producer is not
+transactional: a zombie Acquiring could still append, and answer, a command between its journal's
+sync and that failed publish, which the newer one never reads (one Acquiring per node is still the
+operator's to ensure). Account registrations (accounts.sqlite) stay local to the box.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from ..accounts import Accounts
+from ..bus.base import FENCED_EXIT, Fenced
 from ..journal import Journal, JournalError
 from ..model.commands import ENCODER as COMMANDS
 from ..stages.accepting import CommandError
@@ -215,6 +216,9 @@ class Outbox:
         try:
             self.runner.publish(outputs)
             self.flushes += 1
+        except Fenced:  # a newer Acquiring took over (kafka.transactions): it publishes these
+            log.critical("fenced off by a newer Acquiring: stopping this stage", exc_info=True)
+            os._exit(FENCED_EXIT)
         except Exception:
             # journaled effects that cannot reach the pipeline (a queue full for bus.put_timeout_s):
             # the supervisor restarts the pipeline from the journal, which holds them

@@ -1,9 +1,9 @@
 """Transports behind one interface with Kafka semantics; they know nothing of orders."""
 
-from .base import Bus, BusClosed, BusError, BusFull, Consumer, EntryTooLarge, Producer, Wiring, partition_for
+from .base import Bus, BusClosed, BusError, BusFull, Consumer, EntryTooLarge, Fenced, Producer, Wiring, partition_for
 
 __all__ = [
-    "Bus", "BusClosed", "BusError", "BusFull", "Consumer", "EntryTooLarge", "Producer", "Wiring", "partition_for",
+    "Bus", "BusClosed", "BusError", "BusFull", "Consumer", "EntryTooLarge", "Fenced", "Producer", "Wiring", "partition_for",
     "make_bus",
 ]
 

@@ -24,6 +24,16 @@ class BusError(RuntimeError):
     """A transport failure the caller must handle (or crash on)."""
 
 
+class Fenced(BusError):
+    """A newer incarnation of this producer (the same stage instance, started again here or on
+    another machine) has taken over: this one must stop without writing anything more."""
+
+
+#: the exit status of a stage process that stopped because it was fenced off: its supervisor does
+#: not start it again (that would fence off the incarnation that replaced it, and so on)
+FENCED_EXIT = 75
+
+
 class BusFull(BusError):
     """A consumer's queue stayed full for longer than the put timeout (the pipeline is behind)."""
 
@@ -100,6 +110,13 @@ class Producer(ABC):
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until everything published has been handed to the transport."""
+
+    def commit(self, consumer: "Consumer | None" = None) -> None:
+        """End a unit of work: what was published since the last call, with the input `consumer`
+        has handed over (its positions), counts as done. A transactional producer (Kafka with
+        kafka.transactions) commits both in one transaction; otherwise the consumer commits alone."""
+        if consumer is not None:
+            consumer.commit()
 
 
 class Consumer(ABC):

@@ -5,6 +5,15 @@ drops the producers its group does not read, holds a message until the offsets i
 are consumed, and commits what it processed; and the admin helpers the bus and bus/kafkastate.py
 share (topic configuration, waiting for leaders). See bus/kafka.py's docstring for the design.
 
+Transactions (kafka.transactions): the producer's `transactional.id` is the topic prefix and the
+stage instance ("spot_seda.match-0"); building it calls init_transactions, which aborts what an
+older incarnation left open and fences that incarnation off (its next send or commit fails with
+Fenced). A transaction opens at the first message of a unit of work and `commit(consumer)` ends
+it, with the consumer's positions sent to its group in the same transaction
+(send_offsets_to_transaction): the outputs of an input batch and the offsets past that batch
+become visible together, and consumers (isolation.level=read_committed) never see the outputs of
+a transaction that was aborted or never committed.
+
 Fork safety: librdkafka clients own threads and must not cross a fork; the bus builds these lazily
 in the process that asks for them.
 """
@@ -17,7 +26,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..model.changelog import Batch, ChangeLogEntry
-from .base import BusError, BusFull, Consumer, Producer, split_for_limit
+from .base import BusError, BusFull, Consumer, Fenced, Producer, split_for_limit
 
 if TYPE_CHECKING:
     from .kafka import KafkaBus
@@ -43,8 +52,11 @@ def read_range(consumer, tp, end: int, timeout: float = 30.0):
             if time.monotonic() > deadline:
                 raise BusError(f"reading {tp.topic}[{tp.partition}] from {tp.offset} timed out at {offset} of {end}")
             for m in consumer.consume(num_messages=1000, timeout=0.5):
-                if m.error() is not None:
-                    continue  # end of partition
+                if m.error() is not None:  # end of partition: past `end` when its last offsets are
+                    if m.offset() >= end:  # transaction markers or aborted messages, never handed over
+                        offset = end
+                        break
+                    continue
                 if m.offset() >= end:
                     offset = end
                     break
@@ -103,13 +115,25 @@ class KafkaProducer(Producer):
         self._ordered = frozenset(bus.wiring.ordered.get(name.rpartition("-")[0], ()))
         self._pending: dict[tuple[str, int], int] = {}  # (topic, partition) -> messages not acknowledged
         self._acked: dict[tuple[str, int], int] = {}  # (topic, partition) -> offset of the last acknowledged
-        self._p = ck.Producer(bus.common | {
+        config = bus.common | {
             "enable.idempotence": True,  # acks=all, no reordering or duplicates on retry
             "acks": "all",
             "linger.ms": bus.kafka.linger_ms,
             "message.max.bytes": max(self._limit + 4096, 1_000_000),
             "client.id": name,
-        })
+        }
+        self._transactional = bus.kafka.transactions
+        self._in_transaction = False
+        if self._transactional:
+            # a transaction left open by a process that died holds back read_committed consumers
+            # until it times out (or the instance's next incarnation aborts it at its start)
+            config |= {"transactional.id": bus.prefix + name, "transaction.timeout.ms": 10_000}
+        self._p = ck.Producer(config)
+        if self._transactional:
+            try:
+                self._p.init_transactions(self._timeout)
+            except ck.KafkaException as exc:
+                raise self._failure(exc) from None
 
     def _delivered(self, err, msg) -> None:
         if err is not None:
@@ -143,11 +167,26 @@ class KafkaProducer(Producer):
             headers.append(("d", ",".join(deps).encode()))
         return headers
 
+    def _failure(self, exc) -> BusError:
+        """The BusError for a KafkaException: Fenced when a newer incarnation took over."""
+        err = exc.args[0]
+        ck = kafka_lib()
+        if err.fatal() or err.code() in (ck.KafkaError.PRODUCER_FENCED, ck.KafkaError._FENCED, ck.KafkaError._FATAL,
+                                         ck.KafkaError.INVALID_PRODUCER_EPOCH):
+            return Fenced(f"{self.name}: fenced off by a newer incarnation, or failed for good: {err}")
+        return BusError(f"{self.name}: Kafka transaction failed: {err}")
+
     def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
         if not entries:
             return
         if self._failed:
             raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
+        if self._transactional and not self._in_transaction:
+            try:
+                self._p.begin_transaction()
+            except kafka_lib().KafkaException as exc:
+                raise self._failure(exc) from None
+            self._in_transaction = True
         name = self._names[topic]
         headers = self._after(name, partition)
         slot = (name, partition)
@@ -165,17 +204,45 @@ class KafkaProducer(Producer):
                         raise BusFull(f"{self.name}: Kafka producer queue for {topic}[{partition}] stayed full "
                                       f"for {self._timeout}s") from None
                     poll(0.05)
+                except kafka_lib().KafkaException as exc:  # a transactional producer fenced off
+                    raise self._failure(exc) from None
         poll(0)  # serve delivery reports
 
     def flush(self, timeout: float | None = None) -> None:
+        if self._in_transaction:
+            self.commit()
+            return
         left = self._p.flush(self._timeout if timeout is None else timeout)
         if left:
             raise BusError(f"{self.name}: {left} Kafka messages not delivered within the flush timeout")
         if self._failed:
             raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
 
+    def commit(self, consumer: "Consumer | None" = None) -> None:
+        if not self._in_transaction:  # nothing written since the last commit: the consumer's own commits
+            if consumer is not None:
+                consumer.commit()
+            return
+        ck = kafka_lib()
+        try:
+            if consumer is not None and (offsets := consumer.transaction_offsets()):
+                self._p.send_offsets_to_transaction(offsets, consumer.group_metadata(), self._timeout)
+            self._p.commit_transaction(self._timeout)  # flushes first: every message acknowledged
+        except ck.KafkaException as exc:
+            raise self._failure(exc) from None
+        self._in_transaction = False
+        if self._failed:
+            raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
+
     def close(self) -> None:
-        self._p.flush(self._timeout)
+        if not self._in_transaction:
+            self._p.flush(self._timeout)
+            return
+        self._in_transaction = False
+        try:
+            self._p.abort_transaction(self._timeout)  # left by a failure: nothing of it may be seen
+        except kafka_lib().KafkaException:
+            pass  # fenced off, or the cluster is gone: the transaction times out (or was aborted already)
 
 
 class KafkaConsumer(Consumer):
@@ -195,8 +262,12 @@ class KafkaConsumer(Consumer):
             "enable.auto.offset.store": False,
             "fetch.wait.max.ms": 5,  # a stage waits in poll(); the broker should not hold fetches long
             "client.id": f"{group}-{member}",
+            # librdkafka's default, said here: only committed transactions' messages are read (the
+            # same as read_uncommitted while no producer is transactional)
+            "isolation.level": "read_committed",
         })
         self._prefix = bus.prefix
+        self._transactions = bus.kafka.transactions  # the producers write transaction markers
         wanted = bus.wiring.sources.get(group, {})
         #: Kafka topic -> the producer stages this group reads there (None: all)
         self._sources = {bus.kafka_topic(t): (frozenset(wanted[t]) if t in wanted else None) for t in topics}
@@ -300,6 +371,27 @@ class KafkaConsumer(Consumer):
     def commit(self) -> None:
         self._store()
 
+    def _past_markers(self) -> dict[tuple[str, int], int]:
+        """`_next`, moved past what librdkafka never hands over (transaction markers, aborted
+        messages) in the partitions that hold nothing back: else a partition a transactional
+        producer wrote would always look one message behind its end."""
+        if not self._transactions:
+            return self._next
+        ahead = {(tp.topic, tp.partition): tp.offset for tp in self._c.position(self._assigned)}
+        return {slot: o if slot in self._held else max(o, ahead.get(slot, -1)) for slot, o in self._next.items()}
+
+    def transaction_offsets(self) -> list:
+        """The positions handed over since the last call, as a producer's transaction sends them
+        to this consumer's group (send_offsets_to_transaction)."""
+        changed = [self._ck.TopicPartition(t, p, o) for (t, p), o in self._past_markers().items()
+                   if o >= 0 and self._stored.get((t, p)) != o]
+        for tp in changed:
+            self._stored[tp.topic, tp.partition] = tp.offset
+        return changed
+
+    def group_metadata(self):
+        return self._c.consumer_group_metadata()
+
     def positions(self) -> dict[tuple[str, int], int]:
         """(Kafka topic, partition) -> the next offset to hand over: everything before it was."""
         return dict(self._next)
@@ -307,7 +399,7 @@ class KafkaConsumer(Consumer):
     def depth(self) -> int:
         """Messages behind the partitions' high watermarks (from the last fetch; no round trip)."""
         lag = 0
-        for (topic, partition), offset in self._next.items():
+        for (topic, partition), offset in self._past_markers().items():
             if offset >= 0:
                 _low, high = self._c.get_watermark_offsets(self._ck.TopicPartition(topic, partition), cached=True)
                 if high >= 0:

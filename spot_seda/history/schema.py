@@ -219,8 +219,9 @@ class ReplayEnd(msgspec.Struct, kw_only=True):
     open_candles: list[tuple]
     #: (topic, partition, producer) -> the last sequence the replay's stages published
     sequences: dict[tuple[str, int, str], int]
-    #: the BalanceChangeLog partitions and the Settlement instances sharing them (which producer
-    #: wrote a balance change follows from its account and its reason)
+    #: the BalanceChangeLog partitions and the Settlement instances sharing them (which stream a
+    #: balance change is in follows from its reason and its account, for Acquiring's, or the
+    #: symbol of its order, for Settlement's)
     partitions: int = 1
     settlement_instances: int = 1
 

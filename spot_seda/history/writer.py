@@ -176,11 +176,20 @@ class HistoryWriter(Store):
                     if topic == Topic.BALANCE}
             lowest = min(ends.values(), default=0)
             lost = []
-            for row_id, account, asset, reason, seq in db.execute(
-                    "SELECT id, account, asset, reason, sequence FROM balance_changes WHERE sequence > ?", (lowest,)):
-                partition = partition_for(str(account), end.partitions)
-                producer = "acquiring-0" if reason in ACQUIRING_REASONS else \
-                    f"settlement-{partition % end.settlement_instances}"
+            # Acquiring keys its changes by account, Settlement by the symbol of the order (`ref`)
+            # they were made for; an order deleted above was never assigned: its changes go too
+            for row_id, account, reason, ref, seq, symbol in db.execute(
+                    "SELECT b.id, b.account, b.reason, b.ref, b.sequence, o.symbol FROM balance_changes b "
+                    "LEFT JOIN orders o ON o.order_id = CAST(b.ref AS INTEGER) WHERE b.sequence > ?", (lowest,)):
+                if reason in ACQUIRING_REASONS:
+                    partition, producer = partition_for(str(account), end.partitions), "acquiring-0"
+                elif symbol is None:
+                    if int(ref) >= end.next_order_id:
+                        lost.append((row_id,))
+                    continue
+                else:
+                    partition = partition_for(symbol, end.partitions)
+                    producer = f"settlement-{partition % end.settlement_instances}"
                 if seq > ends.get((partition, producer), 0):
                     lost.append((row_id,))
             db.executemany("DELETE FROM balance_changes WHERE id = ?", lost)

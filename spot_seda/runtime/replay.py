@@ -52,6 +52,9 @@ class RecordingProducer(Producer):
     def flush(self, timeout: float | None = None) -> None:
         self.inner.flush(timeout)
 
+    def commit(self, consumer=None) -> None:
+        self.inner.commit(consumer)
+
 
 def record(pipeline: InprocPipeline) -> list[Batch]:
     """Make the pipeline keep every batch its stages publish; returns the (growing) list."""

@@ -11,6 +11,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from ..bus.base import FENCED_EXIT, Fenced
 from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, consumer_slot, input_channels, instances_of
 
@@ -110,13 +111,17 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
         import tracemalloc
 
         tracemalloc.start(int(os.environ.get("SPOT_SEDA_TRACEMALLOC_FRAMES", "1")))
-    if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
-        serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
-    elif kept is not None:
-        runner.run(lambda: kept.tick(runner) or stopping)
-        kept.save(runner)  # at a clean stop: the next start re-reads nothing
-    else:
-        runner.run(lambda: stopping)
+    try:
+        if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
+            serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
+        elif kept is not None:
+            runner.run(lambda: kept.tick(runner) or stopping)
+            kept.save(runner)  # at a clean stop: the next start re-reads nothing
+        else:
+            runner.run(lambda: stopping)
+    except Fenced as exc:  # another incarnation runs this instance now (kafka.transactions)
+        log.critical("⛔ %s: %s; stopping without writing more", inst.label, exc)
+        os._exit(FENCED_EXIT)
     if profiled:
         profiler.disable()
         profiler.dump_stats(str(sup.data_dir / f"profile-{inst.label}.pstats"))

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..bus import make_bus
+from ..bus.base import FENCED_EXIT
 from ..stages.base import Runner, sequence_layout
 from ..topology import ENTRY, StageSpec, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
@@ -212,6 +213,10 @@ class Supervisor:
             self._reap(inst)  # first: a SIGKILLed child closes its sentinel before it can be waited for
             code, pid = proc.exitcode, proc.pid
             if self._stopping:
+                continue
+            if code == FENCED_EXIT:
+                log.error("⛔ %s %s (pid %s) was fenced off by a newer incarnation elsewhere: not restarting it here",
+                          inst.cls.display_name(), inst.label, pid)
                 continue
             uptime = now - inst.started
             base = self.settings.runtime.restart_backoff_s

@@ -76,9 +76,9 @@ class Stage:
     #: started, re-reading its input since then brings it back (False for Acquiring: its state comes
     #: from the commands, which only the journal holds)
     recovers_from_input: ClassVar[bool] = True
-    #: what it publishes to partition p follows from its input of partition p alone (Match, KLine:
-    #: keyed by symbol in and out), so its output sequences do not depend on how its partitions'
-    #: input interleaved; Settlement (symbol in, account out) has this only with one input partition
+    #: what it publishes to partition p follows from its input of partition p alone (Match, KLine,
+    #: Settlement: keyed by symbol in and out), so its output sequences do not depend on how its
+    #: partitions' input interleaved
     keeps_partitions: ClassVar[bool] = False
     #: the stage records how far it has applied each input channel (Persist, in its database): its
     #: runner lets it read `input_progress`, the last sequence per channel of everything handed to
@@ -243,6 +243,8 @@ class Runner:
         self._markers: dict[str, set[Channel]] = {}
         #: kind -> the last position a marker of that kind completed at here
         self._completed: dict[str, int] = {}
+        #: inside process(): what is published is committed with the input at its end, not at once
+        self._in_unit = False
 
     def publish(self, outputs: list[Publish]) -> int:
         """Publish a stage's outputs: entries are merged per (topic, partition) in the order the stage
@@ -271,6 +273,8 @@ class Runner:
         if self.row is not None:
             self.row["events_out"] += count
             self.row["batches_out"] += len(merged)
+        if not self._in_unit:  # not caused by input (Acquiring's commands, a source, a stop)
+            self.producer.commit()
         return count
 
     def _topic_rank(self, item) -> int:
@@ -316,7 +320,18 @@ class Runner:
 
         `depth`: the queue depth as the caller read it. A caller that polled the consumer on
         another thread (runtime/busreader.py) passes it, and this call then leaves the consumer
-        alone (a Kafka consumer must not be used from two threads at once)."""
+        alone (a Kafka consumer must not be used from two threads at once).
+
+        What the stage publishes here is committed at the end with the consumer's positions, as
+        one unit (Producer.commit: one Kafka transaction with kafka.transactions); if the stage
+        raises, none of it is."""
+        self._in_unit = True
+        try:
+            return self._process(batches, depth)
+        finally:
+            self._in_unit = False
+
+    def _process(self, batches: Iterable[Batch], depth: int | None) -> bool:
         row = self.row
         started = time.perf_counter_ns()
         received = messages = 0
@@ -349,8 +364,7 @@ class Runner:
             return False
         if pending:
             self.publish(handle(topic, pending))
-        if depth is None:
-            self.consumer.commit()
+        self.producer.commit(self.consumer if depth is None else None)
         if row is not None:
             row["events_in"] += received
             row["batches_in"] += messages
@@ -365,6 +379,8 @@ class Runner:
         for topic in self.stage.produces:
             for partition in range(self.partitions[topic]):
                 self.producer.publish_to(topic, partition, entry)
+        if not self._in_unit:
+            self.producer.commit()
 
     def _marker(self, batch: Batch) -> None:
         entry = batch.entries[0]

@@ -1,6 +1,6 @@
 """SettlementStage: consumes trades (TradeChangeLog) and Match's order updates (OrderChangeLog),
-produces balance changes (BalanceChangeLog, keyed by account): each side's frozen funds move to the
-counterparty, proceeds are credited less the fee (to the fee account), whatever an order still
+produces balance changes (BalanceChangeLog, keyed by symbol like its input): each side's frozen
+funds move to the counterparty, proceeds are credited less the fee (to the fee account), whatever an order still
 holds frozen when it ends is released, and what an amended order no longer needs (its report's
 `hold`, engine/amend.py) too.
 
@@ -13,6 +13,14 @@ whose trades always precede the order updates they cause, so no join across prod
 needed. Its changes only move frozen funds out and credit available funds: Acquiring, the one place
 that freezes, applies them to its view of the balances and can only ever see less available money
 than there is, never more (no double spend).
+
+Its output is keyed by the symbol of the command that caused it, not by account, so what it sends
+to partition p follows from its input of partition p alone (the topics are co-partitioned): however
+its input partitions interleave (over Kafka, by timing), each (BalanceChangeLog, partition) stream
+carries the same entries under the same sequences, byte-identical to a replay, and a re-read sends
+exactly what consumers already have. An account's changes from two symbols then travel in two
+partitions; nothing needs their relative order (balance deltas commute, and each order's changes
+stay in its symbol's partition, in order).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ class SettlementStage(Operator):
     consumes = (Topic.TRADE, Topic.ORDER)
     produces = (Topic.BALANCE,)
     sources = {Topic.TRADE: ("match",), Topic.ORDER: ("match",)}
+    keeps_partitions = True  # keyed by symbol in and out (module docstring)
 
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()
@@ -117,33 +126,33 @@ class SettlementStage(Operator):
                 Side.SELL if buyer_is_maker else Side.BUY, trade.timestamp))
             if code != _OK:
                 raise ValueError(f"trade {f['symbol']} {f['trade_id']} cannot be settled ({code.name}): corrupt stream")
-            _publish(changes, trade.timestamp, out)
+            _publish(changes, trade.timestamp, f["symbol"], out)
         for order_id, fields, ts in updates:
             if "hold" in fields:  # amended, or cut by DECREMENT: what it no longer needs returns to available
                 code, changes = ledger.reduce_hold(order_id, fields["hold"])
                 if code != _OK:
                     raise ValueError(f"order {order_id} amended before Match reported what it froze")
-                _publish(changes, ts, out)
+                _publish(changes, ts, fields["symbol"], out)
             if fields.get("status") in FINAL_STATUSES:
                 code, changes = ledger.release(order_id)
                 if code != _OK:
                     raise ValueError(f"order {order_id} ended before Match reported what it froze")
-                _publish(changes, ts, out)
+                _publish(changes, ts, fields["symbol"], out)
 
 
-def _publish(changes: list[BalanceChange], ts: int, out: list) -> None:
-    """The ledger's changes as SpotBalance entries (deltas: model/entities.py BALANCE_FIELDS)."""
+def _publish(changes: list[BalanceChange], ts: int, symbol: str, out: list) -> None:
+    """The ledger's changes as SpotBalance entries (deltas: model/entities.py BALANCE_FIELDS), keyed
+    by the symbol they were made for."""
     for c in changes:
-        _change(out, c.account, c.asset, c.available_delta, c.frozen_delta, c.reason, c.ref, ts)
+        _change(out, c.account, c.asset, c.available_delta, c.frozen_delta, c.reason, c.ref, ts, symbol)
 
 
 def _change(out: list, account: int, asset: str, available_delta: int, frozen_delta: int, reason: str,
-            ref: int, ts: int) -> None:
+            ref: int, ts: int, key: str) -> None:
     entry = ChangeLogEntry(balance_id_of(account, asset), EntityType.BALANCE, Updated([
         FieldChange("account", account), FieldChange("asset", asset), FieldChange("available_delta", available_delta),
         FieldChange("frozen_delta", frozen_delta), FieldChange("reason", reason), FieldChange("ref", ref),
     ]), ts, 0)
-    key = str(account)
     if out and out[-1][1] == key:  # the runner merges a key's outputs in order: one list is the same
         out[-1][2].append(entry)
     else:

@@ -3,7 +3,8 @@ Kafka cluster): Match alone on one, every other stage on the other. Under steady
 Match machine is killed -9 and comes back on an *empty* data dir: it loads the state it kept in Kafka
 and reads on from the input offsets that state names, the other machine goes on, and nothing
 acknowledged is lost; then the other machine's Acquiring dies and what it had not published yet
-reaches Match all the same. A Match machine stopped, replaced and resumed changes nothing. And with
+reaches Match all the same. A Match machine stopped, replaced and resumed changes nothing (with
+Kafka transactions, it is fenced off and stops). And with
 two machines of Match, or of Settlement, one killed, the other takes its instance over."""
 
 from __future__ import annotations
@@ -135,6 +136,55 @@ def test_a_stopped_match_machine_replaced_then_resumed_changes_nothing(tmp_path,
                 now = traffic.count()
                 others.wait_for(lambda: traffic.count() > now + 60, timeout=90, what="orders with both")
                 old.wait_for(lambda: published(old) > sent + 100, timeout=60, what="the zombie publishing")
+            totals = asyncio.run(settle(base, clients, acked))
+            history = orders_in_history(a / "data")
+            assert all(history.get(order_id) == 1 for order_id in acked)
+        finally:
+            others.terminate(60)
+            if replacement is not None:
+                replacement.__exit__(None, None, None)
+    check_history(a / "data", totals, len(clients))
+
+
+def test_with_transactions_a_resumed_match_machine_is_fenced_off(tmp_path, kafka_cluster):
+    """The same with kafka.transactions: the replacement's producer (the same transactional.id)
+    fenced the stopped Match off, so once resumed it fails at its next send or commit, stops
+    without writing, and its supervisor does not start it again; the pipeline goes on with the
+    replacement, nothing lost, nothing applied twice."""
+    extra = kafka_extra(kafka_cluster).replace("[runtime]", "transactions = true\n[runtime]")  # (in [kafka])
+    extra += "restart_backoff_max_s = 0.5\n"
+    http = free_port()
+    base = f"http://127.0.0.1:{http}"
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d in (a, b, c):
+        d.mkdir()
+    acked: dict[int, int] = {}
+    clients: dict[int, Client] = {}
+
+    def match_machine(where):
+        return run_node(where, node_toml(where / "data", free_port(), free_port(), extra=extra), "--stage", "match")
+
+    with run_node(a, node_toml(a / "data", http, free_port(), extra=extra), "--stage", OTHERS) as others, \
+            match_machine(b) as old:
+        wait_http(base, others, timeout=60)
+        old.wait_running()
+        replacement = None
+        try:
+            asyncio.run(open_accounts(base, clients))
+            with Traffic(clients, acked, seed=21) as traffic:
+                others.wait_for(lambda: traffic.count() > 60, timeout=60, what="orders before the stop")
+                os.killpg(old.proc.pid, signal.SIGSTOP)
+                replacement = match_machine(c)
+                new = replacement.__enter__()
+                new.wait_running()
+                now = traffic.count()
+                others.wait_for(lambda: traffic.count() > now + 60, timeout=90, what="orders with the replacement")
+                os.killpg(old.proc.pid, signal.SIGCONT)  # the zombie wakes up: its next send or commit fails
+                old.wait_for(lambda: "was fenced off by a newer incarnation" in old.log(), timeout=60,
+                             what="the zombie fenced off")
+                now = traffic.count()
+                others.wait_for(lambda: traffic.count() > now + 60, timeout=90, what="orders after the fencing")
+            assert "restarting SpotMatchStage match-0" not in old.log()
             totals = asyncio.run(settle(base, clients, acked))
             history = orders_in_history(a / "data")
             assert all(history.get(order_id) == 1 for order_id in acked)

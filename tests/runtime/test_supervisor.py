@@ -202,8 +202,8 @@ def test_the_kafka_config_is_the_default_over_kafka():
                                    kafka=msgspec.structs.replace(kafka.kafka, replication_factor=1)) == default
 
 
-def test_a_lone_settlement_over_kafka_with_several_partitions_is_refused():
-    """Without Acquiring beside it a stage resumes from kept state and re-reads: Settlement mixing two
+def test_a_lone_stage_over_kafka_that_mixes_several_partitions_is_refused():
+    """Without Acquiring beside it a stage resumes from kept state and re-reads: a stage mixing two
     partitions into its output would not send the same sequences again (README, "Kafka mode")."""
     import pytest
 
@@ -211,8 +211,9 @@ def test_a_lone_settlement_over_kafka_with_several_partitions_is_refused():
     from tests.conftest import settings_from
 
     settings = settings_from('[bus]\ntransport = "kafka"\npartitions = 2\n')
-    with pytest.raises(ValueError, match="settlement-0 mixes several input partitions"):
-        Supervisor(settings, only="settlement")
-    Supervisor(settings, only="match,kline")  # keyed by symbol in and out: fine
-    settings.runtime.instances["settlement"] = 2
-    Supervisor(settings, only="settlement")  # one partition each: fine
+    Supervisor(settings, only="match,kline,settlement")  # keyed by symbol in and out: fine
+    settings.node.topology = "relay"
+    with pytest.raises(ValueError, match="relay-0 mixes several input partitions"):
+        Supervisor(settings, only="relay")  # its keys in, other keys out
+    settings.runtime.instances["relay"] = 2
+    Supervisor(settings, only="relay")  # one partition each: fine
