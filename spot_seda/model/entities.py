@@ -40,7 +40,9 @@ SpotKLine — entity_id: f"{symbol}:{interval}:{open_time}".
     closed
 SpotBalance — entity_id: f"{account}:{asset}".
   Updated by Acquiring (deposit, withdraw, freeze) and Settlement (trade, fee, release, reduce) on
-    BalanceChangeLog, key = str(account): account, asset, available_delta, frozen_delta, reason, ref
+    BalanceChangeLog (key: the account for Acquiring's changes; the order's symbol for Settlement's,
+    so its output follows its symbol-keyed input partition by partition): account, asset,
+    available_delta, frozen_delta, reason, ref
     (the order id whose hold a freeze/trade/fee/release/reduce concerns, or a transfer id "transfer-N").
     Deltas only: a balance is the sum of its deltas. (No writer publishes absolute balances: Acquiring's
     view depends on when Settlement's changes reached it, which would make the log timing-dependent.)
