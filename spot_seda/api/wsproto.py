@@ -156,19 +156,29 @@ async def _session(request: web.Request, initial: list[tuple[str, str]], combine
         hub.subscribe(client, stream, display if combined else None)
         if looks_like_key(display):
             client.listen_keys[display] = stream
+    return await _answer(request, ws, client, _stream_control, "a stream request",
+                         _stream_request_error(-1000, "An unknown error occurred while processing the request."),
+                         _stream_request_error(3, "Invalid JSON: binary frames are not accepted"))
+
+
+async def _answer(request: web.Request, ws, client: Client, answer, what: str, on_bug: bytes,
+                  on_binary: bytes) -> web.StreamResponse:
+    """Answer each text frame of a connection with `answer(app, client, text)` until it closes, then
+    take the client off the hub. A bug is answered `on_bug` (as REST answers -1000) and logged, the
+    connection kept; a binary frame is answered `on_binary`."""
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 try:
-                    reply = _stream_control(request.app, client, msg.data)
-                except Exception:  # a bug: answered (as REST answers -1000), the connection kept
-                    log.exception("unexpected error on a stream request")
-                    reply = _stream_request_error(-1000, "An unknown error occurred while processing the request.")
+                    reply = answer(request.app, client, msg.data)
+                except Exception:
+                    log.exception("unexpected error on %s", what)
+                    reply = on_bug
                 client.write(text_frame(reply))
             elif msg.type == WSMsgType.BINARY:
-                client.write(text_frame(_stream_request_error(3, "Invalid JSON: binary frames are not accepted")))
+                client.write(text_frame(on_binary))
     finally:
-        hub.end(client, ws)
+        request.app[HUB].end(client, ws)
     return ws
 
 
@@ -238,24 +248,11 @@ def _api_reply(req_id, status: int, result=None, error: tuple[int, str] | None =
 
 async def ws_api(request: web.Request) -> web.StreamResponse:
     """`/ws-api/v3`: the user data stream methods of Binance's WebSocket API."""
-    hub = request.app[HUB]
     ws, client = await _open(request, combined=False, api=True)
-    try:
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                try:
-                    reply = _api_call(request.app, client, msg.data)
-                except Exception:  # a bug: answered (as REST answers -1000), the connection kept
-                    log.exception("unexpected error on a WebSocket API request")
-                    err = errors.unknown()
-                    reply = _api_reply(None, err.status, error=(err.code, err.msg))
-                client.write(text_frame(reply))
-            elif msg.type == WSMsgType.BINARY:
-                err = errors.binary_frame()
-                client.write(text_frame(_api_reply(None, err.status, error=(err.code, err.msg))))
-    finally:
-        hub.end(client, ws)
-    return ws
+    bug, binary = errors.unknown(), errors.binary_frame()
+    return await _answer(request, ws, client, _api_call, "a WebSocket API request",
+                         _api_reply(None, bug.status, error=(bug.code, bug.msg)),
+                         _api_reply(None, binary.status, error=(binary.code, binary.msg)))
 
 
 def _api_call(app: web.Application, client: Client, text: str) -> bytes:

@@ -22,7 +22,7 @@ from ..model.reasons import Reason
 from . import errors
 from .errors import ApiError
 from .orderparams import RESP_TYPES, OrderRequest, parse_new_order
-from .params import CLIENT_ORDER_ID, text_param, parse_int, parse_symbol
+from .params import CLIENT_ORDER_ID, parse_id_or_client_id, parse_symbol, text_param
 from .views import cancel_json, order_ack, order_full, order_result
 
 WORKS_FIRST = frozenset({"LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
@@ -196,13 +196,7 @@ def parse_otoco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
 
 def parse_list_ref(params: Mapping[str, str], id_name: str, cid_name: str) -> tuple[int | None, str | None]:
     """orderListId and/or a list client id (GET: origClientOrderId, DELETE: listClientOrderId)."""
-    list_id = parse_int(params, "orderListId")
-    cid = text_param(params, cid_name) or None
-    if cid is not None and not CLIENT_ORDER_ID.fullmatch(cid):
-        raise errors.illegal_chars(cid_name, errors.CLIENT_ORDER_ID_RANGE)
-    if list_id is None and cid is None:
-        raise errors.either_missing(id_name, cid_name)
-    return list_id, cid
+    return parse_id_or_client_id(params, id_name, cid_name, id_first=True)
 
 
 # ------------------------------------------------------------------------------------ answers

@@ -26,7 +26,7 @@ from . import errors
 from .errors import ApiError
 from .orderparams import (CANCEL_RESTRICTIONS, DEFAULT_STP, NEW_ORDER_PARAMS, OrderRequest, check_qty, parse_new_order,
                           parse_order_ref)
-from .params import CLIENT_ORDER_ID, text_param, parse_bool, parse_client_order_id, parse_decimal, parse_int
+from .params import parse_bool, parse_client_order_id, parse_decimal, parse_id_or_client_id, text_param
 from .views import working_time_of, amount_text, price_text
 
 REPLACE_MODES = ("STOP_ON_FAILURE", "ALLOW_FAILURE")
@@ -106,12 +106,7 @@ def parse_cancel_replace(params: Mapping[str, str], rules: Mapping[str, SymbolRu
     mode = _choice(params, "cancelReplaceMode", REPLACE_MODES)
     order_params = {k: v for k, v in params.items() if k not in REPLACE_ONLY_PARAMS}
     order = parse_new_order(order_params, rules)
-    cancel_id = parse_int(params, "cancelOrderId")
-    cancel_cid = text_param(params, "cancelOrigClientOrderId") or None
-    if cancel_cid is not None and not CLIENT_ORDER_ID.fullmatch(cancel_cid):
-        raise errors.illegal_chars("cancelOrigClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
-    if cancel_id is None and cancel_cid is None:
-        raise errors.either_missing("cancelOrigClientOrderId", "cancelOrderId")
+    cancel_id, cancel_cid = parse_id_or_client_id(params, "cancelOrderId", "cancelOrigClientOrderId")
     if text_param(params, "cancelNewClientOrderId") == "":
         raise errors.empty_new_client_order_id()
     cancel_new = parse_client_order_id(params, "cancelNewClientOrderId")

@@ -57,8 +57,8 @@ from ..model.fixedpoint import ASSET_DECIMALS, MAX_UNITS
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .params import (CLIENT_ORDER_ID, parse_enum, text_param, required_param, was_sent, decimal_units, parse_client_order_id,
-                     parse_decimal, parse_int, parse_symbol)
+from .params import (decimal_units, parse_client_order_id, parse_decimal, parse_enum, parse_id_or_client_id, parse_int,
+                     parse_symbol, required_param, text_param, was_sent)
 
 DEFAULT_STP = SelfTradePrevention.NONE
 RESP_TYPES = ("ACK", "RESULT", "FULL")
@@ -294,13 +294,7 @@ def parse_order_ref(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
     -1102 "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!" when
     neither was sent. With both, the caller finds the order by id and must check the client id."""
     symbol = parse_symbol(params, rules)
-    order_id = parse_int(params, "orderId")
-    client_id = text_param(params, "origClientOrderId") or None
-    if client_id is not None and not CLIENT_ORDER_ID.fullmatch(client_id):
-        raise errors.illegal_chars("origClientOrderId", errors.CLIENT_ORDER_ID_RANGE)
-    if order_id is None and client_id is None:
-        raise errors.either_missing("origClientOrderId", "orderId")
-    return symbol, order_id, client_id
+    return symbol, *parse_id_or_client_id(params, "orderId", "origClientOrderId")
 
 
 CANCEL_RESTRICTIONS = ("ONLY_NEW", "ONLY_PARTIALLY_FILLED")

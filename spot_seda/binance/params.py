@@ -232,6 +232,21 @@ def parse_enum(params: Mapping[str, str], name: str, enum, error: Callable[[], A
     return member
 
 
+def parse_id_or_client_id(params: Mapping[str, str], id_name: str, cid_name: str,
+                          id_first: bool = False) -> tuple[int | None, str | None]:
+    """Something named by its id and/or a client id (orderId / origClientOrderId, cancelOrderId /
+    cancelOrigClientOrderId, orderListId / listClientOrderId): (id, client id), None where not sent.
+    A malformed client id: -1100. Neither: -1102 "Param '<cid_name>' or '<id_name>' must be sent,
+    ..." (the names the other way round with `id_first`, as Binance words it for order lists)."""
+    ident = parse_int(params, id_name)
+    client_id = text_param(params, cid_name) or None
+    if client_id is not None and not CLIENT_ORDER_ID.fullmatch(client_id):
+        raise errors.illegal_chars(cid_name, errors.CLIENT_ORDER_ID_RANGE)
+    if ident is None and client_id is None:
+        raise errors.either_missing(*((id_name, cid_name) if id_first else (cid_name, id_name)))
+    return ident, client_id
+
+
 def parse_client_order_id(params: Mapping[str, str], name: str = "newClientOrderId") -> str | None:
     value = text_param(params, name)
     if value is None:

@@ -111,20 +111,11 @@ class HistoryWriter(Store):
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            if orders_new:
-                db.executemany(INSERT_ORDER, orders_new)
-            if orders_upd:
-                db.executemany(UPDATE_ORDER, orders_upd)
-            if orders_amend:
-                db.executemany(AMEND_ORDER, orders_amend)
-            if orders_trail:
-                db.executemany(TRAIL_ORDER, orders_trail)
-            if trades:
-                db.executemany(INSERT_TRADE, trades)
-            if klines:
-                db.executemany(UPSERT_KLINE, klines)
-            if balances:
-                db.executemany(INSERT_BALANCE, balances)
+            for sql, rows in ((INSERT_ORDER, orders_new), (UPDATE_ORDER, orders_upd), (AMEND_ORDER, orders_amend),
+                              (TRAIL_ORDER, orders_trail), (INSERT_TRADE, trades), (UPSERT_KLINE, klines),
+                              (INSERT_BALANCE, balances)):
+                if rows:
+                    db.executemany(sql, rows)
             if progress:
                 if layout != self._layout:
                     self._set_layout(layout)
