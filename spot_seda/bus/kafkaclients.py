@@ -144,6 +144,14 @@ class KafkaProducer(Producer):
         if msg.offset() > self._acked.get(slot, -1):
             self._acked[slot] = msg.offset()
 
+    def _poll(self, timeout: float) -> None:
+        """Serve delivery reports; a fatal error surfacing here (a transactional producer fenced off
+        while it waited) is the same Fenced as at a send or a commit."""
+        try:
+            self._p.poll(timeout)
+        except kafka_lib().KafkaException as exc:
+            raise self._failure(exc) from None
+
     def _after(self, name: str, partition: int) -> list[tuple[str, bytes]]:
         """Headers for a message to `name`[partition]: the producer, and for an ordered producer the
         acknowledged offsets of its messages to its other topics' same partition (after waiting
@@ -158,7 +166,7 @@ class KafkaProducer(Producer):
             if time.monotonic() > deadline:
                 raise BusFull(f"{self.name}: Kafka did not acknowledge {name}[{partition}]'s predecessors "
                               f"within {self._timeout}s")
-            self._p.poll(0.001)
+            self._poll(0.001)
             if self._failed:
                 raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
         deps = [f"{t}={self._acked[self._names[t], partition]}" for t in others
@@ -190,7 +198,7 @@ class KafkaProducer(Producer):
         name = self._names[topic]
         headers = self._after(name, partition)
         slot = (name, partition)
-        produce, poll = self._p.produce, self._p.poll
+        produce, poll = self._p.produce, self._poll
         for message in split_for_limit(self._encode, Batch(topic, partition, self.name, entries), self._limit):
             deadline = None
             while True:
