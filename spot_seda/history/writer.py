@@ -66,15 +66,15 @@ class HistoryWriter(Store):
                     continue  # Deleted
                 etype = entry.entity_type
                 if etype == kline_t:
-                    if [fc.name for fc in fields] == KLINE_NAMES:
-                        klines.append(tuple([fc.value for fc in fields]))
+                    if list(fields) == KLINE_NAMES:
+                        klines.append(tuple(fields.values()))
                     else:
-                        klines.append(kline_fields({fc.name: fc.value for fc in fields}))
+                        klines.append(kline_fields(fields))
                 elif etype == balance_t:
-                    if [fc.name for fc in fields] == BALANCE_NAMES:
-                        row = tuple([fc.value for fc in fields])
+                    if list(fields) == BALANCE_NAMES:
+                        row = tuple(fields.values())
                     else:
-                        row = balance_fields({fc.name: fc.value for fc in fields})
+                        row = balance_fields(fields)
                     if type(row[2]) is not int or type(row[3]) is not int:
                         # STRICT would store 10.0 or "10" as 10; a balance delta must already be an int
                         raise TypeError(f"balance deltas must be ints, got {row[2]!r}, {row[3]!r}")
@@ -83,12 +83,12 @@ class HistoryWriter(Store):
                         row = (*row[:-1], str(ref))
                     balances.append((*row, entry.timestamp, entry.sequence))
                 elif etype == trade_t:
-                    if kind is Created and [fc.name for fc in fields] == TRADE_NAMES:
-                        trades.append((*[fc.value for fc in fields], entry.timestamp))
+                    if kind is Created and list(fields) == TRADE_NAMES:
+                        trades.append((*fields.values(), entry.timestamp))
                     else:
-                        trades.append((*trade_created({fc.name: fc.value for fc in fields}), entry.timestamp))
+                        trades.append((*trade_created(fields), entry.timestamp))
                 elif etype == order_t:
-                    f = {fc.name: fc.value for fc in fields}
+                    f = fields
                     if kind is Created:
                         orders_new.append((*order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
                                            f.get("stop_price"), f.get("order_list_id"), f.get("list_client_order_id"),

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from ..engine.ledger import BalanceChange
-from ..model.changelog import ChangeLogEntry, FieldChange, Updated
+from ..model.changelog import ChangeLogEntry, Updated
 from ..model.entities import BALANCE_FIELDS, balance_id_of
 from ..model.enums import EntityType
 from ..model.reasons import Reason
@@ -28,5 +28,5 @@ def balance_entries(changes: list[BalanceChange], ts: int) -> list[ChangeLogEntr
     """Ledger changes as SpotBalance entries: deltas only. Acquiring's absolute view depends on when
     Settlement's changes reached it, so publishing it would make the change log timing-dependent."""
     return [ChangeLogEntry(balance_id_of(c.account, c.asset), EntityType.BALANCE,
-                           Updated([FieldChange(name, getattr(c, name)) for name in BALANCE_FIELDS]), ts, 0)
+                           Updated({name: getattr(c, name) for name in BALANCE_FIELDS}), ts, 0)
             for c in changes]

@@ -35,7 +35,7 @@ from ..engine.avgprice import AvgPrice
 from ..engine.depthview import DepthView
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
-from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
+from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Transfer
 from ..model.entities import ORDER_CREATED, stop_fields
 from ..model.enums import FINAL_STATUSES, MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
@@ -195,11 +195,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             "quote_qty": quote_qty, "stp": cmd.stp, "frozen_asset": asset, "frozen": amount, "status": "NEW",
             "executed_qty": 0, "cum_quote_qty": 0, "time": now, "update_time": now, "working_time": -1,
         }
-        fields = [FieldChange(name, order[name]) for name in ORDER_CREATED]
+        fields = {name: order[name] for name in ORDER_CREATED}
         if type.is_stop:
             for name, value in stop_fields(cmd):
-                order[name] = value
-                fields.append(FieldChange(name, value))
+                order[name] = fields[name] = value
         self.orders[order_id] = order
         state.open_orders[order_id] = order
         state.client_ids[cmd.client_order_id] = order_id
@@ -235,10 +234,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             cmd = Cancel(cmd.account, order["symbol"], cmd.order_id, cmd.timestamp or self.clock(),
                          cmd.client_order_id, cmd.restrictions)
         now = cmd.timestamp
-        fields = [FieldChange("cancel_requested", True), FieldChange("account", cmd.account),
-                  FieldChange("symbol", cmd.symbol), FieldChange("cancel_client_order_id", cancel_client_id(cmd))]
+        fields = {"cancel_requested": True, "account": cmd.account, "symbol": cmd.symbol,
+                  "cancel_client_order_id": cancel_client_id(cmd)}
         if cmd.restrictions:
-            fields.append(FieldChange("cancel_restrictions", cmd.restrictions))
+            fields["cancel_restrictions"] = cmd.restrictions
         request = ChangeLogEntry(str(cmd.order_id), EntityType.ORDER, Updated(fields), now, 0)
         if waiter is not None:
             waiter.cancel = True
@@ -261,9 +260,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             if state.client_ids.get(cid, cmd.order_id) != cmd.order_id:
                 raise CommandError(Reason.DUPLICATE_ORDER)
             cmd = Amend(cmd.account, order["symbol"], cmd.order_id, cmd.timestamp or self.clock(), cmd.qty, cid)
-        fields = [FieldChange("amend_requested", True), FieldChange("account", cmd.account),
-                  FieldChange("symbol", cmd.symbol), FieldChange("new_qty", cmd.qty),
-                  FieldChange("amend_client_order_id", cmd.client_order_id or f"amend-{cmd.order_id}")]
+        fields = {"amend_requested": True, "account": cmd.account, "symbol": cmd.symbol, "new_qty": cmd.qty,
+                  "amend_client_order_id": cmd.client_order_id or f"amend-{cmd.order_id}"}
         request = ChangeLogEntry(str(cmd.order_id), EntityType.ORDER, Updated(fields), cmd.timestamp, 0)
         if waiter is not None:
             waiter.amend = True

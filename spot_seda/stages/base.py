@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Callable
 
 from ..bus.base import partition_for
-from ..model.changelog import Batch, ChangeLogEntry, FieldChange, Updated
+from ..model.changelog import Batch, ChangeLogEntry, Updated
 from ..model.enums import EntityType
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ def sequence_layout(settings) -> str:
 def marker_entry(kind: str, position: int, origin: str) -> ChangeLogEntry:
     """A barrier for the pipeline: `kind` says what it is for ("snapshot", "sync"), `position` is
     the journal position everything before it reflects, `origin` the instance that sent it."""
-    return ChangeLogEntry(f"{kind}:{position}", EntityType.MARKER, Updated([FieldChange("origin", origin)]), 0, 0)
+    return ChangeLogEntry(f"{kind}:{position}", EntityType.MARKER, Updated({"origin": origin}), 0, 0)
 
 
 #: (topic, partition, producer instance) — one ordered stream of entries into a consumer
@@ -397,7 +397,7 @@ class Runner:
             # position would be wrong
             return
         self._completed[kind] = int(position)
-        origin = entry.change_type.changed_fields[0].value
+        origin = entry.change_type.changed_fields["origin"]
         if origin != self.stage.ctx.producer_name:  # back at the origin: the round trip is complete
             self.emit_marker(kind, int(position), origin)
         self.stage.marker(kind, int(position))

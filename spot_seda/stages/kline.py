@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..engine.kline import CandleBook
-from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
+from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS, kline_id_of
 from ..model.enums import EntityType, Side, Topic
 from .base import Publish, Operator
@@ -71,7 +71,7 @@ class KLineStage(Operator):
         for row in self.books[symbol].apply_rows(fills):  # (symbol, interval, open_time, ...) as KLINE_FIELDS
             slot = (symbol, interval := row[1])
             open_time = row[2]
-            fields = list(map(FieldChange, KLINE_FIELDS, row))
+            fields = dict(zip(KLINE_FIELDS, row))
             change = Updated(fields) if last_open.get(slot) == open_time else Created(fields)
             last_open[slot] = open_time
             known = ids.get(slot)

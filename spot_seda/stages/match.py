@@ -34,7 +34,7 @@ from ..engine.amend import Amended, AmendRejected
 from ..engine.book import OrderBook
 from ..engine.records import CancelRejected, OrderReport, Trade, TrailingStarted, Triggered
 from ..engine.results import REASONS, ResultCode
-from ..model.changelog import ChangeLogEntry, Created, FieldChange, Updated
+from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import trade_id_of
 from ..model.enums import STOP_TYPES, EntityType, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
 from ..model.reasons import Reason
@@ -136,7 +136,7 @@ class MatchStage(Operator):
         """`cancel_id`: a cancel command's own client id, which the CANCELED report carries (Push
         puts it in the executionReport's "c")."""
         triggered = None  # the stop whose trigger's records these are: its own report ends them
-        report: tuple[int, list] | None = None  # the last order report's (order id, changed fields)
+        report: tuple[int, dict] | None = None  # the last order report's (order id, changed fields)
 
         amended = False  # an amend's answer: its reports say so (module doc); an OCO's two legs both change
         amends: dict[int, Amended] = {}
@@ -150,45 +150,43 @@ class MatchStage(Operator):
                 buy_taker = rec.taker_side == Side.BUY
                 buyer, seller = (rec.taker_order_id, rec.maker_order_id) if buy_taker else (rec.maker_order_id, rec.taker_order_id)
                 buyer_acct, seller_acct = (rec.taker_account, rec.maker_account) if buy_taker else (rec.maker_account, rec.taker_account)
-                trades.append(ChangeLogEntry(trade_id_of(symbol, rec.trade_id), TRADE, Created([
-                    FieldChange("symbol", symbol), FieldChange("trade_id", rec.trade_id),
-                    FieldChange("price", rec.price), FieldChange("qty", rec.qty), FieldChange("quote_qty", rec.quote_qty),
-                    FieldChange("buyer_order_id", buyer), FieldChange("seller_order_id", seller),
-                    FieldChange("buyer_account", buyer_acct), FieldChange("seller_account", seller_acct),
-                    FieldChange("buyer_is_maker", not buy_taker), FieldChange("maker_order_id", rec.maker_order_id),
-                    FieldChange("taker_order_id", rec.taker_order_id),
-                ]), ts, 0))
+                trades.append(ChangeLogEntry(trade_id_of(symbol, rec.trade_id), TRADE, Created({
+                    "symbol": symbol, "trade_id": rec.trade_id, "price": rec.price, "qty": rec.qty,
+                    "quote_qty": rec.quote_qty, "buyer_order_id": buyer, "seller_order_id": seller,
+                    "buyer_account": buyer_acct, "seller_account": seller_acct, "buyer_is_maker": not buy_taker,
+                    "maker_order_id": rec.maker_order_id, "taker_order_id": rec.taker_order_id,
+                }), ts, 0))
             elif kind is OrderReport:
-                changed = [
-                    FieldChange("status", STATUS[rec.status]), FieldChange("executed_qty", rec.executed_qty),
-                    FieldChange("cum_quote_qty", rec.cum_quote_qty), FieldChange("account", rec.account),
-                    FieldChange("symbol", symbol),
-                ]
+                changed = {
+                    "status": STATUS[rec.status], "executed_qty": rec.executed_qty,
+                    "cum_quote_qty": rec.cum_quote_qty, "account": rec.account, "symbol": symbol,
+                }
                 if rec.reason:
-                    changed.append(FieldChange("reason", rec.reason))
+                    changed["reason"] = rec.reason
                 if rec.prevented_qty:  # DECREMENT self-trade prevention took this much off so far
-                    changed.append(FieldChange("prevented_qty", rec.prevented_qty))
+                    changed["prevented_qty"] = rec.prevented_qty
                 if rec.hold >= 0:  # ... and the order, still open, needs only this much frozen
-                    changed.append(FieldChange("hold", rec.hold))
+                    changed["hold"] = rec.hold
                 if amended and (rec.order_id == command_order or rec.order_id in amends):
-                    changed.append(FieldChange("amended", True))
+                    changed["amended"] = True
                     a = amends.get(rec.order_id)
                     if a is not None:
-                        changed += [FieldChange("qty", a.qty), FieldChange("client_order_id", a.client_order_id),
-                                    FieldChange("hold", a.hold)]
+                        changed["qty"] = a.qty
+                        changed["client_order_id"] = a.client_order_id
+                        changed["hold"] = a.hold
                 if cancel_id is not None and rec.order_id == command_order:
-                    changed.append(FieldChange("cancel_client_order_id", cancel_id))
+                    changed["cancel_client_order_id"] = cancel_id
                 first = firsts.pop(rec.order_id, None) if firsts else None
                 if first is not None:  # a new order's first report (its later ones: as a maker)
                     # a stop starts working at its trigger, an OTO's pending order when it is placed
                     if first["type"] not in STOP_TYPES and rec.status != OrderStatus.PENDING_NEW:
-                        changed.append(FieldChange("working_time", ts))
+                        changed["working_time"] = ts
                     for name in ("side", "type", "price", "frozen_asset", "frozen"):
-                        changed.append(FieldChange(name, first[name]))
+                        changed[name] = first[name]
                     if "hold_of" in first:  # an OCO's second leg: it draws on the first leg's hold
-                        changed.append(FieldChange("hold_of", first["hold_of"]))
+                        changed["hold_of"] = first["hold_of"]
                 elif rec.order_id == triggered:
-                    changed.append(FieldChange("working_time", ts))
+                    changed["working_time"] = ts
                     triggered = None
                 orders.append(ChangeLogEntry(str(rec.order_id), ORDER, Updated(changed), ts, 0))
                 report = (rec.order_id, changed)
@@ -196,21 +194,18 @@ class MatchStage(Operator):
                 triggered = rec.order_id
             elif kind is TrailingStarted:
                 if report is not None and report[0] == rec.order_id:  # placed, and tracking at once
-                    report[1].append(FieldChange("trailing_time", ts))
+                    report[1]["trailing_time"] = ts
                 else:  # activated by this command's trades
-                    orders.append(ChangeLogEntry(str(rec.order_id), ORDER, Updated([
-                        FieldChange("trailing_time", ts), FieldChange("account", rec.account),
-                        FieldChange("symbol", symbol)]), ts, 0))
+                    orders.append(ChangeLogEntry(str(rec.order_id), ORDER, Updated({
+                        "trailing_time": ts, "account": rec.account, "symbol": symbol}), ts, 0))
             elif kind is CancelRejected:
-                rejected = [FieldChange("cancel_rejected", True), FieldChange("account", rec.account),
-                            FieldChange("symbol", symbol)]
+                rejected = {"cancel_rejected": True, "account": rec.account, "symbol": symbol}
                 if rec.code == ResultCode.CANCEL_RESTRICTED:
-                    rejected.append(FieldChange("reason", REASONS[rec.code]))
+                    rejected["reason"] = REASONS[rec.code]
                 orders.append(ChangeLogEntry(str(rec.order_id or command_order), ORDER, Updated(rejected), ts, 0))
             elif kind is AmendRejected:
-                orders.append(ChangeLogEntry(str(command_order), ORDER, Updated([
-                    FieldChange("amend_rejected", True), FieldChange("account", rec.account),
-                    FieldChange("symbol", symbol), FieldChange("reason", REASONS[rec.code]),
-                ]), ts, 0))
+                orders.append(ChangeLogEntry(str(command_order), ORDER, Updated({
+                    "amend_rejected": True, "account": rec.account, "symbol": symbol, "reason": REASONS[rec.code],
+                }), ts, 0))
             # LevelChange: depth is derived from order updates downstream (engine/depthview.py);
             # Amended: carried by the amended order's report, which follows it

@@ -18,7 +18,7 @@ import msgspec
 
 from ..engine.ledger import order_hold
 from ..engine.results import ResultCode
-from ..model.changelog import ChangeLogEntry, Created, FieldChange
+from ..model.changelog import ChangeLogEntry, Created
 from ..model.commands import NewOco, NewOto, NewOtoco
 from ..model.entities import ORDER_CREATED, stop_fields
 from ..model.enums import FINAL_STATUSES, EntityType, OrderType, Side, Topic
@@ -114,16 +114,14 @@ class OrderListsMixin:
                 "executed_qty": 0, "cum_quote_qty": 0, "time": now, "update_time": now, "working_time": -1,
                 "order_list_id": list_id, "list_client_order_id": list_cid, "contingency_type": kind,
             }
-            fields = [FieldChange(name, order[name]) for name in ORDER_CREATED]
+            fields = {name: order[name] for name in ORDER_CREATED}
             if OrderType[leg.type].is_stop:
                 for name, value in stop_fields(leg):
-                    order[name] = value
-                    fields.append(FieldChange(name, value))
-            fields += [FieldChange("order_list_id", list_id), FieldChange("list_client_order_id", list_cid),
-                       FieldChange("contingency_type", kind), FieldChange("list_leg", n),
-                       FieldChange("list_legs", len(legs))]
+                    order[name] = fields[name] = value
+            fields.update(order_list_id=list_id, list_client_order_id=list_cid, contingency_type=kind, list_leg=n,
+                          list_legs=len(legs))
             if (kind == "OCO" and n == 2) or (kind == "OTOCO" and n == 3):  # (the second of an OCO pair)
-                fields.append(FieldChange("hold_of", ids[n - 2]))
+                fields["hold_of"] = ids[n - 2]
             self.orders[order_id] = order
             state.open_orders[order_id] = order
             state.client_ids[cid] = order_id

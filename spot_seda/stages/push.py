@@ -65,8 +65,6 @@ SAME_CANDLE = {interval: tuple(f"@{tz}" for tz, (_, moved) in OFFSET_BOOKS.items
 
 log = logging.getLogger("spot_seda.push")
 
-_KLINE_NAMES = list(KLINE_FIELDS)
-_K_CLOSED = KLINE_FIELDS.index("closed")
 
 
 #: every account's user data stream begins so
@@ -84,9 +82,9 @@ def public_entry(e: ChangeLogEntry) -> ChangeLogEntry:
     """A TradeChangeLog entry as anyone may see it: the fields in TRADE_PUBLIC only."""
     change = e.change_type
     if type(change) is Created:
-        change = Created([f for f in change.fields if f.name in TRADE_PUBLIC])
+        change = Created({k: v for k, v in change.fields.items() if k in TRADE_PUBLIC})
     elif type(change) is Updated:
-        change = Updated([f for f in change.changed_fields if f.name in TRADE_PUBLIC])
+        change = Updated({k: v for k, v in change.changed_fields.items() if k in TRADE_PUBLIC})
     return ChangeLogEntry(e.entity_id, e.entity_type, change, e.timestamp, e.sequence)
 
 
@@ -363,27 +361,20 @@ class PushStage(UserDataMixin, Endpoint):
         candle_first, first_trade_at = self.candle_first, self.first_trade_at
         kline_streams, wants = self.kline_streams, sink.wants
         for e in entries:
-            fields = e.fields()
-            if [fc.name for fc in fields] == _KLINE_NAMES:  # as the KLine stage writes them
-                symbol, interval, open_time = fields[0].value, fields[1].value, fields[2].value
-                f = None
-            else:
-                f = e.field_dict()
-                symbol, interval, open_time = f["symbol"], f["interval"], f["open_time"]
+            f = e.field_dict()
+            symbol, interval, open_time = f["symbol"], f["interval"], f["open_time"]
             slot = (symbol, interval)
             known = candle_first.get(slot)
             if known is None or known[0] != open_time:
                 # a new candle starts with the first trade of the command that opened it (all of a
                 # command's trades share its timestamp)
-                closed = fields[_K_CLOSED].value if f is None else f["closed"]
+                closed = f["closed"]
                 first = first_trade_at[symbol].get(e.timestamp, -1) if not closed else -1
                 known = candle_first[slot] = (open_time, first)
             if quiet:
                 continue
             wanted = [n for n in kline_streams[slot] if wants(n)]
             if wanted:
-                if f is None:
-                    f = {fc.name: fc.value for fc in fields}
                 first = known[1]
                 last = first + f["trades"] - 1 if first >= 0 else -1
                 event = self.encode(S.kline_event(self.rules[symbol], f, e.timestamp, first, last))

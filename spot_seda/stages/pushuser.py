@@ -12,7 +12,6 @@ import logging
 from ..binance import streams as S
 from ..engine.ledger import Balance
 from ..model.changelog import ChangeLogEntry, Created
-from ..model.entities import BALANCE_FIELDS
 from ..model.enums import FINAL_STATUSES, MARKET_TYPES
 from ..model.reasons import Reason
 from ..model.symbols import fee_on
@@ -21,7 +20,6 @@ log = logging.getLogger("spot_seda.push")
 
 #: Match reports held back waiting for their Created entry before we give up on it (a corrupt stream)
 MAX_STALLED = 100_000
-_BALANCE_NAMES = list(BALANCE_FIELDS)
 
 USER_PREFIX = "user:"
 
@@ -40,7 +38,7 @@ class UserDataMixin:
         for e in entries:
             change = e.change_type
             if type(change) is Created:  # Acquiring: a new order
-                order = e.field_dict()  # a new dict: the order's own
+                order = dict(change.fields)  # its own copy: the entry's fields are shared
                 order.update(order_id=int(e.entity_id), time=e.timestamp, executed_qty=0, cum_quote_qty=0,
                              working_time=-1)
                 orders[order["order_id"]] = order
@@ -192,13 +190,9 @@ class UserDataMixin:
         group: dict[str, None] = {}
         ts = 0
         for e in entries:
-            fields = e.fields()
-            if [fc.name for fc in fields] == _BALANCE_NAMES:  # as the node's stages write them
-                account, asset, available_delta, frozen_delta, reason, ref = [fc.value for fc in fields]
-            else:
-                f = e.field_dict()
-                account, asset, available_delta, frozen_delta, reason, ref = (
-                    f["account"], f["asset"], f["available_delta"], f["frozen_delta"], f["reason"], f["ref"])
+            f = e.field_dict()
+            account, asset, available_delta, frozen_delta, reason, ref = (
+                f["account"], f["asset"], f["available_delta"], f["frozen_delta"], f["reason"], f["ref"])
             if quiet:
                 b = balances.get((account, asset))
                 if b is None:

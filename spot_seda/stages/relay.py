@@ -16,7 +16,7 @@ import json
 import os
 import time
 
-from ..model.changelog import ChangeLogEntry, FieldChange, Updated, created
+from ..model.changelog import ChangeLogEntry, Updated, created
 from ..model.enums import EntityType
 from .base import Publish, Stage
 
@@ -68,9 +68,9 @@ class RelayStage(Stage):
         for e in entries:
             fields = e.change_type.fields  # type: ignore[union-attr]  # n, key, sent_ns, payload
             forwarded = ChangeLogEntry(
-                e.entity_id, e.entity_type, Updated(fields + [FieldChange("relayed", True)]), e.timestamp, 0
+                e.entity_id, e.entity_type, Updated(fields | {"relayed": True}), e.timestamp, 0
             )
-            by_key.setdefault(fields[1].value, []).append(forwarded)
+            by_key.setdefault(fields["key"], []).append(forwarded)
         return [(OUT, key, batch) for key, batch in by_key.items()]
 
 
@@ -94,15 +94,15 @@ class TallyStage(Stage):
         last_n = self.last_n
         for e in entries:
             fields = e.change_type.changed_fields  # type: ignore[union-attr]
-            n = fields[0].value
+            n = fields["n"]
             self.count += 1
             self.checksum += n
-            slot = (e.entity_id.partition(":")[0], fields[1].value)  # (source instance, key)
+            slot = (e.entity_id.partition(":")[0], fields["key"])  # (source instance, key)
             if last_n.get(slot, -1) >= n:
                 self.violations += 1
             last_n[slot] = n
         if len(self.latencies_us) < 1_000_000:
-            self.latencies_us.append((now - entries[-1].change_type.changed_fields[2].value) // 1000)  # type: ignore[union-attr]
+            self.latencies_us.append((now - entries[-1].change_type.changed_fields["sent_ns"]) // 1000)  # type: ignore[union-attr]
         if self.count >= self.next_report:
             self.next_report += self.report_every
             self.write()

@@ -28,7 +28,7 @@ from __future__ import annotations
 from ..engine.records import Trade
 from ..engine.ledger import BalanceChange, Ledger
 from ..engine.results import ResultCode
-from ..model.changelog import ChangeLogEntry, FieldChange, Updated
+from ..model.changelog import ChangeLogEntry, Updated
 from ..model.entities import balance_id_of
 from ..model.enums import FINAL_STATUSES, EntityType, Side, Topic
 from .base import Publish, Operator
@@ -149,10 +149,10 @@ def _publish(changes: list[BalanceChange], ts: int, symbol: str, out: list) -> N
 
 def _change(out: list, account: int, asset: str, available_delta: int, frozen_delta: int, reason: str,
             ref: int, ts: int, key: str) -> None:
-    entry = ChangeLogEntry(balance_id_of(account, asset), EntityType.BALANCE, Updated([
-        FieldChange("account", account), FieldChange("asset", asset), FieldChange("available_delta", available_delta),
-        FieldChange("frozen_delta", frozen_delta), FieldChange("reason", reason), FieldChange("ref", ref),
-    ]), ts, 0)
+    entry = ChangeLogEntry(balance_id_of(account, asset), EntityType.BALANCE, Updated({
+        "account": account, "asset": asset, "available_delta": available_delta, "frozen_delta": frozen_delta,
+        "reason": reason, "ref": ref,
+    }), ts, 0)
     if out and out[-1][1] == key:  # the runner merges a key's outputs in order: one list is the same
         out[-1][2].append(entry)
     else:

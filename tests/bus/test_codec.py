@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from spot_seda.model.changelog import (
-    JSON, MSGPACK, Batch, ChangeLogEntry, Codec, Created, Deleted, FieldChange, Updated, created,
+    JSON, MSGPACK, Batch, ChangeLogEntry, Codec, Created, Deleted, Updated, created,
 )
 
 values = st.one_of(st.integers(min_value=-(2**63), max_value=2**64 - 1), st.text(max_size=40), st.booleans(), st.none())
-fields = st.lists(st.builds(FieldChange, st.text(min_size=1, max_size=20), values), max_size=8)
+fields = st.dictionaries(st.text(min_size=1, max_size=20), values, max_size=8)
 change_types = st.one_of(st.builds(Created, fields), st.builds(Updated, fields), st.just(Deleted()))
 entries = st.builds(
     ChangeLogEntry,
@@ -39,15 +39,16 @@ def test_batch_round_trip_in_both_codecs(batch):
 
 
 def test_json_uses_the_seed_field_names():
+    """The seed's names; its FieldChange {name, value} pairs as the items of one ordered object."""
     entry = created("42", "SpotOrder", 1700000000000, 7, symbol="BTCUSDT", price=5000000)
     doc = json.loads(JSON.encode_entry(entry))
     assert doc == {
         "entity_id": "42", "entity_type": "SpotOrder", "timestamp": 1700000000000, "sequence": 7,
-        "change_type": {"type": "Created", "fields": [{"name": "symbol", "value": "BTCUSDT"},
-                                                      {"name": "price", "value": 5000000}]},
+        "change_type": {"type": "Created", "fields": {"symbol": "BTCUSDT", "price": 5000000}},
     }
-    upd = json.loads(JSON.encode_entry(ChangeLogEntry("1", "SpotOrder", Updated([FieldChange("status", "FILLED")]), 1, 2)))
-    assert upd["change_type"] == {"type": "Updated", "changed_fields": [{"name": "status", "value": "FILLED"}]}
+    assert list(doc["change_type"]["fields"]) == ["symbol", "price"]  # in the order they were set
+    upd = json.loads(JSON.encode_entry(ChangeLogEntry("1", "SpotOrder", Updated({"status": "FILLED"}), 1, 2)))
+    assert upd["change_type"] == {"type": "Updated", "changed_fields": {"status": "FILLED"}}
     assert json.loads(JSON.encode_entry(ChangeLogEntry("1", "SpotOrder", Deleted(), 1, 3)))["change_type"] == {"type": "Deleted"}
 
 

@@ -89,7 +89,7 @@ def test_match_publishes_what_the_order_book_decides_whatever_the_batching(tmp_p
                 f["price"], f["qty"], f["quote_qty"], f["client_order_id"], SelfTradePrevention[f["stp"]],
                 e.timestamp, f.get("stop_price", 0))
             engine_trades += [(f["symbol"], r.trade_id, r.price, r.qty) for r in records if type(r) is Trade]
-    stage_trades = [(dict((fc.name, fc.value) for fc in c.fields)) for t, i, c, ts in live if t == Topic.TRADE]
+    stage_trades = [c.fields for t, i, c, ts in live if t == Topic.TRADE]
     assert [(t["symbol"], t["trade_id"], t["price"], t["qty"]) for t in stage_trades] == engine_trades
     assert len(engine_trades) > 50
 
@@ -142,7 +142,7 @@ def test_kline_publishes_the_candle_books_candles_whatever_the_batching(tmp_path
         books[f0["symbol"]].apply(fills)
     last = {}
     for entity_id, change, _ts in live:
-        fields = {fc.name: fc.value for fc in getattr(change, "fields", None) or change.changed_fields}
+        fields = getattr(change, "fields", None) or change.changed_fields
         last[(fields["symbol"], fields["interval"])] = fields
     for symbol, book in books.items():
         for row in book.open_rows():
