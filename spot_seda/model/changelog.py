@@ -18,9 +18,11 @@ Value = Union[int, str, bool, None]
 
 #: An entry's fields: each changed field's name and its new value, in the order the producer set them.
 #: The seed writes this as a list of FieldChange {name, value}; an ordered map holds the same pairs and
-#: is what every consumer wants, so the wire carries a map (BENCHMARKS.md, "Pipeline": 2.9 -> 1.0 µs
-#: to build, encode, decode and read one order entry). Consumers must not modify a decoded entry's
-#: fields (in one process, stages share them): copy with dict(...) to keep one.
+#: is what every consumer wants, so the entries and the msgpack between stages carry a map (BENCHMARKS.md,
+#: "Pipeline": 2.9 -> 1.0 µs to build, encode, decode and read one order entry), while the JSON form
+#: (Codec("json"): clients, Kafka's JSON codec, replay output) stays the seed's list of {name, value}.
+#: Consumers must not modify a decoded entry's fields (in one process, stages share them): copy with
+#: dict(...) to keep one.
 Fields = dict[str, Value]
 
 
@@ -89,10 +91,62 @@ class Batch(msgspec.Struct, frozen=True, gc=False, array_like=True):
     entries: list[ChangeLogEntry]
 
 
+class FieldChange(msgspec.Struct, frozen=True, gc=False):
+    """One named field and its new value: the seed's pair, as the JSON form writes it."""
+
+    name: str
+    value: Value
+
+
+class _SeedCreated(msgspec.Struct, frozen=True, gc=False, tag="Created"):
+    fields: list[FieldChange]
+
+
+class _SeedUpdated(msgspec.Struct, frozen=True, gc=False, tag="Updated"):
+    changed_fields: list[FieldChange]
+
+
+class _SeedEntry(msgspec.Struct, frozen=True, gc=False):
+    """A ChangeLogEntry in the seed's JSON form: its fields as a list of FieldChange."""
+
+    entity_id: str
+    entity_type: str
+    change_type: Union[_SeedCreated, _SeedUpdated, Deleted]
+    timestamp: int
+    sequence: int
+
+
+class _SeedBatch(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    topic: str
+    partition: int
+    producer: str
+    entries: list[_SeedEntry]
+
+
+def _to_seed(e: ChangeLogEntry) -> _SeedEntry:
+    change = e.change_type
+    kind = type(change)
+    if kind is Created:
+        change = _SeedCreated([FieldChange(k, v) for k, v in change.fields.items()])
+    elif kind is Updated:
+        change = _SeedUpdated([FieldChange(k, v) for k, v in change.changed_fields.items()])
+    return _SeedEntry(e.entity_id, e.entity_type, change, e.timestamp, e.sequence)
+
+
+def _from_seed(e: _SeedEntry) -> ChangeLogEntry:
+    change = e.change_type
+    kind = type(change)
+    if kind is _SeedCreated:
+        change = Created({f.name: f.value for f in change.fields})
+    elif kind is _SeedUpdated:
+        change = Updated({f.name: f.value for f in change.changed_fields})
+    return ChangeLogEntry(e.entity_id, e.entity_type, change, e.timestamp, e.sequence)
+
+
 class Codec:
     """Encoder and decoder for batches, built once and reused (msgspec's perf advice)."""
 
-    __slots__ = ("name", "_enc", "_dec", "_entry_dec", "encode_entry")
+    __slots__ = ("name", "_enc", "_dec", "_entry_dec", "_seed")
 
     def __init__(self, name: str) -> None:
         if name == "msgpack":
@@ -102,22 +156,36 @@ class Codec:
         else:
             raise ValueError(f"unknown codec {name!r}: expected 'msgpack' or 'json'")
         self.name = name
+        #: JSON is what people and other programs read (raw change-log streams, Kafka's default
+        #: codec, replay output): the seed's form, fields as a list of {name, value}. msgpack stays
+        #: between the node's own stages: fields as one map, nothing to convert (module doc).
+        self._seed = name == "json"
         self._enc = mod.Encoder()
-        self._dec = mod.Decoder(Batch)
-        self._entry_dec = mod.Decoder(ChangeLogEntry)
-        self.encode_entry = self._enc.encode
+        self._dec = mod.Decoder(_SeedBatch if self._seed else Batch)
+        self._entry_dec = mod.Decoder(_SeedEntry if self._seed else ChangeLogEntry)
 
     def encode(self, batch: Batch) -> bytes:
         """Encode one batch to bytes."""
+        if self._seed:
+            return self._enc.encode(_SeedBatch(batch.topic, batch.partition, batch.producer,
+                                               [_to_seed(e) for e in batch.entries]))
         return self._enc.encode(batch)
 
     def decode(self, data: bytes | memoryview) -> Batch:
         """Decode one batch; raises msgspec.ValidationError / DecodeError on malformed input."""
-        return self._dec.decode(data)
+        batch = self._dec.decode(data)
+        if self._seed:
+            return Batch(batch.topic, batch.partition, batch.producer, [_from_seed(e) for e in batch.entries])
+        return batch
+
+    def encode_entry(self, entry: ChangeLogEntry) -> bytes:
+        """Encode a single entry (the raw change-log form clients receive)."""
+        return self._enc.encode(_to_seed(entry) if self._seed else entry)
 
     def decode_entry(self, data: bytes | memoryview) -> ChangeLogEntry:
         """Decode a single entry (the raw change-log form clients receive)."""
-        return self._entry_dec.decode(data)
+        entry = self._entry_dec.decode(data)
+        return _from_seed(entry) if self._seed else entry
 
 
 MSGPACK = Codec("msgpack")

@@ -49,7 +49,7 @@ from ..binance import streams as S
 from ..engine.depthview import DepthView
 from ..engine.kline import INTERVALS, CandleBook
 from ..engine.ledger import Balance
-from ..model.changelog import ChangeLogEntry, Created, Updated
+from ..model.changelog import JSON, ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS, TRADE_PUBLIC
 from ..model.enums import Side, Topic
 from .base import Endpoint
@@ -174,7 +174,7 @@ class PushStage(UserDataMixin, Endpoint):
     def apply(self, topic: str, entries: list[ChangeLogEntry]) -> None:
         sink = self.sink
         if type(sink) is not NullSink:
-            encode = self.encode
+            encode = JSON.encode_entry  # the seed's JSON form (model/changelog.py)
             raw = changelog_stream(topic, admin=True)
             if sink.wants(raw):
                 for e in entries:

@@ -39,17 +39,22 @@ def test_batch_round_trip_in_both_codecs(batch):
 
 
 def test_json_uses_the_seed_field_names():
-    """The seed's names; its FieldChange {name, value} pairs as the items of one ordered object."""
+    """Clients, Kafka's JSON codec and replay output see the seed's form: fields as a list of
+    {name, value}, in the order they were set; msgpack between stages carries them as one map."""
     entry = created("42", "SpotOrder", 1700000000000, 7, symbol="BTCUSDT", price=5000000)
     doc = json.loads(JSON.encode_entry(entry))
     assert doc == {
         "entity_id": "42", "entity_type": "SpotOrder", "timestamp": 1700000000000, "sequence": 7,
-        "change_type": {"type": "Created", "fields": {"symbol": "BTCUSDT", "price": 5000000}},
+        "change_type": {"type": "Created", "fields": [{"name": "symbol", "value": "BTCUSDT"},
+                                                      {"name": "price", "value": 5000000}]},
     }
-    assert list(doc["change_type"]["fields"]) == ["symbol", "price"]  # in the order they were set
     upd = json.loads(JSON.encode_entry(ChangeLogEntry("1", "SpotOrder", Updated({"status": "FILLED"}), 1, 2)))
-    assert upd["change_type"] == {"type": "Updated", "changed_fields": {"status": "FILLED"}}
+    assert upd["change_type"] == {"type": "Updated", "changed_fields": [{"name": "status", "value": "FILLED"}]}
     assert json.loads(JSON.encode_entry(ChangeLogEntry("1", "SpotOrder", Deleted(), 1, 3)))["change_type"] == {"type": "Deleted"}
+    batch = Batch("OrderChangeLog", 0, "acquiring-0", [entry])
+    assert json.loads(JSON.encode(batch))[3][0] == doc
+    assert msgspec.msgpack.decode(MSGPACK.encode(batch))[3][0]["change_type"]["fields"] == {"symbol": "BTCUSDT",
+                                                                                         "price": 5000000}
 
 
 def test_decode_entry_reads_the_json_clients_receive(codec):

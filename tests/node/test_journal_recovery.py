@@ -154,11 +154,10 @@ def test_replay_of_a_command_file(tmp_path):
     entries = [json.loads(line) for line in outs[0].decode().splitlines()]
     trades = [e["entry"] for e in entries if e["entry"]["entity_type"] == "SpotTrade"]
     assert len(trades) == 1
-    fields = trades[0]["change_type"]["fields"]
+    fields = {f["name"]: f["value"] for f in trades[0]["change_type"]["fields"]}
     assert (fields["price"], fields["qty"]) == (5_000_000, 20_000_000)
-    statuses = [e["entry"]["change_type"]["changed_fields"]["status"] for e in entries
-                if e["entry"]["entity_id"] == "1" and e["entry"]["change_type"]["type"] == "Updated"
-                and "status" in e["entry"]["change_type"]["changed_fields"]]
+    statuses = [f["value"] for e in entries if e["entry"]["entity_id"] == "1" and e["entry"]["change_type"]["type"] == "Updated"
+                for f in e["entry"]["change_type"]["changed_fields"] if f["name"] == "status"]
     assert statuses[-1] == "CANCELED"
     # a bad line stops the replay with its line number
     commands.write_text(json.dumps(lines[0]) + "\n" + json.dumps(lines[2] | {"price": "NaN"}) + "\n")
