@@ -165,9 +165,6 @@ kline_fields = itemgetter(*KLINE_FIELDS)
 balance_fields = itemgetter(*BALANCE_FIELDS)
 
 
-KLINE_NAMES = list(KLINE_FIELDS)
-BALANCE_NAMES = list(BALANCE_FIELDS)
-TRADE_NAMES = list(TRADE_CREATED)
 #: KLINE_FIELDS positions: the primary key, then the candle's (trades, closed) that UPSERT_KLINE compares
 _K_TRADES, _K_CLOSED = KLINE_FIELDS.index("trades"), KLINE_FIELDS.index("closed")
 #: the types of a row that cannot fail STRICT: text keys, int values, closed an int or a bool

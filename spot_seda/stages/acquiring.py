@@ -45,7 +45,6 @@ from .base import Endpoint, Publish
 from .orderlists import OrderListsMixin
 
 FEE_ACCOUNT = 0
-_NO_VIEW = {"available": 0, "frozen": 0}
 
 _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
 
@@ -303,7 +302,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
 
     def apply(self, topic: str, entries: list[ChangeLogEntry]) -> None:
         if topic == Topic.BALANCE:
-            changes = [BalanceChange(**(_NO_VIEW | e.field_dict())) for e in entries]
+            # (without the writer's view: available/frozen 0, unused by Ledger.apply)
+            changes = [BalanceChange(f["account"], f["asset"], f["available_delta"], f["frozen_delta"], 0, 0,
+                                     f["reason"], f["ref"]) for f in [e.field_dict() for e in entries]]
             self.ledger.apply(changes)
             if self.settling:
                 for c in changes:

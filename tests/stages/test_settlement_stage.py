@@ -10,6 +10,7 @@ import random
 
 import pytest
 
+from spot_seda.model.entities import BALANCE_FIELDS, KLINE_FIELDS, TRADE_CREATED
 from spot_seda.model.enums import Topic
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands, record
@@ -97,3 +98,22 @@ def test_commands_of_two_symbols_interleaved_mid_command_settle_the_same(tmp_pat
     assert stage.partial == {} and stage.trades == {}
     key = lambda item: repr(item)  # noqa: E731
     assert sorted(((e.entity_id, e.field_dict()) for e in out), key=key) == sorted(whole, key=key)
+
+
+def test_every_stage_writes_an_entity_kinds_fields_in_the_documented_order(tmp_path):
+    """Trades, candles and balance changes carry the fields model/entities.py lists, in that order,
+    whichever stage wrote them (Acquiring's and Settlement's balance changes alike): the JSON form
+    shows them so, and a row of the history is them in that order."""
+    pipeline = InprocPipeline(settings_from(""), tmp_path / "run")
+    sink = record(pipeline)
+    apply_commands(pipeline, session(11, 300), journaled=False)
+    pipeline.stop()
+    layouts: dict[tuple[str, str], set] = {}
+    for b in sink:
+        for e in b.entries:
+            if b.topic in (Topic.TRADE, Topic.KLINE, Topic.BALANCE):
+                layouts.setdefault((b.topic, b.producer.rpartition("-")[0]), set()).add(tuple(e.field_dict()))
+    assert layouts == {
+        (Topic.TRADE, "match"): {TRADE_CREATED}, (Topic.KLINE, "kline"): {KLINE_FIELDS},
+        (Topic.BALANCE, "acquiring"): {BALANCE_FIELDS}, (Topic.BALANCE, "settlement"): {BALANCE_FIELDS},
+    }
