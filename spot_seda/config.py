@@ -106,6 +106,10 @@ class BusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: byte-identical); more lets several instances of a stage share the work
     partitions: Positive = 1
     codec: Literal["msgpack", "json"] = "msgpack"
+    #: map every page of the rings a stage process uses into it when it starts (Aeron's
+    #: pre-touch): no page faults on the hot path while a ring first wraps, and the process's
+    #: memory is its bound from the start instead of creeping up to it (bus/shm.py)
+    pretouch: bool = True
 
 
 class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -8,8 +8,9 @@ anonymous shared memory that the kernel frees with the last process (no named se
 
 from __future__ import annotations
 
+import os
 import queue
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from faster_fifo import Queue
 
@@ -19,6 +20,9 @@ from .base import Bus, BusClosed, BusFull, Consumer, Producer, Wiring, split_for
 
 def _identity(data: bytes) -> bytes:
     return data
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class ShmBus(Bus):
@@ -37,6 +41,7 @@ class ShmBus(Bus):
         if settings.max_message_bytes * 2 > settings.queue_bytes:
             raise ValueError("bus.queue_bytes must hold at least two messages of bus.max_message_bytes")
         self.queues: dict[tuple[str, int], Queue] = {}
+        self._touched: set[tuple[int, int]] = set()  # (pid, id(queue)): a fork inherits the set, not the mappings
         for group, (_topics, members) in wiring.groups.items():
             for member in range(members):
                 # Raw bytes both ways: the consumer decodes lazily, one message at a time, so only
@@ -58,7 +63,21 @@ class ShmBus(Bus):
             q = self.queues[group, member]
         except KeyError:
             raise KeyError(f"no consumer group member {group}[{member}] in this wiring") from None
+        self.pretouch((q,))
         return ShmConsumer(q, self.codec, self.settings.batch_max)
+
+    def pretouch(self, queues: Iterable[Queue]) -> None:
+        """With `bus.pretouch`, read one byte of every page of these rings, so this process maps
+        them all now (the supervisor wrote them in full when it made them: no new memory) rather
+        than one page fault at a time as each ring first wraps under load. A process maps only the
+        rings it reads (its consumer's, when made) or writes (a topic's, at its first publish)."""
+        if not self.settings.pretouch:
+            return
+        pid = os.getpid()
+        for q in queues:
+            if (pid, id(q)) not in self._touched:
+                self._touched.add((pid, id(q)))
+                bytes(memoryview(q.shared_memory).cast("B")[::_PAGE])  # a strided copy: one read per page
 
     def close(self) -> None:
         for q in self.queues.values():
@@ -66,7 +85,7 @@ class ShmBus(Bus):
 
 
 class ShmProducer(Producer):
-    __slots__ = ("name", "_routes", "partitions", "_encode", "_limit", "_timeout")
+    __slots__ = ("name", "_routes", "partitions", "_encode", "_limit", "_timeout", "_bus", "_untouched")
 
     def __init__(self, bus: ShmBus, name: str, groups: tuple[str, ...] | None = None) -> None:
         self.name = name
@@ -80,6 +99,8 @@ class ShmProducer(Producer):
         self._encode = bus.codec.encode
         self._limit = bus.settings.max_message_bytes
         self._timeout = bus.settings.put_timeout_s
+        self._bus = bus
+        self._untouched = set(self._routes)  # topics not published yet: their rings not pre-touched
 
     def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
         if not entries:
@@ -90,6 +111,9 @@ class ShmProducer(Producer):
             raise KeyError(f"{self.name}: publish to undeclared topic {topic!r}") from None
         if not groups:
             return
+        if topic in self._untouched:
+            self._untouched.discard(topic)
+            self._bus.pretouch(q for members in groups for q in members)
         messages = split_for_limit(self._encode, Batch(topic, partition, self.name, entries), self._limit)
         for members in groups:
             q = members[partition % len(members)]

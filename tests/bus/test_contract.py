@@ -195,3 +195,38 @@ def test_a_group_gets_only_the_producers_it_wants(transport, make):
                        "push": [("acquiring-0", [1]), ("match-0", [2])]}
     finally:
         bus.close()
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def _map_rings(bus, result) -> None:
+    """In a forked stage process: the memory it maps for its consumer's ring and its producer's."""
+    before = _rss_kib()
+    bus.consumer("in", 0)
+    bus.producer("p-0").publish("B", "k", [entry(1, "k")])
+    result.put(_rss_kib() - before)
+
+
+@pytest.mark.parametrize("pretouch", [True, False])
+def test_a_stage_process_maps_its_rings_at_start_with_pretouch(pretouch):
+    """bus.pretouch: a forked process maps every page of the rings it reads (when it makes its
+    consumer) and writes (at its first publish to a topic), so its memory is its bound from the
+    start, and only those rings; without it, only the pages it used."""
+    ring = 16 << 20
+    settings = settings_from(f'[bus]\ntransport = "shm"\nqueue_bytes = {ring}\npretouch = {str(pretouch).lower()}\n')
+    wiring = Wiring({"A": 1, "B": 1, "C": 1}, {"in": (("A",), 1), "out": (("B",), 1), "other": (("C",), 1)})
+    bus = make_bus(wiring, settings)
+    result = fork.SimpleQueue()
+    p = fork.Process(target=_map_rings, args=(bus, result))
+    p.start()
+    grew_mib = result.get() / 1024
+    p.join(10)
+    assert p.exitcode == 0
+    if pretouch:  # "in" and "out" (the producer writes B to "out"), not "other"
+        assert 2 * ring / 2**20 <= grew_mib < 3 * ring / 2**20, grew_mib
+    else:
+        assert grew_mib < 4, grew_mib
+    bus.close()
