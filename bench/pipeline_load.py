@@ -231,18 +231,18 @@ class Driver:
                     if self.kinds[i] == 67:  # b"C": a cancel of the workload's order id
                         symbol, order_id, _client = orderparams.parse_order_ref(p, rules)
                         order = stage.find_order(account, order_ids.get(order_id, -1))
-                        if order is None or order["symbol"] != symbol:
+                        if order is None or order.symbol != symbol:
                             answered(i, refused=1)  # -2011 Unknown order (finished already)
                             continue
-                        if order["order_id"] in stage.waiters or order["order_id"] in stage.settling:
-                            deferred.setdefault(order["order_id"], []).append(i)
+                        if order.order_id in stage.waiters or order.order_id in stage.settling:
+                            deferred.setdefault(order.order_id, []).append(i)
                             continue
-                        accepted, outputs = stage.cancel(Cancel(account, symbol, order["order_id"], 0), waiter_for(i))
-                        placed_by[i] = order["order_id"]
+                        accepted, outputs = stage.cancel(Cancel(account, symbol, order.order_id, 0), waiter_for(i))
+                        placed_by[i] = order.order_id
                     else:
                         cmd = orderparams.parse_new_order(p, rules)
                         order, accepted, outputs = stage.new_order(cmd.command(account), waiter_for(i))
-                        oid = order["order_id"]
+                        oid = order.order_id
                         order_ids[self.ids[i]] = oid
                         placed_by[i] = oid
                         first_report[str(oid)] = i

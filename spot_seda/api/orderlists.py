@@ -20,6 +20,7 @@ from aiohttp import web
 from ..binance import errors, orderlists, params, queryparams
 from ..binance.errors import ApiError
 from ..model.commands import Cancel, NewOco, NewOto, NewOtoco
+from ..model.enums import OrderStatus
 from ..model.reasons import Reason
 from ..stages.accepting import CommandError
 from ..stages.acquiring import Waiter, cancel_client_id
@@ -64,7 +65,7 @@ async def _new_list(app: web.Application, account_id: int, p: Params, deadline: 
     command = {"OTO": NewOto, "OTOCO": NewOtoco}.get(kind, NewOco)(account_id, oco.symbol, 0, legs, cid or "")
     new = {"OTO": stage.new_oto, "OTOCO": stage.new_otoco}.get(kind, stage.new_oco)
     orders, accepted, outputs = new(command, tuple(w[0] for w in waiters))
-    ids = [o["order_id"] for o in orders]
+    ids = [o.order_id for o in orders]
     try:
         await commit(app, accepted, outputs, deadline)
     except ApiError:
@@ -74,10 +75,10 @@ async def _new_list(app: web.Application, account_id: int, p: Params, deadline: 
     answers = await _wait_all(app, list(zip(ids, (w[1] for w in waiters))), deadline)
     finals = [o for o, _ in answers]
     for final in finals:
-        if final.get("status") == "REJECTED" and final.get("reason") != Reason.LIST_REJECTED:
-            if kind in ("OTO", "OTOCO") and final is finals[0] and final.get("reason") == Reason.WOULD_TAKE:
+        if final.status == OrderStatus.REJECTED and final.reason != Reason.LIST_REJECTED:
+            if kind in ("OTO", "OTOCO") and final is finals[0] and final.reason == Reason.WOULD_TAKE:
                 raise errors.refusal(Reason.WOULD_TAKE)  # the working order alone: an order's answer
-            raise errors.refusal(final["reason"], errors.ORDER_LIST)
+            raise errors.refusal(final.reason, errors.ORDER_LIST)
     return orderlists.placed_json(finals, stage.rules[oco.symbol], oco.resp_type, [f for _, f in answers], account_id,
                                   accepted.timestamp)
 
@@ -142,12 +143,12 @@ async def cancel_order_list(app: web.Application, account_id: int, p: Params, de
         raise
     futures = [(first, waiters[0][1])] + [(i, w[1]) for i, w in zip(others, waiters[1:])]
     finals = [o for o, _ in await _wait_all(app, futures, deadline)]
-    if any(f.get("status") != "CANCELED" for f in finals):
+    if not all(trading.canceled(f) for f in finals):
         raise ApiError(-2011, "Order list does not exist.")  # (it ended before the cancel came)
-    order_of = {f["order_id"]: f for f in finals}
+    order_of = {f.order_id: f for f in finals}
     finals = [order_of.get(i) or stage.orders.get(i) or app[HISTORY].order(i) for i in ids]
     return orderlists.canceled_json(finals, stage.rules[symbol],
-                                    [cancel_client_id(accepted) if o["order_id"] == first else f"cancel-{o['order_id']}"
+                                    [cancel_client_id(accepted) if o.order_id == first else f"cancel-{o.order_id}"
                                      for o in finals], accepted.timestamp)
 
 
@@ -162,9 +163,9 @@ async def query_order_list(app: web.Application, account_id: int, p: Params, dea
         orders = [stage.orders[i] for i in lst["orders"]]
     else:
         orders = app[HISTORY].order_list(account_id, list_id, cid)
-        orders = [stage.orders.get(o["order_id"], o) for o in orders]  # (the stage's view is fresher)
+        orders = [stage.orders.get(o.order_id, o) for o in orders]  # (the stage's view is fresher)
         if cid is not None and list_id is not None:
-            orders = [o for o in orders if o.get("list_client_order_id") == cid]
+            orders = [o for o in orders if o.list_client_order_id == cid]
     if not orders:
         raise ApiError(-2013, "Order list does not exist.")
     return orderlists.list_json(orders)
@@ -181,7 +182,7 @@ async def all_order_lists(app: web.Application, account_id: int, p: Params, dead
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     await read_fresh(app)
     lists = app[HISTORY].order_lists(account_id, from_id, start, end, limit)
-    return [orderlists.list_json([stage.orders.get(o["order_id"], o) for o in orders]) for orders in lists]
+    return [orderlists.list_json([stage.orders.get(o.order_id, o) for o in orders]) for orders in lists]
 
 
 async def open_order_lists(app: web.Application, account_id: int, p: Params, deadline: float) -> list:

@@ -22,6 +22,7 @@ from aiohttp import web
 from ..binance import errors, orderops, orderparams, views
 from ..binance.errors import ApiError
 from ..model.commands import Amend, Cancel
+from ..model.orders import Refused
 from ..model.reasons import Reason
 from ..stages.accepting import CommandError
 from ..stages.acquiring import Waiter, cancel_client_id
@@ -91,10 +92,10 @@ async def _cancel(app: web.Application, account_id: int, cmd: orderops.CancelRep
     stage = app[STAGE]
     symbol = cmd.order.symbol
     order = stage.find_order(account_id, cmd.cancel_order_id, cmd.cancel_orig_client_order_id)
-    if order is None or order["symbol"] != symbol or \
+    if order is None or order.symbol != symbol or \
             not orderparams.order_matches_ref(order, cmd.cancel_order_id, cmd.cancel_orig_client_order_id):
         return errors.refusal(Reason.UNKNOWN_ORDER)
-    order_id = order["order_id"]
+    order_id = order.order_id
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
     await app[INTAKE].admit(deadline)
@@ -109,9 +110,9 @@ async def _cancel(app: web.Application, account_id: int, cmd: orderops.CancelRep
         trading.forget_waiter(app, order_id)
         raise errors.timeout() from None
     final = await trading.wait_answer(app, answer, order_id, deadline)
-    if final.get("reason") == Reason.CANCEL_RESTRICTIONS:
+    if final.reason == Reason.CANCEL_RESTRICTIONS:
         return errors.refusal(Reason.CANCEL_RESTRICTIONS)
-    if not final or final.get("status") != "CANCELED":
+    if not trading.canceled(final):
         return errors.refusal(Reason.UNKNOWN_ORDER)
     return views.cancel_json(final, stage.rules[symbol], cancel_client_id(accepted), accepted.timestamp)
 
@@ -139,13 +140,13 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
     stage = app[STAGE]
     cmd = orderops.parse_amend(p, stage.rules)
     order = stage.find_order(account_id, cmd.order_id, cmd.orig_client_order_id)
-    if order is None or order["symbol"] != cmd.symbol or \
+    if order is None or order.symbol != cmd.symbol or \
             not orderparams.order_matches_ref(order, cmd.order_id, cmd.orig_client_order_id) or \
-            order["order_id"] not in stage.account(account_id).open_orders:
+            order.order_id not in stage.account(account_id).open_orders:
         raise errors.refusal(Reason.UNKNOWN_ORDER, errors.AMEND)
-    if cmd.new_qty >= order["qty"]:  # (Match decides again on the order's exact state)
-        raise errors.refusal(Reason.NO_CHANGE if cmd.new_qty == order["qty"] else Reason.INCREASE, errors.AMEND)
-    order_id, orig_client_id = order["order_id"], order["client_order_id"]
+    if cmd.new_qty >= order.qty:  # (Match decides again on the order's exact state)
+        raise errors.refusal(Reason.NO_CHANGE if cmd.new_qty == order.qty else Reason.INCREASE, errors.AMEND)
+    order_id, orig_client_id = order.order_id, order.client_order_id
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
     await app[INTAKE].admit(deadline)
@@ -160,8 +161,8 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
         trading.forget_waiter(app, order_id)
         raise errors.timeout() from None
     final = await trading.wait_answer(app, answer, order_id, deadline)
-    if "amend_rejected" in final:
-        raise errors.refusal(final["amend_rejected"], errors.AMEND)
+    if type(final) is Refused:
+        raise errors.refusal(final.reason, errors.AMEND)
     return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp)
 
 

@@ -17,10 +17,11 @@ from aiohttp import web
 
 from ..binance import errors, orderparams, params, queryparams, views
 from ..model.commands import Cancel
-from ..model.enums import OrderType
+from ..model.enums import OrderStatus, OrderType
+from ..model.orders import Order
 from ..model.reasons import Reason
 from ..stages.accepting import CommandError
-from ..stages.acquiring import Waiter, cancel_client_id
+from ..stages.acquiring import Answer, Waiter, cancel_client_id
 from .intake import Intake
 from .plumbing import HISTORY, INTAKE, STAGE, commit, now_ms, read_fresh
 from .ratelimit import LIMITER
@@ -49,14 +50,14 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
     try:
         await commit(app, accepted, outputs, deadline)
     except errors.ApiError:  # -1007: accepted, not yet durable; the client finds it by its client id
-        forget_waiter(app, order["order_id"])
+        forget_waiter(app, order.order_id)
         raise
     strategy = {k: v for k, v in (("strategyId", cmd.strategy_id), ("strategyType", cmd.strategy_type)) if v is not None}
     if answer is None:
         return views.order_ack(order, rules) | strategy
-    final, fills = await wait_answer(app, answer, order["order_id"], deadline)
-    if final.get("status") == "REJECTED" and final.get("reason") in (Reason.WOULD_TAKE, Reason.WOULD_TRIGGER):
-        raise errors.refusal(final["reason"])
+    final, fills = await wait_answer(app, answer, order.order_id, deadline)
+    if final.status == OrderStatus.REJECTED and final.reason in (Reason.WOULD_TAKE, Reason.WOULD_TRIGGER):
+        raise errors.refusal(final.reason)
     if resp_type == "ACK":
         return views.order_ack(order, rules) | strategy
     if resp_type == "RESULT":
@@ -73,9 +74,9 @@ async def query_order(app: web.Application, account_id: int, p: Params, deadline
     if order is None:
         order = app[HISTORY].order(order_id) if order_id is not None else \
             app[HISTORY].order_by_client_id(account_id, client_id)
-        if order is not None and order["account"] != account_id:
+        if order is not None and order.account != account_id:
             order = None
-    if order is None or order["symbol"] != symbol or not orderparams.order_matches_ref(order, order_id, client_id):
+    if order is None or order.symbol != symbol or not orderparams.order_matches_ref(order, order_id, client_id):
         raise errors.order_does_not_exist()
     return views.order_json(order, stage.rules[symbol])
 
@@ -90,21 +91,21 @@ async def cancel_order(app: web.Application, account_id: int, p: Params, deadlin
     cancel_id = params.parse_client_order_id(p) or ""
     restrictions = orderparams.parse_cancel_restrictions(p)
     order = stage.find_order(account_id, order_id, client_id)
-    if order is None or order["symbol"] != symbol or not orderparams.order_matches_ref(order, order_id, client_id):
+    if order is None or order.symbol != symbol or not orderparams.order_matches_ref(order, order_id, client_id):
         raise errors.refusal(Reason.UNKNOWN_ORDER)
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
     await app[INTAKE].admit(deadline)
-    accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0, cancel_id, restrictions), waiter)
+    accepted, outputs = stage.cancel(Cancel(account_id, symbol, order.order_id, 0, cancel_id, restrictions), waiter)
     try:
         await commit(app, accepted, outputs, deadline)
     except errors.ApiError:
-        forget_waiter(app, order["order_id"])
+        forget_waiter(app, order.order_id)
         raise
-    final = await wait_answer(app, answer, order["order_id"], deadline)
-    if final.get("reason") == Reason.CANCEL_RESTRICTIONS:
+    final = await wait_answer(app, answer, order.order_id, deadline)
+    if final.reason == Reason.CANCEL_RESTRICTIONS:
         raise errors.refusal(Reason.CANCEL_RESTRICTIONS)
-    if not final or final.get("status") != "CANCELED":
+    if not canceled(final):
         raise errors.refusal(Reason.UNKNOWN_ORDER)
     return views.cancel_json(final, stage.rules[symbol], cancel_client_id(accepted), accepted.timestamp)
 
@@ -113,21 +114,21 @@ async def cancel_open_orders(app: web.Application, account_id: int, p: Params, d
     """DELETE /api/v3/openOrders, `openOrders.cancelAll`: every open order of the symbol."""
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
-    orders = [o for o in stage.account(account_id).open_orders.values() if o["symbol"] == symbol]
+    orders = [o for o in stage.account(account_id).open_orders.values() if o.symbol == symbol]
     if not orders:
         raise errors.refusal(Reason.UNKNOWN_ORDER)
     loop = asyncio.get_running_loop()
     futures = []
     try:
-        for order in sorted(orders, key=lambda o: o["order_id"]):
+        for order in sorted(orders, key=lambda o: o.order_id):
             fut = loop.create_future()
             waiter = Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o))
             await app[INTAKE].admit(deadline)
             try:
-                accepted, outputs = stage.cancel(Cancel(account_id, symbol, order["order_id"], 0), waiter)
+                accepted, outputs = stage.cancel(Cancel(account_id, symbol, order.order_id, 0), waiter)
             except CommandError:
                 continue
-            futures.append((order["order_id"], fut, accepted))
+            futures.append((order.order_id, fut, accepted))
             await commit(app, accepted, outputs, deadline)
         results = [(await wait_answer(app, fut, oid, deadline), accepted) for oid, fut, accepted in futures]
     except errors.ApiError:
@@ -138,7 +139,7 @@ async def cancel_open_orders(app: web.Application, account_id: int, p: Params, d
         raise
     rules = stage.rules[symbol]
     return [views.cancel_json(o, rules, cancel_client_id(accepted), accepted.timestamp)
-            for o, accepted in results if o and o.get("status") == "CANCELED"]
+            for o, accepted in results if canceled(o)]
 
 
 async def wait_answer(app: web.Application, fut: asyncio.Future, order_id: int, deadline: float):
@@ -149,6 +150,12 @@ async def wait_answer(app: web.Application, fut: asyncio.Future, order_id: int, 
     except asyncio.TimeoutError:
         forget_waiter(app, order_id)
         raise errors.timeout() from None
+
+
+def canceled(answer: Answer) -> bool:
+    """Whether Match's answer to a cancel is the order, canceled (not a Refused cancel, nor an order
+    that ended otherwise before the cancel came)."""
+    return type(answer) is Order and answer.status == OrderStatus.CANCELED
 
 
 def forget_waiter(app: web.Application, order_id: int) -> None:
@@ -162,9 +169,9 @@ async def open_orders(app: web.Application, account_id: int, p: Params, deadline
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules, required=False)
     await read_fresh(app)
-    orders = sorted((o for o in stage.account(account_id).open_orders.values() if symbol in (None, o["symbol"])),
-                    key=lambda o: o["order_id"])
-    return [views.order_json(o, stage.rules[o["symbol"]]) for o in orders]
+    orders = sorted((o for o in stage.account(account_id).open_orders.values() if symbol in (None, o.symbol)),
+                    key=lambda o: o.order_id)
+    return [views.order_json(o, stage.rules[o.symbol]) for o in orders]
 
 
 async def all_orders(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
@@ -176,7 +183,7 @@ async def all_orders(app: web.Application, account_id: int, p: Params, deadline:
     await read_fresh(app)
     rows = app[HISTORY].all_orders(account_id, symbol, order_id=order_id, start_time=start, end_time=end, limit=limit)
     # the history lags the pipeline by a batch: the stage's own view of an order is fresher
-    return [views.order_json(stage.orders.get(o["order_id"], o), stage.rules[symbol]) for o in rows]
+    return [views.order_json(stage.orders.get(o.order_id, o), stage.rules[symbol]) for o in rows]
 
 
 async def my_trades(app: web.Application, account_id: int, p: Params, deadline: float) -> list:

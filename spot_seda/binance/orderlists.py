@@ -17,6 +17,8 @@ from collections.abc import Mapping
 
 import msgspec
 
+from ..model.enums import OrderStatus
+from ..model.orders import Order
 from ..model.symbols import SymbolRules
 from ..model.reasons import Reason
 from . import errors
@@ -202,34 +204,33 @@ def parse_list_ref(params: Mapping[str, str], id_name: str, cid_name: str) -> tu
 # ------------------------------------------------------------------------------------ answers
 
 
-def list_status(orders: list[dict]) -> tuple[str, str]:
+def list_status(orders: list[Order]) -> tuple[str, str]:
     """(listStatusType, listOrderStatus) of a list from its orders' statuses."""
-    statuses = [o["status"] for o in orders]
-    if all(s == "REJECTED" for s in statuses):
+    statuses = [o.status for o in orders]
+    if all(s == OrderStatus.REJECTED for s in statuses):
         return "ALL_DONE", "REJECT"
-    if any(s in ("NEW", "PARTIALLY_FILLED", "PENDING_NEW") for s in statuses):
+    if not all(s.is_final for s in statuses):  # (NEW, PARTIALLY_FILLED, PENDING_NEW)
         return "EXEC_STARTED", "EXECUTING"
     return "ALL_DONE", "ALL_DONE"
 
 
-def list_json(orders: list[dict], transaction_time: int | None = None) -> dict:
+def list_json(orders: list[Order], transaction_time: int | None = None) -> dict:
     """An order list as GET /api/v3/orderList, allOrderList and openOrderList give it."""
     status_type, order_status = list_status(orders)
     first = orders[0]
+    contingency = first.contingency_type or "OCO"
     return {
-        "orderListId": first["order_list_id"],
-        "contingencyType": {"OTOCO": "OTO"}.get(first.get("contingency_type"), first.get("contingency_type") or "OCO"),
+        "orderListId": first.order_list_id,
+        "contingencyType": "OTO" if contingency == "OTOCO" else contingency,
         "listStatusType": status_type,
-        "listOrderStatus": order_status, "listClientOrderId": first.get("list_client_order_id") or "",
-        "transactionTime": transaction_time if transaction_time is not None else max(o.get("update_time") or 0
-                                                                                    for o in orders),
-        "symbol": first["symbol"],
-        "orders": [{"symbol": o["symbol"], "orderId": o["order_id"], "clientOrderId": o.get("client_order_id") or ""}
-                   for o in orders],
+        "listOrderStatus": order_status, "listClientOrderId": first.list_client_order_id,
+        "transactionTime": transaction_time if transaction_time is not None else max(o.update_time for o in orders),
+        "symbol": first.symbol,
+        "orders": [{"symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id} for o in orders],
     }
 
 
-def placed_json(orders: list[dict], rules: SymbolRules, resp_type: str, fills: list[list], account: int,
+def placed_json(orders: list[Order], rules: SymbolRules, resp_type: str, fills: list[list], account: int,
                 transaction_time: int) -> dict:
     """The answer of a new OCO: the list and each order in the list's newOrderRespType."""
     if resp_type == "ACK":
@@ -241,7 +242,7 @@ def placed_json(orders: list[dict], rules: SymbolRules, resp_type: str, fills: l
     return list_json(orders, transaction_time) | {"orderReports": reports}
 
 
-def canceled_json(orders: list[dict], rules: SymbolRules, cancel_ids: list[str], transaction_time: int) -> dict:
+def canceled_json(orders: list[Order], rules: SymbolRules, cancel_ids: list[str], transaction_time: int) -> dict:
     """The answer of DELETE /api/v3/orderList: the list, ended, and each order's cancel answer."""
     return list_json(orders, transaction_time) | {
         "listStatusType": "ALL_DONE", "listOrderStatus": "ALL_DONE",

@@ -20,11 +20,13 @@ from collections.abc import Mapping
 
 import msgspec
 
+from ..model.enums import ORDER_STATUS_NAMES, ORDER_TYPE_NAMES, SIDE_NAMES, STP_NAMES, TIME_IN_FORCE_NAMES, OrderType
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
+from ..model.orders import Order
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .orderparams import (CANCEL_RESTRICTIONS, DEFAULT_STP, NEW_ORDER_PARAMS, OrderRequest, check_qty, parse_new_order,
+from .orderparams import (CANCEL_RESTRICTIONS, NEW_ORDER_PARAMS, OrderRequest, check_qty, parse_new_order,
                           parse_order_ref)
 from .params import parse_bool, parse_client_order_id, parse_decimal, parse_id_or_client_id, text_param
 from .views import working_time_of, amount_text, price_text
@@ -170,23 +172,23 @@ def parse_amend(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
                       new_qty=new_qty)
 
 
-def amend_json(order: Mapping, rules: SymbolRules, orig_client_order_id: str, transact_time: int) -> dict:
+def amend_json(order: Order, rules: SymbolRules, orig_client_order_id: str, transact_time: int) -> dict:
     """The answer of an amend: the order after it (`amendedOrder`, Binance's field names, which
     differ from the order views': qty, cumulativeQuoteQty, preventedQty). executionId is not
     tracked by the node: -1."""
     amended = {
-        "symbol": order["symbol"], "orderId": order["order_id"],
-        "orderListId": order.get("order_list_id", -1),
-        "origClientOrderId": orig_client_order_id, "clientOrderId": order.get("client_order_id") or "",
-        "price": price_text(rules, order.get("price") or 0), "qty": amount_text(order.get("qty") or 0),
-        "executedQty": amount_text(order.get("executed_qty") or 0), "preventedQty": ZERO,
-        "quoteOrderQty": amount_text(order.get("quote_qty") or 0 if order.get("type") == "MARKET" else 0),
-        "cumulativeQuoteQty": amount_text(order.get("cum_quote_qty") or 0), "status": order["status"],
-        "timeInForce": order.get("time_in_force") or "GTC", "type": order["type"],
-        "side": order["side"],
+        "symbol": order.symbol, "orderId": order.order_id,
+        "orderListId": order.order_list_id,
+        "origClientOrderId": orig_client_order_id, "clientOrderId": order.client_order_id,
+        "price": price_text(rules, order.price), "qty": amount_text(order.qty),
+        "executedQty": amount_text(order.executed_qty), "preventedQty": ZERO,
+        "quoteOrderQty": amount_text(order.quote_qty if order.type == OrderType.MARKET else 0),
+        "cumulativeQuoteQty": amount_text(order.cum_quote_qty), "status": ORDER_STATUS_NAMES[order.status],
+        "timeInForce": TIME_IN_FORCE_NAMES[order.time_in_force], "type": ORDER_TYPE_NAMES[order.type],
+        "side": SIDE_NAMES[order.side],
     }
     working = working_time_of(order)
     if working >= 0:
         amended["workingTime"] = working
-    amended["selfTradePreventionMode"] = order.get("stp") or DEFAULT_STP.name
+    amended["selfTradePreventionMode"] = STP_NAMES[order.stp]
     return {"transactTime": transact_time, "executionId": -1, "amendedOrder": amended}

@@ -54,6 +54,7 @@ import msgspec
 from ..model.commands import NewOrder
 from ..model.enums import OrderType, SelfTradePrevention, Side, TimeInForce, triggers_on_fall
 from ..model.fixedpoint import ASSET_DECIMALS, MAX_UNITS
+from ..model.orders import Order
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
@@ -310,8 +311,8 @@ def parse_cancel_restrictions(params: Mapping[str, str]) -> str:
     return value
 
 
-def order_matches_ref(order: Mapping, order_id: int | None, client_id: str | None) -> bool:
+def order_matches_ref(order: Order, order_id: int | None, client_id: str | None) -> bool:
     """Whether a found order is the one a (orderId, origClientOrderId) pair names (both must agree)."""
-    if order_id is not None and order.get("order_id") != order_id:
+    if order_id is not None and order.order_id != order_id:
         return False
-    return client_id is None or order.get("client_order_id") == client_id
+    return client_id is None or order.client_order_id == client_id

@@ -20,8 +20,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..engine.kline import INTERVALS
-from ..model.enums import MARKET_TYPES, Topic
+from ..model.enums import (ORDER_STATUS_NAMES, ORDER_TYPE_NAMES, SIDE_NAMES, STP_NAMES, TIME_IN_FORCE_NAMES,
+                           OrderStatus, OrderType, Side, TimeInForce, Topic)
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
+from ..model.orders import Order
 from ..model.symbols import SymbolRules
 from .views import ZERO, amount_text, price_text
 PARTIAL_LEVELS = (5, 10, 20)
@@ -227,10 +229,16 @@ def mini_ticker_event(rules: SymbolRules, ts: int, w: Window) -> dict:
 
 # ------------------------------------------------------------------------------ user data
 
-#: order status -> execution type of the report that ends an order without a fill
-END_EXECUTION = {"CANCELED": "CANCELED", "EXPIRED": "EXPIRED", "EXPIRED_IN_MATCH": "TRADE_PREVENTION",
-                 "REJECTED": "REJECTED"}
-RESTING = frozenset({"NEW", "PARTIALLY_FILLED"})
+_ENDS = {OrderStatus.CANCELED: "CANCELED", OrderStatus.EXPIRED: "EXPIRED",
+         OrderStatus.EXPIRED_IN_MATCH: "TRADE_PREVENTION", OrderStatus.REJECTED: "REJECTED"}
+#: by order status: the execution type of the report that ends an order without a fill (None: the
+#: status does not)
+END_EXECUTION = tuple(_ENDS.get(s) for s in OrderStatus)
+#: by order status: whether an order of that status may be on the book
+_RESTING = tuple(s in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED) for s in OrderStatus)
+#: by order type: whether it works as a MARKET order (never on the book)
+_MARKET = tuple(t.working_type == OrderType.MARKET for t in OrderType)
+_GTC, _MARKET_TYPE, _SELL_SIDE = TimeInForce.GTC, OrderType.MARKET, Side.SELL
 
 
 class Fill(NamedTuple):
@@ -245,47 +253,48 @@ class Fill(NamedTuple):
     is_maker: bool
 
 
-def execution_report(rules: SymbolRules, order: dict, execution: str, ts: int, seq: int,
+def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, seq: int,
                      fill: Fill | None = None) -> dict:
-    """`executionReport` for one order change or fill; `order` is Push's view of the order (the
-    SpotOrder fields, with executed_qty/cum_quote_qty/status as of this event). A stop order shows
-    its stop price in "P"; until its trigger it is not working ("w" false, no "W"). A trailing stop
-    also shows its trailingDelta in "d" and its trailingTime in "D" (-1 until it tracks prices)."""
-    market = order["type"] in MARKET_TYPES
-    by_quote = order["type"] == "MARKET" and order["quote_qty"] and (order["side"] == "SELL" or not order["qty"])
-    status = order["status"]
-    on_book = (status in RESTING and not market and order["time_in_force"] == "GTC"
-               and order.get("working_time", -1) >= 0)
-    client_id = order["client_order_id"]
+    """`executionReport` for one order change or fill; `order` is Push's view of the order (with
+    executed_qty/cum_quote_qty/status as of this event). A stop order shows its stop price in "P";
+    until its trigger it is not working ("w" false, no "W"). A trailing stop also shows its
+    trailingDelta in "d" and its trailingTime in "D" (-1 until it tracks prices)."""
+    type = order.type
+    market = _MARKET[type]
+    qty, quote_qty = order.qty, order.quote_qty
+    by_quote = type == _MARKET_TYPE and quote_qty and (order.side == _SELL_SIDE or not qty)
+    status = order.status
+    working = not market and order.time_in_force == _GTC and order.working_time >= 0  # (a limit order working)
+    client_id = order.client_order_id
     report = {
         "e": "executionReport", "E": ts, "s": rules.symbol,
         # a cancel's report: "c" is the cancel's own client id, "C" the order's (Binance); an
         # amend's (REPLACED): "c" the order's new client id, "C" the one it had
-        "c": order.get("cancel_client_order_id") or client_id if execution == "CANCELED" else client_id,
-        "S": order["side"], "o": order["type"],
-        "f": order["time_in_force"], "q": amount_text(0 if by_quote else order["qty"]),
-        "p": price_text(rules, order["price"]), "P": price_text(rules, order.get("stop_price", 0)), "F": ZERO,
-        "g": order.get("order_list_id", -1),
-        "C": client_id if execution == "CANCELED" else order.get("replaced_client_order_id", "")
-        if execution == "REPLACED" else "", "x": execution, "X": status, "r": "NONE",
-        "i": order["order_id"], "l": ZERO, "z": amount_text(order["executed_qty"]), "L": price_text(rules, 0),
-        "n": "0", "N": None, "T": ts, "t": -1, "I": seq, "w": on_book, "m": False, "M": False,
-        "O": order["time"], "Z": amount_text(order["cum_quote_qty"]), "Y": ZERO,
-        "Q": amount_text(order["quote_qty"] if by_quote else 0),
+        "c": order.cancel_client_order_id or client_id if execution == "CANCELED" else client_id,
+        "S": SIDE_NAMES[order.side], "o": ORDER_TYPE_NAMES[type],
+        "f": TIME_IN_FORCE_NAMES[order.time_in_force], "q": amount_text(0 if by_quote else qty),
+        "p": price_text(rules, order.price), "P": price_text(rules, order.stop_price), "F": ZERO,
+        "g": order.order_list_id,
+        "C": client_id if execution == "CANCELED" else order.replaced_client_order_id
+        if execution == "REPLACED" else "", "x": execution, "X": ORDER_STATUS_NAMES[status], "r": "NONE",
+        "i": order.order_id, "l": ZERO, "z": amount_text(order.executed_qty), "L": price_text(rules, 0),
+        "n": "0", "N": None, "T": ts, "t": -1, "I": seq, "w": working and _RESTING[status], "m": False, "M": False,
+        "O": order.time, "Z": amount_text(order.cum_quote_qty), "Y": ZERO,
+        "Q": amount_text(quote_qty if by_quote else 0),
     }
     if fill is not None:
         report.update({"l": amount_text(fill.qty), "L": price_text(rules, fill.price), "n": amount_text(fill.commission),
                        "N": fill.commission_asset, "t": fill.trade_id, "m": fill.is_maker, "Y": amount_text(fill.quote_qty)})
-    if order.get("working_time", -1) >= 0 and not market and order["time_in_force"] == "GTC":
-        report["W"] = order["working_time"]
-    if order.get("trailing_delta"):
-        report["d"] = order["trailing_delta"]
-        report["D"] = order.get("trailing_time", -1)
-    report["V"] = order.get("stp", "NONE")
-    if order.get("prevented_qty"):  # DECREMENT self-trade prevention: all it took off, and this time
-        report["A"] = amount_text(order["prevented_qty"])
+    if working:
+        report["W"] = order.working_time
+    if order.trailing_delta:
+        report["d"] = order.trailing_delta
+        report["D"] = order.trailing_time
+    report["V"] = STP_NAMES[order.stp]
+    if order.prevented_qty:  # DECREMENT self-trade prevention: all it took off, and this time
+        report["A"] = amount_text(order.prevented_qty)
         if execution == "TRADE_PREVENTION":
-            report["B"] = amount_text(order.get("last_prevented_qty", 0))
+            report["B"] = amount_text(order.last_prevented_qty)
     return report
 
 

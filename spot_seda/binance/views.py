@@ -1,6 +1,6 @@
-"""Orders, the account's own trades and the account to Binance's JSON shapes (from the field names
-of model/entities.py, plus order_id / time / update_time as Acquiring and the History return them);
-public market data is marketviews.py's.
+"""Orders (model/orders.py's Order, as Acquiring and the History hold them), the account's own trades
+and the account to Binance's JSON shapes; public market data is marketviews.py's. Here the order's
+enums become Binance's names.
 
 Amounts are decimal strings with 8 decimals, as Binance writes them ("0.00100000"): quantities and
 quote amounts are already 10**-8 units; prices (10**-price_decimals quote per base) are scaled up
@@ -26,10 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..model.enums import STOP_TYPES
+from ..model.enums import (ORDER_STATUS_NAMES, ORDER_TYPE_NAMES, SIDE_NAMES, STP_NAMES, TIME_IN_FORCE_NAMES,
+                           OrderStatus, OrderType, Side)
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
+from ..model.orders import Order
 from ..model.symbols import FEE_SCALE, SymbolRules
-from .orderparams import DEFAULT_STP
 
 ZERO = "0.00000000"
 
@@ -47,144 +48,141 @@ def price_text(rules: SymbolRules, price: int) -> str:
 # ------------------------------------------------------------------------------------ orders
 
 
-def _is_quote_order(order: Mapping) -> bool:
+def _is_quote_order(order: Order) -> bool:
     """A MARKET order placed by quoteOrderQty (see the module docstring)."""
-    if order.get("type") != "MARKET" or not order.get("quote_qty"):
+    if order.type != OrderType.MARKET or not order.quote_qty:
         return False
-    return order.get("side") == "SELL" or not order.get("qty")
+    return order.side == Side.SELL or not order.qty
 
 
-def _orig_qty(order: Mapping) -> int:
-    return (order.get("executed_qty") or 0) if _is_quote_order(order) else (order.get("qty") or 0)
+def _orig_qty(order: Order) -> int:
+    return order.executed_qty if _is_quote_order(order) else order.qty
 
 
-def _orig_quote_qty(order: Mapping) -> int:
-    return (order.get("quote_qty") or 0) if _is_quote_order(order) else 0
+def _orig_quote_qty(order: Order) -> int:
+    return order.quote_qty if _is_quote_order(order) else 0
 
 
-def _is_working(order: Mapping) -> bool:
+def _waits(order: Order) -> bool:
+    """A stop order before its trigger, an OTO's pending order before it is placed: not working."""
+    return order.type.is_stop or order.status == OrderStatus.PENDING_NEW
+
+
+def _is_working(order: Order) -> bool:
     """A stop order works from its trigger (Match's report with working_time), an OTO's pending order
     once placed; others at once."""
-    if order.get("type") not in STOP_TYPES and order.get("status") != "PENDING_NEW":
-        return True
-    working = order.get("working_time")
-    return working is not None and working >= 0
+    return not _waits(order) or order.working_time >= 0
 
 
-def working_time_of(order: Mapping) -> int:
-    working = order.get("working_time")
-    if working is not None and working >= 0:
-        return working
-    return -1 if order.get("type") in STOP_TYPES or order.get("status") == "PENDING_NEW" else (order.get("time") or 0)
+def working_time_of(order: Order) -> int:
+    if order.working_time >= 0:
+        return order.working_time
+    return -1 if _waits(order) else order.time
 
 
-def _stop_price(order: Mapping, rules: SymbolRules) -> dict:
+def _stop_price(order: Order, rules: SymbolRules) -> dict:
     """Binance's conditional stopPrice of the answers to a new order or a cancel: stop orders only."""
-    return {"stopPrice": price_text(rules, order.get("stop_price") or 0)} if order.get("type") in STOP_TYPES else {}
+    return {"stopPrice": price_text(rules, order.stop_price)} if order.type.is_stop else {}
 
 
-def _trailing(order: Mapping) -> dict:
+def _trailing(order: Order) -> dict:
     """Binance's conditional trailingDelta and trailingTime: trailing stops only."""
-    delta = order.get("trailing_delta")
-    if not delta:
+    if not order.trailing_delta:
         return {}
-    started = order.get("trailing_time")
-    return {"trailingDelta": delta, "trailingTime": -1 if started is None else started}
+    return {"trailingDelta": order.trailing_delta, "trailingTime": order.trailing_time}
 
 
-def order_json(order: Mapping, rules: SymbolRules) -> dict:
+def order_json(order: Order, rules: SymbolRules) -> dict:
     """GET /api/v3/order, openOrders, allOrders and the cancel answers."""
-    time = order.get("time") or 0
     return {
-        "symbol": order["symbol"],
-        "orderId": order["order_id"],
-        "orderListId": order.get("order_list_id", -1),
-        "clientOrderId": order.get("client_order_id") or "",
-        "price": price_text(rules, order.get("price") or 0),
+        "symbol": order.symbol,
+        "orderId": order.order_id,
+        "orderListId": order.order_list_id,
+        "clientOrderId": order.client_order_id,
+        "price": price_text(rules, order.price),
         "origQty": amount_text(_orig_qty(order)),
-        "executedQty": amount_text(order.get("executed_qty") or 0),
-        "cummulativeQuoteQty": amount_text(order.get("cum_quote_qty") or 0),
-        "status": order["status"],
-        "timeInForce": order.get("time_in_force") or "GTC",
-        "type": order["type"],
-        "side": order["side"],
-        "stopPrice": price_text(rules, order.get("stop_price") or 0),
+        "executedQty": amount_text(order.executed_qty),
+        "cummulativeQuoteQty": amount_text(order.cum_quote_qty),
+        "status": ORDER_STATUS_NAMES[order.status],
+        "timeInForce": TIME_IN_FORCE_NAMES[order.time_in_force],
+        "type": ORDER_TYPE_NAMES[order.type],
+        "side": SIDE_NAMES[order.side],
+        "stopPrice": price_text(rules, order.stop_price),
         "icebergQty": ZERO,
-        "time": time,
-        "updateTime": order.get("update_time") or time,
+        "time": order.time,
+        "updateTime": order.update_time or order.time,
         "isWorking": _is_working(order),
         "workingTime": working_time_of(order),
         "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
-        "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
+        "selfTradePreventionMode": STP_NAMES[order.stp],
         **_prevented(order),
         **_trailing(order),
     }
 
 
-def _prevented(order: Mapping) -> dict:
+def _prevented(order: Order) -> dict:
     """Binance's conditional preventedQuantity: what DECREMENT self-trade prevention took off."""
-    prevented = order.get("prevented_qty")
-    return {"preventedQuantity": amount_text(prevented)} if prevented else {}
+    return {"preventedQuantity": amount_text(order.prevented_qty)} if order.prevented_qty else {}
 
 
-def _result_fields(order: Mapping, rules: SymbolRules) -> dict:
+def _result_fields(order: Order, rules: SymbolRules) -> dict:
     """The order's state as a RESULT answer and a cancel's answer give it (same fields, same order)."""
     return {
-        "price": price_text(rules, order.get("price") or 0),
+        "price": price_text(rules, order.price),
         "origQty": amount_text(_orig_qty(order)),
-        "executedQty": amount_text(order.get("executed_qty") or 0),
+        "executedQty": amount_text(order.executed_qty),
         "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
-        "cummulativeQuoteQty": amount_text(order.get("cum_quote_qty") or 0),
-        "status": order["status"],
-        "timeInForce": order.get("time_in_force") or "GTC",
-        "type": order["type"],
-        "side": order["side"],
+        "cummulativeQuoteQty": amount_text(order.cum_quote_qty),
+        "status": ORDER_STATUS_NAMES[order.status],
+        "timeInForce": TIME_IN_FORCE_NAMES[order.time_in_force],
+        "type": ORDER_TYPE_NAMES[order.type],
+        "side": SIDE_NAMES[order.side],
         **_stop_price(order, rules),
         **_trailing(order),
     }
 
 
-def cancel_json(order: Mapping, rules: SymbolRules, cancel_client_id: str, transact_time: int) -> dict:
+def cancel_json(order: Order, rules: SymbolRules, cancel_client_id: str, transact_time: int) -> dict:
     """DELETE /api/v3/order and each item of DELETE /api/v3/openOrders, as Binance answers a cancel:
     clientOrderId is the cancel's own id, origClientOrderId the order's, transactTime the cancel's."""
     return {
-        "symbol": order["symbol"],
-        "origClientOrderId": order.get("client_order_id") or "",
-        "orderId": order["order_id"],
-        "orderListId": order.get("order_list_id", -1),
+        "symbol": order.symbol,
+        "origClientOrderId": order.client_order_id,
+        "orderId": order.order_id,
+        "orderListId": order.order_list_id,
         "clientOrderId": cancel_client_id,
         "transactTime": transact_time,
         **_result_fields(order, rules),
-        "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
+        "selfTradePreventionMode": STP_NAMES[order.stp],
     }
 
 
-def order_ack(order: Mapping, rules: SymbolRules | None = None) -> dict:
+def order_ack(order: Order, rules: SymbolRules | None = None) -> dict:
     """newOrderRespType=ACK."""
     return {
-        "symbol": order["symbol"],
-        "orderId": order["order_id"],
-        "orderListId": order.get("order_list_id", -1),
-        "clientOrderId": order.get("client_order_id") or "",
-        "transactTime": order.get("time") or 0,
+        "symbol": order.symbol,
+        "orderId": order.order_id,
+        "orderListId": order.order_list_id,
+        "clientOrderId": order.client_order_id,
+        "transactTime": order.time,
     }
 
 
-def order_result(order: Mapping, rules: SymbolRules) -> dict:
+def order_result(order: Order, rules: SymbolRules) -> dict:
     """newOrderRespType=RESULT: the order as Match left it after its first pass."""
     return {
         **order_ack(order),
         **_result_fields(order, rules),
         "workingTime": working_time_of(order),
-        "selfTradePreventionMode": order.get("stp") or DEFAULT_STP.name,
+        "selfTradePreventionMode": STP_NAMES[order.stp],
         **_prevented(order),
     }
 
 
-def order_full(order: Mapping, rules: SymbolRules, fills: Iterable[Mapping], account: int | None = None) -> dict:
+def order_full(order: Order, rules: SymbolRules, fills: Iterable[Mapping], account: int | None = None) -> dict:
     """newOrderRespType=FULL: RESULT plus the order's fills (the trades it took as the taker)."""
-    is_buyer = order.get("side") == "BUY"
-    owner = order.get("account") if account is None else account
+    is_buyer = order.side == Side.BUY
+    owner = order.account if account is None else account
     out = order_result(order, rules)
     out["fills"] = [fill_json(trade, rules, owner, is_buyer) for trade in fills]
     return out

@@ -9,7 +9,10 @@ diffs (`U`/`u`) chain exactly.
 
 from __future__ import annotations
 
-RESTING = frozenset({"NEW", "PARTIALLY_FILLED"})
+from ..model.enums import OrderStatus
+
+#: the statuses of an order that may rest on the book (PENDING_NEW: not placed yet)
+RESTING = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 
 class DepthView:
@@ -24,7 +27,7 @@ class DepthView:
         self.resting: dict[int, tuple[bool, int, int]] = {}  # order id -> (is_bid, price, leaves)
         self.changed: dict[tuple[bool, int], int] = {}  # (is_bid, price) -> new total, since last take
 
-    def apply(self, order_id: int, is_bid: bool, price: int, leaves: int, status: str) -> None:
+    def apply(self, order_id: int, is_bid: bool, price: int, leaves: int, status: OrderStatus) -> None:
         """Record an order's new state after Match reported it (leaves = qty - executed)."""
         old = self.resting.pop(order_id, None)
         if old is not None:

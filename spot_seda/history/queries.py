@@ -1,5 +1,6 @@
 """The history's queries, shaped as the Binance REST API asks them (allOrders, myTrades, trades,
-klines, 24-hour windows, balances)."""
+klines, 24-hour windows, balances). Orders come back as model/orders.py's Order (a NULL column: the
+field's default), the other rows as dicts of their columns."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from operator import itemgetter
 import heapq
 
 from ..model.entities import KLINE_FIELDS
+from ..model.orders import Order
 from ..model.summary import TradeSummary, summarize
 from .schema import (BALANCE_COLUMNS, MAX_LIMIT, MINUTE_MS, ORDER_COLUMNS, Store, TRADE_COLUMNS)
 
@@ -38,19 +40,20 @@ class HistoryQueries(Store):
         finally:
             self._db.execute("COMMIT")
 
-    def order(self, order_id: int) -> dict | None:
+    def order(self, order_id: int) -> Order | None:
         """One order by id, or None (also while only a stub of it is here: see CREATED)."""
         rows = self._select("orders", ORDER_COLUMNS, f"order_id = ? AND {CREATED}", (order_id,), "", 1)
-        return rows[0] if rows else None
+        return _order(rows[0]) if rows else None
 
-    def order_by_client_id(self, account: int, client_order_id: str) -> dict | None:
-        """The newest order of `account` with that client order id (ids may be reused once closed)."""
+    def order_by_client_id(self, account: int, client_order_id: str) -> Order | None:
+        """The newest order of `account` with that client order id (ids may be reused once closed; a
+        stub has no client id)."""
         rows = self._select("orders", ORDER_COLUMNS, "account = ? AND client_order_id = ?",
                             (account, client_order_id), "order_id DESC", 1)
-        return rows[0] if rows else None
+        return _order(rows[0]) if rows else None
 
     def all_orders(self, account: int, symbol: str, order_id: int | None = None, start_time: int | None = None,
-                   end_time: int | None = None, limit: int = 500) -> list[dict]:
+                   end_time: int | None = None, limit: int = 500) -> list[Order]:
         """Binance allOrders: the account's orders of a symbol, ascending by order id.
 
         With `order_id` (orders >= it) or `start_time`, the first `limit` from there; otherwise the
@@ -59,10 +62,10 @@ class HistoryQueries(Store):
         where, args = self._window(f"account = ? AND symbol = ? AND {CREATED}", [account, symbol], "order_id", order_id,
                                    "time", start_time, end_time)
         ascending = order_id is not None or start_time is not None
-        return self._ranged("orders", ORDER_COLUMNS, where, args, "order_id", ascending, limit)
+        return [_order(row) for row in self._ranged("orders", ORDER_COLUMNS, where, args, "order_id", ascending, limit)]
 
     def order_list(self, account: int, order_list_id: int | None = None,
-                   list_client_order_id: str | None = None) -> list[dict]:
+                   list_client_order_id: str | None = None) -> list[Order]:
         """The orders of one of the account's order lists, by its id or (the newest with) its client id."""
         if order_list_id is None:
             row = self._db.execute("SELECT order_list_id FROM orders WHERE account = ? AND list_client_order_id = ? "
@@ -70,11 +73,11 @@ class HistoryQueries(Store):
             if row is None:
                 return []
             order_list_id = row[0]
-        return self._select("orders", ORDER_COLUMNS, f"account = ? AND order_list_id = ? AND {CREATED}", (account, order_list_id),
-                            "order_id", 10)
+        return [_order(row) for row in self._select("orders", ORDER_COLUMNS, f"account = ? AND order_list_id = ? AND {CREATED}",
+                                                    (account, order_list_id), "order_id", 10)]
 
     def order_lists(self, account: int, from_id: int | None = None, start_time: int | None = None,
-                    end_time: int | None = None, limit: int = 500) -> list[list[dict]]:
+                    end_time: int | None = None, limit: int = 500) -> list[list[Order]]:
         """Binance allOrderList: the account's order lists (each its orders), ascending by list id;
         from `from_id` or `start_time` the first `limit`, otherwise the most recent `limit`."""
         where, args = "account = ? AND order_list_id IS NOT NULL", [account]
@@ -240,6 +243,11 @@ class HistoryQueries(Store):
                 for d in out:
                     d[name] = bool(d[name])
         return out
+
+
+def _order(row: dict) -> Order:
+    """An order row as an Order (the row's names are the change log's)."""
+    return Order.from_fields(row, row["order_id"], row["time"])
 
 
 def _clamp(limit: int) -> int:

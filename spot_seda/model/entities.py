@@ -4,7 +4,9 @@ All amounts are integers (model/fixedpoint.py, model/symbols.py): prices in 10**
 per base, quantities and asset amounts in 10**-8 units. Enums travel as Binance's names (strings).
 Timestamps are ms since the epoch, assigned by Acquiring when it accepted the command.
 
-SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquiring, increasing).
+SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquiring, increasing). An
+  order as the stages hold it, these fields typed: model/orders.py Order (created_fields writes its
+  Created entry, from_fields reads one).
   Created by Acquiring (a new-order command on OrderChangeLog, key = symbol):
     symbol, account, client_order_id, side, type, time_in_force, price (0 for MARKET), qty (base
     units; 0 for a MARKET buy by quote amount), quote_qty (quote budget of a MARKET order by
@@ -70,13 +72,6 @@ KLINE_FIELDS = (
 BALANCE_FIELDS = ("account", "asset", "available_delta", "frozen_delta", "reason", "ref")
 
 BALANCE_REASONS = ("deposit", "withdraw", "freeze", "trade", "fee", "release", "reduce")
-
-
-def stop_fields(cmd) -> list[tuple[str, int]]:
-    """A stop order's own Created fields (module doc), from its new-order command."""
-    if cmd.trailing_delta:
-        return [("stop_price", cmd.stop_price), ("trailing_delta", cmd.trailing_delta)]
-    return [("stop_price", cmd.stop_price)]
 
 
 def trade_id_of(symbol: str, trade_id: int) -> str:

@@ -29,17 +29,16 @@ class OrderType(IntEnum):
     @property
     def working_type(self) -> OrderType:
         """What the order works as once triggered (itself for the types that work at once)."""
-        return _WORKING_TYPE.get(self, self)
+        return _WORKING_TYPE[self]
 
 
-_WORKING_TYPE = {
+_TRIGGERED_AS = {
     OrderType.STOP_LOSS: OrderType.MARKET, OrderType.TAKE_PROFIT: OrderType.MARKET,
     OrderType.STOP_LOSS_LIMIT: OrderType.LIMIT, OrderType.TAKE_PROFIT_LIMIT: OrderType.LIMIT,
 }
-#: the stop order types by name (as entities carry them)
-STOP_TYPES = frozenset(t.name for t in _WORKING_TYPE)
-#: the types, by name, that work as a MARKET order: they never rest on the book
-MARKET_TYPES = frozenset({"MARKET", "STOP_LOSS", "TAKE_PROFIT"})
+_WORKING_TYPE = tuple(_TRIGGERED_AS.get(t, t) for t in OrderType)  # (by value: a tuple index is quicker)
+#: the stop order types by name (as entities carry them: Match reads them from the change log)
+STOP_TYPES = frozenset(t.name for t in OrderType if t.is_stop)
 
 
 def triggers_on_fall(type: int, side: int) -> bool:
@@ -68,10 +67,12 @@ class OrderStatus(IntEnum):
 
     @property
     def is_final(self) -> bool:
-        return OrderStatus.FILLED <= self <= OrderStatus.REJECTED
+        return _FINAL[self]
 
 
-#: the names of the final statuses (FILLED to REJECTED), as the change log and the history carry them
+_FINAL = tuple(OrderStatus.FILLED <= s <= OrderStatus.REJECTED for s in OrderStatus)
+#: the names of the final statuses (FILLED to REJECTED), as the change log carries them (Settlement
+#: reads them from it)
 FINAL_STATUSES = frozenset(s.name for s in OrderStatus if s.is_final)
 
 
@@ -83,6 +84,22 @@ class SelfTradePrevention(IntEnum):
     EXPIRE_MAKER = 2
     EXPIRE_BOTH = 3
     DECREMENT = 4
+
+
+# Binance's names of the order enums, for the edges (change log values, SQLite rows, JSON): by value
+# (SIDE_NAMES[order.side], a tuple index, no enum .name lookup) and back (SIDE_OF["BUY"], a dict).
+SIDE_NAMES = tuple(m.name for m in Side)
+ORDER_TYPE_NAMES = tuple(m.name for m in OrderType)
+TIME_IN_FORCE_NAMES = tuple(m.name for m in TimeInForce)
+ORDER_STATUS_NAMES = tuple(m.name for m in OrderStatus)
+STP_NAMES = tuple(m.name for m in SelfTradePrevention)
+SIDE_OF = dict(Side.__members__)
+ORDER_TYPE_OF = dict(OrderType.__members__)
+TIME_IN_FORCE_OF = dict(TimeInForce.__members__)
+ORDER_STATUS_OF = dict(OrderStatus.__members__)
+STP_OF = dict(SelfTradePrevention.__members__)
+assert all(tuple(m.value for m in e) == tuple(range(len(e)))
+           for e in (Side, OrderType, TimeInForce, OrderStatus, SelfTradePrevention)), "the name tuples index by value"
 
 
 class EntityType:

@@ -17,6 +17,8 @@ entry, frozen until the order ends (what it does not spend is released then). Ma
 at any later time and Acquiring cannot freeze then (the trigger's time depends on other orders), so
 the money must be held from the start; a client that wants less held sends a STOP_LOSS_LIMIT.
 
+Orders are model/orders.py's Order (enums as IntEnums); the change log gets Binance's names from it.
+
 The HTTP layer (api/rest.py) calls the command methods on the event loop thread; they return the
 result and the entries to publish, and the layer hands those to the runner. Inbound entries are
 applied by `apply` on the same thread, so no lock is needed.
@@ -37,8 +39,9 @@ from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Transfer
-from ..model.entities import ORDER_CREATED, stop_fields
-from ..model.enums import FINAL_STATUSES, MARKET_TYPES, STOP_TYPES, EntityType, OrderType, Side, Topic
+from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF,
+                           EntityType, OrderStatus, OrderType, Side, Topic)
+from ..model.orders import Order, Refused, upgraded
 from ..model.reasons import Reason
 from .accepting import CommandError, balance_entries
 from .base import Endpoint, Publish
@@ -47,13 +50,16 @@ from .orderlists import OrderListsMixin
 FEE_ACCOUNT = 0
 
 _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
+_NEW, _BUY, _SELL, _MARKET = OrderStatus.NEW, Side.BUY, Side.SELL, OrderType.MARKET
+#: Match's answer to a waiting caller: the order as of the answer, or why nothing changed
+Answer = Order | Refused
 
 
 @dataclass
 class Waiter:
     """Someone (an HTTP request) waiting for Match's answer to a command."""
 
-    callback: Callable[[dict, list[dict]], None]
+    callback: Callable[[Answer, list[dict]], None]
     fills: list[dict] | None = None  # collected trades of the order when the caller wants them
     cancel: bool = False
     amend: bool = False
@@ -61,7 +67,7 @@ class Waiter:
 
 @dataclass
 class AccountState:
-    open_orders: dict[int, dict] = field(default_factory=dict)  # order id -> order
+    open_orders: dict[int, Order] = field(default_factory=dict)  # order id -> order
     client_ids: dict[str, int] = field(default_factory=dict)  # open client order id -> order id
 
 
@@ -78,14 +84,14 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.rules = self.ctx.settings.symbol_rules()
         self.ledger = Ledger(fee_account=FEE_ACCOUNT)  # Acquiring's replica: it freezes, Settlement's changes follow
         self.accounts: dict[int, AccountState] = {}
-        self.orders: dict[int, dict] = {}  # open orders and the most recently finished ones, by id
+        self.orders: dict[int, Order] = {}  # open orders and the most recently finished ones, by id
         self.finished: deque[int] = deque()  # finished order ids, oldest first (History keeps them all)
         self.keep_finished = self.ctx.settings.node.keep_finished_orders
         self.depth = {symbol: DepthView() for symbol in self.rules}
         #: recent trades of the symbols with a PERCENT_PRICE_BY_SIDE filter (engine/avgprice.py)
         self.avg_prices = {symbol: AvgPrice(r.percent_price[1]) for symbol, r in self.rules.items() if r.percent_price}
         self.waiters: dict[int, Waiter] = {}
-        self.settling: dict[int, tuple[Waiter, dict]] = {}  # answered by Match, waiting for the release
+        self.settling: dict[int, tuple[Waiter, Answer]] = {}  # answered by Match, waiting for the release
         self.next_order_id = 1
         self.next_order_list_id = 1
         self.order_lists: dict[int, dict] = {}  # open order lists (stages/orderlists.py)
@@ -97,23 +103,27 @@ class AcquiringStage(OrderListsMixin, Endpoint):
 
     def replay_end(self, end: dict) -> None:
         end["next_order_id"] = max(end["next_order_id"], self.next_order_id)
-        end["orders"] += [(oid, o["status"], o["executed_qty"], o["cum_quote_qty"], o["update_time"])
+        end["orders"] += [(oid, ORDER_STATUS_NAMES[o.status], o.executed_qty, o.cum_quote_qty, o.update_time)
                           for oid, o in self.orders.items()]
 
     def snapshot_state(self) -> dict:
         """Without the finished orders kept for queries (History has every one): they are most of
         the state, and the snapshot is smaller and quicker to load without them."""
         state = super().snapshot_state()
-        state["orders"] = {oid: o for oid, o in self.orders.items() if o["status"] not in FINAL_STATUSES}
+        state["orders"] = {oid: o for oid, o in self.orders.items() if not o.status.is_final}
         state["finished"] = deque()
         return state
 
     def restore_state(self, state: dict) -> None:
         """(A snapshot written before the rules and the bounds were transient carries them: the
-        config's win.)"""
+        config's win. One written when orders were dicts has them as Orders from now on.)"""
         for name in self.transient:
             state.pop(name, None)
         super().restore_state(state)
+        if any(type(o) is dict for o in self.orders.values()):  # (written when orders were dicts)
+            self.orders = {oid: upgraded(o) for oid, o in self.orders.items()}
+            for acc in self.accounts.values():
+                acc.open_orders = {oid: self.orders.get(oid) or upgraded(o) for oid, o in acc.open_orders.items()}
 
     # ------------------------------------------------------------------ views
 
@@ -132,7 +142,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         """asset -> (available, frozen) in this stage's view."""
         return self.ledger.balances(account_id)
 
-    def find_order(self, account_id: int, order_id: int | None = None, client_order_id: str | None = None) -> dict | None:
+    def find_order(self, account_id: int, order_id: int | None = None,
+                   client_order_id: str | None = None) -> Order | None:
         """An order of this account by id, or an OPEN order by client id (finished ones: see History).
         Another account's order is not found."""
         if order_id is not None:
@@ -140,14 +151,14 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         else:
             oid = self.account(account_id).client_ids.get(client_order_id or "")
             order = self.orders.get(oid) if oid is not None else None
-        if order is None or order["account"] != account_id:
+        if order is None or order.account != account_id:
             return None
         return order
 
     # --------------------------------------------------------------- commands
 
     def new_order(self, cmd: NewOrder, waiter: Waiter | None = None,
-                  journaled: bool = False) -> tuple[dict, NewOrder, list[Publish]]:
+                  journaled: bool = False) -> tuple[Order, NewOrder, list[Publish]]:
         """Freeze the order's funds and send it to Match; returns the order, the accepted command (ids,
         budget and timestamp filled in: what to journal) and the entries to publish. Raises CommandError.
 
@@ -167,18 +178,18 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             # (a journaled order passed this check once; the finish of an earlier order with its
             # client id may simply not have reached this view yet in a replay)
             raise CommandError(Reason.DUPLICATE_ORDER)
-        side, type = Side[cmd.side], OrderType[cmd.type]
+        side, type = SIDE_OF[cmd.side], ORDER_TYPE_OF[cmd.type]
         now = cmd.timestamp or self.clock()
         if not replay:
             self.check_filters(cmd, now)
         qty, quote_qty = cmd.qty, cmd.quote_qty
-        market = type.working_type == OrderType.MARKET
-        if market and side == Side.BUY and not quote_qty:
+        market = type.working_type == _MARKET
+        if market and side == _BUY and not quote_qty:
             # a market buy by quantity holds all free quote as its budget until it completes
             # (microseconds; a stop: from entry until it has triggered and matched, module doc):
             # its cost is unknown until it has matched
             quote_qty = self.ledger.balance(account_id, rules.quote)[0]
-        elif market and side == Side.SELL and not qty:
+        elif market and side == _SELL and not qty:
             qty = self.ledger.balance(account_id, rules.base)[0]  # likewise: sell up to all free base
         asset, amount = order_hold(rules, side, type, cmd.price, qty, quote_qty)
         order_id = cmd.order_id or self.next_order_id
@@ -188,20 +199,16 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.next_order_id = max(self.next_order_id, order_id + 1)
         cmd = msgspec.structs.replace(cmd, qty=qty, quote_qty=quote_qty, timestamp=now, order_id=order_id,
                                       client_order_id=cmd.client_order_id or f"auto-{order_id}")
-        order = {
-            "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cmd.client_order_id,
-            "side": cmd.side, "type": cmd.type, "time_in_force": cmd.time_in_force, "price": cmd.price, "qty": qty,
-            "quote_qty": quote_qty, "stp": cmd.stp, "frozen_asset": asset, "frozen": amount, "status": "NEW",
-            "executed_qty": 0, "cum_quote_qty": 0, "time": now, "update_time": now, "working_time": -1,
-        }
-        fields = {name: order[name] for name in ORDER_CREATED}
-        if type.is_stop:
-            for name, value in stop_fields(cmd):
-                order[name] = fields[name] = value
+        stop = type.is_stop  # (only a stop order carries its stop price and trailing delta)
+        order = Order(order_id=order_id, symbol=cmd.symbol, account=account_id, client_order_id=cmd.client_order_id,
+                      side=side, type=type, time_in_force=TIME_IN_FORCE_OF[cmd.time_in_force], price=cmd.price,
+                      qty=qty, quote_qty=quote_qty, stp=STP_OF[cmd.stp], frozen_asset=asset, frozen=amount,
+                      status=_NEW, time=now, update_time=now, stop_price=cmd.stop_price if stop else 0,
+                      trailing_delta=cmd.trailing_delta if stop else 0)
         self.orders[order_id] = order
         state.open_orders[order_id] = order
         state.client_ids[cmd.client_order_id] = order_id
-        created = ChangeLogEntry(str(order_id), EntityType.ORDER, Created(fields), now, 0)
+        created = ChangeLogEntry(str(order_id), EntityType.ORDER, Created(order.created_fields()), now, 0)
         if waiter is not None:
             self.waiters[order_id] = waiter
         self.new_in_flight += 1
@@ -212,9 +219,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         MAX_NUM_ALGO_ORDERS (the account's open orders), PERCENT_PRICE_BY_SIDE (recent trades). Also
         what POST /api/v3/order/test checks beside the parameters; changes nothing."""
         rules = self.rules[cmd.symbol]
-        type = OrderType[cmd.type]
+        type = ORDER_TYPE_OF[cmd.type]
         _check_open_order_limits(self.account(cmd.account), rules, cmd.symbol, type.is_stop, extra)
-        if rules.percent_price and type.working_type != OrderType.MARKET:
+        if rules.percent_price and type.working_type != _MARKET:
             avg = self.avg_prices.get(cmd.symbol)
             if avg is not None and not avg.price_ok(cmd.side == "BUY", cmd.price, rules.price_scale,
                                                     rules.percent_price[0], now):
@@ -228,9 +235,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         reproduce (Match answers a cancel of a finished order with cancel_rejected)."""
         if not journaled:
             order = self.orders.get(cmd.order_id)
-            if order is None or order["account"] != cmd.account or cmd.order_id not in self.account(cmd.account).open_orders:
+            if order is None or order.account != cmd.account or cmd.order_id not in self.account(cmd.account).open_orders:
                 raise CommandError(Reason.UNKNOWN_ORDER)
-            cmd = Cancel(cmd.account, order["symbol"], cmd.order_id, cmd.timestamp or self.clock(),
+            cmd = Cancel(cmd.account, order.symbol, cmd.order_id, cmd.timestamp or self.clock(),
                          cmd.client_order_id, cmd.restrictions)
         now = cmd.timestamp
         fields = {"cancel_requested": True, "account": cmd.account, "symbol": cmd.symbol,
@@ -253,12 +260,12 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         if not journaled:
             order = self.orders.get(cmd.order_id)
             state = self.account(cmd.account)
-            if order is None or order["account"] != cmd.account or cmd.order_id not in state.open_orders:
+            if order is None or order.account != cmd.account or cmd.order_id not in state.open_orders:
                 raise CommandError(Reason.UNKNOWN_ORDER)
             cid = cmd.client_order_id or f"amend-{cmd.order_id}"
             if state.client_ids.get(cid, cmd.order_id) != cmd.order_id:
                 raise CommandError(Reason.DUPLICATE_ORDER)
-            cmd = Amend(cmd.account, order["symbol"], cmd.order_id, cmd.timestamp or self.clock(), cmd.qty, cid)
+            cmd = Amend(cmd.account, order.symbol, cmd.order_id, cmd.timestamp or self.clock(), cmd.qty, cid)
         fields = {"amend_requested": True, "account": cmd.account, "symbol": cmd.symbol, "new_qty": cmd.qty,
                   "amend_client_order_id": cmd.client_order_id or f"amend-{cmd.order_id}"}
         request = ChangeLogEntry(str(cmd.order_id), EntityType.ORDER, Updated(fields), cmd.timestamp, 0)
@@ -324,76 +331,77 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                 if waiter is not None and waiter.fills is not None:
                     waiter.fills.append(f | {"time": e.timestamp})
         else:
-            answered: list[tuple[int, dict]] = []
+            answered: list[tuple[int, Answer, bool]] = []
             for e in entries:
                 self._order_update(int(e.entity_id), e.field_dict(), e.timestamp, answered)
-            for order_id, order in answered:  # after the whole batch: every fill has been seen
+            for order_id, answer, settles in answered:  # after the whole batch: every fill has been seen
                 waiter = self.waiters.pop(order_id, None)
                 if waiter is None:
                     continue
-                if (order.get("status") in FINAL_STATUSES or order.get("amended")) and self.ledger.hold(order_id) is not None:
+                if settles and self.ledger.hold(order_id) is not None:
                     # answer once Settlement has returned what the order leaves frozen, so the
                     # client's next order sees the money (a market order holds all it may spend;
                     # an amended order what it no longer needs)
-                    self.settling[order_id] = (waiter, order)
+                    self.settling[order_id] = (waiter, answer)
                 else:
-                    waiter.callback(order, waiter.fills or [])
+                    waiter.callback(answer, waiter.fills or [])
 
-    def _order_update(self, order_id: int, f: dict, ts: int, answered: list[tuple[int, dict]]) -> None:
+    def _order_update(self, order_id: int, f: dict, ts: int, answered: list[tuple[int, Answer, bool]]) -> None:
+        """Apply one of Match's reports (or answers) to the order; `answered` collects (order id,
+        answer, whether it waits for Settlement's release) for the callers waiting on it."""
         waiter = self.waiters.get(order_id)
         if f.get("cancel_rejected"):  # (also for an order this view has forgotten: it finished long ago)
             self.pending_cancels.discard(order_id)
             if waiter is not None and waiter.cancel:
-                answered.append((order_id, {"reason": f["reason"]} if "reason" in f else {}))  # nothing was canceled
+                answered.append((order_id, Refused(f.get("reason", "")), False))  # nothing was canceled
             return
         if f.get("amend_rejected"):  # an amend that changed nothing
             if waiter is not None and waiter.amend:
-                answered.append((order_id, {"amend_rejected": f["reason"]}))
+                answered.append((order_id, Refused(f["reason"]), False))
             return
         order = self.orders.get(order_id)
         if order is None:
             return  # an order of an earlier incarnation (recovery is the journal's business)
         if "trailing_time" in f:  # a trailing stop started tracking prices
-            order["trailing_time"] = f["trailing_time"]
+            order.trailing_time = f["trailing_time"]
             if "status" not in f:  # (a trade activated it: nothing else changed)
                 return
         if "qty" in f:  # amended in place: its new quantity and client id
-            state = self.account(order["account"])
-            if state.client_ids.get(order["client_order_id"]) == order_id:
-                del state.client_ids[order["client_order_id"]]
-            order["qty"] = f["qty"]
-            order["client_order_id"] = f["client_order_id"]
-            if order["status"] not in FINAL_STATUSES:
-                state.client_ids[f["client_order_id"]] = order_id
+            state = self.account(order.account)
+            if state.client_ids.get(order.client_order_id) == order_id:
+                del state.client_ids[order.client_order_id]
+            order.amend(f["qty"], f["client_order_id"])
+            if not order.status.is_final:
+                state.client_ids[order.client_order_id] = order_id
         first = "frozen" in f  # Match's first report of an order repeats what it froze
-        order["status"] = f["status"]
-        order["executed_qty"] = f["executed_qty"]
-        order["cum_quote_qty"] = f["cum_quote_qty"]
-        order["update_time"] = ts
+        status = order.status = ORDER_STATUS_OF[f["status"]]
+        final = status.is_final
+        order.executed_qty = f["executed_qty"]
+        order.cum_quote_qty = f["cum_quote_qty"]
+        order.update_time = ts
         if "reason" in f:
-            order["reason"] = f["reason"]
+            order.reason = f["reason"]
         if "working_time" in f:  # it starts working (a stop: at its trigger)
-            order["working_time"] = f["working_time"]
+            order.working_time = f["working_time"]
         if "prevented_qty" in f:  # (DECREMENT self-trade prevention: no longer open, never executed)
-            order["prevented_qty"] = f["prevented_qty"]
+            order.prevented_qty = f["prevented_qty"]
         if first:
             self.new_in_flight -= 1
-        if f["status"] in FINAL_STATUSES:
+        if final:
             self.pending_cancels.discard(order_id)  # canceled, or filled before the cancel got there
-        if waiter is not None and (first or (waiter.cancel and f["status"] in FINAL_STATUSES)):
-            answered.append((order_id, dict(order)))  # the state as of this command's answer
-        elif waiter is not None and waiter.amend and f.get("amended"):
-            answered.append((order_id, dict(order, amended=True)))
-        resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
-        leaves = order["qty"] - order["executed_qty"] - order.get("prevented_qty", 0) if resting else 0
-        self.depth[order["symbol"]].apply(order_id, order["side"] == "BUY", order["price"], leaves, order["status"])
-        if order["status"] in FINAL_STATUSES:
-            if "order_list_id" in order:
+        if waiter is not None:
+            if first or (waiter.cancel and final):  # the state as of this command's answer
+                answered.append((order_id, msgspec.structs.replace(order), final))
+            elif waiter.amend and f.get("amended"):
+                answered.append((order_id, msgspec.structs.replace(order), True))
+        self.depth[order.symbol].apply(order_id, order.side == _BUY, order.price, order.book_leaves(), status)
+        if final:
+            if order.order_list_id >= 0:
                 self.list_leg_ended(order)
-            state = self.account(order["account"])
+            state = self.account(order.account)
             state.open_orders.pop(order_id, None)
-            if state.client_ids.get(order["client_order_id"]) == order_id:
-                del state.client_ids[order["client_order_id"]]
+            if state.client_ids.get(order.client_order_id) == order_id:
+                del state.client_ids[order.client_order_id]
             self.finished.append(order_id)
             while len(self.finished) > self.keep_finished:  # memory stays bounded; older ones: History
                 self.orders.pop(self.finished.popleft(), None)
@@ -408,10 +416,9 @@ def _check_open_order_limits(state: AccountState, rules, symbol: str, stop: bool
     `extra`: the other orders the same command adds (an OCO's second leg)."""
     orders = state.open_orders
     limit = rules.max_num_orders - extra
-    if len(orders) >= limit and sum(1 for o in orders.values() if o["symbol"] == symbol) >= limit:
+    if len(orders) >= limit and sum(1 for o in orders.values() if o.symbol == symbol) >= limit:
         raise CommandError(Reason.MAX_NUM_ORDERS)
-    if stop and sum(1 for o in orders.values()
-                    if o["symbol"] == symbol and o["type"] in STOP_TYPES and o["working_time"] < 0) \
+    if stop and sum(1 for o in orders.values() if o.symbol == symbol and o.type.is_stop and o.working_time < 0) \
             >= rules.max_num_algo_orders:
         raise CommandError(Reason.MAX_NUM_ALGO_ORDERS)
 

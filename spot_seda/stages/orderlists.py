@@ -20,8 +20,9 @@ from ..engine.ledger import order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created
 from ..model.commands import NewOco, NewOto, NewOtoco
-from ..model.entities import ORDER_CREATED, stop_fields
-from ..model.enums import FINAL_STATUSES, EntityType, OrderType, Side, Topic
+from ..model.enums import (ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF, EntityType, OrderStatus, OrderType, Side,
+                           Topic)
+from ..model.orders import Order
 from ..model.reasons import Reason
 from .accepting import CommandError, balance_entries
 
@@ -60,7 +61,7 @@ class OrderListsMixin:
                 self.check_filters(leg, now, extra=1)
         needs, budgets = [], []
         for leg in legs:
-            type_, side = OrderType[leg.type], Side[leg.side]
+            type_, side = ORDER_TYPE_OF[leg.type], SIDE_OF[leg.side]
             quote_qty = leg.quote_qty
             if type_.working_type == OrderType.MARKET and side == Side.BUY and not quote_qty:
                 # a market buy's budget: the quote asset left free (an OTO's: after its working order's)
@@ -106,20 +107,19 @@ class OrderListsMixin:
             leg = msgspec.structs.replace(leg, account=account_id, symbol=cmd.symbol, quote_qty=quote_qty,
                                           client_order_id=cid, timestamp=now, order_id=order_id)
             accepted_legs.append(leg)
-            order = {
-                "order_id": order_id, "symbol": cmd.symbol, "account": account_id, "client_order_id": cid,
-                "side": leg.side, "type": leg.type, "time_in_force": leg.time_in_force, "price": leg.price,
-                "qty": leg.qty, "quote_qty": quote_qty, "stp": leg.stp, "frozen_asset": frozen[n - 1][0],
-                "frozen": frozen[n - 1][1], "status": "PENDING_NEW" if kind != "OCO" and n >= 2 else "NEW",
-                "executed_qty": 0, "cum_quote_qty": 0, "time": now, "update_time": now, "working_time": -1,
-                "order_list_id": list_id, "list_client_order_id": list_cid, "contingency_type": kind,
-            }
-            fields = {name: order[name] for name in ORDER_CREATED}
-            if OrderType[leg.type].is_stop:
-                for name, value in stop_fields(leg):
-                    order[name] = fields[name] = value
-            fields.update(order_list_id=list_id, list_client_order_id=list_cid, contingency_type=kind, list_leg=n,
-                          list_legs=len(legs))
+            type_ = ORDER_TYPE_OF[leg.type]
+            stop = type_.is_stop  # (only a stop order carries its stop price and trailing delta)
+            order = Order(order_id=order_id, symbol=cmd.symbol, account=account_id, client_order_id=cid,
+                          side=SIDE_OF[leg.side], type=type_, time_in_force=TIME_IN_FORCE_OF[leg.time_in_force],
+                          price=leg.price, qty=leg.qty, quote_qty=quote_qty, stp=STP_OF[leg.stp],
+                          frozen_asset=frozen[n - 1][0], frozen=frozen[n - 1][1],
+                          status=OrderStatus.PENDING_NEW if kind != "OCO" and n >= 2 else OrderStatus.NEW,
+                          time=now, update_time=now, stop_price=leg.stop_price if stop else 0,
+                          trailing_delta=leg.trailing_delta if stop else 0, order_list_id=list_id,
+                          list_client_order_id=list_cid, contingency_type=kind)
+            fields = order.created_fields()
+            fields["list_leg"] = n
+            fields["list_legs"] = len(legs)
             if (kind == "OCO" and n == 2) or (kind == "OTOCO" and n == 3):  # (the second of an OCO pair)
                 fields["hold_of"] = ids[n - 2]
             self.orders[order_id] = order
@@ -136,11 +136,11 @@ class OrderListsMixin:
         return orders, accepted, [(Topic.ORDER, cmd.symbol, created),
                                   (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
 
-    def list_leg_ended(self, order: dict) -> None:
+    def list_leg_ended(self, order: Order) -> None:
         """A leg's final report: the list leaves the open lists once both legs have ended."""
-        lst = self.order_lists.get(order["order_list_id"])
-        if lst is not None and all(self.orders.get(i, {}).get("status") in FINAL_STATUSES for i in lst["orders"]):
-            del self.order_lists[order["order_list_id"]]
+        lst = self.order_lists.get(order.order_list_id)
+        if lst is not None and all(i in self.orders and self.orders[i].status.is_final for i in lst["orders"]):
+            del self.order_lists[order.order_list_id]
 
     def open_order_lists(self, account_id: int) -> list[dict]:
         """The account's open order lists, oldest first, each with its orders as this view has them."""

@@ -51,7 +51,8 @@ from ..engine.kline import INTERVALS, CandleBook
 from ..engine.ledger import Balance
 from ..model.changelog import JSON, ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS, TRADE_PUBLIC
-from ..model.enums import Side, Topic
+from ..model.enums import ORDER_STATUS_OF, Side, Topic
+from ..model.orders import Order, upgraded
 from .base import Endpoint
 from .pushuser import UserDataMixin
 from .pushwindows import DAY_MS, AvgPriceWindow, Rolling, open_time
@@ -137,7 +138,7 @@ class PushStage(UserDataMixin, Endpoint):
         self.depth_dirty: set[str] = set()  # symbols whose levels changed since the last tick
         self.best = {s: (None, None) for s in self.rules}
         self.depth_ts = {s: 0 for s in self.rules}
-        self.orders: dict[int, dict] = {}  # open orders (and created ones Match has not reported yet)
+        self.orders: dict[int, Order] = {}  # open orders (and created ones Match has not reported yet)
         self.order_lists: dict[int, dict] = {}  # open OCOs: list id -> its legs' statuses (listStatus)
         self.fills: dict[int, list[tuple[dict, int]]] = {}  # order id -> (trade fields, ts) awaiting its update
         self.stalled: deque[ChangeLogEntry] = deque()  # Match reports waiting for their Created entry
@@ -165,9 +166,13 @@ class PushStage(UserDataMixin, Endpoint):
                                for symbol, rules in self.rules.items()]
 
     def restore_state(self, state: dict) -> None:
-        """(A snapshot written before Balance keeps balances as [free, locked] lists.)"""
+        """(A snapshot written before Balance keeps balances as [free, locked] lists; one written when
+        orders were dicts, its orders and its lists' leg statuses by name.)"""
         super().restore_state(state)
         self.balances = {key: Balance(*b) if type(b) is list else b for key, b in self.balances.items()}
+        self.orders = {oid: upgraded(o) for oid, o in self.orders.items()}
+        for lst in self.order_lists.values():
+            lst["legs"] = {i: ORDER_STATUS_OF[s] if type(s) is str else s for i, s in lst["legs"].items()}
 
     # ------------------------------------------------------------------ dispatch
 

@@ -1,8 +1,8 @@
 """Push's user data: executionReport and listStatus from the order updates (Acquiring's Created
 entries, Match's reports, in Match's order; a report that overtakes its order's Created entry waits
 for it), outboundAccountPosition and balanceUpdate from the balance changes, each on its account's
-stream. PushStage (stages/push.py) mixes this in; the state it keeps (orders, order lists, fills,
-balances) is the stage's, rebuilt from the change log like the rest.
+stream. PushStage (stages/push.py) mixes this in; the state it keeps (orders, model/orders.py's
+Order, order lists, fills, balances) is the stage's, rebuilt from the change log like the rest.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import logging
 from ..binance import streams as S
 from ..engine.ledger import Balance
 from ..model.changelog import ChangeLogEntry, Created
-from ..model.enums import FINAL_STATUSES, MARKET_TYPES
+from ..model.enums import ORDER_STATUS_OF, OrderStatus, Side
+from ..model.orders import Order
 from ..model.reasons import Reason
 from ..model.symbols import fee_on
 
@@ -22,6 +23,9 @@ log = logging.getLogger("spot_seda.push")
 MAX_STALLED = 100_000
 
 USER_PREFIX = "user:"
+_NEW, _PENDING_NEW, _FILLED, _PARTIALLY_FILLED = (OrderStatus.NEW, OrderStatus.PENDING_NEW, OrderStatus.FILLED,
+                                                  OrderStatus.PARTIALLY_FILLED)
+_REJECTED, _BUY = OrderStatus.REJECTED, Side.BUY
 
 
 def user_stream(account: int) -> str:
@@ -38,14 +42,12 @@ class UserDataMixin:
         for e in entries:
             change = e.change_type
             if type(change) is Created:  # Acquiring: a new order
-                order = dict(change.fields)  # its own copy: the entry's fields are shared
-                order.update(order_id=int(e.entity_id), time=e.timestamp, executed_qty=0, cum_quote_qty=0,
-                             working_time=-1)
-                orders[order["order_id"]] = order
-                if "order_list_id" in order:
-                    lst = self.order_lists.setdefault(order["order_list_id"], {"legs": {}, "cids": {}, "started": False})
-                    lst["legs"][order["order_id"]] = None  # (no report from Match yet)
-                    lst["cids"][order["order_id"]] = order["client_order_id"]
+                order_id = int(e.entity_id)
+                order = orders[order_id] = Order.from_fields(e.field_dict(), order_id, e.timestamp)
+                if order.order_list_id >= 0:
+                    lst = self.order_lists.setdefault(order.order_list_id, {"legs": {}, "cids": {}, "started": False})
+                    lst["legs"][order_id] = None  # (no report from Match yet)
+                    lst["cids"][order_id] = order.client_order_id
                 continue
             f = e.field_dict()
             if "cancel_requested" in f or f.get("cancel_rejected") or "amend_requested" in f or f.get("amend_rejected"):
@@ -67,41 +69,42 @@ class UserDataMixin:
         """Apply one Match report of an order: executionReports, then the depth view."""
         order = self.orders[order_id]
         if "trailing_time" in f:  # a trailing stop started tracking prices (Binance: no event of its own)
-            order["trailing_time"] = f["trailing_time"]
+            order.trailing_time = f["trailing_time"]
             if "status" not in f:  # (a trade activated it: nothing else changed)
                 return
-        symbol = order["symbol"]
+        symbol = order.symbol
         rules = self.rules[symbol]
         sink = self.sink
         if not self.users:  # nobody listens to any user data stream
             stream, wanted = "", False
         else:
-            stream = user_stream(order["account"])
+            stream = user_stream(order.account)
             wanted = sink.wants(stream)
         first = "frozen" in f  # Match's first report of an order repeats what it was created with
         starts = "working_time" in f  # it starts working: at once, or a stop order at its trigger
         if starts:
-            order["working_time"] = f["working_time"]
-        status = f["status"]
+            order.working_time = f["working_time"]
+        status = ORDER_STATUS_OF[f["status"]]
         # a LIMIT_MAKER that would take, a stop that would trigger: answered as an error, never live
-        silent = status == "REJECTED" and f.get("reason") in (Reason.WOULD_TAKE, Reason.WOULD_TRIGGER)
+        silent = status == _REJECTED and f.get("reason") in (Reason.WOULD_TAKE, Reason.WOULD_TRIGGER)
         if wanted and (first or starts) and not silent:
             # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests);
             # an OTO's pending order is PENDING_NEW, then NEW when placed
-            order["status"] = "PENDING_NEW" if status == "PENDING_NEW" else "NEW"
+            order.status = _PENDING_NEW if status == _PENDING_NEW else _NEW
             self.sink.send(stream, S.execution_report(rules, order, "NEW", ts, seq))
         # The fills this report accounts for, up to its executed_qty: an order may be reported twice in
         # one command (a maker, or the taker, touched again by a stop the command triggered), and
         # in a replay a later command's fills may already be here (a pending stop's, for its trigger)
         pending = self.fills.get(order_id)
         used = 0
+        executed = f["executed_qty"]
         for trade, trade_ts in pending or ():
-            if order["executed_qty"] >= f["executed_qty"]:
+            if order.executed_qty >= executed:
                 break
             used += 1
             qty, quote = trade["qty"], trade["quote_qty"]
-            order["executed_qty"] += qty
-            order["cum_quote_qty"] += quote
+            order.executed_qty += qty
+            order.cum_quote_qty += quote
             if not wanted:
                 continue
             is_buyer = trade["buyer_order_id"] == order_id
@@ -112,8 +115,8 @@ class UserDataMixin:
             else:
                 fee = fee_on(quote, rules.maker_fee_ppm if maker else rules.taker_fee_ppm)
                 asset = rules.quote
-            done = order["executed_qty"] == f["executed_qty"] and status == "FILLED"
-            order["status"] = "FILLED" if done else "PARTIALLY_FILLED"
+            done = order.executed_qty == executed and status == _FILLED
+            order.status = _FILLED if done else _PARTIALLY_FILLED
             fill = S.Fill(trade["trade_id"], qty, trade["price"], quote, fee, asset, maker)
             self.sink.send(stream, S.execution_report(rules, order, "TRADE", trade_ts, seq, fill))
         if used:
@@ -121,62 +124,60 @@ class UserDataMixin:
                 del self.fills[order_id]
             else:
                 del pending[:used]
-        order["status"] = status
-        order["executed_qty"] = f["executed_qty"]
-        order["cum_quote_qty"] = f["cum_quote_qty"]
-        if f.get("prevented_qty", 0) > order.get("prevented_qty", 0):  # DECREMENT self-trade prevention
-            order["last_prevented_qty"] = f["prevented_qty"] - order.get("prevented_qty", 0)
-            order["prevented_qty"] = f["prevented_qty"]
-            if wanted and status not in S.END_EXECUTION:  # it stays open: its prevention reported alone
+        order.status = status
+        order.executed_qty = executed
+        order.cum_quote_qty = f["cum_quote_qty"]
+        end = S.END_EXECUTION[status]  # (None for a status that does not end the order)
+        if f.get("prevented_qty", 0) > order.prevented_qty:  # DECREMENT self-trade prevention
+            order.last_prevented_qty = f["prevented_qty"] - order.prevented_qty
+            order.prevented_qty = f["prevented_qty"]
+            if wanted and end is None:  # it stays open: its prevention reported alone
                 self.sink.send(stream, S.execution_report(rules, order, "TRADE_PREVENTION", ts, seq))
         if "cancel_client_order_id" in f:  # Match's CANCELED report names the cancel: its report's "c"
-            order["cancel_client_order_id"] = f["cancel_client_order_id"]
+            order.cancel_client_order_id = f["cancel_client_order_id"]
         if "qty" in f:  # amended in place (engine/amend.py): Binance's REPLACED, "C" the id it had
-            order["replaced_client_order_id"] = order["client_order_id"]
-            order["qty"], order["client_order_id"] = f["qty"], f["client_order_id"]
+            order.replaced_client_order_id = order.client_order_id
+            order.amend(f["qty"], f["client_order_id"])
             if wanted:
                 self.sink.send(stream, S.execution_report(rules, order, "REPLACED", ts, seq))
-        if wanted and not silent and status in S.END_EXECUTION:
-            self.sink.send(stream, S.execution_report(rules, order, S.END_EXECUTION[status], ts, seq))
+        if wanted and not silent and end is not None:
+            self.sink.send(stream, S.execution_report(rules, order, end, ts, seq))
         # the depth view, exactly as Acquiring keeps it (stages/acquiring.py _order_update)
-        resting = order["type"] not in MARKET_TYPES and order["time_in_force"] == "GTC" and order["working_time"] >= 0
-        leaves = order["qty"] - order["executed_qty"] - order.get("prevented_qty", 0) if resting else 0
         view = self.depth[symbol]
         before = view.update_id
-        view.apply(order_id, order["side"] == "BUY", order["price"], leaves, status)
+        view.apply(order_id, order.side == _BUY, order.price, order.book_leaves(), status)
         if view.update_id != before:
             self.depth_dirty.add(symbol)
             self.depth_ts[symbol] = ts
-        if "order_list_id" in order:
+        if order.order_list_id >= 0:
             self._list_status(order, status, ts, stream if wanted else "")
-        if status in FINAL_STATUSES:
+        if status.is_final:
             del self.orders[order_id]
 
-    def _list_status(self, order: dict, status: str, ts: int, stream: str) -> None:
+    def _list_status(self, order: Order, status: OrderStatus, ts: int, stream: str) -> None:
         """listStatus when an OCO's legs have both been placed (or refused) and when both have ended."""
-        lst = self.order_lists.get(order["order_list_id"])
+        lst = self.order_lists.get(order.order_list_id)
         if lst is None:
             return
         legs = lst["legs"]
-        legs[order["order_id"]] = status
+        legs[order.order_id] = status
         if None in legs.values():
             return
-        ended = all(s in FINAL_STATUSES for s in legs.values())
+        ended = all(s.is_final for s in legs.values())
         if lst["started"] and not ended:
             return
         if stream:
             if not lst["started"]:
-                kind = ("ALL_DONE", "REJECT") if all(s == "REJECTED" for s in legs.values()) else ("EXEC_STARTED",
-                                                                                                   "EXECUTING")
+                kind = ("ALL_DONE", "REJECT") if all(s == _REJECTED for s in legs.values()) else ("EXEC_STARTED",
+                                                                                                  "EXECUTING")
             else:
                 kind = ("ALL_DONE", "ALL_DONE")
             ids = [(i, lst["cids"][i]) for i in sorted(legs)]
-            self.sink.send(stream, S.list_status_event(order["symbol"], order["order_list_id"],
-                                                       order.get("list_client_order_id", ""), *kind, ts, ids,
-                                                       order.get("contingency_type", "OCO")))
+            self.sink.send(stream, S.list_status_event(order.symbol, order.order_list_id, order.list_client_order_id,
+                                                       *kind, ts, ids, order.contingency_type or "OCO"))
         lst["started"] = True
         if ended:
-            del self.order_lists[order["order_list_id"]]
+            del self.order_lists[order.order_list_id]
 
     # ------------------------------------------------------------------ balances
 

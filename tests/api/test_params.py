@@ -13,6 +13,7 @@ from spot_seda.binance import orderparams as O, params as P, queryparams as Q
 from spot_seda.binance.errors import ApiError
 from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
 from spot_seda.model.fixedpoint import MAX_UNITS, to_units
+from spot_seda.model.orders import Order
 from spot_seda.model.symbols import SymbolRules, SymbolSpec, TrailingDelta
 
 RULES = {
@@ -403,7 +404,9 @@ def test_order_ref():
 
 
 def test_order_matches_ref():
-    order = {"order_id": 3, "client_order_id": "abc"}
+    order = Order.from_fields({"symbol": "BTCUSDT", "account": 1, "client_order_id": "abc", "side": "BUY", "type": "LIMIT",
+                               "time_in_force": "GTC", "price": 1, "qty": 1, "quote_qty": 0, "stp": "NONE",
+                               "frozen_asset": "USDT", "frozen": 1, "status": "NEW"}, 3, 0)
     assert O.order_matches_ref(order, 3, None) and O.order_matches_ref(order, None, "abc")
     assert O.order_matches_ref(order, 3, "abc")
     assert not O.order_matches_ref(order, 3, "abd") and not O.order_matches_ref(order, 4, None)

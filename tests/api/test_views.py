@@ -14,6 +14,7 @@ from spot_seda.binance import marketviews as MV, views as V
 from spot_seda.engine.ledger import Ledger
 from spot_seda.model.summary import summarize
 from spot_seda.model.enums import Side
+from spot_seda.model.orders import Order
 from spot_seda.model.symbols import SymbolRules, SymbolSpec
 
 BTC = SymbolRules(SymbolSpec(symbol="BTCUSDT", base="BTC", quote="USDT", price_decimals=2, tick_size="0.01",
@@ -30,13 +31,22 @@ RESULT_FIELDS = ACK_FIELDS + ["price", "origQty", "executedQty", "origQuoteOrder
                               "timeInForce", "type", "side", "workingTime", "selfTradePreventionMode"]
 
 
-def order(**over) -> dict:
+def row(**over) -> dict:
+    """An order by the change log's (and the History's) names."""
     o = {"order_id": 7, "symbol": "BTCUSDT", "account": 1, "client_order_id": "c7", "side": "BUY", "type": "LIMIT",
          "time_in_force": "GTC", "price": 3_000_001, "qty": 150_000, "quote_qty": 0, "stp": "NONE",
          "frozen_asset": "USDT", "frozen": 1, "status": "PARTIALLY_FILLED", "executed_qty": 50_000,
          "cum_quote_qty": 1_500_000_500, "time": 1000, "update_time": 1005, "working_time": 1001}
     o.update(over)
     return o
+
+
+def as_order(fields: dict) -> Order:
+    return Order.from_fields(fields, fields["order_id"], fields["time"])
+
+
+def order(**over) -> Order:
+    return as_order(row(**over))
 
 
 def trade(**over) -> dict:
@@ -71,18 +81,19 @@ def test_order_json():
     # stub rows: history/queries.py CREATED)
     for missing in ("side", "type"):
         with pytest.raises(KeyError):
-            V.order_json({k: v for k, v in order().items() if k != missing}, BTC)
+            V.order_json(as_order({k: v for k, v in row().items() if k != missing}), BTC)
 
 
 def test_stop_orders_show_their_stop_price_and_work_from_their_trigger():
-    pending = order(type="STOP_LOSS_LIMIT", stop_price=2_950_000, status="NEW", executed_qty=0, cum_quote_qty=0,
-                    working_time=-1)
+    pending_row = row(type="STOP_LOSS_LIMIT", stop_price=2_950_000, status="NEW", executed_qty=0, cum_quote_qty=0,
+                      working_time=-1)
+    pending = as_order(pending_row)
     j = V.order_json(pending, BTC)
     assert list(j) == ORDER_FIELDS
     assert (j["stopPrice"], j["isWorking"], j["workingTime"], j["type"]) == ("29500.00000000", False, -1, "STOP_LOSS_LIMIT")
-    assert V.order_json(pending | {"working_time": None}, BTC)["workingTime"] == -1  # a History row: NULL
-    assert V.order_json(pending | {"status": "CANCELED"}, BTC)["isWorking"] is False  # canceled before its trigger
-    triggered = V.order_json(pending | {"working_time": 1004}, BTC)
+    assert V.order_json(as_order(pending_row | {"working_time": None}), BTC)["workingTime"] == -1  # a History row: NULL
+    assert V.order_json(as_order(pending_row | {"status": "CANCELED"}), BTC)["isWorking"] is False  # canceled before its trigger
+    triggered = V.order_json(as_order(pending_row | {"working_time": 1004}), BTC)
     assert (triggered["isWorking"], triggered["workingTime"]) == (True, 1004)
     # a new order's and a cancel's answers carry stopPrice for stop orders only (Binance's conditional field)
     result = V.order_result(pending, BTC)
@@ -101,21 +112,23 @@ def test_trailing_stops_show_their_delta_and_when_they_started_tracking():
     (a History row's NULL too), in every order view and answer; the executionReport's "d" / "D"."""
     from spot_seda.binance.streams import execution_report
 
-    waiting = order(type="STOP_LOSS_LIMIT", stop_price=2_950_000, trailing_delta=250, status="NEW", executed_qty=0,
-                    cum_quote_qty=0, working_time=-1)
-    tracking = waiting | {"trailing_time": 1003}
+    waiting_row = row(type="STOP_LOSS_LIMIT", stop_price=2_950_000, trailing_delta=250, status="NEW", executed_qty=0,
+                      cum_quote_qty=0, working_time=-1)
+    waiting, tracking = as_order(waiting_row), as_order(waiting_row | {"trailing_time": 1003})
     for view in (V.order_json(waiting, BTC), V.order_result(waiting, BTC), V.cancel_json(waiting, BTC, "x", 1)):
         assert (view["trailingDelta"], view["trailingTime"]) == (250, -1)
-    assert V.order_json(waiting | {"trailing_time": None}, BTC)["trailingTime"] == -1
+    assert V.order_json(as_order(waiting_row | {"trailing_time": None}), BTC)["trailingTime"] == -1
     j = V.order_json(tracking, BTC)
     assert list(j) == ORDER_FIELDS + ["trailingDelta", "trailingTime"]
     assert (j["trailingDelta"], j["trailingTime"], j["isWorking"], j["stopPrice"]) == (250, 1003, False, "29500.00000000")
     plain = order(type="STOP_LOSS_LIMIT", stop_price=2_950_000, working_time=-1)
     for view in (V.order_json(plain, BTC), V.order_result(plain, BTC), V.order_json(order(), BTC)):
         assert "trailingDelta" not in view and "trailingTime" not in view
-    report = execution_report(BTC, tracking | {"order_id": 1, "time": 1000}, "NEW", 1003, 1)
+    report = execution_report(BTC, as_order(waiting_row | {"trailing_time": 1003, "order_id": 1, "time": 1000}), "NEW",
+                              1003, 1)
     assert (report["d"], report["D"]) == (250, 1003)
-    assert "d" not in execution_report(BTC, plain | {"order_id": 2, "time": 1000}, "NEW", 1003, 1)
+    assert "d" not in execution_report(BTC, order(type="STOP_LOSS_LIMIT", stop_price=2_950_000, working_time=-1,
+                                                  order_id=2, time=1000), "NEW", 1003, 1)
 
 
 def test_market_order_quantities():

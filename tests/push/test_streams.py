@@ -12,6 +12,7 @@ import pytest
 
 from spot_seda.binance import streams as S
 from spot_seda.engine.kline import INTERVALS, bucket
+from spot_seda.model.orders import Order
 from spot_seda.stages.push import SAME_CANDLE
 from spot_seda.listenkeys import ListenKeys, looks_like_key
 from spot_seda.runtime.inproc import InprocPipeline
@@ -69,17 +70,18 @@ def test_payloads_use_binance_field_letters_and_exact_decimals():
                  "b": [["50000.00000000", "0.00000000"]], "a": [["50001.00000000", "1.00000000"]]}
     order = {"order_id": 3, "symbol": "BTCUSDT", "client_order_id": "c1", "side": "BUY", "type": "LIMIT",
              "time_in_force": "GTC", "qty": 10**8, "quote_qty": 0, "price": 5_000_000, "status": "NEW",
-             "executed_qty": 0, "cum_quote_qty": 0, "time": 9, "working_time": 9, "stp": "NONE"}
-    r = S.execution_report(rules, order, "NEW", 9, 1)
+             "executed_qty": 0, "cum_quote_qty": 0, "time": 9, "working_time": 9, "stp": "NONE",
+             "account": 1, "frozen_asset": "USDT", "frozen": 0}
+    r = S.execution_report(rules, as_order(order), "NEW", 9, 1)
     assert set(r) >= set("eEscSofqpPFgCxXrilzLnNTtIwmMOZYQWV") and r["w"] is True and r["x"] == "NEW"
     assert r["P"] == "0.00000000"
     # a stop order: its stop price in "P"; not working ("w" false, no "W") until its trigger
     stop = order | {"type": "STOP_LOSS_LIMIT", "stop_price": 4_900_050, "working_time": -1}
-    r = S.execution_report(rules, stop, "NEW", 9, 1)
+    r = S.execution_report(rules, as_order(stop), "NEW", 9, 1)
     assert (r["o"], r["P"], r["w"], "W" in r) == ("STOP_LOSS_LIMIT", "49000.50000000", False, False)
-    r = S.execution_report(rules, stop | {"working_time": 12}, "NEW", 12, 2)
+    r = S.execution_report(rules, as_order(stop | {"working_time": 12}), "NEW", 12, 2)
     assert (r["P"], r["w"], r["W"]) == ("49000.50000000", True, 12)
-    r = S.execution_report(rules, stop | {"type": "STOP_LOSS", "price": 0, "working_time": 12}, "NEW", 12, 2)
+    r = S.execution_report(rules, as_order(stop | {"type": "STOP_LOSS", "price": 0, "working_time": 12}), "NEW", 12, 2)
     assert (r["w"], "W" in r, r["q"], r["Q"]) == (False, False, "1.00000000", "0.00000000")  # a market order: never on the book
 
 
@@ -159,6 +161,11 @@ def test_listen_keys_live_sixty_minutes_from_the_last_keepalive(tmp_path):
     assert fresh != key and ListenKeys(tmp_path, clock=lambda: now[0]).account_of(fresh) == 7  # another process
     assert keys.close(fresh) and keys.account_of(fresh) is None and not keys.close(fresh)
     assert keys.account_of("x" * 64) is None
+
+
+def as_order(fields: dict) -> Order:
+    """Push's Order from the change log's names (as its Created entry gives them)."""
+    return Order.from_fields(fields, fields["order_id"], fields["time"])
 
 
 class Recorder:
@@ -241,13 +248,13 @@ def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
     assert len(trades) > 100 and len(fills) == 2 * len(trades)
     for stream, ev in reports:
         order = acquiring.orders.get(ev["i"])
-        assert order is None or stream == f"user:{order['account']}"
+        assert order is None or stream == f"user:{order.account}"
     final = {}
     for _s, ev in reports:
         final[ev["i"]] = ev
     for order_id, ev in final.items():
         order = acquiring.orders[order_id]
-        assert ev["X"] == order["status"] and D(ev["z"]) * 10**8 == order["executed_qty"], (ev, order)
+        assert ev["X"] == order.status.name and D(ev["z"]) * 10**8 == order.executed_qty, (ev, order)
     assert not push.stalled and not push.fills
     # +08:00 candles: each event's trades (its f..L, from the trade stream) lie in its local interval
     # and make its numbers; an interval the offset does not move is the UTC candle itself
@@ -272,20 +279,20 @@ def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
     by_order: dict[int, list[dict]] = {}
     for _s, ev in reports:
         by_order.setdefault(ev["i"], []).append(ev)
-    stops = [o for o in acquiring.orders.values() if o["type"] in STOP_KINDS]
+    stops = [o for o in acquiring.orders.values() if o.type.name in STOP_KINDS]
     assert len(stops) > 100 or make is not stop_commands
     for o in stops:
-        if o.get("reason") == "would_trigger":  # an error to its client, never on a stream
-            assert o["order_id"] not in by_order
+        if o.reason == "would_trigger":  # an error to its client, never on a stream
+            assert o.order_id not in by_order
             continue
-        evs = by_order[o["order_id"]]
+        evs = by_order[o.order_id]
         assert (evs[0]["x"], evs[0]["w"], "W" in evs[0]) == ("NEW", False, False)
-        assert D(evs[0]["P"]) * 100 == o["stop_price"] and evs[0]["o"] == o["type"]
+        assert D(evs[0]["P"]) * 100 == o.stop_price and evs[0]["o"] == o.type.name
         triggers = [ev for ev in evs[1:] if ev["x"] == "NEW"]
-        assert len(triggers) == (o["working_time"] >= 0), evs
+        assert len(triggers) == (o.working_time >= 0), evs
         for ev in triggers:  # working on the book ("w", "W") as a GTC limit order, as a LIMIT's NEW
-            on_book = o["type"].endswith("_LIMIT") and o["time_in_force"] == "GTC"
-            assert (ev["w"], ev.get("W")) == (on_book, o["working_time"] if on_book else None)
+            on_book = o.type.name.endswith("_LIMIT") and o.time_in_force.name == "GTC"
+            assert (ev["w"], ev.get("W")) == (on_book, o.working_time if on_book else None)
         if triggers:  # no fill before its trigger
             assert evs.index(triggers[0]) == 1
         else:

@@ -64,15 +64,15 @@ def test_ocos_give_byte_identical_change_logs_live_from_the_journal_and_over_shm
     acquiring = pipeline.stage("acquiring-0")
     acquiring.ledger.check_invariants()
     assert not acquiring.ledger.negative()
-    legs_done = [o for o in acquiring.orders.values() if "order_list_id" in o and o["status"] in ("FILLED", "CANCELED")]
-    assert sum(o["status"] == "FILLED" for o in legs_done) > 5 and sum(o["status"] == "CANCELED" for o in legs_done) > 5
+    legs_done = [o for o in acquiring.orders.values() if o.order_list_id >= 0 and o.status.name in ("FILLED", "CANCELED")]
+    assert sum(o.status.name == "FILLED" for o in legs_done) > 5 and sum(o.status.name == "CANCELED" for o in legs_done) > 5
     assert sum(type(c) is NewOto for c in journal) > 20 and sum(type(c) is NewOtoco for c in journal) > 10
     otoco_pairs = [(acquiring.orders[c.legs[1].order_id], acquiring.orders[c.legs[2].order_id]) for c in journal
                    if type(c) is NewOtoco]
-    assert any(a["working_time"] >= 0 for a, _ in otoco_pairs)  # pairs placed when their working orders filled
+    assert any(a.working_time >= 0 for a, _ in otoco_pairs)  # pairs placed when their working orders filled
     pending = [acquiring.orders[c.legs[1].order_id] for c in journal if type(c) is NewOto]
-    placed = [o for o in pending if o["working_time"] >= 0 or o["type"] == "TAKE_PROFIT_LIMIT" and o["status"] == "NEW"]
-    canceled = [o for o in pending if o["status"] == "CANCELED" and o["working_time"] < 0]
+    placed = [o for o in pending if o.working_time >= 0 or o.type.name == "TAKE_PROFIT_LIMIT" and o.status.name == "NEW"]
+    canceled = [o for o in pending if o.status.name == "CANCELED" and o.working_time < 0]
     assert len(placed) > 10 and canceled, (len(placed), len(canceled))  # placed, and gone with their working order
     replayed, _, again = run(tmp_path, "replayed", [], journal=journal)
     assert replayed == first

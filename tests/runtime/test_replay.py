@@ -98,7 +98,7 @@ def test_any_session_replays_from_its_journal_to_the_live_bytes(tmp_path_factory
 def triggered_stops(pipeline) -> int:
     """Stop orders that started working (Match reported their trigger), as Acquiring saw them."""
     orders = pipeline.stage("acquiring-0").orders.values()
-    return sum(o["type"] in STOP_KINDS and o["working_time"] >= 0 for o in orders)
+    return sum(o.type.name in STOP_KINDS and o.working_time >= 0 for o in orders)
 
 
 def test_stop_orders_give_byte_identical_change_logs_live_and_from_their_journal(tmp_path):
@@ -134,10 +134,10 @@ def test_trailing_stops_give_the_same_bytes_live_from_their_journal_and_from_sna
     cmds = stop_commands(33, 1200, trailing=True)
     whole, journal, pipeline = run(tmp_path, "whole", cmds)
     assert run(tmp_path, "again", cmds)[0] == whole
-    trailing = [o for o in pipeline.stage("acquiring-0").orders.values() if o.get("trailing_delta")]
+    trailing = [o for o in pipeline.stage("acquiring-0").orders.values() if o.trailing_delta]
     assert len(trailing) > 80, len(trailing)
-    assert sum(o.get("trailing_time", -1) >= 0 for o in trailing) > 60  # they started tracking ...
-    assert sum(o["working_time"] >= 0 for o in trailing) > 30  # ... and triggered
+    assert sum(o.trailing_time >= 0 for o in trailing) > 60  # they started tracking ...
+    assert sum(o.working_time >= 0 for o in trailing) > 30  # ... and triggered
     assert whole.count(b'"trailing_time"') > 60
     assert run(tmp_path, "replayed", [], journal=journal)[0] == whole
     _, first_half, _ = run(tmp_path, "first", cmds[:600])

@@ -22,17 +22,17 @@ def test_acquiring_keeps_at_most_keep_finished_orders(tmp_path):
     pipeline = InprocPipeline(settings)
     acquiring = pipeline.stage("acquiring-0")
     apply_commands(pipeline, commands(7, 600), journaled=False)
-    kept = [o for o in acquiring.orders.values() if o["status"] in FINAL]
-    opened = [o for o in acquiring.orders.values() if o["status"] not in FINAL]
+    kept = [o for o in acquiring.orders.values() if o.status.name in FINAL]
+    opened = [o for o in acquiring.orders.values() if o.status.name not in FINAL]
     finished = acquiring.next_order_id - 1 - len(opened)
     assert finished > 5 * cap  # far more went through than the cap
     assert len(kept) == len(acquiring.finished) == cap
-    assert {o["order_id"] for o in kept} == set(acquiring.finished)  # the most recent ones
-    assert all(o["order_id"] in acquiring.account(o["account"]).open_orders for o in opened)  # open ones all stay
+    assert {o.order_id for o in kept} == set(acquiring.finished)  # the most recent ones
+    assert all(o.order_id in acquiring.account(o.account).open_orders for o in opened)  # open ones all stay
     # an order it forgot is the history's: found there, finished
     forgotten = next(i for i in range(1, acquiring.next_order_id) if i not in acquiring.orders)
     with History(tmp_path / "history.sqlite", readonly=True) as history:
-        assert history.order(forgotten)["status"] in FINAL
+        assert history.order(forgotten).status.name in FINAL
 
 
 def test_push_keeps_a_day_of_minutes_with_nobody_asking():

@@ -16,7 +16,13 @@ from spot_seda.history import History, HistoryError
 from spot_seda.model.changelog import ChangeLogEntry, Deleted, created, updated
 from spot_seda.model.entities import KLINE_FIELDS, TRADE_CREATED, balance_id_of
 from spot_seda.model.enums import EntityType
+from spot_seda.model.orders import Order
 from tests.stages.entries import T0, balance, dump, kline, order_new, order_report, trade
+
+def as_order(row: dict) -> Order:
+    """An order row (by the change log's names, None for NULL) as the queries give it back."""
+    return Order.from_fields(row, row["order_id"], row["time"])
+
 
 @pytest.fixture
 def history(tmp_path):
@@ -36,11 +42,11 @@ def test_every_entity_is_read_back_exactly(history):
                                                                        "freeze", 7, ts=T0 + 1)])
     history.apply([order_report(7, "FILLED", 100_000, 5_000_000_000, T0 + 5, account=3, working_time=T0 + 5)])
 
-    expected_order = new.field_dict() | {"order_id": 7, "executed_qty": 100_000, "cum_quote_qty": 5_000_000_000,
+    expected_order = as_order(new.field_dict() | {"order_id": 7, "executed_qty": 100_000, "cum_quote_qty": 5_000_000_000,
                                          "time": T0, "update_time": T0 + 5, "working_time": T0 + 5,
                                          "status": "FILLED", "reason": None, "stop_price": None,
                                          "prevented_qty": 0, "order_list_id": None, "list_client_order_id": None,
-                                         "contingency_type": None, "trailing_delta": None, "trailing_time": None}
+                                         "contingency_type": None, "trailing_delta": None, "trailing_time": None})
     assert history.order(7) == expected_order
     assert history.order_by_client_id(3, "c7") == expected_order
     assert history.order(8) is None and history.order_by_client_id(4, "c7") is None
@@ -60,25 +66,25 @@ def test_every_entity_is_read_back_exactly(history):
 def test_a_stop_order_keeps_its_stop_price_and_starts_working_at_its_trigger(history):
     history.apply([order_new(9, type="STOP_LOSS_LIMIT", stop_price=4_900_000, ts=T0),
                    order_report(9, "NEW", 0, 0, T0)])  # placed: no working_time yet
-    assert (history.order(9)["stop_price"], history.order(9)["working_time"]) == (4_900_000, None)
+    assert (history.order(9).stop_price, history.order(9).working_time) == (4_900_000, -1)  # (NULL: none)
     history.apply([order_report(9, "NEW", 0, 0, T0 + 7, working_time=T0 + 7)])  # triggered
-    assert (history.order(9)["stop_price"], history.order(9)["working_time"]) == (4_900_000, T0 + 7)
+    assert (history.order(9).stop_price, history.order(9).working_time) == (4_900_000, T0 + 7)
 
 
 def test_a_trailing_stop_keeps_its_delta_and_when_it_started_tracking(history):
     history.apply([order_new(9, type="STOP_LOSS", stop_price=4_900_000, trailing_delta=100, ts=T0),
                    order_report(9, "NEW", 0, 0, T0)])  # placed with an activation price: not tracking yet
-    assert (history.order(9)["trailing_delta"], history.order(9)["trailing_time"]) == (100, None)
+    assert (history.order(9).trailing_delta, history.order(9).trailing_time) == (100, -1)
     started = updated("9", EntityType.ORDER, T0 + 3, 99, trailing_time=T0 + 3, account=1, symbol="BTCUSDT")
     history.apply([started])  # a trade reached the activation price: an entry of its own, no status
     history.apply([started, updated("9", EntityType.ORDER, T0 + 9, 100, trailing_time=T0 + 9, account=1,
                                     symbol="BTCUSDT")])  # replayed, and a later one: the first time stays
     row = history.order(9)
-    assert (row["status"], row["trailing_delta"], row["trailing_time"], row["working_time"]) == ("NEW", 100, T0 + 3, None)
+    assert (row.status.name, row.trailing_delta, row.trailing_time, row.working_time) == ("NEW", 100, T0 + 3, -1)
     # one without an activation price tracks from its first report on
     history.apply([order_new(10, type="TAKE_PROFIT", stop_price=0, trailing_delta=50, ts=T0),
                    order_report(10, "NEW", 0, 0, T0, trailing_time=T0)])
-    assert (history.order(10)["trailing_delta"], history.order(10)["trailing_time"]) == (50, T0)
+    assert (history.order(10).trailing_delta, history.order(10).trailing_time) == (50, T0)
 
 
 def test_a_file_with_running_balance_totals_loses_them_and_still_sums(tmp_path):
@@ -108,7 +114,9 @@ def test_an_order_row_does_not_depend_on_whether_its_report_came_before_its_crea
     created, report = order_new(3), order_report(3, "PARTIALLY_FILLED", 50_000, 7, T0 + 1)
     first.apply([created]), first.apply([report])
     second.apply([report]), second.apply([created])
-    assert first.order(3) == second.order(3) and first.order(3)["prevented_qty"] == 0
+    assert first.order(3) == second.order(3) and first.order(3).prevented_qty == 0
+    row = "SELECT * FROM orders WHERE order_id = 3"  # (the Order reads a NULL as 0: the rows themselves)
+    assert first._db.execute(row).fetchall() == second._db.execute(row).fetchall()
     first.close(), second.close()
 
 
@@ -118,10 +126,10 @@ def test_amends_and_prevented_quantities_are_kept(history):
     history.apply([order_new(5, qty=500_000), order_report(5, "NEW", 0, 0, T0)])
     history.apply([order_report(5, "NEW", 0, 0, T0 + 1, amended=True, qty=300_000, client_order_id="smaller", hold=1)])
     history.apply([order_report(5, "NEW", 0, 0, T0 + 2, amended=True, qty=400_000, client_order_id="older", hold=1)])
-    assert (history.order(5)["qty"], history.order(5)["client_order_id"]) == (300_000, "smaller")
+    assert (history.order(5).qty, history.order(5).client_order_id) == (300_000, "smaller")
     history.apply([order_report(5, "NEW", 0, 0, T0 + 3, prevented_qty=100_000)])
     history.apply([order_report(5, "FILLED", 200_000, 1, T0 + 4)])  # a report without it keeps it
-    assert (history.order(5)["prevented_qty"], history.order(5)["status"]) == (100_000, "FILLED")
+    assert (history.order(5).prevented_qty, history.order(5).status.name) == (100_000, "FILLED")
 
 
 def test_a_file_from_before_stop_orders_gets_the_stop_price_column(tmp_path):
@@ -135,7 +143,7 @@ def test_a_file_from_before_stop_orders_gets_the_stop_price_column(tmp_path):
     db.close()
     h = History(path)
     h.apply([order_new(2, type="TAKE_PROFIT", stop_price=5_100_000)])
-    assert (h.order(1)["stop_price"], h.order(2)["stop_price"]) == (None, 5_100_000)
+    assert (h.order(1).stop_price, h.order(2).stop_price) == (0, 5_100_000)  # (NULL: none)
     h.close()
 
 
@@ -147,7 +155,7 @@ def test_an_update_before_its_order_makes_a_stub_that_the_creation_completes(his
     assert history.order(5) is None and history.all_orders(1, "BTCUSDT") == []
     history.apply([order_new(5, ts=T0)])
     row = history.order(5)
-    assert (row["status"], row["executed_qty"], row["time"], row["update_time"], row["client_order_id"]) == \
+    assert (row.status.name, row.executed_qty, row.time, row.update_time, row.client_order_id) == \
         ("PARTIALLY_FILLED", 10, T0, T0 + 1, "c5")
     assert history.all_orders(1, "BTCUSDT") == [row]
 
@@ -169,11 +177,11 @@ def test_a_late_or_replayed_order_update_never_goes_back(history):
     filled = order_report(1, "FILLED", 100, 5000, T0 + 2)
     history.apply([partial, filled])
     history.apply([partial])  # redelivered late
-    assert (history.order(1)["status"], history.order(1)["executed_qty"]) == ("FILLED", 100)
+    assert (history.order(1).status.name, history.order(1).executed_qty) == ("FILLED", 100)
     # same command, same time, nothing filled: the final status wins whatever the order of arrival
     history.apply([order_new(2), order_report(2, "EXPIRED", 0, 0, T0, reason="ioc_leftover", working_time=T0)])
     history.apply([order_report(2, "NEW", 0, 0, T0)])
-    assert (history.order(2)["status"], history.order(2)["reason"], history.order(2)["working_time"]) == \
+    assert (history.order(2).status.name, history.order(2).reason, history.order(2).working_time) == \
         ("EXPIRED", "ioc_leftover", T0)
 
 
@@ -293,7 +301,7 @@ def test_all_orders_follows_binance(history):
         entries.append(order_new(i, account=1 if i % 3 else 2, symbol="BTCUSDT" if i % 5 else "ETHUSDT", ts=T0 + i * 10))
     history.apply(entries)
     mine = [i for i in range(1, 31) if i % 3 and i % 5]
-    ids = lambda rows: [r["order_id"] for r in rows]
+    ids = lambda rows: [r.order_id for r in rows]
     assert ids(history.all_orders(1, "BTCUSDT")) == mine
     assert ids(history.all_orders(1, "BTCUSDT", limit=3)) == mine[-3:]  # the most recent, ascending
     assert ids(history.all_orders(1, "BTCUSDT", order_id=10, limit=3)) == [11, 13, 14]  # >= orderId
@@ -301,14 +309,14 @@ def test_all_orders_follows_binance(history):
     assert ids(history.all_orders(1, "BTCUSDT", end_time=T0 + 100, limit=2)) == [7, 8]
     assert ids(history.all_orders(1, "BTCUSDT", start_time=T0 + 40, end_time=T0 + 80)) == [4, 7, 8]
     # one account never sees another's orders, even by id or client id
-    assert all(r["account"] == 2 for r in history.all_orders(2, "BTCUSDT"))
+    assert all(r.account == 2 for r in history.all_orders(2, "BTCUSDT"))
     assert history.order_by_client_id(2, "c1") is None
     assert history.all_orders(1, "BNBUSDT") == []
 
 
 def test_order_by_client_id_finds_the_newest_use(history):
     history.apply([order_new(1, client_order_id="same"), order_new(2, client_order_id="same")])
-    assert history.order_by_client_id(1, "same")["order_id"] == 2
+    assert history.order_by_client_id(1, "same").order_id == 2
 
 
 def test_my_trades_sees_both_sides_and_only_its_own(history):

@@ -32,7 +32,7 @@ def test_the_stage_writes_every_topic_and_publishes_nothing(tmp_path):
     stage.stop()
     stage.stop()  # recovery stops it before the fork, the pipeline may stop it again
     with History(tmp_path / "data" / "history.sqlite", readonly=True) as h:
-        assert h.order(1)["status"] == "FILLED"
+        assert h.order(1).status.name == "FILLED"
         assert len(h.trades("BTCUSDT")) == 1 and len(h.klines("BTCUSDT", "1m")) == 1
         assert h.balances(1) == {"BTC": (5, 0)}
 
@@ -66,13 +66,13 @@ def test_a_session_history_agrees_with_the_stages_and_survives_a_replay(tmp_path
             ledger = {a: b for a, b in acquiring.ledger.balances(account).items() if b != (0, 0)}
             assert {a: b for a, b in h.balances(account).items() if b != (0, 0)} == ledger
         # orders: every accepted order, in the state Acquiring's view holds
-        orders = {o["order_id"]: o for s in ("BTCUSDT", "ETHUSDT") for a in (1, 2, 3)
+        orders = {o.order_id: o for s in ("BTCUSDT", "ETHUSDT") for a in (1, 2, 3)
                   for o in h.all_orders(a, s, order_id=0, limit=1000)}
         assert len(orders) == sum(type(c) is NewOrder for c in journal)
         for order_id, view in acquiring.orders.items():
             row = orders[order_id]
-            assert (row["status"], row["executed_qty"], row["cum_quote_qty"]) == \
-                (view["status"], view["executed_qty"], view["cum_quote_qty"])
+            assert (row.status, row.executed_qty, row.cum_quote_qty) == \
+                (view.status, view.executed_qty, view.cum_quote_qty)
         # trades and candles: all of them, and the 1m volumes add up to the traded quantity
         for symbol in ("BTCUSDT", "ETHUSDT"):
             mine = [t for t in trades if t["symbol"] == symbol]
