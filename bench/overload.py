@@ -155,6 +155,51 @@ async def burst(orders: Orders, clients: int, rate: float, seconds: float, timeo
     return records
 
 
+def vegeta_burst(orders: Orders, clients: int, rate: float, seconds: float, timeout: float, on_tick,
+                 vegeta: str) -> list:
+    """The burst by vegeta (Go; `go install github.com/tsenart/vegeta/v12@v12.13.0`) instead of Python
+    clients: a load generator that keeps its schedule with a fraction of a core, so on a small box
+    the answer times are the node's rather than the Python clients' own lateness. The orders are
+    signed beforehand (recvWindow 60 s: the burst must start within it), one per request, and sent
+    open loop at `rate` over at most `clients` connections; each latency counts from the request's
+    scheduled send (vegeta's pacer). The same records as burst()."""
+    import base64
+
+    count = int(rate * seconds) + 1
+    requests = [orders.request(i % clients) for i in range(count)]
+    with tempfile.TemporaryDirectory(prefix="vegeta_") as tmp:
+        targets = Path(tmp) / "targets.jsonl"
+        targets.write_text("".join(json.dumps({"method": "POST", "url": url, "header": {k: [v] for k, v in headers.items()}})
+                                   + "\n" for url, headers, _ in requests))
+        attack = subprocess.Popen(
+            [vegeta, "attack", "-format=json", f"-targets={targets}", f"-rate={rate:.0f}/1s", f"-duration={seconds}s",
+             f"-timeout={timeout}s", f"-connections={clients}", f"-max-connections={clients}", "-keepalive=true"],
+            stdout=subprocess.PIPE)
+        encode = subprocess.Popen([vegeta, "encode", "--to", "json"], stdin=attack.stdout, stdout=subprocess.PIPE)
+        attack.stdout.close()
+        out = []
+        while encode.poll() is None:
+            out.append(encode.stdout.read(1 << 20))
+            on_tick()
+        out.append(encode.stdout.read())
+        attack.wait()
+    records = []
+    for line in b"".join(out).splitlines():
+        hit = json.loads(line)
+        cid = requests[hit["seq"] % count][2]
+        status = hit["code"] or None
+        code = oid = None
+        if status:
+            try:
+                doc = json.loads(base64.b64decode(hit["body"] or b"") or b"{}")
+                code, oid = doc.get("code"), doc.get("orderId")
+            except ValueError:
+                pass
+        latency = hit["latency"] / 1e9
+        records.append((cid, status, code, latency, oid, latency))
+    return records
+
+
 async def lookups(orders: Orders, records) -> Counter:
     """Look up by client order id each order whose client could not know its fate, or that got an id."""
     import aiohttp
@@ -217,6 +262,7 @@ def main() -> int:
     parser.add_argument("--client-timeout", type=float, default=15.0)
     parser.add_argument("--capacity-clients", type=int, default=16)
     parser.add_argument("--capacity-seconds", type=float, default=3.0)
+    parser.add_argument("--vegeta", metavar="PATH", help="send the burst with this vegeta binary (vegeta_burst)")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     import uvloop
@@ -233,8 +279,12 @@ def main() -> int:
         offered = capacity * args.factor
         print(f"burst: {args.clients} clients offering {offered:,.0f} orders/s ({args.factor}x) for {args.seconds:.0f} s",
               flush=True)
-        records = uvloop.run(burst(orders, args.clients, offered, args.seconds, args.client_timeout,
-                                   lambda: rss_peak.append(node_rss_mib(data, node.pid))))
+        sample = lambda: rss_peak.append(node_rss_mib(data, node.pid))  # noqa: E731
+        if args.vegeta:
+            records = vegeta_burst(orders, args.clients, offered, args.seconds, args.client_timeout, sample,
+                                   args.vegeta)
+        else:
+            records = uvloop.run(burst(orders, args.clients, offered, args.seconds, args.client_timeout, sample))
         ended = time.perf_counter()
         rate, windows = uvloop.run(closed_loop(orders, args.capacity_clients, 3.0, window=0.5))
         since_end = time.perf_counter() - ended

@@ -75,9 +75,10 @@ class ShmBus(Bus):
             return
         pid = os.getpid()
         for q in queues:
-            if (pid, id(q)) not in self._touched:
+            memory = getattr(q, "shared_memory", None)  # (bench/mpq.py's queues have none to touch)
+            if memory is not None and (pid, id(q)) not in self._touched:
                 self._touched.add((pid, id(q)))
-                bytes(memoryview(q.shared_memory).cast("B")[::_PAGE])  # a strided copy: one read per page
+                bytes(memoryview(memory).cast("B")[::_PAGE])  # a strided copy: one read per page
 
     def close(self) -> None:
         for q in self.queues.values():
