@@ -11,6 +11,8 @@ In one run, on the real node (`python run.py`, the default configuration):
   3. recovery: the capacity clients again, the rate reported per 0.5 s window, for 3 s;
   4. every order that got an id, or -1007, or no answer at all, is looked up by its client order id.
 Memory: the resident set summed over the node's processes, before, at its peak, and after.
+`--vegeta PATH`: the burst is sent by vegeta (vegeta_burst), which keeps its schedule where Python
+clients on the same small box cannot.
 
     python bench/overload.py [--clients 1024] [--factor 2.5] [--seconds 20] [--json out.json]
 """
@@ -262,12 +264,14 @@ def main() -> int:
     parser.add_argument("--client-timeout", type=float, default=15.0)
     parser.add_argument("--capacity-clients", type=int, default=16)
     parser.add_argument("--capacity-seconds", type=float, default=3.0)
+    parser.add_argument("--config", help="node configuration (default: configs/default.toml, rate limits off)")
     parser.add_argument("--vegeta", metavar="PATH", help="send the burst with this vegeta binary (vegeta_burst)")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
     import uvloop
 
-    with funded_node(default_config()) as (node, data, orders):  # (rate limits off: bench/nodeconfig.py)
+    config = Path(args.config).read_text() if args.config else default_config()  # (rate limits off: nodeconfig.py)
+    with funded_node(config) as (node, data, orders):
         print(f"# {len(os.sched_getaffinity(0))} cores; node data in {data}", flush=True)
         uvloop.run(closed_loop(orders, args.capacity_clients, 1.0))  # warm-up
         capacity, _ = uvloop.run(closed_loop(orders, args.capacity_clients, args.capacity_seconds))
