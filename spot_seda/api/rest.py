@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from collections import deque
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -38,7 +37,7 @@ from . import orderops
 from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body,
-                       request_params, settle_body, signed, stage_of)
+                       query_pairs, request_params, settle_body, signed, stage_of)
 from .ratelimit import LIMITER, RateLimiter, count_order, ratelimit_middleware
 from .readbarrier import ReadBarrier
 from .relay import push_url
@@ -95,7 +94,7 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
     query = request.rel_url.raw_query_string
     body, doc = json_body(await read_body(request))
     account = authenticate_key(request)
-    p = dict(parse_qsl(query, keep_blank_values=True))
+    p = dict(query_pairs(query))
     unsigned_query, _, signature = auth.split_signature(query, "")
     p.pop("signature", None)
     auth.verify_account_signature(account, unsigned_query, body, signature)

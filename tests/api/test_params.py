@@ -4,11 +4,13 @@ tests (exact decimal parsing; garbage only ever gives an ApiError)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spot_seda.api.plumbing import query_pairs
 from spot_seda.binance import orderparams as O, params as P, queryparams as Q
 from spot_seda.binance.errors import ApiError
 from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
@@ -539,3 +541,13 @@ def test_history_windows_follow_binance():
     assert code_msg(Q.parse_my_trades_window, {"startTime": "0", "endTime": str(86_400_001)})[0] == -1127
     assert P.parse_bool({"omitZeroBalances": "TRUE"}, "omitZeroBalances") is True
     assert code_msg(P.parse_bool, {"omitZeroBalances": "1"}, "omitZeroBalances")[0] == -1100
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab=&%+.-_ 0129AFé~;")), max_size=40)
+       | st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=6).map(
+           urlencode))
+def test_query_pairs_are_parse_qsls_pairs(source):
+    """The HTTP stage's query parser (its fast path: nothing to unquote) gives exactly what
+    urllib.parse.parse_qsl(keep_blank_values=True) gives, for any query string."""
+    assert query_pairs(source) == parse_qsl(source, keep_blank_values=True)
