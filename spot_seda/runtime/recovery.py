@@ -107,7 +107,9 @@ def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = (),
         if snapshot is not None:
             position, states = snapshot
             for label, state in states.items():
-                runner = pipeline.runners[label]
+                runner = pipeline.runners.get(label)
+                if runner is None:  # a stage left out of this replay (recover_node's `only`)
+                    continue
                 runner.stage.restore_state(state["stage"])
                 runner.sequencer.next = state["next"]
                 runner.last_seen = state["last_seen"]
@@ -210,14 +212,16 @@ class Feed(Producer):
                     raise RuntimeError(f"{', '.join(dead)} died while the journal was being replayed") from None
 
 
-def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: list[str] | None
-                 ) -> tuple[dict[str, Runner], dict[str, dict[tuple[str, int], list]]]:
+def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: list[str] | None,
+                 leave_out: tuple[str, ...] = ()) -> tuple[dict[str, Runner], dict[str, dict[tuple[str, int], list]]]:
     """Rebuild the stages from the journal before the fork: (the recovered runners by instance label,
     what each instance must publish again). `fed`: the instances that run as their own processes
     during the replay and are fed its output (Persist); `split`: the Acquiring instances' labels
-    when this machine runs them alone over Kafka, whose replay publishes only what Kafka lacks (kept
-    to publish again) and feeds no one. Writes the StartReport, rolls the history back to the
-    journal when it is ahead (`_check_history`), and freezes the rebuilt state for the children."""
+    when this machine runs them alone over Kafka, or restarts them alone while the others run on,
+    whose replay publishes only what Kafka lacks (kept to publish again) and feeds no one;
+    `leave_out`: stages not replayed at all (what Acquiring's state does not depend on, when only
+    it restarts). Writes the StartReport, rolls the history back to the journal when it is ahead
+    (`_check_history`), and freezes the rebuilt state for the children."""
     gc.unfreeze()  # what an earlier recovery froze may be garbage now
     if commandlog.enabled(settings):  # the cluster's command log and the local journal agree first
         commandlog.reconcile(settings, journal_dir(data_dir))
@@ -238,7 +242,7 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
             return Feed(bus.producer(label, groups), fed, label, written)
     else:
         feed = None
-    recovered = rebuild(settings, data_dir, feed, tuple({x.spec.name for x in fed}), report)
+    recovered = rebuild(settings, data_dir, feed, tuple({x.spec.name for x in fed}) + leave_out, report)
     republish = {label: tail.entries for label, tail in tails.items() if tail.entries}
     for label, entries in republish.items():
         log.info("📤 %s publishes again %d entries of the journal that Kafka lacks", label,
