@@ -7,8 +7,10 @@ leader election off, kept forever (a node on a new machine replays it from posit
 key is its journal position (8 bytes, big-endian), its value the journal payload, byte for byte.
 
 `KafkaJournal` wraps the local `Journal` with the same interface: `append` frames the command
-locally and queues it for the cluster; `sync` returns once the local policy (journal.fsync) is met
-*and* the cluster has committed every record up to there on its in-sync replicas. So an
+locally; `sync` writes it locally, hands it to the cluster, and returns once the local policy
+(journal.fsync) is met *and* the cluster has committed every record up to there on its in-sync
+replicas (a record goes to the cluster only once the local journal has written it, so the cluster
+never holds more of this writer's records than its journal). So an
 acknowledged command is on at least `min_insync_replicas` brokers, whatever happens to this box.
 
 One writer, fenced. The log's producer is transactional, with one `transactional.id` for the log
@@ -295,6 +297,20 @@ def _payload_at(directory: Path, position: int) -> bytes:
     raise JournalError(f"the local journal has no record {position}")
 
 
+def superseded(settings, directory: Path) -> tuple[int, int] | None:
+    """(the log's end, the journal's end) when the cluster's log holds records past the local
+    journal's last: another writer appended after this one (which hands a record to the cluster
+    only once its journal has written it), so a restart here must not take the log back. None
+    when it does not."""
+    journal = Journal(directory, fsync="off", segment_bytes=settings.journal.segment_bytes)
+    try:
+        mine = journal.last_position
+    finally:
+        journal.close()
+    end = last_position(settings)
+    return (end, mine) if end > mine else None
+
+
 def last_position(settings) -> int:
     """The cluster's last committed position (0: the log is empty)."""
     return _read(settings, 1 << 62)[1]
@@ -323,7 +339,8 @@ class KafkaJournal:
                                "recovery; recovering again")
         self._acked = journal.last_position
         self._failed: JournalError | None = None
-        self._queue: list[tuple[int, bytes]] = []
+        self._queue: list[tuple[int, bytes]] = []  # written locally, for the committer
+        self._unwritten: list[tuple[int, bytes]] = []  # appended, not yet written locally
         self._waiters: list[tuple[int, asyncio.Future]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cond = threading.Condition()
@@ -336,10 +353,22 @@ class KafkaJournal:
 
     def append(self, payload: bytes) -> int:
         position = self.local.append(payload)
-        with self._cond:
-            self._queue.append((position, payload))
-            self._cond.notify()
+        self._unwritten.append((position, payload))
         return position
+
+    def _hand_over(self) -> None:
+        """Queue for the cluster the records the local journal has written (to the OS at least): so
+        the cluster never holds a record of this writer that a kill -9 took from its journal, and a
+        log longer than the journal means another writer (`superseded`)."""
+        written, unwritten = self.local.written_position, self._unwritten
+        n = 0
+        while n < len(unwritten) and unwritten[n][0] <= written:
+            n += 1
+        if n:
+            with self._cond:
+                self._queue += unwritten[:n]
+                self._cond.notify()
+            del unwritten[:n]
 
     def append_many(self, payloads) -> int:
         for payload in payloads:
@@ -395,6 +424,7 @@ class KafkaJournal:
         """Wait until every record appended so far is durable here (journal.fsync) and committed
         on the cluster's in-sync replicas; returns the last such position."""
         target = await self.local.sync()
+        self._hand_over()
         self._loop = asyncio.get_running_loop()
         with self._cond:
             if self._failed is not None:
@@ -410,6 +440,7 @@ class KafkaJournal:
     def commit(self, timeout: float = 60.0) -> int:
         """Blocking: the local commit, then every record committed on the cluster."""
         target = self.local.commit()
+        self._hand_over()
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._acked < target and self._failed is None:

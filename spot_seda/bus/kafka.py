@@ -130,10 +130,11 @@ class KafkaBus(Bus):
         finally:
             probe.close()
 
-    def last_sequences(self, producer: str, window: int = 512) -> dict[tuple[str, int], int]:
+    def last_sequences(self, producer: str, window: int = 512, topics=None) -> dict[tuple[str, int], int]:
         """(topic, partition) -> the sequence of the last entry `producer` has in Kafka there, for
-        every partition of every topic that holds some of its entries. Reads each partition
-        backwards, `window` messages at a time, until it meets one of that producer's batches."""
+        every partition of every topic (of `topics`, if given: the ones it writes) that holds some
+        of its entries. Reads each partition backwards, `window` messages at a time, until it
+        meets one of that producer's batches."""
         ck = kafka_lib()
         found: dict[tuple[str, int], int] = {}
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False,
@@ -141,6 +142,8 @@ class KafkaBus(Bus):
         wanted = producer.encode()
         try:
             for topic, partitions in self.wiring.topics.items():
+                if topics is not None and topic not in topics:
+                    continue
                 name = self.kafka_topic(topic)
                 for p in range(partitions):
                     low, high = probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=30)

@@ -29,7 +29,7 @@ from ..journal import Journal
 from ..bus.base import BusFull, Producer
 from ..model.commands import DECODER
 from ..stages.base import Runner, sequence_layout
-from ..topology import consumer_slot
+from ..topology import consumer_slot, stage_specs
 from . import snapshots
 from .inproc import InprocPipeline
 from .replay import apply_commands, with_progress
@@ -216,9 +216,11 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
                  leave_out: tuple[str, ...] = ()) -> tuple[dict[str, Runner], dict[str, dict[tuple[str, int], list]]]:
     """Rebuild the stages from the journal before the fork: (the recovered runners by instance label,
     what each instance must publish again). `fed`: the instances that run as their own processes
-    during the replay and are fed its output (Persist); `split`: the Acquiring instances' labels
-    when this machine runs them alone over Kafka, or restarts them alone while the others run on,
-    whose replay publishes only what Kafka lacks (kept to publish again) and feeds no one;
+    during the replay and are fed its output (Persist); `split`: over Kafka, the labels of the
+    instances about to start here (all of this machine's, or an Acquiring restarting alone while
+    the others run on), whose replay keeps what Kafka lacks of their output to publish again (a
+    gap there would let a zombie copy of them, resumed, fill it with entries of its own), and
+    feeds no one;
     `leave_out`: stages not replayed at all (what Acquiring's state does not depend on, when only
     it restarts). Writes the StartReport, rolls the history back to the journal when it is ahead
     (`_check_history`), and freezes the rebuilt state for the children."""
@@ -232,8 +234,10 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
         log.info("📚 the history already holds %d streams up to sequences %s: the replay sends Persist only "
                  "what follows", len(written), ", ".join(f"{t}[{p}]/{who}:{n}" for (t, p, who), n in sorted(written.items())))
     tails: dict[str, _Unpublished] = {}
-    if split is not None:  # other machines read what Acquiring published: what it could not, it must now
-        tails = {label: _Unpublished(bus.last_sequences(label)) for label in split}
+    if split is not None:  # others read what these published: what they could not, they must now
+        writes = {spec.name: spec.load().produces for spec in stage_specs(settings.node.topology)}
+        tails = {label: _Unpublished(bus.last_sequences(label, topics=writes[label.rpartition("-")[0]]))
+                 for label in split}
 
         def feed(label: str) -> Producer:
             return tails.get(label) or _Nowhere()
