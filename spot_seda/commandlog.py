@@ -6,12 +6,14 @@ to `<kafka.topic_prefix>CommandLog`: one partition (one writer, and the order is
 leader election off, kept forever (a node on a new machine replays it from position 1). A record's
 key is its journal position (8 bytes, big-endian), its value the journal payload, byte for byte.
 
-`KafkaJournal` wraps the local `Journal` with the same interface: `append` frames the command
-locally; `sync` writes it locally, hands it to the cluster, and returns once the local policy
-(journal.fsync) is met *and* the cluster has committed every record up to there on its in-sync
-replicas (a record goes to the cluster only once the local journal has written it, so the cluster
-never holds more of this writer's records than its journal). So an
-acknowledged command is on at least `min_insync_replicas` brokers, whatever happens to this box.
+`KafkaJournal` (spot_seda/kafkajournal.py) wraps the local `Journal` with the same interface:
+`append` frames the command locally; `sync` writes it locally, then hands it to the cluster, and
+returns once the local policy (journal.fsync) is met *and* the cluster has committed every record
+up to there on its in-sync replicas. So an acknowledged command is on at least
+`min_insync_replicas` brokers, whatever happens to this box; and since a record reaches the
+cluster only once its journal has written it, the log never holds more of a writer's records than
+its journal: a log longer than a dead Acquiring's journal means another writer took over since
+(`superseded`), and its supervisor leaves it stopped rather than take the log back.
 
 One writer, fenced. The log's producer is transactional, with one `transactional.id` for the log
 (its topic name), and a committer thread commits the records appended since its last transaction
@@ -37,14 +39,12 @@ Account registrations (accounts.sqlite) stay local to the box.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
-import threading
 import time
 from pathlib import Path
 
-from .bus.kafkaclients import kafka_lib
+from .bus.kafkaclients import kafka_lib, wait_for_leaders
 from .journal import Journal, JournalError
 
 log = logging.getLogger("spot_seda.commandlog")
@@ -56,6 +56,7 @@ class CommandLogFenced(JournalError):
 
 class CommandLogDiverged(JournalError):
     """The local journal holds records at positions the cluster's log holds others at."""
+
 
 TOPIC = "CommandLog"
 _KEY = struct.Struct(">Q")
@@ -88,17 +89,10 @@ def ensure_topic(settings) -> None:
     except ck.KafkaException as exc:
         if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
             raise JournalError(f"cannot create the command log topic {name}: {exc}") from None
-    deadline = time.monotonic() + 30
-    while True:  # creation is asynchronous
-        meta = admin.list_topics(name, timeout=30).topics.get(name)
-        if meta is not None and not meta.error and meta.partitions and meta.partitions[0].leader >= 0:
-            return
-        if time.monotonic() > deadline:
-            raise JournalError(f"the command log topic {name} has no leader after 30 s")
-        time.sleep(0.1)
+    wait_for_leaders(admin, {name: 1})  # creation is asynchronous
 
 
-def _producer(settings, name: str):
+def fenced_writer(settings, name: str):
     """The log's writer: idempotent, acks=all, and transactional under the log's one
     transactional.id, so building it fences every older writer off (module docstring)."""
     ck = kafka_lib()
@@ -131,7 +125,7 @@ def _failure(exc) -> JournalError:
     return JournalError(f"the command log in Kafka failed: {err}")
 
 
-def _write(producer, topic: str, records, timeout: float = 30.0) -> None:
+def commit_records(producer, topic: str, records, timeout: float = 30.0) -> None:
     """One transaction holding `records` ((position, payload), in order); raises JournalError
     (CommandLogFenced when fenced off) unless the cluster committed them. An abortable failure
     (a broker moving) is retried with the same records: an aborted attempt is never read."""
@@ -251,7 +245,7 @@ def reconcile(settings, directory: Path) -> tuple[int, int]:
     (module docstring). Fences every older writer off first, so no record lands in the log while
     the two are compared. Returns (records copied from the cluster, records sent to it)."""
     ensure_topic(settings)
-    producer = _producer(settings, "commandlog-reconcile")  # fences off every older writer
+    producer = fenced_writer(settings, "commandlog-reconcile")  # fences off every older writer
     journal = Journal(directory, fsync="off", segment_bytes=settings.journal.segment_bytes)  # close() fsyncs
     try:
         local = journal.last_position
@@ -280,7 +274,7 @@ def reconcile(settings, directory: Path) -> tuple[int, int]:
                             "the cluster's log will start late (a node on a new machine cannot replay it whole)",
                             last, first)
             tail = list(Journal.read(directory, last + 1))
-            _write(producer, topic_name(settings), tail, 60)
+            commit_records(producer, topic_name(settings), tail, 60)
             pushed = len(tail)
     finally:
         journal.close()
@@ -314,152 +308,3 @@ def superseded(settings, directory: Path) -> tuple[int, int] | None:
 def last_position(settings) -> int:
     """The cluster's last committed position (0: the log is empty)."""
     return _read(settings, 1 << 62)[1]
-
-
-class KafkaJournal:
-    """A local Journal whose records also go to the cluster; `sync` waits for both (module docstring).
-
-    Everything else (positions, truncation, reading) is the local journal's. A committer thread owns
-    the producer: it takes every record appended since its last transaction and commits them in
-    one (a group commit), while the records appended meanwhile wait for the next."""
-
-    def __init__(self, journal: Journal, settings, name: str = "acquiring") -> None:
-        ensure_topic(settings)
-        self.local = journal
-        self._topic = topic_name(settings)
-        self._p = _producer(settings, name + "-commandlog")  # fences off every older writer
-        # the recovery's reconcile left the cluster holding exactly the local journal: if it holds
-        # more now, another writer appended since (a second node starting), and this one would
-        # append at positions it already used
-        end = last_position(settings)
-        if end != journal.last_position:
-            self._p.flush(1)
-            raise JournalError(f"the command log in Kafka ends at {end}, the local journal at "
-                               f"{journal.last_position}: written by another Acquiring since this one's "
-                               "recovery; recovering again")
-        self._acked = journal.last_position
-        self._failed: JournalError | None = None
-        self._queue: list[tuple[int, bytes]] = []  # written locally, for the committer
-        self._unwritten: list[tuple[int, bytes]] = []  # appended, not yet written locally
-        self._waiters: list[tuple[int, asyncio.Future]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._cond = threading.Condition()
-        self._closed = False
-        self._committer = threading.Thread(target=self._commit_loop, name="commandlog", daemon=True)
-        self._committer.start()
-
-    def __getattr__(self, name):  # last_position, truncate_before, read ... are the local journal's
-        return getattr(self.local, name)
-
-    def append(self, payload: bytes) -> int:
-        position = self.local.append(payload)
-        self._unwritten.append((position, payload))
-        return position
-
-    def _hand_over(self) -> None:
-        """Queue for the cluster the records the local journal has written (to the OS at least): so
-        the cluster never holds a record of this writer that a kill -9 took from its journal, and a
-        log longer than the journal means another writer (`superseded`)."""
-        written, unwritten = self.local.written_position, self._unwritten
-        n = 0
-        while n < len(unwritten) and unwritten[n][0] <= written:
-            n += 1
-        if n:
-            with self._cond:
-                self._queue += unwritten[:n]
-                self._cond.notify()
-            del unwritten[:n]
-
-    def append_many(self, payloads) -> int:
-        for payload in payloads:
-            self.append(payload)
-        return self.local.last_position
-
-    def _commit_loop(self) -> None:
-        """The committer thread: one transaction per group of records, until closed or failed."""
-        while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                records, self._queue = self._queue, []
-            if not records:
-                return  # closed, everything committed
-            try:
-                _write(self._p, self._topic, records)
-            except JournalError as exc:  # a fenced writer writes no more: every later sync fails
-                with self._cond:
-                    self._failed = exc
-                    self._cond.notify_all()
-                self._wake_loop()
-                return
-            with self._cond:
-                self._acked = records[-1][0]
-                self._cond.notify_all()
-            self._wake_loop()
-
-    def _wake_loop(self) -> None:
-        loop = self._loop
-        if loop is not None:
-            try:
-                loop.call_soon_threadsafe(self._wake)
-            except RuntimeError:  # the loop is closed: nobody waits
-                pass
-
-    def _wake(self) -> None:
-        with self._cond:
-            acked, failed = self._acked, self._failed
-        keep = []
-        for target, future in self._waiters:
-            if future.done():
-                continue
-            if failed is not None:
-                future.set_exception(type(failed)(*failed.args))
-            elif acked >= target:
-                future.set_result(None)
-            else:
-                keep.append((target, future))
-        self._waiters = keep
-
-    async def sync(self) -> int:
-        """Wait until every record appended so far is durable here (journal.fsync) and committed
-        on the cluster's in-sync replicas; returns the last such position."""
-        target = await self.local.sync()
-        self._hand_over()
-        self._loop = asyncio.get_running_loop()
-        with self._cond:
-            if self._failed is not None:
-                raise type(self._failed)(*self._failed.args)
-            if self._acked >= target:
-                return target
-        future = self._loop.create_future()
-        self._waiters.append((target, future))
-        self._wake()  # in case it was committed in between
-        await asyncio.shield(future)
-        return target
-
-    def commit(self, timeout: float = 60.0) -> int:
-        """Blocking: the local commit, then every record committed on the cluster."""
-        target = self.local.commit()
-        self._hand_over()
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._acked < target and self._failed is None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise JournalError(f"the command log in Kafka did not take the records within {timeout:.0f} s")
-                self._cond.wait(left)
-            if self._failed is not None:
-                raise type(self._failed)(*self._failed.args)
-        return target
-
-    flush = commit
-
-    def close(self) -> None:
-        try:
-            with self._cond:
-                self._closed = True
-                self._cond.notify_all()
-            self._committer.join(10)
-            self._p.flush(1)
-        finally:
-            self.local.close()

@@ -12,7 +12,8 @@ import uuid
 import pytest
 
 from spot_seda import commandlog
-from spot_seda.journal import Journal
+from spot_seda.journal import Journal, JournalError
+from spot_seda.kafkajournal import KafkaJournal
 from tests.conftest import settings_from
 
 
@@ -23,7 +24,7 @@ def log_settings(cluster):
 
 def writer(settings, directory):
     commandlog.reconcile(settings, directory)  # as the supervisor does before the Acquiring starts
-    return commandlog.KafkaJournal(Journal(directory, fsync="off"), settings)
+    return KafkaJournal(Journal(directory, fsync="off"), settings)
 
 
 def test_a_newer_writer_fences_the_older_one_off(tmp_path, kafka_cluster):
@@ -80,8 +81,8 @@ def test_a_writer_that_finds_the_log_longer_than_its_journal_refuses_to_start(tm
     first.append(b"two")
     first.commit()
     first.close()
-    with pytest.raises(commandlog.JournalError, match="ends at 2, the local journal at 1"):
-        commandlog.KafkaJournal(Journal(tmp_path / "b", fsync="off"), settings)
+    with pytest.raises(JournalError, match="ends at 2, the local journal at 1"):
+        KafkaJournal(Journal(tmp_path / "b", fsync="off"), settings)
 
 
 def test_a_stopped_node_replaced_then_resumed_cannot_append_or_answer(tmp_path, kafka_cluster):
