@@ -44,7 +44,7 @@ import struct
 import time
 from pathlib import Path
 
-from .bus.kafkaclients import kafka_lib, wait_for_leaders
+from .bus.kafkaclients import available, kafka_lib, wait_for_leaders
 from .journal import Journal, JournalError
 
 log = logging.getLogger("spot_seda.commandlog")
@@ -162,6 +162,7 @@ def _reader(settings):
     return kafka_lib().Consumer({
         "bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": topic_name(settings) + ".reader",
         "enable.auto.commit": False, "enable.partition.eof": True,
+        "fetch.wait.max.ms": 10,  # a fetch left waiting at the end would hold up the next seek
         "isolation.level": "read_committed",  # what the writer committed: never a fenced writer's records
     })
 
@@ -214,6 +215,8 @@ def _read(settings, after: int):
 
 def _scan(consumer, tp, start: int, end: int, first_only: bool = False) -> list[tuple[int, int, bytes]]:
     """(offset, position, payload) of the committed records from offset `start` up to `end`."""
+    if start >= end:
+        return []
     ck = kafka_lib()
     consumer.assign([ck.TopicPartition(tp.topic, tp.partition, start)])
     out: list[tuple[int, int, bytes]] = []
@@ -222,7 +225,7 @@ def _scan(consumer, tp, start: int, end: int, first_only: bool = False) -> list[
         while True:
             if time.monotonic() > deadline:
                 raise JournalError(f"reading the command log from offset {start} to {end} timed out")
-            for m in consumer.consume(num_messages=10000, timeout=0.5):
+            for m in available(consumer, 10000):
                 if m.error() is not None:
                     if m.error().code() != ck.KafkaError._PARTITION_EOF:
                         raise JournalError(f"reading the command log failed: {m.error()}")

@@ -138,7 +138,8 @@ class KafkaBus(Bus):
         ck = kafka_lib()
         found: dict[tuple[str, int], int] = {}
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False,
-                                           "enable.partition.eof": True})
+                                           "enable.partition.eof": True,
+                                           "fetch.wait.max.ms": 10})  # it seeks: no fetch left waiting
         wanted = producer.encode()
         try:
             for topic, partitions in self.wiring.topics.items():
