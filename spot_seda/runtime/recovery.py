@@ -29,7 +29,7 @@ from ..journal import Journal
 from ..bus.base import BusFull, Producer
 from ..model.commands import DECODER
 from ..stages.base import Runner, sequence_layout
-from ..topology import consumer_slot, stage_specs
+from ..topology import consumer_slot
 from . import snapshots
 from .inproc import InprocPipeline
 from .replay import apply_commands, with_progress
@@ -235,9 +235,7 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
                  "what follows", len(written), ", ".join(f"{t}[{p}]/{who}:{n}" for (t, p, who), n in sorted(written.items())))
     tails: dict[str, _Unpublished] = {}
     if split is not None:  # others read what these published: what they could not, they must now
-        writes = {spec.name: spec.load().produces for spec in stage_specs(settings.node.topology)}
-        tails = {label: _Unpublished(bus.last_sequences(label, topics=writes[label.rpartition("-")[0]]))
-                 for label in split}
+        tails = {label: _Unpublished(bus, label) for label in split}
 
         def feed(label: str) -> Producer:
             return tails.get(label) or _Nowhere()
@@ -247,6 +245,9 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
     else:
         feed = None
     recovered = rebuild(settings, data_dir, feed, tuple({x.spec.name for x in fed}) + leave_out, report)
+    for tail in tails.values():
+        if tail.probe is not None:
+            tail.probe.close()
     republish = {label: tail.entries for label, tail in tails.items() if tail.entries}
     for label, entries in republish.items():
         log.info("📤 %s publishes again %d entries of the journal that Kafka lacks", label,
@@ -292,14 +293,23 @@ def _written(settings, data_dir: Path) -> dict[tuple[str, int, str], int]:
 
 
 class _Unpublished(Producer):
-    """Keeps what a replayed instance publishes past what Kafka already holds of it."""
+    """Keeps what a replayed instance publishes past what Kafka already holds of it. Kafka is
+    asked about the partitions the replay publishes to only: the others may be long, and hold
+    nothing of this instance to find."""
 
-    def __init__(self, last: dict[tuple[str, int], int]) -> None:
-        self.last = last
+    def __init__(self, bus, label: str) -> None:
+        self.bus, self.label = bus, label
+        self.probe = None
+        self.last: dict[tuple[str, int], int] = {}
         self.entries: dict[tuple[str, int], list] = {}
 
     def publish_to(self, topic, partition, entries) -> None:
-        done = self.last.get((topic, partition), 0)
+        slot = (topic, partition)
+        if slot not in self.last:
+            self.probe = self.probe or self.bus.probe()
+            self.last[slot] = self.bus.last_sequences(self.label, topics=(topic,), partition=partition,
+                                                      probe=self.probe).get(slot, 0)
+        done = self.last[slot]
         fresh = [e for e in entries if e.sequence > done]
         if fresh:
             self.entries.setdefault((topic, partition), []).extend(fresh)
