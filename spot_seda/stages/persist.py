@@ -30,6 +30,7 @@ class PersistStage(Endpoint):
         self.layout = sequence_layout(self.ctx.settings)
         self.written = self.history.progress(self.layout)
         self.input_progress = {}  # a runner hands it its duplicate filter's (Runner.start)
+        self.input_positions = {}  # and, over Kafka, the input positions past what it handed over
         self.interval = self.ctx.settings.history.commit_interval_ms / 1000
         self.pending: list[ChangeLogEntry] = []
         self.since = 0.0  # when the oldest pending entry came
