@@ -152,9 +152,10 @@ class Driver:
         journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
                           batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes)
         from spot_seda import commandlog
+        from spot_seda.kafkajournal import KafkaJournal
 
         if commandlog.enabled(settings):  # over Kafka, as the node: acknowledged once the cluster has it
-            journal = commandlog.KafkaJournal(journal, settings, stage.ctx.producer_name)
+            journal = KafkaJournal(journal, settings, stage.ctx.producer_name)
         pending: deque = deque()
         outbox = Outbox(runner, pending)
         shared = self.shared

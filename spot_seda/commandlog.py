@@ -6,37 +6,57 @@ to `<kafka.topic_prefix>CommandLog`: one partition (one writer, and the order is
 leader election off, kept forever (a node on a new machine replays it from position 1). A record's
 key is its journal position (8 bytes, big-endian), its value the journal payload, byte for byte.
 
-`KafkaJournal` wraps the local `Journal` with the same interface: `append` frames the command
-locally and hands it to an idempotent acks=all producer; `sync` returns once the local policy
-(journal.fsync) is met *and* the cluster's in-sync replicas have every record up to there. So an
-acknowledged command is on at least `min_insync_replicas` brokers, whatever happens to this box.
+`KafkaJournal` (spot_seda/kafkajournal.py) wraps the local `Journal` with the same interface:
+`append` frames the command locally; `sync` writes it locally, then hands it to the cluster, and
+returns once the local policy (journal.fsync) is met *and* the cluster has committed every record
+up to there on its in-sync replicas. So an acknowledged command is on at least
+`min_insync_replicas` brokers, whatever happens to this box; and since a record reaches the
+cluster only once its journal has written it, the log never holds more of a writer's records than
+its journal: a log longer than a dead Acquiring's journal means another writer took over since
+(`superseded`), and its supervisor leaves it stopped rather than take the log back.
+
+One writer, fenced. The log's producer is transactional, with one `transactional.id` for the log
+(its topic name), and a committer thread commits the records appended since its last transaction
+in one (a group commit: one EndTxn round trip per group). Every writer's start (`reconcile`, then
+`KafkaJournal`) calls init_transactions, which aborts what an older writer left open and fences
+it off: a stopped Acquiring resumed after a newer one started (a zombie) fails at its next commit
+(CommandLogFenced), answers nobody, and exits with FENCED_EXIT, which its supervisor does not
+restart. Readers are read_committed, so its aborted or unfinished transactions never reach the log.
+A new writer then checks that the log ends where its journal does (else another writer appended
+after its recovery read the log: it fails, and is recovered again).
 
 `reconcile` runs in the supervisor before every recovery, so the two logs agree before a replay:
-records the cluster has and the local journal lacks (a new machine, an empty or lost data dir,
-a disk that lost its last writes) are copied into the local journal; records the local journal has
-and the cluster lacks (written here, never acknowledged: the process died waiting for the cluster)
-are sent to the cluster. Then the journal replay rebuilds every stage as before (runtime/recovery.py).
+it fences older writers off first, then records the cluster has and the local journal lacks (a new
+machine, an empty or lost data dir, a disk that lost its last writes) are copied into the local
+journal; records the local journal has and the cluster lacks (written here, never acknowledged: the
+process died waiting for the cluster) are sent to the cluster. A local journal whose last record
+shared with the cluster differs from the cluster's (a zombie's journal: after a newer writer took
+over, its own last records were never acknowledged) is refused (CommandLogDiverged), never merged.
+Then the journal replay rebuilds every stage as before (runtime/recovery.py).
 
-Not built: fencing this log's writer. With `kafka.transactions` a newer Acquiring fences an older
-one's change-log producer (its next publish fails and it stops), but this log's producer is not
-transactional: a zombie Acquiring could still append, and answer, a command between its journal's
-sync and that failed publish, which the newer one never reads (one Acquiring per node is still the
-operator's to ensure). Account registrations (accounts.sqlite) stay local to the box.
+Account registrations (accounts.sqlite) stay local to the box.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import struct
-import threading
 import time
 from pathlib import Path
 
-from .bus.kafkaclients import kafka_lib
+from .bus.kafkaclients import available, kafka_lib, wait_for_leaders
 from .journal import Journal, JournalError
 
 log = logging.getLogger("spot_seda.commandlog")
+
+
+class CommandLogFenced(JournalError):
+    """A newer writer of the command log took over: this one must append nothing more, and stop."""
+
+
+class CommandLogDiverged(JournalError):
+    """The local journal holds records at positions the cluster's log holds others at."""
+
 
 TOPIC = "CommandLog"
 _KEY = struct.Struct(">Q")
@@ -69,97 +89,178 @@ def ensure_topic(settings) -> None:
     except ck.KafkaException as exc:
         if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
             raise JournalError(f"cannot create the command log topic {name}: {exc}") from None
-    deadline = time.monotonic() + 30
-    while True:  # creation is asynchronous
-        meta = admin.list_topics(name, timeout=30).topics.get(name)
-        if meta is not None and not meta.error and meta.partitions and meta.partitions[0].leader >= 0:
-            return
-        if time.monotonic() > deadline:
-            raise JournalError(f"the command log topic {name} has no leader after 30 s")
-        time.sleep(0.1)
+    wait_for_leaders(admin, {name: 1})  # creation is asynchronous
 
 
-def _producer(settings, name: str):
+def fenced_writer(settings, name: str):
+    """The log's writer: idempotent, acks=all, and transactional under the log's one
+    transactional.id, so building it fences every older writer off (module docstring)."""
     ck = kafka_lib()
     kafka = settings.kafka
-    return ck.Producer({
+    producer = ck.Producer({
         "bootstrap.servers": kafka.bootstrap_servers,
         "enable.idempotence": True, "acks": "all",  # in order, once, on the in-sync replicas
         "linger.ms": kafka.linger_ms,
         "client.id": name,
+        "transactional.id": topic_name(settings),
+        # a transaction left open by a writer that died holds readers back until then (or until
+        # the next writer's init_transactions aborts it, which every start does first)
+        "transaction.timeout.ms": 10_000,
+    })
+    try:
+        producer.init_transactions(30)
+    except ck.KafkaException as exc:
+        raise _failure(exc) from None
+    return producer
+
+
+def _failure(exc) -> JournalError:
+    """The JournalError for a KafkaException of the writer: CommandLogFenced when a newer writer
+    took over (or the producer failed for good)."""
+    ck = kafka_lib()
+    err = exc.args[0]
+    if err.fatal() or err.code() in (ck.KafkaError.PRODUCER_FENCED, ck.KafkaError._FENCED,
+                                     ck.KafkaError.INVALID_PRODUCER_EPOCH, ck.KafkaError._FATAL):
+        return CommandLogFenced(f"the command log's writer was fenced off by a newer one, or failed for good: {err}")
+    return JournalError(f"the command log in Kafka failed: {err}")
+
+
+def commit_records(producer, topic: str, records, timeout: float = 30.0) -> None:
+    """One transaction holding `records` ((position, payload), in order); raises JournalError
+    (CommandLogFenced when fenced off) unless the cluster committed them. An abortable failure
+    (a broker moving) is retried with the same records: an aborted attempt is never read."""
+    ck = kafka_lib()
+    for attempt in range(5):
+        try:
+            producer.begin_transaction()
+            for position, payload in records:
+                while True:
+                    try:
+                        producer.produce(topic, payload, _KEY.pack(position), partition=0)
+                        break
+                    except BufferError:  # librdkafka's queue is full: let it drain
+                        producer.poll(0.05)
+            while True:
+                try:
+                    producer.commit_transaction(timeout)  # flushes first: every record acknowledged
+                    return
+                except ck.KafkaException as exc:
+                    if not exc.args[0].retriable():
+                        raise
+        except ck.KafkaException as exc:
+            err = exc.args[0]
+            if err.fatal() or not err.txn_requires_abort() or attempt == 4:
+                raise _failure(exc) from None
+            log.warning("command log transaction aborted (%s): sending its %d record(s) again", err, len(records))
+            try:
+                producer.abort_transaction(timeout)
+            except ck.KafkaException as again:
+                raise _failure(again) from None
+
+
+def _reader(settings):
+    return kafka_lib().Consumer({
+        "bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": topic_name(settings) + ".reader",
+        "enable.auto.commit": False, "enable.partition.eof": True,
+        "fetch.wait.max.ms": 10,  # a fetch left waiting at the end would hold up the next seek
+        "isolation.level": "read_committed",  # what the writer committed: never a fenced writer's records
     })
 
 
 def _read(settings, after: int):
     """(position, payload) of the cluster's records past position `after`, oldest first, and the
-    cluster's last position (0: the log is empty)."""
+    cluster's last position (0: the log is empty).
+
+    Offsets are not positions: transaction markers (one per commit) and aborted records take
+    offsets too. So the last record is found by reading back from the end, and the first one
+    past `after` by a binary search over offsets (positions grow with offsets)."""
     ck = kafka_lib()
     name = topic_name(settings)
-    consumer = ck.Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": name + ".reader",
-                            "enable.auto.commit": False, "enable.partition.eof": True})
+    consumer = _reader(settings)
     try:
         tp = ck.TopicPartition(name, 0)
         deadline = time.monotonic() + 30
         while True:
-            try:
+            try:  # read_committed: `high` is the last stable offset
                 low, high = consumer.get_watermark_offsets(tp, timeout=30)
                 break
             except ck.KafkaException as exc:  # a new topic's leader still being elected, or moving
                 if time.monotonic() > deadline:
                     raise JournalError(f"cannot read the end of the command log {name}: {exc}") from None
                 time.sleep(0.2)
-        if high <= low:
-            return [], 0
-        last = _position_at(consumer, tp, high - 1)
-        if last <= after:
-            return [], last
-        # positions are consecutive from the first record: jump straight to `after` + 1
-        start = max(low, high - (last - after))
-        records = _read_from(consumer, tp, start, high)
-        if not records or records[0][0] > after + 1:
-            records = _read_from(consumer, tp, low, high)
-        return [(pos, value) for pos, value in records if pos > after], last
+        last = None
+        back = 16
+        while last is None:
+            start = max(low, high - back)
+            tail = _scan(consumer, tp, start, high)
+            if tail:
+                last = tail[-1]
+            elif start == low:
+                return [], 0
+            back *= 16
+        if last[1] <= after:
+            return [], last[1]
+        lo, hi = low, last[0]  # the first record at or past offset `hi` is past `after`
+        while lo < hi:
+            mid = (lo + hi) // 2
+            first = _scan(consumer, tp, mid, high, first_only=True)
+            if first and first[0][1] > after:
+                hi = mid
+            else:
+                lo = mid + 1
+        return [(pos, value) for _offset, pos, value in _scan(consumer, tp, lo, high) if pos > after], last[1]
     finally:
         consumer.close()
 
 
-def _position_at(consumer, tp, offset: int) -> int:
-    records = _read_from(consumer, type(tp)(tp.topic, tp.partition), offset, offset + 1)
-    if not records:
-        raise JournalError(f"cannot read the command log's record at offset {offset}")
-    return records[0][0]
-
-
-def _read_from(consumer, tp, start: int, end: int) -> list[tuple[int, bytes]]:
-    tp = type(tp)(tp.topic, tp.partition, start)
-    consumer.assign([tp])
-    out: list[tuple[int, bytes]] = []
+def _scan(consumer, tp, start: int, end: int, first_only: bool = False) -> list[tuple[int, int, bytes]]:
+    """(offset, position, payload) of the committed records from offset `start` up to `end`."""
+    if start >= end:
+        return []
+    ck = kafka_lib()
+    consumer.assign([ck.TopicPartition(tp.topic, tp.partition, start)])
+    out: list[tuple[int, int, bytes]] = []
     deadline = time.monotonic() + 60
-    next_offset = start
-    while next_offset < end:
-        if time.monotonic() > deadline:
-            raise JournalError(f"reading the command log from offset {start} timed out at {next_offset} of {end}")
-        for m in consumer.consume(num_messages=10000, timeout=0.5):
-            if m.error() is not None:
-                if m.error().code() == kafka_lib().KafkaError._PARTITION_EOF:
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise JournalError(f"reading the command log from offset {start} to {end} timed out")
+            for m in available(consumer, 10000):
+                if m.error() is not None:
+                    if m.error().code() != ck.KafkaError._PARTITION_EOF:
+                        raise JournalError(f"reading the command log failed: {m.error()}")
+                    if m.offset() >= end:  # the end, past any trailing markers
+                        return out
                     continue
-                raise JournalError(f"reading the command log failed: {m.error()}")
-            if m.offset() >= end:
-                continue
-            out.append((_KEY.unpack(m.key())[0], m.value()))
-            next_offset = m.offset() + 1
-    consumer.unassign()
-    return out
+                if m.offset() >= end:
+                    return out
+                out.append((m.offset(), _KEY.unpack(m.key())[0], m.value()))
+                if first_only:
+                    return out
+            if consumer.position([tp])[0].offset >= end:  # moved past markers to the end
+                return out
+    finally:
+        consumer.unassign()
 
 
 def reconcile(settings, directory: Path) -> tuple[int, int]:
     """Make the local journal in `directory` and the cluster's command log hold the same records
-    (module docstring). Returns (records copied from the cluster, records sent to it)."""
+    (module docstring). Fences every older writer off first, so no record lands in the log while
+    the two are compared. Returns (records copied from the cluster, records sent to it)."""
     ensure_topic(settings)
+    producer = fenced_writer(settings, "commandlog-reconcile")  # fences off every older writer
     journal = Journal(directory, fsync="off", segment_bytes=settings.journal.segment_bytes)  # close() fsyncs
     try:
         local = journal.last_position
-        missing, last = _read(settings, local)
+        common = min(local, last_position(settings))
+        missing, last = _read(settings, common - 1 if common else 0)
+        if common >= max(1, Journal.first_on_disk(directory)) and (not missing or missing[0] != (common, _payload_at(directory, common))):
+            # an acknowledged record is in the cluster: the local one was never acknowledged
+            raise CommandLogDiverged(
+                f"the local journal's record {common} is not the command log's in Kafka {topic_name(settings)}: "
+                f"another Acquiring wrote the log after this one stopped, and this journal's last records were "
+                f"never acknowledged. Move {directory} away to start from the cluster's log")
+        missing = [(pos, value) for pos, value in missing if pos > local]
         pulled = pushed = 0
         for position, payload in missing:
             if position != journal.next_position:
@@ -175,117 +276,38 @@ def reconcile(settings, directory: Path) -> tuple[int, int]:
                 log.warning("the command log in Kafka ends at %d, the local journal's segments start at %d: "
                             "the cluster's log will start late (a node on a new machine cannot replay it whole)",
                             last, first)
-            producer = _producer(settings, "commandlog-reconcile")
-            for position, payload in Journal.read(directory, last + 1):
-                producer.produce(topic_name(settings), payload, _KEY.pack(position), partition=0)
-                producer.poll(0)
-                pushed += 1
-            if producer.flush(60):
-                raise JournalError("the cluster did not take the local journal's tail within 60 s")
+            tail = list(Journal.read(directory, last + 1))
+            commit_records(producer, topic_name(settings), tail, 60)
+            pushed = len(tail)
     finally:
         journal.close()
+        producer.flush(10)
     if pulled or pushed:
         log.info("🧾 command log: %d record(s) copied from Kafka %s, %d sent to it",
                  pulled, topic_name(settings), pushed)
     return pulled, pushed
 
 
-class KafkaJournal:
-    """A local Journal whose records also go to the cluster; `sync` waits for both (module docstring).
+def _payload_at(directory: Path, position: int) -> bytes:
+    for _position, payload in Journal.read(directory, position):
+        return payload
+    raise JournalError(f"the local journal has no record {position}")
 
-    Everything else (positions, truncation, reading) is the local journal's."""
 
-    def __init__(self, journal: Journal, settings, name: str = "acquiring") -> None:
-        ensure_topic(settings)
-        self.local = journal
-        self._topic = topic_name(settings)
-        self._p = _producer(settings, name + "-commandlog")
-        self._acked = journal.last_position  # reconcile() left the cluster holding everything local
-        self._failed: str | None = None
-        self._waiters: list[tuple[int, asyncio.Future]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-        self._poller = threading.Thread(target=self._poll, name="commandlog", daemon=True)
-        self._poller.start()
+def superseded(settings, directory: Path) -> tuple[int, int] | None:
+    """(the log's end, the journal's end) when the cluster's log holds records past the local
+    journal's last: another writer appended after this one (which hands a record to the cluster
+    only once its journal has written it), so a restart here must not take the log back. None
+    when it does not."""
+    journal = Journal(directory, fsync="off", segment_bytes=settings.journal.segment_bytes)
+    try:
+        mine = journal.last_position
+    finally:
+        journal.close()
+    end = last_position(settings)
+    return (end, mine) if end > mine else None
 
-    def __getattr__(self, name):  # last_position, truncate_before, read ... are the local journal's
-        return getattr(self.local, name)
 
-    def append(self, payload: bytes) -> int:
-        position = self.local.append(payload)
-        while True:
-            try:
-                self._p.produce(self._topic, payload, _KEY.pack(position), partition=0, on_delivery=self._delivered)
-                return position
-            except BufferError:  # librdkafka's queue is full: the poller thread drains it
-                time.sleep(0.001)
-
-    def append_many(self, payloads) -> int:
-        for payload in payloads:
-            self.append(payload)
-        return self.local.last_position
-
-    def _delivered(self, err, msg) -> None:  # on the poller thread
-        with self._lock:
-            if err is not None:
-                self._failed = f"{msg.topic()}: {err}"
-            else:
-                self._acked = max(self._acked, _KEY.unpack(msg.key())[0])
-        loop = self._loop
-        if loop is not None:
-            loop.call_soon_threadsafe(self._wake)
-
-    def _poll(self) -> None:
-        while not self._closed:
-            self._p.poll(0.05)
-
-    def _wake(self) -> None:
-        with self._lock:
-            acked, failed = self._acked, self._failed
-        keep = []
-        for target, future in self._waiters:
-            if future.done():
-                continue
-            if failed is not None:
-                future.set_exception(JournalError(f"the command log in Kafka failed: {failed}"))
-            elif acked >= target:
-                future.set_result(None)
-            else:
-                keep.append((target, future))
-        self._waiters = keep
-
-    async def sync(self) -> int:
-        """Wait until every record appended so far is durable here (journal.fsync) and on the
-        cluster's in-sync replicas; returns the last such position."""
-        target = await self.local.sync()
-        self._loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._failed is not None:
-                raise JournalError(f"the command log in Kafka failed: {self._failed}")
-            if self._acked >= target:
-                return target
-        future = self._loop.create_future()
-        self._waiters.append((target, future))
-        self._wake()  # in case it was acknowledged in between
-        await asyncio.shield(future)
-        return target
-
-    def commit(self) -> int:
-        """Blocking: the local commit, then every record on the cluster."""
-        target = self.local.commit()
-        if self._p.flush(60):
-            raise JournalError("the command log in Kafka did not take the records within 60 s")
-        if self._failed is not None:
-            raise JournalError(f"the command log in Kafka failed: {self._failed}")
-        return target
-
-    flush = commit
-
-    def close(self) -> None:
-        try:
-            self._p.flush(10)
-        finally:
-            self._closed = True
-            self._poller.join(1)
-            self.local.close()
+def last_position(settings) -> int:
+    """The cluster's last committed position (0: the log is empty)."""
+    return _read(settings, 1 << 62)[1]

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 import time
 from collections import deque
 from urllib.parse import parse_qsl
@@ -16,6 +17,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from ..accounts import Accounts
 from ..bus.base import FENCED_EXIT, Fenced
+from ..commandlog import CommandLogFenced
 from ..journal import Journal, JournalError
 from ..model.commands import ENCODER as COMMANDS
 from ..stages.accepting import CommandError
@@ -285,6 +287,9 @@ async def _publish_when_durable(app) -> None:
 
 def _journal_failed() -> None:
     # the stage's state already holds commands that cannot be made durable: stop at once; the
-    # supervisor restarts the pipeline from what the journal does hold
+    # supervisor restarts it from what the journal does hold
+    if isinstance(sys.exc_info()[1], CommandLogFenced):  # a newer Acquiring writes the log: not restarted
+        log.critical("fenced off the command log by a newer Acquiring: stopping this stage without answering")
+        os._exit(FENCED_EXIT)
     log.critical("the journal failed: stopping this stage", exc_info=True)
     os._exit(70)

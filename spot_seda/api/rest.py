@@ -22,6 +22,7 @@ from ..listenkeys import ListenKeys
 from ..accounts import Accounts
 from ..history import History
 from .. import commandlog
+from ..kafkajournal import KafkaJournal
 from ..journal import Journal
 from ..model.commands import Transfer
 from ..runtime.busreader import BusReader
@@ -311,7 +312,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
                       batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes)
     if commandlog.enabled(settings):  # over Kafka: answered once the cluster has the command too
-        journal = commandlog.KafkaJournal(journal, settings, stage.ctx.producer_name)
+        journal = KafkaJournal(journal, settings, stage.ctx.producer_name)
     app = build_app(stage, runner, journal)
     json_parser_errors()
     web_runner = web.AppRunner(app, access_log=None)

@@ -130,19 +130,30 @@ class KafkaBus(Bus):
         finally:
             probe.close()
 
-    def last_sequences(self, producer: str, window: int = 512) -> dict[tuple[str, int], int]:
+    def probe(self):
+        """A consumer for reading partitions at given offsets (last_sequences); close it after."""
+        return kafka_lib().Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False,
+                                                   "enable.partition.eof": True,
+                                                   "fetch.wait.max.ms": 10})  # it seeks: no fetch left waiting
+
+    def last_sequences(self, producer: str, window: int = 512, topics=None,
+                       partition: int | None = None, probe=None) -> dict[tuple[str, int], int]:
         """(topic, partition) -> the sequence of the last entry `producer` has in Kafka there, for
-        every partition of every topic that holds some of its entries. Reads each partition
-        backwards, `window` messages at a time, until it meets one of that producer's batches."""
+        every partition (or `partition` only) of every topic (of `topics`, if given) that holds
+        some of its entries. Reads each partition backwards, `window` messages at a time, until it
+        meets one of that producer's batches (all of a partition it never wrote). `probe`: a
+        consumer of `probe()` to use (and leave open)."""
         ck = kafka_lib()
         found: dict[tuple[str, int], int] = {}
-        probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False,
-                                           "enable.partition.eof": True})
+        own = probe is None
+        probe = self.probe() if own else probe
         wanted = producer.encode()
         try:
             for topic, partitions in self.wiring.topics.items():
+                if topics is not None and topic not in topics:
+                    continue
                 name = self.kafka_topic(topic)
-                for p in range(partitions):
+                for p in range(partitions) if partition is None else (partition,):
                     low, high = probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=30)
                     end = high
                     while end > low and (topic, p) not in found:
@@ -159,7 +170,8 @@ class KafkaBus(Bus):
                         end = start
             return found
         finally:
-            probe.close()
+            if own:
+                probe.close()
 
     def producer(self, name: str) -> "KafkaProducer":
         producer = KafkaProducer(self, name)

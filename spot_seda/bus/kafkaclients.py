@@ -42,6 +42,13 @@ def kafka_lib():
     return confluent_kafka
 
 
+def available(consumer, most: int, timeout: float = 0.5) -> list:
+    """The next message (waiting up to `timeout`) and whatever else is already fetched, up to
+    `most`: consume() alone would wait out its whole timeout unless `most` messages come."""
+    first = consumer.poll(timeout)
+    return [] if first is None else [first, *consumer.consume(num_messages=most - 1, timeout=0)]
+
+
 def read_range(consumer, tp, end: int, timeout: float = 30.0):
     """The messages of tp from tp.offset up to `end` (exclusive), in order."""
     consumer.assign([tp])
@@ -51,7 +58,7 @@ def read_range(consumer, tp, end: int, timeout: float = 30.0):
         while offset < end:
             if time.monotonic() > deadline:
                 raise BusError(f"reading {tp.topic}[{tp.partition}] from {tp.offset} timed out at {offset} of {end}")
-            for m in consumer.consume(num_messages=1000, timeout=0.5):
+            for m in available(consumer, 1000):
                 if m.error() is not None:  # end of partition: past `end` when its last offsets are
                     if m.offset() >= end:  # transaction markers or aborted messages, never handed over
                         offset = end

@@ -4,6 +4,7 @@ after a recovery."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 from ..bus.base import partition_for
@@ -27,13 +28,21 @@ class HistoryWriter(Store):
             return {}
         return {(t, p, producer): seq for t, p, producer, seq in self._db.execute("SELECT * FROM progress")}
 
+    def input_positions(self, label: str) -> dict[tuple[str, int], int]:
+        """The input positions (Kafka topic, partition) -> offset past what `label` had written when
+        it last recorded them with its rows (apply's `positions`); empty when it never did."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (f"input:{label}",)).fetchone()
+        return {} if row is None else {(t, p): o for t, p, o in json.loads(row[0])}
+
     def apply(self, entries: list[ChangeLogEntry], progress: dict[tuple[str, int, str], int] | None = None,
-              layout: str = "", read_mark: tuple[int, int] | None = None) -> None:
+              layout: str = "", read_mark: tuple[int, int] | None = None,
+              positions: tuple[str, dict[tuple[str, int], int]] | None = None) -> None:
         """Write a batch of entries of any topics in ONE transaction: all of it or, on error, none.
         `progress` (topic, partition, producer) -> last sequence is recorded in that transaction too,
         under `layout` (a new layout drops the progress recorded under the old one). `read_mark`
         (Persist instance, position of a "read" marker that has reached it) is recorded in it too:
-        everything before that marker is then in the history (api/readbarrier.py).
+        everything before that marker is then in the history (api/readbarrier.py). `positions`
+        (Persist instance, input positions past these entries) too: where it resumes reading.
 
         Order updates without a status (cancel requests, rejected cancels) and Deleted entries are
         not state changes and are skipped. Raises HistoryError (after rolling back) for an entry that
@@ -112,6 +121,9 @@ class HistoryWriter(Store):
             if read_mark is not None:
                 db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                            (f"read:{read_mark[0]}", str(read_mark[1])))
+            if positions:
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                           (f"input:{positions[0]}", json.dumps([[*k, o] for k, o in sorted(positions[1].items())])))
         except sqlite3.IntegrityError as exc:  # STRICT type check or NOT NULL: the batch is bad
             db.execute("ROLLBACK")
             raise HistoryError(f"batch rejected, nothing written: {exc}") from None
@@ -134,6 +146,7 @@ class HistoryWriter(Store):
         counts: dict[str, int] = {}
         db.execute("BEGIN IMMEDIATE")
         try:
+            db.execute("DELETE FROM meta WHERE key LIKE 'input:%'")  # past what is left: Persist re-reads
             counts["orders deleted"] = db.execute("DELETE FROM orders WHERE order_id >= ?", (end.next_order_id,)).rowcount
             counts["orders restored"] = sum(db.execute(
                 "UPDATE orders SET status = ?, executed_qty = ?, cum_quote_qty = ?, update_time = ? WHERE order_id = ? "

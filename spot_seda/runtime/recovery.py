@@ -107,7 +107,9 @@ def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = (),
         if snapshot is not None:
             position, states = snapshot
             for label, state in states.items():
-                runner = pipeline.runners[label]
+                runner = pipeline.runners.get(label)
+                if runner is None:  # a stage left out of this replay (recover_node's `only`)
+                    continue
                 runner.stage.restore_state(state["stage"])
                 runner.sequencer.next = state["next"]
                 runner.last_seen = state["last_seen"]
@@ -210,14 +212,18 @@ class Feed(Producer):
                     raise RuntimeError(f"{', '.join(dead)} died while the journal was being replayed") from None
 
 
-def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: list[str] | None
-                 ) -> tuple[dict[str, Runner], dict[str, dict[tuple[str, int], list]]]:
+def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: list[str] | None,
+                 leave_out: tuple[str, ...] = ()) -> tuple[dict[str, Runner], dict[str, dict[tuple[str, int], list]]]:
     """Rebuild the stages from the journal before the fork: (the recovered runners by instance label,
     what each instance must publish again). `fed`: the instances that run as their own processes
-    during the replay and are fed its output (Persist); `split`: the Acquiring instances' labels
-    when this machine runs them alone over Kafka, whose replay publishes only what Kafka lacks (kept
-    to publish again) and feeds no one. Writes the StartReport, rolls the history back to the
-    journal when it is ahead (`_check_history`), and freezes the rebuilt state for the children."""
+    during the replay and are fed its output (Persist); `split`: over Kafka, the labels of the
+    instances about to start here (all of this machine's, or an Acquiring restarting alone while
+    the others run on), whose replay keeps what Kafka lacks of their output to publish again (a
+    gap there would let a zombie copy of them, resumed, fill it with entries of its own), and
+    feeds no one;
+    `leave_out`: stages not replayed at all (what Acquiring's state does not depend on, when only
+    it restarts). Writes the StartReport, rolls the history back to the journal when it is ahead
+    (`_check_history`), and freezes the rebuilt state for the children."""
     gc.unfreeze()  # what an earlier recovery froze may be garbage now
     if commandlog.enabled(settings):  # the cluster's command log and the local journal agree first
         commandlog.reconcile(settings, journal_dir(data_dir))
@@ -228,8 +234,8 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
         log.info("📚 the history already holds %d streams up to sequences %s: the replay sends Persist only "
                  "what follows", len(written), ", ".join(f"{t}[{p}]/{who}:{n}" for (t, p, who), n in sorted(written.items())))
     tails: dict[str, _Unpublished] = {}
-    if split is not None:  # other machines read what Acquiring published: what it could not, it must now
-        tails = {label: _Unpublished(bus.last_sequences(label)) for label in split}
+    if split is not None:  # others read what these published: what they could not, they must now
+        tails = {label: _Unpublished(bus, label) for label in split}
 
         def feed(label: str) -> Producer:
             return tails.get(label) or _Nowhere()
@@ -238,7 +244,10 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
             return Feed(bus.producer(label, groups), fed, label, written)
     else:
         feed = None
-    recovered = rebuild(settings, data_dir, feed, tuple({x.spec.name for x in fed}), report)
+    recovered = rebuild(settings, data_dir, feed, tuple({x.spec.name for x in fed}) + leave_out, report)
+    for tail in tails.values():
+        if tail.probe is not None:
+            tail.probe.close()
     republish = {label: tail.entries for label, tail in tails.items() if tail.entries}
     for label, entries in republish.items():
         log.info("📤 %s publishes again %d entries of the journal that Kafka lacks", label,
@@ -284,14 +293,23 @@ def _written(settings, data_dir: Path) -> dict[tuple[str, int, str], int]:
 
 
 class _Unpublished(Producer):
-    """Keeps what a replayed instance publishes past what Kafka already holds of it."""
+    """Keeps what a replayed instance publishes past what Kafka already holds of it. Kafka is
+    asked about the partitions the replay publishes to only: the others may be long, and hold
+    nothing of this instance to find."""
 
-    def __init__(self, last: dict[tuple[str, int], int]) -> None:
-        self.last = last
+    def __init__(self, bus, label: str) -> None:
+        self.bus, self.label = bus, label
+        self.probe = None
+        self.last: dict[tuple[str, int], int] = {}
         self.entries: dict[tuple[str, int], list] = {}
 
     def publish_to(self, topic, partition, entries) -> None:
-        done = self.last.get((topic, partition), 0)
+        slot = (topic, partition)
+        if slot not in self.last:
+            self.probe = self.probe or self.bus.probe()
+            self.last[slot] = self.bus.last_sequences(self.label, topics=(topic,), partition=partition,
+                                                      probe=self.probe).get(slot, 0)
+        done = self.last[slot]
         fresh = [e for e in entries if e.sequence > done]
         if fresh:
             self.entries.setdefault((topic, partition), []).extend(fresh)

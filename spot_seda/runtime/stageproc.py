@@ -78,6 +78,8 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     slot = consumer_slot(inst.cls, inst.spec.name, inst.index)
     if saved is not None:
         consumer = sup.bus.consumer(*slot, start=saved["positions"])
+    elif sup.bus.rereads_from_start and inst.cls.tracks_input and sup.replay is None:
+        consumer = sup.bus.consumer(*slot, start=resume_after_store(sup, inst))
     else:
         consumer = sup.bus.consumer(*slot) if inst.cls.consumes else None
     runner = Runner(stage, consumer, sup.bus.producer(ctx.producer_name), sup.wiring.topics, row)
@@ -133,6 +135,26 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     if writer is not None:
         writer.wait(sup.settings.runtime.drain_timeout_s / 2)
     log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)
+
+
+def resume_after_store(sup: "Supervisor", inst: "Instance") -> dict[tuple[str, int], int]:
+    """Over Kafka, where a stage whose state is a store of its own (Persist: the history, which
+    records the input positions past what it wrote with the rows) resumes reading: there, unless
+    the bus starts later (a whole node's start: the replay of the journal wrote everything before),
+    instead of everything since the pipeline started, or, with no Acquiring here, since the topics
+    began."""
+    from ..history import History
+
+    path = sup.data_dir / "history.sqlite"
+    if not path.exists():
+        return {}
+    with History(path, readonly=True) as history:
+        kept = history.input_positions(inst.label)
+    start = {slot: offset for slot, offset in kept.items() if offset > sup.bus.start_offsets.get(slot, offset)}
+    if start:
+        log.info("📚 %s resumes past what its history holds, at input offsets %s", inst.label,
+                 ", ".join(f"{t}[{p}]:{o}" for (t, p), o in sorted(start.items())))
+    return start
 
 
 class SnapshotWriter:

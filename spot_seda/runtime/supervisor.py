@@ -25,12 +25,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import commandlog
 from ..bus import make_bus
 from ..bus.base import FENCED_EXIT
 from ..stages.base import Runner, sequence_layout
 from ..topology import ENTRY, StageSpec, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
-from .recovery import recover_node, rotate_journal
+from .recovery import journal_dir, recover_node, rotate_journal
 from .snapshots import manifest_position, write_manifest
 from .stageproc import STOP_SIGNAL, stage_main
 
@@ -100,6 +101,7 @@ class Supervisor:
             raise ValueError(f"--instance {sorted(indexes or ())}: no such instance of {only}")
         self.take_over = take_over
         self._watched_at = 0.0
+        self._polled_at = time.monotonic()  # the last stall check (_kill_stalled)
         self._heads_offset = 0
         allowed = sorted(os.sched_getaffinity(0))
         everyone = self.instances + self.standby
@@ -187,9 +189,11 @@ class Supervisor:
             log.info("📜 no Acquiring here: %s start from the state they kept in Kafka, else afresh, and read "
                      "their input from Kafka", ", ".join(x.label for x in self.instances))
             return
-        split = self.only is not None and self.runs_acquiring and self.bus.rereads_from_start
-        entry = [x.label for x in self.instances if x.spec.role == ENTRY] if split else None
-        self.recovered, self.republish = recover_node(self.settings, self.data_dir, self.bus, self._fed(), entry)
+        # over Kafka, what the stages started here published must have no gap: each publishes first
+        # what Kafka lacks of what the replay says it sent (else a zombie copy of it, resumed, would
+        # fill the gap with entries of its own, and consumers keep the first copy)
+        mine = [x.label for x in self.instances if x.cls.produces] if self.bus.rereads_from_start else None
+        self.recovered, self.republish = recover_node(self.settings, self.data_dir, self.bus, self._fed(), mine)
 
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
@@ -226,6 +230,9 @@ class Supervisor:
                       inst.cls.display_name(), inst.label, pid, code, uptime, inst.backoff)
             if self.bus.survives_member_death or self._rebuilds_alone(inst):
                 inst.restart_at = now + inst.backoff
+            elif self._entry_restarts_alone(inst):
+                inst.restart_at = now + inst.backoff
+                inst.extra["recover"] = True  # from the journal, the command log and the change log
             else:
                 self._restart_pipeline(now + inst.backoff)
         self._kill_stalled(now)
@@ -233,6 +240,16 @@ class Supervisor:
         self._check_snapshot()
         for inst in self.instances:
             if inst.process is None and inst.restart_at is not None and now >= inst.restart_at and not self._stopping:
+                if inst.extra.pop("recover", False):
+                    try:
+                        if not self._recover_entry(inst):
+                            inst.restart_at = None  # another Acquiring took over: left stopped
+                            continue
+                    except Exception:  # e.g. the cluster unreachable for now: try again after a back-off
+                        log.exception("cannot recover %s now", inst.label)
+                        inst.extra["recover"] = True
+                        inst.restart_at = time.monotonic() + self.settings.runtime.restart_backoff_max_s
+                        continue
                 inst.restarts += 1
                 log.warning("🔄 restarting %s %s (restart #%d)", inst.cls.display_name(), inst.label, inst.restarts)
                 self._spawn(inst)
@@ -272,6 +289,37 @@ class Supervisor:
         if cls.inherits_state and inst.label not in self.recovered and not self.from_log:
             return False
         return self._replays_identically(inst)
+
+    def _entry_restarts_alone(self, inst: Instance) -> bool:
+        """Whether a dead Acquiring can come back alone while the other stages run on: over Kafka,
+        where they read what it published from the cluster, and where what it has not published yet
+        can be found (the journal and the command log: _recover_entry)."""
+        return (inst.spec.role == ENTRY and self.bus.rereads_from_start and self.runs_acquiring
+                and self.replay is None)
+
+    def _recover_entry(self, inst: Instance) -> bool:
+        """Rebuild a dead Acquiring's state as a start would (the command log and the journal agreed,
+        the snapshot loaded, the journal after it replayed through Acquiring and the stages whose
+        feedback it keeps: Match, Settlement, KLine), keeping what Kafka lacks of its output to
+        publish first; the live stages drop by sequence what it sends again. Its consumer re-reads
+        their output since the pipeline started, and drops what the replay already gave it.
+        Returns False, recovering nothing, when another Acquiring has written the command log
+        since this one died (this node was stopped and replaced, then resumed): taking the log back
+        would fence the newer one off."""
+        if commandlog.enabled(self.settings):
+            ahead = commandlog.superseded(self.settings, journal_dir(self.data_dir))
+            if ahead is not None:
+                log.error("⛔ %s %s: the command log in Kafka ends at %d, past this node's journal (%d): another "
+                          "Acquiring took over elsewhere; not restarting it here", inst.cls.display_name(),
+                          inst.label, *ahead)
+                return False
+        leave_out = tuple(s.name for s in stage_specs(self.settings.node.topology) if not s.load().produces)
+        started = time.monotonic()
+        recovered, republish = recover_node(self.settings, self.data_dir, self.bus, [], [inst.label], leave_out)
+        self.recovered[inst.label] = recovered[inst.label]
+        self.republish[inst.label] = republish.get(inst.label, {})
+        log.info("♻️  %s recovered alone in %.2fs; the other stages ran on", inst.label, time.monotonic() - started)
+        return True
 
     def _replays_identically(self, inst: Instance) -> bool:
         """Whether re-reading an instance's input sends out the same entries under the same sequences
@@ -327,6 +375,11 @@ class Supervisor:
         """A stage whose heartbeat stopped (wedged, or stuck in a loop) is killed, then restarted."""
         limit = self.settings.runtime.stall_timeout_s
         wall = time.time_ns()
+        frozen, self._polled_at = now - self._polled_at > limit / 2, now
+        if frozen:  # this supervisor was stopped (SIGSTOP) with its stages: they get time to beat first
+            for inst in self.instances:
+                inst.started = max(inst.started, now)
+            return
         for inst in self.instances:
             if inst.process is None or now - inst.started < limit:
                 continue

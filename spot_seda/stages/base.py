@@ -14,14 +14,14 @@ from pathlib import Path
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Callable
 
-from ..bus.base import partition_for
+from ..bus.base import Consumer, partition_for
 from ..model.changelog import Batch, ChangeLogEntry, Updated
 from ..model.enums import EntityType
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..bus.base import Consumer, Producer
+    from ..bus.base import Producer
     from ..config import Settings
 
 MARKER = EntityType.MARKER
@@ -85,6 +85,9 @@ class Stage:
     #: handle_events so far
     tracks_input: ClassVar[bool] = False
     input_progress: dict[tuple[str, int, str], int]
+    #: and, over a transport that can start a consumer there (Kafka), the input positions past
+    #: everything handed to handle_events so far (Consumer.positions)
+    input_positions: dict
 
     def poll_timeout_s(self) -> float | None:
         """The longest the runner may wait for input before calling idle() (None: its default);
@@ -341,6 +344,11 @@ class Runner:
         limit = self.batch_max
         sources = self.stage.sources
         mixed = self.stage.mixed_topics
+        # a stage with a store of its own (Persist) records with what it wrote the input positions
+        # past it: taken after each batch joins `pending`, so they never run ahead of what it holds
+        # (where a consumer can start at positions at all: Kafka)
+        positions = self.consumer.positions if self.stage.tracks_input and \
+            type(self.consumer).positions is not Consumer.positions else None
         for batch in batches:
             if not messages:
                 started = time.perf_counter_ns()  # busy time excludes the wait for input
@@ -360,6 +368,8 @@ class Runner:
                 pending = []
             topic = batch.topic
             pending += self.fresh(batch)
+            if positions is not None:
+                self.stage.input_positions = positions()
         if not messages:
             return False
         if pending:
@@ -413,6 +423,7 @@ class Runner:
         self.sequencer = Sequencer(self.partitions, self.stage.sequence_start())
         if self.stage.tracks_input:
             self.stage.input_progress = self.last_seen
+            self.stage.input_positions = {}
         wait = self.stage.poll_timeout_s()
         if wait is not None:
             self.poll_timeout = wait

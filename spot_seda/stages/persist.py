@@ -13,7 +13,8 @@ from .base import Endpoint, Publish, sequence_layout
 class PersistStage(Endpoint):
     """Writes every entry to the SQLite history, and with it how far each input stream has been
     written (History.progress), so after a crash the recovery's replay sends Persist only what it
-    had not written yet (runtime/supervisor.py, _Feed). Persist itself takes whatever it is sent
+    had not written yet (runtime/supervisor.py, _Feed); over Kafka, also the input positions past
+    it (History.input_positions), where a restarted Persist resumes reading (stageproc.py). Persist itself takes whatever it is sent
     (writing is idempotent): after a power failure the history may hold the output of commands the
     journal lost, and new commands then reuse those sequences; they must still be written."""
 
@@ -29,6 +30,7 @@ class PersistStage(Endpoint):
         self.layout = sequence_layout(self.ctx.settings)
         self.written = self.history.progress(self.layout)
         self.input_progress = {}  # a runner hands it its duplicate filter's (Runner.start)
+        self.input_positions = {}  # and, over Kafka, the input positions past what it handed over
         self.interval = self.ctx.settings.history.commit_interval_ms / 1000
         self.pending: list[ChangeLogEntry] = []
         self.since = 0.0  # when the oldest pending entry came
@@ -59,7 +61,8 @@ class PersistStage(Endpoint):
         if not self.pending and not moved and read_mark is None:
             return
         self.history.apply(self.pending, moved, self.layout,
-                           None if read_mark is None else (self.ctx.instance, read_mark))
+                           None if read_mark is None else (self.ctx.instance, read_mark),
+                           (self.ctx.producer_name, self.input_positions) if self.input_positions else None)
         written.update(moved)
         self.pending = []
 

@@ -1,0 +1,81 @@
+"""Stages restarting alone over Kafka (issue 15), under REST traffic. kill -9 of Acquiring: the
+supervisor rebuilds it from its snapshot, the journal and the command log in Kafka (reconciled
+first), it publishes first what Kafka lacks of its output and reads the change log again, while
+Match, KLine, Settlement, Persist and Push run on in the same processes. kill -9 of Persist: it
+resumes at the input positions its history recorded with its last rows, not where the pipeline
+started. Every acknowledged order is in the history once, the trades are a replay's, money is
+conserved."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from tests.conftest import run_node
+from tests.kafka.test_node_over_kafka import kafka_extra
+from tests.kafka.test_replicated import Traffic, check_history, open_accounts, orders_in_history, settle
+from tests.node.client import Client
+from tests.node.conftest import free_port, node_toml, wait_http
+
+
+def test_acquiring_killed_under_traffic_restarts_alone(tmp_path, kafka_cluster):
+    data = tmp_path / "data"
+    http = free_port()
+    # snapshots while orders flow: the restart loads one and replays the journal after it
+    extra = kafka_extra(kafka_cluster) + "restart_backoff_max_s = 0.5\n[journal]\nsnapshot_interval_s = 1.0\n"
+    base = f"http://127.0.0.1:{http}"
+    acked: dict[int, int] = {}
+    clients: dict[int, Client] = {}
+    with run_node(tmp_path, node_toml(data, http, free_port(), extra=extra)) as node:
+        wait_http(base, node, timeout=60)
+        asyncio.run(open_accounts(base, clients))
+        others = {label: pid for label, pid in node.wait_running().items() if label != "acquiring-0"}
+        with Traffic(clients, acked, seed=22) as traffic:
+            for kill in range(2):
+                now = traffic.count()
+                node.wait_for(lambda: traffic.count() > now + 60, timeout=60, what=f"orders before kill {kill}")
+                victim = node.stage_pids()["acquiring-0"]
+                os.kill(victim, signal.SIGKILL)
+                node.wait_for(lambda: node.stage_pids().get("acquiring-0") not in (0, victim, None), timeout=60,
+                              what="acquiring back")
+                wait_http(base, node, timeout=60)
+                now = traffic.count()
+                node.wait_for(lambda: traffic.count() > now + 60, timeout=90, what="orders after the restart")
+        log = node.log()
+        assert "restarting the whole pipeline" not in log
+        assert log.count("acquiring-0 recovered alone") == 2
+        assert {label: pid for label, pid in node.stage_pids().items() if label != "acquiring-0"} == others
+        totals = asyncio.run(settle(base, clients, acked))
+        history = orders_in_history(data)
+        assert all(history.get(order_id) == 1 for order_id in acked), "an acknowledged order missing or twice"
+    check_history(data, totals, len(clients))
+
+
+def test_persist_killed_under_traffic_resumes_past_its_history(tmp_path, kafka_cluster):
+    data = tmp_path / "data"
+    http = free_port()
+    extra = kafka_extra(kafka_cluster) + "restart_backoff_max_s = 0.5\n"
+    base = f"http://127.0.0.1:{http}"
+    acked: dict[int, int] = {}
+    clients: dict[int, Client] = {}
+    with run_node(tmp_path, node_toml(data, http, free_port(), extra=extra)) as node:
+        wait_http(base, node, timeout=60)
+        asyncio.run(open_accounts(base, clients))
+        with Traffic(clients, acked, seed=26) as traffic:
+            for kill in range(2):
+                now = traffic.count()
+                node.wait_for(lambda: traffic.count() > now + 60, timeout=60, what=f"orders before kill {kill}")
+                victim = node.stage_pids()["persist-0"]
+                os.kill(victim, signal.SIGKILL)
+                node.wait_for(lambda: node.stage_pids().get("persist-0") not in (0, victim, None), timeout=60,
+                              what="persist back")
+            now = traffic.count()
+            node.wait_for(lambda: traffic.count() > now + 60, timeout=90, what="orders after the restarts")
+        log = node.log()
+        assert "restarting the whole pipeline" not in log
+        assert log.count("persist-0 resumes past what its history holds, at input offsets") == 2
+        totals = asyncio.run(settle(base, clients, acked))
+        history = orders_in_history(data)
+        assert all(history.get(order_id) == 1 for order_id in acked), "an acknowledged order missing or twice"
+    check_history(data, totals, len(clients))
