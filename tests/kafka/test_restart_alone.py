@@ -19,6 +19,20 @@ from tests.node.client import Client
 from tests.node.conftest import free_port, node_toml, wait_http
 
 
+def kill_twice(node, traffic, label: str, back=lambda: None) -> None:
+    """kill -9 of stage `label` twice while orders flow: each time after more orders went through,
+    and until it is back (a new pid, then `back()`) and more orders went through again."""
+    for kill in range(2):
+        now = traffic.count()
+        node.wait_for(lambda: traffic.count() > now + 60, timeout=60, what=f"orders before kill {kill}")
+        victim = node.stage_pids()[label]
+        os.kill(victim, signal.SIGKILL)
+        node.wait_for(lambda: node.stage_pids().get(label) not in (0, victim, None), timeout=60, what=f"{label} back")
+        back()
+        now = traffic.count()
+        node.wait_for(lambda: traffic.count() > now + 60, timeout=90, what=f"orders after restart {kill}")
+
+
 def test_acquiring_killed_under_traffic_restarts_alone(tmp_path, kafka_cluster):
     data = tmp_path / "data"
     http = free_port()
@@ -32,16 +46,7 @@ def test_acquiring_killed_under_traffic_restarts_alone(tmp_path, kafka_cluster):
         asyncio.run(open_accounts(base, clients))
         others = {label: pid for label, pid in node.wait_running().items() if label != "acquiring-0"}
         with Traffic(clients, acked, seed=22) as traffic:
-            for kill in range(2):
-                now = traffic.count()
-                node.wait_for(lambda: traffic.count() > now + 60, timeout=60, what=f"orders before kill {kill}")
-                victim = node.stage_pids()["acquiring-0"]
-                os.kill(victim, signal.SIGKILL)
-                node.wait_for(lambda: node.stage_pids().get("acquiring-0") not in (0, victim, None), timeout=60,
-                              what="acquiring back")
-                wait_http(base, node, timeout=60)
-                now = traffic.count()
-                node.wait_for(lambda: traffic.count() > now + 60, timeout=90, what="orders after the restart")
+            kill_twice(node, traffic, "acquiring-0", lambda: wait_http(base, node, timeout=60))
         log = node.log()
         assert "restarting the whole pipeline" not in log
         assert log.count("acquiring-0 recovered alone") == 2
@@ -63,15 +68,7 @@ def test_persist_killed_under_traffic_resumes_past_its_history(tmp_path, kafka_c
         wait_http(base, node, timeout=60)
         asyncio.run(open_accounts(base, clients))
         with Traffic(clients, acked, seed=26) as traffic:
-            for kill in range(2):
-                now = traffic.count()
-                node.wait_for(lambda: traffic.count() > now + 60, timeout=60, what=f"orders before kill {kill}")
-                victim = node.stage_pids()["persist-0"]
-                os.kill(victim, signal.SIGKILL)
-                node.wait_for(lambda: node.stage_pids().get("persist-0") not in (0, victim, None), timeout=60,
-                              what="persist back")
-            now = traffic.count()
-            node.wait_for(lambda: traffic.count() > now + 60, timeout=90, what="orders after the restarts")
+            kill_twice(node, traffic, "persist-0")
         log = node.log()
         assert "restarting the whole pipeline" not in log
         assert log.count("persist-0 resumes past what its history holds, at input offsets") == 2
