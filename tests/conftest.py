@@ -60,10 +60,14 @@ class NodeProcess:
     def manifest(self) -> dict:
         return json.loads((self.data_dir / "run" / "node.json").read_text())
 
-    def stage_pids(self) -> dict[str, int]:
+    def stage_rows(self) -> dict[str, dict]:
+        """Each stage instance's row of the metrics table (pid, core, restarts, events in and out...)."""
         from spot_seda.runtime.metrics import open_from_manifest
 
-        return {row["stage"]: row["pid"] for row in open_from_manifest(self.data_dir).snapshot()}
+        return {row["stage"]: row for row in open_from_manifest(self.data_dir).snapshot()}
+
+    def stage_pids(self) -> dict[str, int]:
+        return {stage: row["pid"] for stage, row in self.stage_rows().items()}
 
     def wait_for(self, predicate, timeout: float = 20.0, what: str = "condition"):
         deadline = time.monotonic() + timeout

@@ -68,10 +68,7 @@ def test_entries_cross_processes_complete_and_in_order_to_both_groups(tmp_path):
     for label in ("tally-0", "audit-0"):
         t = tally(node.data_dir, label)
         assert (t["count"], t["checksum"], t["violations"]) == (expected, checksum, 0), label
-    log = node.log()
-    for name in ("SpotSourceStage", "SpotRelayStage", "SpotTallyStage"):
-        assert f"✅ {name} started" in log
-    assert "sequence gap" not in log
+    assert "sequence gap" not in node.log()
 
 
 def test_stages_are_pinned_round_robin_as_proc_reports(tmp_path):
@@ -105,11 +102,8 @@ def test_a_killed_stage_is_restarted_and_the_pipeline_flows_again(tmp_path):
 
         row = next(r for r in open_from_manifest(node.data_dir).snapshot() if r["stage"] == "relay-1")
         assert row["restarts"] == 1
-    log = node.log()
-    assert f"SpotRelayStage relay-1 (pid {victim}) exited with code -9" in log, log
-    assert "restarting SpotRelayStage relay-1" in log, log
-    # shm queues cannot outlive a killed member safely: the whole pipeline restarts on fresh queues
-    assert "restarting the whole pipeline on fresh queues" in log, log
+        # shm queues cannot outlive a killed member safely: the whole pipeline restarts on fresh queues
+        assert not {label for label, pid in node.stage_pids().items() if pid == pids[label]}
 
 
 def test_stages_do_not_outlive_a_killed_supervisor(tmp_path):
@@ -141,7 +135,6 @@ def test_a_stop_signal_drains_and_leaves_no_process_and_no_shared_memory(tmp_pat
     a, b = tally(node.data_dir, "tally-0"), tally(node.data_dir, "audit-0")
     assert a["count"] == b["count"] and a["checksum"] == b["checksum"] == a["count"] * (a["count"] - 1) // 2
     assert a["violations"] == b["violations"] == 0
-    assert "🛑 node stopped" in node.log()
 
 
 def test_status_prints_a_table_of_every_stage(tmp_path):
