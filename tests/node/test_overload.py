@@ -177,7 +177,11 @@ def test_reads_and_cancels_are_served_while_orders_are_shed(tmp_path):
                 status, doc = await find(client, "shed")
                 assert (status, doc["code"]) == (400, -2013)
 
-        run(scenario())
+        try:
+            run(scenario())
+        except BaseException:  # (seen once in a full suite: the node restarted under the test; keep its log)
+            print(proc.log()[-6000:])
+            raise
 
 
 def test_an_order_whose_result_is_late_gets_minus_1007_and_is_findable(tmp_path):
