@@ -2,7 +2,7 @@
 (its order-list part, which AcquiringStage mixes in), so that neither imports the other to get them.
 
 - `CommandError`: an expected refusal of a command, before it reaches Match;
-- `balance_entries`: the ledger's changes as the SpotBalance entries Acquiring publishes.
+- `balance_entries`: the ledger's changes as the SpotBalance entries Acquiring and Settlement publish.
 """
 
 from __future__ import annotations

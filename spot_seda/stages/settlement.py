@@ -28,9 +28,9 @@ from __future__ import annotations
 from ..engine.records import Trade
 from ..engine.ledger import BalanceChange, Ledger
 from ..engine.results import ResultCode
-from ..model.changelog import ChangeLogEntry, Updated
-from ..model.entities import balance_id_of
-from ..model.enums import FINAL_STATUSES, EntityType, Side, Topic
+from ..model.changelog import ChangeLogEntry
+from ..model.enums import FINAL_STATUSES, Side, Topic
+from .accepting import balance_entries
 from .base import Publish, Operator
 
 FEE_ACCOUNT = 0
@@ -141,19 +141,12 @@ class SettlementStage(Operator):
 
 
 def _publish(changes: list[BalanceChange], ts: int, symbol: str, out: list) -> None:
-    """The ledger's changes as SpotBalance entries (deltas: model/entities.py BALANCE_FIELDS), keyed
-    by the symbol they were made for."""
-    for c in changes:
-        _change(out, c.account, c.asset, c.available_delta, c.frozen_delta, c.reason, c.ref, ts, symbol)
-
-
-def _change(out: list, account: int, asset: str, available_delta: int, frozen_delta: int, reason: str,
-            ref: int, ts: int, key: str) -> None:
-    entry = ChangeLogEntry(balance_id_of(account, asset), EntityType.BALANCE, Updated({
-        "account": account, "asset": asset, "available_delta": available_delta, "frozen_delta": frozen_delta,
-        "reason": reason, "ref": ref,
-    }), ts, 0)
-    if out and out[-1][1] == key:  # the runner merges a key's outputs in order: one list is the same
-        out[-1][2].append(entry)
+    """The ledger's changes as SpotBalance entries (as Acquiring's: `balance_entries`), keyed by the
+    symbol they were made for."""
+    if not changes:
+        return
+    entries = balance_entries(changes, ts)
+    if out and out[-1][1] == symbol:  # the runner merges a key's outputs in order: one list is the same
+        out[-1][2].extend(entries)
     else:
-        out.append((Topic.BALANCE, key, [entry]))
+        out.append((Topic.BALANCE, symbol, entries))
