@@ -35,6 +35,9 @@ class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     shed_orders_in_flight: Positive = 256
     #: ... or past this much event-loop lag of the HTTP stage (0: lag is not looked at)
     shed_loop_lag_ms: NonNegativeFloat = 100.0
+    #: ... or while the loop has a standing queue: every tick of the last 100 ms later than this
+    #: (CoDel's target; 0: not looked at)
+    shed_standing_lag_ms: NonNegativeFloat = 0.0
     #: past this many requests in flight, every request (cancels, reads, admin too) gets 503 / -1003
     shed_all_in_flight: Positive = 1024
     #: the listening socket's accept backlog (connections the kernel holds until the stage accepts
