@@ -332,6 +332,13 @@ class RateLimiter:
         self._keep(counters, self.order_limits)
         return self._order_headers(counters), None, 0
 
+    def order_retry_at(self, account_id: int) -> int:
+        """When an account that count_order refused may place again (ms): the end of the last of its
+        full windows."""
+        counters = self.accounts.entries[account_id]
+        return max((counters.windows[i] + 1) * limit.ms for i, limit in enumerate(self.order_limits)
+                   if counters.counts[i] >= limit.limit)
+
     def _order_headers(self, counters: _Counters) -> list[tuple[str, str]]:
         return [(limit.header, str(counters.counts[i])) for i, limit in enumerate(self.order_limits)]
 

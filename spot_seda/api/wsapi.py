@@ -197,14 +197,13 @@ class Connection:
                 account_id = self.authenticate(params)
                 if order and limiter.order_limits:
                     for _ in range(method.orders):  # (an order list's orders each count; the first refusal stops)
-                        _headers, refusal, retry_s = limiter.count_order(account_id, now_ms())
+                        _headers, refusal, _retry_s = limiter.count_order(account_id, now_ms())
                         if refusal is not None:
                             break
                     orders_usage = limiter.order_usage(account_id, now_ms())
-                    if refusal is not None:
-                        now = now_ms()
+                    if refusal is not None:  # retryAfter: when its full windows end, to the millisecond
                         return self.answer(req_id, refusal.status, error=refusal,
-                                           data={"serverTime": now, "retryAfter": now + retry_s * 1000},
+                                           data={"serverTime": now_ms(), "retryAfter": limiter.order_retry_at(account_id)},
                                            rate_limits=self.usage(show, orders_usage, counters))
                 result = await method.operation(app, account_id, text, deadline)
         except ApiError as exc:
