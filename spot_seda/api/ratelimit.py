@@ -322,11 +322,10 @@ class RateLimiter:
         counters = self.accounts.get(account_id, now_ms)
         counts = counters.counts
         for i, limit in enumerate(self.order_limits):
-            if counts[i] >= limit.limit:
+            if counts[i] >= limit.limit:  # (the first full limit is named; Retry-After waits out every full one)
                 self.refused_orders += 1
-                window_end = (counters.windows[i] + 1) * limit.ms
                 return self._order_headers(counters), errors.too_many_orders(limit.limit, limit.label), \
-                    _seconds(window_end - now_ms)
+                    _seconds(self.order_retry_at(account_id) - now_ms)
         for i in range(len(counts)):
             counts[i] += 1
         self._keep(counters, self.order_limits)
