@@ -236,7 +236,11 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                         "stream numbers them. Without fromId and startTime: the most recent.")},
         "/api/v3/klines": {"get": operation_doc("Klines", json_answer(array(ref("Kline"))),
                                       [SYMBOL, param("interval", string(enum=INTERVALS), True), param("startTime", integer()),
-                                       param("endTime", integer()), limit_param(500, 1000)], tag=market)},
+                                       param("endTime", integer()),
+                                       param("timeZone", string(), False, "The intervals' clock: hours (8, -1) or "
+                                             "hours:minutes (05:45, +08:00) from UTC, -12:00 to +14:00 (-1130 else); "
+                                             "default 0. startTime and endTime stay UTC."),
+                                       limit_param(500, 1000)], tag=market)},
         "/api/v3/ticker/24hr": {"get": operation_doc("24hr ticker", json_answer(_one_or_many("Ticker24hr")), [SYMBOL_OPT, SYMBOLS], tag=market)},
         "/api/v3/ticker/price": {"get": operation_doc("Price ticker", json_answer(_one_or_many("TickerPrice")), [SYMBOL_OPT, SYMBOLS], tag=market)},
         "/api/v3/ticker/bookTicker": {"get": operation_doc("Book ticker", json_answer(_one_or_many("BookTicker")), [SYMBOL_OPT, SYMBOLS], tag=market)},

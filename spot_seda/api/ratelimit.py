@@ -322,15 +322,21 @@ class RateLimiter:
         counters = self.accounts.get(account_id, now_ms)
         counts = counters.counts
         for i, limit in enumerate(self.order_limits):
-            if counts[i] >= limit.limit:
+            if counts[i] >= limit.limit:  # (the first full limit is named; Retry-After waits out every full one)
                 self.refused_orders += 1
-                window_end = (counters.windows[i] + 1) * limit.ms
                 return self._order_headers(counters), errors.too_many_orders(limit.limit, limit.label), \
-                    _seconds(window_end - now_ms)
+                    _seconds(self.order_retry_at(account_id) - now_ms)
         for i in range(len(counts)):
             counts[i] += 1
         self._keep(counters, self.order_limits)
         return self._order_headers(counters), None, 0
+
+    def order_retry_at(self, account_id: int) -> int:
+        """When an account that count_order refused may place again (ms): the end of the last of its
+        full windows."""
+        counters = self.accounts.entries[account_id]
+        return max((counters.windows[i] + 1) * limit.ms for i, limit in enumerate(self.order_limits)
+                   if counters.counts[i] >= limit.limit)
 
     def _order_headers(self, counters: _Counters) -> list[tuple[str, str]]:
         return [(limit.header, str(counters.counts[i])) for i, limit in enumerate(self.order_limits)]

@@ -20,7 +20,8 @@ arrival order; answers go back as they are ready (match them by `id`).
 Limits, as REST's: each request adds its method's weight (REST's for the same request) to the IP's
 REQUEST_WEIGHT, the connection itself 2; `order.place`, `order.cancelReplace` and a new order list
 (each of its orders) count against the account's ORDERS; past one: 429 / 418 with
-`error.data.retryAfter` (ms). Admission control sheds orders and then everything else exactly as on
+`error.data.retryAfter` (ms). A 418 (the IP is banned) ends the connection after its answer (close
+1008), as Binance disconnects a banned IP, and its handshakes are refused 418 until the ban ends. Admission control sheds orders and then everything else exactly as on
 the HTTP side (503, -1003). `rateLimits` is in every answer when the node has limits, unless
 `returnRateLimits=false` (the URL's query or the request's params).
 
@@ -162,12 +163,18 @@ class Connection:
         weight = weight_of(*method.route, text) if method is not None else SESSION_WEIGHT
         counters = None
         if limiter.enabled:
-            counters, refusal, retry_s = limiter.charge(self.ip, weight, now_ms())
+            counters, refusal, _retry_s = limiter.charge(self.ip, weight, now_ms())
             if refusal is not None:  # 429, or 418 for a banned IP: retryAfter is when it may go on (ms)
-                now = now_ms()
-                return self.answer(req_id, refusal.status, error=refusal,
-                                   data={"serverTime": now, "retryAfter": now + retry_s * 1000},
-                                   rate_limits=limiter.weight_usage(counters) if show else None)
+                banned = refusal.status == 418
+                # to the millisecond, not Retry-After's whole seconds: the ban's end (the time in its
+                # msg) or the end of the window that refused it
+                retry_at = counters.ban_until if banned else counters.backoff_until
+                self.answer(req_id, refusal.status, error=refusal,
+                            data={"serverTime": now_ms(), "retryAfter": retry_at},
+                            rate_limits=limiter.weight_usage(counters) if show else None)
+                if banned:  # Binance: "an automated IP ban and you will be disconnected"
+                    app[HUB].drop(self.client, POLICY_VIOLATION, f"IP banned until {retry_at}")
+                return
         gate = app[ADMISSION]
         order = method is not None and method.orders > 0
         why = gate.refusal_of(order)
@@ -190,14 +197,13 @@ class Connection:
                 account_id = self.authenticate(params)
                 if order and limiter.order_limits:
                     for _ in range(method.orders):  # (an order list's orders each count; the first refusal stops)
-                        _headers, refusal, retry_s = limiter.count_order(account_id, now_ms())
+                        _headers, refusal, _retry_s = limiter.count_order(account_id, now_ms())
                         if refusal is not None:
                             break
                     orders_usage = limiter.order_usage(account_id, now_ms())
-                    if refusal is not None:
-                        now = now_ms()
+                    if refusal is not None:  # retryAfter: when its full windows end, to the millisecond
                         return self.answer(req_id, refusal.status, error=refusal,
-                                           data={"serverTime": now, "retryAfter": now + retry_s * 1000},
+                                           data={"serverTime": now_ms(), "retryAfter": limiter.order_retry_at(account_id)},
                                            rate_limits=self.usage(show, orders_usage, counters))
                 result = await method.operation(app, account_id, text, deadline)
         except ApiError as exc:

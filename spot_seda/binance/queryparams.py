@@ -65,3 +65,19 @@ def parse_my_trades_window(params: Mapping[str, str]) -> tuple[int | None, int |
         raise errors.interval_too_big(24)
     return order_id, from_id, start, end
 
+
+
+def parse_time_zone(params: Mapping[str, str]) -> int:
+    """klines' `timeZone`, as ms ahead of UTC (0 without one): hours (`8`, `-1`) or hours and minutes
+    (`05:45`, `-1:00`, `+08:00`), within [-12:00, +14:00]; anything else -1130."""
+    value = params.get("timeZone")
+    if value is None:
+        return 0
+    sign, text = (-1, value[1:]) if value[:1] == "-" else (1, value[1:] if value[:1] == "+" else value)
+    hours, colon, minutes = text.partition(":")
+    if not text.isascii() or not (hours.isdigit() and len(hours) <= 2 and (not colon or (minutes.isdigit() and len(minutes) == 2))):
+        raise errors.invalid_parameter("timeZone")
+    offset = sign * (int(hours) * 60 + (int(minutes) if colon else 0))
+    if not -12 * 60 <= offset <= 14 * 60 or (colon and int(minutes) >= 60):
+        raise errors.invalid_parameter("timeZone")
+    return offset * 60_000

@@ -85,6 +85,49 @@ def _ms(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
+#: the fixed intervals finer candles may be regrouped from (offset_base)
+_BASES = ("4h", "2h", "1h", "30m", "15m", "5m", "3m", "1m")
+
+
+def offset_moves(interval: str, offset_ms: int) -> bool:
+    """Whether a clock `offset_ms` ahead of UTC moves `interval`'s boundaries (a 1h candle is the same
+    under +08:00, a 1d one is not)."""
+    size = INTERVALS[interval]
+    return offset_ms != 0 and (size is None or offset_ms % size != 0)
+
+
+def offset_base(interval: str, offset_ms: int) -> str:
+    """The coarsest UTC interval whose candles tile `interval`'s candles on the offset clock: one that
+    divides the offset and a day (every moved interval is whole days or a multiple of it)."""
+    size = INTERVALS[interval] or _D
+    for base in _BASES:
+        base_size = INTERVALS[base]
+        if offset_ms % base_size == 0 and size % base_size == 0 and _D % base_size == 0:
+            return base
+    raise ValueError(f"no base interval for {interval} at offset {offset_ms} ms")  # (offsets are whole minutes)
+
+
+def regroup(rows: list[dict], interval: str, offset_ms: int) -> list[dict]:
+    """`interval` candles on a clock `offset_ms` ahead of UTC from the finer UTC candles `rows`
+    (ascending, of offset_base's interval): the first row's open, the last's close, the extremes,
+    the sums; open and close times the offset clock's boundaries, told in UTC ms."""
+    out: list[dict] = []
+    last = None
+    for row in rows:
+        open_time, close_time = bucket(interval, row["open_time"], offset_ms)
+        if last is not None and last["open_time"] == open_time:
+            last["high"] = max(last["high"], row["high"])
+            last["low"] = min(last["low"], row["low"])
+            last["close"] = row["close"]
+            for name in ("volume", "quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume"):
+                last[name] += row[name]
+            last["closed"] = row["closed"]
+        else:
+            last = dict(row, interval=interval, open_time=open_time, close_time=close_time)
+            out.append(last)
+    return out
+
+
 # a candle in progress: [open_time, close_time, open, high, low, close, volume, quote_volume, trades,
 #                        taker_buy_volume, taker_buy_quote_volume]
 _OPEN_TIME, _CLOSE_TIME, _O, _H_, _L, _C, _V, _QV, _N, _TBV, _TBQV = range(11)

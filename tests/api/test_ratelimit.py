@@ -128,6 +128,13 @@ def test_orders_per_account():
     headers, refusal, retry = lim.count_order(7, later)
     assert refusal.msg == "Too many new orders; current limit is 5 orders per 1 DAY." and retry == 86_390
     assert lim.order_usage(7, later + 10_000)[0]["count"] == 0 and lim.order_usage(99, later)[1]["count"] == 0
+    # both full: the first is named, and Retry-After waits until the last of them ends (not the 10 s window)
+    lim = limiter(orders=[RateLimit(interval="SECOND", interval_num=10, limit=3), RateLimit(interval="DAY", limit=3)])
+    for _ in range(3):
+        lim.count_order(7, now)
+    headers, refusal, retry = lim.count_order(7, now)
+    assert refusal.msg == "Too many new orders; current limit is 3 orders per 10 SECOND." and retry == 86_399
+    assert lim.order_retry_at(7) == T0 + 86_400_000
 
 
 def test_memory_is_bounded_and_idle_entries_go():

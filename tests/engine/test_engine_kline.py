@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spot_seda.engine.records import Trade
-from spot_seda.engine.kline import INTERVALS, CandleBook, Kline, bucket
+from spot_seda.engine.kline import INTERVALS, CandleBook, Kline, bucket, offset_base, offset_moves, regroup
 from spot_seda.engine.results import InvariantError
 from spot_seda.model.enums import Side
 
@@ -184,3 +184,38 @@ def test_candles_equal_recomputation_from_trades(rows, batch_sizes, restore_ever
         newest = max(t for i_, t in expected if i_ == interval)
         assert {t for i_, t in expected if i_ == interval and (i_, t) not in closed} == {newest}
         assert book.candle(interval).open_time == newest
+
+
+OFFSETS = (8 * 3_600_000, -3_600_000, (5 * 60 + 45) * 60_000, 14 * 3_600_000, -(9 * 60 + 30) * 60_000)
+
+
+def test_which_intervals_an_offset_moves_and_what_tiles_them():
+    assert [i for i in INTERVALS if offset_moves(i, H8)] == ["6h", "12h", "1d", "3d", "1w", "1M"]
+    assert not any(offset_moves(i, 0) for i in INTERVALS)
+    assert (offset_base("1d", H8), offset_base("1M", H8), offset_base("6h", -3_600_000)) == ("4h", "4h", "1h")
+    assert offset_base("1h", (5 * 60 + 45) * 60_000) == "15m" and offset_base("1d", 37 * 60_000) == "1m"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trade_rows, st.sampled_from(OFFSETS), st.integers(ms(2023, 12, 20), ms(2024, 3, 1)))
+def test_regrouped_utc_candles_equal_a_book_on_the_offset_clock(rows, offset, start):
+    """klines' timeZone (api/market.py): the finer UTC candles regrouped on the offset clock are the
+    candles a CandleBook with that offset builds from the same trades."""
+    trades, ts = [], start
+    for i, (gap, price, qty, side) in enumerate(rows):
+        ts += gap
+        trades.append(Trade(i + 1, price, qty * 1000, price * qty * 10, 1, 2, 1, 2, side, ts))
+    moved = tuple(i for i in INTERVALS if offset_moves(i, offset))
+    local = CandleBook("BTCUSDT", moved, offset_ms=offset)
+    want: dict = {}
+    for k in local.apply(trades):
+        want[(k.interval, k.open_time)] = fields(k)
+    for interval in moved:
+        base = offset_base(interval, offset)
+        utc = CandleBook("BTCUSDT", (base,))
+        latest: dict = {}
+        for k in utc.apply(trades):
+            latest[k.open_time] = msgspec.structs.asdict(k)
+        got = regroup([latest[t] for t in sorted(latest)], interval, offset)
+        assert [(c["open_time"], fields(Kline(**c))) for c in got] == \
+            sorted((t, f) for (i, t), f in want.items() if i == interval), (interval, base)

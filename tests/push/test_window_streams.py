@@ -2,7 +2,8 @@
 tickers <symbol>@ticker_<1h|4h|1d> every second also when nothing trades, their numbers those of the
 trades made (and of REST's avgPrice and 24-hour ticker); the all-market arrays (!miniTicker@arr,
 !ticker@arr, !ticker_<window>@arr) with only the symbols whose statistics changed; and
-<symbol>@kline_<interval>@+08:00, whose candles open on the UTC+8 clock."""
+<symbol>@kline_<interval>@+08:00, whose candles open on the UTC+8 clock, and are those REST klines and
+the WebSocket API's answer with `timeZone`."""
 
 from __future__ import annotations
 
@@ -170,4 +171,37 @@ def test_klines_with_a_time_zone_offset_open_on_the_utc_plus_8_clock(node):
             assert candles["btcusdt@kline_1h@+08:00"] == candles["btcusdt@kline_1h"]
             month = candles["btcusdt@kline_1M@+08:00"]
             assert month["i"] == "1M" and (month["t"] + H8) % DAY == 0 and month["t"] <= last["time"] <= month["T"]
+
+            # REST klines and the WebSocket API's with `timeZone`: the same candles as the stream's
+            def row(k: dict) -> list:
+                return [k["t"], k["o"], k["h"], k["l"], k["c"], k["v"], k["T"], k["q"], k["n"], k["V"], k["Q"], "0"]
+
+            async with session.ws_connect(node.base.replace("http://", "ws://") + "/ws-api/v3") as api:
+                for stream, interval, zone in (("btcusdt@kline_1d@+08:00", "1d", "8"),
+                                               ("btcusdt@kline_1d@+08:00", "1d", "+08:00"),
+                                               ("btcusdt@kline_1M@+08:00", "1M", "08:00"),
+                                               ("btcusdt@kline_1h", "1h", "8"),  # an hour is the UTC hour
+                                               ("btcusdt@kline_1d", "1d", "0")):
+                    rows = await get(session, node, "/api/v3/klines", symbol=SYMBOL, interval=interval, timeZone=zone)
+                    assert rows[-1] == row(candles[stream]), (stream, zone, rows[-1], candles[stream])
+                    await api.send_json({"id": 1, "method": "klines",
+                                         "params": {"symbol": SYMBOL, "interval": interval, "timeZone": zone}})
+                    answer = await api.receive_json(timeout=5)
+                    assert answer["status"] == 200 and answer["result"] == rows, (zone, answer)
+                day_k = candles["btcusdt@kline_1d@+08:00"]
+                # startTime / endTime stay UTC: from the candle's own open time it is the first; one
+                # millisecond later it is not whole in the range, so it is not there
+                rows = await get(session, node, "/api/v3/klines", symbol=SYMBOL, interval="1d", timeZone="8",
+                                 startTime=day_k["t"])
+                assert rows == [row(day_k)], rows
+                assert await get(session, node, "/api/v3/klines", symbol=SYMBOL, interval="1d", timeZone="8",
+                                 startTime=day_k["t"] + 1) == []
+                for zone in ("15", "-13", "8:5", "x", "14:01"):  # outside [-12:00, +14:00], or not hours[:minutes]
+                    async with session.get(node.base + "/api/v3/klines",
+                                           params={"symbol": SYMBOL, "interval": "1d", "timeZone": zone}) as resp:
+                        assert (resp.status, await resp.json()) == (400, {
+                            "code": -1130, "msg": "Data sent for parameter 'timeZone' is not valid."}), zone
+                    await api.send_json({"id": 2, "method": "klines",
+                                         "params": {"symbol": SYMBOL, "interval": "1d", "timeZone": zone}})
+                    assert (await api.receive_json(timeout=5))["error"]["code"] == -1130
     run(scenario())

@@ -266,7 +266,8 @@ def test_rate_limits_in_every_answer_and_orders_limit(node):
             answers = [await api.answer(i) for i in sends]
             refused = [a for a in answers if a["status"] != 200]
             assert len(refused) == 1 and refused[0]["status"] == 429 and refused[0]["error"]["code"] == -1015, refused
-            assert refused[0]["error"]["data"]["retryAfter"] > refused[0]["error"]["data"]["serverTime"]
+            data = refused[0]["error"]["data"]
+            assert 0 < data["retryAfter"] - data["serverTime"] <= 10_000 and data["retryAfter"] % 10_000 == 0, data
             assert limits_of(refused[0])["ORDERS-10S"] == ORDERS_10S
             code, opened = await erin.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
             assert len(opened) == ORDERS_10S  # the refused one changed nothing
@@ -364,4 +365,41 @@ def test_a_trailing_stop_placed_over_the_websocket_api_triggers(node):
                 doc = await status_of()
                 assert (doc["status"], doc["executedQty"], doc["isWorking"]) == ("FILLED", "0.50000000", True), doc
             await eventually(triggered)
+    run(scenario())
+
+
+def test_an_rsa_key_signs_websocket_api_requests_but_cannot_log_on(node):
+    """web-socket-api.md's "SIGNED request example (RSA)": base64 RSASSA-PKCS1-v1_5 SHA-256 over the
+    sorted params; session.logon is Ed25519 only (-1002), and a wrong RSA signature is -1022."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.node.test_api_keys import public_pem, sign_with
+
+    def signed(private, api_key, **params) -> dict:
+        params = {"apiKey": api_key, "timestamp": int(time.time() * 1000), **params}
+        payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        return params | {"signature": sign_with(private, payload)}
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            status, acct = await admin(session, node.base, ADMIN_TOKEN, "/admin/v1/accounts",
+                                       {"publicKey": public_pem(private)})
+            assert status == 200 and acct["keyType"] == "RSA", acct
+            status, doc = await admin(session, node.base, ADMIN_TOKEN, "/admin/v1/deposit",
+                                      {"accountId": acct["accountId"], "asset": "BTC", "amount": "1"})
+            assert status == 200, doc
+            api = await connect(session, node)
+            placed = await api.call("order.place", signed(private, acct["apiKey"], **LIMIT_SELL, price="71000"))
+            assert placed["status"] == 200 and placed["result"]["status"] == "NEW", placed
+            impostor = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            wrong = await api.call("order.cancel", signed(impostor, acct["apiKey"], symbol=SYMBOL,
+                                                          orderId=placed["result"]["orderId"]))
+            assert wrong["status"] == 400 and wrong["error"]["code"] == -1022, wrong
+            logon = await api.call("session.logon", signed(private, acct["apiKey"]))
+            assert logon["error"]["code"] == -1002, logon
+            cancelled = await api.call("order.cancel", signed(private, acct["apiKey"], symbol=SYMBOL,
+                                                              orderId=placed["result"]["orderId"]))
+            assert cancelled["result"]["status"] == "CANCELED", cancelled
+            await api.ws.close()
     run(scenario())

@@ -1,0 +1,130 @@
+"""The WebSocket API's REQUEST_WEIGHT through a real node (api/wsapi.py, issue 16), as web-socket-api.md
+"IP limits" says it: the connection weighs 2 and each request its REST endpoint's weight, against the
+IP's one count shared with REST and with the IP's other connections; past the limit 429 -1003 with
+`error.data.retryAfter`; an IP that keeps going is banned (418, `retryAfter` the ban's end) and
+disconnected, and its new handshakes are refused 418 with Retry-After until the ban ends; meanwhile
+another IP's connection is served throughout.
+
+Each test talks from loopback addresses of its own (127.0.0.N), as tests/node/test_rate_limits.py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+
+from tests.node.conftest import serving_node
+from tests.node.test_rate_limits import session_from, window_start
+from tests.ws_api.conftest import WsApi, run
+
+WEIGHT_5S = 100
+BAN_S = 2.0
+LIMITS = f"""
+[rate_limits]
+enabled = true
+request_weight = [{{interval = "MINUTE", interval_num = 1, limit = 100000}},
+                  {{interval = "SECOND", interval_num = 5, limit = {WEIGHT_5S}}}]
+orders = [{{interval = "SECOND", interval_num = 10, limit = 50}}, {{interval = "DAY", interval_num = 1, limit = 1000}}]
+ban_after_429s = 3
+ban_s = {BAN_S}
+ban_max_s = 60.0
+"""
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    with serving_node(tmp_path_factory.mktemp("wsapi_limits"), LIMITS) as proc:
+        proc.ws_api = proc.base.replace("http://", "ws://") + "/ws-api/v3"
+        yield proc
+
+
+def weight_5s(answer: dict) -> int:
+    """The REQUEST_WEIGHT count of the 5-second window in an answer's `rateLimits`."""
+    (count,) = [l["count"] for l in answer["rateLimits"]
+                if (l["rateLimitType"], l["interval"], l["intervalNum"]) == ("REQUEST_WEIGHT", "SECOND", 5)]
+    return count
+
+
+def test_weight_past_the_limit_429_then_418_and_disconnected_while_other_ips_are_served(node):
+    async def scenario():
+        async with session_from("127.0.0.21") as s, session_from("127.0.0.22") as other_ip:
+            await window_start(5)
+            api = WsApi(await s.ws_connect(node.ws_api))  # the connection: 2
+            async with s.get(node.base + "/api/v3/exchangeInfo") as resp:  # REST from the same IP: 20, one count
+                assert resp.status == 200 and resp.headers["X-MBX-USED-WEIGHT-5S"] == "22", dict(resp.headers)
+            second = WsApi(await s.ws_connect(node.ws_api))  # another connection of the IP: 2 more
+            used = 24
+            for method, params, weight in (("exchangeInfo", {}, 20), ("depth", {"symbol": "BTCUSDT"}, 5),
+                                           ("exchangeInfo", {}, 20), ("ticker.price", {}, 4)):
+                answer = await api.call(method, params)
+                used += weight
+                assert answer["status"] == 200 and weight_5s(answer) == used, (method, answer)
+            answer = await second.call("exchangeInfo")
+            used += 20
+            assert answer["status"] == 200 and weight_5s(answer) == used == 93, answer
+
+            refused = await api.call("exchangeInfo")  # 113 > 100: refused, nothing added
+            assert refused["status"] == 429, refused
+            data = refused["error"].pop("data")
+            assert refused["error"] == {
+                "code": -1003, "msg": f"Too much request weight used; current limit is {WEIGHT_5S} request weight "
+                                      "per 5 SECOND. Please use WebSocket Streams for live updates to avoid polling "
+                                      "the API."}
+            assert 0 < data["retryAfter"] - data["serverTime"] <= 5000 and data["retryAfter"] % 5000 == 0, data  # the window's end
+            assert weight_5s(refused) == used
+            assert (await api.call("exchangeInfo"))["error"]["code"] == -1003  # a second 429, then a third
+            assert (await second.call("exchangeInfo"))["status"] == 429
+            assert (await api.call("ping"))["status"] == 200  # (what still fits is served: 94)
+
+            # meanwhile another IP is served, its own count from its own connection
+            bystander = WsApi(await other_ip.ws_connect(node.ws_api))
+            served = await bystander.call("ping")
+            assert served["status"] == 200 and weight_5s(served) == 3, served
+
+            began = time.time() * 1000
+            banned = await api.call("exchangeInfo")  # it keeps going: banned
+            assert banned["status"] == 418, banned
+            error = banned["error"]
+            until = int(error["msg"].split("until ")[1].split(".")[0])
+            assert error["code"] == -1003 and error["msg"] == (
+                f"Way too much request weight used; IP banned until {until}. Please use WebSocket Streams for live "
+                "updates to avoid bans.")
+            assert error["data"]["retryAfter"] == until, error  # the ban's end, to the millisecond
+            assert began + BAN_S * 1000 - 500 < until <= time.time() * 1000 + BAN_S * 1000 + 100
+            # ... and disconnected (Binance: "an automated IP ban and you will be disconnected")
+            closing = await api.ws.receive(timeout=5)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), closing
+            if closing.type == aiohttp.WSMsgType.CLOSE:
+                assert closing.data == 1008 and "banned" in closing.extra, closing
+            # the IP's other connection: 418 at its next request, then closed too
+            assert (await second.call("time"))["status"] == 418  # (banned: whatever it weighs)
+            closing = await second.ws.receive(timeout=5)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), closing
+
+            # a new handshake from the banned IP: 418, Retry-After, Binance's body
+            with pytest.raises(aiohttp.WSServerHandshakeError) as handshake:
+                await s.ws_connect(node.ws_api)
+            assert handshake.value.status == 418
+            assert 1 <= int(handshake.value.headers["Retry-After"]) <= BAN_S
+            async with s.get(node.ws_api) as resp:
+                doc = await resp.json()
+                assert resp.status == 418 and doc["code"] == -1003 and f"banned until {until}" in doc["msg"], doc
+            # REST from that IP is banned too (one IP, one count)
+            async with s.get(node.base + "/api/v3/time") as resp:
+                assert resp.status == 418
+
+            served = await bystander.call("ping")  # still served
+            assert served["status"] == 200 and weight_5s(served) in (1, 4), served  # (maybe a new 5 s window)
+
+            # once the ban is over the IP connects and is served again
+            wait_s = until / 1000 - time.time() + 0.1
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            again = WsApi(await s.ws_connect(node.ws_api))
+            answer = await again.call("ping")
+            assert answer["status"] == 200, answer
+            await again.ws.close()
+            await bystander.ws.close()
+    run(scenario())
