@@ -30,7 +30,8 @@ async def server_time(app: web.Application, p: Params) -> dict:
 async def exchange_info(app: web.Application, p: Params) -> dict:
     rules = app[STAGE].rules
     chosen = params.parse_symbols_filter(p, rules)
-    info = marketviews.exchange_info_json({s: rules[s] for s in chosen}, now_ms())
+    passes, show_sets = queryparams.parse_exchange_info_filter(p)  # every symbol here is SPOT and TRADING
+    info = marketviews.exchange_info_json({s: rules[s] for s in chosen if passes}, now_ms(), show_sets)
     info["rateLimits"] = app[LIMITER].rate_limits_json()  # the node's limits (ratelimit.py)
     return info
 
@@ -89,8 +90,12 @@ async def klines(app: web.Application, p: Params) -> list:
     interval = queryparams.parse_interval(p)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     start, end = queryparams.parse_time_range(p)
+    offset = queryparams.parse_time_zone(p)
     await read_fresh(app)
-    rows = app[HISTORY].klines(symbol, interval, start_time=start, end_time=end, limit=limit)
+    if offset:
+        rows = app[HISTORY].klines_in_zone(symbol, interval, offset, start_time=start, end_time=end, limit=limit)
+    else:
+        rows = app[HISTORY].klines(symbol, interval, start_time=start, end_time=end, limit=limit)
     return [marketviews.kline_row(k, stage.rules[symbol]) for k in rows]
 
 
@@ -104,12 +109,14 @@ def _ticker_symbols(p: dict[str, str], rules) -> tuple[list[str], bool]:
 async def ticker_24hr(app: web.Application, p: Params) -> dict | list:
     stage = app[STAGE]
     symbols, single = _ticker_symbols(p, stage.rules)
+    mini = queryparams.parse_ticker_type(p) == "MINI"
     await read_fresh(app)
     now = now_ms()
     out = []
     for symbol in symbols:
         summary, prev_close = app[HISTORY].trade_window(symbol, now - marketviews.DAY_MS)
-        out.append(marketviews.ticker_24hr_json(stage.rules[symbol], summary, stage.depth[symbol].best(), now, prev_close))
+        doc = marketviews.ticker_24hr_json(stage.rules[symbol], summary, stage.depth[symbol].best(), now, prev_close)
+        out.append(marketviews.mini_ticker(doc) if mini else doc)
     return out[0] if single else out
 
 

@@ -26,6 +26,7 @@ second), so the per-interval work is paid once per second of trading, not once p
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import datetime, timedelta, timezone
 
 import msgspec
@@ -244,3 +245,43 @@ class CandleBook:
 
     def _record(self, interval: str, c: list[int], closed: bool) -> Kline:
         return Kline(self.symbol, interval, *c, closed)
+
+
+# ------------------------------------------------------------------ candles in another time zone
+
+_FIXED_SOURCES = sorted((size, name) for name, size in INTERVALS.items() if size is not None and size <= _D)
+
+
+def zone_source(interval: str, offset_ms: int) -> tuple[str, int]:
+    """(the stored UTC interval whose candles make `interval`'s candles on a clock `offset_ms` ahead
+    of UTC, how many of them one such candle spans at most). The source is the largest interval that
+    divides both the offset and the target (a day for 1d and above), so its candles nest in the
+    shifted buckets; the target itself when the offset moves none of its boundaries."""
+    size = INTERVALS[interval]
+    unit = _D if size is None or size >= _D else size
+    step = math.gcd(abs(offset_ms), unit)
+    source_size, source = max((s, n) for s, n in _FIXED_SOURCES if step % s == 0)
+    if source_size == size:
+        return interval, 1
+    span = size if size is not None else 31 * _D
+    return source, -(-span // source_size)
+
+
+def regroup(candles: list[dict], interval: str, offset_ms: int) -> list[dict]:
+    """UTC candles of a finer interval (ascending, as the history gives them) folded into `interval`
+    candles on a clock `offset_ms` ahead of UTC (Binance's klines `timeZone`): open of the first,
+    close of the last, high and low over all, the volumes and counts summed."""
+    out: list[dict] = []
+    for c in candles:
+        open_time, close_time = bucket(interval, c["open_time"], offset_ms)
+        last = out[-1] if out else None
+        if last is None or last["open_time"] != open_time:
+            out.append({**c, "interval": interval, "open_time": open_time, "close_time": close_time})
+            continue
+        last["high"] = max(last["high"], c["high"])
+        last["low"] = min(last["low"], c["low"])
+        last["close"] = c["close"]
+        for name in ("volume", "quote_volume", "trades", "taker_buy_volume", "taker_buy_quote_volume"):
+            last[name] += c[name]
+        last["closed"] = c["closed"]
+    return out

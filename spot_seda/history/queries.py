@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from operator import itemgetter
 import heapq
 
+from ..engine.kline import bucket, regroup, zone_source
 from ..model.entities import KLINE_FIELDS
 from ..model.orders import Order
 from ..model.summary import TradeSummary, summarize
@@ -200,6 +201,32 @@ class HistoryQueries(Store):
         where, args = self._window("symbol = ? AND interval = ?", [symbol, interval], "open_time", start_time,
                                    "open_time", None, end_time)
         return self._ranged("klines", KLINE_FIELDS, where, args, "open_time", start_time is not None, limit)
+
+    def klines_in_zone(self, symbol: str, interval: str, offset_ms: int, start_time: int | None = None,
+                       end_time: int | None = None, limit: int = 500) -> list[dict]:
+        """klines() with the interval's boundaries on a clock `offset_ms` ahead of UTC (Binance's
+        `timeZone`; startTime and endTime stay UTC and bound the candles' open times). Made from the
+        stored UTC candles of an interval that nests in the shifted ones (engine/kline.py:
+        zone_source, regroup); a candle the page cut short at its far end is left out."""
+        source, span = zone_source(interval, offset_ms)
+        if source == interval:
+            return self.klines(symbol, interval, start_time, end_time, limit)
+        limit = _clamp(limit)
+        end_bound = None if end_time is None else bucket(interval, end_time, offset_ms)[1]
+        where, args = self._window("symbol = ? AND interval = ?", [symbol, source], "open_time", start_time,
+                                   "open_time", None, end_bound)
+        cap = (limit + 1) * span
+        ascending = start_time is not None
+        rows = self._select("klines", KLINE_FIELDS, where, args, f"open_time {'ASC' if ascending else 'DESC'}", cap)
+        full = len(rows) == cap
+        if not ascending:
+            rows.reverse()
+        candles = regroup(rows, interval, offset_ms)
+        if full and candles:  # the page's far end may hold only part of its candle
+            candles = candles[:-1] if ascending else candles[1:]
+        candles = [c for c in candles if (start_time is None or c["open_time"] >= start_time)
+                   and (end_time is None or c["open_time"] <= end_time)]
+        return candles[:limit] if ascending else candles[-limit:]
 
     def balances(self, account: int) -> dict[str, tuple[int, int]]:
         """The account's balances, the sums of its balance changes: {asset: (available, frozen)}."""
