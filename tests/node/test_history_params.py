@@ -139,9 +139,11 @@ def test_my_trades_by_order_id(node):
             # another account's order id: nothing
             status, rows = await maker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=first["orderId"])
             assert status == 200 and rows == []
-            # a self-trade, asked by one of its orders: that order's side only
+            # a self-trade (NONE: the symbol's default, EXPIRE_MAKER, would prevent it), asked by one of its
+            # orders: that order's side only
             sell = await _sell(maker, "32000")
-            status, buy = await maker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.01")
+            status, buy = await maker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.01",
+                                            selfTradePreventionMode="NONE")
             assert status == 200 and buy["status"] == "FILLED", buy
             status, rows = await maker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=buy["orderId"])
             assert [(r["orderId"], r["isBuyer"]) for r in rows] == [(buy["orderId"], True)], rows
