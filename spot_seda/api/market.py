@@ -31,7 +31,8 @@ async def server_time(app: web.Application, p: Params) -> dict:
 async def exchange_info(app: web.Application, p: Params) -> dict:
     rules = app[STAGE].rules
     chosen = params.parse_symbols_filter(p, rules)
-    info = marketviews.exchange_info_json({s: rules[s] for s in chosen}, now_ms())
+    passes, show_sets = queryparams.parse_exchange_info_filter(p)  # every symbol here is SPOT and TRADING
+    info = marketviews.exchange_info_json({s: rules[s] for s in chosen if passes}, now_ms(), show_sets)
     info["rateLimits"] = app[LIMITER].rate_limits_json()  # the node's limits (ratelimit.py)
     return info
 
@@ -133,12 +134,14 @@ def _ticker_symbols(p: dict[str, str], rules) -> tuple[list[str], bool]:
 async def ticker_24hr(app: web.Application, p: Params) -> dict | list:
     stage = app[STAGE]
     symbols, single = _ticker_symbols(p, stage.rules)
+    mini = queryparams.parse_ticker_type(p) == "MINI"
     await read_fresh(app)
     now = now_ms()
     out = []
     for symbol in symbols:
         summary, prev_close = app[HISTORY].trade_window(symbol, now - marketviews.DAY_MS)
-        out.append(marketviews.ticker_24hr_json(stage.rules[symbol], summary, stage.depth[symbol].best(), now, prev_close))
+        doc = marketviews.ticker_24hr_json(stage.rules[symbol], summary, stage.depth[symbol].best(), now, prev_close)
+        out.append(marketviews.mini_ticker(doc) if mini else doc)
     return out[0] if single else out
 
 

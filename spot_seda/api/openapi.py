@@ -11,7 +11,7 @@ rate-limit headers of its answers and the 429 / 418 answers (api/ratelimit.py), 
 from __future__ import annotations
 
 from ..engine.kline import INTERVALS as _INTERVALS
-from ..binance.marketviews import ORDER_TYPES, STP_MODES
+from ..binance.marketviews import MINI_TICKER_FIELDS, ORDER_TYPES, STP_MODES
 from ..binance.orderparams import RESP_TYPES
 from ..binance.queryparams import DEPTH_LIMITS
 from .openapi_orderops import order_ops_paths, order_ops_schemas
@@ -93,7 +93,7 @@ def _schemas() -> dict:
                   "items": {"oneOf": [integer(), string()]},
                   "description": "[open time, open, high, low, close, volume, close time, quote volume, trades, "
                                  "taker buy base volume, taker buy quote volume, \"0\"]"},
-        "Ticker24hr": obj(ticker),
+        "Ticker24hr": obj(ticker, required=list(MINI_TICKER_FIELDS)),  # (type=MINI: only those)
         "TickerPrice": obj({"symbol": string(), "price": dec()}),
         "BookTicker": obj({"symbol": string(), "bidPrice": dec(), "bidQty": dec(), "askPrice": dec(), "askQty": dec()}),
         "AvgPrice": obj({"mins": integer(), "price": dec(), "closeTime": integer()}),
@@ -219,7 +219,15 @@ def openapi_document(routes, base_url: str = "/") -> dict:
         "/api/v3/ping": {"get": operation_doc("Test connectivity", json_answer(ref("Empty")), tag=public)},
         "/api/v3/time": {"get": operation_doc("Server time", json_answer(ref("ServerTime")), tag=public)},
         "/api/v3/exchangeInfo": {"get": operation_doc("Exchange information", json_answer(ref("ExchangeInfo")),
-                                            [SYMBOL_OPT, SYMBOLS], tag=public)},
+                                            [SYMBOL_OPT, SYMBOLS,
+                                             param("permissions", string(example="SPOT"), False,
+                                                   "SPOT, MARGIN, LEVERAGED or TRD_GRP_nnn, or a JSON array of them; "
+                                                   "not with symbol(s) (-1128). Every symbol here is SPOT only."),
+                                             param("showPermissionSets", string(enum=["true", "false"]), False,
+                                                   "false: each permissionSets is empty. Default true."),
+                                             param("symbolStatus", string(enum=["TRADING", "HALT", "BREAK"]), False,
+                                                   "Only symbols in this status (all are TRADING here); not with "
+                                                   "symbol(s) (-1128).")], tag=public)},
         "/api/v3/depth": {"get": operation_doc("Order book", json_answer(ref("Depth")), [SYMBOL, limit_param(100, 5000, DEPTH_LIMITS)], tag=market)},
         "/api/v3/trades": {"get": operation_doc("Recent trades", json_answer(array(ref("Trade"))), [SYMBOL, limit_param(500, 1000)], tag=market)},
         "/api/v3/historicalTrades": {"get": operation_doc(
@@ -241,7 +249,10 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                                              "hours:minutes (05:45, +08:00) from UTC, -12:00 to +14:00 (-1130 else); "
                                              "default 0. startTime and endTime stay UTC."),
                                        limit_param(500, 1000)], tag=market)},
-        "/api/v3/ticker/24hr": {"get": operation_doc("24hr ticker", json_answer(_one_or_many("Ticker24hr")), [SYMBOL_OPT, SYMBOLS], tag=market)},
+        "/api/v3/ticker/24hr": {"get": operation_doc("24hr ticker", json_answer(_one_or_many("Ticker24hr")), [
+            SYMBOL_OPT, SYMBOLS, param("type", string(enum=["FULL", "MINI"]), False,
+                                       "MINI: symbol, prices, volumes, times, trade ids and count only. Default FULL.")],
+            tag=market)},
         "/api/v3/ticker/price": {"get": operation_doc("Price ticker", json_answer(_one_or_many("TickerPrice")), [SYMBOL_OPT, SYMBOLS], tag=market)},
         "/api/v3/ticker/bookTicker": {"get": operation_doc("Book ticker", json_answer(_one_or_many("BookTicker")), [SYMBOL_OPT, SYMBOLS], tag=market)},
         "/api/v3/avgPrice": {"get": operation_doc("Average price", json_answer(ref("AvgPrice")), [SYMBOL], tag=market)},

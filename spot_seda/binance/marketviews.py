@@ -122,6 +122,16 @@ def _vwap_text(quote_volume: int, volume: int) -> str:
     return amount_text(quote_volume * 10**ASSET_DECIMALS // volume if volume else 0)
 
 
+#: ticker/24hr type=MINI: these fields of the FULL answer, in its order (rest-api.md)
+MINI_TICKER_FIELDS = ("symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume", "openTime",
+                      "closeTime", "firstId", "lastId", "count")
+
+
+def mini_ticker(full: dict) -> dict:
+    """A ticker/24hr answer as type=MINI gives it."""
+    return {name: full[name] for name in MINI_TICKER_FIELDS}
+
+
 def ticker_24hr_json(rules: SymbolRules, summary: TradeSummary | None,
                      best: tuple[tuple[int, int] | None, tuple[int, int] | None], now: int,
                      prev_close: int | None = None, window_ms: int = DAY_MS) -> dict:
@@ -243,14 +253,20 @@ def symbol_info_json(rules: SymbolRules) -> dict:
     }
 
 
-def exchange_info_json(rules_by_symbol: Mapping[str, SymbolRules], server_time: int) -> dict:
-    """GET /api/v3/exchangeInfo for the given symbols (in the mapping's order). No rate limits are
-    enforced by the node, so none are listed."""
+def exchange_info_json(rules_by_symbol: Mapping[str, SymbolRules], server_time: int,
+                       show_permission_sets: bool = True) -> dict:
+    """GET /api/v3/exchangeInfo for the given symbols (in the mapping's order); without
+    `show_permission_sets` each permissionSets is empty, as Binance's showPermissionSets=false
+    leaves it. The caller adds the rate limits it enforces."""
+    symbols = [symbol_info_json(r) for r in rules_by_symbol.values()]
+    if not show_permission_sets:
+        for symbol in symbols:
+            symbol["permissionSets"] = []
     return {
         "timezone": "UTC",
         "serverTime": server_time,
         "rateLimits": [],
         "exchangeFilters": [],
-        "symbols": [symbol_info_json(r) for r in rules_by_symbol.values()],
+        "symbols": symbols,
     }
 

@@ -39,9 +39,9 @@ Other choices where Binance leaves room (each tested):
 - newOrderRespType defaults as Binance: FULL for LIMIT and MARKET, ACK for every other type (stop
   orders included: their first answer is NEW, not working yet).
 - selfTradePreventionMode defaults, as on Binance, to the symbol's default (`default_stp` in the
-  symbol's config, reported as exchangeInfo's defaultSelfTradePreventionMode). The shipped config
-  keeps NONE, the seed's behaviour, where an account's orders may trade with each other; Binance
-  uses EXPIRE_MAKER on most symbols.
+  symbol's config, reported as exchangeInfo's defaultSelfTradePreventionMode): EXPIRE_MAKER, as
+  Binance ships its symbols, unless the config says otherwise (NONE lets an account's orders trade
+  with each other, the seed's behaviour).
 - Other endpoints leave parameters they do not know (signature, timestamp, recvWindow, ...) alone.
 """
 
@@ -61,7 +61,6 @@ from .errors import ApiError
 from .params import (decimal_units, parse_client_order_id, parse_decimal, parse_enum, parse_id_or_client_id, parse_int,
                      parse_symbol, required_param, text_param, was_sent)
 
-DEFAULT_STP = SelfTradePrevention.NONE
 RESP_TYPES = ("ACK", "RESULT", "FULL")
 #: the largest notional (quote units) and the bound every amount is held to: a signed 64-bit integer
 MAX_NOTIONAL = MAX_UNITS

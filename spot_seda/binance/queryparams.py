@@ -1,5 +1,6 @@
-"""The queries' parameters: the depth's limits, kline intervals and the time windows of the
-history queries (aggTrades, myTrades), in Binance's combinations; the primitives are params.py's.
+"""The queries' parameters: the depth's limits, kline intervals and time zones, the time windows of
+the history queries (aggTrades, myTrades), the tickers' type and exchangeInfo's filters, in Binance's
+combinations; the primitives are params.py's.
 
 Every bad input becomes an ApiError with Binance's code and text: -1128 for a combination Binance
 refuses, -1127 for a window wider than the endpoint allows, -1120 for an unknown interval.
@@ -7,11 +8,14 @@ refuses, -1127 for a window wider than the endpoint allows, -1120 for an unknown
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+
+import msgspec
 
 from ..engine.kline import INTERVALS
 from . import errors
-from .params import required_param, parse_int, parse_limit
+from .params import parse_bool, parse_int, parse_limit, required_param, text_param, was_sent
 
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 
@@ -81,3 +85,46 @@ def parse_time_zone(params: Mapping[str, str]) -> int:
     if not -12 * 60 <= offset <= 14 * 60 or (colon and int(minutes) >= 60):
         raise errors.invalid_parameter("timeZone")
     return offset * 60_000
+
+
+TICKER_TYPES = ("FULL", "MINI")
+
+
+def parse_ticker_type(params: Mapping[str, str]) -> str:
+    """ticker/24hr `type`: FULL (the default) or MINI; -1100 otherwise."""
+    value = text_param(params, "type")
+    if not value:
+        return "FULL"
+    if value not in TICKER_TYPES:
+        raise errors.illegal_chars("type", ", ".join(TICKER_TYPES))
+    return value
+
+
+SYMBOL_STATUSES = ("TRADING", "HALT", "BREAK")
+_PERMISSION = re.compile(r"SPOT|MARGIN|LEVERAGED|TRD_GRP_\d{3}")
+
+
+def parse_exchange_info_filter(params: Mapping[str, str]) -> tuple[bool, bool]:
+    """exchangeInfo's `permissions` (one name or a JSON array of them), `symbolStatus` (TRADING, HALT
+    or BREAK), neither with `symbol` / `symbols` (-1128), and `showPermissionSets` (default true).
+    Returns (whether the node's symbols, all SPOT and TRADING, pass the filter, showPermissionSets)."""
+    permissions, status = text_param(params, "permissions"), text_param(params, "symbolStatus")
+    show = parse_bool(params, "showPermissionSets", default=True)
+    if (permissions or status) and (was_sent(params, "symbol") or was_sent(params, "symbols")):
+        raise errors.bad_combination()
+    passes = True
+    if permissions:
+        names: list[str] | None = [permissions] if not permissions.startswith("[") else None
+        if names is None:
+            try:
+                names = msgspec.json.decode(permissions, type=list[str])
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                names = []
+        if not names or not all(_PERMISSION.fullmatch(n) for n in names):
+            raise errors.illegal_chars("permissions")
+        passes = "SPOT" in names
+    if status:
+        if status not in SYMBOL_STATUSES:
+            raise errors.illegal_chars("symbolStatus", ", ".join(SYMBOL_STATUSES))
+        passes = passes and status == "TRADING"
+    return passes, show

@@ -62,9 +62,9 @@ class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     min_notional: str = "5"
     maker_fee: str = "0.001"
     taker_fee: str = "0.001"
-    #: selfTradePreventionMode of an order that names none (Binance's defaultSelfTradePreventionMode;
-    #: EXPIRE_MAKER on most of its symbols). NONE: an account's orders may trade with each other.
-    default_stp: Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"] = "NONE"
+    #: selfTradePreventionMode of an order that names none (Binance's defaultSelfTradePreventionMode:
+    #: EXPIRE_MAKER, as Binance ships its symbols). NONE: an account's orders may trade with each other.
+    default_stp: Literal["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"] = "EXPIRE_MAKER"
     #: MARKET_LOT_SIZE's maxQty: the largest quantity of a MARKET order (and of a STOP_LOSS /
     #: TAKE_PROFIT, which become one); None: max_qty. Its minQty and stepSize are LOT_SIZE's.
     market_max_qty: str | None = None

@@ -55,10 +55,10 @@ def market(**over):
 
 
 def test_an_order_without_stp_takes_the_symbols_default():
-    strict = {"BTCUSDT": SymbolRules(SymbolSpec(symbol="BTCUSDT", base="BTC", quote="USDT", default_stp="EXPIRE_MAKER"))}
-    assert O.parse_new_order(limit(), strict).stp == SelfTradePrevention.EXPIRE_MAKER
-    assert O.parse_new_order(limit(selfTradePreventionMode="NONE"), strict).stp == SelfTradePrevention.NONE
-    assert O.parse_new_order(limit(), RULES).stp == SelfTradePrevention.NONE  # the shipped default
+    loose = {"BTCUSDT": SymbolRules(SymbolSpec(symbol="BTCUSDT", base="BTC", quote="USDT", default_stp="NONE"))}
+    assert O.parse_new_order(limit(), loose).stp == SelfTradePrevention.NONE
+    assert O.parse_new_order(limit(selfTradePreventionMode="EXPIRE_TAKER"), loose).stp == SelfTradePrevention.EXPIRE_TAKER
+    assert O.parse_new_order(limit(), RULES).stp == SelfTradePrevention.EXPIRE_MAKER  # Binance's default
 
 
 def test_limit_order():
@@ -75,7 +75,7 @@ def test_limit_time_in_force(tif):
 
 def test_defaults():
     o = O.parse_new_order(limit(), RULES)
-    assert (o.resp_type, o.stp, o.client_order_id) == ("FULL", SelfTradePrevention.NONE, None)
+    assert (o.resp_type, o.stp, o.client_order_id) == ("FULL", SelfTradePrevention.EXPIRE_MAKER, None)
     assert O.parse_new_order(market(), RULES).resp_type == "FULL"
     maker = O.parse_new_order(limit(type="LIMIT_MAKER", timeInForce=None), RULES)
     assert (maker.type, maker.resp_type, maker.time_in_force) == (OrderType.LIMIT_MAKER, "ACK", TimeInForce.GTC)
@@ -111,7 +111,7 @@ def test_stop_limit_orders(type_, tif):
     o = O.parse_new_order(stop(type=type_, timeInForce=tif), RULES)
     assert o == O.OrderRequest(symbol="BTCUSDT", side=Side.SELL, type=OrderType[type_], time_in_force=TimeInForce[tif],
                            price=2_900_000, qty=100_000, quote_qty=0, client_order_id=None, resp_type="ACK",
-                           stp=SelfTradePrevention.NONE, stop_price=2_950_050)
+                           stp=SelfTradePrevention.EXPIRE_MAKER, stop_price=2_950_050)
 
 
 @pytest.mark.parametrize("type_", ["STOP_LOSS", "TAKE_PROFIT"])

@@ -289,7 +289,7 @@ def test_exchange_info():
     assert (btc["icebergAllowed"], btc["ocoAllowed"], btc["quoteOrderQtyMarketAllowed"], btc["isSpotTradingAllowed"]) == (
         False, True, True, True)
     assert (btc["baseAssetPrecision"], btc["quotePrecision"], btc["quoteAssetPrecision"]) == (8, 8, 8)
-    assert btc["defaultSelfTradePreventionMode"] == "NONE"
+    assert btc["defaultSelfTradePreventionMode"] == "EXPIRE_MAKER"  # as Binance ships its symbols
     strict = SymbolRules(msgspec.structs.replace(BTC.spec, default_stp="EXPIRE_BOTH"))
     assert MV.exchange_info_json({"BTCUSDT": strict}, 1)["symbols"][0]["defaultSelfTradePreventionMode"] == "EXPIRE_BOTH"
     assert btc["allowedSelfTradePreventionModes"] == ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]

@@ -32,7 +32,7 @@ avg_price_mins = 5
 def node(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("filters")
     symbols = default_symbols().replace(
-        'default_stp = "NONE"', 'default_stp = "NONE"\nmax_num_orders = 3\nmax_num_algo_orders = 1\nmarket_max_qty = "1"',
+        'default_stp = "EXPIRE_MAKER"', 'default_stp = "EXPIRE_MAKER"\nmax_num_orders = 3\nmax_num_algo_orders = 1\nmarket_max_qty = "1"',
         1)
     symbols = symbols.replace("min_trailing_above_delta = 10", "min_trailing_above_delta = 50", 1).replace(
         "max_trailing_below_delta = 2000", "max_trailing_below_delta = 300", 1)  # (BTCUSDT's: the first)
@@ -148,9 +148,11 @@ def test_percent_price_by_side_around_the_average_price(node):
             status, doc = await client.signed("DELETE", "/api/v3/order", symbol="ETHUSDT", orderId=ask["orderId"])
             assert status == 200, doc
             # a trade at 1000 (with the bid at 1000 the other test left, or with this sell): the average
-            status, sell = await client.order(side="SELL", price="1000", newOrderRespType="RESULT", **eth)
+            status, sell = await client.order(side="SELL", price="1000", newOrderRespType="RESULT",
+                                              selfTradePreventionMode="NONE", **eth)
             assert status == 200, sell
-            status, buy = await client.order(side="BUY", price="1000", newOrderRespType="RESULT", **eth)
+            status, buy = await client.order(side="BUY", price="1000", newOrderRespType="RESULT",
+                                             selfTradePreventionMode="NONE", **eth)
             assert status == 200 and D(buy["executedQty"]) > 0, (sell, buy)
             refused = {"code": -1013, "msg": "Filter failure: PERCENT_PRICE_BY_SIDE"}
 

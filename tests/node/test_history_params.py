@@ -139,9 +139,11 @@ def test_my_trades_by_order_id(node):
             # another account's order id: nothing
             status, rows = await maker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=first["orderId"])
             assert status == 200 and rows == []
-            # a self-trade, asked by one of its orders: that order's side only
+            # a self-trade (NONE: the symbol's default, EXPIRE_MAKER, would prevent it), asked by one of its
+            # orders: that order's side only
             sell = await _sell(maker, "32000")
-            status, buy = await maker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.01")
+            status, buy = await maker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.01",
+                                            selfTradePreventionMode="NONE")
             assert status == 200 and buy["status"] == "FILLED", buy
             status, rows = await maker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, orderId=buy["orderId"])
             assert [(r["orderId"], r["isBuyer"]) for r in rows] == [(buy["orderId"], True)], rows
@@ -217,3 +219,67 @@ def test_python_binance_pages_trades_and_reads_an_orders_trades_right_after_it_f
     assert windows == trade_ids
     first_time = taker.get_aggregate_trades(symbol=SYMBOL, fromId=trade_ids[0], limit=1)[0]["T"]
     assert [t["a"] for t in taker.aggregate_trade_iter(SYMBOL, start_str=first_time)][-len(trade_ids):] == trade_ids
+
+
+def test_klines_time_zone_ticker_type_and_exchange_info_filters_are_honoured(node):
+    """No market-data parameter Binance documents is dropped: klines timeZone moves the candles'
+    boundaries (startTime / endTime stay UTC), ticker/24hr type=MINI gives the short answer,
+    exchangeInfo's permissions / symbolStatus filter the symbols and showPermissionSets=false empties
+    permissionSets; a bad value or combination is Binance's error."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="10")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000000")
+            await _sell(maker, "34000")
+            await _market_buy(taker, "0.01")
+
+            async def klines(**p):
+                status, rows = await taker.public("/api/v3/klines", symbol=SYMBOL, **p)
+                assert status == 200, rows
+                return rows
+            day = await klines(interval="1d")
+            for zone, offset in (("8", 8 * HOUR), ("+08:00", 8 * HOUR), ("-1:00", -HOUR), ("05:45", 5 * HOUR + 45 * 60_000)):
+                rows = await klines(interval="1d", timeZone=zone)
+                # the boundaries are the zone's midnights, told in UTC; every trade is counted once
+                assert all((k[0] + offset) % (24 * HOUR) == 0 and k[6] - k[0] == 24 * HOUR - 1 for k in rows), (zone, rows)
+                assert sum(k[8] for k in rows) == sum(k[8] for k in day)
+                assert sum(D(k[5]) for k in rows) == sum(D(k[5]) for k in day)
+                hours = await klines(interval="1h", timeZone=zone)
+                assert all((k[0] + offset) % HOUR == 0 for k in hours) and sum(k[8] for k in hours) == sum(k[8] for k in day)
+            assert await klines(interval="1m", timeZone="-1:00") == await klines(interval="1m")  # whole minutes move none
+            last = (await klines(interval="1d", timeZone="8"))[-1]
+            assert await klines(interval="1d", timeZone="8", startTime=last[0] + 1) == []  # startTime: UTC open times
+            assert (await klines(interval="1d", timeZone="8", startTime=last[0]))[0][0] == last[0]
+            for bad in ("15", "-12:01", "8:60", "UTC"):
+                status, err = await taker.public("/api/v3/klines", symbol=SYMBOL, interval="1d", timeZone=bad)
+                assert (status, err["code"]) == (400, -1130), (bad, err)
+
+            status, full = await taker.public("/api/v3/ticker/24hr", symbol=SYMBOL)
+            status, mini = await taker.public("/api/v3/ticker/24hr", symbol=SYMBOL, type="MINI")
+            assert status == 200 and list(mini) == ["symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume",
+                                                    "quoteVolume", "openTime", "closeTime", "firstId", "lastId", "count"]
+            assert {k: full[k] for k in mini if k not in ("openTime", "closeTime")} == \
+                {k: v for k, v in mini.items() if k not in ("openTime", "closeTime")}
+            status, minis = await taker.public("/api/v3/ticker/24hr", type="MINI")
+            assert status == 200 and all("bidPrice" not in t for t in minis) and len(minis) == 2
+            status, err = await taker.public("/api/v3/ticker/24hr", symbol=SYMBOL, type="SMALL")
+            assert (status, err["code"]) == (400, -1100)
+
+            async def names(**p):
+                status, info = await taker.public("/api/v3/exchangeInfo", **p)
+                assert status == 200, info
+                return [s["symbol"] for s in info["symbols"]]
+            assert await names() == await names(permissions="SPOT") == await names(permissions='["MARGIN","SPOT"]') \
+                == await names(symbolStatus="TRADING") == ["BTCUSDT", "ETHUSDT"]
+            assert await names(permissions="MARGIN") == await names(symbolStatus="HALT") == []
+            status, info = await taker.public("/api/v3/exchangeInfo", showPermissionSets="false")
+            assert [s["permissionSets"] for s in info["symbols"]] == [[], []]
+            status, info = await taker.public("/api/v3/exchangeInfo", symbol=SYMBOL)
+            assert info["symbols"][0]["permissionSets"] == [["SPOT"]]
+            for bad, code in (({"symbol": SYMBOL, "symbolStatus": "TRADING"}, -1128),
+                              ({"symbols": '["BTCUSDT"]', "permissions": "SPOT"}, -1128),
+                              ({"symbolStatus": "OPEN"}, -1100), ({"permissions": "FUTURES"}, -1100),
+                              ({"showPermissionSets": "maybe"}, -1100)):
+                status, err = await taker.public("/api/v3/exchangeInfo", **bad)
+                assert (status, err["code"]) == (400, code), (bad, err)
+    run(scenario())

@@ -364,3 +364,28 @@ def test_decrement_self_trade_prevention(node):
             finally:
                 await ws.close()
     run(scenario())
+
+
+def test_an_order_without_stp_takes_binances_default_expire_maker(node):
+    """The shipped symbols default to EXPIRE_MAKER, as Binance ships its own: an account's taker meeting
+    its own resting order expires that maker (EXPIRED_IN_MATCH, funds unlocked, no trade) and trades
+    on with the next; exchangeInfo says so. (ETHUSDT at 40000: below the asks and above the bids the
+    other tests of this module leave.)"""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="2000", ETH="0.01")
+            other = await funded_client(session, node.base, ADMIN_TOKEN, ETH="0.01")
+            status, info = await client.public("/api/v3/exchangeInfo", symbol="ETHUSDT")
+            assert info["symbols"][0]["defaultSelfTradePreventionMode"] == "EXPIRE_MAKER"
+            eth = {"symbol": "ETHUSDT", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01"}
+            status, mine = await client.order(side="SELL", price="40000", **eth)
+            assert status == 200 and mine["selfTradePreventionMode"] == "EXPIRE_MAKER", mine
+            status, theirs = await other.order(side="SELL", price="40001", **eth)
+            assert status == 200, theirs
+            status, buy = await client.order(side="BUY", price="40001", newOrderRespType="FULL", **eth)
+            assert status == 200 and buy["status"] == "FILLED" and [f["price"] for f in buy["fills"]] == \
+                ["40001.00000000"], buy
+            status, doc = await client.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=mine["orderId"])
+            assert (doc["status"], doc["executedQty"]) == ("EXPIRED_IN_MATCH", "0.00000000"), doc
+            await expect_balances(client, ETH=("0.01999", "0"))  # its own 0.01 back, 0.01 bought less the 0.1% fee
+    run(scenario())

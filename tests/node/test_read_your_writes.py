@@ -101,6 +101,21 @@ def test_reads_right_after_a_fill_on_the_user_data_stream_show_it(node):
                     status, orders = await maker.signed("GET", "/api/v3/allOrders", symbol=SYMBOL)
                     assert status == 200 and {"orderId": sell["orderId"], "status": "FILLED"} in \
                         [{"orderId": o["orderId"], "status": o["status"]} for o in orders], orders[-3:]
+                    status, aggs = await maker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId=trade_id)
+                    assert status == 200 and [a["l"] for a in aggs][:1] == [trade_id], (trade_id, aggs)
+                    status, ticker = await maker.public("/api/v3/ticker/24hr", symbol=SYMBOL)
+                    assert status == 200 and ticker["lastId"] >= trade_id, (trade_id, ticker)
+                    status, klines = await maker.public("/api/v3/klines", symbol=SYMBOL, interval="1m")
+                    counted.append(sum(k[8] for k in klines))
+                    assert status == 200 and counted[-1] >= base_count + i + 1, (i, counted, klines)
+    counted: list[int] = []
+    base_count = 0
+
+    async def trades_so_far() -> int:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(node.base + "/api/v3/ticker/24hr", params={"symbol": SYMBOL}) as resp:
+                return (await resp.json())["count"]
+    base_count = run(trades_so_far())
     run(scenario())
 
 

@@ -191,8 +191,8 @@ def test_a_command_file_takes_stop_orders_as_the_api_does(tmp_path):
     rules = settings_from("").symbol_rules()
     commands = read_command_file(path, rules)
     assert next(commands) == NewOrder(1, "BTCUSDT", "SELL", "STOP_LOSS_LIMIT", "IOC", 4_900_000, 50_000_000, 0, "",
-                                      "NONE", 1, stop_price=4_950_050)
-    assert next(commands) == NewOrder(1, "BTCUSDT", "BUY", "TAKE_PROFIT", "GTC", 0, 50_000_000, 0, "", "NONE", 2,
-                                      stop_price=4_000_000)
+                                      "EXPIRE_MAKER", 1, stop_price=4_950_050)  # (the symbol's default STP)
+    assert next(commands) == NewOrder(1, "BTCUSDT", "BUY", "TAKE_PROFIT", "GTC", 0, 50_000_000, 0, "", "EXPIRE_MAKER",
+                                      2, stop_price=4_000_000)
     with pytest.raises(ValueError, match="cmds.jsonl:3: Param 'stopPrice' or 'trailingDelta' must be sent"):
         next(commands)

@@ -25,7 +25,7 @@ def as_line(cmd, price_decimals: dict[str, int]) -> dict:
         return head | {"cmd": "cancel", "symbol": cmd.symbol, "orderId": cmd.order_id}
     assert type(cmd) is NewOrder
     line = head | {"cmd": "order", "symbol": cmd.symbol, "side": cmd.side, "type": cmd.type,
-                   "quantity": to_text(cmd.qty, ASSET_DECIMALS)}
+                   "quantity": to_text(cmd.qty, ASSET_DECIMALS), "selfTradePreventionMode": cmd.stp}
     if cmd.type == "LIMIT":
         line |= {"timeInForce": cmd.time_in_force, "price": to_text(cmd.price, price_decimals[cmd.symbol])}
     return line

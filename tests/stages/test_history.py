@@ -544,3 +544,60 @@ def test_a_window_from_candles_and_edges_sums_as_every_trade_does(tmp_path_facto
             assert summary == summarize([t for t in every if t["time"] >= start]), start
             before = [t for t in every if t["time"] < start]
             assert prev == (before[-1]["price"] if before else None)
+
+
+_H, _D = 3_600_000, 86_400_000
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.one_of(st.integers(0, 20 * 60_000), st.integers(0, 4 * _H), st.integers(0, 3 * _D)),
+                          st.integers(1, 10**6), st.integers(1, 10**6)), min_size=1, max_size=60),
+       st.sampled_from([8 * _H, 5 * _H + 45 * 60_000, -_H, -12 * _H, 14 * _H, 30 * 60_000]),
+       st.sampled_from(["3m", "30m", "1h", "4h", "12h", "1d", "3d", "1w", "1M"]),
+       st.integers(1, 6), st.sampled_from(["latest", "start", "end", "both"]), st.integers(0, 39), st.integers(0, 39))
+def test_klines_in_a_time_zone_are_the_zones_buckets_of_every_trade(tmp_path_factory, fills, zone, interval, limit,
+                                                                     window, i, j):
+    """klines with Binance's timeZone (api/market.py, from the history's finer UTC candles) against a naive model: every trade put in
+    its bucket on the zone's clock, on the UTC candles the real KLine stage stores, with the page's
+    limit and startTime / endTime (UTC, bounding the candles' open times) in Binance's combinations."""
+    from spot_seda.api.market import _offset_klines
+    from spot_seda.engine.kline import bucket, offset_moves
+    from spot_seda.stages.base import StageContext
+    from spot_seda.stages.kline import KLineStage
+    from tests.conftest import settings_from
+
+    stage = KLineStage(StageContext(settings_from(""), "kline", 0, 1, tmp_path_factory.mktemp("k")))
+    stage.start()
+    ts, trades = T0, []
+    for n, (gap, price, qty) in enumerate(fills, 1):
+        ts += gap
+        trades.append(trade(n, ts=ts, price=price, qty=qty))
+    candles = [e for _topic, _key, out in stage.handle_events("TradeChangeLog", trades) for e in out]
+    want: dict[int, dict] = {}  # open time -> the candle of every trade in that bucket
+    for e in trades:
+        t = e.field_dict()
+        open_time, close_time = bucket(interval, e.timestamp, zone)
+        c = want.setdefault(open_time, {"open_time": open_time, "close_time": close_time, "open": t["price"],
+                                        "high": t["price"], "low": t["price"], "volume": 0, "quote_volume": 0,
+                                        "trades": 0, "taker_buy_volume": 0, "taker_buy_quote_volume": 0})
+        c["high"], c["low"], c["close"] = max(c["high"], t["price"]), min(c["low"], t["price"]), t["price"]
+        c["volume"] += t["qty"]
+        c["quote_volume"] += t["quote_qty"]
+        c["trades"] += 1
+        if not t["buyer_is_maker"]:
+            c["taker_buy_volume"] += t["qty"]
+            c["taker_buy_quote_volume"] += t["quote_qty"]
+    times = [e.timestamp for e in trades]
+    start = times[min(i, len(times) - 1)] if window in ("start", "both") else None
+    end = times[min(j, len(times) - 1)] if window in ("end", "both") else None
+    if start is not None and end is not None and start > end:
+        start, end = end, start
+    expected = [c for _, c in sorted(want.items())
+                if (start is None or c["open_time"] >= start) and (end is None or c["open_time"] <= end)]
+    expected = expected[:limit] if start is not None else expected[-limit:]
+    with History(tmp_path_factory.mktemp("h") / "h.sqlite") as h:
+        h.apply(trades + candles)
+        got = _offset_klines(h, "BTCUSDT", interval, zone, start, end, limit) if offset_moves(interval, zone) \
+            else h.klines("BTCUSDT", interval, start_time=start, end_time=end, limit=limit)
+    assert [{k: c[k] for k in expected[0]} for c in got] == expected if expected else got == []
+    assert all(c["interval"] == interval for c in got)
