@@ -54,7 +54,7 @@ from ..model.entities import KLINE_FIELDS, TRADE_PUBLIC
 from ..model.enums import ORDER_STATUS_OF, Side, Topic
 from ..model.orders import Order, upgraded
 from .base import Endpoint
-from .pushuser import UserDataMixin
+from .pushuser import MAX_STALLED, UserDataMixin
 from .pushwindows import DAY_MS, AvgPriceWindow, Rolling, open_time
 
 #: time zone (stream suffix) -> (offset ms, the intervals whose boundaries it moves: Push builds those)
@@ -151,6 +151,9 @@ class PushStage(UserDataMixin, Endpoint):
         self.offset_first: dict[tuple[str, str, str], tuple[int, int]] = {}  # (symbol, tz, interval) -> (open, first id)
         self.first_trade_at: dict[str, dict[int, int]] = {s: {} for s in self.rules}  # ts -> first trade id
         self.candle_first: dict[tuple[str, str], tuple[int, int]] = {}  # (symbol, interval) -> (open_time, first id)
+        self.trade_ts = {s: -1 for s in self.rules}  # the latest trade's timestamp seen per symbol
+        # candles that came before the trades they were made of (two queues: nothing orders them)
+        self.klines_stalled: deque[ChangeLogEntry] = deque()
         # (symbol, interval) -> the streams a KLine stage candle goes to, built once rather than per entry
         self.kline_streams = {(symbol, interval): (name, *(name + tz for tz in SAME_CANDLE[interval]))
                               for symbol in self.rules for interval in INTERVALS
@@ -205,7 +208,7 @@ class PushStage(UserDataMixin, Endpoint):
         touched: dict[str, int] = {}
         candle_fills: dict[str, list[_Fill]] = {}
         last_ids: dict[str, int] = {}
-        fills = self.fills
+        fills, trade_ts = self.fills, self.trade_ts
         for e in entries:
             f = e.field_dict()
             symbol, ts = f["symbol"], e.timestamp
@@ -223,6 +226,8 @@ class PushStage(UserDataMixin, Endpoint):
                 if len(firsts) > 4096:  # only the candles being built need it: keep the recent ones
                     del firsts[next(iter(firsts))]
             touched[symbol] = ts
+            if ts > trade_ts[symbol]:
+                trade_ts[symbol] = ts
             fills.setdefault(f["buyer_order_id"], []).append((f, ts))
             fills.setdefault(f["seller_order_id"], []).append((f, ts))
             name = lower + "@trade"
@@ -234,6 +239,8 @@ class PushStage(UserDataMixin, Endpoint):
         for symbol, ts in touched.items():
             self._tickers(symbol, ts)
             self._offset_klines(symbol, candle_fills[symbol], last_ids[symbol], ts)
+        if self.klines_stalled:  # candles that waited for these trades
+            self._klines([])
 
     def _offset_klines(self, symbol: str, fills: list[_Fill], last_id: int, ts: int) -> None:
         """Fold a batch's trades of a symbol into its time-zone candles; send the ones subscribed to.
@@ -361,13 +368,23 @@ class PushStage(UserDataMixin, Endpoint):
     # ------------------------------------------------------------------ candles
 
     def _klines(self, entries: list[ChangeLogEntry]) -> None:
+        """KLine's candles to their streams. A candle is made of trades at or before its entry's
+        time; one that reaches Push before those trades (they come on another queue) waits for them,
+        with every candle after it, so its first and last trade ids are known (`f`, `L`)."""
+        stalled = self.klines_stalled
+        if stalled:
+            stalled.extend(entries)
+            entries, self.klines_stalled = list(stalled), deque()
         sink = self.sink
         quiet = type(sink) is NullSink  # nobody can listen: only the state is kept
-        candle_first, first_trade_at = self.candle_first, self.first_trade_at
+        candle_first, first_trade_at, trade_ts = self.candle_first, self.first_trade_at, self.trade_ts
         kline_streams, wants = self.kline_streams, sink.wants
-        for e in entries:
+        for at, e in enumerate(entries):
             f = e.field_dict()
             symbol, interval, open_time = f["symbol"], f["interval"], f["open_time"]
+            if trade_ts[symbol] < e.timestamp and len(entries) - at <= MAX_STALLED:
+                self.klines_stalled.extend(entries[at:])  # its trades are not here yet
+                return
             slot = (symbol, interval)
             known = candle_first.get(slot)
             if known is None or known[0] != open_time:

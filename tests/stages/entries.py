@@ -36,8 +36,10 @@ def trade(trade_id: int, buyer: int = 1, seller: int = 2, symbol: str = "BTCUSDT
 
 
 def kline(open_time: int, trades: int, closed: bool = False, symbol: str = "BTCUSDT", interval: str = "1m",
-          change=updated) -> ChangeLogEntry:
-    return change(kline_id_of(symbol, interval, open_time), EntityType.KLINE, open_time, next(_seq), symbol=symbol,
+          change=updated, ts: int | None = None) -> ChangeLogEntry:
+    """(`ts`: the entry's time, that of the trades it was made of; default its open time)"""
+    return change(kline_id_of(symbol, interval, open_time), EntityType.KLINE, open_time if ts is None else ts,
+                  next(_seq), symbol=symbol,
                   interval=interval, open_time=open_time, close_time=open_time + 59_999, open=100 + trades,
                   high=200 + trades, low=50, close=150, volume=10 * trades, quote_volume=1000 * trades, trades=trades,
                   taker_buy_volume=5 * trades, taker_buy_quote_volume=500 * trades, closed=closed)

@@ -3,6 +3,7 @@ building payloads and stream names, and must not skip anything else."""
 
 from __future__ import annotations
 
+import json
 import pickle
 
 from spot_seda.runtime.inproc import InprocPipeline
@@ -45,3 +46,48 @@ def test_push_state_is_the_same_with_and_without_listeners(tmp_path, make):
         sinks.append(sink)
     assert sinks[1].sent > 1000  # the listener really got events of every kind
     assert states[0] == states[1]
+
+
+class Recorder:
+    """A client of the streams named: what each was sent, decoded."""
+
+    def __init__(self, *streams: str) -> None:
+        self.streams = set(streams)
+        self.got: dict[str, list] = {s: [] for s in streams}
+
+    def wants(self, stream: str) -> bool:
+        return stream in self.streams
+
+    def wants_any(self, prefix: str) -> bool:
+        return any(s.startswith(prefix) for s in self.streams)
+
+    def send(self, stream: str, payload) -> None:
+        self.got[stream].append(json.loads(payload))
+
+
+@pytest.mark.parametrize("candles_first", [True, False], ids=["candles_before_trades", "trades_first"])
+def test_a_candle_that_comes_before_its_trades_still_names_them(tmp_path, candles_first):
+    """KLine's candles and Match's trades reach Push on two queues with nothing ordering them: a new
+    candle seen before its first trade waited, and its first and last trade ids (`f`, `L`) are the
+    trades', not -1, whichever came first."""
+    from spot_seda.stages.base import StageContext
+    from spot_seda.stages.push import PushStage
+    from tests.stages.entries import T0, kline, trade
+
+    push = PushStage(StageContext(settings_from(""), "push", 0, 1, tmp_path))
+    push.start()
+    push.sink = sink = Recorder("btcusdt@kline_1m")
+    minute = T0 - T0 % 60_000
+    trades = [trade(7, ts=T0), trade(8, ts=T0)]  # one command's two trades
+    candles = [kline(minute, trades=2, ts=T0)]
+    later_trades = [trade(9, ts=T0 + 1000)]
+    later_candles = [kline(minute, trades=3, ts=T0 + 1000)]
+    batches = [("KLineChangeLog", candles), ("TradeChangeLog", trades), ("KLineChangeLog", later_candles),
+               ("TradeChangeLog", later_trades)]
+    if not candles_first:
+        batches = [batches[1], batches[0], batches[3], batches[2]]
+    for topic, entries in batches:
+        push.apply(topic, entries)
+    events = sink.got["btcusdt@kline_1m"]
+    assert [(e["k"]["f"], e["k"]["L"], e["k"]["n"]) for e in events] == [(7, 8, 2), (7, 9, 3)]
+    assert not push.klines_stalled
