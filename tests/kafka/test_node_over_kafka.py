@@ -51,7 +51,8 @@ def test_kafka_tools_and_run_py_status_show_every_stage_groups_lag(node, kafka_b
             client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", BTC="1")
             for side in ("BUY", "SELL"):
                 status, doc = await client.order(symbol="BTCUSDT", side=side, type="LIMIT", timeInForce="GTC",
-                                                 quantity="0.1", price="100", newOrderRespType="RESULT")
+                                                 quantity="0.1", price="100", newOrderRespType="RESULT",
+                                                 selfTradePreventionMode="NONE")  # (trades with itself)
                 assert status == 200, doc
     asyncio.run(trade())
     config = node.data_dir.parent / "node.toml"
