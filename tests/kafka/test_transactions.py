@@ -116,7 +116,8 @@ def test_a_fenced_stage_of_a_node_stops_and_is_not_restarted(tmp_path, kafka_clu
 
         async def order(client, side: str, tif: str = "GTC"):
             return await client.order(symbol="BTCUSDT", side=side, type="LIMIT", timeInForce=tif, quantity="0.1",
-                                      price="100", newOrderRespType="FULL")
+                                      price="100", newOrderRespType="FULL",
+                                      selfTradePreventionMode="NONE")  # (trades with itself)
 
         async def trade():
             async with aiohttp.ClientSession() as session:
