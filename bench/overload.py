@@ -31,9 +31,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import datetime
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import numpy as np
 
@@ -117,8 +118,9 @@ async def closed_loop(orders: Orders, clients: int, seconds: float, window: floa
 async def burst(orders: Orders, clients: int, rate: float, seconds: float, timeout: float, on_tick):
     """Open loop at `rate` orders/s over `clients` clients; returns the records
     (client order id, status or None, code or None, latency from the scheduled send (s), order id,
-    latency from the actual send (s)): the difference is this client's own lateness, which on a
-    small box (the clients sharing its cores with the node) can dwarf the node's answer times."""
+    latency from the actual send (s), scheduled send (s from the burst's start)): the difference of
+    the latencies is this client's own lateness, which on a small box (the clients sharing its cores
+    with the node) can dwarf the node's answer times."""
     import aiohttp
 
     interval = clients / rate
@@ -142,7 +144,7 @@ async def burst(orders: Orders, clients: int, rate: float, seconds: float, timeo
             except (asyncio.TimeoutError, aiohttp.ClientError):
                 pass
             now = time.perf_counter()
-            records.append((cid, status, code, now - at, oid, now - sent))
+            records.append((cid, status, code, now - at, oid, now - sent, at - began))
             at += interval
 
     async def ticker():
@@ -186,9 +188,13 @@ def vegeta_burst(orders: Orders, clients: int, rate: float, seconds: float, time
         out.append(encode.stdout.read())
         attack.wait()
     records = []
-    for line in b"".join(out).splitlines():
-        hit = json.loads(line)
-        cid = requests[hit["seq"] % count][2]
+    hits = [json.loads(line) for line in b"".join(out).splitlines()]
+    began = min((datetime.fromisoformat(h["timestamp"]) for h in hits), default=None)
+    for hit in hits:
+        # the order's own client id, from the URL vegeta sent: its `seq` numbers the pacer's ticks,
+        # and two workers may take their targets from the file in the other order
+        cid = parse_qs(urlsplit(hit["url"]).query)["newClientOrderId"][0] if hit.get("url") else \
+            requests[hit["seq"] % count][2]
         status = hit["code"] or None
         code = oid = None
         if status:
@@ -197,8 +203,12 @@ def vegeta_burst(orders: Orders, clients: int, rate: float, seconds: float, time
                 code, oid = doc.get("code"), doc.get("orderId")
             except ValueError:
                 pass
+            else:
+                if doc.get("clientOrderId", cid) != cid:
+                    raise AssertionError(f"answer for {cid} names {doc['clientOrderId']}")
         latency = hit["latency"] / 1e9
-        records.append((cid, status, code, latency, oid, latency))
+        records.append((cid, status, code, latency, oid, latency,
+                        (datetime.fromisoformat(hit["timestamp"]) - began).total_seconds()))
     return records
 
 
@@ -216,6 +226,8 @@ async def lookups(orders: Orders, records) -> Counter:
         sig = hmac.new(acct["secretKey"].encode(), query.encode(), hashlib.sha256).hexdigest()
         async with sem, session.get(f"{orders.base}/api/v3/order?{query}&signature={sig}",
                                     headers={"X-MBX-APIKEY": acct["apiKey"]}) as resp:
+            if resp.status != 200:
+                print(f"  lookup of {cid}: HTTP {resp.status} {await resp.text()}", flush=True)
             return resp.status
 
     async with aiohttp.ClientSession() as session:
@@ -256,6 +268,32 @@ def funded_node(config_text: str, accounts: int = 64):
         node.wait(60)
 
 
+def plot(records: list, path: str, title: str) -> None:
+    """Each answer's latency (from its scheduled send) against that send, accepted and shed apart,
+    with the 1 s bound: where in the burst the answers were late, if any."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 5))
+    for label, keep, color in (("shed (503/-1003)", lambda r: r[2] == -1003, "tab:orange"),
+                               ("accepted", lambda r: r[1] == 200, "tab:blue"),
+                               ("other / unanswered", lambda r: r[1] != 200 and r[2] != -1003, "tab:red")):
+        chosen = [r for r in records if keep(r)]
+        if chosen:
+            ax.scatter([r[6] for r in chosen], [r[3] * 1e3 for r in chosen], s=2, alpha=0.4, color=color,
+                       label=f"{label}: {len(chosen):,}")
+    ax.axhline(1000, color="black", linestyle="--", linewidth=1, label="1 s")
+    ax.set_xlabel("scheduled send (s from the burst's start)")
+    ax.set_ylabel("answer latency (ms)")
+    ax.set_title(title)
+    ax.legend(loc="upper left", markerscale=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=1024)
@@ -267,6 +305,7 @@ def main() -> int:
     parser.add_argument("--config", help="node configuration (default: configs/default.toml, rate limits off)")
     parser.add_argument("--vegeta", metavar="PATH", help="send the burst with this vegeta binary (vegeta_burst)")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--plot", help="plot each answer's latency over the burst here (PNG)")
     args = parser.parse_args()
     import uvloop
 
@@ -312,6 +351,11 @@ def main() -> int:
         print(f"after the burst ({since_end:.1f} s of it): {rate:,.0f} orders/s; per 0.5 s: "
               + ", ".join(f"{w:,.0f}" for w in windows), flush=True)
         print(f"node RSS: before {rss_before:,.0f} MiB, peak {max(rss_peak):,.0f} MiB, after {rss_after:,.0f} MiB", flush=True)
+        if args.plot:
+            plot(records, args.plot, f"{offered:,.0f} orders/s offered ({args.factor}x {capacity:,.0f}) for "
+                 f"{args.seconds:.0f} s by {args.clients} {'vegeta connections' if args.vegeta else 'clients'}"
+                 + (f"; {Path(args.config).name}" if args.config else ""))
+            print(f"plot: {args.plot}", flush=True)
         found = uvloop.run(lookups(orders, records))
         print(f"looked up by client order id: {dict(found)}", flush=True)
         if args.json:

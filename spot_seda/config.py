@@ -32,12 +32,11 @@ class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_in_flight: Positive = 5000
     #: admission control at the HTTP stage's front door (api/admission.py): past this many requests
     #: in flight in the HTTP handlers, a new order is answered 503 / -1003 at once, before any work
-    shed_orders_in_flight: Positive = 256
-    #: ... or past this much event-loop lag of the HTTP stage (0: lag is not looked at)
-    shed_loop_lag_ms: NonNegativeFloat = 100.0
-    #: ... or while the loop has a standing queue: every tick of the last 100 ms later than this
-    #: (CoDel's target; 0: not looked at)
-    shed_standing_lag_ms: NonNegativeFloat = 0.0
+    shed_orders_in_flight: Positive = 64
+    #: ... or past this much event-loop lag of the HTTP stage (0: lag is not looked at). These two
+    #: defaults answer every request of a 2.5x burst within 1 s on a 2-core box, where 256 / 100 ms
+    #: let answers queue for seconds (BENCHMARKS.md, "Overload", sixth session)
+    shed_loop_lag_ms: NonNegativeFloat = 20.0
     #: past this many requests in flight, every request (cancels, reads, admin too) gets 503 / -1003
     shed_all_in_flight: Positive = 1024
     #: the listening socket's accept backlog (connections the kernel holds until the stage accepts

@@ -9,14 +9,7 @@ stage's own:
 - the event loop's lag, measured by a periodic timer (how late it fires), and, for a loop that is
   stuck right now, by how far past its due time the next tick already is.
 
-A loop that is late on every tick of a whole interval (100 ms) has a standing queue in front of it,
-as CoDel (Nichols and Jacobson) tells a standing queue from a passing burst: requests wait in the
-sockets' buffers, where no in-flight count sees them, for a share of every iteration. The least lag
-seen over the last interval above `node.shed_standing_lag_ms` is that signal, and sheds new orders
-until an interval has a tick on time again; one late tick (the process descheduled, a collection)
-does not. Only a stuck loop's single lag past `node.shed_loop_lag_ms` sheds on its own.
-
-Past `node.shed_orders_in_flight` requests in flight, a standing queue, or `node.shed_loop_lag_ms` of lag, a new
+Past `node.shed_orders_in_flight` requests in flight, or `node.shed_loop_lag_ms` of lag, a new
 order (POST /api/v3/order, /api/spot/v2/, /api/v3/order/cancelReplace, an order list) is answered at once HTTP
 503 with Binance's -1003 "Too many requests queued." before its parameters are parsed, its signature checked or anything
 journaled: nothing happened, and the client may retry. Every other request (cancels, reads, admin,
@@ -33,7 +26,6 @@ still execute, and is findable by its client order id (GET /api/v3/order with or
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from aiohttp import web
@@ -45,8 +37,6 @@ log = logging.getLogger("spot_seda.api")
 
 #: the lag timer's period: 50 ticks a second, each a few microseconds
 TICK_S = 0.02
-#: CoDel's interval: a standing queue is lag above the target on every tick for this long
-INTERVAL_S = 0.1
 #: at most one log line about shedding per this many seconds
 LOG_EVERY_S = 5.0
 #: requests that put a new order into the book: shed first
@@ -62,15 +52,10 @@ STARTED = "spot_seda.started"
 class Admission:
     """The HTTP stage's backlog (requests in flight, loop lag) and the decision to shed."""
 
-    def __init__(self, orders_in_flight: int, all_in_flight: int, loop_lag_ms: float, timeout_s: float,
-                 standing_lag_ms: float = 0.0) -> None:
+    def __init__(self, orders_in_flight: int, all_in_flight: int, loop_lag_ms: float, timeout_s: float) -> None:
         self.orders_in_flight = orders_in_flight
         self.all_in_flight = max(all_in_flight, orders_in_flight)
         self.max_lag_s = loop_lag_ms / 1000
-        self.standing_lag_s = standing_lag_ms / 1000
-        self.standing = False  # the last whole interval's ticks were all later than standing_lag_s
-        self._interval_ends = 0.0
-        self._interval_min = 0.0
         self.timeout_s = timeout_s
         self.in_flight = 0
         self.lag_s = 0.0  # at the last tick
@@ -88,7 +73,6 @@ class Admission:
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop or asyncio.get_running_loop()
         self._due = self._loop.time() + TICK_S
-        self._interval_ends, self._interval_min = self._due + INTERVAL_S, float("inf")
         self._timer = self._loop.call_at(self._due, self._tick)
 
     def stop(self) -> None:
@@ -102,11 +86,6 @@ class Admission:
         self.lag_s = max(0.0, now - self._due)
         if self.lag_s > self.max_lag_seen_s:
             self.max_lag_seen_s = self.lag_s
-        if self.lag_s < self._interval_min:
-            self._interval_min = self.lag_s
-        if now >= self._interval_ends:  # an interval is over: was the least lag in it above the target?
-            self.standing = bool(self.standing_lag_s) and self._interval_min > self.standing_lag_s
-            self._interval_ends, self._interval_min = now + INTERVAL_S, float("inf")
         self._due = now + TICK_S
         self._timer = loop.call_at(self._due, self._tick)
 
@@ -128,8 +107,6 @@ class Admission:
         if order:
             if self.in_flight >= self.orders_in_flight:
                 return "in_flight"
-            if self.standing:
-                return "standing_queue"
             if self.max_lag_s and self.lag() > self.max_lag_s:
                 return "loop_lag"
             return None
@@ -165,10 +142,6 @@ class Admission:
 
 
 ADMISSION = web.AppKey("admission", Admission)
-_SHED = errors.refusal(Reason.OVERLOADED)
-#: the shed answer, encoded once: an overloaded stage sheds more than it serves (bench/overload.py's
-#: shed-only run: 75-79 -> 62-72 µs of CPU per shed request with it)
-SHED_BODY, SHED_STATUS = json.dumps(_SHED.body()).encode(), _SHED.status
 
 
 def admission_middleware(settle_body):
@@ -181,7 +154,8 @@ def admission_middleware(settle_body):
         why = gate.refusal(request)
         if why is not None:
             gate.note_shed((request.method, request.path) in ORDER_ROUTES, why)
-            resp = web.Response(body=SHED_BODY, status=SHED_STATUS, content_type="application/json")
+            err = errors.refusal(Reason.OVERLOADED)
+            resp = web.json_response(err.body(), status=err.status)
             await settle_body(request, resp)
             return resp
         if request.path in LONG_LIVED:  # a connection, not a request: its requests count one by one

@@ -277,7 +277,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app = web.Application(middlewares=middlewares, client_max_size=node.max_body_bytes)
     app[LIMITER] = limiter
     app[ADMISSION] = Admission(node.shed_orders_in_flight, node.shed_all_in_flight, node.shed_loop_lag_ms,
-                               node.result_timeout_s, node.shed_standing_lag_ms)
+                               node.result_timeout_s)
     app[STAGE] = stage
     app[RUNNER] = runner
     app[ACCOUNTS] = Accounts(stage.ctx.data_dir)
