@@ -104,8 +104,11 @@ def fenced_writer(settings, name: str):
         "client.id": name,
         "transactional.id": topic_name(settings),
         # a transaction left open by a writer that died holds readers back until then (or until
-        # the next writer's init_transactions aborts it, which every start does first)
-        "transaction.timeout.ms": 10_000,
+        # the next writer's init_transactions aborts it, which every start does first); it also
+        # bounds how long a record may wait for a broker (message.timeout.ms follows it), and at
+        # 10 s a broker's failover on a loaded box timed the log's records out and failed the
+        # writer for good (INVALID_TXN_STATE at the abort): a minute, Kafka's default
+        "transaction.timeout.ms": 60_000,
     })
     try:
         producer.init_transactions(30)

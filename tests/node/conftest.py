@@ -27,10 +27,11 @@ def default_symbols() -> str:
 
 
 def node_toml(data_dir, http_port: int, ws_port: int, extra: str = "", node_extra: str = "",
-              shed_loop_lag_ms: float = 0.0) -> str:
+              shed_loop_lag_ms: float = 0.0, shed_orders_in_flight: int = 256) -> str:
     """A node's configuration: `node_extra` goes into its [node] table, `extra` after it (tables).
-    Shedding by event-loop lag is off unless asked for: on a busy test machine a functional test's
-    order would otherwise get 503 / -1003 at random (the overload tests turn it on)."""
+    Shedding by event-loop lag is off unless asked for, and the bound on orders in flight is above
+    what a functional test sends at once (the default's 64 is not): on a busy test machine a
+    functional test's order would otherwise get 503 / -1003 at random (the overload tests set both)."""
     return default_symbols() + f"""
 [node]
 data_dir = "{data_dir}"
@@ -38,6 +39,7 @@ http_port = {http_port}
 ws_port = {ws_port}
 admin_token = "{ADMIN_TOKEN}"
 shed_loop_lag_ms = {shed_loop_lag_ms}
+shed_orders_in_flight = {shed_orders_in_flight}
 result_timeout_s = 10.0
 {node_extra}
 [bus]

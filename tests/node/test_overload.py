@@ -34,8 +34,10 @@ ANSWERED_WITHIN_S = RESULT_TIMEOUT_S + 2.0
 
 def start(tmp_path, **node_settings):
     http = free_port()
+    in_flight = node_settings.pop("shed_orders_in_flight", 256)
     extra = "".join(f"{k} = {v}\n" for k, v in node_settings.items())
-    toml = node_toml(tmp_path / "data", http, free_port(), shed_loop_lag_ms=100.0).replace("result_timeout_s = 10.0\n", extra)
+    toml = node_toml(tmp_path / "data", http, free_port(), shed_loop_lag_ms=100.0,
+                     shed_orders_in_flight=in_flight).replace("result_timeout_s = 10.0\n", extra)
     return http, run_node(tmp_path, toml)
 
 

@@ -183,7 +183,8 @@ def test_help_explains_the_commands():
 def test_the_kafka_config_is_the_default_over_kafka():
     """configs/kafka.toml (DESIGN: `run.py --stage match --config configs/kafka.toml`) must not drift
     from the default: the same settings but the transport and the seed's Kafka deployment (10
-    partitions, 3 replicas)."""
+    partitions, 3 replicas), and admission bounds sized for its commit latency (README, "Admission
+    control")."""
     import msgspec
 
     from spot_seda.config import load_settings
@@ -191,7 +192,11 @@ def test_the_kafka_config_is_the_default_over_kafka():
     default, kafka = load_settings(ROOT / "configs" / "default.toml"), load_settings(ROOT / "configs" / "kafka.toml")
     assert kafka.bus.transport == "kafka"
     assert (kafka.bus.partitions, kafka.kafka.replication_factor, kafka.kafka.min_insync_replicas) == (10, 3, 2)
-    assert msgspec.structs.replace(kafka, bus=msgspec.structs.replace(kafka.bus, transport="shm", partitions=1),
+    assert (kafka.node.shed_orders_in_flight, kafka.node.shed_loop_lag_ms) == (256, 100.0)
+    node = msgspec.structs.replace(kafka.node, shed_orders_in_flight=default.node.shed_orders_in_flight,
+                                   shed_loop_lag_ms=default.node.shed_loop_lag_ms)
+    assert msgspec.structs.replace(kafka, node=node,
+                                   bus=msgspec.structs.replace(kafka.bus, transport="shm", partitions=1),
                                    kafka=msgspec.structs.replace(kafka.kafka, replication_factor=1)) == default
 
 

@@ -22,8 +22,8 @@ BURST = 200
 
 def test_pipelined_orders_past_the_bound_are_shed_and_change_nothing(tmp_path):
     http = free_port()
-    toml = node_toml(tmp_path / "data", http, free_port()).replace("result_timeout_s = 10.0\n",
-                                                                   "shed_orders_in_flight = 8\nresult_timeout_s = 5.0\n")
+    toml = node_toml(tmp_path / "data", http, free_port(), shed_orders_in_flight=8).replace(
+        "result_timeout_s = 10.0\n", "result_timeout_s = 5.0\n")
     with run_node(tmp_path, toml) as proc:
         base = f"http://127.0.0.1:{http}"
         wait_http(base, proc)
