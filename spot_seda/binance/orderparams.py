@@ -58,8 +58,8 @@ from ..model.orders import Order
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .params import (decimal_units, parse_client_order_id, parse_decimal, parse_enum, parse_id_or_client_id, parse_int,
-                     parse_symbol, required_param, text_param, was_sent)
+from .params import (decimal_units, parse_choice, parse_client_order_id, parse_decimal, parse_enum,
+                     parse_id_or_client_id, parse_int, parse_symbol, required_param, text_param, was_sent)
 
 RESP_TYPES = ("ACK", "RESULT", "FULL")
 #: the largest notional (quote units) and the bound every amount is held to: a signed 64-bit integer
@@ -302,12 +302,7 @@ CANCEL_RESTRICTIONS = ("ONLY_NEW", "ONLY_PARTIALLY_FILLED")
 
 def parse_cancel_restrictions(params: Mapping[str, str]) -> str:
     """DELETE /api/v3/order cancelRestrictions: "" (none), ONLY_NEW or ONLY_PARTIALLY_FILLED; -1100 otherwise."""
-    value = text_param(params, "cancelRestrictions")
-    if not value:
-        return ""
-    if value not in CANCEL_RESTRICTIONS:
-        raise errors.illegal_chars("cancelRestrictions", ", ".join(CANCEL_RESTRICTIONS))
-    return value
+    return parse_choice(params, "cancelRestrictions", CANCEL_RESTRICTIONS, "")
 
 
 def order_matches_ref(order: Order, order_id: int | None, client_id: str | None) -> bool:

@@ -67,6 +67,16 @@ def required_param(params: Mapping[str, str], name: str) -> str:
     return value
 
 
+def parse_choice(params: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    """An optional parameter that names one of `choices`: `default` when not sent; -1100 otherwise."""
+    value = text_param(params, name)
+    if not value:
+        return default
+    if value not in choices:
+        raise errors.illegal_chars(name, ", ".join(choices))
+    return value
+
+
 def was_sent(params: Mapping[str, str], name: str) -> bool:
     value = params.get(name)
     return value is not None and value != ""

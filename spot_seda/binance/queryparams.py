@@ -15,7 +15,7 @@ import msgspec
 
 from ..engine.kline import INTERVALS
 from . import errors
-from .params import parse_bool, parse_int, parse_limit, required_param, text_param, was_sent
+from .params import parse_bool, parse_choice, parse_int, parse_limit, required_param, text_param, was_sent
 
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
 
@@ -92,12 +92,7 @@ TICKER_TYPES = ("FULL", "MINI")
 
 def parse_ticker_type(params: Mapping[str, str]) -> str:
     """ticker/24hr `type`: FULL (the default) or MINI; -1100 otherwise."""
-    value = text_param(params, "type")
-    if not value:
-        return "FULL"
-    if value not in TICKER_TYPES:
-        raise errors.illegal_chars("type", ", ".join(TICKER_TYPES))
-    return value
+    return parse_choice(params, "type", TICKER_TYPES, "FULL")
 
 
 SYMBOL_STATUSES = ("TRADING", "HALT", "BREAK")
