@@ -11,6 +11,10 @@ relay links), then closes it with 1001 GOING_AWAY; a Push restart drops the conn
 
 Threads: as in api/rest.py, a reader thread blocks on the Bus queue and hands each poll to the
 event loop, which owns the stage and every socket.
+
+Kept state (over Kafka; runtime/stageproc.py, KeptState): every `journal.snapshot_interval_s` the
+loop pickles the stage's state with the input positions of the last poll it applied (the reader may
+be ahead) and a thread writes it to the cluster; a restarted Push loads it and reads on from there.
 """
 
 from __future__ import annotations
@@ -83,14 +87,15 @@ async def relay_link(request: web.Request) -> web.StreamResponse:
     return await serve_relay(request, request.app[HUB], request.app[STAGE].ctx.data_dir)
 
 
-def serve(stage: PushStage, runner, stopping) -> None:
-    """Run the WebSocket server and the Bus reader until `stopping()`; the supervisor calls this."""
+def serve(stage: PushStage, runner, stopping, kept=None) -> None:
+    """Run the WebSocket server and the Bus reader until `stopping()`; the supervisor calls this.
+    `kept`: where the stage keeps its state (stageproc.KeptState), if it does."""
     import uvloop
 
-    uvloop.run(_serve(stage, runner, stopping))
+    uvloop.run(_serve(stage, runner, stopping, kept))
 
 
-async def _serve(stage: PushStage, runner, stopping) -> None:
+async def _serve(stage: PushStage, runner, stopping, kept) -> None:
     runner.start()
     stage = runner.stage  # the state the supervisor's journal replay rebuilt, when there was one
     settings = stage.ctx.settings
@@ -106,11 +111,18 @@ async def _serve(stage: PushStage, runner, stopping) -> None:
                        reuse_port=stage.ctx.instances > 1)
     await site.start()
     log.info("WebSocket on ws://%s:%d", settings.node.host, settings.node.ws_port)
-    reader = BusReader(runner, loop, after=hub.flush)
+    reader = BusReader(runner, loop, after=hub.flush, positions=kept is not None)
     reader.start()
     row = runner.row
     next_slow = next_keys = time.monotonic()
+    storing = None  # the kept state being written to the cluster
     while not stopping():
+        if kept is not None and (storing is None or storing.done()) and kept.due_now():
+            if storing is not None:
+                _stored(storing)
+            # pickled here, between two applied polls; written from a thread (a round trip to the cluster)
+            data = kept.capture(runner, reader.applied)
+            storing = loop.run_in_executor(None, kept.store, data) if data is not None else None
         if row is not None:
             row["heartbeat_ns"] = time.time_ns()
         stage.tick("100ms")
@@ -126,10 +138,22 @@ async def _serve(stage: PushStage, runner, stopping) -> None:
     await reader.stop()
     while runner.process(runner.consumer.poll(0)):  # drain: upstream stopped first (a snapshot marker may wait)
         pass
+    if storing is not None:
+        await asyncio.wait([storing])
+        _stored(storing)
+    if kept is not None:
+        kept.stop(runner)  # the reader has stopped: the consumer's positions are the applied ones
     await _close_all(hub, app[NOTICES])
     await site.stop()
     await web_runner.cleanup()
     app[KEYS].shutdown()
+
+
+def _stored(storing: asyncio.Future) -> None:
+    """A failed write of the kept state is logged, not fatal: the clients stay, and the next
+    interval writes it again (a restart meanwhile re-reads from the last one written)."""
+    if storing.exception() is not None:
+        log.error("could not keep Push's state in the cluster: %s", storing.exception())
 
 
 def _expire_listen_keys(app: web.Application, hub: Hub) -> None:

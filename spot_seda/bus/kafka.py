@@ -30,7 +30,7 @@ the stages: the end of every partition. That is the shm transport's "fresh queue
 (re)start: what a stage's state must reflect comes from the journal and snapshots
 (runtime/recovery.py), and everything the new incarnation publishes lies after those offsets. A
 consumer made again later (a stage restarted alone) starts there too and re-reads what its group
-was sent since (`rereads_from_start`); a supervisor with no journal beside it starts its consumers
+was sent since (`rereads_from_start`), or where the state its stage kept since says; a supervisor with no journal beside it starts its consumers
 at the beginning (`start_from_beginning`), or where a stage's kept state says (bus/kafkastate.py).
 The offsets of what each member has processed are committed to its consumer group
 (`<prefix><stage>`), so `kafka-consumer-groups.sh --describe` and `run.py status` show every

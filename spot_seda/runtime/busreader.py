@@ -8,9 +8,11 @@ second cross-thread wake-up per poll, and a GIL hand-off each way); it may run u
 batches pile up in memory.
 
 Only the thread touches the consumer (a Kafka consumer is not to be used from two threads at
-once): it reads the queue depth after each poll and hands it over with the batches. It commits
-nothing itself: a Kafka consumer stores what a poll handed over at its next poll, for the lag tools
-only (it starts at the offsets read before the fork; recovery is the journal's).
+once): it reads the queue depth after each poll and hands it over with the batches, and, when
+asked (`positions`: a stage that keeps its state in the cluster, Push), the consumer's positions
+past that poll; once the loop has applied the poll, `applied` holds them, the input positions the
+stage's state reflects (the thread may have read further). It commits nothing itself: a Kafka
+consumer stores what a poll handed over at its next poll, for the lag tools.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ class BusReader:
     """Feeds `runner` from its consumer on a thread; batches are processed on `loop`."""
 
     def __init__(self, runner, loop: asyncio.AbstractEventLoop, after: Callable[[], None] | None = None,
-                 max_in_flight: int = 8) -> None:
+                 max_in_flight: int = 8, positions: bool = False) -> None:
         self.runner = runner
+        self.positions = positions
+        #: the consumer's positions past the last poll the loop applied (with `positions`)
+        self.applied: dict = runner.consumer.positions() if positions else {}
         self.loop = loop
         self.after = after  # called on the loop after each applied poll (e.g. flush WebSocket writes)
         self.done = threading.Event()
@@ -40,9 +45,11 @@ class BusReader:
     def start(self) -> None:
         self.thread.start()
 
-    def _apply(self, batches, depth: int) -> None:
+    def _apply(self, batches, depth: int, positions: dict | None) -> None:
         try:
             self.runner.process(iter(batches), depth)
+            if positions is not None:
+                self.applied = positions
             if self.after is not None:
                 self.after()
         except BaseException:
@@ -59,8 +66,9 @@ class BusReader:
             batches = list(consumer.poll(0.05))
             if batches:
                 depth = consumer.depth() if self.runner.row is not None else -1
+                positions = consumer.positions() if self.positions else None
                 self.slots.acquire()
-                self.loop.call_soon_threadsafe(self._apply, batches, depth)
+                self.loop.call_soon_threadsafe(self._apply, batches, depth, positions)
 
     async def stop(self) -> None:
         """Stop reading (after the current poll, at most 50 ms) without blocking the loop; returns

@@ -30,6 +30,8 @@ COLUMNS = (
     "errors",         # handled errors (bad input dropped, duplicates skipped are not errors)
     "duplicates",     # entries dropped because their sequence was already applied
     "snapshot_position",  # journal position of the last snapshot marker this instance completed
+    "kept_ns",        # time.time_ns() when it last kept its state in the cluster (0 = never; Kafka)
+    "restored_ns",    # when the state this incarnation restored was kept (0 = it did not restore kept state)
 )
 DTYPE = np.dtype([(name, np.int64) for name in COLUMNS])
 SHM_DIR = Path("/dev/shm") if Path("/dev/shm").is_dir() else Path("/tmp")
@@ -118,6 +120,10 @@ PROMETHEUS = {
                    "Entries dropped because their sequence was already applied."),
     "snapshot_position": ("spot_seda_stage_snapshot_position", "gauge", 1,
                           "Journal position of the last snapshot marker the instance completed."),
+    "kept_ns": ("spot_seda_stage_kept_timestamp_seconds", "gauge", 1e9,
+                "When the instance last kept its state in the cluster (Unix time; 0: never)."),
+    "restored_ns": ("spot_seda_stage_restored_timestamp_seconds", "gauge", 1e9,
+                    "When the state this incarnation started from was kept in the cluster (0: not from kept state)."),
 }
 
 

@@ -69,11 +69,11 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     row["pid"] = os.getpid()
     row["core"] = inst.core
     row["started_ns"] = time.time_ns()
+    row["restored_ns"] = 0
     ctx = StageContext(sup.settings, inst.spec.name, inst.index, instances_of(inst.spec.name, sup.settings), sup.data_dir)
     stage = inst.cls(ctx)
     serve = inst.spec.load_serve()
-    kept = KeptState(sup, inst) if sup.from_log and inst.cls.inherits_state and inst.cls.consumes and serve is None \
-        else None
+    kept = KeptState(sup, inst, row) if sup.keeps_state(inst) else None
     saved = kept.load() if kept is not None else None
     slot = consumer_slot(inst.cls, inst.spec.name, inst.index)
     if saved is not None:
@@ -115,10 +115,11 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
         tracemalloc.start(int(os.environ.get("SPOT_SEDA_TRACEMALLOC_FRAMES", "1")))
     try:
         if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
-            serve(runner.stage, runner, lambda: stopping)  # the adopted stage, when recovery rebuilt one
+            # the adopted stage, when recovery rebuilt one; Push keeps its state from its own loop
+            serve(runner.stage, runner, lambda: stopping, **({"kept": kept} if kept is not None else {}))
         elif kept is not None:
             runner.run(lambda: kept.tick(runner) or stopping)
-            kept.save(runner)  # at a clean stop: the next start re-reads nothing
+            kept.stop(runner)
         else:
             runner.run(lambda: stopping)
     except Fenced as exc:  # another incarnation runs this instance now (kafka.transactions)
@@ -213,25 +214,45 @@ class SnapshotWriter:
 
 
 class KeptState:
-    """The state of a stage instance that runs with no journal beside it (a machine without
-    Acquiring, over Kafka), kept where any machine can read it (Bus.blobs: a compacted Kafka topic):
-    its stage state, output sequences, duplicate filter, and the input positions that state
-    reflects. Saved every `journal.snapshot_interval_s` (after every output before it is
-    acknowledged, so a restart from it re-sends nothing that was lost) and at a clean stop; a
-    restarted instance, on this machine or another, loads it and reads on from those positions
-    instead of from the beginning. Written in the stage's process, between two polls: the stage
-    waits while its state is pickled (Match's books: milliseconds for thousands of orders)."""
+    """The state of a stage instance kept where any machine can read it (Bus.blobs: a compacted
+    Kafka topic): its stage state, output sequences, duplicate filter, and the input positions that
+    state reflects. Saved every `journal.snapshot_interval_s` (after every output before it is
+    acknowledged, so a restart from it re-sends nothing that was lost); a restarted instance loads
+    it and reads on from those positions instead of from further back. Written in the stage's
+    process, between two polls (Push: on its event loop, sent from a thread): the stage waits while
+    its state is pickled (Match's books: milliseconds for thousands of orders).
 
-    def __init__(self, sup: "Supervisor", inst: "Instance") -> None:
-        self.blobs = sup.bus.blobs()
+    Without Acquiring on the machine (`from_log`) it is all the state there is: saved at a clean
+    stop too, and loaded by the instance on this machine or another, with an empty data dir. Beside
+    Acquiring it only shortens a restart alone: it is tagged with the pipeline (Supervisor.pipeline)
+    whose journal replay the instance started from, and loaded only in that one, so a whole node's
+    start still begins from the replay, and state kept before it (perhaps past what the journal
+    holds, with its sequences) is never mixed with it."""
+
+    def __init__(self, sup: "Supervisor", inst: "Instance", row=None) -> None:
+        self.bus = sup.bus
+        self._blobs = None  # made on first use: a start that loads nothing needs no client
         self.key = f"{inst.label}"
         self.layout = sequence_layout(sup.settings)
         self.interval = sup.settings.journal.snapshot_interval_s
         self.due = time.monotonic() + self.interval
+        #: None: state kept under any pipeline serves (no journal here); else this pipeline's only
+        self.pipeline = None if sup.from_log else sup.pipeline
+        #: beside Acquiring, the first start in a pipeline has nothing of it to load
+        self.loads = sup.from_log or inst.again
+        self.row = row
+
+    @property
+    def blobs(self):
+        if self._blobs is None:
+            self._blobs = self.bus.blobs()
+        return self._blobs
 
     def load(self) -> dict | None:
         import pickle
 
+        if not self.loads:
+            return None
         data = self.blobs.get(self.key)
         if data is None:
             return None
@@ -240,6 +261,8 @@ class KeptState:
             log.warning("%s: the kept state was counted under %s, not %s: reading all of the input instead",
                         self.key, saved.get("layout"), self.layout)
             return None
+        if self.pipeline is not None and saved.get("pipeline") != self.pipeline:
+            return None  # kept before this pipeline started: the journal's replay is the state to start from
         return saved
 
     def restore(self, runner: Runner, saved: dict) -> None:
@@ -248,23 +271,52 @@ class KeptState:
         runner.sequencer.next = saved["next"]
         runner.last_seen = saved["last_seen"]
         runner._completed = saved["completed"]
+        if self.row is not None:
+            self.row["restored_ns"] = saved.get("kept_ns", 1)
         log.info("📦 %s restored from its kept state at input offsets %s", self.key,
                  ", ".join(f"{t}[{p}]:{o}" for (t, p), o in sorted(saved["positions"].items())))
 
+    def due_now(self) -> bool:
+        """Whether a save is due; if so, the next one is due an interval from now."""
+        if not self.interval or time.monotonic() < self.due:
+            return False
+        self.due = time.monotonic() + self.interval
+        return True
+
     def tick(self, runner: Runner) -> bool:
         """Save when due (called between polls); never asks the runner to stop."""
-        if self.interval and time.monotonic() >= self.due:
+        if self.due_now():
             self.save(runner)
-            self.due = time.monotonic() + self.interval
         return False
 
-    def save(self, runner: Runner) -> None:
+    def save(self, runner: Runner, positions: dict | None = None) -> None:
+        data = self.capture(runner, positions)
+        if data is not None:
+            self.store(data)
+
+    def stop(self, runner: Runner, positions: dict | None = None) -> None:
+        """At a clean stop: without Acquiring here, save (the next start re-reads nothing); beside
+        it, not (a node's next start replays the journal, under a pipeline of its own)."""
+        if self.pipeline is None:
+            self.save(runner, positions)
+
+    def capture(self, runner: Runner, positions: dict | None = None) -> bytes | None:
+        """The state to keep, pickled now. `positions`: the input positions the stage's state
+        reflects, when its consumer has been read past them (Push's reader thread); else the
+        consumer's own."""
         import pickle
 
         if runner.sequencer is None:
-            return
+            return None
         runner.producer.flush()  # every output before these positions is acknowledged
         state = {"stage": runner.stage.snapshot_state(), "next": dict(runner.sequencer.next),
                  "last_seen": dict(runner.last_seen), "completed": dict(runner._completed),
-                 "positions": runner.consumer.positions(), "layout": self.layout}
-        self.blobs.put(self.key, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+                 "positions": runner.consumer.positions() if positions is None else dict(positions),
+                 "layout": self.layout, "pipeline": self.pipeline, "kept_ns": time.time_ns()}
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def store(self, data: bytes) -> None:
+        """Write what capture() made to the cluster (may run on another thread than the stage's)."""
+        self.blobs.put(self.key, data)
+        if self.row is not None:
+            self.row["kept_ns"] = time.time_ns()

@@ -54,6 +54,10 @@ class Instance:
     restart_at: float | None = None
     restarts: int = 0
     extra: dict = field(default_factory=dict)
+    #: the pipeline (Supervisor.pipeline) it was last started in, and whether it had been started
+    #: in that one before (a restart alone: state it kept in the cluster since may be newer)
+    pipeline: str = ""
+    again: bool = False
 
     @property
     def label(self) -> str:
@@ -141,6 +145,9 @@ class Supervisor:
         self.republish: dict[str, dict[tuple[str, int], list]] = {}
         self.snapshot_position = 0
         self.pid = os.getpid()
+        #: names this incarnation of the pipeline (new with every bus): state a stage instance kept
+        #: in the cluster under another one does not follow from this one's journal replay
+        self.pipeline = ""
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -167,6 +174,7 @@ class Supervisor:
 
     def _new_bus(self) -> None:
         self.bus = self.make_bus(self.wiring, self.settings)
+        self.pipeline = f"{self.pid}-{time.time_ns()}"
         self.from_log = self.bus.rereads_from_start and not self.runs_acquiring
         if self.from_log:
             self.bus.start_from_beginning()
@@ -198,6 +206,7 @@ class Supervisor:
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
         row["restarts"] = inst.restarts
+        inst.again, inst.pipeline = inst.pipeline == self.pipeline, self.pipeline
         proc = _fork.Process(target=stage_main, args=(self, inst), name=inst.label, daemon=False)
         proc.start()
         inst.process = proc
@@ -289,6 +298,18 @@ class Supervisor:
         if cls.inherits_state and inst.label not in self.recovered and not self.from_log:
             return False
         return self._replays_identically(inst)
+
+    def keeps_state(self, inst: Instance) -> bool:
+        """Whether an instance keeps its state in the cluster (stageproc.py, KeptState): over a bus
+        that keeps its input (Kafka), every instance that comes back from its state and what it
+        re-reads, so that a restart re-reads only since that state was kept. Without Acquiring here
+        it is all the state there is; beside Acquiring, the state of a stage that restarts alone
+        (_rebuilds_alone), kept for this pipeline only: the journal's replay rebuilds the next."""
+        cls = inst.cls
+        if not (self.bus.rereads_from_start and self.replay is None and cls.consumes and cls.inherits_state
+                and cls.recovers_from_input):
+            return False
+        return self.from_log or self._rebuilds_alone(inst)
 
     def _entry_restarts_alone(self, inst: Instance) -> bool:
         """Whether a dead Acquiring can come back alone while the other stages run on: over Kafka,
