@@ -118,11 +118,9 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
     storing = None  # the kept state being written to the cluster
     while not stopping():
         if kept is not None and (storing is None or storing.done()) and kept.due_now():
-            if storing is not None:
-                _stored(storing)
             # pickled here, between two applied polls; written from a thread (a round trip to the cluster)
-            data = kept.capture(runner, reader.applied)
-            storing = loop.run_in_executor(None, kept.store, data) if data is not None else None
+            data = kept.try_capture(runner, reader.applied)
+            storing = loop.run_in_executor(None, kept.try_store, data) if data is not None else None
         if row is not None:
             row["heartbeat_ns"] = time.time_ns()
         stage.tick("100ms")
@@ -140,20 +138,12 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
         pass
     if storing is not None:
         await asyncio.wait([storing])
-        _stored(storing)
     if kept is not None:
         kept.stop(runner)  # the reader has stopped: the consumer's positions are the applied ones
     await _close_all(hub, app[NOTICES])
     await site.stop()
     await web_runner.cleanup()
     app[KEYS].shutdown()
-
-
-def _stored(storing: asyncio.Future) -> None:
-    """A failed write of the kept state is logged, not fatal: the clients stay, and the next
-    interval writes it again (a restart meanwhile re-reads from the last one written)."""
-    if storing.exception() is not None:
-        log.error("could not keep Push's state in the cluster: %s", storing.exception())
 
 
 def _expire_listen_keys(app: web.Application, hub: Hub) -> None:

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from ..bus.base import FENCED_EXIT, Fenced
+from ..bus.base import FENCED_EXIT, BusError, Fenced
 from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, consumer_slot, input_channels, instances_of
 
@@ -213,6 +213,11 @@ class SnapshotWriter:
             reaper.join(max(0.0, deadline - time.monotonic()))
 
 
+#: how long a stage waits for its outputs' acknowledgement before keeping its state: past it (a
+#: broker failing over) this save is skipped, and the next interval tries again
+KEEP_FLUSH_S = 2.0
+
+
 class KeptState:
     """The state of a stage instance kept where any machine can read it (Bus.blobs: a compacted
     Kafka topic): its stage state, output sequences, duplicate filter, and the input positions that
@@ -220,7 +225,10 @@ class KeptState:
     acknowledged, so a restart from it re-sends nothing that was lost); a restarted instance loads
     it and reads on from those positions instead of from further back. Written in the stage's
     process, between two polls (Push: on its event loop, sent from a thread): the stage waits while
-    its state is pickled (Match's books: milliseconds for thousands of orders).
+    its state is pickled (Match's books: milliseconds for thousands of orders), and at most
+    KEEP_FLUSH_S for its outputs' acknowledgement; the write to the cluster runs on a thread. Keeping
+    state only shortens a later restart: a save that fails (a broker down) is logged and skipped,
+    never a reason to stop the stage or hold its heartbeat.
 
     Without Acquiring on the machine (`from_log`) it is all the state there is: saved at a clean
     stop too, and loaded by the instance on this machine or another, with an empty data dir. Beside
@@ -241,6 +249,7 @@ class KeptState:
         #: beside Acquiring, the first start in a pipeline has nothing of it to load
         self.loads = sup.from_log or inst.again
         self.row = row
+        self._storing: threading.Thread | None = None  # the write to the cluster under way
 
     @property
     def blobs(self):
@@ -284,31 +293,52 @@ class KeptState:
         return True
 
     def tick(self, runner: Runner) -> bool:
-        """Save when due (called between polls); never asks the runner to stop."""
-        if self.due_now():
-            self.save(runner)
+        """Save when due (called between polls), the write on a thread; never asks the runner to
+        stop."""
+        if (self._storing is None or not self._storing.is_alive()) and self.due_now():
+            data = self.try_capture(runner)
+            if data is not None:
+                self._storing = threading.Thread(target=self.try_store, args=(data,), name="kept-state", daemon=True)
+                self._storing.start()
         return False
-
-    def save(self, runner: Runner, positions: dict | None = None) -> None:
-        data = self.capture(runner, positions)
-        if data is not None:
-            self.store(data)
 
     def stop(self, runner: Runner, positions: dict | None = None) -> None:
         """At a clean stop: without Acquiring here, save (the next start re-reads nothing); beside
         it, not (a node's next start replays the journal, under a pipeline of its own)."""
+        if self._storing is not None:
+            self._storing.join()
         if self.pipeline is None:
-            self.save(runner, positions)
+            data = self.capture(runner, positions, flush_timeout=None)
+            if data is not None:
+                self.store(data)
 
-    def capture(self, runner: Runner, positions: dict | None = None) -> bytes | None:
+    def try_capture(self, runner: Runner, positions: dict | None = None) -> bytes | None:
+        """capture(), or None (logged) when the outputs are not acknowledged within KEEP_FLUSH_S."""
+        try:
+            return self.capture(runner, positions)
+        except BusError as exc:
+            log.warning("%s: state not kept this time (%s); the next interval tries again", self.key, exc)
+            return None
+
+    def try_store(self, data: bytes) -> None:
+        """store(), logging a failure: the stage goes on, and the next interval writes again."""
+        try:
+            self.store(data)
+        except Exception as exc:  # noqa: BLE001 (a thread's end: nothing above it would report it)
+            log.warning("%s: could not keep its state in the cluster (%s); the next interval tries again",
+                        self.key, exc)
+
+    def capture(self, runner: Runner, positions: dict | None = None,
+                flush_timeout: float | None = KEEP_FLUSH_S) -> bytes | None:
         """The state to keep, pickled now. `positions`: the input positions the stage's state
         reflects, when its consumer has been read past them (Push's reader thread); else the
-        consumer's own."""
+        consumer's own. Raises BusError when the outputs are not acknowledged within
+        `flush_timeout` (None: the bus's own timeout)."""
         import pickle
 
         if runner.sequencer is None:
             return None
-        runner.producer.flush()  # every output before these positions is acknowledged
+        runner.producer.flush(flush_timeout)  # every output before these positions is acknowledged
         state = {"stage": runner.stage.snapshot_state(), "next": dict(runner.sequencer.next),
                  "last_seen": dict(runner.last_seen), "completed": dict(runner._completed),
                  "positions": runner.consumer.positions() if positions is None else dict(positions),

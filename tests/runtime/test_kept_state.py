@@ -41,7 +41,8 @@ def test_a_kept_state_comes_back_whole_and_only_where_it_belongs(tmp_path):
     runner._completed["snapshot"] = 7
     positions = {("x.OrderChangeLog", 0): 120}
     blobs = DictBlobs()
-    kept_state(settings, blobs, False, "p1", True).save(runner, positions)
+    keeper = kept_state(settings, blobs, False, "p1", True)
+    keeper.store(keeper.capture(runner, positions))
 
     # beside Acquiring: a restart in the same pipeline loads it
     row = {"restored_ns": 0, "kept_ns": 0}
@@ -76,3 +77,49 @@ def test_beside_acquiring_a_clean_stop_keeps_nothing(tmp_path):
     assert blobs.values == {}
     kept_state(settings, blobs, True, "p1", False).stop(runner, {})
     assert list(blobs.values) == ["push-0"]
+
+
+def test_a_save_the_cluster_cannot_take_is_skipped_and_the_stage_goes_on(tmp_path):
+    """Keeping state only shortens a later restart: outputs not acknowledged in time (a broker
+    failing over) skip this save, a write that fails is logged, and neither stops the stage nor
+    holds it (the write runs on a thread); the next interval saves again."""
+    import threading
+
+    from spot_seda.bus.base import BusError
+
+    settings = settings_from("[journal]\nsnapshot_interval_s = 0.01\n")
+    runner = InprocPipeline(settings, tmp_path).runners["match-0"]
+    blobs = DictBlobs()
+    row = {"restored_ns": 0, "kept_ns": 0}
+    kept = KeptState(SimpleNamespace(bus=SimpleNamespace(blobs=lambda: blobs), settings=settings, from_log=False,
+                                     pipeline="p1"), SimpleNamespace(label="match-0", again=False), row)
+    flush = runner.producer.flush
+    timeouts = []
+
+    def unacknowledged(timeout=None):
+        timeouts.append(timeout)
+        raise BusError("2 Kafka messages not delivered within the flush timeout")
+    runner.producer.flush = unacknowledged
+    kept.due = 0.0
+    assert kept.tick(runner) is False and blobs.values == {} and row["kept_ns"] == 0
+    assert timeouts and 0 < timeouts[0] <= 5  # a short wait, not the bus's own timeout
+
+    runner.producer.flush = flush
+    gate = threading.Event()
+
+    def stuck_then_broken(key, data):
+        gate.wait(5)
+        raise BusError("not acknowledged within 10s")
+    blobs.put = stuck_then_broken
+    kept.due = 0.0
+    kept.tick(runner)  # returns while the write is stuck
+    assert kept._storing.is_alive()
+    gate.set()
+    kept._storing.join(5)
+    assert not kept._storing.is_alive() and row["kept_ns"] == 0  # logged, not raised
+
+    del blobs.put  # the cluster is back
+    kept.due = 0.0
+    kept.tick(runner)
+    kept._storing.join(5)
+    assert list(blobs.values) == ["match-0"] and row["kept_ns"] > 0
