@@ -77,7 +77,7 @@ class KafkaBlobs(Blobs):
         probe = ck.Consumer(self._common | {"group.id": self.topic + ".reader", "enable.auto.commit": False,
                                             "enable.partition.eof": True})
         try:
-            low, high = probe.get_watermark_offsets(ck.TopicPartition(self.topic, 0), timeout=30)
+            low, high = self._watermarks(probe)
             head, values = None, {}
             prefix = key + "#"
             for m in read_range(probe, ck.TopicPartition(self.topic, 0, low), high):
@@ -96,6 +96,21 @@ class KafkaBlobs(Blobs):
             raise BusError(f"{self.topic}: the value of {key!r} lacks chunks")
         self._previous[key] = (ident, count)
         return b"".join(parts)
+
+    def _watermarks(self, probe) -> tuple[int, int]:
+        """The topic's low and high offsets. A client made just after the topic was (its metadata
+        not yet carrying the new partition) is told "unknown partition" for a moment: asked again."""
+        ck = self._ck
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return probe.get_watermark_offsets(ck.TopicPartition(self.topic, 0), timeout=30)
+            except ck.KafkaException as exc:
+                if exc.args[0].code() not in (ck.KafkaError._UNKNOWN_PARTITION, ck.KafkaError._UNKNOWN_TOPIC,
+                                              ck.KafkaError.UNKNOWN_TOPIC_OR_PART,
+                                              ck.KafkaError.LEADER_NOT_AVAILABLE) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def close(self) -> None:
         self._p.flush(self._bus.settings.put_timeout_s)
