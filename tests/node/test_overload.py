@@ -36,8 +36,10 @@ def start(tmp_path, **node_settings):
     http = free_port()
     in_flight = node_settings.pop("shed_orders_in_flight", 256)
     extra = "".join(f"{k} = {v}\n" for k, v in node_settings.items())
-    toml = node_toml(tmp_path / "data", http, free_port(), shed_loop_lag_ms=100.0,
-                     shed_orders_in_flight=in_flight).replace("result_timeout_s = 10.0\n", extra)
+    # (these tests stop Match on purpose: on a loaded box the supervisor's watchdog would otherwise
+    # find it wedged after 10 s and restart the pipeline under the test)
+    toml = node_toml(tmp_path / "data", http, free_port(), extra="[runtime]\nstall_timeout_s = 120.0\n",
+                     shed_loop_lag_ms=100.0, shed_orders_in_flight=in_flight).replace("result_timeout_s = 10.0\n", extra)
     return http, run_node(tmp_path, toml)
 
 
