@@ -11,7 +11,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..binance import marketviews, params, queryparams
-from ..engine import kline
 from .plumbing import HISTORY, STAGE, now_ms, read_fresh
 from .ratelimit import LIMITER
 
@@ -86,9 +85,7 @@ async def historical_trades(app: web.Application, p: Params) -> list:
 
 
 async def klines(app: web.Application, p: Params) -> list:
-    """Binance klines; with `timeZone` the intervals are that clock's (startTime and endTime stay UTC).
-    An interval the offset moves (a 1d under +08:00) is regrouped from the finer UTC candles that tile
-    it (engine/kline.py); one it does not move (a 1h under +08:00) is the UTC one."""
+    """Binance klines; with `timeZone` on that clock (History.klines_in_zone)."""
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
     interval = queryparams.parse_interval(p)
@@ -96,32 +93,8 @@ async def klines(app: web.Application, p: Params) -> list:
     start, end = queryparams.parse_time_range(p)
     offset_ms = queryparams.parse_time_zone(p)
     await read_fresh(app)
-    if not kline.offset_moves(interval, offset_ms):
-        rows = app[HISTORY].klines(symbol, interval, start_time=start, end_time=end, limit=limit)
-    else:
-        rows = _offset_klines(app[HISTORY], symbol, interval, offset_ms, start, end, limit)
+    rows = app[HISTORY].klines_in_zone(symbol, interval, offset_ms, start_time=start, end_time=end, limit=limit)
     return [marketviews.kline_row(k, stage.rules[symbol]) for k in rows]
-
-
-def _offset_klines(history, symbol: str, interval: str, offset_ms: int, start: int | None, end: int | None,
-                   limit: int) -> list[dict]:
-    """The `limit` candles klines answers, on the offset clock: the first from `start`, else the last
-    (to `end`), each of them whole (a candle opened before `start` is not one of them)."""
-    base = kline.offset_base(interval, offset_ms)
-    per_candle = -(-(kline.INTERVALS[interval] or 31 * 86_400_000) // kline.INTERVALS[base])
-    cap = (limit + 1) * per_candle  # enough finer candles for `limit` whole ones and a partial one
-    base_end = None if end is None else kline.bucket(interval, end, offset_ms)[1]
-    rows = history.klines(symbol, base, start_time=start, end_time=base_end, limit=cap)
-    candles = kline.regroup(rows, interval, offset_ms)
-    if start is not None:
-        candles = [c for c in candles if c["open_time"] >= start][:limit]
-    else:
-        if len(rows) == cap and candles:  # (the oldest may lack the rows before the cap)
-            candles = candles[1:]
-        if end is not None:
-            candles = [c for c in candles if c["open_time"] <= end]
-        candles = candles[-limit:]
-    return candles
 
 
 def _ticker_symbols(p: dict[str, str], rules) -> tuple[list[str], bool]:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from operator import itemgetter
 import heapq
 
+from ..engine import kline
 from ..model.entities import KLINE_FIELDS
 from ..model.orders import Order
 from ..model.summary import TradeSummary, summarize
@@ -200,6 +201,29 @@ class HistoryQueries(Store):
         where, args = self._window("symbol = ? AND interval = ?", [symbol, interval], "open_time", start_time,
                                    "open_time", None, end_time)
         return self._ranged("klines", KLINE_FIELDS, where, args, "open_time", start_time is not None, limit)
+
+    def klines_in_zone(self, symbol: str, interval: str, offset_ms: int, start_time: int | None = None,
+                       end_time: int | None = None, limit: int = 500) -> list[dict]:
+        """klines() on a clock `offset_ms` ahead of UTC (Binance's `timeZone`; startTime and endTime
+        stay UTC): the `limit` candles from `start_time`, else the last ones (to `end_time`), each
+        whole (a candle opened before `start_time` is not one of them). An interval the offset moves
+        (a 1d under +08:00) is regrouped from the finer UTC candles that tile it (engine/kline.py);
+        one it does not move is the UTC one."""
+        if not kline.offset_moves(interval, offset_ms):
+            return self.klines(symbol, interval, start_time=start_time, end_time=end_time, limit=limit)
+        base = kline.offset_base(interval, offset_ms)
+        per_candle = -(-(kline.INTERVALS[interval] or 31 * 86_400_000) // kline.INTERVALS[base])
+        cap = (limit + 1) * per_candle  # enough finer candles for `limit` whole ones and a partial one
+        base_end = None if end_time is None else kline.bucket(interval, end_time, offset_ms)[1]
+        rows = self.klines(symbol, base, start_time=start_time, end_time=base_end, limit=cap)
+        candles = kline.regroup(rows, interval, offset_ms)
+        if start_time is not None:
+            return [c for c in candles if c["open_time"] >= start_time][:limit]
+        if len(rows) == cap and candles:  # (the oldest may lack the rows before the cap)
+            candles = candles[1:]
+        if end_time is not None:
+            candles = [c for c in candles if c["open_time"] <= end_time]
+        return candles[-limit:]
 
     def balances(self, account: int) -> dict[str, tuple[int, int]]:
         """The account's balances, the sums of its balance changes: {asset: (available, frozen)}."""

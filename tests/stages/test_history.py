@@ -557,11 +557,10 @@ _H, _D = 3_600_000, 86_400_000
        st.integers(1, 6), st.sampled_from(["latest", "start", "end", "both"]), st.integers(0, 39), st.integers(0, 39))
 def test_klines_in_a_time_zone_are_the_zones_buckets_of_every_trade(tmp_path_factory, fills, zone, interval, limit,
                                                                      window, i, j):
-    """klines with Binance's timeZone (api/market.py, from the history's finer UTC candles) against a naive model: every trade put in
+    """History.klines_in_zone (Binance's klines timeZone) against a naive model: every trade put in
     its bucket on the zone's clock, on the UTC candles the real KLine stage stores, with the page's
     limit and startTime / endTime (UTC, bounding the candles' open times) in Binance's combinations."""
-    from spot_seda.api.market import _offset_klines
-    from spot_seda.engine.kline import bucket, offset_moves
+    from spot_seda.engine.kline import bucket
     from spot_seda.stages.base import StageContext
     from spot_seda.stages.kline import KLineStage
     from tests.conftest import settings_from
@@ -597,7 +596,6 @@ def test_klines_in_a_time_zone_are_the_zones_buckets_of_every_trade(tmp_path_fac
     expected = expected[:limit] if start is not None else expected[-limit:]
     with History(tmp_path_factory.mktemp("h") / "h.sqlite") as h:
         h.apply(trades + candles)
-        got = _offset_klines(h, "BTCUSDT", interval, zone, start, end, limit) if offset_moves(interval, zone) \
-            else h.klines("BTCUSDT", interval, start_time=start, end_time=end, limit=limit)
+        got = h.klines_in_zone("BTCUSDT", interval, zone, start_time=start, end_time=end, limit=limit)
     assert [{k: c[k] for k in expected[0]} for c in got] == expected if expected else got == []
     assert all(c["interval"] == interval for c in got)
