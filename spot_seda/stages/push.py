@@ -208,7 +208,7 @@ class PushStage(UserDataMixin, Endpoint):
         touched: dict[str, int] = {}
         candle_fills: dict[str, list[_Fill]] = {}
         last_ids: dict[str, int] = {}
-        fills, trade_ts = self.fills, self.trade_ts
+        fills = self.fills
         for e in entries:
             f = e.field_dict()
             symbol, ts = f["symbol"], e.timestamp
@@ -226,8 +226,6 @@ class PushStage(UserDataMixin, Endpoint):
                 if len(firsts) > 4096:  # only the candles being built need it: keep the recent ones
                     del firsts[next(iter(firsts))]
             touched[symbol] = ts
-            if ts > trade_ts[symbol]:
-                trade_ts[symbol] = ts
             fills.setdefault(f["buyer_order_id"], []).append((f, ts))
             fills.setdefault(f["seller_order_id"], []).append((f, ts))
             name = lower + "@trade"
@@ -236,7 +234,9 @@ class PushStage(UserDataMixin, Endpoint):
             name = lower + "@aggTrade"
             if sink.wants(name):
                 sink.send(name, S.agg_trade_event(rules, f, ts))
-        for symbol, ts in touched.items():
+        trade_ts = self.trade_ts
+        for symbol, ts in touched.items():  # (a symbol's trades come in time order: its last is its latest)
+            trade_ts[symbol] = max(trade_ts[symbol], ts)
             self._tickers(symbol, ts)
             self._offset_klines(symbol, candle_fills[symbol], last_ids[symbol], ts)
         if self.klines_stalled:  # candles that waited for these trades
