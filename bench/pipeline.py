@@ -31,7 +31,7 @@ Per stage: CPU µs per command (the scheduler's count from /proc), entries and b
 mean batch, queue depth over time, busy %, memory (private pages: USS, not RSS, which would count
 what every stage shares with the bench by fork). Cores: `--cores N` uses the first N cores this process
 may use; `--pin stage=core,...` (stages, "load" for the generator, "subs" for the subscribers);
-default one stage per core where there are enough, round-robin otherwise (the report says what
+default one stage per core where there are enough, spread by weight otherwise (the report says what
 shared a core). `--match-instances 1,2` splits Match by symbol (bus.partitions = instances).
 
 Reference: first, the engines alone (bench/engine.py's full chain: freeze, book, settle, candles, one
@@ -232,25 +232,38 @@ class Pipeline:
         return [self.broker.proc.pid] if self.broker.proc else []
 
     def _plan(self, cores: list[int], match_instances: int) -> dict[str, int]:
-        """Which core each process gets: --pin first, then one each where there are enough cores,
-        round-robin otherwise (the supervisor's own rule for the stages)."""
+        """Which core each process gets: --pin first; the stages then by the supervisor's own rule
+        (one core each where there are enough, spread by weight otherwise: plan_cores); the
+        generator and the subscribers on the least loaded cores left."""
         from spot_seda.runtime.supervisor import plan_cores
+        from spot_seda.topology import stage_specs
 
+        pin = self.args.pin
+        extras = ["load"] + (["subs"] if self.args.subscribers and self.transport != "inproc" else [])
+        if self.transport == "inproc":
+            names = ["inproc", *extras]
+            plan = {name: cores[i % len(cores)] for i, name in enumerate(names)}
+            plan.update((name, core) for name, core in pin.items() if name in plan)
+            return plan
         stages = ["acquiring-0", *[f"match-{i}" for i in range(match_instances)], "kline-0", "settlement-0",
                   "persist-0", "push-0"]
-        if self.transport == "inproc":
-            stages = ["inproc"]
-        names = [*stages, "load"] + (["subs"] if self.args.subscribers and self.transport != "inproc" else [])
-        plan = {name: cores[i % len(cores)] for i, name in enumerate(names)}
-        for name, core in self.args.pin.items():
-            for label in plan:
-                if label == name or label.rpartition("-")[0] == name:
-                    plan[label] = core
-        if self.transport != "inproc":
-            for name in {label.rpartition("-")[0] for label in stages}:
-                self.settings.runtime.cores[name] = sorted({plan[x] for x in stages if x.rpartition("-")[0] == name})
-            planned = plan_cores([(x.rpartition("-")[0], x) for x in stages], self.settings, cores)
-            plan.update(zip(stages, planned))
+        weight = {spec.name: spec.weight for spec in stage_specs("node")}
+        weights = [weight[x.rpartition("-")[0]] / (match_instances if x.startswith("match-") else 1) for x in stages]
+        for name, core in pin.items():
+            if name in weight:
+                self.settings.runtime.cores[name] = [core]
+        plan = dict(zip(stages, plan_cores([(x.rpartition("-")[0], x) for x in stages], self.settings, cores,
+                                           weights)))
+        for name in {label.rpartition("-")[0] for label in stages}:  # the supervisor follows this plan
+            self.settings.runtime.cores[name] = sorted({plan[x] for x in stages if x.rpartition("-")[0] == name})
+        load = dict.fromkeys(cores, 0.0)
+        for label, w in zip(stages, weights):
+            load[plan[label]] = load.get(plan[label], 0.0) + w
+        # the generator costs ~1 µs per command, the subscribers' process ~30 (BENCHMARKS.md)
+        for name, w in zip(extras, (1.0, 30.0)):
+            core = pin.get(name, min(cores, key=lambda c: load[c]))
+            plan[name] = core
+            load[core] = load.get(core, 0.0) + w
         return plan
 
     def shared_cores(self) -> str:

@@ -168,7 +168,8 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    #: pin each stage process to one core; stages without an entry in `cores` go round-robin
+    #: pin each stage process to one core; stages without an entry in `cores`: one core each where
+    #: there are enough, spread by weight (StageSpec.weight) where they outnumber the cores
     pinning: bool = True
     cores: dict[str, list[Annotated[int, msgspec.Meta(ge=0)]]] = {}
     #: instances per stage name (a stage that partitions its input may run several)

@@ -34,6 +34,9 @@ class StageSpec:
     #: HISTORY: it writes the SQLite history (reads wait for it). The runtime finds stages by role,
     #: never by name.
     role: str | None = None
+    #: its CPU per command relative to the others' (bench/pipeline.py measures it per stage): where
+    #: the stages outnumber the cores, the supervisor spreads them over the cores by it (plan_cores)
+    weight: float = 1.0
 
     def load(self) -> type:
         return _load(self.factory)
@@ -53,13 +56,15 @@ def _load(path: str):
 
 TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
     "node": (
+        # weights: CPU µs per command in bench/pipeline.py (BENCHMARKS.md, "Pipeline", seventh session);
+        # over HTTP Acquiring weighs more still, which the same placement also suits
         StageSpec("acquiring", "spot_seda.stages.acquiring:AcquiringStage", serve="spot_seda.api.rest:serve",
-                  role=ENTRY),
-        StageSpec("match", "spot_seda.stages.match:MatchStage"),
-        StageSpec("kline", "spot_seda.stages.kline:KLineStage"),
-        StageSpec("settlement", "spot_seda.stages.settlement:SettlementStage"),
-        StageSpec("persist", "spot_seda.stages.persist:PersistStage", role=HISTORY),
-        StageSpec("push", "spot_seda.stages.push:PushStage", serve="spot_seda.api.ws:serve"),
+                  role=ENTRY, weight=40),
+        StageSpec("match", "spot_seda.stages.match:MatchStage", weight=13),
+        StageSpec("kline", "spot_seda.stages.kline:KLineStage", weight=7),
+        StageSpec("settlement", "spot_seda.stages.settlement:SettlementStage", weight=10),
+        StageSpec("persist", "spot_seda.stages.persist:PersistStage", role=HISTORY, weight=38),
+        StageSpec("push", "spot_seda.stages.push:PushStage", serve="spot_seda.api.ws:serve", weight=21),
     ),
     # source -> relay -> tally (+ audit, a second consumer group on the same topic): proves the runtime
     # and the transport with real work and no trading logic; used by tests and bench/transport.py.

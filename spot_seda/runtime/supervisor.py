@@ -2,8 +2,9 @@
 
 Start: build the transport (its queues must exist before the fork so every child inherits them),
 the shared metrics table, then fork the stages in topology order, pinning each one
-(`os.sched_setaffinity`): explicit cores from `runtime.cores`, otherwise round-robin over the cores
-this process may use — on 2 cores six stages share two, on 64 each gets its own.
+(`os.sched_setaffinity`): explicit cores from `runtime.cores`, otherwise one core each where there
+are enough, and where there are not, spread by their weight (plan_cores) — on 2 cores six stages share
+two, evenly loaded; on 64 each gets its own.
 Run: wait on the children; a child that exits while the node runs is restarted with exponential
 back-off (reset once it has stayed up for a while), and the restart is logged and counted.
 Stop (SIGINT/SIGTERM to the supervisor or its process group): ask the stages (SIGUSR1) to stop in
@@ -64,18 +65,42 @@ class Instance:
         return f"{self.spec.name}-{self.index}"
 
 
-def plan_cores(labels: list[tuple[str, str]], settings, allowed: list[int]) -> list[int]:
-    """The core of each (stage name, instance label): configured, else round-robin; -1 = unpinned."""
+def plan_cores(labels: list[tuple[str, str]], settings, allowed: list[int],
+               weights: list[float] | None = None) -> list[int]:
+    """The core of each (stage name, instance label); -1 = unpinned.
+
+    A stage listed in `runtime.cores` gets those cores (its instances round-robin over them). The
+    others: one core each, in order, where there are enough; where they outnumber the cores, each
+    goes, heaviest first, to the core with the least weight on it so far (`weights`, one per label,
+    e.g. StageSpec.weight over its instances; the listed stages' weight counts on their cores).
+    Round-robin instead would put whatever falls together on one core: on 2 cores Acquiring, KLine
+    and Persist (85 of 126 µs per command) shared one core while the other had 45, and the
+    pipeline's capacity was the busier core's (BENCHMARKS.md, "Pipeline", seventh session)."""
     if not settings.runtime.pinning or not allowed:
         return [-1] * len(labels)
-    cores = []
+    weights = weights or [1.0] * len(labels)
+    cores: list[int | None] = []
+    load = dict.fromkeys(allowed, 0.0)
     for i, (name, _label) in enumerate(labels):
         wanted = settings.runtime.cores.get(name)
         usable = [c for c in wanted or () if c in allowed]
         if wanted and not usable:
-            log.warning("runtime.cores.%s = %s: none of these cores is allowed here %s; using round-robin",
+            log.warning("runtime.cores.%s = %s: none of these cores is allowed here %s; placing it by weight",
                         name, wanted, allowed)
-        cores.append(usable[i % len(usable)] if usable else allowed[i % len(allowed)])
+        core = usable[i % len(usable)] if usable else None
+        if core is not None:
+            load[core] += weights[i]
+        cores.append(core)
+    free = [i for i, core in enumerate(cores) if core is None]
+    unused = [c for c in allowed if c not in cores]
+    if len(free) <= len(unused):  # one core each
+        for n, i in enumerate(free):
+            cores[i] = unused[n]
+        return cores
+    for i in sorted(free, key=lambda i: -weights[i]):  # (a stable sort: equal weights keep their order)
+        core = min(allowed, key=lambda c: load[c])  # (the first of equally loaded cores)
+        load[core] += weights[i]
+        cores[i] = core
     return cores
 
 
@@ -109,7 +134,8 @@ class Supervisor:
         self._heads_offset = 0
         allowed = sorted(os.sched_getaffinity(0))
         everyone = self.instances + self.standby
-        cores = plan_cores([(x.spec.name, x.label) for x in everyone], settings, allowed)
+        cores = plan_cores([(x.spec.name, x.label) for x in everyone], settings, allowed,
+                           [x.spec.weight / instances_of(x.spec.name, settings) for x in everyone])
         for inst, core in zip(everyone, cores):
             inst.core = core
         self.bus = None

@@ -71,15 +71,28 @@ def test_entries_cross_processes_complete_and_in_order_to_both_groups(tmp_path):
     assert "sequence gap" not in node.log()
 
 
-def test_stages_are_pinned_round_robin_as_proc_reports(tmp_path):
+def test_stages_are_pinned_as_planned_as_proc_reports(tmp_path):
+    from spot_seda.config import load_settings
+    from spot_seda.runtime.supervisor import plan_cores
+    from spot_seda.topology import instances_of, stage_specs
+
     allowed = sorted(os.sched_getaffinity(0))
+    (tmp_path / "relay.toml").write_text(relay_toml(tmp_path))
+    settings = load_settings(tmp_path / "relay.toml")
+    specs = [(s, i) for s in stage_specs("relay") for i in range(instances_of(s.name, settings))]
+    planned = dict(zip([f"{s.name}-{i}" for s, i in specs],
+                       plan_cores([(s.name, f"{s.name}-{i}") for s, i in specs], settings, allowed,
+                                  [s.weight / instances_of(s.name, settings) for s, _ in specs])))
     with run_node(tmp_path, relay_toml(tmp_path)) as node:
         pids = node.wait_running()
         table = {row["stage"]: row for row in __import__("spot_seda.runtime.metrics", fromlist=["x"]).open_from_manifest(node.data_dir).snapshot()}
-        for i, (label, pid) in enumerate(pids.items()):
+        assert set(pids) == set(planned)
+        for label, pid in pids.items():
             status = Path(f"/proc/{pid}/status").read_text()
             cpus = next(line.split(":")[1].strip() for line in status.splitlines() if line.startswith("Cpus_allowed_list"))
-            assert cpus == str(allowed[i % len(allowed)]) == str(table[label]["core"]), (label, cpus)
+            assert cpus == str(planned[label]) == str(table[label]["core"]), (label, cpus)
+        if len(allowed) > 1:  # the stages are spread, not all on one core
+            assert len(set(planned.values())) == min(len(allowed), len(planned))
 
 
 def test_pinning_can_be_turned_off(tmp_path):
