@@ -52,7 +52,8 @@ from collections.abc import Mapping
 import msgspec
 
 from ..model.commands import NewOrder
-from ..model.enums import OrderType, SelfTradePrevention, Side, TimeInForce, triggers_on_fall
+from ..model.enums import (ORDER_TYPE_NAMES, ORDER_TYPE_OF, OrderType, SIDE_NAMES, STP_NAMES, STP_OF,
+                           SelfTradePrevention, Side, TIME_IN_FORCE_NAMES, TimeInForce, triggers_on_fall)
 from ..model.fixedpoint import ASSET_DECIMALS, MAX_UNITS
 from ..model.orders import Order
 from ..model.symbols import SymbolRules
@@ -111,8 +112,10 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     def command(self, account: int, timestamp: int = 0) -> NewOrder:
         """The journaled command for this request (order id 0 and, from the API, timestamp 0: Acquiring
         assigns both when it accepts it)."""
-        return NewOrder(account, self.symbol, self.side.name, self.type.name, self.time_in_force.name, self.price,
-                        self.qty, self.quote_qty, self.client_order_id or "", self.stp.name, timestamp,
+        # (the names by value from tuples: an enum member's .name is a descriptor call, ~4x slower)
+        return NewOrder(account, self.symbol, SIDE_NAMES[self.side], ORDER_TYPE_NAMES[self.type],
+                        TIME_IN_FORCE_NAMES[self.time_in_force], self.price, self.qty, self.quote_qty,
+                        self.client_order_id or "", STP_NAMES[self.stp], timestamp,
                         stop_price=self.stop_price, trailing_delta=self.trailing_delta)
 
 
@@ -177,7 +180,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
     symbol = parse_symbol(params, rules)
     sr = rules[symbol]
     side = parse_enum(params, "side", Side, errors.invalid_side)
-    type_ = OrderType.__members__.get(required_param(params, "type"))
+    type_ = ORDER_TYPE_OF.get(required_param(params, "type"))
     if type_ is None:
         raise errors.invalid_order_type()
     working = type_.working_type  # LIMIT or MARKET for a stop order: what it becomes when triggered
@@ -191,11 +194,11 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         resp_type = "FULL" if type_ in (OrderType.LIMIT, OrderType.MARKET) else "ACK"
     stp_text = text_param(params, "selfTradePreventionMode")
     if stp_text:
-        stp = SelfTradePrevention.__members__.get(stp_text)
+        stp = STP_OF.get(stp_text)
         if stp is None:
             raise errors.illegal_chars("selfTradePreventionMode", _STP_RANGE)
     else:
-        stp = SelfTradePrevention[sr.default_stp]
+        stp = STP_OF[sr.default_stp]
     client_order_id = parse_client_order_id(params)
 
     strategy_id = strategy_type = None

@@ -233,10 +233,15 @@ def parse_symbols_filter(params: Mapping[str, str], rules: Mapping[str, SymbolRu
 
 # ---------------------------------------------------------------------- enums and client ids
 
+_MEMBERS: dict[type, dict] = {}  # parse_enum's name -> member maps, one per enum
+
 
 def parse_enum(params: Mapping[str, str], name: str, enum, error: Callable[[], ApiError]):
     value = required_param(params, name)
-    member = enum.__members__.get(value)
+    members = _MEMBERS.get(enum)
+    if members is None:  # (an Enum's __members__ builds a new mapping proxy on every call)
+        members = _MEMBERS[enum] = dict(enum.__members__)
+    member = members.get(value)
     if member is None:
         raise error()
     return member
