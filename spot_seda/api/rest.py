@@ -31,6 +31,7 @@ from ..stages.acquiring import AcquiringStage
 from .. import topology
 from ..binance import auth, errors, params, views
 from . import market, trading, wsapi
+from .acceptor import Acceptor
 from .admission import ADMISSION, Admission, admission_middleware, deadline_of
 from .intake import Intake
 from .openapi import openapi_document
@@ -317,9 +318,8 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     json_parser_errors()
     web_runner = web.AppRunner(app, access_log=None)
     await web_runner.setup()
-    site = web.TCPSite(web_runner, settings.node.host, settings.node.http_port, reuse_address=True,
-                       backlog=settings.node.accept_backlog)
-    await site.start()
+    site = Acceptor(web_runner.server, settings.node.host, settings.node.http_port, settings.node.accept_backlog)
+    site.start(loop)
     app[ADMISSION].start(loop)
     log.info("HTTP on http://%s:%d", settings.node.host, settings.node.http_port)
     reader = BusReader(runner, loop)
@@ -335,7 +335,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
             cycle = asyncio.create_task(intake.snapshot())
             next_snapshot = time.monotonic() + interval
         await asyncio.sleep(0.05)
-    await site.stop()  # no new commands; what is in flight still gets its answer from the reader
+    site.close()  # no new commands; what is in flight still gets its answer from the reader
     await asyncio.sleep(0.1)
     await wsapi.close_all(app)  # WebSocket API connections: their answers, serverShutdown, 1001
     if cycle is not None:

@@ -33,6 +33,7 @@ from ..runtime.busreader import BusReader
 from ..stages.push import PushStage
 from ..binance import errors
 from ..binance import streams as S
+from .acceptor import Acceptor
 from .fanout import GOING_AWAY, Client, Hub, text_frame
 from .plumbing import json_parser_errors
 from .relay import INTERNAL_PATH, serve_relay
@@ -107,9 +108,9 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
     web_runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await web_runner.setup()
     # several Push processes share the port: the kernel spreads connections over them
-    site = web.TCPSite(web_runner, settings.node.host, settings.node.ws_port, reuse_address=True,
-                       reuse_port=stage.ctx.instances > 1)
-    await site.start()
+    site = Acceptor(web_runner.server, settings.node.host, settings.node.ws_port, settings.node.accept_backlog,
+                    reuse_port=stage.ctx.instances > 1)
+    site.start(loop)
     log.info("WebSocket on ws://%s:%d", settings.node.host, settings.node.ws_port)
     reader = BusReader(runner, loop, after=hub.flush, positions=kept is not None)
     reader.start()
@@ -141,7 +142,7 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
     if kept is not None:
         kept.stop(runner)  # the reader has stopped: the consumer's positions are the applied ones
     await _close_all(hub, app[NOTICES])
-    await site.stop()
+    site.close()
     await web_runner.cleanup()
     app[KEYS].shutdown()
 
