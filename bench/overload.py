@@ -8,7 +8,9 @@ In one run, on the real node (`python run.py`, the default configuration):
   2. the burst: `--clients` clients offer `--factor` x that rate for `--seconds`, open loop (each
      request has a scheduled send time; its latency counts from then, so a late send is not hidden),
      each with a `--client-timeout` (a request not answered by then counts as unanswered);
-  3. recovery: the capacity clients again, the rate reported per 0.5 s window, for 3 s;
+  3. recovery: the capacity clients again, the rate reported per 0.5 s window, for 3 s; then, after
+     a pause of SETTLE_S, 3 s more: the settled rate of the node as the burst left it (more orders,
+     a longer history), which the first window after the burst is compared with;
   4. every order that got an id, or -1007, or no answer at all, is looked up by its client order id.
 Memory: the resident set summed over the node's processes, before, at its peak, and after.
 `--vegeta PATH`: the burst is sent by vegeta (vegeta_burst), which keeps its schedule where Python
@@ -39,6 +41,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the pause before the settled rate is measured (recovery, above)
+SETTLE_S = 3.0
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -332,6 +336,10 @@ def main() -> int:
         rate, windows = uvloop.run(closed_loop(orders, args.capacity_clients, 3.0, window=0.5))
         since_end = time.perf_counter() - ended
         rss_after = node_rss_mib(data, node.pid)
+        # the same clients once more after a pause: the rate of the node as the burst left it (more
+        # orders, a longer history) once settled, which the rate right after is compared with
+        time.sleep(SETTLE_S)
+        settled, _ = uvloop.run(closed_loop(orders, args.capacity_clients, 3.0))
 
         lat = np.array([r[3] for r in records if r[1] is not None]) * 1e3
         kinds = Counter("accepted" if r[1] == 200 else "unanswered" if r[1] is None else f"{r[1]}/{r[2]}" for r in records)
@@ -349,7 +357,9 @@ def main() -> int:
               f"max {sent_lat.max() if len(sent_lat) else float('nan'):.0f} ms; shed p99 {pct(shed_sent, 99):.0f} ms; "
               f"within 1 s: {float((sent_lat < 1000).mean()) if len(sent_lat) else 0:.1%}", flush=True)
         print(f"after the burst ({since_end:.1f} s of it): {rate:,.0f} orders/s; per 0.5 s: "
-              + ", ".join(f"{w:,.0f}" for w in windows), flush=True)
+              + ", ".join(f"{w:,.0f}" for w in windows)
+              + f"; {SETTLE_S:.0f} s later, settled: {settled:,.0f} orders/s (the first 0.5 s after the burst at "
+              f"{windows[0] / settled if settled and windows else float('nan'):.0%} of it)", flush=True)
         print(f"node RSS: before {rss_before:,.0f} MiB, peak {max(rss_peak):,.0f} MiB, after {rss_after:,.0f} MiB", flush=True)
         if args.plot:
             plot(records, args.plot, f"{offered:,.0f} orders/s offered ({args.factor}x {capacity:,.0f}) for "
@@ -364,7 +374,7 @@ def main() -> int:
                 "answers": dict(kinds), "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
                 "shed_p99_ms": pct(shed_lat, 99), "accepted_p99_ms": pct(acc_lat, 99),
                 "sent_p50_ms": pct(sent_lat, 50), "sent_p99_ms": pct(sent_lat, 99), "shed_sent_p99_ms": pct(shed_sent, 99),
-                "after_windows": windows, "rss_mib": {"before": rss_before, "peak": max(rss_peak), "after": rss_after},
+                "after_windows": windows, "settled": settled, "rss_mib": {"before": rss_before, "peak": max(rss_peak), "after": rss_after},
                 "lookups": dict(found)}, indent=1))
     return 0
 
