@@ -20,6 +20,9 @@ their columns when opened (its accounts are HMAC ones).
 
 Lookups are cached in memory; a miss goes to the file, so accounts created by another process are
 found. A key of the wrong shape is refused before any lookup (-2014), an unknown one is -2015.
+
+Over Kafka with the command log the cluster holds every account too, and is the source of truth
+(spot_seda/accountlog.py): `records` and `restore` are what goes between the file and the cluster.
 """
 
 from __future__ import annotations
@@ -194,3 +197,65 @@ class Accounts:
         """Every account id, ascending."""
         with self._lock:
             return [row[0] for row in self._db.execute("SELECT account_id FROM accounts ORDER BY account_id")]
+
+    # -- the registry as records (over Kafka, spot_seda/accountlog.py keeps them in the cluster) --
+
+    def records(self, account_id: int | None = None) -> list[dict]:
+        """Every account's row (or only `account_id`'s), ascending, as a record: {"accountId",
+        "apiKey", "secretKey", "keyType", "publicKey", "createdMs"}; what `restore` takes back."""
+        query = f"SELECT {_COLUMNS}, created_ms FROM accounts"
+        with self._lock:
+            if account_id is None:
+                rows = self._db.execute(query + " ORDER BY account_id").fetchall()
+            else:
+                rows = self._db.execute(query + " WHERE account_id = ?", (account_id,)).fetchall()
+        return [dict(zip(RECORD_FIELDS, row)) for row in rows]
+
+    def restore(self, records) -> int:
+        """Write `records` (as `records` makes them) over the registry, in one transaction: each
+        account gets exactly that id, keys and creation time; a row holding the same id or the same
+        API key is replaced. Returns how many were written. The registry's source of truth is then
+        elsewhere (the cluster): this takes its word for what an account is."""
+        rows = [tuple(_checked(record)[f] for f in RECORD_FIELDS) for record in records]
+        if not rows:
+            return 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO accounts (account_id, api_key, secret_key, key_type, public_key, "
+                    "created_ms) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            self._by_key.clear()  # a replaced row may be cached under its old key
+            self._by_id.clear()
+        return len(rows)
+
+
+#: a record's fields (Accounts.records, Accounts.restore), in the order of _COLUMNS, then the time
+RECORD_FIELDS = ("accountId", "apiKey", "secretKey", "keyType", "publicKey", "createdMs")
+
+
+def _checked(record: dict) -> dict:
+    """`record` if it is one an account can be restored from (ValueError otherwise): a positive
+    id, a key of the registry's shape, and a key type with what checks it."""
+    if not isinstance(record, dict) or set(record) != set(RECORD_FIELDS):
+        raise ValueError(f"not an account record: fields {sorted(record) if isinstance(record, dict) else record!r}")
+    account_id, key_type = record["accountId"], record["keyType"]
+    if isinstance(account_id, bool) or not isinstance(account_id, int) or not 0 < account_id < 2**63:
+        raise ValueError(f"not an account id: {account_id!r}")
+    if not key_format_ok(record["apiKey"]) or not isinstance(record["createdMs"], int):
+        raise ValueError(f"account {account_id}: a malformed API key or creation time")
+    if key_type == auth.HMAC:
+        if not key_format_ok(record["secretKey"]):
+            raise ValueError(f"account {account_id}: an HMAC account without a well-formed secret key")
+    else:
+        try:
+            kind = auth.load_public_key(record["publicKey"])[0]
+        except errors.ApiError:
+            kind = None
+        if kind != key_type:
+            raise ValueError(f"account {account_id}: its public key is not a {key_type} key")
+    return record

@@ -34,7 +34,11 @@ shared with the cluster differs from the cluster's (a zombie's journal: after a 
 over, its own last records were never acknowledged) is refused (CommandLogDiverged), never merged.
 Then the journal replay rebuilds every stage as before (runtime/recovery.py).
 
-Account registrations (accounts.sqlite) stay local to the box.
+The account registry rides the same writer (spot_seda/accountlog.py): each registration is a record
+of the compacted topic `<kafka.topic_prefix>Accounts`, committed in the log's next transaction
+(`commit_records`' `beside`, `KafkaJournal.send_beside`) before the admin endpoint answers, so it
+is fenced like a command; `accountlog.reconcile` runs right after `reconcile`, so a node on an
+empty data dir gets every account and API key back as well as every command.
 """
 
 from __future__ import annotations
@@ -70,12 +74,14 @@ def enabled(settings) -> bool:
     return settings.bus.transport == "kafka" and settings.kafka.command_log
 
 
-def ensure_topic(settings) -> None:
-    """Create the command log topic if it is missing (1 partition, replicated, kept forever)."""
+def ensure_topic(settings, name: str | None = None, compacted: bool = False) -> None:
+    """Create the command log topic if it is missing (1 partition, replicated, kept forever); or
+    the topic `name`, configured alike, which the log's writer also writes (`compacted`: only
+    each key's latest record is kept: spot_seda/accountlog.py's registry)."""
     ck = kafka_lib()
     kafka = settings.kafka
     admin = ck.admin.AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
-    name = topic_name(settings)
+    name = name or topic_name(settings)
     if name in admin.list_topics(timeout=30).topics:
         return
     config = {
@@ -83,12 +89,14 @@ def ensure_topic(settings) -> None:
         "unclean.leader.election.enable": "false",
         "retention.ms": "-1", "retention.bytes": "-1",  # the source of truth: never aged out
     }
+    if compacted:
+        config["cleanup.policy"] = "compact"
     new = ck.admin.NewTopic(name, num_partitions=1, replication_factor=kafka.replication_factor, config=config)
     try:
         admin.create_topics([new], operation_timeout=30)[name].result()
     except ck.KafkaException as exc:
         if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
-            raise JournalError(f"cannot create the command log topic {name}: {exc}") from None
+            raise JournalError(f"cannot create the topic {name}: {exc}") from None
     wait_for_leaders(admin, {name: 1})  # creation is asynchronous
 
 
@@ -128,21 +136,29 @@ def _failure(exc) -> JournalError:
     return JournalError(f"the command log in Kafka failed: {err}")
 
 
-def commit_records(producer, topic: str, records, timeout: float = 30.0) -> None:
-    """One transaction holding `records` ((position, payload), in order); raises JournalError
-    (CommandLogFenced when fenced off) unless the cluster committed them. An abortable failure
-    (a broker moving) is retried with the same records: an aborted attempt is never read."""
+def commit_records(producer, topic: str, records, timeout: float = 30.0, beside=()) -> None:
+    """One transaction holding `records` ((position, payload), in order) and `beside` ((topic, key,
+    value) for the writer's other topics, partition 0: the account registry's); raises
+    JournalError (CommandLogFenced when fenced off) unless the cluster committed them all. An
+    abortable failure (a broker moving) is retried with the same records: an aborted attempt is
+    never read."""
     ck = kafka_lib()
+
+    def produce(name: str, value: bytes, key: bytes) -> None:
+        while True:
+            try:
+                producer.produce(name, value, key, partition=0)
+                return
+            except BufferError:  # librdkafka's queue is full: let it drain
+                producer.poll(0.05)
+
     for attempt in range(5):
         try:
             producer.begin_transaction()
             for position, payload in records:
-                while True:
-                    try:
-                        producer.produce(topic, payload, _KEY.pack(position), partition=0)
-                        break
-                    except BufferError:  # librdkafka's queue is full: let it drain
-                        producer.poll(0.05)
+                produce(topic, payload, _KEY.pack(position))
+            for name, key, value in beside:
+                produce(name, value, key)
             while True:
                 try:
                     producer.commit_transaction(timeout)  # flushes first: every record acknowledged
@@ -154,7 +170,8 @@ def commit_records(producer, topic: str, records, timeout: float = 30.0) -> None
             err = exc.args[0]
             if err.fatal() or not err.txn_requires_abort() or attempt == 4:
                 raise _failure(exc) from None
-            log.warning("command log transaction aborted (%s): sending its %d record(s) again", err, len(records))
+            log.warning("command log transaction aborted (%s): sending its %d record(s) again", err,
+                        len(records) + len(beside))
             try:
                 producer.abort_transaction(timeout)
             except ck.KafkaException as again:

@@ -1,5 +1,7 @@
 """Acquiring's journal over Kafka: the local journal, every record of which also goes to the
-command log in the cluster, under its fenced writer (the design: spot_seda/commandlog.py)."""
+command log in the cluster, under its fenced writer (the design: spot_seda/commandlog.py); and
+what that writer also carries in its transactions, beside the log (the account registry:
+spot_seda/accountlog.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ class KafkaJournal:
 
     Everything else (positions, truncation, reading) is the local journal's. A committer thread owns
     the producer: it takes every record appended since its last transaction and commits them in
-    one (a group commit), while the records appended meanwhile wait for the next."""
+    one (a group commit), while the records appended meanwhile wait for the next. Records for
+    other topics (`send_beside`) join the same transactions, so they are fenced like the log's:
+    a writer fenced off commits none of them either."""
 
     def __init__(self, journal: Journal, settings, name: str = "acquiring") -> None:
         ensure_topic(settings)
@@ -35,8 +39,11 @@ class KafkaJournal:
         self._acked = journal.last_position
         self._failed: JournalError | None = None
         self._queue: list[tuple[int, bytes]] = []  # written locally, for the committer
+        self._beside: list[tuple[str, bytes, bytes]] = []  # (topic, key, value), for the committer
+        self._beside_queued = 0  # records ever handed over by send_beside
+        self._beside_acked = 0  # ... of which the cluster committed this many (FIFO)
         self._unwritten: list[tuple[int, bytes]] = []  # appended, not yet written locally
-        self._waiters: list[tuple[int, asyncio.Future]] = []
+        self._waiters: list[tuple[int, int, asyncio.Future]] = []  # (position, beside count, future)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cond = threading.Condition()
         self._closed = False
@@ -74,13 +81,14 @@ class KafkaJournal:
         """The committer thread: one transaction per group of records, until closed or failed."""
         while True:
             with self._cond:
-                while not self._queue and not self._closed:
+                while not self._queue and not self._beside and not self._closed:
                     self._cond.wait()
                 records, self._queue = self._queue, []
-            if not records:
+                beside, self._beside = self._beside, []
+            if not records and not beside:
                 return  # closed, everything committed
             try:
-                commit_records(self._p, self._topic, records)
+                commit_records(self._p, self._topic, records, beside=beside)
             except JournalError as exc:  # a fenced writer writes no more: every later sync fails
                 with self._cond:
                     self._failed = exc
@@ -88,7 +96,9 @@ class KafkaJournal:
                 self._wake_loop()
                 return
             with self._cond:
-                self._acked = records[-1][0]
+                if records:
+                    self._acked = records[-1][0]
+                self._beside_acked += len(beside)
                 self._cond.notify_all()
             self._wake_loop()
 
@@ -102,17 +112,17 @@ class KafkaJournal:
 
     def _wake(self) -> None:
         with self._cond:
-            acked, failed = self._acked, self._failed
+            acked, beside, failed = self._acked, self._beside_acked, self._failed
         keep = []
-        for target, future in self._waiters:
+        for target, count, future in self._waiters:
             if future.done():
                 continue
             if failed is not None:
                 future.set_exception(type(failed)(*failed.args))
-            elif acked >= target:
+            elif acked >= target and beside >= count:
                 future.set_result(None)
             else:
-                keep.append((target, future))
+                keep.append((target, count, future))
         self._waiters = keep
 
     async def sync(self) -> int:
@@ -126,11 +136,31 @@ class KafkaJournal:
                 raise type(self._failed)(*self._failed.args)
             if self._acked >= target:
                 return target
+        await self._wait(target, 0)
+        return target
+
+    async def send_beside(self, topic: str, key: bytes, value: bytes) -> None:
+        """Have a record for `topic` (partition 0; a topic made with commandlog.ensure_topic) go
+        out with the command log's next transaction, and wait until the cluster committed it
+        (acks=all, on min.insync.replicas). Such records commit in the order they are handed over
+        and never after a command appended later; a fenced writer's fail (CommandLogFenced) and
+        never reach a reader (read_committed). Cancelled (a timeout), the record still goes."""
+        self._loop = asyncio.get_running_loop()
+        with self._cond:
+            if self._failed is not None:
+                raise type(self._failed)(*self._failed.args)
+            self._beside.append((topic, key, value))
+            self._beside_queued += 1
+            count = self._beside_queued
+            self._cond.notify()
+        await self._wait(0, count)
+
+    async def _wait(self, target: int, count: int) -> None:
+        """Until the cluster committed the log up to position `target` and `count` records beside it."""
         future = self._loop.create_future()
-        self._waiters.append((target, future))
+        self._waiters.append((target, count, future))
         self._wake()  # in case it was committed in between
         await asyncio.shield(future)
-        return target
 
     def commit(self, timeout: float = 60.0) -> int:
         """Blocking: the local commit, then every record committed on the cluster."""

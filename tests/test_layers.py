@@ -1,8 +1,9 @@
 """The house's dependency arrows (DESIGN.md section 9): every import inside spot_seda/ points down a layer.
 
 model <- engine, bus, config <- binance (the wire format, beside the model) <- accounts, history,
-journal, listenkeys <- stages, topology, commandlog (the journal mirrored to Kafka) <- runtime,
-kafkajournal (Acquiring's journal over the command log) <- api.
+journal, listenkeys <- stages, topology, commandlog (the journal mirrored to Kafka) <- accountlog
+(the account registry beside it) <- runtime, kafkajournal (Acquiring's journal over the command
+log) <- api.
 Imports inside functions (kept lazy for a fast start or an optional transport) follow the same rule,
 so none can hide a cycle between layers.
 """
@@ -23,8 +24,9 @@ LAYER = {
     "binance": 2,
     "accounts": 3, "history": 3, "journal": 3, "listenkeys": 3,
     "stages": 4, "topology": 4, "commandlog": 4,
-    "runtime": 5, "kafka_broker": 5, "kafkajournal": 5,
-    "api": 6,
+    "accountlog": 5,
+    "runtime": 6, "kafka_broker": 6, "kafkajournal": 6,
+    "api": 7,
 }
 
 

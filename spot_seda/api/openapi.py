@@ -307,7 +307,9 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                                            body={"required": False, "content": {
                                                "application/json": {"schema": ref("NewAccountRequest")}}},
                                            description="An empty body: an HMAC account (its secretKey in the "
-                                                       "answer, once). publicKey: an Ed25519 or RSA account.")},
+                                                       "answer, once). publicKey: an Ed25519 or RSA account. Over "
+                                                       "Kafka with the command log, answered once the cluster has "
+                                                       "it (else -1007 after result_timeout_s).")},
         "/admin/v1/deposit": {"post": operation_doc("Deposit", json_answer(ref("Balance")), tag="Admin", security=ADMIN_SECURITY,
                                           errors=ERRORS, body={"required": True, "content": {
                                               "application/json": {"schema": ref("Transfer")}}})},

@@ -274,6 +274,23 @@ async def commit(app: web.Application, command, outputs, deadline: float | None 
     app[OUTBOX].durable_up_to(durable)
 
 
+async def commit_beside(app: web.Application, record: tuple[str, bytes, bytes], deadline: float | None = None) -> None:
+    """Over the command log (KafkaJournal): have `record` ((topic, key, value): the account
+    registry's, accountlog.record) committed in the cluster with the log's next transaction.
+    Past `deadline` the client is answered -1007 while it goes on; a journal that fails stops
+    the stage, as for a command."""
+    try:
+        if deadline is None:
+            await app[JOURNAL].send_beside(*record)
+        else:
+            async with asyncio.timeout_at(deadline):
+                await app[JOURNAL].send_beside(*record)
+    except TimeoutError:
+        raise errors.timeout() from None
+    except JournalError:
+        _journal_failed()
+
+
 _LATE_COMMITS: set[asyncio.Task] = set()
 
 

@@ -21,7 +21,7 @@ from aiohttp import web
 from ..listenkeys import ListenKeys
 from ..accounts import Accounts
 from ..history import History
-from .. import commandlog
+from .. import accountlog, commandlog
 from ..kafkajournal import KafkaJournal
 from ..journal import Journal
 from ..model.commands import Transfer
@@ -38,7 +38,7 @@ from .openapi import openapi_document
 from . import orderops
 from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
-                       commit, errors_middleware, json_body, json_parser_errors, now_ms, read_body,
+                       commit, commit_beside, errors_middleware, json_body, json_parser_errors, now_ms, read_body,
                        query_pairs, request_params, settle_body, signed, stage_of)
 from .ratelimit import LIMITER, RateLimiter, count_order, ratelimit_middleware
 from .readbarrier import ReadBarrier
@@ -126,14 +126,20 @@ async def admin_guard(request: web.Request) -> dict:
 
 async def admin_create_account(request: web.Request) -> web.Response:
     """A new account: with an HMAC secret key made here (an empty body), or with the Ed25519 or RSA
-    public key of the body's "publicKey" (PEM; the client keeps the private key)."""
+    public key of the body's "publicKey" (PEM; the client keeps the private key). Over the command
+    log, answered once the cluster has it too (spot_seda/accountlog.py)."""
     doc = await admin_guard(request)
     if set(doc) - {"publicKey"}:
         raise errors.unknown_param()
     public_key = doc.get("publicKey")
     if public_key is not None and not isinstance(public_key, str):
         raise errors.invalid_parameter("publicKey")
-    account = request.app[ACCOUNTS].create(public_key)
+    accounts = request.app[ACCOUNTS]
+    account = accounts.create(public_key)
+    if isinstance(request.app[JOURNAL], KafkaJournal):  # the cluster is the registry's source of truth
+        settings = stage_of(request).ctx.settings
+        await commit_beside(request.app, accountlog.record(settings, accounts.records(account.account_id)[0]),
+                            deadline_of(request))
     answer = {"accountId": account.account_id, "apiKey": account.api_key}
     if account.key_type == auth.HMAC:
         answer["secretKey"] = account.secret_key
@@ -313,6 +319,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
                       batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes)
     if commandlog.enabled(settings):  # over Kafka: answered once the cluster has the command too
+        accountlog.ensure_topic(settings)  # where new accounts go (the recovery's reconcile made it already)
         journal = KafkaJournal(journal, settings, stage.ctx.producer_name)
     app = build_app(stage, runner, journal)
     json_parser_errors()

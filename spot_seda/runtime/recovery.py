@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from .. import commandlog
+from .. import accountlog, commandlog
 from ..history import History, ReplayEnd
 from ..journal import Journal
 from ..bus.base import BusFull, Producer
@@ -225,8 +225,9 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
     it restarts). Writes the StartReport, rolls the history back to the journal when it is ahead
     (`_check_history`), and freezes the rebuilt state for the children."""
     gc.unfreeze()  # what an earlier recovery froze may be garbage now
-    if commandlog.enabled(settings):  # the cluster's command log and the local journal agree first
+    if commandlog.enabled(settings):  # the cluster's command log and the local journal agree first,
         commandlog.reconcile(settings, journal_dir(data_dir))
+        accountlog.reconcile(settings, data_dir)  # and its account registry and the local one
     groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
     written = _written(settings, data_dir) if fed else {}
     report = StartReport(history_written={f"{t}[{p}]/{who}": n for (t, p, who), n in sorted(written.items())})

@@ -120,3 +120,36 @@ def test_a_file_from_before_key_types_gets_their_columns(tmp_path):
     finally:
         first.close()
         second.close()
+
+
+def test_the_registry_as_records_restores_every_kind_of_key_under_its_own_id(tmp_path, ed, rsa_key):
+    """What the account registry in Kafka (spot_seda/accountlog.py) copies between a data dir and the
+    cluster: Accounts.records out, Accounts.restore in; the restored registry authenticates the same
+    keys under the same ids, replaces a row that differs, gives out the next id after them, and
+    refuses a record it could not check a signature with."""
+    with Accounts(tmp_path / "a") as accounts:
+        made = [accounts.create(), accounts.create(pem(ed)), accounts.create(pem(rsa_key)), accounts.create()]
+        records = accounts.records()
+        assert accounts.records(2) == [records[1]] and accounts.records(9) == []
+    assert [r["accountId"] for r in records] == [1, 2, 3, 4]
+    assert (records[0]["keyType"], records[1]["keyType"], records[2]["keyType"]) == ("HMAC", "ED25519", "RSA")
+    assert records[1]["secretKey"] == "" and records[1]["publicKey"] == pem(ed)
+    del records[2]  # a gap: ids are restored as they are, not renumbered
+    with Accounts(tmp_path / "b") as other:
+        zombie = other.create()  # account 1 with keys of its own, never acknowledged
+        assert other.authenticate(zombie.api_key) == zombie  # (cached)
+        assert other.restore(records) == 3 and other.restore([]) == 0
+        assert other.records() == records
+        with pytest.raises(ApiError) as refused:  # replaced by the record of account 1, cache and all
+            other.authenticate(zombie.api_key)
+        assert refused.value.code == -2015
+        for account in (made[0], made[1], made[3]):
+            assert other.authenticate(account.api_key) == account
+        assert other.get(3) is None and other.create().account_id == 5
+        signature = base64.b64encode(ed.sign(QUERY.encode())).decode()
+        auth.verify_account_signature(other.get(2), QUERY, "", signature)
+        bad = dict(records[1], keyType="RSA")  # an Ed25519 key said to be RSA
+        for wrong in (bad, dict(records[0], secretKey=""), dict(records[0], accountId=0), {"accountId": 7}):
+            with pytest.raises(ValueError):
+                other.restore([wrong])
+        assert other.records()[:3] == records  # nothing written by a refused batch

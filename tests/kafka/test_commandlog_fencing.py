@@ -93,7 +93,6 @@ def test_a_stopped_node_replaced_then_resumed_cannot_append_or_answer(tmp_path, 
     journal, every acknowledged order (on either node) is in the new node's history once, money is
     conserved, and the old node's journal, holding the order the log refused, cannot rejoin it."""
     import os
-    import shutil
     import signal
 
     import aiohttp
@@ -121,8 +120,6 @@ def test_a_stopped_node_replaced_then_resumed_cannot_append_or_answer(tmp_path, 
             old.wait_for(lambda: traffic.count() > 60, timeout=60, what="orders on the old node")
         os.killpg(old.proc.pid, signal.SIGSTOP)
         try:
-            for path in (old_dir / "data").glob("accounts.sqlite*"):  # the registry is local to a box
-                shutil.copy(path, new_dir / "data" / path.name)
             with run_node(new_dir, node_toml(new_dir / "data", new_http, free_port(), extra=extra)) as new:
                 wait_http(new_base, new, timeout=90)
                 for c in clients.values():
