@@ -42,12 +42,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 
 from .accounts import Accounts
 from .bus.kafkaclients import kafka_lib, read_range
-from .commandlog import commit_records, ensure_topic as _ensure, fenced_writer, topic_name as log_topic
+from .commandlog import (commit_records, ensure_topic as _ensure, fenced_writer, reader, stable_watermarks,
+                         topic_name as log_topic)
 from .journal import JournalError
 
 log = logging.getLogger("spot_seda.accountlog")
@@ -73,22 +73,9 @@ def read(settings) -> dict[int, dict]:
     """The cluster's accounts by id: the latest committed record of each (read_committed)."""
     ck = kafka_lib()
     name = topic_name(settings)
-    consumer = ck.Consumer({
-        "bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": name + ".reader",
-        "enable.auto.commit": False, "enable.partition.eof": True,
-        "isolation.level": "read_committed",  # never a fenced or aborted writer's records
-    })
+    consumer = reader(settings, name + ".reader")
     try:
-        tp = ck.TopicPartition(name, 0)
-        deadline = time.monotonic() + 30
-        while True:
-            try:  # read_committed: `high` is the last stable offset
-                low, high = consumer.get_watermark_offsets(tp, timeout=30)
-                break
-            except ck.KafkaException as exc:  # a new topic's leader still being elected, or moving
-                if time.monotonic() > deadline:
-                    raise JournalError(f"cannot read the end of the account registry {name}: {exc}") from None
-                time.sleep(0.2)
+        low, high = stable_watermarks(consumer, ck.TopicPartition(name, 0), f"the account registry {name}")
         accounts: dict[int, dict] = {}
         for m in read_range(consumer, ck.TopicPartition(name, 0, low), high, timeout=60):
             account_id = int(m.key())

@@ -178,13 +178,29 @@ def commit_records(producer, topic: str, records, timeout: float = 30.0, beside=
                 raise _failure(again) from None
 
 
-def _reader(settings):
+def reader(settings, group: str | None = None):
+    """A consumer of what the log's writer committed (read_committed: never a fenced or aborted
+    writer's records), for this log or another topic the writer commits to (`group`)."""
     return kafka_lib().Consumer({
-        "bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": topic_name(settings) + ".reader",
+        "bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group or topic_name(settings) + ".reader",
         "enable.auto.commit": False, "enable.partition.eof": True,
         "fetch.wait.max.ms": 10,  # a fetch left waiting at the end would hold up the next seek
-        "isolation.level": "read_committed",  # what the writer committed: never a fenced writer's records
+        "isolation.level": "read_committed",
     })
+
+
+def stable_watermarks(consumer, tp, what: str) -> tuple[int, int]:
+    """(low, high) of one partition, `high` the last stable offset (read_committed); retried for
+    30 s while a new topic's leader is still being elected, or moving. JournalError names `what`."""
+    ck = kafka_lib()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=30)
+        except ck.KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise JournalError(f"cannot read the end of {what}: {exc}") from None
+            time.sleep(0.2)
 
 
 def _read(settings, after: int):
@@ -196,18 +212,10 @@ def _read(settings, after: int):
     past `after` by a binary search over offsets (positions grow with offsets)."""
     ck = kafka_lib()
     name = topic_name(settings)
-    consumer = _reader(settings)
+    consumer = reader(settings)
     try:
         tp = ck.TopicPartition(name, 0)
-        deadline = time.monotonic() + 30
-        while True:
-            try:  # read_committed: `high` is the last stable offset
-                low, high = consumer.get_watermark_offsets(tp, timeout=30)
-                break
-            except ck.KafkaException as exc:  # a new topic's leader still being elected, or moving
-                if time.monotonic() > deadline:
-                    raise JournalError(f"cannot read the end of the command log {name}: {exc}") from None
-                time.sleep(0.2)
+        low, high = stable_watermarks(consumer, tp, f"the command log {name}")
         last = None
         back = 16
         while last is None:
