@@ -26,41 +26,49 @@ PAUSE_WHEN_FULL_S = 0.1
 
 class Acceptor:
     """Listens on (host, port) and feeds every accepted connection to `factory` (an aiohttp Server,
-    web.AppRunner.server). `backlog` bounds the kernel's accept queue; `reuse_port` lets several
-    processes share the port (the kernel spreads connections over them)."""
+    web.AppRunner.server). Like loop.create_server, it listens on every address `host` resolves to
+    ("localhost": 127.0.0.1 and ::1). `backlog` bounds the kernel's accept queue; `reuse_port` lets
+    several processes share the port (the kernel spreads connections over them)."""
 
     def __init__(self, factory, host: str, port: int, backlog: int, reuse_port: bool = False) -> None:
         self.factory = factory
-        family, kind, proto, _name, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                                                 flags=socket.AI_PASSIVE)[0]
-        self.sock = socket.socket(family, kind, proto)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            self.sock.bind(address)
-            self.sock.listen(backlog)
-            self.sock.setblocking(False)
-        except BaseException:
-            self.sock.close()
-            raise
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.socks: list[socket.socket] = []
+        try:
+            for family, kind, proto, _name, address in dict.fromkeys(socket.getaddrinfo(
+                    host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)):
+                sock = socket.socket(family, kind, proto)
+                self.socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if family == socket.AF_INET6:  # (its IPv4 twin, if any, has a socket of its own)
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                if not port and len(self.socks) > 1:  # an ephemeral port: the first socket's, on every address
+                    address = (address[0], self.port, *address[2:])
+                sock.bind(address)
+                sock.listen(backlog)
+                sock.setblocking(False)
+        except BaseException:
+            self.close()
+            raise
         self.accepted = 0
         self._pending: set[asyncio.Task] = set()
 
     @property
     def port(self) -> int:
-        return self.sock.getsockname()[1]
+        return self.socks[0].getsockname()[1]
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        loop.add_reader(self.sock.fileno(), self._accept_all)
+        for sock in self.socks:
+            loop.add_reader(sock.fileno(), self._accept_all, sock)
 
-    def _accept_all(self) -> None:
+    def _accept_all(self, sock: socket.socket) -> None:
         loop = self.loop
         while True:
             try:
-                conn, _addr = self.sock.accept()
+                conn, _addr = sock.accept()
             except (BlockingIOError, InterruptedError):
                 return  # the queue is empty
             except ConnectionAbortedError:
@@ -69,12 +77,13 @@ class Acceptor:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     # out of descriptors or memory: leave the rest in the queue for a moment
                     log.warning("accept: %s; pausing %.1f s", exc, PAUSE_WHEN_FULL_S)
-                    loop.remove_reader(self.sock.fileno())
-                    loop.call_later(PAUSE_WHEN_FULL_S, self._resume)
+                    loop.remove_reader(sock.fileno())
+                    loop.call_later(PAUSE_WHEN_FULL_S, self._resume, sock)
                     return
                 raise
             conn.setblocking(False)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if conn.family in (socket.AF_INET, socket.AF_INET6):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.accepted += 1
             task = loop.create_task(self._connect(conn))
             self._pending.add(task)
@@ -86,13 +95,14 @@ class Acceptor:
         except OSError:  # reset before its transport was made
             conn.close()
 
-    def _resume(self) -> None:
-        if self.sock.fileno() >= 0:
-            self.loop.add_reader(self.sock.fileno(), self._accept_all)
+    def _resume(self, sock: socket.socket) -> None:
+        if sock.fileno() >= 0:
+            self.loop.add_reader(sock.fileno(), self._accept_all, sock)
 
     def close(self) -> None:
         """Stop accepting; the connections already accepted stay with the server (its shutdown)."""
-        if self.sock.fileno() >= 0:
-            if self.loop is not None:
-                self.loop.remove_reader(self.sock.fileno())
-            self.sock.close()
+        for sock in self.socks:
+            if sock.fileno() >= 0:
+                if self.loop is not None:
+                    self.loop.remove_reader(sock.fileno())
+                sock.close()

@@ -39,8 +39,8 @@ def test_every_waiting_connection_is_taken_at_the_first_readiness():
         seen = []
         take = acceptor._accept_all
 
-        def counted():
-            take()
+        def counted(sock):
+            take(sock)
             seen.append(acceptor.accepted)
 
         acceptor._accept_all = counted
@@ -76,6 +76,31 @@ def test_connections_are_served_by_aiohttp_and_close_stops_accepting():
     bodies, accepted = uvloop.run(main())
     assert bodies == [{"ok": True}] * 50
     assert 1 <= accepted <= 50
+
+
+def test_every_address_of_the_host_listens_on_one_port():
+    """"localhost" names 127.0.0.1 and (where the box has IPv6) ::1: both answer, as with
+    loop.create_server, on the one port the first bind picked."""
+    addresses = {info[4][0] for info in socket.getaddrinfo("localhost", 0, type=socket.SOCK_STREAM)}
+
+    async def main():
+        runner = await _app_runner()
+        acceptor = Acceptor(runner.server, "localhost", 0, backlog=16)
+        acceptor.start(asyncio.get_running_loop())
+        port = acceptor.port
+        bodies = []
+        async with aiohttp.ClientSession() as session:
+            for address in sorted(addresses):
+                host = f"[{address}]" if ":" in address else address
+                async with session.get(f"http://{host}:{port}/") as answer:
+                    bodies.append(await answer.json())
+        acceptor.close()
+        await runner.cleanup()
+        return bodies
+
+    bodies = uvloop.run(main())
+    assert "127.0.0.1" in addresses
+    assert bodies == [{"ok": True}] * len(addresses)
 
 
 def test_a_port_in_use_is_refused_and_leaves_no_socket():
