@@ -11,7 +11,7 @@ from ..bus.base import partition_for
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS
 from ..model.enums import EntityType, Topic
-from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, HistoryError, INSERT_BALANCE,
+from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
                      INSERT_ORDER, INSERT_TRADE, kline_fields, latest_klines,
                      order_created, ReplayEnd, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER,
                      UPSERT_KLINE, UPSERT_PROGRESS)
@@ -109,9 +109,10 @@ class HistoryWriter(Store):
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for sql, rows in ((INSERT_ORDER, orders_new), (UPDATE_ORDER, orders_upd), (AMEND_ORDER, orders_amend),
-                              (TRAIL_ORDER, orders_trail), (INSERT_TRADE, trades), (UPSERT_KLINE, klines),
-                              (INSERT_BALANCE, balances)):
+            orders_keys = [(row[1], row[2], row[0]) for row in orders_upd]
+            for sql, rows in ((INSERT_ORDER, orders_new), (UPDATE_ORDER, orders_upd), (FILL_ORDER_KEYS, orders_keys),
+                              (AMEND_ORDER, orders_amend), (TRAIL_ORDER, orders_trail), (INSERT_TRADE, trades),
+                              (UPSERT_KLINE, klines), (INSERT_BALANCE, balances)):
                 if rows:
                     db.executemany(sql, rows)
             if progress:

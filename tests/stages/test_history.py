@@ -160,6 +160,21 @@ def test_an_update_before_its_order_makes_a_stub_that_the_creation_completes(his
     assert history.all_orders(1, "BTCUSDT") == [row]
 
 
+def test_a_stub_without_its_symbol_and_account_takes_them_from_a_later_update(history):
+    # an update that carried neither (no producer of the node sends one, but the history takes it)
+    history.apply([updated("6", EntityType.ORDER, T0 + 1, 1, status="NEW", executed_qty=0, cum_quote_qty=0)])
+    assert history._db.execute("SELECT symbol, account FROM orders WHERE order_id = 6").fetchone() == (None, None)
+    # a later one does: its symbol and account fill the stub, and they stay once set
+    history.apply([order_report(6, "PARTIALLY_FILLED", 10, 500, T0 + 2, account=4, symbol="ETHUSDT")])
+    history.apply([order_report(6, "FILLED", 20, 1000, T0 + 3, account=9, symbol="BTCUSDT")])
+    assert history._db.execute("SELECT symbol, account, status FROM orders WHERE order_id = 6").fetchone() == \
+        ("ETHUSDT", 4, "FILLED")
+    # an order's status updates leave its indexed columns as they were (UPDATE_ORDER sets none)
+    history.apply([order_new(7, account=3)])
+    history.apply([order_report(7, "FILLED", 5, 50, T0 + 4, account=3)])
+    assert [r.order_id for r in history.all_orders(3, "BTCUSDT")] == [7]
+
+
 def test_cancel_requests_rejections_and_deletions_are_not_state_changes(history):
     history.apply([order_new(1)])
     before = history.order(1)
