@@ -248,7 +248,10 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
         commandlog.reconcile(settings, journal_dir(data_dir))
         accountlog.reconcile(settings, data_dir)  # and its account registry and the local one
         if clustersnapshots.enabled(settings) and not leave_out:  # then the newest snapshot is here
-            report.snapshot_from_cluster = clustersnapshots.fetch(settings, data_dir, sequence_layout(settings))
+            try:
+                report.snapshot_from_cluster = clustersnapshots.fetch(settings, data_dir, sequence_layout(settings))
+            except Exception as exc:  # only a saving: the local snapshot (or none) still serves
+                log.warning("cannot read the snapshot in the cluster (recovering from the local one): %s", exc)
     groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
     written = _written(settings, data_dir) if fed else {}
     report.history_written = {f"{t}[{p}]/{who}": n for (t, p, who), n in sorted(written.items())}
