@@ -71,9 +71,8 @@ def test_a_node_on_an_empty_data_dir_starts_from_the_cluster_s_snapshot(tmp_path
         os.killpg(node.proc.pid, signal.SIGKILL)  # the box is gone
         node.proc.wait()
     assert "sent to the cluster" in node.log()
-    log_end = commandlog.last_position(settings)
     cluster = clustersnapshots.read(settings)["manifest"]["position"]
-    assert sent <= cluster < log_end
+    assert sent <= cluster
     torn_upload(settings)  # a later upload torn before its head: never read
     assert clustersnapshots.read(settings)["manifest"]["position"] == cluster
 
@@ -83,8 +82,10 @@ def test_a_node_on_an_empty_data_dir_starts_from_the_cluster_s_snapshot(tmp_path
         report = StartReport.read(second / "data")
         assert report.snapshot_from_cluster == cluster and report.snapshot_position >= cluster, report
         assert report.history_from_kafka
-        # it replayed the log after the snapshot only: far fewer commands than the log holds
-        assert 50 < cluster and report.replayed_commands <= log_end - cluster, (report, log_end)
+        # it replayed the log after the snapshot only: far fewer commands than the log holds (read
+        # now: a commit of A's may have become visible only after its kill)
+        log_end = commandlog.last_position(settings)
+        assert report.replayed_commands == log_end - cluster < log_end - 50, (report, log_end)
         assert "installed the cluster's snapshot" in node.log()
         assert asyncio.run(balances(base, clients)) == answered
         totals = asyncio.run(settle(base, clients, acked))  # every acknowledged order is there
