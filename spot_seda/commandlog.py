@@ -203,13 +203,14 @@ def stable_watermarks(consumer, tp, what: str) -> tuple[int, int]:
             time.sleep(0.2)
 
 
-def _read(settings, after: int):
+def _read(settings, after: int, first_only: bool = False):
     """(position, payload) of the cluster's records past position `after`, oldest first, and the
     cluster's last position (0: the log is empty).
 
     Offsets are not positions: transaction markers (one per commit) and aborted records take
     offsets too. So the last record is found by reading back from the end, and the first one
-    past `after` by a binary search over offsets (positions grow with offsets)."""
+    past `after` by a binary search over offsets (positions grow with offsets). `first_only`: that
+    first record alone."""
     ck = kafka_lib()
     name = topic_name(settings)
     consumer = reader(settings)
@@ -236,7 +237,8 @@ def _read(settings, after: int):
                 hi = mid
             else:
                 lo = mid + 1
-        return [(pos, value) for _offset, pos, value in _scan(consumer, tp, lo, high) if pos > after], last[1]
+        return [(pos, value) for _offset, pos, value in _scan(consumer, tp, lo, high, first_only)
+                if pos > after], last[1]
     finally:
         consumer.close()
 
@@ -339,3 +341,22 @@ def superseded(settings, directory: Path) -> tuple[int, int] | None:
 def last_position(settings) -> int:
     """The cluster's last committed position (0: the log is empty)."""
     return _read(settings, 1 << 62)[1]
+
+
+def record_at(settings, position: int) -> bytes | None:
+    """The payload of the cluster's committed record at `position` (read_committed: on the in-sync
+    replicas, never an aborted or fenced writer's), or None when the log does not hold it."""
+    if position < 1:
+        return None
+    records, _last = _read(settings, position - 1, first_only=True)
+    return records[0][1] if records and records[0][0] == position else None
+
+
+def journal_record(directory: Path, position: int) -> bytes | None:
+    """The payload of the local journal's record at `position`, or None when it has none there
+    (not written yet, or in a segment deleted since)."""
+    if position < max(1, Journal.first_on_disk(directory)):
+        return None
+    for at, payload in Journal.read(directory, position):
+        return payload if at == position else None
+    return None

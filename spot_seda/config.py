@@ -162,6 +162,9 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: how long the node's topics keep entries (-1: for ever). A stage restarted alone re-reads its
     #: input since its pipeline started, a stage on a machine without Acquiring all of it
     retention_ms: Annotated[int, msgspec.Meta(ge=-1)] = -1
+    #: with the command log: every complete snapshot also goes to <topic_prefix>NodeSnapshots, and a
+    #: node whose data dir lacks it (empty, or older) starts from it (runtime/clustersnapshots.py)
+    snapshots_in_cluster: bool = True
     #: each stage instance's producer is transactional (transactional.id <topic_prefix><instance>):
     #: the outputs of one input batch and the input offsets they reflect commit together, consumers
     #: see only committed ones, and a newer incarnation of the instance fences the older one off

@@ -122,11 +122,15 @@ class KafkaBus(Bus):
     def start_from_beginning(self) -> None:
         """Consumers made from now on start at the first offset Kafka holds of every partition (a
         stage with no journal beside it rebuilds its state from all of its input)."""
+        self.start_offsets.update(self.begin_offsets())
+
+    def begin_offsets(self) -> dict[tuple[str, int], int]:
+        """The first offset Kafka holds of every partition of every topic."""
         ck = kafka_lib()
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False})
         try:
-            for name, p in list(self.start_offsets):
-                self.start_offsets[name, p] = probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=30)[0]
+            return {(name, p): probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=30)[0]
+                    for name, p in self.start_offsets}
         finally:
             probe.close()
 

@@ -5,6 +5,7 @@ topic, `KafkaBlobs`), who kept it last (`kept_heads`, for failover), and every c
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from .base import Blobs, BusError, Wiring
@@ -18,18 +19,19 @@ class KafkaBlobs(Blobs):
     """Values by key in the compacted topic `<prefix>StageSnapshots` (replicated as the node's
     topics), cut into chunks under the message size limit: chunk i of a value is keyed
     `<key>#<id>#<i>`, then a head keyed `<key>` names the id and the chunk count, so a reader never
-    assembles a value half written; the previous value's chunks are then deleted (tombstones)."""
+    assembles a value half written; the previous value's chunks are then deleted (tombstones).
+    `topic` (a name under the prefix) puts them in another compacted topic made alike: the node's
+    snapshot set (runtime/clustersnapshots.py) has `<prefix>NodeSnapshots`."""
 
-    def __init__(self, bus: KafkaBus) -> None:
+    def __init__(self, bus: KafkaBus, topic: str = "StageSnapshots") -> None:
         ck = kafka_lib()
         self._ck = ck
         self._bus = bus
-        self.topic = bus.prefix + "StageSnapshots"
+        self.topic = bus.prefix + topic
         self._chunk = max(1024, bus.settings.max_message_bytes - 4096)
         self._common = bus.common
         self._ensure()
-        self._p = ck.Producer(bus.common | {"enable.idempotence": True, "acks": "all",
-                                            "message.max.bytes": max(bus.settings.max_message_bytes + 4096, 1_000_000)})
+        self._producer = None  # made on the first put: a reader needs none
         self._previous: dict[str, tuple[int, int]] = {}  # key -> (id, chunks) of the value it replaced
 
     def _ensure(self) -> None:
@@ -46,6 +48,14 @@ class KafkaBlobs(Blobs):
                     raise BusError(f"cannot create Kafka topic {self.topic}: {exc}") from None
         wait_for_leaders(admin, {self.topic: 1})
 
+    @classmethod
+    def from_settings(cls, settings, topic: str) -> "KafkaBlobs":
+        """Blobs of the cluster `settings` names, without a bus (a short-lived process of the
+        supervisor's: it builds no topic of the wiring)."""
+        kafka = settings.kafka
+        return cls(SimpleNamespace(prefix=kafka.topic_prefix, settings=settings.bus, kafka=kafka,
+                                   common={"bootstrap.servers": kafka.bootstrap_servers}), topic)
+
     def put(self, key: str, data: bytes) -> None:
         ident = time.time_ns()
         chunks = [data[i:i + self._chunk] for i in range(0, len(data), self._chunk)] or [b""]
@@ -59,6 +69,24 @@ class KafkaBlobs(Blobs):
                 self._produce(f"{key}#{old[0]}#{i}", None)
             self._flush()
         self._previous[key] = (ident, len(chunks))
+
+    def stored(self, key: str) -> tuple[int, int] | None:
+        """(id, chunks) of the value this client last put or got under `key`: what the next put
+        deletes once it has replaced it."""
+        return self._previous.get(key)
+
+    def replacing(self, key: str, stored: tuple[int, int]) -> None:
+        """The value under `key` is (id, chunks), as another client's `stored` said: the next put
+        deletes its chunks once it has replaced it (a value's chunks are otherwise kept for ever)."""
+        self._previous[key] = (int(stored[0]), int(stored[1]))
+
+    @property
+    def _p(self):
+        if self._producer is None:
+            self._producer = self._ck.Producer(self._common | {
+                "enable.idempotence": True, "acks": "all",
+                "message.max.bytes": max(self._bus.settings.max_message_bytes + 4096, 1_000_000)})
+        return self._producer
 
     def _produce(self, key: str, value: bytes | None) -> None:
         while True:
@@ -113,7 +141,8 @@ class KafkaBlobs(Blobs):
                 time.sleep(0.1)
 
     def close(self) -> None:
-        self._p.flush(self._bus.settings.put_timeout_s)
+        if self._producer is not None:
+            self._producer.flush(self._bus.settings.put_timeout_s)
 
 
 def kept_heads(bus: KafkaBus, since: int = 0) -> tuple[dict[str, int], int]:

@@ -29,8 +29,8 @@ from ..journal import Journal
 from ..bus.base import BusFull, Producer
 from ..model.commands import DECODER
 from ..stages.base import Runner, sequence_layout
-from ..topology import consumer_slot
-from . import snapshots
+from ..topology import consumer_slot, stage_specs
+from . import clustersnapshots, snapshots
 from .inproc import InprocPipeline
 from .replay import apply_commands, with_progress
 
@@ -46,6 +46,13 @@ class StartReport(msgspec.Struct, kw_only=True):
 
     #: the journal position of the snapshot it loaded (0: none; every stage started from nothing)
     snapshot_position: int = 0
+    #: over Kafka: the position of the cluster's snapshot installed in the data dir before the
+    #: recovery, newer than the local one or where there was none (clustersnapshots.py; 0: none)
+    snapshot_from_cluster: int = 0
+    #: over Kafka: the history lacked output the snapshot reflects (a data dir that had no such
+    #: snapshot): Persist was left out of the replay and reads its input from the change log in
+    #: Kafka, from the input positions its history recorded, else from the topics' beginning
+    history_from_kafka: bool = False
     #: journaled commands replayed after the snapshot
     replayed_commands: int = 0
     #: the torn or corrupt journal tail opening cut (journal/frames.py), or None
@@ -87,14 +94,17 @@ def read_journal(data_dir: Path, from_position: int = 1):
         yield DECODER.decode(payload)
 
 
+_LOAD = object()
+
+
 def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = (),
-            report: StartReport | None = None) -> dict[str, Runner]:
+            report: StartReport | None = None, snapshot=_LOAD) -> dict[str, Runner]:
     """Replay the journal into fresh stages; returns their runners by instance label.
 
     `fed` names stages that are not rebuilt here but already run as processes of their own
     (Persist): every batch the replay publishes is also handed to `feed(label)`, a producer that
     delivers to those stages only, so they write in parallel with the replay. `report` gets what
-    was loaded and replayed."""
+    was loaded and replayed; `snapshot`: snapshots.load's result when the caller loaded it already."""
     report = report if report is not None else StartReport()
     started = time.perf_counter()
     with _lazy_collector():
@@ -103,7 +113,8 @@ def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = (),
             for label, runner in pipeline.runners.items():
                 runner.producer = _Tee(runner.producer, feed(label))
         start = 1
-        snapshot = snapshots.load(data_dir, sequence_layout(settings))
+        if snapshot is _LOAD:
+            snapshot = snapshots.load(data_dir, sequence_layout(settings))
         if snapshot is not None:
             position, states = snapshot
             for label, state in states.items():
@@ -213,7 +224,8 @@ class Feed(Producer):
 
 
 def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: list[str] | None,
-                 leave_out: tuple[str, ...] = ()) -> tuple[dict[str, Runner], dict[str, dict[tuple[str, int], list]]]:
+                 leave_out: tuple[str, ...] = (), report: StartReport | None = None,
+                 ) -> tuple[dict[str, Runner], dict[str, dict[tuple[str, int], list]]]:
     """Rebuild the stages from the journal before the fork: (the recovered runners by instance label,
     what each instance must publish again). `fed`: the instances that run as their own processes
     during the replay and are fed its output (Persist); `split`: over Kafka, the labels of the
@@ -222,15 +234,34 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
     gap there would let a zombie copy of them, resumed, fill it with entries of its own), and
     feeds no one;
     `leave_out`: stages not replayed at all (what Acquiring's state does not depend on, when only
-    it restarts). Writes the StartReport, rolls the history back to the journal when it is ahead
-    (`_check_history`), and freezes the rebuilt state for the children."""
+    it restarts). Writes the StartReport (into `report` when given), rolls the history back to the
+    journal when it is ahead (`_check_history`), and freezes the rebuilt state for the children.
+
+    Over Kafka, a whole pipeline's recovery first installs the cluster's snapshot set when it is
+    newer than the data dir's (clustersnapshots.fetch); when the snapshot it then loads reflects
+    output the history lacks (a new machine's empty history), Persist is left out of the replay
+    (the replay would write only what follows the snapshot) and reads the change log in Kafka
+    instead (`report.history_from_kafka`: the supervisor starts its consumer there)."""
     gc.unfreeze()  # what an earlier recovery froze may be garbage now
+    report = report if report is not None else StartReport()
     if commandlog.enabled(settings):  # the cluster's command log and the local journal agree first,
         commandlog.reconcile(settings, journal_dir(data_dir))
         accountlog.reconcile(settings, data_dir)  # and its account registry and the local one
+        if clustersnapshots.enabled(settings) and not leave_out:  # then the newest snapshot is here
+            try:
+                report.snapshot_from_cluster = clustersnapshots.fetch(settings, data_dir, sequence_layout(settings))
+            except Exception as exc:  # only a saving: the local snapshot (or none) still serves
+                log.warning("cannot read the snapshot in the cluster (recovering from the local one): %s", exc)
     groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
     written = _written(settings, data_dir) if fed else {}
-    report = StartReport(history_written={f"{t}[{p}]/{who}": n for (t, p, who), n in sorted(written.items())})
+    report.history_written = {f"{t}[{p}]/{who}": n for (t, p, who), n in sorted(written.items())}
+    snapshot = snapshots.load(data_dir, sequence_layout(settings))
+    if split is not None and not fed and not leave_out and _history_lacks(settings, data_dir, snapshot):
+        leave_out = leave_out + tuple(s.name for s in stage_specs(settings.node.topology)
+                                      if s.load().tracks_input and s.name not in leave_out)
+        report.history_from_kafka = True
+        log.info("📚 the history lacks output the snapshot at %d reflects: Persist reads the change log in Kafka "
+                 "instead of the replay", snapshot[0])
     if written:
         log.info("📚 the history already holds %d streams up to sequences %s: the replay sends Persist only "
                  "what follows", len(written), ", ".join(f"{t}[{p}]/{who}:{n}" for (t, p, who), n in sorted(written.items())))
@@ -245,7 +276,7 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
             return Feed(bus.producer(label, groups), fed, label, written)
     else:
         feed = None
-    recovered = rebuild(settings, data_dir, feed, tuple({x.spec.name for x in fed}) + leave_out, report)
+    recovered = rebuild(settings, data_dir, feed, tuple({x.spec.name for x in fed}) + leave_out, report, snapshot)
     for tail in tails.values():
         if tail.probe is not None:
             tail.probe.close()
@@ -257,6 +288,18 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
     report.write(data_dir)
     gc.freeze()  # the children inherit this state: no collector pass should touch (and copy) its pages
     return recovered, republish
+
+
+def _history_lacks(settings, data_dir: Path, snapshot) -> bool:
+    """Whether the history holds less of some stream than the snapshot's output sequences say was
+    sent (History.progress against each instance's next sequence): the replay after the snapshot
+    would not write it. A history at a local snapshot never lacks it (Persist makes its rows durable
+    at the snapshot's marker); an empty one, on a new machine, does."""
+    if snapshot is None:
+        return False
+    written = _written(settings, data_dir)
+    return any(written.get((topic, partition, label), 0) < nxt - 1
+               for label, state in snapshot[1].items() for (topic, partition), nxt in state["next"].items())
 
 
 def _check_history(settings, data_dir: Path, recovered: dict[str, Runner],

@@ -119,3 +119,43 @@ def load(data_dir: Path, layout: str) -> tuple[int, dict[str, dict]] | None:
         return position, states
     except (FileNotFoundError, KeyError, ValueError, pickle.UnpicklingError, EOFError):
         return None
+
+
+def read_set(data_dir: Path) -> tuple[dict, dict[str, bytes]] | None:
+    """The current snapshot as it lies on disk: (its manifest, file name -> bytes of each stage's
+    file), or None when there is none (or it was replaced while being read: its files are deleted
+    once a newer manifest is written)."""
+    folder = directory(data_dir)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if manifest.get("format") != FORMAT:
+            return None
+        position = int(manifest["position"])
+        files = {}
+        for label in manifest["labels"]:
+            path = stage_path(data_dir, label, position)
+            files[path.name] = path.read_bytes()
+        return manifest, files
+    except (FileNotFoundError, KeyError, ValueError, TypeError):
+        return None
+
+
+def install(data_dir: Path, manifest: dict, files: dict[str, bytes]) -> None:
+    """Make (manifest, files), as read_set gave them on another machine, the current snapshot here:
+    each file written and synced, then the manifest (which is what makes them count), then older
+    files deleted."""
+    folder = directory(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    position = int(manifest["position"])
+    for name, data in files.items():
+        m = _FILE.match(name)
+        if m is None or int(m["position"]) != position or "/" in name:
+            raise ValueError(f"{name!r} is not a stage file of the snapshot at {position}")
+        path = folder / name
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    write_manifest(data_dir, position, list(manifest["labels"]), manifest.get("layout", ""))

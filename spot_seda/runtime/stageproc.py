@@ -143,14 +143,18 @@ def resume_after_store(sup: "Supervisor", inst: "Instance") -> dict[tuple[str, i
     records the input positions past what it wrote with the rows) resumes reading: there, unless
     the bus starts later (a whole node's start: the replay of the journal wrote everything before),
     instead of everything since the pipeline started, or, with no Acquiring here, since the topics
-    began."""
+    began. When the recovery found the history lacking what its snapshot reflects (a new machine:
+    `Supervisor.history_floor`), there or else where the topics begin: the replay wrote nothing."""
     from ..history import History
 
     path = sup.data_dir / "history.sqlite"
+    floor = sup.history_floor  # the history lacks what the replay did not write: read it from Kafka
     if not path.exists():
-        return {}
+        return dict(floor or {})
     with History(path, readonly=True) as history:
         kept = history.input_positions(inst.label)
+    if floor is not None:
+        return {slot: max(kept.get(slot, offset), offset) for slot, offset in floor.items()}
     start = {slot: offset for slot, offset in kept.items() if offset > sup.bus.start_offsets.get(slot, offset)}
     if start:
         log.info("📚 %s resumes past what its history holds, at input offsets %s", inst.label,

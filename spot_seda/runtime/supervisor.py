@@ -32,7 +32,8 @@ from ..bus.base import FENCED_EXIT
 from ..stages.base import Runner, sequence_layout
 from ..topology import ENTRY, StageSpec, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
-from .recovery import journal_dir, recover_node, rotate_journal
+from . import clustersnapshots
+from .recovery import StartReport, journal_dir, recover_node, rotate_journal
 from .snapshots import manifest_position, write_manifest
 from .stageproc import STOP_SIGNAL, stage_main
 
@@ -170,6 +171,15 @@ class Supervisor:
         #: the new instance publishes them first (stageproc.py)
         self.republish: dict[str, dict[tuple[str, int], list]] = {}
         self.snapshot_position = 0
+        #: over Kafka, the snapshots also go to the cluster (clustersnapshots.py), from a short-lived
+        #: process of this one's: the one under way, the position it sends, when the next may start
+        self.uploads = self.snapshots and clustersnapshots.enabled(settings)
+        self._uploader: multiprocessing.process.BaseProcess | None = None
+        self._upload_after = 0.0
+        self._upload_tried = 0
+        #: (Kafka topic, partition) -> where Persist reads from when the recovery found its history
+        #: lacking what the snapshot reflects (StartReport.history_from_kafka); None: as usual
+        self.history_floor: dict[tuple[str, int], int] | None = None
         self.pid = os.getpid()
         #: names this incarnation of the pipeline (new with every bus): state a stage instance kept
         #: in the cluster under another one does not follow from this one's journal replay
@@ -227,7 +237,12 @@ class Supervisor:
         # what Kafka lacks of what the replay says it sent (else a zombie copy of it, resumed, would
         # fill the gap with entries of its own, and consumers keep the first copy)
         mine = [x.label for x in self.instances if x.cls.produces] if self.bus.rereads_from_start else None
-        self.recovered, self.republish = recover_node(self.settings, self.data_dir, self.bus, self._fed(), mine)
+        report = StartReport()
+        self.recovered, self.republish = recover_node(self.settings, self.data_dir, self.bus, self._fed(), mine,
+                                                      report=report)
+        self.history_floor = self.bus.begin_offsets() if report.history_from_kafka else None
+        if self.snapshots:  # the cluster's may have been installed
+            self.snapshot_position = max(self.snapshot_position, manifest_position(self.data_dir))
 
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
@@ -273,6 +288,7 @@ class Supervisor:
         self._kill_stalled(now)
         self._watch(now)
         self._check_snapshot()
+        self._upload(now)
         for inst in self.instances:
             if inst.process is None and inst.restart_at is not None and now >= inst.restart_at and not self._stopping:
                 if inst.extra.pop("recover", False):
@@ -418,6 +434,39 @@ class Supervisor:
         self.snapshot_position = position
         log.info("📦 snapshot of every stage at journal position %d", position)
 
+    def _upload(self, now: float, wait: float | None = None) -> None:
+        """Send the last complete snapshot to the cluster (clustersnapshots.upload) from a process of
+        its own, one at a time, off the stages' way; one that failed is tried again after
+        journal.snapshot_interval_s (or with the next snapshot). `wait`: join it (a clean stop)."""
+        if not self.uploads:
+            return
+        proc = self._uploader
+        if proc is not None:
+            if wait is not None:
+                proc.join(wait)
+                if proc.is_alive():
+                    log.warning("the snapshot's upload to the cluster overran %.0fs: stopped", wait)
+                    proc.kill()
+                    proc.join()
+            if proc.exitcode is None:
+                return
+            proc.join()
+            self._uploader = None
+            if proc.exitcode != 0:  # the same snapshot again after a while, unless a newer one comes
+                self._upload_tried = 0
+                self._upload_after = now + max(1.0, self.settings.journal.snapshot_interval_s)
+                return
+        if now < self._upload_after or self.snapshot_position <= self._upload_tried:
+            return
+        self._upload_tried = self.snapshot_position  # (one it skipped, its position not in the log: not again)
+        if self.snapshot_position <= clustersnapshots.uploaded(self.data_dir).get("position", 0):
+            return
+        self._uploader = _fork.Process(target=clustersnapshots.upload_main, name="snapshot-upload",
+                                       args=(self.settings, self.data_dir, self.pid), daemon=False)
+        self._uploader.start()
+        if wait is not None:
+            self._upload(now, wait)
+
     def _kill_stalled(self, now: float) -> None:
         """A stage whose heartbeat stopped (wedged, or stuck in a loop) is killed, then restarted."""
         limit = self.settings.runtime.stall_timeout_s
@@ -475,6 +524,7 @@ class Supervisor:
             self.bus.close()
         if self.snapshots:  # Acquiring took a last snapshot as it stopped (api/rest.py)
             self._check_snapshot()
+            self._upload(time.monotonic(), wait=self.settings.runtime.drain_timeout_s)
             if self.settings.journal.rotate:
                 rotate_journal(self.data_dir, self.snapshot_position)
         if self.table is not None:
