@@ -104,6 +104,11 @@ class BusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     put_timeout_s: PositiveFloat = 10.0
     #: most entries a stage handles in one handle_events call
     batch_max: Positive = 4096
+    #: most messages a stage takes from one shm ring per poll. Each message is a published batch, up
+    #: to max_message_bytes; a stage that lags would otherwise take (and decode) its whole ring at
+    #: once, and its memory would keep that high-water mark (Persist: +80-150 MiB over a 30 s soak
+    #: with 4,096, +23-30 with 64; BENCHMARKS "Pipeline", seventh session)
+    poll_max_messages: Positive = 64
     #: per topic; 1 makes every stage's output order a function of the commands alone (replay is
     #: byte-identical); more lets several instances of a stage share the work
     partitions: Positive = 1

@@ -64,7 +64,7 @@ class ShmBus(Bus):
         except KeyError:
             raise KeyError(f"no consumer group member {group}[{member}] in this wiring") from None
         self.pretouch((q,))
-        return ShmConsumer(q, self.codec, self.settings.batch_max)
+        return ShmConsumer(q, self.codec, self.settings.poll_max_messages)
 
     def pretouch(self, queues: Iterable[Queue]) -> None:
         """With `bus.pretouch`, read one byte of every page of these rings, so this process maps
