@@ -48,7 +48,7 @@ import struct
 import time
 from pathlib import Path
 
-from .bus.kafkaclients import available, kafka_lib, wait_for_leaders
+from .bus.kafkaclients import available, kafka_lib, wait_for_leaders, watermarks
 from .journal import Journal, JournalError
 
 log = logging.getLogger("spot_seda.commandlog")
@@ -192,15 +192,10 @@ def reader(settings, group: str | None = None):
 def stable_watermarks(consumer, tp, what: str) -> tuple[int, int]:
     """(low, high) of one partition, `high` the last stable offset (read_committed); retried for
     30 s while a new topic's leader is still being elected, or moving. JournalError names `what`."""
-    ck = kafka_lib()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return consumer.get_watermark_offsets(tp, timeout=30)
-        except ck.KafkaException as exc:
-            if time.monotonic() > deadline:
-                raise JournalError(f"cannot read the end of {what}: {exc}") from None
-            time.sleep(0.2)
+    try:
+        return watermarks(consumer, tp)
+    except kafka_lib().KafkaException as exc:
+        raise JournalError(f"cannot read the end of {what}: {exc}") from None
 
 
 def _read(settings, after: int, first_only: bool = False):

@@ -49,6 +49,21 @@ def available(consumer, most: int, timeout: float = 0.5) -> list:
     return [] if first is None else [first, *consumer.consume(num_messages=most - 1, timeout=0)]
 
 
+def watermarks(consumer, tp, retry=lambda exc: True, timeout: float = 30.0, pause: float = 0.2) -> tuple[int, int]:
+    """(low, high) offsets of `tp` (high: the last stable offset for a read_committed consumer). A
+    failure `retry(exc)` accepts (a topic just made, its leader being elected or moving) is asked
+    again for up to `timeout`; past it, or for another failure, the KafkaException is raised."""
+    ck = kafka_lib()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=timeout)
+        except ck.KafkaException as exc:
+            if not retry(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+
+
 def read_range(consumer, tp, end: int, timeout: float = 30.0):
     """The messages of tp from tp.offset up to `end` (exclusive), in order."""
     consumer.assign([tp])

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from .base import Blobs, BusError, Wiring
-from .kafkaclients import kafka_lib, read_range, topic_configs, wait_for_leaders
+from .kafkaclients import kafka_lib, read_range, topic_configs, wait_for_leaders, watermarks
 
 if TYPE_CHECKING:
     from .kafka import KafkaBus
@@ -129,16 +129,10 @@ class KafkaBlobs(Blobs):
         """The topic's low and high offsets. A client made just after the topic was (its metadata
         not yet carrying the new partition) is told "unknown partition" for a moment: asked again."""
         ck = self._ck
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                return probe.get_watermark_offsets(ck.TopicPartition(self.topic, 0), timeout=30)
-            except ck.KafkaException as exc:
-                if exc.args[0].code() not in (ck.KafkaError._UNKNOWN_PARTITION, ck.KafkaError._UNKNOWN_TOPIC,
-                                              ck.KafkaError.UNKNOWN_TOPIC_OR_PART,
-                                              ck.KafkaError.LEADER_NOT_AVAILABLE) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        unknown = (ck.KafkaError._UNKNOWN_PARTITION, ck.KafkaError._UNKNOWN_TOPIC,
+                   ck.KafkaError.UNKNOWN_TOPIC_OR_PART, ck.KafkaError.LEADER_NOT_AVAILABLE)
+        return watermarks(probe, ck.TopicPartition(self.topic, 0), lambda exc: exc.args[0].code() in unknown,
+                          pause=0.1)
 
     def close(self) -> None:
         if self._producer is not None:
