@@ -32,6 +32,19 @@ class _Fill(NamedTuple):
 _KLINE = EntityType.KLINE
 
 
+def _fields(symbol, interval, open_time, close_time, open_, high, low, close, volume, quote_volume, trades,
+            taker_buy_volume, taker_buy_quote_volume, closed) -> dict:
+    """A candle row's fields, named as KLINE_FIELDS in its order (a dict display: half the time of
+    dict(zip(KLINE_FIELDS, row)), and 16 of them per trading command)."""
+    return {"symbol": symbol, "interval": interval, "open_time": open_time, "close_time": close_time, "open": open_,
+            "high": high, "low": low, "close": close, "volume": volume, "quote_volume": quote_volume,
+            "trades": trades, "taker_buy_volume": taker_buy_volume, "taker_buy_quote_volume": taker_buy_quote_volume,
+            "closed": closed}
+
+
+assert tuple(_fields(*KLINE_FIELDS)) == KLINE_FIELDS  # the order the change log's bytes depend on
+
+
 class KLineStage(Operator):
     transient = ("ids",)
     consumes = (Topic.TRADE,)
@@ -71,7 +84,7 @@ class KLineStage(Operator):
         for row in self.books[symbol].apply_rows(fills):  # (symbol, interval, open_time, ...) as KLINE_FIELDS
             slot = (symbol, interval := row[1])
             open_time = row[2]
-            fields = dict(zip(KLINE_FIELDS, row))
+            fields = _fields(*row)
             change = Updated(fields) if last_open.get(slot) == open_time else Created(fields)
             last_open[slot] = open_time
             known = ids.get(slot)

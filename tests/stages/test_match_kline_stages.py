@@ -16,6 +16,7 @@ import pytest
 from spot_seda.engine.book import OrderBook
 from spot_seda.engine.records import Trade
 from spot_seda.engine.kline import CandleBook
+from spot_seda.model.entities import KLINE_FIELDS
 from spot_seda.model.enums import STOP_TYPES, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands, record
@@ -143,6 +144,7 @@ def test_kline_publishes_the_candle_books_candles_whatever_the_batching(tmp_path
     last = {}
     for entity_id, change, _ts in live:
         fields = getattr(change, "fields", None) or change.changed_fields
+        assert tuple(fields) == KLINE_FIELDS  # every field, in the order the change log's bytes depend on
         last[(fields["symbol"], fields["interval"])] = fields
     for symbol, book in books.items():
         for row in book.open_rows():
