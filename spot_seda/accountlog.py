@@ -33,6 +33,12 @@ one record per account (a key can change, and every start reads them all) instea
 longer history. Why not a producer of its own: the log's fenced writer is what makes a zombie's
 registration fail, and its transactions give the order against commands for free.
 
+Listen keys (the user data streams', POST/PUT/DELETE /api/v3/userDataStream) ride the same writer
+into `<kafka.topic_prefix>ListenKeys`, keyed by the key, valued {"account", "expiresMs"} (a closed
+key: a tombstone), compacted alike: the HTTP stage answers once its transaction is committed. Both
+topics are read by `Follower` on a machine without Acquiring, whose Push has nothing else to tell
+it which accounts and keys exist.
+
 Secrets: an HMAC account's secret key is in the record, as it is in `accounts.sqlite`; whoever can
 read the topic (or the brokers' log dirs, or their backups) can sign that account's requests.
 Ed25519 and RSA accounts put only their public key there.
@@ -42,10 +48,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
 from pathlib import Path
 
 from .accounts import Accounts
-from .bus.kafkaclients import kafka_lib, read_range
+from .bus.kafkaclients import available, kafka_lib, read_range
 from .commandlog import (commit_records, ensure_topic as _ensure, fenced_writer, reader, stable_watermarks,
                          topic_name as log_topic)
 from .journal import JournalError
@@ -53,20 +61,35 @@ from .journal import JournalError
 log = logging.getLogger("spot_seda.accountlog")
 
 TOPIC = "Accounts"
+#: the user data streams' listen keys (api/rest.py's userDataStream endpoints), for Push machines
+LISTEN_KEYS_TOPIC = "ListenKeys"
 
 
 def topic_name(settings) -> str:
     return settings.kafka.topic_prefix + TOPIC
 
 
+def listen_keys_topic(settings) -> str:
+    return settings.kafka.topic_prefix + LISTEN_KEYS_TOPIC
+
+
 def ensure_topic(settings) -> None:
-    """Create the registry's topic if it is missing (1 partition, replicated, compacted, kept forever)."""
+    """Create the registry's topics if they are missing (the accounts' and the listen keys'; each 1
+    partition, replicated, compacted, kept forever)."""
     _ensure(settings, topic_name(settings), compacted=True)
+    _ensure(settings, listen_keys_topic(settings), compacted=True)
 
 
 def record(settings, row: dict) -> tuple[str, bytes, bytes]:
     """(topic, key, value) of an account's row (Accounts.records), as KafkaJournal.send_beside takes it."""
     return topic_name(settings), str(row["accountId"]).encode(), json.dumps(row, sort_keys=True).encode()
+
+
+def listen_key_record(settings, key: str, entry: tuple[int, int] | None) -> tuple[str, bytes, bytes | None]:
+    """(topic, key, value) of a listen key as it now is: `entry` (account id, expiry in ms), or None
+    for a closed key (a tombstone); as KafkaJournal.send_beside takes it."""
+    value = None if entry is None else json.dumps({"account": entry[0], "expiresMs": entry[1]}, sort_keys=True).encode()
+    return listen_keys_topic(settings), key.encode(), value
 
 
 def read(settings) -> dict[int, dict]:
@@ -125,3 +148,77 @@ def reconcile(settings, data_dir: Path) -> tuple[int, int]:
         log.info("🔑 account registry: %d account(s) copied from Kafka %s, %d sent to it",
                  len(pull), topic_name(settings), len(push))
     return len(pull), len(push)
+
+
+class Follower:
+    """The registries as the cluster has them, on a machine without Acquiring (`run.py --stage push`
+    elsewhere): its Push resolves `/ws/<listenKey>` and authenticates the WebSocket API's keys from
+    its own data dir, which nothing else writes there. `catch_up` reads both topics to their ends
+    into the local `accounts.sqlite` and `listenkeys.sqlite` (through the Push process's own
+    Accounts and ListenKeys, so their caches see it), then `start` follows them from a thread:
+    an account or a key registered on the node with Acquiring reaches this machine a moment after
+    that node answered for it (it answers once the cluster committed the record). It only reads:
+    the registries' writer stays the command log's, on the node with Acquiring."""
+
+    def __init__(self, settings, accounts: Accounts, keys) -> None:
+        self.settings, self.accounts, self.keys = settings, accounts, keys
+        self.names = (topic_name(settings), listen_keys_topic(settings))
+        self.consumer = reader(settings, f"{settings.kafka.topic_prefix}registry-follower-{os.getpid()}")
+        self.next = {name: 0 for name in self.names}  # the offset to read next, per topic
+        self.applied = 0  # records applied so far (accounts and keys)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="registry-follower", daemon=True)
+
+    def catch_up(self) -> int:
+        """Apply every committed record of both topics; returns how many there were."""
+        ck = kafka_lib()
+        ensure_topic(self.settings)  # (a cluster whose node with Acquiring predates the listen keys' topic)
+        before = self.applied
+        for name in self.names:
+            low, high = stable_watermarks(self.consumer, ck.TopicPartition(name, 0), f"the registry {name}")
+            for m in read_range(self.consumer, ck.TopicPartition(name, 0, max(low, self.next[name])), high, timeout=60):
+                self._apply(m)
+            self.next[name] = max(self.next[name], high)
+        return self.applied - before
+
+    def start(self) -> None:
+        ck = kafka_lib()
+        self.consumer.assign([ck.TopicPartition(name, 0, self.next[name]) for name in self.names])
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        self.consumer.close()
+
+    def _follow(self) -> None:
+        while not self._done.is_set():
+            try:
+                for m in available(self.consumer, 500, 0.2):
+                    if m.error() is None:
+                        self._apply(m)
+            except Exception:  # a broker moving: the consumer carries on by itself; keep going
+                log.warning("🔑 following the registries: a read failed; retrying", exc_info=True)
+                self._done.wait(1.0)
+
+    def _apply(self, m) -> None:
+        name, key, value = m.topic(), m.key(), m.value()
+        self.next[name] = m.offset() + 1
+        try:
+            if name == self.names[0]:
+                if value is None:
+                    return  # (an account is never removed from a registry here)
+                row = json.loads(value)
+                if row.get("accountId") != int(key):
+                    raise ValueError(f"keyed {key!r} for account {row.get('accountId')!r}")
+                self.accounts.restore([row])
+            elif value is None:
+                self.keys.forget(key.decode())
+            else:
+                entry = json.loads(value)
+                self.keys.adopt(key.decode(), int(entry["account"]), int(entry["expiresMs"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("🔑 the registry %s holds a malformed record at offset %d (%s): skipped", name, m.offset(), exc)
+            return
+        self.applied += 1

@@ -139,7 +139,7 @@ class KafkaJournal:
         await self._wait(target, 0)
         return target
 
-    async def send_beside(self, topic: str, key: bytes, value: bytes) -> None:
+    async def send_beside(self, topic: str, key: bytes, value: bytes | None) -> None:
         """Have a record for `topic` (partition 0; a topic made with commandlog.ensure_topic) go
         out with the command log's next transaction, and wait until the cluster committed it
         (acks=all, on min.insync.replicas). Such records commit in the order they are handed over

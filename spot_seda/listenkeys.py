@@ -1,5 +1,7 @@
 """User data stream listen keys, shared by the Acquiring process (REST create / keepalive / close)
-and the Push processes (`/ws/<listenKey>`): a small SQLite table in the data dir.
+and the Push processes (`/ws/<listenKey>`): a small SQLite table in the data dir. Over Kafka with
+the command log, every change is also in the cluster, from which a Push on a machine without
+Acquiring fills its own table (spot_seda/accountlog.py, Follower).
 
 Binance's rules: a key is valid for 60 minutes after its creation or last keepalive; creating a key
 for an account that already has a live one returns that key and extends it; closing invalidates it.
@@ -83,6 +85,25 @@ class ListenKeys:
             row = self._db.execute("SELECT account FROM listen_keys WHERE key = ? AND expires_ms > ?",
                                    (key, self.clock())).fetchone()
         return row[0] if row else None
+
+    def entry(self, key: str) -> tuple[int, int] | None:
+        """(account, expiry in ms) of a live key; None when unknown, closed or expired. What the
+        cluster is told of it (accountlog.listen_key_record) after a create or keepalive."""
+        with self._lock:
+            row = self._db.execute("SELECT account, expires_ms FROM listen_keys WHERE key = ? AND expires_ms > ?",
+                                   (key, self.clock())).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def adopt(self, key: str, account_id: int, expires_ms: int) -> None:
+        """Hold `key` as another node created or extended it (accountlog.Follower)."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO listen_keys (key, account, expires_ms) VALUES (?, ?, ?)",
+                             (key, account_id, expires_ms))
+
+    def forget(self, key: str) -> None:
+        """Drop `key`, closed on another node (accountlog.Follower)."""
+        with self._lock:
+            self._db.execute("DELETE FROM listen_keys WHERE key = ?", (key,))
 
     def shutdown(self) -> None:
         """Close the database connection."""

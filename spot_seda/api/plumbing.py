@@ -274,9 +274,11 @@ async def commit(app: web.Application, command, outputs, deadline: float | None 
     app[OUTBOX].durable_up_to(durable)
 
 
-async def commit_beside(app: web.Application, record: tuple[str, bytes, bytes], deadline: float | None = None) -> None:
+async def commit_beside(app: web.Application, record: tuple[str, bytes, bytes | None],
+                        deadline: float | None = None) -> None:
     """Over the command log (KafkaJournal): have `record` ((topic, key, value): the account
-    registry's, accountlog.record) committed in the cluster with the log's next transaction.
+    registry's, accountlog.record, or a listen key's) committed in the cluster with the log's next
+    transaction.
     Past `deadline` the client is answered -1007 while it goes on; a journal that fails stops
     the stage, as for a command."""
     try:

@@ -18,7 +18,8 @@ event of those accounts comes.
 
 When the link drops (a Push restart), Acquiring reconnects and subscribes again; events in between
 are lost, as they are for any client of a restarted Push process. Push and Acquiring must share a
-box (the data dir), as the listen keys already require.
+box (the data dir holds the relay token); a Push on another machine serves user data streams by
+listen key and its own WebSocket API (accountlog.Follower), not this link.
 """
 
 from __future__ import annotations

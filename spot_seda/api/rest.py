@@ -191,7 +191,8 @@ async def openapi(request: web.Request) -> web.Response:
 
 # ------------------------------------------------------- user data stream listen keys (Push)
 # POST/PUT/DELETE /api/v3/userDataStream: API key header, no signature (Binance's USER_STREAM); the
-# keys live in the data dir (spot_seda/listenkeys.py), where the Push processes resolve /ws/<listenKey>.
+# keys live in the data dir (spot_seda/listenkeys.py), where the Push processes resolve /ws/<listenKey>,
+# and over the command log in the cluster too (spot_seda/accountlog.py), for Push on other machines.
 
 LISTEN_KEYS = web.AppKey("listen_keys", ListenKeys)
 
@@ -212,19 +213,33 @@ async def _own_listen_key(request: web.Request) -> str:
     return key
 
 
+async def _tell_cluster(request: web.Request, key: str) -> None:
+    """Over the command log: the key as it now is, committed in the cluster before the answer, so
+    a Push on a machine without Acquiring knows it (accountlog.Follower)."""
+    if isinstance(request.app[JOURNAL], KafkaJournal):
+        record = accountlog.listen_key_record(stage_of(request).ctx.settings, key, _listen_keys(request).entry(key))
+        await commit_beside(request.app, record, deadline_of(request))
+
+
 async def create_listen_key(request: web.Request) -> web.Response:
     account = authenticate_key(request)
-    return web.json_response(views.listen_key_json(_listen_keys(request).create(account.account_id)))
+    key = _listen_keys(request).create(account.account_id)
+    await _tell_cluster(request, key)
+    return web.json_response(views.listen_key_json(key))
 
 
 async def keepalive_listen_key(request: web.Request) -> web.Response:
-    if not _listen_keys(request).keepalive(await _own_listen_key(request)):
+    key = await _own_listen_key(request)
+    if not _listen_keys(request).keepalive(key):
         raise errors.invalid_listen_key()
+    await _tell_cluster(request, key)
     return web.json_response({})
 
 
 async def close_listen_key(request: web.Request) -> web.Response:
-    _listen_keys(request).close(await _own_listen_key(request))
+    key = await _own_listen_key(request)
+    _listen_keys(request).close(key)
+    await _tell_cluster(request, key)
     return web.json_response({})
 
 
@@ -319,7 +334,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
                       batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes)
     if commandlog.enabled(settings):  # over Kafka: answered once the cluster has the command too
-        accountlog.ensure_topic(settings)  # where new accounts go (the recovery's reconcile made it already)
+        accountlog.ensure_topic(settings)  # where new accounts and listen keys go (the reconcile made them already)
         journal = KafkaJournal(journal, settings, stage.ctx.producer_name)
     app = build_app(stage, runner, journal)
     json_parser_errors()

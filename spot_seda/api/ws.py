@@ -27,6 +27,7 @@ from weakref import WeakKeyDictionary
 import msgspec
 from aiohttp import web
 
+from .. import accountlog, commandlog
 from ..accounts import Accounts
 from ..listenkeys import ListenKeys
 from ..runtime.busreader import BusReader
@@ -37,7 +38,7 @@ from .acceptor import Acceptor
 from .fanout import GOING_AWAY, Client, Hub, text_frame
 from .plumbing import json_parser_errors
 from .relay import INTERNAL_PATH, serve_relay
-from .wsproto import ACCOUNTS, HUB, KEYS, NOTICES, STAGE, combined_stream, raw_stream, ws_api
+from .wsproto import ACCOUNTS, FOLLOWER, HUB, KEYS, NOTICES, STAGE, combined_stream, raw_stream, ws_api
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -104,6 +105,12 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
     hub = Hub(settings.node.ws_send_buffer_bytes)
     stage.sink = hub
     app = build_app(stage, hub)
+    follower = None
+    if stage.ctx.alone and commandlog.enabled(settings):  # nothing here registers accounts or listen keys
+        follower = app[FOLLOWER] = accountlog.Follower(settings, app[ACCOUNTS], app[KEYS])
+        count = await loop.run_in_executor(None, follower.catch_up)
+        follower.start()
+        log.info("🔑 accounts and listen keys from the cluster (%d records), followed from now on", count)
     json_parser_errors()
     web_runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await web_runner.setup()
@@ -144,6 +151,8 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
     await _close_all(hub, app[NOTICES])
     site.close()
     await web_runner.cleanup()
+    if follower is not None:
+        await loop.run_in_executor(None, follower.stop)
     app[KEYS].shutdown()
 
 

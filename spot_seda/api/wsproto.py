@@ -22,6 +22,7 @@ Binance's code and the connection kept.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from urllib.parse import unquote
@@ -56,6 +57,11 @@ KEYS = web.AppKey("listen_keys", ListenKeys)
 ACCOUNTS = web.AppKey("accounts", object)
 #: client -> how it is told of a shutdown: "raw", "combined" or "api" (the relay links are not told)
 NOTICES = web.AppKey("shutdown_notices", WeakKeyDictionary)
+#: on a machine without Acquiring: what fills KEYS and ACCOUNTS from the cluster (accountlog.Follower)
+FOLLOWER = web.AppKey("registry_follower", object)
+#: how long a handshake there waits for a listen key it has not heard of yet: one created on the node
+#: with Acquiring a moment ago is committed in the cluster, but may still be on its way here
+KEY_WAIT_S = 3.0
 
 
 def _stream_request_error(code: int, msg: str, req_id=None) -> bytes:
@@ -103,10 +109,24 @@ async def _open(request: web.Request, combined: bool, admin: bool = False,
     return ws, client
 
 
+async def _heard_of(app: web.Application, names: list[str]) -> None:
+    """On a machine that learns listen keys from the cluster: wait up to KEY_WAIT_S for those among
+    `names` it does not know yet (a client connects right after the node with Acquiring answered)."""
+    if app.get(FOLLOWER) is None:
+        return
+    keys = app[KEYS]
+    waiting = [n for n in names if looks_like_key(n) and keys.account_of(n) is None]
+    deadline = time.monotonic() + KEY_WAIT_S
+    while waiting and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        waiting = [n for n in waiting if keys.account_of(n) is None]
+
+
 async def raw_stream(request: web.Request) -> web.StreamResponse:
     """`/ws` and `/ws/<stream or listenKey>`: raw payloads."""
     name = request.match_info.get("name", "")
     initial = []
+    await _heard_of(request.app, [name])
     try:
         admin = _is_admin(request)
         found = _resolve(request.app, name, admin) if name else None
@@ -134,6 +154,7 @@ async def combined_stream(request: web.Request) -> web.StreamResponse:
     """`/stream?streams=a/b/c`: every event wrapped as {"stream": name, "data": payload}."""
     names = _query_streams(request)
     initial = []
+    await _heard_of(request.app, names[:MAX_STREAMS])
     try:
         admin = _is_admin(request)
         resolved = [(name, _resolve(request.app, name, admin)) for name in names[:MAX_STREAMS]]

@@ -70,7 +70,8 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     row["core"] = inst.core
     row["started_ns"] = time.time_ns()
     row["restored_ns"] = 0
-    ctx = StageContext(sup.settings, inst.spec.name, inst.index, instances_of(inst.spec.name, sup.settings), sup.data_dir)
+    ctx = StageContext(sup.settings, inst.spec.name, inst.index, instances_of(inst.spec.name, sup.settings), sup.data_dir,
+                       alone=sup.from_log)
     stage = inst.cls(ctx)
     serve = inst.spec.load_serve()
     kept = KeptState(sup, inst, row) if sup.keeps_state(inst) else None

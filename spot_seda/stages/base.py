@@ -39,6 +39,8 @@ class StageContext:
     instance: int
     instances: int
     data_dir: Path
+    #: on a machine without Acquiring (`run.py --stage`, over Kafka): nothing else writes its data dir
+    alone: bool = False
 
     @property
     def producer_name(self) -> str:
