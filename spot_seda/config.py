@@ -195,6 +195,13 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: how long a stopping stage may take to drain before it is killed
     drain_timeout_s: PositiveFloat = 10.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: each stage process's cyclic garbage collector (gc.set_threshold): a young collection after
+    #: this many more container allocations than frees (CPython's default: 700), an older one every
+    #: that many young ones. A stage allocates tuples, dicts and lists for every entry, nearly all
+    #: freed by reference counting, so CPython's 700 made hundreds of collections a second; the
+    #: node's state lives long, and each full collection walked all of it (Acquiring spent ~7% of
+    #: its CPU there). BENCHMARKS.md, "Pipeline", eighth session.
+    gc_thresholds: tuple[Positive, Positive, Positive] = (50_000, 20, 100)
 
 
 class RelaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

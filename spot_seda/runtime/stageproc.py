@@ -4,6 +4,7 @@ passed it (the supervisor's side of all this is runtime/supervisor.py)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -65,6 +66,7 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pin_to(inst.core)
+    gc.set_threshold(*sup.settings.runtime.gc_thresholds)  # (config.py: allocations, not time)
     row = sup.table.row(inst.label)
     row["pid"] = os.getpid()
     row["core"] = inst.core
