@@ -652,7 +652,9 @@ def summarize(load: Load, timeline: dict, kept_age: float | None, pauses: list, 
         "checks": checks,
         "answered_per_s": {s: [c / BIN_S for c in series[s][:last]] for s in SYMBOLS},
         "bin_s": BIN_S,
-        "latency_points": [(o.symbol, round(o.at, 3), round(o.latency, 4)) for o in orders if o.latency is not None],
+        # (symbol, scheduled send, answer time, accepted): every answered order, for the plot
+        "latency_points": [(o.symbol, round(o.at, 3), round(o.latency, 4), o.status == 200) for o in orders
+                           if o.latency is not None],
     }
 
 
@@ -707,9 +709,13 @@ def plot(runs: list[dict], path: Path, args) -> None:
     for (rate_ax, lat_ax), r, i in zip(axes, runs, range(1, len(runs) + 1)):
         kill = r["kill_at_s"]
         for s, ys in r["answered_per_s"].items():
-            rate_ax.plot([j * r["bin_s"] for j in range(len(ys))], ys, label=s, linewidth=1)
-            pts = [(at, lat) for sym, at, lat in r["latency_points"] if sym == s]
-            lat_ax.scatter([p[0] for p in pts], [p[1] * 1e3 for p in pts], s=3, alpha=0.5, label=s)
+            rate_ax.plot([j * r["bin_s"] for j in range(len(ys))], ys, label=f"{s} accepted", linewidth=1)
+            pts = [(at, lat) for sym, at, lat, accepted in r["latency_points"] if sym == s and accepted]
+            lat_ax.scatter([p[0] for p in pts], [p[1] * 1e3 for p in pts], s=3, alpha=0.5, label=f"{s} accepted")
+        refused = [(at, lat) for _sym, at, lat, accepted in r["latency_points"] if not accepted]
+        if refused:  # shed at the front door (-1003, fast) or accepted without a result in time (-1007, 10 s)
+            lat_ax.scatter([p[0] for p in refused], [p[1] * 1e3 for p in refused], s=6, marker="x", color="gray",
+                           linewidth=0.6, label=f"refused or failed: {len(refused):,}")
         for ax in (rate_ax, lat_ax):
             ax.axvline(kill, color="red", linestyle="--", linewidth=1, label="kill -9")
             for key, style in (("taken_over_s", ":"), ("failover_s", "-.")):
@@ -718,8 +724,10 @@ def plot(runs: list[dict], path: Path, args) -> None:
                                label="taken over" if key == "taken_over_s" else "answered again")
         rate_ax.set_xlabel("s since the load started (answer time)")
         rate_ax.set_ylabel("orders answered / s")
-        rate_ax.set_title(f"run {i}: {r['killed']} killed; {VICTIM_SYMBOL} answered again after "
-                          f"{fmt(r['failover_s'])}", fontsize=9)
+        outcome = (f"{VICTIM_SYMBOL} answered again after {fmt(r['failover_s'])}" if r["failover_s"] is not None
+                   else f"{VICTIM_SYMBOL} not answered again")
+        rate_ax.set_title(f"run {i}: {r['killed']} killed; {outcome}" + ("" if r["ok"] else " (run FAILED)"),
+                          fontsize=9)
         rate_ax.legend(fontsize=7, loc="upper right")
         lat_ax.set_yscale("log")
         lat_ax.set_xlabel("scheduled send (s since the load started)")
