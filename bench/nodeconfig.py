@@ -20,3 +20,30 @@ def default_config() -> str:
     section, nxt, tail = rest.partition("\n[")
     section = re.sub(r"^enabled\s*=.*$", "enabled = false", section, count=1, flags=re.M)
     return head + found + section + nxt + tail
+
+
+def with_keys(text: str, table: str, values: dict[str, object]) -> str:
+    """TOML text with `key = value` set in `[table]`: a key's line replaced where the table has one,
+    added right under the header where not (the table must exist). Values: str, bool, int, float."""
+    header = re.search(rf"^\[{re.escape(table)}\][^\n]*$", text, flags=re.M)
+    if header is None:
+        raise ValueError(f"no [{table}] table in the configuration")
+    start = header.end()
+    following = re.search(r"^\[", text[start:], flags=re.M)
+    end = start + following.start() if following else len(text)
+    section = text[start:end]
+    added = []
+    for key, value in values.items():
+        line = f"{key} = {_toml_value(value)}"
+        section, found = re.subn(rf"^{re.escape(key)}\s*=.*$", line.replace("\\", "\\\\"), section, count=1, flags=re.M)
+        if not found:
+            added.append(line)
+    return text[:start] + "".join("\n" + line for line in added) + section + text[end:]
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
