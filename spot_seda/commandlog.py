@@ -48,7 +48,7 @@ import struct
 import time
 from pathlib import Path
 
-from .bus.kafkaclients import available, kafka_lib, wait_for_leaders, watermarks
+from .bus.kafkaclients import available, create_topics, kafka_lib, wait_for_leaders, watermarks
 from .journal import Journal, JournalError
 
 log = logging.getLogger("spot_seda.commandlog")
@@ -92,11 +92,7 @@ def ensure_topic(settings, name: str | None = None, compacted: bool = False) -> 
     if compacted:
         config["cleanup.policy"] = "compact"
     new = ck.admin.NewTopic(name, num_partitions=1, replication_factor=kafka.replication_factor, config=config)
-    try:
-        admin.create_topics([new], operation_timeout=30)[name].result()
-    except ck.KafkaException as exc:
-        if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
-            raise JournalError(f"cannot create the topic {name}: {exc}") from None
+    create_topics(admin, [new], JournalError)
     wait_for_leaders(admin, {name: 1})  # creation is asynchronous
 
 

@@ -50,7 +50,8 @@ import time
 
 from ..model.changelog import Codec
 from .base import Bus, BusError, Wiring
-from .kafkaclients import KafkaConsumer, KafkaProducer, kafka_lib, read_range, topic_configs, wait_for_leaders
+from .kafkaclients import (KafkaConsumer, KafkaProducer, create_topics, kafka_lib, read_range, topic_configs,
+                           wait_for_leaders)
 from .kafkastate import KafkaBlobs
 
 
@@ -89,12 +90,7 @@ class KafkaBus(Bus):
                                  config=topic_configs(self.kafka))
                for t, n in self.wiring.topics.items() if self.kafka_topic(t) not in existing]
         if new:
-            for name, future in admin.create_topics(new, operation_timeout=30).items():
-                try:
-                    future.result()
-                except ck.KafkaException as exc:
-                    if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
-                        raise BusError(f"cannot create Kafka topic {name}: {exc}") from None
+            create_topics(admin, new)
         wait_for_leaders(admin, {self.kafka_topic(t): n for t, n in self.wiring.topics.items()})
 
     def end_offsets(self) -> dict[tuple[str, int], int]:

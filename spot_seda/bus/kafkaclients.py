@@ -99,6 +99,23 @@ def topic_configs(kafka) -> dict[str, str]:
     }
 
 
+def create_topics(admin, topics: list, error: type[Exception] = BusError, timeout: float = 30.0) -> None:
+    """Create `topics` (NewTopic); one that exists already (another machine made it meanwhile) counts
+    as made; any other failure raises `error`. Each result is read with Future.exception(), never
+    raised here: a raised exception's traceback would hold this frame, and the frame (through the
+    loop's last future, which holds that exception) the AdminClient, in a cycle that outlives the
+    call. A stage process forked from the supervisor before its collector broke the cycle
+    inherited that librdkafka handle, and freeing it there waited forever for a thread fork does
+    not copy: a Match taken over on another machine froze (BENCHMARKS.md, "Failover")."""
+    ck = kafka_lib()
+    for name, future in admin.create_topics(topics, operation_timeout=timeout).items():
+        failure = future.exception()
+        if failure is None:
+            continue
+        if not (isinstance(failure, ck.KafkaException) and failure.args[0].code() == ck.KafkaError.TOPIC_ALREADY_EXISTS):
+            raise error(f"cannot create Kafka topic {name}: {failure}")
+
+
 def wait_for_leaders(admin, topics: dict[str, int], timeout: float = 30.0) -> None:
     """Until the metadata shows every partition of `topics` (name -> partitions) with a leader
     (topic creation is asynchronous); raises BusError on a partition count that differs."""

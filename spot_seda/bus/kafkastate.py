@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from .base import Blobs, BusError, Wiring
-from .kafkaclients import kafka_lib, read_range, topic_configs, wait_for_leaders, watermarks
+from .kafkaclients import create_topics, kafka_lib, read_range, topic_configs, wait_for_leaders, watermarks
 
 if TYPE_CHECKING:
     from .kafka import KafkaBus
@@ -41,11 +41,7 @@ class KafkaBlobs(Blobs):
             config = topic_configs(self._bus.kafka) | {"cleanup.policy": "compact", "retention.ms": "-1"}
             new = ck.admin.NewTopic(self.topic, num_partitions=1, replication_factor=self._bus.kafka.replication_factor,
                                     config=config)
-            try:
-                admin.create_topics([new], operation_timeout=30)[self.topic].result()
-            except ck.KafkaException as exc:
-                if exc.args[0].code() != ck.KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise BusError(f"cannot create Kafka topic {self.topic}: {exc}") from None
+            create_topics(admin, [new])
         wait_for_leaders(admin, {self.topic: 1})
 
     @classmethod

@@ -17,6 +17,7 @@ the stages before the fork (runtime/recovery.py).
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -248,6 +249,7 @@ class Supervisor:
         row = self.table.row(inst.label)
         row["restarts"] = inst.restarts
         inst.again, inst.pipeline = inst.pipeline == self.pipeline, self.pipeline
+        _collect_before_fork()
         proc = _fork.Process(target=stage_main, args=(self, inst), name=inst.label, daemon=False)
         proc.start()
         inst.process = proc
@@ -461,6 +463,7 @@ class Supervisor:
         self._upload_tried = self.snapshot_position  # (one it skipped, its position not in the log: not again)
         if self.snapshot_position <= clustersnapshots.uploaded(self.data_dir).get("position", 0):
             return
+        _collect_before_fork()
         self._uploader = _fork.Process(target=clustersnapshots.upload_main, name="snapshot-upload",
                                        args=(self.settings, self.data_dir, self.pid), daemon=False)
         self._uploader.start()
@@ -537,3 +540,11 @@ class Supervisor:
 
     def pids(self) -> dict[str, int]:
         return {x.label: x.process.pid for x in self.instances if x.process is not None and x.process.is_alive()}
+
+
+def _collect_before_fork() -> None:
+    """Free this process's cyclic garbage before a fork: a child that inherits garbage holding a
+    librdkafka handle (a Kafka client of the supervisor's, in a reference cycle) frees it in its own
+    collector, and librdkafka then waits forever for a thread that fork does not copy. What the
+    recovery froze (gc.freeze) is not walked: this is cheap."""
+    gc.collect()
