@@ -159,6 +159,13 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     topic_prefix: str = "spot_seda."
     #: how long the producer waits to fill a batch (latency against throughput)
     linger_ms: NonNegativeFloat = 1.0
+    #: how long a producer that keeps its order across topics (Match: a command's trades before the
+    #: order updates they cause) waits for the acknowledgement of what it sent before; past it the
+    #: stage fails and restarts alone. Longer than a broker's failover (its session timeout, 6 s in
+    #: spot_seda.kafka_broker's clusters and 9 s by Kafka's default, then an election): at 10 s
+    #: (bus.put_timeout_s, used before) a loaded box's failover restarted Match. The stage's
+    #: heartbeat stays fresh while it waits.
+    ack_timeout_s: PositiveFloat = 60.0
     #: the encoding of a message: JSON (the seed's field names, readable by any consumer) or msgpack
     codec: Literal["json", "msgpack"] = "json"
     #: every accepted command also goes to <topic_prefix>CommandLog (replicated, kept forever), and

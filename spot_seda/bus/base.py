@@ -13,7 +13,7 @@ Shaped after Kafka so that every engine (shm, inproc, kafka) fits it unchanged:
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -95,6 +95,9 @@ class Producer(ABC):
     """Publishes batches of entries to topics."""
 
     partitions: dict[str, int]
+    #: called now and then while a publish waits on the transport (Kafka's acknowledgements), so the
+    #: stage's heartbeat stays fresh and the supervisor does not take the wait for a wedged stage
+    keepalive: Callable[[], None] | None = None
 
     @abstractmethod
     def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:

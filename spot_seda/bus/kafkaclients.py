@@ -147,7 +147,7 @@ class KafkaProducer(Producer):
         self._names = {t: bus.kafka_topic(t) for t in bus.wiring.topics}
         self._encode = bus.codec.encode
         self._limit = bus.settings.max_message_bytes
-        self._timeout = bus.settings.put_timeout_s
+        self._timeout = bus.kafka.ack_timeout_s
         self._failed: list[str] = []
         self._header = ("p", name.encode())
         #: the topics whose order per partition number this producer keeps (module docstring)
@@ -199,12 +199,16 @@ class KafkaProducer(Producer):
         if not self._ordered:
             return headers
         others = [t for t in self._ordered if self._names[t] != name]
-        deadline = None
+        deadline = beat = None
         while any(self._pending.get((self._names[t], partition)) for t in others):
-            deadline = deadline or time.monotonic() + self._timeout
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            deadline = deadline or now + self._timeout
+            if now > deadline:
                 raise BusFull(f"{self.name}: Kafka did not acknowledge {name}[{partition}]'s predecessors "
-                              f"within {self._timeout}s")
+                              f"within {self._timeout}s (kafka.ack_timeout_s)")
+            if self.keepalive is not None and (beat is None or now - beat > 0.5):  # (a broker failing over)
+                self.keepalive()
+                beat = now
             self._poll(0.001)
             if self._failed:
                 raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")

@@ -238,6 +238,8 @@ class Runner:
         self.consumer = consumer
         self.producer = producer
         self.row = row
+        if row is not None:
+            producer.keepalive = self.beat
         self.poll_timeout = poll_timeout
         self.last_seen: dict[tuple[str, int, str], int] = {}
         self.gaps = 0
@@ -307,6 +309,10 @@ class Runner:
         if self.row is not None:
             self.row["duplicates"] += len(entries) - len(kept)
         return kept
+
+    def beat(self) -> None:
+        """The stage is alive (the supervisor kills one whose heartbeat is older than stall_timeout_s)."""
+        self.row["heartbeat_ns"] = time.time_ns()
 
     def step(self, timeout: float) -> bool:
         """Handle whatever input waits (up to `timeout` s of waiting); False when there was none."""
