@@ -79,6 +79,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from nodeconfig import with_keys  # noqa: E402
+from spot_seda.kafka_broker.node import free_port  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 TOKEN = "bench-token"
@@ -94,14 +95,6 @@ CLIENT_TIMEOUT_S = 30.0
 BIN_S = 0.25
 #: a node's log lines begin with the wall clock to the millisecond (runtime/cli.py's logging format)
 LOG_TIME = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def log_time(stamp: str) -> float:

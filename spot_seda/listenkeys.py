@@ -81,10 +81,8 @@ class ListenKeys:
 
     def account_of(self, key: str) -> int | None:
         """The account a live key belongs to; None when unknown, closed or expired."""
-        with self._lock:
-            row = self._db.execute("SELECT account FROM listen_keys WHERE key = ? AND expires_ms > ?",
-                                   (key, self.clock())).fetchone()
-        return row[0] if row else None
+        entry = self.entry(key)
+        return entry[0] if entry else None
 
     def entry(self, key: str) -> tuple[int, int] | None:
         """(account, expiry in ms) of a live key; None when unknown, closed or expired. What the
