@@ -209,6 +209,14 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: node's state lives long, and each full collection walked all of it (Acquiring spent ~7% of
     #: its CPU there). BENCHMARKS.md, "Pipeline", eighth session.
     gc_thresholds: tuple[Positive, Positive, Positive] = (50_000, 20, 100)
+    #: stage name -> ms it sleeps after a poll that emptied its queue, before it reads again, so
+    #: that one wake-up takes in more input (as a Kafka producer's linger.ms or a consumer's
+    #: fetch.max.wait.ms). Push reads from four producers, and every write into its empty queue
+    #: woke its reader thread and then its event loop for a few entries: at the node's rates 1 ms
+    #: took a quarter off its CPU per order. Its frames go out up to that much later. KLine and
+    #: Persist showed no gain at 2 or 5 ms, and Match and Settlement answer orders: none by
+    #: default. BENCHMARKS.md, "Node over HTTP", ninth session.
+    linger_ms: dict[str, NonNegativeFloat] = msgspec.field(default_factory=lambda: {"push": 1.0})
 
 
 class RelaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -5,7 +5,9 @@ and hands each poll's batches to the loop, which applies them in order: the loop
 state, so no lock is needed. The thread does not wait for each poll to be applied (that was a
 second cross-thread wake-up per poll, and a GIL hand-off each way); it may run up to
 `max_in_flight` polls ahead, so a busy loop still slows the reader instead of letting decoded
-batches pile up in memory.
+batches pile up in memory. With the runner's `linger_s` (runtime.linger_ms), the thread sleeps that
+long after a poll that emptied the queue, so the next one takes more in (one wake-up of the thread
+and of the loop for it).
 
 Only the thread touches the consumer (a Kafka consumer is not to be used from two threads at
 once): it reads the queue depth after each poll and hands it over with the batches, and, when
@@ -21,6 +23,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger("spot_seda.busreader")
@@ -69,6 +72,8 @@ class BusReader:
                 positions = consumer.positions() if self.positions else None
                 self.slots.acquire()
                 self.loop.call_soon_threadsafe(self._apply, batches, depth, positions)
+                if depth == 0 and self.runner.linger_s:  # (Runner.run: input gathers meanwhile)
+                    time.sleep(self.runner.linger_s)
 
     async def stop(self) -> None:
         """Stop reading (after the current poll, at most 50 ms) without blocking the loop; returns

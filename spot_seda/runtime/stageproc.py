@@ -87,6 +87,7 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
         consumer = sup.bus.consumer(*slot) if inst.cls.consumes else None
     runner = Runner(stage, consumer, sup.bus.producer(ctx.producer_name), sup.wiring.topics, row)
     runner.channels = input_channels(sup.settings.node.topology, sup.settings, inst.spec.name, inst.index)
+    runner.linger_s = sup.settings.runtime.linger_ms.get(inst.spec.name, 0.0) / 1000
     writer = None
     if sup.replay is not None:
         runner.producer = sup.replay.recorder(runner.producer, inst.label)

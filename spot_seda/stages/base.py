@@ -252,6 +252,11 @@ class Runner:
         self._completed: dict[str, int] = {}
         #: inside process(): what is published is committed with the input at its end, not at once
         self._in_unit = False
+        #: seconds run() sleeps after a poll that emptied the queue (runtime.linger_ms; set by the
+        #: stage process: the in-process pipeline pumps without sleeping)
+        self.linger_s = 0.0
+        #: the queue depth after the last poll that brought input (-1: not read, no metrics row)
+        self.depth = -1
 
     def publish(self, outputs: list[Publish]) -> int:
         """Publish a stage's outputs: entries are merged per (topic, partition) in the order the stage
@@ -387,7 +392,7 @@ class Runner:
             row["events_in"] += received
             row["batches_in"] += messages
             row["busy_ns"] += time.perf_counter_ns() - started
-            row["queue_depth"] = self.consumer.depth() if depth is None else depth
+            row["queue_depth"] = self.depth = self.consumer.depth() if depth is None else depth
             row["heartbeat_ns"] = time.time_ns()
         return True
 
@@ -451,7 +456,7 @@ class Runner:
                 # Drain: upstream stages have stopped first, so an empty poll means we are done.
                 if not self.step(0):
                     break
-            else:
-                self.step(self.poll_timeout)
+            elif self.step(self.poll_timeout) and self.linger_s and self.depth == 0:
+                time.sleep(self.linger_s)  # let input gather: one wake-up for more of it
         self.publish(self.stage.stop())
         self.producer.flush()
