@@ -78,6 +78,24 @@ class BalanceChange(msgspec.Struct, array_like=True, gc=False, frozen=True):
     ref: int
 
 
+def net_changes(changes: list[BalanceChange]) -> list[BalanceChange]:
+    """Several changes of one command as one per (account, asset, reason, ref): deltas summed, the
+    writer's view the last one's, in the order of each key's first change. A taker that fills
+    against three makers pays, receives and is charged its fee three times; its account sees one
+    change of each (Binance's outboundAccountPosition likewise reports a command's net balances).
+    Every balance ends the same, so funds are conserved; only how many entries carry it changes."""
+    if len(changes) < 2:
+        return changes
+    merged: dict[tuple, BalanceChange] = {}
+    for c in changes:
+        key = (c.account, c.asset, c.reason, c.ref)
+        seen = merged.get(key)
+        merged[key] = c if seen is None else BalanceChange(
+            c.account, c.asset, seen.available_delta + c.available_delta, seen.frozen_delta + c.frozen_delta,
+            c.available, c.frozen, c.reason, c.ref)
+    return list(merged.values()) if len(merged) < len(changes) else changes
+
+
 def order_hold(rules: SymbolRules, side: int, type: int, price: int, qty: int, quote_qty: int) -> tuple[str, int]:
     """(asset, amount) an order must freeze: limit buy price x qty in quote; market buy its quote
     budget; sell its qty in base. Amount 0 means the order lacks the cap it needs (a market buy

@@ -26,7 +26,7 @@ stay in its symbol's partition, in order).
 from __future__ import annotations
 
 from ..engine.records import Trade
-from ..engine.ledger import BalanceChange, Ledger
+from ..engine.ledger import BalanceChange, Ledger, net_changes
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry
 from ..model.enums import FINAL_STATUSES, Side, Topic
@@ -116,6 +116,8 @@ class SettlementStage(Operator):
         # trades are keyed by their taker, and a stop order is the taker of two parts: its placement
         # (never a trade) and its trigger; only the part with which an order starts working
         # (working_time) has trades, and in a replay a later trigger's trades may already be here
+        settled: list[BalanceChange] = []  # the command's trades' changes, published as one net set
+        ts = symbol = None
         for trade in self.trades.pop(taker, ()) if "working_time" in updates[-1][1] else ():
             f = trade.field_dict()
             buyer_is_maker = f["buyer_is_maker"]
@@ -126,7 +128,10 @@ class SettlementStage(Operator):
                 Side.SELL if buyer_is_maker else Side.BUY, trade.timestamp))
             if code != _OK:
                 raise ValueError(f"trade {f['symbol']} {f['trade_id']} cannot be settled ({code.name}): corrupt stream")
-            _publish(changes, trade.timestamp, f["symbol"], out)
+            settled += changes
+            ts, symbol = trade.timestamp, f["symbol"]  # (a command's trades share its time and symbol)
+        if settled:
+            _publish(net_changes(settled), ts, symbol, out)
         for order_id, fields, ts in updates:
             if "hold" in fields:  # amended, or cut by DECREMENT: what it no longer needs returns to available
                 code, changes = ledger.reduce_hold(order_id, fields["hold"])

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from spot_seda.engine.amend import Amended
 from spot_seda.engine.book import OrderBook
 from spot_seda.engine.records import OrderReport, Trade, Triggered
-from spot_seda.engine.ledger import BalanceChange, Hold, Ledger, order_hold
+from spot_seda.engine.ledger import BalanceChange, Hold, Ledger, net_changes, order_hold
 from spot_seda.engine.results import InvariantError, ResultCode
 from spot_seda.model.enums import OrderStatus
 from spot_seda.model.enums import OrderType as T
@@ -483,3 +483,51 @@ def test_long_seeded_two_ledger_run():
     assert amended > 15, f"seed {seed}: only {amended} amends reduced an order"
     assert ex.book.last_trade_id > 500, f"seed {seed}: the run hardly traded"
     assert triggered > 50, f"seed {seed}: only {triggered} stops triggered"
+
+
+_changes = st.lists(st.builds(
+    BalanceChange, st.integers(0, 3), st.sampled_from(["BTC", "USDT"]), st.integers(-50, 50), st.integers(-50, 50),
+    st.integers(0, 99), st.integers(0, 99), st.sampled_from(["trade", "fee", "release"]), st.integers(1, 3)),
+    max_size=30)
+
+
+@given(_changes)
+@settings(max_examples=300, deadline=None)
+def test_net_changes_move_every_balance_as_the_changes_did_one_change_per_key(changes):
+    """A command's changes netted per (account, asset, reason, ref): the same sums per balance, one
+    change per key, in the order of each key's first change, each with its key's last view."""
+    net = net_changes(changes)
+    key = lambda c: (c.account, c.asset, c.reason, c.ref)  # noqa: E731
+
+    def sums(cs):
+        out: dict = {}
+        for c in cs:
+            a, f = out.get((c.account, c.asset), (0, 0))
+            out[c.account, c.asset] = (a + c.available_delta, f + c.frozen_delta)
+        return out
+
+    assert sums(net) == sums(changes)
+    assert [key(c) for c in net] == list(dict.fromkeys(key(c) for c in changes))
+    last = {key(c): (c.available, c.frozen) for c in changes}
+    assert all((c.available, c.frozen) == last[key(c)] for c in net)
+    assert all(sum(c.available_delta for c in changes if key(c) == key(n)) == n.available_delta for n in net)
+
+
+def test_a_taker_filled_by_three_makers_pays_receives_and_is_charged_once(ledger):
+    """The Settlement stage nets a command's trades (net_changes): three fills, one change each."""
+    ledger.deposit(1, "USDT", Q("1000"))
+    ledger.freeze(10, 1, "USDT", Q("303"))  # the taker: a limit buy of 3 BTC at 101
+    for maker in (2, 3, 4):
+        ledger.deposit(maker, "BTC", Q("1"))
+        ledger.freeze(20 + maker, maker, "BTC", Q("1"))
+    changes = []
+    for maker in (2, 3, 4):
+        code, moved = ledger.settle_trade(btc(), trade("1", "100", 10, 20 + maker, Side.BUY, seller=maker))
+        assert code == ResultCode.OK
+        changes += moved
+    net = net_changes(changes)
+    mine = [(c.account, c.asset, c.reason, c.available_delta, c.frozen_delta) for c in net if c.ref == 10]
+    fee = Q("0.003")  # taker 0.1% of the 3 BTC received
+    assert mine == [(1, "USDT", "trade", 0, -Q("300")), (1, "BTC", "trade", Q("3") - fee, 0),
+                    (FEE, "BTC", "fee", fee, 0)]
+    assert len(net) == len(changes) - 6  # the taker's pay, receive and fee: one each instead of three

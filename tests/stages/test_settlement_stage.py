@@ -117,3 +117,22 @@ def test_every_stage_writes_an_entity_kinds_fields_in_the_documented_order(tmp_p
         (Topic.TRADE, "match"): {TRADE_CREATED}, (Topic.KLINE, "kline"): {KLINE_FIELDS},
         (Topic.BALANCE, "acquiring"): {BALANCE_FIELDS}, (Topic.BALANCE, "settlement"): {BALANCE_FIELDS},
     }
+
+
+def test_a_takers_fills_in_one_command_make_one_pay_and_one_receive(tmp_path):
+    """Settlement nets a command's balance changes (engine/ledger.py net_changes): an order that took
+    several makers in one command and never rested pays once and receives once."""
+    batches = match_output(tmp_path)
+    trades = [e.field_dict() for b in batches if b.topic == Topic.TRADE for e in b.entries]
+    fills: dict[int, int] = {}
+    for t in trades:
+        fills[t["taker_order_id"]] = fills.get(t["taker_order_id"], 0) + 1
+    makers = {t["maker_order_id"] for t in trades}
+    several = {order for order, n in fills.items() if n > 1 and order not in makers}
+    assert len(several) > 10  # the session has such takers
+    changes = settle(tmp_path, batches, lambda n: [])
+    per_taker: dict[int, int] = {}
+    for _id, f in changes:
+        if f["reason"] == "trade" and f["ref"] in several:
+            per_taker[f["ref"]] = per_taker.get(f["ref"], 0) + 1
+    assert per_taker == {order: 2 for order in several}
