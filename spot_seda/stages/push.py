@@ -376,10 +376,14 @@ class PushStage(UserDataMixin, Endpoint):
             stalled.extend(entries)
             entries, self.klines_stalled = list(stalled), deque()
         sink = self.sink
-        quiet = type(sink) is NullSink  # nobody can listen: only the state is kept
         candle_first, first_trade_at, trade_ts = self.candle_first, self.first_trade_at, self.trade_ts
         kline_streams, wants = self.kline_streams, sink.wants
+        # nobody listens to a candle: only the state is kept, and only a candle's first entry
+        # (Created: KLine opens every candle so) changes it; the updates after it are passed over
+        quiet = type(sink) is NullSink or not any(wants(n) for names in kline_streams.values() for n in names)
         for at, e in enumerate(entries):
+            if quiet and type(e.change_type) is Updated:
+                continue
             f = e.field_dict()
             symbol, interval, open_time = f["symbol"], f["interval"], f["open_time"]
             if trade_ts[symbol] < e.timestamp and len(entries) - at <= MAX_STALLED:
