@@ -111,6 +111,10 @@ class Producer(ABC):
             raise KeyError(f"publish to undeclared topic {topic!r}") from None
         self.publish_to(topic, partition_for(key, partitions), entries)
 
+    def pretouch(self, topics) -> None:
+        """Map now, in this process, the memory of these topics' routes (bus.pretouch); a no-op
+        for transports without shared-memory rings."""
+
     def flush(self, timeout: float | None = None) -> None:
         """Block until everything published has been handed to the transport."""
 

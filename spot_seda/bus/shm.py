@@ -103,6 +103,15 @@ class ShmProducer(Producer):
         self._bus = bus
         self._untouched = set(self._routes)  # topics not published yet: their rings not pre-touched
 
+    def pretouch(self, topics) -> None:
+        """Pre-touch the rings of these topics now (a stage process calls it at start with the
+        topics its stage produces, which every snapshot marker is sent on), not at their first
+        publish: that one may be a snapshot marker, while order entry waits for it."""
+        for topic in topics:
+            if topic in self._untouched:
+                self._untouched.discard(topic)
+                self._bus.pretouch(q for members in self._routes.get(topic, ()) for q in members)
+
     def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
         if not entries:
             return
@@ -113,8 +122,7 @@ class ShmProducer(Producer):
         if not groups:
             return
         if topic in self._untouched:
-            self._untouched.discard(topic)
-            self._bus.pretouch(q for members in groups for q in members)
+            self.pretouch((topic,))
         messages = split_for_limit(self._encode, Batch(topic, partition, self.name, entries), self._limit)
         for members in groups:
             q = members[partition % len(members)]

@@ -85,7 +85,9 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
         consumer = sup.bus.consumer(*slot, start=resume_after_store(sup, inst))
     else:
         consumer = sup.bus.consumer(*slot) if inst.cls.consumes else None
-    runner = Runner(stage, consumer, sup.bus.producer(ctx.producer_name), sup.wiring.topics, row)
+    producer = sup.bus.producer(ctx.producer_name)
+    producer.pretouch(stage.produces)  # now, not at the first publish (a snapshot marker, order entry paused)
+    runner = Runner(stage, consumer, producer, sup.wiring.topics, row)
     runner.channels = input_channels(sup.settings.node.topology, sup.settings, inst.spec.name, inst.index)
     runner.linger_s = sup.settings.runtime.linger_ms.get(inst.spec.name, 0.0) / 1000
     writer = None
