@@ -24,6 +24,7 @@ Phases, per transport, on one pipeline (state carries over):
      (b) its RESULT answer ready at Acquiring (for a finished order: once Settlement's release of
      its leftover hold came back, the last balance change it causes), (c) the first trade frame of
      it out of Push, with subscribers. New orders only; HDR histograms (the hdrhistogram package);
+     `--rates-per-s 8000` adds phases at absolute rates, to compare two versions at one offered rate;
   3. with `--soak SECONDS`: an open loop at 50% of capacity that long; memory per stage over it
      says whether it stays flat.
 
@@ -540,6 +541,10 @@ def run_transport(transport: str, args, load: Load, cores: list[int], match_inst
             count = max(1, min(args.orders, int(rate * args.open_seconds)))
             phases.append(run_phase(pipe, f"open {pct:g}%", start, count, rate, 0))
             start += args.orders
+        for rate in args.rates_per_s:  # the same offered rate whatever this run's capacity: A/B latency
+            count = max(1, min(args.orders, int(rate * args.open_seconds)))
+            phases.append(run_phase(pipe, f"open {rate:,.0f}/s", start, count, rate, 0))
+            start += args.orders
         if args.soak:
             rate = capacity / 2
             count = min(len(load.cmds) - start, int(rate * args.soak))
@@ -716,6 +721,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--orders", type=int, default=20_000, help="commands in the closed loop (and at most per open-loop rate)")
     parser.add_argument("--transports", default="inproc,shm,mpq", help="comma-separated: " + ", ".join(TRANSPORTS))
     parser.add_argument("--rates", default="10,25,50,75,90", help="open-loop rates, %% of the capacity measured")
+    parser.add_argument("--rates-per-s", default="", metavar="RATES",
+                        help="also open-loop phases at these absolute rates (commands/s), after --rates: to compare "
+                             "latency between two versions at one offered rate, whatever each run's capacity")
     parser.add_argument("--open-seconds", type=float, default=3.0, help="length of each open-loop rate")
     parser.add_argument("--window", type=int, default=1000, help="closed loop: commands in flight at most")
     parser.add_argument("--subscribers", type=int, default=0, help="WebSocket clients on every symbol's trade stream")
@@ -738,6 +746,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--plots", default="pipeline", help="plot file prefix under bench/out/ ('' for none)")
     args = parser.parse_args(argv)
     args.rates = [float(x) for x in args.rates.split(",") if x]
+    args.rates_per_s = [float(x) for x in args.rates_per_s.split(",") if x]
     transports = [t for t in args.transports.split(",") if t]
     for t in transports:
         if t not in TRANSPORTS:
@@ -747,7 +756,7 @@ def main(argv: list[str] | None = None) -> dict:
     rules = load_settings(args.config).symbol_rules()
     t = time.perf_counter()
     # the soak's commands: enough for SOAK_MAX_RATE commands/s (a faster soak ends early, and says so)
-    load = Load(rules, args.orders, 1 + len(args.rates), args.seed, int(args.soak * SOAK_MAX_RATE))
+    load = Load(rules, args.orders, 1 + len(args.rates) + len(args.rates_per_s), args.seed, int(args.soak * SOAK_MAX_RATE))
     fsync = load_settings(args.config).journal.fsync
     print(f"pipeline bench: {len(load.cmds):,} commands generated in {time.perf_counter() - t:.1f}s (seed {args.seed}, "
           f"{len(load.deposits):,} deposits first); {len(cores)} cores {cores}, python {platform.python_version()}, "
@@ -771,7 +780,7 @@ def main(argv: list[str] | None = None) -> dict:
         paths = plot(results, args.plots)
         print("\nplots: " + ", ".join(str(p.relative_to(ROOT)) for p in paths))
     doc = {"command": " ".join(sys.argv), "cores": cores, "nproc": os.cpu_count(), "python": platform.python_version(),
-           "orders": args.orders, "window": args.window, "engine_full_chain_per_s": engine_rate, "rates_pct": args.rates, "fsync": fsync, "results": results}
+           "orders": args.orders, "window": args.window, "engine_full_chain_per_s": engine_rate, "rates_pct": args.rates, "rates_per_s": args.rates_per_s, "fsync": fsync, "results": results}
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=1))
         print(f"json: {args.json}")

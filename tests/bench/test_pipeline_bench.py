@@ -18,3 +18,13 @@ def test_every_command_is_accounted_for_and_the_history_equals_a_replay(transpor
         assert result["frames"] > 0  # the subscribers saw trades
         assert result["phases"][1]["latency_us"]["pushed"]["count"] > 0
     check_against_replay(result, tmp_path)
+
+
+def test_an_absolute_open_loop_rate_runs_at_that_rate(tmp_path):
+    """--rates-per-s: a phase offered that many commands/s, whatever the capacity measured."""
+    result = run_bench(tmp_path, "inproc", "--rates-per-s", "400")
+    check_accounting(result)
+    names = [p["name"] for p in result["phases"]]
+    assert names == ["closed loop", "open 50%", "open 400/s"]
+    fixed = result["phases"][2]
+    assert fixed["offered_per_s"] == 400 and fixed["count"] == 200  # 0.5 s of it
