@@ -125,13 +125,19 @@ async def load_main(base: str, rate: int, seconds: float, sweep: int) -> None:
         async def admin(path, doc):
             async with session.post(base + path, json=doc, headers={"X-Admin-Token": TOKEN}) as r:
                 return await r.json()
-        acct = await admin("/admin/v1/accounts", {})
-        for asset, amount in (("BTC", "100000"), ("USDT", "1000000000")):
-            await admin("/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
-        key, secret = acct["apiKey"], acct["secretKey"].encode()
+        # two accounts: one account's buy against its own sells would be self-trade prevention's
+        # (Binance's default mode expires the makers), not a trade
+        keys = []
+        for _ in range(2):
+            acct = await admin("/admin/v1/accounts", {})
+            for asset, amount in (("BTC", "100000"), ("USDT", "1000000000")):
+                await admin("/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
+            keys.append((acct["apiKey"], acct["secretKey"].encode()))
+        maker, taker = keys
         failures: list[str] = []
 
-        async def order(**p):
+        async def order(account=maker, **p):
+            key, secret = account
             p["timestamp"] = int(time.time() * 1000)
             q = urlencode(p)
             sig = hmac.new(secret, q.encode(), hashlib.sha256).hexdigest()
@@ -149,7 +155,8 @@ async def load_main(base: str, rate: int, seconds: float, sweep: int) -> None:
                 await asyncio.sleep(due - time.monotonic())
             await asyncio.gather(*(order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.001",
                                          price="50000", newOrderRespType="ACK") for _ in range(sweep)))
-            await order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity=f"{sweep / 1000:.3f}", newOrderRespType="ACK")
+            await order(taker, symbol="BTCUSDT", side="BUY", type="MARKET", quantity=f"{sweep / 1000:.3f}",
+                        newOrderRespType="ACK")
             trades += sweep
         print(f"load: offered {trades} trades in {time.monotonic() - t0:.1f}s "
               f"({trades / (time.monotonic() - t0):.0f}/s)", flush=True)
@@ -187,6 +194,8 @@ def main() -> None:
         stop_evt.set()
         cp.join(60)
         lat = np.load(out)
+        if not len(lat):
+            raise SystemExit(f"no trade reached the clients: see the node's log, {tmp / 'node.log'}")
         print(f"\n{args.clients} clients: delivered {len(lat)} messages; over the {load_s:.1f}s of load "
               f"{len(lat) / load_s:,.0f} msg/s;"
               f" latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms")
