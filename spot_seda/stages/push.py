@@ -376,16 +376,25 @@ class PushStage(UserDataMixin, Endpoint):
             stalled.extend(entries)
             entries, self.klines_stalled = list(stalled), deque()
         sink = self.sink
+        quiet = type(sink) is NullSink  # nobody can listen: only the state is kept
         candle_first, first_trade_at, trade_ts = self.candle_first, self.first_trade_at, self.trade_ts
         kline_streams, wants = self.kline_streams, sink.wants
-        # nobody listens to a candle: only the state is kept, and only a candle's first entry
-        # (Created: KLine opens every candle so) changes it; the updates after it are passed over
-        quiet = type(sink) is NullSink or not any(wants(n) for names in kline_streams.values() for n in names)
+        # symbol -> whether anyone listens to one of its candles. If nobody does, only a candle's
+        # first entry (Created: KLine opens every candle so) changes the state kept for them (its
+        # first trade id), and the updates after it are passed over. (Asked per symbol of this
+        # batch, not for every symbol of the venue.)
+        heard: dict[str, bool] = {}
         for at, e in enumerate(entries):
-            if quiet and type(e.change_type) is Updated:
-                continue
             f = e.field_dict()
-            symbol, interval, open_time = f["symbol"], f["interval"], f["open_time"]
+            symbol = f["symbol"]
+            if type(e.change_type) is Updated:
+                listened = heard.get(symbol)
+                if listened is None:
+                    listened = heard[symbol] = not quiet and any(
+                        wants(n) for interval in INTERVALS for n in kline_streams[symbol, interval])
+                if not listened:
+                    continue
+            interval, open_time = f["interval"], f["open_time"]
             if trade_ts[symbol] < e.timestamp and len(entries) - at <= MAX_STALLED:
                 self.klines_stalled.extend(entries[at:])  # its trades are not here yet
                 return
