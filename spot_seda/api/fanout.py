@@ -76,6 +76,8 @@ class Hub:
         self.max_buffer = max_buffer
         self.sent = 0
         self.dropped = 0
+        #: counts changes of what is subscribed: a stage may keep an answer of wants() until it moves
+        self.generation = 0
 
     def wants(self, stream: str) -> bool:
         return stream in self.subs
@@ -134,9 +136,11 @@ class Hub:
     def subscribe(self, client: Client, stream: str, wrap: object) -> None:
         client.streams[stream] = wrap
         self.subs.setdefault(stream, {})[client] = wrap
+        self.generation += 1
 
     def unsubscribe(self, client: Client, stream: str) -> None:
         client.streams.pop(stream, None)
+        self.generation += 1
         subs = self.subs.get(stream)
         if subs is not None:
             subs.pop(client, None)

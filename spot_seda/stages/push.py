@@ -123,7 +123,8 @@ class _DepthFeed:
 
 
 class PushStage(UserDataMixin, Endpoint):
-    transient = ("encode", "sink", "users", "ticked", "arrays_sent", "second_streams")
+    transient = ("encode", "sink", "users", "ticked", "arrays_sent", "second_streams", "kline_heard",
+                 "kline_generation")
     consumes = Topic.ALL
     produces = ()
     broadcast = True
@@ -159,6 +160,8 @@ class PushStage(UserDataMixin, Endpoint):
                               for symbol in self.rules for interval in INTERVALS
                               for name in (f"{symbol.lower()}@kline_{interval}",)}
         self.encode = msgspec.json.Encoder().encode
+        self.kline_heard: frozenset[str] = frozenset()  # _kline_listeners' last answer ...
+        self.kline_generation = None  # ... and the sink's generation it holds for (None: ask again)
         self.ticked: set[str] = set()  # symbols whose tickers went out since the last 1000 ms tick
         # all-market stream -> symbol -> its window's (first, last) trade id when the array last had it
         self.arrays_sent: dict[str, dict[str, tuple[int, int] | None]] = {name: {} for name in S.ALL_MARKET}
@@ -241,6 +244,18 @@ class PushStage(UserDataMixin, Endpoint):
             self._offset_klines(symbol, candle_fills[symbol], last_ids[symbol], ts)
         if self.klines_stalled:  # candles that waited for these trades
             self._klines([])
+
+    def _kline_listeners(self) -> frozenset[str]:
+        """The symbols with a subscriber to one of their kline streams (UTC candles, any name)."""
+        sink = self.sink
+        generation = getattr(sink, "generation", None)
+        key = None if generation is None else (id(sink), generation)  # (a sink replaced: asked again)
+        if key is None or key != self.kline_generation:
+            wants, streams = sink.wants, self.kline_streams
+            self.kline_heard = frozenset(symbol for symbol in self.rules
+                                         if any(wants(n) for interval in INTERVALS for n in streams[symbol, interval]))
+            self.kline_generation = key
+        return self.kline_heard
 
     def _offset_klines(self, symbol: str, fills: list[_Fill], last_id: int, ts: int) -> None:
         """Fold a batch's trades of a symbol into its time-zone candles; send the ones subscribed to.
@@ -379,22 +394,16 @@ class PushStage(UserDataMixin, Endpoint):
         quiet = type(sink) is NullSink  # nobody can listen: only the state is kept
         candle_first, first_trade_at, trade_ts = self.candle_first, self.first_trade_at, self.trade_ts
         kline_streams, wants = self.kline_streams, sink.wants
-        # symbol -> whether anyone listens to one of its candles. If nobody does, only a candle's
-        # first entry (Created: KLine opens every candle so) changes the state kept for them (its
-        # first trade id), and the updates after it are passed over. (Asked per symbol of this
-        # batch, not for every symbol of the venue.)
-        heard: dict[str, bool] = {}
+        # The symbols whose candles someone listens to. For the others only a candle's first entry
+        # (Created: KLine opens every candle so) changes the state kept (its first trade id), and
+        # the updates after it are passed over before their fields are read. Asked again only when
+        # the subscriptions changed (the sink's generation; a sink without one: every batch).
+        heard = self._kline_listeners() if not quiet else frozenset()
         for at, e in enumerate(entries):
+            if type(e.change_type) is Updated and (not heard or e.change_type.changed_fields["symbol"] not in heard):
+                continue
             f = e.field_dict()
-            symbol = f["symbol"]
-            if type(e.change_type) is Updated:
-                listened = heard.get(symbol)
-                if listened is None:
-                    listened = heard[symbol] = not quiet and any(
-                        wants(n) for interval in INTERVALS for n in kline_streams[symbol, interval])
-                if not listened:
-                    continue
-            interval, open_time = f["interval"], f["open_time"]
+            symbol, interval, open_time = f["symbol"], f["interval"], f["open_time"]
             if trade_ts[symbol] < e.timestamp and len(entries) - at <= MAX_STALLED:
                 self.klines_stalled.extend(entries[at:])  # its trades are not here yet
                 return

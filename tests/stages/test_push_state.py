@@ -91,3 +91,40 @@ def test_a_candle_that_comes_before_its_trades_still_names_them(tmp_path, candle
     events = sink.got["btcusdt@kline_1m"]
     assert [(e["k"]["f"], e["k"]["L"], e["k"]["n"]) for e in events] == [(7, 8, 2), (7, 9, 3)]
     assert not push.klines_stalled
+
+
+class Subscriptions(Recorder):
+    """A sink whose subscriptions change, counted as the Hub counts them (api/fanout.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generation = 0
+
+    def subscribe(self, stream: str) -> None:
+        self.streams.add(stream)
+        self.got[stream] = []
+        self.generation += 1
+
+
+def test_a_candle_subscriber_who_comes_late_gets_the_next_update_with_its_first_trade(tmp_path):
+    """Push passes over candle updates while nobody listens (only a candle's Created entry matters
+    then) and keeps that answer until the subscriptions change: a subscriber who comes later gets
+    the next update, with the first and last trade ids of the whole candle."""
+    from spot_seda.model.changelog import created
+    from spot_seda.stages.base import StageContext
+    from spot_seda.stages.push import PushStage
+    from tests.stages.entries import T0, kline, trade
+
+    push = PushStage(StageContext(settings_from(""), "push", 0, 1, tmp_path))
+    push.start()
+    push.sink = sink = Subscriptions()
+    minute = T0 - T0 % 60_000
+    push.apply("TradeChangeLog", [trade(7, ts=T0)])
+    push.apply("KLineChangeLog", [kline(minute, trades=1, ts=T0, change=created)])
+    push.apply("TradeChangeLog", [trade(8, ts=T0 + 1000)])
+    push.apply("KLineChangeLog", [kline(minute, trades=2, ts=T0 + 1000)])  # nobody listens: passed over
+    sink.subscribe("btcusdt@kline_1m")
+    push.apply("TradeChangeLog", [trade(9, ts=T0 + 2000)])
+    push.apply("KLineChangeLog", [kline(minute, trades=3, ts=T0 + 2000)])
+    events = sink.got["btcusdt@kline_1m"]
+    assert [(e["k"]["f"], e["k"]["L"], e["k"]["n"]) for e in events] == [(7, 9, 3)]
