@@ -54,14 +54,20 @@ def main() -> None:
         push = InprocPipeline(settings).stage("push-0")
         push.sink = Hub()
         entries = candles(args.entries)
+        # Push holds back a candle until it has seen the trades it was made of (stages/push.py);
+        # in the pipeline they have come by then, so say they have, or every candle only waits
+        push.trade_ts["BTCUSDT"] = entries[-1].timestamp
         best = float("inf")
         for _ in range(args.repeat):
             started = time.perf_counter()
             for i in range(0, len(entries), 512):
                 push._klines(entries[i:i + 512])
             best = min(best, time.perf_counter() - started)
+        if push.klines_stalled or not push.candle_first:
+            sys.exit(f"measured nothing: {len(push.klines_stalled):,} candle entries left waiting, "
+                     f"{len(push.candle_first)} candles known")
     print(f"Push _klines: {best / len(entries) * 1e6:.3f} µs per candle entry (best of {args.repeat}, "
-          f"{len(entries):,} entries)")
+          f"{len(entries):,} entries; {len(push.candle_first)} candles known, {len(push.klines_stalled)} held back)")
 
 
 if __name__ == "__main__":
