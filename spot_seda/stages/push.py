@@ -415,7 +415,7 @@ class PushStage(UserDataMixin, Endpoint):
                 closed = f["closed"]
                 first = first_trade_at[symbol].get(e.timestamp, -1) if not closed else -1
                 known = candle_first[slot] = (open_time, first)
-            if quiet:
+            if symbol not in heard:  # (nobody listens to this symbol's candles)
                 continue
             wanted = [n for n in kline_streams[slot] if wants(n)]
             if wanted:
