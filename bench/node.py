@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,6 +125,8 @@ async def load(make_request, clients: int, seconds: float, rate: float | None = 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep each node's data directory (its logs; with SPOT_SEDA_PROFILE, its profile)")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
     parser.add_argument("--transports", default="shm", help="comma-separated: shm, kafka")
@@ -288,6 +291,10 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
     finally:
         os.killpg(node.pid, signal.SIGTERM)
         node.wait(60)
+        if args.keep:
+            print(f"  (data kept in {data})", flush=True)
+        else:
+            shutil.rmtree(data, ignore_errors=True)
     return results.get("rest") or next(iter(results.values()))
 
 

@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -270,6 +271,7 @@ def funded_node(config_text: str, accounts: int = 64):
     finally:
         os.killpg(node.pid, signal.SIGTERM)
         node.wait(60)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def plot(records: list, path: str, title: str) -> None:
@@ -315,7 +317,7 @@ def main() -> int:
 
     config = Path(args.config).read_text() if args.config else default_config()  # (rate limits off: nodeconfig.py)
     with funded_node(config) as (node, data, orders):
-        print(f"# {len(os.sched_getaffinity(0))} cores; node data in {data}", flush=True)
+        print(f"# {len(os.sched_getaffinity(0))} cores; node data in {data} (removed at the end)", flush=True)
         uvloop.run(closed_loop(orders, args.capacity_clients, 1.0))  # warm-up
         capacity, _ = uvloop.run(closed_loop(orders, args.capacity_clients, args.capacity_seconds))
         rss_before = node_rss_mib(data, node.pid)
