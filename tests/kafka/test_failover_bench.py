@@ -26,8 +26,10 @@ def test_failover_bench_measures_the_take_over_and_loses_nothing(kafka_cluster, 
     assert all(checks["history_equals_replay"].values()) and checks["trades"] > 50, checks
     assert checks["rest_balances_equal_replay"] and not checks["looked_up"].get("shed found"), checks
     # the survivor took over once the kept state was older than take_over_after_s (3 s), restored
-    # it, and only then was the victim's symbol answered again
-    assert run["taken_over_s"] + run["kept_state_age_at_kill_s"] > 3.0, run
+    # it, and only then was the victim's symbol answered again. (The take-over time is read from a
+    # log line's millisecond time stamp and the state's age from the state: a fresh clone's suite
+    # once read 2.8983 + 0.1017 = 3.0000, so the sum is allowed 50 ms under.)
+    assert run["taken_over_s"] + run["kept_state_age_at_kill_s"] > 3.0 - 0.05, run
     assert run["taken_over_s"] <= run["restored_s"] <= run["failover_s"] + 0.01 < 10, run
     assert run["failover_s"] <= run["backlog_answered_s"] and run["longest_answer_s"]["BTCUSDT"] >= 2.0, run
     assert doc["ok"] and json.loads(out.read_text())["runs"][0]["failover_s"] == run["failover_s"]
