@@ -21,6 +21,18 @@ newest one seen is counted at the newest time (a clock-step guard, never re-open
 
 Speed: a batch's trades are first folded into 1-second buckets (every interval boundary is a whole
 second), so the per-interval work is paid once per second of trading, not once per trade.
+
+Cadence (`update_ms`, a whole number of seconds; 0 = off). Off, every `apply` returns the state of
+each open candle it touched. On, a book gives an open candle's state at most once per window of
+`update_ms` of trade time, as Binance streams a candle every 1-2 s, and folds a second's trades into
+the candles only once that second is over:
+- the first trade of a later second closes the candles it is past (returned at once, closed=True);
+  when it also starts a later window, the touched open candles come out as they were at the end
+  of the window before;
+- `flush_rows()` (a clock: the KLine stage calls it on a journaled Tick) folds what is pending and
+  returns the touched open candles now; it closes nothing.
+Both depend on trade times and Ticks only, never on how the trades were batched, so a replay gives
+the same rows. A candle's last state before it closes, and its closed state, are always given.
 """
 
 from __future__ import annotations
@@ -136,7 +148,12 @@ _OPEN_TIME, _CLOSE_TIME, _O, _H_, _L, _C, _V, _QV, _N, _TBV, _TBQV = range(11)
 class CandleBook:
     """The open candle of every interval for one symbol."""
 
-    def __init__(self, symbol: str, intervals: tuple[str, ...] = tuple(INTERVALS), offset_ms: int = 0) -> None:
+    #: (class defaults: a book pickled in a snapshot before the cadence existed has neither)
+    update_ms = 0
+    _sec: list[int] | None = None
+
+    def __init__(self, symbol: str, intervals: tuple[str, ...] = tuple(INTERVALS), offset_ms: int = 0,
+                 update_ms: int = 0) -> None:
         unknown = set(intervals) - set(INTERVALS)
         if unknown:
             raise ValueError(f"unknown kline intervals: {sorted(unknown)}")
@@ -145,11 +162,29 @@ class CandleBook:
         self.offset_ms = offset_ms  # the boundaries' time zone (module doc)
         self._open: dict[str, list[int]] = {}  # interval -> candle in progress
         self.last_ts = 0
+        if update_ms < 0 or update_ms % _S:
+            raise ValueError(f"update_ms must be a whole number of seconds, got {update_ms}")
+        self.update_ms = update_ms  # the cadence (module doc); 0: every apply gives what it touched
+        #: with a cadence: the 1-second aggregate of trades not yet folded into the candles, and the
+        #: intervals whose open candle changed since it was last given
+        self._sec: list[int] | None = None
+        self._touched: set[str] = set()
 
     def open_rows(self) -> list[tuple]:
-        """The candle in progress of every interval that has one, as apply_rows gives it (not closed)."""
-        return [(self.symbol, interval, *self._open[interval], False) for interval in self.intervals
-                if interval in self._open]
+        """The candle in progress of every interval that has one, as apply_rows gives it (not closed),
+        trades not yet folded in included (the book itself is left as it is)."""
+        opened = self._current()
+        return [(self.symbol, interval, *opened[interval], False) for interval in self.intervals
+                if interval in opened]
+
+    def _current(self) -> dict[str, list[int]]:
+        """The open candles with the pending second folded in (a copy when one is pending: a pending
+        second closes nothing, since apply_rows closed what its first trade was past)."""
+        if self._sec is None:
+            return self._open
+        opened = {interval: c.copy() for interval, c in self._open.items()}
+        self._fold(self._sec, [], set(), opened)
+        return opened
 
     def apply(self, trades) -> list[Kline]:
         """Fold a batch of trades (book.Trade or anything with price, qty, quote_qty, taker_side,
@@ -159,6 +194,8 @@ class CandleBook:
     def apply_rows(self, trades) -> list[tuple]:
         """apply(), each candle as a plain tuple of Kline's fields in order (the KLine stage turns
         them straight into change-log fields; no record object in between)."""
+        if self.update_ms:
+            return self._apply_paced(trades)
         out: list[tuple] = []
         touched: set[str] = set()
         last_ts = self.last_ts
@@ -196,6 +233,69 @@ class CandleBook:
                 out.append((symbol, interval, *opened[interval], False))
         return out
 
+    def _apply_paced(self, trades) -> list[tuple]:
+        """apply_rows with a cadence (module doc)."""
+        out: list[tuple] = []
+        last_ts, sec, window = self.last_ts, self._sec, self.update_ms
+        for t in trades:
+            ts = t.timestamp
+            if ts < last_ts:
+                ts = last_ts
+            price, qty, quote = t.price, t.qty, t.quote_qty
+            buy = t.taker_side == Side.BUY
+            if sec is not None and ts <= sec[_CLOSE_TIME]:
+                if price > sec[_H_]:
+                    sec[_H_] = price
+                elif price < sec[_L]:
+                    sec[_L] = price
+                sec[_C] = price
+                sec[_V] += qty
+                sec[_QV] += quote
+                sec[_N] += 1
+                if buy:
+                    sec[_TBV] += qty
+                    sec[_TBQV] += quote
+                last_ts = ts
+                continue
+            if sec is not None:  # a later second: the one before is over
+                self._fold(sec, out, self._touched, self._open)
+            self._close_before(ts, out)  # so a pending second never closes a candle
+            if ts // window != last_ts // window:
+                self._give_touched(out)
+            last_ts = ts
+            start = ts - ts % _S
+            sec = [start, start + _S - 1, price, price, price, price, qty, quote, 1, qty if buy else 0, quote if buy else 0]
+        self.last_ts, self._sec = last_ts, sec
+        return out
+
+    def flush_rows(self) -> list[tuple]:
+        """With a cadence: fold the pending second in and give every open candle changed since it
+        was last given (a clock's tick; module doc). Closes nothing. Without one: nothing to give."""
+        out: list[tuple] = []
+        if self._sec is not None:
+            self._fold(self._sec, out, self._touched, self._open)
+            self._sec = None
+        if self._touched:
+            self._give_touched(out)
+        return out
+
+    def _close_before(self, ts: int, out: list[tuple]) -> None:
+        """Close (and give) every open candle a trade at `ts` is past."""
+        opened, touched = self._open, self._touched
+        for interval in self.intervals:
+            c = opened.get(interval)
+            if c is not None and c[_CLOSE_TIME] < ts:
+                out.append((self.symbol, interval, *c, True))
+                del opened[interval]
+                touched.discard(interval)
+
+    def _give_touched(self, out: list[tuple]) -> None:
+        symbol, opened, touched = self.symbol, self._open, self._touched
+        for interval in self.intervals:  # fixed order: deterministic output
+            if interval in touched:
+                out.append((symbol, interval, *opened[interval], False))
+        touched.clear()
+
     def close_due(self, now_ms: int) -> list[Kline]:
         """Close every open candle whose close_time is before `now_ms` (for a stage closing on a clock)."""
         out = []
@@ -208,7 +308,7 @@ class CandleBook:
 
     def candle(self, interval: str) -> Kline | None:
         """The open candle of `interval` (closed=False), or None before the first trade."""
-        c = self._open.get(interval)
+        c = self._current().get(interval)
         return self._record(interval, c, False) if c else None
 
     def snapshot(self) -> dict:
@@ -218,14 +318,22 @@ class CandleBook:
                  "open": {i: list(c) for i, c in sorted(self._open.items())}}
         if self.offset_ms:
             state["offset_ms"] = self.offset_ms
+        if self.update_ms:  # (likewise: only books with a cadence carry its state)
+            state["update_ms"] = self.update_ms
+            state["pending"] = list(self._sec) if self._sec is not None else None
+            state["touched"] = [i for i in self.intervals if i in self._touched]
         return state
 
     @classmethod
     def restore(cls, snapshot: dict) -> CandleBook:
         """A candle book in exactly the state `snapshot()` captured."""
-        book = cls(snapshot["symbol"], tuple(snapshot["intervals"]), snapshot.get("offset_ms", 0))
+        book = cls(snapshot["symbol"], tuple(snapshot["intervals"]), snapshot.get("offset_ms", 0),
+                   snapshot.get("update_ms", 0))
         book.last_ts = snapshot["last_ts"]
         book._open = {i: list(c) for i, c in snapshot["open"].items()}
+        if snapshot.get("pending") is not None:
+            book._sec = list(snapshot["pending"])
+        book._touched = set(snapshot.get("touched", ()))
         return book
 
     def state_hash(self) -> str:
@@ -237,8 +345,8 @@ class CandleBook:
         volumes within the totals, at least one trade, and it holds the newest trade's time; a candle
         whose time range lies inside another's has no more trades or volume and no wider prices.
         Raise InvariantError on the first broken one (the engines' one vocabulary: OrderBook and
-        Ledger.check_invariants)."""
-        opened = self._open
+        Ledger.check_invariants). With a cadence, on the candles with the pending second folded in."""
+        opened = self._current()
         for interval, c in opened.items():
             name = f"{self.symbol} {interval} candle at {c[_OPEN_TIME]}"
             if interval not in self.intervals:
@@ -260,10 +368,12 @@ class CandleBook:
 
     # ---------------------------------------------------------------- internals
 
-    def _fold(self, sec: list[int], out: list[tuple], touched: set[str]) -> None:
-        """Merge a 1-second aggregate into every interval's open candle, closing the ones it passes."""
+    def _fold(self, sec: list[int], out: list[tuple], touched: set[str], opened: dict | None = None) -> None:
+        """Merge a 1-second aggregate into every interval's open candle (of `opened`, default the
+        book's), closing the ones it passes."""
         ts = sec[_OPEN_TIME]
-        opened = self._open
+        if opened is None:
+            opened = self._open
         for interval in self.intervals:
             c = opened.get(interval)
             if c is not None and ts <= c[_CLOSE_TIME]:

@@ -219,3 +219,87 @@ def test_regrouped_utc_candles_equal_a_book_on_the_offset_clock(rows, offset, st
         got = regroup([latest[t] for t in sorted(latest)], interval, offset)
         assert [(c["open_time"], fields(Kline(**c))) for c in got] == \
             sorted((t, f) for (i, t), f in want.items() if i == interval), (interval, base)
+
+
+def paced_rows(trades, cuts, ticks, update_ms, restore_every=0):
+    """Run `trades` through a book with a cadence, applied in pieces ending at `cuts` and with a
+    Tick (flush_rows) after the trades numbered in `ticks`; a final Tick at the end. Returns the
+    rows given, and the open rows the book reported after each piece."""
+    book = CandleBook("BTCUSDT", update_ms=update_ms)
+    rows, states = [], []
+    bounds = sorted({0, len(trades), *cuts, *ticks})
+    for n, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        rows += book.apply_rows(trades[a:b])
+        if b in ticks:
+            rows += book.flush_rows()
+        states.append((b, book.open_rows()))
+        check(book)
+        if restore_every and n % restore_every == 0:
+            twin = CandleBook.restore(msgspec.msgpack.decode(msgspec.msgpack.encode(book.snapshot())))
+            assert twin.state_hash() == book.state_hash() and twin.open_rows() == book.open_rows()
+            book = twin
+    rows += book.flush_rows()
+    return rows, states, book
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trade_rows, st.sets(st.integers(0, 120)), st.sets(st.integers(0, 120)), st.sets(st.integers(0, 120)),
+       st.sampled_from([1000, 2000, 5000]), st.integers(ms(2023, 12, 20), ms(2024, 3, 1)))
+def test_a_cadence_gives_the_same_candles_whatever_the_batches(rows, cuts, other_cuts, ticks, update_ms, start):
+    trades, ts = [], start
+    for i, (gap, price, qty, side) in enumerate(rows):
+        ts += gap if i % 7 else -gap % 5000 - 2500  # now and then a slightly older timestamp
+        trades.append(Trade(i + 1, price, qty * 1000, price * qty * 10, 1, 2, 1, 2, side, ts))
+    ticks = {t for t in ticks if t <= len(trades)}
+    paced, states, book = paced_rows(trades, cuts, ticks, update_ms, restore_every=3)
+    # the rows depend on the trades and the Ticks only: any other split (and restores) gives the same
+    assert paced_rows(trades, other_cuts, ticks, update_ms)[0] == paced
+    assert paced_rows(trades, (), ticks, update_ms)[0] == paced
+    # the book holds at every point what a book without a cadence holds after the same trades
+    twin = CandleBook("BTCUSDT")
+    done = 0
+    for b, open_rows in states:
+        twin.apply_rows(trades[done:b])
+        done = b
+        assert open_rows == twin.open_rows()
+    # every candle's last row is its state from the definition; closed ones change no more
+    expected = recompute(trades, tuple(INTERVALS))
+    latest, closed = {}, set()
+    for row in paced:
+        k = Kline(*row)
+        key = (k.interval, k.open_time)
+        assert key not in closed, "a closed candle changed again"
+        if k.closed:
+            closed.add(key)
+        latest[key] = k
+    assert {key: fields(k) for key, k in latest.items()} == expected
+    # at most one open state of an interval per window of trade time, beside the Ticks' and the last
+    windows = len({t.timestamp // update_ms for t in trades})
+    assert len([row for row in paced if not row[-1]]) <= len(INTERVALS) * (windows + len(ticks) + 1)
+    assert book.last_ts == max(t.timestamp for t in trades)
+
+
+def test_a_cadence_gives_open_candles_once_a_window_and_closed_ones_at_once():
+    book = CandleBook("BTCUSDT", update_ms=1000)
+    t0 = ms(2024, 3, 5, 10)
+    assert book.apply_rows([trade(t0, 100), trade(t0 + 10, 110)]) == []  # the second is not over
+    assert book.apply_rows([trade(t0 + 500, 90)]) == []
+    rows = book.apply_rows([trade(t0 + 1000, 95)])  # a later second, a later window
+    closed = [r for r in rows if r[-1]]
+    opens = {r[1]: r for r in rows if not r[-1]}
+    assert [(r[1], r[4:8]) for r in closed] == [("1s", (100, 110, 90, 90))]  # the 1s candle it is past
+    assert set(opens) == set(INTERVALS) - {"1s"}
+    assert opens["1m"][4:11] == (100, 110, 90, 90, 3000, 3000, 3)  # the state at the window's end
+    assert book.candle("1m").close == 95  # the book itself already counts the pending trade
+    tick = book.flush_rows()
+    assert {r[1] for r in tick} == set(INTERVALS) and all(not r[-1] for r in tick)
+    assert {r[1]: r for r in tick}["1m"][7] == 95
+    assert book.flush_rows() == []  # nothing changed since
+
+
+def test_a_snapshot_without_a_cadence_reads_as_before():
+    book = CandleBook("BTCUSDT")
+    book.apply([trade(ms(2024, 3, 5, 10), 100)])
+    assert set(book.snapshot()) == {"symbol", "intervals", "last_ts", "open"}
+    with pytest.raises(ValueError):
+        CandleBook("BTCUSDT", update_ms=1500)
