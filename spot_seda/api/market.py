@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..binance import marketviews, params, queryparams
-from .plumbing import HISTORY, STAGE, now_ms, read_fresh
+from .plumbing import HISTORY, STAGE, now_ms, read_fresh, tick
 from .ratelimit import LIMITER
 
 Params = dict[str, str]
@@ -92,6 +92,8 @@ async def klines(app: web.Application, p: Params) -> list:
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     start, end = queryparams.parse_time_range(p)
     offset_ms = queryparams.parse_time_zone(p)
+    if symbol in stage.since_tick:  # its open candles go out now, so the read sees them (plumbing.tick)
+        await tick(app)
     await read_fresh(app)
     rows = app[HISTORY].klines_in_zone(symbol, interval, offset_ms, start_time=start, end_time=end, limit=limit)
     return [marketviews.kline_row(k, stage.rules[symbol]) for k in rows]

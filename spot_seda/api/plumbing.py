@@ -274,6 +274,19 @@ async def commit(app: web.Application, command, outputs, deadline: float | None 
     app[OUTBOX].durable_up_to(durable)
 
 
+async def tick(app: web.Application) -> None:
+    """Journal a Tick (model/commands.py) if new orders came in since the last one: the open candles
+    their trades changed go out as they are now. The node does every `node.candle_update_ms`, before
+    a read of klines (read your own writes) and at a clean stop."""
+    stage = app[STAGE]
+    if not stage.since_tick or not stage.ctx.settings.node.candle_update_ms:
+        return
+    await app[INTAKE].admit()
+    accepted, outputs = stage.tick()
+    if outputs:
+        await commit(app, accepted, outputs)
+
+
 async def commit_beside(app: web.Application, record: tuple[str, bytes, bytes | None],
                         deadline: float | None = None) -> None:
     """Over the command log (KafkaJournal): have `record` ((topic, key, value): the account

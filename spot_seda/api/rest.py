@@ -39,7 +39,7 @@ from . import orderops
 from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        commit, commit_beside, errors_middleware, json_body, json_parser_errors, now_ms, read_body,
-                       query_pairs, request_params, settle_body, signed, stage_of)
+                       query_pairs, request_params, settle_body, signed, stage_of, tick)
 from .ratelimit import LIMITER, RateLimiter, count_order, ratelimit_middleware
 from .readbarrier import ReadBarrier
 from .relay import push_url
@@ -350,18 +350,27 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     intake, interval = app[INTAKE], settings.journal.snapshot_interval_s
     next_snapshot = time.monotonic() + interval
     cycle: asyncio.Task | None = None
+    every = settings.node.candle_update_ms / 1000  # a Tick as often as candles go out (plumbing.tick)
+    next_tick = time.monotonic() + every
+    ticking: asyncio.Task | None = None
     while not stopping():
         if row is not None:
             row["heartbeat_ns"] = time.time_ns()
         if interval and time.monotonic() >= next_snapshot and (cycle is None or cycle.done()):
             cycle = asyncio.create_task(intake.snapshot())
             next_snapshot = time.monotonic() + interval
+        if every and time.monotonic() >= next_tick and (ticking is None or ticking.done()):
+            ticking = asyncio.create_task(tick(app))
+            next_tick = time.monotonic() + every
         await asyncio.sleep(0.05)
     site.close()  # no new commands; what is in flight still gets its answer from the reader
     await asyncio.sleep(0.1)
     await wsapi.close_all(app)  # WebSocket API connections: their answers, serverShutdown, 1001
     if cycle is not None:
         await cycle
+    if ticking is not None:
+        await ticking
+    await tick(app)  # the candles out as they are, in the journal before the last snapshot
     await intake.snapshot()  # the next start replays nothing
     await reader.stop()
     app[ADMISSION].stop()

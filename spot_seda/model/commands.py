@@ -108,7 +108,18 @@ class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=
     ref: str = ""
 
 
-Command = Union[NewOrder, Cancel, Amend, NewOco, NewOto, NewOtoco, Transfer]
+class Tick(msgspec.Struct, tag="tick", tag_field="cmd", frozen=True, gc=False):
+    """A reading of order entry's clock, journaled like any command so that a replay sees it at the
+    same place: the open candles of `symbols` that trades changed go out as they are at this point
+    (engine/kline.py, "Cadence"). Order entry journals one every `node.candle_update_ms` while new
+    orders come in, before a read of klines, and at a clean stop; Match passes it on to KLine in
+    its place among the symbol's trades."""
+
+    timestamp: int
+    symbols: tuple[str, ...] = ()
+
+
+Command = Union[NewOrder, Cancel, Amend, NewOco, NewOto, NewOtoco, Transfer, Tick]
 
 ENCODER = msgspec.msgpack.Encoder()
 DECODER = msgspec.msgpack.Decoder(Command)

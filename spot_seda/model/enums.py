@@ -111,6 +111,9 @@ class EntityType:
     BALANCE = "SpotBalance"
     #: not an entity: a barrier the runners pass along (stages/base.py, "Markers"); never stored
     MARKER = "Marker"
+    #: not an entity: a journaled Tick (model/commands.py) on its way from Acquiring through Match
+    #: (OrderChangeLog) to KLine (TradeChangeLog), one per symbol; the other stages pass over it
+    CLOCK = "Clock"
 
 
 class Topic:

@@ -24,7 +24,7 @@ from ..binance import orderops, orderparams
 from ..binance.errors import ApiError
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
-from ..model.commands import Amend, Cancel, Command, Transfer
+from ..model.commands import Amend, Cancel, Command, Tick, Transfer
 from ..model.fixedpoint import ASSET_DECIMALS, FixedPointError, to_units
 from ..stages.accepting import CommandError
 from ..stages.base import MARKER
@@ -148,6 +148,7 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
     """
     applied = refused = 0
     pending: list = []  # journaled: Acquiring's output since the last tick, published as one batch
+    last_ts = 0
 
     for cmd in commands:
         if not journaled:
@@ -169,6 +170,7 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
             publish(outputs)
         if accepted is not None:
             accepted.append(done)
+        last_ts = max(last_ts, done.timestamp)
         applied += 1
         if applied % tick_every == 0:
             if pending:
@@ -179,6 +181,14 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
                 raise InvariantBroken(f"balances still negative after {applied} journaled commands: {overdrawn[:5]}")
     if pending:
         publish(pending)
+    if not journaled and acquiring.since_tick and acquiring.ctx.settings.node.candle_update_ms:
+        # a command file ends as a clean stop does: a Tick at its last command's time gives the
+        # open candles as they are (a journal holds its own Ticks)
+        settle()  # (as before every command of a file)
+        done, outputs = acquiring.tick(Tick(last_ts, tuple(sorted(acquiring.since_tick))))
+        publish(outputs)
+        if accepted is not None:
+            accepted.append(done)
     settle()
     if journaled and (overdrawn := acquiring.ledger.negative()):
         raise InvariantBroken(f"balances left negative after replaying the journal: {overdrawn[:5]}")

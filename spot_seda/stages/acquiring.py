@@ -38,7 +38,7 @@ from ..engine.depthview import DepthView
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, Updated
-from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Transfer
+from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Tick, Transfer
 from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF,
                            EntityType, OrderStatus, OrderType, Side, Topic)
 from ..model.orders import Order, Refused, upgraded
@@ -51,6 +51,7 @@ FEE_ACCOUNT = 0
 
 _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
 _NEW, _BUY, _SELL, _MARKET = OrderStatus.NEW, Side.BUY, Side.SELL, OrderType.MARKET
+_CLOCK = EntityType.CLOCK
 #: Match's answer to a waiting caller: the order as of the answer, or why nothing changed
 Answer = Order | Refused
 
@@ -74,7 +75,7 @@ class AccountState:
 class AcquiringStage(OrderListsMixin, Endpoint):
     # callers waiting now are not part of a snapshot; the symbol rules and the bounds are the
     # configuration's at every start
-    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished")
+    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished", "since_tick")
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
     sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}
@@ -100,6 +101,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.pending_cancels: set[int] = set()  # orders with a cancel sent to Match and not answered
         self.max_in_flight = self.ctx.settings.node.max_in_flight
         self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+        #: symbols that new orders may have traded in since the last Tick (every symbol at a start: a
+        #: restored KLine may hold candles to give)
+        self.since_tick: set[str] = set(self.rules)
 
     def replay_end(self, end: dict) -> None:
         end["next_order_id"] = max(end["next_order_id"], self.next_order_id)
@@ -212,6 +216,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         if waiter is not None:
             self.waiters[order_id] = waiter
         self.new_in_flight += 1
+        self.since_tick.add(cmd.symbol)
         return order, cmd, [(Topic.ORDER, cmd.symbol, [created]), (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
 
     def check_filters(self, cmd: NewOrder, now: int, extra: int = 0) -> None:
@@ -289,6 +294,17 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         cmd = Transfer(cmd.account, cmd.asset, cmd.amount, now, ref)
         return cmd, [(Topic.BALANCE, str(cmd.account), balance_entries(changes, now))]
 
+    def tick(self, cmd: Tick | None = None) -> tuple[Tick, list[Publish]]:
+        """A Tick (model/commands.py): a clock entry to Match for each of its symbols, which Match
+        passes on to KLine among the symbol's trades. Without `cmd` (live): now, for the symbols new
+        orders came in for since the last one (none: nothing to journal or publish)."""
+        if cmd is None:
+            cmd = Tick(self.clock(), tuple(sorted(self.since_tick)))
+        self.since_tick.clear()
+        now, clock = cmd.timestamp, EntityType.CLOCK
+        return cmd, [(Topic.ORDER, symbol, [ChangeLogEntry(f"tick:{symbol}", clock, Updated({"symbol": symbol}), now, 0)])
+                     for symbol in cmd.symbols]
+
     def execute(self, cmd: Command, journaled: bool = False) -> tuple[Command, list[Publish]]:
         """Apply a command without a waiter (replay): the same path as live commands. Returns the
         accepted command (what a journal holds) and the entries to publish."""
@@ -299,6 +315,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             return self.cancel(cmd, journaled=journaled)
         if type(cmd) is Amend:
             return self.amend(cmd, journaled=journaled)
+        if type(cmd) is Tick:
+            return self.tick(cmd)
         kind = _LIST_KINDS.get(type(cmd))
         if kind is not None:
             _orders, accepted, outputs = self._new_list(cmd, kind, (None,) * len(cmd.legs), journaled)
@@ -322,6 +340,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             waiters = self.waiters
             avg_prices = self.avg_prices
             for e in entries:
+                if e.entity_type == _CLOCK:  # a Tick on its way to KLine
+                    continue
                 f = e.field_dict()
                 if avg_prices:
                     avg = avg_prices.get(f["symbol"])

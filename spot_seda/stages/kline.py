@@ -1,10 +1,13 @@
 """KLineStage: consumes trades (TradeChangeLog), produces candles (KLineChangeLog, keyed by symbol)
-for every Binance interval: the touched open candles once per matching command (the trades of one
-taker order), and a closed candle when a later trade starts the next one. An interval with no
+for every Binance interval: a closed candle when a later trade starts the next one, and the touched
+open candles once per `node.candle_update_ms` of trade time and at each Tick (engine/kline.py,
+"Cadence"); with 0, once per matching command (the trades of one taker order). An interval with no
 trades has no candle (as on Binance).
 
-Updates follow command boundaries, not input batches: how the trades were batched on the way
-depends on timing, and the change log must not (a replay reproduces it byte for byte). Match
+Ticks are journaled commands (model/commands.py) that Match passes on among the symbol's trades
+(entity_type Clock), so they reach this stage at the same place in every replay. Updates follow
+trade times, Ticks and command boundaries, never input batches: how the trades were batched on the
+way depends on timing, and the change log must not (a replay reproduces it byte for byte). Match
 publishes each command's trades in one message, and the runner never splits a message.
 """
 
@@ -29,7 +32,7 @@ class _Fill(NamedTuple):
     timestamp: int
 
 
-_KLINE = EntityType.KLINE
+_KLINE, _CLOCK = EntityType.KLINE, EntityType.CLOCK
 
 
 def _fields(symbol, interval, open_time, close_time, open_, high, low, close, volume, quote_volume, trades,
@@ -53,9 +56,19 @@ class KLineStage(Operator):
     keeps_partitions = True
 
     def start(self) -> None:
-        self.books = {symbol: CandleBook(symbol) for symbol in self.ctx.settings.symbol_rules()}
+        every = self.ctx.settings.node.candle_update_ms
+        self.books = {symbol: CandleBook(symbol, update_ms=every) for symbol in self.ctx.settings.symbol_rules()}
         self.last_open: dict[tuple[str, str], int] = {}  # (symbol, interval) -> open time last published
         self.ids: dict[tuple[str, str], tuple[int, str]] = {}  # (symbol, interval) -> (open time, entity id)
+
+    def restore_state(self, state: dict) -> None:
+        super().restore_state(state)
+        every = self.ctx.settings.node.candle_update_ms
+        for book in self.books.values():  # a snapshot from before the cadence, or under another one
+            if vars(book).get("update_ms") != every:
+                if vars(book).get("update_ms"):
+                    book.flush_rows()  # (its pending second folded in; what it would give is lost)
+                book.update_ms, book._sec, book._touched = every, None, set()
 
     def replay_end(self, end: dict) -> None:
         for book in self.books.values():
@@ -67,6 +80,13 @@ class KLineStage(Operator):
         symbol = taker = None
         for e in entries:
             f = e.field_dict()
+            if e.entity_type == _CLOCK:  # a Tick: what the trades before it changed goes out now
+                if group:
+                    self._flush(symbol, group, out)
+                    group = []
+                symbol, taker = f["symbol"], None
+                self._give(symbol, self.books[symbol].flush_rows(), e.timestamp, out)
+                continue
             if group and (f["taker_order_id"] != taker or f["symbol"] != symbol):
                 self._flush(symbol, group, out)
                 group = []
@@ -78,10 +98,14 @@ class KLineStage(Operator):
         return out
 
     def _flush(self, symbol: str, fills: list[_Fill], out: list[Publish]) -> None:
-        ts = fills[-1].timestamp
+        self._give(symbol, self.books[symbol].apply_rows(fills), fills[-1].timestamp, out)
+
+    def _give(self, symbol: str, rows: list[tuple], ts: int, out: list[Publish]) -> None:
+        if not rows:
+            return
         last_open, ids = self.last_open, self.ids
         entries = []
-        for row in self.books[symbol].apply_rows(fills):  # (symbol, interval, open_time, ...) as KLINE_FIELDS
+        for row in rows:  # (symbol, interval, open_time, ...) as KLINE_FIELDS
             slot = (symbol, interval := row[1])
             open_time = row[2]
             fields = _fields(*row)

@@ -41,7 +41,7 @@ from ..model.reasons import Reason
 from .base import Publish, Operator
 
 STATUS = [s.name for s in OrderStatus]
-ORDER, TRADE = EntityType.ORDER, EntityType.TRADE
+ORDER, TRADE, CLOCK = EntityType.ORDER, EntityType.TRADE, EntityType.CLOCK
 
 
 def _place_args(order_id: int, fields: dict, ts: int) -> tuple:
@@ -86,6 +86,9 @@ class MatchStage(Operator):
             book = self.books.get(symbol)  # type: ignore[arg-type]
             if book is None:  # Acquiring validates symbols: this is a corrupt command stream
                 raise ValueError(f"command for unknown symbol {symbol!r}: {entry}")
+            if entry.entity_type == CLOCK:  # a Tick: to KLine, after the trades of the commands before it
+                result.append((Topic.TRADE, symbol, [entry]))
+                continue
             order_id = int(entry.entity_id)
             firsts: dict[int, dict] = {}  # the new orders of this command: their first reports repeat these
             if type(change) is Created:

@@ -54,6 +54,7 @@ class OrderListsMixin:
         state = self.account(account_id)
         now = cmd.timestamp or self.clock()
         legs = cmd.legs
+        self.since_tick.add(cmd.symbol)
         if not replay:
             if any(leg.client_order_id and leg.client_order_id in state.client_ids for leg in legs):
                 raise CommandError(Reason.DUPLICATE_ORDER)

@@ -51,7 +51,7 @@ from ..engine.kline import INTERVALS, CandleBook
 from ..engine.ledger import Balance
 from ..model.changelog import JSON, ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS, TRADE_PUBLIC
-from ..model.enums import ORDER_STATUS_OF, Side, Topic
+from ..model.enums import ORDER_STATUS_OF, EntityType, Side, Topic
 from ..model.orders import Order, upgraded
 from .base import Endpoint
 from .pushuser import MAX_STALLED, UserDataMixin
@@ -65,6 +65,7 @@ SAME_CANDLE = {interval: tuple(f"@{tz}" for tz, (_, moved) in OFFSET_BOOKS.items
                for interval in INTERVALS}
 
 log = logging.getLogger("spot_seda.push")
+_CLOCK = EntityType.CLOCK
 
 
 
@@ -213,6 +214,8 @@ class PushStage(UserDataMixin, Endpoint):
         last_ids: dict[str, int] = {}
         fills = self.fills
         for e in entries:
+            if e.entity_type == _CLOCK:  # a Tick on its way to KLine
+                continue
             f = e.field_dict()
             symbol, ts = f["symbol"], e.timestamp
             rules = self.rules[symbol]

@@ -12,7 +12,7 @@ import logging
 from ..binance import streams as S
 from ..engine.ledger import Balance
 from ..model.changelog import ChangeLogEntry, Created
-from ..model.enums import ORDER_STATUS_OF, OrderStatus, Side
+from ..model.enums import ORDER_STATUS_OF, EntityType, OrderStatus, Side
 from ..model.orders import Order
 from ..model.reasons import Reason
 from ..model.symbols import fee_on
@@ -21,6 +21,7 @@ log = logging.getLogger("spot_seda.push")
 
 #: Match reports held back waiting for their Created entry before we give up on it (a corrupt stream)
 MAX_STALLED = 100_000
+_CLOCK = EntityType.CLOCK
 
 USER_PREFIX = "user:"
 _NEW, _PENDING_NEW, _FILLED, _PARTIALLY_FILLED = (OrderStatus.NEW, OrderStatus.PENDING_NEW, OrderStatus.FILLED,
@@ -48,6 +49,8 @@ class UserDataMixin:
                     lst = self.order_lists.setdefault(order.order_list_id, {"legs": {}, "cids": {}, "started": False})
                     lst["legs"][order_id] = None  # (no report from Match yet)
                     lst["cids"][order_id] = order.client_order_id
+                continue
+            if e.entity_type == _CLOCK:  # a Tick on its way to Match and KLine
                 continue
             f = e.field_dict()
             if "cancel_requested" in f or f.get("cancel_rejected") or "amend_requested" in f or f.get("amend_rejected"):

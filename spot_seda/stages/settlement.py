@@ -29,11 +29,12 @@ from ..engine.records import Trade
 from ..engine.ledger import BalanceChange, Ledger, net_changes
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry
-from ..model.enums import FINAL_STATUSES, Side, Topic
+from ..model.enums import FINAL_STATUSES, EntityType, Side, Topic
 from .accepting import balance_entries
 from .base import Publish, Operator
 
 FEE_ACCOUNT = 0
+_CLOCK = EntityType.CLOCK
 _OK = ResultCode.OK
 
 
@@ -73,6 +74,8 @@ class SettlementStage(Operator):
         if topic == Topic.TRADE:
             waiting = self.trades
             for entry in entries:
+                if entry.entity_type == _CLOCK:  # a Tick on its way to KLine
+                    continue
                 taker = entry.field_dict()["taker_order_id"]
                 waiting.setdefault(taker, []).append(entry)
             return out

@@ -35,6 +35,11 @@ def trade(trade_id: int, buyer: int = 1, seller: int = 2, symbol: str = "BTCUSDT
                    buyer_is_maker=trade_id % 2 == 0, maker_order_id=10 * trade_id, taker_order_id=10 * trade_id + 1)
 
 
+def clock(symbol: str = "BTCUSDT", ts: int = T0) -> ChangeLogEntry:
+    """A Tick on its way to KLine, as Match passes it on (model/commands.py)."""
+    return updated(f"tick:{symbol}", EntityType.CLOCK, ts, 0, symbol=symbol)
+
+
 def kline(open_time: int, trades: int, closed: bool = False, symbol: str = "BTCUSDT", interval: str = "1m",
           change=updated, ts: int | None = None) -> ChangeLogEntry:
     """(`ts`: the entry's time, that of the trades it was made of; default its open time)"""

@@ -586,7 +586,10 @@ def test_klines_in_a_time_zone_are_the_zones_buckets_of_every_trade(tmp_path_fac
     for n, (gap, price, qty) in enumerate(fills, 1):
         ts += gap
         trades.append(trade(n, ts=ts, price=price, qty=qty))
-    candles = [e for _topic, _key, out in stage.handle_events("TradeChangeLog", trades) for e in out]
+    from tests.stages.entries import clock
+
+    ticked = trades + [clock(ts=ts)]  # the candles out as they are at the end (a Tick)
+    candles = [e for _topic, _key, out in stage.handle_events("TradeChangeLog", ticked) for e in out]
     want: dict[int, dict] = {}  # open time -> the candle of every trade in that bucket
     for e in trades:
         t = e.field_dict()
