@@ -39,7 +39,11 @@ SpotTrade — entity_id: f"{symbol}:{trade_id}" (trade ids per symbol, assigned 
 SpotKLine — entity_id: f"{symbol}:{interval}:{open_time}".
   Created/Updated by KLine (KLineChangeLog, key = symbol): symbol, interval, open_time, close_time,
     open, high, low, close, volume, quote_volume, trades, taker_buy_volume, taker_buy_quote_volume,
-    closed
+    closed. An open candle's state goes out once per `node.candle_update_ms` of trade time and at
+    each Tick; a closed one when a later trade closes it (engine/kline.py, "Cadence").
+Clock — not an entity: entity_id f"tick:{symbol}", Updated: symbol. A journaled Tick (model/commands.py)
+  from Acquiring to Match (OrderChangeLog), passed on by Match among the symbol's trades to KLine
+  (TradeChangeLog); every other stage passes over it.
 SpotBalance — entity_id: f"{account}:{asset}".
   Updated by Acquiring (deposit, withdraw, freeze) and Settlement (trade, fee, release, reduce) on
     BalanceChangeLog (key: the account for Acquiring's changes; the order's symbol for Settlement's,

@@ -101,9 +101,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.pending_cancels: set[int] = set()  # orders with a cancel sent to Match and not answered
         self.max_in_flight = self.ctx.settings.node.max_in_flight
         self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
-        #: symbols that new orders may have traded in since the last Tick (every symbol at a start: a
-        #: restored KLine may hold candles to give)
-        self.since_tick: set[str] = set(self.rules)
+        #: symbols that new orders may have traded in since the last Tick (a replay's orders count: an
+        #: idle node journals none)
+        self.since_tick: set[str] = set()
 
     def replay_end(self, end: dict) -> None:
         end["next_order_id"] = max(end["next_order_id"], self.next_order_id)

@@ -66,6 +66,8 @@ SAME_CANDLE = {interval: tuple(f"@{tz}" for tz, (_, moved) in OFFSET_BOOKS.items
 
 log = logging.getLogger("spot_seda.push")
 _CLOCK = EntityType.CLOCK
+#: trade timestamps kept per symbol to find a new candle's first trade (first_trade_since)
+FIRSTS_KEPT = 4096
 
 
 
@@ -88,6 +90,17 @@ def public_entry(e: ChangeLogEntry) -> ChangeLogEntry:
     elif type(change) is Updated:
         change = Updated({k: v for k, v in change.changed_fields.items() if k in TRADE_PUBLIC})
     return ChangeLogEntry(e.entity_id, e.entity_type, change, e.timestamp, e.sequence)
+
+
+def first_trade_since(firsts: dict[int, int], since: int) -> int:
+    """The id of the first trade at or after `since` in `firsts` (timestamp -> the first trade id
+    at it, in time order, the recent ones), or -1 when it is older than they go back."""
+    first = -1
+    for ts in reversed(firsts):
+        if ts < since:
+            return first
+        first = firsts[ts]
+    return first if len(firsts) < FIRSTS_KEPT else -1
 
 
 class NullSink:
@@ -187,15 +200,18 @@ class PushStage(UserDataMixin, Endpoint):
         sink = self.sink
         if type(sink) is not NullSink:
             encode = JSON.encode_entry  # the seed's JSON form (model/changelog.py)
-            raw = changelog_stream(topic, admin=True)
-            if sink.wants(raw):
-                for e in entries:
+            raw, raw_public = changelog_stream(topic, admin=True), changelog_stream(topic, admin=False)
+            admin, public = sink.wants(raw), topic not in PRIVATE_TOPICS and sink.wants(raw_public)
+            if admin or public:
+                # (a Tick on its way to KLine is not a change of anything: the raw streams leave it out)
+                shown = [e for e in entries if e.entity_type != _CLOCK]
+            if admin:
+                for e in shown:
                     sink.send(raw, encode(e))
-            raw = changelog_stream(topic, admin=False)
-            if topic not in PRIVATE_TOPICS and sink.wants(raw):
+            if public:
                 strip = public_entry if topic == Topic.TRADE else None
-                for e in entries:
-                    sink.send(raw, encode(strip(e) if strip else e))
+                for e in shown:
+                    sink.send(raw_public, encode(strip(e) if strip else e))
         if topic == Topic.TRADE:
             self._trades(entries)
         elif topic == Topic.ORDER:
@@ -214,7 +230,9 @@ class PushStage(UserDataMixin, Endpoint):
         last_ids: dict[str, int] = {}
         fills = self.fills
         for e in entries:
-            if e.entity_type == _CLOCK:  # a Tick on its way to KLine
+            if e.entity_type == _CLOCK:  # a Tick on its way to KLine: the symbol's trades before it are here
+                symbol = e.change_type.changed_fields["symbol"]
+                touched[symbol] = max(touched.get(symbol, 0), e.timestamp)
                 continue
             f = e.field_dict()
             symbol, ts = f["symbol"], e.timestamp
@@ -229,7 +247,7 @@ class PushStage(UserDataMixin, Endpoint):
             firsts = self.first_trade_at[symbol]
             if ts not in firsts:
                 firsts[ts] = f["trade_id"]
-                if len(firsts) > 4096:  # only the candles being built need it: keep the recent ones
+                if len(firsts) > FIRSTS_KEPT:  # only the candles being built need it: keep the recent ones
                     del firsts[next(iter(firsts))]
             touched[symbol] = ts
             fills.setdefault(f["buyer_order_id"], []).append((f, ts))
@@ -243,6 +261,8 @@ class PushStage(UserDataMixin, Endpoint):
         trade_ts = self.trade_ts
         for symbol, ts in touched.items():  # (a symbol's trades come in time order: its last is its latest)
             trade_ts[symbol] = max(trade_ts[symbol], ts)
+            if symbol not in candle_fills:  # only a Tick
+                continue
             self._tickers(symbol, ts)
             self._offset_klines(symbol, candle_fills[symbol], last_ids[symbol], ts)
         if self.klines_stalled:  # candles that waited for these trades
@@ -413,11 +433,9 @@ class PushStage(UserDataMixin, Endpoint):
             slot = (symbol, interval)
             known = candle_first.get(slot)
             if known is None or known[0] != open_time:
-                # a new candle starts with the first trade of the command that opened it (all of a
-                # command's trades share its timestamp)
-                closed = f["closed"]
-                first = first_trade_at[symbol].get(e.timestamp, -1) if not closed else -1
-                known = candle_first[slot] = (open_time, first)
+                # a new candle starts with the symbol's first trade at or after its open time (KLine
+                # gives it up to a second or a Tick later)
+                known = candle_first[slot] = (open_time, first_trade_since(first_trade_at[symbol], open_time))
             if symbol not in heard:  # (nobody listens to this symbol's candles)
                 continue
             wanted = [n for n in kline_streams[slot] if wants(n)]
