@@ -92,8 +92,7 @@ async def klines(app: web.Application, p: Params) -> list:
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     start, end = queryparams.parse_time_range(p)
     offset_ms = queryparams.parse_time_zone(p)
-    if symbol in stage.since_tick:  # its open candles go out now, so the read sees them (plumbing.tick)
-        await tick(app)
+    await tick(app, symbol)  # its open candles out now, so that the read sees them
     await read_fresh(app)
     rows = app[HISTORY].klines_in_zone(symbol, interval, offset_ms, start_time=start, end_time=end, limit=limit)
     return [marketviews.kline_row(k, stage.rules[symbol]) for k in rows]

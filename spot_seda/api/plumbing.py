@@ -274,17 +274,26 @@ async def commit(app: web.Application, command, outputs, deadline: float | None 
     app[OUTBOX].durable_up_to(durable)
 
 
-async def tick(app: web.Application) -> None:
-    """Journal a Tick (model/commands.py) if new orders came in since the last one: the open candles
-    their trades changed go out as they are now. The node does every `node.candle_update_ms`, before
-    a read of klines (read your own writes) and at a clean stop."""
+async def tick(app: web.Application, symbol: str | None = None) -> None:
+    """Journal a Tick (model/commands.py): the open candles trades changed since the last one go out
+    as they are now. Every `node.candle_update_ms` the node calls this without `symbol`: a Tick if a
+    new order came in since the last one. Before a read of `symbol`'s klines: a Tick if that symbol's
+    candles may have changed since the last one, so that the read sees them (read your own writes);
+    a Tick already on its way is waited for, and its effects published before this returns."""
     stage = app[STAGE]
-    if not stage.since_tick or not stage.ctx.settings.node.candle_update_ms:
+    if not stage.ctx.settings.node.candle_update_ms:
         return
-    await app[INTAKE].admit()
-    accepted, outputs = stage.tick()
-    if outputs:
-        await commit(app, accepted, outputs)
+    async with app[TICKING]:
+        if not (stage.tick_due if symbol is None else symbol in stage.since_tick):
+            return
+        await app[INTAKE].admit()
+        accepted, outputs = stage.tick()
+        if outputs:
+            await commit(app, accepted, outputs)
+            app[OUTBOX].flush()  # published now: a read barrier after this counts it
+
+
+TICKING = web.AppKey("ticking", asyncio.Lock)
 
 
 async def commit_beside(app: web.Application, record: tuple[str, bytes, bytes | None],

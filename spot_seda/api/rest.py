@@ -39,7 +39,7 @@ from . import orderops
 from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        commit, commit_beside, errors_middleware, json_body, json_parser_errors, now_ms, read_body,
-                       query_pairs, request_params, settle_body, signed, stage_of, tick)
+                       query_pairs, request_params, settle_body, signed, stage_of, tick, TICKING)
 from .ratelimit import LIMITER, RateLimiter, count_order, ratelimit_middleware
 from .readbarrier import ReadBarrier
 from .relay import push_url
@@ -307,6 +307,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app[JOURNAL] = journal
     app[PENDING] = deque()
     app[OUTBOX] = Outbox(runner, app[PENDING])
+    app[TICKING] = asyncio.Lock()  # one Tick at a time (plumbing.tick)
     app[INTAKE] = Intake(runner, journal, app[PENDING], stage.ctx.data_dir, settings.journal.rotate)
     # (after Intake: both take over the runner's on_marker, each passing on the kinds not its own)
     app[LISTEN_KEYS] = ListenKeys(stage.ctx.data_dir)
@@ -370,7 +371,6 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
         await cycle
     if ticking is not None:
         await ticking
-    await tick(app)  # the candles out as they are, in the journal before the last snapshot
     await intake.snapshot()  # the next start replays nothing
     await reader.stop()
     app[ADMISSION].stop()

@@ -246,7 +246,7 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
                 # Persist and Push publish nothing: the history would only go to a scratch directory
                 pipeline = InprocPipeline(settings, Path(scratch), direct=True, exclude=sinks(settings.node.topology))
                 streams = record_to_files(pipeline, Path(scratch) / "record")
-                applied, refused = apply_commands(pipeline, commands, journaled=journaled)
+                applied, refused = apply_commands(pipeline, commands, journaled=journaled, final_tick=not journaled)
                 streams.close()
                 count = merge_streams(Path(scratch) / "record", Path(out))
     except ValueError as exc:  # a bad line of a command file, read as the replay goes

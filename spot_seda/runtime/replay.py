@@ -120,17 +120,18 @@ def merge_streams(folder: Path, out: Path) -> int:
 
 
 def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journaled: bool, pump_every: int = 256,
-                   accepted: list[Command] | None = None) -> tuple[int, int]:
+                   accepted: list[Command] | None = None, final_tick: bool = False) -> tuple[int, int]:
     """Execute commands in order through the pipeline's Acquiring stage; returns (applied, refused)
     (see execute_commands). `accepted` collects the commands as a journal would hold them."""
     runner = pipeline.runners["acquiring-0"]
     return execute_commands(runner.stage, runner.publish, commands, journaled, settle=pipeline.pump,
-                            tick=pipeline.pump, tick_every=pump_every, accepted=accepted, tick_settles=True)
+                            tick=pipeline.pump, tick_every=pump_every, accepted=accepted, tick_settles=True,
+                            final_tick=final_tick)
 
 
 def execute_commands(acquiring, publish, commands: Iterable[Command], journaled: bool, settle, tick,
                      tick_every: int, accepted: list[Command] | None = None,
-                     tick_settles: bool = False) -> tuple[int, int]:
+                     tick_settles: bool = False, final_tick: bool = False) -> tuple[int, int]:
     """The replay loop, whatever the transport: `acquiring` is the Acquiring stage, `publish` its
     runner's; `settle()` returns once Acquiring has applied the feedback of every command so far
     (the in-process pipeline pumps until quiescent, the shm replay waits for a sync marker),
@@ -145,6 +146,10 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
     together, and only the end waits for the feedback: then no balance may be left negative. When
     `tick()` also settles (in-process), a balance still negative after a tick already means the
     state diverged: the replay stops there, before much of a wrong history has been written.
+
+    `final_tick`: end with a Tick at the last command's time (model/commands.py), so that the open
+    candles go out as the commands leave them: `run.py replay` of a command file does (a journal
+    holds its own Ticks). Left out, the commands can be run in parts with the same result.
     """
     applied = refused = 0
     pending: list = []  # journaled: Acquiring's output since the last tick, published as one batch
@@ -181,9 +186,7 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
                 raise InvariantBroken(f"balances still negative after {applied} journaled commands: {overdrawn[:5]}")
     if pending:
         publish(pending)
-    if not journaled and acquiring.since_tick and acquiring.ctx.settings.node.candle_update_ms:
-        # a command file ends as a clean stop does: a Tick at its last command's time gives the
-        # open candles as they are (a journal holds its own Ticks)
+    if final_tick and acquiring.ctx.settings.node.candle_update_ms:
         settle()  # (as before every command of a file)
         done, outputs = acquiring.tick(Tick(last_ts, tuple(sorted(acquiring.since_tick))))
         publish(outputs)

@@ -78,7 +78,8 @@ class ShmReplay:
         try:
             applied, refused = execute_commands(
                 runner.stage, runner.publish, self.commands, self.journaled, settle=sync,
-                tick=lambda: runner.step(0), tick_every=64)  # the tick keeps the feedback queue drained
+                tick=lambda: runner.step(0), tick_every=64,  # the tick keeps the feedback queue drained
+                final_tick=not self.journaled)
             summary = {"applied": applied, "refused": refused}
         except (InvariantBroken, ReplayFailed) as exc:
             summary = {"error": str(exc)}

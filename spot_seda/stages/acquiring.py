@@ -75,7 +75,7 @@ class AccountState:
 class AcquiringStage(OrderListsMixin, Endpoint):
     # callers waiting now are not part of a snapshot; the symbol rules and the bounds are the
     # configuration's at every start
-    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished", "since_tick")
+    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished", "since_tick", "tick_due")
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
     sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}
@@ -101,9 +101,11 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.pending_cancels: set[int] = set()  # orders with a cancel sent to Match and not answered
         self.max_in_flight = self.ctx.settings.node.max_in_flight
         self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
-        #: symbols that new orders may have traded in since the last Tick (a replay's orders count: an
-        #: idle node journals none)
-        self.since_tick: set[str] = set()
+        #: symbols whose open candles a Tick would give: those new orders came in for since the last
+        #: one, and every symbol at a start (a restored KLine may hold some); `tick_due`: a new order
+        #: came in since (the periodic Tick waits for one: an idle node journals none)
+        self.since_tick: set[str] = set(self.rules)
+        self.tick_due = False
 
     def replay_end(self, end: dict) -> None:
         end["next_order_id"] = max(end["next_order_id"], self.next_order_id)
@@ -217,6 +219,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             self.waiters[order_id] = waiter
         self.new_in_flight += 1
         self.since_tick.add(cmd.symbol)
+        self.tick_due = True
         return order, cmd, [(Topic.ORDER, cmd.symbol, [created]), (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
 
     def check_filters(self, cmd: NewOrder, now: int, extra: int = 0) -> None:
@@ -301,6 +304,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         if cmd is None:
             cmd = Tick(self.clock(), tuple(sorted(self.since_tick)))
         self.since_tick.clear()
+        self.tick_due = False
         now, clock = cmd.timestamp, EntityType.CLOCK
         return cmd, [(Topic.ORDER, symbol, [ChangeLogEntry(f"tick:{symbol}", clock, Updated({"symbol": symbol}), now, 0)])
                      for symbol in cmd.symbols]

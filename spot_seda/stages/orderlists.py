@@ -55,6 +55,7 @@ class OrderListsMixin:
         now = cmd.timestamp or self.clock()
         legs = cmd.legs
         self.since_tick.add(cmd.symbol)
+        self.tick_due = True
         if not replay:
             if any(leg.client_order_id and leg.client_order_id in state.client_ids for leg in legs):
                 raise CommandError(Reason.DUPLICATE_ORDER)

@@ -181,6 +181,41 @@ def test_the_24_hour_tickers_are_pushed_every_second_without_trades(node):
     run(scenario())
 
 
+def test_a_trades_candles_go_out_within_a_second_or_two_with_nothing_after_it(node):
+    """Candles go out at a cadence in trade time (node.candle_update_ms): after the last trade the
+    node journals a Tick within a second, so its candles reach a subscriber with no later trade and
+    no REST read; the event's first and last trade ids are the trade's."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            got: list = []
+            stop = asyncio.Event()
+            async with session.ws_connect(f"{node.ws}/stream?streams=btcusdt@kline_1m/btcusdt@trade") as ws:
+                task = asyncio.create_task(collect(ws, got, stop))
+                await asyncio.sleep(0.2)
+                status, doc = await maker.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
+                                                quantity="0.002", price="50077")
+                assert status == 200, doc
+                status, doc = await taker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.002")
+                assert status == 200 and doc["status"] == "FILLED", doc
+                sent = time.monotonic()
+                trade = None
+                while time.monotonic() - sent < 8:  # (a Tick a second later, and a pipeline trip)
+                    trades = [m["data"] for m in got if m["stream"] == "btcusdt@trade" and D(m["data"]["p"]) == 50077]
+                    trade = trades[-1]["t"] if trades else None
+                    if trade and any(m["stream"] == "btcusdt@kline_1m" and m["data"]["k"]["L"] == trade for m in got):
+                        break
+                    await asyncio.sleep(0.05)
+                waited = time.monotonic() - sent
+                stop.set()
+                await task
+            candle = [m["data"]["k"] for m in got if m["stream"] == "btcusdt@kline_1m" and m["data"]["k"]["L"] == trade]
+            assert trade is not None and candle, got
+            assert D(candle[-1]["c"]) == 50077 and candle[-1]["f"] <= trade, (waited, candle)
+    run(scenario())
+
+
 async def ws_api_subscribe(session, node, client) -> tuple[aiohttp.ClientWebSocketResponse, int]:
     ws = await session.ws_connect(f"{node.ws}/ws-api/v3")
     params = {"apiKey": client.api_key, "timestamp": int(time.time() * 1000), "recvWindow": 5000}

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 import pytest
 
 from spot_seda.engine.book import OrderBook
 from spot_seda.engine.records import Trade
-from spot_seda.engine.kline import CandleBook
+from spot_seda.engine.kline import INTERVALS, CandleBook
+from spot_seda.history import History
 from spot_seda.model.entities import KLINE_FIELDS
 from spot_seda.model.enums import STOP_TYPES, EntityType, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
 from spot_seda.model.changelog import Created
@@ -25,14 +27,14 @@ from spot_seda.stages.base import StageContext
 from spot_seda.stages.kline import KLineStage
 from spot_seda.stages.match import MatchStage
 from tests.conftest import settings_from
-from tests.sessions import session, stop_commands
+from tests.sessions import T0, session, stop_commands
 
 
 def published(tmp_path, make, seed: int = 11, n: int = 500) -> list:
     """Every batch the node's stages publish for a random session, in publishing order."""
     pipeline = InprocPipeline(settings_from(""), tmp_path / "run")
     sink = record(pipeline)
-    apply_commands(pipeline, make(seed, n), journaled=False)
+    apply_commands(pipeline, make(seed, n), journaled=False, final_tick=True)
     pipeline.stop()
     return list(sink)
 
@@ -155,3 +157,37 @@ def test_kline_publishes_the_candle_books_candles_whatever_the_batching(tmp_path
     for symbol, book in books.items():
         for row in book.open_rows():
             assert tuple(last[(symbol, row[1])].values()) == row
+
+
+def dense(commands: list, every_ms: int = 7) -> list:
+    """The commands a few milliseconds apart (a busy market: many commands a second)."""
+    return [msgspec.structs.replace(c, timestamp=T0 + i * every_ms) for i, c in enumerate(commands)]
+
+
+def test_a_cadence_leaves_the_same_candles_with_far_fewer_entries(tmp_path):
+    """node.candle_update_ms: KLine gives an open candle once a second of trade time (and at the
+    Tick that ends a command file), not on every command; the history's candles end the same, and
+    what KLine gave last of each candle is its state."""
+    commands = dense(session(21, 1500))
+    runs = {}
+    for every in (0, 1000):
+        data = tmp_path / f"every{every}"
+        pipeline = InprocPipeline(settings_from(f"[node]\ncandle_update_ms = {every}\n"), data)
+        sink = record(pipeline)
+        apply_commands(pipeline, commands, journaled=False, final_tick=True)
+        pipeline.stop()
+        entries = [e for b in sink if b.producer == "kline-0" for e in b.entries]
+        with History(data / "history.sqlite", readonly=True) as h:
+            candles = {(s, i): h.klines(s, i, limit=1000) for s in ("BTCUSDT", "ETHUSDT") for i in INTERVALS}
+        runs[every] = entries, candles
+    (every_command, candles0), (paced, candles1) = runs[0], runs[1000]
+    assert candles1 == candles0 and sum(len(c) for c in candles0.values()) > 40
+    seconds = (commands[-1].timestamp - T0) // 1000 + 1
+    opened = [e for e in paced if not e.field_dict()["closed"]]
+    assert len(opened) <= 2 * 16 * (seconds + 1) < len(every_command) / 4, (len(opened), len(every_command))
+    last = {}
+    for e in paced:
+        last[e.entity_id] = e.field_dict()
+    for (symbol, interval), rows in candles1.items():
+        for row in rows:
+            assert last[f"{symbol}:{interval}:{row['open_time']}"] == row

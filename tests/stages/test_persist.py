@@ -52,7 +52,7 @@ def test_a_session_history_agrees_with_the_stages_and_survives_a_replay(tmp_path
     pipeline = InprocPipeline(settings)
     log = record(pipeline)
     journal: list = []
-    apply_commands(pipeline, session(3, 800), journaled=False, accepted=journal)
+    apply_commands(pipeline, session(3, 800), journaled=False, accepted=journal, final_tick=True)  # (candles out)
     pipeline.pump()
 
     entries = [e for b in log for e in b.entries]
