@@ -48,10 +48,14 @@ class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     result_timeout_s: PositiveFloat = 10.0
     #: how often an open candle's state goes out (KLineChangeLog: kline streams and the history) while
     #: its symbol trades, in trade time: a window of this many ms (whole seconds), as Binance streams
-    #: a candle every 1-2 s; and how often order entry journals a Tick while orders come in (model/
-    #: commands.py). A closed candle goes out at once. 0: every command that trades gives its candles
-    #: (16 entries a command). Part of what the change log is: keep it across restarts of one node.
+    #: a candle every 1-2 s, and at each Tick (model/commands.py). A closed candle goes out at once.
+    #: 0: every command that trades gives its candles (16 entries a command). Part of what the change
+    #: log is: keep it across restarts of one node.
     candle_update_ms: Annotated[int, msgspec.Meta(ge=0, multiple_of=1000)] = 1000
+    #: how often order entry journals a Tick while new orders come in (0: only before a klines read):
+    #: an open candle reaches its streams and the history this long after a trade at most (plus a
+    #: pipeline trip), also when the market goes quiet. Four small commands a second.
+    tick_ms: Annotated[int, msgspec.Meta(ge=0)] = 250
     #: finished orders Acquiring keeps in memory beside the open ones (about 1 KiB each), the most
     #: recent first; an older one is read from the SQLite history (GET /api/v3/order, allOrders)
     keep_finished_orders: Annotated[int, msgspec.Meta(ge=0)] = 10_000

@@ -276,8 +276,8 @@ async def commit(app: web.Application, command, outputs, deadline: float | None 
 
 async def tick(app: web.Application, symbol: str | None = None) -> None:
     """Journal a Tick (model/commands.py): the open candles trades changed since the last one go out
-    as they are now. Every `node.candle_update_ms` the node calls this without `symbol`: a Tick if a
-    new order came in since the last one. Before a read of `symbol`'s klines: a Tick if that symbol's
+    as they are now. Every `node.tick_ms` the node calls this without `symbol`: a Tick if a new
+    order came in since the last one. Before a read of `symbol`'s klines: a Tick if that symbol's
     candles may have changed since the last one, so that the read sees them (read your own writes);
     a Tick already on its way is waited for, and its effects published before this returns."""
     stage = app[STAGE]

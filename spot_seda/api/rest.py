@@ -351,7 +351,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     intake, interval = app[INTAKE], settings.journal.snapshot_interval_s
     next_snapshot = time.monotonic() + interval
     cycle: asyncio.Task | None = None
-    every = settings.node.candle_update_ms / 1000  # a Tick as often as candles go out (plumbing.tick)
+    every = settings.node.tick_ms / 1000 if settings.node.candle_update_ms else 0  # (plumbing.tick)
     next_tick = time.monotonic() + every
     ticking: asyncio.Task | None = None
     while not stopping():

@@ -111,9 +111,10 @@ class Transfer(msgspec.Struct, tag="transfer", tag_field="cmd", frozen=True, gc=
 class Tick(msgspec.Struct, tag="tick", tag_field="cmd", frozen=True, gc=False):
     """A reading of order entry's clock, journaled like any command so that a replay sees it at the
     same place: the open candles of `symbols` that trades changed go out as they are at this point
-    (engine/kline.py, "Cadence"). Order entry journals one every `node.candle_update_ms` while new
-    orders come in, before a read of klines, and at a clean stop; Match passes it on to KLine in
-    its place among the symbol's trades."""
+    (engine/kline.py, "Cadence"). Order entry journals one every `node.tick_ms` while new
+    orders come in and before a read of klines (api/plumbing.py `tick`), `run.py replay` at the end
+    of a command file; Match passes it on to KLine in its place among the symbol's trades. Never at
+    a stop: a restart must not change the change log (KLine's snapshot keeps what is pending)."""
 
     timestamp: int
     symbols: tuple[str, ...] = ()

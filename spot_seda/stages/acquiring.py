@@ -303,7 +303,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         orders came in for since the last one (none: nothing to journal or publish)."""
         if cmd is None:
             cmd = Tick(self.clock(), tuple(sorted(self.since_tick)))
-        self.since_tick.clear()
+        self.since_tick.difference_update(cmd.symbols)
         self.tick_due = False
         now, clock = cmd.timestamp, EntityType.CLOCK
         return cmd, [(Topic.ORDER, symbol, [ChangeLogEntry(f"tick:{symbol}", clock, Updated({"symbol": symbol}), now, 0)])

@@ -161,7 +161,8 @@ def test_a_stopped_node_replaced_then_resumed_cannot_append_or_answer(tmp_path, 
     logged = dict(commandlog._read(settings, 0)[0])
     mine = list(Journal.read(old_dir / "data" / "journal", 1))
     common = [p for p, v in mine if logged.get(p) == v]
-    assert common == list(range(1, len(common) + 1)) and len(mine) - len(common) <= 1
+    # (the order; and a Tick (model/commands.py) its clock may have journaled on resuming, refused alike)
+    assert common == list(range(1, len(common) + 1)) and len(mine) - len(common) <= 2
     if len(mine) > len(common):
         with pytest.raises(commandlog.CommandLogDiverged):
             commandlog.reconcile(settings, old_dir / "data" / "journal")
