@@ -57,7 +57,9 @@ def _load(path: str):
 TOPOLOGIES: dict[str, tuple[StageSpec, ...]] = {
     "node": (
         # weights: CPU µs per command in bench/pipeline.py (BENCHMARKS.md, "Pipeline", seventh session);
-        # over HTTP Acquiring weighs more still, which the same placement also suits
+        # over HTTP Acquiring weighs more still, which the same placement also suits. They steer the
+        # placement only: the tenth session's figures (KLine 1, Persist 29) gave a split that
+        # measured slower, and were not kept (BENCHMARKS.md, "Pipeline", tenth session)
         StageSpec("acquiring", "spot_seda.stages.acquiring:AcquiringStage", serve="spot_seda.api.rest:serve",
                   role=ENTRY, weight=40),
         StageSpec("match", "spot_seda.stages.match:MatchStage", weight=13),
