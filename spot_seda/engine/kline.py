@@ -148,10 +148,6 @@ _OPEN_TIME, _CLOSE_TIME, _O, _H_, _L, _C, _V, _QV, _N, _TBV, _TBQV = range(11)
 class CandleBook:
     """The open candle of every interval for one symbol."""
 
-    #: (class defaults: a book pickled in a snapshot before the cadence existed has neither)
-    update_ms = 0
-    _sec: list[int] | None = None
-
     def __init__(self, symbol: str, intervals: tuple[str, ...] = tuple(INTERVALS), offset_ms: int = 0,
                  update_ms: int = 0) -> None:
         unknown = set(intervals) - set(INTERVALS)
@@ -169,6 +165,13 @@ class CandleBook:
         #: intervals whose open candle changed since it was last given
         self._sec: list[int] | None = None
         self._touched: set[str] = set()
+
+    def __setstate__(self, state: dict) -> None:
+        """(A book pickled in a stage's snapshot before the cadence existed has none of its state.)"""
+        state.setdefault("update_ms", 0)
+        state.setdefault("_sec", None)
+        state.setdefault("_touched", set())
+        self.__dict__.update(state)
 
     def open_rows(self) -> list[tuple]:
         """The candle in progress of every interval that has one, as apply_rows gives it (not closed),
@@ -195,48 +198,17 @@ class CandleBook:
         """apply(), each candle as a plain tuple of Kline's fields in order (the KLine stage turns
         them straight into change-log fields; no record object in between)."""
         if self.update_ms:
-            return self._apply_paced(trades)
-        out: list[tuple] = []
-        touched: set[str] = set()
-        last_ts = self.last_ts
-        sec = None  # the 1-second aggregate being built: same layout as a candle
-        for t in trades:
-            ts = t.timestamp
-            if ts < last_ts:
-                ts = last_ts
-            last_ts = ts
-            price, qty, quote = t.price, t.qty, t.quote_qty
-            buy = t.taker_side == Side.BUY
-            if sec is not None and ts <= sec[_CLOSE_TIME]:
-                if price > sec[_H_]:
-                    sec[_H_] = price
-                elif price < sec[_L]:
-                    sec[_L] = price
-                sec[_C] = price
-                sec[_V] += qty
-                sec[_QV] += quote
-                sec[_N] += 1
-                if buy:
-                    sec[_TBV] += qty
-                    sec[_TBQV] += quote
-                continue
-            if sec is not None:
-                self._fold(sec, out, touched)
-            start = ts - ts % _S
-            sec = [start, start + _S - 1, price, price, price, price, qty, quote, 1, qty if buy else 0, quote if buy else 0]
-        if sec is not None:
-            self._fold(sec, out, touched)
-        self.last_ts = last_ts
-        symbol, opened = self.symbol, self._open
-        for interval in self.intervals:  # fixed order: deterministic output
-            if interval in touched:
-                out.append((symbol, interval, *opened[interval], False))
+            return self._apply_paced(trades, self.update_ms)
+        out = self._apply_paced(trades, 0)  # (closes what the trades pass, gives no open candle)
+        out += self.flush_rows()  # the touched open candles, once per batch
         return out
 
-    def _apply_paced(self, trades) -> list[tuple]:
-        """apply_rows with a cadence (module doc)."""
+    def _apply_paced(self, trades, window: int) -> list[tuple]:
+        """Fold `trades` in a second at a time (module doc, "Cadence"): the candles a trade is past
+        closed and given at once; with a `window`, the touched open candles given when a trade
+        starts a later one; the last second kept pending."""
         out: list[tuple] = []
-        last_ts, sec, window = self.last_ts, self._sec, self.update_ms
+        last_ts, sec = self.last_ts, self._sec
         for t in trades:
             ts = t.timestamp
             if ts < last_ts:
@@ -260,7 +232,7 @@ class CandleBook:
             if sec is not None:  # a later second: the one before is over
                 self._fold(sec, out, self._touched, self._open)
             self._close_before(ts, out)  # so a pending second never closes a candle
-            if ts // window != last_ts // window:
+            if window and ts // window != last_ts // window:
                 self._give_touched(out)
             last_ts = ts
             start = ts - ts % _S
@@ -269,8 +241,8 @@ class CandleBook:
         return out
 
     def flush_rows(self) -> list[tuple]:
-        """With a cadence: fold the pending second in and give every open candle changed since it
-        was last given (a clock's tick; module doc). Closes nothing. Without one: nothing to give."""
+        """Fold the pending second in and give every open candle changed since it was last given (a
+        clock's tick; module doc). Closes nothing. (Without a cadence apply_rows ends with it.)"""
         out: list[tuple] = []
         if self._sec is not None:
             self._fold(self._sec, out, self._touched, self._open)

@@ -145,6 +145,20 @@ def fields(k: Kline):
     return (k.close_time, k.open, k.high, k.low, k.close, k.volume, k.quote_volume, k.trades, k.taker_buy_volume, k.taker_buy_quote_volume)
 
 
+def assert_last_states(emitted: list[Kline], expected: dict) -> set:
+    """Every candle's last given state is `expected`'s (recompute), and a closed candle is given no
+    more; returns the closed ones' keys."""
+    latest, closed = {}, set()
+    for k in emitted:
+        key = (k.interval, k.open_time)
+        assert key not in closed, "a closed candle changed again"
+        if k.closed:
+            closed.add(key)
+        latest[key] = k
+    assert {key: fields(k) for key, k in latest.items()} == expected
+    return closed
+
+
 # gaps from 0 ms to ~40 days: many trades in one second, and jumps across weeks and months
 gaps = st.one_of(st.integers(0, 1500), st.integers(0, 4 * 3_600_000), st.integers(0, 40 * 86_400_000))
 trade_rows = st.lists(st.tuples(gaps, st.integers(1, 10**6), st.integers(1, 50), st.sampled_from(Side)), min_size=1, max_size=120)
@@ -171,15 +185,7 @@ def test_candles_equal_recomputation_from_trades(rows, batch_sizes, restore_ever
             book = twin
         check(book)
     expected = recompute(trades, tuple(INTERVALS))
-    latest = {}
-    closed = set()
-    for k in emitted:
-        key = (k.interval, k.open_time)
-        assert key not in closed, "a closed candle changed again"
-        if k.closed:
-            closed.add(key)
-        latest[key] = k
-    assert {key: fields(k) for key, k in latest.items()} == expected
+    closed = assert_last_states(emitted, expected)
     for interval in INTERVALS:  # exactly the newest candle of each interval is still open
         newest = max(t for i_, t in expected if i_ == interval)
         assert {t for i_, t in expected if i_ == interval and (i_, t) not in closed} == {newest}
@@ -263,16 +269,7 @@ def test_a_cadence_gives_the_same_candles_whatever_the_batches(rows, cuts, other
         done = b
         assert open_rows == twin.open_rows()
     # every candle's last row is its state from the definition; closed ones change no more
-    expected = recompute(trades, tuple(INTERVALS))
-    latest, closed = {}, set()
-    for row in paced:
-        k = Kline(*row)
-        key = (k.interval, k.open_time)
-        assert key not in closed, "a closed candle changed again"
-        if k.closed:
-            closed.add(key)
-        latest[key] = k
-    assert {key: fields(k) for key, k in latest.items()} == expected
+    assert_last_states([Kline(*row) for row in paced], recompute(trades, tuple(INTERVALS)))
     # at most one open state of an interval per window of trade time, beside the Ticks' and the last
     windows = len({t.timestamp // update_ms for t in trades})
     assert len([row for row in paced if not row[-1]]) <= len(INTERVALS) * (windows + len(ticks) + 1)
