@@ -8,6 +8,8 @@ and the same errors."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from ..binance import marketviews, params, queryparams
@@ -92,7 +94,8 @@ async def klines(app: web.Application, p: Params) -> list:
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     start, end = queryparams.parse_time_range(p)
     offset_ms = queryparams.parse_time_zone(p)
-    await tick(app, symbol)  # its open candles out now, so that the read sees them
+    # its open candles out now, so that the read sees them
+    await tick(app, symbol, asyncio.get_running_loop().time() + stage.ctx.settings.node.result_timeout_s)
     await read_fresh(app)
     rows = app[HISTORY].klines_in_zone(symbol, interval, offset_ms, start_time=start, end_time=end, limit=limit)
     return [marketviews.kline_row(k, stage.rules[symbol]) for k in rows]

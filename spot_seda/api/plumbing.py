@@ -274,23 +274,32 @@ async def commit(app: web.Application, command, outputs, deadline: float | None 
     app[OUTBOX].durable_up_to(durable)
 
 
-async def tick(app: web.Application, symbol: str | None = None) -> None:
+async def tick(app: web.Application, symbol: str | None = None, deadline: float | None = None) -> None:
     """Journal a Tick (model/commands.py): the open candles trades changed since the last one go out
     as they are now. Every `node.tick_ms` the node calls this without `symbol`: a Tick if a new
     order came in since the last one. Before a read of `symbol`'s klines: a Tick if that symbol's
     candles may have changed since the last one, so that the read sees them (read your own writes);
-    a Tick already on its way is waited for, and its effects published before this returns."""
+    a Tick already on its way is waited for, and its effects published before this returns. Past
+    `deadline` (loop time) -1007, as for a read whose barrier does not complete (the Tick goes on)."""
     stage = app[STAGE]
     if not stage.ctx.settings.node.candle_update_ms:
         return
-    async with app[TICKING]:
+    lock = app[TICKING]
+    try:
+        async with asyncio.timeout_at(deadline):
+            await lock.acquire()
+    except TimeoutError:
+        raise errors.timeout() from None
+    try:
         if not (stage.tick_due if symbol is None else symbol in stage.since_tick):
             return
-        await app[INTAKE].admit()
+        await app[INTAKE].admit(deadline)
         accepted, outputs = stage.tick()
         if outputs:
-            await commit(app, accepted, outputs)
+            await commit(app, accepted, outputs, deadline)
             app[OUTBOX].flush()  # published now: a read barrier after this counts it
+    finally:
+        lock.release()
 
 
 TICKING = web.AppKey("ticking", asyncio.Lock)

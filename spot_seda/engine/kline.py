@@ -269,13 +269,20 @@ class CandleBook:
         touched.clear()
 
     def close_due(self, now_ms: int) -> list[Kline]:
-        """Close every open candle whose close_time is before `now_ms` (for a stage closing on a clock)."""
+        """Close every open candle whose close_time is before `now_ms` (for a stage closing on a clock;
+        with a cadence, the pending second folded in first)."""
         out = []
+        if self._sec is not None:
+            rows: list[tuple] = []
+            self._fold(self._sec, rows, self._touched, self._open)
+            self._sec = None
+            out += [Kline(*row) for row in rows]
         for interval in self.intervals:
             c = self._open.get(interval)
             if c is not None and c[_CLOSE_TIME] < now_ms:
                 out.append(self._record(interval, c, True))
                 del self._open[interval]
+                self._touched.discard(interval)
         return out
 
     def candle(self, interval: str) -> Kline | None:

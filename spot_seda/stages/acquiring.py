@@ -305,9 +305,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             cmd = Tick(self.clock(), tuple(sorted(self.since_tick)))
         self.since_tick.difference_update(cmd.symbols)
         self.tick_due = False
-        now, clock = cmd.timestamp, EntityType.CLOCK
+        now, clock, rules = cmd.timestamp, EntityType.CLOCK, self.rules
         return cmd, [(Topic.ORDER, symbol, [ChangeLogEntry(f"tick:{symbol}", clock, Updated({"symbol": symbol}), now, 0)])
-                     for symbol in cmd.symbols]
+                     for symbol in cmd.symbols if symbol in rules]  # (a journal's Tick may name a symbol since removed)
 
     def execute(self, cmd: Command, journaled: bool = False) -> tuple[Command, list[Publish]]:
         """Apply a command without a waiter (replay): the same path as live commands. Returns the

@@ -94,7 +94,8 @@ def public_entry(e: ChangeLogEntry) -> ChangeLogEntry:
 
 def first_trade_since(firsts: dict[int, int], since: int) -> int:
     """The id of the first trade at or after `since` in `firsts` (timestamp -> the first trade id
-    at it, in time order, the recent ones), or -1 when it is older than they go back."""
+    at it, the recent ones; times never go back there, as in KLine's candles), or -1 when it is
+    older than they go back."""
     first = -1
     for ts in reversed(firsts):
         if ts < since:
@@ -200,18 +201,16 @@ class PushStage(UserDataMixin, Endpoint):
         sink = self.sink
         if type(sink) is not NullSink:
             encode = JSON.encode_entry  # the seed's JSON form (model/changelog.py)
-            raw, raw_public = changelog_stream(topic, admin=True), changelog_stream(topic, admin=False)
-            admin, public = sink.wants(raw), topic not in PRIVATE_TOPICS and sink.wants(raw_public)
-            if admin or public:
-                # (a Tick on its way to KLine is not a change of anything: the raw streams leave it out)
-                shown = [e for e in entries if e.entity_type != _CLOCK]
-            if admin:
-                for e in shown:
+            # (Ticks too, entity_type Clock: a raw stream's sequences have no gaps)
+            raw = changelog_stream(topic, admin=True)
+            if sink.wants(raw):
+                for e in entries:
                     sink.send(raw, encode(e))
-            if public:
+            raw = changelog_stream(topic, admin=False)
+            if topic not in PRIVATE_TOPICS and sink.wants(raw):
                 strip = public_entry if topic == Topic.TRADE else None
-                for e in shown:
-                    sink.send(raw_public, encode(strip(e) if strip else e))
+                for e in entries:
+                    sink.send(raw, encode(strip(e) if strip else e))
         if topic == Topic.TRADE:
             self._trades(entries)
         elif topic == Topic.ORDER:
@@ -245,8 +244,11 @@ class PushStage(UserDataMixin, Endpoint):
                 _Fill(price, qty, quote, Side.SELL if f["buyer_is_maker"] else Side.BUY, ts))
             last_ids[symbol] = f["trade_id"]
             firsts = self.first_trade_at[symbol]
-            if ts not in firsts:
-                firsts[ts] = f["trade_id"]
+            at = ts
+            if firsts and at < (newest := next(reversed(firsts))):
+                at = newest  # (a clock step back: KLine counts the trade at the newest time too)
+            if at not in firsts:
+                firsts[at] = f["trade_id"]
                 if len(firsts) > FIRSTS_KEPT:  # only the candles being built need it: keep the recent ones
                     del firsts[next(iter(firsts))]
             touched[symbol] = ts

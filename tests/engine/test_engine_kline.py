@@ -294,6 +294,16 @@ def test_a_cadence_gives_open_candles_once_a_window_and_closed_ones_at_once():
     assert book.flush_rows() == []  # nothing changed since
 
 
+def test_close_due_with_a_cadence_folds_the_pending_second_first():
+    book = CandleBook("BTCUSDT", update_ms=1000)
+    t0 = ms(2024, 3, 5, 10)
+    book.apply_rows([trade(t0, 100), trade(t0 + 10, 120)])
+    closed = book.close_due(t0 + 3_600_000)  # past the 1s, 1m ... 30m and 1h candles
+    assert {k.interval for k in closed} >= {"1s", "1m", "1h"} and all(k.trades == 2 and k.high == 120 for k in closed)
+    assert book.flush_rows() == [r for r in book.open_rows()]  # the ones left open, and no closed one again
+    book.check_invariants()
+
+
 def test_a_snapshot_without_a_cadence_reads_as_before():
     book = CandleBook("BTCUSDT")
     book.apply([trade(ms(2024, 3, 5, 10), 100)])

@@ -108,8 +108,14 @@ def test_every_market_stream_shows_what_rest_shows(node):
             assert as_rest == [{k: t[k] for k in ("id", "price", "qty", "time", "isBuyerMaker")} for t in trades]
             assert raw == by["btcusdt@trade"]
             assert [t["a"] for t in by["btcusdt@aggTrade"]] == [t["id"] for t in trades]
-            assert len(by["changelog@TradeChangeLog"]) == len(trades)
-            assert {e["entity_id"] for e in by["changelog@TradeChangeLog"]} == {f"{SYMBOL}:{t['id']}" for t in trades}
+            # (the raw change log also carries the Ticks on their way to KLine, entity_type Clock: its
+            # sequences have no gaps)
+            raw_log = by["changelog@TradeChangeLog"]
+            assert [e["sequence"] for e in raw_log] == list(range(raw_log[0]["sequence"], raw_log[0]["sequence"] + len(raw_log)))
+            raw_trades = [e for e in raw_log if e["entity_type"] == "SpotTrade"]
+            assert {e["entity_type"] for e in raw_log} <= {"SpotTrade", "Clock"}
+            assert len(raw_trades) == len(trades)
+            assert {e["entity_id"] for e in raw_trades} == {f"{SYMBOL}:{t['id']}" for t in trades}
             # klines: the last event of each candle equals the REST row
             status, rows = await a.public("/api/v3/klines", symbol=SYMBOL, interval="1m")
             last = {}

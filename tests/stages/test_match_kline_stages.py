@@ -191,3 +191,19 @@ def test_a_cadence_leaves_the_same_candles_with_far_fewer_entries(tmp_path):
     for (symbol, interval), rows in candles1.items():
         for row in rows:
             assert last[f"{symbol}:{interval}:{row['open_time']}"] == row
+
+
+def test_a_journaled_tick_names_only_the_symbols_still_configured(tmp_path):
+    """A journal's Tick may name a symbol the configuration has since dropped: replayed, it goes to
+    the symbols there are (Match would refuse a command for an unknown symbol)."""
+    from spot_seda.model.commands import Tick
+
+    pipeline = InprocPipeline(settings_from(""), tmp_path / "run")
+    acquiring = pipeline.stage("acquiring-0")
+    accepted, outputs = acquiring.execute(Tick(T0, ("BTCUSDT", "DOGEUSDT", "ETHUSDT")), journaled=True)
+    assert accepted.symbols == ("BTCUSDT", "DOGEUSDT", "ETHUSDT")  # (the journal keeps what it holds)
+    assert [(topic, key, [e.entity_type for e in es]) for topic, key, es in outputs] == \
+        [(Topic.ORDER, "BTCUSDT", [EntityType.CLOCK]), (Topic.ORDER, "ETHUSDT", [EntityType.CLOCK])]
+    pipeline.runners["acquiring-0"].publish(outputs)
+    pipeline.pump()  # Match passes both on; nothing refused
+    pipeline.stop()

@@ -128,3 +128,20 @@ def test_a_candle_subscriber_who_comes_late_gets_the_next_update_with_its_first_
     push.apply("KLineChangeLog", [kline(minute, trades=3, ts=T0 + 2000)])
     events = sink.got["btcusdt@kline_1m"]
     assert [(e["k"]["f"], e["k"]["L"], e["k"]["n"]) for e in events] == [(7, 9, 3)]
+
+
+def test_a_candles_first_trade_is_found_after_a_clock_step_back(tmp_path):
+    """KLine gives a candle up to a Tick after its first trade, and Push finds that trade by the
+    candle's open time. A trade whose time went back is counted at the newest time, as KLine counts
+    it, so the candle opened before it still finds its first trade."""
+    from spot_seda.model.changelog import created
+    from spot_seda.model.enums import Topic
+    from tests.stages.entries import clock, kline, trade
+
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    push = InprocPipeline(settings).stage("push-0")
+    minute = 1_767_225_660_000  # a whole minute
+    push.apply(Topic.TRADE, [trade(1, ts=minute - 100), trade(2, ts=minute + 100), trade(3, ts=minute - 50),
+                             clock(ts=minute + 900)])
+    push.apply(Topic.KLINE, [kline(minute, 2, change=created, ts=minute + 900)])
+    assert push.candle_first["BTCUSDT", "1m"] == (minute, 2)
