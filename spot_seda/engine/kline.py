@@ -244,12 +244,15 @@ class CandleBook:
         """Fold the pending second in and give every open candle changed since it was last given (a
         clock's tick; module doc). Closes nothing. (Without a cadence apply_rows ends with it.)"""
         out: list[tuple] = []
-        if self._sec is not None:
-            self._fold(self._sec, out, self._touched, self._open)
-            self._sec = None
+        self._fold_pending(out)
         if self._touched:
             self._give_touched(out)
         return out
+
+    def _fold_pending(self, out: list[tuple]) -> None:
+        if self._sec is not None:
+            self._fold(self._sec, out, self._touched, self._open)
+            self._sec = None
 
     def _close_before(self, ts: int, out: list[tuple]) -> None:
         """Close (and give) every open candle a trade at `ts` is past."""
@@ -271,12 +274,9 @@ class CandleBook:
     def close_due(self, now_ms: int) -> list[Kline]:
         """Close every open candle whose close_time is before `now_ms` (for a stage closing on a clock;
         with a cadence, the pending second folded in first)."""
-        out = []
-        if self._sec is not None:
-            rows: list[tuple] = []
-            self._fold(self._sec, rows, self._touched, self._open)
-            self._sec = None
-            out += [Kline(*row) for row in rows]
+        rows: list[tuple] = []
+        self._fold_pending(rows)
+        out = [Kline(*row) for row in rows]
         for interval in self.intervals:
             c = self._open.get(interval)
             if c is not None and c[_CLOSE_TIME] < now_ms:
@@ -347,12 +347,10 @@ class CandleBook:
 
     # ---------------------------------------------------------------- internals
 
-    def _fold(self, sec: list[int], out: list[tuple], touched: set[str], opened: dict | None = None) -> None:
-        """Merge a 1-second aggregate into every interval's open candle (of `opened`, default the
-        book's), closing the ones it passes."""
+    def _fold(self, sec: list[int], out: list[tuple], touched: set[str], opened: dict[str, list[int]]) -> None:
+        """Merge a 1-second aggregate into every interval's open candle of `opened` (the book's, or a
+        copy), closing the ones it passes."""
         ts = sec[_OPEN_TIME]
-        if opened is None:
-            opened = self._open
         for interval in self.intervals:
             c = opened.get(interval)
             if c is not None and ts <= c[_CLOSE_TIME]:

@@ -65,10 +65,9 @@ class KLineStage(Operator):
         super().restore_state(state)
         every = self.ctx.settings.node.candle_update_ms
         for book in self.books.values():  # a snapshot from before the cadence, or under another one
-            if vars(book).get("update_ms") != every:
-                if vars(book).get("update_ms"):
-                    book.flush_rows()  # (its pending second folded in; what it would give is lost)
-                book.update_ms, book._sec, book._touched = every, None, set()
+            if book.update_ms != every:
+                book.flush_rows()  # (what is pending folded in; what it would give is lost)
+                book.update_ms = every
 
     def replay_end(self, end: dict) -> None:
         for book in self.books.values():

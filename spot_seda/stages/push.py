@@ -244,11 +244,10 @@ class PushStage(UserDataMixin, Endpoint):
                 _Fill(price, qty, quote, Side.SELL if f["buyer_is_maker"] else Side.BUY, ts))
             last_ids[symbol] = f["trade_id"]
             firsts = self.first_trade_at[symbol]
-            at = ts
-            if firsts and at < (newest := next(reversed(firsts))):
-                at = newest  # (a clock step back: KLine counts the trade at the newest time too)
-            if at not in firsts:
-                firsts[at] = f["trade_id"]
+            # (a trade older than the newest counts at the newest time, as in KLine's candles: that
+            # time is there already)
+            if ts not in firsts and not (firsts and ts < next(reversed(firsts))):
+                firsts[ts] = f["trade_id"]
                 if len(firsts) > FIRSTS_KEPT:  # only the candles being built need it: keep the recent ones
                     del firsts[next(iter(firsts))]
             touched[symbol] = ts
