@@ -124,6 +124,16 @@ ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_
     contingency_type = excluded.contingency_type, trailing_delta = excluded.trailing_delta
 WHERE orders.time IS NULL
 """
+# A new order whose reports came in the same batch, and no row yet: one row, as INSERT_ORDER and then
+# each UPDATE_ORDER would leave it (writer.py, HistoryWriter._fewer_order_rows)
+INSERT_ORDER_STATE = f"""
+INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price,
+                    order_list_id, list_client_order_id, contingency_type, trailing_delta, prevented_qty,
+                    working_time, reason)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+#: the statuses that end an order (UPDATE_ORDER's third key)
+FINAL_STATUSES = frozenset(s.name for s in OrderStatus if s.is_final)
 # Updated: applies only when not older than the row, so a late or replayed update never undoes one.
 # It sets no indexed column (symbol, account, client_order_id): SQLite rewrites the entries of every
 # index whose columns an UPDATE sets, changed or not, which doubled its cost (24 -> 11 µs per row,

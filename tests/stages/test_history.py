@@ -486,6 +486,85 @@ def test_a_batch_leaves_what_its_entries_one_by_one_leave(tmp_path, seed):
     assert dump(tmp_path / "one.sqlite") == dump(tmp_path / "batched.sqlite")
 
 
+def _order_entries(rng: random.Random, count: int) -> list[ChangeLogEntry]:
+    """Random order entries of a few orders, as Persist may be sent them: creations (some twice,
+    some after their reports), reports in and out of order, stale, repeated and equal-keyed ones,
+    with and without working_time, reason, prevented_qty, symbol and account; amends and trailing
+    starts. As the two producers can interleave: a report is never older than its order's creation,
+    an amend (a later command) comes after the creation, a trailing start after a report."""
+    out = []
+    rising = rng.random() < 0.5  # (half the sessions: each order's reports go forward, as Match sends them)
+    last: dict[int, tuple[int, int]] = {}
+    reported = set()  # (a trailing start follows the order's first report in Match's stream)
+    made = set()  # (an amend is a later command's: its order's creation has come)
+    for _ in range(count):
+        oid = rng.randint(1, 6)
+        ts = T0 + rng.randint(0, 6)
+        r = rng.random()
+        if r < 0.2 and oid < 6:  # (order 6's creation never comes: its rows stay stubs)
+            out.append(order_new(oid, ts=T0, account=1 + oid % 2))  # (reports are never older than it)
+            made.add(oid)
+        elif r < 0.27 and oid in reported:
+            out.append(updated(str(oid), EntityType.ORDER, ts, 0, trailing_time=ts, account=1 + oid % 2,
+                               symbol="BTCUSDT"))
+        else:
+            extra = {}
+            if rng.random() < 0.3:
+                extra["working_time"] = T0 + rng.randint(0, 3)
+            if rng.random() < 0.3:
+                extra["reason"] = rng.choice(["canceled", "ioc_leftover", "stp"])
+            if rng.random() < 0.2:
+                extra["prevented_qty"] = rng.randint(0, 3) * 1000
+            if rng.random() < 0.1 and oid in made:
+                extra.update(amended=True, qty=rng.randint(1, 5) * 10_000, client_order_id=f"a{rng.randint(0, 9)}")
+            keys = {} if rng.random() < 0.15 else {"account": 1 + oid % 2, "symbol": "BTCUSDT"}
+            reported.add(oid)
+            executed = rng.randint(0, 4) * 1000
+            if rising:
+                ts, executed = last[oid] = (max(ts, last.get(oid, (T0, 0))[0]), max(executed, last.get(oid, (T0, 0))[1]))
+            out.append(updated(str(oid), EntityType.ORDER, ts, 0, status=rng.choice(
+                ["NEW", "PARTIALLY_FILLED", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED"]),
+                executed_qty=executed, cum_quote_qty=executed * 7, **keys, **extra))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_order_rows_from_a_batch_are_those_of_its_entries_one_by_one(tmp_path, seed):
+    """Persist writes an order's creation and its reports of one batch as few rows as it can (one
+    insert, or one update): the rows must be exactly those that applying every entry in its own
+    batch leaves, whatever came before (rows already stored, stubs, newer states)."""
+    rng = random.Random(seed)
+    entries = _order_entries(rng, rng.randint(5, 60))
+    one, batched = History(tmp_path / "one.sqlite"), History(tmp_path / "batched.sqlite")
+    try:
+        first = rng.randint(0, len(entries) // 2)
+        for e in entries[:first]:  # stored before
+            one.apply([e])
+            batched.apply([e])
+        rest = entries[first:]
+        for e in rest:
+            one.apply([e])
+        cuts = sorted(rng.sample(range(len(rest) + 1), min(len(rest) + 1, rng.randint(1, 3))))
+        for a, b in zip([0, *cuts], [*cuts, len(rest)]):
+            batched.apply(rest[a:b])
+    finally:
+        one.close()
+        batched.close()
+    assert dump(tmp_path / "one.sqlite") == dump(tmp_path / "batched.sqlite")
+
+
+def test_reports_merged_into_one_row_keep_the_symbol_and_account_an_earlier_one_carried(tmp_path):
+    """A stub made from a batch's reports of an order not created yet: its symbol and account come
+    from whichever report carried them, as when each report is written on its own."""
+    first = updated("6", EntityType.ORDER, T0, 0, status="NEW", executed_qty=0, cum_quote_qty=0, account=1,
+                    symbol="BTCUSDT")
+    later = updated("6", EntityType.ORDER, T0 + 1, 0, status="PARTIALLY_FILLED", executed_qty=1000, cum_quote_qty=7000)
+    one, batched = History(tmp_path / "one.sqlite"), History(tmp_path / "batched.sqlite")
+    one.apply([first]), one.apply([later]), batched.apply([first, later])
+    one.close(), batched.close()
+    assert dump(tmp_path / "one.sqlite") == dump(tmp_path / "batched.sqlite")
+
+
 def test_persist_makes_its_history_durable_when_a_snapshot_marker_passes(tmp_path, monkeypatch):
     from spot_seda.runtime.inproc import InprocPipeline
     from spot_seda.runtime.replay import apply_commands
