@@ -132,8 +132,6 @@ INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quot
                     working_time, reason)
 VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-#: the statuses that end an order (UPDATE_ORDER's third key)
-FINAL_STATUSES = frozenset(s.name for s in OrderStatus if s.is_final)
 # Updated: applies only when not older than the row, so a late or replayed update never undoes one.
 # It sets no indexed column (symbol, account, client_order_id): SQLite rewrites the entries of every
 # index whose columns an UPDATE sets, changed or not, which doubled its cost (24 -> 11 µs per row,

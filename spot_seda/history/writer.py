@@ -10,11 +10,10 @@ import sqlite3
 from ..bus.base import partition_for
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS, ORDER_CREATED
-from ..model.enums import EntityType, Topic
-from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, FILL_ORDER_KEYS, FINAL_STATUSES, HistoryError,
-                     INSERT_BALANCE, INSERT_ORDER, INSERT_ORDER_STATE, INSERT_TRADE, kline_fields, latest_klines,
-                     order_created, ReplayEnd, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER,
-                     UPSERT_KLINE, UPSERT_PROGRESS)
+from ..model.enums import FINAL_STATUSES, EntityType, Topic
+from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
+                     INSERT_ORDER, INSERT_ORDER_STATE, INSERT_TRADE, kline_fields, latest_klines, order_created,
+                     ReplayEnd, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER, UPSERT_KLINE, UPSERT_PROGRESS)
 
 
 #: positions in an INSERT_ORDER row (apply): the Created fields (status last), then these
