@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from operator import itemgetter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,10 +36,11 @@ import msgspec
 
 from ..engine.avgprice import AvgPrice
 from ..engine.depthview import DepthView
-from ..engine.ledger import BalanceChange, Ledger, order_hold
+from ..engine.ledger import Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Tick, Transfer
+from ..model.entities import BALANCE_FIELDS
 from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF,
                            EntityType, OrderStatus, OrderType, Side, Topic)
 from ..model.orders import Order, Refused, upgraded
@@ -52,6 +54,8 @@ FEE_ACCOUNT = 0
 _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
 _NEW, _BUY, _SELL, _MARKET = OrderStatus.NEW, Side.BUY, Side.SELL, OrderType.MARKET
 _CLOCK = EntityType.CLOCK
+#: a SpotBalance entry's fields as Ledger.apply_rows takes them (BALANCE_FIELDS is that order)
+_BALANCE_ROW = itemgetter(*BALANCE_FIELDS)
 #: Match's answer to a waiting caller: the order as of the answer, or why nothing changed
 Answer = Order | Refused
 
@@ -331,14 +335,12 @@ class AcquiringStage(OrderListsMixin, Endpoint):
 
     def apply(self, topic: str, entries: list[ChangeLogEntry]) -> None:
         if topic == Topic.BALANCE:
-            # (without the writer's view: available/frozen 0, unused by Ledger.apply)
-            changes = [BalanceChange(f["account"], f["asset"], f["available_delta"], f["frozen_delta"], 0, 0,
-                                     f["reason"], f["ref"]) for f in [e.field_dict() for e in entries]]
-            self.ledger.apply(changes)
+            rows = [_BALANCE_ROW(e.field_dict()) for e in entries]  # (account, asset, deltas, reason, ref)
+            self.ledger.apply_rows(rows)
             if self.settling:
-                for c in changes:
-                    if c.reason in ("release", "reduce") and c.ref in self.settling:
-                        waiter, order = self.settling.pop(c.ref)
+                for row in rows:
+                    if row[4] in ("release", "reduce") and row[5] in self.settling:
+                        waiter, order = self.settling.pop(row[5])
                         waiter.callback(order, waiter.fills or [])
         elif topic == Topic.TRADE:
             waiters = self.waiters

@@ -14,6 +14,8 @@ from pathlib import Path
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, Callable
 
+import msgspec
+
 from ..bus.base import Consumer, partition_for
 from ..model.changelog import Batch, ChangeLogEntry, Updated
 from ..model.enums import EntityType
@@ -169,6 +171,9 @@ class Endpoint(Stage):
         return []
 
 
+_set = msgspec.structs.force_setattr  # (Sequencer.stamp)
+
+
 class Sequencer:
     """Stamps contiguous sequence numbers per (topic, partition) on one producer's output, in the
     order it is published: the one place that sees the final order, so the numbers are gap-free by
@@ -188,7 +193,11 @@ class Sequencer:
         out = []
         append = out.append
         for e in entries:
-            append(ChangeLogEntry(e.entity_id, e.entity_type, e.change_type, e.timestamp, seq))
+            if e.sequence:  # an entry published before (passed on): a copy, the original stays as it was
+                e = ChangeLogEntry(e.entity_id, e.entity_type, e.change_type, e.timestamp, seq)
+            else:  # one the stage has just made (sequence 0): numbered in place (no copy per entry)
+                _set(e, "sequence", seq)
+            append(e)
             seq += 1
         return out
 

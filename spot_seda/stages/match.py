@@ -36,7 +36,8 @@ from ..engine.records import CancelRejected, OrderReport, Trade, TrailingStarted
 from ..engine.results import REASONS, ResultCode
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import trade_id_of
-from ..model.enums import STOP_TYPES, EntityType, OrderStatus, OrderType, SelfTradePrevention, Side, TimeInForce, Topic
+from ..model.enums import (ORDER_TYPE_OF, SIDE_OF, STOP_TYPES, STP_OF, TIME_IN_FORCE_OF, EntityType, OrderStatus,
+                           Side, Topic)
 from ..model.reasons import Reason
 from .base import Publish, Operator
 
@@ -46,10 +47,10 @@ ORDER, TRADE, CLOCK = EntityType.ORDER, EntityType.TRADE, EntityType.CLOCK
 
 def _place_args(order_id: int, fields: dict, ts: int) -> tuple:
     """A new order's Created fields as OrderBook.place()'s arguments."""
-    return (order_id, fields["account"], Side[fields["side"]], OrderType[fields["type"]],
-            TimeInForce[fields["time_in_force"]], fields["price"], fields["qty"], fields["quote_qty"],
-            fields["client_order_id"], SelfTradePrevention[fields["stp"]], ts, fields.get("stop_price", 0),
-            fields.get("trailing_delta", 0))
+    return (order_id, fields["account"], SIDE_OF[fields["side"]], ORDER_TYPE_OF[fields["type"]],
+            TIME_IN_FORCE_OF[fields["time_in_force"]], fields["price"], fields["qty"], fields["quote_qty"],
+            fields["client_order_id"], STP_OF[fields["stp"]], ts, fields.get("stop_price", 0),
+            fields.get("trailing_delta", 0))  # (the enums' own Enum[name] is a Python-level call each)
 
 
 def _restriction_met(order, restriction: str) -> bool:
