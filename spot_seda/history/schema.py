@@ -14,7 +14,12 @@ rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also
 - klines(symbol, interval, open_time) PK, the SpotKLine fields.
 - balance_changes(id, the SpotBalance fields, time, sequence); an account's balances are the sums of
   its rows' deltas, summed when asked (no running table: a trigger on every insert cost Persist
-  more than any query of balances, which no API serves, saves).
+  more than any query of balances, which no API serves, saves). No index by account either: every
+  insert put a row at a random account's page of it (3.2 of Persist's 29 µs per command at 60,000
+  commands, and more as the table grows; BENCHMARKS.md, "Pipeline", eleventh session), for queries
+  no API makes (the node's balances are Acquiring's ledger). An operator who wants an account's
+  balance history often can add one: CREATE INDEX ... ON balance_changes (account, id); a file that
+  has the old one loses it when it is opened for writing.
 - progress(topic, partition, producer) PK, sequence: the last entry written from each input stream,
   committed with the rows; meta('layout') says under which partitions and instances it was counted.
 Idempotence: replaying any entry changes nothing (recovery replays the journal through Persist,
@@ -89,7 +94,8 @@ CREATE TABLE IF NOT EXISTS balance_changes (
     sequence INTEGER NOT NULL,
     UNIQUE (sequence, account, asset, reason, ref, time)
 ) STRICT;
-CREATE INDEX IF NOT EXISTS balance_changes_by_account ON balance_changes (account, id);
+-- (no index by account: see the module docstring; a file made before loses its old one)
+DROP INDEX IF EXISTS balance_changes_by_account;
 -- how far Persist has written each input stream (topic, partition, producer): the last sequence,
 -- committed with the rows, so a recovery need not send what is already here again
 CREATE TABLE IF NOT EXISTS progress (

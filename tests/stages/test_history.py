@@ -107,6 +107,24 @@ def test_a_file_with_running_balance_totals_loses_them_and_still_sums(tmp_path):
     assert "balances" not in names and "balance_running" not in names
 
 
+def test_a_file_with_the_balance_index_by_account_loses_it_and_still_sums(tmp_path):
+    """The index by account cost Persist a random page per balance row for queries no API makes:
+    a file made with it loses it when opened for writing; an account's balances are the same sums."""
+    path = tmp_path / "old.sqlite"
+    with History(path) as h:
+        h.apply([balance(1, "BTC", 100), balance(2, "BTC", 7), balance(1, "BTC", -30, 30, reason="freeze", ref="7")])
+    db = sqlite3.connect(path)
+    db.execute("CREATE INDEX balance_changes_by_account ON balance_changes (account, id)")
+    db.close()
+    with History(path) as h:
+        h.apply([balance(1, "USDT", 5)])
+        assert h.balances(1) == {"BTC": (70, 30), "USDT": (5, 0)} and h.balances(2) == {"BTC": (7, 0)}
+    db = sqlite3.connect(path)
+    indexes = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    db.close()
+    assert "balance_changes_by_account" not in indexes
+
+
 def test_an_order_row_does_not_depend_on_whether_its_report_came_before_its_creation(tmp_path):
     """Acquiring's Created entry and Match's report are two producers' entries: Persist may see either
     first (seen once as a live history differing from its replay in prevented_qty, NULL against 0)."""
