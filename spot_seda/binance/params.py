@@ -41,8 +41,6 @@ from .errors import ApiError
 MAX_DECIMAL_CHARS = 64
 MAX_CLIENT_ORDER_ID = 36
 
-#: digits, optionally a dot and more digits: decimal_units reads these without Decimal
-_PLAIN_DECIMAL = re.compile(r"([0-9]{1,20})(?:\.([0-9]{0,40}))?")
 _DECIMAL = re.compile(r"\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SYMBOL = re.compile(r"[A-Z0-9\-_.]{1,20}")
 CLIENT_ORDER_ID = re.compile(r"[a-zA-Z0-9\-_]{1,36}")
@@ -53,8 +51,8 @@ CLIENT_ORDER_ID = re.compile(r"[a-zA-Z0-9\-_]{1,36}")
 
 def text_param(params: Mapping[str, str], name: str) -> str | None:
     value = params.get(name)
-    if value is None:
-        return None
+    if type(value) is str or value is None:
+        return value
     if not isinstance(value, str):  # a JSON body's number or bool turned into params by a caller
         raise errors.illegal_chars(name)
     return value
@@ -102,10 +100,13 @@ def decimal_units(text: str, name: str, decimals: int = ASSET_DECIMALS, *, too_l
     What clients send almost always ("0.00120000", "30000.5") is read with integer arithmetic
     alone; any other form (exponent, sign, leading dot, very long) takes the general path through
     Decimal, which gives the same answer for the plain forms too (tests/api/test_params.py)."""
-    plain = _PLAIN_DECIMAL.fullmatch(text)
-    if plain is None:
+    # the plain form, 1-20 ASCII digits and optionally a dot and up to 40 more, told by str methods
+    # in C (a regular expression and its groups took twice as long)
+    whole, _dot, frac = text.partition(".")
+    if not (text.isascii() and 0 < len(whole) <= 20 and whole.isdigit() and len(frac) <= 40
+            and (frac.isdigit() or not frac)):
         return general_decimal_units(text, name, decimals, too_large=too_large)
-    whole, frac = plain.group(1), (plain.group(2) or "").rstrip("0")
+    frac = frac.rstrip("0")
     if len(frac) > decimals:
         raise errors.too_much_precision(name)
     units = int(whole) * 10**decimals + (int(frac) * 10 ** (decimals - len(frac)) if frac else 0)

@@ -495,6 +495,22 @@ def test_plain_decimals_read_by_integer_arithmetic_agree_with_the_general_path(w
     assert outcome(decimal_units) == outcome(general_decimal_units)
 
 
+@given(text=st.text(alphabet="0123456789..٣²١+-eE _", max_size=30), decimals=st.sampled_from([0, 2, 8]))
+@settings(max_examples=600, deadline=None)
+def test_the_fast_path_takes_only_ascii_digits_and_one_dot(text, decimals):
+    """Near misses of the plain form (other scripts' digits, signs, blanks, two dots, exponents)
+    get what the Decimal path gives them: the same units, or the same Binance error."""
+    from spot_seda.binance.params import decimal_units, general_decimal_units
+
+    def outcome(parse):
+        try:
+            return parse(text, "quantity", decimals)
+        except ApiError as exc:
+            return (exc.code, exc.msg)
+
+    assert outcome(decimal_units) == outcome(general_decimal_units)
+
+
 # ------------------------------------------------------- issue 14: no order parameter dropped
 
 
