@@ -32,6 +32,7 @@ from aiohttp import web
 
 from ..model.reasons import Reason
 from ..binance import errors
+from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.api")
 
@@ -155,7 +156,7 @@ def admission_middleware(settle_body):
         if why is not None:
             gate.note_shed((request.method, request.path) in ORDER_ROUTES, why)
             err = errors.refusal(Reason.OVERLOADED)
-            resp = web.json_response(err.body(), status=err.status)
+            resp = json_answer(err.body(), status=err.status)
             await settle_body(request, resp)
             return resp
         if request.path in LONG_LIVED:  # a connection, not a request: its requests count one by one

@@ -30,6 +30,7 @@ from .admission import deadline_of
 from . import orderlists, trading
 from .plumbing import INTAKE, STAGE, commit, now_ms, signed
 from .ratelimit import count_order
+from .jsonbody import json_answer
 
 # ------------------------------------------------------------------------------ order/test
 
@@ -176,7 +177,7 @@ def _rest(operation, counts: bool = False, orders: int = 0):
         for _ in range(orders):
             count_order(request, account_id)
         extra = {"count": lambda: count_order(request, account_id)} if counts else {}
-        return web.json_response(await operation(request.app, account_id, p, deadline_of(request), **extra))
+        return json_answer(await operation(request.app, account_id, p, deadline_of(request), **extra))
 
     handler.__name__ = handler.__qualname__ = operation.__name__
     return handler

@@ -35,6 +35,7 @@ from aiohttp import web
 from ..runtime.metrics import open_from_manifest
 from ..topology import instances_of, stage_specs
 from .plumbing import STAGE
+from .jsonbody import json_answer
 
 #: seconds between samples, and how many seconds of them are kept
 INTERVAL_S = 1.0
@@ -272,7 +273,7 @@ async def pipeline(request: web.Request) -> web.Response:
     sampler.touch()
     if first and not sampler.samples:
         sampler.sample()  # a first sample now: the next one, a second later, makes the first point
-    resp = web.json_response(sampler.document(since))
+    resp = json_answer(sampler.document(since))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -25,6 +25,7 @@ from ..stages.acquiring import AcquiringStage
 from ..binance import auth, errors
 from ..binance.errors import ApiError
 from .intake import Intake
+from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.api")
 
@@ -57,10 +58,10 @@ async def _answer(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        return json_answer(exc.body(), status=exc.status)
     except CommandError as exc:
         err = errors.refusal(exc.reason)
-        return web.json_response(err.body(), status=err.status)
+        return json_answer(err.body(), status=err.status)
     except web.HTTPRequestEntityTooLarge:
         err = errors.body_too_large(request.app[STAGE].ctx.settings.node.max_body_bytes)
     except web.HTTPNotFound:
@@ -72,7 +73,7 @@ async def _answer(request: web.Request, handler) -> web.StreamResponse:
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
         err = errors.unknown()
-    return web.json_response(err.body(), status=err.status)
+    return json_answer(err.body(), status=err.status)
 
 
 async def settle_body(request: web.Request, resp: web.StreamResponse) -> None:
@@ -108,7 +109,7 @@ def _parser_error(self, request, status: int = 500, exc: BaseException | None = 
         err = errors.unknown()
     if request.writer.output_size > 0:  # as aiohttp: part of an answer went out, nothing can follow
         raise ConnectionError("Response is sent already, cannot send another response with the error message")
-    resp = web.json_response(err.body(), status=err.status)
+    resp = json_answer(err.body(), status=err.status)
     resp.force_close()
     return resp
 

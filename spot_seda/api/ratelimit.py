@@ -45,6 +45,7 @@ from functools import lru_cache
 from aiohttp import web
 
 from ..binance import errors
+from .jsonbody import json_answer
 
 #: ms per interval unit, and the letter of the unit in the header names (Binance's)
 UNIT_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
@@ -397,7 +398,7 @@ def ratelimit_middleware(settle_body):
             weight = weight(request.query)
         counters, refusal, retry_after = limiter.charge(client_key(request.remote), weight, time.time_ns() // 1_000_000)
         if refusal is not None:
-            resp = web.json_response(refusal.body(), status=refusal.status)
+            resp = json_answer(refusal.body(), status=refusal.status)
             resp.headers["Retry-After"] = str(retry_after)
             for name, value in limiter.weight_headers(counters):
                 resp.headers[name] = value

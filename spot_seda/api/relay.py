@@ -38,6 +38,7 @@ from aiohttp import WSMsgType, web
 from ..binance import errors
 from ..stages.pushuser import user_stream
 from .fanout import Client, Hub, text_frame
+from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -82,7 +83,7 @@ async def serve_relay(request: web.Request, hub: Hub, data_dir: Path) -> web.Str
     presented = request.headers.get(TOKEN_HEADER, "")
     if not hmac.compare_digest(presented.encode(), relay_token(data_dir).encode()):
         err = errors.rejected_api_key()
-        return web.json_response(err.body(), status=401)
+        return json_answer(err.body(), status=401)
     ws = web.WebSocketResponse(heartbeat=20.0, compress=False, max_msg_size=1 << 20)
     await ws.prepare(request)
     client = Client(ws, request.transport, combined=False)

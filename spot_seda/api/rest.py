@@ -43,6 +43,7 @@ from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READ
 from .ratelimit import LIMITER, RateLimiter, count_order, ratelimit_middleware
 from .readbarrier import ReadBarrier
 from .relay import push_url
+from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.api")
 
@@ -57,7 +58,7 @@ def public(operation):
 
     async def handler(request: web.Request) -> web.Response:
         p, _, _ = await request_params(request)
-        return web.json_response(await operation(request.app, p))
+        return json_answer(await operation(request.app, p))
 
     handler.__name__ = handler.__qualname__ = operation.__name__
     return handler
@@ -71,7 +72,7 @@ def private(operation, order: bool = False):
         account_id, p = await signed(request)
         if order:
             count_order(request, account_id)  # ORDERS per account (ratelimit.py): 429 / -1015 past a limit
-        return web.json_response(await operation(request.app, account_id, p, deadline_of(request)))
+        return json_answer(await operation(request.app, account_id, p, deadline_of(request)))
 
     handler.__name__ = handler.__qualname__ = operation.__name__
     return handler
@@ -82,7 +83,7 @@ async def seed_order(request: web.Request) -> web.Response:
     (the signature covers the query string; the JSON body's fields become order parameters)."""
     account_id, p = await signed_json(request)
     count_order(request, account_id)
-    return web.json_response(await trading.place_order(request.app, account_id, p, deadline_of(request)))
+    return json_answer(await trading.place_order(request.app, account_id, p, deadline_of(request)))
 
 
 #: the seed endpoint's JSON fields (v3 parameter names; clientOrderId as the seed spells it)
@@ -143,7 +144,7 @@ async def admin_create_account(request: web.Request) -> web.Response:
     answer = {"accountId": account.account_id, "apiKey": account.api_key}
     if account.key_type == auth.HMAC:
         answer["secretKey"] = account.secret_key
-    return web.json_response(answer | {"keyType": account.key_type})
+    return json_answer(answer | {"keyType": account.key_type})
 
 
 async def admin_transfer(request: web.Request, deposit: bool) -> web.Response:
@@ -167,7 +168,7 @@ async def admin_transfer(request: web.Request, deposit: bool) -> web.Response:
     accepted, outputs = stage.transfer(Transfer(account_id, asset, amount if deposit else -amount, 0))
     await commit(request.app, accepted, outputs, deadline)
     available, frozen = stage.ledger.balance(account_id, asset)
-    return web.json_response(views.balance_json(asset, available, frozen))
+    return json_answer(views.balance_json(asset, available, frozen))
 
 
 async def admin_deposit(request: web.Request) -> web.Response:
@@ -186,7 +187,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(ROUTES))
+    return json_answer(openapi_document(ROUTES))
 
 
 # ------------------------------------------------------- user data stream listen keys (Push)
@@ -225,7 +226,7 @@ async def create_listen_key(request: web.Request) -> web.Response:
     account = authenticate_key(request)
     key = _listen_keys(request).create(account.account_id)
     await _tell_cluster(request, key)
-    return web.json_response(views.listen_key_json(key))
+    return json_answer(views.listen_key_json(key))
 
 
 async def keepalive_listen_key(request: web.Request) -> web.Response:
@@ -233,14 +234,14 @@ async def keepalive_listen_key(request: web.Request) -> web.Response:
     if not _listen_keys(request).keepalive(key):
         raise errors.invalid_listen_key()
     await _tell_cluster(request, key)
-    return web.json_response({})
+    return json_answer({})
 
 
 async def close_listen_key(request: web.Request) -> web.Response:
     key = await _own_listen_key(request)
     _listen_keys(request).close(key)
     await _tell_cluster(request, key)
-    return web.json_response({})
+    return json_answer({})
 
 
 # ------------------------------------------------------------------------------- routes

@@ -39,6 +39,7 @@ from .fanout import GOING_AWAY, Client, Hub, text_frame
 from .plumbing import json_parser_errors
 from .relay import INTERNAL_PATH, serve_relay
 from .wsproto import ACCOUNTS, FOLLOWER, HUB, KEYS, NOTICES, STAGE, combined_stream, raw_stream, ws_api
+from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -64,7 +65,7 @@ async def json_errors(request: web.Request, handler):
             err = errors.method_not_allowed(request.method, request.path)
         else:
             err = errors.bad_handshake(exc.status, exc.reason if exc.text is None else exc.text)
-        return web.json_response(err.body(), status=err.status)
+        return json_answer(err.body(), status=err.status)
 
 
 def build_app(stage: PushStage, hub: Hub) -> web.Application:

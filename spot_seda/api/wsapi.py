@@ -48,6 +48,7 @@ from .plumbing import ACCOUNTS, STAGE
 from .ratelimit import LIMITER, client_key, weight_of
 from .relay import UserDataRelay
 from .wsmethods import METHODS, text_params
+from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.wsapi")
 
@@ -324,7 +325,7 @@ async def serve(request: web.Request) -> web.StreamResponse:
     if limiter.enabled:  # the connection itself weighs CONNECT_WEIGHT (Binance)
         counters, refusal, retry_s = limiter.charge(client_key(request.remote), CONNECT_WEIGHT, now_ms())
         if refusal is not None:
-            resp = web.json_response(refusal.body(), status=refusal.status)
+            resp = json_answer(refusal.body(), status=refusal.status)
             resp.headers["Retry-After"] = str(retry_s)
             return resp
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)

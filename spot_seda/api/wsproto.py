@@ -38,6 +38,7 @@ from ..binance import auth, errors
 from ..binance import streams as S
 from ..binance.errors import ApiError
 from .fanout import Client, Hub, text_frame
+from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -131,10 +132,10 @@ async def raw_stream(request: web.Request) -> web.StreamResponse:
         admin = _is_admin(request)
         found = _resolve(request.app, name, admin) if name else None
     except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        return json_answer(exc.body(), status=exc.status)
     if name:
         if found is None and looks_like_key(name):
-            return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
+            return json_answer({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
         if found is not None:
             initial.append((found[0], name))
     return await _session(request, initial, combined=False, admin=admin)
@@ -159,12 +160,12 @@ async def combined_stream(request: web.Request) -> web.StreamResponse:
         admin = _is_admin(request)
         resolved = [(name, _resolve(request.app, name, admin)) for name in names[:MAX_STREAMS]]
     except ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
+        return json_answer(exc.body(), status=exc.status)
     for name, found in resolved:
         if found is None:
             if looks_like_key(name):
-                return web.json_response({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
-            return web.json_response({"code": 2, "msg": f"Invalid request: unknown stream '{name}'"}, status=400)
+                return json_answer({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
+            return json_answer({"code": 2, "msg": f"Invalid request: unknown stream '{name}'"}, status=400)
         initial.append((found[0], found[1]))
     return await _session(request, initial, combined=True, admin=admin)
 
