@@ -344,8 +344,13 @@ class Pipeline:
         return {r["stage"]: r for r in self.table.snapshot()}
 
     def quiesce(self, timeout: float = 600) -> float:
-        """Until no stage has taken anything in for three samples 20 ms apart and every queue is
-        empty; returns the monotonic time of the last movement."""
+        """Until no stage has taken anything in for three samples 20 ms apart, every queue is
+        empty and Persist and Push have taken in every entry any stage put out; returns the
+        monotonic time of the last movement.
+
+        The last condition matters: a stage updates its row after each batch, so one that took a
+        queue's last batch and is still writing it (Persist, a big transaction on a slow moment)
+        looks still and empty for longer than 60 ms; without it the run ended that batch early."""
         last = None
         last_change = time.monotonic_ns()
         still = 0
@@ -354,7 +359,10 @@ class Pipeline:
             rows = self.rows()
             state = tuple((r["events_in"], r["events_out"]) for r in rows.values())
             depth = sum(max(0, r["queue_depth"]) for r in rows.values())
-            if state != last or depth:
+            out = sum(r["events_out"] for r in rows.values())
+            # (the two read all four topics from every producer; at least: Kafka may redeliver)
+            behind = any(r["events_in"] < out for name, r in rows.items() if name.split("-")[0] in ("persist", "push"))
+            if state != last or depth or behind:
                 last, still, last_change = state, 0, time.monotonic_ns()
             else:
                 still += 1
