@@ -476,6 +476,14 @@ def test_non_string_values_are_api_errors():
     assert code_msg(P.parse_symbol, {"symbol": ["BTCUSDT"]}, RULES)[0] == -1100
 
 
+def _outcome(parse, text: str, decimals: int):
+    """A quantity parser's answer to `text`: its units, or its Binance error (code, message)."""
+    try:
+        return parse(text, "quantity", decimals)
+    except ApiError as exc:
+        return (exc.code, exc.msg)
+
+
 @given(whole=st.text("0123456789", min_size=1, max_size=22), dot=st.booleans(),
        frac=st.text("0123456789", max_size=42), decimals=st.sampled_from([0, 2, 5, 8]))
 @settings(max_examples=600, deadline=None)
@@ -485,14 +493,7 @@ def test_plain_decimals_read_by_integer_arithmetic_agree_with_the_general_path(w
     from spot_seda.binance.params import decimal_units, general_decimal_units
 
     text = whole + ("." + frac if dot else "")
-
-    def outcome(parse):
-        try:
-            return parse(text, "quantity", decimals)
-        except ApiError as exc:
-            return (exc.code, exc.msg)
-
-    assert outcome(decimal_units) == outcome(general_decimal_units)
+    assert _outcome(decimal_units, text, decimals) == _outcome(general_decimal_units, text, decimals)
 
 
 @given(text=st.text(alphabet="0123456789..٣²١+-eE _", max_size=30), decimals=st.sampled_from([0, 2, 8]))
@@ -502,13 +503,7 @@ def test_the_fast_path_takes_only_ascii_digits_and_one_dot(text, decimals):
     get what the Decimal path gives them: the same units, or the same Binance error."""
     from spot_seda.binance.params import decimal_units, general_decimal_units
 
-    def outcome(parse):
-        try:
-            return parse(text, "quantity", decimals)
-        except ApiError as exc:
-            return (exc.code, exc.msg)
-
-    assert outcome(decimal_units) == outcome(general_decimal_units)
+    assert _outcome(decimal_units, text, decimals) == _outcome(general_decimal_units, text, decimals)
 
 
 # ------------------------------------------------------- issue 14: no order parameter dropped
