@@ -84,6 +84,8 @@ SOAK_MAX_RATE = 10_000
 MEMORY_EVERY_S = 2.0
 #: a phase in which no command is answered for this long has failed
 STALL_S = 30
+#: seconds quiesce waits, nothing moving, for Persist and Push to take in the last entries counted out
+STUCK_S = 10
 #: redraw the progress bar in place on a terminal; one line per update in a log
 CR = "\r" if sys.stdout.isatty() else ""
 
@@ -361,9 +363,19 @@ class Pipeline:
             depth = sum(max(0, r["queue_depth"]) for r in rows.values())
             out = sum(r["events_out"] for r in rows.values())
             # (the two read all four topics from every producer; at least: Kafka may redeliver)
-            behind = any(r["events_in"] < out for name, r in rows.items() if name.split("-")[0] in ("persist", "push"))
-            if state != last or depth or behind:
+            short = max((out - r["events_in"] for name, r in rows.items() if name.split("-")[0] in ("persist", "push")),
+                        default=0)
+            behind = short > 0
+            if behind and state == last and not depth and time.monotonic_ns() - last_change > STUCK_S * 1e9:
+                # nothing moved for that long: an entry counted out that never arrives (a Kafka
+                # transaction retried), not a batch still being written
+                print(f"\n{self.transport}: Persist or Push {short:,} entries short of what was put out, "
+                      f"nothing moving for {STUCK_S}s: taken as settled", flush=True)
+                return last_change
+            if state != last or depth:
                 last, still, last_change = state, 0, time.monotonic_ns()
+            elif behind:
+                still = 0
             else:
                 still += 1
             if time.monotonic() > deadline:
