@@ -31,6 +31,7 @@ from weakref import WeakKeyDictionary
 import msgspec
 from aiohttp import WSMsgType, web
 
+from ..accounts import key_format_ok
 from ..listenkeys import ListenKeys, looks_like_key
 from ..stages.push import PRIVATE_TOPICS, PushStage, changelog_stream
 from ..stages.pushuser import user_stream
@@ -60,8 +61,9 @@ ACCOUNTS = web.AppKey("accounts", object)
 NOTICES = web.AppKey("shutdown_notices", WeakKeyDictionary)
 #: on a machine without Acquiring: what fills KEYS and ACCOUNTS from the cluster (accountlog.Follower)
 FOLLOWER = web.AppKey("registry_follower", object)
-#: how long a handshake there waits for a listen key it has not heard of yet: one created on the node
-#: with Acquiring a moment ago is committed in the cluster, but may still be on its way here
+#: how long a handshake there waits for a listen key it has not heard of yet, and a WebSocket API
+#: request for an API key: one created on the node with Acquiring a moment ago is committed in the
+#: cluster, but may still be on its way here
 KEY_WAIT_S = 3.0
 
 
@@ -121,6 +123,25 @@ async def _heard_of(app: web.Application, names: list[str]) -> None:
     while waiting and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
         waiting = [n for n in waiting if keys.account_of(n) is None]
+
+
+async def _api_key_heard_of(app: web.Application, text: str) -> None:
+    """The same wait for a WebSocket API request's apiKey (an account registered on the node with
+    Acquiring a moment ago), so that a client that subscribes there right after the node answered
+    its registration is not told -2015. A request it cannot read goes on at once (_api_call says
+    what is wrong with it)."""
+    try:
+        req = _decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        return
+    params = req.get("params") if isinstance(req, dict) else None
+    key = params.get("apiKey") if isinstance(params, dict) else None
+    if not key_format_ok(key):
+        return
+    accounts = app[ACCOUNTS]
+    deadline = time.monotonic() + KEY_WAIT_S
+    while accounts.by_api_key(key) is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
 
 
 async def raw_stream(request: web.Request) -> web.StreamResponse:
@@ -193,6 +214,8 @@ async def _answer(request: web.Request, ws, client: Client, answer, what: str, o
             if msg.type == WSMsgType.TEXT:
                 try:
                     reply = answer(request.app, client, msg.data)
+                    if not isinstance(reply, bytes):  # (an answer that may wait first: a coroutine)
+                        reply = await reply
                 except Exception:
                     log.exception("unexpected error on %s", what)
                     reply = on_bug
@@ -272,9 +295,16 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
     """`/ws-api/v3`: the user data stream methods of Binance's WebSocket API."""
     ws, client = await _open(request, combined=False, api=True)
     bug, binary = errors.unknown(), errors.binary_frame()
-    return await _answer(request, ws, client, _api_call, "a WebSocket API request",
+    answer = _api_call if request.app.get(FOLLOWER) is None else _api_call_when_heard_of
+    return await _answer(request, ws, client, answer, "a WebSocket API request",
                          _api_reply(None, bug.status, error=(bug.code, bug.msg)),
                          _api_reply(None, binary.status, error=(binary.code, binary.msg)))
+
+
+async def _api_call_when_heard_of(app: web.Application, client: Client, text: str) -> bytes:
+    """_api_call on a machine that learns the accounts from the cluster (_api_key_heard_of)."""
+    await _api_key_heard_of(app, text)
+    return _api_call(app, client, text)
 
 
 def _api_call(app: web.Application, client: Client, text: str) -> bytes:

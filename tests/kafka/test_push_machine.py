@@ -3,7 +3,8 @@ node but the Kafka cluster): it learns the accounts and the listen keys from the
 (spot_seda/accountlog.py, Follower), so a client of the node with Acquiring gets its user data
 stream there: a listen key created on the node a moment ago opens `/ws/<listenKey>` on the Push
 machine, whose executionReport and outboundAccountPosition follow the client's orders; Push's
-WebSocket API there authenticates the client's signature; a key closed on the node is closed there
+WebSocket API there authenticates the client's signature, also of an account registered on the
+node a moment before (it waits for it, as for a listen key); a key closed on the node is closed there
 a moment later."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from spot_seda.binance import auth
 from tests.conftest import run_node
 from tests.kafka.test_accounts_in_cluster import ws_api_subscribe
 from tests.kafka.test_node_over_kafka import kafka_extra
-from tests.node.client import funded_client
+from tests.node.client import admin, funded_client
 from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http
 
 NODE_STAGES = "acquiring,match,kline,settlement,persist"
@@ -49,6 +50,13 @@ def test_a_push_machine_serves_user_data_of_accounts_and_keys_registered_on_the_
 
     async def scenario() -> None:
         async with aiohttp.ClientSession() as session:
+            # an account registered on the node a moment ago: Push's WebSocket API there may not
+            # have heard of it yet, and waits for it rather than answering -2015
+            status, acct = await admin(session, base, ADMIN_TOKEN, "/admin/v1/accounts")
+            assert status == 200, acct
+            reply = await ws_api_subscribe(session, push_base, acct["apiKey"],
+                                           lambda payload: auth.sign(acct["secretKey"], payload))
+            assert reply["status"] == 200, reply
             # registered on the node after the Push machine started: it hears of the account there
             client = await funded_client(session, base, ADMIN_TOKEN, BTC="1", USDT="100000")
             async with session.post(base + "/api/v3/userDataStream", headers={"X-MBX-APIKEY": client.api_key}) as r:
