@@ -34,6 +34,7 @@ from . import market, trading, wsapi
 from .acceptor import Acceptor
 from .admission import ADMISSION, Admission, admission_middleware, deadline_of
 from .intake import Intake
+from .jsonbody import json_answer
 from .openapi import openapi_document
 from . import orderops
 from .page import add_page_routes
@@ -43,7 +44,6 @@ from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READ
 from .ratelimit import LIMITER, RateLimiter, count_order, ratelimit_middleware
 from .readbarrier import ReadBarrier
 from .relay import push_url
-from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.api")
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from urllib.parse import unquote
 from weakref import WeakKeyDictionary
 
@@ -119,10 +120,16 @@ async def _heard_of(app: web.Application, names: list[str]) -> None:
         return
     keys = app[KEYS]
     waiting = [n for n in names if looks_like_key(n) and keys.account_of(n) is None]
+    if waiting:
+        await _until(lambda: all(keys.account_of(n) is not None for n in waiting))
+
+
+async def _until(heard: Callable[[], bool]) -> None:
+    """Wait up to KEY_WAIT_S, looking every 50 ms, for `heard()` (the registry follower's thread
+    fills the registries this machine reads)."""
     deadline = time.monotonic() + KEY_WAIT_S
-    while waiting and time.monotonic() < deadline:
+    while not heard() and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-        waiting = [n for n in waiting if keys.account_of(n) is None]
 
 
 async def _api_key_heard_of(app: web.Application, text: str) -> None:
@@ -139,9 +146,7 @@ async def _api_key_heard_of(app: web.Application, text: str) -> None:
     if not key_format_ok(key):
         return
     accounts = app[ACCOUNTS]
-    deadline = time.monotonic() + KEY_WAIT_S
-    while accounts.by_api_key(key) is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await _until(lambda: accounts.by_api_key(key) is not None)
 
 
 async def raw_stream(request: web.Request) -> web.StreamResponse:

@@ -174,11 +174,7 @@ class HistoryWriter(Store):
         tests/stages/test_history.py checks the rows against applying every entry on its own."""
         by_order: dict[int, list[tuple]] = {}
         for row in updates:
-            rows = by_order.get(row[0])
-            if rows is None:
-                by_order[row[0]] = [row]
-            else:
-                rows.append(row)
+            by_order.setdefault(row[0], []).append(row)
         whole: list[tuple] = []
         kept_new: list[tuple] = new
         if new:

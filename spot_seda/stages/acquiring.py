@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from operator import itemgetter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import msgspec
 

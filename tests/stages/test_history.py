@@ -578,8 +578,11 @@ def test_reports_merged_into_one_row_keep_the_symbol_and_account_an_earlier_one_
                     symbol="BTCUSDT")
     later = updated("6", EntityType.ORDER, T0 + 1, 0, status="PARTIALLY_FILLED", executed_qty=1000, cum_quote_qty=7000)
     one, batched = History(tmp_path / "one.sqlite"), History(tmp_path / "batched.sqlite")
-    one.apply([first]), one.apply([later]), batched.apply([first, later])
-    one.close(), batched.close()
+    one.apply([first])
+    one.apply([later])
+    batched.apply([first, later])
+    one.close()
+    batched.close()
     assert dump(tmp_path / "one.sqlite") == dump(tmp_path / "batched.sqlite")
 
 
