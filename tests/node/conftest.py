@@ -88,13 +88,13 @@ def node(tmp_path_factory):
 
 
 @contextmanager
-def node_on(tmp_path, name: str, data, http: int, extra: str = "", *, ws: int | None = None):
+def node_on(tmp_path, name: str, data, http: int, extra: str = "", *, ws: int | None = None, node_extra: str = ""):
     """A node on the data directory `data` and HTTP port `http` (a fresh WebSocket port unless
     given), run from its own directory `tmp_path/name`, stopped when the block ends: a test that
     stops and restarts a node on the same data opens one of these per run."""
     run_dir = tmp_path / name
     run_dir.mkdir()
-    with run_node(run_dir, node_toml(data, http, free_port() if ws is None else ws, extra=extra)) as node:
+    with run_node(run_dir, node_toml(data, http, free_port() if ws is None else ws, extra, node_extra)) as node:
         node.data_dir = data
         yield node
 

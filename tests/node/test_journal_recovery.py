@@ -277,7 +277,9 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
 
     data, http = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{http}"
-    extra = "[journal]\nsnapshot_interval_s = 0\n"
+    # no periodic Tick: one journaled after the last wait below and killed before Persist wrote its
+    # entries is replayed to Persist, rightly, and what it took would not be 0
+    extra, no_tick = "[journal]\nsnapshot_interval_s = 0\n", "tick_ms = 0\n"
     history = data / "history.sqlite"
 
     def orders_in_history() -> int:
@@ -294,7 +296,7 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
     def persist_took() -> int:
         return next(r["events_in"] for r in open_from_manifest(data).snapshot() if r["stage"] == "persist-0")
 
-    with node_on(tmp_path, "first", data, http, extra) as node:
+    with node_on(tmp_path, "first", data, http, extra, node_extra=no_tick) as node:
         wait_http(base, node)
         client, ids = asyncio.run(place_orders(base, range(100, 130)))
         # every entry of every order written (an order's row appears with its first entry, from
@@ -305,7 +307,7 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
     for run, bump in (("second", 0), ("third", 1000)):
         with sqlite3.connect(history) as db:  # third: as if the journal had lost commands the history holds
             db.execute("UPDATE progress SET sequence = sequence + ?", (bump,))
-        with node_on(tmp_path, run, data, http, extra) as node:
+        with node_on(tmp_path, run, data, http, extra, node_extra=no_tick) as node:
             wait_http(base, node)
             node.wait_running()
             start = StartReport.read(data)
@@ -316,6 +318,8 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
             asyncio.run(place_more(client, [99], ids))
             node.wait_for(lambda: orders_in_history() == before + 1, what="the new order in the history")
             assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
+            # before the next kill, all of it written, as above (its row alone may lack Match's report)
+            node.wait_for(lambda: everything_written() == len(ids), what="Persist to write the new order's entries")
             os.killpg(node.proc.pid, signal.SIGKILL)
             node.proc.wait()
 
