@@ -122,15 +122,30 @@ def journal_session(n: int, seed: int, resting: bool = False):
 
 
 def wait_for_persist(data: Path) -> None:
-    """Until Persist has taken in everything the replay sent it (its queue empty, its count still)."""
+    """Until Persist has taken in everything the replay sent it and written it: its queue empty, its
+    count still for a second, and no write transaction open on the history (a big last batch can take
+    longer than that second to write, and the kill -9 that follows would lose it)."""
+    import sqlite3
+
     from spot_seda.runtime.metrics import open_from_manifest
+
+    def writing() -> bool:
+        db = sqlite3.connect(data / "history.sqlite", timeout=0, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")  # fails at once while Persist holds the write lock
+            db.execute("ROLLBACK")
+            return False
+        except sqlite3.OperationalError:
+            return True
+        finally:
+            db.close()
 
     table = open_from_manifest(data)
     last, still = -1, 0
     while still < 5:
         row = next(r for r in table.snapshot() if r["stage"].startswith("persist"))
         count = row["events_in"]
-        still = still + 1 if count == last and row["queue_depth"] == 0 else 0
+        still = still + 1 if count == last and row["queue_depth"] == 0 and not writing() else 0
         last = count
         time.sleep(0.2)
     print(f"#   Persist took in {last:,} entries", flush=True)
