@@ -31,6 +31,11 @@ def segments(data: Path) -> list[Path]:
     return sorted((data / "journal").glob("*.seg"))
 
 
+#: [node] of a test that counts journaled commands or what Persist is sent after a kill -9: no
+#: periodic Tick (node.tick_ms), which a busy box can journal between the test's last wait and its kill
+NO_TICK = "tick_ms = 0\n"
+
+
 def records(segment: bytes) -> list[bytes]:
     """A journal segment's records, each whole (a 16-byte header whose first 4 bytes are the
     payload's length, then the payload)."""
@@ -78,14 +83,14 @@ async def place_more(client: Client, prices, ids: list[int]) -> None:
 def test_restart_torn_tail_and_middle_damage(tmp_path):
     data, http = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{http}"
-    with node_on(tmp_path, "first", data, http) as node:
+    with node_on(tmp_path, "first", data, http, node_extra=NO_TICK) as node:
         wait_http(base, node)
 
         client, ids = asyncio.run(place_orders(base, (100, 101, 102, 103, 104)))
 
     # a clean stop left a snapshot of every stage: a restart loads it and replays nothing
     assert manifest_position(data) == Journal.verify(data / "journal")  # the stop snapshotted everything
-    with node_on(tmp_path, "second", data, http) as node:
+    with node_on(tmp_path, "second", data, http, node_extra=NO_TICK) as node:
         wait_http(base, node)
         assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
         start = StartReport.read(data)
@@ -278,9 +283,7 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
 
     data, http = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{http}"
-    # no periodic Tick: one journaled after the last wait below and killed before Persist wrote its
-    # entries is replayed to Persist, rightly, and what it took would not be 0
-    extra, no_tick = "[journal]\nsnapshot_interval_s = 0\n", "tick_ms = 0\n"
+    extra = "[journal]\nsnapshot_interval_s = 0\n"
     history = data / "history.sqlite"
 
     def orders_in_history() -> int:
@@ -297,7 +300,7 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
     def persist_took() -> int:
         return next(r["events_in"] for r in open_from_manifest(data).snapshot() if r["stage"] == "persist-0")
 
-    with node_on(tmp_path, "first", data, http, extra, node_extra=no_tick) as node:
+    with node_on(tmp_path, "first", data, http, extra, node_extra=NO_TICK) as node:
         wait_http(base, node)
         client, ids = asyncio.run(place_orders(base, range(100, 130)))
         # every entry of every order written (an order's row appears with its first entry, from
@@ -308,7 +311,7 @@ def test_after_a_kill_9_the_replay_sends_persist_only_what_its_history_lacks(tmp
     for run, bump in (("second", 0), ("third", 1000)):
         with sqlite3.connect(history) as db:  # third: as if the journal had lost commands the history holds
             db.execute("UPDATE progress SET sequence = sequence + ?", (bump,))
-        with node_on(tmp_path, run, data, http, extra, node_extra=no_tick) as node:
+        with node_on(tmp_path, run, data, http, extra, node_extra=NO_TICK) as node:
             wait_http(base, node)
             node.wait_running()
             start = StartReport.read(data)
