@@ -363,6 +363,7 @@ REFUSALS: dict[tuple[str, Reason], tuple[int, str, int]] = {
     (_ANY, Reason.MAX_NUM_ORDERS): (-1013, "Filter failure: MAX_NUM_ORDERS", 400),
     (_ANY, Reason.MAX_NUM_ALGO_ORDERS): (-1013, "Filter failure: MAX_NUM_ALGO_ORDERS", 400),
     (_ANY, Reason.PERCENT_PRICE_BY_SIDE): (-1013, "Filter failure: PERCENT_PRICE_BY_SIDE", 400),
+    (_ANY, Reason.NOTIONAL): (-1013, "Filter failure: NOTIONAL", 400),
     # a LIMIT_MAKER order that would immediately match
     (_ANY, Reason.WOULD_TAKE): (-2010, "Order would immediately match and take.", 400),
     # a stop order whose stop price the last trade price has already reached (reject reason

@@ -12,14 +12,13 @@ from collections.abc import Iterable, Mapping
 from ..model.summary import TradeSummary
 from ..model.enums import OrderType, SelfTradePrevention
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
-from ..model.symbols import SymbolRules
+from ..model.symbols import AVG_PRICE_MINS, SymbolRules
 from .orderparams import MAX_NOTIONAL, max_price
 from .views import ZERO, amount_text, price_text
 
 #: every type this node takes, in the order Binance lists them
 ORDER_TYPES = sorted(t.name for t in OrderType)
 STP_MODES = [m.name for m in SelfTradePrevention]
-AVG_PRICE_MINS = 5
 DAY_MS = 86_400_000
 
 

@@ -175,8 +175,9 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
     """POST /api/v3/order parameters to an OrderRequest (module docstring for every rule and error).
 
     A MARKET order by quantity, or a trailing STOP_LOSS / TAKE_PROFIT without a stopPrice, has no
-    notional check here (its price is unknown): call `check_notional` with the price it will
-    trade at if one is known."""
+    notional check here (its price is unknown): Acquiring values a MARKET order by quantity at the
+    average price of the last AVG_PRICE_MINS' trades (NOTIONAL's applyMinToMarket; check_filters in
+    stages/acquiring.py)."""
     symbol = parse_symbol(params, rules)
     sr = rules[symbol]
     side = parse_enum(params, "side", Side, errors.invalid_side)

@@ -24,15 +24,13 @@ from ..model.enums import (ORDER_STATUS_NAMES, ORDER_TYPE_NAMES, SIDE_NAMES, STP
                            OrderStatus, OrderType, Side, TimeInForce, Topic)
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.orders import Order
-from ..model.symbols import SymbolRules
+from ..model.symbols import AVG_PRICE_MINS, SymbolRules
 from .views import ZERO, amount_text, price_text
 PARTIAL_LEVELS = (5, 10, 20)
 #: the rolling-window tickers' windows (ms), as Binance names them
 ROLLING_WINDOWS = {"1h": 3_600_000, "4h": 4 * 3_600_000, "1d": 86_400_000}
 #: the one time-zone offset Binance's kline streams take (`@kline_<interval>@+08:00`), in ms
 KLINE_OFFSETS = {"+08:00": 8 * 3_600_000}
-#: the average price stream's window (REST avgPrice's `mins`)
-AVG_PRICE_MINS = 5
 #: all-market streams: name -> (kind, rolling window or None for 24 hours)
 ALL_MARKET = {"!miniTicker@arr": ("allMiniTicker", None), "!ticker@arr": ("allTicker", None),
                **{f"!ticker_{w}@arr": ("allRollingTicker", w) for w in ROLLING_WINDOWS}}

@@ -1,5 +1,6 @@
-"""The average price of a symbol's recent trades and Binance's PERCENT_PRICE_BY_SIDE filter on it:
-pure and exact (integers and cross-multiplication, no division, no float).
+"""The average price of a symbol's recent trades and Binance's filters on it: PERCENT_PRICE_BY_SIDE
+and NOTIONAL's applyMinToMarket (a MARKET order by quantity, valued at the average price): pure and
+exact (integers and cross-multiplication, no float).
 
 The average is quote volume over base volume of the trades in the last window (Binance's
 avgPriceMins) before the order's time; with no trade in the window, the last trade's price; with no
@@ -10,6 +11,7 @@ average x bidMultiplierUp], a sell's within the ask multipliers.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from ..model.fixedpoint import ASSET_DECIMALS
 
@@ -42,6 +44,17 @@ class AvgPrice:
             _, quote, qty = trades.popleft()
             self.quote -= quote
             self.qty -= qty
+
+    def amount_of(self, qty: int, notional: Callable[[int, int], int], now: int) -> int | None:
+        """`qty` at the window's average price at time `now`, as a quote amount (rounded down), or
+        at the last trade's price (`notional(price, qty)`) with no trade in the window; None with
+        no trade ever. What NOTIONAL's applyMinToMarket checks a MARKET order by quantity against."""
+        self._evict(now)
+        if self.qty:
+            return qty * self.quote // self.qty
+        if self.last_price:
+            return notional(self.last_price, qty)
+        return None
 
     def price_ok(self, buy: bool, price: int, price_scale: int, multipliers: tuple[int, int, int, int], now: int) -> bool:
         """PERCENT_PRICE_BY_SIDE for a limit `price` (price units) at time `now` (module doc)."""

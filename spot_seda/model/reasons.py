@@ -26,6 +26,7 @@ class Reason(StrEnum):
     MAX_NUM_ORDERS = "max_num_orders"
     MAX_NUM_ALGO_ORDERS = "max_num_algo_orders"
     PERCENT_PRICE_BY_SIDE = "percent_price_by_side"
+    NOTIONAL = "notional"  #: a MARKET order by quantity worth less than minNotional at the average price
 
     # an order the book ended early (its report's reason, the change log's `reason` field)
     WOULD_TAKE = "would_take"  #: LIMIT_MAKER (or an order list's maker leg) would match at once: REJECTED

@@ -26,6 +26,11 @@ def fee_on(amount: int, fee_ppm: int) -> int:
     return amount * fee_ppm // FEE_SCALE
 
 
+#: the window of a symbol's average price (minutes): REST avgPrice's `mins`, the @avgPrice stream,
+#: and NOTIONAL's avgPriceMins (a MARKET order by quantity is valued at it)
+AVG_PRICE_MINS = 5
+
+
 class PercentPriceBySide(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Binance's PERCENT_PRICE_BY_SIDE filter: a limit price within these multiples of the average
     price of the last `avg_price_mins` minutes' trades, by side (bid: a buy, ask: a sell)."""

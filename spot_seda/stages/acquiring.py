@@ -45,9 +45,12 @@ from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, S
                            EntityType, OrderStatus, OrderType, Side, Topic)
 from ..model.orders import Order, Refused, upgraded
 from ..model.reasons import Reason
+from ..model.symbols import AVG_PRICE_MINS
 from .accepting import CommandError, balance_entries
 from .base import Endpoint, Publish
 from .orderlists import OrderListsMixin
+
+_MARKET_AVG_MS = AVG_PRICE_MINS * 60_000
 
 FEE_ACCOUNT = 0
 
@@ -95,6 +98,11 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.depth = {symbol: DepthView() for symbol in self.rules}
         #: recent trades of the symbols with a PERCENT_PRICE_BY_SIDE filter (engine/avgprice.py)
         self.avg_prices = {symbol: AvgPrice(r.percent_price[1]) for symbol, r in self.rules.items() if r.percent_price}
+        #: every symbol's trades of the last AVG_PRICE_MINS (NOTIONAL's avgPriceMins, exchangeInfo):
+        #: a MARKET order by quantity is valued at their average (applyMinToMarket); the same object
+        #: as avg_prices' where the windows agree
+        self.market_avgs = {symbol: a if (a := self.avg_prices.get(symbol)) is not None and a.window_ms == _MARKET_AVG_MS
+                            else AvgPrice(_MARKET_AVG_MS) for symbol in self.rules}
         self.waiters: dict[int, Waiter] = {}
         self.settling: dict[int, tuple[Waiter, Answer]] = {}  # answered by Match, waiting for the release
         self.next_order_id = 1
@@ -238,6 +246,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             if avg is not None and not avg.price_ok(cmd.side == "BUY", cmd.price, rules.price_scale,
                                                     rules.percent_price[0], now):
                 raise CommandError(Reason.PERCENT_PRICE_BY_SIDE)
+        if cmd.type == "MARKET" and not cmd.quote_qty:  # by quantity: its price is the average's
+            amount = self.market_avgs[cmd.symbol].amount_of(cmd.qty, rules.notional, now)
+            if amount is not None and amount < rules.min_notional:
+                raise CommandError(Reason.NOTIONAL)
 
     def cancel(self, cmd: Cancel, waiter: Waiter | None = None, journaled: bool = False) -> tuple[Cancel, list[Publish]]:
         """Ask Match to cancel an open order of this account. Raises CommandError(Reason.UNKNOWN_ORDER).
@@ -344,14 +356,17 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                         waiter.callback(order, waiter.fills or [])
         elif topic == Topic.TRADE:
             waiters = self.waiters
-            avg_prices = self.avg_prices
+            avg_prices, market_avgs = self.avg_prices, self.market_avgs
             for e in entries:
                 if e.entity_type == _CLOCK:  # a Tick on its way to KLine
                     continue
                 f = e.field_dict()
+                symbol = f["symbol"]
+                market_avg = market_avgs[symbol]
+                market_avg.add(e.timestamp, f["price"], f["qty"], f["quote_qty"])
                 if avg_prices:
-                    avg = avg_prices.get(f["symbol"])
-                    if avg is not None:
+                    avg = avg_prices.get(symbol)
+                    if avg is not None and avg is not market_avg:
                         avg.add(e.timestamp, f["price"], f["qty"], f["quote_qty"])
                 waiter = waiters.get(f["taker_order_id"])
                 if waiter is not None and waiter.fills is not None:

@@ -168,3 +168,29 @@ def test_percent_price_by_side_around_the_average_price(node):
             assert await placed("BUY", "5000") == "ok"
             assert await placed("SELL", "4000") == "ok"
     run(scenario())
+
+
+def test_a_market_order_by_quantity_is_worth_its_notional_at_the_average_price(node):
+    """NOTIONAL says applyMinToMarket with avgPriceMins 5: a MARKET order by quantity is valued at the
+    average price of the last 5 minutes' trades and refused -1013 below minNotional (5 USDT), placed
+    and test-placed alike; it freezes nothing. (ETHUSDT trades only at 1000 in this module.)"""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", ETH="1")
+            eth = {"symbol": "ETHUSDT", "selfTradePreventionMode": "NONE"}
+            status, sell = await client.order(side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.1",
+                                              price="1000", **eth)
+            assert status == 200, sell
+            status, buy = await client.order(side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.1",
+                                             price="1000", newOrderRespType="RESULT", **eth)
+            assert status == 200 and D(buy["executedQty"]) > 0, (sell, buy)
+            before = await client.balances()
+            refused = (400, {"code": -1013, "msg": "Filter failure: NOTIONAL"})
+            for side in ("SELL", "BUY"):
+                market = {"side": side, "type": "MARKET", "quantity": "0.0049", **eth}  # 4.90 USDT at 1000
+                assert await client.order(**market) == refused, side
+                assert await client.signed("POST", "/api/v3/order/test", **market) == refused, side
+            assert await client.balances() == before  # nothing frozen
+            status, doc = await client.order(side="SELL", type="MARKET", quantity="0.005", **eth)  # 5 USDT
+            assert status == 200, doc
+    run(scenario())
