@@ -13,7 +13,6 @@ from __future__ import annotations
 from ..engine.kline import INTERVALS as _INTERVALS
 from ..binance.marketviews import MINI_TICKER_FIELDS, ORDER_TYPES, STP_MODES
 from ..binance.orderparams import RESP_TYPES
-from ..binance.queryparams import DEPTH_LIMITS
 from .openapi_orderops import order_ops_paths, order_ops_schemas
 from .openapi_schema import (ADMIN_SECURITY, ERRORS, KEY_SECURITY, SIGNED_PARAMS, SIGNED_SECURITY, SYMBOL, SYMBOL_OPT,
                              SYMBOLS, array, boolean, dec, integer, json_answer, limit_param, obj, operation_doc, param,
@@ -228,7 +227,7 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                                              param("symbolStatus", string(enum=["TRADING", "HALT", "BREAK"]), False,
                                                    "Only symbols in this status (all are TRADING here); not with "
                                                    "symbol(s) (-1128).")], tag=public)},
-        "/api/v3/depth": {"get": operation_doc("Order book", json_answer(ref("Depth")), [SYMBOL, limit_param(100, 5000, DEPTH_LIMITS)], tag=market)},
+        "/api/v3/depth": {"get": operation_doc("Order book", json_answer(ref("Depth")), [SYMBOL, limit_param(100, 5000)], tag=market)},
         "/api/v3/trades": {"get": operation_doc("Recent trades", json_answer(array(ref("Trade"))), [SYMBOL, limit_param(500, 1000)], tag=market)},
         "/api/v3/historicalTrades": {"get": operation_doc(
             "Older trades", json_answer(array(ref("Trade"))),

@@ -178,7 +178,7 @@ async def all_orders(app: web.Application, account_id: int, p: Params, deadline:
     """GET /api/v3/allOrders, `allOrders`."""
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
-    start, end = queryparams.parse_time_range(p)
+    start, end = queryparams.parse_day_window(p)
     order_id, limit = params.parse_int(p, "orderId"), params.parse_limit(p, "limit", default=500, maximum=1000)
     await read_fresh(app)
     rows = app[HISTORY].all_orders(account_id, symbol, order_id=order_id, start_time=start, end_time=end, limit=limit)

@@ -153,13 +153,12 @@ def parse_int(params: Mapping[str, str], name: str, required: bool = False) -> i
     return value
 
 
-def parse_limit(params: Mapping[str, str], name: str = "limit", default: int = 500, maximum: int = 1000,
-                allowed: tuple[int, ...] | None = None) -> int:
-    """`limit`: the default when not sent, clamped to `maximum`; -1130 for 0 or a value not in `allowed`."""
+def parse_limit(params: Mapping[str, str], name: str = "limit", default: int = 500, maximum: int = 1000) -> int:
+    """`limit`: the default when not sent, clamped to `maximum`; -1130 for 0."""
     value = parse_int(params, name)
     if value is None:
         return default
-    if value == 0 or (allowed is not None and value not in allowed):
+    if value == 0:
         raise errors.invalid_parameter(name)
     return min(value, maximum)
 

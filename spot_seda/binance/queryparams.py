@@ -17,12 +17,10 @@ from ..engine.kline import INTERVALS
 from . import errors
 from .params import parse_bool, parse_choice, parse_int, parse_limit, required_param, text_param, was_sent
 
-DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
-
-
 def parse_depth_limit(params: Mapping[str, str]) -> int:
-    """GET /api/v3/depth: default 100, one of 5, 10, 20, 50, 100, 500, 1000, 5000."""
-    return parse_limit(params, "limit", default=100, maximum=5000, allowed=DEPTH_LIMITS)
+    """GET /api/v3/depth: default 100, any of 1-5000, a larger one taken as 5000 (rest-api.md: "If
+    limit > 5000, only 5000 entries will be returned"); 0: -1130."""
+    return parse_limit(params, "limit", default=100, maximum=5000)
 
 
 def parse_interval(params: Mapping[str, str], name: str = "interval") -> str:
@@ -62,12 +60,18 @@ def parse_my_trades_window(params: Mapping[str, str]) -> tuple[int | None, int |
     alone, + orderId, + fromId, + orderId + fromId, + startTime and/or endTime (at most 24 hours
     apart, -1127); a time with orderId or fromId is -1128."""
     order_id, from_id = parse_int(params, "orderId"), parse_int(params, "fromId")
-    start, end = parse_time_range(params)
+    start, end = parse_day_window(params)
     if (order_id is not None or from_id is not None) and (start is not None or end is not None):
         raise errors.bad_combination()
+    return order_id, from_id, start, end
+
+
+def parse_day_window(params: Mapping[str, str]) -> tuple[int | None, int | None]:
+    """startTime and endTime of myTrades and allOrders: at most 24 hours apart (-1127)."""
+    start, end = parse_time_range(params)
     if start is not None and end is not None and end - start > 24 * HOUR_MS:
         raise errors.interval_too_big(24)
-    return order_id, from_id, start, end
+    return start, end
 
 
 

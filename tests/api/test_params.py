@@ -443,10 +443,11 @@ def test_limits():
     assert code_msg(P.parse_limit, {"limit": "0"}) == (-1130, "Data sent for parameter 'limit' is not valid.")
     assert code_msg(P.parse_limit, {"limit": "ten"})[0] == -1100
     assert code_msg(P.parse_limit, {"limit": "-5"})[0] == -1100
-    for n in (5, 10, 20, 50, 100, 500, 1000, 5000):
+    for n in (1, 5, 7, 10, 20, 50, 100, 500, 1000, 4999, 5000):  # any of 1-5000 (rest-api.md)
         assert Q.parse_depth_limit({"limit": str(n)}) == n
     assert Q.parse_depth_limit({}) == 100
-    assert code_msg(Q.parse_depth_limit, {"limit": "7"}) == (-1130, "Data sent for parameter 'limit' is not valid.")
+    assert Q.parse_depth_limit({"limit": "6000"}) == 5000  # "only 5000 entries will be returned"
+    assert code_msg(Q.parse_depth_limit, {"limit": "0"}) == (-1130, "Data sent for parameter 'limit' is not valid.")
 
 
 @pytest.mark.parametrize("interval", ["1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
@@ -550,6 +551,9 @@ def test_history_windows_follow_binance():
     assert Q.parse_my_trades_window({"orderId": "4", "fromId": "2"}) == (4, 2, None, None)
     assert code_msg(Q.parse_my_trades_window, {"orderId": "4", "startTime": "2"})[0] == -1128
     assert code_msg(Q.parse_my_trades_window, {"startTime": "0", "endTime": str(86_400_001)})[0] == -1127
+    assert Q.parse_day_window({"startTime": "0", "endTime": str(86_400_000)}) == (0, 86_400_000)
+    assert code_msg(Q.parse_day_window, {"startTime": "0", "endTime": str(86_400_001)}) == (
+        -1127, "More than 24 hours between startTime and endTime.")
     assert P.parse_bool({"omitZeroBalances": "TRUE"}, "omitZeroBalances") is True
     assert code_msg(P.parse_bool, {"omitZeroBalances": "1"}, "omitZeroBalances")[0] == -1100
 

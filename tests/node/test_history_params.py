@@ -156,6 +156,13 @@ def test_my_trades_by_order_id(node):
             assert (status, err["code"]) == (400, -1128)
             status, err = await taker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, startTime=0, endTime=24 * HOUR + 1)
             assert (status, err) == (400, {"code": -1127, "msg": "More than 24 hours between startTime and endTime."})
+            # allOrders' window is 24 hours too (rest-api.md); within it, the orders
+            status, err = await taker.signed("GET", "/api/v3/allOrders", symbol=SYMBOL, startTime=0, endTime=24 * HOUR + 1)
+            assert (status, err) == (400, {"code": -1127, "msg": "More than 24 hours between startTime and endTime."})
+            end = second["transactTime"] + 1
+            status, rows = await taker.signed("GET", "/api/v3/allOrders", symbol=SYMBOL, startTime=end - 24 * HOUR,
+                                              endTime=end)
+            assert status == 200 and [r["orderId"] for r in rows] == [first["orderId"], second["orderId"]], rows
     run(scenario())
 
 
