@@ -212,6 +212,11 @@ def openapi_document(routes, base_url: str = "/") -> dict:
         param("pegOffsetType", string(), False, "Refused (-2010), as pegPriceType."),
     ]
     history = [SYMBOL, param("startTime", integer()), param("endTime", integer()), limit_param(500, 1000)]
+    kline_params = [SYMBOL, param("interval", string(enum=INTERVALS), True), param("startTime", integer()),
+                    param("endTime", integer()),
+                    param("timeZone", string(), False, "The intervals' clock: hours (8, -1) or hours:minutes (05:45, "
+                          "+08:00) from UTC, -12:00 to +14:00 (-1130 else); default 0. startTime and endTime stay UTC."),
+                    limit_param(500, 1000)]
     listen_key = [param("listenKey", string(), True)]
     public, market = "Public", "Market data"
     paths = {
@@ -242,12 +247,10 @@ def openapi_document(routes, base_url: str = "/") -> dict:
             description="Each trade is its own aggregate (a = f = l = the trade id), numbered as the aggTrade "
                         "stream numbers them. Without fromId and startTime: the most recent.")},
         "/api/v3/klines": {"get": operation_doc("Klines", json_answer(array(ref("Kline"))),
-                                      [SYMBOL, param("interval", string(enum=INTERVALS), True), param("startTime", integer()),
-                                       param("endTime", integer()),
-                                       param("timeZone", string(), False, "The intervals' clock: hours (8, -1) or "
-                                             "hours:minutes (05:45, +08:00) from UTC, -12:00 to +14:00 (-1130 else); "
-                                             "default 0. startTime and endTime stay UTC."),
-                                       limit_param(500, 1000)], tag=market)},
+                                      kline_params, tag=market)},
+        "/api/v3/uiKlines": {"get": operation_doc("UI klines", json_answer(array(ref("Kline"))),
+                                      kline_params, tag=market,
+            description="The same as klines: the node's candles need no change for charts.")},
         "/api/v3/ticker/24hr": {"get": operation_doc("24hr ticker", json_answer(_one_or_many("Ticker24hr")), [
             SYMBOL_OPT, SYMBOLS, param("type", string(enum=["FULL", "MINI"]), False,
                                        "MINI: symbol, prices, volumes, times, trade ids and count only. Default FULL.")],
@@ -283,6 +286,10 @@ def openapi_document(routes, base_url: str = "/") -> dict:
         "/api/v3/account": {"get": signed_doc("Account information", json_answer(ref("Account")),
                                            [param("omitZeroBalances", boolean(), False,
                                                "true: leave out assets with nothing free or locked.")], tag="Account")},
+        "/api/v3/account/commission": {"get": signed_doc(
+            "Query commission rates", json_answer(ref("AccountCommission")), [SYMBOL], tag="Account",
+            description="SIGNED. The symbol's maker and taker rates (every account pays them); no special or tax "
+                        "commission, no discount asset.")},
         "/api/v3/rateLimit/order": {"get": signed_doc(
             "Query unfilled order count", json_answer(array(ref("OrderRateLimit"))), [], tag="Account",
             description="SIGNED. The account's count of orders in the current window of each ORDERS limit "

@@ -25,6 +25,10 @@ def order_ops_schemas() -> dict:
             "standardCommissionForOrder": rates, "specialCommissionForOrder": rates, "taxCommissionForOrder": rates,
             "discount": obj({"enabledForAccount": boolean(), "enabledForSymbol": boolean(), "discountAsset": string(),
                               "discount": dec()})}},
+        "AccountCommission": obj({"symbol": string(), **{k: obj({side: dec() for side in ("maker", "taker", "buyer", "seller")})
+                                                      for k in ("standardCommission", "specialCommission", "taxCommission")},
+                                  "discount": obj({"enabledForAccount": boolean(), "enabledForSymbol": boolean(),
+                                                   "discountAsset": string(), "discount": dec()})}),
         "CancelReplace": halves,
         "AmendedOrder": obj({
             "transactTime": integer(), "executionId": integer("not tracked by the node: -1"),

@@ -253,7 +253,8 @@ ROUTES: list[tuple[str, str, object]] = [
     *(("GET", "/api/v3" + path, public(operation)) for path, operation in (
         ("/ping", market.ping), ("/time", market.server_time), ("/exchangeInfo", market.exchange_info),
         ("/depth", market.depth), ("/trades", market.recent_trades), ("/historicalTrades", market.historical_trades),
-        ("/aggTrades", market.agg_trades), ("/klines", market.klines), ("/ticker/24hr", market.ticker_24hr),
+        ("/aggTrades", market.agg_trades), ("/klines", market.klines), ("/uiKlines", market.klines),
+        ("/ticker/24hr", market.ticker_24hr),
         ("/ticker/price", market.ticker_price), ("/ticker/bookTicker", market.book_ticker),
         ("/avgPrice", market.avg_price))),
     ("POST", "/api/v3/order", private(trading.place_order, order=True)),
@@ -265,6 +266,7 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/api/v3/allOrders", private(trading.all_orders)),
     ("GET", "/api/v3/myTrades", private(trading.my_trades)),
     ("GET", "/api/v3/account", private(trading.account_info)),
+    ("GET", "/api/v3/account/commission", private(trading.account_commission)),
     ("GET", "/api/v3/rateLimit/order", private(trading.order_rate_limits)),
     ("POST", "/api/v3/userDataStream", create_listen_key),
     ("PUT", "/api/v3/userDataStream", keepalive_listen_key),

@@ -15,7 +15,7 @@ import asyncio
 
 from aiohttp import web
 
-from ..binance import errors, orderparams, params, queryparams, views
+from ..binance import errors, orderops, orderparams, params, queryparams, views
 from ..model.commands import Cancel
 from ..model.enums import OrderStatus, OrderType
 from ..model.orders import Order
@@ -209,6 +209,12 @@ async def account_info(app: web.Application, account_id: int, p: Params, deadlin
     balances = stage.balances(account_id)
     rules = next(iter(stage.rules.values()))
     return views.account_json(account_id, balances, rules, now_ms(), omit_zero_balances=omit_zero)
+
+
+async def account_commission(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """GET /api/v3/account/commission, `account.commission`: the rates the account pays on a symbol."""
+    stage = app[STAGE]
+    return orderops.account_commission_json(stage.rules[params.parse_symbol(p, stage.rules)])
 
 
 async def order_rate_limits(app: web.Application, account_id: int, p: Params, deadline: float) -> list:

@@ -226,6 +226,7 @@ def test_market_data_methods_answer_as_rest(node):
             for method, path, params in (("depth", "/api/v3/depth", {"symbol": SYMBOL, "limit": 5}),
                                          ("trades.recent", "/api/v3/trades", {"symbol": SYMBOL, "limit": 3}),
                                          ("klines", "/api/v3/klines", {"symbol": SYMBOL, "interval": "1m"}),
+                                         ("uiKlines", "/api/v3/uiKlines", {"symbol": SYMBOL, "interval": "1m"}),
                                          ("ticker.price", "/api/v3/ticker/price", {"symbol": SYMBOL}),
                                          ("ticker.book", "/api/v3/ticker/bookTicker", {"symbol": SYMBOL}),
                                          ("exchangeInfo", "/api/v3/exchangeInfo", {"symbol": SYMBOL})):
@@ -240,6 +241,35 @@ def test_market_data_methods_answer_as_rest(node):
             assert listed["result"] == rest, listed
             assert (await api.call("depth", {"symbol": "NOPE"}))["error"]["code"] == -1121
             assert (await api.call("klines", {"symbol": SYMBOL}))["error"]["code"] == -1102
+            code, ui = await dave.public("/api/v3/uiKlines", symbol=SYMBOL, interval="1m")
+            code, plain = await dave.public("/api/v3/klines", symbol=SYMBOL, interval="1m")
+            assert code == 200 and ui == plain and ui[-1][8] >= 1, ui  # the same candles, with the trade
+            await api.ws.close()
+    run(scenario())
+
+
+def test_commission_rates_of_an_account_over_rest_and_the_websocket_api(node):
+    """GET /api/v3/account/commission and `account.commission`: the symbol's maker and taker rates
+    (configs/default.toml: 0.001 each), in Binance's shape; a symbol is mandatory and must exist."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            erin = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10")
+            zero = {"maker": "0.00000000", "taker": "0.00000000", "buyer": "0.00000000", "seller": "0.00000000"}
+            expected = {"symbol": SYMBOL,
+                        "standardCommission": {**zero, "maker": "0.00100000", "taker": "0.00100000"},
+                        "specialCommission": zero, "taxCommission": zero,
+                        "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": "",
+                                     "discount": "0.00000000"}}
+            assert await erin.signed("GET", "/api/v3/account/commission", symbol=SYMBOL) == (200, expected)
+            status, err = await erin.signed("GET", "/api/v3/account/commission")
+            assert (status, err["code"]) == (400, -1102), err
+            status, err = await erin.signed("GET", "/api/v3/account/commission", symbol="NOPEUSDT")
+            assert (status, err["code"]) == (400, -1121), err
+            api = await connect(session, node)
+            answer = await api.signed("account.commission", erin.api_key, erin.secret, symbol=SYMBOL)
+            assert answer["status"] == 200 and answer["result"] == expected, answer
+            unsigned = await api.call("account.commission", {"symbol": SYMBOL})
+            assert unsigned["status"] >= 400, unsigned
             await api.ws.close()
     run(scenario())
 
