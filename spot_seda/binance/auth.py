@@ -21,7 +21,9 @@ WebSocket API: the payload is every parameter except `signature`, sorted by name
 joined by `&` (`ws_payload`).
 
 Timing: a request is accepted when `timestamp < now + 1000` and `now - timestamp <= recvWindow`
-(default 5000 ms, at most 60000; Binance accepts up to three decimals, i.e. microseconds).
+(default 5000 ms, at most 60000; Binance accepts up to three decimals, i.e. microseconds), with
+`timestamp` in milliseconds or microseconds (MICROS_FROM). Answers give times in milliseconds: the
+X-MBX-TIME-UNIT header is not honoured.
 """
 
 from __future__ import annotations
@@ -167,6 +169,11 @@ def split_signature(query: str, body: str) -> tuple[str, str, str]:
     return unsigned_query, unsigned_body, found[0]
 
 
+#: a time parameter (timestamp, startTime, endTime) at or above this is in microseconds: Binance takes
+#: either, told apart by size (a time in ms has 13 digits until the year 2286, in µs 16)
+MICROS_FROM = 10**14
+
+
 def _int_param(name: str, text: str) -> int:
     if not text.isdigit() or not text.isascii() or len(text) > 20:
         raise errors.illegal_chars(name, errors.INT_RANGE)
@@ -201,12 +208,13 @@ def check_timestamp(timestamp: str | None, recv_window: str | None, now_ms: int)
     if timestamp is None or timestamp == "":
         raise errors.mandatory_missing("timestamp")
     ts = _int_param("timestamp", timestamp)
+    ts_us = ts if ts >= MICROS_FROM else ts * 1000  # milliseconds or microseconds (rest-api.md)
     window_us = parse_recv_window_us(recv_window)
-    if ts >= now_ms + MAX_AHEAD_MS:
+    if ts_us >= (now_ms + MAX_AHEAD_MS) * 1000:
         raise errors.timestamp_ahead()
-    if (now_ms - ts) * 1000 > window_us:
+    if now_ms * 1000 - ts_us > window_us:
         raise errors.timestamp_outside_recv_window()
-    return ts
+    return ts_us // 1000
 
 
 # ------------------------------------------------------------------------------ admin

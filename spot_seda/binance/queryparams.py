@@ -15,6 +15,7 @@ import msgspec
 
 from ..engine.kline import INTERVALS
 from . import errors
+from .auth import MICROS_FROM
 from .params import parse_bool, parse_choice, parse_int, parse_limit, required_param, text_param, was_sent
 
 def parse_depth_limit(params: Mapping[str, str]) -> int:
@@ -32,11 +33,20 @@ def parse_interval(params: Mapping[str, str], name: str = "interval") -> str:
 
 
 def parse_time_range(params: Mapping[str, str]) -> tuple[int | None, int | None]:
-    """startTime and endTime; -1128 when startTime is after endTime."""
+    """startTime and endTime in ms, each sent in ms or µs (auth.MICROS_FROM; µs rounded inward: the
+    node's times are whole ms); -1128 when startTime is after endTime."""
     start, end = parse_int(params, "startTime"), parse_int(params, "endTime")
-    if start is not None and end is not None and start > end:
+    if start is not None and end is not None and _micros(start) > _micros(end):
         raise errors.bad_combination()
+    if start is not None and start >= MICROS_FROM:
+        start = -(-start // 1000)
+    if end is not None and end >= MICROS_FROM:
+        end //= 1000
     return start, end
+
+
+def _micros(time: int) -> int:
+    return time if time >= MICROS_FROM else time * 1000
 
 
 

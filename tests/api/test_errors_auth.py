@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from spot_seda.binance import auth, errors
+from spot_seda.binance import queryparams as Q
 from spot_seda.binance.errors import ApiError
 from spot_seda.engine.results import REASONS
 from spot_seda.model.reasons import Reason
@@ -187,6 +188,33 @@ def test_timestamp_edges():
 def test_timestamp_and_recv_window_errors(ts, window, code):
     with raises(code):
         auth.check_timestamp(ts, window, NOW)
+
+
+def test_a_timestamp_in_microseconds_is_timed_to_the_microsecond():
+    """rest-api.md: timestamp may be sent in ms or µs; the answer is the request's time in ms."""
+    now_us = NOW * 1000
+    assert auth.check_timestamp(str(now_us - 5_000_000), None, NOW) == NOW - 5000  # exactly the default window
+    with raises(-1021):
+        auth.check_timestamp(str(now_us - 5_000_001), None, NOW)
+    assert auth.check_timestamp(str(now_us - 1_500), "1.5", NOW) == NOW - 2  # recvWindow in ms with µs
+    with raises(-1021):
+        auth.check_timestamp(str(now_us - 1_501), "1.5", NOW)
+    assert auth.check_timestamp(str(now_us + 999_999), None, NOW) == NOW + 999
+    with raises(-1021, "Timestamp for this request was 1000ms ahead of the server's time."):
+        auth.check_timestamp(str(now_us + 1_000_000), None, NOW)
+
+
+def test_time_windows_in_microseconds_round_inward_to_the_nodes_milliseconds():
+    assert Q.parse_time_range({"startTime": "1700000000000001", "endTime": "1700000000999999"}) == (
+        1700000000001, 1700000000999)
+    assert Q.parse_time_range({"startTime": "1700000000000000", "endTime": "1700000000500"}) == (
+        1700000000000, 1700000000500)  # one in µs, one in ms
+    assert Q.parse_time_range({"startTime": "1700000000000400", "endTime": "1700000000000600"}) == (
+        1700000000001, 1700000000000)  # within one ms: an empty window, not an error
+    with raises(-1128):
+        Q.parse_time_range({"startTime": "1700000000000601", "endTime": "1700000000000600"})
+    with raises(-1127):  # myTrades' 24 hours, counted in ms after the conversion
+        Q.parse_day_window({"startTime": "1700000000000000", "endTime": str((1700000000000 + 86_400_001) * 1000)})
 
 
 def test_recv_window_message():

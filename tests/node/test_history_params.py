@@ -290,3 +290,25 @@ def test_klines_time_zone_ticker_type_and_exchange_info_filters_are_honoured(nod
                 status, err = await taker.public("/api/v3/exchangeInfo", **bad)
                 assert (status, err["code"]) == (400, code), (bad, err)
     run(scenario())
+
+
+def test_times_in_microseconds_are_taken_as_binance_takes_them(node):
+    """rest-api.md: timestamp, startTime and endTime may be sent in microseconds: a signed request
+    timed in µs is served, and a window in µs selects what the same window in ms selects."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            await _sell(maker, "30500")
+            buy = await _market_buy(taker, "0.01")
+            status, doc = await taker.signed("GET", "/api/v3/account", timestamp=time.time_ns() // 1000)
+            assert status == 200 and doc["accountType"] == "SPOT", doc
+            at = buy["transactTime"]
+            status, in_ms = await taker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, startTime=at, endTime=at)
+            status, in_us = await taker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, startTime=at * 1000,
+                                               endTime=at * 1000 + 999)
+            assert status == 200 and in_us == in_ms and [t["orderId"] for t in in_us] == [buy["orderId"]], in_us
+            status, after = await taker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, startTime=at * 1000 + 1,
+                                               endTime=at * 1000 + 999)
+            assert (status, after) == (200, []), after  # the trade's ms began before the window
+    run(scenario())
