@@ -102,8 +102,8 @@ async def klines(app: web.Application, p: Params) -> list:
 
 
 def _ticker_symbols(p: dict[str, str], rules) -> tuple[list[str], bool]:
-    """symbol= gives one object; symbols=[...] or nothing gives an array."""
-    if "symbol" in p:
+    """symbol= gives one object; symbols=[...] or nothing gives an array; both: -1128."""
+    if "symbol" in p and "symbols" not in p:
         return [params.parse_symbol(p, rules)], True
     return params.parse_symbols_filter(p, rules), False
 

@@ -244,6 +244,10 @@ def invalid_parameter(param: str) -> ApiError:
     return ApiError(-1130, f"Data sent for parameter '{param}' is not valid.")
 
 
+def bad_strategy_type() -> ApiError:
+    return ApiError(-1134, "strategyType was less than 1000000.")
+
+
 def bad_recv_window() -> ApiError:
     return ApiError(-1131, "recvWindow must be less than 60000")
 

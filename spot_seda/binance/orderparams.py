@@ -28,7 +28,7 @@ Other choices where Binance leaves room (each tested):
   "Iceberg orders are not supported for this symbol."
 - pegPriceType / pegOffsetValue / pegOffsetType (pegged orders): -2010 "Pegged orders are not
   supported for this symbol." (never placed as the plain order they would otherwise be).
-- strategyId (an integer) and strategyType (an integer >= 1000000, else -1130) are checked and
+- strategyId (an integer) and strategyType (an integer >= 1000000, else -1134) are checked and
   echoed in the order's answer, as Binance does; they are not kept, so order queries, allOrders and
   executionReports do not show them.
 - POST /api/v3/order with a parameter it does not know (not one of Binance's, recvWindow,
@@ -211,7 +211,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
         strategy_id = parse_int(params, "strategyId")
         strategy_type = parse_int(params, "strategyType")
         if strategy_type is not None and strategy_type < MIN_STRATEGY_TYPE:
-            raise errors.invalid_parameter("strategyType")
+            raise errors.bad_strategy_type()
         if not type_.is_stop:
             for name in ("stopPrice", "trailingDelta"):
                 if was_sent(params, name):

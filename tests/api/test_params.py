@@ -524,7 +524,7 @@ def test_strategy_id_and_type_are_checked_and_kept_for_the_answer():
     cmd = O.parse_new_order({**base, "strategyId": "37", "strategyType": "1000000"}, RULES)
     assert (cmd.strategy_id, cmd.strategy_type) == (37, 1_000_000)
     assert (O.parse_new_order(base, RULES).strategy_id, O.parse_new_order(base, RULES).strategy_type) == (None, None)
-    assert code_msg(O.parse_new_order, {**base, "strategyType": "999999"}, RULES)[0] == -1130
+    assert code_msg(O.parse_new_order, {**base, "strategyType": "999999"}, RULES) == (-1134, "strategyType was less than 1000000.")
     assert code_msg(O.parse_new_order, {**base, "strategyId": "x"}, RULES)[0] == -1100
 
 

@@ -244,6 +244,9 @@ def test_market_data_methods_answer_as_rest(node):
             code, ui = await dave.public("/api/v3/uiKlines", symbol=SYMBOL, interval="1m")
             code, plain = await dave.public("/api/v3/klines", symbol=SYMBOL, interval="1m")
             assert code == 200 and ui == plain and ui[-1][8] >= 1, ui  # the same candles, with the trade
+            for path in ("/api/v3/ticker/24hr", "/api/v3/ticker/price", "/api/v3/ticker/bookTicker"):
+                code, err = await dave.public(path, symbol=SYMBOL, symbols='["BTCUSDT"]')  # not both (rest-api.md)
+                assert (code, err["code"]) == (400, -1128), (path, err)
             await api.ws.close()
     run(scenario())
 
