@@ -147,6 +147,9 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
         raise errors.refusal(Reason.UNKNOWN_ORDER, errors.AMEND)
     if cmd.new_qty >= order.qty:  # (Match decides again on the order's exact state)
         raise errors.refusal(Reason.NO_CHANGE if cmd.new_qty == order.qty else Reason.INCREASE, errors.AMEND)
+    if price := order.price or order.stop_price:  # the filters hold for the order it becomes (its
+        # LOT_SIZE in parse_amend): NOTIONAL at the price it was checked at when placed
+        orderparams.check_notional(stage.rules[cmd.symbol], price, cmd.new_qty)
     order_id, orig_client_id = order.order_id, order.client_order_id
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))

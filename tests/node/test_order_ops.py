@@ -311,6 +311,8 @@ def test_amend_refusals_change_nothing(node):
                 (await amend(orderId=a["orderId"], origClientOrderId="b1", newQty="0.005"), (-2038, "Unknown order sent.")),
                 (await amend(orderId=a["orderId"], newQty="0.0000001"), (-1013, "Filter failure: LOT_SIZE")),
                 (await amend(orderId=a["orderId"], newQty="0"), (-1013, "Filter failure: LOT_SIZE")),
+                # 0.0002 x 20000 = 4 USDT, below NOTIONAL's 5: the order it would become fails the filter
+                (await amend(orderId=a["orderId"], newQty="0.0002"), (-1013, "Filter failure: NOTIONAL")),
                 (await amend(orderId=a["orderId"]), (-1102, "Mandatory parameter 'newQty' was not sent, was empty/null, "
                                                             "or malformed.")),
                 (await amend(newQty="0.005"), (-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both "
