@@ -348,22 +348,24 @@ class PushStage(UserDataMixin, Endpoint):
             self.ticked.clear()
             self._every_second(now)
         for symbol, feeds in self.feeds.items():
-            feed = feeds[speed]
             view = self.depth[symbol]
-            if view.update_id == feed.last_u:
-                continue
             rules = self.rules[symbol]
             lower = symbol.lower()
+            # the partial books at every tick, changed or not: Binance pushes them every second (or
+            # 100 ms), so a quiet book reaches a new subscriber within one tick
+            for levels in S.PARTIAL_LEVELS:
+                name = f"{lower}@depth{levels}{suffix}"
+                if sink.wants(name):
+                    sink.send(name, S.partial_depth_event(rules, view.update_id, *view.top(levels)))
+            feed = feeds[speed]
+            if view.update_id == feed.last_u:
+                continue  # the diff stream: only what changed
             name = f"{lower}@depth{suffix}"
             if sink.wants(name):
                 bids = sorted(((p, q) for (is_bid, p), q in feed.changes.items() if is_bid), reverse=True)
                 asks = sorted((p, q) for (is_bid, p), q in feed.changes.items() if not is_bid)
                 sink.send(name, S.depth_update_event(rules, self.depth_ts[symbol], feed.last_u + 1, view.update_id,
                                                      feed.last_u, bids, asks))
-            for levels in S.PARTIAL_LEVELS:
-                name = f"{lower}@depth{levels}{suffix}"
-                if sink.wants(name):
-                    sink.send(name, S.partial_depth_event(rules, view.update_id, *view.top(levels)))
             feed.changes = {}
             feed.last_u = view.update_id
 

@@ -144,6 +144,28 @@ def test_a_tick_nobody_listens_to_computes_no_window(tmp_path, monkeypatch):
     assert push.sink.events == []
 
 
+def test_a_quiet_book_still_gets_its_partial_depth_at_every_tick_and_no_diff(tmp_path):
+    """web-socket-streams.md: a partial book stream is "pushed every second" (or 100 ms), so a client
+    that subscribes to a book that does not move gets it within one tick; the diff stream only says
+    what changed (nothing here)."""
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    push = pipeline.stage("push-0")
+    apply_commands(pipeline, session(3, 300), journaled=False)
+    pipeline.pump()
+    push.tick("100ms"), push.tick("1000ms")  # everything so far sent
+    rec = push.sink = Recorder()
+    for _ in range(3):
+        push.tick("100ms")
+        push.tick("1000ms")
+    names = [name for name, _ in rec.events if "@depth" in name]
+    view = push.depth["BTCUSDT"]
+    assert names.count("btcusdt@depth5@100ms") == 3 and names.count("btcusdt@depth20") == 3, names
+    assert not any(name in ("btcusdt@depth", "btcusdt@depth@100ms") for name in names), names
+    top = next(payload for name, payload in rec.events if name == "btcusdt@depth5")
+    assert top == S.partial_depth_event(RULES["BTCUSDT"], view.update_id, *view.top(5))
+
+
 def test_listen_keys_live_sixty_minutes_from_the_last_keepalive(tmp_path):
     now = [1_000_000]
     keys = ListenKeys(tmp_path, clock=lambda: now[0])
