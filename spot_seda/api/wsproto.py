@@ -251,17 +251,19 @@ def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
     if unknown:
         return _stream_request_error(0, f"Unknown property: {sorted(unknown)[0]}", req_id)
     method = req.get("method")
-    if method not in ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS"):
+    if method not in _STREAM_METHODS:
         if method is None:
             return _stream_request_error(2, "Invalid request: missing field `method`", req_id)
         return _stream_request_error(
-            2, f"Invalid request: unknown variant `{method}`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, "
-               "`LIST_SUBSCRIPTIONS`", req_id)
+            2, f"Invalid request: unknown variant `{method}`, expected one of "
+               + ", ".join(f"`{m}`" for m in _STREAM_METHODS), req_id)
     hub = app[HUB]
     if method == "LIST_SUBSCRIPTIONS":
-        names = [w if isinstance(w, str) else s.removeprefix("admin:") for s, w in client.streams.items()]
+        names = [_shown(client, stream, wrap) for stream, wrap in client.streams.items() if type(wrap) is not int]
         return _encode({"result": names, "id": req_id})
     params = req.get("params")
+    if method in ("SET_PROPERTY", "GET_PROPERTY"):
+        return _property(hub, client, method, params, req_id)
     if not isinstance(params, list) or not all(isinstance(p, str) for p in params):
         return _stream_request_error(2, "Invalid request: `params` must be a list of stream names", req_id)
     resolved = []
@@ -284,6 +286,36 @@ def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
         for stream, display in resolved:
             hub.unsubscribe(client, stream)
             client.listen_keys.pop(display, None)
+    return _encode({"result": None, "id": req_id})
+
+
+_STREAM_METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
+
+
+def _shown(client: Client, stream: str, wrap: object) -> str:
+    """A subscription's name as the client gave it (a listen key, not the account's stream)."""
+    if type(wrap) is str:
+        return wrap
+    return next((key for key, sub in client.listen_keys.items() if sub == stream), stream.removeprefix("admin:"))
+
+
+def _property(hub, client: Client, method: str, params, req_id) -> bytes:
+    """SET_PROPERTY ["combined", bool] / GET_PROPERTY ["combined"] (web-socket-streams.md): whether
+    events come wrapped as {"stream", "data"}; setting it re-wraps the connection's subscriptions."""
+    if not isinstance(params, list) or not params or not isinstance(params[0], str):
+        return _stream_request_error(2, "Invalid request: property name must be a string", req_id)
+    if len(params) > (2 if method == "SET_PROPERTY" else 1):
+        return _stream_request_error(2, "Invalid request: too many parameters", req_id)
+    if params[0] != "combined":
+        return _stream_request_error(0, "Unknown property", req_id)
+    if method == "GET_PROPERTY":
+        return _encode({"result": client.combined, "id": req_id})
+    if len(params) < 2 or type(params[1]) is not bool:
+        return _stream_request_error(1, "Invalid value type: expected Boolean", req_id)
+    client.combined = params[1]
+    for stream, wrap in list(client.streams.items()):
+        if type(wrap) is not int:  # (a WebSocket API subscription keeps its own wrapping)
+            hub.subscribe(client, stream, _shown(client, stream, wrap) if client.combined else None)
     return _encode({"result": None, "id": req_id})
 
 

@@ -351,10 +351,37 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
                 assert sorted((await ws.receive_json(timeout=5))["result"]) == ["btcusdt@bookTicker", "btcusdt@trade"]
                 await ws.send_json({"method": "UNSUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 9})
                 assert await ws.receive_json(timeout=5) == {"result": None, "id": 9}
-                await c.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price="49000")
-                await c.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="49000")
+                await c.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price="49000",
+                              selfTradePreventionMode="NONE")
+                await c.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="49000",
+                              selfTradePreventionMode="NONE")
                 event = await ws.receive_json(timeout=5)
-                assert event["e"] == "trade" and event["s"] == SYMBOL  # (it may hit what earlier tests left)
+                assert event["e"] == "trade" and event["s"] == SYMBOL
+                # the one property, `combined` (web-socket-streams.md): read, set, and the events rewrapped
+                for request, reply in (
+                        ({"method": "GET_PROPERTY", "params": ["combined"], "id": 10}, {"result": False, "id": 10}),
+                        ({"method": "SET_PROPERTY", "params": ["combined", True], "id": 11}, {"result": None, "id": 11}),
+                        ({"method": "GET_PROPERTY", "params": ["combined"], "id": 12}, {"result": True, "id": 12}),
+                        ({"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 13},
+                         {"code": 1, "msg": "Invalid value type: expected Boolean", "id": 13}),
+                        ({"method": "GET_PROPERTY", "params": ["compressed"], "id": 14},
+                         {"code": 0, "msg": "Unknown property", "id": 14}),
+                        ({"method": "GET_PROPERTY", "params": [7], "id": 15},
+                         {"code": 2, "msg": "Invalid request: property name must be a string", "id": 15}),
+                        ({"method": "GET_PROPERTY", "params": ["combined", True], "id": 16},
+                         {"code": 2, "msg": "Invalid request: too many parameters", "id": 16})):
+                    await ws.send_json(request)
+                    assert await reply_to(ws, request["id"]) == reply, request
+                await c.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price="49000",
+                              selfTradePreventionMode="NONE")
+                await c.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="49000",
+                              selfTradePreventionMode="NONE")
+                event = await ws.receive_json(timeout=5)
+                while "stream" not in event:  # (raw trades with what earlier tests left, sent before the change)
+                    event = await ws.receive_json(timeout=5)
+                assert event["stream"] == "btcusdt@trade" and event["data"]["e"] == "trade", event
+                await ws.send_json({"method": "SET_PROPERTY", "params": ["combined", False], "id": 17})
+                assert await reply_to(ws, 17) == {"result": None, "id": 17}
             async with session.get(f"{node.base.replace('http', 'http')}/api/v3/ping") as resp:
                 assert resp.status == 200
             async with session.ws_connect(f"{node.ws}/stream?streams=btcusdt@nope") as ws:
@@ -363,6 +390,14 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
         run(scenario())
     except aiohttp.WSServerHandshakeError as exc:
         assert exc.status == 400
+
+
+async def reply_to(ws, req_id) -> dict:
+    """The answer to request `req_id`, past the events that arrive before it."""
+    while True:
+        doc = await ws.receive_json(timeout=5)
+        if doc.get("id") == req_id:
+            return doc
 
 
 def stalled_connection(ws_url: str, path: str, headers: str = "") -> socket.socket:
