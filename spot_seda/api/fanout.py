@@ -109,6 +109,16 @@ class Hub:
                 client.pending = True
                 dirty.append(client)
 
+    def terminated(self, client: Client, sub_id: int, now_ms: int) -> None:
+        """A WebSocket API subscription of `client` ended (userDataStream.unsubscribe, session.logout):
+        its `eventStreamTerminated` (user-data-stream.md), after the events already queued for it."""
+        client.chunks.append(text_frame(b'{"subscriptionId":%d,"event":{"e":"eventStreamTerminated","E":%d}}'
+                                        % (sub_id, now_ms)))
+        if not client.pending:
+            client.pending = True
+            self.dirty.append(client)
+        self.flush()
+
     def flush(self) -> None:
         """One write per client of everything queued for it; drop the ones that fell too far behind."""
         dirty, self.dirty = self.dirty, []

@@ -297,13 +297,18 @@ class Connection:
             del self.subscriptions[sub_id]
             raise
         if self.client.closed:  # the connection ended while Push confirmed
-            self.unsubscribe(sub_id)
+            self.unsubscribe(sub_id, terminated=False)
         return sub_id
 
-    def unsubscribe(self, sub_id: int) -> None:
+    def unsubscribe(self, sub_id: int, terminated: bool = True) -> None:
+        """End a subscription; unless the connection is closing, the client gets its
+        eventStreamTerminated (user-data-stream.md)."""
         account_id = self.subscriptions.pop(sub_id, None)
         if account_id is not None:
-            self.app[RELAY].unsubscribe(self.client, account_id)
+            relay = self.app[RELAY]
+            relay.unsubscribe(self.client, account_id)
+            if terminated:
+                relay.hub.terminated(self.client, sub_id, now_ms())
         if sub_id == self.logon_subscription:
             self.logon_subscription = None
 
@@ -315,7 +320,7 @@ class Connection:
 
     def close(self) -> None:
         for sub_id in list(self.subscriptions):
-            self.unsubscribe(sub_id)
+            self.unsubscribe(sub_id, terminated=False)
 
 
 async def serve(request: web.Request) -> web.StreamResponse:

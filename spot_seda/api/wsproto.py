@@ -379,11 +379,12 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
             wanted = params.get("subscriptionId")
             if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, int)):
                 raise ApiError(-1100, "Illegal characters found in parameter 'subscriptionId'.")
-            mine = [s for s, w in client.streams.items() if isinstance(w, int) and wanted in (None, w)]
+            mine = [(s, w) for s, w in client.streams.items() if isinstance(w, int) and wanted in (None, w)]
             if wanted is not None and not mine:
                 raise ApiError(-2035, "User Data Stream subscription not found.")
-            for stream in mine:
+            for stream, sub_id in mine:
                 hub.unsubscribe(client, stream)
+                hub.terminated(client, sub_id, time.time_ns() // 1_000_000)
             return _api_reply(req_id, 200, {})
         if not isinstance(method, str) or not method:
             raise ApiError(-1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.")

@@ -283,6 +283,8 @@ def test_two_users_private_streams_stay_apart_and_match_their_accounts(node):
             assert [e for e in events_a if e["e"] == "balanceUpdate"][-1]["d"] == "12.50000000"
             # unsubscribe: no more events for alice on that connection
             await ws_a.send_json({"id": 9, "method": "userDataStream.unsubscribe", "params": {"subscriptionId": sub}})
+            ended = await ws_a.receive_json(timeout=5)  # eventStreamTerminated, then the answer
+            assert (ended["subscriptionId"], ended["event"]["e"]) == (sub, "eventStreamTerminated"), ended
             assert (await ws_a.receive_json(timeout=5)) == {"id": 9, "status": 200, "result": {}}
             await ws_a.close()
             await ws_b.close()

@@ -106,6 +106,9 @@ def test_place_query_cancel_with_user_data_on_one_connection(node):
 
             unsub = await api.call("userDataStream.unsubscribe", {"subscriptionId": 0})
             assert unsub["result"] == {}, unsub
+            ended = [doc for doc in api.events if doc["event"].get("e") == "eventStreamTerminated"]  # before the reply
+            assert [(doc["subscriptionId"], sorted(doc["event"])) for doc in ended] == [(0, ["E", "e"])], api.events
+            assert abs(ended[0]["event"]["E"] - time.time() * 1000) < 60_000, ended
             assert (await api.call("userDataStream.unsubscribe", {"subscriptionId": 0}))["error"]["code"] == -2036
             await api.ws.close()
     run(scenario())
@@ -143,6 +146,8 @@ def test_ed25519_logon_then_unsigned_requests(node):
 
             out = await api.call("session.logout")
             assert out["result"]["apiKey"] is None and out["result"]["userDataStream"] is False, out
+            ended = await api.event(lambda e: e.get("e") == "eventStreamTerminated")  # the logon's subscription
+            assert set(ended) == {"e", "E"}, ended
             refused = await api.call("openOrders.status", {"symbol": SYMBOL, "timestamp": int(time.time() * 1000)})
             assert refused["error"]["code"] == -1102, refused
             # a signed request on the same connection works all the same (ad hoc)
