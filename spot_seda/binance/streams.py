@@ -25,7 +25,7 @@ from ..model.enums import (ORDER_STATUS_NAMES, ORDER_TYPE_NAMES, SIDE_NAMES, STP
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.orders import Order
 from ..model.symbols import AVG_PRICE_MINS, SymbolRules
-from .views import ZERO, amount_text, price_text
+from .views import ZERO, amount_text, expiry_reason, price_text
 PARTIAL_LEVELS = (5, 10, 20)
 #: the rolling-window tickers' windows (ms), as Binance names them
 ROLLING_WINDOWS = {"1h": 3_600_000, "4h": 4 * 3_600_000, "1d": 86_400_000}
@@ -289,6 +289,8 @@ def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, 
         report["d"] = order.trailing_delta
         report["D"] = order.trailing_time
     report["V"] = STP_NAMES[order.stp]
+    if execution == "EXPIRED" and (reason := expiry_reason(order)) is not None:
+        report["eR"] = reason  # why it expired (user-data-stream.md, "Order Expiry Reason")
     if order.prevented_qty:  # DECREMENT self-trade prevention: all it took off, and this time
         report["A"] = amount_text(order.prevented_qty)
         if execution == "TRADE_PREVENTION":

@@ -30,6 +30,7 @@ from ..model.enums import (ORDER_STATUS_NAMES, ORDER_TYPE_NAMES, SIDE_NAMES, STP
                            OrderStatus, OrderType, Side)
 from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.orders import Order
+from ..model.reasons import Reason
 from ..model.symbols import FEE_SCALE, SymbolRules
 
 ZERO = "0.00000000"
@@ -117,7 +118,27 @@ def order_json(order: Order, rules: SymbolRules) -> dict:
         "selfTradePreventionMode": STP_NAMES[order.stp],
         **_prevented(order),
         **_trailing(order),
+        **_expiry(order),
     }
+
+
+#: why an EXPIRED order expired, as Binance names it (enums.md, "Expiry Reasons"), by the node's reason
+EXPIRY_REASONS = {Reason.IOC_LEFTOVER: "UNFILLED_IOC_QUANTITY_EXPIRED", Reason.FOK_UNFILLED: "UNFILLED_FOK_ORDER_EXPIRED",
+                  Reason.NO_LIQUIDITY: "INSUFFICIENT_LIQUIDITY"}
+
+
+def expiry_reason(order: Order) -> str | None:
+    """An EXPIRED order's expiryReason ("NONE" for one the node ends for a reason Binance does not
+    name, e.g. an amend to what has executed); None for any other status."""
+    if order.status != OrderStatus.EXPIRED:
+        return None
+    return EXPIRY_REASONS.get(order.reason, "NONE")
+
+
+def _expiry(order: Order) -> dict:
+    """Binance's conditional expiryReason of an order query (only for an expired order)."""
+    reason = expiry_reason(order)
+    return {} if reason is None else {"expiryReason": reason}
 
 
 def _prevented(order: Order) -> dict:

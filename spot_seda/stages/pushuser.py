@@ -138,6 +138,8 @@ class UserDataMixin:
                 self.sink.send(stream, S.execution_report(rules, order, "TRADE_PREVENTION", ts, seq))
         if "cancel_client_order_id" in f:  # Match's CANCELED report names the cancel: its report's "c"
             order.cancel_client_order_id = f["cancel_client_order_id"]
+        if "reason" in f:  # why it ended early: an expired one's "eR"
+            order.reason = f["reason"]
         if "qty" in f:  # amended in place (engine/amend.py): Binance's REPLACED, "C" the id it had
             order.replaced_client_order_id = order.client_order_id
             order.amend(f["qty"], f["client_order_id"])

@@ -442,3 +442,32 @@ def test_an_rsa_key_signs_websocket_api_requests_but_cannot_log_on(node):
             assert cancelled["result"]["status"] == "CANCELED", cancelled
             await api.ws.close()
     run(scenario())
+
+
+def test_an_expired_order_says_why_in_its_queries_and_its_execution_report(node):
+    """CHANGELOG 2026: order queries carry `expiryReason` for an expired order (enums.md's names),
+    executionReport "eR": an IOC that found nothing, a FOK that could not fill whole; an order that
+    did not expire has neither."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            fay = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            api = await connect(session, node)
+            assert (await api.signed("userDataStream.subscribe.signature", fay.api_key, fay.secret))["status"] == 200
+            buy = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "1000"}
+            for tif, reason in (("IOC", "UNFILLED_IOC_QUANTITY_EXPIRED"), ("FOK", "UNFILLED_FOK_ORDER_EXPIRED")):
+                status, placed = await fay.order(timeInForce=tif, newOrderRespType="RESULT", **buy)
+                assert status == 200 and placed["status"] == "EXPIRED", placed
+                status, got = await fay.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=placed["orderId"])
+                assert got["expiryReason"] == reason, got
+                answer = await api.signed("order.status", fay.api_key, fay.secret, symbol=SYMBOL, orderId=placed["orderId"])
+                assert answer["result"] == got, answer
+                report = await api.event(lambda e: e.get("e") == "executionReport" and e["i"] == placed["orderId"]
+                                         and e["x"] == "EXPIRED")
+                assert report["eR"] == reason, report
+            status, listed = await fay.signed("GET", "/api/v3/allOrders", symbol=SYMBOL)
+            assert [o.get("expiryReason") for o in listed] == ["UNFILLED_IOC_QUANTITY_EXPIRED", "UNFILLED_FOK_ORDER_EXPIRED"]
+            status, resting = await fay.order(timeInForce="GTC", **buy)
+            status, got = await fay.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=resting["orderId"])
+            assert got["status"] == "NEW" and "expiryReason" not in got, got
+            await api.ws.close()
+    run(scenario())
