@@ -32,7 +32,7 @@ def amend_commands(seed: int, n: int) -> list:
 
 
 def test_amends_give_byte_identical_change_logs_live_from_the_journal_and_over_shm(tmp_path):
-    cmds = amend_commands(31, 1200)
+    cmds = amend_commands(7, 1500)
     first, journal, pipeline = run(tmp_path, "a", cmds)
     second, _, _ = run(tmp_path, "b", cmds)
     assert first == second
