@@ -243,9 +243,11 @@ def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
     if not isinstance(req, dict):
         return _stream_request_error(2, "Invalid request: expected a JSON object")
     req_id = req.get("id")
+    # web-socket-streams.md: a 64-bit signed integer, an alphanumeric string of at most 36, or null
     if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, (int, str)) or
-                               (isinstance(req_id, int) and not 0 <= req_id < 2**63) or
-                               (isinstance(req_id, str) and len(req_id) > 64)):
+                               (isinstance(req_id, int) and not -2**63 <= req_id < 2**63) or
+                               (isinstance(req_id, str) and not (len(req_id) <= 36 and req_id.isascii()
+                                                                 and (req_id.isalnum() or not req_id)))):
         return _stream_request_error(2, "Invalid request: request ID must be an unsigned integer", None)
     unknown = set(req) - {"id", "method", "params"}
     if unknown:

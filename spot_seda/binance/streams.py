@@ -139,10 +139,10 @@ def kline_event(rules: SymbolRules, f: dict, ts: int, first_trade: int, last_tra
         "V": amount_text(f["taker_buy_volume"]), "Q": amount_text(f["taker_buy_quote_volume"]), "B": "0"}}
 
 
-def depth_update_event(rules: SymbolRules, ts: int, first: int, final: int, previous: int,
-                       bids, asks) -> dict:
-    """`<symbol>@depth[@100ms]`: levels changed since the previous event; quantity 0 removes a level."""
-    return {"e": "depthUpdate", "E": ts, "s": rules.symbol, "U": first, "u": final, "pu": previous,
+def depth_update_event(rules: SymbolRules, ts: int, first: int, final: int, bids, asks) -> dict:
+    """`<symbol>@depth[@100ms]`: levels changed since the previous event (whose "u" is this one's "U"
+    - 1); quantity 0 removes a level. Spot's fields: no "pu" (a futures stream's)."""
+    return {"e": "depthUpdate", "E": ts, "s": rules.symbol, "U": first, "u": final,
             "b": levels_json(rules, bids), "a": levels_json(rules, asks)}
 
 

@@ -365,7 +365,7 @@ class PushStage(UserDataMixin, Endpoint):
                 bids = sorted(((p, q) for (is_bid, p), q in feed.changes.items() if is_bid), reverse=True)
                 asks = sorted((p, q) for (is_bid, p), q in feed.changes.items() if not is_bid)
                 sink.send(name, S.depth_update_event(rules, self.depth_ts[symbol], feed.last_u + 1, view.update_id,
-                                                     feed.last_u, bids, asks))
+                                                     bids, asks))
             feed.changes = {}
             feed.last_u = view.update_id
 

@@ -133,7 +133,7 @@ def test_every_market_stream_shows_what_rest_shows(node):
                 events = [e for e in by[name] if e["u"] > last_u]
                 assert events[0]["U"] <= last_u + 1 <= events[0]["u"]
                 for e in events:
-                    assert e["pu"] == last_u or e is events[0]
+                    assert e["U"] == last_u + 1 or e is events[0]
                     last_u = e["u"]
                     for side, levels in ((bids, e["b"]), (asks, e["a"])):
                         for p, q in levels:
@@ -338,7 +338,8 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
         async with aiohttp.ClientSession() as session:
             c = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1", USDT="100000")
             async with session.ws_connect(f"{node.ws}/ws") as ws:
-                for bad in ("{not json", "[1,2]", '"x"', '{"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": -1}',
+                for bad in ("{not json", "[1,2]", '"x"', '{"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 9223372036854775808}',
+                            '{"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": "not-alphanumeric"}',
                             '{"method": "SUBSCRIB", "params": [], "id": 1}', '{"params": [], "id": 2}',
                             '{"method": "SUBSCRIBE", "params": "btcusdt@trade", "id": 3}',
                             '{"method": "SUBSCRIBE", "params": ["btcusdt@nope"], "id": 4}',
@@ -349,6 +350,8 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
                     assert reply["code"] in (0, 2, 3) and reply["msg"] and "result" not in reply, (bad, reply)
                 await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@trade", "BTCUSDT@bookTicker"], "id": 7})
                 assert await ws.receive_json(timeout=5) == {"result": None, "id": 7}
+                await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": -8})  # a signed 64-bit id, as Binance takes
+                assert (await ws.receive_json(timeout=5))["id"] == -8
                 await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 8})
                 assert sorted((await ws.receive_json(timeout=5))["result"]) == ["btcusdt@bookTicker", "btcusdt@trade"]
                 await ws.send_json({"method": "UNSUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 9})
@@ -551,6 +554,6 @@ def test_after_a_kill_9_push_carries_on_from_the_recovered_state(tmp_path):
                     stop.set()
                     await task
                 for earlier, later in zip(diffs, diffs[1:]):
-                    assert later["pu"] == earlier["u"]  # one unbroken chain since connecting
+                    assert later["U"] == earlier["u"] + 1  # one unbroken chain since connecting
                 assert diffs[-1]["u"] > len(trades_before)  # the ids went on from before the crash
         run(after())
