@@ -122,6 +122,30 @@ async def ticker_24hr(app: web.Application, p: Params) -> dict | list:
     return out[0] if single else out
 
 
+async def rolling_ticker(app: web.Application, p: Params) -> dict | list:
+    """GET /api/v3/ticker, `ticker`: the last `windowSize` of trades, the window opening on the
+    minute (rest-api.md: up to 59,999 ms wider than asked)."""
+    now = now_ms()
+    return await _window_tickers(app, p, (now - queryparams.parse_window_size(p)) // 60_000 * 60_000, now)
+
+
+async def trading_day_ticker(app: web.Application, p: Params) -> dict | list:
+    """GET /api/v3/ticker/tradingDay, `ticker.tradingDay`: the trades since the day began on the
+    `timeZone`'s clock (default UTC)."""
+    now, offset = now_ms(), queryparams.parse_time_zone(p)
+    return await _window_tickers(app, p, (now + offset) // marketviews.DAY_MS * marketviews.DAY_MS - offset, now)
+
+
+async def _window_tickers(app: web.Application, p: Params, open_time: int, now: int) -> dict | list:
+    stage = app[STAGE]
+    symbols, single = queryparams.parse_symbol_or_symbols(p, stage.rules)
+    mini = queryparams.parse_ticker_type(p) == "MINI"
+    await read_fresh(app)
+    out = [marketviews.window_ticker_json(stage.rules[symbol], app[HISTORY].trade_window(symbol, open_time)[0],
+                                          open_time, now, mini) for symbol in symbols]
+    return out[0] if single else out
+
+
 async def ticker_price(app: web.Application, p: Params) -> dict | list:
     stage = app[STAGE]
     symbols, single = _ticker_symbols(p, stage.rules)

@@ -11,7 +11,7 @@ rate-limit headers of its answers and the 429 / 418 answers (api/ratelimit.py), 
 from __future__ import annotations
 
 from ..engine.kline import INTERVALS as _INTERVALS
-from ..binance.marketviews import MINI_TICKER_FIELDS, ORDER_TYPES, STP_MODES
+from ..binance.marketviews import MINI_TICKER_FIELDS, ORDER_TYPES, STP_MODES, WINDOW_TICKER_FIELDS
 from ..binance.orderparams import RESP_TYPES
 from .openapi_orderops import order_ops_paths, order_ops_schemas
 from .openapi_schema import (ADMIN_SECURITY, ERRORS, KEY_SECURITY, SIGNED_PARAMS, SIGNED_SECURITY, SYMBOL, SYMBOL_OPT,
@@ -93,6 +93,8 @@ def _schemas() -> dict:
                   "description": "[open time, open, high, low, close, volume, close time, quote volume, trades, "
                                  "taker buy base volume, taker buy quote volume, \"0\"]"},
         "Ticker24hr": obj(ticker, required=list(MINI_TICKER_FIELDS)),  # (type=MINI: only those)
+        "WindowTicker": obj({k: v for k, v in ticker.items() if k in WINDOW_TICKER_FIELDS},
+                            required=list(MINI_TICKER_FIELDS)),  # (type=MINI: only those)
         "TickerPrice": obj({"symbol": string(), "price": dec()}),
         "BookTicker": obj({"symbol": string(), "bidPrice": dec(), "bidQty": dec(), "askPrice": dec(), "askQty": dec()}),
         "AvgPrice": obj({"mins": integer(), "price": dec(), "closeTime": integer()}),
@@ -212,6 +214,8 @@ def openapi_document(routes, base_url: str = "/") -> dict:
         param("pegOffsetType", string(), False, "Refused (-2010), as pegPriceType."),
     ]
     history = [SYMBOL, param("startTime", integer()), param("endTime", integer()), limit_param(500, 1000)]
+    ticker_type = param("type", string(enum=["FULL", "MINI"]), False,
+                        "MINI: symbol, prices, volumes, times, trade ids and count only. Default FULL.")
     kline_params = [SYMBOL, param("interval", string(enum=INTERVALS), True), param("startTime", integer()),
                     param("endTime", integer()),
                     param("timeZone", string(), False, "The intervals' clock: hours (8, -1) or hours:minutes (05:45, "
@@ -252,9 +256,16 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                                       kline_params, tag=market,
             description="The same as klines: the node's candles need no change for charts.")},
         "/api/v3/ticker/24hr": {"get": operation_doc("24hr ticker", json_answer(_one_or_many("Ticker24hr")), [
-            SYMBOL_OPT, SYMBOLS, param("type", string(enum=["FULL", "MINI"]), False,
-                                       "MINI: symbol, prices, volumes, times, trade ids and count only. Default FULL.")],
-            tag=market)},
+            SYMBOL_OPT, SYMBOLS, ticker_type], tag=market)},
+        "/api/v3/ticker": {"get": operation_doc("Rolling window ticker", json_answer(_one_or_many("WindowTicker")), [
+            SYMBOL_OPT, SYMBOLS, param("windowSize", string(), False, "1m-59m, 1h-23h or 1d-7d (default 1d); the "
+                                       "window opens on the minute, up to 59,999 ms wider."), ticker_type],
+            tag=market, description="symbol or symbols (at most 100) is mandatory.")},
+        "/api/v3/ticker/tradingDay": {"get": operation_doc("Trading day ticker", json_answer(_one_or_many("WindowTicker")), [
+            SYMBOL_OPT, SYMBOLS, param("timeZone", string(), False, "The day's clock: hours (8, -1) or hours:minutes "
+                                       "(05:45, +08:00) from UTC, -12:00 to +14:00; default 0."), ticker_type],
+            tag=market, description="The trades since the day began on the timeZone's clock; symbol or symbols "
+                                    "(at most 100) is mandatory.")},
         "/api/v3/ticker/price": {"get": operation_doc("Price ticker", json_answer(_one_or_many("TickerPrice")), [SYMBOL_OPT, SYMBOLS], tag=market)},
         "/api/v3/ticker/bookTicker": {"get": operation_doc("Book ticker", json_answer(_one_or_many("BookTicker")), [SYMBOL_OPT, SYMBOLS], tag=market)},
         "/api/v3/avgPrice": {"get": operation_doc("Average price", json_answer(ref("AvgPrice")), [SYMBOL], tag=market)},

@@ -86,6 +86,11 @@ def _ticker_24hr(q: Mapping[str, str]) -> int:
     return 80 if n is None or n > 100 else 40 if n > 20 else 2
 
 
+def _window_ticker(q: Mapping[str, str]) -> int:
+    """ticker (rolling window) and ticker/tradingDay: 4 a symbol, at most 200."""
+    return min(4 * (_symbol_count(q) or 1), 200)
+
+
 def _ticker_one_or_all(q: Mapping[str, str]) -> int:
     """ticker/price and ticker/bookTicker: symbol 2, symbols or neither 4."""
     return 2 if q.get("symbol") else 4
@@ -115,6 +120,8 @@ WEIGHTS: dict[tuple[str, str], int | Callable[[Mapping[str, str]], int]] = {
     ("GET", "/api/v3/uiKlines"): 2,
     ("GET", "/api/v3/avgPrice"): 2,
     ("GET", "/api/v3/ticker/24hr"): _ticker_24hr,
+    ("GET", "/api/v3/ticker"): _window_ticker,
+    ("GET", "/api/v3/ticker/tradingDay"): _window_ticker,
     ("GET", "/api/v3/ticker/price"): _ticker_one_or_all,
     ("GET", "/api/v3/ticker/bookTicker"): _ticker_one_or_all,
     ("POST", "/api/v3/order"): 1,

@@ -52,6 +52,8 @@ METHODS: dict[str, Method] = {
     "uiKlines": Method(market.klines, ("GET", "/api/v3/uiKlines")),
     "avgPrice": Method(market.avg_price, ("GET", "/api/v3/avgPrice")),
     "ticker.24hr": Method(market.ticker_24hr, ("GET", "/api/v3/ticker/24hr")),
+    "ticker": Method(market.rolling_ticker, ("GET", "/api/v3/ticker")),
+    "ticker.tradingDay": Method(market.trading_day_ticker, ("GET", "/api/v3/ticker/tradingDay")),
     "ticker.price": Method(market.ticker_price, ("GET", "/api/v3/ticker/price")),
     "ticker.book": Method(market.book_ticker, ("GET", "/api/v3/ticker/bookTicker")),
     "order.place": Method(trading.place_order, ("POST", "/api/v3/order"), signed=True, orders=1),

@@ -161,6 +161,10 @@ def illegal_chars(param: str | None = None, legal_range: str | None = None) -> A
 
 
 
+def too_many_symbols(most: int) -> ApiError:
+    return ApiError(-1101, f"Too many parameters; expected '{most}' and received more.")
+
+
 def duplicate_parameter() -> ApiError:
     return ApiError(-1101, "Duplicate values for a parameter detected.")
 

@@ -175,6 +175,21 @@ def ticker_24hr_json(rules: SymbolRules, summary: TradeSummary | None,
     }
 
 
+#: the fields of GET /api/v3/ticker and ticker/tradingDay (FULL): 24hr's without the previous close,
+#: the last quantity and the best bid and ask
+WINDOW_TICKER_FIELDS = ("symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "openPrice", "highPrice",
+                        "lowPrice", "lastPrice", "volume", "quoteVolume", "openTime", "closeTime", "firstId", "lastId",
+                        "count")
+
+
+def window_ticker_json(rules: SymbolRules, summary: TradeSummary | None, open_time: int, now: int,
+                       mini: bool = False) -> dict:
+    """GET /api/v3/ticker (a rolling window) and ticker/tradingDay: the trades from `open_time` to
+    `now`, as the 24-hour ticker sums them."""
+    full = ticker_24hr_json(rules, summary, (None, None), now, window_ms=now - open_time)
+    return {name: full[name] for name in (MINI_TICKER_FIELDS if mini else WINDOW_TICKER_FIELDS)}
+
+
 def avg_price_json(rules: SymbolRules, trades: Iterable[Mapping], now: int, last_trade: Mapping | None = None) -> dict:
     """GET /api/v3/avgPrice: volume-weighted price of the last 5 minutes' trades; without any, the last
     trade's price if the caller passes it, else 0. closeTime: the last trade's time."""

@@ -16,7 +16,9 @@ import msgspec
 from ..engine.kline import INTERVALS
 from . import errors
 from .auth import MICROS_FROM
-from .params import parse_bool, parse_choice, parse_int, parse_limit, required_param, text_param, was_sent
+from ..model.symbols import SymbolRules
+from .params import (parse_bool, parse_choice, parse_int, parse_limit, parse_symbol, parse_symbols_list,
+                     required_param, text_param, was_sent)
 
 def parse_depth_limit(params: Mapping[str, str]) -> int:
     """GET /api/v3/depth: default 100, any of 1-5000, a larger one taken as 5000 (rest-api.md: "If
@@ -102,6 +104,38 @@ def parse_time_zone(params: Mapping[str, str]) -> int:
 
 
 TICKER_TYPES = ("FULL", "MINI")
+
+
+_WINDOW_UNITS = {"m": (59, 60_000), "h": (23, 3_600_000), "d": (7, 86_400_000)}
+
+
+def parse_window_size(params: Mapping[str, str]) -> int:
+    """GET /api/v3/ticker's `windowSize` in ms: 1m-59m, 1h-23h or 1d-7d, one unit (default 1d); -1100
+    otherwise."""
+    value = text_param(params, "windowSize")
+    if not value:
+        return 86_400_000
+    count, unit = value[:-1], _WINDOW_UNITS.get(value[-1:])
+    if unit is None or not (count.isascii() and count.isdigit()) or not 1 <= int(count) <= unit[0] \
+            or count.startswith("0"):
+        raise errors.illegal_chars("windowSize", "1m-59m, 1h-23h, 1d-7d")
+    return int(count) * unit[1]
+
+
+def parse_symbol_or_symbols(params: Mapping[str, str], rules: Mapping[str, SymbolRules],
+                            most: int = 100) -> tuple[list[str], bool]:
+    """`symbol` (one object in the answer) or `symbols` (an array; at most `most`): one of them is
+    mandatory (-1102), both -1128."""
+    if was_sent(params, "symbol") and "symbols" in params:
+        raise errors.bad_combination()
+    if was_sent(params, "symbol"):
+        return [parse_symbol(params, rules)], True
+    names = parse_symbols_list(params, rules)
+    if names is None:
+        raise errors.either_missing("symbol", "symbols")
+    if len(names) > most:
+        raise errors.too_many_symbols(most)
+    return names, False
 
 
 def parse_ticker_type(params: Mapping[str, str]) -> str:

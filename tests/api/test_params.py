@@ -543,6 +543,15 @@ def test_cancel_restrictions_values():
     assert code_msg(O.parse_cancel_restrictions, {"cancelRestrictions": "only_new"})[0] == -1100
 
 
+def test_rolling_ticker_window_sizes():
+    assert Q.parse_window_size({}) == 86_400_000
+    for text, ms in (("1m", 60_000), ("59m", 59 * 60_000), ("1h", 3_600_000), ("23h", 23 * 3_600_000),
+                     ("1d", 86_400_000), ("7d", 7 * 86_400_000)):
+        assert Q.parse_window_size({"windowSize": text}) == ms
+    for bad in ("0m", "60m", "24h", "8d", "1d2h", "01m", "m", "1w", "1M", "１m", "-1m", "1.5h"):
+        assert code_msg(Q.parse_window_size, {"windowSize": bad})[0] == -1100, bad
+
+
 def test_history_windows_follow_binance():
     assert Q.parse_agg_trades_window({"fromId": "3"}) == (3, None, None)
     assert Q.parse_agg_trades_window({"startTime": "0", "endTime": str(3_600_000)}) == (None, 0, 3_600_000)

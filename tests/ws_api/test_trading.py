@@ -249,6 +249,27 @@ def test_market_data_methods_answer_as_rest(node):
             code, ui = await dave.public("/api/v3/uiKlines", symbol=SYMBOL, interval="1m")
             code, plain = await dave.public("/api/v3/klines", symbol=SYMBOL, interval="1m")
             assert code == 200 and ui == plain and ui[-1][8] >= 1, ui  # the same candles, with the trade
+            # the rolling window and trading day tickers: the 24-hour ticker's sums over their windows
+            code, day = await dave.public("/api/v3/ticker/24hr", symbol=SYMBOL)
+            for method, path, params in (("ticker", "/api/v3/ticker", {"windowSize": "7d"}),
+                                         ("ticker", "/api/v3/ticker", {}),
+                                         ("ticker.tradingDay", "/api/v3/ticker/tradingDay", {}),
+                                         ("ticker.tradingDay", "/api/v3/ticker/tradingDay", {"timeZone": "+08:00"})):
+                code, rest = await dave.public(path, symbol=SYMBOL, **params)
+                assert code == 200 and rest["count"] >= 1 and rest["openTime"] % 60_000 == 0, rest
+                assert set(rest) == set(day) - {"prevClosePrice", "lastQty", "bidPrice", "bidQty", "askPrice", "askQty"}
+                assert rest["lastPrice"] == day["lastPrice"] and rest["lastId"] == day["lastId"], (rest, day)
+                answer = await api.call(method, {"symbols": [SYMBOL], **params})
+                code, listed = await dave.public(path, symbols='["BTCUSDT"]', **params)
+                strip = [{k: v for k, v in t.items() if k != "closeTime"} for t in listed]
+                assert [{k: v for k, v in t.items() if k != "closeTime"} for t in answer["result"]] == strip, answer
+            code, mini = await dave.public("/api/v3/ticker", symbol=SYMBOL, windowSize="1h", type="MINI")
+            assert "priceChange" not in mini and mini["count"] >= 1, mini
+            for params, error in (({}, -1102), ({"symbol": SYMBOL, "windowSize": "1d2h"}, -1100),
+                                  ({"symbol": SYMBOL, "windowSize": "8d"}, -1100),
+                                  ({"symbol": SYMBOL, "symbols": '["BTCUSDT"]'}, -1128)):
+                code, err = await dave.public("/api/v3/ticker", **params)
+                assert (code, err["code"]) == (400, error), (params, err)
             for path in ("/api/v3/ticker/24hr", "/api/v3/ticker/price", "/api/v3/ticker/bookTicker"):
                 code, err = await dave.public(path, symbol=SYMBOL, symbols='["BTCUSDT"]')  # not both (rest-api.md)
                 assert (code, err["code"]) == (400, -1128), (path, err)
