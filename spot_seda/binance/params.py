@@ -19,8 +19,8 @@ Other choices where Binance leaves room (each tested):
 - integer parameters (orderId, startTime, endTime, fromId, limit): -1100 with '^[0-9]{1,20}$' when
   not digits, -1108 "Parameter '%s' overflowed." beyond a signed 64-bit integer; an empty optional
   parameter counts as not sent.
-- `limit` above its maximum is clamped to it (Binance truncates depth the same way); 0, or a value
-  outside an endpoint's allowed set, is -1130 "Data sent for parameter 'limit' is not valid.".
+- `limit` above its maximum is clamped to it (Binance truncates depth the same way); 0 is -1130
+  "Data sent for parameter 'limit' is not valid.".
 - symbols=[...]: JSON with symbol names; malformed -> -1100 with Binance's symbols regex, empty ->
   -1102, a repeated name -> -1151, an unknown one -> -1121. symbol and symbols together: -1128.
 """
