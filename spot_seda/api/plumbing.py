@@ -277,8 +277,9 @@ async def commit(app: web.Application, command, outputs, deadline: float | None 
 
 async def tick(app: web.Application, symbol: str | None = None, deadline: float | None = None) -> None:
     """Journal a Tick (model/commands.py): the open candles trades changed since the last one go out
-    as they are now. Every `node.tick_ms` the node calls this without `symbol`: a Tick if a new
-    order came in since the last one. Before a read of `symbol`'s klines: a Tick if that symbol's
+    as they are now, and those whose interval has ended close. Every `node.tick_ms` the node calls
+    this without `symbol`: a Tick if a new order came in since the last one or a candle's interval
+    has ended (Acquiring.wants_tick). Before a read of `symbol`'s klines: a Tick if that symbol's
     candles may have changed since the last one, so that the read sees them (read your own writes);
     a Tick already on its way is waited for, and its effects published before this returns. Past
     `deadline` (loop time) -1007, as for a read whose barrier does not complete (the Tick goes on)."""
@@ -292,7 +293,7 @@ async def tick(app: web.Application, symbol: str | None = None, deadline: float 
     except TimeoutError:
         raise errors.timeout() from None
     try:
-        if not (stage.tick_due if symbol is None else symbol in stage.since_tick):
+        if not (stage.wants_tick() if symbol is None else symbol in stage.since_tick):
             return
         await app[INTAKE].admit(deadline)
         accepted, outputs = stage.tick()

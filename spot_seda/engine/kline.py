@@ -15,8 +15,8 @@ Every `apply(trades)` batch returns `Kline` records: a candle that a later trade
 when that happens, then the latest state of each interval's open candle touched by the batch
 (closed=False), once per batch. Intervals without trades have no candle at all (like Binance: no rows
 for empty intervals; a chart or the REST layer must not invent them). A candle is closed only by a
-later trade — or by `close_due(now_ms)` if a stage chooses to close on a clock (not deterministic
-across replays, so off by default). Timestamps are expected non-decreasing; a trade older than the
+later trade or by a journaled Tick past its end (`tick_rows`), both replayed alike; `close_due(now_ms)`
+closes on any clock. Timestamps are expected non-decreasing; a trade older than the
 newest one seen is counted at the newest time (a clock-step guard, never re-opening a closed candle).
 
 Speed: a batch's trades are first folded into 1-second buckets (every interval boundary is a whole
@@ -29,8 +29,9 @@ the candles only once that second is over:
 - the first trade of a later second closes the candles it is past (returned at once, closed=True);
   when it also starts a later window, the touched open candles come out as they were at the end
   of the window before;
-- `flush_rows()` (a clock: the KLine stage calls it on a journaled Tick) folds what is pending and
-  returns the touched open candles now; it closes nothing.
+- `flush_rows()` folds what is pending and returns the touched open candles now; it closes
+  nothing. `tick_rows(now)` (the KLine stage calls it on a journaled Tick, with the Tick's time)
+  does the same, then closes the candles whose interval ended before `now`.
 Both depend on trade times and Ticks only, never on how the trades were batched, so a replay gives
 the same rows. A candle's last state before it closes, and its closed state, are always given.
 """
@@ -247,6 +248,17 @@ class CandleBook:
         self._fold_pending(out)
         if self._touched:
             self._give_touched(out)
+        return out
+
+    def tick_rows(self, now: int) -> list[tuple]:
+        """A journaled Tick at `now` (trade time's clock): flush_rows(), then every open candle whose
+        close_time is before `now` closed and given, as Binance closes a candle when its interval ends
+        whether or not a trade comes. A later trade older than `now` counts at `now` (the clock-step
+        guard), so a closed candle is never re-opened. Deterministic: Ticks are journaled."""
+        out = self.flush_rows()
+        self._close_before(now, out)
+        if now > self.last_ts:
+            self.last_ts = now
         return out
 
     def _fold_pending(self, out: list[tuple]) -> None:

@@ -36,6 +36,7 @@ import msgspec
 
 from ..engine.avgprice import AvgPrice
 from ..engine.depthview import DepthView
+from ..engine.kline import INTERVALS, bucket
 from ..engine.ledger import Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, Updated
@@ -82,7 +83,8 @@ class AccountState:
 class AcquiringStage(OrderListsMixin, Endpoint):
     # callers waiting now are not part of a snapshot; the symbol rules and the bounds are the
     # configuration's at every start
-    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished", "since_tick", "tick_due")
+    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished", "since_tick", "tick_due",
+                 "_ends")
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
     sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}
@@ -118,6 +120,11 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         #: came in since (the periodic Tick waits for one: an idle node journals none)
         self.since_tick: set[str] = set(self.rules)
         self.tick_due = False
+        #: per symbol, the time of its last trade and of its last Tick: between them, when an open
+        #: candle's interval ends, a Tick closes it (candles_due) also on a market gone quiet
+        self.traded_at: dict[str, int] = {}
+        self.ticked_at: dict[str, int] = {}
+        self._ends: dict[str, tuple[int, list[int]]] = {}  # (trade time, its candles' close times, sorted)
 
     def replay_end(self, end: dict) -> None:
         end["next_order_id"] = max(end["next_order_id"], self.next_order_id)
@@ -313,14 +320,40 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         cmd = Transfer(cmd.account, cmd.asset, cmd.amount, now, ref)
         return cmd, [(Topic.BALANCE, str(cmd.account), balance_entries(changes, now))]
 
+    def candles_due(self, now: int) -> list[str]:
+        """The symbols with an open candle whose interval ended before `now`: their last trade's
+        candle that no Tick since has closed (KLine closes it at the Tick: engine/kline.py)."""
+        due = []
+        for symbol, traded in self.traded_at.items():
+            known = self._ends.get(symbol)
+            if known is None or known[0] != traded:
+                known = self._ends[symbol] = (traded, sorted(bucket(interval, traded)[1] for interval in INTERVALS))
+            ticked = self.ticked_at.get(symbol, 0)
+            # a Tick at T closed what ended before T; the first end not closed yet is past it
+            end = next((e for e in known[1] if e >= ticked), None)
+            if end is not None and end < now:
+                due.append(symbol)
+        return due
+
+    def wants_tick(self) -> bool:
+        """Whether the periodic Tick has anything to do: a new order since the last one, or a candle
+        whose interval has ended."""
+        return self.tick_due or bool(self.traded_at and self.candles_due(self.clock()))
+
     def tick(self, cmd: Tick | None = None) -> tuple[Tick, list[Publish]]:
         """A Tick (model/commands.py): a clock entry to Match for each of its symbols, which Match
         passes on to KLine among the symbol's trades. Without `cmd` (live): now, for the symbols new
-        orders came in for since the last one (none: nothing to journal or publish)."""
+        orders came in for since the last one and those with a candle to close (none: nothing to
+        journal or publish)."""
         if cmd is None:
-            cmd = Tick(self.clock(), tuple(sorted(self.since_tick)))
+            now = self.clock()
+            cmd = Tick(now, tuple(sorted(self.since_tick.union(self.candles_due(now)))))
         self.since_tick.difference_update(cmd.symbols)
         self.tick_due = False
+        ticked_at = self.ticked_at
+        for symbol in cmd.symbols:
+            if cmd.timestamp > ticked_at.get(symbol, 0):
+                ticked_at[symbol] = cmd.timestamp
         now, clock, rules = cmd.timestamp, EntityType.CLOCK, self.rules
         return cmd, [(Topic.ORDER, symbol, [ChangeLogEntry(f"tick:{symbol}", clock, Updated({"symbol": symbol}), now, 0)])
                      for symbol in cmd.symbols if symbol in rules]  # (a journal's Tick may name a symbol since removed)
@@ -357,11 +390,13 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         elif topic == Topic.TRADE:
             waiters = self.waiters
             avg_prices, market_avgs = self.avg_prices, self.market_avgs
+            traded_at = self.traded_at
             for e in entries:
                 if e.entity_type == _CLOCK:  # a Tick on its way to KLine
                     continue
                 f = e.field_dict()
                 symbol = f["symbol"]
+                traded_at[symbol] = e.timestamp
                 market_avg = market_avgs[symbol]
                 market_avg.add(e.timestamp, f["price"], f["qty"], f["quote_qty"])
                 if avg_prices:

@@ -1,5 +1,6 @@
 """KLineStage: consumes trades (TradeChangeLog), produces candles (KLineChangeLog, keyed by symbol)
-for every Binance interval: a closed candle when a later trade starts the next one, and the touched
+for every Binance interval: a closed candle when a later trade starts the next one or a Tick comes
+after its interval ended, and the touched
 open candles once per `node.candle_update_ms` of trade time and at each Tick (engine/kline.py,
 "Cadence"); with 0, once per matching command (the trades of one taker order). An interval with no
 trades has no candle (as on Binance).
@@ -79,12 +80,13 @@ class KLineStage(Operator):
         symbol = taker = None
         for e in entries:
             f = e.field_dict()
-            if e.entity_type == _CLOCK:  # a Tick: what the trades before it changed goes out now
+            if e.entity_type == _CLOCK:  # a Tick: what the trades before it changed goes out now,
+                # and the candles whose interval ended before it close
                 if group:
                     self._flush(symbol, group, out)
                     group = []
                 symbol, taker = f["symbol"], None
-                self._give(symbol, self.books[symbol].flush_rows(), e.timestamp, out)
+                self._give(symbol, self.books[symbol].tick_rows(e.timestamp), e.timestamp, out)
                 continue
             if group and (f["taker_order_id"] != taker or f["symbol"] != symbol):
                 self._flush(symbol, group, out)

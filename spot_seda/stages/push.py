@@ -228,10 +228,12 @@ class PushStage(UserDataMixin, Endpoint):
         candle_fills: dict[str, list[_Fill]] = {}
         last_ids: dict[str, int] = {}
         fills = self.fills
+        clocks: dict[str, int] = {}
         for e in entries:
             if e.entity_type == _CLOCK:  # a Tick on its way to KLine: the symbol's trades before it are here
                 symbol = e.change_type.changed_fields["symbol"]
                 touched[symbol] = max(touched.get(symbol, 0), e.timestamp)
+                clocks[symbol] = e.timestamp
                 continue
             f = e.field_dict()
             symbol, ts = f["symbol"], e.timestamp
@@ -266,6 +268,10 @@ class PushStage(UserDataMixin, Endpoint):
                 continue
             self._tickers(symbol, ts)
             self._offset_klines(symbol, candle_fills[symbol], last_ids[symbol], ts)
+        for symbol, ts in clocks.items():  # a Tick closes the time-zone candles that ended before it, as
+            # KLine closes the UTC ones (a later trade of the batch has closed what it is past already)
+            for tz in OFFSET_BOOKS:
+                self._offset_rows(symbol, tz, self.offset_candles[symbol, tz].tick_rows(ts), -1, ts)
         if self.klines_stalled:  # candles that waited for these trades
             self._klines([])
 
@@ -284,22 +290,27 @@ class PushStage(UserDataMixin, Endpoint):
     def _offset_klines(self, symbol: str, fills: list[_Fill], last_id: int, ts: int) -> None:
         """Fold a batch's trades of a symbol into its time-zone candles; send the ones subscribed to.
         A symbol's trade ids are consecutive, so an open candle's first trade is last_id - trades + 1."""
+        for tz in OFFSET_BOOKS:
+            self._offset_rows(symbol, tz, self.offset_candles[symbol, tz].apply_rows(fills), last_id, ts)
+
+    def _offset_rows(self, symbol: str, tz: str, rows: list[tuple], last_id: int, ts: int) -> None:
+        """Send a time-zone book's candle rows to their subscribers (a closed one's first trade id as
+        its open state had it; last_id: the symbol's latest trade id)."""
         sink = self.sink
         lower = symbol.lower()
-        for tz in OFFSET_BOOKS:
-            for row in self.offset_candles[symbol, tz].apply_rows(fills):
-                interval, opened, trades, closed = row[1], row[2], row[10], row[13]
-                key = (symbol, tz, interval)
-                if closed:
-                    known = self.offset_first.get(key)
-                    first = known[1] if known is not None and known[0] == opened else -1
-                else:
-                    first = last_id - trades + 1
-                    self.offset_first[key] = (opened, first)
-                name = f"{lower}@kline_{interval}@{tz}"
-                if sink.wants(name):
-                    last = first + trades - 1 if first >= 0 else -1
-                    sink.send(name, S.kline_event(self.rules[symbol], dict(zip(KLINE_FIELDS, row)), ts, first, last))
+        for row in rows:
+            interval, opened, trades, closed = row[1], row[2], row[10], row[13]
+            key = (symbol, tz, interval)
+            if closed:
+                known = self.offset_first.get(key)
+                first = known[1] if known is not None and known[0] == opened else -1
+            else:
+                first = last_id - trades + 1
+                self.offset_first[key] = (opened, first)
+            name = f"{lower}@kline_{interval}@{tz}"
+            if sink.wants(name):
+                last = first + trades - 1 if first >= 0 else -1
+                sink.send(name, S.kline_event(self.rules[symbol], dict(zip(KLINE_FIELDS, row)), ts, first, last))
 
     def _tickers(self, symbol: str, ts: int) -> None:
         """The 24-hour ticker and mini ticker of a symbol as of `ts`, to whoever subscribed."""

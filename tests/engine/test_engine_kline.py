@@ -310,3 +310,66 @@ def test_a_snapshot_without_a_cadence_reads_as_before():
     assert set(book.snapshot()) == {"symbol", "intervals", "last_ts", "open"}
     with pytest.raises(ValueError):
         CandleBook("BTCUSDT", update_ms=1500)
+
+
+def test_a_tick_after_a_candles_interval_closes_it_and_a_later_trade_cannot_reopen_it():
+    book = CandleBook("BTCUSDT", update_ms=1000)
+    t0 = ms(2024, 3, 5, 10)
+    book.apply_rows([trade(t0 + 100, 100), trade(t0 + 200, 110)])
+    assert [r for r in book.tick_rows(t0 + 999) if r[-1]] == []  # the second is not over yet
+    closed = [r for r in book.tick_rows(t0 + 1000) if r[-1]]  # it is now: the 1s candle closes, nothing else
+    assert [(r[1], r[2], r[7], r[10]) for r in closed] == [("1s", t0, 110, 2)]
+    assert [r for r in book.tick_rows(t0 + 1500) if r[-1]] == []  # closed once
+    closed = [r for r in book.tick_rows(t0 + 3_600_000) if r[-1]]
+    assert {r[1] for r in closed} == {"1m", "3m", "5m", "15m", "30m", "1h"}
+    # a trade stamped before the last Tick (a clock step) counts at the Tick's time: the next hour
+    rows = book.apply_rows([trade(t0 + 5, 90)]) + book.flush_rows()
+    assert all(not r[-1] for r in rows) and {r[1]: r[2] for r in rows}["1h"] == t0 + 3_600_000
+    book.check_invariants()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trade_rows, st.lists(st.tuples(st.integers(0, 120), st.integers(0, 3 * 86_400_000)), max_size=12),
+       st.sets(st.integers(0, 120)), st.sampled_from([1000, 2000, 5000]), st.integers(ms(2023, 12, 20), ms(2024, 3, 1)))
+def test_ticks_close_exactly_the_candles_whose_interval_ended_whatever_the_batches(rows, ticks, cuts, update_ms, start):
+    """Ticks at any times among the trades (Acquiring journals them): each closes every open candle
+    whose interval ended before it and nothing else; no candle's content depends on them (the
+    definition's candles, with a Tick's time as a floor for later trades' times, as the clock-step
+    guard has it); how the trades were batched changes no row (with a cadence, as the KLine stage runs)."""
+    trades, ts = [], start
+    for i, (gap, price, qty, side) in enumerate(rows):
+        ts += gap
+        trades.append(Trade(i + 1, price, qty * 1000, price * qty * 10, 1, 2, 1, 2, side, ts))
+    after = {}  # trade count -> the Tick's time: that long after the trade before it
+    for n, extra in ticks:
+        n = min(n, len(trades))
+        after[n] = (trades[n - 1].timestamp if n else start) + extra
+
+    def run(cut_at) -> tuple[list[tuple], CandleBook]:
+        book = CandleBook("BTCUSDT", update_ms=update_ms)
+        out, done = [], 0
+        for b in sorted({0, len(trades), *(c for c in cut_at if c <= len(trades)), *after}):
+            if b > done:
+                out += book.apply_rows(trades[done:b])
+                done = b
+            if b in after:
+                tick = after[b]
+                out += book.tick_rows(tick)
+                assert all(row[3] >= tick for row in book.open_rows()), tick  # nothing ended is left open
+            check(book)
+        return out + book.flush_rows(), book
+
+    emitted, book = run(cuts)
+    assert run(())[0] == emitted and run(range(len(trades)))[0] == emitted
+    # the definition, each trade at max(its time, every earlier trade's and Tick's time)
+    floor, timed = 0, []
+    for n, t in enumerate(trades):
+        if n in after:
+            floor = max(floor, after[n])
+        floor = max(floor, t.timestamp)
+        timed.append(msgspec.structs.replace(t, timestamp=floor))
+    closed = assert_last_states([Kline(*row) for row in emitted], recompute(timed, tuple(INTERVALS)))
+    # a candle is closed iff a later trade or Tick came past its end
+    last = max([t.timestamp for t in timed] + [after[n] for n in after if n < len(trades)] + [after.get(len(trades), 0)])
+    for k in (Kline(*row) for row in emitted):
+        assert ((k.interval, k.open_time) in closed) == (k.close_time < last), k

@@ -222,6 +222,42 @@ def test_a_trades_candles_go_out_within_a_second_or_two_with_nothing_after_it(no
     run(scenario())
 
 
+def test_a_candle_closes_when_its_interval_ends_with_no_trade_after_it(node):
+    """Binance closes a candle when its interval ends ("x": true), trades or not: with no trade after
+    it, the node journals a Tick once the second is over and the 1s candle goes out closed, on the
+    stream and in REST klines alike."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            got: list = []
+            stop = asyncio.Event()
+            async with session.ws_connect(f"{node.ws}/stream?streams=btcusdt@kline_1s/btcusdt@trade") as ws:
+                task = asyncio.create_task(collect(ws, got, stop))
+                await asyncio.sleep(0.2)
+                status, doc = await maker.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
+                                                quantity="0.002", price="50083")
+                assert status == 200, doc
+                status, doc = await taker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.002")
+                assert status == 200 and doc["status"] == "FILLED", doc
+                trade = doc["fills"][0]["tradeId"]
+
+                def closed() -> list:
+                    return [m["data"]["k"] for m in got if m["stream"] == "btcusdt@kline_1s"
+                            and m["data"]["k"]["x"] and m["data"]["k"]["L"] == trade]
+                deadline = time.monotonic() + 10  # (the second's end, a Tick within 250 ms, a pipeline trip)
+                while not closed() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                stop.set()
+                await task
+            candle = closed()
+            assert len(candle) == 1 and D(candle[0]["c"]) == 50083, [m for m in got if "kline" in m["stream"]]
+            code, rows = await taker.public("/api/v3/klines", symbol=SYMBOL, interval="1s", startTime=candle[0]["t"],
+                                            endTime=candle[0]["T"])
+            assert code == 200 and [(r[0], r[4], r[8]) for r in rows] == [(candle[0]["t"], candle[0]["c"], candle[0]["n"])]
+    run(scenario())
+
+
 async def ws_api_subscribe(session, node, client) -> tuple[aiohttp.ClientWebSocketResponse, int]:
     ws = await session.ws_connect(f"{node.ws}/ws-api/v3")
     params = {"apiKey": client.api_key, "timestamp": int(time.time() * 1000), "recvWindow": 5000}

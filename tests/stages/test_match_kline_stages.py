@@ -137,18 +137,27 @@ def test_kline_publishes_the_candle_books_candles_whatever_the_batching(tmp_path
         for book in stage.books.values():
             book.check_invariants()
 
-    # the candle book alone, one command's trades at a time, ends with the same open candles
+    # the candle book alone, one command's trades at a time and each Tick at its time, ends with the
+    # same open candles
     books = {symbol: CandleBook(symbol) for symbol in ("BTCUSDT", "ETHUSDT")}
+    ticks = 0
     for b in trades:
-        f0 = b.entries[0].field_dict()
-        fills = []
+        fills, symbol = [], None
         for e in b.entries:
-            if e.entity_type == EntityType.CLOCK:
-                continue
             f = e.field_dict()
+            if e.entity_type == EntityType.CLOCK:
+                if fills:
+                    books[symbol].apply(fills)
+                    fills = []
+                books[f["symbol"]].tick_rows(e.timestamp)
+                ticks += 1
+                continue
+            symbol = f["symbol"]
             fills.append(Trade(f["trade_id"], f["price"], f["qty"], f["quote_qty"], f["maker_order_id"],
                                f["taker_order_id"], 0, 0, Side.SELL if f["buyer_is_maker"] else Side.BUY, e.timestamp))
-        books[f0["symbol"]].apply(fills)
+        if fills:
+            books[symbol].apply(fills)
+    assert ticks > 0
     last = {}
     for entity_id, change, _ts in live:
         fields = getattr(change, "fields", None) or change.changed_fields
@@ -157,6 +166,8 @@ def test_kline_publishes_the_candle_books_candles_whatever_the_batching(tmp_path
     for symbol, book in books.items():
         for row in book.open_rows():
             assert tuple(last[(symbol, row[1])].values()) == row
+        for interval in {i for s, i in last if s == symbol} - {row[1] for row in book.open_rows()}:
+            assert last[(symbol, interval)]["closed"], (symbol, interval)  # a Tick or a trade closed it
 
 
 def dense(commands: list, every_ms: int = 7) -> list:
@@ -207,3 +218,31 @@ def test_a_journaled_tick_names_only_the_symbols_still_configured(tmp_path):
     pipeline.runners["acquiring-0"].publish(outputs)
     pipeline.pump()  # Match passes both on; nothing refused
     pipeline.stop()
+
+
+def test_a_quiet_market_gets_a_tick_when_a_candle_ends_and_kline_closes_it(tmp_path):
+    """Acquiring asks for a Tick when an open candle's interval has ended since the symbol's last
+    trade and Tick (candles_due), the next one at the next end; the Tick closes it in KLine."""
+    from spot_seda.model.commands import NewOrder, Transfer
+
+    pipeline = InprocPipeline(settings_from(""), tmp_path / "run")
+    acquiring = pipeline.stage("acquiring-0")
+    t = T0 + 10_200  # a trade 10.2 s into the day
+    apply_commands(pipeline, [Transfer(1, "BTC", 10**8, T0, "d1"), Transfer(2, "USDT", 10**12, T0, "d2"),
+                              NewOrder(1, "BTCUSDT", "SELL", "LIMIT", "GTC", 5_000_000, 10**6, 0, "s", "NONE", t),
+                              NewOrder(2, "BTCUSDT", "BUY", "MARKET", "GTC", 0, 10**6, 0, "b", "NONE", t)],
+                   journaled=False)
+    pipeline.pump()
+    assert acquiring.candles_due(t + 799) == []  # the second is not over (it ends at t + 799)
+    assert acquiring.candles_due(t + 800) == ["BTCUSDT"]
+    acquiring.clock = lambda: t + 800
+    assert acquiring.wants_tick()
+    kline = pipeline.stage("kline-0")
+    accepted, outputs = acquiring.tick()
+    assert "BTCUSDT" in accepted.symbols
+    pipeline.runners["acquiring-0"].publish(outputs)
+    pipeline.pump()
+    book = kline.books["BTCUSDT"]
+    assert "1s" not in {row[1] for row in book.open_rows()} and "1m" in {row[1] for row in book.open_rows()}
+    assert acquiring.candles_due(t + 49_799) == []  # the minute ends at T0 + 59,999
+    assert acquiring.candles_due(T0 + 60_000) == ["BTCUSDT"]
