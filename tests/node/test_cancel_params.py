@@ -129,7 +129,7 @@ def test_no_order_parameter_is_dropped_silently(node):
             status, err = await client.order(**limit, newClientOrderID="typo")
             assert (status, err["code"]) == (400, -1104), err
             status, err = await client.order(**limit, strategyType="12")
-            assert (status, err["code"]) == (400, -1130), err
+            assert (status, err["code"]) == (400, -1134), err  # BAD_STRATEGY_TYPE
             status, opens = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
             assert status == 200 and opens == []
             assert (await client.balances())["USDT"] == ("10000.00000000", "0.00000000")
