@@ -301,6 +301,12 @@ def openapi_document(routes, base_url: str = "/") -> dict:
             "Query commission rates", json_answer(ref("AccountCommission")), [SYMBOL], tag="Account",
             description="SIGNED. The symbol's maker and taker rates (every account pays them); no special or tax "
                         "commission, no discount asset.")},
+        "/api/v3/myFilters": {"get": signed_doc(
+            "Query relevant filters", json_answer(obj({"exchangeFilters": array({"type": "object"}),
+                                                       "symbolFilters": array(ref("Filter")),
+                                                       "assetFilters": array({"type": "object"})})),
+            [SYMBOL], tag="Account", description="SIGNED. The symbol's filters, as exchangeInfo lists them; the "
+                                                 "node has no exchange or asset filters.")},
         "/api/v3/rateLimit/order": {"get": signed_doc(
             "Query unfilled order count", json_answer(array(ref("OrderRateLimit"))), [], tag="Account",
             description="SIGNED. The account's count of orders in the current window of each ORDERS limit "

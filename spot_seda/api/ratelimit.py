@@ -144,6 +144,7 @@ WEIGHTS: dict[tuple[str, str], int | Callable[[Mapping[str, str]], int]] = {
     ("GET", "/api/v3/myTrades"): _my_trades,
     ("GET", "/api/v3/account"): 20,
     ("GET", "/api/v3/account/commission"): 20,
+    ("GET", "/api/v3/myFilters"): 40,
     ("GET", "/api/v3/rateLimit/order"): 40,
     ("POST", "/api/v3/userDataStream"): 2,
     ("PUT", "/api/v3/userDataStream"): 2,

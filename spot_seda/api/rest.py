@@ -268,6 +268,7 @@ ROUTES: list[tuple[str, str, object]] = [
     ("GET", "/api/v3/myTrades", private(trading.my_trades)),
     ("GET", "/api/v3/account", private(trading.account_info)),
     ("GET", "/api/v3/account/commission", private(trading.account_commission)),
+    ("GET", "/api/v3/myFilters", private(trading.my_filters)),
     ("GET", "/api/v3/rateLimit/order", private(trading.order_rate_limits)),
     ("POST", "/api/v3/userDataStream", create_listen_key),
     ("PUT", "/api/v3/userDataStream", keepalive_listen_key),

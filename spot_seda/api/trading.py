@@ -15,7 +15,7 @@ import asyncio
 
 from aiohttp import web
 
-from ..binance import errors, orderops, orderparams, params, queryparams, views
+from ..binance import errors, marketviews, orderops, orderparams, params, queryparams, views
 from ..model.commands import Cancel
 from ..model.enums import OrderStatus, OrderType
 from ..model.orders import Order
@@ -215,6 +215,14 @@ async def account_commission(app: web.Application, account_id: int, p: Params, d
     """GET /api/v3/account/commission, `account.commission`: the rates the account pays on a symbol."""
     stage = app[STAGE]
     return orderops.account_commission_json(stage.rules[params.parse_symbol(p, stage.rules)])
+
+
+async def my_filters(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
+    """GET /api/v3/myFilters, `myFilters`: the filters that hold for the account on a symbol: the
+    symbol's, as exchangeInfo lists them (the node has no exchange or asset filters)."""
+    stage = app[STAGE]
+    rules = stage.rules[params.parse_symbol(p, stage.rules)]
+    return {"exchangeFilters": [], "symbolFilters": marketviews.filters_json(rules), "assetFilters": []}
 
 
 async def order_rate_limits(app: web.Application, account_id: int, p: Params, deadline: float) -> list:

@@ -65,6 +65,7 @@ METHODS: dict[str, Method] = {
     "myTrades": Method(trading.my_trades, ("GET", "/api/v3/myTrades"), signed=True),
     "account.status": Method(trading.account_info, ("GET", "/api/v3/account"), signed=True),
     "account.commission": Method(trading.account_commission, ("GET", "/api/v3/account/commission"), signed=True),
+    "myFilters": Method(trading.my_filters, ("GET", "/api/v3/myFilters"), signed=True),
     "account.rateLimits.orders": Method(trading.order_rate_limits, ("GET", "/api/v3/rateLimit/order"), signed=True),
     "order.test": Method(orderops.test_order, ("POST", "/api/v3/order/test"), signed=True),
     "order.cancelReplace": Method(orderops.cancel_replace, ("POST", "/api/v3/order/cancelReplace"), signed=True,

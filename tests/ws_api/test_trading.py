@@ -277,9 +277,10 @@ def test_market_data_methods_answer_as_rest(node):
     run(scenario())
 
 
-def test_commission_rates_of_an_account_over_rest_and_the_websocket_api(node):
+def test_commission_rates_and_filters_of_an_account_over_rest_and_the_websocket_api(node):
     """GET /api/v3/account/commission and `account.commission`: the symbol's maker and taker rates
-    (configs/default.toml: 0.001 each), in Binance's shape; a symbol is mandatory and must exist."""
+    (configs/default.toml: 0.001 each), in Binance's shape; a symbol is mandatory and must exist.
+    GET /api/v3/myFilters and `myFilters`: the symbol's filters."""
     async def scenario():
         async with aiohttp.ClientSession() as session:
             erin = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10")
@@ -299,6 +300,12 @@ def test_commission_rates_of_an_account_over_rest_and_the_websocket_api(node):
             assert answer["status"] == 200 and answer["result"] == expected, answer
             unsigned = await api.call("account.commission", {"symbol": SYMBOL})
             assert unsigned["status"] >= 400, unsigned
+            # myFilters: the symbol's filters as exchangeInfo lists them, no exchange or asset filters
+            code, info = await erin.public("/api/v3/exchangeInfo", symbol=SYMBOL)
+            mine = {"exchangeFilters": [], "symbolFilters": info["symbols"][0]["filters"], "assetFilters": []}
+            assert await erin.signed("GET", "/api/v3/myFilters", symbol=SYMBOL) == (200, mine)
+            answer = await api.signed("myFilters", erin.api_key, erin.secret, symbol=SYMBOL)
+            assert answer["status"] == 200 and answer["result"] == mine, answer
             await api.ws.close()
     run(scenario())
 
