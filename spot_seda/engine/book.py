@@ -213,7 +213,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
 
         executed = 0
         cum_quote = 0
-        prevented = 0  # taken off by DECREMENT self-trade prevention
+        prevented = 0  # taken off by self-trade prevention (DECREMENT's overlaps; an expiry's remainder)
         oco = self._oco
         linked: list[int] | None = None  # OCO legs this taker touched: their other legs are canceled
         oto = self._oto
@@ -272,13 +272,16 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
                                 stopped = _BY_STP
                                 break
                             continue
-                        if stp != _STP_TAKER:  # EXPIRE_MAKER / EXPIRE_BOTH: the maker goes
+                        if stp != _STP_TAKER:  # EXPIRE_MAKER / EXPIRE_BOTH: the maker goes, all it had left
+                            # prevented (Binance's preventedQuantity)
                             queue.popleft()
                             level.total -= m_leaves
                             level.count -= 1
                             maker.leaves = 0
+                            maker.prevented += m_leaves
                             self._unindex(maker)
-                            append(OrderReport(maker.order_id, maker.account, _EXPIRED_IN_MATCH, maker.executed, maker.cum_quote, 0, _BY_STP))
+                            append(OrderReport(maker.order_id, maker.account, _EXPIRED_IN_MATCH, maker.executed,
+                                               maker.cum_quote, 0, _BY_STP, maker.prevented))
                         if stp != _STP_MAKER:  # EXPIRE_TAKER / EXPIRE_BOTH: the taker stops
                             stopped = _BY_STP
                             break
@@ -343,7 +346,10 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
                 self.last_price = last_price
 
         # ---- the taker's fate
-        if stopped == _BY_STP:
+        if stopped == _BY_STP:  # (EXPIRE_TAKER / EXPIRE_BOTH: what it had left is prevented too; a market
+            # order by quote alone has no quantity to count)
+            if remaining != _UNBOUNDED:
+                prevented += remaining
             out.append(OrderReport(order_id, account, _EXPIRED_IN_MATCH, executed, cum_quote, 0, _BY_STP, prevented))
         elif not remaining or stopped == "budget":
             out.append(OrderReport(order_id, account, _FILLED, executed, cum_quote, 0, "", prevented))

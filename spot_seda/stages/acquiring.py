@@ -459,7 +459,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             order.reason = f["reason"]
         if "working_time" in f:  # it starts working (a stop: at its trigger)
             order.working_time = f["working_time"]
-        if "prevented_qty" in f:  # (DECREMENT self-trade prevention: no longer open, never executed)
+        if "prevented_qty" in f:  # self-trade prevention took this much off (no longer open, never executed)
             order.prevented_qty = f["prevented_qty"]
         if first:
             self.new_in_flight -= 1

@@ -167,7 +167,7 @@ class MatchStage(Operator):
                 }
                 if rec.reason:
                     changed["reason"] = rec.reason
-                if rec.prevented_qty:  # DECREMENT self-trade prevention took this much off so far
+                if rec.prevented_qty:  # self-trade prevention took this much off so far
                     changed["prevented_qty"] = rec.prevented_qty
                 if rec.hold >= 0:  # ... and the order, still open, needs only this much frozen
                     changed["hold"] = rec.hold

@@ -131,7 +131,7 @@ class UserDataMixin:
         order.executed_qty = executed
         order.cum_quote_qty = f["cum_quote_qty"]
         end = S.END_EXECUTION[status]  # (None for a status that does not end the order)
-        if f.get("prevented_qty", 0) > order.prevented_qty:  # DECREMENT self-trade prevention
+        if f.get("prevented_qty", 0) > order.prevented_qty:  # self-trade prevention (DECREMENT, or an expiry)
             order.last_prevented_qty = f["prevented_qty"] - order.prevented_qty
             order.prevented_qty = f["prevented_qty"]
             if wanted and end is None:  # it stays open: its prevention reported alone

@@ -263,7 +263,9 @@ class ReferenceBook:
             if stp and o.account == account:
                 if stp in (SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_BOTH):
                     self.open.remove(o)
-                    out.append(OrderReport(o.order_id, o.account, S.EXPIRED_IN_MATCH, o.executed, o.cum_quote, 0, "stp"))
+                    o.prevented += o.leaves  # all it had left
+                    out.append(OrderReport(o.order_id, o.account, S.EXPIRED_IN_MATCH, o.executed, o.cum_quote, 0, "stp",
+                                           o.prevented))
                 if stp in (SelfTradePrevention.EXPIRE_TAKER, SelfTradePrevention.EXPIRE_BOTH):
                     stopped = "stp"
                 i += 1
@@ -300,6 +302,8 @@ class ReferenceBook:
 
         p = taker.prevented
         if stopped == "stp":
+            if qty:  # what it had left (none after DECREMENT took the rest; unknown for one by quote alone)
+                p += taker.leaves
             out.append(self._report(taker, S.EXPIRED_IN_MATCH, "stp", p))
         elif taker.leaves == 0 or stopped == "budget":
             out.append(self._report(taker, S.FILLED, "", p))

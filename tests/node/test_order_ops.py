@@ -370,8 +370,9 @@ def test_decrement_self_trade_prevention(node):
 
 def test_an_order_without_stp_takes_binances_default_expire_maker(node):
     """The shipped symbols default to EXPIRE_MAKER, as Binance ships its own: an account's taker meeting
-    its own resting order expires that maker (EXPIRED_IN_MATCH, funds unlocked, no trade) and trades
-    on with the next; exchangeInfo says so. (ETHUSDT at 40000: below the asks and above the bids the
+    its own resting order expires that maker (EXPIRED_IN_MATCH, funds unlocked, no trade, what it had
+    left its preventedQuantity) and trades on with the next; exchangeInfo says so. EXPIRE_TAKER ends
+    the taker so instead. (ETHUSDT at 40000: below the asks and above the bids the
     other tests of this module leave.)"""
     async def scenario():
         async with aiohttp.ClientSession() as session:
@@ -389,5 +390,16 @@ def test_an_order_without_stp_takes_binances_default_expire_maker(node):
                 ["40001.00000000"], buy
             status, doc = await client.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=mine["orderId"])
             assert (doc["status"], doc["executedQty"]) == ("EXPIRED_IN_MATCH", "0.00000000"), doc
+            assert doc["preventedQuantity"] == "0.01000000", doc  # all it had left (stp_faq: preventedQuantity)
             await expect_balances(client, ETH=("0.01999", "0"))  # its own 0.01 back, 0.01 bought less the 0.1% fee
+            # EXPIRE_TAKER: the taker ends with what it had left prevented; the maker stays
+            status, rest = await client.order(side="SELL", price="40000", **eth)
+            status, taker = await client.order(side="BUY", price="40000", selfTradePreventionMode="EXPIRE_TAKER",
+                                               newOrderRespType="RESULT", **eth)
+            assert (taker["status"], taker["executedQty"]) == ("EXPIRED_IN_MATCH", "0.00000000"), taker
+            status, doc = await client.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=taker["orderId"])
+            assert doc["preventedQuantity"] == "0.01000000", doc
+            status, doc = await client.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=rest["orderId"])
+            assert doc["status"] == "NEW" and "preventedQuantity" not in doc, doc
+            assert (await client.signed("DELETE", "/api/v3/order", symbol="ETHUSDT", orderId=rest["orderId"]))[0] == 200
     run(scenario())

@@ -499,3 +499,25 @@ def test_an_expired_order_says_why_in_its_queries_and_its_execution_report(node)
             assert got["status"] == "NEW" and "expiryReason" not in got, got
             await api.ws.close()
     run(scenario())
+
+
+def test_an_order_expired_by_self_trade_prevention_reports_what_it_prevented(node):
+    """stp_faq: an order EXPIRE_MAKER expires shows its remaining quantity as prevented, in its
+    executionReport ("A" cumulative, "B" this event's) as in its queries (preventedQuantity)."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            gus = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", BTC="0.1")
+            api = await connect(session, node)
+            assert (await api.signed("userDataStream.subscribe.signature", gus.api_key, gus.secret))["status"] == 200
+            btc = {"symbol": SYMBOL, "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "1500"}
+            status, maker = await gus.order(side="SELL", **btc)  # far below the module's other asks
+            status, taker = await gus.order(side="BUY", selfTradePreventionMode="EXPIRE_MAKER", **btc)
+            assert status == 200, taker
+            report = await api.event(lambda e: e.get("e") == "executionReport" and e["i"] == maker["orderId"]
+                                     and e["X"] == "EXPIRED_IN_MATCH")
+            assert (report["x"], report["A"], report["B"]) == ("TRADE_PREVENTION", "0.01000000", "0.01000000"), report
+            status, doc = await gus.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=maker["orderId"])
+            assert doc["preventedQuantity"] == "0.01000000", doc
+            assert (await gus.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=taker["orderId"]))[0] == 200
+            await api.ws.close()
+    run(scenario())
