@@ -12,7 +12,7 @@ import random
 import signal
 import socket
 import time
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal as D
 
 import aiohttp
@@ -187,24 +187,37 @@ def test_the_24_hour_tickers_are_pushed_every_second_without_trades(node):
     run(scenario())
 
 
+@asynccontextmanager
+async def a_trade_watched(session, node, streams: str, price: str):
+    """A maker's sell and a taker's market buy of 0.002 at `price`, `streams` collected (a combined
+    stream) from before the trade until the block ends; yields (what came so far, the taker's answer,
+    the taker)."""
+    maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+    taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+    got: list = []
+    stop = asyncio.Event()
+    async with session.ws_connect(f"{node.ws}/stream?streams={streams}") as ws:
+        task = asyncio.create_task(collect(ws, got, stop))
+        try:
+            await asyncio.sleep(0.2)
+            status, doc = await maker.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
+                                            quantity="0.002", price=price)
+            assert status == 200, doc
+            status, doc = await taker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.002")
+            assert status == 200 and doc["status"] == "FILLED", doc
+            yield got, doc, taker
+        finally:
+            stop.set()
+            await task
+
+
 def test_a_trades_candles_go_out_within_a_second_or_two_with_nothing_after_it(node):
     """Candles go out at a cadence in trade time (node.candle_update_ms): after the last trade the
     node journals a Tick within a second, so its candles reach a subscriber with no later trade and
     no REST read; the event's first and last trade ids are the trade's."""
     async def scenario():
         async with aiohttp.ClientSession() as session:
-            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
-            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
-            got: list = []
-            stop = asyncio.Event()
-            async with session.ws_connect(f"{node.ws}/stream?streams=btcusdt@kline_1m/btcusdt@trade") as ws:
-                task = asyncio.create_task(collect(ws, got, stop))
-                await asyncio.sleep(0.2)
-                status, doc = await maker.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
-                                                quantity="0.002", price="50077")
-                assert status == 200, doc
-                status, doc = await taker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.002")
-                assert status == 200 and doc["status"] == "FILLED", doc
+            async with a_trade_watched(session, node, "btcusdt@kline_1m/btcusdt@trade", "50077") as (got, _, _):
                 sent = time.monotonic()
                 trade = None
                 while time.monotonic() - sent < 8:  # (a Tick a second later, and a pipeline trip)
@@ -214,8 +227,6 @@ def test_a_trades_candles_go_out_within_a_second_or_two_with_nothing_after_it(no
                         break
                     await asyncio.sleep(0.05)
                 waited = time.monotonic() - sent
-                stop.set()
-                await task
             candle = [m["data"]["k"] for m in got if m["stream"] == "btcusdt@kline_1m" and m["data"]["k"]["L"] == trade]
             assert trade is not None and candle, got
             assert D(candle[-1]["c"]) == 50077 and candle[-1]["f"] <= trade, (waited, candle)
@@ -228,18 +239,7 @@ def test_a_candle_closes_when_its_interval_ends_with_no_trade_after_it(node):
     stream and in REST klines alike."""
     async def scenario():
         async with aiohttp.ClientSession() as session:
-            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
-            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
-            got: list = []
-            stop = asyncio.Event()
-            async with session.ws_connect(f"{node.ws}/stream?streams=btcusdt@kline_1s/btcusdt@trade") as ws:
-                task = asyncio.create_task(collect(ws, got, stop))
-                await asyncio.sleep(0.2)
-                status, doc = await maker.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
-                                                quantity="0.002", price="50083")
-                assert status == 200, doc
-                status, doc = await taker.order(symbol=SYMBOL, side="BUY", type="MARKET", quantity="0.002")
-                assert status == 200 and doc["status"] == "FILLED", doc
+            async with a_trade_watched(session, node, "btcusdt@kline_1s/btcusdt@trade", "50083") as (got, doc, taker):
                 trade = doc["fills"][0]["tradeId"]
 
                 def closed() -> list:
@@ -248,8 +248,6 @@ def test_a_candle_closes_when_its_interval_ends_with_no_trade_after_it(node):
                 deadline = time.monotonic() + 10  # (the second's end, a Tick within 250 ms, a pipeline trip)
                 while not closed() and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
-                stop.set()
-                await task
             candle = closed()
             assert len(candle) == 1 and D(candle[0]["c"]) == 50083, [m for m in got if "kline" in m["stream"]]
             code, rows = await taker.public("/api/v3/klines", symbol=SYMBOL, interval="1s", startTime=candle[0]["t"],
