@@ -7,6 +7,7 @@ Binance's errors and change nothing."""
 from __future__ import annotations
 
 import time
+from decimal import Decimal as D
 
 import aiohttp
 import msgspec
@@ -509,10 +510,17 @@ def test_an_order_expired_by_self_trade_prevention_reports_what_it_prevented(nod
             gus = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", BTC="0.1")
             api = await connect(session, node)
             assert (await api.signed("userDataStream.subscribe.signature", gus.api_key, gus.secret))["status"] == 200
-            btc = {"symbol": SYMBOL, "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "1500"}
-            status, maker = await gus.order(side="SELL", **btc)  # far below the module's other asks
-            status, taker = await gus.order(side="BUY", selfTradePreventionMode="EXPIRE_MAKER", **btc)
-            assert status == 200, taker
+            # a price inside the spread the module's other tests left: only gus's own order is there
+            code, book = await gus.public("/api/v3/depth", symbol=SYMBOL, limit=1)
+            bid = D(book["bids"][0][0]) if book["bids"] else D(1000)
+            ask = D(book["asks"][0][0]) if book["asks"] else D(10**6)
+            assert ask - bid >= D("0.02"), book
+            price = str(((bid + ask) / 2).quantize(D("0.01")))
+            btc = {"symbol": SYMBOL, "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": price}
+            status, maker = await gus.order(side="SELL", **btc)
+            status, taker = await gus.order(side="BUY", selfTradePreventionMode="EXPIRE_MAKER", newOrderRespType="RESULT",
+                                            **btc)
+            assert status == 200 and (taker["status"], taker["executedQty"]) == ("NEW", "0.00000000"), taker
             report = await api.event(lambda e: e.get("e") == "executionReport" and e["i"] == maker["orderId"]
                                      and e["X"] == "EXPIRED_IN_MATCH")
             assert (report["x"], report["A"], report["B"]) == ("TRADE_PREVENTION", "0.01000000", "0.01000000"), report
