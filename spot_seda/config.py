@@ -52,9 +52,11 @@ class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: 0: every command that trades gives its candles (16 entries a command). Part of what the change
     #: log is: keep it across restarts of one node.
     candle_update_ms: Annotated[int, msgspec.Meta(ge=0, multiple_of=1000)] = 1000
-    #: how often order entry journals a Tick while new orders come in (0: only before a klines read):
-    #: an open candle reaches its streams and the history this long after a trade at most (plus a
-    #: pipeline trip), also when the market goes quiet. Four small commands a second.
+    #: how often order entry journals a Tick while new orders come in or an open candle's interval
+    #: has ended (0: only before a klines read, and candles close only with a later trade): an open
+    #: candle reaches its streams and the history this long after a trade at most (plus a pipeline
+    #: trip), and a candle closes this long after its end at most, also when the market goes quiet.
+    #: Four small commands a second while trading.
     tick_ms: Annotated[int, msgspec.Meta(ge=0)] = 250
     #: finished orders Acquiring keeps in memory beside the open ones (about 1 KiB each), the most
     #: recent first; an older one is read from the SQLite history (GET /api/v3/order, allOrders)
