@@ -22,7 +22,7 @@ joined by `&` (`ws_payload`).
 
 Timing: a request is accepted when `timestamp < now + 1000` and `now - timestamp <= recvWindow`
 (default 5000 ms, at most 60000; Binance accepts up to three decimals, i.e. microseconds), with
-`timestamp` in milliseconds or microseconds (MICROS_FROM). Answers give times in milliseconds: the
+`timestamp` in milliseconds or microseconds (params.MICROS_FROM). Answers give times in milliseconds: the
 X-MBX-TIME-UNIT header is not honoured.
 """
 
@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from urllib.parse import unquote
 
 from . import errors
+from .params import micros
 
 #: the kinds of API key (accounts.py `key_type`)
 HMAC, ED25519, RSA = "HMAC", "ED25519", "RSA"
@@ -169,11 +170,6 @@ def split_signature(query: str, body: str) -> tuple[str, str, str]:
     return unsigned_query, unsigned_body, found[0]
 
 
-#: a time parameter (timestamp, startTime, endTime) at or above this is in microseconds: Binance takes
-#: either, told apart by size (a time in ms has 13 digits until the year 2286, in µs 16)
-MICROS_FROM = 10**14
-
-
 def _int_param(name: str, text: str) -> int:
     if not text.isdigit() or not text.isascii() or len(text) > 20:
         raise errors.illegal_chars(name, errors.INT_RANGE)
@@ -208,7 +204,7 @@ def check_timestamp(timestamp: str | None, recv_window: str | None, now_ms: int)
     if timestamp is None or timestamp == "":
         raise errors.mandatory_missing("timestamp")
     ts = _int_param("timestamp", timestamp)
-    ts_us = ts if ts >= MICROS_FROM else ts * 1000  # milliseconds or microseconds (rest-api.md)
+    ts_us = micros(ts)  # sent in milliseconds or microseconds (rest-api.md)
     window_us = parse_recv_window_us(recv_window)
     if ts_us >= (now_ms + MAX_AHEAD_MS) * 1000:
         raise errors.timestamp_ahead()

@@ -88,17 +88,14 @@ def commission_rates_json(rules: SymbolRules) -> dict:
 
 
 def account_commission_json(rules: SymbolRules) -> dict:
-    """GET /api/v3/account/commission: the account's rates on `rules`' symbol, as order/test's (every
-    account pays the symbol's maker and taker rates; a buyer or seller pays no more than that)."""
-    zero = {"maker": ZERO, "taker": ZERO, "buyer": ZERO, "seller": ZERO}
-    return {
-        "symbol": rules.symbol,
-        "standardCommission": {"maker": _rate(rules.maker_fee_ppm), "taker": _rate(rules.taker_fee_ppm),
-                               "buyer": ZERO, "seller": ZERO},
-        "specialCommission": dict(zero),
-        "taxCommission": dict(zero),
-        "discount": {"enabledForAccount": False, "enabledForSymbol": False, "discountAsset": "", "discount": ZERO},
-    }
+    """GET /api/v3/account/commission: the account's rates on `rules`' symbol, order/test's with a
+    buyer's and a seller's rate beside (every account pays the symbol's maker and taker rates; a buyer
+    or seller pays no more than that)."""
+    rates = commission_rates_json(rules)
+    return {"symbol": rules.symbol,
+            **{f"{kind}Commission": {**rates[f"{kind}CommissionForOrder"], "buyer": ZERO, "seller": ZERO}
+               for kind in ("standard", "special", "tax")},
+            "discount": rates["discount"]}
 
 
 # --------------------------------------------------------------------------- cancelReplace

@@ -153,6 +153,16 @@ def parse_int(params: Mapping[str, str], name: str, required: bool = False) -> i
     return value
 
 
+#: a time parameter (timestamp, startTime, endTime) at or above this is in microseconds: Binance takes
+#: either, told apart by size (a time in ms has 13 digits until the year 2286, in µs 16)
+MICROS_FROM = 10**14
+
+
+def micros(time: int) -> int:
+    """A time parameter's value, sent in ms or µs (MICROS_FROM), in µs."""
+    return time if time >= MICROS_FROM else time * 1000
+
+
 def parse_limit(params: Mapping[str, str], name: str = "limit", default: int = 500, maximum: int = 1000) -> int:
     """`limit`: the default when not sent, clamped to `maximum`; -1130 for 0."""
     value = parse_int(params, name)

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 import msgspec
 
 from ..engine.kline import INTERVALS
-from . import errors
-from .auth import MICROS_FROM
 from ..model.symbols import SymbolRules
-from .params import (parse_bool, parse_choice, parse_int, parse_limit, parse_symbol, parse_symbols_list,
+from . import errors
+from .params import (MICROS_FROM, micros, parse_bool, parse_choice, parse_int, parse_limit, parse_symbols_filter,
                      required_param, text_param, was_sent)
 
 def parse_depth_limit(params: Mapping[str, str]) -> int:
@@ -35,20 +34,16 @@ def parse_interval(params: Mapping[str, str], name: str = "interval") -> str:
 
 
 def parse_time_range(params: Mapping[str, str]) -> tuple[int | None, int | None]:
-    """startTime and endTime in ms, each sent in ms or µs (auth.MICROS_FROM; µs rounded inward: the
+    """startTime and endTime in ms, each sent in ms or µs (params.MICROS_FROM; µs rounded inward: the
     node's times are whole ms); -1128 when startTime is after endTime."""
     start, end = parse_int(params, "startTime"), parse_int(params, "endTime")
-    if start is not None and end is not None and _micros(start) > _micros(end):
+    if start is not None and end is not None and micros(start) > micros(end):
         raise errors.bad_combination()
     if start is not None and start >= MICROS_FROM:
         start = -(-start // 1000)
     if end is not None and end >= MICROS_FROM:
         end //= 1000
     return start, end
-
-
-def _micros(time: int) -> int:
-    return time if time >= MICROS_FROM else time * 1000
 
 
 
@@ -124,18 +119,14 @@ def parse_window_size(params: Mapping[str, str]) -> int:
 
 def parse_symbol_or_symbols(params: Mapping[str, str], rules: Mapping[str, SymbolRules],
                             most: int = 100) -> tuple[list[str], bool]:
-    """`symbol` (one object in the answer) or `symbols` (an array; at most `most`): one of them is
-    mandatory (-1102), both -1128."""
-    if was_sent(params, "symbol") and "symbols" in params:
-        raise errors.bad_combination()
-    if was_sent(params, "symbol"):
-        return [parse_symbol(params, rules)], True
-    names = parse_symbols_list(params, rules)
-    if names is None:
+    """parse_symbols_filter with one of `symbol` (one object in the answer: True) and `symbols` (an
+    array; at most `most`) mandatory (-1102)."""
+    if not was_sent(params, "symbol") and "symbols" not in params:
         raise errors.either_missing("symbol", "symbols")
+    names = parse_symbols_filter(params, rules)
     if len(names) > most:
         raise errors.too_many_symbols(most)
-    return names, False
+    return names, was_sent(params, "symbol")
 
 
 def parse_ticker_type(params: Mapping[str, str]) -> str:

@@ -83,8 +83,7 @@ class AccountState:
 class AcquiringStage(OrderListsMixin, Endpoint):
     # callers waiting now are not part of a snapshot; the symbol rules and the bounds are the
     # configuration's at every start
-    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished", "since_tick", "tick_due",
-                 "_ends")
+    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished", "since_tick", "tick_due")
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
     sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}
@@ -101,10 +100,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         #: recent trades of the symbols with a PERCENT_PRICE_BY_SIDE filter (engine/avgprice.py)
         self.avg_prices = {symbol: AvgPrice(r.percent_price[1]) for symbol, r in self.rules.items() if r.percent_price}
         #: every symbol's trades of the last AVG_PRICE_MINS (NOTIONAL's avgPriceMins, exchangeInfo):
-        #: a MARKET order by quantity is valued at their average (applyMinToMarket); the same object
-        #: as avg_prices' where the windows agree
-        self.market_avgs = {symbol: a if (a := self.avg_prices.get(symbol)) is not None and a.window_ms == _MARKET_AVG_MS
-                            else AvgPrice(_MARKET_AVG_MS) for symbol in self.rules}
+        #: a MARKET order by quantity is valued at their average (applyMinToMarket)
+        self.market_avgs = {symbol: AvgPrice(_MARKET_AVG_MS) for symbol in self.rules}
         self.waiters: dict[int, Waiter] = {}
         self.settling: dict[int, tuple[Waiter, Answer]] = {}  # answered by Match, waiting for the release
         self.next_order_id = 1
@@ -124,7 +121,6 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         #: candle's interval ends, a Tick closes it (candles_due) also on a market gone quiet
         self.traded_at: dict[str, int] = {}
         self.ticked_at: dict[str, int] = {}
-        self._ends: dict[str, tuple[int, list[int]]] = {}  # (trade time, its candles' close times, sorted)
 
     def replay_end(self, end: dict) -> None:
         end["next_order_id"] = max(end["next_order_id"], self.next_order_id)
@@ -325,13 +321,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         candle that no Tick since has closed (KLine closes it at the Tick: engine/kline.py)."""
         due = []
         for symbol, traded in self.traded_at.items():
-            known = self._ends.get(symbol)
-            if known is None or known[0] != traded:
-                known = self._ends[symbol] = (traded, sorted(bucket(interval, traded)[1] for interval in INTERVALS))
             ticked = self.ticked_at.get(symbol, 0)
-            # a Tick at T closed what ended before T; the first end not closed yet is past it
-            end = next((e for e in known[1] if e >= ticked), None)
-            if end is not None and end < now:
+            # a Tick at T closed what ended before T: due, a candle that ended at or after the last
+            # Tick and before now
+            if any(ticked <= bucket(interval, traded)[1] < now for interval in INTERVALS):
                 due.append(symbol)
         return due
 
@@ -397,11 +390,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                 f = e.field_dict()
                 symbol = f["symbol"]
                 traded_at[symbol] = e.timestamp
-                market_avg = market_avgs[symbol]
-                market_avg.add(e.timestamp, f["price"], f["qty"], f["quote_qty"])
+                market_avgs[symbol].add(e.timestamp, f["price"], f["qty"], f["quote_qty"])
                 if avg_prices:
                     avg = avg_prices.get(symbol)
-                    if avg is not None and avg is not market_avg:
+                    if avg is not None:
                         avg.add(e.timestamp, f["price"], f["qty"], f["quote_qty"])
                 waiter = waiters.get(f["taker_order_id"])
                 if waiter is not None and waiter.fills is not None:
