@@ -236,6 +236,10 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: own (not Acquiring or Push), one instance each. Where the stages outnumber the cores, fewer
     #: wake-ups per order (runtime/household.py; BENCHMARKS.md, "Node over HTTP", thirteenth session)
     colocate: list[list[str]] = []
+    #: stages run under Linux's SCHED_BATCH: a stage woken by a queue write does not preempt the
+    #: process running on its core (Acquiring in the middle of a loop iteration) but runs when that
+    #: one blocks or its slice ends, and then finds more input waiting
+    batch_scheduling: list[str] = []
 
 
 class RelaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -53,7 +53,16 @@ def die_with(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _enter(sup: "Supervisor", core: int) -> Callable[[], bool]:
+def batch_scheduling() -> None:
+    """Run the calling process under SCHED_BATCH: woken, it does not preempt the process running on
+    its core, but waits for that one to block or use up its slice (Linux; elsewhere a no-op)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError) as exc:
+        log.warning("cannot run under SCHED_BATCH (%s); running as usual", exc)
+
+
+def _enter(sup: "Supervisor", core: int, names: tuple[str, ...]) -> Callable[[], bool]:
     """What every stage process does first: die with the supervisor, take its signals, pin itself;
     returns whether it has been asked to stop."""
     die_with(sup.pid)
@@ -69,6 +78,8 @@ def _enter(sup: "Supervisor", core: int) -> Callable[[], bool]:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pin_to(core)
+    if set(names) & set(sup.settings.runtime.batch_scheduling):
+        batch_scheduling()
     gc.set_threshold(*sup.settings.runtime.gc_thresholds)  # (config.py: allocations, not time)
     return lambda: stopping
 
@@ -112,7 +123,7 @@ def household_main(sup: "Supervisor", insts: "list[Instance]") -> None:
     """Body of a process that runs several stages (runtime.colocate; runtime/household.py): one
     shared queue, entries handed downstream in memory, each stage with its own Runner, metrics row,
     heartbeat and snapshots."""
-    stopping = _enter(sup, insts[0].core)
+    stopping = _enter(sup, insts[0].core, tuple(x.spec.name for x in insts))
     groups = [consumer_slot(x.cls, x.spec.name, x.index)[0] for x in insts]
     held = sup.bus.held_puts()
     house = Household(groups, sup.bus.consumer(groups[0], 0), sup.wiring, held.release)
@@ -147,7 +158,7 @@ def household_main(sup: "Supervisor", insts: "list[Instance]") -> None:
 
 def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     """Body of a stage process: pin, announce, run the stage until asked to stop."""
-    stopping = _enter(sup, inst.core)
+    stopping = _enter(sup, inst.core, (inst.spec.name,))
     row = _row(sup, inst)
     ctx = _context(sup, inst)
     stage = inst.cls(ctx)
