@@ -228,3 +228,13 @@ def test_a_lone_stage_over_kafka_that_mixes_several_partitions_is_refused():
         Supervisor(settings, only="relay")  # its keys in, other keys out
     settings.runtime.instances["relay"] = 2
     Supervisor(settings, only="relay")  # one partition each: fine
+
+
+def test_stages_named_in_batch_scheduling_run_under_sched_batch_and_the_others_do_not(tmp_path):
+    toml = relay_toml(tmp_path).replace("[runtime]", '[runtime]\nbatch_scheduling = ["tally", "audit"]')
+    with run_node(tmp_path, toml) as node:
+        pids = node.wait_running()
+        policies = {label: os.sched_getscheduler(pid) for label, pid in pids.items()}
+        assert policies["tally-0"] == policies["audit-0"] == os.SCHED_BATCH
+        assert {policies[x] for x in pids if x.partition("-")[0] in ("source", "relay")} == {os.SCHED_OTHER}
+
