@@ -239,7 +239,7 @@ class Pipeline:
         (one core each where there are enough, spread by weight otherwise: plan_cores); the
         generator and the subscribers on the least loaded cores left."""
         from spot_seda.runtime.supervisor import plan_cores
-        from spot_seda.topology import households, stage_specs
+        from spot_seda.topology import stage_specs
 
         pin = self.args.pin
         extras = ["load"] + (["subs"] if self.args.subscribers and self.transport != "inproc" else [])
@@ -255,13 +255,8 @@ class Pipeline:
         for name, core in pin.items():
             if name in weight:
                 self.settings.runtime.cores[name] = [core]
-        # a household (runtime.colocate) is one process: placed as one, by its first stage's name
-        house = {f"{name}-0": names for names in households("node", self.settings) for name in names}
-        units = [x for x in stages if house.get(x, (x.rpartition("-")[0],))[0] == x.rpartition("-")[0]]
-        unit_weights = [sum(w for y, w in zip(stages, weights) if y == x or y[:-2] in house.get(x, ())) for x in units]
-        placed = dict(zip(units, plan_cores([(x.rpartition("-")[0], x) for x in units], self.settings, cores,
-                                            unit_weights)))
-        plan = {x: placed[f"{house[x][0]}-0"] if x in house else placed[x] for x in stages}
+        plan = dict(zip(stages, plan_cores([(x.rpartition("-")[0], x) for x in stages], self.settings, cores,
+                                           weights)))
         for name in {label.rpartition("-")[0] for label in stages}:  # the supervisor follows this plan
             self.settings.runtime.cores[name] = sorted({plan[x] for x in stages if x.rpartition("-")[0] == name})
         load = dict.fromkeys(cores, 0.0)

@@ -229,13 +229,6 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: Persist showed no gain at 2 or 5 ms, and Match and Settlement answer orders: none by
     #: default. BENCHMARKS.md, "Node over HTTP", ninth session.
     linger_ms: dict[str, NonNegativeFloat] = msgspec.field(default_factory=lambda: {"push": 1.0})
-    #: stages that run together in one process (shm only; each list one process, pinned as one
-    #: unit, its first stage's `cores` entry): they read one shared queue, so a producer puts an
-    #: entry once for all of them, and hand each other their entries as objects, in flow order,
-    #: without encoding them or waking another process. For stages without an event loop of their
-    #: own (not Acquiring or Push), one instance each. Where the stages outnumber the cores, fewer
-    #: wake-ups per order (runtime/household.py; BENCHMARKS.md, "Node over HTTP", thirteenth session)
-    colocate: list[list[str]] = []
     #: stages run under Linux's SCHED_BATCH: a stage woken by a queue write does not preempt the
     #: process running on its core (Acquiring in the middle of a loop iteration) but runs when that
     #: one blocks or its slice ends, and then finds more input waiting. Every stage behind Acquiring

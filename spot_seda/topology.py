@@ -120,35 +120,7 @@ def wiring_for(topology: str, settings, exclude: tuple[str, ...] = ()) -> Wiring
             groups[group] = (tuple(cls.consumes), 1 if cls.broadcast else count)
             if cls.sources:
                 sources[group] = {topic: tuple(cls.sources.get(topic, ())) for topic in cls.consumes}
-    shared = tuple(h for h in households(topology, settings) if not set(h) & set(exclude))
-    return Wiring(topics, groups, sources, ordered, shared)
-
-
-def households(topology: str, settings) -> list[tuple[str, ...]]:
-    """The stages that run together in one process (`runtime.colocate`, shm only), checked: known,
-    consuming, without an event loop of their own, one instance each, in no two households; each
-    in flow order (runtime/household.py hands entries downstream in one pass)."""
-    if settings.bus.transport != "shm":
-        return []
-    specs = {s.name: s for s in stage_specs(topology)}
-    order = list(specs)
-    seen: set[str] = set()
-    found = []
-    for names in settings.runtime.colocate:
-        for name in names:
-            spec = specs.get(name)
-            if spec is None:
-                raise ValueError(f"runtime.colocate: no stage {name!r} in topology {topology!r}")
-            if spec.serve is not None or not spec.load().consumes:
-                raise ValueError(f"runtime.colocate: {name} runs its own loop or reads no input; it keeps a process of its own")
-            if instances_of(name, settings) != 1 or spec.load().broadcast:
-                raise ValueError(f"runtime.colocate: {name} runs as one instance to share a process")
-            if name in seen:
-                raise ValueError(f"runtime.colocate: {name} is in two households")
-            seen.add(name)
-        if len(names) > 1:
-            found.append(tuple(sorted(names, key=order.index)))
-    return found
+    return Wiring(topics, groups, sources, ordered)
 
 
 def with_role(specs: tuple[StageSpec, ...], role: str) -> StageSpec | None:

@@ -126,11 +126,9 @@ def write_journal(journal_dir: Path, accepted) -> Path:
     return journal_dir
 
 
-def replay(source: Path, out: Path, transport: str, config: Path | None = None) -> bytes:
-    """`run.py replay` of a journal or command file over `transport` (with `config`, else the
-    default); the change log it wrote."""
-    done = subprocess.run([sys.executable, "run.py", "replay", str(source), "--out", str(out), "--transport", transport,
-                           *(["--config", str(config)] if config else [])],
+def replay(source: Path, out: Path, transport: str) -> bytes:
+    """`run.py replay` of a journal or command file over `transport`; the change log it wrote."""
+    done = subprocess.run([sys.executable, "run.py", "replay", str(source), "--out", str(out), "--transport", transport],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"over {transport}" in done.stderr

@@ -66,9 +66,6 @@ class Wiring:
     #: trades before the order updates they cause). The queue transports keep every producer's
     #: order anyway (one queue per member); Kafka orders only within a partition (bus/kafka.py)
     ordered: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: groups of one member each that share one queue, read by one process (runtime.colocate): a
-    #: producer puts an entry once for all of them, and their reader hands it to each that wants it
-    shared: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self) -> None:
         for group, (topics, members) in self.groups.items():
@@ -77,19 +74,6 @@ class Wiring:
             for topic in topics:
                 if topic not in self.topics:
                     raise ValueError(f"group {group!r} subscribes to undeclared topic {topic!r}")
-        for household in self.shared:
-            for group in household:
-                if self.groups.get(group, ((), 0))[1] != 1:
-                    raise ValueError(f"group {group!r} shares a queue: it needs to exist, with one member")
-
-    def wants(self, group: str, topic: str, producer: str) -> bool:
-        """Whether `group` takes `producer`'s entries on `topic` (an instance name, as in
-        subscribers_of)."""
-        topics, _members = self.groups[group]
-        if topic not in topics:
-            return False
-        wanted = self.sources.get(group, {}).get(topic)
-        return wanted is None or producer.rpartition("-")[0] in wanted
 
     def subscribers(self, topic: str) -> list[tuple[str, int]]:
         """(group, members) of every group subscribed to `topic`."""

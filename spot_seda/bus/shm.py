@@ -42,33 +42,21 @@ class ShmBus(Bus):
             raise ValueError("bus.queue_bytes must hold at least two messages of bus.max_message_bytes")
         self.queues: dict[tuple[str, int], Queue] = {}
         self._touched: set[tuple[int, int]] = set()  # (pid, id(queue)): a fork inherits the set, not the mappings
-        for household in wiring.shared:  # one queue that every group of the household reads
-            q = self.new_queue()
-            for group in household:
-                self.queues[group, 0] = q
         for group, (_topics, members) in wiring.groups.items():
             for member in range(members):
                 # Raw bytes both ways: the consumer decodes lazily, one message at a time, so only
                 # the batch in hand is alive as Python objects (decoding a whole poll at once is
                 # 2x slower: fresh memory for every object instead of reused memory).
-                if (group, member) not in self.queues:
-                    self.queues[group, member] = self.new_queue()
+                self.queues[group, member] = self.new_queue()
 
     def new_queue(self):
         """One member's queue (bench/mpq.py swaps in multiprocessing.Queue to compare)."""
         return Queue(max_size_bytes=self.settings.queue_bytes, dumps=_identity, loads=bytes)
 
-    def producer(self, name: str, groups: tuple[str, ...] | None = None,
-                 held: "HeldPuts | None" = None) -> "ShmProducer":
+    def producer(self, name: str, groups: tuple[str, ...] | None = None) -> "ShmProducer":
         """A producer named `name`; with `groups`, one that delivers to those consumer groups only
-        (recovery feeds the replay's output to Persist alone: the other stages rebuild their own;
-        a household's stage hands its own household's entries over in memory). With `held`, its
-        messages wait there until `held.release()` (a household's round: one put per queue)."""
-        return ShmProducer(self, name, groups, held)
-
-    def held_puts(self) -> "HeldPuts":
-        """A place where several producers of one process hold their messages (producer(held=))."""
-        return HeldPuts(self.settings.put_timeout_s)
+        (recovery feeds the replay's output to Persist alone: the other stages rebuild their own)."""
+        return ShmProducer(self, name, groups)
 
     def consumer(self, group: str, member: int) -> "ShmConsumer":
         try:
@@ -97,56 +85,15 @@ class ShmBus(Bus):
             q.close()
 
 
-def _put(q: Queue, messages: list[bytes], timeout: float, name: str, where: str) -> None:
-    try:
-        if len(messages) == 1:
-            q.put(messages[0], block=True, timeout=timeout)
-        else:
-            q.put_many(messages, block=True, timeout=timeout)
-    except queue.Full:
-        raise BusFull(
-            f"{name}: queue for {where} stayed full for {timeout}s "
-            "(consumer behind or stopped; see bus.queue_bytes / bus.put_timeout_s)"
-        ) from None
-    except ValueError as exc:  # faster-fifo raises ValueError on a closed queue
-        raise BusClosed(f"{name}: {exc}") from None
-
-
-class HeldPuts:
-    """Messages of several producers of one process, held per queue until release(): each queue
-    then gets one put (one wake-up of its reader) however many of them wrote to it, in the order
-    they wrote."""
-
-    __slots__ = ("_held", "_timeout")
-
-    def __init__(self, timeout: float) -> None:
-        self._held: dict[int, tuple[Queue, list[bytes]]] = {}
-        self._timeout = timeout
-
-    def add(self, q: Queue, messages: list[bytes]) -> None:
-        held = self._held.get(id(q))
-        if held is None:
-            self._held[id(q)] = (q, list(messages))
-        else:
-            held[1].extend(messages)
-
-    def release(self) -> None:
-        held, self._held = self._held, {}
-        for q, messages in held.values():
-            _put(q, messages, self._timeout, "a household", "one of its outputs")
-
-
 class ShmProducer(Producer):
-    __slots__ = ("name", "_routes", "partitions", "_encode", "_limit", "_timeout", "_bus", "_untouched", "_held")
+    __slots__ = ("name", "_routes", "partitions", "_encode", "_limit", "_timeout", "_bus", "_untouched")
 
-    def __init__(self, bus: ShmBus, name: str, groups: tuple[str, ...] | None = None,
-                 held: HeldPuts | None = None) -> None:
+    def __init__(self, bus: ShmBus, name: str, groups: tuple[str, ...] | None = None) -> None:
         self.name = name
-        self._held = held
         # only the groups that want this producer's entries (Wiring.sources), and with `groups` only those
         self._routes = {
-            topic: _once([[bus.queues[g, m] for m in range(members)] for g, members in bus.wiring.subscribers_of(topic, name)
-                          if groups is None or g in groups])
+            topic: [[bus.queues[g, m] for m in range(members)] for g, members in bus.wiring.subscribers_of(topic, name)
+                    if groups is None or g in groups]
             for topic in bus.wiring.topics
         }
         self.partitions = bus.wiring.topics
@@ -177,29 +124,20 @@ class ShmProducer(Producer):
         if topic in self._untouched:
             self.pretouch((topic,))
         messages = split_for_limit(self._encode, Batch(topic, partition, self.name, entries), self._limit)
-        held = self._held
         for members in groups:
             q = members[partition % len(members)]
-            if held is not None:
-                held.add(q, messages)
-            else:
-                _put(q, messages, self._timeout, self.name, f"{topic}[{partition}]")
-
-    def flush(self, timeout: float | None = None) -> None:
-        if self._held is not None:
-            self._held.release()
-
-
-def _once(routes: list[list[Queue]]) -> list[list[Queue]]:
-    """The routes of one topic less those to a queue already routed to (a household's shared queue
-    takes one copy for all of its groups)."""
-    kept, seen = [], set()
-    for members in routes:
-        if len(members) == 1 and id(members[0]) in seen:
-            continue
-        seen.update(map(id, members))
-        kept.append(members)
-    return kept
+            try:
+                if len(messages) == 1:
+                    q.put(messages[0], block=True, timeout=self._timeout)
+                else:
+                    q.put_many(messages, block=True, timeout=self._timeout)
+            except queue.Full:
+                raise BusFull(
+                    f"{self.name}: queue for {topic}[{partition}] stayed full for {self._timeout}s "
+                    "(consumer behind or stopped; see bus.queue_bytes / bus.put_timeout_s)"
+                ) from None
+            except ValueError as exc:  # faster-fifo raises ValueError on a closed queue
+                raise BusClosed(f"{self.name}: {exc}") from None
 
 
 class ShmConsumer(Consumer):

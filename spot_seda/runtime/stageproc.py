@@ -10,13 +10,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..bus.base import FENCED_EXIT, BusError, Fenced
 from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, consumer_slot, input_channels, instances_of
-from .household import Household
 
 if TYPE_CHECKING:
     from .supervisor import Instance, Supervisor
@@ -62,9 +60,8 @@ def batch_scheduling() -> None:
         log.warning("cannot run under SCHED_BATCH (%s); running as usual", exc)
 
 
-def _enter(sup: "Supervisor", core: int, names: tuple[str, ...]) -> Callable[[], bool]:
-    """What every stage process does first: die with the supervisor, take its signals, pin itself;
-    returns whether it has been asked to stop."""
+def stage_main(sup: "Supervisor", inst: "Instance") -> None:
+    """Body of a stage process: pin, announce, run the stage until asked to stop."""
     die_with(sup.pid)
     stopping = False
 
@@ -77,90 +74,17 @@ def _enter(sup: "Supervisor", core: int, names: tuple[str, ...]) -> Callable[[],
     # supervisor decides, and stops them in flow order so the last snapshot can pass through
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    pin_to(core)
-    if set(names) & set(sup.settings.runtime.batch_scheduling):
+    pin_to(inst.core)
+    if inst.spec.name in sup.settings.runtime.batch_scheduling:
         batch_scheduling()
     gc.set_threshold(*sup.settings.runtime.gc_thresholds)  # (config.py: allocations, not time)
-    return lambda: stopping
-
-
-def _row(sup: "Supervisor", inst: "Instance"):
-    """The instance's metrics row, stamped with this process."""
     row = sup.table.row(inst.label)
     row["pid"] = os.getpid()
     row["core"] = inst.core
     row["started_ns"] = time.time_ns()
     row["restored_ns"] = 0
-    return row
-
-
-def _context(sup: "Supervisor", inst: "Instance") -> StageContext:
-    return StageContext(sup.settings, inst.spec.name, inst.index, instances_of(inst.spec.name, sup.settings),
-                        sup.data_dir, alone=sup.from_log)
-
-
-def _wire(sup: "Supervisor", inst: "Instance", runner: Runner, row) -> "SnapshotWriter | None":
-    """Set a new runner up as its process runs it: input channels, linger, the replay's recorder or
-    the snapshot writer (returned), and the state the recovery rebuilt."""
-    runner.channels = input_channels(sup.settings.node.topology, sup.settings, inst.spec.name, inst.index)
-    runner.linger_s = sup.settings.runtime.linger_ms.get(inst.spec.name, 0.0) / 1000
-    writer = None
-    if sup.replay is not None:
-        runner.producer = sup.replay.recorder(runner.producer, inst.label)
-    elif sup.snapshots:
-        runner.on_marker = writer = SnapshotWriter(sup, inst, runner, row)
-    if inst.cls.inherits_state and inst.label in sup.recovered:
-        runner.adopt(sup.recovered[inst.label])
-    return writer
-
-
-def _started(inst: "Instance") -> None:
-    log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
-             inst.core if inst.core >= 0 else "any")
-
-
-def household_main(sup: "Supervisor", insts: "list[Instance]") -> None:
-    """Body of a process that runs several stages (runtime.colocate; runtime/household.py): one
-    shared queue, entries handed downstream in memory, each stage with its own Runner, metrics row,
-    heartbeat and snapshots."""
-    stopping = _enter(sup, insts[0].core, tuple(x.spec.name for x in insts))
-    groups = [consumer_slot(x.cls, x.spec.name, x.index)[0] for x in insts]
-    held = sup.bus.held_puts()
-    house = Household(groups, sup.bus.consumer(groups[0], 0), sup.wiring, held.release)
-    outside = tuple(g for g in sup.wiring.groups if g not in groups)
-    writers = []
-    for inst, group in zip(insts, groups):
-        row = _row(sup, inst)
-        stage = inst.cls(_context(sup, inst))
-        producer = house.producer(group, inst.label, sup.bus.producer(inst.label, outside, held))
-        producer.pretouch(stage.produces)
-        runner = Runner(stage, house.consumer, producer, sup.wiring.topics, row)
-        writers.append(_wire(sup, inst, runner, row))
-        house.attach(group, runner)
-    for inst in insts:
-        _started(inst)
-    profiled = os.environ.get("SPOT_SEDA_PROFILE", "") in {x.spec.name for x in insts} | {x.label for x in insts}
-    if profiled:  # as in stage_main: the whole household's CPU time
-        import cProfile
-
-        profiler = cProfile.Profile(time.thread_time)
-        profiler.enable()
-    linger = max(sup.settings.runtime.linger_ms.get(x.spec.name, 0.0) for x in insts) / 1000
-    house.run(stopping, linger)
-    if profiled:
-        profiler.disable()
-        profiler.dump_stats(str(sup.data_dir / f"profile-{insts[0].label}.pstats"))
-    for inst, writer in zip(insts, writers):
-        if writer is not None:
-            writer.wait(sup.settings.runtime.drain_timeout_s / 2)
-        log.info("%s %s drained and stopped", inst.cls.display_name(), inst.label)
-
-
-def stage_main(sup: "Supervisor", inst: "Instance") -> None:
-    """Body of a stage process: pin, announce, run the stage until asked to stop."""
-    stopping = _enter(sup, inst.core, (inst.spec.name,))
-    row = _row(sup, inst)
-    ctx = _context(sup, inst)
+    ctx = StageContext(sup.settings, inst.spec.name, inst.index, instances_of(inst.spec.name, sup.settings), sup.data_dir,
+                       alone=sup.from_log)
     stage = inst.cls(ctx)
     serve = inst.spec.load_serve()
     kept = KeptState(sup, inst, row) if sup.keeps_state(inst) else None
@@ -175,14 +99,23 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     producer = sup.bus.producer(ctx.producer_name)
     producer.pretouch(stage.produces)  # now, not at the first publish (a snapshot marker, order entry paused)
     runner = Runner(stage, consumer, producer, sup.wiring.topics, row)
-    writer = _wire(sup, inst, runner, row)
+    runner.channels = input_channels(sup.settings.node.topology, sup.settings, inst.spec.name, inst.index)
+    runner.linger_s = sup.settings.runtime.linger_ms.get(inst.spec.name, 0.0) / 1000
+    writer = None
+    if sup.replay is not None:
+        runner.producer = sup.replay.recorder(runner.producer, inst.label)
+    elif sup.snapshots:
+        runner.on_marker = writer = SnapshotWriter(sup, inst, runner, row)
+    if inst.cls.inherits_state and inst.label in sup.recovered:
+        runner.adopt(sup.recovered[inst.label])
     if saved is not None:
         kept.restore(runner, saved)
     for (topic, partition), entries in sup.republish.get(inst.label, {}).items():  # before anything new
         runner.producer.publish_to(topic, partition, entries)
     if sup.republish.get(inst.label):
         runner.producer.flush()
-    _started(inst)
+    log.info("✅ %s started (%s, pid %d, core %s)", inst.cls.display_name(), inst.label, os.getpid(),
+             inst.core if inst.core >= 0 else "any")
     if sup.replay is not None:  # Acquiring reads the commands; without network the others just run
         serve = sup.replay.drive if inst.spec.role == ENTRY else \
             serve if getattr(sup.replay, "network", False) else None
@@ -200,12 +133,12 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     try:
         if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
             # the adopted stage, when recovery rebuilt one; Push keeps its state from its own loop
-            serve(runner.stage, runner, stopping, **({"kept": kept} if kept is not None else {}))
+            serve(runner.stage, runner, lambda: stopping, **({"kept": kept} if kept is not None else {}))
         elif kept is not None:
-            runner.run(lambda: kept.tick(runner) or stopping())
+            runner.run(lambda: kept.tick(runner) or stopping)
             kept.stop(runner)
         else:
-            runner.run(stopping)
+            runner.run(lambda: stopping)
     except Fenced as exc:  # another incarnation runs this instance now (kafka.transactions)
         log.critical("⛔ %s: %s; stopping without writing more", inst.label, exc)
         os._exit(FENCED_EXIT)

@@ -31,12 +31,12 @@ from .. import commandlog
 from ..bus import make_bus
 from ..bus.base import FENCED_EXIT
 from ..stages.base import Runner, sequence_layout
-from ..topology import ENTRY, StageSpec, households, instances_of, stage_specs, wiring_for, with_role
+from ..topology import ENTRY, StageSpec, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
 from . import clustersnapshots
 from .recovery import StartReport, journal_dir, recover_node, rotate_journal
 from .snapshots import manifest_position, write_manifest
-from .stageproc import STOP_SIGNAL, household_main, stage_main
+from .stageproc import STOP_SIGNAL, stage_main
 
 log = logging.getLogger("spot_seda.supervisor")
 _fork = multiprocessing.get_context("fork")
@@ -134,24 +134,12 @@ class Supervisor:
         self._watched_at = 0.0
         self._polled_at = time.monotonic()  # the last stall check (_kill_stalled)
         self._heads_offset = 0
-        #: instance label -> the instances that share its process (runtime.colocate; household.py),
-        #: for every member of a household; its first member is the one forked
-        self.household: dict[str, list[Instance]] = {}
-        here = {x.spec.name: x for x in self.instances}
-        for names in households(topology, settings):
-            if all(name in here for name in names):
-                members = [here[name] for name in names]
-                for inst in members:
-                    self.household[inst.label] = members
         allowed = sorted(os.sched_getaffinity(0))
         everyone = self.instances + self.standby
-        placed = [x for x in everyone if self.household.get(x.label, [x])[0] is x]  # a household places as one
-        cores = plan_cores([(x.spec.name, x.label) for x in placed], settings, allowed,
-                           [sum(y.spec.weight / instances_of(y.spec.name, settings) for y in self.household.get(x.label, [x]))
-                            for x in placed])
-        for inst, core in zip(placed, cores):
-            for member in self.household.get(inst.label, [inst]):
-                member.core = core
+        cores = plan_cores([(x.spec.name, x.label) for x in everyone], settings, allowed,
+                           [x.spec.weight / instances_of(x.spec.name, settings) for x in everyone])
+        for inst, core in zip(everyone, cores):
+            inst.core = core
         self.bus = None
         #: builds the transport from (wiring, settings); bench/pipeline.py passes a bench-only one
         self.make_bus = bus_factory or make_bus
@@ -233,8 +221,7 @@ class Supervisor:
         as their own processes and are fed the replay's output, instead of being replayed into."""
         if not self.runs_acquiring or not self.bus.can_target_groups:
             return []
-        return [x for x in self.instances if not x.cls.inherits_state and not x.cls.produces and x.cls.consumes
-                and x.label not in self.household]  # (in a household it is rebuilt with the others)
+        return [x for x in self.instances if not x.cls.inherits_state and not x.cls.produces and x.cls.consumes]
 
     def recover(self) -> None:
         """Rebuild every deterministic stage's state from the journal, in this process, before the
@@ -259,35 +246,27 @@ class Supervisor:
             self.snapshot_position = max(self.snapshot_position, manifest_position(self.data_dir))
 
     def _spawn(self, inst: Instance) -> None:
-        """Fork the process of an instance, and of the household it belongs to (all of it)."""
-        members = self.household.get(inst.label, [inst])
-        for member in members:
-            self.table.row(member.label)["restarts"] = member.restarts
-            member.again, member.pipeline = member.pipeline == self.pipeline, self.pipeline
+        row = self.table.row(inst.label)
+        row["restarts"] = inst.restarts
+        inst.again, inst.pipeline = inst.pipeline == self.pipeline, self.pipeline
         _collect_before_fork()
-        if len(members) == 1:
-            proc = _fork.Process(target=stage_main, args=(self, inst), name=inst.label, daemon=False)
-        else:
-            proc = _fork.Process(target=household_main, args=(self, members), name="+".join(x.label for x in members),
-                                 daemon=False)
+        proc = _fork.Process(target=stage_main, args=(self, inst), name=inst.label, daemon=False)
         proc.start()
-        for member in members:
-            member.process = proc
-            member.started = time.monotonic()
-            member.restart_at = None
+        inst.process = proc
+        inst.started = time.monotonic()
+        inst.restart_at = None
 
     def poll(self, timeout: float = 0.2) -> None:
         """Wait up to `timeout` for a child to exit; restart the dead ones whose back-off is over."""
-        live = {x.process.sentinel: x for x in self.instances if x.process is not None}  # (a household's first)
+        live = {x.process.sentinel: x for x in self.instances if x.process is not None}
         ready = multiprocessing.connection.wait(list(live), timeout) if live else time.sleep(timeout)
         now = time.monotonic()
         for sentinel in ready or ():
-            inst = self.household.get(live[sentinel].label, [live[sentinel]])[0]
+            inst = live[sentinel]
             if inst.process is None:  # reaped below by a whole-pipeline restart
                 continue
             proc = inst.process
-            for member in self.household.get(inst.label, [inst]):
-                self._reap(member)  # first: a SIGKILLed child closes its sentinel before it can be waited for
+            self._reap(inst)  # first: a SIGKILLed child closes its sentinel before it can be waited for
             code, pid = proc.exitcode, proc.pid
             if self._stopping:
                 continue

@@ -332,18 +332,13 @@ class Runner:
         """Handle whatever input waits (up to `timeout` s of waiting); False when there was none."""
         if self.process(self.consumer.poll(timeout) if self.consumer is not None else ()):
             return True
-        if not self.idle() and self.consumer is None and timeout > 0:
-            time.sleep(timeout)  # a source with nothing to say must not spin
-        return False
-
-    def idle(self) -> int:
-        """No input waits: run the stage's idle hook, publish what it says, beat; returns the
-        entries published."""
         produced = self.publish(self.stage.idle())
+        if self.consumer is None and not produced and timeout > 0:
+            time.sleep(timeout)  # a source with nothing to say must not spin
         if self.row is not None:
             self.row["queue_depth"] = 0
             self.row["heartbeat_ns"] = time.time_ns()
-        return produced
+        return False
 
     def process(self, batches: Iterable[Batch], depth: int | None = None) -> bool:
         """Feed received batches to the stage and publish its outputs; False when there were none.

@@ -237,4 +237,3 @@ def test_stages_named_in_batch_scheduling_run_under_sched_batch_and_the_others_d
         policies = {label: os.sched_getscheduler(pid) for label, pid in pids.items()}
         assert policies["tally-0"] == policies["audit-0"] == os.SCHED_BATCH
         assert {policies[x] for x in pids if x.partition("-")[0] in ("source", "relay")} == {os.SCHED_OTHER}
-
