@@ -231,12 +231,13 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     linger_ms: dict[str, NonNegativeFloat] = msgspec.field(default_factory=lambda: {"push": 1.0})
     #: stages run under Linux's SCHED_BATCH: a stage woken by a queue write does not preempt the
     #: process running on its core (Acquiring in the middle of a loop iteration) but runs when that
-    #: one blocks or its slice ends, and then finds more input waiting. Every stage behind Acquiring
-    #: by default: the node over HTTP took 26% more orders a second with better tails on 2 cores
-    #: (BENCHMARKS.md, "Node over HTTP", thirteenth session). Acquiring, which answers the clients,
-    #: keeps the normal policy.
+    #: one blocks or its slice ends, and then finds more input waiting. Acquiring's event loop, which
+    #: answers the clients, keeps the normal policy: named here, only its bus reader and journal
+    #: fsync threads take SCHED_BATCH. All by default: on 2 cores the node over HTTP took 26% more
+    #: orders a second with the stages behind Acquiring so, and 28% more again with Acquiring's
+    #: threads too, with lower tails (BENCHMARKS.md, "Node over HTTP", thirteenth session).
     batch_scheduling: list[str] = msgspec.field(
-        default_factory=lambda: ["match", "kline", "settlement", "persist", "push"])
+        default_factory=lambda: ["acquiring", "match", "kline", "settlement", "persist", "push"])
 
 
 class RelaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -27,6 +27,7 @@ from ..journal import Journal
 from ..model.commands import Transfer
 from ..runtime.busreader import BusReader
 from ..runtime.metrics import open_from_manifest, render_prometheus
+from ..runtime.sched import batch_scheduling
 from ..stages.acquiring import AcquiringStage
 from .. import topology
 from ..binance import auth, errors, params, views
@@ -337,8 +338,13 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     runner.start()
     settings = stage.ctx.settings
     loop = asyncio.get_running_loop()
+    # named in runtime.batch_scheduling, order entry runs its helper threads under SCHED_BATCH (the
+    # event loop, which answers the clients, keeps the normal policy): Match's answers and the
+    # journal's fsync wake them without preempting the loop mid-iteration
+    helpers = batch_scheduling if stage.ctx.name in settings.runtime.batch_scheduling else None
     journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
-                      batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes)
+                      batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes,
+                      thread_setup=helpers)
     if commandlog.enabled(settings):  # over Kafka: answered once the cluster has the command too
         accountlog.ensure_topic(settings)  # where new accounts and listen keys go (the reconcile made them already)
         journal = KafkaJournal(journal, settings, stage.ctx.producer_name)
@@ -350,7 +356,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     site.start(loop)
     app[ADMISSION].start(loop)
     log.info("HTTP on http://%s:%d", settings.node.host, settings.node.http_port)
-    reader = BusReader(runner, loop)
+    reader = BusReader(runner, loop, thread_setup=helpers)
     reader.start()
     row = runner.row
     intake, interval = app[INTAKE], settings.journal.snapshot_interval_s

@@ -54,7 +54,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import msgspec
 
@@ -73,7 +73,8 @@ class Journal:
     """
 
     def __init__(self, directory: str | os.PathLike, fsync: FsyncPolicy = "always", batch_window_ms: float = 2.0,
-                 segment_bytes: int = 64 << 20, repair: bool = False) -> None:
+                 segment_bytes: int = 64 << 20, repair: bool = False,
+                 thread_setup: Callable[[], None] | None = None) -> None:
         if fsync not in POLICIES:
             raise ValueError(f"fsync must be one of {POLICIES}, not {fsync!r}")
         if segment_bytes < HEADER_BYTES + 1:
@@ -82,6 +83,8 @@ class Journal:
             raise ValueError("batch_window_ms must be > 0")
         self.directory = Path(directory)
         self.fsync = fsync
+        #: called first on the fsync thread ("batch"), e.g. to set its scheduling policy
+        self.thread_setup = thread_setup
         self.batch_window_s = batch_window_ms / 1000.0
         self.segment_bytes = segment_bytes
         self._durable_meta = fsync != "off"  # fsync sealed segments and the directory
@@ -354,6 +357,8 @@ class Journal:
             self._cond.notify()
 
     def _flush_loop(self) -> None:
+        if self.thread_setup is not None:
+            self.thread_setup()
         last = 0.0
         cond = self._cond
         while True:

@@ -33,8 +33,10 @@ class BusReader:
     """Feeds `runner` from its consumer on a thread; batches are processed on `loop`."""
 
     def __init__(self, runner, loop: asyncio.AbstractEventLoop, after: Callable[[], None] | None = None,
-                 max_in_flight: int = 8, positions: bool = False) -> None:
+                 max_in_flight: int = 8, positions: bool = False,
+                 thread_setup: Callable[[], None] | None = None) -> None:
         self.runner = runner
+        self.thread_setup = thread_setup  # called first on the thread (e.g. its scheduling policy)
         self.positions = positions
         #: the consumer's positions past the last poll the loop applied (with `positions`)
         self.applied: dict = runner.consumer.positions() if positions else {}
@@ -64,6 +66,8 @@ class BusReader:
             self.slots.release()
 
     def _read(self) -> None:
+        if self.thread_setup is not None:
+            self.thread_setup()
         consumer = self.runner.consumer
         while not self.done.is_set():
             batches = list(consumer.poll(0.05))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ..bus.base import FENCED_EXIT, BusError, Fenced
 from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, consumer_slot, input_channels, instances_of
+from .sched import batch_scheduling
 
 if TYPE_CHECKING:
     from .supervisor import Instance, Supervisor
@@ -51,15 +52,6 @@ def die_with(parent_pid: int) -> None:
         os._exit(1)
 
 
-def batch_scheduling() -> None:
-    """Run the calling process under SCHED_BATCH: woken, it does not preempt the process running on
-    its core, but waits for that one to block or use up its slice (Linux; elsewhere a no-op)."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-    except (AttributeError, OSError) as exc:
-        log.warning("cannot run under SCHED_BATCH (%s); running as usual", exc)
-
-
 def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     """Body of a stage process: pin, announce, run the stage until asked to stop."""
     die_with(sup.pid)
@@ -75,8 +67,8 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pin_to(inst.core)
-    if inst.spec.name in sup.settings.runtime.batch_scheduling:
-        batch_scheduling()
+    if inst.spec.name in sup.settings.runtime.batch_scheduling and inst.spec.role != ENTRY:
+        batch_scheduling()  # (order entry's event loop answers the clients: only its helper threads, api/rest.py)
     gc.set_threshold(*sup.settings.runtime.gc_thresholds)  # (config.py: allocations, not time)
     row = sup.table.row(inst.label)
     row["pid"] = os.getpid()

@@ -4,6 +4,7 @@ statuses, trades and candles are checked exactly, and money is conserved."""
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from decimal import Decimal as D
 
@@ -172,3 +173,19 @@ def test_conservation_after_a_random_session_of_concurrent_clients(node):
                 assert {a: totals[a] + fees[a] for a in totals} == deposits
             await eventually(conserved, timeout=20)
     run(scenario())
+
+
+def test_order_entry_answers_at_the_normal_policy_and_everything_behind_it_yields(node):
+    """runtime.batch_scheduling's default: Acquiring's event loop thread keeps SCHED_OTHER; its bus
+    reader and journal fsync threads, and every other stage, run under SCHED_BATCH."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await funded_client(session, node.base, ADMIN_TOKEN, USDT="10")  # journaled: the fsync thread runs
+
+    run(scenario())
+    pids = node.stage_pids()
+    entry = pids.pop("acquiring-0")
+    threads = {int(tid): os.sched_getscheduler(int(tid)) for tid in os.listdir(f"/proc/{entry}/task")}
+    assert threads.pop(entry) == os.SCHED_OTHER
+    assert list(threads.values()).count(os.SCHED_BATCH) >= 2
+    assert {label: os.sched_getscheduler(pid) for label, pid in pids.items()} == dict.fromkeys(pids, os.SCHED_BATCH)
