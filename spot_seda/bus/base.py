@@ -103,13 +103,6 @@ class Producer(ABC):
     def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
         """Send entries, in order, to one partition of `topic` (for every subscribed group)."""
 
-    def publish_all(self, batches: list[tuple[str, int, list[ChangeLogEntry]]]) -> None:
-        """publish_to each (topic, partition, entries), in this order. A transport may hand them to
-        each consumer at once (shm: one write per queue), as long as each consumer receives them in
-        this order."""
-        for topic, partition, entries in batches:
-            self.publish_to(topic, partition, entries)
-
     def publish(self, topic: str, key: str, entries: list[ChangeLogEntry]) -> None:
         """Send entries, in order, to the partition of `key`."""
         try:

@@ -112,61 +112,32 @@ class ShmProducer(Producer):
                 self._untouched.discard(topic)
                 self._bus.pretouch(q for members in self._routes.get(topic, ()) for q in members)
 
-    def _encoded(self, topic: str, partition: int, entries: list[ChangeLogEntry]):
-        """(the queues that take this batch, its messages), or None when nobody takes it."""
+    def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
         if not entries:
-            return None
+            return
         try:
             groups = self._routes[topic]
         except KeyError:
             raise KeyError(f"{self.name}: publish to undeclared topic {topic!r}") from None
         if not groups:
-            return None
+            return
         if topic in self._untouched:
             self.pretouch((topic,))
         messages = split_for_limit(self._encode, Batch(topic, partition, self.name, entries), self._limit)
-        return [members[partition % len(members)] for members in groups], messages
-
-    def publish_to(self, topic: str, partition: int, entries: list[ChangeLogEntry]) -> None:
-        encoded = self._encoded(topic, partition, entries)
-        if encoded is not None:
-            for q in encoded[0]:
-                self._put(q, encoded[1], f"{topic}[{partition}]")
-
-    def publish_all(self, batches: list[tuple[str, int, list[ChangeLogEntry]]]) -> None:
-        """One write per queue for all of them (each a wake-up of its reader at most): a consumer of
-        several of the topics gets their messages in one put_many, in the order given."""
-        if len(batches) == 1:
-            self.publish_to(*batches[0])
-            return
-        writes: dict[int, tuple[Queue, list[bytes], str]] = {}
-        for topic, partition, entries in batches:
-            encoded = self._encoded(topic, partition, entries)
-            if encoded is None:
-                continue
-            queues, messages = encoded
-            for q in queues:
-                write = writes.get(id(q))
-                if write is None:
-                    writes[id(q)] = (q, list(messages), f"{topic}[{partition}]")
+        for members in groups:
+            q = members[partition % len(members)]
+            try:
+                if len(messages) == 1:
+                    q.put(messages[0], block=True, timeout=self._timeout)
                 else:
-                    write[1].extend(messages)
-        for q, messages, where in writes.values():
-            self._put(q, messages, where)
-
-    def _put(self, q: Queue, messages: list[bytes], where: str) -> None:
-        try:
-            if len(messages) == 1:
-                q.put(messages[0], block=True, timeout=self._timeout)
-            else:
-                q.put_many(messages, block=True, timeout=self._timeout)
-        except queue.Full:
-            raise BusFull(
-                f"{self.name}: queue for {where} stayed full for {self._timeout}s "
-                "(consumer behind or stopped; see bus.queue_bytes / bus.put_timeout_s)"
-            ) from None
-        except ValueError as exc:  # faster-fifo raises ValueError on a closed queue
-            raise BusClosed(f"{self.name}: {exc}") from None
+                    q.put_many(messages, block=True, timeout=self._timeout)
+            except queue.Full:
+                raise BusFull(
+                    f"{self.name}: queue for {topic}[{partition}] stayed full for {self._timeout}s "
+                    "(consumer behind or stopped; see bus.queue_bytes / bus.put_timeout_s)"
+                ) from None
+            except ValueError as exc:  # faster-fifo raises ValueError on a closed queue
+                raise BusClosed(f"{self.name}: {exc}") from None
 
 
 class ShmConsumer(Consumer):

@@ -97,26 +97,6 @@ def test_fan_out_to_two_groups_and_members_split_partitions(transport, make):
     bus.close()
 
 
-@pytest.mark.parametrize("transport", BOUNDED)
-def test_publish_all_reaches_each_group_in_the_order_given(transport, make):
-    """A stage's outputs of one step go out together (shm: one write per queue); a group that reads
-    both topics gets them in the order given (Match: trades before the order updates they cause)."""
-    bus = make(transport, Wiring({"T": 2, "U": 2}, {"both": (("T", "U"), 1), "t": (("T",), 1), "u2": (("U",), 2)}))
-    producer = bus.producer("p0")
-    steps = 30
-    for n in range(steps):
-        producer.publish_all([("T", n % 2, [entry(n, "t")]), ("U", 1, [entry(n, "u")]), ("T", 0, [entry(n, "t0")])])
-    got = {g: [(b.topic, b.partition, b.entries[0].field_dict()["key"], b.entries[0].field_dict()["n"])
-               for b in drain(bus.consumer(g, m), steps * k)]
-           for g, m, k in (("both", 0, 3), ("t", 0, 2), ("u2", 1, 1))}
-    given = [(t, p, key, n) for n in range(steps) for t, p, key in (("T", n % 2, "t"), ("U", 1, "u"), ("T", 0, "t0"))]
-    assert got["both"] == given
-    assert got["t"] == [x for x in given if x[0] == "T"]
-    assert got["u2"] == [x for x in given if x[0] == "U"]  # (member 1 owns partition 1)
-    assert drain(bus.consumer("u2", 0), 1, timeout=0.2) == []
-    bus.close()
-
-
 def _producer_process(bus, index: int, count: int) -> None:
     producer = bus.producer(f"p{index}")
     for start in range(0, count, 50):
