@@ -239,6 +239,17 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: (BENCHMARKS.md, "Node over HTTP", thirteenth session).
     batch_scheduling: list[str] = msgspec.field(
         default_factory=lambda: ["acquiring", "match", "kline", "settlement", "persist", "push"])
+    #: stage name -> how much its processes' nice value is raised (0-19): contended, a stage at
+    #: nice 10 gets about a tenth of a nice-0 neighbour's share of a core. Persist, KLine and Push
+    #: are off the path of an order's answer; lowered, they yield the cores to the stages that
+    #: answer (Acquiring, Match, Settlement) and to whatever else runs on the machine (clients,
+    #: bots of a simulator), and read more input per turn. On 2 cores shared with its clients the
+    #: node over HTTP took about a fifth more orders a second (more in 12 of 12 alternating
+    #: pairs), Push's latency at 200 trades/s to 1,000 clients unchanged (BENCHMARKS.md, "Node
+    #: over HTTP", fourteenth session). Reads that wait for Persist (read your own writes) and
+    #: streams wait for these stages' turn when the cores are busy.
+    nice: dict[str, Annotated[int, msgspec.Meta(ge=0, le=19)]] = msgspec.field(
+        default_factory=lambda: {"persist": 10, "kline": 10, "push": 10})
 
 
 class RelaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

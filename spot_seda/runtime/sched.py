@@ -1,4 +1,5 @@
-"""Scheduling policy of a stage's processes and threads (runtime.batch_scheduling)."""
+"""Scheduling policy and priority of a stage's processes and threads (runtime.batch_scheduling,
+runtime.nice)."""
 
 from __future__ import annotations
 
@@ -16,3 +17,16 @@ def batch_scheduling() -> None:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     except (AttributeError, OSError) as exc:
         log.warning("cannot run under SCHED_BATCH (%s); running as usual", exc)
+
+
+def lower_priority(increment: int) -> None:
+    """Raise the calling thread's nice value by `increment` (up to 19), and so that of the threads it
+    starts later (Linux keeps a nice value per thread; a new one inherits its creator's). Contended,
+    the thread then gets a smaller share of its core: at 10, about a tenth of a nice-0 neighbour's.
+    An error (no such call) is logged and the thread left as it was."""
+    if increment <= 0:
+        return
+    try:
+        os.nice(increment)
+    except (AttributeError, OSError) as exc:
+        log.warning("cannot lower this stage's priority (%s); running as usual", exc)

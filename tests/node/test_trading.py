@@ -189,3 +189,13 @@ def test_order_entry_answers_at_the_normal_policy_and_everything_behind_it_yield
     assert threads.pop(entry) == os.SCHED_OTHER
     assert list(threads.values()).count(os.SCHED_BATCH) >= 2
     assert {label: os.sched_getscheduler(pid) for label, pid in pids.items()} == dict.fromkeys(pids, os.SCHED_BATCH)
+
+
+def test_the_stages_off_the_answer_path_run_at_a_lower_priority(node):
+    """runtime.nice's default: Persist, KLine and Push (every thread of them) at nice +10 from the
+    node's own; Acquiring, Match and Settlement, which answer orders, at the node's."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    nice = {label.rpartition("-")[0]: {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+            for label, pid in node.stage_pids().items()}
+    assert nice == {"acquiring": {base}, "match": {base}, "settlement": {base},
+                    "persist": {min(19, base + 10)}, "kline": {min(19, base + 10)}, "push": {min(19, base + 10)}}

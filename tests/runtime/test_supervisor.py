@@ -237,3 +237,18 @@ def test_stages_named_in_batch_scheduling_run_under_sched_batch_and_the_others_d
         policies = {label: os.sched_getscheduler(pid) for label, pid in pids.items()}
         assert policies["tally-0"] == policies["audit-0"] == os.SCHED_BATCH
         assert {policies[x] for x in pids if x.partition("-")[0] in ("source", "relay")} == {os.SCHED_OTHER}
+
+
+def test_stages_named_in_nice_run_at_a_raised_nice_value_threads_included(tmp_path):
+    toml = relay_toml(tmp_path).replace("[runtime]", '[runtime]\nnice = { tally = 7, audit = 19, nosuch = 3 }')
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    with run_node(tmp_path, toml) as node:
+        pids = node.wait_running()
+
+        def nice_of(pid: int) -> set[int]:  # every thread's (Linux keeps one per thread)
+            return {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+
+        assert nice_of(pids["tally-0"]) == {min(19, base + 7)}
+        assert nice_of(pids["audit-0"]) == {19}
+        assert {label: nice_of(pid) for label, pid in pids.items() if label.partition("-")[0] in ("source", "relay")} \
+            == {label: {base} for label in pids if label.partition("-")[0] in ("source", "relay")}
