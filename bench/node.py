@@ -13,7 +13,7 @@ buy/sell around one price so that about half of them trade. Progress prints as i
 histogram goes to bench/out/node.png.
 
     python bench/node.py [--clients 16] [--seconds 5] [--apis rest,ws] [--transports shm,kafka]
-                         [--variant SECTION.KEY=VALUE]
+                         [--variant SECTION.KEY=VALUE] [--reads]
 
 With `kafka` among the transports, a local single-node Kafka broker (KRaft, spot_seda.kafka_broker)
 is started for the run and the node runs once per transport, so the figures compare in one run.
@@ -132,6 +132,10 @@ def main() -> int:
     parser.add_argument("--transports", default="shm", help="comma-separated: shm, kafka")
     parser.add_argument("--apis", default="rest,ws", help="comma-separated: rest (POST /api/v3/order), "
                                                           "ws (the WebSocket API's order.place)")
+    parser.add_argument("--reads", action="store_true",
+                        help="during the REST full-rate phase, one more client loops a signed GET /api/v3/myTrades "
+                             "(a history read, which waits for Persist: read your own writes) and its latency is "
+                             "printed; the orders' figures then include that client's load")
     parser.add_argument("--variant", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="also run the shm node with this setting changed (repeatable; one run each)")
     args = parser.parse_args()
@@ -244,6 +248,18 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
                         raise SystemExit(f"order refused: {resp.status} {body!r}")
                     return
 
+        async def read_trades(session, i, n):
+            """A history read of the first client's account, signed: it waits for Persist to hold
+            every order published before it (api/readbarrier.py)."""
+            acct = accounts[0]
+            query = urlencode({"symbol": "BTCUSDT", "limit": 10, "timestamp": int(time.time() * 1000)})
+            sig = hmac.new(acct["secretKey"].encode(), query.encode(), hashlib.sha256).hexdigest()
+            async with session.get(f"{base}/api/v3/myTrades?{query}&signature={sig}",
+                                   headers={"X-MBX-APIKEY": acct["apiKey"]}) as resp:
+                body = await resp.read()
+                if resp.status != 200:
+                    raise SystemExit(f"read refused: {resp.status} {body!r}")
+
         def ws_order(i: int, n: int) -> str:
             """The same order as `place`, as a WebSocket API request (web-socket-api.md's signature)."""
             acct = accounts[i]
@@ -274,13 +290,23 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
                                        "ws": (place_ws, connect_ws, "WebSocket API order.place")}[api]
             uvloop.run(load(request, args.clients, 1.0, connect=connect))  # warm-up
             before = cpu_seconds(data)
-            rate, lat = uvloop.run(load(request, args.clients, args.seconds, connect=connect))
+            if args.reads and api == "rest":
+                async def both():
+                    return await asyncio.gather(load(request, args.clients, args.seconds, connect=connect),
+                                                load(read_trades, 1, args.seconds))
+                (rate, lat), (reads, read_lat) = uvloop.run(both())
+            else:
+                rate, lat = uvloop.run(load(request, args.clients, args.seconds, connect=connect))
             used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(data).items()}
             print(f"node over {name}, {label} (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
                   f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms", flush=True)
             orders = rate * args.seconds
             print("  CPU per order: " + ", ".join(f"{who} {seconds / orders * 1e6:.0f} us" for who, seconds in
                                                   sorted(used.items(), key=lambda x: -x[1])), flush=True)
+            if args.reads and api == "rest":
+                print(f"  reads beside the orders (GET /api/v3/myTrades, one client): {reads:,.0f}/s  "
+                      f"p50 {np.percentile(read_lat, 50):.2f} ms  p99 {np.percentile(read_lat, 99):.2f} ms  "
+                      f"max {read_lat.max():.2f} ms", flush=True)
             half, half_lat = uvloop.run(load(request, args.clients, args.seconds, rate=rate / 2, connect=connect))
             p50, p99, p999 = np.percentile(half_lat, [50, 99, 99.9])
             print(f"node over {name}, {label} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  "
