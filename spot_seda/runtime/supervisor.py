@@ -4,7 +4,8 @@ Start: build the transport (its queues must exist before the fork so every child
 the shared metrics table, then fork the stages in topology order, pinning each one
 (`os.sched_setaffinity`): explicit cores from `runtime.cores`, otherwise one core each where there
 are enough, and where there are not, spread by their weight (plan_cores) — on 2 cores six stages share
-two, evenly loaded; on 64 each gets its own.
+two, evenly loaded, but for those that no answer waits for, which then run where there is room
+(`runtime.unpinned_when_shared`); on 64 each gets its own.
 Run: wait on the children; a child that exits while the node runs is restarted with exponential
 back-off (reset once it has stayed up for a while), and the restart is logged and counted.
 Stop (SIGINT/SIGTERM to the supervisor or its process group): ask the stages (SIGUSR1) to stop in
@@ -77,7 +78,10 @@ def plan_cores(labels: list[tuple[str, str]], settings, allowed: list[int],
     e.g. StageSpec.weight over its instances; the listed stages' weight counts on their cores).
     Round-robin instead would put whatever falls together on one core: on 2 cores Acquiring, KLine
     and Persist (85 of 126 µs per command) shared one core while the other had 45, and the
-    pipeline's capacity was the busier core's (BENCHMARKS.md, "Pipeline", seventh session)."""
+    pipeline's capacity was the busier core's (BENCHMARKS.md, "Pipeline", seventh session).
+    There, the stages named in `runtime.unpinned_when_shared` (and not in `runtime.cores`) are then
+    left unpinned: their weight still keeps the others' cores as placed, and they run on whichever
+    core has room (BENCHMARKS.md, "Node over HTTP", fourteenth session)."""
     if not settings.runtime.pinning or not allowed:
         return [-1] * len(labels)
     weights = weights or [1.0] * len(labels)
@@ -103,7 +107,8 @@ def plan_cores(labels: list[tuple[str, str]], settings, allowed: list[int],
         core = min(allowed, key=lambda c: load[c])  # (the first of equally loaded cores)
         load[core] += weights[i]
         cores[i] = core
-    return cores
+    floating = settings.runtime.unpinned_when_shared
+    return [-1 if i in free and labels[i][0] in floating else core for i, core in enumerate(cores)]
 
 
 class Supervisor:

@@ -199,3 +199,17 @@ def test_the_stages_off_the_answer_path_run_at_a_lower_priority(node):
             for label, pid in node.stage_pids().items()}
     assert nice == {"acquiring": {base}, "match": {base}, "settlement": {base},
                     "persist": {min(19, base + 10)}, "kline": {min(19, base + 10)}, "push": {min(19, base + 10)}}
+
+
+
+def test_on_shared_cores_the_stages_off_the_answer_path_float_and_the_others_are_pinned(node):
+    """runtime.unpinned_when_shared's default: where the six stages outnumber the cores (this 2-core
+    box), Persist, KLine and Push may run on any of them; with a core each, all six are pinned."""
+    allowed = os.sched_getaffinity(0)
+    affinity = {label.rpartition("-")[0]: os.sched_getaffinity(pid) for label, pid in node.stage_pids().items()}
+    assert all(len(affinity[name]) == 1 for name in ("acquiring", "match", "settlement"))
+    floating = {name: affinity[name] for name in ("persist", "kline", "push")}
+    if len(allowed) < len(affinity):
+        assert floating == dict.fromkeys(floating, allowed)
+    else:
+        assert all(len(cores) == 1 for cores in floating.values())

@@ -11,9 +11,10 @@ from spot_seda.runtime.supervisor import plan_cores
 from spot_seda.topology import stage_specs
 
 
-def _settings(**cores) -> Settings:
+def _settings(floating: tuple[str, ...] = (), **cores) -> Settings:
     s = Settings()
     s.runtime.cores.update(cores)
+    s.runtime.unpinned_when_shared = list(floating)
     return s
 
 
@@ -34,6 +35,25 @@ def test_the_node_on_two_cores_is_split_by_weight_not_round_robin():
     assert placed["acquiring-0"] != placed["persist-0"]
     load = _loads(cores, [s.weight for s in specs])
     assert abs(load[0] - load[1]) <= min(s.weight for s in specs)
+
+
+def test_on_shared_cores_the_stages_named_float_and_the_others_keep_the_cores_their_weights_gave():
+    specs = stage_specs("node")
+    labels = [(s.name, f"{s.name}-0") for s in specs]
+    weights = [s.weight for s in specs]
+    pinned = dict(zip((label for _, label in labels), plan_cores(labels, _settings(), [0, 1], weights)))
+    floating = ("persist", "kline", "push")
+    cores = dict(zip((label for _, label in labels), plan_cores(labels, _settings(floating), [0, 1], weights)))
+    assert {label: core for label, core in cores.items() if core == -1} == \
+        {f"{name}-0": -1 for name in floating}
+    assert {label: core for label, core in cores.items() if core != -1} == \
+        {label: core for label, core in pinned.items() if label.rpartition("-")[0] not in floating}
+    # the default names the same three
+    assert plan_cores(labels, Settings(), [0, 1], weights) == list(cores.values())
+    # a core each: every stage pinned, the named ones too; a stage listed in runtime.cores keeps its core
+    assert -1 not in plan_cores(labels, _settings(floating), list(range(8)), weights)
+    listed = dict(zip((label for _, label in labels), plan_cores(labels, _settings(floating, push=[1]), [0, 1], weights)))
+    assert listed["push-0"] == 1 and listed["persist-0"] == listed["kline-0"] == -1
 
 
 def test_enough_cores_give_one_each_in_order_and_listed_stages_keep_theirs():
