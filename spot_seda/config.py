@@ -256,6 +256,13 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: Push (at a raised nice value, above) floating took 10% more REST orders a second over 12
     #: alternating pairs, with lower tails. With a core per stage, every stage is pinned anyway.
     unpinned_when_shared: list[str] = msgspec.field(default_factory=lambda: ["persist", "kline", "push"])
+    #: stage name -> the interpreter's switch interval in its process, ms (sys.setswitchinterval;
+    #: CPython's default 5): how long a thread that wants the GIL waits for the one holding it
+    #: before asking it to let go. Acquiring's bus reader thread, which brings Match's answers,
+    #: waited up to 5 ms for a busy event loop before each hand-over; at 0.5 ms the node over HTTP
+    #: took more orders a second, with lower tails (BENCHMARKS.md, "Node over HTTP", fourteenth
+    #: session).
+    switch_interval_ms: dict[str, PositiveFloat] = msgspec.field(default_factory=lambda: {"acquiring": 0.5})
 
 
 class RelaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

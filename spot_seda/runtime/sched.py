@@ -1,10 +1,11 @@
-"""Scheduling policy and priority of a stage's processes and threads (runtime.batch_scheduling,
-runtime.nice)."""
+"""Scheduling policy, priority and GIL switch interval of a stage's processes and threads
+(runtime.batch_scheduling, runtime.nice, runtime.switch_interval_ms)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 
 log = logging.getLogger("spot_seda.supervisor")
 
@@ -30,3 +31,15 @@ def lower_priority(increment: int) -> None:
         os.nice(increment)
     except (AttributeError, OSError) as exc:
         log.warning("cannot lower this stage's priority (%s); running as usual", exc)
+
+
+def stage_process_settings(name: str, runtime, entry: bool) -> None:
+    """What `runtime` (config.RuntimeSettings) asks for the calling stage process, named `name`,
+    before it starts any thread: SCHED_BATCH (not for order entry's event loop, `entry`: its helper
+    threads take it themselves, api/rest.py), a raised nice value, the interpreter's switch
+    interval."""
+    if name in runtime.batch_scheduling and not entry:
+        batch_scheduling()
+    lower_priority(runtime.nice.get(name, 0))
+    if name in runtime.switch_interval_ms:
+        sys.setswitchinterval(runtime.switch_interval_ms[name] / 1000)

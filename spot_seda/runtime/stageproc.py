@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..bus.base import FENCED_EXIT, BusError, Fenced
 from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, consumer_slot, input_channels, instances_of
-from .sched import batch_scheduling, lower_priority
+from .sched import stage_process_settings
 
 if TYPE_CHECKING:
     from .supervisor import Instance, Supervisor
@@ -67,9 +67,7 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pin_to(inst.core)
-    if inst.spec.name in sup.settings.runtime.batch_scheduling and inst.spec.role != ENTRY:
-        batch_scheduling()  # (order entry's event loop answers the clients: only its helper threads, api/rest.py)
-    lower_priority(sup.settings.runtime.nice.get(inst.spec.name, 0))  # (before the stage starts its threads)
+    stage_process_settings(inst.spec.name, sup.settings.runtime, inst.spec.role == ENTRY)  # (before any thread)
     gc.set_threshold(*sup.settings.runtime.gc_thresholds)  # (config.py: allocations, not time)
     row = sup.table.row(inst.label)
     row["pid"] = os.getpid()
