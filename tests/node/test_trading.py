@@ -201,7 +201,6 @@ def test_the_stages_off_the_answer_path_run_at_a_lower_priority(node):
                     "persist": {min(19, base + 10)}, "kline": {min(19, base + 10)}, "push": {min(19, base + 10)}}
 
 
-
 def test_on_shared_cores_the_stages_off_the_answer_path_float_and_the_others_are_pinned(node):
     """runtime.unpinned_when_shared's default: where the six stages outnumber the cores (this 2-core
     box), Persist, KLine and Push may run on any of them; with a core each, all six are pinned."""
