@@ -280,7 +280,18 @@ class KafkaProducer(Producer):
                 self._p.send_offsets_to_transaction(offsets, consumer.group_metadata(), self._timeout)
             self._p.commit_transaction(self._timeout)  # flushes first: every message acknowledged
         except ck.KafkaException as exc:
-            raise self._failure(exc) from None
+            failure = self._failure(exc)
+            if not isinstance(failure, Fenced) and exc.args[0].txn_requires_abort():
+                # abortable: abort it, and the abort says whether a newer incarnation took over (a
+                # commit racing a takeover was once answered UNKNOWN_SERVER_ERROR; taken for a plain
+                # failure, it restarted this incarnation, whose restart fenced the newcomer off)
+                try:
+                    self._p.abort_transaction(self._timeout)
+                    self._in_transaction = False
+                except ck.KafkaException as again:
+                    if isinstance(fenced := self._failure(again), Fenced):
+                        failure = fenced
+            raise failure from None
         self._in_transaction = False
         if self._failed:
             raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")

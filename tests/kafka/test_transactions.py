@@ -12,7 +12,7 @@ import uuid
 import aiohttp
 import pytest
 
-from spot_seda.bus.base import Fenced, Wiring
+from spot_seda.bus.base import BusError, Fenced, Wiring
 from spot_seda.bus.kafka import KafkaBus
 from spot_seda.bus.kafkaclients import kafka_lib
 from spot_seda.model.changelog import created
@@ -100,6 +100,44 @@ def test_a_second_producer_with_the_same_transactional_id_fences_the_first(kafka
             zombie.commit()
         got = drain(reader, 10**9, timeout=4)
         assert [e.entity_id for b in got for e in b.entries] == ["1", "2", "3"]
+    finally:
+        bus.close()
+
+
+class RacedCommit:
+    """A producer whose commit is answered as a commit racing a takeover once was (the coordinator's
+    UNKNOWN_SERVER_ERROR, abortable), which a test cannot make the cluster do on cue; everything
+    else, the abort included, goes to the real producer and the real cluster."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+    def commit_transaction(self, timeout: float) -> None:
+        ck = kafka_lib()
+        raise ck.KafkaException(ck.KafkaError(ck.KafkaError.UNKNOWN, "EndTxn commit failed: Unknown broker error",
+                                              txn_requires_abort=True))
+
+
+def test_an_abortable_commit_failure_is_fenced_when_a_newer_incarnation_took_over_and_a_failure_otherwise(
+        kafka_cluster):
+    bus = KafkaBus(WIRING, transactional_settings(kafka_cluster))
+    try:
+        zombie = bus.producer("match-0")
+        zombie.publish_to("A", 0, entries(1, 2))
+        bus.producer("match-0")  # takes over: the zombie's abort is refused as fenced
+        zombie._p = RacedCommit(zombie._p)
+        with pytest.raises(Fenced):
+            zombie.commit()
+        alone = bus.producer("settlement-0")
+        alone.publish_to("A", 1, entries(5, 1))
+        alone._p = RacedCommit(alone._p)
+        with pytest.raises(BusError) as failed:  # aborted: the stage restarts and replays its input
+            alone.commit()
+        assert not isinstance(failed.value, Fenced)
+        assert drain(bus.consumer("readers", 0), 10**9, timeout=4) == []  # both transactions aborted
     finally:
         bus.close()
 
