@@ -120,7 +120,7 @@ class KafkaJournal:
             if failed is not None:
                 future.set_exception(type(failed)(*failed.args))
             elif acked >= target and beside >= count:
-                future.set_result(None)
+                future.set_result(target)
             else:
                 keep.append((target, count, future))
         self._waiters = keep
@@ -128,16 +128,37 @@ class KafkaJournal:
     async def sync(self) -> int:
         """Wait until every record appended so far is durable here (journal.fsync) and committed
         on the cluster's in-sync replicas; returns the last such position."""
-        target = await self.local.sync()
-        self._hand_over()
-        self._loop = asyncio.get_running_loop()
-        with self._cond:
-            if self._failed is not None:
-                raise type(self._failed)(*self._failed.args)
-            if self._acked >= target:
-                return target
-        await self._wait(target, 0)
-        return target
+        return await self.sync_future()
+
+    def sync_future(self) -> asyncio.Future:
+        """sync() as a future of this caller's own (Journal.sync_future): cancelled, or failed at
+        its caller's deadline, it leaves the commit going on for everyone else."""
+        loop = self._loop = asyncio.get_running_loop()
+        local = self.local.sync_future()
+        fut = loop.create_future()
+
+        def durable_here(done: asyncio.Future) -> None:
+            exc = JournalError("the local journal's commit was cancelled") if done.cancelled() else done.exception()
+            if exc is not None:
+                if not fut.done():
+                    fut.set_exception(exc)
+                return
+            target = done.result()
+            self._hand_over()  # (whether this caller still waits or not: the records go)
+            if fut.done():
+                return
+            with self._cond:
+                failed, acked = self._failed, self._acked
+            if failed is not None:
+                fut.set_exception(type(failed)(*failed.args))
+            elif acked >= target:
+                fut.set_result(target)
+            else:
+                self._waiters.append((target, 0, fut))
+                self._wake()  # in case it was committed in between
+
+        local.add_done_callback(durable_here)
+        return fut
 
     async def send_beside(self, topic: str, key: bytes, value: bytes | None) -> None:
         """Have a record for `topic` (partition 0; a topic made with commandlog.ensure_topic) go

@@ -21,6 +21,10 @@ book; the larger bound still caps them.
 Every admitted request carries a deadline (`deadline_of`): its start plus `node.result_timeout_s`.
 An order whose result is not known by then is answered -1007 ("execution status unknown"); it may
 still execute, and is findable by its client order id (GET /api/v3/order with origClientOrderId).
+The waits of an order (its journal commit, Match's answer) are bounded by the lag timer below
+(`Admission.expire_at`), which fails a wait's future at the first tick past its deadline (within
+TICK_S): one sweep of a short list, where a timer per wait (`asyncio.timeout_at`, `wait_for`, with
+`shield`) cost 9-15 µs per order (BENCHMARKS.md, "Node over HTTP").
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class Admission:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._logged_at = 0.0
         self._logged_shed = 0
+        self._bounded: list[tuple[float, asyncio.Future]] = []  # waits with a deadline (expire_at)
 
     # ------------------------------------------------------------------ the lag timer
 
@@ -89,6 +94,32 @@ class Admission:
             self.max_lag_seen_s = self.lag_s
         self._due = now + TICK_S
         self._timer = loop.call_at(self._due, self._tick)
+        if self._bounded:
+            self._expire(now)
+
+    # ------------------------------------------------------------------ deadlines
+
+    def expire_at(self, fut: asyncio.Future, deadline: float) -> asyncio.Future:
+        """Fail `fut` with TimeoutError if it is not done by `deadline` (loop time), at the first
+        tick after it; returns `fut` (``await gate.expire_at(fut, deadline)``). Whoever completes
+        `fut` must allow for its being done already (``fut.done() or fut.set_result(...)``)."""
+        if self._loop is None:  # (an app whose server did not start the timer: a test's)
+            self.start()
+        self._bounded.append((deadline, fut))
+        return fut
+
+    def _expire(self, now: float) -> None:
+        """Drop the waits that are done; fail those past their deadline."""
+        keep = []
+        for entry in self._bounded:
+            fut = entry[1]
+            if fut.done():
+                continue
+            if entry[0] <= now:
+                fut.set_exception(TimeoutError())
+                continue
+            keep.append(entry)
+        self._bounded = keep
 
     def lag(self) -> float:
         """The loop's lag now: the last tick's, or more if the next tick is already overdue."""

@@ -24,6 +24,7 @@ from ..stages.accepting import CommandError
 from ..stages.acquiring import AcquiringStage
 from ..binance import auth, errors
 from ..binance.errors import ApiError
+from .admission import ADMISSION
 from .intake import Intake
 from .jsonbody import json_answer
 
@@ -258,14 +259,13 @@ async def commit(app: web.Application, command, outputs, deadline: float | None 
     position = journal.append(COMMANDS.encode(command))
     app[PENDING].append((position, outputs))
     try:
-        if deadline is None:
-            durable = await journal.sync()
-        else:
-            async with asyncio.timeout_at(deadline):
-                durable = await journal.sync()
+        durable = journal.sync_future()  # this caller's own: failing it leaves the group commit alone
+        if deadline is not None:
+            app[ADMISSION].expire_at(durable, deadline)
+        durable = await durable
     except TimeoutError:
-        # the group commit goes on without this caller (Journal.sync shields it): publish what it
-        # makes durable when it is done, since this caller will not
+        # the group commit goes on without this caller: publish what it makes durable when it is
+        # done, since this caller will not
         task = asyncio.get_running_loop().create_task(_publish_when_durable(app))
         _LATE_COMMITS.add(task)
         task.add_done_callback(_LATE_COMMITS.discard)

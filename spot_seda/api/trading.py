@@ -22,6 +22,7 @@ from ..model.orders import Order
 from ..model.reasons import Reason
 from ..stages.accepting import CommandError
 from ..stages.acquiring import Answer, Waiter, cancel_client_id
+from .admission import ADMISSION
 from .intake import Intake
 from .plumbing import HISTORY, INTAKE, STAGE, commit, now_ms, read_fresh
 from .ratelimit import LIMITER
@@ -146,8 +147,8 @@ async def wait_answer(app: web.Application, fut: asyncio.Future, order_id: int, 
     """Match's answer to a command, or -1007 (execution status unknown) if it has not come by the
     request's deadline (admission.py): the command was accepted and journaled, and goes on."""
     try:
-        return await asyncio.wait_for(fut, max(0.0, deadline - asyncio.get_running_loop().time()))
-    except asyncio.TimeoutError:
+        return await app[ADMISSION].expire_at(fut, deadline)
+    except TimeoutError:
         forget_waiter(app, order_id)
         raise errors.timeout() from None
 

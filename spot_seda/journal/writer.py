@@ -119,7 +119,8 @@ class Journal:
         self.fsyncs = 0
         # async group commit
         self._inflight: asyncio.Future | None = None  # the group fsync running in the executor
-        self._group: asyncio.Future | None = None  # the group gathering for the next write (+ fsync)
+        # the callers gathering for the next write (+ fsync): (each one's future, its target position)
+        self._group: list[tuple[asyncio.Future, int]] | None = None
         # "batch" background fsync
         self._flusher: threading.Thread | None = None
         self._cond = threading.Condition()
@@ -229,48 +230,53 @@ class Journal:
         callers gather into the next group, which starts the moment the fsync returns. "batch"/"off":
         the group's write is done on the loop (page cache, microseconds), the fsync as the policy says.
         A cancelled caller does not cancel the group."""
+        return await self.sync_future()
+
+    def sync_future(self) -> asyncio.Future:
+        """sync() as a future of this caller's own (its result the position, or JournalError): a
+        caller that cancels it, or fails it at its deadline (api/admission.py), leaves the group and
+        the other callers alone, with no task or shield in between."""
         target = self._next - 1
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
         if (self._synced if self.fsync == "always" else self._written) >= target:
             if self._failed is not None or self._closed:
                 self._raise_unusable()
-            return target
+            fut.set_result(target)
+            return fut
         group = self._group
         if group is None:
-            loop = asyncio.get_running_loop()
-            group = self._group = loop.create_future()
+            group = self._group = []
             if self._inflight is None:
                 loop.call_soon(self._start_group, loop)
             # else: the fsync in flight starts this group when it returns
-        try:
-            await asyncio.shield(group)
-        except Exception as exc:  # the write or fsync failed: everyone in the group learns it
-            raise JournalError(f"journal commit failed: {exc!r}") from exc
-        return target
+        group.append((fut, target))
+        return fut
 
     def _start_group(self, loop: asyncio.AbstractEventLoop) -> None:
         group, self._group = self._group, None
-        if group is None or group.done():
+        if group is None:
             return
         try:
             self._write_pending()
         except BaseException as exc:
-            group.set_exception(exc if isinstance(exc, Exception) else JournalError(repr(exc)))
+            _fail(group, exc if isinstance(exc, Exception) else JournalError(repr(exc)))
             return
         if self.fsync != "always":
             if self.fsync == "batch":
                 self._mark_dirty()
-            group.set_result(None)
+            _acknowledge(group)
             return
         self._inflight = loop.run_in_executor(None, self._fsync_current)
         self._inflight.add_done_callback(lambda done: self._group_synced(loop, done, group))
 
-    def _group_synced(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future, group: asyncio.Future) -> None:
+    def _group_synced(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future, group: list) -> None:
         self._inflight = None
         exc = JournalError("journal fsync cancelled") if done.cancelled() else done.exception()
         if exc is not None:
-            group.set_exception(exc)
+            _fail(group, exc)
         else:
-            group.set_result(None)
+            _acknowledge(group)
         if self._group is not None:  # callers gathered while the fsync ran: their group goes now
             self._start_group(loop)
 
@@ -412,9 +418,9 @@ class Journal:
                     self._synced = self._written
         finally:
             group, self._group = self._group, None
-            if group is not None and not group.done():  # its records were just written and fsynced
+            if group:  # its records were just written and fsynced
                 try:
-                    group.set_result(None) if self._failed is None else group.set_exception(JournalError("journal closed"))
+                    _acknowledge(group) if self._failed is None else _fail(group, JournalError("journal closed"))
                 except RuntimeError:  # its loop is closed: nobody is waiting any more
                     pass
             with self._cond:
@@ -452,3 +458,18 @@ class Journal:
     read = staticmethod(frames.read)
     read_structs = staticmethod(frames.read_structs)
     verify = staticmethod(frames.verify)
+
+
+def _acknowledge(group: list[tuple[asyncio.Future, int]]) -> None:
+    for fut, target in group:
+        if not fut.done():  # (not cancelled, nor failed at its caller's deadline)
+            fut.set_result(target)
+
+
+def _fail(group: list[tuple[asyncio.Future, int]], exc: BaseException) -> None:
+    """Everyone in the group learns that the write or fsync failed."""
+    for fut, _target in group:
+        if not fut.done():
+            err = JournalError(f"journal commit failed: {exc!r}")
+            err.__cause__ = exc
+            fut.set_exception(err)

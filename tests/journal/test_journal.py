@@ -426,6 +426,27 @@ def test_cancelled_caller_does_not_cancel_the_group(tmp_path):
     assert records(tmp_path) == [(1, b"a"), (2, b"b")]
 
 
+def test_a_caller_failed_at_its_deadline_leaves_the_group_alone(tmp_path):
+    """What api/admission.py does to a request past its deadline: its own sync future fails; the
+    group's write and fsync go on, and the other callers are acknowledged as usual."""
+    j = Journal(tmp_path, fsync="always")
+
+    async def main() -> None:
+        j.append(b"a")
+        late = j.sync_future()
+        j.append(b"b")
+        other = j.sync_future()
+        late.set_exception(TimeoutError())  # its deadline passed before the group was written
+        with pytest.raises(TimeoutError):
+            await late
+        assert await other == 2
+        assert await j.sync() == 2 and j.synced_position == 2 and j.fsyncs == 1
+
+    asyncio.run(main())
+    j.close()
+    assert records(tmp_path) == [(1, b"a"), (2, b"b")]
+
+
 def test_close_releases_waiting_callers(tmp_path):
     j = Journal(tmp_path, fsync="batch")
 

@@ -1,0 +1,62 @@
+"""Admission's deadline sweep (api/admission.py): the waits of a request fail at the first lag tick
+past their deadline, not before, and a wait that is done is forgotten."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from spot_seda.api.admission import TICK_S, Admission
+
+
+def _gate() -> Admission:
+    return Admission(orders_in_flight=8, all_in_flight=16, loop_lag_ms=0, timeout_s=1.0)
+
+
+def test_a_wait_fails_at_the_first_tick_past_its_deadline():
+    async def main() -> None:
+        gate = _gate()
+        gate.start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        late = gate.expire_at(loop.create_future(), started + 3 * TICK_S)
+        with pytest.raises(TimeoutError):
+            await late
+        waited = loop.time() - started
+        assert 3 * TICK_S <= waited < 3 * TICK_S + 5 * TICK_S  # not before its deadline; within a tick or so
+        gate.stop()
+
+    asyncio.run(main())
+
+
+def test_a_wait_answered_in_time_keeps_its_answer_and_is_forgotten():
+    async def main() -> None:
+        gate = _gate()
+        gate.start()
+        loop = asyncio.get_running_loop()
+        answered = loop.create_future()
+        waiting = gate.expire_at(loop.create_future(), loop.time() + 10 * TICK_S)
+        gate.expire_at(answered, loop.time() + 2 * TICK_S)
+        loop.call_later(TICK_S / 2, lambda: answered.done() or answered.set_result("the answer"))
+        assert await answered == "the answer"
+        await asyncio.sleep(3 * TICK_S)  # past the answered one's deadline: dropped, not failed
+        assert answered.result() == "the answer"
+        assert [fut for _, fut in gate._bounded] == [waiting]
+        waiting.cancel()  # a cancelled wait (its client gone) is forgotten too
+        await asyncio.sleep(2 * TICK_S)
+        assert gate._bounded == []
+        gate.stop()
+
+    asyncio.run(main())
+
+
+def test_a_gate_whose_timer_was_not_started_starts_it_for_a_deadline():
+    async def main() -> None:
+        gate = _gate()
+        loop = asyncio.get_running_loop()
+        with pytest.raises(TimeoutError):
+            await gate.expire_at(loop.create_future(), loop.time() + TICK_S)
+        gate.stop()
+
+    asyncio.run(main())
