@@ -56,8 +56,9 @@ POLL_S = 0.001
 
 
 class ReadBarrier:
-    def __init__(self, runner, outbox, history, persist_instances: int, timeout_s: float) -> None:
+    def __init__(self, runner, outbox, history, persist_instances: int, timeout_s: float, deadlines) -> None:
         self.runner = runner
+        self.deadlines = deadlines  # api/admission.py's Admission: fails a wait past its deadline
         self.outbox = outbox
         self.history = history
         self.persist_instances = persist_instances
@@ -88,10 +89,12 @@ class ReadBarrier:
         target = self.outbox.flushes
         if self.covered >= target:
             return
-        fut = self._future_for(target)
+        loop = asyncio.get_running_loop()
+        mine = loop.create_future()  # this reader's own: failed at its deadline, the marker goes on
+        self._future_for(target).add_done_callback(lambda _marker: mine.done() or mine.set_result(None))
         try:
-            await asyncio.wait_for(asyncio.shield(fut), self.timeout_s)
-        except asyncio.TimeoutError:
+            await self.deadlines.expire_at(mine, loop.time() + self.timeout_s)
+        except TimeoutError:
             raise errors.timeout() from None
 
     def _future_for(self, target: int) -> asyncio.Future:

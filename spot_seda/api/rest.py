@@ -318,7 +318,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     # (after Intake: both take over the runner's on_marker, each passing on the kinds not its own)
     app[LISTEN_KEYS] = ListenKeys(stage.ctx.data_dir)
     app[READS] = ReadBarrier(runner, app[OUTBOX], app[HISTORY], history_instances(settings),
-                             settings.node.result_timeout_s)
+                             settings.node.result_timeout_s, app[ADMISSION])
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     add_page_routes(app)  # the node's web page (api/page.py, issue 17)

@@ -230,3 +230,38 @@ def test_an_order_whose_result_is_late_gets_minus_1007_and_is_findable(tmp_path)
                 await eventually(executed, timeout=10.0, pause=0.1)
 
         run(scenario())
+
+
+def test_a_read_whose_history_is_late_gets_minus_1007_at_its_deadline(tmp_path):
+    """A read waits until the history holds what was published before it (api/readbarrier.py). With
+    Persist stopped that never happens: the read is answered -1007 once node.result_timeout_s has
+    passed, not before and not much later; with Persist running again the same read answers, with the
+    order in it."""
+    timeout = 1.0
+    http, node = start(tmp_path, result_timeout_s=timeout)
+    with node as proc:
+        base = f"http://127.0.0.1:{http}"
+        wait_http(base, proc)
+
+        async def scenario():
+            async with aiohttp.ClientSession() as session:
+                client = await funded_client(session, base, ADMIN_TOKEN, USDT="10000")
+                persist = proc.stage_pids()["persist-0"]
+                os.kill(persist, signal.SIGSTOP)
+                try:
+                    status, placed = await client.order(**ORDER, newOrderRespType="RESULT")
+                    assert status == 200, placed
+                    started = time.perf_counter()
+                    # (bounded here too: a read the node never answers fails the test, not the suite)
+                    status, doc = await asyncio.wait_for(
+                        client.signed("GET", "/api/v3/allOrders", symbol="BTCUSDT"), timeout + 5.0)
+                    took = time.perf_counter() - started
+                finally:
+                    os.kill(persist, signal.SIGCONT)
+                assert status == 503 and doc == {"code": -1007, "msg": "Timeout waiting for response from backend "
+                                                 "server. Send status unknown; execution status unknown."}, doc
+                assert timeout * 0.9 < took < timeout + 2.0, took
+                status, orders = await client.signed("GET", "/api/v3/allOrders", symbol="BTCUSDT")
+                assert status == 200 and [o["orderId"] for o in orders] == [placed["orderId"]], orders
+
+        run(scenario())
