@@ -8,6 +8,9 @@ group commit, then Match's answer), each bounded by the request's deadline.
           (Journal.sync_future) and Admission.expire_at lists it, with the answer's future, for
           the lag timer's sweep (api/admission.py)
 
+and a read's wait for the history (api/readbarrier.py: readers share one marker's future), with
+`wait_for` around a `shield` against a future of its own chained to it and listed for the sweep.
+
 16 requests at a time on uvloop, the journal at fsync "off" (so the figure is the machinery, not
 the disk); CPU µs per request (process time), rounds alternating.
 
@@ -49,6 +52,16 @@ async def _sweep(journal: Journal, gate: Admission, loop, deadline: float) -> No
     await gate.expire_at(answer, deadline)
 
 
+async def _read_timers(shared: asyncio.Future, gate: Admission, loop) -> None:
+    await asyncio.wait_for(asyncio.shield(shared), 10.0)
+
+
+async def _read_sweep(shared: asyncio.Future, gate: Admission, loop) -> None:
+    mine = loop.create_future()
+    shared.add_done_callback(lambda _f: mine.done() or mine.set_result(None))
+    await gate.expire_at(mine, loop.time() + 10.0)
+
+
 async def _main(requests: int, rounds: int) -> None:
     loop = asyncio.get_running_loop()
     gate = Admission(64, 128, 0, 10.0)
@@ -67,9 +80,20 @@ async def _main(requests: int, rounds: int) -> None:
                 results[name].append((time.process_time() - started) / requests * 1e6)
             print(f"round {r + 1}/{rounds}: timers {results['timers'][-1]:.2f}, sweep {results['sweep'][-1]:.2f} "
                   "µs per request", flush=True)
+        # a read's wait for the history (api/readbarrier.py): 16 readers on one shared marker future
+        for r in range(rounds):
+            for name, wait in (("read timers", _read_timers), ("read sweep", _read_sweep))[:: 1 if r % 2 == 0 else -1]:
+                started = time.process_time()
+                for _ in range(requests // CONCURRENT):
+                    shared = loop.create_future()
+                    loop.call_soon(shared.set_result, None)
+                    await asyncio.gather(*(wait(shared, gate, loop) for _ in range(CONCURRENT)))
+                results.setdefault(name, []).append((time.process_time() - started) / requests * 1e6)
+            print(f"round {r + 1}/{rounds}: read timers {results['read timers'][-1]:.2f}, read sweep "
+                  f"{results['read sweep'][-1]:.2f} µs per read", flush=True)
     gate.stop()
     for name, values in results.items():
-        print(f"{name}: " + " / ".join(f"{v:.2f}" for v in values) + f" µs per request (min {min(values):.2f})")
+        print(f"{name}: " + " / ".join(f"{v:.2f}" for v in values) + f" µs each (min {min(values):.2f})")
 
 
 def main() -> None:
