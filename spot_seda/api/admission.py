@@ -21,10 +21,11 @@ book; the larger bound still caps them.
 Every admitted request carries a deadline (`deadline_of`): its start plus `node.result_timeout_s`.
 An order whose result is not known by then is answered -1007 ("execution status unknown"); it may
 still execute, and is findable by its client order id (GET /api/v3/order with origClientOrderId).
-The waits of an order (its journal commit, Match's answer) are bounded by the lag timer below
-(`Admission.expire_at`), which fails a wait's future at the first tick past its deadline (within
-TICK_S): one sweep of a short list, where a timer per wait (`asyncio.timeout_at`, `wait_for`, with
-`shield`) cost 9-15 µs per order (BENCHMARKS.md, "Node over HTTP").
+The waits of a request (an order's journal commit and Match's answer, a read's wait for the
+history) are bounded by the lag timer below (`Admission.expire_at`), which fails a wait's future at
+the first tick past its deadline (within TICK_S): one sweep of a short list, where a timer per wait
+(`asyncio.timeout_at`, `wait_for`, with `shield`) cost about 11 µs more per order
+(`bench/request_waits.py`; BENCHMARKS.md, "Node over HTTP", fifteenth session).
 """
 
 from __future__ import annotations
