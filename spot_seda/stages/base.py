@@ -21,8 +21,6 @@ from ..model.changelog import Batch, ChangeLogEntry, Updated
 from ..model.enums import EntityType
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from ..bus.base import Producer
     from ..config import Settings
 
@@ -238,7 +236,7 @@ class Runner:
         consumer: "Consumer | None",
         producer: "Producer",
         partitions: dict[str, int],
-        row: "np.ndarray | None" = None,
+        row=None,  # this instance's counters, row[column] as ints (runtime/metrics.py Row)
         poll_timeout: float = 0.05,
     ) -> None:
         self.stage = stage
