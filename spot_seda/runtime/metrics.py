@@ -87,8 +87,8 @@ class MetricsTable:
 class Row:
     """One stage instance's counters by column name (``row["events_in"] += n``), read and written
     as Python ints through a memoryview of the shared table. Every stage step updates five to
-    seven of them: a numpy record's field cost 1.2-1.5 µs a `+=`, this 0.3-0.4 (bench/metrics_row.py; BENCHMARKS.md, "Node
-    over HTTP", fifteenth session)."""
+    seven of them: a numpy record's field cost 1.2-1.5 µs a `+=`, this 0.3-0.4
+    (bench/metrics_row.py; BENCHMARKS.md, "Node over HTTP", fifteenth session)."""
 
     __slots__ = ("_cells",)
 
