@@ -7,6 +7,7 @@ clients sign."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
@@ -30,6 +31,9 @@ SHED_WITHIN_S = 1.0  # each 503/-1003 answer, from the request's send to its ans
 SHED_MEDIAN_WITHIN_S = 0.2
 RESULT_TIMEOUT_S = 3.0  # the node's bound on every answer (node.result_timeout_s)
 ANSWERED_WITHIN_S = RESULT_TIMEOUT_S + 2.0
+#: Binance's answer when the result is not known in time (execution status unknown)
+UNKNOWN = {"code": -1007, "msg": "Timeout waiting for response from backend server. Send status unknown; execution "
+                                 "status unknown."}
 
 
 def start(tmp_path, **node_settings):
@@ -96,8 +100,7 @@ def test_a_burst_past_the_bound_is_shed_at_once_and_the_rest_served(tmp_path):
             assert accepted, statuses
             assert all(doc["msg"] == "Too many requests queued." for doc, _ in shed)
             for doc in unknown:  # only -1007 (status unknown) besides the shedding
-                assert doc == {"code": -1007, "msg": "Timeout waiting for response from backend server. "
-                                                     "Send status unknown; execution status unknown."}
+                assert doc == UNKNOWN
             shed_times = sorted(took for _, took in shed)
             print(f"burst: {len(accepted)} accepted, {len(shed)} shed, {len(unknown)} -1007; shed answer p50 "
                   f"{shed_times[len(shed_times) // 2] * 1e3:.0f} ms, max {shed_times[-1] * 1e3:.0f} ms; slowest answer "
@@ -188,48 +191,62 @@ def test_reads_and_cancels_are_served_while_orders_are_shed(tmp_path):
             raise
 
 
+@contextlib.contextmanager
+def stopped(proc, label: str):
+    """The node's stage instance `label` stopped (SIGSTOP) for the block, then running again."""
+    pid = proc.stage_pids()[label]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def with_late_answers(tmp_path, timeout: float, scenario) -> None:
+    """Run `scenario(proc, client)` against a node whose result_timeout_s is `timeout`, the client
+    funded with 10,000 USDT."""
+    http, node = start(tmp_path, result_timeout_s=timeout)
+    with node as proc:
+        base = f"http://127.0.0.1:{http}"
+        wait_http(base, proc)
+
+        async def main():
+            async with aiohttp.ClientSession() as session:
+                await scenario(proc, await funded_client(session, base, ADMIN_TOKEN, USDT="10000"))
+
+        run(main())
+
+
 def test_an_order_whose_result_is_late_gets_minus_1007_and_is_findable(tmp_path):
     """With Match stopped, RESULT/FULL orders are answered -1007 at the request's deadline
     (node.result_timeout_s), as Binance answers when its backend does not: execution status unknown.
     The orders were accepted and journaled; once Match runs again they execute, and each is found by
     its client order id, the finished one (History) as the open one."""
     timeout = 1.0
-    http, node = start(tmp_path, result_timeout_s=timeout)
-    with node as proc:
-        base = f"http://127.0.0.1:{http}"
-        wait_http(base, proc)
 
-        async def scenario():
-            async with aiohttp.ClientSession() as session:
-                client = await funded_client(session, base, ADMIN_TOKEN, USDT="10000")
-                match = proc.stage_pids()["match-0"]
-                os.kill(match, signal.SIGSTOP)
-                try:
-                    started = time.perf_counter()
-                    answers = await asyncio.gather(
-                        client.order(**ORDER, newClientOrderId="late-gtc", newOrderRespType="RESULT"),
-                        client.order(**ORDER | {"timeInForce": "IOC"}, newClientOrderId="late-ioc", newOrderRespType="FULL"))
-                    took = time.perf_counter() - started
-                finally:
-                    os.kill(match, signal.SIGCONT)
-                for status, doc in answers:
-                    assert status == 503, doc
-                    assert doc == {"code": -1007, "msg": "Timeout waiting for response from backend server. "
-                                                         "Send status unknown; execution status unknown."}
-                assert timeout * 0.9 < took < timeout + 2.0, took
+    async def scenario(proc, client):
+        with stopped(proc, "match-0"):
+            started = time.perf_counter()
+            answers = await asyncio.gather(
+                client.order(**ORDER, newClientOrderId="late-gtc", newOrderRespType="RESULT"),
+                client.order(**ORDER | {"timeInForce": "IOC"}, newClientOrderId="late-ioc", newOrderRespType="FULL"))
+            took = time.perf_counter() - started
+        for status, doc in answers:
+            assert status == 503 and doc == UNKNOWN, doc
+        assert timeout * 0.9 < took < timeout + 2.0, took
 
-                async def executed():
-                    status, gtc = await find(client, "late-gtc")
-                    assert status == 200 and gtc["status"] == "NEW", gtc
-                    status, ioc = await find(client, "late-ioc")  # finished: from History
-                    assert status == 200 and ioc["status"] == "EXPIRED", ioc
-                    assert ioc["clientOrderId"] == "late-ioc" and ioc["orderId"] != gtc["orderId"]
-                    balances = await client.balances()
-                    assert balances["USDT"] == ("9500.00000000", "500.00000000"), balances
-                from tests.conftest import eventually
-                await eventually(executed, timeout=10.0, pause=0.1)
+        async def executed():
+            status, gtc = await find(client, "late-gtc")
+            assert status == 200 and gtc["status"] == "NEW", gtc
+            status, ioc = await find(client, "late-ioc")  # finished: from History
+            assert status == 200 and ioc["status"] == "EXPIRED", ioc
+            assert ioc["clientOrderId"] == "late-ioc" and ioc["orderId"] != gtc["orderId"]
+            balances = await client.balances()
+            assert balances["USDT"] == ("9500.00000000", "500.00000000"), balances
+        from tests.conftest import eventually
+        await eventually(executed, timeout=10.0, pause=0.1)
 
-        run(scenario())
+    with_late_answers(tmp_path, timeout, scenario)
 
 
 def test_a_read_whose_history_is_late_gets_minus_1007_at_its_deadline(tmp_path):
@@ -238,30 +255,19 @@ def test_a_read_whose_history_is_late_gets_minus_1007_at_its_deadline(tmp_path):
     passed, not before and not much later; with Persist running again the same read answers, with the
     order in it."""
     timeout = 1.0
-    http, node = start(tmp_path, result_timeout_s=timeout)
-    with node as proc:
-        base = f"http://127.0.0.1:{http}"
-        wait_http(base, proc)
 
-        async def scenario():
-            async with aiohttp.ClientSession() as session:
-                client = await funded_client(session, base, ADMIN_TOKEN, USDT="10000")
-                persist = proc.stage_pids()["persist-0"]
-                os.kill(persist, signal.SIGSTOP)
-                try:
-                    status, placed = await client.order(**ORDER, newOrderRespType="RESULT")
-                    assert status == 200, placed
-                    started = time.perf_counter()
-                    # (bounded here too: a read the node never answers fails the test, not the suite)
-                    status, doc = await asyncio.wait_for(
-                        client.signed("GET", "/api/v3/allOrders", symbol="BTCUSDT"), timeout + 5.0)
-                    took = time.perf_counter() - started
-                finally:
-                    os.kill(persist, signal.SIGCONT)
-                assert status == 503 and doc == {"code": -1007, "msg": "Timeout waiting for response from backend "
-                                                 "server. Send status unknown; execution status unknown."}, doc
-                assert timeout * 0.9 < took < timeout + 2.0, took
-                status, orders = await client.signed("GET", "/api/v3/allOrders", symbol="BTCUSDT")
-                assert status == 200 and [o["orderId"] for o in orders] == [placed["orderId"]], orders
+    async def scenario(proc, client):
+        with stopped(proc, "persist-0"):
+            status, placed = await client.order(**ORDER, newOrderRespType="RESULT")
+            assert status == 200, placed
+            started = time.perf_counter()
+            # (bounded here too: a read the node never answers fails the test, not the suite)
+            status, doc = await asyncio.wait_for(client.signed("GET", "/api/v3/allOrders", symbol="BTCUSDT"),
+                                                 timeout + 5.0)
+            took = time.perf_counter() - started
+        assert status == 503 and doc == UNKNOWN, doc
+        assert timeout * 0.9 < took < timeout + 2.0, took
+        status, orders = await client.signed("GET", "/api/v3/allOrders", symbol="BTCUSDT")
+        assert status == 200 and [o["orderId"] for o in orders] == [placed["orderId"]], orders
 
-        run(scenario())
+    with_late_answers(tmp_path, timeout, scenario)
