@@ -254,7 +254,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
                             level.total -= cut
                             maker.prevented += cut
                             prevented += cut
-                            if remaining != _UNBOUNDED:
+                            if qty > 0:  # (a market order by quote budget alone has no quantity to lose)
                                 remaining -= cut
                             if cut == m_leaves:
                                 queue.popleft()
@@ -347,8 +347,8 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
 
         # ---- the taker's fate
         if stopped == _BY_STP:  # (EXPIRE_TAKER / EXPIRE_BOTH: what it had left is prevented too; a market
-            # order by quote alone has no quantity to count)
-            if remaining != _UNBOUNDED:
+            # order by quote alone has no quantity to count, before or after some of it traded)
+            if qty > 0:
                 prevented += remaining
             out.append(OrderReport(order_id, account, _EXPIRED_IN_MATCH, executed, cum_quote, 0, _BY_STP, prevented))
         elif not remaining or stopped == "budget":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 
 import msgspec
+import pytest
 from engine_helpers import btc
 from engine_reference import ReferenceBook
 from hypothesis import HealthCheck, given, settings
@@ -311,3 +312,25 @@ def records_taker(records) -> int:
     """The order id of the command's own order: the taker of its first trade."""
     return next(r.taker_order_id for r in records if type(r) is Trade)
 
+
+
+@pytest.mark.parametrize("stp", [1, 2, 3, 4])
+def test_a_market_order_by_quote_that_traded_then_meets_its_own_order(stp):
+    """Found by the property test above in a full run: a MARKET order by quote budget alone (no
+    quantity) that trades with another account, then reaches a resting order of its own account.
+    Expired by self-trade prevention, it reported all of its "unbounded" quantity less what it had
+    executed as prevented (4.6e18, Binance's preventedQuantity in its answer and executionReport):
+    with no quantity, nothing is left to count, as before any of it traded."""
+    cmds = [("place", 2, Side.SELL, T.LIMIT, TIF.GTC, 9991, 10 * STEP, 0, "", 0),  # another account's
+            ("place", 1, Side.SELL, T.LIMIT, TIF.GTC, 9991, 10 * STEP, 0, "", 0),  # the taker's own
+            ("place", 1, Side.BUY, T.MARKET, TIF.GTC, 9990, 0, 99_910 * STEP // 100 + 1, "", stp)]
+    check_against_reference(cmds)  # the twin gives the same records
+    book = OrderBook(btc())
+    for order_id, cmd in enumerate(cmds[:-1], start=1):
+        run(book, cmd, order_id)
+    records = run(book, cmds[-1], 3)
+    assert [type(r) for r in records].count(Trade) == 1  # with the other account's order only
+    final = [r for r in records if type(r) is OrderReport and r.order_id == 3][-1]
+    # DECREMENT takes the overlap off both (the taker's prevented is the maker's quantity); the others
+    # leave the taker nothing to count
+    assert final.executed_qty == 10 * STEP and final.prevented_qty == (10 * STEP if stp == 4 else 0), final
