@@ -143,19 +143,10 @@ class KafkaJournal:
                 if not fut.done():
                     fut.set_exception(exc)
                 return
-            target = done.result()
             self._hand_over()  # (whether this caller still waits or not: the records go)
-            if fut.done():
-                return
-            with self._cond:
-                failed, acked = self._failed, self._acked
-            if failed is not None:
-                fut.set_exception(type(failed)(*failed.args))
-            elif acked >= target:
-                fut.set_result(target)
-            else:
-                self._waiters.append((target, 0, fut))
-                self._wake()  # in case it was committed in between
+            if not fut.done():
+                self._waiters.append((done.result(), 0, fut))
+                self._wake()  # answers it now if the cluster has committed it already, or failed
 
         local.add_done_callback(durable_here)
         return fut

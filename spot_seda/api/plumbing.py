@@ -259,10 +259,10 @@ async def commit(app: web.Application, command, outputs, deadline: float | None 
     position = journal.append(COMMANDS.encode(command))
     app[PENDING].append((position, outputs))
     try:
-        durable = journal.sync_future()  # this caller's own: failing it leaves the group commit alone
+        synced = journal.sync_future()  # this caller's own: failing it leaves the group commit alone
         if deadline is not None:
-            app[ADMISSION].expire_at(durable, deadline)
-        durable = await durable
+            app[ADMISSION].expire_at(synced, deadline)
+        durable = await synced
     except TimeoutError:
         # the group commit goes on without this caller: publish what it makes durable when it is
         # done, since this caller will not
