@@ -83,6 +83,7 @@ class Admission:
         self._timer = self._loop.call_at(self._due, self._tick)
 
     def stop(self) -> None:
+        """Stop the lag timer (a deadline listed after this starts it again: expire_at)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -104,8 +105,8 @@ class Admission:
         """Fail `fut` with TimeoutError if it is not done by `deadline` (loop time), at the first
         tick after it; returns `fut` (``await gate.expire_at(fut, deadline)``). Whoever completes
         `fut` must allow for its being done already (``fut.done() or fut.set_result(...)``)."""
-        if self._loop is None:  # (an app whose server did not start the timer: a test's)
-            self.start()
+        if self._timer is None:  # (an app whose server did not start the timer, a test's, or a
+            self.start()         # gate stopped while the server shuts down: a wait still ends)
         self._bounded.append((deadline, fut))
         return fut
 

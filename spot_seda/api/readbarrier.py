@@ -91,11 +91,18 @@ class ReadBarrier:
             return
         loop = asyncio.get_running_loop()
         mine = loop.create_future()  # this reader's own: failed at its deadline, the marker goes on
-        self._future_for(target).add_done_callback(lambda _marker: mine.done() or mine.set_result(None))
+        marker = self._future_for(target)
+
+        def arrived(_marker: asyncio.Future) -> None:
+            mine.done() or mine.set_result(None)
+
+        marker.add_done_callback(arrived)
         try:
             await self.deadlines.expire_at(mine, loop.time() + self.timeout_s)
         except TimeoutError:
             raise errors.timeout() from None
+        finally:  # (a read that gave up must not stay on a marker that may take long: Persist stalled)
+            marker.remove_done_callback(arrived)
 
     def _future_for(self, target: int) -> asyncio.Future:
         for flushes, _home, fut, _at in self.out.values():

@@ -384,7 +384,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
         await ticking
     await intake.snapshot()  # the next start replays nothing
     await reader.stop()
+    await web_runner.cleanup()  # (the gate's timer still fails the waits of handlers left at their deadlines)
     app[ADMISSION].stop()
-    await web_runner.cleanup()
     journal.close()
     runner.producer.flush()

@@ -60,3 +60,19 @@ def test_a_gate_whose_timer_was_not_started_starts_it_for_a_deadline():
         gate.stop()
 
     asyncio.run(main())
+
+
+def test_a_stopped_gate_still_ends_a_wait_listed_after_it():
+    # the HTTP stage stops the gate while it shuts down; a handler that waits after that (its
+    # answer, or a read) must still get its -1007 at the deadline instead of hanging
+    async def main() -> None:
+        gate = _gate()
+        gate.start()
+        gate.stop()
+        loop = asyncio.get_running_loop()
+        late = gate.expire_at(loop.create_future(), loop.time() + TICK_S)
+        await asyncio.wait({late}, timeout=20 * TICK_S)
+        assert late.done() and isinstance(late.exception(), TimeoutError)  # failed by the gate, in time
+        gate.stop()
+
+    asyncio.run(main())
