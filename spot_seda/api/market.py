@@ -131,18 +131,20 @@ async def rolling_ticker(app: web.Application, p: Params) -> dict | list:
 
 async def trading_day_ticker(app: web.Application, p: Params) -> dict | list:
     """GET /api/v3/ticker/tradingDay, `ticker.tradingDay`: the trades since the day began on the
-    `timeZone`'s clock (default UTC)."""
+    `timeZone`'s clock (default UTC); closeTime is the day's last millisecond (rest-api.md)."""
     now, offset = now_ms(), queryparams.parse_time_zone(p)
-    return await _window_tickers(app, p, (now + offset) // marketviews.DAY_MS * marketviews.DAY_MS - offset, now)
+    open_time = (now + offset) // marketviews.DAY_MS * marketviews.DAY_MS - offset
+    return await _window_tickers(app, p, open_time, now, open_time + marketviews.DAY_MS - 1)
 
 
-async def _window_tickers(app: web.Application, p: Params, open_time: int, now: int) -> dict | list:
+async def _window_tickers(app: web.Application, p: Params, open_time: int, now: int,
+                          close_time: int | None = None) -> dict | list:
     stage = app[STAGE]
     symbols, single = queryparams.parse_symbol_or_symbols(p, stage.rules)
     mini = queryparams.parse_ticker_type(p) == "MINI"
     await read_fresh(app)
     out = [marketviews.window_ticker_json(stage.rules[symbol], app[HISTORY].trade_window(symbol, open_time)[0],
-                                          open_time, now, mini) for symbol in symbols]
+                                          open_time, now, mini, close_time) for symbol in symbols]
     return out[0] if single else out
 
 

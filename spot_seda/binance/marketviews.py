@@ -1,8 +1,8 @@
 """Public market data to Binance's JSON shapes: trades and aggregate trades, klines, depth, the
 tickers, the average price, and exchangeInfo (each symbol's filters). The orders, the account's
 trades and the account are views.py's, whose decimal-text helpers these share (8 decimals, exact;
-only Binance's ratios, weightedAvgPrice, priceChangePercent and avgPrice, are truncated toward zero
-at their shown precision).
+only Binance's ratios, weightedAvgPrice, priceChangePercent and avgPrice, are rounded at their shown
+precision: views.average_price_text, views.change_percent_text).
 """
 
 from __future__ import annotations
@@ -11,20 +11,15 @@ from collections.abc import Iterable, Mapping
 
 from ..model.summary import TradeSummary
 from ..model.enums import OrderType, SelfTradePrevention
-from ..model.fixedpoint import ASSET_DECIMALS, to_text
+from ..model.fixedpoint import ASSET_DECIMALS
 from ..model.symbols import AVG_PRICE_MINS, SymbolRules
 from .orderparams import MAX_NOTIONAL, max_price
-from .views import ZERO, amount_text, price_text
+from .views import ZERO, amount_text, average_price_text, change_percent_text, price_text
 
 #: every type this node takes, in the order Binance lists them
 ORDER_TYPES = sorted(t.name for t in OrderType)
 STP_MODES = [m.name for m in SelfTradePrevention]
 DAY_MS = 86_400_000
-
-
-def _truncdiv(a: int, b: int) -> int:
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
 
 
 # ------------------------------------------------------------------------------------ trades
@@ -116,11 +111,6 @@ def ticker_price_json(rules: SymbolRules, last_trade: Mapping | None) -> dict:
     return {"symbol": rules.symbol, "price": price_text(rules, last_trade["price"] if last_trade else 0)}
 
 
-def _vwap_text(quote_volume: int, volume: int) -> str:
-    """quote / base as an 8-decimal price string, truncated (0 without volume)."""
-    return amount_text(quote_volume * 10**ASSET_DECIMALS // volume if volume else 0)
-
-
 #: ticker/24hr type=MINI: these fields of the FULL answer, in its order (rest-api.md)
 MINI_TICKER_FIELDS = ("symbol", "openPrice", "highPrice", "lowPrice", "lastPrice", "volume", "quoteVolume", "openTime",
                       "closeTime", "firstId", "lastId", "count")
@@ -144,7 +134,7 @@ def ticker_24hr_json(rules: SymbolRules, summary: TradeSummary | None,
         open_, close, high, low = summary.open, summary.close, summary.high, summary.low
         volume, quote_volume, count = summary.volume, summary.quote_volume, summary.count
         change = close - open_
-        percent = to_text(_truncdiv(change * 100_000, open_), 3) if open_ else "0.000"
+        percent = change_percent_text(change, open_)
         first_id, last_id, last_qty = summary.first_id, summary.last_id, summary.last_qty
     else:
         open_ = close = high = low = volume = quote_volume = change = last_qty = 0
@@ -154,7 +144,7 @@ def ticker_24hr_json(rules: SymbolRules, summary: TradeSummary | None,
         "symbol": rules.symbol,
         "priceChange": price_text(rules, change),
         "priceChangePercent": percent,
-        "weightedAvgPrice": _vwap_text(quote_volume, volume),
+        "weightedAvgPrice": average_price_text(quote_volume, volume),
         "prevClosePrice": price_text(rules, prev_close or 0),
         "lastPrice": price_text(rules, close),
         "lastQty": amount_text(last_qty),
@@ -183,10 +173,13 @@ WINDOW_TICKER_FIELDS = ("symbol", "priceChange", "priceChangePercent", "weighted
 
 
 def window_ticker_json(rules: SymbolRules, summary: TradeSummary | None, open_time: int, now: int,
-                       mini: bool = False) -> dict:
+                       mini: bool = False, close_time: int | None = None) -> dict:
     """GET /api/v3/ticker (a rolling window) and ticker/tradingDay: the trades from `open_time` to
-    `now`, as the 24-hour ticker sums them."""
+    `now`, as the 24-hour ticker sums them. closeTime is `now`, or `close_time` (tradingDay: the
+    day's last millisecond, as rest-api.md's examples show it, while the trades summed end now)."""
     full = ticker_24hr_json(rules, summary, (None, None), now, window_ms=now - open_time)
+    if close_time is not None:
+        full["closeTime"] = close_time
     return {name: full[name] for name in (MINI_TICKER_FIELDS if mini else WINDOW_TICKER_FIELDS)}
 
 
@@ -196,7 +189,7 @@ def avg_price_json(rules: SymbolRules, trades: Iterable[Mapping], now: int, last
     rows = list(trades)
     volume = sum(t["qty"] for t in rows)
     if volume:
-        price = _vwap_text(sum(t["quote_qty"] for t in rows), volume)
+        price = average_price_text(sum(t["quote_qty"] for t in rows), volume)
         close_time = max(t["time"] for t in rows)
     elif last_trade is not None:
         price, close_time = price_text(rules, last_trade["price"]), last_trade["time"]

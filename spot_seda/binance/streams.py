@@ -22,10 +22,10 @@ from typing import NamedTuple
 from ..engine.kline import INTERVALS
 from ..model.enums import (ORDER_STATUS_NAMES, ORDER_TYPE_NAMES, SIDE_NAMES, STP_NAMES, TIME_IN_FORCE_NAMES,
                            OrderStatus, OrderType, Side, TimeInForce, Topic)
-from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.orders import Order
 from ..model.symbols import AVG_PRICE_MINS, SymbolRules
-from .views import ZERO, amount_text, expiry_reason, price_text
+from .views import ZERO, amount_text, average_price_text, change_percent_text, expiry_reason, price_text
+
 PARTIAL_LEVELS = (5, 10, 20)
 #: the rolling-window tickers' windows (ms), as Binance names them
 ROLLING_WINDOWS = {"1h": 3_600_000, "4h": 4 * 3_600_000, "1d": 86_400_000}
@@ -158,11 +158,6 @@ def book_ticker_event(rules: SymbolRules, update_id: int, bid, ask) -> dict:
             "a": price_text(rules, ask[0]) if ask else price_text(rules, 0), "A": amount_text(ask[1]) if ask else ZERO}
 
 
-def _truncdiv(a: int, b: int) -> int:
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
-
-
 class Window(NamedTuple):
     """24-hour rolling statistics of one symbol (integers; see stages/push.py for how it is kept)."""
 
@@ -181,11 +176,9 @@ class Window(NamedTuple):
 
 def _change(rules: SymbolRules, w: Window) -> tuple[str, str, str]:
     """A window's price change, its percent and its volume-weighted average price, as REST
-    /ticker/24hr shows them (binance/marketviews.py): percent truncated to 3 decimals, vwap to 8."""
+    /ticker/24hr shows them (binance/marketviews.py): percent rounded to 3 decimals, vwap to 8."""
     change = w.close - w.open
-    pct = to_text(_truncdiv(change * 100_000, w.open), 3) if w.open else "0.000"
-    wavg = amount_text(w.quote_volume * 10**ASSET_DECIMALS // w.volume if w.volume else 0)
-    return price_text(rules, change), pct, wavg
+    return price_text(rules, change), change_percent_text(change, w.open), average_price_text(w.quote_volume, w.volume)
 
 
 def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
@@ -212,9 +205,9 @@ def rolling_ticker_event(rules: SymbolRules, ts: int, window: str, open_time: in
 
 def avg_price_event(rules: SymbolRules, ts: int, quote_volume: int, volume: int, last_price: int,
                     last_trade_time: int) -> dict:
-    """`<symbol>@avgPrice`: quote over base volume of the window's trades, truncated to 8 decimals as
+    """`<symbol>@avgPrice`: quote over base volume of the window's trades, rounded to 8 decimals as
     REST avgPrice's; with no trade in the window, the last trade's price. "T": the last trade's time."""
-    price = amount_text(quote_volume * 10**ASSET_DECIMALS // volume) if volume else price_text(rules, last_price)
+    price = average_price_text(quote_volume, volume) if volume else price_text(rules, last_price)
     return {"e": "avgPrice", "E": ts, "s": rules.symbol, "i": f"{AVG_PRICE_MINS}m", "w": price, "T": last_trade_time}
 
 

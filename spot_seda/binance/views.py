@@ -41,6 +41,28 @@ def amount_text(units: int) -> str:
     return to_text(units, ASSET_DECIMALS)
 
 
+def _rounddiv(a: int, b: int) -> int:
+    """a / b rounded to an integer, a half away from zero."""
+    q, r = divmod(abs(a), abs(b))
+    if 2 * r >= abs(b):
+        q += 1
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def average_price_text(quote_volume: int, volume: int) -> str:
+    """quote over base volume as Binance shows a weighted average price (tickers' weightedAvgPrice,
+    avgPrice): 8 decimals, rounded, a half away from zero (rest-api.md's example: a quoteVolume of
+    485217905.04210480 over 18495.35066000 is "26234.58803036"); 0 without volume."""
+    return amount_text(_rounddiv(quote_volume * 10**ASSET_DECIMALS, volume) if volume else 0)
+
+
+def change_percent_text(change: int, open_price: int) -> str:
+    """A price change as a percent of the open price, as Binance shows priceChangePercent: 3
+    decimals, rounded, a half away from zero (rest-api.md: -94.99999800 over 98.99999800 is
+    "-95.960"); "0.000" without an open price."""
+    return to_text(_rounddiv(change * 100_000, open_price), 3) if open_price else "0.000"
+
+
 def price_text(rules: SymbolRules, price: int) -> str:
     """A price in the symbol's price units as an 8-decimal string (exact)."""
     return to_text(price * 10 ** (ASSET_DECIMALS - rules.price_decimals), ASSET_DECIMALS)
@@ -197,6 +219,7 @@ def order_result(order: Order, rules: SymbolRules) -> dict:
         "workingTime": working_time_of(order),
         "selfTradePreventionMode": STP_NAMES[order.stp],
         **_prevented(order),
+        **_expiry(order),  # (rest-api.md: placement answers carry it too; an IOC or market leftover)
     }
 
 

@@ -243,6 +243,21 @@ def test_kline_row():
                                    "0.00000450", 3, "0.00100000", "0.00000150", "0"]
 
 
+def test_ratios_are_rounded_as_binance_shows_them():
+    # rest-api.md's ticker examples: -94.99999800 on an open of 98.99999800 is "-95.960" (-95.95959...),
+    # a quoteVolume of 485217905.04210480 over 18495.35066000 is "26234.58803036" (...0357...)
+    assert V.change_percent_text(-9_499_999_800, 9_899_999_800) == "-95.960"
+    assert V.average_price_text(48_521_790_504_210_480, 1_849_535_066_000) == "26234.58803036"
+    assert V.change_percent_text(-8, 9) == "-88.889"  # (-88.888... cut off would show -88.888)
+    assert V.change_percent_text(8, 9) == "88.889"
+    assert V.change_percent_text(1, 200_000) == "0.001"  # 0.0005: a half, away from zero
+    assert V.change_percent_text(-1, 200_000) == "-0.001"
+    assert V.change_percent_text(1, 200_001) == "0.000"
+    assert V.change_percent_text(5, 0) == "0.000"
+    assert V.average_price_text(2, 3) == "0.66666667"
+    assert V.average_price_text(5, 0) == "0.00000000"
+
+
 def test_depth_and_book_ticker():
     d = MV.depth_json(BTC, 42, [(3_000_001, 5), (3_000_000, 7)], [(3_000_100, 100_000_000)])
     assert d == {"lastUpdateId": 42, "bids": [["30000.01000000", "0.00000005"], ["30000.00000000", "0.00000007"]],

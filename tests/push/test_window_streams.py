@@ -78,13 +78,13 @@ def test_avg_price_rolling_tickers_and_arrays_tick_with_the_traded_numbers(node)
             def of(stream, events=got):
                 return [m["data"] for m in events if m["stream"] == stream]
 
-            # @avgPrice: every second without trades; REST avgPrice's 5-minute average, truncated
+            # @avgPrice: every second without trades; REST avgPrice's 5-minute average, rounded (a half up)
             avg = of("btcusdt@avgPrice", got[:mark])
             assert len(avg) >= 2, got
             times = [e["E"] for e in avg]
             assert times == sorted(times) and times[-1] - times[0] >= 900, times
             expected = D("150.02") / D("0.003")  # quote volume / volume
-            assert D(avg[0]["w"]) == expected.quantize(D("1e-8"), rounding="ROUND_DOWN") == D(rest_avg["price"])
+            assert D(avg[0]["w"]) == expected.quantize(D("1e-8"), rounding="ROUND_HALF_UP") == D(rest_avg["price"])
             assert {(e["e"], e["s"], e["i"], e["w"], e["T"]) for e in avg} == \
                 {("avgPrice", SYMBOL, "5m", avg[0]["w"], trades[-1]["time"])}
             assert of("ethusdt@avgPrice") == []  # never traded: nothing to average

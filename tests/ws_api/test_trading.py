@@ -258,6 +258,10 @@ def test_market_data_methods_answer_as_rest(node):
                                          ("ticker.tradingDay", "/api/v3/ticker/tradingDay", {"timeZone": "+08:00"})):
                 code, rest = await dave.public(path, symbol=SYMBOL, **params)
                 assert code == 200 and rest["count"] >= 1 and rest["openTime"] % 60_000 == 0, rest
+                if path.endswith("tradingDay"):  # closeTime: the day's last millisecond (rest-api.md's examples)
+                    assert rest["closeTime"] == rest["openTime"] + 86_400_000 - 1, rest
+                else:  # the window ends now
+                    assert rest["openTime"] < rest["closeTime"] <= rest["openTime"] + 7 * 86_400_000 + 60_000, rest
                 assert set(rest) == set(day) - {"prevClosePrice", "lastQty", "bidPrice", "bidQty", "askPrice", "askQty"}
                 assert rest["lastPrice"] == day["lastPrice"] and rest["lastId"] == day["lastId"], (rest, day)
                 answer = await api.call(method, {"symbols": [SYMBOL], **params})
@@ -486,6 +490,7 @@ def test_an_expired_order_says_why_in_its_queries_and_its_execution_report(node)
             for tif, reason in (("IOC", "UNFILLED_IOC_QUANTITY_EXPIRED"), ("FOK", "UNFILLED_FOK_ORDER_EXPIRED")):
                 status, placed = await fay.order(timeInForce=tif, newOrderRespType="RESULT", **buy)
                 assert status == 200 and placed["status"] == "EXPIRED", placed
+                assert placed["expiryReason"] == reason, placed  # the placement's answer too (rest-api.md)
                 status, got = await fay.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=placed["orderId"])
                 assert got["expiryReason"] == reason, got
                 answer = await api.signed("order.status", fay.api_key, fay.secret, symbol=SYMBOL, orderId=placed["orderId"])
@@ -497,7 +502,7 @@ def test_an_expired_order_says_why_in_its_queries_and_its_execution_report(node)
             assert [o.get("expiryReason") for o in listed] == ["UNFILLED_IOC_QUANTITY_EXPIRED", "UNFILLED_FOK_ORDER_EXPIRED"]
             status, resting = await fay.order(timeInForce="GTC", **buy)
             status, got = await fay.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=resting["orderId"])
-            assert got["status"] == "NEW" and "expiryReason" not in got, got
+            assert got["status"] == "NEW" and "expiryReason" not in got and "expiryReason" not in resting, got
             await api.ws.close()
     run(scenario())
 
