@@ -192,7 +192,7 @@ def amend_json(order: Order, rules: SymbolRules, orig_client_order_id: str, tran
         "orderListId": order.order_list_id,
         "origClientOrderId": orig_client_order_id, "clientOrderId": order.client_order_id,
         "price": price_text(rules, order.price), "qty": amount_text(order.qty),
-        "executedQty": amount_text(order.executed_qty), "preventedQty": ZERO,
+        "executedQty": amount_text(order.executed_qty), "preventedQty": amount_text(order.prevented_qty),
         "quoteOrderQty": amount_text(order.quote_qty if order.type == OrderType.MARKET else 0),
         "cumulativeQuoteQty": amount_text(order.cum_quote_qty), "status": ORDER_STATUS_NAMES[order.status],
         "timeInForce": TIME_IN_FORCE_NAMES[order.time_in_force], "type": ORDER_TYPE_NAMES[order.type],

@@ -259,9 +259,11 @@ def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, 
     client_id = order.client_order_id
     report = {
         "e": "executionReport", "E": ts, "s": rules.symbol,
-        # a cancel's report: "c" is the cancel's own client id, "C" the order's (Binance); an
-        # amend's (REPLACED): "c" the order's new client id, "C" the one it had
-        "c": order.cancel_client_order_id or client_id if execution == "CANCELED" else client_id,
+        # a cancel's report: "c" is the cancel's own client id, "C" the order's (Binance): the one
+        # it was sent with, else the one the API answered with (an order list's other leg, one of
+        # openOrders' cancel-all: cancel-<id>); an amend's (REPLACED): "c" the order's new client
+        # id, "C" the one it had
+        "c": (order.cancel_client_order_id or f"cancel-{order.order_id}") if execution == "CANCELED" else client_id,
         "S": SIDE_NAMES[order.side], "o": ORDER_TYPE_NAMES[type],
         "f": TIME_IN_FORCE_NAMES[order.time_in_force], "q": amount_text(0 if by_quote else qty),
         "p": price_text(rules, order.price), "P": price_text(rules, order.stop_price), "F": ZERO,

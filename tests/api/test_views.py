@@ -131,6 +131,23 @@ def test_trailing_stops_show_their_delta_and_when_they_started_tracking():
                                                   order_id=2, time=1000), "NEW", 1003, 1)
 
 
+def test_a_canceled_leg_names_the_cancel_its_answer_named_and_an_amend_its_prevented_quantity():
+    """An order list's other leg (or one of openOrders' cancel-all) has no cancel id of its own: its
+    CANCELED report's "c" is the one the API answered with (cancel-<id>), "C" the order's. An amend
+    answers with what self-trade prevention took off the order (preventedQty)."""
+    from spot_seda.binance.orderops import amend_json
+    from spot_seda.binance.streams import execution_report
+
+    leg = order(order_id=49, client_order_id="auto-49", status="CANCELED")
+    report = execution_report(BTC, leg, "CANCELED", 1003, 1)
+    assert (report["c"], report["C"]) == ("cancel-49", "auto-49")
+    leg.cancel_client_order_id = "mine"  # a cancel that named itself
+    assert execution_report(BTC, leg, "CANCELED", 1003, 1)["c"] == "mine"
+    prevented = order(prevented_qty=300_000, qty=1_000_000)
+    assert amend_json(prevented, BTC, "old", 1003)["amendedOrder"]["preventedQty"] == "0.00300000"
+    assert amend_json(order(), BTC, "old", 1003)["amendedOrder"]["preventedQty"] == "0.00000000"
+
+
 def test_market_order_quantities():
     # MARKET BUY by quantity: the internal quote budget is not shown
     j = V.order_json(order(type="MARKET", price=0, qty=100_000, quote_qty=999_999_999_999, status="FILLED",
