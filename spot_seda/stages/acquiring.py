@@ -34,6 +34,7 @@ from operator import itemgetter
 
 import msgspec
 
+from ..binance.streams import KLINE_OFFSETS
 from ..engine.avgprice import AvgPrice
 from ..engine.depthview import DepthView
 from ..engine.kline import INTERVALS, bucket
@@ -50,6 +51,9 @@ from ..model.symbols import AVG_PRICE_MINS
 from .accepting import CommandError, balance_entries
 from .base import Endpoint, Publish
 from .orderlists import OrderListsMixin
+
+#: the clocks candles are cut on, as offsets from UTC (ms): UTC's (KLine) and the kline streams' time zones (Push)
+_CANDLE_CLOCKS = (0, *KLINE_OFFSETS.values())
 
 _MARKET_AVG_MS = AVG_PRICE_MINS * 60_000
 
@@ -318,13 +322,16 @@ class AcquiringStage(OrderListsMixin, Endpoint):
 
     def candles_due(self, now: int) -> list[str]:
         """The symbols with an open candle whose interval ended before `now`: their last trade's
-        candle that no Tick since has closed (KLine closes it at the Tick: engine/kline.py)."""
+        candle that no Tick since has closed (KLine closes it at the Tick: engine/kline.py), on UTC's
+        clock or on a time zone's that the kline streams offer (Push's +08:00 candles: a 1d candle
+        there ends at 16:00 UTC)."""
         due = []
         for symbol, traded in self.traded_at.items():
             ticked = self.ticked_at.get(symbol, 0)
             # a Tick at T closed what ended before T: due, a candle that ended at or after the last
             # Tick and before now
-            if any(ticked <= bucket(interval, traded)[1] < now for interval in INTERVALS):
+            if any(ticked <= bucket(interval, traded, offset)[1] < now
+                   for offset in _CANDLE_CLOCKS for interval in INTERVALS):
                 due.append(symbol)
         return due
 

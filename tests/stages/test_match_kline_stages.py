@@ -246,3 +246,36 @@ def test_a_quiet_market_gets_a_tick_when_a_candle_ends_and_kline_closes_it(tmp_p
     assert "1s" not in {row[1] for row in book.open_rows()} and "1m" in {row[1] for row in book.open_rows()}
     assert acquiring.candles_due(t + 49_799) == []  # the minute ends at T0 + 59,999
     assert acquiring.candles_due(T0 + 60_000) == ["BTCUSDT"]
+
+
+def test_a_quiet_market_gets_a_tick_when_a_time_zone_candle_ends_and_push_closes_it(tmp_path):
+    """Push's +08:00 candles end where no UTC candle does (the 1d at 16:00 UTC, the 12h at 04:00
+    and 16:00): a quiet market gets a Tick at those ends too, which closes them within the minute
+    the clock below steps by, as it closes the UTC ones."""
+    from spot_seda.model.commands import NewOrder, Transfer
+
+    hour = 3_600_000
+    pipeline = InprocPipeline(settings_from(""), tmp_path / "run")
+    acquiring = pipeline.stage("acquiring-0")
+    t = T0 + 17 * hour  # 17:00 UTC: 01:00 the next day at +08:00
+    apply_commands(pipeline, [Transfer(1, "BTC", 10**8, T0, "d1"), Transfer(2, "USDT", 10**12, T0, "d2"),
+                              NewOrder(1, "BTCUSDT", "SELL", "LIMIT", "GTC", 5_000_000, 10**6, 0, "s", "NONE", t),
+                              NewOrder(2, "BTCUSDT", "BUY", "MARKET", "GTC", 0, 10**6, 0, "b", "NONE", t)],
+                   journaled=False)
+    pipeline.pump()
+    book = pipeline.stage("push-0").offset_candles["BTCUSDT", "+08:00"]
+    ends = {row[1]: row[3] for row in book.open_rows() if row[1] != "1M"}  # interval -> its close time
+    assert {"6h", "12h", "1d", "3d", "1w"} <= set(ends), ends  # (the intervals the offset moves)
+    closed_at: dict[str, int] = {}
+    now = t
+    while len(closed_at) < len(ends) and now < max(ends.values()) + hour:
+        acquiring.clock = lambda now=now: now
+        if acquiring.wants_tick():
+            _accepted, outputs = acquiring.tick()
+            pipeline.runners["acquiring-0"].publish(outputs)
+            pipeline.pump()
+            still_open = {row[1] for row in book.open_rows()}
+            closed_at.update((i, now) for i in ends if i not in still_open and i not in closed_at)
+        now += 60_000
+    late = {i: closed_at.get(i, now) - end for i, end in ends.items()}
+    assert all(0 < ms <= 60_000 for ms in late.values()), late  # closed in the minute after each end
