@@ -187,42 +187,42 @@ class UserDataMixin:
     # ------------------------------------------------------------------ balances
 
     def _balances(self, entries: list[ChangeLogEntry]) -> None:
-        """Sum the deltas; one outboundAccountPosition per run of one account's changes of one cause
-        (a freeze, a trade side, a release), balanceUpdate for deposits and withdrawals."""
+        """Sum the deltas; one outboundAccountPosition per account and command (its timestamp) in a
+        batch, naming the assets that changed (a command's trades and releases come in one batch
+        from Settlement; the freeze of an order at entry, from Acquiring, earlier), and none for a
+        change of nothing (the release of an order that had nothing left); balanceUpdate for
+        deposits and withdrawals."""
         sink = self.sink
         quiet = not sink.wants_any(USER_PREFIX)  # nobody listens to user data: only the state is kept
         balances = self.balances
-        group_key = None
-        group: dict[str, None] = {}
-        ts = 0
+        groups: dict[int, tuple[int, dict[str, None]]] = {}  # account -> (timestamp, assets changed)
         for e in entries:
             f = e.field_dict()
-            account, asset, available_delta, frozen_delta, reason, ref = (
-                f["account"], f["asset"], f["available_delta"], f["frozen_delta"], f["reason"], f["ref"])
-            if quiet:
-                b = balances.get((account, asset))
-                if b is None:
-                    b = balances[account, asset] = Balance()
-                b.available += available_delta
-                b.frozen += frozen_delta
-                continue
-            key = (account, ref, e.timestamp)
-            if key != group_key and group:
-                self._position(group_key[0], group, ts)
-                group = {}
-            group_key, ts = key, e.timestamp
+            account, asset, available_delta, frozen_delta, reason = (
+                f["account"], f["asset"], f["available_delta"], f["frozen_delta"], f["reason"])
+            if not quiet:
+                held = groups.get(account)
+                if held is not None and held[0] != e.timestamp:  # another command of this account:
+                    self._position(account, held[1], held[0])  # the last one's balances, before this
+                    del groups[account]
             b = balances.get((account, asset))
             if b is None:
                 b = balances[account, asset] = Balance()
             b.available += available_delta
             b.frozen += frozen_delta
-            group[asset] = None
+            if quiet:
+                continue
             if reason in ("deposit", "withdraw"):
                 stream = user_stream(account)
                 if sink.wants(stream):
-                    sink.send(stream, S.balance_update_event(ts, asset, available_delta))
-        if group:
-            self._position(group_key[0], group, ts)
+                    sink.send(stream, S.balance_update_event(e.timestamp, asset, available_delta))
+            if available_delta or frozen_delta:
+                held = groups.get(account)
+                if held is None:
+                    held = groups[account] = (e.timestamp, {})
+                held[1][asset] = None
+        for account, (ts, assets) in groups.items():
+            self._position(account, assets, ts)
 
     def _position(self, account: int, assets: dict[str, None], ts: int) -> None:
         stream = user_stream(account)

@@ -261,7 +261,10 @@ def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
         last: dict[str, tuple[str, str]] = {}
         for stream, ev in rec.events:
             if stream == f"user:{account}" and ev["e"] == "outboundAccountPosition":
-                last.update({b["a"]: (b["f"], b["l"]) for b in ev["B"]})
+                shown = {b["a"]: (b["f"], b["l"]) for b in ev["B"]}
+                # each event says something new: no release of nothing, no command told twice
+                assert any(last.get(a) != v for a, v in shown.items()), (ev, last)
+                last.update(shown)
         assert last == {a: (S.amount_text(f), S.amount_text(l)) for a, (f, l) in ledger.items()}
     # every fill reaches both sides' user streams, with exact cumulative quantities
     trades = [ev for s, ev in rec.events if s.endswith("@trade")]
