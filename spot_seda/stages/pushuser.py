@@ -88,8 +88,11 @@ class UserDataMixin:
         if starts:
             order.working_time = f["working_time"]
         status = ORDER_STATUS_OF[f["status"]]
-        # a LIMIT_MAKER that would take, a stop that would trigger: answered as an error, never live
-        silent = status == _REJECTED and f.get("reason") in (Reason.WOULD_TAKE, Reason.WOULD_TRIGGER)
+        # a LIMIT_MAKER that would take, a stop that would trigger, any leg of an order list one of
+        # whose legs was refused as it was placed: answered as an error (api/trading.py,
+        # api/orderlists.py), never live, so no report (nor listStatus) of it
+        silent = status == _REJECTED and (f.get("reason") in (Reason.WOULD_TAKE, Reason.WOULD_TRIGGER)
+                                          or (first and order.order_list_id >= 0))
         if wanted and (first or starts) and not silent:
             # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests);
             # an OTO's pending order is PENDING_NEW, then NEW when placed
@@ -155,7 +158,7 @@ class UserDataMixin:
             self.depth_dirty.add(symbol)
             self.depth_ts[symbol] = ts
         if order.order_list_id >= 0:
-            self._list_status(order, status, ts, stream if wanted else "")
+            self._list_status(order, status, ts, stream if wanted and not silent else "")
         if status.is_final:
             del self.orders[order_id]
 

@@ -170,6 +170,7 @@ def test_refusals_change_nothing(node):
             status, bid = await bidder.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
                                              price="20000")
             assert status == 200, bid
+            ws = await user_data_stream(session, node, client)
             relationship = {"code": -2010, "msg": "The relationship of the prices for the orders is not correct."}
             for bad, error in (
                 ({"abovePrice": "19500"}, relationship),  # the LIMIT_MAKER would take (a bid is at 20000)
@@ -190,6 +191,18 @@ def test_refusals_change_nothing(node):
                 assert doc == error if error else doc["code"] == -1104, (bad, doc)
             assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
             await expect_balances(client, BTC=("1", "0"))
+            # a refused list never went live: no report or listStatus of its orders on the user data
+            # stream (Match refuses a LIMIT_MAKER that would take, or a stop that would trigger, after
+            # Acquiring gave the orders ids); the next order's NEW report comes first
+            status, sentinel = await client.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
+                                                  quantity="0.01", price="90000")
+            assert status == 200, sentinel
+            seen: list = []
+            await execution_report(ws, sentinel["orderId"], "NEW", seen)
+            assert [e for e in seen if e.get("e") in ("executionReport", "listStatus")][:1] == [seen[-1]], seen
+            await ws.close()
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=sentinel["orderId"])
+            assert status == 200, doc
             status, doc = await bidder.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=bid["orderId"])
             assert status == 200, doc
             status, doc = await client.signed("POST", "/api/v3/orderList/otoco", symbol=SYMBOL)
