@@ -147,9 +147,10 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
         raise errors.refusal(Reason.UNKNOWN_ORDER, errors.AMEND)
     if cmd.new_qty >= order.qty:  # (Match decides again on the order's exact state)
         raise errors.refusal(Reason.NO_CHANGE if cmd.new_qty == order.qty else Reason.INCREASE, errors.AMEND)
-    if price := order.price or order.stop_price:  # the filters hold for the order it becomes (its
-        # LOT_SIZE in parse_amend): NOTIONAL at the price it was checked at when placed
-        orderparams.check_notional(stage.rules[cmd.symbol], price, cmd.new_qty)
+    for leg in _amended_with(stage, order):  # the filters hold for the orders it leaves (LOT_SIZE in
+        # parse_amend): NOTIONAL at the price each was checked at when placed, an OCO's other leg too
+        if price := leg.price or leg.stop_price:
+            orderparams.check_notional(stage.rules[cmd.symbol], price, cmd.new_qty)
     order_id, orig_client_id = order.order_id, order.client_order_id
     answer = asyncio.get_running_loop().create_future()
     waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
@@ -168,6 +169,20 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
     if type(final) is Refused:
         raise errors.refusal(final.reason, errors.AMEND)
     return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp)
+
+
+def _amended_with(stage, order) -> list:
+    """The open orders an amend of `order` gives its new quantity: itself, and an OCO's other leg
+    (an OTOCO's pair, placed or pending; engine/amend.py), which amending either leg changes too."""
+    lst = stage.order_lists.get(order.order_list_id) if order.order_list_id >= 0 else None
+    if lst is None:
+        return [order]
+    ids = lst["orders"]
+    pair = ids if lst["contingency_type"] == "OCO" else ids[1:] if lst["contingency_type"] == "OTOCO" else ()
+    if order.order_id not in pair:
+        return [order]
+    others = (stage.orders.get(i) for i in pair if i != order.order_id)
+    return [order, *(o for o in others if o is not None and not o.status.is_final)]
 
 
 def _rest(operation, counts: bool = False, orders: int = 0):

@@ -132,6 +132,14 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
             status, other = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
             assert other["origQty"] == "0.30000000", other
             await expect_balances(client, BTC=("0.7", "0.3"))
+            # 0.00025 is 5.25 USDT at the limit leg's 21000 but 4.725 at the stop leg's 18900: refused
+            # for the leg it would leave under NOTIONAL's 5, whichever leg is named, and nothing changes
+            for named in (limit_id, stop_id):
+                status, doc = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
+                                                  orderId=named, newQty="0.00025")
+                assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: NOTIONAL"}), doc
+            status, other = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
+            assert other["origQty"] == "0.30000000", other
             await trade_at(session, node, "19000")  # the stop triggers: the limit leg is canceled
 
             async def triggered():
