@@ -11,8 +11,8 @@ balanceUpdate. Prices are decimal strings in the symbol's price scale, quantitie
 function of the change log alone.
 
 The diff depth events carry `U`/`u` (first/final update id, the same counter as REST
-`lastUpdateId`, engine/depthview.py) and `pu` (the previous event's `u`, as Binance's futures
-streams do) so a client can check the chain without arithmetic.
+`lastUpdateId`, engine/depthview.py): each event's `U` is the previous event's `u` + 1, as spot's
+streams chain them (no `pu`: that is futures').
 """
 
 from __future__ import annotations
