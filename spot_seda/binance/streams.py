@@ -244,7 +244,7 @@ class Fill(NamedTuple):
     is_maker: bool
 
 
-def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, seq: int,
+def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, execution_id: int,
                      fill: Fill | None = None) -> dict:
     """`executionReport` for one order change or fill; `order` is Push's view of the order (with
     executed_qty/cum_quote_qty/status as of this event). A stop order shows its stop price in "P";
@@ -271,7 +271,7 @@ def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, 
         "C": client_id if execution == "CANCELED" else order.replaced_client_order_id
         if execution == "REPLACED" else "", "x": execution, "X": ORDER_STATUS_NAMES[status], "r": "NONE",
         "i": order.order_id, "l": ZERO, "z": amount_text(order.executed_qty), "L": price_text(rules, 0),
-        "n": "0", "N": None, "T": ts, "t": -1, "I": seq, "w": working and _RESTING[status], "m": False, "M": False,
+        "n": "0", "N": None, "T": ts, "t": -1, "I": execution_id, "w": working and _RESTING[status], "m": False, "M": False,
         "O": order.time, "Z": amount_text(order.cum_quote_qty), "Y": ZERO,
         "Q": amount_text(quote_qty if by_quote else 0),
     }

@@ -24,6 +24,9 @@ MAX_STALLED = 100_000
 _CLOCK = EntityType.CLOCK
 
 USER_PREFIX = "user:"
+#: executionReport ids per change-log entry ("I" = the entry's sequence x this + the report's place
+#: among the entry's reports: a NEW, one TRADE per fill, a prevention, a replacement, an end)
+EXECUTION_IDS = 1 << 20
 _NEW, _PENDING_NEW, _FILLED, _PARTIALLY_FILLED = (OrderStatus.NEW, OrderStatus.PENDING_NEW, OrderStatus.FILLED,
                                                   OrderStatus.PARTIALLY_FILLED)
 _REJECTED, _BUY = OrderStatus.REJECTED, Side.BUY
@@ -83,6 +86,9 @@ class UserDataMixin:
         else:
             stream = user_stream(order.account)
             wanted = sink.wants(stream)
+        # each executionReport of this entry its own "I" (Binance's execution id, unique): the entry's
+        # sequence times EXECUTION_IDS plus its place among them, the same in every replay
+        execution_id = seq * EXECUTION_IDS
         first = "frozen" in f  # Match's first report of an order repeats what it was created with
         starts = "working_time" in f  # it starts working: at once, or a stop order at its trigger
         if starts:
@@ -97,7 +103,8 @@ class UserDataMixin:
             # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests);
             # an OTO's pending order is PENDING_NEW, then NEW when placed
             order.status = _PENDING_NEW if status == _PENDING_NEW else _NEW
-            self.sink.send(stream, S.execution_report(rules, order, "NEW", ts, seq))
+            self.sink.send(stream, S.execution_report(rules, order, "NEW", ts, execution_id))
+            execution_id += 1
         # The fills this report accounts for, up to its executed_qty: an order may be reported twice in
         # one command (a maker, or the taker, touched again by a stop the command triggered), and
         # in a replay a later command's fills may already be here (a pending stop's, for its trigger)
@@ -124,7 +131,8 @@ class UserDataMixin:
             done = order.executed_qty == executed and status == _FILLED
             order.status = _FILLED if done else _PARTIALLY_FILLED
             fill = S.Fill(trade["trade_id"], qty, trade["price"], quote, fee, asset, maker)
-            self.sink.send(stream, S.execution_report(rules, order, "TRADE", trade_ts, seq, fill))
+            self.sink.send(stream, S.execution_report(rules, order, "TRADE", trade_ts, execution_id, fill))
+            execution_id += 1
         if used:
             if used == len(pending):
                 del self.fills[order_id]
@@ -138,7 +146,8 @@ class UserDataMixin:
             order.last_prevented_qty = f["prevented_qty"] - order.prevented_qty
             order.prevented_qty = f["prevented_qty"]
             if wanted and end is None:  # it stays open: its prevention reported alone
-                self.sink.send(stream, S.execution_report(rules, order, "TRADE_PREVENTION", ts, seq))
+                self.sink.send(stream, S.execution_report(rules, order, "TRADE_PREVENTION", ts, execution_id))
+                execution_id += 1
         if "cancel_client_order_id" in f:  # Match's CANCELED report names the cancel: its report's "c"
             order.cancel_client_order_id = f["cancel_client_order_id"]
         if "reason" in f:  # why it ended early: an expired one's "eR"
@@ -147,9 +156,10 @@ class UserDataMixin:
             order.replaced_client_order_id = order.client_order_id
             order.amend(f["qty"], f["client_order_id"])
             if wanted:
-                self.sink.send(stream, S.execution_report(rules, order, "REPLACED", ts, seq))
+                self.sink.send(stream, S.execution_report(rules, order, "REPLACED", ts, execution_id))
+                execution_id += 1
         if wanted and not silent and end is not None:
-            self.sink.send(stream, S.execution_report(rules, order, end, ts, seq))
+            self.sink.send(stream, S.execution_report(rules, order, end, ts, execution_id))
         # the depth view, exactly as Acquiring keeps it (stages/acquiring.py _order_update)
         view = self.depth[symbol]
         before = view.update_id

@@ -271,6 +271,8 @@ def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
     reports = [(s, ev) for s, ev in rec.events if s.startswith("user:") and ev["e"] == "executionReport"]
     fills = [ev for _s, ev in reports if ev["x"] == "TRADE"]
     assert len(trades) > 100 and len(fills) == 2 * len(trades)
+    execution_ids = [ev["I"] for _s, ev in reports]  # each report its own (a client may de-duplicate by it)
+    assert len(set(execution_ids)) == len(execution_ids)
     for stream, ev in reports:
         order = acquiring.orders.get(ev["i"])
         assert order is None or stream == f"user:{order.account}"
