@@ -168,7 +168,12 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
     final = await trading.wait_answer(app, answer, order_id, deadline)
     if type(final) is Refused:
         raise errors.refusal(final.reason, errors.AMEND)
-    return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp)
+    lst = stage.order_lists.get(final.order_list_id) if final.order_list_id >= 0 else None
+    legs = None
+    if lst is not None:  # (the amended order as answered; the others as this view has them)
+        legs = [final if i == order_id else stage.orders.get(i) for i in lst["orders"]]
+        legs = [o for o in legs if o is not None]
+    return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp, legs)
 
 
 def _amended_with(stage, order) -> list:

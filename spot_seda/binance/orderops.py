@@ -183,10 +183,12 @@ def parse_amend(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
                       new_qty=new_qty)
 
 
-def amend_json(order: Order, rules: SymbolRules, orig_client_order_id: str, transact_time: int) -> dict:
+def amend_json(order: Order, rules: SymbolRules, orig_client_order_id: str, transact_time: int,
+               list_orders: list[Order] | None = None) -> dict:
     """The answer of an amend: the order after it (`amendedOrder`, Binance's field names, which
-    differ from the order views': qty, cumulativeQuoteQty, preventedQty). executionId is not
-    tracked by the node: -1."""
+    differ from the order views': qty, cumulativeQuoteQty, preventedQty), and for an order of a
+    list, the list (`listStatus`, web-socket-api.md) with `list_orders`, its orders as they are now.
+    executionId is not tracked by the node: -1."""
     amended = {
         "symbol": order.symbol, "orderId": order.order_id,
         "orderListId": order.order_list_id,
@@ -202,4 +204,12 @@ def amend_json(order: Order, rules: SymbolRules, orig_client_order_id: str, tran
     if working >= 0:
         amended["workingTime"] = working
     amended["selfTradePreventionMode"] = STP_NAMES[order.stp]
-    return {"transactTime": transact_time, "executionId": -1, "amendedOrder": amended}
+    answer = {"transactTime": transact_time, "executionId": -1, "amendedOrder": amended}
+    if list_orders:
+        contingency = order.contingency_type or "OCO"
+        answer["listStatus"] = {
+            "orderListId": order.order_list_id, "contingencyType": "OTO" if contingency == "OTOCO" else contingency,
+            "listOrderStatus": "EXECUTING", "listClientOrderId": order.list_client_order_id, "symbol": order.symbol,
+            "orders": [{"symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id}
+                       for o in list_orders]}
+    return answer

@@ -158,6 +158,8 @@ class UserDataMixin:
             if wanted:
                 self.sink.send(stream, S.execution_report(rules, order, "REPLACED", ts, execution_id))
                 execution_id += 1
+            if order.order_list_id >= 0 and order.client_order_id != order.replaced_client_order_id:
+                self._list_renamed(order, ts, stream if wanted else "")
         if wanted and not silent and end is not None:
             self.sink.send(stream, S.execution_report(rules, order, end, ts, execution_id))
         # the depth view, exactly as Acquiring keeps it (stages/acquiring.py _order_update)
@@ -171,6 +173,18 @@ class UserDataMixin:
             self._list_status(order, status, ts, stream if wanted and not silent else "")
         if status.is_final:
             del self.orders[order_id]
+
+    def _list_renamed(self, order: Order, ts: int, stream: str) -> None:
+        """An order of a list took a new client id (an amend's): the list's listStatus UPDATED
+        (order_amend_keep_priority.md), and its later ones name the new id."""
+        lst = self.order_lists.get(order.order_list_id)
+        if lst is None:
+            return
+        lst["cids"][order.order_id] = order.client_order_id
+        if stream:
+            ids = [(i, lst["cids"][i]) for i in sorted(lst["cids"])]
+            self.sink.send(stream, S.list_status_event(order.symbol, order.order_list_id, order.list_client_order_id,
+                                                       "UPDATED", "EXECUTING", ts, ids, order.contingency_type or "OCO"))
 
     def _list_status(self, order: Order, status: OrderStatus, ts: int, stream: str) -> None:
         """listStatus when an OCO's legs have both been placed (or refused) and when both have ended."""

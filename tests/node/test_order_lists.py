@@ -122,13 +122,26 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
         async with aiohttp.ClientSession() as session:
             await trade_at(session, node, "20000")
             client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            ws = await user_data_stream(session, node, client)
             status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(newOrderRespType="ACK"))
             assert status == 200, doc
             limit_id, stop_id = (o["orderId"] for o in doc["orders"])
+            list_id, stop_cid = doc["orderListId"], doc["orders"][1]["clientOrderId"]
             # amending one leg amends both (an OCO's legs have one quantity), and unlocks what they no longer need
             status, amended = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
                                                   orderId=limit_id, newQty="0.3")
             assert status == 200 and amended["amendedOrder"]["qty"] == "0.30000000", amended
+            # the leg took a new client id (amend-<id>): the answer shows the list, the stream says UPDATED
+            renamed = [{"symbol": SYMBOL, "orderId": limit_id, "clientOrderId": f"amend-{limit_id}"},
+                       {"symbol": SYMBOL, "orderId": stop_id, "clientOrderId": stop_cid}]
+            assert amended["amendedOrder"]["clientOrderId"] == f"amend-{limit_id}", amended
+            assert amended["listStatus"] == {"orderListId": list_id, "contingencyType": "OCO",
+                                             "listOrderStatus": "EXECUTING", "listClientOrderId": doc["listClientOrderId"],
+                                             "symbol": SYMBOL, "orders": renamed}, amended
+            updated = await _list_status(ws, [], list_id, "UPDATED")
+            assert (updated["L"], updated["O"]) == ("EXECUTING", [{"s": o["symbol"], "i": o["orderId"], "c": o["clientOrderId"]}
+                                                                  for o in renamed]), updated
+            await ws.close()
             status, other = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
             assert other["origQty"] == "0.30000000", other
             await expect_balances(client, BTC=("0.7", "0.3"))
