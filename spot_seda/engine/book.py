@@ -389,7 +389,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
         if self._oto and order_id in self._oto:
             self._working_ended(order_id, False, out)
         if self._oco and order_id in self._oco:
-            self._cancel_other_leg(order_id, out)
+            self._cancel_other_leg(order_id, out, canceled=True)
         return out
 
     def cancel_by_client_id(self, account: int, client_order_id: str) -> list:
@@ -441,10 +441,12 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
         if order.client_order_id:
             del self._by_client[(order.account, order.client_order_id)]
 
-    def _cancel(self, order: RestingOrder | StopOrder, out: list) -> None:
+    def _cancel(self, order: RestingOrder | StopOrder, out: list, status: int = _CANCELED, reason: str = "") -> None:
+        """Take the order off the book: its report (CANCELED, or `status` and `reason`: an OCO leg
+        whose other leg works, EXPIRED) and its level's change."""
         if type(order) is StopOrder:
             self._unfile_stop(order)
-            out.append(OrderReport(order.order_id, order.account, _CANCELED, 0, 0, 0, ""))
+            out.append(OrderReport(order.order_id, order.account, status, 0, 0, 0, reason))
             return
         side = order.side
         price = order.price
@@ -455,7 +457,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
         level.count -= 1
         order.leaves = 0  # dead: matching drops it when it reaches the front
         self._unindex(order)
-        out.append(OrderReport(order.order_id, order.account, _CANCELED, order.executed, order.cum_quote, 0, ""))
+        out.append(OrderReport(order.order_id, order.account, status, order.executed, order.cum_quote, 0, reason))
         if not level.count:
             del levels[key]
             keys = self._keys[side]

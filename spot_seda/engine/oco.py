@@ -10,11 +10,13 @@ snapshotted with the book.
   the other with reason "list_rejected". Neither leg can trade when placed (a LIMIT_MAKER never
   takes, a stop waits), so placing them one after the other is atomic.
 - a leg works when it trades (as a maker: a fill; with a taker of its own account: self-trade
-  prevention that ends or cuts it) or its stop triggers: the other leg is canceled right then,
-  after the command's own order has its report, before the stops its trades triggered run; a
-  triggered leg's other leg is canceled before it runs, even when the same trades triggered both.
-- canceling a leg (by id, client id, or all of an account's) cancels the other.
-Records: the other leg's CANCELED report and its level's LevelChange, as a cancel gives them.
+  prevention that ends or cuts it) or its stop triggers: the other leg ends right then, EXPIRED
+  with reason "oco_trigger" (Binance's OCO_TRIGGER expiry reason: "canceled because the other
+  order of the pair started working or the entire OCO expired"; its order queries show such a leg
+  EXPIRED), after the command's own order has its report, before the stops its trades triggered
+  run; a triggered leg's other leg goes before it runs, even when the same trades triggered both.
+- canceling a leg (by id, client id, or all of an account's) cancels the other: CANCELED.
+Records: the other leg's report and its level's LevelChange, as a cancel gives them.
 """
 
 from __future__ import annotations
@@ -62,23 +64,25 @@ class OcoMixin:
                 return Reason.WOULD_TRIGGER
         return ""
 
-    def _cancel_other_leg(self, order_id: int, out: list, queue: deque | None = None) -> None:
-        """`order_id`, an OCO leg, works or ended: cancel the other leg and unlink both. A leg the same
-        trades triggered is already off the book, waiting in `queue` to run: it is taken out of it."""
+    def _cancel_other_leg(self, order_id: int, out: list, queue: deque | None = None, canceled: bool = False) -> None:
+        """`order_id`, an OCO leg, works or ended (or was `canceled`): end the other leg (EXPIRED,
+        oco_trigger; CANCELED with it) and unlink both. A leg the same trades triggered is already
+        off the book, waiting in `queue` to run: it is taken out of it."""
         other = self._oco.pop(order_id, None)
         if other is None:
             return
         del self._oco[other]
         if queue is None:
             queue = self._cascade
+        status, reason = (OrderStatus.CANCELED, "") if canceled else (OrderStatus.EXPIRED, Reason.OCO_TRIGGER)
         order = self._orders.get(other) or self._stops.get(other)
         if order is not None:
-            self._cancel(order, out)
+            self._cancel(order, out, status, reason)
             return
         for stop in queue or ():
             if stop.order_id == other:
                 queue.remove(stop)
-                out.append(OrderReport(other, stop.account, OrderStatus.CANCELED, 0, 0, 0, ""))
+                out.append(OrderReport(other, stop.account, status, 0, 0, 0, reason))
                 return
 
     def order_lists(self) -> list[tuple[int, int]]:

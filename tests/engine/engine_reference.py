@@ -11,6 +11,8 @@ trade price, as Binance's trailing-stop FAQ tells it.
 
 from __future__ import annotations
 
+import msgspec
+
 from spot_seda.engine.amend import Amended, AmendRejected
 from spot_seda.engine.records import CancelRejected, OrderReport, Trade, TrailingStarted, Triggered
 from spot_seda.engine.results import ResultCode
@@ -325,19 +327,24 @@ class ReferenceBook:
             out += self._working_ended(w, filled)
         return out
 
-    def _cancel_other(self, leg):
-        """An OCO leg worked or ended: cancel its other leg, open or waiting to run."""
+    def _cancel_other(self, leg, canceled=False):
+        """An OCO leg worked or ended: its other leg, open or waiting to run, expires (oco_trigger);
+        a leg `canceled` takes the other with it, CANCELED."""
         other = self.links.pop(leg, None)
         if other is None:
             return []
         del self.links[other]
         for o in self.open + self.stops:
             if o.order_id == other:
-                return self.cancel(other, o.account)
+                out = self.cancel(other, o.account)
+                if not canceled:
+                    out[0] = msgspec.structs.replace(out[0], status=S.EXPIRED, reason="oco_trigger")
+                return out
         for s in self.queue:
             if s.order_id == other:
                 self.queue.remove(s)
-                return [OrderReport(other, s.account, S.CANCELED, 0, 0, 0, "")]
+                return [OrderReport(other, s.account, S.CANCELED if canceled else S.EXPIRED, 0, 0, 0,
+                                    "" if canceled else "oco_trigger")]
         return []
 
     def place_oco(self, first, second):
@@ -383,11 +390,12 @@ class ReferenceBook:
         for o in self.open:
             if o.order_id == order_id and o.account == account:
                 self.open.remove(o)
-                return [self._report(o, S.CANCELED)] + self._cancel_other(order_id) + self._working_ended(order_id, False)
+                return [self._report(o, S.CANCELED)] + self._cancel_other(order_id, canceled=True) + \
+                    self._working_ended(order_id, False)
         for s in self.stops:
             if s.order_id == order_id and s.account == account:
                 self.stops.remove(s)
-                return [OrderReport(order_id, account, S.CANCELED, 0, 0, 0, "")] + self._cancel_other(order_id)
+                return [OrderReport(order_id, account, S.CANCELED, 0, 0, 0, "")] + self._cancel_other(order_id, canceled=True)
         return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
 
     def cancel_by_client_id(self, account, cid):

@@ -87,8 +87,10 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                 status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
                                                    quantity="0.2", price="21000")
                 assert status == 200 and bought["status"] == "FILLED", bought
-                report = await execution_report(ws, stop["orderId"], "CANCELED", seen)  # the other leg goes at once
-                assert report["g"] == doc["orderListId"]
+                # the other leg goes at once: EXPIRED, Binance's OCO_TRIGGER
+                report = await execution_report(ws, stop["orderId"], "EXPIRED", seen)
+                assert (report["g"], report["X"], report["eR"], report["C"]) == (doc["orderListId"], "EXPIRED",
+                                                                                 "OCO_TRIGGER", ""), report
                 started = await _list_status(ws, seen, doc["orderListId"], "EXEC_STARTED")
                 assert (started["L"], started["C"], [o["c"] for o in started["O"]]) == ("EXECUTING", "myList",
                                                                                       ["tp", "sl"])
@@ -111,7 +113,8 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                     assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
                 await eventually(done)
                 status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop["orderId"])
-                assert (order["status"], order["orderListId"]) == ("CANCELED", doc["orderListId"])
+                assert (order["status"], order["orderListId"], order["expiryReason"]) == (
+                    "EXPIRED", doc["orderListId"], "OCO_TRIGGER"), order
             finally:
                 await ws.close()
     run(scenario())
@@ -153,11 +156,11 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
                 assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: NOTIONAL"}), doc
             status, other = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
             assert other["origQty"] == "0.30000000", other
-            await trade_at(session, node, "19000")  # the stop triggers: the limit leg is canceled
+            await trade_at(session, node, "19000")  # the stop triggers: the limit leg expires
 
             async def triggered():
                 status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=limit_id)
-                assert order["status"] == "CANCELED", order
+                assert (order["status"], order["expiryReason"]) == ("EXPIRED", "OCO_TRIGGER"), order
                 status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_id)
                 assert order["isWorking"] and order["status"] == "NEW", order  # resting at 18900
             await eventually(triggered)
@@ -473,7 +476,7 @@ def test_lists_survive_a_clean_restart_and_a_kill_9(tmp_path):
             async def done():
                 status, limit = await owner.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=ids["limit"])
                 status, pending = await owner.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=ids["pending"])
-                assert limit["status"] == "CANCELED" and pending["isWorking"], (limit, pending)
+                assert limit["status"] == "EXPIRED" and pending["isWorking"], (limit, pending)
             await eventually(done)
             # the OCO's 0.5 still held once (for its stop, now a limit sell), the pending sell's 0.1; the
             # 0.1 bought less its fee; the working order's 1950 USDT spent
@@ -505,7 +508,7 @@ def test_python_binance_oco_fill_of_one_leg_cancels_the_other(node):
 
     async def done():
         assert owner.get_order(symbol=SYMBOL, orderId=limit_leg["orderId"])["status"] == "FILLED"
-        assert owner.get_order(symbol=SYMBOL, orderId=stop_leg["orderId"])["status"] == "CANCELED"
+        assert owner.get_order(symbol=SYMBOL, orderId=stop_leg["orderId"])["status"] == "EXPIRED"
         lst = owner.v3_get_order_list(orderListId=placed["orderListId"])
         assert (lst["listStatusType"], lst["listOrderStatus"]) == ("ALL_DONE", "ALL_DONE"), lst
     run(eventually(done))
@@ -541,7 +544,7 @@ def test_an_oco_with_a_trailing_stop_leg(node):
                 status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=stop_leg["orderId"])
                 assert (doc["isWorking"], doc["status"]) == (True, "NEW") and doc["trailingTime"] > 0, doc
                 status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=limit_leg["orderId"])
-                assert doc["status"] == "CANCELED", doc
+                assert doc["status"] == "EXPIRED", doc
             await eventually(triggered)
             status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=stop_leg["orderId"])
             assert status == 200, doc
