@@ -172,4 +172,7 @@ async def avg_price(app: web.Application, p: Params) -> dict:
     await read_fresh(app)
     now = now_ms()
     trades = app[HISTORY].trades_since(symbol, now - 300_000)
-    return marketviews.avg_price_json(stage.rules[symbol], trades, now)
+    # a quiet market (no trade in the window): the last trade's price and time, as the @avgPrice
+    # stream and NOTIONAL's check on market orders have it (engine/avgprice.py); 0 before any trade
+    last = None if trades else next(iter(app[HISTORY].trades(symbol, limit=1)), None)
+    return marketviews.avg_price_json(stage.rules[symbol], trades, now, last)

@@ -52,13 +52,12 @@ HOUR_MS = 3_600_000
 
 def parse_agg_trades_window(params: Mapping[str, str]) -> tuple[int | None, int | None, int | None]:
     """GET /api/v3/aggTrades: (fromId, startTime, endTime). fromId pages forward by aggregate id and
-    goes with neither time (-1128); startTime and endTime together span at most one hour (-1127)."""
+    goes with neither time (-1128); startTime and endTime, alone or together, any span apart
+    (CHANGELOG 2022-12-05: "the 1 hour limit has been removed"); `limit` bounds the answer."""
     from_id = parse_int(params, "fromId")
     start, end = parse_time_range(params)
     if from_id is not None and (start is not None or end is not None):
         raise errors.bad_combination()
-    if start is not None and end is not None and end - start > HOUR_MS:
-        raise errors.interval_too_big(1)
     return from_id, start, end
 
 

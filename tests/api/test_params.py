@@ -555,7 +555,7 @@ def test_rolling_ticker_window_sizes():
 def test_history_windows_follow_binance():
     assert Q.parse_agg_trades_window({"fromId": "3"}) == (3, None, None)
     assert Q.parse_agg_trades_window({"startTime": "0", "endTime": str(3_600_000)}) == (None, 0, 3_600_000)
-    assert code_msg(Q.parse_agg_trades_window, {"startTime": "0", "endTime": str(3_600_001)})[0] == -1127
+    assert Q.parse_agg_trades_window({"startTime": "0", "endTime": str(86_400_001)}) == (None, 0, 86_400_001)
     assert code_msg(Q.parse_agg_trades_window, {"fromId": "1", "endTime": "5"})[0] == -1128
     assert Q.parse_my_trades_window({"orderId": "4", "fromId": "2"}) == (4, 2, None, None)
     assert code_msg(Q.parse_my_trades_window, {"orderId": "4", "startTime": "2"})[0] == -1128
