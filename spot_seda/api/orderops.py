@@ -60,6 +60,16 @@ async def cancel_replace(app: web.Application, account_id: int, p: dict, deadlin
     WebSocket API counts every order.* request itself, before it runs)."""
     stage = app[STAGE]
     cmd = orderops.parse_cancel_replace(p, stage.rules)
+    # the filters, MAX_NUM_ORDERS among them, before anything is canceled (rest-api.md: "Filters and
+    # Order Count are evaluated before the processing of the cancellation and order placement"); the
+    # order being replaced does not count against the new one
+    target = stage.find_order(account_id, cmd.cancel_order_id, cmd.cancel_orig_client_order_id)
+    replaced = target is not None and target.symbol == cmd.order.symbol and \
+        target.order_id in stage.account(account_id).open_orders
+    try:
+        stage.check_filters(cmd.order.command(account_id), now_ms(), -1 if replaced else 0)
+    except CommandError as exc:
+        raise errors.refusal(exc.reason) from None
     refused: ApiError | None = None
     if count is not None:
         try:

@@ -203,6 +203,23 @@ def test_cancel_replace_bad_parameters_change_nothing(node):
                     assert doc == error, (bad, doc)
             assert await open_ids(client) == [old["orderId"]]
             await expect_balances(client, USDT=("800", "200"))
+            # a filter on the account's orders or the recent trades, checked before anything is
+            # canceled (rest-api.md): a MARKET sell of 0.0001 BTC is worth under 5 USDT at the
+            # average price of the last five minutes (a trade at 40000 just now, others lower)
+            seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            buyer = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            status, ask = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
+                                             quantity="0.001", price="40000")
+            assert status == 200, ask
+            status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
+                                               quantity="0.001", price="40000")
+            assert status == 200 and bought["status"] == "FILLED", bought
+            status, doc = await client.signed("POST", "/api/v3/order/cancelReplace", cancelReplaceMode="ALLOW_FAILURE",
+                                              cancelOrderId=old["orderId"], symbol=SYMBOL, side="SELL", type="MARKET",
+                                              quantity="0.0001")
+            assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: NOTIONAL"}), doc
+            assert await open_ids(client) == [old["orderId"]]
+            await expect_balances(client, USDT=("800", "200"))
     run(scenario())
 
 
