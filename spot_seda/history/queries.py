@@ -213,12 +213,22 @@ class HistoryQueries(Store):
             return self.klines(symbol, interval, start_time=start_time, end_time=end_time, limit=limit)
         base = kline.offset_base(interval, offset_ms)
         per_candle = -(-(kline.INTERVALS[interval] or 31 * 86_400_000) // kline.INTERVALS[base])
-        cap = (limit + 1) * per_candle  # enough finer candles for `limit` whole ones and a partial one
+        # enough finer candles for `limit` whole ones and a partial one (read past MAX_LIMIT, which
+        # bounds what is answered, not what it is made from)
+        cap = (_clamp(limit) + 1) * per_candle
         base_end = None if end_time is None else kline.bucket(interval, end_time, offset_ms)[1]
-        rows = self.klines(symbol, base, start_time=start_time, end_time=base_end, limit=cap)
+        ascending = start_time is not None
+        where, args = self._window("symbol = ? AND interval = ?", [symbol, base], "open_time", start_time,
+                                   "open_time", None, base_end)
+        rows = self._select("klines", KLINE_FIELDS, where, args, f"open_time {'ASC' if ascending else 'DESC'}", cap)
+        if not ascending:
+            rows.reverse()
         candles = kline.regroup(rows, interval, offset_ms)
         if start_time is not None:
-            return [c for c in candles if c["open_time"] >= start_time][:limit]
+            candles = [c for c in candles if c["open_time"] >= start_time]
+            if len(rows) == cap and candles:  # (the newest may lack the rows past the cap)
+                candles = candles[:-1]
+            return candles[:limit]
         if len(rows) == cap and candles:  # (the oldest may lack the rows before the cap)
             candles = candles[1:]
         if end_time is not None:

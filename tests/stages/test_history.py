@@ -717,3 +717,31 @@ def test_klines_in_a_time_zone_are_the_zones_buckets_of_every_trade(tmp_path_fac
         got = h.klines_in_zone("BTCUSDT", interval, zone, start_time=start, end_time=end, limit=limit)
     assert [{k: c[k] for k in expected[0]} for c in got] == expected if expected else got == []
     assert all(c["interval"] == interval for c in got)
+
+
+def test_klines_in_a_time_zone_read_as_many_finer_candles_as_their_limit_needs(tmp_path):
+    """A 1d candle at +08:00 is six 4h UTC candles: a page of 500 needs 3,000 of them, past the
+    1,000 rows a page may hold. Every candle of the page whole, none missing: 200 days of one trade
+    every 4 hours, the latest 500 (all 200 days) and 150 from a start time."""
+    from spot_seda.engine.kline import bucket
+    from spot_seda.stages.base import StageContext
+    from spot_seda.stages.kline import KLineStage
+    from tests.conftest import settings_from
+    from tests.stages.entries import clock
+
+    stage = KLineStage(StageContext(settings_from(""), "kline", 0, 1, tmp_path / "k"))
+    stage.start()
+    first = T0 // _D * _D + 3 * _H + 5  # not on a +08:00 day's start
+    trades = [trade(n, ts=first + (n - 1) * 4 * _H, price=1_000_000 + n, qty=100_000) for n in range(1, 1201)]
+    candles = [e for _topic, _key, out in stage.handle_events("TradeChangeLog", trades + [clock(ts=trades[-1].timestamp + 1)])
+               for e in out]
+    days: dict[int, list[int]] = {}  # +08:00 day's open time -> its trades' prices
+    for e in trades:
+        days.setdefault(bucket("1d", e.timestamp, 8 * _H)[0], []).append(e.field_dict()["price"])
+    expected = [(day, prices[0], prices[-1], len(prices)) for day, prices in sorted(days.items())]
+    with History(tmp_path / "h.sqlite") as h:
+        h.apply(trades + candles)
+        latest = h.klines_in_zone("BTCUSDT", "1d", 8 * _H, limit=500)
+        paged = h.klines_in_zone("BTCUSDT", "1d", 8 * _H, start_time=expected[10][0], limit=150)
+    assert [(c["open_time"], c["open"], c["close"], c["trades"]) for c in latest] == expected
+    assert [(c["open_time"], c["open"], c["close"], c["trades"]) for c in paged] == expected[10:160]
