@@ -72,9 +72,11 @@ async def query_order(app: web.Application, account_id: int, p: Params, deadline
     symbol, order_id, client_id = orderparams.parse_order_ref(p, stage.rules)
     await read_fresh(app)
     order = stage.find_order(account_id, order_id, client_id)
+    if order is not None and order.symbol != symbol and order_id is None:
+        order = None  # another symbol's open order took the client id since: this symbol's is in the history
     if order is None:
         order = app[HISTORY].order(order_id) if order_id is not None else \
-            app[HISTORY].order_by_client_id(account_id, client_id)
+            app[HISTORY].order_by_client_id(account_id, client_id, symbol)
         if order is not None and order.account != account_id:
             order = None
     if order is None or order.symbol != symbol or not orderparams.order_matches_ref(order, order_id, client_id):

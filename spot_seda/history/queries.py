@@ -46,11 +46,14 @@ class HistoryQueries(Store):
         rows = self._select("orders", ORDER_COLUMNS, f"order_id = ? AND {CREATED}", (order_id,), "", 1)
         return _order(rows[0]) if rows else None
 
-    def order_by_client_id(self, account: int, client_order_id: str) -> Order | None:
-        """The newest order of `account` with that client order id (ids may be reused once closed; a
-        stub has no client id)."""
-        rows = self._select("orders", ORDER_COLUMNS, "account = ? AND client_order_id = ?",
-                            (account, client_order_id), "order_id DESC", 1)
+    def order_by_client_id(self, account: int, client_order_id: str, symbol: str | None = None) -> Order | None:
+        """The newest order of `account` (of `symbol`, if given) with that client order id (ids may be
+        reused once closed; a stub has no client id)."""
+        where, args = "account = ? AND client_order_id = ?", [account, client_order_id]
+        if symbol is not None:
+            where += " AND symbol = ?"
+            args.append(symbol)
+        rows = self._select("orders", ORDER_COLUMNS, where, args, "order_id DESC", 1)
         return _order(rows[0]) if rows else None
 
     def all_orders(self, account: int, symbol: str, order_id: int | None = None, start_time: int | None = None,

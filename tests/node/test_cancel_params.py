@@ -78,6 +78,26 @@ def test_cancel_names_itself_and_answers_as_binance(node):
     run(scenario())
 
 
+def test_a_client_id_names_the_symbols_order_when_another_symbols_open_order_reuses_it(node):
+    """Client ids are unique among open orders: once a BTCUSDT order "reused" is canceled, an ETHUSDT
+    order may take the id; GET /api/v3/order with symbol=BTCUSDT and that id still finds the
+    BTCUSDT one (in the history), ETHUSDT's the open one."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            first = await _buy(client, cid="reused")
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=first["orderId"])
+            assert status == 200, doc
+            status, eth = await client.order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                             quantity="0.01", price="1000", newClientOrderId="reused")
+            assert status == 200, eth
+            status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, origClientOrderId="reused")
+            assert status == 200 and (doc["orderId"], doc["status"]) == (first["orderId"], "CANCELED"), doc
+            status, doc = await client.signed("GET", "/api/v3/order", symbol="ETHUSDT", origClientOrderId="reused")
+            assert status == 200 and (doc["orderId"], doc["status"]) == (eth["orderId"], "NEW"), doc
+    run(scenario())
+
+
 def test_cancel_restrictions(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
