@@ -164,7 +164,7 @@ async def request_params(request: web.Request) -> tuple[dict[str, str], str, str
     """Parameters from the query string and a form body (Binance accepts both, DELETE included)."""
     query = request.rel_url.raw_query_string  # clients sign the query exactly as they encoded it
     body = ""
-    if request.can_read_body:
+    if request.body_exists:  # (read already, by the rate limiter for a weight: aiohttp kept it)
         raw = await read_body(request)
         try:
             body = raw.decode()

@@ -41,6 +41,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from functools import lru_cache
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -405,7 +406,7 @@ def ratelimit_middleware(settle_body):
         method = request.method
         weight = WEIGHTS.get((method, path), 1)
         if weight.__class__ is not int:
-            weight = weight(request.query)
+            weight = weight(await _weighed_params(request))
         counters, refusal, retry_after = limiter.charge(client_key(request.remote), weight, time.time_ns() // 1_000_000)
         if refusal is not None:
             resp = json_answer(refusal.body(), status=refusal.status)
@@ -428,6 +429,21 @@ def ratelimit_middleware(settle_body):
         return resp
 
     return rate_limit
+
+
+async def _weighed_params(request: web.Request) -> Mapping[str, str]:
+    """The parameters a weight depends on: the query string's, and a form body's (Binance takes
+    either; POST /api/v3/order/test's computeCommissionRates, python-binance sends it in the body),
+    the query's where both name one. A body that cannot be read weighs as none: the handler
+    answers for it. aiohttp keeps the body read, for the handler."""
+    size = request.content_length
+    if not request.body_exists or size is None or size > request.client_max_size:
+        return request.query  # (no body, or one the handler refuses: -1100 / 413)
+    try:
+        body = (await request.read()).decode()
+    except (web.RequestPayloadError, UnicodeDecodeError):
+        return request.query
+    return dict(parse_qsl(body, keep_blank_values=True)) | dict(request.query)
 
 
 def count_order(request: web.Request, account_id: int) -> None:

@@ -124,6 +124,28 @@ def test_every_api_answer_carries_its_ip_s_weight_and_an_order_its_account_s_cou
     run(scenario())
 
 
+def test_a_weight_that_depends_on_a_parameter_reads_it_from_a_form_body_too(node):
+    """POST /api/v3/order/test weighs 20 with computeCommissionRates, sent in the query string or,
+    as python-binance sends it, in the form body."""
+    async def scenario():
+        async with session_from("127.0.0.5") as s:
+            client = await funded_client(s, node.base, ADMIN_TOKEN, USDT="100000")
+            await window_start(5)
+            order = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
+                     "price": "10000", "computeCommissionRates": "true"}
+            used = []
+            for where in ("query", "body"):
+                query, data = ("?" + _signed_query(client, order), None) if where == "query" else \
+                    ("", _signed_query(client, order))
+                async with s.post(node.base + "/api/v3/order/test" + query, data=data,
+                                  headers={"X-MBX-APIKEY": client.api_key,
+                                           "Content-Type": "application/x-www-form-urlencoded"}) as resp:
+                    assert resp.status == 200, await resp.text()
+                    used.append(int(resp.headers["X-MBX-USED-WEIGHT-5S"]))
+            assert used == [20, 40], used
+    run(scenario())
+
+
 def _signed_query(client: Client, params: dict) -> str:
     params = dict(params, timestamp=int(time.time() * 1000))
     payload = urlencode(params)
