@@ -15,7 +15,7 @@ import asyncio
 
 from aiohttp import web
 
-from ..binance import errors, marketviews, orderops, orderparams, params, queryparams, views
+from ..binance import errors, marketviews, orderlists, orderops, orderparams, params, queryparams, views
 from ..model.commands import Cancel
 from ..model.enums import OrderStatus, OrderType
 from ..model.orders import Order
@@ -114,16 +114,26 @@ async def cancel_order(app: web.Application, account_id: int, p: Params, deadlin
 
 
 async def cancel_open_orders(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
-    """DELETE /api/v3/openOrders, `openOrders.cancelAll`: every open order of the symbol."""
+    """DELETE /api/v3/openOrders, `openOrders.cancelAll`: every open order of the symbol; an order
+    list's as the list (one cancel of its first order takes the others, as DELETE orderList does),
+    answered in DELETE /api/v3/orderList's shape (rest-api.md: "This includes orders that are part
+    of an order list")."""
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
-    orders = [o for o in stage.account(account_id).open_orders.values() if o.symbol == symbol]
+    orders = sorted((o for o in stage.account(account_id).open_orders.values() if o.symbol == symbol),
+                    key=lambda o: o.order_id)
     if not orders:
         raise errors.refusal(Reason.UNKNOWN_ORDER)
+    lists: dict[int, list[Order]] = {}  # order list id -> its open orders
+    for order in orders:
+        if order.order_list_id >= 0:
+            lists.setdefault(order.order_list_id, []).append(order)
     loop = asyncio.get_running_loop()
     futures = []
     try:
-        for order in sorted(orders, key=lambda o: o.order_id):
+        for order in orders:
+            if order.order_list_id >= 0 and lists[order.order_list_id][0] is not order:
+                continue  # (its list's first order's cancel takes it)
             fut = loop.create_future()
             waiter = Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o))
             await app[INTAKE].admit(deadline)
@@ -141,8 +151,17 @@ async def cancel_open_orders(app: web.Application, account_id: int, p: Params, d
             raise errors.timeout() from None
         raise
     rules = stage.rules[symbol]
-    return [views.cancel_json(o, rules, cancel_client_id(accepted), accepted.timestamp)
-            for o, accepted in results if canceled(o)]
+    out: list = []
+    for o, accepted in results:
+        if not canceled(o):
+            continue
+        if o.order_list_id < 0:
+            out.append(views.cancel_json(o, rules, cancel_client_id(accepted), accepted.timestamp))
+            continue
+        legs = [o if leg.order_id == o.order_id else leg for leg in lists[o.order_list_id]]  # (updated in place)
+        out.append(orderlists.canceled_json(legs, rules, [cancel_client_id(accepted) if leg is o else
+                                                          f"cancel-{leg.order_id}" for leg in legs], accepted.timestamp))
+    return out
 
 
 async def wait_answer(app: web.Application, fut: asyncio.Future, order_id: int, deadline: float):

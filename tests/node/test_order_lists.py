@@ -550,3 +550,31 @@ def test_an_oco_with_a_trailing_stop_leg(node):
             assert status == 200, doc
             await expect_balances(client, BTC=("1", "0"))
     run(scenario())
+
+
+def test_canceling_all_open_orders_answers_a_list_as_the_list(node):
+    """DELETE /api/v3/openOrders cancels an OCO with the account's other orders and answers it in
+    DELETE /api/v3/orderList's shape, once (rest-api.md: "This includes orders that are part of an
+    order list"), beside the plain order's cancel answer."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, plain = await client.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
+                                               quantity="0.01", price="30000")
+            assert status == 200, plain
+            status, oco = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(quantity="0.2"))
+            assert status == 200, oco
+            status, answers = await client.signed("DELETE", "/api/v3/openOrders", symbol=SYMBOL)
+            assert status == 200 and len(answers) == 2, answers
+            assert (answers[0]["orderId"], answers[0]["status"]) == (plain["orderId"], "CANCELED"), answers
+            listed = answers[1]
+            legs = [o["orderId"] for o in oco["orders"]]
+            assert (listed["orderListId"], listed["contingencyType"], listed["listStatusType"],
+                    listed["listOrderStatus"]) == (oco["orderListId"], "OCO", "ALL_DONE", "ALL_DONE"), listed
+            assert [o["orderId"] for o in listed["orders"]] == legs, listed
+            assert [(r["orderId"], r["status"], r["clientOrderId"]) for r in listed["orderReports"]] == \
+                [(i, "CANCELED", f"cancel-{i}") for i in legs], listed
+            assert await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL) == (200, [])
+            await expect_balances(client, BTC=("1", "0"))
+    run(scenario())
