@@ -103,6 +103,7 @@ def test_rolling_windows_open_on_a_minute_and_reading_them_changes_nothing():
     assert (w.open, w.high, w.low, w.count, w.first_id, w.last_id) == (90, 90, 90, 1, 3, 3)
     w = r.window(now, 4 * hour)
     assert (w.open, w.high, w.low, w.close, w.volume, w.quote_volume, w.count) == (100, 110, 90, 90, 4, 410, 3)
+    assert w.prev_close == 0  # no trade before the window: "x" is 0, as REST's prevClosePrice (not the open)
     assert r.ids(now, hour) == (3, 3) and r.ids(now, DAY_MS) == (1, 3)
     w = r.window(t0 + DAY_MS + 60_000, DAY_MS)  # the 00:00 minute has left: the 24h ticker's "x" is its close
     assert (w.open, w.count, w.prev_close) == (110, 2, 100)
