@@ -295,8 +295,10 @@ def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, 
 
 def list_status_event(symbol: str, order_list_id: int, list_client_order_id: str, status_type: str,
                       order_status: str, ts: int, orders: list[tuple[int, str]], contingency: str = "OCO") -> dict:
-    """`listStatus`: an order list started or ended; `orders` its (order id, client id) pairs."""
-    return {"e": "listStatus", "E": ts, "s": symbol, "g": order_list_id, "c": contingency, "l": status_type,
+    """`listStatus`: an order list started or ended; `orders` its (order id, client id) pairs. An
+    OTOCO's contingency type is OTO (enums.md: OCO and OTO only), as the REST answers show it."""
+    return {"e": "listStatus", "E": ts, "s": symbol, "g": order_list_id, "c": "OTO" if contingency == "OTOCO" else contingency,
+            "l": status_type,
             "L": order_status, "r": "NONE", "C": list_client_order_id, "T": ts,
             "O": [{"s": symbol, "i": order_id, "c": cid} for order_id, cid in orders]}
 

@@ -90,8 +90,10 @@ class UserDataMixin:
         # sequence times EXECUTION_IDS plus its place among them, the same in every replay
         execution_id = seq * EXECUTION_IDS
         first = "frozen" in f  # Match's first report of an order repeats what it was created with
-        starts = "working_time" in f  # it starts working: at once, or a stop order at its trigger
-        if starts:
+        # it starts working (at once, or a stop order at its trigger), or an OTO's pending order is
+        # placed (a stop one files, not working yet: no working_time)
+        starts = "working_time" in f or (order.status == _PENDING_NEW and f["status"] == "NEW")
+        if "working_time" in f:
             order.working_time = f["working_time"]
         status = ORDER_STATUS_OF[f["status"]]
         # a LIMIT_MAKER that would take, a stop that would trigger, any leg of an order list one of

@@ -148,6 +148,14 @@ def test_a_canceled_leg_names_the_cancel_its_answer_named_and_an_amend_its_preve
     assert amend_json(order(), BTC, "old", 1003)["amendedOrder"]["preventedQty"] == "0.00000000"
 
 
+def test_an_otoco_lists_status_names_its_contingency_oto():
+    from spot_seda.binance.streams import list_status_event
+
+    event = list_status_event("BTCUSDT", 3, "l", "EXEC_STARTED", "EXECUTING", 9, [(1, "a"), (2, "b")], "OTOCO")
+    assert event["c"] == "OTO"  # enums.md: OCO and OTO only, as REST shows it
+    assert list_status_event("BTCUSDT", 3, "l", "EXEC_STARTED", "EXECUTING", 9, [], "OCO")["c"] == "OCO"
+
+
 def test_market_order_quantities():
     # MARKET BUY by quantity: the internal quote budget is not shown
     j = V.order_json(order(type="MARKET", price=0, qty=100_000, quote_qty=999_999_999_999, status="FILLED",

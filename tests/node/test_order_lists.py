@@ -312,6 +312,33 @@ def test_an_oto_places_its_pending_order_when_the_working_order_fills(node):
     run(scenario())
 
 
+def test_an_otos_pending_stop_order_reports_new_when_it_is_placed(node):
+    """A pending STOP_LOSS_LIMIT is filed, not working, once its working order fills: its
+    executionReport NEW ("w" false) says so, as a pending limit order's does."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
+            ws = await user_data_stream(session, node, client)
+            try:
+                status, doc = await client.signed("POST", "/api/v3/orderList/oto", **oto(
+                    pendingType="STOP_LOSS_LIMIT", pendingStopPrice="19000", pendingPrice="18900"))
+                assert status == 200, doc
+                pending = doc["orders"][1]["orderId"]
+                seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+                status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="IOC",
+                                                  quantity="0.1", price="20000")
+                assert status == 200 and sold["status"] == "FILLED", sold
+                report = await execution_report(ws, pending, "NEW")
+                assert report["X"] == "PENDING_NEW", report  # at the list's placement
+                report = await execution_report(ws, pending, "NEW")  # filed once the working order filled
+                assert (report["X"], report["w"], report["P"]) == ("NEW", False, "19000.00000000"), report
+                status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=pending)
+                assert status == 200, doc
+            finally:
+                await ws.close()
+    run(scenario())
+
+
 def test_an_oto_canceled_before_its_working_order_fills(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
