@@ -146,7 +146,8 @@ def order_json(order: Order, rules: SymbolRules) -> dict:
 
 #: why an EXPIRED order expired, as Binance names it (enums.md, "Expiry Reasons"), by the node's reason
 EXPIRY_REASONS = {Reason.IOC_LEFTOVER: "UNFILLED_IOC_QUANTITY_EXPIRED", Reason.FOK_UNFILLED: "UNFILLED_FOK_ORDER_EXPIRED",
-                  Reason.NO_LIQUIDITY: "INSUFFICIENT_LIQUIDITY", Reason.OCO_TRIGGER: "OCO_TRIGGER"}
+                  Reason.NO_LIQUIDITY: "INSUFFICIENT_LIQUIDITY", Reason.OCO_TRIGGER: "OCO_TRIGGER",
+                  Reason.OTO_EXPIRED: "OTO_PHASE_ONE_EXPIRED"}
 
 
 def expiry_reason(order: Order) -> str | None:

@@ -387,7 +387,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
         out: list = []
         self._cancel(order, out)
         if self._oto and order_id in self._oto:
-            self._working_ended(order_id, False, out)
+            self._working_ended(order_id, False, out, canceled=True)
         if self._oco and order_id in self._oco:
             self._cancel_other_leg(order_id, out, canceled=True)
         return out

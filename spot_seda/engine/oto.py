@@ -66,17 +66,19 @@ class OtoMixin:
             return Reason.DUPLICATE_CLIENT_ORDER_ID
         return ""
 
-    def _working_ended(self, working_id: int, filled: bool, out: list) -> None:
+    def _working_ended(self, working_id: int, filled: bool, out: list, canceled: bool = False) -> None:
         """A command touched a working order: if it is no longer open, its pending orders are to be
-        placed (it FILLED) or are canceled (it ended otherwise)."""
+        placed (it FILLED), are canceled with it (`canceled`), or expire (it expired: an IOC's or a
+        FOK's end, self-trade prevention, an amend to nothing; Binance's OTO_PHASE_ONE_EXPIRED)."""
         if working_id not in self._oto or working_id in self._orders:
             return
         if filled:
             if working_id not in self._activations:
                 self._activations.append(working_id)
             return
+        status, reason = (OrderStatus.CANCELED, "") if canceled else (OrderStatus.EXPIRED, Reason.OTO_EXPIRED)
         for p in self._unlink_oto(working_id):
-            out.append(OrderReport(p[0], p[1], OrderStatus.CANCELED, 0, 0, 0, ""))
+            out.append(OrderReport(p[0], p[1], status, 0, 0, 0, reason))
 
     def _unlink_oto(self, working_id: int) -> tuple:
         pending = self._oto.pop(working_id)

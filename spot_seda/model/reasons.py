@@ -37,6 +37,7 @@ class Reason(StrEnum):
     SELF_TRADE_PREVENTED = "stp"  #: expired by self-trade prevention: EXPIRED_IN_MATCH
     LIST_REJECTED = "list_rejected"  #: an order list's leg, rejected because another leg was
     OCO_TRIGGER = "oco_trigger"  #: an OCO leg whose other leg started working or ended: EXPIRED (Binance's OCO_TRIGGER)
+    OTO_EXPIRED = "oto_expired"  #: an OTO's pending order whose working order expired: EXPIRED (OTO_PHASE_ONE_EXPIRED)
     DUPLICATE_ORDER_ID = "duplicate_order_id"  #: an order id the book already holds (a replayed command)
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"  #: another open order's client order id
     CANCEL_RESTRICTIONS = "cancel_restrictions"  #: a cancel whose cancelRestrictions the order does not meet

@@ -30,10 +30,14 @@ from ..engine.ledger import BalanceChange, Ledger, net_changes
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry
 from ..model.enums import FINAL_STATUSES, EntityType, Side, Topic
+from ..model.reasons import Reason
 from .accepting import balance_entries
 from .base import Publish, Operator
 
 FEE_ACCOUNT = 0
+#: an order a list's rule ended (an OCO's other leg, an OTO's pending orders): a part of its own,
+#: as a cancel's report is
+_ENDED_BY_ANOTHER = (Reason.OCO_TRIGGER, Reason.OTO_EXPIRED)
 _CLOCK = EntityType.CLOCK
 _OK = ResultCode.OK
 
@@ -68,7 +72,9 @@ class SettlementStage(Operator):
         amend's result);
         a stop order the command triggered follows as a part of its own: its trades (taker: the
         stop), ended by the stop's report that carries working_time; a trailing stop the command's
-        trades started tracking is a part of its own too: one entry, trailing_time (nothing to settle).
+        trades started tracking is a part of its own too: one entry, trailing_time (nothing to settle);
+        so is an order a list's rule ended (an OCO's other leg, an OTO's pending orders: EXPIRED, or
+        CANCELED with a cancel), whose release follows at once.
         """
         out: list[Publish] = []  # in causal order: the runner keeps it per partition
         if topic == Topic.TRADE:
@@ -85,7 +91,7 @@ class SettlementStage(Operator):
             group = partial.setdefault(fields["symbol"], [])
             group.append((int(entry.entity_id), fields, entry.timestamp))
             if ("frozen" in fields or "working_time" in fields or fields.get("status") == "CANCELED"
-                    or "trailing_time" in fields
+                    or fields.get("reason") in _ENDED_BY_ANOTHER or "trailing_time" in fields
                     or fields.get("cancel_rejected") or fields.get("amended") or fields.get("amend_rejected")):
                 del partial[fields["symbol"]]
                 self._command(group[-1][0], group, out)

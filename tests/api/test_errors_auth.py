@@ -252,7 +252,7 @@ def test_ws_signature_binance_example():
 
 #: reasons an order ends with that are its answer's status (EXPIRED, EXPIRED_IN_MATCH ...), not an error
 ENDS_NOT_ERRORS = {Reason.FOK_UNFILLED, Reason.IOC_LEFTOVER, Reason.NO_LIQUIDITY, Reason.SELF_TRADE_PREVENTED,
-                   Reason.LIST_REJECTED, Reason.AMENDED, Reason.OCO_TRIGGER}
+                   Reason.LIST_REJECTED, Reason.AMENDED, Reason.OCO_TRIGGER, Reason.OTO_EXPIRED}
 
 
 def test_every_refusal_has_one_binance_answer_and_no_other_reason_gets_a_default():

@@ -171,14 +171,17 @@ class ReferenceBook:
         out += self._working_ended(working[0], False)
         return out
 
-    def _working_ended(self, working_id, filled):
+    def _working_ended(self, working_id, filled, canceled=False):
+        """The working order left the book: filled, its pending orders go on; canceled, they are
+        canceled with it; ended otherwise, they expire (oto_expired)."""
         if working_id not in self.oto or any(o.order_id == working_id for o in self.open):
             return []
         if filled:
             if working_id not in self.activations:
                 self.activations.append(working_id)
             return []
-        return [OrderReport(p[0], p[1], S.CANCELED, 0, 0, 0, "") for p in self._unlink_oto(working_id)]
+        status, reason = (S.CANCELED, "") if canceled else (S.EXPIRED, "oto_expired")
+        return [OrderReport(p[0], p[1], status, 0, 0, 0, reason) for p in self._unlink_oto(working_id)]
 
     def _triggered(self, records, out):
         """The pending stops any of these trades' prices reach, taken off the list, oldest first; the
@@ -391,7 +394,7 @@ class ReferenceBook:
             if o.order_id == order_id and o.account == account:
                 self.open.remove(o)
                 return [self._report(o, S.CANCELED)] + self._cancel_other(order_id, canceled=True) + \
-                    self._working_ended(order_id, False)
+                    self._working_ended(order_id, False, canceled=True)
         for s in self.stops:
             if s.order_id == order_id and s.account == account:
                 self.stops.remove(s)

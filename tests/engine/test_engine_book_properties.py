@@ -255,7 +255,7 @@ def test_long_seeded_replay_against_reference():
             cmds.append(("cancel_all", rng.randint(1, 6)))
     book, ref = OrderBook(btc()), ReferenceBook(btc())
     seen = {"triggered": 0, "cascaded": 0, "would_trigger": 0, "amended": 0, "amend_expired": 0, "oco_placed": 0,
-            "oco_other_canceled": 0, "oto_pending_placed": 0, "oto_pending_canceled": 0, "trailing_started": 0,
+            "oco_other_canceled": 0, "oto_pending_placed": 0, "oto_pending_canceled": 0, "oto_pending_expired": 0, "trailing_started": 0,
             "trailing_triggered": 0}
     for i, cmd in enumerate(cmds, start=1):
         got = run(book, cmd, i)
@@ -264,6 +264,9 @@ def test_long_seeded_replay_against_reference():
         seen["oto_pending_placed"] += sum(type(r) is Triggered and r.order_id > 2 * 10**6 for r in got)
         seen["oto_pending_canceled"] += sum(type(r) is OrderReport and r.order_id > 2 * 10**6
                                             and r.status == OrderStatus.CANCELED for r in got)
+        seen["oto_pending_expired"] += sum(type(r) is OrderReport and r.order_id > 2 * 10**6
+                                           and r.status == OrderStatus.EXPIRED and r.reason == "oto_expired"
+                                           for r in got)
         seen["cascaded"] += cascades(got, cmds)
         seen["trailing_started"] += sum(type(r) is TrailingStarted for r in got)
         seen["trailing_triggered"] += sum(type(r) is Triggered and r.order_id < 10**6 and len(cmds[r.order_id - 1]) > 11
@@ -284,6 +287,7 @@ def test_long_seeded_replay_against_reference():
     assert seen["amended"] > 20 and seen["amend_expired"] > 2, f"seed {seed}: {seen}"
     assert seen["oco_placed"] > 50 and seen["oco_other_canceled"] > 20, f"seed {seed}: {seen}"
     assert seen["oto_pending_placed"] > 10 and seen["oto_pending_canceled"] > 10, f"seed {seed}: {seen}"
+    assert seen["oto_pending_expired"] > 0, f"seed {seed}: {seen}"
     assert seen["trailing_started"] > 100 and seen["trailing_triggered"] > 50, f"seed {seed}: {seen}"
     book.check_invariants()
 

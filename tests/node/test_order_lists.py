@@ -339,6 +339,27 @@ def test_an_otos_pending_stop_order_reports_new_when_it_is_placed(node):
     run(scenario())
 
 
+def test_an_otos_pending_order_expires_with_its_working_order(node):
+    """An OTO whose working order expires (an IOC with nothing to trade against) expires its pending
+    order too: EXPIRED, expiryReason OTO_PHASE_ONE_EXPIRED (user-data-stream.md); its funds come back."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="5000", BTC="0.1")
+            status, doc = await client.signed("POST", "/api/v3/orderList/oto", newOrderRespType="RESULT",
+                                              **oto(workingPrice="1000", workingTimeInForce="IOC"))
+            assert status == 200, doc
+            working, pending = doc["orderReports"]
+            assert working["status"] == "EXPIRED", doc
+
+            async def expired():
+                status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=pending["orderId"])
+                assert (order["status"], order.get("expiryReason")) == ("EXPIRED", "OTO_PHASE_ONE_EXPIRED"), order
+            await eventually(expired)
+            await expect_balances(client, USDT=("5000", "0"))
+            await expect_balances(client, BTC=("0.1", "0"))
+    run(scenario())
+
+
 def test_an_oto_canceled_before_its_working_order_fills(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:

@@ -66,6 +66,10 @@ def test_ocos_give_byte_identical_change_logs_live_from_the_journal_and_over_shm
     assert not acquiring.ledger.negative()
     legs_done = [o for o in acquiring.orders.values() if o.order_list_id >= 0 and o.status.name in ("FILLED", "CANCELED")]
     assert sum(o.status.name == "FILLED" for o in legs_done) > 5 and sum(o.status.name == "CANCELED" for o in legs_done) > 5
+    # a leg whose other leg worked: EXPIRED (oco_trigger), its part of the shared hold released at once
+    triggered = [o for o in acquiring.orders.values() if o.order_list_id >= 0 and o.reason == "oco_trigger"]
+    assert len(triggered) > 5 and all(o.status.name == "EXPIRED" for o in triggered)
+    assert not any(acquiring.ledger.hold(o.order_id) for o in acquiring.orders.values() if o.status.is_final)
     assert sum(type(c) is NewOto for c in journal) > 20 and sum(type(c) is NewOtoco for c in journal) > 10
     otoco_pairs = [(acquiring.orders[c.legs[1].order_id], acquiring.orders[c.legs[2].order_id]) for c in journal
                    if type(c) is NewOtoco]
