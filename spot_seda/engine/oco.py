@@ -37,7 +37,7 @@ class OcoMixin:
 
     def place_oco(self, first: tuple, second: tuple) -> list:
         """Place two legs (each a tuple of place()'s arguments) linked as an OCO. Returns the records."""
-        reasons = [self._refusal(*leg) for leg in (first, second)]
+        reasons = [self._refusal(*leg) or self._beyond_last(*leg) for leg in (first, second)]
         if any(reasons):
             return [OrderReport(leg[0], leg[1], OrderStatus.REJECTED, 0, 0, 0, reason or Reason.LIST_REJECTED)
                     for leg, reason in zip((first, second), reasons)]
@@ -45,6 +45,16 @@ class OcoMixin:
         self._oco[first[0]] = second[0]
         self._oco[second[0]] = first[0]
         return out
+
+    def _beyond_last(self, order_id: int, account: int, side: int, type: int, time_in_force: int, price: int,
+                     *_rest) -> str:
+        """An OCO's LIMIT_MAKER leg priced at or through the last trade's price (rest-api.md: a SELL
+        OCO's "Limit Price > Last Price > Stop Price", a BUY's "Limit Price < Last Price < Stop
+        Price"; the stop leg's half is WOULD_TRIGGER): refused as one that would take ("" if not)."""
+        last = self.last_price
+        if type == _LIMIT_MAKER and last and (price <= last if side == Side.SELL else price >= last):
+            return Reason.WOULD_TAKE
+        return ""
 
     def _refusal(self, order_id: int, account: int, side: int, type: int, time_in_force: int, price: int, qty: int,
                  quote_qty: int = 0, client_order_id: str = "", stp: int = 0, timestamp: int = 0,

@@ -351,8 +351,15 @@ class ReferenceBook:
         return []
 
     def place_oco(self, first, second):
-        """Both legs or neither; linked."""
-        reasons = [self._refusal(*leg) for leg in (first, second)]
+        """Both legs or neither; linked. A LIMIT_MAKER leg must also be beyond the last price (a sell's
+        above it, a buy's below)."""
+        def beyond_last(leg):
+            side, type, price = leg[2], leg[3], leg[5]
+            if type == OrderType.LIMIT_MAKER and self.last_price and (
+                    price <= self.last_price if side == Side.SELL else price >= self.last_price):
+                return "would_take"
+            return ""
+        reasons = [self._refusal(*leg) or beyond_last(leg) for leg in (first, second)]
         if any(reasons):
             return [OrderReport(leg[0], leg[1], S.REJECTED, 0, 0, 0, r or "list_rejected")
                     for leg, r in zip((first, second), reasons)]

@@ -229,6 +229,11 @@ def test_refusals_change_nothing(node):
             assert status == 200, doc
             status, doc = await bidder.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=bid["orderId"])
             assert status == 200, doc
+            # no bid to take now, but a SELL OCO's limit must be above the last price (20000) all the
+            # same: "Limit Price > Last Price > Stop Price" (rest-api.md)
+            status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(abovePrice="19800"))
+            assert (status, doc) == (400, relationship), doc
+            await expect_balances(client, BTC=("1", "0"))
             status, doc = await client.signed("POST", "/api/v3/orderList/otoco", symbol=SYMBOL)
             assert (status, doc["code"]) == (400, -1102), doc  # (workingType, the first it needs)
             status, doc = await client.signed("GET", "/api/v3/orderList", orderListId=99999)
