@@ -172,11 +172,11 @@ async def query_order_list(app: web.Application, account_id: int, p: Params, dea
 
 
 async def all_order_lists(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
-    """GET /api/v3/allOrderList, `allOrderLists`: fromId, or startTime/endTime, limit (default 500,
-    at most 1000)."""
+    """GET /api/v3/allOrderList, `allOrderLists`: fromId, or startTime/endTime (at most 24 hours
+    apart, -1127, as allOrders), limit (default 500, at most 1000)."""
     stage = app[STAGE]
     from_id = params.parse_int(p, "fromId")
-    start, end = queryparams.parse_time_range(p)
+    start, end = queryparams.parse_day_window(p)
     if from_id is not None and (start is not None or end is not None):
         raise errors.bad_combination()
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)

@@ -83,18 +83,22 @@ class HistoryQueries(Store):
     def order_lists(self, account: int, from_id: int | None = None, start_time: int | None = None,
                     end_time: int | None = None, limit: int = 500) -> list[list[Order]]:
         """Binance allOrderList: the account's order lists (each its orders), ascending by list id;
-        from `from_id` or `start_time` the first `limit`, otherwise the most recent `limit`."""
+        from `from_id` or `start_time` the first `limit`, otherwise the most recent `limit`. The
+        times bound a list's transactionTime, its last change (web-socket-api.md: "filtered by
+        transactionTime of the last order list execution status update")."""
         where, args = "account = ? AND order_list_id IS NOT NULL", [account]
         if from_id is not None:
             where, args = where + " AND order_list_id >= ?", args + [from_id]
+        having, bounds = [], []
         if start_time is not None:
-            where, args = where + " AND time >= ?", args + [start_time]
+            having, bounds = having + ["MAX(update_time) >= ?"], bounds + [start_time]
         if end_time is not None:
-            where, args = where + " AND time <= ?", args + [end_time]
+            having, bounds = having + ["MAX(update_time) <= ?"], bounds + [end_time]
         ascending = from_id is not None or start_time is not None
         ids = [row[0] for row in self._db.execute(
-            f"SELECT DISTINCT order_list_id FROM orders WHERE {where} ORDER BY order_list_id "
-            f"{'ASC' if ascending else 'DESC'} LIMIT {int(limit)}", tuple(args))]
+            f"SELECT order_list_id FROM orders WHERE {where} GROUP BY order_list_id "
+            f"{'HAVING ' + ' AND '.join(having) if having else ''} ORDER BY order_list_id "
+            f"{'ASC' if ascending else 'DESC'} LIMIT {int(limit)}", tuple(args + bounds))]
         return [self.order_list(account, list_id) for list_id in sorted(ids)]
 
     def my_trades(self, account: int, symbol: str, from_id: int | None = None, start_time: int | None = None,

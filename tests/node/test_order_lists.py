@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal as D
 
 import aiohttp
@@ -631,3 +632,29 @@ def test_canceling_all_open_orders_answers_a_list_as_the_list(node):
             assert await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL) == (200, [])
             await expect_balances(client, BTC=("1", "0"))
     run(scenario())
+
+
+def test_all_order_lists_window_bounds_each_lists_last_change(node):
+    """GET /api/v3/allOrderList's startTime and endTime bound a list's transactionTime, its last
+    change (web-socket-api.md), and span at most 24 hours (-1127, as allOrders)."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(quantity="0.1"))
+            assert status == 200, doc
+            await asyncio.sleep(0.05)
+            between = int(time.time() * 1000)
+            await asyncio.sleep(0.05)
+            status, canceled = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
+                                                   orderListId=doc["orderListId"])
+            assert status == 200 and canceled["transactionTime"] > between, canceled
+            status, lists = await client.signed("GET", "/api/v3/allOrderList", startTime=between)
+            assert status == 200 and [x["orderListId"] for x in lists] == [doc["orderListId"]], lists
+            status, lists = await client.signed("GET", "/api/v3/allOrderList", endTime=between)
+            assert status == 200 and lists == [], lists  # its last change came after
+            status, err = await client.signed("GET", "/api/v3/allOrderList", startTime=between - 3 * 86_400_000,
+                                              endTime=between)
+            assert (status, err["code"]) == (400, -1127), err
+    run(scenario())
+
