@@ -52,9 +52,10 @@ class ListenKeys:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.execute("DELETE FROM listen_keys WHERE expires_ms <= ?", (now,))
-                row = self._db.execute("SELECT key FROM listen_keys WHERE account = ? ORDER BY expires_ms DESC LIMIT 1",
-                                       (account_id,)).fetchone()
+                # (expired keys stay an hour, so Push can tell an expiry, which it announces, from a close)
+                self._db.execute("DELETE FROM listen_keys WHERE expires_ms <= ?", (now - VALIDITY_MS,))
+                row = self._db.execute("SELECT key FROM listen_keys WHERE account = ? AND expires_ms > ? "
+                                       "ORDER BY expires_ms DESC LIMIT 1", (account_id, now)).fetchone()
                 key = row[0] if row else "".join(secrets.choice(_ALPHABET) for _ in range(KEY_LENGTH))
                 self._db.execute("INSERT OR REPLACE INTO listen_keys (key, account, expires_ms) VALUES (?, ?, ?)",
                                  (key, account_id, now + VALIDITY_MS))
@@ -91,6 +92,20 @@ class ListenKeys:
             row = self._db.execute("SELECT account, expires_ms FROM listen_keys WHERE key = ? AND expires_ms > ?",
                                    (key, self.clock())).fetchone()
         return (row[0], row[1]) if row else None
+
+    def live(self) -> set[str]:
+        """Every live key (one query, for Push's once-a-second look at its clients' keys)."""
+        with self._lock:
+            rows = self._db.execute("SELECT key FROM listen_keys WHERE expires_ms > ?", (self.clock(),)).fetchall()
+        return {row[0] for row in rows}
+
+    def expired(self, key: str) -> bool:
+        """Whether `key` ran out of time (not closed, which removes it): Push sends listenKeyExpired
+        for an expired key only (user-data-stream.md: not "when the stream is closed normally")."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM listen_keys WHERE key = ? AND expires_ms <= ?",
+                                   (key, self.clock())).fetchone()
+        return row is not None
 
     def adopt(self, key: str, account_id: int, expires_ms: int) -> None:
         """Hold `key` as another node created or extended it (accountlog.Follower)."""

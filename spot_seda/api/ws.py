@@ -43,7 +43,9 @@ from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.ws")
 
-LISTEN_KEY_CHECK_S = 30.0
+#: how often Push looks for closed and expired listen keys among its clients' (a closed key's user
+#: data stops within this)
+LISTEN_KEY_CHECK_S = 1.0
 
 _encode = msgspec.json.Encoder().encode
 
@@ -158,14 +160,20 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
 
 
 def _expire_listen_keys(app: web.Application, hub: Hub) -> None:
-    """Tell clients of a closed or expired listen key, then stop their user data (Binance's event)."""
+    """Stop the user data of a closed or expired listen key; tell its clients of an expiry
+    (Binance's listenKeyExpired, "not pushed when the stream is closed normally")."""
     keys = app[KEYS]
     now = time.time_ns() // 1_000_000
+    live = None
     for client in list(hub.clients):
         for key, stream in list(client.listen_keys.items()):
-            if keys.account_of(key) is None:
+            if live is None:
+                live = keys.live()
+            if key not in live:
                 del client.listen_keys[key]
                 hub.unsubscribe(client, stream)
+                if not keys.expired(key):
+                    continue  # closed (DELETE /api/v3/userDataStream): nothing to say
                 event = _encode(S.listen_key_expired_event(now, key))
                 if client.combined:
                     event = b'{"stream":"' + key.encode() + b'","data":' + event + b"}"

@@ -342,6 +342,15 @@ def test_listen_keys_and_ws_api_signatures_are_checked(node):
                 assert resp.status == 401 and (await resp.json())["code"] in (-2014, -2015)
             async with session.ws_connect(f"{node.ws}/ws/{key}") as ws:
                 assert await listen_key(c, "DELETE", key) == (200, {})
+                # the open stream's user data stops within a second or so, with no listenKeyExpired
+                # (user-data-stream.md: "not pushed when the stream is closed normally")
+                await asyncio.sleep(1.5)
+                await admin_deposit(session, node.base, c.account_id, "USDT", "3")
+                try:
+                    message = await ws.receive(timeout=2.0)
+                    raise AssertionError(f"a closed listenKey's stream still sent {message.data}")
+                except asyncio.TimeoutError:
+                    pass
             # a closed or unknown key is refused
             for bad in (key, "A" * 64):
                 try:

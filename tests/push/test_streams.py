@@ -184,6 +184,11 @@ def test_listen_keys_live_sixty_minutes_from_the_last_keepalive(tmp_path):
     assert fresh != key and ListenKeys(tmp_path, clock=lambda: now[0]).account_of(fresh) == 7  # another process
     assert keys.close(fresh) and keys.account_of(fresh) is None and not keys.close(fresh)
     assert keys.account_of("x" * 64) is None
+    # Push tells an expiry (listenKeyExpired) from a close (nothing to say): an expired key is kept an hour
+    assert keys.expired(key) and not keys.expired(fresh) and not keys.expired("x" * 64)
+    assert key not in keys.live() and fresh not in keys.live()
+    live = keys.create(9)
+    assert keys.live() >= {live}
 
 
 def as_order(fields: dict) -> Order:
