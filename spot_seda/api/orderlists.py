@@ -21,6 +21,7 @@ from ..binance import errors, orderlists, params, queryparams
 from ..binance.errors import ApiError
 from ..model.commands import Cancel, NewOco, NewOto, NewOtoco
 from ..model.enums import OrderStatus
+from ..model.orders import default_cancel_id
 from ..model.reasons import Reason
 from ..stages.accepting import CommandError
 from ..stages.acquiring import Waiter, cancel_client_id
@@ -148,7 +149,7 @@ async def cancel_order_list(app: web.Application, account_id: int, p: Params, de
     order_of = {f.order_id: f for f in finals}
     finals = [order_of.get(i) or stage.orders.get(i) or app[HISTORY].order(i) for i in ids]
     return orderlists.canceled_json(finals, stage.rules[symbol],
-                                    [cancel_client_id(accepted) if o.order_id == first else f"cancel-{o.order_id}"
+                                    [cancel_client_id(accepted) if o.order_id == first else default_cancel_id(o.order_id)
                                      for o in finals], accepted.timestamp)
 
 

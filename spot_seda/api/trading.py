@@ -18,7 +18,7 @@ from aiohttp import web
 from ..binance import errors, marketviews, orderlists, orderops, orderparams, params, queryparams, views
 from ..model.commands import Cancel
 from ..model.enums import OrderStatus, OrderType
-from ..model.orders import Order
+from ..model.orders import Order, default_cancel_id
 from ..model.reasons import Reason
 from ..stages.accepting import CommandError
 from ..stages.acquiring import Answer, Waiter, cancel_client_id
@@ -160,7 +160,8 @@ async def cancel_open_orders(app: web.Application, account_id: int, p: Params, d
             continue
         legs = [o if leg.order_id == o.order_id else leg for leg in lists[o.order_list_id]]  # (updated in place)
         out.append(orderlists.canceled_json(legs, rules, [cancel_client_id(accepted) if leg is o else
-                                                          f"cancel-{leg.order_id}" for leg in legs], accepted.timestamp))
+                                                          default_cancel_id(leg.order_id) for leg in legs],
+                                                  accepted.timestamp))
     return out
 
 

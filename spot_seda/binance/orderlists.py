@@ -25,7 +25,7 @@ from . import errors
 from .errors import ApiError
 from .orderparams import RESP_TYPES, OrderRequest, parse_new_order
 from .params import CLIENT_ORDER_ID, parse_id_or_client_id, parse_symbol, text_param
-from .views import cancel_json, order_ack, order_full, order_result
+from .views import cancel_json, contingency_name, order_ack, order_full, order_result
 
 WORKS_FIRST = frozenset({"LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
 STOPS = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT"})
@@ -218,10 +218,9 @@ def list_json(orders: list[Order], transaction_time: int | None = None) -> dict:
     """An order list as GET /api/v3/orderList, allOrderList and openOrderList give it."""
     status_type, order_status = list_status(orders)
     first = orders[0]
-    contingency = first.contingency_type or "OCO"
     return {
         "orderListId": first.order_list_id,
-        "contingencyType": "OTO" if contingency == "OTOCO" else contingency,
+        "contingencyType": contingency_name(first.contingency_type),
         "listStatusType": status_type,
         "listOrderStatus": order_status, "listClientOrderId": first.list_client_order_id,
         "transactionTime": transaction_time if transaction_time is not None else max(o.update_time for o in orders),

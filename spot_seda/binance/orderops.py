@@ -29,7 +29,7 @@ from .errors import ApiError
 from .orderparams import (CANCEL_RESTRICTIONS, NEW_ORDER_PARAMS, OrderRequest, check_qty, parse_new_order,
                           parse_order_ref)
 from .params import parse_bool, parse_client_order_id, parse_decimal, parse_id_or_client_id, text_param
-from .views import working_time_of, amount_text, price_text
+from .views import working_time_of, amount_text, contingency_name, price_text
 
 REPLACE_MODES = ("STOP_ON_FAILURE", "ALLOW_FAILURE")
 RATE_LIMIT_MODES = ("DO_NOTHING", "CANCEL_ONLY")
@@ -206,9 +206,8 @@ def amend_json(order: Order, rules: SymbolRules, orig_client_order_id: str, tran
     amended["selfTradePreventionMode"] = STP_NAMES[order.stp]
     answer = {"transactTime": transact_time, "executionId": -1, "amendedOrder": amended}
     if list_orders:
-        contingency = order.contingency_type or "OCO"
         answer["listStatus"] = {
-            "orderListId": order.order_list_id, "contingencyType": "OTO" if contingency == "OTOCO" else contingency,
+            "orderListId": order.order_list_id, "contingencyType": contingency_name(order.contingency_type),
             "listOrderStatus": "EXECUTING", "listClientOrderId": order.list_client_order_id, "symbol": order.symbol,
             "orders": [{"symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_order_id}
                        for o in list_orders]}

@@ -22,9 +22,10 @@ from typing import NamedTuple
 from ..engine.kline import INTERVALS
 from ..model.enums import (ORDER_STATUS_NAMES, ORDER_TYPE_NAMES, SIDE_NAMES, STP_NAMES, TIME_IN_FORCE_NAMES,
                            OrderStatus, OrderType, Side, TimeInForce, Topic)
-from ..model.orders import Order
+from ..model.orders import Order, default_cancel_id
 from ..model.symbols import AVG_PRICE_MINS, SymbolRules
-from .views import ZERO, amount_text, average_price_text, change_percent_text, expiry_reason, price_text
+from .views import (ZERO, amount_text, average_price_text, change_percent_text, contingency_name, expiry_reason,
+                    price_text)
 
 PARTIAL_LEVELS = (5, 10, 20)
 #: the rolling-window tickers' windows (ms), as Binance names them
@@ -263,7 +264,7 @@ def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, 
         # it was sent with, else the one the API answered with (an order list's other leg, one of
         # openOrders' cancel-all: cancel-<id>); an amend's (REPLACED): "c" the order's new client
         # id, "C" the one it had
-        "c": (order.cancel_client_order_id or f"cancel-{order.order_id}") if execution == "CANCELED" else client_id,
+        "c": (order.cancel_client_order_id or default_cancel_id(order.order_id)) if execution == "CANCELED" else client_id,
         "S": SIDE_NAMES[order.side], "o": ORDER_TYPE_NAMES[type],
         "f": TIME_IN_FORCE_NAMES[order.time_in_force], "q": amount_text(0 if by_quote else qty),
         "p": price_text(rules, order.price), "P": price_text(rules, order.stop_price), "F": ZERO,
@@ -294,12 +295,11 @@ def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, 
 
 
 def list_status_event(symbol: str, order_list_id: int, list_client_order_id: str, status_type: str,
-                      order_status: str, ts: int, orders: list[tuple[int, str]], contingency: str = "OCO") -> dict:
-    """`listStatus`: an order list started or ended; `orders` its (order id, client id) pairs. An
-    OTOCO's contingency type is OTO (enums.md: OCO and OTO only), as the REST answers show it."""
-    return {"e": "listStatus", "E": ts, "s": symbol, "g": order_list_id, "c": "OTO" if contingency == "OTOCO" else contingency,
-            "l": status_type,
-            "L": order_status, "r": "NONE", "C": list_client_order_id, "T": ts,
+                      order_status: str, ts: int, orders: list[tuple[int, str]], contingency: str | None = "OCO") -> dict:
+    """`listStatus`: an order list started or ended; `orders` its (order id, client id) pairs;
+    `contingency` the list's type as the node keeps it (views.contingency_name: OCO or OTO)."""
+    return {"e": "listStatus", "E": ts, "s": symbol, "g": order_list_id, "c": contingency_name(contingency),
+            "l": status_type, "L": order_status, "r": "NONE", "C": list_client_order_id, "T": ts,
             "O": [{"s": symbol, "i": order_id, "c": cid} for order_id, cid in orders]}
 
 

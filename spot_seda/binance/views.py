@@ -63,6 +63,12 @@ def change_percent_text(change: int, open_price: int) -> str:
     return to_text(_rounddiv(change * 100_000, open_price), 3) if open_price else "0.000"
 
 
+def contingency_name(contingency_type: str | None) -> str:
+    """An order list's contingencyType as Binance shows it (enums.md: OCO or OTO; an OTOCO is an
+    OTO; a list from before the type was kept, an OCO)."""
+    return "OTO" if contingency_type == "OTOCO" else contingency_type or "OCO"
+
+
 def price_text(rules: SymbolRules, price: int) -> str:
     """A price in the symbol's price units as an 8-decimal string (exact)."""
     return to_text(price * 10 ** (ASSET_DECIMALS - rules.price_decimals), ASSET_DECIMALS)

@@ -138,6 +138,12 @@ class Order(msgspec.Struct, gc=False, kw_only=True):
         return 0
 
 
+def default_cancel_id(order_id: int) -> str:
+    """The client id of a cancel of `order_id` that named none (Binance makes one up; this one is the
+    same in a replay): the cancel's answer's clientOrderId and its executionReport's "c"."""
+    return f"cancel-{order_id}"
+
+
 def upgraded(order: Order | dict) -> Order:
     """An order from a snapshot written when orders were dicts (with every field by its change log
     name) as an Order; an Order as it is."""

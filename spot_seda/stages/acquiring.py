@@ -37,7 +37,7 @@ import msgspec
 from ..binance.streams import KLINE_OFFSETS
 from ..engine.avgprice import AvgPrice
 from ..engine.depthview import DepthView
-from ..engine.kline import INTERVALS, bucket
+from ..engine.kline import INTERVALS, bucket, offset_moves
 from ..engine.ledger import Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, Updated
@@ -45,15 +45,17 @@ from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, N
 from ..model.entities import BALANCE_FIELDS
 from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF,
                            EntityType, OrderStatus, OrderType, Side, Topic)
-from ..model.orders import Order, Refused, upgraded
+from ..model.orders import Order, Refused, default_cancel_id, upgraded
 from ..model.reasons import Reason
 from ..model.symbols import AVG_PRICE_MINS
 from .accepting import CommandError, balance_entries
 from .base import Endpoint, Publish
 from .orderlists import OrderListsMixin
 
-#: the clocks candles are cut on, as offsets from UTC (ms): UTC's (KLine) and the kline streams' time zones (Push)
-_CANDLE_CLOCKS = (0, *KLINE_OFFSETS.values())
+#: (interval, offset from UTC in ms) of every candle a Tick may close: UTC's (KLine), and those the kline
+#: streams' time zones move (Push's +08:00 6h, 12h, 1d, ...)
+_CANDLE_CLOCKS = tuple((interval, 0) for interval in INTERVALS) + tuple(
+    (interval, offset) for offset in KLINE_OFFSETS.values() for interval in INTERVALS if offset_moves(interval, offset))
 
 _MARKET_AVG_MS = AVG_PRICE_MINS * 60_000
 
@@ -330,8 +332,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             ticked = self.ticked_at.get(symbol, 0)
             # a Tick at T closed what ended before T: due, a candle that ended at or after the last
             # Tick and before now
-            if any(ticked <= bucket(interval, traded, offset)[1] < now
-                   for offset in _CANDLE_CLOCKS for interval in INTERVALS):
+            if any(ticked <= bucket(interval, traded, offset)[1] < now for interval, offset in _CANDLE_CLOCKS):
                 due.append(symbol)
         return due
 
@@ -501,4 +502,4 @@ def _check_open_order_limits(state: AccountState, rules, symbol: str, stop: bool
 def cancel_client_id(cmd: Cancel) -> str:
     """The client id a cancel is known by: the one it was sent with, else one derived from the order
     id (Binance makes one up; this one is the same in a replay)."""
-    return cmd.client_order_id or f"cancel-{cmd.order_id}"
+    return cmd.client_order_id or default_cancel_id(cmd.order_id)

@@ -186,7 +186,7 @@ class UserDataMixin:
         if stream:
             ids = [(i, lst["cids"][i]) for i in sorted(lst["cids"])]
             self.sink.send(stream, S.list_status_event(order.symbol, order.order_list_id, order.list_client_order_id,
-                                                       "UPDATED", "EXECUTING", ts, ids, order.contingency_type or "OCO"))
+                                                       "UPDATED", "EXECUTING", ts, ids, order.contingency_type))
 
     def _list_status(self, order: Order, status: OrderStatus, ts: int, stream: str) -> None:
         """listStatus when an OCO's legs have both been placed (or refused) and when both have ended."""
@@ -208,7 +208,7 @@ class UserDataMixin:
                 kind = ("ALL_DONE", "ALL_DONE")
             ids = [(i, lst["cids"][i]) for i in sorted(legs)]
             self.sink.send(stream, S.list_status_event(order.symbol, order.order_list_id, order.list_client_order_id,
-                                                       *kind, ts, ids, order.contingency_type or "OCO"))
+                                                       *kind, ts, ids, order.contingency_type))
         lst["started"] = True
         if ended:
             del self.order_lists[order.order_list_id]
