@@ -63,15 +63,16 @@ async def recent_trades(app: web.Application, p: Params) -> list:
 
 async def agg_trades(app: web.Application, p: Params) -> list:
     """Binance aggTrades: fromId (aggregate id, inclusive) pages forward; startTime / endTime
-    (inclusive, at most an hour apart) pick a window, the first `limit` of it with startTime, the
-    last with endTime alone; none of them: the most recent. One aggregate per trade (marketviews.py)."""
+    (inclusive, any span) pick a window, the first `limit` of it with startTime, the last with
+    endTime alone; none of them: the most recent. An aggregate is a taker's consecutive fills at one
+    price, numbered by its first trade's id (model/summary.py)."""
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     from_id, start, end = queryparams.parse_agg_trades_window(p)
     await read_fresh(app)
-    rows = app[HISTORY].trades_window(symbol, from_id, start, end, limit)
-    return marketviews.agg_trades_json(rows, stage.rules[symbol])
+    groups = app[HISTORY].agg_trades(symbol, from_id, start, end, limit)
+    return marketviews.agg_trades_json(groups, stage.rules[symbol])
 
 
 async def historical_trades(app: web.Application, p: Params) -> list:

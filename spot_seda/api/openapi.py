@@ -246,10 +246,11 @@ def openapi_document(routes, base_url: str = "/") -> dict:
             "Aggregate trades", json_answer(array(ref("AggTrade"))),
             [SYMBOL, param("fromId", integer(), False, "Aggregate id to start from (inclusive); not with startTime/endTime "
                                                  "(-1128)."),
-             param("startTime", integer(), False, "ms, inclusive; with endTime at most one hour apart (-1127)."),
+             param("startTime", integer(), False, "ms, inclusive; any span with endTime."),
              param("endTime", integer(), False, "ms, inclusive."), limit_param(500, 1000)], tag=market,
-            description="Each trade is its own aggregate (a = f = l = the trade id), numbered as the aggTrade "
-                        "stream numbers them. Without fromId and startTime: the most recent.")},
+            description="A taker's consecutive fills at one price are one aggregate, numbered by its first trade's "
+                        "id (a = f), as the aggTrade stream numbers them. Without fromId and startTime: the most "
+                        "recent.")},
         "/api/v3/klines": {"get": operation_doc("Klines", json_answer(array(ref("Kline"))),
                                       kline_params, tag=market)},
         "/api/v3/uiKlines": {"get": operation_doc("UI klines", json_answer(array(ref("Kline"))),

@@ -38,28 +38,25 @@ def trade_json(trade: Mapping, rules: SymbolRules) -> dict:
     }
 
 
-def agg_trade_json(trade: Mapping, rules: SymbolRules) -> dict:
-    """GET /api/v3/aggTrades, one trade as its own aggregate (id = the trade id)."""
+def agg_trade_json(trades: list[Mapping], rules: SymbolRules) -> dict:
+    """GET /api/v3/aggTrades, one aggregate trade (model/summary.py's aggregate_trades: a taker's
+    consecutive fills at one price), numbered by its first trade's id as the aggTrade stream does."""
+    first, last = trades[0], trades[-1]
     return {
-        "a": trade["trade_id"],
-        "p": price_text(rules, trade["price"]),
-        "q": amount_text(trade["qty"]),
-        "f": trade["trade_id"],
-        "l": trade["trade_id"],
-        "T": trade["time"],
-        "m": bool(trade["buyer_is_maker"]),
+        "a": first["trade_id"],
+        "p": price_text(rules, first["price"]),
+        "q": amount_text(sum(t["qty"] for t in trades) if len(trades) > 1 else first["qty"]),
+        "f": first["trade_id"],
+        "l": last["trade_id"],
+        "T": first["time"],
+        "m": bool(first["buyer_is_maker"]),
         "M": True,
     }
 
 
-def agg_trades_json(trades: Iterable[Mapping], rules: SymbolRules) -> list[dict]:
-    """aggTrades: every trade is its own aggregate, id = its trade id, as the aggTrade stream
-    numbers them (binance/streams.py). Binance merges a taker's consecutive fills at one price into one
-    aggregate with ids of their own; here the stream sends each fill as Match reports it and cannot
-    know whether the next one joins it, and a page cut inside a merged group would number it
-    differently, so merging would make ids disagree between pages and with the stream. Quantities
-    and prices are the same either way; fromId pages by trade id."""
-    return [agg_trade_json(trade, rules) for trade in trades]
+def agg_trades_json(groups: Iterable[list[Mapping]], rules: SymbolRules) -> list[dict]:
+    """aggTrades: each aggregate's JSON, in order."""
+    return [agg_trade_json(trades, rules) for trades in groups]
 
 
 # ------------------------------------------------------------------------------- market data

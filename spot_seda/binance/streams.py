@@ -123,11 +123,13 @@ def trade_event(rules: SymbolRules, f: dict, ts: int) -> dict:
             "q": amount_text(f["qty"]), "T": ts, "m": f["buyer_is_maker"], "M": True}
 
 
-def agg_trade_event(rules: SymbolRules, f: dict, ts: int) -> dict:
-    """`<symbol>@aggTrade`: every fill is its own aggregate (id = trade id), as REST /aggTrades shows."""
-    tid = f["trade_id"]
-    return {"e": "aggTrade", "E": ts, "s": rules.symbol, "a": tid, "p": price_text(rules, f["price"]),
-            "q": amount_text(f["qty"]), "f": tid, "l": tid, "T": ts, "m": f["buyer_is_maker"], "M": True}
+def agg_trade_event(rules: SymbolRules, trades: list[dict], ts: int) -> dict:
+    """`<symbol>@aggTrade`: one aggregate trade, a taker's consecutive fills at one price
+    (model/summary.py), numbered by its first trade's id as REST /aggTrades numbers it."""
+    first, last = trades[0], trades[-1]
+    return {"e": "aggTrade", "E": ts, "s": rules.symbol, "a": first["trade_id"], "p": price_text(rules, first["price"]),
+            "q": amount_text(sum(t["qty"] for t in trades) if len(trades) > 1 else first["qty"]),
+            "f": first["trade_id"], "l": last["trade_id"], "T": ts, "m": first["buyer_is_maker"], "M": True}
 
 
 def kline_event(rules: SymbolRules, f: dict, ts: int, first_trade: int, last_trade: int) -> dict:

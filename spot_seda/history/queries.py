@@ -12,7 +12,7 @@ import heapq
 from ..engine import kline
 from ..model.entities import KLINE_FIELDS
 from ..model.orders import Order
-from ..model.summary import TradeSummary, summarize
+from ..model.summary import TradeSummary, aggregate_trades, summarize
 from .schema import (BALANCE_COLUMNS, MAX_LIMIT, MINUTE_MS, ORDER_COLUMNS, Store, TRADE_COLUMNS)
 
 
@@ -132,12 +132,49 @@ class HistoryQueries(Store):
 
     def trades_window(self, symbol: str, from_id: int | None = None, start_time: int | None = None,
                       end_time: int | None = None, limit: int = 500) -> list[dict]:
-        """aggTrades and historicalTrades: trades of a symbol, ascending by trade id. With `from_id`
+        """Trades of a symbol, ascending by trade id. With `from_id`
         (trade ids >= it) or `start_time` the first `limit` from there; otherwise the most recent
         `limit` (up to `end_time` if given). Times are inclusive."""
         where, args = self._window("symbol = ?", [symbol], "trade_id", from_id, "time", start_time, end_time)
         return self._ranged("trades", TRADE_COLUMNS, where, args, "trade_id",
                             from_id is not None or start_time is not None, limit)
+
+    def agg_trades(self, symbol: str, from_id: int | None = None, start_time: int | None = None,
+                   end_time: int | None = None, limit: int = 500) -> list[list[dict]]:
+        """aggTrades: a symbol's aggregate trades (model/summary.py's aggregate_trades: each a list of
+        its trades), ascending. An aggregate's id is its first trade's: with `from_id` (aggregates
+        with an id >= it) or `start_time` the first `limit` from there; otherwise the most recent
+        `limit` (up to `end_time` if given). Times are inclusive; an aggregate's trades share one time,
+        so a window never cuts one. Reads trades in pages until `limit` whole aggregates are known:
+        the first and last of what a page holds may go on past it."""
+        limit = _clamp(limit)
+        ascending = from_id is not None or start_time is not None
+        where, args = self._window("symbol = ?", [symbol], "trade_id", None, "time", start_time, end_time)
+        page = limit + 1
+        rows: list[dict] = []
+        if ascending:
+            # from the trade before from_id: an aggregate that began before it is seen whole, and left out
+            cursor = None if from_id is None else from_id - 1
+            while True:
+                more = self._select("trades", TRADE_COLUMNS, where + ("" if cursor is None else " AND trade_id >= ?"),
+                                    args + ([] if cursor is None else [cursor]), "trade_id ASC", page)
+                rows += more
+                groups = aggregate_trades(rows)
+                if from_id is not None and groups and groups[0][0]["trade_id"] < from_id:
+                    groups = groups[1:]
+                if len(more) < page or len(groups) > limit:  # the end, or `limit` aggregates and the next begun
+                    return groups[:limit]
+                cursor = rows[-1]["trade_id"] + 1
+        cursor = None
+        while True:
+            more = self._select("trades", TRADE_COLUMNS, where + ("" if cursor is None else " AND trade_id <= ?"),
+                                args + ([] if cursor is None else [cursor]), "trade_id DESC", page)
+            more.reverse()
+            rows[:0] = more
+            groups = aggregate_trades(rows)
+            if len(more) < page or len(groups) > limit:  # the start, or the oldest `limit` aggregates are whole
+                return groups[-limit:]
+            cursor = rows[0]["trade_id"] - 1
 
     def trades_from(self, symbol: str, from_id: int, limit: int = 500) -> list[dict]:
         """historicalTrades: trades of a symbol with trade id >= `from_id`, ascending."""

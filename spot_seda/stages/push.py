@@ -53,6 +53,7 @@ from ..model.changelog import JSON, ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS, TRADE_PUBLIC
 from ..model.enums import ORDER_STATUS_OF, EntityType, Side, Topic
 from ..model.orders import Order, upgraded
+from ..model.summary import joins_aggregate
 from .base import Endpoint
 from .pushuser import MAX_STALLED, UserDataMixin
 from .pushwindows import DAY_MS, AvgPriceWindow, Rolling, open_time
@@ -229,6 +230,7 @@ class PushStage(UserDataMixin, Endpoint):
         last_ids: dict[str, int] = {}
         fills = self.fills
         clocks: dict[str, int] = {}
+        aggregates: dict[str, tuple[int, list[dict]]] = {}  # symbol -> (time, trades) of the aggregate being built
         for e in entries:
             if e.entity_type == _CLOCK:  # a Tick on its way to KLine: the symbol's trades before it are here
                 symbol = e.change_type.changed_fields["symbol"]
@@ -259,8 +261,16 @@ class PushStage(UserDataMixin, Endpoint):
             if sink.wants(name):
                 sink.send(name, S.trade_event(rules, f, ts))
             name = lower + "@aggTrade"
-            if sink.wants(name):
-                sink.send(name, S.agg_trade_event(rules, f, ts))
+            if sink.wants(name):  # an aggregate goes out whole: when a trade does not join it, or at the end
+                held = aggregates.get(symbol)
+                if held is not None and joins_aggregate(held[1][-1], f):
+                    held[1].append(f)
+                else:
+                    if held is not None:
+                        sink.send(name, S.agg_trade_event(rules, held[1], held[0]))
+                    aggregates[symbol] = (ts, [f])
+        for symbol, (ts, held) in aggregates.items():  # (a command's trades come in one batch: these are whole)
+            sink.send(symbol.lower() + "@aggTrade", S.agg_trade_event(self.rules[symbol], held, ts))
         trade_ts = self.trade_ts
         for symbol, ts in touched.items():  # (a symbol's trades come in time order: its last is its latest)
             trade_ts[symbol] = max(trade_ts[symbol], ts)

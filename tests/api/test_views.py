@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from spot_seda.binance import marketviews as MV, views as V
 from spot_seda.engine.ledger import Ledger
-from spot_seda.model.summary import summarize
+from spot_seda.model.summary import aggregate_trades, summarize
 from spot_seda.model.enums import Side
 from spot_seda.model.orders import Order
 from spot_seda.model.symbols import SymbolRules, SymbolSpec
@@ -250,14 +250,16 @@ def test_public_trades_and_agg_trades():
     t = trade(buyer_is_maker=1)
     assert MV.trade_json(t, BTC) == {"id": 11, "price": "30000.01000000", "qty": "0.00050000", "quoteQty": "15.00000500",
                                     "time": 1003, "isBuyerMaker": True, "isBestMatch": True}
-    assert MV.agg_trade_json(t, BTC) == {"a": 11, "p": "30000.01000000", "q": "0.00050000", "f": 11, "l": 11, "T": 1003,
-                                        "m": True, "M": True}
-    rows = MV.agg_trades_json([trade(trade_id=1), trade(trade_id=2), trade(trade_id=3, price=3_000_002),
-                              trade(trade_id=4, price=3_000_002, taker_order_id=99)], BTC)
-    # one aggregate per trade, numbered by trade id, as the aggTrade stream numbers them (issue 14:
-    # merged fills numbered by their first trade disagreed with the stream and across pages)
-    assert [(r["a"], r["f"], r["l"], r["q"]) for r in rows] == [
-        (1, 1, 1, "0.00050000"), (2, 2, 2, "0.00050000"), (3, 3, 3, "0.00050000"), (4, 4, 4, "0.00050000")]
+    assert MV.agg_trade_json([t], BTC) == {"a": 11, "p": "30000.01000000", "q": "0.00050000", "f": 11, "l": 11,
+                                          "T": 1003, "m": True, "M": True}
+    trades = [trade(trade_id=1), trade(trade_id=2), trade(trade_id=3, price=3_000_002),
+              trade(trade_id=4, price=3_000_002, taker_order_id=99), trade(trade_id=6, price=3_000_002, taker_order_id=99)]
+    rows = MV.agg_trades_json(aggregate_trades(trades), BTC)
+    # Binance's aggregate: consecutive fills of one taker at one price (3 is another price; 4 another
+    # taker; 6 does not follow 4), numbered by its first trade's id
+    assert [(r["a"], r["f"], r["l"], r["q"], r["p"]) for r in rows] == [
+        (1, 1, 2, "0.00100000", "30000.01000000"), (3, 3, 3, "0.00050000", "30000.02000000"),
+        (4, 4, 4, "0.00050000", "30000.02000000"), (6, 6, 6, "0.00050000", "30000.02000000")]
 
 
 def test_kline_row():

@@ -45,45 +45,59 @@ def test_agg_trades_page_by_id_and_by_time_and_match_the_stream(node):
             taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000000")
             async with session.ws_connect(f"{node.ws}/ws/btcusdt@aggTrade") as ws:
                 await asyncio.sleep(0.2)  # subscribed before the first trade
-                fills = []
+                fills, expected = [], []
                 for round_ in range(4):
-                    # two makers' orders at one price and one above: a taker filled by three, two at one price
+                    # two makers' orders at one price and one above: a taker filled by three, two at one
+                    # price, which Binance aggregates ("from the same taker order, with the same price")
                     for price in ("30000", "30000", "30001"):
                         await _sell(maker, price)
-                    fills += (await _market_buy(taker, "0.03"))["fills"]
+                    got = (await _market_buy(taker, "0.03"))["fills"]
+                    fills += got
+                    ids = [f["tradeId"] for f in got]
+                    assert [D(f["price"]) for f in got] == [30000, 30000, 30001]
+                    expected += [{"a": ids[0], "f": ids[0], "l": ids[1], "q": "0.02000000", "p": "30000.00000000"},
+                                 {"a": ids[2], "f": ids[2], "l": ids[2], "q": "0.01000000", "p": "30001.00000000"}]
                 trade_ids = [f["tradeId"] for f in fills]
                 assert len(trade_ids) == 12
+                agg_ids = [a["a"] for a in expected]
                 streamed = []
-                while len(streamed) < 12:
+                while len(streamed) < len(expected):
                     event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
                     streamed.append({k: event[k] for k in ("a", "p", "q", "f", "l", "m")})
             status, latest = await taker.public("/api/v3/aggTrades", symbol=SYMBOL)
             assert status == 200
-            # REST and the stream number the same fills alike, field for field
+            # REST and the stream number the same aggregates alike, field for field
             assert [{k: a[k] for k in ("a", "p", "q", "f", "l", "m")} for a in latest] == streamed
-            assert [a["a"] for a in latest] == trade_ids
+            assert [{k: a[k] for k in ("a", "f", "l", "q", "p")} for a in latest] == expected
+            assert not any(a["m"] for a in latest)  # the buyer took: never the maker
+            status, latest2 = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, limit=3)
+            assert [a["a"] for a in latest2] == agg_ids[-3:]
 
-            # fromId pages forward without repeating or skipping
-            paged, from_id = [], trade_ids[0]
-            while True:
-                status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId=from_id, limit=5)
-                assert status == 200 and len(page) <= 5
-                if not page:
-                    break
-                paged += page
-                from_id = page[-1]["a"] + 1
-            assert [a["a"] for a in paged] == trade_ids
-            status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId=trade_ids[3], limit=2)
-            assert [a["a"] for a in page] == trade_ids[3:5]
+            # fromId pages forward without repeating or skipping, whatever the page size
+            for size in (1, 2, 5):
+                paged, from_id = [], agg_ids[0]
+                while True:
+                    status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId=from_id, limit=size)
+                    assert status == 200 and len(page) <= size
+                    if not page:
+                        break
+                    paged += page
+                    from_id = page[-1]["a"] + 1
+                assert paged == latest
+            status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId=agg_ids[3], limit=2)
+            assert [a["a"] for a in page] == agg_ids[3:5]
+            # an id inside an aggregate: the aggregates from there on (ids at least it)
+            status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId=expected[2]["f"] + 1, limit=2)
+            assert [a["a"] for a in page] == agg_ids[3:5]
 
             # a time window: inclusive at both ends; startTime gives the first `limit`, endTime alone the last
             first_t, last_t = latest[0]["T"], latest[-1]["T"]
             status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=first_t, endTime=last_t)
-            assert [a["a"] for a in page] == trade_ids
+            assert [a["a"] for a in page] == agg_ids
             status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=first_t, limit=3)
-            assert [a["a"] for a in page] == trade_ids[:3]
+            assert [a["a"] for a in page] == agg_ids[:3]
             status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, endTime=last_t, limit=3)
-            assert [a["a"] for a in page] == trade_ids[-3:]
+            assert [a["a"] for a in page] == agg_ids[-3:]
             status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=last_t + 1)
             assert status == 200 and page == []
             status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=first_t - HOUR - 1,
@@ -93,7 +107,7 @@ def test_agg_trades_page_by_id_and_by_time_and_match_the_stream(node):
             # any span of time (Binance removed its one-hour limit in 2022), `limit` bounds the page
             status, page = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, startTime=first_t - 2 * HOUR,
                                               endTime=last_t, limit=2)
-            assert status == 200 and [a["a"] for a in page] == trade_ids[:2], page
+            assert status == 200 and [a["a"] for a in page] == agg_ids[:2], page
             # refusals, with Binance's codes
             status, err = await taker.public("/api/v3/aggTrades", symbol=SYMBOL, fromId=1, startTime=first_t)
             assert (status, err["code"]) == (400, -1128)
@@ -211,24 +225,32 @@ def test_python_binance_pages_trades_and_reads_an_orders_trades_right_after_it_f
         trade_ids += rounds[-1]
         time.sleep(0.005)  # each round its own milliseconds: the time windows below do not overlap
 
+    # each round's two fills at 33000 are one aggregate (one taker, one price), its fill at 33001 another
+    agg_ids = [i for ids in rounds for i in (ids[0], ids[2])]
+
     def paged(fetch, key: str) -> list[int]:
-        """Pages of 5 by fromId, each starting right after the last one's final id."""
+        """Pages of 5 by fromId, each starting right after the last one's final id (an aggregate's id
+        is its first trade's: the next one's may be higher than the last one's + 1)."""
         ids, from_id = [], trade_ids[0]
         while page := fetch(symbol=SYMBOL, fromId=from_id, limit=5):
-            assert len(page) <= 5 and page[0][key] == from_id, page
+            assert len(page) <= 5 and page[0][key] >= from_id, page
+            assert key == "a" or page[0][key] == from_id, page
             ids += [t[key] for t in page]
             from_id = ids[-1] + 1
         return ids
-    assert paged(taker.get_aggregate_trades, "a") == trade_ids
+    assert paged(taker.get_aggregate_trades, "a") == agg_ids
     assert paged(taker.get_historical_trades, "id") == trade_ids
+    aggs = taker.get_aggregate_trades(symbol=SYMBOL, fromId=trade_ids[0])
+    assert [(a["f"], a["l"], a["q"]) for a in aggs] == [
+        x for ids in rounds for x in ((ids[0], ids[1], "0.02000000"), (ids[2], ids[2], "0.01000000"))]
     windows = []
     for ids in rounds:  # one window per round, from its first trade's time to its last's
-        times = [t["T"] for t in taker.get_aggregate_trades(symbol=SYMBOL, fromId=ids[0], limit=len(ids))]
+        times = [t["T"] for t in taker.get_aggregate_trades(symbol=SYMBOL, fromId=ids[0], limit=2)]
         windows += [t["a"] for t in taker.get_aggregate_trades(symbol=SYMBOL, startTime=times[0], endTime=times[-1])]
-    assert windows == trade_ids
+    assert windows == agg_ids
     first_time = taker.get_aggregate_trades(symbol=SYMBOL, fromId=trade_ids[0], limit=1)[0]["T"]
-    assert [t["a"] for t in taker.aggregate_trade_iter(SYMBOL, start_str=first_time)][-len(trade_ids):] == trade_ids
-
+    # python-binance's iterator pages with fromId = the last id it has, and drops that one
+    assert [t["a"] for t in taker.aggregate_trade_iter(SYMBOL, start_str=first_time)][-len(agg_ids):] == agg_ids
 
 def test_klines_time_zone_ticker_type_and_exchange_info_filters_are_honoured(node):
     """No market-data parameter Binance documents is dropped: klines timeZone moves the candles'

@@ -107,7 +107,12 @@ def test_every_market_stream_shows_what_rest_shows(node):
                        for t in by["btcusdt@trade"]]
             assert as_rest == [{k: t[k] for k in ("id", "price", "qty", "time", "isBuyerMaker")} for t in trades]
             assert raw == by["btcusdt@trade"]
-            assert [t["a"] for t in by["btcusdt@aggTrade"]] == [t["id"] for t in trades]
+            # aggregate trades: what REST shows, field for field, and together every trade once
+            status, aggs = await a.public("/api/v3/aggTrades", symbol=SYMBOL, limit=1000)
+            fields = ("a", "p", "q", "f", "l", "T", "m")
+            assert [{k: t[k] for k in fields} for t in by["btcusdt@aggTrade"]] == [{k: t[k] for k in fields} for t in aggs]
+            assert [i for t in aggs for i in range(t["f"], t["l"] + 1)] == [t["id"] for t in trades]
+            assert len(aggs) < len(trades)  # (the session's takers fill several makers at one price)
             # (the raw change log also carries the Ticks on their way to KLine, entity_type Clock: its
             # sequences have no gaps)
             raw_log = by["changelog@TradeChangeLog"]

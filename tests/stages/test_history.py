@@ -384,6 +384,45 @@ def test_public_trades_recent_from_an_id_and_since_a_time(history):
         history.trades("BTCUSDT", limit=0)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.lists(st.integers(0, 2), min_size=1, max_size=7), st.integers(0, 2)),
+                min_size=1, max_size=25),
+       st.integers(1, 6), st.data())
+def test_agg_trades_are_whole_aggregates_in_every_window(tmp_path_factory, commands, limit, data):
+    """aggTrades reads trades in pages of limit + 1 and must still return whole aggregates (a taker's
+    consecutive fills at one price, model/summary.py), the same ones a plain grouping of every trade
+    gives, for fromId (also one inside an aggregate), a time window, endTime alone and none."""
+    from spot_seda.model.summary import aggregate_trades
+    rows, entries, trade_id, ts = [], [], 0, T0
+    for taker, (steps, gap) in enumerate(commands):  # one command: its fills, prices that only go up
+        ts += gap  # (a gap of 0: two commands in one millisecond)
+        price = 5_000_000
+        for step in steps:
+            trade_id += 1
+            price += step
+            e = trade(trade_id, ts=ts, price=price)
+            f = e.field_dict() | {"taker_order_id": taker, "maker_order_id": 1000 + trade_id}
+            entries.append(created(e.entity_id, e.entity_type, ts, e.sequence, **f))
+            rows.append(f | {"time": ts})
+    h = History(tmp_path_factory.mktemp("agg") / "history.sqlite")
+    try:
+        h.apply(entries)
+        model = aggregate_trades(rows)
+        span = lambda groups: [(g[0]["trade_id"], g[-1]["trade_id"]) for g in groups]
+        assert span(h.agg_trades("BTCUSDT", limit=limit)) == span(model[-limit:])
+        from_id = data.draw(st.integers(1, trade_id + 1))
+        assert span(h.agg_trades("BTCUSDT", from_id=from_id, limit=limit)) == \
+            span([g for g in model if g[0]["trade_id"] >= from_id][:limit])
+        start, end = sorted(data.draw(st.lists(st.integers(T0, ts), min_size=2, max_size=2)))
+        inside = [g for g in model if start <= g[0]["time"] <= end]
+        assert span(h.agg_trades("BTCUSDT", start_time=start, end_time=end, limit=limit)) == span(inside[:limit])
+        assert span(h.agg_trades("BTCUSDT", end_time=end, limit=limit)) == \
+            span([g for g in model if g[0]["time"] <= end][-limit:])
+        assert all(len({t["time"] for t in g}) == 1 for g in model)  # (a window never cuts one)
+    finally:
+        h.close()
+
+
 def test_klines_follow_binance(history):
     minute = 60_000
     history.apply([kline(T0 + i * minute, i + 1) for i in range(20)] + [kline(T0, 1, interval="5m")])
