@@ -328,27 +328,47 @@ class RateLimiter:
 
     # -------------------------------------------------------------------- orders
 
-    def count_order(self, account_id: int, now_ms: int) -> tuple[list[tuple[str, str]], errors.ApiError | None, int]:
-        """Count an order of this account: (its X-MBX-ORDER-COUNT headers, None, 0), or, past a
-        limit, (the headers, 429 -1015, Retry-After seconds) and nothing counted."""
+    def count_order(self, account_id: int, now_ms: int,
+                    n: int = 1) -> tuple[list[tuple[str, str]], errors.ApiError | None, int]:
+        """Count `n` orders of this account (an order list's): (its X-MBX-ORDER-COUNT headers, None,
+        0), or, past a limit, (the headers, 429 -1015, Retry-After seconds) and nothing counted."""
         counters = self.accounts.get(account_id, now_ms)
         counts = counters.counts
         for i, limit in enumerate(self.order_limits):
-            if counts[i] >= limit.limit:  # (the first full limit is named; Retry-After waits out every full one)
+            if counts[i] + n > limit.limit:  # (the first full limit is named; Retry-After waits out every full one)
                 self.refused_orders += 1
                 return self._order_headers(counters), errors.too_many_orders(limit.limit, limit.label), \
-                    _seconds(self.order_retry_at(account_id) - now_ms)
+                    _seconds(self.order_retry_at(account_id, n) - now_ms)
         for i in range(len(counts)):
-            counts[i] += 1
+            counts[i] += n
         self._keep(counters, self.order_limits)
         return self._order_headers(counters), None, 0
 
-    def order_retry_at(self, account_id: int) -> int:
-        """When an account that count_order refused may place again (ms): the end of the last of its
-        full windows."""
+    def uncount_order(self, account_id: int, counted_ms: int, n: int = 1) -> list[tuple[str, str]]:
+        """Take `n` orders off the account's count in each window, if it still counts the window
+        `counted_ms` fell in (a later window never held them), never below 0: orders count_order
+        counted then and that were not placed after all (refused), or, at now, an order's first
+        fill (order_filled). Returns the X-MBX-ORDER-COUNT headers after it."""
+        counters = self.accounts.entries.get(account_id)
+        if counters is None:  # (forgotten: its windows are over, there is nothing to take off)
+            return [(limit.header, "0") for limit in self.order_limits]
+        counts, windows = counters.counts, counters.windows
+        for i, limit in enumerate(self.order_limits):
+            if windows[i] == counted_ms // limit.ms:
+                counts[i] = max(0, counts[i] - n)
+        return self._order_headers(counters)
+
+    def order_filled(self, account_id: int, now_ms: int) -> None:
+        """An order of this account filled for the first time: one order off its current count in
+        every ORDERS window (faqs/order_count_decrement.md), none below 0."""
+        self.uncount_order(account_id, now_ms)
+
+    def order_retry_at(self, account_id: int, n: int = 1) -> int:
+        """When an account that count_order refused `n` orders may place again (ms): the end of the
+        last of the windows that had no room for them."""
         counters = self.accounts.entries[account_id]
         return max((counters.windows[i] + 1) * limit.ms for i, limit in enumerate(self.order_limits)
-                   if counters.counts[i] >= limit.limit)
+                   if counters.counts[i] + n > limit.limit)
 
     def _order_headers(self, counters: _Counters) -> list[tuple[str, str]]:
         return [(limit.header, str(counters.counts[i])) for i, limit in enumerate(self.order_limits)]

@@ -137,6 +137,42 @@ def test_orders_per_account():
     assert lim.order_retry_at(7) == T0 + 86_400_000
 
 
+def test_only_placed_orders_count_and_a_first_fill_takes_one_off():
+    """faqs/order_count_decrement.md: "Every successful request to place an order adds to the
+    unfilled order count"; "When an order is filled for the first time (partially or fully), your
+    unfilled order count is decremented by one order for all intervals"; "once the unfilled order
+    count is down to zero, additional fills will not decrease it further"."""
+    lim = limiter(orders=[RateLimit(interval="SECOND", interval_num=10, limit=3), RateLimit(interval="DAY", limit=5)])
+    now = T0 + 1_000
+    assert lim.count_order(7, now)[1] is None
+    # an order refused after it was counted (a filter, the balance): its count goes back
+    assert lim.count_order(7, now + 5)[1] is None
+    assert lim.uncount_order(7, now + 5) == [("X-MBX-ORDER-COUNT-10S", "1"), ("X-MBX-ORDER-COUNT-1D", "1")]
+    # a list's orders count together, or none of them: 1 + 3 is past the 10 s limit of 3
+    headers, refusal, retry = lim.count_order(7, now, n=3)
+    assert refusal.code == -1015 and headers[0] == ("X-MBX-ORDER-COUNT-10S", "1") and retry == 9
+    assert lim.order_retry_at(7, 3) == T0 + 10_000 and lim.count_order(7, now, n=2)[0][0][1] == "3"
+    lim.uncount_order(7, now, n=2)  # (that list refused too)
+    # a first fill: one off every window, at most down to 0
+    lim.order_filled(7, now + 10)
+    assert [u["count"] for u in lim.order_usage(7, now + 10)] == [0, 0]
+    lim.order_filled(7, now + 20)  # no credit
+    assert [u["count"] for u in lim.order_usage(7, now + 20)] == [0, 0]
+    assert lim.count_order(7, now + 30)[0] == [("X-MBX-ORDER-COUNT-10S", "1"), ("X-MBX-ORDER-COUNT-1D", "1")]
+    lim.order_filled(99, now)  # an account never counted: nothing to take off, nothing remembered
+    assert 99 not in lim.accounts.entries
+    # a fill takes one off the CURRENT windows, whenever the order was placed; a refusal comes off
+    # only the window it was counted in (a later one never held it)
+    for _ in range(2):
+        lim.count_order(7, now + 40)
+    later = T0 + 12_000  # the next 10 s window, the same day: 0 and 3
+    lim.count_order(7, later)
+    lim.uncount_order(7, now + 40)
+    assert [u["count"] for u in lim.order_usage(7, later)] == [1, 3]
+    lim.order_filled(7, later)
+    assert [u["count"] for u in lim.order_usage(7, later)] == [0, 2]
+
+
 def test_memory_is_bounded_and_idle_entries_go():
     lim = limiter(request_weight=[RateLimit(interval="MINUTE", limit=100)], max_tracked=1000)
     for i in range(5000):
