@@ -29,7 +29,7 @@ from ..stages.acquiring import Waiter, cancel_client_id
 from .admission import deadline_of
 from . import orderlists, trading
 from .plumbing import INTAKE, STAGE, commit, now_ms, signed
-from .ratelimit import count_order
+from .ratelimit import count_order, orders_placed
 from .jsonbody import json_answer
 
 # ------------------------------------------------------------------------------ order/test
@@ -202,13 +202,15 @@ def _amended_with(stage, order) -> list:
 
 def _rest(operation, counts: bool = False, orders: int = 0):
     """The REST handler of an operation: a signed request in, its JSON (or Binance error) out. It
-    counts `orders` orders against the ORDERS limits before the operation runs, or (`counts`) hands
-    the operation a `count` to call once its parameters are known to be good."""
+    counts `orders` orders against the ORDERS limits before the operation runs (given back if it is
+    refused: ratelimit.orders_placed), or (`counts`) hands the operation a `count` to call once its
+    parameters are known to be good (a count that stands, attempted or not)."""
 
     async def handler(request: web.Request) -> web.Response:
         account_id, p = await signed(request)
-        for _ in range(orders):
-            count_order(request, account_id)
+        if orders:
+            with orders_placed(request, account_id, orders):
+                return json_answer(await operation(request.app, account_id, p, deadline_of(request)))
         extra = {"count": lambda: count_order(request, account_id)} if counts else {}
         return json_answer(await operation(request.app, account_id, p, deadline_of(request), **extra))
 

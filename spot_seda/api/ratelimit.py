@@ -40,12 +40,14 @@ import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from ..binance import errors
+from ..stages.accepting import CommandError
 from .jsonbody import json_answer
 
 #: ms per interval unit, and the letter of the unit in the header names (Binance's)
@@ -466,14 +468,36 @@ async def _weighed_params(request: web.Request) -> Mapping[str, str]:
     return dict(parse_qsl(body, keep_blank_values=True)) | dict(request.query)
 
 
-def count_order(request: web.Request, account_id: int) -> None:
-    """An authenticated order of `account_id`: count it, or raise 429 -1015 past an ORDERS limit
-    (the middleware adds the counts, and Retry-After, to the answer)."""
+def count_order(request: web.Request, account_id: int, n: int = 1) -> int | None:
+    """`n` authenticated orders of `account_id` (an order list's): count them, or raise 429 -1015
+    past an ORDERS limit (the middleware adds the counts, and Retry-After, to the answer). Returns
+    when they were counted (ms; None: the node has no ORDERS limits)."""
     limiter = request.app[LIMITER]
     if not limiter.order_limits:
-        return
-    headers, refusal, retry_after = limiter.count_order(account_id, _now_ms())
+        return None
+    now = _now_ms()
+    headers, refusal, retry_after = limiter.count_order(account_id, now, n)
     request[ORDER_COUNTS] = headers
     if refusal is not None:
         request[RETRY_AFTER] = retry_after
         raise refusal
+    return now
+
+
+def not_placed(exc: BaseException) -> bool:
+    """Whether an order request that failed with `exc` placed nothing: a Binance error or a refusal
+    of the stage, but not -1007 (accepted, its outcome unknown: the order may trade) nor a bug."""
+    return isinstance(exc, CommandError) or (isinstance(exc, errors.ApiError) and exc.code != -1007)
+
+
+@contextmanager
+def orders_placed(request: web.Request, account_id: int, n: int = 1):
+    """Around a request that places `n` orders: count them first (count_order), and give them back
+    if the request is refused, so that only orders placed count (module doc)."""
+    counted = count_order(request, account_id, n)
+    try:
+        yield
+    except BaseException as exc:
+        if counted is not None and not_placed(exc):
+            request[ORDER_COUNTS] = request.app[LIMITER].uncount_order(account_id, counted, n)
+        raise

@@ -42,7 +42,7 @@ from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        commit, commit_beside, errors_middleware, json_body, json_parser_errors, now_ms, read_body,
                        query_pairs, request_params, settle_body, signed, stage_of, tick, TICKING)
-from .ratelimit import LIMITER, RateLimiter, count_order, ratelimit_middleware
+from .ratelimit import LIMITER, RateLimiter, orders_placed, ratelimit_middleware
 from .readbarrier import ReadBarrier
 from .relay import push_url
 
@@ -67,13 +67,15 @@ def public(operation):
 
 def private(operation, order: bool = False):
     """A handler for an account's operation (trading.py): a signed request (API key header, HMAC,
-    Ed25519 or RSA signature, timestamp); an `order` counts against the ORDERS limits first."""
+    Ed25519 or RSA signature, timestamp); an `order` counts against the ORDERS limits first, unless
+    it is refused."""
 
     async def handler(request: web.Request) -> web.Response:
         account_id, p = await signed(request)
-        if order:
-            count_order(request, account_id)  # ORDERS per account (ratelimit.py): 429 / -1015 past a limit
-        return json_answer(await operation(request.app, account_id, p, deadline_of(request)))
+        if not order:
+            return json_answer(await operation(request.app, account_id, p, deadline_of(request)))
+        with orders_placed(request, account_id):  # ORDERS per account (ratelimit.py): 429 / -1015 past a limit
+            return json_answer(await operation(request.app, account_id, p, deadline_of(request)))
 
     handler.__name__ = handler.__qualname__ = operation.__name__
     return handler
@@ -83,8 +85,8 @@ async def seed_order(request: web.Request) -> web.Response:
     """The seed's POST /api/spot/v2/: a JSON body {"symbol","side","price","quantity",...}, signed like v3
     (the signature covers the query string; the JSON body's fields become order parameters)."""
     account_id, p = await signed_json(request)
-    count_order(request, account_id)
-    return json_answer(await trading.place_order(request.app, account_id, p, deadline_of(request)))
+    with orders_placed(request, account_id):
+        return json_answer(await trading.place_order(request.app, account_id, p, deadline_of(request)))
 
 
 #: the seed endpoint's JSON fields (v3 parameter names; clientOrderId as the seed spells it)

@@ -19,7 +19,8 @@ arrival order; answers go back as they are ready (match them by `id`).
 
 Limits, as REST's: each request adds its method's weight (REST's for the same request) to the IP's
 REQUEST_WEIGHT, the connection itself 2; `order.place`, `order.cancelReplace` and a new order list
-(each of its orders) count against the account's ORDERS; past one: 429 / 418 with
+(each of its orders) count against the account's ORDERS (given back when refused, but for
+cancelReplace's, as REST's: ratelimit.py); past one: 429 / 418 with
 `error.data.retryAfter` (ms). A 418 (the IP is banned) ends the connection after its answer (close
 1008), as Binance disconnects a banned IP, and its handshakes are refused 418 until the ban ends. Admission control sheds orders and then everything else exactly as on
 the HTTP side (503, -1003). `rateLimits` is in every answer when the node has limits, unless
@@ -45,7 +46,7 @@ from ..stages.accepting import CommandError
 from .admission import ADMISSION
 from .fanout import GOING_AWAY, POLICY_VIOLATION, Client, Hub, text_frame
 from .plumbing import ACCOUNTS, STAGE
-from .ratelimit import LIMITER, client_key, weight_of
+from .ratelimit import LIMITER, client_key, not_placed, weight_of
 from .relay import UserDataRelay
 from .wsmethods import METHODS, text_params
 from .jsonbody import json_answer
@@ -196,17 +197,23 @@ class Connection:
                 result = await method.operation(app, text)
             else:
                 account_id = self.authenticate(params)
-                if order and limiter.order_limits:
-                    for _ in range(method.orders):  # (an order list's orders each count; the first refusal stops)
-                        _headers, refusal, _retry_s = limiter.count_order(account_id, now_ms())
-                        if refusal is not None:
-                            break
-                    orders_usage = limiter.order_usage(account_id, now_ms())
+                counted = None
+                if order and limiter.order_limits:  # (an order list's orders all count, or none)
+                    counted = now_ms()
+                    _headers, refusal, _retry_s = limiter.count_order(account_id, counted, method.orders)
+                    orders_usage = limiter.order_usage(account_id, counted)
                     if refusal is not None:  # retryAfter: when its full windows end, to the millisecond
+                        retry_at = limiter.order_retry_at(account_id, method.orders)
                         return self.answer(req_id, refusal.status, error=refusal,
-                                           data={"serverTime": now_ms(), "retryAfter": limiter.order_retry_at(account_id)},
+                                           data={"serverTime": now_ms(), "retryAfter": retry_at},
                                            rate_limits=self.usage(show, orders_usage, counters))
-                result = await method.operation(app, account_id, text, deadline)
+                try:
+                    result = await method.operation(app, account_id, text, deadline)
+                except BaseException as exc:  # a refused order was not placed: its count goes back (ratelimit.py)
+                    if counted is not None and not method.count_stands and not_placed(exc):
+                        limiter.uncount_order(account_id, counted, method.orders)
+                        orders_usage = limiter.order_usage(account_id, now_ms())
+                    raise
         except ApiError as exc:
             self.answer(req_id, exc.status, error=exc, rate_limits=self.usage(show, orders_usage, counters))
         except CommandError as exc:

@@ -38,6 +38,9 @@ class Method(NamedTuple):
     route: tuple[str, str]
     signed: bool = False
     orders: int = 0  # how many orders it counts against the ORDERS limits; one that counts is shed first
+    #: its count stays even when the request is refused (cancelReplace's new order counts "attempted
+    #: or not", rest-api.md); other orders' counts go back when refused (ratelimit.py)
+    count_stands: bool = False
 
 
 METHODS: dict[str, Method] = {
@@ -69,7 +72,7 @@ METHODS: dict[str, Method] = {
     "account.rateLimits.orders": Method(trading.order_rate_limits, ("GET", "/api/v3/rateLimit/order"), signed=True),
     "order.test": Method(orderops.test_order, ("POST", "/api/v3/order/test"), signed=True),
     "order.cancelReplace": Method(orderops.cancel_replace, ("POST", "/api/v3/order/cancelReplace"), signed=True,
-                                  orders=1),
+                                  orders=1, count_stands=True),
     "order.amend.keepPriority": Method(orderops.amend_keep_priority, ("PUT", "/api/v3/order/amend/keepPriority"),
                                        signed=True),
     "orderList.place.oco": Method(orderlists.new_oco, ("POST", "/api/v3/orderList/oco"), signed=True,

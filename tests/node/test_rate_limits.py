@@ -250,6 +250,62 @@ def test_orders_are_counted_per_account_whatever_the_ip(node):
     run(scenario())
 
 
+ETH_SELL = {"symbol": "ETHUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01"}
+
+
+async def _order(client: Client, path: str = "/api/v3/order", **params) -> tuple[int, dict, dict]:
+    async with client.session.post(client.base + path + "?" + _signed_query(client, params),
+                                   headers={"X-MBX-APIKEY": client.api_key}) as resp:
+        return resp.status, resp.headers, await resp.json()
+
+
+async def _order_counts(client: Client) -> list[int]:
+    """GET /api/v3/rateLimit/order: the account's count in each ORDERS window (10 s, 1 day)."""
+    status, usage = await client.signed("GET", "/api/v3/rateLimit/order")
+    assert status == 200, usage
+    return [u["count"] for u in usage]
+
+
+def test_a_refused_order_does_not_count(node):
+    """faqs/order_count_decrement.md: "Every successful request to place an order adds to the
+    unfilled order count"; an order refused (its balance, a filter, a bad parameter) or a list
+    refused was not placed, so its count goes back, and the limit still refuses with -1015 before
+    anything is placed."""
+    async def scenario():
+        async with session_from("127.0.0.21") as s:
+            client = await funded_client(s, node.base, ADMIN_TOKEN, ETH="1")
+            await window_start(10)
+            for n in (1, 2, 3):
+                status, headers, doc = await _order(client, **ETH_SELL, price=str(3000 + n))
+                assert status == 200 and headers["X-MBX-ORDER-COUNT-10S"] == str(n), doc
+            for params, code in ((ETH_SELL | {"quantity": "100", "price": "3000"}, -2010),  # the balance
+                                 (ETH_SELL | {"price": "3000.001"}, -1013),  # PRICE_FILTER
+                                 (ETH_SELL | {"quantity": "0.0001", "price": "3000"}, -1013),  # NOTIONAL
+                                 (ETH_SELL | {"quantity": "x", "price": "3000"}, -1100),
+                                 ({k: v for k, v in ETH_SELL.items() if k != "quantity"} | {"price": "3000"}, -1102)):
+                status, headers, doc = await _order(client, **params)
+                assert status == 400 and doc["code"] == code, (params, doc)
+                assert (headers["X-MBX-ORDER-COUNT-10S"], headers["X-MBX-ORDER-COUNT-1D"]) == ("3", "3"), (params, doc)
+            # a list of two the balance cannot cover: neither order counts
+            status, headers, doc = await _order(client, "/api/v3/orderList/oco", symbol="ETHUSDT", side="SELL",
+                                                quantity="100", aboveType="LIMIT_MAKER", abovePrice="3100",
+                                                belowType="STOP_LOSS", belowStopPrice="1000")
+            assert status == 400 and doc["code"] == -2010, doc
+            assert headers["X-MBX-ORDER-COUNT-10S"] == "3"
+            assert await _order_counts(client) == [3, 3]
+            for n in (4, 5):  # so the limit (5) still has room for two
+                status, headers, doc = await _order(client, **ETH_SELL, price=str(3000 + n))
+                assert status == 200 and headers["X-MBX-ORDER-COUNT-10S"] == str(n), doc
+            # full: -1015 for any order, before its parameters (nothing placed, nothing counted)
+            for params in (ETH_SELL | {"price": "3010"}, ETH_SELL | {"quantity": "100", "price": "3000"}):
+                status, headers, doc = await _order(client, **params)
+                assert status == 429 and doc["code"] == -1015, doc
+                assert headers["X-MBX-ORDER-COUNT-10S"] == "5" and 1 <= int(headers["Retry-After"]) <= 10
+            status, opened = await client.signed("GET", "/api/v3/openOrders", symbol="ETHUSDT")
+            assert status == 200 and len(opened) == 5, opened
+    run(scenario())
+
+
 def test_refusals_show_in_the_metrics_apart_from_shedding(node):
     async def scenario():
         async with session_from("127.0.0.9") as s:
