@@ -16,11 +16,20 @@ What is counted (binance-spot-api-docs, rest-api.md "LIMITS"):
   Every /api/ answer carries `X-MBX-USED-WEIGHT-<n><unit>` (e.g. `X-MBX-USED-WEIGHT-1M`).
   Past the limit: 429 -1003 "Too much request weight used; current limit is 6000 request weight per
   1 MINUTE. ..."; banned: 418 -1003 "Way too much request weight used; IP banned until <ms>. ...".
-- ORDERS per account, from whatever IP (POST /api/v3/order, POST /api/spot/v2/, and the new order
-  of POST /api/v3/order/cancelReplace), once the request's signature is checked and before its
-  parameters are (cancelReplace: after them, as Binance evaluates its filters first): past the limit 429 -1015 "Too many new orders;
-  current limit is 100 orders per 10 SECOND."; the order's answer carries
-  `X-MBX-ORDER-COUNT-10S` and `X-MBX-ORDER-COUNT-1D`. `GET /api/v3/rateLimit/order` shows them.
+- ORDERS per account, from whatever IP: the unfilled order count (faqs/order_count_decrement.md).
+  An order request (POST /api/v3/order, POST /api/spot/v2/, a new order list: each of its orders,
+  and the new order of POST /api/v3/order/cancelReplace) counts once the request's signature is
+  checked and before its parameters are (cancelReplace: after them, as Binance evaluates its
+  filters first): past the limit 429 -1015 "Too many new orders; current limit is 100 orders per
+  10 SECOND." and nothing is counted or placed. Counting first keeps concurrent requests of one
+  account within the limit; a request then refused (bad parameters, a filter, the balance: the
+  order was not placed) gives its count back ("Every successful request to place an order adds to
+  the unfilled order count"), except cancelReplace's, which counts attempted or not (rest-api.md).
+  An order's first fill, as taker at once or as maker later, takes one off every ORDERS window's
+  current count, never below 0 ("You do not get credit for order fills"): Acquiring reports it
+  (AcquiringStage.on_first_fill), on this loop. The order's answer carries `X-MBX-ORDER-COUNT-10S`
+  and `X-MBX-ORDER-COUNT-1D` as counted when it was placed (its fill comes off "later", as
+  Binance's example shows); `GET /api/v3/rateLimit/order` shows the counts now.
 
 Windows are fixed and aligned on the clock (a minute's from :00, a day's from 00:00 UTC): a counter
 is its window's number and a count, so a request costs a few dict and integer operations.

@@ -306,6 +306,8 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
         middlewares.insert(0, ratelimit_middleware(settle_body))
     app = web.Application(middlewares=middlewares, client_max_size=node.max_body_bytes)
     app[LIMITER] = limiter
+    if limiter.order_limits:  # an order's first fill takes it off the account's unfilled order count
+        stage.on_first_fill = lambda order: limiter.order_filled(order.account, now_ms())
     app[ADMISSION] = Admission(node.shed_orders_in_flight, node.shed_all_in_flight, node.shed_loop_lag_ms,
                                node.result_timeout_s)
     app[STAGE] = stage

@@ -21,7 +21,9 @@ Orders are model/orders.py's Order (enums as IntEnums); the change log gets Bina
 
 The HTTP layer (api/rest.py) calls the command methods on the event loop thread; they return the
 result and the entries to publish, and the layer hands those to the runner. Inbound entries are
-applied by `apply` on the same thread, so no lock is needed.
+applied by `apply` on the same thread, so no lock is needed; what the layer wants to hear of them
+comes back to it the same way, as calls on that thread: a Waiter's callback (a command's answer),
+`on_first_fill` (an order's first fill, for its unfilled order count).
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ class AccountState:
 class AcquiringStage(OrderListsMixin, Endpoint):
     # callers waiting now are not part of a snapshot; the symbol rules and the bounds are the
     # configuration's at every start
-    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished", "since_tick", "tick_due")
+    transient = ("clock", "waiters", "settling", "rules", "max_in_flight", "keep_finished", "since_tick", "tick_due",
+                 "on_first_fill")
     consumes = (Topic.ORDER, Topic.TRADE, Topic.BALANCE)
     produces = (Topic.ORDER, Topic.BALANCE)
     sources = {Topic.ORDER: ("match",), Topic.TRADE: ("match",), Topic.BALANCE: ("settlement",)}
@@ -118,6 +121,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.pending_cancels: set[int] = set()  # orders with a cancel sent to Match and not answered
         self.max_in_flight = self.ctx.settings.node.max_in_flight
         self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+        #: called with an order Match reports filled for the first time (partly or fully, as taker
+        #: or maker), once per order, as its report is applied: the API's unfilled order count
+        #: (api/ratelimit.py) takes it off; None: nobody asks (a replay)
+        self.on_first_fill: Callable[[Order], None] | None = None
         #: symbols whose open candles a Tick would give: those new orders came in for since the last
         #: one, and every symbol at a start (a restored KLine may hold some); `tick_due`: a new order
         #: came in since (the periodic Tick waits for one: an idle node journals none)
@@ -452,6 +459,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         first = "frozen" in f  # Match's first report of an order repeats what it froze
         status = order.status = ORDER_STATUS_OF[f["status"]]
         final = status.is_final
+        first_fill = not order.executed_qty and f["executed_qty"]
         order.executed_qty = f["executed_qty"]
         order.cum_quote_qty = f["cum_quote_qty"]
         order.update_time = ts
@@ -463,6 +471,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             order.prevented_qty = f["prevented_qty"]
         if first:
             self.new_in_flight -= 1
+        if first_fill and self.on_first_fill is not None:
+            self.on_first_fill(order)
         if final:
             self.pending_cancels.discard(order_id)  # canceled, or filled before the cancel got there
         if waiter is not None:

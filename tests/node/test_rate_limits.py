@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from tests.conftest import run_node
+from tests.conftest import eventually, run_node
 from tests.node.client import Client, funded_client
 from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, wait_http
 
@@ -303,6 +303,46 @@ def test_a_refused_order_does_not_count(node):
                 assert headers["X-MBX-ORDER-COUNT-10S"] == "5" and 1 <= int(headers["Retry-After"]) <= 10
             status, opened = await client.signed("GET", "/api/v3/openOrders", symbol="ETHUSDT")
             assert status == 200 and len(opened) == 5, opened
+    run(scenario())
+
+
+def test_an_order_s_first_fill_takes_it_off_the_count(node):
+    """faqs/order_count_decrement.md: "When an order is filled for the first time (partially or
+    fully), your unfilled order count is decremented by one order for all intervals": a taker that
+    fills at once (counted when placed, as the answer's headers show, and taken off then), a maker
+    filled later; only its first fill counts."""
+    async def scenario():
+        async with session_from("127.0.0.22") as s_maker, session_from("127.0.0.23") as s_taker:
+            maker = await funded_client(s_maker, node.base, ADMIN_TOKEN, ETH="1")
+            taker = await funded_client(s_taker, node.base, ADMIN_TOKEN, USDT="100000")
+            buy = {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", "newOrderRespType": "FULL"}
+            await window_start(10)
+            status, headers, resting = await _order(maker, **ETH_SELL | {"quantity": "0.02", "price": "2000"})
+            assert status == 200 and resting["status"] == "NEW", resting
+            assert (headers["X-MBX-ORDER-COUNT-10S"], headers["X-MBX-ORDER-COUNT-1D"]) == ("1", "1")
+            # the taker's market order fills at once: counted when placed, off again at its fill
+            status, headers, doc = await _order(taker, **buy)
+            assert status == 200 and doc["status"] == "FILLED", doc
+            assert headers["X-MBX-ORDER-COUNT-10S"] == "1"
+            status, headers, doc = await _order(taker, symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                                quantity="0.01", price="1000")
+            assert status == 200 and doc["status"] == "NEW", doc
+            assert (headers["X-MBX-ORDER-COUNT-10S"], headers["X-MBX-ORDER-COUNT-1D"]) == ("1", "1")
+
+            # the maker's order, partly filled: its first fill took it off
+            async def maker_counts(expected):
+                assert await _order_counts(maker) == expected
+            await eventually(lambda: maker_counts([0, 0]), pause=1.0)
+            status, headers, doc = await _order(maker, **ETH_SELL, price="2500")
+            assert status == 200 and headers["X-MBX-ORDER-COUNT-10S"] == "1", doc
+            # the rest of it filled: not its first fill, nothing more comes off
+            status, headers, doc = await _order(taker, **buy)
+            assert status == 200 and doc["status"] == "FILLED" and doc["fills"][0]["price"] == "2000.00000000", doc
+            assert headers["X-MBX-ORDER-COUNT-10S"] == "2"
+            status, order = await maker.signed("GET", "/api/v3/order", symbol="ETHUSDT", orderId=resting["orderId"])
+            assert order["status"] == "FILLED", order
+            assert await _order_counts(maker) == [1, 1]
+            assert await _order_counts(taker) == [1, 1]  # the resting buy; both market orders off again
     run(scenario())
 
 
