@@ -19,7 +19,7 @@ from ..binance import errors, marketviews, orderlists, orderops, orderparams, pa
 from ..model.commands import Cancel
 from ..model.enums import OrderStatus, OrderType
 from ..model.orders import Order, default_cancel_id
-from ..model.reasons import Reason
+from ..model.reasons import REFUSED_AT_PLACEMENT, Reason
 from ..stages.accepting import CommandError
 from ..stages.acquiring import Answer, Waiter, cancel_client_id
 from .admission import ADMISSION
@@ -39,9 +39,9 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
     resp_type = cmd.resp_type
     answer: asyncio.Future | None = None
     waiter = None
-    # a LIMIT_MAKER that would take, a stop that would trigger, is an error, not an order: its answer
-    # must be awaited even for ACK
-    if resp_type != "ACK" or cmd.type == OrderType.LIMIT_MAKER or cmd.type.is_stop:
+    # a LIMIT_MAKER that would take, a stop that would trigger, a MARKET order by quoteOrderQty the
+    # book cannot fill within LOT_SIZE, is an error, not an order: its answer must be awaited even for ACK
+    if resp_type != "ACK" or cmd.type == OrderType.LIMIT_MAKER or cmd.type.is_stop or cmd.quote_qty:
         answer = asyncio.get_running_loop().create_future()
         waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
                         fills=[] if resp_type == "FULL" else None)
@@ -57,7 +57,7 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
     if answer is None:
         return views.order_ack(order, rules) | strategy
     final, fills = await wait_answer(app, answer, order.order_id, deadline)
-    if final.status == OrderStatus.REJECTED and final.reason in (Reason.WOULD_TAKE, Reason.WOULD_TRIGGER):
+    if final.status == OrderStatus.REJECTED and final.reason in REFUSED_AT_PLACEMENT:
         raise errors.refusal(final.reason)
     if resp_type == "ACK":
         return views.order_ack(order, rules) | strategy

@@ -378,6 +378,12 @@ REFUSALS: dict[tuple[str, Reason], tuple[int, str, int]] = {
     # STOP_PRICE_WOULD_TRIGGER_IMMEDIATELY): the text Binance's servers answer and clients match
     # (ccxt, trading bots); errors.md words the same rejection "Order would trigger immediately."
     (_ANY, Reason.WOULD_TRIGGER): (-2010, "Stop price would trigger immediately.", 400),
+    # a MARKET order by quoteOrderQty the book cannot fill within LOT_SIZE (errors.md's -2010 texts;
+    # one whose budget buys less than minQty would break LOT_SIZE: that filter's failure)
+    (_ANY, Reason.NO_BOOK): (-2010, "Order book liquidity is less than symbol minimum quantity.", 400),
+    (_ANY, Reason.BOOK_BELOW_MIN_QTY): (-2010, "Order book liquidity is less than `LOT_SIZE` filter minimum quantity.",
+                                        400),
+    (_ANY, Reason.QUOTE_BELOW_MIN_QTY): (-1013, "Filter failure: LOT_SIZE", 400),
     (_ANY, Reason.CANCEL_RESTRICTIONS): (-2011, "Order was not canceled due to cancel restrictions.", 400),
     # an amend that changed nothing: -2038 ORDER_AMEND_REJECTED with Binance's texts
     (AMEND, Reason.UNKNOWN_ORDER): (-2038, "Unknown order sent.", 400),

@@ -11,7 +11,12 @@ Semantics (Binance Spot):
   expires with no trade at all ("fok_unfilled"). LIMIT_MAKER that would take is REJECTED ("would_take").
 - MARKET takes by `qty` (base) and/or by `quote_qty` (quote budget, Binance quoteOrderQty; with both,
   whichever runs out first). A market order stopped by its budget (the next step costs more than is
-  left) is FILLED; one stopped by an empty side is EXPIRED ("no_liquidity").
+  left) is FILLED; one stopped by an empty side is EXPIRED ("no_liquidity"). One placed by
+  quoteOrderQty (a buy with no `qty`; a sell with a `quote_qty`, its `qty` the free balance) keeps
+  within LOT_SIZE as Binance promises: it executes at most MARKET_LOT_SIZE's (and LOT_SIZE's)
+  maxQty, and is REJECTED before it takes anything when the other side is empty ("no_book"), holds
+  less than minQty ("book_below_min_qty"), or its budget buys less than minQty
+  ("quote_below_min_qty").
 - Self-trade prevention uses the taker's mode when taker and maker share an account: EXPIRE_TAKER
   ends the taker, EXPIRE_MAKER ends that maker and goes on, EXPIRE_BOTH ends both; all with status
   EXPIRED_IN_MATCH ("stp"). DECREMENT takes the smaller of the two open quantities off both, without
@@ -195,14 +200,23 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
                                       client_order_id, stp, timestamp, stop_price, trailing_delta), out)
             return out
         first_price = last_price = 0  # of its trades: what they may trigger lies between the two
+        other = 1 - side
+        keys = self._keys[other]
         if type == _MARKET:
             limit_key = -_UNBOUNDED
             remaining = qty if qty > 0 else _UNBOUNDED
+            if quote_qty > 0 and (side == _SELL or not qty):  # by quoteOrderQty (module doc)
+                rules = self.rules
+                cap = rules.market_max_qty if rules.market_max_qty < rules.max_qty else rules.max_qty
+                if remaining > cap:
+                    remaining = cap
+                refusal = self._quote_refusal(keys, other, remaining, quote_qty)
+                if refusal:
+                    out.append(OrderReport(order_id, account, _REJECTED, 0, 0, 0, refusal))
+                    return out
         else:
             limit_key = -price if side == _BUY else price
             remaining = qty
-        other = 1 - side
-        keys = self._keys[other]
         if type == _LIMIT_MAKER:
             if keys and keys[-1] >= limit_key:
                 out.append(OrderReport(order_id, account, _REJECTED, 0, 0, 0, Reason.WOULD_TAKE))
@@ -468,6 +482,45 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
         elif len(level.orders) > 2 * level.count + 8:
             level.orders = deque(o for o in level.orders if o.leaves)
         out.append(LevelChange(side, price, level.total))
+
+    def _quote_refusal(self, keys: list[int], other: int, qty: int, budget: int) -> str:
+        """Why a MARKET order by quoteOrderQty is refused before it takes anything (Binance's -2010
+        texts for them, errors.md), or "": an empty side (NO_BOOK), less than LOT_SIZE's minQty on it
+        (BOOK_BELOW_MIN_QTY), or a budget (or, for a sell, a free balance `qty`) that buys less than
+        minQty at its prices (QUOTE_BELOW_MIN_QTY: what it would execute breaks LOT_SIZE). Walks the
+        makers as the matching would, each fill rounded down to the step, until it reaches minQty
+        (the first maker, most often); self-trade prevention is not looked at."""
+        if not keys:
+            return Reason.NO_BOOK
+        min_qty = self.rules.min_qty
+        scale, step = self._scale, self._step
+        levels = self._levels[other]
+        got = 0
+        for key in reversed(keys):
+            level = levels[key]
+            lp = level.price
+            for o in level.orders:
+                leaves = o.leaves
+                if not leaves:
+                    continue
+                fill = leaves if leaves < qty - got else qty - got
+                afford = budget * scale // lp
+                afford -= afford % step
+                if afford < fill:
+                    fill = afford
+                got += fill
+                budget -= lp * fill // scale
+                if got >= min_qty:
+                    return ""
+                if fill < leaves:  # the budget, or the quantity, is spent
+                    break
+            else:
+                continue
+            break
+        # refused: by the book when all of it holds less than minQty, else by what the order can spend
+        if sum(levels[key].total for key in keys) < min_qty:
+            return Reason.BOOK_BELOW_MIN_QTY
+        return Reason.QUOTE_BELOW_MIN_QTY
 
     def _fok_fillable(self, keys: list[int], other: int, limit_key: int, qty: int, account: int, stp: int) -> bool:
         """Whether a FOK could fill `qty` completely, counting only what STP would let it take."""

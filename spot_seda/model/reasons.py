@@ -34,6 +34,9 @@ class Reason(StrEnum):
     FOK_UNFILLED = "fok_unfilled"  #: FOK that could not fill whole: EXPIRED, nothing traded
     IOC_LEFTOVER = "ioc_leftover"  #: what an IOC could not fill at once: EXPIRED
     NO_LIQUIDITY = "no_liquidity"  #: what a MARKET order found no more makers for: EXPIRED
+    NO_BOOK = "no_book"  #: a MARKET order by quoteOrderQty with nothing on the other side: REJECTED
+    BOOK_BELOW_MIN_QTY = "book_below_min_qty"  #: ... with less than LOT_SIZE's minQty there: REJECTED
+    QUOTE_BELOW_MIN_QTY = "quote_below_min_qty"  #: ... whose budget buys less than minQty: REJECTED
     SELF_TRADE_PREVENTED = "stp"  #: expired by self-trade prevention: EXPIRED_IN_MATCH
     LIST_REJECTED = "list_rejected"  #: an order list's leg, rejected because another leg was
     OCO_TRIGGER = "oco_trigger"  #: an OCO leg whose other leg started working or ended: EXPIRED (Binance's OCO_TRIGGER)
@@ -48,3 +51,9 @@ class Reason(StrEnum):
     ORDER_LIST = "order_list"  #: the order is an order list's leg
     INCREASE = "increase"  #: the request asks for more than the order's quantity (checked by the API)
     NO_CHANGE = "no_change"  #: the request asks for the order's own quantity (checked by the API)
+
+
+#: an order the book refuses as it is placed (REJECTED before it takes anything): the API answers it
+#: as an error (binance/errors.py), and it is never live, so no executionReport shows it
+REFUSED_AT_PLACEMENT = frozenset({Reason.WOULD_TAKE, Reason.WOULD_TRIGGER, Reason.NO_BOOK, Reason.BOOK_BELOW_MIN_QTY,
+                                  Reason.QUOTE_BELOW_MIN_QTY})

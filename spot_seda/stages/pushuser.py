@@ -14,7 +14,7 @@ from ..engine.ledger import Balance
 from ..model.changelog import ChangeLogEntry, Created
 from ..model.enums import ORDER_STATUS_OF, EntityType, OrderStatus, Side
 from ..model.orders import Order
-from ..model.reasons import Reason
+from ..model.reasons import REFUSED_AT_PLACEMENT
 from ..model.symbols import fee_on
 
 log = logging.getLogger("spot_seda.push")
@@ -96,10 +96,11 @@ class UserDataMixin:
         if "working_time" in f:
             order.working_time = f["working_time"]
         status = ORDER_STATUS_OF[f["status"]]
-        # a LIMIT_MAKER that would take, a stop that would trigger, any leg of an order list one of
-        # whose legs was refused as it was placed: answered as an error (api/trading.py,
-        # api/orderlists.py), never live, so no report (nor listStatus) of it
-        silent = status == _REJECTED and (f.get("reason") in (Reason.WOULD_TAKE, Reason.WOULD_TRIGGER)
+        # an order the book refused as it was placed (a LIMIT_MAKER that would take, a stop that would
+        # trigger...), any leg of an order list one of whose legs was refused as it was placed:
+        # answered as an error (api/trading.py, api/orderlists.py), never live, so no report (nor
+        # listStatus) of it
+        silent = status == _REJECTED and (f.get("reason") in REFUSED_AT_PLACEMENT
                                           or (first and order.order_list_id >= 0))
         if wanted and (first or starts) and not silent:
             # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests);

@@ -230,7 +230,26 @@ class ReferenceBook:
             if takeable < qty:
                 return [OrderReport(order_id, account, S.EXPIRED, 0, 0, 0, "fok_unfilled")]
 
-        taker = RefOrder(0, order_id, account, side, price, qty if qty else 10**30, client_order_id, stp)
+        leaves = qty if qty else 10**30
+        if market and quote_qty > 0 and (side == Side.SELL or not qty):
+            # by quoteOrderQty: within LOT_SIZE and MARKET_LOT_SIZE's maxQty, refused when what it
+            # could take, every maker counted as if it traded with it, stays below minQty
+            leaves = min(leaves, self.rules.max_qty, self.rules.market_max_qty)
+            if not makers:
+                return [OrderReport(order_id, account, S.REJECTED, 0, 0, 0, "no_book")]
+            if sum(o.leaves for o in makers) < self.rules.min_qty:
+                return [OrderReport(order_id, account, S.REJECTED, 0, 0, 0, "book_below_min_qty")]
+            got, left = 0, quote_qty
+            for o in makers:
+                afford = left * self.rules.price_scale // o.price
+                fill = min(o.leaves, leaves - got, afford - afford % self.rules.step)
+                got += fill
+                left -= self.rules.notional(o.price, fill)
+                if fill < o.leaves or got >= self.rules.min_qty:
+                    break
+            if got < self.rules.min_qty:
+                return [OrderReport(order_id, account, S.REJECTED, 0, 0, 0, "quote_below_min_qty")]
+        taker = RefOrder(0, order_id, account, side, price, leaves, client_order_id, stp)
         budget = quote_qty if quote_qty > 0 else None
         out, stopped = [], ""
         linked = []  # OCO legs this taker made work

@@ -93,8 +93,11 @@ def test_fok_that_cannot_fill_completely_expires_without_trades(book):
 def test_market_on_empty_side_expires(book):
     out = market(book, 1, 1, BUY, qty="1")
     assert out == [last_report(out, 1)] and (out[0].status, out[0].reason) == (S.EXPIRED, "no_liquidity")
-    out = market(book, 2, 1, SELL, quote="100")
-    assert (out[0].status, out[0].executed_qty) == (S.EXPIRED, 0)
+    # by quoteOrderQty: refused on an empty side (errors.md: "cannot be placed when there are no
+    # orders on the book"), a buy as a sell
+    for oid, side in ((2, SELL), (3, BUY)):
+        out = market(book, oid, 1, side, quote="100")
+        assert out == [last_report(out, oid)] and (out[0].status, out[0].reason) == (S.REJECTED, "no_book")
 
 
 def test_market_by_qty_sweeps_and_expires_remainder(book):
@@ -125,7 +128,36 @@ def test_market_by_quote_exact_budget_and_by_both_caps(book):
     out = market(book, 3, 2, BUY, qty="1", quote="500")  # qty runs out first
     assert (last_report(out, 3).executed_qty, last_report(out, 3).cum_quote_qty) == (Q("1"), Q("100"))
     out = market(book, 4, 2, SELL, quote="10")  # market sell by quote amount received
-    assert last_report(out, 4).status == S.EXPIRED  # no bids
+    assert (last_report(out, 4).status, last_report(out, 4).reason) == (S.REJECTED, "no_book")  # no bids
+
+
+def test_market_by_quote_keeps_within_lot_size():
+    """Binance: "MARKET orders using quoteOrderQty will not break LOT_SIZE filter rules": at most
+    MARKET_LOT_SIZE's maxQty, and refused (nothing taken) when less than minQty is on the book or
+    when its budget buys less than minQty."""
+    from spot_seda.model.symbols import SymbolRules, SymbolSpec
+    book = OrderBook(SymbolRules(SymbolSpec(symbol="XYZUSDT", base="XYZ", quote="USDT", tick_size="0.01",
+                                            step_size="0.01", min_qty="0.1", max_qty="10", market_max_qty="1",
+                                            min_notional="1")))
+    limit(book, 1, 1, SELL, "100.00", "0.05")
+    out = market(book, 2, 2, BUY, quote="1000")  # 0.05 on the book, minQty 0.1
+    assert out == [last_report(out, 2)] and (out[0].status, out[0].reason) == (S.REJECTED, "book_below_min_qty")
+    limit(book, 3, 1, SELL, "100.00", "5")
+    out = market(book, 4, 2, BUY, quote="9")  # buys 0.09 < 0.1
+    assert out == [last_report(out, 4)] and (out[0].status, out[0].reason) == (S.REJECTED, "quote_below_min_qty")
+    out = market(book, 5, 2, BUY, quote="10")  # 0.05 at the first maker and 0.05 at the next: minQty exactly
+    assert (last_report(out, 5).status, last_report(out, 5).executed_qty) == (S.FILLED, Q("0.1"))
+    out = market(book, 6, 2, BUY, quote="400")  # 4 affordable, MARKET_LOT_SIZE maxQty 1
+    assert (last_report(out, 6).status, last_report(out, 6).executed_qty, last_report(out, 6).cum_quote_qty) == (
+        S.FILLED, Q("1"), Q("100"))
+    limit(book, 7, 3, BUY, "90.00", "5")
+    out = market(book, 8, 2, SELL, "50", quote="900")  # a sell by quote, its qty the free balance
+    assert (last_report(out, 8).status, last_report(out, 8).executed_qty) == (S.FILLED, Q("1"))
+    out = market(book, 9, 2, SELL, "0.05", quote="900")  # a free balance below minQty
+    assert (last_report(out, 9).status, last_report(out, 9).reason) == (S.REJECTED, "quote_below_min_qty")
+    out = market(book, 10, 2, BUY, qty="3")  # by quantity: as before (the API checks MARKET_LOT_SIZE)
+    assert last_report(out, 10).executed_qty == Q("3")
+    book.check_invariants()
 
 
 def test_limit_maker_rejected_when_it_would_take(book):

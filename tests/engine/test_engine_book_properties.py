@@ -20,6 +20,7 @@ from spot_seda.model.enums import OrderStatus
 from spot_seda.model.enums import OrderType as T
 from spot_seda.model.enums import Side
 from spot_seda.model.enums import TimeInForce as TIF
+from spot_seda.model.symbols import SymbolRules, SymbolSpec
 
 STEP = btc().step
 ACCOUNTS = st.integers(1, 3)  # few accounts: self-trades happen often
@@ -171,12 +172,13 @@ def book_levels(book):
     return {**{(Side.BUY, p): q for p, q in bids}, **{(Side.SELL, p): q for p, q in asks}}
 
 
-def check_against_reference(cmds, restore_at=None):
-    book, ref = OrderBook(btc()), ReferenceBook(btc())
+def check_against_reference(cmds, restore_at=None, rules=None):
+    rules = rules or btc()
+    book, ref = OrderBook(rules), ReferenceBook(rules)
     diffs: dict = {}  # depth rebuilt from the LevelChange stream alone
     for i, cmd in enumerate(cmds, start=1):
         if i == restore_at:  # continue on a book restored from a snapshot: same future
-            twin = OrderBook.restore(btc(), msgspec.msgpack.decode(msgspec.msgpack.encode(book.snapshot())))
+            twin = OrderBook.restore(rules, msgspec.msgpack.decode(msgspec.msgpack.encode(book.snapshot())))
             assert twin.state_hash() == book.state_hash()
             book = twin
         got, want = run(book, cmd, i), run(ref, cmd, i)
@@ -198,6 +200,26 @@ def check_against_reference(cmds, restore_at=None):
 @given(commands)
 def test_book_matches_reference_model(cmds):
     check_against_reference(cmds)
+
+
+#: BTCUSDT's step and prices with a minQty of 50 steps and a MARKET_LOT_SIZE maxQty of 70: orders by
+#: quoteOrderQty meet books thinner than minQty, budgets that buy less, and the cap (the generated
+#: quantities are 0-120 steps; the engine takes numbers as the API passed them, which it would not here)
+COARSE = SymbolRules(SymbolSpec(symbol="BTCUSDT", base="BTC", quote="USDT", min_qty="0.0005", market_max_qty="0.0007",
+                                step_size=btc().spec.step_size, tick_size=btc().spec.tick_size,
+                                price_decimals=btc().price_decimals))
+
+
+def small_budgets(cmds):
+    """The commands with every quote budget cut to 0-0.3 USDT (0.05 buys minQty at 100.00, 0.07 the cap)."""
+    return [cmd[:7] + (cmd[7] % 30_000_001,) + cmd[8:] if cmd[0] in ("place", "stop") and cmd[7] else cmd
+            for cmd in cmds]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commands)
+def test_book_matches_reference_model_where_lot_size_binds(cmds):
+    check_against_reference(small_budgets(cmds), rules=COARSE)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -51,6 +51,43 @@ admin_token = "{ADMIN_TOKEN}"
         yield proc
 
 
+def test_market_orders_by_quote_amount_keep_within_lot_size(node):
+    """First in the module: BTCUSDT's book is empty. Binance: "MARKET orders using quoteOrderQty will
+    not break LOT_SIZE filter rules" and errors.md's -2010 texts for those it cannot place: refused on
+    an empty book (nothing frozen, no order left), at most MARKET_LOT_SIZE's maxQty (1 BTC here)
+    when the budget would buy more, refused when the book holds less than minQty."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, BTC="5")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000", BTC="1")
+            before = await taker.balances()
+            for side, resp in (("BUY", "FULL"), ("SELL", "FULL"), ("BUY", "ACK")):
+                status, doc = await taker.order(symbol=SYMBOL, side=side, type="MARKET", quoteOrderQty="100",
+                                                newOrderRespType=resp)
+                assert (status, doc) == (400, {"code": -2010,
+                                               "msg": "Order book liquidity is less than symbol minimum quantity."})
+
+            async def unchanged():
+                assert await taker.balances() == before
+            await eventually(unchanged)
+            status, doc = await taker.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            assert (status, doc) == (200, [])
+            status, doc = await maker.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC",
+                                            quantity="0.000005", price="20000")
+            assert (status, doc["code"]) == (400, -1013)  # (below minQty: a maker cannot rest less either)
+            status, doc = await maker.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity="3",
+                                            price="20000")
+            assert status == 200, doc
+            status, doc = await taker.order(symbol=SYMBOL, side="BUY", type="MARKET", quoteOrderQty="50000")
+            assert status == 200 and (doc["status"], doc["executedQty"], doc["cummulativeQuoteQty"]) == (
+                "FILLED", "1.00000000", "20000.00000000"), doc  # 2.5 BTC affordable, 1 the most
+            status, doc = await taker.order(symbol=SYMBOL, side="BUY", type="MARKET", quoteOrderQty="0.1")
+            assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: NOTIONAL"})  # (the API's check first)
+            status, doc = await maker.signed("DELETE", "/api/v3/openOrders", symbol=SYMBOL)  # (the next tests' book)
+            assert status == 200, doc
+    run(scenario())
+
+
 def test_exchange_info_lists_the_filters_it_enforces(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
