@@ -499,7 +499,7 @@ def _check_open_order_limits(state: AccountState, rules, symbol: str, stop: bool
     only when they could matter (an account with fewer open orders in all than the limit is far
     from it; only a stop counts stops), so the usual order pays one comparison. This view of what is
     open lags Match a little (a filled order counts until its report is here): never too lenient.
-    `extra`: the other orders the same command adds (an OCO's second leg)."""
+    `extra`: the other orders the same command adds (a list's other legs)."""
     orders = state.open_orders
     limit = rules.max_num_orders - extra
     if len(orders) >= limit and sum(1 for o in orders.values() if o.symbol == symbol) >= limit:

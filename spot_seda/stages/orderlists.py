@@ -59,8 +59,8 @@ class OrderListsMixin:
         if not replay:
             if any(leg.client_order_id and leg.client_order_id in state.client_ids for leg in legs):
                 raise CommandError(Reason.DUPLICATE_ORDER)
-            for leg in legs:
-                self.check_filters(leg, now, extra=1)
+            for leg in legs:  # the list's orders count together (an OTOCO's 3, rest-api.md)
+                self.check_filters(leg, now, extra=len(legs) - 1)
         needs, budgets = [], []
         for leg in legs:
             type_, side = ORDER_TYPE_OF[leg.type], SIDE_OF[leg.side]

@@ -2,7 +2,7 @@
 working cancels the other (a fill of the LIMIT_MAKER, a trigger of the stop), a list canceled as a
 whole, the list queries, Binance's refusals changing nothing, the user data stream's reports with
 the list id; an OTO whose pending order is placed when its working order fills; python-binance's
-OCO and OTO calls."""
+OCO and OTO calls; a list's orders counted together against the symbol's MAX_NUM_ORDERS."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
-from tests.conftest import eventually
+from tests.conftest import eventually, run_node
 from tests.node.client import Client, execution_report, expect_balances, funded_client, user_data_stream
-from tests.node.conftest import ADMIN_TOKEN, run, serving_node
+from tests.node.conftest import ADMIN_TOKEN, free_port, node_toml, run, serving_node, wait_http
 
 SYMBOL = "BTCUSDT"
 
@@ -656,5 +656,77 @@ def test_all_order_lists_window_bounds_each_lists_last_change(node):
             status, err = await client.signed("GET", "/api/v3/allOrderList", startTime=between - 3 * 86_400_000,
                                               endTime=between)
             assert (status, err["code"]) == (400, -1127), err
+    run(scenario())
+
+
+@pytest.fixture(scope="module")
+def limited_node(tmp_path_factory):
+    """A node whose BTCUSDT (the first symbol) lets an account have at most 4 open orders, 2 of them stops."""
+    tmp = tmp_path_factory.mktemp("orderlists-limited")
+    http, ws = free_port(), free_port()
+    stp = 'default_stp = "EXPIRE_MAKER"'
+    toml = node_toml(tmp / "data", http, ws).replace(stp, f"{stp}\nmax_num_orders = 4\nmax_num_algo_orders = 2", 1)
+    with run_node(tmp, toml) as proc:
+        proc.base = f"http://127.0.0.1:{http}"
+        proc.ws_api = f"ws://127.0.0.1:{http}/ws-api/v3"
+        wait_http(proc.base, proc)
+        proc.wait_running()
+        yield proc
+
+
+def otoco(**over) -> dict:
+    """Buy 0.01 at 19000, then sell it at 23000 or on a fall to 18000."""
+    return {"symbol": SYMBOL, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": "19000",
+            "workingQuantity": "0.01", "workingTimeInForce": "GTC", "pendingSide": "SELL", "pendingQuantity": "0.01",
+            "pendingAboveType": "LIMIT_MAKER", "pendingAbovePrice": "23000", "pendingBelowType": "STOP_LOSS",
+            "pendingBelowStopPrice": "18000", **over}
+
+
+async def open_counts(client: Client) -> tuple[int, int]:
+    """The account's open orders on SYMBOL and its open order lists."""
+    status, orders = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+    assert status == 200, orders
+    status, lists = await client.signed("GET", "/api/v3/openOrderList")
+    assert status == 200, lists
+    return len(orders), len(lists)
+
+
+def test_a_lists_orders_count_together_against_max_num_orders(limited_node):
+    """rest-api.md: an OTOCO adds 3 orders to MAX_NUM_ORDERS, an OCO and an OTO 2: with 2 open orders
+    of 4 an OTOCO is refused, changing nothing, and an OTO taken; with 1 an OTOCO is taken."""
+    node = limited_node
+    max_orders = {"code": -1013, "msg": "Filter failure: MAX_NUM_ORDERS"}
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", BTC="1")
+            limits = []
+            for _ in range(2):
+                status, doc = await client.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC",
+                                                 quantity="0.01", price="15000")
+                assert status == 200, doc
+                limits.append(doc["orderId"])
+            status, doc = await client.signed("POST", "/api/v3/orderList/otoco", **otoco())
+            assert (status, doc) == (400, max_orders)
+            assert await open_counts(client) == (2, 0)
+            await expect_balances(client, USDT=("9700", "300"), BTC=("1", "0"))  # nothing held for it
+            status, oto_list = await client.signed("POST", "/api/v3/orderList/oto",
+                                                   **oto(workingPrice="19000", workingQuantity="0.01",
+                                                         pendingPrice="23000", pendingQuantity="0.01"))
+            assert status == 200, oto_list  # 2 + 2: at the limit
+            assert await open_counts(client) == (4, 1)
+            status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(quantity="0.01"))
+            assert (status, doc) == (400, max_orders)
+            for path, params in (("/api/v3/orderList", {"orderListId": oto_list["orderListId"]}),
+                                 ("/api/v3/order", {"orderId": limits[0]})):
+                status, doc = await client.signed("DELETE", path, symbol=SYMBOL, **params)
+                assert status == 200, doc
+            status, doc = await client.signed("POST", "/api/v3/orderList/otoco", **otoco())
+            assert status == 200, doc  # 1 + 3: at the limit
+            assert await open_counts(client) == (4, 1)
+            status, doc = await client.signed("DELETE", "/api/v3/openOrders", symbol=SYMBOL)
+            assert status == 200, doc
+            await expect_balances(client, USDT=("10000", "0"), BTC=("1", "0"))
     run(scenario())
 
