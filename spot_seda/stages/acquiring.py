@@ -250,13 +250,14 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.tick_due = True
         return order, cmd, [(Topic.ORDER, cmd.symbol, [created]), (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
 
-    def check_filters(self, cmd: NewOrder, now: int, extra: int = 0) -> None:
+    def check_filters(self, cmd: NewOrder, now: int, extra: int = 0, extra_stops: int = 0) -> None:
         """The filters that depend on this view (raises CommandError): MAX_NUM_ORDERS and
-        MAX_NUM_ALGO_ORDERS (the account's open orders), PERCENT_PRICE_BY_SIDE (recent trades). Also
-        what POST /api/v3/order/test checks beside the parameters; changes nothing."""
+        MAX_NUM_ALGO_ORDERS (the account's open orders; `extra`, `extra_stops`: the other orders, and
+        stop orders, the same command adds), PERCENT_PRICE_BY_SIDE (recent trades). Also what
+        POST /api/v3/order/test checks beside the parameters; changes nothing."""
         rules = self.rules[cmd.symbol]
         type = ORDER_TYPE_OF[cmd.type]
-        _check_open_order_limits(self.account(cmd.account), rules, cmd.symbol, type.is_stop, extra)
+        _check_open_order_limits(self.account(cmd.account), rules, cmd.symbol, type.is_stop, extra, extra_stops)
         if rules.percent_price and type.working_type != _MARKET:
             avg = self.avg_prices.get(cmd.symbol)
             if avg is not None and not avg.price_ok(cmd.side == "BUY", cmd.price, rules.price_scale,
@@ -493,19 +494,21 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                 self.orders.pop(self.finished.popleft(), None)
 
 
-def _check_open_order_limits(state: AccountState, rules, symbol: str, stop: bool, extra: int = 0) -> None:
+def _check_open_order_limits(state: AccountState, rules, symbol: str, stop: bool, extra: int = 0,
+                             extra_stops: int = 0) -> None:
     """Binance's MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS filters: the account's open orders on the
     symbol (pending stops included), and its open stop orders, below the symbol's limits. Counted
     only when they could matter (an account with fewer open orders in all than the limit is far
     from it; only a stop counts stops), so the usual order pays one comparison. This view of what is
     open lags Match a little (a filled order counts until its report is here): never too lenient.
-    `extra`: the other orders the same command adds (a list's other legs)."""
+    `extra`, `extra_stops`: the other orders, and stop orders, the same command adds (a list's
+    other legs)."""
     orders = state.open_orders
     limit = rules.max_num_orders - extra
     if len(orders) >= limit and sum(1 for o in orders.values() if o.symbol == symbol) >= limit:
         raise CommandError(Reason.MAX_NUM_ORDERS)
     if stop and sum(1 for o in orders.values() if o.symbol == symbol and o.type.is_stop and o.working_time < 0) \
-            >= rules.max_num_algo_orders:
+            >= rules.max_num_algo_orders - extra_stops:
         raise CommandError(Reason.MAX_NUM_ALGO_ORDERS)
 
 

@@ -59,8 +59,12 @@ class OrderListsMixin:
         if not replay:
             if any(leg.client_order_id and leg.client_order_id in state.client_ids for leg in legs):
                 raise CommandError(Reason.DUPLICATE_ORDER)
-            for leg in legs:  # the list's orders count together (an OTOCO's 3, rest-api.md)
-                self.check_filters(leg, now, extra=len(legs) - 1)
+            # the list's orders count together (an OTOCO's 3, rest-api.md), and its stop orders
+            # against MAX_NUM_ALGO_ORDERS (an OCO's two stops, an OTOCO pair's)
+            stops = sum(1 for leg in legs if ORDER_TYPE_OF[leg.type].is_stop)
+            for leg in legs:
+                other_stops = stops - (1 if ORDER_TYPE_OF[leg.type].is_stop else 0)
+                self.check_filters(leg, now, extra=len(legs) - 1, extra_stops=other_stops)
         needs, budgets = [], []
         for leg in legs:
             type_, side = ORDER_TYPE_OF[leg.type], SIDE_OF[leg.side]

@@ -2,7 +2,8 @@
 working cancels the other (a fill of the LIMIT_MAKER, a trigger of the stop), a list canceled as a
 whole, the list queries, Binance's refusals changing nothing, the user data stream's reports with
 the list id; an OTO whose pending order is placed when its working order fills; python-binance's
-OCO and OTO calls; a list's orders counted together against the symbol's MAX_NUM_ORDERS."""
+OCO and OTO calls; a list's orders, and its stop orders, counted together against the symbol's
+MAX_NUM_ORDERS and MAX_NUM_ALGO_ORDERS."""
 
 from __future__ import annotations
 
@@ -730,3 +731,41 @@ def test_a_lists_orders_count_together_against_max_num_orders(limited_node):
             await expect_balances(client, USDT=("10000", "0"), BTC=("1", "0"))
     run(scenario())
 
+
+def test_a_lists_stop_orders_count_together_against_max_num_algo_orders(limited_node):
+    """filters.md: MAX_NUM_ALGO_ORDERS bounds the account's open STOP_LOSS(_LIMIT) and
+    TAKE_PROFIT(_LIMIT) orders on the symbol. With 1 open stop of 2, an OCO of two stops and an
+    OTOCO whose pending pair is two stops are refused (REST and the WebSocket API alike), changing
+    nothing; an OCO with one stop is taken."""
+    from tests.ws_api.conftest import connect
+
+    node = limited_node
+    max_algo = {"code": -1013, "msg": "Filter failure: MAX_NUM_ALGO_ORDERS"}
+    take_profit = {"aboveType": "TAKE_PROFIT_LIMIT", "aboveStopPrice": "21000", "abovePrice": "21000",
+                   "aboveTimeInForce": "GTC"}
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", BTC="1")
+            status, doc = await client.order(symbol=SYMBOL, side="SELL", type="STOP_LOSS", quantity="0.01",
+                                             stopPrice="17000")
+            assert status == 200, doc
+            status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(quantity="0.01", **take_profit))
+            assert (status, doc) == (400, max_algo)
+            api = await connect(session, node)
+            doc = await api.signed("orderList.place.oco", client.api_key, client.secret,
+                                   **sell_oco(quantity="0.01", **take_profit))
+            assert (doc["status"], doc["error"]) == (400, max_algo), doc
+            status, doc = await client.signed("POST", "/api/v3/orderList/otoco", **_sent(otoco(
+                pendingAboveType="TAKE_PROFIT", pendingAbovePrice=None, pendingAboveStopPrice="23000")))
+            assert (status, doc) == (400, max_algo)  # (its 3 orders and the stop: 4, as many as allowed)
+            assert await open_counts(client) == (1, 0)
+            await expect_balances(client, USDT=("10000", "0"), BTC=("0.99", "0.01"))
+            status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(quantity="0.01"))
+            assert status == 200, doc  # a LIMIT_MAKER and a stop: 1 + 1
+            assert await open_counts(client) == (3, 1)
+            status, doc = await client.signed("DELETE", "/api/v3/openOrders", symbol=SYMBOL)
+            assert status == 200, doc
+            await expect_balances(client, USDT=("10000", "0"), BTC=("1", "0"))
+    run(scenario())
