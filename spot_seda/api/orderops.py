@@ -62,12 +62,14 @@ async def cancel_replace(app: web.Application, account_id: int, p: dict, deadlin
     cmd = orderops.parse_cancel_replace(p, stage.rules)
     # the filters, MAX_NUM_ORDERS among them, before anything is canceled (rest-api.md: "Filters and
     # Order Count are evaluated before the processing of the cancellation and order placement"); the
-    # order being replaced does not count against the new one
+    # order being replaced does not count against the new one (a pending stop: nor against
+    # MAX_NUM_ALGO_ORDERS)
     target = stage.find_order(account_id, cmd.cancel_order_id, cmd.cancel_orig_client_order_id)
     replaced = target is not None and target.symbol == cmd.order.symbol and \
         target.order_id in stage.account(account_id).open_orders
+    stop = replaced and target.type.is_stop and target.working_time < 0
     try:
-        stage.check_filters(cmd.order.command(account_id), now_ms(), -1 if replaced else 0)
+        stage.check_filters(cmd.order.command(account_id), now_ms(), -1 if replaced else 0, -1 if stop else 0)
     except CommandError as exc:
         raise errors.refusal(exc.reason) from None
     refused: ApiError | None = None

@@ -159,6 +159,13 @@ def test_open_order_limits_and_market_lot_size(node):
             assert status == 200, doc
             status, doc = await client.order(**stop)
             assert (status, doc) == (400, {"code": -1013, "msg": "Filter failure: MAX_NUM_ALGO_ORDERS"})
+            # replacing the one stop by another: the stop replaced does not count against it, as an
+            # order replaced does not count against MAX_NUM_ORDERS
+            status, open_ = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            old_stop = next(o["orderId"] for o in open_ if o["type"] == "STOP_LOSS_LIMIT")
+            status, doc = await client.signed("POST", "/api/v3/order/cancelReplace", cancelReplaceMode="STOP_ON_FAILURE",
+                                              cancelOrderId=old_stop, **(stop | {"stopPrice": "19400"}))
+            assert status == 200 and doc["newOrderResult"] == "SUCCESS", doc
 
             for order in ({"symbol": SYMBOL, "side": "SELL", "type": "MARKET", "quantity": "1.5"},
                           {"symbol": SYMBOL, "side": "SELL", "type": "STOP_LOSS", "quantity": "1.5", "stopPrice": "100"}):
