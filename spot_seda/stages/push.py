@@ -14,7 +14,9 @@ replay rebuilds it after a restart):
   report overtakes its Created entry, Match's reports wait (all of them, in order) until it comes.
 - per order what executionReport needs; fills wait for the order update that follows them (Match
   publishes a command's trades before its order updates);
-- per (account, asset) the balance, as the sum of the SpotBalance deltas (as Persist does);
+- per (account, asset) the balance, as the sum of the SpotBalance deltas (as Persist does); per
+  order whose funds Acquiring froze, until Match has judged it, its hold's changes, unshown
+  (stages/pushuser.py: a refused order's balances are never shown);
 - per symbol a 24-hour window in one-minute buckets for @ticker / @miniTicker and the rolling
   windows (@ticker_1h/4h/1d: a window opens on a minute, as Binance's, so one-minute buckets give
   it exactly), at most 1,440 buckets;
@@ -55,7 +57,7 @@ from ..model.enums import ORDER_STATUS_OF, EntityType, Side, Topic
 from ..model.orders import Order, upgraded
 from ..model.summary import joins_aggregate
 from .base import Endpoint
-from .pushuser import MAX_STALLED, UserDataMixin
+from .pushuser import MAX_STALLED, HeldFunds, UserDataMixin
 from .pushwindows import DAY_MS, AvgPriceWindow, Rolling, open_time
 
 #: time zone (stream suffix) -> (offset ms, the intervals whose boundaries it moves: Push builds those)
@@ -140,7 +142,7 @@ class _DepthFeed:
 
 class PushStage(UserDataMixin, Endpoint):
     transient = ("encode", "sink", "users", "ticked", "arrays_sent", "second_streams", "kline_heard",
-                 "kline_generation")
+                 "kline_generation", "judged")
     consumes = Topic.ALL
     produces = ()
     broadcast = True
@@ -160,6 +162,9 @@ class PushStage(UserDataMixin, Endpoint):
         self.fills: dict[int, list[tuple[dict, int]]] = {}  # order id -> (trade fields, ts) awaiting its update
         self.stalled: deque[ChangeLogEntry] = deque()  # Match reports waiting for their Created entry
         self.balances: dict[tuple[int, str], Balance] = {}  # (account, asset) -> the sum of its deltas
+        # order id -> the changes of its hold waiting for Match's verdict on it (pushuser.py module doc)
+        self.held: dict[int, HeldFunds] = {}
+        self.judged: dict[tuple[int, int], dict[str, None]] = {}  # (during _orders: what verdicts showed)
         self.rolling = {s: Rolling() for s in self.rules}
         self.avg_prices = {s: AvgPriceWindow() for s in self.rules}
         # (symbol, time zone) -> the candles of the intervals the zone's offset moves

@@ -2,7 +2,21 @@
 entries, Match's reports, in Match's order; a report that overtakes its order's Created entry waits
 for it), outboundAccountPosition and balanceUpdate from the balance changes, each on its account's
 stream. PushStage (stages/push.py) mixes this in; the state it keeps (orders, model/orders.py's
-Order, order lists, fills, balances) is the stage's, rebuilt from the change log like the rest.
+Order, order lists, fills, balances, held funds) is the stage's, rebuilt from the change log like the rest.
+
+An order Match refuses (a LIMIT_MAKER that would take, a stop that would trigger, an order list one
+of whose legs is refused as it is placed) is an error to its client, never an order (api/trading.py,
+api/orderlists.py): Binance shows it nowhere, its balances included. Its funds were frozen all the
+same (Acquiring's freeze, before Match judged it) and released (Settlement's release, after), two
+changes that cancel out. So the balance changes of an order's hold wait (`held`: order id ->
+HeldFunds) from its Created entry until Match's first report judges it: an accepted order's are
+shown then, after its NEW report, as Binance sends them; a refused order's wait for its freeze and
+its release, which then go unshown. The freeze, the report and the release come from three
+producers, in any order: whichever order they come in after the order's Created entry (which
+precedes Match's report here, and Acquiring's freeze on the queues), the same changes are shown; a
+freeze before it (over Kafka: another topic) is held all the same, a release before it is shown as
+it comes. The balances themselves are applied as they come, always, and what is held is kept
+whether anyone listens or not.
 """
 
 from __future__ import annotations
@@ -21,6 +35,9 @@ log = logging.getLogger("spot_seda.push")
 
 #: Match reports held back waiting for their Created entry before we give up on it (a corrupt stream)
 MAX_STALLED = 100_000
+#: orders whose hold's changes wait for a verdict, a freeze or a release before we give up on the
+#: oldest: far more than the bus's rings hold in flight (a 64 MiB ring: some 250,000 Created entries)
+MAX_HELD = 1_000_000
 _CLOCK = EntityType.CLOCK
 
 USER_PREFIX = "user:"
@@ -30,6 +47,35 @@ EXECUTION_IDS = 1 << 20
 _NEW, _PENDING_NEW, _FILLED, _PARTIALLY_FILLED = (OrderStatus.NEW, OrderStatus.PENDING_NEW, OrderStatus.FILLED,
                                                   OrderStatus.PARTIALLY_FILLED)
 _REJECTED, _BUY = OrderStatus.REJECTED, Side.BUY
+
+
+class HeldFunds:
+    """The balance changes naming one order's hold (its freeze first of all) while Match has not
+    judged the order (verdict None), and afterwards what the verdict still waits for: an accepted
+    order (True) its freeze, to show it; a refused one (False) its freeze and its release."""
+
+    __slots__ = ("verdict", "froze", "released", "changes")
+
+    def __init__(self) -> None:
+        self.verdict: bool | None = None
+        self.froze = self.released = False
+        self.changes: list[tuple[int, int, str, int, int]] = []  # (account, ts, asset, available, frozen deltas)
+
+    def __getstate__(self):  # (pickled in Push's snapshot)
+        return self.verdict, self.froze, self.released, self.changes
+
+    def __setstate__(self, state) -> None:
+        self.verdict, self.froze, self.released, self.changes = state
+
+    def net(self) -> list[tuple[int, int, str]]:
+        """(account, ts, asset) of each asset whose changes do not cancel out (a refused order's
+        always do: nothing traded)."""
+        sums: dict[tuple[int, str], list[int]] = {}
+        for account, ts, asset, available, frozen in self.changes:
+            s = sums.setdefault((account, asset), [ts, 0, 0])
+            s[1] += available
+            s[2] += frozen
+        return [(account, s[0], asset) for (account, asset), s in sums.items() if s[1] or s[2]]
 
 
 def user_stream(account: int) -> str:
@@ -42,12 +88,15 @@ class UserDataMixin:
 
     def _orders(self, entries: list[ChangeLogEntry]) -> None:
         orders, stalled = self.orders, self.stalled
+        self.judged = {}  # (account, ts) -> the assets of accepted orders' held changes, shown at the end
         self.users = self.sink.wants_any(USER_PREFIX)  # (for _report: anyone on a user data stream?)
         for e in entries:
             change = e.change_type
             if type(change) is Created:  # Acquiring: a new order
                 order_id = int(e.entity_id)
                 order = orders[order_id] = Order.from_fields(e.field_dict(), order_id, e.timestamp)
+                if order.frozen > 0:  # its hold's changes wait for Match's verdict (module doc)
+                    self.held.setdefault(order_id, HeldFunds())  # (its freeze may have come first)
                 if order.order_list_id >= 0:
                     lst = self.order_lists.setdefault(order.order_list_id, {"legs": {}, "cids": {}, "started": False})
                     lst["legs"][order_id] = None  # (no report from Match yet)
@@ -69,6 +118,9 @@ class UserDataMixin:
             dropped = [stalled.popleft().entity_id for _ in range(len(stalled) - MAX_STALLED)]
             log.error("orders %s were reported by Match but never created; dropping %d reports",
                       ", ".join(sorted(set(dropped))[:10]), len(dropped))
+        self._bound_held()
+        for (account, ts), assets in self.judged.items():
+            self._position(account, assets, ts)
         self._depth_changed()
 
     def _report(self, order_id: int, f: dict, ts: int, seq: int) -> None:
@@ -102,6 +154,8 @@ class UserDataMixin:
         # listStatus) of it
         silent = status == _REJECTED and (f.get("reason") in REFUSED_AT_PLACEMENT
                                           or (first and order.order_list_id >= 0))
+        if first and order_id in self.held:
+            self._verdict(order_id, not silent)
         if wanted and (first or starts) and not silent:
             # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests);
             # an OTO's pending order is PENDING_NEW, then NEW when placed
@@ -214,6 +268,47 @@ class UserDataMixin:
         if ended:
             del self.order_lists[order.order_list_id]
 
+    def _verdict(self, order_id: int, accepted: bool) -> None:
+        """Match judged an order whose hold's changes are held: an accepted one's are shown (with
+        this batch's reports), a refused one's wait for the rest of its freeze and release."""
+        h = self.held[order_id]
+        h.verdict = accepted
+        if accepted:
+            for account, ts, asset, available, frozen in h.changes if self.users else ():
+                if available or frozen:
+                    self.judged.setdefault((account, ts), {})[asset] = None
+            h.changes = []
+            if h.froze:
+                del self.held[order_id]
+        elif h.froze and h.released:
+            del self.held[order_id]
+            for account, ts, asset in h.net():
+                self.judged.setdefault((account, ts), {})[asset] = None
+
+    def _bound_held(self) -> None:
+        """Verdicts, freezes or releases that are not coming (a corrupt stream) must not pile up."""
+        held = self.held
+        if len(held) > MAX_HELD:
+            log.error("dropping the held balance changes of %d orders never judged, frozen or released",
+                      len(held) - MAX_HELD)
+            while len(held) > MAX_HELD:  # the oldest first
+                del held[next(iter(held))]
+
+    def _held_change(self, h: HeldFunds, ref: int, account: int, ts: int, asset: str, available: int, frozen: int,
+                     reason: str) -> list[tuple[int, int, str]]:
+        """A balance change naming a held order's hold; returns (account, ts, asset) to show now."""
+        if h.verdict:  # accepted: shown as any change (the freeze was all it waited for)
+            if reason == "freeze":
+                del self.held[ref]
+            return [(account, ts, asset)] if available or frozen else []
+        h.changes.append((account, ts, asset, available, frozen))
+        h.froze = h.froze or reason == "freeze"
+        h.released = h.released or reason == "release"
+        if h.verdict is False and h.froze and h.released:  # refused, and all its changes are here
+            del self.held[ref]
+            return h.net()
+        return []
+
     # ------------------------------------------------------------------ balances
 
     def _balances(self, entries: list[ChangeLogEntry]) -> None:
@@ -221,15 +316,16 @@ class UserDataMixin:
         batch, naming the assets that changed (a command's trades and releases come in one batch
         from Settlement; the freeze of an order at entry, from Acquiring, earlier), and none for a
         change of nothing (the release of an order that had nothing left); balanceUpdate for
-        deposits and withdrawals."""
+        deposits and withdrawals. The changes of an order's hold wait for Match's verdict on it
+        (module doc)."""
         sink = self.sink
         quiet = not sink.wants_any(USER_PREFIX)  # nobody listens to user data: only the state is kept
-        balances = self.balances
+        balances, held_funds = self.balances, self.held
         groups: dict[int, tuple[int, dict[str, None]]] = {}  # account -> (timestamp, assets changed)
         for e in entries:
             f = e.field_dict()
-            account, asset, available_delta, frozen_delta, reason = (
-                f["account"], f["asset"], f["available_delta"], f["frozen_delta"], f["reason"])
+            account, asset, available_delta, frozen_delta, reason, ref = (
+                f["account"], f["asset"], f["available_delta"], f["frozen_delta"], f["reason"], f["ref"])
             if not quiet:
                 held = groups.get(account)
                 if held is not None and held[0] != e.timestamp:  # another command of this account:
@@ -240,6 +336,21 @@ class UserDataMixin:
                 b = balances[account, asset] = Balance()
             b.available += available_delta
             b.frozen += frozen_delta
+            h = held_funds.get(ref)  # (a transfer's ref is a string: never held)
+            if h is None and reason == "freeze":  # before its order's Created entry (another producer's)
+                h = held_funds[ref] = HeldFunds()
+            if h is not None:  # kept whether anyone listens or not: the same state either way
+                shown = self._held_change(h, ref, account, e.timestamp, asset, available_delta, frozen_delta, reason)
+                if quiet:
+                    continue
+                for owner, at, name in shown:  # (the order's account's, at its command's time)
+                    held = groups.get(owner)
+                    if held is None or held[0] != at:
+                        if held is not None:
+                            self._position(owner, held[1], held[0])
+                        held = groups[owner] = (at, {})
+                    held[1][name] = None
+                continue
             if quiet:
                 continue
             if reason in ("deposit", "withdraw"):
@@ -251,6 +362,7 @@ class UserDataMixin:
                 if held is None:
                     held = groups[account] = (e.timestamp, {})
                 held[1][asset] = None
+        self._bound_held()
         for account, (ts, assets) in groups.items():
             self._position(account, assets, ts)
 

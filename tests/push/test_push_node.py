@@ -18,7 +18,7 @@ from decimal import Decimal as D
 import aiohttp
 
 from spot_seda.binance import auth
-from tests.node.client import funded_client
+from tests.node.client import execution_report, funded_client, user_data_stream
 from tests.conftest import eventually
 from tests.node.conftest import free_port, node_on, wait_http, wait_listening
 from tests.push.conftest import ADMIN_TOKEN
@@ -328,6 +328,49 @@ def test_two_users_private_streams_stay_apart_and_match_their_accounts(node):
             assert (await ws_a.receive_json(timeout=5)) == {"id": 9, "status": 200, "result": {}}
             await ws_a.close()
             await ws_b.close()
+    run(scenario())
+
+
+def test_a_refused_order_shows_nothing_on_the_user_data_stream(node):
+    """A LIMIT_MAKER that would take and a stop that would trigger are -2010 errors, never orders:
+    the user data stream shows neither, nor their balances (Acquiring froze the funds before Match
+    refused the order, Settlement released them: on Binance a rejected order touches no balance).
+    The next order's NEW report is the first event, its freeze's outboundAccountPosition after it.
+    (On ETHUSDT, which the other tests of this module leave alone.)"""
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, ETH="1")
+            other = await funded_client(session, node.base, ADMIN_TOKEN, ETH="1", USDT="1000")
+            buyer = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            eth = {"symbol": "ETHUSDT", "timeInForce": "GTC", "quantity": "0.01"}
+            status, doc = await other.order(side="SELL", type="LIMIT", price="2000", **eth)
+            assert status == 200, doc
+            status, doc = await buyer.order(side="BUY", type="LIMIT", price="2000", **eth)  # the last price: 2000
+            assert status == 200 and doc["status"] == "FILLED", doc
+            status, bid = await other.order(side="BUY", type="LIMIT", price="1990", **eth)
+            assert status == 200, bid
+            ws = await user_data_stream(session, node, client)
+            try:
+                status, doc = await client.order(side="SELL", type="LIMIT_MAKER", price="1990",
+                                                  **{k: v for k, v in eth.items() if k != "timeInForce"})
+                assert (status, doc) == (400, {"code": -2010, "msg": "Order would immediately match and take."})
+                status, doc = await client.order(side="SELL", type="STOP_LOSS_LIMIT", price="2090", stopPrice="2100",
+                                                  **eth)
+                assert (status, doc) == (400, {"code": -2010, "msg": "Stop price would trigger immediately."})
+                status, sentinel = await client.order(side="SELL", type="LIMIT", price="3000", **eth)
+                assert status == 200, sentinel
+                seen: list = []
+                await execution_report(ws, sentinel["orderId"], "NEW", seen)
+                assert seen == seen[-1:], seen
+                position = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+                assert position["e"] == "outboundAccountPosition" and position["B"] == [
+                    {"a": "ETH", "f": "0.99000000", "l": "0.01000000"}], position
+            finally:
+                await ws.close()
+            for owner, order_id in ((client, sentinel["orderId"]), (other, bid["orderId"])):
+                status, doc = await owner.signed("DELETE", "/api/v3/order", symbol="ETHUSDT", orderId=order_id)
+                assert status == 200, doc
     run(scenario())
 
 

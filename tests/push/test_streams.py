@@ -4,6 +4,8 @@ change log (balances, fills), and a local order book built from its diff events 
 
 from __future__ import annotations
 
+import itertools
+import pickle
 import random
 from decimal import Decimal as D
 
@@ -12,6 +14,8 @@ import pytest
 
 from spot_seda.binance import streams as S
 from spot_seda.engine.kline import INTERVALS, bucket
+from spot_seda.model.commands import NewOco, NewOrder, NewOto, Transfer
+from spot_seda.model.enums import Topic
 from spot_seda.model.orders import Order
 from spot_seda.stages.push import SAME_CANDLE
 from spot_seda.listenkeys import ListenKeys, looks_like_key
@@ -330,3 +334,95 @@ def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
             assert evs.index(triggers[0]) == 1
         else:
             assert [ev["x"] for ev in evs[1:]] in ([], ["CANCELED"])
+
+
+T0 = 1_767_225_600_000
+
+
+def _order(side: str, type: str, price: int, qty: int, tif: str = "GTC", stop_price: int = 0) -> NewOrder:
+    return NewOrder(1, "BTCUSDT", side, type, tif, price, qty, 0, "", "NONE", T0 + 10, stop_price=stop_price)
+
+
+#: a command Match refuses (answered -2010, never an order: no report, no balance), or accepts
+REFUSED = {
+    "limit_maker_would_take": _order("BUY", "LIMIT_MAKER", 5_000_000, 10**6),
+    "stop_would_trigger": _order("BUY", "STOP_LOSS_LIMIT", 5_000_000, 10**6, stop_price=4_900_000),
+    "oco_leg_would_take": NewOco(1, "BTCUSDT", T0 + 10, (_order("SELL", "LIMIT_MAKER", 4_999_000, 10**6),
+                                                         _order("SELL", "STOP_LOSS_LIMIT", 4_800_000, 10**6,
+                                                                stop_price=4_850_000))),
+    "oto_working_would_take": NewOto(1, "BTCUSDT", T0 + 10, (_order("BUY", "LIMIT_MAKER", 5_000_000, 10**6),
+                                                             _order("SELL", "LIMIT", 5_500_000, 10**6))),
+}
+ACCEPTED = {
+    "resting_limit": _order("BUY", "LIMIT", 4_000_000, 10**6),
+    "fok_expired": _order("BUY", "LIMIT", 5_000_000, 10**8, "FOK"),
+}
+
+
+def _one_command(tmp_path, command) -> tuple:
+    """A book with a bid at 49990 and an ask at 50000 (the last trade's price); then `command` of
+    account 1: Push's state before it and the batches Push received for it, in the order it got them."""
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    push = pipeline.stage("push-0")
+    apply_commands(pipeline, [Transfer(a, asset, amount, T0) for a in (1, 2)
+                              for asset, amount in (("BTC", 10**9), ("USDT", 10**13))] + [
+        NewOrder(2, "BTCUSDT", "SELL", "LIMIT", "GTC", 5_000_000, 10**7, 0, "", "NONE", T0 + 1),
+        NewOrder(2, "BTCUSDT", "BUY", "LIMIT", "GTC", 4_999_000, 10**7, 0, "", "NONE", T0 + 1),
+        NewOrder(2, "BTCUSDT", "BUY", "LIMIT", "GTC", 5_000_000, 10**6, 0, "", "NONE", T0 + 2)], journaled=False)
+    pipeline.pump()
+    before = pickle.dumps(push.snapshot_state())
+    batches = []
+    apply = push.apply
+
+    def kept(topic, entries):
+        if topic in (Topic.ORDER, Topic.BALANCE) and any(e.entity_type != "Clock" for e in entries):
+            batches.append((topic, entries))
+        apply(topic, entries)
+    push.apply = kept
+    apply_commands(pipeline, [command], journaled=False)
+    pipeline.pump()
+    del push.apply
+    return push, before, batches, pipeline.stage("acquiring-0").ledger.balances(1)
+
+
+def _user_events(push, before: bytes, batches) -> list:
+    push.restore_state(pickle.loads(before))
+    rec = push.sink = Recorder()
+    for topic, entries in batches:
+        push.apply(topic, entries)
+    return [ev for stream, ev in rec.events if stream == "user:1"]
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_a_refused_order_shows_no_balance_in_whatever_order_its_changes_come(tmp_path, name):
+    """A refused order is an error to its client: its freeze (Acquiring) and release (Settlement),
+    which cancel out, are not shown (Binance shows nothing), whichever way the freeze, Match's
+    report and the release interleave after the order's Created entry; the balances are applied."""
+    push, before, batches, ledger = _one_command(tmp_path, REFUSED[name])
+    kinds = [(topic, e.field_dict().get("reason") or e.field_dict().get("status")) for topic, es in batches for e in es]
+    assert ("BalanceChangeLog", "freeze") in kinds and ("BalanceChangeLog", "release") in kinds, kinds
+    created, rest = batches[0], batches[1:]
+    assert all(type(e.change_type).__name__ == "Created" for e in created[1])
+    for order in itertools.permutations(rest):
+        assert _user_events(push, before, [created, *order]) == [], order
+        assert {a: (b.available, b.frozen) for (acct, a), b in push.balances.items() if acct == 1} == ledger
+        assert push.held == {}
+    # the freeze may even come before the Created entry (another topic, over Kafka)
+    freeze = next(b for b in rest if b[0] == Topic.BALANCE)
+    assert _user_events(push, before, [freeze, created, *(b for b in rest if b is not freeze)]) == []
+    assert push.held == {}
+
+
+@pytest.mark.parametrize("name", ACCEPTED)
+def test_an_accepted_orders_freeze_is_shown_after_its_new_report_in_whatever_order(tmp_path, name):
+    push, before, batches, ledger = _one_command(tmp_path, ACCEPTED[name])
+    created, rest = batches[0], batches[1:]
+    final = {a: (S.amount_text(f), S.amount_text(l)) for a, (f, l) in ledger.items()}
+    for order in itertools.permutations(rest):
+        events = _user_events(push, before, [created, *order])
+        assert events[0]["e"] == "executionReport" and events[0]["x"] == "NEW", (order, events)
+        positions = [ev for ev in events if ev["e"] == "outboundAccountPosition"]
+        assert positions and {b["a"]: (b["f"], b["l"]) for b in positions[-1]["B"]} == \
+            {a: final[a] for a in (b["a"] for b in positions[-1]["B"])}, (order, events)
+        assert push.held == {}

@@ -3,12 +3,14 @@ more than the cap goes through it (issue 13: memory bounded by configuration).""
 
 from __future__ import annotations
 
+from spot_seda.engine.ledger import BalanceChange
 from spot_seda.history import History
 from spot_seda.model.enums import Topic
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands
 from spot_seda.model.enums import FINAL_STATUSES as FINAL
 from spot_seda.stages import pushuser
+from spot_seda.stages.accepting import balance_entries
 from spot_seda.stages.pushwindows import DAY_MS, MINUTE_MS, Rolling
 from tests.conftest import settings_from
 from tests.sessions import T0, commands
@@ -53,3 +55,16 @@ def test_push_holds_at_most_max_stalled_reports_of_orders_never_created(tmp_path
     for batch in range(20):  # 20 batches of 25 reports of orders nobody created
         stage.apply(Topic.ORDER, [order_report(10_000 + 25 * batch + i, "NEW", 0, 0, T0) for i in range(25)])
         assert len(stage.stalled) <= 10
+
+
+def test_push_holds_the_balance_changes_of_at_most_max_held_orders_never_judged(tmp_path, monkeypatch):
+    """An order's freeze waits in Push for Match's verdict on the order (stages/pushuser.py); freezes
+    of orders that are never created nor judged (a corrupt stream) must not pile up."""
+    monkeypatch.setattr(pushuser, "MAX_HELD", 10)
+    pipeline = InprocPipeline(settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n'))
+    stage = pipeline.stage("push-0")
+    for batch in range(20):  # 20 batches of 25 freezes of orders nobody created
+        freezes = [BalanceChange(1, "USDT", -1, 1, 0, 0, "freeze", 10_000 + 25 * batch + i) for i in range(25)]
+        stage.apply(Topic.BALANCE, balance_entries(freezes, T0))
+        assert 0 < len(stage.held) <= 10
+    assert (stage.balances[1, "USDT"].available, stage.balances[1, "USDT"].frozen) == (-500, 500)
