@@ -31,7 +31,7 @@ def order_ops_schemas() -> dict:
                                                    "discountAsset": string(), "discount": dec()})}),
         "CancelReplace": halves,
         "AmendedOrder": obj({
-            "transactTime": integer(), "executionId": integer("not tracked by the node: -1"),
+            "transactTime": integer(), "executionId": integer("the \"I\" of the amend's executionReport (REPLACED) on the user data stream"),
             "amendedOrder": obj({**{k: string() for k in ("symbol", "origClientOrderId", "clientOrderId", "status",
                                                        "timeInForce", "type", "side", "selfTradePreventionMode")},
                                   **{k: dec() for k in ("price", "qty", "executedQty", "preventedQty", "quoteOrderQty",

@@ -185,7 +185,8 @@ async def amend_keep_priority(app: web.Application, account_id: int, p: dict, de
     if lst is not None:  # (the amended order as answered; the others as this view has them)
         legs = [final if i == order_id else stage.orders.get(i) for i in lst["orders"]]
         legs = [o for o in legs if o is not None]
-    return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp, legs)
+    return orderops.amend_json(final, stage.rules[cmd.symbol], orig_client_id, accepted.timestamp, legs,
+                               execution_id=waiter.execution_id)
 
 
 def _amended_with(stage, order) -> list:

@@ -184,11 +184,12 @@ def parse_amend(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
 
 
 def amend_json(order: Order, rules: SymbolRules, orig_client_order_id: str, transact_time: int,
-               list_orders: list[Order] | None = None) -> dict:
-    """The answer of an amend: the order after it (`amendedOrder`, Binance's field names, which
-    differ from the order views': qty, cumulativeQuoteQty, preventedQty), and for an order of a
-    list, the list (`listStatus`, web-socket-api.md) with `list_orders`, its orders as they are now.
-    executionId is not tracked by the node: -1."""
+               list_orders: list[Order] | None = None, *, execution_id: int) -> dict:
+    """The answer of an amend: its `executionId` (the "I" of the amend's executionReport on the user
+    data stream, binance/streams.py EXECUTION_IDS), the order after it (`amendedOrder`, Binance's
+    field names, which differ from the order views': qty, cumulativeQuoteQty, preventedQty), and for
+    an order of a list, the list (`listStatus`, web-socket-api.md) with `list_orders`, its orders as
+    they are now."""
     amended = {
         "symbol": order.symbol, "orderId": order.order_id,
         "orderListId": order.order_list_id,
@@ -204,7 +205,7 @@ def amend_json(order: Order, rules: SymbolRules, orig_client_order_id: str, tran
     if working >= 0:
         amended["workingTime"] = working
     amended["selfTradePreventionMode"] = STP_NAMES[order.stp]
-    answer = {"transactTime": transact_time, "executionId": -1, "amendedOrder": amended}
+    answer = {"transactTime": transact_time, "executionId": execution_id, "amendedOrder": amended}
     if list_orders:
         answer["listStatus"] = {
             "orderListId": order.order_list_id, "contingencyType": contingency_name(order.contingency_type),

@@ -28,6 +28,10 @@ from .views import (ZERO, amount_text, average_price_text, change_percent_text, 
                     price_text)
 
 PARTIAL_LEVELS = (5, 10, 20)
+#: executionReport ids ("I", Binance's execution id) per change-log entry: the entry's sequence x this
+#: + the report's place among the entry's reports (a NEW, one TRADE per fill, a prevention, a
+#: replacement, an end), the same in every replay; an amend's answer names its report's so
+EXECUTION_IDS = 1 << 20
 #: the rolling-window tickers' windows (ms), as Binance names them
 ROLLING_WINDOWS = {"1h": 3_600_000, "4h": 4 * 3_600_000, "1d": 86_400_000}
 #: the one time-zone offset Binance's kline streams take (`@kline_<interval>@+08:00`), in ms

@@ -36,7 +36,7 @@ from operator import itemgetter
 
 import msgspec
 
-from ..binance.streams import KLINE_OFFSETS
+from ..binance.streams import EXECUTION_IDS, KLINE_OFFSETS
 from ..engine.avgprice import AvgPrice
 from ..engine.depthview import DepthView
 from ..engine.kline import INTERVALS, bucket, offset_moves
@@ -80,6 +80,9 @@ class Waiter:
     fills: list[dict] | None = None  # collected trades of the order when the caller wants them
     cancel: bool = False
     amend: bool = False
+    #: an amend's: the "I" of the executionReport Push sends for Match's report of it (REPLACED, or
+    #: EXPIRED for an amend that ended the order), the first of that report's entry
+    execution_id: int = -1
 
 
 @dataclass
@@ -417,7 +420,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         else:
             answered: list[tuple[int, Answer, bool]] = []
             for e in entries:
-                self._order_update(int(e.entity_id), e.field_dict(), e.timestamp, answered)
+                self._order_update(int(e.entity_id), e.field_dict(), e.timestamp, e.sequence, answered)
             for order_id, answer, settles in answered:  # after the whole batch: every fill has been seen
                 waiter = self.waiters.pop(order_id, None)
                 if waiter is None:
@@ -430,9 +433,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                 else:
                     waiter.callback(answer, waiter.fills or [])
 
-    def _order_update(self, order_id: int, f: dict, ts: int, answered: list[tuple[int, Answer, bool]]) -> None:
-        """Apply one of Match's reports (or answers) to the order; `answered` collects (order id,
-        answer, whether it waits for Settlement's release) for the callers waiting on it."""
+    def _order_update(self, order_id: int, f: dict, ts: int, seq: int, answered: list[tuple[int, Answer, bool]]) -> None:
+        """Apply one of Match's reports (or answers), entry sequence `seq`, to the order; `answered`
+        collects (order id, answer, whether it waits for Settlement's release) for the callers
+        waiting on it."""
         waiter = self.waiters.get(order_id)
         if f.get("cancel_rejected"):  # (also for an order this view has forgotten: it finished long ago)
             self.pending_cancels.discard(order_id)
@@ -480,6 +484,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             if first or (waiter.cancel and final):  # the state as of this command's answer
                 answered.append((order_id, msgspec.structs.replace(order), final))
             elif waiter.amend and f.get("amended"):
+                # (the report's place among its entry's: the first, pushuser.py _report, as nothing
+                # starts or fills in an amend)
+                waiter.execution_id = seq * EXECUTION_IDS
                 answered.append((order_id, msgspec.structs.replace(order), True))
         self.depth[order.symbol].apply(order_id, order.side == _BUY, order.price, order.book_leaves(), status)
         if final:

@@ -41,9 +41,6 @@ MAX_HELD = 1_000_000
 _CLOCK = EntityType.CLOCK
 
 USER_PREFIX = "user:"
-#: executionReport ids per change-log entry ("I" = the entry's sequence x this + the report's place
-#: among the entry's reports: a NEW, one TRADE per fill, a prevention, a replacement, an end)
-EXECUTION_IDS = 1 << 20
 _NEW, _PENDING_NEW, _FILLED, _PARTIALLY_FILLED = (OrderStatus.NEW, OrderStatus.PENDING_NEW, OrderStatus.FILLED,
                                                   OrderStatus.PARTIALLY_FILLED)
 _REJECTED, _BUY = OrderStatus.REJECTED, Side.BUY
@@ -139,8 +136,9 @@ class UserDataMixin:
             stream = user_stream(order.account)
             wanted = sink.wants(stream)
         # each executionReport of this entry its own "I" (Binance's execution id, unique): the entry's
-        # sequence times EXECUTION_IDS plus its place among them, the same in every replay
-        execution_id = seq * EXECUTION_IDS
+        # sequence times EXECUTION_IDS plus its place among them, the same in every replay (an
+        # amend's report is the first of its entry: Acquiring answers the amend with its id)
+        execution_id = seq * S.EXECUTION_IDS
         first = "frozen" in f  # Match's first report of an order repeats what it was created with
         # it starts working (at once, or a stop order at its trigger), or an OTO's pending order is
         # placed (a stop one files, not working yet: no working_time)

@@ -144,8 +144,8 @@ def test_a_canceled_leg_names_the_cancel_its_answer_named_and_an_amend_its_preve
     leg.cancel_client_order_id = "mine"  # a cancel that named itself
     assert execution_report(BTC, leg, "CANCELED", 1003, 1)["c"] == "mine"
     prevented = order(prevented_qty=300_000, qty=1_000_000)
-    assert amend_json(prevented, BTC, "old", 1003)["amendedOrder"]["preventedQty"] == "0.00300000"
-    assert amend_json(order(), BTC, "old", 1003)["amendedOrder"]["preventedQty"] == "0.00000000"
+    assert amend_json(prevented, BTC, "old", 1003, execution_id=7)["amendedOrder"]["preventedQty"] == "0.00300000"
+    assert amend_json(order(), BTC, "old", 1003, execution_id=7)["amendedOrder"]["preventedQty"] == "0.00000000"
 
 
 def test_an_otoco_lists_status_names_its_contingency_oto():

@@ -284,6 +284,9 @@ def test_amend_keeps_priority_frees_funds_and_reports_replaced(node):
                 assert (D(balances["USDT"][0]), D(balances["USDT"][1])) == (D("800"), D("200"))
                 report = await execution_report(ws, mine["orderId"], "REPLACED")
                 assert (report["c"], report["C"], report["q"], report["X"]) == ("keep2", "keep1", "0.02000000", "NEW")
+                # the answer's executionId is the REPLACED report's "I" (GET /api/v3/order/amendments
+                # names an amend by it)
+                assert doc["executionId"] == report["I"] > 0, (doc, report)
                 status, doc = await first.signed("GET", "/api/v3/order", symbol="ETHUSDT", origClientOrderId="keep2")
                 assert status == 200 and doc["origQty"] == "0.02000000", doc
 

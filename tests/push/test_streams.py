@@ -14,13 +14,14 @@ import pytest
 
 from spot_seda.binance import streams as S
 from spot_seda.engine.kline import INTERVALS, bucket
-from spot_seda.model.commands import NewOco, NewOrder, NewOto, Transfer
+from spot_seda.model.commands import Amend, NewOco, NewOrder, NewOto, Transfer
 from spot_seda.model.enums import Topic
 from spot_seda.model.orders import Order
 from spot_seda.stages.push import SAME_CANDLE
 from spot_seda.listenkeys import ListenKeys, looks_like_key
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import apply_commands
+from spot_seda.stages.acquiring import Waiter
 from tests.conftest import settings_from
 from tests.sessions import STOP_KINDS, session, stop_commands
 
@@ -426,3 +427,32 @@ def test_an_accepted_orders_freeze_is_shown_after_its_new_report_in_whatever_ord
         assert positions and {b["a"]: (b["f"], b["l"]) for b in positions[-1]["B"]} == \
             {a: final[a] for a in (b["a"] for b in positions[-1]["B"])}, (order, events)
         assert push.held == {}
+
+
+def test_an_amends_answer_names_the_execution_id_of_its_report(tmp_path):
+    """The amend's answer (executionId, api/orderops.py) is the "I" of the executionReport Push sends
+    for it: REPLACED for an order reduced (an OCO's leg too, both legs amended), EXPIRED for an amend
+    that leaves nothing open. Acquiring knows it from the sequence of Match's report entry."""
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    push, acquiring = pipeline.stage("push-0"), pipeline.stage("acquiring-0")
+    rec = push.sink = Recorder()
+    oco = NewOco(1, "BTCUSDT", T0 + 1, (_order("SELL", "LIMIT_MAKER", 5_500_000, 10**7),
+                                        _order("SELL", "STOP_LOSS_LIMIT", 4_000_000, 10**7, stop_price=4_100_000)))
+    apply_commands(pipeline, [Transfer(a, asset, amount, T0) for a in (1, 2)
+                              for asset, amount in (("BTC", 10**9), ("USDT", 10**13))] + [
+        _order("BUY", "LIMIT", 4_900_000, 10**7),  # order 1
+        NewOrder(2, "BTCUSDT", "SELL", "LIMIT", "IOC", 4_900_000, 4 * 10**6, 0, "", "NONE", T0 + 1),  # fills 0.04 of it
+        oco], journaled=False)  # orders 3 and 4
+    pipeline.pump()
+    for order_id, qty, execution in ((1, 8 * 10**6, "REPLACED"), (3, 6 * 10**6, "REPLACED"), (1, 3 * 10**6, "EXPIRED")):
+        waiter = Waiter(lambda _o, _f: None)
+        _cmd, outputs = acquiring.amend(Amend(1, "BTCUSDT", order_id, T0 + 2, qty), waiter)
+        pipeline.runners["acquiring-0"].publish(outputs)
+        pipeline.pump()
+        reports = [ev for s, ev in rec.events if s == "user:1" and ev["e"] == "executionReport"
+                   and ev["x"] == execution and ev["i"] == order_id]
+        assert reports and waiter.execution_id == reports[-1]["I"] > 0, (order_id, waiter.execution_id, reports)
+    assert sum(ev.get("x") == "REPLACED" and ev["i"] == 4 for s, ev in rec.events if s == "user:1") == 1  # (the other leg)
+    ids = [ev["I"] for s, ev in rec.events if s.startswith("user:") and ev["e"] == "executionReport"]
+    assert len(set(ids)) == len(ids)
