@@ -231,7 +231,7 @@ async def account_info(app: web.Application, account_id: int, p: Params, deadlin
     await read_fresh(app)
     balances = stage.balances(account_id)
     rules = next(iter(stage.rules.values()))
-    return views.account_json(account_id, balances, rules, now_ms(), omit_zero_balances=omit_zero)
+    return views.account_json(account_id, balances, rules, stage.balance_time(account_id), omit_zero_balances=omit_zero)
 
 
 async def account_commission(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:

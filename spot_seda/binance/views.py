@@ -313,7 +313,8 @@ def balance_json(asset: str, free: int, locked: int) -> dict:
 def account_json(account_id: int, balances: Mapping[str, tuple[int, int]], rules: SymbolRules | None = None,
                  update_time: int = 0, omit_zero_balances: bool = False) -> dict:
     """GET /api/v3/account. Commission figures come from `rules` (one symbol's fees stand for the
-    account's: Binance shows one rate per account); balances sorted by asset."""
+    account's: Binance shows one rate per account); balances sorted by asset; `update_time` the
+    time of the account's last balance change."""
     maker = rules.maker_fee_ppm if rules is not None else 0
     taker = rules.taker_fee_ppm if rules is not None else 0
     rows = [balance_json(asset, free, locked) for asset, (free, locked) in sorted(balances.items())

@@ -40,7 +40,7 @@ from ..binance.streams import EXECUTION_IDS, KLINE_OFFSETS
 from ..engine.avgprice import AvgPrice
 from ..engine.depthview import DepthView
 from ..engine.kline import INTERVALS, bucket, offset_moves
-from ..engine.ledger import Ledger, order_hold
+from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Tick, Transfer
@@ -104,6 +104,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
     def start(self) -> None:
         self.rules = self.ctx.settings.symbol_rules()
         self.ledger = Ledger(fee_account=FEE_ACCOUNT)  # Acquiring's replica: it freezes, Settlement's changes follow
+        #: account -> the time of its last balance change (its own freeze or transfer, or one of
+        #: Settlement's): GET /api/v3/account's updateTime
+        self.balance_times: dict[int, int] = {}
         self.accounts: dict[int, AccountState] = {}
         self.orders: dict[int, Order] = {}  # open orders and the most recently finished ones, by id
         self.finished: deque[int] = deque()  # finished order ids, oldest first (History keeps them all)
@@ -179,6 +182,19 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         """asset -> (available, frozen) in this stage's view."""
         return self.ledger.balances(account_id)
 
+    def balance_time(self, account_id: int) -> int:
+        """The time of the account's last balance change in this stage's view (0: none yet)."""
+        return self.balance_times.get(account_id, 0)
+
+    def balances_changed(self, changes: list[BalanceChange], ts: int) -> list[ChangeLogEntry]:
+        """This stage's own changes (freezes, transfers) as the entries to publish; their accounts
+        last changed at `ts`."""
+        times = self.balance_times
+        for c in changes:
+            if times.get(c.account, 0) < ts:
+                times[c.account] = ts
+        return balance_entries(changes, ts)
+
     def find_order(self, account_id: int, order_id: int | None = None,
                    client_order_id: str | None = None) -> Order | None:
         """An order of this account by id, or an OPEN order by client id (finished ones: see History).
@@ -251,7 +267,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.new_in_flight += 1
         self.since_tick.add(cmd.symbol)
         self.tick_due = True
-        return order, cmd, [(Topic.ORDER, cmd.symbol, [created]), (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
+        return order, cmd, [(Topic.ORDER, cmd.symbol, [created]),
+                            (Topic.BALANCE, str(account_id), self.balances_changed(changes, now))]
 
     def check_filters(self, cmd: NewOrder, now: int, extra: int = 0, extra_stops: int = 0) -> None:
         """The filters that depend on this view (raises CommandError): MAX_NUM_ORDERS and
@@ -331,7 +348,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.next_transfer_id += 1
         now = cmd.timestamp or self.clock()
         cmd = Transfer(cmd.account, cmd.asset, cmd.amount, now, ref)
-        return cmd, [(Topic.BALANCE, str(cmd.account), balance_entries(changes, now))]
+        return cmd, [(Topic.BALANCE, str(cmd.account), self.balances_changed(changes, now))]
 
     def candles_due(self, now: int) -> list[str]:
         """The symbols with an open candle whose interval ended before `now`: their last trade's
@@ -394,6 +411,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         if topic == Topic.BALANCE:
             rows = [_BALANCE_ROW(e.field_dict()) for e in entries]  # (account, asset, deltas, reason, ref)
             self.ledger.apply_rows(rows)
+            times = self.balance_times
+            for row, e in zip(rows, entries):
+                if (row[2] or row[3]) and times.get(row[0], 0) < e.timestamp:  # (a release of nothing: no change)
+                    times[row[0]] = e.timestamp
             if self.settling:
                 for row in rows:
                     if row[4] in ("release", "reduce") and row[5] in self.settling:

@@ -24,7 +24,7 @@ from ..model.enums import (ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF, Ent
                            Topic)
 from ..model.orders import Order
 from ..model.reasons import Reason
-from .accepting import CommandError, balance_entries
+from .accepting import CommandError
 
 
 
@@ -140,7 +140,7 @@ class OrderListsMixin:
         self.new_in_flight += len(legs)
         accepted = type(cmd)(account_id, cmd.symbol, now, tuple(accepted_legs), list_cid, list_id)
         return orders, accepted, [(Topic.ORDER, cmd.symbol, created),
-                                  (Topic.BALANCE, str(account_id), balance_entries(changes, now))]
+                                  (Topic.BALANCE, str(account_id), self.balances_changed(changes, now))]
 
     def list_leg_ended(self, order: Order) -> None:
         """A leg's final report: the list leaves the open lists once both legs have ended."""

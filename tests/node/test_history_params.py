@@ -202,6 +202,36 @@ def test_account_omit_zero_balances(node):
     run(scenario())
 
 
+def test_account_update_time_is_its_last_balance_change(node):
+    """GET /api/v3/account's updateTime is the time of the account's last balance change (Binance:
+    the user data stream's "u", "Time of last account update"), not the time of the request: an
+    order's freeze, a trade against it, its cancel's release. (On ETHUSDT, which the other tests of
+    this module leave alone.)"""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, ETH="1")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+
+            async def update_time() -> int:
+                status, doc = await maker.signed("GET", "/api/v3/account")
+                assert status == 200, doc
+                return doc["updateTime"]
+            status, placed = await maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC",
+                                               quantity="0.2", price="2000", newOrderRespType="RESULT")
+            assert status == 200, placed
+            assert await update_time() == placed["transactTime"]
+            await asyncio.sleep(0.05)
+            assert await update_time() == placed["transactTime"]  # nothing changed since
+            status, bought = await taker.order(symbol="ETHUSDT", side="BUY", type="MARKET", quantity="0.1")
+            assert status == 200 and bought["status"] == "FILLED", bought
+            assert await update_time() == bought["transactTime"] > placed["transactTime"]
+            await asyncio.sleep(0.01)
+            status, canceled = await maker.signed("DELETE", "/api/v3/order", symbol="ETHUSDT", orderId=placed["orderId"])
+            assert status == 200, canceled
+            assert await update_time() == canceled["transactTime"] > bought["transactTime"]
+    run(scenario())
+
+
 def test_python_binance_pages_trades_and_reads_an_orders_trades_right_after_it_fills(node):
     """As a bot writes it with python-binance: a MARKET order's own trades read at once
     (get_my_trades(orderId)); aggregate trades paged by fromId and by time windows, historical trades

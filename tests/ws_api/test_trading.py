@@ -102,6 +102,8 @@ def test_place_query_cancel_with_user_data_on_one_connection(node):
             account = await api.signed("account.status", alice.api_key, alice.secret, omitZeroBalances=True)
             balances = {b["asset"]: (b["free"], b["locked"]) for b in account["result"]["balances"]}
             assert balances == await alice.balances() and balances["BTC"] == ("0.99500000", "0.00000000"), balances
+            # the time of the last balance change: the cancels' release
+            assert account["result"]["updateTime"] == max(o["transactTime"] for o in all_cancelled["result"]), account
             usage = await api.signed("account.rateLimits.orders", alice.api_key, alice.secret)
             # three orders placed; the first one's fill took it off again (the day's count: a 10 s
             # window may have rolled over)
