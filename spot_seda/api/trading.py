@@ -218,7 +218,8 @@ async def my_trades(app: web.Application, account_id: int, p: Params, deadline: 
     await read_fresh(app)
     rows = app[HISTORY].my_trades(account_id, symbol, from_id=from_id, start_time=start, end_time=end,
                                   limit=limit, order_id=order_id)
-    out = views.my_trades_json(rows, account_id, stage.rules[symbol])
+    list_ids = app[HISTORY].order_list_ids(t[side] for t in rows for side in ("buyer_order_id", "seller_order_id"))
+    out = views.my_trades_json(rows, account_id, stage.rules[symbol], list_ids)
     if order_id is not None:  # a self-trade: only the side of that order
         out = [t for t in out if t["orderId"] == order_id]
     return out

@@ -271,15 +271,18 @@ def fee_of(rules: SymbolRules, trade: Mapping, account: int, is_buyer: bool | No
     return trade["quote_qty"] * rate // FEE_SCALE, rules.quote
 
 
-def my_trade_json(trade: Mapping, account: int, rules: SymbolRules, is_buyer: bool | None = None) -> dict:
-    """GET /api/v3/myTrades, one side of one trade (the buyer's side of a self-trade unless told)."""
+def my_trade_json(trade: Mapping, account: int, rules: SymbolRules, is_buyer: bool | None = None,
+                  list_ids: Mapping[int, int] | None = None) -> dict:
+    """GET /api/v3/myTrades, one side of one trade (the buyer's side of a self-trade unless told);
+    `list_ids`: order id -> order list id, for the orders that belong to a list (-1 otherwise)."""
     buyer = _is_buyer(trade, account, is_buyer)
     commission, asset = fee_of(rules, trade, account, buyer)
+    order_id = trade["buyer_order_id"] if buyer else trade["seller_order_id"]
     return {
         "symbol": trade["symbol"],
         "id": trade["trade_id"],
-        "orderId": trade["buyer_order_id"] if buyer else trade["seller_order_id"],
-        "orderListId": -1,
+        "orderId": order_id,
+        "orderListId": (list_ids or {}).get(order_id, -1),
         "price": price_text(rules, trade["price"]),
         "qty": amount_text(trade["qty"]),
         "quoteQty": amount_text(trade["quote_qty"]),
@@ -292,14 +295,15 @@ def my_trade_json(trade: Mapping, account: int, rules: SymbolRules, is_buyer: bo
     }
 
 
-def my_trades_json(trades: Iterable[Mapping], account: int, rules: SymbolRules) -> list[dict]:
+def my_trades_json(trades: Iterable[Mapping], account: int, rules: SymbolRules,
+                   list_ids: Mapping[int, int] | None = None) -> list[dict]:
     """myTrades rows: a self-trade (the account on both sides) gives two rows, as on Binance."""
     out = []
     for trade in trades:
         if trade["buyer_account"] == account:
-            out.append(my_trade_json(trade, account, rules, True))
+            out.append(my_trade_json(trade, account, rules, True, list_ids))
         if trade["seller_account"] == account:
-            out.append(my_trade_json(trade, account, rules, False))
+            out.append(my_trade_json(trade, account, rules, False, list_ids))
     return out
 
 

@@ -4,7 +4,7 @@ field's default), the other rows as dicts of their columns."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from operator import itemgetter
 import heapq
@@ -125,6 +125,16 @@ class HistoryQueries(Store):
                 seen.add(row["trade_id"])
                 merged.append(row)
         return merged[:limit] if ascending else merged[-limit:]
+
+    def order_list_ids(self, order_ids: Iterable[int]) -> dict[int, int]:
+        """Order id -> its order list's id, for those of `order_ids` that belong to a list (myTrades
+        shows a trade's order's orderListId; the trade rows do not carry it)."""
+        ids, out = sorted(set(order_ids)), {}
+        for i in range(0, len(ids), 500):  # (older SQLite allows 999 parameters a statement)
+            chunk = ids[i:i + 500]
+            out.update(self._db.execute(f"SELECT order_id, order_list_id FROM orders WHERE order_id IN "
+                                        f"({', '.join('?' * len(chunk))}) AND order_list_id IS NOT NULL", chunk))
+        return out
 
     def trades(self, symbol: str, limit: int = 500) -> list[dict]:
         """The most recent public trades of a symbol, ascending by trade id."""

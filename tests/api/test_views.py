@@ -244,6 +244,9 @@ def test_my_trades():
     assert (theirs["orderId"], theirs["isBuyer"], theirs["isMaker"], theirs["commissionAsset"]) == (5, False, True, "USDT")
     rows = V.my_trades_json([t, trade(trade_id=12, seller_account=1, seller_order_id=8)], 1, BTC)
     assert [(r["id"], r["isBuyer"], r["orderId"]) for r in rows] == [(11, True, 7), (12, True, 7), (12, False, 8)]
+    # a self-trade's two sides: each its own order's list (the history's order_list_ids)
+    rows = V.my_trades_json([trade(trade_id=12, seller_account=1, seller_order_id=8)], 1, BTC, {8: 3})
+    assert [(r["orderId"], r["orderListId"]) for r in rows] == [(7, -1), (8, 3)]
 
 
 def test_public_trades_and_agg_trades():

@@ -187,6 +187,31 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
     run(scenario())
 
 
+def test_my_trades_show_the_order_list_of_a_lists_order(node):
+    """myTrades' orderListId is the order's list (rest-api.md, the order answers' "Unless it's part
+    of an order list, value will be -1"): a fill of an OCO leg shows its list, the plain order on
+    the other side of the trade -1."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, oco = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(quantity="0.1"))
+            assert status == 200, oco
+            limit_id = next(r["orderId"] for r in oco["orderReports"] if r["type"] == "LIMIT_MAKER")
+            buyer = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
+                                               quantity="0.1", price="21000")
+            assert status == 200 and bought["status"] == "FILLED", bought
+            for query in ({}, {"orderId": limit_id}):
+                status, trades = await client.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, **query)
+                assert status == 200 and [(t["orderId"], t["orderListId"]) for t in trades] == \
+                    [(limit_id, oco["orderListId"])], trades
+            status, trades = await buyer.signed("GET", "/api/v3/myTrades", symbol=SYMBOL)
+            assert status == 200 and [(t["orderId"], t["orderListId"]) for t in trades] == \
+                [(bought["orderId"], -1)], trades
+    run(scenario())
+
+
 def test_refusals_change_nothing(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:

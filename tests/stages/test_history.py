@@ -372,6 +372,16 @@ def test_my_trades_sees_both_sides_and_only_its_own(history):
     assert history.my_trades(4, "BTCUSDT") == [] and ids(history.my_trades(1, "ETHUSDT")) == [1]
 
 
+def test_order_list_ids_name_the_lists_of_the_orders_in_one(history):
+    """myTrades' orderListId: the list of each order that has one, in batches past SQLite's 999
+    parameters a statement."""
+    history.apply([order_new(1), order_new(2, order_list_id=7, list_client_order_id="l7", contingency_type="OCO"),
+                   order_new(1500, order_list_id=8, list_client_order_id="l8", contingency_type="OTO")])
+    assert history.order_list_ids([1, 2, 2, 99]) == {2: 7}
+    assert history.order_list_ids(range(1, 2000)) == {2: 7, 1500: 8}
+    assert history.order_list_ids([]) == {}
+
+
 def test_public_trades_recent_from_an_id_and_since_a_time(history):
     history.apply([trade(i, ts=T0 + i) for i in range(1, 1101)] + [trade(1, symbol="ETHUSDT")])
     ids = lambda rows: [r["trade_id"] for r in rows]

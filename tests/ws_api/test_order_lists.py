@@ -90,6 +90,27 @@ def test_place_query_and_cancel_order_lists_over_the_websocket_api(node):
     run(scenario())
 
 
+def test_my_trades_show_the_order_list_over_the_websocket_api(node):
+    """`myTrades` runs REST's operation: a fill of an OCO leg shows the leg's orderListId."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            api = await connect(session, node)
+            doc = await api.signed("orderList.place.oco", client.api_key, client.secret, **sell_oco(quantity="0.1"))
+            assert doc["status"] == 200, doc
+            oco = doc["result"]
+            limit_id = next(r["orderId"] for r in oco["orderReports"] if r["type"] == "LIMIT_MAKER")
+            buyer = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100000")
+            status, bought = await buyer.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
+                                               quantity="0.1", price="21000")
+            assert status == 200 and bought["status"] == "FILLED", bought
+            doc = await api.signed("myTrades", client.api_key, client.secret, symbol=SYMBOL)
+            assert doc["status"] == 200 and [(t["orderId"], t["orderListId"]) for t in doc["result"]] == \
+                [(limit_id, oco["orderListId"])], doc
+    run(scenario())
+
+
 def test_refused_order_list_requests_change_nothing(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
