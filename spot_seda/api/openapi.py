@@ -276,13 +276,16 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                             new_order, body=True,
                             description="SIGNED. A parameter not listed here is refused with -1104 (never dropped)."),
             "get": signed_doc("Query order", json_answer(ref("Order")), order_ref),
-            "delete": signed_doc("Cancel order", json_answer(ref("Cancel")), order_ref + [
+            "delete": signed_doc("Cancel order", json_answer({"oneOf": [ref("Cancel"), ref("OrderListPlaced")]}),
+                                 order_ref + [
                 param("newClientOrderId", string(pattern="^[a-zA-Z0-9-_]{1,36}$"), False,
                    "The cancel's own client id: the answer's clientOrderId and the executionReport's c "
                    "(default cancel-<orderId>); origClientOrderId and C are the order's."),
                 param("cancelRestrictions", string(enum=["ONLY_NEW", "ONLY_PARTIALLY_FILLED"]), False,
                    "Cancel only if the order is NEW (nothing filled) / PARTIALLY_FILLED; otherwise -2011 "
-                   "\"Order was not canceled due to cancel restrictions.\"")], body=True),
+                   "\"Order was not canceled due to cancel restrictions.\"")], body=True,
+                description="SIGNED. An order of an order list cancels the whole list, answered as DELETE "
+                            "/api/v3/orderList answers (the list and each order's cancel report)."),
         },
         "/api/v3/openOrders": {
             "get": signed_doc("Open orders", json_answer(array(ref("Order"))), [SYMBOL_OPT]),

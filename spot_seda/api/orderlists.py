@@ -21,10 +21,9 @@ from ..binance import errors, orderlists, params, queryparams
 from ..binance.errors import ApiError
 from ..model.commands import Cancel, NewOco, NewOto, NewOtoco
 from ..model.enums import OrderStatus
-from ..model.orders import default_cancel_id
 from ..model.reasons import Reason
 from ..stages.accepting import CommandError
-from ..stages.acquiring import Waiter, cancel_client_id
+from ..stages.acquiring import Waiter
 from . import trading
 from .plumbing import HISTORY, INTAKE, STAGE, commit, read_fresh
 
@@ -122,35 +121,17 @@ async def cancel_order_list(app: web.Application, account_id: int, p: Params, de
     lst = _open_list(app, account_id, list_id, cid)
     if lst is None or lst["symbol"] != symbol:
         raise ApiError(-2011, "Order list does not exist.")
-    loop = asyncio.get_running_loop()
     open_now = stage.account(account_id).open_orders
     ids = lst["orders"]
     first = next((i for i in ids if i in open_now), ids[0])  # (an OTO whose working order filled: a pending one)
-    others = [i for i in ids if i != first and i in open_now]
-    waiters = [_waiter(loop, False) for _ in ids]
-    await app[INTAKE].admit(deadline)
     try:  # canceling one order of a list cancels the other (engine/oco.py, oto.py): one command
-        accepted, outputs = stage.cancel(Cancel(account_id, symbol, first, 0, cancel_id), waiters[0][0])
+        accepted, answers = await trading.cancel_with_list(app, Cancel(account_id, symbol, first, 0, cancel_id), lst,
+                                                           deadline)
     except CommandError:
         raise ApiError(-2011, "Order list does not exist.") from None
-    for other, (waiter, _f) in zip(others, waiters[1:]):
-        waiter.cancel = True
-        stage.waiters[other] = waiter
-    try:
-        await commit(app, accepted, outputs, deadline)
-    except ApiError:
-        for i in [first, *others]:
-            trading.forget_waiter(app, i)
-        raise
-    futures = [(first, waiters[0][1])] + [(i, w[1]) for i, w in zip(others, waiters[1:])]
-    finals = [o for o, _ in await _wait_all(app, futures, deadline)]
-    if not all(trading.canceled(f) for f in finals):
+    if not all(trading.canceled(a) for a in answers.values()):
         raise ApiError(-2011, "Order list does not exist.")  # (it ended before the cancel came)
-    order_of = {f.order_id: f for f in finals}
-    finals = [order_of.get(i) or stage.orders.get(i) or app[HISTORY].order(i) for i in ids]
-    return orderlists.canceled_json(finals, stage.rules[symbol],
-                                    [cancel_client_id(accepted) if o.order_id == first else default_cancel_id(o.order_id)
-                                     for o in finals], accepted.timestamp)
+    return trading.list_canceled_json(app, lst, accepted, answers)
 
 
 async def query_order_list(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:

@@ -88,7 +88,10 @@ async def cancel_order(app: web.Application, account_id: int, p: Params, deadlin
     """DELETE /api/v3/order, `order.cancel`: newClientOrderId names the cancel itself (default
     cancel-<orderId>: the answer's clientOrderId and its executionReport's "c"); cancelRestrictions
     ONLY_NEW / ONLY_PARTIALLY_FILLED is checked by Match, where the order's state is exact (-2011
-    "Order was not canceled due to cancel restrictions." when not met)."""
+    "Order was not canceled due to cancel restrictions." when not met). An order of an order list
+    cancels the list and is answered as DELETE /api/v3/orderList answers (web-socket-api.md,
+    order.cancel: "If you cancel an order that is a part of an order list, the entire order list is
+    canceled", and its "When an order list is canceled" answer)."""
     stage = app[STAGE]
     symbol, order_id, client_id = orderparams.parse_order_ref(p, stage.rules)
     cancel_id = params.parse_client_order_id(p) or ""
@@ -96,21 +99,63 @@ async def cancel_order(app: web.Application, account_id: int, p: Params, deadlin
     order = stage.find_order(account_id, order_id, client_id)
     if order is None or order.symbol != symbol or not orderparams.order_matches_ref(order, order_id, client_id):
         raise errors.refusal(Reason.UNKNOWN_ORDER)
-    answer = asyncio.get_running_loop().create_future()
-    waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
-    await app[INTAKE].admit(deadline)
-    accepted, outputs = stage.cancel(Cancel(account_id, symbol, order.order_id, 0, cancel_id, restrictions), waiter)
-    try:
-        await commit(app, accepted, outputs, deadline)
-    except errors.ApiError:
-        forget_waiter(app, order.order_id)
-        raise
-    final = await wait_answer(app, answer, order.order_id, deadline)
+    lst = stage.order_lists.get(order.order_list_id) if order.order_list_id >= 0 else None
+    cmd = Cancel(account_id, symbol, order.order_id, 0, cancel_id, restrictions)
+    accepted, finals = await cancel_with_list(app, cmd, lst, deadline)
+    final = finals[order.order_id]
     if final.reason == Reason.CANCEL_RESTRICTIONS:
         raise errors.refusal(Reason.CANCEL_RESTRICTIONS)
     if not canceled(final):
         raise errors.refusal(Reason.UNKNOWN_ORDER)
+    if lst is not None:
+        return list_canceled_json(app, lst, accepted, finals)
     return views.cancel_json(final, stage.rules[symbol], cancel_client_id(accepted), accepted.timestamp)
+
+
+async def cancel_with_list(app: web.Application, cmd: Cancel, lst: dict | None,
+                           deadline: float) -> tuple[Cancel, dict[int, Answer]]:
+    """Send `cmd`, a cancel of an open order, and wait for Match's answers: to it and, when the order
+    is one of the order list `lst`'s, for the list's other open orders, which Match ends with it
+    (engine/oco.py, oto.py). Returns the accepted cancel and the answers by order id (only the
+    cancel's own when it did not cancel its order). Raises CommandError for an order not open,
+    -1007 when the answers do not come by the deadline."""
+    stage = app[STAGE]
+    open_now = stage.account(cmd.account).open_orders
+    others = [i for i in lst["orders"] if i != cmd.order_id and i in open_now] if lst is not None else []
+    loop = asyncio.get_running_loop()
+    futures = {i: loop.create_future() for i in (cmd.order_id, *others)}
+    waiters = {i: Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o)) for i, fut in futures.items()}
+    await app[INTAKE].admit(deadline)
+    accepted, outputs = stage.cancel(cmd, waiters[cmd.order_id])
+    for i in others:  # (Match's reports of the orders it cancels with this one answer these)
+        waiters[i].cancel = True
+        stage.waiters[i] = waiters[i]
+    pending = list(futures)
+    try:
+        await commit(app, accepted, outputs, deadline)
+        answers = {cmd.order_id: await wait_answer(app, futures[cmd.order_id], cmd.order_id, deadline)}
+        pending.remove(cmd.order_id)
+        if canceled(answers[cmd.order_id]):
+            for i in others:
+                answers[i] = await wait_answer(app, futures[i], i, deadline)
+                pending.remove(i)
+    except errors.ApiError:
+        for i in pending:
+            forget_waiter(app, i)
+        raise
+    for i in pending:  # (nothing was canceled: the others are not waited for)
+        forget_waiter(app, i)
+    return accepted, answers
+
+
+def list_canceled_json(app: web.Application, lst: dict, accepted: Cancel, answers: dict[int, Answer]) -> dict:
+    """DELETE /api/v3/orderList's answer to a list canceled by `accepted`: each of its orders as Match
+    answered the cancel, else as this stage's view or the history has it."""
+    stage = app[STAGE]
+    orders = [answers.get(i) or stage.orders.get(i) or app[HISTORY].order(i) for i in lst["orders"]]
+    return orderlists.canceled_json(orders, stage.rules[lst["symbol"]],
+                                    [cancel_client_id(accepted) if o.order_id == accepted.order_id
+                                     else default_cancel_id(o.order_id) for o in orders], accepted.timestamp)
 
 
 async def cancel_open_orders(app: web.Application, account_id: int, p: Params, deadline: float) -> list:

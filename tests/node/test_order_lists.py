@@ -212,6 +212,49 @@ def test_my_trades_show_the_order_list_of_a_lists_order(node):
     run(scenario())
 
 
+def test_canceling_one_order_of_a_list_cancels_the_list_and_answers_as_the_list(node):
+    """DELETE /api/v3/order naming one leg of an OCO cancels the whole list and answers as DELETE
+    /api/v3/orderList does (web-socket-api.md, order.cancel: "If you cancel an order that is a part
+    of an order list, the entire order list is canceled", answered "When an order list is
+    canceled" with the list and each order's cancel report); the named leg's report carries the
+    cancel's newClientOrderId. A cancelRestrictions the leg does not meet cancels nothing."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            status, oco = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(
+                quantity="0.1", listClientOrderId="legList", aboveClientOrderId="legTp", belowClientOrderId="legSl"))
+            assert status == 200, oco
+            ids = {r["clientOrderId"]: r["orderId"] for r in oco["orderReports"]}
+            status, err = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=ids["legSl"],
+                                              cancelRestrictions="ONLY_PARTIALLY_FILLED")
+            assert (status, err) == (400, {"code": -2011, "msg": "Order was not canceled due to cancel restrictions."})
+            status, lists = await client.signed("GET", "/api/v3/openOrderList")
+            assert status == 200 and [x["orderListId"] for x in lists] == [oco["orderListId"]], lists
+
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=ids["legSl"],
+                                              newClientOrderId="legCancel")
+            assert status == 200, doc
+            assert list(doc) == ["orderListId", "contingencyType", "listStatusType", "listOrderStatus",
+                                 "listClientOrderId", "transactionTime", "symbol", "orders", "orderReports"], doc
+            assert (doc["orderListId"], doc["contingencyType"], doc["listStatusType"], doc["listOrderStatus"],
+                    doc["listClientOrderId"], doc["symbol"]) == (oco["orderListId"], "OCO", "ALL_DONE", "ALL_DONE",
+                                                                 "legList", SYMBOL), doc
+            assert doc["orders"] == oco["orders"], doc
+            reports = {r["orderId"]: r for r in doc["orderReports"]}
+            assert [r["orderId"] for r in doc["orderReports"]] == [o["orderId"] for o in oco["orders"]], doc
+            assert {(r["origClientOrderId"], r["clientOrderId"], r["status"], r["orderListId"])
+                    for r in reports.values()} == {("legSl", "legCancel", "CANCELED", oco["orderListId"]),
+                    ("legTp", f"cancel-{ids['legTp']}", "CANCELED", oco["orderListId"])}, doc
+            assert all(r["transactTime"] == doc["transactionTime"] for r in reports.values()), doc
+            await expect_balances(client, BTC=("1", "0"))
+            assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
+            # (the list's answer, as DELETE /api/v3/orderList's: canceling it again is refused as an order)
+            status, err = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=ids["legTp"])
+            assert (status, err) == (400, {"code": -2011, "msg": "Unknown order sent."}), err
+    run(scenario())
+
+
 def test_refusals_change_nothing(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
@@ -406,7 +449,10 @@ def test_an_oto_canceled_before_its_working_order_fills(node):
                 "PENDING_NEW", "0.05000000"), amended
             await expect_balances(client, BTC=("0.05", "0.05"))
             status, canceled = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=pending)
-            assert status == 200 and canceled["status"] == "CANCELED", canceled  # the pending order: the list goes
+            assert status == 200, canceled  # the pending order: the list goes, answered as the list
+            assert (canceled["contingencyType"], canceled["listOrderStatus"]) == ("OTO", "ALL_DONE"), canceled
+            assert [(r["orderId"], r["status"]) for r in canceled["orderReports"]] == [
+                (working, "CANCELED"), (pending, "CANCELED")], canceled
 
             async def gone():
                 status, order = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=working)

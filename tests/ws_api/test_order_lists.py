@@ -111,6 +111,32 @@ def test_my_trades_show_the_order_list_over_the_websocket_api(node):
     run(scenario())
 
 
+def test_order_cancel_of_one_leg_cancels_the_list_over_the_websocket_api(node):
+    """`order.cancel` naming an OCO leg (by its client id) cancels the list and answers with it, as
+    web-socket-api.md's "When an order list is canceled" example shows."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            api = await connect(session, node)
+            doc = await api.signed("orderList.place.oco", client.api_key, client.secret,
+                                   **sell_oco(quantity="0.1", aboveClientOrderId="wsTp", belowClientOrderId="wsSl"))
+            assert doc["status"] == 200, doc
+            oco = doc["result"]
+            doc = await api.signed("order.cancel", client.api_key, client.secret, symbol=SYMBOL,
+                                   origClientOrderId="wsTp", newClientOrderId="wsCancel")
+            assert doc["status"] == 200, doc
+            listed = doc["result"]
+            assert (listed["orderListId"], listed["listStatusType"], listed["listOrderStatus"]) == (
+                oco["orderListId"], "ALL_DONE", "ALL_DONE"), listed
+            assert {(r["origClientOrderId"], r["status"]) for r in listed["orderReports"]} == {
+                ("wsTp", "CANCELED"), ("wsSl", "CANCELED")}, listed
+            assert next(r["clientOrderId"] for r in listed["orderReports"] if r["origClientOrderId"] == "wsTp") \
+                == "wsCancel", listed
+            await expect_balances(client, BTC=("1", "0"))
+    run(scenario())
+
+
 def test_refused_order_list_requests_change_nothing(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
