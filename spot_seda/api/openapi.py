@@ -280,7 +280,8 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                                  order_ref + [
                 param("newClientOrderId", string(pattern="^[a-zA-Z0-9-_]{1,36}$"), False,
                    "The cancel's own client id: the answer's clientOrderId and the executionReport's c "
-                   "(default cancel-<orderId>); origClientOrderId and C are the order's."),
+                   "(default cancel-<orderId>); origClientOrderId and C are the order's. It replaces the canceled "
+                   "order's clientOrderId."),
                 param("cancelRestrictions", string(enum=["ONLY_NEW", "ONLY_PARTIALLY_FILLED"]), False,
                    "Cancel only if the order is NEW (nothing filled) / PARTIALLY_FILLED; otherwise -2011 "
                    "\"Order was not canceled due to cancel restrictions.\"")], body=True,

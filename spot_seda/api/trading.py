@@ -86,7 +86,8 @@ async def query_order(app: web.Application, account_id: int, p: Params, deadline
 
 async def cancel_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
     """DELETE /api/v3/order, `order.cancel`: newClientOrderId names the cancel itself (default
-    cancel-<orderId>: the answer's clientOrderId and its executionReport's "c"); cancelRestrictions
+    cancel-<orderId>: the answer's clientOrderId and its executionReport's "c") and then replaces
+    the canceled order's clientOrderId (web-socket-api.md; stages/acquiring.py); cancelRestrictions
     ONLY_NEW / ONLY_PARTIALLY_FILLED is checked by Match, where the order's state is exact (-2011
     "Order was not canceled due to cancel restrictions." when not met). An order of an order list
     cancels the list and is answered as DELETE /api/v3/orderList answers (web-socket-api.md,
@@ -119,6 +120,13 @@ async def cancel_with_list(app: web.Application, cmd: Cancel, lst: dict | None,
     (engine/oco.py, oto.py). Returns the accepted cancel and the answers by order id (only the
     cancel's own when it did not cancel its order). Raises CommandError for an order not open,
     -1007 when the answers do not come by the deadline."""
+    accepted, futures = await _send_cancel(app, cmd, lst, deadline)
+    return accepted, await _cancel_answers(app, cmd.order_id, futures, deadline)
+
+
+async def _send_cancel(app: web.Application, cmd: Cancel, lst: dict | None,
+                       deadline: float) -> tuple[Cancel, dict[int, asyncio.Future]]:
+    """cancel_with_list's first half: the cancel accepted and committed, a future for each answer."""
     stage = app[STAGE]
     open_now = stage.account(cmd.account).open_orders
     others = [i for i in lst["orders"] if i != cmd.order_id and i in open_now] if lst is not None else []
@@ -130,22 +138,30 @@ async def cancel_with_list(app: web.Application, cmd: Cancel, lst: dict | None,
     for i in others:  # (Match's reports of the orders it cancels with this one answer these)
         waiters[i].cancel = True
         stage.waiters[i] = waiters[i]
-    pending = list(futures)
     try:
         await commit(app, accepted, outputs, deadline)
-        answers = {cmd.order_id: await wait_answer(app, futures[cmd.order_id], cmd.order_id, deadline)}
-        pending.remove(cmd.order_id)
-        if canceled(answers[cmd.order_id]):
-            for i in others:
-                answers[i] = await wait_answer(app, futures[i], i, deadline)
-                pending.remove(i)
     except errors.ApiError:
-        for i in pending:
+        for i in futures:
             forget_waiter(app, i)
         raise
-    for i in pending:  # (nothing was canceled: the others are not waited for)
-        forget_waiter(app, i)
-    return accepted, answers
+    return accepted, futures
+
+
+async def _cancel_answers(app: web.Application, order_id: int, futures: dict[int, asyncio.Future],
+                          deadline: float) -> dict[int, Answer]:
+    """cancel_with_list's second half: the answer for `order_id`, then, if it was canceled, the others'."""
+    pending = list(futures)
+    try:
+        answers = {order_id: await wait_answer(app, futures[order_id], order_id, deadline)}
+        pending.remove(order_id)
+        if canceled(answers[order_id]):
+            for i in list(pending):
+                answers[i] = await wait_answer(app, futures[i], i, deadline)
+                pending.remove(i)
+    finally:
+        for i in pending:  # (past the deadline, or nothing was canceled: the others are not waited for)
+            forget_waiter(app, i)
+    return answers
 
 
 def list_canceled_json(app: web.Application, lst: dict, accepted: Cancel, answers: dict[int, Answer]) -> dict:
@@ -169,44 +185,40 @@ async def cancel_open_orders(app: web.Application, account_id: int, p: Params, d
                     key=lambda o: o.order_id)
     if not orders:
         raise errors.refusal(Reason.UNKNOWN_ORDER)
-    lists: dict[int, list[Order]] = {}  # order list id -> its open orders
-    for order in orders:
-        if order.order_list_id >= 0:
-            lists.setdefault(order.order_list_id, []).append(order)
-    loop = asyncio.get_running_loop()
-    futures = []
-    try:
+    sent: list[tuple[Cancel, dict | None, dict[int, asyncio.Future]]] = []
+    lists: set[int] = set()
+    try:  # every cancel sent, then every answer awaited
         for order in orders:
-            if order.order_list_id >= 0 and lists[order.order_list_id][0] is not order:
-                continue  # (its list's first order's cancel takes it)
-            fut = loop.create_future()
-            waiter = Waiter(lambda o, _f, fut=fut: fut.done() or fut.set_result(o))
-            await app[INTAKE].admit(deadline)
+            lst = None
+            if order.order_list_id >= 0:
+                if order.order_list_id in lists:
+                    continue  # (its list's first order's cancel takes it)
+                lists.add(order.order_list_id)
+                lst = stage.order_lists.get(order.order_list_id)
             try:
-                accepted, outputs = stage.cancel(Cancel(account_id, symbol, order.order_id, 0), waiter)
+                accepted, futures = await _send_cancel(app, Cancel(account_id, symbol, order.order_id, 0), lst, deadline)
             except CommandError:
                 continue
-            futures.append((order.order_id, fut, accepted))
-            await commit(app, accepted, outputs, deadline)
-        results = [(await wait_answer(app, fut, oid, deadline), accepted) for oid, fut, accepted in futures]
+            sent.append((accepted, lst, futures))
+        results = [(accepted, lst, await _cancel_answers(app, accepted.order_id, futures, deadline))
+                   for accepted, lst, futures in sent]
     except errors.ApiError:
-        for oid, _fut, _accepted in futures:
-            forget_waiter(app, oid)
-        if futures:  # some cancels were accepted: their outcome is unknown to this client
+        for _accepted, _lst, futures in sent:
+            for order_id in futures:
+                forget_waiter(app, order_id)
+        if sent:  # some cancels were accepted: their outcome is unknown to this client
             raise errors.timeout() from None
         raise
     rules = stage.rules[symbol]
     out: list = []
-    for o, accepted in results:
-        if not canceled(o):
+    for accepted, lst, answers in results:
+        answer = answers[accepted.order_id]
+        if not canceled(answer):
             continue
-        if o.order_list_id < 0:
-            out.append(views.cancel_json(o, rules, cancel_client_id(accepted), accepted.timestamp))
-            continue
-        legs = [o if leg.order_id == o.order_id else leg for leg in lists[o.order_list_id]]  # (updated in place)
-        out.append(orderlists.canceled_json(legs, rules, [cancel_client_id(accepted) if leg is o else
-                                                          default_cancel_id(leg.order_id) for leg in legs],
-                                                  accepted.timestamp))
+        if lst is None:
+            out.append(views.cancel_json(answer, rules, cancel_client_id(accepted), accepted.timestamp))
+        else:
+            out.append(list_canceled_json(app, lst, accepted, answers))
     return out
 
 

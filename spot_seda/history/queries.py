@@ -48,8 +48,8 @@ class HistoryQueries(Store):
 
     def order_by_client_id(self, account: int, client_order_id: str, symbol: str | None = None) -> Order | None:
         """The newest order of `account` (of `symbol`, if given) with that client order id (ids may be
-        reused once closed; a stub has no client id)."""
-        where, args = "account = ? AND client_order_id = ?", [account, client_order_id]
+        reused once closed; a canceled order has its cancel's: RENAME_ORDER, a stub's too)."""
+        where, args = f"account = ? AND client_order_id = ? AND {CREATED}", [account, client_order_id]
         if symbol is not None:
             where += " AND symbol = ?"
             args.append(symbol)

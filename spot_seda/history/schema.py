@@ -8,7 +8,7 @@ rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also
   before stop orders existed), prevented_qty (DECREMENT self-trade prevention; likewise added),
   trailing_delta and trailing_time (trailing stops; likewise));
   index (account, symbol, order_id) and (account, client_order_id). An amend's entry sets qty and
-  client_order_id (quantities only go down).
+  client_order_id (quantities only go down); a CANCELED report sets client_order_id to the cancel's.
 - trades(symbol, trade_id) PK, the SpotTrade fields and time; indexes per (symbol, buyer_account) and
   (symbol, seller_account).
 - klines(symbol, interval, open_time) PK, the SpotKLine fields.
@@ -116,7 +116,9 @@ ORDER_COLUMNS = (
 )
 TRADE_COLUMNS = (*TRADE_CREATED, "time")
 BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
-_CREATED_SET = ", ".join(f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "status")
+# (a stub's client id is NULL unless a cancel that came first renamed the order: RENAME_ORDER)
+_CREATED_SET = ", ".join(f"{c} = coalesce(orders.{c}, excluded.{c})" if c == "client_order_id" else
+                         f"{c} = excluded.{c}" for c in ORDER_CREATED if c != "status")
 
 # Created: a new row; or it completes a stub an update made when it arrived first (Acquiring and
 # Match write OrderChangeLog as two producers, so their order is not guaranteed); else nothing.
@@ -163,6 +165,9 @@ WHERE order_id = ? AND (symbol IS NULL OR account IS NULL)
 # an amend (engine/amend.py): the order's new quantity and client id; quantities only go down, so a
 # replayed older amend never undoes a later one
 AMEND_ORDER = "UPDATE orders SET qty = ?, client_order_id = ? WHERE order_id = ? AND qty > ?"
+# a canceled order takes its cancel's client id (web-socket-api.md, order.cancel: newClientOrderId "will
+# replace clientOrderId of the canceled order"); a stub too, which its Created then does not undo
+RENAME_ORDER = "UPDATE orders SET client_order_id = ? WHERE order_id = ?"
 # a trailing stop started tracking prices: once (a replayed entry changes nothing)
 TRAIL_ORDER = "UPDATE orders SET trailing_time = ? WHERE order_id = ? AND trailing_time IS NULL"
 INSERT_TRADE = f"""

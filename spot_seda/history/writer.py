@@ -11,9 +11,11 @@ from ..bus.base import partition_for
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS, ORDER_CREATED
 from ..model.enums import FINAL_STATUSES, EntityType, Topic
+from ..model.orders import default_cancel_id
 from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
                      INSERT_ORDER, INSERT_ORDER_STATE, INSERT_TRADE, kline_fields, latest_klines, order_created,
-                     ReplayEnd, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER, UPSERT_KLINE, UPSERT_PROGRESS)
+                     RENAME_ORDER, ReplayEnd, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER, UPSERT_KLINE,
+                     UPSERT_PROGRESS)
 
 
 #: positions in an INSERT_ORDER row (apply): the Created fields (status last), then these
@@ -72,6 +74,7 @@ class HistoryWriter(Store):
         orders_new: list[tuple] = []
         orders_upd: list[tuple] = []
         orders_amend: list[tuple] = []
+        orders_rename: list[tuple] = []
         orders_trail: list[tuple] = []
         trades: list[tuple] = []
         klines: list[tuple] = []
@@ -114,6 +117,10 @@ class HistoryWriter(Store):
                     if kind is not Created and "status" in f:
                         if "qty" in f:
                             orders_amend.append((f["qty"], f["client_order_id"], int(entry.entity_id), f["qty"]))
+                        if f["status"] == "CANCELED":  # (the cancel's client id: RENAME_ORDER)
+                            order_id = int(entry.entity_id)
+                            orders_rename.append((f.get("cancel_client_order_id") or default_cancel_id(order_id),
+                                                  order_id))
                         orders_upd.append((
                             int(entry.entity_id), f.get("symbol"), f.get("account"), f["status"], f["executed_qty"],
                             f["cum_quote_qty"], entry.timestamp, f.get("working_time"), f.get("reason"),
@@ -132,7 +139,8 @@ class HistoryWriter(Store):
             orders_keys = [(row[1], row[2], row[0]) for row in orders_upd]
             for sql, rows in ((INSERT_ORDER_STATE, orders_whole), (INSERT_ORDER, orders_new), (UPDATE_ORDER, orders_upd),
                               (FILL_ORDER_KEYS, orders_keys),
-                              (AMEND_ORDER, orders_amend), (TRAIL_ORDER, orders_trail), (INSERT_TRADE, trades),
+                              (AMEND_ORDER, orders_amend), (RENAME_ORDER, orders_rename), (TRAIL_ORDER, orders_trail),
+                              (INSERT_TRADE, trades),
                               (UPSERT_KLINE, klines), (INSERT_BALANCE, balances)):
                 if rows:
                     db.executemany(sql, rows)

@@ -64,7 +64,7 @@ _MARKET_AVG_MS = AVG_PRICE_MINS * 60_000
 FEE_ACCOUNT = 0
 
 _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
-_NEW, _BUY, _SELL, _MARKET = OrderStatus.NEW, Side.BUY, Side.SELL, OrderType.MARKET
+_NEW, _CANCELED, _BUY, _SELL, _MARKET = OrderStatus.NEW, OrderStatus.CANCELED, Side.BUY, Side.SELL, OrderType.MARKET
 _CLOCK = EntityType.CLOCK
 #: a SpotBalance entry's fields as Ledger.apply_rows takes them (BALANCE_FIELDS is that order)
 _BALANCE_ROW = itemgetter(*BALANCE_FIELDS)
@@ -517,6 +517,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             state.open_orders.pop(order_id, None)
             if state.client_ids.get(order.client_order_id) == order_id:
                 del state.client_ids[order.client_order_id]
+            if status == _CANCELED:  # web-socket-api.md, order.cancel: the cancel's newClientOrderId "will
+                # replace clientOrderId of the canceled order" (a waiter's answer above keeps the old one)
+                order.client_order_id = f.get("cancel_client_order_id") or default_cancel_id(order_id)
             self.finished.append(order_id)
             while len(self.finished) > self.keep_finished:  # memory stays bounded; older ones: History
                 self.orders.pop(self.finished.popleft(), None)

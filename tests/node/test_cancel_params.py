@@ -1,5 +1,6 @@
 """DELETE /api/v3/order as Binance defines it (issue 14): newClientOrderId names the cancel (the
-answer's clientOrderId, the executionReport's "c"; the order's own id in origClientOrderId and "C"),
+answer's clientOrderId, the executionReport's "c"; the order's own id in origClientOrderId and "C")
+and becomes the canceled order's clientOrderId,
 cancelRestrictions refuses a cancel the order's state does not allow (-2011), and the answer carries
 transactTime. A real node over HTTP and its user data stream."""
 
@@ -78,21 +79,52 @@ def test_cancel_names_itself_and_answers_as_binance(node):
     run(scenario())
 
 
+def test_a_canceled_order_takes_the_cancels_client_id(node):
+    """web-socket-api.md, order.cancel: "`newClientOrderId` will replace `clientOrderId` of the
+    canceled order, freeing it up for new orders": the canceled order's later queries (order,
+    allOrders) show the cancel's id (cancel-<orderId> when none was sent, as its answer and
+    executionReport do), it is found by that id and no longer by its old one, which a new order may
+    take."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000")
+            order = await _buy(client, cid="renameMe")
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, origClientOrderId="renameMe",
+                                              newClientOrderId="renamed")
+            assert status == 200 and (doc["origClientOrderId"], doc["clientOrderId"]) == ("renameMe", "renamed"), doc
+            status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"])
+            assert status == 200 and (doc["clientOrderId"], doc["status"]) == ("renamed", "CANCELED"), doc
+            status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, origClientOrderId="renamed")
+            assert status == 200 and doc["orderId"] == order["orderId"], doc
+            status, err = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, origClientOrderId="renameMe")
+            assert (status, err) == (400, {"code": -2013, "msg": "Order does not exist."}), err
+            status, orders = await client.signed("GET", "/api/v3/allOrders", symbol=SYMBOL)
+            assert status == 200 and [(o["orderId"], o["clientOrderId"]) for o in orders] == \
+                [(order["orderId"], "renamed")], orders
+            again = await _buy(client, cid="renameMe")  # the old id is free (it was once the order closed)
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=again["orderId"])
+            assert status == 200 and doc["clientOrderId"] == f"cancel-{again['orderId']}", doc
+            status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=again["orderId"])
+            assert status == 200 and doc["clientOrderId"] == f"cancel-{again['orderId']}", doc
+    run(scenario())
+
+
 def test_a_client_id_names_the_symbols_order_when_another_symbols_open_order_reuses_it(node):
-    """Client ids are unique among open orders: once a BTCUSDT order "reused" is canceled, an ETHUSDT
+    """Client ids are unique among open orders: once a BTCUSDT order "reused" has ended (an IOC
+    with nothing to take: EXPIRED; a canceled one would have taken its cancel's id), an ETHUSDT
     order may take the id; GET /api/v3/order with symbol=BTCUSDT and that id still finds the
     BTCUSDT one (in the history), ETHUSDT's the open one."""
     async def scenario():
         async with aiohttp.ClientSession() as session:
             client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
-            first = await _buy(client, cid="reused")
-            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=first["orderId"])
-            assert status == 200, doc
+            status, first = await client.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="IOC",
+                                               quantity="0.01", price="1000", newClientOrderId="reused")
+            assert status == 200 and first["status"] == "EXPIRED", first
             status, eth = await client.order(symbol="ETHUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
                                              quantity="0.01", price="1000", newClientOrderId="reused")
             assert status == 200, eth
             status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, origClientOrderId="reused")
-            assert status == 200 and (doc["orderId"], doc["status"]) == (first["orderId"], "CANCELED"), doc
+            assert status == 200 and (doc["orderId"], doc["status"]) == (first["orderId"], "EXPIRED"), doc
             status, doc = await client.signed("GET", "/api/v3/order", symbol="ETHUSDT", origClientOrderId="reused")
             assert status == 200 and (doc["orderId"], doc["status"]) == (eth["orderId"], "NEW"), doc
     run(scenario())

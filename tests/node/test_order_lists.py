@@ -696,12 +696,12 @@ def test_canceling_all_open_orders_answers_a_list_as_the_list(node):
             assert status == 200 and len(answers) == 2, answers
             assert (answers[0]["orderId"], answers[0]["status"]) == (plain["orderId"], "CANCELED"), answers
             listed = answers[1]
-            legs = [o["orderId"] for o in oco["orders"]]
             assert (listed["orderListId"], listed["contingencyType"], listed["listStatusType"],
                     listed["listOrderStatus"]) == (oco["orderListId"], "OCO", "ALL_DONE", "ALL_DONE"), listed
-            assert [o["orderId"] for o in listed["orders"]] == legs, listed
-            assert [(r["orderId"], r["status"], r["clientOrderId"]) for r in listed["orderReports"]] == \
-                [(i, "CANCELED", f"cancel-{i}") for i in legs], listed
+            assert listed["orders"] == oco["orders"], listed  # (their client ids as they were)
+            assert [(r["orderId"], r["status"], r["clientOrderId"], r["origClientOrderId"])
+                    for r in listed["orderReports"]] == \
+                [(o["orderId"], "CANCELED", f"cancel-{o['orderId']}", o["clientOrderId"]) for o in oco["orders"]], listed
             assert await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL) == (200, [])
             await expect_balances(client, BTC=("1", "0"))
     run(scenario())

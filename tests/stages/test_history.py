@@ -347,6 +347,21 @@ def test_all_orders_follows_binance(history):
     assert history.all_orders(1, "BNBUSDT") == []
 
 
+def test_a_canceled_order_takes_its_cancels_client_id(history):
+    """web-socket-api.md, order.cancel: newClientOrderId "will replace clientOrderId of the canceled
+    order": a CANCELED report renames the order (cancel-<orderId> when the cancel named none, or
+    for an order a list's cancel took with it), also when it comes before the order's creation."""
+    history.apply([order_new(1, client_order_id="mine"), order_new(2, client_order_id="other"),
+                   order_report(1, "CANCELED", 0, 0, T0 + 1, cancel_client_order_id="myCancel"),
+                   order_report(2, "CANCELED", 0, 0, T0 + 1)])
+    assert (history.order(1).client_order_id, history.order(2).client_order_id) == ("myCancel", "cancel-2")
+    assert history.order_by_client_id(1, "myCancel").order_id == 1 and history.order_by_client_id(1, "mine") is None
+    history.apply([order_report(3, "CANCELED", 0, 0, T0 + 1, cancel_client_order_id="early")])  # a stub first
+    assert history.order_by_client_id(1, "early") is None  # (a stub is never shown)
+    history.apply([order_new(3, client_order_id="late")])
+    assert history.order(3).client_order_id == "early" and history.order_by_client_id(1, "late") is None
+
+
 def test_order_by_client_id_finds_the_newest_use(history):
     history.apply([order_new(1, client_order_id="same"), order_new(2, client_order_id="same")])
     assert history.order_by_client_id(1, "same").order_id == 2
@@ -558,8 +573,11 @@ def _order_entries(rng: random.Random, count: int) -> list[ChangeLogEntry]:
     some after their reports), reports in and out of order, stale, repeated and equal-keyed ones,
     with and without working_time, reason, prevented_qty, symbol and account; amends and trailing
     starts. As the two producers can interleave: a report is never older than its order's creation,
-    an amend (a later command) comes after the creation, a trailing start after a report."""
+    an amend (a later command) comes after the creation, a trailing start after a report, and
+    nothing of Match's comes after a CANCELED report (its last: it renames the order) but its
+    creation, from the other producer."""
     out = []
+    canceled = set()
     rising = rng.random() < 0.5  # (half the sessions: each order's reports go forward, as Match sends them)
     last: dict[int, tuple[int, int]] = {}
     reported = set()  # (a trailing start follows the order's first report in Match's stream)
@@ -571,6 +589,8 @@ def _order_entries(rng: random.Random, count: int) -> list[ChangeLogEntry]:
         if r < 0.2 and oid < 6:  # (order 6's creation never comes: its rows stay stubs)
             out.append(order_new(oid, ts=T0, account=1 + oid % 2))  # (reports are never older than it)
             made.add(oid)
+        elif oid in canceled:
+            continue
         elif r < 0.27 and oid in reported:
             out.append(updated(str(oid), EntityType.ORDER, ts, 0, trailing_time=ts, account=1 + oid % 2,
                                symbol="BTCUSDT"))
@@ -589,9 +609,11 @@ def _order_entries(rng: random.Random, count: int) -> list[ChangeLogEntry]:
             executed = rng.randint(0, 4) * 1000
             if rising:
                 ts, executed = last[oid] = (max(ts, last.get(oid, (T0, 0))[0]), max(executed, last.get(oid, (T0, 0))[1]))
-            out.append(updated(str(oid), EntityType.ORDER, ts, 0, status=rng.choice(
-                ["NEW", "PARTIALLY_FILLED", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED"]),
-                executed_qty=executed, cum_quote_qty=executed * 7, **keys, **extra))
+            status = rng.choice(["NEW", "PARTIALLY_FILLED", "PARTIALLY_FILLED", "FILLED", "CANCELED", "EXPIRED"])
+            if status == "CANCELED":
+                canceled.add(oid)
+            out.append(updated(str(oid), EntityType.ORDER, ts, 0, status=status,
+                               executed_qty=executed, cum_quote_qty=executed * 7, **keys, **extra))
     return out
 
 
