@@ -13,6 +13,7 @@ import asyncio
 from aiohttp import web
 
 from ..binance import marketviews, params, queryparams
+from ..binance.queryparams import symbols_of_status
 from .plumbing import HISTORY, STAGE, now_ms, read_fresh, tick
 from .ratelimit import LIMITER
 
@@ -42,6 +43,7 @@ async def depth(app: web.Application, p: Params) -> dict:
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
     limit = queryparams.parse_depth_limit(p)
+    symbols_of_status(p, [symbol], True)  # (-1220 if not in the symbolStatus asked)
     view = stage.depth[symbol]
     bids, asks = view.top(limit)
     return marketviews.depth_json(stage.rules[symbol], view.update_id, bids, asks)
@@ -103,10 +105,11 @@ async def klines(app: web.Application, p: Params) -> list:
 
 
 def _ticker_symbols(p: dict[str, str], rules) -> tuple[list[str], bool]:
-    """symbol= gives one object; symbols=[...] or nothing gives an array; both: -1128."""
+    """symbol= gives one object; symbols=[...] or nothing gives an array; both: -1128. Only those in
+    the symbolStatus asked (queryparams.symbols_of_status)."""
     if "symbol" in p and "symbols" not in p:
-        return [params.parse_symbol(p, rules)], True
-    return params.parse_symbols_filter(p, rules), False
+        return symbols_of_status(p, [params.parse_symbol(p, rules)], True), True
+    return symbols_of_status(p, params.parse_symbols_filter(p, rules), False), False
 
 
 async def ticker_24hr(app: web.Application, p: Params) -> dict | list:
@@ -142,6 +145,7 @@ async def _window_tickers(app: web.Application, p: Params, open_time: int, now: 
                           close_time: int | None = None) -> dict | list:
     stage = app[STAGE]
     symbols, single = queryparams.parse_symbol_or_symbols(p, stage.rules)
+    symbols = symbols_of_status(p, symbols, single)
     mini = queryparams.parse_ticker_type(p) == "MINI"
     await read_fresh(app)
     out = [marketviews.window_ticker_json(stage.rules[symbol], app[HISTORY].trade_window(symbol, open_time)[0],

@@ -215,6 +215,9 @@ def openapi_document(routes, base_url: str = "/") -> dict:
         param("pegOffsetType", string(), False, "Refused (-2010), as pegPriceType."),
     ]
     history = [SYMBOL, param("startTime", integer()), param("endTime", integer()), limit_param(500, 1000)]
+    symbol_status = param("symbolStatus", string(enum=["TRADING", "HALT", "BREAK"]), False,
+                          "Only symbols in this status (all are TRADING here): one symbol not in it is -1220, of "
+                          "several only those in it (maybe []); another value -1122.")
     ticker_type = param("type", string(enum=["FULL", "MINI"]), False,
                         "MINI: symbol, prices, volumes, times, trade ids and count only. Default FULL.")
     kline_params = [SYMBOL, param("interval", string(enum=INTERVALS), True), param("startTime", integer()),
@@ -236,8 +239,8 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                                                    "false: each permissionSets is empty. Default true."),
                                              param("symbolStatus", string(enum=["TRADING", "HALT", "BREAK"]), False,
                                                    "Only symbols in this status (all are TRADING here); not with "
-                                                   "symbol(s) (-1128).")], tag=public)},
-        "/api/v3/depth": {"get": operation_doc("Order book", json_answer(ref("Depth")), [SYMBOL, limit_param(100, 5000)], tag=market)},
+                                                   "symbol(s) (-1128); another value -1122.")], tag=public)},
+        "/api/v3/depth": {"get": operation_doc("Order book", json_answer(ref("Depth")), [SYMBOL, limit_param(100, 5000), symbol_status], tag=market)},
         "/api/v3/trades": {"get": operation_doc("Recent trades", json_answer(array(ref("Trade"))), [SYMBOL, limit_param(500, 1000)], tag=market)},
         "/api/v3/historicalTrades": {"get": operation_doc(
             "Older trades", json_answer(array(ref("Trade"))),
@@ -258,18 +261,19 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                                       kline_params, tag=market,
             description="The same as klines: the node's candles need no change for charts.")},
         "/api/v3/ticker/24hr": {"get": operation_doc("24hr ticker", json_answer(_one_or_many("Ticker24hr")), [
-            SYMBOL_OPT, SYMBOLS, ticker_type], tag=market)},
+            SYMBOL_OPT, SYMBOLS, ticker_type, symbol_status], tag=market)},
         "/api/v3/ticker": {"get": operation_doc("Rolling window ticker", json_answer(_one_or_many("WindowTicker")), [
             SYMBOL_OPT, SYMBOLS, param("windowSize", string(), False, "1m-59m, 1h-23h or 1d-7d (default 1d); the "
-                                       "window opens on the minute, up to 59,999 ms wider."), ticker_type],
+                                       "window opens on the minute, up to 59,999 ms wider."), ticker_type, symbol_status],
             tag=market, description="symbol or symbols (at most 100) is mandatory.")},
         "/api/v3/ticker/tradingDay": {"get": operation_doc("Trading day ticker", json_answer(_one_or_many("WindowTicker")), [
             SYMBOL_OPT, SYMBOLS, param("timeZone", string(), False, "The day's clock: hours (8, -1) or hours:minutes "
-                                       "(05:45, +08:00) from UTC, -12:00 to +14:00; default 0."), ticker_type],
+                                       "(05:45, +08:00) from UTC, -12:00 to +14:00; default 0."), ticker_type,
+            symbol_status],
             tag=market, description="The trades since the day began on the timeZone's clock; symbol or symbols "
                                     "(at most 100) is mandatory.")},
-        "/api/v3/ticker/price": {"get": operation_doc("Price ticker", json_answer(_one_or_many("TickerPrice")), [SYMBOL_OPT, SYMBOLS], tag=market)},
-        "/api/v3/ticker/bookTicker": {"get": operation_doc("Book ticker", json_answer(_one_or_many("BookTicker")), [SYMBOL_OPT, SYMBOLS], tag=market)},
+        "/api/v3/ticker/price": {"get": operation_doc("Price ticker", json_answer(_one_or_many("TickerPrice")), [SYMBOL_OPT, SYMBOLS, symbol_status], tag=market)},
+        "/api/v3/ticker/bookTicker": {"get": operation_doc("Book ticker", json_answer(_one_or_many("BookTicker")), [SYMBOL_OPT, SYMBOLS, symbol_status], tag=market)},
         "/api/v3/avgPrice": {"get": operation_doc("Average price", json_answer(ref("AvgPrice")), [SYMBOL], tag=market)},
         "/api/v3/order": {
             "post": signed_doc("New order", json_answer({"oneOf": [ref("OrderAck"), ref("OrderResult"), ref("OrderFull")]}),

@@ -231,6 +231,16 @@ def invalid_symbol() -> ApiError:
     return ApiError(-1121, "Invalid symbol.")
 
 
+def invalid_symbol_status() -> ApiError:
+    """-1122 INVALID_SYMBOLSTATUS: a symbolStatus that is not TRADING, HALT or BREAK."""
+    return ApiError(-1122, "Invalid symbolStatus.")
+
+
+def symbol_status_mismatch() -> ApiError:
+    """-1220 SYMBOL_DOES_NOT_MATCH_STATUS: the one symbol asked for is not in the symbolStatus asked."""
+    return ApiError(-1220, "The symbol's status does not match the requested symbolStatus.")
+
+
 def invalid_listen_key() -> ApiError:
     return ApiError(-1125, "This listenKey does not exist.")
 

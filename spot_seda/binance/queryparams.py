@@ -3,7 +3,8 @@ the history queries (aggTrades, myTrades), the tickers' type and exchangeInfo's 
 combinations; the primitives are params.py's.
 
 Every bad input becomes an ApiError with Binance's code and text: -1128 for a combination Binance
-refuses, -1127 for a window wider than the endpoint allows, -1120 for an unknown interval.
+refuses, -1127 for a window wider than the endpoint allows, -1120 for an unknown interval, -1122 for
+an unknown symbolStatus (-1220 for a symbol not in the one asked).
 """
 
 from __future__ import annotations
@@ -137,9 +138,30 @@ SYMBOL_STATUSES = ("TRADING", "HALT", "BREAK")
 _PERMISSION = re.compile(r"SPOT|MARGIN|LEVERAGED|TRD_GRP_\d{3}")
 
 
+def parse_symbol_status(params: Mapping[str, str]) -> bool:
+    """`symbolStatus` (TRADING, HALT or BREAK; -1122 "Invalid symbolStatus." otherwise, errors.md):
+    whether the node's symbols, all TRADING, are in it (true when it is not sent)."""
+    status = text_param(params, "symbolStatus")
+    if not status:
+        return True
+    if status not in SYMBOL_STATUSES:
+        raise errors.invalid_symbol_status()
+    return status == "TRADING"
+
+
+def symbols_of_status(params: Mapping[str, str], symbols: list[str], single: bool) -> list[str]:
+    """depth's and the tickers' `symbolStatus` (CHANGELOG 2025-10-28): the symbols asked for that are
+    in it; the one symbol asked for (`single`) not in it: -1220 (several: those in it, maybe none)."""
+    if parse_symbol_status(params):
+        return symbols
+    if single:
+        raise errors.symbol_status_mismatch()
+    return []
+
+
 def parse_exchange_info_filter(params: Mapping[str, str]) -> tuple[bool, bool]:
-    """exchangeInfo's `permissions` (one name or a JSON array of them), `symbolStatus` (TRADING, HALT
-    or BREAK), neither with `symbol` / `symbols` (-1128), and `showPermissionSets` (default true).
+    """exchangeInfo's `permissions` (one name or a JSON array of them), `symbolStatus`
+    (parse_symbol_status), neither with `symbol` / `symbols` (-1128), and `showPermissionSets` (default true).
     Returns (whether the node's symbols, all SPOT and TRADING, pass the filter, showPermissionSets)."""
     permissions, status = text_param(params, "permissions"), text_param(params, "symbolStatus")
     show = parse_bool(params, "showPermissionSets", default=True)
@@ -156,8 +178,5 @@ def parse_exchange_info_filter(params: Mapping[str, str]) -> tuple[bool, bool]:
         if not names or not all(_PERMISSION.fullmatch(n) for n in names):
             raise errors.illegal_chars("permissions")
         passes = "SPOT" in names
-    if status:
-        if status not in SYMBOL_STATUSES:
-            raise errors.illegal_chars("symbolStatus", ", ".join(SYMBOL_STATUSES))
-        passes = passes and status == "TRADING"
-    return passes, show
+    in_status = parse_symbol_status(params)
+    return passes and in_status, show

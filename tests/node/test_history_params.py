@@ -339,10 +339,63 @@ def test_klines_time_zone_ticker_type_and_exchange_info_filters_are_honoured(nod
             assert info["symbols"][0]["permissionSets"] == [["SPOT"]]
             for bad, code in (({"symbol": SYMBOL, "symbolStatus": "TRADING"}, -1128),
                               ({"symbols": '["BTCUSDT"]', "permissions": "SPOT"}, -1128),
-                              ({"symbolStatus": "OPEN"}, -1100), ({"permissions": "FUTURES"}, -1100),
+                              ({"symbolStatus": "OPEN"}, -1122), ({"permissions": "FUTURES"}, -1100),
                               ({"showPermissionSets": "maybe"}, -1100)):
                 status, err = await taker.public("/api/v3/exchangeInfo", **bad)
                 assert (status, err["code"]) == (400, code), (bad, err)
+    run(scenario())
+
+
+def _untimed(doc):
+    """A ticker answer without its window's times (they move with the request's time)."""
+    if isinstance(doc, list):
+        return [_untimed(d) for d in doc]
+    return {k: v for k, v in doc.items() if k not in ("openTime", "closeTime")}
+
+
+def test_depth_and_tickers_honour_symbol_status(node):
+    """symbolStatus on depth, ticker/24hr, ticker/price, ticker/bookTicker, ticker and
+    ticker/tradingDay (CHANGELOG 2025-10-28; every symbol here is TRADING): TRADING answers as
+    without it; for one symbol another status is -1220 "The symbol's status does not match the
+    requested symbolStatus.", for symbols=[...] or all symbols it leaves them out ([]); a status
+    Binance does not know is -1122 "Invalid symbolStatus." (errors.md). The WebSocket API's methods
+    answer the same."""
+    from tests.ws_api.conftest import WsApi
+
+    mismatch = {"code": -1220, "msg": "The symbol's status does not match the requested symbolStatus."}
+    invalid = {"code": -1122, "msg": "Invalid symbolStatus."}
+    both = '["BTCUSDT","ETHUSDT"]'
+    cases = [("/api/v3/depth", "depth", {"symbol": SYMBOL}, None),
+             ("/api/v3/ticker/24hr", "ticker.24hr", {"symbol": SYMBOL}, {}),
+             ("/api/v3/ticker/price", "ticker.price", {"symbol": SYMBOL}, {}),
+             ("/api/v3/ticker/bookTicker", "ticker.book", {"symbol": SYMBOL}, {}),
+             ("/api/v3/ticker", "ticker", {"symbol": SYMBOL}, {"symbols": both}),
+             ("/api/v3/ticker/tradingDay", "ticker.tradingDay", {"symbol": SYMBOL}, {"symbols": both})]
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN)
+            api = WsApi(await session.ws_connect(node.base.replace("http://", "ws://") + "/ws-api/v3"))
+            for path, method, one, many in cases:
+                for params in ([one] if many is None else [one, many, {"symbols": both}]):
+                    status, plain = await client.public(path, **params)
+                    assert status == 200, (path, params, plain)
+                    status, trading = await client.public(path, symbolStatus="TRADING", **params)
+                    assert (status, _untimed(trading)) == (200, _untimed(plain)), (path, params, trading)
+                    status, halted = await client.public(path, symbolStatus="HALT", **params)
+                    if params is one:
+                        assert (status, halted) == (400, mismatch), (path, halted)
+                    else:
+                        assert (status, halted) == (200, []), (path, params, halted)
+                    doc = await api.call(method, {**params, "symbolStatus": "BREAK"})
+                    if params is one:
+                        assert (doc["status"], doc["error"]) == (400, mismatch), (method, doc)
+                    else:
+                        assert (doc["status"], doc["result"]) == (200, []), (method, doc)
+                status, err = await client.public(path, symbolStatus="OPEN", **one)
+                assert (status, err) == (400, invalid), (path, err)
+                doc = await api.call(method, {**one, "symbolStatus": "trading"})
+                assert (doc["status"], doc["error"]) == (400, invalid), (method, doc)
     run(scenario())
 
 
