@@ -53,8 +53,16 @@ OTO_PARAMS = frozenset({"symbol", "listClientOrderId", "newOrderRespType", "self
                         "timestamp", "signature", *(f"{leg}{name}" for leg in ("working", "pending") for name in _OTO_LEG)})
 
 
+#: LEG_ORDER: an OCO pair's orders are placed (ids given, answers and list views ordered) stop leg
+#: (STOP_LOSS / STOP_LOSS_LIMIT) first, then the other (LIMIT_MAKER / TAKE_PROFIT...), whichever is
+#: above: so every OCO, OTOCO and OPOCO example of rest-api.md and web-socket-api.md lists them
+#: (a SELL's below leg first, a BUY's above leg first; the stop leg with the lower orderId).
+
+
 class Oco(msgspec.Struct, frozen=True, kw_only=True):
-    """A validated OCO: the leg that works first on its own (LIMIT_MAKER / TAKE_PROFIT...), the stop leg."""
+    """A validated list: an OCO's stop leg, then the leg that works on its own (LIMIT_MAKER /
+    TAKE_PROFIT...; LEG_ORDER); an OTO's working and pending orders; an OTOCO's working order and
+    its pair, as an OCO's."""
 
     symbol: str
     legs: tuple[OrderRequest, ...]
@@ -118,8 +126,8 @@ def _oco(params, rules, symbol: str, one: tuple[dict, dict], other: tuple[dict, 
             raise ApiError(-2010, "Unsupported order combination")
         raise errors.invalid_order_type()
     first, stop = (one, other) if types[0] in WORKS_FIRST else (other, one)
-    legs = (_leg(params, *first, rules), _leg(params, *stop, rules))
-    return _order_list(params, symbol, legs, known)
+    first_leg, stop_leg = _leg(params, *first, rules), _leg(params, *stop, rules)
+    return _order_list(params, symbol, (stop_leg, first_leg), known)  # (LEG_ORDER)
 
 
 def _order_list(params, symbol: str, legs: tuple, known: frozenset[str]) -> Oco:
@@ -192,8 +200,8 @@ def parse_otoco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
     if not ((types[0] in WORKS_FIRST and types[1] in STOPS) or (types[1] in WORKS_FIRST and types[0] in STOPS)):
         raise ApiError(-2010, "Unsupported order combination")
     first, stop = (pair["Above"], pair["Below"]) if types[0] in WORKS_FIRST else (pair["Below"], pair["Above"])
-    legs = (working, _leg(shared, *first, rules), _leg(shared, *stop, rules))
-    return _order_list(params, symbol, legs, OTOCO_PARAMS)
+    first_leg, stop_leg = _leg(shared, *first, rules), _leg(shared, *stop, rules)
+    return _order_list(params, symbol, (working, stop_leg, first_leg), OTOCO_PARAMS)  # (LEG_ORDER)
 
 
 def parse_list_ref(params: Mapping[str, str], id_name: str, cid_name: str) -> tuple[int | None, str | None]:

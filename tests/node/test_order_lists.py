@@ -76,7 +76,7 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                 assert status == 200, doc
                 assert (doc["contingencyType"], doc["listStatusType"], doc["listOrderStatus"], doc["listClientOrderId"]) \
                     == ("OCO", "EXEC_STARTED", "EXECUTING", "myList")
-                limit, stop = doc["orderReports"]
+                stop, limit = doc["orderReports"]  # (the stop leg first, as in every docs example)
                 seen: list = []
                 assert (limit["type"], limit["status"], limit["clientOrderId"]) == ("LIMIT_MAKER", "NEW", "tp")
                 assert (stop["type"], stop["status"], stop["clientOrderId"]) == ("STOP_LOSS_LIMIT", "NEW", "sl")
@@ -95,7 +95,7 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                                                                                  "OCO_TRIGGER", ""), report
                 started = await _list_status(ws, seen, doc["orderListId"], "EXEC_STARTED")
                 assert (started["L"], started["C"], [o["c"] for o in started["O"]]) == ("EXECUTING", "myList",
-                                                                                      ["tp", "sl"])
+                                                                                      ["sl", "tp"])
                 await expect_balances(client, BTC=("0.5", "0.3"))  # 0.2 sold, 0.3 still frozen for the limit leg
                 status, lst = await client.signed("GET", "/api/v3/orderList", orderListId=doc["orderListId"])
                 assert (status, lst["listStatusType"]) == (200, "EXEC_STARTED"), lst
@@ -130,15 +130,15 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
             ws = await user_data_stream(session, node, client)
             status, doc = await client.signed("POST", "/api/v3/orderList/oco", **sell_oco(newOrderRespType="ACK"))
             assert status == 200, doc
-            limit_id, stop_id = (o["orderId"] for o in doc["orders"])
-            list_id, stop_cid = doc["orderListId"], doc["orders"][1]["clientOrderId"]
+            stop_id, limit_id = (o["orderId"] for o in doc["orders"])
+            list_id, stop_cid = doc["orderListId"], doc["orders"][0]["clientOrderId"]
             # amending one leg amends both (an OCO's legs have one quantity), and unlocks what they no longer need
             status, amended = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
                                                   orderId=limit_id, newQty="0.3")
             assert status == 200 and amended["amendedOrder"]["qty"] == "0.30000000", amended
             # the leg took a new client id (amend-<id>): the answer shows the list, the stream says UPDATED
-            renamed = [{"symbol": SYMBOL, "orderId": limit_id, "clientOrderId": f"amend-{limit_id}"},
-                       {"symbol": SYMBOL, "orderId": stop_id, "clientOrderId": stop_cid}]
+            renamed = [{"symbol": SYMBOL, "orderId": stop_id, "clientOrderId": stop_cid},
+                       {"symbol": SYMBOL, "orderId": limit_id, "clientOrderId": f"amend-{limit_id}"}]
             assert amended["amendedOrder"]["clientOrderId"] == f"amend-{limit_id}", amended
             assert amended["listStatus"] == {"orderListId": list_id, "contingencyType": "OCO",
                                              "listOrderStatus": "EXECUTING", "listClientOrderId": doc["listClientOrderId"],
@@ -174,7 +174,7 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
             # a second list, canceled as a whole: both legs, every unit released
             status, doc = await client.signed("POST", "/api/v3/order/oco", symbol=SYMBOL, side="SELL", quantity="0.5",
                                               price="25000", stopPrice="15000", listClientOrderId="old-style")
-            assert status == 200 and [o["type"] for o in doc["orderReports"]] == ["LIMIT_MAKER", "STOP_LOSS"], doc
+            assert status == 200 and [o["type"] for o in doc["orderReports"]] == ["STOP_LOSS", "LIMIT_MAKER"], doc
             await expect_balances(client, BTC=("0.5", "0.5"))
             status, canceled = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
                                                    listClientOrderId="old-style")
@@ -184,6 +184,34 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
             await expect_balances(client, BTC=("1", "0"))
             status, doc = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL, orderListId=doc["orderListId"])
             assert (status, doc) == (400, {"code": -2011, "msg": "Order list does not exist."})
+    run(scenario())
+
+
+def test_an_ocos_stop_leg_comes_first_on_either_side(node):
+    """Every OCO example of rest-api.md and web-socket-api.md lists the stop leg first, with the lower
+    orderId, then the LIMIT_MAKER: a SELL's below leg (rest-api.md's orderList/oco, the deprecated
+    order/oco), a BUY's above leg (web-socket-api.md's orderList.place.oco); so do the answers here,
+    and the list queries."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            await trade_at(session, node, "20000")
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1", USDT="10000")
+            buy = {"symbol": SYMBOL, "side": "BUY", "quantity": "0.1", "aboveType": "STOP_LOSS_LIMIT",
+                   "aboveStopPrice": "21000", "abovePrice": "21100", "aboveTimeInForce": "GTC",
+                   "belowType": "LIMIT_MAKER", "belowPrice": "19000"}
+            for params in (sell_oco(quantity="0.1"), buy):
+                status, doc = await client.signed("POST", "/api/v3/orderList/oco", newOrderRespType="RESULT", **params)
+                assert status == 200, doc
+                assert [r["type"] for r in doc["orderReports"]] == ["STOP_LOSS_LIMIT", "LIMIT_MAKER"], doc
+                ids = [o["orderId"] for o in doc["orders"]]
+                assert ids == [r["orderId"] for r in doc["orderReports"]] and ids[0] < ids[1], doc
+                status, lst = await client.signed("GET", "/api/v3/orderList", orderListId=doc["orderListId"])
+                assert status == 200 and [o["orderId"] for o in lst["orders"]] == ids, lst
+                status, canceled = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
+                                                       orderListId=doc["orderListId"])
+                assert status == 200 and [r["orderId"] for r in canceled["orderReports"]] == ids, canceled
+            await expect_balances(client, BTC=("1", "0"))
+            await expect_balances(client, USDT=("10000", "0"))
     run(scenario())
 
 
@@ -499,7 +527,7 @@ def test_an_otoco_places_its_pair_when_the_working_order_fills(node):
             status, doc = await client.signed("POST", "/api/v3/orderList/otoco", **params)
             assert status == 200, doc
             assert [r["status"] for r in doc["orderReports"]] == ["NEW", "PENDING_NEW", "PENDING_NEW"]
-            working, above, below = (o["orderId"] for o in doc["orders"])
+            working, below, above = (o["orderId"] for o in doc["orders"])  # (the pair: its stop leg first)
             await expect_balances(client, BTC=("0", "0.1"))  # the pair holds its 0.1 BTC once
             seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
             status, sold = await seller.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="IOC",
@@ -562,7 +590,7 @@ def test_lists_survive_a_clean_restart_and_a_kill_9(tmp_path):
         owner = clients["owner"]
         status, doc = await owner.signed("POST", "/api/v3/orderList/oco", **sell_oco())
         assert status == 200, doc
-        ids["limit"], ids["stop"] = (o["orderId"] for o in doc["orders"])
+        ids["stop"], ids["limit"] = (o["orderId"] for o in doc["orders"])
         status, doc = await owner.signed("POST", "/api/v3/orderList/oto", **oto(workingPrice="19500",
                                                                                 pendingQuantity="0.1"))
         assert status == 200, doc

@@ -34,7 +34,7 @@ def test_place_query_and_cancel_order_lists_over_the_websocket_api(node):
             oco = doc["result"]
             assert (oco["contingencyType"], oco["listStatusType"], oco["listClientOrderId"]) == \
                 ("OCO", "EXEC_STARTED", "wsOco"), oco
-            assert [r["type"] for r in oco["orderReports"]] == ["LIMIT_MAKER", "STOP_LOSS_LIMIT"], oco
+            assert [r["type"] for r in oco["orderReports"]] == ["STOP_LOSS_LIMIT", "LIMIT_MAKER"], oco
             assert orders_counted(doc) == 2, doc["rateLimits"]
             await expect_balances(client, BTC=("0.5", "0.5"))  # one hold for both legs
 
@@ -74,7 +74,7 @@ def test_place_query_and_cancel_order_lists_over_the_websocket_api(node):
             doc = await call("orderList.place", symbol=SYMBOL, side="SELL", quantity="0.2", price="25000",
                              stopPrice="15000", listClientOrderId="old-style")
             assert doc["status"] == 200, doc
-            assert [o["type"] for o in doc["result"]["orderReports"]] == ["LIMIT_MAKER", "STOP_LOSS"], doc
+            assert [o["type"] for o in doc["result"]["orderReports"]] == ["STOP_LOSS", "LIMIT_MAKER"], doc
             doc = await call("orderList.cancel", symbol=SYMBOL, listClientOrderId="old-style")
             assert doc["status"] == 200 and doc["result"]["listStatusType"] == "ALL_DONE", doc
             await expect_balances(client, BTC=("0.9", "0.1"))  # (the OTO's pending sell still holds its own)
