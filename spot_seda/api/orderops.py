@@ -56,8 +56,8 @@ async def cancel_replace(app: web.Application, account_id: int, p: dict, deadlin
                          count: Callable[[], None] | None = None) -> dict:
     """POST /api/v3/order/cancelReplace (module docstring; binance/orderops.py for the answers): both
     halves' answers, or raises Binance's -2021 / -2022 with both in its `data`. `count` counts the
-    new order against the ORDERS limits once the parameters are known to be good (REST; the
-    WebSocket API counts every order.* request itself, before it runs)."""
+    new order against the ORDERS limits once the parameters are known to be good (REST and the
+    WebSocket API alike; the WebSocket API of a node without ORDERS limits passes none)."""
     stage = app[STAGE]
     cmd = orderops.parse_cancel_replace(p, stage.rules)
     # the filters, MAX_NUM_ORDERS among them, before anything is canceled (rest-api.md: "Filters and

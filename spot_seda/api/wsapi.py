@@ -187,6 +187,7 @@ class Connection:
                                rate_limits=limiter.weight_usage(counters) if show else None)
         gate.in_flight += 1
         orders_usage = None
+        count_refused = None  # (429 -1015, retryAfter in ms) when the ORDERS limits refused the orders
         try:
             if bad_params is not None:
                 raise bad_params
@@ -198,24 +199,35 @@ class Connection:
             else:
                 account_id = self.authenticate(params)
                 counted = None
-                if order and limiter.order_limits:  # (an order list's orders all count, or none)
-                    counted = now_ms()
-                    _headers, refusal, _retry_s = limiter.count_order(account_id, counted, method.orders)
-                    orders_usage = limiter.order_usage(account_id, counted)
+
+                def count() -> None:
+                    """Count the method's orders (an order list's all, or none): 429 -1015 past a limit."""
+                    nonlocal counted, orders_usage, count_refused
+                    at = now_ms()
+                    _headers, refusal, _retry_s = limiter.count_order(account_id, at, method.orders)
+                    orders_usage = limiter.order_usage(account_id, at)
                     if refusal is not None:  # retryAfter: when its full windows end, to the millisecond
-                        retry_at = limiter.order_retry_at(account_id, method.orders)
-                        return self.answer(req_id, refusal.status, error=refusal,
-                                           data={"serverTime": now_ms(), "retryAfter": retry_at},
-                                           rate_limits=self.usage(show, orders_usage, counters))
+                        count_refused = refusal, limiter.order_retry_at(account_id, method.orders)
+                        raise refusal
+                    counted = at
+
+                extra = {}
+                if order and limiter.order_limits:
+                    if method.count_stands:  # the operation counts once its parameters are good (REST's way)
+                        extra["count"] = count
+                    else:
+                        count()
                 try:
-                    result = await method.operation(app, account_id, text, deadline)
+                    result = await method.operation(app, account_id, text, deadline, **extra)
                 except BaseException as exc:  # a refused order was not placed: its count goes back (ratelimit.py)
                     if counted is not None and not method.count_stands and not_placed(exc):
                         limiter.uncount_order(account_id, counted, method.orders)
                         orders_usage = limiter.order_usage(account_id, now_ms())
                     raise
         except ApiError as exc:
-            self.answer(req_id, exc.status, error=exc, rate_limits=self.usage(show, orders_usage, counters))
+            retry = {"serverTime": now_ms(), "retryAfter": count_refused[1]} \
+                if count_refused is not None and exc is count_refused[0] else None
+            self.answer(req_id, exc.status, error=exc, data=retry, rate_limits=self.usage(show, orders_usage, counters))
         except CommandError as exc:
             err = errors.refusal(exc.reason)
             self.answer(req_id, err.status, error=err, rate_limits=self.usage(show, orders_usage, counters))

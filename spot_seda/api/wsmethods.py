@@ -39,7 +39,9 @@ class Method(NamedTuple):
     signed: bool = False
     orders: int = 0  # how many orders it counts against the ORDERS limits; one that counts is shed first
     #: its count stays even when the request is refused (cancelReplace's new order counts "attempted
-    #: or not", rest-api.md); other orders' counts go back when refused (ratelimit.py)
+    #: or not", rest-api.md); other orders' counts go back when refused (ratelimit.py). The operation
+    #: counts it itself, through the `count` it is handed, once its parameters are good, as REST's
+    #: does: so cancelReplace's orderRateLimitExceededMode=CANCEL_ONLY still cancels past a limit
     count_stands: bool = False
 
 

@@ -15,18 +15,20 @@ import time
 import aiohttp
 import pytest
 
-from tests.node.conftest import serving_node
+from tests.node.client import Client, funded_client
+from tests.node.conftest import ADMIN_TOKEN, serving_node
 from tests.node.test_rate_limits import session_from, window_start
-from tests.ws_api.conftest import WsApi, run
+from tests.ws_api.conftest import WsApi, run, sign
 
 WEIGHT_5S = 100
 BAN_S = 2.0
+ORDERS_10S = 50
 LIMITS = f"""
 [rate_limits]
 enabled = true
 request_weight = [{{interval = "MINUTE", interval_num = 1, limit = 100000}},
                   {{interval = "SECOND", interval_num = 5, limit = {WEIGHT_5S}}}]
-orders = [{{interval = "SECOND", interval_num = 10, limit = 50}}, {{interval = "DAY", interval_num = 1, limit = 1000}}]
+orders = [{{interval = "SECOND", interval_num = 10, limit = {ORDERS_10S}}}, {{interval = "DAY", interval_num = 1, limit = 1000}}]
 ban_after_429s = 3
 ban_s = {BAN_S}
 ban_max_s = 60.0
@@ -127,4 +129,72 @@ def test_weight_past_the_limit_429_then_418_and_disconnected_while_other_ips_are
             assert answer["status"] == 200, answer
             await again.ws.close()
             await bystander.ws.close()
+    run(scenario())
+
+
+def test_cancel_replace_cancel_only_still_cancels_past_the_orders_limit_as_rest_does(node):
+    """web-socket-api.md, order.cancelReplace: with orderRateLimitExceededMode=CANCEL_ONLY an account
+    at its ORDERS limit still gets its order canceled: -2021 with `cancelResult: SUCCESS` and the
+    new order's -1015 in `newOrderResponse` (409; 429 under STOP_ON_FAILURE, as REST answers it),
+    where DO_NOTHING cancels nothing (429 -1015). The count stands: cancels take nothing off."""
+    async def scenario():
+        async with session_from("127.0.0.23") as s, session_from("127.0.0.24") as rest_ip:
+            client = await funded_client(rest_ip, node.base, ADMIN_TOKEN, USDT="100000")
+            rest = Client(rest_ip, node.base, client.api_key, client.secret)
+            await window_start(10)
+            api = WsApi(await s.ws_connect(node.ws_api))
+
+            async def call(method, **params):
+                return await api.signed(method, client.api_key, client.secret, **params)
+
+            bid = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001"}
+            sent = []
+            for n in range(ORDERS_10S):  # (sent all at once, answered as they are done)
+                params = {"apiKey": client.api_key, "timestamp": int(time.time() * 1000), **bid, "price": str(10000 + n)}
+                sent.append(await api.send("order.place", params | {"signature": sign(client.secret, params)}))
+            placed = [await api.answer(req_id) for req_id in sent]
+            assert all(p["status"] == 200 for p in placed), [p for p in placed if p["status"] != 200][:1]
+            ids = [p["result"]["orderId"] for p in placed]
+            full = {"code": -1015, "msg": f"Too many new orders; current limit is {ORDERS_10S} orders per 10 SECOND."}
+
+            def orders_10s(answer: dict) -> int:
+                (count,) = [l["count"] for l in answer["rateLimits"]
+                            if (l["rateLimitType"], l["interval"]) == ("ORDERS", "SECOND")]
+                return count
+
+            async def status_of(order_id: int) -> str:
+                status, doc = await rest.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order_id)
+                assert status == 200, doc
+                return doc["status"]
+
+            # DO_NOTHING (the default): 429 -1015, nothing canceled
+            doc = await call("order.cancelReplace", cancelReplaceMode="ALLOW_FAILURE", cancelOrderId=ids[0],
+                             **bid, price="9000")
+            assert doc["status"] == 429 and {k: doc["error"][k] for k in ("code", "msg")} == full, doc
+            assert doc["error"]["data"]["retryAfter"] % 10_000 == 0, doc
+            assert await status_of(ids[0]) == "NEW"
+
+            # CANCEL_ONLY: canceled all the same; the new order fails -1015
+            for order_id, mode, status in ((ids[0], "ALLOW_FAILURE", 409), (ids[1], "STOP_ON_FAILURE", 429)):
+                doc = await call("order.cancelReplace", cancelReplaceMode=mode, orderRateLimitExceededMode="CANCEL_ONLY",
+                                 cancelOrderId=order_id, **bid, price="9000")
+                assert doc["status"] == status, doc
+                error = doc["error"]
+                assert (error["code"], error["msg"]) == (-2021, "Order cancel-replace partially failed."), doc
+                data = error["data"]
+                assert (data["cancelResult"], data["newOrderResult"]) == ("SUCCESS", "FAILURE"), doc
+                assert (data["cancelResponse"]["orderId"], data["cancelResponse"]["status"]) == (order_id, "CANCELED")
+                assert data["newOrderResponse"] == full, doc
+                assert orders_10s(doc) == ORDERS_10S, doc
+                assert await status_of(order_id) == "CANCELED"
+
+            # REST answers the same
+            status, body = await rest.signed("POST", "/api/v3/order/cancelReplace", cancelReplaceMode="ALLOW_FAILURE",
+                                             orderRateLimitExceededMode="CANCEL_ONLY", cancelOrderId=ids[2],
+                                             **bid, price="9000")
+            assert status == 409 and (body["code"], body["data"]["cancelResult"]) == (-2021, "SUCCESS"), body
+            assert body["data"]["newOrderResponse"] == full, body
+            status, opened = await rest.signed("GET", "/api/v3/openOrders", symbol="BTCUSDT")
+            assert status == 200 and sorted(o["orderId"] for o in opened) == ids[3:]
+            await api.ws.close()
     run(scenario())
