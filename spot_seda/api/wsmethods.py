@@ -24,6 +24,8 @@ from . import market, orderlists, orderops, trading
 
 #: params that are the envelope's business, never the operation's
 ENVELOPE_PARAMS = frozenset({"apiKey", "signature", "returnRateLimits"})
+#: params web-socket-api.md types "ARRAY of STRING" (exchangeInfo's permissions also takes one name)
+ARRAY_PARAMS = frozenset({"symbols", "permissions"})
 
 _encode = msgspec.json.Encoder().encode
 
@@ -94,8 +96,8 @@ METHODS: dict[str, Method] = {
 
 def text_params(params: dict) -> dict[str, str]:
     """The operation's parameters (name -> text, as REST's query string gives them) from JSON ones:
-    numbers as written, booleans `true`/`false`, a `symbols` array as REST's `["A","B"]`; an object,
-    null or another array is -1100. The envelope's params (apiKey, signature, returnRateLimits) go."""
+    numbers as written, booleans `true`/`false`, a `symbols` or `permissions` array of strings as
+    REST's `["A","B"]`; an object, null or another array is -1100. The envelope's params (apiKey, signature, returnRateLimits) go."""
     out = {}
     for name, value in params.items():
         if name in ENVELOPE_PARAMS:
@@ -109,7 +111,7 @@ def text_params(params: dict) -> dict[str, str]:
             out[name] = str(value)
         elif kind is float:
             out[name] = repr(value)
-        elif kind is list and name == "symbols" and all(type(v) is str for v in value):
+        elif kind is list and name in ARRAY_PARAMS and all(type(v) is str for v in value):
             out[name] = _encode(value).decode()
         else:
             raise errors.illegal_chars(name)

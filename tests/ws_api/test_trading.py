@@ -249,6 +249,17 @@ def test_market_data_methods_answer_as_rest(node):
             listed = await api.call("ticker.price", {"symbols": [SYMBOL, "ETHUSDT"]})
             code, rest = await dave.public("/api/v3/ticker/price", symbols='["BTCUSDT","ETHUSDT"]')
             assert listed["result"] == rest, listed
+            # exchangeInfo's permissions: "ARRAY of STRING" (web-socket-api.md), or one name
+            for permissions, text in ((["SPOT", "MARGIN"], '["SPOT","MARGIN"]'), (["MARGIN"], '["MARGIN"]'),
+                                      ("SPOT", "SPOT")):
+                answer = await api.call("exchangeInfo", {"permissions": permissions})
+                assert answer["status"] == 200, answer
+                code, rest = await dave.public("/api/v3/exchangeInfo", permissions=text)
+                answer["result"].pop("serverTime"), rest.pop("serverTime")
+                assert code == 200 and answer["result"] == rest, (permissions, answer, rest)
+                assert [s["symbol"] for s in rest["symbols"]] == ([] if permissions == ["MARGIN"] else [SYMBOL, "ETHUSDT"])
+            for bad in ([1], [["SPOT"]], {"SPOT": 1}):
+                assert (await api.call("exchangeInfo", {"permissions": bad}))["error"]["code"] == -1100, bad
             assert (await api.call("depth", {"symbol": "NOPE"}))["error"]["code"] == -1121
             assert (await api.call("klines", {"symbol": SYMBOL}))["error"]["code"] == -1102
             code, ui = await dave.public("/api/v3/uiKlines", symbol=SYMBOL, interval="1m")
