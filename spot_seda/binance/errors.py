@@ -290,6 +290,13 @@ def unreadable_body(encoding: str | None) -> ApiError:
     return ApiError(-1100, "Illegal characters found in the request body: it could not be read.")
 
 
+def invalid_cancel_restrictions() -> ApiError:
+    """-1145 INVALID_CANCEL_RESTRICTIONS with the text rest-api.md and web-socket-api.md show for it
+    ("Regarding cancelRestrictions"); errors.md words it "`cancelRestrictions` has to be either
+    `ONLY_NEW` or `ONLY_PARTIALLY_FILLED`."."""
+    return ApiError(-1145, "Invalid cancelRestrictions")
+
+
 def duplicate_symbols() -> ApiError:
     return ApiError(-1151, "Symbol is present multiple times in the list.")
 

@@ -26,7 +26,7 @@ from ..model.orders import Order
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .orderparams import (CANCEL_RESTRICTIONS, NEW_ORDER_PARAMS, OrderRequest, check_qty, parse_new_order,
+from .orderparams import (NEW_ORDER_PARAMS, OrderRequest, check_qty, parse_cancel_restrictions, parse_new_order,
                           parse_order_ref)
 from .params import parse_bool, parse_client_order_id, parse_decimal, parse_id_or_client_id, text_param
 from .views import working_time_of, amount_text, contingency_name, price_text
@@ -123,7 +123,7 @@ def parse_cancel_replace(params: Mapping[str, str], rules: Mapping[str, SymbolRu
     if text_param(params, "cancelNewClientOrderId") == "":
         raise errors.empty_new_client_order_id()
     cancel_new = parse_client_order_id(params, "cancelNewClientOrderId")
-    restrictions = _choice(params, "cancelRestrictions", CANCEL_RESTRICTIONS, "")
+    restrictions = parse_cancel_restrictions(params)
     rate_mode = _choice(params, "orderRateLimitExceededMode", RATE_LIMIT_MODES, "DO_NOTHING")
     _check_known(params, REPLACE_PARAMS)
     return CancelReplace(order=order, order_params=order_params, mode=mode, rate_limit_mode=rate_mode,

@@ -59,7 +59,7 @@ from ..model.orders import Order
 from ..model.symbols import SymbolRules
 from . import errors
 from .errors import ApiError
-from .params import (decimal_units, parse_choice, parse_client_order_id, parse_decimal, parse_enum,
+from .params import (decimal_units, parse_client_order_id, parse_decimal, parse_enum,
                      parse_id_or_client_id, parse_int, parse_symbol, required_param, text_param, was_sent)
 
 RESP_TYPES = ("ACK", "RESULT", "FULL")
@@ -305,8 +305,12 @@ CANCEL_RESTRICTIONS = ("ONLY_NEW", "ONLY_PARTIALLY_FILLED")
 
 
 def parse_cancel_restrictions(params: Mapping[str, str]) -> str:
-    """DELETE /api/v3/order cancelRestrictions: "" (none), ONLY_NEW or ONLY_PARTIALLY_FILLED; -1100 otherwise."""
-    return parse_choice(params, "cancelRestrictions", CANCEL_RESTRICTIONS, "")
+    """A cancel's cancelRestrictions (DELETE /api/v3/order, cancelReplace): "" (none), ONLY_NEW or
+    ONLY_PARTIALLY_FILLED; -1145 "Invalid cancelRestrictions" otherwise (rest-api.md)."""
+    value = text_param(params, "cancelRestrictions")
+    if value and value not in CANCEL_RESTRICTIONS:
+        raise errors.invalid_cancel_restrictions()
+    return value or ""
 
 
 def order_matches_ref(order: Order, order_id: int | None, client_id: str | None) -> bool:

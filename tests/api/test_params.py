@@ -540,7 +540,8 @@ def test_cancel_restrictions_values():
     assert O.parse_cancel_restrictions({}) == ""
     assert O.parse_cancel_restrictions({"cancelRestrictions": "ONLY_NEW"}) == "ONLY_NEW"
     assert O.parse_cancel_restrictions({"cancelRestrictions": "ONLY_PARTIALLY_FILLED"}) == "ONLY_PARTIALLY_FILLED"
-    assert code_msg(O.parse_cancel_restrictions, {"cancelRestrictions": "only_new"})[0] == -1100
+    for bad in ("only_new", "ONLY_FILLED", "ONLY_NEW,ONLY_PARTIALLY_FILLED"):  # rest-api.md "Regarding cancelRestrictions"
+        assert code_msg(O.parse_cancel_restrictions, {"cancelRestrictions": bad}) == (-1145, "Invalid cancelRestrictions")
 
 
 def test_rolling_ticker_window_sizes():

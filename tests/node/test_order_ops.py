@@ -187,7 +187,7 @@ def test_cancel_replace_bad_parameters_change_nothing(node):
                                                                 "must be sent, but both were empty/null!"}),
                 ({"price": "0.5"}, {"code": -1013, "msg": "Filter failure: NOTIONAL"}),
                 ({"quantity": "0.000000001"}, {"code": -1111, "msg": "Parameter 'quantity' has too much precision."}),
-                ({"cancelRestrictions": "ALWAYS"}, None),
+                ({"cancelRestrictions": "ALWAYS"}, {"code": -1145, "msg": "Invalid cancelRestrictions"}),
                 ({"orderRateLimitExceededMode": "MAYBE"}, None),
                 ({"cancelNewClientOrderId": ""}, {"code": -1118, "msg": "New client order ID was empty."}),
                 ({"extra": "1"}, {"code": -1104, "msg": "Not all sent parameters were read; read '9' parameter(s) but "

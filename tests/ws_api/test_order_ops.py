@@ -57,6 +57,17 @@ def test_order_test_cancel_replace_and_amend_over_the_websocket_api(node):
                                                cancelOrderId=999_999, **BID)
             assert (status, rest) == (400, doc["error"]), rest
 
+            # a cancelRestrictions it does not know: -1145 (web-socket-api.md), for order.cancel and
+            # order.cancelReplace alike; nothing canceled
+            invalid = {"code": -1145, "msg": "Invalid cancelRestrictions"}
+            doc = await call("order.cancel", symbol=SYMBOL, orderId=new, cancelRestrictions="ONLY_FILLED")
+            assert (doc["status"], doc["error"]) == (400, invalid), doc
+            doc = await call("order.cancelReplace", cancelReplaceMode="ALLOW_FAILURE", cancelOrderId=new,
+                             cancelRestrictions="ALWAYS", **BID)
+            assert (doc["status"], doc["error"]) == (400, invalid), doc
+            status, opened = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            assert [o["orderId"] for o in opened] == [new]
+
             # order.amend.keepPriority: the open order's quantity goes down in place
             doc = await call("order.amend.keepPriority", symbol=SYMBOL, orderId=new, newQty="0.004")
             assert doc["status"] == 200 and doc["result"]["executionId"] > 0, doc  # (its REPLACED report's "I")
