@@ -370,9 +370,8 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
         if method == "userDataStream.subscribe.signature":
             account_id = _authenticate(app, params)
             stream = user_stream(account_id)
-            existing = client.streams.get(stream)
-            if isinstance(existing, int):
-                return _api_reply(req_id, 200, {"subscriptionId": existing})
+            if isinstance(client.streams.get(stream), int):  # one per account and connection (wsapi.py's too)
+                raise errors.subscription_active()
             sub_id = client.next_sub
             client.next_sub += 1
             hub.subscribe(client, stream, sub_id)
@@ -383,7 +382,7 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
                 raise ApiError(-1100, "Illegal characters found in parameter 'subscriptionId'.")
             mine = [(s, w) for s, w in client.streams.items() if isinstance(w, int) and wanted in (None, w)]
             if wanted is not None and not mine:
-                raise ApiError(-2035, "User Data Stream subscription not found.")
+                raise errors.subscription_inactive()
             for stream, sub_id in mine:
                 hub.unsubscribe(client, stream)
                 hub.terminated(client, sub_id, time.time_ns() // 1_000_000)

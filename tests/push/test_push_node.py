@@ -425,6 +425,46 @@ def test_listen_keys_and_ws_api_signatures_are_checked(node):
     run(scenario())
 
 
+def test_ws_api_subscription_errors_are_binance_s_on_both_ports(node):
+    """errors.md / web-socket-api.md: a second userDataStream.subscribe.signature of one account on a
+    connection is -2035 "User Data Stream subscription already active."; userDataStream.unsubscribe
+    of an id the connection does not have (never had, or already ended) -2036 "User Data Stream
+    subscription not active.": on Push's /ws-api/v3 as on the HTTP port's."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            c = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100")
+            active = {"code": -2035, "msg": "User Data Stream subscription already active."}
+            inactive = {"code": -2036, "msg": "User Data Stream subscription not active."}
+
+            async def call(ws, req_id: int, method: str, params: dict) -> dict:
+                await ws.send_json({"id": req_id, "method": method, "params": params})
+                while True:  # (an eventStreamTerminated may come first)
+                    reply = await ws.receive_json(timeout=5)
+                    if reply.get("id") == req_id:
+                        return reply
+
+            def signed() -> dict:
+                params = {"apiKey": c.api_key, "timestamp": int(time.time() * 1000)}
+                return params | {"signature": auth.sign(c.secret, auth.ws_payload(params))}
+
+            for url in (f"{node.ws}/ws-api/v3", node.base.replace("http://", "ws://") + "/ws-api/v3"):
+                async with session.ws_connect(url) as ws:
+                    reply = await call(ws, 1, "userDataStream.subscribe.signature", signed())
+                    assert reply["status"] == 200, (url, reply)
+                    sub = reply["result"]["subscriptionId"]
+                    reply = await call(ws, 2, "userDataStream.subscribe.signature", signed())
+                    assert (reply["status"], reply["error"]) == (400, active), (url, reply)
+                    reply = await call(ws, 3, "userDataStream.unsubscribe", {"subscriptionId": sub + 100})
+                    assert (reply["status"], reply["error"]) == (400, inactive), (url, reply)
+                    reply = await call(ws, 4, "userDataStream.unsubscribe", {"subscriptionId": sub})
+                    assert (reply["status"], reply["result"]) == (200, {}), (url, reply)
+                    reply = await call(ws, 5, "userDataStream.unsubscribe", {"subscriptionId": sub})
+                    assert (reply["status"], reply["error"]) == (400, inactive), (url, reply)
+                    reply = await call(ws, 6, "userDataStream.subscribe.signature", signed())  # ended: may again
+                    assert reply["status"] == 200 and reply["result"]["subscriptionId"] != sub, (url, reply)
+    run(scenario())
+
+
 def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usable(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:
