@@ -313,6 +313,11 @@ def filter_failure(name: str) -> ApiError:
     return ApiError(-1013, f"Filter failure: {name}")
 
 
+def stp_mode_not_allowed() -> ApiError:
+    """-1013 for a selfTradePreventionMode of Binance's that the symbol does not allow (stp_faq.md)."""
+    return ApiError(-1013, "This symbol does not allow the specified self-trade prevention mode.")
+
+
 def price_filter() -> ApiError:
     return filter_failure(PRICE_FILTER)
 

@@ -41,7 +41,9 @@ Other choices where Binance leaves room (each tested):
 - selfTradePreventionMode defaults, as on Binance, to the symbol's default (`default_stp` in the
   symbol's config, reported as exchangeInfo's defaultSelfTradePreventionMode): EXPIRE_MAKER, as
   Binance ships its symbols, unless the config says otherwise (NONE lets an account's orders trade
-  with each other, the seed's behaviour).
+  with each other, the seed's behaviour). A mode of Binance's that no symbol here allows (TRANSFER:
+  trade groups) is -1013 "This symbol does not allow the specified self-trade prevention mode."
+  (stp_faq.md); a word that is no mode at all, -1100.
 - Other endpoints leave parameters they do not know (signature, timestamp, recvWindow, ...) alone.
 """
 
@@ -66,6 +68,10 @@ RESP_TYPES = ("ACK", "RESULT", "FULL")
 #: the largest notional (quote units) and the bound every amount is held to: a signed 64-bit integer
 MAX_NOTIONAL = MAX_UNITS
 _STP_RANGE = ", ".join(m.name for m in SelfTradePrevention)
+#: Binance's selfTradePreventionMode names (enums.md) that no symbol here allows: TRANSFER moves a
+#: prevented quantity between the accounts of a trade group, which the node does not have. Every
+#: symbol allows exactly SelfTradePrevention's (exchangeInfo's allowedSelfTradePreventionModes).
+_STP_NOT_ALLOWED = frozenset({"TRANSFER"})
 #: pegged-order parameters (Binance's pegInstructions): not supported, refused with -2010
 PEG_PARAMS = ("pegPriceType", "pegOffsetValue", "pegOffsetType")
 #: Binance: strategyType values below this are reserved
@@ -197,6 +203,8 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
     if stp_text:
         stp = STP_OF.get(stp_text)
         if stp is None:
+            if stp_text in _STP_NOT_ALLOWED:  # a mode of Binance's the symbol does not allow (stp_faq.md)
+                raise errors.stp_mode_not_allowed()
             raise errors.illegal_chars("selfTradePreventionMode", _STP_RANGE)
     else:
         stp = STP_OF[sr.default_stp]

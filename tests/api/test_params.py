@@ -245,7 +245,9 @@ def test_quantity_forms(text, units):
      "Illegal characters found in parameter 'newClientOrderId'; legal range is '^[a-zA-Z0-9-_]{1,36}$'."),
     ({"newOrderRespType": "MINI"}, -1100,
      "Illegal characters found in parameter 'newOrderRespType'; legal range is 'ACK, RESULT, FULL'."),
-    ({"selfTradePreventionMode": "TRANSFER"}, -1100,
+    # stp_faq.md: a mode of Binance's (enums.md) the symbol does not allow; a word that is no mode
+    ({"selfTradePreventionMode": "TRANSFER"}, -1013, "This symbol does not allow the specified self-trade prevention mode."),
+    ({"selfTradePreventionMode": "FOO"}, -1100,
      "Illegal characters found in parameter 'selfTradePreventionMode'; legal range is "
      "'NONE, EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH, DECREMENT'."),
 ])

@@ -223,6 +223,45 @@ def test_cancel_replace_bad_parameters_change_nothing(node):
     run(scenario())
 
 
+def test_a_stp_mode_the_symbol_does_not_allow_is_refused_minus_1013_on_every_order_path(node):
+    """stp_faq.md: a selfTradePreventionMode the symbol does not allow is -1013 "This symbol does not
+    allow the specified self-trade prevention mode.": Binance's TRANSFER (enums.md; trade groups,
+    which the node has not, so no symbol allows it) for an order, a test order, a cancel-replace's
+    new order and every kind of order list; a word that is no mode stays -1100. Nothing is placed,
+    canceled or frozen."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000", BTC="1")
+            status, old = await client.order(**LIMIT)
+            assert status == 200, old
+            not_allowed = {"code": -1013, "msg": "This symbol does not allow the specified self-trade prevention mode."}
+            oco = {"symbol": SYMBOL, "side": "SELL", "quantity": "0.5", "aboveType": "LIMIT_MAKER", "abovePrice": "21000",
+                   "belowType": "STOP_LOSS", "belowStopPrice": "19000"}
+            working = {"symbol": SYMBOL, "workingType": "LIMIT", "workingSide": "BUY", "workingPrice": "20000",
+                       "workingQuantity": "0.01", "workingTimeInForce": "GTC"}
+            oto = working | {"pendingType": "LIMIT", "pendingSide": "SELL", "pendingPrice": "22000",
+                             "pendingQuantity": "0.01", "pendingTimeInForce": "GTC"}
+            otoco = working | {"pendingSide": "SELL", "pendingQuantity": "0.01", "pendingAboveType": "LIMIT_MAKER",
+                               "pendingAbovePrice": "22000", "pendingBelowType": "STOP_LOSS", "pendingBelowStopPrice": "19000"}
+            legacy_oco = {"symbol": SYMBOL, "side": "SELL", "quantity": "0.5", "price": "25000", "stopPrice": "15000"}
+            replace = LIMIT | {"cancelReplaceMode": "ALLOW_FAILURE", "cancelOrderId": old["orderId"]}
+            for path, params in (("/api/v3/order", LIMIT), ("/api/v3/order/test", LIMIT),
+                                 ("/api/v3/order/cancelReplace", replace), ("/api/v3/orderList/oco", oco),
+                                 ("/api/v3/order/oco", legacy_oco), ("/api/v3/orderList/oto", oto),
+                                 ("/api/v3/orderList/otoco", otoco)):
+                for mode in ("TRANSFER", "FOO", "transfer"):
+                    status, doc = await client.signed("POST", path, **params, selfTradePreventionMode=mode)
+                    assert status == 400, (path, mode, doc)
+                    if mode == "TRANSFER":
+                        assert doc == not_allowed, (path, doc)
+                    else:
+                        assert doc["code"] == -1100 and "'selfTradePreventionMode'" in doc["msg"], (path, mode, doc)
+            assert await open_ids(client) == [old["orderId"]]
+            assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
+            await expect_balances(client, USDT=("800", "200"), BTC=("1", "0"))
+    run(scenario())
+
+
 # ------------------------------------------------------------------------------ python-binance
 
 

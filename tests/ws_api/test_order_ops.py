@@ -68,6 +68,18 @@ def test_order_test_cancel_replace_and_amend_over_the_websocket_api(node):
             status, opened = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
             assert [o["orderId"] for o in opened] == [new]
 
+            # a selfTradePreventionMode of Binance's the symbol does not allow (stp_faq.md): -1013, as on
+            # REST, for an order, a test order, a cancel-replace and an order list; nothing placed
+            not_allowed = {"code": -1013, "msg": "This symbol does not allow the specified self-trade prevention mode."}
+            oco = {"symbol": SYMBOL, "side": "BUY", "quantity": "0.001", "aboveType": "STOP_LOSS",
+                   "aboveStopPrice": "30000", "belowType": "LIMIT_MAKER", "belowPrice": "10000"}
+            for method, params in (("order.place", BID), ("order.test", BID), ("orderList.place.oco", oco),
+                                   ("order.cancelReplace", BID | {"cancelReplaceMode": "ALLOW_FAILURE", "cancelOrderId": new})):
+                doc = await call(method, selfTradePreventionMode="TRANSFER", **params)
+                assert (doc["status"], doc["error"]) == (400, not_allowed), (method, doc)
+            status, opened = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            assert [o["orderId"] for o in opened] == [new]
+
             # order.amend.keepPriority: the open order's quantity goes down in place
             doc = await call("order.amend.keepPriority", symbol=SYMBOL, orderId=new, newQty="0.004")
             assert doc["status"] == 200 and doc["result"]["executionId"] > 0, doc  # (its REPLACED report's "I")
