@@ -67,7 +67,7 @@ def _schemas() -> dict:
         "symbol": string(), "status": string(enum=["TRADING"]), "baseAsset": string(), "baseAssetPrecision": integer(),
         "quoteAsset": string(), "quotePrecision": integer(), "quoteAssetPrecision": integer(), "baseCommissionPrecision": integer(),
         "quoteCommissionPrecision": integer(), "orderTypes": array(string(enum=ORDER_TYPES)), "icebergAllowed": boolean(),
-        "pegInstructionsAllowed": boolean(), "ocoAllowed": boolean(), "otoAllowed": boolean(), "quoteOrderQtyMarketAllowed": boolean(), "allowTrailingStop": boolean(),
+        "pegInstructionsAllowed": boolean(), "ocoAllowed": boolean(), "otoAllowed": boolean(), "opoAllowed": boolean(), "quoteOrderQtyMarketAllowed": boolean(), "allowTrailingStop": boolean(),
         "cancelReplaceAllowed": boolean(), "amendAllowed": boolean(), "isSpotTradingAllowed": boolean(), "isMarginTradingAllowed": boolean(),
         "filters": array(ref("Filter")), "permissions": array(string()), "permissionSets": array(array(string())),
         "defaultSelfTradePreventionMode": string(enum=STP_MODES),

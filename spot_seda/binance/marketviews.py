@@ -243,6 +243,7 @@ def symbol_info_json(rules: SymbolRules) -> dict:
         "pegInstructionsAllowed": False,
         "ocoAllowed": True,
         "otoAllowed": True,
+        "opoAllowed": False,  # (no OPO / OPOCO lists: POST /api/v3/orderList/opo is not served)
         "quoteOrderQtyMarketAllowed": True,
         "allowTrailingStop": True,
         "cancelReplaceAllowed": True,

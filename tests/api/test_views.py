@@ -333,6 +333,7 @@ def test_exchange_info():
                                  "TAKE_PROFIT_LIMIT"]
     assert (btc["icebergAllowed"], btc["ocoAllowed"], btc["quoteOrderQtyMarketAllowed"], btc["isSpotTradingAllowed"]) == (
         False, True, True, True)
+    assert (btc["otoAllowed"], btc["opoAllowed"]) == (True, False)  # (no OPO lists)
     assert (btc["baseAssetPrecision"], btc["quotePrecision"], btc["quoteAssetPrecision"]) == (8, 8, 8)
     assert btc["defaultSelfTradePreventionMode"] == "EXPIRE_MAKER"  # as Binance ships its symbols
     strict = SymbolRules(msgspec.structs.replace(BTC.spec, default_stp="EXPIRE_BOTH"))

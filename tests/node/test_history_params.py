@@ -399,6 +399,22 @@ def test_depth_and_tickers_honour_symbol_status(node):
     run(scenario())
 
 
+def test_exchange_info_says_opo_lists_are_not_allowed(node):
+    """rest-api.md's exchangeInfo shows "opoAllowed" after "otoAllowed"; the node has no OPO lists
+    (POST /api/v3/orderList/opo is an unknown path), so every symbol says false."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="100")
+            status, info = await client.public("/api/v3/exchangeInfo")
+            assert status == 200 and info["symbols"], info
+            for symbol in info["symbols"]:
+                keys = list(symbol)
+                assert keys[keys.index("otoAllowed") + 1] == "opoAllowed" and symbol["opoAllowed"] is False, symbol
+            status, doc = await client.signed("POST", "/api/v3/orderList/opo", symbol=SYMBOL)
+            assert status == 404, doc
+    run(scenario())
+
+
 def test_times_in_microseconds_are_taken_as_binance_takes_them(node):
     """rest-api.md: timestamp, startTime and endTime may be sent in microseconds: a signed request
     timed in µs is served, and a window in µs selects what the same window in ms selects."""
