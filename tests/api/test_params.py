@@ -546,6 +546,13 @@ def test_cancel_restrictions_values():
         assert code_msg(O.parse_cancel_restrictions, {"cancelRestrictions": bad}) == (-1145, "Invalid cancelRestrictions")
 
 
+def test_exchange_info_symbol_status():
+    assert Q.parse_exchange_info_filter({"symbolStatus": "TRADING"}) == (True, True)
+    assert Q.parse_exchange_info_filter({"symbolStatus": "HALT"}) == (False, True)
+    for bad in ("FOO", "trading", "OPEN"):  # errors.md: -1122 INVALID_SYMBOLSTATUS
+        assert code_msg(Q.parse_exchange_info_filter, {"symbolStatus": bad}) == (-1122, "Invalid symbolStatus.")
+
+
 def test_rolling_ticker_window_sizes():
     assert Q.parse_window_size({}) == 86_400_000
     for text, ms in (("1m", 60_000), ("59m", 59 * 60_000), ("1h", 3_600_000), ("23h", 23 * 3_600_000),

@@ -260,6 +260,8 @@ def test_market_data_methods_answer_as_rest(node):
                 assert [s["symbol"] for s in rest["symbols"]] == ([] if permissions == ["MARGIN"] else [SYMBOL, "ETHUSDT"])
             for bad in ([1], [["SPOT"]], {"SPOT": 1}):
                 assert (await api.call("exchangeInfo", {"permissions": bad}))["error"]["code"] == -1100, bad
+            answer = await api.call("exchangeInfo", {"symbolStatus": "FOO"})  # errors.md: -1122 INVALID_SYMBOLSTATUS
+            assert (answer["status"], answer["error"]) == (400, {"code": -1122, "msg": "Invalid symbolStatus."}), answer
             assert (await api.call("depth", {"symbol": "NOPE"}))["error"]["code"] == -1121
             assert (await api.call("klines", {"symbol": SYMBOL}))["error"]["code"] == -1102
             code, ui = await dave.public("/api/v3/uiKlines", symbol=SYMBOL, interval="1m")
