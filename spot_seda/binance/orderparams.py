@@ -29,8 +29,9 @@ Other choices where Binance leaves room (each tested):
 - pegPriceType / pegOffsetValue / pegOffsetType (pegged orders): -2010 "Pegged orders are not
   supported for this symbol." (never placed as the plain order they would otherwise be).
 - strategyId (an integer) and strategyType (an integer >= 1000000, else -1134) are checked and
-  echoed in the order's answer, as Binance does; they are not kept, so order queries, allOrders and
-  executionReports do not show them.
+  kept with the order (journaled in its command, carried by its Created entry): every answer that
+  shows the order (placement, GET /api/v3/order, openOrders, allOrders, the cancels) and its
+  executionReports ("j", "J") carry them when they were sent, as Binance's conditional fields.
 - POST /api/v3/order with a parameter it does not know (not one of Binance's, recvWindow,
   timestamp, signature): -1104 "Not all sent parameters were read; read '%s' parameter(s) but was
   sent '%s'." rather than dropping it.
@@ -92,9 +93,9 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
 
     Not model/commands.NewOrder itself, though it carries the same order fields: the command's are
     the journal's format (strings for side, type, time in force and STP mode; "" for a client id the
-    node assigns), while this one keeps the enums the API's checks and answers use, and the
-    answer's options (resp_type, strategy ids) that are echoed to the client and never journaled.
-    `command()` makes the one from the other, in one place."""
+    node assigns), while this one keeps the enums the API's checks and answers use, the answer's
+    option (resp_type) that is never journaled, and None for a strategy id or type not sent (-1 in
+    the command). `command()` makes the one from the other, in one place."""
 
     symbol: str
     side: Side
@@ -111,7 +112,7 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     stop_price: int = 0
     #: a trailing stop's trailingDelta in BIPS (0: not a trailing stop)
     trailing_delta: int = 0
-    #: Binance's strategyId / strategyType: checked and echoed in the order's answer, not kept
+    #: Binance's strategyId / strategyType (None: not sent), kept with the order
     strategy_id: int | None = None
     strategy_type: int | None = None
 
@@ -122,7 +123,9 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
         return NewOrder(account, self.symbol, SIDE_NAMES[self.side], ORDER_TYPE_NAMES[self.type],
                         TIME_IN_FORCE_NAMES[self.time_in_force], self.price, self.qty, self.quote_qty,
                         self.client_order_id or "", STP_NAMES[self.stp], timestamp,
-                        stop_price=self.stop_price, trailing_delta=self.trailing_delta)
+                        stop_price=self.stop_price, trailing_delta=self.trailing_delta,
+                        strategy_id=-1 if self.strategy_id is None else self.strategy_id,
+                        strategy_type=-1 if self.strategy_type is None else self.strategy_type)
 
 
 

@@ -14,8 +14,8 @@ import msgspec
 
 
 class NewOrder(msgspec.Struct, tag="new_order", tag_field="cmd", frozen=True, gc=False, omit_defaults=True):
-    """(omit_defaults: a journaled order without a stop price or trailing delta is written as it was
-    before stop orders)"""
+    """(omit_defaults: a journaled order without a stop price, trailing delta or strategy is written
+    as it was before those existed)"""
 
     account: int
     symbol: str
@@ -35,6 +35,10 @@ class NewOrder(msgspec.Struct, tag="new_order", tag_field="cmd", frozen=True, gc
     stop_price: int = 0
     #: a trailing stop's trailingDelta (BIPS); 0 for every other order
     trailing_delta: int = 0
+    #: Binance's strategyId and strategyType, labels the order keeps and shows (-1: not sent;
+    #: strategyId may be 0, strategyType is at least 1000000)
+    strategy_id: int = -1
+    strategy_type: int = -1
 
 
 class Cancel(msgspec.Struct, tag="cancel", tag_field="cmd", frozen=True, gc=False):

@@ -13,7 +13,9 @@ SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquir
     quoteOrderQty, else 0), stp (selfTradePreventionMode), frozen_asset, frozen (amount frozen for it),
     status ("NEW"); a stop order (STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT) also
     stop_price, its trigger price (the other types do not carry it: their entries stay as they were),
-    and a trailing stop trailing_delta (BIPS; its stop_price is its activation price, 0 for none)
+    and a trailing stop trailing_delta (BIPS; its stop_price is its activation price, 0 for none);
+    strategy_id and strategy_type (Binance's strategyId, strategyType), each only when the client
+    sent it (an order without them has an entry as it was before they were kept)
   Updated by Acquiring — a cancel request: cancel_requested=True, account, symbol; an amend request
     (amend keep priority): amend_requested=True, account, symbol, new_qty, amend_client_order_id.
   Updated by Match — every state change: status, executed_qty, cum_quote_qty, account, symbol; on the

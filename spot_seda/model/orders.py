@@ -32,7 +32,8 @@ _GTC = TimeInForce.GTC
 #: snapshot's order from when orders were dicts beyond both (a None is a NULL column: the default)
 _OPTIONAL = ("executed_qty", "cum_quote_qty", "update_time", "working_time", "reason", "stop_price",
              "trailing_delta", "trailing_time", "prevented_qty", "order_list_id", "list_client_order_id",
-             "contingency_type", "last_prevented_qty", "cancel_client_order_id", "replaced_client_order_id")
+             "contingency_type", "last_prevented_qty", "cancel_client_order_id", "replaced_client_order_id",
+             "strategy_id", "strategy_type")
 
 
 class Order(msgspec.Struct, gc=False, kw_only=True):
@@ -86,6 +87,10 @@ class Order(msgspec.Struct, gc=False, kw_only=True):
     order_list_id: int = -1
     list_client_order_id: str = ""
     contingency_type: str = ""
+    #: Binance's strategyId and strategyType, as the client sent them (-1: not sent; a strategyId may
+    #: be 0). Last, so that a snapshot pickled before they existed still loads (defaults fill them)
+    strategy_id: int = -1
+    strategy_type: int = -1
 
     @classmethod
     def from_fields(cls, f: Mapping, order_id: int, time: int) -> Order:
@@ -105,8 +110,10 @@ class Order(msgspec.Struct, gc=False, kw_only=True):
 
     def created_fields(self) -> Fields:
         """Its Created entry's fields, in the change log's order: ORDER_CREATED, a stop order's
-        stop_price (and a trailing stop's trailing_delta), a list leg's list id, list client id and
-        contingency type (the caller adds the list's own fields after them)."""
+        stop_price (and a trailing stop's trailing_delta), the strategy_id and strategy_type the
+        client sent (each only when sent: an entry without them is as it was before they were kept),
+        a list leg's list id, list client id and contingency type (the caller adds the list's own
+        fields after them)."""
         fields = {
             "symbol": self.symbol, "account": self.account, "client_order_id": self.client_order_id,
             "side": SIDE_NAMES[self.side], "type": ORDER_TYPE_NAMES[self.type],
@@ -118,6 +125,10 @@ class Order(msgspec.Struct, gc=False, kw_only=True):
             fields["stop_price"] = self.stop_price
             if self.trailing_delta:
                 fields["trailing_delta"] = self.trailing_delta
+        if self.strategy_id >= 0:
+            fields["strategy_id"] = self.strategy_id
+        if self.strategy_type >= 0:
+            fields["strategy_type"] = self.strategy_type
         if self.order_list_id >= 0:
             fields["order_list_id"] = self.order_list_id
             fields["list_client_order_id"] = self.list_client_order_id

@@ -257,7 +257,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                       side=side, type=type, time_in_force=TIME_IN_FORCE_OF[cmd.time_in_force], price=cmd.price,
                       qty=qty, quote_qty=quote_qty, stp=STP_OF[cmd.stp], frozen_asset=asset, frozen=amount,
                       status=_NEW, time=now, update_time=now, stop_price=cmd.stop_price if stop else 0,
-                      trailing_delta=cmd.trailing_delta if stop else 0)
+                      trailing_delta=cmd.trailing_delta if stop else 0, strategy_id=cmd.strategy_id,
+                      strategy_type=cmd.strategy_type)
         self.orders[order_id] = order
         state.open_orders[order_id] = order
         state.client_ids[cmd.client_order_id] = order_id

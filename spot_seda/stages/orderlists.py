@@ -122,7 +122,8 @@ class OrderListsMixin:
                           status=OrderStatus.PENDING_NEW if kind != "OCO" and n >= 2 else OrderStatus.NEW,
                           time=now, update_time=now, stop_price=leg.stop_price if stop else 0,
                           trailing_delta=leg.trailing_delta if stop else 0, order_list_id=list_id,
-                          list_client_order_id=list_cid, contingency_type=kind)
+                          list_client_order_id=list_cid, contingency_type=kind, strategy_id=leg.strategy_id,
+                          strategy_type=leg.strategy_type)
             fields = order.created_fields()
             fields["list_leg"] = n
             fields["list_legs"] = len(legs)

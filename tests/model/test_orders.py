@@ -1,5 +1,6 @@
 """Order (model/orders.py): its Created entry in the change log's names and order, read back from
-those names, kept by a pickled snapshot, and what it leaves on the book."""
+those names, kept by a pickled snapshot (one pickled before a field existed too), and what it
+leaves on the book."""
 
 from __future__ import annotations
 
@@ -38,6 +39,23 @@ def test_its_created_fields_are_binances_names_in_the_change_logs_order():
     assert len(limit(stop_price=5).created_fields()) == len(ORDER_CREATED)
 
 
+def test_its_strategy_ids_are_in_its_created_entry_only_when_sent():
+    """Binance's strategyId (any integer from 0) and strategyType: each in the Created entry only when
+    the client sent it (-1: not sent), so an order without them has the entry it had before."""
+    assert list(limit(strategy_id=37, strategy_type=1_000_000).created_fields())[len(ORDER_CREATED):] == \
+        ["strategy_id", "strategy_type"]
+    assert limit(strategy_id=0).created_fields()["strategy_id"] == 0
+    assert list(limit(strategy_type=1_000_001).created_fields())[len(ORDER_CREATED):] == ["strategy_type"]
+    assert limit().created_fields() == limit(strategy_id=-1, strategy_type=-1).created_fields()
+    leg = limit(type=OrderType.STOP_LOSS, stop_price=2_900_000, strategy_id=5, order_list_id=3,
+                list_client_order_id="l3", contingency_type="OCO")
+    assert list(leg.created_fields())[len(ORDER_CREATED):] == [
+        "stop_price", "strategy_id", "order_list_id", "list_client_order_id", "contingency_type"]
+    assert Order.from_fields(leg.created_fields(), 7, 1000) == leg
+    row = limit().created_fields() | {"strategy_id": None, "strategy_type": None}  # a History row's NULLs
+    assert (Order.from_fields(row, 7, 1000).strategy_id, Order.from_fields(row, 7, 1000).strategy_type) == (-1, -1)
+
+
 def test_it_reads_back_from_its_created_fields_and_a_history_row():
     stop = limit(type=OrderType.STOP_LOSS_LIMIT, stop_price=2_900_000, trailing_delta=100, order_list_id=3,
                  list_client_order_id="l3", contingency_type="OTO", status=OrderStatus.PENDING_NEW)
@@ -60,6 +78,12 @@ def test_a_snapshot_keeps_it_and_one_from_when_orders_were_dicts_becomes_one():
         "order_id": 7, "executed_qty": 50_000, "cum_quote_qty": 0, "time": 1000, "update_time": 1000,
         "working_time": 1001}
     assert upgraded(old) == order and upgraded(order) is order
+    # an Order pickled before it had its strategy ids (msgspec pickles a struct as its fields by
+    # name) loads with none
+    labelled = limit(strategy_id=9, strategy_type=1_000_009)
+    rebuild, (cls, fields) = labelled.__reduce__()
+    assert rebuild(cls, {k: v for k, v in fields.items() if not k.startswith("strategy_")}) == \
+        msgspec.structs.replace(labelled, strategy_id=-1, strategy_type=-1)
 
 
 def test_what_it_leaves_on_the_book():

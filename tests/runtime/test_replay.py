@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spot_seda.model.commands import NewOrder, Transfer
+from spot_seda.model.commands import DECODER, ENCODER, NewOrder, Transfer
 from spot_seda.runtime.inproc import InprocPipeline
 from spot_seda.runtime.replay import InvariantBroken, apply_commands
 from tests.conftest import settings_from
@@ -91,6 +92,27 @@ def test_any_session_replays_from_its_journal_to_the_live_bytes(tmp_path_factory
     replayed, _, pipeline = run(tmp, "replayed", [], journal=journal)
     assert replayed == live
     pipeline.stage("acquiring-0").ledger.check_invariants()
+
+
+def test_strategy_ids_go_through_the_journal_and_a_restart_to_the_same_bytes(tmp_path):
+    """strategyId / strategyType are journaled with their orders (left out when not sent: such a
+    command is encoded as before they were kept) and carried by the Created entries to every stage:
+    live, replayed from the journal and restarted halfway give the same bytes."""
+    cmds = [msgspec.structs.replace(c, strategy_id=n % 7, strategy_type=1_000_000 + n)
+            if type(c) is NewOrder and n % 3 == 0 else c for n, c in enumerate(commands(17, 600))]
+    whole, journal, pipeline = run(tmp_path, "whole", cmds)
+    assert all(DECODER.decode(ENCODER.encode(c)) == c for c in journal)
+    plain = next(c for c in journal if type(c) is NewOrder and c.strategy_id < 0)
+    assert b"strategy" not in ENCODER.encode(plain)
+    labelled = {c.order_id: (c.strategy_id, c.strategy_type) for c in journal
+                if type(c) is NewOrder and c.strategy_id >= 0}
+    assert len(labelled) > 100 and whole.count(b'"strategy_id"') == len(labelled)
+    for stage in ("acquiring-0", "push-0"):  # (Acquiring's open and recent orders; Push's every order)
+        orders = pipeline.stage(stage).orders
+        assert all((o.strategy_id, o.strategy_type) == labelled.get(i, (-1, -1)) for i, o in orders.items())
+    assert run(tmp_path, "replayed", [], journal=journal)[0] == whole
+    _, first_half, _ = run(tmp_path, "first", cmds[:300])
+    assert run(tmp_path, "second", cmds[300:], journal=first_half)[0] == whole
 
 
 # ------------------------------------------------------------------ stop orders
