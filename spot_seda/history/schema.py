@@ -6,7 +6,8 @@ rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also
 - orders(order_id PK, the SpotOrder Created fields, executed_qty, cum_quote_qty, time, update_time,
   working_time, reason, stop_price (stop orders; NULL for the others, and added to a file written
   before stop orders existed), prevented_qty (DECREMENT self-trade prevention; likewise added),
-  trailing_delta and trailing_time (trailing stops; likewise));
+  trailing_delta and trailing_time (trailing stops; likewise), strategy_id and strategy_type
+  (Binance's strategyId / strategyType, NULL when the client sent none; likewise));
   index (account, symbol, order_id) and (account, client_order_id). An amend's entry sets qty and
   client_order_id (quantities only go down); a CANCELED report sets client_order_id to the cancel's.
 - trades(symbol, trade_id) PK, the SpotTrade fields and time; indexes per (symbol, buyer_account) and
@@ -66,7 +67,7 @@ CREATE TABLE IF NOT EXISTS orders (
     status TEXT NOT NULL, executed_qty INTEGER NOT NULL, cum_quote_qty INTEGER NOT NULL,
     time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT, stop_price INTEGER,
     prevented_qty INTEGER, order_list_id INTEGER, list_client_order_id TEXT, contingency_type TEXT,
-    trailing_delta INTEGER, trailing_time INTEGER
+    trailing_delta INTEGER, trailing_time INTEGER, strategy_id INTEGER, strategy_type INTEGER
 ) STRICT;
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account, symbol, order_id);
 CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders (account, client_order_id, order_id);
@@ -112,7 +113,7 @@ DROP TABLE IF EXISTS balances;
 ORDER_COLUMNS = (
     "order_id", *ORDER_CREATED, "executed_qty", "cum_quote_qty", "time", "update_time", "working_time", "reason",
     "stop_price", "prevented_qty", "order_list_id", "list_client_order_id", "contingency_type", "trailing_delta",
-    "trailing_time",
+    "trailing_time", "strategy_id", "strategy_type",
 )
 TRADE_COLUMNS = (*TRADE_CREATED, "time")
 BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
@@ -125,20 +126,22 @@ _CREATED_SET = ", ".join(f"{c} = coalesce(orders.{c}, excluded.{c})" if c == "cl
 # prevented_qty starts at 0 on either path, so the row does not depend on which came first.
 INSERT_ORDER = f"""
 INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price,
-                    order_list_id, list_client_order_id, contingency_type, trailing_delta, prevented_qty)
-VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, 0)
+                    order_list_id, list_client_order_id, contingency_type, trailing_delta, strategy_id, strategy_type,
+                    prevented_qty)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, 0, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
 ON CONFLICT (order_id) DO UPDATE SET {_CREATED_SET}, time = excluded.time, stop_price = excluded.stop_price,
     order_list_id = excluded.order_list_id, list_client_order_id = excluded.list_client_order_id,
-    contingency_type = excluded.contingency_type, trailing_delta = excluded.trailing_delta
+    contingency_type = excluded.contingency_type, trailing_delta = excluded.trailing_delta,
+    strategy_id = excluded.strategy_id, strategy_type = excluded.strategy_type
 WHERE orders.time IS NULL
 """
 # A new order whose reports came in the same batch, and no row yet: one row, as INSERT_ORDER and then
 # each UPDATE_ORDER would leave it (writer.py, HistoryWriter._fewer_order_rows)
 INSERT_ORDER_STATE = f"""
 INSERT INTO orders ({", ".join(ORDER_CREATED)}, order_id, executed_qty, cum_quote_qty, time, update_time, stop_price,
-                    order_list_id, list_client_order_id, contingency_type, trailing_delta, prevented_qty,
-                    working_time, reason)
-VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    order_list_id, list_client_order_id, contingency_type, trailing_delta, strategy_id, strategy_type,
+                    prevented_qty, working_time, reason)
+VALUES ({", ".join("?" * len(ORDER_CREATED))}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 # Updated: applies only when not older than the row, so a late or replayed update never undoes one.
 # It sets no indexed column (symbol, account, client_order_id): SQLite rewrites the entries of every
@@ -312,8 +315,9 @@ class Store:
                 db.execute("ALTER TABLE orders ADD COLUMN prevented_qty INTEGER")
             for name, kind in (("order_list_id", "INTEGER"), ("list_client_order_id", "TEXT"),
                                ("contingency_type", "TEXT"), ("trailing_delta", "INTEGER"),
-                               ("trailing_time", "INTEGER")):
-                if name not in columns:  # ... from before order lists, or trailing stops
+                               ("trailing_time", "INTEGER"), ("strategy_id", "INTEGER"),
+                               ("strategy_type", "INTEGER")):
+                if name not in columns:  # ... from before order lists, trailing stops, or kept strategy ids
                     db.execute(f"ALTER TABLE orders ADD COLUMN {name} {kind}")
             db.execute("CREATE INDEX IF NOT EXISTS orders_by_list ON orders (account, order_list_id) "
                        "WHERE order_list_id IS NOT NULL")

@@ -110,7 +110,8 @@ class HistoryWriter(Store):
                     if kind is Created:
                         orders_new.append((*order_created(f), int(entry.entity_id), entry.timestamp, entry.timestamp,
                                            f.get("stop_price"), f.get("order_list_id"), f.get("list_client_order_id"),
-                                           f.get("contingency_type"), f.get("trailing_delta")))
+                                           f.get("contingency_type"), f.get("trailing_delta"), f.get("strategy_id"),
+                                           f.get("strategy_type")))
                     elif "trailing_time" in f:  # a trailing stop started tracking prices (Match's
                         # stream: its row exists by then, made by the order's first report)
                         orders_trail.append((f["trailing_time"], int(entry.entity_id)))

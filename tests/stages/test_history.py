@@ -165,6 +165,30 @@ def test_a_file_from_before_stop_orders_gets_the_stop_price_column(tmp_path):
     h.close()
 
 
+def test_an_orders_strategy_ids_are_kept_on_every_path_and_a_file_from_before_gets_their_columns(tmp_path):
+    """strategy_id / strategy_type (Binance's strategyId / strategyType, each only when sent) as the
+    Created entry carries them: a row of its own, a row with its reports of the same batch, a stub a
+    report made first; a file from before they were kept gets their columns (NULL: none)."""
+    path = tmp_path / "old.sqlite"
+    h = History(path)
+    h.apply([order_new(1)])
+    h.close()
+    db = sqlite3.connect(path)
+    for column in ("strategy_id", "strategy_type"):  # as a file written before they were kept
+        db.execute(f"ALTER TABLE orders DROP COLUMN {column}")
+    db.commit()
+    db.close()
+    h = History(path)
+    h.apply([order_new(2, strategy_id=0, strategy_type=1_000_000)])  # alone
+    h.apply([order_new(3, strategy_id=37), order_report(3, "NEW", 0, 0, T0, working_time=T0)])  # with its report
+    h.apply([order_report(4, "NEW", 0, 0, T0, working_time=T0)])  # a stub, then its creation
+    h.apply([order_new(4, strategy_type=1_000_004)])
+    assert {i: (h.order(i).strategy_id, h.order(i).strategy_type) for i in (1, 2, 3, 4)} == \
+        {1: (-1, -1), 2: (0, 1_000_000), 3: (37, -1), 4: (-1, 1_000_004)}
+    assert [(o.order_id, o.strategy_id) for o in h.all_orders(1, "BTCUSDT")] == [(1, -1), (2, 0), (3, 37), (4, -1)]
+    h.close()
+
+
 def test_an_update_before_its_order_makes_a_stub_that_the_creation_completes(history):
     # Acquiring and Match are two producers on OrderChangeLog: Match's report can arrive first
     history.apply([order_report(5, "PARTIALLY_FILLED", 10, 500, T0 + 1, working_time=T0 + 1)])
