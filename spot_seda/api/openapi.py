@@ -52,6 +52,8 @@ def _schemas() -> dict:
     # (-1 until then); in the answers to a new order or a cancel, a stop order's stopPrice
     trailing = {"trailingDelta": integer(), "trailingTime": integer()}
     stop = {"stopPrice": dec(), **trailing}
+    # ... and the strategyId / strategyType the order was placed with, in every view of it (only when sent)
+    strategy = {"strategyId": integer(), "strategyType": integer()}
     balance = {"asset": string(), "free": dec(), "locked": dec()}
     filt = {"type": "object", "properties": {
         "filterType": string(enum=["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "NOTIONAL", "MAX_NUM_ORDERS",
@@ -98,12 +100,12 @@ def _schemas() -> dict:
         "TickerPrice": obj({"symbol": string(), "price": dec()}),
         "BookTicker": obj({"symbol": string(), "bidPrice": dec(), "bidQty": dec(), "askPrice": dec(), "askQty": dec()}),
         "AvgPrice": obj({"mins": integer(), "price": dec(), "closeTime": integer()}),
-        "OrderAck": obj(ack),
-        "OrderResult": obj({**result, **stop}, list(result)),
+        "OrderAck": obj({**ack, **strategy}, list(ack)),
+        "OrderResult": obj({**result, **stop, **strategy}, list(result)),
         "Fill": obj({"price": dec(), "qty": dec(), "commission": dec(), "commissionAsset": string(), "tradeId": integer()}),
-        "OrderFull": obj({**result, **stop, "fills": array(ref("Fill"))}, [*result, "fills"]),
-        "Cancel": obj({**cancel, **stop}, list(cancel)),
-        "Order": obj({**order, **trailing}, list(order)),
+        "OrderFull": obj({**result, **stop, **strategy, "fills": array(ref("Fill"))}, [*result, "fills"]),
+        "Cancel": obj({**cancel, **stop, **strategy}, list(cancel)),
+        "Order": obj({**order, **trailing, **strategy}, list(order)),
         "MyTrade": obj({"symbol": string(), "id": integer(), "orderId": integer(), "orderListId": integer(), "price": dec(),
                          "qty": dec(), "quoteQty": dec(), "commission": dec(), "commissionAsset": string(),
                          "time": integer(), "isBuyer": boolean(), "isMaker": boolean(), "isBestMatch": boolean()}),
@@ -207,8 +209,11 @@ def openapi_document(routes, base_url: str = "/") -> dict:
         param("newClientOrderId", string(pattern="^[a-zA-Z0-9-_]{1,36}$")),
         param("newOrderRespType", string(enum=list(RESP_TYPES)), False, "Default FULL for LIMIT and MARKET, ACK otherwise."),
         param("selfTradePreventionMode", string(enum=STP_MODES), False, "Default: the symbol's."),
-        param("strategyId", integer(), False, "Echoed in the answer (not kept)."),
-        param("strategyType", integer(minimum=1000000), False, "At least 1000000 (-1130); echoed in the answer (not kept)."),
+        param("strategyId", integer(), False,
+              "Kept with the order: shown by every view of it and its executionReports (\"j\")."),
+        param("strategyType", integer(minimum=1000000), False,
+              "At least 1000000 (-1134); kept with the order: shown by every view of it and its executionReports "
+              "(\"J\")."),
         param("icebergQty", dec(), False, "Only 0: iceberg orders are refused (-2010)."),
         param("pegPriceType", string(), False, "Pegged orders are refused (-2010), never placed as plain ones."),
         param("pegOffsetValue", integer(), False, "Refused (-2010), as pegPriceType."),

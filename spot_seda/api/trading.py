@@ -53,17 +53,16 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
     except errors.ApiError:  # -1007: accepted, not yet durable; the client finds it by its client id
         forget_waiter(app, order.order_id)
         raise
-    strategy = {k: v for k, v in (("strategyId", cmd.strategy_id), ("strategyType", cmd.strategy_type)) if v is not None}
     if answer is None:
-        return views.order_ack(order, rules) | strategy
+        return views.order_ack(order, rules)
     final, fills = await wait_answer(app, answer, order.order_id, deadline)
     if final.status == OrderStatus.REJECTED and final.reason in REFUSED_AT_PLACEMENT:
         raise errors.refusal(final.reason)
     if resp_type == "ACK":
-        return views.order_ack(order, rules) | strategy
+        return views.order_ack(order, rules)
     if resp_type == "RESULT":
-        return views.order_result(final, rules) | strategy
-    return views.order_full(final, rules, fills, account_id) | strategy
+        return views.order_result(final, rules)
+    return views.order_full(final, rules, fills, account_id)
 
 
 async def query_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:

@@ -256,7 +256,9 @@ def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, 
     """`executionReport` for one order change or fill; `order` is Push's view of the order (with
     executed_qty/cum_quote_qty/status as of this event). A stop order shows its stop price in "P";
     until its trigger it is not working ("w" false, no "W"). A trailing stop also shows its
-    trailingDelta in "d" and its trailingTime in "D" (-1 until it tracks prices)."""
+    trailingDelta in "d" and its trailingTime in "D" (-1 until it tracks prices). An order placed
+    with a strategyId / strategyType shows them in "j" / "J" (user-data-stream.md's conditional
+    fields; absent otherwise)."""
     type = order.type
     market = _MARKET[type]
     qty, quote_qty = order.qty, order.quote_qty
@@ -290,6 +292,10 @@ def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, 
     if order.trailing_delta:
         report["d"] = order.trailing_delta
         report["D"] = order.trailing_time
+    if order.strategy_id >= 0:
+        report["j"] = order.strategy_id
+    if order.strategy_type >= 0:
+        report["J"] = order.strategy_type
     report["V"] = STP_NAMES[order.stp]
     if execution == "EXPIRED" and (reason := expiry_reason(order)) is not None:
         report["eR"] = reason  # why it expired (user-data-stream.md, "Order Expiry Reason")

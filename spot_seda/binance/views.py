@@ -20,6 +20,10 @@ Order views, and what Binance's fields mean for this node's orders:
   price, 0 when it has none.
 - trailingDelta, trailingTime: a trailing stop's delta (BIPS) and the time it started tracking
   prices, -1 until then (Binance's conditional fields: trailing stops only).
+- strategyId, strategyType: as the client sent them with the order, in every view of it (its
+  placement's answer, order queries, the cancels' answers); absent when not sent (Binance's
+  conditional fields), where web-socket-api.md's examples put them: just before
+  selfTradePreventionMode.
 """
 
 from __future__ import annotations
@@ -121,6 +125,18 @@ def _trailing(order: Order) -> dict:
     return {"trailingDelta": order.trailing_delta, "trailingTime": order.trailing_time}
 
 
+def _strategy(order: Order) -> dict:
+    """Binance's conditional strategyId and strategyType: each only when the client sent it."""
+    if order.strategy_id < 0 and order.strategy_type < 0:  # (most orders)
+        return {}
+    out = {}
+    if order.strategy_id >= 0:
+        out["strategyId"] = order.strategy_id
+    if order.strategy_type >= 0:
+        out["strategyType"] = order.strategy_type
+    return out
+
+
 def order_json(order: Order, rules: SymbolRules) -> dict:
     """GET /api/v3/order, openOrders, allOrders and the cancel answers."""
     return {
@@ -143,6 +159,7 @@ def order_json(order: Order, rules: SymbolRules) -> dict:
         "isWorking": _is_working(order),
         "workingTime": working_time_of(order),
         "origQuoteOrderQty": amount_text(_orig_quote_qty(order)),
+        **_strategy(order),
         "selfTradePreventionMode": STP_NAMES[order.stp],
         **_prevented(order),
         **_trailing(order),
@@ -203,12 +220,12 @@ def cancel_json(order: Order, rules: SymbolRules, cancel_client_id: str, transac
         "clientOrderId": cancel_client_id,
         "transactTime": transact_time,
         **_result_fields(order, rules),
+        **_strategy(order),
         "selfTradePreventionMode": STP_NAMES[order.stp],
     }
 
 
-def order_ack(order: Order, rules: SymbolRules | None = None) -> dict:
-    """newOrderRespType=ACK."""
+def _ack_fields(order: Order) -> dict:
     return {
         "symbol": order.symbol,
         "orderId": order.order_id,
@@ -218,12 +235,21 @@ def order_ack(order: Order, rules: SymbolRules | None = None) -> dict:
     }
 
 
+def order_ack(order: Order, rules: SymbolRules | None = None) -> dict:
+    """newOrderRespType=ACK (with the order's strategyId / strategyType when it has them)."""
+    out = _ack_fields(order)
+    if order.strategy_id >= 0 or order.strategy_type >= 0:
+        out.update(_strategy(order))
+    return out
+
+
 def order_result(order: Order, rules: SymbolRules) -> dict:
     """newOrderRespType=RESULT: the order as Match left it after its first pass."""
     return {
-        **order_ack(order),
+        **_ack_fields(order),
         **_result_fields(order, rules),
         "workingTime": working_time_of(order),
+        **_strategy(order),
         "selfTradePreventionMode": STP_NAMES[order.stp],
         **_prevented(order),
         **_expiry(order),  # (rest-api.md: placement answers carry it too; an IOC or market leftover)

@@ -2,7 +2,8 @@
 answer's clientOrderId, the executionReport's "c"; the order's own id in origClientOrderId and "C")
 and becomes the canceled order's clientOrderId,
 cancelRestrictions refuses a cancel the order's state does not allow (-2011), and the answer carries
-transactTime. A real node over HTTP and its user data stream."""
+transactTime; the order parameters no view drops (strategyId / strategyType kept with the order).
+A real node over HTTP and its user data stream."""
 
 from __future__ import annotations
 
@@ -195,3 +196,110 @@ def test_no_order_parameter_is_dropped_silently(node):
             status, info = await client.public("/api/v3/exchangeInfo", symbol=SYMBOL)
             assert info["symbols"][0]["pegInstructionsAllowed"] is False
     run(scenario())
+
+
+#: strategyId / strategyType as an order view shows them, and as an executionReport does ("j", "J")
+_LABELS = {"strategyId": "j", "strategyType": "J"}
+
+
+def _labels(doc: dict) -> dict:
+    """The strategyId / strategyType an order view carries (none when the order has none)."""
+    return {k: doc[k] for k in _LABELS if k in doc}
+
+
+def _report_labels(report: dict) -> dict:
+    """An executionReport's "j" / "J", by the order views' names."""
+    return {name: report[key] for name, key in _LABELS.items() if key in report}
+
+
+def _placed_as_binance(doc: dict) -> None:
+    """strategyId / strategyType where web-socket-api.md's examples put them: just before
+    selfTradePreventionMode."""
+    names = list(doc)
+    labels = [k for k in _LABELS if k in doc]
+    at = names.index("selfTradePreventionMode")
+    assert names[at - len(labels):at] == labels, names
+
+
+def test_strategy_ids_are_kept_with_the_order(tmp_path):
+    """strategyId / strategyType are the order's, not only its placement answer's (rest-api.md,
+    "Conditional fields in Order Responses"; user-data-stream.md's "j" / "J"): GET /api/v3/order,
+    openOrders, allOrders, the cancels' answers and every executionReport carry them, each only when
+    it was sent (a strategyId of 0 too); an order list's legs take their own (aboveStrategyId,
+    workingStrategyType, ...). The node keeps no finished order in memory (keep_finished_orders = 0),
+    so a finished order's views come from the history."""
+    async def scenario(node):
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000")
+            ws = await user_data_stream(session, node, client)
+            try:
+                limit = dict(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01",
+                             price="20000", newOrderRespType="RESULT")
+                sent = ({"strategyId": "37463720", "strategyType": "1000000"}, {"strategyId": "0"},
+                        {"strategyType": "1000001"}, {})
+                ids, expected = [], {}
+                for labels in sent:
+                    status, doc = await client.order(**limit, **labels)
+                    assert status == 200, doc
+                    ids.append(doc["orderId"])
+                    expected[doc["orderId"]] = {k: int(v) for k, v in labels.items()}
+                    assert _labels(doc) == expected[doc["orderId"]], doc
+                    _placed_as_binance(doc)
+                for order_id in ids:
+                    report = await execution_report(ws, order_id, "NEW")
+                    assert _report_labels(report) == expected[order_id], report
+                for order_id in ids:
+                    status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order_id)
+                    assert status == 200 and _labels(doc) == expected[order_id], doc
+                    _placed_as_binance(doc)
+                status, opens = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+                assert status == 200 and {o["orderId"]: _labels(o) for o in opens} == expected, opens
+
+                for order_id in ids[:2] + ids[3:]:  # DELETE /api/v3/order: its answer, its report
+                    status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order_id)
+                    assert status == 200 and _labels(doc) == expected[order_id], doc
+                    _placed_as_binance(doc)
+                    report = await execution_report(ws, order_id, "CANCELED")
+                    assert _report_labels(report) == expected[order_id], report
+                status, canceled = await client.signed("DELETE", "/api/v3/openOrders", symbol=SYMBOL)
+                assert status == 200 and [(o["orderId"], _labels(o)) for o in canceled] == \
+                    [(ids[2], expected[ids[2]])], canceled
+                # finished: from the history
+                for order_id in ids:
+                    status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order_id)
+                    assert status == 200 and doc["status"] == "CANCELED" and _labels(doc) == expected[order_id], doc
+                status, every = await client.signed("GET", "/api/v3/allOrders", symbol=SYMBOL)
+                assert status == 200 and {o["orderId"]: _labels(o) for o in every} == expected, every
+
+                # order lists: each leg its own
+                status, oco = await client.signed(
+                    "POST", "/api/v3/orderList/oco", symbol=SYMBOL, side="BUY", quantity="0.01",
+                    aboveType="STOP_LOSS_LIMIT", aboveStopPrice="21000", abovePrice="21100", aboveTimeInForce="GTC",
+                    aboveStrategyId="11", aboveStrategyType="1000011", belowType="LIMIT_MAKER", belowPrice="19000",
+                    belowStrategyId="12", newOrderRespType="RESULT")
+                assert status == 200, oco
+                legs = {"STOP_LOSS_LIMIT": {"strategyId": 11, "strategyType": 1000011},
+                        "LIMIT_MAKER": {"strategyId": 12}}
+                assert [_labels(r) for r in oco["orderReports"]] == [legs[r["type"]] for r in oco["orderReports"]], oco
+                status, oto = await client.signed(
+                    "POST", "/api/v3/orderList/oto", symbol=SYMBOL, workingType="LIMIT", workingSide="BUY",
+                    workingPrice="19500", workingQuantity="0.01", workingTimeInForce="GTC",
+                    workingStrategyType="1000021", pendingType="LIMIT", pendingSide="BUY", pendingPrice="19400",
+                    pendingQuantity="0.01", pendingTimeInForce="GTC", pendingStrategyId="22", newOrderRespType="ACK")
+                assert status == 200, oto
+                assert [_labels(r) for r in oto["orderReports"]] == [{"strategyType": 1000021}, {"strategyId": 22}], oto
+                lists = {o["orderId"]: _labels(r) for doc in (oco, oto)
+                         for o, r in zip(doc["orders"], doc["orderReports"])}
+                for doc in (oco, oto):
+                    status, done = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL,
+                                                       orderListId=doc["orderListId"])
+                    assert status == 200 and {r["orderId"]: _labels(r) for r in done["orderReports"]} == \
+                        {o["orderId"]: lists[o["orderId"]] for o in doc["orders"]}, done
+                for order_id, labels in lists.items():
+                    status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order_id)
+                    assert status == 200 and doc["status"] == "CANCELED" and _labels(doc) == labels, doc
+            finally:
+                await ws.close()
+
+    with serving_node(tmp_path, node_extra="keep_finished_orders = 0\n") as node:
+        run(scenario(node))

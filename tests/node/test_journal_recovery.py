@@ -47,35 +47,38 @@ def records(segment: bytes) -> list[bytes]:
     return out
 
 
-async def place_orders(base: str, prices) -> tuple[Client, list[int]]:
-    """A funded client that places one resting order per price; returns it and the order ids."""
+async def place_orders(base: str, prices, **extra: str) -> tuple[Client, list[int]]:
+    """A funded client that places one resting order per price (with the `extra` parameters);
+    returns it and the order ids."""
     async with aiohttp.ClientSession() as session:
         client = await funded_client(session, base, ADMIN_TOKEN, USDT="10000")
         ids = []
         for price in prices:
-            status, doc = await client.order(**ORDER, price=str(price))
+            status, doc = await client.order(**ORDER, price=str(price), **extra)
             assert status == 200, doc
             ids.append(doc["orderId"])
         return client, ids
 
 
-async def statuses(client: Client, ids: list[int]) -> dict[int, object]:
-    """Each order's status as GET /api/v3/order tells it (or the error code), on a new session."""
+async def statuses(client: Client, ids: list[int], *fields: str) -> dict[int, object]:
+    """Each order's status as GET /api/v3/order tells it (or the error code), on a new session; with
+    `fields`, the status and those of them the order shows."""
     async with aiohttp.ClientSession() as session:
         client.session = session
         out = {}
         for order_id in ids:
             status, doc = await client.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order_id)
-            out[order_id] = doc["status"] if status == 200 else doc["code"]
+            out[order_id] = doc["code"] if status != 200 else \
+                (doc["status"], {k: doc[k] for k in fields if k in doc}) if fields else doc["status"]
         return out
 
 
-async def place_more(client: Client, prices, ids: list[int]) -> None:
+async def place_more(client: Client, prices, ids: list[int], **extra: str) -> None:
     """More resting orders from a client of an earlier event loop (on a new session); ids grow."""
     async with aiohttp.ClientSession() as session:
         client.session = session
         for price in prices:
-            status, doc = await client.order(**ORDER, price=str(price))
+            status, doc = await client.order(**ORDER, price=str(price), **extra)
             assert status == 200, doc
             ids.append(doc["orderId"])
 
@@ -86,22 +89,26 @@ def test_restart_torn_tail_and_middle_damage(tmp_path):
     with node_on(tmp_path, "first", data, http, node_extra=NO_TICK) as node:
         wait_http(base, node)
 
-        client, ids = asyncio.run(place_orders(base, (100, 101, 102, 103, 104)))
+        client, ids = asyncio.run(place_orders(base, (100, 101, 102, 103, 104), strategyId="5", strategyType="1000005"))
 
     # a clean stop left a snapshot of every stage: a restart loads it and replays nothing
     assert manifest_position(data) == Journal.verify(data / "journal")  # the stop snapshotted everything
+    labelled = {"strategyId": 5, "strategyType": 1000005}  # (kept with the orders: in the snapshot)
     with node_on(tmp_path, "second", data, http, node_extra=NO_TICK) as node:
         wait_http(base, node)
-        assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
+        assert asyncio.run(statuses(client, ids, *labelled)) == {i: ("NEW", labelled) for i in ids}
         start = StartReport.read(data)
         assert (start.snapshot_position, start.replayed_commands) == (Journal.verify(data / "journal"), 0), start
         # more orders, then a kill -9 of the whole node: the snapshot plus the journal after it
-        asyncio.run(place_more(client, (105, 106), ids))
+        asyncio.run(place_more(client, (105,), ids, strategyId="6"))
+        asyncio.run(place_more(client, (106,), ids))
         os.killpg(node.proc.pid, signal.SIGKILL)
         node.proc.wait()
     with node_on(tmp_path, "after-kill", data, http) as node:
         wait_http(base, node)
-        assert asyncio.run(statuses(client, ids)) == {i: "NEW" for i in ids}
+        # (the replayed commands' strategy ids too: journaled with them)
+        assert asyncio.run(statuses(client, ids, *labelled)) == {
+            **{i: ("NEW", labelled) for i in ids[:5]}, ids[5]: ("NEW", {"strategyId": 6}), ids[6]: ("NEW", {})}
         start = StartReport.read(data)
         assert start.snapshot_position > 0 and start.replayed_commands == 2, start
 
