@@ -164,6 +164,9 @@ class PushStage(UserDataMixin, Endpoint):
         self.balances: dict[tuple[int, str], Balance] = {}  # (account, asset) -> the sum of its deltas
         # order id -> the changes of its hold waiting for Match's verdict on it (pushuser.py module doc)
         self.held: dict[int, HeldFunds] = {}
+        #: the highest order id whose Created entry has come (None: none yet, or a snapshot from
+        #: before it was kept): a balance change naming a higher one came before its order (pushuser.py)
+        self.last_created: int | None = None
         self.judged: dict[tuple[int, int], dict[str, None]] = {}  # (during _orders: what verdicts showed)
         self.rolling = {s: Rolling() for s in self.rules}
         self.avg_prices = {s: AvgPriceWindow() for s in self.rules}
