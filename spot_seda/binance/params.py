@@ -23,12 +23,13 @@ Other choices where Binance leaves room (each tested):
   "Data sent for parameter 'limit' is not valid.".
 - symbols=[...]: JSON with symbol names; malformed -> -1100 with Binance's symbols regex, empty ->
   -1102, a repeated name -> -1151, an unknown one -> -1121. symbol and symbols together: -1128.
+- a parameter the endpoint does not read: -1104 (check_all_read), never dropped without a word.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal, InvalidOperation
 
 import msgspec
@@ -44,6 +45,21 @@ MAX_CLIENT_ORDER_ID = 36
 _DECIMAL = re.compile(r"\+?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SYMBOL = re.compile(r"[A-Z0-9\-_.]{1,20}")
 CLIENT_ORDER_ID = re.compile(r"[a-zA-Z0-9\-_]{1,36}")
+
+
+#: what a SIGNED request carries beside its endpoint's own parameters (rest-api.md, "SIGNED
+#: (TRADE, USER_DATA AND MARGIN) Endpoint security")
+SIGNED_PARAMS = frozenset({"timestamp", "recvWindow", "signature"})
+
+
+def check_all_read(sent: Collection[str], known: frozenset[str]) -> None:
+    """-1104 "Not all sent parameters were read; read '%s' parameter(s) but was sent '%s'." when a
+    parameter `sent` is not one the endpoint reads (`known`), rather than dropping it. Counted as
+    Binance counts them: every parameter sent, `signature` included, and of those the ones it reads
+    (a misspelt `timeInforce` on a signed order: "read '7' ... but was sent '8'")."""
+    read = sum(1 for name in sent if name in known)
+    if read != len(sent):
+        raise errors.unread_parameters(read, len(sent))
 
 
 # ------------------------------------------------------------------------------- primitives
