@@ -28,7 +28,7 @@ from ..stages.accepting import CommandError
 from ..stages.acquiring import Waiter, cancel_client_id
 from .admission import deadline_of
 from . import orderlists, trading
-from .plumbing import INTAKE, STAGE, commit, now_ms, signed
+from .plumbing import INTAKE, STAGE, check_read, commit, now_ms, signed
 from .ratelimit import count_order, orders_placed
 from .jsonbody import json_answer
 
@@ -207,13 +207,16 @@ def _rest(operation, counts: bool = False, orders: int = 0):
     """The REST handler of an operation: a signed request in, its JSON (or Binance error) out. It
     counts `orders` orders against the ORDERS limits before the operation runs (given back if it is
     refused: ratelimit.orders_placed), or (`counts`) hands the operation a `count` to call once its
-    parameters are known to be good (a count that stands, attempted or not)."""
+    parameters are known to be good (a count that stands, attempted or not). A parameter the route
+    does not read is -1104 first (knownparams.py)."""
 
     async def handler(request: web.Request) -> web.Response:
         account_id, p = await signed(request)
         if orders:
             with orders_placed(request, account_id, orders):
+                check_read(request, p, signed=True)  # (a refused list's count goes back)
                 return json_answer(await operation(request.app, account_id, p, deadline_of(request)))
+        check_read(request, p, signed=True)
         extra = {"count": lambda: count_order(request, account_id)} if counts else {}
         return json_answer(await operation(request.app, account_id, p, deadline_of(request), **extra))
 

@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections import deque
+from collections.abc import Collection
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -24,9 +25,11 @@ from ..stages.accepting import CommandError
 from ..stages.acquiring import AcquiringStage
 from ..binance import auth, errors
 from ..binance.errors import ApiError
+from ..binance.params import check_all_read
 from .admission import ADMISSION
 from .intake import Intake
 from .jsonbody import json_answer
+from .knownparams import ROUTE_PARAMS
 
 log = logging.getLogger("spot_seda.api")
 
@@ -189,6 +192,16 @@ async def signed(request: web.Request) -> tuple[int, dict[str, str]]:
     auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
     p.pop("signature", None)
     return account.account_id, p
+
+
+def check_read(request: web.Request, params: Collection[str], signed: bool = False) -> None:
+    """-1104 for a parameter the request's route does not read (knownparams.ROUTE_PARAMS), counted
+    as Binance counts them: a `signed` request's `signature` (which signed() took out) too. Call it
+    where the route's operation would start: after the signature (and an order's ORDERS count),
+    before anything else."""
+    route = request.match_info.route
+    known = ROUTE_PARAMS[(route.method, route.resource.canonical)]
+    check_all_read((*params, "signature") if signed else params, known)
 
 
 def authenticate_key(request: web.Request):

@@ -36,12 +36,13 @@ from .acceptor import Acceptor
 from .admission import ADMISSION, Admission, admission_middleware, deadline_of
 from .intake import Intake
 from .jsonbody import json_answer
+from .knownparams import ROUTE_PARAMS
 from .openapi import openapi_document
 from . import orderops
 from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
-                       commit, commit_beside, errors_middleware, json_body, json_parser_errors, now_ms, read_body,
-                       query_pairs, request_params, settle_body, signed, stage_of, tick, TICKING)
+                       check_read, commit, commit_beside, errors_middleware, json_body, json_parser_errors, now_ms,
+                       read_body, query_pairs, request_params, settle_body, signed, stage_of, tick, TICKING)
 from .ratelimit import LIMITER, RateLimiter, orders_placed, ratelimit_middleware
 from .readbarrier import ReadBarrier
 from .relay import push_url
@@ -59,6 +60,7 @@ def public(operation):
 
     async def handler(request: web.Request) -> web.Response:
         p, _, _ = await request_params(request)
+        check_read(request, p)
         return json_answer(await operation(request.app, p))
 
     handler.__name__ = handler.__qualname__ = operation.__name__
@@ -73,8 +75,10 @@ def private(operation, order: bool = False):
     async def handler(request: web.Request) -> web.Response:
         account_id, p = await signed(request)
         if not order:
+            check_read(request, p, signed=True)
             return json_answer(await operation(request.app, account_id, p, deadline_of(request)))
         with orders_placed(request, account_id):  # ORDERS per account (ratelimit.py): 429 / -1015 past a limit
+            check_read(request, p, signed=True)  # (a refused order's count goes back)
             return json_answer(await operation(request.app, account_id, p, deadline_of(request)))
 
     handler.__name__ = handler.__qualname__ = operation.__name__
@@ -86,6 +90,10 @@ async def seed_order(request: web.Request) -> web.Response:
     (the signature covers the query string; the JSON body's fields become order parameters)."""
     account_id, p = await signed_json(request)
     with orders_placed(request, account_id):
+        check_read(request, p, signed=True)  # the query string's and the JSON fields' names, as v3's
+        p.setdefault("type", "LIMIT" if "price" in p else "MARKET")  # (the seed's defaults: not sent)
+        if p["type"] == "LIMIT":
+            p.setdefault("timeInForce", "GTC")
         return json_answer(await trading.place_order(request.app, account_id, p, deadline_of(request)))
 
 
@@ -112,9 +120,6 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
             raise errors.illegal_chars(key)
         # numbers are taken as the client wrote them (a float's repr is its shortest exact decimal)
         p[SEED_ALIASES.get(key, key)] = repr(value) if isinstance(value, float) else str(value)
-    p.setdefault("type", "LIMIT" if "price" in p else "MARKET")
-    if p["type"] == "LIMIT":
-        p.setdefault("timeInForce", "GTC")
     return account.account_id, p
 
 
@@ -122,10 +127,16 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
 
 
 async def admin_guard(request: web.Request) -> dict:
+    """The admin token, then the JSON body: a field the endpoint does not read (knownparams), or a
+    query string parameter (it reads none), is -1103."""
     auth.check_admin_token(request.app[STAGE].ctx.settings.node.admin_token, request.headers.get("X-Admin-Token"))
+    doc = {}
     if request.method == "POST" and request.can_read_body:
-        return json_body(await read_body(request) or b"{}")[1]
-    return {}
+        doc = json_body(await read_body(request) or b"{}")[1]
+    route = request.match_info.route
+    if request.query or not ROUTE_PARAMS[(route.method, route.resource.canonical)].issuperset(doc):
+        raise errors.unknown_param()
+    return doc
 
 
 async def admin_create_account(request: web.Request) -> web.Response:
@@ -133,8 +144,6 @@ async def admin_create_account(request: web.Request) -> web.Response:
     public key of the body's "publicKey" (PEM; the client keeps the private key). Over the command
     log, answered once the cluster has it too (spot_seda/accountlog.py)."""
     doc = await admin_guard(request)
-    if set(doc) - {"publicKey"}:
-        raise errors.unknown_param()
     public_key = doc.get("publicKey")
     if public_key is not None and not isinstance(public_key, str):
         raise errors.invalid_parameter("publicKey")
@@ -183,6 +192,7 @@ async def admin_withdraw(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    check_read(request, list(request.query))
     stage = stage_of(request)
     table = open_from_manifest(stage.ctx.data_dir)
     return web.Response(text=render_prometheus(table) + request.app[ADMISSION].prometheus()
@@ -190,6 +200,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
+    check_read(request, list(request.query))
     return json_answer(openapi_document(ROUTES))
 
 
@@ -209,6 +220,7 @@ async def _own_listen_key(request: web.Request) -> str:
     """The listenKey parameter of a PUT/DELETE, which must be a live key of the caller's account."""
     p, _, _ = await request_params(request)
     account = authenticate_key(request)
+    check_read(request, p)
     key = p.get("listenKey")
     if not key:
         raise errors.mandatory_missing("listenKey")
@@ -226,7 +238,9 @@ async def _tell_cluster(request: web.Request, key: str) -> None:
 
 
 async def create_listen_key(request: web.Request) -> web.Response:
+    p, _, _ = await request_params(request)
     account = authenticate_key(request)
+    check_read(request, p)
     key = _listen_keys(request).create(account.account_id)
     await _tell_cluster(request, key)
     return json_answer(views.listen_key_json(key))
@@ -251,7 +265,8 @@ async def close_listen_key(request: web.Request) -> web.Response:
 
 #: The API's one route table, (method, path, handler): build_app serves exactly these and the OpenAPI
 #: document (openapi.py) describes exactly these; a route without a description, or a description
-#: without a route, fails the document's build. (The web page's routes are page.py's.)
+#: without a route, fails the document's build. Each route reads the parameters knownparams.ROUTE_PARAMS
+#: gives it and refuses any other (-1104; check_read). (The web page's routes are page.py's.)
 ROUTES: list[tuple[str, str, object]] = [
     *(("GET", "/api/v3" + path, public(operation)) for path, operation in (
         ("/ping", market.ping), ("/time", market.server_time), ("/exchangeInfo", market.exchange_info),

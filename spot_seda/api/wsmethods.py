@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ..binance import errors
 from . import market, orderlists, orderops, trading
+from .knownparams import WS_OWN_PARAMS, ws_route_params
 
 #: params that are the envelope's business, never the operation's
 ENVELOPE_PARAMS = frozenset({"apiKey", "signature", "returnRateLimits"})
@@ -92,6 +93,10 @@ METHODS: dict[str, Method] = {
     "openOrderLists.status": Method(orderlists.open_order_lists, ("GET", "/api/v3/openOrderList"), signed=True),
     "allOrderLists": Method(orderlists.all_order_lists, ("GET", "/api/v3/allOrderList"), signed=True),
 }
+
+#: every method -> the params it reads (its REST route's and the envelope's; the connection's own
+#: methods': knownparams.WS_OWN_PARAMS); any other is -1104 (wsapi.Connection.serve)
+PARAMS: dict[str, frozenset[str]] = {name: ws_route_params(m.route) for name, m in METHODS.items()} | WS_OWN_PARAMS
 
 
 def text_params(params: dict) -> dict[str, str]:

@@ -39,8 +39,10 @@ from ..stages.pushuser import user_stream
 from ..binance import auth, errors
 from ..binance import streams as S
 from ..binance.errors import ApiError
+from ..binance.params import check_all_read
 from .fanout import Client, Hub, text_frame
 from .jsonbody import json_answer
+from .knownparams import WS_OWN_PARAMS, ws_route_params
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -324,6 +326,13 @@ def _property(hub, client: Client, method: str, params, req_id) -> bytes:
 # ------------------------------------------------------------------------ WebSocket API
 
 
+#: the methods served here -> the params each reads (knownparams.py); any other param is -1104, as on
+#: Acquiring's WebSocket API
+_API_PARAMS = {"ping": ws_route_params(("GET", "/api/v3/ping")), "time": ws_route_params(("GET", "/api/v3/time")),
+               **{name: WS_OWN_PARAMS[name] for name in ("userDataStream.subscribe.signature",
+                                                         "userDataStream.unsubscribe")}}
+
+
 def _api_reply(req_id, status: int, result=None, error: tuple[int, str] | None = None) -> bytes:
     if error is not None:
         return _encode({"id": req_id, "status": status, "error": {"code": error[0], "msg": error[1]}})
@@ -363,12 +372,16 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
         return _api_reply(req_id, 400, error=(-1135, "Invalid JSON Request"))
     hub = app[HUB]
     try:
+        known = _API_PARAMS.get(method) if isinstance(method, str) else None
+        if known is not None and "signature" not in known:  # (a signed one's after its signature)
+            check_all_read(params, known)
         if method == "ping":
             return _api_reply(req_id, 200, {})
         if method == "time":
             return _api_reply(req_id, 200, {"serverTime": time.time_ns() // 1_000_000})
         if method == "userDataStream.subscribe.signature":
             account_id = _authenticate(app, params)
+            check_all_read(params, known)  # (after the signature, as Acquiring's)
             stream = user_stream(account_id)
             if isinstance(client.streams.get(stream), int):  # one per account and connection (wsapi.py's too)
                 raise errors.subscription_active()

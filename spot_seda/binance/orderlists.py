@@ -70,12 +70,6 @@ class Oco(msgspec.Struct, frozen=True, kw_only=True):
     resp_type: str
 
 
-def _check_known(params: Mapping[str, str], known: frozenset[str]) -> None:
-    read = sum(1 for name in params if name in known)
-    if read != len(params):
-        raise errors.unread_parameters(read, len(params))
-
-
 def _leg(params: Mapping[str, str], leg: dict[str, str], names: dict[str, str], rules) -> OrderRequest:
     """One leg through POST /api/v3/order's parser; an error names the OCO's parameter."""
     p = {k: params[k] for k in _SHARED if k in params} | leg
@@ -100,7 +94,7 @@ def parse_oco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oc
         names = {f"{where}{k}": v for k, v in _LEG_PARAMS.items()}
         leg = {v: params[k] for k, v in names.items() if k in params}
         legs[where] = (leg, names)
-    return _oco(params, rules, symbol, legs["above"], legs["below"], OCO_PARAMS)
+    return _oco(params, rules, symbol, legs["above"], legs["below"])
 
 
 def parse_legacy_oco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oco:
@@ -116,10 +110,10 @@ def parse_legacy_oco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]
             legs[leg][0][theirs] = params[ours]
             legs[leg][1][ours] = theirs
     legs["stop"][0]["type"] = "STOP_LOSS_LIMIT" if text_param(params, "stopLimitPrice") else "STOP_LOSS"
-    return _oco(params, rules, symbol, legs["limit"], legs["stop"], LEGACY_PARAMS)
+    return _oco(params, rules, symbol, legs["limit"], legs["stop"])
 
 
-def _oco(params, rules, symbol: str, one: tuple[dict, dict], other: tuple[dict, dict], known: frozenset[str]) -> Oco:
+def _oco(params, rules, symbol: str, one: tuple[dict, dict], other: tuple[dict, dict]) -> Oco:
     types = (one[0].get("type"), other[0].get("type"))
     if not ((types[0] in WORKS_FIRST and types[1] in STOPS) or (types[1] in WORKS_FIRST and types[0] in STOPS)):
         if all(t in WORKS_FIRST | STOPS for t in types):
@@ -127,12 +121,13 @@ def _oco(params, rules, symbol: str, one: tuple[dict, dict], other: tuple[dict, 
         raise errors.invalid_order_type()
     first, stop = (one, other) if types[0] in WORKS_FIRST else (other, one)
     first_leg, stop_leg = _leg(params, *first, rules), _leg(params, *stop, rules)
-    return _order_list(params, symbol, (stop_leg, first_leg), known)  # (LEG_ORDER)
+    return _order_list(params, symbol, (stop_leg, first_leg))  # (LEG_ORDER)
 
 
-def _order_list(params, symbol: str, legs: tuple, known: frozenset[str]) -> Oco:
+def _order_list(params, symbol: str, legs: tuple) -> Oco:
     """What every order list checks after its legs: no client order id twice, the list's own client
-    id, the answer's type, no parameter it does not know."""
+    id, the answer's type. (A parameter it does not know, one not in OCO_PARAMS, LEGACY_PARAMS,
+    OTO_PARAMS or OTOCO_PARAMS, was refused -1104 before: api/knownparams.py.)"""
     cids = [leg.client_order_id for leg in legs if leg.client_order_id]
     if len(set(cids)) != len(cids):
         raise errors.refusal(Reason.DUPLICATE_ORDER)
@@ -144,7 +139,6 @@ def _order_list(params, symbol: str, legs: tuple, known: frozenset[str]) -> Oco:
     resp = text_param(params, "newOrderRespType") or "FULL"
     if resp not in RESP_TYPES:
         raise errors.illegal_chars("newOrderRespType", ", ".join(RESP_TYPES))
-    _check_known(params, known)
     return Oco(symbol=symbol, legs=legs, list_client_order_id=list_cid, resp_type=resp)
 
 
@@ -169,7 +163,7 @@ def parse_oto(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oc
     if params["workingType"] not in ("LIMIT", "LIMIT_MAKER"):
         raise errors.invalid_order_type()
     legs = (_prefixed_leg(params, "working", symbol, rules), _prefixed_leg(params, "pending", symbol, rules))
-    return _order_list(params, symbol, legs, OTO_PARAMS)
+    return _order_list(params, symbol, legs)
 
 
 OTOCO_PARAMS = frozenset({"symbol", "listClientOrderId", "newOrderRespType", "selfTradePreventionMode", "recvWindow",
@@ -201,7 +195,7 @@ def parse_otoco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
         raise ApiError(-2010, "Unsupported order combination")
     first, stop = (pair["Above"], pair["Below"]) if types[0] in WORKS_FIRST else (pair["Below"], pair["Above"])
     first_leg, stop_leg = _leg(shared, *first, rules), _leg(shared, *stop, rules)
-    return _order_list(params, symbol, (working, stop_leg, first_leg), OTOCO_PARAMS)  # (LEG_ORDER)
+    return _order_list(params, symbol, (working, stop_leg, first_leg))  # (LEG_ORDER)
 
 
 def parse_list_ref(params: Mapping[str, str], id_name: str, cid_name: str) -> tuple[int | None, str | None]:

@@ -32,9 +32,9 @@ Other choices where Binance leaves room (each tested):
   kept with the order (journaled in its command, carried by its Created entry): every answer that
   shows the order (placement, GET /api/v3/order, openOrders, allOrders, the cancels) and its
   executionReports ("j", "J") carry them when they were sent, as Binance's conditional fields.
-- POST /api/v3/order with a parameter it does not know (not one of Binance's, recvWindow,
-  timestamp, signature): -1104 "Not all sent parameters were read; read '%s' parameter(s) but was
-  sent '%s'." rather than dropping it.
+- a parameter not in NEW_ORDER_PARAMS (Binance's, recvWindow, timestamp, signature): -1104 "Not all
+  sent parameters were read; ...", checked before any other (params.check_all_read, by the
+  transport: api/knownparams.py), rather than dropped.
 - `timeInForce` with MARKET or LIMIT_MAKER, `price` with MARKET, `quoteOrderQty` with LIMIT or
   LIMIT_MAKER, or both quantity and quoteOrderQty: -1106 "Parameter '%s' sent when not required.".
 - newOrderRespType defaults as Binance: FULL for LIMIT and MARKET, ACK for every other type (stop
@@ -45,7 +45,6 @@ Other choices where Binance leaves room (each tested):
   with each other, the seed's behaviour). A mode of Binance's that no symbol here allows (TRANSFER:
   trade groups) is -1013 "This symbol does not allow the specified self-trade prevention mode."
   (stp_faq.md); a word that is no mode at all, -1100.
-- Other endpoints leave parameters they do not know (signature, timestamp, recvWindow, ...) alone.
 """
 
 from __future__ import annotations
@@ -77,7 +76,7 @@ _STP_NOT_ALLOWED = frozenset({"TRANSFER"})
 PEG_PARAMS = ("pegPriceType", "pegOffsetValue", "pegOffsetType")
 #: Binance: strategyType values below this are reserved
 MIN_STRATEGY_TYPE = 1_000_000
-#: every parameter POST /api/v3/order knows (Binance's list); any other is -1104
+#: every parameter POST /api/v3/order reads (Binance's list); any other is -1104 (api/knownparams.py)
 NEW_ORDER_PARAMS = frozenset({
     "symbol", "side", "type", "timeInForce", "quantity", "quoteOrderQty", "price", "newClientOrderId", "strategyId",
     "strategyType", "stopPrice", "trailingDelta", "icebergQty", "newOrderRespType", "selfTradePreventionMode",
@@ -293,14 +292,6 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
                         quote_qty=quote_qty, client_order_id=client_order_id, resp_type=resp_type, stp=stp,
                         strategy_id=strategy_id, strategy_type=strategy_type, stop_price=stop_price,
                         trailing_delta=trailing_delta)
-
-
-def check_new_order_params(params: Mapping[str, str]) -> None:
-    """-1104 "Not all sent parameters were read" for a parameter POST /api/v3/order does not know (a
-    misspelt one would otherwise be dropped without a word)."""
-    read = sum(1 for name in params if name in NEW_ORDER_PARAMS)
-    if read != len(params):
-        raise errors.unread_parameters(read, len(params))
 
 
 def parse_order_ref(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> tuple[str, int | None, str | None]:

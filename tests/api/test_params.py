@@ -533,8 +533,8 @@ def test_strategy_id_and_type_are_checked_and_kept_for_the_answer():
 def test_unknown_new_order_parameters_are_refused():
     known = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01",
              "price": "30000", "timestamp": "1", "recvWindow": "5000", "signature": "ab"}
-    O.check_new_order_params(known)
-    assert code_msg(O.check_new_order_params, {**known, "quantitty": "1"}) == \
+    P.check_all_read(known, O.NEW_ORDER_PARAMS)
+    assert code_msg(P.check_all_read, {**known, "quantitty": "1"}, O.NEW_ORDER_PARAMS) == \
         (-1104, "Not all sent parameters were read; read '9' parameter(s) but was sent '10'.")
 
 

@@ -61,8 +61,8 @@ def test_test_order_validates_and_places_nothing(node):
                 ({"price": "0.01"}, {"code": -1013, "msg": "Filter failure: NOTIONAL"}),
                 ({"type": "LIMITED"}, {"code": -1116, "msg": "Invalid orderType."}),
                 ({"computeCommissionRates": "yes"}, None),
-                ({"bogus": "1"}, {"code": -1104, "msg": "Not all sent parameters were read; read '7' parameter(s) "
-                                                       "but was sent '8'."}),
+                ({"bogus": "1"}, {"code": -1104, "msg": "Not all sent parameters were read; read '8' parameter(s) "
+                                                       "but was sent '9'."}),  # (signature counts, as Binance's)
             ):
                 status, doc = await client.signed("POST", "/api/v3/order/test", **(LIMIT | bad))
                 assert status == 400, doc
@@ -190,8 +190,8 @@ def test_cancel_replace_bad_parameters_change_nothing(node):
                 ({"cancelRestrictions": "ALWAYS"}, {"code": -1145, "msg": "Invalid cancelRestrictions"}),
                 ({"orderRateLimitExceededMode": "MAYBE"}, None),
                 ({"cancelNewClientOrderId": ""}, {"code": -1118, "msg": "New client order ID was empty."}),
-                ({"extra": "1"}, {"code": -1104, "msg": "Not all sent parameters were read; read '9' parameter(s) but "
-                                                       "was sent '10'."}),
+                ({"extra": "1"}, {"code": -1104, "msg": "Not all sent parameters were read; read '10' parameter(s) but "
+                                                       "was sent '11'."}),
             ):
                 sent = {k: v for k, v in ({"cancelReplaceMode": "ALLOW_FAILURE"} | ref | LIMIT | bad).items()
                         if v is not None}
@@ -378,7 +378,7 @@ def test_amend_refusals_change_nothing(node):
                                                       "were empty/null!")),
                 (await amend(orderId=a["orderId"], newQty="0.005", newClientOrderId=""), (-1118, "New client order ID was empty.")),
                 (await amend(orderId=a["orderId"], newQty="0.005", price="1"),
-                 (-1104, "Not all sent parameters were read; read '4' parameter(s) but was sent '5'.")),
+                 (-1104, "Not all sent parameters were read; read '5' parameter(s) but was sent '6'.")),
             ):
                 assert status == 400 and (doc["code"], doc["msg"]) == error, (doc, error)
             status, doc = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
