@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..binance import orderops, orderparams
+from ..binance.params import check_all_read
 from ..binance.errors import ApiError
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
@@ -238,12 +239,15 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
                 account, ts = int(doc.pop("account")), int(doc.pop("timestamp"))
                 if kind == "order":
                     p = {k: str(v) for k, v in doc.items()}
+                    check_all_read(p, orderparams.NEW_ORDER_PARAMS)  # (-1104, as the API: none dropped)
                     # (time in force: GTC for the types that take none, as the API reports them)
                     yield orderparams.parse_new_order(p, rules).command(account, ts)
                 elif kind == "cancel":
                     yield Cancel(account, doc["symbol"], int(doc["orderId"]), ts)
                 elif kind == "amend":  # PUT /api/v3/order/amend/keepPriority's parameters
-                    a = orderops.parse_amend({k: str(v) for k, v in doc.items()}, rules)
+                    p = {k: str(v) for k, v in doc.items()}
+                    check_all_read(p, orderops.AMEND_PARAMS)
+                    a = orderops.parse_amend(p, rules)
                     yield Amend(account, a.symbol, int(doc["orderId"]), ts, a.new_qty, a.new_client_order_id)
                 elif kind in ("deposit", "withdraw"):
                     amount = to_units(str(doc["amount"]), ASSET_DECIMALS)

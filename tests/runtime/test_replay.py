@@ -218,3 +218,21 @@ def test_a_command_file_takes_stop_orders_as_the_api_does(tmp_path):
                                       2, stop_price=4_000_000)
     with pytest.raises(ValueError, match="cmds.jsonl:3: Param 'stopPrice' or 'trailingDelta' must be sent"):
         next(commands)
+
+
+def test_a_command_file_refuses_a_parameter_the_api_does_not_read(tmp_path):
+    """An order or amend line with a parameter its REST endpoint does not read stops the replay with
+    the API's -1104 (a misspelt timeInForce is not an order without one)."""
+    from spot_seda.runtime.replay import read_command_file
+
+    rules = settings_from("").symbol_rules()
+    for line, read in (
+            ('{"cmd": "order", "account": 1, "timestamp": 1, "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT",'
+             ' "timeInforce": "GTC", "quantity": "0.5", "price": "49000"}', 5),
+            ('{"cmd": "amend", "account": 1, "timestamp": 1, "symbol": "BTCUSDT", "orderId": 1, "newQty": "0.2",'
+             ' "price": "1"}', 3)):
+        path = tmp_path / "cmds.jsonl"
+        path.write_text(line + "\n")
+        with pytest.raises(ValueError, match=f"cmds.jsonl:1: Not all sent parameters were read; read '{read}' "
+                                             f"parameter\\(s\\) but was sent '{read + 1}'."):
+            next(read_command_file(path, rules))
