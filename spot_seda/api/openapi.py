@@ -379,7 +379,8 @@ def openapi_document(routes, base_url: str = "/") -> dict:
             "title": "spot_seda",
             "version": "1.0.0",
             "description": "A spot exchange node speaking the Binance Spot REST API v3. Errors are "
-                           '{"code": <Binance code>, "msg": <Binance text>} with a 4xx status.',
+                           '{"code": <Binance code>, "msg": <Binance text>} with a 4xx status. A parameter '
+                           "an endpoint does not read is refused with -1104 (never dropped; admin: -1103).",
         },
         "servers": [{"url": base_url}],
         "tags": [{"name": t} for t in ("Public", "Market data", "Trading", "Account", "User data stream", "WebSocket API", "Admin", "Operations")],
