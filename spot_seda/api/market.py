@@ -85,7 +85,8 @@ async def historical_trades(app: web.Application, p: Params) -> list:
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     from_id = params.parse_int(p, "fromId")
     await read_fresh(app)
-    rows = app[HISTORY].trades_window(symbol, from_id=from_id, limit=limit)
+    history = app[HISTORY]
+    rows = history.trades(symbol, limit) if from_id is None else history.trades_from(symbol, from_id, limit)
     return [marketviews.trade_json(t, stage.rules[symbol]) for t in rows]
 
 

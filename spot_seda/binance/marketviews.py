@@ -38,9 +38,10 @@ def trade_json(trade: Mapping, rules: SymbolRules) -> dict:
     }
 
 
-def agg_trade_json(trades: list[Mapping], rules: SymbolRules) -> dict:
+def agg_trade_json(trades: list[Mapping], rules: SymbolRules, time: int | None = None) -> dict:
     """GET /api/v3/aggTrades, one aggregate trade (model/summary.py's aggregate_trades: a taker's
-    consecutive fills at one price), numbered by its first trade's id as the aggTrade stream does."""
+    consecutive fills at one price), numbered by its first trade's id; the aggTrade stream's payload
+    too (binance/streams.py), `time` its trades' time where they carry none."""
     first, last = trades[0], trades[-1]
     return {
         "a": first["trade_id"],
@@ -48,7 +49,7 @@ def agg_trade_json(trades: list[Mapping], rules: SymbolRules) -> dict:
         "q": amount_text(sum(t["qty"] for t in trades) if len(trades) > 1 else first["qty"]),
         "f": first["trade_id"],
         "l": last["trade_id"],
-        "T": first["time"],
+        "T": first["time"] if time is None else time,
         "m": bool(first["buyer_is_maker"]),
         "M": True,
     }

@@ -24,6 +24,7 @@ from ..model.enums import (ORDER_STATUS_NAMES, ORDER_TYPE_NAMES, SIDE_NAMES, STP
                            OrderStatus, OrderType, Side, TimeInForce, Topic)
 from ..model.orders import Order, default_cancel_id
 from ..model.symbols import AVG_PRICE_MINS, SymbolRules
+from .marketviews import agg_trade_json
 from .views import (ZERO, amount_text, average_price_text, change_percent_text, contingency_name, expiry_reason,
                     price_text)
 
@@ -128,12 +129,8 @@ def trade_event(rules: SymbolRules, f: dict, ts: int) -> dict:
 
 
 def agg_trade_event(rules: SymbolRules, trades: list[dict], ts: int) -> dict:
-    """`<symbol>@aggTrade`: one aggregate trade, a taker's consecutive fills at one price
-    (model/summary.py), numbered by its first trade's id as REST /aggTrades numbers it."""
-    first, last = trades[0], trades[-1]
-    return {"e": "aggTrade", "E": ts, "s": rules.symbol, "a": first["trade_id"], "p": price_text(rules, first["price"]),
-            "q": amount_text(sum(t["qty"] for t in trades) if len(trades) > 1 else first["qty"]),
-            "f": first["trade_id"], "l": last["trade_id"], "T": ts, "m": first["buyer_is_maker"], "M": True}
+    """`<symbol>@aggTrade`: one aggregate trade, as REST /aggTrades shows it (marketviews.py)."""
+    return {"e": "aggTrade", "E": ts, "s": rules.symbol} | agg_trade_json(trades, rules, ts)
 
 
 def kline_event(rules: SymbolRules, f: dict, ts: int, first_trade: int, last_trade: int) -> dict:

@@ -140,15 +140,6 @@ class HistoryQueries(Store):
         """The most recent public trades of a symbol, ascending by trade id."""
         return self._ranged("trades", TRADE_COLUMNS, "symbol = ?", [symbol], "trade_id", False, limit)
 
-    def trades_window(self, symbol: str, from_id: int | None = None, start_time: int | None = None,
-                      end_time: int | None = None, limit: int = 500) -> list[dict]:
-        """Trades of a symbol, ascending by trade id. With `from_id`
-        (trade ids >= it) or `start_time` the first `limit` from there; otherwise the most recent
-        `limit` (up to `end_time` if given). Times are inclusive."""
-        where, args = self._window("symbol = ?", [symbol], "trade_id", from_id, "time", start_time, end_time)
-        return self._ranged("trades", TRADE_COLUMNS, where, args, "trade_id",
-                            from_id is not None or start_time is not None, limit)
-
     def agg_trades(self, symbol: str, from_id: int | None = None, start_time: int | None = None,
                    end_time: int | None = None, limit: int = 500) -> list[list[dict]]:
         """aggTrades: a symbol's aggregate trades (model/summary.py's aggregate_trades: each a list of

@@ -160,6 +160,10 @@ class PushStage(UserDataMixin, Endpoint):
         self.orders: dict[int, Order] = {}  # open orders (and created ones Match has not reported yet)
         self.order_lists: dict[int, dict] = {}  # open OCOs: list id -> its legs' statuses (listStatus)
         self.fills: dict[int, list[tuple[dict, int]]] = {}  # order id -> (trade fields, ts) awaiting its update
+        #: symbol -> (time, trades) of the aggregate trade being built for @aggTrade: sent when a trade
+        #: does not join it, or when Match reports on the symbol (a command's reports follow all its
+        #: trades, however many messages those took)
+        self.aggregates: dict[str, tuple[int, list[dict]]] = {}
         self.stalled: deque[ChangeLogEntry] = deque()  # Match reports waiting for their Created entry
         self.balances: dict[tuple[int, str], Balance] = {}  # (account, asset) -> the sum of its deltas
         # order id -> the changes of its hold waiting for Match's verdict on it (pushuser.py module doc)
@@ -231,6 +235,13 @@ class PushStage(UserDataMixin, Endpoint):
 
     # ------------------------------------------------------------------ trades
 
+    def _aggregate_done(self, symbol: str) -> None:
+        """Match reported on `symbol`: the aggregate trade being built there is whole; send it."""
+        ts, trades = self.aggregates.pop(symbol)
+        name = symbol.lower() + "@aggTrade"
+        if self.sink.wants(name):
+            self.sink.send(name, S.agg_trade_event(self.rules[symbol], trades, ts))
+
     def _trades(self, entries: list[ChangeLogEntry]) -> None:
         sink = self.sink
         touched: dict[str, int] = {}
@@ -238,7 +249,6 @@ class PushStage(UserDataMixin, Endpoint):
         last_ids: dict[str, int] = {}
         fills = self.fills
         clocks: dict[str, int] = {}
-        aggregates: dict[str, tuple[int, list[dict]]] = {}  # symbol -> (time, trades) of the aggregate being built
         for e in entries:
             if e.entity_type == _CLOCK:  # a Tick on its way to KLine: the symbol's trades before it are here
                 symbol = e.change_type.changed_fields["symbol"]
@@ -269,16 +279,14 @@ class PushStage(UserDataMixin, Endpoint):
             if sink.wants(name):
                 sink.send(name, S.trade_event(rules, f, ts))
             name = lower + "@aggTrade"
-            if sink.wants(name):  # an aggregate goes out whole: when a trade does not join it, or at the end
-                held = aggregates.get(symbol)
+            if sink.wants(name):  # an aggregate goes out whole (self.aggregates)
+                held = self.aggregates.get(symbol)
                 if held is not None and joins_aggregate(held[1][-1], f):
                     held[1].append(f)
                 else:
                     if held is not None:
                         sink.send(name, S.agg_trade_event(rules, held[1], held[0]))
-                    aggregates[symbol] = (ts, [f])
-        for symbol, (ts, held) in aggregates.items():  # (a command's trades come in one batch: these are whole)
-            sink.send(symbol.lower() + "@aggTrade", S.agg_trade_event(self.rules[symbol], held, ts))
+                    self.aggregates[symbol] = (ts, [f])
         trade_ts = self.trade_ts
         for symbol, ts in touched.items():  # (a symbol's trades come in time order: its last is its latest)
             trade_ts[symbol] = max(trade_ts[symbol], ts)

@@ -106,6 +106,9 @@ class UserDataMixin:
             if e.entity_type == _CLOCK:  # a Tick on its way to Match and KLine
                 continue
             f = e.field_dict()
+            if self.aggregates and f.get("symbol") in self.aggregates and "cancel_requested" not in f \
+                    and "amend_requested" not in f:  # Match's report: the trades before it are all here
+                self._aggregate_done(f["symbol"])
             if "cancel_requested" in f or f.get("cancel_rejected") or "amend_requested" in f or f.get("amend_rejected"):
                 continue  # a request (Acquiring) or a no-op answer (Match): nothing changed
             if stalled or int(e.entity_id) not in orders:

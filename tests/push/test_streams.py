@@ -452,3 +452,25 @@ def test_an_amends_answer_names_the_execution_id_of_its_report(tmp_path):
     assert sum(ev.get("x") == "REPLACED" and ev["i"] == 4 for s, ev in rec.events if s == "user:1") == 1  # (the other leg)
     ids = [ev["I"] for s, ev in rec.events if s.startswith("user:") and ev["e"] == "executionReport"]
     assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("batch_max", [4096, 4])
+def test_an_aggregate_trade_is_sent_whole_however_its_trades_were_batched(tmp_path, batch_max):
+    """A taker filled by 40 makers at one price is one aggregate trade, on the stream as in REST
+    (model/summary.py), also when Match's trades reach Push in many messages (1 KiB each) and Push
+    hands them on 4 entries at a time: it is sent when Match's report on the symbol comes, not at
+    the end of whatever part of the trades a step held; a second taker's fills are another one."""
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n'
+                             f'batch_max = {batch_max}\nmax_message_bytes = 1024\n')
+    pipeline = InprocPipeline(settings)
+    push = pipeline.stage("push-0")
+    rec = push.sink = Recorder()
+    commands = [Transfer(a, asset, 10**13, T0) for a in (1, 2) for asset in ("BTC", "USDT")]
+    commands += [NewOrder(2, "BTCUSDT", "SELL", "LIMIT", "GTC", 5_000_000, 10**6, 0, "", "NONE", T0 + 1)] * 43
+    commands += [NewOrder(1, "BTCUSDT", "BUY", "LIMIT", "IOC", 5_000_000, 40 * 10**6, 0, "", "NONE", T0 + 2),
+                 NewOrder(1, "BTCUSDT", "BUY", "MARKET", "GTC", 0, 3 * 10**6, 0, "", "NONE", T0 + 3)]
+    apply_commands(pipeline, commands, journaled=False)
+    pipeline.pump()
+    aggs = [(ev["a"], ev["f"], ev["l"], ev["q"]) for stream, ev in rec.events if stream == "btcusdt@aggTrade"]
+    assert aggs == [(1, 1, 40, "0.40000000"), (41, 41, 43, "0.03000000")]
+    assert push.aggregates == {}
