@@ -241,9 +241,10 @@ class ReplayEnd(msgspec.Struct, kw_only=True):
 
     #: the first order id the journal has not assigned (Acquiring's next)
     next_order_id: int
-    #: (order id, status, executed_qty, cum_quote_qty, update_time) of every order Acquiring's view
-    #: holds: the open ones and the recently finished (only those can a lost command have changed)
-    orders: list[tuple[int, str, int, int, int]]
+    #: (order id, status, executed_qty, cum_quote_qty, update_time, qty, client_order_id) of every
+    #: order Acquiring's view holds: the open ones and the recently finished (only those can a lost
+    #: command have changed: a cancel renames an order, an amend cuts its quantity and may rename it)
+    orders: list[tuple[int, str, int, int, int, int, str]]
     #: symbol -> the last trade id the journal's commands made
     last_trade_ids: dict[str, int]
     #: the candle in progress of every (symbol, interval) with trades, as KLINE_FIELDS rows

@@ -243,10 +243,10 @@ class HistoryWriter(Store):
             db.execute("DELETE FROM meta WHERE key LIKE 'input:%'")  # past what is left: Persist re-reads
             counts["orders deleted"] = db.execute("DELETE FROM orders WHERE order_id >= ?", (end.next_order_id,)).rowcount
             counts["orders restored"] = sum(db.execute(
-                "UPDATE orders SET status = ?, executed_qty = ?, cum_quote_qty = ?, update_time = ? WHERE order_id = ? "
-                "AND (status, executed_qty, cum_quote_qty, update_time) IS NOT (?, ?, ?, ?)",
-                (status, executed, quote, ts, order_id, status, executed, quote, ts)).rowcount
-                for order_id, status, executed, quote, ts in end.orders)
+                "UPDATE orders SET status = ?, executed_qty = ?, cum_quote_qty = ?, update_time = ?, qty = ?, "
+                "client_order_id = ? WHERE order_id = ? AND (status, executed_qty, cum_quote_qty, update_time, qty, "
+                "client_order_id) IS NOT (?, ?, ?, ?, ?, ?)",
+                (*row[1:], row[0], *row[1:])).rowcount for row in end.orders)
             counts["trades deleted"] = sum(
                 db.execute("DELETE FROM trades WHERE symbol = ? AND trade_id > ?", (symbol, last)).rowcount
                 for symbol, last in end.last_trade_ids.items())

@@ -143,8 +143,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
 
     def replay_end(self, end: dict) -> None:
         end["next_order_id"] = max(end["next_order_id"], self.next_order_id)
-        end["orders"] += [(oid, ORDER_STATUS_NAMES[o.status], o.executed_qty, o.cum_quote_qty, o.update_time)
-                          for oid, o in self.orders.items()]
+        end["orders"] += [(oid, ORDER_STATUS_NAMES[o.status], o.executed_qty, o.cum_quote_qty, o.update_time, o.qty,
+                           o.client_order_id) for oid, o in self.orders.items()]
 
     def snapshot_state(self) -> dict:
         """Without the finished orders kept for queries (History has every one): they are most of

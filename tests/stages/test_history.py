@@ -840,3 +840,25 @@ def test_klines_in_a_time_zone_read_as_many_finer_candles_as_their_limit_needs(t
         paged = h.klines_in_zone("BTCUSDT", "1d", 8 * _H, start_time=expected[10][0], limit=150)
     assert [(c["open_time"], c["open"], c["close"], c["trades"]) for c in latest] == expected
     assert [(c["open_time"], c["open"], c["close"], c["trades"]) for c in paged] == expected[10:160]
+
+
+def test_rolling_back_a_lost_cancel_or_amend_restores_the_orders_name_and_quantity(history):
+    """A power failure took from the journal a cancel (which had renamed the order to the cancel's
+    client id) and an amend (which had cut another order and renamed it): rolled back to what the
+    replay rebuilt, both orders are open again under their own names and quantities, found by them."""
+    from spot_seda.history import ReplayEnd
+    a, b = order_new(1, client_order_id="mine"), order_new(2, client_order_id="other")
+    qty = b.field_dict()["qty"]
+    history.apply([a, b, order_report(1, "NEW", 0, 0, T0, working_time=T0),
+                   order_report(2, "NEW", 0, 0, T0, working_time=T0)])
+    history.apply([order_report(1, "CANCELED", 0, 0, T0 + 5, cancel_client_order_id="myCancel"),
+                   order_report(2, "NEW", 0, 0, T0 + 6, qty=qty // 2, client_order_id="cut", amended=True)])
+    assert (history.order(1).client_order_id, history.order(2).client_order_id) == ("myCancel", "cut")
+    counts = history.roll_back_to(ReplayEnd(next_order_id=3, orders=[(1, "NEW", 0, 0, T0, a.field_dict()["qty"], "mine"),
+                                                                     (2, "NEW", 0, 0, T0, qty, "other")],
+                                            last_trade_ids={}, open_candles=[], sequences={}))
+    assert counts["orders restored"] == 2
+    for order_id, name, want in ((1, "mine", a.field_dict()["qty"]), (2, "other", qty)):
+        order = history.order(order_id)
+        assert (order.status.name, order.client_order_id, order.qty) == ("NEW", name, want)
+        assert history.order_by_client_id(1, name) == order
