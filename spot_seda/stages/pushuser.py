@@ -17,7 +17,8 @@ precedes Match's report here, and Acquiring's freeze on the queues), the same ch
 freeze before it (over Kafka: another topic) is held all the same, and so is a release or a trade
 naming an order id above every one created so far (Acquiring wrote Match's queue, and Match and
 Settlement ran, before it wrote Push's; order ids rise); over Kafka a release may still come before
-a Created entry of a lower id that another partition holds back, and is then shown as it comes. The balances themselves are applied as they come, always, and what is held is kept
+a Created entry of a lower id that another partition holds back, and is then shown as it comes
+(and so is the rest of that order's: nothing of it is held, none is left waiting). The balances themselves are applied as they come, always, and what is held is kept
 whether anyone listens or not.
 """
 
@@ -94,10 +95,14 @@ class UserDataMixin:
             if type(change) is Created:  # Acquiring: a new order
                 order_id = int(e.entity_id)
                 order = orders[order_id] = Order.from_fields(e.field_dict(), order_id, e.timestamp)
-                if self.last_created is None or order_id > self.last_created:
+                fresh = self.last_created is None or order_id > self.last_created
+                if fresh:
                     self.last_created = order_id
-                if order.frozen > 0:  # its hold's changes wait for Match's verdict (module doc)
-                    self.held.setdefault(order_id, HeldFunds())  # (its freeze may have come first)
+                if order.frozen > 0 and (fresh or order_id in self.held):
+                    # its hold's changes wait for Match's verdict (module doc; its freeze may have come
+                    # first); not an order whose Created entry a higher one's overtook (over Kafka,
+                    # another partition): its changes that came before were not held, so are shown
+                    self.held.setdefault(order_id, HeldFunds())
                 if order.order_list_id >= 0:
                     lst = self.order_lists.setdefault(order.order_list_id, {"legs": {}, "cids": {}, "started": False})
                     lst["legs"][order_id] = None  # (no report from Match yet)
@@ -342,11 +347,11 @@ class UserDataMixin:
             b.available += available_delta
             b.frozen += frozen_delta
             h = held_funds.get(ref)  # (a transfer's ref is a string: never held)
-            if h is None and (reason == "freeze" or (type(ref) is int and self.last_created is not None
-                                                     and ref > self.last_created and (available_delta or frozen_delta))):
-                # before its order's Created entry (another producer's): a freeze, or Settlement's
-                # release or trade of an order whose Created entry Acquiring has yet to write here (a
-                # release of nothing, an order list's leg that shares another's hold, shows nothing)
+            if h is None and type(ref) is int and (available_delta or frozen_delta) and (
+                    ref > self.last_created if self.last_created is not None else reason == "freeze"):
+                # before its order's Created entry (another producer's): its freeze, or Settlement's
+                # release or trade, naming an order id above every one created so far (a release of
+                # nothing, an order list's leg that shares another's hold, shows nothing)
                 h = held_funds[ref] = HeldFunds()
             if h is not None:  # kept whether anyone listens or not: the same state either way
                 shown = self._held_change(h, ref, account, e.timestamp, asset, available_delta, frozen_delta, reason)
