@@ -16,11 +16,12 @@ from ..model.summary import TradeSummary, aggregate_trades, summarize
 from .schema import (BALANCE_COLUMNS, MAX_LIMIT, MINUTE_MS, ORDER_COLUMNS, Store, TRADE_COLUMNS)
 
 
-#: an order row whose creation has been written. Acquiring's Created entry and Match's first report
-#: come from two producers, so an update may be written first: its row is a stub (status and amounts,
-#: no side, type, price or client id) until the creation fills it in. The queries never show a stub:
-#: a view of it would have to invent the fields it lacks.
-CREATED = "side IS NOT NULL"
+#: an order row whose creation has been written, of an order the book did not refuse as it was placed
+#: (`refused`: an error to its client, never an order). Acquiring's Created entry and Match's first
+#: report come from two producers, so an update may be written first: its row is a stub (status and
+#: amounts, no side, type, price or client id) until the creation fills it in. The queries never
+#: show a stub: a view of it would have to invent the fields it lacks.
+CREATED = "side IS NOT NULL AND refused IS NULL"
 
 
 class HistoryQueries(Store):
@@ -73,7 +74,8 @@ class HistoryQueries(Store):
         """The orders of one of the account's order lists, by its id or (the newest with) its client id."""
         if order_list_id is None:
             row = self._db.execute("SELECT order_list_id FROM orders WHERE account = ? AND list_client_order_id = ? "
-                                   "ORDER BY order_list_id DESC LIMIT 1", (account, list_client_order_id)).fetchone()
+                                   "AND refused IS NULL ORDER BY order_list_id DESC LIMIT 1",
+                                   (account, list_client_order_id)).fetchone()
             if row is None:
                 return []
             order_list_id = row[0]
@@ -86,7 +88,7 @@ class HistoryQueries(Store):
         from `from_id` or `start_time` the first `limit`, otherwise the most recent `limit`. The
         times bound a list's transactionTime, its last change (web-socket-api.md: "filtered by
         transactionTime of the last order list execution status update")."""
-        where, args = "account = ? AND order_list_id IS NOT NULL", [account]
+        where, args = "account = ? AND order_list_id IS NOT NULL AND refused IS NULL", [account]
         if from_id is not None:
             where, args = where + " AND order_list_id >= ?", args + [from_id]
         having, bounds = [], []

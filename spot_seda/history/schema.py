@@ -10,6 +10,8 @@ rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also
   (Binance's strategyId / strategyType, NULL when the client sent none; likewise));
   index (account, symbol, order_id) and (account, client_order_id). An amend's entry sets qty and
   client_order_id (quantities only go down); a CANCELED report sets client_order_id to the cancel's.
+  `refused` is 1 for an order the book refused as it was placed (model/reasons.refused_report: an
+  error to its client, never an order, so the queries do not show it), NULL otherwise.
 - trades(symbol, trade_id) PK, the SpotTrade fields and time; indexes per (symbol, buyer_account) and
   (symbol, seller_account).
 - klines(symbol, interval, open_time) PK, the SpotKLine fields.
@@ -67,7 +69,7 @@ CREATE TABLE IF NOT EXISTS orders (
     status TEXT NOT NULL, executed_qty INTEGER NOT NULL, cum_quote_qty INTEGER NOT NULL,
     time INTEGER, update_time INTEGER NOT NULL, working_time INTEGER, reason TEXT, stop_price INTEGER,
     prevented_qty INTEGER, order_list_id INTEGER, list_client_order_id TEXT, contingency_type TEXT,
-    trailing_delta INTEGER, trailing_time INTEGER, strategy_id INTEGER, strategy_type INTEGER
+    trailing_delta INTEGER, trailing_time INTEGER, strategy_id INTEGER, strategy_type INTEGER, refused INTEGER
 ) STRICT;
 CREATE INDEX IF NOT EXISTS orders_by_account ON orders (account, symbol, order_id);
 CREATE INDEX IF NOT EXISTS orders_by_client_id ON orders (account, client_order_id, order_id);
@@ -171,6 +173,7 @@ AMEND_ORDER = "UPDATE orders SET qty = ?, client_order_id = ? WHERE order_id = ?
 # a canceled order takes its cancel's client id (web-socket-api.md, order.cancel: newClientOrderId "will
 # replace clientOrderId of the canceled order"); a stub too, which its Created then does not undo
 RENAME_ORDER = "UPDATE orders SET client_order_id = ? WHERE order_id = ?"
+REFUSE_ORDER = "UPDATE orders SET refused = 1 WHERE order_id = ?"
 # a trailing stop started tracking prices: once (a replayed entry changes nothing)
 TRAIL_ORDER = "UPDATE orders SET trailing_time = ? WHERE order_id = ? AND trailing_time IS NULL"
 INSERT_TRADE = f"""
@@ -317,8 +320,9 @@ class Store:
             for name, kind in (("order_list_id", "INTEGER"), ("list_client_order_id", "TEXT"),
                                ("contingency_type", "TEXT"), ("trailing_delta", "INTEGER"),
                                ("trailing_time", "INTEGER"), ("strategy_id", "INTEGER"),
-                               ("strategy_type", "INTEGER")):
-                if name not in columns:  # ... from before order lists, trailing stops, or kept strategy ids
+                               ("strategy_type", "INTEGER"), ("refused", "INTEGER")):
+                if name not in columns:  # ... from before order lists, trailing stops, kept strategy ids, or
+                    # refused orders marked
                     db.execute(f"ALTER TABLE orders ADD COLUMN {name} {kind}")
             db.execute("CREATE INDEX IF NOT EXISTS orders_by_list ON orders (account, order_list_id) "
                        "WHERE order_list_id IS NOT NULL")

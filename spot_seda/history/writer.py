@@ -12,10 +12,11 @@ from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import KLINE_FIELDS, ORDER_CREATED
 from ..model.enums import FINAL_STATUSES, EntityType, Topic
 from ..model.orders import default_cancel_id
+from ..model.reasons import refused_report
 from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
                      INSERT_ORDER, INSERT_ORDER_STATE, INSERT_TRADE, kline_fields, latest_klines, order_created,
-                     RENAME_ORDER, ReplayEnd, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER, UPSERT_KLINE,
-                     UPSERT_PROGRESS)
+                     REFUSE_ORDER, RENAME_ORDER, ReplayEnd, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER,
+                     UPSERT_KLINE, UPSERT_PROGRESS)
 
 
 #: positions in an INSERT_ORDER row (apply): the Created fields (status last), then these
@@ -76,6 +77,7 @@ class HistoryWriter(Store):
         orders_amend: list[tuple] = []
         orders_rename: list[tuple] = []
         orders_trail: list[tuple] = []
+        orders_refused: list[tuple] = []
         trades: list[tuple] = []
         klines: list[tuple] = []
         balances: list[tuple] = []
@@ -116,6 +118,8 @@ class HistoryWriter(Store):
                         # stream: its row exists by then, made by the order's first report)
                         orders_trail.append((f["trailing_time"], int(entry.entity_id)))
                     if kind is not Created and "status" in f:
+                        if f["status"] == "REJECTED" and refused_report(f):  # (never an order: not shown)
+                            orders_refused.append((int(entry.entity_id),))
                         if "qty" in f:
                             orders_amend.append((f["qty"], f["client_order_id"], int(entry.entity_id), f["qty"]))
                         if f["status"] == "CANCELED":  # (the cancel's client id: RENAME_ORDER)
@@ -141,7 +145,7 @@ class HistoryWriter(Store):
             for sql, rows in ((INSERT_ORDER_STATE, orders_whole), (INSERT_ORDER, orders_new), (UPDATE_ORDER, orders_upd),
                               (FILL_ORDER_KEYS, orders_keys),
                               (AMEND_ORDER, orders_amend), (RENAME_ORDER, orders_rename), (TRAIL_ORDER, orders_trail),
-                              (INSERT_TRADE, trades),
+                              (REFUSE_ORDER, orders_refused), (INSERT_TRADE, trades),
                               (UPSERT_KLINE, klines), (INSERT_BALANCE, balances)):
                 if rows:
                     db.executemany(sql, rows)

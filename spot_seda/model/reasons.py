@@ -57,3 +57,14 @@ class Reason(StrEnum):
 #: as an error (binance/errors.py), and it is never live, so no executionReport shows it
 REFUSED_AT_PLACEMENT = frozenset({Reason.WOULD_TAKE, Reason.WOULD_TRIGGER, Reason.NO_BOOK, Reason.BOOK_BELOW_MIN_QTY,
                                   Reason.QUOTE_BELOW_MIN_QTY})
+
+
+def refused_report(fields) -> bool:
+    """Whether Match's report (an order update's fields) says the book refused the order as it was
+    placed: its first report (it repeats what was `frozen`), REJECTED for a REFUSED_AT_PLACEMENT reason
+    or as an order list's leg rejected with another (LIST_REJECTED). Such an order is an error to
+    its client: no view shows it (history/queries.py, AcquiringStage.find_order), as Binance
+    shows none. An OTO's pending order refused later, when it is placed, was an order before: its
+    report is not its first."""
+    return fields.get("status") == "REJECTED" and "frozen" in fields and (
+        fields.get("reason") in REFUSED_AT_PLACEMENT or fields.get("reason") == Reason.LIST_REJECTED)

@@ -48,7 +48,7 @@ from ..model.entities import BALANCE_FIELDS
 from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF,
                            EntityType, OrderStatus, OrderType, Side, Topic)
 from ..model.orders import Order, Refused, default_cancel_id, upgraded
-from ..model.reasons import Reason
+from ..model.reasons import Reason, refused_report
 from ..model.symbols import AVG_PRICE_MINS
 from .accepting import CommandError, balance_entries
 from .base import Endpoint, Publish
@@ -441,8 +441,14 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                     waiter.fills.append(f | {"time": e.timestamp})
         else:
             answered: list[tuple[int, Answer, bool]] = []
+            refused: list[int] = []
             for e in entries:
-                self._order_update(int(e.entity_id), e.field_dict(), e.timestamp, e.sequence, answered)
+                f = e.field_dict()
+                self._order_update(int(e.entity_id), f, e.timestamp, e.sequence, answered)
+                if f.get("status") == "REJECTED" and refused_report(f):
+                    refused.append(int(e.entity_id))
+            for order_id in refused:  # an error to its client, never an order: no view shows it
+                self.orders.pop(order_id, None)  # (its answer, below, is a copy)
             for order_id, answer, settles in answered:  # after the whole batch: every fill has been seen
                 waiter = self.waiters.pop(order_id, None)
                 if waiter is None:

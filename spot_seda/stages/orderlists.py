@@ -144,9 +144,10 @@ class OrderListsMixin:
                                   (Topic.BALANCE, str(account_id), self.balances_changed(changes, now))]
 
     def list_leg_ended(self, order: Order) -> None:
-        """A leg's final report: the list leaves the open lists once both legs have ended."""
+        """A leg's final report: the list leaves the open lists once both legs have ended (a leg this
+        view no longer holds has: refused as it was placed, or forgotten long after it finished)."""
         lst = self.order_lists.get(order.order_list_id)
-        if lst is not None and all(i in self.orders and self.orders[i].status.is_final for i in lst["orders"]):
+        if lst is not None and all(i not in self.orders or self.orders[i].status.is_final for i in lst["orders"]):
             del self.order_lists[order.order_list_id]
 
     def open_order_lists(self, account_id: int) -> list[dict]:

@@ -337,6 +337,17 @@ def test_refusals_change_nothing(node):
             assert (status, doc["code"]) == (400, -1102), doc  # (workingType, the first it needs)
             status, doc = await client.signed("GET", "/api/v3/orderList", orderListId=99999)
             assert (status, doc) == (400, {"code": -2013, "msg": "Order list does not exist."})
+            # nor is a refused list, or any of its orders, in a query: Binance answered the client an
+            # error, not an order (ids: the refused lists' orders came between the bid and the sentinel)
+            status, lists = await client.signed("GET", "/api/v3/allOrderList")
+            assert (status, lists) == (200, []), lists
+            status, orders = await client.signed("GET", "/api/v3/allOrders", symbol=SYMBOL)
+            assert status == 200 and [o["orderId"] for o in orders] == [sentinel["orderId"]], orders
+            refused = range(bid["orderId"] + 1, sentinel["orderId"])
+            assert len(refused) >= 4  # (the two lists Match refused: two orders each)
+            for order_id in refused:
+                status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order_id)
+                assert (status, doc["code"]) == (400, -2013), (order_id, doc)
     run(scenario())
 
 
