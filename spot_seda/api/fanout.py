@@ -198,6 +198,6 @@ def cut(transport) -> None:
     if sock is not None:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
+        except (OSError, ValueError):  # (closed by now: uvloop's socket object then has no descriptor)
             pass
     transport.abort()
