@@ -16,7 +16,7 @@ import socket
 import struct
 
 import msgspec
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -166,10 +166,13 @@ class Hub:
 
     def end(self, client: Client, ws: web.WebSocketResponse) -> None:
         """A client's session is over. One aiohttp's heartbeat gave up on (no pong) or that leaves
-        data unread is dropped: its graceful close would wait for that client for ever."""
+        data unread is dropped: its graceful close would wait for that client for ever. A client that
+        closed the session itself is not: aiohttp (3.14 here) answers its close frame without waiting
+        for the write (`close(drain=False)`), so that frame may still be in the buffer."""
         transport = client.transport
         if transport is not None and not client.closed and (
-                transport.get_write_buffer_size() > 0 or isinstance(ws.exception(), asyncio.TimeoutError)):
+                isinstance(ws.exception(), asyncio.TimeoutError)
+                or (transport.get_write_buffer_size() > 0 and not _closed_by_client(ws))):
             self.drop(client, POLICY_VIOLATION, "no pong within the heartbeat, or data never read")
         self.remove(client)
 
@@ -189,6 +192,12 @@ class Hub:
         # also when it was closing already (aiohttp's heartbeat gave up on a client that does not
         # read): a graceful close waits for the client to read everything, which it may never do
         asyncio.get_running_loop().call_later(2.0, cut, transport)
+
+
+def _closed_by_client(ws: web.WebSocketResponse) -> bool:
+    """Whether the session ended with the client's close frame (aiohttp keeps its code; a heartbeat
+    that gave up, or a connection lost, leaves an exception or ABNORMAL_CLOSURE instead)."""
+    return ws.exception() is None and ws.close_code not in (None, WSCloseCode.ABNORMAL_CLOSURE)
 
 
 def cut(transport) -> None:
