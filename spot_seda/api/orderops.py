@@ -108,21 +108,13 @@ async def _cancel(app: web.Application, account_id: int, cmd: orderops.CancelRep
     if order is None or order.symbol != symbol or \
             not orderparams.order_matches_ref(order, cmd.cancel_order_id, cmd.cancel_orig_client_order_id):
         return errors.refusal(Reason.UNKNOWN_ORDER)
-    order_id = order.order_id
-    answer = asyncio.get_running_loop().create_future()
-    waiter = Waiter(lambda o, _f: answer.done() or answer.set_result(o))
-    await app[INTAKE].admit(deadline)
     try:
-        accepted, outputs = stage.cancel(Cancel(account_id, symbol, order_id, 0, cmd.cancel_client_order_id,
-                                                cmd.cancel_restrictions), waiter)
+        accepted, answers = await trading.cancel_with_list(
+            app, Cancel(account_id, symbol, order.order_id, 0, cmd.cancel_client_order_id, cmd.cancel_restrictions),
+            None, deadline)
     except CommandError:
         return errors.refusal(Reason.UNKNOWN_ORDER)
-    try:
-        await commit(app, accepted, outputs, deadline)
-    except ApiError:
-        trading.forget_waiter(app, order_id)
-        raise errors.timeout() from None
-    final = await trading.wait_answer(app, answer, order_id, deadline)
+    final = answers[order.order_id]
     if final.reason == Reason.CANCEL_RESTRICTIONS:
         return errors.refusal(Reason.CANCEL_RESTRICTIONS)
     if not trading.canceled(final):

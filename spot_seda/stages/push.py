@@ -236,7 +236,8 @@ class PushStage(UserDataMixin, Endpoint):
     # ------------------------------------------------------------------ trades
 
     def _aggregate_done(self, symbol: str) -> None:
-        """Match reported on `symbol`: the aggregate trade being built there is whole; send it."""
+        """The aggregate trade being built on `symbol` is whole (a trade that does not join it came,
+        or Match reported on the symbol): send it."""
         ts, trades = self.aggregates.pop(symbol)
         name = symbol.lower() + "@aggTrade"
         if self.sink.wants(name):
@@ -285,7 +286,7 @@ class PushStage(UserDataMixin, Endpoint):
                     held[1].append(f)
                 else:
                     if held is not None:
-                        sink.send(name, S.agg_trade_event(rules, held[1], held[0]))
+                        self._aggregate_done(symbol)
                     self.aggregates[symbol] = (ts, [f])
         trade_ts = self.trade_ts
         for symbol, ts in touched.items():  # (a symbol's trades come in time order: its last is its latest)

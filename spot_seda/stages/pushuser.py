@@ -18,8 +18,8 @@ freeze before it (over Kafka: another topic) is held all the same, and so is a r
 naming an order id above every one created so far (Acquiring wrote Match's queue, and Match and
 Settlement ran, before it wrote Push's; order ids rise); over Kafka a release may still come before
 a Created entry of a lower id that another partition holds back, and is then shown as it comes
-(and so is the rest of that order's: nothing of it is held, none is left waiting). The balances themselves are applied as they come, always, and what is held is kept
-whether anyone listens or not.
+(and so is the rest of that order's: nothing of it is held, none is left waiting). The balances
+themselves are applied as they come, always, and what is held is kept whether anyone listens or not.
 """
 
 from __future__ import annotations
