@@ -211,12 +211,27 @@ class KafkaProducer(Producer):
                 beat = now
             self._poll(0.001)
             if self._failed:
-                raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
+                raise self._delivery_failure()
         deps = [f"{t}={self._acked[self._names[t], partition]}" for t in others
                 if (self._names[t], partition) in self._acked]
         if deps:
             headers.append(("d", ",".join(deps).encode()))
         return headers
+
+    def _delivery_failure(self) -> BusError:
+        """The BusError for messages whose delivery failed. In a transaction it is aborted first,
+        and the abort says whether a newer incarnation took over: a stage stopped and resumed
+        (SIGSTOP, a paused VM) may hear of its successor first from the reports of messages it had
+        in flight, timed out or refused, and restarting it then would fence the successor off."""
+        failure = BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
+        if self._in_transaction:
+            try:
+                self._p.abort_transaction(self._timeout)
+                self._in_transaction = False
+            except kafka_lib().KafkaException as exc:
+                if isinstance(fenced := self._failure(exc), Fenced):
+                    return fenced
+        return failure
 
     def _failure(self, exc) -> BusError:
         """The BusError for a KafkaException: Fenced when a newer incarnation took over."""
@@ -231,7 +246,7 @@ class KafkaProducer(Producer):
         if not entries:
             return
         if self._failed:
-            raise BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
+            raise self._delivery_failure()
         if self._transactional and not self._in_transaction:
             try:
                 self._p.begin_transaction()

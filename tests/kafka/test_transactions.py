@@ -104,6 +104,31 @@ def test_a_second_producer_with_the_same_transactional_id_fences_the_first(kafka
         bus.close()
 
 
+def test_a_failed_delivery_is_fenced_when_a_newer_incarnation_took_over_and_a_failure_otherwise(kafka_cluster):
+    """A stage stopped and resumed (SIGSTOP, a paused VM) after its successor took over may hear of
+    it first from the delivery reports of messages it had in flight, timed out or refused (purged
+    here, on cue), not from a send or a commit. That is the same fence: the stage must stop for
+    good, not restart and fence its successor off in turn. A producer nobody took over from gets a
+    plain failure (its stage restarts), its transaction aborted."""
+    bus = KafkaBus(WIRING, transactional_settings(kafka_cluster))
+    try:
+        for taken_over, name in ((True, "match-0"), (False, "settlement-0")):
+            stage = bus.producer(name)
+            stage.publish_to("A", 0, entries(1, 2))
+            if taken_over:
+                bus.producer(name)
+            stage.publish_to("A", 0, entries(3, 1))
+            stage._p.purge(in_queue=True, in_flight=True, blocking=True)  # (librdkafka's own, to fail it now)
+            stage._poll(0.5)
+            assert stage._failed
+            with pytest.raises(BusError) as failed:
+                stage.publish_to("A", 1, entries(10, 1))
+            assert isinstance(failed.value, Fenced) == taken_over, failed.value
+        assert drain(bus.consumer("readers", 0), 10**9, timeout=4) == []  # nothing of either committed
+    finally:
+        bus.close()
+
+
 class RacedCommit:
     """A producer whose commit is answered as a commit racing a takeover once was (the coordinator's
     UNKNOWN_SERVER_ERROR, abortable), which a test cannot make the cluster do on cue; everything
