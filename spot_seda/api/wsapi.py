@@ -23,8 +23,10 @@ REQUEST_WEIGHT, the connection itself 2; `order.place`, `order.cancelReplace` an
 cancelReplace's, as REST's: ratelimit.py); past one: 429 / 418 with
 `error.data.retryAfter` (ms). A 418 (the IP is banned) ends the connection after its answer (close
 1008), as Binance disconnects a banned IP, and its handshakes are refused 418 until the ban ends. Admission control sheds orders and then everything else exactly as on
-the HTTP side (503, -1003). `rateLimits` is in every answer when the node has limits, unless
-`returnRateLimits=false` (the URL's query or the request's params).
+the HTTP side (503, -1003). `rateLimits` is in every answer unless `returnRateLimits=false` (the
+URL's query or the request's params), as web-socket-api.md says ("included with every response by
+default"): the limits the request counted against, so `[]` on a node without limits (Binance's own
+SDK, binance-sdk-spot, reads the field from every answer).
 
 The methods and the operations they run: wsmethods.py.
 """
@@ -162,7 +164,6 @@ class Connection:
                 show = _flag(params["returnRateLimits"], "returnRateLimits")
             except ApiError as exc:
                 bad_params = bad_params or exc
-        show = show and limiter.enabled
         weight = weight_of(*method.route, text) if method is not None else SESSION_WEIGHT
         counters = None
         if limiter.enabled:
