@@ -70,6 +70,11 @@ FOLLOWER = web.AppKey("registry_follower", object)
 KEY_WAIT_S = 3.0
 
 
+def _stream_request_id(req_id: str) -> bool:
+    """Whether a string is a stream request's id: ASCII letters, digits and hyphens, at most 36."""
+    return len(req_id) <= 36 and req_id.isascii() and all(c.isalnum() or c == "-" for c in req_id)
+
+
 def _stream_request_error(code: int, msg: str, req_id=None) -> bytes:
     return _encode({"code": code, "msg": msg, "id": req_id})
 
@@ -245,11 +250,12 @@ def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
     if not isinstance(req, dict):
         return _stream_request_error(2, "Invalid request: expected a JSON object")
     req_id = req.get("id")
-    # web-socket-streams.md: a 64-bit signed integer, an alphanumeric string of at most 36, or null
+    # web-socket-streams.md: a 64-bit signed integer, an alphanumeric string of at most 36, or null;
+    # hyphens taken too: 36 is a UUID's length, and Binance's own SDK (binance-sdk-spot) sends
+    # `str(uuid.uuid4())` as the id of every SUBSCRIBE, UNSUBSCRIBE and LIST_SUBSCRIPTIONS
     if req_id is not None and (isinstance(req_id, bool) or not isinstance(req_id, (int, str)) or
                                (isinstance(req_id, int) and not -2**63 <= req_id < 2**63) or
-                               (isinstance(req_id, str) and not (len(req_id) <= 36 and req_id.isascii()
-                                                                 and (req_id.isalnum() or not req_id)))):
+                               (isinstance(req_id, str) and not _stream_request_id(req_id))):
         return _stream_request_error(2, "Invalid request: request ID must be an unsigned integer", None)
     unknown = set(req) - {"id", "method", "params"}
     if unknown:

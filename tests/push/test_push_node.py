@@ -471,7 +471,8 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
             c = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1", USDT="100000")
             async with session.ws_connect(f"{node.ws}/ws") as ws:
                 for bad in ("{not json", "[1,2]", '"x"', '{"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": 9223372036854775808}',
-                            '{"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": "not-alphanumeric"}',
+                            '{"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": "not alphanumeric"}',
+                            '{"method": "SUBSCRIBE", "params": ["btcusdt@trade"], "id": "%s"}' % ("a" * 37),
                             '{"method": "SUBSCRIB", "params": [], "id": 1}', '{"params": [], "id": 2}',
                             '{"method": "SUBSCRIBE", "params": "btcusdt@trade", "id": 3}',
                             '{"method": "SUBSCRIBE", "params": ["btcusdt@nope"], "id": 4}',
@@ -484,6 +485,9 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
                 assert await ws.receive_json(timeout=5) == {"result": None, "id": 7}
                 await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": -8})  # a signed 64-bit id, as Binance takes
                 assert (await ws.receive_json(timeout=5))["id"] == -8
+                # a UUID (36 characters, hyphens): what Binance's own SDK, binance-sdk-spot, sends
+                await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": "0b5e6f0c-3c1d-4d8e-9a47-5b6f2e1c7d90"})
+                assert (await ws.receive_json(timeout=5))["id"] == "0b5e6f0c-3c1d-4d8e-9a47-5b6f2e1c7d90"
                 await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": 8})
                 assert sorted((await ws.receive_json(timeout=5))["result"]) == ["btcusdt@bookTicker", "btcusdt@trade"]
                 await ws.send_json({"method": "UNSUBSCRIBE", "params": ["btcusdt@bookTicker"], "id": 9})
