@@ -1,0 +1,306 @@
+"""The rest of binance-sdk-spot against a real node, as strictly as tests/node/test_binance_sdk.py
+(whose helpers and `strict_parsing` this module uses): every REST and WebSocket API method the node
+serves that that module does not call, every user data event, the market streams beyond trade and
+diff depth; and, once per method, the refusal of every SDK method the node does not serve (README)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal as D
+
+import pytest
+from binance_common.configuration import ConfigurationWebSocketAPI, ConfigurationWebSocketStreams
+from binance_common.errors import NotFoundError
+from binance_sdk_spot.rest_api import models as rest_models
+from binance_sdk_spot.spot import Spot
+from binance_sdk_spot.websocket_api import models as ws_models
+from binance_sdk_spot.websocket_streams import models as stream_models
+
+from tests.node.conftest import serving_node
+from tests.node.test_binance_sdk import (  # noqa: F401 (strict_parsing: autouse, for this module too)
+    BTC, ETH, SDK_LAGS, balances, eventually, extras, items, new_account, one, parsed, rest, strict_parsing, until, ws_api_url,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore:parameter 'timeout' of type 'float' is deprecated:DeprecationWarning")
+
+
+RATE_LIMITS = """
+[rate_limits]
+enabled = true
+request_weight = [{interval = "MINUTE", interval_num = 1, limit = 6000}]
+orders = [{interval = "SECOND", interval_num = 10, limit = 100}, {interval = "DAY", interval_num = 1, limit = 200000}]
+"""
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    # Binance's rate limits on (configs/default.toml's), so the answers that carry them carry some
+    with serving_node(tmp_path_factory.mktemp("binance_sdk_sweep"), extra=RATE_LIMITS) as proc:
+        yield proc
+
+
+
+def ws_api(node, client=None):
+    keys = {} if client is None else {"api_key": client.api_key, "api_secret": client.secret}
+    return Spot(config_ws_api=ConfigurationWebSocketAPI(stream_url=ws_api_url(node), **keys)).websocket_api
+
+
+def plain(model) -> dict:
+    """A model's fields as the node sent them (REST's and the WebSocket API's models of one answer
+    differ in whether to_dict() shows an empty additional_properties)."""
+    return {k: v for k, v in model.to_dict().items() if k != "additional_properties"}
+
+
+def result(answer, model: type):
+    """A WebSocket API answer's result, the answer parsed strictly into the SDK's `model` (for the
+    tickers, a oneOf of the envelopes for one symbol and for several: the one it chose)."""
+    data = parsed(answer, model)
+    if "one_of_schemas" in type(data).model_fields:
+        data = data.actual_instance
+    return data.result
+
+
+def test_market_data_over_rest_and_the_websocket_api(node):
+    maker = new_account(node, ETH="10", USDT="10000")
+    taker = new_account(node, USDT="10000")
+    rm, rt, public = rest(node, maker), rest(node, taker), rest(node)
+    for side, qty, price in (("SELL", "1", "2001"), ("SELL", "2", "2002"), ("BUY", "1", "1999")):
+        rm.new_order(symbol=ETH, side=side, type="LIMIT", time_in_force="GTC", quantity=D(qty), price=D(price))
+    first = parsed(rt.new_order(symbol=ETH, side="BUY", type="MARKET", quantity=D("0.5")), rest_models.NewOrderResponse)
+    second = parsed(rt.new_order(symbol=ETH, side="BUY", type="LIMIT", time_in_force="IOC", quantity=D("0.7"),
+                                 price=D(2002)), rest_models.NewOrderResponse)
+    fills = first.fills + second.fills
+    assert [(D(f.price), D(f.qty)) for f in fills] == [(D(2001), D("0.5")), (D(2001), D("0.5")), (D(2002), D("0.2"))]
+    ids = [f.trade_id for f in fills]
+    try:
+        # historicalTrades (the API key's) pages by fromId
+        every = items(rt.historical_trades(symbol=ETH), rest_models.HistoricalTradesResponse)
+        assert [(t.id, D(t.price), D(t.qty), t.is_buyer_maker) for t in every] == \
+            [(i, D(f.price), D(f.qty), False) for i, f in zip(ids, fills)]
+        later = items(rt.historical_trades(symbol=ETH, from_id=ids[1], limit=1), rest_models.HistoricalTradesResponse)
+        assert [t.id for t in later] == [ids[1]]
+
+        # the tickers for a list of symbols, FULL and MINI: the ETH trades' statistics, none for BTC
+        stats = (D(2001), D(2002), D(2001), D(2002), D("1.2"), D("2401.4"), ids[0], ids[-1], 3)
+        nothing = (D(0), D(0), D(0), D(0), D(0), D(0), -1, -1, 0)
+
+        def figures(t) -> tuple:
+            return (D(t.open_price), D(t.high_price), D(t.low_price), D(t.last_price), D(t.volume), D(t.quote_volume),
+                    t.first_id, t.last_id, t.count)
+
+        def full(t) -> tuple:  # FULL's fields beyond MINI's
+            return D(t.price_change), D(t.price_change_percent), D(t.weighted_avg_price)
+        eth_full = (D(1), D("0.05"), D("2001.16666667"))
+
+        day = one(parsed(public.ticker24hr(symbols=[ETH, BTC], type="MINI"), rest_models.Ticker24hrResponse))
+        assert [(t.symbol, figures(t)) for t in day] == [(ETH, stats), (BTC, nothing)]
+        assert {t.price_change for t in day} == {None} and day[0].close_time - day[0].open_time == 24 * 3600_000
+        day_full = one(parsed(public.ticker24hr(symbols=[ETH, BTC]), rest_models.Ticker24hrResponse))
+        assert [figures(t) for t in day_full] == [stats, nothing] and full(day_full[0]) == eth_full
+        assert (D(day_full[0].last_qty), D(day_full[0].bid_price), D(day_full[0].ask_price), D(day_full[0].ask_qty)) == \
+            (D("0.2"), D(1999), D(2002), D("1.8"))
+        today = one(parsed(public.ticker_trading_day(symbol=ETH), rest_models.TickerTradingDayResponse))
+        assert (today.symbol, figures(today), full(today)) == (ETH, stats, eth_full)
+        # the trading day: the UTC day of the trades
+        assert (today.open_time % 86_400_000, today.close_time - today.open_time) == (0, 86_400_000 - 1)
+        assert today.open_time <= fills_time(public, ids[-1]) <= today.close_time
+        days = one(parsed(public.ticker_trading_day(symbols=[ETH, BTC], type="MINI"), rest_models.TickerTradingDayResponse))
+        assert [(t.symbol, figures(t), t.price_change) for t in days] == [(ETH, stats, None), (BTC, nothing, None)]
+        prices = one(parsed(public.ticker_price(symbols=[ETH, BTC]), rest_models.TickerPriceResponse))
+        assert [(t.symbol, D(t.price)) for t in prices] == [(ETH, D(2002)), (BTC, D(0))]
+        books = one(parsed(public.ticker_book_ticker(symbols=[ETH, BTC]), rest_models.TickerBookTickerResponse))
+        assert [(t.symbol, D(t.bid_price), D(t.bid_qty), D(t.ask_price), D(t.ask_qty)) for t in books] == \
+            [(ETH, D(1999), D(1), D(2002), D("1.8")), (BTC, D(0), D(0), D(0), D(0))]
+        windows = one(parsed(public.ticker(symbols=[ETH, BTC], window_size="1d", type="MINI"), rest_models.TickerResponse))
+        assert [(t.symbol, figures(t), t.price_change) for t in windows] == [(ETH, stats, None), (BTC, nothing, None)]
+        assert windows[0].open_time % 60_000 == 0  # (a rolling window opens on the minute)
+        windows = one(parsed(public.ticker(symbols=[ETH, BTC], window_size="2h"), rest_models.TickerResponse))
+        assert [(figures(t)) for t in windows] == [stats, nothing] and full(windows[0]) == eth_full
+        candles = public.klines(symbol=ETH, interval="1m").data()
+        rest_answers = {
+            "historical": [plain(t) for t in every[1:]], "aggregate": items(public.agg_trades(symbol=ETH),
+                                                                              rest_models.AggTradesResponse),
+            "avg": parsed(public.avg_price(symbol=ETH), rest_models.AvgPriceResponse),
+        }
+        assert (rest_answers["avg"].mins, D(rest_answers["avg"].price)) == (5, D("2001.16666667"))
+
+        async def over_the_websocket_api():
+            """The same reads over the WebSocket API: the same answers as REST's."""
+            connection = await ws_api(node, taker).create_connection()
+            try:
+                recent = result(await connection.trades_recent(symbol=ETH, limit=2), ws_models.TradesRecentResponse)
+                assert [plain(t) for t in recent] == rest_answers["historical"]
+                historical = result(await connection.trades_historical(symbol=ETH, from_id=ids[1]),
+                                    ws_models.TradesHistoricalResponse)
+                assert [plain(t) for t in historical] == rest_answers["historical"]
+                aggregate = result(await connection.trades_aggregate(symbol=ETH), ws_models.TradesAggregateResponse)
+                assert [plain(a) for a in aggregate] == [plain(a) for a in rest_answers["aggregate"]]
+                assert [(a.f, a.l, D(a.p), D(a.q)) for a in aggregate] == [(i, i, D(f.price), D(f.qty)) for i, f in zip(ids, fills)]
+                window = result(await connection.trades_aggregate(symbol=ETH, from_id=ids[2], limit=5),
+                                ws_models.TradesAggregateResponse)
+                assert [a.f for a in window] == [ids[2]]
+                timed = result(await connection.trades_aggregate(symbol=ETH, start_time=aggregate[0].T,
+                                                                 end_time=aggregate[0].T), ws_models.TradesAggregateResponse)
+                assert [a.f for a in timed] == [a.f for a in aggregate if a.T == aggregate[0].T]
+                assert result(await connection.klines(symbol=ETH, interval="1m"), ws_models.KlinesResponse) == candles
+                assert result(await connection.ui_klines(symbol=ETH, interval="1m"), ws_models.UiKlinesResponse) == candles
+                (candle,) = candles
+                assert [D(v) for v in candle[1:6]] + [candle[8]] == [D(2001), D(2002), D(2001), D(2002), D("1.2"), 3]
+                avg = result(await connection.avg_price(symbol=ETH), ws_models.AvgPriceResponse)
+                assert plain(avg) == plain(rest_answers["avg"])
+
+                one_day = result(await connection.ticker24hr(symbol=ETH), ws_models.Ticker24hrResponse)
+                assert (figures(one_day), full(one_day), D(one_day.last_qty), D(one_day.bid_qty)) == \
+                    (stats, eth_full, D("0.2"), D(1))
+                several = result(await connection.ticker24hr(symbols=[ETH, BTC]), ws_models.Ticker24hrResponse)
+                assert [plain(t) | {"openTime": 0, "closeTime": 0} for t in several] == \
+                    [plain(t) | {"openTime": 0, "closeTime": 0} for t in day_full]
+                mini = result(await connection.ticker24hr(symbol=ETH, type="MINI"), ws_models.Ticker24hrResponse)
+                assert (figures(mini), mini.price_change, mini.bid_price) == (stats, None, None)
+                trading = result(await connection.ticker_trading_day(symbol=ETH), ws_models.TickerTradingDayResponse)
+                assert plain(trading) == plain(today)
+                trading = result(await connection.ticker_trading_day(symbols=[ETH, BTC], type="MINI"),
+                                 ws_models.TickerTradingDayResponse)
+                assert [plain(t) for t in trading] == [plain(t) for t in days]
+                rolling = result(await connection.ticker(symbol=ETH, window_size="1h"), ws_models.TickerResponse)
+                assert (figures(rolling), full(rolling), rolling.open_time % 60_000) == (stats, eth_full, 0)
+                rolling = result(await connection.ticker(symbols=[ETH, BTC], window_size="2h"), ws_models.TickerResponse)
+                assert [plain(t) | {"closeTime": 0} for t in rolling] == \
+                    [plain(t) | {"closeTime": 0} for t in windows]
+                rolling = result(await connection.ticker(symbol=ETH, window_size="1d", type="MINI"), ws_models.TickerResponse)
+                assert (figures(rolling), rolling.price_change) == (stats, None)
+                price = result(await connection.ticker_price(symbol=ETH), ws_models.TickerPriceResponse)
+                assert (price.symbol, D(price.price)) == (ETH, D(2002))
+                several = result(await connection.ticker_price(symbols=[ETH, BTC]), ws_models.TickerPriceResponse)
+                assert [plain(t) for t in several] == [plain(t) for t in prices]
+                book = result(await connection.ticker_book(symbol=ETH), ws_models.TickerBookResponse)
+                assert plain(book) == plain(books[0])
+                several = result(await connection.ticker_book(symbols=[ETH, BTC]), ws_models.TickerBookResponse)
+                assert [plain(t) for t in several] == [plain(t) for t in books]
+            finally:
+                await connection.close_connection(close_session=True)
+        asyncio.run(over_the_websocket_api())
+    finally:
+        rm.delete_open_orders(symbol=ETH)
+
+
+def fills_time(api, trade_id: int) -> int:
+    (trade,) = [t for t in api.get_trades(symbol=ETH).data() if t.id == trade_id]
+    return trade.time
+
+
+def test_rest_order_operations_lists_and_account_reads(node):
+    trader, other = new_account(node, BTC="1", USDT="100000"), new_account(node, BTC="1", USDT="100000")
+    rt, ro = rest(node, trader), rest(node, other)
+    try:
+        # the symbol's rates (configs/default.toml: 0.1% maker and taker), nothing special, no tax, no discount
+        rates = parsed(rt.account_commission(symbol=BTC), rest_models.AccountCommissionResponse)
+        standard, special, tax = rates.standard_commission, rates.special_commission, rates.tax_commission
+        assert (rates.symbol, D(standard.maker), D(standard.taker), D(standard.buyer), D(standard.seller)) == \
+            (BTC, D("0.001"), D("0.001"), D(0), D(0))
+        assert {D(getattr(c, f)) for c in (special, tax) for f in ("maker", "taker", "buyer", "seller")} == {D(0)}
+        assert (rates.discount.enabled_for_account, rates.discount.enabled_for_symbol, D(rates.discount.discount)) == \
+            (False, False, D(0))
+        # myFilters: the symbol's filters as exchangeInfo lists them
+        mine = parsed(rt.my_filters(symbol=BTC), rest_models.MyFiltersResponse)
+        (info,) = parsed(rt.exchange_info(symbol=BTC), rest_models.ExchangeInfoResponse).symbols
+        assert [plain(f.actual_instance) for f in mine.symbol_filters] == [plain(f.actual_instance) for f in info.filters]
+        assert (mine.exchange_filters, mine.asset_filters) == ([], [])
+
+        # order/test: validated, nothing placed; with computeCommissionRates the order's rates
+        quiet = parsed(rt.order_test(symbol=BTC, side="BUY", type="LIMIT", time_in_force="GTC", quantity=D("0.01"),
+                                     price=D(20000)), rest_models.OrderTestResponse)
+        assert plain(quiet) == {}
+        test = parsed(rt.order_test(symbol=BTC, side="BUY", type="LIMIT", time_in_force="GTC", quantity=D("0.01"),
+                                    price=D(20000), compute_commission_rates=True), rest_models.OrderTestResponse)
+        assert (D(test.standard_commission_for_order.maker), D(test.standard_commission_for_order.taker)) == \
+            (D("0.001"), D("0.001"))
+        assert (D(test.tax_commission_for_order.taker), test.discount.enabled_for_account) == (D(0), False)
+        assert rt.get_open_orders(symbol=BTC).data() == [] and \
+            balances(rt, "USDT") == {"USDT": (D(100000), D(0))}
+
+        def order_count() -> list:
+            return [(r.rate_limit_type, r.interval, r.interval_num, r.limit, r.count)
+                    for r in items(rt.rate_limit_order(), rest_models.RateLimitOrderResponse)]
+        assert order_count() == [("ORDERS", "SECOND", 10, 100, 0), ("ORDERS", "DAY", 1, 200000, 0)]
+
+        # a last price of 25000; the trader's market buy fills at once, so it counts no unfilled order
+        ro.new_order(symbol=BTC, side="SELL", type="LIMIT", time_in_force="GTC", quantity=D("0.001"), price=D(25000))
+        rt.new_order(symbol=BTC, side="BUY", type="MARKET", quantity=D("0.001"))
+        assert order_count() == [("ORDERS", "SECOND", 10, 100, 0), ("ORDERS", "DAY", 1, 200000, 0)]
+
+        # amend keepPriority: 0.03 down to 0.02, what it no longer needs unlocked
+        limit = parsed(rt.new_order(symbol=BTC, side="BUY", type="LIMIT", time_in_force="GTC", quantity=D("0.03"),
+                                    price=D(20000)), rest_models.NewOrderResponse)
+        amended = parsed(rt.order_amend_keep_priority(symbol=BTC, order_id=limit.order_id, new_qty=D("0.02"),
+                                                      new_client_order_id="smaller"),
+                         rest_models.OrderAmendKeepPriorityResponse)
+        order = amended.amended_order
+        assert (order.order_id, order.orig_client_order_id, order.client_order_id, D(order.qty), D(order.price),
+                order.status, D(order.executed_qty), amended.list_status) == \
+            (limit.order_id, limit.client_order_id, "smaller", D("0.02"), D(20000), "NEW", D(0), None)
+        assert amended.transact_time >= limit.transact_time and order.working_time == limit.working_time
+        assert balances(rt, "USDT") == {"USDT": (D(99575), D(400))}
+        assert order_count() == [("ORDERS", "SECOND", 10, 100, 1), ("ORDERS", "DAY", 1, 200000, 1)]
+
+        # OTO: the pending sell waits until the working buy fills
+        oto = parsed(rt.order_list_oto(symbol=BTC, working_type="LIMIT", working_side="BUY", working_price=D(21000),
+                                       working_quantity=D("0.01"), working_time_in_force="GTC", pending_type="LIMIT",
+                                       pending_side="SELL", pending_quantity=D("0.01"), pending_price=D(40000),
+                                       pending_time_in_force="GTC", list_client_order_id="my-oto"),
+                     rest_models.OrderListOtoResponse)
+        working, pending = oto.order_reports
+        assert (oto.contingency_type, oto.list_status_type, oto.list_order_status, oto.list_client_order_id) == \
+            ("OTO", "EXEC_STARTED", "EXECUTING", "my-oto")
+        assert [o.order_id for o in oto.orders] == [working.order_id, pending.order_id]
+        assert (working.status, working.side, D(working.price), pending.status, pending.side, D(pending.price),
+                pending.working_time) == ("NEW", "BUY", D(21000), "PENDING_NEW", "SELL", D(40000), -1)
+        sold = parsed(ro.new_order(symbol=BTC, side="SELL", type="LIMIT", time_in_force="GTC", quantity=D("0.01"),
+                                   price=D(21000)), rest_models.NewOrderResponse)
+        assert [(D(f.price), D(f.qty)) for f in sold.fills] == [(D(21000), D("0.01"))]
+
+        def pending_placed():
+            placed = parsed(rt.get_order(symbol=BTC, order_id=pending.order_id), rest_models.GetOrderResponse)
+            assert (placed.status, placed.order_list_id, placed.is_working) == ("NEW", oto.order_list_id, True)
+            assert parsed(rt.get_order(symbol=BTC, order_id=working.order_id), rest_models.GetOrderResponse).status == "FILLED"
+        eventually(pending_placed)
+
+        # OTOCO: a working buy, then an OCO pair to sell
+        otoco = parsed(rt.order_list_otoco(symbol=BTC, working_type="LIMIT", working_side="BUY", working_price=D(21000),
+                                           working_quantity=D("0.01"), working_time_in_force="GTC", pending_side="SELL",
+                                           pending_quantity=D("0.01"), pending_above_type="LIMIT_MAKER",
+                                           pending_above_price=D(40000), pending_below_type="STOP_LOSS_LIMIT",
+                                           pending_below_stop_price=D(19000), pending_below_price=D(18900),
+                                           pending_below_time_in_force="GTC"), rest_models.OrderListOtocoResponse)
+        assert [(o.type, o.side, o.status, o.working_time == -1) for o in otoco.order_reports] == \
+            [("LIMIT", "BUY", "NEW", False), ("STOP_LOSS_LIMIT", "SELL", "PENDING_NEW", True),
+             ("LIMIT_MAKER", "SELL", "PENDING_NEW", True)]
+        assert D(otoco.order_reports[1].stop_price) == D(19000)
+        # the deprecated POST /api/v3/order/oco: price is the limit maker's, the stop leg listed first
+        oco = parsed(rt.order_oco(symbol=BTC, side="SELL", quantity=D("0.01"), price=D(30000), stop_price=D(20500),
+                                  stop_limit_price=D(20400), stop_limit_time_in_force="GTC", list_client_order_id="old-oco"),
+                     rest_models.OrderOcoResponse)
+        assert [(o.type, D(o.price), o.status, o.working_time == -1) for o in oco.order_reports] == \
+            [("STOP_LOSS_LIMIT", D(20400), "NEW", True), ("LIMIT_MAKER", D(30000), "NEW", False)]
+        assert (oco.contingency_type, oco.list_client_order_id) == ("OCO", "old-oco")
+        # 1 open order, the OTO's pending 1 (its working order filled), the OTOCO 3, the OCO 2
+        assert order_count() == [("ORDERS", "SECOND", 10, 100, 7), ("ORDERS", "DAY", 1, 200000, 7)]
+
+        # DELETE /api/v3/orderList, by the list's client id and by its id
+        gone = parsed(rt.delete_order_list(symbol=BTC, list_client_order_id="old-oco"), rest_models.DeleteOrderListResponse)
+        assert (gone.order_list_id, gone.list_status_type, gone.list_order_status) == (oco.order_list_id, "ALL_DONE", "ALL_DONE")
+        assert [(o.order_id, o.orig_client_order_id, o.status) for o in gone.order_reports] == \
+            [(o.order_id, o.client_order_id, "CANCELED") for o in oco.order_reports]
+        gone = parsed(rt.delete_order_list(symbol=BTC, order_list_id=otoco.order_list_id, new_client_order_id="bye"),
+                      rest_models.DeleteOrderListResponse)
+        assert (gone.list_client_order_id, [o.status for o in gone.order_reports]) == \
+            (otoco.list_client_order_id, ["CANCELED"] * 3)
+        # what is left: the amended buy (400 USDT) and the OTO's sell (0.01 BTC); 25 + 210 USDT spent,
+        # 0.001 + 0.01 BTC bought less the 0.1% fee
+        assert balances(rt, "BTC", "USDT") == {"BTC": (D("1.000989"), D("0.01")), "USDT": (D(99365), D(400))}
+        assert sorted(o.order_id for o in rt.get_open_orders(symbol=BTC).data()) == [limit.order_id, pending.order_id]
+    finally:
+        for api in (rt, ro):
+            if api.get_open_orders(symbol=BTC).data():
+                api.delete_open_orders(symbol=BTC)
