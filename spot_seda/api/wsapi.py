@@ -44,7 +44,7 @@ from aiohttp import WSMsgType, web
 from ..model.reasons import Reason
 from ..binance import auth, errors
 from ..binance.errors import ApiError
-from ..binance.params import check_all_read
+from ..binance.params import check_all_read, subscription_id
 from ..stages.accepting import CommandError
 from .admission import ADMISSION
 from .fanout import GOING_AWAY, POLICY_VIOLATION, Client, Hub, text_frame
@@ -298,9 +298,7 @@ class Connection:
                 check_all_read(params, known)
                 return {"subscriptionId": await self.subscribe(account.account_id)}
             case "userDataStream.unsubscribe":
-                wanted = params.get("subscriptionId")
-                if wanted is not None and type(wanted) is not int:
-                    raise errors.illegal_chars("subscriptionId")
+                wanted = subscription_id(params.get("subscriptionId"))
                 if wanted is not None and wanted not in self.subscriptions:
                     raise errors.subscription_inactive()
                 for sub_id in [wanted] if wanted is not None else list(self.subscriptions):

@@ -39,7 +39,7 @@ from ..stages.pushuser import user_stream
 from ..binance import auth, errors
 from ..binance import streams as S
 from ..binance.errors import ApiError
-from ..binance.params import check_all_read
+from ..binance.params import check_all_read, subscription_id
 from .fanout import Client, Hub, text_frame
 from .jsonbody import json_answer
 from .knownparams import WS_OWN_PARAMS, ws_route_params
@@ -396,9 +396,7 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
             hub.subscribe(client, stream, sub_id)
             return _api_reply(req_id, 200, {"subscriptionId": sub_id})
         if method == "userDataStream.unsubscribe":
-            wanted = params.get("subscriptionId")
-            if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, int)):
-                raise ApiError(-1100, "Illegal characters found in parameter 'subscriptionId'.")
+            wanted = subscription_id(params.get("subscriptionId"))
             mine = [(s, w) for s, w in client.streams.items() if isinstance(w, int) and wanted in (None, w)]
             if wanted is not None and not mine:
                 raise errors.subscription_inactive()

@@ -169,6 +169,18 @@ def parse_int(params: Mapping[str, str], name: str, required: bool = False) -> i
     return value
 
 
+
+def subscription_id(value: object) -> int | None:
+    """userDataStream.unsubscribe's `subscriptionId` as a WebSocket API request sends it: a JSON
+    integer or, as Binance's own SDK (binance-sdk-spot) sends every integer parameter, its decimal
+    string; None if not sent; anything else (a bool, a float, a string with a sign or a letter) -1100."""
+    if value is None or type(value) is int:
+        return value
+    if isinstance(value, str) and 0 < len(value) <= 20 and value.isascii() and value.isdigit():
+        return int(value)
+    raise errors.illegal_chars("subscriptionId")
+
+
 #: a time parameter (timestamp, startTime, endTime) at or above this is in microseconds: Binance takes
 #: either, told apart by size (a time in ms has 13 digits until the year 2286, in µs 16)
 MICROS_FROM = 10**14
