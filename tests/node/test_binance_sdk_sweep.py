@@ -9,17 +9,19 @@ import asyncio
 import time
 from decimal import Decimal as D
 
+import aiohttp
 import pytest
 from binance_common.configuration import ConfigurationWebSocketAPI, ConfigurationWebSocketStreams
+from binance_common.utils import send_request
 from binance_common.errors import NotFoundError
 from binance_sdk_spot.rest_api import models as rest_models
 from binance_sdk_spot.spot import Spot
 from binance_sdk_spot.websocket_api import models as ws_models
 from binance_sdk_spot.websocket_streams import models as stream_models
 
-from tests.node.conftest import serving_node
+from tests.node.conftest import ADMIN_TOKEN, serving_node
 from tests.node.test_binance_sdk import (  # noqa: F401 (strict_parsing: autouse, for this module too)
-    BTC, ETH, SDK_LAGS, balances, eventually, extras, items, new_account, one, parsed, rest, strict_parsing, until, ws_api_url, ws_raw,
+    BTC, ETH, SDK_LAGS, balances, eventually, is_report, extras, items, new_account, one, parsed, rest, strict_events, strict_parsing, until, ws_api_url, ws_raw,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:parameter 'timeout' of type 'float' is deprecated:DeprecationWarning")
@@ -460,4 +462,172 @@ def test_websocket_api_order_operations_lists_and_account_reads(node):
             assert (held["BTC"], held["USDT"]) == ((D("1.001998"), D(0)), (D("99949.9"), D(0)))
         finally:
             await c.close_connection(close_session=True)
+    asyncio.run(scenario())
+
+
+def deposit(node, client, asset: str, amount: str) -> None:
+    async def post():
+        async with aiohttp.ClientSession() as session:
+            async with session.post(node.base + "/admin/v1/deposit", headers={"X-Admin-Token": ADMIN_TOKEN},
+                                    json={"accountId": client.account_id, "asset": asset, "amount": amount}) as r:
+                assert r.status == 200, await r.text()
+    asyncio.run(post())
+
+
+def test_user_data_events_of_an_orders_whole_life(node):
+    """Every user data event the node sends, on the WebSocket API (userDataStream.subscribe.signature)
+    and on a listenKey's stream alike: balanceUpdate, outboundAccountPosition, executionReport NEW /
+    TRADE (maker and taker, partial and full) / CANCELED / EXPIRED / REPLACED / TRADE_PREVENTION,
+    an OCO's listStatus from start to end, and eventStreamTerminated."""
+    trader, other = new_account(node, BTC="1", USDT="100000"), new_account(node, BTC="1", USDT="100000")
+    rt, ro = rest(node, trader), rest(node, other)
+    listen_key = send_request(rt._session, rt.configuration, "POST", "/api/v3/userDataStream").data()["listenKey"]
+    spot = Spot(config_ws_api=ConfigurationWebSocketAPI(api_key=trader.api_key, api_secret=trader.secret,
+                                                        stream_url=ws_api_url(node)),
+                config_ws_streams=ConfigurationWebSocketStreams(stream_url=node.ws))
+
+    async def scenario():
+        api = await spot.websocket_api.create_connection()
+        streams = await spot.websocket_streams.create_connection()
+        on_api, on_streams = [], []
+        loop = asyncio.get_running_loop()
+
+        async def call(f, *args, **kwargs):  # a blocking REST call, off the event loop the events come on
+            return await loop.run_in_executor(None, lambda: f(*args, **kwargs))
+
+        async def report(order_id: int, execution: str):
+            return (await until(on_api, lambda e: is_report(e, order_id, execution))).actual_instance
+
+        async def position(**held: tuple[str, str]):
+            def matches(event) -> bool:
+                e = event.actual_instance
+                return isinstance(e, ws_models.OutboundAccountPosition) and \
+                    all({b.a: (D(b.f), D(b.l)) for b in e.B}.get(a) == (D(f), D(l)) for a, (f, l) in held.items())
+            return (await until(on_api, matches)).actual_instance
+
+        async def place(**order):
+            return await call(lambda: parsed(rt.new_order(symbol=BTC, **order), rest_models.NewOrderResponse))
+        try:
+            subscribed = await api.user_data_stream_subscribe_signature()
+            subscription = subscribed.response.data().result.subscription_id
+            subscribed.stream.on("message", on_api.append)
+            (await streams.user_data(listen_key)).on("message", on_streams.append)
+            listed = result(await api.session_subscriptions(), ws_models.SessionSubscriptionsResponse)
+            assert [s.subscription_id for s in listed] == [subscription]
+
+            # a deposit: balanceUpdate, then the balance
+            await call(deposit, node, trader, "USDT", "100")
+            update = (await until(on_api, lambda e: isinstance(e.actual_instance, ws_models.BalanceUpdate))).actual_instance
+            assert (update.a, D(update.d), update.T <= update.E) == ("USDT", D(100), True)
+            assert (await position(USDT=("100100", "0"))).u == update.T
+
+            # a maker sell, filled in two trades: NEW, TRADE (PARTIALLY_FILLED), TRADE (FILLED)
+            ask = await place(side="SELL", type="LIMIT", time_in_force="GTC", quantity=D("0.02"), price=D(50000))
+            new = await report(ask.order_id, "NEW")
+            assert (new.s, new.c, new.S, new.o, new.f, D(new.q), D(new.p), D(new.P), D(new.F), new.g, new.C, new.X,
+                    new.r, D(new.l), D(new.z), D(new.L), D(new.n), new.N, new.t, new.w, new.m, D(new.Z), D(new.Y),
+                    D(new.Q), new.V) == \
+                (BTC, ask.client_order_id, "SELL", "LIMIT", "GTC", D("0.02"), D(50000), D(0), D(0), -1, "", "NEW",
+                 "NONE", D(0), D(0), D(0), D(0), None, -1, True, False, D(0), D(0), D(0), "EXPIRE_MAKER")
+            assert new.T == new.O == new.W == ask.transact_time
+            await position(BTC=("0.98", "0.02"))
+            first = await call(lambda: parsed(ro.new_order(symbol=BTC, side="BUY", type="LIMIT", time_in_force="GTC",
+                                                           quantity=D("0.01"), price=D(50000)), rest_models.NewOrderResponse))
+            half = await report(ask.order_id, "TRADE")
+            assert (half.X, D(half.l), D(half.L), D(half.z), D(half.Z), D(half.Y), D(half.n), half.N, half.t, half.m,
+                    half.w) == ("PARTIALLY_FILLED", D("0.01"), D(50000), D("0.01"), D(500), D(500), D("0.5"), "USDT",
+                                first.fills[0].trade_id, True, True)
+            await call(ro.new_order, symbol=BTC, side="BUY", type="MARKET", quantity=D("0.01"))
+            full = await until(on_api, lambda e: is_report(e, ask.order_id, "TRADE") and e.actual_instance.X == "FILLED")
+            full = full.actual_instance
+            assert (D(full.l), D(full.z), D(full.Z), full.m, full.w, full.I > half.I > new.I) == \
+                (D("0.01"), D("0.02"), D(1000), True, False, True)
+            await position(BTC=("0.98", "0"), USDT=("101099", "0"))
+
+            # a taker buy: NEW, then its TRADE, the fee in BTC
+            await call(ro.new_order, symbol=BTC, side="SELL", type="LIMIT", time_in_force="GTC", quantity=D("0.01"),
+                       price=D(45000))
+            bid = await place(side="BUY", type="LIMIT", time_in_force="GTC", quantity=D("0.01"), price=D(45000))
+            await report(bid.order_id, "NEW")
+            taken = await report(bid.order_id, "TRADE")
+            assert (taken.X, D(taken.L), D(taken.n), taken.N, taken.m, taken.t) == \
+                ("FILLED", D(45000), D("0.00001"), "BTC", False, bid.fills[0].trade_id)
+            await position(BTC=("0.98999", "0"), USDT=("100649", "0"))
+
+            # CANCELED: "C" the client id the order had
+            low = await place(side="BUY", type="LIMIT", time_in_force="GTC", quantity=D("0.01"), price=D(10000))
+            gone = await call(lambda: parsed(rt.delete_order(symbol=BTC, order_id=low.order_id, new_client_order_id="gone"),
+                                             rest_models.DeleteOrderResponse))
+            canceled = await report(low.order_id, "CANCELED")
+            assert (canceled.X, canceled.c, canceled.C, D(canceled.z), gone.client_order_id) == \
+                ("CANCELED", "gone", low.client_order_id, D(0), "gone")
+            # EXPIRED: an IOC with nothing to take
+            ioc = await place(side="BUY", type="LIMIT", time_in_force="IOC", quantity=D("0.01"), price=D(10000))
+            expired = await report(ioc.order_id, "EXPIRED")
+            assert (ioc.status, expired.X, expired.f, D(expired.z)) == ("EXPIRED", "EXPIRED", "IOC", D(0))
+            # REPLACED: an amend keepPriority
+            amend = await place(side="BUY", type="LIMIT", time_in_force="GTC", quantity=D("0.02"), price=D(10000))
+            amended = await call(lambda: parsed(rt.order_amend_keep_priority(symbol=BTC, order_id=amend.order_id,
+                                                                             new_qty=D("0.01"), new_client_order_id="less"),
+                                                rest_models.OrderAmendKeepPriorityResponse))
+            replaced = await report(amend.order_id, "REPLACED")
+            assert (replaced.X, D(replaced.q), replaced.c, replaced.C, replaced.I, replaced.w) == \
+                ("NEW", D("0.01"), "less", amend.client_order_id, amended.execution_id, True)
+            await position(USDT=("100549", "100"))
+            # TRADE_PREVENTION: the trader's buy meets its own ask; EXPIRE_MAKER expires the ask
+            own_ask = await place(side="SELL", type="LIMIT", time_in_force="GTC", quantity=D("0.01"), price=D(48000))
+            own_bid = await place(side="BUY", type="LIMIT", time_in_force="GTC", quantity=D("0.01"), price=D(48000))
+            assert (own_bid.status, own_bid.fills) == ("NEW", [])
+            prevented = await report(own_ask.order_id, "TRADE_PREVENTION")
+            assert (prevented.X, D(prevented.A), D(prevented.z), prevented.V) == \
+                ("EXPIRED_IN_MATCH", D("0.01"), D(0), "EXPIRE_MAKER")
+            await call(rt.delete_open_orders, symbol=BTC)
+            await report(own_bid.order_id, "CANCELED")
+            await position(BTC=("0.98999", "0"), USDT=("100649", "0"))
+
+            # an OCO's life: listStatus EXEC_STARTED, its limit maker filled, the stop leg EXPIRED, ALL_DONE
+            oco = await call(lambda: parsed(rt.order_list_oco(symbol=BTC, side="SELL", quantity=D("0.01"),
+                                                              above_type="LIMIT_MAKER", above_price=D(60000),
+                                                              below_type="STOP_LOSS_LIMIT", below_stop_price=D(40000),
+                                                              below_price=D(39900), below_time_in_force="GTC",
+                                                              list_client_order_id="life"),
+                                            rest_models.OrderListOcoResponse))
+            stop, maker = oco.order_reports
+
+            def list_status(status: str):
+                return lambda e: isinstance(e.actual_instance, ws_models.ListStatus) and e.actual_instance.l == status
+            started = (await until(on_api, list_status("EXEC_STARTED"))).actual_instance
+            assert (started.s, started.g, started.c, started.C, started.L, started.r, started.T) == \
+                (BTC, oco.order_list_id, "OCO", "life", "EXECUTING", "NONE", oco.transaction_time)
+            assert [(o.s, o.i, o.c) for o in started.O] == [(BTC, o.order_id, o.client_order_id) for o in oco.orders]
+            for leg in (stop, maker):
+                assert (await report(leg.order_id, "NEW")).g == oco.order_list_id
+            await call(ro.new_order, symbol=BTC, side="BUY", type="LIMIT", time_in_force="GTC", quantity=D("0.01"),
+                       price=D(60000))
+            sold = await report(maker.order_id, "TRADE")
+            assert (sold.X, D(sold.L), sold.g) == ("FILLED", D(60000), oco.order_list_id)
+            ended = await report(stop.order_id, "EXPIRED")
+            assert (ended.X, ended.o, D(ended.P), ended.g) == ("EXPIRED", "STOP_LOSS_LIMIT", D(40000), oco.order_list_id)
+            done = (await until(on_api, list_status("ALL_DONE"))).actual_instance
+            assert (done.g, done.L, done.C, [o.i for o in done.O]) == \
+                (oco.order_list_id, "ALL_DONE", "life", [stop.order_id, maker.order_id])
+            await position(BTC=("0.97999", "0"), USDT=("101248.4", "0"))
+
+            # userDataStream.unsubscribe: the subscription's eventStreamTerminated
+            assert parsed(await api.user_data_stream_unsubscribe(subscription_id=subscription),
+                          ws_models.UserDataStreamUnsubscribeResponse).status == 200
+            terminated = await until(on_api, lambda e: isinstance(e.actual_instance, ws_models.EventStreamTerminated))
+            assert terminated.actual_instance.E >= done.E
+            assert result(await api.session_subscriptions(), ws_models.SessionSubscriptionsResponse) == []
+
+            # the listenKey's stream carried the same events (each parsed into the streams client's models)
+            def same(events) -> list:
+                return [(type(e.actual_instance).__name__, plain(e.actual_instance)) for e in events
+                        if not isinstance(e.actual_instance, (ws_models.EventStreamTerminated,
+                                                              stream_models.EventStreamTerminated))]
+            await until([0], lambda _: len(same(on_streams)) >= len(same(on_api)))
+            assert same(on_streams) == same(on_api)
+        finally:
+            await api.close_connection(close_session=True)
+            await streams.close_connection(close_session=True)
     asyncio.run(scenario())
