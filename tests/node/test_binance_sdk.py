@@ -153,7 +153,10 @@ def extras(obj, path: str = "$") -> set[str]:
     if isinstance(obj, BaseModel):
         if "one_of_schemas" in type(obj).model_fields:  # a oneOf wrapper: the instance it chose
             return extras(obj.actual_instance, path)
-        found |= set(getattr(obj, "additional_properties", None) or {})
+        # (SDK bug: a few models' from_dict keeps a field it parsed in additional_properties too, its
+        # list of known names being the Python ones: PartialBookDepthResponse's lastUpdateId)
+        named = {field.alias or name for name, field in type(obj).model_fields.items()}
+        found |= set(getattr(obj, "additional_properties", None) or {}) - named
         for name in type(obj).model_fields:
             if name != "additional_properties":
                 found |= extras(getattr(obj, name), f"{path}.{name}")

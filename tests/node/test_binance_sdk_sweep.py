@@ -631,3 +631,82 @@ def test_user_data_events_of_an_orders_whole_life(node):
             await api.close_connection(close_session=True)
             await streams.close_connection(close_session=True)
     asyncio.run(scenario())
+
+
+def test_market_streams_parse_into_the_sdks_models(node):
+    """The market streams beyond trade and diff depth (test_binance_sdk.py's), each event the SDK's
+    model, its values what REST says of the same trade and book."""
+    maker, taker = new_account(node, ETH="10", USDT="100000"), new_account(node, USDT="100000")
+    rm, rt, public = rest(node, maker), rest(node, taker), rest(node)
+
+    async def scenario():
+        streams = Spot(config_ws_streams=ConfigurationWebSocketStreams(stream_url=node.ws)).websocket_streams
+        connection = await streams.create_connection()
+        loop = asyncio.get_running_loop()
+        got: dict[str, list] = {}
+        try:
+            for name, subscribe in (
+                    ("ethusdt@aggTrade", connection.agg_trade(symbol="ethusdt")),
+                    ("ethusdt@kline_1m", connection.kline(symbol="ethusdt", interval="1m")),
+                    ("ethusdt@kline_1d@+08:00", connection.kline_offset(symbol="ethusdt", interval="1d")),
+                    ("ethusdt@miniTicker", connection.mini_ticker(symbol="ethusdt")),
+                    ("ethusdt@ticker", connection.ticker(symbol="ethusdt")),
+                    ("!miniTicker@arr", connection.all_mini_ticker()),
+                    ("!ticker_1h@arr", connection.all_market_rolling_window_ticker(window_size="1h")),
+                    ("ethusdt@bookTicker", connection.book_ticker(symbol="ethusdt")),
+                    ("ethusdt@depth5@100ms", connection.partial_book_depth(symbol="ethusdt", levels=5, update_speed="100ms")),
+                    ("ethusdt@ticker_4h", connection.rolling_window_ticker(symbol="ethusdt", window_size="4h")),
+                    ("ethusdt@avgPrice", connection.avg_price(symbol="ethusdt"))):
+                got[name] = []
+                (await subscribe).on("message", got[name].append)
+            assert sorted((await connection.list_subscribe())["result"]) == sorted(got)
+
+            def trade():
+                rm.new_order(symbol=ETH, side="SELL", type="LIMIT", time_in_force="GTC", quantity=D(1), price=D(2100))
+                bought = parsed(rt.new_order(symbol=ETH, side="BUY", type="MARKET", quantity=D("0.3")),
+                                rest_models.NewOrderResponse)
+                (fill,) = bought.fills
+                (done,) = [t for t in public.get_trades(symbol=ETH).data() if t.id == fill.trade_id]
+                return (done, one(parsed(public.ticker24hr(symbol=ETH), rest_models.Ticker24hrResponse)),
+                        parsed(public.depth(symbol=ETH), rest_models.DepthResponse),
+                        parsed(public.avg_price(symbol=ETH), rest_models.AvgPriceResponse))
+            done, day, depth, avg = await loop.run_in_executor(None, trade)
+            assert (D(done.price), D(done.qty), D(day.last_price)) == (D(2100), D("0.3"), D(2100))
+
+            agg = await until(got["ethusdt@aggTrade"], lambda a: a.f == done.id)
+            assert isinstance(agg, stream_models.AggTradeResponse)
+            assert (agg.e, agg.s, D(agg.p), D(agg.q), agg.l, agg.m, agg.T) == \
+                ("aggTrade", ETH, D(2100), D("0.3"), done.id, False, done.time)
+            for stream, interval in (("ethusdt@kline_1m", "1m"), ("ethusdt@kline_1d@+08:00", "1d")):
+                candle = (await until(got[stream], lambda k: k.k.L == done.id)).k
+                assert (candle.s, candle.i, D(candle.c), candle.t <= done.time <= candle.T) == (ETH, interval, D(2100), True)
+            assert (candle.t - 16 * 3600_000) % 86_400_000 == 0  # a UTC+8 day opens at 16:00 UTC
+
+            def same_day(t) -> bool:  # the 24-hour figures REST gave just after the trade
+                return D(t.c) == D(2100) and D(t.v) == D(day.volume) and D(t.q) == D(day.quote_volume)
+            mini = await until(got["ethusdt@miniTicker"], same_day)
+            assert isinstance(mini, stream_models.MiniTickerResponse) and \
+                (mini.e, mini.s, D(mini.h), D(mini.l)) == ("24hrMiniTicker", ETH, D(day.high_price), D(day.low_price))
+            # (the book's best levels: those after the trade by the next second's event; the one the trade
+            # itself sends may show the book before it, the book's changes coming to Push on their own log)
+            full = await until(got["ethusdt@ticker"], lambda t: same_day(t) and D(t.A) == D("0.7"))
+            assert (full.e, full.n, full.F, full.L, D(full.a), D(full.A), D(full.b), D(full.Q)) == \
+                ("24hrTicker", day.count, day.first_id, done.id, D(2100), D("0.7"), D(day.bid_price), D("0.3"))
+            arrays = await until(got["!miniTicker@arr"], lambda arr: any(t.s == ETH and same_day(t) for t in arr))
+            assert all(isinstance(t, stream_models.AllMiniTickerResponseInner) for t in arrays)
+            hour = await until(got["!ticker_1h@arr"], lambda arr: any(t.s == ETH and t.L == done.id for t in arr))
+            (eth_hour,) = [t for t in hour if t.s == ETH]
+            assert (eth_hour.e, D(eth_hour.c), eth_hour.O % 60_000) == ("1hTicker", D(2100), 0)
+            window = await until(got["ethusdt@ticker_4h"], lambda t: t.L == done.id)
+            assert (window.e, window.s, D(window.c), window.O % 60_000) == ("4hTicker", ETH, D(2100), 0)
+
+            book = await until(got["ethusdt@bookTicker"], lambda b: b.u == depth.last_update_id)
+            assert (book.s, D(book.a), D(book.A)) == (ETH, D(2100), D("0.7"))
+            five = await until(got["ethusdt@depth5@100ms"], lambda d: d.last_update_id == depth.last_update_id)
+            assert (five.asks, five.bids) == (depth.asks[:5], depth.bids[:5])
+            average = await until(got["ethusdt@avgPrice"], lambda a: D(a.w) == D(avg.price))
+            assert (average.e, average.s, average.i, average.T) == ("avgPrice", ETH, "5m", avg.close_time)
+        finally:
+            await connection.close_connection(close_session=True)
+            await loop.run_in_executor(None, lambda: rm.delete_open_orders(symbol=ETH))
+    asyncio.run(scenario())
