@@ -710,3 +710,61 @@ def test_market_streams_parse_into_the_sdks_models(node):
             await connection.close_connection(close_session=True)
             await loop.run_in_executor(None, lambda: rm.delete_open_orders(symbol=ETH))
     asyncio.run(scenario())
+
+
+#: the SDK's methods the node does not serve (README: the order amendment history, SOR and its
+#: allocations, prevented matches, OPO / OPOCO lists, referencePrice, executionRules, block trades),
+#: each called with what it needs
+ORDER = {"symbol": BTC, "side": "BUY", "type": "LIMIT", "quantity": D("0.01")}
+OPO = {"symbol": BTC, "working_type": "LIMIT", "working_side": "BUY", "working_price": D(20000),
+       "working_quantity": D("0.01"), "pending_side": "SELL"}
+NOT_SERVED = {
+    "execution_rules": {}, "my_allocations": {"symbol": BTC}, "my_prevented_matches": {"symbol": BTC},
+    "order_amendments": {"symbol": BTC, "order_id": 1}, "reference_price": {"symbol": BTC},
+    "reference_price_calculation": {"symbol": BTC},
+}
+REST_NOT_SERVED = NOT_SERVED | {
+    "historical_block_trades": {"symbol": BTC, "from_id": 1}, "order_list_opo": OPO | {"pending_type": "LIMIT"},
+    "order_list_opoco": OPO | {"pending_above_type": "LIMIT_MAKER"}, "sor_order": ORDER, "sor_order_test": ORDER,
+}
+WS_NOT_SERVED = NOT_SERVED | {
+    "block_trades_historical": {"symbol": BTC, "from_id": 1}, "order_list_place_opo": OPO | {"pending_type": "LIMIT"},
+    "order_list_place_opoco": OPO | {"pending_above_type": "LIMIT_MAKER"}, "sor_order_place": ORDER,
+    "sor_order_test": ORDER,
+}
+
+
+def test_what_the_node_does_not_serve_is_refused_as_the_readme_says(node):
+    trader = new_account(node, USDT="1000")
+    rt = rest(node, trader)
+    for method, args in REST_NOT_SERVED.items():
+        with pytest.raises(NotFoundError) as caught:
+            getattr(rt, method)(**args)
+        assert caught.value.status_code == -1000 and caught.value.error_message.startswith("Unknown path /api/v3/"), \
+            (method, caught.value.error_message)
+
+    async def scenario():
+        connection = await ws_api(node, trader).create_connection()
+        try:
+            for method, args in WS_NOT_SERVED.items():
+                assert (await getattr(connection, method)(**args)).data() == \
+                    {"error": {"code": -1020, "msg": "This operation is not supported."}}, method
+        finally:
+            await connection.close_connection(close_session=True)
+        # the SDK's block trade and reference price streams: the SDK does not surface a SUBSCRIBE's
+        # error, so the subscription list shows it; the node's answer is web-socket-streams.md's code 2
+        streams = Spot(config_ws_streams=ConfigurationWebSocketStreams(stream_url=node.ws)).websocket_streams
+        connection = await streams.create_connection()
+        try:
+            await connection.block_trade(symbol="btcusdt")
+            await connection.reference_price(symbol="btcusdt")
+            assert (await connection.list_subscribe())["result"] == []
+        finally:
+            await connection.close_connection(close_session=True)
+        async with aiohttp.ClientSession() as session, session.ws_connect(node.ws + "/ws") as ws:
+            for req_id, name in enumerate(("btcusdt@blockTrade", "btcusdt@referencePrice")):
+                await ws.send_json({"method": "SUBSCRIBE", "params": [name], "id": req_id})
+                assert await ws.receive_json(timeout=5) == \
+                    {"code": 2, "msg": f"Invalid request: unknown stream '{name}'", "id": req_id}
+    asyncio.run(scenario())
+    assert balances(rt, "USDT") == {"USDT": (D(1000), D(0))} and rt.all_orders(symbol=BTC).data() == []
