@@ -169,7 +169,6 @@ def parse_int(params: Mapping[str, str], name: str, required: bool = False) -> i
     return value
 
 
-
 def subscription_id(value: object) -> int | None:
     """userDataStream.unsubscribe's `subscriptionId` as a WebSocket API request sends it: a JSON
     integer or, as Binance's own SDK (binance-sdk-spot) sends every integer parameter, its decimal

@@ -100,3 +100,16 @@ async def execution_report(ws, order_id: int, execution: str, seen: list | None 
             seen.append(event)
         if event.get("e") == "executionReport" and event["i"] == order_id and event["x"] == execution:
             return event
+
+
+def eventually(check, timeout: float = 10.0):
+    """Retry a check: what another account's order did reaches this one's reads a moment later
+    (the blocking twin of tests.conftest.eventually, for synchronous clients)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

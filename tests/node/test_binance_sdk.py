@@ -49,7 +49,7 @@ from binance_sdk_spot.websocket_api import models as ws_models
 from binance_sdk_spot.websocket_streams import models as stream_models
 from pydantic import BaseModel
 
-from tests.node.client import funded_client
+from tests.node.client import eventually, funded_client
 from tests.node.conftest import ADMIN_TOKEN, serving_node
 
 BTC, ETH = "BTCUSDT", "ETHUSDT"
@@ -209,18 +209,6 @@ def balances(api, *assets: str) -> dict[str, tuple[D, D]]:
     account = parsed(api.get_account(), rest_models.GetAccountResponse)
     got = {b.asset: (D(b.free), D(b.locked)) for b in account.balances}
     return {a: got.get(a, (D(0), D(0))) for a in assets}
-
-
-def eventually(check, timeout: float = 10.0):
-    """Retry a check: what another account's order did reaches this one's reads a moment later."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 async def until(events: list, predicate, timeout: float = 10.0):

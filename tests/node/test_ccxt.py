@@ -14,7 +14,6 @@ itself supports on futures only."""
 from __future__ import annotations
 
 import asyncio
-import time
 from decimal import Decimal as D
 from urllib.parse import parse_qsl, urlsplit
 
@@ -22,7 +21,7 @@ import aiohttp
 import ccxt  # a dev dependency: missing, the module fails rather than skips
 import pytest
 
-from tests.node.client import funded_client
+from tests.node.client import eventually, funded_client
 from tests.node.conftest import ADMIN_TOKEN, serving_node
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
@@ -113,18 +112,6 @@ def balances(exchange, *assets: str) -> dict[str, tuple[D, D]]:
     """(free, used) of each asset, from fetch_balance."""
     doc = exchange.fetch_balance()
     return {a: (num(doc.get(a, {}).get("free", 0)), num(doc.get(a, {}).get("used", 0))) for a in assets}
-
-
-def eventually(check, timeout: float = 10.0):
-    """Retry a check: what another account's order did reaches this one's reads a moment later."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 def last_sent(exchange) -> tuple[str, str, dict]:
