@@ -142,7 +142,7 @@ class _DepthFeed:
 
 class PushStage(UserDataMixin, Endpoint):
     transient = ("encode", "sink", "users", "ticked", "arrays_sent", "second_streams", "kline_heard",
-                 "kline_generation", "judged")
+                 "kline_generation", "judged", "tickers_due")
     consumes = Topic.ALL
     produces = ()
     broadcast = True
@@ -191,6 +191,10 @@ class PushStage(UserDataMixin, Endpoint):
         self.kline_heard: frozenset[str] = frozenset()  # _kline_listeners' last answer ...
         self.kline_generation = None  # ... and the sink's generation it holds for (None: ask again)
         self.ticked: set[str] = set()  # symbols whose tickers went out since the last 1000 ms tick
+        #: symbol -> the time of its trades whose tickers wait for Match's report on it: a ticker
+        #: names the best bid and ask, and the book those trades changed is in the report, which
+        #: Match sends after them (pushuser.py _orders sends them once it is applied)
+        self.tickers_due: dict[str, int] = {}
         # all-market stream -> symbol -> its window's (first, last) trade id when the array last had it
         self.arrays_sent: dict[str, dict[str, tuple[int, int] | None]] = {name: {} for name in S.ALL_MARKET}
         # per symbol the names the 1000 ms tick asks about, built once rather than every second
@@ -293,7 +297,9 @@ class PushStage(UserDataMixin, Endpoint):
             trade_ts[symbol] = max(trade_ts[symbol], ts)
             if symbol not in candle_fills:  # only a Tick
                 continue
-            self._tickers(symbol, ts)
+            lower = symbol.lower()
+            if sink.wants(lower + "@ticker") or sink.wants(lower + "@miniTicker"):  # (as _tickers asks)
+                self.tickers_due[symbol] = ts
             self._offset_klines(symbol, candle_fills[symbol], last_ids[symbol], ts)
         for symbol, ts in clocks.items():  # a Tick closes the time-zone candles that ended before it, as
             # KLine closes the UTC ones (a later trade of the batch has closed what it is past already)

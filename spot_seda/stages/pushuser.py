@@ -90,6 +90,7 @@ class UserDataMixin:
         orders, stalled = self.orders, self.stalled
         self.judged = {}  # (account, ts) -> the assets of accepted orders' held changes, shown at the end
         self.users = self.sink.wants_any(USER_PREFIX)  # (for _report: anyone on a user data stream?)
+        due, reported = self.tickers_due, set()
         for e in entries:
             change = e.change_type
             if type(change) is Created:  # Acquiring: a new order
@@ -111,9 +112,12 @@ class UserDataMixin:
             if e.entity_type == _CLOCK:  # a Tick on its way to Match and KLine
                 continue
             f = e.field_dict()
-            if self.aggregates and f.get("symbol") in self.aggregates and "cancel_requested" not in f \
-                    and "amend_requested" not in f:  # Match's report: the trades before it are all here
-                self._aggregate_done(f["symbol"])
+            if (self.aggregates or due) and "cancel_requested" not in f and "amend_requested" not in f:
+                symbol = f.get("symbol")  # Match's report: the trades before it are all here
+                if symbol in self.aggregates:
+                    self._aggregate_done(symbol)
+                if symbol in due:
+                    reported.add(symbol)
             if "cancel_requested" in f or f.get("cancel_rejected") or "amend_requested" in f or f.get("amend_rejected"):
                 continue  # a request (Acquiring) or a no-op answer (Match): nothing changed
             if stalled or int(e.entity_id) not in orders:
@@ -131,6 +135,8 @@ class UserDataMixin:
         for (account, ts), assets in self.judged.items():
             self._position(account, assets, ts)
         self._depth_changed()
+        for symbol in reported:  # the book as the trades left it: their tickers (push.py _trades)
+            self._tickers(symbol, due.pop(symbol))
 
     def _report(self, order_id: int, f: dict, ts: int, seq: int) -> None:
         """Apply one Match report of an order: executionReports, then the depth view."""

@@ -699,8 +699,8 @@ def test_market_streams_parse_into_the_sdks_models(node):
             mini = await until(got["ethusdt@miniTicker"], same_day)
             assert isinstance(mini, stream_models.MiniTickerResponse) and \
                 (mini.e, mini.s, D(mini.h), D(mini.l)) == ("24hrMiniTicker", ETH, D(day.high_price), D(day.low_price))
-            # (the book's best levels: those after the trade by the next second's event; the one the trade
-            # itself sends may show the book before it, the book's changes coming to Push on their own log)
+            # (the book's best levels after the trade: the ticker the trade sends waits for Match's report
+            # that holds them, tests/push/test_streams.py; one the 1000 ms tick sends in between may not)
             full = await until(got["ethusdt@ticker"], lambda t: same_day(t) and D(t.A) == D("0.7"))
             assert (full.e, full.n, full.F, full.L, D(full.a), D(full.A), D(full.b), D(full.Q)) == \
                 ("24hrTicker", day.count, day.first_id, done.id, D(2100), D("0.7"), D(day.bid_price), D("0.3"))
