@@ -70,8 +70,11 @@ async def _answer(request: web.Request, handler) -> web.StreamResponse:
         err = errors.body_too_large(request.app[STAGE].ctx.settings.node.max_body_bytes)
     except web.HTTPNotFound:
         err = errors.not_found(request.path)
-    except web.HTTPMethodNotAllowed:
+    except web.HTTPMethodNotAllowed as exc:
         err = errors.method_not_allowed(request.method, request.path)
+        resp = json_answer(err.body(), status=err.status)
+        resp.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))  # RFC 9110: a 405 names them
+        return resp
     except asyncio.CancelledError:
         raise
     except Exception:

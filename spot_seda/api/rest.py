@@ -145,7 +145,7 @@ async def admin_create_account(request: web.Request) -> web.Response:
     log, answered once the cluster has it too (spot_seda/accountlog.py)."""
     doc = await admin_guard(request)
     public_key = doc.get("publicKey")
-    if public_key is not None and not isinstance(public_key, str):
+    if "publicKey" in doc and not isinstance(public_key, str):  # null too: no silent HMAC account
         raise errors.invalid_parameter("publicKey")
     accounts = request.app[ACCOUNTS]
     account = accounts.create(public_key)

@@ -84,11 +84,20 @@ def test_each_hostile_request_gets_a_4xx_binance_error_and_changes_nothing(node)
                 ("admin asset as an object", "POST", "/admin/v1/withdraw",
                  json.dumps({"accountId": c.account_id, "asset": {"USDT": 1}, "amount": "1"}).encode(), ADMIN, -1130),
                 ("admin accounts nested", "POST", "/admin/v1/accounts", b"[" * 5000, ADMIN, -1135),
+                # a publicKey that is null is no key: refused, not an HMAC account made instead
+                ("admin publicKey null", "POST", "/admin/v1/accounts", b'{"publicKey": null}', ADMIN, -1130),
+                ("admin publicKey a number", "POST", "/admin/v1/accounts", b'{"publicKey": 1}', ADMIN, -1130),
             ]
             for what, method, path, body, headers, code in cases:
                 async with session.request(method, node.base + path, data=body, headers=headers) as resp:
                     doc = await binance_error(resp, what)
                     assert doc["code"] == code, (what, doc)
+            # a method the path does not take: 405 in Binance JSON, naming the ones it does (RFC 9110)
+            async with session.request("PATCH", node.base + "/api/v3/order") as resp:
+                doc = await binance_error(resp, "PATCH /api/v3/order")
+                assert resp.status == 405 and doc["code"] == -1000, doc
+                assert {"DELETE", "GET", "POST"} <= set(resp.headers["Allow"].split(", ")), resp.headers
+                assert "PATCH" not in resp.headers["Allow"], resp.headers
             # a cancel whose own new client order id is not one: -1100, and the order stays open
             for bad in ("<script>", "x" * 37, "a b", "é"):
                 status, doc = await c.signed("DELETE", "/api/v3/order", symbol=SYMBOL, origClientOrderId="keep-me",
