@@ -14,7 +14,7 @@ from ..engine.kline import INTERVALS as _INTERVALS
 from ..binance.marketviews import MINI_TICKER_FIELDS, ORDER_TYPES, STP_MODES, WINDOW_TICKER_FIELDS
 from ..binance.orderparams import RESP_TYPES
 from .openapi_orderops import order_ops_paths, order_ops_schemas
-from .openapi_schema import (ADMIN_SECURITY, ERRORS, KEY_SECURITY, SIGNED_PARAMS, SIGNED_SECURITY, SYMBOL, SYMBOL_OPT,
+from .openapi_schema import (ADMIN_SECURITY, CLIENT_ID, ERRORS, KEY_SECURITY, SIGNED_PARAMS, SIGNED_SECURITY, SYMBOL, SYMBOL_OPT,
                              SYMBOLS, array, boolean, dec, integer, json_answer, limit_param, obj, operation_doc, param,
                              ref, signed_doc, string)
 from .ratelimit import ORDER_ROUTES
@@ -206,7 +206,7 @@ def openapi_document(routes, base_url: str = "/") -> dict:
            "at a trade this many BIPS (0.01%) below (SELL) or above (BUY) it. Within the symbol's TRAILING_DELTA "
            "filter (above range: STOP_LOSS BUY, TAKE_PROFIT SELL; below range: the others), else -1013 'Filter "
            "failure: TRAILING_DELTA'."),
-        param("newClientOrderId", string(pattern="^[a-zA-Z0-9-_]{1,36}$")),
+        param("newClientOrderId", string(pattern=CLIENT_ID)),
         param("newOrderRespType", string(enum=list(RESP_TYPES)), False, "Default FULL for LIMIT and MARKET, ACK otherwise."),
         param("selfTradePreventionMode", string(enum=STP_MODES), False, "Default: the symbol's."),
         param("strategyId", integer(), False,
@@ -287,7 +287,7 @@ def openapi_document(routes, base_url: str = "/") -> dict:
             "get": signed_doc("Query order", json_answer(ref("Order")), order_ref),
             "delete": signed_doc("Cancel order", json_answer({"oneOf": [ref("Cancel"), ref("OrderListPlaced")]}),
                                  order_ref + [
-                param("newClientOrderId", string(pattern="^[a-zA-Z0-9-_]{1,36}$"), False,
+                param("newClientOrderId", string(pattern=CLIENT_ID), False,
                    "The cancel's own client id: the answer's clientOrderId and the executionReport's c "
                    "(default cancel-<orderId>); origClientOrderId and C are the order's. It replaces the canceled "
                    "order's clientOrderId."),

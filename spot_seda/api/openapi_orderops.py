@@ -3,9 +3,9 @@ amend/keepPriority), merged into openapi.py's document: their paths and the sche
 
 from __future__ import annotations
 
-from .openapi_schema import array, boolean, dec, integer, json_answer, obj, param, ref, signed_doc, string
+from .openapi_schema import CLIENT_ID, array, boolean, dec, integer, json_answer, obj, param, ref, signed_doc, string
 
-_CLIENT_ID = r"^[a-zA-Z0-9-_]{1,36}$"
+_CLIENT_ID = CLIENT_ID
 #: a stop leg's trailingDelta, as POST /api/v3/order takes it
 _TRAILING = "A trailing stop (BIPS; POST /api/v3/order's trailingDelta): with or without a stop price."
 

@@ -122,3 +122,21 @@ def test_the_document_has_exactly_the_routes_of_the_table():
         openapi.openapi_document([*ROUTES, ("GET", "/api/v3/nowhere", None)])
     with pytest.raises(LookupError, match="described but not served: GET /api/v3/ping"):
         openapi.openapi_document([r for r in ROUTES if r[1] != "/api/v3/ping"])
+
+
+def test_optional_query_parameters_may_be_sent_empty():
+    """The node takes an optional parameter sent empty as not sent (binance/params.py was_sent), so
+    `GET /api/v3/exchangeInfo?symbol=` lists every symbol: the document allows the empty value
+    there; not for a required parameter (-1102) or a client order id (-1118 / -1119)."""
+    doc = openapi_document()
+    info = {p["name"]: p for p in doc["paths"]["/api/v3/exchangeInfo"]["get"]["parameters"]}
+    assert info["symbol"]["allowEmptyValue"] is True and info["symbolStatus"]["allowEmptyValue"] is True
+    cancel = {p["name"]: p for p in doc["paths"]["/api/v3/order"]["delete"]["parameters"]}
+    assert cancel["orderId"]["allowEmptyValue"] is True
+    assert "allowEmptyValue" not in cancel["symbol"] and "allowEmptyValue" not in cancel["timestamp"]
+    assert "allowEmptyValue" not in cancel["newClientOrderId"]
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for p in op["parameters"]:
+                if p.get("allowEmptyValue"):
+                    assert p["in"] == "query" and not p["required"], (method, path, p["name"])
