@@ -484,15 +484,20 @@ def test_websocket_api_answers_carry_rate_limits_even_without_limits(node):
     asyncio.run(scenario())
 
 
+async def ws_api_connection(node, account):
+    """The SDK's WebSocket API client on the node, signing with the account's HMAC key."""
+    api = Spot(config_ws_api=ConfigurationWebSocketAPI(api_key=account.api_key, api_secret=account.secret,
+                                                       stream_url=ws_api_url(node))).websocket_api
+    return await api.create_connection()
+
+
 def test_websocket_api_places_queries_and_cancels_orders(node):
     trader = new_account(node, USDT="10000")
     maker = new_account(node, BTC="1")
     rm = rest(node, maker)
 
     async def scenario():
-        api = Spot(config_ws_api=ConfigurationWebSocketAPI(api_key=trader.api_key, api_secret=trader.secret,
-                                                           stream_url=ws_api_url(node))).websocket_api
-        connection = await api.create_connection()
+        connection = await ws_api_connection(node, trader)
         try:
             assert parsed(await connection.ping(), ws_models.PingResponse).status == 200
             now = parsed(await connection.time(), ws_models.TimeResponse)
@@ -609,9 +614,7 @@ def test_user_data_stream_over_the_websocket_api_with_an_hmac_key(node):
     rm = rest(node, maker)
 
     async def scenario():
-        api = Spot(config_ws_api=ConfigurationWebSocketAPI(api_key=trader.api_key, api_secret=trader.secret,
-                                                           stream_url=ws_api_url(node))).websocket_api
-        connection = await api.create_connection()
+        connection = await ws_api_connection(node, trader)
         try:
             subscribed = await connection.user_data_stream_subscribe_signature()
             assert isinstance(subscribed.response.data().result.subscription_id, int)

@@ -454,17 +454,24 @@ def test_an_amends_answer_names_the_execution_id_of_its_report(tmp_path):
     assert len(set(ids)) == len(ids)
 
 
+def _batched(tmp_path, batch_max: int):
+    """An in-process pipeline whose messages hold 1 KiB and whose stages take `batch_max` entries a
+    step, and its Push with a Recorder as sink."""
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n'
+                             f'batch_max = {batch_max}\nmax_message_bytes = 1024\n')
+    pipeline = InprocPipeline(settings)
+    push = pipeline.stage("push-0")
+    push.sink = Recorder()
+    return pipeline, push, push.sink
+
+
 @pytest.mark.parametrize("batch_max", [4096, 4])
 def test_an_aggregate_trade_is_sent_whole_however_its_trades_were_batched(tmp_path, batch_max):
     """A taker filled by 40 makers at one price is one aggregate trade, on the stream as in REST
     (model/summary.py), also when Match's trades reach Push in many messages (1 KiB each) and Push
     hands them on 4 entries at a time: it is sent when Match's report on the symbol comes, not at
     the end of whatever part of the trades a step held; a second taker's fills are another one."""
-    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n'
-                             f'batch_max = {batch_max}\nmax_message_bytes = 1024\n')
-    pipeline = InprocPipeline(settings)
-    push = pipeline.stage("push-0")
-    rec = push.sink = Recorder()
+    pipeline, push, rec = _batched(tmp_path, batch_max)
     commands = [Transfer(a, asset, 10**13, T0) for a in (1, 2) for asset in ("BTC", "USDT")]
     commands += [NewOrder(2, "BTCUSDT", "SELL", "LIMIT", "GTC", 5_000_000, 10**6, 0, "", "NONE", T0 + 1)] * 43
     commands += [NewOrder(1, "BTCUSDT", "BUY", "LIMIT", "IOC", 5_000_000, 40 * 10**6, 0, "", "NONE", T0 + 2),
@@ -499,11 +506,7 @@ def test_a_trades_ticker_shows_the_book_as_the_trade_left_it(tmp_path, batch_max
     symbol (which comes after the trades and holds the book they changed), so it shows the ask the
     taker uncovered, not the one it took, however the entries were batched (found by Binance's
     SDK's stream test: the event showed the book from before the trade until the next second)."""
-    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n'
-                             f'batch_max = {batch_max}\nmax_message_bytes = 1024\n')
-    pipeline = InprocPipeline(settings)
-    push = pipeline.stage("push-0")
-    rec = push.sink = Recorder()
+    pipeline, push, rec = _batched(tmp_path, batch_max)
     commands = [Transfer(a, asset, 10**13, T0) for a in (1, 2) for asset in ("BTC", "USDT")]
     commands += [NewOrder(2, "BTCUSDT", "SELL", "LIMIT", "GTC", 5_000_000, 10**6, 0, "", "NONE", T0 + 1),
                  NewOrder(2, "BTCUSDT", "SELL", "LIMIT", "GTC", 5_010_000, 2 * 10**6, 0, "", "NONE", T0 + 1),
