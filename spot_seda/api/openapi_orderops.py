@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from .openapi_schema import CLIENT_ID, array, boolean, dec, integer, json_answer, obj, param, ref, signed_doc, string
 
-_CLIENT_ID = CLIENT_ID
 #: a stop leg's trailingDelta, as POST /api/v3/order takes it
 _TRAILING = "A trailing stop (BIPS; POST /api/v3/order's trailingDelta): with or without a stop price."
 
@@ -61,8 +60,8 @@ def order_ops_paths(new_order: list[dict]) -> dict:
         param("cancelReplaceMode", string(enum=["STOP_ON_FAILURE", "ALLOW_FAILURE"]), True,
            "STOP_ON_FAILURE: no new order if the cancel fails; ALLOW_FAILURE: the new order is tried anyway."),
         param("cancelOrderId", integer(), False, "This or cancelOrigClientOrderId (both: they must name the same order)."),
-        param("cancelOrigClientOrderId", string(pattern=_CLIENT_ID)),
-        param("cancelNewClientOrderId", string(pattern=_CLIENT_ID), False,
+        param("cancelOrigClientOrderId", string(pattern=CLIENT_ID)),
+        param("cancelNewClientOrderId", string(pattern=CLIENT_ID), False,
            "The cancel's own client id (default cancel-<orderId>)."),
         param("cancelRestrictions", string(enum=["ONLY_NEW", "ONLY_PARTIALLY_FILLED"])),
         param("orderRateLimitExceededMode", string(enum=["DO_NOTHING", "CANCEL_ONLY"]), False,
@@ -84,24 +83,24 @@ def order_ops_paths(new_order: list[dict]) -> dict:
         body=True, description="SIGNED. Validated as POST /api/v3/order is (same errors); nothing is placed.")
     amend = signed_doc(
         "Order amend keep priority", json_answer(ref("AmendedOrder")),
-        [new_order[0], param("orderId", integer()), param("origClientOrderId", string(pattern=_CLIENT_ID)),
-         param("newClientOrderId", string(pattern=_CLIENT_ID), False,
+        [new_order[0], param("orderId", integer()), param("origClientOrderId", string(pattern=CLIENT_ID)),
+         param("newClientOrderId", string(pattern=CLIENT_ID), False,
             "The order's client id after the amend (default amend-<orderId>; its current one may be reused)."),
          param("newQty", dec(), True, "The new total quantity: below the order's (-2038 otherwise), on LOT_SIZE.")],
         body=True, description="SIGNED. Reduces an open order's quantity keeping its place in the queue; what it no "
                                "longer needs frozen is released before the answer. Reported REPLACED on the user data "
                                "stream. At or below the executed quantity the order ends EXPIRED. -2038 with Binance's "
                                "text when the order refuses it.")
-    list_ref = [param("orderListId", integer()), param("origClientOrderId", string(pattern=_CLIENT_ID))]
+    list_ref = [param("orderListId", integer()), param("origClientOrderId", string(pattern=CLIENT_ID))]
     leg = []
     for where in ("above", "below"):
         leg += [param(f"{where}Type", string(enum=["LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT", "STOP_LOSS",
                                               "STOP_LOSS_LIMIT"]), True),
-                param(f"{where}ClientOrderId", string(pattern=_CLIENT_ID)), param(f"{where}Price", dec()),
+                param(f"{where}ClientOrderId", string(pattern=CLIENT_ID)), param(f"{where}Price", dec()),
                 param(f"{where}StopPrice", dec()), param(f"{where}TrailingDelta", integer(), False, _TRAILING),
                 param(f"{where}TimeInForce", string(enum=["GTC", "IOC", "FOK"]))]
     oco_params = [new_order[0], param("side", string(enum=["BUY", "SELL"]), True), param("quantity", dec(), True),
-                  param("listClientOrderId", string(pattern=_CLIENT_ID)), *leg,
+                  param("listClientOrderId", string(pattern=CLIENT_ID)), *leg,
                   param("newOrderRespType", string(enum=["ACK", "RESULT", "FULL"])),
                   param("selfTradePreventionMode", string())]
     legacy_params = [new_order[0], param("side", string(enum=["BUY", "SELL"]), True), param("quantity", dec(), True),
@@ -110,21 +109,21 @@ def order_ops_paths(new_order: list[dict]) -> dict:
                      param("stopLimitPrice", dec(), False, "A STOP_LOSS_LIMIT's price (else a STOP_LOSS)."),
                      param("stopLimitTimeInForce", string(enum=["GTC", "IOC", "FOK"])),
                      param("trailingDelta", integer(), False, _TRAILING),
-                     param("listClientOrderId", string(pattern=_CLIENT_ID)), param("limitClientOrderId", string()),
+                     param("listClientOrderId", string(pattern=CLIENT_ID)), param("limitClientOrderId", string()),
                      param("stopClientOrderId", string()), param("newOrderRespType", string(enum=["ACK", "RESULT", "FULL"]))]
     oco_text = ("SIGNED. Two orders of which the first to work (trade, or trigger) cancels the other, decided in "
                 "Match with the command that causes it; canceling one leg cancels both. One leg LIMIT_MAKER / "
                 "TAKE_PROFIT(_LIMIT), the other STOP_LOSS(_LIMIT) (-2010 'Unsupported order combination'); funds "
                 "frozen once. -2010 'The relationship of the prices for the orders is not correct.' where a leg "
                 "would take or trigger at once. Counts two orders.")
-    oto_params = [new_order[0], param("listClientOrderId", string(pattern=_CLIENT_ID)),
+    oto_params = [new_order[0], param("listClientOrderId", string(pattern=CLIENT_ID)),
                   param("newOrderRespType", string(enum=["ACK", "RESULT", "FULL"])), param("selfTradePreventionMode", string())]
     for leg, types in (("working", ["LIMIT", "LIMIT_MAKER"]),
                        ("pending", ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                                     "TAKE_PROFIT_LIMIT"])):
         oto_params += [param(f"{leg}Type", string(enum=types), True), param(f"{leg}Side", string(enum=["BUY", "SELL"]), True),
                        param(f"{leg}Quantity", dec(), True), param(f"{leg}Price", dec()),
-                       param(f"{leg}ClientOrderId", string(pattern=_CLIENT_ID)),
+                       param(f"{leg}ClientOrderId", string(pattern=CLIENT_ID)),
                        param(f"{leg}TimeInForce", string(enum=["GTC", "IOC", "FOK"]))]
     oto_params += [param("pendingStopPrice", dec()), param("pendingTrailingDelta", integer(), False, _TRAILING)]
     oto = signed_doc("New order list OTO", json_answer(ref("OrderListPlaced")), oto_params, body=True,
@@ -136,7 +135,7 @@ def order_ops_paths(new_order: list[dict]) -> dict:
     for where in ("Above", "Below"):
         otoco_params += [param(f"pending{where}Type", string(enum=["LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT",
                                                               "STOP_LOSS", "STOP_LOSS_LIMIT"]), where == "Above"),
-                         param(f"pending{where}ClientOrderId", string(pattern=_CLIENT_ID)), param(f"pending{where}Price", dec()),
+                         param(f"pending{where}ClientOrderId", string(pattern=CLIENT_ID)), param(f"pending{where}Price", dec()),
                          param(f"pending{where}StopPrice", dec()),
                          param(f"pending{where}TrailingDelta", integer(), False, _TRAILING),
                          param(f"pending{where}TimeInForce", string(enum=["GTC", "IOC", "FOK"]))]
@@ -155,7 +154,7 @@ def order_ops_paths(new_order: list[dict]) -> dict:
                            description="SIGNED. -2013 'Order list does not exist.' for none of the account's."),
             "delete": signed_doc("Cancel order list", json_answer(ref("OrderListPlaced")),
                               [new_order[0], param("orderListId", integer()), param("listClientOrderId", string()),
-                               param("newClientOrderId", string(pattern=_CLIENT_ID))], body=True,
+                               param("newClientOrderId", string(pattern=CLIENT_ID))], body=True,
                               description="SIGNED. Both legs canceled; a list not open: -2011."),
         },
         "/api/v3/allOrderList": {"get": signed_doc("Query all order lists", json_answer(array(ref("OrderList"))),
