@@ -23,9 +23,12 @@ A new route without a set fails tests/api/test_known_params.py.
 from __future__ import annotations
 
 from ..binance.orderlists import LEGACY_PARAMS, OCO_PARAMS, OTO_PARAMS, OTOCO_PARAMS
-from ..binance.orderops import AMEND_PARAMS, REPLACE_PARAMS, TEST_ORDER_PARAMS
-from ..binance.orderparams import NEW_ORDER_PARAMS
+from ..binance.orderops import AMEND_MANDATORY, AMEND_PARAMS, REPLACE_PARAMS, TEST_ORDER_PARAMS
+from ..binance.orderparams import NEW_ORDER_MANDATORY, NEW_ORDER_PARAMS
 from ..binance.params import SIGNED_PARAMS
+
+
+_SIGNING = ("timestamp", "signature")  # (a signed request's mandatory ones; recvWindow is not)
 
 
 def _signed(*names: str) -> frozenset[str]:
@@ -95,6 +98,48 @@ ROUTE_PARAMS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/ws-api/v3"): frozenset({"returnRateLimits"}),  # the handshake's query (the methods': below)
 }
 
+#: (method, path) -> those of the route's parameters it cannot do without (Binance's "Mandatory: YES",
+#: rest-api.md; the OpenAPI document's `required`, tests/api/test_known_params.py). One sent empty is
+#: the operation's -1102 "Mandatory parameter '%s' was not sent, was empty/null, or malformed."; any
+#: other sent empty is -1105 (binance/params.check_none_empty), never taken as not sent.
+ROUTE_MANDATORY: dict[tuple[str, str], frozenset[str]] = {route: frozenset(names) for route, names in {
+    ("GET", "/api/v3/depth"): ("symbol",),
+    ("GET", "/api/v3/trades"): ("symbol",),
+    ("GET", "/api/v3/historicalTrades"): ("symbol",),
+    ("GET", "/api/v3/aggTrades"): ("symbol",),
+    ("GET", "/api/v3/klines"): ("symbol", "interval"),
+    ("GET", "/api/v3/uiKlines"): ("symbol", "interval"),
+    ("GET", "/api/v3/avgPrice"): ("symbol",),
+    ("POST", "/api/v3/order"): NEW_ORDER_MANDATORY,
+    ("GET", "/api/v3/order"): ("symbol", *_SIGNING),
+    ("DELETE", "/api/v3/order"): ("symbol", *_SIGNING),
+    ("POST", "/api/v3/order/test"): NEW_ORDER_MANDATORY,
+    ("POST", "/api/v3/order/cancelReplace"): (*NEW_ORDER_MANDATORY, "cancelReplaceMode"),
+    ("PUT", "/api/v3/order/amend/keepPriority"): AMEND_MANDATORY,
+    ("GET", "/api/v3/openOrders"): _SIGNING,
+    ("DELETE", "/api/v3/openOrders"): ("symbol", *_SIGNING),
+    ("GET", "/api/v3/allOrders"): ("symbol", *_SIGNING),
+    ("POST", "/api/v3/orderList/oco"): ("symbol", "side", "quantity", "aboveType", "belowType", *_SIGNING),
+    ("POST", "/api/v3/order/oco"): ("symbol", "side", "quantity", "price", "stopPrice", *_SIGNING),
+    ("POST", "/api/v3/orderList/oto"): ("symbol", "workingType", "workingSide", "workingPrice", "workingQuantity",
+                                        "pendingType", "pendingSide", "pendingQuantity", *_SIGNING),
+    ("POST", "/api/v3/orderList/otoco"): ("symbol", "workingType", "workingSide", "workingPrice",
+                                          "workingQuantity", "pendingSide", "pendingQuantity",
+                                          "pendingAboveType", *_SIGNING),
+    ("GET", "/api/v3/orderList"): _SIGNING,
+    ("DELETE", "/api/v3/orderList"): ("symbol", *_SIGNING),
+    ("GET", "/api/v3/allOrderList"): _SIGNING,
+    ("GET", "/api/v3/openOrderList"): _SIGNING,
+    ("GET", "/api/v3/myTrades"): ("symbol", *_SIGNING),
+    ("GET", "/api/v3/account"): _SIGNING,
+    ("GET", "/api/v3/account/commission"): ("symbol", *_SIGNING),
+    ("GET", "/api/v3/myFilters"): ("symbol", *_SIGNING),
+    ("GET", "/api/v3/rateLimit/order"): _SIGNING,
+    ("PUT", "/api/v3/userDataStream"): ("listenKey",),
+    ("DELETE", "/api/v3/userDataStream"): ("listenKey",),
+    ("POST", "/api/spot/v2/"): _SIGNING,  # (its JSON fields' defaults: rest.seed_order)
+}.items()}
+
 #: what every WebSocket API request may carry beside its method's own parameters (a signed one its
 #: `signature` too): the envelope's business (wsmethods.ENVELOPE_PARAMS). Binance reads `apiKey`
 #: even where it does nothing ("no longer necessary and is now ignored": trades.historical).
@@ -114,6 +159,17 @@ WS_OWN_PARAMS: dict[str, frozenset[str]] = {name: names | WS_ENVELOPE for name, 
 }.items()}
 
 
+#: the mandatory ones of WS_OWN_PARAMS (web-socket-api.md)
+WS_OWN_MANDATORY: dict[str, frozenset[str]] = {name: frozenset() for name in WS_OWN_PARAMS} | {
+    name: frozenset({"apiKey", *_SIGNING}) for name in ("session.logon", "userDataStream.subscribe.signature")}
+
+
 def ws_route_params(route: tuple[str, str]) -> frozenset[str]:
     """The parameters of a WebSocket API method that runs REST `route`'s operation."""
     return ROUTE_PARAMS[route] | WS_ENVELOPE
+
+
+def route_mandatory(route: tuple[str, str]) -> frozenset[str]:
+    """ROUTE_MANDATORY's set of `route` (none for most public routes); a WebSocket API method that
+    runs the route's operation has the same."""
+    return ROUTE_MANDATORY.get(route, frozenset())

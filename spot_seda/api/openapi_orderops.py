@@ -122,7 +122,7 @@ def order_ops_paths(new_order: list[dict]) -> dict:
                        ("pending", ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
                                     "TAKE_PROFIT_LIMIT"])):
         oto_params += [param(f"{leg}Type", string(enum=types), True), param(f"{leg}Side", string(enum=["BUY", "SELL"]), True),
-                       param(f"{leg}Quantity", dec(), True), param(f"{leg}Price", dec()),
+                       param(f"{leg}Quantity", dec(), True), param(f"{leg}Price", dec(), leg == "working"),
                        param(f"{leg}ClientOrderId", string(pattern=CLIENT_ID)),
                        param(f"{leg}TimeInForce", string(enum=["GTC", "IOC", "FOK"]))]
     oto_params += [param("pendingStopPrice", dec()), param("pendingTrailingDelta", integer(), False, _TRAILING)]

@@ -34,17 +34,14 @@ def array(items: dict) -> dict:
     return {"type": "array", "items": items}
 
 
-#: a client order id's pattern (Binance's): its empty value is an error, never "not sent"
+#: a client order id's pattern (Binance's)
 CLIENT_ID = r"^[a-zA-Z0-9-_]{1,36}$"
 
 
 def param(name: str, schema: dict, required: bool = False, description: str = "", where: str = "query") -> dict:
-    """A parameter. An optional query parameter sent empty is taken as not sent (binance/params.py
-    was_sent; Binance's -1102 "was not sent, was empty/null"): allowEmptyValue says so, but for a
-    client order id, whose empty value is refused (-1118 / -1119)."""
+    """A parameter. None may be sent empty (no allowEmptyValue): the node refuses an empty one, -1102
+    if `required`, else -1105 or the operation's own code (binance/params.check_none_empty)."""
     out = {"name": name, "in": where, "required": required, "schema": schema}
-    if not required and where == "query" and schema.get("pattern") != CLIENT_ID:
-        out["allowEmptyValue"] = True
     if description:
         out["description"] = description
     return out

@@ -10,7 +10,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -25,11 +25,11 @@ from ..stages.accepting import CommandError
 from ..stages.acquiring import AcquiringStage
 from ..binance import auth, errors
 from ..binance.errors import ApiError
-from ..binance.params import check_all_read
+from ..binance.params import check_all_read, check_none_empty
 from .admission import ADMISSION
 from .intake import Intake
 from .jsonbody import json_answer
-from .knownparams import ROUTE_PARAMS
+from .knownparams import ROUTE_PARAMS, route_mandatory
 
 log = logging.getLogger("spot_seda.api")
 
@@ -197,14 +197,17 @@ async def signed(request: web.Request) -> tuple[int, dict[str, str]]:
     return account.account_id, p
 
 
-def check_read(request: web.Request, params: Collection[str], signed: bool = False) -> None:
+def check_read(request: web.Request, params: Mapping[str, str], signed: bool = False) -> None:
     """-1104 for a parameter the request's route does not read (knownparams.ROUTE_PARAMS), counted
-    as Binance counts them: a `signed` request's `signature` (which signed() took out) too. Call it
-    where the route's operation would start: after the signature (and an order's ORDERS count),
+    as Binance counts them: a `signed` request's `signature` (which signed() took out) too; then
+    -1105 for one sent empty that is not the operation's to answer (params.check_none_empty). Call
+    it where the route's operation would start: after the signature (and an order's ORDERS count),
     before anything else."""
     route = request.match_info.route
-    known = ROUTE_PARAMS[(route.method, route.resource.canonical)]
+    key = (route.method, route.resource.canonical)
+    known = ROUTE_PARAMS[key]
     check_all_read((*params, "signature") if signed else params, known)
+    check_none_empty(params, known, route_mandatory(key))
 
 
 def authenticate_key(request: web.Request):

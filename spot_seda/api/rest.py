@@ -192,7 +192,7 @@ async def admin_withdraw(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    check_read(request, list(request.query))
+    check_read(request, request.query)
     stage = stage_of(request)
     table = open_from_manifest(stage.ctx.data_dir)
     return web.Response(text=render_prometheus(table) + request.app[ADMISSION].prometheus()
@@ -200,7 +200,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    check_read(request, list(request.query))
+    check_read(request, request.query)
     return json_answer(openapi_document(ROUTES))
 
 

@@ -44,14 +44,14 @@ from aiohttp import WSMsgType, web
 from ..model.reasons import Reason
 from ..binance import auth, errors
 from ..binance.errors import ApiError
-from ..binance.params import check_all_read, subscription_id
+from ..binance.params import check_params, subscription_id
 from ..stages.accepting import CommandError
 from .admission import ADMISSION
 from .fanout import GOING_AWAY, POLICY_VIOLATION, Client, Hub, text_frame
 from .plumbing import ACCOUNTS, STAGE, check_read
 from .ratelimit import LIMITER, client_key, not_placed, weight_of
 from .relay import UserDataRelay
-from .wsmethods import METHODS, PARAMS, text_params
+from .wsmethods import MANDATORY, METHODS, PARAMS, text_params
 from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.wsapi")
@@ -197,7 +197,7 @@ class Connection:
             if method is None:
                 result = await self.session_method(name, params)
             elif not method.signed:
-                check_all_read(params, PARAMS[name])
+                check_params(params, PARAMS[name], MANDATORY[name])
                 result = await method.operation(app, text)
             else:
                 account_id = self.authenticate(params)
@@ -221,7 +221,8 @@ class Connection:
                     else:
                         count()
                 try:
-                    check_all_read(params, PARAMS[name])  # after the signature; a refused order's count goes back
+                    # after the signature; a refused order's count goes back
+                    check_params(params, PARAMS[name], MANDATORY[name])
                     result = await method.operation(app, account_id, text, deadline, **extra)
                 except BaseException as exc:  # a refused order was not placed: its count goes back (ratelimit.py)
                     if counted is not None and not method.count_stands and not_placed(exc):
@@ -267,14 +268,14 @@ class Connection:
         if known is None:
             raise errors.unsupported_operation()  # a method this node does not know
         if "signature" not in known:  # (a signed one's after its signature, below)
-            check_all_read(params, known)
+            check_params(params, known, MANDATORY[name])
         match name:
             case "session.logon":
                 key = params.get("apiKey")
                 if isinstance(key, str) and key and self.app[ACCOUNTS].authenticate(key).key_type != auth.ED25519:
                     raise errors.unauthorized()  # Binance: "Only Ed25519 keys are supported for this feature."
                 account = auth.verify_ws_request(self.app[ACCOUNTS], params, now_ms())
-                check_all_read(params, known)
+                check_params(params, known, MANDATORY[name])
                 if self.account is not None and self.account.account_id != account.account_id:
                     self._end_logon_subscription()
                 self.account, self.authorized_since = account, now_ms()
@@ -295,7 +296,7 @@ class Connection:
                 return {"subscriptionId": sub_id}
             case "userDataStream.subscribe.signature":
                 account = auth.verify_ws_request(self.app[ACCOUNTS], params, now_ms())
-                check_all_read(params, known)
+                check_params(params, known, MANDATORY[name])
                 return {"subscriptionId": await self.subscribe(account.account_id)}
             case "userDataStream.unsubscribe":
                 wanted = subscription_id(params.get("subscriptionId"))
@@ -362,7 +363,7 @@ async def serve(request: web.Request) -> web.StreamResponse:
             resp = json_answer(refusal.body(), status=refusal.status)
             resp.headers["Retry-After"] = str(retry_s)
             return resp
-    check_read(request, list(request.query))  # (returnRateLimits; knownparams.ROUTE_PARAMS)
+    check_read(request, request.query)  # (returnRateLimits; knownparams.ROUTE_PARAMS)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
     try:
         await ws.prepare(request)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from ..binance import errors
 from . import market, orderlists, orderops, trading
-from .knownparams import WS_OWN_PARAMS, ws_route_params
+from .knownparams import WS_OWN_MANDATORY, WS_OWN_PARAMS, route_mandatory, ws_route_params
 
 #: params that are the envelope's business, never the operation's
 ENVELOPE_PARAMS = frozenset({"apiKey", "signature", "returnRateLimits"})
@@ -97,6 +97,10 @@ METHODS: dict[str, Method] = {
 #: every method -> the params it reads (its REST route's and the envelope's; the connection's own
 #: methods': knownparams.WS_OWN_PARAMS); any other is -1104 (wsapi.Connection.serve)
 PARAMS: dict[str, frozenset[str]] = {name: ws_route_params(m.route) for name, m in METHODS.items()} | WS_OWN_PARAMS
+#: every method -> those of its PARAMS it cannot do without (its REST route's); any other sent empty is
+#: -1105 (binance/params.check_none_empty)
+MANDATORY: dict[str, frozenset[str]] = \
+    {name: route_mandatory(m.route) for name, m in METHODS.items()} | WS_OWN_MANDATORY
 
 
 def text_params(params: dict) -> dict[str, str]:

@@ -39,10 +39,10 @@ from ..stages.pushuser import user_stream
 from ..binance import auth, errors
 from ..binance import streams as S
 from ..binance.errors import ApiError
-from ..binance.params import check_all_read, subscription_id
+from ..binance.params import check_params, subscription_id
 from .fanout import Client, Hub, text_frame
 from .jsonbody import json_answer
-from .knownparams import WS_OWN_PARAMS, ws_route_params
+from .knownparams import WS_OWN_MANDATORY, WS_OWN_PARAMS, ws_route_params
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -380,14 +380,15 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
     try:
         known = _API_PARAMS.get(method) if isinstance(method, str) else None
         if known is not None and "signature" not in known:  # (a signed one's after its signature)
-            check_all_read(params, known)
+            check_params(params, known, WS_OWN_MANDATORY.get(method, frozenset()))
         if method == "ping":
             return _api_reply(req_id, 200, {})
         if method == "time":
             return _api_reply(req_id, 200, {"serverTime": time.time_ns() // 1_000_000})
         if method == "userDataStream.subscribe.signature":
             account_id = _authenticate(app, params)
-            check_all_read(params, known)  # (after the signature, as Acquiring's)
+            # (after the signature, as Acquiring's)
+            check_params(params, known, WS_OWN_MANDATORY.get(method, frozenset()))
             stream = user_stream(account_id)
             if isinstance(client.streams.get(stream), int):  # one per account and connection (wsapi.py's too)
                 raise errors.subscription_active()

@@ -183,8 +183,8 @@ def parse_recv_window_us(recv_window: str | None) -> int:
     """recvWindow in microseconds (default 5000 ms); up to three decimals, at most 60000 ms."""
     if recv_window is None:
         return DEFAULT_RECV_WINDOW_MS * 1000
-    if recv_window == "":
-        raise errors.mandatory_missing("recvWindow")
+    if recv_window == "":  # (optional, so not -1102: params.check_none_empty's rule)
+        raise errors.param_empty("recvWindow")
     whole, dot, frac = recv_window.partition(".")
     if not whole.isdigit() or not whole.isascii() or len(whole) > 20 or \
             (dot and (not frac or len(frac) > 3 or not frac.isdigit() or not frac.isascii())):
@@ -198,7 +198,8 @@ def parse_recv_window_us(recv_window: str | None) -> int:
 def check_timestamp(timestamp: str | None, recv_window: str | None, now_ms: int) -> int:
     """Apply Binance's timing rule; returns the request's timestamp (ms).
 
-    -1102 when `timestamp` is missing or empty, -1100 when it or `recvWindow` is not a number,
+    -1102 when `timestamp` is missing or empty, -1105 when `recvWindow` is empty, -1100 when either is
+    not a number,
     -1131 when recvWindow exceeds 60000, -1021 when the request is too old or 1000 ms or more ahead.
     """
     if timestamp is None or timestamp == "":

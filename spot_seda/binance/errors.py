@@ -173,6 +173,10 @@ def mandatory_missing(param: str) -> ApiError:
     return ApiError(-1102, f"Mandatory parameter '{param}' was not sent, was empty/null, or malformed.")
 
 
+def param_empty(param: str) -> ApiError:
+    return ApiError(-1105, f"Parameter '{param}' was empty.")
+
+
 def either_missing(first: str, second: str) -> ApiError:
     return ApiError(-1102, f"Param '{first}' or '{second}' must be sent, but both were empty/null!")
 

@@ -152,6 +152,7 @@ def replace_answer(cancel: dict | ApiError, new: dict | ApiError | None, failed_
 
 AMEND_PARAMS = frozenset({"symbol", "orderId", "origClientOrderId", "newClientOrderId", "newQty", "recvWindow",
                           "timestamp", "signature"})
+AMEND_MANDATORY = frozenset({"symbol", "newQty", "timestamp", "signature"})
 
 
 class AmendOrder(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,8 +17,12 @@ in Python's float repr ("1e-05"). The errors, in the order Binance checks them:
 
 Other choices where Binance leaves room (each tested):
 - integer parameters (orderId, startTime, endTime, fromId, limit): -1100 with '^[0-9]{1,20}$' when
-  not digits, -1108 "Parameter '%s' overflowed." beyond a signed 64-bit integer; an empty optional
-  parameter counts as not sent.
+  not digits, -1108 "Parameter '%s' overflowed." beyond a signed 64-bit integer.
+- a parameter sent empty (`limit=`) is never taken as not sent (check_none_empty, before the
+  operation): -1102 for one the endpoint cannot do without (and for a pair of which it needs one,
+  both empty: "Param '%s' or '%s' must be sent, but both were empty/null!"), a client order id's
+  own code (-1118 / -1119), -1106 "sent when not required" for one the order's type does not take,
+  -1105 "Parameter '%s' was empty." for any other. Binance answers `aggTrades?fromId=` so (-1105).
 - `limit` above its maximum is clamped to it (Binance truncates depth the same way); 0 is -1130
   "Data sent for parameter 'limit' is not valid.".
 - symbols=[...]: JSON with symbol names; malformed -> -1100 with Binance's symbols regex, empty ->
@@ -60,6 +64,47 @@ def check_all_read(sent: Collection[str], known: frozenset[str]) -> None:
     read = sum(1 for name in sent if name in known)
     if read != len(sent):
         raise errors.unread_parameters(read, len(sent))
+
+
+#: the pairs of which an operation needs one, or where one stands in for the other (an order's quantity
+#: or quoteOrderQty, a stop's stopPrice or trailingDelta, and each order list leg's; an order's id or
+#: client id): name -> its partner. One sent empty is for the operation to answer when its partner is
+#: not sent either (-1102 "... but both were empty/null!"); beside a partner it is -1105.
+EITHER: dict[str, str] = {
+    "quantity": "quoteOrderQty", "quoteOrderQty": "quantity", "orderId": "origClientOrderId",
+    "cancelOrderId": "cancelOrigClientOrderId", "stopPrice": "trailingDelta", "trailingDelta": "stopPrice",
+    **{f"{leg}StopPrice": f"{leg}TrailingDelta"
+       for leg in ("above", "below", "working", "pending", "pendingAbove", "pendingBelow")},
+    **{f"{leg}TrailingDelta": f"{leg}StopPrice"
+       for leg in ("above", "below", "working", "pending", "pendingAbove", "pendingBelow")},
+}
+#: an order list's id: named beside `listClientOrderId` (DELETE) or `origClientOrderId` (GET)
+_LIST_ID_PARTNERS = ("listClientOrderId", "origClientOrderId")
+
+
+def check_none_empty(params: Mapping[str, object], known: frozenset[str], mandatory: frozenset[str]) -> None:
+    """-1105 "Parameter '%s' was empty." for a parameter sent empty that the operation would otherwise
+    take as not sent; run after check_all_read, before the operation reads anything. Left to the
+    operation: one of its `mandatory` ones (-1102), a client order id (-1118 / -1119), one of an
+    EITHER pair whose partner the endpoint reads (`known`) and is not sent either (-1102), and so one
+    the order's type does not take (-1106). (A journal's commands replay without it: they were taken
+    as they were.)"""
+    if "" not in params.values():  # (almost every request: one scan in C)
+        return
+    for name, value in params.items():
+        if value != "" or name in mandatory or name.endswith("ClientOrderId"):
+            continue
+        partners = _LIST_ID_PARTNERS if name == "orderListId" else (EITHER.get(name),)
+        if any(p in known for p in partners) and not any(params.get(p) for p in partners if p is not None):
+            continue
+        raise errors.param_empty(name)
+
+
+def check_params(params: Mapping[str, object], known: frozenset[str], mandatory: frozenset[str]) -> None:
+    """check_all_read, then check_none_empty: what a request's parameters must pass before its
+    operation starts."""
+    check_all_read(params, known)
+    check_none_empty(params, known, mandatory)
 
 
 # ------------------------------------------------------------------------------- primitives
@@ -288,10 +333,15 @@ def parse_id_or_client_id(params: Mapping[str, str], id_name: str, cid_name: str
                           id_first: bool = False) -> tuple[int | None, str | None]:
     """Something named by its id and/or a client id (orderId / origClientOrderId, cancelOrderId /
     cancelOrigClientOrderId, orderListId / listClientOrderId): (id, client id), None where not sent.
-    A malformed client id: -1100. Neither: -1102 "Param '<cid_name>' or '<id_name>' must be sent,
-    ..." (the names the other way round with `id_first`, as Binance words it for order lists)."""
+    A malformed client id: -1100; an empty one beside an id: -1119. Neither (or both empty): -1102
+    "Param '<cid_name>' or '<id_name>' must be sent, ..." (the names the other way round with
+    `id_first`, as Binance words it for order lists)."""
     ident = parse_int(params, id_name)
-    client_id = text_param(params, cid_name) or None
+    client_id = text_param(params, cid_name)
+    if client_id == "":
+        if ident is not None:
+            raise errors.empty_orig_client_order_id()
+        client_id = None
     if client_id is not None and not CLIENT_ORDER_ID.fullmatch(client_id):
         raise errors.illegal_chars(cid_name, errors.CLIENT_ORDER_ID_RANGE)
     if ident is None and client_id is None:

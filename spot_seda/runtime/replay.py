@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..binance import orderops, orderparams
-from ..binance.params import check_all_read
+from ..binance.params import check_params
 from ..binance.errors import ApiError
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
@@ -239,14 +239,15 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
                 account, ts = int(doc.pop("account")), int(doc.pop("timestamp"))
                 if kind == "order":
                     p = {k: str(v) for k, v in doc.items()}
-                    check_all_read(p, orderparams.NEW_ORDER_PARAMS)  # (-1104, as the API: none dropped)
+                    # (-1104 and -1105, as the API: none dropped, none empty taken as not sent)
+                    check_params(p, orderparams.NEW_ORDER_PARAMS, orderparams.NEW_ORDER_MANDATORY)
                     # (time in force: GTC for the types that take none, as the API reports them)
                     yield orderparams.parse_new_order(p, rules).command(account, ts)
                 elif kind == "cancel":
                     yield Cancel(account, doc["symbol"], int(doc["orderId"]), ts)
                 elif kind == "amend":  # PUT /api/v3/order/amend/keepPriority's parameters
                     p = {k: str(v) for k, v in doc.items()}
-                    check_all_read(p, orderops.AMEND_PARAMS)
+                    check_params(p, orderops.AMEND_PARAMS, orderops.AMEND_MANDATORY)
                     a = orderops.parse_amend(p, rules)
                     yield Amend(account, a.symbol, int(doc["orderId"]), ts, a.new_qty, a.new_client_order_id)
                 elif kind in ("deposit", "withdraw"):

@@ -182,7 +182,7 @@ def test_timestamp_edges():
     (None, None, -1102), ("", None, -1102), ("abc", None, -1100), ("-1", None, -1100), ("1.5", None, -1100),
     ("١٢٣", None, -1100), ("9" * 21, None, -1100), ("9" * 20, None, -1108),
     (str(NOW), "60001", -1131), (str(NOW), "60000.001", -1131), (str(NOW), "99999999999", -1131),
-    (str(NOW), "", -1102), (str(NOW), "abc", -1100), (str(NOW), "-5", -1100), (str(NOW), "1.2345", -1100),
+    (str(NOW), "", -1105), (str(NOW), "abc", -1100), (str(NOW), "-5", -1100), (str(NOW), "1.2345", -1100),
     (str(NOW), "5.", -1100), (str(NOW), "1e3", -1100),
 ])
 def test_timestamp_and_recv_window_errors(ts, window, code):

@@ -61,6 +61,21 @@ def test_each_route_reads_what_its_openapi_description_lists():
         assert listed <= known, (method, path, sorted(listed - known))
 
 
+def test_each_routes_mandatory_parameters_are_what_its_openapi_description_requires():
+    """The parameters sent empty that the operation answers -1102 (knownparams.ROUTE_MANDATORY; any
+    other sent empty is -1105) are the ones the document marks required, and ones the route reads."""
+    document = openapi_document(rest.ROUTES)
+    for (method, path), known in knownparams.ROUTE_PARAMS.items():
+        required = {p["name"] for p in document["paths"][path][method.lower()].get("parameters", [])
+                    if p["in"] == "query" and p["required"]}
+        assert knownparams.route_mandatory((method, path)) == required, (method, path)
+        assert required <= known, (method, path)
+    assert knownparams.ROUTE_MANDATORY.keys() <= knownparams.ROUTE_PARAMS.keys()
+    for name, mandatory in wsmethods.MANDATORY.items():
+        assert mandatory <= wsmethods.PARAMS[name], name
+    assert wsmethods.MANDATORY.keys() == wsmethods.PARAMS.keys()
+
+
 def test_signed_routes_read_the_security_parameters_and_public_ones_do_not():
     for (method, path), known in knownparams.ROUTE_PARAMS.items():
         signed = path.startswith("/api/") and known & SIGNED_PARAMS

@@ -124,19 +124,11 @@ def test_the_document_has_exactly_the_routes_of_the_table():
         openapi.openapi_document([r for r in ROUTES if r[1] != "/api/v3/ping"])
 
 
-def test_optional_query_parameters_may_be_sent_empty():
-    """The node takes an optional parameter sent empty as not sent (binance/params.py was_sent), so
-    `GET /api/v3/exchangeInfo?symbol=` lists every symbol: the document allows the empty value
-    there; not for a required parameter (-1102) or a client order id (-1118 / -1119)."""
+def test_no_parameter_may_be_sent_empty():
+    """The node refuses every parameter sent empty (binance/params.check_none_empty: -1102 for a
+    required one, else -1105 or the operation's own code), so the document allows no empty value."""
     doc = openapi_document()
-    info = {p["name"]: p for p in doc["paths"]["/api/v3/exchangeInfo"]["get"]["parameters"]}
-    assert info["symbol"]["allowEmptyValue"] is True and info["symbolStatus"]["allowEmptyValue"] is True
-    cancel = {p["name"]: p for p in doc["paths"]["/api/v3/order"]["delete"]["parameters"]}
-    assert cancel["orderId"]["allowEmptyValue"] is True
-    assert "allowEmptyValue" not in cancel["symbol"] and "allowEmptyValue" not in cancel["timestamp"]
-    assert "allowEmptyValue" not in cancel["newClientOrderId"]
     for path, item in doc["paths"].items():
         for method, op in item.items():
             for p in op["parameters"]:
-                if p.get("allowEmptyValue"):
-                    assert p["in"] == "query" and not p["required"], (method, path, p["name"])
+                assert "allowEmptyValue" not in p, (method, path, p["name"])

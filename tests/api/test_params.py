@@ -174,6 +174,9 @@ def test_trailing_stops_within_their_sides_trailing_delta_range(type_, side, abo
     (stop_market(stopPrice="100"), -1013, "Filter failure: NOTIONAL"),  # 100 x 0.001 < 5: at the stop price
     (market(stopPrice="1"), -1106, "Parameter 'stopPrice' sent when not required."),
     (limit(type="LIMIT_MAKER", timeInForce=None, stopPrice="1"), -1106, "Parameter 'stopPrice' sent when not required."),
+    # sent empty where the type takes none (check_none_empty leaves a lone stopPrice or trailingDelta to the type)
+    (market(stopPrice=""), -1106, "Parameter 'stopPrice' sent when not required."),
+    (limit(trailingDelta=""), -1106, "Parameter 'trailingDelta' sent when not required."),
 ])
 def test_stop_order_errors(params, code, msg):
     assert code_msg(O.parse_new_order, params, RULES) == (code, msg)
@@ -393,7 +396,8 @@ def test_order_ref():
     assert O.parse_order_ref({"symbol": "BTCUSDT", "orderId": "12"}, RULES) == ("BTCUSDT", 12, None)
     assert O.parse_order_ref({"symbol": "BTCUSDT", "origClientOrderId": "abc"}, RULES) == ("BTCUSDT", None, "abc")
     assert O.parse_order_ref({"symbol": "BTCUSDT", "orderId": "3", "origClientOrderId": "abc"}, RULES) == ("BTCUSDT", 3, "abc")
-    assert O.parse_order_ref({"symbol": "BTCUSDT", "orderId": "3", "origClientOrderId": ""}, RULES) == ("BTCUSDT", 3, None)
+    assert code_msg(O.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "3", "origClientOrderId": ""}, RULES) \
+        == (-1119, "Original client order ID was empty.")
     both = "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
     assert code_msg(O.parse_order_ref, {"symbol": "BTCUSDT"}, RULES) == (-1102, both)
     assert code_msg(O.parse_order_ref, {"symbol": "BTCUSDT", "orderId": "", "origClientOrderId": ""}, RULES) == (-1102, both)
@@ -437,9 +441,52 @@ def test_symbol_and_symbols():
     assert code_msg(P.parse_symbols_filter, {"symbol": "DOGE"}, RULES) == (-1121, "Invalid symbol.")
 
 
+NO = frozenset()
+EMPTY_CASES = [
+    # Binance: aggTrades?symbol=IOSTBTC&fromId= is -1105 (0xjmp/binance-ruby issue 4); so `limit=`
+    ({"symbol": "BTCUSDT", "fromId": ""}, {"symbol", "fromId"}, {"symbol"}, "fromId"),
+    ({"symbol": "BTCUSDT", "limit": ""}, {"symbol", "limit"}, {"symbol"}, "limit"),
+    ({"symbol": ""}, {"symbol"}, NO, "symbol"),  # the tickers': all symbols, were it taken as not sent
+    ({"limit": 5, "fromId": ""}, {"limit", "fromId"}, NO, "fromId"),  # a WebSocket API request's JSON values
+    ({"recvWindow": "", "timestamp": "1"}, {"recvWindow", "timestamp"}, {"timestamp"}, "recvWindow"),
+    # a pair member beside its partner, or one whose partner the endpoint does not read
+    ({"quantity": "", "quoteOrderQty": "5"}, {"quantity", "quoteOrderQty"}, NO, "quantity"),
+    ({"quantity": "1", "quoteOrderQty": ""}, {"quantity", "quoteOrderQty"}, NO, "quoteOrderQty"),
+    ({"belowStopPrice": "", "belowTrailingDelta": "100"}, {"belowStopPrice", "belowTrailingDelta"}, NO,
+     "belowStopPrice"),
+    ({"orderId": "", "origClientOrderId": "a"}, {"orderId", "origClientOrderId"}, NO, "orderId"),
+    ({"orderListId": "", "listClientOrderId": "a"}, {"orderListId", "listClientOrderId"}, NO, "orderListId"),
+    ({"symbol": "BTCUSDT", "orderId": ""}, {"symbol", "orderId", "limit"}, {"symbol"}, "orderId"),  # allOrders
+    # left to the operation: mandatory (-1102), a client order id (-1118 / -1119), a pair with neither sent
+    ({"symbol": ""}, {"symbol"}, {"symbol"}, None),
+    ({"newClientOrderId": ""}, {"newClientOrderId"}, NO, None),
+    ({"orderId": "1", "origClientOrderId": ""}, {"orderId", "origClientOrderId"}, NO, None),
+    ({"quantity": "", "quoteOrderQty": ""}, {"quantity", "quoteOrderQty"}, NO, None),
+    ({"stopPrice": ""}, {"stopPrice", "trailingDelta"}, NO, None),
+    ({"orderListId": ""}, {"orderListId", "origClientOrderId"}, NO, None),
+    ({"symbol": "BTCUSDT", "limit": 0}, {"symbol", "limit"}, NO, None),
+]
+
+
+@pytest.mark.parametrize("params,known,mandatory,empty", EMPTY_CASES)
+def test_a_parameter_sent_empty_is_never_taken_as_not_sent(params, known, mandatory, empty):
+    if empty is None:
+        P.check_none_empty(params, frozenset(known), frozenset(mandatory))
+        return
+    assert code_msg(P.check_none_empty, params, frozenset(known), frozenset(mandatory)) == \
+        (-1105, f"Parameter '{empty}' was empty.")
+
+
+def test_the_operations_answer_what_check_none_empty_leaves_to_them():
+    both = "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!"
+    assert code_msg(O.parse_new_order, market(quantity="", quoteOrderQty=""), RULES) == (-1102, both)
+    assert code_msg(O.parse_new_order, limit(symbol=""), RULES) == (-1102, MISSING.format("symbol"))
+    assert code_msg(O.parse_new_order, limit(newClientOrderId=""), RULES) == (-1118, "New client order ID was empty.")
+    assert code_msg(P.parse_limit, {"limit": "0"})[0] == -1130  # (0 is not empty)
+
+
 def test_limits():
     assert P.parse_limit({}, "limit", default=500, maximum=1000) == 500
-    assert P.parse_limit({"limit": ""}, default=7, maximum=10) == 7
     assert P.parse_limit({"limit": "20"}, default=500, maximum=1000) == 20
     assert P.parse_limit({"limit": "5000"}, default=500, maximum=1000) == 1000  # clamped
     assert code_msg(P.parse_limit, {"limit": "0"}) == (-1130, "Data sent for parameter 'limit' is not valid.")

@@ -191,9 +191,11 @@ def test_account_omit_zero_balances(node):
             assert status == 200, doc
             status, doc = await client.signed("GET", "/api/v3/account")
             assert status == 200 and {b["asset"]: D(b["free"]) for b in doc["balances"]} == {"BTC": 0, "USDT": 100}
-            for value in ("false", "FALSE", ""):
+            for value in ("false", "FALSE"):
                 status, doc = await client.signed("GET", "/api/v3/account", omitZeroBalances=value)
                 assert status == 200 and [b["asset"] for b in doc["balances"]] == ["BTC", "USDT"], (value, doc)
+            status, err = await client.signed("GET", "/api/v3/account", omitZeroBalances="")
+            assert (status, err) == (400, {"code": -1105, "msg": "Parameter 'omitZeroBalances' was empty."})
             for value in ("true", "True"):
                 status, doc = await client.signed("GET", "/api/v3/account", omitZeroBalances=value)
                 assert status == 200 and [b["asset"] for b in doc["balances"]] == ["USDT"], (value, doc)

@@ -236,3 +236,24 @@ def test_a_command_file_refuses_a_parameter_the_api_does_not_read(tmp_path):
         with pytest.raises(ValueError, match=f"cmds.jsonl:1: Not all sent parameters were read; read '{read}' "
                                              f"parameter\\(s\\) but was sent '{read + 1}'."):
             next(read_command_file(path, rules))
+
+
+def test_a_command_file_refuses_a_parameter_sent_empty(tmp_path):
+    """As the API: an empty `price` on a MARKET order or `newClientOrderId` on an amend is no order
+    without one (-1105 / -1118), an empty mandatory one -1102."""
+    from spot_seda.runtime.replay import read_command_file
+
+    rules = settings_from("").symbol_rules()
+    head = '{"cmd": "order", "account": 1, "timestamp": 1, "symbol": "BTCUSDT", "side": "BUY", '
+    for line, error in (
+            (head + '"type": "MARKET", "quantity": "0.5", "price": ""}', "Parameter 'price' was empty."),
+            (head + '"type": "LIMIT", "timeInForce": "", "quantity": "0.5", "price": "49000"}',
+             "Parameter 'timeInForce' was empty."),
+            (head.replace('"side": "BUY"', '"side": ""') + '"type": "MARKET", "quantity": "0.5"}',
+             "Mandatory parameter 'side' was not sent"),
+            ('{"cmd": "amend", "account": 1, "timestamp": 1, "symbol": "BTCUSDT", "orderId": 1, "newQty": "0.2",'
+             ' "newClientOrderId": ""}', "New client order ID was empty.")):
+        path = tmp_path / "cmds.jsonl"
+        path.write_text(line + "\n")
+        with pytest.raises(ValueError, match=f"cmds.jsonl:1: {error}"):
+            next(read_command_file(path, rules))

@@ -17,7 +17,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from spot_seda.api import rest, wsmethods, wsproto
+from spot_seda.api import knownparams, rest, wsmethods, wsproto
+from spot_seda.binance.params import EITHER
 from tests.node.client import Client, funded_client
 from tests.ws_api.conftest import ADMIN_TOKEN, connect, run
 from tests.ws_api.test_trading import ed25519_account
@@ -286,6 +287,75 @@ def test_every_websocket_api_method_refuses_a_param_it_does_not_read_and_does_no
                 assert (await api.call(name, {}))["status"] == 200, name
             answer = await api.signed("userDataStream.subscribe.signature", c.api_key, c.secret)
             assert answer["status"] == 200, answer
+            await api.ws.close()
+    run(scenario())
+
+
+# ------------------------------------------------------------------ parameters sent empty
+
+#: what the operation itself answers for one of its parameters sent empty that check_none_empty leaves
+#: to it: a mandatory one (-1102), one of a pair whose partner is not sent (-1102 "... both were
+#: empty/null!") or one the order's type does not take (-1106), a client order id (-1118 / -1119)
+OPERATION_CODES = {-1102, -1106, -1118, -1119}
+
+
+def empty_answer(name: str, mandatory: frozenset[str], doc) -> bool:
+    """Whether `doc` is the answer to `name` sent empty: -1105 naming it, unless the operation answers it."""
+    if name in mandatory or name.endswith("ClientOrderId") or name in EITHER or name == "orderListId":
+        return isinstance(doc, dict) and doc.get("code") in OPERATION_CODES | {-1105}
+    return doc == {"code": -1105, "msg": f"Parameter '{name}' was empty."}
+
+
+def test_every_rest_route_refuses_each_of_its_parameters_sent_empty_and_does_nothing(node):
+    """`limit=` is not "limit not sent" (Binance: `aggTrades?fromId=` is -1105 "Parameter 'fromId' was
+    empty."): every parameter of every route (but the admin ones' JSON fields), sent empty beside a
+    request the route takes, is refused; nothing changes; a WebSocket handshake is refused before
+    it upgrades."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            c, refs = await trader(session, node)
+            before = await state(c)
+            tried = 0
+            for method, path, how, params, _ in cases(c, refs):
+                if how == ADMIN:
+                    continue
+                mandatory = knownparams.route_mandatory((method, path))
+                for name in sorted(knownparams.ROUTE_PARAMS[(method, path)] - {"timestamp", "signature"}):
+                    status, doc = await send(c, method, path, how, {**params, name: ""})
+                    assert status == 400 and empty_answer(name, mandatory, doc), (method, path, name, status, doc)
+                    tried += 1
+            assert tried > 300
+            assert await state(c) == before
+            status, doc = await send(c, "GET", "/api/v3/aggTrades", PUBLIC, {"symbol": SYMBOL, "fromId": ""})
+            assert (status, doc) == (400, {"code": -1105, "msg": "Parameter 'fromId' was empty."})
+    run(scenario())
+
+
+def test_every_websocket_api_method_refuses_each_of_its_params_sent_empty_and_does_nothing(node):
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            c, refs = await trader(session, node)
+            api = await connect(session, node)
+            before = await state(c)
+            for name, params, _ in ws_cases(c, refs):
+                signed = wsmethods.METHODS[name].signed
+                skip = {"timestamp", "signature", "returnRateLimits"} | ({"apiKey"} if signed else set())
+                for param in sorted(wsmethods.PARAMS[name] - skip):  # (returnRateLimits "": -1100, as "yes")
+                    sent = {**params, param: ""}
+                    answer = await (api.signed(name, c.api_key, c.secret, **sent) if signed else api.call(name, sent))
+                    error = answer.get("error")
+                    assert answer["status"] == 400 and empty_answer(param, wsmethods.MANDATORY[name], error), \
+                        (name, param, answer)
+            answer = await api.call("userDataStream.unsubscribe", {"subscriptionId": ""})
+            assert answer["error"] == {"code": -1105, "msg": "Parameter 'subscriptionId' was empty."}, answer
+            ed_key, ed_private, _ = await ed25519_account(session, node)
+            answer = await api.signed("session.logon", ed_key, ed_private, recvWindow="")
+            assert answer["error"] == {"code": -1105, "msg": "Parameter 'recvWindow' was empty."}, answer
+            assert (await api.call("session.status"))["result"]["apiKey"] is None
+            assert await state(c) == before
+            async with session.ws_connect(node.ws + "/ws-api/v3") as ws:  # Push's
+                answer = await PushApi(ws).call("userDataStream.unsubscribe", {"subscriptionId": ""})
+                assert answer["error"] == {"code": -1105, "msg": "Parameter 'subscriptionId' was empty."}, answer
             await api.ws.close()
     run(scenario())
 
