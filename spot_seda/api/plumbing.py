@@ -167,7 +167,9 @@ def query_pairs(source: str) -> list[tuple[str, str]]:
 
 
 async def request_params(request: web.Request) -> tuple[dict[str, str], str, str]:
-    """Parameters from the query string and a form body (Binance accepts both, DELETE included)."""
+    """Parameters from the query string and a form body (Binance accepts both, DELETE included). A
+    name twice in one of them is -1101; in both, the query string's value is used (rest-api.md,
+    "General API Information")."""
     query = request.rel_url.raw_query_string  # clients sign the query exactly as they encoded it
     body = ""
     if request.body_exists:  # (read already, by the rate limiter for a weight: aiohttp kept it)
@@ -177,11 +179,17 @@ async def request_params(request: web.Request) -> tuple[dict[str, str], str, str
         except UnicodeDecodeError:
             raise errors.illegal_chars() from None
     merged: dict[str, str] = {}
-    for source in (query, body):
-        for key, value in query_pairs(source):
-            if key in merged:
+    for key, value in query_pairs(query):
+        if key in merged:
+            raise errors.duplicate_parameter()
+        merged[key] = value
+    if body:
+        from_body: set[str] = set()
+        for key, value in query_pairs(body):
+            if key in from_body:
                 raise errors.duplicate_parameter()
-            merged[key] = value
+            from_body.add(key)
+            merged.setdefault(key, value)  # (the query string's wins)
     return merged, query, body
 
 

@@ -227,3 +227,27 @@ def test_every_route_of_the_document_is_served(node):
                         body = await resp.json()
                         assert set(body) == {"code", "msg"}, (method, path, body)
     run(scenario())
+
+
+def test_a_parameter_in_both_the_query_string_and_the_body_is_the_query_strings(node):
+    """rest-api.md: "If a parameter sent in both the query string and request body, the query string
+    parameter will be used." One sent twice in either of them is -1101."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+
+            async def post(query: dict, body: str) -> tuple[int, dict]:
+                q = urlencode(query | {"timestamp": int(time.time() * 1000)})
+                signature = hmac.new(client.secret.encode(), (q + body).encode(), hashlib.sha256).hexdigest()
+                async with session.post(f"{node.base}/api/v3/order?{q}&signature={signature}", data=body, headers={
+                        "X-MBX-APIKEY": client.api_key,
+                        "Content-Type": "application/x-www-form-urlencoded"}) as resp:
+                    return resp.status, await resp.json()
+
+            status, doc = await post(ORDER, "quantity=0.02&price=40000&newOrderRespType=RESULT")
+            assert status == 200 and (doc["origQty"], doc["price"]) == ("0.01000000", "50000.00000000"), doc
+            assert doc["status"] == "NEW"  # (RESULT: the body's own parameter is read)
+            status, doc = await post({k: v for k, v in ORDER.items() if k != "price"}, "price=40000&price=40001")
+            assert (status, doc) == (400, {"code": -1101, "msg": "Duplicate values for a parameter detected."})
+            assert (await client.balances())["USDT"] == ("500.00000000", "500.00000000")
+    run(scenario())
