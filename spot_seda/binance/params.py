@@ -97,7 +97,10 @@ def check_none_empty(params: Mapping[str, object], known: frozenset[str], mandat
         if value != "" or name in mandatory or name.endswith("ClientOrderId"):
             continue
         partners = _LIST_ID_PARTNERS if name == "orderListId" else (EITHER.get(name),)
-        if any(p in known for p in partners) and not any(params.get(p) for p in partners if p is not None):
+        # (a partner sent is any value but "": a WebSocket API request's JSON 0 or false is one, which
+        # the operation reads as "0" / "false", and then it would take this one as not sent)
+        if any(p in known for p in partners) and \
+                not any(params.get(p, "") != "" for p in partners if p is not None):
             continue
         raise errors.param_empty(name)
 

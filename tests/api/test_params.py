@@ -457,6 +457,12 @@ EMPTY_CASES = [
     ({"orderId": "", "origClientOrderId": "a"}, {"orderId", "origClientOrderId"}, NO, "orderId"),
     ({"orderListId": "", "listClientOrderId": "a"}, {"orderListId", "listClientOrderId"}, NO, "orderListId"),
     ({"symbol": "BTCUSDT", "orderId": ""}, {"symbol", "orderId", "limit"}, {"symbol"}, "orderId"),  # allOrders
+    # a partner sent as a WebSocket API request's JSON 0 or false is sent ("0", "false": client id "0")
+    ({"orderId": "", "origClientOrderId": 0}, {"orderId", "origClientOrderId"}, NO, "orderId"),
+    ({"orderId": "", "origClientOrderId": False}, {"orderId", "origClientOrderId"}, NO, "orderId"),
+    ({"cancelOrderId": "", "cancelOrigClientOrderId": 0}, {"cancelOrderId", "cancelOrigClientOrderId"}, NO,
+     "cancelOrderId"),
+    ({"quantity": 0, "quoteOrderQty": ""}, {"quantity", "quoteOrderQty"}, NO, "quoteOrderQty"),
     # left to the operation: mandatory (-1102), a client order id (-1118 / -1119), a pair with neither sent
     ({"symbol": ""}, {"symbol"}, {"symbol"}, None),
     ({"newClientOrderId": ""}, {"newClientOrderId"}, NO, None),
