@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..binance import orderops, orderparams
-from ..binance.params import check_params
+from ..binance.params import check_params, parse_int, parse_symbol
 from ..binance.errors import ApiError
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
@@ -225,6 +225,10 @@ def write_jsonl(batches: list[Batch], out: Path) -> int:
 
 
 
+#: what a command file's cancel line reads beside cmd, account and timestamp (both mandatory)
+CANCEL_LINE_PARAMS = frozenset({"symbol", "orderId"})
+
+
 def read_command_file(path: Path, rules) -> Iterable[Command]:
     """Commands of a JSON-lines file (README, "Replay"): the REST API's parameters plus account
     and timestamp. Each line is validated exactly as the API would; a bad line stops the replay with
@@ -243,8 +247,10 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
                     check_params(p, orderparams.NEW_ORDER_PARAMS, orderparams.NEW_ORDER_MANDATORY)
                     # (time in force: GTC for the types that take none, as the API reports them)
                     yield orderparams.parse_new_order(p, rules).command(account, ts)
-                elif kind == "cancel":
-                    yield Cancel(account, doc["symbol"], int(doc["orderId"]), ts)
+                elif kind == "cancel":  # DELETE /api/v3/order's symbol and orderId
+                    p = {k: str(v) for k, v in doc.items()}
+                    check_params(p, CANCEL_LINE_PARAMS, CANCEL_LINE_PARAMS)  # (none dropped, none empty)
+                    yield Cancel(account, parse_symbol(p, rules), parse_int(p, "orderId", required=True), ts)
                 elif kind == "amend":  # PUT /api/v3/order/amend/keepPriority's parameters
                     p = {k: str(v) for k, v in doc.items()}
                     check_params(p, orderops.AMEND_PARAMS, orderops.AMEND_MANDATORY)

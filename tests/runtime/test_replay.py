@@ -257,3 +257,25 @@ def test_a_command_file_refuses_a_parameter_sent_empty(tmp_path):
         path.write_text(line + "\n")
         with pytest.raises(ValueError, match=f"cmds.jsonl:1: {error}"):
             next(read_command_file(path, rules))
+
+
+def test_a_command_file_cancel_line_is_checked_as_the_api_checks_a_cancel(tmp_path):
+    """A cancel line's `symbol` sent empty was no symbol at all (the order canceled whatever it
+    said), an empty `newClientOrderId` beside it dropped: -1102 and -1104, as DELETE /api/v3/order
+    would not cancel."""
+    from spot_seda.model.commands import Cancel
+    from spot_seda.runtime.replay import read_command_file
+
+    rules = settings_from("").symbol_rules()
+    head = '{"cmd": "cancel", "account": 1, "timestamp": 1, '
+    path = tmp_path / "cmds.jsonl"
+    path.write_text(head + '"symbol": "BTCUSDT", "orderId": 7}\n')
+    assert list(read_command_file(path, rules)) == [Cancel(1, "BTCUSDT", 7, 1)]
+    for line, error in ((head + '"symbol": "", "orderId": 7}', "Mandatory parameter 'symbol' was not sent"),
+                        (head + '"symbol": "BTCUSDT", "orderId": ""}', "Mandatory parameter 'orderId' was not sent"),
+                        (head + '"symbol": "BTCUSDT", "orderId": 7, "newClientOrderId": ""}',
+                         "Not all sent parameters were read; read '2' parameter\\(s\\) but was sent '3'."),
+                        (head + '"symbol": "DOGEUSDT", "orderId": 7}', "Invalid symbol.")):
+        path.write_text(line + "\n")
+        with pytest.raises(ValueError, match=f"cmds.jsonl:1: {error}"):
+            next(read_command_file(path, rules))
