@@ -137,7 +137,8 @@ ROUTE_MANDATORY: dict[tuple[str, str], frozenset[str]] = {route: frozenset(names
     ("GET", "/api/v3/rateLimit/order"): _SIGNING,
     ("PUT", "/api/v3/userDataStream"): ("listenKey",),
     ("DELETE", "/api/v3/userDataStream"): ("listenKey",),
-    ("POST", "/api/spot/v2/"): _SIGNING,  # (its JSON fields' defaults: rest.seed_order)
+    # (its JSON body's required fields, SeedOrder's; the others have defaults: rest.seed_order)
+    ("POST", "/api/spot/v2/"): ("symbol", "side", *_SIGNING),
 }.items()}
 
 #: what every WebSocket API request may carry beside its method's own parameters (a signed one its

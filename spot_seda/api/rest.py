@@ -108,7 +108,11 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
     query = request.rel_url.raw_query_string
     body, doc = json_body(await read_body(request))
     account = authenticate_key(request)
-    p = dict(query_pairs(query))
+    p: dict[str, str] = {}
+    for key, value in query_pairs(query):  # a name twice is -1101, as on v3 (never one silently kept)
+        if key in p and key != "signature":  # (split_signature's -1101)
+            raise errors.duplicate_parameter()
+        p[key] = value
     unsigned_query, _, signature = auth.split_signature(query, "")
     p.pop("signature", None)
     auth.verify_account_signature(account, unsigned_query, body, signature)
@@ -118,8 +122,11 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
             raise errors.unknown_param()
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise errors.illegal_chars(key)
+        name = SEED_ALIASES.get(key, key)
+        if name in p:  # in the query string too, or clientOrderId beside newClientOrderId: -1101, not
+            raise errors.duplicate_parameter()  # one of them (an empty one, say) silently dropped
         # numbers are taken as the client wrote them (a float's repr is its shortest exact decimal)
-        p[SEED_ALIASES.get(key, key)] = repr(value) if isinstance(value, float) else str(value)
+        p[name] = repr(value) if isinstance(value, float) else str(value)
     return account.account_id, p
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import time
 from decimal import Decimal as D
 from urllib.parse import urlencode
@@ -129,6 +130,34 @@ def test_the_seed_endpoint_takes_a_json_order(node):
                 doc = await resp.json()
                 assert resp.status == 200, doc
                 assert doc["status"] == "NEW" and D(doc["price"]) == 20000 and D(doc["origQty"]) == D("0.01")
+    run(scenario())
+
+
+def test_the_seed_endpoint_takes_no_parameter_sent_empty_and_none_twice(node):
+    """Its JSON fields are parameters: a required one (symbol, side) sent empty is -1102 as on v3; a
+    name twice (in the query string and the body, twice in the query string, clientOrderId beside
+    newClientOrderId) is -1101, never one of them (an empty one) silently dropped. Nothing placed."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            order = {"symbol": "BTCUSDT", "side": "BUY", "price": "20000", "quantity": "0.01"}
+            duplicate = {"code": -1101, "msg": "Duplicate values for a parameter detected."}
+            for doc, extra_query, answer in (
+                    (order | {"symbol": ""}, "", {"code": -1102, "msg": "Mandatory parameter 'symbol' was not "
+                                                  "sent, was empty/null, or malformed."}),
+                    (order | {"side": ""}, "", {"code": -1102, "msg": "Mandatory parameter 'side' was not sent, "
+                                                "was empty/null, or malformed."}),
+                    (order | {"newClientOrderId": "", "clientOrderId": "abc1"}, "", duplicate),
+                    (order, "&quantity=", duplicate),
+                    (order, "&recvWindow=5000&recvWindow=", duplicate)):
+                body = json.dumps(doc)
+                query = urlencode({"timestamp": int(time.time() * 1000)}) + extra_query
+                sig = hmac.new(client.secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
+                async with session.post(f"{node.base}/api/spot/v2/?{query}&signature={sig}", data=body,
+                                        headers={"X-MBX-APIKEY": client.api_key,
+                                                 "Content-Type": "application/json"}) as resp:
+                    assert (resp.status, await resp.json()) == (400, answer), (doc, extra_query)
+            assert await client.balances() == {"USDT": ("1000.00000000", "0.00000000")}
     run(scenario())
 
 
