@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..binance import orderops, orderparams
+from ..binance import errors, orderops, orderparams
 from ..binance.params import check_params, parse_int, parse_symbol
 from ..binance.errors import ApiError
 from ..bus.base import Producer
@@ -225,6 +225,25 @@ def write_jsonl(batches: list[Batch], out: Path) -> int:
 
 
 
+def _text_params(doc: dict) -> dict[str, str]:
+    """A command line's JSON values as the API's text parameters, as the WebSocket API takes them
+    (api/wsmethods.text_params): numbers as written, booleans true / false; null (or an array, an
+    object) is -1100, never the text "None" (a client order id "None", say)."""
+    out = {}
+    for name, value in doc.items():
+        if type(value) is str:
+            out[name] = value
+        elif type(value) is bool:
+            out[name] = "true" if value else "false"
+        elif type(value) is int:
+            out[name] = str(value)
+        elif type(value) is float:
+            out[name] = repr(value)
+        else:
+            raise errors.illegal_chars(name)
+    return out
+
+
 #: what a command file's cancel line reads beside cmd, account and timestamp (both mandatory)
 CANCEL_LINE_PARAMS = frozenset({"symbol", "orderId"})
 
@@ -242,17 +261,17 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
                 kind = doc.pop("cmd")
                 account, ts = int(doc.pop("account")), int(doc.pop("timestamp"))
                 if kind == "order":
-                    p = {k: str(v) for k, v in doc.items()}
+                    p = _text_params(doc)
                     # (-1104 and -1105, as the API: none dropped, none empty taken as not sent)
                     check_params(p, orderparams.NEW_ORDER_PARAMS, orderparams.NEW_ORDER_MANDATORY)
                     # (time in force: GTC for the types that take none, as the API reports them)
                     yield orderparams.parse_new_order(p, rules).command(account, ts)
                 elif kind == "cancel":  # DELETE /api/v3/order's symbol and orderId
-                    p = {k: str(v) for k, v in doc.items()}
+                    p = _text_params(doc)
                     check_params(p, CANCEL_LINE_PARAMS, CANCEL_LINE_PARAMS)  # (none dropped, none empty)
                     yield Cancel(account, parse_symbol(p, rules), parse_int(p, "orderId", required=True), ts)
                 elif kind == "amend":  # PUT /api/v3/order/amend/keepPriority's parameters
-                    p = {k: str(v) for k, v in doc.items()}
+                    p = _text_params(doc)
                     check_params(p, orderops.AMEND_PARAMS, orderops.AMEND_MANDATORY)
                     a = orderops.parse_amend(p, rules)
                     yield Amend(account, a.symbol, int(doc["orderId"]), ts, a.new_qty, a.new_client_order_id)

@@ -279,3 +279,21 @@ def test_a_command_file_cancel_line_is_checked_as_the_api_checks_a_cancel(tmp_pa
         path.write_text(line + "\n")
         with pytest.raises(ValueError, match=f"cmds.jsonl:1: {error}"):
             next(read_command_file(path, rules))
+
+
+def test_a_command_file_value_null_is_refused_not_the_text_none(tmp_path):
+    """JSON null was str()'d: `"newClientOrderId": null` placed an order with client id "None"."""
+    from spot_seda.runtime.replay import read_command_file
+
+    rules = settings_from("").symbol_rules()
+    head = '{"cmd": "order", "account": 1, "timestamp": 1, "symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", '
+    path = tmp_path / "cmds.jsonl"
+    path.write_text(head + '"quantity": 0.5}\n')
+    assert next(read_command_file(path, rules)).qty == 50_000_000
+    for line, error in ((head + '"quantity": "0.5", "newClientOrderId": null}',
+                         "Illegal characters found in parameter 'newClientOrderId'"),
+                        ('{"cmd": "cancel", "account": 1, "timestamp": 1, "symbol": null, "orderId": 1}',
+                         "Illegal characters found in parameter 'symbol'")):
+        path.write_text(line + "\n")
+        with pytest.raises(ValueError, match=f"cmds.jsonl:1: {error}"):
+            next(read_command_file(path, rules))
