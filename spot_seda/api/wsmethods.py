@@ -19,7 +19,7 @@ from typing import NamedTuple
 import msgspec
 from aiohttp import web
 
-from ..binance import errors
+from ..binance.params import json_text
 from . import market, orderlists, orderops, trading
 from .knownparams import WS_OWN_MANDATORY, WS_OWN_PARAMS, route_mandatory, ws_route_params
 
@@ -114,15 +114,9 @@ def text_params(params: dict) -> dict[str, str]:
         kind = type(value)
         if kind is str:
             out[name] = value
-        elif kind is bool:
-            out[name] = "true" if value else "false"
-        elif kind is int:
-            out[name] = str(value)
-        elif kind is float:
-            out[name] = repr(value)
         elif kind is list and name in ARRAY_PARAMS and all(type(v) is str for v in value):
             out[name] = _encode(value).decode()
         else:
-            raise errors.illegal_chars(name)
+            out[name] = json_text(name, value)
     return out
 

@@ -115,6 +115,22 @@ def check_params(params: Mapping[str, object], known: frozenset[str], mandatory:
 # ------------------------------------------------------------------------------- primitives
 
 
+def json_text(name: str, value: object) -> str:
+    """A JSON request value (a WebSocket API request's params, a command file's fields) as the text
+    parameter REST's query string would carry: a string as it is, a number as written, a boolean
+    `true` / `false`; anything else (null, an array, an object) is -1100, never the text "None"."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return repr(value)
+    raise errors.illegal_chars(name)
+
+
 def text_param(params: Mapping[str, str], name: str) -> str | None:
     value = params.get(name)
     if type(value) is str or value is None:

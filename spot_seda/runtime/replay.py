@@ -20,8 +20,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..binance import errors, orderops, orderparams
-from ..binance.params import check_params, parse_int, parse_symbol
+from ..binance import orderops, orderparams
+from ..binance.params import check_params, json_text, parse_int, parse_symbol
 from ..binance.errors import ApiError
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
@@ -226,22 +226,8 @@ def write_jsonl(batches: list[Batch], out: Path) -> int:
 
 
 def _text_params(doc: dict) -> dict[str, str]:
-    """A command line's JSON values as the API's text parameters, as the WebSocket API takes them
-    (api/wsmethods.text_params): numbers as written, booleans true / false; null (or an array, an
-    object) is -1100, never the text "None" (a client order id "None", say)."""
-    out = {}
-    for name, value in doc.items():
-        if type(value) is str:
-            out[name] = value
-        elif type(value) is bool:
-            out[name] = "true" if value else "false"
-        elif type(value) is int:
-            out[name] = str(value)
-        elif type(value) is float:
-            out[name] = repr(value)
-        else:
-            raise errors.illegal_chars(name)
-    return out
+    """A command line's fields as the API's text parameters (params.json_text: a JSON null is -1100)."""
+    return {name: json_text(name, value) for name, value in doc.items()}
 
 
 #: what a command file's cancel line reads beside cmd, account and timestamp (both mandatory)
