@@ -373,6 +373,8 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
         return _api_reply(None, 400, error=(-1135, "Invalid JSON Request"))
     req_id = req.get("id")
     method = req.get("method")
+    if isinstance(method, str):  # (a method name may carry its version: "v3/ping", web-socket-api.md)
+        method = method.removeprefix("v3/")
     params = req.get("params", {})
     if not isinstance(params, dict):
         return _api_reply(req_id, 400, error=(-1135, "Invalid JSON Request"))

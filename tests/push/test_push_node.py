@@ -460,6 +460,8 @@ def test_ws_api_subscription_errors_are_binance_s_on_both_ports(node):
                         reply = await call(ws, 30, "userDataStream.unsubscribe", {"subscriptionId": junk})
                         code = -1105 if junk == "" else -1100
                         assert (reply["status"], reply["error"]["code"]) == (400, code), (url, junk, reply)
+                    reply = await call(ws, 31, "v3/time", {})  # (a method with its version: web-socket-api.md)
+                    assert reply["status"] == 200 and reply["result"]["serverTime"] > 0, (url, reply)
                     # a string of digits, as Binance's own SDK (binance-sdk-spot) sends every integer
                     reply = await call(ws, 4, "userDataStream.unsubscribe", {"subscriptionId": str(sub)})
                     assert (reply["status"], reply["result"]) == (200, {}), (url, reply)
