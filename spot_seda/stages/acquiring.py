@@ -297,8 +297,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         reproduce (Match answers a cancel of a finished order with cancel_rejected)."""
         if not journaled:
             order = self.orders.get(cmd.order_id)
-            if order is None or order.account != cmd.account or order.symbol != cmd.symbol \
-                    or cmd.order_id not in self.account(cmd.account).open_orders:  # (the API's -2011 too)
+            if order is None or order.account != cmd.account or cmd.order_id not in self.account(cmd.account).open_orders:
                 raise CommandError(Reason.UNKNOWN_ORDER)
             cmd = Cancel(cmd.account, order.symbol, cmd.order_id, cmd.timestamp or self.clock(),
                          cmd.client_order_id, cmd.restrictions)

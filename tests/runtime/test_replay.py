@@ -297,24 +297,3 @@ def test_a_command_file_value_null_is_refused_not_the_text_none(tmp_path):
         path.write_text(line + "\n")
         with pytest.raises(ValueError, match=f"cmds.jsonl:1: {error}"):
             next(read_command_file(path, rules))
-
-
-def test_a_cancel_naming_another_symbol_cancels_nothing(tmp_path):
-    """As DELETE /api/v3/order answers -2011 for an order of another symbol, so does the stage (a
-    command file's cancel line goes straight to it: it used to cancel the order whatever it said)."""
-    from spot_seda.model.commands import Cancel, NewOrder, Transfer
-    from spot_seda.runtime.inproc import InprocPipeline
-    from spot_seda.runtime.replay import apply_commands
-
-    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
-    pipeline = InprocPipeline(settings)
-    acquiring = pipeline.stage("acquiring-0")
-    order = NewOrder(1, "BTCUSDT", "BUY", "LIMIT", "GTC", 5_000_000, 1_000_000, 0, "", "NONE", 2)
-    applied, refused = apply_commands(pipeline, [Transfer(1, "USDT", 10**12, 1), order,
-                                                 Cancel(1, "ETHUSDT", 1, 3)], journaled=False)
-    assert (applied, refused) == (2, 1)
-    assert 1 in acquiring.account(1).open_orders
-    assert apply_commands(pipeline, [Cancel(1, "BTCUSDT", 1, 4)], journaled=False) == (1, 0)
-    pipeline.pump()
-    assert 1 not in acquiring.account(1).open_orders
-    pipeline.stop()
