@@ -42,7 +42,7 @@ from ..binance.errors import ApiError
 from ..binance.params import check_params, subscription_id
 from .fanout import Client, Hub, text_frame
 from .jsonbody import json_answer
-from .knownparams import WS_OWN_MANDATORY, WS_OWN_PARAMS, ws_route_params
+from .knownparams import ROUTE_PARAMS, WS_OWN_MANDATORY, WS_OWN_PARAMS, ws_route_params
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -346,7 +346,12 @@ def _api_reply(req_id, status: int, result=None, error: tuple[int, str] | None =
 
 
 async def ws_api(request: web.Request) -> web.StreamResponse:
-    """`/ws-api/v3`: the user data stream methods of Binance's WebSocket API."""
+    """`/ws-api/v3`: the user data stream methods of Binance's WebSocket API. Its handshake's query
+    string is checked as the HTTP port's is (-1104, -1105; its answers carry no rate limits)."""
+    try:
+        check_params(request.query, ROUTE_PARAMS[("GET", "/ws-api/v3")], frozenset())
+    except ApiError as exc:
+        return json_answer(exc.body(), status=exc.status)
     ws, client = await _open(request, combined=False, api=True)
     bug, binary = errors.unknown(), errors.binary_frame()
     answer = _api_call if request.app.get(FOLLOWER) is None else _api_call_when_heard_of

@@ -259,7 +259,16 @@ def test_every_websocket_api_method_refuses_a_param_it_does_not_read_and_does_no
             assert await state(c) == before
             code, doc = await c.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=refs["o1"])
             assert (code, doc["status"]) == (200, "NEW"), doc
-            # Push's WebSocket API (its user data methods) likewise
+            # Push's WebSocket API (its user data methods) likewise, its handshake too
+            push_http = node.ws.replace("ws://", "http://") + "/ws-api/v3"
+            for query, error in (("?unknownParam=1", unread(0, 1)), ("?returnRateLimits=false&unknownParam=1",
+                                                                       unread(1, 2)),
+                                 ("?returnRateLimits=", {"code": -1105,
+                                                         "msg": "Parameter 'returnRateLimits' was empty."})):
+                async with session.get(push_http + query) as resp:
+                    assert (resp.status, await resp.json()) == (400, error), query
+            async with session.ws_connect(node.ws + "/ws-api/v3?returnRateLimits=false") as ws:
+                await ws.close()
             async with session.ws_connect(node.ws + "/ws-api/v3") as ws:
                 push = PushApi(ws)
                 for name in ("ping", "time", "userDataStream.unsubscribe"):
