@@ -178,19 +178,20 @@ async def request_params(request: web.Request) -> tuple[dict[str, str], str, str
             body = raw.decode()
         except UnicodeDecodeError:
             raise errors.illegal_chars() from None
-    merged: dict[str, str] = {}
-    for key, value in query_pairs(query):
-        if key in merged:
-            raise errors.duplicate_parameter()
-        merged[key] = value
+    merged = unique_pairs(query)
     if body:
-        from_body: set[str] = set()
-        for key, value in query_pairs(body):
-            if key in from_body:
-                raise errors.duplicate_parameter()
-            from_body.add(key)
+        for key, value in unique_pairs(body).items():
             merged.setdefault(key, value)  # (the query string's wins)
     return merged, query, body
+
+
+def unique_pairs(source: str) -> dict[str, str]:
+    """A query string's or form body's parameters (query_pairs); a name twice is -1101."""
+    pairs = query_pairs(source)
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise errors.duplicate_parameter()
+    return out
 
 
 async def signed(request: web.Request) -> tuple[int, dict[str, str]]:

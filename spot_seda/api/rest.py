@@ -42,7 +42,7 @@ from . import orderops
 from .page import add_page_routes
 from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READS, Outbox, RUNNER, STAGE, authenticate_key,
                        check_read, commit, commit_beside, errors_middleware, json_body, json_parser_errors, now_ms,
-                       read_body, query_pairs, request_params, settle_body, signed, stage_of, tick, TICKING)
+                       read_body, request_params, settle_body, signed, stage_of, tick, TICKING, unique_pairs)
 from .ratelimit import LIMITER, RateLimiter, orders_placed, ratelimit_middleware
 from .readbarrier import ReadBarrier
 from .relay import push_url
@@ -108,11 +108,7 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
     query = request.rel_url.raw_query_string
     body, doc = json_body(await read_body(request))
     account = authenticate_key(request)
-    p: dict[str, str] = {}
-    for key, value in query_pairs(query):  # a name twice is -1101, as on v3 (never one silently kept)
-        if key in p and key != "signature":  # (split_signature's -1101)
-            raise errors.duplicate_parameter()
-        p[key] = value
+    p = unique_pairs(query)  # a name twice is -1101, as on v3 (never one silently kept)
     unsigned_query, _, signature = auth.split_signature(query, "")
     p.pop("signature", None)
     auth.verify_account_signature(account, unsigned_query, body, signature)

@@ -42,7 +42,7 @@ from ..binance.errors import ApiError
 from ..binance.params import check_params, subscription_id
 from .fanout import Client, Hub, text_frame
 from .jsonbody import json_answer
-from .knownparams import ROUTE_PARAMS, WS_OWN_MANDATORY, WS_OWN_PARAMS, ws_route_params
+from .knownparams import ROUTE_PARAMS, WS_OWN_MANDATORY, WS_OWN_PARAMS, route_mandatory, ws_route_params
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -337,6 +337,8 @@ def _property(hub, client: Client, method: str, params, req_id) -> bytes:
 _API_PARAMS = {"ping": ws_route_params(("GET", "/api/v3/ping")), "time": ws_route_params(("GET", "/api/v3/time")),
                **{name: WS_OWN_PARAMS[name] for name in ("userDataStream.subscribe.signature",
                                                          "userDataStream.unsubscribe")}}
+_API_MANDATORY = {name: WS_OWN_MANDATORY.get(name, frozenset()) for name in _API_PARAMS}
+_HANDSHAKE = ("GET", "/ws-api/v3")  # (its query string's parameters: the HTTP port's handshake's)
 
 
 def _api_reply(req_id, status: int, result=None, error: tuple[int, str] | None = None) -> bytes:
@@ -349,7 +351,7 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
     """`/ws-api/v3`: the user data stream methods of Binance's WebSocket API. Its handshake's query
     string is checked as the HTTP port's is (-1104, -1105; its answers carry no rate limits)."""
     try:
-        check_params(request.query, ROUTE_PARAMS[("GET", "/ws-api/v3")], frozenset())
+        check_params(request.query, ROUTE_PARAMS[_HANDSHAKE], route_mandatory(_HANDSHAKE))
     except ApiError as exc:
         return json_answer(exc.body(), status=exc.status)
     ws, client = await _open(request, combined=False, api=True)
@@ -387,7 +389,7 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
     try:
         known = _API_PARAMS.get(method) if isinstance(method, str) else None
         if known is not None and "signature" not in known:  # (a signed one's after its signature)
-            check_params(params, known, WS_OWN_MANDATORY.get(method, frozenset()))
+            check_params(params, known, _API_MANDATORY[method])
         if method == "ping":
             return _api_reply(req_id, 200, {})
         if method == "time":
@@ -395,7 +397,7 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
         if method == "userDataStream.subscribe.signature":
             account_id = _authenticate(app, params)
             # (after the signature, as Acquiring's)
-            check_params(params, known, WS_OWN_MANDATORY.get(method, frozenset()))
+            check_params(params, known, _API_MANDATORY[method])
             stream = user_stream(account_id)
             if isinstance(client.streams.get(stream), int):  # one per account and connection (wsapi.py's too)
                 raise errors.subscription_active()
