@@ -15,7 +15,7 @@ from ..model.orders import default_cancel_id
 from ..model.reasons import refused_report
 from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
                      INSERT_ORDER, INSERT_ORDER_STATE, INSERT_TRADE, kline_fields, latest_klines, order_created,
-                     REFUSE_ORDER, RENAME_ORDER, ReplayEnd, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER,
+                     REFUSE_ORDER, RENAME_ORDER, ReplayEnd, RowsInsert, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER,
                      UPSERT_KLINE, UPSERT_PROGRESS)
 
 
@@ -148,7 +148,10 @@ class HistoryWriter(Store):
                               (REFUSE_ORDER, orders_refused), (INSERT_TRADE, trades),
                               (UPSERT_KLINE, klines), (INSERT_BALANCE, balances)):
                 if rows:
-                    db.executemany(sql, rows)
+                    if type(sql) is RowsInsert:
+                        sql.run(db, rows)
+                    else:
+                        db.executemany(sql, rows)
             if progress:
                 if layout != self._layout:
                     self._set_layout(layout)

@@ -666,6 +666,47 @@ def test_order_rows_from_a_batch_are_those_of_its_entries_one_by_one(tmp_path, s
     assert dump(tmp_path / "one.sqlite") == dump(tmp_path / "batched.sqlite")
 
 
+@pytest.mark.parametrize("count", [49, 50, 51, 137])
+def test_many_new_rows_in_one_batch_are_those_of_its_entries_one_by_one(tmp_path, count):
+    """Persist inserts a batch's new orders and balance changes 50 rows to a statement
+    (schema.RowsInsert): the rows, their ids and their order must be those that one statement per
+    entry leaves, with a stop order's and a list's optional fields, NULLs, a replayed part of the batch
+    and two identical legs among them."""
+    entries = []
+    for i in range(count):
+        extra = {"stop_price": 4_900_000 + i, "order_list_id": i} if i % 7 == 3 else {}
+        entries.append(order_new(1000 + i, account=i % 5, ts=T0 + i, **extra))
+        leg = balance(i % 5, "USDT", -i, i, "freeze", ref=str(1000 + i), ts=T0 + i, sequence=i + 1)
+        entries += [leg, leg] if i % 11 == 0 else [leg]
+    entries += entries[: count // 2]  # redelivered: inserted once
+    one, batched = History(tmp_path / "one.sqlite"), History(tmp_path / "batched.sqlite")
+    try:
+        for e in entries:
+            one.apply([e])
+        batched.apply(entries)
+        assert batched.balances(0)["USDT"] == one.balances(0)["USDT"] != (0, 0)
+    finally:
+        one.close()
+        batched.close()
+    assert dump(tmp_path / "one.sqlite") == dump(tmp_path / "batched.sqlite")
+
+
+def test_a_row_of_the_wrong_width_is_refused_not_spliced(tmp_path):
+    """RowsInsert binds 50 rows' values as one list: a short row beside a long one must not shift the
+    others' values into the wrong columns; the batch is refused as the single-row statement refuses it."""
+    from spot_seda.history.schema import RowsInsert
+    db = sqlite3.connect(tmp_path / "t.sqlite", isolation_level=None)
+    db.execute("CREATE TABLE t (a INTEGER, b INTEGER, c INTEGER) STRICT")
+    insert = RowsInsert("INSERT INTO t (a, b, c)", 3, per=2)
+    insert.run(db, [(1, None, True), (2, 3, False), (4, 5, 6)])
+    assert db.execute("SELECT a, b, c, typeof(b) FROM t").fetchall() == [
+        (1, None, 1, "null"), (2, 3, 0, "integer"), (4, 5, 6, "integer")]
+    with pytest.raises(sqlite3.ProgrammingError):
+        insert.run(db, [(7, 8), (9, 10, 11, 12)])
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (3,)
+    db.close()
+
+
 def test_reports_merged_into_one_row_keep_the_symbol_and_account_an_earlier_one_carried(tmp_path):
     """A stub made from a batch's reports of an order not created yet: its symbol and account come
     from whichever report carried them, as when each report is written on its own."""
