@@ -41,6 +41,8 @@ core, no queues) time the same closed-loop commands; the table gives each capaci
 Output: a progress bar; a Markdown table (one row per transport: capacity, p99s, CPU per command)
 and the per-stage table; `--json FILE` with every figure; plots under bench/out/ (pipeline_*.png:
 throughput over time, latency percentiles per transport, CPU per command per stage, queue depth).
+Each phase's line ends with the hypervisor's share of the box's CPU time meanwhile ("steal N%",
+bench/steal.py): on a shared virtual machine, runs with very different steal do not compare.
 
     python bench/pipeline.py --orders 20000 --transports inproc,shm,mpq --json out.json
 """
@@ -70,6 +72,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from pipeline_load import (ANSWERED, DONE, IN_FLIGHT, READY, REASONS, REFUSED, SHED_COUNT, WINDOW,  # noqa: E402
                            Driver, Shared, generate, subscribe)
+from steal import StealMeter  # noqa: E402
 from workload import CANCEL, PLACE, deposits, rest_params, workload  # noqa: E402
 
 from spot_seda.config import load_settings  # noqa: E402
@@ -424,6 +427,7 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
     aux0 = {k: cpu_ns(p) for k, p in aux.items()}
     mem0 = {label: private_mib(pid) for label, pid in pids.items()}
     rss0 = {label: rss_mib(pid) for label, pid in pids.items()}
+    steal = StealMeter()
     t0 = time.monotonic_ns()
     pipe.phases.send((start, start + count, rate))
     samples = []
@@ -494,7 +498,14 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
         "shed": int(pipe.shared.control[SHED_COUNT]), "seconds": seconds,
         "commands_per_s": count / seconds, "answered_per_s": count / ((last_answer - begin) / 1e9),
         "stages": stages, "aux_cpu_us_per_command": aux_cpu, "samples": samples,
+        "steal_pct": steal.percent(),
     }
+
+
+def _steal_note(phase: dict) -> str:
+    """The hypervisor's share of the box's CPU time during the phase (bench/steal.py), as "; steal N%"."""
+    pct = phase.get("steal_pct")
+    return "" if pct is None else f"; steal {pct:.0f}%"
 
 
 def bar(name: str, done: int, total: int, seconds: float) -> None:
@@ -554,7 +565,7 @@ def run_transport(transport: str, args, load: Load, cores: list[int], match_inst
         phases.append(closed)
         capacity = closed["commands_per_s"]
         print(f"  capacity {capacity:,.0f} commands/s (every stage done; answers at "
-              f"{closed['answered_per_s']:,.0f}/s)", flush=True)
+              f"{closed['answered_per_s']:,.0f}/s){_steal_note(closed)}", flush=True)
         start = args.orders
         for pct in args.rates:
             rate = capacity * pct / 100
@@ -590,7 +601,7 @@ def run_transport(transport: str, args, load: Load, cores: list[int], match_inst
         if phase["offered_per_s"]:
             print(f"  {phase['name']:<12} offered {phase['offered_per_s']:>8,.0f}/s: "
                   + "  ".join(f"{k} p50 {v['p50']:,} p99 {v['p99']:,} p99.9 {v['p99.9']:,} max {v['max']:,} µs"
-                              for k, v in lat.items()), flush=True)
+                              for k, v in lat.items()) + _steal_note(phase), flush=True)
     return {"transport": transport, "label": label, "match_instances": match_instances, "cores": pipe.plan,
             "shared_cores": pipe.shared_cores(), "capacity_orders_per_s": capacity, "phases": phases,
             "subscribers": args.subscribers if transport != "inproc" else 0, "data_dir": str(pipe.scratch / "data"),

@@ -14,6 +14,7 @@ def test_every_command_is_accounted_for_and_the_history_equals_a_replay(transpor
     extra = ("--subscribers", "2") if transport != "inproc" else ()
     result = run_bench(tmp_path, transport, *extra)
     check_accounting(result)
+    assert all(p["steal_pct"] is None or 0 <= p["steal_pct"] <= 100 for p in result["phases"])
     if extra:
         assert result["frames"] > 0  # the subscribers saw trades
         assert result["phases"][1]["latency_us"]["pushed"]["count"] > 0

@@ -1,0 +1,37 @@
+"""bench/steal.py: the hypervisor's share of the box's CPU time between two reads of /proc/stat."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import steal  # noqa: E402
+
+#: user nice system idle iowait irq softirq steal guest guest_nice
+BEFORE = "cpu  1000 0 500 8000 10 0 5 100 0 0\ncpu0 500 0 250 4000 5 0 2 50 0 0\n"
+AFTER = "cpu  1300 0 600 8400 10 0 5 300 40 0\ncpu0 650 0 300 4200 5 0 2 150 20 0\n"
+
+
+def test_steal_is_the_share_of_all_cpu_time_since_the_start(tmp_path, monkeypatch):
+    stat = tmp_path / "stat"
+    monkeypatch.setattr(steal, "_STAT", stat)
+    stat.write_text(BEFORE)
+    meter = steal.StealMeter()
+    stat.write_text(AFTER)
+    # 200 ticks stolen of 300 + 100 + 400 + 200 = 1,000 (guest time is already in user's)
+    assert meter.percent() == 20.0
+    assert meter.text() == "steal 20%"
+
+
+def test_without_proc_stat_there_is_no_figure(tmp_path, monkeypatch):
+    monkeypatch.setattr(steal, "_STAT", tmp_path / "missing")
+    meter = steal.StealMeter()
+    assert meter.percent() is None and meter.text() == ""
+
+
+def test_the_real_file_gives_a_share():
+    pct = steal.StealMeter().percent()
+    assert pct is None or 0.0 <= pct <= 100.0
