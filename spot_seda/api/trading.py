@@ -65,7 +65,10 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
 
 
 async def query_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
-    """GET /api/v3/order, `order.status`: the stage's view of the order, else the history's."""
+    """GET /api/v3/order, `order.status`: the stage's view of the order, else the history's. Both
+    orderId and origClientOrderId sent: the order with that id, if its client id is that one
+    (-2039 "Client order ID is not correct for this order ID." if it is another; CHANGELOG.md,
+    2025-04-08)."""
     stage = app[STAGE]
     symbol, order_id, client_id = orderparams.parse_order_ref(p, stage.rules)
     await read_fresh(app)
@@ -77,7 +80,11 @@ async def query_order(app: web.Application, account_id: int, p: Params, deadline
             app[HISTORY].order_by_client_id(account_id, client_id, symbol)
         if order is not None and order.account != account_id:
             order = None
-    if order is None or order.symbol != symbol or not orderparams.order_matches_ref(order, order_id, client_id):
+    if order is None or order.symbol != symbol:
+        raise errors.order_does_not_exist()
+    if not orderparams.order_matches_ref(order, order_id, client_id):
+        if order.order_id == order_id:  # found by its id, with another client id: -2039, not -2013
+            raise errors.client_order_id_invalid()
         raise errors.order_does_not_exist()
     return views.order_json(order, stage.rules[symbol])
 

@@ -339,6 +339,13 @@ def order_does_not_exist() -> ApiError:
     return ApiError(-2013, "Order does not exist.")
 
 
+def client_order_id_invalid() -> ApiError:
+    """-2039: a query naming an order by orderId and origClientOrderId that do not belong together
+    (the order with that id has another client id): CHANGELOG.md 2025-04-08, GET /api/v3/order and
+    order.status."""
+    return ApiError(-2039, "Client order ID is not correct for this order ID.")
+
+
 def bad_api_key_format() -> ApiError:
     return ApiError(-2014, "API-key format invalid.")
 

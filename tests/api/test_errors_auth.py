@@ -53,6 +53,7 @@ EXACT = [
     (errors.refusal(Reason.WOULD_TAKE), -2010, "Order would immediately match and take.", 400),
     (errors.refusal(Reason.DUPLICATE_ORDER), -2010, "Duplicate order sent.", 400),
     (errors.refusal(Reason.UNKNOWN_ORDER), -2011, "Unknown order sent.", 400),
+    (errors.client_order_id_invalid(), -2039, "Client order ID is not correct for this order ID.", 400),
     (errors.refusal(Reason.UNKNOWN_ORDER, errors.AMEND), -2038, "Unknown order sent.", 400),
     (errors.refusal("not_reducing", errors.AMEND), -2038, "Order amend (quantity increase) is not supported.", 400),
     (errors.refusal(Reason.WOULD_TAKE, errors.ORDER_LIST), -2010,

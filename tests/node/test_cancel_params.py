@@ -110,6 +110,35 @@ def test_a_canceled_order_takes_the_cancels_client_id(node):
     run(scenario())
 
 
+def test_an_order_id_and_a_client_id_that_do_not_belong_together_are_2039(node):
+    """CHANGELOG.md 2025-04-08: GET /api/v3/order with orderId and origClientOrderId naming no order
+    together is -2039 "Client order ID is not correct for this order ID." (the order with that id has
+    another client id), open or finished; an id no order has is still -2013."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000")
+            order = await _buy(client, cid="pairMe")
+            mismatch = {"code": -2039, "msg": "Client order ID is not correct for this order ID."}
+            unknown = {"code": -2013, "msg": "Order does not exist."}
+
+            async def check(client_id: str) -> None:
+                status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"],
+                                                  origClientOrderId=client_id)
+                assert status == 200 and doc["orderId"] == order["orderId"], doc
+                status, err = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"],
+                                                  origClientOrderId="someoneElse")
+                assert (status, err) == (400, mismatch), err
+                status, err = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=10**12,
+                                                  origClientOrderId=client_id)
+                assert (status, err) == (400, unknown), err
+
+            await check("pairMe")  # open: Acquiring's view
+            status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"])
+            assert status == 200 and doc["status"] == "CANCELED", doc
+            await check(doc["clientOrderId"])  # canceled (it took the cancel's client id): the history
+    run(scenario())
+
+
 def test_a_client_id_names_the_symbols_order_when_another_symbols_open_order_reuses_it(node):
     """Client ids are unique among open orders: once a BTCUSDT order "reused" has ended (an IOC
     with nothing to take: EXPIRED; a canceled one would have taken its cancel's id), an ETHUSDT

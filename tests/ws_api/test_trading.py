@@ -66,6 +66,10 @@ def test_place_query_cancel_with_user_data_on_one_connection(node):
             status = await api.signed("order.status", alice.api_key, alice.secret, symbol=SYMBOL,
                                       origClientOrderId="ws-sell-1")
             assert status["result"]["orderId"] == order["orderId"] and status["result"]["status"] == "NEW", status
+            wrong = await api.signed("order.status", alice.api_key, alice.secret, symbol=SYMBOL,
+                                     orderId=order["orderId"], origClientOrderId="ws-sell-2")
+            assert wrong["status"] == 400 and wrong["error"] == {
+                "code": -2039, "msg": "Client order ID is not correct for this order ID."}, wrong
             opened = await api.signed("openOrders.status", alice.api_key, alice.secret, symbol=SYMBOL)
             assert [o["orderId"] for o in opened["result"]] == [order["orderId"]], opened
             # the order is REST's: the same journal, the same view, the same answer
