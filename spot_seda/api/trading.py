@@ -260,11 +260,15 @@ async def open_orders(app: web.Application, account_id: int, p: Params, deadline
 
 
 async def all_orders(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
-    """GET /api/v3/allOrders, `allOrders`."""
+    """GET /api/v3/allOrders, `allOrders`. With startTime and/or endTime, orderId is checked but
+    ignored (web-socket-api.md, allOrders: "If `startTime` and/or `endTime` are specified, `orderId`
+    is ignored"; rest-api.md: it "is not required")."""
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
     start, end = queryparams.parse_day_window(p)
     order_id, limit = params.parse_int(p, "orderId"), params.parse_limit(p, "limit", default=500, maximum=1000)
+    if start is not None or end is not None:
+        order_id = None
     await read_fresh(app)
     rows = app[HISTORY].all_orders(account_id, symbol, order_id=order_id, start_time=start, end_time=end, limit=limit)
     # the history lags the pipeline by a batch: the stage's own view of an order is fresher

@@ -179,6 +179,11 @@ def test_my_trades_by_order_id(node):
             status, rows = await taker.signed("GET", "/api/v3/allOrders", symbol=SYMBOL, startTime=end - 24 * HOUR,
                                               endTime=end)
             assert status == 200 and [r["orderId"] for r in rows] == [first["orderId"], second["orderId"]], rows
+            # ... and with a time, orderId is ignored (web-socket-api.md, allOrders), not added as a filter
+            for window in ({"startTime": end - 24 * HOUR}, {"endTime": end}):
+                status, rows = await taker.signed("GET", "/api/v3/allOrders", symbol=SYMBOL,
+                                                  orderId=second["orderId"], **window)
+                assert status == 200 and [r["orderId"] for r in rows] == [first["orderId"], second["orderId"]], rows
     run(scenario())
 
 
