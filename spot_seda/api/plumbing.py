@@ -167,12 +167,14 @@ def query_pairs(source: str) -> list[tuple[str, str]]:
 
 
 async def request_params(request: web.Request) -> tuple[dict[str, str], str, str]:
-    """Parameters from the query string and a form body (Binance accepts both, DELETE included). A
-    name twice in one of them is -1101; in both, the query string's value is used (rest-api.md,
-    "General API Information")."""
+    """Parameters from the query string and a form body (Binance accepts both for POST, PUT and
+    DELETE; a GET's are its query string's alone: its body is not read, as if not sent). A name twice
+    in one of them is -1101; in both, the query string's value is used (rest-api.md, "General API
+    Information")."""
     query = request.rel_url.raw_query_string  # clients sign the query exactly as they encoded it
     body = ""
-    if request.body_exists:  # (read already, by the rate limiter for a weight: aiohttp kept it)
+    if request.body_exists and request.method != "GET":  # (read already, by the rate limiter for a
+        # weight: aiohttp kept it)
         raw = await read_body(request)
         try:
             body = raw.decode()

@@ -464,11 +464,12 @@ def ratelimit_middleware(settle_body):
 
 async def _weighed_params(request: web.Request) -> Mapping[str, str]:
     """The parameters a weight depends on: the query string's, and a form body's (Binance takes
-    either; POST /api/v3/order/test's computeCommissionRates, python-binance sends it in the body),
+    either but on a GET, whose body is not read: plumbing.request_params; POST /api/v3/order/test's
+    computeCommissionRates, python-binance sends it in the body),
     the query's where both name one. A body that cannot be read weighs as none: the handler
     answers for it. aiohttp keeps the body read, for the handler."""
     size = request.content_length
-    if not request.body_exists or size is None or size > request.client_max_size:
+    if not request.body_exists or request.method == "GET" or size is None or size > request.client_max_size:
         return request.query  # (no body, or one the handler refuses: -1100 / 413)
     try:
         body = (await request.read()).decode()

@@ -280,3 +280,26 @@ def test_a_parameter_in_both_the_query_string_and_the_body_is_the_query_strings(
             assert (status, doc) == (400, {"code": -1101, "msg": "Duplicate values for a parameter detected."})
             assert (await client.balances())["USDT"] == ("500.00000000", "500.00000000")
     run(scenario())
+
+
+def test_a_get_reads_the_query_string_only(node):
+    """rest-api.md: "For `GET` endpoints, parameters must be sent as a `query string`." A GET's
+    form body is not read: what it holds is not sent (DELETE, POST and PUT read both)."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            async with session.get(f"{node.base}/api/v3/depth", data="symbol=BTCUSDT&limit=5", headers=form) as resp:
+                assert (resp.status, await resp.json()) == (400, {
+                    "code": -1102, "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."})
+            async with session.get(f"{node.base}/api/v3/depth?symbol=BTCUSDT", data="limit=abc", headers=form) as resp:
+                assert resp.status == 200 and "bids" in await resp.json()  # (limit=abc, not read: no -1100)
+            body = f"timestamp={int(time.time() * 1000)}"
+            body += "&signature=" + hmac.new(client.secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+            async with session.get(f"{node.base}/api/v3/account", data=body,
+                                   headers=form | {"X-MBX-APIKEY": client.api_key}) as resp:
+                assert (resp.status, await resp.json()) == (400, {
+                    "code": -1102, "msg": "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."})
+            status, doc = await client.signed("GET", "/api/v3/account")  # the same in the query string
+            assert status == 200 and doc["balances"], doc
+    run(scenario())
