@@ -162,7 +162,13 @@ def illegal_chars(param: str | None = None, legal_range: str | None = None) -> A
 
 
 def too_many_symbols(most: int) -> ApiError:
-    return ApiError(-1101, f"Too many parameters; expected '{most}' and received more.")
+    """-1101 for a `symbols` list longer than the endpoint takes (CHANGELOG.md 2022-06-20's text)."""
+    return ApiError(-1101, f"Too many values sent for parameter 'symbols', maximum allowed up to {most}.")
+
+
+def invalid_ticker_type() -> ApiError:
+    """-1139 INVALID_TICKER_TYPE: a ticker's `type` other than FULL or MINI."""
+    return ApiError(-1139, "Invalid ticker type.")
 
 
 def duplicate_parameter() -> ApiError:

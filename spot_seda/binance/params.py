@@ -299,8 +299,10 @@ def parse_symbol(params: Mapping[str, str], rules: Mapping[str, SymbolRules], re
     return symbol_name(text, rules)
 
 
-def parse_symbols_list(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> list[str] | None:
-    """`symbols=["A","B"]` (already URL-decoded), or None when not sent."""
+def parse_symbols_list(params: Mapping[str, str], rules: Mapping[str, SymbolRules],
+                       most: int | None = None) -> list[str] | None:
+    """`symbols=["A","B"]` (already URL-decoded), or None when not sent. More than `most` names:
+    -1101, counted before the names are checked (CHANGELOG.md 2022-06-20, GET /api/v3/ticker)."""
     text = text_param(params, "symbols")
     if text is None:
         return None
@@ -312,6 +314,8 @@ def parse_symbols_list(params: Mapping[str, str], rules: Mapping[str, SymbolRule
         raise errors.illegal_chars("symbols", errors.SYMBOLS_RANGE) from None
     if not names:
         raise errors.mandatory_missing("symbols")
+    if most is not None and len(names) > most:
+        raise errors.too_many_symbols(most)
     for item in names:
         if not _SYMBOL.fullmatch(item):
             raise errors.illegal_chars("symbols", errors.SYMBOLS_RANGE)
@@ -323,13 +327,15 @@ def parse_symbols_list(params: Mapping[str, str], rules: Mapping[str, SymbolRule
     return names
 
 
-def parse_symbols_filter(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> list[str]:
-    """exchangeInfo and the tickers: `symbol=`, `symbols=[...]` or neither (every symbol, sorted)."""
+def parse_symbols_filter(params: Mapping[str, str], rules: Mapping[str, SymbolRules],
+                         most: int | None = None) -> list[str]:
+    """exchangeInfo and the tickers: `symbol=`, `symbols=[...]` (at most `most`) or neither (every
+    symbol, sorted)."""
     if was_sent(params, "symbol") and "symbols" in params:
         raise errors.bad_combination()
     if was_sent(params, "symbol"):
         return [parse_symbol(params, rules)]
-    names = parse_symbols_list(params, rules)
+    names = parse_symbols_list(params, rules, most)
     return names if names is not None else sorted(rules)
 
 

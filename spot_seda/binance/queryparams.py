@@ -17,7 +17,7 @@ import msgspec
 from ..engine.kline import INTERVALS
 from ..model.symbols import SymbolRules
 from . import errors
-from .params import (MICROS_FROM, micros, parse_bool, parse_choice, parse_int, parse_limit, parse_symbols_filter,
+from .params import (MICROS_FROM, micros, parse_bool, parse_int, parse_limit, parse_symbols_filter,
                      required_param, text_param, was_sent)
 
 def parse_depth_limit(params: Mapping[str, str]) -> int:
@@ -123,15 +123,18 @@ def parse_symbol_or_symbols(params: Mapping[str, str], rules: Mapping[str, Symbo
     array; at most `most`) mandatory (-1102)."""
     if not was_sent(params, "symbol") and "symbols" not in params:
         raise errors.either_missing("symbol", "symbols")
-    names = parse_symbols_filter(params, rules)
-    if len(names) > most:
-        raise errors.too_many_symbols(most)
-    return names, was_sent(params, "symbol")
+    return parse_symbols_filter(params, rules, most), was_sent(params, "symbol")
 
 
 def parse_ticker_type(params: Mapping[str, str]) -> str:
-    """ticker/24hr `type`: FULL (the default) or MINI; -1100 otherwise."""
-    return parse_choice(params, "type", TICKER_TYPES, "FULL")
+    """The tickers' `type`: FULL (the default) or MINI; anything else -1139 "Invalid ticker type."
+    (errors.md, INVALID_TICKER_TYPE)."""
+    value = text_param(params, "type")
+    if not value:
+        return "FULL"
+    if value not in TICKER_TYPES:
+        raise errors.invalid_ticker_type()
+    return value
 
 
 SYMBOL_STATUSES = ("TRADING", "HALT", "BREAK")

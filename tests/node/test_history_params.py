@@ -330,8 +330,18 @@ def test_klines_time_zone_ticker_type_and_exchange_info_filters_are_honoured(nod
                 {k: v for k, v in mini.items() if k not in ("openTime", "closeTime")}
             status, minis = await taker.public("/api/v3/ticker/24hr", type="MINI")
             assert status == 200 and all("bidPrice" not in t for t in minis) and len(minis) == 2
-            status, err = await taker.public("/api/v3/ticker/24hr", symbol=SYMBOL, type="SMALL")
-            assert (status, err["code"]) == (400, -1100)
+            for path in ("/api/v3/ticker/24hr", "/api/v3/ticker", "/api/v3/ticker/tradingDay"):
+                for bad in ("SMALL", "mini"):  # errors.md -1139 INVALID_TICKER_TYPE
+                    status, err = await taker.public(path, symbol=SYMBOL, type=bad)
+                    assert (status, err) == (400, {"code": -1139, "msg": "Invalid ticker type."}), (path, bad, err)
+            # more than 100 symbols: counted before the names are checked (CHANGELOG.md 2022-06-20)
+            many = "[" + ",".join(f'"SYM{i}"' for i in range(101)) + "]"
+            for path in ("/api/v3/ticker", "/api/v3/ticker/tradingDay"):
+                status, err = await taker.public(path, symbols=many)
+                assert (status, err) == (400, {"code": -1101, "msg": "Too many values sent for parameter 'symbols', "
+                                                                     "maximum allowed up to 100."}), (path, err)
+                status, err = await taker.public(path, symbols=many.replace(",\"SYM100\"", ""))
+                assert (status, err["code"]) == (400, -1121), (path, err)  # 100 names: each is checked
 
             async def names(**p):
                 status, info = await taker.public("/api/v3/exchangeInfo", **p)
