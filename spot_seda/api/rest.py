@@ -44,6 +44,7 @@ from .plumbing import (ACCOUNTS, HISTORY, INTAKE, JOURNAL, OUTBOX, PENDING, READ
                        check_read, commit, commit_beside, errors_middleware, json_body, json_parser_errors, now_ms,
                        read_body, request_params, settle_body, signed, stage_of, tick, TICKING, unique_pairs)
 from .ratelimit import LIMITER, RateLimiter, orders_placed, ratelimit_middleware
+from .timeunit import time_unit_middleware
 from .readbarrier import ReadBarrier
 from .relay import push_url
 
@@ -319,7 +320,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     node = settings.node
     limiter = RateLimiter(settings.rate_limits)
     # outermost the rate limits (a client past its share: 429/418), then the shedding of overload (503)
-    middlewares = [admission_middleware(settle_body), errors_middleware]
+    middlewares = [admission_middleware(settle_body), errors_middleware, time_unit_middleware]
     if limiter.enabled:
         middlewares.insert(0, ratelimit_middleware(settle_body))
     app = web.Application(middlewares=middlewares, client_max_size=node.max_body_bytes)

@@ -22,8 +22,8 @@ joined by `&` (`ws_payload`).
 
 Timing: a request is accepted when `timestamp < now + 1000` and `now - timestamp <= recvWindow`
 (default 5000 ms, at most 60000; Binance accepts up to three decimals, i.e. microseconds), with
-`timestamp` in milliseconds or microseconds (params.MICROS_FROM). Answers give times in milliseconds: the
-X-MBX-TIME-UNIT header is not honoured.
+`timestamp` in milliseconds or microseconds (params.MICROS_FROM). Answers give times in milliseconds,
+or in microseconds with the X-MBX-TIME-UNIT header (api/timeunit.py).
 """
 
 from __future__ import annotations

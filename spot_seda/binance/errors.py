@@ -166,6 +166,11 @@ def too_many_symbols(most: int) -> ApiError:
     return ApiError(-1101, f"Too many values sent for parameter 'symbols', maximum allowed up to {most}.")
 
 
+def invalid_time_unit() -> ApiError:
+    """-1194 INVALID_TIME_UNIT: an X-MBX-TIME-UNIT header other than MICROSECOND or MILLISECOND."""
+    return ApiError(-1194, "Invalid value for time unit; expected either MICROSECOND or MILLISECOND.")
+
+
 def invalid_ticker_type() -> ApiError:
     """-1139 INVALID_TICKER_TYPE: a ticker's `type` other than FULL or MINI."""
     return ApiError(-1139, "Invalid ticker type.")

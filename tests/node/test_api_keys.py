@@ -57,7 +57,8 @@ def sign_with(private_key, payload: str) -> str:
 class KeyClient(Client):
     """A client of an Ed25519 or RSA account; `encoding` says how it puts the signature in:
     "query" URL-encoded in the query string (Binance's rule), "query-raw" as is, "body" form-encoded
-    in a form body, "body-twice" encoded and then form-encoded (python-binance)."""
+    in a form body, "body-twice" encoded and then form-encoded (python-binance); a GET's go in its
+    query string whatever the encoding (rest-api.md: a GET's parameters are its query string's)."""
 
     def __init__(self, session, base, api_key, private_key, encoding="query") -> None:
         super().__init__(session, base, api_key, "")
@@ -69,7 +70,7 @@ class KeyClient(Client):
         payload = urlencode(params)
         signature = sign_with(self.private_key, payload)
         headers = {"X-MBX-APIKEY": self.api_key}
-        if self.encoding.startswith("body"):
+        if self.encoding.startswith("body") and method != "GET":  # (a GET's parameters are its query's alone)
             value = quote(signature, safe="") if self.encoding == "body-twice" else signature
             headers["Content-Type"] = "application/x-www-form-urlencoded"
             data = payload + "&" + urlencode({"signature": value})

@@ -12,7 +12,7 @@ from decimal import Decimal as D
 import aiohttp
 import pytest
 
-from tests.node.client import admin, funded_client
+from tests.node.client import Client, admin, funded_client
 from tests.node.conftest import ADMIN_TOKEN, run, serving_node
 
 SYMBOL = "BTCUSDT"
@@ -451,4 +451,60 @@ def test_times_in_microseconds_are_taken_as_binance_takes_them(node):
             status, after = await taker.signed("GET", "/api/v3/myTrades", symbol=SYMBOL, startTime=at * 1000 + 1,
                                                endTime=at * 1000 + 999)
             assert (status, after) == (200, []), after  # the trade's ms began before the window
+    run(scenario())
+
+
+def test_times_come_in_microseconds_when_the_header_asks(node):
+    """rest-api.md: "All time and timestamp related fields in the JSON responses are in milliseconds
+    by default. To receive the information in microseconds, please add the header
+    `X-MBX-TIME-UNIT:MICROSECOND` or `X-MBX-TIME-UNIT:microsecond`." The same answers, each time
+    field times 1,000 (the node keeps milliseconds); any other unit is -1194."""
+    async def scenario():
+        async with aiohttp.ClientSession() as plain, \
+                aiohttp.ClientSession(headers={"X-MBX-TIME-UNIT": "MICROSECOND"}) as micro_session:
+            maker = await funded_client(plain, node.base, ADMIN_TOKEN, BTC="1")
+            taker = await funded_client(plain, node.base, ADMIN_TOKEN, USDT="100000")
+            micro = Client(micro_session, node.base, taker.api_key, taker.secret)
+            sell = await _sell(maker, "31000")
+            status, bought = await micro.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC",
+                                               quantity="0.01", price="31000", newOrderRespType="FULL")
+            assert status == 200 and bought["status"] == "FILLED", bought
+            now_us = time.time() * 1e6
+            assert now_us - 60e6 < bought["transactTime"] < now_us + 1e6, bought  # microseconds, not ms
+
+            async def both(path: str, signed: bool = False, **p):
+                if signed:
+                    (s1, ms), (s2, us) = await taker.signed("GET", path, **p), await micro.signed("GET", path, **p)
+                else:
+                    (s1, ms), (s2, us) = await taker.public(path, **p), await micro.public(path, **p)
+                assert s1 == s2 == 200, (path, ms, us)
+                return ms, us
+
+            ms, us = await both("/api/v3/order", signed=True, symbol=SYMBOL, orderId=bought["orderId"])
+            assert us == ms | {k: ms[k] * 1000 for k in ("time", "updateTime", "workingTime")}, (ms, us)
+            ms, us = await both("/api/v3/myTrades", signed=True, symbol=SYMBOL, orderId=bought["orderId"])
+            assert us == [t | {"time": t["time"] * 1000} for t in ms] and ms, (ms, us)
+            ms, us = await both("/api/v3/aggTrades", symbol=SYMBOL, limit=3)
+            assert us == [t | {"T": t["T"] * 1000} for t in ms] and ms, (ms, us)
+            ms, us = await both("/api/v3/klines", symbol=SYMBOL, interval="1m", limit=2)
+            assert us == [[r[0] * 1000, *r[1:6], r[6] * 1000, *r[7:]] for r in ms] and ms, (ms, us)
+            ms, us = await both("/api/v3/ticker/24hr", symbol=SYMBOL)
+            times = ("openTime", "closeTime")  # (a window ending now: the two calls' differ by a ms or so)
+            assert {k: v for k, v in us.items() if k not in times} == {k: v for k, v in ms.items() if k not in times}
+            assert all(abs(us[k] - ms[k] * 1000) < 1_000_000 and us[k] % 1000 == 0 for k in times), (ms, us)
+            ms, us = await both("/api/v3/depth", symbol=SYMBOL, limit=5)  # no time field: the same
+            assert us == ms, (ms, us)
+            ms, us = await both("/api/v3/account", signed=True)
+            assert us == ms | {"updateTime": ms["updateTime"] * 1000}, (ms, us)
+            assert sell["transactTime"] < bought["transactTime"] // 1000 + 1
+
+            for unit, code in (("millisecond", 200), ("MILLISECOND", 200), ("NANOSECOND", 400), ("Microsecond", 400)):
+                async with plain.get(f"{node.base}/api/v3/time", headers={"X-MBX-TIME-UNIT": unit}) as resp:
+                    doc = await resp.json()
+                    assert resp.status == code, (unit, doc)
+                    if code == 200:
+                        assert abs(doc["serverTime"] - time.time() * 1000) < 60_000, (unit, doc)
+                    else:
+                        assert doc == {"code": -1194, "msg": "Invalid value for time unit; expected either "
+                                                             "MICROSECOND or MILLISECOND."}, (unit, doc)
     run(scenario())
