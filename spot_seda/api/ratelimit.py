@@ -13,6 +13,15 @@ What is counted (binance-spot-api-docs, rest-api.md "LIMITS"):
 - REQUEST_WEIGHT per client IP (an IPv6 client per /64: one host owns a whole /64): every /api/
   request adds its endpoint's weight (`WEIGHTS`, Binance's for each endpoint this node serves), also
   one that later fails (a bad signature, a bad parameter) or is shed; one refused 429/418 adds none.
+  Since 2026-04-02 (binance-spot-api-docs CHANGELOG, 2026-03-27 and 2026-04-02) the requests that
+  place, cancel or replace orders (`FREE_WHEN_DONE`) weigh 0 when they succeed; a failed one (any
+  error: a -2010 rejection, a filter, a bad signature, a -1007 timeout, whose outcome is unknown) is
+  still charged. `PUT /api/v3/order/amend/keepPriority` weighs 0 only when it succeeds and the order
+  expires because of the amendment (`amend_expired`). Such a request is still weighed and charged up
+  front like any other (so a burst of them is limited, and one refused 429/418 adds nothing); a
+  success (2xx) gives its weight back to the windows it was added to (`give_back`; a window that has
+  rolled over since has nothing to give back) before its answer's headers are written, so they show
+  the count without it.
   Every /api/ answer carries `X-MBX-USED-WEIGHT-<n><unit>` (e.g. `X-MBX-USED-WEIGHT-1M`).
   Past the limit: 429 -1003 "Too much request weight used; current limit is 6000 request weight per
   1 MINUTE. ..."; banned: 418 -1003 "Way too much request weight used; IP banned until <ms>. ...".
@@ -53,6 +62,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from urllib.parse import parse_qsl
 
+import msgspec
 from aiohttp import web
 
 from ..binance import errors
@@ -163,6 +173,29 @@ WEIGHTS: dict[tuple[str, str], int | Callable[[Mapping[str, str]], int]] = {
     ("DELETE", "/api/v3/userDataStream"): 2,
     ("POST", "/api/spot/v2/"): 1,  # the seed's order entry: an order, as POST /api/v3/order
 }
+
+
+#: the requests that weigh 0 when they succeed (Binance's CHANGELOG, 2026-03-27, in effect since
+#: 2026-04-02; "Failed requests are still charged the documented weight"): those of its list this
+#: node serves (not POST /api/v3/sor/order, /api/v3/orderList/opo, /opoco), and the seed's order
+#: entry, which is POST /api/v3/order. The WebSocket API's methods of the list (order.place,
+#: order.cancel, ...) are these routes' (wsmethods.METHODS). ORDERS counting does not change.
+FREE_WHEN_DONE = frozenset({("POST", "/api/v3/order"), ("POST", "/api/spot/v2/"), ("DELETE", "/api/v3/order"),
+                            ("DELETE", "/api/v3/openOrders"), ("POST", "/api/v3/order/cancelReplace"),
+                            ("POST", "/api/v3/order/oco"), ("POST", "/api/v3/orderList/oco"),
+                            ("POST", "/api/v3/orderList/oto"), ("POST", "/api/v3/orderList/otoco"),
+                            ("DELETE", "/api/v3/orderList"), ("PUT", "/api/v3/order/amend/keepPriority")})
+#: of FREE_WHEN_DONE, the one that weighs 0 only when the success expired the order (2026-04-02)
+AMEND = ("PUT", "/api/v3/order/amend/keepPriority")
+
+
+def amend_expired(answer) -> bool:
+    """Whether an amend's successful answer (orderops.amend_json) says the order expired because of
+    the amendment (its new quantity at or below what has executed: engine/amend.py)."""
+    try:
+        return answer["amendedOrder"]["status"] == "EXPIRED"
+    except (KeyError, TypeError):
+        return False
 
 
 def weight_of(method: str, path: str, query: Mapping[str, str]) -> int:
@@ -305,6 +338,15 @@ class RateLimiter:
         self._keep(counters, self.weight_limits)
         return counters, None, 0
 
+    def give_back(self, counters: _Counters, weight: int, charged_ms: int) -> None:
+        """Take back `weight` that `charge` added at `charged_ms` (a request that weighs 0 when it
+        succeeds, and did: FREE_WHEN_DONE), from each window that still counts the one it was added
+        to (a window rolled over since never held it), never below 0."""
+        counts, windows = counters.counts, counters.windows
+        for i, limit in enumerate(self.weight_limits):
+            if windows[i] == charged_ms // limit.ms:
+                counts[i] = max(0, counts[i] - weight)
+
     def _refuse(self, counters: _Counters, limit: Limit, window: int, now_ms: int) -> tuple[errors.ApiError, int]:
         if now_ms >= counters.backoff_until:  # the last back-off was waited out: a fresh count
             counters.strikes = 0
@@ -425,7 +467,8 @@ def _now_ms() -> int:
 
 def ratelimit_middleware(settle_body):
     """The outermost middleware when limits are on: weigh every /api/ request, refuse it 429/418
-    before anything else is done for it, and put the counters in every /api/ answer's headers.
+    before anything else is done for it, give back the weight of one that weighs 0 when it succeeds
+    and did (FREE_WHEN_DONE), and put the counters in every /api/ answer's headers.
     `settle_body(request, response)` deals with a body left unread (plumbing.py)."""
 
     @web.middleware
@@ -438,7 +481,8 @@ def ratelimit_middleware(settle_body):
         weight = WEIGHTS.get((method, path), 1)
         if weight.__class__ is not int:
             weight = weight(await _weighed_params(request))
-        counters, refusal, retry_after = limiter.charge(client_key(request.remote), weight, time.time_ns() // 1_000_000)
+        charged_ms = time.time_ns() // 1_000_000
+        counters, refusal, retry_after = limiter.charge(client_key(request.remote), weight, charged_ms)
         if refusal is not None:
             resp = json_answer(refusal.body(), status=refusal.status)
             resp.headers["Retry-After"] = str(retry_after)
@@ -447,6 +491,9 @@ def ratelimit_middleware(settle_body):
             await settle_body(request, resp)
             return resp
         resp = await handler(request)
+        if 200 <= resp.status < 300 and (method, path) in FREE_WHEN_DONE and \
+                ((method, path) != AMEND or amend_expired(_decode_json(resp))):
+            limiter.give_back(counters, weight, charged_ms)  # (before the headers: they show it given back)
         if not resp.prepared:
             headers = resp.headers
             for name, value in limiter.weight_headers(counters):
@@ -460,6 +507,17 @@ def ratelimit_middleware(settle_body):
         return resp
 
     return rate_limit
+
+
+def _decode_json(resp: web.StreamResponse):
+    """The JSON body of a handler's answer (json_answer's), or None."""
+    body = getattr(resp, "body", None)
+    if not isinstance(body, bytes):
+        return None
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return None
 
 
 async def _weighed_params(request: web.Request) -> Mapping[str, str]:

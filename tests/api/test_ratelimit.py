@@ -100,6 +100,60 @@ def test_request_weight_window_429_then_418_ban_doubling():
     assert [lim.charge("1.2.3.4", 1, start + i)[2] for i in range(1, 4)] == [60, 60, 300]
 
 
+#: binance-spot-api-docs CHANGELOG 2026-03-27 (in effect since 2026-04-02): "Request weights for the
+#: following endpoints and methods become 0 when the request is successful."
+CHANGELOG_REST = {("POST", "/api/v3/order"), ("POST", "/api/v3/sor/order"), ("DELETE", "/api/v3/order"),
+                  ("DELETE", "/api/v3/openOrders"), ("POST", "/api/v3/order/cancelReplace"),
+                  ("POST", "/api/v3/order/oco"), ("POST", "/api/v3/orderList/oco"), ("POST", "/api/v3/orderList/oto"),
+                  ("POST", "/api/v3/orderList/otoco"), ("POST", "/api/v3/orderList/opo"),
+                  ("POST", "/api/v3/orderList/opoco"), ("DELETE", "/api/v3/orderList"),
+                  ("PUT", "/api/v3/order/amend/keepPriority")}
+CHANGELOG_WS = {"order.place", "sor.order.place", "order.cancel", "openOrders.cancelAll", "order.cancelReplace",
+                "orderList.place", "orderList.place.oco", "orderList.place.oto", "orderList.place.otoco",
+                "orderList.place.opo", "orderList.place.opoco", "orderList.cancel", "order.amend.keepPriority"}
+
+
+def test_the_requests_that_weigh_0_when_they_succeed_are_binance_s():
+    """Those of the CHANGELOG's list the node serves, REST and WebSocket API alike (a method's weight
+    is its REST route's), and the seed's order entry (POST /api/v3/order by another name); the
+    amend only when it expired the order (CHANGELOG 2026-04-02)."""
+    from spot_seda.api.rest import ROUTES
+    from spot_seda.api.wsmethods import METHODS
+
+    served = {(method, path) for method, path, _ in ROUTES}
+    assert R.FREE_WHEN_DONE == (CHANGELOG_REST & served) | {("POST", "/api/spot/v2/")}
+    assert {name for name, m in METHODS.items() if m.route in R.FREE_WHEN_DONE} == CHANGELOG_WS & set(METHODS)
+    assert R.AMEND in R.FREE_WHEN_DONE
+    assert R.amend_expired({"transactTime": 1, "amendedOrder": {"status": "EXPIRED"}})
+    assert not R.amend_expired({"amendedOrder": {"status": "NEW"}}) and not R.amend_expired({"amendedOrder": {
+        "status": "PARTIALLY_FILLED"}})
+    assert not R.amend_expired(None) and not R.amend_expired({})
+
+
+def test_give_back_takes_a_charge_off_the_windows_it_was_added_to():
+    """A successful order request's weight comes off again (api/ratelimit.py): from each window that
+    still counts the one it was charged in, whatever was added since; a window rolled over since
+    gives nothing back; never below 0."""
+    lim = limiter(request_weight=[RateLimit(interval="MINUTE", limit=100),
+                                  RateLimit(interval="SECOND", interval_num=10, limit=50)])
+    now = T0 + 1_000
+    counters, refusal, _ = lim.charge("ip", 20, now)
+    assert refusal is None
+    lim.charge("ip", 1, now + 5)  # another request of the IP meanwhile
+    lim.give_back(counters, 20, now)
+    assert lim.weight_headers(counters) == [("X-MBX-USED-WEIGHT-1M", "1"), ("X-MBX-USED-WEIGHT-10S", "1")]
+    # charged in one 10 s window, answered in the next: only the minute's window holds it still
+    counters, _, _ = lim.charge("ip", 5, T0 + 9_999)
+    lim.charge("ip", 2, T0 + 10_000)
+    lim.give_back(counters, 5, T0 + 9_999)
+    assert lim.weight_headers(counters) == [("X-MBX-USED-WEIGHT-1M", "3"), ("X-MBX-USED-WEIGHT-10S", "2")]
+    lim.give_back(counters, 50, T0 + 10_000)
+    assert lim.weight_headers(counters) == [("X-MBX-USED-WEIGHT-1M", "0"), ("X-MBX-USED-WEIGHT-10S", "0")]
+    # a burst is still limited: each request is charged before it runs
+    lim = limiter(request_weight=[RateLimit(interval="MINUTE", limit=2)])
+    assert [lim.charge("ip", 1, now)[1] is None for _ in range(3)] == [True, True, False]
+
+
 def test_a_client_that_waits_out_its_429_is_not_banned():
     lim = limiter(request_weight=[RateLimit(interval="SECOND", interval_num=10, limit=10)], ban_after_429s=1)
     for window in range(5):

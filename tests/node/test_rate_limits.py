@@ -113,7 +113,7 @@ def test_every_api_answer_carries_its_ip_s_weight_and_an_order_its_account_s_cou
                         "symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
                         "quantity": "0.001", "price": "10000"}), headers={"X-MBX-APIKEY": client.api_key}) as resp:
                     assert resp.status == 200, await resp.text()
-                    await expect(1, resp.status, resp.headers)
+                    await expect(0, resp.status, resp.headers)  # a successful order weighs 0 (since 2026-04-02)
                     assert resp.headers["X-MBX-ORDER-COUNT-10S"] == str(n)
                     assert resp.headers["X-MBX-ORDER-COUNT-1D"] == str(n)
             # admin endpoints are the operator's, not the API's: no weight
@@ -354,4 +354,105 @@ def test_refusals_show_in_the_metrics_apart_from_shedding(node):
         assert 'spot_seda_http_rate_limited_total{limit="request_weight"}' in text
         assert 'spot_seda_http_rate_limited_total{limit="orders"}' in text
         assert 'spot_seda_http_shed_total{kind="order"} 0' in text  # nothing above was shed (503)
+    run(scenario())
+
+
+# ------------------------------------------------------------- weight 0 for a successful order request
+
+
+async def _weighed(client: Client, method: str, path: str, bad_signature: bool = False, **params):
+    """A signed request: (its status, its X-MBX-USED-WEIGHT-1M, its body)."""
+    query = _signed_query(client, params)
+    if bad_signature:
+        query = query[:-4] + ("0000" if not query.endswith("0000") else "1111")
+    async with client.session.request(method, client.base + path + "?" + query,
+                                      headers={"X-MBX-APIKEY": client.api_key}) as resp:
+        return resp.status, int(resp.headers["X-MBX-USED-WEIGHT-1M"]), await resp.json()
+
+
+def test_a_successful_order_request_weighs_0_a_failed_one_its_weight(node):
+    """binance-spot-api-docs CHANGELOG 2026-03-27 (in effect since 2026-04-02): the weight of the
+    requests that place, cancel or replace orders "become 0 when the request is successful. Failed
+    requests are still charged the documented weight." A success's headers already show the count
+    without it; a refusal (-2010, a filter, a bad signature, an unknown order) adds its weight; a
+    read still weighs what it did (GET /api/v3/account: 20)."""
+    async def scenario():
+        async with session_from("127.0.0.31") as s:
+            client = await funded_client(s, node.base, ADMIN_TOKEN, USDT="100000")
+            lister = await funded_client(s, node.base, ADMIN_TOKEN, BTC="1")  # (its own ORDERS count)
+            await window_start(5)  # (>= 6 s before the minute's end: one 1-minute window throughout)
+            bid = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001"}
+            status, used, doc = await _weighed(client, "GET", "/api/v3/account")
+            assert status == 200, doc
+
+            async def expect(added: int, expected_status: int, method: str, path: str, who=client, **params):
+                nonlocal used
+                status, now, doc = await _weighed(who, method, path, **params)
+                assert status == expected_status, (method, path, params, doc)
+                assert now == used + added, (method, path, params, doc, now, used)
+                used = now
+                return doc
+
+            placed = await expect(0, 200, "POST", "/api/v3/order", **bid, price="5000")
+            for params, code in ((bid | {"quantity": "100", "price": "5000"}, -2010),  # the balance
+                                 (bid | {"price": "5000.001"}, -1013)):  # PRICE_FILTER
+                doc = await expect(1, 400, "POST", "/api/v3/order", **params)
+                assert doc["code"] == code, doc
+            doc = await expect(1, 400, "POST", "/api/v3/order", bad_signature=True, **bid, price="5000")
+            assert doc["code"] == -1022, doc
+            await expect(0, 200, "DELETE", "/api/v3/order", symbol=SYMBOL, orderId=placed["orderId"])
+            doc = await expect(1, 400, "DELETE", "/api/v3/order", symbol=SYMBOL, orderId=placed["orderId"])
+            assert doc["code"] == -2011, doc
+            placed = await expect(0, 200, "POST", "/api/v3/order", **bid, price="5000")
+            await expect(0, 200, "POST", "/api/v3/order/cancelReplace", cancelReplaceMode="STOP_ON_FAILURE",
+                         cancelOrderId=placed["orderId"], **bid, price="5001")
+            await expect(0, 200, "DELETE", "/api/v3/openOrders", symbol=SYMBOL)
+            doc = await expect(1, 400, "DELETE", "/api/v3/openOrders", symbol=SYMBOL)  # none left
+            assert doc["code"] == -2011, doc
+            oco = await expect(0, 200, "POST", "/api/v3/orderList/oco", who=lister, symbol=SYMBOL, side="SELL",
+                               quantity="0.002", aboveType="LIMIT_MAKER", abovePrice="95000",
+                               belowType="STOP_LOSS_LIMIT", belowStopPrice="5000", belowPrice="4900",
+                               belowTimeInForce="GTC")
+            await expect(0, 200, "DELETE", "/api/v3/orderList", who=lister, symbol=SYMBOL,
+                         orderListId=oco["orderListId"])
+            doc = await expect(1, 400, "DELETE", "/api/v3/orderList", who=lister, symbol=SYMBOL,
+                               orderListId=oco["orderListId"])
+            assert doc["code"] == -2011, doc
+            await expect(20, 200, "GET", "/api/v3/account")  # a read still weighs its weight
+    run(scenario())
+
+
+def test_an_amend_weighs_0_only_when_it_expires_the_order(node):
+    """CHANGELOG 2026-04-02: PUT /api/v3/order/amend/keepPriority's weight (4) "only becomes 0 when
+    the order expires because of the amendment"; an amend that leaves the order open, or fails, is
+    charged. (BTCUSDT asks at 90000: no other test of this module sells BTC.)"""
+    async def scenario():
+        async with session_from("127.0.0.32") as s:
+            maker = await funded_client(s, node.base, ADMIN_TOKEN, BTC="1")
+            taker = await funded_client(s, node.base, ADMIN_TOKEN, USDT="100000")
+            await window_start(5)
+            status, used, doc = await _weighed(maker, "GET", "/api/v3/account")
+            assert status == 200, doc
+
+            async def expect(added: int, expected_status: int, method: str, path: str, who=maker, **params):
+                nonlocal used
+                status, now, doc = await _weighed(who, method, path, **params)
+                assert status == expected_status, (method, path, params, doc)
+                assert now == used + added, (method, path, params, doc, now, used)
+                used = now
+                return doc
+
+            ask = await expect(0, 200, "POST", "/api/v3/order", symbol=SYMBOL, side="SELL", type="LIMIT",
+                               timeInForce="GTC", quantity="0.003", price="90000")
+            amend = {"symbol": SYMBOL, "orderId": ask["orderId"]}
+            doc = await expect(4, 200, "PUT", "/api/v3/order/amend/keepPriority", **amend, newQty="0.002")
+            assert doc["amendedOrder"]["status"] == "NEW", doc  # still open: charged
+            doc = await expect(4, 400, "PUT", "/api/v3/order/amend/keepPriority", **amend, newQty="0.002")
+            assert doc["code"] == -2038, doc  # no change: refused, charged
+            bought = await expect(0, 200, "POST", "/api/v3/order", who=taker, symbol=SYMBOL, side="BUY",
+                                  type="MARKET", quantity="0.001", newOrderRespType="FULL")
+            assert bought["status"] == "FILLED" and float(bought["fills"][0]["price"]) == 90000, bought
+            # down to what has executed: the order expires because of the amendment: 0
+            doc = await expect(0, 200, "PUT", "/api/v3/order/amend/keepPriority", **amend, newQty="0.001")
+            assert doc["amendedOrder"]["status"] == "EXPIRED", doc
     run(scenario())
