@@ -18,9 +18,15 @@ or run as the account a `session.logon` (Ed25519 keys only, as Binance) authenti
 arrival order; answers go back as they are ready (match them by `id`).
 
 Limits, as REST's: each request adds its method's weight (REST's for the same request) to the IP's
-REQUEST_WEIGHT, the connection itself 2; `order.place`, `order.cancelReplace` and a new order list
-(each of its orders) count against the account's ORDERS (given back when refused, but for
-cancelReplace's, as REST's: ratelimit.py); past one: 429 / 418 with
+REQUEST_WEIGHT, the connection itself 2; the methods that place, cancel or replace orders (those of
+ratelimit.FREE_WHEN_DONE's routes: `order.place`, `order.cancel`, `openOrders.cancelAll`,
+`order.cancelReplace`, the `orderList.place*` methods, `orderList.cancel`, and
+`order.amend.keepPriority` when the amend expired the order) weigh 0 when they succeed (status 200):
+charged up front all the same, their weight is given back before the answer's `rateLimits` are
+written, and a failed one keeps its charge (Binance's CHANGELOG, 2026-03-27 and 2026-04-02).
+`order.place`, `order.cancelReplace` and a new order list (each of its orders) count against the
+account's ORDERS (given back when refused, but for cancelReplace's, as REST's: ratelimit.py); past
+one: 429 / 418 with
 `error.data.retryAfter` (ms). A 418 (the IP is banned) ends the connection after its answer (close
 1008), as Binance disconnects a banned IP, and its handshakes are refused 418 until the ban ends. Admission control sheds orders and then everything else exactly as on
 the HTTP side (503, -1003). `rateLimits` is in every answer unless `returnRateLimits=false` (the
@@ -49,7 +55,7 @@ from ..stages.accepting import CommandError
 from .admission import ADMISSION
 from .fanout import GOING_AWAY, POLICY_VIOLATION, Client, Hub, text_frame
 from .plumbing import ACCOUNTS, STAGE, check_read
-from .ratelimit import LIMITER, client_key, not_placed, weight_of
+from .ratelimit import AMEND, FREE_WHEN_DONE, LIMITER, amend_expired, client_key, not_placed, weight_of
 from .relay import UserDataRelay
 from .wsmethods import MANDATORY, METHODS, PARAMS, text_params
 from .jsonbody import json_answer
@@ -166,8 +172,9 @@ class Connection:
                 bad_params = bad_params or exc
         weight = weight_of(*method.route, text) if method is not None else SESSION_WEIGHT
         counters = None
+        charged_ms = now_ms()
         if limiter.enabled:
-            counters, refusal, _retry_s = limiter.charge(self.ip, weight, now_ms())
+            counters, refusal, _retry_s = limiter.charge(self.ip, weight, charged_ms)
             if refusal is not None:  # 429, or 418 for a banned IP: retryAfter is when it may go on (ms)
                 banned = refusal.status == 418
                 # to the millisecond, not Retry-After's whole seconds: the ban's end (the time in its
@@ -241,6 +248,9 @@ class Connection:
             err = errors.unknown()
             self.answer(req_id, err.status, error=err, rate_limits=self.usage(show, orders_usage, counters))
         else:
+            if counters is not None and method is not None and method.route in FREE_WHEN_DONE and \
+                    (method.route != AMEND or amend_expired(result)):  # weighs 0 when it succeeds (ratelimit.py)
+                limiter.give_back(counters, weight, charged_ms)
             self.answer(req_id, 200, result, rate_limits=self.usage(show, orders_usage, counters))
         finally:
             gate.in_flight -= 1

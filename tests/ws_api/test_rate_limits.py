@@ -198,3 +198,54 @@ def test_cancel_replace_cancel_only_still_cancels_past_the_orders_limit_as_rest_
             assert status == 200 and sorted(o["orderId"] for o in opened) == ids[3:]
             await api.ws.close()
     run(scenario())
+
+
+def weight_1m(answer: dict) -> int:
+    """The REQUEST_WEIGHT count of the 1-minute window in an answer's `rateLimits`."""
+    (count,) = [l["count"] for l in answer["rateLimits"]
+                if (l["rateLimitType"], l["interval"], l["intervalNum"]) == ("REQUEST_WEIGHT", "MINUTE", 1)]
+    return count
+
+
+def test_a_successful_order_method_weighs_0_a_failed_one_its_weight(node):
+    """binance-spot-api-docs CHANGELOG 2026-03-27 (in effect since 2026-04-02): `order.place`,
+    `order.cancel`, `openOrders.cancelAll` (and the other methods that place, cancel or replace
+    orders) weigh 0 when they succeed, so a success's `rateLimits` shows nothing added; a failed one
+    (-2010, a filter, a bad signature, an unknown order) is charged its weight; a read
+    (`account.status`, 20) still is."""
+    async def scenario():
+        async with session_from("127.0.0.25") as s:
+            client = await funded_client(s, node.base, ADMIN_TOKEN, USDT="100000")
+            await window_start(5)  # (>= 6 s before the minute's end: one 1-minute window throughout)
+            api = WsApi(await s.ws_connect(node.ws_api))
+            used = weight_1m(await api.call("ping"))
+            bid = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001"}
+
+            async def expect(added: int, status: int, method: str, answer: dict | None = None, **params) -> dict:
+                nonlocal used
+                if answer is None:
+                    answer = await api.signed(method, client.api_key, client.secret, **params)
+                assert answer["status"] == status, (method, params, answer)
+                assert weight_1m(answer) == used + added, (method, params, answer, used)
+                used = weight_1m(answer)
+                return answer
+
+            placed = (await expect(0, 200, "order.place", **bid, price="5000"))["result"]
+            for params, code in ((bid | {"quantity": "100", "price": "5000"}, -2010),  # the balance
+                                 (bid | {"price": "5000.001"}, -1013)):  # PRICE_FILTER
+                answer = await expect(1, 400, "order.place", **params)
+                assert answer["error"]["code"] == code, answer
+            params = {"apiKey": client.api_key, "timestamp": int(time.time() * 1000), **bid, "price": "5000"}
+            params["signature"] = sign(client.secret, params | {"price": "5001"})  # signed for another price
+            answer = await expect(1, 400, "order.place", await api.call("order.place", params))
+            assert answer["error"]["code"] == -1022, answer
+            await expect(0, 200, "order.cancel", symbol="BTCUSDT", orderId=placed["orderId"])
+            answer = await expect(1, 400, "order.cancel", symbol="BTCUSDT", orderId=placed["orderId"])
+            assert answer["error"]["code"] == -2011, answer
+            await expect(0, 200, "order.place", **bid, price="5000")
+            await expect(0, 200, "openOrders.cancelAll", symbol="BTCUSDT")
+            answer = await expect(1, 400, "openOrders.cancelAll", symbol="BTCUSDT")  # none left
+            assert answer["error"]["code"] == -2011, answer
+            await expect(20, 200, "account.status")  # a read still weighs its weight
+            await api.ws.close()
+    run(scenario())
