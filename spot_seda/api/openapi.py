@@ -147,7 +147,9 @@ def _headers() -> dict:
     return {
         "X-MBX-USED-WEIGHT-1M": header(
             "The client IP's request weight used in the current minute (one such header per REQUEST_WEIGHT limit "
-            "of exchangeInfo's rateLimits: X-MBX-USED-WEIGHT-<intervalNum><S|M|H|D>)"),
+            "of exchangeInfo's rateLimits: X-MBX-USED-WEIGHT-<intervalNum><S|M|H|D>). A successful request that "
+            "places, cancels or replaces orders (an amend: one that expires the order) weighs 0, as Binance's "
+            "since 2026-04-02: its answer shows the count without it; a failed one is charged its weight"),
         "X-MBX-ORDER-COUNT-10S": header("The account's orders in the current 10 seconds (one header per ORDERS limit)"),
         "X-MBX-ORDER-COUNT-1D": header("The account's orders today (UTC)"),
         "Retry-After": header("Seconds to wait: to the end of the window (429), to the end of the ban (418)"),
