@@ -16,7 +16,8 @@ replay rebuilds it after a restart):
   publishes a command's trades before its order updates);
 - per (account, asset) the balance, as the sum of the SpotBalance deltas (as Persist does); per
   order whose funds Acquiring froze, until Match has judged it, its hold's changes, unshown
-  (stages/pushuser.py: a refused order's balances are never shown);
+  (stages/pushuser.py: a refused order's balances are never shown), and a taker's until
+  Settlement's changes for its command are here (one outboundAccountPosition for the command);
 - per symbol a 24-hour window in one-minute buckets for @ticker / @miniTicker and the rolling
   windows (@ticker_1h/4h/1d: a window opens on a minute, as Binance's, so one-minute buckets give
   it exactly), at most 1,440 buckets;
@@ -142,7 +143,8 @@ class _DepthFeed:
 
 class PushStage(UserDataMixin, Endpoint):
     transient = ("encode", "sink", "users", "ticked", "arrays_sent", "second_streams", "kline_heard",
-                 "kline_generation", "judged", "tickers_due")
+                 "kline_generation", "judged", "awaiting", "unfrozen",
+                 "tickers_due")
     consumes = Topic.ALL
     produces = ()
     broadcast = True
@@ -172,6 +174,8 @@ class PushStage(UserDataMixin, Endpoint):
         #: before it was kept): a balance change naming a higher one came before its order (pushuser.py)
         self.last_created: int | None = None
         self.judged: dict[tuple[int, int], dict[str, None]] = {}  # (during _orders: what verdicts showed)
+        self.awaiting: dict[tuple[int, int], int] = {}  # (during _orders: verdicts that wait for Settlement)
+        self.unfrozen: list[tuple[int, int, int]] = []  # (during _orders: verdicts that wait for a freeze)
         self.rolling = {s: Rolling() for s in self.rules}
         self.avg_prices = {s: AvgPriceWindow() for s in self.rules}
         # (symbol, time zone) -> the candles of the intervals the zone's offset moves

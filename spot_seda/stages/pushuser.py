@@ -9,9 +9,22 @@ of whose legs is refused as it is placed) is an error to its client, never an or
 api/orderlists.py): Binance shows it nowhere, its balances included. Its funds were frozen all the
 same (Acquiring's freeze, before Match judged it) and released (Settlement's release, after), two
 changes that cancel out. So the balance changes of an order's hold wait (`held`: order id ->
-HeldFunds) from its Created entry until Match's first report judges it: an accepted order's are
-shown then, after its NEW report, as Binance sends them; a refused order's wait for its freeze and
-its release, which then go unshown. The freeze, the report and the release come from three
+HeldFunds) from its Created entry until Match's first report judges it: an accepted order that
+rests as it was placed has its freeze shown then, after its NEW report, as Binance sends it; a
+refused order's wait for its freeze and its release, which then go unshown.
+
+An order that trades or ends as it is placed (a taker: a LIMIT that crosses, IOC, FOK, MARKET) gets
+one outboundAccountPosition for its command, after its executionReports, with the balances the
+command left, as Binance's (faqs/market_orders_faq.md), not its freeze first (locked funds gone by
+the time a client reads it) and Settlement's changes after. Its first report says what of
+Settlement's that command brings for it (HeldFunds.awaits), whose last change ends the wait: its
+release (ended: Settlement releases a finished order's hold always, a release of nothing included),
+else its reduce (cut by DECREMENT self-trade prevention), else its two trade changes (what it paid,
+what it got). Until then its hold's changes (freeze, trades, fees, release) are kept, and shown as
+one event per account, at the last one's time, naming every asset they moved; so is the freeze of
+another order of that command judged in the same batch (an OTO's pending order, placed as its
+working order fills: `taker`). A maker's fills come from Settlement alone, one command's in one
+batch: one event already. The freeze, the report and the release come from three
 producers, in any order: whichever order they come in after the order's Created entry (which
 precedes Match's report here, and Acquiring's freeze on the queues), the same changes are shown; a
 freeze before it (over Kafka: another topic) is held all the same, and so is a release or a trade
@@ -19,7 +32,8 @@ naming an order id above every one created so far (Acquiring wrote Match's queue
 Settlement ran, before it wrote Push's; order ids rise); over Kafka a release may still come before
 a Created entry of a lower id that another partition holds back, and is then shown as it comes
 (and so is the rest of that order's: nothing of it is held, none is left waiting). The balances
-themselves are applied as they come, always, and what is held is kept whether anyone listens or not.
+themselves are applied as they come, always, and what is held is kept whether anyone listens or not
+(at most MAX_HELD orders' worth: a wait for what never comes ends so).
 """
 
 from __future__ import annotations
@@ -52,20 +66,47 @@ _REJECTED, _BUY = OrderStatus.REJECTED, Side.BUY
 class HeldFunds:
     """The balance changes naming one order's hold (its freeze first of all) while Match has not
     judged the order (verdict None), and afterwards what the verdict still waits for: an accepted
-    order (True) its freeze, to show it; a refused one (False) its freeze and its release."""
+    order (True) its freeze, to show it, and when it traded or ended as it was placed (`awaits`) the
+    last of Settlement's changes for it in that command too, to show them all as one; a refused one
+    (False) its freeze and its release."""
 
-    __slots__ = ("verdict", "froze", "released", "changes")
+    __slots__ = ("verdict", "froze", "released", "changes", "awaits", "trades", "reduced", "taker")
 
     def __init__(self) -> None:
         self.verdict: bool | None = None
-        self.froze = self.released = False
+        self.froze = self.released = self.reduced = False
         self.changes: list[tuple[int, int, str, int, int]] = []  # (account, ts, asset, available, frozen deltas)
+        #: what of Settlement's an accepted order's verdict says is coming (module doc): "release" (it
+        #: ended as it was placed), "reduce" (cut by DECREMENT, still open), "trades" (it traded, still
+        #: open: its two trade changes, what it paid and what it got), None (nothing: it rests)
+        self.awaits: str | None = None
+        self.trades = 0  # the trade changes that named it
+        #: an accepted resting order whose freeze has not come, of a command whose taker's hold waits
+        #: for Settlement (an OTO's pending order): that taker's order id, whose event shows its freeze
+        self.taker = -1
 
     def __getstate__(self):  # (pickled in Push's snapshot)
-        return self.verdict, self.froze, self.released, self.changes
+        return (self.verdict, self.froze, self.released, self.changes, self.awaits, self.trades, self.reduced,
+                self.taker)
 
     def __setstate__(self, state) -> None:
-        self.verdict, self.froze, self.released, self.changes = state
+        if len(state) == 4:  # (a snapshot from before `awaits`)
+            state = (*state, None, 0, False, -1)
+        (self.verdict, self.froze, self.released, self.changes, self.awaits, self.trades, self.reduced,
+         self.taker) = state
+
+    def settled(self) -> bool:
+        """Settlement's changes that an accepted order's verdict said were coming are all here."""
+        awaits = self.awaits
+        return (awaits is None or (awaits == "release" and self.released) or (awaits == "reduce" and self.reduced)
+                or (awaits == "trades" and self.trades >= 2))
+
+    def touched(self, ts: int) -> list[tuple[int, int, str]]:
+        """(account, ts, asset) of each asset its changes name, all at `ts` (the last change's: the
+        command's, as one outboundAccountPosition per account; its release of nothing names the
+        asset its freeze moved, an OTO's pending order's freeze kept with it moved its own)."""
+        return [(account, ts, asset) for account, asset in
+                {(account, asset): None for account, _ts, asset, _available, _frozen in self.changes}]
 
     def net(self) -> list[tuple[int, int, str]]:
         """(account, ts, asset) of each asset whose changes do not cancel out (a refused order's
@@ -89,6 +130,8 @@ class UserDataMixin:
     def _orders(self, entries: list[ChangeLogEntry]) -> None:
         orders, stalled = self.orders, self.stalled
         self.judged = {}  # (account, ts) -> the assets of accepted orders' held changes, shown at the end
+        self.awaiting = {}  # (account, ts) -> an order of that command whose verdict waits for Settlement
+        self.unfrozen = []  # (account, ts, order id): accepted resting orders whose freeze has not come
         self.users = self.sink.wants_any(USER_PREFIX)  # (for _report: anyone on a user data stream?)
         due, reported = self.tickers_due, set()
         for e in entries:
@@ -132,8 +175,18 @@ class UserDataMixin:
             log.error("orders %s were reported by Match but never created; dropping %d reports",
                       ", ".join(sorted(set(dropped))[:10]), len(dropped))
         self._bound_held()
+        held, awaiting = self.held, self.awaiting
+        for account, ts, order_id in self.unfrozen if awaiting else ():
+            taker = awaiting.get((account, ts))
+            if taker in held and order_id in held:  # its freeze, when it comes, goes with the taker's
+                held[order_id].taker = taker
         for (account, ts), assets in self.judged.items():
-            self._position(account, assets, ts)
+            h = held.get(awaiting.get((account, ts)))
+            if h is not None:  # another order of a command whose taker waits for Settlement (an OTO's
+                # pending order): its freeze is shown with the taker's, as one
+                h.changes.extend((account, ts, asset, 0, 0) for asset in assets)
+            elif self.users:
+                self._position(account, assets, ts)
         self._depth_changed()
         for symbol in reported:  # the book as the trades left it: their tickers (push.py _trades)
             self._tickers(symbol, due.pop(symbol))
@@ -171,7 +224,9 @@ class UserDataMixin:
         silent = status == _REJECTED and (f.get("reason") in REFUSED_AT_PLACEMENT
                                           or (first and order.order_list_id >= 0))
         if first and order_id in self.held:
-            self._verdict(order_id, not silent)
+            # what of Settlement's this command still brings for it: the last of its changes (module doc)
+            self._verdict(order_id, not silent, "release" if status.is_final else "reduce" if "hold" in f
+                          else "trades" if f["executed_qty"] else None, order.account, ts)
         if wanted and (first or starts) and not silent:
             # a stop order reports NEW twice: placed, then triggered ("w" false, then true if it rests);
             # an OTO's pending order is PENDING_NEW, then NEW when placed
@@ -284,22 +339,39 @@ class UserDataMixin:
         if ended:
             del self.order_lists[order.order_list_id]
 
-    def _verdict(self, order_id: int, accepted: bool) -> None:
-        """Match judged an order whose hold's changes are held: an accepted one's are shown (with
-        this batch's reports), a refused one's wait for the rest of its freeze and release."""
+    def _verdict(self, order_id: int, accepted: bool, awaits: str | None, account: int, ts: int) -> None:
+        """Match judged an order whose hold's changes are held: a resting one's are shown (with this
+        batch's reports); one that traded or ended as it was placed keeps them until Settlement's
+        for it in that command are here too (`awaits`), to show them all as one, and so does any other
+        order of that command the batch judged (_orders); a refused one's wait for the rest of its
+        freeze and release."""
         h = self.held[order_id]
         h.verdict = accepted
         if accepted:
-            for account, ts, asset, available, frozen in h.changes if self.users else ():
-                if available or frozen:
-                    self.judged.setdefault((account, ts), {})[asset] = None
+            h.awaits = awaits
+            if awaits is not None:
+                if h.froze and h.settled():  # (all of it came before the verdict)
+                    del self.held[order_id]
+                    self._judged(h.touched(h.changes[-1][1]))
+                else:
+                    self.awaiting[account, ts] = order_id
+                return
+            self._judged((owner, at, asset) for owner, at, asset, available, frozen in h.changes
+                         if available or frozen)
             h.changes = []
             if h.froze:
                 del self.held[order_id]
+            else:
+                self.unfrozen.append((account, ts, order_id))
         elif h.froze and h.released:
             del self.held[order_id]
-            for account, ts, asset in h.net():
-                self.judged.setdefault((account, ts), {})[asset] = None
+            self._judged(h.net())
+
+    def _judged(self, shown) -> None:
+        """(account, ts, asset)s a verdict shows, after this batch's reports (_orders)."""
+        judged = self.judged
+        for account, ts, asset in shown:
+            judged.setdefault((account, ts), {})[asset] = None
 
     def _bound_held(self) -> None:
         """Verdicts, freezes or releases that are not coming (a corrupt stream) must not pile up."""
@@ -313,13 +385,23 @@ class UserDataMixin:
     def _held_change(self, h: HeldFunds, ref: int, account: int, ts: int, asset: str, available: int, frozen: int,
                      reason: str) -> list[tuple[int, int, str]]:
         """A balance change naming a held order's hold; returns (account, ts, asset) to show now."""
-        if h.verdict:  # accepted: shown as any change (the freeze was all it waited for)
+        if h.verdict and h.awaits is None:  # accepted, resting: shown as any change (it waited for its freeze)
             if reason == "freeze":
                 del self.held[ref]
+                taker = self.held.get(h.taker)
+                if taker is not None:  # shown with its command's taker's changes
+                    taker.changes.append((account, ts, asset, available, frozen))
+                    return []
             return [(account, ts, asset)] if available or frozen else []
         h.changes.append((account, ts, asset, available, frozen))
         h.froze = h.froze or reason == "freeze"
         h.released = h.released or reason == "release"
+        h.reduced = h.reduced or reason == "reduce"
+        if reason == "trade":
+            h.trades += 1
+        if h.verdict and h.froze and h.settled():  # traded or ended as it was placed: the command's net, as one
+            del self.held[ref]
+            return h.touched(ts)
         if h.verdict is False and h.froze and h.released:  # refused, and all its changes are here
             del self.held[ref]
             return h.net()
@@ -332,8 +414,8 @@ class UserDataMixin:
         batch, naming the assets that changed (a command's trades and releases come in one batch
         from Settlement; the freeze of an order at entry, from Acquiring, earlier), and none for a
         change of nothing (the release of an order that had nothing left); balanceUpdate for
-        deposits and withdrawals. The changes of an order's hold wait for Match's verdict on it
-        (module doc)."""
+        deposits and withdrawals. The changes of an order's hold wait for Match's verdict on it,
+        and a taker's for the last of Settlement's changes for it in its command (module doc)."""
         sink = self.sink
         quiet = not sink.wants_any(USER_PREFIX)  # nobody listens to user data: only the state is kept
         balances, held_funds = self.balances, self.held

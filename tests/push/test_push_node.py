@@ -374,6 +374,57 @@ def test_a_refused_order_shows_nothing_on_the_user_data_stream(node):
     run(scenario())
 
 
+def test_a_taker_gets_one_position_with_what_its_command_left(node):
+    """An order that trades as it is placed (a LIMIT that crosses, a MARKET by quoteOrderQty, an IOC
+    partly filled, then expired) gets one outboundAccountPosition for its command, after its
+    executionReports, with the balances the command left (faqs/market_orders_faq.md: Binance's comes
+    after the order's reports, nothing locked), not its freeze first; one that rests gets one showing
+    its lock. Every event of a command comes before the next command's first. (On ETHUSDT, whose
+    orders the other tests of this module cancel.)"""
+
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            maker = await funded_client(session, node.base, ADMIN_TOKEN, ETH="1")
+            taker = await funded_client(session, node.base, ADMIN_TOKEN, USDT="1000")
+            status, ask = await maker.order(symbol="ETHUSDT", side="SELL", type="LIMIT", timeInForce="GTC",
+                                            price="2000", quantity="0.04")
+            assert status == 200 and ask["status"] == "NEW", ask
+            ws = await user_data_stream(session, node, taker)
+            resting = None
+            try:
+                for params, reports in (
+                        ({"type": "LIMIT", "timeInForce": "GTC", "price": "2000", "quantity": "0.01"},
+                         ["NEW", "TRADE"]),
+                        ({"type": "MARKET", "quoteOrderQty": "20"}, ["NEW", "TRADE"]),
+                        ({"type": "LIMIT", "timeInForce": "IOC", "price": "2000", "quantity": "0.03"},
+                         ["NEW", "TRADE", "EXPIRED"]),
+                        ({"type": "LIMIT", "timeInForce": "GTC", "price": "1900", "quantity": "0.01"}, ["NEW"])):
+                    status, doc = await taker.order(symbol="ETHUSDT", side="BUY", **params)
+                    assert status == 200, doc
+                    events = []
+                    while not events or events[-1]["e"] != "outboundAccountPosition":
+                        events.append(json.loads((await asyncio.wait_for(ws.receive(), 10)).data))
+                    assert [(e["e"], e.get("i"), e.get("x")) for e in events[:-1]] == [
+                        ("executionReport", doc["orderId"], x) for x in reports], (params, events)
+                    position = {b["a"]: (b["f"], b["l"]) for b in events[-1]["B"]}
+
+                    async def as_rest_shows():  # (REST's balances follow Settlement's a moment later)
+                        balances = await taker.balances()
+                        assert position == {a: balances[a] for a in position}, (params, position, balances)
+                    await eventually(as_rest_shows)
+                    if reports == ["NEW"]:
+                        resting = doc["orderId"]
+                        assert list(position) == ["USDT"] and D(position["USDT"][1]) == 19, position
+                    else:
+                        assert set(position) == {"ETH", "USDT"} and D(position["USDT"][1]) == 0, position
+            finally:
+                await ws.close()
+            # (the maker's ask: filled whole by the IOC)
+            status, doc = await taker.signed("DELETE", "/api/v3/order", symbol="ETHUSDT", orderId=resting)
+            assert status == 200, doc
+    run(scenario())
+
+
 def test_listen_keys_and_ws_api_signatures_are_checked(node):
     async def scenario():
         async with aiohttp.ClientSession() as session:

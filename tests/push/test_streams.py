@@ -270,11 +270,18 @@ def test_a_session_through_the_stages_gives_consistent_streams(tmp_path, make):
         for asset, (free, locked) in ledger.items():
             assert (push.balances[account, asset].available, push.balances[account, asset].frozen) == (free, locked)
         last: dict[str, tuple[str, str]] = {}
+        report = None  # the account's last executionReport
         for stream, ev in rec.events:
+            if stream == f"user:{account}" and ev["e"] == "executionReport":
+                report = ev
             if stream == f"user:{account}" and ev["e"] == "outboundAccountPosition":
                 shown = {b["a"]: (b["f"], b["l"]) for b in ev["B"]}
-                # each event says something new: no release of nothing, no command told twice
-                assert any(last.get(a) != v for a, v in shown.items()), (ev, last)
+                # each event says something new: no release of nothing, no command told twice; but
+                # an order that ended as it was placed with nothing traded (an IOC, FOK or MARKET
+                # that found nothing) shows the one asset it froze and released, as it was
+                untraded = report is not None and report["x"] in ("EXPIRED", "EXPIRED_IN_MATCH") \
+                    and D(report["z"]) == 0 and report["O"] == report["E"] == ev["u"]
+                assert untraded or any(last.get(a) != v for a, v in shown.items()), (ev, last, report)
                 last.update(shown)
         assert last == {a: (S.amount_text(f), S.amount_text(l)) for a, (f, l) in ledger.items()}
     # every fill reaches both sides' user streams, with exact cumulative quantities
@@ -360,9 +367,10 @@ ACCEPTED = {
 }
 
 
-def _one_command(tmp_path, command) -> tuple:
+def _one_command(tmp_path, command, topics=(Topic.ORDER, Topic.BALANCE)) -> tuple:
     """A book with a bid at 49990 and an ask at 50000 (the last trade's price); then `command` of
-    account 1: Push's state before it and the batches Push received for it, in the order it got them."""
+    account 1: Push's state before it and the batches of `topics` Push received for it, in the order
+    it got them."""
     settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
     pipeline = InprocPipeline(settings)
     push = pipeline.stage("push-0")
@@ -377,7 +385,7 @@ def _one_command(tmp_path, command) -> tuple:
     apply = push.apply
 
     def kept(topic, entries):
-        if topic in (Topic.ORDER, Topic.BALANCE) and any(e.entity_type != "Clock" for e in entries):
+        if topic in topics and any(e.entity_type != "Clock" for e in entries):
             batches.append((topic, entries))
         apply(topic, entries)
     push.apply = kept
@@ -423,6 +431,74 @@ def test_an_accepted_orders_freeze_is_shown_after_its_new_report_in_whatever_ord
         assert positions and {b["a"]: (b["f"], b["l"]) for b in positions[-1]["B"]} == \
             {a: final[a] for a in (b["a"] for b in positions[-1]["B"])}, (order, events)
         assert push.held == {}
+
+
+#: an order that trades or ends as it is placed (a taker), and one that rests without trading; the
+#: book: account 2's 0.09 BTC ask at 50000 and 0.1 BTC bid at 49990
+ONE_POSITION = {
+    "limit_filled_at_once": _order("BUY", "LIMIT", 5_000_000, 10**6),
+    "sell_limit_filled_at_once": _order("SELL", "LIMIT", 4_999_000, 10**6),
+    "ioc_partly_filled_then_expired": _order("BUY", "LIMIT", 5_000_000, 2 * 10**7, "IOC"),
+    "market_by_quote_qty": NewOrder(1, "BTCUSDT", "BUY", "MARKET", "GTC", 0, 0, 500 * 10**8, "", "NONE", T0 + 10),
+    "limit_partly_filled_rests": _order("BUY", "LIMIT", 5_000_000, 2 * 10**7),
+    "fok_expired": _order("BUY", "LIMIT", 5_000_000, 10**8, "FOK"),
+    "resting_limit": _order("BUY", "LIMIT", 4_000_000, 10**6),
+    # its working order fills at once, its pending one is placed: that one's freeze is in the event too
+    "oto_working_filled_at_once": NewOto(1, "BTCUSDT", T0 + 10, (_order("BUY", "LIMIT", 5_000_000, 10**6),
+                                                                 _order("SELL", "LIMIT", 5_500_000, 10**6))),
+}
+
+
+@pytest.mark.parametrize("name", ONE_POSITION)
+def test_an_order_shows_one_position_after_its_reports_in_whatever_order(tmp_path, name):
+    """Binance sends one outboundAccountPosition for a command, after the order's executionReports,
+    with the command's net (faqs/market_orders_faq.md): a taker's freeze (Acquiring), its trades
+    and its release (Settlement) are one event with the balances they left, not the freeze first
+    (locked funds already gone when the client reads it) and the rest after; an order that rests
+    shows its freeze once, as it locks. So whichever way the order's Created entry, the freeze,
+    Match's report and Settlement's changes interleave (Match's trades first: fills wait for the
+    report that follows them)."""
+    push, before, batches, ledger = _one_command(tmp_path, ONE_POSITION[name],
+                                                 (Topic.ORDER, Topic.BALANCE, Topic.TRADE))
+    trades = [b for b in batches if b[0] == Topic.TRADE]
+    rest = [b for b in batches if b[0] != Topic.TRADE]
+    final = {a: (S.amount_text(f), S.amount_text(l)) for a, (f, l) in ledger.items()}
+    for order in itertools.permutations(rest):
+        events = _user_events(push, before, trades + list(order))
+        positions = [i for i, ev in enumerate(events) if ev["e"] == "outboundAccountPosition"]
+        assert positions == [len(events) - 1], (order, events)  # one, after every executionReport
+        reports = events[:-1]
+        assert reports and reports[0]["x"] == "NEW" and all(ev["e"] in ("executionReport", "listStatus")
+                                                            for ev in reports)
+        traded = any(ev["x"] == "TRADE" for ev in reports)
+        assert traded == (name not in ("resting_limit", "fok_expired")), reports
+        shown = {b["a"]: (b["f"], b["l"]) for b in events[-1]["B"]}
+        assert shown == {a: final[a] for a in (("BTC", "USDT") if traded else ("USDT",))}, (order, events)
+        assert (shown["USDT"][1] != S.amount_text(0)) == (name in ("resting_limit", "limit_partly_filled_rests"))
+        assert push.held == {}
+
+
+def test_a_taker_whose_settlement_came_in_many_messages_still_shows_one_position(tmp_path):
+    """A taker that sweeps 40 makers: Settlement's changes reach Push in many 1 KiB messages, 4
+    entries a step; the taker's account still gets one outboundAccountPosition, after its reports,
+    with the balances the command left (its release, Settlement's last change for it, ends it)."""
+    pipeline, push, rec = _batched(tmp_path, 4)
+    commands = [Transfer(a, asset, 10**13, T0) for a in (1, 2) for asset in ("BTC", "USDT")]
+    commands += [NewOrder(2, "BTCUSDT", "SELL", "LIMIT", "GTC", 5_000_000 + i, 10**6, 0, "", "NONE", T0 + 1)
+                 for i in range(43)]
+    apply_commands(pipeline, commands, journaled=False)
+    pipeline.pump()
+    del rec.events[:]
+    apply_commands(pipeline, [NewOrder(1, "BTCUSDT", "BUY", "LIMIT", "IOC", 5_000_039, 45 * 10**6, 0, "", "NONE",
+                                       T0 + 2)], journaled=False)
+    pipeline.pump()
+    events = [ev for stream, ev in rec.events if stream == "user:1"]
+    assert [ev["x"] for ev in events[:-1]] == ["NEW"] + ["TRADE"] * 40 + ["EXPIRED"]
+    assert events[-1]["e"] == "outboundAccountPosition", events[-3:]
+    ledger = pipeline.stage("acquiring-0").ledger.balances(1)
+    assert {b["a"]: (b["f"], b["l"]) for b in events[-1]["B"]} == {
+        a: (S.amount_text(f), S.amount_text(l)) for a, (f, l) in ledger.items()}
+    assert push.held == {}
 
 
 def test_an_amends_answer_names_the_execution_id_of_its_report(tmp_path):
