@@ -370,6 +370,27 @@ async def _weighed(client: Client, method: str, path: str, bad_signature: bool =
         return resp.status, int(resp.headers["X-MBX-USED-WEIGHT-1M"]), await resp.json()
 
 
+class _Weighing:
+    """Sends requests (as `who`, default the client it started with) and checks the status of each
+    and what it added to the IP's used weight: `await expect(added, status, method, path, **params)`."""
+
+    def __init__(self, client, used: int) -> None:
+        self.client, self.used = client, used
+
+    @classmethod
+    async def start(cls, client) -> "_Weighing":
+        status, used, doc = await _weighed(client, "GET", "/api/v3/account")
+        assert status == 200, doc
+        return cls(client, used)
+
+    async def __call__(self, added: int, expected_status: int, method: str, path: str, who=None, **params):
+        status, now, doc = await _weighed(who or self.client, method, path, **params)
+        assert status == expected_status, (method, path, params, doc)
+        assert now == self.used + added, (method, path, params, doc, now, self.used)
+        self.used = now
+        return doc
+
+
 def test_a_successful_order_request_weighs_0_a_failed_one_its_weight(node):
     """binance-spot-api-docs CHANGELOG 2026-03-27 (in effect since 2026-04-02): the weight of the
     requests that place, cancel or replace orders "become 0 when the request is successful. Failed
@@ -382,16 +403,7 @@ def test_a_successful_order_request_weighs_0_a_failed_one_its_weight(node):
             lister = await funded_client(s, node.base, ADMIN_TOKEN, BTC="1")  # (its own ORDERS count)
             await window_start(5)  # (>= 6 s before the minute's end: one 1-minute window throughout)
             bid = {"symbol": SYMBOL, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001"}
-            status, used, doc = await _weighed(client, "GET", "/api/v3/account")
-            assert status == 200, doc
-
-            async def expect(added: int, expected_status: int, method: str, path: str, who=client, **params):
-                nonlocal used
-                status, now, doc = await _weighed(who, method, path, **params)
-                assert status == expected_status, (method, path, params, doc)
-                assert now == used + added, (method, path, params, doc, now, used)
-                used = now
-                return doc
+            expect = await _Weighing.start(client)
 
             placed = await expect(0, 200, "POST", "/api/v3/order", **bid, price="5000")
             for params, code in ((bid | {"quantity": "100", "price": "5000"}, -2010),  # the balance
@@ -431,16 +443,7 @@ def test_an_amend_weighs_0_only_when_it_expires_the_order(node):
             maker = await funded_client(s, node.base, ADMIN_TOKEN, BTC="1")
             taker = await funded_client(s, node.base, ADMIN_TOKEN, USDT="100000")
             await window_start(5)
-            status, used, doc = await _weighed(maker, "GET", "/api/v3/account")
-            assert status == 200, doc
-
-            async def expect(added: int, expected_status: int, method: str, path: str, who=maker, **params):
-                nonlocal used
-                status, now, doc = await _weighed(who, method, path, **params)
-                assert status == expected_status, (method, path, params, doc)
-                assert now == used + added, (method, path, params, doc, now, used)
-                used = now
-                return doc
+            expect = await _Weighing.start(maker)
 
             ask = await expect(0, 200, "POST", "/api/v3/order", symbol=SYMBOL, side="SELL", type="LIMIT",
                                timeInForce="GTC", quantity="0.003", price="90000")
