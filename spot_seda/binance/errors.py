@@ -278,7 +278,10 @@ def bad_strategy_type() -> ApiError:
 
 
 def bad_recv_window() -> ApiError:
-    return ApiError(-1131, "recvWindow must be less than 60000")
+    """-1131 BAD_RECV_WINDOW (CHANGELOG.md 2019-08-15), with the text Binance's servers answer (as
+    clients quote it: binance-java-api#313, python-binance#432, 2019-2023); errors.md no longer
+    lists the code, and no current document gives another answer for a recvWindow over 60000."""
+    return ApiError(-1131, "'recvWindow' must be less than 60000.")
 
 
 def invalid_json(param: str | None = None) -> ApiError:

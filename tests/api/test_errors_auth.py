@@ -71,7 +71,7 @@ EXACT = [
     (errors.invalid_tif(), -1115, "Invalid timeInForce.", 400),
     (errors.not_required("price"), -1106, "Parameter 'price' sent when not required.", 400),
     (errors.too_much_precision("quantity"), -1111, "Parameter 'quantity' has too much precision.", 400),
-    (errors.bad_recv_window(), -1131, "recvWindow must be less than 60000", 400),
+    (errors.bad_recv_window(), -1131, "'recvWindow' must be less than 60000.", 400),
     (errors.invalid_interval(), -1120, "Invalid interval.", 400),
     (errors.duplicate_parameter(), -1101, "Duplicate values for a parameter detected.", 400),
     (errors.unread_parameters(1, 2), -1104, "Not all sent parameters were read; read '1' parameter(s) but was sent '2'.", 400),
@@ -219,7 +219,7 @@ def test_time_windows_in_microseconds_round_inward_to_the_nodes_milliseconds():
 
 
 def test_recv_window_message():
-    with raises(-1131, "recvWindow must be less than 60000"):
+    with raises(-1131, "'recvWindow' must be less than 60000."):
         auth.check_timestamp(str(NOW), "70000", NOW)
 
 
