@@ -487,7 +487,10 @@ def test_times_come_in_microseconds_when_the_header_asks(node):
             ms, us = await both("/api/v3/aggTrades", symbol=SYMBOL, limit=3)
             assert us == [t | {"T": t["T"] * 1000} for t in ms] and ms, (ms, us)
             ms, us = await both("/api/v3/klines", symbol=SYMBOL, interval="1m", limit=2)
-            assert us == [[r[0] * 1000, *r[1:6], r[6] * 1000, *r[7:]] for r in ms] and ms, (ms, us)
+            # (a candle's close time, its last millisecond, is its last microsecond)
+            assert us == [[r[0] * 1000, *r[1:6], r[6] * 1000 + 999, *r[7:]] for r in ms] and ms, (ms, us)
+            ms, us = await both("/api/v3/ticker/tradingDay", symbol=SYMBOL)
+            assert us["openTime"] == ms["openTime"] * 1000 and us["closeTime"] == ms["closeTime"] * 1000 + 999, us
             ms, us = await both("/api/v3/ticker/24hr", symbol=SYMBOL)
             times = ("openTime", "closeTime")  # (a window ending now: the two calls' differ by a ms or so)
             assert {k: v for k, v in us.items() if k not in times} == {k: v for k, v in ms.items() if k not in times}
@@ -496,6 +499,16 @@ def test_times_come_in_microseconds_when_the_header_asks(node):
             assert us == ms, (ms, us)
             ms, us = await both("/api/v3/account", signed=True)
             assert us == ms | {"updateTime": ms["updateTime"] * 1000}, (ms, us)
+            # an error's data too: a cancel-replace whose cancel went through and whose new order did not
+            status, bid = await micro.order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC",
+                                            quantity="0.01", price="20000")
+            assert status == 200 and bid["workingTime"] > now_us - 60e6, bid
+            await _sell(maker, "33000")
+            status, err = await micro.signed("POST", "/api/v3/order/cancelReplace", symbol=SYMBOL, side="BUY",
+                                             type="LIMIT_MAKER", quantity="0.01", price="33000",
+                                             cancelReplaceMode="ALLOW_FAILURE", cancelOrderId=bid["orderId"])
+            assert status == 409 and err["code"] == -2021, err
+            assert err["data"]["cancelResponse"]["transactTime"] > now_us - 60e6, err
             assert sell["transactTime"] < bought["transactTime"] // 1000 + 1
 
             for unit, code in (("millisecond", 200), ("MILLISECOND", 200), ("NANOSECOND", 400), ("Microsecond", 400)):
