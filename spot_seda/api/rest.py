@@ -320,7 +320,7 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     node = settings.node
     limiter = RateLimiter(settings.rate_limits)
     # outermost the rate limits (a client past its share: 429/418), then the shedding of overload (503)
-    middlewares = [admission_middleware(settle_body), errors_middleware, time_unit_middleware]
+    middlewares = [admission_middleware(settle_body), time_unit_middleware(settle_body), errors_middleware]
     if limiter.enabled:
         middlewares.insert(0, ratelimit_middleware(settle_body))
     app = web.Application(middlewares=middlewares, client_max_size=node.max_body_bytes)
