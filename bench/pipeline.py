@@ -133,6 +133,21 @@ def cpu_ns(pid: int) -> int:
     return (int(fields[11]) + int(fields[12])) * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
+def kernel_and_switches(pid: int) -> tuple[int, int, int]:
+    """(CPU ticks in the kernel, all ticks, context switches) of a process so far, all its threads:
+    how much of a stage's CPU is system calls and wake-ups rather than its Python ((0, 0, 0) once gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        switches = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for line in (task / "status").read_text().splitlines():
+                if line.endswith("ctxt_switches") or "ctxt_switches:" in line:
+                    switches += int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0, 0, 0
+    return int(fields[12]), int(fields[11]) + int(fields[12]), switches
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory (MiB), pages shared with the bench by fork included (see private_mib)."""
     try:
@@ -422,6 +437,7 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
     pids = pipe.pids()
     rows0 = pipe.rows()
     cpu0 = {label: cpu_ns(pid) for label, pid in pids.items()}
+    kernel0 = {label: kernel_and_switches(pid) for label, pid in pids.items()}
     aux = {"load": pipe.generator.pid, **({"subs": pipe.subs.pid} if pipe.subs is not None else {}),
            **({f"kafka broker {i + 1}": pid for i, pid in enumerate(pipe.broker_pids())})}
     aux0 = {k: cpu_ns(p) for k, p in aux.items()}
@@ -470,8 +486,11 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
     for label, pid in pids.items():
         r0, r1 = rows0.get(label, {}), rows1.get(label, {})
         delta = {k: r1.get(k, 0) - r0.get(k, 0) for k in ("events_in", "events_out", "batches_in", "batches_out", "busy_ns")}
+        kernel, ticks, switches = (b - a for a, b in zip(kernel0[label], kernel_and_switches(pid)))
         stages[label] = {
             "cpu_us_per_command": (cpu_ns(pid) - cpu0[label]) / 1e3 / count,
+            "kernel_pct": 100 * kernel / ticks if ticks > 0 else 0.0,
+            "switches_per_1k_commands": 1000 * switches / count,
             **delta,
             "mean_batch_in": delta["events_in"] / delta["batches_in"] if delta["batches_in"] else 0,
             "busy_pct": 100 * delta["busy_ns"] / (drained - t0) if drained > t0 else 0,
@@ -634,16 +653,19 @@ def open_phase(result: dict, pct: float) -> dict | None:
 
 
 def stage_rows(results: list[dict]) -> list[str]:
-    lines = ["| transport | stage | CPU µs/command | entries in | entries out | mean batch in | busy % | private MiB start → end |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| transport | stage | CPU µs/command | in the kernel | switches / 1k commands | entries in | entries out "
+             "| mean batch in | busy % | private MiB start → end |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         closed = r["phases"][0]
         for label, s in closed["stages"].items():
-            lines.append(f"| {r['label']} | {label} | {s['cpu_us_per_command']:,.1f} | {s['events_in']:,} | "
+            kernel = f"{s['kernel_pct']:.0f}%" if "kernel_pct" in s else ""
+            lines.append(f"| {r['label']} | {label} | {s['cpu_us_per_command']:,.1f} | {kernel} | "
+                         f"{s.get('switches_per_1k_commands', 0):,.0f} | {s['events_in']:,} | "
                          f"{s['events_out']:,} | {s['mean_batch_in']:,.1f} | {s['busy_pct']:.0f} | "
                          f"{s['mem_mib_start']:.0f} → {s['mem_mib_end']:.0f} |")
         for k, v in closed["aux_cpu_us_per_command"].items():
-            lines.append(f"| {r['label']} | ({k}) | {v:,.1f} | | | | | |")
+            lines.append(f"| {r['label']} | ({k}) | {v:,.1f} | | | | | | | |")
     return lines
 
 
