@@ -3,7 +3,9 @@ API (wsapi.py, which relays user data): one Client per connection, a Hub of subs
 encodes an event once, frames it once per wrapping and writes each client's frames of a batch in one
 transport write, and drops a client that falls too far behind.
 
-A server frame is unmasked, so the same bytes serve every client. A client whose unsent bytes pass
+A server frame is unmasked, so the same bytes serve every client. A client that asked for
+microseconds (`timeUnit` in its URL: timeunit.py) gets the event's times scaled, encoded once per
+event for all such clients. A client whose unsent bytes pass
 MAX_SEND_BUFFER is closed (1008, with the reason) at once, so a slow reader never holds up the stage
 or the other clients, and memory stays bounded.
 """
@@ -18,13 +20,18 @@ import struct
 import msgspec
 from aiohttp import WSCloseCode, web
 
+from .timeunit import event_in_microseconds
+
 log = logging.getLogger("spot_seda.ws")
 
 #: unsent bytes a client may have before it is dropped as too slow (env override for tests/benches)
 MAX_SEND_BUFFER = 4 * 1024 * 1024  # the default of node.ws_send_buffer_bytes (config.py)
 GOING_AWAY, POLICY_VIOLATION = 1001, 1008
+MICRO = "us"  # (a frame cache key's mark: the microsecond form of a wrapping)
+_GONE = object()
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
 
 
 def text_frame(data: bytes) -> bytes:
@@ -46,9 +53,10 @@ class Client:
     """One WebSocket connection and what it is subscribed to."""
 
     __slots__ = ("ws", "transport", "streams", "chunks", "pending", "closed", "combined", "next_sub",
-                 "listen_keys", "admin", "__weakref__")
+                 "listen_keys", "admin", "micro", "__weakref__")
 
-    def __init__(self, ws: web.WebSocketResponse, transport, combined: bool, admin: bool = False) -> None:
+    def __init__(self, ws: web.WebSocketResponse, transport, combined: bool, admin: bool = False,
+                 micro: bool = False) -> None:
         self.ws = ws
         self.transport = transport
         #: stream -> wrapping: None raw, str combined under that name, int a WebSocket API subscription
@@ -60,6 +68,11 @@ class Client:
         self.next_sub = 0
         self.listen_keys: dict[str, str] = {}  # listen key -> its user stream
         self.admin = admin  # the handshake carried the admin token: private raw change logs too
+        self.micro = micro  # its URL's timeUnit asked for microseconds (timeunit.py)
+
+    def ms(self, ms: int) -> int:
+        """A time this client is told, in its unit."""
+        return ms * 1000 if self.micro and ms > 0 else ms
 
     def write(self, data: bytes) -> None:
         if not self.closed and not self.transport.is_closing():
@@ -78,6 +91,8 @@ class Hub:
         self.dropped = 0
         #: counts changes of what is subscribed: a stage may keep an answer of wants() until it moves
         self.generation = 0
+        #: subscriptions of clients that asked for microseconds: while none, send() never looks
+        self.micro_subs = 0
 
     def wants(self, stream: str) -> bool:
         return stream in self.subs
@@ -92,18 +107,28 @@ class Hub:
         if not subs:
             return
         data = payload if type(payload) is bytes else _encode(payload)
+        micro_data = None  # the payload in microseconds, made for the first client that wants it
+        any_micro = self.micro_subs > 0
         frames: dict[object, bytes] = {}
         dirty = self.dirty
         for client, wrap in subs.items():
-            frame = frames.get(wrap)
+            micro = any_micro and client.micro
+            key = (MICRO, wrap) if micro else wrap
+            frame = frames.get(key)
             if frame is None:
-                if wrap is None:
-                    frame = text_frame(data)
-                elif type(wrap) is str:
-                    frame = text_frame(b'{"stream":"' + wrap.encode() + b'","data":' + data + b"}")
+                if micro:
+                    if micro_data is None:
+                        micro_data = _encode(event_in_microseconds(_decode(data)))
+                    data_out = micro_data
                 else:
-                    frame = text_frame(b'{"subscriptionId":' + str(wrap).encode() + b',"event":' + data + b"}")
-                frames[wrap] = frame
+                    data_out = data
+                if wrap is None:
+                    frame = text_frame(data_out)
+                elif type(wrap) is str:
+                    frame = text_frame(b'{"stream":"' + wrap.encode() + b'","data":' + data_out + b"}")
+                else:
+                    frame = text_frame(b'{"subscriptionId":' + str(wrap).encode() + b',"event":' + data_out + b"}")
+                frames[key] = frame
             client.chunks.append(frame)
             if not client.pending:
                 client.pending = True
@@ -113,7 +138,7 @@ class Hub:
         """A WebSocket API subscription of `client` ended (userDataStream.unsubscribe, session.logout):
         its `eventStreamTerminated` (user-data-stream.md), after the events already queued for it."""
         client.chunks.append(text_frame(b'{"subscriptionId":%d,"event":{"e":"eventStreamTerminated","E":%d}}'
-                                        % (sub_id, now_ms)))
+                                        % (sub_id, client.ms(now_ms))))
         if not client.pending:
             client.pending = True
             self.dirty.append(client)
@@ -144,12 +169,15 @@ class Hub:
         self.clients.add(client)
 
     def subscribe(self, client: Client, stream: str, wrap: object) -> None:
+        if client.micro and stream not in client.streams:
+            self.micro_subs += 1
         client.streams[stream] = wrap
         self.subs.setdefault(stream, {})[client] = wrap
         self.generation += 1
 
     def unsubscribe(self, client: Client, stream: str) -> None:
-        client.streams.pop(stream, None)
+        if client.streams.pop(stream, _GONE) is not _GONE and client.micro:
+            self.micro_subs -= 1
         self.generation += 1
         subs = self.subs.get(stream)
         if subs is not None:

@@ -16,7 +16,7 @@ answers a LIMIT order sent `timeInforce` so).
 A route's set is Binance's list for the endpoint (rest-api.md), which is what the node reads, with
 the node's own where it has them: the seed's POST /api/spot/v2/ reads POST /api/v3/order's names
 (its JSON fields, SEED_FIELDS, become those; one not among them is -1103 there), the admin
-endpoints their JSON fields (any other -1103, as ever), /ws-api/v3's handshake `returnRateLimits`.
+endpoints their JSON fields (any other -1103, as ever), /ws-api/v3's handshake `returnRateLimits` and `timeUnit`.
 A new route without a set fails tests/api/test_known_params.py.
 """
 
@@ -95,7 +95,7 @@ ROUTE_PARAMS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/admin/v1/withdraw"): frozenset({"accountId", "asset", "amount"}),
     ("GET", "/metrics"): frozenset(),
     ("GET", "/openapi.json"): frozenset(),
-    ("GET", "/ws-api/v3"): frozenset({"returnRateLimits"}),  # the handshake's query (the methods': below)
+    ("GET", "/ws-api/v3"): frozenset({"returnRateLimits", "timeUnit"}),  # the handshake's query (the methods': below)
 }
 
 #: (method, path) -> those of the route's parameters it cannot do without (Binance's "Mandatory: YES",

@@ -12,6 +12,17 @@ sits outside errors_middleware, where every answer is made. MILLISECOND (or `mil
 default said out loud; any other value is -1194 "Invalid value for time unit; expected either
 MICROSECOND or MILLISECOND." (errors.md), before the request does anything. Only requests that send
 the header pay for it (their answer is decoded, scaled and encoded again).
+
+The WebSocket API, the market streams and the user data streams take the same choice as `timeUnit`
+in the connection's URL (web-socket-api.md, web-socket-streams.md; CHANGELOG 2024-12-17), values as
+the header's; another value refuses the handshake with the same -1194 (400). The WebSocket API's
+answers are REST's bodies, scaled by REST's rule (in_microseconds; `session.status`'s
+`authorizedSince` and `connectedSince`, a 429's `retryAfter`, are times too). An event's time fields
+depend on its type ("t" is a kline's open time but a trade's id, "u" an account update's time but a
+depth update's id): event_in_microseconds knows each event's (EVENT_TIME_KEYS). The raw change logs
+(`changelog@<Topic>`) are the seed's entries, whose `timestamp` stays in milliseconds. fanout.Hub
+frames an event once more for the connections that asked for microseconds, once per event whatever
+their number; the others' frames are as before.
 """
 
 from __future__ import annotations
@@ -27,11 +38,14 @@ MICROSECOND = frozenset({"MICROSECOND", "microsecond"})
 UNITS = MICROSECOND | {"MILLISECOND", "millisecond"}
 #: the time fields of the REST answers (binance/views.py, binance/marketviews.py); "T": aggTrades'
 TIME_KEYS = frozenset({"serverTime", "time", "updateTime", "transactTime", "workingTime", "openTime", "closeTime",
-                       "transactionTime", "trailingTime", "T"})
+                       "transactionTime", "trailingTime", "T",
+                       # the WebSocket API's: session.status, a 429's or 418's error data
+                       "authorizedSince", "connectedSince", "retryAfter"})
 #: a kline row's open time and close time (GET /api/v3/klines, uiKlines)
 KLINE_OPEN, KLINE_CLOSE = 0, 6
 #: the answers whose `closeTime` ends a window (its last millisecond): ticker/tradingDay's
 WINDOW_CLOSE_PATHS = frozenset({"/api/v3/ticker/tradingDay"})
+WINDOW_CLOSE_METHODS = frozenset({"ticker.tradingDay"})  # (the WebSocket API's)
 
 
 def in_microseconds(doc, window_close: bool = False):
@@ -47,6 +61,52 @@ def in_microseconds(doc, window_close: bool = False):
                      for i, v in enumerate(row)] for row in doc]
         return [in_microseconds(item, window_close) for item in doc]
     return doc
+
+
+def micro_wanted(unit: str | None) -> bool:
+    """Whether a connection's `timeUnit` (None: not sent) asks for microseconds; ApiError -1194 for a
+    value that is neither unit."""
+    if unit is None:
+        return False
+    if unit not in UNITS:
+        raise errors.invalid_time_unit()
+    return unit in MICROSECOND
+
+
+#: a stream event's time fields besides "E", by its type "e" (web-socket-streams.md,
+#: user-data-stream.md); a kline's are in its "k" (KLINE_TIMES); any other field is left alone
+EVENT_TIME_KEYS = {
+    "trade": ("T",), "aggTrade": ("T",), "avgPrice": ("T",),
+    "24hrTicker": ("O", "C"), "1hTicker": ("O", "C"), "4hTicker": ("O", "C"), "1dTicker": ("O", "C"),
+    "executionReport": ("T", "O", "W", "D"), "listStatus": ("T",), "outboundAccountPosition": ("u",),
+    "balanceUpdate": ("T",), "externalLockUpdate": ("T",),
+}
+
+
+def _us(v, end: bool = False):
+    """A millisecond time in microseconds (its last one for a window's `end`); -1 and others as they are."""
+    return v * 1000 + (999 if end else 0) if type(v) is int and v > 0 else v
+
+
+def event_in_microseconds(doc):
+    """A stream event (or an array stream's list of them) with its time fields in microseconds, a
+    kline's close time its last microsecond; other payloads (partial depth, bookTicker, the raw
+    change logs) as they are."""
+    if type(doc) is list:
+        return [event_in_microseconds(item) for item in doc]
+    if type(doc) is not dict:
+        return doc
+    kind = doc.get("e")
+    if kind is None:
+        return doc
+    out = dict(doc)
+    for key in ("E", *EVENT_TIME_KEYS.get(kind, ())):
+        if key in doc:
+            out[key] = _us(doc[key])
+    if kind == "kline" and type(doc.get("k")) is dict:
+        k = out["k"] = dict(doc["k"])
+        k["t"], k["T"] = _us(k.get("t")), _us(k.get("T"), end=True)
+    return out
 
 
 def time_unit_middleware(settle_body):

@@ -174,7 +174,7 @@ def _expire_listen_keys(app: web.Application, hub: Hub) -> None:
                 hub.unsubscribe(client, stream)
                 if not keys.expired(key):
                     continue  # closed (DELETE /api/v3/userDataStream): nothing to say
-                event = _encode(S.listen_key_expired_event(now, key))
+                event = _encode(S.listen_key_expired_event(client.ms(now), key))
                 if client.combined:
                     event = b'{"stream":"' + key.encode() + b'","data":' + event + b"}"
                 client.write(text_frame(event))
@@ -184,14 +184,18 @@ async def _close_all(hub: Hub, notices: WeakKeyDictionary) -> None:
     """Tell every client the server is shutting down (Binance's `serverShutdown`, after whatever
     was queued for it), then close it with GOING_AWAY; one that does not answer in a second is cut."""
     hub.flush()
-    event = _encode({"e": "serverShutdown", "E": time.time_ns() // 1_000_000})
-    frames = {"raw": text_frame(event), "combined": text_frame(b'{"stream":"!serverShutdown","data":' + event + b"}"),
-              "api": text_frame(b'{"event":' + event + b"}")}
+    now = time.time_ns() // 1_000_000
+    frames = {}
+    for micro in (False, True):
+        event = _encode({"e": "serverShutdown", "E": now * 1000 if micro else now})
+        frames.update({("raw", micro): text_frame(event),
+                       ("combined", micro): text_frame(b'{"stream":"!serverShutdown","data":' + event + b"}"),
+                       ("api", micro): text_frame(b'{"event":' + event + b"}")})
     clients = list(hub.clients)
     for client in clients:
         notice = notices.get(client)
         if notice is not None:
-            client.write(frames[notice])
+            client.write(frames[notice, client.micro])
         hub.remove(client)
 
     async def close(client: Client) -> None:

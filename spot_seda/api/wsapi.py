@@ -59,6 +59,7 @@ from .ratelimit import AMEND, FREE_WHEN_DONE, LIMITER, amend_expired, client_key
 from .relay import UserDataRelay
 from .wsmethods import MANDATORY, METHODS, PARAMS, text_params
 from .jsonbody import json_answer
+from .timeunit import WINDOW_CLOSE_METHODS, in_microseconds, micro_wanted
 
 log = logging.getLogger("spot_seda.wsapi")
 
@@ -92,10 +93,11 @@ class Connection:
     """One WebSocket API connection: its session (the logged-on account), its user data
     subscriptions and its requests in flight."""
 
-    def __init__(self, app: web.Application, ws: web.WebSocketResponse, request: web.Request) -> None:
+    def __init__(self, app: web.Application, ws: web.WebSocketResponse, request: web.Request,
+                 micro: bool = False) -> None:
         self.app = app
         self.ws = ws
-        self.client = Client(ws, request.transport, combined=False)
+        self.client = Client(ws, request.transport, combined=False, micro=micro)
         self.ip = client_key(request.remote)
         self.account = None  # accounts.Account after session.logon
         self.authorized_since: int | None = None
@@ -134,12 +136,15 @@ class Connection:
         task.add_done_callback(self.tasks.discard)
 
     def answer(self, req_id, status: int, result=None, error: ApiError | None = None, rate_limits=None,
-               data: dict | None = None) -> None:
+               data: dict | None = None, method: str = "") -> None:
+        """`method`: the request's, for its result's times in microseconds (timeunit.py)."""
         doc: dict = {"id": req_id, "status": status}
+        micro = self.client.micro
         if error is None:
-            doc["result"] = result
+            doc["result"] = in_microseconds(_decode(_encode(result)), method in WINDOW_CLOSE_METHODS) \
+                if micro and result is not None else result
         else:
-            doc["error"] = error.body() | ({"data": data} if data else {})
+            doc["error"] = error.body() | ({"data": in_microseconds(data) if micro else data} if data else {})
         if rate_limits is not None:
             doc["rateLimits"] = rate_limits
         client = self.client
@@ -251,7 +256,7 @@ class Connection:
             if counters is not None and method is not None and method.route in FREE_WHEN_DONE and \
                     (method.route != AMEND or amend_expired(result)):  # weighs 0 when it succeeds (ratelimit.py)
                 limiter.give_back(counters, weight, charged_ms)
-            self.answer(req_id, 200, result, rate_limits=self.usage(show, orders_usage, counters))
+            self.answer(req_id, 200, result, rate_limits=self.usage(show, orders_usage, counters), method=name)
         finally:
             gate.in_flight -= 1
 
@@ -373,13 +378,14 @@ async def serve(request: web.Request) -> web.StreamResponse:
             resp = json_answer(refusal.body(), status=refusal.status)
             resp.headers["Retry-After"] = str(retry_s)
             return resp
-    check_read(request, request.query)  # (returnRateLimits; knownparams.ROUTE_PARAMS)
+    check_read(request, request.query)  # (returnRateLimits, timeUnit; knownparams.ROUTE_PARAMS)
+    micro = micro_wanted(request.query.get("timeUnit"))  # (-1194 for neither unit)
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
     try:
         await ws.prepare(request)
     except web.HTTPClientError as exc:  # not a WebSocket handshake (no Upgrade header, a bad version or key)
         raise errors.bad_handshake(exc.status, exc.reason if exc.text is None else exc.text) from None
-    conn = Connection(app, ws, request)
+    conn = Connection(app, ws, request, micro)
     app[CONNECTIONS].add(conn)
     try:
         async for msg in ws:
@@ -411,10 +417,10 @@ async def close_all(app: web.Application, grace_s: float = 2.0) -> None:
     tasks = [t for c in connections for t in c.tasks]
     if tasks:
         await asyncio.wait(tasks, timeout=grace_s)
-    event = text_frame(_encode({"event": {"e": "serverShutdown", "E": now_ms()}}))
+    now = now_ms()
 
     async def close(conn: Connection) -> None:
-        conn.client.write(event)
+        conn.client.write(text_frame(_encode({"event": {"e": "serverShutdown", "E": conn.client.ms(now)}})))
         try:
             await asyncio.wait_for(conn.ws.close(code=GOING_AWAY, message=b"server shutting down"), 1.0)
         except (asyncio.TimeoutError, ConnectionError, RuntimeError):

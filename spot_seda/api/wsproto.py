@@ -43,6 +43,7 @@ from ..binance.params import check_params, subscription_id
 from .fanout import Client, Hub, text_frame
 from .jsonbody import json_answer
 from .knownparams import ROUTE_PARAMS, WS_OWN_MANDATORY, WS_OWN_PARAMS, route_mandatory, ws_route_params
+from .timeunit import micro_wanted
 
 log = logging.getLogger("spot_seda.ws")
 
@@ -110,11 +111,17 @@ def _resolve(app: web.Application, name: str, admin: bool) -> tuple[str, str] | 
     return None
 
 
+def _time_unit(request: web.Request) -> bool:
+    """Whether the connection's URL asks for microseconds (`timeUnit`, timeunit.py); -1194 for a
+    value that is neither unit."""
+    return micro_wanted(request.query.get("timeUnit"))
+
+
 async def _open(request: web.Request, combined: bool, admin: bool = False,
-                api: bool = False) -> tuple[web.WebSocketResponse, Client]:
+                api: bool = False, micro: bool = False) -> tuple[web.WebSocketResponse, Client]:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
     await ws.prepare(request)
-    client = Client(ws, request.transport, combined, admin)
+    client = Client(ws, request.transport, combined, admin, micro)
     request.app[HUB].add(client)
     request.app[NOTICES][client] = "api" if api else "combined" if combined else "raw"
     return ws, client
@@ -162,6 +169,7 @@ async def raw_stream(request: web.Request) -> web.StreamResponse:
     initial = []
     await _heard_of(request.app, [name])
     try:
+        micro = _time_unit(request)
         admin = _is_admin(request)
         found = _resolve(request.app, name, admin) if name else None
     except ApiError as exc:
@@ -171,7 +179,7 @@ async def raw_stream(request: web.Request) -> web.StreamResponse:
             return json_answer({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
         if found is not None:
             initial.append((found[0], name))
-    return await _session(request, initial, combined=False, admin=admin)
+    return await _session(request, initial, combined=False, admin=admin, micro=micro)
 
 
 def _query_streams(request: web.Request) -> list[str]:
@@ -190,6 +198,7 @@ async def combined_stream(request: web.Request) -> web.StreamResponse:
     initial = []
     await _heard_of(request.app, names[:MAX_STREAMS])
     try:
+        micro = _time_unit(request)
         admin = _is_admin(request)
         resolved = [(name, _resolve(request.app, name, admin)) for name in names[:MAX_STREAMS]]
     except ApiError as exc:
@@ -200,13 +209,13 @@ async def combined_stream(request: web.Request) -> web.StreamResponse:
                 return json_answer({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
             return json_answer({"code": 2, "msg": f"Invalid request: unknown stream '{name}'"}, status=400)
         initial.append((found[0], found[1]))
-    return await _session(request, initial, combined=True, admin=admin)
+    return await _session(request, initial, combined=True, admin=admin, micro=micro)
 
 
 async def _session(request: web.Request, initial: list[tuple[str, str]], combined: bool,
-                   admin: bool = False) -> web.StreamResponse:
+                   admin: bool = False, micro: bool = False) -> web.StreamResponse:
     hub = request.app[HUB]
-    ws, client = await _open(request, combined, admin)
+    ws, client = await _open(request, combined, admin, micro=micro)
     for stream, display in initial:
         hub.subscribe(client, stream, display if combined else None)
         if looks_like_key(display):
@@ -352,9 +361,10 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
     string is checked as the HTTP port's is (-1104, -1105; its answers carry no rate limits)."""
     try:
         check_params(request.query, ROUTE_PARAMS[_HANDSHAKE], route_mandatory(_HANDSHAKE))
+        micro = _time_unit(request)
     except ApiError as exc:
         return json_answer(exc.body(), status=exc.status)
-    ws, client = await _open(request, combined=False, api=True)
+    ws, client = await _open(request, combined=False, api=True, micro=micro)
     bug, binary = errors.unknown(), errors.binary_frame()
     answer = _api_call if request.app.get(FOLLOWER) is None else _api_call_when_heard_of
     return await _answer(request, ws, client, answer, "a WebSocket API request",
@@ -393,7 +403,7 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
         if method == "ping":
             return _api_reply(req_id, 200, {})
         if method == "time":
-            return _api_reply(req_id, 200, {"serverTime": time.time_ns() // 1_000_000})
+            return _api_reply(req_id, 200, {"serverTime": client.ms(time.time_ns() // 1_000_000)})
         if method == "userDataStream.subscribe.signature":
             account_id = _authenticate(app, params)
             # (after the signature, as Acquiring's)

@@ -14,8 +14,7 @@ values are checked against what the node did.
 Left out, knowingly: the spot SDK's methods the node does not serve (README: SOR, the order
 amendment history, prevented matches, allocations, referencePrice, executionRules, block trades, OPO
 / OPOCO lists; the node answers 404 -1000 over REST, -1020 over the WebSocket API: one of each
-checked); the SDK has no /sapi methods, so none is missed here; `time_unit` (X-MBX-TIME-UNIT /
-timeUnit, not honoured: README); the SDK's signed streams (`api_key` on the streams config, Binance's
+checked); the SDK has no /sapi methods, so none is missed here; the SDK's signed streams (`api_key` on the streams config, Binance's
 newer `command`/`value` protocol the node does not speak). The SDK's float parameters go out as
 `str(float)` ("1e-05" for 0.00001, which Binance refuses -1100 and the node, knowingly lenient, reads):
 the tests pass `Decimal`s, which it formats plainly, as a bot should.
@@ -35,6 +34,7 @@ from decimal import Decimal as D
 import aiohttp
 import binance_common.websocket
 import pytest
+from binance_common.constants import TimeUnit
 from binance_common.configuration import (
     ConfigurationRestAPI,
     ConfigurationWebSocketAPI,
@@ -555,6 +555,39 @@ def test_websocket_api_places_queries_and_cancels_orders(node):
             assert (held["BTC"], held["USDT"]) == ((D("0.00999"), D(0)), (D(9700), D(0)))
         finally:
             await connection.close_connection(close_session=True)
+    asyncio.run(scenario())
+
+
+def test_time_unit_microsecond_on_the_websocket_api_and_the_streams(node):
+    """The SDK's `time_unit` on its WebSocket API and streams configurations (it adds `timeUnit` to the
+    connection's URL): the answers' and the events' times in microseconds, parsed by its models."""
+    maker, taker = new_account(node, BTC="1"), new_account(node, USDT="10000")
+    rm = rest(node, maker)
+
+    async def scenario():
+        spot = Spot(config_ws_api=ConfigurationWebSocketAPI(api_key=taker.api_key, api_secret=taker.secret,
+                                                            stream_url=ws_api_url(node), time_unit=TimeUnit.MICROSECOND),
+                    config_ws_streams=ConfigurationWebSocketStreams(stream_url=node.ws, time_unit=TimeUnit.MICROSECOND))
+        api = await spot.websocket_api.create_connection()
+        streams = await spot.websocket_streams.create_connection()
+        trades = []
+        try:
+            (await streams.trade(symbol="btcusdt")).on("message", trades.append)
+            now_us = time.time() * 1e6
+            server = parsed(await api.time(), ws_models.TimeResponse).result.server_time
+            assert now_us - 1e6 < server < now_us + 60e6, server
+            rm.new_order(symbol=BTC, side="SELL", type="LIMIT", time_in_force="GTC", quantity=D("0.01"), price=D(32000))
+            placed = parsed(await api.order_place(symbol=BTC, side="BUY", type="LIMIT", time_in_force="GTC",
+                                                  quantity=D("0.01"), price=D(32000)),
+                            ws_models.OrderPlaceResponse).result
+            (fill,) = placed.fills
+            assert now_us - 1e6 < placed.transact_time < now_us + 60e6, placed
+            trade = await until(trades, lambda t: t.t == fill.trade_id)
+            (rest_trade,) = [t for t in rest(node, taker).get_trades(symbol=BTC).data() if t.id == fill.trade_id]
+            assert (trade.T, trade.E) == (rest_trade.time * 1000, placed.transact_time), (trade, rest_trade)
+        finally:
+            await api.close_connection(close_session=True)
+            await streams.close_connection(close_session=True)
     asyncio.run(scenario())
 
 
