@@ -174,22 +174,24 @@ def list_canceled_json(app: web.Application, lst: dict, accepted: Cancel, answer
     answered the cancel, else as this stage's view or the history has it."""
     stage = app[STAGE]
     orders = [answers.get(i) or stage.orders.get(i) or app[HISTORY].order(i) for i in lst["orders"]]
-    return orderlists.canceled_json(orders, stage.rules[lst["symbol"]],
-                                    [cancel_client_id(accepted) if o.order_id == accepted.order_id
-                                     else default_cancel_id(o.order_id) for o in orders], accepted.timestamp)
+    return orderlists.canceled_json(orders, stage.rules[lst["symbol"]], [cancel_client_id(accepted)] * len(orders),
+                                    accepted.timestamp)
 
 
 async def cancel_open_orders(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
     """DELETE /api/v3/openOrders, `openOrders.cancelAll`: every open order of the symbol; an order
     list's as the list (one cancel of its first order takes the others, as DELETE orderList does),
     answered in DELETE /api/v3/orderList's shape (rest-api.md: "This includes orders that are part
-    of an order list")."""
+    of an order list"). Every item carries the request's one client id (Binance's example)."""
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules)
     orders = sorted((o for o in stage.account(account_id).open_orders.values() if o.symbol == symbol),
                     key=lambda o: o.order_id)
     if not orders:
         raise errors.refusal(Reason.UNKNOWN_ORDER)
+    # one client id for the whole request, as Binance's answer shows (its "clientOrderId" the same in
+    # every item): the first order's default cancel id, journaled with each cancel
+    cancel_id = default_cancel_id(orders[0].order_id)
     sent: list[tuple[Cancel, dict | None, dict[int, asyncio.Future]]] = []
     lists: set[int] = set()
     try:  # every cancel sent, then every answer awaited
@@ -201,7 +203,8 @@ async def cancel_open_orders(app: web.Application, account_id: int, p: Params, d
                 lists.add(order.order_list_id)
                 lst = stage.order_lists.get(order.order_list_id)
             try:
-                accepted, futures = await _send_cancel(app, Cancel(account_id, symbol, order.order_id, 0), lst, deadline)
+                accepted, futures = await _send_cancel(app, Cancel(account_id, symbol, order.order_id, 0, cancel_id), lst,
+                                                       deadline)
             except CommandError:
                 continue
             sent.append((accepted, lst, futures))

@@ -137,8 +137,8 @@ class MatchStage(Operator):
     @staticmethod
     def _convert(records, ts: int, symbol: str, command_order: int, firsts: dict[int, dict],
                  trades: list[ChangeLogEntry], orders: list[ChangeLogEntry], cancel_id: str | None = None) -> None:
-        """`cancel_id`: a cancel command's own client id, which the CANCELED report carries (Push
-        puts it in the executionReport's "c")."""
+        """`cancel_id`: a cancel command's own client id, which the CANCELED reports of the orders it
+        ends carry (Push puts it in the executionReport's "c")."""
         triggered = None  # the stop whose trigger's records these are: its own report ends them
         report: tuple[int, dict] | None = None  # the last order report's (order id, changed fields)
 
@@ -178,7 +178,9 @@ class MatchStage(Operator):
                         changed["qty"] = a.qty
                         changed["client_order_id"] = a.client_order_id
                         changed["hold"] = a.hold
-                if cancel_id is not None and rec.order_id == command_order:
+                if cancel_id is not None and (rec.order_id == command_order or rec.status == OrderStatus.CANCELED):
+                    # the cancel's own client id, on every order it ends (an order list's other legs
+                    # too): Binance's DELETE orderList and openOrders answer each with the one id
                     changed["cancel_client_order_id"] = cancel_id
                 first = firsts.pop(rec.order_id, None) if firsts else None
                 if first is not None:  # a new order's first report (its later ones: as a maker)

@@ -132,8 +132,8 @@ def test_trailing_stops_show_their_delta_and_when_they_started_tracking():
 
 
 def test_a_canceled_leg_names_the_cancel_its_answer_named_and_an_amend_its_prevented_quantity():
-    """An order list's other leg (or one of openOrders' cancel-all) has no cancel id of its own: its
-    CANCELED report's "c" is the one the API answered with (cancel-<id>), "C" the order's. An amend
+    """A canceled order's report: "c" the cancel's client id (Match gives every order one cancel ends
+    that cancel's, an order list's other legs too), else cancel-<id>; "C" the order's. An amend
     answers with what self-trade prevention took off the order (preventedQty)."""
     from spot_seda.binance.orderops import amend_json
     from spot_seda.binance.streams import execution_report

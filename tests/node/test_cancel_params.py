@@ -65,12 +65,19 @@ def test_cancel_names_itself_and_answers_as_binance(node):
                 report = await execution_report(ws, order["orderId"], "CANCELED")
                 assert (report["c"], report["C"]) == (doc["clientOrderId"], "myOrder2")
 
-                # DELETE openOrders: each item is a cancel answer
+                # DELETE openOrders: each item is a cancel answer, all of one id (Binance's example: the
+                # request's, the same "clientOrderId" in every item), in the reports and the history too
                 orders = [await _buy(client, cid=f"all{i}") for i in range(2)]
                 status, docs = await client.signed("DELETE", "/api/v3/openOrders", symbol=SYMBOL)
+                shared = f"cancel-{orders[0]['orderId']}"
                 assert status == 200 and sorted((d["origClientOrderId"], d["clientOrderId"]) for d in docs) == \
-                    [("all0", f"cancel-{orders[0]['orderId']}"), ("all1", f"cancel-{orders[1]['orderId']}")], docs
+                    [("all0", shared), ("all1", shared)], docs
                 assert all(isinstance(d["transactTime"], int) and d["status"] == "CANCELED" for d in docs)
+                for order in orders:
+                    report = await execution_report(ws, order["orderId"], "CANCELED")
+                    assert report["c"] == shared, report
+                    status, doc = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"])
+                    assert status == 200 and doc["clientOrderId"] == shared, doc
 
                 status, err = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=1,
                                                   newClientOrderId="bad.id")

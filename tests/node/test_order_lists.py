@@ -273,7 +273,9 @@ def test_canceling_one_order_of_a_list_cancels_the_list_and_answers_as_the_list(
             assert [r["orderId"] for r in doc["orderReports"]] == [o["orderId"] for o in oco["orders"]], doc
             assert {(r["origClientOrderId"], r["clientOrderId"], r["status"], r["orderListId"])
                     for r in reports.values()} == {("legSl", "legCancel", "CANCELED", oco["orderListId"]),
-                    ("legTp", f"cancel-{ids['legTp']}", "CANCELED", oco["orderListId"])}, doc
+                    ("legTp", "legCancel", "CANCELED", oco["orderListId"])}, doc  # (Binance's: one id, the cancel's)
+            status, leg = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=ids["legTp"])
+            assert status == 200 and leg["clientOrderId"] == "legCancel", leg
             assert all(r["transactTime"] == doc["transactionTime"] for r in reports.values()), doc
             await expect_balances(client, BTC=("1", "0"))
             assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])
@@ -740,7 +742,8 @@ def test_canceling_all_open_orders_answers_a_list_as_the_list(node):
             assert listed["orders"] == oco["orders"], listed  # (their client ids as they were)
             assert [(r["orderId"], r["status"], r["clientOrderId"], r["origClientOrderId"])
                     for r in listed["orderReports"]] == \
-                [(o["orderId"], "CANCELED", f"cancel-{o['orderId']}", o["clientOrderId"]) for o in oco["orders"]], listed
+                [(o["orderId"], "CANCELED", f"cancel-{plain['orderId']}", o["clientOrderId"]) for o in oco["orders"]], listed
+            assert answers[0]["clientOrderId"] == f"cancel-{plain['orderId']}", answers  # (one id: the request's)
             assert await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL) == (200, [])
             await expect_balances(client, BTC=("1", "0"))
     run(scenario())
