@@ -9,7 +9,9 @@ stage's own:
 - the event loop's lag, measured by a periodic timer (how late it fires), and, for a loop that is
   stuck right now, by how far past its due time the next tick already is.
 
-Past `node.shed_orders_in_flight` requests in flight, or `node.shed_loop_lag_ms` of lag, a new
+Past `node.shed_orders_in_flight` requests in flight, or `node.shed_loop_lag_ms` of lag while any
+request is in flight (a lag with none in flight is not a backlog of requests: another process took
+the core, or a snapshot paused the loop, and the next client alone would be refused for it), a new
 order (POST /api/v3/order, /api/spot/v2/, /api/v3/order/cancelReplace, an order list) is answered at once HTTP
 503 with Binance's -1003 "Too many requests queued." before its parameters are parsed, its signature checked or anything
 journaled: nothing happened, and the client may retry. Every other request (cancels, reads, admin,
@@ -141,7 +143,9 @@ class Admission:
         if order:
             if self.in_flight >= self.orders_in_flight:
                 return "in_flight"
-            if self.max_lag_s and self.lag() > self.max_lag_s:
+            if self.max_lag_s and self.in_flight and self.lag() > self.max_lag_s:
+                # (only with requests in flight: a lag that none of them makes, another process
+                # taking the core or a snapshot's pause, is no backlog that shedding would drain)
                 return "loop_lag"
             return None
         if self.in_flight >= self.all_in_flight:

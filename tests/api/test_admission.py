@@ -76,3 +76,22 @@ def test_a_stopped_gate_still_ends_a_wait_listed_after_it():
         gate.stop()
 
     asyncio.run(main())
+
+
+def test_a_lagging_loop_sheds_orders_only_while_requests_are_in_flight():
+    """node.shed_loop_lag_ms: a lag with nothing in flight (another process had the core, a snapshot
+    paused the loop) is no backlog: the next client's order is taken; with requests in flight the
+    order is shed (-1003), other requests still served."""
+    async def main() -> None:
+        gate = Admission(orders_in_flight=8, all_in_flight=16, loop_lag_ms=20, timeout_s=1.0)
+        gate.start()
+        gate.lag_s = 0.3  # (as a tick 300 ms late leaves it)
+        assert gate.refusal_of(True) is None and gate.refusal_of(False) is None
+        gate.in_flight = 1
+        assert gate.refusal_of(True) == "loop_lag" and gate.refusal_of(False) is None
+        gate.lag_s = 0.0
+        gate._due = asyncio.get_running_loop().time() + TICK_S  # (no tick overdue either)
+        assert gate.refusal_of(True) is None
+        gate.stop()
+
+    asyncio.run(main())
