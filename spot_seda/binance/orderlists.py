@@ -4,8 +4,10 @@ input is an ApiError with Binance's code and text.
 
 An OCO's legs are validated exactly as POST /api/v3/order validates an order (same filters, same
 errors, the parameter named as the OCO names it: 'abovePrice', 'belowStopPrice', ...). One leg must
-be a LIMIT_MAKER, TAKE_PROFIT or TAKE_PROFIT_LIMIT and the other a STOP_LOSS or STOP_LOSS_LIMIT
-(-2010 "Unsupported order combination" otherwise); both have the list's side and quantity. Whether
+be a LIMIT_MAKER, TAKE_PROFIT or TAKE_PROFIT_LIMIT and the other a STOP_LOSS or STOP_LOSS_LIMIT, each
+in its slot for the side (a SELL's stop loss below, a BUY's above: check_oco_slots, Binance's
+-1158, -1165, -1166, -1168, -1196 to -1199; -2010 "Unsupported order combination" for what those
+leave); both have the list's side and quantity. Whether
 their prices stand on the right sides of the last price is the book's question (a LIMIT_MAKER that
 would take, a stop that would trigger: -2010 "The relationship of the prices for the orders is
 not correct.").
@@ -17,7 +19,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-from ..model.enums import OrderStatus
+from ..model.enums import ORDER_TYPE_OF, OrderStatus
 from ..model.orders import Order
 from ..model.symbols import SymbolRules
 from ..model.reasons import Reason
@@ -29,6 +31,18 @@ from .views import cancel_json, contingency_name, order_ack, order_full, order_r
 
 WORKS_FIRST = frozenset({"LIMIT_MAKER", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
 STOPS = frozenset({"STOP_LOSS", "STOP_LOSS_LIMIT"})
+_TAKE_PROFITS = frozenset({"TAKE_PROFIT", "TAKE_PROFIT_LIMIT"})
+#: (side, the slot a leg is in, its type's kind) -> Binance's refusal of the leg in the wrong slot
+#: (rest-api.md "New Order list - OCO": a SELL's LIMIT_MAKER / TAKE_PROFIT above and its stop loss
+#: below, a BUY's the other way round; errors.md -1165, -1166, -1196 to -1199)
+_WRONG_SLOT = {
+    ("SELL", "above", "STOP_LOSS"): (-1197, "A stop loss order in a sell OCO must be below."),
+    ("SELL", "below", "LIMIT_MAKER"): (-1166, "A limit order in a sell OCO must be above."),
+    ("SELL", "below", "TAKE_PROFIT"): (-1199, "A take profit order in a sell OCO must be above."),
+    ("BUY", "above", "LIMIT_MAKER"): (-1165, "A limit order in a buy OCO must be below."),
+    ("BUY", "above", "TAKE_PROFIT"): (-1198, "A take profit order in a buy OCO must be below."),
+    ("BUY", "below", "STOP_LOSS"): (-1196, "A stop loss order in a buy OCO must be above."),
+}
 #: a leg's own parameters (after its above/below prefix) -> POST /api/v3/order's names
 _LEG_PARAMS = {"Type": "type", "ClientOrderId": "newClientOrderId", "IcebergQty": "icebergQty", "Price": "price",
                "StopPrice": "stopPrice", "TrailingDelta": "trailingDelta", "TimeInForce": "timeInForce",
@@ -94,6 +108,7 @@ def parse_oco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> Oc
         names = {f"{where}{k}": v for k, v in _LEG_PARAMS.items()}
         leg = {v: params[k] for k, v in names.items() if k in params}
         legs[where] = (leg, names)
+    check_oco_slots(params["side"], params["aboveType"], params["belowType"])
     return _oco(params, rules, symbol, legs["above"], legs["below"])
 
 
@@ -106,11 +121,28 @@ def parse_legacy_oco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]
             raise errors.mandatory_missing(name)
     legs: dict[str, tuple[dict, dict]] = {"limit": ({"type": "LIMIT_MAKER"}, {}), "stop": ({}, {})}
     for ours, (leg, theirs) in _LEGACY.items():
+        legs[leg][1][ours] = theirs  # (an error names this endpoint's parameter, one not sent too)
         if ours in params:
             legs[leg][0][theirs] = params[ours]
-            legs[leg][1][ours] = theirs
     legs["stop"][0]["type"] = "STOP_LOSS_LIMIT" if text_param(params, "stopLimitPrice") else "STOP_LOSS"
     return _oco(params, rules, symbol, legs["limit"], legs["stop"])
+
+
+def check_oco_slots(side: str, above: str | None, below: str | None) -> None:
+    """An OCO pair's types in its above and below slots, as Binance checks them before the legs:
+    -1158 for an order type an OCO does not take (LIMIT, MARKET), -1168 for two LIMIT_MAKERs, then a
+    leg on the wrong side of the pair for `side` (_WRONG_SLOT). An unknown type, an unknown side or
+    a type not sent is left to the leg's own check."""
+    for kind in (above, below):
+        if kind in ORDER_TYPE_OF and kind not in WORKS_FIRST | STOPS:
+            raise ApiError(-1158, "Order type not supported in OCO.")
+    if above == below == "LIMIT_MAKER":
+        raise ApiError(-1168, "At least one OCO order must be contingent.")
+    for where, kind in (("above", above), ("below", below)):
+        group = "STOP_LOSS" if kind in STOPS else "TAKE_PROFIT" if kind in _TAKE_PROFITS else kind
+        wrong = _WRONG_SLOT.get((side, where, group))
+        if wrong is not None:
+            raise ApiError(*wrong)
 
 
 def _oco(params, rules, symbol: str, one: tuple[dict, dict], other: tuple[dict, dict]) -> Oco:
@@ -191,6 +223,7 @@ def parse_otoco(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> 
         names = {f"pending{where}{k}": v for k, v in _LEG_PARAMS.items()}
         pair[where] = ({v: params[k] for k, v in names.items() if k in params}, names)
     types = (pair["Above"][0].get("type"), pair["Below"][0].get("type"))
+    check_oco_slots(params["pendingSide"], *types)
     if not ((types[0] in WORKS_FIRST and types[1] in STOPS) or (types[1] in WORKS_FIRST and types[0] in STOPS)):
         raise ApiError(-2010, "Unsupported order combination")
     first, stop = (pair["Above"], pair["Below"]) if types[0] in WORKS_FIRST else (pair["Below"], pair["Above"])

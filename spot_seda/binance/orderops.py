@@ -32,7 +32,7 @@ from .errors import ApiError
 from .orderparams import (NEW_ORDER_PARAMS, OrderRequest, check_qty, parse_cancel_restrictions, parse_new_order,
                           parse_order_ref)
 from .params import parse_bool, parse_client_order_id, parse_decimal, parse_id_or_client_id, text_param
-from .views import working_time_of, amount_text, contingency_name, price_text
+from .views import amount_text, conditional_fields, contingency_name, price_text, working_time_of
 
 REPLACE_MODES = ("STOP_ON_FAILURE", "ALLOW_FAILURE")
 RATE_LIMIT_MODES = ("DO_NOTHING", "CANCEL_ONLY")
@@ -194,6 +194,8 @@ def amend_json(order: Order, rules: SymbolRules, orig_client_order_id: str, tran
         "cumulativeQuoteQty": amount_text(order.cum_quote_qty), "status": ORDER_STATUS_NAMES[order.status],
         "timeInForce": TIME_IN_FORCE_NAMES[order.time_in_force], "type": ORDER_TYPE_NAMES[order.type],
         "side": SIDE_NAMES[order.side],
+        # rest-api.md, the amend's answer: "refer to Conditional fields in Order Responses"
+        **conditional_fields(order, rules),
     }
     working = working_time_of(order)
     if working >= 0:

@@ -137,6 +137,12 @@ def _strategy(order: Order) -> dict:
     return out
 
 
+def conditional_fields(order: Order, rules: SymbolRules) -> dict:
+    """rest-api.md's "Conditional fields in Order Responses" an order has: stopPrice (a stop order),
+    trailingDelta and trailingTime (a trailing stop), strategyId and strategyType (when sent)."""
+    return {**_stop_price(order, rules), **_trailing(order), **_strategy(order)}
+
+
 def order_json(order: Order, rules: SymbolRules) -> dict:
     """GET /api/v3/order, openOrders, allOrders and the cancel answers."""
     return {

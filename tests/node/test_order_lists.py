@@ -184,6 +184,17 @@ def test_a_triggered_stop_cancels_the_limit_leg_and_a_list_is_canceled_whole(nod
             await expect_balances(client, BTC=("1", "0"))
             status, doc = await client.signed("DELETE", "/api/v3/orderList", symbol=SYMBOL, orderListId=doc["orderListId"])
             assert (status, doc) == (400, {"code": -2011, "msg": "Order list does not exist."})
+            # rest-api.md: "If [stopLimitPrice is] provided, stopLimitTimeInForce is required": named so
+            status, doc = await client.signed("POST", "/api/v3/order/oco", symbol=SYMBOL, side="SELL", quantity="0.5",
+                                              price="25000", stopPrice="15000", stopLimitPrice="14900")
+            assert (status, doc) == (400, {"code": -1102, "msg": "Mandatory parameter 'stopLimitTimeInForce' was not "
+                                                                 "sent, was empty/null, or malformed."}), doc
+            # an OTOCO's pending pair under the OCO's rules: each leg in its slot
+            status, doc = await client.signed("POST", "/api/v3/orderList/otoco", **_sent(otoco(
+                pendingAboveType="STOP_LOSS", pendingAboveStopPrice="18000", pendingAbovePrice=None,
+                pendingBelowType="LIMIT_MAKER", pendingBelowPrice="23000", pendingBelowStopPrice=None)))
+            assert (status, doc) == (400, {"code": -1197, "msg": "A stop loss order in a sell OCO must be below."}), doc
+            await expect_balances(client, BTC=("1", "0"))
     run(scenario())
 
 
@@ -300,7 +311,21 @@ def test_refusals_change_nothing(node):
                 ({"abovePrice": "19500"}, relationship),  # the LIMIT_MAKER would take (a bid is at 20000)
                 ({"belowStopPrice": "20500", "belowPrice": "20400"}, relationship),  # the stop would trigger
                 ({"belowType": "LIMIT_MAKER", "belowPrice": "22000", "belowStopPrice": None, "belowTimeInForce": None},
-                 {"code": -2010, "msg": "Unsupported order combination"}),
+                 {"code": -1168, "msg": "At least one OCO order must be contingent."}),
+                # each leg in its slot (rest-api.md: a SELL's LIMIT_MAKER / TAKE_PROFIT above, its stop
+                # loss below; a BUY's the other way round), and only an OCO's types (errors.md)
+                ({"aboveType": "STOP_LOSS", "aboveStopPrice": "21000", "abovePrice": None, "belowType": "LIMIT_MAKER",
+                  "belowPrice": "19000", "belowStopPrice": None, "belowTimeInForce": None},
+                 {"code": -1197, "msg": "A stop loss order in a sell OCO must be below."}),
+                ({"belowType": "TAKE_PROFIT", "belowPrice": None, "belowTimeInForce": None},
+                 {"code": -1199, "msg": "A take profit order in a sell OCO must be above."}),
+                ({"side": "BUY"}, {"code": -1165, "msg": "A limit order in a buy OCO must be below."}),
+                ({"side": "BUY", "aboveType": "TAKE_PROFIT", "aboveStopPrice": "21000", "abovePrice": None},
+                 {"code": -1198, "msg": "A take profit order in a buy OCO must be below."}),
+                ({"side": "BUY", "aboveType": "STOP_LOSS", "aboveStopPrice": "21000", "abovePrice": None},
+                 {"code": -1196, "msg": "A stop loss order in a buy OCO must be above."}),
+                ({"aboveType": "LIMIT", "aboveTimeInForce": "GTC"}, {"code": -1158, "msg": "Order type not supported in OCO."}),
+                ({"belowType": "MARKET"}, {"code": -1158, "msg": "Order type not supported in OCO."}),
                 ({"quantity": "5"}, {"code": -2010, "msg": "Account has insufficient balance for requested action."}),
                 ({"abovePrice": "21000.001"}, {"code": -1013, "msg": "Filter failure: PRICE_FILTER"}),
                 ({"belowTimeInForce": None}, {"code": -1102, "msg": "Mandatory parameter 'belowTimeInForce' was not "

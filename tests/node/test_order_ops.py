@@ -296,6 +296,39 @@ def test_python_binance_test_order_and_cancel_replace(node):
 
 
 
+def test_an_amends_answer_carries_the_orders_conditional_fields(node):
+    """rest-api.md, the amend's answer: "refer to Conditional fields in Order Responses": a stop
+    order's stopPrice (and a trailing stop's trailingDelta / trailingTime), strategyId and
+    strategyType when the order was placed with them, as GET /api/v3/order shows them."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            for placed in ({"type": "STOP_LOSS_LIMIT", "timeInForce": "GTC", "price": "1000", "stopPrice": "1100",
+                            "strategyType": "1000001"},
+                           {"type": "STOP_LOSS", "trailingDelta": "200", "strategyId": "3"},
+                           {"type": "LIMIT", "timeInForce": "GTC", "price": "900000"}):
+                status, order = await client.order(symbol=SYMBOL, side="SELL", quantity="0.02", **placed)
+                assert status == 200, order
+                status, doc = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
+                                                  orderId=order["orderId"], newQty="0.01")
+                assert status == 200, doc
+                status, shown = await client.signed("GET", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"])
+                assert status == 200, shown
+                conditional = {k: shown[k] for k in ("stopPrice", "trailingDelta", "trailingTime", "strategyId",
+                                                     "strategyType") if k in shown and (k != "stopPrice" or "STOP" in shown["type"])}
+                amended = doc["amendedOrder"]
+                assert {k: amended[k] for k in conditional} == conditional, (amended, shown)
+                assert set(amended) - {"workingTime"} == AMENDED_FIELDS | set(conditional), amended
+                status, doc = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL, orderId=order["orderId"])
+                assert status == 200, doc
+    run(scenario())
+
+
+AMENDED_FIELDS = {"symbol", "orderId", "orderListId", "origClientOrderId", "clientOrderId", "price", "qty", "executedQty",
+                  "preventedQty", "quoteOrderQty", "cumulativeQuoteQty", "status", "timeInForce", "type", "side",
+                  "selfTradePreventionMode"}
+
+
 def test_amend_keeps_priority_frees_funds_and_reports_replaced(node):
     """(On ETHUSDT, where no other test of this module leaves bids above this one's.)"""
 
