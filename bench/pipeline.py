@@ -138,13 +138,18 @@ def kernel_and_switches(pid: int) -> tuple[int, int, int]:
     how much of a stage's CPU is system calls and wake-ups rather than its Python ((0, 0, 0) once gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        switches = 0
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for line in (task / "status").read_text().splitlines():
-                if line.endswith("ctxt_switches") or "ctxt_switches:" in line:
-                    switches += int(line.split()[1])
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except (OSError, ValueError, IndexError):
         return 0, 0, 0
+    switches = 0
+    for task in tasks:
+        try:  # (a thread may end between the listing and this read: its switches are then not counted)
+            status = (task / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if "ctxt_switches:" in line:
+                switches += int(line.split()[1])
     return int(fields[12]), int(fields[11]) + int(fields[12]), switches
 
 

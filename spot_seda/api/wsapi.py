@@ -52,6 +52,7 @@ from ..binance import auth, errors
 from ..binance.errors import ApiError
 from ..binance.params import check_params, subscription_id
 from ..stages.accepting import CommandError
+from ..stages.pushuser import user_stream
 from .admission import ADMISSION
 from .fanout import GOING_AWAY, POLICY_VIOLATION, Client, Hub, text_frame
 from .plumbing import ACCOUNTS, STAGE, check_read
@@ -144,7 +145,8 @@ class Connection:
             doc["result"] = in_microseconds(_decode(_encode(result)), method in WINDOW_CLOSE_METHODS) \
                 if micro and result is not None else result
         else:
-            doc["error"] = error.body() | ({"data": in_microseconds(data) if micro else data} if data else {})
+            err = error.body() | ({"data": data} if data else {})  # (an ApiError's own data in its body)
+            doc["error"] = in_microseconds(err) if micro else err
         if rate_limits is not None:
             doc["rateLimits"] = rate_limits
         client = self.client
@@ -339,9 +341,13 @@ class Connection:
         try:
             await self.app[RELAY].subscribe(self.client, account_id, sub_id)
         except BaseException:
-            del self.subscriptions[sub_id]
+            self.subscriptions.pop(sub_id, None)
             raise
-        if self.client.closed:  # the connection ended while Push confirmed
+        if sub_id not in self.subscriptions:
+            # the connection ended while Push confirmed: close() ended this subscription (and released
+            # the account at the relay) before the relay put the client on the hub: take it off again
+            self.app[RELAY].hub.unsubscribe(self.client, user_stream(account_id))
+        elif self.client.closed:
             self.unsubscribe(sub_id, terminated=False)
         return sub_id
 

@@ -8,7 +8,7 @@ Order lists (`orderList.place.oco`, `.oto`, `.otoco`, the deprecated `orderList.
 operations (orderlists.py); the session.* and userDataStream.* methods are the connection's own
 (wsapi.py).
 
-Not served here: SBE, `timeUnit=MICROSECOND` and other methods: -1020.
+Not served here: SBE and other methods: -1020.
 """
 
 from __future__ import annotations
