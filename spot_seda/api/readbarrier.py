@@ -14,7 +14,9 @@ The choice: a pipeline marker, a barrier per read that needs one, coalesced.
   caused has reached the history and Acquiring's views.
 - Acquiring counts its publishes (Outbox.flushes). A read notes the count when it arrives. If a
   "read" marker sent after that many publishes has completed, the read goes ahead at once: an idle
-  or read-only node pays nothing. Otherwise Acquiring sends a "read" marker (stages/base.py: the
+  or read-only node pays nothing (but for its first read after it starts, which waits for one
+  marker: after a crash, the recovery feeds Persist what the history lacked, behind which that
+  marker goes). Otherwise Acquiring sends a "read" marker (stages/base.py: the
   Runner forwards a marker once it has arrived on every input, after everything before it) and
   the read waits until (a) the marker has come back to Acquiring through Match and Settlement, so
   its own views hold everything before it, and (b) every Persist instance has committed everything
@@ -64,8 +66,10 @@ class ReadBarrier:
         self.persist_instances = persist_instances
         self.timeout_s = timeout_s
         self.next_position = time.time_ns() // 1000
-        #: Outbox.flushes that the last completed marker was sent after
-        self.covered = 0
+        #: Outbox.flushes that the last completed marker was sent after; none yet (-1): the first read
+        #: after a start waits for a marker too, since what the recovery replayed into Persist (the
+        #: commands of the last commit interval before a crash) may still be on its way to the history
+        self.covered = -1
         #: markers out: position -> [flushes when sent, came back to Acquiring, future, sent at]
         self.out: dict[int, list] = {}
         self.scheduled: asyncio.Future | None = None  # the marker the next loop iteration sends
