@@ -259,6 +259,8 @@ def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
     if not isinstance(req, dict):
         return _stream_request_error(2, "Invalid request: expected a JSON object")
     req_id = req.get("id")
+    if "id" not in req:  # web-socket-streams.md: "Parameter `id` had to be provided" (null may be sent)
+        return _stream_request_error(2, "Invalid request: request ID must be an unsigned integer", None)
     # web-socket-streams.md: a 64-bit signed integer, an alphanumeric string of at most 36, or null;
     # hyphens taken too: 36 is a UUID's length, and Binance's own SDK (binance-sdk-spot) sends
     # `str(uuid.uuid4())` as the id of every SUBSCRIBE, UNSUBSCRIBE and LIST_SUBSCRIPTIONS

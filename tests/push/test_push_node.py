@@ -541,6 +541,13 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
                     assert reply["code"] in (0, 2, 3) and reply["msg"] and "result" not in reply, (bad, reply)
                 await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@trade", "BTCUSDT@bookTicker"], "id": 7})
                 assert await ws.receive_json(timeout=5) == {"result": None, "id": 7}
+                # web-socket-streams.md: "Parameter `id` had to be provided" (null may be sent)
+                await ws.send_json({"method": "SUBSCRIBE", "params": ["btcusdt@depth"]})
+                assert await ws.receive_json(timeout=5) == {"code": 2, "msg": "Invalid request: request ID must be an "
+                                                                               "unsigned integer", "id": None}
+                await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": None})
+                listed = await ws.receive_json(timeout=5)  # (the refused SUBSCRIBE subscribed nothing)
+                assert (sorted(listed["result"]), listed["id"]) == (["btcusdt@bookTicker", "btcusdt@trade"], None), listed
                 await ws.send_json({"method": "LIST_SUBSCRIPTIONS", "id": -8})  # a signed 64-bit id, as Binance takes
                 assert (await ws.receive_json(timeout=5))["id"] == -8
                 # a UUID (36 characters, hyphens): what Binance's own SDK, binance-sdk-spot, sends
