@@ -141,10 +141,15 @@ class _DepthFeed:
         self.last_u = update_id
 
 
+#: a kline stream's update speed but for `1s` (web-socket-streams.md: "2000ms for the other
+#: intervals"), and how much early the 1000 ms tick may come and still count as on time
+KLINE_UPDATE_MS, KLINE_SLACK_MS = 2000, 100
+
+
 class PushStage(UserDataMixin, Endpoint):
     transient = ("encode", "sink", "users", "ticked", "arrays_sent", "second_streams", "kline_heard",
                  "kline_generation", "judged", "awaiting", "unfrozen",
-                 "tickers_due")
+                 "tickers_due", "kline_open")
     consumes = Topic.ALL
     produces = ()
     broadcast = True
@@ -195,6 +200,9 @@ class PushStage(UserDataMixin, Endpoint):
         self.kline_heard: frozenset[str] = frozenset()  # _kline_listeners' last answer ...
         self.kline_generation = None  # ... and the sink's generation it holds for (None: ask again)
         self.ticked: set[str] = set()  # symbols whose tickers went out since the last 1000 ms tick
+        #: kline stream -> [its open candle's last event, when it went out (ms), the stream's update
+        #: speed (ms)]: sent again at that speed while the candle is open (_kline_updates)
+        self.kline_open: dict[str, list] = {}
         #: symbol -> the time of its trades whose tickers wait for Match's report on it: a ticker
         #: names the best bid and ask, and the book those trades changed is in the report, which
         #: Match sends after them (pushuser.py _orders sends them once it is applied)
@@ -347,7 +355,9 @@ class PushStage(UserDataMixin, Endpoint):
             name = f"{lower}@kline_{interval}@{tz}"
             if sink.wants(name):
                 last = first + trades - 1 if first >= 0 else -1
-                sink.send(name, S.kline_event(self.rules[symbol], dict(zip(KLINE_FIELDS, row)), ts, first, last))
+                event = S.kline_event(self.rules[symbol], dict(zip(KLINE_FIELDS, row)), ts, first, last)
+                sink.send(name, event)
+                self._kline_sent(name, event)
 
     def _tickers(self, symbol: str, ts: int) -> None:
         """The 24-hour ticker and mini ticker of a symbol as of `ts`, to whoever subscribed."""
@@ -417,9 +427,34 @@ class PushStage(UserDataMixin, Endpoint):
             feed.changes = {}
             feed.last_u = view.update_id
 
+    def _kline_sent(self, name: str, event: dict) -> None:
+        """A candle went out on stream `name`: while it is open, _kline_updates sends it again."""
+        if event["k"]["x"]:
+            self.kline_open.pop(name, None)
+        else:
+            self.kline_open[name] = [event, time.time_ns() // 1_000_000,
+                                     1000 if event["k"]["i"] == "1s" else KLINE_UPDATE_MS]
+
+    def _kline_updates(self, now: int) -> None:
+        """Binance pushes the current candle at each kline stream's update speed (web-socket-streams.md:
+        1000 ms for `1s`, 2000 ms for the others), trades or not: an open candle sent on a stream
+        that is still subscribed goes out again, as it is, with the event time `now`, until its
+        interval ends (its close, which KLine makes at the next Tick, goes out as it comes). A
+        candle nobody was subscribed to when it last changed reaches a new subscriber at its next
+        change."""
+        sink, kline_open = self.sink, self.kline_open
+        for name, sent in list(kline_open.items()):
+            event, at, speed = sent
+            if not sink.wants(name) or now > event["k"]["T"]:
+                del kline_open[name]
+            elif now - at >= speed - KLINE_SLACK_MS:  # (the 1000 ms tick comes a little early or late)
+                sink.send(name, event | {"E": now})
+                sent[1] = now
+
     def _every_second(self, now: int) -> None:
-        """@avgPrice and the rolling-window tickers of every subscribed symbol, then the all-market
-        arrays (module doc)."""
+        """@avgPrice and the rolling-window tickers of every subscribed symbol, the open candles'
+        updates, then the all-market arrays (module doc)."""
+        self._kline_updates(now)
         sink = self.sink
         for symbol, rules, avg_name, rolling_names in self.second_streams:
             if sink.wants(avg_name):
@@ -493,6 +528,8 @@ class PushStage(UserDataMixin, Endpoint):
             if wanted:
                 first = known[1]
                 last = first + f["trades"] - 1 if first >= 0 else -1
-                event = self.encode(S.kline_event(self.rules[symbol], f, e.timestamp, first, last))
+                event = S.kline_event(self.rules[symbol], f, e.timestamp, first, last)
+                encoded = self.encode(event)
                 for n in wanted:
-                    sink.send(n, event)
+                    sink.send(n, encoded)
+                    self._kline_sent(n, event)

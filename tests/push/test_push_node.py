@@ -238,6 +238,30 @@ def test_a_trades_candles_go_out_within_a_second_or_two_with_nothing_after_it(no
     run(scenario())
 
 
+def test_an_open_candle_goes_out_again_every_two_seconds_without_trades(node):
+    """web-socket-streams.md: kline streams "push updates to the current klines/candlestick every
+    second" at "Update Speed: 1000ms for 1s, 2000ms for the other intervals": with no trade after
+    it, the open candle keeps coming, the same candle at a later event time."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            async with a_trade_watched(session, node, "btcusdt@kline_1h/btcusdt@trade", "50091") as (got, doc, _):
+                trade = doc["fills"][-1]["tradeId"]
+
+                def updates() -> list:
+                    return [m["data"] for m in got if m["stream"] == "btcusdt@kline_1h" and m["data"]["k"]["L"] == trade]
+                deadline = time.monotonic() + 15
+                while len(updates()) < 3 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+            events = updates()
+            assert len(events) >= 3, [m for m in got if "kline" in m["stream"]]
+            if events[-1]["E"] > events[0]["k"]["T"]:
+                return  # (the hour ended meanwhile: its close came instead)
+            assert all(e["k"] == events[0]["k"] and not e["k"]["x"] for e in events), events
+            gaps = [b["E"] - a["E"] for a, b in zip(events[1:], events[2:])]  # (the first may be a Tick's)
+            assert all(1_800 <= g <= 3_500 for g in gaps), gaps
+    run(scenario())
+
+
 def test_a_candle_closes_when_its_interval_ends_with_no_trade_after_it(node):
     """Binance closes a candle when its interval ends ("x": true), trades or not: with no trade after
     it, the node journals a Tick once the second is over and the 1s candle goes out closed, on the
