@@ -122,7 +122,9 @@ class Connection:
         if type(req) is not dict:
             return self.answer_error(None, errors.invalid_json())
         req_id = req.get("id")
-        if req_id is not None and (type(req_id) not in (int, str) or (type(req_id) is str and len(req_id) > 64)):
+        if "id" not in req or (req_id is not None and (type(req_id) not in (int, str) or
+                                                      (type(req_id) is str and len(req_id) > 64))):
+            # (web-socket-api.md: `id` is mandatory; null is allowed)
             return self.answer_error(None, errors.mandatory_missing("id"))
         method = req.get("method")
         if type(method) is not str or not method:

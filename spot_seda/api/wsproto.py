@@ -391,6 +391,9 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
     if not isinstance(req, dict):
         return _api_reply(None, 400, error=(-1135, "Invalid JSON Request"))
     req_id = req.get("id")
+    if "id" not in req:  # (web-socket-api.md: `id` is mandatory; null is allowed), as Acquiring's
+        err = errors.mandatory_missing("id")
+        return _api_reply(None, err.status, error=(err.code, err.msg))
     method = req.get("method")
     if isinstance(method, str):  # (a method name may carry its version: "v3/ping", web-socket-api.md)
         method = method.removeprefix("v3/")

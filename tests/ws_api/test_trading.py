@@ -183,10 +183,13 @@ def test_bad_frames_and_signatures_get_errors_and_change_nothing(node):
             doc = await api.answer(None)
             assert doc["status"] == 400 and doc["error"]["code"] == -1135 and "binary" in doc["error"]["msg"], doc
             for frame, code in (("{not json", -1135), ("[1, 2]", -1135), ('"ping"', -1135), ("[" * 60_000, -1135),
-                                ('{"id": 7}', -1102), ('{"id": {"a": 1}, "method": "ping"}', -1102)):
+                                ('{"id": 7}', -1102), ('{"id": {"a": 1}, "method": "ping"}', -1102),
+                                ('{"method": "ping"}', -1102)):  # (web-socket-api.md: `id` is mandatory)
                 await api.ws.send_str(frame)
                 doc = await api.answer(7 if code == -1102 and "method" not in frame else None)
                 assert doc["error"]["code"] == code, (frame[:40], doc)
+            await api.ws.send_str('{"id": null, "method": "ping"}')  # (null is an id)
+            assert (await api.answer(None))["status"] == 200
             assert (await api.call("ping", [1]))["error"]["code"] == -1135  # params must be an object
             assert (await api.call("no.such.method"))["error"]["code"] == -1020
 
