@@ -28,6 +28,10 @@ log = logging.getLogger("spot_seda.ws")
 MAX_SEND_BUFFER = 4 * 1024 * 1024  # the default of node.ws_send_buffer_bytes (config.py)
 GOING_AWAY, POLICY_VIOLATION = 1001, 1008
 MICRO = "us"  # (a frame cache key's mark: the microsecond form of a wrapping)
+#: a WebSocket API connection's user data subscriptions (web-socket-api.md): at most this many active
+#: at once, and this many started over its lifetime ("a maximum of 65,535 total subscriptions"); past
+#: either, -2042 (on both ports: wsapi.py, wsproto.py)
+MAX_SUBSCRIPTIONS, MAX_SUBSCRIPTION_IDS = 1000, 65_535
 _GONE = object()
 
 _encode = msgspec.json.Encoder().encode

@@ -54,7 +54,7 @@ from ..binance.params import check_params, subscription_id
 from ..stages.accepting import CommandError
 from ..stages.pushuser import user_stream
 from .admission import ADMISSION
-from .fanout import GOING_AWAY, POLICY_VIOLATION, Client, Hub, text_frame
+from .fanout import GOING_AWAY, MAX_SUBSCRIPTION_IDS, MAX_SUBSCRIPTIONS, POLICY_VIOLATION, Client, Hub, text_frame
 from .plumbing import ACCOUNTS, STAGE, check_read
 from .ratelimit import AMEND, FREE_WHEN_DONE, LIMITER, amend_expired, client_key, not_placed, weight_of
 from .relay import UserDataRelay
@@ -67,7 +67,6 @@ log = logging.getLogger("spot_seda.wsapi")
 PATH = "/ws-api/v3"
 CONNECT_WEIGHT = 2  # Binance: "Connecting to WebSocket API costs 2 weight."
 SESSION_WEIGHT = 2  # session.* and userDataStream.*
-MAX_SUBSCRIPTIONS = 1000  # active user data subscriptions per connection (Binance)
 HEARTBEAT_S = 20.0  # Binance pings every 20 s
 
 _encode = msgspec.json.Encoder().encode
@@ -335,8 +334,8 @@ class Connection:
     async def subscribe(self, account_id: int) -> int:
         if account_id in self.subscriptions.values():
             raise errors.subscription_active()
-        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS:
-            raise errors.ApiError(-2042, "Maximum subscription ID reached for this connection.")
+        if len(self.subscriptions) >= MAX_SUBSCRIPTIONS or self.next_subscription >= MAX_SUBSCRIPTION_IDS:
+            raise errors.max_subscription_ids()
         sub_id = self.next_subscription
         self.next_subscription += 1
         self.subscriptions[sub_id] = account_id  # (before the await: a second subscribe is -2035)

@@ -40,7 +40,7 @@ from ..binance import auth, errors
 from ..binance import streams as S
 from ..binance.errors import ApiError
 from ..binance.params import check_params, subscription_id
-from .fanout import Client, Hub, text_frame
+from .fanout import MAX_SUBSCRIPTION_IDS, MAX_SUBSCRIPTIONS, Client, Hub, text_frame
 from .jsonbody import json_answer
 from .knownparams import ROUTE_PARAMS, WS_OWN_MANDATORY, WS_OWN_PARAMS, route_mandatory, ws_route_params
 from .timeunit import micro_wanted
@@ -416,6 +416,9 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
             stream = user_stream(account_id)
             if isinstance(client.streams.get(stream), int):  # one per account and connection (wsapi.py's too)
                 raise errors.subscription_active()
+            if client.next_sub >= MAX_SUBSCRIPTION_IDS or \
+                    sum(type(w) is int for w in client.streams.values()) >= MAX_SUBSCRIPTIONS:
+                raise errors.max_subscription_ids()  # (as on Acquiring's WebSocket API: wsapi.py)
             sub_id = client.next_sub
             client.next_sub += 1
             hub.subscribe(client, stream, sub_id)

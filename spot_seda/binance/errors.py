@@ -166,6 +166,12 @@ def too_many_symbols(most: int) -> ApiError:
     return ApiError(-1101, f"Too many values sent for parameter 'symbols', maximum allowed up to {most}.")
 
 
+def max_subscription_ids() -> ApiError:
+    """-2042 MAXIMUM_SUBSCRIPTION_IDS: a WebSocket API connection's 1,000 active user data
+    subscriptions, or its 65,535 over its lifetime (web-socket-api.md)."""
+    return ApiError(-2042, "Maximum subscription ID reached for this connection.")
+
+
 def invalid_time_unit() -> ApiError:
     """-1194 INVALID_TIME_UNIT: an X-MBX-TIME-UNIT header other than MICROSECOND or MILLISECOND."""
     return ApiError(-1194, "Invalid value for time unit; expected either MICROSECOND or MILLISECOND.")

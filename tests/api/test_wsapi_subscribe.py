@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+import pytest
+
 from spot_seda.api.fanout import Hub
 from spot_seda.api.wsapi import HUB, RELAY, Connection
+from spot_seda.binance.errors import ApiError
 from spot_seda.stages.pushuser import user_stream
 
 
@@ -54,5 +57,24 @@ def test_a_connection_closed_during_its_subscribe_leaves_nothing_behind():
         assert hub.micro_subs == 1 and relay.wanted == {7: 1}
         other.close()
         assert hub.subs == {} and hub.micro_subs == 0 and relay.wanted == {7: 0}
+
+    asyncio.run(main())
+
+
+def test_a_connections_subscription_ids_run_out_at_65535():
+    """web-socket-api.md: "A single session can handle a maximum of 65,535 total subscriptions over
+    its lifetime. If this limit is reached, you will receive an error": -2042, whatever is active."""
+    async def main() -> None:
+        hub = Hub()
+        relay = HeldRelay(hub)
+        relay.confirm.set()
+        conn = Connection({HUB: hub, RELAY: relay}, None, SimpleNamespace(transport=None, remote="127.0.0.1", query={}))
+        conn.next_subscription = 65_534  # (as after that many subscribe / unsubscribe pairs)
+        assert await conn.subscribe(7) == 65_534
+        conn.unsubscribe(65_534, terminated=False)
+        with pytest.raises(ApiError) as refused:
+            await conn.subscribe(7)
+        assert (refused.value.code, refused.value.msg) == (-2042, "Maximum subscription ID reached for this connection.")
+        assert conn.subscriptions == {} and hub.subs == {} and relay.wanted == {7: 0}
 
     asyncio.run(main())
