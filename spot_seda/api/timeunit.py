@@ -74,7 +74,7 @@ def micro_wanted(unit: str | None) -> bool:
 
 
 #: a stream event's time fields besides "E", by its type "e" (web-socket-streams.md,
-#: user-data-stream.md); a kline's are in its "k" (KLINE_TIMES); any other field is left alone
+#: user-data-stream.md); a kline's are in its "k" (its "t" and "T"); any other field is left alone
 EVENT_TIME_KEYS = {
     "trade": ("T",), "aggTrade": ("T",), "avgPrice": ("T",),
     "24hrTicker": ("O", "C"), "1hTicker": ("O", "C"), "4hTicker": ("O", "C"), "1dTicker": ("O", "C"),
