@@ -25,6 +25,10 @@ What is counted (binance-spot-api-docs, rest-api.md "LIMITS"):
   Every /api/ answer carries `X-MBX-USED-WEIGHT-<n><unit>` (e.g. `X-MBX-USED-WEIGHT-1M`).
   Past the limit: 429 -1003 "Too much request weight used; current limit is 6000 request weight per
   1 MINUTE. ..."; banned: 418 -1003 "Way too much request weight used; IP banned until <ms>. ...".
+- RAW_REQUESTS per client IP: every /api/ request (and every WebSocket API request) counts 1,
+  whatever its weight, a successful order's too, which weighs 0 (CHANGELOG 2026-03-27: 300,000 per
+  5 minutes); past it 429 -1003 "Too many requests; current limit is 300000 requests per 5 MINUTE.
+  ..." (errors.md has no text of its own for it). No header shows it (Binance shows none).
 - ORDERS per account, from whatever IP: the unfilled order count (faqs/order_count_decrement.md).
   An order request (POST /api/v3/order, POST /api/spot/v2/, a new order list: each of its orders,
   and the new order of POST /api/v3/order/cancelReplace) counts once the request's signature is
@@ -214,8 +218,8 @@ class Limit:
     def __init__(self, kind: str, interval: str, interval_num: int, limit: int) -> None:
         self.kind, self.interval, self.interval_num, self.limit = kind, interval, interval_num, limit
         self.ms = UNIT_MS[interval] * interval_num
-        prefix = "X-MBX-USED-WEIGHT-" if kind == "REQUEST_WEIGHT" else "X-MBX-ORDER-COUNT-"
-        self.header = f"{prefix}{interval_num}{UNIT_LETTER[interval]}"
+        prefix = {"REQUEST_WEIGHT": "X-MBX-USED-WEIGHT-", "ORDERS": "X-MBX-ORDER-COUNT-"}.get(kind)
+        self.header = f"{prefix}{interval_num}{UNIT_LETTER[interval]}" if prefix else ""  # (RAW_REQUESTS: none)
         self.label = f"{interval_num} {interval}"  # as Binance's error texts say it: "1 MINUTE"
 
     def json(self) -> dict:
@@ -305,12 +309,15 @@ class RateLimiter:
         self.enabled = settings.enabled
         self.weight_limits = [Limit("REQUEST_WEIGHT", l.interval, l.interval_num, l.limit)
                               for l in settings.request_weight] if self.enabled else []
+        #: RAW_REQUESTS: counted per IP beside the weight, in the same counters (after its windows)
+        self.raw_limits = [Limit("RAW_REQUESTS", l.interval, l.interval_num, l.limit)
+                           for l in settings.raw_requests] if self.enabled else []
         self.order_limits = [Limit("ORDERS", l.interval, l.interval_num, l.limit)
                              for l in settings.orders] if self.enabled else []
         self.ban_after = settings.ban_after_429s
         self.ban_ms = int(settings.ban_s * 1000)
         self.ban_max_ms = int(settings.ban_max_s * 1000)
-        self.ips = _Table(self.weight_limits, settings.max_tracked)
+        self.ips = _Table(self.weight_limits + self.raw_limits, settings.max_tracked)
         self.accounts = _Table(self.order_limits, settings.max_tracked)
         self.refused_weight = 0  # 429s for request weight
         self.refused_orders = 0  # 429s for orders
@@ -318,7 +325,7 @@ class RateLimiter:
 
     def rate_limits_json(self) -> list[dict]:
         """exchangeInfo's `rateLimits`."""
-        return [limit.json() for limit in self.weight_limits + self.order_limits]
+        return [limit.json() for limit in self.weight_limits + self.order_limits + self.raw_limits]  # (Binance's order)
 
     # -------------------------------------------------------------------- request weight
 
@@ -330,12 +337,18 @@ class RateLimiter:
             self.banned += 1
             return counters, errors.ip_banned(counters.ban_until), _seconds(counters.ban_until - now_ms)
         counts = counters.counts
+        n = len(self.weight_limits)
         for i, limit in enumerate(self.weight_limits):
             if counts[i] + weight > limit.limit:
                 return (counters, *self._refuse(counters, limit, counters.windows[i], now_ms))
-        for i in range(len(counts)):
+        for i, limit in enumerate(self.raw_limits, n):
+            if counts[i] + 1 > limit.limit:
+                return (counters, *self._refuse(counters, limit, counters.windows[i], now_ms))
+        for i in range(n):
             counts[i] += weight
-        self._keep(counters, self.weight_limits)
+        for i in range(n, len(counts)):  # (a request, whatever its weight)
+            counts[i] += 1
+        self._keep(counters, self.ips.limits)
         return counters, None, 0
 
     def give_back(self, counters: _Counters, weight: int, charged_ms: int) -> None:
@@ -363,7 +376,8 @@ class RateLimiter:
             return errors.ip_banned(counters.ban_until), _seconds(length)
         counters.keep_until = max(counters.keep_until, counters.backoff_until)
         self.refused_weight += 1
-        return errors.rate_limited(limit.limit, limit.label), _seconds(window_end - now_ms)
+        refusal = errors.too_many_requests if limit.kind == "RAW_REQUESTS" else errors.rate_limited
+        return refusal(limit.limit, limit.label), _seconds(window_end - now_ms)
 
     @staticmethod
     def _keep(counters: _Counters, limits: list[Limit]) -> None:

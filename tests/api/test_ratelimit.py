@@ -26,9 +26,10 @@ def test_binance_defaults_and_exchange_info():
         {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
         {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
         {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+        {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 300000},  # (2026-04-02)
     ]
-    assert [l.header for l in lim.weight_limits + lim.order_limits] == [
-        "X-MBX-USED-WEIGHT-1M", "X-MBX-ORDER-COUNT-10S", "X-MBX-ORDER-COUNT-1D"]
+    assert [l.header for l in lim.weight_limits + lim.order_limits + lim.raw_limits] == [
+        "X-MBX-USED-WEIGHT-1M", "X-MBX-ORDER-COUNT-10S", "X-MBX-ORDER-COUNT-1D", ""]  # (no header for RAW_REQUESTS)
     assert R.RateLimiter(RateLimitSettings()).rate_limits_json() == []  # a config without the section: none
 
 
@@ -38,6 +39,24 @@ def test_the_config_files_switch_binance_limits_on():
     settings = parse_settings((ROOT / "configs" / "default.toml").read_bytes())
     assert settings.rate_limits.enabled
     assert R.RateLimiter(settings.rate_limits).rate_limits_json() == limiter().rate_limits_json()
+
+
+def test_raw_requests_count_every_request_whatever_its_weight():
+    """RAW_REQUESTS (rest-api.md "LIMITS", enums.md): a count of requests per IP, beside the weight: a
+    request that weighs 0 when it succeeds (given back) still counts, and past the limit the IP gets
+    429 until the window ends, a request refused so adding to neither."""
+    lim = limiter(raw_requests=[RateLimit(interval="SECOND", interval_num=10, limit=3)])
+    for i in range(3):
+        counters, refusal, _ = lim.charge("1.2.3.4", 1, T0 + i)
+        assert refusal is None
+        lim.give_back(counters, 1, T0 + i)  # (a successful order: it weighs 0)
+    assert lim.weight_usage(counters)[0]["count"] == 0
+    counters, refusal, retry = lim.charge("1.2.3.4", 1, T0 + 5)
+    assert (refusal.status, refusal.code, refusal.msg, retry) == (
+        429, -1003, "Too many requests; current limit is 3 requests per 10 SECOND. Please use WebSocket Streams for "
+                    "live updates to avoid polling the API.", 10)
+    assert lim.charge("5.6.7.8", 1, T0 + 5)[1] is None  # (per IP)
+    assert lim.charge("1.2.3.4", 1, T0 + 10_000)[1] is None  # the next window
 
 
 def test_weights_are_binance_s():
@@ -232,9 +251,9 @@ def test_memory_is_bounded_and_idle_entries_go():
     for i in range(5000):
         lim.charge(f"10.0.{i // 256}.{i % 256}", 1, T0 + i)
     assert len(lim.ips) == 1000  # full: the oldest forgotten
-    # a minute later every window is over: each request forgets up to two idle IPs
+    # once every window is over (RAW_REQUESTS' 5 minutes too) each request forgets up to two idle IPs
     for i in range(600):
-        lim.charge("192.0.2.1", 1, T0 + 2 * MINUTE + i)
+        lim.charge("192.0.2.1", 1, T0 + 6 * MINUTE + i)
     assert len(lim.ips) <= 2
     # a banned IP is kept while banned, however many come after it
     lim = limiter(request_weight=[RateLimit(interval="MINUTE", limit=1)], ban_after_429s=1, max_tracked=100)

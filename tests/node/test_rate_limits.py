@@ -79,6 +79,7 @@ def test_exchange_info_lists_the_configured_limits(node):
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "SECOND", "intervalNum": 5, "limit": WEIGHT_5S},
                 {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 5},
                 {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 1000},
+                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 300000},
             ]
     run(scenario())
 
