@@ -33,7 +33,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from . import errors
 from .params import micros
@@ -133,9 +133,20 @@ def verify_key_signature(key_type: str, key, payload: str, signature: str | None
         raise errors.invalid_signature() from None
 
 
+def signing_payload(raw: str) -> str:
+    """A request's query string or body as its signature covers it: rest-api.md, "Any non-ASCII
+    character must be percent-encoded before signing" (UTF-8, uppercase hex, as its example:
+    `symbol=%EF%BC%91...`); ASCII, whether a client percent-encoded it or not, as it came."""
+    if raw.isascii():
+        return raw
+    return "".join(c if c.isascii() else quote(c, safe="") for c in raw)
+
+
 def verify_account_signature(account, query: str, body: str, signature: str | None) -> None:
     """Check a REST signature over `query + body` with the account's key (accounts.Account: HMAC,
-    Ed25519 or RSA): -1102 when none was sent, -1022 when it does not match."""
+    Ed25519 or RSA): -1102 when none was sent, -1022 when it does not match. A non-ASCII character
+    sent as it is was signed percent-encoded (signing_payload): one signed raw does not match."""
+    query, body = signing_payload(query), signing_payload(body)
     if account.key_type == HMAC:
         verify_signature(account.secret_key, query, body, signature)
     else:

@@ -116,6 +116,21 @@ def test_binance_signature_vectors():
     auth.verify_signature(SECRET, QUERY, "", QUERY_SIGNATURE.upper())  # hex is not case sensitive
 
 
+def test_non_ascii_is_signed_percent_encoded():
+    """rest-api.md's second example: "Any non-ASCII character must be percent-encoded before
+    signing": a symbol of full-width digits signs as `symbol=%EF%BC%91...`, whether the request
+    carries it raw (a form body) or percent-encoded (a query string); one signed raw is -1022."""
+    raw = "symbol=１２３４５６&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&recvWindow=5000&timestamp=1499827319559"
+    encoded = raw.replace("１２３４５６", "%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96")
+    signature = "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"  # (the docs')
+    assert auth.sign(SECRET, encoded) == signature
+    account = type("Account", (), {"key_type": auth.HMAC, "secret_key": SECRET})()
+    auth.verify_account_signature(account, "", raw, signature)  # sent raw in a body
+    auth.verify_account_signature(account, encoded, "", signature)  # sent encoded in the query
+    with raises(-1022):
+        auth.verify_account_signature(account, "", raw, auth.sign(SECRET, raw))  # signed raw
+
+
 @pytest.mark.parametrize("query,body,signature", [
     (QUERY, "", QUERY_SIGNATURE[:-1] + "0"),
     (QUERY + "&x=1", "", QUERY_SIGNATURE),
