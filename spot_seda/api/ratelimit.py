@@ -320,6 +320,7 @@ class RateLimiter:
         self.ips = _Table(self.weight_limits + self.raw_limits, settings.max_tracked)
         self.accounts = _Table(self.order_limits, settings.max_tracked)
         self.refused_weight = 0  # 429s for request weight
+        self.refused_raw = 0  # 429s for RAW_REQUESTS
         self.refused_orders = 0  # 429s for orders
         self.banned = 0  # 418s
 
@@ -375,9 +376,11 @@ class RateLimiter:
             self.banned += 1
             return errors.ip_banned(counters.ban_until), _seconds(length)
         counters.keep_until = max(counters.keep_until, counters.backoff_until)
+        if limit.kind == "RAW_REQUESTS":
+            self.refused_raw += 1
+            return errors.too_many_requests(limit.limit, limit.label), _seconds(window_end - now_ms)
         self.refused_weight += 1
-        refusal = errors.too_many_requests if limit.kind == "RAW_REQUESTS" else errors.rate_limited
-        return refusal(limit.limit, limit.label), _seconds(window_end - now_ms)
+        return errors.rate_limited(limit.limit, limit.label), _seconds(window_end - now_ms)
 
     @staticmethod
     def _keep(counters: _Counters, limits: list[Limit]) -> None:
@@ -456,6 +459,7 @@ class RateLimiter:
             "# HELP spot_seda_http_rate_limited_total requests refused by the rate limits (429, 418).\n"
             "# TYPE spot_seda_http_rate_limited_total counter\n"
             f'spot_seda_http_rate_limited_total{{limit="request_weight"}} {self.refused_weight}\n'
+            f'spot_seda_http_rate_limited_total{{limit="raw_requests"}} {self.refused_raw}\n'
             f'spot_seda_http_rate_limited_total{{limit="orders"}} {self.refused_orders}\n'
             f'spot_seda_http_rate_limited_total{{limit="ip_ban"}} {self.banned}\n'
             "# HELP spot_seda_http_rate_limit_tracked IPs and accounts the rate limiter remembers now.\n"

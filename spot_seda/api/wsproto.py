@@ -391,7 +391,9 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
     if not isinstance(req, dict):
         return _api_reply(None, 400, error=(-1135, "Invalid JSON Request"))
     req_id = req.get("id")
-    if "id" not in req:  # (web-socket-api.md: `id` is mandatory; null is allowed), as Acquiring's
+    if "id" not in req or (req_id is not None and (type(req_id) not in (int, str) or
+                                                  (type(req_id) is str and len(req_id) > 64))):
+        # (web-socket-api.md: `id` is mandatory, an integer, a string or null), as Acquiring's
         err = errors.mandatory_missing("id")
         return _api_reply(None, err.status, error=(err.code, err.msg))
     method = req.get("method")

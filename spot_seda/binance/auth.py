@@ -134,19 +134,19 @@ def verify_key_signature(key_type: str, key, payload: str, signature: str | None
 
 
 def signing_payload(raw: str) -> str:
-    """A request's query string or body as its signature covers it: rest-api.md, "Any non-ASCII
+    """A REST request's query string or body as its signature covers it: rest-api.md, "Any non-ASCII
     character must be percent-encoded before signing" (UTF-8, uppercase hex, as its example:
-    `symbol=%EF%BC%91...`); ASCII, whether a client percent-encoded it or not, as it came."""
+    `symbol=%EF%BC%91...`); ASCII, whether a client percent-encoded it or not, as it came. Not the
+    WebSocket API's: web-socket-api.md signs the raw UTF-8 (`symbol=１２３４５６`)."""
     if raw.isascii():
         return raw
     return "".join(c if c.isascii() else quote(c, safe="") for c in raw)
 
 
 def verify_account_signature(account, query: str, body: str, signature: str | None) -> None:
-    """Check a REST signature over `query + body` with the account's key (accounts.Account: HMAC,
-    Ed25519 or RSA): -1102 when none was sent, -1022 when it does not match. A non-ASCII character
-    sent as it is was signed percent-encoded (signing_payload): one signed raw does not match."""
-    query, body = signing_payload(query), signing_payload(body)
+    """Check a signature over `query + body` with the account's key (accounts.Account: HMAC,
+    Ed25519 or RSA): -1102 when none was sent, -1022 when it does not match. (A REST caller passes
+    the payload through signing_payload first; the WebSocket API signs raw UTF-8.)"""
     if account.key_type == HMAC:
         verify_signature(account.secret_key, query, body, signature)
     else:

@@ -200,9 +200,9 @@ class PushStage(UserDataMixin, Endpoint):
         self.kline_heard: frozenset[str] = frozenset()  # _kline_listeners' last answer ...
         self.kline_generation = None  # ... and the sink's generation it holds for (None: ask again)
         self.ticked: set[str] = set()  # symbols whose tickers went out since the last 1000 ms tick
-        #: kline stream -> [its open candle's last event, when it went out (ms), the stream's update
-        #: speed (ms)]: sent again at that speed while the candle is open (_kline_updates)
-        self.kline_open: dict[str, list] = {}
+        #: kline stream -> its open candle's last event (its "E" when it went out): sent again at the
+        #: stream's update speed while the candle is open (_kline_updates)
+        self.kline_open: dict[str, dict] = {}
         #: symbol -> the time of its trades whose tickers wait for Match's report on it: a ticker
         #: names the best bid and ask, and the book those trades changed is in the report, which
         #: Match sends after them (pushuser.py _orders sends them once it is applied)
@@ -358,6 +358,8 @@ class PushStage(UserDataMixin, Endpoint):
                 event = S.kline_event(self.rules[symbol], dict(zip(KLINE_FIELDS, row)), ts, first, last)
                 sink.send(name, event)
                 self._kline_sent(name, event)
+            elif self.kline_open:
+                self.kline_open.pop(name, None)  # (its candle changed unsent)
 
     def _tickers(self, symbol: str, ts: int) -> None:
         """The 24-hour ticker and mini ticker of a symbol as of `ts`, to whoever subscribed."""
@@ -432,8 +434,13 @@ class PushStage(UserDataMixin, Endpoint):
         if event["k"]["x"]:
             self.kline_open.pop(name, None)
         else:
-            self.kline_open[name] = [event, time.time_ns() // 1_000_000,
-                                     1000 if event["k"]["i"] == "1s" else KLINE_UPDATE_MS]
+            self.kline_open[name] = event
+
+    def _kline_unsent(self, prefix: str) -> None:
+        """A candle of the streams named `prefix`... changed and was not sent (nobody listened): a
+        stream subscribed again since must not get its old state again (_kline_updates)."""
+        for name in [n for n in self.kline_open if n.startswith(prefix)]:
+            del self.kline_open[name]
 
     def _kline_updates(self, now: int) -> None:
         """Binance pushes the current candle at each kline stream's update speed (web-socket-streams.md:
@@ -443,13 +450,14 @@ class PushStage(UserDataMixin, Endpoint):
         candle nobody was subscribed to when it last changed reaches a new subscriber at its next
         change."""
         sink, kline_open = self.sink, self.kline_open
-        for name, sent in list(kline_open.items()):
-            event, at, speed = sent
-            if not sink.wants(name) or now > event["k"]["T"]:
+        for name, event in list(kline_open.items()):
+            k = event["k"]
+            if not sink.wants(name) or now > k["T"]:
                 del kline_open[name]
-            elif now - at >= speed - KLINE_SLACK_MS:  # (the 1000 ms tick comes a little early or late)
-                sink.send(name, event | {"E": now})
-                sent[1] = now
+            elif now - event["E"] >= (1000 if k["i"] == "1s" else KLINE_UPDATE_MS) - KLINE_SLACK_MS:
+                # (the 1000 ms tick comes a little early or late)
+                event = kline_open[name] = event | {"E": now}
+                sink.send(name, event)
 
     def _every_second(self, now: int) -> None:
         """@avgPrice and the rolling-window tickers of every subscribed symbol, the open candles'
@@ -508,8 +516,11 @@ class PushStage(UserDataMixin, Endpoint):
         # the updates after it are passed over before their fields are read. Asked again only when
         # the subscriptions changed (the sink's generation; a sink without one: every batch).
         heard = self._kline_listeners() if not quiet else frozenset()
+        kline_open = self.kline_open
         for at, e in enumerate(entries):
             if type(e.change_type) is Updated and (not heard or e.change_type.changed_fields["symbol"] not in heard):
+                if kline_open:  # a candle changed unsent: what a stream last sent of it must not go out again
+                    self._kline_unsent(e.change_type.changed_fields["symbol"].lower() + "@kline_")
                 continue
             f = e.field_dict()
             symbol, interval, open_time = f["symbol"], f["interval"], f["open_time"]
@@ -523,8 +534,14 @@ class PushStage(UserDataMixin, Endpoint):
                 # gives it up to a second or a Tick later)
                 known = candle_first[slot] = (open_time, first_trade_since(first_trade_at[symbol], open_time))
             if symbol not in heard:  # (nobody listens to this symbol's candles)
+                if kline_open:
+                    self._kline_unsent(symbol.lower() + "@kline_")
                 continue
             wanted = [n for n in kline_streams[slot] if wants(n)]
+            if kline_open and len(wanted) < len(kline_streams[slot]):
+                for n in kline_streams[slot]:
+                    if n not in wanted:  # (its candle changed unsent)
+                        kline_open.pop(n, None)
             if wanted:
                 first = known[1]
                 last = first + f["trades"] - 1 if first >= 0 else -1

@@ -125,10 +125,24 @@ def test_non_ascii_is_signed_percent_encoded():
     signature = "e1353ec6b14d888f1164ae9af8228a3dbd508bc82eb867db8ab6046442f33ef3"  # (the docs')
     assert auth.sign(SECRET, encoded) == signature
     account = type("Account", (), {"key_type": auth.HMAC, "secret_key": SECRET})()
-    auth.verify_account_signature(account, "", raw, signature)  # sent raw in a body
-    auth.verify_account_signature(account, encoded, "", signature)  # sent encoded in the query
+
+    def rest(query: str, body: str, sig: str) -> None:  # (as plumbing.signed checks a REST request)
+        auth.verify_account_signature(account, auth.signing_payload(query), auth.signing_payload(body), sig)
+    rest("", raw, signature)  # sent raw in a body
+    rest(encoded, "", signature)  # sent encoded in the query
     with raises(-1022):
-        auth.verify_account_signature(account, "", raw, auth.sign(SECRET, raw))  # signed raw
+        rest("", raw, auth.sign(SECRET, raw))  # signed raw
+
+
+def test_the_websocket_apis_payload_is_raw_utf8():
+    """web-socket-api.md's non-ASCII example: its payload is signed as the UTF-8 it is (no
+    percent-encoding there), with an account's key as with a plain secret."""
+    params = {"apiKey": "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A", "price": "0.10000000",
+              "quantity": "1.00000000", "recvWindow": 5000, "side": "BUY", "symbol": "１２３４５６",
+              "timeInForce": "GTC", "timestamp": 1645423376532, "type": "LIMIT",
+              "signature": "b33892ae8e687c939f4468c6268ddd4c40ac1af18ad19a064864c47bae0752cd"}
+    auth.verify_ws_signature(SECRET, params)
+    auth.verify_ws_signature(type("Account", (), {"key_type": auth.HMAC, "secret_key": SECRET})(), params)
 
 
 @pytest.mark.parametrize("query,body,signature", [

@@ -55,6 +55,7 @@ def test_raw_requests_count_every_request_whatever_its_weight():
     assert (refusal.status, refusal.code, refusal.msg, retry) == (
         429, -1003, "Too many requests; current limit is 3 requests per 10 SECOND. Please use WebSocket Streams for "
                     "live updates to avoid polling the API.", 10)
+    assert 'limit="raw_requests"} 1' in lim.prometheus() and 'limit="request_weight"} 0' in lim.prometheus()
     assert lim.charge("5.6.7.8", 1, T0 + 5)[1] is None  # (per IP)
     assert lim.charge("1.2.3.4", 1, T0 + 10_000)[1] is None  # the next window
 

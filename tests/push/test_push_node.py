@@ -497,9 +497,10 @@ def test_listen_keys_and_ws_api_signatures_are_checked(node):
                 assert (await ws.receive_json(timeout=5))["status"] == 400
                 await ws.send_json({"id": 3, "method": "ping"})
                 assert await ws.receive_json(timeout=5) == {"id": 3, "status": 200, "result": {}}
-                await ws.send_json({"method": "ping"})  # (web-socket-api.md: `id` is mandatory)
-                assert await ws.receive_json(timeout=5) == {"id": None, "status": 400, "error": {
-                    "code": -1102, "msg": "Mandatory parameter 'id' was not sent, was empty/null, or malformed."}}
+                for bad in ({"method": "ping"}, {"id": {"a": 1}, "method": "ping"}):  # (`id` is mandatory, a scalar)
+                    await ws.send_json(bad)
+                    assert await ws.receive_json(timeout=5) == {"id": None, "status": 400, "error": {
+                        "code": -1102, "msg": "Mandatory parameter 'id' was not sent, was empty/null, or malformed."}}
     run(scenario())
 
 

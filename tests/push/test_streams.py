@@ -596,3 +596,44 @@ def test_a_trades_ticker_shows_the_book_as_the_trade_left_it(tmp_path, batch_max
     assert (tickers[0]["b"], tickers[0]["B"], tickers[0]["a"], tickers[0]["A"]) == (
         book["b"], book["B"], book["a"], book["A"]) == ("49900.00000000", "0.03000000", "50100.00000000", "0.02000000")
     assert push.tickers_due == {}
+
+
+def test_an_open_candle_is_sent_again_at_its_streams_speed_and_never_a_stale_one(tmp_path):
+    """web-socket-streams.md: kline streams update the current candle every 2 s (1 s for `1s`):
+    Push sends a stream's open candle again, the same candle at a later "E", until its interval
+    ends. One that changed while nobody listened (its streams unsubscribed, then subscribed again)
+    is not sent again as it was: the next change brings it."""
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    push = pipeline.stage("push-0")
+
+    class Hours(Recorder):
+        listening = True
+
+        def wants(self, stream: str) -> bool:
+            return self.listening and stream == "btcusdt@kline_1h"
+
+        def wants_any(self, prefix: str) -> bool:
+            return self.listening and "btcusdt@kline_1h".startswith(prefix)
+    rec = push.sink = Hours()
+    commands = session(5, 400)
+    apply_commands(pipeline, commands[:200], journaled=False)
+    pipeline.pump()
+    sent = [ev for name, ev in rec.events if name == "btcusdt@kline_1h"]
+    last = msgspec.json.decode(sent[-1]) if type(sent[-1]) is bytes else sent[-1]
+    assert not last["k"]["x"], last
+    rec.events.clear()
+    now = last["E"] + 1_950  # (within the 100 ms the 1000 ms tick may come early)
+    push._kline_updates(now)
+    assert rec.events == [("btcusdt@kline_1h", last | {"E": now})]
+    push._kline_updates(now + 1_000)  # (not yet two seconds)
+    assert len(rec.events) == 1
+    push._kline_updates(last["k"]["T"] + 1)  # its interval is over: its close comes from KLine
+    assert len(rec.events) == 1 and "btcusdt@kline_1h" not in push.kline_open
+    push.kline_open["btcusdt@kline_1h"] = last  # (as if still open) ... but nobody listens now:
+    rec.listening = False
+    apply_commands(pipeline, commands[200:], journaled=False)
+    pipeline.pump()  # the candle changes unsent
+    rec.listening = True  # subscribed again before the next tick
+    push._kline_updates(now + 4_000)
+    assert rec.events[1:] == [], rec.events[1:]  # its old state is not sent again
