@@ -149,7 +149,7 @@ KLINE_UPDATE_MS, KLINE_SLACK_MS = 2000, 100
 class PushStage(UserDataMixin, Endpoint):
     transient = ("encode", "sink", "users", "ticked", "arrays_sent", "second_streams", "kline_heard",
                  "kline_generation", "judged", "awaiting", "unfrozen",
-                 "tickers_due", "kline_open")
+                 "tickers_due", "kline_open", "kline_last")
     consumes = Topic.ALL
     produces = ()
     broadcast = True
@@ -203,6 +203,10 @@ class PushStage(UserDataMixin, Endpoint):
         #: kline stream -> its open candle's last event (its "E" when it went out): sent again at the
         #: stream's update speed while the candle is open (_kline_updates)
         self.kline_open: dict[str, dict] = {}
+        #: (symbol, interval) -> the KLine stage's latest candle (its fields, their entry's time),
+        #: listened to or not, kept while anyone may listen (not in a replay): a stream subscribed
+        #: to while its candle is open gets it at the next tick (_kline_updates)
+        self.kline_last: dict[tuple[str, str], tuple[dict, int]] = {}
         #: symbol -> the time of its trades whose tickers wait for Match's report on it: a ticker
         #: names the best bid and ask, and the book those trades changed is in the report, which
         #: Match sends after them (pushuser.py _orders sends them once it is applied)
@@ -436,6 +440,27 @@ class PushStage(UserDataMixin, Endpoint):
         else:
             self.kline_open[name] = event
 
+    def _kline_subscribed(self, now: int) -> None:
+        """Each subscribed stream of an open KLine stage candle that has not been sent it: its
+        current state, at `now` (_kline_updates)."""
+        sink, kline_open, kline_streams = self.sink, self.kline_open, self.kline_streams
+        for slot, (f, _ts) in self.kline_last.items():
+            if f["closed"] or not f["open_time"] <= now <= f["close_time"]:
+                continue
+            event = None
+            for name in kline_streams[slot]:
+                if name in kline_open or not sink.wants(name):
+                    continue
+                if event is None:
+                    symbol = slot[0]
+                    known = self.candle_first.get(slot)
+                    first = known[1] if known is not None and known[0] == f["open_time"] else \
+                        first_trade_since(self.first_trade_at[symbol], f["open_time"])
+                    last = first + f["trades"] - 1 if first >= 0 else -1
+                    event = S.kline_event(self.rules[symbol], f, now, first, last)
+                sink.send(name, event)
+                kline_open[name] = event
+
     def _kline_unsent(self, prefix: str) -> None:
         """A candle of the streams named `prefix`... changed and was not sent (nobody listened): a
         stream subscribed again since must not get its old state again (_kline_updates)."""
@@ -446,9 +471,11 @@ class PushStage(UserDataMixin, Endpoint):
         """Binance pushes the current candle at each kline stream's update speed (web-socket-streams.md:
         1000 ms for `1s`, 2000 ms for the others), trades or not: an open candle sent on a stream
         that is still subscribed goes out again, as it is, with the event time `now`, until its
-        interval ends (its close, which KLine makes at the next Tick, goes out as it comes). A
-        candle nobody was subscribed to when it last changed reaches a new subscriber at its next
-        change."""
+        interval ends (its close, which KLine makes at the next Tick, goes out as it comes); a
+        stream subscribed to since its candle last went out (or that was not sent its last change)
+        gets the KLine stage's open candle as it is now (`kline_last`). (Push's own time-zone
+        candles, `@+08:00` of 6h and longer, reach a new subscriber at their next change.)"""
+        self._kline_subscribed(now)
         sink, kline_open = self.sink, self.kline_open
         for name, event in list(kline_open.items()):
             k = event["k"]
@@ -516,9 +543,12 @@ class PushStage(UserDataMixin, Endpoint):
         # the updates after it are passed over before their fields are read. Asked again only when
         # the subscriptions changed (the sink's generation; a sink without one: every batch).
         heard = self._kline_listeners() if not quiet else frozenset()
-        kline_open = self.kline_open
+        kline_open, kline_last = self.kline_open, self.kline_last
         for at, e in enumerate(entries):
             if type(e.change_type) is Updated and (not heard or e.change_type.changed_fields["symbol"] not in heard):
+                if not quiet:  # the candle as it is now, for whoever subscribes next (_kline_updates)
+                    f = e.change_type.changed_fields
+                    kline_last[f["symbol"], f["interval"]] = (f, e.timestamp)
                 if kline_open:  # a candle changed unsent: what a stream last sent of it must not go out again
                     self._kline_unsent(e.change_type.changed_fields["symbol"].lower() + "@kline_")
                 continue
@@ -533,6 +563,8 @@ class PushStage(UserDataMixin, Endpoint):
                 # a new candle starts with the symbol's first trade at or after its open time (KLine
                 # gives it up to a second or a Tick later)
                 known = candle_first[slot] = (open_time, first_trade_since(first_trade_at[symbol], open_time))
+            if not quiet:
+                kline_last[slot] = (f, e.timestamp)
             if symbol not in heard:  # (nobody listens to this symbol's candles)
                 if kline_open:
                     self._kline_unsent(symbol.lower() + "@kline_")

@@ -262,6 +262,24 @@ def test_an_open_candle_goes_out_again_every_two_seconds_without_trades(node):
     run(scenario())
 
 
+def test_a_new_subscriber_gets_the_open_candle_without_a_trade(node):
+    """A client that subscribes to a kline stream while its candle is open gets the candle within a
+    tick or two (Binance's update speed), trades or not, whether anyone listened before or not."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            async with a_trade_watched(session, node, "btcusdt@trade", "50097") as (_got, doc, _):
+                trade = doc["fills"][-1]["tradeId"]
+            await asyncio.sleep(1.5)  # (the candle out of KLine, nobody on its stream)
+            async with session.ws_connect(f"{node.ws}/ws/btcusdt@kline_1d") as ws:
+                started = time.monotonic()
+                event = await ws.receive_json(timeout=5)
+                waited = time.monotonic() - started
+            k = event["k"]
+            assert event["e"] == "kline" and k["i"] == "1d" and not k["x"] and k["L"] >= trade, event
+            assert waited < 2.5, waited
+    run(scenario())
+
+
 def test_a_candle_closes_when_its_interval_ends_with_no_trade_after_it(node):
     """Binance closes a candle when its interval ends ("x": true), trades or not: with no trade after
     it, the node journals a Tick once the second is over and the 1s candle goes out closed, on the
