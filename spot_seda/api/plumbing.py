@@ -202,8 +202,7 @@ async def signed(request: web.Request) -> tuple[int, dict[str, str]]:
     p, query, body = await request_params(request)
     account = authenticate_key(request)
     unsigned_query, unsigned_body, signature = auth.split_signature(query, body)
-    auth.verify_account_signature(account, auth.signing_payload(unsigned_query), auth.signing_payload(unsigned_body),
-                                  signature)
+    auth.verify_rest_signature(account, unsigned_query, unsigned_body, signature)
     auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
     p.pop("signature", None)
     return account.account_id, p

@@ -112,7 +112,7 @@ async def signed_json(request: web.Request) -> tuple[int, dict[str, str]]:
     p = unique_pairs(query)  # a name twice is -1101, as on v3 (never one silently kept)
     unsigned_query, _, signature = auth.split_signature(query, "")
     p.pop("signature", None)
-    auth.verify_account_signature(account, auth.signing_payload(unsigned_query), auth.signing_payload(body), signature)
+    auth.verify_rest_signature(account, unsigned_query, body, signature)
     auth.check_timestamp(p.get("timestamp"), p.get("recvWindow"), now_ms())
     for key, value in doc.items():
         if key not in SEED_FIELDS:

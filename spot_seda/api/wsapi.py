@@ -50,7 +50,7 @@ from aiohttp import WSMsgType, web
 from ..model.reasons import Reason
 from ..binance import auth, errors
 from ..binance.errors import ApiError
-from ..binance.params import check_params, subscription_id
+from ..binance.params import check_params, subscription_id, ws_request_id_ok
 from ..stages.accepting import CommandError
 from ..stages.pushuser import user_stream
 from .admission import ADMISSION
@@ -121,9 +121,7 @@ class Connection:
         if type(req) is not dict:
             return self.answer_error(None, errors.invalid_json())
         req_id = req.get("id")
-        if "id" not in req or (req_id is not None and (type(req_id) not in (int, str) or
-                                                      (type(req_id) is str and len(req_id) > 64))):
-            # (web-socket-api.md: `id` is mandatory; null is allowed)
+        if not ws_request_id_ok(req):
             return self.answer_error(None, errors.mandatory_missing("id"))
         method = req.get("method")
         if type(method) is not str or not method:

@@ -39,7 +39,7 @@ from ..stages.pushuser import user_stream
 from ..binance import auth, errors
 from ..binance import streams as S
 from ..binance.errors import ApiError
-from ..binance.params import check_params, subscription_id
+from ..binance.params import check_params, subscription_id, ws_request_id_ok
 from .fanout import MAX_SUBSCRIPTION_IDS, MAX_SUBSCRIPTIONS, Client, Hub, text_frame
 from .jsonbody import json_answer
 from .knownparams import ROUTE_PARAMS, WS_OWN_MANDATORY, WS_OWN_PARAMS, route_mandatory, ws_route_params
@@ -391,9 +391,7 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
     if not isinstance(req, dict):
         return _api_reply(None, 400, error=(-1135, "Invalid JSON Request"))
     req_id = req.get("id")
-    if "id" not in req or (req_id is not None and (type(req_id) not in (int, str) or
-                                                  (type(req_id) is str and len(req_id) > 64))):
-        # (web-socket-api.md: `id` is mandatory, an integer, a string or null), as Acquiring's
+    if not ws_request_id_ok(req):  # (as Acquiring's)
         err = errors.mandatory_missing("id")
         return _api_reply(None, err.status, error=(err.code, err.msg))
     method = req.get("method")

@@ -143,10 +143,16 @@ def signing_payload(raw: str) -> str:
     return "".join(c if c.isascii() else quote(c, safe="") for c in raw)
 
 
+def verify_rest_signature(account, query: str, body: str, signature: str | None) -> None:
+    """A REST request's signature: over its query string and body as sent, non-ASCII percent-encoded
+    (signing_payload), with the account's key (verify_account_signature)."""
+    verify_account_signature(account, signing_payload(query), signing_payload(body), signature)
+
+
 def verify_account_signature(account, query: str, body: str, signature: str | None) -> None:
     """Check a signature over `query + body` with the account's key (accounts.Account: HMAC,
-    Ed25519 or RSA): -1102 when none was sent, -1022 when it does not match. (A REST caller passes
-    the payload through signing_payload first; the WebSocket API signs raw UTF-8.)"""
+    Ed25519 or RSA): -1102 when none was sent, -1022 when it does not match. (REST checks through
+    verify_rest_signature; the WebSocket API signs raw UTF-8.)"""
     if account.key_type == HMAC:
         verify_signature(account.secret_key, query, body, signature)
     else:

@@ -235,6 +235,15 @@ def parse_int(params: Mapping[str, str], name: str, required: bool = False) -> i
     return value
 
 
+def ws_request_id_ok(request: dict) -> bool:
+    """A WebSocket API request's `id` as web-socket-api.md takes it: sent (it is mandatory), and an
+    integer, a string of at most 64 characters, or null (Acquiring's and Push's ports alike)."""
+    if "id" not in request:
+        return False
+    req_id = request["id"]
+    return req_id is None or type(req_id) is int or (type(req_id) is str and len(req_id) <= 64)
+
+
 def subscription_id(value: object) -> int | None:
     """userDataStream.unsubscribe's `subscriptionId` as a WebSocket API request sends it: a JSON
     integer or, as Binance's own SDK (binance-sdk-spot) sends every integer parameter, its decimal

@@ -203,10 +203,10 @@ class PushStage(UserDataMixin, Endpoint):
         #: kline stream -> its open candle's last event (its "E" when it went out): sent again at the
         #: stream's update speed while the candle is open (_kline_updates)
         self.kline_open: dict[str, dict] = {}
-        #: (symbol, interval) -> the KLine stage's latest candle (its fields, their entry's time),
-        #: listened to or not, kept while anyone may listen (not in a replay): a stream subscribed
-        #: to while its candle is open gets it at the next tick (_kline_updates)
-        self.kline_last: dict[tuple[str, str], tuple[dict, int]] = {}
+        #: (symbol, interval) -> the KLine stage's latest candle (its fields), listened to or not,
+        #: kept while anyone may listen (not in a replay): a stream subscribed to while its candle
+        #: is open gets it at the next tick (_kline_updates)
+        self.kline_last: dict[tuple[str, str], dict] = {}
         #: symbol -> the time of its trades whose tickers wait for Match's report on it: a ticker
         #: names the best bid and ask, and the book those trades changed is in the report, which
         #: Match sends after them (pushuser.py _orders sends them once it is applied)
@@ -444,7 +444,7 @@ class PushStage(UserDataMixin, Endpoint):
         """Each subscribed stream of an open KLine stage candle that has not been sent it: its
         current state, at `now` (_kline_updates)."""
         sink, kline_open, kline_streams = self.sink, self.kline_open, self.kline_streams
-        for slot, (f, _ts) in self.kline_last.items():
+        for slot, f in self.kline_last.items():
             if f["closed"] or not f["open_time"] <= now <= f["close_time"]:
                 continue
             event = None
@@ -548,7 +548,7 @@ class PushStage(UserDataMixin, Endpoint):
             if type(e.change_type) is Updated and (not heard or e.change_type.changed_fields["symbol"] not in heard):
                 if not quiet:  # the candle as it is now, for whoever subscribes next (_kline_updates)
                     f = e.change_type.changed_fields
-                    kline_last[f["symbol"], f["interval"]] = (f, e.timestamp)
+                    kline_last[f["symbol"], f["interval"]] = f
                 if kline_open:  # a candle changed unsent: what a stream last sent of it must not go out again
                     self._kline_unsent(e.change_type.changed_fields["symbol"].lower() + "@kline_")
                 continue
@@ -564,7 +564,7 @@ class PushStage(UserDataMixin, Endpoint):
                 # gives it up to a second or a Tick later)
                 known = candle_first[slot] = (open_time, first_trade_since(first_trade_at[symbol], open_time))
             if not quiet:
-                kline_last[slot] = (f, e.timestamp)
+                kline_last[slot] = f
             if symbol not in heard:  # (nobody listens to this symbol's candles)
                 if kline_open:
                     self._kline_unsent(symbol.lower() + "@kline_")

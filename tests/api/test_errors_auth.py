@@ -127,7 +127,7 @@ def test_non_ascii_is_signed_percent_encoded():
     account = type("Account", (), {"key_type": auth.HMAC, "secret_key": SECRET})()
 
     def rest(query: str, body: str, sig: str) -> None:  # (as plumbing.signed checks a REST request)
-        auth.verify_account_signature(account, auth.signing_payload(query), auth.signing_payload(body), sig)
+        auth.verify_rest_signature(account, query, body, sig)
     rest("", raw, signature)  # sent raw in a body
     rest(encoded, "", signature)  # sent encoded in the query
     with raises(-1022):

@@ -635,7 +635,7 @@ def test_an_open_candle_is_sent_again_at_its_streams_speed_and_never_a_stale_one
     apply_commands(pipeline, commands[200:], journaled=False)
     pipeline.pump()  # the candle changes unsent
     rec.listening = True  # subscribed again before the next tick: the candle as it is now, not as it was
-    current, _ts = push.kline_last["BTCUSDT", "1h"]
+    current = push.kline_last["BTCUSDT", "1h"]
     at = current["close_time"] - 1  # (any time the candle is open)
     push._kline_updates(at)
     [(name, sent)] = rec.events[1:]
