@@ -257,7 +257,7 @@ async def open_orders(app: web.Application, account_id: int, p: Params, deadline
     stage = app[STAGE]
     symbol = params.parse_symbol(p, stage.rules, required=False)
     await read_fresh(app)
-    orders = sorted((o for o in stage.account(account_id).open_orders.values() if symbol in (None, o.symbol)),
+    orders = sorted((o for o in stage.judged_open_orders(account_id) if symbol in (None, o.symbol)),
                     key=lambda o: o.order_id)
     return [views.order_json(o, stage.rules[o.symbol]) for o in orders]
 

@@ -123,7 +123,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.next_order_list_id = 1
         self.order_lists: dict[int, dict] = {}  # open order lists (stages/orderlists.py)
         self.next_transfer_id = 1
-        self.new_in_flight = 0  # new orders sent to Match and not reported yet
+        #: new orders sent to Match and not reported yet: admission control counts them, and the
+        #: open-orders views leave them out (a read answered while another client's order waits for
+        #: Match would show an order Match may yet refuse, of which no stream would tell)
+        self.awaiting_match: set[int] = set()
         self.pending_cancels: set[int] = set()  # orders with a cancel sent to Match and not answered
         self.max_in_flight = self.ctx.settings.node.max_in_flight
         self.clock: Callable[[], int] = lambda: time.time_ns() // 1_000_000
@@ -159,6 +162,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         config's win. One written when orders were dicts has them as Orders from now on.)"""
         for name in self.transient:
             state.pop(name, None)
+        state.pop("new_in_flight", None)  # (written when the orders awaiting Match were only counted)
         super().restore_state(state)
         if any(type(o) is dict for o in self.orders.values()):  # (written when orders were dicts)
             self.orders = {oid: upgraded(o) for oid, o in self.orders.items()}
@@ -170,7 +174,14 @@ class AcquiringStage(OrderListsMixin, Endpoint):
     @property
     def in_flight(self) -> int:
         """Commands Match has not answered yet: the backlog admission control looks at."""
-        return self.new_in_flight + len(self.pending_cancels)
+        return len(self.awaiting_match) + len(self.pending_cancels)
+
+    def judged_open_orders(self, account_id: int) -> list[Order]:
+        """The account's open orders that Match has reported on (openOrders): one it has not judged
+        yet came in after the read did (api/readbarrier.py: a read waits for every command published
+        before it), and Match may still refuse it."""
+        awaiting = self.awaiting_match
+        return [o for oid, o in self.account(account_id).open_orders.items() if oid not in awaiting]
 
     def account(self, account_id: int) -> AccountState:
         state = self.accounts.get(account_id)
@@ -265,7 +276,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         created = ChangeLogEntry(str(order_id), EntityType.ORDER, Created(order.created_fields()), now, 0)
         if waiter is not None:
             self.waiters[order_id] = waiter
-        self.new_in_flight += 1
+        self.awaiting_match.add(order_id)
         self.since_tick.add(cmd.symbol)
         self.tick_due = True
         return order, cmd, [(Topic.ORDER, cmd.symbol, [created]),
@@ -503,7 +514,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         if "prevented_qty" in f:  # self-trade prevention took this much off (no longer open, never executed)
             order.prevented_qty = f["prevented_qty"]
         if first:
-            self.new_in_flight -= 1
+            self.awaiting_match.discard(order_id)
         if first_fill and self.on_first_fill is not None:
             self.on_first_fill(order)
         if final:

@@ -138,7 +138,7 @@ class OrderListsMixin:
                 self.waiters[order_id] = waiters[n - 1]
         self.order_lists[list_id] = {"order_list_id": list_id, "list_client_order_id": list_cid, "symbol": cmd.symbol,
                                      "account": account_id, "orders": list(ids), "time": now, "contingency_type": kind}
-        self.new_in_flight += len(legs)
+        self.awaiting_match.update(ids)
         accepted = type(cmd)(account_id, cmd.symbol, now, tuple(accepted_legs), list_cid, list_id)
         return orders, accepted, [(Topic.ORDER, cmd.symbol, created),
                                   (Topic.BALANCE, str(account_id), self.balances_changed(changes, now))]
@@ -151,6 +151,7 @@ class OrderListsMixin:
             del self.order_lists[order.order_list_id]
 
     def open_order_lists(self, account_id: int) -> list[dict]:
-        """The account's open order lists, oldest first, each with its orders as this view has them."""
+        """The account's open order lists, oldest first, each with its orders as this view has them;
+        not one Match has not reported on yet (Acquiring.judged_open_orders)."""
         return [dict(lst, legs=[self.orders[i] for i in lst["orders"]]) for _, lst in sorted(self.order_lists.items())
-                if lst["account"] == account_id]
+                if lst["account"] == account_id and self.awaiting_match.isdisjoint(lst["orders"])]
