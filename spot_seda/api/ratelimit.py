@@ -90,9 +90,14 @@ RETRY_AFTER = "spot_seda.retry_after"
 
 
 def _depth(q: Mapping[str, str]) -> int:
-    """1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250 (default limit 100)."""
+    """1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250 (default limit 100); a limit above 5000
+    is served 5000 levels, so weighs 250 too, however many digits it has."""
     limit = q.get("limit", "100")
-    n = int(limit) if limit.isdigit() and len(limit) < 10 else 100
+    if limit.isdigit():
+        digits = limit.lstrip("0")
+        n = int(digits or "0") if len(digits) < 10 else 5001
+    else:
+        n = 100
     return 5 if n <= 100 else 25 if n <= 500 else 50 if n <= 1000 else 250
 
 

@@ -241,7 +241,6 @@ def symbol_info_json(rules: SymbolRules) -> dict:
         "quoteCommissionPrecision": ASSET_DECIMALS,
         "orderTypes": list(ORDER_TYPES),
         "icebergAllowed": False,
-        "pegInstructionsAllowed": False,
         "ocoAllowed": True,
         "otoAllowed": True,
         "opoAllowed": False,  # (no OPO / OPOCO lists: POST /api/v3/orderList/opo is not served)
@@ -249,6 +248,7 @@ def symbol_info_json(rules: SymbolRules) -> dict:
         "allowTrailingStop": True,
         "cancelReplaceAllowed": True,
         "amendAllowed": True,
+        "pegInstructionsAllowed": False,  # (the docs' example's order: after amendAllowed)
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": filters_json(rules),

@@ -65,6 +65,9 @@ def test_weights_are_binance_s():
     assert w("GET", "/api/v3/ping", {}) == 1 and w("GET", "/api/v3/exchangeInfo", {}) == 20
     assert [w("GET", "/api/v3/depth", {"limit": str(n)}) for n in (5, 100, 101, 500, 1000, 5000)] == [5, 5, 25, 25, 50, 250]
     assert w("GET", "/api/v3/depth", {}) == 5 and w("GET", "/api/v3/depth", {"limit": "x"}) == 5
+    # above 5000 it is served 5000 levels: 250, however many digits (a leading zero is no digit of it)
+    assert [w("GET", "/api/v3/depth", {"limit": n}) for n in ("6000", "999999999", "1000000000", "99999999999",
+                                                              "0000000000100")] == [250, 250, 250, 250, 5]
     assert w("GET", "/api/v3/ticker/24hr", {"symbol": "BTCUSDT"}) == 2
     assert w("GET", "/api/v3/ticker/24hr", {"symbols": '["' + '","'.join(["A"] * 20) + '"]'}) == 2
     assert w("GET", "/api/v3/ticker/24hr", {"symbols": '["' + '","'.join(["A"] * 21) + '"]'}) == 40

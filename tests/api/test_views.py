@@ -334,6 +334,10 @@ def test_exchange_info():
     assert (btc["icebergAllowed"], btc["ocoAllowed"], btc["quoteOrderQtyMarketAllowed"], btc["isSpotTradingAllowed"]) == (
         False, True, True, True)
     assert (btc["otoAllowed"], btc["opoAllowed"]) == (True, False)  # (no OPO lists)
+    assert list(btc)[list(btc).index("icebergAllowed"):list(btc).index("filters")] == [  # the docs' example's order
+        "icebergAllowed", "ocoAllowed", "otoAllowed", "opoAllowed", "quoteOrderQtyMarketAllowed", "allowTrailingStop",
+        "cancelReplaceAllowed", "amendAllowed", "pegInstructionsAllowed", "isSpotTradingAllowed",
+        "isMarginTradingAllowed"]
     assert (btc["baseAssetPrecision"], btc["quotePrecision"], btc["quoteAssetPrecision"]) == (8, 8, 8)
     assert btc["defaultSelfTradePreventionMode"] == "EXPIRE_MAKER"  # as Binance ships its symbols
     strict = SymbolRules(msgspec.structs.replace(BTC.spec, default_stp="EXPIRE_BOTH"))
