@@ -106,10 +106,12 @@ MANDATORY: dict[str, frozenset[str]] = \
 def text_params(params: dict) -> dict[str, str]:
     """The operation's parameters (name -> text, as REST's query string gives them) from JSON ones:
     numbers as written, booleans `true`/`false`, a `symbols` or `permissions` array of strings as
-    REST's `["A","B"]`; an object, null or another array is -1100. The envelope's params (apiKey, signature, returnRateLimits) go."""
+    REST's `["A","B"]`; an object or another array is -1100. A null is a parameter not sent (errors.md,
+    -1102: "Mandatory parameter '%s' was not sent, was empty/null, or malformed."). The envelope's
+    params (apiKey, signature, returnRateLimits) go."""
     out = {}
     for name, value in params.items():
-        if name in ENVELOPE_PARAMS:
+        if name in ENVELOPE_PARAMS or value is None:
             continue
         kind = type(value)
         if kind is str:

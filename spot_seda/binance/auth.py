@@ -256,8 +256,10 @@ def _ws_value(value: object) -> str:
 
 
 def ws_payload(params: Mapping[str, object]) -> str:
-    """The WebSocket API's signature payload: `key=value` pairs sorted by key, `signature` left out."""
-    return "&".join(f"{key}={_ws_value(params[key])}" for key in sorted(params) if key != "signature")
+    """The WebSocket API's signature payload: `key=value` pairs sorted by key, `signature` left out,
+    and a null too (a parameter not sent: wsmethods.text_params)."""
+    return "&".join(f"{key}={_ws_value(params[key])}" for key in sorted(params)
+                    if key != "signature" and params[key] is not None)
 
 
 def verify_ws_signature(key, params: Mapping[str, object]) -> None:
@@ -284,12 +286,13 @@ def verify_ws_request(accounts, params: Mapping[str, object], now_ms: int):
     """The account (accounts.Account) of a signed WebSocket API request: `apiKey` (-1102 missing,
     -2014 / -2015 unknown, by `accounts.authenticate`), `signature` by the account's kind of key
     (-1022), then `timestamp` / `recvWindow`. A parameter that is an object, an array or null is
-    -1100 before anything else: the signature payload is `key=value` text."""
+    -1100 before anything else: the signature payload is `key=value` text. A null is a parameter not
+    sent (errors.md -1102: "was not sent, was empty/null"): left out of the payload and of the request."""
     api_key = params.get("apiKey")
     if not isinstance(api_key, str) or not api_key:
         raise errors.mandatory_missing("apiKey")
     for name, value in params.items():
-        if isinstance(value, (dict, list)) or value is None:
+        if isinstance(value, (dict, list)):
             raise errors.illegal_chars(name)
     account = accounts.authenticate(api_key)
     verify_ws_signature(account, params)  # HMAC, Ed25519 or RSA: the account's kind of key

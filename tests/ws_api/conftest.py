@@ -38,8 +38,10 @@ def node(tmp_path_factory):
 
 def sign(key, params: dict) -> str:
     """web-socket-api.md: every param but `signature`, sorted by name, `key=value` joined by `&`;
-    hex HMAC-SHA256 with a secret (str), base64 Ed25519 with a private key."""
-    payload = "&".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(params.items()))
+    hex HMAC-SHA256 with a secret (str), base64 Ed25519 with a private key. A null is a parameter not
+    sent: not signed."""
+    payload = "&".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in sorted(params.items())
+                       if v is not None)
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return base64.b64encode(key.sign(payload.encode())).decode()
     return hmac.new(key.encode(), payload.encode(), hashlib.sha256).hexdigest()

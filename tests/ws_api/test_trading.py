@@ -209,8 +209,15 @@ def test_bad_frames_and_signatures_get_errors_and_change_nothing(node):
             assert (await api.call("order.place", {**order, "apiKey": carol.api_key, "timestamp": 1}))["error"]["code"] == -1102
             old = await api.signed("order.place", carol.api_key, carol.secret, **order, recvWindow=5000, timestamp=1)
             assert old["error"]["code"] == -1021, old
-            nested = await api.signed("order.place", carol.api_key, carol.secret, **{**order, "price": None})
+            # a null is a parameter not sent (errors.md -1102: "was not sent, was empty/null, or malformed")
+            null = await api.signed("order.place", carol.api_key, carol.secret, **{**order, "price": None})
+            assert null["error"] == {"code": -1102, "msg": "Mandatory parameter 'price' was not sent, was empty/null, "
+                                                           "or malformed."}, null
+            nested = await api.signed("order.place", carol.api_key, carol.secret, **{**order, "price": ["1"]})
             assert nested["error"]["code"] == -1100, nested
+            assert (await api.call("depth", {"symbol": None}))["error"]["code"] == -1102
+            depth = await api.call("depth", {"symbol": SYMBOL, "limit": None})  # an optional one: its default
+            assert depth["status"] == 200 and "bids" in depth["result"], depth
             # REST's validation and REST's codes
             off_tick = await api.signed("order.place", carol.api_key, carol.secret, **{**order, "price": "80000.001"})
             code, rest = await carol.order(**{**order, "price": "80000.001"})
