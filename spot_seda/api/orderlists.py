@@ -136,9 +136,12 @@ async def cancel_order_list(app: web.Application, account_id: int, p: Params, de
 
 async def query_order_list(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
     """GET /api/v3/orderList, `orderList.status`: orderListId or origClientOrderId; -2013 when the
-    account has none such."""
+    account has none such. With both, origClientOrderId is used and orderListId ignored
+    (web-socket-api.md, Query Order list; rest-api.md does not say: the same there)."""
     stage = app[STAGE]
     list_id, cid = orderlists.parse_list_ref(p, "orderListId", "origClientOrderId")
+    if cid is not None:
+        list_id = None
     await read_fresh(app)
     lst = _open_list(app, account_id, list_id, cid)
     if lst is not None:
@@ -146,8 +149,6 @@ async def query_order_list(app: web.Application, account_id: int, p: Params, dea
     else:
         orders = app[HISTORY].order_list(account_id, list_id, cid)
         orders = [stage.orders.get(o.order_id, o) for o in orders]  # (the stage's view is fresher)
-        if cid is not None and list_id is not None:
-            orders = [o for o in orders if o.list_client_order_id == cid]
     if not orders:
         raise ApiError(-2013, "Order list does not exist.")
     return orderlists.list_json(orders)

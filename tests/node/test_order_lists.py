@@ -110,6 +110,9 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                 async def done():
                     status, lst = await client.signed("GET", "/api/v3/orderList", origClientOrderId="myList")
                     assert (status, lst["listStatusType"], lst["listOrderStatus"]) == (200, "ALL_DONE", "ALL_DONE"), lst
+                    # with both, the client id is used, the list id ignored (web-socket-api.md), from the history
+                    assert await client.signed("GET", "/api/v3/orderList", origClientOrderId="myList",
+                                               orderListId=lst["orderListId"] + 77) == (200, lst)
                     status, lists = await client.signed("GET", "/api/v3/allOrderList")
                     assert [x["orderListId"] for x in lists] == [doc["orderListId"]], lists
                     assert await client.signed("GET", "/api/v3/openOrderList") == (200, [])

@@ -44,6 +44,11 @@ def test_place_query_and_cancel_order_lists_over_the_websocket_api(node):
             assert (doc["status"], status) == (200, 200) and doc["result"] == rest, (doc, rest)
             doc = await call("orderList.status", origClientOrderId="wsOco")
             assert doc["result"] == rest, doc
+            # with both, origClientOrderId is used and orderListId ignored (web-socket-api.md)
+            doc = await call("orderList.status", origClientOrderId="wsOco", orderListId=oco["orderListId"] + 77)
+            assert doc["result"] == rest, doc
+            doc = await call("orderList.status", origClientOrderId="noSuchList", orderListId=oco["orderListId"])
+            assert doc["error"] == {"code": -2013, "msg": "Order list does not exist."}, doc
             doc = await call("openOrderLists.status")
             assert [lst["orderListId"] for lst in doc["result"]] == [oco["orderListId"]], doc
             assert any(l["rateLimitType"] == "REQUEST_WEIGHT" for l in doc["rateLimits"]), doc
