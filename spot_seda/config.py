@@ -86,6 +86,10 @@ def _binance_raw_requests() -> list[RateLimit]:
     return [RateLimit(interval="MINUTE", interval_num=5, limit=300_000)]  # (CHANGELOG 2026-03-27)
 
 
+def _binance_connections() -> list[RateLimit]:
+    return [RateLimit(interval="MINUTE", interval_num=5, limit=300)]  # (web-socket-api.md, web-socket-streams.md)
+
+
 def _binance_orders() -> list[RateLimit]:
     return [RateLimit(interval="SECOND", interval_num=10, limit=100), RateLimit(interval="DAY", interval_num=1, limit=200000)]
 
@@ -101,6 +105,9 @@ class RateLimitSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     #: RAW_REQUESTS per client IP: every request counts 1, whatever its weight (so a client whose
     #: successful orders weigh 0 is still bounded)
     raw_requests: list[RateLimit] = msgspec.field(default_factory=_binance_raw_requests)
+    #: CONNECTIONS per client IP: new WebSocket connections (the WebSocket API's, the streams'), each
+    #: port counting its own; what the WebSocket API's exchangeInfo lists instead of RAW_REQUESTS
+    connections: list[RateLimit] = msgspec.field(default_factory=_binance_connections)
     #: ORDERS per account (POST /api/v3/order, /api/spot/v2/), wherever they come from
     orders: list[RateLimit] = msgspec.field(default_factory=_binance_orders)
     #: an IP answered this many 429s in a row without waiting for their Retry-After is banned (418)

@@ -30,13 +30,19 @@ async def server_time(app: web.Application, p: Params) -> dict:
     return {"serverTime": now_ms()}
 
 
-async def exchange_info(app: web.Application, p: Params) -> dict:
+async def exchange_info(app: web.Application, p: Params, websocket: bool = False) -> dict:
+    """GET /api/v3/exchangeInfo; `websocket`: the WebSocket API's `exchangeInfo`, whose rateLimits
+    list CONNECTIONS where REST's list RAW_REQUESTS (ratelimit.py)."""
     rules = app[STAGE].rules
     chosen = params.parse_symbols_filter(p, rules)
     passes, show_sets = queryparams.parse_exchange_info_filter(p)  # every symbol here is SPOT and TRADING
     info = marketviews.exchange_info_json({s: rules[s] for s in chosen if passes}, now_ms(), show_sets)
-    info["rateLimits"] = app[LIMITER].rate_limits_json()  # the node's limits (ratelimit.py)
+    info["rateLimits"] = app[LIMITER].rate_limits_json(websocket)  # the node's limits (ratelimit.py)
     return info
+
+
+async def ws_exchange_info(app: web.Application, p: Params) -> dict:
+    return await exchange_info(app, p, websocket=True)
 
 
 async def depth(app: web.Application, p: Params) -> dict:

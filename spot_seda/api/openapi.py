@@ -109,7 +109,7 @@ def _schemas() -> dict:
         "MyTrade": obj({"symbol": string(), "id": integer(), "orderId": integer(), "orderListId": integer(), "price": dec(),
                          "qty": dec(), "quoteQty": dec(), "commission": dec(), "commissionAsset": string(),
                          "time": integer(), "isBuyer": boolean(), "isMaker": boolean(), "isBestMatch": boolean()}),
-        "RateLimit": obj({"rateLimitType": string(enum=["REQUEST_WEIGHT", "ORDERS", "RAW_REQUESTS"]),
+        "RateLimit": obj({"rateLimitType": string(enum=["REQUEST_WEIGHT", "ORDERS", "RAW_REQUESTS", "CONNECTIONS"]),
                            "interval": string(enum=["SECOND", "MINUTE", "HOUR", "DAY"]), "intervalNum": integer(),
                            "limit": integer()}),
         "OrderRateLimit": obj({"rateLimitType": string(enum=["ORDERS"]),

@@ -25,10 +25,15 @@ What is counted (binance-spot-api-docs, rest-api.md "LIMITS"):
   Every /api/ answer carries `X-MBX-USED-WEIGHT-<n><unit>` (e.g. `X-MBX-USED-WEIGHT-1M`).
   Past the limit: 429 -1003 "Too much request weight used; current limit is 6000 request weight per
   1 MINUTE. ..."; banned: 418 -1003 "Way too much request weight used; IP banned until <ms>. ...".
-- RAW_REQUESTS per client IP: every /api/ request (and every WebSocket API request) counts 1,
-  whatever its weight, a successful order's too, which weighs 0 (CHANGELOG 2026-03-27: 300,000 per
-  5 minutes); past it 429 -1003 "Too many requests; current limit is 300000 requests per 5 MINUTE.
-  ..." (errors.md has no text of its own for it). No header shows it (Binance shows none).
+- RAW_REQUESTS per client IP: every /api/ request counts 1, whatever its weight, a successful
+  order's too, which weighs 0 (CHANGELOG 2026-03-27: 300,000 per 5 minutes); past it 429 -1003 "Too
+  many requests; current limit is 300000 requests per 5 MINUTE. ..." (errors.md has no text of its
+  own for it). No header shows it (Binance shows none). A WebSocket API request does not count:
+  "For WebSocket API, removed `RAW REQUESTS` rate limit in `exchangeInfo`, replaced it with
+  `CONNECTIONS`" (CHANGELOG 2023-08-25).
+- CONNECTIONS per client IP: each new WebSocket connection (the WebSocket API's, the streams'; each
+  port counts its own) counts 1, 300 per 5 minutes (web-socket-api.md, web-socket-streams.md);
+  past it the handshake is answered HTTP 429 -1003 with Retry-After, and nothing is counted.
 - ORDERS per account, from whatever IP: the unfilled order count (faqs/order_count_decrement.md).
   An order request (POST /api/v3/order, POST /api/spot/v2/, a new order list: each of its orders,
   and the new order of POST /api/v3/order/cancelReplace) counts once the request's signature is
@@ -322,22 +327,50 @@ class RateLimiter:
         self.ban_after = settings.ban_after_429s
         self.ban_ms = int(settings.ban_s * 1000)
         self.ban_max_ms = int(settings.ban_max_s * 1000)
+        #: CONNECTIONS: new WebSocket connections per IP, in a table of their own (`connect`)
+        self.connection_limits = [Limit("CONNECTIONS", l.interval, l.interval_num, l.limit)
+                                  for l in settings.connections] if self.enabled else []
         self.ips = _Table(self.weight_limits + self.raw_limits, settings.max_tracked)
+        self.connects = _Table(self.connection_limits, settings.max_tracked)
+        self.refused_connections = 0  # 429s for CONNECTIONS
         self.accounts = _Table(self.order_limits, settings.max_tracked)
         self.refused_weight = 0  # 429s for request weight
         self.refused_raw = 0  # 429s for RAW_REQUESTS
         self.refused_orders = 0  # 429s for orders
         self.banned = 0  # 418s
 
-    def rate_limits_json(self) -> list[dict]:
-        """exchangeInfo's `rateLimits`."""
-        return [limit.json() for limit in self.weight_limits + self.order_limits + self.raw_limits]  # (Binance's order)
+    def rate_limits_json(self, websocket: bool = False) -> list[dict]:
+        """exchangeInfo's `rateLimits`: REST's lists RAW_REQUESTS last, the WebSocket API's CONNECTIONS
+        instead (CHANGELOG 2023-08-25: "For WebSocket API, removed `RAW REQUESTS` rate limit in
+        `exchangeInfo`, replaced it with `CONNECTIONS`"; web-socket-api.md's example)."""
+        last = self.connection_limits if websocket else self.raw_limits
+        return [limit.json() for limit in self.weight_limits + self.order_limits + last]  # (Binance's order)
+
+    def connect(self, key: str, now_ms: int) -> tuple[errors.ApiError | None, int]:
+        """A new WebSocket connection from `key` (client_key): (None, 0) when admitted and counted;
+        past a CONNECTIONS limit (web-socket-api.md: "300 connections per attempt every 5 minutes",
+        per IP; web-socket-streams.md the same) (429 -1003, Retry-After seconds), nothing counted."""
+        if not self.connection_limits:
+            return None, 0
+        counters = self.connects.get(key, now_ms)
+        counts = counters.counts
+        for i, limit in enumerate(self.connection_limits):
+            if counts[i] + 1 > limit.limit:
+                self.refused_connections += 1
+                window_end = (counters.windows[i] + 1) * limit.ms
+                return errors.too_many_connections(limit.limit, limit.label), _seconds(window_end - now_ms)
+        for i in range(len(counts)):
+            counts[i] += 1
+        self._keep(counters, self.connection_limits)
+        return None, 0
 
     # -------------------------------------------------------------------- request weight
 
-    def charge(self, key: str, weight: int, now_ms: int) -> tuple[_Counters, errors.ApiError | None, int]:
+    def charge(self, key: str, weight: int, now_ms: int, raw: bool = True) -> tuple[_Counters, errors.ApiError | None, int]:
         """Add a request's weight to its IP's windows: (the IP's counters, None, 0) when admitted;
-        (counters, the 429 or 418 error, Retry-After seconds) when refused (nothing added)."""
+        (counters, the 429 or 418 error, Retry-After seconds) when refused (nothing added). `raw`: it
+        counts toward RAW_REQUESTS too (a REST request; the WebSocket API has no such limit since
+        CHANGELOG 2023-08-25: "RAW_REQUESTS rate limit for REST API")."""
         counters = self.ips.get(key, now_ms)
         if counters.ban_until > now_ms:
             self.banned += 1
@@ -347,13 +380,15 @@ class RateLimiter:
         for i, limit in enumerate(self.weight_limits):
             if counts[i] + weight > limit.limit:
                 return (counters, *self._refuse(counters, limit, counters.windows[i], now_ms))
-        for i, limit in enumerate(self.raw_limits, n):
-            if counts[i] + 1 > limit.limit:
-                return (counters, *self._refuse(counters, limit, counters.windows[i], now_ms))
+        if raw:
+            for i, limit in enumerate(self.raw_limits, n):
+                if counts[i] + 1 > limit.limit:
+                    return (counters, *self._refuse(counters, limit, counters.windows[i], now_ms))
         for i in range(n):
             counts[i] += weight
-        for i in range(n, len(counts)):  # (a request, whatever its weight)
-            counts[i] += 1
+        if raw:
+            for i in range(n, len(counts)):  # (a request, whatever its weight)
+                counts[i] += 1
         self._keep(counters, self.ips.limits)
         return counters, None, 0
 
@@ -466,6 +501,7 @@ class RateLimiter:
             f'spot_seda_http_rate_limited_total{{limit="request_weight"}} {self.refused_weight}\n'
             f'spot_seda_http_rate_limited_total{{limit="raw_requests"}} {self.refused_raw}\n'
             f'spot_seda_http_rate_limited_total{{limit="orders"}} {self.refused_orders}\n'
+            f'spot_seda_http_rate_limited_total{{limit="connections"}} {self.refused_connections}\n'
             f'spot_seda_http_rate_limited_total{{limit="ip_ban"}} {self.banned}\n'
             "# HELP spot_seda_http_rate_limit_tracked IPs and accounts the rate limiter remembers now.\n"
             "# TYPE spot_seda_http_rate_limit_tracked gauge\n"

@@ -38,7 +38,8 @@ from .acceptor import Acceptor
 from .fanout import GOING_AWAY, Client, Hub, text_frame
 from .plumbing import json_parser_errors
 from .relay import INTERNAL_PATH, serve_relay
-from .wsproto import ACCOUNTS, FOLLOWER, HUB, KEYS, NOTICES, STAGE, combined_stream, raw_stream, ws_api
+from .ratelimit import RateLimiter
+from .wsproto import ACCOUNTS, CONNECTS, FOLLOWER, HUB, KEYS, NOTICES, STAGE, combined_stream, raw_stream, ws_api
 from .jsonbody import json_answer
 
 log = logging.getLogger("spot_seda.ws")
@@ -79,6 +80,9 @@ def build_app(stage: PushStage, hub: Hub) -> web.Application:
     app[KEYS] = ListenKeys(stage.ctx.data_dir)
     app[ACCOUNTS] = Accounts(stage.ctx.data_dir)
     app[NOTICES] = WeakKeyDictionary()
+    limits = stage.ctx.settings.rate_limits
+    if limits.enabled and limits.connections:
+        app[CONNECTS] = RateLimiter(limits)
     app.router.add_get("/ws", raw_stream)
     app.router.add_get("/ws/{name}", raw_stream)
     app.router.add_get("/stream", combined_stream)

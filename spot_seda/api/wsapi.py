@@ -180,7 +180,7 @@ class Connection:
         counters = None
         charged_ms = now_ms()
         if limiter.enabled:
-            counters, refusal, _retry_s = limiter.charge(self.ip, weight, charged_ms)
+            counters, refusal, _retry_s = limiter.charge(self.ip, weight, charged_ms, raw=False)
             if refusal is not None:  # 429, or 418 for a banned IP: retryAfter is when it may go on (ms)
                 banned = refusal.status == 418
                 # to the millisecond, not Retry-After's whole seconds: the ban's end (the time in its
@@ -377,8 +377,11 @@ async def serve(request: web.Request) -> web.StreamResponse:
     """`/ws-api/v3`: one connection; its requests are answered until it closes."""
     app = request.app
     limiter = app[LIMITER]
-    if limiter.enabled:  # the connection itself weighs CONNECT_WEIGHT (Binance)
-        counters, refusal, retry_s = limiter.charge(client_key(request.remote), CONNECT_WEIGHT, now_ms())
+    if limiter.enabled:  # a new connection counts (CONNECTIONS), then weighs CONNECT_WEIGHT (Binance)
+        key, at = client_key(request.remote), now_ms()
+        refusal, retry_s = limiter.connect(key, at)
+        if refusal is None:
+            _counters, refusal, retry_s = limiter.charge(key, CONNECT_WEIGHT, at, raw=False)
         if refusal is not None:
             resp = json_answer(refusal.body(), status=refusal.status)
             resp.headers["Retry-After"] = str(retry_s)

@@ -51,7 +51,7 @@ class Method(NamedTuple):
 METHODS: dict[str, Method] = {
     "ping": Method(market.ping, ("GET", "/api/v3/ping")),
     "time": Method(market.server_time, ("GET", "/api/v3/time")),
-    "exchangeInfo": Method(market.exchange_info, ("GET", "/api/v3/exchangeInfo")),
+    "exchangeInfo": Method(market.ws_exchange_info, ("GET", "/api/v3/exchangeInfo")),
     "depth": Method(market.depth, ("GET", "/api/v3/depth")),
     "trades.recent": Method(market.recent_trades, ("GET", "/api/v3/trades")),
     "trades.historical": Method(market.historical_trades, ("GET", "/api/v3/historicalTrades")),

@@ -43,6 +43,7 @@ from ..binance.params import check_params, subscription_id, ws_request_id_ok
 from .fanout import MAX_SUBSCRIPTION_IDS, MAX_SUBSCRIPTIONS, Client, Hub, text_frame
 from .jsonbody import json_answer
 from .knownparams import ROUTE_PARAMS, WS_OWN_MANDATORY, WS_OWN_PARAMS, route_mandatory, ws_route_params
+from .ratelimit import RateLimiter, client_key
 from .timeunit import micro_wanted
 
 log = logging.getLogger("spot_seda.ws")
@@ -65,6 +66,8 @@ ACCOUNTS = web.AppKey("accounts", object)
 NOTICES = web.AppKey("shutdown_notices", WeakKeyDictionary)
 #: on a machine without Acquiring: what fills KEYS and ACCOUNTS from the cluster (accountlog.Follower)
 FOLLOWER = web.AppKey("registry_follower", object)
+#: the CONNECTIONS limit of this port's new connections (ratelimit.py; `rate_limits` off: none counted)
+CONNECTS = web.AppKey("connection_limit", RateLimiter)
 #: how long a handshake there waits for a listen key it has not heard of yet, and a WebSocket API
 #: request for an API key: one created on the node with Acquiring a moment ago is committed in the
 #: cluster, but may still be on its way here
@@ -163,8 +166,24 @@ async def _api_key_heard_of(app: web.Application, text: str) -> None:
     await _until(lambda: accounts.by_api_key(key) is not None)
 
 
+def _connection_refused(request: web.Request) -> web.Response | None:
+    """429 -1003 with Retry-After for a new connection past its IP's CONNECTIONS limit (ratelimit.py),
+    else None (it is counted)."""
+    limiter = request.app.get(CONNECTS)
+    if limiter is None:
+        return None
+    refusal, retry_s = limiter.connect(client_key(request.remote), time.time_ns() // 1_000_000)
+    if refusal is None:
+        return None
+    resp = json_answer(refusal.body(), status=refusal.status)
+    resp.headers["Retry-After"] = str(retry_s)
+    return resp
+
+
 async def raw_stream(request: web.Request) -> web.StreamResponse:
     """`/ws` and `/ws/<stream or listenKey>`: raw payloads."""
+    if (refused := _connection_refused(request)) is not None:
+        return refused
     name = request.match_info.get("name", "")
     initial = []
     await _heard_of(request.app, [name])
@@ -194,6 +213,8 @@ def _query_streams(request: web.Request) -> list[str]:
 
 async def combined_stream(request: web.Request) -> web.StreamResponse:
     """`/stream?streams=a/b/c`: every event wrapped as {"stream": name, "data": payload}."""
+    if (refused := _connection_refused(request)) is not None:
+        return refused
     names = _query_streams(request)
     initial = []
     await _heard_of(request.app, names[:MAX_STREAMS])
@@ -361,6 +382,8 @@ def _api_reply(req_id, status: int, result=None, error: tuple[int, str] | None =
 async def ws_api(request: web.Request) -> web.StreamResponse:
     """`/ws-api/v3`: the user data stream methods of Binance's WebSocket API. Its handshake's query
     string is checked as the HTTP port's is (-1104, -1105; its answers carry no rate limits)."""
+    if (refused := _connection_refused(request)) is not None:
+        return refused
     try:
         check_params(request.query, ROUTE_PARAMS[_HANDSHAKE], route_mandatory(_HANDSHAKE))
         micro = _time_unit(request)

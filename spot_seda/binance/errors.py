@@ -118,6 +118,12 @@ def too_many_requests(limit: int, interval: str) -> ApiError:
                            "Please use WebSocket Streams for live updates to avoid polling the API.", 429)
 
 
+def too_many_connections(limit: int, interval: str) -> ApiError:
+    """-1003 (HTTP 429) past CONNECTIONS, the count of new WebSocket connections (errors.md has no
+    text of its own for it: the weight's, in connections)."""
+    return ApiError(-1003, f"Too many new connections; current limit is {limit} connections per {interval}.", 429)
+
+
 def ip_banned(until_ms: int) -> ApiError:
     """-1003 with HTTP 418: an IP that kept going after its 429s is banned until then (ms)."""
     return ApiError(-1003, f"Way too much request weight used; IP banned until {until_ms}. "

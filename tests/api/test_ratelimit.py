@@ -31,6 +31,38 @@ def test_binance_defaults_and_exchange_info():
     assert [l.header for l in lim.weight_limits + lim.order_limits + lim.raw_limits] == [
         "X-MBX-USED-WEIGHT-1M", "X-MBX-ORDER-COUNT-10S", "X-MBX-ORDER-COUNT-1D", ""]  # (no header for RAW_REQUESTS)
     assert R.RateLimiter(RateLimitSettings()).rate_limits_json() == []  # a config without the section: none
+    # the WebSocket API's exchangeInfo: CONNECTIONS where REST's has RAW_REQUESTS (CHANGELOG 2023-08-25;
+    # web-socket-api.md's example)
+    assert lim.rate_limits_json(websocket=True) == lim.rate_limits_json()[:3] + [
+        {"rateLimitType": "CONNECTIONS", "interval": "MINUTE", "intervalNum": 5, "limit": 300}]
+
+
+def test_new_connections_are_counted_per_ip_and_refused_past_the_limit():
+    """CONNECTIONS (web-socket-api.md: "300 connections per attempt every 5 minutes", per IP): each
+    new connection counts 1, in a table of its own; past the limit 429 -1003 until the window ends,
+    the refused one not counted; another IP, and the request weight, untouched."""
+    lim = limiter(connections=[RateLimit(interval="SECOND", interval_num=10, limit=2)])
+    assert lim.connect("1.2.3.4", T0) == (None, 0) and lim.connect("1.2.3.4", T0 + 1) == (None, 0)
+    for at in (T0 + 2, T0 + 3):
+        refusal, retry = lim.connect("1.2.3.4", at)
+        assert (refusal.status, refusal.code, refusal.msg, retry) == (
+            429, -1003, "Too many new connections; current limit is 2 connections per 10 SECOND.", 10)
+    assert lim.connect("5.6.7.8", T0 + 3) == (None, 0)  # (per IP)
+    assert lim.connect("1.2.3.4", T0 + 10_000) == (None, 0)  # the next window
+    assert 'limit="connections"} 2' in lim.prometheus()
+    counters, refusal, _ = lim.charge("1.2.3.4", 1, T0 + 10_001)  # (a request's weight: its own count)
+    assert refusal is None and lim.weight_usage(counters)[0]["count"] == 1
+    assert R.RateLimiter(RateLimitSettings()).connect("1.2.3.4", T0) == (None, 0)  # limits off: nothing counted
+
+
+def test_a_websocket_api_request_does_not_count_toward_raw_requests():
+    """CHANGELOG 2023-08-25: RAW_REQUESTS is REST's; the WebSocket API's requests (raw=False) weigh
+    their weight only."""
+    lim = limiter(raw_requests=[RateLimit(interval="SECOND", interval_num=10, limit=1)])
+    for i in range(5):
+        assert lim.charge("1.2.3.4", 1, T0 + i, raw=False)[1] is None
+    assert lim.charge("1.2.3.4", 1, T0 + 5)[1] is None  # the first REST request of the window
+    assert lim.charge("1.2.3.4", 1, T0 + 6)[1].code == -1003
 
 
 def test_the_config_files_switch_binance_limits_on():

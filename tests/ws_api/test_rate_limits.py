@@ -249,3 +249,48 @@ def test_a_successful_order_method_weighs_0_a_failed_one_its_weight(node):
             await expect(20, 200, "account.status")  # a read still weighs its weight
             await api.ws.close()
     run(scenario())
+
+
+CONNECTIONS_10S = 3
+
+
+def test_new_connections_past_the_ips_limit_are_refused_429_on_each_port(tmp_path):
+    """CONNECTIONS (web-socket-api.md "Connection limits", web-socket-streams.md: per IP, new
+    connections per 5 minutes; here 3 per 10 s): the WebSocket API's handshake and the streams' are
+    each refused 429 -1003 with Retry-After past it, while another IP connects; the WebSocket API's
+    exchangeInfo lists CONNECTIONS where REST's lists RAW_REQUESTS (CHANGELOG 2023-08-25)."""
+    limits = LIMITS + f'connections = [{{interval = "SECOND", interval_num = 10, limit = {CONNECTIONS_10S}}}]\n'
+    with serving_node(tmp_path, limits) as proc:
+        ws_api = proc.base.replace("http://", "ws://") + "/ws-api/v3"
+
+        async def scenario():
+            async with session_from("127.0.0.41") as s, session_from("127.0.0.42") as other_ip:
+                await window_start(10)
+                for url in (ws_api, proc.ws + "/ws/btcusdt@trade", proc.ws + "/stream?streams=btcusdt@trade"):
+                    open_ = [await s.ws_connect(url) for _ in range(CONNECTIONS_10S if url == ws_api else 1)]
+                    if url == ws_api:
+                        api = WsApi(open_[0])
+                        info = await api.call("exchangeInfo", {"symbol": "BTCUSDT"})
+                        kinds = [l["rateLimitType"] for l in info["result"]["rateLimits"]]
+                        assert "CONNECTIONS" in kinds and "RAW_REQUESTS" not in kinds, kinds
+                        (conn,) = [l for l in info["result"]["rateLimits"] if l["rateLimitType"] == "CONNECTIONS"]
+                        assert (conn["interval"], conn["intervalNum"], conn["limit"]) == ("SECOND", 10, CONNECTIONS_10S)
+                        async with s.get(proc.base + "/api/v3/exchangeInfo") as resp:
+                            kinds = [l["rateLimitType"] for l in (await resp.json())["rateLimits"]]
+                        assert "RAW_REQUESTS" in kinds and "CONNECTIONS" not in kinds, kinds
+                    for ws in open_:
+                        await ws.close()
+                # the streams port counts its own: /ws and /stream made 2 there; one more, then refused
+                await (await s.ws_connect(proc.ws + "/ws")).close()
+                for url in (ws_api, proc.ws + "/ws", proc.ws + "/stream?streams=btcusdt@trade"):
+                    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                        await s.ws_connect(url)
+                    assert refused.value.status == 429, url
+                    assert 0 < int(refused.value.headers["Retry-After"]) <= 10, refused.value.headers
+                    async with s.get(url.replace("ws://", "http://"),
+                                     headers={"Connection": "Upgrade", "Upgrade": "websocket",
+                                              "Sec-WebSocket-Version": "13",
+                                              "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) as resp:
+                        assert resp.status == 429 and (await resp.json())["code"] == -1003, url
+                    await (await other_ip.ws_connect(url)).close()  # another IP connects
+        run(scenario())

@@ -259,6 +259,11 @@ def test_market_data_methods_answer_as_rest(node):
                 code, rest = await dave.public(path, **params)
                 if method == "exchangeInfo":
                     answer["result"].pop("serverTime"), rest.pop("serverTime")
+                    # (the WebSocket API lists CONNECTIONS where REST lists RAW_REQUESTS: CHANGELOG 2023-08-25)
+                    ws_limits, rest_limits = answer["result"].pop("rateLimits"), rest.pop("rateLimits")
+                    assert ws_limits[:-1] == rest_limits[:-1] and rest_limits[-1]["rateLimitType"] == "RAW_REQUESTS"
+                    assert ws_limits[-1] == {"rateLimitType": "CONNECTIONS", "interval": "MINUTE", "intervalNum": 5,
+                                             "limit": 300}, ws_limits
                 assert answer["result"] == rest, (method, answer, rest)
             listed = await api.call("ticker.price", {"symbols": [SYMBOL, "ETHUSDT"]})
             code, rest = await dave.public("/api/v3/ticker/price", symbols='["BTCUSDT","ETHUSDT"]')
@@ -269,7 +274,8 @@ def test_market_data_methods_answer_as_rest(node):
                 answer = await api.call("exchangeInfo", {"permissions": permissions})
                 assert answer["status"] == 200, answer
                 code, rest = await dave.public("/api/v3/exchangeInfo", permissions=text)
-                answer["result"].pop("serverTime"), rest.pop("serverTime")
+                for doc in (answer["result"], rest):
+                    doc.pop("serverTime"), doc.pop("rateLimits")
                 assert code == 200 and answer["result"] == rest, (permissions, answer, rest)
                 assert [s["symbol"] for s in rest["symbols"]] == ([] if permissions == ["MARGIN"] else [SYMBOL, "ETHUSDT"])
             for bad in ([1], [["SPOT"]], {"SPOT": 1}):
