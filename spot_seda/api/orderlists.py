@@ -154,18 +154,28 @@ async def query_order_list(app: web.Application, account_id: int, p: Params, dea
     return orderlists.list_json(orders)
 
 
-async def all_order_lists(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
+async def all_order_lists(app: web.Application, account_id: int, p: Params, deadline: float,
+                          websocket: bool = False) -> list:
     """GET /api/v3/allOrderList, `allOrderLists`: fromId, or startTime/endTime (at most 24 hours
-    apart, -1127, as allOrders), limit (default 500, at most 1000)."""
+    apart, -1127, as allOrders), limit (default 500, at most 1000). fromId with a time: REST -1128
+    (rest-api.md: "If supplied, neither `startTime` or `endTime` can be provided"), the WebSocket
+    API ignores fromId (web-socket-api.md: "If `startTime` and/or `endTime` are specified, `fromId`
+    is ignored")."""
     stage = app[STAGE]
     from_id = params.parse_int(p, "fromId")
     start, end = queryparams.parse_day_window(p)
     if from_id is not None and (start is not None or end is not None):
-        raise errors.bad_combination()
+        if not websocket:
+            raise errors.bad_combination()
+        from_id = None
     limit = params.parse_limit(p, "limit", default=500, maximum=1000)
     await read_fresh(app)
     lists = app[HISTORY].order_lists(account_id, from_id, start, end, limit)
     return [orderlists.list_json([stage.orders.get(o.order_id, o) for o in orders]) for orders in lists]
+
+
+async def ws_all_order_lists(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
+    return await all_order_lists(app, account_id, p, deadline, websocket=True)
 
 
 async def open_order_lists(app: web.Application, account_id: int, p: Params, deadline: float) -> list:

@@ -91,7 +91,7 @@ METHODS: dict[str, Method] = {
     "orderList.status": Method(orderlists.query_order_list, ("GET", "/api/v3/orderList"), signed=True),
     "orderList.cancel": Method(orderlists.cancel_order_list, ("DELETE", "/api/v3/orderList"), signed=True),
     "openOrderLists.status": Method(orderlists.open_order_lists, ("GET", "/api/v3/openOrderList"), signed=True),
-    "allOrderLists": Method(orderlists.all_order_lists, ("GET", "/api/v3/allOrderList"), signed=True),
+    "allOrderLists": Method(orderlists.ws_all_order_lists, ("GET", "/api/v3/allOrderList"), signed=True),
 }
 
 #: every method -> the params it reads (its REST route's and the envelope's; the connection's own
