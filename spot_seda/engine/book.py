@@ -77,7 +77,7 @@ from .oco import OcoMixin
 from .oto import OtoMixin
 from .stops import StopsMixin
 # (RestingOrder and StopOrder lived here: snapshots pickled then find them through this import)
-from .records import CancelRejected, LevelChange, OrderReport, RestingOrder, StopOrder, Trade
+from .records import CancelRejected, LevelChange, OrderReport, PreventedMatch, RestingOrder, StopOrder, Trade
 from .results import ResultCode
 
 _BUY = Side.BUY
@@ -126,6 +126,9 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
     _cascading = False  # running triggered stops (only inside one place())
     _cascade: deque | None = None  # the triggered stops waiting to run, while _cascading
     _placing_pending = False  # placing OTO pending orders (engine/oto.py): the queue is drained there
+    #: the last prevented match's id (-1: none yet; ids per book from 0, as Binance's); a class default
+    #: for a book pickled before prevented matches were recorded
+    last_prevented_match_id = -1
 
     def __init__(self, rules: SymbolRules) -> None:
         self.rules = rules
@@ -263,8 +266,11 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
                             linked = (linked or []) + [maker.order_id]
                         if oto and maker.order_id in oto and stp != _STP_TAKER:
                             working = (working or []) + [(maker.order_id, False)]
+                        self.last_prevented_match_id += 1
                         if stp == _STP_DECREMENT:  # both lose the overlap; the smaller (or both) ends
                             cut = m_leaves if m_leaves < remaining else remaining
+                            append(PreventedMatch(self.last_prevented_match_id, order_id, maker.order_id, account, stp,
+                                                  lp, cut if qty > 0 else -1, cut))
                             level.total -= cut
                             maker.prevented += cut
                             prevented += cut
@@ -286,6 +292,10 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
                                 stopped = _BY_STP
                                 break
                             continue
+                        # (a market order by quote budget alone has no quantity to count)
+                        append(PreventedMatch(self.last_prevented_match_id, order_id, maker.order_id, account, stp, lp,
+                                              -1 if stp == _STP_MAKER or not qty else remaining,
+                                              -1 if stp == _STP_TAKER else m_leaves))
                         if stp != _STP_TAKER:  # EXPIRE_MAKER / EXPIRE_BOTH: the maker goes, all it had left
                             # prevented (Binance's preventedQuantity)
                             queue.popleft()

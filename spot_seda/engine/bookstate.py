@@ -84,9 +84,12 @@ class BookStateMixin:
         stops = [[o.order_id, o.account, o.side, o.type, o.time_in_force, o.price, o.qty, o.quote_qty,
                   o.client_order_id, o.stp, o.timestamp, o.stop_price,
                   *((o.trailing_delta, o.trail) if o.trailing_delta else ())] for o in self.stops()]
-        return {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1],
-                "last_price": self.last_price, "stops": stops, "oco": [list(pair) for pair in self.order_lists()],
-                "oto": [[w, *[list(x) for x in p]] for w, p in sorted(self._oto.items())]}
+        state = {"symbol": self.symbol, "last_trade_id": self.last_trade_id, "bids": sides[0], "asks": sides[1],
+                 "last_price": self.last_price, "stops": stops, "oco": [list(pair) for pair in self.order_lists()],
+                 "oto": [[w, *[list(x) for x in p]] for w, p in sorted(self._oto.items())]}
+        if self.last_prevented_match_id >= 0:  # (a book that never prevented a match: as it was before)
+            state["last_prevented_match_id"] = self.last_prevented_match_id
+        return state
 
     @classmethod
     def restore(cls, rules: SymbolRules, snapshot: dict) -> Self:
@@ -95,6 +98,7 @@ class BookStateMixin:
             raise ValueError(f"snapshot of {snapshot['symbol']} given to a {rules.symbol} book")
         book = cls(rules)
         book.last_trade_id = snapshot["last_trade_id"]
+        book.last_prevented_match_id = snapshot.get("last_prevented_match_id", -1)
         for side, rows in ((_BUY, snapshot["bids"]), (_SELL, snapshot["asks"])):
             for oid, account, price, leaves, executed, cum_quote, cid, stp, ts, *prevented in rows:
                 book._rest(RestingOrder(oid, account, side, price, leaves, executed, cum_quote, cid, stp, ts, *prevented),

@@ -13,6 +13,8 @@ trigger, and the records a command returns, in the order they happened:
                  it becomes follow (its trades, the makers it touched, its own report last).
 - `Amended` / `AmendRejected`  an amend's outcome (engine/amend.py).
 - `TrailingStarted` a trailing stop started tracking the trade price.
+- `PreventedMatch` self-trade prevention stopped a match (before the reports of the orders it
+                 took quantity off).
 
 All are msgspec Structs without GC tracking; the records are frozen and array-like (Match encodes
 them by the thousand), the orders mutable and owned by the book.
@@ -93,6 +95,24 @@ class TrailingStarted(msgspec.Struct, array_like=True, gc=False, frozen=True):
 
     order_id: int
     account: int
+
+
+class PreventedMatch(msgspec.Struct, array_like=True, gc=False, frozen=True):
+    """Self-trade prevention stopped a match of the taker with a maker of the same account (Binance's
+    prevented match, faqs/stp_faq.md): ids per book from 0, in the order they happen; each comes
+    before the reports of the orders it took quantity off. `mode` is the taker's; `price` the
+    maker's; a prevented quantity is what it took off that order (the remainder for an expiry, the
+    overlap for DECREMENT), -1 for an order it left alone (EXPIRE_MAKER: the taker's; EXPIRE_TAKER:
+    the maker's)."""
+
+    prevented_match_id: int
+    taker_order_id: int
+    maker_order_id: int
+    account: int
+    mode: int
+    price: int
+    taker_prevented_qty: int
+    maker_prevented_qty: int
 
 
 class RestingOrder(msgspec.Struct, gc=False):

@@ -33,10 +33,13 @@ def Q(text: str) -> int:
 
 
 def split(records: list) -> tuple[list[Trade], list[OrderReport], list[LevelChange], list[CancelRejected]]:
-    """A command's records grouped by kind, order kept within each kind."""
+    """A command's records grouped by kind, order kept within each kind (the others, e.g. prevented
+    matches, left out)."""
     kinds: dict[type, list] = {Trade: [], OrderReport: [], LevelChange: [], CancelRejected: []}
     for r in records:
-        kinds[type(r)].append(r)
+        kind = kinds.get(type(r))
+        if kind is not None:
+            kind.append(r)
     return kinds[Trade], kinds[OrderReport], kinds[LevelChange], kinds[CancelRejected]
 
 

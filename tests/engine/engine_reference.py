@@ -14,7 +14,7 @@ from __future__ import annotations
 import msgspec
 
 from spot_seda.engine.amend import Amended, AmendRejected
-from spot_seda.engine.records import CancelRejected, OrderReport, Trade, TrailingStarted, Triggered
+from spot_seda.engine.records import CancelRejected, OrderReport, PreventedMatch, Trade, TrailingStarted, Triggered
 from spot_seda.engine.results import ResultCode
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
@@ -76,6 +76,7 @@ class ReferenceBook:
         self.trade_id = 0
         self.seq = 0
         self.last_price = 0
+        self.prevented_matches = -1  # the last prevented match's id
         self.links = {}  # OCO legs: order id -> the other leg's
         self.oto = {}  # OTO: working order id -> the pending order's place() arguments
         self.oto_of = {}  # pending order id -> working order id
@@ -266,6 +267,16 @@ class ReferenceBook:
             if stp in (SelfTradePrevention.DECREMENT, SelfTradePrevention.EXPIRE_MAKER, SelfTradePrevention.EXPIRE_BOTH) \
                     and o.account == account and o.order_id in self.oto:
                 working.append((o.order_id, False))
+            if stp and o.account == account:  # a prevented match, before the reports it causes
+                self.prevented_matches += 1
+                if stp == SelfTradePrevention.DECREMENT:
+                    cut = min(o.leaves, taker.leaves)
+                    out.append(PreventedMatch(self.prevented_matches, order_id, o.order_id, account, stp, o.price,
+                                              cut if qty else -1, cut))
+                else:
+                    out.append(PreventedMatch(self.prevented_matches, order_id, o.order_id, account, stp, o.price,
+                                              -1 if stp == SelfTradePrevention.EXPIRE_MAKER or not qty else taker.leaves,
+                                              -1 if stp == SelfTradePrevention.EXPIRE_TAKER else o.leaves))
             if stp == SelfTradePrevention.DECREMENT and o.account == account:
                 # both lose the overlap, no trade; whichever has nothing left ends
                 cut = min(o.leaves, taker.leaves)

@@ -7,7 +7,7 @@ import pytest
 from engine_helpers import P, Q, btc, eth, last_report, split
 
 from spot_seda.engine.book import OrderBook
-from spot_seda.engine.records import CancelRejected, LevelChange, OrderReport, Trade, Triggered
+from spot_seda.engine.records import CancelRejected, LevelChange, OrderReport, PreventedMatch, Trade, Triggered
 from spot_seda.engine.results import InvariantError, ResultCode
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType as T
@@ -224,6 +224,23 @@ def test_self_trade_prevention_modes(book, mode):
         assert [t.maker_order_id for t in trades] == [1] and status[2] == status[4] == S.EXPIRED_IN_MATCH
         assert book.order(2) is None and book.order(3) is not None
     assert last_report(out, 4).executed_qty == Q("1") * len(trades)
+    # the prevented match (faqs/stp_faq.md), before the reports it causes: the taker's mode, the
+    # maker's price, what it took off each order it touched (-1: one it left alone)
+    prevented = [r for r in out if type(r) is PreventedMatch]
+    taker_qty, maker_qty = {STP.EXPIRE_TAKER: (Q("2"), -1), STP.EXPIRE_MAKER: (-1, Q("1")),
+                            STP.EXPIRE_BOTH: (Q("2"), Q("1")), STP.DECREMENT: (Q("1"), Q("1"))}.get(mode, (None, None))
+    if mode == STP.NONE:
+        assert prevented == []
+    else:
+        assert prevented == [PreventedMatch(0, 4, 2, 1, mode, P("100.00"), taker_qty, maker_qty)], prevented
+        first_report = next(i for i, r in enumerate(out) if type(r) is OrderReport and r.order_id in (2, 4)
+                            and r.status == S.EXPIRED_IN_MATCH)
+        assert out.index(prevented[0]) < first_report
+        # the next one on this book is 1 (ids per book, from 0), and a snapshot keeps the count
+        again = OrderBook.restore(book.rules, book.snapshot())
+        limit(again, 5, 1, SELL, "101.00", "1")
+        out = limit(again, 6, 1, BUY, "101.00", "2", stp=mode)
+        assert [r.prevented_match_id for r in out if type(r) is PreventedMatch] == [1], out
 
 
 def test_fok_counts_only_liquidity_stp_lets_it_take(book):

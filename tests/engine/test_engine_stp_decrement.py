@@ -8,7 +8,7 @@ import pytest
 from engine_helpers import P, Q, btc
 
 from spot_seda.engine.book import OrderBook
-from spot_seda.engine.records import LevelChange, OrderReport, Trade
+from spot_seda.engine.records import LevelChange, OrderReport, PreventedMatch, Trade
 from spot_seda.model.enums import OrderStatus as S
 from spot_seda.model.enums import OrderType as T
 from spot_seda.model.enums import SelfTradePrevention as STP
@@ -33,7 +33,9 @@ def test_scenario_g_the_smaller_taker_expires_and_the_maker_stays_smaller(book):
     limit(book, 23, 1, BUY, "2", "6")
     out = limit(book, 24, 1, SELL, "2", "2", stp=STP.DECREMENT)
     hold = btc().notional(P("2"), Q("4"))  # the maker's open 4 at 2: what it still needs frozen
-    assert out == [OrderReport(23, 1, S.NEW, 0, 0, Q("4"), "", Q("2"), hold), LevelChange(BUY, P("2"), Q("4")),
+    # the prevented match first (its id 0: the book's first), what it took off each: the overlap
+    assert out == [PreventedMatch(0, 24, 23, 1, STP.DECREMENT, P("2"), Q("2"), Q("2")),
+                   OrderReport(23, 1, S.NEW, 0, 0, Q("4"), "", Q("2"), hold), LevelChange(BUY, P("2"), Q("4")),
                    OrderReport(24, 1, S.EXPIRED_IN_MATCH, 0, 0, 0, "stp", Q("2"))]
     assert book.order(23).leaves == Q("4") and book.order(23).prevented == Q("2")
 
@@ -64,5 +66,7 @@ def test_a_market_order_by_quote_budget_loses_no_budget_and_a_fok_expires(book):
     limit(book, 2, 2, SELL, "100", "0.5")
     assert [r.status for r in limit(book, 3, 1, BUY, "100", "0.8", tif=TIF.FOK, stp=STP.DECREMENT)] == [S.EXPIRED]
     out = book.place(4, 1, BUY, T.MARKET, TIF.GTC, 0, 0, quote_qty=Q("20"), stp=STP.DECREMENT, timestamp=1004)
-    assert out[0] == OrderReport(1, 1, S.EXPIRED_IN_MATCH, 0, 0, 0, "stp", Q("0.3"))
+    # (no quantity of its own to count: the taker's prevented quantity is not shown, -1)
+    assert out[:2] == [PreventedMatch(0, 4, 1, 1, STP.DECREMENT, P("100"), -1, Q("0.3")),
+                       OrderReport(1, 1, S.EXPIRED_IN_MATCH, 0, 0, 0, "stp", Q("0.3"))]
     assert [(t.maker_order_id, t.qty) for t in out if type(t) is Trade] == [(2, Q("0.2"))]  # 20 USDT at 100
