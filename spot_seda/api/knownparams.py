@@ -80,6 +80,8 @@ ROUTE_PARAMS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/api/v3/openOrderList"): _signed(),
     # the account
     ("GET", "/api/v3/myTrades"): _signed("symbol", "orderId", "startTime", "endTime", "fromId", "limit"),
+    ("GET", "/api/v3/myPreventedMatches"): _signed("symbol", "preventedMatchId", "orderId", "fromPreventedMatchId",
+                                                   "limit"),
     ("GET", "/api/v3/account"): _signed("omitZeroBalances"),
     ("GET", "/api/v3/account/commission"): _signed("symbol"),
     ("GET", "/api/v3/myFilters"): _signed("symbol"),
@@ -131,6 +133,7 @@ ROUTE_MANDATORY: dict[tuple[str, str], frozenset[str]] = {route: frozenset(names
     ("GET", "/api/v3/allOrderList"): _SIGNING,
     ("GET", "/api/v3/openOrderList"): _SIGNING,
     ("GET", "/api/v3/myTrades"): ("symbol", *_SIGNING),
+    ("GET", "/api/v3/myPreventedMatches"): ("symbol", *_SIGNING),
     ("GET", "/api/v3/account"): _SIGNING,
     ("GET", "/api/v3/account/commission"): ("symbol", *_SIGNING),
     ("GET", "/api/v3/myFilters"): ("symbol", *_SIGNING),

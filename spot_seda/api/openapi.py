@@ -109,6 +109,13 @@ def _schemas() -> dict:
         "MyTrade": obj({"symbol": string(), "id": integer(), "orderId": integer(), "orderListId": integer(), "price": dec(),
                          "qty": dec(), "quoteQty": dec(), "commission": dec(), "commissionAsset": string(),
                          "time": integer(), "isBuyer": boolean(), "isMaker": boolean(), "isBestMatch": boolean()}),
+        "PreventedMatch": obj({"symbol": string(), "preventedMatchId": integer(), "takerOrderId": integer(),
+                                "makerSymbol": string(), "makerOrderId": integer(), "tradeGroupId": integer(),
+                                "selfTradePreventionMode": string(), "price": dec(),
+                                "takerPreventedQuantity": dec(), "makerPreventedQuantity": dec(),
+                                "transactTime": integer()},
+                               ["symbol", "preventedMatchId", "takerOrderId", "makerSymbol", "makerOrderId",
+                                "tradeGroupId", "selfTradePreventionMode", "price", "transactTime"]),
         "RateLimit": obj({"rateLimitType": string(enum=["REQUEST_WEIGHT", "ORDERS", "RAW_REQUESTS", "CONNECTIONS"]),
                            "interval": string(enum=["SECOND", "MINUTE", "HOUR", "DAY"]), "intervalNum": integer(),
                            "limit": integer()}),
@@ -311,6 +318,13 @@ def openapi_document(routes, base_url: str = "/") -> dict:
                                             + history[1:],
                                             description="startTime and endTime at most 24 hours apart (-1127); "
                                                         "orderId or fromId with a time: -1128.")},
+        "/api/v3/myPreventedMatches": {"get": signed_doc(
+            "Prevented matches", json_answer(array(ref("PreventedMatch"))),
+            [SYMBOL, param("preventedMatchId", integer(), False), param("orderId", integer(), False),
+             param("fromPreventedMatchId", integer(), False, "With orderId: prevented match id to start from."),
+             param("limit", integer(), False, "Default 500, at most 1000.")],
+            description="The matches self-trade prevention stopped: by preventedMatchId, or an order's by orderId "
+                        "(with fromPreventedMatchId); neither -1102, both -1128.")},
         "/api/v3/account": {"get": signed_doc("Account information", json_answer(ref("Account")),
                                            [param("omitZeroBalances", boolean(), False,
                                                "true: leave out assets with nothing free or locked.")], tag="Account")},

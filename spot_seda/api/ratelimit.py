@@ -142,6 +142,11 @@ def _my_trades(q: Mapping[str, str]) -> int:
     return 5 if q.get("orderId") else 20
 
 
+def _my_prevented_matches(q: Mapping[str, str]) -> int:
+    """2 by preventedMatchId (or without orderId), 20 by orderId (rest-api.md)."""
+    return 20 if q.get("orderId") and not q.get("preventedMatchId") else 2
+
+
 #: Binance's request weight of each endpoint this node serves (rest-api.md), or a function of the
 #: query's parameters for those whose weight depends on them. An /api/ path not listed weighs 1.
 WEIGHTS: dict[tuple[str, str], int | Callable[[Mapping[str, str]], int]] = {
@@ -178,6 +183,7 @@ WEIGHTS: dict[tuple[str, str], int | Callable[[Mapping[str, str]], int]] = {
     ("DELETE", "/api/v3/openOrders"): 1,
     ("GET", "/api/v3/allOrders"): 20,
     ("GET", "/api/v3/myTrades"): _my_trades,
+    ("GET", "/api/v3/myPreventedMatches"): _my_prevented_matches,
     ("GET", "/api/v3/account"): 20,
     ("GET", "/api/v3/account/commission"): 20,
     ("GET", "/api/v3/myFilters"): 40,

@@ -288,6 +288,7 @@ ROUTES: list[tuple[str, str, object]] = [
     ("DELETE", "/api/v3/openOrders", private(trading.cancel_open_orders)),
     ("GET", "/api/v3/allOrders", private(trading.all_orders)),
     ("GET", "/api/v3/myTrades", private(trading.my_trades)),
+    ("GET", "/api/v3/myPreventedMatches", private(trading.my_prevented_matches)),
     ("GET", "/api/v3/account", private(trading.account_info)),
     ("GET", "/api/v3/account/commission", private(trading.account_commission)),
     ("GET", "/api/v3/myFilters", private(trading.my_filters)),

@@ -294,6 +294,25 @@ async def my_trades(app: web.Application, account_id: int, p: Params, deadline: 
     return out
 
 
+async def my_prevented_matches(app: web.Application, account_id: int, p: Params, deadline: float) -> list:
+    """GET /api/v3/myPreventedMatches, `myPreventedMatches` (rest-api.md): symbol with
+    preventedMatchId, or with orderId (and fromPreventedMatchId, limit: default 500, at most 1000);
+    neither -1102, both, or fromPreventedMatchId without orderId, -1128."""
+    stage = app[STAGE]
+    symbol = params.parse_symbol(p, stage.rules)
+    match_id, order_id = params.parse_int(p, "preventedMatchId"), params.parse_int(p, "orderId")
+    from_id = params.parse_int(p, "fromPreventedMatchId")
+    limit = params.parse_limit(p, "limit", default=500, maximum=1000)
+    if match_id is None and order_id is None:
+        raise errors.either_missing("preventedMatchId", "orderId")
+    if (match_id is not None and order_id is not None) or (from_id is not None and order_id is None):
+        raise errors.bad_combination()
+    await read_fresh(app)
+    rows = app[HISTORY].prevented_matches(account_id, symbol, prevented_match_id=match_id, order_id=order_id,
+                                          from_id=from_id, limit=limit)
+    return [views.prevented_match_json(row, stage.rules[symbol]) for row in rows]
+
+
 async def account_info(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
     """GET /api/v3/account, `account.status`."""
     stage = app[STAGE]

@@ -71,6 +71,7 @@ METHODS: dict[str, Method] = {
     "openOrders.cancelAll": Method(trading.cancel_open_orders, ("DELETE", "/api/v3/openOrders"), signed=True),
     "allOrders": Method(trading.all_orders, ("GET", "/api/v3/allOrders"), signed=True),
     "myTrades": Method(trading.my_trades, ("GET", "/api/v3/myTrades"), signed=True),
+    "myPreventedMatches": Method(trading.my_prevented_matches, ("GET", "/api/v3/myPreventedMatches"), signed=True),
     "account.status": Method(trading.account_info, ("GET", "/api/v3/account"), signed=True),
     "account.commission": Method(trading.account_commission, ("GET", "/api/v3/account/commission"), signed=True),
     "myFilters": Method(trading.my_filters, ("GET", "/api/v3/myFilters"), signed=True),

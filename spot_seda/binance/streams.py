@@ -231,6 +231,7 @@ _ENDS = {OrderStatus.CANCELED: "CANCELED", OrderStatus.EXPIRED: "EXPIRED",
 END_EXECUTION = tuple(_ENDS.get(s) for s in OrderStatus)
 #: by order status: whether an order of that status may be on the book
 _RESTING = tuple(s in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED) for s in OrderStatus)
+_NO_FIELDS: dict = {}
 #: by order type: whether it works as a MARKET order (never on the book)
 _MARKET = tuple(t.working_type == OrderType.MARKET for t in OrderType)
 _GTC, _MARKET_TYPE, _SELL_SIDE = TimeInForce.GTC, OrderType.MARKET, Side.SELL
@@ -277,7 +278,10 @@ def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, 
         "C": client_id if execution == "CANCELED" else order.replaced_client_order_id
         if execution == "REPLACED" else "", "x": execution, "X": ORDER_STATUS_NAMES[status], "r": "NONE",
         "i": order.order_id, "l": ZERO, "z": amount_text(order.executed_qty), "L": price_text(rules, 0),
-        "n": "0", "N": None, "T": ts, "t": -1, "I": execution_id, "w": working and _RESTING[status], "m": False, "M": False,
+        "n": "0", "N": None, "T": ts, "t": -1,
+        # the prevented match that took quantity off it (user-data-stream.md: "v", before "I")
+        **({"v": order.prevented_match_id} if order.prevented_match_id >= 0 and order.prevented_qty else _NO_FIELDS),
+        "I": execution_id, "w": working and _RESTING[status], "m": False, "M": False,
         "O": order.time, "Z": amount_text(order.cum_quote_qty), "Y": ZERO,
         "Q": amount_text(quote_qty if by_quote else 0),
     }
@@ -296,10 +300,13 @@ def execution_report(rules: SymbolRules, order: Order, execution: str, ts: int, 
     report["V"] = STP_NAMES[order.stp]
     if execution == "EXPIRED" and (reason := expiry_reason(order)) is not None:
         report["eR"] = reason  # why it expired (user-data-stream.md, "Order Expiry Reason")
-    if order.prevented_qty:  # DECREMENT self-trade prevention: all it took off, and this time
+    if order.prevented_qty:  # self-trade prevention: all it took off, and this time
         report["A"] = amount_text(order.prevented_qty)
         if execution == "TRADE_PREVENTION":
             report["B"] = amount_text(order.last_prevented_qty)
+        if order.counter_order_id >= 0:  # the other order of its prevented match, and its symbol
+            report["U"] = order.counter_order_id
+            report["Cs"] = rules.symbol
     return report
 
 

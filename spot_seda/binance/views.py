@@ -194,8 +194,37 @@ def _expiry(order: Order) -> dict:
 
 
 def _prevented(order: Order) -> dict:
-    """Binance's conditional preventedQuantity: what DECREMENT self-trade prevention took off."""
-    return {"preventedQuantity": amount_text(order.prevented_qty)} if order.prevented_qty else {}
+    """Binance's conditional preventedMatchId (the last prevented match that took quantity off the
+    order) and preventedQuantity (what self-trade prevention took off it in all), as faqs/stp_faq.md's
+    orders show them."""
+    if not order.prevented_qty:
+        return {}
+    if order.prevented_match_id >= 0:
+        return {"preventedMatchId": order.prevented_match_id, "preventedQuantity": amount_text(order.prevented_qty)}
+    return {"preventedQuantity": amount_text(order.prevented_qty)}
+
+
+def prevented_match_json(pm: Mapping, rules: SymbolRules, taker: bool = False) -> dict:
+    """A prevented match as myPreventedMatches lists it (rest-api.md), or, `taker`, as a FULL
+    placement answer's `preventedMatches` (faqs/stp_faq.md): a prevented quantity only for an order
+    it took quantity off."""
+    out = {} if taker else {"symbol": pm["symbol"]}
+    out["preventedMatchId"] = pm["prevented_match_id"]
+    if not taker:
+        out["takerOrderId"] = pm["taker_order_id"]
+    out["makerSymbol"] = pm["symbol"]
+    out["makerOrderId"] = pm["maker_order_id"]
+    if not taker:
+        out["tradeGroupId"] = -1  # (no trade groups here: faqs/stp_faq.md, -1 "has not been set")
+        out["selfTradePreventionMode"] = pm["stp"]
+    out["price"] = price_text(rules, pm["price"])
+    if pm.get("taker_prevented_qty") is not None:
+        out["takerPreventedQuantity"] = amount_text(pm["taker_prevented_qty"])
+    if pm.get("maker_prevented_qty") is not None:
+        out["makerPreventedQuantity"] = amount_text(pm["maker_prevented_qty"])
+    if not taker:
+        out["transactTime"] = pm["time"]
+    return out
 
 
 def _result_fields(order: Order, rules: SymbolRules) -> dict:
@@ -263,11 +292,15 @@ def order_result(order: Order, rules: SymbolRules) -> dict:
 
 
 def order_full(order: Order, rules: SymbolRules, fills: Iterable[Mapping], account: int | None = None) -> dict:
-    """newOrderRespType=FULL: RESULT plus the order's fills (the trades it took as the taker)."""
+    """newOrderRespType=FULL: RESULT plus the order's fills (the trades it took as the taker), and its
+    prevented matches when self-trade prevention stopped any (`fills` holds those too)."""
     is_buyer = order.side == Side.BUY
     owner = order.account if account is None else account
     out = order_result(order, rules)
-    out["fills"] = [fill_json(trade, rules, owner, is_buyer) for trade in fills]
+    out["fills"] = [fill_json(trade, rules, owner, is_buyer) for trade in fills if "trade_id" in trade]
+    prevented = [prevented_match_json(pm, rules, taker=True) for pm in fills if "prevented_match_id" in pm]
+    if prevented:  # the matches self-trade prevention stopped (faqs/stp_faq.md's FULL answers)
+        out["preventedMatches"] = prevented
     return out
 
 

@@ -13,7 +13,7 @@ from ..engine import kline
 from ..model.entities import KLINE_FIELDS
 from ..model.orders import Order
 from ..model.summary import TradeSummary, aggregate_trades, summarize
-from .schema import (BALANCE_COLUMNS, MAX_LIMIT, MINUTE_MS, ORDER_COLUMNS, Store, TRADE_COLUMNS)
+from .schema import (BALANCE_COLUMNS, MAX_LIMIT, MINUTE_MS, ORDER_COLUMNS, PREVENTED_COLUMNS, Store, TRADE_COLUMNS)
 
 
 #: an order row whose creation has been written, of an order the book did not refuse as it was placed
@@ -45,7 +45,7 @@ class HistoryQueries(Store):
     def order(self, order_id: int) -> Order | None:
         """One order by id, or None (also while only a stub of it is here: see CREATED)."""
         rows = self._select("orders", ORDER_COLUMNS, f"order_id = ? AND {CREATED}", (order_id,), "", 1)
-        return _order(rows[0]) if rows else None
+        return self._order(rows[0]) if rows else None
 
     def order_by_client_id(self, account: int, client_order_id: str, symbol: str | None = None) -> Order | None:
         """The newest order of `account` (of `symbol`, if given) with that client order id (ids may be
@@ -55,7 +55,7 @@ class HistoryQueries(Store):
             where += " AND symbol = ?"
             args.append(symbol)
         rows = self._select("orders", ORDER_COLUMNS, where, args, "order_id DESC", 1)
-        return _order(rows[0]) if rows else None
+        return self._order(rows[0]) if rows else None
 
     def all_orders(self, account: int, symbol: str, order_id: int | None = None, start_time: int | None = None,
                    end_time: int | None = None, limit: int = 500) -> list[Order]:
@@ -67,7 +67,7 @@ class HistoryQueries(Store):
         where, args = self._window(f"account = ? AND symbol = ? AND {CREATED}", [account, symbol], "order_id", order_id,
                                    "time", start_time, end_time)
         ascending = order_id is not None or start_time is not None
-        return [_order(row) for row in self._ranged("orders", ORDER_COLUMNS, where, args, "order_id", ascending, limit)]
+        return [self._order(row) for row in self._ranged("orders", ORDER_COLUMNS, where, args, "order_id", ascending, limit)]
 
     def order_list(self, account: int, order_list_id: int | None = None,
                    list_client_order_id: str | None = None) -> list[Order]:
@@ -79,7 +79,7 @@ class HistoryQueries(Store):
             if row is None:
                 return []
             order_list_id = row[0]
-        return [_order(row) for row in self._select("orders", ORDER_COLUMNS, f"account = ? AND order_list_id = ? AND {CREATED}",
+        return [self._order(row) for row in self._select("orders", ORDER_COLUMNS, f"account = ? AND order_list_id = ? AND {CREATED}",
                                                     (account, order_list_id), "order_id", 10)]
 
     def order_lists(self, account: int, from_id: int | None = None, start_time: int | None = None,
@@ -293,7 +293,33 @@ class HistoryQueries(Store):
         """The account's most recent `limit` balance changes, oldest first."""
         return self._ranged("balance_changes", BALANCE_COLUMNS, "account = ?", [account], "id", False, limit)
 
+    def prevented_matches(self, account: int, symbol: str, prevented_match_id: int | None = None,
+                          order_id: int | None = None, from_id: int | None = None, limit: int = 500) -> list[dict]:
+        """Binance myPreventedMatches: the account's prevented matches of a symbol, by id, or those
+        of one order (taker or maker), from `from_id` on, ascending by id."""
+        where, args = "symbol = ? AND account = ?", [symbol, account]
+        if prevented_match_id is not None:
+            where, args = where + " AND prevented_match_id = ?", args + [prevented_match_id]
+        if order_id is not None:
+            where, args = where + " AND (taker_order_id = ? OR maker_order_id = ?)", args + [order_id, order_id]
+        if from_id is not None:
+            where, args = where + " AND prevented_match_id >= ?", args + [from_id]
+        return self._select("prevented_matches", PREVENTED_COLUMNS, where, args, "prevented_match_id", _clamp(limit))
+
     # ------------------------------------------------------------------ helpers
+
+    def _order(self, row: dict) -> Order:
+        """An order row as an Order (the row's names are the change log's); one self-trade
+        prevention took quantity off gets the last prevented match that did (preventedMatchId)."""
+        order = Order.from_fields(row, row["order_id"], row["time"])
+        if order.prevented_qty:
+            found = self._db.execute(
+                "SELECT max(prevented_match_id) FROM prevented_matches WHERE symbol = ? AND ((taker_order_id = ? "
+                "AND taker_prevented_qty IS NOT NULL) OR (maker_order_id = ? AND maker_prevented_qty IS NOT NULL))",
+                (order.symbol, order.order_id, order.order_id)).fetchone()
+            if found is not None and found[0] is not None:
+                order.prevented_match_id = found[0]
+        return order
 
     @staticmethod
     def _window(where: str, args: list, id_column: str, from_id: int | None, time_column: str,
@@ -326,9 +352,6 @@ class HistoryQueries(Store):
         return out
 
 
-def _order(row: dict) -> Order:
-    """An order row as an Order (the row's names are the change log's)."""
-    return Order.from_fields(row, row["order_id"], row["time"])
 
 
 def _clamp(limit: int) -> int:

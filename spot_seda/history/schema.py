@@ -51,7 +51,7 @@ from pathlib import Path
 
 import msgspec
 
-from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, ORDER_CREATED, TRADE_CREATED
+from ..model.entities import BALANCE_FIELDS, KLINE_FIELDS, ORDER_CREATED, PREVENTED_MATCH_FIELDS, TRADE_CREATED
 from ..model.enums import OrderStatus
 
 #: pages of write-ahead log after which the writer copies it into the database (SQLite: 1,000)
@@ -133,6 +133,15 @@ CREATE TABLE IF NOT EXISTS balance_changes (
     sequence INTEGER NOT NULL,
     UNIQUE (sequence, account, asset, reason, ref, time)
 ) STRICT;
+-- the matches self-trade prevention stopped (myPreventedMatches; few: only between one account's orders)
+CREATE TABLE IF NOT EXISTS prevented_matches (
+    symbol TEXT NOT NULL, prevented_match_id INTEGER NOT NULL, taker_order_id INTEGER NOT NULL,
+    maker_order_id INTEGER NOT NULL, account INTEGER NOT NULL, stp TEXT NOT NULL, price INTEGER NOT NULL,
+    taker_prevented_qty INTEGER, maker_prevented_qty INTEGER, time INTEGER NOT NULL,
+    PRIMARY KEY (symbol, prevented_match_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS prevented_by_taker ON prevented_matches (symbol, taker_order_id);
+CREATE INDEX IF NOT EXISTS prevented_by_maker ON prevented_matches (symbol, maker_order_id);
 -- (no index by account: see the module docstring; a file made before loses its old one)
 DROP INDEX IF EXISTS balance_changes_by_account;
 -- how far Persist has written each input stream (topic, partition, producer): the last sequence,
@@ -221,6 +230,11 @@ ON CONFLICT (symbol, interval, open_time) DO UPDATE SET
     {", ".join(f"{c} = excluded.{c}" for c in KLINE_FIELDS[3:])}
 WHERE (excluded.trades, excluded.closed) >= (klines.trades, klines.closed)
 """
+PREVENTED_COLUMNS = (*PREVENTED_MATCH_FIELDS, "time")
+INSERT_PREVENTED = f"""
+INSERT INTO prevented_matches ({", ".join(PREVENTED_COLUMNS)}) VALUES ({", ".join("?" * len(PREVENTED_COLUMNS))})
+ON CONFLICT DO NOTHING
+"""
 INSERT_BALANCE = RowsInsert(f"INSERT INTO balance_changes ({', '.join(BALANCE_COLUMNS)})", len(BALANCE_COLUMNS),
                             "ON CONFLICT DO NOTHING")
 
@@ -292,6 +306,8 @@ class ReplayEnd(msgspec.Struct, kw_only=True):
     #: symbol of its order, for Settlement's)
     partitions: int = 1
     settlement_instances: int = 1
+    #: symbol -> the last prevented match id the journal's commands made (none: -1)
+    last_prevented_match_ids: dict[str, int] = {}
 
 
 #: balance changes Acquiring writes; the other reasons are Settlement's

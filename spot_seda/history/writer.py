@@ -9,16 +9,17 @@ import sqlite3
 
 from ..bus.base import partition_for
 from ..model.changelog import ChangeLogEntry, Created, Updated
-from ..model.entities import KLINE_FIELDS, ORDER_CREATED
+from ..model.entities import KLINE_FIELDS, ORDER_CREATED, PREVENTED_MATCH_FIELDS
 from ..model.enums import FINAL_STATUSES, EntityType, Topic
 from ..model.orders import default_cancel_id
 from ..model.reasons import refused_report
 from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
-                     INSERT_ORDER, INSERT_ORDER_STATE, INSERT_TRADE, kline_fields, latest_klines, order_created,
+                     INSERT_ORDER, INSERT_ORDER_STATE, INSERT_PREVENTED, INSERT_TRADE, kline_fields, latest_klines, order_created,
                      REFUSE_ORDER, RENAME_ORDER, ReplayEnd, RowsInsert, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER,
                      UPSERT_KLINE, UPSERT_PROGRESS)
 
 
+_PREVENTED = EntityType.PREVENTED_MATCH
 #: positions in an INSERT_ORDER row (apply): the Created fields (status last), then these
 _NEW_STATUS = len(ORDER_CREATED) - 1
 _NEW_ID, _NEW_TIME = len(ORDER_CREATED), len(ORDER_CREATED) + 1
@@ -81,6 +82,7 @@ class HistoryWriter(Store):
         trades: list[tuple] = []
         klines: list[tuple] = []
         balances: list[tuple] = []
+        prevented: list[tuple] = []
         order_t, trade_t, kline_t, balance_t = EntityType.ORDER, EntityType.TRADE, EntityType.KLINE, EntityType.BALANCE
         entry = None
         try:
@@ -107,6 +109,8 @@ class HistoryWriter(Store):
                     balances.append((*row, entry.timestamp, entry.sequence))
                 elif etype == trade_t:
                     trades.append((*trade_created(fields), entry.timestamp))
+                elif etype == _PREVENTED:
+                    prevented.append((*(fields.get(name) for name in PREVENTED_MATCH_FIELDS), entry.timestamp))
                 elif etype == order_t:
                     f = fields
                     if kind is Created:
@@ -146,7 +150,7 @@ class HistoryWriter(Store):
                               (FILL_ORDER_KEYS, orders_keys),
                               (AMEND_ORDER, orders_amend), (RENAME_ORDER, orders_rename), (TRAIL_ORDER, orders_trail),
                               (REFUSE_ORDER, orders_refused), (INSERT_TRADE, trades),
-                              (UPSERT_KLINE, klines), (INSERT_BALANCE, balances)):
+                              (UPSERT_KLINE, klines), (INSERT_BALANCE, balances), (INSERT_PREVENTED, prevented)):
                 if rows:
                     if type(sql) is RowsInsert:
                         sql.run(db, rows)
@@ -257,6 +261,10 @@ class HistoryWriter(Store):
             counts["trades deleted"] = sum(
                 db.execute("DELETE FROM trades WHERE symbol = ? AND trade_id > ?", (symbol, last)).rowcount
                 for symbol, last in end.last_trade_ids.items())
+            counts["prevented matches deleted"] = sum(
+                db.execute("DELETE FROM prevented_matches WHERE symbol = ? AND prevented_match_id > ?",
+                           (symbol, end.last_prevented_match_ids.get(symbol, -1))).rowcount
+                for symbol in end.last_trade_ids)
             kept = {(row[0], row[1]): row for row in end.open_candles}
             deleted = 0
             for symbol, interval in db.execute("SELECT DISTINCT symbol, interval FROM klines").fetchall():

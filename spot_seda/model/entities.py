@@ -34,6 +34,18 @@ SpotOrder — entity_id: str(order_id) (order ids are global, assigned by Acquir
     "not_reducing", "duplicate_client_order_id"). DECREMENT self-trade prevention: prevented_qty (what
     it took off the order so far, never executed) on the reports of a prevention and on the taker's
     own, with hold on those of an order that stays open.
+  A report of an order a prevented match took quantity off (below) also carries prevented_match_id
+    (that match's) and counter_order_id (the other order of it): Binance's preventedMatchId, and an
+    executionReport's "v" and "U".
+SpotPreventedMatch — entity_id: f"{symbol}:{prevented_match_id}" (ids per symbol from 0, assigned by
+  Match: Binance's preventedMatchId).
+  Created by Match (OrderChangeLog, key = symbol), before the reports of the orders it took quantity
+    off, when self-trade prevention stops a match: symbol, prevented_match_id, taker_order_id,
+    maker_order_id, account, stp (the taker's selfTradePreventionMode), price (the maker's);
+    taker_prevented_qty and maker_prevented_qty, what it took off each order (an expiry: all it had
+    left; DECREMENT: the overlap), only for an order it touched (EXPIRE_MAKER leaves the taker alone,
+    EXPIRE_TAKER the maker). The other stages pass over it; Persist keeps it (myPreventedMatches),
+    Acquiring shows the taker's in its FULL answer (preventedMatches).
 SpotTrade — entity_id: f"{symbol}:{trade_id}" (trade ids per symbol, assigned by Match).
   Created by Match (TradeChangeLog, key = symbol): symbol, trade_id, price, qty, quote_qty,
     buyer_order_id, seller_order_id, buyer_account, seller_account, buyer_is_maker,
@@ -78,6 +90,10 @@ KLINE_FIELDS = (
 BALANCE_FIELDS = ("account", "asset", "available_delta", "frozen_delta", "reason", "ref")
 
 BALANCE_REASONS = ("deposit", "withdraw", "freeze", "trade", "fee", "release", "reduce")
+
+
+PREVENTED_MATCH_FIELDS = ("symbol", "prevented_match_id", "taker_order_id", "maker_order_id", "account", "stp", "price",
+                          "taker_prevented_qty", "maker_prevented_qty")
 
 
 def trade_id_of(symbol: str, trade_id: int) -> str:

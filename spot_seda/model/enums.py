@@ -109,6 +109,8 @@ class EntityType:
     TRADE = "SpotTrade"
     KLINE = "SpotKLine"
     BALANCE = "SpotBalance"
+    #: a match self-trade prevention stopped (Binance's prevented match), on OrderChangeLog
+    PREVENTED_MATCH = "SpotPreventedMatch"
     #: not an entity: a barrier the runners pass along (stages/base.py, "Markers"); never stored
     MARKER = "Marker"
     #: not an entity: a journaled Tick (model/commands.py) on its way from Acquiring through Match

@@ -33,7 +33,7 @@ _GTC = TimeInForce.GTC
 _OPTIONAL = ("executed_qty", "cum_quote_qty", "update_time", "working_time", "reason", "stop_price",
              "trailing_delta", "trailing_time", "prevented_qty", "order_list_id", "list_client_order_id",
              "contingency_type", "last_prevented_qty", "cancel_client_order_id", "replaced_client_order_id",
-             "strategy_id", "strategy_type")
+             "strategy_id", "strategy_type", "prevented_match_id")
 
 
 class Order(msgspec.Struct, gc=False, kw_only=True):
@@ -91,6 +91,11 @@ class Order(msgspec.Struct, gc=False, kw_only=True):
     #: be 0). Last, so that a snapshot pickled before they existed still loads (defaults fill them)
     strategy_id: int = -1
     strategy_type: int = -1
+    #: the last prevented match that took quantity off it (Binance's preventedMatchId; -1: none).
+    #: After the strategy fields for the same reason
+    prevented_match_id: int = -1
+    #: (Push) the other order of that prevented match: an executionReport's "U"
+    counter_order_id: int = -1
 
     @classmethod
     def from_fields(cls, f: Mapping, order_id: int, time: int) -> Order:

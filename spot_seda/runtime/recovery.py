@@ -191,7 +191,8 @@ def rotate_journal(data_dir: Path, snapshot_position: int) -> None:
 def replay_end(recovered: dict[str, Runner], sequences: dict[tuple[str, int, str], int], settings):
     """What the recovery's replay rebuilt, as History.roll_back_to takes it."""
 
-    end: dict = {"next_order_id": 1, "orders": [], "last_trade_ids": {}, "open_candles": []}
+    end: dict = {"next_order_id": 1, "orders": [], "last_trade_ids": {}, "open_candles": [],
+                 "last_prevented_match_ids": {}}
     for runner in recovered.values():  # each stage adds what its own state says (Stage.replay_end)
         runner.stage.replay_end(end)
     return ReplayEnd(**end, sequences=sequences, partitions=settings.bus.partitions)

@@ -66,6 +66,7 @@ FEE_ACCOUNT = 0
 _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
 _NEW, _CANCELED, _BUY, _SELL, _MARKET = OrderStatus.NEW, OrderStatus.CANCELED, Side.BUY, Side.SELL, OrderType.MARKET
 _CLOCK = EntityType.CLOCK
+_PREVENTED = EntityType.PREVENTED_MATCH
 #: a SpotBalance entry's fields as Ledger.apply_rows takes them (BALANCE_FIELDS is that order)
 _BALANCE_ROW = itemgetter(*BALANCE_FIELDS)
 #: Match's answer to a waiting caller: the order as of the answer, or why nothing changed
@@ -77,7 +78,8 @@ class Waiter:
     """Someone (an HTTP request) waiting for Match's answer to a command."""
 
     callback: Callable[[Answer, list[dict]], None]
-    fills: list[dict] | None = None  # collected trades of the order when the caller wants them
+    #: the trades the order took as taker, when the caller wants them (FULL), and its prevented matches
+    fills: list[dict] | None = None
     cancel: bool = False
     amend: bool = False
     #: an amend's: the "I" of the executionReport Push sends for Match's report of it (REPLACED, or
@@ -455,6 +457,11 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             refused: list[int] = []
             for e in entries:
                 f = e.field_dict()
+                if e.entity_type == _PREVENTED:  # a prevented match: the taker's FULL answer lists it
+                    waiter = self.waiters.get(f["taker_order_id"])
+                    if waiter is not None and waiter.fills is not None:
+                        waiter.fills.append(f)
+                    continue
                 self._order_update(int(e.entity_id), f, e.timestamp, e.sequence, answered)
                 if f.get("status") == "REJECTED" and refused_report(f):
                     refused.append(int(e.entity_id))
@@ -513,6 +520,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             order.working_time = f["working_time"]
         if "prevented_qty" in f:  # self-trade prevention took this much off (no longer open, never executed)
             order.prevented_qty = f["prevented_qty"]
+        if "prevented_match_id" in f:  # ... in that prevented match (Binance's preventedMatchId)
+            order.prevented_match_id = f["prevented_match_id"]
         if first:
             self.awaiting_match.discard(order_id)
         if first_fill and self.on_first_fill is not None:

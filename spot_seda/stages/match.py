@@ -32,17 +32,18 @@ from __future__ import annotations
 
 from ..engine.amend import Amended, AmendRejected
 from ..engine.book import OrderBook
-from ..engine.records import CancelRejected, OrderReport, Trade, TrailingStarted, Triggered
+from ..engine.records import CancelRejected, OrderReport, PreventedMatch, Trade, TrailingStarted, Triggered
 from ..engine.results import REASONS, ResultCode
 from ..model.changelog import ChangeLogEntry, Created, Updated
 from ..model.entities import trade_id_of
-from ..model.enums import (ORDER_TYPE_OF, SIDE_OF, STOP_TYPES, STP_OF, TIME_IN_FORCE_OF, EntityType, OrderStatus,
-                           Side, Topic)
+from ..model.enums import (ORDER_TYPE_OF, SIDE_OF, STOP_TYPES, STP_NAMES, STP_OF, TIME_IN_FORCE_OF, EntityType,
+                           OrderStatus, Side, Topic)
 from ..model.reasons import Reason
 from .base import Publish, Operator
 
 STATUS = [s.name for s in OrderStatus]
 ORDER, TRADE, CLOCK = EntityType.ORDER, EntityType.TRADE, EntityType.CLOCK
+PREVENTED = EntityType.PREVENTED_MATCH
 
 
 def _place_args(order_id: int, fields: dict, ts: int) -> tuple:
@@ -74,9 +75,10 @@ class MatchStage(Operator):
         self.pending_oco: list[tuple[int, dict]] | None = None  # an order list's first orders, until its last
 
     def replay_end(self, end: dict) -> None:
-        ids = end["last_trade_ids"]
+        ids, prevented = end["last_trade_ids"], end["last_prevented_match_ids"]
         for symbol, book in self.books.items():
             ids[symbol] = max(ids.get(symbol, 0), book.last_trade_id)
+            prevented[symbol] = max(prevented.get(symbol, -1), book.last_prevented_match_id)
 
     def handle_events(self, topic: str, entries: list[ChangeLogEntry]) -> list[Publish]:
         result: list[Publish] = []  # per command, in command order: the runner keeps it per partition
@@ -142,6 +144,7 @@ class MatchStage(Operator):
         triggered = None  # the stop whose trigger's records these are: its own report ends them
         report: tuple[int, dict] | None = None  # the last order report's (order id, changed fields)
 
+        prevented: dict[int, tuple[int, int]] | None = None  # order id -> (prevented match id, counter order id)
         amended = False  # an amend's answer: its reports say so (module doc); an OCO's two legs both change
         amends: dict[int, Amended] = {}
         if records and type(records[0]) in (Amended, AmendRejected) or (
@@ -171,6 +174,8 @@ class MatchStage(Operator):
                     changed["prevented_qty"] = rec.prevented_qty
                 if rec.hold >= 0:  # ... and the order, still open, needs only this much frozen
                     changed["hold"] = rec.hold
+                if prevented and rec.order_id in prevented:  # the last prevented match that took some off it
+                    changed["prevented_match_id"], changed["counter_order_id"] = prevented.pop(rec.order_id)
                 if amended and (rec.order_id == command_order or rec.order_id in amends):
                     changed["amended"] = True
                     a = amends.get(rec.order_id)
@@ -196,6 +201,18 @@ class MatchStage(Operator):
                     triggered = None
                 orders.append(ChangeLogEntry(str(rec.order_id), ORDER, Updated(changed), ts, 0))
                 report = (rec.order_id, changed)
+            elif kind is PreventedMatch:
+                pm = {"symbol": symbol, "prevented_match_id": rec.prevented_match_id, "taker_order_id": rec.taker_order_id,
+                      "maker_order_id": rec.maker_order_id, "account": rec.account, "stp": STP_NAMES[rec.mode],
+                      "price": rec.price}
+                prevented = prevented if prevented is not None else {}
+                if rec.taker_prevented_qty >= 0:
+                    pm["taker_prevented_qty"] = rec.taker_prevented_qty
+                    prevented[rec.taker_order_id] = (rec.prevented_match_id, rec.maker_order_id)
+                if rec.maker_prevented_qty >= 0:
+                    pm["maker_prevented_qty"] = rec.maker_prevented_qty
+                    prevented[rec.maker_order_id] = (rec.prevented_match_id, rec.taker_order_id)
+                orders.append(ChangeLogEntry(f"{symbol}:{rec.prevented_match_id}", PREVENTED, Created(pm), ts, 0))
             elif kind is Triggered:
                 triggered = rec.order_id
             elif kind is TrailingStarted:

@@ -56,6 +56,7 @@ MAX_STALLED = 100_000
 #: oldest: far more than the bus's rings hold in flight (a 64 MiB ring: some 250,000 Created entries)
 MAX_HELD = 1_000_000
 _CLOCK = EntityType.CLOCK
+_PREVENTED = EntityType.PREVENTED_MATCH
 
 USER_PREFIX = "user:"
 _NEW, _PENDING_NEW, _FILLED, _PARTIALLY_FILLED = (OrderStatus.NEW, OrderStatus.PENDING_NEW, OrderStatus.FILLED,
@@ -136,6 +137,8 @@ class UserDataMixin:
         due, reported = self.tickers_due, set()
         for e in entries:
             change = e.change_type
+            if e.entity_type == _PREVENTED:  # a prevented match: its orders' reports carry its id
+                continue
             if type(change) is Created:  # Acquiring: a new order
                 order_id = int(e.entity_id)
                 order = orders[order_id] = Order.from_fields(e.field_dict(), order_id, e.timestamp)
@@ -270,6 +273,8 @@ class UserDataMixin:
         order.executed_qty = executed
         order.cum_quote_qty = f["cum_quote_qty"]
         end = S.END_EXECUTION[status]  # (None for a status that does not end the order)
+        if "prevented_match_id" in f:  # a prevented match took quantity off it: "v", "U"
+            order.prevented_match_id, order.counter_order_id = f["prevented_match_id"], f["counter_order_id"]
         if f.get("prevented_qty", 0) > order.prevented_qty:  # self-trade prevention (DECREMENT, or an expiry)
             order.last_prevented_qty = f["prevented_qty"] - order.prevented_qty
             order.prevented_qty = f["prevented_qty"]

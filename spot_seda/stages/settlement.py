@@ -39,6 +39,7 @@ FEE_ACCOUNT = 0
 #: as a cancel's report is
 _ENDED_BY_ANOTHER = (Reason.OCO_TRIGGER, Reason.OTO_EXPIRED)
 _CLOCK = EntityType.CLOCK
+_PREVENTED = EntityType.PREVENTED_MATCH
 _OK = ResultCode.OK
 
 
@@ -87,6 +88,8 @@ class SettlementStage(Operator):
             return out
         partial = self.partial
         for entry in entries:
+            if entry.entity_type == _PREVENTED:  # a prevented match: nothing moved
+                continue
             fields = entry.field_dict()
             group = partial.setdefault(fields["symbol"], [])
             group.append((int(entry.entity_id), fields, entry.timestamp))

@@ -97,6 +97,9 @@ def test_weights_are_binance_s():
     assert w("GET", "/api/v3/ping", {}) == 1 and w("GET", "/api/v3/exchangeInfo", {}) == 20
     assert [w("GET", "/api/v3/depth", {"limit": str(n)}) for n in (5, 100, 101, 500, 1000, 5000)] == [5, 5, 25, 25, 50, 250]
     assert w("GET", "/api/v3/depth", {}) == 5 and w("GET", "/api/v3/depth", {"limit": "x"}) == 5
+    # rest-api.md: by preventedMatchId (or an invalid symbol: nothing found) 2, by orderId 20
+    assert [w("GET", "/api/v3/myPreventedMatches", q) for q in ({"preventedMatchId": "1"}, {"orderId": "1"}, {})] \
+        == [2, 20, 2]
     # above 5000 it is served 5000 levels: 250, however many digits (a leading zero is no digit of it)
     assert [w("GET", "/api/v3/depth", {"limit": n}) for n in ("6000", "999999999", "1000000000", "99999999999",
                                                               "0000000000100")] == [250, 250, 250, 250, 5]

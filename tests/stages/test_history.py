@@ -87,6 +87,33 @@ def test_a_trailing_stop_keeps_its_delta_and_when_it_started_tracking(history):
     assert (history.order(10).trailing_delta, history.order(10).trailing_time) == (50, T0)
 
 
+def test_prevented_matches_are_kept_once_and_orders_read_back_their_last(history):
+    """A prevented match (Match's SpotPreventedMatch entry) is a row of its own, written once however
+    often it comes; an order it took quantity off reads back its id (preventedMatchId) from the
+    history as well, not one it left alone."""
+    def prevented(match_id, taker, maker, taker_qty=None, maker_qty=None, ts=T0 + 5):
+        fields = dict(symbol="BTCUSDT", prevented_match_id=match_id, taker_order_id=taker, maker_order_id=maker,
+                      account=1, stp="EXPIRE_MAKER", price=5_000_000)
+        fields |= {"taker_prevented_qty": taker_qty} if taker_qty is not None else {}
+        fields |= {"maker_prevented_qty": maker_qty} if maker_qty is not None else {}
+        return created(f"BTCUSDT:{match_id}", EntityType.PREVENTED_MATCH, ts, 0, **fields)
+
+    first, second = prevented(0, 8, 7, maker_qty=100_000), prevented(1, 9, 8, taker_qty=50_000, ts=T0 + 6)
+    history.apply([order_new(7, ts=T0), order_new(8, ts=T0 + 5), order_new(9, ts=T0 + 6), first,
+                   order_report(7, "EXPIRED_IN_MATCH", 0, 0, T0 + 5, reason="stp", prevented_qty=100_000),
+                   order_report(8, "NEW", 0, 0, T0 + 5), second, first])  # (a redelivered one: still one row)
+    history.apply([order_report(9, "EXPIRED_IN_MATCH", 0, 0, T0 + 6, reason="stp", prevented_qty=50_000), second])
+    assert [m["prevented_match_id"] for m in history.prevented_matches(1, "BTCUSDT", order_id=8)] == [0, 1]
+    assert history.prevented_matches(1, "BTCUSDT", prevented_match_id=0) == [
+        {"symbol": "BTCUSDT", "prevented_match_id": 0, "taker_order_id": 8, "maker_order_id": 7, "account": 1,
+         "stp": "EXPIRE_MAKER", "price": 5_000_000, "taker_prevented_qty": None, "maker_prevented_qty": 100_000,
+         "time": T0 + 5}]
+    assert history.prevented_matches(1, "BTCUSDT", order_id=8, from_id=1, limit=1)[0]["prevented_match_id"] == 1
+    assert history.prevented_matches(2, "BTCUSDT", prevented_match_id=0) == []  # another account's
+    assert (history.order(7).prevented_match_id, history.order(9).prevented_match_id) == (0, 1)
+    assert history.order(8).prevented_match_id == -1  # (in both, but nothing taken off it)
+
+
 def test_a_file_with_running_balance_totals_loses_them_and_still_sums(tmp_path):
     """Files written before balances were summed on demand kept a running table and a trigger:
     opening one drops both, and its balances are the same sums."""
