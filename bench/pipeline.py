@@ -222,6 +222,8 @@ class Pipeline:
         settings.node.http_port = free_port()
         settings.node.ws_port = free_port()
         settings.node.max_in_flight = max(settings.node.max_in_flight, args.window)
+        # the subscribers are one IP's many WebSockets: more than Binance's CONNECTIONS limit allows
+        settings.rate_limits.connections = []
         if match_instances > 1:
             settings.bus.partitions = match_instances
             settings.runtime.instances["match"] = match_instances

@@ -51,7 +51,7 @@ def rest_order(lim: R.RateLimiter, i: int) -> None:
 def ws_order(lim: R.RateLimiter, i: int, ip: str) -> None:
     """What Connection.serve does with the limiter for one `order.place`."""
     now = T0 + i // 100
-    counters, _refusal, _retry = lim.charge(ip, R.weight_of(*ROUTE, QUERY), now)
+    counters, _refusal, _retry = lim.charge(ip, R.weight_of(*ROUTE, QUERY), now, raw=False)
     lim.count_order(i % 500, now)
     lim.order_usage(i % 500, now) + lim.weight_usage(counters)
 

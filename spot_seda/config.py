@@ -102,11 +102,12 @@ class RateLimitSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     enabled: bool = False
     #: REQUEST_WEIGHT per client IP (an IPv6 client: per /64), for every /api/ request
     request_weight: list[RateLimit] = msgspec.field(default_factory=_binance_request_weight)
-    #: RAW_REQUESTS per client IP: every request counts 1, whatever its weight (so a client whose
-    #: successful orders weigh 0 is still bounded)
+    #: RAW_REQUESTS per client IP: every REST request counts 1, whatever its weight (so a client whose
+    #: successful orders weigh 0 is still bounded; the WebSocket API has CONNECTIONS instead)
     raw_requests: list[RateLimit] = msgspec.field(default_factory=_binance_raw_requests)
     #: CONNECTIONS per client IP: new WebSocket connections (the WebSocket API's, the streams'), each
-    #: port counting its own; what the WebSocket API's exchangeInfo lists instead of RAW_REQUESTS
+    #: port counting its own (each Push process: a port several share counts per process); what the
+    #: WebSocket API's exchangeInfo lists instead of RAW_REQUESTS
     connections: list[RateLimit] = msgspec.field(default_factory=_binance_connections)
     #: ORDERS per account (POST /api/v3/order, /api/spot/v2/), wherever they come from
     orders: list[RateLimit] = msgspec.field(default_factory=_binance_orders)

@@ -98,7 +98,7 @@ def _depth(q: Mapping[str, str]) -> int:
     """1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250 (default limit 100); a limit above 5000
     is served 5000 levels, so weighs 250 too, however many digits it has."""
     limit = q.get("limit", "100")
-    if limit.isdigit():
+    if limit.isascii() and limit.isdigit():  # (str.isdigit takes "²", which int() refuses)
         digits = limit.lstrip("0")
         n = int(digits or "0") if len(digits) < 10 else 5001
     else:

@@ -131,6 +131,9 @@ class Connection:
             params = {}
         elif type(params) is not dict:
             return self.answer_error(req_id, errors.invalid_json())
+        elif None in params.values():  # a null is a parameter not sent (errors.md -1102: "was not sent,
+            # was empty/null"): for the checks, the signature and the operation alike
+            params = {name: value for name, value in params.items() if value is not None}
         task = asyncio.get_running_loop().create_task(self.serve(req_id, method.removeprefix("v3/"), params))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -377,11 +380,14 @@ async def serve(request: web.Request) -> web.StreamResponse:
     """`/ws-api/v3`: one connection; its requests are answered until it closes."""
     app = request.app
     limiter = app[LIMITER]
-    if limiter.enabled:  # a new connection counts (CONNECTIONS), then weighs CONNECT_WEIGHT (Binance)
+    if limiter.enabled:  # the connection weighs CONNECT_WEIGHT (Binance; a banned IP: 418), then counts
+        # toward CONNECTIONS; one refused either way counts toward neither
         key, at = client_key(request.remote), now_ms()
-        refusal, retry_s = limiter.connect(key, at)
+        counters, refusal, retry_s = limiter.charge(key, CONNECT_WEIGHT, at, raw=False)
         if refusal is None:
-            _counters, refusal, retry_s = limiter.charge(key, CONNECT_WEIGHT, at, raw=False)
+            refusal, retry_s = limiter.connect(key, at)
+            if refusal is not None:
+                limiter.give_back(counters, CONNECT_WEIGHT, at)
         if refusal is not None:
             resp = json_answer(refusal.body(), status=refusal.status)
             resp.headers["Retry-After"] = str(retry_s)

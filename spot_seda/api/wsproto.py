@@ -423,6 +423,8 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
     params = req.get("params", {})
     if not isinstance(params, dict):
         return _api_reply(req_id, 400, error=(-1135, "Invalid JSON Request"))
+    if None in params.values():  # a null is a parameter not sent (as wsapi.py's)
+        params = {name: value for name, value in params.items() if value is not None}
     hub = app[HUB]
     try:
         known = _API_PARAMS.get(method) if isinstance(method, str) else None

@@ -285,9 +285,10 @@ def ws_timestamp(params: Mapping[str, object], now_ms: int) -> int:
 def verify_ws_request(accounts, params: Mapping[str, object], now_ms: int):
     """The account (accounts.Account) of a signed WebSocket API request: `apiKey` (-1102 missing,
     -2014 / -2015 unknown, by `accounts.authenticate`), `signature` by the account's kind of key
-    (-1022), then `timestamp` / `recvWindow`. A parameter that is an object, an array or null is
-    -1100 before anything else: the signature payload is `key=value` text. A null is a parameter not
-    sent (errors.md -1102: "was not sent, was empty/null"): left out of the payload and of the request."""
+    (-1022), then `timestamp` / `recvWindow`. A parameter that is an object or an array is -1100
+    before anything else: the signature payload is `key=value` text. A null is a parameter not sent
+    (errors.md -1102: "was not sent, was empty/null"): left out of the payload (the API leaves it out
+    of the request before this)."""
     api_key = params.get("apiKey")
     if not isinstance(api_key, str) or not api_key:
         raise errors.mandatory_missing("apiKey")

@@ -103,6 +103,7 @@ def test_weights_are_binance_s():
     # above 5000 it is served 5000 levels: 250, however many digits (a leading zero is no digit of it)
     assert [w("GET", "/api/v3/depth", {"limit": n}) for n in ("6000", "999999999", "1000000000", "99999999999",
                                                               "0000000000100")] == [250, 250, 250, 250, 5]
+    assert w("GET", "/api/v3/depth", {"limit": "²"}) == 5  # (a digit to str.isdigit, not to int(): -1100 later)
     assert w("GET", "/api/v3/ticker/24hr", {"symbol": "BTCUSDT"}) == 2
     assert w("GET", "/api/v3/ticker/24hr", {"symbols": '["' + '","'.join(["A"] * 20) + '"]'}) == 2
     assert w("GET", "/api/v3/ticker/24hr", {"symbols": '["' + '","'.join(["A"] * 21) + '"]'}) == 40

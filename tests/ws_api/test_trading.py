@@ -152,6 +152,10 @@ def test_ed25519_logon_then_unsigned_requests(node):
             assert stale["error"]["code"] == -1021, stale
             mine = await api.call("openOrders.status", {"symbol": SYMBOL, "timestamp": int(time.time() * 1000)})
             assert [o["clientOrderId"] for o in mine["result"]] == ["logon-1"], mine
+            # a null apiKey or signature is one not sent: the request runs as the session's
+            mine = await api.call("openOrders.status", {"symbol": SYMBOL, "timestamp": int(time.time() * 1000),
+                                                        "apiKey": None, "signature": None})
+            assert [o["clientOrderId"] for o in mine["result"]] == ["logon-1"], mine
 
             out = await api.call("session.logout")
             assert out["result"]["apiKey"] is None and out["result"]["userDataStream"] is False, out
@@ -216,6 +220,10 @@ def test_bad_frames_and_signatures_get_errors_and_change_nothing(node):
             nested = await api.signed("order.place", carol.api_key, carol.secret, **{**order, "price": ["1"]})
             assert nested["error"]["code"] == -1100, nested
             assert (await api.call("depth", {"symbol": None}))["error"]["code"] == -1102
+            # ... for every check: an unknown one, returnRateLimits, an envelope's apiKey
+            assert (await api.call("ping", {"foo": None}))["status"] == 200
+            answer = await api.call("time", {"returnRateLimits": None})
+            assert answer["status"] == 200 and "rateLimits" in answer, answer
             depth = await api.call("depth", {"symbol": SYMBOL, "limit": None})  # an optional one: its default
             assert depth["status"] == 200 and "bids" in depth["result"], depth
             # REST's validation and REST's codes

@@ -119,6 +119,7 @@ def cases(c: Client, refs: dict) -> list[tuple[str, str, str, dict, dict]]:
         ("GET", "/api/v3/allOrderList", SIGNED, {}),
         ("GET", "/api/v3/openOrderList", SIGNED, {}),
         ("GET", "/api/v3/myTrades", SIGNED, symbol),
+        ("GET", "/api/v3/myPreventedMatches", SIGNED, {**symbol, "preventedMatchId": "0"}),
         ("GET", "/api/v3/account", SIGNED, {"omitZeroBalances": "true"}),
         ("GET", "/api/v3/account/commission", SIGNED, symbol),
         ("GET", "/api/v3/myFilters", SIGNED, symbol),
