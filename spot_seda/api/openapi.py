@@ -379,7 +379,7 @@ def openapi_document(routes, base_url: str = "/") -> dict:
             tag="WebSocket API",
             description="JSON text frames {id, method, params} answered {id, status, result|error, rateLimits}: "
                         "order.place, order.status, order.cancel, openOrders.status, openOrders.cancelAll, "
-                        "allOrders, myTrades, account.status, account.rateLimits.orders, depth, trades.recent, "
+                        "allOrders, myTrades, myPreventedMatches, account.status, account.rateLimits.orders, depth, trades.recent, "
                         "klines, ticker.price, ticker.book and more with REST's answers and errors; session.logon "
                         "(Ed25519), userDataStream.subscribe(.signature) with the user data on the same connection. "
                         "See README, web-socket-api.md.")},
