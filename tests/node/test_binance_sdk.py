@@ -12,7 +12,7 @@ that the model names or that Binance documents and the SDK has not caught up wit
 values are checked against what the node did.
 
 Left out, knowingly: the spot SDK's methods the node does not serve (README: SOR, the order
-amendment history, prevented matches, allocations, referencePrice, executionRules, block trades, OPO
+amendment history, allocations, referencePrice, executionRules, block trades, OPO
 / OPOCO lists; the node answers 404 -1000 over REST, -1020 over the WebSocket API: one of each
 checked); the SDK has no /sapi methods, so none is missed here; the SDK's signed streams (`api_key` on the streams config, Binance's
 newer `command`/`value` protocol the node does not speak). The SDK's float parameters go out as
@@ -69,6 +69,8 @@ SDK_LAGS = {
                          "orderList.cancel example, from 2022, shows none: the node answers both alike)",
     "workingTime": "order.cancelReplace's newOrderResponse, as order.place's (web-socket-api.md, above)",
     "rateLimits": "web-socket-api.md: 'rateLimits field is included with every response by default'",
+    "preventedMatches": "faqs/stp_faq.md: a FULL placement answer of a taker whose matches self-trade "
+                        "prevention stopped",
 }
 
 #: what binance-common logs when it could not parse an answer into its model as declared

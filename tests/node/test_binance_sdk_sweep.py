@@ -593,6 +593,16 @@ def test_user_data_events_of_an_orders_whole_life(node):
             prevented = await report(own_ask.order_id, "TRADE_PREVENTION")
             assert (prevented.X, D(prevented.A), D(prevented.z), prevented.V) == \
                 ("EXPIRED_IN_MATCH", D("0.01"), D(0), "EXPIRE_MAKER")
+            # ... its prevented match ("v", "U"), as myPreventedMatches lists it, by id and by order
+            assert (prevented.v, prevented.U) == (0, own_bid.order_id), prevented
+            (match,) = await call(lambda: items(rt.my_prevented_matches(symbol=BTC, prevented_match_id=prevented.v),
+                                                rest_models.MyPreventedMatchesResponseInner))
+            assert (match.symbol, match.prevented_match_id, match.taker_order_id, match.maker_order_id,
+                    match.self_trade_prevention_mode, D(match.price), D(match.maker_prevented_quantity)) == \
+                (BTC, 0, own_bid.order_id, own_ask.order_id, "EXPIRE_MAKER", D(48000), D("0.01")), match
+            by_order = await call(lambda: items(rt.my_prevented_matches(symbol=BTC, order_id=own_ask.order_id),
+                                                rest_models.MyPreventedMatchesResponseInner))
+            assert [m.prevented_match_id for m in by_order] == [0], by_order
             await call(rt.delete_open_orders, symbol=BTC)
             await report(own_bid.order_id, "CANCELED")
             await position(BTC=("0.98999", "0"), USDT=("100649", "0"))
@@ -725,13 +735,13 @@ def test_market_streams_parse_into_the_sdks_models(node):
 
 
 #: the SDK's methods the node does not serve (README: the order amendment history, SOR and its
-#: allocations, prevented matches, OPO / OPOCO lists, referencePrice, executionRules, block trades),
+#: allocations, OPO / OPOCO lists, referencePrice, executionRules, block trades),
 #: each called with what it needs
 ORDER = {"symbol": BTC, "side": "BUY", "type": "LIMIT", "quantity": D("0.01")}
 OPO = {"symbol": BTC, "working_type": "LIMIT", "working_side": "BUY", "working_price": D(20000),
        "working_quantity": D("0.01"), "pending_side": "SELL"}
 NOT_SERVED = {
-    "execution_rules": {}, "my_allocations": {"symbol": BTC}, "my_prevented_matches": {"symbol": BTC},
+    "execution_rules": {}, "my_allocations": {"symbol": BTC},
     "order_amendments": {"symbol": BTC, "order_id": 1}, "reference_price": {"symbol": BTC},
     "reference_price_calculation": {"symbol": BTC},
 }
