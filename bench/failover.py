@@ -447,6 +447,7 @@ TABLES = {
     "balances": "SELECT account, asset, sum(available_delta), sum(frozen_delta) FROM balance_changes GROUP BY 1, 2 "
                 "ORDER BY 1, 2",
     "orders": "SELECT * FROM orders ORDER BY order_id",
+    "prevented matches": "SELECT * FROM prevented_matches ORDER BY symbol, prevented_match_id",
 }
 
 

@@ -54,6 +54,7 @@ def _schemas() -> dict:
     stop = {"stopPrice": dec(), **trailing}
     # ... and the strategyId / strategyType the order was placed with, in every view of it (only when sent)
     strategy = {"strategyId": integer(), "strategyType": integer()}
+    prevented_qty = {"preventedQuantity": dec()}  # (an order self-trade prevention took quantity off)
     balance = {"asset": string(), "free": dec(), "locked": dec()}
     filt = {"type": "object", "properties": {
         "filterType": string(enum=["PRICE_FILTER", "LOT_SIZE", "MARKET_LOT_SIZE", "NOTIONAL", "MAX_NUM_ORDERS",
@@ -101,11 +102,17 @@ def _schemas() -> dict:
         "BookTicker": obj({"symbol": string(), "bidPrice": dec(), "bidQty": dec(), "askPrice": dec(), "askQty": dec()}),
         "AvgPrice": obj({"mins": integer(), "price": dec(), "closeTime": integer()}),
         "OrderAck": obj({**ack, **strategy}, list(ack)),
-        "OrderResult": obj({**result, **stop, **strategy}, list(result)),
+        "OrderResult": obj({**result, **stop, **strategy, **prevented_qty}, list(result)),
         "Fill": obj({"price": dec(), "qty": dec(), "commission": dec(), "commissionAsset": string(), "tradeId": integer()}),
-        "OrderFull": obj({**result, **stop, **strategy, "fills": array(ref("Fill"))}, [*result, "fills"]),
+        "OrderFull": obj({**result, **stop, **strategy, **prevented_qty, "fills": array(ref("Fill")),
+                          "preventedMatches": array(obj({"preventedMatchId": integer(), "makerSymbol": string(),
+                                                         "makerOrderId": integer(), "price": dec(),
+                                                         "takerPreventedQuantity": dec(),
+                                                         "makerPreventedQuantity": dec()},
+                                                        ["preventedMatchId", "makerSymbol", "makerOrderId", "price"]))},
+                         [*result, "fills"]),
         "Cancel": obj({**cancel, **stop, **strategy}, list(cancel)),
-        "Order": obj({**order, **trailing, **strategy}, list(order)),
+        "Order": obj({**order, **trailing, **strategy, **prevented_qty, "preventedMatchId": integer()}, list(order)),
         "MyTrade": obj({"symbol": string(), "id": integer(), "orderId": integer(), "orderListId": integer(), "price": dec(),
                          "qty": dec(), "quoteQty": dec(), "commission": dec(), "commissionAsset": string(),
                          "time": integer(), "isBuyer": boolean(), "isMaker": boolean(), "isBestMatch": boolean()}),

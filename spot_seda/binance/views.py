@@ -193,13 +193,14 @@ def _expiry(order: Order) -> dict:
     return {} if reason is None else {"expiryReason": reason}
 
 
-def _prevented(order: Order) -> dict:
+def _prevented(order: Order, match_id: bool = True) -> dict:
     """Binance's conditional preventedMatchId (the last prevented match that took quantity off the
     order) and preventedQuantity (what self-trade prevention took off it in all), as faqs/stp_faq.md's
-    orders show them."""
+    orders show them; a placement answer (`match_id` False) only the quantity, as stp_faq's FULL
+    answers (their `preventedMatches` name the ids)."""
     if not order.prevented_qty:
         return {}
-    if order.prevented_match_id >= 0:
+    if match_id and order.prevented_match_id >= 0:
         return {"preventedMatchId": order.prevented_match_id, "preventedQuantity": amount_text(order.prevented_qty)}
     return {"preventedQuantity": amount_text(order.prevented_qty)}
 
@@ -286,7 +287,7 @@ def order_result(order: Order, rules: SymbolRules) -> dict:
         "workingTime": working_time_of(order),
         **_strategy(order),
         "selfTradePreventionMode": STP_NAMES[order.stp],
-        **_prevented(order),
+        **_prevented(order, match_id=False),
         **_expiry(order),  # (rest-api.md: placement answers carry it too; an IOC or market leftover)
     }
 

@@ -269,8 +269,10 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
                         self.last_prevented_match_id += 1
                         if stp == _STP_DECREMENT:  # both lose the overlap; the smaller (or both) ends
                             cut = m_leaves if m_leaves < remaining else remaining
+                            # (both lose it: a market order by quote budget alone too, as its prevented
+                            # quantity, though its budget stays)
                             append(PreventedMatch(self.last_prevented_match_id, order_id, maker.order_id, account, stp,
-                                                  lp, cut if qty > 0 else -1, cut))
+                                                  lp, cut, cut))
                             level.total -= cut
                             maker.prevented += cut
                             prevented += cut

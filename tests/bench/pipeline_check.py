@@ -23,6 +23,7 @@ TABLES = {
     "trades": "SELECT * FROM trades ORDER BY symbol, trade_id",
     "balances": "SELECT account, asset, sum(available_delta), sum(frozen_delta) FROM balance_changes GROUP BY 1, 2 ORDER BY 1, 2",
     "orders": "SELECT * FROM orders ORDER BY order_id",
+    "prevented matches": "SELECT * FROM prevented_matches ORDER BY symbol, prevented_match_id",
 }
 
 

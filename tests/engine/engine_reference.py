@@ -272,7 +272,7 @@ class ReferenceBook:
                 if stp == SelfTradePrevention.DECREMENT:
                     cut = min(o.leaves, taker.leaves)
                     out.append(PreventedMatch(self.prevented_matches, order_id, o.order_id, account, stp, o.price,
-                                              cut if qty else -1, cut))
+                                              cut, cut))
                 else:
                     out.append(PreventedMatch(self.prevented_matches, order_id, o.order_id, account, stp, o.price,
                                               -1 if stp == SelfTradePrevention.EXPIRE_MAKER or not qty else taker.leaves,

@@ -66,7 +66,7 @@ def test_a_market_order_by_quote_budget_loses_no_budget_and_a_fok_expires(book):
     limit(book, 2, 2, SELL, "100", "0.5")
     assert [r.status for r in limit(book, 3, 1, BUY, "100", "0.8", tif=TIF.FOK, stp=STP.DECREMENT)] == [S.EXPIRED]
     out = book.place(4, 1, BUY, T.MARKET, TIF.GTC, 0, 0, quote_qty=Q("20"), stp=STP.DECREMENT, timestamp=1004)
-    # (no quantity of its own to count: the taker's prevented quantity is not shown, -1)
-    assert out[:2] == [PreventedMatch(0, 4, 1, 1, STP.DECREMENT, P("100"), -1, Q("0.3")),
+    # (the overlap counts as the taker's prevented quantity too, as its report says, its budget intact)
+    assert out[:2] == [PreventedMatch(0, 4, 1, 1, STP.DECREMENT, P("100"), Q("0.3"), Q("0.3")),
                        OrderReport(1, 1, S.EXPIRED_IN_MATCH, 0, 0, 0, "stp", Q("0.3"))]
     assert [(t.maker_order_id, t.qty) for t in out if type(t) is Trade] == [(2, Q("0.2"))]  # 20 USDT at 100

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spot_seda.history import History, HistoryError
+from spot_seda.history import History, HistoryError, ReplayEnd
 from spot_seda.model.changelog import ChangeLogEntry, Deleted, created, updated
 from spot_seda.model.entities import KLINE_FIELDS, TRADE_CREATED, balance_id_of
 from spot_seda.model.enums import EntityType
@@ -112,6 +112,12 @@ def test_prevented_matches_are_kept_once_and_orders_read_back_their_last(history
     assert history.prevented_matches(2, "BTCUSDT", prevented_match_id=0) == []  # another account's
     assert (history.order(7).prevented_match_id, history.order(9).prevented_match_id) == (0, 1)
     assert history.order(8).prevented_match_id == -1  # (in both, but nothing taken off it)
+    # a roll back to the journal (History.roll_back_to) keeps what its replay made, per symbol
+    counts = history.roll_back_to(ReplayEnd(next_order_id=10, orders=[], last_trade_ids={"BTCUSDT": 0, "ETHUSDT": 0},
+                                            open_candles=[], sequences={},
+                                            last_prevented_match_ids={"BTCUSDT": 0, "ETHUSDT": -1}))
+    assert counts["prevented matches deleted"] == 1
+    assert [m["prevented_match_id"] for m in history.prevented_matches(1, "BTCUSDT", order_id=8)] == [0]
 
 
 def test_a_file_with_running_balance_totals_loses_them_and_still_sums(tmp_path):
