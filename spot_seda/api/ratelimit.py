@@ -360,11 +360,12 @@ class RateLimiter:
             return None, 0
         counters = self.connects.get(key, now_ms)
         counts = counters.counts
-        for i, limit in enumerate(self.connection_limits):
-            if counts[i] + 1 > limit.limit:
-                self.refused_connections += 1
-                window_end = (counters.windows[i] + 1) * limit.ms
-                return errors.too_many_connections(limit.limit, limit.label), _seconds(window_end - now_ms)
+        full = [i for i, limit in enumerate(self.connection_limits) if counts[i] + 1 > limit.limit]
+        if full:  # (Retry-After: until every full window has ended, as count_order's)
+            self.refused_connections += 1
+            limit = self.connection_limits[full[0]]
+            window_end = max((counters.windows[i] + 1) * self.connection_limits[i].ms for i in full)
+            return errors.too_many_connections(limit.limit, limit.label), _seconds(window_end - now_ms)
         for i in range(len(counts)):
             counts[i] += 1
         self._keep(counters, self.connection_limits)

@@ -53,6 +53,11 @@ def test_new_connections_are_counted_per_ip_and_refused_past_the_limit():
     counters, refusal, _ = lim.charge("1.2.3.4", 1, T0 + 10_001)  # (a request's weight: its own count)
     assert refusal is None and lim.weight_usage(counters)[0]["count"] == 1
     assert R.RateLimiter(RateLimitSettings()).connect("1.2.3.4", T0) == (None, 0)  # limits off: nothing counted
+    # two limits both full: Retry-After waits for the later window's end
+    two = limiter(connections=[RateLimit(interval="SECOND", interval_num=10, limit=1),
+                               RateLimit(interval="MINUTE", interval_num=1, limit=1)])
+    assert two.connect("1.2.3.4", T0)[0] is None
+    assert two.connect("1.2.3.4", T0 + 1_000)[1] == 59
 
 
 def test_a_websocket_api_request_does_not_count_toward_raw_requests():
