@@ -50,7 +50,7 @@ from aiohttp import WSMsgType, web
 from ..model.reasons import Reason
 from ..binance import auth, errors
 from ..binance.errors import ApiError
-from ..binance.params import check_params, subscription_id, ws_request_id_ok
+from ..binance.params import check_params, subscription_id, without_nulls, ws_request_id_ok
 from ..stages.accepting import CommandError
 from ..stages.pushuser import user_stream
 from .admission import ADMISSION
@@ -131,9 +131,8 @@ class Connection:
             params = {}
         elif type(params) is not dict:
             return self.answer_error(req_id, errors.invalid_json())
-        elif None in params.values():  # a null is a parameter not sent (errors.md -1102: "was not sent,
-            # was empty/null"): for the checks, the signature and the operation alike
-            params = {name: value for name, value in params.items() if value is not None}
+        else:
+            params = without_nulls(params)
         task = asyncio.get_running_loop().create_task(self.serve(req_id, method.removeprefix("v3/"), params))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

@@ -107,12 +107,11 @@ MANDATORY: dict[str, frozenset[str]] = \
 def text_params(params: dict) -> dict[str, str]:
     """The operation's parameters (name -> text, as REST's query string gives them) from JSON ones:
     numbers as written, booleans `true`/`false`, a `symbols` or `permissions` array of strings as
-    REST's `["A","B"]`; an object or another array is -1100. A null is a parameter not sent (errors.md,
-    -1102: "Mandatory parameter '%s' was not sent, was empty/null, or malformed."). The envelope's
-    params (apiKey, signature, returnRateLimits) go."""
+    REST's `["A","B"]`; an object or another array is -1100 (a null never comes: params.without_nulls).
+    The envelope's params (apiKey, signature, returnRateLimits) go."""
     out = {}
     for name, value in params.items():
-        if name in ENVELOPE_PARAMS or value is None:
+        if name in ENVELOPE_PARAMS:
             continue
         kind = type(value)
         if kind is str:

@@ -39,7 +39,7 @@ from ..stages.pushuser import user_stream
 from ..binance import auth, errors
 from ..binance import streams as S
 from ..binance.errors import ApiError
-from ..binance.params import check_params, subscription_id, ws_request_id_ok
+from ..binance.params import check_params, subscription_id, without_nulls, ws_request_id_ok
 from .fanout import MAX_SUBSCRIPTION_IDS, MAX_SUBSCRIPTIONS, Client, Hub, text_frame
 from .jsonbody import json_answer
 from .knownparams import ROUTE_PARAMS, WS_OWN_MANDATORY, WS_OWN_PARAMS, route_mandatory, ws_route_params
@@ -423,8 +423,7 @@ def _api_call(app: web.Application, client: Client, text: str) -> bytes:
     params = req.get("params", {})
     if not isinstance(params, dict):
         return _api_reply(req_id, 400, error=(-1135, "Invalid JSON Request"))
-    if None in params.values():  # a null is a parameter not sent (as wsapi.py's)
-        params = {name: value for name, value in params.items() if value is not None}
+    params = without_nulls(params)
     hub = app[HUB]
     try:
         known = _API_PARAMS.get(method) if isinstance(method, str) else None

@@ -256,10 +256,9 @@ def _ws_value(value: object) -> str:
 
 
 def ws_payload(params: Mapping[str, object]) -> str:
-    """The WebSocket API's signature payload: `key=value` pairs sorted by key, `signature` left out,
-    and a null too (a parameter not sent: wsmethods.text_params)."""
-    return "&".join(f"{key}={_ws_value(params[key])}" for key in sorted(params)
-                    if key != "signature" and params[key] is not None)
+    """The WebSocket API's signature payload: `key=value` pairs sorted by key, `signature` left out
+    (a null was left out before: params.without_nulls)."""
+    return "&".join(f"{key}={_ws_value(params[key])}" for key in sorted(params) if key != "signature")
 
 
 def verify_ws_signature(key, params: Mapping[str, object]) -> None:
@@ -287,8 +286,8 @@ def verify_ws_request(accounts, params: Mapping[str, object], now_ms: int):
     -2014 / -2015 unknown, by `accounts.authenticate`), `signature` by the account's kind of key
     (-1022), then `timestamp` / `recvWindow`. A parameter that is an object or an array is -1100
     before anything else: the signature payload is `key=value` text. A null is a parameter not sent
-    (errors.md -1102: "was not sent, was empty/null"): left out of the payload (the API leaves it out
-    of the request before this)."""
+    (errors.md -1102: "was not sent, was empty/null"): the API leaves it out of the request before
+    this (params.without_nulls)."""
     api_key = params.get("apiKey")
     if not isinstance(api_key, str) or not api_key:
         raise errors.mandatory_missing("apiKey")

@@ -115,6 +115,15 @@ def check_params(params: Mapping[str, object], known: frozenset[str], mandatory:
 # ------------------------------------------------------------------------------- primitives
 
 
+def without_nulls(params: dict) -> dict:
+    """A WebSocket API request's params less those sent as null: a null is a parameter not sent
+    (errors.md -1102: "was not sent, was empty/null"), for the checks, the signature and the
+    operation alike. Both ports' WebSocket APIs take their params through this first."""
+    if None not in params.values():
+        return params
+    return {name: value for name, value in params.items() if value is not None}
+
+
 def json_text(name: str, value: object) -> str:
     """A JSON request value (a WebSocket API request's params, a command file's fields) as the text
     parameter REST's query string would carry: a string as it is, a number as written, a boolean

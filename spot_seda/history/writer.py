@@ -109,8 +109,6 @@ class HistoryWriter(Store):
                     balances.append((*row, entry.timestamp, entry.sequence))
                 elif etype == trade_t:
                     trades.append((*trade_created(fields), entry.timestamp))
-                elif etype == _PREVENTED:
-                    prevented.append((*(fields.get(name) for name in PREVENTED_MATCH_FIELDS), entry.timestamp))
                 elif etype == order_t:
                     f = fields
                     if kind is Created:
@@ -135,6 +133,8 @@ class HistoryWriter(Store):
                             f["cum_quote_qty"], entry.timestamp, f.get("working_time"), f.get("reason"),
                             f.get("prevented_qty"),
                         ))
+                elif etype == _PREVENTED:
+                    prevented.append((*(fields.get(name) for name in PREVENTED_MATCH_FIELDS), entry.timestamp))
         except (KeyError, ValueError, TypeError) as exc:
             raise HistoryError(f"{entry.entity_type} {entry.entity_id}: missing or bad field {exc}") from None
         if len(klines) > 1:
