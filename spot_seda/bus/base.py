@@ -13,7 +13,7 @@ Shaped after Kafka so that every engine (shm, inproc, kafka) fits it unchanged:
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
@@ -136,6 +136,13 @@ class Consumer(ABC):
         Batches are decoded as the iterator advances: consume it before polling again, and keep
         only what you need, so that one batch at a time is alive as Python objects.
         """
+
+    def poll_detached(self, timeout: float) -> Collection[Batch]:
+        """As `poll`, for a caller that hands the batches to another thread (runtime/busreader.py):
+        a collection whose length is known now and which may be iterated later, on any thread, while
+        this consumer polls again. The default decodes them all now; a transport whose messages are
+        plain bytes once read (shm) leaves each to be decoded as the other thread reaches it."""
+        return list(self.poll(timeout))
 
     def commit(self) -> None:
         """Mark everything polled so far as processed (Kafka offsets; a no-op on the queues)."""

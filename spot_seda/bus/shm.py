@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 from faster_fifo import Queue
 
@@ -140,6 +140,24 @@ class ShmProducer(Producer):
                 raise BusClosed(f"{self.name}: {exc}") from None
 
 
+class _Decoded:
+    """Messages read from a ring, each decoded as iteration reaches it (Consumer.poll_detached)."""
+
+    __slots__ = ("raw", "decode")
+
+    def __init__(self, raw: list[bytes], decode) -> None:
+        self.raw, self.decode = raw, decode
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __iter__(self) -> Iterator[Batch]:
+        return map(self.decode, self.raw)
+
+    def __contains__(self, item) -> bool:  # (Collection's; nobody asks)
+        return any(b == item for b in self)
+
+
 class ShmConsumer(Consumer):
     __slots__ = ("_q", "_max", "_decode")
 
@@ -157,6 +175,16 @@ class ShmConsumer(Consumer):
         except queue.Empty:
             return iter(())
         return map(self._decode, raw)
+
+    def poll_detached(self, timeout: float) -> "Collection[Batch]":
+        try:
+            if timeout <= 0:
+                raw = self._q.get_many_nowait(max_messages_to_get=self._max)
+            else:
+                raw = self._q.get_many(block=True, timeout=timeout, max_messages_to_get=self._max)
+        except queue.Empty:
+            return ()
+        return _Decoded(raw, self._decode)
 
     def depth(self) -> int:
         return self._q.qsize()

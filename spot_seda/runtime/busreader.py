@@ -1,8 +1,10 @@
 """The bridge between a stage's Bus queue and an asyncio event loop (the HTTP and WebSocket stages).
 
-A thread blocks on the queue (faster-fifo waits without holding the GIL), decodes what arrives,
-and hands each poll's batches to the loop, which applies them in order: the loop owns the stage's
-state, so no lock is needed. The thread does not wait for each poll to be applied (that was a
+A thread blocks on the queue (faster-fifo waits without holding the GIL) and hands each poll's
+batches to the loop, which applies them in order: the loop owns the stage's state, so no lock is
+needed. Over shm the loop decodes each batch as it reaches it (`Consumer.poll_detached`), one
+batch alive as objects at a time (BENCHMARKS.md, "Twenty-third session": Acquiring 5% less CPU than
+when the thread decoded the whole poll); other transports' consumers decode on the thread. The thread does not wait for each poll to be applied (that was a
 second cross-thread wake-up per poll, and a GIL hand-off each way); it may run up to
 `max_in_flight` polls ahead, so a busy loop still slows the reader instead of letting decoded
 batches pile up in memory. With the runner's `linger_s` (runtime.linger_ms), the thread sleeps that
@@ -70,7 +72,7 @@ class BusReader:
             self.thread_setup()
         consumer = self.runner.consumer
         while not self.done.is_set():
-            batches = list(consumer.poll(0.05))
+            batches = consumer.poll_detached(0.05)
             if batches:
                 depth = consumer.depth() if self.runner.row is not None else -1
                 positions = consumer.positions() if self.positions else None

@@ -80,6 +80,37 @@ def test_order_per_key_and_partition_routing(transport, make):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_detached_poll_is_read_later_on_another_thread_in_order(transport, make):
+    """runtime/busreader.py's use: one thread polls, another reads what each poll got, later, while
+    the first has polled again; a poll's length (batches) is known at once, an empty one's is 0,
+    and every entry arrives once, in order."""
+    import threading
+
+    bus = make(transport, Wiring({"T": 1}, {"g": (("T",), 1)}))
+    consumer = bus.consumer("g", 0)
+    assert len(consumer.poll_detached(0)) == 0
+    producer = bus.producer("p0")
+    polls = []
+    for phase in range(2):  # the second phase's polls come before the first's are read
+        for start in range(phase * 100, phase * 100 + 100, 10):
+            producer.publish("T", "k", [entry(n, "k") for n in range(start, start + 10)])
+        producer.flush()
+        batches, deadline = 0, time.monotonic() + 10
+        while batches < 10 and time.monotonic() < deadline:
+            poll = consumer.poll_detached(0.05)
+            batches += len(poll)
+            polls.append(poll)
+        assert batches == 10
+    got: list[int] = []
+    reader = threading.Thread(target=lambda: got.extend(
+        e.field_dict()["n"] for poll in polls for batch in poll for e in batch.entries))
+    reader.start()
+    reader.join()
+    bus.close()
+    assert got == list(range(200))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_fan_out_to_two_groups_and_members_split_partitions(transport, make):
     bus = make(transport, Wiring({"T": 6}, {"a": (("T",), 1), "b": (("T",), 3)}))
     keys = [f"acct{i}" for i in range(40)]
