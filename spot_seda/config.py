@@ -17,7 +17,7 @@ from .model.symbols import SymbolRules, SymbolSpec
 Positive = Annotated[int, msgspec.Meta(gt=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
-Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]  # (no 0: each process must know the others' ports)
 
 
 class NodeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -345,4 +345,17 @@ def parse_settings(raw: bytes | str, source: str = "<config>") -> Settings:
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ConfigError(f"{source}: {exc}") from None
     settings.symbol_rules()  # validate symbol rules up front
+    check_ports(settings.node)
     return settings
+
+
+def check_ports(node: NodeSettings) -> None:
+    """The two ports in range and apart (also after command-line overrides, which msgspec did not
+    see); raises ConfigError naming them."""
+    for key in ("http_port", "ws_port"):
+        port = getattr(node, key)
+        if type(port) is not int or not 1 <= port <= 65535:
+            raise ConfigError(f"node.{key}: a port is 1..65535, not {port!r}")
+    if node.http_port == node.ws_port:
+        raise ConfigError(f"node.http_port and node.ws_port are both {node.http_port}: the HTTP and WebSocket "
+                          "servers need a port each")

@@ -18,6 +18,8 @@ import errno
 import logging
 import socket
 
+from ..runtime.stageproc import CannotListen
+
 log = logging.getLogger("spot_seda.api")
 
 #: a process out of file descriptors stops accepting this long (the connections wait in the queue)
@@ -49,6 +51,9 @@ class Acceptor:
                 sock.bind(address)
                 sock.listen(backlog)
                 sock.setblocking(False)
+        except OSError as exc:  # (a port taken or not permitted, a host that does not resolve)
+            self.close()
+            raise CannotListen(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         except BaseException:
             self.close()
             raise

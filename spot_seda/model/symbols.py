@@ -106,23 +106,23 @@ class SymbolRules:
         self.quote = spec.quote
         self.price_decimals = spec.price_decimals
         self.price_scale = 10**spec.price_decimals
-        self.tick = self._positive(spec, "tick_size", to_units(spec.tick_size, spec.price_decimals))
-        self.step = self._positive(spec, "step_size", to_units(spec.step_size, ASSET_DECIMALS))
-        self.min_qty = self._positive(spec, "min_qty", to_units(spec.min_qty, ASSET_DECIMALS))
-        self.max_qty = self._positive(spec, "max_qty", to_units(spec.max_qty, ASSET_DECIMALS))
-        self.min_notional = to_units(spec.min_notional, ASSET_DECIMALS)
-        self.maker_fee_ppm = to_units(spec.maker_fee, 6)
-        self.taker_fee_ppm = to_units(spec.taker_fee, 6)
+        self.tick = self._positive(spec, "tick_size", self._units(spec, "tick_size", spec.price_decimals))
+        self.step = self._positive(spec, "step_size", self._units(spec, "step_size", ASSET_DECIMALS))
+        self.min_qty = self._positive(spec, "min_qty", self._units(spec, "min_qty", ASSET_DECIMALS))
+        self.max_qty = self._positive(spec, "max_qty", self._units(spec, "max_qty", ASSET_DECIMALS))
+        self.min_notional = self._units(spec, "min_notional", ASSET_DECIMALS)
+        self.maker_fee_ppm = self._units(spec, "maker_fee", 6)
+        self.taker_fee_ppm = self._units(spec, "taker_fee", 6)
         self.default_stp = spec.default_stp
         self.market_max_qty = self.max_qty if spec.market_max_qty is None else \
-            self._positive(spec, "market_max_qty", to_units(spec.market_max_qty, ASSET_DECIMALS))
+            self._positive(spec, "market_max_qty", self._units(spec, "market_max_qty", ASSET_DECIMALS))
         self.max_num_orders = self._positive(spec, "max_num_orders", spec.max_num_orders)
         self.max_num_algo_orders = self._positive(spec, "max_num_algo_orders", spec.max_num_algo_orders)
         pp = spec.percent_price_by_side
         #: (bid up, bid down, ask up, ask down) in 10**-8 units, and the window in ms; or None
         self.percent_price: tuple[tuple[int, int, int, int], int] | None = None
         if pp is not None:
-            multipliers = tuple(to_units(getattr(pp, f"{side}_multiplier_{way}"), ASSET_DECIMALS)
+            multipliers = tuple(self._units(pp, f"{side}_multiplier_{way}", ASSET_DECIMALS, f"{name}.percent_price_by_side")
                                 for side in ("bid", "ask") for way in ("up", "down"))
             if min(multipliers) <= 0 or pp.avg_price_mins <= 0 or multipliers[1] > multipliers[0] \
                     or multipliers[3] > multipliers[2]:
@@ -146,6 +146,15 @@ class SymbolRules:
         if max(self.maker_fee_ppm, self.taker_fee_ppm) >= FEE_SCALE:
             raise ValueError(f"symbols.{name}: fee rates must be below 1")
         self.qty_decimals = ASSET_DECIMALS - (len(str(self.step)) - len(str(self.step).rstrip("0")))
+
+    @staticmethod
+    def _units(spec, key: str, decimals: int, where: str = "") -> int:
+        """A decimal setting in integer units; a bad one's error names it (symbols.NAME.key)."""
+        try:
+            return to_units(getattr(spec, key), decimals)
+        except ValueError as exc:
+            hint = f" (price_decimals is {decimals})" if key == "tick_size" and "decimal places" in str(exc) else ""
+            raise ValueError(f"symbols.{where or spec.symbol}.{key}: {exc}{hint}") from None
 
     @staticmethod
     def _positive(spec: SymbolSpec, key: str, value: int) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -10,8 +11,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..journal import Journal, JournalError
-from ..config import ConfigError, load_settings
+from ..journal import Journal, JournalError, JournalLocked
+from ..config import ConfigError, check_ports, load_settings
 from ..topology import sinks
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ def load(args: argparse.Namespace):
                         ("http_port", args.http_port), ("ws_port", args.ws_port)):
         if value is not None:
             setattr(node, attr, value)
+    check_ports(node)
     if not node.admin_token:
         node.admin_token = os.environ.get("SPOT_SEDA_ADMIN_TOKEN", "")
     return settings
@@ -144,6 +146,11 @@ def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
         table = None
     previous = None
     started = StartReport.read(data_dir)
+    gone = table is not None and not _running(data_dir)
+    if gone:  # killed (kill -9, a crash): its table stays until the next start sweeps it away
+        print(f"the node on data dir {data_dir} is not running: its supervisor is gone without stopping "
+              "(killed?); its stages' last figures:", file=sys.stderr)
+        once = True
     try:
         while True:
             rows = table.snapshot() if table is not None else []
@@ -156,7 +163,7 @@ def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
             if kafka:
                 print(kafka_lag_table(settings), flush=True)
             if once:
-                return 0
+                return 1 if gone else 0
             previous = rows
             time.sleep(interval)
             if table is not None and not table.path.exists():
@@ -164,6 +171,18 @@ def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
                 return 0
     except KeyboardInterrupt:
         return 0
+
+
+def _running(data_dir: Path) -> bool:
+    """Whether the supervisor that wrote the data dir's manifest (runtime/metrics.py) still runs."""
+    try:
+        pid = int(json.loads((data_dir / "run" / "node.json").read_text())["pid"])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError, KeyError, TypeError):
+        return True  # (not ours to signal, or unreadable: say nothing rather than something wrong)
+    return True
 
 
 def render_start(report: StartReport) -> str:
@@ -208,16 +227,28 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
     if not path.exists():
         print(f"replay: no such file or directory: {path}", file=sys.stderr)
         return 2
+    if not Path(out).resolve().parent.is_dir():  # (said now, not after the whole replay)
+        print(f"replay: --out {out}: no such directory: {Path(out).resolve().parent}", file=sys.stderr)
+        return 2
     journaled = path.is_dir()
     data_dir = path.parent if path.name == "journal" else path  # the journal directory, or the data dir holding it
     if journaled:
-
         first = Journal.first_on_disk(journal_dir(data_dir))
         if first > 1:
             print(f"replay: the journal starts at position {first}: the commands before it were rotated away after "
                   "a snapshot (their effects are in the SQLite history), and a replay starts from an empty exchange. "
                   "Set [journal] rotate = false to keep every command.", file=sys.stderr)
             return 2
+        try:  # (opening it as the node does cuts a torn last record: what the node's next start does too)
+            if journal_dir(data_dir).is_dir():
+                Journal(journal_dir(data_dir)).close()
+        except JournalLocked:
+            print(f"replay: the journal in {journal_dir(data_dir)} is open by a running node: stop the node first",
+                  file=sys.stderr)
+            return 2
+        except JournalError as exc:
+            print(f"replay: the journal in {journal_dir(data_dir)} is damaged: {exc}", file=sys.stderr)
+            return 3
     try:
         if journaled:
             commands = read_journal(data_dir)
@@ -256,6 +287,6 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
         print(f"replay: {exc}", file=sys.stderr)
         return 1
     elapsed = time.perf_counter() - started
-    print(f"replayed {applied} commands ({refused} refused) over {transport} in {elapsed:.2f}s: "
+    print(f"replayed {applied:,} command{'s' * (applied != 1)} ({refused:,} refused) over {transport} in {elapsed:.2f}s: "
           f"{count} change log entries -> {out}", file=sys.stderr)
     return 0

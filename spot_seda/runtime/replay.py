@@ -268,5 +268,7 @@ def read_command_file(path: Path, rules) -> Iterable[Command]:
                     raise ValueError(f"unknown cmd {kind!r} (order, cancel, amend, deposit, withdraw)")
             except ApiError as exc:
                 raise ValueError(f"{path}:{number}: {exc.msg}") from None
-            except (KeyError, ValueError, TypeError, FixedPointError) as exc:
+            except KeyError as exc:  # (a field the line's command needs)
+                raise ValueError(f"{path}:{number}: missing {exc.args[0]!r}") from None
+            except (ValueError, TypeError, FixedPointError) as exc:
                 raise ValueError(f"{path}:{number}: {exc}") from None

@@ -24,6 +24,13 @@ log = logging.getLogger("spot_seda.supervisor")
 
 #: how the supervisor asks a stage process to drain and stop (SIGTERM and SIGINT are the supervisor's)
 STOP_SIGNAL = signal.SIGUSR1
+#: the exit status of a stage process that could not listen on its port (taken, not permitted, an
+#: unknown host): starting it again would fail the same way, so the supervisor stops the node
+LISTEN_EXIT = 78  # (sysexits' EX_CONFIG)
+
+
+class CannotListen(OSError):
+    """A server stage could not open its listening socket (api/acceptor.py)."""
 
 
 def pin_to(core: int) -> None:
@@ -133,6 +140,9 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     except Fenced as exc:  # another incarnation runs this instance now (kafka.transactions)
         log.critical("⛔ %s: %s; stopping without writing more", inst.label, exc)
         os._exit(FENCED_EXIT)
+    except CannotListen as exc:
+        log.critical("⛔ %s: %s", inst.label, exc)
+        os._exit(LISTEN_EXIT)
     if profiled:
         profiler.disable()
         profiler.dump_stats(str(sup.data_dir / f"profile-{inst.label}.pstats"))

@@ -37,7 +37,7 @@ from .metrics import MetricsTable
 from . import clustersnapshots
 from .recovery import StartReport, journal_dir, recover_node, rotate_journal
 from .snapshots import manifest_position, write_manifest
-from .stageproc import STOP_SIGNAL, stage_main
+from .stageproc import LISTEN_EXIT, STOP_SIGNAL, stage_main
 
 log = logging.getLogger("spot_seda.supervisor")
 _fork = multiprocessing.get_context("fork")
@@ -150,6 +150,7 @@ class Supervisor:
         self.make_bus = bus_factory or make_bus
         self.table: MetricsTable | None = None
         self._stopping = False
+        self.exit_status = 0  # run_forever's: LISTEN_EXIT when a server stage could not listen
         self.generation = 0
         #: runs Acquiring from a command file instead of HTTP (runtime/shmreplay.py, bench/pipeline.py);
         #: with no network unless it says `network = True` (then the other stages serve as usual)
@@ -274,6 +275,12 @@ class Supervisor:
             self._reap(inst)  # first: a SIGKILLed child closes its sentinel before it can be waited for
             code, pid = proc.exitcode, proc.pid
             if self._stopping:
+                continue
+            if code == LISTEN_EXIT:  # its port is taken (or not permitted): it would fail again
+                log.critical("⛔ %s %s could not listen on its port (above): stopping the node",
+                             inst.cls.display_name(), inst.label)
+                self._stopping = True
+                self.exit_status = LISTEN_EXIT
                 continue
             if code == FENCED_EXIT:
                 log.error("⛔ %s %s (pid %s) was fenced off by a newer incarnation elsewhere: not restarting it here",
@@ -508,7 +515,7 @@ class Supervisor:
                 self.poll(0.2)
         finally:
             self.stop()
-        return 0
+        return self.exit_status
 
     def stop(self) -> None:
         """Stop every stage in topology order, each after its upstream, then free shared resources."""

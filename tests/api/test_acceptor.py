@@ -13,6 +13,7 @@ import uvloop
 from aiohttp import web
 
 from spot_seda.api.acceptor import Acceptor
+from spot_seda.runtime.stageproc import CannotListen
 
 
 async def _app_runner() -> web.AppRunner:
@@ -108,7 +109,8 @@ def test_a_port_in_use_is_refused_and_leaves_no_socket():
     holder.bind(("127.0.0.1", 0))
     holder.listen()
     try:
-        with pytest.raises(OSError):
-            Acceptor(object(), "127.0.0.1", holder.getsockname()[1], backlog=16)
+        port = holder.getsockname()[1]
+        with pytest.raises(CannotListen, match=f"cannot listen on 127.0.0.1:{port}: Address already in use"):
+            Acceptor(object(), "127.0.0.1", port, backlog=16)
     finally:
         holder.close()
