@@ -231,7 +231,8 @@ class UserDataRelay:
             fut = self.waiting.pop(answer.get("id"), None)
             if fut is not None and not fut.done():
                 fut.set_result(answer)
-        log.warning("user data relay: Push closed the link (%s)", ws.close_code)
+        if self.wanted:  # (not when this side closed it: close() clears `wanted` first)
+            log.warning("user data relay: Push closed the link (%s)", ws.close_code)
 
     def _flush(self) -> None:
         self.flush_scheduled = False

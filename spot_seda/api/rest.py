@@ -380,6 +380,8 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     site.start(loop)
     app[ADMISSION].start(loop)
     log.info("HTTP on http://%s:%d", settings.node.host, settings.node.http_port)
+    if not settings.node.admin_token:  # (every /admin/ call is -2015 then: say why once, here)
+        log.info("admin endpoints off: no node.admin_token (or SPOT_SEDA_ADMIN_TOKEN) set")
     reader = BusReader(runner, loop, thread_setup=helpers)
     reader.start()
     row = runner.row

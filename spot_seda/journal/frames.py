@@ -289,7 +289,7 @@ def recover_tail(directory: Path, repair: bool) -> RecoveryReport:
         if after and not repair:
             raise JournalCorruptError(
                 f"journal damaged in the middle ({reason} at {where}) with {after} valid records after it; "
-                "refusing to start rather than drop acknowledged commands (Journal(..., repair=True) cuts it)")
+                "refusing to start rather than drop acknowledged commands (`run.py repair-journal` cuts it there)")
         if after:
             log.error("journal repair: %s at %s; DROPPING %d valid records after it", reason, where, after)
         else:

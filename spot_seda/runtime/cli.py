@@ -20,13 +20,13 @@ if TYPE_CHECKING:
 
 EPILOG = """\
 examples:
-  python run.py                                   # the embedded node on configs/default.toml
-  python run.py --http-port 9000 --data-dir /tmp/node
-  python run.py --topology relay --stage tally      # one stage of a topology alone
-  python run.py status --once
-  python run.py replay commands.jsonl --out changes.jsonl
-  python run.py replay data/journal --out changes.jsonl
-  python run.py replay commands.jsonl --out changes.jsonl --transport shm   # the node's own processes
+  python3 run.py                                  # the embedded node on configs/default.toml
+  python3 run.py --http-port 9000 --data-dir /tmp/node
+  python3 run.py --topology relay --stage tally     # one stage of a topology alone
+  python3 run.py status --once
+  python3 run.py replay commands.jsonl --out changes.jsonl
+  python3 run.py replay data/journal --out changes.jsonl
+  python3 run.py replay commands.jsonl --out changes.jsonl --transport shm   # the node's own processes
 """
 
 
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--take-over", action="store_true",
                         help="with --stage over Kafka, no Acquiring here: run any other instance of these stages "
                              "whose kept state stopped being written (runtime.take_over_after_s)")
-    commands = parser.add_subparsers(dest="command", metavar="{status,replay}")  # none: the node
+    commands = parser.add_subparsers(dest="command", metavar="{status,replay,repair-journal}")  # none: the node
     status_parser = commands.add_parser(
         "status", parents=[_common(argparse.SUPPRESS)],
         help="live table of every stage's counters (reads the running node's shared table)")
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay_parser.add_argument("--transport", choices=["inproc", "shm"], default="inproc",
                                help="every stage in this process (inproc, default) or one process per stage over "
                                     "shared-memory queues, as the node runs (shm); both write the same bytes")
+    repair_parser = commands.add_parser(
+        "repair-journal", parents=[_common(argparse.SUPPRESS)],
+        help="a stopped node's journal damaged in the middle (the node refuses to start, exit 3): say where, "
+             "and with --yes cut it there, dropping the acknowledged commands after the damage")
+    repair_parser.add_argument("--yes", action="store_true", help="cut it (without: only say what would go)")
     return parser
 
 
@@ -103,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return status(Path(settings.node.data_dir), args.once, args.interval, settings)
     if args.command == "replay":
         return replay(settings, args.file, args.out, args.transport)
+    if args.command == "repair-journal":
+        return repair_journal(Path(settings.node.data_dir), args.yes)
     from .supervisor import Supervisor
 
     try:
@@ -171,6 +178,35 @@ def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
                 return 0
     except KeyboardInterrupt:
         return 0
+
+
+def repair_journal(data_dir: Path, yes: bool) -> int:
+    """run.py repair-journal: the operator's decision the node will not take (README, "Durability")."""
+    from .recovery import journal_dir
+
+    directory = journal_dir(data_dir)
+    if not directory.is_dir():
+        print(f"repair-journal: no journal in {directory}", file=sys.stderr)
+        return 2
+    try:
+        Journal(directory).close()  # (a torn tail is cut as any start cuts it: nothing acknowledged)
+    except JournalLocked:
+        print(f"repair-journal: the journal in {directory} is open by a running node: stop the node first",
+              file=sys.stderr)
+        return 2
+    except JournalError as exc:
+        if not yes:
+            print(f"repair-journal: {exc}\nrun it again with --yes to cut the journal there (keep a copy of "
+                  f"{directory} first: what is cut is gone)", file=sys.stderr)
+            return 1
+        journal = Journal(directory, repair=True)
+        dropped, kept = journal.recovery.dropped_records, journal.recovery.last_position
+        journal.close()
+        print(f"repair-journal: cut the journal in {directory} after position {kept}: {dropped} acknowledged "
+              "commands after the damage dropped; the node starts from what is left", file=sys.stderr)
+        return 0
+    print(f"repair-journal: the journal in {directory} is whole: nothing to do", file=sys.stderr)
+    return 0
 
 
 def _running(data_dir: Path) -> bool:

@@ -122,3 +122,26 @@ def test_replay_says_plainly_what_stops_it(tmp_path):
     assert (done.returncode, done.stderr.strip()) == (
         2, f"replay: the journal in {tmp_path / 'data' / 'journal'} is open by a running node: stop the node first")
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_repair_journal_says_what_it_would_cut_and_cuts_only_when_told(tmp_path):
+    """A journal damaged in the middle stops the node (exit 3) and names `run.py repair-journal`;
+    that says where and how much would go, and cuts it only with --yes."""
+    from tests.journal.test_journal import HEADER_BYTES, fill, flip, frame_offsets, records, segment_name
+
+    journal = tmp_path / "data" / "journal"
+    fill(journal, 200, fsync="off").close()
+    seg = journal / segment_name(1)
+    flip(seg, frame_offsets(seg)[120] + HEADER_BYTES + 1, 1)
+    before = seg.read_bytes()
+    args = ["--data-dir", str(tmp_path / "data")]
+    done = _run(["repair-journal", *args], timeout=30)
+    assert done.returncode == 1 and "damaged in the middle" in done.stderr and "position 121" in done.stderr
+    assert "run it again with --yes" in done.stderr
+    assert seg.read_bytes() == before  # nothing cut
+    done = _run(["repair-journal", "--yes", *args], timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert f"cut the journal in {journal} after position 120: " in done.stderr
+    assert [position for position, _ in records(journal)] == list(range(1, 121))
+    done = _run(["repair-journal", *args], timeout=30)
+    assert done.returncode == 0 and "is whole: nothing to do" in done.stderr
