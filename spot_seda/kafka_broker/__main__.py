@@ -20,7 +20,10 @@ def main(argv: list[str] | None = None) -> int:
         return consumer_groups(argv[1:]).returncode
     ap = argparse.ArgumentParser(prog="python -m spot_seda.kafka_broker",
                                  description="Run Kafka brokers (KRaft) on this box until Ctrl-C or SIGTERM; "
-                                             "prints the bootstrap list on stdout.")
+                                             "prints the bootstrap list on stdout.",
+                                 epilog="python -m spot_seda.kafka_broker consumer-groups ARGS... runs Kafka's "
+                                        "kafka-consumer-groups.sh (from the same jars) with ARGS, e.g. "
+                                        "--bootstrap-server 127.0.0.1:PORT --describe --all-groups")
     ap.add_argument("--brokers", type=int, default=1, help="how many brokers (default 1; 3 for replication 3)")
     ap.add_argument("--data-dir", type=Path, help="keep the data here (default: a temp dir, removed on exit)")
     ap.add_argument("--port", type=int, help="the broker's port (one broker only; default: a free one)")

@@ -112,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         return repair_journal(Path(settings.node.data_dir), args.yes)
     from .supervisor import Supervisor
 
+    if args.instance and not args.stage:
+        print("error: --instance picks instances of the stages --stage names: give --stage too", file=sys.stderr)
+        return 2
+    if args.take_over and not (args.stage and settings.bus.transport == "kafka"):
+        print("error: --take-over is for --stage over Kafka (bus.transport = \"kafka\"), where the stages' other "
+              "instances run elsewhere", file=sys.stderr)
+        return 2
     try:
         indexes = {int(i) for i in args.instance.split(",")} if args.instance else None
         supervisor = Supervisor(settings, only=args.stage, indexes=indexes, take_over=args.take_over)

@@ -145,3 +145,16 @@ def test_repair_journal_says_what_it_would_cut_and_cuts_only_when_told(tmp_path)
     assert [position for position, _ in records(journal)] == list(range(1, 121))
     done = _run(["repair-journal", *args], timeout=30)
     assert done.returncode == 0 and "is whole: nothing to do" in done.stderr
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--instance", "1"], "error: --instance picks instances of the stages --stage names: give --stage too"),
+    (["--take-over"], 'error: --take-over is for --stage over Kafka (bus.transport = "kafka"), where the stages\' '
+                      "other instances run elsewhere"),
+    (["--stage", "match", "--take-over"], 'error: --take-over is for --stage over Kafka (bus.transport = "kafka"), '
+                                          "where the stages' other instances run elsewhere"),
+])
+def test_flags_that_need_another_are_refused_not_ignored(tmp_path, args, said):
+    done = _run([*args, "--data-dir", str(tmp_path / "data")], timeout=30)
+    assert (done.returncode, done.stderr.strip()) == (2, said)
+    assert not (tmp_path / "data").exists()
