@@ -272,6 +272,24 @@ def verify(directory: str | os.PathLike) -> int:
     return last
 
 
+def middle_damage(directory: Path) -> tuple[int, int, str] | None:
+    """Damage in the middle of the last segment, as opening would find it, without changing
+    anything: (the last position before it, the valid records after it, what is wrong and where);
+    None when there is none there (a torn tail is not: opening cuts it, and nothing acknowledged)."""
+    segs = segment_files(directory)
+    if not segs:
+        return None
+    first, path = segs[-1]
+    buf = path.read_bytes()
+    good_end, next_pos, reason = _scan(buf, first)
+    if reason is None:
+        return None
+    after = _valid_frames_after(buf, good_end, next_pos)
+    if not after:
+        return None
+    return next_pos - 1, after, f"{reason} at position {next_pos}, {path} byte {good_end} of {len(buf)}"
+
+
 def recover_tail(directory: Path, repair: bool) -> RecoveryReport:
     """Scan the last segment of `directory` and cut a torn or corrupt tail (see "Recovery on open");
     raises JournalCorruptError for damage in the middle unless `repair`."""

@@ -53,6 +53,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -63,6 +64,17 @@ from .frames import (HEADER_BYTES, MAX_PAYLOAD, POLICIES, FsyncPolicy, JournalEr
                      frame_crc, fsync_dir, HEADER, POS, segment_files, segment_name)
 
 log = logging.getLogger("spot_seda.journal")
+
+
+def _lock(directory: Path) -> int:
+    """Take the journal's exclusive lock (one writer at a time); returns its fd (closing it releases)."""
+    fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalLocked(f"journal {directory} is open by another writer") from None
+    return fd
 
 
 class Journal:
@@ -94,13 +106,7 @@ class Journal:
         self._lock_fd = -1
 
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self.directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
-            raise JournalLocked(f"journal {self.directory} is open by another writer") from None
+        self._lock_fd = _lock(self.directory)
 
         try:
             self.recovery = self._recover(repair)
@@ -432,6 +438,17 @@ class Journal:
                 os.close(self._fd)
                 self._fd = -1
             self._release_lock()
+
+    @staticmethod
+    @contextmanager
+    def exclusive(directory: str | os.PathLike):
+        """Hold the journal's lock without opening it (nothing is read or cut): no node can open it
+        meanwhile. Raises JournalLocked when one has it open."""
+        fd = _lock(Path(directory))
+        try:
+            yield
+        finally:
+            os.close(fd)
 
     def _release_lock(self) -> None:
         if self._lock_fd >= 0:

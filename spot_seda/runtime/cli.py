@@ -188,7 +188,13 @@ def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
 
 
 def repair_journal(data_dir: Path, yes: bool) -> int:
-    """run.py repair-journal: the operator's decision the node will not take (README, "Durability")."""
+    """run.py repair-journal: the operator's decision the node will not take (README, "Durability"):
+    cut a journal damaged in the middle of the segment being written there, dropping the
+    acknowledged commands after the damage. Refused where that would not give a state to start
+    from: damage in an older segment, or a snapshot that already holds commands after the damage
+    (new commands would take their positions, and a start from the snapshot would skip them)."""
+    from ..journal import frames
+    from . import snapshots
     from .recovery import journal_dir
 
     directory = journal_dir(data_dir)
@@ -196,23 +202,38 @@ def repair_journal(data_dir: Path, yes: bool) -> int:
         print(f"repair-journal: no journal in {directory}", file=sys.stderr)
         return 2
     try:
-        Journal(directory).close()  # (a torn tail is cut as any start cuts it: nothing acknowledged)
+        with Journal.exclusive(directory):
+            damage = frames.middle_damage(directory)
+            if damage is None:
+                try:
+                    frames.verify(directory)
+                except JournalError as exc:
+                    print(f"repair-journal: {exc}: damage outside the segment being written, which this command "
+                          "does not cut; restore the journal from a copy", file=sys.stderr)
+                    return 1
+                print(f"repair-journal: the journal in {directory} has no damage in the middle: nothing to do (a "
+                      "torn last record is cut at the node's start)", file=sys.stderr)
+                return 0
+            kept, dropped, where = damage
+            snapshot = snapshots.manifest_position(data_dir)
+            if snapshot > kept:
+                print(f"repair-journal: {where}; the snapshot in {snapshots.directory(data_dir)} already holds the "
+                      f"commands up to position {snapshot}, after the damage: cutting the journal at {kept} would "
+                      "hand their positions to new commands; restore the journal from a copy", file=sys.stderr)
+                return 1
+            if not yes:
+                print(f"repair-journal: {where}: cutting the journal after position {kept} would drop the {dropped} "
+                      "acknowledged commands after the damage; run it again with --yes to do so (keep a copy of "
+                      f"{directory} first: what is cut is gone)", file=sys.stderr)
+                return 1
+        Journal(directory, repair=True).close()  # (a node started meanwhile: JournalLocked)
     except JournalLocked:
         print(f"repair-journal: the journal in {directory} is open by a running node: stop the node first",
               file=sys.stderr)
         return 2
-    except JournalError as exc:
-        if not yes:
-            print(f"repair-journal: {exc}\nrun it again with --yes to cut the journal there (keep a copy of "
-                  f"{directory} first: what is cut is gone)", file=sys.stderr)
-            return 1
-        journal = Journal(directory, repair=True)
-        dropped, kept = journal.recovery.dropped_records, journal.recovery.last_position
-        journal.close()
-        print(f"repair-journal: cut the journal in {directory} after position {kept}: {dropped} acknowledged "
-              "commands after the damage dropped; the node starts from what is left", file=sys.stderr)
-        return 0
-    print(f"repair-journal: the journal in {directory} is whole: nothing to do", file=sys.stderr)
+    print(f"repair-journal: cut the journal in {directory} after position {kept}: the {dropped} acknowledged "
+          "commands after the damage are gone; the node's next start replays up to it and rolls the history "
+          "back to match", file=sys.stderr)
     return 0
 
 
@@ -303,6 +324,9 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
     except ValueError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
+    except JournalError as exc:  # (read ahead for shm)
+        print(f"replay: the journal in {journal_dir(data_dir)} is damaged: {exc}", file=sys.stderr)
+        return 3
     settings.node.topology = "node"
     started = time.perf_counter()
     try:
@@ -329,6 +353,9 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
     except InvariantBroken as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 1
+    except JournalError as exc:  # (damage in a sealed segment: found as the replay reads it)
+        print(f"replay: the journal in {journal_dir(data_dir)} is damaged: {exc}", file=sys.stderr)
+        return 3
     elapsed = time.perf_counter() - started
     print(f"replayed {applied:,} command{'s' * (applied != 1)} ({refused:,} refused) over {transport} in {elapsed:.2f}s: "
           f"{count} change log entries -> {out}", file=sys.stderr)

@@ -25,7 +25,7 @@ log = logging.getLogger("spot_seda.supervisor")
 #: how the supervisor asks a stage process to drain and stop (SIGTERM and SIGINT are the supervisor's)
 STOP_SIGNAL = signal.SIGUSR1
 #: the exit status of a stage process that could not listen on its port (taken, not permitted, an
-#: unknown host): starting it again would fail the same way, so the supervisor stops the node
+#: unknown host): at the node's start the supervisor stops the node rather than retry it for ever
 LISTEN_EXIT = 78  # (sysexits' EX_CONFIG)
 
 

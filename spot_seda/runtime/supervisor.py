@@ -62,6 +62,8 @@ class Instance:
     #: in that one before (a restart alone: state it kept in the cluster since may be newer)
     pipeline: str = ""
     again: bool = False
+    #: processes started for it so far (a port it cannot listen on is fatal at its first start only)
+    spawns: int = 0
 
     @property
     def label(self) -> str:
@@ -259,6 +261,7 @@ class Supervisor:
         proc = _fork.Process(target=stage_main, args=(self, inst), name=inst.label, daemon=False)
         proc.start()
         inst.process = proc
+        inst.spawns += 1
         inst.started = time.monotonic()
         inst.restart_at = None
 
@@ -276,7 +279,10 @@ class Supervisor:
             code, pid = proc.exitcode, proc.pid
             if self._stopping:
                 continue
-            if code == LISTEN_EXIT:  # its port is taken (or not permitted): it would fail again
+            if code == LISTEN_EXIT and inst.spawns == 1:
+                # at the node's start, a port taken (or not permitted, or a host that does not
+                # resolve) is a mistake to report, not to retry for ever; after a restart it may be
+                # held for a moment (a snapshot writer forked by the process it replaces): retried
                 log.critical("⛔ %s %s could not listen on its port (above): stopping the node",
                              inst.cls.display_name(), inst.label)
                 self._stopping = True

@@ -136,15 +136,49 @@ def test_repair_journal_says_what_it_would_cut_and_cuts_only_when_told(tmp_path)
     before = seg.read_bytes()
     args = ["--data-dir", str(tmp_path / "data")]
     done = _run(["repair-journal", *args], timeout=30)
-    assert done.returncode == 1 and "damaged in the middle" in done.stderr and "position 121" in done.stderr
+    assert done.returncode == 1 and "bad crc at position 121" in done.stderr, done.stderr
+    assert "cutting the journal after position 120 would drop the" in done.stderr
     assert "run it again with --yes" in done.stderr
     assert seg.read_bytes() == before  # nothing cut
     done = _run(["repair-journal", "--yes", *args], timeout=30)
     assert done.returncode == 0, done.stderr
-    assert f"cut the journal in {journal} after position 120: " in done.stderr
+    assert f"cut the journal in {journal} after position 120: the " in done.stderr
     assert [position for position, _ in records(journal)] == list(range(1, 121))
     done = _run(["repair-journal", *args], timeout=30)
-    assert done.returncode == 0 and "is whole: nothing to do" in done.stderr
+    assert done.returncode == 0 and "has no damage in the middle: nothing to do" in done.stderr
+
+
+def test_repair_journal_refuses_what_it_cannot_make_whole(tmp_path):
+    """Damage in an older segment is not reported as a whole journal; and a snapshot that holds
+    commands after the damage is not left to meet new commands under the same positions."""
+    from tests.journal.test_journal import HEADER_BYTES, fill, flip, frame_offsets, segment_name
+
+    older = tmp_path / "older" / "journal"
+    fill(older, 600, fsync="off", segment_bytes=2048).close()
+    segs = sorted(older.glob("*.seg"))
+    assert len(segs) > 2
+    flip(segs[0], frame_offsets(segs[0])[0] + HEADER_BYTES + 1, 1)  # (the first record: met before any decoding)
+    for args in ([], ["--yes"]):
+        done = _run(["repair-journal", *args, "--data-dir", str(older.parent)], timeout=30)
+        assert done.returncode == 1, done.stderr
+        assert "damage outside the segment being written" in done.stderr
+    done = _run(["replay", str(older), "--out", str(tmp_path / "r.jsonl")], timeout=60)
+    assert done.returncode == 3 and f"replay: the journal in {older} is damaged: " in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+    data = tmp_path / "snapshotted"
+    journal = data / "journal"
+    fill(journal, 200, fsync="off").close()
+    seg = journal / segment_name(1)
+    flip(seg, frame_offsets(seg)[120] + HEADER_BYTES + 1, 1)
+    before = seg.read_bytes()
+    (data / "snapshots").mkdir()
+    (data / "snapshots" / "manifest.json").write_text(
+        '{"format": %d, "position": 150, "labels": [], "layout": ""}' % __import__(
+            "spot_seda.runtime.snapshots", fromlist=["FORMAT"]).FORMAT)
+    done = _run(["repair-journal", "--yes", "--data-dir", str(data)], timeout=30)
+    assert done.returncode == 1 and "already holds the commands up to position 150" in done.stderr, done.stderr
+    assert seg.read_bytes() == before
 
 
 @pytest.mark.parametrize("args, said", [
@@ -158,3 +192,46 @@ def test_flags_that_need_another_are_refused_not_ignored(tmp_path, args, said):
     done = _run([*args, "--data-dir", str(tmp_path / "data")], timeout=30)
     assert (done.returncode, done.stderr.strip()) == (2, said)
     assert not (tmp_path / "data").exists()
+
+
+def test_a_port_held_for_a_moment_after_a_restart_is_waited_out(tmp_path):
+    """Only a first start's port is fatal: a stage restarted later whose port is still held (a
+    snapshot writer forked by the process it replaces may hold it a while) is retried until it is
+    free, and the node serves again."""
+    import os
+    import signal
+    import time
+
+    from tests.conftest import run_node
+    from tests.node.conftest import wait_http
+
+    http, ws = free_port(), free_port()
+    with run_node(tmp_path, node_toml(tmp_path / "data", http, ws)) as node:
+        wait_http(f"http://127.0.0.1:{http}", node)
+        os.kill(node.stage_pids()["push-0"], signal.SIGKILL)
+        holder, deadline = socket.socket(), time.monotonic() + 10
+        while True:  # the port, as soon as the killed Push has let it go
+            try:
+                holder.bind(("127.0.0.1", ws))
+                holder.listen()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the killed Push's port never came free"
+                time.sleep(0.01)
+        try:
+            deadline = time.monotonic() + 60
+            while f"cannot listen on 127.0.0.1:{ws}" not in node.log():
+                assert node.proc.poll() is None and time.monotonic() < deadline, node.log()[-3000:]
+                time.sleep(0.1)
+        finally:
+            holder.close()
+        deadline = time.monotonic() + 60
+        while True:  # Push back on its port
+            try:
+                with socket.create_connection(("127.0.0.1", ws), timeout=1):
+                    break
+            except OSError:
+                assert node.proc.poll() is None and time.monotonic() < deadline, node.log()[-3000:]
+                time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{http}", node, timeout=60)  # (the whole pipeline restarted)
+        assert "stopping the node" not in node.log() and node.proc.poll() is None
