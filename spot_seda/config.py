@@ -230,8 +230,9 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     stall_timeout_s: PositiveFloat = 10.0
     #: `run.py --take-over` (over Kafka, no Acquiring beside it): an instance of one of its stages
     #: run elsewhere whose kept state is older than this is taken over here (journal.snapshot_interval_s
-    #: sets how often it is written: keep this several times that)
-    take_over_after_s: PositiveFloat = 5.0
+    #: sets how often it is written: keep this several times that; `run.py --take-over` refuses less
+    #: than twice it, where every live instance would look dead between two writes)
+    take_over_after_s: PositiveFloat = 30.0
     #: how long a stopping stage may take to drain before it is killed
     drain_timeout_s: PositiveFloat = 10.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import signal
 import sys
@@ -26,26 +27,37 @@ def main(argv: list[str] | None = None) -> int:
                                         "--bootstrap-server 127.0.0.1:PORT --describe --all-groups")
     ap.add_argument("--brokers", type=int, default=1, help="how many brokers (default 1; 3 for replication 3)")
     ap.add_argument("--data-dir", type=Path, help="keep the data here (default: a temp dir, removed on exit)")
-    ap.add_argument("--port", type=int, help="the broker's port (one broker only; default: a free one)")
+    ap.add_argument("--port", type=int, help="the first broker's port, the next ones' the ports after it (default: "
+                                             "with --data-dir, the ports it had there before, else free ones)")
     ap.add_argument("--heap", help="each JVM's -Xmx (default 512m for one broker, 384m each for several)")
     args = ap.parse_args(argv)
     if args.brokers < 1:
         ap.error("--brokers must be at least 1")
-    if args.port is not None and args.brokers != 1:
-        ap.error("--port goes with one broker only")
-
     data_dir = args.data_dir
     tmp = None
     if data_dir is None:
         tmp = tempfile.mkdtemp(prefix="spot_seda-kafka-")
         data_dir = Path(tmp)
+    # a cluster restarted on its data keeps its ports, so the nodes' [kafka] bootstrap_servers still
+    # reach it (a port taken meanwhile: the broker says so as it starts)
+    saved = data_dir / "ports.json"
+    ports = [args.port + i for i in range(args.brokers)] if args.port is not None else None
+    if ports is None and args.data_dir is not None and saved.exists():
+        try:
+            ports = [int(p) for p in json.loads(saved.read_text())["ports"]]
+        except (ValueError, KeyError, TypeError):
+            ports = None
+        if ports is not None and len(ports) != args.brokers:
+            ports = None  # (another number of brokers than last time)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # unwinds through the with: brokers stopped
     try:
         if args.brokers == 1:
-            server = KafkaBroker(data_dir, args.port, heap=args.heap or "512m")
+            server = KafkaBroker(data_dir, ports[0] if ports else None, heap=args.heap or "512m")
         else:
-            server = KafkaCluster(data_dir, args.brokers, heap=args.heap or "384m")
+            server = KafkaCluster(data_dir, args.brokers, heap=args.heap or "384m", ports=ports)
         with server:
+            if args.data_dir is not None:
+                saved.write_text(json.dumps({"ports": [int(b.rpartition(":")[2]) for b in server.bootstrap.split(",")]}))
             print(f"Kafka {kafka_version()}: {args.brokers} broker(s) ready in {server.startup_s:.1f} s; "
                   f"bootstrap: {server.bootstrap}; data: {data_dir}", file=sys.stderr)
             print(server.bootstrap, flush=True)

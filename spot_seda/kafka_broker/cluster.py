@@ -19,12 +19,18 @@ class KafkaCluster:
 
     def __init__(self, data_dir: Path | str, brokers: int = 3, *, heap: str = "384m",
                  overrides: dict[str, object] | None = None, start_timeout: float = 90.0,
-                 log_level: str = "INFO") -> None:
+                 log_level: str = "INFO", ports: list[int] | None = None) -> None:
+        """`ports`: the brokers' client ports (default: free ones); the controllers' are free ones."""
         if brokers < 1:
             raise ValueError("a cluster needs at least one broker")
+        if ports is not None and len(ports) != brokers:
+            raise ValueError(f"{brokers} brokers need {brokers} ports, not {len(ports)}")
         self.data_dir = Path(data_dir).resolve()
         ids = range(1, brokers + 1)
-        ports = _distinct_ports(2 * brokers)
+        free = _distinct_ports(2 * brokers)
+        if ports is not None:
+            free = [p for p in free if p not in ports]
+        ports = list(ports) + free[:brokers] if ports is not None else free
         controllers = dict(zip(ids, ports[brokers:]))
         voters = ",".join(f"{i}@127.0.0.1:{controllers[i]}" for i in ids)
         cluster_id = self._cluster_id()

@@ -15,6 +15,8 @@ from ..journal import Journal, JournalError, JournalLocked
 from ..config import ConfigError, check_ports, load_settings
 from ..topology import sinks
 
+log = logging.getLogger("spot_seda.cli")
+
 if TYPE_CHECKING:
     from .recovery import StartReport
 
@@ -119,17 +121,50 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --take-over is for --stage over Kafka (bus.transport = \"kafka\"), where the stages' other "
               "instances run elsewhere", file=sys.stderr)
         return 2
+    if args.take_over:
+        from ..topology import ENTRY, stage_specs
+
+        try:
+            entry = {spec.name for spec in stage_specs(settings.node.topology) if spec.role == ENTRY}
+        except ValueError:  # (an unknown topology: the supervisor says so below)
+            entry = set()
+        if entry & set(args.stage.split(",")):
+            print(f"error: --take-over is for stages run on a machine without {', '.join(sorted(entry))} (it "
+                  "recovers from its own journal)", file=sys.stderr)
+            return 2
+        interval = settings.journal.snapshot_interval_s
+        if interval and settings.runtime.take_over_after_s < 2 * interval:
+            print(f"error: runtime.take_over_after_s ({settings.runtime.take_over_after_s:g} s) is under twice "
+                  f"journal.snapshot_interval_s ({interval:g} s), how often an instance keeps its state: live "
+                  "instances would be taken over between two writes", file=sys.stderr)
+            return 2
+    if args.stage and settings.bus.transport != "kafka":
+        log.warning("--stage over bus.transport %r: the stages not named here do not run, so those that read "
+                    "their output get nothing", settings.bus.transport)
     try:
         indexes = {int(i) for i in args.instance.split(",")} if args.instance else None
         supervisor = Supervisor(settings, only=args.stage, indexes=indexes, take_over=args.take_over)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from ..bus.base import BusError
     from .replay import InvariantBroken
     from .snapshots import SnapshotMismatch
 
+    kafka_errors: tuple[type[BaseException], ...] = ()
+    if settings.bus.transport == "kafka":
+        from confluent_kafka import KafkaException
+
+        kafka_errors = (KafkaException,)
     try:
         return supervisor.run_forever()
+    except BusError as exc:  # (a Kafka topic that cannot be made or is not as configured)
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    except kafka_errors as exc:
+        print(f"cannot start: the Kafka cluster at {settings.kafka.bootstrap_servers} ([kafka] bootstrap_servers) "
+              f"did not answer as needed: {exc}", file=sys.stderr)
+        return 2
     except JournalError as exc:
         # a damaged journal is never replayed partly: the operator decides (README, "Durability")
         print(f"cannot start: the journal in {supervisor.data_dir / 'journal'} is damaged: {exc}", file=sys.stderr)
@@ -155,7 +190,8 @@ def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
         table = open_from_manifest(data_dir)
     except (FileNotFoundError, ValueError) as exc:
         if not kafka:
-            print(f"no running node on data dir {data_dir}: {exc}", file=sys.stderr)
+            why = f"no {exc.filename}" if getattr(exc, "filename", None) else str(exc)
+            print(f"no node running on data dir {data_dir} ({why})", file=sys.stderr)
             return 1
         table = None
     previous = None

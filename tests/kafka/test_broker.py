@@ -77,3 +77,24 @@ def test_produce_consume_keyed_in_partition_order(kafka_broker):
         for _o, key, _s in msgs:
             assert owner.setdefault(key, part) == part
     assert sorted(s for msgs in consumed.values() for _o, _k, s in msgs) == list(range(N))
+
+
+def test_the_broker_tool_restarted_on_its_data_keeps_its_port(tmp_path):
+    """`python -m spot_seda.kafka_broker --data-dir D`, stopped and started again: the same bootstrap
+    list, so a node's [kafka] bootstrap_servers still reaches it (it changed at every start)."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    seen = []
+    for _ in range(2):
+        proc = subprocess.Popen([sys.executable, "-m", "spot_seda.kafka_broker", "--data-dir", str(tmp_path / "k")],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            seen.append(proc.stdout.readline().strip())  # (printed once the broker answers)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0
+    assert seen[0].startswith("127.0.0.1:") and seen[1] == seen[0]
