@@ -4,8 +4,9 @@ A thread blocks on the queue (faster-fifo waits without holding the GIL) and han
 batches to the loop, which applies them in order: the loop owns the stage's state, so no lock is
 needed. Over shm the loop decodes each batch as it reaches it (`Consumer.poll_detached`), one
 batch alive as objects at a time (BENCHMARKS.md, "Twenty-third session": Acquiring 5% less CPU than
-when the thread decoded the whole poll); other transports' consumers decode on the thread. The thread does not wait for each poll to be applied (that was a
-second cross-thread wake-up per poll, and a GIL hand-off each way); it may run up to
+when the thread decoded the whole poll); other transports' consumers decode on the thread. The
+thread does not wait for each poll to be applied (that was a second cross-thread wake-up per poll,
+and a GIL hand-off each way); it may run up to
 `max_in_flight` polls ahead, so a busy loop still slows the reader instead of letting decoded
 batches pile up in memory. With the runner's `linger_s` (runtime.linger_ms), the thread sleeps that
 long after a poll that emptied the queue, so the next one takes more in (one wake-up of the thread
