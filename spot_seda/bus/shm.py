@@ -166,25 +166,21 @@ class ShmConsumer(Consumer):
         self._decode = codec.decode
         self._max = max_messages
 
-    def poll(self, timeout: float) -> Iterator[Batch]:
+    def _take(self, timeout: float) -> list[bytes]:
+        """The messages waiting, as bytes (none after `timeout` s; 0 = never wait)."""
         try:
             if timeout <= 0:
-                raw = self._q.get_many_nowait(max_messages_to_get=self._max)
-            else:
-                raw = self._q.get_many(block=True, timeout=timeout, max_messages_to_get=self._max)
+                return self._q.get_many_nowait(max_messages_to_get=self._max)
+            return self._q.get_many(block=True, timeout=timeout, max_messages_to_get=self._max)
         except queue.Empty:
-            return iter(())
-        return map(self._decode, raw)
+            return []
+
+    def poll(self, timeout: float) -> Iterator[Batch]:
+        return map(self._decode, self._take(timeout))
 
     def poll_detached(self, timeout: float) -> "Collection[Batch]":
-        try:
-            if timeout <= 0:
-                raw = self._q.get_many_nowait(max_messages_to_get=self._max)
-            else:
-                raw = self._q.get_many(block=True, timeout=timeout, max_messages_to_get=self._max)
-        except queue.Empty:
-            return ()
-        return _Decoded(raw, self._decode)
+        raw = self._take(timeout)
+        return _Decoded(raw, self._decode) if raw else ()
 
     def depth(self) -> int:
         return self._q.qsize()
