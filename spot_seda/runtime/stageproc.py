@@ -29,6 +29,16 @@ STOP_SIGNAL = signal.SIGUSR1
 LISTEN_EXIT = 78  # (sysexits' EX_CONFIG)
 
 
+def close_inherited_fds() -> None:
+    """In a child forked to write a snapshot: close every file descriptor but stdin, stdout and
+    stderr. It needs none of its parent's, and holding them would outlive the parent: its listening
+    socket (a restarted stage could not listen), and the pipe whose end tells the supervisor that
+    the stage process died (a stage killed mid-snapshot went unnoticed until the child had
+    written). Locks and shared memory stay the parent's: an flock lives while any copy of its file
+    is open, and a mapping needs no descriptor."""
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+
+
 class CannotListen(OSError):
     """A server stage could not open its listening socket (api/acceptor.py)."""
 
@@ -203,6 +213,7 @@ class SnapshotWriter:
         if pid == 0:  # the child: write, then leave without running any of the parent's clean-up
             code = 1
             try:
+                close_inherited_fds()
                 from .snapshots import write_stage
 
                 write_stage(self.sup.data_dir, self.inst.label, position, self.runner)

@@ -160,7 +160,7 @@ def test_status_prints_a_table_of_every_stage(tmp_path):
             assert label in out.stdout
     out = subprocess.run([sys.executable, "run.py", "status", "--once", "--data-dir", str(tmp_path / "none")],
                          cwd=ROOT, capture_output=True, text=True, timeout=30)
-    assert out.returncode == 1 and "no running node" in out.stderr
+    assert out.returncode == 1 and "no node running on data dir" in out.stderr and "node.json)" in out.stderr
 
 
 def test_one_stage_alone(tmp_path):
@@ -252,3 +252,35 @@ def test_stages_named_in_nice_run_at_a_raised_nice_value_threads_included(tmp_pa
         assert nice_of(pids["audit-0"]) == {19}
         assert {label: nice_of(pid) for label, pid in pids.items() if label.partition("-")[0] in ("source", "relay")} \
             == {label: {base} for label in pids if label.partition("-")[0] in ("source", "relay")}
+
+
+def test_a_snapshot_writer_child_holds_none_of_its_parents_descriptors():
+    """The stage process's end of the pipe the supervisor watches for its death, and its listening
+    socket, must not outlive it in the child it forked to write a snapshot."""
+    import os
+    import select
+    import socket
+    import time
+
+    from spot_seda.runtime.stageproc import close_inherited_fds
+
+    r, w = os.pipe()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    pid = os.fork()
+    if pid == 0:
+        close_inherited_fds()
+        time.sleep(3)  # (a long snapshot)
+        os._exit(0)
+    try:
+        os.close(w)  # the stage process's end, as if it died now
+        listener.close()
+        ready, _, _ = select.select([r], [], [], 1.0)
+        assert ready and os.read(r, 1) == b""  # EOF at once, not when the child is done
+        with socket.socket() as again:  # and its port is free for the stage's next process
+            again.bind(("127.0.0.1", port))
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
