@@ -154,9 +154,6 @@ class _Decoded:
     def __iter__(self) -> Iterator[Batch]:
         return map(self.decode, self.raw)
 
-    def __contains__(self, item) -> bool:  # (Collection's; nobody asks)
-        return any(b == item for b in self)
-
 
 class ShmConsumer(Consumer):
     __slots__ = ("_q", "_max", "_decode")

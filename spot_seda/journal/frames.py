@@ -64,7 +64,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Iterator, Literal, NamedTuple
 
 import msgspec
 
@@ -272,38 +272,55 @@ def verify(directory: str | os.PathLike) -> int:
     return last
 
 
-def middle_damage(directory: Path) -> tuple[int, int, str] | None:
-    """Damage in the middle of the last segment, as opening would find it, without changing
-    anything: (the last position before it, the valid records after it, what is wrong and where);
-    None when there is none there (a torn tail is not: opening cuts it, and nothing acknowledged)."""
+class _Tail(NamedTuple):
+    """The last segment, scanned (_scan_tail)."""
+
+    first: int  # its first position
+    path: Path
+    buf: bytes
+    good_end: int  # the byte after its last good frame
+    next_pos: int  # the position after that frame
+    reason: str | None  # why the scan stopped there (None: at the end of the data)
+    after: int  # valid frames after the stop: damage in the middle when any
+
+    @property
+    def where(self) -> str:
+        return f"position {self.next_pos}, {self.path} byte {self.good_end} of {len(self.buf)}"
+
+
+def _scan_tail(directory: Path) -> _Tail | None:
+    """The journal's last segment scanned, as opening it checks it; None without a segment."""
     segs = segment_files(directory)
     if not segs:
         return None
     first, path = segs[-1]
     buf = path.read_bytes()
     good_end, next_pos, reason = _scan(buf, first)
-    if reason is None:
+    after = _valid_frames_after(buf, good_end, next_pos) if reason is not None else 0
+    return _Tail(first, path, buf, good_end, next_pos, reason, after)
+
+
+def middle_damage(directory: Path) -> tuple[int, int, str] | None:
+    """Damage in the middle of the last segment, as opening would find it, without changing
+    anything: (the last position before it, the valid records after it, what is wrong and where);
+    None when there is none there (a torn tail is not: opening cuts it, and nothing acknowledged)."""
+    tail = _scan_tail(directory)
+    if tail is None or not tail.after:
         return None
-    after = _valid_frames_after(buf, good_end, next_pos)
-    if not after:
-        return None
-    return next_pos - 1, after, f"{reason} at position {next_pos}, {path} byte {good_end} of {len(buf)}"
+    return tail.next_pos - 1, tail.after, f"{tail.reason} at {tail.where}"
 
 
 def recover_tail(directory: Path, repair: bool) -> RecoveryReport:
     """Scan the last segment of `directory` and cut a torn or corrupt tail (see "Recovery on open");
     raises JournalCorruptError for damage in the middle unless `repair`."""
-    segs = segment_files(directory)
-    if not segs:
+    tail = _scan_tail(directory)
+    if tail is None:
         return RecoveryReport(segment=None, last_position=0, next_position=1)
-    first, path = segs[-1]
-    buf = path.read_bytes()
-    good_end, next_pos, reason = _scan(buf, first)
+    first, path, buf, good_end, next_pos, reason, after = tail
+    where = tail.where
     report = RecoveryReport(segment=path, last_position=next_pos - 1, next_position=next_pos,
                             first_position=first, good_end=good_end)
     if reason is not None:
-        after = _valid_frames_after(buf, good_end, next_pos)
-        where = f"position {next_pos}, {path} byte {good_end} of {len(buf)}"
         if after and not repair:
             raise JournalCorruptError(
                 f"journal damaged in the middle ({reason} at {where}) with {after} valid records after it; "

@@ -339,16 +339,14 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
                   "a snapshot (their effects are in the SQLite history), and a replay starts from an empty exchange. "
                   "Set [journal] rotate = false to keep every command.", file=sys.stderr)
             return 2
-        try:  # (opening it as the node does cuts a torn last record: what the node's next start does too)
+        try:  # (read_journal opens it as the node does, cutting a torn last record: not under a node)
             if journal_dir(data_dir).is_dir():
-                Journal(journal_dir(data_dir)).close()
+                with Journal.exclusive(journal_dir(data_dir)):
+                    pass
         except JournalLocked:
             print(f"replay: the journal in {journal_dir(data_dir)} is open by a running node: stop the node first",
                   file=sys.stderr)
             return 2
-        except JournalError as exc:
-            print(f"replay: the journal in {journal_dir(data_dir)} is damaged: {exc}", file=sys.stderr)
-            return 3
     try:
         if journaled:
             commands = read_journal(data_dir)
@@ -389,7 +387,7 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
     except InvariantBroken as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 1
-    except JournalError as exc:  # (damage in a sealed segment: found as the replay reads it)
+    except JournalError as exc:  # (damage, found as the replay opens and reads it)
         print(f"replay: the journal in {journal_dir(data_dir)} is damaged: {exc}", file=sys.stderr)
         return 3
     elapsed = time.perf_counter() - started
