@@ -48,7 +48,7 @@ import struct
 import time
 from pathlib import Path
 
-from .bus.kafkaclients import available, create_topics, kafka_lib, wait_for_leaders, watermarks
+from .bus.kafkaclients import available, client_config, create_topics, kafka_lib, wait_for_leaders, watermarks
 from .journal import Journal, JournalError
 
 log = logging.getLogger("spot_seda.commandlog")
@@ -80,7 +80,7 @@ def ensure_topic(settings, name: str | None = None, compacted: bool = False) -> 
     each key's latest record is kept: spot_seda/accountlog.py's registry)."""
     ck = kafka_lib()
     kafka = settings.kafka
-    admin = ck.admin.AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+    admin = ck.admin.AdminClient(client_config(kafka.bootstrap_servers))
     name = name or topic_name(settings)
     if name in admin.list_topics(timeout=30).topics:
         return
@@ -101,8 +101,7 @@ def fenced_writer(settings, name: str):
     transactional.id, so building it fences every older writer off (module docstring)."""
     ck = kafka_lib()
     kafka = settings.kafka
-    producer = ck.Producer({
-        "bootstrap.servers": kafka.bootstrap_servers,
+    producer = ck.Producer(client_config(kafka.bootstrap_servers, **{
         "enable.idempotence": True, "acks": "all",  # in order, once, on the in-sync replicas
         "linger.ms": kafka.linger_ms,
         "client.id": name,
@@ -113,7 +112,7 @@ def fenced_writer(settings, name: str):
         # 10 s a broker's failover on a loaded box timed the log's records out and failed the
         # writer for good (INVALID_TXN_STATE at the abort): a minute, Kafka's default
         "transaction.timeout.ms": 60_000,
-    })
+    }))
     try:
         producer.init_transactions(30)
     except ck.KafkaException as exc:
@@ -177,12 +176,12 @@ def commit_records(producer, topic: str, records, timeout: float = 30.0, beside=
 def reader(settings, group: str | None = None):
     """A consumer of what the log's writer committed (read_committed: never a fenced or aborted
     writer's records), for this log or another topic the writer commits to (`group`)."""
-    return kafka_lib().Consumer({
-        "bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group or topic_name(settings) + ".reader",
+    return kafka_lib().Consumer(client_config(settings.kafka.bootstrap_servers, **{
+        "group.id": group or topic_name(settings) + ".reader",
         "enable.auto.commit": False, "enable.partition.eof": True,
         "fetch.wait.max.ms": 10,  # a fetch left waiting at the end would hold up the next seek
         "isolation.level": "read_committed",
-    })
+    }))
 
 
 def stable_watermarks(consumer, tp, what: str) -> tuple[int, int]:

@@ -50,7 +50,7 @@ import time
 
 from ..model.changelog import Codec
 from .base import Bus, BusError, Wiring
-from .kafkaclients import (KafkaConsumer, KafkaProducer, create_topics, kafka_lib, read_range, topic_configs,
+from .kafkaclients import (KafkaConsumer, KafkaProducer, client_config, create_topics, kafka_lib, read_range, topic_configs,
                            wait_for_leaders)
 from .kafkastate import KafkaBlobs
 
@@ -71,7 +71,7 @@ class KafkaBus(Bus):
         self.kafka = settings.kafka
         self.codec = Codec(self.kafka.codec)
         self.prefix = self.kafka.topic_prefix
-        self.common = {"bootstrap.servers": self.kafka.bootstrap_servers}
+        self.common = client_config(self.kafka.bootstrap_servers)
         self._clients: list = []
         self.ensure_topics()
         #: (Kafka topic, partition) -> the offset consumers of this bus start at

@@ -16,10 +16,16 @@ a transaction that was aborted or never committed.
 
 Fork safety: librdkafka clients own threads and must not cross a fork; the bus builds these lazily
 in the process that asks for them.
+
+librdkafka's own log lines (a broker that does not answer, a connection reset) go through Python's
+logging as `spot_seda.kafka.client`, formatted like the node's other lines, and each one at most
+once per `REPEAT_S` per client and broker (librdkafka retries a lost broker every 50 ms or so and
+would say so each time): every client is made from `client_config`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -40,6 +46,43 @@ def kafka_lib():
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise BusError("bus.transport = 'kafka' needs the confluent-kafka package") from exc
     return confluent_kafka
+
+
+#: a line librdkafka repeats is logged again only after this many seconds, with how many were left out
+REPEAT_S = 10.0
+
+
+class _Repeats(logging.Filter):
+    """Lets a librdkafka line through once per REPEAT_S (the same text: same client, broker and
+    error); the next one that passes says how many like it were left out meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: dict[str, list] = {}  # text -> [when it last passed, how many left out since]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        now = time.monotonic()
+        seen = self._seen.get(text)
+        if seen is not None and now - seen[0] < REPEAT_S:
+            seen[1] += 1
+            return False
+        if seen is not None and seen[1]:
+            record.msg, record.args = "%s (%d more like it in %.0f s)", (text, seen[1], now - seen[0])
+        if len(self._seen) >= 1000:  # (bounded: a stream of distinct lines starts counting afresh)
+            self._seen.clear()
+        self._seen[text] = [now, 0]
+        return True
+
+
+CLIENT_LOG = logging.getLogger("spot_seda.kafka.client")
+CLIENT_LOG.addFilter(_Repeats())
+
+
+def client_config(bootstrap_servers: str, **settings) -> dict:
+    """The configuration every librdkafka client here starts from: the cluster, and its log lines
+    into Python's logging (module docstring); `settings` are librdkafka's, e.g. group.id."""
+    return {"bootstrap.servers": bootstrap_servers, "logger": CLIENT_LOG, **settings}
 
 
 def available(consumer, most: int, timeout: float = 0.5) -> list:

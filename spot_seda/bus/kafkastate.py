@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from .base import Blobs, BusError, Wiring
-from .kafkaclients import create_topics, kafka_lib, read_range, topic_configs, wait_for_leaders, watermarks
+from .kafkaclients import client_config, create_topics, kafka_lib, read_range, topic_configs, wait_for_leaders, watermarks
 
 if TYPE_CHECKING:
     from .kafka import KafkaBus
@@ -50,7 +50,7 @@ class KafkaBlobs(Blobs):
         supervisor's: it builds no topic of the wiring)."""
         kafka = settings.kafka
         return cls(SimpleNamespace(prefix=kafka.topic_prefix, settings=settings.bus, kafka=kafka,
-                                   common={"bootstrap.servers": kafka.bootstrap_servers}), topic)
+                                   common=client_config(kafka.bootstrap_servers)), topic)
 
     def put(self, key: str, data: bytes) -> None:
         ident = time.time_ns()
@@ -165,7 +165,7 @@ def group_lag(wiring: Wiring, settings, timeout: float = 10.0) -> dict[str, dict
     lag -1). What `kafka-consumer-groups.sh --describe` shows per partition, for `run.py status`."""
     ck = kafka_lib()
     kafka = settings.kafka
-    admin = ck.admin.AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+    admin = ck.admin.AdminClient(client_config(kafka.bootstrap_servers))
     partitions = [ck.TopicPartition(kafka.topic_prefix + t, p) for t, n in wiring.topics.items() for p in range(n)]
     existing = admin.list_topics(timeout=timeout).topics
     partitions = [tp for tp in partitions if tp.topic in existing]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -14,11 +16,18 @@ from .cluster import KafkaCluster
 from .jars import consumer_groups, kafka_version
 from .node import KafkaBroker
 
+#: how Kafka's consumer-groups tool reports a failure on stderr: "Error: ..." or a Java exception
+#: ("java.lang.RuntimeException: ... Failed to find brokers to send ListGroups"), a stack trace's
+#: first line; some of them with exit status 0
+_TOOL_FAILED = re.compile(r"^(Error: |[\w.$]*(Exception|Error)\b)", re.M)
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["consumer-groups"]:  # kafka-consumer-groups.sh, from the Maven Central jars
-        return consumer_groups(argv[1:]).returncode
+        done = consumer_groups(argv[1:], stderr=subprocess.PIPE, text=True)
+        sys.stderr.write(done.stderr)
+        return done.returncode or (1 if _TOOL_FAILED.search(done.stderr) else 0)  # (a script's `&&` stops)
     ap = argparse.ArgumentParser(prog="python -m spot_seda.kafka_broker",
                                  description="Run Kafka brokers (KRaft) on this box until Ctrl-C or SIGTERM; "
                                              "prints the bootstrap list on stdout.",

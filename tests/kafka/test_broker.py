@@ -98,3 +98,19 @@ def test_the_broker_tool_restarted_on_its_data_keeps_its_port(tmp_path):
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(60) == 0
     assert seen[0].startswith("127.0.0.1:") and seen[1] == seen[0]
+
+
+def test_consumer_groups_against_no_cluster_fails(tmp_path):
+    """Kafka's kafka-consumer-groups prints a stack trace and exits 0 when no broker answers; the
+    package's `consumer-groups` passes the trace on and exits 1, so `... && next` stops there."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.node.conftest import free_port
+
+    done = subprocess.run([sys.executable, "-m", "spot_seda.kafka_broker", "consumer-groups", "--bootstrap-server",
+                           f"127.0.0.1:{free_port()}", "--list", "--timeout", "2000"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done
+    assert "Failed to find brokers" in done.stderr
