@@ -181,6 +181,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
         timestamp: int = 0,
         stop_price: int = 0,
         trailing_delta: int = 0,
+        own_hold: bool = False,
     ) -> list:
         """Match a new order and rest what is left (LIMIT GTC / LIMIT_MAKER), or file a stop order
         until its trigger; then run the stops its trades triggered. Returns the records.
@@ -188,7 +189,8 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
         Args: price is ignored for MARKET; qty 0 means "by quote budget only" (MARKET); quote_qty
         caps what a MARKET order may spend (buy) or receive (sell); stp is a SelfTradePrevention;
         stop_price is a stop order's trigger price, or a trailing stop's activation price (0: none),
-        trailing_delta a trailing stop's delta in BIPS (module doc). Numbers are assumed valid for the
+        trailing_delta a trailing stop's delta in BIPS (module doc); own_hold: a triggered OCO leg,
+        whose hold was shared with the leg its trigger ended (its report says what it keeps). Numbers are assumed valid for the
         symbol (binance/orderparams.py checks them); a duplicate order id or a client order id already open for the
         account gives a REJECTED report.
         """
@@ -357,7 +359,11 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
                         append(OrderReport(maker.order_id, maker.account, _FILLED, m_exec, m_quote, 0, ""))
                     else:
                         maker.leaves = m_leaves - fill
-                        append(OrderReport(maker.order_id, maker.account, _PARTIAL, m_exec, m_quote, m_leaves - fill, ""))
+                        # a buy OCO leg's hold was shared with the dearer leg, which this fill ends:
+                        # from now on it keeps what it needs (what it has above returns to free)
+                        append(OrderReport(maker.order_id, maker.account, _PARTIAL, m_exec, m_quote, m_leaves - fill, "", 0,
+                                           lp * maker.leaves // scale if maker.side == _BUY and oco
+                                           and maker.order_id in oco else -1))
                     if not remaining or stopped:
                         break
                 if level.total != total_before:
@@ -386,9 +392,18 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
         else:
             self._rest(RestingOrder(order_id, account, side, price, remaining, executed, cum_quote, client_order_id, stp,
                                     timestamp, prevented), out)
+            # what it keeps frozen from now on, where its hold has more: cut by DECREMENT; a buy that
+            # traded below its limit price (it froze price x quantity: the saving returns to free
+            # now, as "locked" is what open orders need); a buy whose hold was shared with an OCO
+            # leg that ended as it triggered (`own_hold`)
+            hold = -1
+            if side == _BUY:
+                if prevented or own_hold or cum_quote != price * executed // self._scale:
+                    hold = price * remaining // self._scale
+            elif prevented:
+                hold = remaining
             out.append(OrderReport(order_id, account, _PARTIAL if executed else _NEW, executed, cum_quote, remaining, "",
-                                   prevented, (price * remaining // self._scale if side == _BUY else remaining)
-                                   if prevented else -1))
+                                   prevented, hold))
         if linked:
             for leg in linked:
                 self._cancel_other_leg(leg, out)

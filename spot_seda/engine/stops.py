@@ -149,12 +149,13 @@ class StopsMixin:
         try:
             while queue:
                 stop = queue.popleft()
-                if self._oco and stop.order_id in self._oco:  # an OCO leg works: the other leg goes
+                leg = bool(self._oco) and stop.order_id in self._oco
+                if leg:  # an OCO leg works: the other leg goes
                     self._cancel_other_leg(stop.order_id, out, queue)
                 out.append(Triggered(stop.order_id, stop.account))
                 records = self.place(stop.order_id, stop.account, stop.side, OrderType(stop.type).working_type,
                                      stop.time_in_force, stop.price, stop.qty, stop.quote_qty, stop.client_order_id,
-                                     stop.stp, timestamp)
+                                     stop.stp, timestamp, own_hold=leg)
                 out += records
                 first = next((r.price for r in records if type(r) is Trade), 0)
                 if first and self._stops:

@@ -530,7 +530,9 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             self.pending_cancels.discard(order_id)  # canceled, or filled before the cancel got there
         if waiter is not None:
             if first or (waiter.cancel and final):  # the state as of this command's answer
-                answered.append((order_id, msgspec.structs.replace(order), final))
+                # (answered once Settlement has freed what it leaves frozen: all of it, ended; what
+                # its hold has above its new need, still open: "hold", book.py)
+                answered.append((order_id, msgspec.structs.replace(order), final or "hold" in f))
             elif waiter.amend and f.get("amended"):
                 # (the report's place among its entry's: the first, pushuser.py _report, as nothing
                 # starts or fills in an amend)

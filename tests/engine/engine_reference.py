@@ -110,11 +110,12 @@ class ReferenceBook:
         queue = self.queue = self._triggered(out, out)
         while queue:
             s = queue.pop(0)
-            if s.order_id in self.links:  # an OCO leg works: the other goes first
+            leg = s.order_id in self.links
+            if leg:  # an OCO leg works: the other goes first
                 out += self._cancel_other(s.order_id)
             out.append(Triggered(s.order_id, s.account))
             records = self._match(s.order_id, s.account, s.side, s.becomes(), s.tif, s.price, s.qty, s.quote_qty, s.cid,
-                                  s.stp, timestamp)
+                                  s.stp, timestamp, own_hold=leg)
             out += records
             queue += self._triggered(records, out)
         if self.draining:
@@ -206,7 +207,8 @@ class ReferenceBook:
         self.stops = [s for s in self.stops if s not in hit]
         return sorted(hit, key=lambda s: s.order_id)
 
-    def _match(self, order_id, account, side, type, tif, price, qty, quote_qty, client_order_id, stp, timestamp):
+    def _match(self, order_id, account, side, type, tif, price, qty, quote_qty, client_order_id, stp, timestamp,
+               own_hold=False):
         market = type == OrderType.MARKET
 
         def crosses(o):
@@ -332,8 +334,9 @@ class ReferenceBook:
                     working.append((o.order_id, True))
                 self.open.remove(o)
                 out.append(self._report(o, S.FILLED))
-            else:
-                out.append(self._report(o, S.PARTIALLY_FILLED))
+            else:  # a buy OCO leg keeps from now on what it needs, not the shared hold of both legs
+                out.append(self._report(o, S.PARTIALLY_FILLED, hold=self.rules.notional(o.price, o.leaves)
+                                        if o.side == Side.BUY and o.order_id in self.links else -1))
 
         p = taker.prevented
         if stopped == "stp":
@@ -350,7 +353,12 @@ class ReferenceBook:
             self.seq += 1
             taker.seq = self.seq
             self.open.append(taker)
-            hold = (self.rules.notional(price, taker.leaves) if side == Side.BUY else taker.leaves) if p else -1
+            hold = -1  # what it keeps from now on, where its hold has more (book.py)
+            if side == Side.BUY:
+                if p or own_hold or taker.cum_quote != self.rules.notional(price, taker.executed):
+                    hold = self.rules.notional(price, taker.leaves)
+            elif p:
+                hold = taker.leaves
             out.append(self._report(taker, S.PARTIALLY_FILLED if taker.executed else S.NEW, "", p, hold))
         for leg in linked:
             out += self._cancel_other(leg)

@@ -300,7 +300,7 @@ class TwoStageExchange:
                     break
                 self.to_acq.append(changes)
                 self._same_moves(changes, self.holds_only.release(rec.order_id))
-            elif type(rec) is OrderReport and rec.hold >= 0:  # DECREMENT: what the order no longer needs
+            elif type(rec) is OrderReport and rec.hold >= 0:  # what the order, still open, no longer needs
                 code, changes = self.stl.reduce_hold(rec.order_id, rec.hold)
                 if code == ResultCode.UNKNOWN_HOLD:
                     break
@@ -367,7 +367,11 @@ class TwoStageExchange:
             account, asset, amount = self.stl.hold(oid)
             if o.side == Side.SELL:
                 assert amount == o.leaves
-            else:
+            elif oid in self.book._orders and oid not in self.book._oco:
+                # a resting buy on a hold of its own keeps exactly what it needs: a fill below its
+                # price, a DECREMENT cut, an amend, or its OCO leg's end freed the rest
+                assert amount == self.rules.notional(o.price, o.leaves), (oid, amount, o)
+            else:  # a stop still waiting, or an OCO pair's shared hold: the dearer leg's need
                 assert amount >= self.rules.notional(o.price, o.leaves)
         self.book.check_invariants()
 

@@ -84,6 +84,8 @@ def node(tmp_path_factory):
         base = f"http://127.0.0.1:{http}"
         wait_http(base, proc)
         proc.base = base
+        proc.ws, proc.ws_port = f"ws://127.0.0.1:{ws}", ws
+        wait_listening(ws, proc)
         yield proc
 
 

@@ -4,6 +4,7 @@ statuses, trades and candles are checked exactly, and money is conserved."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 from decimal import Decimal as D
@@ -11,7 +12,7 @@ from decimal import Decimal as D
 import aiohttp
 
 from tests.conftest import eventually
-from tests.node.client import expect_balances, funded_client
+from tests.node.client import expect_balances, funded_client, user_data_stream
 from tests.node.conftest import ADMIN_TOKEN, run
 
 
@@ -39,9 +40,10 @@ def test_limit_orders_trade_at_the_makers_price_and_settle_exactly(node):
             assert len(buy["fills"]) == 1
             fill = buy["fills"][0]
             assert (D(fill["price"]), D(fill["qty"]), D(fill["commission"]), fill["commissionAsset"]) == (D(50000), D(1), D("0.001"), "BTC")
-            # seller: 1 BTC sold at 50,000 less 0.1% fee; buyer: 1 BTC less fee, 0.5 BTC x 50,100 still locked
+            # seller: 1 BTC sold at 50,000 less 0.1% fee; buyer: 1 BTC less fee, 0.5 BTC x 50,100 still
+            # locked (the 100 it saved on the fill free again)
             await expect_balances(seller, BTC=("1", "0"), USDT=("49950", "0"))
-            await expect_balances(buyer, BTC=("0.999", "0"), USDT=("24850", "25150"))
+            await expect_balances(buyer, BTC=("0.999", "0"), USDT=("24950", "25050"))
             status, order = await seller.signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=sell["orderId"])
             assert status == 200 and order["status"] == "FILLED", order
             # the rest of the buy is on the book
@@ -62,6 +64,41 @@ def test_limit_orders_trade_at_the_makers_price_and_settle_exactly(node):
                 assert status == 200 and len(rows) == 1, rows
                 assert [D(x) for x in rows[0][1:6]] == [D(50000)] * 4 + [D(1)] and rows[0][8] == 1
             await eventually(history)
+    run(scenario())
+
+
+def test_a_buy_that_fills_below_its_price_frees_the_saving_before_its_answer(node):
+    """A LIMIT buy froze price x quantity; a fill below its price leaves the difference frozen for
+    nothing. It is free again by the time the client holds the answer (read your own writes): the
+    account, the user data stream's outboundAccountPosition, and a second order that needs it."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            seller = await funded_client(session, node.base, ADMIN_TOKEN, BTC="1")
+            buyer = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000")
+            status, sell = await seller.order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC",
+                                              quantity="0.05", price="60000")
+            assert status == 200, sell
+            async with await user_data_stream(session, node, buyer) as ws:
+                status, buy = await buyer.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                                quantity="0.1", price="70000", newOrderRespType="FULL")
+                assert status == 200 and buy["status"] == "PARTIALLY_FILLED", buy
+                assert dec(buy, "executedQty", "cummulativeQuoteQty") == (D("0.05"), D(3000))
+                # spent 3,000; the 0.05 left needs 3,500 at 70,000: 3,500 free, not 3,000
+                balances = await buyer.balances()
+                assert tuple(map(D, balances["USDT"])) == (D(3500), D(3500)), balances
+                while True:
+                    event = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+                    if event["e"] == "outboundAccountPosition":
+                        break
+                usdt = [(D(b["f"]), D(b["l"])) for b in event["B"] if b["a"] == "USDT"]
+                assert usdt == [(D(3500), D(3500))], event
+            status, second = await buyer.order(symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC",
+                                               quantity="0.05", price="70000")
+            assert status == 200 and second["status"] == "NEW", second  # all of the 3,500
+            await expect_balances(buyer, USDT=("0", "7000"))
+            status, _ = await buyer.signed("DELETE", "/api/v3/openOrders", symbol="BTCUSDT")
+            assert status == 200
+            await expect_balances(buyer, USDT=("7000", "0"), BTC=("0.04995", "0"))
     run(scenario())
 
 
