@@ -320,21 +320,26 @@ class UserDataMixin:
                                                        "UPDATED", "EXECUTING", ts, ids, order.contingency_type))
 
     def _list_status(self, order: Order, status: OrderStatus, ts: int, stream: str) -> None:
-        """listStatus when an OCO's legs have both been placed (or refused) and when both have ended."""
+        """listStatus when a list's orders have all been placed (or refused), when one of them ends
+        while another goes on (enums.md's EXEC_STARTED: "there is an update to the order list
+        status"; e.g. an OCO leg partly filled, the other leg expired), and when all have ended."""
         lst = self.order_lists.get(order.order_list_id)
         if lst is None:
             return
         legs = lst["legs"]
+        was = legs.get(order.order_id)
         legs[order.order_id] = status
         if None in legs.values():
             return
         ended = all(s.is_final for s in legs.values())
-        if lst["started"] and not ended:
+        if lst["started"] and not ended and not (status.is_final and not (was is not None and was.is_final)):
             return
         if stream:
             if not lst["started"]:
                 kind = ("ALL_DONE", "REJECT") if all(s == _REJECTED for s in legs.values()) else ("EXEC_STARTED",
                                                                                                   "EXECUTING")
+            elif not ended:
+                kind = ("EXEC_STARTED", "EXECUTING")
             else:
                 kind = ("ALL_DONE", "ALL_DONE")
             ids = [(i, lst["cids"][i]) for i in sorted(legs)]

@@ -96,6 +96,10 @@ def test_a_fill_of_the_limit_leg_cancels_the_stop_and_the_funds_are_frozen_once(
                 started = await _list_status(ws, seen, doc["orderListId"], "EXEC_STARTED")
                 assert (started["L"], started["C"], [o["c"] for o in started["O"]]) == ("EXECUTING", "myList",
                                                                                       ["sl", "tp"])
+                # the list changed (its stop leg ended, the limit leg goes on): a listStatus says so
+                # with the executionReports (user-data-stream.md), still EXEC_STARTED / EXECUTING
+                update = await _list_status(ws, [], doc["orderListId"], "EXEC_STARTED")
+                assert (update["L"], update["T"]) == ("EXECUTING", report["E"]), update
                 await expect_balances(client, BTC=("0.5", "0.3"))  # 0.2 sold, 0.3 still frozen for the limit leg
                 status, lst = await client.signed("GET", "/api/v3/orderList", orderListId=doc["orderListId"])
                 assert (status, lst["listStatusType"]) == (200, "EXEC_STARTED"), lst
