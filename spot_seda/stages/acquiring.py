@@ -453,7 +453,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                 if waiter is not None and waiter.fills is not None:
                     waiter.fills.append(f | {"time": e.timestamp})
         else:
-            answered: list[tuple[int, Answer, bool]] = []
+            answered: list[tuple[int, Answer, int | None]] = []
             refused: list[int] = []
             for e in entries:
                 f = e.field_dict()
@@ -467,11 +467,14 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                     refused.append(int(e.entity_id))
             for order_id in refused:  # an error to its client, never an order: no view shows it
                 self.orders.pop(order_id, None)  # (its answer, below, is a copy)
-            for order_id, answer, settles in answered:  # after the whole batch: every fill has been seen
+            for order_id, answer, keep in answered:  # after the whole batch: every fill has been seen
                 waiter = self.waiters.pop(order_id, None)
                 if waiter is None:
                     continue
-                if settles and self.ledger.hold(order_id) is not None:
+                hold = self.ledger.hold(order_id) if keep is not None else None
+                # (a hold already at what the order keeps: Settlement's reduce came first, as over
+                # Kafka it may, on another topic than Match's report)
+                if hold is not None and (keep < 0 or hold[2] > keep):
                     # answer once Settlement has returned what the order leaves frozen, so the
                     # client's next order sees the money (a market order holds all it may spend;
                     # an amended order what it no longer needs)
@@ -479,19 +482,20 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                 else:
                     waiter.callback(answer, waiter.fills or [])
 
-    def _order_update(self, order_id: int, f: dict, ts: int, seq: int, answered: list[tuple[int, Answer, bool]]) -> None:
+    def _order_update(self, order_id: int, f: dict, ts: int, seq: int,
+                      answered: list[tuple[int, Answer, int | None]]) -> None:
         """Apply one of Match's reports (or answers), entry sequence `seq`, to the order; `answered`
-        collects (order id, answer, whether it waits for Settlement's release) for the callers
-        waiting on it."""
+        collects (order id, answer, what it waits for from Settlement: None nothing, -1 its release,
+        else its hold reduced to that much) for the callers waiting on it."""
         waiter = self.waiters.get(order_id)
         if f.get("cancel_rejected"):  # (also for an order this view has forgotten: it finished long ago)
             self.pending_cancels.discard(order_id)
             if waiter is not None and waiter.cancel:
-                answered.append((order_id, Refused(f.get("reason", "")), False))  # nothing was canceled
+                answered.append((order_id, Refused(f.get("reason", "")), None))  # nothing was canceled
             return
         if f.get("amend_rejected"):  # an amend that changed nothing
             if waiter is not None and waiter.amend:
-                answered.append((order_id, Refused(f["reason"]), False))
+                answered.append((order_id, Refused(f["reason"]), None))
             return
         order = self.orders.get(order_id)
         if order is None:
@@ -532,12 +536,13 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             if first or (waiter.cancel and final):  # the state as of this command's answer
                 # (answered once Settlement has freed what it leaves frozen: all of it, ended; what
                 # its hold has above its new need, still open: "hold", book.py)
-                answered.append((order_id, msgspec.structs.replace(order), final or "hold" in f))
+                answered.append((order_id, msgspec.structs.replace(order),
+                                 -1 if final else f["hold"] if "hold" in f else None))
             elif waiter.amend and f.get("amended"):
                 # (the report's place among its entry's: the first, pushuser.py _report, as nothing
                 # starts or fills in an amend)
                 waiter.execution_id = seq * EXECUTION_IDS
-                answered.append((order_id, msgspec.structs.replace(order), True))
+                answered.append((order_id, msgspec.structs.replace(order), -1 if final or "hold" not in f else f["hold"]))
         self.depth[order.symbol].apply(order_id, order.side == _BUY, order.price, order.book_leaves(), status)
         if final:
             if order.order_list_id >= 0:

@@ -166,6 +166,8 @@ class PushStage(UserDataMixin, Endpoint):
         self.depth_ts = {s: 0 for s in self.rules}
         self.orders: dict[int, Order] = {}  # open orders (and created ones Match has not reported yet)
         self.order_lists: dict[int, dict] = {}  # open OCOs: list id -> its legs' statuses (listStatus)
+        self.list_updates: dict[int, tuple] = {}  # within a batch: lists a command changed (pushuser.py)
+        self.list_updates_ts = 0
         self.fills: dict[int, list[tuple[dict, int]]] = {}  # order id -> (trade fields, ts) awaiting its update
         #: symbol -> (time, trades) of the aggregate trade being built for @aggTrade: sent when a trade
         #: does not join it, or when Match reports on the symbol (a command's reports follow all its

@@ -134,8 +134,11 @@ class UserDataMixin:
         self.awaiting = {}  # (account, ts) -> an order of that command whose verdict waits for Settlement
         self.unfrozen = []  # (account, ts, order id): accepted resting orders whose freeze has not come
         self.users = self.sink.wants_any(USER_PREFIX)  # (for _report: anyone on a user data stream?)
+        self.list_updates = {}  # list id -> (order, ts, stream): a list changed and goes on (_list_status)
         due, reported = self.tickers_due, set()
         for e in entries:
+            if self.list_updates and e.timestamp != self.list_updates_ts:
+                self._list_updated()  # (the command that changed them is over)
             change = e.change_type
             if e.entity_type == _PREVENTED:  # a prevented match: its orders' reports carry its id
                 continue
@@ -173,6 +176,8 @@ class UserDataMixin:
         while stalled and int(stalled[0].entity_id) in orders:
             e = stalled.popleft()
             self._report(int(e.entity_id), e.field_dict(), e.timestamp, e.sequence)
+        if self.list_updates:
+            self._list_updated()
         if len(stalled) > MAX_STALLED:  # their Created entries are not coming: a stream we cannot follow
             dropped = [stalled.popleft().entity_id for _ in range(len(stalled) - MAX_STALLED)]
             log.error("orders %s were reported by Match but never created; dropping %d reports",
@@ -307,6 +312,16 @@ class UserDataMixin:
         if status.is_final:
             del self.orders[order_id]
 
+    def _list_updated(self) -> None:
+        """listStatus EXEC_STARTED / EXECUTING for the lists a command changed and left going on."""
+        for list_id, (order, ts, stream) in self.list_updates.items():
+            lst = self.order_lists.get(list_id)
+            if lst is not None and stream:
+                ids = [(i, lst["cids"][i]) for i in sorted(lst["legs"])]
+                self.sink.send(stream, S.list_status_event(order.symbol, list_id, order.list_client_order_id,
+                                                           "EXEC_STARTED", "EXECUTING", ts, ids, order.contingency_type))
+        self.list_updates = {}
+
     def _list_renamed(self, order: Order, ts: int, stream: str) -> None:
         """An order of a list took a new client id (an amend's): the list's listStatus UPDATED
         (order_amend_keep_priority.md), and its later ones name the new id."""
@@ -332,14 +347,18 @@ class UserDataMixin:
         if None in legs.values():
             return
         ended = all(s.is_final for s in legs.values())
-        if lst["started"] and not ended and not (status.is_final and not (was is not None and was.is_final)):
+        if lst["started"] and not ended:
+            if status.is_final and not (was is not None and was.is_final):
+                # one of its orders ended, another goes on so far: said once the command is over, and
+                # only if the list still goes on then (its other orders often end in the same command)
+                self.list_updates[order.order_list_id] = (order, ts, stream)
+                self.list_updates_ts = ts
             return
+        self.list_updates.pop(order.order_list_id, None)
         if stream:
             if not lst["started"]:
                 kind = ("ALL_DONE", "REJECT") if all(s == _REJECTED for s in legs.values()) else ("EXEC_STARTED",
                                                                                                   "EXECUTING")
-            elif not ended:
-                kind = ("EXEC_STARTED", "EXECUTING")
             else:
                 kind = ("ALL_DONE", "ALL_DONE")
             ids = [(i, lst["cids"][i]) for i in sorted(legs)]
