@@ -144,9 +144,23 @@ class Stage:
         return {k: v for k, v in self.__dict__.items() if k not in skip}
 
     def restore_state(self, state: dict) -> None:
-        """Carry on from a snapshot: start() rebuilds the transient parts, the snapshot the rest."""
+        """Carry on from a snapshot: start() rebuilds the transient parts, the snapshot the rest. A
+        symbol the configuration has gained since the snapshot keeps what start() made for it in
+        each of the stage's maps by symbol (its book, candles, views): without it, its first
+        command, journaled, stopped the stage at every start."""
         self.start()
+        fresh = dict(self.__dict__)
         self.__dict__.update(state)
+        symbols = set(self.ctx.settings.symbol_rules())
+        for name, made in fresh.items():
+            kept = self.__dict__.get(name)
+            if type(made) is not dict or type(kept) is not dict or kept is made:
+                continue
+            # keyed by symbol, or by (symbol, ...): a symbol the snapshot's map does not name at all
+            new = symbols - {k[0] if type(k) is tuple and k else k for k in kept}
+            for key, value in made.items():
+                if (key[0] if type(key) is tuple and key else key) in new:
+                    kept[key] = value
 
 
 class Operator(Stage):
