@@ -317,10 +317,14 @@ class UserDataMixin:
         for list_id, (order, ts, stream) in self.list_updates.items():
             lst = self.order_lists.get(list_id)
             if lst is not None and stream:
-                ids = [(i, lst["cids"][i]) for i in sorted(lst["legs"])]
-                self.sink.send(stream, S.list_status_event(order.symbol, list_id, order.list_client_order_id,
-                                                           "EXEC_STARTED", "EXECUTING", ts, ids, order.contingency_type))
+                self._send_list_status(stream, order, lst, "EXEC_STARTED", "EXECUTING", ts)
         self.list_updates = {}
+
+    def _send_list_status(self, stream: str, order: Order, lst: dict, status_type: str, order_status: str,
+                          ts: int) -> None:
+        ids = [(i, lst["cids"][i]) for i in sorted(lst["cids"])]
+        self.sink.send(stream, S.list_status_event(order.symbol, order.order_list_id, order.list_client_order_id,
+                                                   status_type, order_status, ts, ids, order.contingency_type))
 
     def _list_renamed(self, order: Order, ts: int, stream: str) -> None:
         """An order of a list took a new client id (an amend's): the list's listStatus UPDATED
@@ -330,9 +334,7 @@ class UserDataMixin:
             return
         lst["cids"][order.order_id] = order.client_order_id
         if stream:
-            ids = [(i, lst["cids"][i]) for i in sorted(lst["cids"])]
-            self.sink.send(stream, S.list_status_event(order.symbol, order.order_list_id, order.list_client_order_id,
-                                                       "UPDATED", "EXECUTING", ts, ids, order.contingency_type))
+            self._send_list_status(stream, order, lst, "UPDATED", "EXECUTING", ts)
 
     def _list_status(self, order: Order, status: OrderStatus, ts: int, stream: str) -> None:
         """listStatus when a list's orders have all been placed (or refused), when one of them ends
@@ -361,9 +363,7 @@ class UserDataMixin:
                                                                                                   "EXECUTING")
             else:
                 kind = ("ALL_DONE", "ALL_DONE")
-            ids = [(i, lst["cids"][i]) for i in sorted(legs)]
-            self.sink.send(stream, S.list_status_event(order.symbol, order.order_list_id, order.list_client_order_id,
-                                                       *kind, ts, ids, order.contingency_type))
+            self._send_list_status(stream, order, lst, *kind, ts)
         lst["started"] = True
         if ended:
             del self.order_lists[order.order_list_id]
