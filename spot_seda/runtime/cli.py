@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return replay(settings, args.file, args.out, args.transport)
     if args.command == "repair-journal":
         return repair_journal(Path(settings.node.data_dir), args.yes)
-    from .supervisor import Supervisor
+    from .supervisor import DataDirInUse, Supervisor
 
     if args.instance and not args.stage:
         print("error: --instance picks instances of the stages --stage names: give --stage too", file=sys.stderr)
@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from ..bus.base import BusError
     from .replay import InvariantBroken
+    from .recovery import HistoryDamaged
+    from .symbolrecord import SymbolsChanged
     from .snapshots import SnapshotMismatch
 
     kafka_errors: tuple[type[BaseException], ...] = ()
@@ -165,11 +167,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot start: the Kafka cluster at {settings.kafka.bootstrap_servers} ([kafka] bootstrap_servers) "
               f"did not answer as needed: {exc}", file=sys.stderr)
         return 2
+    except (DataDirInUse, SymbolsChanged) as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    except JournalLocked as exc:  # (a process of another node's, not a damaged journal)
+        print(f"cannot start: the journal in {supervisor.data_dir / 'journal'} is open by another process ({exc}): "
+              "stop it first", file=sys.stderr)
+        return 2
     except JournalError as exc:
         # a damaged journal is never replayed partly: the operator decides (README, "Durability")
         print(f"cannot start: the journal in {supervisor.data_dir / 'journal'} is damaged: {exc}", file=sys.stderr)
         return 3
-    except SnapshotMismatch as exc:
+    except (SnapshotMismatch, HistoryDamaged) as exc:  # (SnapshotDamaged too)
         print(f"cannot start: {exc}", file=sys.stderr)
         return 3
     except InvariantBroken as exc:
@@ -291,6 +300,8 @@ def render_start(report: StartReport) -> str:
     parts = [f"last start: {snapshot}, {report.replayed_commands:,} journaled commands replayed"]
     if report.journal_tail_cut:
         parts.append(report.journal_tail_cut)
+    if report.history_lacking:
+        parts.append("the history lacks what the snapshot reflects (lost or replaced: see the log)")
     if report.history_rolled_back:
         parts.append("history rolled back to the journal: " + ", ".join(
             f"{n} {what}" for what, n in report.history_rolled_back.items()))

@@ -17,7 +17,7 @@ import logging
 import os
 import sqlite3
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +53,9 @@ class StartReport(msgspec.Struct, kw_only=True):
     #: snapshot): Persist was left out of the replay and reads its input from the change log in
     #: Kafka, from the input positions its history recorded, else from the topics' beginning
     history_from_kafka: bool = False
+    #: the history lacked output the snapshot reflects, and no cluster had it (the file lost, or
+    #: replaced by an older copy): what it lacks stays missing
+    history_lacking: bool = False
     #: journaled commands replayed after the snapshot
     replayed_commands: int = 0
     #: the torn or corrupt journal tail opening cut (journal/frames.py), or None
@@ -263,6 +266,12 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
         report.history_from_kafka = True
         log.info("📚 the history lacks output the snapshot at %d reflects: Persist reads the change log in Kafka "
                  "instead of the replay", snapshot[0])
+    if fed and not report.history_from_kafka and _history_lacks(settings, data_dir, snapshot, written):
+        log.error("⚠️  the history %s lacks output the snapshot at journal position %d reflects (lost, or replaced "
+                  "by an older copy?): the orders, trades and candles before that position that it lacks are not "
+                  "in it, and the replay cannot write them; restore it from a copy to have them back",
+                  data_dir / "history.sqlite", snapshot[0])
+        report.history_lacking = True
     if written:
         log.info("📚 the history already holds %d streams up to sequences %s: the replay sends Persist only "
                  "what follows", len(written), ", ".join(f"{t}[{p}]/{who}:{n}" for (t, p, who), n in sorted(written.items())))
@@ -291,14 +300,14 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
     return recovered, republish
 
 
-def _history_lacks(settings, data_dir: Path, snapshot) -> bool:
+def _history_lacks(settings, data_dir: Path, snapshot, written: dict | None = None) -> bool:
     """Whether the history holds less of some stream than the snapshot's output sequences say was
     sent (History.progress against each instance's next sequence): the replay after the snapshot
     would not write it. A history at a local snapshot never lacks it (Persist makes its rows durable
     at the snapshot's marker); an empty one, on a new machine, does."""
     if snapshot is None:
         return False
-    written = _written(settings, data_dir)
+    written = _written(settings, data_dir) if written is None else written
     return any(written.get((topic, partition, label), 0) < nxt - 1
                for label, state in snapshot[1].items() for (topic, partition), nxt in state["next"].items())
 
@@ -332,9 +341,32 @@ def _written(settings, data_dir: Path) -> dict[tuple[str, int, str], int]:
     try:
         with History(path, readonly=True) as history:
             return history.progress(sequence_layout(settings))
-    except sqlite3.Error as exc:  # only a saving: Persist rewrites what it already has idempotently
+    except sqlite3.OperationalError as exc:  # only a saving: Persist rewrites what it already has idempotently
         log.warning("cannot read how far the history got (%s): the replay sends Persist everything", exc)
         return {}
+    except sqlite3.DatabaseError as exc:  # not a database, or malformed: Persist could only die on it
+        raise HistoryDamaged(f"the history {path} is damaged ({exc}): restore it from a copy, or move it away to "
+                             "start with one rebuilt from the journal (the commands it still holds)") from None
+
+
+class HistoryDamaged(Exception):
+    """The SQLite history cannot be read as a database: the node refuses to start on it."""
+
+
+def check_history_file(data_dir: Path) -> None:
+    """Raise HistoryDamaged when the history's file is there but is no SQLite database (its header
+    and schema unreadable), before any stage opens it: Persist would die on it at every restart."""
+    path = data_dir / "history.sqlite"
+    if not path.exists():
+        return
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        return  # (locked, or unreadable for now: _written says so, and Persist retries)
+    except sqlite3.DatabaseError as exc:
+        raise HistoryDamaged(f"the history {path} is damaged ({exc}): restore it from a copy, or move it away to "
+                             "start with one rebuilt from the journal (the commands it still holds)") from None
 
 
 class _Unpublished(Producer):

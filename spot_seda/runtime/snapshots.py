@@ -34,12 +34,14 @@ sequences that mean something else, so the node refuses to start from it (Snapsh
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import re
 from pathlib import Path
 
 FORMAT = 2
+log = logging.getLogger("spot_seda.snapshots")
 _FILE = re.compile(r"^(?P<label>.+)-(?P<position>\d+)\.pkl$")
 
 
@@ -99,26 +101,57 @@ def write_manifest(data_dir: Path, position: int, labels: list[str], layout: str
 
 def load(data_dir: Path, layout: str) -> tuple[int, dict[str, dict]] | None:
     """(journal position, state per instance label) of the last consistent snapshot, or None.
-    Raises SnapshotMismatch when it was taken under another `layout`."""
+    Raises SnapshotMismatch when it was taken under another `layout`. A damaged one (a file of it
+    missing, cut short or unreadable) is said aloud: while the whole journal is still on disk the
+    node replays it instead; once its first segments were rotated away (journal.rotate) there is
+    nothing to start from, and SnapshotDamaged says so."""
     try:
         manifest = json.loads((directory(data_dir) / "manifest.json").read_text())
-        if manifest.get("format") != FORMAT:
-            return None
-        position = manifest["position"]
-        if manifest.get("layout", layout) != layout:
-            raise SnapshotMismatch(
-                f"the snapshot at journal position {position} in {directory(data_dir)} was taken with "
-                f"{manifest['layout']}, and the configuration now gives {layout}: start with the old "
-                "bus.partitions and runtime.instances; or move the snapshots and history.sqlite away (the "
-                "history's rows are keyed by those sequences too) to replay the whole journal, which must "
-                "then still start at position 1")
-        states = {}
-        for label in manifest["labels"]:
-            with open(stage_path(data_dir, label, position), "rb") as f:
-                states[label] = pickle.load(f)
-        return position, states
-    except (FileNotFoundError, KeyError, ValueError, pickle.UnpicklingError, EOFError):
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as exc:
+        return _damaged(data_dir, "?", f"its manifest.json: {exc}")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return None  # (an older format's: the journal is replayed whole)
+    position = manifest.get("position", "?")
+    if manifest.get("layout", layout) != layout:
+        raise SnapshotMismatch(
+            f"the snapshot at journal position {position} in {directory(data_dir)} was taken with "
+            f"{manifest['layout']}, and the configuration now gives {layout}: start with the old "
+            "bus.partitions and runtime.instances; or move the snapshots and history.sqlite away (the "
+            "history's rows are keyed by those sequences too) to replay the whole journal, which must "
+            "then still start at position 1")
+    states = {}
+    try:
+        for label in manifest["labels"]:
+            path = stage_path(data_dir, label, position)
+            try:
+                with open(path, "rb") as f:
+                    states[label] = pickle.load(f)
+            except (OSError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, ImportError,
+                    IndexError, TypeError, KeyError, MemoryError) as exc:
+                return _damaged(data_dir, position, f"{path.name}: {type(exc).__name__}: {exc}")
+    except (KeyError, TypeError) as exc:
+        return _damaged(data_dir, position, f"its manifest.json names no stages ({exc})")
+    return position, states
+
+
+class SnapshotDamaged(SnapshotMismatch):
+    """The snapshot is damaged and the journal no longer holds what it would replace."""
+
+
+def _damaged(data_dir: Path, position, why: str) -> None:
+    from ..journal import frames
+
+    first = frames.first_on_disk(data_dir / "journal")
+    if first <= 1:
+        log.error("⚠️  the snapshot at journal position %s in %s is damaged (%s): replaying the whole journal "
+                  "instead", position, directory(data_dir), why)
+        return None
+    raise SnapshotDamaged(
+        f"the snapshot at journal position {position} in {directory(data_dir)} is damaged ({why}), and the "
+        f"journal's commands before position {first} were rotated away after it (journal.rotate): restore the "
+        "snapshots directory from a copy")
 
 
 def read_set(data_dir: Path) -> tuple[dict, dict[str, bytes]] | None:

@@ -79,10 +79,11 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
         stopping = True
 
     signal.signal(STOP_SIGNAL, request_stop)
-    # Ctrl-C, or SIGTERM to the whole process group (systemd, killpg), reaches every stage: the
+    # Ctrl-C, SIGTERM or SIGHUP to the whole process group (systemd, killpg), reaches every stage: the
     # supervisor decides, and stops them in flow order so the last snapshot can pass through
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # (a closed terminal sends it to the whole group too)
     pin_to(inst.core)
     stage_process_settings(inst.spec.name, sup.settings.runtime, inst.spec.role == ENTRY)  # (before any thread)
     gc.set_threshold(*sup.settings.runtime.gc_thresholds)  # (config.py: allocations, not time)

@@ -8,7 +8,7 @@ two, evenly loaded, but for those that no answer waits for, which then run where
 (`runtime.unpinned_when_shared`); on 64 each gets its own.
 Run: wait on the children; a child that exits while the node runs is restarted with exponential
 back-off (reset once it has stayed up for a while), and the restart is logged and counted.
-Stop (SIGINT/SIGTERM to the supervisor or its process group): ask the stages (SIGUSR1) to stop in
+Stop (SIGINT/SIGTERM/SIGHUP to the supervisor or its process group): ask the stages (SIGUSR1) to stop in
 topology order, each draining its input before it exits, so
 nothing published upstream is dropped; kill whatever overruns `drain_timeout_s`; then release the
 queues and the metrics table (no orphan process, no leaked /dev/shm file).
@@ -18,6 +18,7 @@ the stages before the fork (runtime/recovery.py).
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import logging
 import multiprocessing
@@ -34,8 +35,8 @@ from ..bus.base import FENCED_EXIT
 from ..stages.base import Runner, sequence_layout
 from ..topology import ENTRY, StageSpec, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
-from . import clustersnapshots
-from .recovery import StartReport, journal_dir, recover_node, rotate_journal
+from . import clustersnapshots, symbolrecord
+from .recovery import StartReport, check_history_file, journal_dir, recover_node, rotate_journal
 from .snapshots import manifest_position, write_manifest
 from .stageproc import LISTEN_EXIT, STOP_SIGNAL, stage_main
 
@@ -44,6 +45,31 @@ _fork = multiprocessing.get_context("fork")
 
 #: a stage that stayed up this long is healthy again: its next crash starts the back-off afresh
 HEALTHY_AFTER_S = 30.0
+
+
+class DataDirInUse(RuntimeError):
+    """Another node (its supervisor or one of its stages) runs on this data dir."""
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """Take the data dir's exclusive lock (`run/lock`, an flock) and write this pid in it; returns
+    its fd. The stages inherit it with the fork, so it is held until the last process of the node
+    is gone (a stage left running by a killed supervisor included). Raises DataDirInUse, naming
+    the holder's pid, when another node has it: two nodes on one data dir would share its history,
+    snapshots and manifest (the journal has a lock of its own, found later and reported as damage)."""
+    run = data_dir / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise DataDirInUse(f"the data dir {data_dir} is in use by another node (pid {holder}): stop it first, or "
+                           "give this one a data dir of its own (--data-dir)") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 @dataclass
@@ -193,12 +219,25 @@ class Supervisor:
         #: names this incarnation of the pipeline (new with every bus): state a stage instance kept
         #: in the cluster under another one does not follow from this one's journal replay
         self.pipeline = ""
+        #: the data dir's lock (lock_data_dir), held from start() to the end of stop()
+        self._lock_fd: int | None = None
+        #: when a whole-pipeline restart (_restart_pipeline) brings the stages back: its back-off
+        self._pipeline_at: float | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Create the queues and the metrics table, then fork every stage instance."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = lock_data_dir(self.data_dir)
+        if self.replay is None and self.runs_acquiring:
+            try:
+                check_history_file(self.data_dir)  # (before Persist opens it, and before anything is made)
+                symbolrecord.check_settings(self.settings, self.data_dir)
+            except BaseException:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+                raise
         if self.snapshots:
             self.snapshot_position = manifest_position(self.data_dir)
         self._new_bus()
@@ -252,6 +291,11 @@ class Supervisor:
         self.history_floor = self.bus.begin_offsets() if report.history_from_kafka else None
         if self.snapshots:  # the cluster's may have been installed
             self.snapshot_position = max(self.snapshot_position, manifest_position(self.data_dir))
+        name = with_role(stage_specs(self.settings.node.topology), ENTRY).name
+        entry = [runner.stage for label, runner in self.recovered.items() if label.rpartition("-")[0] == name]
+        symbolrecord.check_open_orders(self.settings, (o for stage in entry for o in stage.orders.values()
+                                                       if not o.status.is_final))
+        symbolrecord.write(self.settings, self.data_dir)
 
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
@@ -309,6 +353,8 @@ class Supervisor:
         self._watch(now)
         self._check_snapshot()
         self._upload(now)
+        if self._pipeline_at is not None and now >= self._pipeline_at and not self._stopping:
+            self._rebuild_pipeline()
         for inst in self.instances:
             if inst.process is None and inst.restart_at is not None and now >= inst.restart_at and not self._stopping:
                 if inst.extra.pop("recover", False):
@@ -422,21 +468,31 @@ class Supervisor:
         """Replace every stage and every queue: a member that died inside a queue operation may have
         left that queue's process-shared lock or condition variable held for ever (faster-fifo's are
         not robust), so no queue a dead member touched can be trusted. State that must survive comes
-        back from the journal and snapshots, not from the queues."""
+        back from the journal and snapshots, not from the queues. Every stage stops now; the
+        pipeline comes back at `when` (the dead member's back-off: _rebuild_pipeline), so a stage
+        that dies at once every time (a damaged history file under Persist) is not restarted, with
+        the whole journal's replay, as fast as it dies."""
         log.error("♻️  restarting the whole pipeline on fresh queues (a member died: every stage comes back from the journal and snapshots)")
         for inst in self.instances:
             if inst.process is not None:
                 inst.process.kill()
                 self._reap(inst)
+            inst.restart_at = None
+        self._pipeline_at = when
+
+    def _rebuild_pipeline(self) -> None:
+        """The second half of _restart_pipeline, once its back-off is over."""
+        self._pipeline_at = None
         self._new_bus()
         self.generation += 1
         for inst in self._fed():
             inst.restarts += 1
             self._spawn(inst)
         self.recover()  # the dead stage's state is gone: everyone restarts from the journal
+        now = time.monotonic()
         for inst in self.instances:
             if inst.process is None:
-                inst.restart_at = when
+                inst.restart_at = now
 
     def _check_snapshot(self) -> None:
         """Once every instance reported the same snapshot marker, declare that snapshot complete."""
@@ -507,7 +563,7 @@ class Supervisor:
                 inst.process.kill()
 
     def run_forever(self) -> int:
-        """Start, supervise until SIGINT/SIGTERM, then drain and stop; returns the exit status."""
+        """Start, supervise until SIGINT/SIGTERM/SIGHUP, then drain and stop; returns the exit status."""
         def request_stop(signum, _frame):
             if not self._stopping:
                 log.info("received %s: draining and stopping", signal.Signals(signum).name)
@@ -515,6 +571,7 @@ class Supervisor:
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGHUP, request_stop)  # its terminal closed: stop as cleanly, not die unheard
         self.start()
         try:
             while not self._stopping:
@@ -554,6 +611,9 @@ class Supervisor:
                 (self.data_dir / "run" / "node.json").unlink()
             except FileNotFoundError:
                 pass
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # (released once the stages' inherited copies are gone too: they are)
+            self._lock_fd = None
         log.info("🛑 node stopped")
 
     def pids(self) -> dict[str, int]:

@@ -1,0 +1,86 @@
+"""What a data dir's stored state assumes of each symbol, and the configuration changes that would
+silently reinterpret it, refused at start.
+
+The journal, the snapshots and the SQLite history keep prices as integers in the symbol's tick
+scale (`price_decimals`) and balances under its `base` and `quote` assets. A restart that changes
+either reads every stored price, order and trade of that symbol under the new meaning: with
+`price_decimals` 2 → 3, a resting bid at 70,000.00 became one at 7,000.000, and nothing said so.
+`symbols.json` in the data dir records, for every symbol the node has run with, the three values;
+a start whose configuration gives another value for a recorded symbol is refused, naming it.
+
+A symbol taken out of the configuration is refused while orders of it are open (their funds stay
+frozen with no book to trade or cancel them on, and every read that lists them fails); once none
+is, it may go (delisted), and its record stays: listed again later, it must come back as it was.
+Fees and filters may change freely (they apply to what comes after).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+FILE = "symbols.json"
+#: the settings whose change would reinterpret stored state
+RECORDED = ("base", "quote", "price_decimals")
+
+
+class SymbolsChanged(Exception):
+    """The configuration changes what the data dir's stored state means."""
+
+
+def _record(data_dir: Path) -> dict[str, dict]:
+    try:
+        record = json.loads((data_dir / FILE).read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise SymbolsChanged(f"{data_dir / FILE} is damaged ({exc}): restore it, or delete it to record the "
+                             "configuration's symbols afresh (nothing checks they are as the stored state assumes)")
+    return record.get("symbols", {}) if isinstance(record, dict) else {}
+
+
+def check_settings(settings, data_dir: Path) -> None:
+    """Refuse (SymbolsChanged) a configuration that gives a recorded symbol another base, quote or
+    price_decimals than the data dir's state was stored with."""
+    record = _record(data_dir)
+    wrong = []
+    for name, rules in settings.symbol_rules().items():
+        was = record.get(name)
+        if was is None:
+            continue
+        for key in RECORDED:
+            if key in was and was[key] != getattr(rules, key):
+                wrong.append(f"symbols.{name}.{key} is {getattr(rules, key)!r}, and this data dir's orders, trades "
+                             f"and balances of it were stored with {was[key]!r}")
+    if wrong:
+        raise SymbolsChanged("; ".join(wrong) + f" ({data_dir / FILE}): a symbol's price scale and assets cannot "
+                             "change under its stored state; put the old values back, or list the new market under "
+                             "a new symbol name")
+
+
+def check_open_orders(settings, orders) -> None:
+    """Refuse a configuration that leaves out a symbol with open orders (`orders`: every open
+    order, from the recovered state)."""
+    listed = settings.symbol_rules()
+    stranded: dict[str, int] = {}
+    for order in orders:
+        if order.symbol not in listed:
+            stranded[order.symbol] = stranded.get(order.symbol, 0) + 1
+    if stranded:
+        raise SymbolsChanged(", ".join(f"{symbol} ({n} open order{'s' * (n != 1)})" for symbol, n in
+                                       sorted(stranded.items()))
+                             + " no longer in the configuration's symbols, with orders still open on it: their funds "
+                             "would stay frozen with no book to trade or cancel them; list it again, have its "
+                             "orders cancelled, then take it out")
+
+
+def write(settings, data_dir: Path) -> None:
+    """Record the configuration's symbols (keeping those it no longer lists), atomically."""
+    record = _record(data_dir)
+    for name, rules in settings.symbol_rules().items():
+        record[name] = {key: getattr(rules, key) for key in RECORDED}
+    path = data_dir / FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"symbols": dict(sorted(record.items()))}, indent=1) + "\n")
+    os.replace(tmp, path)
