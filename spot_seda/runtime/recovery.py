@@ -258,6 +258,7 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
                 log.warning("cannot read the snapshot in the cluster (recovering from the local one): %s", exc)
     groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
     written = _written(settings, data_dir) if fed else {}
+    readable, written = written is not None, written or {}
     report.history_written = {f"{t}[{p}]/{who}": n for (t, p, who), n in sorted(written.items())}
     snapshot = snapshots.load(data_dir, sequence_layout(settings))
     if split is not None and not fed and not leave_out and _history_lacks(settings, data_dir, snapshot):
@@ -266,7 +267,7 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
         report.history_from_kafka = True
         log.info("📚 the history lacks output the snapshot at %d reflects: Persist reads the change log in Kafka "
                  "instead of the replay", snapshot[0])
-    if fed and not report.history_from_kafka and _history_lacks(settings, data_dir, snapshot, written):
+    if fed and readable and not report.history_from_kafka and _history_lacks(settings, data_dir, snapshot, written):
         log.error("⚠️  the history %s lacks output the snapshot at journal position %d reflects (lost, or replaced "
                   "by an older copy?): the orders, trades and candles before that position that it lacks are not "
                   "in it, and the replay cannot write them; restore it from a copy to have them back",
@@ -308,6 +309,8 @@ def _history_lacks(settings, data_dir: Path, snapshot, written: dict | None = No
     if snapshot is None:
         return False
     written = _written(settings, data_dir) if written is None else written
+    if written is None:  # (unreadable for now: not known to lack anything)
+        return False
     return any(written.get((topic, partition, label), 0) < nxt - 1
                for label, state in snapshot[1].items() for (topic, partition), nxt in state["next"].items())
 
@@ -332,9 +335,9 @@ def _check_history(settings, data_dir: Path, recovered: dict[str, Runner],
     return counts
 
 
-def _written(settings, data_dir: Path) -> dict[tuple[str, int, str], int]:
+def _written(settings, data_dir: Path) -> dict[tuple[str, int, str], int] | None:
     """What Persist has already written of each stream (History.progress): the replay need not
-    send it again."""
+    send it again. None: the file is there but cannot be read now (locked)."""
     path = data_dir / "history.sqlite"
     if not path.exists():
         return {}
@@ -343,7 +346,7 @@ def _written(settings, data_dir: Path) -> dict[tuple[str, int, str], int]:
             return history.progress(sequence_layout(settings))
     except sqlite3.OperationalError as exc:  # only a saving: Persist rewrites what it already has idempotently
         log.warning("cannot read how far the history got (%s): the replay sends Persist everything", exc)
-        return {}
+        return None
     except sqlite3.DatabaseError as exc:  # not a database, or malformed: Persist could only die on it
         raise HistoryDamaged(f"the history {path} is damaged ({exc}): restore it from a copy, or move it away to "
                              "start with one rebuilt from the journal (the commands it still holds)") from None

@@ -127,7 +127,10 @@ def load(data_dir: Path, layout: str) -> tuple[int, dict[str, dict]] | None:
             path = stage_path(data_dir, label, position)
             try:
                 with open(path, "rb") as f:
-                    states[label] = pickle.load(f)
+                    state = pickle.load(f)
+                if not (isinstance(state, dict) and {"stage", "next", "last_seen"} <= state.keys()):
+                    raise ValueError("not a stage's state")
+                states[label] = state
             except (OSError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, ImportError,
                     IndexError, TypeError, KeyError, MemoryError) as exc:
                 return _damaged(data_dir, position, f"{path.name}: {type(exc).__name__}: {exc}")
@@ -144,10 +147,15 @@ def _damaged(data_dir: Path, position, why: str) -> None:
     from ..journal import frames
 
     first = frames.first_on_disk(data_dir / "journal")
-    if first <= 1:
+    if first == 1:
         log.error("⚠️  the snapshot at journal position %s in %s is damaged (%s): replaying the whole journal "
                   "instead", position, directory(data_dir), why)
         return None
+    if first == 0:  # (replaying nothing would roll the history back to nothing)
+        raise SnapshotDamaged(
+            f"the snapshot at journal position {position} in {directory(data_dir)} is damaged ({why}), and there is "
+            f"no journal in {data_dir / 'journal'} to replay instead: restore the snapshots directory (or the "
+            "journal) from a copy")
     raise SnapshotDamaged(
         f"the snapshot at journal position {position} in {directory(data_dir)} is damaged ({why}), and the "
         f"journal's commands before position {first} were rotated away after it (journal.rotate): restore the "

@@ -38,6 +38,7 @@ from .metrics import MetricsTable
 from . import clustersnapshots, symbolrecord
 from .recovery import StartReport, check_history_file, journal_dir, recover_node, rotate_journal
 from .snapshots import manifest_position, write_manifest
+from .replay import InvariantBroken
 from .stageproc import LISTEN_EXIT, STOP_SIGNAL, stage_main
 
 log = logging.getLogger("spot_seda.supervisor")
@@ -53,8 +54,9 @@ class DataDirInUse(RuntimeError):
 
 def lock_data_dir(data_dir: Path) -> int:
     """Take the data dir's exclusive lock (`run/lock`, an flock) and write this pid in it; returns
-    its fd. The stages inherit it with the fork, so it is held until the last process of the node
-    is gone (a stage left running by a killed supervisor included). Raises DataDirInUse, naming
+    its fd. The stages inherit it with the fork (the snapshot writers they fork close it), so it is
+    held until the last stage process of the node is gone (one left dying by a killed supervisor
+    included). Raises DataDirInUse, naming
     the holder's pid, when another node has it: two nodes on one data dir would share its history,
     snapshots and manifest (the journal has a lock of its own, found later and reported as damage)."""
     run = data_dir / "run"
@@ -286,16 +288,26 @@ class Supervisor:
         # fill the gap with entries of its own, and consumers keep the first copy)
         mine = [x.label for x in self.instances if x.cls.produces] if self.bus.rereads_from_start else None
         report = StartReport()
-        self.recovered, self.republish = recover_node(self.settings, self.data_dir, self.bus, self._fed(), mine,
-                                                      report=report)
+        try:
+            self.recovered, self.republish = recover_node(self.settings, self.data_dir, self.bus, self._fed(), mine,
+                                                          report=report)
+        except InvariantBroken as exc:  # a journaled command on a symbol taken out of the configuration?
+            gone = symbolrecord.removed(self.settings, self.data_dir) if self.runs_acquiring else []
+            if gone:
+                raise symbolrecord.SymbolsChanged(
+                    f"{', '.join(gone)} no longer in the configuration's symbols, and the journal's commands since the "
+                    f"last snapshot cannot be replayed without it ({exc}): list it again, start the node and stop it "
+                    "cleanly (its last snapshot then holds them), then take it out") from exc
+            raise
         self.history_floor = self.bus.begin_offsets() if report.history_from_kafka else None
         if self.snapshots:  # the cluster's may have been installed
             self.snapshot_position = max(self.snapshot_position, manifest_position(self.data_dir))
         name = with_role(stage_specs(self.settings.node.topology), ENTRY).name
         entry = [runner.stage for label, runner in self.recovered.items() if label.rpartition("-")[0] == name]
-        symbolrecord.check_open_orders(self.settings, (o for stage in entry for o in stage.orders.values()
-                                                       if not o.status.is_final))
-        symbolrecord.write(self.settings, self.data_dir)
+        if self.runs_acquiring and self.replay is None:  # (as start() checked them)
+            symbolrecord.check_open_orders(self.settings, (o for stage in entry for o in stage.orders.values()
+                                                           if not o.status.is_final))
+            symbolrecord.write(self.settings, self.data_dir)
 
     def _spawn(self, inst: Instance) -> None:
         row = self.table.row(inst.label)
@@ -489,10 +501,9 @@ class Supervisor:
             inst.restarts += 1
             self._spawn(inst)
         self.recover()  # the dead stage's state is gone: everyone restarts from the journal
-        now = time.monotonic()
         for inst in self.instances:
             if inst.process is None:
-                inst.restart_at = now
+                inst.restart_at = 0.0  # (due: started in this same poll)
 
     def _check_snapshot(self) -> None:
         """Once every instance reported the same snapshot marker, declare that snapshot complete."""
@@ -571,7 +582,8 @@ class Supervisor:
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        signal.signal(signal.SIGHUP, request_stop)  # its terminal closed: stop as cleanly, not die unheard
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (under nohup it stays ignored)
+            signal.signal(signal.SIGHUP, request_stop)  # its terminal closed: stop as cleanly, not die unheard
         self.start()
         try:
             while not self._stopping:

@@ -10,7 +10,8 @@ a start whose configuration gives another value for a recorded symbol is refused
 
 A symbol taken out of the configuration is refused while orders of it are open (their funds stay
 frozen with no book to trade or cancel them on, and every read that lists them fails); once none
-is, it may go (delisted), and its record stays: listed again later, it must come back as it was.
+is, it may go (delisted) after a clean stop (the journal's commands since the last snapshot replay
+only with it listed), and its record stays: listed again later, it must come back as it was.
 Fees and filters may change freely (they apply to what comes after).
 """
 
@@ -30,14 +31,25 @@ class SymbolsChanged(Exception):
 
 
 def _record(data_dir: Path) -> dict[str, dict]:
+    path = data_dir / FILE
     try:
-        record = json.loads((data_dir / FILE).read_text())
+        record = json.loads(path.read_text())
+        symbols = record["symbols"]
+        if not (isinstance(symbols, dict) and all(isinstance(v, dict) for v in symbols.values())):
+            raise ValueError("not a symbol -> settings table")
     except FileNotFoundError:
         return {}
-    except ValueError as exc:
-        raise SymbolsChanged(f"{data_dir / FILE} is damaged ({exc}): restore it, or delete it to record the "
-                             "configuration's symbols afresh (nothing checks they are as the stored state assumes)")
-    return record.get("symbols", {}) if isinstance(record, dict) else {}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SymbolsChanged(f"{path} is damaged ({type(exc).__name__}: {exc}): restore it, or delete it to record "
+                             "the configuration's symbols afresh (nothing then checks they are as the stored state "
+                             "assumes)") from None
+    return symbols
+
+
+def removed(settings, data_dir: Path) -> list[str]:
+    """The recorded symbols the configuration no longer lists."""
+    listed = settings.symbol_rules()
+    return sorted(name for name in _record(data_dir) if name not in listed)
 
 
 def check_settings(settings, data_dir: Path) -> None:
@@ -82,5 +94,8 @@ def write(settings, data_dir: Path) -> None:
         record[name] = {key: getattr(rules, key) for key in RECORDED}
     path = data_dir / FILE
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"symbols": dict(sorted(record.items()))}, indent=1) + "\n")
+    with open(tmp, "w") as f:
+        f.write(json.dumps({"symbols": dict(sorted(record.items()))}, indent=1) + "\n")
+        f.flush()
+        os.fsync(f.fileno())  # (a power failure must not leave an empty record that refuses the next start)
     os.replace(tmp, path)

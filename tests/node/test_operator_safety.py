@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import aiohttp
 
@@ -97,6 +98,27 @@ def test_sighup_stops_the_node_as_sigterm_does(tmp_path):
         wait_http(base, node)
 
 
+def test_a_node_started_under_nohup_keeps_running_through_sighup(tmp_path):
+    """nohup (SIGHUP ignored when run.py starts) is how a node outlives its terminal: kept."""
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    config = tmp_path / "node.toml"
+    config.write_text(_config_text(data, http=http))
+    with open(tmp_path / "node.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "run.py", "--config", str(config)], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        wait_http(base, SimpleNamespace(proc=proc, log=(tmp_path / "node.log").read_text))
+        os.killpg(proc.pid, signal.SIGHUP)
+        time.sleep(1.0)
+        _place(base)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        assert proc.wait(60) == 0
+
+
 def test_a_damaged_history_is_refused_before_anything_starts(tmp_path):
     """Before, Persist died on it at once, and the whole pipeline was restarted, twice a second,
     with a traceback each time, while the supervisor ran on."""
@@ -128,7 +150,7 @@ def test_a_stage_that_died_comes_back_with_the_whole_pipeline_after_its_back_off
         killed = time.monotonic()
         while time.monotonic() - killed < 2.0:  # (its back-off is 3 s)
             alive = {row["stage"]: row["pid"] for row in table.snapshot() if row["pid"]}
-            assert set(alive) - {"persist-0"} <= set(pids) and alive.get("persist-0") in (None, pids["persist-0"]), alive
+            assert all(pid == pids[label] for label, pid in alive.items()), alive  # (nothing new started yet)
             time.sleep(0.05)
         wait_http(base, node, timeout=60)
         _place(base)
@@ -240,3 +262,49 @@ def test_a_damaged_snapshot_with_the_journal_before_it_rotated_away_is_refused(t
                            f"damaged (match-0-{position}.pkl: "), said
     assert said.endswith(f"and the journal's commands before position {first} were rotated away after it "
                          "(journal.rotate): restore the snapshots directory from a copy"), said
+
+
+def test_a_damaged_snapshot_with_no_journal_to_replay_is_refused_and_the_history_kept(tmp_path):
+    """Replaying an absent journal instead would have rolled the history back to nothing."""
+    from spot_seda.history import History
+
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    with node_on(tmp_path, "first", data, http) as node:
+        wait_http(base, node)
+        _place(base)
+    position = manifest_position(data)
+    path = stage_path(data, "acquiring-0", position)
+    path.write_bytes(path.read_bytes()[:100])
+    (data / "journal").rename(tmp_path / "journal-elsewhere")
+    done = _run(["--config", _config(tmp_path, data)], timeout=60)
+    assert done.returncode == 3, done.stderr[-3000:]
+    said = done.stderr.strip().splitlines()[-1]
+    assert said.startswith(f"cannot start: the snapshot at journal position {position} in {data / 'snapshots'} is "
+                           f"damaged (acquiring-0-{position}.pkl: "), said
+    assert said.endswith(f"and there is no journal in {data / 'journal'} to replay instead: restore the snapshots "
+                         "directory (or the journal) from a copy"), said
+    with History(data / "history.sqlite", readonly=True) as history:
+        assert history._db.execute("SELECT count(*) FROM orders").fetchone()[0] == 1
+
+
+def test_a_symbol_taken_out_with_commands_since_the_last_snapshot_is_refused_by_name(tmp_path):
+    """After a kill -9 the journal's commands since the last snapshot replay at the start: one on a
+    symbol taken out cannot, and the refusal says why rather than blaming the journal."""
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    only_at_stop = "[journal]\nsnapshot_interval_s = 0\n"
+    with node_on(tmp_path, "first", data, http, extra=only_at_stop) as node:
+        wait_http(base, node)
+        creds = _place(base, "ETHUSDT")
+        status, doc = _signed(base, creds, "DELETE", "/api/v3/order", symbol="ETHUSDT", orderId=creds[2])
+        assert status == 200, doc
+        os.killpg(node.proc.pid, signal.SIGKILL)
+        node.proc.wait()
+    done = _run(["--config", _config(tmp_path, data, _symbols_without("ETHUSDT"), extra=only_at_stop)], timeout=60)
+    assert done.returncode == 2, done.stderr[-3000:]
+    said = done.stderr.strip().splitlines()[-1]
+    assert said.startswith("cannot start: ETHUSDT no longer in the configuration's symbols, and the journal's "
+                           "commands since the last snapshot cannot be replayed without it ("), said
+    assert said.endswith("list it again, start the node and stop it cleanly (its last snapshot then holds them), "
+                         "then take it out"), said
