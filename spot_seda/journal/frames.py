@@ -170,15 +170,21 @@ def _scan(buf: bytes, first: int) -> tuple[int, int, str | None]:
 
 def _valid_frames_after(buf: bytes, start: int, min_position: int) -> int:
     """How many valid frames (crc right, position >= min_position) start anywhere after byte `start`:
-    tells damage in the middle (good records follow) from a torn or corrupt tail (nothing follows).
-    Candidate offsets are found by a vectorised scan of the position field at every byte offset."""
+    tells damage in the middle (good records follow) from a torn or corrupt tail (nothing follows)."""
+    return len(_valid_frames(buf, start, min_position))
+
+
+def _valid_frames(buf: bytes, start: int, min_position: int) -> list[tuple[int, int]]:
+    """(byte offset, position) of each valid frame (crc right, position >= min_position and above
+    the one before) that starts anywhere after byte `start`. Candidate offsets are found by a
+    vectorised scan of the position field at every byte offset."""
     import numpy as np
 
     n = len(buf)
     first = start + 1
     count = n - HEADER_BYTES - first + 1  # offsets o with o + 16 <= n
     if count <= 0:
-        return 0
+        return []
     max_position = min_position + n // HEADER_BYTES + 1
     hits: list[int] = []
     chunk = 1 << 22
@@ -187,7 +193,7 @@ def _valid_frames_after(buf: bytes, start: int, min_position: int) -> int:
         values = np.ndarray(shape=(k,), dtype="<u8", buffer=buf, offset=first + lo + 8, strides=(1,))
         hits.extend((np.nonzero((values >= min_position) & (values <= max_position))[0] + lo).tolist())
     mv = memoryview(buf)
-    found = 0
+    found = []
     expected_next = None
     for idx in hits:
         off = first + idx
@@ -195,7 +201,7 @@ def _valid_frames_after(buf: bytes, start: int, min_position: int) -> int:
         end = off + HEADER_BYTES + length
         if end <= n and frame_crc(mv[off + 8:end]) == crc:
             if expected_next is None or pos >= expected_next:
-                found += 1
+                found.append((off, pos))
                 expected_next = pos + 1
     return found
 
@@ -308,6 +314,42 @@ def middle_damage(directory: Path) -> tuple[int, int, str] | None:
     if tail is None or not tail.after:
         return None
     return tail.next_pos - 1, tail.after, f"{tail.reason} at {tail.where}"
+
+
+def start_after(directory: Path, position: int) -> tuple[int, int]:
+    """Rewrite a journal damaged in the middle of its last segment, at or before `position`, to start
+    at `position` + 1: what a snapshot at `position` holds leaves the journal, damage included,
+    and nothing after it is lost. The records after `position` must follow the damage whole, in
+    order, to the end of the segment (a torn last frame aside, which opening cuts anyway). Returns
+    (records kept, records dropped); raises JournalCorruptError, changing nothing, when they do not.
+    The new segment is written and synced before the old ones are deleted: a crash between the two
+    leaves both, and the next open reads the newer."""
+    tail = _scan_tail(directory)
+    if tail is None or tail.reason is None or tail.next_pos > position + 1 or tail.first > position:
+        raise JournalCorruptError(f"no damage at or before position {position} in the last segment of {directory}")
+    frames = _valid_frames(tail.buf, tail.good_end, tail.next_pos)
+    last = frames[-1][1] if frames else tail.next_pos - 1
+    if last < position:
+        raise JournalCorruptError(f"the journal in {directory} ends at position {last}, before {position}")
+    start = next((off for off, pos in frames if pos == position + 1), len(tail.buf) if last == position else None)
+    rest = tail.buf[start:] if start is not None else b""
+    if start is None or _scan(rest, position + 1)[2] not in (None, "torn frame"):
+        raise JournalCorruptError(f"the records after position {position} in {tail.path} are damaged too")
+    kept = _scan(rest, position + 1)[1] - position - 1
+    dropped = position - first_on_disk(directory) + 1
+    new = directory / segment_name(position + 1)
+    tmp = new.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(rest)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, new)
+    fsync_dir(directory)
+    for first, path in segment_files(directory):
+        if first <= position:
+            path.unlink()
+    fsync_dir(directory)
+    return kept, dropped
 
 
 def recover_tail(directory: Path, repair: bool) -> RecoveryReport:

@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     repair_parser = commands.add_parser(
         "repair-journal", parents=[_common(argparse.SUPPRESS)],
         help="a stopped node's journal damaged in the middle (the node refuses to start, exit 3): say where, "
-             "and with --yes cut it there, dropping the acknowledged commands after the damage")
+             "and with --yes cut it there, dropping the acknowledged commands after the damage (or, where the "
+             "last snapshot holds the damaged commands, start the journal after the snapshot, dropping none)")
     repair_parser.add_argument("--yes", action="store_true", help="cut it (without: only say what would go)")
     return parser
 
@@ -235,9 +236,11 @@ def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
 def repair_journal(data_dir: Path, yes: bool) -> int:
     """run.py repair-journal: the operator's decision the node will not take (README, "Durability"):
     cut a journal damaged in the middle of the segment being written there, dropping the
-    acknowledged commands after the damage. Refused where that would not give a state to start
-    from: damage in an older segment, or a snapshot that already holds commands after the damage
-    (new commands would take their positions, and a start from the snapshot would skip them)."""
+    acknowledged commands after the damage. Where the snapshot already holds the damaged commands
+    (and so commands after the damage: a cut would hand their positions to new commands), the
+    journal starts after the snapshot instead, and nothing is lost (_start_after_snapshot).
+    Refused where neither gives a state to start from: damage in an older segment, or on both
+    sides of the snapshot's position."""
     from ..journal import frames
     from . import snapshots
     from .recovery import journal_dir
@@ -261,11 +264,8 @@ def repair_journal(data_dir: Path, yes: bool) -> int:
                 return 0
             kept, dropped, where = damage
             snapshot = snapshots.manifest_position(data_dir)
-            if snapshot > kept:
-                print(f"repair-journal: {where}; the snapshot in {snapshots.directory(data_dir)} already holds the "
-                      f"commands up to position {snapshot}, after the damage: cutting the journal at {kept} would "
-                      "hand their positions to new commands; restore the journal from a copy", file=sys.stderr)
-                return 1
+            if snapshot > kept:  # the damage is in commands the snapshot holds: the journal can start after it
+                return _start_after_snapshot(data_dir, directory, snapshot, where, yes)
             if not yes:
                 print(f"repair-journal: {where}: cutting the journal after position {kept} would drop the {dropped} "
                       "acknowledged commands after the damage; run it again with --yes to do so (keep a copy of "
@@ -279,6 +279,42 @@ def repair_journal(data_dir: Path, yes: bool) -> int:
     print(f"repair-journal: cut the journal in {directory} after position {kept}: the {dropped} acknowledged "
           "commands after the damage are gone; the node's next start replays up to it and rolls the history "
           "back to match", file=sys.stderr)
+    return 0
+
+
+def _start_after_snapshot(data_dir: Path, directory: Path, snapshot: int, where: str, yes: bool) -> int:
+    """repair-journal where the damage lies at or before the snapshot's position: the commands up to
+    it leave the journal (their effects are in the snapshot and the history), and those after it
+    stay, so nothing acknowledged is lost. Under the journal's lock (repair_journal holds it)."""
+    import json
+
+    from ..journal import frames
+    from . import snapshots
+
+    folder = snapshots.directory(data_dir)
+    try:
+        layout = json.loads((folder / "manifest.json").read_text()).get("layout", "")
+        usable = snapshots.load(data_dir, layout) is not None
+    except (OSError, ValueError, AttributeError, snapshots.SnapshotMismatch):
+        usable = False
+    if not usable:
+        print(f"repair-journal: {where}; the snapshot in {folder} that holds the commands up to position {snapshot} "
+              "cannot be read either: restore the journal or the snapshots from a copy", file=sys.stderr)
+        return 1
+    if not yes:
+        print(f"repair-journal: {where}, within the commands up to position {snapshot} that the snapshot in {folder} "
+              "already holds: the journal can start after it (the commands up to it leave the journal; their effects "
+              "stay in the snapshot and the history, and no command after it is lost); run it again with --yes to "
+              f"do so (keep a copy of {directory} first)", file=sys.stderr)
+        return 1
+    try:
+        kept, dropped = frames.start_after(directory, snapshot)
+    except JournalError as exc:
+        print(f"repair-journal: {where}: {exc}; restore the journal from a copy", file=sys.stderr)
+        return 1
+    print(f"repair-journal: the journal in {directory} now starts at position {snapshot + 1}, after the snapshot: "
+          f"{dropped} commands the snapshot holds left it, the damage with them; the {kept} after it are kept",
+          file=sys.stderr)
     return 0
 
 

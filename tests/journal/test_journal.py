@@ -547,3 +547,23 @@ def test_arbitrary_payloads_round_trip(tmp_path_factory, batches, segment_bytes,
     for path in directory.glob("*.seg"):
         size = path.stat().st_size
         assert size <= segment_bytes or len(frame_offsets(path)) == 1
+
+
+def test_start_after_drops_what_a_snapshot_holds_with_its_damage_and_keeps_the_rest(tmp_path):
+    """frames.start_after: damage at or before the snapshot's position; the journal then starts
+    after it, the records after it byte for byte, and the writer goes on from its end."""
+    from spot_seda.journal import frames
+
+    journal = tmp_path / "journal"
+    fill(journal, 200, fsync="off").close()
+    seg = journal / segment_name(1)
+    flip(seg, frame_offsets(seg)[120] + HEADER_BYTES + 1, 1)  # position 121
+    after = [(p, payload(p)) for p in range(151, 201)]
+    with pytest.raises(JournalCorruptError):
+        frames.start_after(journal, 100)  # (the damage is after position 100: not what a snapshot at 100 holds)
+    assert frames.start_after(journal, 150) == (50, 150)
+    assert [p.name for p in sorted(journal.glob("*.seg"))] == [segment_name(151)]
+    assert records(journal, 151) == after
+    j = Journal(journal, fsync="off")
+    assert j.next_position == 201
+    j.close()

@@ -171,14 +171,60 @@ def test_repair_journal_refuses_what_it_cannot_make_whole(tmp_path):
     fill(journal, 200, fsync="off").close()
     seg = journal / segment_name(1)
     flip(seg, frame_offsets(seg)[120] + HEADER_BYTES + 1, 1)
+    flip(seg, frame_offsets(seg)[160] + HEADER_BYTES + 1, 1)  # (and one after the snapshot too)
     before = seg.read_bytes()
     (data / "snapshots").mkdir()
     (data / "snapshots" / "manifest.json").write_text(
         '{"format": %d, "position": 150, "labels": [], "layout": ""}' % __import__(
             "spot_seda.runtime.snapshots", fromlist=["FORMAT"]).FORMAT)
     done = _run(["repair-journal", "--yes", "--data-dir", str(data)], timeout=30)
-    assert done.returncode == 1 and "already holds the commands up to position 150" in done.stderr, done.stderr
+    assert done.returncode == 1 and f"the records after position 150 in {seg} are damaged too" in done.stderr, \
+        done.stderr
     assert seg.read_bytes() == before
+
+
+def test_damage_the_snapshot_already_holds_is_repaired_without_losing_a_command(tmp_path):
+    """One bad byte in a journaled command the last snapshot already holds: the node refuses to start
+    (damage in the middle), and before, repair-journal refused too (the snapshot holds commands after
+    it), so the node could not start at all. Now repair-journal lets the journal start after the
+    snapshot: nothing acknowledged goes, and the node trades on."""
+    import asyncio
+
+    from spot_seda.journal import frames
+    from spot_seda.runtime.snapshots import manifest_position
+    from tests.journal.test_journal import HEADER_BYTES, flip, frame_offsets, segment_name
+    from tests.node.conftest import node_on, wait_http
+    from tests.node.test_operator_safety import _place, _signed
+
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    with node_on(tmp_path, "first", data, http) as node:
+        wait_http(base, node)
+        placed = [_place(base, price=str(100 + i)) for i in range(3)]
+    snapshot = manifest_position(data)
+    seg = data / "journal" / segment_name(1)
+    assert frames.verify(data / "journal") == snapshot  # (a clean stop: the snapshot holds every command)
+    flip(seg, frame_offsets(seg)[1] + HEADER_BYTES + 1, 1)  # the second command
+    config = str(tmp_path / "first" / "node.toml")
+    done = _run(["--config", config], timeout=60)
+    assert done.returncode == 3 and "journal damaged in the middle" in done.stderr, done.stderr[-2000:]
+    done = _run(["repair-journal", "--config", config], timeout=30)
+    assert done.returncode == 1, done.stderr
+    assert f"within the commands up to position {snapshot} that the snapshot in {data / 'snapshots'} already holds: " \
+           "the journal can start after it" in done.stderr, done.stderr
+    done = _run(["repair-journal", "--yes", "--config", config], timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == (
+        f"repair-journal: the journal in {data / 'journal'} now starts at position {snapshot + 1}, after the snapshot: "
+        f"{snapshot} commands the snapshot holds left it, the damage with them; the 0 after it are kept")
+    assert frames.first_on_disk(data / "journal") == snapshot + 1
+    with node_on(tmp_path, "second", data, http) as node:
+        wait_http(base, node)
+        for creds in placed:
+            status, orders = _signed(base, creds, "GET", "/api/v3/openOrders")
+            assert status == 200 and [o["orderId"] for o in orders] == [creds[2]], orders
+        _place(base, price="99")
+    assert frames.verify(data / "journal") > snapshot  # (journaled after the snapshot's position)
 
 
 @pytest.mark.parametrize("args, said", [
