@@ -328,8 +328,12 @@ def _is_buyer(trade: Mapping, account: int, is_buyer: bool | None) -> bool:
 def fee_of(rules: SymbolRules, trade: Mapping, account: int, is_buyer: bool | None = None) -> tuple[int, str]:
     """(commission, asset) that `account` paid on `trade`, by the Ledger's rule: in the asset that side
     receives (the buyer base, the seller quote), at the maker or taker rate by whether that side's
-    order was the maker, rounded down. `is_buyer` picks the side of a self-trade (default: buyer)."""
+    order was the maker, rounded down; a history row's own figure where it keeps one. `is_buyer`
+    picks the side of a self-trade (default: buyer)."""
     buyer = _is_buyer(trade, account, is_buyer)
+    paid = trade.get("buyer_fee" if buyer else "seller_fee")
+    if paid is not None:  # a history row: what it paid at the rates of then (history/schema.py)
+        return paid, rules.base if buyer else rules.quote
     maker = buyer == bool(trade["buyer_is_maker"])
     rate = rules.maker_fee_ppm if maker else rules.taker_fee_ppm
     if buyer:

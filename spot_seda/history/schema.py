@@ -12,8 +12,9 @@ rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also
   client_order_id (quantities only go down); a CANCELED report sets client_order_id to the cancel's.
   `refused` is 1 for an order the book refused as it was placed (model/reasons.refused_report: an
   error to its client, never an order, so the queries do not show it), NULL otherwise.
-- trades(symbol, trade_id) PK, the SpotTrade fields and time; indexes per (symbol, buyer_account) and
-  (symbol, seller_account).
+- trades(symbol, trade_id) PK, the SpotTrade fields, time, and the commission each side paid at the
+  rates of then (buyer_fee, seller_fee: the writer's `fee_rates`; NULL where it had none, and in
+  files from before); indexes per (symbol, buyer_account) and (symbol, seller_account).
 - klines(symbol, interval, open_time) PK, the SpotKLine fields.
 - balance_changes(id, the SpotBalance fields, time, sequence); an account's balances are the sums of
   its rows' deltas, summed when asked (no running table: a trigger on every insert cost Persist
@@ -114,6 +115,7 @@ CREATE TABLE IF NOT EXISTS trades (
     quote_qty INTEGER NOT NULL, buyer_order_id INTEGER NOT NULL, seller_order_id INTEGER NOT NULL,
     buyer_account INTEGER NOT NULL, seller_account INTEGER NOT NULL, buyer_is_maker INTEGER NOT NULL,
     maker_order_id INTEGER NOT NULL, taker_order_id INTEGER NOT NULL, time INTEGER NOT NULL,
+    buyer_fee INTEGER, seller_fee INTEGER,
     PRIMARY KEY (symbol, trade_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS trades_by_buyer ON trades (symbol, buyer_account, trade_id);
@@ -162,7 +164,9 @@ ORDER_COLUMNS = (
     "stop_price", "prevented_qty", "order_list_id", "list_client_order_id", "contingency_type", "trailing_delta",
     "trailing_time", "strategy_id", "strategy_type",
 )
-TRADE_COLUMNS = (*TRADE_CREATED, "time")
+#: buyer_fee, seller_fee: the commission each side paid, at the rates of when it traded (NULL in
+#: rows written before they were kept: the current rates then)
+TRADE_COLUMNS = (*TRADE_CREATED, "time", "buyer_fee", "seller_fee")
 BALANCE_COLUMNS = (*BALANCE_FIELDS, "time", "sequence")
 # (a stub's client id is NULL unless a cancel that came first renamed the order: RENAME_ORDER)
 _CREATED_SET = ", ".join(f"{c} = coalesce(orders.{c}, excluded.{c})" if c == "client_order_id" else
@@ -373,6 +377,10 @@ class Store:
                 if name not in columns:  # ... from before order lists, trailing stops, kept strategy ids, or
                     # refused orders marked
                     db.execute(f"ALTER TABLE orders ADD COLUMN {name} {kind}")
+            trade_columns = {row[1] for row in db.execute("PRAGMA table_info(trades)")}
+            for name in ("buyer_fee", "seller_fee"):
+                if name not in trade_columns:  # a file from before each trade's commission was kept
+                    db.execute(f"ALTER TABLE trades ADD COLUMN {name} INTEGER")
             db.execute("CREATE INDEX IF NOT EXISTS orders_by_list ON orders (account, order_list_id) "
                        "WHERE order_list_id IS NOT NULL")
             db.execute("COMMIT")

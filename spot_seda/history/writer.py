@@ -13,6 +13,7 @@ from ..model.entities import KLINE_FIELDS, ORDER_CREATED, PREVENTED_MATCH_FIELDS
 from ..model.enums import FINAL_STATUSES, EntityType, Topic
 from ..model.orders import default_cancel_id
 from ..model.reasons import refused_report
+from ..model.symbols import fee_on
 from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
                      INSERT_ORDER, INSERT_ORDER_STATE, INSERT_PREVENTED, INSERT_TRADE, kline_fields, latest_klines, order_created,
                      REFUSE_ORDER, RENAME_ORDER, ReplayEnd, RowsInsert, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER,
@@ -39,6 +40,10 @@ def _rising(reports, floor: tuple | None = None) -> bool:
 
 
 class HistoryWriter(Store):
+    #: symbol -> (maker, taker) fee rates in ppm: each trade's row keeps the commission its sides
+    #: paid (Persist sets the configuration's), so a later change of rates does not rewrite what
+    #: myTrades says was paid; without (tests, tools) the rows leave it NULL
+    fee_rates: dict[str, tuple[int, int]] = {}
 
     def progress(self, layout: str) -> dict[tuple[str, int, str], int]:
         """The last sequence written per (topic, partition, producer), counted under `layout` (the
@@ -84,6 +89,7 @@ class HistoryWriter(Store):
         balances: list[tuple] = []
         prevented: list[tuple] = []
         order_t, trade_t, kline_t, balance_t = EntityType.ORDER, EntityType.TRADE, EntityType.KLINE, EntityType.BALANCE
+        fee_rates = self.fee_rates
         entry = None
         try:
             for entry in entries:
@@ -108,7 +114,13 @@ class HistoryWriter(Store):
                         row = (*row[:-1], str(ref))
                     balances.append((*row, entry.timestamp, entry.sequence))
                 elif etype == trade_t:
-                    trades.append((*trade_created(fields), entry.timestamp))
+                    row = trade_created(fields)
+                    rates = fee_rates.get(row[0])
+                    if rates is None:
+                        trades.append((*row, entry.timestamp, None, None))
+                    else:  # the Ledger's rule (engine/ledger.py trade): each side's fee on what it receives
+                        buyer, seller = rates if row[9] else rates[::-1]  # (buyer_is_maker)
+                        trades.append((*row, entry.timestamp, fee_on(row[3], buyer), fee_on(row[4], seller)))
                 elif etype == order_t:
                     f = fields
                     if kind is Created:

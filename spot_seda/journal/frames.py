@@ -306,6 +306,13 @@ def _scan_tail(directory: Path) -> _Tail | None:
     return _Tail(first, path, buf, good_end, next_pos, reason, after)
 
 
+def last_position(directory: Path) -> int:
+    """The position of the last whole record, as opening would find it (0: none), reading only the
+    last segment."""
+    tail = _scan_tail(directory)
+    return 0 if tail is None else tail.next_pos - 1
+
+
 def middle_damage(directory: Path) -> tuple[int, int, str] | None:
     """Damage in the middle of the last segment, as opening would find it, without changing
     anything: (the last position before it, the valid records after it, what is wrong and where);

@@ -12,7 +12,9 @@ A symbol taken out of the configuration is refused while orders of it are open (
 frozen with no book to trade or cancel them on, and every read that lists them fails); once none
 is, it may go (delisted) after a clean stop (the journal's commands since the last snapshot replay
 only with it listed), and its record stays: listed again later, it must come back as it was.
-Fees and filters may change freely (they apply to what comes after).
+Filters may change freely (they apply to what comes after). So may fees, after a clean stop: each
+trade's history row keeps the commission it paid (history/schema.py); after a kill -9 the journal's
+commands since the last snapshot would be replayed at the new rates, and that start is refused.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from pathlib import Path
 FILE = "symbols.json"
 #: the settings whose change would reinterpret stored state
 RECORDED = ("base", "quote", "price_decimals")
+#: the fee rates (ppm): they may change, but only where no journaled trade is replayed at the start
+#: (after a kill -9), which would charge it at the new rates what its client was told at the old
+FEES = ("maker_fee_ppm", "taker_fee_ppm")
 
 
 class SymbolsChanged(Exception):
@@ -69,6 +74,21 @@ def check_settings(settings, data_dir: Path) -> None:
         raise SymbolsChanged("; ".join(wrong) + f" ({data_dir / FILE}): a symbol's price scale and assets cannot "
                              "change under its stored state; put the old values back, or list the new market under "
                              "a new symbol name")
+    changed = sorted(name for name, rules in settings.symbol_rules().items()
+                     if any(key in record.get(name, {}) and record[name][key] != getattr(rules, key) for key in FEES))
+    if changed and _commands_to_replay(data_dir):
+        raise SymbolsChanged(
+            f"the fees of {', '.join(changed)} changed, and the journal holds commands the last snapshot does not "
+            "(the node was not stopped cleanly): replayed now, their trades would pay the new rates where their "
+            "clients were told the old ones; start once with the old fees and stop the node cleanly, then change them")
+
+
+def _commands_to_replay(data_dir: Path) -> bool:
+    """Whether the journal holds commands after the last snapshot (what a start replays)."""
+    from ..journal import frames
+    from .snapshots import manifest_position
+
+    return frames.last_position(data_dir / "journal") > manifest_position(data_dir)
 
 
 def check_open_orders(settings, orders) -> None:
@@ -91,7 +111,7 @@ def write(settings, data_dir: Path) -> None:
     """Record the configuration's symbols (keeping those it no longer lists), atomically."""
     record = _record(data_dir)
     for name, rules in settings.symbol_rules().items():
-        record[name] = {key: getattr(rules, key) for key in RECORDED}
+        record[name] = {key: getattr(rules, key) for key in RECORDED + FEES}
     path = data_dir / FILE
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w") as f:

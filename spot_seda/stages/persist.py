@@ -27,6 +27,9 @@ class PersistStage(Endpoint):
     def start(self) -> None:
         self.ctx.data_dir.mkdir(parents=True, exist_ok=True)
         self.history = History(self.ctx.data_dir / "history.sqlite", cache_kib=self.ctx.settings.history.cache_kib)
+        # each trade's row keeps its commission at these rates (the ones Settlement charges now)
+        self.history.fee_rates = {symbol: (rules.maker_fee_ppm, rules.taker_fee_ppm)
+                                  for symbol, rules in self.ctx.settings.symbol_rules().items()}
         self.layout = sequence_layout(self.ctx.settings)
         self.written = self.history.progress(self.layout)
         self.input_progress = {}  # a runner hands it its duplicate filter's (Runner.start)

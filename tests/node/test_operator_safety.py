@@ -175,7 +175,7 @@ def test_a_symbols_price_scale_changed_under_stored_orders_is_refused(tmp_path):
         wait_http(base, node)
         key_and_id = _place(base)
     assert json.loads((data / "symbols.json").read_text())["symbols"]["BTCUSDT"] == {
-        "base": "BTC", "quote": "USDT", "price_decimals": 2}
+        "base": "BTC", "quote": "USDT", "price_decimals": 2, "maker_fee_ppm": 1000, "taker_fee_ppm": 1000}
     symbols = default_symbols().replace("price_decimals = 2", "price_decimals = 3", 1)
     assert symbols != default_symbols()
     done = _run(["--config", _config(tmp_path, data, symbols)], timeout=60)
@@ -308,3 +308,65 @@ def test_a_symbol_taken_out_with_commands_since_the_last_snapshot_is_refused_by_
                            "commands since the last snapshot cannot be replayed without it ("), said
     assert said.endswith("list it again, start the node and stop it cleanly (its last snapshot then holds them), "
                          "then take it out"), said
+
+
+def _trade(base: str) -> tuple[tuple, tuple]:
+    """One trade of 0.1 BTC at 100: a resting sell (the maker) and a market buy (the taker); the two
+    accounts' credentials."""
+    async def go():
+        async with aiohttp.ClientSession() as session:
+            seller = await funded_client(session, base, ADMIN_TOKEN, BTC="1")
+            buyer = await funded_client(session, base, ADMIN_TOKEN, USDT="1000")
+            status, doc = await seller.order(symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC",
+                                             quantity="0.1", price="100")
+            assert status == 200, doc
+            status, doc = await buyer.order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.1",
+                                            newOrderRespType="FULL")
+            assert status == 200 and doc["status"] == "FILLED", doc
+            return (seller.api_key, seller.secret), (buyer.api_key, buyer.secret)
+    return asyncio.run(go())
+
+
+def _commissions(base: str, creds) -> list[str]:
+    status, trades = _signed(base, creds, "GET", "/api/v3/myTrades", symbol="BTCUSDT")
+    assert status == 200, trades
+    return [t["commission"] for t in trades]
+
+
+def test_changed_fees_apply_from_the_restart_and_leave_past_commissions_as_paid(tmp_path):
+    """Before, myTrades computed every past trade's commission at the current rates: after a change,
+    the history said each trade had paid what it had not (the balances had paid the old rates)."""
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    with node_on(tmp_path, "first", data, http) as node:
+        wait_http(base, node)
+        seller, buyer = _trade(base)
+        assert _commissions(base, seller) == ["0.01000000"] and _commissions(base, buyer) == ["0.00010000"]
+    dearer = default_symbols().replace('maker_fee = "0.001"', 'maker_fee = "0.002"', 1).replace(
+        'taker_fee = "0.001"', 'taker_fee = "0.003"', 1)
+    (tmp_path / "second").mkdir()
+    with run_node(tmp_path / "second", _config_text(data, dearer, http=http)) as node:
+        wait_http(base, node)
+        assert _commissions(base, seller) == ["0.01000000"] and _commissions(base, buyer) == ["0.00010000"]
+        seller2, buyer2 = _trade(base)  # (the new rates from now on: the maker 0.2%, the taker 0.3%)
+        assert _commissions(base, seller2) == ["0.02000000"] and _commissions(base, buyer2) == ["0.00030000"]
+
+
+def test_changed_fees_after_a_kill_are_refused_while_trades_wait_to_be_replayed(tmp_path):
+    data, http = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{http}"
+    only_at_stop = "[journal]\nsnapshot_interval_s = 0\n"
+    with node_on(tmp_path, "first", data, http, extra=only_at_stop) as node:
+        wait_http(base, node)
+        _trade(base)
+        os.killpg(node.proc.pid, signal.SIGKILL)
+        node.proc.wait()
+    dearer = default_symbols().replace('taker_fee = "0.001"', 'taker_fee = "0.003"', 1)
+    done = _run(["--config", _config(tmp_path, data, dearer, extra=only_at_stop)], timeout=60)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.stderr.strip() == (
+        "cannot start: the fees of BTCUSDT changed, and the journal holds commands the last snapshot does not (the "
+        "node was not stopped cleanly): replayed now, their trades would pay the new rates where their clients were "
+        "told the old ones; start once with the old fees and stop the node cleanly, then change them")
+    with node_on(tmp_path, "second", data, http, extra=only_at_stop) as node:  # the old fees: it starts
+        wait_http(base, node)

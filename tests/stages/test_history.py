@@ -34,6 +34,25 @@ def history(tmp_path):
 # ---------------------------------------------------------------------------------------------- writing
 
 
+@pytest.mark.parametrize("buyer_is_maker", [False, True])
+def test_each_trade_keeps_the_commission_its_sides_paid_at_the_rates_of_then(history, buyer_is_maker):
+    """The Ledger's rule (each side's fee on what it receives, at the maker or taker rate of its
+    order), fixed in the row: fee_rates changed afterwards leave it as it was."""
+    history.fee_rates = {"BTCUSDT": (1_000, 3_000)}  # maker 0.1%, taker 0.3%
+    first = 2 if buyer_is_maker else 1  # (entries.trade: an even trade id's buyer is the maker)
+    t = trade(first, buyer=3, seller=4, ts=T0 + 5)
+    assert t.field_dict()["buyer_is_maker"] is buyer_is_maker
+    history.apply([t])
+    history.fee_rates = {"BTCUSDT": (9_000, 9_000)}
+    history.apply([trade(first + 2, buyer=3, seller=4, ts=T0 + 6)])
+    f = t.field_dict()
+    buyer_rate, seller_rate = (1_000, 3_000) if buyer_is_maker else (3_000, 1_000)
+    rows = history.trades("BTCUSDT")
+    assert (rows[0]["buyer_fee"], rows[0]["seller_fee"]) == (f["qty"] * buyer_rate // 10**6,
+                                                             f["quote_qty"] * seller_rate // 10**6)
+    assert (rows[1]["buyer_fee"], rows[1]["seller_fee"]) == (f["qty"] * 9_000 // 10**6, f["quote_qty"] * 9_000 // 10**6)
+
+
 def test_every_entity_is_read_back_exactly(history):
     new = order_new(7, account=3, ts=T0)
     t = trade(1, buyer=3, seller=4, ts=T0 + 5)
@@ -50,8 +69,9 @@ def test_every_entity_is_read_back_exactly(history):
     assert history.order(7) == expected_order
     assert history.order_by_client_id(3, "c7") == expected_order
     assert history.order(8) is None and history.order_by_client_id(4, "c7") is None
-    assert history.trades("BTCUSDT") == [t.field_dict() | {"time": T0 + 5}]
-    assert history.my_trades(4, "BTCUSDT") == [t.field_dict() | {"time": T0 + 5}]
+    unpriced = {"time": T0 + 5, "buyer_fee": None, "seller_fee": None}  # (a writer with no fee rates)
+    assert history.trades("BTCUSDT") == [t.field_dict() | unpriced]
+    assert history.my_trades(4, "BTCUSDT") == [t.field_dict() | unpriced]
     assert history.klines("BTCUSDT", "1m") == [k.field_dict()]
     assert type(history.klines("BTCUSDT", "1m")[0]["closed"]) is bool
     assert history.balances(3) == {"USDT": (10**12 - 5_000_000_000, 5_000_000_000)}
@@ -521,7 +541,7 @@ def test_klines_follow_binance(history):
 
 def test_trade_dicts_use_the_entity_vocabulary(history):
     history.apply([trade(1)])
-    assert set(history.trades("BTCUSDT")[0]) == {*TRADE_CREATED, "time"}
+    assert set(history.trades("BTCUSDT")[0]) == {*TRADE_CREATED, "time", "buyer_fee", "seller_fee"}
 
 
 # ------------------------------------------------------------------------------------------ concurrency
