@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     status_parser = commands.add_parser(
         "status", parents=[_common(argparse.SUPPRESS)],
         help="live table of every stage's counters (reads the running node's shared table)")
-    status_parser.add_argument("--once", action="store_true", help="print one sample and exit")
+    status_parser.add_argument("--once", action="store_true",
+                               help="print one sample (rates over --interval) and exit")
     status_parser.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
     replay_parser = commands.add_parser(
         "replay", parents=[_common(argparse.SUPPRESS)],
@@ -211,13 +212,20 @@ def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
         print(f"the node on data dir {data_dir} is not running: its supervisor is gone without stopping "
               "(killed?); its stages' last figures:", file=sys.stderr)
         once = True
+    stall_s = max(2.0, min(5.0, settings.runtime.stall_timeout_s)) if settings is not None else 5.0
     try:
+        if once and not gone and table is not None:  # two samples, so that the rates say something
+            previous = table.snapshot()
+            time.sleep(interval)
         while True:
             rows = table.snapshot() if table is not None else []
             if not once and sys.stdout.isatty():
                 print("\x1b[2J\x1b[H", end="")
             if table is not None:
-                print(render_table(rows, previous, interval), flush=True)
+                print(render_table(rows, previous, interval, stall_s), flush=True)
+                if not gone and rows and not any(row["pid"] for row in rows):
+                    print("no stage runs yet: the node is starting (replaying its journal) or restarting its "
+                          "pipeline", flush=True)
             if started is not None:
                 print(render_start(started), flush=True)
             if kafka:

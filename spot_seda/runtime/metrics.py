@@ -162,17 +162,30 @@ def render_prometheus(table: MetricsTable) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_table(rows: list[dict[str, int]], previous: list[dict[str, int]] | None, interval: float) -> str:
-    """A human table: per instance pid, core, totals and rates since the previous sample."""
-    header = f"{'stage':<16}{'pid':>8}{'core':>5}{'restarts':>9}{'in':>12}{'out':>12}{'in/s':>11}{'depth':>7}{'busy%':>7}"
+def stage_state(row: dict[str, int], now_ns: int, stall_s: float) -> str:
+    """"up", "down" (no process: starting, or restarting) or "stalled Ns" (its loop has not beaten
+    for N s: stopped, wedged, or in a long step; an idle stage still beats)."""
+    if not row["pid"]:
+        return "down"
+    age = (now_ns - row["heartbeat_ns"]) / 1e9
+    return f"stalled {age:.0f}s" if row["heartbeat_ns"] and age >= stall_s else "up"
+
+
+def render_table(rows: list[dict[str, int]], previous: list[dict[str, int]] | None, interval: float,
+                 stall_s: float = 5.0) -> str:
+    """A human table: per instance pid, core, state, totals and rates since the previous sample
+    (blank without one)."""
+    header = (f"{'stage':<16}{'pid':>8}{'core':>5}{'state':>13}{'restarts':>9}{'in':>12}{'out':>12}{'in/s':>11}"
+              f"{'depth':>7}{'busy%':>7}")
     lines = [header, "-" * len(header)]
+    now = time.time_ns()
     for i, row in enumerate(rows):
-        rate = busy = 0.0
+        rate = busy = ""
         if previous is not None and interval > 0:
-            rate = (row["events_in"] - previous[i]["events_in"]) / interval
-            busy = 100.0 * (row["busy_ns"] - previous[i]["busy_ns"]) / (interval * 1e9)
+            rate = f"{(row['events_in'] - previous[i]['events_in']) / interval:.0f}"
+            busy = f"{100.0 * (row['busy_ns'] - previous[i]['busy_ns']) / (interval * 1e9):.1f}"
         lines.append(
-            f"{row['stage']:<16}{row['pid']:>8}{row['core']:>5}{row['restarts']:>9}{row['events_in']:>12}"
-            f"{row['events_out']:>12}{rate:>11.0f}{row['queue_depth']:>7}{busy:>7.1f}"
+            f"{row['stage']:<16}{row['pid']:>8}{row['core']:>5}{stage_state(row, now, stall_s):>13}{row['restarts']:>9}"
+            f"{row['events_in']:>12}{row['events_out']:>12}{rate:>11}{row['queue_depth']:>7}{busy:>7}"
         )
     return "\n".join(lines)

@@ -225,6 +225,7 @@ class Supervisor:
         self._lock_fd: int | None = None
         #: when a whole-pipeline restart (_restart_pipeline) brings the stages back: its back-off
         self._pipeline_at: float | None = None
+        self._starting = False  # run_forever's start() under way (the recovery's replay)
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -254,6 +255,8 @@ class Supervisor:
                 self.snapshots = False  # and the journal is not touched
                 self.stop()
                 raise
+        if self._stopping:  # asked to stop during the recovery: the others need not start at all
+            return
         for inst in self.instances:
             if inst.process is None:
                 self._spawn(inst)
@@ -577,14 +580,19 @@ class Supervisor:
         """Start, supervise until SIGINT/SIGTERM/SIGHUP, then drain and stop; returns the exit status."""
         def request_stop(signum, _frame):
             if not self._stopping:
-                log.info("received %s: draining and stopping", signal.Signals(signum).name)
+                log.info("received %s: draining and stopping%s", signal.Signals(signum).name,
+                         " (during the start: the stages not started yet will not be)" if self._starting else "")
             self._stopping = True
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        self._starting = True
         if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # (under nohup it stays ignored)
             signal.signal(signal.SIGHUP, request_stop)  # its terminal closed: stop as cleanly, not die unheard
-        self.start()
+        try:
+            self.start()
+        finally:
+            self._starting = False
         try:
             while not self._stopping:
                 self.poll(0.2)

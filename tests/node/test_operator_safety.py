@@ -370,3 +370,55 @@ def test_changed_fees_after_a_kill_are_refused_while_trades_wait_to_be_replayed(
         "told the old ones; start once with the old fees and stop the node cleanly, then change them")
     with node_on(tmp_path, "second", data, http, extra=only_at_stop) as node:  # the old fees: it starts
         wait_http(base, node)
+
+
+def test_a_stop_asked_for_during_the_start_replay_does_not_open_the_servers(tmp_path):
+    """Before, SIGTERM during the journal's replay at the start let the replay finish, started every
+    stage, the HTTP and WebSocket servers included, and only then stopped them."""
+    from spot_seda.model.commands import ENCODER, Transfer
+
+    data, http = tmp_path / "data", free_port()
+    journal = Journal(data / "journal", fsync="off")
+    for i in range(300_000):
+        journal.append(ENCODER.encode(Transfer(1 + i % 1000, "USDT", 10**8, 1_767_225_600_000 + i, f"t{i}")))
+    journal.close()
+    with node_on(tmp_path, "first", data, http) as node:
+        deadline = time.monotonic() + 30
+        while "replaying" not in node.log() and "Replaying" not in node.log():
+            assert time.monotonic() < deadline and node.proc.poll() is None, node.log()[-3000:]
+            if (data / "run" / "node.json").exists():
+                break
+            time.sleep(0.02)
+        os.killpg(node.proc.pid, signal.SIGTERM)
+        assert node.proc.wait(120) == 0
+        log = node.log()
+    assert "received SIGTERM: draining and stopping (during the start: the stages not started yet will not be)" \
+        in log, log[-3000:]
+    assert "SpotAcquiringStage started" not in log and "SpotPushStage started" not in log, log[-3000:]
+    assert "node stopped" in log
+    with node_on(tmp_path, "second", data, http) as node:  # the journal whole: every deposit there
+        base = f"http://127.0.0.1:{http}"
+        wait_http(base, node, timeout=120)
+        status = _run(["--config", str(tmp_path / "second" / "node.toml"), "status", "--once"], timeout=30)
+        assert status.returncode == 0 and " up " in status.stdout, status.stdout
+
+
+def test_status_tells_a_stopped_stage_from_an_idle_one(tmp_path):
+    """Before, a stage stopped with SIGSTOP showed as an idle one (no input, no rate), and `--once`
+    printed rates of 0 for every stage (one sample)."""
+    data, http = tmp_path / "data", free_port()
+    with node_on(tmp_path, "first", data, http) as node:
+        wait_http(f"http://127.0.0.1:{http}", node)
+        node.wait_running()
+        config = str(tmp_path / "first" / "node.toml")
+        kline = {row["stage"]: row["pid"] for row in open_from_manifest(data).snapshot()}["kline-0"]
+        os.kill(kline, signal.SIGSTOP)
+        try:
+            time.sleep(6.5)  # (stalled past 5 s; the supervisor kills it at runtime.stall_timeout_s, 10 s)
+            done = _run(["--config", config, "status", "--once", "--interval", "0.5"], timeout=30)
+        finally:
+            os.kill(kline, signal.SIGCONT)
+        assert done.returncode == 0, done.stderr
+        lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith(("kline-0", "match-0"))}
+        assert " stalled " in lines["kline-0"] and " up " in lines["match-0"], done.stdout
+        assert len(lines["match-0"].split()) == 10, lines  # (in/s and busy% there: two samples, not one)
