@@ -402,11 +402,12 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
             print(f"replay: the journal in {journal_dir(data_dir)} is open by a running node: stop the node first",
                   file=sys.stderr)
             return 2
+    numbers: list[int] = []  # (a command file's: each command's line)
     try:
         if journaled:
             commands = read_journal(data_dir)
         else:
-            commands = read_command_file(path, settings.symbol_rules())
+            commands = read_command_file(path, settings.symbol_rules(), numbers)
         if transport == "shm":
             commands = list(commands)  # a bad line is reported before any process starts
         commands = with_progress(commands, lambda line: print(f"replay: {line}", file=sys.stderr, flush=True))
@@ -418,12 +419,13 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
         return 3
     settings.node.topology = "node"
     started = time.perf_counter()
+    refusals: list[tuple[int, int, str]] = []
     try:
         if transport == "shm":
             from .shmreplay import ReplayFailed, replay_shm
 
             try:
-                applied, refused, count = replay_shm(settings, commands, journaled, Path(out))
+                applied, refused, count = replay_shm(settings, commands, journaled, Path(out), refusals)
             except ReplayFailed as exc:
                 print(f"replay: {exc}", file=sys.stderr)
                 return 1
@@ -433,7 +435,8 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
                 # Persist and Push publish nothing: the history would only go to a scratch directory
                 pipeline = InprocPipeline(settings, Path(scratch), direct=True, exclude=sinks(settings.node.topology))
                 streams = record_to_files(pipeline, Path(scratch) / "record")
-                applied, refused = apply_commands(pipeline, commands, journaled=journaled, final_tick=not journaled)
+                applied, refused = apply_commands(pipeline, commands, journaled=journaled, final_tick=not journaled,
+                                                  refusals=refusals)
                 streams.close()
                 count = merge_streams(Path(scratch) / "record", Path(out))
     except ValueError as exc:  # a bad line of a command file, read as the replay goes
@@ -446,6 +449,10 @@ def replay(settings, source: str, out: str, transport: str = "inproc") -> int:
         print(f"replay: the journal in {journal_dir(data_dir)} is damaged: {exc}", file=sys.stderr)
         return 3
     elapsed = time.perf_counter() - started
+    for index, code, text in refusals:  # (as the API would have answered them; they changed nothing)
+        print(f"replay: {path}:{numbers[index]}: refused: {code} {text}", file=sys.stderr)
+    if refused > len(refusals):
+        print(f"replay: ... and {refused - len(refusals):,} more refused", file=sys.stderr)
     print(f"replayed {applied:,} command{'s' * (applied != 1)} ({refused:,} refused) over {transport} in {elapsed:.2f}s: "
           f"{count} change log entries -> {out}", file=sys.stderr)
     return 0

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..binance import orderops, orderparams
 from ..binance.params import check_params, json_text, parse_int, parse_symbol
-from ..binance.errors import ApiError
+from ..binance.errors import ApiError, refusal
 from ..bus.base import Producer
 from ..model.changelog import JSON, Batch, ChangeLogEntry
 from ..model.commands import Amend, Cancel, Command, Tick, Transfer
@@ -121,18 +121,31 @@ def merge_streams(folder: Path, out: Path) -> int:
 
 
 def apply_commands(pipeline: InprocPipeline, commands: Iterable[Command], journaled: bool, pump_every: int = 256,
-                   accepted: list[Command] | None = None, final_tick: bool = False) -> tuple[int, int]:
+                   accepted: list[Command] | None = None, final_tick: bool = False,
+                   refusals: list[tuple[int, int, str]] | None = None) -> tuple[int, int]:
     """Execute commands in order through the pipeline's Acquiring stage; returns (applied, refused)
     (see execute_commands). `accepted` collects the commands as a journal would hold them."""
     runner = pipeline.runners["acquiring-0"]
     return execute_commands(runner.stage, runner.publish, commands, journaled, settle=pipeline.pump,
                             tick=pipeline.pump, tick_every=pump_every, accepted=accepted, tick_settles=True,
-                            final_tick=final_tick)
+                            final_tick=final_tick, refusals=refusals)
+
+
+#: refused commands of a command file said by name (the rest only counted)
+REFUSALS_LISTED = 20
+
+
+def refusal_of(index: int, exc: CommandError) -> tuple[int, int, str]:
+    """A refused command of a command file: (its index among the commands, Binance's code and text
+    for why, as the API would have answered it)."""
+    error = refusal(exc.reason)
+    return index, error.code, error.msg
 
 
 def execute_commands(acquiring, publish, commands: Iterable[Command], journaled: bool, settle, tick,
                      tick_every: int, accepted: list[Command] | None = None,
-                     tick_settles: bool = False, final_tick: bool = False) -> tuple[int, int]:
+                     tick_settles: bool = False, final_tick: bool = False,
+                     refusals: list[tuple[int, int, str]] | None = None) -> tuple[int, int]:
     """The replay loop, whatever the transport: `acquiring` is the Acquiring stage, `publish` its
     runner's; `settle()` returns once Acquiring has applied the feedback of every command so far
     (the in-process pipeline pumps until quiescent, the shm replay waits for a sync marker),
@@ -151,6 +164,7 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
     `final_tick`: end with a Tick at the last command's time (model/commands.py), so that the open
     candles go out as the commands leave them: `run.py replay` of a command file does (a journal
     holds its own Ticks). Left out, the commands can be run in parts with the same result.
+    `refusals` gets the first REFUSALS_LISTED refused commands (refusal_of).
     """
     applied = refused = 0
     pending: list = []  # journaled: Acquiring's output since the last tick, published as one batch
@@ -164,6 +178,8 @@ def execute_commands(acquiring, publish, commands: Iterable[Command], journaled:
         except CommandError as exc:
             if not journaled:
                 refused += 1
+                if refusals is not None and len(refusals) < REFUSALS_LISTED:
+                    refusals.append(refusal_of(applied + refused - 1, exc))
                 continue
             raise InvariantBroken(f"journaled command refused on replay ({exc.reason}): {cmd}") from None
         except (KeyError, ValueError) as exc:  # e.g. a symbol no longer in the configuration
@@ -234,14 +250,16 @@ def _text_params(doc: dict) -> dict[str, str]:
 CANCEL_LINE_PARAMS = frozenset({"symbol", "orderId"})
 
 
-def read_command_file(path: Path, rules) -> Iterable[Command]:
+def read_command_file(path: Path, rules, numbers: list[int] | None = None) -> Iterable[Command]:
     """Commands of a JSON-lines file (README, "Replay"): the REST API's parameters plus account
     and timestamp. Each line is validated exactly as the API would; a bad line stops the replay with
-    its line number."""
+    its line number. `numbers` gets each command's line number, in order."""
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
+            if numbers is not None:
+                numbers.append(number)
             try:
                 doc = json.loads(line)
                 kind = doc.pop("cmd")

@@ -75,21 +75,24 @@ class ShmReplay:
                     waited += 0.05
 
         summary: dict = {}
+        refusals: list[tuple[int, int, str]] = []
         try:
             applied, refused = execute_commands(
                 runner.stage, runner.publish, self.commands, self.journaled, settle=sync,
                 tick=lambda: runner.step(0), tick_every=64,  # the tick keeps the feedback queue drained
-                final_tick=not self.journaled)
-            summary = {"applied": applied, "refused": refused}
+                final_tick=not self.journaled, refusals=refusals)
+            summary = {"applied": applied, "refused": refused, "refusals": refusals}
         except (InvariantBroken, ReplayFailed) as exc:
             summary = {"error": str(exc)}
         runner.producer.flush()
         (self.folder / "summary.json").write_text(json.dumps(summary))
 
 
-def replay_shm(settings, commands: list[Command], journaled: bool, out: Path) -> tuple[int, int, int]:
+def replay_shm(settings, commands: list[Command], journaled: bool, out: Path,
+               refusals: list[tuple[int, int, str]] | None = None) -> tuple[int, int, int]:
     """Run commands through the node's stage processes over shm; returns (applied, refused, entries
-    written to `out`). Raises ReplayFailed."""
+    written to `out`); `refusals` gets the first refused commands (replay.refusal_of). Raises
+    ReplayFailed."""
     settings.bus.transport = "shm"
     settings.node.topology = "node"
     with tempfile.TemporaryDirectory(prefix="spot_seda_replay_") as scratch:
@@ -105,6 +108,8 @@ def replay_shm(settings, commands: list[Command], journaled: bool, out: Path) ->
         if "error" in summary:
             raise ReplayFailed(summary["error"])
         count = merge_streams(folder, out)
+    if refusals is not None:
+        refusals.extend(tuple(r) for r in summary["refusals"])
     return summary["applied"], summary["refused"], count
 
 

@@ -281,3 +281,28 @@ def test_a_port_held_for_a_moment_after_a_restart_is_waited_out(tmp_path):
                 time.sleep(0.2)
         wait_http(f"http://127.0.0.1:{http}", node, timeout=60)  # (the whole pipeline restarted)
         assert "stopping the node" not in node.log() and node.proc.poll() is None
+
+
+@pytest.mark.parametrize("transport", ["inproc", "shm"])
+def test_replay_of_a_command_file_names_each_refused_line_and_why(tmp_path, transport):
+    """The node refuses a command file's command as the API would have (it changes nothing); before,
+    the replay only counted them, and finding which lines of a long file were refused, and why, was
+    left to the reader."""
+    commands = tmp_path / "cmds.jsonl"
+    lines = [
+        '{"cmd": "deposit", "account": 1, "asset": "USDT", "amount": "100", "timestamp": 1767225600000}',
+        '{"cmd": "order", "account": 1, "timestamp": 1767225601000, "symbol": "BTCUSDT", "side": "BUY", '
+        '"type": "LIMIT", "timeInForce": "GTC", "quantity": "0.5", "price": "50000"}',
+        "",
+        '{"cmd": "cancel", "account": 1, "timestamp": 1767225602000, "symbol": "BTCUSDT", "orderId": 7}',
+        '{"cmd": "order", "account": 1, "timestamp": 1767225603000, "symbol": "BTCUSDT", "side": "BUY", '
+        '"type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001", "price": "50000"}',
+    ]
+    commands.write_text("\n".join(lines) + "\n")
+    done = _run(["replay", str(commands), "--out", str(tmp_path / "out.jsonl"), "--transport", transport,
+                 "--data-dir", str(tmp_path / "data")], timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = [line for line in done.stderr.splitlines() if ": refused: " in line]
+    assert said == [f"replay: {commands}:2: refused: -2010 Account has insufficient balance for requested action.",
+                    f"replay: {commands}:4: refused: -2011 Unknown order sent."], done.stderr
+    assert f"replayed 2 commands (2 refused) over {transport}" in done.stderr
