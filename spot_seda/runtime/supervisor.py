@@ -56,9 +56,9 @@ def lock_data_dir(data_dir: Path) -> int:
     """Take the data dir's exclusive lock (`run/lock`, an flock) and write this pid in it; returns
     its fd. The stages inherit it with the fork (the snapshot writers they fork close it), so it is
     held until the last stage process of the node is gone (one left dying by a killed supervisor
-    included). Raises DataDirInUse, naming
-    the holder's pid, when another node has it: two nodes on one data dir would share its history,
-    snapshots and manifest (the journal has a lock of its own, found later and reported as damage)."""
+    included). Raises DataDirInUse, naming the holder's pid, when another node has it: two nodes on
+    one data dir would share its history, snapshots and manifest (the journal has a lock of its own,
+    found later and reported as damage)."""
     run = data_dir / "run"
     run.mkdir(parents=True, exist_ok=True)
     fd = os.open(run / "lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -305,9 +305,9 @@ class Supervisor:
         self.history_floor = self.bus.begin_offsets() if report.history_from_kafka else None
         if self.snapshots:  # the cluster's may have been installed
             self.snapshot_position = max(self.snapshot_position, manifest_position(self.data_dir))
-        name = with_role(stage_specs(self.settings.node.topology), ENTRY).name
-        entry = [runner.stage for label, runner in self.recovered.items() if label.rpartition("-")[0] == name]
         if self.runs_acquiring and self.replay is None:  # (as start() checked them)
+            name = with_role(stage_specs(self.settings.node.topology), ENTRY).name
+            entry = [runner.stage for label, runner in self.recovered.items() if label.rpartition("-")[0] == name]
             symbolrecord.check_open_orders(self.settings, (o for stage in entry for o in stage.orders.values()
                                                            if not o.status.is_final))
             symbolrecord.write(self.settings, self.data_dir)
