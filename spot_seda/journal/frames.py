@@ -340,9 +340,11 @@ def start_after(directory: Path, position: int) -> tuple[int, int]:
         raise JournalCorruptError(f"the journal in {directory} ends at position {last}, before {position}")
     start = next((off for off, pos in frames if pos == position + 1), len(tail.buf) if last == position else None)
     rest = tail.buf[start:] if start is not None else b""
-    if start is None or _scan(rest, position + 1)[2] not in (None, "torn frame"):
+    end, after, reason = _scan(rest, position + 1) if start is not None else (0, 0, "missing")
+    # (only a torn last frame may stop the scan: one with valid frames after it is damage too)
+    if reason is not None and (start is None or _valid_frames_after(rest, end, after)):
         raise JournalCorruptError(f"the records after position {position} in {tail.path} are damaged too")
-    kept = _scan(rest, position + 1)[1] - position - 1
+    kept = after - position - 1
     dropped = position - first_on_disk(directory) + 1
     new = directory / segment_name(position + 1)
     tmp = new.with_suffix(".tmp")

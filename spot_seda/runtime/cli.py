@@ -223,9 +223,12 @@ def status(data_dir: Path, once: bool, interval: float, settings=None) -> int:
                 print("\x1b[2J\x1b[H", end="")
             if table is not None:
                 print(render_table(rows, previous, interval, stall_s), flush=True)
-                if not gone and rows and not any(row["pid"] for row in rows):
-                    print("no stage runs yet: the node is starting (replaying its journal) or restarting its "
-                          "pipeline", flush=True)
+                phase = "" if gone else _phase(data_dir)
+                if phase == "starting":
+                    print("the node is starting (its stages start once the journal is replayed)", flush=True)
+                elif phase == "restarting":
+                    print("the node is restarting its pipeline (a stage died: every stage comes back after its "
+                          "back-off)", flush=True)
             if started is not None:
                 print(render_start(started), flush=True)
             if kafka:
@@ -324,6 +327,14 @@ def _start_after_snapshot(data_dir: Path, directory: Path, snapshot: int, where:
           f"{dropped} commands the snapshot holds left it, the damage with them; the {kept} after it are kept",
           file=sys.stderr)
     return 0
+
+
+def _phase(data_dir: Path) -> str:
+    """What the running node's supervisor says it is doing (metrics.MetricsTable.write_manifest)."""
+    try:
+        return str(json.loads((data_dir / "run" / "node.json").read_text()).get("phase", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def _running(data_dir: Path) -> bool:

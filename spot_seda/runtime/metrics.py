@@ -69,12 +69,15 @@ class MetricsTable:
         copy = np.array(self.array)
         return [{"stage": name, **{c: int(copy[i][c]) for c in COLUMNS}} for i, name in enumerate(self.rows)]
 
-    def write_manifest(self, data_dir: Path) -> Path:
-        """Record where the table is, so other commands (status, /metrics) can open it."""
+    def write_manifest(self, data_dir: Path, phase: str = "starting") -> Path:
+        """Record where the table is, so other commands (status, /metrics) can open it, and what the
+        supervisor is doing (`phase`: starting, running, restarting: `run.py status` says it)."""
         run_dir = data_dir / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
         manifest = run_dir / "node.json"
-        manifest.write_text(json.dumps({"pid": os.getpid(), "metrics": str(self.path), "rows": self.rows}))
+        temp = manifest.with_suffix(".tmp")
+        temp.write_text(json.dumps({"pid": os.getpid(), "metrics": str(self.path), "rows": self.rows, "phase": phase}))
+        os.replace(temp, manifest)  # (read at any moment by status)
         return manifest
 
     def unlink(self) -> None:

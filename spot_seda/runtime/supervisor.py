@@ -236,7 +236,7 @@ class Supervisor:
         if self.replay is None and self.runs_acquiring:
             try:
                 check_history_file(self.data_dir)  # (before Persist opens it, and before anything is made)
-                symbolrecord.check_settings(self.settings, self.data_dir)
+                symbolrecord.check_settings(self.settings, self.data_dir, fees=self.snapshots)
             except BaseException:
                 os.close(self._lock_fd)
                 self._lock_fd = None
@@ -260,6 +260,7 @@ class Supervisor:
         for inst in self.instances:
             if inst.process is None:
                 self._spawn(inst)
+        self.table.write_manifest(self.data_dir, "running")
 
     def _new_bus(self) -> None:
         self.bus = self.make_bus(self.wiring, self.settings)
@@ -494,6 +495,7 @@ class Supervisor:
                 self._reap(inst)
             inst.restart_at = None
         self._pipeline_at = when
+        self.table.write_manifest(self.data_dir, "restarting")
 
     def _rebuild_pipeline(self) -> None:
         """The second half of _restart_pipeline, once its back-off is over."""
@@ -507,6 +509,7 @@ class Supervisor:
         for inst in self.instances:
             if inst.process is None:
                 inst.restart_at = 0.0  # (due: started in this same poll)
+        self.table.write_manifest(self.data_dir, "running")
 
     def _check_snapshot(self) -> None:
         """Once every instance reported the same snapshot marker, declare that snapshot complete."""

@@ -57,9 +57,11 @@ def removed(settings, data_dir: Path) -> list[str]:
     return sorted(name for name in _record(data_dir) if name not in listed)
 
 
-def check_settings(settings, data_dir: Path) -> None:
+def check_settings(settings, data_dir: Path, fees: bool = True) -> None:
     """Refuse (SymbolsChanged) a configuration that gives a recorded symbol another base, quote or
-    price_decimals than the data dir's state was stored with."""
+    price_decimals than the data dir's state was stored with; with `fees` (a whole node, which
+    takes its own snapshots), one that changes a symbol's fees while the journal holds commands the
+    last snapshot does not."""
     record = _record(data_dir)
     wrong = []
     for name, rules in settings.symbol_rules().items():
@@ -76,7 +78,7 @@ def check_settings(settings, data_dir: Path) -> None:
                              "a new symbol name")
     changed = sorted(name for name, rules in settings.symbol_rules().items()
                      if any(key in record.get(name, {}) and record[name][key] != getattr(rules, key) for key in FEES))
-    if changed and _commands_to_replay(data_dir):
+    if fees and changed and _commands_to_replay(data_dir):
         raise SymbolsChanged(
             f"the fees of {', '.join(changed)} changed, and the journal holds commands the last snapshot does not "
             "(the node was not stopped cleanly): replayed now, their trades would pay the new rates where their "

@@ -567,3 +567,20 @@ def test_start_after_drops_what_a_snapshot_holds_with_its_damage_and_keeps_the_r
     j = Journal(journal, fsync="off")
     assert j.next_position == 201
     j.close()
+
+
+def test_start_after_refuses_damage_after_the_position_that_looks_like_a_torn_frame(tmp_path):
+    """A length field's flipped high bit makes a frame look torn (it runs past the end): with valid
+    frames after it, it is damage, and nothing is changed (a reviewer's case: the old segment was
+    deleted and the journal still could not be opened)."""
+    from spot_seda.journal import frames
+
+    journal = tmp_path / "journal"
+    fill(journal, 200, fsync="off").close()
+    seg = journal / segment_name(1)
+    flip(seg, frame_offsets(seg)[120] + HEADER_BYTES + 1, 1)  # position 121: before the snapshot's 150
+    flip(seg, frame_offsets(seg)[159] + 3, 7)  # position 160's length: its top byte
+    before = seg.read_bytes()
+    with pytest.raises(JournalCorruptError, match="the records after position 150 .* are damaged too"):
+        frames.start_after(journal, 150)
+    assert [p.name for p in sorted(journal.glob("*.seg"))] == [segment_name(1)] and seg.read_bytes() == before

@@ -148,6 +148,11 @@ def test_a_stage_that_died_comes_back_with_the_whole_pipeline_after_its_back_off
         pids = {row["stage"]: row["pid"] for row in table.snapshot()}
         os.kill(pids["persist-0"], signal.SIGKILL)
         killed = time.monotonic()
+        time.sleep(0.5)
+        status = _run(["--config", str(tmp_path / "first" / "node.toml"), "status", "--once", "--interval", "0.1"],
+                      timeout=30)
+        assert time.monotonic() - killed < 2.5, "too slow to tell"  # (the back-off is 3 s)
+        assert "the node is restarting its pipeline" in status.stdout, status.stdout
         while time.monotonic() - killed < 2.0:  # (its back-off is 3 s)
             alive = {row["stage"]: row["pid"] for row in table.snapshot() if row["pid"]}
             assert all(pid == pids[label] for label, pid in alive.items()), alive  # (nothing new started yet)
