@@ -196,8 +196,9 @@ async def raw_stream(request: web.Request) -> web.StreamResponse:
     if name:
         if found is None and looks_like_key(name):
             return json_answer({"code": -1125, "msg": "This listenKey does not exist."}, status=400)
-        if found is not None:
-            initial.append((found[0], name))
+        if found is None:  # (as /stream and SUBSCRIBE refuse it: before, a typo got a silent connection)
+            return json_answer({"code": 2, "msg": f"Invalid request: unknown stream '{name}'"}, status=400)
+        initial.append((found[0], name))
     return await _session(request, initial, combined=False, admin=admin, micro=micro)
 
 

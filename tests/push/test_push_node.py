@@ -636,12 +636,17 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
                 assert await reply_to(ws, 17) == {"result": None, "id": 17}
             async with session.get(f"{node.base.replace('http', 'http')}/api/v3/ping") as resp:
                 assert resp.status == 200
-            async with session.ws_connect(f"{node.ws}/stream?streams=btcusdt@nope") as ws:
-                raise AssertionError("an unknown stream in /stream was accepted")
-    try:
-        run(scenario())
-    except aiohttp.WSServerHandshakeError as exc:
-        assert exc.status == 400
+            for path, name in (("/ws/btcusdt@nope", "btcusdt@nope"), ("/ws/xxxusdt@trade", "xxxusdt@trade"),
+                               ("/stream?streams=btcusdt@nope", "btcusdt@nope")):
+                try:  # (refused at the handshake: before, /ws/ took any name and sent nothing, for ever)
+                    async with session.ws_connect(f"{node.ws}{path}"):
+                        raise AssertionError(f"an unknown stream in {path} was accepted")
+                except aiohttp.WSServerHandshakeError as exc:
+                    assert exc.status == 400, path
+                async with session.get(f"{node.ws.replace('ws://', 'http://')}{path}") as resp:  # (what it says)
+                    assert (resp.status, await resp.json()) == (
+                        400, {"code": 2, "msg": f"Invalid request: unknown stream '{name}'"}), path
+    run(scenario())
 
 
 async def reply_to(ws, req_id) -> dict:
