@@ -249,9 +249,10 @@ def repair_journal(data_dir: Path, yes: bool) -> int:
     cut a journal damaged in the middle of the segment being written there, dropping the
     acknowledged commands after the damage. Where the snapshot already holds the damaged commands
     (and so commands after the damage: a cut would hand their positions to new commands), the
-    journal starts after the snapshot instead, and nothing is lost (_start_after_snapshot).
-    Refused where neither gives a state to start from: damage in an older segment, or on both
-    sides of the snapshot's position."""
+    journal starts after the snapshot instead, and nothing is lost (_start_after_snapshot); damage
+    only in older segments the snapshot wholly holds removes them (_drop_segments_before_snapshot).
+    Refused where none of these gives a state to start from: damage in an older segment holding
+    commands after the snapshot, or on both sides of the snapshot's position."""
     from ..journal import frames
     from . import snapshots
     from .recovery import journal_dir
@@ -267,9 +268,7 @@ def repair_journal(data_dir: Path, yes: bool) -> int:
                 try:
                     frames.verify(directory)
                 except JournalError as exc:
-                    print(f"repair-journal: {exc}: damage outside the segment being written, which this command "
-                          "does not cut; restore the journal from a copy", file=sys.stderr)
-                    return 1
+                    return _drop_segments_before_snapshot(data_dir, directory, exc, yes)
                 print(f"repair-journal: the journal in {directory} has no damage in the middle: nothing to do (a "
                       "torn last record is cut at the node's start)", file=sys.stderr)
                 return 0
@@ -293,21 +292,61 @@ def repair_journal(data_dir: Path, yes: bool) -> int:
     return 0
 
 
+def _snapshot_usable(data_dir: Path) -> bool:
+    """Whether the data dir's snapshot loads (under the layout it names)."""
+    from . import snapshots
+
+    try:
+        layout = json.loads((snapshots.directory(data_dir) / "manifest.json").read_text()).get("layout", "")
+        return snapshots.load(data_dir, layout) is not None
+    except (OSError, ValueError, AttributeError, snapshots.SnapshotMismatch):
+        return False
+
+
+def _drop_segments_before_snapshot(data_dir: Path, directory: Path, damage: JournalError, yes: bool) -> int:
+    """repair-journal where the damage lies outside the segment being written: when it is only in
+    older segments whose every command the snapshot holds (journal.rotate = false keeps them, or a
+    repair that start_after began and a crash cut short), those segments go, as rotation would
+    remove them; nothing after the snapshot is lost. Otherwise refused. Under the journal's lock."""
+    from ..journal import frames
+    from . import snapshots
+
+    snapshot = snapshots.manifest_position(data_dir)
+    segments = frames.segment_files(directory)
+    older = [path for (_, path), (after, _) in zip(segments, segments[1:]) if after <= snapshot + 1]
+    try:
+        for _ in frames.read(directory, snapshot + 1):  # (everything the start would replay: it must read)
+            pass
+        readable = bool(older) and _snapshot_usable(data_dir)
+    except JournalError:
+        readable = False
+    if not readable:
+        print(f"repair-journal: {damage}: damage outside the segment being written, which this command does not "
+              "cut; restore the journal from a copy", file=sys.stderr)
+        return 1
+    if not yes:
+        print(f"repair-journal: {damage}: in segments holding only commands the snapshot in "
+              f"{snapshots.directory(data_dir)} already holds (up to position {snapshot}); run it again with --yes to "
+              f"remove those {len(older)} segments, as journal.rotate would (keep a copy of {directory} first)",
+              file=sys.stderr)
+        return 1
+    for path in older:
+        path.unlink()
+    frames.fsync_dir(directory)
+    print(f"repair-journal: removed {len(older)} segments of {directory} holding only commands the snapshot holds; "
+          f"the journal now starts at position {frames.first_on_disk(directory)}", file=sys.stderr)
+    return 0
+
+
 def _start_after_snapshot(data_dir: Path, directory: Path, snapshot: int, where: str, yes: bool) -> int:
     """repair-journal where the damage lies at or before the snapshot's position: the commands up to
     it leave the journal (their effects are in the snapshot and the history), and those after it
     stay, so nothing acknowledged is lost. Under the journal's lock (repair_journal holds it)."""
-    import json
-
     from ..journal import frames
     from . import snapshots
 
     folder = snapshots.directory(data_dir)
-    try:
-        layout = json.loads((folder / "manifest.json").read_text()).get("layout", "")
-        usable = snapshots.load(data_dir, layout) is not None
-    except (OSError, ValueError, AttributeError, snapshots.SnapshotMismatch):
-        usable = False
+    usable = _snapshot_usable(data_dir)
     if not usable:
         print(f"repair-journal: {where}; the snapshot in {folder} that holds the commands up to position {snapshot} "
               "cannot be read either: restore the journal or the snapshots from a copy", file=sys.stderr)

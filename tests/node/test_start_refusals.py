@@ -306,3 +306,48 @@ def test_replay_of_a_command_file_names_each_refused_line_and_why(tmp_path, tran
     assert said == [f"replay: {commands}:2: refused: -2010 Account has insufficient balance for requested action.",
                     f"replay: {commands}:4: refused: -2011 Unknown order sent."], done.stderr
     assert f"replayed 2 commands (2 refused) over {transport}" in done.stderr
+
+
+def test_repair_journal_removes_damaged_segments_the_snapshot_wholly_holds(tmp_path):
+    """Damage in an older segment (journal.rotate = false keeps them) whose every command the
+    snapshot holds: those segments can go, as rotation would remove them; and a repair that a crash
+    cut short between writing its new segment and removing the old is finished the same way."""
+    from spot_seda.journal import Journal, frames
+    from spot_seda.runtime.snapshots import FORMAT
+    from tests.journal.test_journal import HEADER_BYTES, fill, flip, frame_offsets, segment_name
+
+    def snapshot_at(data, position: int) -> None:
+        (data / "snapshots").mkdir(exist_ok=True)
+        (data / "snapshots" / "manifest.json").write_text(
+            '{"format": %d, "position": %d, "labels": [], "layout": ""}' % (FORMAT, position))
+
+    data = tmp_path / "rotated-off"
+    journal = data / "journal"
+    fill(journal, 600, fsync="off", segment_bytes=2048).close()
+    segs = sorted(journal.glob("*.seg"))
+    third = int(segs[2].name[:20])
+    flip(segs[0], frame_offsets(segs[0])[0] + HEADER_BYTES + 1, 1)
+    snapshot_at(data, third - 1)
+    done = _run(["repair-journal", "--data-dir", str(data)], timeout=30)
+    assert done.returncode == 1 and "run it again with --yes to remove those 2 segments" in done.stderr, done.stderr
+    assert sorted(journal.glob("*.seg")) == segs
+    done = _run(["repair-journal", "--yes", "--data-dir", str(data)], timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert f"the journal now starts at position {third}" in done.stderr
+    assert frames.first_on_disk(journal) == third and frames.verify(journal) == 600
+
+    data = tmp_path / "cut-short"
+    journal = data / "journal"
+    fill(journal, 200, fsync="off").close()
+    seg = journal / segment_name(1)
+    flip(seg, frame_offsets(seg)[120] + HEADER_BYTES + 1, 1)
+    damaged = seg.read_bytes()
+    assert frames.start_after(journal, 150) == (50, 150)
+    seg.write_bytes(damaged)  # (as if the crash came before the old segment was removed)
+    snapshot_at(data, 150)
+    done = _run(["repair-journal", "--yes", "--data-dir", str(data)], timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in sorted(journal.glob("*.seg"))] == [segment_name(151)]
+    j = Journal(journal, fsync="off")
+    assert j.next_position == 201
+    j.close()
