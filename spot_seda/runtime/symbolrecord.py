@@ -5,8 +5,9 @@ The journal, the snapshots and the SQLite history keep prices as integers in the
 scale (`price_decimals`) and balances under its `base` and `quote` assets. A restart that changes
 either reads every stored price, order and trade of that symbol under the new meaning: with
 `price_decimals` 2 → 3, a resting bid at 70,000.00 became one at 7,000.000, and nothing said so.
-`symbols.json` in the data dir records, for every symbol the node has run with, the three values;
-a start whose configuration gives another value for a recorded symbol is refused, naming it.
+`symbols.json` in the data dir records, for every symbol the node has run with, the three values
+(and its fee rates); a start whose configuration gives another of the three for a recorded symbol is
+refused, naming it.
 
 A symbol taken out of the configuration is refused while orders of it are open (their funds stay
 frozen with no book to trade or cancel them on, and every read that lists them fails); once none
