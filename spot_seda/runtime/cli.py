@@ -346,8 +346,7 @@ def _start_after_snapshot(data_dir: Path, directory: Path, snapshot: int, where:
     from . import snapshots
 
     folder = snapshots.directory(data_dir)
-    usable = _snapshot_usable(data_dir)
-    if not usable:
+    if not _snapshot_usable(data_dir):
         print(f"repair-journal: {where}; the snapshot in {folder} that holds the commands up to position {snapshot} "
               "cannot be read either: restore the journal or the snapshots from a copy", file=sys.stderr)
         return 1

@@ -348,12 +348,16 @@ def _written(settings, data_dir: Path) -> dict[tuple[str, int, str], int] | None
         log.warning("cannot read how far the history got (%s): the replay sends Persist everything", exc)
         return None
     except sqlite3.DatabaseError as exc:  # not a database, or malformed: Persist could only die on it
-        raise HistoryDamaged(f"the history {path} is damaged ({exc}): restore it from a copy, or move it away to "
-                             "start with one rebuilt from the journal (the commands it still holds)") from None
+        raise HistoryDamaged.of(path, exc) from None
 
 
 class HistoryDamaged(Exception):
     """The SQLite history cannot be read as a database: the node refuses to start on it."""
+
+    @classmethod
+    def of(cls, path: Path, exc: sqlite3.DatabaseError) -> "HistoryDamaged":
+        return cls(f"the history {path} is damaged ({exc}): restore it from a copy, or move it away to start with "
+                   "one rebuilt from the journal (the commands it still holds)")
 
 
 def check_history_file(data_dir: Path) -> None:
@@ -368,8 +372,7 @@ def check_history_file(data_dir: Path) -> None:
     except sqlite3.OperationalError:
         return  # (locked, or unreadable for now: _written says so, and Persist retries)
     except sqlite3.DatabaseError as exc:
-        raise HistoryDamaged(f"the history {path} is damaged ({exc}): restore it from a copy, or move it away to "
-                             "start with one rebuilt from the journal (the commands it still holds)") from None
+        raise HistoryDamaged.of(path, exc) from None
 
 
 class _Unpublished(Producer):
