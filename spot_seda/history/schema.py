@@ -250,7 +250,6 @@ ON CONFLICT (topic, partition, producer) DO UPDATE SET sequence = max(sequence, 
 order_created = itemgetter(*ORDER_CREATED)
 trade_created = itemgetter(*TRADE_CREATED)
 kline_fields = itemgetter(*KLINE_FIELDS)
-balance_fields = itemgetter(*BALANCE_FIELDS)
 
 
 #: KLINE_FIELDS positions: the primary key, then the candle's (trades, closed) that UPSERT_KLINE compares

@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 import sqlite3
 
+from msgspec.structs import astuple
+
 from ..bus.base import partition_for
-from ..model.changelog import ChangeLogEntry, Created, Updated
+from ..model.changelog import BalanceFields, ChangeLogEntry, Created, Updated, balance_fields_of
 from ..model.entities import KLINE_FIELDS, ORDER_CREATED, PREVENTED_MATCH_FIELDS
 from ..model.enums import FINAL_STATUSES, EntityType, Topic
 from ..model.orders import default_cancel_id
 from ..model.reasons import refused_report
 from ..model.symbols import fee_on
-from .schema import (ACQUIRING_REASONS, AMEND_ORDER, balance_fields, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
+from .schema import (ACQUIRING_REASONS, AMEND_ORDER, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
                      INSERT_ORDER, INSERT_ORDER_STATE, INSERT_PREVENTED, INSERT_TRADE, kline_fields, latest_klines, order_created,
                      REFUSE_ORDER, RENAME_ORDER, ReplayEnd, RowsInsert, Store, trade_created, TRAIL_ORDER, UPDATE_ORDER,
                      UPSERT_KLINE, UPSERT_PROGRESS)
@@ -105,7 +107,7 @@ class HistoryWriter(Store):
                 if etype == kline_t:
                     klines.append(kline_fields(fields))
                 elif etype == balance_t:
-                    row = balance_fields(fields)
+                    row = astuple(fields if type(fields) is BalanceFields else balance_fields_of(fields))
                     if type(row[2]) is not int or type(row[3]) is not int:
                         # STRICT would store 10.0 or "10" as 10; a balance delta must already be an int
                         raise TypeError(f"balance deltas must be ints, got {row[2]!r}, {row[3]!r}")

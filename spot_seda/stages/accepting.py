@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from ..engine.ledger import BalanceChange
-from ..model.changelog import ChangeLogEntry, Updated
+from ..model.changelog import BalanceFields, ChangeLogEntry, Updated
 from ..model.entities import balance_id_of
 from ..model.enums import EntityType
 from ..model.reasons import Reason
@@ -28,6 +28,6 @@ def balance_entries(changes: list[BalanceChange], ts: int) -> list[ChangeLogEntr
     """Ledger changes as SpotBalance entries (BALANCE_FIELDS, in order): deltas only. Acquiring's absolute view depends on when
     Settlement's changes reached it, so publishing it would make the change log timing-dependent."""
     return [ChangeLogEntry(balance_id_of(c.account, c.asset), EntityType.BALANCE,
-                           Updated({"account": c.account, "asset": c.asset, "available_delta": c.available_delta,
-                                    "frozen_delta": c.frozen_delta, "reason": c.reason, "ref": c.ref}), ts, 0)
+                           Updated(BalanceFields(c.account, c.asset, c.available_delta, c.frozen_delta, c.reason, c.ref)),
+                           ts, 0)
             for c in changes]

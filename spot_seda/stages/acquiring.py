@@ -32,7 +32,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import itemgetter
 
 import msgspec
 
@@ -42,9 +41,8 @@ from ..engine.depthview import DepthView
 from ..engine.kline import INTERVALS, bucket, offset_moves
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
-from ..model.changelog import ChangeLogEntry, Created, Updated
+from ..model.changelog import BalanceFields, ChangeLogEntry, Created, Updated, balance_fields_of
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Tick, Transfer
-from ..model.entities import BALANCE_FIELDS
 from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF,
                            EntityType, OrderStatus, OrderType, Side, Topic)
 from ..model.orders import Order, Refused, default_cancel_id, upgraded
@@ -67,8 +65,8 @@ _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
 _NEW, _CANCELED, _BUY, _SELL, _MARKET = OrderStatus.NEW, OrderStatus.CANCELED, Side.BUY, Side.SELL, OrderType.MARKET
 _CLOCK = EntityType.CLOCK
 _PREVENTED = EntityType.PREVENTED_MATCH
-#: a SpotBalance entry's fields as Ledger.apply_rows takes them (BALANCE_FIELDS is that order)
-_BALANCE_ROW = itemgetter(*BALANCE_FIELDS)
+#: a SpotBalance entry's fields as Ledger.apply_rows takes them (BalanceFields is that order)
+_BALANCE_ROW = msgspec.structs.astuple
 #: Match's answer to a waiting caller: the order as of the answer, or why nothing changed
 Answer = Order | Refused
 
@@ -423,7 +421,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
 
     def apply(self, topic: str, entries: list[ChangeLogEntry]) -> None:
         if topic == Topic.BALANCE:
-            rows = [_BALANCE_ROW(e.field_dict()) for e in entries]  # (account, asset, deltas, reason, ref)
+            rows = [_BALANCE_ROW(f) if type(f := e.change_type.changed_fields) is BalanceFields
+                    else _BALANCE_ROW(balance_fields_of(f)) for e in entries]  # (account, asset, deltas, reason, ref)
             self.ledger.apply_rows(rows)
             times = self.balance_times
             for row, e in zip(rows, entries):

@@ -42,7 +42,7 @@ import logging
 
 from ..binance import streams as S
 from ..engine.ledger import Balance
-from ..model.changelog import ChangeLogEntry, Created
+from ..model.changelog import BalanceFields, ChangeLogEntry, Created, balance_fields_of
 from ..model.enums import ORDER_STATUS_OF, EntityType, OrderStatus, Side
 from ..model.orders import Order
 from ..model.reasons import REFUSED_AT_PLACEMENT
@@ -450,9 +450,11 @@ class UserDataMixin:
         balances, held_funds = self.balances, self.held
         groups: dict[int, tuple[int, dict[str, None]]] = {}  # account -> (timestamp, assets changed)
         for e in entries:
-            f = e.field_dict()
+            f = e.change_type.changed_fields
+            if type(f) is not BalanceFields:
+                f = balance_fields_of(f)
             account, asset, available_delta, frozen_delta, reason, ref = (
-                f["account"], f["asset"], f["available_delta"], f["frozen_delta"], f["reason"], f["ref"])
+                f.account, f.asset, f.available_delta, f.frozen_delta, f.reason, f.ref)
             if not quiet:
                 held = groups.get(account)
                 if held is not None and held[0] != e.timestamp:  # another command of this account:

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from spot_seda.model.changelog import (
-    JSON, MSGPACK, Batch, ChangeLogEntry, Codec, Created, Deleted, Updated, created,
+    JSON, MSGPACK, BalanceFields, Batch, ChangeLogEntry, Codec, Created, Deleted, Updated, created,
 )
+from spot_seda.model.entities import BALANCE_REASONS
 
 values = st.one_of(st.integers(min_value=-(2**63), max_value=2**64 - 1), st.text(max_size=40), st.booleans(), st.none())
 fields = st.dictionaries(st.text(min_size=1, max_size=20), values, max_size=8)
@@ -23,6 +24,17 @@ entries = st.builds(
     timestamp=st.integers(min_value=0, max_value=2**63 - 1),
     sequence=st.integers(min_value=0, max_value=2**63 - 1),
 )
+money = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+balance_changes = st.builds(  # (typed fields: model/changelog.py BalanceFields)
+    ChangeLogEntry,
+    entity_id=st.text(min_size=1, max_size=36),
+    entity_type=st.just("SpotBalance"),
+    change_type=st.builds(Updated, st.builds(BalanceFields, st.integers(0, 2**63 - 1), st.text(max_size=8), money,
+                                             money, st.sampled_from(BALANCE_REASONS),
+                                             st.one_of(st.integers(0, 2**63 - 1), st.text(max_size=20)))),
+    timestamp=st.integers(min_value=0, max_value=2**63 - 1),
+    sequence=st.integers(min_value=0, max_value=2**63 - 1),
+)
 
 
 @pytest.fixture(params=["json", "msgpack"])
@@ -32,7 +44,7 @@ def codec(request) -> Codec:
 
 @settings(max_examples=300, deadline=None)
 @given(batch=st.builds(Batch, st.text(min_size=1, max_size=20), st.integers(0, 1000), st.text(max_size=20),
-                       st.lists(entries, max_size=20)))
+                       st.lists(st.one_of(entries, balance_changes), max_size=20)))
 def test_batch_round_trip_in_both_codecs(batch):
     for codec in (JSON, MSGPACK):
         assert codec.decode(codec.encode(batch)) == batch

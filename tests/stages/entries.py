@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from spot_seda.model.changelog import ChangeLogEntry, created, updated
+from spot_seda.model.changelog import BalanceFields, ChangeLogEntry, Updated, created, updated
 from spot_seda.model.entities import balance_id_of, kline_id_of, trade_id_of
 from spot_seda.model.enums import EntityType
 from tests.sessions import T0
@@ -52,6 +52,15 @@ def kline(open_time: int, trades: int, closed: bool = False, symbol: str = "BTCU
 
 def balance(account: int, asset: str, available_delta: int, frozen_delta: int = 0, reason: str = "deposit",
             ref="transfer-1", ts: int = T0, sequence: int | None = None) -> ChangeLogEntry:
+    """A SpotBalance entry as Acquiring and Settlement make it (stages/accepting.py balance_entries)."""
+    return ChangeLogEntry(balance_id_of(account, asset), EntityType.BALANCE,
+                          Updated(BalanceFields(account, asset, available_delta, frozen_delta, reason, ref)), ts,
+                          next(_seq) if sequence is None else sequence)
+
+
+def balance_as_map(account: int, asset: str, available_delta: int, frozen_delta: int = 0, reason: str = "deposit",
+                   ref="transfer-1", ts: int = T0, sequence: int | None = None) -> ChangeLogEntry:
+    """The same entry with its fields as a map (one built by hand, or read from an older writer)."""
     return updated(balance_id_of(account, asset), EntityType.BALANCE, ts, next(_seq) if sequence is None else sequence,
                    account=account, asset=asset, available_delta=available_delta, frozen_delta=frozen_delta,
                    reason=reason, ref=ref)
