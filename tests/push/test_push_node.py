@@ -621,7 +621,11 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
                         ({"method": "GET_PROPERTY", "params": [7], "id": 15},
                          {"code": 2, "msg": "Invalid request: property name must be a string", "id": 15}),
                         ({"method": "GET_PROPERTY", "params": ["combined", True], "id": 16},
-                         {"code": 2, "msg": "Invalid request: too many parameters", "id": 16})):
+                         {"code": 2, "msg": "Invalid request: too many parameters", "id": 16}),
+                        # a field beside id, method and params: "Unnecessary parameters provided in the
+                        # data" (web-socket-streams.md's error table), not a property
+                        ({"method": "LIST_SUBSCRIPTIONS", "id": 18, "stream": "btcusdt@trade"},
+                         {"code": 2, "msg": "Invalid request: too many parameters", "id": 18})):
                     await ws.send_json(request)
                     assert await reply_to(ws, request["id"]) == reply, request
                 await c.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price="49000",
