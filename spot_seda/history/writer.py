@@ -77,7 +77,8 @@ class HistoryWriter(Store):
         lacks a required field or carries a value of the wrong type.
 
         Speed (the same rows as one statement per entry would leave): a row is its entry's fields
-        picked by one itemgetter (in C) from the entry's field map. Of several updates of one candle
+        picked by one itemgetter (in C) from the entry's field map (a balance change's: astuple of its
+        BalanceFields). Of several updates of one candle
         in a batch only the one the upsert would keep is written (latest_klines).
         """
         orders_new: list[tuple] = []

@@ -2,7 +2,7 @@
 
 Field names follow the seed (entity_id, entity_type, change_type, timestamp, sequence; Created.fields,
 Updated.changed_fields); the seed's FieldChange name/value pairs are the items of an ordered map
-(`Fields`). A ring or Kafka message carries a whole `Batch`, so the per-message cost of a queue is
+(`Fields`), except a balance change's, which are a typed record (`BalanceFields`). A ring or Kafka message carries a whole `Batch`, so the per-message cost of a queue is
 paid once per batch, not once per entry.
 """
 
@@ -18,7 +18,8 @@ Value = Union[int, str, bool, None]
 
 #: An entry's fields: each changed field's name and its new value, in the order the producer set them.
 #: The seed writes this as a list of FieldChange {name, value}; an ordered map holds the same pairs and
-#: is what every consumer wants, so the entries and the msgpack between stages carry a map (BENCHMARKS.md,
+#: is what every consumer wants, so the entries and the msgpack between stages carry a map (a balance
+#: change's: BalanceFields, below) (BENCHMARKS.md,
 #: "Pipeline": 2.9 -> 1.0 µs to build, encode, decode and read one order entry), while the JSON form
 #: (Codec("json"): clients, Kafka's JSON codec, replay output) stays the seed's list of {name, value}.
 #: Consumers must not modify a decoded entry's fields (in one process, stages share them): copy with
@@ -44,11 +45,20 @@ class BalanceFields(msgspec.Struct, frozen=True, gc=False, array_like=True):
 
 def balance_fields_of(fields) -> BalanceFields:
     """A balance entry's fields as BalanceFields, whichever form they came in (a map: an entry built
-    by hand, or read from elsewhere); a missing field is a KeyError."""
+    by hand, or an older writer's msgpack); a missing field is a KeyError."""
     if type(fields) is BalanceFields:
         return fields
     return BalanceFields(fields["account"], fields["asset"], fields["available_delta"], fields["frozen_delta"],
                          fields["reason"], fields["ref"])
+
+
+def balance_of(entry: "ChangeLogEntry") -> BalanceFields:
+    """A balance entry's fields as BalanceFields, whatever its change type (a map-form one may come
+    as Created too, as Persist has always taken it); the readers inline the usual case, typed."""
+    change = entry.change_type
+    if type(change) is Updated and type(change.changed_fields) is BalanceFields:
+        return change.changed_fields
+    return balance_fields_of(entry.field_dict())
 
 
 class Created(msgspec.Struct, frozen=True, gc=False, tag=True):
@@ -178,7 +188,9 @@ def _from_seed(e: _SeedEntry) -> ChangeLogEntry:
     elif kind is _SeedUpdated:
         fields = {f.name: f.value for f in change.changed_fields}
         if e.entity_type == _BALANCE and tuple(fields) == BalanceFields.__struct_fields__:
-            change = Updated(BalanceFields(*fields.values()))  # (as the stages build and read it)
+            # as the stages build and read it, its values checked as msgpack checks them (a bool or
+            # a null delta is a ValidationError); a map of these six fields comes back typed too
+            change = Updated(msgspec.convert(list(fields.values()), BalanceFields, strict=True))
         else:
             change = Updated(fields)
     return ChangeLogEntry(e.entity_id, e.entity_type, change, e.timestamp, e.sequence)
@@ -199,7 +211,8 @@ class Codec:
         self.name = name
         #: JSON is what people and other programs read (raw change-log streams, Kafka's default
         #: codec, replay output): the seed's form, fields as a list of {name, value}. msgpack stays
-        #: between the node's own stages: fields as one map, nothing to convert (module doc).
+        #: between the node's own stages: fields as one map (a balance change's as BalanceFields, an
+        #: array), nothing to convert (module doc).
         self._seed = name == "json"
         self._enc = mod.Encoder()
         self._dec = mod.Decoder(_SeedBatch if self._seed else Batch)

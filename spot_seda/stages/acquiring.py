@@ -41,7 +41,7 @@ from ..engine.depthview import DepthView
 from ..engine.kline import INTERVALS, bucket, offset_moves
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
-from ..model.changelog import BalanceFields, ChangeLogEntry, Created, Updated, balance_fields_of
+from ..model.changelog import BalanceFields, ChangeLogEntry, Created, Updated, balance_of
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Tick, Transfer
 from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF,
                            EntityType, OrderStatus, OrderType, Side, Topic)
@@ -421,8 +421,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
 
     def apply(self, topic: str, entries: list[ChangeLogEntry]) -> None:
         if topic == Topic.BALANCE:
-            rows = [_BALANCE_ROW(f) if type(f := e.change_type.changed_fields) is BalanceFields
-                    else _BALANCE_ROW(balance_fields_of(f)) for e in entries]  # (account, asset, deltas, reason, ref)
+            rows = [_BALANCE_ROW(f) if type(f := getattr(e.change_type, "changed_fields", None)) is BalanceFields
+                    else _BALANCE_ROW(balance_of(e)) for e in entries]  # (account, asset, deltas, reason, ref)
             self.ledger.apply_rows(rows)
             times = self.balance_times
             for row, e in zip(rows, entries):

@@ -42,7 +42,7 @@ import logging
 
 from ..binance import streams as S
 from ..engine.ledger import Balance
-from ..model.changelog import BalanceFields, ChangeLogEntry, Created, balance_fields_of
+from ..model.changelog import BalanceFields, ChangeLogEntry, Created, Updated, balance_of
 from ..model.enums import ORDER_STATUS_OF, EntityType, OrderStatus, Side
 from ..model.orders import Order
 from ..model.reasons import REFUSED_AT_PLACEMENT
@@ -450,9 +450,10 @@ class UserDataMixin:
         balances, held_funds = self.balances, self.held
         groups: dict[int, tuple[int, dict[str, None]]] = {}  # account -> (timestamp, assets changed)
         for e in entries:
-            f = e.change_type.changed_fields
+            change = e.change_type
+            f = change.changed_fields if type(change) is Updated else None
             if type(f) is not BalanceFields:
-                f = balance_fields_of(f)
+                f = balance_of(e)
             account, asset, available_delta, frozen_delta, reason, ref = (
                 f.account, f.asset, f.available_delta, f.frozen_delta, f.reason, f.ref)
             if not quiet:

@@ -9,9 +9,14 @@ import json
 import sqlite3
 
 import msgspec
+import pytest
 
-from spot_seda.model.changelog import (JSON, MSGPACK, BalanceFields, Batch, ChangeLogEntry, Updated,
-                                       balance_fields_of, updated)
+from spot_seda.model.changelog import (JSON, MSGPACK, BalanceFields, Batch, ChangeLogEntry, Created, Updated,
+                                       balance_fields_of, balance_of, created, updated)
+from spot_seda.model.enums import Topic
+from spot_seda.runtime.inproc import InprocPipeline
+from tests.conftest import settings_from
+from tests.stages.entries import balance, balance_as_map
 from spot_seda.model.entities import BALANCE_FIELDS
 from spot_seda.stages import accepting, acquiring, settlement
 from tests.sessions import commands, run
@@ -47,6 +52,41 @@ def test_a_map_still_decodes_as_a_map_and_reads_as_the_same_fields():
     # a map that is not a balance change's whole fields stays a map in JSON too
     other = updated("3:USDT", "SpotBalance", 1, 2, account=3)
     assert JSON.decode_entry(JSON.encode_entry(other)) == other
+    # JSON names every field either way: a map of all six comes back typed (the same fields)
+    back = JSON.decode_entry(JSON.encode_entry(old))
+    assert type(back.change_type.changed_fields) is BalanceFields and back.field_dict() == FIELDS
+
+
+@pytest.mark.parametrize("name, value", [("available_delta", True), ("frozen_delta", None), ("account", "3"),
+                                         ("asset", 5), ("ref", 1.5)])
+def test_json_refuses_the_values_msgpack_refuses(name, value):
+    """Kafka's JSON codec checks a balance change's values as msgpack does: loudly, not into a record
+    whose delta is a bool."""
+    bad = updated("3:USDT", "SpotBalance", 1, 2, **(FIELDS | {name: value}))
+    for codec in (JSON, MSGPACK):
+        data = codec.encode(Batch("BalanceChangeLog", 0, "acquiring-0", [ChangeLogEntry(
+            bad.entity_id, bad.entity_type, Updated(BalanceFields(*bad.field_dict().values())), 1, 2)]))
+        with pytest.raises(msgspec.ValidationError):
+            codec.decode(data)
+
+
+def test_every_reader_takes_a_map_as_created_or_updated(tmp_path):
+    """An entry built by hand may say Created (Persist has always taken one): Acquiring and Push
+    read it as the typed entry."""
+    assert balance_of(balance(3, "USDT", 10)) == balance_fields_of(balance_as_map(3, "USDT", 10).field_dict())
+    made = created("3:USDT", "SpotBalance", 1, 1, **(FIELDS | {"available_delta": 10, "frozen_delta": 0,
+                                                               "reason": "deposit", "ref": "transfer-9"}))
+    assert type(made.change_type) is Created
+    ledgers = []
+    for entry in (made, balance(3, "USDT", 10, ref="transfer-9"), balance_as_map(3, "USDT", 10, ref="transfer-9")):
+        pipeline = InprocPipeline(settings_from(f'[node]\ndata_dir = "{tmp_path / str(len(ledgers))}"\n'
+                                                '[bus]\ntransport = "inproc"\n'))
+        pipeline.stage("acquiring-0").apply(Topic.BALANCE, [entry])
+        pipeline.stage("push-0").apply(Topic.BALANCE, [entry])
+        ledgers.append((pipeline.stage("acquiring-0").ledger.balance(3, "USDT"),
+                        {k: (b.available, b.frozen) for k, b in pipeline.stage("push-0").balances.items()}))
+        pipeline.stop()
+    assert ledgers[0] == ledgers[1] == ledgers[2] == ((10, 0), {(3, "USDT"): (10, 0)})
 
 
 def as_maps(entries: list[ChangeLogEntry]) -> list[ChangeLogEntry]:
