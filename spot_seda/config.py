@@ -177,6 +177,11 @@ class HistorySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     commit_interval_ms: NonNegativeFloat = 1000.0
     #: SQLite's page cache per connection to the history (Persist's writer, Acquiring's reader), KiB
     cache_kib: Positive = 2000
+    #: an order that ended CANCELED, EXPIRED or EXPIRED_IN_MATCH with nothing executed is archived this
+    #: long after its last change (in trading time: the newest entry Persist wrote), as Binance does
+    #: after 90 days: its row leaves the history (most orders of a venue end so), and a query of it by
+    #: orderId answers -2026 ORDER_ARCHIVED (errors.md). 0: never
+    archive_after_days: NonNegativeFloat = 90.0
 
 
 class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -300,7 +300,10 @@ def openapi_document(routes, base_url: str = "/") -> dict:
             "post": signed_doc("New order", json_answer({"oneOf": [ref("OrderAck"), ref("OrderResult"), ref("OrderFull")]}),
                             new_order, body=True,
                             description="SIGNED. A parameter not listed here is refused with -1104 (never dropped)."),
-            "get": signed_doc("Query order", json_answer(ref("Order")), order_ref),
+            "get": signed_doc("Query order", json_answer(ref("Order")), order_ref,
+                              description="SIGNED. -2013 \"Order does not exist.\" for none of the account's; "
+                                          "-2026 for one archived (canceled or expired with nothing executed, "
+                                          "history.archive_after_days ago: Binance's 90 days)."),
             "delete": signed_doc("Cancel order", json_answer({"oneOf": [ref("Cancel"), ref("OrderListPlaced")]}),
                                  order_ref + [
                 param("newClientOrderId", string(pattern=CLIENT_ID), False,

@@ -68,7 +68,8 @@ async def query_order(app: web.Application, account_id: int, p: Params, deadline
     """GET /api/v3/order, `order.status`: the stage's view of the order, else the history's. Both
     orderId and origClientOrderId sent: the order with that id, if its client id is that one
     (-2039 "Client order ID is not correct for this order ID." if it is another; CHANGELOG.md,
-    2025-04-08)."""
+    2025-04-08). An order the history archived answers -2026 by its orderId (HistoryWriter.archive);
+    by its client id, -2013, as any order's old client id does."""
     stage = app[STAGE]
     symbol, order_id, client_id = orderparams.parse_order_ref(p, stage.rules)
     await read_fresh(app)
@@ -80,6 +81,8 @@ async def query_order(app: web.Application, account_id: int, p: Params, deadline
             app[HISTORY].order_by_client_id(account_id, client_id, symbol)
         if order is not None and order.account != account_id:
             order = None
+    if order is None and order_id is not None and app[HISTORY].archived(order_id) == (account_id, symbol):
+        raise errors.order_archived()
     if order is None or order.symbol != symbol:
         raise errors.order_does_not_exist()
     if not orderparams.order_matches_ref(order, order_id, client_id):

@@ -372,6 +372,12 @@ def order_does_not_exist() -> ApiError:
     return ApiError(-2013, "Order does not exist.")
 
 
+def order_archived() -> ApiError:
+    """-2026: a query by orderId of an order the history archived (history.archive_after_days;
+    errors.md ORDER_ARCHIVED, Binance's words for its 90 days)."""
+    return ApiError(-2026, "Order was canceled or expired with no executed qty over 90 days ago and has been archived.")
+
+
 def client_order_id_invalid() -> ApiError:
     """-2039: a query naming an order by orderId and origClientOrderId that do not belong together
     (the order with that id has another client id): CHANGELOG.md 2025-04-08, GET /api/v3/order and

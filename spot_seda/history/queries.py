@@ -47,6 +47,11 @@ class HistoryQueries(Store):
         rows = self._select("orders", ORDER_COLUMNS, f"order_id = ? AND {CREATED}", (order_id,), "", 1)
         return self._order(rows[0]) if rows else None
 
+    def archived(self, order_id: int) -> tuple[int, str] | None:
+        """(account, symbol) of an order archived (HistoryWriter.archive), or None."""
+        row = self._db.execute("SELECT account, symbol FROM archived_orders WHERE order_id = ?", (order_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
     def order_by_client_id(self, account: int, client_order_id: str, symbol: str | None = None) -> Order | None:
         """The newest order of `account` (of `symbol`, if given) with that client order id (ids may be
         reused once closed; a canceled order has its cancel's: RENAME_ORDER, a stub's too)."""

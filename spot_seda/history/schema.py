@@ -24,6 +24,9 @@ rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also
   no API makes (the node's balances are Acquiring's ledger). An operator who wants an account's
   balance history often can add one: CREATE INDEX ... ON balance_changes (account, id); a file that
   has the old one loses it when it is opened for writing.
+- archived_orders(order_id PK, account, symbol): the orders archived as Binance archives them
+  (HistoryWriter.archive, history.archive_after_days: ended with nothing executed, long ago), whose
+  rows left `orders`: a query of one by id answers -2026.
 - progress(topic, partition, producer) PK, sequence: the last entry written from each input stream,
   committed with the rows; meta('layout') says under which partitions and instances it was counted.
 Idempotence: replaying any entry through Persist changes nothing (recovery replays the journal
@@ -144,6 +147,10 @@ CREATE INDEX IF NOT EXISTS prevented_by_taker ON prevented_matches (symbol, take
 CREATE INDEX IF NOT EXISTS prevented_by_maker ON prevented_matches (symbol, maker_order_id);
 -- (no index by account: see the module docstring; a file made before loses its old one)
 DROP INDEX IF EXISTS balance_changes_by_account;
+-- orders archived (HistoryWriter.archive): a query of one by id answers -2026, not -2013
+CREATE TABLE IF NOT EXISTS archived_orders (
+    order_id INTEGER PRIMARY KEY, account INTEGER NOT NULL, symbol TEXT NOT NULL
+) STRICT;
 -- how far Persist has written each input stream (topic, partition, producer): the last sequence,
 -- committed with the rows, so a recovery need not send what is already here again
 CREATE TABLE IF NOT EXISTS progress (

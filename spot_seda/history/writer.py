@@ -15,6 +15,10 @@ from ..model.entities import KLINE_FIELDS, ORDER_CREATED, PREVENTED_MATCH_FIELDS
 from ..model.enums import FINAL_STATUSES, EntityType, Topic
 from ..model.orders import default_cancel_id
 from ..model.reasons import refused_report
+
+#: how an order that executed nothing may have ended to be archived (Binance: CANCELED or EXPIRED,
+#: and EXPIRED_IN_MATCH, CHANGELOG.md)
+ARCHIVABLE = frozenset({"CANCELED", "EXPIRED", "EXPIRED_IN_MATCH"})
 from ..model.symbols import fee_on
 from .schema import (ACQUIRING_REASONS, AMEND_ORDER, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
                      INSERT_ORDER, INSERT_ORDER_STATE, INSERT_PREVENTED, INSERT_TRADE, kline_fields, latest_klines, order_created,
@@ -46,6 +50,39 @@ class HistoryWriter(Store):
     #: paid (Persist sets the configuration's), so a later change of rates does not rewrite what
     #: myTrades says was paid; without (tests, tools) the rows leave it NULL
     fee_rates: dict[str, tuple[int, int]] = {}
+
+    def archive(self, before_ms: int, after_id: int = 0, scan: int = 20_000) -> tuple[int, int]:
+        """Archive, as Binance does 90 days on (CHANGELOG.md; errors.md -2026), the orders that ended
+        with nothing executed (ARCHIVABLE) and last changed before `before_ms`: each one's row leaves
+        `orders` for `archived_orders` (id, account, symbol), so that a query of it still says what
+        became of it. Looks at up to `scan` orders with ids above `after_id`, in id order (an order's
+        creation time grows with its id), in one transaction; an order list's legs stay (the list's
+        answers list every leg). Returns (orders archived, the id the next round starts after: 0
+        once it reached an order created at or after `before_ms`, or the last one)."""
+        db = self._db
+        rows = db.execute("SELECT order_id, account, symbol, status, executed_qty, time, update_time, order_list_id "
+                          "FROM orders WHERE order_id > ? ORDER BY order_id LIMIT ?", (after_id, scan)).fetchall()
+        following = rows[-1][0] if len(rows) == scan else 0
+        gone: list[tuple[int, int, str]] = []
+        for order_id, account, symbol, status, executed, created, changed, list_id in rows:
+            if created is None:  # a stub (a report before its order's creation): not an order yet
+                continue
+            if created >= before_ms:  # and every order after it: a fresh round starts from the first
+                following = 0
+                break
+            if status in ARCHIVABLE and not executed and changed < before_ms and list_id is None:
+                gone.append((order_id, account, symbol))
+        if gone:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO archived_orders (order_id, account, symbol) VALUES (?, ?, ?)",
+                               gone)
+                db.executemany("DELETE FROM orders WHERE order_id = ?", [(order_id,) for order_id, _, _ in gone])
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        return len(gone), following
 
     def progress(self, layout: str) -> dict[tuple[str, int, str], int]:
         """The last sequence written per (topic, partition, producer), counted under `layout` (the

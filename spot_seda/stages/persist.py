@@ -9,6 +9,12 @@ from ..model.changelog import ChangeLogEntry
 from ..model.enums import Topic
 from .base import Endpoint, Publish, sequence_layout
 
+#: seconds between two rounds of archiving (HistoryWriter.archive), and the orders one round looks at:
+#: a round that stopped short of the newest archivable orders goes on at the next commit
+ARCHIVE_EVERY_S = 60.0
+ARCHIVE_SCAN = 20_000
+DAY_MS = 86_400_000
+
 
 class PersistStage(Endpoint):
     """Writes every entry to the SQLite history, and with it how far each input stream has been
@@ -40,6 +46,12 @@ class PersistStage(Endpoint):
         self.interval = self.ctx.settings.history.commit_interval_ms / 1000
         self.pending: list[ChangeLogEntry] = []
         self.since = 0.0  # when the oldest pending entry came
+        #: archiving (history.archive_after_days): how long after, in trading time (0: never); the
+        #: newest entry time written; where the next round starts, and when
+        self.archive_ms = int(self.ctx.settings.history.archive_after_days * DAY_MS)
+        self.latest = 0
+        self.archive_after = 0
+        self.archive_at = 0.0
 
     def applied_input(self) -> dict[tuple[str, int, str], int]:
         return self.written  # (what the history says it holds: its runner drops anything at or below)
@@ -73,7 +85,19 @@ class PersistStage(Endpoint):
                            None if read_mark is None else (self.ctx.instance, read_mark),
                            (self.ctx.producer_name, self.input_positions) if self.input_positions else None)
         written.update(moved)
+        if self.pending:
+            self.latest = max(self.latest, self.pending[-1].timestamp)
         self.pending = []
+        if self.archive_ms and read_mark is None and time.monotonic() >= self.archive_at and self.latest:
+            self.archive()  # (not while a read waits for this commit)
+
+    def archive(self) -> int:
+        """One round of archiving the orders that ended with nothing executed `archive_ms` before the
+        newest entry written (HistoryWriter.archive); returns how many."""
+        archived, self.archive_after = self.history.archive(self.latest - self.archive_ms, self.archive_after,
+                                                            ARCHIVE_SCAN)
+        self.archive_at = time.monotonic() + (0.0 if self.archive_after else ARCHIVE_EVERY_S)
+        return archived
 
     def marker(self, kind: str, position: int) -> None:
         # everything before the marker is in the history (and, for a "read" marker, says so)

@@ -1,0 +1,117 @@
+"""Orders archived as Binance archives them (history.archive_after_days; errors.md -2026): an order
+that ended CANCELED, EXPIRED or EXPIRED_IN_MATCH with nothing executed leaves the history's orders
+long after its last change, and a query of it by orderId answers -2026 instead of -2013; every other
+order stays (filled or partly filled ones, open ones, recent ones, an order list's legs)."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from aiohttp import web
+
+from spot_seda.api import trading
+from spot_seda.api.plumbing import HISTORY, READS, STAGE
+from spot_seda.binance.errors import ApiError
+from spot_seda.history import History
+from spot_seda.stages import persist as persist_module
+from spot_seda.stages.base import StageContext
+from spot_seda.stages.persist import DAY_MS, PersistStage
+from tests.conftest import settings_from
+from tests.stages.entries import T0, order_new, order_report
+
+OLD, NOW = T0, T0 + 100 * DAY_MS  # 100 days apart: OLD's orders are over 90 days old at NOW
+
+
+def session() -> list:
+    return [
+        order_new(1, ts=OLD), order_report(1, "CANCELED", 0, 0, OLD + 1),  # archived
+        order_new(2, ts=OLD), order_report(2, "EXPIRED", 0, 0, OLD + 1),  # archived
+        order_new(3, ts=OLD), order_report(3, "EXPIRED_IN_MATCH", 0, 0, OLD + 1),  # archived
+        order_new(4, ts=OLD), order_report(4, "CANCELED", 50_000, 2_500_000_000, OLD + 1),  # traded: kept
+        order_new(5, ts=OLD), order_report(5, "FILLED", 100_000, 5_000_000_000, OLD + 1),  # kept
+        order_new(6, ts=OLD), order_report(6, "NEW", 0, 0, OLD),  # open: kept
+        order_new(7, ts=OLD), order_report(7, "CANCELED", 0, 0, NOW - DAY_MS),  # ended recently: kept
+        order_new(8, ts=OLD, order_list_id=1, list_client_order_id="l", contingency_type="OCO"),
+        order_report(8, "EXPIRED", 0, 0, OLD + 1),  # an order list's leg: kept
+        order_new(9, ts=NOW - DAY_MS), order_report(9, "CANCELED", 0, 0, NOW - DAY_MS),  # recent: kept
+        order_new(10, ts=NOW), order_report(10, "NEW", 0, 0, NOW),  # the newest entry: NOW
+    ]
+
+
+def test_the_orders_that_ended_with_nothing_executed_long_ago_are_archived(tmp_path):
+    with History(tmp_path / "history.sqlite") as history:
+        history.apply(session())
+        assert history.archive(NOW - 90 * DAY_MS) == (3, 0)
+        assert [history.order(i) is None for i in range(1, 11)] == [True] * 3 + [False] * 7
+        assert [history.archived(i) for i in (1, 2, 3, 4)] == [(1, "BTCUSDT")] * 3 + [None]
+        assert history.archive(NOW - 90 * DAY_MS) == (0, 0)  # nothing more
+        assert history.archive(NOW) == (2, 0)  # later on: 7 and 9 too (their day came)
+
+
+def test_a_round_looks_at_so_many_orders_and_the_next_goes_on_from_there(tmp_path):
+    with History(tmp_path / "history.sqlite") as history:
+        history.apply(session())
+        assert history.archive(NOW - 90 * DAY_MS, 0, scan=2) == (2, 2)
+        assert history.archive(NOW - 90 * DAY_MS, 2, scan=2) == (1, 4)
+        assert history.archive(NOW - 90 * DAY_MS, 4, scan=100) == (0, 0)  # reached order 9, made since
+
+
+def persist_in(tmp_path, days: float) -> PersistStage:
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[history]\narchive_after_days = {days}\n')
+    stage = PersistStage(StageContext(settings, "persist", 0, 1, tmp_path))
+    stage.start()
+    stage.input_progress = {}
+    return stage
+
+
+@pytest.mark.parametrize("days, archived", [(90.0, [1, 2, 3]), (0.0, [])])
+def test_persist_archives_as_it_commits_and_at_most_once_a_minute(tmp_path, days, archived, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(persist_module.time, "monotonic", lambda: clock[0])
+    stage = persist_in(tmp_path, days)
+    stage.apply("OrderChangeLog", session())
+    stage.commit()
+    assert [i for i in range(1, 11) if stage.history.archived(i)] == archived
+    stage.apply("OrderChangeLog", [order_report(7, "CANCELED", 0, 0, NOW - DAY_MS), order_new(11, ts=NOW + 90 * DAY_MS)])
+    stage.commit()  # within the minute: no round (7 is archivable now)
+    assert stage.history.archived(7) is None
+    clock[0] += persist_module.ARCHIVE_EVERY_S
+    stage.apply("OrderChangeLog", [order_report(11, "NEW", 0, 0, NOW + 90 * DAY_MS)])
+    stage.commit()
+    assert (stage.history.archived(7) is not None) == bool(days)
+    stage.stop()
+
+
+def query(history: History, account: int, order_id: int | None = None, client_id: str | None = None) -> dict:
+    class NothingToWaitFor:
+        async def wait(self) -> None:
+            return None
+
+    app = web.Application()
+    app[STAGE] = SimpleNamespace(rules=settings_from("").symbol_rules(), find_order=lambda *_: None)
+    app[READS] = NothingToWaitFor()
+    app[HISTORY] = history
+    p = {"symbol": "BTCUSDT"}
+    if order_id is not None:
+        p["orderId"] = str(order_id)
+    if client_id is not None:
+        p["origClientOrderId"] = client_id
+    return asyncio.run(trading.query_order(app, account, p, 0.0))
+
+
+def test_a_query_of_an_archived_order_by_id_answers_2026(tmp_path):
+    with History(tmp_path / "history.sqlite") as history:
+        history.apply(session())
+        assert query(history, 1, 1)["status"] == "CANCELED"  # before: the order itself
+        history.archive(NOW - 90 * DAY_MS)
+        with pytest.raises(ApiError) as archived:
+            query(history, 1, 1)
+        assert (archived.value.code, archived.value.msg) == (
+            -2026, "Order was canceled or expired with no executed qty over 90 days ago and has been archived.")
+        for account, order_id, client_id in ((2, 1, None), (1, None, "c1"), (1, 99, None)):
+            with pytest.raises(ApiError) as missing:  # another account's, by client id, none at all
+                query(history, account, order_id, client_id)
+            assert missing.value.code == -2013
+        assert query(history, 1, 4)["status"] == "CANCELED"  # a traded one stays
