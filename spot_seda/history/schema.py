@@ -29,18 +29,19 @@ rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also
   rows left `orders`: a query of one by id answers -2026.
 - progress(topic, partition, producer) PK, sequence: the last entry written from each input stream,
   committed with the rows; meta('layout') says under which partitions and instances it was counted.
-Idempotence: replaying any entry through Persist changes nothing (recovery replays the journal
-through Persist, leaving out what `progress` says is written, and Persist drops what it still gets
-of that).
+Idempotence: replaying any entry changes nothing (recovery replays the journal through Persist,
+leaving out what `progress` says is written).
 Orders and trades are keyed by their ids; an order update applies only if it is not older than the
 row — (update_time, executed_qty, final status) never goes back — and a candle update only if
-(trades, closed) does not. A balance change has no key of its own (content alone is not unique: a
-taker filled by two makers at one price gets two identical legs, same ref, same time): it is written
-once because Persist's duplicate filter starts at the progress committed with the rows
-(stages/persist.py, `applied_input`), so History.apply itself writes a balance change it is given
-twice twice. Files made before keep their UNIQUE(sequence, account, asset, reason, ref, time) index
-(the inserts still say ON CONFLICT DO NOTHING): without it a balance change's row costs about half
-the CPU and 54 instead of 98 bytes (BENCHMARKS.md, "Pipeline", twenty-sixth session).
+(trades, closed) does not. A balance change is UNIQUE(sequence, account, asset, reason, ref, time):
+content alone is not unique (a taker filled by two makers at one price gets two identical legs, same
+ref, same time), so the entry's `sequence` tells legs apart; it is stable because the node's stages
+are deterministic and restart their sequences at 1 (stages/base.py), and reason + ref keep two
+producers' sequences apart (Acquiring: deposit/withdraw/freeze; Settlement: trade/fee/release).
+Its index leads with `sequence`, which grows with every producer's output, so each insert lands at
+the index's right edge rather than at a random account's page (2.5 instead of 4.0 µs per row at
+120,000 rows, and the gap grows with the table; BENCHMARKS.md, "Pipeline", seventh session). A file
+made before keeps its account-first index: the same constraint, the old cost.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ CREATE TABLE IF NOT EXISTS balance_changes (
     id INTEGER PRIMARY KEY,
     account INTEGER NOT NULL, asset TEXT NOT NULL, available_delta INTEGER NOT NULL,
     frozen_delta INTEGER NOT NULL, reason TEXT NOT NULL, ref TEXT NOT NULL, time INTEGER NOT NULL,
-    sequence INTEGER NOT NULL
+    sequence INTEGER NOT NULL,
+    UNIQUE (sequence, account, asset, reason, ref, time)
 ) STRICT;
 -- the matches self-trade prevention stopped (myPreventedMatches; few: only between one account's orders)
 CREATE TABLE IF NOT EXISTS prevented_matches (

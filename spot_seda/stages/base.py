@@ -107,13 +107,6 @@ class Stage:
     def start(self) -> None:
         """Load state before the first event (snapshots, files)."""
 
-    def applied_input(self) -> dict[tuple[str, int, str], int]:
-        """(A `tracks_input` stage.) The last sequence of each input channel it had applied before
-        this incarnation, as its own store says (Persist: its history's progress, committed with the
-        rows): its runner's duplicate filter starts there, so nothing it applied is applied again,
-        whatever it is sent (a recovery's replay, a redelivery)."""
-        return {}
-
     def sequence_start(self) -> int:
         """First output sequence of this incarnation. A deterministic stage (`replayable`) starts at 1
         and gets its state and sequences back by replay, so a replay reproduces its output exactly; a
@@ -463,11 +456,7 @@ class Runner:
         self.stage.start()
         self.sequencer = Sequencer(self.partitions, self.stage.sequence_start())
         if self.stage.tracks_input:
-            seen = self.last_seen
-            for slot, seq in self.stage.applied_input().items():
-                if seq > seen.get(slot, 0):
-                    seen[slot] = seq
-            self.stage.input_progress = seen
+            self.stage.input_progress = self.last_seen
             self.stage.input_positions = {}
         wait = self.stage.poll_timeout_s()
         if wait is not None:

@@ -20,12 +20,9 @@ class PersistStage(Endpoint):
     """Writes every entry to the SQLite history, and with it how far each input stream has been
     written (History.progress), so after a crash the recovery's replay sends Persist only what it
     had not written yet (runtime/supervisor.py, _Feed); over Kafka, also the input positions past
-    it (History.input_positions), where a restarted Persist resumes reading (stageproc.py). Whatever
-    it is sent again, its runner's duplicate filter starts at that progress (`applied_input`), so no
-    entry is written twice (a balance change has no key of its own in the history). After a power
-    failure the history may hold the output of commands the journal lost, and new commands then
-    reuse those sequences: the recovery's roll-back (History.roll_back_to) takes the rows and the
-    progress back to the journal first, so they are written."""
+    it (History.input_positions), where a restarted Persist resumes reading (stageproc.py). Persist itself takes whatever it is sent
+    (writing is idempotent): after a power failure the history may hold the output of commands the
+    journal lost, and new commands then reuse those sequences; they must still be written."""
 
     consumes = Topic.ALL
     produces = ()
@@ -52,9 +49,6 @@ class PersistStage(Endpoint):
         self.latest = 0
         self.archive_after = 0
         self.archive_at = 0.0
-
-    def applied_input(self) -> dict[tuple[str, int, str], int]:
-        return self.written  # (what the history says it holds: its runner drops anything at or below)
 
     def poll_timeout_s(self) -> float | None:
         return self.interval or None  # wake up in time to commit what waits

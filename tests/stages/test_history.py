@@ -373,11 +373,7 @@ def mixed_session(seed: int, n: int) -> list[list[ChangeLogEntry]]:
     return batches + [batch]
 
 
-def test_replaying_everything_changes_nothing_but_balance_changes(tmp_path):
-    """Orders, trades and candles are keyed: the same entries again, in any split and order, leave the
-    same rows. A balance change has no key of its own: History.apply writes it as often as it is
-    given it, and Persist's duplicate filter is what writes it once (test_persist_writes_each_entry_
-    once_whatever_it_is_sent_again)."""
+def test_replaying_everything_changes_nothing(tmp_path):
     path = tmp_path / "history.sqlite"
     batches = mixed_session(1, 300)
     with History(path) as h:
@@ -385,51 +381,23 @@ def test_replaying_everything_changes_nothing_but_balance_changes(tmp_path):
             h.apply(b)
         balances = {a: h.balances(a) for a in range(1, 5)}
     once = dump(path)
-    keyed = [[e for e in b if e.entity_type != EntityType.BALANCE] for b in batches]
-    with History(path) as h:  # the same change log again
-        for b in keyed:
+    with History(path) as h:  # a restart replays the same change log (recovery)
+        for b in batches:
             h.apply(b)
-        flat = [e for b in keyed for e in b]  # and a redelivery in another split and order of batches
+        # and a redelivery in another split and order of batches
+        flat = [e for b in batches for e in b]
         random.Random(2).shuffle(flat)
         for i in range(0, len(flat), 37):
             h.apply(flat[i:i + 37])
         assert {a: h.balances(a) for a in range(1, 5)} == balances
     assert dump(path) == once
     assert sum(v[0] for b in balances.values() for v in b.values()) != 0
-    with History(path) as h:
-        h.apply([e for e in batches[0] if e.entity_type == EntityType.BALANCE][:1])
-    assert dump(path) != once
-
-
-def test_persist_writes_each_entry_once_whatever_it_is_sent_again(tmp_path):
-    """A new incarnation of Persist sent the whole change log again (the recovery's replay when it
-    could not read the history's progress; a redelivery over Kafka), in other splits: its duplicate
-    filter starts at the progress committed with the rows, so nothing is written twice."""
-    from spot_seda.runtime.inproc import InprocPipeline
-    from spot_seda.runtime.replay import apply_commands, record
-    from tests.conftest import settings_from
-    from tests.sessions import commands
-
-    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
-    pipeline = InprocPipeline(settings)
-    sent = record(pipeline)
-    apply_commands(pipeline, commands(3, 400), journaled=False)
-    pipeline.stop()
-    once = dump(tmp_path / "history.sqlite")
-    assert sum(len(b.entries) for b in sent if b.topic == "BalanceChangeLog") > 500
-    again = InprocPipeline(settings, exclude=("acquiring", "match", "kline", "settlement", "push"))
-    persist = again.runners["persist-0"]
-    for batch in sent:  # every batch again, each cut in two
-        half = len(batch.entries) // 2
-        persist.process([type(batch)(batch.topic, batch.partition, batch.producer, batch.entries[:half]),
-                         type(batch)(batch.topic, batch.partition, batch.producer, batch.entries[half:])])
-    again.stop()
-    assert dump(tmp_path / "history.sqlite") == once
 
 
 def test_identical_legs_of_one_command_both_count(history):
     # a taker filled by two makers at one price: two equal changes, same ref and time, told apart by sequence
     legs = [balance(1, "USDT", 0, -500, "trade", 42, ts=T0, sequence=s) for s in (8, 9)]
+    history.apply(legs)
     history.apply(legs)
     assert history.balances(1) == {"USDT": (0, -1000)}
 
@@ -628,8 +596,8 @@ deltas = st.lists(st.tuples(st.integers(1, 3), st.sampled_from(["BTC", "USDT"]),
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(changes=deltas, cuts=st.lists(st.integers(0, 60), max_size=8))
-def test_balances_are_the_plain_sum_of_deltas_in_any_batch_split(tmp_path_factory, changes, cuts):
+@given(changes=deltas, cuts=st.lists(st.integers(0, 60), max_size=8), replay=st.booleans())
+def test_balances_are_the_plain_sum_of_deltas_in_any_batch_split(tmp_path_factory, changes, cuts, replay):
     path = tmp_path_factory.mktemp("h") / "history.sqlite"
     entries = [balance(a, asset, da, df, "trade", ref=i, ts=T0 + i, sequence=i)
                for i, (a, asset, da, df) in enumerate(changes)]
@@ -637,6 +605,8 @@ def test_balances_are_the_plain_sum_of_deltas_in_any_batch_split(tmp_path_factor
     with History(path) as h:
         for lo, hi in zip(bounds, bounds[1:]):
             h.apply(entries[lo:hi])
+        if replay:
+            h.apply(entries)
         for account in (1, 2, 3):
             expected: dict[str, tuple[int, int]] = {}
             for a, asset, da, df in changes:
