@@ -15,10 +15,6 @@ from ..model.entities import KLINE_FIELDS, ORDER_CREATED, PREVENTED_MATCH_FIELDS
 from ..model.enums import FINAL_STATUSES, EntityType, Topic
 from ..model.orders import default_cancel_id
 from ..model.reasons import refused_report
-
-#: how an order that executed nothing may have ended to be archived (Binance: CANCELED or EXPIRED,
-#: and EXPIRED_IN_MATCH, CHANGELOG.md)
-ARCHIVABLE = frozenset({"CANCELED", "EXPIRED", "EXPIRED_IN_MATCH"})
 from ..model.symbols import fee_on
 from .schema import (ACQUIRING_REASONS, AMEND_ORDER, FILL_ORDER_KEYS, HistoryError, INSERT_BALANCE,
                      INSERT_ORDER, INSERT_ORDER_STATE, INSERT_PREVENTED, INSERT_TRADE, kline_fields, latest_klines, order_created,
@@ -27,6 +23,9 @@ from .schema import (ACQUIRING_REASONS, AMEND_ORDER, FILL_ORDER_KEYS, HistoryErr
 
 
 _PREVENTED = EntityType.PREVENTED_MATCH
+#: how an order that executed nothing may have ended to be archived (Binance: CANCELED or EXPIRED,
+#: and EXPIRED_IN_MATCH, CHANGELOG.md)
+ARCHIVABLE = frozenset({"CANCELED", "EXPIRED", "EXPIRED_IN_MATCH"})
 #: positions in an INSERT_ORDER row (apply): the Created fields (status last), then these
 _NEW_STATUS = len(ORDER_CREATED) - 1
 _NEW_ID, _NEW_TIME = len(ORDER_CREATED), len(ORDER_CREATED) + 1

@@ -2,8 +2,9 @@
 
 Field names follow the seed (entity_id, entity_type, change_type, timestamp, sequence; Created.fields,
 Updated.changed_fields); the seed's FieldChange name/value pairs are the items of an ordered map
-(`Fields`), except a balance change's, which are a typed record (`BalanceFields`). A ring or Kafka message carries a whole `Batch`, so the per-message cost of a queue is
-paid once per batch, not once per entry.
+(`Fields`), except a balance change's, which are a typed record (`BalanceFields`). A ring or Kafka
+message carries a whole `Batch`, so the per-message cost of a queue is paid once per batch, not once
+per entry.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ Value = Union[int, str, bool, None]
 
 #: An entry's fields: each changed field's name and its new value, in the order the producer set them.
 #: The seed writes this as a list of FieldChange {name, value}; an ordered map holds the same pairs and
-#: is what every consumer wants, so the entries and the msgpack between stages carry a map (a balance
-#: change's: BalanceFields, below) (BENCHMARKS.md,
-#: "Pipeline": 2.9 -> 1.0 µs to build, encode, decode and read one order entry), while the JSON form
+#: is what every consumer wants, so the entries and the msgpack between stages carry a map (BENCHMARKS.md,
+#: "Pipeline": 2.9 -> 1.0 µs to build, encode, decode and read one order entry; a balance change's
+#: fields: BalanceFields, below), while the JSON form
 #: (Codec("json"): clients, Kafka's JSON codec, replay output) stays the seed's list of {name, value}.
 #: Consumers must not modify a decoded entry's fields (in one process, stages share them): copy with
 #: dict(...) to keep one.
