@@ -16,6 +16,7 @@ import asyncio
 from aiohttp import web
 
 from ..binance import errors, marketviews, orderlists, orderops, orderparams, params, queryparams, views
+from ..history.writer import ARCHIVABLE
 from ..model.commands import Cancel
 from ..model.enums import OrderStatus, OrderType
 from ..model.orders import Order, default_cancel_id
@@ -28,6 +29,9 @@ from .plumbing import HISTORY, INTAKE, STAGE, commit, now_ms, read_fresh
 from .ratelimit import LIMITER
 
 Params = dict[str, str]
+
+#: what an order archived may have ended as (history/writer.py ARCHIVABLE)
+_ARCHIVABLE = frozenset(OrderStatus[name] for name in ARCHIVABLE)
 
 
 async def place_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
@@ -76,6 +80,8 @@ async def query_order(app: web.Application, account_id: int, p: Params, deadline
     order = stage.find_order(account_id, order_id, client_id)
     if order is not None and order.symbol != symbol and order_id is None:
         order = None  # another symbol's open order took the client id since: this symbol's is in the history
+    if order is not None and order_id is not None and order.status in _ARCHIVABLE and not order.executed_qty:
+        order = None  # one Acquiring still keeps among its last finished orders may be archived already
     if order is None:
         order = app[HISTORY].order(order_id) if order_id is not None else \
             app[HISTORY].order_by_client_id(account_id, client_id, symbol)

@@ -30,7 +30,7 @@ rejects 1.5 but stores a lossless 10.0 or "10" as 10, so balance deltas are also
 - progress(topic, partition, producer) PK, sequence: the last entry written from each input stream,
   committed with the rows; meta('layout') says under which partitions and instances it was counted.
 Idempotence: replaying any entry changes nothing (recovery replays the journal through Persist,
-leaving out what `progress` says is written).
+leaving out what `progress` says is written); an archived order's entries write nothing again.
 Orders and trades are keyed by their ids; an order update applies only if it is not older than the
 row — (update_time, executed_qty, final status) never goes back — and a candle update only if
 (trades, closed) does not. A balance change is UNIQUE(sequence, account, asset, reason, ref, time):

@@ -50,27 +50,39 @@ class HistoryWriter(Store):
     #: myTrades says was paid; without (tests, tools) the rows leave it NULL
     fee_rates: dict[str, tuple[int, int]] = {}
 
-    def archive(self, before_ms: int, after_id: int = 0, scan: int = 20_000) -> tuple[int, int]:
+    def archive(self, before_ms: int, after_id: int = 0, scan: int = 20_000) -> tuple[int, int, int | None, int]:
         """Archive, as Binance does 90 days on (CHANGELOG.md; errors.md -2026), the orders that ended
         with nothing executed (ARCHIVABLE) and last changed before `before_ms`: each one's row leaves
         `orders` for `archived_orders` (id, account, symbol), so that a query of it still says what
         became of it. Looks at up to `scan` orders with ids above `after_id`, in id order (an order's
-        creation time grows with its id), in one transaction; an order list's legs stay (the list's
-        answers list every leg). Returns (orders archived, the id the next round starts after: 0
-        once it reached an order created at or after `before_ms`, or the last one)."""
+        creation time grows with its id); an order list's legs stay (the list's answers list every
+        leg). The rows are read, then moved in one transaction. Returns (orders archived, the id the
+        next round of this pass starts after: 0 once it reached an order created at or after
+        `before_ms` or the last one, the lowest id it saw that may still be archived one day: open,
+        ended too recently, a stub, or the order it stopped at; None if none, the last id it read):
+        a pass need not read again what stays for good (an order that traded) below that lowest id."""
         db = self._db
         rows = db.execute("SELECT order_id, account, symbol, status, executed_qty, time, update_time, order_list_id "
                           "FROM orders WHERE order_id > ? ORDER BY order_id LIMIT ?", (after_id, scan)).fetchall()
         following = rows[-1][0] if len(rows) == scan else 0
+        last = rows[-1][0] if rows else after_id
+        low: int | None = None
         gone: list[tuple[int, int, str]] = []
         for order_id, account, symbol, status, executed, created, changed, list_id in rows:
             if created is None:  # a stub (a report before its order's creation): not an order yet
+                low = order_id if low is None else low
                 continue
-            if created >= before_ms:  # and every order after it: a fresh round starts from the first
+            if created >= before_ms:  # and every order after it: this pass is over
                 following = 0
+                low = order_id if low is None else low
                 break
-            if status in ARCHIVABLE and not executed and changed < before_ms and list_id is None:
-                gone.append((order_id, account, symbol))
+            if status not in FINAL_STATUSES:  # open: it may end with nothing executed yet
+                low = order_id if low is None else low
+            elif status in ARCHIVABLE and not executed and list_id is None:
+                if changed < before_ms:
+                    gone.append((order_id, account, symbol))
+                else:  # ended too recently
+                    low = order_id if low is None else low
         if gone:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -81,7 +93,7 @@ class HistoryWriter(Store):
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        return len(gone), following
+        return len(gone), following, low, last
 
     def progress(self, layout: str) -> dict[tuple[str, int, str], int]:
         """The last sequence written per (topic, partition, producer), counted under `layout` (the
@@ -193,6 +205,17 @@ class HistoryWriter(Store):
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
+            ids = [row[_NEW_ID] for row in orders_new] + [row[0] for row in orders_upd] + \
+                [row[1] for row in orders_trail]
+            gone = {oid for (oid,) in db.execute("SELECT order_id FROM archived_orders WHERE order_id BETWEEN ? AND ?",
+                                                 (min(ids), max(ids)))} if ids else ()
+            if gone:  # entries of orders archived since (a replay sent everything again): they stay so
+                orders_new = [row for row in orders_new if row[_NEW_ID] not in gone]
+                orders_upd = [row for row in orders_upd if row[0] not in gone]
+                orders_amend = [row for row in orders_amend if row[2] not in gone]
+                orders_rename = [row for row in orders_rename if row[1] not in gone]
+                orders_trail = [row for row in orders_trail if row[1] not in gone]
+                orders_refused = [row for row in orders_refused if row[0] not in gone]
             orders_whole: list[tuple] = []
             if orders_new or len(orders_upd) > 1:
                 orders_whole, orders_new, orders_upd = self._fewer_order_rows(orders_new, orders_upd)

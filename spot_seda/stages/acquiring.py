@@ -109,7 +109,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.balance_times: dict[int, int] = {}
         self.accounts: dict[int, AccountState] = {}
         self.orders: dict[int, Order] = {}  # open orders and the most recently finished ones, by id
-        self.finished: deque[int] = deque()  # finished order ids, oldest first (History keeps them all)
+        self.finished: deque[int] = deque()  # finished order ids, oldest first (History keeps them, but what it archives)
         self.keep_finished = self.ctx.settings.node.keep_finished_orders
         self.depth = {symbol: DepthView() for symbol in self.rules}
         #: recent trades of the symbols with a PERCENT_PRICE_BY_SIDE filter (engine/avgprice.py)
@@ -150,7 +150,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
                            o.client_order_id) for oid, o in self.orders.items()]
 
     def snapshot_state(self) -> dict:
-        """Without the finished orders kept for queries (History has every one): they are most of
+        """Without the finished orders kept for queries (History has them, but what it archives): they are most of
         the state, and the snapshot is smaller and quicker to load without them."""
         state = super().snapshot_state()
         state["orders"] = {oid: o for oid, o in self.orders.items() if not o.status.is_final}

@@ -9,8 +9,11 @@ from ..model.changelog import ChangeLogEntry
 from ..model.enums import Topic
 from .base import Endpoint, Publish, sequence_layout
 
-#: seconds between two rounds of archiving (HistoryWriter.archive), and the orders one round looks at:
-#: a round that stopped short of the newest archivable orders goes on at the next commit
+#: seconds between two passes of archiving (HistoryWriter.archive), and the orders one round of a pass
+#: looks at: a pass goes on at the next commit until it reaches an order made too recently, and the
+#: next starts at the lowest order the pass saw that may still be archived (open, or ended too
+#: recently): an order that traded below it is not read again. (An order that stays open for months
+#: holds that start back, and each pass reads what lies above it.)
 ARCHIVE_EVERY_S = 60.0
 ARCHIVE_SCAN = 20_000
 DAY_MS = 86_400_000
@@ -44,11 +47,14 @@ class PersistStage(Endpoint):
         self.pending: list[ChangeLogEntry] = []
         self.since = 0.0  # when the oldest pending entry came
         #: archiving (history.archive_after_days): how long after, in trading time (0: never); the
-        #: newest entry time written; where the next round starts, and when
+        #: time of the last entry written (the newest commit's, not the greatest ever: a clock that
+        #: stepped forward and back moves it back too); where the next round starts, and when; the
+        #: lowest order id this pass saw that may still be archived (the next pass starts there)
         self.archive_ms = int(self.ctx.settings.history.archive_after_days * DAY_MS)
         self.latest = 0
         self.archive_after = 0
         self.archive_at = 0.0
+        self.archive_low: int | None = None
 
     def poll_timeout_s(self) -> float | None:
         return self.interval or None  # wake up in time to commit what waits
@@ -80,7 +86,7 @@ class PersistStage(Endpoint):
                            (self.ctx.producer_name, self.input_positions) if self.input_positions else None)
         written.update(moved)
         if self.pending:
-            self.latest = max(self.latest, self.pending[-1].timestamp)
+            self.latest = self.pending[-1].timestamp
         self.pending = []
         if self.archive_ms and read_mark is None and time.monotonic() >= self.archive_at and self.latest:
             self.archive()  # (not while a read waits for this commit)
@@ -88,9 +94,18 @@ class PersistStage(Endpoint):
     def archive(self) -> int:
         """One round of archiving the orders that ended with nothing executed `archive_ms` before the
         newest entry written (HistoryWriter.archive); returns how many."""
-        archived, self.archive_after = self.history.archive(self.latest - self.archive_ms, self.archive_after,
-                                                            ARCHIVE_SCAN)
-        self.archive_at = time.monotonic() + (0.0 if self.archive_after else ARCHIVE_EVERY_S)
+        archived, following, low, last = self.history.archive(self.latest - self.archive_ms, self.archive_after,
+                                                              ARCHIVE_SCAN)
+        if low is not None and (self.archive_low is None or low < self.archive_low):
+            self.archive_low = low
+        if following:  # this pass goes on at the next commit
+            self.archive_after = following
+            self.archive_at = 0.0
+        else:  # the next pass starts at the lowest order that may still be archived (what lies below
+            # it stays for good), a minute on
+            self.archive_after = self.archive_low - 1 if self.archive_low is not None else last
+            self.archive_low = None
+            self.archive_at = time.monotonic() + ARCHIVE_EVERY_S
         return archived
 
     def marker(self, kind: str, position: int) -> None:

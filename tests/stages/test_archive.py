@@ -43,19 +43,53 @@ def session() -> list:
 def test_the_orders_that_ended_with_nothing_executed_long_ago_are_archived(tmp_path):
     with History(tmp_path / "history.sqlite") as history:
         history.apply(session())
-        assert history.archive(NOW - 90 * DAY_MS) == (3, 0)
+        # (archived 1-3; 6 open, 7 ended too recently, 9 made since: the lowest that may be one day, 6)
+        assert history.archive(NOW - 90 * DAY_MS) == (3, 0, 6, 10)
         assert [history.order(i) is None for i in range(1, 11)] == [True] * 3 + [False] * 7
         assert [history.archived(i) for i in (1, 2, 3, 4)] == [(1, "BTCUSDT")] * 3 + [None]
-        assert history.archive(NOW - 90 * DAY_MS) == (0, 0)  # nothing more
-        assert history.archive(NOW) == (2, 0)  # later on: 7 and 9 too (their day came)
+        assert history.archive(NOW - 90 * DAY_MS) == (0, 0, 6, 10)  # nothing more
+        assert history.archive(NOW)[0] == 2  # later on: 7 and 9 too (their day came)
 
 
 def test_a_round_looks_at_so_many_orders_and_the_next_goes_on_from_there(tmp_path):
     with History(tmp_path / "history.sqlite") as history:
         history.apply(session())
-        assert history.archive(NOW - 90 * DAY_MS, 0, scan=2) == (2, 2)
-        assert history.archive(NOW - 90 * DAY_MS, 2, scan=2) == (1, 4)
-        assert history.archive(NOW - 90 * DAY_MS, 4, scan=100) == (0, 0)  # reached order 9, made since
+        assert history.archive(NOW - 90 * DAY_MS, 0, scan=2) == (2, 2, None, 2)
+        assert history.archive(NOW - 90 * DAY_MS, 2, scan=2) == (1, 4, None, 4)
+        assert history.archive(NOW - 90 * DAY_MS, 4, scan=100) == (0, 0, 6, 10)  # reached order 9, made since
+
+
+def test_a_replay_of_an_archived_orders_entries_leaves_it_archived(tmp_path):
+    """Persist sent everything again (a history it could not read at a start, a new layout): the
+    entries of an order archived since write nothing, neither a row nor a stub."""
+    with History(tmp_path / "history.sqlite") as history:
+        entries = session()
+        history.apply(entries)
+        history.archive(NOW - 90 * DAY_MS)
+        history.apply(entries)
+        history.apply([order_report(2, "EXPIRED", 0, 0, OLD + 1)])
+        assert [history.order(i) for i in (1, 2, 3)] == [None] * 3
+        assert history._db.execute("SELECT count(*) FROM orders WHERE order_id <= 3").fetchone()[0] == 0
+        assert history.order(4) is not None and history.order(10) is not None
+
+
+def test_a_pass_starts_at_the_lowest_order_that_may_still_be_archived(tmp_path, monkeypatch):
+    """What stays for good (an order that traded) below the oldest open or recent order is not read
+    again, pass after pass."""
+    clock = [1000.0]
+    monkeypatch.setattr(persist_module.time, "monotonic", lambda: clock[0])
+    stage = persist_in(tmp_path, 90.0)
+    stage.apply("OrderChangeLog", session())
+    stage.commit()
+    assert stage.archive_after == 5  # (6 is open: the next pass starts there)
+    seen = []
+    archive = stage.history.archive
+    stage.history.archive = lambda before, after, scan: seen.append(after) or archive(before, after, scan)
+    clock[0] += persist_module.ARCHIVE_EVERY_S
+    stage.apply("OrderChangeLog", [order_report(6, "CANCELED", 0, 0, NOW)])
+    stage.commit()
+    assert seen == [5]
+    stage.stop()
 
 
 def persist_in(tmp_path, days: float) -> PersistStage:
@@ -84,13 +118,32 @@ def test_persist_archives_as_it_commits_and_at_most_once_a_minute(tmp_path, days
     stage.stop()
 
 
-def query(history: History, account: int, order_id: int | None = None, client_id: str | None = None) -> dict:
+def test_the_time_archived_against_is_the_last_commits_not_the_greatest_ever(tmp_path, monkeypatch):
+    """A clock that stepped forward and back: its entries' times do not stay the archive's time."""
+    clock = [1000.0]
+    monkeypatch.setattr(persist_module.time, "monotonic", lambda: clock[0])
+    stage = persist_in(tmp_path, 90.0)
+    stage.archive_at = 10**9  # (no round yet)
+    stage.apply("OrderChangeLog", [order_new(20, ts=NOW + 120 * DAY_MS)])
+    stage.commit()
+    stage.apply("OrderChangeLog", session())
+    stage.commit()
+    assert stage.latest == NOW
+    stage.archive_at = 0.0
+    stage.apply("OrderChangeLog", [order_report(10, "NEW", 0, 0, NOW)])
+    stage.commit()
+    assert [i for i in range(1, 11) if stage.history.archived(i)] == [1, 2, 3]  # not 7 and 9
+    stage.stop()
+
+
+def query(history: History, account: int, order_id: int | None = None, client_id: str | None = None,
+          kept=None) -> dict:
     class NothingToWaitFor:
         async def wait(self) -> None:
             return None
 
     app = web.Application()
-    app[STAGE] = SimpleNamespace(rules=settings_from("").symbol_rules(), find_order=lambda *_: None)
+    app[STAGE] = SimpleNamespace(rules=settings_from("").symbol_rules(), find_order=lambda *_: kept)
     app[READS] = NothingToWaitFor()
     app[HISTORY] = history
     p = {"symbol": "BTCUSDT"}
@@ -115,3 +168,17 @@ def test_a_query_of_an_archived_order_by_id_answers_2026(tmp_path):
                 query(history, account, order_id, client_id)
             assert missing.value.code == -2013
         assert query(history, 1, 4)["status"] == "CANCELED"  # a traded one stays
+
+
+def test_an_order_acquiring_still_keeps_answers_as_the_history_does(tmp_path):
+    """Acquiring keeps its last finished orders in memory, however old on a quiet node: one of them
+    the history archived answers -2026 all the same, and one it has not archived is the order."""
+    with History(tmp_path / "history.sqlite") as history:
+        history.apply(session())
+        kept = history.order(1)
+        assert query(history, 1, 1, kept=kept)["status"] == "CANCELED"
+        history.archive(NOW - 90 * DAY_MS)
+        with pytest.raises(ApiError) as archived:
+            query(history, 1, 1, kept=kept)
+        assert archived.value.code == -2026
+        assert query(history, 1, 5, kept=history.order(5))["status"] == "FILLED"
