@@ -290,7 +290,7 @@ def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
                                (isinstance(req_id, int) and not -2**63 <= req_id < 2**63) or
                                (isinstance(req_id, str) and not _stream_request_id(req_id))):
         return _stream_request_error(2, "Invalid request: request ID must be an unsigned integer", None)
-    if len(req.keys() - {"id", "method", "params"}):  # web-socket-streams.md: "Unnecessary parameters
+    if req.keys() - {"id", "method", "params"}:  # web-socket-streams.md: "Unnecessary parameters
         # provided in the data" (code 0 "Unknown property" is SET_PROPERTY's and GET_PROPERTY's)
         return _stream_request_error(2, "Invalid request: too many parameters", req_id)
     method = req.get("method")

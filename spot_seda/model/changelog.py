@@ -53,7 +53,7 @@ def balance_fields_of(fields) -> BalanceFields:
                          fields["reason"], fields["ref"])
 
 
-def balance_of(entry: "ChangeLogEntry") -> BalanceFields:
+def balance_of(entry: ChangeLogEntry) -> BalanceFields:
     """A balance entry's fields as BalanceFields, whatever its change type (a map-form one may come
     as Created too, as Persist has always taken it); the readers inline the usual case, typed."""
     change = entry.change_type
