@@ -20,12 +20,14 @@ class DepthView:
 
     __slots__ = ("bids", "asks", "update_id", "resting", "changed")
 
-    def __init__(self) -> None:
+    def __init__(self, track_changes: bool = True) -> None:
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
         self.update_id = 0
         self.resting: dict[int, tuple[bool, int, int]] = {}  # order id -> (is_bid, price, leaves)
-        self.changed: dict[tuple[bool, int], int] = {}  # (is_bid, price) -> new total, since last take
+        #: (is_bid, price) -> new total, since the last take_changes; None where nobody takes them
+        #: (a view that only answers queries: else every level ever touched stays in it for good)
+        self.changed: dict[tuple[bool, int], int] | None = {} if track_changes else None
 
     def apply(self, order_id: int, is_bid: bool, price: int, leaves: int, status: OrderStatus) -> None:
         """Record an order's new state after Match reported it (leaves = qty - executed)."""
@@ -45,7 +47,8 @@ class DepthView:
             side[price] = total
         else:
             side.pop(price, None)
-        self.changed[is_bid, price] = total
+        if self.changed is not None:
+            self.changed[is_bid, price] = total
 
     def top(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """The best n bid and ask levels as (price, qty), best first."""
@@ -59,6 +62,10 @@ class DepthView:
         return bid, ask
 
     def take_changes(self) -> dict[tuple[bool, int], int]:
-        """Level changes since the last call (for depth diff streams)."""
-        changed, self.changed = self.changed, {}
+        """Level changes since the last call (for depth diff streams; a view made with
+        track_changes=False has none)."""
+        changed = self.changed
+        if changed is None:
+            return {}
+        self.changed = {}
         return changed

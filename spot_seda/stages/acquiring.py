@@ -111,7 +111,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         self.orders: dict[int, Order] = {}  # open orders and the most recently finished ones, by id
         self.finished: deque[int] = deque()  # finished order ids, oldest first (History keeps them, but what it archives)
         self.keep_finished = self.ctx.settings.node.keep_finished_orders
-        self.depth = {symbol: DepthView() for symbol in self.rules}
+        self.depth = {symbol: DepthView(track_changes=False) for symbol in self.rules}  # (REST reads its levels)
         #: recent trades of the symbols with a PERCENT_PRICE_BY_SIDE filter (engine/avgprice.py)
         self.avg_prices = {symbol: AvgPrice(r.percent_price[1]) for symbol, r in self.rules.items() if r.percent_price}
         #: every symbol's trades of the last AVG_PRICE_MINS (NOTIONAL's avgPriceMins, exchangeInfo):
@@ -168,6 +168,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             self.orders = {oid: upgraded(o) for oid, o in self.orders.items()}
             for acc in self.accounts.values():
                 acc.open_orders = {oid: self.orders.get(oid) or upgraded(o) for oid, o in acc.open_orders.items()}
+        for view in self.depth.values():  # (written when this view also kept its level changes for nobody)
+            view.changed = None
 
     # ------------------------------------------------------------------ views
 

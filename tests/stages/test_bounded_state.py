@@ -35,6 +35,9 @@ def test_acquiring_keeps_at_most_keep_finished_orders(tmp_path):
     forgotten = next(i for i in range(1, acquiring.next_order_id) if i not in acquiring.orders)
     with History(tmp_path / "history.sqlite", readonly=True) as history:
         assert history.order(forgotten).status.name in FINAL
+    # its depth views answer REST: they keep the levels, not every level change since the start
+    assert all(view.changed is None for view in acquiring.depth.values())
+    assert any(view.update_id for view in acquiring.depth.values())
 
 
 def test_push_keeps_a_day_of_minutes_with_nobody_asking():
@@ -68,3 +71,19 @@ def test_push_holds_the_balance_changes_of_at_most_max_held_orders_never_judged(
         stage.apply(Topic.BALANCE, balance_entries(freezes, T0))
         assert 0 < len(stage.held) <= 10
     assert (stage.balances[1, "USDT"].available, stage.balances[1, "USDT"].frozen) == (-500, 500)
+
+
+def test_acquiring_restored_from_a_snapshot_whose_depth_kept_changes_keeps_none(tmp_path):
+    """A snapshot written when Acquiring's depth views also gathered level changes for nobody: restored,
+    they gather none from then on (the levels themselves come back as they were)."""
+    settings = settings_from(f'[node]\ndata_dir = "{tmp_path}"\n[bus]\ntransport = "inproc"\n')
+    pipeline = InprocPipeline(settings)
+    acquiring = pipeline.stage("acquiring-0")
+    apply_commands(pipeline, commands(7, 200), journaled=False)
+    state = acquiring.snapshot_state()
+    for view in state["depth"].values():
+        view.changed = {(True, 1): 1}  # as an older node's snapshot has it
+    levels = {s: (dict(v.bids), dict(v.asks), v.update_id) for s, v in state["depth"].items()}
+    acquiring.restore_state(state)
+    assert all(view.changed is None for view in acquiring.depth.values())
+    assert {s: (v.bids, v.asks, v.update_id) for s, v in acquiring.depth.items()} == levels
