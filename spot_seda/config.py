@@ -172,8 +172,7 @@ class HistorySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: inserts dirty a page each, and a longer transaction writes each page to the WAL fewer times);
     #: a read waits for no interval: its "read" marker makes Persist commit at once
     #: (api/readbarrier.py). Persist commits after this long without input too, so an entry may wait
-    #: up to about twice this when the input stops just short of it; not sooner when its queue runs
-    #: empty (but a pipeline in one process commits once it is done: Stage.quiescent). What a crash loses of it,
+    #: up to about twice this when the input stops just short of it. What a crash loses of it,
     #: recovery writes again from the journal; Persist holds that much input in memory meanwhile.
     commit_interval_ms: NonNegativeFloat = 1000.0
     #: SQLite's page cache per connection to the history (Persist's writer, Acquiring's reader), KiB

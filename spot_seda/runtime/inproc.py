@@ -49,8 +49,6 @@ class InprocPipeline:
             for runner in self.runners.values():
                 moved |= runner.step(0)
             if not moved and not self.bus.pending():
-                for runner in self.runners.values():
-                    runner.stage.quiescent()  # (publishes nothing: the round stays quiet)
                 return rounds
         raise RuntimeError(f"pipeline still busy after {max_rounds} rounds")
 

@@ -122,11 +122,6 @@ class Stage:
         """Called when no input is waiting (sources generate here; timers fire here)."""
         return []
 
-    def quiescent(self) -> None:
-        """Nothing is in flight anywhere in the pipeline: every stage has applied all its input. Only
-        a pipeline in one process can know this (runtime/inproc.py, at the end of each pump); a stage
-        that defers work until it is worth doing (Persist's commits) finishes it here."""
-
     def stop(self) -> list[Publish]:
         """Called once after the input has drained, before the process exits."""
         return []

@@ -68,20 +68,9 @@ class PersistStage(Endpoint):
             self.commit()
 
     def idle(self) -> list[Publish]:
-        """No input waits just now: commit what has waited `history.commit_interval_ms` (the poll
-        timeout wakes this stage for it). Not everything gathered: in a node under load the queue
-        runs empty between most wake-ups, and a commit each time wrote a few rows a transaction
-        (BENCHMARKS.md, "Persist commits on its interval, not whenever its queue runs empty").
-        Nothing waits for it meanwhile: a read that must see the history sends a marker, which
-        commits at once (marker), and what a crash loses of it the recovery sends again."""
-        if self.pending and time.monotonic() - self.since >= self.interval:
+        if self.pending:  # no more input waits: nothing is gained by waiting longer
             self.commit()
         return []
-
-    def quiescent(self) -> None:
-        """The pipeline in one process is done (tests, `run.py replay`): its history is complete."""
-        if self.pending:
-            self.commit()
 
     def commit(self, read_mark: int | None = None) -> None:
         """Write everything gathered, and how far each input stream got, in one transaction (all of

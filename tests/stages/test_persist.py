@@ -37,40 +37,6 @@ def test_the_stage_writes_every_topic_and_publishes_nothing(tmp_path):
         assert h.balances(1) == {"BTC": (5, 0)}
 
 
-def test_a_queue_run_empty_does_not_commit_until_the_interval_or_a_marker_or_the_end(tmp_path, monkeypatch):
-    """In its own process Persist commits what it gathered once the oldest has waited the interval,
-    at a marker (a read waits on one), at stop, or when a pipeline in one process is done; not each
-    time its queue runs empty (a node under load: a few rows a transaction)."""
-    clock = [1000.0]
-    monkeypatch.setattr("spot_seda.stages.persist.time.monotonic", lambda: clock[0])
-    ctx = StageContext(settings_from("[history]\ncommit_interval_ms = 500\n"), "persist", 0, 1, tmp_path / "data")
-    stage = PersistStage(ctx)
-    stage.start()
-    path = tmp_path / "data" / "history.sqlite"
-
-    def orders() -> int:
-        with History(path, readonly=True) as h:
-            return h._db.execute("SELECT count(*) FROM orders").fetchone()[0]
-
-    stage.handle_events(Topic.ORDER, [order_new(1)])
-    clock[0] += 0.3
-    stage.idle()  # the queue ran empty 0.3 s after the first entry came: nothing written yet
-    assert orders() == 0 and len(stage.pending) == 1
-    stage.handle_events(Topic.ORDER, [order_new(2)])
-    clock[0] += 0.2
-    stage.idle()  # the first has waited the interval: both go in one transaction
-    assert orders() == 2 and stage.pending == []
-    stage.handle_events(Topic.ORDER, [order_new(3)])
-    stage.marker("read", 7)  # a read waits on this: written at once
-    assert orders() == 3
-    stage.handle_events(Topic.ORDER, [order_new(4)])
-    stage.quiescent()  # a pipeline in one process has nothing more in flight
-    assert orders() == 4
-    stage.handle_events(Topic.ORDER, [order_new(5)])
-    stage.stop()
-    assert orders() == 5
-
-
 @pytest.fixture
 def node_with_persist(monkeypatch):
     """The node topology with Persist in it (whether or not topology.py lists it yet)."""
