@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from spot_seda.config import load_settings  # noqa: E402
-from spot_seda.model.changelog import ChangeLogEntry, Created  # noqa: E402
+from spot_seda.model.changelog import ChangeLogEntry, Created, TradeFields  # noqa: E402
 from spot_seda.model.enums import EntityType, Topic  # noqa: E402
 from spot_seda.stages.base import StageContext  # noqa: E402
 from spot_seda.stages.kline import KLineStage  # noqa: E402
@@ -35,10 +35,10 @@ def trades(commands: int, seed: int = 1) -> list[ChangeLogEntry]:
         ts += rng.randint(1, 300)
         for k in range(rng.randint(1, 3)):
             trade_id += 1
-            out.append(ChangeLogEntry(str(trade_id), EntityType.TRADE, Created({
-                "symbol": "BTCUSDT", "trade_id": trade_id, "price": 5_000_000 + rng.randint(-100, 100), "qty": 10,
-                "quote_qty": 500, "buyer_is_maker": bool(k % 2), "taker_order_id": taker, "maker_order_id": 1}),
-                ts, trade_id))
+            buyer, seller = (1, taker) if k % 2 else (taker, 1)  # (the maker, order 1, buys when buyer_is_maker)
+            out.append(ChangeLogEntry(str(trade_id), EntityType.TRADE, Created(TradeFields(
+                "BTCUSDT", trade_id, 5_000_000 + rng.randint(-100, 100), 10, 500, buyer, seller, 1, 2, bool(k % 2),
+                1, taker)), ts, trade_id))
     return out
 
 

@@ -10,7 +10,7 @@ import sqlite3
 from msgspec.structs import astuple
 
 from ..bus.base import partition_for
-from ..model.changelog import BalanceFields, ChangeLogEntry, Created, Updated, balance_fields_of
+from ..model.changelog import BalanceFields, ChangeLogEntry, Created, TradeFields, Updated, balance_fields_of
 from ..model.entities import KLINE_FIELDS, ORDER_CREATED, PREVENTED_MATCH_FIELDS
 from ..model.enums import FINAL_STATUSES, EntityType, Topic
 from ..model.orders import default_cancel_id
@@ -165,7 +165,7 @@ class HistoryWriter(Store):
                         row = (*row[:-1], str(ref))
                     balances.append((*row, entry.timestamp, entry.sequence))
                 elif etype == trade_t:
-                    row = trade_created(fields)
+                    row = astuple(fields) if type(fields) is TradeFields else trade_created(fields)
                     rates = fee_rates.get(row[0])
                     if rates is None:
                         trades.append((*row, entry.timestamp, None, None))

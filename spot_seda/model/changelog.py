@@ -2,7 +2,8 @@
 
 Field names follow the seed (entity_id, entity_type, change_type, timestamp, sequence; Created.fields,
 Updated.changed_fields); the seed's FieldChange name/value pairs are the items of an ordered map
-(`Fields`), except a balance change's, which are a typed record (`BalanceFields`). A ring or Kafka
+(`Fields`), except a balance change's and a trade's, which are typed records (`BalanceFields`,
+`TradeFields`). A ring or Kafka
 message carries a whole `Batch`, so the per-message cost of a queue is paid once per batch, not once
 per entry.
 """
@@ -44,6 +45,45 @@ class BalanceFields(msgspec.Struct, frozen=True, gc=False, array_like=True):
     ref: Union[int, str]
 
 
+class TradeFields(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """A SpotTrade entry's fields (model/entities.py TRADE_CREATED, in that order), typed as a
+    balance change's are: every trade has all twelve, Match makes one per fill and five stages read
+    it (Acquiring, Settlement, KLine, Push, Persist), and a typed record is built, encoded, decoded
+    and read in about half a map's time (BENCHMARKS.md, "Pipeline", twenty-seventh session). An
+    array in msgpack between the stages; the JSON form still names each field."""
+
+    symbol: str
+    trade_id: int
+    price: int
+    qty: int
+    quote_qty: int
+    buyer_order_id: int
+    seller_order_id: int
+    buyer_account: int
+    seller_account: int
+    buyer_is_maker: bool
+    maker_order_id: int
+    taker_order_id: int
+
+
+def trade_of(entry: ChangeLogEntry) -> TradeFields:
+    """A trade entry's fields as TradeFields, whichever form they came in (a map: an entry built by
+    hand, or an older writer's msgpack); a missing field is a KeyError. The readers inline the usual
+    case, typed."""
+    change = entry.change_type
+    return trade_fields_of(change.fields if type(change) is Created else entry.field_dict())
+
+
+def trade_fields_of(fields) -> TradeFields:
+    """A trade's fields as TradeFields, whichever form they came in (TradeFields, or a map)."""
+    if type(fields) is TradeFields:
+        return fields
+    return TradeFields(fields["symbol"], fields["trade_id"], fields["price"], fields["qty"], fields["quote_qty"],
+                       fields["buyer_order_id"], fields["seller_order_id"], fields["buyer_account"],
+                       fields["seller_account"], fields["buyer_is_maker"], fields["maker_order_id"],
+                       fields["taker_order_id"])
+
+
 def balance_fields_of(fields) -> BalanceFields:
     """A balance entry's fields as BalanceFields, whichever form they came in (a map: an entry built
     by hand, or an older writer's msgpack); a missing field is a KeyError."""
@@ -63,9 +103,10 @@ def balance_of(entry: ChangeLogEntry) -> BalanceFields:
 
 
 class Created(msgspec.Struct, frozen=True, gc=False, tag=True):
-    """The entity came into being with these fields."""
+    """The entity came into being with these fields: a map, or a trade's TradeFields (msgpack tells
+    the two apart as a map and an array)."""
 
-    fields: Fields
+    fields: Union[Fields, TradeFields]
 
 
 class Updated(msgspec.Struct, frozen=True, gc=False, tag=True):
@@ -99,13 +140,17 @@ class ChangeLogEntry(msgspec.Struct, frozen=True, gc=False):
 
     def field_dict(self) -> Fields:
         """The fields this entry sets, in order (empty for Deleted). Read-only: copy to keep one. A
-        balance change's come as a new map (the stages that read many read BalanceFields instead)."""
+        balance change's and a trade's come as a new map (the stages that read many read
+        BalanceFields and TradeFields instead)."""
         change = self.change_type
         kind = type(change)
         if kind is Updated:
             fields = change.changed_fields
             return fields if type(fields) is not BalanceFields else msgspec.structs.asdict(fields)
-        return change.fields if kind is Created else _NONE
+        if kind is Created:
+            fields = change.fields
+            return fields if type(fields) is not TradeFields else msgspec.structs.asdict(fields)
+        return _NONE
 
 
 def created(entity_id: str, entity_type: str, timestamp: int, sequence: int, **fields: Value) -> ChangeLogEntry:
@@ -168,7 +213,11 @@ def _to_seed(e: ChangeLogEntry) -> _SeedEntry:
     change = e.change_type
     kind = type(change)
     if kind is Created:
-        change = _SeedCreated([FieldChange(k, v) for k, v in change.fields.items()])
+        fields = change.fields
+        if type(fields) is TradeFields:
+            change = _SeedCreated([FieldChange(k, getattr(fields, k)) for k in fields.__struct_fields__])
+        else:
+            change = _SeedCreated([FieldChange(k, v) for k, v in fields.items()])
     elif kind is Updated:
         fields = change.changed_fields
         if type(fields) is BalanceFields:
@@ -179,13 +228,19 @@ def _to_seed(e: ChangeLogEntry) -> _SeedEntry:
 
 
 _BALANCE = "SpotBalance"  # (model/enums.py EntityType.BALANCE; this module imports nothing of the node's)
+_TRADE = "SpotTrade"  # (EntityType.TRADE)
 
 
 def _from_seed(e: _SeedEntry) -> ChangeLogEntry:
     change = e.change_type
     kind = type(change)
     if kind is _SeedCreated:
-        change = Created({f.name: f.value for f in change.fields})
+        fields = {f.name: f.value for f in change.fields}
+        if e.entity_type == _TRADE and tuple(fields) == TradeFields.__struct_fields__:
+            # as the stages build and read it, its values checked as msgpack checks them
+            change = Created(msgspec.convert(list(fields.values()), TradeFields, strict=True))
+        else:
+            change = Created(fields)
     elif kind is _SeedUpdated:
         fields = {f.name: f.value for f in change.changed_fields}
         if e.entity_type == _BALANCE and tuple(fields) == BalanceFields.__struct_fields__:

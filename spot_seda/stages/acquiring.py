@@ -41,7 +41,7 @@ from ..engine.depthview import DepthView
 from ..engine.kline import INTERVALS, bucket, offset_moves
 from ..engine.ledger import BalanceChange, Ledger, order_hold
 from ..engine.results import ResultCode
-from ..model.changelog import BalanceFields, ChangeLogEntry, Created, Updated, balance_of
+from ..model.changelog import BalanceFields, ChangeLogEntry, Created, TradeFields, Updated, balance_of, trade_of
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Tick, Transfer
 from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF,
                            EntityType, OrderStatus, OrderType, Side, Topic)
@@ -442,17 +442,18 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             for e in entries:
                 if e.entity_type == _CLOCK:  # a Tick on its way to KLine
                     continue
-                f = e.field_dict()
-                symbol = f["symbol"]
+                if type(t := getattr(e.change_type, "fields", None)) is not TradeFields:
+                    t = trade_of(e)
+                symbol = t.symbol
                 traded_at[symbol] = e.timestamp
-                market_avgs[symbol].add(e.timestamp, f["price"], f["qty"], f["quote_qty"])
+                market_avgs[symbol].add(e.timestamp, t.price, t.qty, t.quote_qty)
                 if avg_prices:
                     avg = avg_prices.get(symbol)
                     if avg is not None:
-                        avg.add(e.timestamp, f["price"], f["qty"], f["quote_qty"])
-                waiter = waiters.get(f["taker_order_id"])
-                if waiter is not None and waiter.fills is not None:
-                    waiter.fills.append(f | {"time": e.timestamp})
+                        avg.add(e.timestamp, t.price, t.qty, t.quote_qty)
+                waiter = waiters.get(t.taker_order_id)
+                if waiter is not None and waiter.fills is not None:  # (a FULL answer's fills: maps)
+                    waiter.fills.append(msgspec.structs.asdict(t) | {"time": e.timestamp})
         else:
             answered: list[tuple[int, Answer, int | None]] = []
             refused: list[int] = []

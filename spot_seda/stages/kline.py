@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..engine.kline import CandleBook
-from ..model.changelog import ChangeLogEntry, Created, Updated
+from ..model.changelog import ChangeLogEntry, Created, TradeFields, Updated, trade_of
 from ..model.entities import KLINE_FIELDS, kline_id_of
 from ..model.enums import EntityType, Side, Topic
 from .base import Publish, Operator
@@ -79,21 +79,21 @@ class KLineStage(Operator):
         group: list[_Fill] = []
         symbol = taker = None
         for e in entries:
-            f = e.field_dict()
             if e.entity_type == _CLOCK:  # a Tick: what the trades before it changed goes out now,
                 # and the candles whose interval ended before it close
                 if group:
                     self._flush(symbol, group, out)
                     group = []
-                symbol, taker = f["symbol"], None
+                symbol, taker = e.field_dict()["symbol"], None
                 self._give(symbol, self.books[symbol].tick_rows(e.timestamp), e.timestamp, out)
                 continue
-            if group and (f["taker_order_id"] != taker or f["symbol"] != symbol):
+            if type(t := getattr(e.change_type, "fields", None)) is not TradeFields:
+                t = trade_of(e)
+            if group and (t.taker_order_id != taker or t.symbol != symbol):
                 self._flush(symbol, group, out)
                 group = []
-            symbol, taker = f["symbol"], f["taker_order_id"]
-            group.append(_Fill(f["price"], f["qty"], f["quote_qty"], Side.SELL if f["buyer_is_maker"] else Side.BUY,
-                               e.timestamp))
+            symbol, taker = t.symbol, t.taker_order_id
+            group.append(_Fill(t.price, t.qty, t.quote_qty, Side.SELL if t.buyer_is_maker else Side.BUY, e.timestamp))
         if group:
             self._flush(symbol, group, out)
         return out

@@ -34,7 +34,7 @@ from ..engine.amend import Amended, AmendRejected
 from ..engine.book import OrderBook
 from ..engine.records import CancelRejected, OrderReport, PreventedMatch, Trade, TrailingStarted, Triggered
 from ..engine.results import REASONS, ResultCode
-from ..model.changelog import ChangeLogEntry, Created, Updated
+from ..model.changelog import ChangeLogEntry, Created, TradeFields, Updated
 from ..model.entities import trade_id_of
 from ..model.enums import (ORDER_TYPE_OF, SIDE_OF, STOP_TYPES, STP_NAMES, STP_OF, TIME_IN_FORCE_OF, EntityType,
                            OrderStatus, Side, Topic)
@@ -157,12 +157,9 @@ class MatchStage(Operator):
                 buy_taker = rec.taker_side == Side.BUY
                 buyer, seller = (rec.taker_order_id, rec.maker_order_id) if buy_taker else (rec.maker_order_id, rec.taker_order_id)
                 buyer_acct, seller_acct = (rec.taker_account, rec.maker_account) if buy_taker else (rec.maker_account, rec.taker_account)
-                trades.append(ChangeLogEntry(trade_id_of(symbol, rec.trade_id), TRADE, Created({
-                    "symbol": symbol, "trade_id": rec.trade_id, "price": rec.price, "qty": rec.qty,
-                    "quote_qty": rec.quote_qty, "buyer_order_id": buyer, "seller_order_id": seller,
-                    "buyer_account": buyer_acct, "seller_account": seller_acct, "buyer_is_maker": not buy_taker,
-                    "maker_order_id": rec.maker_order_id, "taker_order_id": rec.taker_order_id,
-                }), ts, 0))
+                trades.append(ChangeLogEntry(trade_id_of(symbol, rec.trade_id), TRADE, Created(TradeFields(
+                    symbol, rec.trade_id, rec.price, rec.qty, rec.quote_qty, buyer, seller, buyer_acct, seller_acct,
+                    not buy_taker, rec.maker_order_id, rec.taker_order_id)), ts, 0))
             elif kind is OrderReport:
                 changed = {
                     "status": STATUS[rec.status], "executed_qty": rec.executed_qty,

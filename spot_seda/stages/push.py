@@ -52,7 +52,7 @@ from ..binance import streams as S
 from ..engine.depthview import DepthView
 from ..engine.kline import INTERVALS, CandleBook
 from ..engine.ledger import Balance
-from ..model.changelog import JSON, ChangeLogEntry, Created, Updated
+from ..model.changelog import JSON, ChangeLogEntry, Created, TradeFields, Updated, trade_fields_of, trade_of
 from ..model.entities import KLINE_FIELDS, TRADE_PUBLIC
 from ..model.enums import ORDER_STATUS_OF, EntityType, Side, Topic
 from ..model.orders import Order, upgraded
@@ -90,7 +90,7 @@ def public_entry(e: ChangeLogEntry) -> ChangeLogEntry:
     """A TradeChangeLog entry as anyone may see it: the fields in TRADE_PUBLIC only."""
     change = e.change_type
     if type(change) is Created:
-        change = Created({k: v for k, v in change.fields.items() if k in TRADE_PUBLIC})
+        change = Created({k: v for k, v in e.field_dict().items() if k in TRADE_PUBLIC})
     elif type(change) is Updated:
         change = Updated({k: v for k, v in change.changed_fields.items() if k in TRADE_PUBLIC})
     return ChangeLogEntry(e.entity_id, e.entity_type, change, e.timestamp, e.sequence)
@@ -168,7 +168,7 @@ class PushStage(UserDataMixin, Endpoint):
         self.order_lists: dict[int, dict] = {}  # open OCOs: list id -> its legs' statuses (listStatus)
         self.list_updates: dict[int, tuple] = {}  # within a batch: lists a command changed (pushuser.py)
         self.list_updates_ts = 0
-        self.fills: dict[int, list[tuple[dict, int]]] = {}  # order id -> (trade fields, ts) awaiting its update
+        self.fills: dict[int, list[tuple[TradeFields, int]]] = {}  # order id -> (trade, ts) awaiting its update
         #: symbol -> (time, trades) of the aggregate trade being built for @aggTrade: sent when a trade
         #: does not join it, or when Match reports on the symbol (a command's reports follow all its
         #: trades, however many messages those took)
@@ -229,6 +229,8 @@ class PushStage(UserDataMixin, Endpoint):
         self.orders = {oid: upgraded(o) for oid, o in self.orders.items()}
         for lst in self.order_lists.values():
             lst["legs"] = {i: ORDER_STATUS_OF[s] if type(s) is str else s for i, s in lst["legs"].items()}
+        # (one written before trades were typed keeps each fill's fields as a map)
+        self.fills = {oid: [(trade_fields_of(f), ts) for f, ts in waiting] for oid, waiting in self.fills.items()}
 
     # ------------------------------------------------------------------ dispatch
 
@@ -278,31 +280,36 @@ class PushStage(UserDataMixin, Endpoint):
                 touched[symbol] = max(touched.get(symbol, 0), e.timestamp)
                 clocks[symbol] = e.timestamp
                 continue
-            f = e.field_dict()
-            symbol, ts = f["symbol"], e.timestamp
+            if type(t := getattr(e.change_type, "fields", None)) is not TradeFields:
+                t = trade_of(e)
+            symbol, ts = t.symbol, e.timestamp
             rules = self.rules[symbol]
             lower = symbol.lower()
-            price, qty, quote = f["price"], f["qty"], f["quote_qty"]
-            self.rolling[symbol].add(ts, f["trade_id"], price, qty, quote)
+            price, qty, quote, trade_id = t.price, t.qty, t.quote_qty, t.trade_id
+            self.rolling[symbol].add(ts, trade_id, price, qty, quote)
             self.avg_prices[symbol].add(ts, price, qty, quote)
             candle_fills.setdefault(symbol, []).append(
-                _Fill(price, qty, quote, Side.SELL if f["buyer_is_maker"] else Side.BUY, ts))
-            last_ids[symbol] = f["trade_id"]
+                _Fill(price, qty, quote, Side.SELL if t.buyer_is_maker else Side.BUY, ts))
+            last_ids[symbol] = trade_id
             firsts = self.first_trade_at[symbol]
             # (a trade older than the newest counts at the newest time, as in KLine's candles: that
             # time is there already)
             if ts not in firsts and not (firsts and ts < next(reversed(firsts))):
-                firsts[ts] = f["trade_id"]
+                firsts[ts] = trade_id
                 if len(firsts) > FIRSTS_KEPT:  # only the candles being built need it: keep the recent ones
                     del firsts[next(iter(firsts))]
             touched[symbol] = ts
-            fills.setdefault(f["buyer_order_id"], []).append((f, ts))
-            fills.setdefault(f["seller_order_id"], []).append((f, ts))
+            fills.setdefault(t.buyer_order_id, []).append((t, ts))
+            fills.setdefault(t.seller_order_id, []).append((t, ts))
             name = lower + "@trade"
+            f = None  # (its fields as a map, made for a subscriber only)
             if sink.wants(name):
+                f = msgspec.structs.asdict(t)
                 sink.send(name, S.trade_event(rules, f, ts))
             name = lower + "@aggTrade"
             if sink.wants(name):  # an aggregate goes out whole (self.aggregates)
+                if f is None:
+                    f = msgspec.structs.asdict(t)
                 held = self.aggregates.get(symbol)
                 if held is not None and joins_aggregate(held[1][-1], f):
                     held[1].append(f)

@@ -247,17 +247,17 @@ class UserDataMixin:
         pending = self.fills.get(order_id)
         used = 0
         executed = f["executed_qty"]
-        for trade, trade_ts in pending or ():
+        for trade, trade_ts in pending or ():  # (TradeFields: push.py _trades)
             if order.executed_qty >= executed:
                 break
             used += 1
-            qty, quote = trade["qty"], trade["quote_qty"]
+            qty, quote = trade.qty, trade.quote_qty
             order.executed_qty += qty
             order.cum_quote_qty += quote
             if not wanted:
                 continue
-            is_buyer = trade["buyer_order_id"] == order_id
-            maker = trade["maker_order_id"] == order_id
+            is_buyer = trade.buyer_order_id == order_id
+            maker = trade.maker_order_id == order_id
             if is_buyer:
                 fee = fee_on(qty, rules.maker_fee_ppm if maker else rules.taker_fee_ppm)
                 asset = rules.base
@@ -266,7 +266,7 @@ class UserDataMixin:
                 asset = rules.quote
             done = order.executed_qty == executed and status == _FILLED
             order.status = _FILLED if done else _PARTIALLY_FILLED
-            fill = S.Fill(trade["trade_id"], qty, trade["price"], quote, fee, asset, maker)
+            fill = S.Fill(trade.trade_id, qty, trade.price, quote, fee, asset, maker)
             self.sink.send(stream, S.execution_report(rules, order, "TRADE", trade_ts, execution_id, fill))
             execution_id += 1
         if used:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from ..engine.records import Trade
 from ..engine.ledger import BalanceChange, Ledger, net_changes
 from ..engine.results import ResultCode
-from ..model.changelog import ChangeLogEntry
+from ..model.changelog import ChangeLogEntry, TradeFields, trade_of
 from ..model.enums import FINAL_STATUSES, EntityType, Side, Topic
 from ..model.reasons import Reason
 from .accepting import balance_entries
@@ -83,8 +83,9 @@ class SettlementStage(Operator):
             for entry in entries:
                 if entry.entity_type == _CLOCK:  # a Tick on its way to KLine
                     continue
-                taker = entry.field_dict()["taker_order_id"]
-                waiting.setdefault(taker, []).append(entry)
+                if type(t := getattr(entry.change_type, "fields", None)) is not TradeFields:
+                    t = trade_of(entry)
+                waiting.setdefault(t.taker_order_id, []).append(entry)
             return out
         partial = self.partial
         for entry in entries:
@@ -131,17 +132,18 @@ class SettlementStage(Operator):
         settled: list[BalanceChange] = []  # the command's trades' changes, published as one net set
         ts = symbol = None
         for trade in self.trades.pop(taker, ()) if "working_time" in updates[-1][1] else ():
-            f = trade.field_dict()
-            buyer_is_maker = f["buyer_is_maker"]
-            code, changes = ledger.settle_trade(self.rules[f["symbol"]], Trade(
-                f["trade_id"], f["price"], f["qty"], f["quote_qty"], f["maker_order_id"], f["taker_order_id"],
-                f["seller_account"] if not buyer_is_maker else f["buyer_account"],
-                f["buyer_account"] if not buyer_is_maker else f["seller_account"],
+            if type(t := getattr(trade.change_type, "fields", None)) is not TradeFields:
+                t = trade_of(trade)  # (an entry kept in a snapshot written before trades were typed)
+            buyer_is_maker = t.buyer_is_maker
+            code, changes = ledger.settle_trade(self.rules[t.symbol], Trade(
+                t.trade_id, t.price, t.qty, t.quote_qty, t.maker_order_id, t.taker_order_id,
+                t.seller_account if not buyer_is_maker else t.buyer_account,
+                t.buyer_account if not buyer_is_maker else t.seller_account,
                 Side.SELL if buyer_is_maker else Side.BUY, trade.timestamp))
             if code != _OK:
-                raise ValueError(f"trade {f['symbol']} {f['trade_id']} cannot be settled ({code.name}): corrupt stream")
+                raise ValueError(f"trade {t.symbol} {t.trade_id} cannot be settled ({code.name}): corrupt stream")
             settled += changes
-            ts, symbol = trade.timestamp, f["symbol"]  # (a command's trades share its time and symbol)
+            ts, symbol = trade.timestamp, t.symbol  # (a command's trades share its time and symbol)
         if settled:
             _publish(net_changes(settled), ts, symbol, out)
         for order_id, fields, ts in updates:

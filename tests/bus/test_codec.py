@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from spot_seda.model.changelog import (
-    JSON, MSGPACK, BalanceFields, Batch, ChangeLogEntry, Codec, Created, Deleted, Updated, created,
+    JSON, MSGPACK, BalanceFields, Batch, ChangeLogEntry, Codec, Created, Deleted, TradeFields, Updated, created,
 )
 from spot_seda.model.entities import BALANCE_REASONS
 
@@ -36,6 +36,17 @@ balance_changes = st.builds(  # (typed fields: model/changelog.py BalanceFields)
     sequence=st.integers(min_value=0, max_value=2**63 - 1),
 )
 
+ids = st.integers(0, 2**63 - 1)
+trades = st.builds(  # (typed fields: model/changelog.py TradeFields)
+    ChangeLogEntry,
+    entity_id=st.text(min_size=1, max_size=36),
+    entity_type=st.just("SpotTrade"),
+    change_type=st.builds(Created, st.builds(TradeFields, st.text(max_size=12), ids, money, money, money, ids, ids,
+                                             ids, ids, st.booleans(), ids, ids)),
+    timestamp=st.integers(min_value=0, max_value=2**63 - 1),
+    sequence=st.integers(min_value=0, max_value=2**63 - 1),
+)
+
 
 @pytest.fixture(params=["json", "msgpack"])
 def codec(request) -> Codec:
@@ -44,7 +55,7 @@ def codec(request) -> Codec:
 
 @settings(max_examples=300, deadline=None)
 @given(batch=st.builds(Batch, st.text(min_size=1, max_size=20), st.integers(0, 1000), st.text(max_size=20),
-                       st.lists(st.one_of(entries, balance_changes), max_size=20)))
+                       st.lists(st.one_of(entries, balance_changes, trades), max_size=20)))
 def test_batch_round_trip_in_both_codecs(batch):
     for codec in (JSON, MSGPACK):
         assert codec.decode(codec.encode(batch)) == batch

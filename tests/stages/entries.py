@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from spot_seda.model.changelog import BalanceFields, ChangeLogEntry, Updated, created, updated
+from spot_seda.model.changelog import BalanceFields, ChangeLogEntry, Created, TradeFields, Updated, created, updated
 from spot_seda.model.entities import balance_id_of, kline_id_of, trade_id_of
 from spot_seda.model.enums import EntityType
 from tests.sessions import T0
@@ -29,10 +29,16 @@ def order_report(order_id: int, status: str, executed: int, cum_quote: int, ts: 
 
 def trade(trade_id: int, buyer: int = 1, seller: int = 2, symbol: str = "BTCUSDT", ts: int = T0,
           price: int = 5_000_000, qty: int = 100_000) -> ChangeLogEntry:
-    return created(trade_id_of(symbol, trade_id), EntityType.TRADE, ts, next(_seq), symbol=symbol,
-                   trade_id=trade_id, price=price, qty=qty, quote_qty=price * qty // 100, buyer_order_id=10 * trade_id,
-                   seller_order_id=10 * trade_id + 1, buyer_account=buyer, seller_account=seller,
-                   buyer_is_maker=trade_id % 2 == 0, maker_order_id=10 * trade_id, taker_order_id=10 * trade_id + 1)
+    """A SpotTrade entry as Match makes it (stages/match.py: TradeFields)."""
+    return ChangeLogEntry(trade_id_of(symbol, trade_id), EntityType.TRADE, Created(TradeFields(
+        symbol, trade_id, price, qty, price * qty // 100, 10 * trade_id, 10 * trade_id + 1, buyer, seller,
+        trade_id % 2 == 0, 10 * trade_id, 10 * trade_id + 1)), ts, next(_seq))
+
+
+def trade_as_map(trade_id: int, **over) -> ChangeLogEntry:
+    """The same entry with its fields as a map (one built by hand, or read from an older writer)."""
+    e = trade(trade_id, **over)
+    return ChangeLogEntry(e.entity_id, e.entity_type, Created(e.field_dict()), e.timestamp, e.sequence)
 
 
 def clock(symbol: str = "BTCUSDT", ts: int = T0) -> ChangeLogEntry:

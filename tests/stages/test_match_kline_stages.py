@@ -94,7 +94,7 @@ def test_match_publishes_what_the_order_book_decides_whatever_the_batching(tmp_p
                 e.timestamp, f.get("stop_price", 0))
             engine_trades += [(f["symbol"], r.trade_id, r.price, r.qty) for r in records if type(r) is Trade]
     stage_trades = [c.fields for t, i, c, ts in live if t == Topic.TRADE and type(c) is Created]  # (not Ticks)
-    assert [(t["symbol"], t["trade_id"], t["price"], t["qty"]) for t in stage_trades] == engine_trades
+    assert [(t.symbol, t.trade_id, t.price, t.qty) for t in stage_trades] == engine_trades  # (TradeFields)
     assert len(engine_trades) > 50
 
 
