@@ -198,7 +198,7 @@ class HistoryWriter(Store):
                         ))
                 elif etype == _PREVENTED:
                     prevented.append((*(fields.get(name) for name in PREVENTED_MATCH_FIELDS), entry.timestamp))
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:  # (a typed record where a map belongs)
             raise HistoryError(f"{entry.entity_type} {entry.entity_id}: missing or bad field {exc}") from None
         if len(klines) > 1:
             klines = latest_klines(klines)

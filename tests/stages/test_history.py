@@ -313,6 +313,10 @@ def test_a_candle_is_upserted_and_never_goes_back(history):
     pytest.param(lambda: created("9", EntityType.ORDER, T0, 1, symbol="BTCUSDT", account=1), id="missing-fields"),
     pytest.param(lambda: updated(balance_id_of(1, "BTC"), EntityType.BALANCE, T0, 1, account=1, asset="BTC",
                                  available_delta=None, frozen_delta=0, reason="deposit", ref="x"), id="null-delta"),
+    # an array where a map belongs (msgpack decodes any Created's array as a trade's record)
+    pytest.param(lambda: ChangeLogEntry("BTCUSDT:1", EntityType.PREVENTED_MATCH, trade(5).change_type, T0, 1),
+                 id="prevented-match-as-a-trade-record"),
+    pytest.param(lambda: ChangeLogEntry("9", EntityType.ORDER, trade(6).change_type, T0, 1), id="order-as-a-trade-record"),
 ])
 def test_a_bad_entry_rejects_the_whole_batch(history, tmp_path, bad):
     history.apply([order_new(1), balance(1, "BTC", 100)])
