@@ -140,6 +140,25 @@ def test_prevented_matches_are_kept_once_and_orders_read_back_their_last(history
     assert [m["prevented_match_id"] for m in history.prevented_matches(1, "BTCUSDT", order_id=8)] == [0]
 
 
+def test_the_writer_keeps_statement_journals_in_memory_and_a_failed_statement_still_undoes_alone(tmp_path):
+    """The writer's statement journals (each multi-row INSERT's undo record) stay in memory: spilled
+    to a temporary file they were most of Persist's writes (BENCHMARKS.md, "Pipeline", twenty-eighth
+    session). A statement that fails halfway is still undone alone, the transaction going on; a
+    reader beside it keeps SQLite's default."""
+    path = tmp_path / "history.sqlite"
+    with History(path) as writer, History(path, readonly=True) as reader:
+        assert writer._db.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+        assert reader._db.execute("PRAGMA temp_store").fetchone()[0] == 0  # DEFAULT
+        db = writer._db
+        db.execute("CREATE TEMP TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO t VALUES (?, ?)", [(k, bytes(3000)) for k in range(200)])
+        with pytest.raises(sqlite3.IntegrityError):  # rows 200..399 go in, then 0 again: the whole statement undone
+            db.execute("INSERT INTO t SELECT k + 200, v FROM t UNION ALL SELECT 0, x'00'")
+        db.execute("COMMIT")
+        assert db.execute("SELECT count(*), max(k) FROM t").fetchone() == (200, 199)
+
+
 def test_a_file_with_running_balance_totals_loses_them_and_still_sums(tmp_path):
     """Files written before balances were summed on demand kept a running table and a trigger:
     opening one drops both, and its balances are the same sums."""
