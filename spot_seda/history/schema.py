@@ -79,9 +79,21 @@ class RowsInsert:
     statement per row for the rest): SQLite steps one statement instead of `per`, and the sqlite3
     module loops over `per` times fewer parameter sets (a balance change 3.6 -> 2.2 µs a row,
     BENCHMARKS.md "Pipeline", twentieth session). Every row is inserted, in order, as by one
-    executemany of the single-row statement: an ON CONFLICT clause applies to each row."""
+    executemany of the single-row statement: an ON CONFLICT clause applies to each row.
+
+    The statements are INSERT OR FAIL: a row that breaks a constraint (NOT NULL, a STRICT type, a
+    key) stops its statement and leaves the rows before it, where a plain INSERT (ABORT) would undo
+    the whole statement. The writer rolls the whole transaction back on any such error (HistoryError)
+    anyway, and a statement that cannot abort needs no statement journal: a multi-row INSERT that
+    can keeps the first version of every page it changes (the orders' two indexes by account: a
+    hundred random pages a statement) to undo itself (BENCHMARKS.md, "Pipeline", twenty-eighth
+    session)."""
 
     def __init__(self, head: str, width: int, tail: str = "", per: int = 50) -> None:
+        """`head`: "INSERT INTO table (columns)" (made INSERT OR FAIL), `tail`: an ON CONFLICT clause."""
+        if not head.startswith("INSERT INTO "):
+            raise ValueError(f"RowsInsert takes an INSERT INTO statement, got {head[:30]!r}")
+        head = "INSERT OR FAIL INTO " + head[len("INSERT INTO "):]
         one = "(" + ", ".join("?" * width) + ")"
         self.width, self.per = width, per
         self.sql = f"{head} VALUES {one} {tail}"  # the single-row statement

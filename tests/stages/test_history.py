@@ -349,6 +349,26 @@ def test_a_bad_entry_rejects_the_whole_batch(history, tmp_path, bad):
     assert history.balances(1) == {"BTC": (150, 0)}
 
 
+@pytest.mark.parametrize("kind", ["balances", "new-orders"])
+def test_a_row_sqlite_refuses_inside_a_many_row_insert_leaves_nothing_of_its_statement(history, tmp_path, kind):
+    """The many-row INSERTs (RowsInsert: balance changes, new orders reported in the same batch) are
+    INSERT OR FAIL, which leaves the rows before a refused one in place: the transaction's rollback
+    must take them too."""
+    history.apply([balance(1, "BTC", 100)])
+    before = dump(tmp_path / "history.sqlite")
+    if kind == "balances":  # the 61st of 120: inside the second 50-row statement
+        batch = [balance(1 + i, "BTC", 1, reason="deposit", ref=f"d{i}") for i in range(120)]
+        batch[60] = balance(61, None, 1, reason="deposit", ref="d60")  # asset NOT NULL
+    else:  # a new order and its report: whole rows; the 61st's status NULL
+        batch = [e for oid in range(1, 121) for e in (order_new(oid, status="NEW" if oid != 61 else None),
+                                                         order_report(oid, "NEW", 0, 0, T0 + 1))]
+        batch[121] = order_report(61, None, 0, 0, T0 + 1)
+    with pytest.raises(HistoryError):
+        history.apply(batch)
+    assert dump(tmp_path / "history.sqlite") == before
+    assert not history._db.in_transaction
+
+
 def test_a_failure_inside_the_transaction_rolls_everything_back(history, tmp_path, monkeypatch):
     history.apply([balance(1, "BTC", 100)])
     before = dump(tmp_path / "history.sqlite")
