@@ -376,12 +376,13 @@ class Store:
             # every commit are then copied into the database once per checkpoint, not every few
             # commits (Persist's CPU per command -7%, BENCHMARKS "Pipeline"); the WAL grows to ~40 MB
             db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
-            # A statement that writes many rows inside the writer's transaction (an INSERT of up to
-            # 50 rows, writer.py) keeps a statement journal, the first version of each page it
-            # changes, to undo that statement alone if a row breaks a constraint; past 64 KiB SQLite
-            # spills it to a temporary file: six writes in seven Persist made went there, not to the
-            # WAL. It never outlives the statement and nothing reads it after a crash, so it stays in
-            # memory (BENCHMARKS.md, "Pipeline", twenty-eighth session).
+            # A statement that writes many rows inside the writer's transaction and may abort keeps
+            # a statement journal, the first version of each page it changes, to undo that statement
+            # alone if a row breaks a constraint; past 64 KiB SQLite spills it to a temporary file:
+            # six writes in seven Persist made went there, not to the WAL, when the 50-row INSERTs
+            # were plain INSERTs (now INSERT OR FAIL, which need none: RowsInsert). Whatever statement
+            # still needs one, it never outlives the statement and nothing reads it after a crash, so
+            # it stays in memory (BENCHMARKS.md, "Pipeline", twenty-eighth session).
             db.execute("PRAGMA temp_store = MEMORY")
 
     def _prepare(self) -> None:
