@@ -141,8 +141,8 @@ def test_prevented_matches_are_kept_once_and_orders_read_back_their_last(history
 
 
 def test_the_writer_keeps_statement_journals_in_memory_and_a_failed_statement_still_undoes_alone(tmp_path):
-    """The writer's statement journals (each multi-row INSERT's undo record) stay in memory: spilled
-    to a temporary file they were most of Persist's writes (BENCHMARKS.md, "Pipeline", twenty-eighth
+    """The writer's statement journals (a statement's undo record) stay in memory: spilled to a
+    temporary file they were most of Persist's writes (BENCHMARKS.md, "Pipeline", twenty-eighth
     session). A statement that fails halfway is still undone alone, the transaction going on; a
     reader beside it keeps SQLite's default."""
     path = tmp_path / "history.sqlite"
@@ -367,6 +367,21 @@ def test_a_row_sqlite_refuses_inside_a_many_row_insert_leaves_nothing_of_its_sta
         history.apply(batch)
     assert dump(tmp_path / "history.sqlite") == before
     assert not history._db.in_transaction
+
+
+def test_a_many_row_insert_stops_at_a_refused_row_keeping_those_before_it(history):
+    """RowsInsert's statements are INSERT OR FAIL (no statement journal to keep): inside a transaction
+    the rows before a refused one stay until the writer's rollback, which the test above checks."""
+    from spot_seda.history.schema import INSERT_BALANCE
+    rows = [(1 + i, "BTC", 1, 0, "deposit", f"d{i}", T0, i) for i in range(120)]
+    rows[60] = (61, None, 1, 0, "deposit", "d60", T0, 60)
+    db = history._db
+    db.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.IntegrityError):
+        INSERT_BALANCE.run(db, rows)
+    assert db.execute("SELECT count(*) FROM balance_changes").fetchone()[0] == 60  # the first 60 rows
+    db.execute("ROLLBACK")
+    assert db.execute("SELECT count(*) FROM balance_changes").fetchone()[0] == 0
 
 
 def test_a_failure_inside_the_transaction_rolls_everything_back(history, tmp_path, monkeypatch):
