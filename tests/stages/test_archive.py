@@ -15,6 +15,7 @@ from spot_seda.api import trading
 from spot_seda.api.plumbing import HISTORY, READS, STAGE
 from spot_seda.binance.errors import ApiError
 from spot_seda.history import History
+from spot_seda.history import writer as writer_module
 from spot_seda.stages import persist as persist_module
 from spot_seda.stages.base import StageContext
 from spot_seda.stages.persist import DAY_MS, PersistStage
@@ -71,6 +72,25 @@ def test_a_replay_of_an_archived_orders_entries_leaves_it_archived(tmp_path):
         assert [history.order(i) for i in (1, 2, 3)] == [None] * 3
         assert history._db.execute("SELECT count(*) FROM orders WHERE order_id <= 3").fetchone()[0] == 0
         assert history.order(4) is not None and history.order(10) is not None
+
+
+def test_archived_orders_among_many_others_stay_archived_and_the_others_apply(tmp_path, monkeypatch):
+    """The writer looks up only the ids up to the highest archived one, each by key, so many at a
+    time: a replay of forty orders, every other one archived, and a new one, leaves the archived
+    ones archived (no row, no stub) and applies the rest."""
+    monkeypatch.setattr(writer_module, "_IN_MAX", 7)  # (six lookups for these forty ids)
+    entries = []
+    for oid in range(1, 41):  # odd: canceled with nothing executed long ago; even: traded, kept
+        entries += [order_new(oid, ts=OLD), order_report(oid, "CANCELED", 0 if oid % 2 else 1, 0 if oid % 2 else 50,
+                                                         OLD + 1)]
+    with History(tmp_path / "history.sqlite") as history:
+        history.apply(entries)
+        assert history.archive(NOW - 90 * DAY_MS)[0] == 20
+        history.apply([*entries, order_new(100, ts=NOW), order_report(100, "PARTIALLY_FILLED", 7, 350, NOW)])
+        assert all(history.order(oid) is None and history.archived(oid) for oid in range(1, 41, 2))
+        assert history._db.execute("SELECT count(*) FROM orders WHERE order_id % 2 = 1").fetchone()[0] == 0
+        assert [history.order(oid).executed_qty for oid in range(2, 41, 2)] == [1] * 20
+        assert history.order(100).executed_qty == 7
 
 
 def test_a_pass_starts_at_the_lowest_order_that_may_still_be_archived(tmp_path, monkeypatch):
