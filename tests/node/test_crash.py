@@ -42,14 +42,36 @@ async def trade_until(stop: asyncio.Event, client: Client, rng: random.Random, a
             await asyncio.sleep(0.01)
 
 
-async def check_acknowledged(session, base: str, clients: dict[int, Client], acked: dict[int, int]) -> None:
-    for order_id, account in sorted(acked.items()):
-        status, doc = await clients[account].signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order_id)
+def check_order(doc: dict) -> None:
+    executed, orig = D(doc["executedQty"]), D(doc["origQty"])
+    assert doc["status"] in FINAL | {"NEW", "PARTIALLY_FILLED"}, doc
+    assert executed <= orig and (doc["status"] != "FILLED" or executed == orig), doc
+    assert doc["status"] != "NEW" or executed == 0, doc
+
+
+async def check_acknowledged(clients: dict[int, Client], acked: dict[int, int], checked: set[int]) -> None:
+    """Every acknowledged order is in its account's allOrders with a consistent status, and each one
+    acknowledged since the last check is also read alone (GET /api/v3/order). (One read per order at
+    every check made the test's checks grow with the square of its orders: two minutes in all.)"""
+    for order_id in sorted(set(acked) - checked):
+        status, doc = await clients[acked[order_id]].signed("GET", "/api/v3/order", symbol="BTCUSDT", orderId=order_id)
         assert status == 200, (order_id, doc)
-        executed, orig = D(doc["executedQty"]), D(doc["origQty"])
-        assert doc["status"] in FINAL | {"NEW", "PARTIALLY_FILLED"}
-        assert executed <= orig and (doc["status"] != "FILLED" or executed == orig), doc
-        assert doc["status"] != "NEW" or executed == 0, doc
+        check_order(doc)
+        checked.add(order_id)
+    for account, client in clients.items():
+        mine = {order_id for order_id, owner in acked.items() if owner == account}
+        listed: dict[int, dict] = {}
+        start = 0
+        while True:  # allOrders pages by orderId, at most 1,000 an answer
+            status, page = await client.signed("GET", "/api/v3/allOrders", symbol="BTCUSDT", orderId=start, limit=1000)
+            assert status == 200, page
+            listed.update((doc["orderId"], doc) for doc in page)
+            if len(page) < 1000:
+                break
+            start = page[-1]["orderId"] + 1
+        assert mine <= set(listed), sorted(mine - set(listed))[:10]
+        for order_id in mine:
+            check_order(listed[order_id])
 
 
 def test_kill_9_stages_and_the_node_loses_nothing_acknowledged(tmp_path):
@@ -84,11 +106,13 @@ def test_kill_9_stages_and_the_node_loses_nothing_acknowledged(tmp_path):
                 clients[acct["accountId"]] = Client(session, base, acct["apiKey"], acct["secretKey"])
                 clients[acct["accountId"]].account_id = acct["accountId"]
 
+    checked: set[int] = set()
+
     async def verify() -> None:
         async with aiohttp.ClientSession() as session:
             for c in clients.values():
                 c.session = session
-            await check_acknowledged(session, base, clients, acked)
+            await check_acknowledged(clients, acked, checked)
 
     def start(incarnation: int):
         run_dir = tmp_path / f"run{incarnation}"
