@@ -84,7 +84,7 @@ async def settle(base: str, clients: dict[int, Client], acked: dict[int, int]) -
     async with aiohttp.ClientSession() as session:
         for c in clients.values():
             c.session = session
-        await check_acknowledged(session, base, clients, acked)
+        await check_acknowledged(clients, acked, set())
         for c in clients.values():
             await c.signed("DELETE", "/api/v3/openOrders", symbol="BTCUSDT")
         deadline = time.monotonic() + 30
