@@ -380,7 +380,11 @@ class KafkaConsumer(Consumer):
             "enable.auto.commit": True,
             "auto.commit.interval.ms": 1000,
             "enable.auto.offset.store": False,
-            "fetch.wait.max.ms": 5,  # a stage waits in poll(); the broker should not hold fetches long
+            # (librdkafka's default, said here) the broker answers a fetch as soon as there is
+            # anything to read, so this only bounds an empty one: at 5 ms an idle node's consumers
+            # sent each broker some 200 fetches a second apiece, and an idle node over Kafka took
+            # half a core of this box, its brokers included (BENCHMARKS.md, "With the Kafka Bus")
+            "fetch.wait.max.ms": 500,
             "client.id": f"{group}-{member}",
             # librdkafka's default, said here: only committed transactions' messages are read (the
             # same as read_uncommitted while no producer is transactional)

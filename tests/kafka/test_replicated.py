@@ -114,7 +114,8 @@ def check_history(data, totals: dict[str, D], clients: int) -> None:
     db = sqlite3.connect(f"file:{data / 'history.sqlite'}?mode=ro", uri=True)
     stored = sorted(f"{symbol}:{trade_id}" for symbol, trade_id in db.execute("SELECT symbol, trade_id FROM trades"))
     db.close()
-    assert stored == replayed and len(stored) > 20
+    # (the tests' random orders around one price: of some 100, 19 to 29 traded in five runs)
+    assert stored == replayed and len(stored) > 10
     for asset, amount in DEPOSITS:
         assert totals[asset] + D(fee.get(asset, (0, 0))[0]) / 10**8 == D(amount) * clients, asset
 
