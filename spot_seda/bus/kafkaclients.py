@@ -383,7 +383,7 @@ class KafkaConsumer(Consumer):
             # (librdkafka's default, said here) the broker answers a fetch as soon as there is
             # anything to read, so this only bounds an empty one: at 5 ms an idle node's consumers
             # sent each broker some 200 fetches a second apiece, and an idle node over Kafka took
-            # 12-23% of a core and its brokers one to one and a half more (BENCHMARKS.md, "Idle")
+            # 12-26% of a core and its brokers one to one and a half more (BENCHMARKS.md, "Idle")
             "fetch.wait.max.ms": 500,
             "client.id": f"{group}-{member}",
             # librdkafka's default, said here: only committed transactions' messages are read (the
