@@ -82,7 +82,7 @@ def ensure_topic(settings, name: str | None = None, compacted: bool = False) -> 
     kafka = settings.kafka
     admin = ck.admin.AdminClient(client_config(kafka.bootstrap_servers))
     name = name or topic_name(settings)
-    if name in admin.list_topics(timeout=30).topics:
+    if name in admin.list_topics(timeout=kafka.request_timeout_s).topics:
         return
     config = {
         "min.insync.replicas": str(min(kafka.min_insync_replicas, kafka.replication_factor)),

@@ -204,6 +204,10 @@ class KafkaSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: (bus.put_timeout_s, used before) a loaded box's failover restarted Match. The stage's
     #: heartbeat stays fresh while it waits.
     ack_timeout_s: PositiveFloat = 60.0
+    #: how long a request for the cluster's metadata or a partition's offsets waits for its answer
+    #: (making and checking topics, finding where to read): at a start, a cluster that has not
+    #: answered within it stops the node with one line (exit status 2)
+    request_timeout_s: PositiveFloat = 30.0
     #: the encoding of a message: JSON (the seed's field names, readable by any consumer) or msgpack
     codec: Literal["json", "msgpack"] = "json"
     #: every accepted command also goes to <topic_prefix>CommandLog (replicated, kept forever), and

@@ -85,7 +85,7 @@ class KafkaBus(Bus):
         """Create the wiring's topics (or check existing ones have the wiring's partitions)."""
         ck = kafka_lib()
         admin = ck.admin.AdminClient(self.common)
-        existing = admin.list_topics(timeout=30).topics
+        existing = admin.list_topics(timeout=self.kafka.request_timeout_s).topics
         new = [ck.admin.NewTopic(self.kafka_topic(t), num_partitions=n, replication_factor=self.kafka.replication_factor,
                                  config=topic_configs(self.kafka))
                for t, n in self.wiring.topics.items() if self.kafka_topic(t) not in existing]
@@ -97,15 +97,16 @@ class KafkaBus(Bus):
         """The current end offset of every partition of every topic."""
         ck = kafka_lib()
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False})
+        wait = self.kafka.request_timeout_s
         try:
             offsets = {}
             for topic, partitions in self.wiring.topics.items():
                 name = self.kafka_topic(topic)
                 for p in range(partitions):
-                    deadline = time.monotonic() + 30
+                    deadline = time.monotonic() + wait
                     while True:
                         try:
-                            offsets[name, p] = probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=30)[1]
+                            offsets[name, p] = probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=wait)[1]
                             break
                         except ck.KafkaException as exc:  # e.g. a new partition's leader still being elected
                             if time.monotonic() > deadline:
@@ -125,7 +126,8 @@ class KafkaBus(Bus):
         ck = kafka_lib()
         probe = ck.Consumer(self.common | {"group.id": self.prefix + "probe", "enable.auto.commit": False})
         try:
-            return {(name, p): probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=30)[0]
+            wait = self.kafka.request_timeout_s
+            return {(name, p): probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=wait)[0]
                     for name, p in self.start_offsets}
         finally:
             probe.close()
@@ -154,7 +156,8 @@ class KafkaBus(Bus):
                     continue
                 name = self.kafka_topic(topic)
                 for p in range(partitions) if partition is None else (partition,):
-                    low, high = probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=30)
+                    low, high = probe.get_watermark_offsets(ck.TopicPartition(name, p),
+                                                            timeout=self.kafka.request_timeout_s)
                     end = high
                     while end > low and (topic, p) not in found:
                         start = max(low, end - window)

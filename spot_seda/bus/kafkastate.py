@@ -37,7 +37,7 @@ class KafkaBlobs(Blobs):
     def _ensure(self) -> None:
         ck = self._ck
         admin = ck.admin.AdminClient(self._common)
-        if self.topic not in admin.list_topics(timeout=30).topics:
+        if self.topic not in admin.list_topics(timeout=self._bus.kafka.request_timeout_s).topics:
             config = topic_configs(self._bus.kafka) | {"cleanup.policy": "compact", "retention.ms": "-1"}
             new = ck.admin.NewTopic(self.topic, num_partitions=1, replication_factor=self._bus.kafka.replication_factor,
                                     config=config)

@@ -58,9 +58,12 @@ def test_a_line_repeated_past_the_interval_says_how_many_were_left_out(caplog, m
 def test_a_node_whose_cluster_does_not_answer_says_one_line(tmp_path):
     config = tmp_path / "node.toml"
     config.write_text(node_toml(tmp_path / "data", free_port(), free_port(), extra=(
-        f'transport = "kafka"\n[kafka]\nbootstrap_servers = "127.0.0.1:{free_port()}"\n')))
+        f'transport = "kafka"\n[kafka]\nbootstrap_servers = "127.0.0.1:{free_port()}"\n'
+        'request_timeout_s = 3.0\n')))  # (30 s by default)
+    t0 = time.monotonic()
     done = subprocess.run([sys.executable, "run.py", "--config", str(config)], cwd=ROOT, capture_output=True,
                           text=True, timeout=100)
     assert done.returncode == 2
+    assert time.monotonic() - t0 < 25, "kafka.request_timeout_s not applied"
     lines = [line for line in done.stderr.splitlines() + done.stdout.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("cannot start: the Kafka cluster at 127.0.0.1:"), lines
