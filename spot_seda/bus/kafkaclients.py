@@ -26,6 +26,7 @@ would say so each time): every client is made from `client_config`.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -50,11 +51,15 @@ def kafka_lib():
 
 #: a line librdkafka repeats is logged again only after this many seconds, with how many were left out
 REPEAT_S = 10.0
+#: how long librdkafka says something took ("Connect to ... failed: Connection refused (after 0ms in
+#: state CONNECT)"): not part of what makes two of its lines the same (on a loaded box 0ms, then 1ms)
+_DURATION = re.compile(r"\b\d+ms\b")
 
 
 class _Repeats(logging.Filter):
-    """Lets a librdkafka line through once per REPEAT_S (the same text: same client, broker and
-    error); the next one that passes says how many like it were left out meanwhile."""
+    """Lets a librdkafka line through once per REPEAT_S (the same text but for the durations in it:
+    same client, broker and error); the next one that passes says how many like it were left out
+    meanwhile."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -62,8 +67,9 @@ class _Repeats(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
+        key = _DURATION.sub("ms", text)
         now = time.monotonic()
-        seen = self._seen.get(text)
+        seen = self._seen.get(key)
         if seen is not None and now - seen[0] < REPEAT_S:
             seen[1] += 1
             return False
@@ -71,7 +77,7 @@ class _Repeats(logging.Filter):
             record.msg, record.args = "%s (%d more like it in %.0f s)", (text, seen[1], now - seen[0])
         if len(self._seen) >= 1000:  # (bounded: a stream of distinct lines starts counting afresh)
             self._seen.clear()
-        self._seen[text] = [now, 0]
+        self._seen[key] = [now, 0]
         return True
 
 

@@ -40,6 +40,19 @@ def test_a_lost_broker_is_one_logged_line_not_a_stream_on_stderr(caplog, capfd):
     assert "%3|" not in capfd.readouterr().err  # librdkafka's own format on stderr: none
 
 
+def test_lines_that_differ_only_in_how_long_something_took_are_the_same_line(caplog):
+    """librdkafka says how long a failed connect took ("after 0ms", on a loaded box "after 1ms"):
+    the repeat is still left out (the full suite once let it through as a new line)."""
+    caplog.set_level(logging.INFO, logger="spot_seda.kafka.client")
+    line = ("FAIL [rdkafka#consumer-9] [thrd:127.0.0.1:1/bootstrap]: 127.0.0.1:1/bootstrap: Connect to "
+            "ipv4#127.0.0.1:1 failed: Connection refused (after {}ms in state CONNECT)")
+    for ms in (0, 1, 0, 12):
+        kafkaclients.CLIENT_LOG.error(line.format(ms))
+    kafkaclients.CLIENT_LOG.error(line.format(0).replace("Connection refused", "Connection reset"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "spot_seda.kafka.client"]
+    assert lines == [line.format(0), line.format(0).replace("Connection refused", "Connection reset")], lines
+
+
 def test_a_line_repeated_past_the_interval_says_how_many_were_left_out(caplog, monkeypatch):
     monkeypatch.setattr(kafkaclients, "REPEAT_S", 0.5)
     caplog.set_level(logging.INFO, logger="spot_seda.kafka.client")
