@@ -8,9 +8,9 @@ fetch waiting at every broker it reads from, and how long a broker may hold an e
 What runs: `run.py` with configs/default.toml (`--transport shm`, the default) or configs/kafka.toml
 (`--transport kafka`, a fresh topic prefix; `--kafka-bootstrap B` uses a running cluster, else a
 three-broker KRaft cluster is started on this box for the run: spot_seda.kafka_broker). Once the node
-answers ping and has been up `--warm` s, the CPU time (user + system, /proc) of the node's processes
-and of the brokers' is read over `--seconds` s; over Kafka the brokers' is read once more with the
-node stopped, over the same time.
+answers ping and has been up `--warm` s, the CPU time (/proc, as bench/pipeline.py reads it) of the
+node's processes and of the brokers' is read over `--seconds` s; over Kafka the brokers' is read
+once more with the node stopped, over the same time.
 
 Output: one line per reading, as % of one core:
 
@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -35,22 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from node import wait_up  # noqa: E402
 from nodeconfig import with_keys  # noqa: E402
+from pipeline import cpu_ns  # noqa: E402
 from spot_seda.kafka_broker.node import free_port  # noqa: E402
-
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_ticks(pids: list[int]) -> int:
-    """User + system clock ticks of these processes (those gone count nothing)."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total
 
 
 def group_pids(pgid: int) -> list[int]:
@@ -65,11 +52,11 @@ def group_pids(pgid: int) -> list[int]:
     return pids
 
 
-def share(pids: list[int], seconds: float) -> float:
-    """% of one core these processes took over `seconds` from now."""
-    before = cpu_ticks(pids)
+def shares(groups: list[list[int]], seconds: float) -> list[float]:
+    """% of one core each group of processes took over the same `seconds` from now."""
+    before = [sum(map(cpu_ns, pids)) for pids in groups]
     time.sleep(seconds)
-    return 100 * (cpu_ticks(pids) - before) / HZ / seconds
+    return [100 * (sum(map(cpu_ns, pids)) - b) / 1e9 / seconds for pids, b in zip(groups, before)]
 
 
 def config(transport: str, data: Path, http: int, ws: int, bootstrap: str) -> str:
@@ -91,22 +78,14 @@ def measure(args, bootstrap: str, broker_pids: list[int], scratch: Path) -> dict
     node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(path)], cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{http}/api/v3/ping", timeout=1).read()
-                break
-            except OSError:
-                if node.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the node did not start: see {scratch / 'node.log'}")
-                time.sleep(0.2)
+        try:
+            wait_up(f"http://127.0.0.1:{http}/api/v3/ping", timeout=120)
+        except SystemExit:
+            raise SystemExit(f"the node did not start: see {scratch / 'node.log'}") from None
         print(f"node up; {args.warm:g} s to settle, then {args.seconds:g} s idle", flush=True)
         time.sleep(args.warm)
         pids = group_pids(node.pid)
-        before = cpu_ticks(pids), cpu_ticks(broker_pids)
-        time.sleep(args.seconds)
-        node_pct = 100 * (cpu_ticks(pids) - before[0]) / HZ / args.seconds
-        brokers_pct = 100 * (cpu_ticks(broker_pids) - before[1]) / HZ / args.seconds
+        node_pct, brokers_pct = shares([pids, broker_pids], args.seconds)
     finally:
         os.killpg(node.pid, signal.SIGTERM)
         try:
@@ -120,7 +99,7 @@ def measure(args, bootstrap: str, broker_pids: list[int], scratch: Path) -> dict
     print(f"idle node ({len(pids)} processes): {node_pct:.1f}% of a core", flush=True)
     if broker_pids:
         time.sleep(2)
-        alone = share(broker_pids, args.seconds)
+        alone, = shares([broker_pids], args.seconds)
         result |= {"brokers_pct_with_the_node": round(brokers_pct, 1), "brokers_pct_alone": round(alone, 1)}
         print(f"its brokers: {brokers_pct:.1f}% of a core with the idle node, {alone:.1f}% without it", flush=True)
     return result
@@ -146,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
                 result = measure(args, cluster.bootstrap, brokers, scratch)
         else:
             brokers = []
-            if args.kafka_bootstrap:  # (this box's brokers: the JVMs listening on the bootstrap's ports)
+            if args.kafka_bootstrap:  # (the Kafka brokers running on this box: a local cluster is assumed)
                 brokers = [int(p) for p in subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True,
                                                           text=True).stdout.split()]
             result = measure(args, args.kafka_bootstrap, brokers, scratch)
