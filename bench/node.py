@@ -11,7 +11,8 @@ In one run:
 N concurrent clients each loop request -> answer on one keep-alive connection. Orders alternate
 buy/sell around one price so that about half of them trade. Progress prints as it goes; a latency
 histogram goes to bench/out/node.png. Each phase's line ends with the hypervisor's share of the
-box's CPU time meanwhile ("steal N%", bench/steal.py).
+box's CPU time meanwhile ("steal N%", bench/steal.py) and how busy each core was ("cores busy 0:
+99%, 1: 71%").
 
     python bench/node.py [--clients 16] [--seconds 5] [--apis rest,ws] [--transports shm,kafka]
                          [--variant SECTION.KEY=VALUE] [--reads]
@@ -47,6 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 from nodeconfig import default_config  # noqa: E402
 from steal import StealMeter  # noqa: E402
+
+CORES = sorted(os.sched_getaffinity(0))  # the cores the node may use: each phase's line says how busy each was
 TOKEN = "bench-token"
 #: orders shed (503/-1003) by the node's admission control and sent again, per API
 SHED: Counter = Counter()
@@ -155,7 +158,7 @@ def main() -> int:
         steal = StealMeter()
         bare, bare_lat = uvloop.run(load(get_hello, args.clients, args.seconds))
         print(f"bare aiohttp hello: {bare:,.0f} req/s  p50 {np.percentile(bare_lat, 50):.2f} ms  "
-              f"p99 {np.percentile(bare_lat, 99):.2f} ms  {steal.text()}", flush=True)
+              f"p99 {np.percentile(bare_lat, 99):.2f} ms  {steal.summary(CORES)}", flush=True)
     finally:
         hello.terminate()
         hello.wait()
@@ -304,7 +307,7 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
                 rate, lat = uvloop.run(load(request, args.clients, args.seconds, connect=connect))
             used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(data).items()}
             print(f"node over {name}, {label} (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
-                  f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms  {steal.text()}", flush=True)
+                  f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms  {steal.summary(CORES)}", flush=True)
             orders = rate * args.seconds
             print("  CPU per order: " + ", ".join(f"{who} {seconds / orders * 1e6:.0f} us" for who, seconds in
                                                   sorted(used.items(), key=lambda x: -x[1])), flush=True)
@@ -316,7 +319,7 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
             half, half_lat = uvloop.run(load(request, args.clients, args.seconds, rate=rate / 2, connect=connect))
             p50, p99, p999 = np.percentile(half_lat, [50, 99, 99.9])
             print(f"node over {name}, {label} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  "
-                  f"p99 {p99:.2f} ms  p99.9 {p999:.2f} ms  {steal.text()}", flush=True)
+                  f"p99 {p99:.2f} ms  p99.9 {p999:.2f} ms  {steal.summary(CORES)}", flush=True)
             if SHED[api]:
                 print(f"  shed by admission control and sent again: {SHED[api]:,} times", flush=True)
             results[api] = rate, lat, half, half_lat

@@ -42,7 +42,9 @@ Output: a progress bar; a Markdown table (one row per transport: capacity, p99s,
 and the per-stage table; `--json FILE` with every figure; plots under bench/out/ (pipeline_*.png:
 throughput over time, latency percentiles per transport, CPU per command per stage, queue depth).
 Each phase's line ends with the hypervisor's share of the box's CPU time meanwhile ("steal N%",
-bench/steal.py): on a shared virtual machine, runs with very different steal do not compare.
+bench/steal.py): on a shared virtual machine, runs with very different steal do not compare; then
+how busy each core the bench uses was ("cores busy 0: 99%, 1: 71%"): where the stages share the
+cores, the capacity is the busiest core's.
 
     python bench/pipeline.py --orders 20000 --transports inproc,shm,mpq --json out.json
 """
@@ -72,7 +74,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from pipeline_load import (ANSWERED, DONE, IN_FLIGHT, READY, REASONS, REFUSED, SHED_COUNT, WINDOW,  # noqa: E402
                            Driver, Shared, generate, subscribe)
-from steal import StealMeter  # noqa: E402
+from steal import StealMeter, busy_text  # noqa: E402
 from workload import CANCEL, PLACE, deposits, rest_params, workload  # noqa: E402
 
 from spot_seda.config import load_settings  # noqa: E402
@@ -216,6 +218,7 @@ class Pipeline:
 
         self.transport = transport
         self.args = args
+        self.cores = cores
         if args.scratch:
             Path(args.scratch).mkdir(parents=True, exist_ok=True)
         self.scratch = Path(tempfile.mkdtemp(prefix=f"spot_seda_pipeline_{transport}_", dir=args.scratch))
@@ -557,14 +560,16 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
         "shed": int(pipe.shared.control[SHED_COUNT]), "seconds": seconds,
         "commands_per_s": count / seconds, "answered_per_s": count / ((last_answer - begin) / 1e9),
         "stages": stages, "aux_cpu_us_per_command": aux_cpu, "samples": samples,
-        "steal_pct": steal.percent(),
+        "steal_pct": steal.percent(), "core_busy_pct": steal.busy(pipe.cores),
     }
 
 
 def _steal_note(phase: dict) -> str:
-    """The hypervisor's share of the box's CPU time during the phase (bench/steal.py), as "; steal N%"."""
+    """The hypervisor's share of the box's CPU time during the phase and how busy each core the
+    bench uses was (bench/steal.py), as "; steal N%; cores busy 0: N%, 1: N%"."""
     pct = phase.get("steal_pct")
-    return "" if pct is None else f"; steal {pct:.0f}%"
+    busy = busy_text(phase.get("core_busy_pct"))
+    return ("" if pct is None else f"; steal {pct:.0f}%") + (f"; {busy}" if busy else "")
 
 
 def bar(name: str, done: int, total: int, seconds: float) -> None:

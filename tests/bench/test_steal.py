@@ -35,3 +35,41 @@ def test_without_proc_stat_there_is_no_figure(tmp_path, monkeypatch):
 def test_the_real_file_gives_a_share():
     pct = steal.StealMeter().percent()
     assert pct is None or 0.0 <= pct <= 100.0
+
+
+def test_each_core_is_busy_for_what_it_ran_of_its_time(tmp_path, monkeypatch):
+    stat = tmp_path / "stat"
+    monkeypatch.setattr(steal, "_STAT", stat)
+    stat.write_text(BEFORE + "cpu1 500 0 250 4000 5 0 3 50 0 0\n")
+    meter = steal.StealMeter()
+    # cpu0: 150 user + 50 system ran, 200 idle, 100 stolen (guest time is in user's): 200 of 500
+    # cpu1: 90 nice + 10 system + 2 softirq ran, 95 idle, 3 waiting for I/O: 102 of 200
+    stat.write_text(AFTER + "cpu1 500 90 260 4095 8 0 5 50 0 0\n")
+    assert meter.busy([0, 1]) == {0: 40.0, 1: 51.0}
+    assert meter.busy([1, 7]) == {1: 51.0}  # a core the file does not list has no figure
+    assert steal.busy_text(meter.busy([1, 0])) == "cores busy 0: 40%, 1: 51%"
+    assert steal.busy_text({}) == steal.busy_text(None) == ""
+
+
+def test_without_proc_stat_there_are_no_cores_busy(tmp_path, monkeypatch):
+    monkeypatch.setattr(steal, "_STAT", tmp_path / "missing")
+    assert steal.StealMeter().busy([0]) is None
+
+
+def test_the_real_file_gives_each_core_a_share():
+    import os
+
+    cores = sorted(os.sched_getaffinity(0))
+    shares = steal.StealMeter().busy(cores)
+    assert shares is None or (set(shares) <= set(cores) and all(0.0 <= v <= 100.0 for v in shares.values()))
+
+
+def test_a_summary_says_the_steal_and_each_core(tmp_path, monkeypatch):
+    stat = tmp_path / "stat"
+    monkeypatch.setattr(steal, "_STAT", stat)
+    stat.write_text(BEFORE)
+    meter = steal.StealMeter()
+    stat.write_text(AFTER)
+    assert meter.summary([0]) == "steal 20%; cores busy 0: 40%"
+    monkeypatch.setattr(steal, "_STAT", tmp_path / "missing")
+    assert meter.summary([0]) == ""
