@@ -18,7 +18,7 @@ RESTING = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 class DepthView:
     """Price levels of one symbol: price -> total resting quantity, per side."""
 
-    __slots__ = ("bids", "asks", "update_id", "resting", "changed")
+    __slots__ = ("bids", "asks", "update_id", "resting", "changed", "_best_bid", "_best_ask")
 
     def __init__(self, track_changes: bool = True) -> None:
         self.bids: dict[int, int] = {}
@@ -28,6 +28,23 @@ class DepthView:
         #: (is_bid, price) -> new total, since the last take_changes; None where nobody takes them
         #: (a view that only answers queries: else every level ever touched stays in it for good)
         self.changed: dict[tuple[bool, int], int] | None = {} if track_changes else None
+        #: the best bid's and ask's prices as far as known (None: not known, found again by best()).
+        #: Push asks for them after every batch that moved a level; a max() over every level each
+        #: time cost it a fifth of its CPU at 500 commands/s (BENCHMARKS.md, "Pipeline", thirtieth
+        #: session). Kept while levels come and go; only the best level's leaving makes it unknown.
+        self._best_bid: int | None = None
+        self._best_ask: int | None = None
+
+    def __getstate__(self) -> dict:  # (pickled in snapshots: the levels, not the known best)
+        return {"bids": self.bids, "asks": self.asks, "update_id": self.update_id, "resting": self.resting,
+                "changed": self.changed}
+
+    def __setstate__(self, state) -> None:
+        if isinstance(state, tuple):  # (None, slots): a snapshot written before __getstate__
+            state = state[1]
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._best_bid = self._best_ask = None
 
     def apply(self, order_id: int, is_bid: bool, price: int, leaves: int, status: OrderStatus) -> None:
         """Record an order's new state after Match reported it (leaves = qty - executed)."""
@@ -45,8 +62,18 @@ class DepthView:
         total = side.get(price, 0) + qty
         if total:
             side[price] = total
+            if is_bid:
+                if self._best_bid is not None and price > self._best_bid:
+                    self._best_bid = price
+            elif self._best_ask is not None and price < self._best_ask:
+                self._best_ask = price
         else:
             side.pop(price, None)
+            if is_bid:
+                if price == self._best_bid:
+                    self._best_bid = None
+            elif price == self._best_ask:
+                self._best_ask = None
         if self.changed is not None:
             self.changed[is_bid, price] = total
 
@@ -57,8 +84,19 @@ class DepthView:
         return bids, asks
 
     def best(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
-        bid = max(self.bids.items()) if self.bids else None
-        ask = min(self.asks.items()) if self.asks else None
+        """The best bid and ask levels as (price, qty), None for an empty side."""
+        bids, asks = self.bids, self.asks
+        bid = ask = None
+        if bids:
+            price = self._best_bid
+            if price is None:
+                price = self._best_bid = max(bids)
+            bid = (price, bids[price])
+        if asks:
+            price = self._best_ask
+            if price is None:
+                price = self._best_ask = min(asks)
+            ask = (price, asks[price])
         return bid, ask
 
     def take_changes(self) -> dict[tuple[bool, int], int]:

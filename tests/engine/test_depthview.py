@@ -1,7 +1,10 @@
 """DepthView against a naive twin: the levels are the sums of what rests, update_id counts the
-reports that changed what rests, and take_changes names every level that moved, with its total."""
+reports that changed what rests, take_changes names every level that moved, with its total, and
+best() is the highest bid and the lowest ask, however its known best was kept or pickled."""
 
 from __future__ import annotations
+
+import pickle
 
 from hypothesis import given, settings, strategies as st
 
@@ -60,3 +63,38 @@ def test_a_query_only_view_keeps_no_level_changes():
         view.apply(order_id, True, 1000 + order_id, 1, OrderStatus.NEW)
         view.apply(order_id, True, 1000 + order_id, 0, OrderStatus.CANCELED)
     assert view.changed is None and view.bids == {} and view.update_id == 2000
+
+
+def naive_best(bids: dict, asks: dict) -> tuple:
+    return (max(bids.items()) if bids else None, min(asks.items()) if asks else None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 12), st.booleans(), st.integers(1, 9), st.integers(0, 5),
+                          st.sampled_from(STATUSES), st.sampled_from(["", "best", "pickle"])), max_size=80))
+def test_best_is_the_highest_bid_and_lowest_ask_whenever_asked(stream):
+    view = DepthView()
+    resting: dict[int, tuple[bool, int, int]] = {}
+    for order_id, is_bid, price, leaves, status, then in stream:
+        resting.pop(order_id, None)
+        if status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED) and leaves > 0:
+            resting[order_id] = (is_bid, price, leaves)
+        view.apply(order_id, is_bid, price, leaves, status)
+        if then == "best":  # (asked between reports, so that what it knows is kept across them)
+            assert view.best() == naive_best(*naive_levels(resting))
+        elif then == "pickle":  # a snapshot, restored: the levels come back, the best found again
+            view = pickle.loads(pickle.dumps(view))
+    assert view.best() == naive_best(*naive_levels(resting))
+
+
+def test_a_view_pickled_before_it_kept_its_best_restores():
+    view = DepthView()
+    view.apply(1, True, 100, 3, OrderStatus.NEW)
+    view.apply(2, False, 105, 2, OrderStatus.NEW)
+    # what pickle wrote for a view with these slots and no __getstate__ of its own: (None, slots)
+    old = {name: getattr(view, name) for name in ("bids", "asks", "update_id", "resting", "changed")}
+    restored = DepthView.__new__(DepthView)
+    restored.__setstate__((None, old))
+    assert restored.best() == ((100, 3), (105, 2)) and restored.update_id == 2
+    restored.apply(3, True, 101, 1, OrderStatus.NEW)
+    assert restored.best() == ((101, 1), (105, 2))
