@@ -30,8 +30,9 @@ class DepthView:
         self.changed: dict[tuple[bool, int], int] | None = {} if track_changes else None
         #: the best bid's and ask's prices as far as known (None: not known, found again by best()).
         #: Push asks for them after every batch that moved a level; a max() over every level each
-        #: time cost it a fifth of its CPU at 500 commands/s (BENCHMARKS.md, "Pipeline", thirtieth
-        #: session). Kept while levels come and go; only the best level's leaving makes it unknown.
+        #: time cost it about a fifth of its CPU at 500 commands/s (BENCHMARKS.md, "Pipeline",
+        #: thirtieth session). Kept while levels come and go; only the best level's leaving makes
+        #: it unknown.
         self._best_bid: int | None = None
         self._best_ask: int | None = None
 
