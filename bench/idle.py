@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from node import wait_up  # noqa: E402
+from node import stop_node, wait_up  # noqa: E402
 from nodeconfig import with_keys  # noqa: E402
 from pipeline import cpu_ns  # noqa: E402
 from spot_seda.kafka_broker.node import free_port  # noqa: E402
@@ -87,12 +85,7 @@ def measure(args, bootstrap: str, broker_pids: list[int], scratch: Path) -> dict
         pids = group_pids(node.pid)
         node_pct, brokers_pct = shares([pids, broker_pids], args.seconds)
     finally:
-        os.killpg(node.pid, signal.SIGTERM)
-        try:
-            node.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(node.pid, signal.SIGKILL)
-            node.wait()
+        stop_node(node, 60)
         log.close()
     result = {"transport": args.transport, "seconds": args.seconds, "node_processes": len(pids),
               "node_pct_of_a_core": round(node_pct, 1)}

@@ -83,6 +83,17 @@ def wait_up(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+def stop_node(node: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM to the node's process group (it was started in a session of its own); SIGKILL to
+    the group if it has not stopped within `timeout` s."""
+    os.killpg(node.pid, signal.SIGTERM)
+    try:
+        node.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(node.pid, signal.SIGKILL)
+        node.wait()
+
+
 def post_json(url: str, doc: dict) -> dict:
     req = urllib.request.Request(url, data=json.dumps(doc).encode(), headers={"X-Admin-Token": TOKEN, "Content-Type": "application/json"})
     return json.loads(urllib.request.urlopen(req).read())

@@ -17,8 +17,6 @@ import asyncio
 import hashlib
 import hmac
 import multiprocessing
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +28,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.node import free_port, wait_up  # noqa: E402
+from bench.node import free_port, stop_node, wait_up  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -214,11 +212,7 @@ def main() -> None:
         except ImportError:
             print("(matplotlib not installed: no plot)")
     finally:
-        os.killpg(node.pid, signal.SIGTERM)
-        try:
-            node.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(node.pid, signal.SIGKILL)
+        stop_node(node, 30)
 
 
 if __name__ == "__main__":

@@ -46,12 +46,10 @@ short-lived admin and metadata clients.
 
 from __future__ import annotations
 
-import time
-
 from ..model.changelog import Codec
 from .base import Bus, BusError, Wiring
 from .kafkaclients import (KafkaConsumer, KafkaProducer, client_config, create_topics, kafka_lib, read_range, topic_configs,
-                           wait_for_leaders)
+                           wait_for_leaders, watermarks)
 from .kafkastate import KafkaBlobs
 
 
@@ -103,15 +101,10 @@ class KafkaBus(Bus):
             for topic, partitions in self.wiring.topics.items():
                 name = self.kafka_topic(topic)
                 for p in range(partitions):
-                    deadline = time.monotonic() + wait
-                    while True:
-                        try:
-                            offsets[name, p] = probe.get_watermark_offsets(ck.TopicPartition(name, p), timeout=wait)[1]
-                            break
-                        except ck.KafkaException as exc:  # e.g. a new partition's leader still being elected
-                            if time.monotonic() > deadline:
-                                raise BusError(f"cannot read the end of {name}[{p}]: {exc}") from None
-                            time.sleep(0.1)
+                    try:  # (asked again meanwhile: e.g. a new partition's leader still being elected)
+                        offsets[name, p] = watermarks(probe, ck.TopicPartition(name, p), timeout=wait, pause=0.1)[1]
+                    except ck.KafkaException as exc:
+                        raise BusError(f"cannot read the end of {name}[{p}]: {exc}") from None
             return offsets
         finally:
             probe.close()
