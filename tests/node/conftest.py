@@ -15,10 +15,20 @@ from tests.conftest import ROOT, run_node
 ADMIN_TOKEN = "test-admin-token"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, and not one this process handed out before: the OS may give
+    a just-closed port again, and a node's HTTP and WebSocket ports asked for one after the other
+    were once the same (a config error that stopped the node)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def default_symbols() -> str:
