@@ -86,11 +86,18 @@ def test_sighup_stops_the_node_as_sigterm_does(tmp_path):
     without a word (no last snapshot) and its stages with it."""
     data, http = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{http}"
-    with node_on(tmp_path, "first", data, http) as node:
-        wait_http(base, node)
-        _place(base)
-        os.killpg(node.proc.pid, signal.SIGHUP)
-        assert node.proc.wait(60) == 0
+    # A node started with SIGHUP ignored keeps it ignored (nohup's contract, supervisor.py), and a
+    # child inherits that: so a suite run under nohup starts this node with the default disposition.
+    inherited = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    try:
+        with node_on(tmp_path, "first", data, http) as node:
+            signal.signal(signal.SIGHUP, inherited)
+            wait_http(base, node)
+            _place(base)
+            os.killpg(node.proc.pid, signal.SIGHUP)
+            assert node.proc.wait(60) == 0
+    finally:
+        signal.signal(signal.SIGHUP, inherited)
     log = (tmp_path / "first" / "node.log").read_text()
     assert "received SIGHUP: draining and stopping" in log and "node stopped" in log, log[-3000:]
     assert manifest_position(data) == Journal.verify(data / "journal")  # its last snapshot: all of it
