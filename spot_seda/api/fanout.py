@@ -3,6 +3,13 @@ API (wsapi.py, which relays user data): one Client per connection, a Hub of subs
 encodes an event once, frames it once per wrapping and writes each client's frames of a batch in one
 transport write, and drops a client that falls too far behind.
 
+Clients with the same subscriptions (the same streams, wrapped the same way, in the same time unit)
+are sent the same bytes, so they share a Group: an event's frame is queued once per group, not once
+per client, and a flush joins a group's frames once and writes that one bytes object to each member.
+A thousand clients on the same streams then cost the stage one append per event and one write per
+client per flush. A client whose subscriptions change moves to its group at the next event, after
+what its old group has queued is written (so every client gets its frames in the order they came).
+
 A server frame is unmasked, so the same bytes serve every client. A client that asked for
 microseconds (`timeUnit` in its URL: timeunit.py) gets the event's times scaled, encoded once per
 event for all such clients. A client whose unsent bytes pass
@@ -57,7 +64,7 @@ class Client:
     """One WebSocket connection and what it is subscribed to."""
 
     __slots__ = ("ws", "transport", "streams", "chunks", "pending", "closed", "combined", "next_sub",
-                 "listen_keys", "admin", "micro", "__weakref__")
+                 "listen_keys", "admin", "micro", "group", "__weakref__")
 
     def __init__(self, ws: web.WebSocketResponse, transport, combined: bool, admin: bool = False,
                  micro: bool = False) -> None:
@@ -73,6 +80,7 @@ class Client:
         self.listen_keys: dict[str, str] = {}  # listen key -> its user stream
         self.admin = admin  # the handshake carried the admin token: private raw change logs too
         self.micro = micro  # its URL's timeUnit asked for microseconds (timeunit.py)
+        self.group: Group | None = None  # the clients sent what this one is (Hub._regroup)
 
     def ms(self, ms: int) -> int:
         """A time this client is told, in its unit."""
@@ -83,13 +91,33 @@ class Client:
             self.transport.write(data)
 
 
+class Group:
+    """The clients with one set of subscriptions (Hub: the same bytes go to each of them)."""
+
+    __slots__ = ("key", "micro", "members", "chunks")
+
+    def __init__(self, key: tuple, micro: bool) -> None:
+        self.key = key
+        self.micro = micro
+        self.members: dict[Client, None] = {}  # (insertion-ordered: written in the order they joined)
+        self.chunks: list[bytes] = []  # frames queued for every member, not written yet
+
+
 class Hub:
     """Subscriptions of every client of this process; the stage's sink."""
 
     def __init__(self, max_buffer: int = MAX_SEND_BUFFER) -> None:
+        #: stream -> the clients subscribed to it and each one's wrapping (what wants() reads)
         self.subs: dict[str, dict[Client, object]] = {}
         self.clients: set[Client] = set()
+        #: clients with frames of their own queued (terminated()), not their group's
         self.dirty: list[Client] = []
+        #: subscription key -> its group; stream -> the groups subscribed to it, with their wrapping
+        self.groups: dict[tuple, Group] = {}
+        self.routes: dict[str, dict[Group, object]] = {}
+        self.dirty_groups: list[Group] = []
+        #: clients whose subscriptions changed since they were last grouped
+        self.stale: dict[Client, None] = {}
         self.max_buffer = max_buffer
         self.sent = 0
         self.dropped = 0
@@ -107,16 +135,17 @@ class Hub:
         return any(stream.startswith(prefix) for stream in self.subs)
 
     def send(self, stream: str, payload) -> None:
-        subs = self.subs.get(stream)
-        if not subs:
+        if self.stale:
+            self._regroup()
+        routes = self.routes.get(stream)
+        if not routes:
             return
         data = payload if type(payload) is bytes else _encode(payload)
-        micro_data = None  # the payload in microseconds, made for the first client that wants it
-        any_micro = self.micro_subs > 0
+        micro_data = None  # the payload in microseconds, made for the first group that wants it
         frames: dict[object, bytes] = {}
-        dirty = self.dirty
-        for client, wrap in subs.items():
-            micro = any_micro and client.micro
+        dirty = self.dirty_groups
+        for group, wrap in routes.items():
+            micro = group.micro
             key = (MICRO, wrap) if micro else wrap
             frame = frames.get(key)
             if frame is None:
@@ -133,14 +162,20 @@ class Hub:
                 else:
                     frame = text_frame(b'{"subscriptionId":' + str(wrap).encode() + b',"event":' + data_out + b"}")
                 frames[key] = frame
-            client.chunks.append(frame)
-            if not client.pending:
-                client.pending = True
-                dirty.append(client)
+            chunks = group.chunks
+            if not chunks:
+                dirty.append(group)
+            chunks.append(frame)
+
+    def queued(self, client: Client) -> list[bytes]:
+        """The frames waiting to be written to `client`, in the order it will get them."""
+        group = client.group
+        return (list(group.chunks) if group is not None and client in group.members else []) + client.chunks
 
     def terminated(self, client: Client, sub_id: int, now_ms: int) -> None:
         """A WebSocket API subscription of `client` ended (userDataStream.unsubscribe, session.logout):
         its `eventStreamTerminated` (user-data-stream.md), after the events already queued for it."""
+        self.flush()  # (what its group has queued goes first)
         client.chunks.append(text_frame(b'{"subscriptionId":%d,"event":{"e":"eventStreamTerminated","E":%d}}'
                                         % (sub_id, client.ms(now_ms))))
         if not client.pending:
@@ -150,24 +185,66 @@ class Hub:
 
     def flush(self) -> None:
         """One write per client of everything queued for it; drop the ones that fell too far behind."""
+        groups, self.dirty_groups = self.dirty_groups, []
+        for group in groups:
+            chunks = group.chunks
+            if not chunks:
+                continue
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            count = len(chunks)
+            group.chunks = []
+            for client in list(group.members):  # (a client dropped meanwhile leaves its group)
+                self._write(client, data, count)
         dirty, self.dirty = self.dirty, []
-        limit = self.max_buffer
         for client in dirty:
             client.pending = False
             chunks = client.chunks
-            if client.closed or not chunks:
-                chunks.clear()
+            if chunks:
+                client.chunks = []
+                self._write(client, chunks[0] if len(chunks) == 1 else b"".join(chunks), len(chunks))
+
+    def _write(self, client: Client, data: bytes, count: int) -> None:
+        if client.closed:
+            return
+        transport = client.transport
+        if transport.is_closing():  # e.g. aiohttp's heartbeat gave up on it: make sure it ends
+            self.drop(client, POLICY_VIOLATION, "closed with events still to send")
+            return
+        self.sent += count
+        transport.write(data)
+        if transport.get_write_buffer_size() > self.max_buffer:
+            self.drop(client, POLICY_VIOLATION, f"client too slow: more than {self.max_buffer} bytes unsent")
+
+    def _regroup(self) -> None:
+        """Put each client whose subscriptions changed in the group of its new ones, after writing
+        what the groups have queued (so a client moving on gets it, and nothing sent later)."""
+        if self.dirty_groups:
+            self.flush()
+        stale, self.stale = self.stale, {}
+        groups, routes = self.groups, self.routes
+        for client in stale:
+            old = client.group
+            if old is not None:
+                client.group = None
+                old.members.pop(client, None)
+                if not old.members:
+                    del groups[old.key]
+                    for stream, _wrap in old.key[1]:
+                        on = routes.get(stream)
+                        if on is not None:
+                            on.pop(old, None)
+                            if not on:
+                                del routes[stream]
+            if client.closed or not client.streams:
                 continue
-            transport = client.transport
-            if transport.is_closing():  # e.g. aiohttp's heartbeat gave up on it: make sure it ends
-                chunks.clear()
-                self.drop(client, POLICY_VIOLATION, "closed with events still to send")
-                continue
-            self.sent += len(chunks)
-            transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            chunks.clear()
-            if transport.get_write_buffer_size() > limit:
-                self.drop(client, POLICY_VIOLATION, f"client too slow: more than {limit} bytes unsent")
+            key = (client.micro, frozenset(client.streams.items()))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = Group(key, client.micro)
+                for stream, wrap in key[1]:
+                    routes.setdefault(stream, {})[group] = wrap
+            group.members[client] = None
+            client.group = group
 
     def add(self, client: Client) -> None:
         self.clients.add(client)
@@ -177,12 +254,14 @@ class Hub:
             self.micro_subs += 1
         client.streams[stream] = wrap
         self.subs.setdefault(stream, {})[client] = wrap
+        self.stale[client] = None
         self.generation += 1
 
     def unsubscribe(self, client: Client, stream: str) -> None:
         if client.streams.pop(stream, _GONE) is not _GONE and client.micro:
             self.micro_subs -= 1
         self.generation += 1
+        self.stale[client] = None
         subs = self.subs.get(stream)
         if subs is not None:
             subs.pop(client, None)
@@ -195,6 +274,7 @@ class Hub:
         self.clients.discard(client)
         client.closed = True
         client.chunks.clear()
+        self.stale[client] = None
 
     def end(self, client: Client, ws: web.WebSocketResponse) -> None:
         """A client's session is over. One aiohttp's heartbeat gave up on (no pong) or that leaves

@@ -86,9 +86,9 @@ def test_the_hub_frames_an_event_once_per_unit_and_wrapping():
 
     def payload(frame: bytes):
         return json.loads(frame[2:] if frame[1] < 126 else frame[4:])  # (a text frame's header)
-    assert payload(ms_raw.chunks[0]) == event
-    assert payload(us_raw.chunks[0]) == event | {"E": T * 1000, "T": T * 1000}
-    assert payload(us_combined.chunks[0]) == {"stream": "btcusdt@trade", "data": event | {"E": T * 1000, "T": T * 1000}}
+    assert payload(hub.queued(ms_raw)[0]) == event
+    assert payload(hub.queued(us_raw)[0]) == event | {"E": T * 1000, "T": T * 1000}
+    assert payload(hub.queued(us_combined)[0]) == {"stream": "btcusdt@trade", "data": event | {"E": T * 1000, "T": T * 1000}}
     hub.unsubscribe(us_raw, "btcusdt@trade")
     hub.unsubscribe(us_raw, "btcusdt@trade")  # (twice: counted once)
     hub.remove(us_combined)
