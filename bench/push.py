@@ -28,7 +28,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.node import free_port, stop_node, wait_up  # noqa: E402
+from bench.node import cpu_seconds, free_port, stop_node, wait_up  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -116,7 +116,7 @@ def clients_process(ws_port, count, seconds, out, start_evt, stop_evt) -> None:
     uvloop.run(run_clients(ws_port, count, seconds, out, start_evt, stop_evt))
 
 
-async def load_main(base: str, rate: int, seconds: float, sweep: int) -> None:
+async def load_main(base: str, rate: int, seconds: float, sweep: int) -> int:
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
@@ -158,6 +158,7 @@ async def load_main(base: str, rate: int, seconds: float, sweep: int) -> None:
             trades += sweep
         print(f"load: offered {trades} trades in {time.monotonic() - t0:.1f}s "
               f"({trades / (time.monotonic() - t0):.0f}/s)", flush=True)
+        return trades
 
 
 def main() -> None:
@@ -185,10 +186,17 @@ def main() -> None:
         cp = ctx.Process(target=clients_process, args=(ws, args.clients, args.seconds, out, start_evt, stop_evt))
         cp.start()
         start_evt.wait(120)
+        before = cpu_seconds(tmp / "data")
         began = time.monotonic()
-        asyncio.run(load_main(base, args.rate, args.seconds, args.sweep))
+        trades = asyncio.run(load_main(base, args.rate, args.seconds, args.sweep))
         load_s = time.monotonic() - began
         time.sleep(2.0)  # let the tail arrive
+        # the stages' own CPU per trade: the client process shares the cores and may be the bottleneck
+        # (one Python process reading every client's frames), so delivered msg/s can hide Push's cost
+        used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(tmp / "data").items()
+                if who != "clients (this bench)"}
+        print("CPU per trade offered: " + ", ".join(f"{who} {seconds / max(trades, 1) * 1e6:.0f} us" for who, seconds in
+                                                    sorted(used.items(), key=lambda kv: -kv[1])), flush=True)
         stop_evt.set()
         cp.join(60)
         lat = np.load(out)

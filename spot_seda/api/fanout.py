@@ -193,7 +193,7 @@ class Hub:
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             count = len(chunks)
             group.chunks = []
-            for client in list(group.members):  # (a client dropped meanwhile leaves its group)
+            for client in list(group.members):  # (one dropped here stays a member until _regroup; _write passes it by)
                 self._write(client, data, count)
         dirty, self.dirty = self.dirty, []
         for client in dirty:

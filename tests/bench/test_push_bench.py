@@ -19,3 +19,5 @@ def test_the_push_bench_delivers_every_trade_to_every_client():
     offered = int(re.search(r"load: offered (\d+) trades", run.stdout).group(1))
     delivered = int(re.search(r"5 clients: delivered (\d+) messages", run.stdout).group(1))
     assert offered >= 100 and delivered == 5 * offered
+    cpu = dict(re.findall(r"([a-z]+-0) (\d+) us", run.stdout.partition("CPU per trade offered: ")[2].splitlines()[0]))
+    assert set(cpu) == {"acquiring-0", "match-0", "kline-0", "settlement-0", "persist-0", "push-0"}, run.stdout
