@@ -63,7 +63,7 @@ def close_frame(code: int, reason: str) -> bytes:
 class Client:
     """One WebSocket connection and what it is subscribed to."""
 
-    __slots__ = ("ws", "transport", "streams", "chunks", "pending", "closed", "combined", "next_sub",
+    __slots__ = ("ws", "transport", "streams", "closed", "combined", "next_sub",
                  "listen_keys", "admin", "micro", "group", "__weakref__")
 
     def __init__(self, ws: web.WebSocketResponse, transport, combined: bool, admin: bool = False,
@@ -72,8 +72,6 @@ class Client:
         self.transport = transport
         #: stream -> wrapping: None raw, str combined under that name, int a WebSocket API subscription
         self.streams: dict[str, object] = {}
-        self.chunks: list[bytes] = []
-        self.pending = False
         self.closed = False
         self.combined = combined
         self.next_sub = 0
@@ -110,8 +108,6 @@ class Hub:
         #: stream -> the clients subscribed to it and each one's wrapping (what wants() reads)
         self.subs: dict[str, dict[Client, object]] = {}
         self.clients: set[Client] = set()
-        #: clients with frames of their own queued (terminated()), not their group's
-        self.dirty: list[Client] = []
         #: subscription key -> its group; stream -> the groups subscribed to it, with their wrapping
         self.groups: dict[tuple, Group] = {}
         self.routes: dict[str, dict[Group, object]] = {}
@@ -123,7 +119,8 @@ class Hub:
         self.dropped = 0
         #: counts changes of what is subscribed: a stage may keep an answer of wants() until it moves
         self.generation = 0
-        #: subscriptions of clients that asked for microseconds: while none, send() never looks
+        #: subscriptions of clients that asked for microseconds (a count kept for inspection: send()
+        #: reads each group's unit)
         self.micro_subs = 0
 
     def wants(self, stream: str) -> bool:
@@ -170,18 +167,14 @@ class Hub:
     def queued(self, client: Client) -> list[bytes]:
         """The frames waiting to be written to `client`, in the order it will get them."""
         group = client.group
-        return (list(group.chunks) if group is not None and client in group.members else []) + client.chunks
+        return list(group.chunks) if group is not None and client in group.members else []
 
     def terminated(self, client: Client, sub_id: int, now_ms: int) -> None:
         """A WebSocket API subscription of `client` ended (userDataStream.unsubscribe, session.logout):
         its `eventStreamTerminated` (user-data-stream.md), after the events already queued for it."""
         self.flush()  # (what its group has queued goes first)
-        client.chunks.append(text_frame(b'{"subscriptionId":%d,"event":{"e":"eventStreamTerminated","E":%d}}'
-                                        % (sub_id, client.ms(now_ms))))
-        if not client.pending:
-            client.pending = True
-            self.dirty.append(client)
-        self.flush()
+        self._write(client, text_frame(b'{"subscriptionId":%d,"event":{"e":"eventStreamTerminated","E":%d}}'
+                                       % (sub_id, client.ms(now_ms))), 1)
 
     def flush(self) -> None:
         """One write per client of everything queued for it; drop the ones that fell too far behind."""
@@ -195,13 +188,6 @@ class Hub:
             group.chunks = []
             for client in list(group.members):  # (one dropped here stays a member until _regroup; _write passes it by)
                 self._write(client, data, count)
-        dirty, self.dirty = self.dirty, []
-        for client in dirty:
-            client.pending = False
-            chunks = client.chunks
-            if chunks:
-                client.chunks = []
-                self._write(client, chunks[0] if len(chunks) == 1 else b"".join(chunks), len(chunks))
 
     def _write(self, client: Client, data: bytes, count: int) -> None:
         if client.closed:
@@ -230,11 +216,10 @@ class Hub:
                 if not old.members:
                     del groups[old.key]
                     for stream, _wrap in old.key[1]:
-                        on = routes.get(stream)
-                        if on is not None:
-                            on.pop(old, None)
-                            if not on:
-                                del routes[stream]
+                        on = routes[stream]
+                        del on[old]
+                        if not on:
+                            del routes[stream]
             if client.closed or not client.streams:
                 continue
             key = (client.micro, frozenset(client.streams.items()))
@@ -273,7 +258,6 @@ class Hub:
             self.unsubscribe(client, stream)
         self.clients.discard(client)
         client.closed = True
-        client.chunks.clear()
         self.stale[client] = None
 
     def end(self, client: Client, ws: web.WebSocketResponse) -> None:
