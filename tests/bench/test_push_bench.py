@@ -9,15 +9,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_push_bench_delivers_every_trade_to_every_client():
+@pytest.mark.parametrize("client", ["python", "go"])
+def test_the_push_bench_delivers_every_trade_to_every_client(client):
+    """Both kinds of client (bench/wsfan in Go is built by the bench itself on first use: the README's
+    test command's machine has the Go toolchain)."""
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "push.py"), "--clients", "5", "--rate", "100",
-                          "--seconds", "1", "--sweep", "10"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+                          "--seconds", "1", "--sweep", "10", "--client", client], cwd=ROOT, capture_output=True,
+                         text=True, timeout=180)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     offered = int(re.search(r"load: offered (\d+) trades", run.stdout).group(1))
-    delivered = int(re.search(r"5 clients: delivered (\d+) messages", run.stdout).group(1))
+    delivered = int(re.search(rf"5 clients \({client}\): delivered (\d+) messages", run.stdout).group(1))
     assert offered >= 100 and delivered == 5 * offered
-    cpu = dict(re.findall(r"([a-z]+-0) (\d+) us", run.stdout.partition("CPU per trade offered: ")[2].splitlines()[0]))
+    cpu_line = run.stdout.partition("CPU per trade offered: ")[2].splitlines()[0]
+    cpu = dict(re.findall(r"([a-z]+-0) (\d+) us", cpu_line))
     assert set(cpu) == {"acquiring-0", "match-0", "kline-0", "settlement-0", "persist-0", "push-0"}, run.stdout
+    assert f"the {client} clients " in cpu_line, cpu_line
+    if client == "go":  # wsfan counts each client's trades: all five got every one
+        assert f"every client got every trade: yes (per client {offered}-{offered} of {offered} made)" in run.stdout
