@@ -141,7 +141,7 @@ class Driver:
         from spot_seda.journal import Journal
         from spot_seda.model.commands import ENCODER, Cancel, Transfer
         from spot_seda.model.enums import Topic
-        from spot_seda.runtime.busreader import BusReader
+        from spot_seda.runtime.busreader import bus_reader
         from spot_seda.model.reasons import Reason
         from spot_seda.stages.accepting import CommandError
         from spot_seda.stages.acquiring import Waiter
@@ -280,7 +280,7 @@ class Driver:
                     continue
                 loop.call_soon_threadsafe(arrived, raw)
 
-        reader = BusReader(runner, loop) if pump is None else None
+        reader = bus_reader(runner, loop) if pump is None else None
         if reader is not None:
             reader.start()
 

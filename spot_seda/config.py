@@ -144,6 +144,10 @@ class BusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: pre-touch): no page faults on the hot path while a ring first wraps, and the process's
     #: memory is its bound from the start instead of creeping up to it (bus/shm.py)
     pretouch: bool = True
+    #: shm consumer groups read on their stage's event loop, woken by a pipe that every producer
+    #: writes a byte to after each put, instead of by a thread blocking on the ring (the thread's
+    #: wake-up, its wait for the GIL and its hand-over to the loop each cost a context switch)
+    doorbells: list[str] = msgspec.field(default_factory=lambda: ["acquiring"])
 
 
 class JournalSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -263,8 +267,8 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: stages run under Linux's SCHED_BATCH: a stage woken by a queue write does not preempt the
     #: process running on its core (Acquiring in the middle of a loop iteration) but runs when that
     #: one blocks or its slice ends, and then finds more input waiting. Acquiring's event loop, which
-    #: answers the clients, keeps the normal policy: named here, only its bus reader and journal
-    #: fsync threads take SCHED_BATCH. Names of no stage in the topology are ignored. All by
+    #: answers the clients, keeps the normal policy: named here, only its journal fsync thread (and
+    #: its bus reader thread, where its group has no doorbell, bus.doorbells) takes SCHED_BATCH. Names of no stage in the topology are ignored. All by
     #: default: on 2 cores the node over HTTP took 26% more orders a second with the stages behind
     #: Acquiring so, and 20% more again with Acquiring's threads too, with lower tails
     #: (BENCHMARKS.md, "Node over HTTP", thirteenth session).

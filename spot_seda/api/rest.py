@@ -25,7 +25,7 @@ from .. import accountlog, commandlog
 from ..kafkajournal import KafkaJournal
 from ..journal import Journal
 from ..model.commands import Transfer
-from ..runtime.busreader import BusReader
+from ..runtime.busreader import bus_reader
 from ..runtime.metrics import open_from_manifest, render_prometheus
 from ..runtime.sched import batch_scheduling
 from ..stages.acquiring import AcquiringStage
@@ -363,8 +363,9 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     settings = stage.ctx.settings
     loop = asyncio.get_running_loop()
     # named in runtime.batch_scheduling, order entry runs its helper threads under SCHED_BATCH (the
-    # event loop, which answers the clients, keeps the normal policy): Match's answers and the
-    # journal's fsync wake them without preempting the loop mid-iteration
+    # event loop, which answers the clients, keeps the normal policy): the journal's fsync (and,
+    # without a doorbell on Acquiring's group, Match's answers) wake them without preempting the
+    # loop mid-iteration
     helpers = batch_scheduling if stage.ctx.name in settings.runtime.batch_scheduling else None
     journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
                       batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes,
@@ -382,7 +383,7 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     log.info("HTTP on http://%s:%d", settings.node.host, settings.node.http_port)
     if not settings.node.admin_token:  # (every /admin/ call is -2015 then: say why once, here)
         log.info("admin endpoints off: no node.admin_token (or SPOT_SEDA_ADMIN_TOKEN) set")
-    reader = BusReader(runner, loop, thread_setup=helpers)
+    reader = bus_reader(runner, loop, thread_setup=helpers)
     reader.start()
     row = runner.row
     intake, interval = app[INTAKE], settings.journal.snapshot_interval_s

@@ -30,7 +30,7 @@ from aiohttp import web
 from .. import accountlog, commandlog
 from ..accounts import Accounts
 from ..listenkeys import ListenKeys
-from ..runtime.busreader import BusReader
+from ..runtime.busreader import bus_reader
 from ..stages.push import PushStage
 from ..binance import errors
 from ..binance import streams as S
@@ -126,7 +126,7 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
                     reuse_port=stage.ctx.instances > 1)
     site.start(loop)
     log.info("WebSocket on ws://%s:%d", settings.node.host, settings.node.ws_port)
-    reader = BusReader(runner, loop, after=hub.flush, positions=kept is not None)
+    reader = bus_reader(runner, loop, after=hub.flush, positions=kept is not None)
     reader.start()
     row = runner.row
     next_slow = next_keys = time.monotonic()

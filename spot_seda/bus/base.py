@@ -129,6 +129,11 @@ class Producer(ABC):
 class Consumer(ABC):
     """Receives the batches of the partitions one group member owns."""
 
+    #: a file descriptor that turns readable when a message may be waiting (None: the transport has
+    #: none): an event loop watches it instead of a thread blocking in poll. Read it empty, then
+    #: poll with timeout 0 until nothing comes (runtime/busreader.py, DoorbellReader).
+    doorbell: int | None = None
+
     @abstractmethod
     def poll(self, timeout: float) -> Iterator[Batch]:
         """The batches waiting (at least one, or none after `timeout` seconds; 0 = never wait).

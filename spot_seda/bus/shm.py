@@ -41,13 +41,21 @@ class ShmBus(Bus):
         if settings.max_message_bytes * 2 > settings.queue_bytes:
             raise ValueError("bus.queue_bytes must hold at least two messages of bus.max_message_bytes")
         self.queues: dict[tuple[str, int], Queue] = {}
+        #: (read end, write end) of a non-blocking pipe per member of a group in settings.doorbells,
+        #: keyed by id(queue) for the producers (made before the fork, like the queues)
+        self.doorbells: dict[int, tuple[int, int]] = {}
         self._touched: set[tuple[int, int]] = set()  # (pid, id(queue)): a fork inherits the set, not the mappings
         for group, (_topics, members) in wiring.groups.items():
             for member in range(members):
                 # Raw bytes both ways: the consumer decodes lazily, one message at a time, so only
                 # the batch in hand is alive as Python objects (decoding a whole poll at once is
                 # 2x slower: fresh memory for every object instead of reused memory).
-                self.queues[group, member] = self.new_queue()
+                q = self.queues[group, member] = self.new_queue()
+                if group in settings.doorbells:
+                    r, w = os.pipe()
+                    os.set_blocking(r, False)
+                    os.set_blocking(w, False)
+                    self.doorbells[id(q)] = (r, w)
 
     def new_queue(self):
         """One member's queue (bench/mpq.py swaps in multiprocessing.Queue to compare)."""
@@ -64,7 +72,10 @@ class ShmBus(Bus):
         except KeyError:
             raise KeyError(f"no consumer group member {group}[{member}] in this wiring") from None
         self.pretouch((q,))
-        return ShmConsumer(q, self.codec, self.settings.poll_max_messages)
+        consumer = ShmConsumer(q, self.codec, self.settings.poll_max_messages)
+        if id(q) in self.doorbells:
+            consumer.doorbell = self.doorbells[id(q)][0]
+        return consumer
 
     def pretouch(self, queues: Iterable[Queue]) -> None:
         """With `bus.pretouch`, read one byte of every page of these rings, so this process maps
@@ -83,10 +94,15 @@ class ShmBus(Bus):
     def close(self) -> None:
         for q in self.queues.values():
             q.close()
+        pipes = list(self.doorbells.values())
+        self.doorbells.clear()  # first: a producer of this bus rings no fd number that may be reused
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)
 
 
 class ShmProducer(Producer):
-    __slots__ = ("name", "_routes", "partitions", "_encode", "_limit", "_timeout", "_bus", "_untouched")
+    __slots__ = ("name", "_routes", "partitions", "_encode", "_limit", "_timeout", "_bus", "_untouched", "_bells")
 
     def __init__(self, bus: ShmBus, name: str, groups: tuple[str, ...] | None = None) -> None:
         self.name = name
@@ -102,6 +118,7 @@ class ShmProducer(Producer):
         self._timeout = bus.settings.put_timeout_s
         self._bus = bus
         self._untouched = set(self._routes)  # topics not published yet: their rings not pre-touched
+        self._bells = bus.doorbells  # (the bus's own dict: emptied before its close() closes the pipes)
 
     def pretouch(self, topics) -> None:
         """Pre-touch the rings of these topics now (a stage process calls it at start with the
@@ -138,6 +155,12 @@ class ShmProducer(Producer):
                 ) from None
             except ValueError as exc:  # faster-fifo raises ValueError on a closed queue
                 raise BusClosed(f"{self.name}: {exc}") from None
+            bell = self._bells.get(id(q))
+            if bell is not None:  # after the put: a reader that empties the pipe and then the ring misses nothing
+                try:
+                    os.write(bell[1], b"\0")
+                except BlockingIOError:  # the pipe is full of rings already: the reader has a wake-up pending
+                    pass
 
 
 class _Decoded:
@@ -156,9 +179,10 @@ class _Decoded:
 
 
 class ShmConsumer(Consumer):
-    __slots__ = ("_q", "_max", "_decode")
+    __slots__ = ("_q", "_max", "_decode", "doorbell")
 
     def __init__(self, q: Queue, codec: Codec, max_messages: int) -> None:
+        self.doorbell = None
         self._q = q
         self._decode = codec.decode
         self._max = max_messages

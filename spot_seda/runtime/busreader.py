@@ -93,3 +93,85 @@ class BusReader:
                 await asyncio.sleep(0.001)
         for _ in range(self.max_in_flight):
             self.slots.release()
+
+
+class DoorbellReader:
+    """BusReader's job without the thread, for a consumer with a doorbell (bus/shm.py,
+    `bus.doorbells`): the loop watches the doorbell's fd and, when it turns readable, empties it,
+    then polls the ring without waiting and applies each poll itself. A command's answer then costs
+    one wake-up of the loop, where the thread cost its own wake-up, its wait for the GIL and a
+    `call_soon_threadsafe` to wake the loop. Same interface as BusReader (start, stop, applied)."""
+
+    def __init__(self, runner, loop: asyncio.AbstractEventLoop, after: Callable[[], None] | None = None,
+                 positions: bool = False) -> None:
+        self.runner = runner
+        self.loop = loop
+        self.after = after
+        self.positions = positions
+        self.fd = runner.consumer.doorbell
+        self.applied: dict = runner.consumer.positions() if positions else {}
+        self._watching = False
+        self._resume: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._watch()
+        self.loop.call_soon(self._ready)  # what was queued before the loop watched
+
+    def _watch(self) -> None:
+        if not self._watching:
+            self.loop.add_reader(self.fd, self._ready)
+            self._watching = True
+
+    def _unwatch(self) -> None:
+        if self._watching:
+            self.loop.remove_reader(self.fd)
+            self._watching = False
+
+    def _ready(self) -> None:
+        self._resume = None
+        try:
+            while os.read(self.fd, 65536):  # empty the pipe first, then the ring: no put is missed
+                pass
+        except BlockingIOError:
+            pass
+        consumer = self.runner.consumer
+        try:
+            for _ in range(8):  # a busy ring: at most 8 polls, then the loop's other work gets a turn
+                batches = consumer.poll_detached(0)
+                if not batches:
+                    return
+                depth = consumer.depth() if self.runner.row is not None else -1
+                self.runner.process(iter(batches), depth)
+                if self.positions:
+                    self.applied = consumer.positions()
+                if self.after is not None:
+                    self.after()
+                if depth == 0 and self.runner.linger_s:  # (Runner.run: input gathers meanwhile)
+                    self._unwatch()
+                    self._resume = self.loop.call_later(self.runner.linger_s, self._linger_over)
+                    return
+            self.loop.call_soon(self._ready)  # more may wait: the doorbell rang for it already
+        except BaseException:
+            # as BusReader: the stage's state may be half-updated; the supervisor restarts the pipeline
+            log.critical("applying the bus input failed: stopping this stage", exc_info=True)
+            os._exit(70)
+
+    def _linger_over(self) -> None:
+        self._watch()
+        self._ready()
+
+    async def stop(self) -> None:
+        """Stop reading; nothing is in flight (every poll is applied as it is taken), so the caller
+        may drain the queue itself at once."""
+        self._unwatch()
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
+
+
+def bus_reader(runner, loop: asyncio.AbstractEventLoop, after: Callable[[], None] | None = None,
+               positions: bool = False, thread_setup: Callable[[], None] | None = None):
+    """The reader for this runner's consumer: on the loop when it has a doorbell, else on a thread."""
+    if getattr(runner.consumer, "doorbell", None) is not None:
+        return DoorbellReader(runner, loop, after=after, positions=positions)
+    return BusReader(runner, loop, after=after, positions=positions, thread_setup=thread_setup)

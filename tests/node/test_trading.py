@@ -213,8 +213,9 @@ def test_conservation_after_a_random_session_of_concurrent_clients(node):
 
 
 def test_order_entry_answers_at_the_normal_policy_and_everything_behind_it_yields(node):
-    """runtime.batch_scheduling's default: Acquiring's event loop thread keeps SCHED_OTHER; its bus
-    reader and journal fsync threads, and every other stage, run under SCHED_BATCH."""
+    """runtime.batch_scheduling's default: Acquiring's event loop thread keeps SCHED_OTHER; its journal
+    fsync thread, and every other stage, run under SCHED_BATCH. (Its bus input has a doorbell, read
+    on the loop itself: there is no reader thread, bus.doorbells.)"""
     async def scenario():
         async with aiohttp.ClientSession() as session:
             await funded_client(session, node.base, ADMIN_TOKEN, USDT="10")  # journaled: the fsync thread runs
@@ -224,7 +225,7 @@ def test_order_entry_answers_at_the_normal_policy_and_everything_behind_it_yield
     entry = pids.pop("acquiring-0")
     threads = {int(tid): os.sched_getscheduler(int(tid)) for tid in os.listdir(f"/proc/{entry}/task")}
     assert threads.pop(entry) == os.SCHED_OTHER
-    assert list(threads.values()).count(os.SCHED_BATCH) >= 2
+    assert list(threads.values()).count(os.SCHED_BATCH) >= 1
     assert {label: os.sched_getscheduler(pid) for label, pid in pids.items()} == dict.fromkeys(pids, os.SCHED_BATCH)
 
 
