@@ -346,7 +346,9 @@ def subscribe(url: str, clients: int, commands, folder: Path) -> None:
 
     async def main() -> None:
         ready, count = asyncio.Event(), [0]
-        async with aiohttp.ClientSession() as session:
+        # (no limit on the connector: aiohttp's default pool holds 100 connections, and a WebSocket
+        # keeps its own for good, so the 101st client waited for ever and the bench timed out)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             tasks = [asyncio.create_task(client(session, ready, count)) for _ in range(clients)]
             await asyncio.wait_for(ready.wait(), 60)
             (folder / "subscribed").touch()
