@@ -20,22 +20,11 @@ from spot_seda.bus import Wiring, make_bus
 from spot_seda.model.changelog import created
 from spot_seda.runtime.busreader import BusReader, DoorbellReader, bus_reader
 from spot_seda.runtime.metrics import DTYPE
-from spot_seda.stages.base import Endpoint, Runner, StageContext
+from spot_seda.stages.base import Runner, StageContext
 from tests.conftest import settings_from
+from tests.runtime.test_linger import Counting  # (keeps what it is handed, and how many calls it took)
 
 fork = multiprocessing.get_context("fork")
-
-
-class Counting(Endpoint):
-    consumes = ("T",)
-
-    def start(self) -> None:
-        self.calls = 0
-        self.got: list[int] = []
-
-    def apply(self, topic, entries) -> None:
-        self.calls += 1
-        self.got += [e.sequence for e in entries]
 
 
 def _bus(doorbells: str = '["g"]'):
