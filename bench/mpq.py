@@ -13,6 +13,8 @@ import multiprocessing
 import queue
 import time
 
+import msgspec
+
 from spot_seda.bus.shm import ShmBus
 
 _fork = multiprocessing.get_context("fork")
@@ -60,7 +62,12 @@ class MpqQueue:
 
 
 class MpqBus(ShmBus):
-    """The shm Bus on multiprocessing.Queue."""
+    """The shm Bus on multiprocessing.Queue, with no doorbells (bus.doorbells): a doorbell must ring
+    after the message is readable, and multiprocessing.Queue's put returns before its feeder thread
+    has written the message, so a reader woken by it could find nothing and sleep on it for good."""
+
+    def __init__(self, wiring, settings) -> None:
+        super().__init__(wiring, msgspec.structs.replace(settings, doorbells=[]))
 
     def new_queue(self) -> MpqQueue:
         return MpqQueue()

@@ -42,7 +42,9 @@ class ShmBus(Bus):
             raise ValueError("bus.queue_bytes must hold at least two messages of bus.max_message_bytes")
         self.queues: dict[tuple[str, int], Queue] = {}
         #: (read end, write end) of a non-blocking pipe per member of a group in settings.doorbells,
-        #: keyed by id(queue) for the producers (made before the fork, like the queues)
+        #: keyed by id(queue) for the producers (made before the fork, like the queues). The byte is
+        #: written after the put returns, so a put must leave its message readable by then (faster-fifo's
+        #: does; bench/mpq.py's multiprocessing.Queue does not, and has none)
         self.doorbells: dict[int, tuple[int, int]] = {}
         self._touched: set[tuple[int, int]] = set()  # (pid, id(queue)): a fork inherits the set, not the mappings
         for group, (_topics, members) in wiring.groups.items():
