@@ -189,18 +189,24 @@ def main() -> int:
     return 0
 
 
+def process_cpu(pid: int) -> float | None:
+    """CPU time (user + system) so far of one process, in seconds; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def cpu_seconds(data: Path) -> dict[str, float]:
     """CPU time (user + system) so far of each stage process, and of this process (the clients)."""
     from spot_seda.runtime.metrics import open_from_manifest
 
-    tick = os.sysconf("SC_CLK_TCK")
     out = {"clients (this bench)": sum(os.times()[:2])}
     for row in open_from_manifest(data).snapshot():
-        try:
-            fields = Path(f"/proc/{row['pid']}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        out[row["stage"]] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        cpu = process_cpu(row["pid"])
+        if cpu is not None:
+            out[row["stage"]] = cpu
     return out
 
 

@@ -2,8 +2,9 @@
 
 The real node (`python run.py`, every stage its own pinned process) takes orders over REST from a
 load process: rounds of `--sweep` resting sells (ACK) then one market buy that takes them all, paced
-to offer `--rate` trades/s. `--clients` WebSocket connections subscribe to btcusdt@trade; each received trade's latency is
-receipt time minus the trade's `T` (its timestamp, assigned at Acquiring; ms resolution). The
+to offer `--rate` trades/s. `--clients` WebSocket connections subscribe to btcusdt@trade; each
+received trade's latency is receipt time minus the trade's `T` (its timestamp, assigned at
+Acquiring; ms resolution). The
 clients are `--client go` (bench/wsfan, built with the Go toolchain on first use: goroutines on
 gorilla/websocket, the default where `go` is on PATH) or `--client python` (one asyncio process
 with a minimal frame parser). On 2 cores the Python one is the bottleneck: it reads at most about
@@ -20,7 +21,6 @@ import asyncio
 import hashlib
 import hmac
 import multiprocessing
-import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +34,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.node import cpu_seconds, free_port, stop_node, wait_up  # noqa: E402
+from bench.node import cpu_seconds, free_port, process_cpu, stop_node, wait_up  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -120,15 +120,6 @@ def clients_process(ws_port, count, seconds, out, start_evt, stop_evt) -> None:
     import uvloop
 
     uvloop.run(run_clients(ws_port, count, seconds, out, start_evt, stop_evt))
-
-
-def process_cpu(pid: int) -> float:
-    """utime + stime of one process, in seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class GoClients:
@@ -268,7 +259,7 @@ def main() -> None:
         clients = (GoClients if args.client == "go" else PythonClients)(ws, args.clients, str(tmp / "lat.npy"))
         clients.wait_ready(120)
         before = cpu_seconds(tmp / "data")
-        before_clients = process_cpu(clients.proc.pid)
+        before_clients = process_cpu(clients.proc.pid) or 0.0
         began = time.monotonic()
         trades = asyncio.run(load_main(base, args.rate, args.seconds, args.sweep))
         load_s = time.monotonic() - began
@@ -279,7 +270,7 @@ def main() -> None:
         # (one Python process reading every client's frames), so delivered msg/s can hide Push's cost
         used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(tmp / "data").items()
                 if who != "clients (this bench)"}
-        used[f"the {args.client} clients"] = process_cpu(clients.proc.pid) - before_clients
+        used[f"the {args.client} clients"] = (process_cpu(clients.proc.pid) or 0.0) - before_clients
         print("CPU per trade offered: " + ", ".join(f"{who} {seconds / max(trades, 1) * 1e6:.0f} us" for who, seconds in
                                                     sorted(used.items(), key=lambda kv: -kv[1])), flush=True)
         lat = clients.stop()

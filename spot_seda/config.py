@@ -268,9 +268,10 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: process running on its core (Acquiring in the middle of a loop iteration) but runs when that
     #: one blocks or its slice ends, and then finds more input waiting. Acquiring's event loop, which
     #: answers the clients, keeps the normal policy: named here, only its journal fsync thread (and
-    #: its bus reader thread, where its group has no doorbell, bus.doorbells) takes SCHED_BATCH. Names of no stage in the topology are ignored. All by
-    #: default: on 2 cores the node over HTTP took 26% more orders a second with the stages behind
-    #: Acquiring so, and 20% more again with Acquiring's threads too, with lower tails
+    #: its bus reader thread, where its group has no doorbell, bus.doorbells) takes SCHED_BATCH.
+    #: Names of no stage in the topology are ignored. All by default: on 2 cores the node over HTTP
+    #: took 26% more orders a second with the stages behind Acquiring so, and 20% more again with
+    #: Acquiring's threads too, with lower tails
     #: (BENCHMARKS.md, "Node over HTTP", thirteenth session).
     batch_scheduling: list[str] = msgspec.field(
         default_factory=lambda: ["acquiring", "match", "kline", "settlement", "persist", "push"])

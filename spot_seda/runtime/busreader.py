@@ -111,6 +111,7 @@ class DoorbellReader:
         self.fd = runner.consumer.doorbell
         self.applied: dict = runner.consumer.positions() if positions else {}
         self._watching = False
+        self._stopped = False
         self._resume: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
@@ -129,6 +130,8 @@ class DoorbellReader:
 
     def _ready(self) -> None:
         self._resume = None
+        if self._stopped:  # (a call_soon made before stop(): nothing is applied after it)
+            return
         try:
             while os.read(self.fd, 65536):  # empty the pipe first, then the ring: no put is missed
                 pass
@@ -163,6 +166,7 @@ class DoorbellReader:
     async def stop(self) -> None:
         """Stop reading; nothing is in flight (every poll is applied as it is taken), so the caller
         may drain the queue itself at once."""
+        self._stopped = True
         self._unwatch()
         if self._resume is not None:
             self._resume.cancel()
