@@ -9,13 +9,16 @@ In one run:
   4. (--apis ...,ws) the same orders as the WebSocket API's `order.place` (HMAC-signed params,
      RESULT) on /ws-api/v3 of the same node, one WebSocket per client: full rate, then half.
 N concurrent clients each loop request -> answer on one keep-alive connection. Orders alternate
-buy/sell around one price so that about half of them trade. Progress prints as it goes; a latency
+buy/sell around one price so that about half of them trade. The clients are `--client go`
+(bench/httpload, built with the Go toolchain on first use; the default where `go` is on PATH) or
+`--client python` (aiohttp in this process, which costs the 2-core box about 283 us of CPU an
+order, more than any stage but Acquiring, and so takes CPU from the servers it measures). Progress prints as it goes; a latency
 histogram goes to bench/out/node.png. Each phase's line ends with the hypervisor's share of the
 box's CPU time meanwhile ("steal N%", bench/steal.py) and how busy each core was ("cores busy 0:
 99%, 1: 71%").
 
     python bench/node.py [--clients 16] [--seconds 5] [--apis rest,ws] [--transports shm,kafka]
-                         [--variant SECTION.KEY=VALUE] [--reads]
+                         [--variant SECTION.KEY=VALUE] [--reads] [--client go|python]
 
 With `kafka` among the transports, a local single-node Kafka broker (KRaft, spot_seda.kafka_broker)
 is started for the run and the node runs once per transport, so the figures compare in one run.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -94,6 +98,41 @@ def stop_node(node: subprocess.Popen, timeout: float) -> None:
         node.wait()
 
 
+@functools.cache
+def go_build(name: str) -> Path:
+    """bench/<name> (a Go program of the benches) built into bench/out/<name> (once a run); its path."""
+    exe = ROOT / "bench" / "out" / name
+    exe.parent.mkdir(exist_ok=True)
+    subprocess.run(["go", "build", "-o", str(exe), "."], cwd=ROOT / "bench" / name, check=True)
+    return exe
+
+
+async def go_load(mode: str, base: str, clients: int, seconds: float, rate: float | None = None,
+                  accounts: Path | None = None) -> tuple[float, np.ndarray, float]:
+    """bench/httpload's clients (`mode`: hello, order or ws-order) against `base` for `seconds`, its
+    progress lines echoed; returns (requests/s, latencies in ms, the clients' CPU seconds)."""
+    import re
+
+    with tempfile.TemporaryDirectory(prefix="spot_seda_httpload_") as tmp:
+        argv = [str(go_build("httpload")), "-mode", mode, "-url", base, "-clients", str(clients),
+                "-seconds", str(seconds), "-rate", str(rate or 0), "-out", f"{tmp}/lat.f32"]
+        if accounts is not None:
+            argv += ["-accounts", str(accounts)]
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE)
+        done = None
+        async for line in proc.stdout:
+            text = line.decode()
+            if text.startswith("done:"):
+                done = re.match(r"done: (\d+) requests in ([\d.]+) s; shed (\d+); cpu ([\d.]+) s", text)
+            else:
+                print(text, end="", flush=True)
+        if await proc.wait() != 0 or done is None:
+            raise SystemExit(f"bench/httpload -mode {mode} failed (exit status {proc.returncode})")
+        count, elapsed, shed, cpu = int(done[1]), float(done[2]), int(done[3]), float(done[4])
+        SHED[{"order": "rest", "ws-order": "ws"}.get(mode, mode)] += shed
+        return count / elapsed, np.fromfile(f"{tmp}/lat.f32", "<f4").astype(float), cpu
+
+
 def post_json(url: str, doc: dict) -> dict:
     req = urllib.request.Request(url, data=json.dumps(doc).encode(), headers={"X-Admin-Token": TOKEN, "Content-Type": "application/json"})
     return json.loads(urllib.request.urlopen(req).read())
@@ -154,10 +193,16 @@ def main() -> int:
                              "printed; the orders' figures then include that client's load")
     parser.add_argument("--variant", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="also run the shm node with this setting changed (repeatable; one run each)")
+    parser.add_argument("--client", choices=("go", "python"), default="go" if shutil.which("go") else "python",
+                        help="the load clients: bench/httpload in Go (the default where `go` is on PATH) or "
+                             "aiohttp in this process")
     args = parser.parse_args()
     import uvloop
 
-    print(f"# {len(os.sched_getaffinity(0))} cores; {args.clients} keep-alive clients; {args.seconds}s per phase", flush=True)
+    print(f"# {len(os.sched_getaffinity(0))} cores; {args.clients} keep-alive clients ({args.client}); "
+          f"{args.seconds}s per phase", flush=True)
+    if args.client == "go":
+        go_build("httpload")  # (before any phase's clock)
     port = free_port()
     hello = subprocess.Popen([sys.executable, "-c", HELLO, str(port)])
     try:
@@ -167,7 +212,10 @@ def main() -> int:
             async with session.get(f"http://127.0.0.1:{port}/hello") as resp:
                 await resp.read()
         steal = StealMeter()
-        bare, bare_lat = uvloop.run(load(get_hello, args.clients, args.seconds))
+        if args.client == "go":
+            bare, bare_lat, _ = uvloop.run(go_load("hello", f"http://127.0.0.1:{port}", args.clients, args.seconds))
+        else:
+            bare, bare_lat = uvloop.run(load(get_hello, args.clients, args.seconds))
         print(f"bare aiohttp hello: {bare:,.0f} req/s  p50 {np.percentile(bare_lat, 50):.2f} ms  "
               f"p99 {np.percentile(bare_lat, 99):.2f} ms  {steal.summary(CORES)}", flush=True)
     finally:
@@ -308,32 +356,48 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
         async def connect_ws(session, i):
             return await session.ws_connect(base.replace("http://", "ws://") + "/ws-api/v3", compress=0)
 
+        (data / "accounts.json").write_text(json.dumps(accounts))
+
+        def run_load(api: str, seconds: float, rate: float | None = None, reads: bool = False):
+            """One phase of `api`'s orders: (orders/s, latencies, the Go clients' CPU seconds or None),
+            and with `reads` also (reads/s, their latencies) of one Python client beside them."""
+            request, connect = {"rest": (place, None), "ws": (place_ws, connect_ws)}[api]
+            if args.client == "go":
+                orders = go_load({"rest": "order", "ws": "ws-order"}[api], base, args.clients, seconds, rate,
+                                 data / "accounts.json")
+            else:
+                async def python_orders():
+                    return (*await load(request, args.clients, seconds, rate=rate, connect=connect), None)
+                orders = python_orders()
+
+            async def phase():
+                if not reads:
+                    return await orders, None
+                return await asyncio.gather(orders, load(read_trades, 1, seconds))
+            return uvloop.run(phase())
+
         results = {}
         for api in args.apis.split(","):
-            request, connect, label = {"rest": (place, None, "HTTP POST /api/v3/order"),
-                                       "ws": (place_ws, connect_ws, "WebSocket API order.place")}[api]
-            uvloop.run(load(request, args.clients, 1.0, connect=connect))  # warm-up
+            label = {"rest": "HTTP POST /api/v3/order", "ws": "WebSocket API order.place"}[api]
+            run_load(api, 1.0)  # warm-up
             before = cpu_seconds(data)
             steal = StealMeter()
-            if args.reads and api == "rest":
-                async def both():
-                    return await asyncio.gather(load(request, args.clients, args.seconds, connect=connect),
-                                                load(read_trades, 1, args.seconds))
-                (rate, lat), (reads, read_lat) = uvloop.run(both())
-            else:
-                rate, lat = uvloop.run(load(request, args.clients, args.seconds, connect=connect))
+            (rate, lat, go_cpu), read_result = run_load(api, args.seconds, reads=args.reads and api == "rest")
             used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(data).items()}
+            if go_cpu is not None:
+                used["clients (bench/httpload)"] = go_cpu
             print(f"node over {name}, {label} (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
                   f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms  {steal.summary(CORES)}", flush=True)
             orders = rate * args.seconds
             print("  CPU per order: " + ", ".join(f"{who} {seconds / orders * 1e6:.0f} us" for who, seconds in
                                                   sorted(used.items(), key=lambda x: -x[1])), flush=True)
-            if args.reads and api == "rest":
+            if read_result is not None:
+                reads, read_lat = read_result
                 print(f"  reads beside the orders (GET /api/v3/myTrades, one client): {reads:,.0f}/s  "
                       f"p50 {np.percentile(read_lat, 50):.2f} ms  p99 {np.percentile(read_lat, 99):.2f} ms  "
                       f"max {read_lat.max():.2f} ms", flush=True)
             steal = StealMeter()
-            half, half_lat = uvloop.run(load(request, args.clients, args.seconds, rate=rate / 2, connect=connect))
+            (half, half_lat, _), _ = run_load(api, args.seconds, rate=rate / 2)
             p50, p99, p999 = np.percentile(half_lat, [50, 99, 99.9])
             print(f"node over {name}, {label} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  "
                   f"p99 {p99:.2f} ms  p99.9 {p999:.2f} ms  {steal.summary(CORES)}", flush=True)

@@ -34,7 +34,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.node import cpu_seconds, free_port, process_cpu, stop_node, wait_up  # noqa: E402
+from bench.node import cpu_seconds, free_port, go_build, process_cpu, stop_node, wait_up  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -126,9 +126,7 @@ class GoClients:
     """bench/wsfan as a child process: built on first use, stopped by closing its stdin."""
 
     def __init__(self, ws_port: int, count: int, out: str) -> None:
-        exe = ROOT / "bench" / "out" / "wsfan"
-        exe.parent.mkdir(exist_ok=True)
-        subprocess.run(["go", "build", "-o", str(exe), "."], cwd=ROOT / "bench" / "wsfan", check=True)
+        exe = go_build("wsfan")
         self.out = out
         self.ready = threading.Event()
         self.done = ""
