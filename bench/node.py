@@ -192,7 +192,8 @@ def main() -> int:
                              "(a history read, which waits for Persist: read your own writes) and its latency is "
                              "printed; the orders' figures then include that client's load")
     parser.add_argument("--variant", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="also run the shm node with this setting changed (repeatable; one run each)")
+                        help="also run the shm node with this setting changed (repeatable; one run each; "
+                             "several settings in one run as 'a.b=1; c.d=2')")
     parser.add_argument("--client", choices=("go", "python"), default="go" if shutil.which("go") else "python",
                         help="the load clients: bench/httpload in Go (the default where `go` is on PATH) or "
                              "aiohttp in this process")
@@ -258,18 +259,29 @@ def cpu_seconds(data: Path) -> dict[str, float]:
     return out
 
 
+def print_cpu(used: dict[str, float], orders: float) -> None:
+    """Each process's CPU seconds over a phase, per order of it."""
+    print("  CPU per order: " + ", ".join(f"{who} {seconds / orders * 1e6:.0f} us" for who, seconds in
+                                          sorted(used.items(), key=lambda x: -x[1])), flush=True)
+
+
 def with_setting(config: str, override: str) -> str:
-    """The TOML text with `section.key = value` set (the key must be in the section already)."""
+    """The TOML text with `section.key = value` set; several as `a.b = 1; c.d = 2`. A key not in its
+    section yet is added to it (say `runtime.cores.match = [1]`); the section must be there."""
     import re
 
-    name, _, value = override.partition("=")
-    section, _, key = name.strip().rpartition(".")
-    head, found, rest = config.partition(f"\n[{section}]")
-    body, nxt, tail = rest.partition("\n[")
-    body, n = re.subn(rf"^{re.escape(key)}\s*=.*$", f"{key} = {value.strip()}", body, count=1, flags=re.M)
-    if not found or not n:
-        raise SystemExit(f"--variant {override}: no {key} in [{section}] of configs/default.toml")
-    return head + found + body + nxt + tail
+    for one in filter(str.strip, override.split(";")):
+        name, _, value = one.partition("=")
+        section, _, key = name.strip().rpartition(".")
+        head, found, rest = config.partition(f"\n[{section}]")
+        if not found:
+            raise SystemExit(f"--variant {one}: no [{section}] in configs/default.toml")
+        body, nxt, tail = rest.partition("\n[")
+        body, n = re.subn(rf"^{re.escape(key)}\s*=.*$", f"{key} = {value.strip()}", body, count=1, flags=re.M)
+        if not n:
+            body = body.rstrip("\n") + f"\n{key} = {value.strip()}\n"
+        config = head + found + body + nxt + tail
+    return config
 
 
 def run_node(args, bare: float, transport: str, bootstrap: str = "", override: str = ""):
@@ -388,19 +400,22 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
                 used["clients (bench/httpload)"] = go_cpu
             print(f"node over {name}, {label} (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
                   f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms  {steal.summary(CORES)}", flush=True)
-            orders = rate * args.seconds
-            print("  CPU per order: " + ", ".join(f"{who} {seconds / orders * 1e6:.0f} us" for who, seconds in
-                                                  sorted(used.items(), key=lambda x: -x[1])), flush=True)
+            print_cpu(used, rate * args.seconds)
             if read_result is not None:
                 reads, read_lat = read_result
                 print(f"  reads beside the orders (GET /api/v3/myTrades, one client): {reads:,.0f}/s  "
                       f"p50 {np.percentile(read_lat, 50):.2f} ms  p99 {np.percentile(read_lat, 99):.2f} ms  "
                       f"max {read_lat.max():.2f} ms", flush=True)
+            before = cpu_seconds(data)
             steal = StealMeter()
-            (half, half_lat, _), _ = run_load(api, args.seconds, rate=rate / 2)
+            (half, half_lat, go_cpu), _ = run_load(api, args.seconds, rate=rate / 2)
+            used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(data).items()}
+            if go_cpu is not None:
+                used["clients (bench/httpload)"] = go_cpu
             p50, p99, p999 = np.percentile(half_lat, [50, 99, 99.9])
             print(f"node over {name}, {label} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  "
                   f"p99 {p99:.2f} ms  p99.9 {p999:.2f} ms  {steal.summary(CORES)}", flush=True)
+            print_cpu(used, half * args.seconds)
             if SHED[api]:
                 print(f"  shed by admission control and sent again: {SHED[api]:,} times", flush=True)
             results[api] = rate, lat, half, half_lat
