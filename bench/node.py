@@ -10,9 +10,10 @@ In one run:
      RESULT) on /ws-api/v3 of the same node, one WebSocket per client: full rate, then half.
 N concurrent clients each loop request -> answer on one keep-alive connection. Orders alternate
 buy/sell around one price so that about half of them trade. The clients are `--client go`
-(bench/httpload, built with the Go toolchain on first use; the default where `go` is on PATH) or
-`--client python` (aiohttp in this process, which costs the 2-core box about 283 us of CPU an
-order, more than any stage but Acquiring, and so takes CPU from the servers it measures). Progress prints as it goes; a latency
+(bench/httpload, built with the Go toolchain on first use; the default where `go` is on PATH; about
+50 us of CPU an order) or `--client python` (aiohttp in this process, about 230 us an order, more
+than any stage but Acquiring, taken from the servers it measures on a small box). Each phase prints
+every process's CPU per order, the clients' too. Progress prints as it goes; a latency
 histogram goes to bench/out/node.png. Each phase's line ends with the hypervisor's share of the
 box's CPU time meanwhile ("steal N%", bench/steal.py) and how busy each core was ("cores busy 0:
 99%, 1: 71%").
@@ -370,6 +371,13 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
 
         (data / "accounts.json").write_text(json.dumps(accounts))
 
+        def cpu_since(before: dict[str, float], go_cpu: float | None) -> dict[str, float]:
+            """Each process's CPU seconds since `before` (cpu_seconds), with bench/httpload's."""
+            used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(data).items()}
+            if go_cpu is not None:
+                used["clients (bench/httpload)"] = go_cpu
+            return used
+
         def run_load(api: str, seconds: float, rate: float | None = None, reads: bool = False):
             """One phase of `api`'s orders: (orders/s, latencies, the Go clients' CPU seconds or None),
             and with `reads` also (reads/s, their latencies) of one Python client beside them."""
@@ -395,9 +403,7 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
             before = cpu_seconds(data)
             steal = StealMeter()
             (rate, lat, go_cpu), read_result = run_load(api, args.seconds, reads=args.reads and api == "rest")
-            used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(data).items()}
-            if go_cpu is not None:
-                used["clients (bench/httpload)"] = go_cpu
+            used = cpu_since(before, go_cpu)
             print(f"node over {name}, {label} (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
                   f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms  {steal.summary(CORES)}", flush=True)
             print_cpu(used, rate * args.seconds)
@@ -409,9 +415,7 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
             before = cpu_seconds(data)
             steal = StealMeter()
             (half, half_lat, go_cpu), _ = run_load(api, args.seconds, rate=rate / 2)
-            used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(data).items()}
-            if go_cpu is not None:
-                used["clients (bench/httpload)"] = go_cpu
+            used = cpu_since(before, go_cpu)
             p50, p99, p999 = np.percentile(half_lat, [50, 99, 99.9])
             print(f"node over {name}, {label} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  "
                   f"p99 {p99:.2f} ms  p99.9 {p999:.2f} ms  {steal.summary(CORES)}", flush=True)
