@@ -1,8 +1,9 @@
 """Push fan-out benchmark: N WebSocket clients on one symbol's trade stream while orders flow.
 
 The real node (`python run.py`, every stage its own pinned process) takes orders over REST from a
-load process: rounds of `--sweep` resting sells (ACK) then one market buy that takes them all, paced
-to offer `--rate` trades/s. `--clients` WebSocket connections subscribe to btcusdt@trade; each
+load: rounds of `--sweep` resting sells (ACK) then one market buy that takes them all, paced to
+offer `--rate` trades/s, sent by `--load go` (bench/httpload -mode sweep, the default where `go` is
+on PATH) or `--load python` (aiohttp in this process, about 217 us of CPU a trade on the same cores). `--clients` WebSocket connections subscribe to btcusdt@trade; each
 received trade's latency is receipt time minus the trade's `T` (its timestamp, assigned at
 Acquiring; ms resolution). The
 clients are `--client go` (bench/wsfan, built with the Go toolchain on first use: goroutines on
@@ -11,7 +12,7 @@ with a minimal frame parser). On 2 cores the Python one is the bottleneck: it re
 400,000 frames a second, while 1,000 clients at 2,000 trades/s are offered 2 million.
 Prints progress every second; writes a latency histogram to bench/out/push.png.
 
-    python bench/push.py [--clients 1000] [--rate 2000] [--seconds 10] [--sweep 50] [--client go]
+    python bench/push.py [--clients 1000] [--rate 2000] [--seconds 10] [--sweep 50] [--client go] [--load go]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.node import cpu_seconds, free_port, go_build, process_cpu, stop_node, wait_up  # noqa: E402
+from bench.node import cpu_seconds, free_port, go_build, post_json, process_cpu, stop_node, wait_up  # noqa: E402
 
 TOKEN = "bench-token"
 
@@ -177,21 +178,50 @@ class PythonClients:
         return np.load(self.out)
 
 
-async def load_main(base: str, rate: int, seconds: float, sweep: int) -> int:
+def make_accounts(base: str) -> list[dict]:
+    """Two funded accounts: the load's maker and taker. One account's buy against its own sells
+    would be self-trade prevention's (Binance's default mode expires the makers), not a trade."""
+    accounts = []
+    for _ in range(2):
+        acct = post_json(base + "/admin/v1/accounts", {})
+        for asset, amount in (("BTC", "100000"), ("USDT", "1000000000")):
+            post_json(base + "/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
+        accounts.append(acct)
+    return accounts
+
+
+async def go_load_main(base: str, rate: int, seconds: float, sweep: int, accounts: list[dict], tmp: Path):
+    """The same load as load_main, sent by bench/httpload (-mode sweep); (trades offered, its CPU s)."""
+    import json
+    import re
+
+    (tmp / "accounts.json").write_text(json.dumps(accounts))
+    proc = await asyncio.create_subprocess_exec(
+        str(go_build("httpload")), "-mode", "sweep", "-url", base, "-accounts", str(tmp / "accounts.json"),
+        "-rate", str(rate), "-seconds", str(seconds), "-sweep", str(sweep), "-out", str(tmp / "rounds.f32"),
+        stdout=subprocess.PIPE)
+    offered = cpu = None
+    t0 = time.monotonic()
+    async for line in proc.stdout:
+        text = line.decode()
+        if text.startswith("offered:"):
+            offered = int(re.match(r"offered: (\d+) trades", text)[1])
+        elif text.startswith("done:"):
+            cpu = float(re.search(r"cpu ([\d.]+) s", text)[1])
+        elif text.startswith("load:"):
+            print(text, end="", flush=True)
+    if await proc.wait() != 0 or offered is None or cpu is None:
+        raise SystemExit(f"bench/httpload -mode sweep failed (exit status {proc.returncode})")
+    print(f"load: offered {offered} trades in {time.monotonic() - t0:.1f}s "
+          f"({offered / (time.monotonic() - t0):.0f}/s)", flush=True)
+    return offered, cpu
+
+
+async def load_main(base: str, rate: int, seconds: float, sweep: int, accounts: list[dict]) -> int:
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
-        async def admin(path, doc):
-            async with session.post(base + path, json=doc, headers={"X-Admin-Token": TOKEN}) as r:
-                return await r.json()
-        # two accounts: one account's buy against its own sells would be self-trade prevention's
-        # (Binance's default mode expires the makers), not a trade
-        keys = []
-        for _ in range(2):
-            acct = await admin("/admin/v1/accounts", {})
-            for asset, amount in (("BTC", "100000"), ("USDT", "1000000000")):
-                await admin("/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
-            keys.append((acct["apiKey"], acct["secretKey"].encode()))
+        keys = [(acct["apiKey"], acct["secretKey"].encode()) for acct in accounts]
         maker, taker = keys
         failures: list[str] = []
 
@@ -241,6 +271,9 @@ def main() -> None:
     ap.add_argument("--sweep", type=int, default=50, help="trades per taker order")
     ap.add_argument("--client", choices=("go", "python"), default="go" if shutil.which("go") else "python",
                     help="the WebSocket clients: bench/wsfan in Go (the default where `go` is on PATH) or Python")
+    ap.add_argument("--load", choices=("go", "python"), default="go" if shutil.which("go") else "python",
+                    help="the REST load: bench/httpload -mode sweep in Go (the default where `go` is on PATH) or "
+                         "aiohttp in this process")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="push-bench-"))
     http, ws = free_port(), free_port()
@@ -256,19 +289,28 @@ def main() -> None:
         time.sleep(1.0)
         clients = (GoClients if args.client == "go" else PythonClients)(ws, args.clients, str(tmp / "lat.npy"))
         clients.wait_ready(120)
+        accounts = make_accounts(base)
+        if args.load == "go":
+            go_build("httpload")  # (before the clock)
         before = cpu_seconds(tmp / "data")
         before_clients = process_cpu(clients.proc.pid) or 0.0
         began = time.monotonic()
-        trades = asyncio.run(load_main(base, args.rate, args.seconds, args.sweep))
+        if args.load == "go":
+            trades, load_cpu = asyncio.run(go_load_main(base, args.rate, args.seconds, args.sweep, accounts, tmp))
+        else:
+            trades = asyncio.run(load_main(base, args.rate, args.seconds, args.sweep, accounts))
         load_s = time.monotonic() - began
         time.sleep(2.0)  # let the tail arrive
         executed = executed_trades(base)
         print(f"load: the node made {executed} trades", flush=True)
         # the stages' own CPU per trade: the client process shares the cores and may be the bottleneck
         # (one Python process reading every client's frames), so delivered msg/s can hide Push's cost
-        used = {who: cpu - before.get(who, 0.0) for who, cpu in cpu_seconds(tmp / "data").items()
-                if who != "clients (this bench)"}
+        me = "the REST load (this bench)" if args.load == "python" else "this bench"
+        used = {(me if who == "clients (this bench)" else who): cpu - before.get(who, 0.0)
+                for who, cpu in cpu_seconds(tmp / "data").items()}
         used[f"the {args.client} clients"] = (process_cpu(clients.proc.pid) or 0.0) - before_clients
+        if args.load == "go":
+            used["the REST load (bench/httpload)"] = load_cpu
         print("CPU per trade offered: " + ", ".join(f"{who} {seconds / max(trades, 1) * 1e6:.0f} us" for who, seconds in
                                                     sorted(used.items(), key=lambda kv: -kv[1])), flush=True)
         lat = clients.stop()

@@ -12,6 +12,12 @@
 //	order     signed POST <url>/api/v3/order, LIMIT GTC 0.001 BTCUSDT at 50000, RESULT; buy and
 //	          sell alternate so that about half of the orders trade
 //	ws-order  the same order as the WebSocket API's order.place on <url>/ws-api/v3
+//	sweep     bench/push.py's load: rounds of -sweep resting sells (LIMIT GTC 0.001 at 50000, ACK)
+//	          from the first account, sent together, then one MARKET buy of all of them (ACK) from
+//	          the second, paced to offer -rate trades a second; answers other than 200 are
+//	          counted and the first is printed, and the rounds go on (the bench compares the trades
+//	          offered with those the node made). It prints "offered: T trades; failed F" before
+//	          its "done:" line.
 //
 // An order shed by the node's admission control (503 / -1003) is sent again at once, as a client
 // retries; its latency runs from the first send. Any other answer than 200 ends the run with
@@ -163,6 +169,53 @@ func wsSender(conn *websocket.Conn, acct account, i int, s *shared) sender {
 	}
 }
 
+// sweep runs bench/push.py's load (see the package comment) until the deadline.
+func sweep(base string, httpc *http.Client, maker, taker account, size int, rate float64, deadline time.Time) {
+	var failed atomic.Int64
+	var first sync.Once
+	post := func(acct account, query string) {
+		query += "&timestamp=" + strconv.FormatInt(time.Now().UnixMilli(), 10)
+		req, err := http.NewRequest("POST", base+"/api/v3/order?"+query+"&signature="+sign(acct.SecretKey, query), nil)
+		if err != nil {
+			fail("%v", err)
+		}
+		req.Header.Set("X-MBX-APIKEY", acct.APIKey)
+		resp, err := httpc.Do(req)
+		if err != nil {
+			fail("%v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			failed.Add(1)
+			first.Do(func() { fmt.Printf("load: an order failed: %d %s\n", resp.StatusCode, body) })
+		}
+	}
+	sell := "symbol=BTCUSDT&side=SELL&type=LIMIT&timeInForce=GTC&quantity=0.001&price=50000&newOrderRespType=ACK"
+	buy := fmt.Sprintf("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=%.3f&newOrderRespType=ACK", float64(size)/1000)
+	t0 := time.Now()
+	trades := 0
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Until(t0.Add(time.Duration(float64(trades) / rate * float64(time.Second)))))
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range size {
+			wg.Add(1)
+			go func() { defer wg.Done(); post(maker, sell) }()
+		}
+		wg.Wait()
+		post(taker, buy)
+		trades += size
+		if sh := shared0; sh != nil {
+			sh.record(float32(time.Since(start).Seconds() * 1000))
+		}
+	}
+	fmt.Printf("offered: %d trades; failed %d\n", trades, failed.Load())
+}
+
+// shared0 collects a sweep's round times (a round: its sells answered, then its buy)
+var shared0 *shared
+
 func percentile(sorted []float32, p float64) float32 {
 	if len(sorted) == 0 {
 		return 0
@@ -178,7 +231,7 @@ func cpuSeconds() float64 {
 }
 
 func main() {
-	mode := flag.String("mode", "hello", "hello, order or ws-order")
+	mode := flag.String("mode", "hello", "hello, order, ws-order or sweep")
 	base := flag.String("url", "", "http://host:port")
 	clients := flag.Int("clients", 16, "concurrent clients, one connection each")
 	seconds := flag.Float64("seconds", 5, "measured seconds")
@@ -187,10 +240,11 @@ func main() {
 	accountsFile := flag.String("accounts", "", "JSON list of {apiKey, secretKey} (order modes)")
 	out := flag.String("out", "", "file for every measured latency (float32, ms)")
 	procs := flag.Int("procs", 1, "GOMAXPROCS: one core's worth at most, as bench/wsfan")
+	size := flag.Int("sweep", 50, "-mode sweep: trades per round (-rate is then trades/s)")
 	flag.Parse()
 	runtime.GOMAXPROCS(*procs)
-	if *base == "" || *out == "" || (*mode != "hello" && *mode != "order" && *mode != "ws-order") {
-		fmt.Fprintln(os.Stderr, "usage: httpload -mode hello|order|ws-order -url http://... -out FILE [-accounts FILE]")
+	if *base == "" || *out == "" || (*mode != "hello" && *mode != "order" && *mode != "ws-order" && *mode != "sweep") {
+		fmt.Fprintln(os.Stderr, "usage: httpload -mode hello|order|ws-order|sweep -url http://... -out FILE [-accounts FILE]")
 		os.Exit(2)
 	}
 	var accounts []account
@@ -204,7 +258,14 @@ func main() {
 		}
 	}
 	s := &shared{}
-	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *clients, MaxConnsPerHost: *clients,
+	if *mode == "sweep" {
+		if len(accounts) < 2 || *rate <= 0 {
+			fail("-mode sweep needs two accounts (maker, taker) and a -rate")
+		}
+		*clients = 0 // (one loop, below: a round's sells go together)
+	}
+	conns := max(*clients, *size+1)
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
 		DisableCompression: true}}
 	senders := make([]sender, *clients)
 	for i := range senders {
@@ -254,6 +315,15 @@ func main() {
 				}
 			}
 		}(i, send)
+	}
+	if *mode == "sweep" {
+		shared0 = s
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Until(begin))
+			sweep(*base, httpc, accounts[0], accounts[1], *size, *rate, deadline)
+		}()
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
