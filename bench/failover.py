@@ -558,6 +558,19 @@ def one_run(args, bootstrap: str, index: int, scratch: Path) -> dict:
         balances = rest_balances(accounts)
         timeline = load.timeline()
         kept_age = load.kept_age_at_kill()
+        # the log's times are wall clock, mapped to the bench's clock once at the start: a wall clock
+        # that moved against it since makes them wrong by as much
+        drift = (time.time() - time.perf_counter()) - (load.began_wall - load.began_perf)
+        if abs(drift) > 0.05:
+            print(f"  the wall clock moved {drift:+.3f} s against the bench's clock during the run: "
+                  "the times read from the logs are off by up to that", flush=True)
+        again = load.answered_again()
+        if again is not None and any(t is not None and t > again for t in (timeline["taken_over"], timeline["restored"])):
+            print(f"  out of order: {VICTIM_SYMBOL} answered again at t={again:.3f}s, before the take-over or the "
+                  f"restore in {survivor.name}'s log; its lines about {label}, and the others' warnings:", flush=True)
+            said = [f"    {m.name}: {line[:300]}" for m in machines for line in m.log().splitlines()
+                    if label in line and ("🛟" in line or "📦" in line) or "WARNING" in line or "CRITICAL" in line]
+            print("\n".join(said[:60]), flush=True)
         pauses = entry_pauses(a, load.began_wall)
         stalls = survivor.log().count("sent no heartbeat")
         if stalls:
