@@ -564,7 +564,7 @@ def one_run(args, bootstrap: str, index: int, scratch: Path) -> dict:
         if abs(drift) > 0.05:
             print(f"  the wall clock moved {drift:+.3f} s against the bench's clock during the run: "
                   "the times read from the logs are off by up to that", flush=True)
-        again = load.answered_again()
+        again = timeline["answered_again"]
         if again is not None and any(t is not None and t > again for t in (timeline["taken_over"], timeline["restored"])):
             print(f"  out of order: {VICTIM_SYMBOL} answered again at t={again:.3f}s, before the take-over or the "
                   f"restore in {survivor.name}'s log; its lines about {label}, and the others' warnings:", flush=True)

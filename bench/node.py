@@ -108,27 +108,39 @@ def go_build(name: str) -> Path:
     return exe
 
 
+DONE = r"done: (\d+) requests in ([\d.]+) s; shed (\d+); cpu ([\d.]+) s"
+
+
+async def run_httpload(flags: list[str], echo=lambda line: True) -> tuple["re.Match", list[str]]:
+    """bench/httpload with `flags`, each line it prints echoed where `echo(line)`; returns the match
+    of its last line (DONE: requests, seconds, shed, its CPU seconds) and its other lines."""
+    import re
+
+    proc = await asyncio.create_subprocess_exec(str(go_build("httpload")), *flags, stdout=subprocess.PIPE)
+    done, lines = None, []
+    async for line in proc.stdout:
+        text = line.decode()
+        if text.startswith("done:"):
+            done = re.match(DONE, text)
+            continue
+        lines.append(text)
+        if echo(text):
+            print(text, end="", flush=True)
+    if await proc.wait() != 0 or done is None:
+        raise SystemExit(f"bench/httpload {' '.join(flags[:2])} failed (exit status {proc.returncode})")
+    return done, lines
+
+
 async def go_load(mode: str, base: str, clients: int, seconds: float, rate: float | None = None,
                   accounts: Path | None = None) -> tuple[float, np.ndarray, float]:
     """bench/httpload's clients (`mode`: hello, order or ws-order) against `base` for `seconds`, its
     progress lines echoed; returns (requests/s, latencies in ms, the clients' CPU seconds)."""
-    import re
-
     with tempfile.TemporaryDirectory(prefix="spot_seda_httpload_") as tmp:
-        argv = [str(go_build("httpload")), "-mode", mode, "-url", base, "-clients", str(clients),
-                "-seconds", str(seconds), "-rate", str(rate or 0), "-out", f"{tmp}/lat.f32"]
+        flags = ["-mode", mode, "-url", base, "-clients", str(clients), "-seconds", str(seconds),
+                 "-rate", str(rate or 0), "-out", f"{tmp}/lat.f32"]
         if accounts is not None:
-            argv += ["-accounts", str(accounts)]
-        proc = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE)
-        done = None
-        async for line in proc.stdout:
-            text = line.decode()
-            if text.startswith("done:"):
-                done = re.match(r"done: (\d+) requests in ([\d.]+) s; shed (\d+); cpu ([\d.]+) s", text)
-            else:
-                print(text, end="", flush=True)
-        if await proc.wait() != 0 or done is None:
-            raise SystemExit(f"bench/httpload -mode {mode} failed (exit status {proc.returncode})")
+            flags += ["-accounts", str(accounts)]
+        done, _ = await run_httpload(flags)
         count, elapsed, shed, cpu = int(done[1]), float(done[2]), int(done[3]), float(done[4])
         SHED[{"order": "rest", "ws-order": "ws"}.get(mode, mode)] += shed
         return count / elapsed, np.fromfile(f"{tmp}/lat.f32", "<f4").astype(float), cpu

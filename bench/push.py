@@ -35,9 +35,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.node import cpu_seconds, free_port, go_build, post_json, process_cpu, stop_node, wait_up  # noqa: E402
+from bench.node import (TOKEN, cpu_seconds, free_port, go_build, post_json, process_cpu, run_httpload,  # noqa: E402
+                        stop_node, wait_up)
 
-TOKEN = "bench-token"
 
 
 class TradeCounter(asyncio.Protocol):
@@ -196,25 +196,16 @@ async def go_load_main(base: str, rate: int, seconds: float, sweep: int, account
     import re
 
     (tmp / "accounts.json").write_text(json.dumps(accounts))
-    proc = await asyncio.create_subprocess_exec(
-        str(go_build("httpload")), "-mode", "sweep", "-url", base, "-accounts", str(tmp / "accounts.json"),
-        "-rate", str(rate), "-seconds", str(seconds), "-sweep", str(sweep), "-out", str(tmp / "rounds.f32"),
-        stdout=subprocess.PIPE)
-    offered = cpu = None
     t0 = time.monotonic()
-    async for line in proc.stdout:
-        text = line.decode()
-        if text.startswith("offered:"):
-            offered = int(re.match(r"offered: (\d+) trades", text)[1])
-        elif text.startswith("done:"):
-            cpu = float(re.search(r"cpu ([\d.]+) s", text)[1])
-        elif text.startswith("load:"):
-            print(text, end="", flush=True)
-    if await proc.wait() != 0 or offered is None or cpu is None:
-        raise SystemExit(f"bench/httpload -mode sweep failed (exit status {proc.returncode})")
+    done, lines = await run_httpload(["-mode", "sweep", "-url", base, "-accounts", str(tmp / "accounts.json"),
+                                      "-rate", str(rate), "-seconds", str(seconds), "-sweep", str(sweep),
+                                      "-out", str(tmp / "rounds.f32")], echo=lambda line: line.startswith("load:"))
+    offered = next((int(m[1]) for m in map(re.compile(r"offered: (\d+) trades").match, lines) if m), None)
+    if offered is None:
+        raise SystemExit("bench/httpload -mode sweep said nothing of the trades it offered")
     print(f"load: offered {offered} trades in {time.monotonic() - t0:.1f}s "
           f"({offered / (time.monotonic() - t0):.0f}/s)", flush=True)
-    return offered, cpu
+    return offered, float(done[4])
 
 
 async def load_main(base: str, rate: int, seconds: float, sweep: int, accounts: list[dict]) -> int:

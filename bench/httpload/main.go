@@ -169,8 +169,10 @@ func wsSender(conn *websocket.Conn, acct account, i int, s *shared) sender {
 	}
 }
 
-// sweep runs bench/push.py's load (see the package comment) until the deadline.
-func sweep(base string, httpc *http.Client, maker, taker account, size int, rate float64, deadline time.Time) {
+// sweep runs bench/push.py's load (see the package comment) until the deadline; each round's time
+// (its sells answered, then its buy) goes to s.
+func sweep(base string, httpc *http.Client, maker, taker account, size int, rate float64, deadline time.Time,
+	s *shared) {
 	var failed atomic.Int64
 	var first sync.Once
 	post := func(acct account, query string) {
@@ -206,15 +208,10 @@ func sweep(base string, httpc *http.Client, maker, taker account, size int, rate
 		wg.Wait()
 		post(taker, buy)
 		trades += size
-		if sh := shared0; sh != nil {
-			sh.record(float32(time.Since(start).Seconds() * 1000))
-		}
+		s.record(float32(time.Since(start).Seconds() * 1000))
 	}
 	fmt.Printf("offered: %d trades; failed %d\n", trades, failed.Load())
 }
-
-// shared0 collects a sweep's round times (a round: its sells answered, then its buy)
-var shared0 *shared
 
 func percentile(sorted []float32, p float64) float32 {
 	if len(sorted) == 0 {
@@ -317,12 +314,11 @@ func main() {
 		}(i, send)
 	}
 	if *mode == "sweep" {
-		shared0 = s
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			time.Sleep(time.Until(begin))
-			sweep(*base, httpc, accounts[0], accounts[1], *size, *rate, deadline)
+			sweep(*base, httpc, accounts[0], accounts[1], *size, *rate, deadline, s)
 		}()
 	}
 	finished := make(chan struct{})
