@@ -302,6 +302,9 @@ def _stream_control(app: web.Application, client: Client, text: str) -> bytes:
                + ", ".join(f"`{m}`" for m in _STREAM_METHODS), req_id)
     hub = app[HUB]
     if method == "LIST_SUBSCRIPTIONS":
+        if req.get("params") not in (None, []):  # it takes none: "Unnecessary parameters provided" (an
+            # empty list, which a client that always sends `params` sends, is nothing unnecessary)
+            return _stream_request_error(2, "Invalid request: too many parameters", req_id)
         names = [_shown(client, stream, wrap) for stream, wrap in client.streams.items() if type(wrap) is not int]
         return _encode({"result": names, "id": req_id})
     params = req.get("params")

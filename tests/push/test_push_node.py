@@ -625,7 +625,15 @@ def test_malformed_subscription_messages_get_errors_and_the_connection_stays_usa
                         # a field beside id, method and params: "Unnecessary parameters provided in the
                         # data" (web-socket-streams.md's error table), not a property
                         ({"method": "LIST_SUBSCRIPTIONS", "id": 18, "stream": "btcusdt@trade"},
-                         {"code": 2, "msg": "Invalid request: too many parameters", "id": 18})):
+                         {"code": 2, "msg": "Invalid request: too many parameters", "id": 18}),
+                        # LIST_SUBSCRIPTIONS takes no params: some are unnecessary (an empty list is not),
+                        # and the subscriptions stay as they were
+                        ({"method": "LIST_SUBSCRIPTIONS", "params": ["btcusdt@depth"], "id": 19},
+                         {"code": 2, "msg": "Invalid request: too many parameters", "id": 19}),
+                        ({"method": "LIST_SUBSCRIPTIONS", "params": {"a": 1}, "id": 20},
+                         {"code": 2, "msg": "Invalid request: too many parameters", "id": 20}),
+                        ({"method": "LIST_SUBSCRIPTIONS", "params": [], "id": 21},
+                         {"result": ["btcusdt@trade"], "id": 21})):
                     await ws.send_json(request)
                     assert await reply_to(ws, request["id"]) == reply, request
                 await c.order(symbol=SYMBOL, side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.01", price="49000",
