@@ -10,7 +10,7 @@ per entry.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Annotated, Union
 
 import msgspec
 
@@ -177,11 +177,20 @@ class Batch(msgspec.Struct, frozen=True, gc=False, array_like=True):
     entries: list[ChangeLogEntry]
 
 
+#: An integer of the JSON form: a signed 64-bit one, as every amount and id the node makes
+#: (fixedpoint.MAX_UNITS) and what SQLite stores. JSON itself has no bound, and a bigger one read from
+#: it (Kafka's JSON codec, a raw change log written by another program) would fail only later, where
+#: a stage encodes it for the next (msgpack: 64 bits) or Persist binds it for SQLite: refused as it
+#: is read, as malformed input is.
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_SeedValue = Union[_Int64, str, bool, None]
+
+
 class FieldChange(msgspec.Struct, frozen=True, gc=False):
     """One named field and its new value: the seed's pair, as the JSON form writes it."""
 
     name: str
-    value: Value
+    value: _SeedValue
 
 
 class _SeedCreated(msgspec.Struct, frozen=True, gc=False, tag="Created"):
@@ -198,8 +207,8 @@ class _SeedEntry(msgspec.Struct, frozen=True, gc=False):
     entity_id: str
     entity_type: str
     change_type: Union[_SeedCreated, _SeedUpdated, Deleted]
-    timestamp: int
-    sequence: int
+    timestamp: _Int64
+    sequence: _Int64
 
 
 class _SeedBatch(msgspec.Struct, frozen=True, gc=False, array_like=True):

@@ -13,7 +13,7 @@ from spot_seda.model.changelog import (
 )
 from spot_seda.model.entities import BALANCE_REASONS
 
-values = st.one_of(st.integers(min_value=-(2**63), max_value=2**64 - 1), st.text(max_size=40), st.booleans(), st.none())
+values = st.one_of(st.integers(min_value=-(2**63), max_value=2**63 - 1), st.text(max_size=40), st.booleans(), st.none())
 fields = st.dictionaries(st.text(min_size=1, max_size=20), values, max_size=8)
 change_types = st.one_of(st.builds(Created, fields), st.builds(Updated, fields), st.just(Deleted()))
 entries = st.builds(
@@ -89,6 +89,22 @@ def test_decode_entry_reads_the_json_clients_receive(codec):
 def test_malformed_input_is_rejected_loudly(bad):
     with pytest.raises((msgspec.ValidationError, msgspec.DecodeError)):
         JSON.decode_entry(bad)
+
+
+@pytest.mark.parametrize("big", [2**63, 2**64, 10**30, -(2**63) - 1])
+def test_json_refuses_an_integer_beyond_64_bits_as_it_reads_it(big):
+    """JSON has no bound on an integer, msgpack between the stages and SQLite do: one beyond a signed
+    64-bit integer, in a field or in a timestamp or sequence, is malformed input where it is read,
+    not a failure later in the stage that encodes it for the next or the Persist that stores it."""
+    good = created("1", "SpotOrder", 5, 6, price=2**63 - 1, qty=-(2**63))
+    assert JSON.decode_entry(JSON.encode_entry(good)) == good
+    for entry in (created("1", "SpotOrder", 5, 6, price=big), created("1", "SpotTrade", big, 6, qty=1),
+                  ChangeLogEntry("1", "SpotOrder", Updated({"qty": big}), 5, 6),
+                  ChangeLogEntry("1", "SpotOrder", Deleted(), 5, big)):
+        with pytest.raises(msgspec.ValidationError, match="Expected `int`"):
+            JSON.decode_entry(JSON.encode_entry(entry))
+        with pytest.raises(msgspec.ValidationError, match="Expected `int`"):
+            JSON.decode(JSON.encode(Batch("OrderChangeLog", 0, "acquiring-0", [good, entry])))
 
 
 def test_unknown_codec_is_named():
