@@ -130,12 +130,12 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
     reader.start()
     row = runner.row
     next_slow = next_keys = time.monotonic()
-    storing = None  # the kept state being written to the cluster
     while not stopping():
-        if kept is not None and (storing is None or storing.done()) and kept.due_now():
+        if kept is not None and not kept.writing() and kept.due_now():
             # pickled here, between two applied polls; written from a thread (a round trip to the cluster)
             data = kept.try_capture(runner, reader.applied)
-            storing = loop.run_in_executor(None, kept.try_store, data) if data is not None else None
+            if data is not None:
+                kept.store_in_background(data)
         if row is not None:
             row["heartbeat_ns"] = time.time_ns()
         stage.tick("100ms")
@@ -151,10 +151,10 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
     await reader.stop()
     while runner.process(runner.consumer.poll(0)):  # drain: upstream stopped first (a snapshot marker may wait)
         pass
-    if storing is not None:
-        await asyncio.wait([storing])
     if kept is not None:
-        kept.stop(runner)  # the reader has stopped: the consumer's positions are the applied ones
+        # the reader has stopped: the consumer's positions are the applied ones (a save still being
+        # written is waited for a while: stageproc.KeptState.stop)
+        kept.stop(runner)
     await _close_all(hub, app[NOTICES])
     site.close()
     await web_runner.cleanup()
