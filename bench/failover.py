@@ -588,7 +588,7 @@ def one_run(args, bootstrap: str, index: int, scratch: Path) -> dict:
     finally:
         for m in machines:
             m.stop(grace=60.0)
-    return summarize(load, timeline, kept_age, pauses, stalls, checks, args)
+    return summarize(load, timeline, kept_age, pauses, stalls, checks, args, drift)
 
 
 def entry_pauses(a: Machine, began_wall: float) -> list[tuple[float, float]]:
@@ -603,7 +603,7 @@ def entry_pauses(a: Machine, began_wall: float) -> list[tuple[float, float]]:
 
 
 def summarize(load: Load, timeline: dict, kept_age: float | None, pauses: list, stalls: int, checks: dict,
-              args) -> dict:
+              args, drift: float) -> dict:
     kill = load.kill_at
     orders = load.orders
     taken, restored, again = timeline["taken_over"], timeline["restored"], timeline["answered_again"]
@@ -647,6 +647,9 @@ def summarize(load: Load, timeline: dict, kept_age: float | None, pauses: list, 
         "taken_over_s": rel(taken),
         "kept_state_age_at_kill_s": kept_age,
         "restored_s": rel(restored),
+        # how far the wall clock moved against the bench's during the run: the times read from the
+        # logs (taken_over_s, restored_s, entry_pauses) may be off by up to that
+        "wall_clock_drift_s": drift,
         "backlog_answered_s": backlog,
         "longest_answer_s": longest,
         "median_answer_before_kill_ms": {s: 1e3 * v[len(v) // 2] if v else None for s, v in before.items()},

@@ -30,7 +30,11 @@ def test_failover_bench_measures_the_take_over_and_loses_nothing(kafka_cluster, 
     # log line's millisecond time stamp and the state's age from the state: a fresh clone's suite
     # once read 2.8983 + 0.1017 = 3.0000, so the sum is allowed 50 ms under.)
     assert run["taken_over_s"] + run["kept_state_age_at_kill_s"] > 3.0 - 0.05, run
-    assert run["taken_over_s"] <= run["restored_s"] <= run["failover_s"] + 0.01 < 10, run
+    # (the take-over and the restore are log times, mapped to the bench's clock at the start: by as
+    # much as the wall clock moved since, they may read late; a fresh clone's suite once read the
+    # restore 1.5 s after the symbol's first answer)
+    late = abs(run["wall_clock_drift_s"])
+    assert run["taken_over_s"] <= run["restored_s"] <= run["failover_s"] + late + 0.01 < 10, run
     assert run["failover_s"] <= run["backlog_answered_s"] and run["longest_answer_s"]["BTCUSDT"] >= 2.0, run
     assert doc["ok"] and json.loads(out.read_text())["runs"][0]["failover_s"] == run["failover_s"]
     assert (tmp_path / "failover.png").stat().st_size > 10_000
