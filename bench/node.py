@@ -53,6 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 from nodeconfig import default_config  # noqa: E402
 from steal import StealMeter  # noqa: E402
+from wakeup import brief, brief_text  # noqa: E402
 
 CORES = sorted(os.sched_getaffinity(0))  # the cores the node may use: each phase's line says how busy each was
 TOKEN = "bench-token"
@@ -215,6 +216,7 @@ def main() -> int:
 
     print(f"# {len(os.sched_getaffinity(0))} cores; {args.clients} keep-alive clients ({args.client}); "
           f"{args.seconds}s per phase", flush=True)
+    print(f"# {brief_text(brief())}", flush=True)
     if args.client == "go":
         go_build("httpload")  # (before any phase's clock)
     port = free_port()

@@ -75,6 +75,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from pipeline_load import (ANSWERED, DONE, IN_FLIGHT, READY, REASONS, REFUSED, SHED_COUNT, WINDOW,  # noqa: E402
                            Driver, Shared, generate, subscribe)
 from steal import StealMeter, busy_text  # noqa: E402
+from wakeup import brief, brief_text  # noqa: E402
 from workload import CANCEL, PLACE, deposits, rest_params, workload  # noqa: E402
 
 from spot_seda.config import load_settings  # noqa: E402
@@ -859,6 +860,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"pipeline bench: {len(load.cmds):,} commands generated in {time.perf_counter() - t:.1f}s (seed {args.seed}, "
           f"{len(load.deposits):,} deposits first); {len(cores)} cores {cores}, python {platform.python_version()}, "
           f"journal fsync {fsync}", flush=True)
+    wakeup = brief()
+    print(brief_text(wakeup), flush=True)
     engine_rate = 0.0
     if not args.skip_engine:  # the engines alone on one core, same commands: what the glue costs
         from engine import run_full
@@ -877,7 +880,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.plots:
         paths = plot(results, args.plots)
         print("\nplots: " + ", ".join(str(p.relative_to(ROOT)) for p in paths))
-    doc = {"command": " ".join(sys.argv), "cores": cores, "nproc": os.cpu_count(), "python": platform.python_version(),
+    doc = {"command": " ".join(sys.argv), "cores": cores, "nproc": os.cpu_count(), "wakeup": wakeup,
+           "python": platform.python_version(),
            "orders": args.orders, "window": args.window, "engine_full_chain_per_s": engine_rate, "rates_pct": args.rates, "rates_per_s": args.rates_per_s, "fsync": fsync, "results": results}
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=1))

@@ -4,9 +4,9 @@ CPU per command at the node's rates.
 A stage that has nothing to read waits (on its ring's condition variable, on epoll, on the
 journal's condition), and the next input wakes it. Where each wake-up brings only a few commands,
 as over HTTP at a few thousand orders a second, the CPU a command costs is mostly what these
-wake-ups cost (BENCHMARKS.md, "Wake-ups"). That cost is the machine's, not the code's: on a
-virtual machine each sleep and wake goes through the hypervisor, and it varies by an order of
-magnitude between machines, so the benches' CPU figures compare across machines only beside it.
+wake-ups cost (BENCHMARKS.md, "Wake-ups"). That cost is the machine's, not the code's (on a
+virtual machine each sleep and wake goes through the hypervisor), so the benches' CPU figures
+compare across machines only beside it.
 
 Measured one after the other, each line printed as it comes, the CPU as each thread's own time
 (time.thread_time: what the kernel charges the thread, its system calls included):
@@ -140,6 +140,27 @@ def machine() -> dict[str, str]:
     return {"cpu": model, "kernel": platform.release(),
             "hypervisor": "yes" if " hypervisor" in cpuinfo else "no",
             "cpuidle": idle.read_text().strip() if idle.exists() else "unknown"}
+
+
+def brief(trips: int = 300) -> dict:
+    """A quick measure for the other benches' headers, so that their CPU figures say what a wake-up
+    cost the machine at the time: a timed sleep's CPU and a pipe round trip's wall time, to another
+    core (on the one core, where only one is allowed), in µs; about 50 ms here."""
+    cores = sorted(os.sched_getaffinity(0))
+    allowed = set(cores)
+    try:
+        _pin(cores[0])
+        _wall, sleep_cpu = per_call(lambda: time.sleep(SLEEP_S), max(1, trips // 3))
+        trip = pipe_trips(max(2, trips), cores[0], cores[-1])
+    finally:
+        os.sched_setaffinity(0, allowed)
+    return {"sleep_cpu_us": sleep_cpu, "pipe_round_trip_us": trip["wall_us"], "across_cores": len(cores) > 1}
+
+
+def brief_text(b: dict) -> str:
+    where = "to another core" if b["across_cores"] else "on one core"
+    return (f"a wake-up here: a timed sleep {b['sleep_cpu_us']:.0f} µs of CPU, a pipe round trip {where} "
+            f"{b['pipe_round_trip_us']:.0f} µs (bench/wakeup.py)")
 
 
 def main(argv: list[str] | None = None) -> dict:

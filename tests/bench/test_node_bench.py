@@ -25,7 +25,7 @@ def test_the_node_bench_places_orders_over_both_apis(client, tmp_path):
                          timeout=240)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
-    assert f"keep-alive clients ({client})" in out
+    assert f"keep-alive clients ({client})" in out and "\n# a wake-up here: a timed sleep " in out
     assert float(re.search(r"bare aiohttp hello: ([\d,]+) req/s", out)[1].replace(",", "")) > 0
     for label in ("HTTP POST /api/v3/order", "WebSocket API order.place"):
         full = re.search(rf"node over shm, {re.escape(label)} \(RESULT\): ([\d,]+) orders/s = (\d+)% of bare", out)

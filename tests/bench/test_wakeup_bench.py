@@ -40,3 +40,13 @@ def test_the_wakeup_bench_measures_every_line(tmp_path, capsys):
     for figures in lines.values():
         assert f"| {figures['what']} |" in printed
     assert json.loads(out.read_text()) == json.loads(json.dumps(doc))
+
+
+def test_the_brief_measure_the_other_benches_print():
+    """bench/node.py and bench/pipeline.py print it in their headers (and the pipeline's JSON has it)."""
+    allowed = os.sched_getaffinity(0)
+    b = wakeup.brief(trips=30)
+    assert os.sched_getaffinity(0) == allowed
+    assert b["sleep_cpu_us"] > 0 and b["pipe_round_trip_us"] > 0 and b["across_cores"] == (len(allowed) > 1)
+    text = wakeup.brief_text(b)
+    assert text.startswith("a wake-up here: a timed sleep ") and "(bench/wakeup.py)" in text
