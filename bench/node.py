@@ -34,6 +34,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -112,11 +113,9 @@ def go_build(name: str) -> Path:
 DONE = r"done: (\d+) requests in ([\d.]+) s; shed (\d+); cpu ([\d.]+) s"
 
 
-async def run_httpload(flags: list[str], echo=lambda line: True) -> tuple["re.Match", list[str]]:
+async def run_httpload(flags: list[str], echo=lambda line: True) -> tuple[re.Match, list[str]]:
     """bench/httpload with `flags`, each line it prints echoed where `echo(line)`; returns the match
     of its last line (DONE: requests, seconds, shed, its CPU seconds) and its other lines."""
-    import re
-
     proc = await asyncio.create_subprocess_exec(str(go_build("httpload")), *flags, stdout=subprocess.PIPE)
     done, lines = None, []
     async for line in proc.stdout:
@@ -283,8 +282,6 @@ def print_cpu(used: dict[str, float], orders: float) -> None:
 def with_setting(config: str, override: str) -> str:
     """The TOML text with `section.key = value` set; several as `a.b = 1; c.d = 2`. A key not in its
     section yet is added to it (say `runtime.cores.match = [1]`); the section must be there."""
-    import re
-
     for one in filter(str.strip, override.split(";")):
         name, _, value = one.partition("=")
         section, _, key = name.strip().rpartition(".")

@@ -39,7 +39,6 @@ from bench.node import (TOKEN, cpu_seconds, free_port, go_build, post_json, proc
                         stop_node, wait_up)
 
 
-
 class TradeCounter(asyncio.Protocol):
     """A WebSocket client that only counts text frames and reads the trade time from each."""
 

@@ -65,69 +65,61 @@ def work() -> int:
     return sum(len(k) + v for k, v in d.items())
 
 
-def pipe_trips(trips: int, here: int | None, there: int | None) -> dict[str, float]:
-    """A byte to a child and back, `trips` times: wall µs per trip and each side's CPU µs."""
+def pipes() -> tuple:
+    """Two pipes, down to the child and up from it: (send down, read down, send up, read up, close)."""
     down_r, down_w = os.pipe()
     up_r, up_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: echo each byte, then say what its CPU was
-        code = 1
-        try:
-            _pin(there)
-            cpu = time.thread_time()
-            for _ in range(trips):
-                os.read(down_r, 1)
-                os.write(up_w, b"x")
-            os.write(up_w, f"{(time.thread_time() - cpu) / trips * 1e6:.3f}\n".encode())
-            code = 0
-        finally:
-            os._exit(code)
-    _pin(here)
-    try:
-        os.write(down_w, b"x")  # one trip first: the child is running and pinned
-        os.read(up_r, 1)
-        wall, cpu = time.perf_counter(), time.thread_time()
-        for _ in range(trips - 1):
-            os.write(down_w, b"x")
-            os.read(up_r, 1)
-        wall, cpu = (time.perf_counter() - wall) / (trips - 1) * 1e6, (time.thread_time() - cpu) / (trips - 1) * 1e6
-        child = float(os.read(up_r, 64).decode())
-    finally:
-        os.waitpid(pid, 0)
+
+    def close() -> None:
         for fd in (down_r, down_w, up_r, up_w):
             os.close(fd)
-    return {"wall_us": wall, "cpu_us": cpu, "other_side_cpu_us": child}
+
+    return (lambda b: os.write(down_w, b), lambda: os.read(down_r, 64), lambda b: os.write(up_w, b),
+            lambda: os.read(up_r, 64), close)
 
 
-def ring_trips(trips: int, here: int | None, there: int | None) -> dict[str, float]:
-    """The same through two faster-fifo queues (raw bytes, as bus/shm.py makes them); the child
-    sends its CPU back on the last trip."""
+def rings() -> tuple:
+    """The same over two faster-fifo queues of raw bytes, as bus/shm.py makes them."""
     down = Queue(max_size_bytes=1 << 20, dumps=_identity, loads=bytes)
     up = Queue(max_size_bytes=1 << 20, dumps=_identity, loads=bytes)
+    return (down.put, lambda: down.get(block=True, timeout=30), up.put, lambda: up.get(block=True, timeout=30),
+            lambda: None)
+
+
+def round_trips(channel, trips: int, here: int | None, there: int | None) -> dict[str, float]:
+    """A message to a child on core `there` and one back, `trips` times over `channel()` (pipes or
+    rings): wall µs per trip and each side's CPU µs (the child's sent up when the parent says done;
+    each side waits for the other's message, so no two are ever in flight)."""
+    send_down, read_down, send_up, read_up, close = channel()
     pid = os.fork()
-    if pid == 0:
+    if pid == 0:  # the child: echo each message, then say what its CPU was
         code = 1
         try:
             _pin(there)
             cpu = time.thread_time()
             for _ in range(trips):
-                up.put(down.get(block=True, timeout=30))
-            up.put(f"{(time.thread_time() - cpu) / trips * 1e6:.3f}".encode())
+                read_down()
+                send_up(b"x")
+            cpu = (time.thread_time() - cpu) / trips * 1e6
+            read_down()  # (done)
+            send_up(f"{cpu:.3f}".encode())
             code = 0
         finally:
             os._exit(code)
     _pin(here)
     try:
-        down.put(b"x")
-        up.get(block=True, timeout=30)
+        send_down(b"x")  # one trip first: the child is running and pinned
+        read_up()
         wall, cpu = time.perf_counter(), time.thread_time()
         for _ in range(trips - 1):
-            down.put(b"x")
-            up.get(block=True, timeout=30)
+            send_down(b"x")
+            read_up()
         wall, cpu = (time.perf_counter() - wall) / (trips - 1) * 1e6, (time.thread_time() - cpu) / (trips - 1) * 1e6
-        child = float(up.get(block=True, timeout=30).decode())
+        send_down(b"q")
+        child = float(read_up().decode())
     finally:
         os.waitpid(pid, 0)
+        close()
     return {"wall_us": wall, "cpu_us": cpu, "other_side_cpu_us": child}
 
 
@@ -151,7 +143,7 @@ def brief(trips: int = 300) -> dict:
     try:
         _pin(cores[0])
         _wall, sleep_cpu = per_call(lambda: time.sleep(SLEEP_S), max(1, trips // 3))
-        trip = pipe_trips(max(2, trips), cores[0], cores[-1])
+        trip = round_trips(pipes, max(2, trips), cores[0], cores[-1])
     finally:
         os.sched_setaffinity(0, allowed)
     return {"sleep_cpu_us": sleep_cpu, "pipe_round_trip_us": trip["wall_us"], "across_cores": len(cores) > 1}
@@ -189,17 +181,17 @@ def main(argv: list[str] | None = None) -> dict:
         sleep_wall, sleep_cpu = per_call(lambda: time.sleep(SLEEP_S), args.trips)
         line("sleep", f"a timed sleep of {SLEEP_S * 1e6:.0f} µs", sleep_wall, sleep_cpu)
         if there is not None:
-            r = pipe_trips(args.trips, here, there)
+            r = round_trips(pipes, args.trips, here, there)
             line("pipe_two_cores", "a pipe round trip, the other side on another core", r["wall_us"], r["cpu_us"],
                  r["other_side_cpu_us"])
-        r = pipe_trips(args.trips, here, here)
+        r = round_trips(pipes, args.trips, here, here)
         line("pipe_one_core", "a pipe round trip, both sides on one core", r["wall_us"], r["cpu_us"],
              r["other_side_cpu_us"])
         if there is not None:
-            r = ring_trips(args.trips, here, there)
+            r = round_trips(rings, args.trips, here, there)
             line("ring_two_cores", "a faster-fifo ring round trip, the other side on another core", r["wall_us"],
                  r["cpu_us"], r["other_side_cpu_us"])
-        r = ring_trips(args.trips, here, here)
+        r = round_trips(rings, args.trips, here, here)
         line("ring_one_core", "a faster-fifo ring round trip, both sides on one core", r["wall_us"], r["cpu_us"],
              r["other_side_cpu_us"])
         units = max(2, args.trips // 2)
