@@ -5,7 +5,7 @@ load: rounds of `--sweep` resting sells (ACK) then one market buy that takes the
 offer `--rate` trades/s, sent by `--load go` (bench/httpload -mode sweep, the default where `go` is
 on PATH) or `--load python` (aiohttp in this process, about 217 us of CPU a trade on the same cores). `--clients` WebSocket connections subscribe to btcusdt@trade; each
 received trade's latency is receipt time minus the trade's `T` (its timestamp, assigned at
-Acquiring; ms resolution). The
+Acquiring; ms resolution); wsfan's receipt time is that of the socket read that brought the frame. The
 clients are `--client go` (bench/wsfan, built with the Go toolchain on first use: goroutines on
 gorilla/websocket, the default where `go` is on PATH) or `--client python` (one asyncio process
 with a minimal frame parser). On 2 cores the Python one is the bottleneck: it reads at most about

@@ -31,5 +31,8 @@ def test_the_push_bench_delivers_every_trade_to_every_client(client):
     assert set(cpu) == {"acquiring-0", "match-0", "kline-0", "settlement-0", "persist-0", "push-0"}, run.stdout
     assert f"the {client} clients " in cpu_line, cpu_line
     assert ("the REST load (bench/httpload) " if client == "go" else "the REST load (this bench) ") in cpu_line, cpu_line
+    # receipt time minus the trade's time: never before the trade, and not the clock of another epoch
+    p50, p99 = map(float, re.search(r"latency p50 ([-\d.]+) ms, p99 ([-\d.]+) ms", run.stdout).groups())
+    assert 0 <= p50 <= p99 < 10_000, run.stdout
     if client == "go":  # wsfan counts each client's trades: all five got every one
         assert f"every client got every trade: yes (per client {offered}-{offered} of {offered} made)" in run.stdout
