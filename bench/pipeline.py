@@ -215,8 +215,6 @@ class Pipeline:
     """One transport's pipeline with its generator (and subscribers) around it."""
 
     def __init__(self, transport: str, args, load: Load, cores: list[int], match_instances: int) -> None:
-        from faster_fifo import Queue
-
         self.transport = transport
         self.args = args
         self.cores = cores
@@ -248,7 +246,11 @@ class Pipeline:
             settings.kafka.bootstrap_servers = self.broker.bootstrap
             settings.kafka.replication_factor = min(3, brokers)
         self.shared = Shared(len(load.cmds))
-        self.intake = Queue(max_size_bytes=16 << 20, dumps=lambda b: b, loads=bytes)
+        # the generator's end, then the driver's: a Unix stream socket, read on the driver's event loop
+        self.intake = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        for end in self.intake:
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.driver = Driver(load.wire, load.kinds, load.ids, load.deposits, self.intake, self.shared, self.scratch,
                              track_trades=args.subscribers > 0 and transport != "inproc")
         self.plan = self._plan(cores, match_instances)
@@ -332,7 +334,7 @@ class Pipeline:
             self.supervisor.start()
             self.table = self.supervisor.table
         self.phases, child_end = _fork.Pipe()
-        self.generator = _fork.Process(target=_generator_main, args=(self.plan["load"], self.intake, child_end,
+        self.generator = _fork.Process(target=_generator_main, args=(self.plan["load"], self.intake[0], child_end,
                                                                       self.shared), daemon=True)
         self.generator.start()
         self._wait(lambda: self.shared.control[READY] == 1, 120, "the driver's deposits")
@@ -446,7 +448,8 @@ class Pipeline:
             self.table.unlink()
         else:
             self.supervisor.stop()
-        self.intake.close()
+        for end in self.intake:
+            end.close()
         if self.broker is not None:
             self.broker.__exit__(None, None, None)
         path = self.scratch / "trades.pkl"

@@ -1,12 +1,14 @@
 """The moving parts of bench/pipeline.py that run inside other processes: the load generator, the
 driver that replaces HTTP in Acquiring's process, and the WebSocket subscribers.
 
-    generator (own pinned process) --faster-fifo intake ring--> Acquiring's driver --Bus--> stages
+    generator (own pinned process) --intake socket--> Acquiring's driver --Bus--> stages
 
 Every command of the run is encoded once, before any process is forked, as the Binance REST
 parameters a client would send (bench/workload.py: rest_params) plus its account; the processes
 inherit that list. The generator sends only (index, scheduled send time) pairs, at a fixed rate
-(open loop) or as fast as the ring takes them (closed loop). The driver does for each what the HTTP
+(open loop) or as fast as the socket takes them (closed loop), down a Unix stream socket that the
+driver reads on its event loop, as the HTTP server reads its clients' sockets (no thread between:
+a command's arrival wakes Acquiring once, as a request does). The driver does for each what the HTTP
 handler does, minus HTTP: decode the parameters, validate them with the API's own parser
 (binance/orderparams.py), freeze and assign ids (AcquiringStage.new_order / cancel), journal with the
 configured fsync policy and group commit (Journal.sync), publish in journal order (api/plumbing.py's
@@ -26,7 +28,7 @@ import logging
 import mmap
 import os
 import pickle
-import queue
+import socket
 import struct
 import threading
 import time
@@ -67,10 +69,14 @@ class Shared:
 # ------------------------------------------------------------------------------- load generator
 
 
-def generate(intake, phases, shared: Shared) -> None:
+def generate(intake: socket.socket, phases, shared: Shared) -> None:
     """The generator process: for each phase (start, end, rate; rate 0 = closed loop) sent down
-    `phases` (a Pipe end), send its commands' indexes; None ends the process."""
-    put = intake.put_many
+    `phases` (a Pipe end), send its commands' indexes down `intake` (the generator's end of the
+    socket pair, blocking); None ends the process."""
+
+    def put(msgs: list[bytes]) -> None:
+        intake.sendall(b"".join(msgs))
+
     while True:
         phase = phases.recv()
         if phase is None:
@@ -82,7 +88,7 @@ def generate(intake, phases, shared: Shared) -> None:
                 now = time.monotonic_ns()
                 b = min(end, a + 256)
                 sched[a:b] = now
-                put([_MSG.pack(i, now) for i in range(a, b)], block=True, timeout=600)
+                put([_MSG.pack(i, now) for i in range(a, b)])
             continue
         interval = 1e9 / rate
         t0 = time.monotonic_ns() + 1_000_000
@@ -97,7 +103,7 @@ def generate(intake, phases, shared: Shared) -> None:
                     at = t0 + int((k - start) * interval)
                     sched[k] = at
                     msgs.append(_MSG.pack(k, at))
-                put(msgs, block=True, timeout=600)
+                put(msgs)
                 i = j
             else:
                 time.sleep(max(0.0, (t0 + (i - start) * interval - now) / 1e9))
@@ -263,22 +269,26 @@ class Driver:
             if took:
                 loop.create_task(make_durable())
 
-        def arrived(raw: list[bytes]) -> None:
-            nonlocal admitting
-            backlog.extend(_MSG.unpack(m)[0] for m in raw)
+        intake = self.intake[1]  # (the driver's end of the socket pair)
+        intake.setblocking(False)
+        partial = b""
+
+        def arrived() -> None:  # the intake socket is readable: on the loop, as an HTTP request is
+            nonlocal admitting, partial
+            try:
+                data = intake.recv(1 << 20)
+            except BlockingIOError:
+                return
+            if partial:
+                data = partial + data
+            whole = len(data) - len(data) % _MSG.size
+            partial = data[whole:]
+            backlog.extend(i for i, _at in _MSG.iter_unpack(data[:whole]))
             if not admitting:
                 admitting = True
                 admit()
 
         done = threading.Event()
-
-        def read_intake() -> None:  # faster-fifo waits without the GIL, as the Bus reader does
-            while not done.is_set():
-                try:
-                    raw = self.intake.get_many(block=True, timeout=0.05, max_messages_to_get=4096)
-                except queue.Empty:
-                    continue
-                loop.call_soon_threadsafe(arrived, raw)
 
         reader = bus_reader(runner, loop) if pump is None else None
         if reader is not None:
@@ -297,15 +307,14 @@ class Driver:
             pending.append((journal.append(encode(accepted)), outputs))
         await make_durable()
         control[READY] = 1
-        intake_thread = threading.Thread(target=read_intake, name="intake", daemon=True)
-        intake_thread.start()
+        loop.add_reader(intake.fileno(), arrived)
         row = runner.row
         while not stopping():
             if row is not None:
                 row["heartbeat_ns"] = time.time_ns()
             await asyncio.sleep(0.05)
         done.set()
-        await loop.run_in_executor(None, intake_thread.join)
+        loop.remove_reader(intake.fileno())
         if pumper is not None:
             await pumper
             pump()
