@@ -5,7 +5,8 @@ In one run:
   1. a bare aiohttp app on uvloop answering GET /hello (the ceiling for any aiohttp handler here);
   2. the real node (`python run.py`, every stage its own pinned process) taking signed
      POST /api/v3/order (newOrderRespType=RESULT, so each answer waits for the Match stage);
-  3. the node again at half the rate it reached, for the round-trip latency distribution;
+  3. the node again at half the rate it reached, for the round-trip latency distribution, once
+     its stages are at rest (Persist and Push catch up on the full rate's orders after its end);
   4. (--apis ...,ws) the same orders as the WebSocket API's `order.place` (HMAC-signed params,
      RESULT) on /ws-api/v3 of the same node, one WebSocket per client: full rate, then half.
 N concurrent clients each loop request -> answer on one keep-alive connection. Orders alternate
@@ -273,6 +274,21 @@ def cpu_seconds(data: Path) -> dict[str, float]:
     return out
 
 
+def wait_idle(data: Path, limit_s: float = 30.0, window_s: float = 0.5, busy: float = 0.05) -> tuple[float, float]:
+    """Wait until the node's stages together use less than `busy` of a core over `window_s` (the
+    stages no answer waits for, Persist and Push, catch up on a phase's orders after its last answer);
+    returns (seconds waited, the last window's share of a core)."""
+    start = time.monotonic()
+    last = sum(v for k, v in cpu_seconds(data).items() if k != "clients (this bench)")
+    while True:
+        time.sleep(window_s)
+        now = sum(v for k, v in cpu_seconds(data).items() if k != "clients (this bench)")
+        share = (now - last) / window_s
+        last = now
+        if share < busy or time.monotonic() - start >= limit_s:
+            return time.monotonic() - start, share
+
+
 def print_cpu(used: dict[str, float], orders: float) -> None:
     """Each process's CPU seconds over a phase, per order of it."""
     print("  CPU per order: " + ", ".join(f"{who} {seconds / orders * 1e6:.0f} us" for who, seconds in
@@ -423,6 +439,10 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
                 print(f"  reads beside the orders (GET /api/v3/myTrades, one client): {reads:,.0f}/s  "
                       f"p50 {np.percentile(read_lat, 50):.2f} ms  p99 {np.percentile(read_lat, 99):.2f} ms  "
                       f"max {read_lat.max():.2f} ms", flush=True)
+            # the half rate from a node at rest, not one still writing the full rate's history
+            waited, share = wait_idle(data)
+            print(f"  the node at rest {waited:.1f} s after the last answer (its stages then used {share:.0%} of a core)",
+                  flush=True)
             before = cpu_seconds(data)
             steal = StealMeter()
             (half, half_lat, go_cpu), _ = run_load(api, args.seconds, rate=rate / 2)

@@ -9,8 +9,9 @@ What runs, per transport (`--transports`, side by side in one run):
 
 Load (bench/workload.py, seeded): deposits for 1,000 accounts first, then limit orders around a
 drifting mid, cancels, market and IOC orders on both configured symbols. A generator in its own
-pinned process sends them into Acquiring's command intake; the driver there (bench/pipeline_load.py)
-does what the HTTP handler does, minus HTTP: the API's parameter validation, freeze, journal
+pinned process sends them into Acquiring's command intake, a Unix socket its event loop reads as it
+reads HTTP clients' sockets; the driver there (bench/pipeline_load.py) does what the HTTP handler does,
+minus HTTP: the API's parameter validation, freeze, journal
 (fsync policy from the config: "batch" by default) and publish, and waits for Match's answer.
 Match, KLine, Settlement, Persist (SQLite history on) and Push run as in production; with
 `--subscribers N`, N WebSocket clients in another process watch every symbol's trade stream.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..bus.base import FENCED_EXIT, BusError, Fenced
 from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, consumer_slot, input_channels, instances_of
-from .sched import stage_process_settings
+from .sched import batch_scheduling, lower_priority, stage_process_settings
 
 if TYPE_CHECKING:
     from .supervisor import Instance, Supervisor
@@ -51,6 +51,19 @@ def pin_to(core: int) -> None:
         os.sched_setaffinity(0, {core})
     except OSError as exc:
         log.warning("cannot pin to core %d (%s); running unpinned", core, exc)
+
+
+def background(cores: set[int]) -> None:
+    """Let the calling process (a snapshot writer) run on any of `cores` and only where the live
+    stages leave room: SCHED_BATCH at nice 19 (contended, about a seventieth of a nice-0 stage's
+    share; it still finishes under full load, where SCHED_IDLE could wait for ever). What cannot be
+    set is left as it was: the writer then competes as its stage did."""
+    try:
+        os.sched_setaffinity(0, cores)
+    except OSError:
+        pass
+    batch_scheduling()
+    lower_priority(19)
 
 
 def die_with(parent_pid: int) -> None:
@@ -196,7 +209,12 @@ class SnapshotWriter:
     child that writes the state as it was at the marker (copy-on-write, as Redis's BGSAVE does)
     and carry on at once; the position is reported once the child has written and synced it.
     Pickling a deep book or a big ledger takes seconds, and the stage (Acquiring: order entry)
-    would otherwise wait for it."""
+    would otherwise wait for it.
+
+    The child leaves its stage's core and runs behind the live stages (`background`): pinned where
+    its parent was and at its priority, it took 20-60 ms of that core's CPU from the stage (Acquiring:
+    order entry) at every snapshot, the node's worst latency spike (BENCHMARKS.md, "Node over HTTP",
+    thirty-fifth session)."""
 
     def __init__(self, sup: "Supervisor", inst: "Instance", runner: Runner, row) -> None:
         self.sup, self.inst, self.runner, self.row = sup, inst, runner, row
@@ -215,6 +233,7 @@ class SnapshotWriter:
             code = 1
             try:
                 close_inherited_fds()
+                background(self.sup.allowed_cores)
                 from .snapshots import write_stage
 
                 write_stage(self.sup.data_dir, self.inst.label, position, self.runner)

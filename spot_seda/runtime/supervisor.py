@@ -170,6 +170,8 @@ class Supervisor:
         self._polled_at = time.monotonic()  # the last stall check (_kill_stalled)
         self._heads_offset = 0
         allowed = sorted(os.sched_getaffinity(0))
+        #: every core this node may use: where a stage's snapshot writer runs (stageproc.SnapshotWriter)
+        self.allowed_cores = set(allowed)
         everyone = self.instances + self.standby
         cores = plan_cores([(x.spec.name, x.label) for x in everyone], settings, allowed,
                            [x.spec.weight / instances_of(x.spec.name, settings) for x in everyone])
