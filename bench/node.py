@@ -278,11 +278,14 @@ def wait_idle(data: Path, limit_s: float = 30.0, window_s: float = 0.5, busy: fl
     """Wait until the node's stages together use less than `busy` of a core over `window_s` (the
     stages no answer waits for, Persist and Push, catch up on a phase's orders after its last answer);
     returns (seconds waited, the last window's share of a core)."""
+    def stages() -> float:
+        return sum(v for k, v in cpu_seconds(data).items() if k != "clients (this bench)")
+
     start = time.monotonic()
-    last = sum(v for k, v in cpu_seconds(data).items() if k != "clients (this bench)")
+    last = stages()
     while True:
         time.sleep(window_s)
-        now = sum(v for k, v in cpu_seconds(data).items() if k != "clients (this bench)")
+        now = stages()
         share = (now - last) / window_s
         last = now
         if share < busy or time.monotonic() - start >= limit_s:

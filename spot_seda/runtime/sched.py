@@ -1,5 +1,5 @@
 """Scheduling policy, priority and GIL switch interval of a stage's processes and threads
-(runtime.batch_scheduling, runtime.nice, runtime.switch_interval_ms)."""
+(runtime.batch_scheduling, runtime.nice, runtime.switch_interval_ms), and of its snapshot writers."""
 
 from __future__ import annotations
 
@@ -31,6 +31,19 @@ def lower_priority(increment: int) -> None:
         os.nice(increment)
     except (AttributeError, OSError) as exc:
         log.warning("cannot lower this stage's priority (%s); running as usual", exc)
+
+
+def background(cores: set[int]) -> None:
+    """Let the calling process (a snapshot writer) run on any of `cores` and only where the live
+    stages leave room: SCHED_BATCH at nice 19 (contended, about a seventieth of a nice-0 stage's
+    share; it still finishes under full load, where SCHED_IDLE could wait for ever). What cannot be
+    set is left as it was: the writer then competes as its stage did."""
+    try:
+        os.sched_setaffinity(0, cores)
+    except OSError:
+        pass
+    batch_scheduling()
+    lower_priority(19)
 
 
 def stage_process_settings(name: str, runtime, entry: bool) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..bus.base import FENCED_EXIT, BusError, Fenced
 from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, consumer_slot, input_channels, instances_of
-from .sched import batch_scheduling, lower_priority, stage_process_settings
+from .sched import background, stage_process_settings
 
 if TYPE_CHECKING:
     from .supervisor import Instance, Supervisor
@@ -51,19 +51,6 @@ def pin_to(core: int) -> None:
         os.sched_setaffinity(0, {core})
     except OSError as exc:
         log.warning("cannot pin to core %d (%s); running unpinned", core, exc)
-
-
-def background(cores: set[int]) -> None:
-    """Let the calling process (a snapshot writer) run on any of `cores` and only where the live
-    stages leave room: SCHED_BATCH at nice 19 (contended, about a seventieth of a nice-0 stage's
-    share; it still finishes under full load, where SCHED_IDLE could wait for ever). What cannot be
-    set is left as it was: the writer then competes as its stage did."""
-    try:
-        os.sched_setaffinity(0, cores)
-    except OSError:
-        pass
-    batch_scheduling()
-    lower_priority(19)
 
 
 def die_with(parent_pid: int) -> None:
