@@ -144,7 +144,7 @@ class Driver:
         from spot_seda.binance import orderparams
         from spot_seda.binance.errors import ApiError
         from spot_seda.api.plumbing import Outbox
-        from spot_seda.journal import Journal
+        from spot_seda.api.rest import helper_setup, open_journal
         from spot_seda.model.commands import ENCODER, Cancel, Transfer
         from spot_seda.model.enums import Topic
         from spot_seda.runtime.busreader import bus_reader
@@ -154,14 +154,7 @@ class Driver:
 
         runner.start()
         loop = asyncio.get_running_loop()
-        settings = stage.ctx.settings
-        journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
-                          batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes)
-        from spot_seda import commandlog
-        from spot_seda.kafkajournal import KafkaJournal
-
-        if commandlog.enabled(settings):  # over Kafka, as the node: acknowledged once the cluster has it
-            journal = KafkaJournal(journal, settings, stage.ctx.producer_name)
+        journal = open_journal(stage)  # as the node's (over Kafka: acknowledged once the cluster has it)
         pending: deque = deque()
         outbox = Outbox(runner, pending)
         shared = self.shared
@@ -290,7 +283,7 @@ class Driver:
 
         done = threading.Event()
 
-        reader = bus_reader(runner, loop) if pump is None else None
+        reader = bus_reader(runner, loop, thread_setup=helper_setup(stage)) if pump is None else None
         if reader is not None:
             reader.start()
 

@@ -358,21 +358,35 @@ def serve(stage: AcquiringStage, runner, stopping) -> None:
     uvloop.run(_serve(stage, runner, stopping))
 
 
+def helper_setup(stage: AcquiringStage):
+    """What order entry's helper threads run first: named in runtime.batch_scheduling, they take
+    SCHED_BATCH (the event loop, which answers the clients, keeps the normal policy), so that the
+    journal's fsync (and, without a doorbell on Acquiring's group, Match's answers) wake them
+    without preempting the loop mid-iteration; else nothing (None)."""
+    return batch_scheduling if stage.ctx.name in stage.ctx.settings.runtime.batch_scheduling else None
+
+
+def open_journal(stage: AcquiringStage) -> Journal | KafkaJournal:
+    """Order entry's journal as the settings ask (its fsync thread set up by `helper_setup`); over
+    Kafka with the command log on, one that acknowledges a command once the cluster has it too.
+    bench/pipeline_load.py opens it here as well, so that the bench journals as the node does."""
+    settings = stage.ctx.settings
+    journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
+                      batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes,
+                      thread_setup=helper_setup(stage))
+    if commandlog.enabled(settings):
+        return KafkaJournal(journal, settings, stage.ctx.producer_name)
+    return journal
+
+
 async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     runner.start()
     settings = stage.ctx.settings
     loop = asyncio.get_running_loop()
-    # named in runtime.batch_scheduling, order entry runs its helper threads under SCHED_BATCH (the
-    # event loop, which answers the clients, keeps the normal policy): the journal's fsync (and,
-    # without a doorbell on Acquiring's group, Match's answers) wake them without preempting the
-    # loop mid-iteration
-    helpers = batch_scheduling if stage.ctx.name in settings.runtime.batch_scheduling else None
-    journal = Journal(stage.ctx.data_dir / "journal", fsync=settings.journal.fsync,
-                      batch_window_ms=settings.journal.batch_window_ms, segment_bytes=settings.journal.segment_bytes,
-                      thread_setup=helpers)
-    if commandlog.enabled(settings):  # over Kafka: answered once the cluster has the command too
-        accountlog.ensure_topic(settings)  # where new accounts and listen keys go (the reconcile made them already)
-        journal = KafkaJournal(journal, settings, stage.ctx.producer_name)
+    if commandlog.enabled(settings):  # over Kafka: where new accounts and listen keys go (the reconcile made them already)
+        accountlog.ensure_topic(settings)
+    helpers = helper_setup(stage)
+    journal = open_journal(stage)
     app = build_app(stage, runner, journal)
     json_parser_errors()
     web_runner = web.AppRunner(app, access_log=None)
