@@ -13,6 +13,9 @@ pinned process sends them into Acquiring's command intake, a Unix socket its eve
 reads HTTP clients' sockets; the driver there (bench/pipeline_load.py) does what the HTTP handler does,
 minus HTTP: the API's parameter validation, freeze, journal
 (fsync policy from the config: "batch" by default) and publish, and waits for Match's answer.
+It takes snapshots as the node's HTTP stage does: every `journal.snapshot_interval_s` (10 s by
+default) order entry holds new commands back for one pipeline round trip, and every stage forks a
+writer (runtime/snapshots.py); each phase says when each began and how long it paused commands.
 Match, KLine, Settlement, Persist (SQLite history on) and Push run as in production; with
 `--subscribers N`, N WebSocket clients in another process watch every symbol's trade stream.
 
@@ -25,7 +28,9 @@ Phases, per transport, on one pipeline (state carries over):
      (b) its RESULT answer ready at Acquiring (for a finished order: once Settlement's release of
      its leftover hold came back, the last balance change it causes), (c) the first trade frame of
      it out of Push, with subscribers. New orders only; HDR histograms (the hdrhistogram package);
-     `--rates-per-s 8000` adds phases at absolute rates, to compare two versions at one offered rate;
+     `--rates-per-s 8000` adds phases at absolute rates, to compare two versions at one offered rate.
+     Each open loop's line is followed by its three slowest 100 ms windows of scheduled sends
+     (max and p50 matched) and its snapshots: a tail made by a few stalls shows there;
   3. with `--soak SECONDS`: an open loop at 50% of capacity that long; memory per stage over it
      says whether it stays flat.
 
@@ -41,7 +46,8 @@ core, no queues) time the same closed-loop commands; the table gives each capaci
 
 Output: a progress bar; a Markdown table (one row per transport: capacity, p99s, CPU per command)
 and the per-stage table; `--json FILE` with every figure; plots under bench/out/ (pipeline_*.png:
-throughput over time, latency percentiles per transport, CPU per command per stage, queue depth).
+throughput over time, latency percentiles per transport, matched latency over each open loop per
+100 ms with the snapshots marked (pipeline_timeline.png), CPU per command per stage, queue depth).
 Each phase's line ends with the hypervisor's share of the box's CPU time meanwhile ("steal N%",
 bench/steal.py): on a shared virtual machine, runs with very different steal do not compare; then
 how busy each core the bench uses was ("cores busy 0: 99%, 1: 71%"): where the stages share the
@@ -73,8 +79,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pipeline_load import (ANSWERED, DONE, IN_FLIGHT, READY, REASONS, REFUSED, SHED_COUNT, WINDOW,  # noqa: E402
-                           Driver, Shared, generate, subscribe)
+from pipeline_load import (ANSWERED, DONE, IN_FLIGHT, READY, REASONS, REFUSED, SHED_COUNT, SNAPSHOT_SLOTS,  # noqa: E402
+                           SNAPSHOTS, WINDOW, Driver, Shared, generate, subscribe)
 from steal import StealMeter, busy_text  # noqa: E402
 from wakeup import brief, brief_text  # noqa: E402
 from workload import CANCEL, PLACE, deposits, rest_params, workload  # noqa: E402
@@ -477,6 +483,7 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
     mem0 = {label: private_mib(pid) for label, pid in pids.items()}
     rss0 = {label: rss_mib(pid) for label, pid in pids.items()}
     steal = StealMeter()
+    snapshots0 = int(control[SNAPSHOTS])
     t0 = time.monotonic_ns()
     pipe.phases.send((start, start + count, rate))
     samples = []
@@ -561,6 +568,10 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
     aux_cpu = {k: (cpu_ns(p) - aux0[k]) / 1e3 / count for k, p in aux.items()}
     return {
         "name": name, "start": start, "count": count, "offered_per_s": rate, "window": window,
+        "t0_ns": t0, "snapshots": [  # order entry's (journal.snapshot_interval_s), as the node takes them
+            {"t": (int(pipe.shared.snapshot_ns[k % SNAPSHOT_SLOTS]) - t0) / 1e9,
+             "paused_ms": int(pipe.shared.snapshot_paused_us[k % SNAPSHOT_SLOTS]) / 1000}
+            for k in range(max(snapshots0, int(control[SNAPSHOTS]) - SNAPSHOT_SLOTS), int(control[SNAPSHOTS]))],
         "answered": int((status == ANSWERED).sum()), "refused": int((status == REFUSED).sum()),
         "shed": int(pipe.shared.control[SHED_COUNT]), "seconds": seconds,
         "commands_per_s": count / seconds, "answered_per_s": count / ((last_answer - begin) / 1e9),
@@ -616,6 +627,50 @@ def latencies(pipe: Pipeline, load: Load, phase: dict, trades: dict, frames: dic
     return out
 
 
+WINDOW_S = 0.1  # the open loop's latency over time: per window of scheduled send times
+
+
+def timeline(pipe: Pipeline, load: Load, phase: dict) -> dict:
+    """The open-loop phase's matched latency per WINDOW_S of scheduled send time (s since the phase
+    started): the windows' starts, p50s and maxima (µs). A tail made by a few stalls (a snapshot's
+    pause, a slow commit) shows as a few slow windows; one made by load, as many."""
+    a, b = phase["start"], phase["start"] + phase["count"]
+    shared = pipe.shared
+    at = shared.matched[a:b]
+    ok = load.places[a:b] & (shared.status[a:b] == ANSWERED) & (at > 0)
+    sched = shared.scheduled[a:b][ok]
+    lat_us = (at[ok] - sched) // 1000
+    window = ((sched - phase["t0_ns"]) // int(WINDOW_S * 1e9)).astype(np.int64)
+    out = {"t": [], "p50_us": [], "max_us": []}
+    if not len(window):
+        return out
+    order = np.argsort(window, kind="stable")
+    window, lat_us = window[order], lat_us[order]
+    cuts = np.flatnonzero(np.diff(window)) + 1
+    for w, part in zip(window[np.r_[0, cuts]], np.split(lat_us, cuts)):
+        out["t"].append(round(float(w) * WINDOW_S, 3))
+        out["p50_us"].append(int(np.median(part)))
+        out["max_us"].append(int(part.max()))
+    return out
+
+
+def snapshot_text(phase: dict) -> str:
+    """The phase's snapshots (journal.snapshot_interval_s, as the node takes them): when each began
+    (s since the phase did) and how long order entry held new commands back for it."""
+    if not phase["snapshots"]:
+        return "no snapshot"
+    return "snapshots at " + ", ".join(f"{s['t']:.1f} s (paused {s['paused_ms']:.1f} ms)" for s in phase["snapshots"])
+
+
+def slowest_text(phase: dict, n: int = 3) -> str:
+    """The phase's `n` slowest windows, and its snapshots, as one line."""
+    tl = phase["timeline"]
+    worst = sorted(range(len(tl["t"])), key=lambda i: -tl["max_us"][i])[:n]
+    parts = [f"{tl['t'][i]:.1f} s (max {tl['max_us'][i] / 1000:.1f}, p50 {tl['p50_us'][i] / 1000:.1f} ms)"
+             for i in sorted(worst)]
+    return f"slowest {WINDOW_S * 1000:.0f} ms windows: " + ", ".join(parts) + f"; {snapshot_text(phase)}"
+
+
 # ------------------------------------------------------------------------------------ a transport
 
 
@@ -634,7 +689,7 @@ def run_transport(transport: str, args, load: Load, cores: list[int], match_inst
         phases.append(closed)
         capacity = closed["commands_per_s"]
         print(f"  capacity {capacity:,.0f} commands/s (every stage done; answers at "
-              f"{closed['answered_per_s']:,.0f}/s){_steal_note(closed)}", flush=True)
+              f"{closed['answered_per_s']:,.0f}/s){_steal_note(closed)}; {snapshot_text(closed)}", flush=True)
         start = args.orders
         for pct in args.rates:
             rate = capacity * pct / 100
@@ -668,9 +723,11 @@ def run_transport(transport: str, args, load: Load, cores: list[int], match_inst
         lat = phase["latency_us"]
         print(f"  {phase['name']:<12} refused: {phase['refused_by_reason'] or 'none'}")
         if phase["offered_per_s"]:
+            phase["timeline"] = timeline(pipe, load, phase)
             print(f"  {phase['name']:<12} offered {phase['offered_per_s']:>8,.0f}/s: "
                   + "  ".join(f"{k} p50 {v['p50']:,} p99 {v['p99']:,} p99.9 {v['p99.9']:,} max {v['max']:,} µs"
                               for k, v in lat.items()) + _steal_note(phase), flush=True)
+            print(f"  {phase['name']:<12} {slowest_text(phase)}", flush=True)
     return {"transport": transport, "label": label, "match_instances": match_instances, "cores": pipe.plan,
             "shared_cores": pipe.shared_cores(), "capacity_orders_per_s": capacity, "phases": phases,
             "subscribers": args.subscribers if transport != "inproc" else 0, "data_dir": str(pipe.scratch / "data"),
@@ -765,6 +822,25 @@ def plot(results: list[dict], prefix: str) -> list[Path]:
         ax.set_title(r["label"], fontsize=9)
         ax.legend(fontsize=7)
     paths.append(_save(fig, f"{prefix}_latency.png"))
+
+    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 3.8), squeeze=False)
+    for ax, r in zip(axes[0], results):  # matched latency over each open loop, snapshots marked
+        for p in r["phases"][1:]:
+            tl = p.get("timeline")
+            if not tl or not tl["t"]:
+                continue
+            line, = ax.plot(tl["t"], [v / 1000 for v in tl["max_us"]], label=f"{p['name']}: max")
+            ax.plot(tl["t"], [v / 1000 for v in tl["p50_us"]], color=line.get_color(), alpha=0.5, linestyle="--",
+                    label=f"{p['name']}: p50")
+            for snap in p["snapshots"]:
+                ax.axvline(snap["t"], color=line.get_color(), linestyle=":", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_xlabel(f"s since the open loop started (per {WINDOW_S * 1000:.0f} ms of scheduled sends; "
+                      "dotted: a snapshot began)", fontsize=8)
+        ax.set_ylabel("ms from scheduled send to matched")
+        ax.set_title(r["label"], fontsize=9)
+        ax.legend(fontsize=7)
+    paths.append(_save(fig, f"{prefix}_timeline.png"))
 
     fig, ax = plt.subplots(figsize=(8, 4))  # stacked CPU per command per stage
     names = sorted({lab.rpartition("-")[0] or lab for r in results for lab in r["phases"][0]["stages"]})

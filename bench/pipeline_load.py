@@ -45,7 +45,8 @@ _MSG = struct.Struct("<qq")  # (command index, scheduled send time ns)
 WAITING, ANSWERED, REFUSED = 0, 1, 2
 REASONS = ("", "unknown order", "insufficient balance", "overloaded", "invalid parameters", "duplicate order")
 # slots of the control array
-READY, DONE, IN_FLIGHT, WINDOW, REFUSED_COUNT, SHED_COUNT = range(6)
+READY, DONE, IN_FLIGHT, WINDOW, REFUSED_COUNT, SHED_COUNT, SNAPSHOTS = range(7)
+SNAPSHOT_SLOTS = 256  # the last snapshots' start times and pauses (a ring)
 
 
 def shared_int64(n: int) -> np.ndarray:
@@ -64,6 +65,8 @@ class Shared:
         self.status = shared_int64(n)
         self.reason = shared_int64(n)  # why a refused command was refused (REASONS)
         self.control = shared_int64(8)
+        self.snapshot_ns = shared_int64(SNAPSHOT_SLOTS)  # when each snapshot began (monotonic ns)
+        self.snapshot_paused_us = shared_int64(SNAPSHOT_SLOTS)  # how long it held commands back
 
 
 # ------------------------------------------------------------------------------- load generator
@@ -119,6 +122,9 @@ class Driver:
     """Runs in Acquiring's process in place of the HTTP server (the supervisor's `replay` hook)."""
 
     network = True  # Push serves its WebSocket port as usual
+    #: every stage writes its snapshots as in the node (runtime/supervisor.py), when order entry
+    #: takes one: every journal.snapshot_interval_s (`_drive`, as api/rest.py `_serve`)
+    snapshots = True
 
     def __init__(self, wire: list[bytes], kinds: bytes, ids: list[int], deposits: list[tuple[int, str, int]], intake, shared: Shared,
                  folder: Path, track_trades: bool) -> None:
@@ -143,6 +149,7 @@ class Driver:
     async def _drive(self, stage, runner, stopping, pump) -> None:
         from spot_seda.binance import orderparams
         from spot_seda.binance.errors import ApiError
+        from spot_seda.api.intake import Intake
         from spot_seda.api.plumbing import Outbox
         from spot_seda.api.rest import helper_setup, open_journal
         from spot_seda.model.commands import ENCODER, Cancel, Transfer
@@ -157,6 +164,10 @@ class Driver:
         journal = open_journal(stage)  # as the node's (over Kafka: acknowledged once the cluster has it)
         pending: deque = deque()
         outbox = Outbox(runner, pending)
+        # snapshots as the node takes them (api/rest.py _serve): every journal.snapshot_interval_s
+        # the gate holds new commands back for one pipeline round trip and a fork (api/intake.py)
+        gate = Intake(runner, journal, pending, stage.ctx.data_dir, stage.ctx.settings.journal.rotate) \
+            if pump is None else None
         shared = self.shared
         control, status, matched, answered_at = shared.control, shared.status, shared.matched, shared.answered
         rules = stage.rules
@@ -194,6 +205,8 @@ class Driver:
             return out
 
         stage.handle_events = instrumented
+        # (the bench's own, not order entry's state: its snapshots leave it out, as they do the waiters)
+        stage.transient = (*type(stage).transient, "handle_events", "transient")
 
         def answered(i: int, refused: int = 0) -> None:
             nonlocal in_flight, admitting
@@ -217,9 +230,18 @@ class Driver:
         async def make_durable() -> None:
             outbox.durable_up_to(await journal.sync())
 
+        async def reopened() -> None:
+            await gate.open.wait()
+            admit()
+
         def admit() -> None:
-            """Take commands from the backlog while the window allows; journal them as one group."""
+            """Take commands from the backlog while the window allows; journal them as one group.
+            While a snapshot holds commands back (the gate), they wait as an HTTP request does."""
             nonlocal in_flight, admitting
+            if gate is not None and not gate.open.is_set():
+                admitting = True  # (until the gate opens: arrivals only join the backlog)
+                loop.create_task(reopened())
+                return
             admitting = False
             window = int(control[WINDOW])
             took = False
@@ -302,11 +324,25 @@ class Driver:
         control[READY] = 1
         loop.add_reader(intake.fileno(), arrived)
         row = runner.row
+        interval = stage.ctx.settings.journal.snapshot_interval_s if gate is not None else 0
+        next_snapshot = time.monotonic() + interval
+        cycle: asyncio.Task | None = None
         while not stopping():
             if row is not None:
                 row["heartbeat_ns"] = time.time_ns()
+            if cycle is not None and cycle.done():  # its pause, for the phase it fell in
+                if cycle.exception() is None and cycle.result():  # (False: abandoned, logged)
+                    shared.snapshot_paused_us[(control[SNAPSHOTS] - 1) % SNAPSHOT_SLOTS] = int(gate.paused_ms[-1] * 1000)
+                cycle = None
+            if interval and time.monotonic() >= next_snapshot and cycle is None:
+                shared.snapshot_ns[control[SNAPSHOTS] % SNAPSHOT_SLOTS] = time.monotonic_ns()
+                control[SNAPSHOTS] += 1
+                cycle = loop.create_task(gate.snapshot())
+                next_snapshot = time.monotonic() + interval
             await asyncio.sleep(0.05)
         done.set()
+        if cycle is not None:
+            await cycle
         loop.remove_reader(intake.fileno())
         if pumper is not None:
             await pumper

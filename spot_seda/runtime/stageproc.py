@@ -113,7 +113,7 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     writer = None
     if sup.replay is not None:
         runner.producer = sup.replay.recorder(runner.producer, inst.label)
-    elif sup.snapshots:
+    if sup.snapshots:
         runner.on_marker = writer = SnapshotWriter(sup, inst, runner, row)
     if inst.cls.inherits_state and inst.label in sup.recovered:
         runner.adopt(sup.recovered[inst.label])

@@ -189,8 +189,10 @@ class Supervisor:
         self.replay = replay
         #: Acquiring runs here: this supervisor's journal is the source of truth
         self.runs_acquiring = with_role(self.specs, ENTRY) is not None
-        #: the node takes snapshots (runtime/snapshots.py) when that journal is the source of truth
-        self.snapshots = replay is None and only is None and self.runs_acquiring
+        #: the node takes snapshots (runtime/snapshots.py) when that journal is the source of truth;
+        #: a replay that drives order entry as the node does may ask for them (`snapshots = True`:
+        #: bench/pipeline_load.py, so that the bench pays for them as the node does)
+        self.snapshots = (replay is None or getattr(replay, "snapshots", False)) and only is None and self.runs_acquiring
         if settings.bus.transport == "kafka" and not self.runs_acquiring and replay is None:
             # no journal here: its stages resume from kept state and re-read, which must send the
             # same entries under the same sequences as the first time

@@ -4,9 +4,11 @@ history holds equal an in-process replay of the journal it wrote. Speed is not a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from .pipeline_check import check_accounting, check_against_replay, run_bench
+from .pipeline_check import ROOT, check_accounting, check_against_replay, run_bench
 
 
 @pytest.mark.parametrize("transport", ["inproc", "shm", "mpq"])
@@ -31,3 +33,29 @@ def test_an_absolute_open_loop_rate_runs_at_that_rate(tmp_path):
     assert names == ["closed loop", "open 50%", "open 400/s"]
     fixed = result["phases"][2]
     assert fixed["offered_per_s"] == 400 and fixed["count"] == 200  # 0.5 s of it
+
+
+def test_snapshots_are_taken_as_the_node_takes_them_and_each_open_loop_has_a_timeline(tmp_path):
+    """Order entry snapshots every journal.snapshot_interval_s, as api/rest.py's loop does, and every
+    stage writes its file: each phase says when each began and how long it held commands back, and
+    each open loop's latency per 100 ms of sends says where its tail was. Nothing else changes."""
+    config = tmp_path / "node.toml"
+    text = (ROOT / "configs" / "default.toml").read_text()
+    assert "\nsnapshot_interval_s = 10.0" in text
+    config.write_text(text.replace("\nsnapshot_interval_s = 10.0", "\nsnapshot_interval_s = 0.3"))
+    result = run_bench(tmp_path, "shm", "--config", str(config), "--orders", "4000", "--open-seconds", "1.5")
+    check_accounting(result)
+    snapshots = [s for p in result["phases"] for s in p["snapshots"]]
+    assert len(snapshots) >= 3
+    assert all(s["t"] >= 0 for s in snapshots) and any(s["paused_ms"] > 0 for s in snapshots)
+    written = {f.name.rpartition("-")[0] for f in (Path(result["data_dir"]) / "snapshots").glob("*.pkl")}
+    assert written == {"acquiring-0", "match-0", "kline-0", "settlement-0", "push-0"}
+    assert (Path(result["data_dir"]) / "snapshots" / "manifest.json").exists()
+    open_loop = result["phases"][1]
+    tl = open_loop["timeline"]
+    sent_for_s = open_loop["count"] / open_loop["offered_per_s"]
+    assert tl["t"] == sorted(tl["t"]) and len(tl["t"]) >= sent_for_s / 0.1 - 1 and tl["t"][-1] < sent_for_s
+    assert all(0 < p50 <= top for p50, top in zip(tl["p50_us"], tl["max_us"]))
+    worst = open_loop["latency_us"]["matched"]["max"]  # (HDR: to 3 significant digits)
+    assert worst * 0.99 <= max(tl["max_us"]) <= worst * 1.01
+    check_against_replay(result, tmp_path)
