@@ -80,7 +80,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from pipeline_load import (ANSWERED, DONE, IN_FLIGHT, READY, REASONS, REFUSED, SHED_COUNT, SNAPSHOT_SLOTS,  # noqa: E402
-                           SNAPSHOTS, WINDOW, Driver, Shared, generate, subscribe)
+                           SNAPSHOTS, WINDOW, Driver, Shared, Wire, generate, shared_int64, subscribe)
 from steal import StealMeter, busy_text  # noqa: E402
 from wakeup import brief, brief_text  # noqa: E402
 from workload import CANCEL, PLACE, deposits, rest_params, workload  # noqa: E402
@@ -109,17 +109,25 @@ CR = "\r" if sys.stdout.isatty() else ""
 
 
 class Load:
-    """The run's commands, built once; every process forked later inherits them."""
+    """The run's commands, built once; every process forked later inherits them, in shared mappings
+    (pipeline_load.Wire: not copied by a stage's snapshot fork). `cmds` (the workload's tuples, for
+    the engines alone) is dropped before the pipeline starts (`release`)."""
 
     def __init__(self, rules, orders: int, phases: int, seed: int, extra: int = 0) -> None:
         self.per_phase = orders
         self.cmds = workload(orders * phases + extra, seed, rules)
+        self.count = len(self.cmds)
         encode = msgspec.msgpack.encode
-        self.wire = [encode({"account": c[2], **rest_params(c, rules)}) for c in self.cmds]
+        self.wire = Wire([encode({"account": c[2], **rest_params(c, rules)}) for c in self.cmds])
         self.kinds = bytes(ord("C") if c[0] == CANCEL else ord("P") for c in self.cmds)
-        self.ids = [c[1] for c in self.cmds]
+        self.ids = shared_int64(self.count)
+        self.ids[:] = [c[1] for c in self.cmds]
         self.places = np.array([c[0] == PLACE for c in self.cmds])
         self.deposits = deposits(rules)
+
+    def release(self) -> None:
+        self.cmds = None
+        gc.collect()
 
 
 # ------------------------------------------------------------------------------ the processes
@@ -252,7 +260,7 @@ class Pipeline:
             self.broker.__enter__()
             settings.kafka.bootstrap_servers = self.broker.bootstrap
             settings.kafka.replication_factor = min(3, brokers)
-        self.shared = Shared(len(load.cmds))
+        self.shared = Shared(load.count)
         # the generator's end, then the driver's: a Unix stream socket, read on the driver's event loop
         self.intake = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         for end in self.intake:
@@ -702,7 +710,7 @@ def run_transport(transport: str, args, load: Load, cores: list[int], match_inst
             start += args.orders
         if args.soak:
             rate = capacity / 2
-            count = min(len(load.cmds) - start, int(rate * args.soak))
+            count = min(load.count - start, int(rate * args.soak))
             if count < int(rate * args.soak):
                 print(f"  the soak has commands for {count / rate:.0f}s at {rate:,.0f}/s (SOAK_MAX_RATE)")
             phases.append(run_phase(pipe, "soak 50%", start, count, rate, 0))
@@ -937,7 +945,7 @@ def main(argv: list[str] | None = None) -> dict:
     # the soak's commands: enough for SOAK_MAX_RATE commands/s (a faster soak ends early, and says so)
     load = Load(rules, args.orders, 1 + len(args.rates) + len(args.rates_per_s), args.seed, int(args.soak * SOAK_MAX_RATE))
     fsync = load_settings(args.config).journal.fsync
-    print(f"pipeline bench: {len(load.cmds):,} commands generated in {time.perf_counter() - t:.1f}s (seed {args.seed}, "
+    print(f"pipeline bench: {load.count:,} commands generated in {time.perf_counter() - t:.1f}s (seed {args.seed}, "
           f"{len(load.deposits):,} deposits first); {len(cores)} cores {cores}, python {platform.python_version()}, "
           f"journal fsync {fsync}", flush=True)
     wakeup = brief()
@@ -950,6 +958,7 @@ def main(argv: list[str] | None = None) -> dict:
         engine_rate = args.orders / elapsed
         print(f"engines alone (bench/engine.py's full chain, one core, the same {args.orders:,} commands): "
               f"{engine_rate:,.0f} commands/s", flush=True)
+    load.release()
     results = []
     for transport in transports:
         for k in (int(x) for x in args.match_instances.split(",")):

@@ -55,6 +55,26 @@ def shared_int64(n: int) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.int64, count=n)
 
 
+class Wire:
+    """Every command's msgpack in one shared mapping, as `wire[i]`, rather than a bytes object each.
+    The stages are forked from the bench, and each snapshot forks every stage again, which copies
+    the page tables of its private memory: held in the bench's heap, the workload doubled or tripled
+    what a fork of a stage copies (the node's stages hold no such thing); a shared mapping's tables
+    are not copied."""
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.offsets = shared_int64(len(items) + 1)
+        self.offsets[1:] = np.cumsum([len(b) for b in items])
+        self.blob = mmap.mmap(-1, max(1, int(self.offsets[-1])))
+        self.blob[:int(self.offsets[-1])] = b"".join(items)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> bytes:
+        return self.blob[int(self.offsets[i]):int(self.offsets[i + 1])]
+
+
 class Shared:
     """What the bench's processes share: per-command times and outcomes, and a control block."""
 
@@ -126,7 +146,7 @@ class Driver:
     #: takes one: every journal.snapshot_interval_s (`_drive`, as api/rest.py `_serve`)
     snapshots = True
 
-    def __init__(self, wire: list[bytes], kinds: bytes, ids: list[int], deposits: list[tuple[int, str, int]], intake, shared: Shared,
+    def __init__(self, wire: Wire, kinds: bytes, ids: np.ndarray, deposits: list[tuple[int, str, int]], intake, shared: Shared,
                  folder: Path, track_trades: bool) -> None:
         self.wire = wire  # msgpack of {"account", **rest params}, per command
         self.kinds = kinds  # b"P"/b"C" per command
@@ -265,7 +285,7 @@ class Driver:
                         cmd = orderparams.parse_new_order(p, rules)
                         order, accepted, outputs = stage.new_order(cmd.command(account), waiter_for(i))
                         oid = order.order_id
-                        order_ids[self.ids[i]] = oid
+                        order_ids[int(self.ids[i])] = oid
                         placed_by[i] = oid
                         first_report[str(oid)] = i
                         if self.track_trades:
