@@ -53,7 +53,7 @@ run)
     }
     step 1_pipeline16 170 python3 bench/pipeline.py --orders $O --transports shm --rates 50 \
         --open-seconds $OS --json $OUT/pipeline16.json --plots device16
-    cp bench/out/device16_latency.png $OUT/ 2>/dev/null
+    cp bench/out/device16_timeline.png $OUT/ 2>/dev/null
     step 2_node16 110 python3 bench/node.py --seconds $NS --apis rest
     step 3_push16 70 python3 bench/push.py --clients 1000 --rate 2000 --seconds $PS
     step 4_recovery16 75 python3 bench/recovery.py --commands $O
