@@ -53,8 +53,8 @@ def test_snapshots_are_taken_as_the_node_takes_them_and_each_open_loop_has_a_tim
     assert (Path(result["data_dir"]) / "snapshots" / "manifest.json").exists()
     open_loop = result["phases"][1]
     tl = open_loop["timeline"]
-    sent_for_s = open_loop["count"] / open_loop["offered_per_s"]
-    assert tl["t"] == sorted(tl["t"]) and len(tl["t"]) >= sent_for_s / 0.1 - 1 and tl["t"][-1] < sent_for_s
+    sent_for_s = open_loop["count"] / open_loop["offered_per_s"]  # (from a moment after the phase's start)
+    assert tl["t"] == sorted(tl["t"]) and len(tl["t"]) >= sent_for_s / 0.1 - 1 and tl["t"][-1] < sent_for_s + 0.2
     assert all(0 < p50 <= top for p50, top in zip(tl["p50_us"], tl["max_us"]))
     worst = open_loop["latency_us"]["matched"]["max"]  # (HDR: to 3 significant digits)
     assert worst * 0.99 <= max(tl["max_us"]) <= worst * 1.01
