@@ -126,8 +126,7 @@ class Load:
         self.deposits = deposits(rules)
 
     def release(self) -> None:
-        self.cmds = None
-        gc.collect()
+        self.cmds = None  # (Pipeline.start collects and freezes what is left before it forks)
 
 
 # ------------------------------------------------------------------------------ the processes

@@ -186,8 +186,9 @@ class Driver:
         outbox = Outbox(runner, pending)
         # snapshots as the node takes them (api/rest.py _serve): every journal.snapshot_interval_s
         # the gate holds new commands back for one pipeline round trip and a fork (api/intake.py)
-        gate = Intake(runner, journal, pending, stage.ctx.data_dir, stage.ctx.settings.journal.rotate) \
-            if pump is None else None
+        settings = stage.ctx.settings
+        gate = Intake(runner, journal, pending, stage.ctx.data_dir, settings.journal.rotate,
+                      settings.journal.snapshot_interval_s) if pump is None else None
         shared = self.shared
         control, status, matched, answered_at = shared.control, shared.status, shared.matched, shared.answered
         rules = stage.rules
@@ -344,25 +345,24 @@ class Driver:
         control[READY] = 1
         loop.add_reader(intake.fileno(), arrived)
         row = runner.row
-        interval = stage.ctx.settings.journal.snapshot_interval_s if gate is not None else 0
-        next_snapshot = time.monotonic() + interval
-        cycle: asyncio.Task | None = None
+        reported = None  # the snapshot whose pause is in the shared ring
         while not stopping():
             if row is not None:
                 row["heartbeat_ns"] = time.time_ns()
-            if cycle is not None and cycle.done():  # its pause, for the phase it fell in
-                if cycle.exception() is None and cycle.result():  # (False: abandoned, logged)
-                    shared.snapshot_paused_us[(control[SNAPSHOTS] - 1) % SNAPSHOT_SLOTS] = int(gate.paused_ms[-1] * 1000)
-                cycle = None
-            if interval and time.monotonic() >= next_snapshot and cycle is None:
-                shared.snapshot_ns[control[SNAPSHOTS] % SNAPSHOT_SLOTS] = time.monotonic_ns()
-                control[SNAPSHOTS] += 1
-                cycle = loop.create_task(gate.snapshot())
-                next_snapshot = time.monotonic() + interval
+            if gate is not None:
+                cycle = gate.cycle
+                if cycle is not None and cycle is not reported and cycle.done():  # its pause, for its phase
+                    if cycle.exception() is None and cycle.result():  # (False: abandoned, logged)
+                        shared.snapshot_paused_us[(control[SNAPSHOTS] - 1) % SNAPSHOT_SLOTS] = int(gate.paused_ms[-1] * 1000)
+                    reported = cycle
+                started = time.monotonic_ns()
+                if gate.snapshot_when_due():
+                    shared.snapshot_ns[control[SNAPSHOTS] % SNAPSHOT_SLOTS] = started
+                    control[SNAPSHOTS] += 1
             await asyncio.sleep(0.05)
         done.set()
-        if cycle is not None:
-            await cycle
+        if gate is not None and gate.cycle is not None:
+            await gate.cycle
         loop.remove_reader(intake.fileno())
         if pumper is not None:
             await pumper

@@ -30,7 +30,8 @@ MARKER_TIMEOUT_S = 10.0
 class Intake:
     """The gate in front of Acquiring's command methods, and the snapshot cycle that closes it."""
 
-    def __init__(self, runner, journal: Journal, pending: deque, data_dir: Path, rotate: bool = True) -> None:
+    def __init__(self, runner, journal: Journal, pending: deque, data_dir: Path, rotate: bool = True,
+                 interval: float = 0.0) -> None:
         self.runner = runner
         self.rotate = rotate
         self.journal = journal
@@ -40,6 +41,11 @@ class Intake:
         self.open.set()
         self.position = manifest_position(data_dir)  # of the last snapshot this stage took
         self.paused_ms: list[float] = []
+        #: seconds between periodic snapshots (journal.snapshot_interval_s; 0: none but those asked for)
+        self.interval = interval
+        self._due = time.monotonic() + interval
+        #: the last periodic snapshot started (`snapshot_when_due`): a stop waits for it
+        self.cycle: asyncio.Task | None = None
         self._waits: dict[int, asyncio.Future] = {}
         write_own = runner.on_marker  # the supervisor's: writes this stage's file, reports the position
 
@@ -71,6 +77,15 @@ class Intake:
                     await self.open.wait()
             except TimeoutError:
                 raise errors.refusal(Reason.OVERLOADED) from None
+
+    def snapshot_when_due(self) -> bool:
+        """Start the periodic snapshot once `interval` has passed since the last one started, unless
+        one is still under way (order entry's serving loop calls this every turn); True if it did."""
+        if not self.interval or time.monotonic() < self._due or (self.cycle is not None and not self.cycle.done()):
+            return False
+        self.cycle = asyncio.get_running_loop().create_task(self.snapshot())
+        self._due = time.monotonic() + self.interval
+        return True
 
     async def snapshot(self) -> bool:
         """Take a snapshot at the journal's last position (if anything is new since the last one);

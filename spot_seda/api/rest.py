@@ -338,7 +338,8 @@ def build_app(stage: AcquiringStage, runner, journal: Journal) -> web.Applicatio
     app[PENDING] = deque()
     app[OUTBOX] = Outbox(runner, app[PENDING])
     app[TICKING] = asyncio.Lock()  # one Tick at a time (plumbing.tick)
-    app[INTAKE] = Intake(runner, journal, app[PENDING], stage.ctx.data_dir, settings.journal.rotate)
+    app[INTAKE] = Intake(runner, journal, app[PENDING], stage.ctx.data_dir, settings.journal.rotate,
+                         settings.journal.snapshot_interval_s)
     # (after Intake: both take over the runner's on_marker, each passing on the kinds not its own)
     app[LISTEN_KEYS] = ListenKeys(stage.ctx.data_dir)
     app[READS] = ReadBarrier(runner, app[OUTBOX], app[HISTORY], history_instances(settings),
@@ -400,18 +401,14 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     reader = bus_reader(runner, loop, thread_setup=helpers)
     reader.start()
     row = runner.row
-    intake, interval = app[INTAKE], settings.journal.snapshot_interval_s
-    next_snapshot = time.monotonic() + interval
-    cycle: asyncio.Task | None = None
+    intake = app[INTAKE]
     every = settings.node.tick_ms / 1000 if settings.node.candle_update_ms else 0  # (plumbing.tick)
     next_tick = time.monotonic() + every
     ticking: asyncio.Task | None = None
     while not stopping():
         if row is not None:
             row["heartbeat_ns"] = time.time_ns()
-        if interval and time.monotonic() >= next_snapshot and (cycle is None or cycle.done()):
-            cycle = asyncio.create_task(intake.snapshot())
-            next_snapshot = time.monotonic() + interval
+        intake.snapshot_when_due()
         if every and time.monotonic() >= next_tick and (ticking is None or ticking.done()):
             ticking = asyncio.create_task(tick(app))
             next_tick = time.monotonic() + every
@@ -419,8 +416,8 @@ async def _serve(stage: AcquiringStage, runner, stopping) -> None:
     site.close()  # no new commands; what is in flight still gets its answer from the reader
     await asyncio.sleep(0.1)
     await wsapi.close_all(app)  # WebSocket API connections: their answers, serverShutdown, 1001
-    if cycle is not None:
-        await cycle
+    if intake.cycle is not None:
+        await intake.cycle
     if ticking is not None:
         await ticking
     await intake.snapshot()  # the next start replays nothing
