@@ -1,11 +1,12 @@
-"""Order entry's part in a snapshot: hold new commands back, send the marker, let them in again.
+"""Order entry's part in a snapshot: hold new commands back for a moment, send the marker, let them in again.
 
 runtime/snapshots.py describes the whole protocol. Here: commands wait at `admit()` while a
 snapshot is being started; once every accepted command is durable and published, Acquiring sends a
-"snapshot" marker tagged with the journal's last position and waits for it to come back through
-Match and Settlement. Then its own state reflects exactly the journal up to that position, it
-forks the child that writes its snapshot (runtime/supervisor.py, _SnapshotWriter), and commands
-flow again. The pause is one pipeline round trip plus a fork.
+"snapshot" marker tagged with the journal's last position, forks the child that writes its own
+state as it is at that position (runtime/stageproc.py, SnapshotWriter.begin), starts recording its
+input (the channel state), and lets commands flow again. When the marker has come back through
+Match and Settlement on every input channel, the record goes to the child, which writes both. The
+pause is the wait for the last accepted commands and a fork, not the marker's round trip.
 """
 
 from __future__ import annotations
@@ -47,21 +48,16 @@ class Intake:
         #: the last periodic snapshot started (`snapshot_when_due`): a stop waits for it
         self.cycle: asyncio.Task | None = None
         self._waits: dict[int, asyncio.Future] = {}
-        write_own = runner.on_marker  # the supervisor's: writes this stage's file, reports the position
+        #: the supervisor's SnapshotWriter: forks this stage's writer (None: a snapshot writes nothing
+        #: here, as in a pipeline run without files; the marker's round trip still counts)
+        self.writer = runner.on_marker if hasattr(runner.on_marker, "begin") else None
 
         def on_marker(kind: str, position: int) -> None:
             if kind != "snapshot":
                 return
             waiting = self._waits.pop(position, None)
-            if waiting is None or waiting.done():  # abandoned: commands have flowed since
-                return
-            if write_own is not None:
-                write_own(kind, position)
-            # the state is written as it is now (the writer is forked): commands may flow again at
-            # once, not after the snapshot's coroutine has waited its turn behind every request that
-            # came in meanwhile (3-9 ms at 2,300 orders/s: BENCHMARKS.md, "Node over HTTP")
-            self.open.set()
-            waiting.set_result(time.perf_counter())
+            if waiting is not None and not waiting.done():  # (done: abandoned)
+                waiting.set_result(None)
 
         runner.on_marker = on_marker
 
@@ -92,25 +88,38 @@ class Intake:
         then delete the journal segments the last complete snapshot no longer needs."""
         journal = self.journal
         if journal.last_position > self.position:
+            loop = asyncio.get_running_loop()
             self.open.clear()
             started = time.perf_counter()
+            writing = recording = None
             try:
                 while self.pending:  # accepted commands still waiting for their journal sync
                     await asyncio.sleep(0.0005)
                 position = journal.last_position
-                waiting = asyncio.get_running_loop().create_future()
+                waiting = loop.create_future()
                 self._waits[position] = waiting
                 self.runner.emit_marker("snapshot", position)
-                reopened = await asyncio.wait_for(waiting, MARKER_TIMEOUT_S)
-                self.position = position
-            except asyncio.TimeoutError:
-                log.error("the snapshot marker did not come back within %.0fs: snapshot abandoned", MARKER_TIMEOUT_S)
-                return False
+                if self.writer is not None:  # (nothing runs on the loop between these three)
+                    writing = self.writer.begin(position)  # the state at the marker, forked now
+                    recording = self.runner.record_channel("snapshot", position)
             finally:
                 self.open.set()
-            paused = (reopened - started) * 1e3
+            paused = (time.perf_counter() - started) * 1e3
             self.paused_ms.append(paused)
-            log.info("📸 snapshot marker at journal position %d (order entry paused %.1f ms)", position, paused)
+            try:
+                await asyncio.wait_for(waiting, MARKER_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                log.error("the snapshot marker did not come back within %.0fs: snapshot abandoned", MARKER_TIMEOUT_S)
+                self._waits.pop(position, None)
+                if writing is not None:
+                    self.runner.drop_channel()
+                    writing.abandon()
+                return False
+            if writing is not None:
+                writing.finish(recording.batches)
+            self.position = position
+            log.info("📸 snapshot marker at journal position %d (order entry paused %.1f ms, %d batches on their "
+                     "way recorded)", position, paused, len(recording.batches) if recording is not None else 0)
         if not self.rotate:
             return True
         removed = journal.truncate_before(manifest_position(self.data_dir) + 1)

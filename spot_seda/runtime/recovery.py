@@ -124,9 +124,7 @@ def rebuild(settings, data_dir: Path, feed=None, fed: tuple[str, ...] = (),
                 runner = pipeline.runners.get(label)
                 if runner is None:  # a stage left out of this replay (recover_node's `only`)
                     continue
-                runner.stage.restore_state(state["stage"])
-                runner.sequencer.next = state["next"]
-                runner.last_seen = state["last_seen"]
+                snapshots.restore(runner, state)
             start = position + 1
             log.info("📦 loaded the snapshot at journal position %d", position)
             report.snapshot_position = position

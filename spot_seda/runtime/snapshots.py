@@ -3,17 +3,23 @@ the journal after it.
 
 How a consistent snapshot is taken while the node runs (DESIGN.md section 7):
 
-1. Acquiring holds new commands back for a moment, waits until every accepted command is durable
-   and published, and sends a "snapshot" marker tagged with the journal's last position P down
-   every partition it produces (stages/base.py, "Markers").
+1. Acquiring holds new commands back only until every accepted command is durable and published,
+   and sends a "snapshot" marker tagged with the journal's last position P down every partition it
+   produces (stages/base.py, "Markers"). At once it forks the child that will write its own state,
+   as it is at P, and lets commands in again: the pause is that wait and a fork.
 2. Each stage instance, once the marker has reached it on every input channel, has applied
    everything the commands up to P caused. It forwards the marker and forks a child that writes
    `<label>-<P>.pkl` (its state, output sequences and duplicate filter) from the copy-on-write
    image of that moment, while the stage carries on; once the child has written and synced the
    file, the stage reports P in the shared metrics table. Persist writes no file: it fsyncs its
    SQLite history and reports.
-3. The marker comes back to Acquiring through Match and Settlement; Acquiring forks its own
-   writer and lets commands in again (the pause is one pipeline round trip plus a fork).
+3. Acquiring's state at P lacks the feedback (Match's reports and trades, Settlement's balance
+   changes) of the commands up to P that was still on its way when it forked. That is the channel
+   state of a Chandy-Lamport snapshot: Acquiring records what it receives on each input channel
+   until the marker comes back on it (Runner.record_channel), then hands the record to its
+   writer, which pickles it after the state in the same file (`channel`). Recovery applies it to the restored state
+   as it was applied live (`restore`), which gives the state Acquiring had when the marker was back
+   on every channel: what the earlier protocol captured by holding order entry for the round trip.
 4. The supervisor sees every instance report P and writes `manifest.json` naming P: only then does
    the snapshot count. Older files are deleted; Acquiring deletes the journal segments the manifest
    no longer needs at its next snapshot.
@@ -38,11 +44,13 @@ import logging
 import os
 import pickle
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 FORMAT = 2
 log = logging.getLogger("spot_seda.snapshots")
 _FILE = re.compile(r"^(?P<label>.+)-(?P<position>\d+)\.pkl$")
+_CHANNEL = re.compile(r"^(?P<label>.+)-(?P<position>\d+)\.channel$")  # (one a writer never took: its stage died)
 
 
 class SnapshotMismatch(Exception):
@@ -57,18 +65,42 @@ def stage_path(data_dir: Path, label: str, position: int) -> Path:
     return directory(data_dir) / f"{label}-{position}.pkl"
 
 
-def write_stage(data_dir: Path, label: str, position: int, runner) -> None:
-    """Write one stage instance's state (stage, output sequences, duplicate filter) atomically."""
+def channel_path(data_dir: Path, label: str, position: int) -> Path:
+    """Where the origin leaves its channel state for its writer (stageproc.py PendingWrite)."""
+    return directory(data_dir) / f"{label}-{position}.channel"
+
+
+def write_stage(data_dir: Path, label: str, position: int, runner,
+                channel: Callable[[], list[bytes]] | None = None) -> None:
+    """Write one stage instance's state (stage, output sequences, duplicate filter) atomically. At
+    the origin, `channel()` then gives the channel state recorded after it (waiting for the
+    marker's return meanwhile, while the state is being pickled), pickled after it in the same
+    file; an exception from it leaves no file."""
     path = stage_path(data_dir, label, position)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"stage": runner.stage.snapshot_state(), "next": dict(runner.sequencer.next),
              "last_seen": dict(runner.last_seen)}
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            pickle.dump(state, f, protocol=pickle.HIGHEST_PROTOCOL)
+            if channel is not None:
+                pickle.dump(channel(), f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
+
+
+def restore(runner, state: dict) -> None:
+    """Carry a runner on from one stage instance's file: its state, output sequences, duplicate
+    filter, then (the origin's) the channel state recorded after it, applied as it came live."""
+    runner.stage.restore_state(state["stage"])
+    runner.sequencer.next = state["next"]
+    runner.last_seen = state["last_seen"]
+    runner.take_channel(state.get("channel", ()))
 
 
 def manifest_position(data_dir: Path) -> int:
@@ -94,7 +126,7 @@ def write_manifest(data_dir: Path, position: int, labels: list[str], layout: str
         os.fsync(f.fileno())
     tmp.replace(path)
     for old in folder.iterdir():
-        m = _FILE.match(old.name)
+        m = _FILE.match(old.name) or _CHANNEL.match(old.name)
         if m and int(m["position"]) < position:
             old.unlink(missing_ok=True)
 
@@ -128,8 +160,10 @@ def load(data_dir: Path, layout: str) -> tuple[int, dict[str, dict]] | None:
             try:
                 with open(path, "rb") as f:
                     state = pickle.load(f)
-                if not (isinstance(state, dict) and {"stage", "next", "last_seen"} <= state.keys()):
-                    raise ValueError("not a stage's state")
+                    if not (isinstance(state, dict) and {"stage", "next", "last_seen"} <= state.keys()):
+                        raise ValueError("not a stage's state")
+                    if f.peek(1):  # the origin's channel state (write_stage)
+                        state["channel"] = pickle.load(f)
                 states[label] = state
             except (OSError, EOFError, pickle.UnpicklingError, ValueError, AttributeError, ImportError,
                     IndexError, TypeError, KeyError, MemoryError) as exc:

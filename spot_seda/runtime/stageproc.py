@@ -7,9 +7,11 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import pickle
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..bus.base import FENCED_EXIT, BusError, Fenced
@@ -29,14 +31,19 @@ STOP_SIGNAL = signal.SIGUSR1
 LISTEN_EXIT = 78  # (sysexits' EX_CONFIG)
 
 
-def close_inherited_fds() -> None:
+def close_inherited_fds(keep: int = -1) -> None:
     """In a child forked to write a snapshot: close every file descriptor but stdin, stdout and
-    stderr. It needs none of its parent's, and holding them would outlive the parent: its listening
-    socket (a restarted stage could not listen), and the pipe whose end tells the supervisor that
-    the stage process died (a stage killed mid-snapshot went unnoticed until the child had
-    written). Locks and shared memory stay the parent's: an flock lives while any copy of its file
-    is open, and a mapping needs no descriptor."""
-    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    stderr (and `keep`, its own pipe from the stage). It needs none of its parent's, and holding
+    them would outlive the parent: its listening socket (a restarted stage could not listen), and
+    the pipe whose end tells the supervisor that the stage process died (a stage killed
+    mid-snapshot went unnoticed until the child had written). Locks and shared memory stay the
+    parent's: an flock lives while any copy of its file is open, and a mapping needs no descriptor."""
+    top = os.sysconf("SC_OPEN_MAX")
+    if keep < 3:
+        os.closerange(3, top)
+    else:
+        os.closerange(3, keep)
+        os.closerange(keep + 1, top)
 
 
 class CannotListen(OSError):
@@ -231,6 +238,42 @@ class SnapshotWriter:
         self.reapers = [t for t in self.reapers if t.is_alive()] + [reaper]
         reaper.start()
 
+    def begin(self, position: int) -> "PendingWrite":
+        """At the origin of the marker (Acquiring), right after sending it: fork the child now, at
+        the journal position itself, and let it write once `finish` gives it the channel state
+        (the input that was on its way meanwhile: Runner.record_channel). Order entry waits for
+        the fork only, not for the marker's round trip through Match and Settlement."""
+        read_end, write_end = os.pipe()
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                os.close(write_end)
+                close_inherited_fds(keep=read_end)
+                background(self.sup.allowed_cores)
+                from .snapshots import channel_path, write_stage
+
+                def channel() -> list[bytes]:  # (asked for once the state is pickled: the marker travels meanwhile)
+                    if os.read(read_end, 1) != b"1":  # the stage closed the pipe without it: abandoned
+                        raise SnapshotAbandoned
+                    path = channel_path(self.sup.data_dir, self.inst.label, position)
+                    batches = pickle.loads(path.read_bytes())
+                    path.unlink()
+                    return batches
+
+                write_stage(self.sup.data_dir, self.inst.label, position, self.runner, channel)
+                code = 0
+            except SnapshotAbandoned:
+                pass
+            finally:
+                os._exit(code)
+        os.close(read_end)
+        reaper = threading.Thread(target=self._reap, args=(pid, position, started), name="snapshot", daemon=True)
+        self.reapers = [t for t in self.reapers if t.is_alive()] + [reaper]
+        reaper.start()
+        return PendingWrite(self.sup.data_dir, self.inst.label, position, write_end)
+
     def _reap(self, pid: int, position: int, started: float) -> None:
         _pid, status = os.waitpid(pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
@@ -251,6 +294,34 @@ class SnapshotWriter:
         deadline = time.monotonic() + timeout
         for reaper in self.reapers:
             reaper.join(max(0.0, deadline - time.monotonic()))
+
+
+class SnapshotAbandoned(Exception):
+    """The marker did not come back: the writer leaves without writing."""
+
+
+class PendingWrite:
+    """A snapshot writer forked at the marker's start (SnapshotWriter.begin), waiting for the
+    channel state: `finish` hands it over (a file beside the snapshot, then a byte down the pipe;
+    the pipe alone could block the stage on a child that runs behind it), `abandon` lets the child
+    go without writing."""
+
+    def __init__(self, data_dir: Path, label: str, position: int, pipe: int) -> None:
+        self.data_dir, self.label, self.position, self.pipe = data_dir, label, position, pipe
+
+    def finish(self, batches: list[bytes]) -> None:
+        from .snapshots import channel_path
+
+        path = channel_path(self.data_dir, self.label, self.position)
+        path.write_bytes(pickle.dumps(batches, protocol=pickle.HIGHEST_PROTOCOL))  # (page cache: the child syncs)
+        os.write(self.pipe, b"1")
+        os.close(self.pipe)
+        self.pipe = -1
+
+    def abandon(self) -> None:
+        if self.pipe >= 0:
+            os.close(self.pipe)
+            self.pipe = -1
 
 
 #: how long a stage waits for its outputs' acknowledgement before keeping its state: past it (a

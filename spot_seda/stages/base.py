@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Callable
 import msgspec
 
 from ..bus.base import Consumer, partition_for
-from ..model.changelog import Batch, ChangeLogEntry, Updated
+from ..model.changelog import MSGPACK, Batch, ChangeLogEntry, Updated
 from ..model.enums import EntityType
 
 if TYPE_CHECKING:
@@ -231,6 +231,21 @@ def marker_entry(kind: str, position: int, origin: str) -> ChangeLogEntry:
 Channel = tuple[str, int, str]
 
 
+class ChannelRecording:
+    """What reaches the origin of a marker after it captured its own state and before that marker
+    has come back on each input channel: the channel state of a Chandy-Lamport snapshot (the
+    feedback of the commands before the marker, still on its way when the origin's state was
+    taken). Kept as the bus's msgpack batches, in the order they arrived; `done` once the marker
+    is back on every channel (Runner.record_channel)."""
+
+    __slots__ = ("key", "batches", "done")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.batches: list[bytes] = []
+        self.done = False
+
+
 class Runner:
     """Drives one stage instance: poll -> dedupe -> handle -> publish, with counters.
 
@@ -271,6 +286,8 @@ class Runner:
         self._markers: dict[str, set[Channel]] = {}
         #: kind -> the last position a marker of that kind completed at here
         self._completed: dict[str, int] = {}
+        #: the input being recorded for a snapshot's channel state (record_channel), or None
+        self._recording: ChannelRecording | None = None
         #: inside process(): what is published is committed with the input at its end, not at once
         self._in_unit = False
         #: seconds run() sleeps after a poll that emptied the queue (runtime.linger_ms; set by the
@@ -390,6 +407,8 @@ class Runner:
             received += len(batch.entries)
             if sources and batch.producer.rpartition("-")[0] not in sources.get(batch.topic, ()):
                 continue  # e.g. Match's own OrderChangeLog output coming back to it
+            if self._recording is not None:
+                self._record(batch)
             if batch.entries and batch.entries[0].entity_type == MARKER:
                 if pending:  # everything before the marker is applied (and its output sent) first
                     self.publish(handle(topic, pending))
@@ -426,6 +445,34 @@ class Runner:
         if not self._in_unit:
             self.producer.commit()
 
+    def record_channel(self, kind: str, position: int) -> ChannelRecording:
+        """At the origin, right after it sent the marker (`kind`, `position`) and captured its own
+        state: record every input batch from here until that marker is back on its channel. The
+        origin's state plus these, applied in order (take_channel), is its state once the marker has
+        come back on every channel, without holding anything back meanwhile."""
+        self._recording = ChannelRecording(f"{kind}:{position}")
+        return self._recording
+
+    def drop_channel(self) -> None:
+        """Stop recording (the snapshot was abandoned)."""
+        self._recording = None
+
+    def _record(self, batch: Batch) -> None:
+        recording = self._recording
+        if not batch.entries:
+            return
+        if batch.entries[0].entity_type == MARKER:
+            return
+        if (batch.topic, batch.partition, batch.producer) in self._markers.get(recording.key, ()):
+            return  # its channel brought the marker already: this is after the snapshot
+        recording.batches.append(MSGPACK.encode(batch))
+
+    def take_channel(self, batches: Iterable[bytes]) -> None:
+        """Apply a snapshot's recorded channel state (record_channel) to the state it was restored
+        to, as the batches were applied live: through the duplicate filter and the stage."""
+        for data in batches:
+            self.process([MSGPACK.decode(data)], depth=0)
+
     def _marker(self, batch: Batch) -> None:
         entry = batch.entries[0]
         key = entry.entity_id
@@ -434,6 +481,9 @@ class Runner:
         if not self.channels <= seen:
             return
         del self._markers[key]
+        if self._recording is not None and self._recording.key == key:
+            self._recording.done = True
+            self._recording = None
         kind, _, position = key.partition(":")
         if int(position) <= self._completed.get(kind, 0):
             # a marker passed here before (an upstream stage restarted alone re-reads its input and

@@ -1,7 +1,7 @@
-"""Order entry's part in a snapshot (api/intake.py): commands wait from the marker's start until the
-stage's state is captured (its writer forked, at the marker's return), and may flow again that very
-moment, not once the snapshot's coroutine has had its turn behind every request that came in while
-they waited."""
+"""Order entry's part in a snapshot (api/intake.py): commands wait only until the accepted ones are
+published and the stage's writer is forked at the marker's position; they flow while the marker
+travels through Match and Settlement, and what comes back meanwhile (the channel state) goes to the
+writer once the marker is back. The state these give is checked in tests/runtime/test_markers.py."""
 
 from __future__ import annotations
 
@@ -9,41 +9,89 @@ import asyncio
 from collections import deque
 from types import SimpleNamespace
 
+from spot_seda.api import intake as intake_module
 from spot_seda.api.intake import Intake
+from spot_seda.stages.base import ChannelRecording
 
 
-def test_commands_wait_for_the_marker_and_flow_again_as_soon_as_the_state_is_captured(tmp_path):
+class Writer:
+    """The supervisor's SnapshotWriter as the intake uses it: `begin` forks, the result finishes."""
+
+    def __init__(self, seen: dict, intake_of) -> None:
+        self.seen, self.intake_of = seen, intake_of
+
+    def begin(self, position):
+        self.seen["gate while forking"] = self.intake_of().open.is_set()
+        self.seen["forked at"] = position
+        seen = self.seen
+        return SimpleNamespace(finish=lambda batches: seen.setdefault("finished with", list(batches)),
+                               abandon=lambda: seen.setdefault("abandoned", True))
+
+
+def runner_for(seen: dict, loop, back_after: float | None):
+    runner = SimpleNamespace()
+
+    def emit_marker(kind, position):
+        seen["emitted"] = (kind, position)
+        if back_after is not None:  # the marker's round trip
+            loop.call_later(back_after, runner.on_marker, kind, position)
+
+    def record_channel(kind, position):
+        seen["recording from"] = seen.get("forked at")  # (right after the fork, nothing in between)
+        runner.recording = ChannelRecording(f"{kind}:{position}")
+        runner.recording.batches.append(b"feedback on its way")
+        return runner.recording
+
+    runner.emit_marker = emit_marker
+    runner.record_channel = record_channel
+    runner.drop_channel = lambda: seen.setdefault("dropped", True)
+    return runner
+
+
+def test_commands_flow_while_the_marker_travels_and_the_channel_goes_to_the_writer(tmp_path):
     seen = {}
 
     async def main():
         loop = asyncio.get_running_loop()
-        runner = SimpleNamespace()
-
-        def write_own(kind, position):  # (the supervisor's SnapshotWriter: forks the writer)
-            seen["gate while captured"] = intake.open.is_set()
-            seen["captured"] = (kind, position)
-
-        def back_at_origin(kind, position):  # the marker's round trip, then one callback of the loop
-            runner.on_marker(kind, position)
-            seen["gate right after"] = intake.open.is_set()
-            seen["snapshot resumed by then"] = task.done()
-
-        runner.on_marker = write_own
-        runner.emit_marker = lambda kind, position: loop.call_later(0.01, back_at_origin, kind, position)
-        journal = SimpleNamespace(last_position=7)
-        intake = Intake(runner, journal, deque(), tmp_path, rotate=False)
+        runner = runner_for(seen, loop, back_after=0.02)
+        intake = None
+        runner.on_marker = Writer(seen, lambda: intake)
+        pending = deque([(7, [])])  # an accepted command still waiting for its journal sync
+        intake = Intake(runner, SimpleNamespace(last_position=7), pending, tmp_path, rotate=False)
         task = loop.create_task(intake.snapshot())
+        await asyncio.sleep(0.002)
+        seen["gate before the command is published"] = intake.open.is_set()
+        admitted = loop.create_task(intake.admit())
+        pending.clear()  # published
         await asyncio.sleep(0.005)
         seen["gate while the marker travels"] = intake.open.is_set()
-        admitted = loop.create_task(intake.admit())
-        await asyncio.sleep(0)
         seen["a command admitted meanwhile"] = admitted.done()
+        seen["finished before the marker is back"] = "finished with" in seen
         assert await task is True
-        await admitted
         return intake
 
     intake = asyncio.run(main())
-    assert seen == {"gate while the marker travels": False, "a command admitted meanwhile": False,
-                    "gate while captured": False, "captured": ("snapshot", 7), "gate right after": True,
-                    "snapshot resumed by then": False}
-    assert intake.position == 7 and len(intake.paused_ms) == 1 and 5 <= intake.paused_ms[0] < 5000
+    assert seen == {"gate before the command is published": False, "emitted": ("snapshot", 7),
+                    "gate while forking": False, "forked at": 7, "recording from": 7,
+                    "gate while the marker travels": True, "a command admitted meanwhile": True,
+                    "finished before the marker is back": False, "finished with": [b"feedback on its way"]}
+    assert intake.position == 7 and len(intake.paused_ms) == 1 and intake.paused_ms[0] < 20
+
+
+def test_a_marker_that_does_not_come_back_abandons_the_writer(tmp_path, monkeypatch):
+    monkeypatch.setattr(intake_module, "MARKER_TIMEOUT_S", 0.05)
+    seen = {}
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        runner = runner_for(seen, loop, back_after=None)
+        intake = None
+        runner.on_marker = Writer(seen, lambda: intake)
+        intake = Intake(runner, SimpleNamespace(last_position=3), deque(), tmp_path, rotate=False)
+        assert await intake.snapshot() is False
+        runner.on_marker("snapshot", 3)  # (late: nothing waits for it any more)
+        return intake
+
+    intake = asyncio.run(main())
+    assert seen.get("abandoned") and seen.get("dropped") and "finished with" not in seen
+    assert intake.position == 0 and intake.open.is_set()

@@ -4,9 +4,12 @@ history holds equal an in-process replay of the journal it wrote. Speed is not a
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+
+from spot_seda.runtime import snapshots as snapshot_files
 
 from .pipeline_check import ROOT, check_accounting, check_against_replay, run_bench
 
@@ -51,6 +54,11 @@ def test_snapshots_are_taken_as_the_node_takes_them_and_each_open_loop_has_a_tim
     written = {f.name.rpartition("-")[0] for f in (Path(result["data_dir"]) / "snapshots").glob("*.pkl")}
     assert written == {"acquiring-0", "match-0", "kline-0", "settlement-0", "push-0"}
     assert (Path(result["data_dir"]) / "snapshots" / "manifest.json").exists()
+    _position, states = snapshot_files.load(Path(result["data_dir"]), json.loads(
+        (Path(result["data_dir"]) / "snapshots" / "manifest.json").read_text())["layout"])
+    # order entry's writer was forked as the marker left, and kept what came back meanwhile
+    assert isinstance(states["acquiring-0"]["channel"], list)
+    assert all("channel" not in state for label, state in states.items() if label != "acquiring-0")
     open_loop = result["phases"][1]
     tl = open_loop["timeline"]
     sent_for_s = open_loop["count"] / open_loop["offered_per_s"]  # (from a moment after the phase's start)
