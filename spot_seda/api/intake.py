@@ -1,10 +1,10 @@
 """Order entry's part in a snapshot: hold new commands back for a moment, send the marker, let them in again.
 
 runtime/snapshots.py describes the whole protocol. Here: commands wait at `admit()` while a
-snapshot is being started; once every accepted command is durable and published, Acquiring sends a
-"snapshot" marker tagged with the journal's last position, forks the child that writes its own
-state as it is at that position (runtime/stageproc.py, SnapshotWriter.begin), starts recording its
-input (the channel state), and lets commands flow again. When the marker has come back through
+snapshot is being started; once every accepted command is durable and published, Acquiring forks
+the child that writes its own state as it is at the journal's last position (runtime/stageproc.py,
+SnapshotWriter.begin), starts recording its input (the channel state), sends a "snapshot" marker
+tagged with that position, and lets commands flow again. When the marker has come back through
 Match and Settlement on every input channel, the record goes to the child, which writes both. The
 pause is the wait for the last accepted commands and a fork, not the marker's round trip.
 """
@@ -98,10 +98,12 @@ class Intake:
                 position = journal.last_position
                 waiting = loop.create_future()
                 self._waits[position] = waiting
-                self.runner.emit_marker("snapshot", position)
                 if self.writer is not None:  # (nothing runs on the loop between these three)
-                    writing = self.writer.begin(position)  # the state at the marker, forked now
+                    # the state at the marker, forked before the marker wakes Match and Settlement,
+                    # which share order entry's core on a small machine
+                    writing = self.writer.begin(position)
                     recording = self.runner.record_channel("snapshot", position)
+                self.runner.emit_marker("snapshot", position)
             finally:
                 self.open.set()
             paused = (time.perf_counter() - started) * 1e3

@@ -4,9 +4,9 @@ the journal after it.
 How a consistent snapshot is taken while the node runs (DESIGN.md section 7):
 
 1. Acquiring holds new commands back only until every accepted command is durable and published,
-   and sends a "snapshot" marker tagged with the journal's last position P down every partition it
-   produces (stages/base.py, "Markers"). At once it forks the child that will write its own state,
-   as it is at P, and lets commands in again: the pause is that wait and a fork.
+   forks the child that will write its own state, as it is at the journal's last position P, sends
+   a "snapshot" marker tagged with P down every partition it produces (stages/base.py, "Markers"),
+   and lets commands in again: the pause is that wait and a fork.
 2. Each stage instance, once the marker has reached it on every input channel, has applied
    everything the commands up to P caused. It forwards the marker and forks a child that writes
    `<label>-<P>.pkl` (its state, output sequences and duplicate filter) from the copy-on-write
