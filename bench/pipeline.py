@@ -14,8 +14,9 @@ reads HTTP clients' sockets; the driver there (bench/pipeline_load.py) does what
 minus HTTP: the API's parameter validation, freeze, journal
 (fsync policy from the config: "batch" by default) and publish, and waits for Match's answer.
 It takes snapshots as the node's HTTP stage does: every `journal.snapshot_interval_s` (10 s by
-default) order entry holds new commands back for one pipeline round trip, and every stage forks a
-writer (runtime/snapshots.py); each phase says when each began and how long it paused commands.
+default) order entry holds new commands back until the accepted ones are published and its writer is
+forked, and every stage forks a writer as the marker reaches it (runtime/snapshots.py); each phase
+says when each began and how long it paused commands.
 Match, KLine, Settlement, Persist (SQLite history on) and Push run as in production; with
 `--subscribers N`, N WebSocket clients in another process watch every symbol's trade stream.
 

@@ -185,7 +185,7 @@ class Driver:
         pending: deque = deque()
         outbox = Outbox(runner, pending)
         # snapshots as the node takes them (api/rest.py _serve): every journal.snapshot_interval_s
-        # the gate holds new commands back for one pipeline round trip and a fork (api/intake.py)
+        # the gate holds new commands back until the accepted ones are published and a fork (api/intake.py)
         settings = stage.ctx.settings
         gate = Intake(runner, journal, pending, stage.ctx.data_dir, settings.journal.rotate,
                       settings.journal.snapshot_interval_s) if pump is None else None

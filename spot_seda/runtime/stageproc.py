@@ -243,6 +243,9 @@ class SnapshotWriter:
         the journal position itself, and let it write once `finish` gives it the channel state
         (the input that was on its way meanwhile: Runner.record_channel). Order entry waits for
         the fork only, not for the marker's round trip through Match and Settlement."""
+        from .snapshots import directory
+
+        directory(self.sup.data_dir).mkdir(parents=True, exist_ok=True)  # (the first one: `finish` writes there)
         read_end, write_end = os.pipe()
         started = time.perf_counter()
         pid = os.fork()

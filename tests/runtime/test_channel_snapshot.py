@@ -6,6 +6,7 @@ of the whole run."""
 
 from __future__ import annotations
 
+import io
 import pickle
 
 from spot_seda.model.changelog import MSGPACK
@@ -29,6 +30,25 @@ def state_of(runner) -> dict:
             "last_seen": dict(runner.last_seen)}
 
 
+class _Canonical(pickle.Pickler):
+    """Pickles equal states to equal bytes: sets in sorted order (a set's iteration order depends on
+    its history, and on the hash seed for strings), and no memo (whether two equal values are one
+    object or two does not show)."""
+
+    def reducer_override(self, obj):
+        if type(obj) in (set, frozenset):
+            return type(obj), (sorted(obj, key=repr),)
+        return NotImplemented
+
+
+def canonical(state: dict) -> bytes:
+    out = io.BytesIO()
+    pickler = _Canonical(out, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(state)
+    return out.getvalue()
+
+
 def snapshot_mid_flight(pipe: InprocPipeline, journal) -> tuple[dict[str, bytes], list[bytes], bytes]:
     """Run the journal up to AT with the feedback of its last IN_FLIGHT commands on its way, take a
     snapshot as the node does, and pump until the marker is back. Returns each stage's file as its
@@ -45,7 +65,7 @@ def snapshot_mid_flight(pipe: InprocPipeline, journal) -> tuple[dict[str, bytes]
             runner.on_marker = lambda kind, position, runner=runner, label=label: files.setdefault(
                 label, pickle.dumps(state_of(runner)))
     back: list[bytes] = []
-    acquiring.on_marker = lambda kind, position: back.append(pickle.dumps(state_of(acquiring)))
+    acquiring.on_marker = lambda kind, position: back.append(canonical(state_of(acquiring)))
     acquiring.emit_marker("snapshot", AT)
     files["acquiring-0"] = pickle.dumps(state_of(acquiring))  # forked here, at the marker's start
     recording = acquiring.record_channel("snapshot", AT)
@@ -62,11 +82,11 @@ def test_the_origins_state_and_its_channel_are_its_state_once_the_marker_is_back
 
     restored = pipeline_at(tmp_path, "restored").runners["acquiring-0"]
     snapshots.restore(restored, pickle.loads(files["acquiring-0"]) | {"channel": channel})
-    assert pickle.dumps(state_of(restored)) == at_return
+    assert canonical(state_of(restored)) == at_return
 
     without = pipeline_at(tmp_path, "without").runners["acquiring-0"]  # the test can fail: the channel matters
     snapshots.restore(without, pickle.loads(files["acquiring-0"]))
-    assert pickle.dumps(state_of(without)) != at_return
+    assert canonical(state_of(without)) != at_return
 
 
 def test_a_pipeline_restored_from_it_carries_on_to_the_bytes_of_the_whole_run(tmp_path):
@@ -103,7 +123,7 @@ def test_the_channel_is_kept_in_the_origins_file_and_an_abandoned_one_leaves_non
     snapshots.write_manifest(tmp_path, 200, ["acquiring-0"], "")
     position, states = snapshots.load(tmp_path, "")
     assert asked == [1] and position == 200 and states["acquiring-0"]["channel"] == [b"one", b"two"]
-    assert pickle.dumps(states["acquiring-0"]["stage"]) == pickle.dumps(runner.stage.snapshot_state())
+    assert canonical(states["acquiring-0"]["stage"]) == canonical(runner.stage.snapshot_state())
 
     class Abandoned(Exception):
         pass
