@@ -17,9 +17,10 @@ How a consistent snapshot is taken while the node runs (DESIGN.md section 7):
    changes) of the commands up to P that was still on its way when it forked. That is the channel
    state of a Chandy-Lamport snapshot: Acquiring records what it receives on each input channel
    until the marker comes back on it (Runner.record_channel), then hands the record to its
-   writer, which pickles it after the state in the same file (`channel`). Recovery applies it to the restored state
-   as it was applied live (`restore`), which gives the state Acquiring had when the marker was back
-   on every channel: what the earlier protocol captured by holding order entry for the round trip.
+   writer, which pickles it after the state in the same file (`channel`). Recovery applies it to
+   the restored state as it was applied live (`restore`), which gives the state Acquiring had when
+   the marker was back on every channel: what the earlier protocol captured by holding order entry
+   for the round trip.
 4. The supervisor sees every instance report P and writes `manifest.json` naming P: only then does
    the snapshot count. Older files are deleted; Acquiring deletes the journal segments the manifest
    no longer needs at its next snapshot.

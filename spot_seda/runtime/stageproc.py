@@ -29,6 +29,8 @@ STOP_SIGNAL = signal.SIGUSR1
 #: the exit status of a stage process that could not listen on its port (taken, not permitted, an
 #: unknown host): at the node's start the supervisor stops the node rather than retry it for ever
 LISTEN_EXIT = 78  # (sysexits' EX_CONFIG)
+#: a snapshot writer whose marker never came back (SnapshotWriter.begin) exits so, writing nothing
+ABANDONED_EXIT = 3
 
 
 def close_inherited_fds(keep: int = -1) -> None:
@@ -239,10 +241,11 @@ class SnapshotWriter:
         reaper.start()
 
     def begin(self, position: int) -> "PendingWrite":
-        """At the origin of the marker (Acquiring), right after sending it: fork the child now, at
-        the journal position itself, and let it write once `finish` gives it the channel state
-        (the input that was on its way meanwhile: Runner.record_channel). Order entry waits for
-        the fork only, not for the marker's round trip through Match and Settlement."""
+        """At the origin of the marker (Acquiring), right before it sends the marker: fork the
+        child now, at the journal position itself, and let it write once `finish` gives it the
+        channel state (the input that was on its way meanwhile: Runner.record_channel). Order
+        entry waits for the fork only, not for the marker's round trip through Match and
+        Settlement."""
         from .snapshots import directory
 
         directory(self.sup.data_dir).mkdir(parents=True, exist_ok=True)  # (the first one: `finish` writes there)
@@ -268,7 +271,7 @@ class SnapshotWriter:
                 write_stage(self.sup.data_dir, self.inst.label, position, self.runner, channel)
                 code = 0
             except SnapshotAbandoned:
-                pass
+                code = ABANDONED_EXIT
             finally:
                 os._exit(code)
         os.close(read_end)
@@ -282,6 +285,9 @@ class SnapshotWriter:
 
     def _reap(self, pid: int, position: int, started: float) -> None:
         _pid, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) == ABANDONED_EXIT:
+            log.warning("%s left its snapshot at %d unwritten: the marker did not come back", self.inst.label, position)
+            return
         if os.waitstatus_to_exitcode(status) != 0:
             log.error("%s could not write its snapshot at %d (exit status %s)", self.inst.label, position,
                       os.waitstatus_to_exitcode(status))

@@ -47,3 +47,30 @@ def test_the_snapshot_writer_leaves_its_stages_core_and_priority(tmp_path, monke
     assert writer == {"cores": allowed, "policy": os.SCHED_BATCH, "nice": 19, "label": "match-0", "position": 42}
     stage = json.loads((tmp_path / "stage.json").read_text())
     assert stage == {"cores": [allowed[-1]], "policy": os.SCHED_OTHER, "nice": 3, "reported": 42}
+
+
+def test_order_entrys_writer_is_forked_first_and_writes_once_it_has_the_channel(tmp_path):
+    """Acquiring's writer (SnapshotWriter.begin) is forked before the marker leaves and waits for the
+    channel state: given it (`finish`), it writes both and the position is reported; abandoned (the
+    marker did not come back), it writes nothing, reports nothing and leaves no file behind."""
+    from spot_seda.runtime.inproc import InprocPipeline
+    from tests.conftest import settings_from
+
+    pipe = InprocPipeline(settings_from(f'[node]\ndata_dir = "{tmp_path / "p"}"\n[bus]\ntransport = "inproc"\n'))
+    runner = pipe.runners["acquiring-0"]
+    row = {"snapshot_position": 0}
+    sup = SimpleNamespace(data_dir=tmp_path, allowed_cores=set(os.sched_getaffinity(0)))
+    inst = SimpleNamespace(cls=SimpleNamespace(inherits_state=True), label="acquiring-0")
+    writer = SnapshotWriter(sup, inst, runner=runner, row=row)
+
+    writer.begin(7).finish([b"on its way"])
+    writer.wait(30)
+    assert row["snapshot_position"] == 7
+    snapshots.write_manifest(tmp_path, 7, ["acquiring-0"], "")
+    _position, states = snapshots.load(tmp_path, "")
+    assert states["acquiring-0"]["channel"] == [b"on its way"]
+
+    writer.begin(8).abandon()
+    writer.wait(30)
+    assert row["snapshot_position"] == 7
+    assert sorted(f.name for f in snapshots.directory(tmp_path).iterdir()) == ["acquiring-0-7.pkl", "manifest.json"]
