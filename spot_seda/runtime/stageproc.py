@@ -223,22 +223,8 @@ class SnapshotWriter:
         if not self.inst.cls.inherits_state:  # nothing of its own to write (Persist: SQLite is synced)
             self._report(position)
             return
-        started = time.perf_counter()
-        pid = os.fork()
-        if pid == 0:  # the child: write, then leave without running any of the parent's clean-up
-            code = 1
-            try:
-                close_inherited_fds()
-                background(self.sup.allowed_cores)
-                from .snapshots import write_stage
-
-                write_stage(self.sup.data_dir, self.inst.label, position, self.runner)
-                code = 0
-            finally:
-                os._exit(code)
-        reaper = threading.Thread(target=self._reap, args=(pid, position, started), name="snapshot", daemon=True)
-        self.reapers = [t for t in self.reapers if t.is_alive()] + [reaper]
-        reaper.start()
+        pid, started = self._fork(position)
+        self._start_reaper(pid, position, started)
 
     def begin(self, position: int) -> "PendingWrite":
         """At the origin of the marker (Acquiring), right before it sends the marker: fork the
@@ -250,35 +236,42 @@ class SnapshotWriter:
 
         directory(self.sup.data_dir).mkdir(parents=True, exist_ok=True)  # (the first one: `finish` writes there)
         read_end, write_end = os.pipe()
+        pid, started = self._fork(position, read_end)
+        os.close(read_end)
+        return PendingWrite(self.sup.data_dir, self.inst.label, position, write_end,
+                            lambda: self._start_reaper(pid, position, started))
+
+    def _fork(self, position: int, pipe: int = -1) -> tuple[int, float]:
+        """Fork the child that writes this stage's file at `position`; returns (its pid, when).
+        With `pipe` (begin's), the child asks for the channel state once the state is pickled
+        (the marker travels meanwhile), and leaves without writing if the pipe closes without it."""
         started = time.perf_counter()
         pid = os.fork()
-        if pid == 0:
+        if pid == 0:  # the child: write, then leave without running any of the parent's clean-up
             code = 1
             try:
-                os.close(write_end)
-                close_inherited_fds(keep=read_end)
+                close_inherited_fds(keep=pipe)  # (begin's write end too: only the stage holds it)
                 background(self.sup.allowed_cores)
                 from .snapshots import channel_path, write_stage
 
-                def channel() -> list[bytes]:  # (asked for once the state is pickled: the marker travels meanwhile)
-                    if os.read(read_end, 1) != b"1":  # the stage closed the pipe without it: abandoned
+                def channel() -> list[bytes]:
+                    if os.read(pipe, 1) != b"1":  # the stage closed the pipe without it: abandoned
                         raise SnapshotAbandoned
                     path = channel_path(self.sup.data_dir, self.inst.label, position)
                     batches = pickle.loads(path.read_bytes())
                     path.unlink()
                     return batches
 
-                write_stage(self.sup.data_dir, self.inst.label, position, self.runner, channel)
+                channel_arg = (channel,) if pipe >= 0 else ()
+                write_stage(self.sup.data_dir, self.inst.label, position, self.runner, *channel_arg)
                 code = 0
             except SnapshotAbandoned:
                 code = ABANDONED_EXIT
             finally:
                 os._exit(code)
-        os.close(read_end)
-        return PendingWrite(self.sup.data_dir, self.inst.label, position, write_end,
-                            lambda: self._reap_later(pid, position, started))
+        return pid, started
 
-    def _reap_later(self, pid: int, position: int, started: float) -> None:
+    def _start_reaper(self, pid: int, position: int, started: float) -> None:
         reaper = threading.Thread(target=self._reap, args=(pid, position, started), name="snapshot", daemon=True)
         self.reapers = [t for t in self.reapers if t.is_alive()] + [reaper]
         reaper.start()

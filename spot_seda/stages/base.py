@@ -407,14 +407,14 @@ class Runner:
             received += len(batch.entries)
             if sources and batch.producer.rpartition("-")[0] not in sources.get(batch.topic, ()):
                 continue  # e.g. Match's own OrderChangeLog output coming back to it
-            if self._recording is not None:
-                self._record(batch)
             if batch.entries and batch.entries[0].entity_type == MARKER:
                 if pending:  # everything before the marker is applied (and its output sent) first
                     self.publish(handle(topic, pending))
                     pending = []
                 self._marker(batch)
                 continue
+            if self._recording is not None:
+                self._record(batch)
             # consecutive batches of one topic reach the stage as one list, up to batch_max entries
             if pending and ((batch.topic != topic and not mixed) or len(pending) >= limit):
                 self.publish(handle(topic, pending))
@@ -446,10 +446,10 @@ class Runner:
             self.producer.commit()
 
     def record_channel(self, kind: str, position: int) -> ChannelRecording:
-        """At the origin, right after it sent the marker (`kind`, `position`) and captured its own
-        state: record every input batch from here until that marker is back on its channel. The
-        origin's state plus these, applied in order (take_channel), is its state once the marker has
-        come back on every channel, without holding anything back meanwhile."""
+        """At the origin, right after it captured its own state and before it sends the marker
+        (`kind`, `position`): record every input batch from here until that marker is back on its
+        channel. The origin's state plus these, applied in order (take_channel), is its state once
+        the marker has come back on every channel, without holding anything back meanwhile."""
         self._recording = ChannelRecording(f"{kind}:{position}")
         return self._recording
 
@@ -459,13 +459,8 @@ class Runner:
 
     def _record(self, batch: Batch) -> None:
         recording = self._recording
-        if not batch.entries:
-            return
-        if batch.entries[0].entity_type == MARKER:
-            return
-        if (batch.topic, batch.partition, batch.producer) in self._markers.get(recording.key, ()):
-            return  # its channel brought the marker already: this is after the snapshot
-        recording.batches.append(MSGPACK.encode(batch))
+        if batch.entries and (batch.topic, batch.partition, batch.producer) not in self._markers.get(recording.key, ()):
+            recording.batches.append(MSGPACK.encode(batch))  # (a channel that brought the marker: after it)
 
     def take_channel(self, batches: Iterable[bytes]) -> None:
         """Apply a snapshot's recorded channel state (record_channel) to the state it was restored
