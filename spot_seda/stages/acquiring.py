@@ -45,7 +45,7 @@ from ..model.changelog import BalanceFields, ChangeLogEntry, Created, TradeField
 from ..model.commands import Amend, Cancel, Command, NewOco, NewOrder, NewOto, NewOtoco, Tick, Transfer
 from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF,
                            EntityType, OrderStatus, OrderType, Side, Topic)
-from ..model.orders import Order, Refused, default_cancel_id, upgraded
+from ..model.orders import Order, PackedOrders, Refused, default_cancel_id, upgraded
 from ..model.reasons import Reason, refused_report
 from ..model.symbols import AVG_PRICE_MINS
 from .accepting import CommandError, balance_entries
@@ -151,9 +151,17 @@ class AcquiringStage(OrderListsMixin, Endpoint):
 
     def snapshot_state(self) -> dict:
         """Without the finished orders kept for queries (History has them, but what it archives): they are most of
-        the state, and the snapshot is smaller and quicker to load without them."""
+        the state, and the snapshot is smaller and quicker to load without them. The open orders
+        go as one PackedOrders (model/orders.py), and each account's open orders as their ids, which
+        restore_state finds among them again (one object, as live)."""
         state = super().snapshot_state()
-        state["orders"] = {oid: o for oid, o in self.orders.items() if not o.status.is_final}
+        kept = {oid: o for oid, o in self.orders.items() if not o.status.is_final}
+        for acc in self.accounts.values():
+            for oid, o in acc.open_orders.items():
+                if oid not in kept:  # (never, as every open order is in `orders`: but none may be lost)
+                    kept[oid] = o
+        state["orders"] = PackedOrders(kept)
+        state["accounts"] = {account: (list(acc.open_orders), acc.client_ids) for account, acc in self.accounts.items()}
         state["finished"] = deque()
         return state
 
@@ -164,6 +172,10 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             state.pop(name, None)
         state.pop("new_in_flight", None)  # (written when the orders awaiting Match were only counted)
         super().restore_state(state)
+        self.orders = orders = PackedOrders.unpacked(self.orders)
+        if any(type(acc) is tuple for acc in self.accounts.values()):  # (snapshot_state's: open order ids)
+            self.accounts = {account: AccountState({oid: orders[oid] for oid in ids}, client_ids)
+                             for account, (ids, client_ids) in self.accounts.items()}
         if any(type(o) is dict for o in self.orders.values()):  # (written when orders were dicts)
             self.orders = {oid: upgraded(o) for oid, o in self.orders.items()}
             for acc in self.accounts.values():

@@ -55,7 +55,7 @@ from ..engine.ledger import Balance
 from ..model.changelog import JSON, ChangeLogEntry, Created, TradeFields, Updated, trade_fields_of, trade_of
 from ..model.entities import KLINE_FIELDS, TRADE_PUBLIC
 from ..model.enums import ORDER_STATUS_OF, EntityType, Side, Topic
-from ..model.orders import Order, upgraded
+from ..model.orders import Order, PackedOrders, upgraded
 from ..model.summary import joins_aggregate
 from .base import Endpoint
 from .pushuser import MAX_STALLED, HeldFunds, UserDataMixin
@@ -221,12 +221,18 @@ class PushStage(UserDataMixin, Endpoint):
                                       for window, span in S.ROLLING_WINDOWS.items()))
                                for symbol, rules in self.rules.items()]
 
+    def snapshot_state(self) -> dict:
+        """The orders as one PackedOrders (model/orders.py): nothing else here holds them."""
+        state = super().snapshot_state()
+        state["orders"] = PackedOrders(self.orders)
+        return state
+
     def restore_state(self, state: dict) -> None:
         """(A snapshot written before Balance keeps balances as [free, locked] lists; one written when
         orders were dicts, its orders and its lists' leg statuses by name.)"""
         super().restore_state(state)
         self.balances = {key: Balance(*b) if type(b) is list else b for key, b in self.balances.items()}
-        self.orders = {oid: upgraded(o) for oid, o in self.orders.items()}
+        self.orders = {oid: upgraded(o) for oid, o in PackedOrders.unpacked(self.orders).items()}
         for lst in self.order_lists.values():
             lst["legs"] = {i: ORDER_STATUS_OF[s] if type(s) is str else s for i, s in lst["legs"].items()}
         # (one written before trades were typed keeps each fill's fields as a map)
