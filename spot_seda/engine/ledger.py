@@ -49,14 +49,14 @@ from .results import InvariantError, ResultCode
 _OK = ResultCode.OK
 
 
-class Balance(msgspec.Struct, gc=False):
+class Balance(msgspec.Struct, gc=False, array_like=True):
     """One account's amount of one asset: what it may spend, and what its open orders hold."""
 
     available: int = 0
     frozen: int = 0
 
 
-class Hold(msgspec.Struct, gc=False):
+class Hold(msgspec.Struct, gc=False, array_like=True):
     """What an order froze when it was accepted, less what its trades have taken from it since (the
     two legs of an OCO share one)."""
 
@@ -112,6 +112,11 @@ def order_hold(rules: SymbolRules, side: int, type: int, price: int, qty: int, q
     return rules.base, qty
 
 
+_PACK = msgspec.msgpack.Encoder()
+_UNPACK_BALANCES = msgspec.msgpack.Decoder(dict[int, dict[str, Balance]])
+_UNPACK_HOLDS = msgspec.msgpack.Decoder(dict[int, Hold])
+
+
 class Ledger:
     """Balances, holds per order, and net deposits per asset (for the conservation check)."""
 
@@ -124,11 +129,31 @@ class Ledger:
         # are open: order id -> the other leg's id (share_hold)
         self._links: dict[int, int] = {}
 
+    def __getstate__(self) -> dict:
+        """Pickle (a stage snapshot): the balances and the holds, one object per account's asset and
+        per open order, each as one msgpack blob (as model/orders.py PackedOrders: a writer pickled
+        them one object at a time, 16-30 ms of CPU for 22,000 holds); an amount beyond msgpack's
+        64 bits leaves them as objects."""
+        state = dict(self.__dict__)
+        try:
+            state["_balances"] = _PACK.encode(self._balances)
+            state["_holds"] = _PACK.encode(self._holds)  # (an OCO's shared hold under both ids: linked again)
+        except OverflowError:  # an amount beyond msgpack's 64 bits (ints have no bound): pickled as they are
+            return dict(self.__dict__)
+        return state
+
     def __setstate__(self, state: dict) -> None:
         """Unpickle (a stage snapshot); one written before OCOs has no shared holds, one written
         before Balance and Hold has lists ([available, frozen], [account, asset, amount])."""
         self.__dict__.update(state)
         self.__dict__.setdefault("_links", {})
+        if type(self._balances) is bytes:  # (__getstate__'s)
+            self._balances = _UNPACK_BALANCES.decode(self._balances)
+            holds = self._holds = _UNPACK_HOLDS.decode(self._holds)
+            for order_id, other in self._links.items():
+                if order_id > other:  # (the two legs of an OCO: one object again, as restore() links them)
+                    holds[order_id] = holds[other]
+            return
         for assets in self._balances.values():
             for asset, b in assets.items():
                 if type(b) is list:

@@ -164,28 +164,34 @@ class PackedOrders:
     in Order's order), which unpickles straight back to the dict, insertion order kept. The
     snapshot writer pickled 22,000 Orders one object at a time in 120-200 ms of the box's CPU (most
     of Acquiring's and of Push's writer), and loaded them again as slowly; msgspec does both in C
-    (BENCHMARKS.md, "Pipeline", thirty-ninth session). The orders must not be shared with anything
-    else pickled beside them: pickle's memo cannot see inside the blob (Acquiring stores its
-    accounts' open orders as ids for that)."""
+    (BENCHMARKS.md, "Pipeline", thirty-ninth session). An amount beyond msgpack's 64 bits (Python's
+    ints have no bound) leaves the orders pickled as they are. The orders must not be shared with
+    anything else pickled beside them: pickle's memo cannot see inside the blob (Acquiring stores
+    its accounts' open orders as ids for that)."""
 
-    __slots__ = ("blob",)
+    __slots__ = ("blob", "orders")
 
     def __init__(self, orders: dict[int, Order]) -> None:
-        self.blob = _PACK.encode(list(orders.values()))
+        try:
+            self.blob, self.orders = _PACK.encode(list(orders.values())), None
+        except OverflowError:
+            self.blob, self.orders = None, orders
 
     def __reduce__(self):
-        return unpack_orders, (self.blob,)
+        return (unpack_orders, (self.blob,)) if self.blob is not None else (dict, (self.orders,))
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is PackedOrders and other.blob == self.blob and other.orders == self.orders
+
+    __hash__ = None  # (mutable state's stand-in: never a key)
 
     @staticmethod
     def unpacked(orders: PackedOrders | dict[int, Order]) -> dict[int, Order]:
         """The orders of a state restored as it was taken, not pickled in between (a test's, a
         replay's), or as they came back from a pickle."""
-        return unpack_orders(orders.blob) if type(orders) is PackedOrders else orders
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is PackedOrders and other.blob == self.blob
-
-    __hash__ = None  # (mutable state's stand-in: never a key)
+        if type(orders) is not PackedOrders:
+            return orders
+        return unpack_orders(orders.blob) if orders.blob is not None else orders.orders
 
 
 def unpack_orders(blob: bytes) -> dict[int, Order]:
