@@ -4,6 +4,7 @@ records exactly)."""
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import msgspec
@@ -172,13 +173,16 @@ def book_levels(book):
     return {**{(Side.BUY, p): q for p, q in bids}, **{(Side.SELL, p): q for p, q in asks}}
 
 
-def check_against_reference(cmds, restore_at=None, rules=None):
+def check_against_reference(cmds, restore_at=None, rules=None, pickled=False):
     rules = rules or btc()
     book, ref = OrderBook(rules), ReferenceBook(rules)
     diffs: dict = {}  # depth rebuilt from the LevelChange stream alone
     for i, cmd in enumerate(cmds, start=1):
         if i == restore_at:  # continue on a book restored from a snapshot: same future
-            twin = OrderBook.restore(rules, msgspec.msgpack.decode(msgspec.msgpack.encode(book.snapshot())))
+            if pickled:  # as Match's snapshot writer pickles it (OrderBook.__getstate__)
+                twin = pickle.loads(pickle.dumps(book, protocol=pickle.HIGHEST_PROTOCOL))
+            else:
+                twin = OrderBook.restore(rules, msgspec.msgpack.decode(msgspec.msgpack.encode(book.snapshot())))
             assert twin.state_hash() == book.state_hash()
             book = twin
         got, want = run(book, cmd, i), run(ref, cmd, i)
@@ -227,6 +231,15 @@ def test_book_matches_reference_model_where_lot_size_binds(cmds):
 def test_snapshot_restore_gives_same_state_and_future(cmds, restore_at):
     a = check_against_reference(cmds)
     b = check_against_reference(cmds, restore_at=restore_at)
+    assert a.state_hash() == b.state_hash() and a.last_trade_id == b.last_trade_id
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commands, st.integers(1, 80))
+def test_a_pickled_book_has_the_same_state_and_future(cmds, restore_at):
+    """Match's snapshot pickles each book as its snapshot() (OrderBook.__getstate__)."""
+    a = check_against_reference(cmds)
+    b = check_against_reference(cmds, restore_at=restore_at, pickled=True)
     assert a.state_hash() == b.state_hash() and a.last_trade_id == b.last_trade_id
 
 
