@@ -156,7 +156,11 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
             runner.run(lambda: kept.tick(runner) or stopping)
             kept.stop(runner)
         else:
-            runner.run(lambda: stopping)
+            if writer is not None:  # (its children reaped here, between steps: SnapshotWriter.polled)
+                writer.polled = True
+                runner.run(lambda: writer.poll() or stopping)
+            else:
+                runner.run(lambda: stopping)
     except Fenced as exc:  # another incarnation runs this instance now (kafka.transactions)
         log.critical("⛔ %s: %s; stopping without writing more", inst.label, exc)
         os._exit(FENCED_EXIT)
@@ -216,6 +220,11 @@ class SnapshotWriter:
         self.sup, self.inst, self.runner, self.row = sup, inst, runner, row
         self.lock = threading.Lock()
         self.reapers: list[threading.Thread] = []
+        #: the stage's own loop calls `poll` (Runner.run's stages: Match, Settlement, KLine): its
+        #: children are reaped there, not by a thread whose start held the stage 0.4-8 ms on a busy
+        #: core, in the order path (BENCHMARKS.md, "Pipeline", thirty-ninth session)
+        self.polled = False
+        self.children: list[tuple[int, int, float]] = []  # (pid, position, when forked), when polled
 
     def __call__(self, kind: str, position: int) -> None:
         if kind != "snapshot":
@@ -224,7 +233,23 @@ class SnapshotWriter:
             self._report(position)
             return
         pid, started = self._fork(position)
-        self._start_reaper(pid, position, started)
+        if self.polled:
+            self.children.append((pid, position, started))
+        else:
+            self._start_reaper(pid, position, started)
+
+    def poll(self) -> None:
+        """Reap the children that have finished (without waiting) and report their positions."""
+        if not self.children:
+            return
+        waiting = []
+        for pid, position, started in self.children:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                self._reaped(status, position, started)
+            else:
+                waiting.append((pid, position, started))
+        self.children = waiting
 
     def begin(self, position: int) -> "PendingWrite":
         """At the origin of the marker (Acquiring), right before it sends the marker: fork the
@@ -278,6 +303,9 @@ class SnapshotWriter:
 
     def _reap(self, pid: int, position: int, started: float) -> None:
         _pid, status = os.waitpid(pid, 0)
+        self._reaped(status, position, started)
+
+    def _reaped(self, status: int, position: int, started: float) -> None:
         if os.waitstatus_to_exitcode(status) == ABANDONED_EXIT:
             log.warning("%s left its snapshot at %d unwritten: the marker did not come back", self.inst.label, position)
             return
@@ -299,6 +327,10 @@ class SnapshotWriter:
         deadline = time.monotonic() + timeout
         for reaper in self.reapers:
             reaper.join(max(0.0, deadline - time.monotonic()))
+        while self.children and time.monotonic() < deadline:
+            self.poll()
+            if self.children:
+                time.sleep(0.005)
 
 
 class SnapshotAbandoned(Exception):

@@ -74,3 +74,39 @@ def test_order_entrys_writer_is_forked_first_and_writes_once_it_has_the_channel(
     writer.wait(30)
     assert row["snapshot_position"] == 7
     assert sorted(f.name for f in snapshots.directory(tmp_path).iterdir()) == ["acquiring-0-7.pkl", "manifest.json"]
+
+
+def test_a_polled_writer_reports_its_child_from_the_stages_own_loop(tmp_path):
+    """Match's, Settlement's and KLine's writers start no reaper thread (its start held the stage in
+    the order path): the stage's loop reaps their children between steps (SnapshotWriter.poll), and
+    the position is reported once the file is written, not before; a clean stop waits for them."""
+    import time
+
+    from spot_seda.runtime.inproc import InprocPipeline
+    from tests.conftest import settings_from
+
+    pipe = InprocPipeline(settings_from(f'[node]\ndata_dir = "{tmp_path / "p"}"\n[bus]\ntransport = "inproc"\n'))
+    row = {"snapshot_position": 0}
+    sup = SimpleNamespace(data_dir=tmp_path, allowed_cores=set(os.sched_getaffinity(0)))
+    inst = SimpleNamespace(cls=SimpleNamespace(inherits_state=True), label="match-0")
+    writer = SnapshotWriter(sup, inst, runner=pipe.runners["match-0"], row=row)
+    writer.polled = True
+    threads = threading_count()
+    writer("snapshot", 5)
+    assert threading_count() == threads and len(writer.children) == 1 and row["snapshot_position"] == 0
+    deadline = time.monotonic() + 30
+    while writer.children and time.monotonic() < deadline:
+        writer.poll()
+        time.sleep(0.01)
+    assert not writer.children and row["snapshot_position"] == 5
+    assert snapshots.stage_path(tmp_path, "match-0", 5).exists()
+
+    writer("snapshot", 6)  # the clean stop's: wait() reaps it
+    writer.wait(30)
+    assert not writer.children and row["snapshot_position"] == 6
+
+
+def threading_count() -> int:
+    import threading
+
+    return threading.active_count()
