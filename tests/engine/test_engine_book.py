@@ -408,3 +408,18 @@ def test_a_book_pickled_before_stop_orders_unpickles_with_none_pending(book):
     again.check_invariants()
 
 
+
+
+def test_a_book_holding_more_than_64_bits_pickles_as_objects(book):
+    """Match's snapshot pickles a book as its snapshot() in msgpack (OrderBook.__getstate__), whose ints
+    stop at 64 bits; Python's do not, so such a book is pickled as its objects, and reads back the same."""
+    import pickle
+
+    limit(book, 1, 7, BUY, "100.00", "0.5")
+    limit(book, 2, 8, BUY, "99.00", "0.25")
+    book.order(1).cum_quote = 2**70  # (no real order reaches it: the bound is msgpack's, not the book's)
+    state = book.__getstate__()
+    assert "packed" not in state  # (the test can fail: packed, msgpack would have raised)
+    again = pickle.loads(pickle.dumps(book))
+    assert again.snapshot() == book.snapshot() and again.order(1).cum_quote == 2**70
+    again.check_invariants()
