@@ -134,13 +134,12 @@ class Ledger:
         per open order, each as one msgpack blob (as model/orders.py PackedOrders: a writer pickled
         them one object at a time, 10-30 ms of CPU for 19,000-22,000 holds); an amount beyond msgpack's
         64 bits leaves them as objects."""
-        state = dict(self.__dict__)
         try:
-            state["_balances"] = _PACK.encode(self._balances)
-            state["_holds"] = _PACK.encode(self._holds)  # (an OCO's shared hold under both ids: linked again)
+            balances = _PACK.encode(self._balances)
+            holds = _PACK.encode(self._holds)  # (an OCO's shared hold under both ids: linked again)
         except OverflowError:  # an amount beyond msgpack's 64 bits (ints have no bound): pickled as they are
             return dict(self.__dict__)
-        return state
+        return {**self.__dict__, "_balances": balances, "_holds": holds}
 
     def __setstate__(self, state: dict) -> None:
         """Unpickle (a stage snapshot); one written before OCOs has no shared holds, one written

@@ -180,11 +180,6 @@ class PackedOrders:
     def __reduce__(self):
         return (unpack_orders, (self.blob,)) if self.blob is not None else (dict, (self.orders,))
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is PackedOrders and other.blob == self.blob and other.orders == self.orders
-
-    __hash__ = None  # (mutable state's stand-in: never a key)
-
     @staticmethod
     def unpacked(orders: PackedOrders | dict[int, Order]) -> dict[int, Order]:
         """The orders of a state restored as it was taken, not pickled in between (a test's, a

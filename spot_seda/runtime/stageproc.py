@@ -155,12 +155,11 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
         elif kept is not None:
             runner.run(lambda: kept.tick(runner) or stopping)
             kept.stop(runner)
+        elif writer is not None:  # (its children reaped here, between steps: SnapshotWriter.polled)
+            writer.polled = True
+            runner.run(lambda: writer.poll() or stopping)
         else:
-            if writer is not None:  # (its children reaped here, between steps: SnapshotWriter.polled)
-                writer.polled = True
-                runner.run(lambda: writer.poll() or stopping)
-            else:
-                runner.run(lambda: stopping)
+            runner.run(lambda: stopping)
     except Fenced as exc:  # another incarnation runs this instance now (kafka.transactions)
         log.critical("⛔ %s: %s; stopping without writing more", inst.label, exc)
         os._exit(FENCED_EXIT)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from types import SimpleNamespace
 
 from spot_seda.runtime import snapshots
@@ -91,9 +92,9 @@ def test_a_polled_writer_reports_its_child_from_the_stages_own_loop(tmp_path):
     inst = SimpleNamespace(cls=SimpleNamespace(inherits_state=True), label="match-0")
     writer = SnapshotWriter(sup, inst, runner=pipe.runners["match-0"], row=row)
     writer.polled = True
-    threads = threading_count()
+    threads = threading.active_count()
     writer("snapshot", 5)
-    assert threading_count() == threads and len(writer.children) == 1 and row["snapshot_position"] == 0
+    assert threading.active_count() == threads and len(writer.children) == 1 and row["snapshot_position"] == 0
     deadline = time.monotonic() + 30
     while writer.children and time.monotonic() < deadline:
         writer.poll()
@@ -104,9 +105,3 @@ def test_a_polled_writer_reports_its_child_from_the_stages_own_loop(tmp_path):
     writer("snapshot", 6)  # the clean stop's: wait() reaps it
     writer.wait(30)
     assert not writer.children and row["snapshot_position"] == 6
-
-
-def threading_count() -> int:
-    import threading
-
-    return threading.active_count()
