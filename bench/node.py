@@ -274,6 +274,27 @@ def cpu_seconds(data: Path) -> dict[str, float]:
     return out
 
 
+def gc_passes(data: Path, reset: bool = True) -> dict[str, tuple[int, int, int]]:
+    """Each stage's garbage-collector passes and their nanoseconds so far, and its longest pass
+    (runtime/metrics.py watch_gc); `reset`: the longest counts from now on (a phase's own)."""
+    from spot_seda.runtime.metrics import open_from_manifest
+
+    table = open_from_manifest(data)
+    out = {}
+    for row in table.snapshot():
+        out[row["stage"]] = (row["gc_collections"], row["gc_ns"], row["gc_max_ns"])
+        if reset:
+            table.row(row["stage"])["gc_max_ns"] = 0
+    return out
+
+
+def print_gc(before: dict[str, tuple[int, int, int]], after: dict[str, tuple[int, int, int]]) -> None:
+    """The garbage-collector passes of each stage between two gc_passes: each stopped that stage."""
+    parts = [f"{stage} {n - before[stage][0]} ({(ns - before[stage][1]) / 1e6:.1f} ms, longest {top / 1e6:.1f})"
+             for stage, (n, ns, top) in after.items() if stage in before and n > before[stage][0]]
+    print("  garbage collector passes: " + (", ".join(parts) or "none"), flush=True)
+
+
 def wait_idle(data: Path, limit_s: float = 30.0, window_s: float = 0.5, busy: float = 0.05) -> tuple[float, float]:
     """Wait until the node's stages together use less than `busy` of a core over `window_s` (the
     stages no answer waits for, Persist and Push, catch up on a phase's orders after its last answer);
@@ -430,13 +451,14 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
         for api in args.apis.split(","):
             label = {"rest": "HTTP POST /api/v3/order", "ws": "WebSocket API order.place"}[api]
             run_load(api, 1.0)  # warm-up
-            before = cpu_seconds(data)
+            before, collected = cpu_seconds(data), gc_passes(data)
             steal = StealMeter()
             (rate, lat, go_cpu), read_result = run_load(api, args.seconds, reads=args.reads and api == "rest")
             used = cpu_since(before, go_cpu)
             print(f"node over {name}, {label} (RESULT): {rate:,.0f} orders/s = {rate / bare:.0%} of bare  "
                   f"p50 {np.percentile(lat, 50):.2f} ms  p99 {np.percentile(lat, 99):.2f} ms  {steal.summary(CORES)}", flush=True)
             print_cpu(used, rate * args.seconds)
+            print_gc(collected, gc_passes(data, reset=False))
             if read_result is not None:
                 reads, read_lat = read_result
                 print(f"  reads beside the orders (GET /api/v3/myTrades, one client): {reads:,.0f}/s  "
@@ -446,7 +468,7 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
             waited, share = wait_idle(data)
             print(f"  the node at rest {waited:.1f} s after the last answer (its stages then used {share:.0%} of a core)",
                   flush=True)
-            before = cpu_seconds(data)
+            before, collected = cpu_seconds(data), gc_passes(data)
             steal = StealMeter()
             (half, half_lat, go_cpu), _ = run_load(api, args.seconds, rate=rate / 2)
             used = cpu_since(before, go_cpu)
@@ -454,6 +476,7 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
             print(f"node over {name}, {label} at half rate ({half:,.0f} orders/s): p50 {p50:.2f} ms  "
                   f"p99 {p99:.2f} ms  p99.9 {p999:.2f} ms  {steal.summary(CORES)}", flush=True)
             print_cpu(used, half * args.seconds)
+            print_gc(collected, gc_passes(data, reset=False))
             if SHED[api]:
                 print(f"  shed by admission control and sent again: {SHED[api]:,} times", flush=True)
             results[api] = rate, lat, half, half_lat

@@ -409,6 +409,11 @@ class Pipeline:
     def rows(self) -> dict[str, dict[str, int]]:
         return {r["stage"]: r for r in self.table.snapshot()}
 
+    def reset_gc_max(self) -> None:
+        """Each stage's longest garbage-collector pass counts from now (a phase's own)."""
+        for label in self.table.rows:
+            self.table.row(label)["gc_max_ns"] = 0
+
     def quiesce(self, timeout: float = 600) -> float:
         """Until no stage has taken anything in for three samples 20 ms apart, every queue is
         empty and Persist and Push have taken in every entry any stage put out; returns the
@@ -492,6 +497,7 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
     rss0 = {label: rss_mib(pid) for label, pid in pids.items()}
     steal = StealMeter()
     snapshots0 = int(control[SNAPSHOTS])
+    pipe.reset_gc_max()
     t0 = time.monotonic_ns()
     pipe.phases.send((start, start + count, rate))
     samples = []
@@ -560,6 +566,9 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
             "mem_mib_start": mem0[label], "mem_mib_end": private_mib(pid),
             "rss_mib_start": rss0[label], "rss_mib_end": rss_mib(pid),
             "queue_depth_max": max((s["depth"].get(label, 0) for s in samples), default=0),
+            # the cyclic garbage collector's passes (runtime/metrics.py watch_gc): each stops the stage
+            "gc_collections": r1.get("gc_collections", 0) - r0.get("gc_collections", 0),
+            "gc_ms": (r1.get("gc_ns", 0) - r0.get("gc_ns", 0)) / 1e6, "gc_max_ms": r1.get("gc_max_ns", 0) / 1e6,
         }
     if "inproc" in stages:  # one process: split its CPU by each runner's busy time (handling only)
         total = stages.pop("inproc")
@@ -679,6 +688,13 @@ def slowest_text(phase: dict, n: int = 3) -> str:
     return f"slowest {WINDOW_S * 1000:.0f} ms windows: " + ", ".join(parts) + f"; {snapshot_text(phase)}"
 
 
+def gc_text(phase: dict) -> str:
+    """Each stage process's garbage-collector passes in the phase, their time and the longest."""
+    parts = [f"{label} {s['gc_collections']} ({s['gc_ms']:.1f} ms, longest {s['gc_max_ms']:.1f})"
+             for label, s in phase["stages"].items() if s.get("gc_collections")]
+    return "garbage collector passes: " + (", ".join(parts) or "none")
+
+
 # ------------------------------------------------------------------------------------ a transport
 
 
@@ -730,6 +746,7 @@ def run_transport(transport: str, args, load: Load, cores: list[int], match_inst
                                       if (reasons == k).any()}
         lat = phase["latency_us"]
         print(f"  {phase['name']:<12} refused: {phase['refused_by_reason'] or 'none'}")
+        print(f"  {phase['name']:<12} {gc_text(phase)}")
         if phase["offered_per_s"]:
             phase["timeline"] = timeline(pipe, load, phase)
             print(f"  {phase['name']:<12} offered {phase['offered_per_s']:>8,.0f}/s: "

@@ -251,11 +251,14 @@ class RuntimeSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: each stage process's cyclic garbage collector (gc.set_threshold): a young collection after
     #: this many more container allocations than frees (CPython's default: 700), an older one every
-    #: that many young ones. A stage allocates tuples, dicts and lists for every entry, nearly all
-    #: freed by reference counting, so CPython's 700 made hundreds of collections a second; the
-    #: node's state lives long, and each full collection walked all of it (Acquiring spent ~7% of
-    #: its CPU there). BENCHMARKS.md, "Pipeline", eighth session.
-    gc_thresholds: tuple[Positive, Positive, Positive] = (50_000, 20, 100)
+    #: that many young ones, a full one every that many older ones. A stage allocates tuples, dicts
+    #: and lists for every entry, nearly all freed by reference counting, so CPython's 700 made
+    #: hundreds of collections a second, and its full ones (every 70,000) walked the stage's whole
+    #: state (BENCHMARKS.md, "Pipeline", eighth session). A young collection stops the stage for as
+    #: long as it walks what is young: at 50,000 that was 10-31 ms in order entry, a whole tail of
+    #: its own, so young ones come every 5,000 (2-7 ms) and the older ones as rarely as before, every
+    #: million (BENCHMARKS.md, "Pipeline", fortieth session; the metrics' gc columns time them).
+    gc_thresholds: tuple[Positive, Positive, Positive] = (5_000, 200, 100)
     #: stage name -> ms it sleeps after a poll that emptied its queue, before it reads again, so
     #: that one wake-up takes in more input (as a Kafka producer's linger.ms or a consumer's
     #: fetch.max.wait.ms). Push reads from four producers, and every write into its empty queue

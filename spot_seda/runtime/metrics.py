@@ -8,10 +8,12 @@ rows, so `run.py status` and `GET /metrics` can find it.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -32,6 +34,9 @@ COLUMNS = (
     "snapshot_position",  # journal position of the last snapshot marker this instance completed
     "kept_ns",        # time.time_ns() when it last kept its state in the cluster (0 = never; Kafka)
     "restored_ns",    # when the state this incarnation restored was kept (0 = it did not restore kept state)
+    "gc_collections",  # passes of Python's cyclic garbage collector in the stage process (watch_gc)
+    "gc_ns",          # time those passes took: the stage does nothing else meanwhile
+    "gc_max_ns",      # the longest of them
 )
 DTYPE = np.dtype([(name, np.int64) for name in COLUMNS])
 _INDEX = {name: i for i, name in enumerate(COLUMNS)}
@@ -105,6 +110,34 @@ class Row:
         self._cells[_INDEX[column]] = value
 
 
+def watch_gc(row: Row) -> Callable[[str, dict], None]:
+    """Time every pass of Python's cyclic garbage collector in this process into `row`: how many
+    (gc_collections), how long in all (gc_ns) and the longest (gc_max_ns), wall time. A pass stops
+    the stage for its whole length, with whatever it holds in flight, so the longest is a latency
+    floor; the young generation's threshold (`runtime.gc_thresholds`) sets it (BENCHMARKS.md,
+    "Pipeline", fortieth session). Returns the callback (`gc.callbacks.remove` ends the watch).
+    A process forked from this one (a snapshot writer) leaves the row alone."""
+    owner = os.getpid()
+    clock = time.perf_counter_ns
+    began = 0
+
+    def timed(phase: str, _info: dict) -> None:
+        nonlocal began
+        if phase == "start":
+            began = clock()
+            return
+        spent = clock() - began
+        if not began or os.getpid() != owner:
+            return
+        row["gc_collections"] += 1
+        row["gc_ns"] += spent
+        if spent > row["gc_max_ns"]:
+            row["gc_max_ns"] = spent
+
+    gc.callbacks.append(timed)
+    return timed
+
+
 def sweep_stale() -> None:
     """Remove tables left by supervisors that were killed (SIGKILL gives them no chance to clean up)."""
     for path in SHM_DIR.glob("spot_seda-*.metrics"):
@@ -148,6 +181,12 @@ PROMETHEUS = {
                 "When the instance last kept its state in the cluster (Unix time; 0: never)."),
     "restored_ns": ("spot_seda_stage_restored_timestamp_seconds", "gauge", 1e9,
                     "When the state this incarnation started from was kept in the cluster (0: not from kept state)."),
+    "gc_collections": ("spot_seda_stage_gc_collections_total", "counter", 1,
+                       "Passes of Python's cyclic garbage collector in the instance's process."),
+    "gc_ns": ("spot_seda_stage_gc_seconds_total", "counter", 1e9,
+              "Time the garbage collector's passes took (the stage does nothing else meanwhile)."),
+    "gc_max_ns": ("spot_seda_stage_gc_pause_max_seconds", "gauge", 1e9,
+                  "The longest garbage collector pass since the process started."),
 }
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable
 from ..bus.base import FENCED_EXIT, BusError, Fenced
 from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, consumer_slot, input_channels, instances_of
+from .metrics import watch_gc
 from .sched import background, stage_process_settings
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     row["core"] = inst.core
     row["started_ns"] = time.time_ns()
     row["restored_ns"] = 0
+    row["gc_collections"] = row["gc_ns"] = row["gc_max_ns"] = 0  # (this incarnation's)
+    watch_gc(row)
     ctx = StageContext(sup.settings, inst.spec.name, inst.index, instances_of(inst.spec.name, sup.settings), sup.data_dir,
                        alone=sup.from_log)
     stage = inst.cls(ctx)

@@ -67,3 +67,23 @@ def test_snapshots_are_taken_as_the_node_takes_them_and_each_open_loop_has_a_tim
     worst = open_loop["latency_us"]["matched"]["max"]  # (HDR: to 3 significant digits)
     assert worst * 0.99 <= max(tl["max_us"]) <= worst * 1.01
     check_against_replay(result, tmp_path)
+
+
+def test_each_stage_process_times_its_garbage_collector(tmp_path):
+    """Every stage process counts its collector's passes, their time and the longest in the metrics
+    table (runtime/metrics.py watch_gc), and each phase reports its own: with thresholds this low
+    every stage whose state grows with the orders collects (KLine's, a few candles, need not)."""
+    config = tmp_path / "node.toml"
+    text = (ROOT / "configs" / "default.toml").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("gc_thresholds = "))
+    config.write_text(text.replace(line, "gc_thresholds = [50, 10, 10]"))
+    result = run_bench(tmp_path, "shm", "--config", str(config))
+    check_accounting(result)
+    closed = result["phases"][0]["stages"]
+    assert set(closed) == {"acquiring-0", "match-0", "kline-0", "settlement-0", "persist-0", "push-0"}
+    for label in ("acquiring-0", "match-0", "settlement-0", "persist-0", "push-0"):
+        assert closed[label]["gc_collections"] > 0, label
+        assert 0 < closed[label]["gc_max_ms"] <= closed[label]["gc_ms"], (label, closed[label])
+    for phase in result["phases"]:  # (the longest counts from each phase's start)
+        for label, stage in phase["stages"].items():
+            assert stage["gc_max_ms"] <= stage["gc_ms"] if stage["gc_collections"] else stage["gc_ms"] == 0, label

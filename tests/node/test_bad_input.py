@@ -188,7 +188,9 @@ def test_public_endpoints_answer(node, path):
             async with session.get(node.base + path) as resp:
                 assert resp.status == 200, await resp.text()
                 if path == "/metrics":
-                    assert "spot_seda_stage_events_in" in await resp.text()
+                    text = await resp.text()
+                    assert "spot_seda_stage_events_in" in text
+                    assert 'spot_seda_stage_gc_pause_max_seconds{stage="acquiring",instance="0"}' in text
                 elif path == "/api/v3/exchangeInfo":
                     doc = await resp.json()
                     assert {s["symbol"] for s in doc["symbols"]} == {"BTCUSDT", "ETHUSDT"}
