@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 
 from ..history import History
@@ -81,9 +82,19 @@ class PersistStage(Endpoint):
         moved = {channel: seq for channel, seq in seen.items() if written.get(channel) != seq}
         if not self.pending and not moved and read_mark is None:
             return
-        self.history.apply(self.pending, moved, self.layout,
-                           None if read_mark is None else (self.ctx.instance, read_mark),
-                           (self.ctx.producer_name, self.input_positions) if self.input_positions else None)
+        # the rows built here (a tuple per row, thousands a commit) live until the statements ran:
+        # a collector pass meanwhile would walk every one of them for nothing (nothing they hold is
+        # cyclic), 13% of Persist's CPU (BENCHMARKS.md, "Pipeline", fortieth session). Reference
+        # counting frees them; a cycle made meanwhile waits for the next pass.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self.history.apply(self.pending, moved, self.layout,
+                               None if read_mark is None else (self.ctx.instance, read_mark),
+                               (self.ctx.producer_name, self.input_positions) if self.input_positions else None)
+        finally:
+            if collecting:
+                gc.enable()
         written.update(moved)
         if self.pending:
             self.latest = self.pending[-1].timestamp

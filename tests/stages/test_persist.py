@@ -3,6 +3,7 @@ history must agree with the stages' own state — also after a recovery replays 
 
 from __future__ import annotations
 
+import gc
 import random
 
 import pytest
@@ -35,6 +36,52 @@ def test_the_stage_writes_every_topic_and_publishes_nothing(tmp_path):
         assert h.order(1).status.name == "FILLED"
         assert len(h.trades("BTCUSDT")) == 1 and len(h.klines("BTCUSDT", "1m")) == 1
         assert h.balances(1) == {"BTC": (5, 0)}
+
+
+def test_a_commit_builds_its_rows_without_a_collector_pass(tmp_path):
+    """The rows of a commit (a tuple each, alive until the statements ran) are never walked by the
+    cyclic collector, however low its threshold; it is on again after the commit, also after one
+    that failed, and a process that had it off keeps it off."""
+    ctx = StageContext(settings_from(""), "persist", 0, 1, tmp_path / "data")
+    stage = PersistStage(ctx)
+    stage.start()
+    passes, during = [], []
+    thresholds = gc.get_threshold()
+    write = stage.history.apply
+
+    def count(phase, _info):
+        if phase == "start":
+            passes.append(1)
+
+    def watched(*args):
+        before = len(passes)
+        try:
+            return write(*args)
+        finally:
+            during.append(len(passes) - before)
+
+    stage.history.apply = watched
+    gc.callbacks.append(count)
+    gc.set_threshold(10)
+    try:
+        stage.pending = [balance(1, "BTC", 5) for _ in range(3_000)]
+        stage.commit()
+        assert during == [0] and gc.isenabled()
+        assert passes  # (the threshold is low enough: building the entries above took passes)
+        assert History(tmp_path / "data" / "history.sqlite", readonly=True).balances(1) == {"BTC": (15_000, 0)}
+        stage.pending = [balance(1, "BTC", "five")]  # (a commit that fails)
+        with pytest.raises(Exception):
+            stage.commit()
+        assert gc.isenabled()
+        gc.disable()
+        stage.pending = [balance(1, "BTC", 5)]
+        stage.commit()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(count)
+        stage.stop()
 
 
 @pytest.fixture
