@@ -19,31 +19,54 @@ _ONE = 10**ASSET_DECIMALS  # the multipliers' scale
 
 
 class AvgPrice:
-    """One symbol's trades of the last window: (time, quote, qty) in time order, and their sums."""
+    """One symbol's trades of the last window, summed per millisecond, and their sums. The fills of
+    one command share its time and leave the window together, so the sums stay exact. Times, quote
+    and base volumes are three deques of ints, not a tuple per trade: a busy window held millions,
+    each walked once by the cycle collector and kept for the window (BENCHMARKS.md, "Pipeline",
+    fortieth session)."""
 
-    __slots__ = ("window_ms", "trades", "quote", "qty", "last_price")
+    __slots__ = ("window_ms", "times", "quotes", "qtys", "quote", "qty", "last_price")
 
     def __init__(self, window_ms: int) -> None:
         self.window_ms = window_ms
-        self.trades: deque[tuple[int, int, int]] = deque()
+        self.times: deque[int] = deque()  # in the order added (a clock step back is not reordered)
+        self.quotes: deque[int] = deque()  # the quote volume at each time
+        self.qtys: deque[int] = deque()  # the base volume
         self.quote = 0
         self.qty = 0
         self.last_price = 0  # in price units; 0: no trade yet
 
+    def __setstate__(self, state: tuple) -> None:
+        _, slots = state  # (pickle's form for __slots__: no __dict__)
+        trades = slots.pop("trades", None)
+        if trades is not None:  # a snapshot from before the sums per millisecond: (time, quote, qty) each
+            slots["times"] = deque(t for t, _, _ in trades)
+            slots["quotes"] = deque(q for _, q, _ in trades)
+            slots["qtys"] = deque(q for _, _, q in trades)
+        for name, value in slots.items():
+            setattr(self, name, value)
+
     def add(self, ts: int, price: int, qty: int, quote: int) -> None:
-        self.trades.append((ts, quote, qty))
+        times = self.times
+        if times and times[-1] == ts:
+            self.quotes[-1] += quote
+            self.qtys[-1] += qty
+        else:
+            times.append(ts)
+            self.quotes.append(quote)
+            self.qtys.append(qty)
         self.quote += quote
         self.qty += qty
         self.last_price = price
         self._evict(ts)
 
     def _evict(self, now: int) -> None:
-        trades = self.trades
+        times = self.times
         start = now - self.window_ms
-        while trades and trades[0][0] <= start:
-            _, quote, qty = trades.popleft()
-            self.quote -= quote
-            self.qty -= qty
+        while times and times[0] <= start:
+            times.popleft()
+            self.quote -= self.quotes.popleft()
+            self.qty -= self.qtys.popleft()
 
     def amount_of(self, qty: int, notional: Callable[[int, int], int], now: int) -> int | None:
         """`qty` at the window's average price at time `now`, as a quote amount (rounded down), or
