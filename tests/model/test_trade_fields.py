@@ -84,7 +84,8 @@ def test_every_stage_reads_a_map_as_it_reads_the_typed_fields(tmp_path, monkeypa
         log, _, pipeline = run(tmp_path, name, cmds)
         acquiring, push = pipeline.stage("acquiring-0"), pipeline.stage("push-0")
         state = (acquiring.ledger.state_hash(), acquiring.traded_at,
-                 {s: (a.qty, a.quote, list(a.trades), a.last_price) for s, a in acquiring.market_avgs.items()},
+                 {s: (a.qty, a.quote, list(a.times), list(a.quotes), list(a.qtys), a.last_price)
+                  for s, a in acquiring.market_avgs.items()},
                  pipeline.stage("settlement-0").ledger.state_hash(),
                  pickle.dumps(pipeline.stage("kline-0").snapshot_state()), pickle.dumps(push.snapshot_state()))
         pipeline.stop()  # (Persist commits what it holds)
