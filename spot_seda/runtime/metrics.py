@@ -126,9 +126,9 @@ def watch_gc(row: Row) -> Callable[[str, dict], None]:
         if phase == "start":
             began = clock()
             return
-        spent = clock() - began
         if not began or os.getpid() != owner:
             return
+        spent = clock() - began
         row["gc_collections"] += 1
         row["gc_ns"] += spent
         if spent > row["gc_max_ns"]:

@@ -408,8 +408,6 @@ def test_a_book_pickled_before_stop_orders_unpickles_with_none_pending(book):
     again.check_invariants()
 
 
-
-
 def test_a_book_holding_more_than_64_bits_pickles_as_objects(book):
     """Match's snapshot pickles a book as its snapshot() in msgpack (OrderBook.__getstate__), whose ints
     stop at 64 bits; Python's do not, so such a book is pickled as its objects, and reads back the same."""
