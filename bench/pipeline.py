@@ -526,6 +526,8 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
             shown = now
     bar(name, count, count, (time.monotonic_ns() - t0) / 1e9)
     drained = pipe.quiesce()
+    # (the box's figures over the phase itself, not over the wait for Persist's last commit below)
+    steal_pct, core_busy = steal.percent(), steal.busy(pipe.cores)
     if CR:
         print()
     end = start + count
@@ -593,7 +595,7 @@ def run_phase(pipe: Pipeline, name: str, start: int, count: int, rate: float, wi
         "shed": int(pipe.shared.control[SHED_COUNT]), "seconds": seconds,
         "commands_per_s": count / seconds, "answered_per_s": count / ((last_answer - begin) / 1e9),
         "stages": stages, "aux_cpu_us_per_command": aux_cpu, "samples": samples,
-        "steal_pct": steal.percent(), "core_busy_pct": steal.busy(pipe.cores),
+        "steal_pct": steal_pct, "core_busy_pct": core_busy,
     }
 
 
