@@ -7,7 +7,9 @@ from a snapshot, and the replay rate.
    (buy), cancels of recent orders. Writing it directly keeps the set-up out of the measurement.
 2. Starts the node on it with no snapshot (periodic snapshots are off in this bench): the
    supervisor replays the whole journal through every stage before it forks them, while Persist
-   writes the history beside it. Time until HTTP answers, and the replay rate from the node's log.
+   writes the history beside it and Push takes the replay's output beside it too (it opens its
+   WebSocket port once it has all of it). Time until HTTP answers and until the WebSocket port
+   does, the replay rate from the node's log, and the rate counting until Push had caught up.
 3. Once Persist has written everything, kills the node (SIGKILL, every process) and starts it
    again: the whole journal is replayed once more, but the history already holds its output, so
    Persist is sent nothing (what a crash between two snapshots costs, with no snapshot at all).
@@ -50,8 +52,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_and_time(data: Path) -> tuple[float, str, subprocess.Popen]:
-    port = free_port()
+def start_and_time(data: Path) -> tuple[float, float, str, subprocess.Popen]:
+    """Start the node on `data`: (seconds until HTTP answers, until the WebSocket port accepts, its
+    log, the process). Push opens its port once it has applied the start's replay (recovery.py)."""
+    import socket
+
+    port, ws = free_port(), free_port()
     log = data.parent / f"node-{time.monotonic_ns()}.log"
     config = data.parent / "node.toml"
     default = default_config()  # (rate limits off: bench/nodeconfig.py)
@@ -60,7 +66,7 @@ def start_and_time(data: Path) -> tuple[float, str, subprocess.Popen]:
         "\n[journal]", "\n[journal]\nsnapshot_interval_s = 0", 1))  # only at a clean stop
     began = time.perf_counter()
     node = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "--config", str(config), "--data-dir", str(data),
-                             "--http-port", str(port), "--ws-port", str(free_port())], cwd=ROOT, stdout=subprocess.DEVNULL,
+                             "--http-port", str(port), "--ws-port", str(ws)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=open(log, "wb"), start_new_session=True)
     shown = ""
     while True:
@@ -75,7 +81,37 @@ def start_and_time(data: Path) -> tuple[float, str, subprocess.Popen]:
                 shown = progress[-1]
                 print(f"#   {shown}", flush=True)
             time.sleep(0.02)
-    return time.perf_counter() - began, log.read_text(), node
+    http = time.perf_counter() - began
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", ws), timeout=1).close()
+            break
+        except OSError:
+            if node.poll() is not None:
+                raise SystemExit(log.read_text())
+            time.sleep(0.02)
+    return http, time.perf_counter() - began, log.read_text(), node
+
+
+def replay_rates(log: str) -> str:
+    """The replay's rate, and the rate with Push's catching up counted in: the supervisor replays
+    the journal while Push, beside it, takes its output (runtime/recovery.py); the recovery is over
+    when both are. From the node's log lines and their times."""
+    from datetime import datetime
+
+    done = re.search(r"^(\S+ \S+) .*replayed (\d+) journaled commands in ([\d.]+)s", log, re.M)
+    if done is None:
+        return log[-500:]
+    def at(stamp: str) -> float:
+        return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    n, seconds = int(done.group(2)), float(done.group(3))
+    began = at(done.group(1)) - seconds
+    text = f"{n:,} commands replayed in {seconds:.2f}s = {n / seconds:,.0f} commands/s"
+    applied = re.findall(r"^(\S+ \S+) .*has applied the recovery's replay", log, re.M)
+    if applied:
+        whole = max(at(a) for a in applied) - began
+        text += f"; Push had applied all of it {whole:.2f}s after the replay began = {n / whole:,.0f} commands/s"
+    return text
 
 
 def journal_session(n: int, seed: int, resting: bool = False):
@@ -123,7 +159,7 @@ def journal_session(n: int, seed: int, resting: bool = False):
 
 def wait_for_persist(data: Path) -> None:
     """Until Persist has taken in everything the replay sent it and written it: its queue empty, its
-    count still for a second, and no write transaction open on the history (a big last batch can take
+    count still for two seconds, and no write transaction open on the history (a big last batch can take
     longer than that second to write, and the kill -9 that follows would lose it)."""
     import sqlite3
 
@@ -142,7 +178,9 @@ def wait_for_persist(data: Path) -> None:
 
     table = open_from_manifest(data)
     last, still = -1, 0
-    while still < 5:
+    # still for 2 s: longer than history.commit_interval_ms (1 s), for which Persist may hold rows it
+    # has taken in, with no transaction open yet (a shorter wait let a kill -9 lose some of them)
+    while still < 10:
         row = next(r for r in table.snapshot() if r["stage"].startswith("persist"))
         count = row["events_in"]
         still = still + 1 if count == last and row["queue_depth"] == 0 and not writing() else 0
@@ -179,7 +217,7 @@ def plot_progress(log: str, path: Path, total: int) -> None:
     ax.plot([t for t, _ in points], [n for _, n in points], marker=".")
     ax.set_xlabel("seconds since the replay began")
     ax.set_ylabel("journaled commands replayed")
-    ax.set_title(f"recovery with no snapshot: {total:,} commands through every stage (one process)", fontsize=9)
+    ax.set_title(f"recovery with no snapshot: {total:,} commands replayed (Push and Persist fed beside)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -201,21 +239,17 @@ def main() -> int:
             print(f"#   {i:,}", flush=True)
     journal.close()
 
-    elapsed, log, node = start_and_time(data)
+    elapsed, ws, log, node = start_and_time(data)
     plot_progress(log, ROOT / "bench" / "out" / ("recovery-resting.png" if args.resting else "recovery.png"), args.commands)
-    replayed = re.search(r"replayed (\d+) journaled commands in ([\d.]+)s", log)
-    print(f"restart, no snapshot: HTTP answers after {elapsed:.2f}s; {replayed.group(0) if replayed else log[-500:]}", flush=True)
-    if replayed:
-        print(f"  replay rate: {int(replayed.group(1)) / float(replayed.group(2)):,.0f} commands/s", flush=True)
+    print(f"restart, no snapshot: HTTP answers after {elapsed:.2f}s, WebSocket after {ws:.2f}s", flush=True)
+    print(f"  {replay_rates(log)}", flush=True)
     wait_for_persist(data)
     os.killpg(node.pid, signal.SIGKILL)
     node.wait(60)
-    elapsed, log, node = start_and_time(data)
-    replayed = re.search(r"replayed (\d+) journaled commands in ([\d.]+)s", log)
-    print(f"restart after kill -9, no snapshot, history written: HTTP answers after {elapsed:.2f}s; "
-          f"{replayed.group(0) if replayed else log[-500:]}", flush=True)
-    if replayed:
-        print(f"  replay rate: {int(replayed.group(1)) / float(replayed.group(2)):,.0f} commands/s", flush=True)
+    elapsed, ws, log, node = start_and_time(data)
+    print(f"restart after kill -9, no snapshot, history written: HTTP answers after {elapsed:.2f}s, WebSocket "
+          f"after {ws:.2f}s", flush=True)
+    print(f"  {replay_rates(log)}", flush=True)
     skipped = re.search(r"history already holds .*", log)
     print(f"  {skipped.group(0) if skipped else 'Persist was sent everything again'}", flush=True)
     stopped = time.perf_counter()
@@ -227,8 +261,8 @@ def main() -> int:
         print(f"  order entry paused {pause.group(1)} ms for the final snapshot", flush=True)
     sizes = sorted((p.stat().st_size, p.name) for p in (data / "snapshots").glob("*.pkl"))
     print("  snapshot files: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for size, name in sizes), flush=True)
-    elapsed, log, node = start_and_time(data)
-    print(f"restart from the snapshot taken at the clean stop: HTTP answers after {elapsed:.2f}s "
+    elapsed, ws, log, node = start_and_time(data)
+    print(f"restart from the snapshot taken at the clean stop: HTTP answers after {elapsed:.2f}s, WebSocket after {ws:.2f}s "
           f"({'snapshot loaded' if 'loaded the snapshot' in log else 'NO SNAPSHOT'})", flush=True)
     os.killpg(node.pid, signal.SIGTERM)
     node.wait(600)

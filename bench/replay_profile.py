@@ -9,14 +9,14 @@ and `run.py replay` do), and where the time goes.
    `candle_update_ms` of trading time, which the tests' session crosses at nearly every trade.
 2. Times `apply_commands(fresh_pipeline, accepted, journaled=True)`, `--repeat` times, each on a
    fresh pipeline and a fresh data directory, the way a recovery replays (runtime/recovery.py's
-   `rebuild`): the in-process queues hand Batch objects over unencoded, Persist is left out (in
-   the node it runs in its own process beside the replay) and the collector is the recovery's lazy
-   one. `--persist` replays into an in-process Persist over encoded queues instead, as `run.py
+   `rebuild`): the in-process queues hand Batch objects over unencoded, Persist and Push are left
+   out (in the node each runs in its own process beside the replay, fed its output; `--with-push`
+   replays into Push too, as recovery did before) and the collector is the recovery's lazy one. `--persist` replays into an in-process Persist over encoded queues instead, as `run.py
    replay` and the tests' sessions do. Each run prints every stage's share of the replay: the time
    in its runner's steps (applying its input), and Acquiring's in executing the commands.
 3. With `--profile`, runs it once more under cProfile and prints the top 25 functions by tottime.
 
-    python bench/replay_profile.py [--commands 20000] [--repeat 2] [--session recovery|tests] [--persist] [--profile]
+    python bench/replay_profile.py [--commands 20000] [--repeat 2] [--session recovery|tests] [--persist] [--with-push] [--profile]
     python bench/replay_profile.py --journal DIR   # also write the journal, for `run.py replay DIR`
     python bench/replay_profile.py --out OUT.jsonl # also write the replay's change log (to cmp)
 """
@@ -49,12 +49,14 @@ from tests.conftest import settings_from  # noqa: E402
 from tests.sessions import commands  # noqa: E402
 
 
-def pipeline_in(directory: Path, like_recovery: bool = False) -> InprocPipeline:
+def pipeline_in(directory: Path, like_recovery: bool = False, push: bool = False) -> InprocPipeline:
     """A fresh pipeline in `directory`: every stage over encoded queues, or (`like_recovery`) as
-    recovery builds it: no codec between the stages, and no Persist."""
+    recovery builds it: no codec between the stages, no Persist and no Push (each runs as its own
+    process beside the replay, fed its output: runtime/recovery.py), unless `push` (replayed into,
+    as recovery did before the forty-first session)."""
     settings = settings_from(f'[node]\ndata_dir = "{directory}"\n[bus]\ntransport = "inproc"\n')
     if like_recovery:
-        return InprocPipeline(settings, directory, direct=True, exclude=("persist",))
+        return InprocPipeline(settings, directory, direct=True, exclude=("persist",) if push else ("persist", "push"))
     return InprocPipeline(settings)
 
 
@@ -91,10 +93,11 @@ def timed(pipeline: InprocPipeline) -> dict[str, float]:
     return spent
 
 
-def timed_replay(accepted: list, directory: Path, like_recovery: bool, out: Path | None = None) -> tuple[float, dict]:
+def timed_replay(accepted: list, directory: Path, like_recovery: bool, out: Path | None = None,
+                 push: bool = False) -> tuple[float, dict]:
     """Seconds to replay `accepted` through a fresh pipeline (pipeline set-up not counted), and the
     seconds per stage (`timed`)."""
-    pipeline = pipeline_in(directory, like_recovery)
+    pipeline = pipeline_in(directory, like_recovery, push)
     batches = record(pipeline) if out is not None else None
     spent = timed(pipeline)
     with _lazy_collector() if like_recovery else nullcontext():
@@ -125,6 +128,8 @@ def main() -> int:
     parser.add_argument("--persist", action="store_true",
                         help="replay into an in-process Persist over encoded queues (run.py replay), "
                              "not as recovery does")
+    parser.add_argument("--with-push", action="store_true",
+                        help="as recovery: Push replayed into too, as before it ran beside the replay (a comparison)")
     parser.add_argument("--profile", action="store_true", help="one more replay under cProfile: top 25 by tottime")
     parser.add_argument("--journal", metavar="DIR", help="also write the accepted commands as a journal there")
     parser.add_argument("--out", metavar="FILE", help="also write the change log of one replay (JSON lines)")
@@ -145,13 +150,14 @@ def main() -> int:
             journal.close()
             print(f"# journal written to {args.journal}", flush=True)
         like_recovery = not args.persist
-        print("# replaying " + ("as recovery does (no codec, no Persist)" if like_recovery else
+        print("# replaying " + (("as recovery does (no codec, no Persist" + (")" if args.with_push else
+                                  ", no Push: both run beside it)")) if like_recovery else
                                 "into an in-process Persist over encoded queues"), flush=True)
         if args.out:
-            timed_replay(accepted, scratch / "out", like_recovery, Path(args.out))
+            timed_replay(accepted, scratch / "out", like_recovery, Path(args.out), args.with_push)
         rates = []
         for i in range(args.repeat):
-            elapsed, spent = timed_replay(accepted, scratch / f"run{i}", like_recovery)
+            elapsed, spent = timed_replay(accepted, scratch / f"run{i}", like_recovery, push=args.with_push)
             rates.append(len(accepted) / elapsed)
             print(f"replay {i + 1}/{args.repeat}: {len(accepted):,} commands in {elapsed:.2f}s = "
                   f"{rates[-1]:,.0f} commands/s", flush=True)
@@ -161,7 +167,7 @@ def main() -> int:
         if args.profile:
             print("# profiling one more replay ...", flush=True)
             profiler = cProfile.Profile()
-            pipeline = pipeline_in(scratch / "profile", like_recovery)
+            pipeline = pipeline_in(scratch / "profile", like_recovery, args.with_push)
             with _lazy_collector() if like_recovery else nullcontext():
                 profiler.enable()
                 apply_commands(pipeline, accepted, journaled=True)

@@ -96,15 +96,16 @@ async def relay_link(request: web.Request) -> web.StreamResponse:
     return await serve_relay(request, request.app[HUB], request.app[STAGE].ctx.data_dir)
 
 
-def serve(stage: PushStage, runner, stopping, kept=None) -> None:
+def serve(stage: PushStage, runner, stopping, kept=None, gate=None) -> None:
     """Run the WebSocket server and the Bus reader until `stopping()`; the supervisor calls this.
-    `kept`: where the stage keeps its state (stageproc.KeptState), if it does."""
+    `kept`: where the stage keeps its state (stageproc.KeptState), if it does; `gate`: when it is
+    fed the recovery's replay (stageproc.ReplayGate), what says it has applied all of it."""
     import uvloop
 
-    uvloop.run(_serve(stage, runner, stopping, kept))
+    uvloop.run(_serve(stage, runner, stopping, kept, gate))
 
 
-async def _serve(stage: PushStage, runner, stopping, kept) -> None:
+async def _serve(stage: PushStage, runner, stopping, kept, gate=None) -> None:
     runner.start()
     stage = runner.stage  # the state the supervisor's journal replay rebuilt, when there was one
     settings = stage.ctx.settings
@@ -121,14 +122,25 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
     json_parser_errors()
     web_runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await web_runner.setup()
-    # several Push processes share the port: the kernel spreads connections over them
-    site = Acceptor(web_runner.server, settings.node.host, settings.node.ws_port, settings.node.accept_backlog,
-                    reuse_port=stage.ctx.instances > 1)
-    site.start(loop)
-    log.info("WebSocket on ws://%s:%d", settings.node.host, settings.node.ws_port)
     reader = bus_reader(runner, loop, after=hub.flush, positions=kept is not None)
     reader.start()
     row = runner.row
+    if gate is not None:  # the recovery's replay comes first, with nobody to see it: as when the
+        started = time.monotonic()  # supervisor replayed into this stage before forking it
+        while not gate.passed(runner.last_seen) and not stopping():
+            if row is not None:
+                row["heartbeat_ns"] = time.time_ns()
+            await asyncio.sleep(0.005)
+        if not stopping():
+            log.info("📡 %s has applied the recovery's replay (%.2fs after it started); listening",
+                     stage.ctx.producer_name, time.monotonic() - started)
+    site = None
+    if not stopping():  # (a stop asked for during the recovery: the port is never opened)
+        # several Push processes share the port: the kernel spreads connections over them
+        site = Acceptor(web_runner.server, settings.node.host, settings.node.ws_port, settings.node.accept_backlog,
+                        reuse_port=stage.ctx.instances > 1)
+        site.start(loop)
+        log.info("WebSocket on ws://%s:%d", settings.node.host, settings.node.ws_port)
     next_slow = next_keys = time.monotonic()
     while not stopping():
         if kept is not None and not kept.writing() and kept.due_now():
@@ -156,7 +168,8 @@ async def _serve(stage: PushStage, runner, stopping, kept) -> None:
         # written is waited for a while: stageproc.KeptState.stop)
         kept.stop(runner)
     await _close_all(hub, app[NOTICES])
-    site.close()
+    if site is not None:
+        site.close()
     await web_runner.cleanup()
     if follower is not None:
         await loop.run_in_executor(None, follower.stop)

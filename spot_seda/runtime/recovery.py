@@ -4,10 +4,13 @@ The journal holds every command Acquiring accepted, with the ids, budgets and ti
 assigned, written before the client got its answer. Every stage is a deterministic function of
 that command stream, so replaying it through the stages (in one process, see replay.py) rebuilds
 exactly the state the node had — books, holds, candles, views, output sequences — whichever stage
-or process died, and however. Persist is not replayed into: it runs as its own process from the
-start and is fed, in parallel, what the replay publishes beyond what its SQLite history already
-holds (the supervisor's `_fed`). `recover_node` is the whole of it, as the supervisor runs it
-before the fork.
+or process died, and however. The stages that only consume are not replayed into: each runs as its
+own process from the start and is fed, in parallel, what the replay publishes (the supervisor's
+`_fed`), on the other cores. Persist is sent what its SQLite history does not hold yet; Push starts
+from the snapshot's state, takes everything the replay publishes after it, as it takes the live
+stages' output, and opens its port once it has taken all of it (ReplayEnd, stageproc.py). It is a
+third of the replay's work (BENCHMARKS.md, "Recovery"). `recover_node` is the whole of it, as the
+supervisor runs it before the fork.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import sqlite3
 import time
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import msgspec
 
@@ -200,37 +203,54 @@ def replay_end(recovered: dict[str, Runner], sequences: dict[tuple[str, int, str
 
 
 class Feed(Producer):
-    """A producer to the stages fed during recovery: waits while their queue is full (they write
-    SQLite as fast as they can), fails if one of them died."""
+    """A producer to the stages fed during recovery: waits while their queue is full (they work as
+    fast as they can), fails if one of them died. A store (Persist) is sent only what its history
+    lacks (`written`); a stage that carries state (Push) everything, from the snapshot it started
+    from on. A batch both want is encoded once."""
 
-    def __init__(self, inner: Producer, fed: "list[Instance]", label: str,
-                 written: dict[tuple[str, int, str], int]) -> None:
-        self.inner = inner
+    def __init__(self, bus, fed: "list[Instance]", label: str, written: dict[tuple[str, int, str], int]) -> None:
         self.fed = fed
         self.label = label
         self.written = written  # (topic, partition, producer) -> last sequence already in the history
+        stores = _groups(x for x in fed if not x.cls.inherits_state)
+        views = _groups(x for x in fed if x.cls.inherits_state)
+        self.both = bus.producer(label, stores + views)
+        self.stores = bus.producer(label, stores) if stores and views else None
+        self.views = bus.producer(label, views) if stores and views else None
 
     def publish_to(self, topic, partition, entries) -> None:
         done = self.written.get((topic, partition, self.label))
-        if done is not None and entries[0].sequence <= done:
-            if entries[-1].sequence <= done:
-                return
-            entries = [e for e in entries if e.sequence > done]
+        if done is None or entries[0].sequence > done:
+            return self._put(self.both, topic, partition, entries)
+        if self.views is not None:  # (the stores have these up to `done`)
+            self._put(self.views, topic, partition, entries)
+        if entries[-1].sequence > done:
+            self._put(self.stores or self.both, topic, partition, [e for e in entries if e.sequence > done])
+
+    def _put(self, producer: Producer, topic, partition, entries) -> None:
         while True:
             try:
-                return self.inner.publish_to(topic, partition, entries)
+                return producer.publish_to(topic, partition, entries)
             except BusFull:
                 dead = [x.label for x in self.fed if x.process is None or not x.process.is_alive()]
                 if dead:
                     raise RuntimeError(f"{', '.join(dead)} died while the journal was being replayed") from None
 
 
+def _groups(instances) -> tuple[str, ...]:
+    """The consumer groups of these instances, each once."""
+    return tuple({consumer_slot(x.cls, x.spec.name, x.index)[0]: None for x in instances})
+
+
 def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: list[str] | None,
                  leave_out: tuple[str, ...] = (), report: StartReport | None = None,
+                 start_fed: Callable[[tuple[int, dict[str, dict]] | None], None] | None = None,
                  ) -> tuple[dict[str, Runner], dict[str, dict[tuple[str, int], list]]]:
     """Rebuild the stages from the journal before the fork: (the recovered runners by instance label,
     what each instance must publish again). `fed`: the instances that run as their own processes
-    during the replay and are fed its output (Persist); `split`: over Kafka, the labels of the
+    during the replay and are fed its output (Persist, Push); `start_fed(snapshot)`, called with the
+    snapshot the replay starts from (snapshots.load's result) before the replay, starts those that
+    carry state from it (Push); `split`: over Kafka, the labels of the
     instances about to start here (all of this machine's, or an Acquiring restarting alone while
     the others run on), whose replay keeps what Kafka lacks of their output to publish again (a
     gap there would let a zombie copy of them, resumed, fill it with entries of its own), and
@@ -254,8 +274,8 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
                 report.snapshot_from_cluster = clustersnapshots.fetch(settings, data_dir, sequence_layout(settings))
             except Exception as exc:  # only a saving: the local snapshot (or none) still serves
                 log.warning("cannot read the snapshot in the cluster (recovering from the local one): %s", exc)
-    groups = tuple({consumer_slot(x.cls, x.spec.name, x.index)[0] for x in fed})
-    written = _written(settings, data_dir) if fed else {}
+    stores = [x for x in fed if not x.cls.inherits_state]  # (Persist: what its history holds is not sent)
+    written = _written(settings, data_dir) if stores else {}
     readable, written = written is not None, written or {}
     report.history_written = {f"{t}[{p}]/{who}": n for (t, p, who), n in sorted(written.items())}
     snapshot = snapshots.load(data_dir, sequence_layout(settings))
@@ -265,7 +285,7 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
         report.history_from_kafka = True
         log.info("📚 the history lacks output the snapshot at %d reflects: Persist reads the change log in Kafka "
                  "instead of the replay", snapshot[0])
-    if fed and readable and not report.history_from_kafka and _history_lacks(settings, data_dir, snapshot, written):
+    if stores and readable and not report.history_from_kafka and _history_lacks(settings, data_dir, snapshot, written):
         log.error("⚠️  the history %s lacks output the snapshot at journal position %d reflects (lost, or replaced "
                   "by an older copy?): the orders, trades and candles before that position that it lacks are not "
                   "in it, and the replay cannot write them; restore it from a copy to have them back",
@@ -282,9 +302,11 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
             return tails.get(label) or _Nowhere()
     elif fed:
         def feed(label: str) -> Producer:
-            return Feed(bus.producer(label, groups), fed, label, written)
+            return Feed(bus, fed, label, written)
     else:
         feed = None
+    if start_fed is not None:
+        start_fed(snapshot)
     recovered = rebuild(settings, data_dir, feed, tuple({x.spec.name for x in fed}) + leave_out, report, snapshot)
     for tail in tails.values():
         if tail.probe is not None:

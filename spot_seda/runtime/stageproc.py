@@ -49,6 +49,57 @@ def close_inherited_fds(keep: int = -1) -> None:
         os.closerange(keep + 1, top)
 
 
+class ReplayGate:
+    """Holds a stage that was fed the recovery's replay (recovery.py: Push, on a core of its own)
+    back from opening its port until it has applied all of it: a client that connects then sees
+    only what happens from then on, as when the replay ran in the supervisor. The supervisor
+    creates it before forking the stage, and once the replay is over sends, down a pipe, the last
+    sequence the replay published on each of the stage's input channels (`release`)."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        self._data = b""
+        self.ends: dict[tuple[str, int, str], int] | None = None
+
+    # the supervisor's side
+    def release(self, ends: dict[tuple[str, int, str], int]) -> None:
+        """The replay is over and published up to these sequences; the pipe is then closed here."""
+        blob = pickle.dumps(ends)
+        os.write(self._write, len(blob).to_bytes(4, "little") + blob)  # (small: one write, the pipe holds it)
+        self.close()
+
+    def close(self) -> None:
+        for fd in (self._read, self._write):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._read = self._write = -1
+
+    # the stage process's side
+    def adopt(self) -> None:
+        """In the forked stage: only the read end is its own (non-blocking)."""
+        os.close(self._write)
+        self._write = -1
+        os.set_blocking(self._read, False)
+
+    def passed(self, last_seen: dict[tuple[str, int, str], int]) -> bool:
+        """Whether the replay is over and every sequence it published here has been applied
+        (`last_seen`: the runner's duplicate filter)."""
+        if self.ends is None:
+            try:
+                self._data += os.read(self._read, 65536)
+            except BlockingIOError:
+                return False
+            size = int.from_bytes(self._data[:4], "little") if len(self._data) >= 4 else -1
+            if size < 0 or len(self._data) < 4 + size:
+                return False
+            self.ends = pickle.loads(self._data[4:4 + size])
+            os.close(self._read)
+            self._read = -1
+        return all(last_seen.get(channel, 0) >= seq for channel, seq in self.ends.items())
+
+
 class CannotListen(OSError):
     """A server stage could not open its listening socket (api/acceptor.py)."""
 
@@ -129,6 +180,9 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
         runner.on_marker = writer = SnapshotWriter(sup, inst, runner, row)
     if inst.cls.inherits_state and inst.label in sup.recovered:
         runner.adopt(sup.recovered[inst.label])
+    gate = inst.gate
+    if gate is not None:
+        gate.adopt()
     if saved is not None:
         kept.restore(runner, saved)
     for (topic, partition), entries in sup.republish.get(inst.label, {}).items():  # before anything new
@@ -154,7 +208,10 @@ def stage_main(sup: "Supervisor", inst: "Instance") -> None:
     try:
         if serve is not None:  # stages with their own event loop (HTTP, WebSocket)
             # the adopted stage, when recovery rebuilt one; Push keeps its state from its own loop
-            serve(runner.stage, runner, lambda: stopping, **({"kept": kept} if kept is not None else {}))
+            extra = {"kept": kept} if kept is not None else {}
+            if gate is not None:  # fed the recovery's replay: its port opens once all of it is applied
+                extra["gate"] = gate
+            serve(runner.stage, runner, lambda: stopping, **extra)
         elif kept is not None:
             runner.run(lambda: kept.tick(runner) or stopping)
             kept.stop(runner)

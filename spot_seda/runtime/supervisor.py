@@ -32,14 +32,14 @@ from pathlib import Path
 from .. import commandlog
 from ..bus import make_bus
 from ..bus.base import FENCED_EXIT
-from ..stages.base import Runner, sequence_layout
-from ..topology import ENTRY, StageSpec, instances_of, stage_specs, wiring_for, with_role
+from ..stages.base import Runner, StageContext, sequence_layout
+from ..topology import ENTRY, StageSpec, input_channels, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
 from . import clustersnapshots, symbolrecord
 from .recovery import StartReport, check_history_file, journal_dir, recover_node, rotate_journal
-from .snapshots import manifest_position, write_manifest
+from .snapshots import manifest_position, restore, write_manifest
 from .replay import InvariantBroken
-from .stageproc import LISTEN_EXIT, STOP_SIGNAL, stage_main
+from .stageproc import LISTEN_EXIT, STOP_SIGNAL, ReplayGate, stage_main
 
 log = logging.getLogger("spot_seda.supervisor")
 _fork = multiprocessing.get_context("fork")
@@ -92,6 +92,9 @@ class Instance:
     again: bool = False
     #: processes started for it so far (a port it cannot listen on is fatal at its first start only)
     spawns: int = 0
+    #: a stage that carries state, fed the recovery's replay as its own process (Supervisor._start_fed):
+    #: what holds its port closed until it has applied the replay's output (stageproc.ReplayGate)
+    gate: ReplayGate | None = None
 
     @property
     def label(self) -> str:
@@ -251,8 +254,9 @@ class Supervisor:
         self.table = MetricsTable.create([x.label for x in self.instances + self.standby])
         self.table.write_manifest(self.data_dir)
         if self.replay is None:
-            for inst in self._fed():  # first: they take the replay's output while it runs
-                self._spawn(inst)
+            for inst in self._fed():  # first: they take the replay's output while it runs (and those
+                if not inst.cls.inherits_state:  # that carry state, from the snapshot: _start_fed)
+                    self._spawn(inst)
             try:
                 self.recover()
             except BaseException:  # e.g. a damaged journal: nothing may be left running
@@ -274,11 +278,52 @@ class Supervisor:
             self.bus.start_from_beginning()
 
     def _fed(self) -> list[Instance]:
-        """Stage instances that start afresh and only consume (Persist): during recovery they run
-        as their own processes and are fed the replay's output, instead of being replayed into."""
+        """Stage instances that only consume (Persist, Push): during recovery they run as their own
+        processes, on the cores the replay leaves them, and are fed its output instead of being
+        replayed into (recovery.py). Nothing of the replay waits for them."""
         if not self.runs_acquiring or not self.bus.can_target_groups:
             return []
-        return [x for x in self.instances if not x.cls.inherits_state and not x.cls.produces and x.cls.consumes]
+        return [x for x in self.instances if not x.cls.produces and x.cls.consumes]
+
+    def _start_fed(self, snapshot: tuple[int, dict[str, dict]] | None) -> None:
+        """Start each fed instance that carries state (Push) from the snapshot the recovery's replay
+        starts from (recover_node calls this before the replay), with a gate that keeps its port
+        closed until it has applied what the replay publishes (_release_fed)."""
+        for inst in self._fed():
+            if not inst.cls.inherits_state:
+                continue
+            ctx = StageContext(self.settings, inst.spec.name, inst.index, instances_of(inst.spec.name, self.settings),
+                               self.data_dir)
+            runner = Runner(inst.cls(ctx), None, None, self.wiring.topics)
+            runner.start()
+            state = snapshot[1].get(inst.label) if snapshot is not None else None
+            if state is not None:
+                restore(runner, state)
+            self.recovered[inst.label] = runner  # (adopted by the process, as the replay's runners are)
+            inst.gate = ReplayGate()
+            # (as recover_node does for the children forked after it: what the process inherits, the
+            # others' snapshot state included, is never walked there by its collector, so never copied)
+            gc.freeze()
+            self._spawn(inst)
+            gc.unfreeze()
+            log.info("📡 %s takes the replay's output beside it, from the snapshot's state", inst.label)
+
+    def _release_fed(self, fed: list[Instance], ok: bool) -> None:
+        """The replay is over: tell each gated instance the last sequence the replay published on
+        each of its input channels (`ok`), or just close the gates (it failed, or a stop was asked
+        for meanwhile: the node stops)."""
+        topology = self.settings.node.topology
+        for inst in fed:
+            gate, inst.gate = inst.gate, None
+            if gate is None:
+                continue
+            if not ok or self._stopping:  # (a stop asked for during it: the stage never opens its port)
+                gate.close()
+                continue
+            channels = input_channels(topology, self.settings, inst.spec.name, inst.index)
+            gate.release({(topic, partition, label): nxt - 1 for label, runner in self.recovered.items()
+                          for (topic, partition), nxt in runner.sequencer.next.items()
+                          if nxt > 1 and (topic, partition, label) in channels})
 
     def recover(self) -> None:
         """Rebuild every deterministic stage's state from the journal, in this process, before the
@@ -296,9 +341,13 @@ class Supervisor:
         # fill the gap with entries of its own, and consumers keep the first copy)
         mine = [x.label for x in self.instances if x.cls.produces] if self.bus.rereads_from_start else None
         report = StartReport()
+        fed = self._fed()
+        ok = False
         try:
-            self.recovered, self.republish = recover_node(self.settings, self.data_dir, self.bus, self._fed(), mine,
-                                                          report=report)
+            self.recovered, self.republish = recover_node(
+                self.settings, self.data_dir, self.bus, fed, mine, report=report,
+                start_fed=self._start_fed if any(x.cls.inherits_state for x in fed) else None)
+            ok = True
         except InvariantBroken as exc:  # a journaled command on a symbol taken out of the configuration?
             gone = symbolrecord.removed(self.settings, self.data_dir) if self.runs_acquiring else []
             if gone:
@@ -307,6 +356,8 @@ class Supervisor:
                     f"last snapshot cannot be replayed without it ({exc}): list it again, start the node and stop it "
                     "cleanly (its last snapshot then holds them), then take it out") from exc
             raise
+        finally:
+            self._release_fed(fed, ok)
         self.history_floor = self.bus.begin_offsets() if report.history_from_kafka else None
         if self.snapshots:  # the cluster's may have been installed
             self.snapshot_position = max(self.snapshot_position, manifest_position(self.data_dir))
@@ -508,7 +559,8 @@ class Supervisor:
         self.generation += 1
         for inst in self._fed():
             inst.restarts += 1
-            self._spawn(inst)
+            if not inst.cls.inherits_state:  # (those that do start from the snapshot: _start_fed)
+                self._spawn(inst)
         self.recover()  # the dead stage's state is gone: everyone restarts from the journal
         for inst in self.instances:
             if inst.process is None:

@@ -406,7 +406,9 @@ def test_a_stop_asked_for_during_the_start_replay_does_not_open_the_servers(tmp_
         log = node.log()
     assert "received SIGTERM: draining and stopping (during the start: the stages not started yet will not be)" \
         in log, log[-3000:]
-    assert "SpotAcquiringStage started" not in log and "SpotPushStage started" not in log, log[-3000:]
+    # (Push runs beside the replay, taking its output, and opens its port only once it has all of it)
+    assert "SpotAcquiringStage started" not in log and "WebSocket on ws://" not in log, log[-3000:]
+    assert "push-0 takes the replay's output beside it" in log, log[-3000:]
     assert "node stopped" in log
     with node_on(tmp_path, "second", data, http) as node:  # the journal whole: every deposit there
         base = f"http://127.0.0.1:{http}"

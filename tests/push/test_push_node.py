@@ -12,6 +12,7 @@ import random
 import signal
 import socket
 import time
+import urllib.request
 from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal as D
 
@@ -821,3 +822,50 @@ def test_after_a_kill_9_push_carries_on_from_the_recovered_state(tmp_path):
                     assert later["U"] == earlier["u"] + 1  # one unbroken chain since connecting
                 assert diffs[-1]["u"] > len(trades_before)  # the ids went on from before the crash
         run(after())
+
+
+def test_push_takes_the_start_replay_beside_it_and_a_client_sees_none_of_it(tmp_path):
+    """At a start, Push runs as its own process beside the journal's replay and takes its output
+    (runtime/recovery.py), instead of being replayed into in the supervisor. Its port opens only
+    once it has applied all of it: a client that connects the moment it opens gets none of the
+    replayed trades as if they were new, while REST shows them."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from recovery import journal_session  # (the recovery bench's seeded session, journaled as Acquiring does)
+
+    from spot_seda.journal import Journal
+    from spot_seda.model.commands import ENCODER
+
+    data, http, ws_port = tmp_path / "data", free_port(), free_port()
+    journal = Journal(data / "journal", fsync="off")
+    for command in journal_session(30_000, seed=5):
+        journal.append(ENCODER.encode(command))
+    journal.close()
+    with node_on(tmp_path, "only", data, http, ws=ws_port) as node:
+        wait_listening(ws_port, node, timeout=120)
+
+        async def watch():
+            got: list = []
+            stop = asyncio.Event()
+            streams = "btcusdt@trade/ethusdt@trade"
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(f"ws://127.0.0.1:{ws_port}/stream?streams={streams}") as ws:
+                    task = asyncio.create_task(collect(ws, got, stop))
+                    await asyncio.sleep(1.5)
+                    stop.set()
+                    await task
+            return got
+        got = run(watch())
+        wait_http(f"http://127.0.0.1:{http}", node, timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/api/v3/trades?symbol=BTCUSDT&limit=1000", timeout=10) as resp:
+            trades = json.loads(resp.read())
+        log = node.log()
+    assert got == [], got[:3]  # nothing new happened since it opened
+    assert len(trades) == 1000 and trades[-1]["id"] > 1000, trades[-1:]  # the replay made them all
+    mine = [line for line in log.splitlines() if "push-0" in line]
+    assert any("takes the replay's output beside it" in line for line in mine), log[-3000:]
+    applied = next(i for i, line in enumerate(mine) if "has applied the recovery's replay" in line)
+    listening = next(i for i, line in enumerate(mine) if "WebSocket on ws://" in line)
+    assert applied < listening, mine
