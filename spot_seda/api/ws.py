@@ -132,7 +132,7 @@ async def _serve(stage: PushStage, runner, stopping, kept, gate=None) -> None:
                 row["heartbeat_ns"] = time.time_ns()
             await asyncio.sleep(0.005)
         if not stopping():
-            log.info("📡 %s has applied the recovery's replay (%.2fs after it started); listening",
+            log.info("📡 %s has applied the recovery's replay (waited %.2fs for it); listening",
                      stage.ctx.producer_name, time.monotonic() - started)
     site = None
     if not stopping():  # (a stop asked for during the recovery: the port is never opened)

@@ -8,7 +8,7 @@ or process died, and however. The stages that only consume are not replayed into
 own process from the start and is fed, in parallel, what the replay publishes (the supervisor's
 `_fed`), on the other cores. Persist is sent what its SQLite history does not hold yet; Push starts
 from the snapshot's state, takes everything the replay publishes after it, as it takes the live
-stages' output, and opens its port once it has taken all of it (ReplayEnd, stageproc.py). It is a
+stages' output, and opens its port once it has taken all of it (ReplayGate, stageproc.py). It was a
 third of the replay's work (BENCHMARKS.md, "Recovery"). `recover_node` is the whole of it, as the
 supervisor runs it before the fork.
 """
