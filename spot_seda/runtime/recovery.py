@@ -321,6 +321,13 @@ def recover_node(settings, data_dir: Path, bus, fed: list["Instance"], split: li
     return recovered, republish
 
 
+def published(recovered: dict[str, Runner]) -> dict[tuple[str, int, str], int]:
+    """(topic, partition, instance label) -> the last sequence each recovered instance has published
+    there (its state's output sequences: the snapshot's and the replay's)."""
+    return {(topic, partition, label): nxt - 1 for label, runner in recovered.items()
+            for (topic, partition), nxt in runner.sequencer.next.items()}
+
+
 def _history_lacks(settings, data_dir: Path, snapshot, written: dict | None = None) -> bool:
     """Whether the history holds less of some stream than the snapshot's output sequences say was
     sent (History.progress against each instance's next sequence): the replay after the snapshot
@@ -341,8 +348,7 @@ def _check_history(settings, data_dir: Path, recovered: dict[str, Runner],
     failure with journal.fsync = "batch" or "off": their rows had reached SQLite's disk, not
     the journal's), roll the history back to what the replay rebuilt, so that it agrees with the
     journal and the new commands that reuse those ids and sequences are written afresh."""
-    ends = {(topic, partition, label): nxt - 1 for label, runner in recovered.items()
-            for (topic, partition), nxt in runner.sequencer.next.items()}
+    ends = published(recovered)
     ahead = sorted(channel for channel, seq in written.items() if seq > ends.get(channel, 0))
     if not ahead:
         return None

@@ -36,7 +36,7 @@ from ..stages.base import Runner, StageContext, sequence_layout
 from ..topology import ENTRY, StageSpec, input_channels, instances_of, stage_specs, wiring_for, with_role
 from .metrics import MetricsTable
 from . import clustersnapshots, symbolrecord
-from .recovery import StartReport, check_history_file, journal_dir, recover_node, rotate_journal
+from .recovery import StartReport, check_history_file, journal_dir, published, recover_node, rotate_journal
 from .snapshots import manifest_position, restore, write_manifest
 from .replay import InvariantBroken
 from .stageproc import LISTEN_EXIT, STOP_SIGNAL, ReplayGate, stage_main
@@ -321,9 +321,8 @@ class Supervisor:
                 gate.close()
                 continue
             channels = input_channels(topology, self.settings, inst.spec.name, inst.index)
-            gate.release({(topic, partition, label): nxt - 1 for label, runner in self.recovered.items()
-                          for (topic, partition), nxt in runner.sequencer.next.items()
-                          if nxt > 1 and (topic, partition, label) in channels})
+            gate.release({channel: seq for channel, seq in published(self.recovered).items()
+                          if seq > 0 and channel in channels})
 
     def recover(self) -> None:
         """Rebuild every deterministic stage's state from the journal, in this process, before the
@@ -344,9 +343,8 @@ class Supervisor:
         fed = self._fed()
         ok = False
         try:
-            self.recovered, self.republish = recover_node(
-                self.settings, self.data_dir, self.bus, fed, mine, report=report,
-                start_fed=self._start_fed if any(x.cls.inherits_state for x in fed) else None)
+            self.recovered, self.republish = recover_node(self.settings, self.data_dir, self.bus, fed, mine,
+                                                          report=report, start_fed=self._start_fed)
             ok = True
         except InvariantBroken as exc:  # a journaled command on a symbol taken out of the configuration?
             gone = symbolrecord.removed(self.settings, self.data_dir) if self.runs_acquiring else []
