@@ -363,6 +363,7 @@ class Ledger:
     def apply_rows(self, rows) -> None:
         """`apply` for changes as (account, asset, available_delta, frozen_delta, reason, ref) rows:
         what Acquiring reads from the change log, picked from each entry's fields in one C call."""
+        balances = self._balances
         for account, asset, da, df, reason, ref in rows:
             if reason == "freeze":
                 if ref in self._holds:
@@ -384,7 +385,10 @@ class Ledger:
                     raise InvariantError(f"replicated release of order {ref} which has no hold")
             elif reason in ("deposit", "withdraw"):
                 self._net[asset] = self._net.get(asset, 0) + da
-            b = self._slot(account, asset)
+            assets = balances.get(account)  # _slot inlined, as in _move: a row per balance change read
+            b = assets.get(asset) if assets is not None else None
+            if b is None:
+                b = self._slot(account, asset)
             if (da < 0 and b.available + da < 0) or (df < 0 and b.frozen + df < 0):  # (a forced freeze
                 # may have left available below zero for a while: a credit is no error then)
                 raise InvariantError(f"replicated change makes {account}:{asset} negative: "
