@@ -32,6 +32,8 @@ Params = dict[str, str]
 
 #: what an order archived may have ended as (history/writer.py ARCHIVABLE)
 _ARCHIVABLE = frozenset(OrderStatus[name] for name in ARCHIVABLE)
+_LIMIT_MAKER, _REJECTED = OrderType.LIMIT_MAKER, OrderStatus.REJECTED  # (read through its class, an enum member costs ~0.2 µs on Python 3.11: EnumType.__getattr__)
+
 
 
 async def place_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:
@@ -44,7 +46,7 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
     waiter = None
     # a LIMIT_MAKER that would take, a stop that would trigger, a MARKET order by quoteOrderQty the
     # book cannot fill within LOT_SIZE, is an error, not an order: its answer must be awaited even for ACK
-    if resp_type != "ACK" or cmd.type == OrderType.LIMIT_MAKER or cmd.type.is_stop or cmd.quote_qty:
+    if resp_type != "ACK" or cmd.type == _LIMIT_MAKER or cmd.type.is_stop or cmd.quote_qty:
         answer = asyncio.get_running_loop().create_future()
         waiter = Waiter(lambda order, fills: answer.done() or answer.set_result((order, fills)),
                         fills=[] if resp_type == "FULL" else None)
@@ -59,7 +61,7 @@ async def place_order(app: web.Application, account_id: int, p: Params, deadline
     if answer is None:
         return views.order_ack(order, rules)
     final, fills = await wait_answer(app, answer, order.order_id, deadline)
-    if final.status == OrderStatus.REJECTED and final.reason in REFUSED_AT_PLACEMENT:
+    if final.status == _REJECTED and final.reason in REFUSED_AT_PLACEMENT:
         raise errors.refusal(final.reason)
     if resp_type == "ACK":
         return views.order_ack(order, rules)

@@ -180,6 +180,9 @@ def _price_units(rules: SymbolRules, units8: int) -> int:
 
 #: the order parameters parse_new_order refuses or stores aside; checked only when one is sent
 _RARE_PARAMS = frozenset({"icebergQty", *PEG_PARAMS, "strategyId", "strategyType", "stopPrice", "trailingDelta"})
+_LIMIT, _MARKET, _GTC = OrderType.LIMIT, OrderType.MARKET, TimeInForce.GTC  # (read through its class, an enum member costs ~0.2 µs on Python 3.11: EnumType.__getattr__)
+_FULL_BY_DEFAULT = (_LIMIT, _MARKET)  # the types whose newOrderRespType defaults to FULL
+
 
 
 def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules]) -> OrderRequest:
@@ -203,7 +206,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
             raise errors.illegal_chars("newOrderRespType", _RESP_RANGE)
         resp_type = resp_text
     else:
-        resp_type = "FULL" if type_ in (OrderType.LIMIT, OrderType.MARKET) else "ACK"
+        resp_type = "FULL" if type_ in _FULL_BY_DEFAULT else "ACK"
     stp_text = text_param(params, "selfTradePreventionMode")
     if stp_text:
         stp = STP_OF.get(stp_text)
@@ -244,7 +247,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
             if not low <= trailing_delta <= high:
                 raise errors.filter_failure("TRAILING_DELTA")
 
-    if type_ == OrderType.MARKET:
+    if type_ == _MARKET:
         for name in ("price", "timeInForce"):
             if was_sent(params, name):
                 raise errors.not_required(name)
@@ -253,7 +256,7 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
             raise errors.either_missing("quantity", "quoteOrderQty")
         if has_qty and has_quote:
             raise errors.not_required("quoteOrderQty")
-        tif = TimeInForce.GTC
+        tif = _GTC
         price = 0
         if has_qty:
             qty = parse_decimal(params, "quantity", too_large=errors.lot_size)
@@ -264,11 +267,11 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
             quote_qty = parse_decimal(params, "quoteOrderQty", too_large=errors.notional)
             qty = 0
             check_quote_amount(sr, quote_qty)
-    elif working == OrderType.MARKET:  # STOP_LOSS, TAKE_PROFIT: a market order by quantity when triggered
+    elif working == _MARKET:  # STOP_LOSS, TAKE_PROFIT: a market order by quantity when triggered
         for name in ("price", "timeInForce", "quoteOrderQty"):
             if was_sent(params, name):
                 raise errors.not_required(name)
-        tif = TimeInForce.GTC
+        tif = _GTC
         price = quote_qty = 0
         qty = parse_decimal(params, "quantity", too_large=errors.lot_size)
         check_qty(sr, qty)
@@ -278,12 +281,12 @@ def parse_new_order(params: Mapping[str, str], rules: Mapping[str, SymbolRules])
     else:
         if was_sent(params, "quoteOrderQty"):
             raise errors.not_required("quoteOrderQty")
-        if working == OrderType.LIMIT:  # LIMIT, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT
+        if working == _LIMIT:  # LIMIT, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT
             tif = parse_enum(params, "timeInForce", TimeInForce, errors.invalid_tif)
         else:  # LIMIT_MAKER rests or is rejected: no time in force
             if was_sent(params, "timeInForce"):
                 raise errors.not_required("timeInForce")
-            tif = TimeInForce.GTC
+            tif = _GTC
         qty = parse_decimal(params, "quantity", too_large=errors.lot_size)
         price8 = parse_decimal(params, "price", too_large=errors.price_filter)
         price = _price_units(sr, price8)

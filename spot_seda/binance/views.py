@@ -36,6 +36,9 @@ from ..model.fixedpoint import ASSET_DECIMALS, to_text
 from ..model.orders import Order
 from ..model.reasons import Reason
 from ..model.symbols import FEE_SCALE, SymbolRules
+_BUY, _SELL, _MARKET = Side.BUY, Side.SELL, OrderType.MARKET  # (read through its class, an enum member costs ~0.2 µs on Python 3.11: EnumType.__getattr__)
+_PENDING_NEW, _EXPIRED = OrderStatus.PENDING_NEW, OrderStatus.EXPIRED
+
 
 ZERO = "0.00000000"
 
@@ -83,9 +86,9 @@ def price_text(rules: SymbolRules, price: int) -> str:
 
 def _is_quote_order(order: Order) -> bool:
     """A MARKET order placed by quoteOrderQty (see the module docstring)."""
-    if order.type != OrderType.MARKET or not order.quote_qty:
+    if order.type != _MARKET or not order.quote_qty:
         return False
-    return order.side == Side.SELL or not order.qty
+    return order.side == _SELL or not order.qty
 
 
 def _orig_qty(order: Order) -> int:
@@ -98,7 +101,7 @@ def _orig_quote_qty(order: Order) -> int:
 
 def _waits(order: Order) -> bool:
     """A stop order before its trigger, an OTO's pending order before it is placed: not working."""
-    return order.type.is_stop or order.status == OrderStatus.PENDING_NEW
+    return order.type.is_stop or order.status == _PENDING_NEW
 
 
 def _is_working(order: Order) -> bool:
@@ -182,7 +185,7 @@ EXPIRY_REASONS = {Reason.IOC_LEFTOVER: "UNFILLED_IOC_QUANTITY_EXPIRED", Reason.F
 def expiry_reason(order: Order) -> str | None:
     """An EXPIRED order's expiryReason ("NONE" for one the node ends for a reason Binance does not
     name, e.g. an amend to what has executed); None for any other status."""
-    if order.status != OrderStatus.EXPIRED:
+    if order.status != _EXPIRED:
         return None
     return EXPIRY_REASONS.get(order.reason, "NONE")
 
@@ -295,7 +298,7 @@ def order_result(order: Order, rules: SymbolRules) -> dict:
 def order_full(order: Order, rules: SymbolRules, fills: Iterable[Mapping], account: int | None = None) -> dict:
     """newOrderRespType=FULL: RESULT plus the order's fills (the trades it took as the taker), and its
     prevented matches when self-trade prevention stopped any (`fills` holds those too)."""
-    is_buyer = order.side == Side.BUY
+    is_buyer = order.side == _BUY
     owner = order.account if account is None else account
     out = order_result(order, rules)
     out["fills"] = [fill_json(trade, rules, owner, is_buyer) for trade in fills if "trade_id" in trade]

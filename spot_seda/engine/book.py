@@ -103,6 +103,8 @@ _STP_NONE = SelfTradePrevention.NONE
 _STP_TAKER = SelfTradePrevention.EXPIRE_TAKER
 _STP_MAKER = SelfTradePrevention.EXPIRE_MAKER
 _STP_DECREMENT = SelfTradePrevention.DECREMENT
+_NO_LIQUIDITY, _IOC_LEFTOVER, _UNKNOWN_ORDER = Reason.NO_LIQUIDITY, Reason.IOC_LEFTOVER, ResultCode.UNKNOWN_ORDER
+
 
 _PACK = msgspec.msgpack.Encoder()
 _UNBOUNDED = 1 << 62  # "no limit" for a quantity or a crossing key (prices and qtys stay below 2**63)
@@ -403,9 +405,9 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
         elif not remaining or stopped == "budget":
             out.append(OrderReport(order_id, account, _FILLED, executed, cum_quote, 0, "", prevented))
         elif type == _MARKET:
-            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, Reason.NO_LIQUIDITY, prevented))
+            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, _NO_LIQUIDITY, prevented))
         elif time_in_force != _GTC and type != _LIMIT_MAKER:
-            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, Reason.IOC_LEFTOVER, prevented))
+            out.append(OrderReport(order_id, account, _EXPIRED, executed, cum_quote, 0, _IOC_LEFTOVER, prevented))
         else:
             self._rest(RestingOrder(order_id, account, side, price, remaining, executed, cum_quote, client_order_id, stp,
                                     timestamp, prevented), out)
@@ -441,7 +443,7 @@ class OrderBook(AmendMixin, OcoMixin, OtoMixin, StopsMixin, BookStateMixin):
         if order is None and order_id in self._oto_of:  # an OTO's pending order: the list goes
             return self._cancel_pending(order_id, account)
         if order is None or order.account != account:  # another's order is "unknown" to you
-            return [CancelRejected(order_id, account, "", ResultCode.UNKNOWN_ORDER)]
+            return [CancelRejected(order_id, account, "", _UNKNOWN_ORDER)]
         out: list = []
         self._cancel(order, out)
         if self._oto and order_id in self._oto:

@@ -100,6 +100,8 @@ def _ms(moment: datetime) -> int:
 
 #: the fixed intervals finer candles may be regrouped from (offset_base)
 _BASES = ("4h", "2h", "1h", "30m", "15m", "5m", "3m", "1m")
+_BUY = Side.BUY  # (read through its class, an enum member costs ~0.2 µs on Python 3.11: EnumType.__getattr__)
+
 
 
 def offset_moves(interval: str, offset_ms: int) -> bool:
@@ -215,7 +217,7 @@ class CandleBook:
             if ts < last_ts:
                 ts = last_ts
             price, qty, quote = t.price, t.qty, t.quote_qty
-            buy = t.taker_side == Side.BUY
+            buy = t.taker_side == _BUY
             if sec is not None and ts <= sec[_CLOSE_TIME]:
                 if price > sec[_H_]:
                     sec[_H_] = price

@@ -47,6 +47,8 @@ from ..model.symbols import SymbolRules, fee_on
 from .results import InvariantError, ResultCode
 
 _OK = ResultCode.OK
+_BUY, _SELL, _MARKET, _FIRST_STOP = Side.BUY, Side.SELL, OrderType.MARKET, OrderType.STOP_LOSS  # (read through its class, an enum member costs ~0.2 µs on Python 3.11: EnumType.__getattr__)
+
 
 
 class Balance(msgspec.Struct, gc=False, array_like=True):
@@ -103,10 +105,10 @@ def order_hold(rules: SymbolRules, side: int, type: int, price: int, qty: int, q
     a quote budget), since the book never spends beyond its caps. A stop order freezes, from its
     entry, what the order it becomes would (Binance: a STOP_LOSS_LIMIT buy holds price x qty).
     """
-    if type >= OrderType.STOP_LOSS:
+    if type >= _FIRST_STOP:
         type = OrderType(type).working_type
-    if side == Side.BUY:
-        if type == OrderType.MARKET:
+    if side == _BUY:
+        if type == _MARKET:
             return rules.quote, quote_qty
         return rules.quote, rules.notional(price, qty)
     return rules.base, qty
@@ -257,7 +259,7 @@ class Ledger:
         Settlement instance that owns only one side's account. All or nothing: UNKNOWN_HOLD or
         HOLD_EXCEEDED change nothing.
         """
-        buyer_is_maker = trade.taker_side == Side.SELL
+        buyer_is_maker = trade.taker_side == _SELL
         if buyer_is_maker:
             b_order, b_account, s_order, s_account = trade.maker_order_id, trade.maker_account, trade.taker_order_id, trade.taker_account
             b_fee, s_fee = rules.maker_fee_ppm, rules.taker_fee_ppm

@@ -24,7 +24,7 @@ class OrderType(IntEnum):
 
     @property
     def is_stop(self) -> bool:
-        return self >= OrderType.STOP_LOSS
+        return self >= _FIRST_STOP
 
     @property
     def working_type(self) -> OrderType:
@@ -32,6 +32,7 @@ class OrderType(IntEnum):
         return _WORKING_TYPE[self]
 
 
+_FIRST_STOP = OrderType.STOP_LOSS  # (is_stop's bound, read once; an enum member read through its class costs ~0.2 µs on Python 3.11: EnumType.__getattr__)
 _TRIGGERED_AS = {
     OrderType.STOP_LOSS: OrderType.MARKET, OrderType.TAKE_PROFIT: OrderType.MARKET,
     OrderType.STOP_LOSS_LIMIT: OrderType.LIMIT, OrderType.TAKE_PROFIT_LIMIT: OrderType.LIMIT,

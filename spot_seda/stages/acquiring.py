@@ -65,6 +65,8 @@ _LIST_KINDS = {NewOco: "OCO", NewOto: "OTO", NewOtoco: "OTOCO"}
 _NEW, _CANCELED, _BUY, _SELL, _MARKET = OrderStatus.NEW, OrderStatus.CANCELED, Side.BUY, Side.SELL, OrderType.MARKET
 _CLOCK = EntityType.CLOCK
 _PREVENTED = EntityType.PREVENTED_MATCH
+_OK = ResultCode.OK
+
 #: a SpotBalance entry's fields as Ledger.apply_rows takes them (BalanceFields is that order)
 _BALANCE_ROW = msgspec.structs.astuple
 #: Match's answer to a waiting caller: the order as of the answer, or why nothing changed
@@ -272,7 +274,7 @@ class AcquiringStage(OrderListsMixin, Endpoint):
         asset, amount = order_hold(rules, side, type, cmd.price, qty, quote_qty)
         order_id = cmd.order_id or self.next_order_id
         code, changes = self.ledger.freeze(order_id, account_id, asset, amount, force=journaled)
-        if code != ResultCode.OK:
+        if code != _OK:
             raise CommandError(Reason.INSUFFICIENT_BALANCE)
         self.next_order_id = max(self.next_order_id, order_id + 1)
         cmd = msgspec.structs.replace(cmd, qty=qty, quote_qty=quote_qty, timestamp=now, order_id=order_id,

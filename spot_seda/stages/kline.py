@@ -34,6 +34,8 @@ class _Fill(NamedTuple):
 
 
 _KLINE, _CLOCK = EntityType.KLINE, EntityType.CLOCK
+_BUY, _SELL = Side.BUY, Side.SELL  # (read through its class, an enum member costs ~0.2 µs on Python 3.11: EnumType.__getattr__)
+
 
 
 def _fields(symbol, interval, open_time, close_time, open_, high, low, close, volume, quote_volume, trades,
@@ -93,7 +95,7 @@ class KLineStage(Operator):
                 self._flush(symbol, group, out)
                 group = []
             symbol, taker = t.symbol, t.taker_order_id
-            group.append(_Fill(t.price, t.qty, t.quote_qty, Side.SELL if t.buyer_is_maker else Side.BUY, e.timestamp))
+            group.append(_Fill(t.price, t.qty, t.quote_qty, _SELL if t.buyer_is_maker else _BUY, e.timestamp))
         if group:
             self._flush(symbol, group, out)
         return out

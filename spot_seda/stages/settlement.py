@@ -41,6 +41,8 @@ _ENDED_BY_ANOTHER = (Reason.OCO_TRIGGER, Reason.OTO_EXPIRED)
 _CLOCK = EntityType.CLOCK
 _PREVENTED = EntityType.PREVENTED_MATCH
 _OK = ResultCode.OK
+_BUY, _SELL = Side.BUY, Side.SELL  # (read through its class, an enum member costs ~0.2 µs on Python 3.11: EnumType.__getattr__)
+
 
 
 class SettlementStage(Operator):
@@ -139,7 +141,7 @@ class SettlementStage(Operator):
                 t.trade_id, t.price, t.qty, t.quote_qty, t.maker_order_id, t.taker_order_id,
                 t.seller_account if not buyer_is_maker else t.buyer_account,
                 t.buyer_account if not buyer_is_maker else t.seller_account,
-                Side.SELL if buyer_is_maker else Side.BUY, trade.timestamp))
+                _SELL if buyer_is_maker else _BUY, trade.timestamp))
             if code != _OK:
                 raise ValueError(f"trade {t.symbol} {t.trade_id} cannot be settled ({code.name}): corrupt stream")
             settled += changes
