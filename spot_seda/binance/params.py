@@ -200,7 +200,7 @@ def decimal_units(text: str, name: str, decimals: int = ASSET_DECIMALS, *, too_l
     frac = frac.rstrip("0")
     if len(frac) > decimals:
         raise errors.too_much_precision(name)
-    units = int(whole) * 10**decimals + (int(frac) * 10 ** (decimals - len(frac)) if frac else 0)
+    units = int(whole + frac.ljust(decimals, "0"))  # (the digits, scaled by padding: one int() and no power)
     if units > MAX_UNITS:
         raise too_large() if too_large is not None else errors.overflow(name)
     return units

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spot_seda.binance import auth, errors
 from spot_seda.binance import queryparams as Q
@@ -181,6 +183,38 @@ def test_split_signature_keeps_the_rest_verbatim():
     with raises(-1101):
         auth.split_signature("signature=a", "signature=b")
 
+
+
+def _split_signature_twin(query: str, body: str):
+    """split_signature as a loop over every part (what it did before its one-signature fast path)."""
+    found = []
+
+    def strip(raw: str) -> str:
+        kept = [part for part in raw.split("&") if not part.startswith("signature=") or found.append(part[10:])]
+        return "&".join(kept) if "signature=" in raw else raw
+
+    unsigned = strip(query), strip(body)
+    if len(found) > 1:
+        return "-1101"
+    if not found or not found[0]:
+        return "-1102"
+    return (*unsigned, found[0])
+
+
+_PARTS = st.sampled_from(["a=1", "", "signature=ab", "signature=", "xsignature=cd", "b=signature=ef", "c=", "d",
+                          "signature=ff&", "&signature=12"])
+
+
+@given(st.lists(_PARTS, max_size=6), st.lists(_PARTS, max_size=3))
+def test_split_signature_is_its_naive_twin(query_parts, body_parts):
+    """Any arrangement of signatures, look-alikes and empty parts: the same unsigned strings and
+    signature as cutting every part apart, or the same error."""
+    query, body = "&".join(query_parts), "&".join(body_parts)
+    try:
+        got = auth.split_signature(query, body)
+    except ApiError as exc:
+        got = str(exc.code)
+    assert got == _split_signature_twin(query, body)
 
 # ----------------------------------------------------------------------------------------- timing
 

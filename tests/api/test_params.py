@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spot_seda.api.plumbing import query_pairs
+from spot_seda.api.plumbing import query_pairs, unique_pairs
 from spot_seda.binance import orderparams as O, params as P, queryparams as Q
 from spot_seda.binance.errors import ApiError
 from spot_seda.model.enums import OrderType, SelfTradePrevention, Side, TimeInForce
@@ -638,3 +638,17 @@ def test_query_pairs_are_parse_qsls_pairs(source):
     """The HTTP stage's query parser (its fast path: nothing to unquote) gives exactly what
     urllib.parse.parse_qsl(keep_blank_values=True) gives, for any query string."""
     assert query_pairs(source) == parse_qsl(source, keep_blank_values=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab=&%+.-_ 0129AFé~;")), max_size=40))
+def test_unique_pairs_are_parse_qsls_map_or_1101(source):
+    """The parameters as a map (the plain case read without a list of pairs): parse_qsl's pairs,
+    or -1101 when a name comes twice."""
+    pairs = parse_qsl(source, keep_blank_values=True)
+    try:
+        got = unique_pairs(source)
+    except ApiError as exc:
+        assert exc.code == -1101 and len(dict(pairs)) < len(pairs)
+    else:
+        assert got == dict(pairs) and len(got) == len(pairs)
