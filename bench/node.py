@@ -8,7 +8,10 @@ In one run:
   3. the node again at half the rate it reached, for the round-trip latency distribution, once
      its stages are at rest (Persist and Push catch up on the full rate's orders after its end);
   4. (--apis ...,ws) the same orders as the WebSocket API's `order.place` (HMAC-signed params,
-     RESULT) on /ws-api/v3 of the same node, one WebSocket per client: full rate, then half.
+     RESULT) on /ws-api/v3 of the same node, one WebSocket per client: full rate, then half;
+  5. (--apis ...,test) the same orders to POST /api/v3/order/test: signed, validated and checked
+     against the filters like an order, never placed. The HTTP front door alone: what the node's
+     order costs before its pipeline, and so what its pipeline adds (BENCHMARKS.md).
 N concurrent clients each loop request -> answer on one keep-alive connection. Orders alternate
 buy/sell around one price so that about half of them trade. The clients are `--client go`
 (bench/httpload, built with the Go toolchain on first use; the default where `go` is on PATH; about
@@ -200,7 +203,9 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "out"))
     parser.add_argument("--transports", default="shm", help="comma-separated: shm, kafka")
     parser.add_argument("--apis", default="rest,ws", help="comma-separated: rest (POST /api/v3/order), "
-                                                          "ws (the WebSocket API's order.place)")
+                                                          "ws (the WebSocket API's order.place), test (the same "
+                                                          "orders to POST /api/v3/order/test: the HTTP front door "
+                                                          "alone, signed and validated, never placed)")
     parser.add_argument("--reads", action="store_true",
                         help="during the REST full-rate phase, one more client loops a signed GET /api/v3/myTrades "
                              "(a history read, which waits for Persist: read your own writes) and its latency is "
@@ -367,14 +372,14 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
                 post_json(base + "/admin/v1/deposit", {"accountId": acct["accountId"], "asset": asset, "amount": amount})
             accounts.append(acct)
 
-        async def place(session, i, n):
+        async def place(session, i, n, path="/api/v3/order"):
             acct = accounts[i]
             side = "BUY" if (i + n) % 2 else "SELL"
             query = urlencode({"symbol": "BTCUSDT", "side": side, "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.001",
                                "price": "50000", "newOrderRespType": "RESULT", "timestamp": int(time.time() * 1000)})
             sig = hmac.new(acct["secretKey"].encode(), query.encode(), hashlib.sha256).hexdigest()
             while True:  # shed (503/-1003: admission control) -> sent again at once, as a client retries
-                async with session.post(f"{base}/api/v3/order?{query}&signature={sig}",
+                async with session.post(f"{base}{path}?{query}&signature={sig}",
                                         headers={"X-MBX-APIKEY": acct["apiKey"]}) as resp:
                     body = await resp.read()
                     if resp.status == 503 and b"-1003" in body:
@@ -432,9 +437,11 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
         def run_load(api: str, seconds: float, rate: float | None = None, reads: bool = False):
             """One phase of `api`'s orders: (orders/s, latencies, the Go clients' CPU seconds or None),
             and with `reads` also (reads/s, their latencies) of one Python client beside them."""
-            request, connect = {"rest": (place, None), "ws": (place_ws, connect_ws)}[api]
+            request, connect = {"rest": (place, None), "ws": (place_ws, connect_ws),
+                                "test": (functools.partial(place, path="/api/v3/order/test"), None)}[api]
             if args.client == "go":
-                orders = go_load({"rest": "order", "ws": "ws-order"}[api], base, args.clients, seconds, rate,
+                orders = go_load({"rest": "order", "ws": "ws-order", "test": "test-order"}[api], base, args.clients,
+                                 seconds, rate,
                                  data / "accounts.json")
             else:
                 async def python_orders():
@@ -449,7 +456,8 @@ def run_node(args, bare: float, transport: str, bootstrap: str = "", override: s
 
         results = {}
         for api in args.apis.split(","):
-            label = {"rest": "HTTP POST /api/v3/order", "ws": "WebSocket API order.place"}[api]
+            label = {"rest": "HTTP POST /api/v3/order", "ws": "WebSocket API order.place",
+                     "test": "HTTP POST /api/v3/order/test (the front door alone: never placed)"}[api]
             run_load(api, 1.0)  # warm-up
             before, collected = cpu_seconds(data), gc_passes(data)
             steal = StealMeter()

@@ -11,6 +11,8 @@
 //	hello     GET <url>/hello (the bare aiohttp server's ceiling)
 //	order     signed POST <url>/api/v3/order, LIMIT GTC 0.001 BTCUSDT at 50000, RESULT; buy and
 //	          sell alternate so that about half of the orders trade
+//	test-order  the same order to POST <url>/api/v3/order/test: signed, validated, never placed
+//	          (the HTTP front door alone: what an order costs before the pipeline)
 //	ws-order  the same order as the WebSocket API's order.place on <url>/ws-api/v3
 //	sweep     bench/push.py's load: rounds of -sweep resting sells (LIMIT GTC 0.001 at 50000, ACK)
 //	          from the first account, sent together, then one MARKET buy of all of them (ACK) from
@@ -101,7 +103,11 @@ func restSender(mode, base string, httpc *http.Client, acct account, i int, s *s
 		} else {
 			query := "symbol=BTCUSDT&side=" + side(i, n) + "&type=LIMIT&timeInForce=GTC&quantity=0.001&price=50000" +
 				"&newOrderRespType=RESULT&timestamp=" + strconv.FormatInt(time.Now().UnixMilli(), 10)
-			req, err = http.NewRequest("POST", base+"/api/v3/order?"+query+"&signature="+sign(acct.SecretKey, query), nil)
+			path := "/api/v3/order?"
+			if mode == "test-order" {
+				path = "/api/v3/order/test?"
+			}
+			req, err = http.NewRequest("POST", base+path+query+"&signature="+sign(acct.SecretKey, query), nil)
 			req.Header.Set("X-MBX-APIKEY", acct.APIKey)
 		}
 		if err != nil {
@@ -228,7 +234,7 @@ func cpuSeconds() float64 {
 }
 
 func main() {
-	mode := flag.String("mode", "hello", "hello, order, ws-order or sweep")
+	mode := flag.String("mode", "hello", "hello, order, test-order, ws-order or sweep")
 	base := flag.String("url", "", "http://host:port")
 	clients := flag.Int("clients", 16, "concurrent clients, one connection each")
 	seconds := flag.Float64("seconds", 5, "measured seconds")
@@ -240,7 +246,7 @@ func main() {
 	size := flag.Int("sweep", 50, "-mode sweep: trades per round (-rate is then trades/s)")
 	flag.Parse()
 	runtime.GOMAXPROCS(*procs)
-	if *base == "" || *out == "" || (*mode != "hello" && *mode != "order" && *mode != "ws-order" && *mode != "sweep") {
+	if *base == "" || *out == "" || (*mode != "hello" && *mode != "order" && *mode != "test-order" && *mode != "ws-order" && *mode != "sweep") {
 		fmt.Fprintln(os.Stderr, "usage: httpload -mode hello|order|ws-order|sweep -url http://... -out FILE [-accounts FILE]")
 		os.Exit(2)
 	}
