@@ -32,8 +32,8 @@ Params = dict[str, str]
 
 #: what an order archived may have ended as (history/writer.py ARCHIVABLE)
 _ARCHIVABLE = frozenset(OrderStatus[name] for name in ARCHIVABLE)
-_LIMIT_MAKER, _REJECTED = OrderType.LIMIT_MAKER, OrderStatus.REJECTED  # (read through its class, an enum member costs ~0.2 µs on Python 3.11: EnumType.__getattr__)
-
+# read once: an enum member read through its class costs ~0.2 µs on Python 3.11 (EnumType.__getattr__)
+_LIMIT_MAKER, _REJECTED = OrderType.LIMIT_MAKER, OrderStatus.REJECTED
 
 
 async def place_order(app: web.Application, account_id: int, p: Params, deadline: float) -> dict:

@@ -174,7 +174,7 @@ def split_signature(query: str, body: str) -> tuple[str, str, str]:
         start = raw.find("signature=")
         if (start == 0 or raw[start - 1] == "&") and raw.find("signature=", start + 10) < 0:
             # the usual case, one signature parameter: cut it out with C string calls (the same
-            # string as the loop below gives; tests/api/test_auth.py)
+            # string as the loop below gives; tests/api/test_errors_auth.py)
             end = raw.find("&", start)
             found.append(raw[start + 10:end if end >= 0 else len(raw)])
             return raw[:start] + raw[end + 1:] if end >= 0 else raw[:max(start - 1, 0)]

@@ -105,7 +105,6 @@ _STP_MAKER = SelfTradePrevention.EXPIRE_MAKER
 _STP_DECREMENT = SelfTradePrevention.DECREMENT
 _NO_LIQUIDITY, _IOC_LEFTOVER, _UNKNOWN_ORDER = Reason.NO_LIQUIDITY, Reason.IOC_LEFTOVER, ResultCode.UNKNOWN_ORDER
 
-
 _PACK = msgspec.msgpack.Encoder()
 _UNBOUNDED = 1 << 62  # "no limit" for a quantity or a crossing key (prices and qtys stay below 2**63)
 

@@ -48,8 +48,8 @@ def to_units(text: str, decimals: int) -> int:
 
 
 #: to_text's scale and format per number of decimals, made once: it formats every amount of every
-#: answer and stream (an f-string with a nested width parsed its format spec on each call, 1.7 µs
-#: against 1.1 here; BENCHMARKS.md, "Node over HTTP", forty-second session)
+#: answer and stream (an f-string with a nested width parsed its format spec on each call: 1.8 µs
+#: against 1.0 here; BENCHMARKS.md, "Pipeline", forty-second session)
 _SCALES = tuple(10**d for d in range(41))
 _FORMATS = tuple(f"%d.%0{d}d" for d in range(41))
 

@@ -41,8 +41,8 @@ _ENDED_BY_ANOTHER = (Reason.OCO_TRIGGER, Reason.OTO_EXPIRED)
 _CLOCK = EntityType.CLOCK
 _PREVENTED = EntityType.PREVENTED_MATCH
 _OK = ResultCode.OK
-_BUY, _SELL = Side.BUY, Side.SELL  # (read through its class, an enum member costs ~0.2 µs on Python 3.11: EnumType.__getattr__)
-
+# read once: an enum member read through its class costs ~0.2 µs on Python 3.11 (EnumType.__getattr__)
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 class SettlementStage(Operator):
