@@ -313,6 +313,7 @@ class Supervisor:
         each of its input channels (`ok`), or just close the gates (it failed, or a stop was asked
         for meanwhile: the node stops)."""
         topology = self.settings.node.topology
+        ends = published(self.recovered)
         for inst in fed:
             gate, inst.gate = inst.gate, None
             if gate is None:
@@ -321,8 +322,7 @@ class Supervisor:
                 gate.close()
                 continue
             channels = input_channels(topology, self.settings, inst.spec.name, inst.index)
-            gate.release({channel: seq for channel, seq in published(self.recovered).items()
-                          if seq > 0 and channel in channels})
+            gate.release({channel: seq for channel, seq in ends.items() if seq > 0 and channel in channels})
 
     def recover(self) -> None:
         """Rebuild every deterministic stage's state from the journal, in this process, before the
