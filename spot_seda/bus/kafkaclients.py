@@ -275,12 +275,29 @@ class KafkaProducer(Producer):
         failure = BusError(f"{self.name}: Kafka delivery failed: {self._failed[0]}")
         if self._in_transaction:
             try:
-                self._p.abort_transaction(self._timeout)
+                self._again(self._p.abort_transaction, self._timeout)
                 self._in_transaction = False
             except kafka_lib().KafkaException as exc:
                 if isinstance(fenced := self._failure(exc), Fenced):
                     return fenced
         return failure
+
+    def _again(self, call, *args):
+        """`call(*args)` (a transactional call of the producer), made again while librdkafka says the
+        error is retriable, up to kafka.ack_timeout_s. CONCURRENT_TRANSACTIONS is what a producer
+        resumed in the middle of a takeover hears while the coordinator is still aborting its
+        transaction for the newcomer: taken for a plain failure it restarted this incarnation, whose
+        restart fenced the newcomer off; asked again, it hears that it was fenced."""
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                return call(*args)
+            except kafka_lib().KafkaException as exc:
+                err = exc.args[0]
+                if err.fatal() or err.txn_requires_abort() or time.monotonic() > deadline or not (
+                        err.retriable() or err.code() == kafka_lib().KafkaError.CONCURRENT_TRANSACTIONS):
+                    raise
+                time.sleep(0.1)
 
     def _failure(self, exc) -> BusError:
         """The BusError for a KafkaException: Fenced when a newer incarnation took over."""
@@ -341,8 +358,8 @@ class KafkaProducer(Producer):
         ck = kafka_lib()
         try:
             if consumer is not None and (offsets := consumer.transaction_offsets()):
-                self._p.send_offsets_to_transaction(offsets, consumer.group_metadata(), self._timeout)
-            self._p.commit_transaction(self._timeout)  # flushes first: every message acknowledged
+                self._again(self._p.send_offsets_to_transaction, offsets, consumer.group_metadata(), self._timeout)
+            self._again(self._p.commit_transaction, self._timeout)  # flushes first: every message acknowledged
         except ck.KafkaException as exc:
             failure = self._failure(exc)
             if not isinstance(failure, Fenced) and exc.args[0].txn_requires_abort():
@@ -350,7 +367,7 @@ class KafkaProducer(Producer):
                 # commit racing a takeover was once answered UNKNOWN_SERVER_ERROR; taken for a plain
                 # failure, it restarted this incarnation, whose restart fenced the newcomer off)
                 try:
-                    self._p.abort_transaction(self._timeout)
+                    self._again(self._p.abort_transaction, self._timeout)
                     self._in_transaction = False
                 except ck.KafkaException as again:
                     if isinstance(fenced := self._failure(again), Fenced):
