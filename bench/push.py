@@ -88,7 +88,7 @@ class TradeCounter(asyncio.Protocol):
         self.buf = buf[pos:]
 
 
-async def run_clients(ws_port: int, count: int, seconds: float, out: str, start_evt, stop_evt) -> None:
+async def run_clients(ws_port: int, count: int, seconds: float, out: str, start_evt, stop_evt, quiet=None) -> None:
     loop = asyncio.get_running_loop()
     stats = {"lat": []}
     readies = []
@@ -112,14 +112,28 @@ async def run_clients(ws_port: int, count: int, seconds: float, out: str, start_
         arr = np.array(got) if got else np.zeros(1)  # (zeros: nothing arrived this second)
         print(f"  t={now - t0:5.1f}s delivered {len(got) / (now - last):10.0f} msg/s  p50 {np.percentile(arr, 50):7.1f} ms"
               f"  p99 {np.percentile(arr, 99):7.1f} ms", flush=True)
+        if quiet is not None:  # (seconds in a row with nothing delivered: PythonClients.wait_tail)
+            quiet.value = 0 if got else quiet.value + 1
         last = now
     np.save(out, np.array(samples))
 
 
-def clients_process(ws_port, count, seconds, out, start_evt, stop_evt) -> None:
+def clients_process(ws_port, count, seconds, out, start_evt, stop_evt, quiet) -> None:
     import uvloop
 
-    uvloop.run(run_clients(ws_port, count, seconds, out, start_evt, stop_evt))
+    uvloop.run(run_clients(ws_port, count, seconds, out, start_evt, stop_evt, quiet))
+
+
+#: how long the tail of the load may take to reach the clients after it stops (a busy box)
+TAIL_TIMEOUT_S = 60.0
+
+
+def wait_quiet(quiet_seconds) -> None:
+    """Until the clients' per-second report has said "nothing delivered" twice in a row (the last
+    frames of the load have arrived), at most TAIL_TIMEOUT_S."""
+    deadline = time.monotonic() + TAIL_TIMEOUT_S
+    while quiet_seconds() < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 class GoClients:
@@ -130,6 +144,7 @@ class GoClients:
         self.out = out
         self.ready = threading.Event()
         self.done = ""
+        self.quiet = 0  # seconds in a row with nothing delivered
         self.proc = subprocess.Popen([str(exe), "-url", f"ws://127.0.0.1:{ws_port}/ws/btcusdt@trade",
                                       "-clients", str(count), "-out", out],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -141,6 +156,8 @@ class GoClients:
             if line.startswith("done:"):
                 self.done = line.strip()
                 continue
+            if line.startswith("  t="):
+                self.quiet = 0 if float(line.split("delivered")[1].split()[0]) else self.quiet + 1
             print(line, end="", flush=True)
             if line.startswith("clients:"):
                 self.ready.set()
@@ -148,6 +165,10 @@ class GoClients:
     def wait_ready(self, timeout: float) -> None:
         if not self.ready.wait(timeout):
             raise SystemExit("bench/wsfan: the clients did not all connect in time")
+
+    def wait_tail(self) -> None:
+        self.quiet = 0
+        wait_quiet(lambda: self.quiet)
 
     def stop(self) -> np.ndarray:
         self.proc.stdin.close()
@@ -165,11 +186,17 @@ class PythonClients:
         ctx = multiprocessing.get_context("spawn")
         self.out = out
         self.start_evt, self.stop_evt = ctx.Event(), ctx.Event()
-        self.proc = ctx.Process(target=clients_process, args=(ws_port, count, 0, out, self.start_evt, self.stop_evt))
+        self.quiet = ctx.Value("i", 0)
+        self.proc = ctx.Process(target=clients_process,
+                                args=(ws_port, count, 0, out, self.start_evt, self.stop_evt, self.quiet))
         self.proc.start()
 
     def wait_ready(self, timeout: float) -> None:
         self.start_evt.wait(timeout)
+
+    def wait_tail(self) -> None:
+        self.quiet.value = 0
+        wait_quiet(lambda: self.quiet.value)
 
     def stop(self) -> np.ndarray:
         self.stop_evt.set()
@@ -290,7 +317,7 @@ def main() -> None:
         else:
             trades = asyncio.run(load_main(base, args.rate, args.seconds, args.sweep, accounts))
         load_s = time.monotonic() - began
-        time.sleep(2.0)  # let the tail arrive
+        clients.wait_tail()  # until the last trades have reached the clients
         executed = executed_trades(base)
         print(f"load: the node made {executed} trades", flush=True)
         # the stages' own CPU per trade: the client process shares the cores and may be the bottleneck
