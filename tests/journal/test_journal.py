@@ -500,16 +500,20 @@ def test_kill_9_loses_nothing_acknowledged(tmp_path, policy, use_async):
         child.start()
         os.close(w)
         acks: list[int] = []
+        first = threading.Event()
 
         def reader() -> None:
             buf = b""
             while chunk := os.read(r, 65536):
                 buf += chunk
+                if len(buf) >= 8:
+                    first.set()
             acks.extend(p for (p,) in struct.iter_unpack("<Q", buf[: len(buf) // 8 * 8]))
 
         t = threading.Thread(target=reader)
         t.start()
-        time.sleep(rnd.uniform(0.15, 0.4))
+        first.wait(30)  # the child is up and writing (a busy box may take a while to start it)
+        time.sleep(rnd.uniform(0.05, 0.3))
         os.kill(child.pid, signal.SIGKILL)
         child.join()
         t.join()
