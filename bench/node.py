@@ -110,7 +110,11 @@ def go_build(name: str) -> Path:
     """bench/<name> (a Go program of the benches) built into bench/out/<name> (once a run); its path."""
     exe = ROOT / "bench" / "out" / name
     exe.parent.mkdir(exist_ok=True)
-    subprocess.run(["go", "build", "-o", str(exe), "."], cwd=ROOT / "bench" / name, check=True)
+    # built aside, then renamed over: another process (the tests run on two workers) may be building
+    # it too or running the one in place, which keeps its own inode
+    built = exe.with_name(f".{name}.{os.getpid()}")
+    subprocess.run(["go", "build", "-o", str(built), "."], cwd=ROOT / "bench" / name, check=True)
+    os.replace(built, exe)
     return exe
 
 

@@ -116,6 +116,59 @@ def run_node(tmp_path: Path, toml: str, *args: str):
                 proc.wait()
 
 
+#: the fixtures that mean a test runs on the session's Kafka cluster
+KAFKA_FIXTURES = frozenset({"kafka_cluster", "kafka_broker"})
+#: test files outside tests/kafka/ that use those fixtures (checked at collection)
+KAFKA_FILES = frozenset({"tests/bench/test_idle_bench.py"})
+
+
+def on_kafka(nodeid: str) -> bool:
+    """Whether a test, by its id, runs on Kafka brokers: in tests/kafka/ (some start brokers of their
+    own), in KAFKA_FILES, or a test parametrized by transport with its "kafka" case."""
+    path, _, rest = nodeid.partition("::")
+    return path.startswith("tests/kafka/") or path in KAFKA_FILES or "[kafka" in rest
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if not KAFKA_FIXTURES.isdisjoint(item.fixturenames) and not on_kafka(item.nodeid):
+            raise pytest.UsageError(f"{item.nodeid} uses the Kafka cluster: add its file to KAFKA_FILES "
+                                    "(tests/conftest.py), so the suite runs it on the cluster's worker")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pyproject.toml's addopts run the suite on two pytest-xdist workers, in groups: a test file's
+    tests stay on one worker (a module-scoped node starts once), and every test on Kafka brokers runs
+    on one worker, first (the longest group), so one cluster of three brokers starts, not one per
+    worker, and no two sets of brokers share the CPUs. (xdist's own `loadgroup` marks cannot do it
+    on pytest 9.2, whose node ids xdist can no longer rewrite.)"""
+    if config.getvalue("dist") != "load":  # (what -n means unless --dist says otherwise)
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesAndKafka(LoadScopeScheduling):
+        def add_node_collection(self, node, collection):
+            # Schemathesis' cases share one node id on pytest 9.2: numbered apart here, else the
+            # scheduler, which keys tests by node id, would run the first of them only
+            seen: dict[str, int] = {}
+            unique = []
+            for nodeid in collection:
+                seen[nodeid] = seen.get(nodeid, 0) + 1
+                unique.append(nodeid if seen[nodeid] == 1 else f"{nodeid}#{seen[nodeid]}")
+            super().add_node_collection(node, unique)
+
+        def _split_scope(self, nodeid):
+            return "kafka" if on_kafka(nodeid) else nodeid.partition("::")[0]
+
+        def _assign_work_unit(self, node):
+            if "kafka" in self.workqueue:
+                self.workqueue.move_to_end("kafka", last=False)
+            super()._assign_work_unit(node)
+
+    return FilesAndKafka(config, log)
+
+
 @pytest.fixture(scope="session")
 def kafka_cluster(tmp_path_factory):
     """Three KRaft brokers on this box (spot_seda.kafka_broker), for the session."""

@@ -10,9 +10,11 @@ what to do: they are never skipped silently.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 #: Debian's binary; SPOT_SEDA_CHROMIUM names another Chromium/Chrome build
@@ -30,6 +32,13 @@ def ensure_chromium() -> str:
     Raises RuntimeError with the reason and the command to run by hand when it cannot be had."""
     if CHROMIUM.exists():
         return str(CHROMIUM)
+    # the suite runs on two workers (pytest-xdist): one installs, the other waits here, then finds it
+    with open(Path(tempfile.gettempdir()) / "spot_seda-chromium-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return str(CHROMIUM) if CHROMIUM.exists() else _install()
+
+
+def _install() -> str:
     hint = ("the page tests drive Debian's Chromium; install it with "
             "`apt-get update && apt-get install -y chromium` (as root), or point SPOT_SEDA_CHROMIUM at a "
             "Chromium or Chrome binary")
