@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from spot_seda.api import readbarrier
 from spot_seda.api.admission import TICK_S, Admission
 from spot_seda.api.readbarrier import ReadBarrier
 from spot_seda.binance.errors import ApiError
@@ -26,7 +27,10 @@ class _StalledHistory:
         return {}
 
 
-def test_reads_that_give_up_on_a_stalled_history_leave_nothing_on_its_marker():
+def test_reads_that_give_up_on_a_stalled_history_leave_nothing_on_its_marker(monkeypatch):
+    # no marker resent however slow the box (a busy one took over RESEND_S for the rounds below)
+    monkeypatch.setattr(readbarrier, "RESEND_S", 3600.0)
+
     async def main() -> None:
         gate = Admission(orders_in_flight=8, all_in_flight=1024, loop_lag_ms=0, timeout_s=1.0)
         gate.start()
