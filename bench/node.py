@@ -41,7 +41,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from spot_seda.kafka_broker.node import free_port  # noqa: E402,F401 (a port below the ephemeral range)
 
 from nodeconfig import default_config  # noqa: E402
 from steal import StealMeter  # noqa: E402
@@ -75,12 +75,6 @@ app.router.add_get("/hello", hello)
 uvloop.install()
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_up(url: str, timeout: float = 30) -> None:

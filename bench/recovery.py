@@ -36,20 +36,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from spot_seda.kafka_broker.node import free_port  # noqa: E402,F401 (a port below the ephemeral range)
 
 from nodeconfig import default_config  # noqa: E402
 
 from spot_seda.journal import Journal  # noqa: E402
 from spot_seda.model.commands import ENCODER  # noqa: E402
 from spot_seda.model.commands import Cancel, NewOrder, Transfer  # noqa: E402
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_and_time(data: Path) -> tuple[float, float, str, subprocess.Popen]:

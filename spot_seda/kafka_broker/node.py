@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import base64
 import os
+import random
 import shutil
 import signal
 import socket
@@ -40,10 +41,28 @@ logger.request.level = WARN
 
 
 
+_HANDED_OUT: set[int] = set()
+_PICK = random.Random()  # its own generator: a test that seeds the module's cannot make two processes pick alike
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 nothing listens on now, and not one this process handed out before.
+
+    Picked at random below Linux's ephemeral range (32768-60999 by default), not by binding port 0:
+    the kernel hands ports in that range to outgoing connections, and one took a restarted broker's
+    (or node's) port as its own local port while the server was down, so it could not listen again.
+    Binding port 0 twice in a row may also give the same port twice."""
+    while True:
+        port = _PICK.randrange(20000, 32768)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
 
 
 def random_cluster_id() -> str:

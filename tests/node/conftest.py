@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import socket
 import time
 import urllib.request
@@ -11,31 +10,10 @@ from contextlib import contextmanager
 
 import pytest
 
+from spot_seda.kafka_broker.node import free_port  # noqa: F401 (the tests import it from here)
 from tests.conftest import ROOT, run_node
 
 ADMIN_TOKEN = "test-admin-token"
-
-
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A port nothing listens on now, and not one this process handed out before: the OS may give
-    a just-closed port again, and a node's HTTP and WebSocket ports asked for one after the other
-    were once the same (a config error that stopped the node). Picked below Linux's ephemeral range
-    (32768-60999): with the suite on two workers, an outgoing connection of the other worker took a
-    node's port as its own while the node was down for a restart, and the node could not listen."""
-    while True:
-        port = random.randrange(20000, 32768)
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _HANDED_OUT.add(port)
-        return port
 
 
 def default_symbols() -> str:
