@@ -3,7 +3,7 @@ answer, or a fill on its user data stream, reflects that order, history included
 
 The problem: reads of the history (allOrders, myTrades, trades, aggTrades, historicalTrades, klines,
 tickers, avgPrice) come from SQLite, which Persist writes `history.commit_interval_ms` behind the
-pipeline (far more under load); reads of Acquiring's own views (order, openOrders, account) come
+pipeline (far more under load); reads of Acquiring's own views (order, openOrders, account, depth, bookTicker) come
 from Match's and Settlement's reports, which reach Acquiring after they reach Push (a maker's fill
 can be on its user data stream before Acquiring has applied it).
 

@@ -436,6 +436,8 @@ _AMEND_INCREASE = "Order amend (quantity increase) is not supported."
 REFUSALS: dict[tuple[str, Reason], tuple[int, str, int]] = {
     (_ANY, Reason.INSUFFICIENT_BALANCE): (-2010, "Account has insufficient balance for requested action.", 400),
     (_ANY, Reason.DUPLICATE_ORDER): (-2010, "Duplicate order sent.", 400),
+    # the same, found by the book (Acquiring checks first: its view of open orders is never smaller)
+    (_ANY, Reason.DUPLICATE_CLIENT_ORDER_ID): (-2010, "Duplicate order sent.", 400),
     # a cancel of an order that is not open (or not this account's)
     (_ANY, Reason.UNKNOWN_ORDER): (-2011, "Unknown order sent.", 400),
     # the HTTP stage's backlog (api/admission.py) or the engine's is past its limit; nothing was done

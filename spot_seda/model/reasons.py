@@ -56,7 +56,7 @@ class Reason(StrEnum):
 #: an order the book refuses as it is placed (REJECTED before it takes anything): the API answers it
 #: as an error (binance/errors.py), and it is never live, so no executionReport shows it
 REFUSED_AT_PLACEMENT = frozenset({Reason.WOULD_TAKE, Reason.WOULD_TRIGGER, Reason.NO_BOOK, Reason.BOOK_BELOW_MIN_QTY,
-                                  Reason.QUOTE_BELOW_MIN_QTY})
+                                  Reason.QUOTE_BELOW_MIN_QTY, Reason.DUPLICATE_CLIENT_ORDER_ID})
 
 
 def refused_report(fields) -> bool:

@@ -48,7 +48,7 @@ from ..model.enums import (ORDER_STATUS_NAMES, ORDER_STATUS_OF, ORDER_TYPE_OF, S
 from ..model.orders import Order, PackedOrders, Refused, default_cancel_id, upgraded
 from ..model.reasons import Reason, refused_report
 from ..model.symbols import AVG_PRICE_MINS
-from .accepting import CommandError, balance_entries
+from .accepting import CommandError, balance_entries, made_up_client_id
 from .base import Endpoint, Publish
 from .orderlists import OrderListsMixin
 
@@ -278,7 +278,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             raise CommandError(Reason.INSUFFICIENT_BALANCE)
         self.next_order_id = max(self.next_order_id, order_id + 1)
         cmd = msgspec.structs.replace(cmd, qty=qty, quote_qty=quote_qty, timestamp=now, order_id=order_id,
-                                      client_order_id=cmd.client_order_id or f"auto-{order_id}")
+                                      client_order_id=cmd.client_order_id
+                                      or made_up_client_id("auto", order_id, state.client_ids))
         stop = type.is_stop  # (only a stop order carries its stop price and trailing delta)
         order = Order(order_id=order_id, symbol=cmd.symbol, account=account_id, client_order_id=cmd.client_order_id,
                       side=side, type=type, time_in_force=TIME_IN_FORCE_OF[cmd.time_in_force], price=cmd.price,
@@ -352,6 +353,8 @@ class AcquiringStage(OrderListsMixin, Endpoint):
             if order is None or order.account != cmd.account or cmd.order_id not in state.open_orders:
                 raise CommandError(Reason.UNKNOWN_ORDER)
             cid = cmd.client_order_id or f"amend-{cmd.order_id}"
+            if not cmd.client_order_id and state.client_ids.get(cid, cmd.order_id) != cmd.order_id:
+                cid = made_up_client_id("amend", cmd.order_id, state.client_ids)  # (another order's)
             if state.client_ids.get(cid, cmd.order_id) != cmd.order_id:
                 raise CommandError(Reason.DUPLICATE_ORDER)
             cmd = Amend(cmd.account, order.symbol, cmd.order_id, cmd.timestamp or self.clock(), cmd.qty, cid)

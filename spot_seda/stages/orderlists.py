@@ -24,7 +24,7 @@ from ..model.enums import (ORDER_TYPE_OF, SIDE_OF, STP_OF, TIME_IN_FORCE_OF, Ent
                            Topic)
 from ..model.orders import Order
 from ..model.reasons import Reason
-from .accepting import CommandError
+from .accepting import CommandError, made_up_client_id
 
 
 
@@ -57,8 +57,9 @@ class OrderListsMixin:
         self.since_tick.add(cmd.symbol)
         self.tick_due = True
         if not replay:
-            if any(leg.client_order_id and leg.client_order_id in state.client_ids for leg in legs):
-                raise CommandError(Reason.DUPLICATE_ORDER)
+            named = [leg.client_order_id for leg in legs if leg.client_order_id]
+            if len(set(named)) < len(named) or any(cid in state.client_ids for cid in named):
+                raise CommandError(Reason.DUPLICATE_ORDER)  # (two of its own orders with one id, too)
             # the list's orders count together (an OTOCO's 3, rest-api.md), and its stop orders
             # against MAX_NUM_ALGO_ORDERS (an OCO's two stops, an OTOCO pair's)
             stops = sum(1 for leg in legs if ORDER_TYPE_OF[leg.type].is_stop)
@@ -109,7 +110,8 @@ class OrderListsMixin:
         list_cid = cmd.list_client_order_id or f"list-{list_id}"
         accepted_legs, orders, created = [], [], []
         for n, (leg, order_id, quote_qty) in enumerate(zip(legs, ids, budgets), start=1):
-            cid = leg.client_order_id or f"auto-{order_id}"
+            cid = leg.client_order_id or made_up_client_id(
+                "auto", order_id, state.client_ids.keys() | {other.client_order_id for other in cmd.legs})
             leg = msgspec.structs.replace(leg, account=account_id, symbol=cmd.symbol, quote_qty=quote_qty,
                                           client_order_id=cid, timestamp=now, order_id=order_id)
             accepted_legs.append(leg)

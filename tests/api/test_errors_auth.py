@@ -10,7 +10,7 @@ from spot_seda.binance import auth, errors
 from spot_seda.binance import queryparams as Q
 from spot_seda.binance.errors import ApiError
 from spot_seda.engine.results import REASONS
-from spot_seda.model.reasons import Reason
+from spot_seda.model.reasons import REFUSED_AT_PLACEMENT, Reason
 
 # Binance's documentation example (SIGNED endpoint examples for POST /api/v3/order)
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
@@ -54,6 +54,7 @@ EXACT = [
     (errors.refusal(Reason.INSUFFICIENT_BALANCE), -2010, "Account has insufficient balance for requested action.", 400),
     (errors.refusal(Reason.WOULD_TAKE), -2010, "Order would immediately match and take.", 400),
     (errors.refusal(Reason.DUPLICATE_ORDER), -2010, "Duplicate order sent.", 400),
+    (errors.refusal(Reason.DUPLICATE_CLIENT_ORDER_ID), -2010, "Duplicate order sent.", 400),
     (errors.refusal(Reason.UNKNOWN_ORDER), -2011, "Unknown order sent.", 400),
     (errors.client_order_id_invalid(), -2039, "Client order ID is not correct for this order ID.", 400),
     (errors.refusal(Reason.UNKNOWN_ORDER, errors.AMEND), -2038, "Unknown order sent.", 400),
@@ -333,3 +334,10 @@ def test_every_refusal_has_one_binance_answer_and_no_other_reason_gets_a_default
     for code, reason in REASONS.items():  # what the book refuses an amend or a cancel with
         assert errors.refusal(reason, errors.AMEND if code != code.CANCEL_RESTRICTED else "").code in (-2038, -2011)
     assert errors.refusal("would_take") == errors.refusal(Reason.WOULD_TAKE)  # the change log's word reads back
+
+
+def test_every_refusal_at_placement_is_an_error_of_its_own():
+    """api/trading.py answers an order the book refused as it was placed with `errors.refusal` of its
+    reason: every such reason has a Binance error (a missing one is a KeyError, answered -1000)."""
+    for reason in REFUSED_AT_PLACEMENT:
+        assert errors.refusal(reason).code in (-2010, -1013), reason

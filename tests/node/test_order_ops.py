@@ -495,3 +495,69 @@ def test_an_order_without_stp_takes_binances_default_expire_maker(node):
             assert doc["status"] == "NEW" and "preventedQuantity" not in doc, doc
             assert (await client.signed("DELETE", "/api/v3/order", symbol="ETHUSDT", orderId=rest["orderId"]))[0] == 200
     run(scenario())
+
+
+# ------------------------------------------------------------------- client ids the node makes up
+
+
+def test_a_made_up_client_id_never_takes_another_open_orders(node):
+    """An order sent without newClientOrderId is named auto-<orderId> (an amend without one
+    amend-<orderId>, an order list's leg auto-<orderId>), but a client may have chosen that very id
+    for another open order. The new order is placed all the same (rest-api.md: the id is
+    "automatically generated if not sent"), under another id, and each id keeps finding its own
+    order. It once got the taken id: the book refused it as a duplicate, the client got 200 with a
+    REJECTED order (an ACK: a plain success), and the id then found the refused order, not the live
+    one, and a cancel by it answered -2011."""
+    async def scenario():
+        async with aiohttp.ClientSession() as session:
+            client = await funded_client(session, node.base, ADMIN_TOKEN, USDT="10000", BTC="1")
+            status, first = await client.order(**LIMIT)
+            assert status == 200, first
+            assert first["clientOrderId"] == f"auto-{first['orderId']}"
+            for resp_type in ("RESULT", "ACK"):
+                # the next order but one will be numbered `taken`: a client names an order so first
+                status, named = await client.order(**LIMIT, newClientOrderId=f"auto-{first['orderId'] + 2}")
+                assert status == 200 and named["status"] == "NEW", named
+                taken = named["clientOrderId"]
+                status, made_up = await client.order(**LIMIT, newOrderRespType=resp_type)
+                assert status == 200, made_up
+                assert f"auto-{made_up['orderId']}" == taken and made_up["clientOrderId"] == f"{taken}-1", made_up
+                for order in (named, made_up):
+                    status, shown = await client.signed("GET", "/api/v3/order", symbol=SYMBOL,
+                                                        origClientOrderId=order["clientOrderId"])
+                    assert status == 200 and (shown["orderId"], shown["status"]) == (order["orderId"], "NEW"), shown
+                first = made_up
+            assert len(await open_ids(client)) == 5
+
+            # an amend without newClientOrderId: amend-<orderId>, taken by another open order
+            status, named = await client.order(**LIMIT, newClientOrderId=f"amend-{first['orderId']}")
+            assert status == 200, named
+            status, doc = await client.signed("PUT", "/api/v3/order/amend/keepPriority", symbol=SYMBOL,
+                                              orderId=first["orderId"], newQty="0.005")
+            assert status == 200 and doc["amendedOrder"]["clientOrderId"] == f"amend-{first['orderId']}-1", doc
+            status, shown = await client.signed("GET", "/api/v3/order", symbol=SYMBOL,
+                                                origClientOrderId=f"amend-{first['orderId']}")
+            assert status == 200 and shown["orderId"] == named["orderId"], shown
+
+            # an order list's legs: the next order id's auto- name taken by an open order
+            status, named = await client.order(**LIMIT)
+            assert status == 200, named
+            status, named = await client.order(**LIMIT, newClientOrderId=f"auto-{named['orderId'] + 2}")
+            assert status == 200 and named["clientOrderId"] == f"auto-{named['orderId'] + 1}", named
+            status, oco = await client.signed(
+                "POST", "/api/v3/orderList/oco", symbol=SYMBOL, side="SELL", quantity="0.5", aboveType="LIMIT_MAKER",
+                abovePrice="21000", belowType="STOP_LOSS_LIMIT", belowStopPrice="19000", belowPrice="18900",
+                belowTimeInForce="GTC")
+            assert status == 200 and oco["listOrderStatus"] == "EXECUTING", oco
+            ids = {o["orderId"]: o["clientOrderId"] for o in oco["orders"]}
+            assert ids == {named["orderId"] + 1: f"{named['clientOrderId']}-1",
+                           named["orderId"] + 2: f"auto-{named['orderId'] + 2}"}, oco
+            # every open order answers to its own id; a cancel by a taken id cancels its owner
+            status, opened = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
+            assert status == 200 and len({o["clientOrderId"] for o in opened}) == len(opened) == 10, opened
+            status, canceled = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL,
+                                                   origClientOrderId=named["clientOrderId"])
+            assert status == 200 and canceled["orderId"] == named["orderId"], canceled
+            status, doc = await client.signed("DELETE", "/api/v3/openOrders", symbol=SYMBOL)
+            assert status == 200, doc
+    run(scenario())
