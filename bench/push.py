@@ -88,7 +88,7 @@ class TradeCounter(asyncio.Protocol):
         self.buf = buf[pos:]
 
 
-async def run_clients(ws_port: int, count: int, seconds: float, out: str, start_evt, stop_evt, quiet=None) -> None:
+async def run_clients(ws_port: int, count: int, seconds: float, out: str, start_evt, stop_evt, total=None) -> None:
     loop = asyncio.get_running_loop()
     stats = {"lat": []}
     readies = []
@@ -111,29 +111,36 @@ async def run_clients(ws_port: int, count: int, seconds: float, out: str, start_
         samples.extend(got)
         arr = np.array(got) if got else np.zeros(1)  # (zeros: nothing arrived this second)
         print(f"  t={now - t0:5.1f}s delivered {len(got) / (now - last):10.0f} msg/s  p50 {np.percentile(arr, 50):7.1f} ms"
-              f"  p99 {np.percentile(arr, 99):7.1f} ms", flush=True)
-        if quiet is not None:  # (seconds in a row with nothing delivered: PythonClients.wait_tail)
-            quiet.value = 0 if got else quiet.value + 1
+              f"  p99 {np.percentile(arr, 99):7.1f} ms  total {len(samples)}", flush=True)
+        if total is not None:  # (messages delivered so far: PythonClients.wait_tail)
+            total.value = len(samples)
         last = now
     np.save(out, np.array(samples))
 
 
-def clients_process(ws_port, count, seconds, out, start_evt, stop_evt, quiet) -> None:
+def clients_process(ws_port, count, seconds, out, start_evt, stop_evt, total) -> None:
     import uvloop
 
-    uvloop.run(run_clients(ws_port, count, seconds, out, start_evt, stop_evt, quiet))
+    uvloop.run(run_clients(ws_port, count, seconds, out, start_evt, stop_evt, total))
 
 
 #: how long the tail of the load may take to reach the clients after it stops (a busy box)
 TAIL_TIMEOUT_S = 60.0
+#: ... and how long it may deliver nothing before the rest counts as lost
+STALLED_S = 10.0
 
 
-def wait_quiet(quiet_seconds) -> None:
-    """Until the clients' per-second report has said "nothing delivered" twice in a row (the last
-    frames of the load have arrived), at most TAIL_TIMEOUT_S."""
+def wait_delivered(total, expected: int) -> None:
+    """Until the clients have had `expected` messages in all (`total()`, updated by their per-second
+    report), at most TAIL_TIMEOUT_S, or STALLED_S with nothing new. Waiting for two quiet seconds
+    instead once gave up early: on a busy box (the suite on two workers) the node delivered nothing
+    for two seconds, then the rest (490 of 550 had come)."""
     deadline = time.monotonic() + TAIL_TIMEOUT_S
-    while quiet_seconds() < 2 and time.monotonic() < deadline:
+    seen, moved = total(), time.monotonic()
+    while seen < expected and time.monotonic() < min(deadline, moved + STALLED_S):
         time.sleep(0.1)
+        if total() != seen:
+            seen, moved = total(), time.monotonic()
 
 
 class GoClients:
@@ -144,7 +151,7 @@ class GoClients:
         self.out = out
         self.ready = threading.Event()
         self.done = ""
-        self.quiet = 0  # seconds in a row with nothing delivered
+        self.total = 0  # messages delivered so far, as its last per-second report said
         self.proc = subprocess.Popen([str(exe), "-url", f"ws://127.0.0.1:{ws_port}/ws/btcusdt@trade",
                                       "-clients", str(count), "-out", out],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -157,7 +164,7 @@ class GoClients:
                 self.done = line.strip()
                 continue
             if line.startswith("  t="):
-                self.quiet = 0 if float(line.split("delivered")[1].split()[0]) else self.quiet + 1
+                self.total = int(line.rsplit("total", 1)[1])
             print(line, end="", flush=True)
             if line.startswith("clients:"):
                 self.ready.set()
@@ -166,9 +173,8 @@ class GoClients:
         if not self.ready.wait(timeout):
             raise SystemExit("bench/wsfan: the clients did not all connect in time")
 
-    def wait_tail(self) -> None:
-        self.quiet = 0
-        wait_quiet(lambda: self.quiet)
+    def wait_tail(self, expected: int) -> None:
+        wait_delivered(lambda: self.total, expected)
 
     def stop(self) -> np.ndarray:
         self.proc.stdin.close()
@@ -186,17 +192,16 @@ class PythonClients:
         ctx = multiprocessing.get_context("spawn")
         self.out = out
         self.start_evt, self.stop_evt = ctx.Event(), ctx.Event()
-        self.quiet = ctx.Value("i", 0)
+        self.total = ctx.Value("q", 0)
         self.proc = ctx.Process(target=clients_process,
-                                args=(ws_port, count, 0, out, self.start_evt, self.stop_evt, self.quiet))
+                                args=(ws_port, count, 0, out, self.start_evt, self.stop_evt, self.total))
         self.proc.start()
 
     def wait_ready(self, timeout: float) -> None:
         self.start_evt.wait(timeout)
 
-    def wait_tail(self) -> None:
-        self.quiet.value = 0
-        wait_quiet(lambda: self.quiet.value)
+    def wait_tail(self, expected: int) -> None:
+        wait_delivered(lambda: self.total.value, expected)
 
     def stop(self) -> np.ndarray:
         self.stop_evt.set()
@@ -317,8 +322,8 @@ def main() -> None:
         else:
             trades = asyncio.run(load_main(base, args.rate, args.seconds, args.sweep, accounts))
         load_s = time.monotonic() - began
-        clients.wait_tail()  # until the last trades have reached the clients
         executed = executed_trades(base)
+        clients.wait_tail(executed * args.clients)  # until the last trades have reached the clients
         print(f"load: the node made {executed} trades", flush=True)
         # the stages' own CPU per trade: the client process shares the cores and may be the bottleneck
         # (one Python process reading every client's frames), so delivered msg/s can hide Push's cost

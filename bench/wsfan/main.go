@@ -217,8 +217,8 @@ func main() {
 		now := time.Now()
 		hist.reset()
 		hist.add(got)
-		fmt.Printf("  t=%5.1fs delivered %10.0f msg/s  p50 %7.1f ms  p99 %7.1f ms\n", now.Sub(t0).Seconds(),
-			float64(len(got))/now.Sub(last).Seconds(), hist.percentile(50), hist.percentile(99))
+		fmt.Printf("  t=%5.1fs delivered %10.0f msg/s  p50 %7.1f ms  p99 %7.1f ms  total %d\n", now.Sub(t0).Seconds(),
+			float64(len(got))/now.Sub(last).Seconds(), hist.percentile(50), hist.percentile(99), len(all))
 		last = now
 	}
 	f, err := os.Create(*out)

@@ -53,7 +53,9 @@ def test_commands_flow_while_the_marker_travels_and_the_channel_goes_to_the_writ
 
     async def main():
         loop = asyncio.get_running_loop()
-        runner = runner_for(seen, loop, back_after=0.02)
+        # the marker's round trip takes long enough that nothing the test waits for before it comes
+        # back is late on a busy box (with 20 ms, and a fixed 5 ms wait, it once was)
+        runner = runner_for(seen, loop, back_after=1.0)
         intake = None
         runner.on_marker = Writer(seen, lambda: intake)
         pending = deque([(7, [])])  # an accepted command still waiting for its journal sync
@@ -63,7 +65,11 @@ def test_commands_flow_while_the_marker_travels_and_the_channel_goes_to_the_writ
         seen["gate before the command is published"] = intake.open.is_set()
         admitted = loop.create_task(intake.admit())
         pending.clear()  # published
-        await asyncio.sleep(0.005)
+        try:
+            await asyncio.wait_for(intake.open.wait(), 0.8)
+        except TimeoutError:
+            pass
+        await asyncio.sleep(0)  # (the admitted command's turn)
         seen["gate while the marker travels"] = intake.open.is_set()
         seen["a command admitted meanwhile"] = admitted.done()
         seen["finished before the marker is back"] = "finished with" in seen
