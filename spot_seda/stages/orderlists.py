@@ -107,7 +107,8 @@ class OrderListsMixin:
         list_id = cmd.order_list_id or self.next_order_list_id
         self.next_order_list_id = max(self.next_order_list_id, list_id + 1)
         self.next_order_id = max(self.next_order_id, ids[-1] + 1)
-        list_cid = cmd.list_client_order_id or f"list-{list_id}"
+        list_cid = cmd.list_client_order_id or made_up_client_id("list", list_id, {
+            lst["list_client_order_id"] for lst in self.order_lists.values() if lst["account"] == account_id})
         accepted_legs, orders, created = [], [], []
         for n, (leg, order_id, quote_qty) in enumerate(zip(legs, ids, budgets), start=1):
             cid = leg.client_order_id or made_up_client_id(

@@ -552,9 +552,25 @@ def test_a_made_up_client_id_never_takes_another_open_orders(node):
             ids = {o["orderId"]: o["clientOrderId"] for o in oco["orders"]}
             assert ids == {named["orderId"] + 1: f"{named['clientOrderId']}-1",
                            named["orderId"] + 2: f"auto-{named['orderId'] + 2}"}, oco
+            # an order list's own id: list-<orderListId>, taken by an open list
+            status, oco2 = await client.signed(
+                "POST", "/api/v3/orderList/oco", symbol=SYMBOL, side="SELL", quantity="0.1", aboveType="LIMIT_MAKER",
+                abovePrice="21000", belowType="STOP_LOSS_LIMIT", belowStopPrice="19000", belowPrice="18900",
+                belowTimeInForce="GTC", listClientOrderId=f"list-{oco['orderListId'] + 2}")
+            assert status == 200, oco2
+            status, oco3 = await client.signed(
+                "POST", "/api/v3/orderList/oco", symbol=SYMBOL, side="SELL", quantity="0.1", aboveType="LIMIT_MAKER",
+                abovePrice="21000", belowType="STOP_LOSS_LIMIT", belowStopPrice="19000", belowPrice="18900",
+                belowTimeInForce="GTC")
+            assert status == 200 and oco3["orderListId"] == oco["orderListId"] + 2, oco3
+            assert oco3["listClientOrderId"] == f"{oco2['listClientOrderId']}-1", oco3
+            for lst in (oco2, oco3):
+                status, shown = await client.signed("GET", "/api/v3/orderList",
+                                                    origClientOrderId=lst["listClientOrderId"])
+                assert status == 200 and shown["orderListId"] == lst["orderListId"], shown
             # every open order answers to its own id; a cancel by a taken id cancels its owner
             status, opened = await client.signed("GET", "/api/v3/openOrders", symbol=SYMBOL)
-            assert status == 200 and len({o["clientOrderId"] for o in opened}) == len(opened) == 10, opened
+            assert status == 200 and len({o["clientOrderId"] for o in opened}) == len(opened) == 14, opened
             status, canceled = await client.signed("DELETE", "/api/v3/order", symbol=SYMBOL,
                                                    origClientOrderId=named["clientOrderId"])
             assert status == 200 and canceled["orderId"] == named["orderId"], canceled
