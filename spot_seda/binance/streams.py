@@ -176,6 +176,8 @@ class Window(NamedTuple):
     last_id: int
     count: int
     prev_close: int
+    #: where the statistics begin: a minute's start (stages/pushwindows.py keeps them per minute)
+    open_time: int = 0
 
 
 def _change(rules: SymbolRules, w: Window) -> tuple[str, str, str]:
@@ -186,14 +188,15 @@ def _change(rules: SymbolRules, w: Window) -> tuple[str, str, str]:
 
 
 def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
-    """`<symbol>@ticker`: 24-hour rolling window statistics."""
+    """`<symbol>@ticker`: 24-hour rolling window statistics. "O" is where they begin: the minute of
+    24 hours ago (they once said `ts` - 24 h while counting that whole minute's trades)."""
     change, pct, wavg = _change(rules, w)
     return {"e": "24hrTicker", "E": ts, "s": rules.symbol, "p": change, "P": pct, "w": wavg,
             "x": price_text(rules, w.prev_close), "c": price_text(rules, w.close), "Q": amount_text(w.last_qty),
             "b": price_text(rules, bid[0]) if bid else price_text(rules, 0), "B": amount_text(bid[1]) if bid else ZERO,
             "a": price_text(rules, ask[0]) if ask else price_text(rules, 0), "A": amount_text(ask[1]) if ask else ZERO,
             "o": price_text(rules, w.open), "h": price_text(rules, w.high), "l": price_text(rules, w.low),
-            "v": amount_text(w.volume), "q": amount_text(w.quote_volume), "O": ts - 86_400_000, "C": ts,
+            "v": amount_text(w.volume), "q": amount_text(w.quote_volume), "O": w.open_time, "C": ts,
             "F": w.first_id, "L": w.last_id, "n": w.count}
 
 

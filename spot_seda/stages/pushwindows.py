@@ -92,7 +92,8 @@ class Rolling:
         first, last = inside[0], inside[-1]
         return S.Window(first[1], max(b[2] for b in inside), min(b[3] for b in inside), last[4], last[5],
                         sum(b[6] for b in inside), sum(b[7] for b in inside), first[8], last[9],
-                        sum(b[10] for b in inside), prev_close)  # (0: no trade before the window, as REST's prevClosePrice)
+                        sum(b[10] for b in inside), prev_close,  # (0: no trade before the window, as REST's prevClosePrice)
+                        open_time(now, span))
 
 
 def open_time(now: int, span: int) -> int:

@@ -17,7 +17,8 @@ from spot_seda.model.orders import Order
 RULES = load_settings().symbol_rules()["BTCUSDT"]
 T = 1_764_670_000_123  # a time in ms
 W = S.Window(open=3_000_000, high=3_100_000, low=2_900_000, close=3_050_000, last_qty=1_000_000, volume=2_000_000,
-             quote_volume=6_100_000_000, first_id=T - 5, last_id=T - 1, count=5, prev_close=3_000_000)
+             quote_volume=6_100_000_000, first_id=T - 5, last_id=T - 1, count=5, prev_close=3_000_000,
+             open_time=T - T % 60_000 - 86_400_000)
 
 
 def _order(**times) -> Order:

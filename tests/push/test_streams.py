@@ -112,6 +112,13 @@ def test_rolling_windows_open_on_a_minute_and_reading_them_changes_nothing():
     assert r.ids(now, hour) == (3, 3) and r.ids(now, DAY_MS) == (1, 3)
     w = r.window(t0 + DAY_MS + 60_000, DAY_MS)  # the 00:00 minute has left: the 24h ticker's "x" is its close
     assert (w.open, w.count, w.prev_close) == (110, 2, 100)
+    # the 24h ticker's "O" is where its statistics begin: the minute of 24 hours ago, whose trade at
+    # 00:00:10 the window counts 20 s after "now - 24 h" passed it (it once said now - 24 h)
+    now = t0 + DAY_MS + 30_000
+    w = r.window(now, DAY_MS)
+    event = S.ticker_event(RULES["BTCUSDT"], now, w, None, None)
+    assert (w.open, w.count, event["O"], event["C"]) == (100, 3, t0 + DAY_MS - DAY_MS, now)
+    assert r.window(t0 + 3 * hour + 30_000, hour).open_time == t0 + 2 * hour
     assert r.window(t0 + 5 * hour, hour) is None and r.ids(t0 + 5 * hour, hour) is None
     assert pickle.dumps(r.buckets) == state  # (reads at any clock left the state alone)
     r.add(t0 + DAY_MS + hour, 4, 95, 1, 95)  # a trade a day later: the minutes before its window leave
