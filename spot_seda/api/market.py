@@ -50,7 +50,7 @@ async def depth(app: web.Application, p: Params) -> dict:
     symbol = params.parse_symbol(p, stage.rules)
     limit = queryparams.parse_depth_limit(p)
     symbols_of_status(p, [symbol], True)  # (-1220 if not in the symbolStatus asked)
-    await read_fresh(app)  # Acquiring's view, from Match's reports: a client's acknowledged order in it
+    await read_fresh(app, views_only=True)  # Acquiring's book view, from Match's reports: an ACK'd order in it
     view = stage.depth[symbol]
     bids, asks = view.top(limit)
     return marketviews.depth_json(stage.rules[symbol], view.update_id, bids, asks)
@@ -175,7 +175,7 @@ async def ticker_price(app: web.Application, p: Params) -> dict | list:
 async def book_ticker(app: web.Application, p: Params) -> dict | list:
     stage = app[STAGE]
     symbols, single = _ticker_symbols(p, stage.rules)
-    await read_fresh(app)  # (as depth)
+    await read_fresh(app, views_only=True)  # (as depth)
     out = [marketviews.book_ticker_json(stage.rules[s], *stage.depth[s].best()) for s in symbols]
     return out[0] if single else out
 

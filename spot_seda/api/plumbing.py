@@ -283,10 +283,10 @@ OUTBOX = web.AppKey("outbox", Outbox)
 READS = web.AppKey("reads", object)
 
 
-async def read_fresh(app: web.Application) -> None:
+async def read_fresh(app: web.Application, views_only: bool = False) -> None:
     """Before a read: wait until the history and this stage's views hold everything published so
-    far (readbarrier.py: read your own writes)."""
-    await app[READS].wait()
+    far (readbarrier.py: read your own writes); `views_only`: this stage's views alone."""
+    await app[READS].wait(views_only)
 
 
 async def commit(app: web.Application, command, outputs, deadline: float | None = None) -> None:

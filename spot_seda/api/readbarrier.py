@@ -70,9 +70,13 @@ class ReadBarrier:
         #: after a start waits for a marker too, since what the recovery replayed into Persist (the
         #: commands of the last commit interval before a crash) may still be on its way to the history
         self.covered = -1
-        #: markers out: position -> [flushes when sent, came back to Acquiring, future, sent at]
+        #: the same for Acquiring's views alone (a marker came back to Acquiring; Persist may lag)
+        self.home_covered = -1
+        #: markers out: position -> [flushes when sent, came back to Acquiring, future (complete),
+        #: sent at, future (back at Acquiring)]
         self.out: dict[int, list] = {}
-        self.scheduled: asyncio.Future | None = None  # the marker the next loop iteration sends
+        #: the two futures of the marker the next loop iteration sends
+        self.scheduled: tuple[asyncio.Future, asyncio.Future] | None = None
         self.poller: asyncio.Task | None = None
         self.markers_sent = 0
         chained = runner.on_marker
@@ -85,17 +89,23 @@ class ReadBarrier:
             marker = self.out.get(position)
             if marker is not None:
                 marker[1] = True
+                self.home_covered = max(self.home_covered, marker[0])
+                for p, m in self.out.items():  # (it came back after every marker sent before it)
+                    if p <= position and not m[4].done():
+                        m[4].set_result(None)
 
         runner.on_marker = on_marker
 
-    async def wait(self) -> None:
-        """Return once Acquiring's views and the history hold everything published before this call."""
+    async def wait(self, views_only: bool = False) -> None:
+        """Return once Acquiring's views and the history hold everything published before this call;
+        `views_only`: once Acquiring's views do (a read of its book views: depth, bookTicker), not
+        waiting for Persist's commit, which lags under load."""
         target = self.outbox.flushes
-        if self.covered >= target:
+        if self.covered >= target or (views_only and self.home_covered >= target):
             return
         loop = asyncio.get_running_loop()
         mine = loop.create_future()  # this reader's own: failed at its deadline, the marker goes on
-        marker = self._future_for(target)
+        marker = self._futures_for(target)[1 if views_only else 0]
 
         def arrived(_marker: asyncio.Future) -> None:
             mine.done() or mine.set_result(None)
@@ -108,21 +118,23 @@ class ReadBarrier:
         finally:  # (a read that gave up must not stay on a marker that may take long: Persist stalled)
             marker.remove_done_callback(arrived)
 
-    def _future_for(self, target: int) -> asyncio.Future:
-        for flushes, _home, fut, _at in self.out.values():
+    def _futures_for(self, target: int) -> tuple[asyncio.Future, asyncio.Future]:
+        """(complete, back at Acquiring) of a marker sent after `target` publishes."""
+        for flushes, _home, fut, _at, home in self.out.values():
             if flushes >= target:
-                return fut
+                return fut, home
         if self.scheduled is None:
-            self.scheduled = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_soon(self._send)
+            loop = asyncio.get_running_loop()
+            self.scheduled = loop.create_future(), loop.create_future()
+            loop.call_soon(self._send)
         return self.scheduled
 
-    def _send(self, fut: asyncio.Future | None = None) -> None:
-        if fut is None:
-            fut, self.scheduled = self.scheduled, None
+    def _send(self, futures: tuple[asyncio.Future, asyncio.Future] | None = None) -> None:
+        if futures is None:
+            futures, self.scheduled = self.scheduled, None
         position = self.next_position
         self.next_position += 1
-        self.out[position] = [self.outbox.flushes, False, fut, time.monotonic()]
+        self.out[position] = [self.outbox.flushes, False, futures[0], time.monotonic(), futures[1]]
         self.markers_sent += 1
         self.runner.emit_marker(KIND, position)
         if self.poller is None or self.poller.done():
@@ -142,12 +154,14 @@ class ReadBarrier:
                 # a marker completes everything sent before it (each channel keeps its order)
                 self.covered = max(self.covered, self.out[done][0])
                 for position in [p for p in self.out if p <= done]:
-                    fut = self.out.pop(position)[2]
-                    if not fut.done():
-                        fut.set_result(None)
+                    marker = self.out.pop(position)
+                    for fut in (marker[2], marker[4]):
+                        if not fut.done():
+                            fut.set_result(None)
             if self.out:
                 newest = max(self.out)
                 if time.monotonic() - self.out[newest][3] > RESEND_S:
                     # lost on the way (queues replaced by a restart): a new one completes them all
                     log.warning("read marker %d has not come back in %.1fs: sending another", newest, RESEND_S)
-                    self._send(asyncio.get_running_loop().create_future())
+                    loop = asyncio.get_running_loop()
+                    self._send((loop.create_future(), loop.create_future()))

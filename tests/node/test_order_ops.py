@@ -545,8 +545,8 @@ def test_a_made_up_client_id_never_takes_another_open_orders(node):
             status, named = await client.order(**LIMIT, newClientOrderId=f"auto-{named['orderId'] + 2}")
             assert status == 200 and named["clientOrderId"] == f"auto-{named['orderId'] + 1}", named
             status, oco = await client.signed(
-                "POST", "/api/v3/orderList/oco", symbol=SYMBOL, side="SELL", quantity="0.5", aboveType="LIMIT_MAKER",
-                abovePrice="21000", belowType="STOP_LOSS_LIMIT", belowStopPrice="19000", belowPrice="18900",
+                "POST", "/api/v3/orderList/oco", symbol=SYMBOL, side="SELL", quantity="0.3", aboveType="LIMIT_MAKER",
+                abovePrice="900000", belowType="STOP_LOSS_LIMIT", belowStopPrice="20", belowPrice="19",
                 belowTimeInForce="GTC")
             assert status == 200 and oco["listOrderStatus"] == "EXECUTING", oco
             ids = {o["orderId"]: o["clientOrderId"] for o in oco["orders"]}
@@ -554,13 +554,13 @@ def test_a_made_up_client_id_never_takes_another_open_orders(node):
                            named["orderId"] + 2: f"auto-{named['orderId'] + 2}"}, oco
             # an order list's own id: list-<orderListId>, taken by an open list
             status, oco2 = await client.signed(
-                "POST", "/api/v3/orderList/oco", symbol=SYMBOL, side="SELL", quantity="0.1", aboveType="LIMIT_MAKER",
-                abovePrice="21000", belowType="STOP_LOSS_LIMIT", belowStopPrice="19000", belowPrice="18900",
+                "POST", "/api/v3/orderList/oco", symbol=SYMBOL, side="SELL", quantity="0.3", aboveType="LIMIT_MAKER",
+                abovePrice="900000", belowType="STOP_LOSS_LIMIT", belowStopPrice="20", belowPrice="19",
                 belowTimeInForce="GTC", listClientOrderId=f"list-{oco['orderListId'] + 2}")
             assert status == 200, oco2
             status, oco3 = await client.signed(
-                "POST", "/api/v3/orderList/oco", symbol=SYMBOL, side="SELL", quantity="0.1", aboveType="LIMIT_MAKER",
-                abovePrice="21000", belowType="STOP_LOSS_LIMIT", belowStopPrice="19000", belowPrice="18900",
+                "POST", "/api/v3/orderList/oco", symbol=SYMBOL, side="SELL", quantity="0.3", aboveType="LIMIT_MAKER",
+                abovePrice="900000", belowType="STOP_LOSS_LIMIT", belowStopPrice="20", belowPrice="19",
                 belowTimeInForce="GTC")
             assert status == 200 and oco3["orderListId"] == oco["orderListId"] + 2, oco3
             assert oco3["listClientOrderId"] == f"{oco2['listClientOrderId']}-1", oco3
