@@ -33,6 +33,11 @@ log = logging.getLogger("spot_seda.ws")
 
 #: unsent bytes a client may have before it is dropped as too slow (env override for tests/benches)
 MAX_SEND_BUFFER = 4 * 1024 * 1024  # the default of node.ws_send_buffer_bytes (config.py)
+#: the server pings a connection it has heard nothing from for this long (Binance: every 20 s) ...
+HEARTBEAT_S = 20.0
+#: ... and closes it if no pong comes back within this (web-socket-streams.md, web-socket-api.md:
+#: "within a minute"; aiohttp's own wait is half the heartbeat, 10 s)
+PONG_WAIT_S = 60.0
 GOING_AWAY, POLICY_VIOLATION = 1001, 1008
 MICRO = "us"  # (a frame cache key's mark: the microsecond form of a wrapping)
 #: a WebSocket API connection's user data subscriptions (web-socket-api.md): at most this many active
@@ -306,3 +311,12 @@ def cut(transport) -> None:
         except (OSError, ValueError):  # (closed by now: uvloop's socket object then has no descriptor)
             pass
     transport.abort()
+
+
+def binance_socket() -> web.WebSocketResponse:
+    """The server side of a stream or WebSocket API connection: pings as Binance's do, and a client
+    has a minute to answer each. aiohttp takes no argument for the pong's wait (half the heartbeat),
+    so its attribute is set here; tests/api/test_ws_ping.py checks it still is the one that counts."""
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
+    ws._pong_heartbeat = PONG_WAIT_S
+    return ws

@@ -54,7 +54,8 @@ from ..binance.params import check_params, subscription_id, without_nulls, ws_re
 from ..stages.accepting import CommandError
 from ..stages.pushuser import user_stream
 from .admission import ADMISSION
-from .fanout import GOING_AWAY, MAX_SUBSCRIPTION_IDS, MAX_SUBSCRIPTIONS, POLICY_VIOLATION, Client, Hub, text_frame
+from .fanout import (GOING_AWAY, MAX_SUBSCRIPTION_IDS, MAX_SUBSCRIPTIONS, POLICY_VIOLATION, Client, Hub,
+                     binance_socket, text_frame)
 from .plumbing import ACCOUNTS, STAGE, check_read
 from .ratelimit import AMEND, FREE_WHEN_DONE, LIMITER, amend_expired, client_key, not_placed, weight_of
 from .relay import UserDataRelay
@@ -67,7 +68,6 @@ log = logging.getLogger("spot_seda.wsapi")
 PATH = "/ws-api/v3"
 CONNECT_WEIGHT = 2  # Binance: "Connecting to WebSocket API costs 2 weight."
 SESSION_WEIGHT = 2  # session.* and userDataStream.*
-HEARTBEAT_S = 20.0  # Binance pings every 20 s
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -393,7 +393,7 @@ async def serve(request: web.Request) -> web.StreamResponse:
             return resp
     check_read(request, request.query)  # (returnRateLimits, timeUnit; knownparams.ROUTE_PARAMS)
     micro = micro_wanted(request.query.get("timeUnit"))  # (-1194 for neither unit)
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
+    ws = binance_socket()
     try:
         await ws.prepare(request)
     except web.HTTPClientError as exc:  # not a WebSocket handshake (no Upgrade header, a bad version or key)

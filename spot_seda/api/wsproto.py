@@ -40,7 +40,7 @@ from ..binance import auth, errors
 from ..binance import streams as S
 from ..binance.errors import ApiError
 from ..binance.params import check_params, subscription_id, without_nulls, ws_request_id_ok
-from .fanout import MAX_SUBSCRIPTION_IDS, MAX_SUBSCRIPTIONS, Client, Hub, text_frame
+from .fanout import MAX_SUBSCRIPTION_IDS, MAX_SUBSCRIPTIONS, Client, Hub, binance_socket, text_frame
 from .jsonbody import json_answer
 from .knownparams import ROUTE_PARAMS, WS_OWN_MANDATORY, WS_OWN_PARAMS, route_mandatory, ws_route_params
 from .ratelimit import RateLimiter, client_key
@@ -48,8 +48,6 @@ from .timeunit import micro_wanted
 
 log = logging.getLogger("spot_seda.ws")
 
-#: server ping period; a client that does not answer within half of it is closed (aiohttp heartbeat)
-HEARTBEAT_S = 20.0  # Binance pings every 20 s
 MAX_STREAMS = 1024  # per connection, as Binance
 
 _encode = msgspec.json.Encoder().encode
@@ -122,7 +120,7 @@ def _time_unit(request: web.Request) -> bool:
 
 async def _open(request: web.Request, combined: bool, admin: bool = False,
                 api: bool = False, micro: bool = False) -> tuple[web.WebSocketResponse, Client]:
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False, max_msg_size=65536)
+    ws = binance_socket()
     await ws.prepare(request)
     client = Client(ws, request.transport, combined, admin, micro)
     request.app[HUB].add(client)

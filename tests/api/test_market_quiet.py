@@ -18,7 +18,7 @@ from tests.stages.entries import trade
 
 
 class _NothingToWaitFor:
-    async def wait(self) -> None:
+    async def wait(self, views_only: bool = False) -> None:
         return None
 
 

@@ -159,7 +159,7 @@ def test_the_time_archived_against_is_the_last_commits_not_the_greatest_ever(tmp
 def query(history: History, account: int, order_id: int | None = None, client_id: str | None = None,
           kept=None) -> dict:
     class NothingToWaitFor:
-        async def wait(self) -> None:
+        async def wait(self, views_only: bool = False) -> None:
             return None
 
     app = web.Application()
