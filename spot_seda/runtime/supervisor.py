@@ -144,6 +144,20 @@ def plan_cores(labels: list[tuple[str, str]], settings, allowed: list[int],
     return [-1 if i in free and labels[i][0] in floating else core for i, core in enumerate(cores)]
 
 
+def keep_private(data_dir: Path) -> None:
+    """What the node writes is its owner's alone: the data dir (0700, tightened with a warning if it
+    was open to others) and every file the supervisor and its stages create (umask 077). It holds
+    every account's orders, trades and balances (journal, history, snapshots) and the live
+    listenKeys, which are all a user data stream asks for: readable by any local user before (a
+    review found listenkeys.sqlite and history.sqlite at 0644). PostgreSQL keeps its data dir so."""
+    os.umask(0o077)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if data_dir.stat().st_mode & 0o077:
+        log.warning("data dir %s was open to other users (mode %o): made 0700", data_dir,
+                    data_dir.stat().st_mode & 0o777)
+        data_dir.chmod(0o700)
+
+
 class Supervisor:
     """Runs a topology's stages as pinned child processes."""
 
@@ -238,7 +252,7 @@ class Supervisor:
 
     def start(self) -> None:
         """Create the queues and the metrics table, then fork every stage instance."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        keep_private(self.data_dir)
         self._lock_fd = lock_data_dir(self.data_dir)
         if self.replay is None and self.runs_acquiring:
             try:

@@ -356,3 +356,41 @@ def test_repair_journal_removes_damaged_segments_the_snapshot_wholly_holds(tmp_p
     j = Journal(journal, fsync="off")
     assert j.next_position == 201
     j.close()
+
+
+def test_what_the_node_writes_is_its_owners_alone(tmp_path):
+    """The data dir holds every account's orders, trades and balances, and the live listenKeys, which
+    are all a user data stream asks for: no other local user may read any of it. A data dir open to
+    others is made 0700 (with a warning); every file the node creates is 0600 (a review found
+    listenkeys.sqlite and history.sqlite at 0644)."""
+    import json
+    import stat
+    import urllib.request
+
+    from tests.conftest import run_node
+    from tests.node.conftest import ADMIN_TOKEN, wait_http
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    http, ws = free_port(), free_port()
+    with run_node(tmp_path, node_toml(data, http, ws)) as node:
+        base = f"http://127.0.0.1:{http}"
+        wait_http(base, node)
+        node.wait_running()
+        request = urllib.request.Request(base + "/admin/v1/accounts", data=b"{}", method="POST",
+                                         headers={"X-Admin-Token": ADMIN_TOKEN})
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            key = json.load(resp)["apiKey"]
+        request = urllib.request.Request(base + "/api/v3/userDataStream", method="POST", headers={"X-MBX-APIKEY": key})
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert json.load(resp)["listenKey"]
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        assert "was open to other users (mode 755): made 0700" in node.log()
+        made = [p for p in data.rglob("*") if p.is_file()]
+        names = {p.name for p in made}
+        assert {"accounts.sqlite", "listenkeys.sqlite", "history.sqlite"} <= names, sorted(names)
+        assert any(p.parent.name == "journal" for p in made), sorted(names)
+        open_to_others = {str(p.relative_to(data)): oct(stat.S_IMODE(p.stat().st_mode)) for p in made + [
+            p for p in data.rglob("*") if p.is_dir()] if p.stat().st_mode & 0o077}
+        assert open_to_others == {}
