@@ -289,10 +289,9 @@ class Connection:
             check_params(params, known, MANDATORY[name])
         match name:
             case "session.logon":
-                key = params.get("apiKey")
-                if isinstance(key, str) and key and self.app[ACCOUNTS].authenticate(key).key_type != auth.ED25519:
-                    raise errors.unauthorized()  # Binance: "Only Ed25519 keys are supported for this feature."
                 account = auth.verify_ws_request(self.app[ACCOUNTS], params, now_ms())
+                if account.key_type != auth.ED25519:  # (after the signature: an API key alone tells no one its kind)
+                    raise errors.unauthorized()  # Binance: "Only Ed25519 keys are supported for this feature."
                 check_params(params, known, MANDATORY[name])
                 if self.account is not None and self.account.account_id != account.account_id:
                     self._end_logon_subscription()

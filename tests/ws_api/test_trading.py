@@ -170,6 +170,9 @@ def test_ed25519_logon_then_unsigned_requests(node):
             # HMAC keys cannot log on (Ed25519 only, as Binance); a wrong Ed25519 signature neither
             hmac_user = await funded_client(session, node.base, ADMIN_TOKEN)
             assert (await api.signed("session.logon", hmac_user.api_key, hmac_user.secret))["error"]["code"] == -1002
+            # ... but only for its owner: with a wrong signature an HMAC key is -1022 like any other
+            # (the key alone, which travels in headers, says nothing of its kind)
+            assert (await api.signed("session.logon", hmac_user.api_key, "not-its-secret"))["error"]["code"] == -1022
             impostor = ed25519.Ed25519PrivateKey.generate()
             assert (await api.signed("session.logon", api_key, impostor))["error"]["code"] == -1022
             assert (await api.call("session.status"))["result"]["apiKey"] is None
