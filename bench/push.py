@@ -51,6 +51,9 @@ class TradeCounter(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
 
+    def connection_lost(self, exc) -> None:
+        print(f"a client's connection was closed ({exc or 'by the server'})", flush=True)
+
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data
         if not self.upgraded:
@@ -342,6 +345,11 @@ def main() -> None:
             low, high = map(int, clients.done.split("min ")[1].split(" max "))
             print(f"every client got every trade: {'yes' if low == high == executed else 'NO'} "
                   f"(per client {low}-{high} of {executed} made)", flush=True)
+        if len(lat) < executed * args.clients:  # say why, where the node knows: a stage restarted, a client cut...
+            noted = [line for line in (tmp / "node.log").read_text(errors="replace").splitlines()
+                     if " WARNING " in line or " ERROR " in line]
+            print(f"delivered {len(lat)} of {executed * args.clients} messages; the node's warnings and errors "
+                  f"({len(noted)}):", *noted[-40:], sep="\n", flush=True)
         print(f"\n{args.clients} clients ({args.client}): delivered {len(lat)} messages; over the {load_s:.1f}s of load "
               f"{len(lat) / load_s:,.0f} msg/s;"
               f" latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms, max {lat.max():.1f} ms")

@@ -25,7 +25,7 @@ def test_the_push_bench_delivers_every_trade_to_every_client(client):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     offered = int(re.search(r"load: offered (\d+) trades", run.stdout).group(1))
     delivered = int(re.search(rf"5 clients \({client}\): delivered (\d+) messages", run.stdout).group(1))
-    assert offered >= 100 and delivered == 5 * offered
+    assert offered >= 100 and delivered == 5 * offered, run.stdout[-4000:]
     cpu_line = run.stdout.partition("CPU per trade offered: ")[2].splitlines()[0]
     cpu = dict(re.findall(r"([a-z]+-0) (\d+) us", cpu_line))
     assert set(cpu) == {"acquiring-0", "match-0", "kline-0", "settlement-0", "persist-0", "push-0"}, run.stdout

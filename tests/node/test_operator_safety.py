@@ -130,7 +130,7 @@ def test_a_damaged_history_is_refused_before_anything_starts(tmp_path):
     """Before, Persist died on it at once, and the whole pipeline was restarted, twice a second,
     with a traceback each time, while the supervisor ran on."""
     data = tmp_path / "data"
-    data.mkdir()
+    data.mkdir(mode=0o700)  # (a data dir open to others is tightened with a warning: not this test's)
     (data / "history.sqlite").write_bytes(b"not a database, " * 512)
     done = _run(["--config", _config(tmp_path, data)], timeout=60)
     assert done.returncode == 3, done.stderr[-3000:]
