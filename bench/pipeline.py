@@ -79,7 +79,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from spot_seda.kafka_broker.node import free_port  # noqa: E402,F401 (a port below the ephemeral range)
+from spot_seda.kafka_broker.node import free_port  # noqa: E402 (a port below the ephemeral range)
 
 from pipeline_load import (ANSWERED, DONE, IN_FLIGHT, READY, REASONS, REFUSED, SHED_COUNT, SNAPSHOT_SLOTS,  # noqa: E402
                            SNAPSHOTS, WINDOW, Driver, Shared, Wire, generate, shared_int64, subscribe)

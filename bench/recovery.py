@@ -36,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from spot_seda.kafka_broker.node import free_port  # noqa: E402,F401 (a port below the ephemeral range)
+from spot_seda.kafka_broker.node import free_port  # noqa: E402 (a port below the ephemeral range)
 
 from nodeconfig import default_config  # noqa: E402
 

@@ -200,14 +200,14 @@ def ticker_event(rules: SymbolRules, ts: int, w: Window, bid, ask) -> dict:
             "F": w.first_id, "L": w.last_id, "n": w.count}
 
 
-def rolling_ticker_event(rules: SymbolRules, ts: int, window: str, open_time: int, w: Window) -> dict:
+def rolling_ticker_event(rules: SymbolRules, ts: int, window: str, w: Window) -> dict:
     """`<symbol>@ticker_<window>` (and an item of `!ticker_<window>@arr`): the statistics of the trades
-    from `open_time` (a minute's start) to `ts`, as Binance's rolling windows count them."""
+    from `w.open_time` (a minute's start) to `ts`, as Binance's rolling windows count them."""
     change, pct, wavg = _change(rules, w)
     return {"e": f"{window}Ticker", "E": ts, "s": rules.symbol, "p": change, "P": pct,
             "o": price_text(rules, w.open), "h": price_text(rules, w.high), "l": price_text(rules, w.low),
             "c": price_text(rules, w.close), "w": wavg, "v": amount_text(w.volume), "q": amount_text(w.quote_volume),
-            "O": open_time, "C": ts, "F": w.first_id, "L": w.last_id, "n": w.count}
+            "O": w.open_time, "C": ts, "F": w.first_id, "L": w.last_id, "n": w.count}
 
 
 def avg_price_event(rules: SymbolRules, ts: int, quote_volume: int, volume: int, last_price: int,

@@ -59,7 +59,7 @@ from ..model.orders import Order, PackedOrders, upgraded
 from ..model.summary import joins_aggregate
 from .base import Endpoint
 from .pushuser import MAX_STALLED, HeldFunds, UserDataMixin
-from .pushwindows import DAY_MS, AvgPriceWindow, Rolling, open_time
+from .pushwindows import DAY_MS, AvgPriceWindow, Rolling
 
 #: time zone (stream suffix) -> (offset ms, the intervals whose boundaries it moves: Push builds those)
 OFFSET_BOOKS = {tz: (offset, tuple(i for i, size in INTERVALS.items() if size is None or offset % size))
@@ -515,7 +515,7 @@ class PushStage(UserDataMixin, Endpoint):
                 if sink.wants(name):
                     w = self.rolling[symbol].window(now, span)
                     if w is not None:
-                        sink.send(name, S.rolling_ticker_event(rules, now, window, open_time(now, span), w))
+                        sink.send(name, S.rolling_ticker_event(rules, now, window, w))
         for name, (kind, window) in S.ALL_MARKET.items():
             if not sink.wants(name):
                 continue
@@ -535,7 +535,7 @@ class PushStage(UserDataMixin, Endpoint):
                 elif kind == "allTicker":
                     items.append(S.ticker_event(rules, now, w, *self.depth[symbol].best()))
                 else:
-                    items.append(S.rolling_ticker_event(rules, now, window, open_time(now, span), w))
+                    items.append(S.rolling_ticker_event(rules, now, window, w))
             if items:
                 sink.send(name, items)
 

@@ -44,7 +44,7 @@ def test_each_events_times_and_nothing_else():
         (S.agg_trade_event(RULES, [trade | {"trade_id": T - 9}], T), {"E", "T"}),
         (S.depth_update_event(RULES, T, T - 2, T - 1, [], []), {"E"}),  # "U", "u": update ids
         (S.ticker_event(RULES, T, W, None, None), {"E", "O", "C"}),  # "F", "L": trade ids
-        (S.rolling_ticker_event(RULES, T, "1h", T - 3_600_000, W), {"E", "O", "C"}),
+        (S.rolling_ticker_event(RULES, T, "1h", W), {"E", "O", "C"}),
         (S.avg_price_event(RULES, T, 6, 2, 3, T - 50), {"E", "T"}),
         (S.mini_ticker_event(RULES, T, W), {"E"}),
         (S.execution_report(RULES, order, "NEW", T, T - 11), {"E", "T", "O", "W", "D"}),  # "I": an execution id
